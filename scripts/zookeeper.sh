@@ -62,11 +62,19 @@ forceSync=no
 CFG
 }
 
+# True if the process runs. A zombie does not count: where PID 1 does not reap
+# orphans, a stopped daemon stays a zombie and `kill -0` still succeeds.
+running() {
+    local state
+    state="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
+    [[ -n "$state" && "$state" != Z ]]
+}
+
 pid_alive() {
     local pid
     [[ -f "$dir/zookeeper.pid" ]] || return 1
     pid="$(cat "$dir/zookeeper.pid")"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+    [[ -n "$pid" ]] && running "$pid"
 }
 
 case "$cmd" in
@@ -96,7 +104,7 @@ start)
     echo "$pid" >"$dir/zookeeper.pid"
     deadline=$((SECONDS + 20))
     until [[ "$(ruok "$port")" == imok ]]; do
-        if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
+        if ! running "$pid" || ((SECONDS >= deadline)); then
             echo "zookeeper did not come up on 127.0.0.1:$port; log:" >&2
             cat "$dir/zookeeper.log" >&2
             kill "$pid" 2>/dev/null || true
@@ -115,11 +123,11 @@ stop)
     fi
     pid="$(cat "$dir/zookeeper.pid")"
     kill "$pid"
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
+    for _ in $(seq 200); do
+        running "$pid" || break
+        sleep 0.05
     done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    running "$pid" && kill -KILL "$pid"
     rm -f "$dir/zookeeper.pid"
     echo "zookeeper stopped (pid $pid)"
     ;;
