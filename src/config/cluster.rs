@@ -1,0 +1,195 @@
+//! `ClusterConfig`: which Kafka cluster and which ZooKeeper ensemble a handle
+//! talks to, and the equality rule of the Python library.
+
+use std::collections::BTreeSet;
+
+use crate::error::{Error, Result};
+
+/// A Kafka cluster: its type and name (as in the topology files), its
+/// bootstrap brokers and its ZooKeeper connect string (optional chroot).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    cluster_type: String,
+    name: String,
+    broker_list: Vec<String>,
+    zookeeper: String,
+}
+
+impl ClusterConfig {
+    /// Validates and builds a cluster configuration. `broker_list` entries are
+    /// `host:port`; empty entries are ignored but at least one broker is needed.
+    pub fn new(
+        cluster_type: &str,
+        name: &str,
+        broker_list: &[impl AsRef<str>],
+        zookeeper: &str,
+    ) -> Result<ClusterConfig> {
+        if cluster_type.is_empty() {
+            return Err(Error::configuration("cluster type is empty"));
+        }
+        if name.is_empty() {
+            return Err(Error::configuration("cluster name is empty"));
+        }
+        let brokers: Vec<String> = broker_list
+            .iter()
+            .map(|b| b.as_ref().trim())
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+            .collect();
+        if brokers.is_empty() {
+            return Err(Error::configuration(format!(
+                "cluster {name}: broker_list has no broker"
+            )));
+        }
+        for broker in &brokers {
+            parse_host_port(broker).map_err(|e| e.context(format!("cluster {name}")))?;
+        }
+        let (hosts, chroot) = split_zookeeper(zookeeper);
+        for host in hosts.split(',').filter(|h| !h.trim().is_empty()) {
+            parse_host_port(host.trim())
+                .map_err(|e| e.context(format!("cluster {name}: zookeeper")))?;
+        }
+        if let Some(chroot) = chroot {
+            if chroot.len() > 1 && chroot.ends_with('/') {
+                return Err(Error::configuration(format!(
+                    "cluster {name}: zookeeper chroot {chroot:?} must not end with '/'"
+                )));
+            }
+        }
+        Ok(ClusterConfig {
+            cluster_type: cluster_type.to_string(),
+            name: name.to_string(),
+            broker_list: brokers,
+            zookeeper: zookeeper.trim().to_string(),
+        })
+    }
+
+    /// Like [`ClusterConfig::new`] with the broker list as one comma-separated string.
+    pub fn from_broker_string(
+        cluster_type: &str,
+        name: &str,
+        broker_list: &str,
+        zookeeper: &str,
+    ) -> Result<ClusterConfig> {
+        let brokers: Vec<&str> = broker_list.split(',').collect();
+        ClusterConfig::new(cluster_type, name, &brokers, zookeeper)
+    }
+
+    /// The cluster type (`standard`, `scribe`, ...).
+    pub fn cluster_type(&self) -> &str {
+        &self.cluster_type
+    }
+
+    /// The cluster name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bootstrap brokers, `host:port` each.
+    pub fn broker_list(&self) -> &[String] {
+        &self.broker_list
+    }
+
+    /// The ZooKeeper connect string as given, chroot included.
+    pub fn zookeeper(&self) -> &str {
+        &self.zookeeper
+    }
+
+    /// The ZooKeeper hosts without the chroot, as a sorted set.
+    pub fn zookeeper_hosts(&self) -> BTreeSet<&str> {
+        let (hosts, _) = split_zookeeper(&self.zookeeper);
+        hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .collect()
+    }
+
+    /// The ZooKeeper chroot (`/kafka-1`), if the connect string has one.
+    pub fn zookeeper_chroot(&self) -> Option<&str> {
+        split_zookeeper(&self.zookeeper).1
+    }
+}
+
+impl PartialEq for ClusterConfig {
+    /// Type and name equal; brokers and ZooKeeper hosts equal as sorted sets;
+    /// the same chroot.
+    fn eq(&self, other: &ClusterConfig) -> bool {
+        let brokers = |c: &ClusterConfig| -> BTreeSet<String> { c.broker_list.iter().cloned().collect() };
+        self.cluster_type == other.cluster_type
+            && self.name == other.name
+            && brokers(self) == brokers(other)
+            && self.zookeeper_hosts() == other.zookeeper_hosts()
+            && self.zookeeper_chroot() == other.zookeeper_chroot()
+    }
+}
+
+impl Eq for ClusterConfig {}
+
+/// Splits `h1:2181,h2:2181/chroot` into the host list and the chroot.
+fn split_zookeeper(connect: &str) -> (&str, Option<&str>) {
+    let connect = connect.trim();
+    match connect.find('/') {
+        Some(slash) => (&connect[..slash], Some(&connect[slash..])),
+        None => (connect, None),
+    }
+}
+
+/// Checks `host:port` (IPv6 as `[addr]:port`) and returns the port.
+pub fn parse_host_port(address: &str) -> Result<(String, u16)> {
+    let bad = || Error::configuration(format!("{address:?} is not host:port"));
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if port == 0 {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(brokers: &str, zookeeper: &str) -> ClusterConfig {
+        ClusterConfig::from_broker_string("standard", "c1", brokers, zookeeper).unwrap()
+    }
+
+    #[test]
+    fn equality_ignores_order_and_empty_entries() {
+        assert_eq!(
+            config("b1:9092,b2:9092", "z1:2181,z2:2181/kafka"),
+            config("b2:9092,,b1:9092", "z2:2181,z1:2181,/kafka")
+        );
+    }
+
+    #[test]
+    fn equality_compares_type_name_brokers_hosts_and_chroot() {
+        let base = config("b1:9092", "z1:2181");
+        assert_ne!(base, config("b2:9092", "z1:2181"));
+        assert_ne!(base, config("b1:9092", "z2:2181"));
+        assert_ne!(base, config("b1:9092", "z1:2181/other"));
+        let renamed = ClusterConfig::from_broker_string("standard", "c2", "b1:9092", "z1:2181").unwrap();
+        assert_ne!(base, renamed);
+        let retyped = ClusterConfig::from_broker_string("scribe", "c1", "b1:9092", "z1:2181").unwrap();
+        assert_ne!(base, retyped);
+    }
+
+    #[test]
+    fn bad_input_is_a_configuration_error_naming_the_problem() {
+        for (brokers, zookeeper) in [("", "z:1"), ("nohost", "z:1"), ("h:notaport", "z:1"), ("h:1", "z:x")] {
+            let err = ClusterConfig::from_broker_string("t", "n", brokers, zookeeper).unwrap_err();
+            assert_eq!(err.code(), crate::error::ErrorCode::Configuration, "{brokers} {zookeeper}");
+        }
+        assert!(ClusterConfig::from_broker_string("", "n", "h:1", "").is_err());
+    }
+
+    #[test]
+    fn chroot_is_split_from_the_hosts() {
+        let c = config("b:1", "z1:2181,z2:2181/kafka-1");
+        assert_eq!(c.zookeeper_chroot(), Some("/kafka-1"));
+        assert_eq!(c.zookeeper_hosts().into_iter().collect::<Vec<_>>(), ["z1:2181", "z2:2181"]);
+    }
+}

@@ -1,0 +1,318 @@
+//! String key/value configuration and the typed option tables read from it.
+//!
+//! Every C handle is configured through one [`KeyValueConfig`]: the caller
+//! sets strings, and the handle's constructor validates them against the
+//! option tables it accepts (each table row is a key, its kind, its default
+//! and its documentation). An unknown key or a bad value is a
+//! `ConfigurationError` naming the key.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// An ordered set of string keys and values, as set by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyValueConfig {
+    entries: BTreeMap<String, String>,
+}
+
+impl KeyValueConfig {
+    /// An empty configuration: every option takes its default.
+    pub fn new() -> KeyValueConfig {
+        KeyValueConfig::default()
+    }
+
+    /// Sets `key` to `value`, replacing an earlier value. Keys are checked
+    /// later, by the handle that reads them.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::invalid_argument("configuration key is empty"));
+        }
+        self.entries.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// The value set for `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).map(String::as_str)
+    }
+
+    /// Every key set, in sorted order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    /// Rejects any key that no table in `tables` defines, and any value
+    /// that does not fit its key's kind.
+    pub fn validate(&self, tables: &[&[OptionSpec]]) -> Result<()> {
+        for (key, value) in &self.entries {
+            let spec = tables
+                .iter()
+                .flat_map(|table| table.iter())
+                .find(|spec| spec.name == key)
+                .ok_or_else(|| Error::configuration(format!("unknown configuration key {key:?}")))?;
+            spec.kind.check(key, value)?;
+        }
+        Ok(())
+    }
+
+    /// The value of `spec`'s key, or its default.
+    pub fn value<'a>(&'a self, spec: &'a OptionSpec) -> &'a str {
+        self.get(spec.name).unwrap_or(spec.default)
+    }
+
+    /// An integer option, validated.
+    pub fn int(&self, spec: &OptionSpec) -> Result<i64> {
+        spec.kind.check(spec.name, self.value(spec))?;
+        Ok(self.value(spec).trim().parse().expect("checked above"))
+    }
+
+    /// A boolean option, validated.
+    pub fn bool(&self, spec: &OptionSpec) -> Result<bool> {
+        spec.kind.check(spec.name, self.value(spec))?;
+        Ok(parse_bool(self.value(spec)).expect("checked above"))
+    }
+
+    /// The effective configuration of the given tables: one `key = value`
+    /// line per option, defaults included, marked `(default)` where unset.
+    pub fn effective(&self, tables: &[&[OptionSpec]]) -> String {
+        let mut dump = String::new();
+        for spec in tables.iter().flat_map(|table| table.iter()) {
+            let origin = if self.get(spec.name).is_some() { "" } else { " (default)" };
+            let _ = writeln!(dump, "{} = {}{}", spec.name, self.value(spec), origin);
+        }
+        dump
+    }
+}
+
+/// What values an option takes.
+#[derive(Debug, Clone, Copy)]
+pub enum OptionKind {
+    /// Any string.
+    Text,
+    /// A decimal integer within `min..=max`.
+    Int { min: i64, max: i64 },
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`).
+    Bool,
+    /// One of the listed words.
+    Choice(&'static [&'static str]),
+}
+
+impl OptionKind {
+    fn check(&self, key: &str, value: &str) -> Result<()> {
+        let bad = |expected: String| {
+            Error::configuration(format!("configuration key {key:?}: value {value:?} is not {expected}"))
+        };
+        match *self {
+            OptionKind::Text => Ok(()),
+            OptionKind::Int { min, max } => match value.trim().parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(()),
+                _ => Err(bad(format!("an integer in {min}..={max}"))),
+            },
+            OptionKind::Bool => parse_bool(value).map(|_| ()).ok_or_else(|| bad("true or false".into())),
+            OptionKind::Choice(words) => {
+                if words.contains(&value) {
+                    Ok(())
+                } else {
+                    Err(bad(format!("one of {}", words.join(", "))))
+                }
+            }
+        }
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// One row of an option table.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionSpec {
+    /// The key.
+    pub name: &'static str,
+    /// The kind of value.
+    pub kind: OptionKind,
+    /// The default, as the string a caller would set.
+    pub default: &'static str,
+    /// What the option does.
+    pub doc: &'static str,
+}
+
+const MS_MAX: i64 = 24 * 3600 * 1000;
+
+/// Options every handle that talks to Kafka accepts.
+pub const CLIENT_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "client_id",
+        kind: OptionKind::Text,
+        default: "yelp-kafka",
+        doc: "Sent on every request; brokers enforce quotas by it.",
+    },
+    OptionSpec {
+        name: "metadata_timeout_ms",
+        kind: OptionKind::Int { min: 1, max: MS_MAX },
+        default: "10000",
+        doc: "Deadline for a metadata lookup over every known broker; past it, KafkaUnavailableError.",
+    },
+    OptionSpec {
+        name: "request_timeout_ms",
+        kind: OptionKind::Int { min: 1, max: MS_MAX },
+        default: "30000",
+        doc: "How long one request waits for its response.",
+    },
+    OptionSpec {
+        name: "connect_timeout_ms",
+        kind: OptionKind::Int { min: 1, max: MS_MAX },
+        default: "5000",
+        doc: "How long one TCP connect and version negotiation may take.",
+    },
+    OptionSpec {
+        name: "reconnect_backoff_ms",
+        kind: OptionKind::Int { min: 0, max: MS_MAX },
+        default: "50",
+        doc: "Wait before reconnecting to a broker after a failure; doubles per failure.",
+    },
+    OptionSpec {
+        name: "reconnect_backoff_max_ms",
+        kind: OptionKind::Int { min: 0, max: MS_MAX },
+        default: "5000",
+        doc: "Upper bound of the reconnect backoff.",
+    },
+    OptionSpec {
+        name: "max_response_bytes",
+        kind: OptionKind::Int { min: 1024, max: 1 << 30 },
+        default: "104857600",
+        doc: "Largest response frame accepted; a larger one closes the connection.",
+    },
+    OptionSpec {
+        name: "api_version_caps",
+        kind: OptionKind::Text,
+        default: "",
+        doc: "Highest version to use per API, e.g. `ListOffsets:3,Produce:7`, for brokers that mis-encode newer versions.",
+    },
+];
+
+/// Typed client options, read from [`CLIENT_OPTIONS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Sent on every request.
+    pub client_id: String,
+    /// Deadline of a metadata lookup over every broker.
+    pub metadata_timeout: Duration,
+    /// How long one request waits for its response.
+    pub request_timeout: Duration,
+    /// How long one connect plus version negotiation may take.
+    pub connect_timeout: Duration,
+    /// First reconnect backoff.
+    pub reconnect_backoff: Duration,
+    /// Largest reconnect backoff.
+    pub reconnect_backoff_max: Duration,
+    /// Largest response frame accepted.
+    pub max_response_bytes: usize,
+    /// Highest version per API key.
+    pub api_version_caps: BTreeMap<i16, i16>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions::from_config(&KeyValueConfig::new()).expect("defaults are valid")
+    }
+}
+
+impl ClientOptions {
+    /// Reads the client options of `config`, ignoring keys of other tables.
+    pub fn from_config(config: &KeyValueConfig) -> Result<ClientOptions> {
+        let spec = |name: &str| -> &'static OptionSpec {
+            CLIENT_OPTIONS.iter().find(|s| s.name == name).expect("option is in the table")
+        };
+        let millis = |name: &str| -> Result<Duration> {
+            Ok(Duration::from_millis(config.int(spec(name))? as u64))
+        };
+        let client_id = config.value(spec("client_id")).to_string();
+        if client_id.is_empty() {
+            return Err(Error::configuration("configuration key \"client_id\": value is empty"));
+        }
+        Ok(ClientOptions {
+            client_id,
+            metadata_timeout: millis("metadata_timeout_ms")?,
+            request_timeout: millis("request_timeout_ms")?,
+            connect_timeout: millis("connect_timeout_ms")?,
+            reconnect_backoff: millis("reconnect_backoff_ms")?,
+            reconnect_backoff_max: millis("reconnect_backoff_max_ms")?,
+            max_response_bytes: config.int(spec("max_response_bytes"))? as usize,
+            api_version_caps: parse_version_caps(config.value(spec("api_version_caps")))?,
+        })
+    }
+}
+
+/// Parses `Name:version,...` where Name is an API name (`ListOffsets`) or its key number.
+fn parse_version_caps(text: &str) -> Result<BTreeMap<i16, i16>> {
+    let mut caps = BTreeMap::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = |why: &str| {
+            Error::configuration(format!("configuration key \"api_version_caps\": entry {entry:?} {why}"))
+        };
+        let (api, version) = entry.split_once(':').ok_or_else(|| bad("is not Name:version"))?;
+        let key = crate::kafka::api_key_by_name(api.trim()).ok_or_else(|| bad("names no known API"))?;
+        let version: i16 = version.trim().parse().map_err(|_| bad("has no valid version"))?;
+        if version < 0 {
+            return Err(bad("has a negative version"));
+        }
+        caps.insert(key, version);
+    }
+    Ok(caps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn defaults_follow_the_table() {
+        let options = ClientOptions::default();
+        assert_eq!(options.client_id, "yelp-kafka");
+        assert_eq!(options.metadata_timeout, Duration::from_secs(10));
+        assert!(options.api_version_caps.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let mut config = KeyValueConfig::new();
+        config.set("no_such_key", "1").unwrap();
+        let err = config.validate(&[CLIENT_OPTIONS]).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Configuration);
+        assert!(err.message().contains("no_such_key"));
+
+        let mut config = KeyValueConfig::new();
+        config.set("request_timeout_ms", "-5").unwrap();
+        let err = ClientOptions::from_config(&config).unwrap_err();
+        assert!(err.message().contains("request_timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn version_caps_parse_names_and_numbers() {
+        let mut config = KeyValueConfig::new();
+        config.set("api_version_caps", "ListOffsets:3, 0:7").unwrap();
+        let options = ClientOptions::from_config(&config).unwrap();
+        assert_eq!(options.api_version_caps.get(&2), Some(&3));
+        assert_eq!(options.api_version_caps.get(&0), Some(&7));
+        config.set("api_version_caps", "Bogus:1").unwrap();
+        assert!(ClientOptions::from_config(&config).is_err());
+    }
+
+    #[test]
+    fn effective_configuration_marks_defaults() {
+        let mut config = KeyValueConfig::new();
+        config.set("client_id", "svc").unwrap();
+        let dump = config.effective(&[CLIENT_OPTIONS]);
+        assert!(dump.contains("client_id = svc\n"));
+        assert!(dump.contains("request_timeout_ms = 30000 (default)\n"));
+    }
+}

@@ -1,0 +1,55 @@
+//! The engine: the library's tokio runtime.
+//!
+//! One multi-threaded runtime serves every handle of the process. Calls from
+//! application threads drive their futures with [`block_on`]; connection
+//! reader tasks run on the runtime's worker threads. A forked child cannot
+//! use its parent's runtime (its threads did not survive the fork), so the
+//! runtime remembers the process id that built it and a child builds its own.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::runtime::{Builder, Runtime};
+
+use crate::error::{Error, ErrorCode, Result};
+
+static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
+
+/// The runtime of this process, built on first use.
+pub fn runtime() -> Result<Arc<Runtime>> {
+    let mut slot = RUNTIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pid = std::process::id();
+    match slot.take() {
+        Some((owner, runtime)) if owner == pid => {
+            *slot = Some((owner, Arc::clone(&runtime)));
+            return Ok(runtime);
+        }
+        // The parent's runtime: its worker threads do not exist here, and
+        // dropping it would wait for them, so it is left alone.
+        Some(inherited) => std::mem::forget(inherited),
+        None => {}
+    }
+    let runtime = Arc::new(
+        Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("yk-engine")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("cannot start the engine runtime: {e}")))?,
+    );
+    *slot = Some((pid, Arc::clone(&runtime)));
+    Ok(runtime)
+}
+
+/// Runs `future` to completion on the calling thread, with the engine's
+/// runtime available for the tasks it spawns. Must not be called from an
+/// engine thread (callbacks never run there).
+pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::new(
+            ErrorCode::Reentrant,
+            "a blocking library call was made from inside the library's runtime",
+        ));
+    }
+    Ok(runtime()?.block_on(future))
+}

@@ -1,0 +1,95 @@
+//! A typed channel to one broker: a connection plus the API versions
+//! negotiated on it.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::ApiKey;
+
+use crate::config::ClientOptions;
+use crate::error::Result;
+use crate::kafka::connection::Connection;
+use crate::kafka::versions::{self, decode_exact, ApiVersionTable};
+use crate::kafka::KafkaRequest;
+
+/// A connected broker with negotiated API versions.
+pub struct BrokerConnection {
+    connection: Connection,
+    versions: ApiVersionTable,
+    request_timeout: Duration,
+}
+
+impl BrokerConnection {
+    /// Connects to `address` and negotiates versions, all within `options.connect_timeout`.
+    pub async fn connect(address: &str, options: &ClientOptions) -> Result<BrokerConnection> {
+        let setup = async {
+            let connection = Connection::connect(
+                address,
+                &options.client_id,
+                options.max_response_bytes,
+                options.connect_timeout,
+            )
+            .await?;
+            let versions =
+                versions::negotiate(&connection, &options.api_version_caps, options.connect_timeout).await?;
+            Ok(BrokerConnection {
+                connection,
+                versions,
+                request_timeout: options.request_timeout,
+            })
+        };
+        tokio::time::timeout(options.connect_timeout, setup)
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::error::Error::new(
+                    crate::error::ErrorCode::Transport,
+                    format!("connecting to {address} took longer than {:?}", options.connect_timeout),
+                ))
+            })
+    }
+
+    /// The broker's `host:port`.
+    pub fn address(&self) -> &str {
+        self.connection.address()
+    }
+
+    /// The versions negotiated with this broker.
+    pub fn versions(&self) -> &ApiVersionTable {
+        &self.versions
+    }
+
+    /// Whether the socket failed; the owner must reconnect.
+    pub fn is_poisoned(&self) -> bool {
+        self.connection.is_poisoned()
+    }
+
+    /// Sends `request` at the negotiated version and decodes the response.
+    /// Returns the response and the version used (field meanings vary by version).
+    pub async fn send<R: KafkaRequest>(&self, request: &R) -> Result<(R::Response, i16)> {
+        let version = self.versions.version_for::<R>()?;
+        let body = self
+            .connection
+            .request(R::KEY, version, request, self.request_timeout)
+            .await?;
+        let response = decode_response::<R>(body, version)
+            .map_err(|e| e.context(format!("{:?} from {}", R::KEY, self.address())))?;
+        Ok((response, version))
+    }
+
+    /// Sends `request` at the negotiated version without waiting for a response
+    /// (only for requests the broker does not answer, as Produce with acks=0).
+    pub async fn send_unanswered<R: KafkaRequest>(&self, request: &R) -> Result<i16> {
+        let version = self.versions.version_for::<R>()?;
+        self.connection
+            .send_without_response(R::KEY, version, request, self.request_timeout)
+            .await?;
+        Ok(version)
+    }
+}
+
+/// Metadata v9 and later responses of some brokers carry one trailing
+/// tagged-field byte that the codec does not consume; anything else left
+/// over is an error.
+fn decode_response<R: KafkaRequest>(body: bytes::Bytes, version: i16) -> Result<R::Response> {
+    let tolerated_leftover = usize::from(R::KEY == ApiKey::Metadata && version >= 9);
+    decode_exact::<R::Response>(body, version, tolerated_leftover)
+}

@@ -1,0 +1,281 @@
+//! One TCP connection to one broker: request framing, pipelining and
+//! response routing by correlation id.
+//!
+//! Writers take the write half under a lock; one reader task reads frames
+//! and hands each response body to the request that waits for it. When the
+//! socket fails the connection becomes poisoned: every waiter and every later
+//! request gets the same transport error, and the owner reconnects. A request
+//! whose future is dropped removes its entry, so a late response is dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{encode_request_header_into_buffer, Decodable, Encodable, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, ErrorCode, Result};
+
+type ResponseSender = oneshot::Sender<Result<Bytes>>;
+
+struct Pending {
+    api: ApiKey,
+    version: i16,
+    reply: ResponseSender,
+}
+
+#[derive(Default)]
+struct Routing {
+    pending: HashMap<i32, Pending>,
+    poisoned: Option<Error>,
+}
+
+/// A framed, pipelined connection to one broker.
+pub struct Connection {
+    address: String,
+    client_id: StrBytes,
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    routing: Arc<Mutex<Routing>>,
+    next_correlation_id: AtomicI32,
+    reader: JoinHandle<()>,
+}
+
+impl Connection {
+    /// Opens a TCP connection to `address` within `timeout`.
+    pub async fn connect(
+        address: &str,
+        client_id: &str,
+        max_response_bytes: usize,
+        timeout: Duration,
+    ) -> Result<Connection> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(address))
+            .await
+            .map_err(|_| Error::new(ErrorCode::Transport, format!("connect to {address} timed out")))?
+            .map_err(|e| Error::new(ErrorCode::Transport, format!("connect to {address}: {e}")))?;
+        stream.set_nodelay(true).ok();
+        let (read_half, write_half) = stream.into_split();
+        let routing = Arc::new(Mutex::new(Routing::default()));
+        let reader = tokio::spawn(read_responses(
+            read_half,
+            Arc::clone(&routing),
+            address.to_string(),
+            max_response_bytes,
+        ));
+        Ok(Connection {
+            address: address.to_string(),
+            client_id: StrBytes::from_string(client_id.to_string()),
+            writer: tokio::sync::Mutex::new(write_half),
+            routing,
+            next_correlation_id: AtomicI32::new(0),
+            reader,
+        })
+    }
+
+    /// The broker's `host:port`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Whether the socket failed; a poisoned connection must be replaced.
+    pub fn is_poisoned(&self) -> bool {
+        self.routing.lock().expect("routing lock").poisoned.is_some()
+    }
+
+    /// Sends one request and waits up to `timeout` for its response body
+    /// (the bytes after the response header).
+    pub async fn request(
+        &self,
+        api: ApiKey,
+        version: i16,
+        body: &impl Encodable,
+        timeout: Duration,
+    ) -> Result<Bytes> {
+        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        let frame = self.encode(api, version, correlation_id, body)?;
+        let (reply, response) = oneshot::channel();
+        {
+            let mut routing = self.routing.lock().expect("routing lock");
+            if let Some(error) = &routing.poisoned {
+                return Err(error.clone());
+            }
+            routing.pending.insert(correlation_id, Pending { api, version, reply });
+        }
+        let mut guard = PendingGuard {
+            routing: &self.routing,
+            correlation_id,
+            armed: true,
+        };
+        let exchange = async {
+            self.write_frame(&frame).await?;
+            response
+                .await
+                .map_err(|_| Error::new(ErrorCode::Transport, format!("{}: connection closed", self.address)))?
+        };
+        let result = match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(
+                ErrorCode::RequestTimedOut,
+                format!("{api:?} v{version} to {} got no response within {timeout:?}", self.address),
+            )),
+        };
+        guard.armed = result.is_err();
+        result
+    }
+
+    /// Sends one request for which the broker sends no response (Produce with acks=0).
+    pub async fn send_without_response(
+        &self,
+        api: ApiKey,
+        version: i16,
+        body: &impl Encodable,
+        timeout: Duration,
+    ) -> Result<()> {
+        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
+        let frame = self.encode(api, version, correlation_id, body)?;
+        if let Some(error) = &self.routing.lock().expect("routing lock").poisoned {
+            return Err(error.clone());
+        }
+        tokio::time::timeout(timeout, self.write_frame(&frame))
+            .await
+            .map_err(|_| Error::new(ErrorCode::RequestTimedOut, format!("write to {} timed out", self.address)))?
+    }
+
+    fn encode(&self, api: ApiKey, version: i16, correlation_id: i32, body: &impl Encodable) -> Result<Bytes> {
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(self.client_id.clone()));
+        let mut frame = BytesMut::with_capacity(64);
+        frame.put_i32(0);
+        encode_request_header_into_buffer(&mut frame, &header).map_err(|e| encode_error(api, version, e))?;
+        body.encode(&mut frame, version)
+            .map_err(|e| encode_error(api, version, e))?;
+        let length = i32::try_from(frame.len() - 4)
+            .map_err(|_| Error::invalid_argument(format!("{api:?} request larger than 2 GiB")))?;
+        frame[..4].copy_from_slice(&length.to_be_bytes());
+        Ok(frame.freeze())
+    }
+
+    async fn write_frame(&self, frame: &[u8]) -> Result<()> {
+        let mut writer = self.writer.lock().await;
+        if let Err(e) = writer.write_all(frame).await {
+            let error = Error::new(ErrorCode::Transport, format!("write to {}: {e}", self.address));
+            poison(&self.routing, error.clone());
+            return Err(error);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.reader.abort();
+        poison(
+            &self.routing,
+            Error::new(ErrorCode::Transport, format!("{}: connection closed", self.address)),
+        );
+    }
+}
+
+fn encode_error(api: ApiKey, version: i16, error: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::Protocol, format!("encoding {api:?} v{version}: {error}"))
+}
+
+/// Removes a request's routing entry when it ends without a response.
+struct PendingGuard<'a> {
+    routing: &'a Mutex<Routing>,
+    correlation_id: i32,
+    armed: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.routing
+                .lock()
+                .expect("routing lock")
+                .pending
+                .remove(&self.correlation_id);
+        }
+    }
+}
+
+fn poison(routing: &Mutex<Routing>, error: Error) {
+    let mut routing = routing.lock().expect("routing lock");
+    if routing.poisoned.is_none() {
+        routing.poisoned = Some(error.clone());
+    }
+    for (_, pending) in routing.pending.drain() {
+        let _ = pending.reply.send(Err(error.clone()));
+    }
+}
+
+async fn read_responses(
+    mut reader: OwnedReadHalf,
+    routing: Arc<Mutex<Routing>>,
+    address: String,
+    max_response_bytes: usize,
+) {
+    let error = loop {
+        match read_frame(&mut reader, &address, max_response_bytes).await {
+            Ok(frame) => {
+                if let Err(error) = route(&routing, frame, &address) {
+                    break error;
+                }
+            }
+            Err(error) => break error,
+        }
+    };
+    poison(&routing, error);
+}
+
+async fn read_frame(reader: &mut OwnedReadHalf, address: &str, max_response_bytes: usize) -> Result<Bytes> {
+    let length = reader
+        .read_i32()
+        .await
+        .map_err(|e| Error::new(ErrorCode::Transport, format!("read from {address}: {e}")))?;
+    if length < 4 || length as usize > max_response_bytes {
+        return Err(Error::new(
+            ErrorCode::Protocol,
+            format!("{address} sent a frame of {length} bytes (limit {max_response_bytes})"),
+        ));
+    }
+    let mut frame = BytesMut::zeroed(length as usize);
+    reader
+        .read_exact(&mut frame)
+        .await
+        .map_err(|e| Error::new(ErrorCode::Transport, format!("read from {address}: {e}")))?;
+    Ok(frame.freeze())
+}
+
+/// Hands one response frame to its waiter. A frame for no known request
+/// (its waiter gave up) is dropped; a header that does not decode poisons.
+fn route(routing: &Mutex<Routing>, mut frame: Bytes, address: &str) -> Result<()> {
+    let correlation_id = i32::from_be_bytes(frame[..4].try_into().expect("frame has 4 bytes"));
+    let Some(pending) = routing.lock().expect("routing lock").pending.remove(&correlation_id) else {
+        return Ok(());
+    };
+    let header_version = pending.api.response_header_version(pending.version);
+    let result = ResponseHeader::decode(&mut frame, header_version)
+        .map(|_| frame)
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::Protocol,
+                format!("{address}: bad {:?} response header: {e}", pending.api),
+            )
+        });
+    let failed = result.as_ref().err().cloned();
+    let _ = pending.reply.send(result);
+    match failed {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}

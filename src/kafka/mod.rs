@@ -1,0 +1,87 @@
+//! The network and protocol engine over the `kafka-protocol` codecs.
+//!
+//! `connection` frames requests and routes responses by correlation id;
+//! `versions` negotiates API versions with each broker; `broker` pairs the
+//! two into a typed request/response channel; `metadata` holds the cluster
+//! view and `cluster` owns connections, bootstrap, the metadata cache and
+//! leader routing. Nothing here knows about producers or consumer groups.
+
+pub mod broker;
+pub mod cluster;
+pub mod connection;
+pub mod metadata;
+pub mod versions;
+
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, Message, VersionRange};
+
+pub use broker::BrokerConnection;
+pub use cluster::KafkaCluster;
+pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata};
+
+/// A request the engine can send, tied to its API key and response type.
+///
+/// `kafka-protocol` only offers this pairing with its `broker` feature,
+/// which a client does not need, so the engine keeps its own.
+pub trait KafkaRequest: Encodable + Message {
+    /// The request's API key.
+    const KEY: ApiKey;
+    /// The response the broker answers with.
+    type Response: Decodable + Message;
+
+    /// Versions this library can both encode the request and decode the response at.
+    fn supported_versions() -> VersionRange {
+        Self::VERSIONS.intersect(&<Self::Response as Message>::VERSIONS)
+    }
+}
+
+macro_rules! kafka_requests {
+    ($(($request:ty, $response:ty, $key:ident)),* $(,)?) => {
+        $(impl KafkaRequest for $request {
+            const KEY: ApiKey = ApiKey::$key;
+            type Response = $response;
+        })*
+    };
+}
+
+kafka_requests! {
+    (ApiVersionsRequest, ApiVersionsResponse, ApiVersions),
+    (MetadataRequest, MetadataResponse, Metadata),
+    (ListOffsetsRequest, ListOffsetsResponse, ListOffsets),
+    (ProduceRequest, ProduceResponse, Produce),
+    (FetchRequest, FetchResponse, Fetch),
+    (OffsetCommitRequest, OffsetCommitResponse, OffsetCommit),
+    (OffsetFetchRequest, OffsetFetchResponse, OffsetFetch),
+    (FindCoordinatorRequest, FindCoordinatorResponse, FindCoordinator),
+    (InitProducerIdRequest, InitProducerIdResponse, InitProducerId),
+}
+
+/// The API key named `name` (`ListOffsets`) or numbered `name` (`2`).
+pub fn api_key_by_name(name: &str) -> Option<i16> {
+    if let Ok(number) = name.parse::<i16>() {
+        return ApiKey::try_from(number).ok().map(|_| number);
+    }
+    (0..i16::MAX)
+        .map_while(|key| Some((key, ApiKey::try_from(key).ok())))
+        .take(200)
+        .find_map(|(key, api)| api.filter(|api| format!("{api:?}") == name).map(|_| key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_names_resolve_to_keys() {
+        assert_eq!(api_key_by_name("Produce"), Some(0));
+        assert_eq!(api_key_by_name("ListOffsets"), Some(2));
+        assert_eq!(api_key_by_name("ApiVersions"), Some(18));
+        assert_eq!(api_key_by_name("3"), Some(3));
+        assert_eq!(api_key_by_name("Nope"), None);
+    }
+}

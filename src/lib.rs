@@ -1,0 +1,18 @@
+//! yelp_kafka: a Kafka client library with a C ABI.
+//!
+//! Layers, from the outside in: `ffi` (every `extern "C"` function and all
+//! `unsafe` code) calls the safe domain modules (`config`, `discovery`,
+//! `error`), which use the network and protocol engine in `kafka`, driven
+//! by the runtime in `engine`.
+
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod discovery;
+pub mod engine;
+pub mod error;
+#[allow(unsafe_code)]
+pub mod ffi;
+pub mod kafka;
+
+pub use error::{Error, ErrorCode, Result};
