@@ -11,7 +11,7 @@ use std::fmt;
 
 use kafka_protocol::error::ResponseError;
 
-/// Result codes of every C entry point. `YK_OK` (0) is success.
+/// Result codes of every C entry point. `YK_ERROR_OK` (0) is success.
 ///
 /// Values are part of the ABI: new codes are appended, existing ones never
 /// change. Codes 1–99 mirror the Python library's exceptions; 100 and up are

@@ -21,42 +21,47 @@ pub type TopicPartitions = BTreeMap<String, Vec<i32>>;
 /// Every topic of `cluster` with its partitions. Failure is a
 /// `DiscoveryError` that keeps the cause in its message.
 pub fn discover_topics(cluster: &ClusterConfig, options: &ClientOptions) -> Result<TopicPartitions> {
-    let mut found = discover_all(std::slice::from_ref(cluster), options)?;
-    found.pop().expect("one cluster asked, one answer")
+    let mut found = discover_topics_of(std::slice::from_ref(cluster), options)?;
+    Ok(found.pop().expect("one cluster asked, one answer"))
 }
 
-/// The clusters among `clusters` that have `topic`, as `(topic, cluster)` pairs.
-pub fn search_topic(
+/// The topics of every cluster, asked at once; one entry per cluster, in
+/// order. The first cluster that fails fails the call (`DiscoveryError`).
+pub fn discover_topics_of(clusters: &[ClusterConfig], options: &ClientOptions) -> Result<Vec<TopicPartitions>> {
+    discover_all(clusters, options)?.into_iter().collect()
+}
+
+/// The clusters that have `topic`, with its partitions, given what
+/// [`discover_topics_of`] found for `clusters`.
+pub fn search_topic<'a>(
     topic: &str,
-    clusters: &[ClusterConfig],
-    options: &ClientOptions,
-) -> Result<Vec<(String, ClusterConfig)>> {
-    let mut matches = Vec::new();
-    for (cluster, topics) in clusters.iter().zip(discover_all(clusters, options)?) {
-        if topics?.contains_key(topic) {
-            matches.push((topic.to_string(), cluster.clone()));
-        }
-    }
-    Ok(matches)
+    clusters: &'a [ClusterConfig],
+    discovered: &[TopicPartitions],
+) -> Vec<(&'a ClusterConfig, Vec<i32>)> {
+    clusters
+        .iter()
+        .zip(discovered)
+        .filter_map(|(cluster, topics)| Some((cluster, topics.get(topic)?.clone())))
+        .collect()
 }
 
-/// For each cluster with at least one topic whose name matches `pattern`
-/// at its start (Python's `re.match`), the matching topics (sorted) and the
-/// cluster. A pattern that does not compile is a `ConfigurationError`.
-pub fn search_topics_by_regex(
-    pattern: &str,
-    clusters: &[ClusterConfig],
-    options: &ClientOptions,
-) -> Result<Vec<(Vec<String>, ClusterConfig)>> {
-    let matcher = python_match_regex(pattern)?;
-    let mut matches = Vec::new();
-    for (cluster, topics) in clusters.iter().zip(discover_all(clusters, options)?) {
-        let matching: Vec<String> = topics?.into_keys().filter(|t| matcher.is_match(t)).collect();
-        if !matching.is_empty() {
-            matches.push((matching, cluster.clone()));
-        }
-    }
-    Ok(matches)
+/// For each cluster with at least one topic that `matcher` (see
+/// [`python_match_regex`]) accepts, the cluster and those topics, given
+/// what [`discover_topics_of`] found for `clusters`.
+pub fn search_topics_by_regex<'a>(
+    matcher: &Regex,
+    clusters: &'a [ClusterConfig],
+    discovered: Vec<TopicPartitions>,
+) -> Vec<(&'a ClusterConfig, TopicPartitions)> {
+    clusters
+        .iter()
+        .zip(discovered)
+        .map(|(cluster, topics)| {
+            let matching: TopicPartitions = topics.into_iter().filter(|(t, _)| matcher.is_match(t)).collect();
+            (cluster, matching)
+        })
+        .filter(|(_, matching)| !matching.is_empty())
+        .collect()
 }
 
 /// Compiles `pattern` so that it matches only at the start of the text, as

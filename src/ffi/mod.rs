@@ -1,1 +1,211 @@
-pub fn _x(){}
+//! The C boundary: every `extern "C"` function of the library, and all of
+//! its `unsafe` code.
+//!
+//! One file per C object. Every export runs its body through [`boundary`]
+//! (or [`boundary_value`] for functions that return a value instead of a
+//! code), which catches panics and records the failure in this thread's
+//! last-error slot. The helpers below are the only places that turn raw
+//! pointers into references; each says what it checks.
+//!
+//! Ownership: every handle is Box-backed, created by its `_new` function and
+//! destroyed by its `_free` function, which accepts NULL.
+
+#![allow(non_camel_case_types)]
+
+pub mod cluster_config;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod topology;
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::{Error, ErrorCode, Result};
+
+struct LastError {
+    code: ErrorCode,
+    message: CString,
+    kafka_code: i16,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<LastError>> = const { RefCell::new(None) };
+}
+
+fn record_error(function: &str, error: &Error) {
+    let text = format!("{function}: {}", error.message()).replace('\0', "\\0");
+    let message = CString::new(text).expect("NULs were replaced");
+    LAST_ERROR.with(|slot| {
+        *slot.borrow_mut() = Some(LastError {
+            code: error.code(),
+            message,
+            kafka_code: error.kafka_code().unwrap_or(0),
+        });
+    });
+}
+
+fn panic_error(function: &str, panic: Box<dyn std::any::Any + Send>) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    Error::new(ErrorCode::Internal, format!("panic inside {function}: {what}"))
+}
+
+/// Runs the body of an export that returns a code: success is `YK_ERROR_OK`,
+/// an error or a panic sets this thread's last error and returns its code.
+pub(crate) fn boundary(function: &str, body: impl FnOnce() -> Result<()>) -> ErrorCode {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => ErrorCode::Ok,
+        Ok(Err(error)) => {
+            record_error(function, &error);
+            error.code()
+        }
+        Err(panic) => {
+            let error = panic_error(function, panic);
+            record_error(function, &error);
+            error.code()
+        }
+    }
+}
+
+/// Runs the body of an export that returns a value: on an error or a panic
+/// the last error is set and `fallback` is returned.
+pub(crate) fn boundary_value<T>(function: &str, fallback: T, body: impl FnOnce() -> Result<T>) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(error)) => {
+            record_error(function, &error);
+            fallback
+        }
+        Err(panic) => {
+            record_error(function, &panic_error(function, panic));
+            fallback
+        }
+    }
+}
+
+/// Borrows a NUL-terminated UTF-8 string; NULL or bad UTF-8 is `InvalidArgument` naming `what`.
+///
+/// # Safety
+/// `ptr` is NULL or points at a NUL-terminated string that outlives `'a`.
+pub(crate) unsafe fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::invalid_argument(format!("{what} is NULL")));
+    }
+    CStr::from_ptr(ptr)
+        .to_str()
+        .map_err(|e| Error::invalid_argument(format!("{what} is not valid UTF-8 ({e})")))
+}
+
+/// Like [`c_str`], but NULL is `None`.
+///
+/// # Safety
+/// As for [`c_str`].
+pub(crate) unsafe fn optional_c_str<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        c_str(ptr, what).map(Some)
+    }
+}
+
+/// Borrows a handle; NULL is `InvalidArgument` naming `what`.
+///
+/// # Safety
+/// `ptr` is NULL or a live handle of type `T` made by this library.
+pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
+    ptr.as_ref().ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
+}
+
+/// Borrows a handle mutably; NULL is `InvalidArgument` naming `what`.
+///
+/// # Safety
+/// `ptr` is NULL or a live handle of type `T` that nothing else uses now.
+pub(crate) unsafe fn handle_mut<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
+    ptr.as_mut().ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
+}
+
+/// Checks an out-parameter before any work is done, so that it can be
+/// written only on success.
+pub(crate) fn check_out<T>(ptr: *mut T, what: &str) -> Result<()> {
+    if ptr.is_null() {
+        return Err(Error::invalid_argument(format!("{what} is NULL")));
+    }
+    Ok(())
+}
+
+/// Writes a new Box-backed handle to a checked out-parameter.
+///
+/// # Safety
+/// `out` passed [`check_out`] and points at writable memory for one pointer.
+pub(crate) unsafe fn write_handle<T>(out: *mut *mut T, value: T) {
+    *out = Box::into_raw(Box::new(value));
+}
+
+/// Destroys a Box-backed handle; NULL is a no-op.
+///
+/// # Safety
+/// `ptr` is NULL or a handle made by [`write_handle`] not freed before.
+pub(crate) unsafe fn free_handle<T>(ptr: *mut T) {
+    if !ptr.is_null() {
+        let boxed = Box::from_raw(ptr);
+        boundary_value("free", (), || {
+            drop(boxed);
+            Ok(())
+        });
+    }
+}
+
+/// Borrows an array of `count` handle pointers; a NULL array (with a
+/// non-zero count) or a NULL element is `InvalidArgument`.
+///
+/// # Safety
+/// `items` is NULL or points at `count` pointers, each NULL or a live handle.
+pub(crate) unsafe fn handle_array<'a, T>(items: *const *const T, count: usize, what: &str) -> Result<Vec<&'a T>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if items.is_null() {
+        return Err(Error::invalid_argument(format!("{what} is NULL but its count is {count}")));
+    }
+    std::slice::from_raw_parts(items, count)
+        .iter()
+        .enumerate()
+        .map(|(i, ptr)| handle(*ptr, &format!("{what}[{i}]")))
+        .collect()
+}
+
+/// A Rust string as an owned C string; an inner NUL is `InvalidArgument`.
+pub(crate) fn to_c_string(text: &str, what: &str) -> Result<CString> {
+    CString::new(text).map_err(|_| Error::invalid_argument(format!("{what} contains a NUL byte")))
+}
+
+/// `Some(index)` when `index < len`, else `InvalidArgument`.
+pub(crate) fn check_index(index: usize, len: usize, what: &str) -> Result<usize> {
+    if index < len {
+        Ok(index)
+    } else {
+        Err(Error::invalid_argument(format!("{what} {index} is out of range (count {len})")))
+    }
+}
+
+/// The last error's message as a C string pointer ("" when none).
+fn last_error_message_ptr() -> *const c_char {
+    LAST_ERROR.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .map_or(c"".as_ptr(), |last| last.message.as_ptr())
+    })
+}
+
+fn last_error_code() -> ErrorCode {
+    LAST_ERROR.with(|slot| slot.borrow().as_ref().map_or(ErrorCode::Ok, |last| last.code))
+}
+
+fn last_error_kafka_code() -> i16 {
+    LAST_ERROR.with(|slot| slot.borrow().as_ref().map_or(0, |last| last.kafka_code))
+}
