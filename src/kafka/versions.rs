@@ -87,15 +87,16 @@ pub async fn negotiate(
             Error::new(ErrorCode::Protocol, format!("{}: empty ApiVersions response", connection.address()))
         })?;
         if error_code == UNSUPPORTED_VERSION && version > ours.min {
-            // The body is a v0 response at best (some brokers garble it), so
-            // its list is only a hint for the next version to try.
+            // Real brokers answer with a v0 body that lists their ApiVersions
+            // range; librdkafka's mock garbles that body, so when it does not
+            // decode we step down one version at a time.
             let listed = decode_exact::<ApiVersionsResponse>(body, 0, 0).ok().and_then(|r| {
                 r.api_keys
                     .iter()
                     .find(|k| k.api_key == ApiKey::ApiVersions as i16)
                     .map(|k| k.max_version)
             });
-            version = listed.map_or(ours.min, |max| max.clamp(ours.min, version - 1));
+            version = listed.map_or(version - 1, |max| max.clamp(ours.min, version - 1));
             continue;
         }
         if error_code != 0 {
