@@ -248,9 +248,7 @@ impl Error {
     /// Kafka's own table for broker errors without a dedicated code.
     pub fn is_retriable(&self) -> bool {
         match (self.code, self.kafka_code) {
-            (ErrorCode::Broker, Some(kafka)) => {
-                ResponseError::try_from_code(kafka).is_some_and(|e| e.is_retriable())
-            }
+            (ErrorCode::Broker, Some(kafka)) => ResponseError::try_from_code(kafka).is_some_and(|e| e.is_retriable()),
             (code, _) => code.is_retriable(),
         }
     }

@@ -46,7 +46,10 @@ fn regex_search_matches_at_the_start_like_python_re_match() {
     assert_eq!(ending.len(), 2);
     assert_eq!(ending[0].0.name(), "c1");
     // `.*mytopic` also matches `mytopic.other`: re.match anchors only the start.
-    assert_eq!(ending[0].1.keys().collect::<Vec<_>>(), ["mytopic", "mytopic.other", "xmytopic"]);
+    assert_eq!(
+        ending[0].1.keys().collect::<Vec<_>>(),
+        ["mytopic", "mytopic.other", "xmytopic"]
+    );
     assert_eq!(ending[1].0.name(), "c2");
     assert_eq!(ending[1].1.keys().collect::<Vec<_>>(), ["team.mytopic"]);
     assert_eq!(ending[1].1["team.mytopic"], [0, 1, 2, 3]);

@@ -45,9 +45,16 @@ fn metadata_lists_brokers_topics_partitions_and_leaders() {
     let addresses: Vec<String> = metadata.brokers.values().map(|b| b.address()).collect();
     assert_eq!(addresses, mock.broker_addrs());
     let orders = &metadata.topics["orders"];
-    assert_eq!(orders.partitions.keys().copied().collect::<Vec<_>>(), (0..6).collect::<Vec<_>>());
+    assert_eq!(
+        orders.partitions.keys().copied().collect::<Vec<_>>(),
+        (0..6).collect::<Vec<_>>()
+    );
     for partition in orders.partitions.values() {
-        assert!(metadata.brokers.contains_key(&partition.leader), "leader {} is a broker", partition.leader);
+        assert!(
+            metadata.brokers.contains_key(&partition.leader),
+            "leader {} is a broker",
+            partition.leader
+        );
         assert_eq!(partition.error_code, 0);
     }
     assert_eq!(metadata.topics["audit"].partitions.len(), 1);
@@ -69,9 +76,15 @@ fn moved_leader_is_found_after_not_leader_for_partition() {
     assert_eq!(error.code(), ErrorCode::NotLeaderForPartition, "{error}");
     assert_eq!(error.kafka_code(), Some(6));
     assert!(error.is_retriable());
-    assert_eq!(cluster.cached_metadata().leader("moving", 0), Some(new_leader), "refreshed before returning");
+    assert_eq!(
+        cluster.cached_metadata().leader("moving", 0),
+        Some(new_leader),
+        "refreshed before returning"
+    );
 
-    let offsets = block_on(cluster.list_offsets("moving", &[0], LATEST_OFFSET)).unwrap().unwrap();
+    let offsets = block_on(cluster.list_offsets("moving", &[0], LATEST_OFFSET))
+        .unwrap()
+        .unwrap();
     assert_eq!(offsets[&0], 0, "a plain retry reaches the new leader");
 }
 
@@ -81,9 +94,13 @@ fn pushed_not_leader_errors_refresh_metadata_too() {
     mock.create_topic("pushed", 1);
     let cluster = client(&mock, &[]);
     mock.push_errors(ApiKey::ListOffsets as i16, &[6]);
-    let error = block_on(cluster.list_offsets("pushed", &[0], EARLIEST_OFFSET)).unwrap().unwrap_err();
+    let error = block_on(cluster.list_offsets("pushed", &[0], EARLIEST_OFFSET))
+        .unwrap()
+        .unwrap_err();
     assert_eq!(error.code(), ErrorCode::NotLeaderForPartition);
-    let offsets = block_on(cluster.list_offsets("pushed", &[0], EARLIEST_OFFSET)).unwrap().unwrap();
+    let offsets = block_on(cluster.list_offsets("pushed", &[0], EARLIEST_OFFSET))
+        .unwrap()
+        .unwrap();
     assert_eq!(offsets[&0], 0);
 }
 
@@ -91,7 +108,9 @@ fn pushed_not_leader_errors_refresh_metadata_too() {
 fn negotiation_picks_the_highest_version_both_sides_support() {
     let mock = MockCluster::start(1);
     let options = options_for_mock(&[]);
-    let broker = block_on(BrokerConnection::connect(mock.bootstrap(), &options)).unwrap().unwrap();
+    let broker = block_on(BrokerConnection::connect(mock.bootstrap(), &options))
+        .unwrap()
+        .unwrap();
     let versions = broker.versions();
 
     fn expected<R: KafkaRequest>(versions: &yelp_kafka::kafka::versions::ApiVersionTable, cap: i16) -> i16 {
@@ -102,8 +121,19 @@ fn negotiation_picks_the_highest_version_both_sides_support() {
         }
         version
     }
-    let list_offsets_cap = options.api_version_caps.get(&(ApiKey::ListOffsets as i16)).copied().unwrap_or(i16::MAX);
-    assert_eq!(versions.version_for::<MetadataRequest>().unwrap(), expected::<MetadataRequest>(versions, i16::MAX));
+    let list_offsets_cap = options
+        .api_version_caps
+        .get(&(ApiKey::ListOffsets as i16))
+        .copied()
+        .unwrap_or(i16::MAX);
+    let metadata = versions.version_for::<MetadataRequest>().unwrap();
+    assert_eq!(metadata, expected::<MetadataRequest>(versions, i16::MAX));
+    if std::env::var_os("YK_MOCK_LIB").is_some() {
+        assert!(
+            metadata >= 12,
+            "the modern mock speaks Metadata v{metadata}, expected v12 or later"
+        );
+    }
     assert_eq!(
         versions.version_for::<ListOffsetsRequest>().unwrap(),
         expected::<ListOffsetsRequest>(versions, list_offsets_cap)
@@ -116,7 +146,10 @@ fn negotiation_picks_the_highest_version_both_sides_support() {
     // UNSUPPORTED_VERSION and we ask again at the version it lists.
     let ours = ApiVersionsRequest::supported_versions().max;
     let offered = versions.broker_range(ApiKey::ApiVersions).unwrap().max;
-    assert!(offered < ours, "the mock offers ApiVersions up to {offered}, below ours ({ours})");
+    assert!(
+        offered < ours,
+        "the mock offers ApiVersions up to {offered}, below ours ({ours})"
+    );
     assert_eq!(versions.api_versions_version(), offered);
 }
 
@@ -125,7 +158,9 @@ fn a_broker_that_rejects_every_api_versions_above_v0_is_asked_at_v0() {
     let mock = MockCluster::start(1);
     mock.set_api_version(ApiKey::ApiVersions as i16, 0, 0);
     mock.set_api_version(ApiKey::Metadata as i16, 0, 1);
-    let broker = block_on(BrokerConnection::connect(mock.bootstrap(), &options_for_mock(&[]))).unwrap().unwrap();
+    let broker = block_on(BrokerConnection::connect(mock.bootstrap(), &options_for_mock(&[])))
+        .unwrap()
+        .unwrap();
     assert_eq!(broker.versions().api_versions_version(), 0);
     assert_eq!(broker.versions().version_for::<MetadataRequest>().unwrap(), 1);
 }
@@ -139,7 +174,9 @@ fn without_a_cap_the_old_mock_mis_encodes_list_offsets_and_we_refuse_the_answer(
     mock.create_topic("quirk", 1);
     let bootstrap = vec![mock.bootstrap().to_string()];
     let cluster = KafkaCluster::new(bootstrap, ClientOptions::default());
-    let error = block_on(cluster.list_offsets("quirk", &[0], LATEST_OFFSET)).unwrap().unwrap_err();
+    let error = block_on(cluster.list_offsets("quirk", &[0], LATEST_OFFSET))
+        .unwrap()
+        .unwrap_err();
     assert_eq!(error.code(), ErrorCode::Protocol, "{error}");
 }
 
@@ -170,9 +207,18 @@ fn an_unreachable_cluster_is_kafka_unavailable_within_the_deadline() {
     let error = block_on(cluster.fetch_metadata(None)).unwrap().unwrap_err();
     let elapsed = started.elapsed();
     assert_eq!(error.code(), ErrorCode::KafkaUnavailable, "{error}");
-    assert!(error.message().contains(&mock.broker_addrs()[0]), "names what failed: {error}");
-    assert!(elapsed >= Duration::from_millis(1500), "kept trying until the deadline ({elapsed:?})");
-    assert!(elapsed < Duration::from_millis(3000), "gave up at the deadline ({elapsed:?})");
+    assert!(
+        error.message().contains(&mock.broker_addrs()[0]),
+        "names what failed: {error}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(1500),
+        "kept trying until the deadline ({elapsed:?})"
+    );
+    assert!(
+        elapsed < Duration::from_millis(3000),
+        "gave up at the deadline ({elapsed:?})"
+    );
 }
 
 #[test]
@@ -197,7 +243,9 @@ fn a_slow_broker_times_the_request_out() {
     block_on(cluster.fetch_metadata(None)).unwrap().unwrap();
     mock.set_rtt(1, 2000);
     let started = Instant::now();
-    let error = block_on(cluster.list_offsets("slow", &[0], LATEST_OFFSET)).unwrap().unwrap_err();
+    let error = block_on(cluster.list_offsets("slow", &[0], LATEST_OFFSET))
+        .unwrap()
+        .unwrap_err();
     assert_eq!(error.code(), ErrorCode::RequestTimedOut, "{error}");
     assert!(started.elapsed() < Duration::from_millis(1500));
 }

@@ -46,8 +46,7 @@ impl ClusterConfig {
         }
         let (hosts, chroot) = split_zookeeper(zookeeper);
         for host in hosts.split(',').filter(|h| !h.trim().is_empty()) {
-            parse_host_port(host.trim())
-                .map_err(|e| e.context(format!("cluster {name}: zookeeper")))?;
+            parse_host_port(host.trim()).map_err(|e| e.context(format!("cluster {name}: zookeeper")))?;
         }
         if let Some(chroot) = chroot {
             if chroot.len() > 1 && chroot.ends_with('/') {
@@ -98,11 +97,7 @@ impl ClusterConfig {
     /// The ZooKeeper hosts without the chroot, as a sorted set.
     pub fn zookeeper_hosts(&self) -> BTreeSet<&str> {
         let (hosts, _) = split_zookeeper(&self.zookeeper);
-        hosts
-            .split(',')
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .collect()
+        hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).collect()
     }
 
     /// The ZooKeeper chroot (`/kafka-1`), if the connect string has one.
@@ -181,7 +176,11 @@ mod tests {
     fn bad_input_is_a_configuration_error_naming_the_problem() {
         for (brokers, zookeeper) in [("", "z:1"), ("nohost", "z:1"), ("h:notaport", "z:1"), ("h:1", "z:x")] {
             let err = ClusterConfig::from_broker_string("t", "n", brokers, zookeeper).unwrap_err();
-            assert_eq!(err.code(), crate::error::ErrorCode::Configuration, "{brokers} {zookeeper}");
+            assert_eq!(
+                err.code(),
+                crate::error::ErrorCode::Configuration,
+                "{brokers} {zookeeper}"
+            );
         }
         assert!(ClusterConfig::from_broker_string("", "n", "h:1", "").is_err());
     }
@@ -190,6 +189,9 @@ mod tests {
     fn chroot_is_split_from_the_hosts() {
         let c = config("b:1", "z1:2181,z2:2181/kafka-1");
         assert_eq!(c.zookeeper_chroot(), Some("/kafka-1"));
-        assert_eq!(c.zookeeper_hosts().into_iter().collect::<Vec<_>>(), ["z1:2181", "z2:2181"]);
+        assert_eq!(
+            c.zookeeper_hosts().into_iter().collect::<Vec<_>>(),
+            ["z1:2181", "z2:2181"]
+        );
     }
 }

@@ -80,7 +80,11 @@ impl KeyValueConfig {
     pub fn effective(&self, tables: &[&[OptionSpec]]) -> String {
         let mut dump = String::new();
         for spec in tables.iter().flat_map(|table| table.iter()) {
-            let origin = if self.get(spec.name).is_some() { "" } else { " (default)" };
+            let origin = if self.get(spec.name).is_some() {
+                ""
+            } else {
+                " (default)"
+            };
             let _ = writeln!(dump, "{} = {}{}", spec.name, self.value(spec), origin);
         }
         dump
@@ -229,11 +233,12 @@ impl ClientOptions {
     /// Reads the client options of `config`, ignoring keys of other tables.
     pub fn from_config(config: &KeyValueConfig) -> Result<ClientOptions> {
         let spec = |name: &str| -> &'static OptionSpec {
-            CLIENT_OPTIONS.iter().find(|s| s.name == name).expect("option is in the table")
+            CLIENT_OPTIONS
+                .iter()
+                .find(|s| s.name == name)
+                .expect("option is in the table")
         };
-        let millis = |name: &str| -> Result<Duration> {
-            Ok(Duration::from_millis(config.int(spec(name))? as u64))
-        };
+        let millis = |name: &str| -> Result<Duration> { Ok(Duration::from_millis(config.int(spec(name))? as u64)) };
         let client_id = config.value(spec("client_id")).to_string();
         if client_id.is_empty() {
             return Err(Error::configuration("configuration key \"client_id\": value is empty"));
@@ -255,9 +260,8 @@ impl ClientOptions {
 fn parse_version_caps(text: &str) -> Result<BTreeMap<i16, i16>> {
     let mut caps = BTreeMap::new();
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let bad = |why: &str| {
-            Error::configuration(format!("configuration key \"api_version_caps\": entry {entry:?} {why}"))
-        };
+        let bad =
+            |why: &str| Error::configuration(format!("configuration key \"api_version_caps\": entry {entry:?} {why}"));
         let (api, version) = entry.split_once(':').ok_or_else(|| bad("is not Name:version"))?;
         let key = crate::kafka::api_key_by_name(api.trim()).ok_or_else(|| bad("names no known API"))?;
         let version: i16 = version.trim().parse().map_err(|_| bad("has no valid version"))?;

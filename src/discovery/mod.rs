@@ -93,9 +93,11 @@ fn discover_all(clusters: &[ClusterConfig], options: &ClientOptions) -> Result<V
     engine::block_on(async move {
         let mut results = Vec::with_capacity(handles.len());
         for handle in handles {
-            results.push(handle.await.unwrap_or_else(|e| {
-                Err(Error::new(ErrorCode::Internal, format!("discovery task failed: {e}")))
-            }));
+            results.push(
+                handle
+                    .await
+                    .unwrap_or_else(|e| Err(Error::new(ErrorCode::Internal, format!("discovery task failed: {e}")))),
+            );
         }
         results
     })

@@ -55,7 +55,9 @@ impl TopologyConfiguration {
     /// cluster entry that is not a valid cluster, is a `ConfigurationError`.
     pub fn load(dir: &Path, cluster_type: &str) -> Result<TopologyConfiguration> {
         if cluster_type.is_empty() || cluster_type.contains('/') {
-            return Err(Error::configuration(format!("cluster type {cluster_type:?} is not a file name")));
+            return Err(Error::configuration(format!(
+                "cluster type {cluster_type:?} is not a file name"
+            )));
         }
         let path = dir.join(format!("{cluster_type}.yaml"));
         let text = std::fs::read_to_string(&path)
@@ -100,7 +102,10 @@ impl TopologyConfiguration {
     /// file has no local cluster or names one it does not define.
     pub fn local_cluster(&self) -> Result<&ClusterConfig> {
         let name = self.local_cluster.as_deref().ok_or_else(|| {
-            Error::configuration(format!("no default local cluster config available in {}", self.path.display()))
+            Error::configuration(format!(
+                "no default local cluster config available in {}",
+                self.path.display()
+            ))
         })?;
         self.cluster_by_name(name)
             .map_err(|_| Error::configuration(format!("invalid local cluster {name:?} in {}", self.path.display())))
@@ -138,7 +143,10 @@ mod tests {
         assert_eq!(local.cluster_type(), "standard");
         assert_eq!(local.broker_list(), ["b1:9092", "b2:9092"]);
         assert_eq!(topology.cluster_by_name("c2").unwrap().zookeeper(), "z:2181/k2");
-        assert_eq!(topology.cluster_by_name("nope").unwrap_err().code(), ErrorCode::Configuration);
+        assert_eq!(
+            topology.cluster_by_name("nope").unwrap_err().code(),
+            ErrorCode::Configuration
+        );
     }
 
     #[test]
@@ -148,10 +156,20 @@ mod tests {
         assert_eq!(missing.code(), ErrorCode::Configuration);
         assert!(missing.message().contains("absent.yaml"));
         write(&dir, "broken.yaml", "clusters: [this is: not a map\n");
-        assert_eq!(TopologyConfiguration::load(&dir, "broken").unwrap_err().code(), ErrorCode::Configuration);
+        assert_eq!(
+            TopologyConfiguration::load(&dir, "broken").unwrap_err().code(),
+            ErrorCode::Configuration
+        );
         write(&dir, "nobrokers.yaml", "clusters:\n  c1:\n    zookeeper: z:1\n");
-        assert_eq!(TopologyConfiguration::load(&dir, "nobrokers").unwrap_err().code(), ErrorCode::Configuration);
-        write(&dir, "nolocal.yaml", "clusters:\n  c1:\n    broker_list: [\"b:1\"]\n    zookeeper: z:1\n");
+        assert_eq!(
+            TopologyConfiguration::load(&dir, "nobrokers").unwrap_err().code(),
+            ErrorCode::Configuration
+        );
+        write(
+            &dir,
+            "nolocal.yaml",
+            "clusters:\n  c1:\n    broker_list: [\"b:1\"]\n    zookeeper: z:1\n",
+        );
         let topology = TopologyConfiguration::load(&dir, "nolocal").unwrap();
         assert_eq!(topology.local_cluster().unwrap_err().code(), ErrorCode::Configuration);
         write(

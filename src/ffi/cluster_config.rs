@@ -84,7 +84,9 @@ pub unsafe extern "C" fn yk_cluster_config_type(config: *const yk_cluster_config
 /// The cluster name. Owned by `config`; NULL when `config` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn yk_cluster_config_name(config: *const yk_cluster_config) -> *const c_char {
-    boundary_value("yk_cluster_config_name", std::ptr::null(), || Ok(handle(config, "config")?.name.as_ptr()))
+    boundary_value("yk_cluster_config_name", std::ptr::null(), || {
+        Ok(handle(config, "config")?.name.as_ptr())
+    })
 }
 
 /// The brokers, comma-separated, empty entries removed. Owned by `config`;

@@ -157,7 +157,9 @@ pub unsafe extern "C" fn yk_discovery_result_topic_count(
 ) -> usize {
     boundary_value("yk_discovery_result_topic_count", 0, || {
         let clusters = &handle(result, "result")?.clusters;
-        Ok(clusters[check_index(cluster_index, clusters.len(), "cluster index")?].topics.len())
+        Ok(clusters[check_index(cluster_index, clusters.len(), "cluster index")?]
+            .topics
+            .len())
     })
 }
 

@@ -20,9 +20,7 @@ pub extern "C" fn yk_error_name(code: i32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn yk_error_description(code: i32) -> *const c_char {
     boundary_value("yk_error_description", c"Unknown error code".as_ptr(), || {
-        Ok(ErrorCode::from_i32(code).map_or(c"Unknown error code".as_ptr(), |c| {
-            c.description_nul().as_ptr().cast()
-        }))
+        Ok(ErrorCode::from_i32(code).map_or(c"Unknown error code".as_ptr(), |c| c.description_nul().as_ptr().cast()))
     })
 }
 

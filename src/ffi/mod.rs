@@ -11,6 +11,8 @@
 //! destroyed by its `_free` function, which accepts NULL.
 
 #![allow(non_camel_case_types)]
+// The safety contract of every export is the C contract its doc comment states.
+#![allow(clippy::missing_safety_doc)]
 
 pub mod cluster_config;
 pub mod config;
@@ -118,7 +120,8 @@ pub(crate) unsafe fn optional_c_str<'a>(ptr: *const c_char, what: &str) -> Resul
 /// # Safety
 /// `ptr` is NULL or a live handle of type `T` made by this library.
 pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
-    ptr.as_ref().ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
+    ptr.as_ref()
+        .ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
 }
 
 /// Borrows a handle mutably; NULL is `InvalidArgument` naming `what`.
@@ -126,7 +129,8 @@ pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
 /// # Safety
 /// `ptr` is NULL or a live handle of type `T` that nothing else uses now.
 pub(crate) unsafe fn handle_mut<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
-    ptr.as_mut().ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
+    ptr.as_mut()
+        .ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
 }
 
 /// Checks an out-parameter before any work is done, so that it can be
@@ -170,7 +174,9 @@ pub(crate) unsafe fn handle_array<'a, T>(items: *const *const T, count: usize, w
         return Ok(Vec::new());
     }
     if items.is_null() {
-        return Err(Error::invalid_argument(format!("{what} is NULL but its count is {count}")));
+        return Err(Error::invalid_argument(format!(
+            "{what} is NULL but its count is {count}"
+        )));
     }
     std::slice::from_raw_parts(items, count)
         .iter()
@@ -189,7 +195,9 @@ pub(crate) fn check_index(index: usize, len: usize, what: &str) -> Result<usize>
     if index < len {
         Ok(index)
     } else {
-        Err(Error::invalid_argument(format!("{what} {index} is out of range (count {len})")))
+        Err(Error::invalid_argument(format!(
+            "{what} {index} is out of range (count {len})"
+        )))
     }
 }
 

@@ -43,7 +43,9 @@ pub unsafe extern "C" fn yk_topology_load(
 /// How many clusters the topology has (0 when `topology` is NULL).
 #[no_mangle]
 pub unsafe extern "C" fn yk_topology_cluster_count(topology: *const yk_topology) -> usize {
-    boundary_value("yk_topology_cluster_count", 0, || Ok(handle(topology, "topology")?.clusters.len()))
+    boundary_value("yk_topology_cluster_count", 0, || {
+        Ok(handle(topology, "topology")?.clusters.len())
+    })
 }
 
 /// The cluster at `index` (clusters are sorted by name), owned by the

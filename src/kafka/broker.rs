@@ -29,8 +29,7 @@ impl BrokerConnection {
                 options.connect_timeout,
             )
             .await?;
-            let versions =
-                versions::negotiate(&connection, &options.api_version_caps, options.connect_timeout).await?;
+            let versions = versions::negotiate(&connection, &options.api_version_caps, options.connect_timeout).await?;
             Ok(BrokerConnection {
                 connection,
                 versions,

@@ -151,7 +151,11 @@ impl KafkaCluster {
             format!(
                 "no broker answered a metadata request within {:?} ({})",
                 self.options.metadata_timeout,
-                if detail.is_empty() { "no attempt possible".to_string() } else { detail.join("; ") }
+                if detail.is_empty() {
+                    "no attempt possible".to_string()
+                } else {
+                    detail.join("; ")
+                }
             ),
         ))
     }
@@ -178,8 +182,7 @@ impl KafkaCluster {
             names
                 .iter()
                 .map(|name| {
-                    MetadataRequestTopic::default()
-                        .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
+                    MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
                 })
                 .collect::<Vec<_>>()
         });
@@ -198,7 +201,12 @@ impl KafkaCluster {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let (response, _) = tokio::time::timeout(remaining, connection.send(&request))
             .await
-            .map_err(|_| Error::new(ErrorCode::RequestTimedOut, format!("Metadata from {address}: deadline passed")))??;
+            .map_err(|_| {
+                Error::new(
+                    ErrorCode::RequestTimedOut,
+                    format!("Metadata from {address}: deadline passed"),
+                )
+            })??;
         Ok(ClusterMetadata::from_response(&response))
     }
 
@@ -218,10 +226,16 @@ impl KafkaCluster {
         }
         let metadata = self.fetch_metadata(Some(&[topic.to_string()])).await?;
         let Some(topic_metadata) = metadata.topics.get(topic) else {
-            return Err(Error::new(ErrorCode::UnknownTopicOrPartition, format!("topic {topic:?} is unknown")));
+            return Err(Error::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {topic:?} is unknown"),
+            ));
         };
         if topic_metadata.error_code != 0 {
-            return Err(Error::from_kafka(topic_metadata.error_code, format!("metadata of topic {topic:?}")));
+            return Err(Error::from_kafka(
+                topic_metadata.error_code,
+                format!("metadata of topic {topic:?}"),
+            ));
         }
         let Some(partition_metadata) = topic_metadata.partitions.get(&partition) else {
             return Err(Error::new(
@@ -230,7 +244,11 @@ impl KafkaCluster {
             ));
         };
         metadata.leader(topic, partition).ok_or_else(|| {
-            let code = if partition_metadata.error_code != 0 { partition_metadata.error_code } else { 5 };
+            let code = if partition_metadata.error_code != 0 {
+                partition_metadata.error_code
+            } else {
+                5
+            };
             Error::from_kafka(code, format!("{topic}/{partition} has no leader"))
         })
     }
@@ -253,11 +271,16 @@ impl KafkaCluster {
         let deadline = Instant::now() + self.options.request_timeout;
         let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
         for &partition in partitions {
-            by_leader.entry(self.leader_of(topic, partition).await?).or_default().push(partition);
+            by_leader
+                .entry(self.leader_of(topic, partition).await?)
+                .or_default()
+                .push(partition);
         }
         let mut offsets = BTreeMap::new();
         for (leader, partitions) in by_leader {
-            let answered = self.list_offsets_at(leader, topic, &partitions, timestamp, deadline).await;
+            let answered = self
+                .list_offsets_at(leader, topic, &partitions, timestamp, deadline)
+                .await;
             match answered {
                 Ok(found) => offsets.extend(found),
                 Err(error) if is_stale_leader(&error) => {
@@ -278,16 +301,20 @@ impl KafkaCluster {
         deadline: Instant,
     ) -> Result<BTreeMap<i32, i64>> {
         let connection = self.broker_connection(leader, deadline).await?;
-        let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
-            ListOffsetsTopic::default()
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
                 .with_name(TopicName(StrBytes::from_string(topic.to_string())))
                 .with_partitions(
                     partitions
                         .iter()
-                        .map(|p| ListOffsetsPartition::default().with_partition_index(*p).with_timestamp(timestamp))
+                        .map(|p| {
+                            ListOffsetsPartition::default()
+                                .with_partition_index(*p)
+                                .with_timestamp(timestamp)
+                        })
                         .collect(),
-                ),
-        ]);
+                )]);
         let (response, _) = connection.send(&request).await?;
         let mut offsets = BTreeMap::new();
         for answered in response.topics.iter().flat_map(|t| t.partitions.iter()) {

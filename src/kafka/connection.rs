@@ -90,13 +90,7 @@ impl Connection {
 
     /// Sends one request and waits up to `timeout` for its response body
     /// (the bytes after the response header).
-    pub async fn request(
-        &self,
-        api: ApiKey,
-        version: i16,
-        body: &impl Encodable,
-        timeout: Duration,
-    ) -> Result<Bytes> {
+    pub async fn request(&self, api: ApiKey, version: i16, body: &impl Encodable, timeout: Duration) -> Result<Bytes> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
         let frame = self.encode(api, version, correlation_id, body)?;
         let (reply, response) = oneshot::channel();
@@ -122,7 +116,10 @@ impl Connection {
             Ok(result) => result,
             Err(_) => Err(Error::new(
                 ErrorCode::RequestTimedOut,
-                format!("{api:?} v{version} to {} got no response within {timeout:?}", self.address),
+                format!(
+                    "{api:?} v{version} to {} got no response within {timeout:?}",
+                    self.address
+                ),
             )),
         };
         guard.armed = result.is_err();
@@ -144,7 +141,12 @@ impl Connection {
         }
         tokio::time::timeout(timeout, self.write_frame(&frame))
             .await
-            .map_err(|_| Error::new(ErrorCode::RequestTimedOut, format!("write to {} timed out", self.address)))?
+            .map_err(|_| {
+                Error::new(
+                    ErrorCode::RequestTimedOut,
+                    format!("write to {} timed out", self.address),
+                )
+            })?
     }
 
     fn encode(&self, api: ApiKey, version: i16, correlation_id: i32, body: &impl Encodable) -> Result<Bytes> {

@@ -84,7 +84,10 @@ pub async fn negotiate(
             .request(ApiKey::ApiVersions, version, &request, timeout)
             .await?;
         let error_code = body.clone().try_get_i16().map_err(|_| {
-            Error::new(ErrorCode::Protocol, format!("{}: empty ApiVersions response", connection.address()))
+            Error::new(
+                ErrorCode::Protocol,
+                format!("{}: empty ApiVersions response", connection.address()),
+            )
         })?;
         if error_code == UNSUPPORTED_VERSION && version > ours.min {
             // Real brokers answer with a v0 body that lists their ApiVersions
@@ -100,14 +103,25 @@ pub async fn negotiate(
             continue;
         }
         if error_code != 0 {
-            return Err(Error::from_kafka(error_code, format!("ApiVersions v{version} to {}", connection.address())));
+            return Err(Error::from_kafka(
+                error_code,
+                format!("ApiVersions v{version} to {}", connection.address()),
+            ));
         }
         let response = decode_exact::<ApiVersionsResponse>(body, version, 0)
             .map_err(|e| e.context(format!("ApiVersions v{version} from {}", connection.address())))?;
         let broker = response
             .api_keys
             .iter()
-            .map(|k| (k.api_key, VersionRange { min: k.min_version, max: k.max_version }))
+            .map(|k| {
+                (
+                    k.api_key,
+                    VersionRange {
+                        min: k.min_version,
+                        max: k.max_version,
+                    },
+                )
+            })
             .collect();
         return Ok(ApiVersionTable {
             broker,
@@ -122,12 +136,19 @@ pub async fn negotiate(
 /// and the codec disagree on the layout, and the decoded values cannot be
 /// trusted.
 pub fn decode_exact<T: Decodable>(mut body: Bytes, version: i16, tolerated_leftover: usize) -> Result<T> {
-    let decoded = T::decode(&mut body, version)
-        .map_err(|e| Error::new(ErrorCode::Protocol, format!("response does not decode at v{version}: {e}")))?;
+    let decoded = T::decode(&mut body, version).map_err(|e| {
+        Error::new(
+            ErrorCode::Protocol,
+            format!("response does not decode at v{version}: {e}"),
+        )
+    })?;
     if body.remaining() > tolerated_leftover {
         return Err(Error::new(
             ErrorCode::Protocol,
-            format!("{} bytes left over after decoding the response at v{version}", body.remaining()),
+            format!(
+                "{} bytes left over after decoding the response at v{version}",
+                body.remaining()
+            ),
         ));
     }
     Ok(decoded)
@@ -158,7 +179,10 @@ mod tests {
 
     #[test]
     fn caps_and_avoided_versions_lower_the_choice() {
-        let t = table(&[(ApiKey::ListOffsets, 0, 5), (ApiKey::Produce, 0, 5)], &[(ApiKey::ListOffsets, 3)]);
+        let t = table(
+            &[(ApiKey::ListOffsets, 0, 5), (ApiKey::Produce, 0, 5)],
+            &[(ApiKey::ListOffsets, 3)],
+        );
         assert_eq!(t.version_for::<ListOffsetsRequest>().unwrap(), 3);
         assert_eq!(t.version_for::<ProduceRequest>().unwrap(), 4);
     }
@@ -166,8 +190,14 @@ mod tests {
     #[test]
     fn no_common_version_is_unsupported() {
         let t = table(&[(ApiKey::Produce, 0, 2)], &[]);
-        assert_eq!(t.version_for::<ProduceRequest>().unwrap_err().code(), ErrorCode::UnsupportedVersion);
+        assert_eq!(
+            t.version_for::<ProduceRequest>().unwrap_err().code(),
+            ErrorCode::UnsupportedVersion
+        );
         let t = table(&[], &[]);
-        assert_eq!(t.version_for::<MetadataRequest>().unwrap_err().code(), ErrorCode::UnsupportedVersion);
+        assert_eq!(
+            t.version_for::<MetadataRequest>().unwrap_err().code(),
+            ErrorCode::UnsupportedVersion
+        );
     }
 }
