@@ -1,0 +1,26 @@
+# The two commands of the README, and a few for development.
+# Every target runs the scripts in scripts/; read them for the details.
+
+.PHONY: demo test build setup cluster-up cluster-down lint
+
+demo:
+	scripts/demo.sh
+
+test:
+	scripts/test.sh
+
+build:
+	cargo build --release
+
+setup:
+	scripts/setup.sh
+
+cluster-up:
+	scripts/cluster.sh up
+
+cluster-down:
+	scripts/cluster.sh down
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
