@@ -450,7 +450,8 @@ static void test_cluster_config_arguments(void)
         out = SENTINEL;
         prime_last_error();
         yk_error code = yk_cluster_config_new(bad[i].type, bad[i].name, bad[i].brokers, bad[i].zookeeper, &out);
-        CHECKF(code == YK_ERROR_CONFIGURATION, "yk_cluster_config_new(\"%s\", \"%s\", \"%s\", \"%s\") = %s, expected ConfigurationError",
+        CHECKF(code == YK_ERROR_CONFIGURATION,
+               "yk_cluster_config_new(\"%s\", \"%s\", \"%s\", \"%s\") = %s, expected ConfigurationError",
                bad[i].type, bad[i].name, bad[i].brokers, bad[i].zookeeper, yk_error_name(code));
         CHECK(yk_last_error_code() == YK_ERROR_CONFIGURATION && !last_error_is_primed());
         CHECKF(contains(yk_last_error_message(), fn), "message \"%s\" does not name %s", yk_last_error_message(), fn);
@@ -933,15 +934,18 @@ static bool cluster_has_exactly(const yk_discovery_result *result, const char *n
 }
 
 /* Cluster `name` of `result` has `want` among its topics, which are sorted by name. */
-static bool cluster_has(const yk_discovery_result *result, const char *name, const struct expected_topic *want, size_t n)
+static bool cluster_has(const yk_discovery_result *result, const char *name, const struct expected_topic *want,
+                        size_t n)
 {
     long c = cluster_index(result, name);
     if (c < 0)
         return false;
     size_t topics = yk_discovery_result_topic_count(result, (size_t)c);
-    for (size_t t = 1; t < topics; t++)
-        if (!str_lt(yk_discovery_result_topic(result, (size_t)c, t - 1), yk_discovery_result_topic(result, (size_t)c, t)))
+    for (size_t t = 1; t < topics; t++) {
+        const char *previous = yk_discovery_result_topic(result, (size_t)c, t - 1);
+        if (!str_lt(previous, yk_discovery_result_topic(result, (size_t)c, t)))
             return false;
+    }
     for (size_t w = 0; w < n; w++) {
         bool found = false;
         for (size_t t = 0; t < topics && !found; t++)
@@ -1079,7 +1083,8 @@ static void test_discovery(void)
     EXPECT_OK(yk_config_set(options, "client_id", "yk-c-api-test"));
     EXPECT_OK(yk_discover_topics(cluster2, options, &result));
     if (result) {
-        if (!CHECKF(cluster_has(result, "cluster2", CLUSTER2_TOPICS, 2), "cluster2 lacks team.mytopic(4), unrelated(2)"))
+        if (!CHECKF(cluster_has(result, "cluster2", CLUSTER2_TOPICS, 2),
+                    "cluster2 lacks team.mytopic(4), unrelated(2)"))
             print_result("discover_topics(cluster2)", result);
         yk_discovery_result_free(result);
     }
