@@ -10,6 +10,7 @@ pub mod broker;
 pub mod cluster;
 pub mod connection;
 pub mod metadata;
+pub mod records;
 pub mod versions;
 
 use kafka_protocol::messages::{
