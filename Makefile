@@ -1,7 +1,7 @@
 # The two commands of the README, and a few for development.
 # Every target runs the scripts in scripts/; read them for the details.
 
-.PHONY: demo test build setup cluster-up cluster-down lint
+.PHONY: demo test bench build setup cluster-up cluster-down lint
 
 demo:
 	scripts/demo.sh
@@ -24,3 +24,6 @@ cluster-down:
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+
+bench:
+	bench/run.sh
