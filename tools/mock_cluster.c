@@ -239,6 +239,13 @@ static void cmd_bootstrap(int argc, char **argv) {
         fflush(stdout);
 }
 
+static void cmd_version(int argc, char **argv) {
+        (void)argv;
+        NEED_ARGS(1, 1, "version");
+        printf("OK %s\n", rd_kafka_version_str());
+        fflush(stdout);
+}
+
 static void cmd_ping(int argc, char **argv) {
         (void)argv;
         NEED_ARGS(1, 1, "ping");
@@ -294,6 +301,8 @@ static int run_command(char *line) {
                 cmd_apiversion(argc, argv);
         else if (!strcmp(c, "bootstrap"))
                 cmd_bootstrap(argc, argv);
+        else if (!strcmp(c, "version"))
+                cmd_version(argc, argv);
         else if (!strcmp(c, "ping"))
                 cmd_ping(argc, argv);
         else
