@@ -20,6 +20,11 @@ use crate::kafka::KafkaRequest;
 /// Produce v5 responses of librdkafka's mock broker lack a field.
 const AVOIDED_VERSIONS: &[(ApiKey, i16)] = &[(ApiKey::Produce, 5)];
 
+/// Highest versions the engine speaks where the codec goes further: from
+/// Produce v13 and Fetch v13 on, topics are named by id, which the engine
+/// does not track.
+const LIBRARY_MAX_VERSIONS: &[(ApiKey, i16)] = &[(ApiKey::Produce, 12), (ApiKey::Fetch, 12)];
+
 /// UNSUPPORTED_VERSION: the broker cannot parse our ApiVersions version.
 const UNSUPPORTED_VERSION: i16 = 35;
 
@@ -52,7 +57,11 @@ impl ApiVersionTable {
         let broker = self
             .broker_range(api)
             .ok_or_else(|| unsupported(format!("the broker does not offer {api:?}")))?;
-        let cap = self.caps.get(&(api as i16)).copied().unwrap_or(i16::MAX);
+        let library_max = LIBRARY_MAX_VERSIONS
+            .iter()
+            .find(|(key, _)| *key == api)
+            .map_or(i16::MAX, |(_, max)| *max);
+        let cap = self.caps.get(&(api as i16)).copied().unwrap_or(i16::MAX).min(library_max);
         let shared = ours.intersect(&broker).intersect(&VersionRange { min: 0, max: cap });
         (shared.min..=shared.max)
             .rev()
@@ -185,6 +194,12 @@ mod tests {
         );
         assert_eq!(t.version_for::<ListOffsetsRequest>().unwrap(), 3);
         assert_eq!(t.version_for::<ProduceRequest>().unwrap(), 4);
+    }
+
+    #[test]
+    fn topic_id_versions_are_not_picked() {
+        let t = table(&[(ApiKey::Produce, 3, 13)], &[]);
+        assert_eq!(t.version_for::<ProduceRequest>().unwrap(), 12);
     }
 
     #[test]
