@@ -32,13 +32,13 @@ classpath() {
     echo "$cp"
 }
 
-# Prints "imok" if a ZooKeeper answers on the port within a second.
+# Prints "imok" if a ZooKeeper answers on port $1 within $2 seconds (1).
 ruok() {
-    timeout 1 bash -c '
+    timeout "${2:-1}" bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
         printf ruok >&3
-        IFS= read -r -t 1 reply <&3 || true
-        printf %s "$reply"' _ "$1" 2>/dev/null || true
+        IFS= read -r -t "$2" reply <&3 || true
+        printf %s "$reply"' _ "$1" "${2:-1}" 2>/dev/null || true
 }
 
 write_config() {
@@ -103,7 +103,9 @@ start)
     pid=$!
     echo "$pid" >"$dir/zookeeper.pid"
     deadline=$((SECONDS + 20))
-    until [[ "$(ruok "$port")" == imok ]]; do
+    # A connection accepted while the server is still starting can stay
+    # unanswered: give each attempt little time.
+    until [[ "$(ruok "$port" 0.3)" == imok ]]; do
         if ! running "$pid" || ((SECONDS >= deadline)); then
             echo "zookeeper did not come up on 127.0.0.1:$port; log:" >&2
             cat "$dir/zookeeper.log" >&2

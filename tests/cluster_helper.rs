@@ -153,7 +153,11 @@ fn rtt_delays_every_response() {
     let started = Instant::now();
     kcat_metadata(cluster.bootstrap(), 5).unwrap();
     // At least ApiVersions and Metadata, 300 ms each.
-    assert!(started.elapsed() >= Duration::from_millis(600), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -200,11 +204,18 @@ fn zookeeper_answers_and_chroots_are_fresh() {
     let a = zk_chroot("chroots are fresh");
     let b = zk_chroot("chroots are fresh");
     assert_ne!(a, b);
-    let prefix = format!("{}/yk-test-chroots_are_fresh-{}-", server.connect_string(), std::process::id());
+    let prefix = format!(
+        "{}/yk-test-chroots_are_fresh-{}-",
+        server.connect_string(),
+        std::process::id()
+    );
     assert!(a.starts_with(&prefix), "{a}");
 
     // The chroot exists: a client rooted there can create a child under it.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         use zookeeper_client::{Acls, Client, CreateMode};
         let client = Client::connect(&a).await.unwrap();

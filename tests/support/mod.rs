@@ -357,7 +357,9 @@ fn start_zookeeper() -> Result<ZkServer, String> {
     let addr = format!("127.0.0.1:{port}");
     let started = Instant::now();
     while started.elapsed() < ZOOKEEPER_TIMEOUT {
-        if four_letter_word(&addr, "ruok").is_ok_and(|answer| answer == "imok") {
+        // A connection accepted while the server is still starting can stay
+        // unanswered: give each attempt little time.
+        if four_letter_word_within(&addr, "ruok", Duration::from_millis(250)).is_ok_and(|a| a == "imok") {
             return Ok(ZkServer { addr });
         }
         if !Path::new(&format!("/proc/{pid}")).exists() {
@@ -393,12 +395,16 @@ fn free_port() -> Result<u16, String> {
 
 /// Sends a ZooKeeper four-letter word and returns the whole answer.
 pub fn four_letter_word(addr: &str, word: &str) -> std::io::Result<String> {
+    // Generous: a JVM that just started can be slow to answer under load.
+    four_letter_word_within(addr, word, Duration::from_secs(5))
+}
+
+fn four_letter_word_within(addr: &str, word: &str, timeout: Duration) -> std::io::Result<String> {
     let addr = addr
         .parse()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    // Generous: a JVM that just started can be slow to answer under load.
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
     stream.write_all(word.as_bytes())?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer)?;
