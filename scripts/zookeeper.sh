@@ -34,6 +34,7 @@ classpath() {
 
 # Prints "imok" if a ZooKeeper answers on port $1 within $2 seconds (1).
 ruok() {
+    # shellcheck disable=SC2016 # the inner bash expands them
     timeout "${2:-1}" bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
         printf ruok >&3
