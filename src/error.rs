@@ -77,6 +77,8 @@ pub enum ErrorCode {
     TimedOut = 110,
     /// The requested offset is outside the partition's range.
     OffsetOutOfRange = 111,
+    /// The producer's queue is full; poll for delivery reports or wait.
+    QueueFull = 112,
 }
 
 /// One row of the code table.
@@ -101,7 +103,7 @@ macro_rules! code_table {
 }
 
 code_table! {
-    (Ok, "YK_OK", false, "Success"),
+    (Ok, "NoError", false, "Success"),
     (FailedPayloads, "FailedPayloadsError", true, "Some messages of a produce request were not acknowledged"),
     (KafkaUnavailable, "KafkaUnavailableError", true, "No broker of the cluster answered a metadata request"),
     (LeaderNotAvailable, "LeaderNotAvailableError", true, "The partition has no leader right now"),
@@ -130,6 +132,7 @@ code_table! {
     (Protocol, "ProtocolError", false, "A response from the broker could not be decoded"),
     (TimedOut, "TimedOut", true, "The operation did not finish before its deadline"),
     (OffsetOutOfRange, "OffsetOutOfRangeError", false, "The requested offset is outside the partition's range"),
+    (QueueFull, "QueueFull", true, "The producer's queue is full; serve delivery reports or wait, then retry"),
 }
 
 impl ErrorCode {

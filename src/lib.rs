@@ -14,5 +14,7 @@ pub mod error;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod kafka;
+pub mod metrics;
+pub mod producer;
 
 pub use error::{Error, ErrorCode, Result};

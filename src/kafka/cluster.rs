@@ -115,6 +115,21 @@ impl KafkaCluster {
         self.connection(&address, deadline).await
     }
 
+    /// A connection to any broker that answers: known brokers first, then
+    /// the bootstrap list (for requests any broker serves, as InitProducerId).
+    pub async fn any_connection(&self, deadline: Instant) -> Result<Arc<BrokerConnection>> {
+        let mut last_error = None;
+        for address in self.candidate_addresses() {
+            match self.connection(&address, deadline).await {
+                Ok(connection) => return Ok(connection),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error
+            .unwrap_or_else(|| Error::new(ErrorCode::KafkaUnavailable, "no broker address known"))
+            .with_code(ErrorCode::KafkaUnavailable))
+    }
+
     /// Fetches metadata for `topics` (`None`: every topic) from the first
     /// broker that answers — known brokers first, then the bootstrap list —
     /// and updates the cache. Tries again in rounds until `metadata_timeout`;

@@ -1,0 +1,408 @@
+//! The producer's queue: messages waiting per partition, sealed into batches
+//! by size, released to the sender by linger, urgency or flush, and the
+//! accounting that bounds it.
+//!
+//! One batch per partition is in flight at a time, so a retried batch is
+//! always sent before the batches behind it and order per partition holds
+//! through leader moves and broker failures.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::kafka::metadata::ClusterMetadata;
+
+/// A topic and partition.
+pub type TopicPartition = (Arc<str>, i32);
+
+/// A message as the producer keeps it until delivery.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    /// Key, if any.
+    pub key: Option<Bytes>,
+    /// Value, if any.
+    pub value: Option<Bytes>,
+    /// Creation time, ms since the epoch.
+    pub timestamp: i64,
+}
+
+impl QueuedMessage {
+    /// Bytes the message counts for in batch and queue limits.
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Bytes::len) + self.value.as_ref().map_or(0, Bytes::len)
+    }
+}
+
+/// Who learns of a message's fate.
+#[derive(Debug, Clone)]
+pub enum Completion {
+    /// An asynchronous message: a delivery report with the caller's opaque value.
+    Report(usize),
+    /// Message `index` of a synchronous call waiting on `SyncWaiter`.
+    Waiter(Arc<SyncWaiter>, usize),
+}
+
+/// A synchronous send waiting for all its messages.
+#[derive(Debug)]
+pub struct SyncWaiter {
+    state: Mutex<SyncState>,
+    done: Condvar,
+}
+
+#[derive(Debug)]
+struct SyncState {
+    remaining: usize,
+    first_error: Option<Error>,
+    offsets: Vec<i64>,
+}
+
+impl SyncWaiter {
+    /// A waiter for `count` messages.
+    pub fn new(count: usize) -> Arc<SyncWaiter> {
+        Arc::new(SyncWaiter {
+            state: Mutex::new(SyncState {
+                remaining: count,
+                first_error: None,
+                offsets: vec![-1; count],
+            }),
+            done: Condvar::new(),
+        })
+    }
+
+    fn complete(&self, index: usize, outcome: &Result<i64, Error>) {
+        let mut state = self.state.lock().expect("waiter lock");
+        match outcome {
+            Ok(offset) => state.offsets[index] = *offset,
+            Err(error) => {
+                state.first_error.get_or_insert_with(|| error.clone());
+            }
+        }
+        state.remaining -= 1;
+        if state.remaining == 0 {
+            self.done.notify_all();
+        }
+    }
+
+    /// Waits until every message is done; the offsets, or the first error.
+    pub fn wait(&self) -> Result<Vec<i64>, Error> {
+        let mut state = self.state.lock().expect("waiter lock");
+        while state.remaining > 0 {
+            state = self.done.wait(state).expect("waiter lock");
+        }
+        match state.first_error.take() {
+            Some(error) => Err(error),
+            None => Ok(std::mem::take(&mut state.offsets)),
+        }
+    }
+}
+
+/// What became of one asynchronous message.
+#[derive(Debug, Clone)]
+pub struct DeliveryReport {
+    /// The caller's opaque value.
+    pub opaque: usize,
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the partition (−1 when unknown, as with acks=0).
+    pub offset: i64,
+    /// Why delivery failed, if it did.
+    pub error: Option<Error>,
+}
+
+/// Messages of one partition sent in one request.
+#[derive(Debug)]
+pub struct Batch {
+    /// Where it goes.
+    pub partition: TopicPartition,
+    /// The messages, in order.
+    pub messages: Vec<QueuedMessage>,
+    /// One completion per message.
+    pub completions: Vec<Completion>,
+    /// Sum of message sizes.
+    pub bytes: usize,
+    /// When its first message was produced.
+    pub created: Instant,
+    /// Sends so far.
+    pub attempts: u32,
+    /// Idempotence: producer id, epoch and base sequence, fixed at first send.
+    pub sequence: Option<(i64, i16, i32)>,
+}
+
+impl Batch {
+    fn new(partition: TopicPartition, created: Instant) -> Batch {
+        Batch {
+            partition,
+            messages: Vec::new(),
+            completions: Vec::new(),
+            bytes: 0,
+            created,
+            attempts: 0,
+            sequence: None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct PartitionQueue {
+    /// Sealed batches, oldest (or retried) first.
+    sealed: VecDeque<Batch>,
+    /// The batch still taking messages.
+    open: Option<Batch>,
+    /// A synchronous caller waits: send without linger.
+    urgent: bool,
+    in_flight: bool,
+    backoff_until: Option<Instant>,
+    next_sequence: i32,
+}
+
+/// What the sender should do now.
+#[derive(Debug, Default)]
+pub struct SendPlan {
+    /// Batches to send, grouped by leader node id.
+    pub requests: BTreeMap<i32, Vec<Batch>>,
+    /// Topics whose leaders are unknown.
+    pub refresh_topics: BTreeSet<Arc<str>>,
+    /// Batches that ran out of time, with the reason.
+    pub expired: Vec<(Batch, Error)>,
+    /// The earliest moment something becomes ready.
+    pub next_wakeup: Option<Instant>,
+    /// An idempotent batch waits for a producer id.
+    pub needs_producer_id: bool,
+}
+
+/// Limits and timings the accumulator applies.
+#[derive(Debug, Clone)]
+pub struct AccumulatorLimits {
+    /// Bytes that seal a batch.
+    pub batch_size_bytes: usize,
+    /// Wait for more messages.
+    pub linger: std::time::Duration,
+    /// Deadline of one message.
+    pub delivery_timeout: std::time::Duration,
+    /// Requests per broker.
+    pub max_in_flight_per_broker: usize,
+    /// Assign sequences.
+    pub idempotent: bool,
+}
+
+/// Every partition's queue and the counts that bound them.
+#[derive(Debug, Default)]
+pub struct Accumulator {
+    partitions: HashMap<TopicPartition, PartitionQueue>,
+    /// Messages produced and not yet completed.
+    pub queued_messages: usize,
+    /// Their bytes.
+    pub queued_bytes: usize,
+    in_flight_per_broker: HashMap<i32, usize>,
+    /// Callers flushing now: send everything without linger.
+    pub flushing: usize,
+    /// Idempotence: the producer id and epoch in use.
+    pub producer_id: Option<(i64, i16)>,
+}
+
+impl Accumulator {
+    /// Appends a message; seals the open batch when it would grow past the
+    /// size limit. True when the sender should look again (a batch was
+    /// sealed, or a new one started its linger).
+    pub fn append(
+        &mut self,
+        partition: TopicPartition,
+        message: QueuedMessage,
+        completion: Completion,
+        urgent: bool,
+        limits: &AccumulatorLimits,
+        now: Instant,
+    ) -> bool {
+        let size = message.size();
+        let queue = self.partitions.entry(partition.clone()).or_default();
+        let mut sender_should_look = false;
+        if let Some(open) = &queue.open {
+            if !open.messages.is_empty() && open.bytes + size > limits.batch_size_bytes {
+                queue.sealed.push_back(queue.open.take().expect("open batch exists"));
+                sender_should_look = true;
+            }
+        }
+        sender_should_look |= queue.open.is_none();
+        let open = queue.open.get_or_insert_with(|| Batch::new(partition, now));
+        open.bytes += size;
+        open.messages.push(message);
+        open.completions.push(completion);
+        if open.bytes >= limits.batch_size_bytes {
+            queue.sealed.push_back(queue.open.take().expect("open batch exists"));
+            sender_should_look = true;
+        }
+        queue.urgent |= urgent;
+        self.queued_messages += 1;
+        self.queued_bytes += size;
+        sender_should_look
+    }
+
+    /// Takes what is ready to send. A batch is ready when it is sealed, or
+    /// its linger passed, or a caller is waiting for it, or everything is
+    /// being flushed — and its partition has nothing in flight, is not
+    /// backing off, and its leader is known and below the in-flight limit.
+    pub fn plan(&mut self, metadata: &ClusterMetadata, limits: &AccumulatorLimits, now: Instant) -> SendPlan {
+        let mut plan = SendPlan::default();
+        let mut wake = |at: Instant| {
+            plan.next_wakeup = Some(plan.next_wakeup.map_or(at, |current: Instant| current.min(at)));
+        };
+        let mut requests: BTreeMap<i32, Vec<Batch>> = BTreeMap::new();
+        let mut expired = Vec::new();
+        let mut refresh = BTreeSet::new();
+        let mut needs_producer_id = false;
+        for (partition, queue) in self.partitions.iter_mut() {
+            expire_old_batches(queue, limits, now, &mut expired);
+            if queue.in_flight {
+                continue;
+            }
+            if let Some(until) = queue.backoff_until {
+                if until > now {
+                    wake(until);
+                    continue;
+                }
+                queue.backoff_until = None;
+            }
+            if queue.sealed.is_empty() {
+                let Some(open) = &queue.open else { continue };
+                let due = open.created + limits.linger;
+                if queue.urgent || self.flushing > 0 || due <= now {
+                    queue.sealed.push_back(queue.open.take().expect("open batch exists"));
+                } else {
+                    wake(due);
+                    continue;
+                }
+            }
+            queue.urgent = false;
+            if limits.idempotent && self.producer_id.is_none() {
+                needs_producer_id = true;
+                continue;
+            }
+            let Some(leader) = metadata.leader(&partition.0, partition.1) else {
+                refresh.insert(Arc::clone(&partition.0));
+                continue;
+            };
+            let in_flight = self.in_flight_per_broker.get(&leader).copied().unwrap_or(0);
+            let joins_request = requests.contains_key(&leader);
+            if !joins_request && in_flight >= limits.max_in_flight_per_broker {
+                continue;
+            }
+            let mut batch = queue.sealed.pop_front().expect("a sealed batch is there");
+            if limits.idempotent && batch.sequence.is_none() {
+                let (producer_id, epoch) = self.producer_id.expect("checked above");
+                batch.sequence = Some((producer_id, epoch, queue.next_sequence));
+                queue.next_sequence = queue.next_sequence.wrapping_add(batch.messages.len() as i32) & i32::MAX;
+            }
+            queue.in_flight = true;
+            requests.entry(leader).or_default().push(batch);
+        }
+        for leader in requests.keys() {
+            *self.in_flight_per_broker.entry(*leader).or_default() += 1;
+        }
+        plan.requests = requests;
+        plan.expired = expired;
+        plan.refresh_topics = refresh;
+        plan.needs_producer_id = needs_producer_id;
+        plan
+    }
+
+    /// A request to `leader` ended; its batches are no longer in flight.
+    pub fn request_done(&mut self, leader: i32) {
+        if let Some(count) = self.in_flight_per_broker.get_mut(&leader) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// Puts a batch back at the head of its partition to be sent again after `backoff_until`.
+    pub fn retry(&mut self, batch: Batch, backoff_until: Instant) {
+        let queue = self.partitions.entry(batch.partition.clone()).or_default();
+        queue.in_flight = false;
+        queue.backoff_until = Some(backoff_until);
+        queue.sealed.push_front(batch);
+    }
+
+    /// A batch was delivered or failed for good: its messages leave the
+    /// queue, and if it was in flight its partition may send the next one.
+    pub fn batch_finished(&mut self, batch: &Batch, was_in_flight: bool) {
+        if was_in_flight {
+            if let Some(queue) = self.partitions.get_mut(&batch.partition) {
+                queue.in_flight = false;
+            }
+        }
+        self.queued_messages -= batch.messages.len();
+        self.queued_bytes -= batch.bytes;
+    }
+
+    /// Idempotence: the broker lost our producer state or saw a sequence gap.
+    /// A new producer id will be fetched and every partition numbers from 0 again.
+    pub fn reset_producer_id(&mut self) {
+        self.producer_id = None;
+        for queue in self.partitions.values_mut() {
+            queue.next_sequence = 0;
+            for batch in &mut queue.sealed {
+                batch.sequence = None;
+            }
+        }
+    }
+
+    /// Takes every queued batch that is not in flight (on close).
+    pub fn drain_unsent(&mut self) -> Vec<Batch> {
+        let mut drained = Vec::new();
+        for queue in self.partitions.values_mut() {
+            drained.extend(queue.sealed.drain(..));
+            drained.extend(queue.open.take());
+        }
+        drained
+    }
+}
+
+fn expire_old_batches(
+    queue: &mut PartitionQueue,
+    limits: &AccumulatorLimits,
+    now: Instant,
+    expired: &mut Vec<(Batch, Error)>,
+) {
+    let too_old = |batch: &Batch| now.duration_since(batch.created) >= limits.delivery_timeout;
+    while queue.sealed.front().is_some_and(too_old) {
+        let batch = queue.sealed.pop_front().expect("front exists");
+        expired.push((batch, delivery_timed_out(limits)));
+    }
+    if queue.sealed.is_empty() && queue.open.as_ref().is_some_and(too_old) {
+        expired.push((queue.open.take().expect("open exists"), delivery_timed_out(limits)));
+    }
+}
+
+fn delivery_timed_out(limits: &AccumulatorLimits) -> Error {
+    Error::new(
+        crate::error::ErrorCode::TimedOut,
+        format!(
+            "message not delivered within delivery_timeout_ms ({:?})",
+            limits.delivery_timeout
+        ),
+    )
+}
+
+/// Settles every completion of `batch` with `outcome` (the batch's base
+/// offset, or an error). Reports for asynchronous messages go to `reports`.
+pub fn settle(batch: &Batch, outcome: &Result<i64, Error>, reports: &mut VecDeque<DeliveryReport>) {
+    for (index, completion) in batch.completions.iter().enumerate() {
+        let message_outcome = outcome
+            .as_ref()
+            .map(|base| if *base < 0 { -1 } else { base + index as i64 })
+            .map_err(Clone::clone);
+        match completion {
+            Completion::Report(opaque) => reports.push_back(DeliveryReport {
+                opaque: *opaque,
+                topic: Arc::clone(&batch.partition.0),
+                partition: batch.partition.1,
+                offset: *message_outcome.as_ref().unwrap_or(&-1),
+                error: message_outcome.err(),
+            }),
+            Completion::Waiter(waiter, slot) => waiter.complete(*slot, &message_outcome),
+        }
+    }
+}

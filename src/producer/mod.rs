@@ -1,0 +1,436 @@
+//! The producer (SPEC §2.3): the seed's synchronous simple and keyed
+//! producers, and an asynchronous batching producer with delivery reports,
+//! over one queue and one engine task per producer.
+//!
+//! Callers' threads enqueue messages (`accumulator`); the engine task
+//! (`sender`) sends ready batches to partition leaders and settles them;
+//! results come back to callers' threads as synchronous return values or
+//! as delivery reports served by `poll`, `flush` and `close`, where metrics
+//! are delivered to the responder too.
+
+pub mod accumulator;
+pub mod options;
+pub mod partitioner;
+mod sender;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::runtime::Runtime;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::config::{ClusterConfig, KeyValueConfig};
+use crate::engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::KafkaCluster;
+use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
+
+use accumulator::{Accumulator, AccumulatorLimits, Completion, DeliveryReport, QueuedMessage, SyncWaiter};
+pub use options::{ProducerOptions, PRODUCER_OPTIONS};
+use partitioner::{partition_for_key, RoundRobin};
+
+/// How long `produce` may wait for queue space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueWait {
+    /// Fail at once with `QueueFull`.
+    NoWait,
+    /// Wait up to this long, then `QueueFull`.
+    Upto(Duration),
+    /// Wait as long as it takes.
+    Forever,
+}
+
+/// State shared by callers' threads and the engine task.
+pub struct Shared {
+    cluster: KafkaCluster,
+    options: ProducerOptions,
+    limits: AccumulatorLimits,
+    state: Mutex<Accumulator>,
+    /// Signalled when queue space frees up or messages complete (pairs with `state`).
+    space: Condvar,
+    wake_sender: Notify,
+    reports: Mutex<VecDeque<DeliveryReport>>,
+    /// Signalled when a report is queued (pairs with `reports`).
+    reports_ready: Condvar,
+    metrics: MetricsRecorder,
+    shutdown: AtomicBool,
+    closed: AtomicBool,
+    refreshing_metadata: AtomicBool,
+    initializing_producer_id: AtomicBool,
+    round_robin: RoundRobin,
+}
+
+/// A Kafka producer for one cluster.
+pub struct Producer {
+    shared: Arc<Shared>,
+    /// Keeps the engine's runtime alive as long as the producer.
+    _runtime: Arc<Runtime>,
+    sender: JoinHandle<()>,
+}
+
+impl Producer {
+    /// A producer for `cluster` configured by `config` (client and producer
+    /// options). Nothing connects until the first message.
+    pub fn new(
+        cluster: &ClusterConfig,
+        config: &KeyValueConfig,
+        responder: Option<Box<dyn MetricsResponder>>,
+    ) -> Result<Producer> {
+        let options = ProducerOptions::from_config(config)?;
+        let runtime = engine::runtime()?;
+        let limits = AccumulatorLimits {
+            batch_size_bytes: options.batch_size_bytes,
+            linger: options.linger,
+            delivery_timeout: options.delivery_timeout,
+            max_in_flight_per_broker: options.max_in_flight_per_broker,
+            idempotent: options.enable_idempotence,
+        };
+        let shared = Arc::new(Shared {
+            cluster: KafkaCluster::new(cluster.broker_list().to_vec(), options.client.clone()),
+            metrics: MetricsRecorder::new(responder, options.report_metrics),
+            options,
+            limits,
+            state: Mutex::new(Accumulator::default()),
+            space: Condvar::new(),
+            wake_sender: Notify::new(),
+            reports: Mutex::new(VecDeque::new()),
+            reports_ready: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            refreshing_metadata: AtomicBool::new(false),
+            initializing_producer_id: AtomicBool::new(false),
+            round_robin: RoundRobin::default(),
+        });
+        let sender = runtime.spawn(sender::run(Arc::clone(&shared)));
+        Ok(Producer {
+            shared,
+            _runtime: runtime,
+            sender,
+        })
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &ProducerOptions {
+        &self.shared.options
+    }
+
+    /// Sends `values` (without keys) to `topic`, round-robin over its
+    /// partitions, and returns once the broker acknowledged every one: their
+    /// offsets, in order, or the first error.
+    pub fn send_messages(&self, topic: &str, values: &[&[u8]]) -> Result<Vec<i64>> {
+        let partitions = self.partition_count(topic)?;
+        let routed = values
+            .iter()
+            .map(|value| {
+                (
+                    self.shared.round_robin.next(topic, partitions),
+                    None,
+                    Some(Bytes::copy_from_slice(value)),
+                )
+            })
+            .collect();
+        self.send_and_wait(topic, routed)
+    }
+
+    /// Sends `values` with `key` to the partition murmur2 picks for the key
+    /// (as librdkafka's `murmur2_random` and the Java client do) and returns
+    /// once the broker acknowledged every one.
+    pub fn send_keyed_messages(&self, topic: &str, key: &[u8], values: &[&[u8]]) -> Result<Vec<i64>> {
+        let partition = partition_for_key(key, self.partition_count(topic)?);
+        let key = Bytes::copy_from_slice(key);
+        let routed = values
+            .iter()
+            .map(|value| (partition, Some(key.clone()), Some(Bytes::copy_from_slice(value))))
+            .collect();
+        self.send_and_wait(topic, routed)
+    }
+
+    fn send_and_wait(&self, topic: &str, messages: Vec<(i32, Option<Bytes>, Option<Bytes>)>) -> Result<Vec<i64>> {
+        let topic: Arc<str> = Arc::from(topic);
+        let timestamp = now_ms();
+        let messages: Vec<(i32, QueuedMessage)> = messages
+            .into_iter()
+            .map(|(partition, key, value)| (partition, QueuedMessage { key, value, timestamp }))
+            .collect();
+        for (_, message) in &messages {
+            self.check_size(message)?;
+        }
+        let waiter = SyncWaiter::new(messages.len());
+        for (index, (partition, message)) in messages.into_iter().enumerate() {
+            let completion = Completion::Waiter(Arc::clone(&waiter), index);
+            self.enqueue(
+                (Arc::clone(&topic), partition),
+                message,
+                completion,
+                true,
+                QueueWait::Forever,
+            )?;
+        }
+        self.shared.wake_sender.notify_one();
+        let result = waiter.wait();
+        self.shared.metrics.deliver();
+        result
+    }
+
+    /// Queues one message and returns at once; its delivery report carries
+    /// `opaque`. `partition` `None` picks one: by murmur2 of the key, or
+    /// round-robin without a key. When the queue is full, `wait` decides.
+    pub fn produce(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        opaque: usize,
+        wait: QueueWait,
+    ) -> Result<()> {
+        let partitions = self.partition_count(topic)?;
+        let partition = match (partition, key) {
+            (Some(p), _) if p >= 0 && (p as usize) < partitions => p,
+            (Some(p), _) => {
+                return Err(Error::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("topic {topic:?} has {partitions} partitions, not partition {p}"),
+                ))
+            }
+            (None, Some(key)) => partition_for_key(key, partitions),
+            (None, None) => self.shared.round_robin.next(topic, partitions),
+        };
+        let message = QueuedMessage {
+            key: key.map(Bytes::copy_from_slice),
+            value: value.map(Bytes::copy_from_slice),
+            timestamp: now_ms(),
+        };
+        self.check_size(&message)?;
+        self.enqueue(
+            (Arc::from(topic), partition),
+            message,
+            Completion::Report(opaque),
+            false,
+            wait,
+        )
+    }
+
+    fn check_size(&self, message: &QueuedMessage) -> Result<()> {
+        if message.size() > self.shared.options.message_max_bytes {
+            return Err(Error::invalid_argument(format!(
+                "message of {} bytes is larger than message_max_bytes ({})",
+                message.size(),
+                self.shared.options.message_max_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    fn enqueue(
+        &self,
+        partition: accumulator::TopicPartition,
+        message: QueuedMessage,
+        completion: Completion,
+        urgent: bool,
+        wait: QueueWait,
+    ) -> Result<()> {
+        let shared = &self.shared;
+        let deadline = match wait {
+            QueueWait::Upto(limit) => Some(Instant::now() + limit),
+            _ => None,
+        };
+        let size = message.size();
+        let mut state = shared.state.lock().expect("producer lock");
+        loop {
+            if shared.closed.load(Ordering::Acquire) {
+                return Err(Error::new(ErrorCode::ClosedHandle, "the producer is closed"));
+            }
+            let has_room = state.queued_messages < shared.options.queue_max_messages
+                && (state.queued_messages == 0 || state.queued_bytes + size <= shared.options.queue_max_bytes);
+            if has_room {
+                break;
+            }
+            let full = || {
+                Error::new(
+                    ErrorCode::QueueFull,
+                    format!(
+                        "{} messages ({} bytes) are queued (queue_max_messages {}, queue_max_bytes {})",
+                        state.queued_messages,
+                        state.queued_bytes,
+                        shared.options.queue_max_messages,
+                        shared.options.queue_max_bytes
+                    ),
+                )
+            };
+            state = match (wait, deadline) {
+                (QueueWait::NoWait, _) => return Err(full()),
+                (_, Some(deadline)) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(full());
+                    }
+                    shared
+                        .space
+                        .wait_timeout(state, deadline - now)
+                        .expect("producer lock")
+                        .0
+                }
+                _ => shared.space.wait(state).expect("producer lock"),
+            };
+        }
+        let needs_sender = state.append(partition, message, completion, urgent, &shared.limits, Instant::now());
+        drop(state);
+        if needs_sender && !urgent {
+            shared.wake_sender.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The partition count of `topic`, from cached metadata or a lookup.
+    fn partition_count(&self, topic: &str) -> Result<usize> {
+        if topic.is_empty() {
+            return Err(Error::invalid_argument("topic is empty"));
+        }
+        let known = |metadata: &crate::kafka::ClusterMetadata| {
+            metadata
+                .topics
+                .get(topic)
+                .filter(|t| t.error_code == 0 && !t.partitions.is_empty())
+                .map(|t| t.partitions.len())
+        };
+        if let Some(count) = known(&self.shared.cluster.cached_metadata()) {
+            return Ok(count);
+        }
+        let started = Instant::now();
+        let fetched = engine::block_on(self.shared.cluster.fetch_metadata(Some(&[topic.to_string()])))?;
+        self.shared
+            .metrics
+            .record_duration(ProducerMetric::MetadataRequestTimer as usize, started.elapsed());
+        let metadata = fetched.inspect_err(|_| {
+            self.shared
+                .metrics
+                .record(ProducerMetric::ProduceExceptionCount as usize, 1.0)
+        })?;
+        if let Some(count) = known(&metadata) {
+            return Ok(count);
+        }
+        match metadata.topics.get(topic) {
+            Some(t) if t.error_code != 0 => {
+                Err(Error::from_kafka(t.error_code, format!("metadata of topic {topic:?}")))
+            }
+            Some(_) => Err(Error::new(
+                ErrorCode::LeaderNotAvailable,
+                format!("topic {topic:?} has no partitions yet"),
+            )),
+            None => Err(Error::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {topic:?} is unknown"),
+            )),
+        }
+    }
+
+    /// Serves delivery reports: waits up to `timeout` for the first one, then
+    /// hands every queued report to `handler` on this thread. Returns how many.
+    pub fn poll(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut reports = self.shared.reports.lock().expect("reports lock");
+        while reports.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            reports = self
+                .shared
+                .reports_ready
+                .wait_timeout(reports, deadline - now)
+                .expect("reports lock")
+                .0;
+        }
+        let served = self.serve(reports, handler);
+        self.shared.metrics.deliver();
+        served
+    }
+
+    fn serve(
+        &self,
+        mut reports: MutexGuard<'_, VecDeque<DeliveryReport>>,
+        handler: &mut dyn FnMut(&DeliveryReport),
+    ) -> usize {
+        let batch: Vec<DeliveryReport> = reports.drain(..).collect();
+        drop(reports);
+        for report in &batch {
+            handler(report);
+        }
+        batch.len()
+    }
+
+    /// Sends everything queued now and waits up to `timeout` until every
+    /// message is delivered or failed, serving delivery reports meanwhile.
+    /// `TimedOut` names how many messages are still undelivered.
+    pub fn flush(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        self.shared.state.lock().expect("producer lock").flushing += 1;
+        self.shared.wake_sender.notify_one();
+        let result = loop {
+            self.serve(self.shared.reports.lock().expect("reports lock"), handler);
+            let state = self.shared.state.lock().expect("producer lock");
+            if state.queued_messages == 0 {
+                break Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break Err(Error::new(
+                    ErrorCode::TimedOut,
+                    format!("{} messages not delivered within {timeout:?}", state.queued_messages),
+                ));
+            }
+            let pause = (deadline - now).min(Duration::from_millis(20));
+            drop(self.shared.space.wait_timeout(state, pause).expect("producer lock"));
+        };
+        self.shared.state.lock().expect("producer lock").flushing -= 1;
+        self.serve(self.shared.reports.lock().expect("reports lock"), handler);
+        self.shared.metrics.deliver();
+        result
+    }
+
+    /// Stops taking messages, flushes for up to `timeout`, then fails what
+    /// is left. Every message gets its delivery report (through `handler`)
+    /// except those still awaiting a broker's answer. Returns how many
+    /// messages were not delivered (failed at close or still unanswered).
+    pub fn close(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> usize {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.space.notify_all();
+        let _ = self.flush(timeout, handler);
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.wake_sender.notify_one();
+        let unsent = self.shared.state.lock().expect("producer lock").drain_unsent();
+        let mut undelivered = 0;
+        for batch in unsent {
+            undelivered += batch.messages.len();
+            let error = Error::new(
+                ErrorCode::ClosedHandle,
+                "the producer was closed before the message was sent",
+            );
+            self.shared.finish_batch(batch, Err(error), false);
+        }
+        undelivered += self.shared.state.lock().expect("producer lock").queued_messages;
+        self.serve(self.shared.reports.lock().expect("reports lock"), handler);
+        self.shared.metrics.deliver();
+        undelivered
+    }
+
+    /// Messages produced and not yet delivered or failed.
+    pub fn queued_messages(&self) -> usize {
+        self.shared.state.lock().expect("producer lock").queued_messages
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.wake_sender.notify_one();
+        self.shared.space.notify_all();
+        self.sender.abort();
+    }
+}

@@ -1,0 +1,213 @@
+//! The producer's options: one table documents every key, its default and
+//! its range; [`ProducerOptions`] is the typed view the producer runs with.
+
+use std::time::Duration;
+
+use kafka_protocol::records::Compression;
+
+use crate::config::{ClientOptions, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS};
+use crate::error::{Error, Result};
+use crate::kafka::records::{compression_by_name, COMPRESSION_NAMES};
+
+const MS_MAX: i64 = 24 * 3600 * 1000;
+
+/// Options of `yk_producer_new` (besides [`CLIENT_OPTIONS`]).
+pub const PRODUCER_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "acks",
+        kind: OptionKind::Choice(&["0", "1", "all", "-1"]),
+        default: "1",
+        doc: "Acknowledgements the leader waits for: 0 (none, no response), 1 (leader), all (every in-sync replica).",
+    },
+    OptionSpec {
+        name: "ack_timeout_ms",
+        kind: OptionKind::Int { min: 1, max: MS_MAX },
+        default: "5000",
+        doc: "How long the broker may wait for replica acknowledgements.",
+    },
+    OptionSpec {
+        name: "retries",
+        kind: OptionKind::Int { min: 0, max: 1_000_000 },
+        default: "5",
+        doc: "How many times a batch is sent again after a retriable error (leader moved, broker down, timeout).",
+    },
+    OptionSpec {
+        name: "retry_backoff_ms",
+        kind: OptionKind::Int { min: 0, max: MS_MAX },
+        default: "100",
+        doc: "Wait before a batch is sent again.",
+    },
+    OptionSpec {
+        name: "linger_ms",
+        kind: OptionKind::Int { min: 0, max: MS_MAX },
+        default: "5",
+        doc: "How long an asynchronous batch waits for more messages before it is sent.",
+    },
+    OptionSpec {
+        name: "batch_size_bytes",
+        kind: OptionKind::Int { min: 1, max: 1 << 30 },
+        default: "1000000",
+        doc: "A partition's batch is sent once it holds this many bytes of keys and values.",
+    },
+    OptionSpec {
+        name: "queue_max_messages",
+        kind: OptionKind::Int {
+            min: 1,
+            max: 100_000_000,
+        },
+        default: "100000",
+        doc: "Messages produced but not yet delivered, at most; past it produce waits or returns YK_ERROR_QUEUE_FULL.",
+    },
+    OptionSpec {
+        name: "queue_max_bytes",
+        kind: OptionKind::Int { min: 1, max: 1 << 40 },
+        default: "1073741824",
+        doc: "Bytes of keys and values produced but not yet delivered, at most.",
+    },
+    OptionSpec {
+        name: "compression",
+        kind: OptionKind::Choice(COMPRESSION_NAMES),
+        default: "none",
+        doc: "Codec of record batches: none, gzip, snappy, lz4, zstd.",
+    },
+    OptionSpec {
+        name: "enable_idempotence",
+        kind: OptionKind::Bool,
+        default: "false",
+        doc: "Producer id, epoch and sequence numbers so that retries never duplicate; needs acks=all.",
+    },
+    OptionSpec {
+        name: "report_metrics",
+        kind: OptionKind::Bool,
+        default: "true",
+        doc: "Whether the metrics responder receives the producer's timers and counters.",
+    },
+    OptionSpec {
+        name: "message_max_bytes",
+        kind: OptionKind::Int { min: 1, max: 1 << 30 },
+        default: "1000000",
+        doc: "Largest key plus value accepted; a larger message is refused at once.",
+    },
+    OptionSpec {
+        name: "delivery_timeout_ms",
+        kind: OptionKind::Int { min: 1, max: MS_MAX },
+        default: "120000",
+        doc: "A message not acknowledged this long after it was produced fails with YK_ERROR_TIMED_OUT.",
+    },
+    OptionSpec {
+        name: "max_in_flight_per_broker",
+        kind: OptionKind::Int { min: 1, max: 100 },
+        default: "5",
+        doc: "Produce requests awaiting a response per broker (one batch per partition at a time keeps order).",
+    },
+];
+
+/// Typed producer options.
+#[derive(Debug, Clone)]
+pub struct ProducerOptions {
+    /// Connection and request options.
+    pub client: ClientOptions,
+    /// 0, 1 or −1 (all).
+    pub acks: i16,
+    /// Broker-side replication timeout.
+    pub ack_timeout: Duration,
+    /// Retries per batch.
+    pub retries: u32,
+    /// Wait before a retry.
+    pub retry_backoff: Duration,
+    /// Batching delay.
+    pub linger: Duration,
+    /// Bytes that make a batch full.
+    pub batch_size_bytes: usize,
+    /// Undelivered messages at most.
+    pub queue_max_messages: usize,
+    /// Undelivered bytes at most.
+    pub queue_max_bytes: usize,
+    /// Batch codec.
+    pub compression: Compression,
+    /// Idempotent delivery.
+    pub enable_idempotence: bool,
+    /// Report metrics to the responder.
+    pub report_metrics: bool,
+    /// Largest message.
+    pub message_max_bytes: usize,
+    /// Deadline of one message's delivery.
+    pub delivery_timeout: Duration,
+    /// Requests in flight per broker.
+    pub max_in_flight_per_broker: usize,
+}
+
+impl ProducerOptions {
+    /// Validates `config` against the client and producer tables.
+    pub fn from_config(config: &KeyValueConfig) -> Result<ProducerOptions> {
+        config.validate(&[CLIENT_OPTIONS, PRODUCER_OPTIONS])?;
+        let spec = |name: &str| -> &'static OptionSpec {
+            PRODUCER_OPTIONS
+                .iter()
+                .find(|s| s.name == name)
+                .expect("option is in the table")
+        };
+        let int = |name: &str| config.int(spec(name));
+        let millis = |name: &str| -> Result<Duration> { Ok(Duration::from_millis(int(name)? as u64)) };
+        let acks = match config.value(spec("acks")) {
+            "0" => 0,
+            "1" => 1,
+            _ => -1,
+        };
+        let enable_idempotence = config.bool(spec("enable_idempotence"))?;
+        if enable_idempotence && acks != -1 {
+            return Err(Error::configuration(
+                "configuration key \"acks\": enable_idempotence needs acks=all",
+            ));
+        }
+        Ok(ProducerOptions {
+            client: ClientOptions::from_config(config)?,
+            acks,
+            ack_timeout: millis("ack_timeout_ms")?,
+            retries: int("retries")? as u32,
+            retry_backoff: millis("retry_backoff_ms")?,
+            linger: millis("linger_ms")?,
+            batch_size_bytes: int("batch_size_bytes")? as usize,
+            queue_max_messages: int("queue_max_messages")? as usize,
+            queue_max_bytes: int("queue_max_bytes")? as usize,
+            compression: compression_by_name(config.value(spec("compression"))).expect("checked by the table"),
+            enable_idempotence,
+            report_metrics: config.bool(spec("report_metrics"))?,
+            message_max_bytes: int("message_max_bytes")? as usize,
+            delivery_timeout: millis("delivery_timeout_ms")?,
+            max_in_flight_per_broker: int("max_in_flight_per_broker")? as usize,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn defaults_and_validation() {
+        let options = ProducerOptions::from_config(&KeyValueConfig::new()).unwrap();
+        assert_eq!(options.acks, 1);
+        assert_eq!(options.compression, Compression::None);
+        let mut config = KeyValueConfig::new();
+        config.set("compression", "brotli").unwrap();
+        let error = ProducerOptions::from_config(&config).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::Configuration);
+        assert!(error.message().contains("compression"));
+        let mut config = KeyValueConfig::new();
+        config.set("enable_idempotence", "true").unwrap();
+        assert!(ProducerOptions::from_config(&config)
+            .unwrap_err()
+            .message()
+            .contains("acks"));
+        config.set("acks", "all").unwrap();
+        assert!(ProducerOptions::from_config(&config).unwrap().enable_idempotence);
+        let mut config = KeyValueConfig::new();
+        config.set("lingerms", "1").unwrap();
+        assert!(ProducerOptions::from_config(&config)
+            .unwrap_err()
+            .message()
+            .contains("lingerms"));
+    }
+}

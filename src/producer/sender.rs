@@ -1,0 +1,287 @@
+//! The producer's engine task: takes ready batches from the accumulator,
+//! sends one Produce request per leader, and settles each batch from the
+//! answer — delivered, sent again after a retriable error, or failed.
+//! Also keeps metadata and (for idempotence) the producer id current.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{Record, TimestampType, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::cluster::is_stale_leader;
+use crate::kafka::records::encode_batches;
+use crate::metrics::ProducerMetric;
+use crate::producer::accumulator::{settle, Batch};
+use crate::producer::Shared;
+
+/// Kafka error codes of the idempotent producer.
+const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+const UNKNOWN_PRODUCER_ID: i16 = 59;
+
+/// Runs until the producer shuts down.
+pub async fn run(shared: Arc<Shared>) {
+    loop {
+        if shared.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        let now = Instant::now();
+        let metadata = shared.cluster.cached_metadata();
+        let limits = shared.limits.clone();
+        let plan = shared
+            .state
+            .lock()
+            .expect("producer lock")
+            .plan(&metadata, &limits, now);
+        for (batch, error) in plan.expired {
+            shared.finish_batch(batch, Err(error), false);
+        }
+        let mut next_wakeup = plan.next_wakeup.unwrap_or(now + Duration::from_secs(1));
+        if !plan.refresh_topics.is_empty() {
+            let topics: Vec<String> = plan.refresh_topics.iter().map(|t| t.to_string()).collect();
+            tokio::spawn(refresh_metadata(Arc::clone(&shared), topics));
+            next_wakeup = next_wakeup.min(now + shared.options.retry_backoff.max(Duration::from_millis(10)));
+        }
+        if plan.needs_producer_id {
+            tokio::spawn(init_producer_id(Arc::clone(&shared)));
+            next_wakeup = next_wakeup.min(now + shared.options.retry_backoff.max(Duration::from_millis(10)));
+        }
+        for (leader, batches) in plan.requests {
+            tokio::spawn(send_request(Arc::clone(&shared), leader, batches));
+        }
+        tokio::select! {
+            _ = shared.wake_sender.notified() => {}
+            _ = tokio::time::sleep_until(next_wakeup.into()) => {}
+        }
+    }
+}
+
+/// Fetches metadata for `topics` unless a refresh is already running.
+pub async fn refresh_metadata(shared: Arc<Shared>, topics: Vec<String>) {
+    if shared.refreshing_metadata.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let started = Instant::now();
+    let result = shared.cluster.fetch_metadata(Some(&topics)).await;
+    shared
+        .metrics
+        .record_duration(ProducerMetric::MetadataRequestTimer as usize, started.elapsed());
+    if result.is_err() {
+        shared
+            .metrics
+            .record(ProducerMetric::ProduceExceptionCount as usize, 1.0);
+    }
+    shared.refreshing_metadata.store(false, Ordering::Release);
+    shared.wake_sender.notify_one();
+}
+
+/// Idempotence: asks any broker for a producer id and epoch.
+async fn init_producer_id(shared: Arc<Shared>) {
+    if shared.initializing_producer_id.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let result = async {
+        let deadline = Instant::now() + shared.options.client.request_timeout;
+        let connection = shared.cluster.any_connection(deadline).await?;
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000);
+        let (response, _) = connection.send(&request).await?;
+        if response.error_code != 0 {
+            return Err(Error::from_kafka(response.error_code, "InitProducerId"));
+        }
+        Ok((response.producer_id.0, response.producer_epoch))
+    }
+    .await;
+    if let Ok(identity) = result {
+        shared.state.lock().expect("producer lock").producer_id = Some(identity);
+    }
+    shared.initializing_producer_id.store(false, Ordering::Release);
+    shared.wake_sender.notify_one();
+}
+
+async fn send_request(shared: Arc<Shared>, leader: i32, batches: Vec<Batch>) {
+    let started = Instant::now();
+    let result = produce(&shared, leader, &batches).await;
+    shared
+        .metrics
+        .record_duration(ProducerMetric::ProduceRequestTimer as usize, started.elapsed());
+    shared.state.lock().expect("producer lock").request_done(leader);
+    let mut stale_topics = Vec::new();
+    for batch in batches {
+        let outcome = match &result {
+            Ok(None) => Ok(-1),
+            Ok(Some(response)) => partition_outcome(response, &batch),
+            Err(error) => Err(error.clone()),
+        };
+        if let Err(error) = &outcome {
+            if is_stale_leader(error) || error.code() == ErrorCode::RequestTimedOut {
+                stale_topics.push(batch.partition.0.to_string());
+            }
+        }
+        shared.settle_attempt(batch, outcome);
+    }
+    if !stale_topics.is_empty() {
+        stale_topics.sort();
+        stale_topics.dedup();
+        refresh_metadata(Arc::clone(&shared), stale_topics).await;
+    }
+    shared.wake_sender.notify_one();
+}
+
+/// Sends the batches in one Produce request; `None` when acks=0 (no answer).
+async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Option<ProduceResponse>> {
+    let deadline = Instant::now() + shared.options.client.request_timeout;
+    let connection = shared.cluster.broker_connection(leader, deadline).await?;
+    let mut topics: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
+    for batch in batches {
+        let mut encoded = BytesMut::with_capacity(batch.bytes + 64 + 24 * batch.messages.len());
+        encode_batches(&mut encoded, &records_of(batch), shared.options.compression)?;
+        topics.entry(&batch.partition.0).or_default().push(
+            PartitionProduceData::default()
+                .with_index(batch.partition.1)
+                .with_records(Some(encoded.freeze())),
+        );
+    }
+    let request = ProduceRequest::default()
+        .with_transactional_id(None)
+        .with_acks(shared.options.acks)
+        .with_timeout_ms(shared.options.ack_timeout.as_millis().min(i32::MAX as u128) as i32)
+        .with_topic_data(
+            topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_partition_data(partitions)
+                })
+                .collect(),
+        );
+    if shared.options.acks == 0 {
+        connection.send_unanswered(&request).await?;
+        return Ok(None);
+    }
+    let (response, _) = connection.send(&request).await?;
+    Ok(Some(response))
+}
+
+/// The records of a batch as the codec wants them: offsets are deltas from
+/// 0; sequences are the batch's base sequence plus the delta, or, without
+/// idempotence, −1 plus the delta, which keeps the encoder from splitting
+/// the batch and writes base sequence −1 (SPEC §6).
+fn records_of(batch: &Batch) -> Vec<Record> {
+    let (producer_id, producer_epoch, base_sequence) =
+        batch
+            .sequence
+            .unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE));
+    batch
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(delta, message)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: delta as i64,
+            sequence: base_sequence.wrapping_add(delta as i32),
+            timestamp: message.timestamp,
+            key: message.key.clone(),
+            value: message.value.clone(),
+            headers: Default::default(),
+        })
+        .collect()
+}
+
+/// The base offset the broker assigned to `batch`, or its error.
+fn partition_outcome(response: &ProduceResponse, batch: &Batch) -> Result<i64> {
+    let (topic, partition) = (&*batch.partition.0, batch.partition.1);
+    let answer = response
+        .responses
+        .iter()
+        .filter(|t| &*t.name.0 == topic)
+        .flat_map(|t| t.partition_responses.iter())
+        .find(|p| p.index == partition)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::Protocol,
+                format!("no answer for {topic}/{partition} in the Produce response"),
+            )
+        })?;
+    match answer.error_code {
+        0 => Ok(answer.base_offset),
+        // The broker already has this batch: a retry of a delivered batch.
+        DUPLICATE_SEQUENCE_NUMBER => Ok(-1),
+        code => {
+            let mut error = Error::from_kafka(code, format!("Produce to {topic}/{partition}"));
+            if let Some(text) = answer.error_message.as_ref().filter(|t| !t.is_empty()) {
+                error = error.context(text.as_str());
+            }
+            Err(error)
+        }
+    }
+}
+
+impl Shared {
+    /// Settles one attempt of `batch`: delivered, retried, or failed for good.
+    fn settle_attempt(&self, mut batch: Batch, outcome: Result<i64>) {
+        let Err(error) = outcome else {
+            return self.finish_batch(batch, outcome, true);
+        };
+        let kafka = error.kafka_code();
+        let producer_state_lost = matches!(kafka, Some(OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID));
+        let retriable = producer_state_lost
+            || match kafka {
+                Some(code) => ResponseError::try_from_code(code).is_some_and(|e| e.is_retriable()),
+                None => error.is_retriable(),
+            };
+        let in_time = batch.created.elapsed() < self.options.delivery_timeout;
+        let running = !self.shutdown.load(Ordering::Acquire);
+        if retriable && batch.attempts < self.options.retries && in_time && running {
+            batch.attempts += 1;
+            let mut state = self.state.lock().expect("producer lock");
+            if producer_state_lost {
+                // Kafka's answer to lost producer state: a new producer id
+                // (new epoch) and sequences from zero for every partition.
+                batch.sequence = None;
+                state.reset_producer_id();
+            }
+            state.retry(batch, Instant::now() + self.options.retry_backoff);
+            return;
+        }
+        let error = if error.code() == ErrorCode::Transport {
+            error.with_code(ErrorCode::FailedPayloads)
+        } else {
+            error
+        };
+        self.finish_batch(batch, Err(error), true);
+    }
+
+    /// Settles every message of a batch with its final outcome and frees its
+    /// queue space; `was_in_flight` frees its partition for the next batch.
+    pub(crate) fn finish_batch(&self, batch: Batch, outcome: Result<i64>, was_in_flight: bool) {
+        if outcome.is_err() {
+            self.metrics.record(ProducerMetric::ProduceExceptionCount as usize, 1.0);
+        }
+        let mut reports = self.reports.lock().expect("reports lock");
+        settle(&batch, &outcome, &mut reports);
+        drop(reports);
+        self.state
+            .lock()
+            .expect("producer lock")
+            .batch_finished(&batch, was_in_flight);
+        self.reports_ready.notify_all();
+        self.space.notify_all();
+    }
+}
