@@ -8,9 +8,10 @@
 set -euo pipefail
 
 # slf4j-simple.jar (ZooKeeper's logger binding) comes from libslf4j-java;
+# libc6-dev is only recommended by gcc, which we install without recommends;
 # util-linux gives setpriv, used to tie ZooKeeper's life to the test process.
 debs=(zookeeper libslf4j-java librdkafka-dev kcat default-jre-headless
-      pkg-config gcc make util-linux)
+      pkg-config gcc libc6-dev make util-linux)
 pips=(kazoo==2.10.0 confluent-kafka==2.16.1)
 
 have_deb() {
@@ -48,7 +49,7 @@ PY
 if [[ -n "$missing_pips" ]]; then
     mapfile -t missing_pips <<<"$missing_pips"
     echo "pip install ${missing_pips[*]}"
-    pip_args=(install -q --disable-pip-version-check "${missing_pips[@]}")
+    pip_args=(install -q --disable-pip-version-check --root-user-action=ignore "${missing_pips[@]}")
     # Debian's own python3 refuses pip installs outside a venv (PEP 668).
     python3 -m pip "${pip_args[@]}" 2>/dev/null ||
         python3 -m pip "${pip_args[@]}" --break-system-packages
