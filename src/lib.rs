@@ -15,6 +15,8 @@ pub mod error;
 pub mod ffi;
 pub mod kafka;
 pub mod metrics;
+pub mod offsets;
 pub mod producer;
+pub mod zk;
 
 pub use error::{Error, ErrorCode, Result};

@@ -9,6 +9,8 @@
 pub mod broker;
 pub mod cluster;
 pub mod connection;
+pub mod coordinator;
+pub mod fetch;
 pub mod metadata;
 pub mod records;
 pub mod versions;

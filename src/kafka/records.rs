@@ -57,25 +57,83 @@ pub fn encode_batches(out: &mut BytesMut, records: &[Record], compression: Compr
 /// bytes per batch. A truncated last batch (brokers cut fetch responses at
 /// the size limit) is dropped, not an error.
 pub fn decode_batches(data: Bytes, max_inflated: usize) -> Result<Vec<RecordSet>> {
-    let mut data = data;
-    let mut sets = Vec::new();
-    while data.remaining() >= BATCH_HEADER_LENGTH {
+    complete_batches(data)
+        .map(|mut batch| {
+            check_record_count(&batch, max_inflated)?;
+            let decompress = |input: &mut Bytes, compression: Compression| decompress(input, compression, max_inflated);
+            RecordBatchDecoder::decode_with_custom_compression(&mut batch, Some(decompress))
+                .map_err(|e| Error::new(ErrorCode::Protocol, format!("decoding a record batch: {e}")))
+        })
+        .collect()
+}
+
+/// The offset after the last record of the last complete batch in `data`
+/// (what a consumer fetches next), counting records that decoding leaves
+/// out of sight: control records, and records compaction removed from a
+/// batch. `None` when `data` holds no complete batch.
+pub fn next_offset_after(data: &Bytes) -> Option<i64> {
+    complete_batches(data.clone()).last().map(|batch| {
+        let base_offset = i64::from_be_bytes(batch[..8].try_into().expect("a batch header has 8 bytes here"));
+        let last_offset_delta = i32::from_be_bytes(
+            batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+                .try_into()
+                .expect("a batch header has these 4 bytes"),
+        );
+        base_offset + i64::from(last_offset_delta) + 1
+    })
+}
+
+/// The complete batches of `data`, each as its own slice; a truncated last
+/// batch is left out.
+fn complete_batches(mut data: Bytes) -> impl Iterator<Item = Bytes> {
+    std::iter::from_fn(move || {
+        if data.remaining() < BATCH_HEADER_LENGTH {
+            return None;
+        }
         let batch_length = i32::from_be_bytes(data[8..12].try_into().expect("12 bytes are there"));
         let total = 12usize.saturating_add(usize::try_from(batch_length).unwrap_or(usize::MAX));
-        if total > data.remaining() {
-            break;
-        }
-        let mut batch = data.split_to(total);
-        let decompress = |input: &mut Bytes, compression: Compression| decompress(input, compression, max_inflated);
-        let set = RecordBatchDecoder::decode_with_custom_compression(&mut batch, Some(decompress))
-            .map_err(|e| Error::new(ErrorCode::Protocol, format!("decoding a record batch: {e}")))?;
-        sets.push(set);
+        (total <= data.remaining()).then(|| data.split_to(total))
+    })
+}
+
+/// Refuses a batch whose record count no batch of its size could hold: the
+/// decoder reserves room for that many records before reading them. Every
+/// record takes at least [`MIN_RECORD_LENGTH`] bytes, compressed batches
+/// once inflated (at most `max_inflated`).
+fn check_record_count(batch: &Bytes, max_inflated: usize) -> Result<()> {
+    let count = i32::from_be_bytes(
+        batch[RECORD_COUNT_AT..RECORD_COUNT_AT + 4]
+            .try_into()
+            .expect("a complete batch has a header"),
+    );
+    let compressed = i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]) & 0x7 != 0;
+    let room = if compressed {
+        max_inflated
+    } else {
+        batch.len() - BATCH_HEADER_LENGTH
+    };
+    if usize::try_from(count).is_ok_and(|count| count <= room / MIN_RECORD_LENGTH) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::Protocol,
+            format!("a record batch of {} bytes claims {count} records", batch.len()),
+        ))
     }
-    Ok(sets)
 }
 
 /// Base offset (8) + batch length (4) + the rest of the v2 header up to the records.
 const BATCH_HEADER_LENGTH: usize = 61;
+/// Where the v2 header keeps the attributes (after base offset, length,
+/// leader epoch, magic and CRC).
+const ATTRIBUTES_AT: usize = 21;
+/// Where the v2 header keeps the last offset delta.
+const LAST_OFFSET_DELTA_AT: usize = 23;
+/// Where the v2 header keeps the record count (its last field).
+const RECORD_COUNT_AT: usize = 57;
+/// The smallest record: length, attributes, timestamp delta, offset delta,
+/// key length, value length and header count, one byte each.
+const MIN_RECORD_LENGTH: usize = 7;
 
 fn compress(records: &mut BytesMut, out: &mut BytesMut, compression: Compression) -> anyhow::Result<()> {
     match compression {
@@ -199,6 +257,34 @@ mod tests {
             encode_batches(&mut encoded, &records, compression_by_name(name).unwrap()).unwrap();
             assert!(decode_batches(encoded.freeze(), 1000).is_err(), "{name}");
         }
+    }
+
+    #[test]
+    fn the_next_offset_follows_the_last_complete_batch() {
+        let mut encoded = BytesMut::new();
+        encode_batches(
+            &mut encoded,
+            &[record(7, "a", "b"), record(8, "c", "d")],
+            Compression::None,
+        )
+        .unwrap();
+        let first_batch = encoded.len();
+        encode_batches(&mut encoded, &[record(9, "e", "f")], Compression::Gzip).unwrap();
+        let encoded = encoded.freeze();
+        assert_eq!(next_offset_after(&encoded), Some(10));
+        assert_eq!(next_offset_after(&encoded.slice(..encoded.len() - 1)), Some(9));
+        assert_eq!(next_offset_after(&encoded.slice(..first_batch - 1)), None);
+    }
+
+    #[test]
+    fn a_batch_claiming_more_records_than_it_can_hold_is_refused() {
+        let mut encoded = BytesMut::new();
+        encode_batches(&mut encoded, &[record(0, "a", "b")], Compression::None).unwrap();
+        // The CRC covers the count, so a broker would have to mean it: the
+        // check must come before the decoder reserves room for the records.
+        encoded[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        let error = decode_batches(encoded.freeze(), 1 << 20).unwrap_err();
+        assert!(error.message().contains("claims"), "{error}");
     }
 
     #[test]

@@ -1,0 +1,344 @@
+//! A consumer group's coordinator and the offsets Kafka stores for the group:
+//! FindCoordinator, OffsetCommit and OffsetFetch.
+//!
+//! Owns the coordinator address of one group (looked up on first use, and
+//! again after the broker says it is no longer the coordinator). Commits are
+//! made as a "simple" consumer (generation −1, no member id), which brokers
+//! accept for groups without active members, as the Python library did.
+//! Nothing here knows about trackers or storage choices.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::{
+    FindCoordinatorRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::broker::BrokerConnection;
+use crate::kafka::KafkaCluster;
+
+/// A topic and partition as the offset requests name them.
+pub type PartitionKey = (String, i32);
+
+/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR:
+/// look the coordinator up again and retry.
+const COORDINATOR_MOVED: [i16; 3] = [14, 15, 16];
+/// UNKNOWN_TOPIC_OR_PARTITION in an OffsetFetch answer: nothing committed.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// Pause between coordinator lookups while the coordinator is unavailable.
+const COORDINATOR_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// The coordinator of one consumer group.
+pub struct GroupCoordinator {
+    group: String,
+    address: Mutex<Option<String>>,
+}
+
+impl GroupCoordinator {
+    /// The coordinator of `group`, not looked up yet.
+    pub fn new(group: &str) -> GroupCoordinator {
+        GroupCoordinator {
+            group: group.to_string(),
+            address: Mutex::new(None),
+        }
+    }
+
+    /// The group id.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Stores `offsets` (next offset to read, per partition) for the group.
+    /// Every partition must be accepted; the first refusal is an
+    /// `OffsetCommitError` carrying the broker's code. Retries coordinator
+    /// moves until `request_timeout_ms`.
+    pub async fn commit(&self, cluster: &KafkaCluster, offsets: &BTreeMap<PartitionKey, i64>) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for ((topic, partition), offset) in offsets {
+            topics.entry(topic).or_default().push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(*partition)
+                    .with_committed_offset(*offset),
+            );
+        }
+        let request = OffsetCommitRequest::default()
+            .with_group_id(group_id(&self.group))
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(topic, partitions)| {
+                        OffsetCommitRequestTopic::default()
+                            .with_name(topic_name(topic))
+                            .with_partitions(partitions)
+                    })
+                    .collect(),
+            );
+        let topic_names = topic_names(offsets.keys());
+        self.with_coordinator(cluster, &topic_names, |connection| {
+            let request = &request;
+            async move {
+                let (response, _) = connection.send(request).await?;
+                let mut answered = 0;
+                for topic in &response.topics {
+                    for partition in &topic.partitions {
+                        answered += 1;
+                        if partition.error_code != 0 {
+                            return Err(self.refusal(
+                                partition.error_code,
+                                format!("OffsetCommit {}/{}", topic.name.0, partition.partition_index),
+                            ));
+                        }
+                    }
+                }
+                if answered < offsets.len() {
+                    return Err(Error::new(
+                        ErrorCode::OffsetCommit,
+                        format!(
+                            "OffsetCommit for group {:?}: the coordinator answered for {answered} of {} partitions",
+                            self.group,
+                            offsets.len()
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+        })
+        .await
+        .map_err(|e| match e.code() {
+            ErrorCode::OffsetCommit => e,
+            _ => e.with_code(ErrorCode::OffsetCommit),
+        })
+    }
+
+    /// The offsets the group committed for `partitions`; `None` where it
+    /// committed nothing (or the broker does not know the partition).
+    pub async fn fetch(
+        &self,
+        cluster: &KafkaCluster,
+        partitions: &[PartitionKey],
+    ) -> Result<BTreeMap<PartitionKey, Option<i64>>> {
+        if partitions.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (topic, partition) in partitions {
+            by_topic.entry(topic).or_default().push(*partition);
+        }
+        let topic_names = topic_names(partitions.iter());
+        self.with_coordinator(cluster, &topic_names, |connection| {
+            let by_topic = &by_topic;
+            async move {
+                let version = connection.versions().version_for::<OffsetFetchRequest>()?;
+                let request = offset_fetch_request(&self.group, by_topic, version);
+                let (response, version) = connection.send(&request).await?;
+                self.read_offset_fetch(response, version, partitions)
+            }
+        })
+        .await
+    }
+
+    fn read_offset_fetch(
+        &self,
+        response: OffsetFetchResponse,
+        version: i16,
+        asked: &[PartitionKey],
+    ) -> Result<BTreeMap<PartitionKey, Option<i64>>> {
+        // (topic, partition, offset, error) rows of either layout.
+        let mut rows: Vec<(String, i32, i64, i16)> = Vec::new();
+        let group_error = if version >= 8 {
+            let group = response
+                .groups
+                .into_iter()
+                .find(|g| g.group_id.0.as_str() == self.group)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::Protocol,
+                        format!("OffsetFetch: the answer does not name group {:?}", self.group),
+                    )
+                })?;
+            for topic in group.topics {
+                for p in topic.partitions {
+                    rows.push((
+                        topic.name.0.to_string(),
+                        p.partition_index,
+                        p.committed_offset,
+                        p.error_code,
+                    ));
+                }
+            }
+            group.error_code
+        } else {
+            for topic in response.topics {
+                for p in topic.partitions {
+                    rows.push((
+                        topic.name.0.to_string(),
+                        p.partition_index,
+                        p.committed_offset,
+                        p.error_code,
+                    ));
+                }
+            }
+            response.error_code
+        };
+        if group_error != 0 {
+            return Err(self.refusal(group_error, format!("OffsetFetch for group {:?}", self.group)));
+        }
+        let mut offsets: BTreeMap<PartitionKey, Option<i64>> = asked.iter().map(|key| (key.clone(), None)).collect();
+        for (topic, partition, offset, error_code) in rows {
+            match error_code {
+                0 => {
+                    if let Some(slot) = offsets.get_mut(&(topic, partition)) {
+                        *slot = (offset >= 0).then_some(offset);
+                    }
+                }
+                UNKNOWN_TOPIC_OR_PARTITION => {}
+                code => return Err(self.refusal(code, format!("OffsetFetch {topic}/{partition}"))),
+            }
+        }
+        Ok(offsets)
+    }
+
+    /// A broker error; a coordinator move also forgets the coordinator so
+    /// that the retry looks it up again.
+    fn refusal(&self, kafka_code: i16, context: String) -> Error {
+        if COORDINATOR_MOVED.contains(&kafka_code) {
+            *self.address.lock().expect("coordinator lock") = None;
+        }
+        Error::from_kafka(kafka_code, context)
+    }
+
+    /// Runs `exchange` against the coordinator, looking it up as needed,
+    /// and again after a coordinator move or a lost connection, until the
+    /// request timeout.
+    async fn with_coordinator<T, F, Fut>(&self, cluster: &KafkaCluster, topics: &[String], exchange: F) -> Result<T>
+    where
+        F: Fn(Arc<BrokerConnection>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let deadline = Instant::now() + cluster.options().request_timeout;
+        loop {
+            let attempt = async {
+                let connection = self.coordinator(cluster, topics, deadline).await?;
+                exchange(connection).await
+            };
+            let error = match attempt.await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let retriable = error.code() == ErrorCode::Transport
+                || error.kafka_code().is_some_and(|code| COORDINATOR_MOVED.contains(&code));
+            if !retriable || Instant::now() + COORDINATOR_RETRY_PAUSE >= deadline {
+                return Err(error.context(format!("group {:?}", self.group)));
+            }
+            *self.address.lock().expect("coordinator lock") = None;
+            tokio::time::sleep(COORDINATOR_RETRY_PAUSE).await;
+        }
+    }
+
+    async fn coordinator(
+        &self,
+        cluster: &KafkaCluster,
+        topics: &[String],
+        deadline: Instant,
+    ) -> Result<Arc<BrokerConnection>> {
+        let known = self.address.lock().expect("coordinator lock").clone();
+        let address = match known {
+            Some(address) => address,
+            None => {
+                let address = self.find_coordinator(cluster, topics, deadline).await?;
+                *self.address.lock().expect("coordinator lock") = Some(address.clone());
+                address
+            }
+        };
+        cluster.connection(&address, deadline).await
+    }
+
+    async fn find_coordinator(&self, cluster: &KafkaCluster, topics: &[String], deadline: Instant) -> Result<String> {
+        if cluster.cached_metadata().brokers.is_empty() {
+            cluster.fetch_metadata(Some(topics)).await?;
+        }
+        let connection = cluster.any_connection(deadline).await?;
+        let version = connection.versions().version_for::<FindCoordinatorRequest>()?;
+        let key = StrBytes::from_string(self.group.clone());
+        // v4 asks for several keys at once; earlier versions for one.
+        let request = if version >= 4 {
+            FindCoordinatorRequest::default().with_coordinator_keys(vec![key])
+        } else {
+            FindCoordinatorRequest::default().with_key(key)
+        };
+        let (response, version) = connection.send(&request).await?;
+        let (error_code, host, port) = if version >= 4 {
+            let found = response.coordinators.first().ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Protocol,
+                    format!("FindCoordinator for group {:?}: empty answer", self.group),
+                )
+            })?;
+            (found.error_code, found.host.to_string(), found.port)
+        } else {
+            (response.error_code, response.host.to_string(), response.port)
+        };
+        if error_code != 0 {
+            return Err(self.refusal(error_code, format!("FindCoordinator for group {:?}", self.group)));
+        }
+        Ok(if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        })
+    }
+}
+
+fn offset_fetch_request(group: &str, by_topic: &BTreeMap<&str, Vec<i32>>, version: i16) -> OffsetFetchRequest {
+    // v8 moved the group and its topics into a list of groups.
+    if version >= 8 {
+        let topics = by_topic
+            .iter()
+            .map(|(topic, partitions)| {
+                OffsetFetchRequestTopics::default()
+                    .with_name(topic_name(topic))
+                    .with_partition_indexes(partitions.clone())
+            })
+            .collect();
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(group_id(group))
+            .with_topics(Some(topics))])
+    } else {
+        let topics = by_topic
+            .iter()
+            .map(|(topic, partitions)| {
+                OffsetFetchRequestTopic::default()
+                    .with_name(topic_name(topic))
+                    .with_partition_indexes(partitions.clone())
+            })
+            .collect();
+        OffsetFetchRequest::default()
+            .with_group_id(group_id(group))
+            .with_topics(Some(topics))
+    }
+}
+
+fn group_id(group: &str) -> GroupId {
+    GroupId(StrBytes::from_string(group.to_string()))
+}
+
+fn topic_name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+fn topic_names<'a>(keys: impl Iterator<Item = &'a PartitionKey>) -> Vec<String> {
+    let mut names: Vec<String> = keys.map(|(topic, _)| topic.clone()).collect();
+    names.sort();
+    names.dedup();
+    names
+}

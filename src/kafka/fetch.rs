@@ -1,0 +1,182 @@
+//! Fetch requests: reading records of several partitions from their leader
+//! in one round trip.
+//!
+//! Owns the request layout (bounded by the caller's byte and wait limits)
+//! and the reading of the answer: record batches of every codec decoded,
+//! control records and records before the asked offset left out, the next
+//! offset to ask for, and each partition's error kept apart so that one bad
+//! partition does not hide the others' records. What to do about an error
+//! (reset, reroute, report) is the caller's business.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::records::{decode_batches, next_offset_after, Record};
+use crate::kafka::KafkaCluster;
+
+/// How much one fetch may ask for and wait.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchLimits {
+    /// How long the broker may wait for `min_bytes` to arrive.
+    pub max_wait: Duration,
+    /// How many bytes the broker should gather before answering.
+    pub min_bytes: i32,
+    /// Most bytes of the whole answer.
+    pub max_bytes: i32,
+    /// Most bytes per partition.
+    pub partition_max_bytes: i32,
+    /// Most bytes one compressed batch may inflate to.
+    pub max_inflated: usize,
+}
+
+/// Where to read one partition from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchPosition {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The first offset wanted.
+    pub offset: i64,
+}
+
+/// What one partition's part of the answer held.
+#[derive(Debug)]
+pub struct FetchedRecords {
+    /// Data records from the asked offset on, in offset order.
+    pub records: Vec<Record>,
+    /// The offset to ask for next (past skipped control records too).
+    pub next_offset: i64,
+    /// The partition's high watermark.
+    pub high_watermark: i64,
+}
+
+/// One partition's part of a fetch answer.
+#[derive(Debug)]
+pub struct FetchedPartition {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// Its records, or the error the broker (or decoding) gave for it.
+    pub result: Result<FetchedRecords>,
+}
+
+impl KafkaCluster {
+    /// Fetches `positions` (partitions led by broker `node_id`) in one
+    /// request. Errors of the whole request (connection, timeout, a
+    /// response that does not decode) fail the call; errors of single
+    /// partitions come back in their [`FetchedPartition`].
+    pub async fn fetch_from(
+        &self,
+        node_id: i32,
+        positions: &[FetchPosition],
+        limits: &FetchLimits,
+    ) -> Result<Vec<FetchedPartition>> {
+        // The broker may hold the request for max_wait before answering.
+        let deadline = std::time::Instant::now() + self.options().request_timeout + limits.max_wait;
+        let connection = self.broker_connection(node_id, deadline).await?;
+        let (response, _) = connection.send(&fetch_request(positions, limits)).await?;
+        read_fetch_response(response, positions, limits.max_inflated, node_id)
+    }
+}
+
+fn fetch_request(positions: &[FetchPosition], limits: &FetchLimits) -> FetchRequest {
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for position in positions {
+        let partition = FetchPartition::default()
+            .with_partition(position.partition)
+            .with_fetch_offset(position.offset)
+            .with_partition_max_bytes(limits.partition_max_bytes);
+        // Consecutive positions of one topic share its entry; the caller's
+        // order (which decides who gets the bytes first) is kept.
+        match topics.last_mut() {
+            Some(last) if last.topic.0.as_str() == position.topic => last.partitions.push(partition),
+            _ => topics.push(
+                FetchTopic::default()
+                    .with_topic(TopicName(StrBytes::from_string(position.topic.clone())))
+                    .with_partitions(vec![partition]),
+            ),
+        }
+    }
+    FetchRequest::default()
+        .with_max_wait_ms(i32::try_from(limits.max_wait.as_millis()).unwrap_or(i32::MAX))
+        .with_min_bytes(limits.min_bytes)
+        .with_max_bytes(limits.max_bytes)
+        .with_topics(topics)
+}
+
+fn read_fetch_response(
+    response: FetchResponse,
+    positions: &[FetchPosition],
+    max_inflated: usize,
+    node_id: i32,
+) -> Result<Vec<FetchedPartition>> {
+    if response.error_code != 0 {
+        return Err(Error::from_kafka(
+            response.error_code,
+            format!("Fetch from broker {node_id}"),
+        ));
+    }
+    let mut fetched = Vec::with_capacity(positions.len());
+    for topic in response.responses {
+        let name = topic.topic.0.to_string();
+        for answer in topic.partitions {
+            let Some(asked) = positions
+                .iter()
+                .find(|p| p.partition == answer.partition_index && p.topic == name)
+            else {
+                continue;
+            };
+            let result = if answer.error_code != 0 {
+                Err(Error::from_kafka(
+                    answer.error_code,
+                    format!("Fetch {name}/{} at offset {}", asked.partition, asked.offset),
+                ))
+            } else {
+                read_records(answer.records, asked.offset, answer.high_watermark, max_inflated)
+                    .map_err(|e| e.context(format!("Fetch {name}/{} at offset {}", asked.partition, asked.offset)))
+            };
+            fetched.push(FetchedPartition {
+                topic: name.clone(),
+                partition: asked.partition,
+                result,
+            });
+        }
+    }
+    if fetched.len() != positions.len() {
+        return Err(Error::new(
+            ErrorCode::Protocol,
+            format!(
+                "Fetch from broker {node_id}: answered {} of {} partitions",
+                fetched.len(),
+                positions.len()
+            ),
+        ));
+    }
+    Ok(fetched)
+}
+
+fn read_records(data: Option<Bytes>, offset: i64, high_watermark: i64, max_inflated: usize) -> Result<FetchedRecords> {
+    let data = data.unwrap_or_default();
+    let next_offset = next_offset_after(&data).map_or(offset, |next| next.max(offset));
+    let mut records = Vec::new();
+    for set in decode_batches(data, max_inflated)? {
+        // A compressed batch comes whole, so it may start before `offset`.
+        records.extend(
+            set.records
+                .into_iter()
+                .filter(|record| !record.control && record.offset >= offset),
+        );
+    }
+    Ok(FetchedRecords {
+        records,
+        next_offset,
+        high_watermark,
+    })
+}

@@ -1,0 +1,345 @@
+//! Offsets and monitoring (SPEC §2.11): a group's committed offsets, topic
+//! watermarks, moving a group (advance to the high watermark, rewind to the
+//! low one, set), and lag. Also where a group's offsets are stored
+//! ([`storage`]), which every consumer shares.
+//!
+//! Topics are named as a list (every partition) or a topic → partitions
+//! map ([`TopicSelection`]). With `raise_on_error` an unknown topic is an
+//! `UnknownTopic` error and an unknown partition `UnknownPartitions`;
+//! without it they are left out, as the Python library does. Topics are
+//! checked against metadata for every topic, never by asking for the named
+//! ones, which brokers that auto-create topics would create.
+
+pub mod storage;
+mod zookeeper;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use crate::config::{ClientOptions, ClusterConfig};
+use crate::engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::cluster::{EARLIEST_OFFSET, LATEST_OFFSET};
+use crate::kafka::coordinator::PartitionKey;
+use crate::kafka::KafkaCluster;
+use storage::{OffsetStorageKind, OffsetStore};
+
+/// Topics an offsets call is about: each with every partition, or with
+/// the partitions named.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicSelection {
+    topics: BTreeMap<String, BTreeSet<i32>>,
+}
+
+impl TopicSelection {
+    /// No topic yet.
+    pub fn new() -> TopicSelection {
+        TopicSelection::default()
+    }
+
+    /// Every partition of each of `topics` (the list form).
+    pub fn of_topics<S: AsRef<str>>(topics: &[S]) -> TopicSelection {
+        let mut selection = TopicSelection::new();
+        for topic in topics {
+            selection.add_topic(topic.as_ref());
+        }
+        selection
+    }
+
+    /// Adds every partition of `topic`; a topic named with partitions
+    /// before gets all of them.
+    pub fn add_topic(&mut self, topic: &str) {
+        self.topics.insert(topic.to_string(), BTreeSet::new());
+    }
+
+    /// Adds `partition` of `topic` (the map form), unless the topic was
+    /// added whole.
+    pub fn add_partition(&mut self, topic: &str, partition: i32) {
+        match self.topics.get_mut(topic) {
+            Some(partitions) if partitions.is_empty() => {}
+            Some(partitions) => {
+                partitions.insert(partition);
+            }
+            None => {
+                self.topics.insert(topic.to_string(), BTreeSet::from([partition]));
+            }
+        }
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.topics.is_empty()
+    }
+}
+
+/// A partition's low and high watermarks: the first offset kept and the
+/// offset the next message will get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    /// The high watermark.
+    pub high: i64,
+    /// The low watermark.
+    pub low: i64,
+}
+
+/// A group's position in one partition against the partition's watermarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupLag {
+    /// The committed offset, 0 when the group committed nothing.
+    pub committed: i64,
+    /// The partition's watermarks.
+    pub watermarks: Watermarks,
+}
+
+impl GroupLag {
+    /// How many messages the group has still to read: high − committed.
+    pub fn lag(&self) -> i64 {
+        self.watermarks.high - self.committed
+    }
+}
+
+/// The offsets functions over one cluster and one offset storage. Calls
+/// block the calling thread; the handle may be used from several threads.
+pub struct OffsetsClient {
+    cluster_config: ClusterConfig,
+    cluster: KafkaCluster,
+    storage: OffsetStorageKind,
+    stores: Mutex<HashMap<String, Arc<OffsetStore>>>,
+}
+
+impl OffsetsClient {
+    /// A client for `cluster` reading and writing offsets in `storage`.
+    /// ZooKeeper storage on a cluster without a ZooKeeper connect string
+    /// is an `InvalidOffsetStorageError` at the first call naming a group.
+    pub fn new(cluster: &ClusterConfig, options: ClientOptions, storage: OffsetStorageKind) -> OffsetsClient {
+        OffsetsClient {
+            cluster_config: cluster.clone(),
+            cluster: KafkaCluster::new(cluster.broker_list().to_vec(), options),
+            storage,
+            stores: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The committed offsets of `group` for the selected partitions; 0
+    /// where the group committed nothing (as the Python library reports).
+    pub fn current_offsets(
+        &self,
+        group: &str,
+        selection: &TopicSelection,
+        raise_on_error: bool,
+    ) -> Result<BTreeMap<PartitionKey, i64>> {
+        engine::block_on(async {
+            let partitions = self.resolve(selection, raise_on_error).await?;
+            self.committed(group, &partitions).await
+        })?
+    }
+
+    /// The watermarks of the selected partitions.
+    pub fn watermarks(
+        &self,
+        selection: &TopicSelection,
+        raise_on_error: bool,
+    ) -> Result<BTreeMap<PartitionKey, Watermarks>> {
+        engine::block_on(async {
+            let partitions = self.resolve(selection, raise_on_error).await?;
+            self.watermarks_of(&partitions).await
+        })?
+    }
+
+    /// Moves `group` to the high watermark of the selected partitions (it
+    /// skips everything not read yet); returns the offsets committed.
+    pub fn advance(
+        &self,
+        group: &str,
+        selection: &TopicSelection,
+        raise_on_error: bool,
+    ) -> Result<BTreeMap<PartitionKey, i64>> {
+        self.commit_watermark(group, selection, raise_on_error, |w| w.high)
+    }
+
+    /// Moves `group` to the low watermark of the selected partitions (it
+    /// reads again everything kept); returns the offsets committed.
+    pub fn rewind(
+        &self,
+        group: &str,
+        selection: &TopicSelection,
+        raise_on_error: bool,
+    ) -> Result<BTreeMap<PartitionKey, i64>> {
+        self.commit_watermark(group, selection, raise_on_error, |w| w.low)
+    }
+
+    /// Commits `offsets` for `group`, unchecked against the watermarks;
+    /// returns the offsets committed (without the unknown topics and
+    /// partitions that `raise_on_error` off leaves out).
+    pub fn set(
+        &self,
+        group: &str,
+        offsets: &BTreeMap<PartitionKey, i64>,
+        raise_on_error: bool,
+    ) -> Result<BTreeMap<PartitionKey, i64>> {
+        let mut selection = TopicSelection::new();
+        for (topic, partition) in offsets.keys() {
+            selection.add_partition(topic, *partition);
+        }
+        engine::block_on(async {
+            let known: BTreeSet<PartitionKey> = self.resolve(&selection, raise_on_error).await?.into_iter().collect();
+            let kept: BTreeMap<PartitionKey, i64> = offsets
+                .iter()
+                .filter(|(key, _)| known.contains(*key))
+                .map(|(key, offset)| (key.clone(), *offset))
+                .collect();
+            self.store(group)?.commit(&self.cluster, &kept).await?;
+            Ok(kept)
+        })?
+    }
+
+    /// Per selected partition, the group's committed offset (0 when none)
+    /// and the watermarks; [`GroupLag::lag`] is the seed's offset distance.
+    /// Unknown topics and partitions are errors.
+    pub fn lag(&self, group: &str, selection: &TopicSelection) -> Result<BTreeMap<PartitionKey, GroupLag>> {
+        engine::block_on(async {
+            let partitions = self.resolve(selection, true).await?;
+            let committed = self.committed(group, &partitions).await?;
+            let watermarks = self.watermarks_of(&partitions).await?;
+            Ok(committed
+                .into_iter()
+                .map(|(key, committed)| {
+                    let watermarks = watermarks[&key];
+                    (key, GroupLag { committed, watermarks })
+                })
+                .collect())
+        })?
+    }
+
+    fn commit_watermark(
+        &self,
+        group: &str,
+        selection: &TopicSelection,
+        raise_on_error: bool,
+        pick: fn(&Watermarks) -> i64,
+    ) -> Result<BTreeMap<PartitionKey, i64>> {
+        engine::block_on(async {
+            let partitions = self.resolve(selection, raise_on_error).await?;
+            let offsets: BTreeMap<PartitionKey, i64> = self
+                .watermarks_of(&partitions)
+                .await?
+                .into_iter()
+                .map(|(key, watermarks)| (key, pick(&watermarks)))
+                .collect();
+            self.store(group)?.commit(&self.cluster, &offsets).await?;
+            Ok(offsets)
+        })?
+    }
+
+    /// The store of `group`, kept so that its ZooKeeper session and
+    /// coordinator are reused across calls.
+    fn store(&self, group: &str) -> Result<Arc<OffsetStore>> {
+        if group.is_empty() {
+            return Err(Error::invalid_argument("group is empty"));
+        }
+        let mut stores = self.stores.lock().expect("stores lock");
+        if let Some(store) = stores.get(group) {
+            return Ok(Arc::clone(store));
+        }
+        let store = Arc::new(OffsetStore::new(
+            self.storage,
+            group,
+            &self.cluster_config,
+            self.cluster.options(),
+        )?);
+        stores.insert(group.to_string(), Arc::clone(&store));
+        Ok(store)
+    }
+
+    async fn committed(&self, group: &str, partitions: &[PartitionKey]) -> Result<BTreeMap<PartitionKey, i64>> {
+        let stored = self.store(group)?.fetch(&self.cluster, partitions).await?;
+        Ok(stored
+            .into_iter()
+            .map(|(key, offset)| (key, offset.unwrap_or(0)))
+            .collect())
+    }
+
+    async fn watermarks_of(&self, partitions: &[PartitionKey]) -> Result<BTreeMap<PartitionKey, Watermarks>> {
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (topic, partition) in partitions {
+            by_topic.entry(topic).or_default().push(*partition);
+        }
+        let mut watermarks = BTreeMap::new();
+        for (topic, partitions) in by_topic {
+            let high = self.cluster.list_offsets(topic, &partitions, LATEST_OFFSET).await?;
+            let low = self.cluster.list_offsets(topic, &partitions, EARLIEST_OFFSET).await?;
+            for partition in partitions {
+                watermarks.insert(
+                    (topic.to_string(), partition),
+                    Watermarks {
+                        high: high[&partition],
+                        low: low[&partition],
+                    },
+                );
+            }
+        }
+        Ok(watermarks)
+    }
+
+    /// The selected partitions that exist, from fresh metadata for every
+    /// topic; unknown ones are errors with `raise_on_error`, else left out.
+    async fn resolve(&self, selection: &TopicSelection, raise_on_error: bool) -> Result<Vec<PartitionKey>> {
+        let metadata = self.cluster.fetch_metadata(None).await?;
+        let existing = metadata.topic_partitions();
+        let mut partitions = Vec::new();
+        for (topic, wanted) in &selection.topics {
+            let Some(known) = existing.get(topic) else {
+                if raise_on_error {
+                    return Err(Error::new(
+                        ErrorCode::UnknownTopic,
+                        format!(
+                            "topic {topic:?} does not exist in Kafka cluster {}",
+                            self.cluster_config.name()
+                        ),
+                    ));
+                }
+                continue;
+            };
+            if wanted.is_empty() {
+                partitions.extend(known.iter().map(|p| (topic.clone(), *p)));
+                continue;
+            }
+            let unknown: Vec<i32> = wanted.iter().filter(|p| !known.contains(p)).copied().collect();
+            if !unknown.is_empty() && raise_on_error {
+                return Err(Error::new(
+                    ErrorCode::UnknownPartitions,
+                    format!("partitions {unknown:?} of topic {topic:?} do not exist (it has {known:?})"),
+                ));
+            }
+            partitions.extend(wanted.iter().filter(|p| known.contains(p)).map(|p| (topic.clone(), *p)));
+        }
+        Ok(partitions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_added_whole_keeps_every_partition() {
+        let mut selection = TopicSelection::new();
+        selection.add_partition("a", 1);
+        selection.add_partition("a", 0);
+        selection.add_topic("b");
+        selection.add_partition("b", 3);
+        assert_eq!(selection.topics["a"], BTreeSet::from([0, 1]));
+        assert!(selection.topics["b"].is_empty(), "b stays whole");
+        selection.add_topic("a");
+        assert!(selection.topics["a"].is_empty(), "a became whole");
+    }
+
+    #[test]
+    fn lag_is_high_watermark_minus_committed() {
+        let lag = GroupLag {
+            committed: 3,
+            watermarks: Watermarks { high: 10, low: 2 },
+        };
+        assert_eq!(lag.lag(), 7);
+    }
+}

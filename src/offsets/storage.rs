@@ -1,0 +1,162 @@
+//! Where a group's offsets live (`offset_storage`): in Kafka (OffsetCommit /
+//! OffsetFetch at the group coordinator), in ZooKeeper at the classic path,
+//! or in both (`dual`: written to both, read as the larger of the two, the
+//! way a group migrates from ZooKeeper to Kafka).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::config::{ClientOptions, ClusterConfig};
+use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::coordinator::{GroupCoordinator, PartitionKey};
+use crate::kafka::KafkaCluster;
+use crate::offsets::zookeeper::ZookeeperOffsets;
+
+/// The `offset_storage` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetStorageKind {
+    /// The group coordinator of the Kafka cluster.
+    Kafka,
+    /// ZooKeeper, `/consumers/<group>/offsets/<topic>/<partition>`.
+    Zookeeper,
+    /// Both: written to both, read as the larger.
+    Dual,
+}
+
+/// The words `offset_storage` accepts, as the configuration spells them.
+pub const OFFSET_STORAGE_NAMES: &[&str] = &["kafka", "zookeeper", "dual"];
+
+impl OffsetStorageKind {
+    /// The choice named `name`.
+    pub fn by_name(name: &str) -> Result<OffsetStorageKind> {
+        match name {
+            "kafka" => Ok(OffsetStorageKind::Kafka),
+            "zookeeper" => Ok(OffsetStorageKind::Zookeeper),
+            "dual" => Ok(OffsetStorageKind::Dual),
+            other => Err(Error::new(
+                ErrorCode::InvalidOffsetStorage,
+                format!(
+                    "offset storage {other:?} is not one of {}",
+                    OFFSET_STORAGE_NAMES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn uses_kafka(self) -> bool {
+        matches!(self, OffsetStorageKind::Kafka | OffsetStorageKind::Dual)
+    }
+
+    fn uses_zookeeper(self) -> bool {
+        matches!(self, OffsetStorageKind::Zookeeper | OffsetStorageKind::Dual)
+    }
+}
+
+impl fmt::Display for OffsetStorageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OffsetStorageKind::Kafka => "kafka",
+            OffsetStorageKind::Zookeeper => "zookeeper",
+            OffsetStorageKind::Dual => "dual",
+        })
+    }
+}
+
+/// The committed offsets of one group in the chosen storage.
+pub struct OffsetStore {
+    kind: OffsetStorageKind,
+    kafka: GroupCoordinator,
+    zookeeper: Option<ZookeeperOffsets>,
+}
+
+impl OffsetStore {
+    /// The store of `group` on `cluster`. ZooKeeper storage needs the
+    /// cluster's ZooKeeper connect string: without one it is an
+    /// `InvalidOffsetStorageError`.
+    pub fn new(
+        kind: OffsetStorageKind,
+        group: &str,
+        cluster: &ClusterConfig,
+        options: &ClientOptions,
+    ) -> Result<OffsetStore> {
+        let zookeeper = if kind.uses_zookeeper() {
+            let hosts: Vec<&str> = cluster.zookeeper_hosts().into_iter().collect();
+            if hosts.is_empty() {
+                return Err(Error::new(
+                    ErrorCode::InvalidOffsetStorage,
+                    format!(
+                        "offset storage {kind} needs ZooKeeper, but cluster {} has no ZooKeeper connect string",
+                        cluster.name()
+                    ),
+                ));
+            }
+            Some(ZookeeperOffsets::new(
+                &hosts.join(","),
+                cluster.zookeeper_chroot(),
+                group,
+                options.request_timeout,
+            ))
+        } else {
+            None
+        };
+        Ok(OffsetStore {
+            kind,
+            kafka: GroupCoordinator::new(group),
+            zookeeper,
+        })
+    }
+
+    /// The group.
+    pub fn group(&self) -> &str {
+        self.kafka.group()
+    }
+
+    /// Which storage this is.
+    pub fn kind(&self) -> OffsetStorageKind {
+        self.kind
+    }
+
+    /// The committed offsets of `partitions` (`None`: nothing committed);
+    /// with `dual`, the larger of the two stores.
+    pub async fn fetch(
+        &self,
+        cluster: &KafkaCluster,
+        partitions: &[PartitionKey],
+    ) -> Result<BTreeMap<PartitionKey, Option<i64>>> {
+        let in_kafka = if self.kind.uses_kafka() {
+            Some(self.kafka.fetch(cluster, partitions).await?)
+        } else {
+            None
+        };
+        let in_zookeeper = match &self.zookeeper {
+            Some(zookeeper) => Some(zookeeper.fetch(partitions).await?),
+            None => None,
+        };
+        Ok(match (in_kafka, in_zookeeper) {
+            (Some(kafka), Some(zookeeper)) => kafka
+                .into_iter()
+                .map(|(key, offset)| {
+                    let other = zookeeper.get(&key).copied().flatten();
+                    (key, offset.max(other))
+                })
+                .collect(),
+            (Some(only), None) | (None, Some(only)) => only,
+            (None, None) => unreachable!("every storage kind uses Kafka or ZooKeeper"),
+        })
+    }
+
+    /// Stores `offsets` (next offset to read per partition); with `dual`,
+    /// in both stores (Kafka first).
+    pub async fn commit(&self, cluster: &KafkaCluster, offsets: &BTreeMap<PartitionKey, i64>) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        if self.kind.uses_kafka() {
+            self.kafka.commit(cluster, offsets).await?;
+        }
+        if let Some(zookeeper) = &self.zookeeper {
+            zookeeper.commit(offsets).await?;
+        }
+        Ok(())
+    }
+}
