@@ -145,6 +145,10 @@ typedef enum yk_error {
    * The requested offset is outside the partition's range.
    */
   YK_ERROR_OFFSET_OUT_OF_RANGE = 111,
+  /**
+   * The producer's queue is full; poll for delivery reports or wait.
+   */
+  YK_ERROR_QUEUE_FULL = 112,
 } yk_error;
 
 /**
@@ -166,9 +170,139 @@ typedef struct yk_config yk_config;
 typedef struct yk_discovery_result yk_discovery_result;
 
 /**
+ * A producer. Usable from several threads at once.
+ */
+typedef struct yk_producer yk_producer;
+
+/**
  * A loaded topology file: every cluster of one cluster type.
  */
 typedef struct yk_topology yk_topology;
+
+/**
+ * One dimension of a metric: a key and a value, both NUL-terminated UTF-8,
+ * valid only during the callback that receives them.
+ */
+typedef struct yk_dimension {
+  /**
+   * Dimension name, e.g. `"client_id"`.
+   */
+  const char *key;
+  /**
+   * Dimension value.
+   */
+  const char *value;
+} yk_dimension;
+
+/**
+ * Returns an emitter (any pointer the application likes, NULL allowed) for
+ * one metric name with its dimensions.
+ */
+typedef void *(*yk_get_emitter_fn)(void *opaque,
+                                   const char *metric,
+                                   const struct yk_dimension *dimensions,
+                                   size_t dimension_count);
+
+/**
+ * Records one measurement: milliseconds for timers, an increment for
+ * counters; `timestamp_ms` is milliseconds since the Unix epoch.
+ */
+typedef void (*yk_record_fn)(void *opaque, void *emitter, double value, int64_t timestamp_ms);
+
+/**
+ * Releases an emitter when the handle that asked for it is freed.
+ */
+typedef void (*yk_free_emitter_fn)(void *opaque, void *emitter);
+
+/**
+ * The application's metrics responder. The library copies this struct when
+ * a handle is created; `opaque` must stay valid until that handle is freed.
+ *
+ * Every callback runs on a thread that called into the library (inside
+ * `_new`, `send`, `poll`, `flush`, `close` or `_free`), never on an
+ * internal thread, and must not call back into the same handle (that call
+ * fails with `YK_ERROR_REENTRANT`). `get_counter_emitter`,
+ * `get_timer_emitter` and `record` are required; `free_emitter` may be NULL.
+ * Emitters are asked for once per metric, when the handle is created.
+ */
+typedef struct yk_metrics_responder {
+  /**
+   * Passed back to every callback.
+   */
+  void *opaque;
+  /**
+   * Emitter for a counter.
+   */
+  yk_get_emitter_fn get_counter_emitter;
+  /**
+   * Emitter for a timer (milliseconds).
+   */
+  yk_get_emitter_fn get_timer_emitter;
+  /**
+   * Records a measurement.
+   */
+  yk_record_fn record;
+  /**
+   * Releases an emitter (optional).
+   */
+  yk_free_emitter_fn free_emitter;
+} yk_metrics_responder;
+
+/**
+ * What became of one message given to `yk_producer_produce`. Valid only
+ * during the delivery callback; copy what you keep.
+ */
+typedef struct yk_delivery_report {
+  /**
+   * The `message_opaque` given to `yk_producer_produce`.
+   */
+  void *message_opaque;
+  /**
+   * `YK_ERROR_OK` when the broker acknowledged the message.
+   */
+  enum yk_error error;
+  /**
+   * The broker's Kafka error code, 0 when none.
+   */
+  int16_t kafka_code;
+  /**
+   * Topic (NUL-terminated).
+   */
+  const char *topic;
+  /**
+   * Partition.
+   */
+  int32_t partition;
+  /**
+   * Offset in the partition; −1 when unknown (acks=0) or on failure.
+   */
+  int64_t offset;
+  /**
+   * Why delivery failed; NULL on success.
+   */
+  const char *error_message;
+} yk_delivery_report;
+
+/**
+ * Receives delivery reports, on the thread that calls `yk_producer_poll`,
+ * `yk_producer_flush` or `yk_producer_close`. It must not call back into
+ * the same producer (`YK_ERROR_REENTRANT`).
+ */
+typedef void (*yk_delivery_callback)(void *callback_opaque, const struct yk_delivery_report *report);
+
+/**
+ * A byte buffer: `len` bytes at `data` (`data` may be NULL only when `len` is 0).
+ */
+typedef struct yk_bytes {
+  /**
+   * First byte.
+   */
+  const uint8_t *data;
+  /**
+   * Number of bytes.
+   */
+  size_t len;
+} yk_bytes;
 
 #ifdef __cplusplus
 extern "C" {
@@ -399,6 +533,128 @@ int16_t yk_last_error_kafka_code(void);
  * The library's version, `"MAJOR.MINOR.PATCH"`. Static: never free it.
  */
 const char *yk_version(void);
+
+/**
+ * Creates a producer for `cluster` in `*out`.
+ *
+ * `config` (NULL: defaults) takes the client options and the producer's:
+ * `acks` (0, 1, all; default 1), `ack_timeout_ms`, `retries`,
+ * `retry_backoff_ms`, `linger_ms`, `batch_size_bytes`, `queue_max_messages`,
+ * `queue_max_bytes`, `compression` (none, gzip, snappy, lz4, zstd),
+ * `enable_idempotence` (needs acks=all), `report_metrics`,
+ * `message_max_bytes`, `delivery_timeout_ms`, `max_in_flight_per_broker`.
+ * An unknown key or bad value is `YK_ERROR_CONFIGURATION` naming it.
+ * `metrics_responder` (NULL: none) is copied; its emitters for
+ * `yelp_kafka.YelpKafkaProducer.{metadata_request_timer,produce_request_timer,produce_exception_count}`
+ * with dimensions `client_id`, `cluster_type`, `cluster_name` are asked for
+ * here. Nothing connects until the first message. Free with
+ * `yk_producer_free` (after `yk_producer_close` to deliver what is queued).
+ */
+enum yk_error yk_producer_new(const struct yk_cluster_config *cluster,
+                              const struct yk_config *config,
+                              const struct yk_metrics_responder *metrics_responder,
+                              struct yk_producer **out);
+
+/**
+ * Sets the callback that receives delivery reports of `yk_producer_produce`
+ * (NULL: reports are dropped when served). `callback_opaque` is passed back.
+ */
+enum yk_error yk_producer_set_delivery_callback(const struct yk_producer *producer,
+                                                yk_delivery_callback callback,
+                                                void *callback_opaque);
+
+/**
+ * Sends `values[0..count]` (no key) to `topic`, round-robin over its
+ * partitions from a random start, and returns once the broker acknowledged
+ * every message (the seed's `YelpKafkaSimpleProducer.send_messages`). With
+ * `offsets` non-NULL, writes each message's offset there (`count` entries)
+ * on success. Errors: `YK_ERROR_UNKNOWN_TOPIC_OR_PARTITION`,
+ * `YK_ERROR_NOT_LEADER_FOR_PARTITION`, `YK_ERROR_LEADER_NOT_AVAILABLE`,
+ * `YK_ERROR_KAFKA_UNAVAILABLE`, `YK_ERROR_FAILED_PAYLOADS`, ... after the
+ * configured retries; `yk_error_is_retriable` says whether to try again.
+ */
+enum yk_error yk_producer_send_messages(const struct yk_producer *producer,
+                                        const char *topic,
+                                        const struct yk_bytes *values,
+                                        size_t count,
+                                        int64_t *offsets);
+
+/**
+ * Sends `values[0..count]` with `key` (`key_len` bytes) to `topic`, to the
+ * partition murmur2 of the key picks (as librdkafka's `murmur2_random` and
+ * the Java client), and returns once the broker acknowledged every message
+ * (the seed's `YelpKafkaKeyedProducer`). `offsets` as in `yk_producer_send_messages`.
+ */
+enum yk_error yk_producer_send_keyed_messages(const struct yk_producer *producer,
+                                              const char *topic,
+                                              const uint8_t *key,
+                                              size_t key_len,
+                                              const struct yk_bytes *values,
+                                              size_t count,
+                                              int64_t *offsets);
+
+/**
+ * Queues one message and returns at once; its delivery report comes
+ * through the delivery callback, with `message_opaque`, from a later
+ * `yk_producer_poll`, `yk_producer_flush` or `yk_producer_close`.
+ *
+ * `partition` −1 lets the producer pick: murmur2 of the key, or
+ * round-robin without a key. `key` NULL (with `key_len` 0) sends no key;
+ * `value` NULL (with `value_len` 0) sends a null value. The bytes are
+ * copied. When the queue is full, `queue_wait_ms` decides: 0 returns
+ * `YK_ERROR_QUEUE_FULL` at once, a positive value waits up to that long,
+ * −1 waits until there is room.
+ */
+enum yk_error yk_producer_produce(const struct yk_producer *producer,
+                                  const char *topic,
+                                  int32_t partition,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  const uint8_t *value,
+                                  size_t value_len,
+                                  void *message_opaque,
+                                  int32_t queue_wait_ms);
+
+/**
+ * Serves delivery reports: waits up to `timeout_ms` (−1: until one comes)
+ * for the first, then runs the delivery callback for every report queued,
+ * on this thread. Writes how many were served to `*served` when non-NULL.
+ */
+enum yk_error yk_producer_poll(const struct yk_producer *producer,
+                               int32_t timeout_ms,
+                               size_t *served);
+
+/**
+ * Sends everything queued now and waits up to `timeout_ms` (≥ 0) until
+ * every message is delivered or failed, running delivery callbacks on this
+ * thread meanwhile. `YK_ERROR_TIMED_OUT` (message: how many are left) when
+ * the deadline passes first.
+ */
+enum yk_error yk_producer_flush(const struct yk_producer *producer, int32_t timeout_ms);
+
+/**
+ * Closes the producer: no new messages, a flush of up to `timeout_ms`
+ * (≥ 0), then every message still queued fails with
+ * `YK_ERROR_CLOSED_HANDLE`; delivery callbacks run on this thread. Never
+ * waits past the deadline. Writes the number of messages not delivered
+ * (failed at close, or sent but unanswered) to `*undelivered` when
+ * non-NULL; returns `YK_ERROR_TIMED_OUT` when that number is not 0. The
+ * handle still needs `yk_producer_free`.
+ */
+enum yk_error yk_producer_close(const struct yk_producer *producer,
+                                int32_t timeout_ms,
+                                size_t *undelivered);
+
+/**
+ * Messages produced and not yet delivered or failed (0 when `producer` is NULL).
+ */
+size_t yk_producer_queue_length(const struct yk_producer *producer);
+
+/**
+ * Frees a producer. Messages still queued are dropped without reports:
+ * call `yk_producer_close` first. NULL is a no-op.
+ */
+void yk_producer_free(struct yk_producer *producer);
 
 /**
  * Loads `<dir>/<cluster_type>.yaml` (`dir` NULL: `/nail/etc/kafka_discovery`,

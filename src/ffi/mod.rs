@@ -18,6 +18,8 @@ pub mod cluster_config;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod metrics;
+pub mod producer;
 pub mod topology;
 
 use std::cell::RefCell;
@@ -55,6 +57,38 @@ fn panic_error(function: &str, panic: Box<dyn std::any::Any + Send>) -> Error {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
     Error::new(ErrorCode::Internal, format!("panic inside {function}: {what}"))
+}
+
+thread_local! {
+    /// Handles whose entry point is running on this thread (a callback of
+    /// theirs may be running too).
+    static ACTIVE_HANDLES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a handle as in use by this thread for the life of the guard.
+pub(crate) struct HandleEntry(usize);
+
+/// Enters `handle` on this thread; a nested entry — a callback calling back
+/// into the handle that is running it — is `Reentrant` rather than a deadlock.
+pub(crate) fn enter_handle<T>(handle: &T, what: &str) -> Result<HandleEntry> {
+    let address = handle as *const T as usize;
+    ACTIVE_HANDLES.with(|active| {
+        let mut active = active.borrow_mut();
+        if active.contains(&address) {
+            return Err(Error::new(
+                ErrorCode::Reentrant,
+                format!("{what} was called from a callback running inside a call on the same handle"),
+            ));
+        }
+        active.push(address);
+        Ok(HandleEntry(address))
+    })
+}
+
+impl Drop for HandleEntry {
+    fn drop(&mut self) {
+        ACTIVE_HANDLES.with(|active| active.borrow_mut().retain(|a| *a != self.0));
+    }
 }
 
 /// Runs the body of an export that returns a code: success is `YK_ERROR_OK`,

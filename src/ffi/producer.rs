@@ -1,0 +1,370 @@
+//! `yk_producer`: the synchronous and asynchronous producer in C.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::cluster_config::yk_cluster_config;
+use crate::ffi::config::yk_config;
+use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
+use crate::ffi::{boundary, boundary_value, c_str, check_out, enter_handle, free_handle, handle, write_handle};
+use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
+use crate::producer::accumulator::DeliveryReport;
+use crate::producer::{Producer, QueueWait};
+
+/// A byte buffer: `len` bytes at `data` (`data` may be NULL only when `len` is 0).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct yk_bytes {
+    /// First byte.
+    pub data: *const u8,
+    /// Number of bytes.
+    pub len: usize,
+}
+
+/// What became of one message given to `yk_producer_produce`. Valid only
+/// during the delivery callback; copy what you keep.
+#[repr(C)]
+pub struct yk_delivery_report {
+    /// The `message_opaque` given to `yk_producer_produce`.
+    pub message_opaque: *mut c_void,
+    /// `YK_ERROR_OK` when the broker acknowledged the message.
+    pub error: ErrorCode,
+    /// The broker's Kafka error code, 0 when none.
+    pub kafka_code: i16,
+    /// Topic (NUL-terminated).
+    pub topic: *const c_char,
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the partition; −1 when unknown (acks=0) or on failure.
+    pub offset: i64,
+    /// Why delivery failed; NULL on success.
+    pub error_message: *const c_char,
+}
+
+/// Receives delivery reports, on the thread that calls `yk_producer_poll`,
+/// `yk_producer_flush` or `yk_producer_close`. It must not call back into
+/// the same producer (`YK_ERROR_REENTRANT`).
+pub type yk_delivery_callback =
+    Option<unsafe extern "C" fn(callback_opaque: *mut c_void, report: *const yk_delivery_report)>;
+
+#[derive(Clone, Copy)]
+struct DeliveryCallback {
+    callback: yk_delivery_callback,
+    opaque: usize,
+}
+
+/// A producer. Usable from several threads at once.
+pub struct yk_producer {
+    producer: Producer,
+    delivery: Mutex<DeliveryCallback>,
+}
+
+/// Creates a producer for `cluster` in `*out`.
+///
+/// `config` (NULL: defaults) takes the client options and the producer's:
+/// `acks` (0, 1, all; default 1), `ack_timeout_ms`, `retries`,
+/// `retry_backoff_ms`, `linger_ms`, `batch_size_bytes`, `queue_max_messages`,
+/// `queue_max_bytes`, `compression` (none, gzip, snappy, lz4, zstd),
+/// `enable_idempotence` (needs acks=all), `report_metrics`,
+/// `message_max_bytes`, `delivery_timeout_ms`, `max_in_flight_per_broker`.
+/// An unknown key or bad value is `YK_ERROR_CONFIGURATION` naming it.
+/// `metrics_responder` (NULL: none) is copied; its emitters for
+/// `yelp_kafka.YelpKafkaProducer.{metadata_request_timer,produce_request_timer,produce_exception_count}`
+/// with dimensions `client_id`, `cluster_type`, `cluster_name` are asked for
+/// here. Nothing connects until the first message. Free with
+/// `yk_producer_free` (after `yk_producer_close` to deliver what is queued).
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_new(
+    cluster: *const yk_cluster_config,
+    config: *const yk_config,
+    metrics_responder: *const yk_metrics_responder,
+    out: *mut *mut yk_producer,
+) -> ErrorCode {
+    boundary("yk_producer_new", || {
+        check_out(out, "out")?;
+        let cluster = &handle(cluster, "cluster")?.config;
+        let values = yk_config::values_or_default(config.as_ref());
+        let options = crate::producer::ProducerOptions::from_config(&values)?;
+        let dimensions = [
+            ("client_id", options.client.client_id.as_str()),
+            ("cluster_type", cluster.cluster_type()),
+            ("cluster_name", cluster.name()),
+        ];
+        let responder = responder_from_c(metrics_responder, PRODUCER_PREFIX, PRODUCER_METRICS, &dimensions)?;
+        let producer = Producer::new(cluster, &values, responder)?;
+        write_handle(
+            out,
+            yk_producer { producer, delivery: Mutex::new(DeliveryCallback { callback: None, opaque: 0 }) },
+        );
+        Ok(())
+    })
+}
+
+/// Sets the callback that receives delivery reports of `yk_producer_produce`
+/// (NULL: reports are dropped when served). `callback_opaque` is passed back.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_set_delivery_callback(
+    producer: *const yk_producer,
+    callback: yk_delivery_callback,
+    callback_opaque: *mut c_void,
+) -> ErrorCode {
+    boundary("yk_producer_set_delivery_callback", || {
+        let producer = handle(producer, "producer")?;
+        *producer.delivery.lock().expect("delivery lock") =
+            DeliveryCallback { callback, opaque: callback_opaque as usize };
+        Ok(())
+    })
+}
+
+/// Sends `values[0..count]` (no key) to `topic`, round-robin over its
+/// partitions from a random start, and returns once the broker acknowledged
+/// every message (the seed's `YelpKafkaSimpleProducer.send_messages`). With
+/// `offsets` non-NULL, writes each message's offset there (`count` entries)
+/// on success. Errors: `YK_ERROR_UNKNOWN_TOPIC_OR_PARTITION`,
+/// `YK_ERROR_NOT_LEADER_FOR_PARTITION`, `YK_ERROR_LEADER_NOT_AVAILABLE`,
+/// `YK_ERROR_KAFKA_UNAVAILABLE`, `YK_ERROR_FAILED_PAYLOADS`, ... after the
+/// configured retries; `yk_error_is_retriable` says whether to try again.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_send_messages(
+    producer: *const yk_producer,
+    topic: *const c_char,
+    values: *const yk_bytes,
+    count: usize,
+    offsets: *mut i64,
+) -> ErrorCode {
+    boundary("yk_producer_send_messages", || {
+        let producer = handle(producer, "producer")?;
+        let _entry = enter_handle(producer, "yk_producer_send_messages")?;
+        let topic = c_str(topic, "topic")?;
+        let values = byte_buffers(values, count)?;
+        let written = producer.producer.send_messages(topic, &values)?;
+        write_offsets(offsets, &written);
+        Ok(())
+    })
+}
+
+/// Sends `values[0..count]` with `key` (`key_len` bytes) to `topic`, to the
+/// partition murmur2 of the key picks (as librdkafka's `murmur2_random` and
+/// the Java client), and returns once the broker acknowledged every message
+/// (the seed's `YelpKafkaKeyedProducer`). `offsets` as in `yk_producer_send_messages`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_send_keyed_messages(
+    producer: *const yk_producer,
+    topic: *const c_char,
+    key: *const u8,
+    key_len: usize,
+    values: *const yk_bytes,
+    count: usize,
+    offsets: *mut i64,
+) -> ErrorCode {
+    boundary("yk_producer_send_keyed_messages", || {
+        let producer = handle(producer, "producer")?;
+        let _entry = enter_handle(producer, "yk_producer_send_keyed_messages")?;
+        let topic = c_str(topic, "topic")?;
+        let key = byte_slice(key, key_len, "key")?.ok_or_else(|| Error::invalid_argument("key is NULL"))?;
+        let values = byte_buffers(values, count)?;
+        let written = producer.producer.send_keyed_messages(topic, key, &values)?;
+        write_offsets(offsets, &written);
+        Ok(())
+    })
+}
+
+/// Queues one message and returns at once; its delivery report comes
+/// through the delivery callback, with `message_opaque`, from a later
+/// `yk_producer_poll`, `yk_producer_flush` or `yk_producer_close`.
+///
+/// `partition` −1 lets the producer pick: murmur2 of the key, or
+/// round-robin without a key. `key` NULL (with `key_len` 0) sends no key;
+/// `value` NULL (with `value_len` 0) sends a null value. The bytes are
+/// copied. When the queue is full, `queue_wait_ms` decides: 0 returns
+/// `YK_ERROR_QUEUE_FULL` at once, a positive value waits up to that long,
+/// −1 waits until there is room.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_produce(
+    producer: *const yk_producer,
+    topic: *const c_char,
+    partition: i32,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    message_opaque: *mut c_void,
+    queue_wait_ms: i32,
+) -> ErrorCode {
+    boundary("yk_producer_produce", || {
+        let producer = handle(producer, "producer")?;
+        let _entry = enter_handle(producer, "yk_producer_produce")?;
+        let topic = c_str(topic, "topic")?;
+        let key = byte_slice(key, key_len, "key")?;
+        let value = byte_slice(value, value_len, "value")?;
+        let partition = match partition {
+            -1 => None,
+            p if p >= 0 => Some(p),
+            p => return Err(Error::invalid_argument(format!("partition {p} is neither -1 nor a partition id"))),
+        };
+        let wait = match queue_wait_ms {
+            0 => QueueWait::NoWait,
+            -1 => QueueWait::Forever,
+            ms if ms > 0 => QueueWait::Upto(Duration::from_millis(ms as u64)),
+            ms => return Err(Error::invalid_argument(format!("queue_wait_ms {ms} is not -1, 0 or positive"))),
+        };
+        producer.producer.produce(topic, partition, key, value, message_opaque as usize, wait)
+    })
+}
+
+/// Serves delivery reports: waits up to `timeout_ms` (−1: until one comes)
+/// for the first, then runs the delivery callback for every report queued,
+/// on this thread. Writes how many were served to `*served` when non-NULL.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_poll(producer: *const yk_producer, timeout_ms: i32, served: *mut usize) -> ErrorCode {
+    boundary("yk_producer_poll", || {
+        let producer = handle(producer, "producer")?;
+        let _entry = enter_handle(producer, "yk_producer_poll")?;
+        let timeout = poll_timeout(timeout_ms)?;
+        let count = producer.producer.poll(timeout, &mut delivery_handler(producer));
+        if let Some(served) = served.as_mut() {
+            *served = count;
+        }
+        Ok(())
+    })
+}
+
+/// Sends everything queued now and waits up to `timeout_ms` (≥ 0) until
+/// every message is delivered or failed, running delivery callbacks on this
+/// thread meanwhile. `YK_ERROR_TIMED_OUT` (message: how many are left) when
+/// the deadline passes first.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_flush(producer: *const yk_producer, timeout_ms: i32) -> ErrorCode {
+    boundary("yk_producer_flush", || {
+        let producer = handle(producer, "producer")?;
+        let _entry = enter_handle(producer, "yk_producer_flush")?;
+        let timeout = deadline_timeout(timeout_ms)?;
+        producer.producer.flush(timeout, &mut delivery_handler(producer))
+    })
+}
+
+/// Closes the producer: no new messages, a flush of up to `timeout_ms`
+/// (≥ 0), then every message still queued fails with
+/// `YK_ERROR_CLOSED_HANDLE`; delivery callbacks run on this thread. Never
+/// waits past the deadline. Writes the number of messages not delivered
+/// (failed at close, or sent but unanswered) to `*undelivered` when
+/// non-NULL; returns `YK_ERROR_TIMED_OUT` when that number is not 0. The
+/// handle still needs `yk_producer_free`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_close(
+    producer: *const yk_producer,
+    timeout_ms: i32,
+    undelivered: *mut usize,
+) -> ErrorCode {
+    boundary("yk_producer_close", || {
+        let producer = handle(producer, "producer")?;
+        let _entry = enter_handle(producer, "yk_producer_close")?;
+        let timeout = deadline_timeout(timeout_ms)?;
+        let left = producer.producer.close(timeout, &mut delivery_handler(producer));
+        if let Some(undelivered) = undelivered.as_mut() {
+            *undelivered = left;
+        }
+        if left > 0 {
+            return Err(Error::new(ErrorCode::TimedOut, format!("{left} messages were not delivered")));
+        }
+        Ok(())
+    })
+}
+
+/// Messages produced and not yet delivered or failed (0 when `producer` is NULL).
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_queue_length(producer: *const yk_producer) -> usize {
+    boundary_value("yk_producer_queue_length", 0, || Ok(handle(producer, "producer")?.producer.queued_messages()))
+}
+
+/// Frees a producer. Messages still queued are dropped without reports:
+/// call `yk_producer_close` first. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_free(producer: *mut yk_producer) {
+    free_handle(producer);
+}
+
+/// The delivery callback as a Rust handler; one C string per topic is kept
+/// while serving a run of reports for the same topic.
+fn delivery_handler(producer: &yk_producer) -> impl FnMut(&DeliveryReport) + '_ {
+    let delivery = *producer.delivery.lock().expect("delivery lock");
+    let mut topic_cache: Option<(Arc<str>, CString)> = None;
+    move |report: &DeliveryReport| {
+        let Some(callback) = delivery.callback else { return };
+        let cached = topic_cache.as_ref().is_some_and(|(name, _)| Arc::ptr_eq(name, &report.topic));
+        if !cached {
+            let c_name = CString::new(report.topic.as_bytes()).unwrap_or_default();
+            topic_cache = Some((Arc::clone(&report.topic), c_name));
+        }
+        let topic = topic_cache.as_ref().expect("cached above").1.as_ptr();
+        let error_message = report.error.as_ref().map(|e| CString::new(e.message().replace('\0', " ")).unwrap_or_default());
+        let c_report = yk_delivery_report {
+            message_opaque: report.opaque as *mut c_void,
+            error: report.error.as_ref().map_or(ErrorCode::Ok, Error::code),
+            kafka_code: report.error.as_ref().and_then(Error::kafka_code).unwrap_or(0),
+            topic,
+            partition: report.partition,
+            offset: report.offset,
+            error_message: error_message.as_ref().map_or(std::ptr::null(), |m| m.as_ptr()),
+        };
+        // SAFETY: the application supplied the callback and its opaque value.
+        unsafe { callback(delivery.opaque as *mut c_void, &c_report) };
+    }
+}
+
+/// Borrows `len` bytes at `data`; NULL with a non-zero length is invalid,
+/// NULL with length 0 is `None`.
+///
+/// # Safety
+/// `data` is NULL or points at `len` readable bytes.
+unsafe fn byte_slice<'a>(data: *const u8, len: usize, what: &str) -> Result<Option<&'a [u8]>> {
+    match (data.is_null(), len) {
+        (true, 0) => Ok(None),
+        (true, _) => Err(Error::invalid_argument(format!("{what} is NULL but its length is {len}"))),
+        (false, _) => Ok(Some(std::slice::from_raw_parts(data, len))),
+    }
+}
+
+/// Borrows `count` message buffers; a NULL array or a NULL buffer with a
+/// non-zero length is invalid, and so is an empty list.
+///
+/// # Safety
+/// `values` is NULL or points at `count` `yk_bytes`, each as [`byte_slice`] requires.
+unsafe fn byte_buffers<'a>(values: *const yk_bytes, count: usize) -> Result<Vec<&'a [u8]>> {
+    if values.is_null() {
+        return Err(Error::invalid_argument("values is NULL"));
+    }
+    if count == 0 {
+        return Err(Error::invalid_argument("count is 0: no message to send"));
+    }
+    std::slice::from_raw_parts(values, count)
+        .iter()
+        .enumerate()
+        .map(|(i, b)| Ok(byte_slice(b.data, b.len, &format!("values[{i}].data"))?.unwrap_or(&[])))
+        .collect()
+}
+
+/// Writes offsets to a caller's array of the same length, when given.
+///
+/// # Safety
+/// `out` is NULL or points at `written.len()` writable `int64_t`.
+unsafe fn write_offsets(out: *mut i64, written: &[i64]) {
+    if !out.is_null() {
+        std::ptr::copy_nonoverlapping(written.as_ptr(), out, written.len());
+    }
+}
+
+fn poll_timeout(timeout_ms: i32) -> Result<Duration> {
+    match timeout_ms {
+        -1 => Ok(Duration::from_secs(30 * 24 * 3600)),
+        ms => deadline_timeout(ms),
+    }
+}
+
+fn deadline_timeout(timeout_ms: i32) -> Result<Duration> {
+    u64::try_from(timeout_ms)
+        .map(Duration::from_millis)
+        .map_err(|_| Error::invalid_argument(format!("timeout_ms {timeout_ms} is negative")))
+}

@@ -1,0 +1,302 @@
+//! The producer against real mock clusters, checked by librdkafka (kcat).
+
+mod interop;
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::MockCluster;
+use yelp_kafka::config::{ClusterConfig, KeyValueConfig};
+use yelp_kafka::metrics::{Measurement, MetricsResponder, ProducerMetric};
+use yelp_kafka::producer::accumulator::DeliveryReport;
+use yelp_kafka::producer::partitioner::partition_for_key;
+use yelp_kafka::producer::{Producer, QueueWait};
+use yelp_kafka::ErrorCode;
+
+const PRODUCE: i16 = 0;
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const REQUEST_TIMED_OUT: i16 = 7;
+
+fn producer_with(mock: &MockCluster, settings: &[(&str, &str)]) -> Producer {
+    producer_with_responder(mock, settings, None)
+}
+
+fn producer_with_responder(
+    mock: &MockCluster,
+    settings: &[(&str, &str)],
+    responder: Option<Box<dyn MetricsResponder>>,
+) -> Producer {
+    let cluster = ClusterConfig::from_broker_string("standard", "test", mock.bootstrap(), "").unwrap();
+    let mut config = KeyValueConfig::new();
+    for (key, value) in settings {
+        config.set(key, value).unwrap();
+    }
+    Producer::new(&cluster, &config, responder).unwrap()
+}
+
+/// Produces `count` numbered messages asynchronously (keys `k<i % keys>`),
+/// running `during` halfway, and returns the delivery reports.
+fn produce_numbered(
+    producer: &Producer,
+    topic: &str,
+    count: usize,
+    keys: usize,
+    during: impl FnOnce(),
+) -> Vec<DeliveryReport> {
+    let mut reports = Vec::new();
+    let mut during = Some(during);
+    for i in 0..count {
+        if i == count / 2 {
+            producer.flush(Duration::from_secs(10), &mut |r| reports.push(r.clone())).ok();
+            (during.take().unwrap())();
+        }
+        let key = format!("k{}", i % keys);
+        let value = format!("m{i:06}");
+        producer
+            .produce(topic, None, Some(key.as_bytes()), Some(value.as_bytes()), i, QueueWait::Forever)
+            .unwrap();
+    }
+    let _ = producer.flush(Duration::from_secs(60), &mut |r| reports.push(r.clone()));
+    reports
+}
+
+/// Every acknowledged message is read back, and per partition the acknowledged
+/// messages appear in the order they were produced.
+fn assert_acknowledged_are_read_back_in_order(mock: &MockCluster, topic: &str, reports: &[DeliveryReport]) {
+    let read = interop::read_all(mock.bootstrap(), topic);
+    let stored: BTreeMap<(i32, i64), &str> = read.iter().map(|m| ((m.partition, m.offset), m.value.as_str())).collect();
+    let mut acked: Vec<&DeliveryReport> = reports.iter().filter(|r| r.error.is_none()).collect();
+    assert!(!acked.is_empty(), "some messages were acknowledged");
+    for report in &acked {
+        let value = stored.get(&(report.partition, report.offset));
+        assert_eq!(value, Some(&format!("m{:06}", report.opaque).as_str()), "report {report:?}");
+    }
+    acked.sort_by_key(|r| (r.partition.to_string(), r.opaque));
+    for pair in acked.windows(2) {
+        if pair[0].partition == pair[1].partition {
+            assert!(pair[0].offset < pair[1].offset, "order kept in partition {}: {pair:?}", pair[0].partition);
+        }
+    }
+}
+
+#[test]
+fn sync_send_returns_after_the_broker_acknowledged_and_librdkafka_reads_it_back() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("seed", 3);
+    let producer = producer_with(&mock, &[]);
+    let values: Vec<String> = (0..9).map(|i| format!("m{i:06}")).collect();
+    let slices: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+    let offsets = producer.send_messages("seed", &slices).unwrap();
+    assert_eq!(offsets.len(), 9);
+
+    let read = interop::read_all(mock.bootstrap(), "seed");
+    assert_eq!(read.len(), 9, "every acknowledged message is stored");
+    let per_partition: BTreeMap<i32, usize> = read.iter().fold(BTreeMap::new(), |mut counts, m| {
+        *counts.entry(m.partition).or_default() += 1;
+        counts
+    });
+    assert_eq!(per_partition.values().copied().collect::<Vec<_>>(), [3, 3, 3], "round-robin spreads evenly");
+    assert!(read.iter().all(|m| m.key.is_none()));
+}
+
+#[test]
+fn keyed_messages_land_where_librdkafka_murmur2_random_puts_them() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("keys", 7);
+    let lines: Vec<(String, String)> = (0..10_000).map(|i| (format!("user-{i}"), format!("v{i}"))).collect();
+    interop::produce_keyed(mock.bootstrap(), "keys", &lines, "none");
+    let read = interop::read_all(mock.bootstrap(), "keys");
+    assert_eq!(read.len(), 10_000);
+    for message in &read {
+        let key = message.key.as_deref().unwrap();
+        assert_eq!(partition_for_key(key.as_bytes(), 7), message.partition, "key {key}");
+    }
+
+    let producer = producer_with(&mock, &[]);
+    mock.create_topic("ours", 7);
+    for i in 0..50 {
+        let key = format!("user-{i}");
+        producer.send_keyed_messages("ours", key.as_bytes(), &[key.as_bytes()]).unwrap();
+    }
+    for message in interop::read_all(mock.bootstrap(), "ours") {
+        let key = message.key.unwrap();
+        let librdkafka_partition = read.iter().find(|m| m.key.as_deref() == Some(&key)).unwrap().partition;
+        assert_eq!(message.partition, librdkafka_partition, "key {key}");
+    }
+}
+
+#[test]
+fn every_codec_is_read_back_byte_for_byte_by_librdkafka() {
+    let mock = MockCluster::start(1);
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let topic = format!("codec-{codec}");
+        mock.create_topic(&topic, 2);
+        let producer = producer_with(&mock, &[("compression", codec), ("linger_ms", "20")]);
+        let reports = produce_numbered(&producer, &topic, 400, 7, || {});
+        assert!(reports.iter().all(|r| r.error.is_none()), "{codec}: {reports:?}");
+        let read = interop::read_all(mock.bootstrap(), &topic);
+        assert_eq!(read.len(), 400, "{codec}");
+        let mut values: Vec<&str> = read.iter().map(|m| m.value.as_str()).collect();
+        values.sort();
+        let expected: Vec<String> = (0..400).map(|i| format!("m{i:06}")).collect();
+        assert_eq!(values, expected, "{codec}");
+    }
+}
+
+#[test]
+fn a_leader_moved_mid_stream_loses_nothing_acknowledged() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("moving", 3);
+    let producer = producer_with(&mock, &[("retry_backoff_ms", "20")]);
+    let reports = produce_numbered(&producer, "moving", 3000, 3, || {
+        for partition in 0..3 {
+            mock.move_leader("moving", partition, (partition + 1) % 3 + 1);
+        }
+    });
+    assert_eq!(reports.len(), 3000);
+    assert!(reports.iter().all(|r| r.error.is_none()), "leader moves are retried: {:?}", reports.iter().find(|r| r.error.is_some()));
+    assert_acknowledged_are_read_back_in_order(&mock, "moving", &reports);
+}
+
+#[test]
+fn a_broker_down_then_up_loses_nothing_acknowledged() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("flaky", 3);
+    let producer = producer_with(&mock, &[("retry_backoff_ms", "50"), ("retries", "100"), ("request_timeout_ms", "2000")]);
+    let reports = produce_numbered(&producer, "flaky", 2000, 3, || {
+        mock.broker_down(2);
+        std::thread::sleep(Duration::from_millis(300));
+        mock.broker_up(2);
+    });
+    assert_eq!(reports.len(), 2000);
+    assert!(reports.iter().all(|r| r.error.is_none()), "{:?}", reports.iter().find(|r| r.error.is_some()));
+    assert_acknowledged_are_read_back_in_order(&mock, "flaky", &reports);
+}
+
+#[test]
+fn pushed_produce_errors_are_retried_and_order_holds() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("pushed", 2);
+    let producer = producer_with(&mock, &[("retry_backoff_ms", "10"), ("retries", "10")]);
+    let reports = produce_numbered(&producer, "pushed", 1000, 2, || {
+        mock.push_errors(PRODUCE, &[NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT, NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT]);
+    });
+    assert!(reports.iter().all(|r| r.error.is_none()));
+    assert_acknowledged_are_read_back_in_order(&mock, "pushed", &reports);
+}
+
+#[test]
+fn errors_past_the_retry_budget_reach_the_caller_with_their_code() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("budget", 1);
+    let producer = producer_with(&mock, &[("retries", "1"), ("retry_backoff_ms", "10")]);
+    producer.send_messages("budget", &[b"warm-up"]).unwrap();
+    mock.push_errors(PRODUCE, &[NOT_LEADER_OR_FOLLOWER, NOT_LEADER_OR_FOLLOWER]);
+    let error = producer.send_messages("budget", &[b"x"]).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::NotLeaderForPartition, "{error}");
+    assert_eq!(error.kafka_code(), Some(NOT_LEADER_OR_FOLLOWER));
+    assert!(error.is_retriable());
+    producer.send_messages("budget", &[b"after"]).expect("a plain retry succeeds");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_the_producer_stays_usable() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("fine", 1);
+    mock.create_topic("gone", 1);
+    mock.command("topic_error gone 3");
+    let producer = producer_with(&mock, &[("message_max_bytes", "1000")]);
+    let empty = producer.send_messages("", &[b"x"]).unwrap_err();
+    assert_eq!(empty.code(), ErrorCode::InvalidArgument);
+    let big = vec![b'x'; 2000];
+    let too_big = producer.send_messages("fine", &[&big]).unwrap_err();
+    assert_eq!(too_big.code(), ErrorCode::InvalidArgument);
+    assert!(too_big.message().contains("message_max_bytes"), "{too_big}");
+    let unknown = producer.send_messages("gone", &[b"x"]).unwrap_err();
+    assert_eq!(unknown.code(), ErrorCode::UnknownTopicOrPartition, "{unknown}");
+    let partition = producer.produce("fine", Some(5), None, Some(b"x"), 0, QueueWait::NoWait).unwrap_err();
+    assert_eq!(partition.code(), ErrorCode::UnknownTopicOrPartition);
+    producer.send_messages("fine", &[b"still works"]).unwrap();
+}
+
+#[test]
+fn a_full_queue_returns_queue_full_or_waits() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("full", 1);
+    mock.set_rtt(1, 300);
+    let producer = producer_with(&mock, &[("queue_max_messages", "2"), ("linger_ms", "0")]);
+    producer.produce("full", None, None, Some(b"1"), 1, QueueWait::NoWait).unwrap();
+    producer.produce("full", None, None, Some(b"2"), 2, QueueWait::NoWait).unwrap();
+    let full = producer.produce("full", None, None, Some(b"3"), 3, QueueWait::NoWait).unwrap_err();
+    assert_eq!(full.code(), ErrorCode::QueueFull);
+    producer.produce("full", None, None, Some(b"3"), 3, QueueWait::Upto(Duration::from_secs(10))).unwrap();
+    let mut delivered = Vec::new();
+    producer.flush(Duration::from_secs(10), &mut |r| delivered.push(r.opaque)).unwrap();
+    assert_eq!(delivered, [1, 2, 3]);
+}
+
+#[test]
+fn close_never_waits_past_its_deadline_and_counts_what_was_not_delivered() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("closing", 1);
+    let producer = producer_with(&mock, &[("linger_ms", "0")]);
+    producer.send_messages("closing", &[b"connect first"]).unwrap();
+    mock.broker_down(1);
+    for i in 0..10 {
+        producer.produce("closing", None, None, Some(b"x"), i, QueueWait::NoWait).unwrap();
+    }
+    let started = std::time::Instant::now();
+    let mut reports = Vec::new();
+    let undelivered = producer.close(Duration::from_millis(300), &mut |r| reports.push(r.clone()));
+    assert!(started.elapsed() < Duration::from_secs(2), "close took {:?}", started.elapsed());
+    assert_eq!(undelivered, 10);
+    assert!(reports.iter().all(|r| r.error.is_some()));
+    let closed = producer.produce("closing", None, None, Some(b"x"), 0, QueueWait::NoWait).unwrap_err();
+    assert_eq!(closed.code(), ErrorCode::ClosedHandle);
+}
+
+struct Recorded {
+    thread: std::thread::ThreadId,
+    measurement: Measurement,
+}
+
+struct CollectingResponder(Arc<Mutex<Vec<Recorded>>>);
+
+impl MetricsResponder for CollectingResponder {
+    fn record(&mut self, measurement: &Measurement) {
+        let thread = std::thread::current().id();
+        self.0.lock().unwrap().push(Recorded { thread, measurement: *measurement });
+    }
+}
+
+#[test]
+fn metrics_reach_the_responder_on_the_callers_thread() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("measured", 1);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let responder = CollectingResponder(Arc::clone(&seen));
+    let producer = producer_with_responder(&mock, &[("retries", "0")], Some(Box::new(responder)));
+    producer.send_messages("measured", &[b"a"]).unwrap();
+    mock.push_errors(PRODUCE, &[NOT_LEADER_OR_FOLLOWER]);
+    producer.send_messages("measured", &[b"b"]).unwrap_err();
+    let seen = seen.lock().unwrap();
+    let count = |metric: ProducerMetric| seen.iter().filter(|r| r.measurement.metric == metric as usize).count();
+    assert!(count(ProducerMetric::MetadataRequestTimer) >= 1);
+    assert_eq!(count(ProducerMetric::ProduceRequestTimer), 2);
+    assert!(count(ProducerMetric::ProduceExceptionCount) >= 1);
+    let me = std::thread::current().id();
+    assert!(seen.iter().all(|r| r.thread == me), "only the caller's thread runs the responder");
+}
+
+#[test]
+fn with_reporting_off_the_responder_hears_nothing() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("quiet", 1);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let responder = CollectingResponder(Arc::clone(&seen));
+    let producer = producer_with_responder(&mock, &[("report_metrics", "false")], Some(Box::new(responder)));
+    producer.send_messages("quiet", &[b"a"]).unwrap();
+    assert!(seen.lock().unwrap().is_empty());
+}
