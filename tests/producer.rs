@@ -49,13 +49,22 @@ fn produce_numbered(
     let mut during = Some(during);
     for i in 0..count {
         if i == count / 2 {
-            producer.flush(Duration::from_secs(10), &mut |r| reports.push(r.clone())).ok();
+            producer
+                .flush(Duration::from_secs(10), &mut |r| reports.push(r.clone()))
+                .ok();
             (during.take().unwrap())();
         }
         let key = format!("k{}", i % keys);
         let value = format!("m{i:06}");
         producer
-            .produce(topic, None, Some(key.as_bytes()), Some(value.as_bytes()), i, QueueWait::Forever)
+            .produce(
+                topic,
+                None,
+                Some(key.as_bytes()),
+                Some(value.as_bytes()),
+                i,
+                QueueWait::Forever,
+            )
             .unwrap();
     }
     let _ = producer.flush(Duration::from_secs(60), &mut |r| reports.push(r.clone()));
@@ -66,17 +75,28 @@ fn produce_numbered(
 /// messages appear in the order they were produced.
 fn assert_acknowledged_are_read_back_in_order(mock: &MockCluster, topic: &str, reports: &[DeliveryReport]) {
     let read = interop::read_all(mock.bootstrap(), topic);
-    let stored: BTreeMap<(i32, i64), &str> = read.iter().map(|m| ((m.partition, m.offset), m.value.as_str())).collect();
+    let stored: BTreeMap<(i32, i64), &str> = read
+        .iter()
+        .map(|m| ((m.partition, m.offset), m.value.as_str()))
+        .collect();
     let mut acked: Vec<&DeliveryReport> = reports.iter().filter(|r| r.error.is_none()).collect();
     assert!(!acked.is_empty(), "some messages were acknowledged");
     for report in &acked {
         let value = stored.get(&(report.partition, report.offset));
-        assert_eq!(value, Some(&format!("m{:06}", report.opaque).as_str()), "report {report:?}");
+        assert_eq!(
+            value,
+            Some(&format!("m{:06}", report.opaque).as_str()),
+            "report {report:?}"
+        );
     }
     acked.sort_by_key(|r| (r.partition.to_string(), r.opaque));
     for pair in acked.windows(2) {
         if pair[0].partition == pair[1].partition {
-            assert!(pair[0].offset < pair[1].offset, "order kept in partition {}: {pair:?}", pair[0].partition);
+            assert!(
+                pair[0].offset < pair[1].offset,
+                "order kept in partition {}: {pair:?}",
+                pair[0].partition
+            );
         }
     }
 }
@@ -97,7 +117,11 @@ fn sync_send_returns_after_the_broker_acknowledged_and_librdkafka_reads_it_back(
         *counts.entry(m.partition).or_default() += 1;
         counts
     });
-    assert_eq!(per_partition.values().copied().collect::<Vec<_>>(), [3, 3, 3], "round-robin spreads evenly");
+    assert_eq!(
+        per_partition.values().copied().collect::<Vec<_>>(),
+        [3, 3, 3],
+        "round-robin spreads evenly"
+    );
     assert!(read.iter().all(|m| m.key.is_none()));
 }
 
@@ -118,7 +142,9 @@ fn keyed_messages_land_where_librdkafka_murmur2_random_puts_them() {
     mock.create_topic("ours", 7);
     for i in 0..50 {
         let key = format!("user-{i}");
-        producer.send_keyed_messages("ours", key.as_bytes(), &[key.as_bytes()]).unwrap();
+        producer
+            .send_keyed_messages("ours", key.as_bytes(), &[key.as_bytes()])
+            .unwrap();
     }
     for message in interop::read_all(mock.bootstrap(), "ours") {
         let key = message.key.unwrap();
@@ -156,7 +182,11 @@ fn a_leader_moved_mid_stream_loses_nothing_acknowledged() {
         }
     });
     assert_eq!(reports.len(), 3000);
-    assert!(reports.iter().all(|r| r.error.is_none()), "leader moves are retried: {:?}", reports.iter().find(|r| r.error.is_some()));
+    assert!(
+        reports.iter().all(|r| r.error.is_none()),
+        "leader moves are retried: {:?}",
+        reports.iter().find(|r| r.error.is_some())
+    );
     assert_acknowledged_are_read_back_in_order(&mock, "moving", &reports);
 }
 
@@ -164,14 +194,25 @@ fn a_leader_moved_mid_stream_loses_nothing_acknowledged() {
 fn a_broker_down_then_up_loses_nothing_acknowledged() {
     let mock = MockCluster::start(3);
     mock.create_topic("flaky", 3);
-    let producer = producer_with(&mock, &[("retry_backoff_ms", "50"), ("retries", "100"), ("request_timeout_ms", "2000")]);
+    let producer = producer_with(
+        &mock,
+        &[
+            ("retry_backoff_ms", "50"),
+            ("retries", "100"),
+            ("request_timeout_ms", "2000"),
+        ],
+    );
     let reports = produce_numbered(&producer, "flaky", 2000, 3, || {
         mock.broker_down(2);
         std::thread::sleep(Duration::from_millis(300));
         mock.broker_up(2);
     });
     assert_eq!(reports.len(), 2000);
-    assert!(reports.iter().all(|r| r.error.is_none()), "{:?}", reports.iter().find(|r| r.error.is_some()));
+    assert!(
+        reports.iter().all(|r| r.error.is_none()),
+        "{:?}",
+        reports.iter().find(|r| r.error.is_some())
+    );
     assert_acknowledged_are_read_back_in_order(&mock, "flaky", &reports);
 }
 
@@ -181,7 +222,15 @@ fn pushed_produce_errors_are_retried_and_order_holds() {
     mock.create_topic("pushed", 2);
     let producer = producer_with(&mock, &[("retry_backoff_ms", "10"), ("retries", "10")]);
     let reports = produce_numbered(&producer, "pushed", 1000, 2, || {
-        mock.push_errors(PRODUCE, &[NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT, NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT]);
+        mock.push_errors(
+            PRODUCE,
+            &[
+                NOT_LEADER_OR_FOLLOWER,
+                REQUEST_TIMED_OUT,
+                NOT_LEADER_OR_FOLLOWER,
+                REQUEST_TIMED_OUT,
+            ],
+        );
     });
     assert!(reports.iter().all(|r| r.error.is_none()));
     assert_acknowledged_are_read_back_in_order(&mock, "pushed", &reports);
@@ -198,7 +247,9 @@ fn errors_past_the_retry_budget_reach_the_caller_with_their_code() {
     assert_eq!(error.code(), ErrorCode::NotLeaderForPartition, "{error}");
     assert_eq!(error.kafka_code(), Some(NOT_LEADER_OR_FOLLOWER));
     assert!(error.is_retriable());
-    producer.send_messages("budget", &[b"after"]).expect("a plain retry succeeds");
+    producer
+        .send_messages("budget", &[b"after"])
+        .expect("a plain retry succeeds");
 }
 
 #[test]
@@ -216,7 +267,9 @@ fn bad_input_gets_a_clear_error_and_the_producer_stays_usable() {
     assert!(too_big.message().contains("message_max_bytes"), "{too_big}");
     let unknown = producer.send_messages("gone", &[b"x"]).unwrap_err();
     assert_eq!(unknown.code(), ErrorCode::UnknownTopicOrPartition, "{unknown}");
-    let partition = producer.produce("fine", Some(5), None, Some(b"x"), 0, QueueWait::NoWait).unwrap_err();
+    let partition = producer
+        .produce("fine", Some(5), None, Some(b"x"), 0, QueueWait::NoWait)
+        .unwrap_err();
     assert_eq!(partition.code(), ErrorCode::UnknownTopicOrPartition);
     producer.send_messages("fine", &[b"still works"]).unwrap();
 }
@@ -227,13 +280,30 @@ fn a_full_queue_returns_queue_full_or_waits() {
     mock.create_topic("full", 1);
     mock.set_rtt(1, 300);
     let producer = producer_with(&mock, &[("queue_max_messages", "2"), ("linger_ms", "0")]);
-    producer.produce("full", None, None, Some(b"1"), 1, QueueWait::NoWait).unwrap();
-    producer.produce("full", None, None, Some(b"2"), 2, QueueWait::NoWait).unwrap();
-    let full = producer.produce("full", None, None, Some(b"3"), 3, QueueWait::NoWait).unwrap_err();
+    producer
+        .produce("full", None, None, Some(b"1"), 1, QueueWait::NoWait)
+        .unwrap();
+    producer
+        .produce("full", None, None, Some(b"2"), 2, QueueWait::NoWait)
+        .unwrap();
+    let full = producer
+        .produce("full", None, None, Some(b"3"), 3, QueueWait::NoWait)
+        .unwrap_err();
     assert_eq!(full.code(), ErrorCode::QueueFull);
-    producer.produce("full", None, None, Some(b"3"), 3, QueueWait::Upto(Duration::from_secs(10))).unwrap();
+    producer
+        .produce(
+            "full",
+            None,
+            None,
+            Some(b"3"),
+            3,
+            QueueWait::Upto(Duration::from_secs(10)),
+        )
+        .unwrap();
     let mut delivered = Vec::new();
-    producer.flush(Duration::from_secs(10), &mut |r| delivered.push(r.opaque)).unwrap();
+    producer
+        .flush(Duration::from_secs(10), &mut |r| delivered.push(r.opaque))
+        .unwrap();
     assert_eq!(delivered, [1, 2, 3]);
 }
 
@@ -245,15 +315,23 @@ fn close_never_waits_past_its_deadline_and_counts_what_was_not_delivered() {
     producer.send_messages("closing", &[b"connect first"]).unwrap();
     mock.broker_down(1);
     for i in 0..10 {
-        producer.produce("closing", None, None, Some(b"x"), i, QueueWait::NoWait).unwrap();
+        producer
+            .produce("closing", None, None, Some(b"x"), i, QueueWait::NoWait)
+            .unwrap();
     }
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
     let undelivered = producer.close(Duration::from_millis(300), &mut |r| reports.push(r.clone()));
-    assert!(started.elapsed() < Duration::from_secs(2), "close took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "close took {:?}",
+        started.elapsed()
+    );
     assert_eq!(undelivered, 10);
     assert!(reports.iter().all(|r| r.error.is_some()));
-    let closed = producer.produce("closing", None, None, Some(b"x"), 0, QueueWait::NoWait).unwrap_err();
+    let closed = producer
+        .produce("closing", None, None, Some(b"x"), 0, QueueWait::NoWait)
+        .unwrap_err();
     assert_eq!(closed.code(), ErrorCode::ClosedHandle);
 }
 
@@ -267,7 +345,10 @@ struct CollectingResponder(Arc<Mutex<Vec<Recorded>>>);
 impl MetricsResponder for CollectingResponder {
     fn record(&mut self, measurement: &Measurement) {
         let thread = std::thread::current().id();
-        self.0.lock().unwrap().push(Recorded { thread, measurement: *measurement });
+        self.0.lock().unwrap().push(Recorded {
+            thread,
+            measurement: *measurement,
+        });
     }
 }
 
@@ -287,7 +368,10 @@ fn metrics_reach_the_responder_on_the_callers_thread() {
     assert_eq!(count(ProducerMetric::ProduceRequestTimer), 2);
     assert!(count(ProducerMetric::ProduceExceptionCount) >= 1);
     let me = std::thread::current().id();
-    assert!(seen.iter().all(|r| r.thread == me), "only the caller's thread runs the responder");
+    assert!(
+        seen.iter().all(|r| r.thread == me),
+        "only the caller's thread runs the responder"
+    );
 }
 
 #[test]

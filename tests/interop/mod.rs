@@ -27,7 +27,11 @@ pub fn read_all(bootstrap: &str, topic: &str) -> Vec<ReadBack> {
         .args(["-f", "%p\t%o\t%K\t%k\t%s\n"])
         .output()
         .expect("run kcat (scripts/setup.sh installs it)");
-    assert!(output.status.success(), "kcat failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "kcat failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout).expect("kcat printed UTF-8");
     let mut messages: Vec<ReadBack> = text
         .lines()
@@ -64,5 +68,9 @@ pub fn produce_keyed(bootstrap: &str, topic: &str, lines: &[(String, String)], c
     }
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "kcat -P failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "kcat -P failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
