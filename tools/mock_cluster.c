@@ -329,8 +329,12 @@ static void usage(const char *prog) {
         exit(2);
 }
 
-/* Creates "name:partitions[:replication]" given on the command line. */
-static int create_topic_arg(char *spec) {
+/* Creates "name:partitions[:replication]" given on the command line. Parses
+ * a copy: argv stays intact for ps. */
+static int create_topic_arg(const char *arg) {
+        char spec[LINE_MAX_LEN];
+        if (snprintf(spec, sizeof(spec), "%s", arg) >= (int)sizeof(spec))
+                return -1;
         char *parts_s = strchr(spec, ':');
         long parts, repl = default_replication();
         if (!parts_s)
