@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The C side of the library, end to end:
 #   1. cargo build --release (libyelp_kafka.a/.so, include/yelp_kafka.h);
-#   2. tests-c/api_test.c with AddressSanitizer + UBSan, linked statically so
-#      the sanitizers see the library's allocations; the examples against the
-#      shared library (rpath);
-#   3. tests-c/check_exports.sh (header, exports and test agree);
-#   4. the local cluster (scripts/cluster.sh up), then api_test and the
+#   2. every tests-c/*_test.c with AddressSanitizer + UBSan, linked
+#      statically so the sanitizers see the library's allocations; the
+#      examples against the shared library (rpath);
+#   3. tests-c/check_exports.sh (header, exports and tests agree);
+#   4. the local cluster (scripts/cluster.sh up), then every C test and the
 #      examples against it.
 # Build outputs go to target/c/. Exits non-zero on the first failure.
 set -euo pipefail
@@ -26,9 +26,15 @@ CC="${CC:-gcc}"
 warnings=(-std=c11 -Wall -Wextra -Werror)
 sanitizers=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 
-step "compile tests-c/api_test.c (ASan + UBSan, static library)"
-"$CC" "${warnings[@]}" "${sanitizers[@]}" -g -O1 -I"$root/include" \
-    tests-c/api_test.c "$static_lib" -lpthread -ldl -lm -o "$out/api_test"
+step "compile tests-c/*_test.c (ASan + UBSan, static library)"
+tests=()
+for source in tests-c/*_test.c; do
+    name="$(basename "$source" .c)"
+    "$CC" "${warnings[@]}" "${sanitizers[@]}" -g -O1 -I"$root/include" -I"$root/tests-c" \
+        "$source" "$static_lib" -lpthread -ldl -lm -o "$out/$name"
+    tests+=("$name")
+done
+echo "built: ${tests[*]}"
 
 step "compile examples-c (shared library)"
 examples=()
@@ -48,17 +54,19 @@ scripts/cluster.sh up
 # shellcheck source=/dev/null
 source "$root/target/cluster/env"
 
-step "api_test"
 # Leak detection stays on. Suppressions, if any are ever needed, live in
 # tests-c/lsan.supp with the reason for each.
 lsan_options="report_objects=1"
 if [[ -f tests-c/lsan.supp ]]; then
     lsan_options+=":suppressions=$root/tests-c/lsan.supp"
 fi
-ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1" \
-    LSAN_OPTIONS="$lsan_options" \
-    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    "$out/api_test"
+for name in "${tests[@]}"; do
+    step "$name"
+    ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1" \
+        LSAN_OPTIONS="$lsan_options" \
+        UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+        "$out/$name"
+done
 
 step "examples-c/discovery"
 expected="cluster1: mytopic partitions [0, 1, 2]
@@ -83,5 +91,8 @@ fi
     echo "discovery did not explain the bad broker list: $error" >&2
     exit 1
 }
+
+step "examples-c/producer"
+"$out/producer" "$YK_KAFKA1" mytopic
 
 step "C tests passed"

@@ -24,4 +24,9 @@ gcc "${cflags[@]}" examples-c/discovery.c -o target/c/discovery "${libs[@]}"
 target/c/discovery "$YK_KAFKA1" "$YK_KAFKA2"
 
 echo
+echo "== examples-c/producer.c: the seed's producer, with its retry loop, keyed and asynchronous sends"
+gcc "${cflags[@]}" examples-c/producer.c -o target/c/producer "${libs[@]}"
+target/c/producer "$YK_KAFKA1" mytopic
+
+echo
 echo "The local cluster is still running (scripts/cluster.sh status); stop it with: scripts/cluster.sh down"

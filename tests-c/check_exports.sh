@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Checks that the C API, the shared library and the C test agree:
 #   1. every yk_* function declared in include/yelp_kafka.h is referenced by
-#      tests-c/api_test.c (an undefined symbol of its object file, so a name
-#      in a comment or a string does not count);
+#      a C test, tests-c/*_test.c (an undefined symbol of its object file, so
+#      a name in a comment or a string does not count);
 #   2. the yk_* functions the shared library exports are exactly those the
 #      header declares.
 # Exits 1 and lists the names when something differs.
@@ -11,7 +11,6 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 header="$root/include/yelp_kafka.h"
-test_source="$root/tests-c/api_test.c"
 library="${YK_SHARED_LIBRARY:-$root/target/release/libyelp_kafka.so}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -24,9 +23,12 @@ gcc -E -P -x c "$header" \
     | grep -oE '\byk_[A-Za-z0-9_]+[[:space:]]*\(' \
     | sed -E 's/[[:space:]]*\($//' | sort -u >"$work/header"
 
-# Functions the test calls: the undefined yk_* symbols of its object file.
-gcc -std=c11 -O0 -c -I"$root/include" "$test_source" -o "$work/api_test.o"
-nm -u "$work/api_test.o" | awk '{print $NF}' | grep -E '^yk_' | sort -u >"$work/test" || true
+# Functions the tests call: the undefined yk_* symbols of their object files.
+for source in "$root"/tests-c/*_test.c; do
+    object="$work/$(basename "$source" .c).o"
+    gcc -std=c11 -O0 -c -I"$root/include" -I"$root/tests-c" "$source" -o "$object"
+    nm -u "$object" | awk '{print $NF}' | grep -E '^yk_' || true
+done | sort -u >"$work/test"
 
 # Functions the shared library exports.
 nm -D --defined-only "$library" | awk '$2 == "T" && $3 ~ /^yk_/ {print $3}' | sort -u >"$work/library"
@@ -48,7 +50,7 @@ fi
 comm -23 "$work/header" "$work/test" >"$work/untested"
 comm -23 "$work/library" "$work/header" >"$work/undeclared"
 comm -13 "$work/library" "$work/header" >"$work/unexported"
-report "declared in include/yelp_kafka.h but not referenced by tests-c/api_test.c" "$work/untested"
+report "declared in include/yelp_kafka.h but not referenced by any tests-c/*_test.c" "$work/untested"
 report "exported by $(basename "$library") but not declared in the header" "$work/undeclared"
 report "declared in the header but not exported by $(basename "$library")" "$work/unexported"
 

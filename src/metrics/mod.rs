@@ -120,6 +120,16 @@ impl MetricsRecorder {
         self.record(metric, duration.as_secs_f64() * 1000.0);
     }
 
+    /// Delivers what is pending, then releases the responder on this thread
+    /// (the application's emitters are freed here, not on an engine thread
+    /// that happens to drop the last reference). Nothing is recorded after.
+    pub fn release(&self) {
+        self.deliver();
+        self.enabled.store(false, Ordering::Relaxed);
+        let responder = self.responder.lock().expect("responder lock").take();
+        drop(responder);
+    }
+
     /// Delivers every pending measurement to the responder. Call only on a
     /// thread that called into the library.
     pub fn deliver(&self) {

@@ -432,5 +432,6 @@ impl Drop for Producer {
         self.shared.wake_sender.notify_one();
         self.shared.space.notify_all();
         self.sender.abort();
+        self.shared.metrics.release();
     }
 }

@@ -1,0 +1,263 @@
+/*
+ * tests-c/producer_test.c: the producer's C API against the local cluster
+ * (scripts/cluster.sh; bootstrap list in $YK_KAFKA1, topic "mytopic").
+ *
+ * Checks: every producer export rejects NULL and bad arguments with a code
+ * and a message naming it, out-parameters untouched on failure; sync and
+ * keyed sends return offsets; asynchronous produce delivers reports with
+ * the caller's opaque pointer on the polling thread; a callback calling
+ * back into its producer gets YK_ERROR_REENTRANT; the metrics responder
+ * gets its emitters with the seed's names and dimensions and records only
+ * on the caller's thread; close never hangs and counts what was not
+ * delivered. Prints "N passed, M failed" last.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "check.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+static yk_cluster_config *cluster;
+
+static yk_producer *new_producer(const char *key, const char *value, const yk_metrics_responder *responder)
+{
+    yk_config *config = NULL;
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_config_new(&config));
+    if (key)
+        EXPECT_OK(yk_config_set(config, key, value));
+    EXPECT_OK(yk_producer_new(cluster, config, responder, &producer));
+    yk_config_free(config);
+    return producer;
+}
+
+static void test_bad_arguments(void)
+{
+    group_begin("producer: bad arguments");
+    yk_producer *producer = new_producer("linger_ms", "1", NULL);
+    yk_producer *out = SENTINEL;
+    yk_bytes value = {(const uint8_t *)"v", 1};
+    yk_bytes null_data = {NULL, 3};
+    int64_t offsets[1] = {-7};
+    size_t count = COUNT_SENTINEL;
+
+    EXPECT_CODE(yk_producer_new(NULL, NULL, NULL, &out), YK_ERROR_INVALID_ARGUMENT, "yk_producer_new", "cluster", "NULL");
+    EXPECT_CODE(yk_producer_new(cluster, NULL, NULL, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_producer_new", "out", NULL);
+    yk_config *config = NULL;
+    EXPECT_OK(yk_config_new(&config));
+    EXPECT_OK(yk_config_set(config, "compression", "brotli"));
+    EXPECT_CODE(yk_producer_new(cluster, config, NULL, &out), YK_ERROR_CONFIGURATION, "yk_producer_new", "compression", NULL);
+    yk_config_free(config);
+    yk_metrics_responder incomplete = {0};
+    EXPECT_CODE(yk_producer_new(cluster, NULL, &incomplete, &out), YK_ERROR_INVALID_ARGUMENT, "yk_producer_new",
+                "get_counter_emitter", NULL);
+    CHECK(out == SENTINEL);
+
+    EXPECT_CODE(yk_producer_send_messages(NULL, "mytopic", &value, 1, offsets), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_send_messages", "producer", NULL);
+    EXPECT_CODE(yk_producer_send_messages(producer, NULL, &value, 1, offsets), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_send_messages", "topic", "NULL");
+    EXPECT_CODE(yk_producer_send_messages(producer, BAD_UTF8, &value, 1, offsets), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_send_messages", "topic", "UTF-8");
+    EXPECT_CODE(yk_producer_send_messages(producer, "", &value, 1, offsets), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_send_messages", "topic", "empty");
+    EXPECT_CODE(yk_producer_send_messages(producer, "mytopic", NULL, 1, offsets), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_send_messages", "values", "NULL");
+    EXPECT_CODE(yk_producer_send_messages(producer, "mytopic", &value, 0, offsets), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_send_messages", "count", NULL);
+    EXPECT_CODE(yk_producer_send_messages(producer, "mytopic", &null_data, 1, offsets), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_send_messages", "values[0].data", NULL);
+    CHECK(offsets[0] == -7);
+
+    EXPECT_CODE(yk_producer_send_keyed_messages(NULL, "mytopic", (const uint8_t *)"k", 1, &value, 1, NULL),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_keyed_messages", "producer", NULL);
+    EXPECT_CODE(yk_producer_send_keyed_messages(producer, NULL, (const uint8_t *)"k", 1, &value, 1, NULL),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_keyed_messages", "topic", NULL);
+    EXPECT_CODE(yk_producer_send_keyed_messages(producer, "mytopic", NULL, 0, &value, 1, NULL),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_keyed_messages", "key", NULL);
+    EXPECT_CODE(yk_producer_send_keyed_messages(producer, "mytopic", NULL, 4, &value, 1, NULL),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_keyed_messages", "key", "length");
+    EXPECT_CODE(yk_producer_send_keyed_messages(producer, "mytopic", (const uint8_t *)"k", 1, NULL, 1, NULL),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_keyed_messages", "values", NULL);
+
+    EXPECT_CODE(yk_producer_produce(NULL, "mytopic", -1, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce", "producer", NULL);
+    EXPECT_CODE(yk_producer_produce(producer, NULL, -1, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce", "topic", NULL);
+    EXPECT_CODE(yk_producer_produce(producer, BAD_UTF8, -1, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce", "topic", "UTF-8");
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", -2, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce", "partition", NULL);
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", 99, NULL, 0, NULL, 0, NULL, 0),
+                YK_ERROR_UNKNOWN_TOPIC_OR_PARTITION, "yk_producer_produce", "99", NULL);
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, NULL, 2, NULL, 0, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce", "key", NULL);
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, NULL, 0, NULL, 2, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce", "value", NULL);
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, NULL, 0, NULL, 0, NULL, -5), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce", "queue_wait_ms", NULL);
+
+    EXPECT_CODE(yk_producer_set_delivery_callback(NULL, NULL, NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_set_delivery_callback", "producer", NULL);
+    EXPECT_CODE(yk_producer_poll(NULL, 0, &count), YK_ERROR_INVALID_ARGUMENT, "yk_producer_poll", "producer", NULL);
+    EXPECT_CODE(yk_producer_poll(producer, -2, &count), YK_ERROR_INVALID_ARGUMENT, "yk_producer_poll", "timeout_ms",
+                NULL);
+    CHECK(count == COUNT_SENTINEL);
+    EXPECT_CODE(yk_producer_flush(NULL, 0), YK_ERROR_INVALID_ARGUMENT, "yk_producer_flush", "producer", NULL);
+    EXPECT_CODE(yk_producer_flush(producer, -1), YK_ERROR_INVALID_ARGUMENT, "yk_producer_flush", "timeout_ms", NULL);
+    EXPECT_CODE(yk_producer_close(NULL, 0, &count), YK_ERROR_INVALID_ARGUMENT, "yk_producer_close", "producer", NULL);
+    CHECK(count == COUNT_SENTINEL);
+    EXPECT_ZERO(yk_producer_queue_length(NULL), "yk_producer_queue_length", "producer", NULL);
+    yk_producer_free(NULL);
+
+    /* Still usable after all that. */
+    int64_t offset = -1;
+    EXPECT_OK(yk_producer_send_messages(producer, "mytopic", &value, 1, &offset));
+    CHECK(offset >= 0);
+    yk_producer_free(producer);
+    group_end();
+}
+
+struct deliveries {
+    pthread_t poller;
+    int delivered;
+    int failed;
+    int wrong_thread;
+    long opaque_sum;
+    int reentrant_code;
+    yk_producer *producer;
+};
+
+static void on_delivery(void *callback_opaque, const yk_delivery_report *report)
+{
+    struct deliveries *d = callback_opaque;
+    if (!pthread_equal(pthread_self(), d->poller))
+        d->wrong_thread++;
+    if (report->error == YK_ERROR_OK && report->offset >= 0 && str_eq(report->topic, "mytopic")
+        && report->partition >= 0 && report->error_message == NULL)
+        d->delivered++;
+    else
+        d->failed++;
+    d->opaque_sum += (long)(intptr_t)report->message_opaque;
+    if (d->reentrant_code < 0)
+        d->reentrant_code = (int)yk_producer_poll(d->producer, 0, NULL);
+}
+
+static void test_sync_and_async(void)
+{
+    group_begin("producer: send, produce, reports");
+    yk_producer *producer = new_producer("linger_ms", "2", NULL);
+    yk_bytes values[3] = {{(const uint8_t *)"a", 1}, {(const uint8_t *)"b", 1}, {(const uint8_t *)"c", 1}};
+    int64_t offsets[3] = {-1, -1, -1};
+    EXPECT_OK(yk_producer_send_messages(producer, "mytopic", values, 3, offsets));
+    CHECK(offsets[0] >= 0 && offsets[1] >= 0 && offsets[2] >= 0);
+    int64_t keyed[3] = {-1, -1, -1};
+    EXPECT_OK(yk_producer_send_keyed_messages(producer, "mytopic", (const uint8_t *)"user-7", 6, values, 3, keyed));
+    CHECKF(keyed[1] == keyed[0] + 1 && keyed[2] == keyed[1] + 1, "one key, one partition, consecutive offsets");
+
+    struct deliveries d = {.poller = pthread_self(), .reentrant_code = -1, .producer = producer};
+    EXPECT_OK(yk_producer_set_delivery_callback(producer, on_delivery, &d));
+    long expected_sum = 0;
+    for (intptr_t i = 1; i <= 200; i++) {
+        expected_sum += (long)i;
+        EXPECT_OK(yk_producer_produce(producer, "mytopic", -1, (const uint8_t *)"k", 1, (const uint8_t *)"v", 1,
+                                      (void *)i, -1));
+    }
+    EXPECT_OK(yk_producer_flush(producer, 10000));
+    CHECKF(d.delivered == 200 && d.failed == 0, "delivered %d, failed %d", d.delivered, d.failed);
+    CHECK(d.opaque_sum == expected_sum);
+    CHECK(d.wrong_thread == 0);
+    CHECKF(d.reentrant_code == (int)YK_ERROR_REENTRANT, "a callback polling its own producer got %s",
+           yk_error_name(d.reentrant_code));
+    CHECK(yk_producer_queue_length(producer) == 0);
+
+    size_t undelivered = COUNT_SENTINEL;
+    EXPECT_OK(yk_producer_close(producer, 1000, &undelivered));
+    CHECK(undelivered == 0);
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_CLOSED_HANDLE,
+                "yk_producer_produce", "closed", NULL);
+    yk_producer_free(producer);
+    group_end();
+}
+
+struct metrics_seen {
+    pthread_t caller;
+    int emitters;
+    int names_ok;
+    int dimensions_ok;
+    int records;
+    int wrong_thread;
+    int freed;
+};
+
+static struct metrics_seen metrics;
+
+static void *get_emitter(void *opaque, const char *metric, const yk_dimension *dims, size_t count)
+{
+    struct metrics_seen *m = opaque;
+    m->emitters++;
+    if (str_eq(metric, "yelp_kafka.YelpKafkaProducer.metadata_request_timer")
+        || str_eq(metric, "yelp_kafka.YelpKafkaProducer.produce_request_timer")
+        || str_eq(metric, "yelp_kafka.YelpKafkaProducer.produce_exception_count"))
+        m->names_ok++;
+    if (count == 3 && str_eq(dims[0].key, "client_id") && str_eq(dims[0].value, "metrics-test")
+        && str_eq(dims[1].key, "cluster_type") && str_eq(dims[1].value, "standard")
+        && str_eq(dims[2].key, "cluster_name") && str_eq(dims[2].value, "cluster1"))
+        m->dimensions_ok++;
+    return (void *)(uintptr_t)m->emitters;
+}
+
+static void record(void *opaque, void *emitter, double value, int64_t timestamp_ms)
+{
+    struct metrics_seen *m = opaque;
+    (void)emitter;
+    if (value >= 0 && timestamp_ms > 0)
+        m->records++;
+    if (!pthread_equal(pthread_self(), m->caller))
+        m->wrong_thread++;
+}
+
+static void free_emitter(void *opaque, void *emitter)
+{
+    struct metrics_seen *m = opaque;
+    if (emitter != NULL)
+        m->freed++;
+}
+
+static void test_metrics_responder(void)
+{
+    group_begin("producer: metrics responder");
+    metrics = (struct metrics_seen){.caller = pthread_self()};
+    yk_metrics_responder responder = {&metrics, get_emitter, get_emitter, record, free_emitter};
+    yk_producer *producer = new_producer("client_id", "metrics-test", &responder);
+    CHECK(metrics.emitters == 3);
+    CHECK(metrics.names_ok == 3);
+    CHECK(metrics.dimensions_ok == 3);
+    yk_bytes value = {(const uint8_t *)"m", 1};
+    EXPECT_OK(yk_producer_send_messages(producer, "mytopic", &value, 1, NULL));
+    CHECKF(metrics.records >= 1, "records %d", metrics.records);
+    CHECK(metrics.wrong_thread == 0);
+    yk_producer_free(producer);
+    CHECK(metrics.freed == 3);
+    group_end();
+}
+
+int main(void)
+{
+    group_begin("producer: local cluster");
+    const char *kafka1 = getenv("YK_KAFKA1");
+    bool ready = CHECKF(kafka1 && *kafka1, "YK_KAFKA1 must hold the bootstrap list of scripts/cluster.sh");
+    if (ready)
+        ready = CHECK(yk_cluster_config_new("standard", "cluster1", kafka1, "", &cluster) == YK_ERROR_OK);
+    group_end();
+    if (ready) {
+        test_bad_arguments();
+        test_sync_and_async();
+        test_metrics_responder();
+    }
+    yk_cluster_config_free(cluster);
+    int p = atomic_load(&passed), f = atomic_load(&failed);
+    printf("%d passed, %d failed\n", p, f);
+    return f == 0 ? 0 : 1;
+}
