@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod consumer;
 pub mod discovery;
 pub mod engine;
 pub mod error;

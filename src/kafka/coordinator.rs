@@ -83,8 +83,7 @@ impl GroupCoordinator {
                     })
                     .collect(),
             );
-        let topic_names = topic_names(offsets.keys());
-        self.with_coordinator(cluster, &topic_names, |connection| {
+        self.with_coordinator(cluster, |connection| {
             let request = &request;
             async move {
                 let (response, _) = connection.send(request).await?;
@@ -134,8 +133,7 @@ impl GroupCoordinator {
         for (topic, partition) in partitions {
             by_topic.entry(topic).or_default().push(*partition);
         }
-        let topic_names = topic_names(partitions.iter());
-        self.with_coordinator(cluster, &topic_names, |connection| {
+        self.with_coordinator(cluster, |connection| {
             let by_topic = &by_topic;
             async move {
                 let version = connection.versions().version_for::<OffsetFetchRequest>()?;
@@ -220,7 +218,7 @@ impl GroupCoordinator {
     /// Runs `exchange` against the coordinator, looking it up as needed,
     /// and again after a coordinator move or a lost connection, until the
     /// request timeout.
-    async fn with_coordinator<T, F, Fut>(&self, cluster: &KafkaCluster, topics: &[String], exchange: F) -> Result<T>
+    async fn with_coordinator<T, F, Fut>(&self, cluster: &KafkaCluster, exchange: F) -> Result<T>
     where
         F: Fn(Arc<BrokerConnection>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -228,7 +226,7 @@ impl GroupCoordinator {
         let deadline = Instant::now() + cluster.options().request_timeout;
         loop {
             let attempt = async {
-                let connection = self.coordinator(cluster, topics, deadline).await?;
+                let connection = self.coordinator(cluster, deadline).await?;
                 exchange(connection).await
             };
             let error = match attempt.await {
@@ -245,17 +243,12 @@ impl GroupCoordinator {
         }
     }
 
-    async fn coordinator(
-        &self,
-        cluster: &KafkaCluster,
-        topics: &[String],
-        deadline: Instant,
-    ) -> Result<Arc<BrokerConnection>> {
+    async fn coordinator(&self, cluster: &KafkaCluster, deadline: Instant) -> Result<Arc<BrokerConnection>> {
         let known = self.address.lock().expect("coordinator lock").clone();
         let address = match known {
             Some(address) => address,
             None => {
-                let address = self.find_coordinator(cluster, topics, deadline).await?;
+                let address = self.find_coordinator(cluster, deadline).await?;
                 *self.address.lock().expect("coordinator lock") = Some(address.clone());
                 address
             }
@@ -263,10 +256,7 @@ impl GroupCoordinator {
         cluster.connection(&address, deadline).await
     }
 
-    async fn find_coordinator(&self, cluster: &KafkaCluster, topics: &[String], deadline: Instant) -> Result<String> {
-        if cluster.cached_metadata().brokers.is_empty() {
-            cluster.fetch_metadata(Some(topics)).await?;
-        }
+    async fn find_coordinator(&self, cluster: &KafkaCluster, deadline: Instant) -> Result<String> {
         let connection = cluster.any_connection(deadline).await?;
         let version = connection.versions().version_for::<FindCoordinatorRequest>()?;
         let key = StrBytes::from_string(self.group.clone());
@@ -334,11 +324,4 @@ fn group_id(group: &str) -> GroupId {
 
 fn topic_name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
-}
-
-fn topic_names<'a>(keys: impl Iterator<Item = &'a PartitionKey>) -> Vec<String> {
-    let mut names: Vec<String> = keys.map(|(topic, _)| topic.clone()).collect();
-    names.sort();
-    names.dedup();
-    names
 }

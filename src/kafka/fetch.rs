@@ -16,7 +16,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::records::{decode_batches, next_offset_after, Record};
+use crate::kafka::records::{decode_data_batches, next_offset_after, Record};
 use crate::kafka::KafkaCluster;
 
 /// How much one fetch may ask for and wait.
@@ -166,13 +166,9 @@ fn read_records(data: Option<Bytes>, offset: i64, high_watermark: i64, max_infla
     let data = data.unwrap_or_default();
     let next_offset = next_offset_after(&data).map_or(offset, |next| next.max(offset));
     let mut records = Vec::new();
-    for set in decode_batches(data, max_inflated)? {
+    for set in decode_data_batches(data, max_inflated)? {
         // A compressed batch comes whole, so it may start before `offset`.
-        records.extend(
-            set.records
-                .into_iter()
-                .filter(|record| !record.control && record.offset >= offset),
-        );
+        records.extend(set.records.into_iter().filter(|record| record.offset >= offset));
     }
     Ok(FetchedRecords {
         records,

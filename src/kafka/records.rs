@@ -58,13 +58,30 @@ pub fn encode_batches(out: &mut BytesMut, records: &[Record], compression: Compr
 /// the size limit) is dropped, not an error.
 pub fn decode_batches(data: Bytes, max_inflated: usize) -> Result<Vec<RecordSet>> {
     complete_batches(data)
-        .map(|mut batch| {
-            check_record_count(&batch, max_inflated)?;
-            let decompress = |input: &mut Bytes, compression: Compression| decompress(input, compression, max_inflated);
-            RecordBatchDecoder::decode_with_custom_compression(&mut batch, Some(decompress))
-                .map_err(|e| Error::new(ErrorCode::Protocol, format!("decoding a record batch: {e}")))
-        })
+        .map(|batch| decode_batch(batch, max_inflated))
         .collect()
+}
+
+/// Like [`decode_batches`], leaving control batches (transaction markers)
+/// out unread: a consumer only needs their offsets, which
+/// [`next_offset_after`] counts. Unread, their CRC is not checked either,
+/// which matters because librdkafka's 2.16 mock writes markers with CRC 0.
+pub fn decode_data_batches(data: Bytes, max_inflated: usize) -> Result<Vec<RecordSet>> {
+    complete_batches(data)
+        .filter(|batch| attributes(batch) & CONTROL_BATCH == 0)
+        .map(|batch| decode_batch(batch, max_inflated))
+        .collect()
+}
+
+fn decode_batch(mut batch: Bytes, max_inflated: usize) -> Result<RecordSet> {
+    check_record_count(&batch, max_inflated)?;
+    let decompress = |input: &mut Bytes, compression: Compression| decompress(input, compression, max_inflated);
+    RecordBatchDecoder::decode_with_custom_compression(&mut batch, Some(decompress))
+        .map_err(|e| Error::new(ErrorCode::Protocol, format!("decoding a record batch: {e}")))
+}
+
+fn attributes(batch: &Bytes) -> i16 {
+    i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]])
 }
 
 /// The offset after the last record of the last complete batch in `data`
@@ -106,7 +123,7 @@ fn check_record_count(batch: &Bytes, max_inflated: usize) -> Result<()> {
             .try_into()
             .expect("a complete batch has a header"),
     );
-    let compressed = i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]) & 0x7 != 0;
+    let compressed = attributes(batch) & COMPRESSION_CODEC != 0;
     let room = if compressed {
         max_inflated
     } else {
@@ -127,6 +144,10 @@ const BATCH_HEADER_LENGTH: usize = 61;
 /// Where the v2 header keeps the attributes (after base offset, length,
 /// leader epoch, magic and CRC).
 const ATTRIBUTES_AT: usize = 21;
+/// The attribute bits naming the batch's codec.
+const COMPRESSION_CODEC: i16 = 0x7;
+/// The attribute bit of control batches.
+const CONTROL_BATCH: i16 = 1 << 5;
 /// Where the v2 header keeps the last offset delta.
 const LAST_OFFSET_DELTA_AT: usize = 23;
 /// Where the v2 header keeps the record count (its last field).
@@ -274,6 +295,28 @@ mod tests {
         assert_eq!(next_offset_after(&encoded), Some(10));
         assert_eq!(next_offset_after(&encoded.slice(..encoded.len() - 1)), Some(9));
         assert_eq!(next_offset_after(&encoded.slice(..first_batch - 1)), None);
+    }
+
+    #[test]
+    fn data_batches_leave_control_batches_unread() {
+        let mut encoded = BytesMut::new();
+        encode_batches(&mut encoded, &[record(0, "a", "b")], Compression::None).unwrap();
+        let control_at = encoded.len();
+        let mut marker = record(1, "", "");
+        marker.control = true;
+        encode_batches(&mut encoded, &[marker], Compression::None).unwrap();
+        // A marker as librdkafka's 2.16 mock writes it: CRC 0.
+        encoded[control_at + 17..control_at + 21].copy_from_slice(&[0; 4]);
+        encode_batches(&mut encoded, &[record(2, "c", "d")], Compression::None).unwrap();
+        let encoded = encoded.freeze();
+        assert!(
+            decode_batches(encoded.clone(), 1 << 20).is_err(),
+            "the CRC is checked when read"
+        );
+        let sets = decode_data_batches(encoded.clone(), 1 << 20).unwrap();
+        let offsets: Vec<i64> = sets.iter().flat_map(|s| s.records.iter().map(|r| r.offset)).collect();
+        assert_eq!(offsets, [0, 2]);
+        assert_eq!(next_offset_after(&encoded), Some(3));
     }
 
     #[test]

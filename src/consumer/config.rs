@@ -1,0 +1,351 @@
+//! `KafkaConsumerConfig(group_id, cluster, **options)` (SPEC §2.4): the
+//! consumer's option table with the Python library's names and defaults,
+//! and [`ConsumerConfig`], the validated view every consumer runs with.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::config::{ClientOptions, ClusterConfig, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS};
+use crate::error::{Error, Result};
+use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_NAMES};
+
+const MS_MAX: i64 = 24 * 3600 * 1000;
+
+/// Options of a consumer configuration (besides [`CLIENT_OPTIONS`], whose
+/// `client_id` defaults to `yelp-kafka` as the seed's does).
+pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "auto_offset_reset",
+        kind: OptionKind::Choice(&["smallest", "largest"]),
+        default: "largest",
+        doc: "Where to start when the group has no valid offset: smallest (the oldest message kept) or largest (the next message written).",
+    },
+    OptionSpec {
+        name: "auto_commit_enable",
+        kind: OptionKind::Bool,
+        default: "true",
+        doc: "Commit processed offsets by themselves (by messages or by time, whichever comes first) and on close.",
+    },
+    OptionSpec {
+        name: "auto_commit_interval_ms",
+        kind: OptionKind::Int { min: 1, max: MS_MAX },
+        default: "60000",
+        doc: "Auto-commit at least this often.",
+    },
+    OptionSpec {
+        name: "auto_commit_interval_messages",
+        kind: OptionKind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        default: "100",
+        doc: "Auto-commit after this many task_done calls (0: by time only).",
+    },
+    OptionSpec {
+        name: "consumer_timeout_ms",
+        kind: OptionKind::Int {
+            min: i32::MIN as i64,
+            max: MS_MAX,
+        },
+        default: "100",
+        doc: "How long next() waits for a message before ConsumerTimeout; negative waits forever.",
+    },
+    OptionSpec {
+        name: "fetch_min_bytes",
+        kind: OptionKind::Int { min: 1, max: 1 << 30 },
+        default: "1",
+        doc: "Bytes a broker gathers before it answers a fetch (or fetch_wait_max_ms passes).",
+    },
+    OptionSpec {
+        name: "fetch_wait_max_ms",
+        kind: OptionKind::Int { min: 0, max: MS_MAX },
+        default: "100",
+        doc: "How long a broker may hold a fetch waiting for fetch_min_bytes.",
+    },
+    OptionSpec {
+        name: "fetch_message_max_bytes",
+        kind: OptionKind::Int {
+            min: 1024,
+            max: 1 << 30,
+        },
+        default: "2097152",
+        doc: "Bytes fetched per partition and request, at most.",
+    },
+    OptionSpec {
+        name: "partitioner_cooldown",
+        kind: OptionKind::Text,
+        default: "30",
+        doc: "Seconds (decimals allowed) a group's membership must stay unchanged before partitions are allocated.",
+    },
+    OptionSpec {
+        name: "use_group_sha",
+        kind: OptionKind::Bool,
+        default: "true",
+        doc: "Put the SHA-1 of the topic list in the group's ZooKeeper path, so that groups of other topics do not mix.",
+    },
+    OptionSpec {
+        name: "max_termination_timeout_secs",
+        kind: OptionKind::Int { min: 0, max: 86400 },
+        default: "10",
+        doc: "How long a multiprocessing group waits for a worker to stop before it kills it.",
+    },
+    OptionSpec {
+        name: "offset_storage",
+        kind: OptionKind::Choice(OFFSET_STORAGE_NAMES),
+        default: "zookeeper",
+        doc: "Where the group's offsets live: zookeeper (/consumers/<group>/offsets/<topic>/<partition>), kafka (the group coordinator) or dual (both written, the larger read).",
+    },
+    OptionSpec {
+        name: "metrics_dimensions",
+        kind: OptionKind::Text,
+        default: "",
+        doc: "Extra metrics dimensions, `name=value` pairs separated by commas.",
+    },
+];
+
+/// Where a consumer starts when the group has no valid offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// The oldest message kept (the low watermark).
+    Smallest,
+    /// The next message written (the high watermark).
+    Largest,
+}
+
+/// A validated consumer configuration: the group, the cluster and every
+/// option, typed.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    group_id: String,
+    cluster: ClusterConfig,
+    values: KeyValueConfig,
+    /// Connection and request options.
+    pub client: ClientOptions,
+    /// Start position without a valid committed offset.
+    pub auto_offset_reset: OffsetReset,
+    /// Whether offsets are committed automatically.
+    pub auto_commit_enable: bool,
+    /// Auto-commit period.
+    pub auto_commit_interval: Duration,
+    /// Auto-commit after this many task_done calls (0: never by count).
+    pub auto_commit_interval_messages: u64,
+    /// How long `next` waits; `None` waits forever.
+    pub consumer_timeout: Option<Duration>,
+    /// `fetch_min_bytes`.
+    pub fetch_min_bytes: i32,
+    /// `fetch_wait_max_ms`.
+    pub fetch_wait_max: Duration,
+    /// `fetch_message_max_bytes`.
+    pub fetch_message_max_bytes: i32,
+    /// Membership quiet time before allocation.
+    pub partitioner_cooldown: Duration,
+    /// SHA-1 of the topics in the group path.
+    pub use_group_sha: bool,
+    /// Worker termination wait.
+    pub max_termination_timeout: Duration,
+    /// Where offsets are stored.
+    pub offset_storage: OffsetStorageKind,
+    /// Extra metrics dimensions, in the order given.
+    pub metrics_dimensions: Vec<(String, String)>,
+}
+
+impl ConsumerConfig {
+    /// Validates `values` against the consumer and client tables: an
+    /// unknown key or a bad value is a `ConfigurationError` naming the key;
+    /// an empty group id too.
+    pub fn new(group_id: &str, cluster: &ClusterConfig, values: &KeyValueConfig) -> Result<ConsumerConfig> {
+        if group_id.is_empty() {
+            return Err(Error::configuration("group_id is empty"));
+        }
+        values.validate(&[CLIENT_OPTIONS, CONSUMER_OPTIONS])?;
+        let spec = |name: &str| -> &'static OptionSpec {
+            CONSUMER_OPTIONS
+                .iter()
+                .find(|s| s.name == name)
+                .expect("option is in the table")
+        };
+        let int = |name: &str| values.int(spec(name));
+        let millis = |name: &str| -> Result<Duration> { Ok(Duration::from_millis(int(name)? as u64)) };
+        let consumer_timeout_ms = int("consumer_timeout_ms")?;
+        Ok(ConsumerConfig {
+            group_id: group_id.to_string(),
+            cluster: cluster.clone(),
+            values: values.clone(),
+            client: ClientOptions::from_config(values)?,
+            auto_offset_reset: match values.value(spec("auto_offset_reset")) {
+                "smallest" => OffsetReset::Smallest,
+                _ => OffsetReset::Largest,
+            },
+            auto_commit_enable: values.bool(spec("auto_commit_enable"))?,
+            auto_commit_interval: millis("auto_commit_interval_ms")?,
+            auto_commit_interval_messages: int("auto_commit_interval_messages")? as u64,
+            consumer_timeout: (consumer_timeout_ms >= 0).then(|| Duration::from_millis(consumer_timeout_ms as u64)),
+            fetch_min_bytes: int("fetch_min_bytes")? as i32,
+            fetch_wait_max: millis("fetch_wait_max_ms")?,
+            fetch_message_max_bytes: int("fetch_message_max_bytes")? as i32,
+            partitioner_cooldown: parse_seconds("partitioner_cooldown", values.value(spec("partitioner_cooldown")))?,
+            use_group_sha: values.bool(spec("use_group_sha"))?,
+            max_termination_timeout: Duration::from_secs(int("max_termination_timeout_secs")? as u64),
+            offset_storage: OffsetStorageKind::by_name(values.value(spec("offset_storage")))?,
+            metrics_dimensions: parse_dimensions(values.value(spec("metrics_dimensions")))?,
+        })
+    }
+
+    /// The group id.
+    pub fn group_id(&self) -> &str {
+        &self.group_id
+    }
+
+    /// The cluster.
+    pub fn cluster(&self) -> &ClusterConfig {
+        &self.cluster
+    }
+
+    /// The options as set, before typing.
+    pub fn values(&self) -> &KeyValueConfig {
+        &self.values
+    }
+
+    /// What is in force: the group and cluster, then one `key = value` line
+    /// per option (consumer options first), defaults marked `(default)`.
+    pub fn effective(&self) -> String {
+        let mut dump = String::new();
+        let _ = writeln!(dump, "group_id = {}", self.group_id);
+        let _ = writeln!(
+            dump,
+            "cluster = {}/{} brokers {} zookeeper {}",
+            self.cluster.cluster_type(),
+            self.cluster.name(),
+            self.cluster.broker_list().join(","),
+            self.cluster.zookeeper()
+        );
+        dump.push_str(&self.values.effective(&[CONSUMER_OPTIONS, CLIENT_OPTIONS]));
+        dump
+    }
+}
+
+fn parse_seconds(key: &str, text: &str) -> Result<Duration> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds <= 86400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            Error::configuration(format!(
+                "configuration key {key:?}: value {text:?} is not a number of seconds in 0..=86400"
+            ))
+        })
+}
+
+/// Parses `name=value,name=value`; names are non-empty and unique, and
+/// neither part may hold `,` or `=`.
+pub fn parse_dimensions(text: &str) -> Result<Vec<(String, String)>> {
+    let mut dimensions: Vec<(String, String)> = Vec::new();
+    for entry in text.split(',').filter(|entry| !entry.trim().is_empty()) {
+        let bad = |why: &str| {
+            Error::configuration(format!(
+                "configuration key \"metrics_dimensions\": entry {entry:?} {why}"
+            ))
+        };
+        let (name, value) = entry.split_once('=').ok_or_else(|| bad("is not name=value"))?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() || value.contains('=') {
+            return Err(bad("is not name=value"));
+        }
+        if dimensions.iter().any(|(known, _)| known == name) {
+            return Err(bad("repeats a name"));
+        }
+        dimensions.push((name.to_string(), value.to_string()));
+    }
+    Ok(dimensions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn cluster() -> ClusterConfig {
+        ClusterConfig::from_broker_string("standard", "c1", "b1:9092", "z1:2181/kafka").unwrap()
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> Result<ConsumerConfig> {
+        let mut values = KeyValueConfig::new();
+        for (key, value) in pairs {
+            values.set(key, value).unwrap();
+        }
+        ConsumerConfig::new("group-1", &cluster(), &values)
+    }
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.auto_offset_reset, OffsetReset::Largest);
+        assert!(config.auto_commit_enable);
+        assert_eq!(config.auto_commit_interval, Duration::from_secs(60));
+        assert_eq!(config.auto_commit_interval_messages, 100);
+        assert_eq!(config.consumer_timeout, Some(Duration::from_millis(100)));
+        assert_eq!(config.fetch_message_max_bytes, 2 * 1024 * 1024);
+        assert_eq!(config.client.client_id, "yelp-kafka");
+        assert_eq!(config.partitioner_cooldown, Duration::from_secs(30));
+        assert!(config.use_group_sha);
+        assert_eq!(config.max_termination_timeout, Duration::from_secs(10));
+        assert_eq!(config.offset_storage, OffsetStorageKind::Zookeeper);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_configuration_errors_naming_the_key() {
+        for (key, value) in [
+            ("auto_offset_rest", "smallest"),
+            ("auto_offset_reset", "earliest"),
+            ("auto_commit_enable", "maybe"),
+            ("fetch_message_max_bytes", "12"),
+            ("partitioner_cooldown", "-1"),
+            ("offset_storage", "redis"),
+            ("metrics_dimensions", "service"),
+            ("request_timeout_ms", "0"),
+        ] {
+            let error = config(&[(key, value)]).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::Configuration, "{key}={value}: {error}");
+            assert!(error.message().contains(key), "{key}: {error}");
+        }
+        let error = ConsumerConfig::new("", &cluster(), &KeyValueConfig::new()).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::Configuration);
+    }
+
+    #[test]
+    fn a_negative_consumer_timeout_waits_forever_and_cooldowns_take_decimals() {
+        let config = config(&[("consumer_timeout_ms", "-1"), ("partitioner_cooldown", "0.25")]).unwrap();
+        assert_eq!(config.consumer_timeout, None);
+        assert_eq!(config.partitioner_cooldown, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn metrics_dimensions_are_name_value_pairs() {
+        let config = config(&[("metrics_dimensions", "service=billing, habitat = uswest1")]).unwrap();
+        assert_eq!(
+            config.metrics_dimensions,
+            [
+                ("service".to_string(), "billing".to_string()),
+                ("habitat".to_string(), "uswest1".to_string())
+            ]
+        );
+        assert!(parse_dimensions("a=1,a=2").is_err());
+        assert!(parse_dimensions("=1").is_err());
+    }
+
+    #[test]
+    fn the_effective_configuration_lists_every_option() {
+        let dump = config(&[("auto_offset_reset", "smallest")]).unwrap().effective();
+        assert!(dump.starts_with("group_id = group-1\n"), "{dump}");
+        assert!(dump.contains("auto_offset_reset = smallest\n"), "{dump}");
+        assert!(
+            dump.contains("auto_commit_interval_messages = 100 (default)\n"),
+            "{dump}"
+        );
+        assert!(dump.contains("client_id = yelp-kafka (default)\n"), "{dump}");
+        for spec in CONSUMER_OPTIONS.iter().chain(CLIENT_OPTIONS) {
+            assert!(dump.contains(&format!("\n{} = ", spec.name)), "{} missing", spec.name);
+        }
+    }
+}

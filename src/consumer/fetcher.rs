@@ -1,0 +1,563 @@
+//! Fetching for one consumer: an engine task that keeps one fetch in flight
+//! per broker, for the assigned partitions that broker leads, while the
+//! application works on what earlier fetches brought.
+//!
+//! A partition joins the next fetch to its leader once it has no fetch in
+//! flight and the application has taken its last chunk (so at most one
+//! chunk per partition waits in the queue, bounded by
+//! `fetch_message_max_bytes`). Fetches to different brokers run in
+//! parallel and decode on engine threads. Leader moves reroute a partition
+//! after a metadata refresh; an out-of-range offset follows the reset
+//! policy; errors the application must see are queued in order with the
+//! chunks. Partitions can be assigned and revoked at any time: each
+//! assignment has a number, and what an older assignment fetched is
+//! dropped. Owns the queue the application takes from and nothing else:
+//! offsets to commit belong to the tracker.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::consumer::config::OffsetReset;
+use crate::consumer::message::{Message, TopicPartition};
+use crate::engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::cluster::{is_stale_leader, EARLIEST_OFFSET, LATEST_OFFSET};
+use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
+use crate::kafka::KafkaCluster;
+
+/// How the fetcher fetches and what it does after errors.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchSettings {
+    /// Byte and wait limits of each fetch.
+    pub limits: FetchLimits,
+    /// Where to go after an out-of-range offset.
+    pub reset: OffsetReset,
+    /// Wait before fetching a partition again after a leader move or a lost broker.
+    pub retry_backoff: Duration,
+    /// Wait before fetching a partition again after an error the application saw.
+    pub failure_backoff: Duration,
+}
+
+/// Messages of one partition from one fetch, in offset order.
+pub struct Chunk {
+    /// Their partition.
+    pub partition: TopicPartition,
+    /// The assignment they were fetched for.
+    pub assignment: u64,
+    /// Set when the reset policy moved the partition to this offset first.
+    pub reset_to: Option<i64>,
+    /// The offset after what this fetch covered: past its messages, and
+    /// past control records and compacted offsets after them.
+    pub next_offset: i64,
+    /// The messages.
+    pub messages: std::vec::IntoIter<Message>,
+}
+
+/// What the application takes from the queue.
+pub enum Ready {
+    /// Messages.
+    Chunk(Chunk),
+    /// An error a fetch met, reported once.
+    Failure(Error),
+}
+
+struct PartitionFetch {
+    assignment: u64,
+    position: i64,
+    in_flight: bool,
+    /// A chunk of it waits in the queue.
+    queued: bool,
+    retry_at: Option<Instant>,
+}
+
+#[derive(Default)]
+struct FetchState {
+    partitions: HashMap<TopicPartition, PartitionFetch>,
+    ready: VecDeque<Ready>,
+    stopped: bool,
+}
+
+struct Shared {
+    state: Mutex<FetchState>,
+    data_ready: Condvar,
+    wake: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, FetchState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The fetching of one consumer. Dropping it stops the engine task.
+pub struct Fetcher {
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl Fetcher {
+    /// Starts fetching from `cluster` (nothing is assigned yet).
+    pub fn start(cluster: Arc<KafkaCluster>, settings: FetchSettings) -> Result<Fetcher> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(FetchState::default()),
+            data_ready: Condvar::new(),
+            wake: Notify::new(),
+        });
+        let task = engine::runtime()?.spawn(schedule(Arc::clone(&shared), cluster, settings));
+        Ok(Fetcher { shared, task })
+    }
+
+    /// Fetches `partition` from `position` on, as assignment `assignment`
+    /// (replacing an earlier assignment of it).
+    pub fn assign(&self, partition: TopicPartition, assignment: u64, position: i64) {
+        self.shared.lock().partitions.insert(
+            partition,
+            PartitionFetch {
+                assignment,
+                position,
+                in_flight: false,
+                queued: false,
+                retry_at: None,
+            },
+        );
+        self.shared.wake.notify_one();
+    }
+
+    /// Stops fetching `partition`; what was fetched for it is dropped.
+    pub fn revoke(&self, partition: &TopicPartition) {
+        let mut state = self.shared.lock();
+        state.partitions.remove(partition);
+        state
+            .ready
+            .retain(|ready| !matches!(ready, Ready::Chunk(chunk) if chunk.partition == *partition));
+    }
+
+    /// The next chunk or error, if one is ready. Taking a chunk lets its
+    /// partition be fetched again while the application works on it.
+    pub fn take(&self) -> Option<Ready> {
+        let mut state = self.shared.lock();
+        let state = &mut *state;
+        while let Some(ready) = state.ready.pop_front() {
+            let Ready::Chunk(chunk) = &ready else {
+                return Some(ready);
+            };
+            let Some(fetch) = state
+                .partitions
+                .get_mut(&chunk.partition)
+                .filter(|fetch| fetch.assignment == chunk.assignment)
+            else {
+                continue;
+            };
+            fetch.queued = false;
+            self.shared.wake.notify_one();
+            return Some(ready);
+        }
+        None
+    }
+
+    /// Waits until something is ready or `deadline` (`None`: no deadline)
+    /// passes. False when nothing came, or the fetcher was stopped.
+    pub fn wait(&self, deadline: Option<Instant>) -> bool {
+        let mut state = self.shared.lock();
+        loop {
+            if state.stopped {
+                return false;
+            }
+            if !state.ready.is_empty() {
+                return true;
+            }
+            state = match deadline {
+                None => self
+                    .shared
+                    .data_ready
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    self.shared
+                        .data_ready
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Stops fetching and wakes every waiting application thread.
+    pub fn stop(&self) {
+        self.shared.lock().stopped = true;
+        self.shared.data_ready.notify_all();
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        self.stop();
+        self.task.abort();
+    }
+}
+
+/// What became of one partition in one fetch.
+enum PartitionOutcome {
+    Fetched { messages: Vec<Message>, next_offset: i64 },
+    Reset { position: i64 },
+    Retry,
+    Failed(Error),
+}
+
+/// The partitions one job was about, with their assignment numbers.
+type JobPartitions = Vec<(TopicPartition, u64)>;
+
+enum JobOutcome {
+    Fetched {
+        broker: i32,
+        outcomes: Vec<(TopicPartition, u64, PartitionOutcome)>,
+    },
+    MetadataRefreshed,
+}
+
+struct Scheduler {
+    shared: Arc<Shared>,
+    cluster: Arc<KafkaCluster>,
+    settings: FetchSettings,
+    jobs: JoinSet<JobOutcome>,
+    /// What each running job is about, to recover its partitions if it panics.
+    running: HashMap<tokio::task::Id, (Option<i32>, JobPartitions)>,
+    busy_brokers: HashSet<i32>,
+    refreshing: bool,
+}
+
+async fn schedule(shared: Arc<Shared>, cluster: Arc<KafkaCluster>, settings: FetchSettings) {
+    let mut scheduler = Scheduler {
+        shared,
+        cluster,
+        settings,
+        jobs: JoinSet::new(),
+        running: HashMap::new(),
+        busy_brokers: HashSet::new(),
+        refreshing: false,
+    };
+    loop {
+        let Some(next_retry) = scheduler.plan() else {
+            return;
+        };
+        let retry = async {
+            match next_retry {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = scheduler.shared.wake.notified() => {}
+            Some(joined) = scheduler.jobs.join_next_with_id() => scheduler.finish(joined),
+            _ = retry => {}
+        }
+    }
+}
+
+impl Scheduler {
+    /// Starts a fetch for each broker without one, with every partition it
+    /// leads that is ready to be fetched. Returns when a partition waiting
+    /// out a backoff is due, or `None` once stopped.
+    fn plan(&mut self) -> Option<Option<Instant>> {
+        let metadata = self.cluster.cached_metadata();
+        let now = Instant::now();
+        let mut next_retry: Option<Instant> = None;
+        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, u64, i64)>> = BTreeMap::new();
+        let mut leaderless: BTreeSet<String> = BTreeSet::new();
+        {
+            let mut state = self.shared.lock();
+            if state.stopped {
+                return None;
+            }
+            for (partition, fetch) in state.partitions.iter_mut() {
+                if fetch.in_flight || fetch.queued {
+                    continue;
+                }
+                if let Some(at) = fetch.retry_at {
+                    if at > now {
+                        next_retry = Some(next_retry.map_or(at, |next| next.min(at)));
+                        continue;
+                    }
+                    fetch.retry_at = None;
+                }
+                match metadata.leader(partition.topic.as_str(), partition.partition) {
+                    Some(leader) if self.busy_brokers.contains(&leader) => {}
+                    Some(leader) => {
+                        fetch.in_flight = true;
+                        by_leader.entry(leader).or_default().push((
+                            partition.clone(),
+                            fetch.assignment,
+                            fetch.position,
+                        ));
+                    }
+                    None => {
+                        leaderless.insert(partition.topic.as_str().to_string());
+                        let at = now + self.settings.retry_backoff;
+                        fetch.retry_at = Some(at);
+                        next_retry = Some(next_retry.map_or(at, |next| next.min(at)));
+                    }
+                }
+            }
+        }
+        for (broker, partitions) in by_leader {
+            self.busy_brokers.insert(broker);
+            let about = partitions.iter().map(|(p, a, _)| (p.clone(), *a)).collect();
+            let job = fetch_job(Arc::clone(&self.cluster), self.settings, broker, partitions);
+            let id = self.jobs.spawn(job).id();
+            self.running.insert(id, (Some(broker), about));
+        }
+        if !leaderless.is_empty() && !self.refreshing {
+            self.refreshing = true;
+            let cluster = Arc::clone(&self.cluster);
+            let topics: Vec<String> = leaderless.into_iter().collect();
+            let id = self
+                .jobs
+                .spawn(async move {
+                    // A failed refresh is tried again when the partitions' backoff ends.
+                    let _ = cluster.fetch_metadata(Some(&topics)).await;
+                    JobOutcome::MetadataRefreshed
+                })
+                .id();
+            self.running.insert(id, (None, Vec::new()));
+        }
+        Some(next_retry)
+    }
+
+    fn finish(&mut self, joined: std::result::Result<(tokio::task::Id, JobOutcome), tokio::task::JoinError>) {
+        match joined {
+            Ok((id, outcome)) => {
+                self.running.remove(&id);
+                match outcome {
+                    JobOutcome::MetadataRefreshed => self.refreshing = false,
+                    JobOutcome::Fetched { broker, outcomes } => {
+                        self.busy_brokers.remove(&broker);
+                        self.apply(outcomes);
+                    }
+                }
+            }
+            Err(failure) => {
+                let (broker, partitions) = self.running.remove(&failure.id()).unwrap_or_default();
+                match broker {
+                    Some(broker) => {
+                        self.busy_brokers.remove(&broker);
+                    }
+                    None => self.refreshing = false,
+                }
+                let error = Error::new(ErrorCode::Internal, format!("a fetch task failed: {failure}"));
+                let outcomes = partitions
+                    .into_iter()
+                    .map(|(partition, assignment)| (partition, assignment, PartitionOutcome::Failed(error.clone())))
+                    .collect();
+                self.apply(outcomes);
+            }
+        }
+    }
+
+    fn apply(&self, outcomes: Vec<(TopicPartition, u64, PartitionOutcome)>) {
+        let now = Instant::now();
+        let mut pushed = false;
+        let mut state = self.shared.lock();
+        let state = &mut *state;
+        let mut reported: Vec<Error> = Vec::new();
+        for (partition, assignment, outcome) in outcomes {
+            let Some(fetch) = state
+                .partitions
+                .get_mut(&partition)
+                .filter(|fetch| fetch.assignment == assignment)
+            else {
+                continue;
+            };
+            fetch.in_flight = false;
+            let previous = fetch.position;
+            let (messages, reset_to) = match outcome {
+                PartitionOutcome::Fetched { messages, next_offset } => {
+                    fetch.position = next_offset;
+                    (messages, None)
+                }
+                PartitionOutcome::Reset { position } => {
+                    fetch.position = position;
+                    (Vec::new(), Some(position))
+                }
+                PartitionOutcome::Retry => {
+                    fetch.retry_at = Some(now + self.settings.retry_backoff);
+                    continue;
+                }
+                PartitionOutcome::Failed(error) => {
+                    fetch.retry_at = Some(now + self.settings.failure_backoff);
+                    // One report per error, not one per partition of the fetch.
+                    if !reported.contains(&error) {
+                        reported.push(error);
+                    }
+                    continue;
+                }
+            };
+            // Nothing to hand out and nothing passed: no chunk. A chunk
+            // without messages still tells the tracker that the position
+            // moved (past control records, or by the reset policy).
+            if messages.is_empty() && reset_to.is_none() && fetch.position == previous {
+                continue;
+            }
+            fetch.queued = true;
+            state.ready.push_back(Ready::Chunk(Chunk {
+                partition,
+                assignment,
+                reset_to,
+                next_offset: fetch.position,
+                messages: messages.into_iter(),
+            }));
+            pushed = true;
+        }
+        for error in reported {
+            state.ready.push_back(Ready::Failure(error));
+            pushed = true;
+        }
+        if pushed {
+            self.shared.data_ready.notify_all();
+        }
+    }
+}
+
+/// One fetch from `broker`, decoded; out-of-range partitions are moved by
+/// the reset policy, and a stale leader refreshes metadata before the
+/// partitions are tried again.
+async fn fetch_job(
+    cluster: Arc<KafkaCluster>,
+    settings: FetchSettings,
+    broker: i32,
+    partitions: Vec<(TopicPartition, u64, i64)>,
+) -> JobOutcome {
+    let positions: Vec<FetchPosition> = partitions
+        .iter()
+        .map(|(partition, _, offset)| FetchPosition {
+            topic: partition.topic.as_str().to_string(),
+            partition: partition.partition,
+            offset: *offset,
+        })
+        .collect();
+    let topics: Vec<String> = partitions
+        .iter()
+        .map(|(p, _, _)| p.topic.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let answered = match cluster.fetch_from(broker, &positions, &settings.limits).await {
+        Ok(answered) => answered,
+        Err(error) => {
+            let quiet = quietly_retried(&error);
+            if quiet && is_stale_leader(&error) {
+                let _ = cluster.fetch_metadata(Some(&topics)).await;
+            }
+            let outcome = |error: &Error| {
+                if quiet {
+                    PartitionOutcome::Retry
+                } else {
+                    PartitionOutcome::Failed(error.clone())
+                }
+            };
+            return JobOutcome::Fetched {
+                broker,
+                outcomes: partitions
+                    .into_iter()
+                    .map(|(p, a, _)| (p, a, outcome(&error)))
+                    .collect(),
+            };
+        }
+    };
+    let mut by_partition: HashMap<(String, i32), crate::Result<FetchedRecords>> = answered
+        .into_iter()
+        .map(|fetched| ((fetched.topic, fetched.partition), fetched.result))
+        .collect();
+    let mut refresh = false;
+    let mut outcomes = Vec::with_capacity(partitions.len());
+    for (partition, assignment, offset) in partitions {
+        let result = by_partition
+            .remove(&(partition.topic.as_str().to_string(), partition.partition))
+            .unwrap_or_else(|| Err(Error::new(ErrorCode::Protocol, format!("no answer for {partition}"))));
+        let outcome = match result {
+            Ok(fetched) => PartitionOutcome::Fetched {
+                messages: messages_of(&partition, assignment, fetched.records),
+                next_offset: fetched.next_offset,
+            },
+            Err(error) if error.code() == ErrorCode::OffsetOutOfRange => {
+                reset_position(&cluster, &partition, settings.reset, offset).await
+            }
+            Err(error) if quietly_retried(&error) => {
+                refresh |= is_stale_leader(&error) || error.code() == ErrorCode::UnknownTopicOrPartition;
+                PartitionOutcome::Retry
+            }
+            Err(error) => PartitionOutcome::Failed(error),
+        };
+        outcomes.push((partition, assignment, outcome));
+    }
+    if refresh {
+        let _ = cluster.fetch_metadata(Some(&topics)).await;
+    }
+    JobOutcome::Fetched { broker, outcomes }
+}
+
+/// Errors that a later fetch may well not meet (leader moved, broker lost
+/// or slow, topic being created): retried after a backoff without telling
+/// the application, as librdkafka does.
+fn quietly_retried(error: &Error) -> bool {
+    is_stale_leader(error)
+        || matches!(
+            error.code(),
+            ErrorCode::RequestTimedOut | ErrorCode::KafkaUnavailable | ErrorCode::UnknownTopicOrPartition
+        )
+        || (error.code() == ErrorCode::Broker && error.is_retriable())
+}
+
+async fn reset_position(
+    cluster: &KafkaCluster,
+    partition: &TopicPartition,
+    reset: OffsetReset,
+    offset: i64,
+) -> PartitionOutcome {
+    let timestamp = match reset {
+        OffsetReset::Smallest => EARLIEST_OFFSET,
+        OffsetReset::Largest => LATEST_OFFSET,
+    };
+    match cluster
+        .list_offsets(partition.topic.as_str(), &[partition.partition], timestamp)
+        .await
+    {
+        Ok(found) => match found.get(&partition.partition) {
+            Some(position) => PartitionOutcome::Reset { position: *position },
+            None => PartitionOutcome::Retry,
+        },
+        Err(error) if quietly_retried(&error) => PartitionOutcome::Retry,
+        Err(error) => PartitionOutcome::Failed(error.context(format!(
+            "offset {offset} of {partition} is out of range and the reset failed"
+        ))),
+    }
+}
+
+fn messages_of(
+    partition: &TopicPartition,
+    assignment: u64,
+    records: Vec<crate::kafka::records::Record>,
+) -> Vec<Message> {
+    records
+        .into_iter()
+        .map(|record| Message {
+            topic: partition.topic.clone(),
+            partition: partition.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            key: record.key,
+            value: record.value,
+            assignment,
+        })
+        .collect()
+}

@@ -1,0 +1,535 @@
+//! Consumers (SPEC §2.4, §2.9): the consumer core every consumer of the
+//! library stands on — the simple consumer of one topic's partitions, the
+//! plain consumer of every partition of some topics, and (later) the
+//! balanced groups, which assign and revoke partitions at run time.
+//!
+//! A [`Consumer`] owns its fetcher ([`fetcher`]), its offset tracker
+//! ([`tracker`]) and its group's offset store. Messages are handed out on
+//! the caller's thread from what the fetcher queued; task_done marks them
+//! processed; commits (explicit, automatic by count or time, and on close)
+//! store each partition's position up to the first message not done.
+//! Automatic commits run on the engine, one at a time, so task_done never
+//! waits for a broker; explicit commits wait for their answer.
+
+pub mod config;
+pub mod fetcher;
+pub mod message;
+pub mod tracker;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::cluster::{EARLIEST_OFFSET, LATEST_OFFSET};
+use crate::kafka::coordinator::PartitionKey;
+use crate::kafka::fetch::FetchLimits;
+use crate::kafka::KafkaCluster;
+use crate::offsets::storage::OffsetStore;
+
+pub use config::{ConsumerConfig, OffsetReset, CONSUMER_OPTIONS};
+use fetcher::{Chunk, FetchSettings, Fetcher, Ready};
+pub use message::{Message, Topic, TopicPartition};
+use tracker::OffsetTracker;
+
+/// Largest fetch answer asked for, whatever the partition count (Kafka's
+/// own `fetch.max.bytes` default).
+const FETCH_MAX_BYTES: i32 = 50 * 1024 * 1024;
+/// Wait before fetching a partition again after an error the application saw.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(1);
+/// Shortest wait before fetching a partition again after a leader move.
+const MIN_RETRY_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Which partitions a consumer reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscription {
+    /// The simple consumer: some partitions of one topic (`None`: all).
+    Topic {
+        /// The topic.
+        topic: String,
+        /// The partitions, or every partition.
+        partitions: Option<Vec<i32>>,
+    },
+    /// The plain consumer: every partition of each topic.
+    Topics(Vec<String>),
+}
+
+const NEW: u8 = 0;
+const CONNECTED: u8 = 1;
+const CLOSED: u8 = 2;
+
+/// What the application thread and the auto-committer share.
+struct ConsumerState {
+    tracker: OffsetTracker,
+    /// The chunk messages are handed out from.
+    current: Option<Chunk>,
+}
+
+struct ConsumerShared {
+    config: ConsumerConfig,
+    cluster: Arc<KafkaCluster>,
+    store: OffsetStore,
+    state: Mutex<ConsumerState>,
+    /// One commit at a time, so that an older position never lands after a newer one.
+    commit_lock: tokio::sync::Mutex<()>,
+    /// Wakes the auto-committer before its interval ends.
+    commit_now: Notify,
+}
+
+impl ConsumerShared {
+    fn lock(&self) -> MutexGuard<'_, ConsumerState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Commits the positions of `only` (`None`: every partition) that
+    /// differ from what the store holds.
+    async fn commit(&self, only: Option<&[TopicPartition]>) -> Result<()> {
+        let _one_at_a_time = self.commit_lock.lock().await;
+        let offsets = self.lock().tracker.uncommitted(only);
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(&self.cluster, &offsets).await?;
+        self.lock().tracker.committed(&offsets);
+        Ok(())
+    }
+}
+
+/// A consumer of a fixed set of partitions (or, for groups, of whatever is
+/// assigned to it). Usable from several threads at once.
+pub struct Consumer {
+    shared: Arc<ConsumerShared>,
+    subscription: Subscription,
+    fetcher: OnceLock<Fetcher>,
+    auto_committer: Mutex<Option<JoinHandle<()>>>,
+    lifecycle: AtomicU8,
+    next_assignment: AtomicU64,
+}
+
+impl Consumer {
+    /// A consumer of `subscription` with `config`; nothing connects before
+    /// [`Consumer::connect`]. Topic names are checked here, their existence
+    /// at connect.
+    pub fn new(subscription: Subscription, config: ConsumerConfig) -> Result<Consumer> {
+        match &subscription {
+            Subscription::Topic { topic, partitions } => {
+                Topic::new(topic)?;
+                if partitions.as_ref().is_some_and(|p| p.iter().any(|p| *p < 0)) {
+                    return Err(Error::invalid_argument("partition ids are never negative"));
+                }
+            }
+            Subscription::Topics(topics) => {
+                if topics.is_empty() {
+                    return Err(Error::invalid_argument("no topic to consume"));
+                }
+                for topic in topics {
+                    Topic::new(topic)?;
+                }
+            }
+        }
+        if config.fetch_wait_max >= config.client.request_timeout {
+            return Err(Error::configuration(format!(
+                "configuration key \"fetch_wait_max_ms\": {:?} must be shorter than request_timeout_ms ({:?})",
+                config.fetch_wait_max, config.client.request_timeout
+            )));
+        }
+        let store = OffsetStore::new(
+            config.offset_storage,
+            config.group_id(),
+            config.cluster(),
+            &config.client,
+        )?;
+        let cluster = Arc::new(KafkaCluster::new(
+            config.cluster().broker_list().to_vec(),
+            config.client.clone(),
+        ));
+        Ok(Consumer {
+            shared: Arc::new(ConsumerShared {
+                config,
+                cluster,
+                store,
+                state: Mutex::new(ConsumerState {
+                    tracker: OffsetTracker::new(),
+                    current: None,
+                }),
+                commit_lock: tokio::sync::Mutex::new(()),
+                commit_now: Notify::new(),
+            }),
+            subscription,
+            fetcher: OnceLock::new(),
+            auto_committer: Mutex::new(None),
+            lifecycle: AtomicU8::new(NEW),
+            next_assignment: AtomicU64::new(1),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.shared.config
+    }
+
+    /// Looks the subscribed partitions up (an unknown topic is
+    /// `UnknownTopic`, an unknown partition `UnknownPartitions`), finds
+    /// where each starts (the group's committed offset, else
+    /// `auto_offset_reset`) and starts fetching. Once only.
+    pub fn connect(&self) -> Result<()> {
+        match self.lifecycle.load(Ordering::Acquire) {
+            NEW => {}
+            CONNECTED => return Err(Error::new(ErrorCode::WrongState, "the consumer is connected already")),
+            _ => return Err(closed()),
+        }
+        let partitions = engine::block_on(self.subscribed_partitions())??;
+        let settings = self.fetch_settings();
+        let fetcher = Fetcher::start(Arc::clone(&self.shared.cluster), settings)?;
+        self.start_partitions(&fetcher, &partitions)?;
+        if self.fetcher.set(fetcher).is_err() {
+            return Err(Error::new(ErrorCode::WrongState, "the consumer is connected already"));
+        }
+        if self.shared.config.auto_commit_enable {
+            let task = engine::runtime()?.spawn(auto_commit(Arc::clone(&self.shared)));
+            *self.auto_committer.lock().expect("auto-committer lock") = Some(task);
+        }
+        self.lifecycle.store(CONNECTED, Ordering::Release);
+        Ok(())
+    }
+
+    /// The next message: from what is fetched already, else waiting for a
+    /// fetch if `block`, up to `timeout` (`None`: no limit). Nothing within
+    /// the time is `ConsumerTimeout`; an error a fetch met (other than leader
+    /// moves and lost brokers, which are retried) is returned once, in its
+    /// place among the messages.
+    pub fn get_message(&self, block: bool, timeout: Option<Duration>) -> Result<Message> {
+        let fetcher = self.fetcher()?;
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        loop {
+            if let Some(next) = self.next_ready(fetcher) {
+                return next;
+            }
+            if !block || !fetcher.wait(deadline) {
+                if self.lifecycle.load(Ordering::Acquire) == CLOSED {
+                    return Err(closed());
+                }
+                if let Some(next) = self.next_ready(fetcher) {
+                    return next;
+                }
+                return Err(Error::new(
+                    ErrorCode::ConsumerTimeout,
+                    format!("no message within {}", describe_wait(block, timeout)),
+                ));
+            }
+        }
+    }
+
+    /// [`Consumer::get_message`] waiting up to `consumer_timeout_ms`.
+    pub fn next(&self) -> Result<Message> {
+        self.get_message(true, self.shared.config.consumer_timeout)
+    }
+
+    fn next_ready(&self, fetcher: &Fetcher) -> Option<Result<Message>> {
+        let mut state = self.shared.lock();
+        let state = &mut *state;
+        loop {
+            if let Some(chunk) = state.current.as_mut() {
+                if let Some(message) = chunk.messages.next() {
+                    state.tracker.delivered(&chunk.partition, message.offset);
+                    return Some(Ok(message));
+                }
+                state.tracker.passed(&chunk.partition, chunk.next_offset);
+                state.current = None;
+            }
+            match fetcher.take()? {
+                Ready::Failure(error) => return Some(Err(error)),
+                Ready::Chunk(chunk) => {
+                    if !state.tracker.is_current(&chunk.partition, chunk.assignment) {
+                        continue;
+                    }
+                    if let Some(position) = chunk.reset_to {
+                        state.tracker.reset(&chunk.partition, position);
+                    }
+                    state.current = Some(chunk);
+                }
+            }
+        }
+    }
+
+    /// Marks `message` processed, in any order. After
+    /// `auto_commit_interval_messages` such calls an automatic commit starts
+    /// (on the engine; this call does not wait for it). A message of a
+    /// partition no longer assigned is ignored.
+    pub fn task_done(&self, message: &Message) -> Result<()> {
+        self.fetcher()?;
+        let threshold = self.shared.config.auto_commit_interval_messages;
+        let mut state = self.shared.lock();
+        state
+            .tracker
+            .done(&message.topic_partition(), message.assignment, message.offset);
+        if self.shared.config.auto_commit_enable && threshold > 0 && state.tracker.done_count() >= threshold {
+            state.tracker.take_done_count();
+            self.shared.commit_now.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Commits every partition's position (up to its first message not
+    /// done) and waits for the store's answer: `OffsetCommitError` when it
+    /// refuses.
+    pub fn commit(&self) -> Result<()> {
+        self.fetcher()?;
+        engine::block_on(self.shared.commit(None))?
+    }
+
+    /// Commits the positions of `partitions` only.
+    pub fn commit_partitions(&self, partitions: &[TopicPartition]) -> Result<()> {
+        self.fetcher()?;
+        engine::block_on(self.shared.commit(Some(partitions)))?
+    }
+
+    /// Marks every delivered message of `message`'s partition up to it
+    /// processed, and commits that partition.
+    pub fn commit_message(&self, message: &Message) -> Result<()> {
+        self.fetcher()?;
+        let partition = message.topic_partition();
+        let current = self
+            .shared
+            .lock()
+            .tracker
+            .done_through(&partition, message.assignment, message.offset);
+        if !current {
+            return Err(Error::new(
+                ErrorCode::WrongState,
+                format!("{partition} is no longer assigned to this consumer"),
+            ));
+        }
+        engine::block_on(self.shared.commit(Some(&[partition])))?
+    }
+
+    /// The partitions being consumed, sorted.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        let mut partitions: Vec<TopicPartition> = self.shared.lock().tracker.partitions().cloned().collect();
+        partitions.sort();
+        partitions
+    }
+
+    /// The position each consumed partition would commit now.
+    pub fn positions(&self) -> BTreeMap<TopicPartition, i64> {
+        let state = self.shared.lock();
+        state
+            .tracker
+            .partitions()
+            .filter_map(|partition| Some((partition.clone(), state.tracker.position(partition)?)))
+            .collect()
+    }
+
+    /// Starts consuming `partitions` too (a group's new partitions): each
+    /// from the group's committed offset, else `auto_offset_reset`.
+    pub fn assign(&self, partitions: &[TopicPartition]) -> Result<()> {
+        let fetcher = self.fetcher()?;
+        self.start_partitions(fetcher, partitions)
+    }
+
+    /// Stops consuming `partitions` (a group giving them up): what was
+    /// fetched for them is dropped and their messages' task_done no longer
+    /// counts. Commit them first ([`Consumer::commit_partitions`]).
+    pub fn revoke(&self, partitions: &[TopicPartition]) -> Result<()> {
+        let fetcher = self.fetcher()?;
+        let mut state = self.shared.lock();
+        for partition in partitions {
+            fetcher.revoke(partition);
+            state.tracker.forget(partition);
+            if state
+                .current
+                .as_ref()
+                .is_some_and(|chunk| chunk.partition == *partition)
+            {
+                state.current = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops fetching and, with `auto_commit_enable`, commits. Later calls
+    /// (other than close and free) are `ClosedHandle`; a thread waiting in
+    /// [`Consumer::get_message`] returns at once. Closing twice is harmless.
+    pub fn close(&self) -> Result<()> {
+        let was = self.lifecycle.swap(CLOSED, Ordering::AcqRel);
+        if let Some(task) = self.auto_committer.lock().expect("auto-committer lock").take() {
+            task.abort();
+        }
+        let Some(fetcher) = self.fetcher.get() else {
+            return Ok(());
+        };
+        fetcher.stop();
+        if was == CONNECTED && self.shared.config.auto_commit_enable {
+            engine::block_on(self.shared.commit(None))??;
+        }
+        Ok(())
+    }
+
+    fn fetcher(&self) -> Result<&Fetcher> {
+        match self.lifecycle.load(Ordering::Acquire) {
+            CONNECTED => Ok(self.fetcher.get().expect("a connected consumer has a fetcher")),
+            NEW => Err(Error::new(ErrorCode::WrongState, "the consumer is not connected yet")),
+            _ => Err(closed()),
+        }
+    }
+
+    fn fetch_settings(&self) -> FetchSettings {
+        let config = &self.shared.config;
+        let response_room = i32::try_from(config.client.max_response_bytes).unwrap_or(i32::MAX);
+        FetchSettings {
+            limits: FetchLimits {
+                max_wait: config.fetch_wait_max,
+                min_bytes: config.fetch_min_bytes,
+                // Room for the response's framing around the records.
+                max_bytes: FETCH_MAX_BYTES
+                    .min(response_room.saturating_sub(64 * 1024))
+                    .max(config.fetch_message_max_bytes),
+                partition_max_bytes: config.fetch_message_max_bytes,
+                max_inflated: config.client.max_response_bytes,
+            },
+            reset: config.auto_offset_reset,
+            retry_backoff: config.client.reconnect_backoff.max(MIN_RETRY_BACKOFF),
+            failure_backoff: FAILURE_BACKOFF,
+        }
+    }
+
+    /// The partitions the subscription names, checked against metadata of
+    /// every topic (never asking for the named topics alone, which brokers
+    /// that auto-create topics would create).
+    async fn subscribed_partitions(&self) -> Result<Vec<TopicPartition>> {
+        let metadata = self.shared.cluster.fetch_metadata(None).await?;
+        let existing = metadata.topic_partitions();
+        let known = |topic: &str| -> Result<&Vec<i32>> {
+            existing.get(topic).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::UnknownTopic,
+                    format!(
+                        "topic {topic:?} does not exist in Kafka cluster {}",
+                        self.shared.config.cluster().name()
+                    ),
+                )
+            })
+        };
+        let mut partitions = Vec::new();
+        let wanted: Vec<(&str, Option<&Vec<i32>>)> = match &self.subscription {
+            Subscription::Topic { topic, partitions } => vec![(topic, partitions.as_ref())],
+            Subscription::Topics(topics) => topics.iter().map(|t| (t.as_str(), None)).collect(),
+        };
+        for (topic, chosen) in wanted {
+            let all = known(topic)?;
+            let ids: Vec<i32> = match chosen {
+                None => all.clone(),
+                Some(chosen) => {
+                    let unknown: Vec<i32> = chosen.iter().filter(|p| !all.contains(p)).copied().collect();
+                    if !unknown.is_empty() {
+                        return Err(Error::new(
+                            ErrorCode::UnknownPartitions,
+                            format!("partitions {unknown:?} of topic {topic:?} do not exist (it has {all:?})"),
+                        ));
+                    }
+                    chosen.iter().copied().collect::<BTreeSet<_>>().into_iter().collect()
+                }
+            };
+            let topic = Topic::new(topic)?;
+            partitions.extend(ids.into_iter().map(|id| TopicPartition::new(topic.clone(), id)));
+        }
+        Ok(partitions)
+    }
+
+    /// Finds each partition's start and hands it to the tracker and the fetcher.
+    fn start_partitions(&self, fetcher: &Fetcher, partitions: &[TopicPartition]) -> Result<()> {
+        let starts = engine::block_on(self.start_positions(partitions))??;
+        let mut state = self.shared.lock();
+        for partition in partitions {
+            let (position, committed) = starts[&partition.key()];
+            let assignment = self.next_assignment.fetch_add(1, Ordering::Relaxed);
+            if state
+                .current
+                .as_ref()
+                .is_some_and(|chunk| chunk.partition == *partition)
+            {
+                state.current = None;
+            }
+            state.tracker.track(partition.clone(), assignment, position, committed);
+            fetcher.assign(partition.clone(), assignment, position);
+        }
+        Ok(())
+    }
+
+    /// (start position, committed offset) per partition.
+    async fn start_positions(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<PartitionKey, (i64, Option<i64>)>> {
+        let keys: Vec<PartitionKey> = partitions.iter().map(TopicPartition::key).collect();
+        let committed = self.shared.store.fetch(&self.shared.cluster, &keys).await?;
+        let timestamp = match self.shared.config.auto_offset_reset {
+            OffsetReset::Smallest => EARLIEST_OFFSET,
+            OffsetReset::Largest => LATEST_OFFSET,
+        };
+        let mut without: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for ((topic, partition), offset) in &committed {
+            if offset.is_none() {
+                without.entry(topic).or_default().push(*partition);
+            }
+        }
+        let mut reset: BTreeMap<PartitionKey, i64> = BTreeMap::new();
+        for (topic, ids) in without {
+            for (partition, offset) in self.shared.cluster.list_offsets(topic, &ids, timestamp).await? {
+                reset.insert((topic.to_string(), partition), offset);
+            }
+        }
+        Ok(committed
+            .into_iter()
+            .map(|(key, offset)| {
+                let position = offset.unwrap_or_else(|| reset[&key]);
+                (key, (position, offset))
+            })
+            .collect())
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .auto_committer
+            .lock()
+            .map(|mut task| task.take())
+            .unwrap_or_default()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Commits every `auto_commit_interval_ms`, and when task_done counts say
+/// so. A failed commit is tried again at the next occasion: its offsets stay
+/// uncommitted until one succeeds (and an explicit commit or close reports
+/// the failure if it lasts).
+async fn auto_commit(shared: Arc<ConsumerShared>) {
+    let period = shared.config.auto_commit_interval;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shared.commit_now.notified() => {}
+        }
+        let _ = shared.commit(None).await;
+    }
+}
+
+fn closed() -> Error {
+    Error::new(ErrorCode::ClosedHandle, "the consumer is closed")
+}
+
+fn describe_wait(block: bool, timeout: Option<Duration>) -> String {
+    match (block, timeout) {
+        (false, _) => "what is fetched already (not blocking)".to_string(),
+        (true, Some(timeout)) => format!("{} ms", timeout.as_millis()),
+        (true, None) => "the wait".to_string(),
+    }
+}
