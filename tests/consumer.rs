@@ -530,3 +530,65 @@ fn the_next_fetch_is_in_flight_while_the_application_works() {
         "fetches were not overlapped: {took:?}"
     );
 }
+
+#[test]
+fn a_refused_commit_is_an_offset_commit_error_and_a_busy_coordinator_is_retried() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("commits", 1);
+    produce_with_kcat(mock.bootstrap(), "commits", 0, "none", &sample_records(3, 10));
+    let consumer = connected(
+        simple("commits", None),
+        mock.bootstrap(),
+        "refused",
+        &[("auto_commit_enable", "false")],
+    );
+    let messages = read(&consumer, 3, Duration::from_secs(10));
+    consumer.task_done(&messages[0]).unwrap();
+    // OffsetCommit (8): GROUP_AUTHORIZATION_FAILED (30) is final.
+    mock.push_errors(8, &[30]);
+    let error = consumer.commit().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::OffsetCommit, "{error}");
+    assert_eq!(error.kafka_code(), Some(30));
+    assert_eq!(
+        committed(mock.bootstrap(), "refused", "commits")[&("commits".to_string(), 0)],
+        0
+    );
+    // COORDINATOR_NOT_AVAILABLE (15) and NOT_COORDINATOR (16) are looked up again and retried.
+    mock.push_errors(8, &[15, 16]);
+    consumer.task_done(&messages[1]).unwrap();
+    consumer.commit().unwrap();
+    assert_eq!(
+        committed(mock.bootstrap(), "refused", "commits")[&("commits".to_string(), 0)],
+        2
+    );
+}
+
+#[test]
+fn a_consumer_with_zookeeper_storage_resumes_where_it_committed() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("zk-stored", 1);
+    produce_with_kcat(mock.bootstrap(), "zk-stored", 0, "gzip", &sample_records(6, 10));
+    let zookeeper = support::zk_chroot("consumer-zk");
+    let config = || {
+        yelp_kafka::consumer::ConsumerConfig::new(
+            "zk-group",
+            &consumer_fixtures::cluster_config(mock.bootstrap(), &zookeeper),
+            &consumer_fixtures::mock_values(&[("auto_offset_reset", "smallest")]),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        config().offset_storage,
+        OffsetStorageKind::Zookeeper,
+        "the seed's default"
+    );
+    let first = Consumer::new(simple("zk-stored", None), config()).unwrap();
+    first.connect().unwrap();
+    for message in read(&first, 4, Duration::from_secs(10)) {
+        first.task_done(&message).unwrap();
+    }
+    first.close().unwrap();
+    let second = Consumer::new(simple("zk-stored", None), config()).unwrap();
+    second.connect().unwrap();
+    assert_eq!(second.get_message(true, Some(Duration::from_secs(5))).unwrap().offset(), 4);
+}
