@@ -3,6 +3,7 @@
 //! every configured broker, the metadata cache, and leader routing.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,7 @@ pub struct KafkaCluster {
     options: ClientOptions,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<BrokerSlot>>>>,
     metadata: RwLock<Arc<ClusterMetadata>>,
+    metadata_generation: AtomicU64,
 }
 
 impl KafkaCluster {
@@ -44,6 +46,7 @@ impl KafkaCluster {
             options,
             slots: Mutex::new(HashMap::new()),
             metadata: RwLock::new(Arc::new(ClusterMetadata::empty())),
+            metadata_generation: AtomicU64::new(0),
         }
     }
 
@@ -55,6 +58,12 @@ impl KafkaCluster {
     /// The last metadata received (empty before the first lookup).
     pub fn cached_metadata(&self) -> Arc<ClusterMetadata> {
         Arc::clone(&self.metadata.read().expect("metadata lock"))
+    }
+
+    /// Increases each time the metadata cache changes: what was derived
+    /// from the cache is current while this number is unchanged.
+    pub fn metadata_generation(&self) -> u64 {
+        self.metadata_generation.load(Ordering::Acquire)
     }
 
     /// A live connection to `address`, reusing the current one or reconnecting.
@@ -229,6 +238,7 @@ impl KafkaCluster {
         let mut cache = self.metadata.write().expect("metadata lock");
         let updated = if complete { fresh } else { cache.merged_with(fresh) };
         *cache = Arc::new(updated);
+        self.metadata_generation.fetch_add(1, Ordering::AcqRel);
         Arc::clone(&cache)
     }
 

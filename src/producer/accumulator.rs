@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::Error;
 use crate::kafka::metadata::ClusterMetadata;
@@ -18,22 +18,32 @@ use crate::kafka::metadata::ClusterMetadata;
 /// A topic and partition.
 pub type TopicPartition = (Arc<str>, i32);
 
-/// A message as the producer keeps it until delivery.
-#[derive(Debug, Clone)]
-pub struct QueuedMessage {
+/// A message as the caller hands it over; its bytes are copied into the
+/// batch, so the caller's buffers are free as soon as `append` returns.
+#[derive(Debug, Clone, Copy)]
+pub struct OutgoingMessage<'a> {
     /// Key, if any.
-    pub key: Option<Bytes>,
-    /// Value, if any.
-    pub value: Option<Bytes>,
+    pub key: Option<&'a [u8]>,
+    /// Value, if any (None is a null value).
+    pub value: Option<&'a [u8]>,
     /// Creation time, ms since the epoch.
     pub timestamp: i64,
 }
 
-impl QueuedMessage {
+impl OutgoingMessage<'_> {
     /// Bytes the message counts for in batch and queue limits.
     pub fn size(&self) -> usize {
-        self.key.as_ref().map_or(0, Bytes::len) + self.value.as_ref().map_or(0, Bytes::len)
+        self.key.map_or(0, <[u8]>::len) + self.value.map_or(0, <[u8]>::len)
     }
+}
+
+/// Where a queued message's key and value sit in its batch's bytes: key
+/// first, then value, message after message.
+#[derive(Debug, Clone, Copy)]
+struct QueuedMessage {
+    key_len: Option<u32>,
+    value_len: Option<u32>,
+    timestamp: i64,
 }
 
 /// Who learns of a message's fate.
@@ -114,13 +124,17 @@ pub struct DeliveryReport {
     pub error: Option<Error>,
 }
 
-/// Messages of one partition sent in one request.
+/// Messages of one partition sent in one request. Keys and values live in
+/// one buffer per batch (one allocation per batch, not per message).
 #[derive(Debug)]
 pub struct Batch {
     /// Where it goes.
     pub partition: TopicPartition,
-    /// The messages, in order.
-    pub messages: Vec<QueuedMessage>,
+    messages: Vec<QueuedMessage>,
+    /// Keys and values while the batch takes messages.
+    data: BytesMut,
+    /// The same bytes once the batch is sealed.
+    payload: Bytes,
     /// One completion per message.
     pub completions: Vec<Completion>,
     /// Sum of message sizes.
@@ -134,16 +148,64 @@ pub struct Batch {
 }
 
 impl Batch {
-    fn new(partition: TopicPartition, created: Instant) -> Batch {
+    fn new(partition: TopicPartition, created: Instant, capacity: usize) -> Batch {
         Batch {
             partition,
             messages: Vec::new(),
+            data: BytesMut::with_capacity(capacity),
+            payload: Bytes::new(),
             completions: Vec::new(),
             bytes: 0,
             created,
             attempts: 0,
             sequence: None,
         }
+    }
+
+    fn push(&mut self, message: OutgoingMessage<'_>) {
+        let length = |part: Option<&[u8]>| part.map(|bytes| bytes.len() as u32);
+        self.messages.push(QueuedMessage {
+            key_len: length(message.key),
+            value_len: length(message.value),
+            timestamp: message.timestamp,
+        });
+        self.data.put_slice(message.key.unwrap_or_default());
+        self.data.put_slice(message.value.unwrap_or_default());
+        self.bytes += message.size();
+    }
+
+    /// Stops taking messages: the bytes become shareable without a copy.
+    fn seal(mut self) -> Batch {
+        self.payload = self.data.split().freeze();
+        self
+    }
+
+    /// How many messages the batch holds.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether the batch holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Key, value and timestamp of each message of a sealed batch, sharing
+    /// the batch's bytes.
+    pub fn contents(&self) -> impl Iterator<Item = (Option<Bytes>, Option<Bytes>, i64)> + '_ {
+        let mut position = 0usize;
+        self.messages.iter().map(move |message| {
+            let mut take = |length: Option<u32>| {
+                length.map(|length| {
+                    let part = self.payload.slice(position..position + length as usize);
+                    position += length as usize;
+                    part
+                })
+            };
+            let key = take(message.key_len);
+            let value = take(message.value_len);
+            (key, value, message.timestamp)
+        })
     }
 }
 
@@ -174,6 +236,11 @@ pub struct SendPlan {
     /// An idempotent batch waits for a producer id.
     pub needs_producer_id: bool,
 }
+
+/// Largest buffer reserved up front for a batch (a batch reserves its full
+/// size, up to this, so that it never copies itself while growing; pages
+/// not written are not committed).
+const MAX_BATCH_RESERVATION: usize = 16 << 20;
 
 /// Limits and timings the accumulator applies.
 #[derive(Debug, Clone)]
@@ -211,29 +278,37 @@ impl Accumulator {
     /// sealed, or a new one started its linger).
     pub fn append(
         &mut self,
-        partition: TopicPartition,
-        message: QueuedMessage,
+        partition: &TopicPartition,
+        message: OutgoingMessage<'_>,
         completion: Completion,
         urgent: bool,
         limits: &AccumulatorLimits,
-        now: Instant,
     ) -> bool {
         let size = message.size();
-        let queue = self.partitions.entry(partition.clone()).or_default();
+        let queue = match self.partitions.get_mut(partition) {
+            Some(queue) => queue,
+            None => self.partitions.entry(partition.clone()).or_default(),
+        };
         let mut sender_should_look = false;
         if let Some(open) = &queue.open {
             if !open.messages.is_empty() && open.bytes + size > limits.batch_size_bytes {
-                queue.sealed.push_back(queue.open.take().expect("open batch exists"));
+                queue
+                    .sealed
+                    .push_back(queue.open.take().expect("open batch exists").seal());
                 sender_should_look = true;
             }
         }
         sender_should_look |= queue.open.is_none();
-        let open = queue.open.get_or_insert_with(|| Batch::new(partition, now));
-        open.bytes += size;
-        open.messages.push(message);
+        let open = queue.open.get_or_insert_with(|| {
+            let capacity = limits.batch_size_bytes.min(MAX_BATCH_RESERVATION).max(size);
+            Batch::new(partition.clone(), Instant::now(), capacity)
+        });
+        open.push(message);
         open.completions.push(completion);
         if open.bytes >= limits.batch_size_bytes {
-            queue.sealed.push_back(queue.open.take().expect("open batch exists"));
+            queue
+                .sealed
+                .push_back(queue.open.take().expect("open batch exists").seal());
             sender_should_look = true;
         }
         queue.urgent |= urgent;
@@ -271,7 +346,9 @@ impl Accumulator {
                 let Some(open) = &queue.open else { continue };
                 let due = open.created + limits.linger;
                 if queue.urgent || self.flushing > 0 || due <= now {
-                    queue.sealed.push_back(queue.open.take().expect("open batch exists"));
+                    queue
+                        .sealed
+                        .push_back(queue.open.take().expect("open batch exists").seal());
                 } else {
                     wake(due);
                     continue;
@@ -295,7 +372,7 @@ impl Accumulator {
             if limits.idempotent && batch.sequence.is_none() {
                 let (producer_id, epoch) = self.producer_id.expect("checked above");
                 batch.sequence = Some((producer_id, epoch, queue.next_sequence));
-                queue.next_sequence = queue.next_sequence.wrapping_add(batch.messages.len() as i32) & i32::MAX;
+                queue.next_sequence = queue.next_sequence.wrapping_add(batch.len() as i32) & i32::MAX;
             }
             queue.in_flight = true;
             requests.entry(leader).or_default().push(batch);

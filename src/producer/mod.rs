@@ -12,13 +12,13 @@ pub mod accumulator;
 pub mod options;
 pub mod partitioner;
 mod sender;
+pub mod topics;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -29,9 +29,10 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
 use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
 
-use accumulator::{Accumulator, AccumulatorLimits, Completion, DeliveryReport, QueuedMessage, SyncWaiter};
+use accumulator::{Accumulator, AccumulatorLimits, Completion, DeliveryReport, OutgoingMessage, SyncWaiter};
 pub use options::{ProducerOptions, PRODUCER_OPTIONS};
-use partitioner::{partition_for_key, RoundRobin};
+use partitioner::partition_for_key;
+use topics::{TopicCache, TopicEntry};
 
 /// How long `produce` may wait for queue space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub struct Shared {
     closed: AtomicBool,
     refreshing_metadata: AtomicBool,
     initializing_producer_id: AtomicBool,
-    round_robin: RoundRobin,
+    topics: TopicCache,
 }
 
 /// A Kafka producer for one cluster.
@@ -103,7 +104,7 @@ impl Producer {
             closed: AtomicBool::new(false),
             refreshing_metadata: AtomicBool::new(false),
             initializing_producer_id: AtomicBool::new(false),
-            round_robin: RoundRobin::default(),
+            topics: TopicCache::default(),
         });
         let sender = runtime.spawn(sender::run(Arc::clone(&shared)));
         Ok(Producer {
@@ -122,40 +123,48 @@ impl Producer {
     /// partitions, and returns once the broker acknowledged every one: their
     /// offsets, in order, or the first error.
     pub fn send_messages(&self, topic: &str, values: &[&[u8]]) -> Result<Vec<i64>> {
-        let partitions = self.partition_count(topic)?;
+        let entry = self.topic(topic)?;
+        let timestamp = now_ms();
         let routed = values
             .iter()
             .map(|value| {
                 (
-                    self.shared.round_robin.next(topic, partitions),
-                    None,
-                    Some(Bytes::copy_from_slice(value)),
+                    entry.next_round_robin(),
+                    OutgoingMessage {
+                        key: None,
+                        value: Some(value),
+                        timestamp,
+                    },
                 )
             })
             .collect();
-        self.send_and_wait(topic, routed)
+        self.send_and_wait(&entry, routed)
     }
 
     /// Sends `values` with `key` to the partition murmur2 picks for the key
     /// (as librdkafka's `murmur2_random` and the Java client do) and returns
     /// once the broker acknowledged every one.
     pub fn send_keyed_messages(&self, topic: &str, key: &[u8], values: &[&[u8]]) -> Result<Vec<i64>> {
-        let partition = partition_for_key(key, self.partition_count(topic)?);
-        let key = Bytes::copy_from_slice(key);
+        let entry = self.topic(topic)?;
+        let partition = partition_for_key(key, entry.partitions);
+        let timestamp = now_ms();
         let routed = values
             .iter()
-            .map(|value| (partition, Some(key.clone()), Some(Bytes::copy_from_slice(value))))
+            .map(|value| {
+                (
+                    partition,
+                    OutgoingMessage {
+                        key: Some(key),
+                        value: Some(value),
+                        timestamp,
+                    },
+                )
+            })
             .collect();
-        self.send_and_wait(topic, routed)
+        self.send_and_wait(&entry, routed)
     }
 
-    fn send_and_wait(&self, topic: &str, messages: Vec<(i32, Option<Bytes>, Option<Bytes>)>) -> Result<Vec<i64>> {
-        let topic: Arc<str> = Arc::from(topic);
-        let timestamp = now_ms();
-        let messages: Vec<(i32, QueuedMessage)> = messages
-            .into_iter()
-            .map(|(partition, key, value)| (partition, QueuedMessage { key, value, timestamp }))
-            .collect();
+    fn send_and_wait(&self, topic: &TopicEntry, messages: Vec<(i32, OutgoingMessage<'_>)>) -> Result<Vec<i64>> {
         for (_, message) in &messages {
             self.check_size(message)?;
         }
@@ -163,7 +172,7 @@ impl Producer {
         for (index, (partition, message)) in messages.into_iter().enumerate() {
             let completion = Completion::Waiter(Arc::clone(&waiter), index);
             self.enqueue(
-                (Arc::clone(&topic), partition),
+                &(Arc::clone(&topic.name), partition),
                 message,
                 completion,
                 true,
@@ -188,26 +197,26 @@ impl Producer {
         opaque: usize,
         wait: QueueWait,
     ) -> Result<()> {
-        let partitions = self.partition_count(topic)?;
+        let entry = self.topic(topic)?;
         let partition = match (partition, key) {
-            (Some(p), _) if p >= 0 && (p as usize) < partitions => p,
+            (Some(p), _) if p >= 0 && (p as usize) < entry.partitions => p,
             (Some(p), _) => {
                 return Err(Error::new(
                     ErrorCode::UnknownTopicOrPartition,
-                    format!("topic {topic:?} has {partitions} partitions, not partition {p}"),
+                    format!("topic {topic:?} has {} partitions, not partition {p}", entry.partitions),
                 ))
             }
-            (None, Some(key)) => partition_for_key(key, partitions),
-            (None, None) => self.shared.round_robin.next(topic, partitions),
+            (None, Some(key)) => partition_for_key(key, entry.partitions),
+            (None, None) => entry.next_round_robin(),
         };
-        let message = QueuedMessage {
-            key: key.map(Bytes::copy_from_slice),
-            value: value.map(Bytes::copy_from_slice),
+        let message = OutgoingMessage {
+            key,
+            value,
             timestamp: now_ms(),
         };
         self.check_size(&message)?;
         self.enqueue(
-            (Arc::from(topic), partition),
+            &(Arc::clone(&entry.name), partition),
             message,
             Completion::Report(opaque),
             false,
@@ -215,7 +224,7 @@ impl Producer {
         )
     }
 
-    fn check_size(&self, message: &QueuedMessage) -> Result<()> {
+    fn check_size(&self, message: &OutgoingMessage<'_>) -> Result<()> {
         if message.size() > self.shared.options.message_max_bytes {
             return Err(Error::invalid_argument(format!(
                 "message of {} bytes is larger than message_max_bytes ({})",
@@ -228,8 +237,8 @@ impl Producer {
 
     fn enqueue(
         &self,
-        partition: accumulator::TopicPartition,
-        message: QueuedMessage,
+        partition: &accumulator::TopicPartition,
+        message: OutgoingMessage<'_>,
         completion: Completion,
         urgent: bool,
         wait: QueueWait,
@@ -278,7 +287,7 @@ impl Producer {
                 _ => shared.space.wait(state).expect("producer lock"),
             };
         }
-        let needs_sender = state.append(partition, message, completion, urgent, &shared.limits, Instant::now());
+        let needs_sender = state.append(partition, message, completion, urgent, &shared.limits);
         drop(state);
         if needs_sender && !urgent {
             shared.wake_sender.notify_one();
@@ -286,23 +295,32 @@ impl Producer {
         Ok(())
     }
 
-    /// The partition count of `topic`, from cached metadata or a lookup.
-    fn partition_count(&self, topic: &str) -> Result<usize> {
+    /// What the producer knows of `topic`: from its cache while the
+    /// metadata is unchanged, else from cached metadata, else from a lookup.
+    fn topic(&self, topic: &str) -> Result<Arc<TopicEntry>> {
         if topic.is_empty() {
             return Err(Error::invalid_argument("topic is empty"));
         }
-        let known = |metadata: &crate::kafka::ClusterMetadata| {
+        let cluster = &self.shared.cluster;
+        // The generation is read before the metadata: an entry may then be
+        // newer than its tag, never older.
+        let generation = cluster.metadata_generation();
+        if let Some(entry) = self.shared.topics.get(topic, generation) {
+            return Ok(entry);
+        }
+        let partitions = |metadata: &crate::kafka::ClusterMetadata| {
             metadata
                 .topics
                 .get(topic)
                 .filter(|t| t.error_code == 0 && !t.partitions.is_empty())
                 .map(|t| t.partitions.len())
         };
-        if let Some(count) = known(&self.shared.cluster.cached_metadata()) {
-            return Ok(count);
+        if let Some(count) = partitions(&cluster.cached_metadata()) {
+            return Ok(self.shared.topics.insert(topic, count, generation));
         }
         let started = Instant::now();
-        let fetched = engine::block_on(self.shared.cluster.fetch_metadata(Some(&[topic.to_string()])))?;
+        let generation = cluster.metadata_generation();
+        let fetched = engine::block_on(cluster.fetch_metadata(Some(&[topic.to_string()])))?;
         self.shared
             .metrics
             .record_duration(ProducerMetric::MetadataRequestTimer as usize, started.elapsed());
@@ -311,8 +329,8 @@ impl Producer {
                 .metrics
                 .record(ProducerMetric::ProduceExceptionCount as usize, 1.0)
         })?;
-        if let Some(count) = known(&metadata) {
-            return Ok(count);
+        if let Some(count) = partitions(&metadata) {
+            return Ok(self.shared.topics.insert(topic, count, generation));
         }
         match metadata.topics.get(topic) {
             Some(t) if t.error_code != 0 => {
@@ -406,7 +424,7 @@ impl Producer {
         let unsent = self.shared.state.lock().expect("producer lock").drain_unsent();
         let mut undelivered = 0;
         for batch in unsent {
-            undelivered += batch.messages.len();
+            undelivered += batch.len();
             let error = Error::new(
                 ErrorCode::ClosedHandle,
                 "the producer was closed before the message was sent",

@@ -1,9 +1,6 @@
-//! Which partition a message goes to: murmur2 of the key, as the Java client
-//! and librdkafka's `murmur2_random` compute it, or round-robin from a random
-//! start for messages without a key.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! Which partition a keyed message goes to: murmur2 of the key, as the Java
+//! client and librdkafka's `murmur2_random` compute it. (Messages without a
+//! key go round-robin: see `topics`.)
 
 /// Kafka's murmur2 (the Java client's `Utils.murmur2`).
 pub fn murmur2(data: &[u8]) -> u32 {
@@ -38,28 +35,6 @@ pub fn partition_for_key(key: &[u8], partition_count: usize) -> i32 {
     ((murmur2(key) & 0x7fff_ffff) as usize % partition_count) as i32
 }
 
-/// Round-robin over a topic's partitions, each topic starting at a random partition.
-#[derive(Default)]
-pub struct RoundRobin {
-    next: Mutex<HashMap<String, usize>>,
-}
-
-impl RoundRobin {
-    /// The next partition of `topic`.
-    pub fn next(&self, topic: &str, partition_count: usize) -> i32 {
-        let mut next = self.next.lock().expect("round-robin lock");
-        let counter = match next.get_mut(topic) {
-            Some(counter) => counter,
-            None => next
-                .entry(topic.to_string())
-                .or_insert_with(|| rand::random::<u32>() as usize),
-        };
-        let partition = *counter % partition_count;
-        *counter = counter.wrapping_add(1);
-        partition as i32
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,16 +53,5 @@ mod tests {
         for (data, expected) in cases {
             assert_eq!(murmur2(data) as i32, *expected, "{:?}", String::from_utf8_lossy(data));
         }
-    }
-
-    #[test]
-    fn round_robin_visits_every_partition_in_turn() {
-        let rr = RoundRobin::default();
-        let first = rr.next("t", 5);
-        let seen: Vec<i32> = (0..5).map(|_| rr.next("t", 5)).collect();
-        assert_eq!(seen[4], first);
-        let mut sorted = seen.clone();
-        sorted.sort();
-        assert_eq!(sorted, [0, 1, 2, 3, 4]);
     }
 }

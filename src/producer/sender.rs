@@ -143,7 +143,7 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
     let connection = shared.cluster.broker_connection(leader, deadline).await?;
     let mut topics: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
     for batch in batches {
-        let mut encoded = BytesMut::with_capacity(batch.bytes + 64 + 24 * batch.messages.len());
+        let mut encoded = BytesMut::with_capacity(batch.bytes + 64 + 24 * batch.len());
         encode_batches(&mut encoded, &records_of(batch), shared.options.compression)?;
         topics.entry(&batch.partition.0).or_default().push(
             PartitionProduceData::default()
@@ -183,10 +183,9 @@ fn records_of(batch: &Batch) -> Vec<Record> {
             .sequence
             .unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE));
     batch
-        .messages
-        .iter()
+        .contents()
         .enumerate()
-        .map(|(delta, message)| Record {
+        .map(|(delta, (key, value, timestamp))| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -196,9 +195,9 @@ fn records_of(batch: &Batch) -> Vec<Record> {
             timestamp_type: TimestampType::Creation,
             offset: delta as i64,
             sequence: base_sequence.wrapping_add(delta as i32),
-            timestamp: message.timestamp,
-            key: message.key.clone(),
-            value: message.value.clone(),
+            timestamp,
+            key,
+            value,
             headers: Default::default(),
         })
         .collect()

@@ -1,0 +1,88 @@
+//! Per-topic facts the produce path needs on every message — the shared
+//! topic name, the partition count and the round-robin position — kept
+//! until the cluster's metadata changes, so a message costs one map lookup.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// What the producer knows about one topic.
+#[derive(Debug)]
+pub struct TopicEntry {
+    /// The name, shared by every queued message of the topic.
+    pub name: Arc<str>,
+    /// Partitions in the metadata this entry was built from.
+    pub partitions: usize,
+    /// The metadata generation it was built from.
+    generation: u64,
+    next: AtomicUsize,
+}
+
+impl TopicEntry {
+    /// The next partition for a message without key: round-robin, starting
+    /// at a random partition.
+    pub fn next_round_robin(&self) -> i32 {
+        (self.next.fetch_add(1, Ordering::Relaxed) % self.partitions) as i32
+    }
+}
+
+/// The topics a producer has sent to.
+#[derive(Debug, Default)]
+pub struct TopicCache {
+    entries: RwLock<HashMap<Box<str>, Arc<TopicEntry>>>,
+}
+
+impl TopicCache {
+    /// The entry of `topic` if it was built from metadata `generation`.
+    pub fn get(&self, topic: &str, generation: u64) -> Option<Arc<TopicEntry>> {
+        let entries = self.entries.read().expect("topic cache lock");
+        entries.get(topic).filter(|e| e.generation == generation).cloned()
+    }
+
+    /// Records `partitions` for `topic` as of metadata `generation`, keeping
+    /// the round-robin position of an older entry.
+    pub fn insert(&self, topic: &str, partitions: usize, generation: u64) -> Arc<TopicEntry> {
+        let mut entries = self.entries.write().expect("topic cache lock");
+        let (name, next) = match entries.get(topic) {
+            Some(old) => (Arc::clone(&old.name), old.next.load(Ordering::Relaxed)),
+            None => (Arc::from(topic), rand::random::<u32>() as usize),
+        };
+        let entry = Arc::new(TopicEntry {
+            name,
+            partitions,
+            generation,
+            next: AtomicUsize::new(next),
+        });
+        entries.insert(topic.into(), Arc::clone(&entry));
+        entry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_visits_every_partition_in_turn() {
+        let cache = TopicCache::default();
+        let entry = cache.insert("t", 5, 1);
+        let first = entry.next_round_robin();
+        let seen: Vec<i32> = (0..5).map(|_| entry.next_round_robin()).collect();
+        assert_eq!(seen[4], first);
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(sorted, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn entries_expire_with_the_metadata_and_keep_their_position() {
+        let cache = TopicCache::default();
+        let entry = cache.insert("t", 3, 1);
+        entry.next_round_robin();
+        assert!(cache.get("t", 1).is_some());
+        assert!(cache.get("t", 2).is_none(), "new metadata, new entry");
+        let renewed = cache.insert("t", 4, 2);
+        assert!(Arc::ptr_eq(&renewed.name, &entry.name));
+        assert_eq!(renewed.next.load(Ordering::Relaxed), entry.next.load(Ordering::Relaxed));
+    }
+}
