@@ -17,6 +17,7 @@ pub mod ffi;
 pub mod kafka;
 pub mod metrics;
 pub mod offsets;
+pub mod partitioner;
 pub mod producer;
 pub mod zk;
 

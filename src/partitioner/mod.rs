@@ -1,0 +1,333 @@
+//! The ZooKeeper partitioner (SPEC §2.6): a member of a party that splits a
+//! set of partition names with the other members, by kazoo's
+//! `SetPartitioner` protocol and layout ([`layout`]), so that Python
+//! members and ours can share a group.
+//!
+//! Owns one ZooKeeper session, its party node and its lock nodes. The
+//! protocol runs on the engine ([`member`]); the holder of the partitions
+//! (the consumer group) talks to it from its own thread through
+//! [`Partitioner::instruction`] and [`Partitioner::released`], so that
+//! everything the holder does in response — callbacks, commits — happens
+//! on the holder's thread. States, as in kazoo: ALLOCATING → ACQUIRED →
+//! RELEASE → ALLOCATING, and FAILURE when the session is lost, which is
+//! final. While the connection is down but the session may live, the
+//! partitioner is *suspended*: the holder must not hand out messages.
+
+pub mod layout;
+mod member;
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::zk;
+
+/// How a member joins: where, as whom, and its timings.
+#[derive(Debug, Clone)]
+pub struct PartitionerSettings {
+    /// The ensemble, `h1:2181,h2:2181`, without chroot.
+    pub zookeeper_hosts: String,
+    /// The group's node, chroot included ([`layout::group_path`]).
+    pub group_path: String,
+    /// This member's identifier, unique in the party ([`layout::unique_identifier`]).
+    pub identifier: String,
+    /// How long membership must stay unchanged before allocation.
+    pub cooldown: Duration,
+    /// The ZooKeeper session timeout asked for.
+    pub session_timeout: Duration,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+}
+
+/// The partitioner's state, as kazoo names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionState {
+    /// Waiting for a stable membership, then taking the locks of the allocation.
+    Allocating,
+    /// Every lock of the allocation is held.
+    Acquired,
+    /// Membership (or the partition set) changed: the holder must give up
+    /// its partitions and call [`Partitioner::released`].
+    Release,
+    /// The session is lost or a ZooKeeper operation failed; final.
+    Failure,
+}
+
+/// What the holder of the partitions must do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Instruction {
+    /// Nothing new.
+    Continue,
+    /// A new allocation is held: consume these partition names (maybe none).
+    Acquire(Vec<String>),
+    /// Give up every partition (commit first), then call [`Partitioner::released`].
+    Release,
+    /// Stop consuming at once and report this error; the partitioner is done.
+    Fail(Error),
+}
+
+/// What the engine side and the holder share.
+struct Status {
+    state: PartitionState,
+    /// The allocation held in `Acquired`.
+    acquired: Vec<String>,
+    /// Counts acquisitions; the holder has seen up to `handed_out`.
+    acquisitions: u64,
+    handed_out: u64,
+    failure: Option<Error>,
+    /// The connection is down; the session may still live.
+    suspended: bool,
+    /// The partition set to split.
+    partitions: Vec<String>,
+}
+
+pub(crate) struct Shared {
+    status: Mutex<Status>,
+    /// Wakes the holder when `status` changes.
+    status_changed: Condvar,
+    /// Bumped when the partition set changes.
+    set_version: watch::Sender<u64>,
+    /// Bumped each time the holder released.
+    releases: watch::Sender<u64>,
+    /// Set when the member should leave.
+    leaving: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Status)) {
+        let mut status = self.lock();
+        if status.state == PartitionState::Failure {
+            return;
+        }
+        change(&mut status);
+        drop(status);
+        self.status_changed.notify_all();
+    }
+
+    fn set_state(&self, state: PartitionState) {
+        self.update(|status| status.state = state);
+    }
+
+    fn acquired(&self, partitions: Vec<String>) {
+        self.update(|status| {
+            status.state = PartitionState::Acquired;
+            status.acquired = partitions;
+            status.acquisitions += 1;
+        });
+    }
+
+    fn suspend(&self, suspended: bool) {
+        self.update(|status| status.suspended = suspended);
+    }
+
+    fn fail(&self, error: Error) {
+        self.update(|status| {
+            status.state = PartitionState::Failure;
+            status.failure = Some(error);
+        });
+    }
+
+    fn partitions(&self) -> Vec<String> {
+        self.lock().partitions.clone()
+    }
+}
+
+/// One member of a partitioned party. The session lives in the member task;
+/// dropping the partitioner without [`Partitioner::stop`] ends the task and
+/// so the session, which frees its nodes too.
+pub struct Partitioner {
+    shared: Arc<Shared>,
+    member: Mutex<Option<JoinHandle<()>>>,
+    identifier: String,
+}
+
+impl Partitioner {
+    /// Connects to ZooKeeper, creates the group's nodes (and the chroot)
+    /// as needed, joins the party and starts allocating `partitions`.
+    pub fn start(settings: PartitionerSettings, partitions: Vec<String>) -> Result<Partitioner> {
+        check_partitions(&partitions)?;
+        let (set_version, _) = watch::channel(0);
+        let (releases, _) = watch::channel(0);
+        let (leaving, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            status: Mutex::new(Status {
+                state: PartitionState::Allocating,
+                acquired: Vec::new(),
+                acquisitions: 0,
+                handed_out: 0,
+                failure: None,
+                suspended: false,
+                partitions,
+            }),
+            status_changed: Condvar::new(),
+            set_version,
+            releases,
+            leaving,
+        });
+        let identifier = settings.identifier.clone();
+        let task = engine::block_on(async {
+            let client = zk::connect(
+                &settings.zookeeper_hosts,
+                settings.session_timeout,
+                settings.connect_timeout,
+            )
+            .await
+            .map_err(|e| e.with_code(ErrorCode::Partitioner))?;
+            let party_node = member::join(&client, &settings).await?;
+            Ok::<_, Error>(tokio::spawn(zk::WithEngineSpawner::new(member::run(
+                client,
+                Arc::clone(&shared),
+                settings,
+                party_node,
+            ))))
+        })??;
+        Ok(Partitioner {
+            shared,
+            member: Mutex::new(Some(task)),
+            identifier,
+        })
+    }
+
+    /// This member's identifier.
+    pub fn identifier(&self) -> &str {
+        &self.identifier
+    }
+
+    /// The current state.
+    pub fn state(&self) -> PartitionState {
+        self.shared.lock().state
+    }
+
+    /// What the holder must do now; an `Acquire` is given once per acquisition.
+    pub fn instruction(&self) -> Instruction {
+        let mut status = self.shared.lock();
+        match status.state {
+            PartitionState::Failure => Instruction::Fail(
+                status
+                    .failure
+                    .clone()
+                    .unwrap_or_else(|| Error::new(ErrorCode::Partitioner, "the partitioner failed")),
+            ),
+            PartitionState::Release => Instruction::Release,
+            PartitionState::Acquired if status.handed_out != status.acquisitions => {
+                status.handed_out = status.acquisitions;
+                Instruction::Acquire(status.acquired.clone())
+            }
+            _ => Instruction::Continue,
+        }
+    }
+
+    /// Whether the holder may hand out messages now: partitions acquired
+    /// and the connection up.
+    pub fn may_deliver(&self) -> bool {
+        let status = self.shared.lock();
+        status.state == PartitionState::Acquired && !status.suspended
+    }
+
+    /// Waits up to `timeout` for the state to change (or the connection to
+    /// come or go); returns at once when there is something to do.
+    pub fn wait(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut status = self.shared.lock();
+        let start = (status.state, status.suspended, status.acquisitions);
+        loop {
+            let now = (status.state, status.suspended, status.acquisitions);
+            let pending = matches!(now.0, PartitionState::Failure | PartitionState::Release)
+                || (now.0 == PartitionState::Acquired && status.handed_out != status.acquisitions);
+            if pending || now != start {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            status = self
+                .shared
+                .status_changed
+                .wait_timeout(status, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+
+    /// The holder gave up its partitions after an `Instruction::Release`:
+    /// the locks go, and allocation starts again.
+    pub fn released(&self) {
+        self.shared.releases.send_modify(|count| *count += 1);
+    }
+
+    /// A new partition set (refreshed from Kafka). When it differs from the
+    /// one being split, the member leaves the party and joins again, as the
+    /// Python library does, so that every member releases and allocates the
+    /// new set. An empty set is a `PartitionerError`.
+    pub fn update_partitions(&self, mut partitions: Vec<String>) -> Result<()> {
+        check_partitions(&partitions)?;
+        partitions.sort();
+        let mut status = self.shared.lock();
+        let mut current = status.partitions.clone();
+        current.sort();
+        if current != partitions {
+            status.partitions = partitions;
+            drop(status);
+            self.shared.set_version.send_modify(|version| *version += 1);
+        }
+        Ok(())
+    }
+
+    /// The partition set being split.
+    pub fn partitions(&self) -> Vec<String> {
+        self.shared.partitions()
+    }
+
+    /// Leaves the party: the locks go first, then the party node, then the
+    /// session, within `timeout`. The holder must have committed and given
+    /// up its partitions. Stopping twice is harmless.
+    pub fn stop(&self, timeout: Duration) -> Result<()> {
+        let Some(task) = self.member.lock().expect("member lock").take() else {
+            return Ok(());
+        };
+        self.shared.leaving.send_replace(true);
+        let failed = self.state() == PartitionState::Failure;
+        let left = engine::block_on(async {
+            match tokio::time::timeout(timeout, task).await {
+                Ok(_) => Ok(()),
+                Err(_) => Err(Error::new(
+                    ErrorCode::TimedOut,
+                    format!("leaving the party took longer than {timeout:?}"),
+                )),
+            }
+        })?;
+        self.shared
+            .fail(Error::new(ErrorCode::Partitioner, "the member left the party"));
+        if failed {
+            return Ok(());
+        }
+        left
+    }
+}
+
+impl Drop for Partitioner {
+    fn drop(&mut self) {
+        if let Some(task) = self.member.lock().map(|mut task| task.take()).unwrap_or_default() {
+            task.abort();
+        }
+    }
+}
+
+fn check_partitions(partitions: &[String]) -> Result<()> {
+    if partitions.is_empty() {
+        return Err(Error::new(
+            ErrorCode::Partitioner,
+            "no partitions to split: the group's topics have no partitions in Kafka",
+        ));
+    }
+    Ok(())
+}
