@@ -57,6 +57,9 @@ pub enum Subscription {
     },
     /// The plain consumer: every partition of each topic.
     Topics(Vec<String>),
+    /// A balanced group's consumer: nothing until partitions are assigned
+    /// ([`Consumer::assign`]).
+    Assigned,
 }
 
 const NEW: u8 = 0;
@@ -131,6 +134,7 @@ impl Consumer {
                     Topic::new(topic)?;
                 }
             }
+            Subscription::Assigned => {}
         }
         if config.fetch_wait_max >= config.client.request_timeout {
             return Err(Error::configuration(format!(
@@ -419,6 +423,7 @@ impl Consumer {
         let wanted: Vec<(&str, Option<&Vec<i32>>)> = match &self.subscription {
             Subscription::Topic { topic, partitions } => vec![(topic, partitions.as_ref())],
             Subscription::Topics(topics) => topics.iter().map(|t| (t.as_str(), None)).collect(),
+            Subscription::Assigned => Vec::new(),
         };
         for (topic, chosen) in wanted {
             let all = known(topic)?;
