@@ -163,6 +163,19 @@ typedef struct yk_cluster_config yk_cluster_config;
 typedef struct yk_config yk_config;
 
 /**
+ * A consumer. Usable from several threads at once: messages go to
+ * whichever thread asks, and any thread may mark them done.
+ */
+typedef struct yk_consumer yk_consumer;
+
+/**
+ * A consumer configuration: the group id, the cluster and the options.
+ * Options are checked when set; the configuration is copied by the
+ * consumers made from it, so it may be changed or freed afterwards.
+ */
+typedef struct yk_consumer_config yk_consumer_config;
+
+/**
  * What a discovery call found: a list of clusters, each with a list of
  * topics (sorted by name), each with its partition ids (sorted). Everything
  * it points to is owned by the result and freed by `yk_discovery_result_free`.
@@ -170,14 +183,116 @@ typedef struct yk_config yk_config;
 typedef struct yk_discovery_result yk_discovery_result;
 
 /**
+ * A message taken from a consumer. Owned by the caller until
+ * `yk_message_free`; everything its accessors return is owned by it and
+ * valid until then (also after the consumer is closed or freed). Read-only:
+ * usable from several threads at once.
+ */
+typedef struct yk_message yk_message;
+
+/**
+ * The offsets functions over one cluster. Usable from several threads at
+ * once; each call blocks until it is done (within the request and
+ * metadata timeouts).
+ */
+typedef struct yk_offsets yk_offsets;
+
+/**
+ * What an offsets call found: one row per partition, sorted by topic and
+ * partition. Freed with `yk_offsets_result_free`, with everything in it.
+ */
+typedef struct yk_offsets_result yk_offsets_result;
+
+/**
  * A producer. Usable from several threads at once.
  */
 typedef struct yk_producer yk_producer;
 
 /**
+ * The topics an offsets call is about: whole topics (every partition, the
+ * list form) and single partitions (the topic → partitions map form).
+ */
+typedef struct yk_topics yk_topics;
+
+/**
  * A loaded topology file: every cluster of one cluster type.
  */
 typedef struct yk_topology yk_topology;
+
+/**
+ * A topic and a partition. Strings are NUL-terminated UTF-8, owned by
+ * whoever made the array.
+ */
+typedef struct yk_topic_partition {
+  /**
+   * The topic.
+   */
+  const char *topic;
+  /**
+   * The partition.
+   */
+  int32_t partition;
+} yk_topic_partition;
+
+/**
+ * Called with the partitions a consumer group gives up (pre) or has just
+ * acquired (post), on the thread that called into the group; the array and
+ * its strings are valid during the call only. `opaque` is the pointer
+ * given with the callbacks.
+ */
+typedef void (*yk_rebalance_callback)(void *opaque,
+                                      const struct yk_topic_partition *partitions,
+                                      size_t count);
+
+/**
+ * An offset to store for one partition (input of `yk_offsets_set`).
+ */
+typedef struct yk_topic_partition_offset {
+  /**
+   * The topic, NUL-terminated UTF-8.
+   */
+  const char *topic;
+  /**
+   * The partition.
+   */
+  int32_t partition;
+  /**
+   * The next offset the group will read.
+   */
+  int64_t offset;
+} yk_topic_partition_offset;
+
+/**
+ * One partition's offsets in a result. A field the call does not report
+ * is −1; `lag` is high watermark − committed.
+ */
+typedef struct yk_partition_offsets {
+  /**
+   * The topic, owned by the result.
+   */
+  const char *topic;
+  /**
+   * The partition.
+   */
+  int32_t partition;
+  /**
+   * The group's committed offset (0 when it committed nothing), or the
+   * offset a call committed.
+   */
+  int64_t committed;
+  /**
+   * The offset the next message will get.
+   */
+  int64_t high_watermark;
+  /**
+   * The first offset kept.
+   */
+  int64_t low_watermark;
+  /**
+   * Messages the group has still to read.
+   */
+  int64_t lag;
+} yk_partition_offsets;
 
 /**
  * One dimension of a metric: a key and a value, both NUL-terminated UTF-8,
@@ -406,6 +521,209 @@ const char *yk_config_dump_client(struct yk_config *config);
 void yk_config_free(struct yk_config *config);
 
 /**
+ * Creates the simple consumer (the seed's `KafkaSimpleConsumer(topic,
+ * config, partitions)`) of `partitions[0..count]` of `topic` in `*out`
+ * (`partitions` NULL with `count` 0: every partition). `config` is copied.
+ * Nothing connects before `yk_consumer_connect`. Free with
+ * `yk_consumer_free`. `*out` is written only on success.
+ */
+enum yk_error yk_consumer_new_simple(const struct yk_consumer_config *config,
+                                     const char *topic,
+                                     const int32_t *partitions,
+                                     size_t count,
+                                     struct yk_consumer **out);
+
+/**
+ * Creates the plain consumer of every partition of `topics[0..count]`
+ * (at least one) in `*out`: the seed's consumer of the topics a regex
+ * found, reading with the group's offsets and no balancing. `config` is
+ * copied. Nothing connects before `yk_consumer_connect`. Free with
+ * `yk_consumer_free`. `*out` is written only on success.
+ */
+enum yk_error yk_consumer_new(const struct yk_consumer_config *config,
+                              const char *const *topics,
+                              size_t count,
+                              struct yk_consumer **out);
+
+/**
+ * Connects: looks the partitions up (an unknown topic is
+ * `YK_ERROR_UNKNOWN_TOPIC`, an unknown partition
+ * `YK_ERROR_UNKNOWN_PARTITIONS`), starts each at the group's committed
+ * offset (else per `auto_offset_reset`) and starts fetching. Once only
+ * (`YK_ERROR_WRONG_STATE` after that).
+ */
+enum yk_error yk_consumer_connect(const struct yk_consumer *consumer);
+
+/**
+ * Takes the next message into `*out` (free it with `yk_message_free`):
+ * one already fetched, or, when `block` is true, the first to arrive
+ * within `timeout_ms` (negative: no limit, until `yk_consumer_close` from
+ * another thread). None is `YK_ERROR_CONSUMER_TIMEOUT`. An error a fetch
+ * met (other than leader moves and lost brokers, which are retried) comes
+ * back once, in its place among the messages. `*out` is written only on
+ * success.
+ */
+enum yk_error yk_consumer_get_message(const struct yk_consumer *consumer,
+                                      bool block,
+                                      int32_t timeout_ms,
+                                      struct yk_message **out);
+
+/**
+ * `yk_consumer_get_message` blocking up to `consumer_timeout_ms` (the
+ * seed's iteration). `*out` is written only on success.
+ */
+enum yk_error yk_consumer_next(const struct yk_consumer *consumer, struct yk_message **out);
+
+/**
+ * Marks `message` (from this consumer) processed; messages may be marked
+ * in any order, and a commit never passes one that was not. Counts toward
+ * `auto_commit_interval_messages`; the automatic commit it may start runs
+ * in the background. A message of a partition the consumer no longer
+ * reads is ignored. `message` stays the caller's.
+ */
+enum yk_error yk_consumer_task_done(const struct yk_consumer *consumer,
+                                    const struct yk_message *message);
+
+/**
+ * Commits, for every partition, the offset of its first message not
+ * marked done (or the offset after the last one delivered), and waits for
+ * the offset storage to answer: `YK_ERROR_OFFSET_COMMIT` with the broker's
+ * Kafka code when it refuses.
+ */
+enum yk_error yk_consumer_commit(const struct yk_consumer *consumer);
+
+/**
+ * Like `yk_consumer_commit`, for `partitions[0..count]` only (count 0:
+ * nothing). Partitions the consumer does not read are ignored.
+ */
+enum yk_error yk_consumer_commit_partitions(const struct yk_consumer *consumer,
+                                            const struct yk_topic_partition *partitions,
+                                            size_t count);
+
+/**
+ * Marks every message of `message`'s partition up to `message` processed
+ * and commits that partition (the seed's `commit_message`). A message of a
+ * partition the consumer no longer reads is `YK_ERROR_WRONG_STATE`.
+ */
+enum yk_error yk_consumer_commit_message(const struct yk_consumer *consumer,
+                                         const struct yk_message *message);
+
+/**
+ * Stops fetching and, with `auto_commit_enable`, commits (waiting up to
+ * `request_timeout_ms` for the storage). A thread waiting in
+ * `yk_consumer_get_message` returns `YK_ERROR_CLOSED_HANDLE`, as do later
+ * calls. Closing twice is harmless. Messages taken before stay valid.
+ */
+enum yk_error yk_consumer_close(const struct yk_consumer *consumer);
+
+/**
+ * Frees a consumer without committing (close it first for the final
+ * commit). No other thread may be using it. NULL is a no-op.
+ */
+void yk_consumer_free(struct yk_consumer *consumer);
+
+/**
+ * Creates the configuration of consumer group `group_id` on `cluster`
+ * (copied) in `*out`, every option at the Python library's default:
+ * `auto_offset_reset=largest`, `auto_commit_enable=true`,
+ * `auto_commit_interval_ms=60000`, `auto_commit_interval_messages=100`,
+ * `consumer_timeout_ms=100`, `fetch_min_bytes=1`, `fetch_wait_max_ms=100`,
+ * `fetch_message_max_bytes=2097152`, `client_id=yelp-kafka`,
+ * `partitioner_cooldown=30`, `use_group_sha=true`,
+ * `max_termination_timeout_secs=10`, `offset_storage=zookeeper`. An empty
+ * group id is `YK_ERROR_CONFIGURATION`. Free with
+ * `yk_consumer_config_free`. `*out` is written only on success.
+ */
+enum yk_error yk_consumer_config_new(const char *group_id,
+                                     const struct yk_cluster_config *cluster,
+                                     struct yk_consumer_config **out);
+
+/**
+ * Sets option `key` to `value` (both copied): any consumer option above or
+ * client option (`metadata_timeout_ms`, `request_timeout_ms`,
+ * `api_version_caps`, ...). An unknown key or a value that does not fit
+ * is `YK_ERROR_CONFIGURATION` naming the key, and the configuration stays
+ * as it was.
+ */
+enum yk_error yk_consumer_config_set(struct yk_consumer_config *config,
+                                     const char *key,
+                                     const char *value);
+
+/**
+ * Adds the metrics dimension `name=value` (both copied) to the consumer's
+ * metrics, after those set before; the same as extending the
+ * `metrics_dimensions` option. A repeated name, or a `,` or `=` in either
+ * part (or an empty name), is `YK_ERROR_CONFIGURATION`.
+ */
+enum yk_error yk_consumer_config_add_metrics_dimension(struct yk_consumer_config *config,
+                                                       const char *name,
+                                                       const char *value);
+
+/**
+ * Sets the callbacks a consumer group calls before it gives partitions up
+ * (`pre`) and after it acquired new ones (`post`); either may be NULL.
+ * No message is delivered between the two. `opaque` is passed back to
+ * both. They run on the thread that called into the group and must not
+ * call back into it (`YK_ERROR_REENTRANT`).
+ */
+enum yk_error yk_consumer_config_set_rebalance_callbacks(struct yk_consumer_config *config,
+                                                         yk_rebalance_callback pre,
+                                                         yk_rebalance_callback post,
+                                                         void *opaque);
+
+/**
+ * The effective configuration: group id, cluster, then one `key = value`
+ * line per option (defaults marked `(default)`) and whether the rebalance
+ * callbacks are set. Owned by `config`, valid until the next call of this
+ * function on it or until it is freed; NULL on a bad argument.
+ */
+const char *yk_consumer_config_dump(struct yk_consumer_config *config);
+
+/**
+ * Frees a configuration. NULL is a no-op.
+ */
+void yk_consumer_config_free(struct yk_consumer_config *config);
+
+/**
+ * The message's topic; NULL when `message` is NULL.
+ */
+const char *yk_message_topic(const struct yk_message *message);
+
+/**
+ * The message's partition; −1 when `message` is NULL.
+ */
+int32_t yk_message_partition(const struct yk_message *message);
+
+/**
+ * The message's offset; −1 when `message` is NULL.
+ */
+int64_t yk_message_offset(const struct yk_message *message);
+
+/**
+ * The message's timestamp (milliseconds since the Unix epoch, as its
+ * record batch says); −1 when `message` is NULL.
+ */
+int64_t yk_message_timestamp(const struct yk_message *message);
+
+/**
+ * The key's bytes, their number in `*len`. A null key gives NULL with
+ * `*len` 0; an empty key a non-NULL pointer with `*len` 0. When `message`
+ * or `len` is NULL: NULL, the last error set and `*len` untouched.
+ */
+const uint8_t *yk_message_key(const struct yk_message *message, size_t *len);
+
+/**
+ * The value's bytes, their number in `*len`; as `yk_message_key` (a null
+ * value, a tombstone, gives NULL with `*len` 0).
+ */
+const uint8_t *yk_message_value(const struct yk_message *message, size_t *len);
+
+/**
+ * Frees a message. NULL is a no-op.
+ */
+void yk_message_free(struct yk_message *message);
+
+/**
  * Every topic of `cluster` with its partitions, in a result with one
  * cluster. `options` (NULL: defaults) takes the client options
  * (`client_id`, `metadata_timeout_ms`, ...). Failure is
@@ -533,6 +851,143 @@ int16_t yk_last_error_kafka_code(void);
  * The library's version, `"MAJOR.MINOR.PATCH"`. Static: never free it.
  */
 const char *yk_version(void);
+
+/**
+ * Creates an offsets client of `cluster` in `*out`. `config` (NULL:
+ * defaults) takes the client options and `offset_storage` (`zookeeper`,
+ * the default, at `/consumers/<group>/offsets/<topic>/<partition>` under
+ * the cluster's chroot; `kafka`; or `dual`, written to both and read as
+ * the larger); an unknown key or bad value is `YK_ERROR_CONFIGURATION`.
+ * ZooKeeper storage on a cluster without ZooKeeper fails the calls that
+ * name a group with `YK_ERROR_INVALID_OFFSET_STORAGE`. Free with
+ * `yk_offsets_free`. `*out` is written only on success.
+ */
+enum yk_error yk_offsets_new(const struct yk_cluster_config *cluster,
+                             const struct yk_config *config,
+                             struct yk_offsets **out);
+
+/**
+ * Frees an offsets client. NULL is a no-op.
+ */
+void yk_offsets_free(struct yk_offsets *offsets);
+
+/**
+ * Creates an empty topic selection in `*out`; free it with `yk_topics_free`.
+ */
+enum yk_error yk_topics_new(struct yk_topics **out);
+
+/**
+ * Adds every partition of `topic` (copied); partitions added for it
+ * before no longer matter.
+ */
+enum yk_error yk_topics_add(struct yk_topics *topics, const char *topic);
+
+/**
+ * Adds `partition` of `topic` (copied), unless the whole topic was added.
+ * A negative partition is `YK_ERROR_INVALID_ARGUMENT`.
+ */
+enum yk_error yk_topics_add_partition(struct yk_topics *topics,
+                                      const char *topic,
+                                      int32_t partition);
+
+/**
+ * Frees a topic selection. NULL is a no-op.
+ */
+void yk_topics_free(struct yk_topics *topics);
+
+/**
+ * The committed offsets of `group` for `topics` (`committed`, 0 where the
+ * group committed nothing); the seed's `get_current_consumer_offsets`.
+ * With `raise_on_error`, an unknown topic is `YK_ERROR_UNKNOWN_TOPIC` and
+ * an unknown partition `YK_ERROR_UNKNOWN_PARTITIONS`; without, they are
+ * left out. `*out` is written only on success.
+ */
+enum yk_error yk_offsets_current(const struct yk_offsets *offsets,
+                                 const char *group,
+                                 const struct yk_topics *topics,
+                                 bool raise_on_error,
+                                 struct yk_offsets_result **out);
+
+/**
+ * The high and low watermarks of `topics` (`high_watermark`,
+ * `low_watermark`); the seed's `get_topics_watermarks`. `raise_on_error`
+ * as for `yk_offsets_current`. `*out` is written only on success.
+ */
+enum yk_error yk_offsets_watermarks(const struct yk_offsets *offsets,
+                                    const struct yk_topics *topics,
+                                    bool raise_on_error,
+                                    struct yk_offsets_result **out);
+
+/**
+ * Moves `group` to the high watermark of every partition of `topics` (it
+ * skips what it has not read); the result holds what was committed.
+ * `raise_on_error` as for `yk_offsets_current`; a refused commit is
+ * `YK_ERROR_OFFSET_COMMIT`. `*out` is written only on success.
+ */
+enum yk_error yk_offsets_advance(const struct yk_offsets *offsets,
+                                 const char *group,
+                                 const struct yk_topics *topics,
+                                 bool raise_on_error,
+                                 struct yk_offsets_result **out);
+
+/**
+ * Moves `group` to the low watermark of every partition of `topics` (it
+ * reads again all that is kept); as `yk_offsets_advance` otherwise.
+ */
+enum yk_error yk_offsets_rewind(const struct yk_offsets *offsets,
+                                const char *group,
+                                const struct yk_topics *topics,
+                                bool raise_on_error,
+                                struct yk_offsets_result **out);
+
+/**
+ * Commits `entries[0..count]` for `group` as they are (no check against
+ * the watermarks); the seed's `set_consumer_offsets`. The result holds
+ * what was committed (without unknown topics and partitions when
+ * `raise_on_error` is false). `*out` is written only on success.
+ */
+enum yk_error yk_offsets_set(const struct yk_offsets *offsets,
+                             const char *group,
+                             const struct yk_topic_partition_offset *entries,
+                             size_t count,
+                             bool raise_on_error,
+                             struct yk_offsets_result **out);
+
+/**
+ * The lag of `group` in `partitions[0..count]` of `topic` (NULL with
+ * `count` 0: every partition): committed, watermarks and lag per
+ * partition; the seed's `offset_distance`. An unknown group counts as
+ * offset 0. Unknown topics and partitions are errors. `*out` is written
+ * only on success.
+ */
+enum yk_error yk_offsets_offset_distance(const struct yk_offsets *offsets,
+                                         const char *group,
+                                         const char *topic,
+                                         const int32_t *partitions,
+                                         size_t count,
+                                         struct yk_offsets_result **out);
+
+/**
+ * The lag of `group` in every partition `topics` names; the seed's
+ * `topics_offset_distance`. As `yk_offsets_offset_distance` otherwise.
+ */
+enum yk_error yk_offsets_topics_offset_distance(const struct yk_offsets *offsets,
+                                                const char *group,
+                                                const struct yk_topics *topics,
+                                                struct yk_offsets_result **out);
+
+/**
+ * The rows of `result` (sorted by topic and partition), their number in
+ * `*count`; owned by the result. NULL with the last error set, and
+ * `*count` untouched, on a bad argument.
+ */
+const struct yk_partition_offsets *yk_offsets_result_rows(const struct yk_offsets_result *result,
+                                                          size_t *count);
+
+/**
+ * Frees a result and everything in it. NULL is a no-op.
+ */
+void yk_offsets_result_free(struct yk_offsets_result *result);
 
 /**
  * Creates a producer for `cluster` in `*out`.

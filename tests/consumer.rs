@@ -590,5 +590,23 @@ fn a_consumer_with_zookeeper_storage_resumes_where_it_committed() {
     first.close().unwrap();
     let second = Consumer::new(simple("zk-stored", None), config()).unwrap();
     second.connect().unwrap();
-    assert_eq!(second.get_message(true, Some(Duration::from_secs(5))).unwrap().offset(), 4);
+    assert_eq!(
+        second.get_message(true, Some(Duration::from_secs(5))).unwrap().offset(),
+        4
+    );
+}
+
+#[test]
+fn an_assigned_consumer_reads_only_what_it_is_given() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("given", 2);
+    produce_with_kcat(mock.bootstrap(), "given", 1, "none", &sample_records(3, 10));
+    let consumer = connected(Subscription::Assigned, mock.bootstrap(), "g", &[]);
+    assert_eq!(consumer.assignment(), Vec::<TopicPartition>::new());
+    assert_nothing_more(&consumer);
+    let one = TopicPartition::new(Topic::new("given").unwrap(), 1);
+    consumer.assign(std::slice::from_ref(&one)).unwrap();
+    let messages = read(&consumer, 3, Duration::from_secs(10));
+    assert!(messages.iter().all(|m| m.partition() == 1));
+    assert_eq!(consumer.positions(), BTreeMap::from([(one, 0)]), "nothing done yet");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::{ClientOptions, ClusterConfig, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS};
 use crate::error::{Error, Result};
-use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_NAMES};
+use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
 
 const MS_MAX: i64 = 24 * 3600 * 1000;
 
@@ -89,12 +89,7 @@ pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
         default: "10",
         doc: "How long a multiprocessing group waits for a worker to stop before it kills it.",
     },
-    OptionSpec {
-        name: "offset_storage",
-        kind: OptionKind::Choice(OFFSET_STORAGE_NAMES),
-        default: "zookeeper",
-        doc: "Where the group's offsets live: zookeeper (/consumers/<group>/offsets/<topic>/<partition>), kafka (the group coordinator) or dual (both written, the larger read).",
-    },
+    OFFSET_STORAGE_OPTION,
     OptionSpec {
         name: "metrics_dimensions",
         kind: OptionKind::Text,
@@ -186,7 +181,7 @@ impl ConsumerConfig {
             partitioner_cooldown: parse_seconds("partitioner_cooldown", values.value(spec("partitioner_cooldown")))?,
             use_group_sha: values.bool(spec("use_group_sha"))?,
             max_termination_timeout: Duration::from_secs(int("max_termination_timeout_secs")? as u64),
-            offset_storage: OffsetStorageKind::by_name(values.value(spec("offset_storage")))?,
+            offset_storage: OffsetStorageKind::from_config(values)?,
             metrics_dimensions: parse_dimensions(values.value(spec("metrics_dimensions")))?,
         })
     }

@@ -126,6 +126,7 @@ impl Consumer {
                     return Err(Error::invalid_argument("partition ids are never negative"));
                 }
             }
+            Subscription::Assigned => {}
             Subscription::Topics(topics) => {
                 if topics.is_empty() {
                     return Err(Error::invalid_argument("no topic to consume"));
@@ -406,6 +407,9 @@ impl Consumer {
     /// every topic (never asking for the named topics alone, which brokers
     /// that auto-create topics would create).
     async fn subscribed_partitions(&self) -> Result<Vec<TopicPartition>> {
+        if self.subscription == Subscription::Assigned {
+            return Ok(Vec::new());
+        }
         let metadata = self.shared.cluster.fetch_metadata(None).await?;
         let existing = metadata.topic_partitions();
         let known = |topic: &str| -> Result<&Vec<i32>> {

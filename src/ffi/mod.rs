@@ -16,9 +16,13 @@
 
 pub mod cluster_config;
 pub mod config;
+pub mod consumer;
+pub mod consumer_config;
+pub mod consumer_message;
 pub mod discovery;
 pub mod error;
 pub mod metrics;
+pub mod offsets;
 pub mod producer;
 pub mod topology;
 
@@ -217,6 +221,23 @@ pub(crate) unsafe fn handle_array<'a, T>(items: *const *const T, count: usize, w
         .enumerate()
         .map(|(i, ptr)| handle(*ptr, &format!("{what}[{i}]")))
         .collect()
+}
+
+/// Borrows `count` items at `items`; NULL is allowed only with a count of
+/// 0, else `InvalidArgument` naming `what`.
+///
+/// # Safety
+/// `items` is NULL or points at `count` initialized items that outlive `'a`.
+pub(crate) unsafe fn c_slice<'a, T>(items: *const T, count: usize, what: &str) -> Result<&'a [T]> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if items.is_null() {
+        return Err(Error::invalid_argument(format!(
+            "{what} is NULL but its count is {count}"
+        )));
+    }
+    Ok(std::slice::from_raw_parts(items, count))
 }
 
 /// A Rust string as an owned C string; an inner NUL is `InvalidArgument`.

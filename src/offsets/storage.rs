@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::config::{ClientOptions, ClusterConfig};
+use crate::config::{ClientOptions, ClusterConfig, KeyValueConfig, OptionKind, OptionSpec};
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::coordinator::{GroupCoordinator, PartitionKey};
 use crate::kafka::KafkaCluster;
@@ -26,6 +26,15 @@ pub enum OffsetStorageKind {
 /// The words `offset_storage` accepts, as the configuration spells them.
 pub const OFFSET_STORAGE_NAMES: &[&str] = &["kafka", "zookeeper", "dual"];
 
+/// The `offset_storage` option, shared by consumers and the offsets API.
+/// ZooKeeper is the seed's default (the Kafka 0.8 layout).
+pub const OFFSET_STORAGE_OPTION: OptionSpec = OptionSpec {
+    name: "offset_storage",
+    kind: OptionKind::Choice(OFFSET_STORAGE_NAMES),
+    default: "zookeeper",
+    doc: "Where the group's offsets live: zookeeper (/consumers/<group>/offsets/<topic>/<partition>), kafka (the group coordinator) or dual (both written, the larger read).",
+};
+
 impl OffsetStorageKind {
     /// The choice named `name`.
     pub fn by_name(name: &str) -> Result<OffsetStorageKind> {
@@ -41,6 +50,11 @@ impl OffsetStorageKind {
                 ),
             )),
         }
+    }
+
+    /// The `offset_storage` of `values` (already checked against its option).
+    pub fn from_config(values: &KeyValueConfig) -> Result<OffsetStorageKind> {
+        OffsetStorageKind::by_name(values.value(&OFFSET_STORAGE_OPTION))
     }
 
     fn uses_kafka(self) -> bool {

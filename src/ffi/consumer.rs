@@ -1,0 +1,205 @@
+//! `yk_consumer`: the simple consumer of one topic's partitions and the
+//! plain consumer of every partition of some topics (SPEC §2.9, §2.5), with
+//! task_done, commits and close.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use crate::consumer::{Consumer, Subscription, Topic, TopicPartition};
+use crate::error::{ErrorCode, Result};
+use crate::ffi::consumer_config::yk_consumer_config;
+use crate::ffi::consumer_message::yk_message;
+use crate::ffi::{boundary, c_slice, c_str, check_out, free_handle, handle, write_handle};
+
+/// A topic and a partition. Strings are NUL-terminated UTF-8, owned by
+/// whoever made the array.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct yk_topic_partition {
+    /// The topic.
+    pub topic: *const c_char,
+    /// The partition.
+    pub partition: i32,
+}
+
+/// A consumer. Usable from several threads at once: messages go to
+/// whichever thread asks, and any thread may mark them done.
+pub struct yk_consumer {
+    consumer: Consumer,
+}
+
+/// Creates the simple consumer (the seed's `KafkaSimpleConsumer(topic,
+/// config, partitions)`) of `partitions[0..count]` of `topic` in `*out`
+/// (`partitions` NULL with `count` 0: every partition). `config` is copied.
+/// Nothing connects before `yk_consumer_connect`. Free with
+/// `yk_consumer_free`. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_new_simple(
+    config: *const yk_consumer_config,
+    topic: *const c_char,
+    partitions: *const i32,
+    count: usize,
+    out: *mut *mut yk_consumer,
+) -> ErrorCode {
+    boundary("yk_consumer_new_simple", || {
+        check_out(out, "out")?;
+        let config = handle(config, "config")?;
+        let topic = c_str(topic, "topic")?;
+        let partitions = c_slice(partitions, count, "partitions")?;
+        let subscription = Subscription::Topic {
+            topic: topic.to_string(),
+            partitions: (count > 0).then(|| partitions.to_vec()),
+        };
+        let consumer = Consumer::new(subscription, config.config.clone())?;
+        write_handle(out, yk_consumer { consumer });
+        Ok(())
+    })
+}
+
+/// Creates the plain consumer of every partition of `topics[0..count]`
+/// (at least one) in `*out`: the seed's consumer of the topics a regex
+/// found, reading with the group's offsets and no balancing. `config` is
+/// copied. Nothing connects before `yk_consumer_connect`. Free with
+/// `yk_consumer_free`. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_new(
+    config: *const yk_consumer_config,
+    topics: *const *const c_char,
+    count: usize,
+    out: *mut *mut yk_consumer,
+) -> ErrorCode {
+    boundary("yk_consumer_new", || {
+        check_out(out, "out")?;
+        let config = handle(config, "config")?;
+        let topics = c_slice(topics, count, "topics")?
+            .iter()
+            .enumerate()
+            .map(|(i, topic)| c_str(*topic, &format!("topics[{i}]")).map(str::to_string))
+            .collect::<Result<Vec<_>>>()?;
+        let consumer = Consumer::new(Subscription::Topics(topics), config.config.clone())?;
+        write_handle(out, yk_consumer { consumer });
+        Ok(())
+    })
+}
+
+/// Connects: looks the partitions up (an unknown topic is
+/// `YK_ERROR_UNKNOWN_TOPIC`, an unknown partition
+/// `YK_ERROR_UNKNOWN_PARTITIONS`), starts each at the group's committed
+/// offset (else per `auto_offset_reset`) and starts fetching. Once only
+/// (`YK_ERROR_WRONG_STATE` after that).
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_connect(consumer: *const yk_consumer) -> ErrorCode {
+    boundary("yk_consumer_connect", || {
+        handle(consumer, "consumer")?.consumer.connect()
+    })
+}
+
+/// Takes the next message into `*out` (free it with `yk_message_free`):
+/// one already fetched, or, when `block` is true, the first to arrive
+/// within `timeout_ms` (negative: no limit, until `yk_consumer_close` from
+/// another thread). None is `YK_ERROR_CONSUMER_TIMEOUT`. An error a fetch
+/// met (other than leader moves and lost brokers, which are retried) comes
+/// back once, in its place among the messages. `*out` is written only on
+/// success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_get_message(
+    consumer: *const yk_consumer,
+    block: bool,
+    timeout_ms: i32,
+    out: *mut *mut yk_message,
+) -> ErrorCode {
+    boundary("yk_consumer_get_message", || {
+        check_out(out, "out")?;
+        let consumer = &handle(consumer, "consumer")?.consumer;
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        let message = consumer.get_message(block, timeout)?;
+        write_handle(out, yk_message { message });
+        Ok(())
+    })
+}
+
+/// `yk_consumer_get_message` blocking up to `consumer_timeout_ms` (the
+/// seed's iteration). `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_next(consumer: *const yk_consumer, out: *mut *mut yk_message) -> ErrorCode {
+    boundary("yk_consumer_next", || {
+        check_out(out, "out")?;
+        let message = handle(consumer, "consumer")?.consumer.next()?;
+        write_handle(out, yk_message { message });
+        Ok(())
+    })
+}
+
+/// Marks `message` (from this consumer) processed; messages may be marked
+/// in any order, and a commit never passes one that was not. Counts toward
+/// `auto_commit_interval_messages`; the automatic commit it may start runs
+/// in the background. A message of a partition the consumer no longer
+/// reads is ignored. `message` stays the caller's.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_task_done(consumer: *const yk_consumer, message: *const yk_message) -> ErrorCode {
+    boundary("yk_consumer_task_done", || {
+        let consumer = &handle(consumer, "consumer")?.consumer;
+        consumer.task_done(&handle(message, "message")?.message)
+    })
+}
+
+/// Commits, for every partition, the offset of its first message not
+/// marked done (or the offset after the last one delivered), and waits for
+/// the offset storage to answer: `YK_ERROR_OFFSET_COMMIT` with the broker's
+/// Kafka code when it refuses.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_commit(consumer: *const yk_consumer) -> ErrorCode {
+    boundary("yk_consumer_commit", || handle(consumer, "consumer")?.consumer.commit())
+}
+
+/// Like `yk_consumer_commit`, for `partitions[0..count]` only (count 0:
+/// nothing). Partitions the consumer does not read are ignored.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_commit_partitions(
+    consumer: *const yk_consumer,
+    partitions: *const yk_topic_partition,
+    count: usize,
+) -> ErrorCode {
+    boundary("yk_consumer_commit_partitions", || {
+        let consumer = &handle(consumer, "consumer")?.consumer;
+        let partitions = c_slice(partitions, count, "partitions")?
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let topic = Topic::new(c_str(p.topic, &format!("partitions[{i}].topic"))?)?;
+                Ok(TopicPartition::new(topic, p.partition))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        consumer.commit_partitions(&partitions)
+    })
+}
+
+/// Marks every message of `message`'s partition up to `message` processed
+/// and commits that partition (the seed's `commit_message`). A message of a
+/// partition the consumer no longer reads is `YK_ERROR_WRONG_STATE`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_commit_message(
+    consumer: *const yk_consumer,
+    message: *const yk_message,
+) -> ErrorCode {
+    boundary("yk_consumer_commit_message", || {
+        let consumer = &handle(consumer, "consumer")?.consumer;
+        consumer.commit_message(&handle(message, "message")?.message)
+    })
+}
+
+/// Stops fetching and, with `auto_commit_enable`, commits (waiting up to
+/// `request_timeout_ms` for the storage). A thread waiting in
+/// `yk_consumer_get_message` returns `YK_ERROR_CLOSED_HANDLE`, as do later
+/// calls. Closing twice is harmless. Messages taken before stay valid.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_close(consumer: *const yk_consumer) -> ErrorCode {
+    boundary("yk_consumer_close", || handle(consumer, "consumer")?.consumer.close())
+}
+
+/// Frees a consumer without committing (close it first for the final
+/// commit). No other thread may be using it. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_free(consumer: *mut yk_consumer) {
+    free_handle(consumer);
+}

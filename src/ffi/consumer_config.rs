@@ -1,0 +1,180 @@
+//! `yk_consumer_config`: a consumer group's configuration (SPEC §2.4) —
+//! group id, cluster, every option checked as it is set, the rebalance
+//! callbacks and the metrics dimensions.
+
+use std::ffi::{c_char, c_void, CString};
+
+use crate::config::KeyValueConfig;
+use crate::consumer::ConsumerConfig;
+use crate::error::{Error, ErrorCode};
+use crate::ffi::cluster_config::yk_cluster_config;
+use crate::ffi::consumer::yk_topic_partition;
+use crate::ffi::{
+    boundary, boundary_value, c_str, check_out, free_handle, handle, handle_mut, to_c_string, write_handle,
+};
+
+/// Called with the partitions a consumer group gives up (pre) or has just
+/// acquired (post), on the thread that called into the group; the array and
+/// its strings are valid during the call only. `opaque` is the pointer
+/// given with the callbacks.
+pub type yk_rebalance_callback =
+    Option<unsafe extern "C" fn(opaque: *mut c_void, partitions: *const yk_topic_partition, count: usize)>;
+
+/// The rebalance callbacks of a configuration.
+#[derive(Clone, Copy)]
+pub(crate) struct RebalanceCallbacks {
+    pub(crate) pre: yk_rebalance_callback,
+    pub(crate) post: yk_rebalance_callback,
+    /// The caller's pointer, kept as an address: it is only handed back.
+    pub(crate) opaque: usize,
+}
+
+/// A consumer configuration: the group id, the cluster and the options.
+/// Options are checked when set; the configuration is copied by the
+/// consumers made from it, so it may be changed or freed afterwards.
+pub struct yk_consumer_config {
+    pub(crate) config: ConsumerConfig,
+    pub(crate) rebalance: RebalanceCallbacks,
+    dump: Option<CString>,
+}
+
+impl yk_consumer_config {
+    /// Replaces the options with `values` if they make a valid configuration.
+    fn update(&mut self, values: KeyValueConfig) -> crate::Result<()> {
+        self.config = ConsumerConfig::new(self.config.group_id(), self.config.cluster(), &values)?;
+        Ok(())
+    }
+}
+
+/// Creates the configuration of consumer group `group_id` on `cluster`
+/// (copied) in `*out`, every option at the Python library's default:
+/// `auto_offset_reset=largest`, `auto_commit_enable=true`,
+/// `auto_commit_interval_ms=60000`, `auto_commit_interval_messages=100`,
+/// `consumer_timeout_ms=100`, `fetch_min_bytes=1`, `fetch_wait_max_ms=100`,
+/// `fetch_message_max_bytes=2097152`, `client_id=yelp-kafka`,
+/// `partitioner_cooldown=30`, `use_group_sha=true`,
+/// `max_termination_timeout_secs=10`, `offset_storage=zookeeper`. An empty
+/// group id is `YK_ERROR_CONFIGURATION`. Free with
+/// `yk_consumer_config_free`. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_config_new(
+    group_id: *const c_char,
+    cluster: *const yk_cluster_config,
+    out: *mut *mut yk_consumer_config,
+) -> ErrorCode {
+    boundary("yk_consumer_config_new", || {
+        check_out(out, "out")?;
+        let group_id = c_str(group_id, "group_id")?;
+        let cluster = &handle(cluster, "cluster")?.config;
+        let config = ConsumerConfig::new(group_id, cluster, &KeyValueConfig::new())?;
+        write_handle(
+            out,
+            yk_consumer_config {
+                config,
+                rebalance: RebalanceCallbacks {
+                    pre: None,
+                    post: None,
+                    opaque: 0,
+                },
+                dump: None,
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Sets option `key` to `value` (both copied): any consumer option above or
+/// client option (`metadata_timeout_ms`, `request_timeout_ms`,
+/// `api_version_caps`, ...). An unknown key or a value that does not fit
+/// is `YK_ERROR_CONFIGURATION` naming the key, and the configuration stays
+/// as it was.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_config_set(
+    config: *mut yk_consumer_config,
+    key: *const c_char,
+    value: *const c_char,
+) -> ErrorCode {
+    boundary("yk_consumer_config_set", || {
+        let config = handle_mut(config, "config")?;
+        let (key, value) = (c_str(key, "key")?, c_str(value, "value")?);
+        let mut values = config.config.values().clone();
+        values.set(key, value)?;
+        config.update(values)
+    })
+}
+
+/// Adds the metrics dimension `name=value` (both copied) to the consumer's
+/// metrics, after those set before; the same as extending the
+/// `metrics_dimensions` option. A repeated name, or a `,` or `=` in either
+/// part (or an empty name), is `YK_ERROR_CONFIGURATION`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_config_add_metrics_dimension(
+    config: *mut yk_consumer_config,
+    name: *const c_char,
+    value: *const c_char,
+) -> ErrorCode {
+    boundary("yk_consumer_config_add_metrics_dimension", || {
+        let config = handle_mut(config, "config")?;
+        let (name, value) = (c_str(name, "name")?, c_str(value, "value")?);
+        if name.contains([',', '=']) || value.contains([',', '=']) {
+            return Err(Error::configuration(format!(
+                "metrics dimension {name:?}={value:?}: neither part may hold ',' or '='"
+            )));
+        }
+        let mut dimensions = config.config.metrics_dimensions.clone();
+        dimensions.push((name.to_string(), value.to_string()));
+        let text: Vec<String> = dimensions.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let mut values = config.config.values().clone();
+        values.set("metrics_dimensions", &text.join(","))?;
+        config.update(values)
+    })
+}
+
+/// Sets the callbacks a consumer group calls before it gives partitions up
+/// (`pre`) and after it acquired new ones (`post`); either may be NULL.
+/// No message is delivered between the two. `opaque` is passed back to
+/// both. They run on the thread that called into the group and must not
+/// call back into it (`YK_ERROR_REENTRANT`).
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_config_set_rebalance_callbacks(
+    config: *mut yk_consumer_config,
+    pre: yk_rebalance_callback,
+    post: yk_rebalance_callback,
+    opaque: *mut c_void,
+) -> ErrorCode {
+    boundary("yk_consumer_config_set_rebalance_callbacks", || {
+        let config = handle_mut(config, "config")?;
+        config.rebalance = RebalanceCallbacks {
+            pre,
+            post,
+            opaque: opaque as usize,
+        };
+        Ok(())
+    })
+}
+
+/// The effective configuration: group id, cluster, then one `key = value`
+/// line per option (defaults marked `(default)`) and whether the rebalance
+/// callbacks are set. Owned by `config`, valid until the next call of this
+/// function on it or until it is freed; NULL on a bad argument.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_config_dump(config: *mut yk_consumer_config) -> *const c_char {
+    boundary_value("yk_consumer_config_dump", std::ptr::null(), || {
+        let config = handle_mut(config, "config")?;
+        let set = |callback: yk_rebalance_callback| if callback.is_some() { "set" } else { "none" };
+        let dump = format!(
+            "{}pre_rebalance_callback = {}\npost_rebalance_callback = {}\nrebalance_opaque = {:#x}\n",
+            config.config.effective(),
+            set(config.rebalance.pre),
+            set(config.rebalance.post),
+            config.rebalance.opaque
+        );
+        Ok(config.dump.insert(to_c_string(&dump, "configuration dump")?).as_ptr())
+    })
+}
+
+/// Frees a configuration. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_config_free(config: *mut yk_consumer_config) {
+    free_handle(config);
+}

@@ -1,0 +1,423 @@
+//! The offsets API in C (SPEC §2.11): `yk_offsets` (a client of one
+//! cluster and one offset storage), `yk_topics` (which topics and
+//! partitions a call is about) and `yk_offsets_result` (what it found).
+
+use std::collections::BTreeMap;
+use std::ffi::{c_char, CString};
+
+use crate::config::{ClientOptions, CLIENT_OPTIONS};
+use crate::error::{ErrorCode, Result};
+use crate::ffi::cluster_config::yk_cluster_config;
+use crate::ffi::config::yk_config;
+use crate::ffi::{
+    boundary, boundary_value, c_slice, c_str, check_out, free_handle, handle, handle_mut, to_c_string, write_handle,
+};
+use crate::kafka::coordinator::PartitionKey;
+use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
+use crate::offsets::{GroupLag, OffsetsClient, TopicSelection, Watermarks};
+
+/// The offsets functions over one cluster. Usable from several threads at
+/// once; each call blocks until it is done (within the request and
+/// metadata timeouts).
+pub struct yk_offsets {
+    client: OffsetsClient,
+}
+
+/// The topics an offsets call is about: whole topics (every partition, the
+/// list form) and single partitions (the topic → partitions map form).
+pub struct yk_topics {
+    selection: TopicSelection,
+}
+
+/// One partition's offsets in a result. A field the call does not report
+/// is −1; `lag` is high watermark − committed.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct yk_partition_offsets {
+    /// The topic, owned by the result.
+    pub topic: *const c_char,
+    /// The partition.
+    pub partition: i32,
+    /// The group's committed offset (0 when it committed nothing), or the
+    /// offset a call committed.
+    pub committed: i64,
+    /// The offset the next message will get.
+    pub high_watermark: i64,
+    /// The first offset kept.
+    pub low_watermark: i64,
+    /// Messages the group has still to read.
+    pub lag: i64,
+}
+
+/// An offset to store for one partition (input of `yk_offsets_set`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct yk_topic_partition_offset {
+    /// The topic, NUL-terminated UTF-8.
+    pub topic: *const c_char,
+    /// The partition.
+    pub partition: i32,
+    /// The next offset the group will read.
+    pub offset: i64,
+}
+
+/// What an offsets call found: one row per partition, sorted by topic and
+/// partition. Freed with `yk_offsets_result_free`, with everything in it.
+pub struct yk_offsets_result {
+    rows: Vec<yk_partition_offsets>,
+    _topics: Vec<CString>,
+}
+
+/// The fields of one row before the topic becomes a C string.
+struct Row {
+    committed: i64,
+    watermarks: Option<Watermarks>,
+}
+
+fn result_of(rows: BTreeMap<PartitionKey, Row>) -> Result<yk_offsets_result> {
+    let mut topics: Vec<CString> = Vec::new();
+    let mut c_rows = Vec::with_capacity(rows.len());
+    for ((topic, partition), row) in rows {
+        if topics.last().is_none_or(|last| last.to_bytes() != topic.as_bytes()) {
+            topics.push(to_c_string(&topic, "topic")?);
+        }
+        let watermarks = row.watermarks;
+        c_rows.push(yk_partition_offsets {
+            // The CString's buffer does not move when the vector grows.
+            topic: topics.last().expect("pushed above").as_ptr(),
+            partition,
+            committed: row.committed,
+            high_watermark: watermarks.map_or(-1, |w| w.high),
+            low_watermark: watermarks.map_or(-1, |w| w.low),
+            lag: match (row.committed, watermarks) {
+                (committed, Some(w)) if committed >= 0 => w.high - committed,
+                _ => -1,
+            },
+        });
+    }
+    Ok(yk_offsets_result {
+        rows: c_rows,
+        _topics: topics,
+    })
+}
+
+fn committed_rows(offsets: BTreeMap<PartitionKey, i64>) -> BTreeMap<PartitionKey, Row> {
+    offsets
+        .into_iter()
+        .map(|(key, committed)| {
+            (
+                key,
+                Row {
+                    committed,
+                    watermarks: None,
+                },
+            )
+        })
+        .collect()
+}
+
+fn lag_rows(lags: BTreeMap<PartitionKey, GroupLag>) -> BTreeMap<PartitionKey, Row> {
+    lags.into_iter()
+        .map(|(key, lag)| {
+            (
+                key,
+                Row {
+                    committed: lag.committed,
+                    watermarks: Some(lag.watermarks),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Runs `call` on the checked arguments and writes its result to `*out`.
+unsafe fn offsets_call(
+    function: &str,
+    offsets: *const yk_offsets,
+    out: *mut *mut yk_offsets_result,
+    call: impl FnOnce(&OffsetsClient) -> Result<BTreeMap<PartitionKey, Row>>,
+) -> ErrorCode {
+    boundary(function, || {
+        check_out(out, "out")?;
+        let rows = call(&handle(offsets, "offsets")?.client)?;
+        write_handle(out, result_of(rows)?);
+        Ok(())
+    })
+}
+
+/// Creates an offsets client of `cluster` in `*out`. `config` (NULL:
+/// defaults) takes the client options and `offset_storage` (`zookeeper`,
+/// the default, at `/consumers/<group>/offsets/<topic>/<partition>` under
+/// the cluster's chroot; `kafka`; or `dual`, written to both and read as
+/// the larger); an unknown key or bad value is `YK_ERROR_CONFIGURATION`.
+/// ZooKeeper storage on a cluster without ZooKeeper fails the calls that
+/// name a group with `YK_ERROR_INVALID_OFFSET_STORAGE`. Free with
+/// `yk_offsets_free`. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_new(
+    cluster: *const yk_cluster_config,
+    config: *const yk_config,
+    out: *mut *mut yk_offsets,
+) -> ErrorCode {
+    boundary("yk_offsets_new", || {
+        check_out(out, "out")?;
+        let cluster = &handle(cluster, "cluster")?.config;
+        let values = yk_config::values_or_default(config.as_ref());
+        values.validate(&[CLIENT_OPTIONS, &[OFFSET_STORAGE_OPTION]])?;
+        let client = OffsetsClient::new(
+            cluster,
+            ClientOptions::from_config(&values)?,
+            OffsetStorageKind::from_config(&values)?,
+        );
+        write_handle(out, yk_offsets { client });
+        Ok(())
+    })
+}
+
+/// Frees an offsets client. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_free(offsets: *mut yk_offsets) {
+    free_handle(offsets);
+}
+
+/// Creates an empty topic selection in `*out`; free it with `yk_topics_free`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_topics_new(out: *mut *mut yk_topics) -> ErrorCode {
+    boundary("yk_topics_new", || {
+        check_out(out, "out")?;
+        write_handle(
+            out,
+            yk_topics {
+                selection: TopicSelection::new(),
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Adds every partition of `topic` (copied); partitions added for it
+/// before no longer matter.
+#[no_mangle]
+pub unsafe extern "C" fn yk_topics_add(topics: *mut yk_topics, topic: *const c_char) -> ErrorCode {
+    boundary("yk_topics_add", || {
+        let topics = handle_mut(topics, "topics")?;
+        topics.selection.add_topic(c_str(topic, "topic")?);
+        Ok(())
+    })
+}
+
+/// Adds `partition` of `topic` (copied), unless the whole topic was added.
+/// A negative partition is `YK_ERROR_INVALID_ARGUMENT`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_topics_add_partition(
+    topics: *mut yk_topics,
+    topic: *const c_char,
+    partition: i32,
+) -> ErrorCode {
+    boundary("yk_topics_add_partition", || {
+        let topics = handle_mut(topics, "topics")?;
+        let topic = c_str(topic, "topic")?;
+        if partition < 0 {
+            return Err(crate::Error::invalid_argument(format!(
+                "partition {partition} of {topic:?} is negative"
+            )));
+        }
+        topics.selection.add_partition(topic, partition);
+        Ok(())
+    })
+}
+
+/// Frees a topic selection. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn yk_topics_free(topics: *mut yk_topics) {
+    free_handle(topics);
+}
+
+/// The committed offsets of `group` for `topics` (`committed`, 0 where the
+/// group committed nothing); the seed's `get_current_consumer_offsets`.
+/// With `raise_on_error`, an unknown topic is `YK_ERROR_UNKNOWN_TOPIC` and
+/// an unknown partition `YK_ERROR_UNKNOWN_PARTITIONS`; without, they are
+/// left out. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_current(
+    offsets: *const yk_offsets,
+    group: *const c_char,
+    topics: *const yk_topics,
+    raise_on_error: bool,
+    out: *mut *mut yk_offsets_result,
+) -> ErrorCode {
+    offsets_call("yk_offsets_current", offsets, out, |client| {
+        let topics = &handle(topics, "topics")?.selection;
+        Ok(committed_rows(client.current_offsets(
+            c_str(group, "group")?,
+            topics,
+            raise_on_error,
+        )?))
+    })
+}
+
+/// The high and low watermarks of `topics` (`high_watermark`,
+/// `low_watermark`); the seed's `get_topics_watermarks`. `raise_on_error`
+/// as for `yk_offsets_current`. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_watermarks(
+    offsets: *const yk_offsets,
+    topics: *const yk_topics,
+    raise_on_error: bool,
+    out: *mut *mut yk_offsets_result,
+) -> ErrorCode {
+    offsets_call("yk_offsets_watermarks", offsets, out, |client| {
+        let topics = &handle(topics, "topics")?.selection;
+        Ok(client
+            .watermarks(topics, raise_on_error)?
+            .into_iter()
+            .map(|(key, watermarks)| {
+                (
+                    key,
+                    Row {
+                        committed: -1,
+                        watermarks: Some(watermarks),
+                    },
+                )
+            })
+            .collect())
+    })
+}
+
+/// Moves `group` to the high watermark of every partition of `topics` (it
+/// skips what it has not read); the result holds what was committed.
+/// `raise_on_error` as for `yk_offsets_current`; a refused commit is
+/// `YK_ERROR_OFFSET_COMMIT`. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_advance(
+    offsets: *const yk_offsets,
+    group: *const c_char,
+    topics: *const yk_topics,
+    raise_on_error: bool,
+    out: *mut *mut yk_offsets_result,
+) -> ErrorCode {
+    offsets_call("yk_offsets_advance", offsets, out, |client| {
+        let topics = &handle(topics, "topics")?.selection;
+        Ok(committed_rows(client.advance(
+            c_str(group, "group")?,
+            topics,
+            raise_on_error,
+        )?))
+    })
+}
+
+/// Moves `group` to the low watermark of every partition of `topics` (it
+/// reads again all that is kept); as `yk_offsets_advance` otherwise.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_rewind(
+    offsets: *const yk_offsets,
+    group: *const c_char,
+    topics: *const yk_topics,
+    raise_on_error: bool,
+    out: *mut *mut yk_offsets_result,
+) -> ErrorCode {
+    offsets_call("yk_offsets_rewind", offsets, out, |client| {
+        let topics = &handle(topics, "topics")?.selection;
+        Ok(committed_rows(client.rewind(
+            c_str(group, "group")?,
+            topics,
+            raise_on_error,
+        )?))
+    })
+}
+
+/// Commits `entries[0..count]` for `group` as they are (no check against
+/// the watermarks); the seed's `set_consumer_offsets`. The result holds
+/// what was committed (without unknown topics and partitions when
+/// `raise_on_error` is false). `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_set(
+    offsets: *const yk_offsets,
+    group: *const c_char,
+    entries: *const yk_topic_partition_offset,
+    count: usize,
+    raise_on_error: bool,
+    out: *mut *mut yk_offsets_result,
+) -> ErrorCode {
+    offsets_call("yk_offsets_set", offsets, out, |client| {
+        let group = c_str(group, "group")?;
+        let mut wanted = BTreeMap::new();
+        for (i, entry) in c_slice(entries, count, "entries")?.iter().enumerate() {
+            let topic = c_str(entry.topic, &format!("entries[{i}].topic"))?;
+            if entry.partition < 0 || entry.offset < 0 {
+                return Err(crate::Error::invalid_argument(format!(
+                    "entries[{i}]: partition {} and offset {} must not be negative",
+                    entry.partition, entry.offset
+                )));
+            }
+            wanted.insert((topic.to_string(), entry.partition), entry.offset);
+        }
+        Ok(committed_rows(client.set(group, &wanted, raise_on_error)?))
+    })
+}
+
+/// The lag of `group` in `partitions[0..count]` of `topic` (NULL with
+/// `count` 0: every partition): committed, watermarks and lag per
+/// partition; the seed's `offset_distance`. An unknown group counts as
+/// offset 0. Unknown topics and partitions are errors. `*out` is written
+/// only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_offset_distance(
+    offsets: *const yk_offsets,
+    group: *const c_char,
+    topic: *const c_char,
+    partitions: *const i32,
+    count: usize,
+    out: *mut *mut yk_offsets_result,
+) -> ErrorCode {
+    offsets_call("yk_offsets_offset_distance", offsets, out, |client| {
+        let group = c_str(group, "group")?;
+        let topic = c_str(topic, "topic")?;
+        let mut selection = TopicSelection::new();
+        let partitions = c_slice(partitions, count, "partitions")?;
+        if partitions.is_empty() {
+            selection.add_topic(topic);
+        }
+        for partition in partitions {
+            selection.add_partition(topic, *partition);
+        }
+        Ok(lag_rows(client.lag(group, &selection)?))
+    })
+}
+
+/// The lag of `group` in every partition `topics` names; the seed's
+/// `topics_offset_distance`. As `yk_offsets_offset_distance` otherwise.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_topics_offset_distance(
+    offsets: *const yk_offsets,
+    group: *const c_char,
+    topics: *const yk_topics,
+    out: *mut *mut yk_offsets_result,
+) -> ErrorCode {
+    offsets_call("yk_offsets_topics_offset_distance", offsets, out, |client| {
+        let topics = &handle(topics, "topics")?.selection;
+        Ok(lag_rows(client.lag(c_str(group, "group")?, topics)?))
+    })
+}
+
+/// The rows of `result` (sorted by topic and partition), their number in
+/// `*count`; owned by the result. NULL with the last error set, and
+/// `*count` untouched, on a bad argument.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_result_rows(
+    result: *const yk_offsets_result,
+    count: *mut usize,
+) -> *const yk_partition_offsets {
+    boundary_value("yk_offsets_result_rows", std::ptr::null(), || {
+        check_out(count, "count")?;
+        let rows = &handle(result, "result")?.rows;
+        *count = rows.len();
+        Ok(rows.as_ptr())
+    })
+}
+
+/// Frees a result and everything in it. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn yk_offsets_result_free(result: *mut yk_offsets_result) {
+    free_handle(result);
+}

@@ -1,0 +1,613 @@
+/*
+ * tests-c/consumer_test.c: the consumer, message and offsets C API against
+ * the local cluster (scripts/cluster.sh: bootstrap list in $YK_KAFKA1 with
+ * topics "mytopic" (3 partitions) and "other" (1), ZooKeeper in
+ * $YK_ZOOKEEPER), linked statically: ZooKeeper offset storage must work
+ * from a C program linked against libyelp_kafka.a (SPEC §6).
+ *
+ * Checks: every consumer, message, topics and offsets export rejects NULL
+ * and bad arguments with a code and a message naming the function and the
+ * argument, out-parameters untouched on failure; configuration keys and
+ * values are checked as they are set and the dump shows them; messages
+ * written by the producer read back byte-exact at their offsets; task_done
+ * out of order commits up to the first gap, in ZooKeeper, and a new
+ * consumer starts there; the offsets API (current, watermarks, set,
+ * advance, rewind, distances) with and without raise_on_error; close wakes
+ * a thread blocked in get_message. Prints "N passed, M failed" last.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "check.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *kafka1;
+static char zookeeper[256];
+/* Groups and the chroot are unique per run: the local cluster lives on. */
+static char run_id[64];
+
+/* Debian's librdkafka 2.0.2 mock (the local cluster) mis-encodes
+ * ListOffsets v4/v5 answers; v3 is what every broker since 0.11 speaks. */
+static const char *const VERSION_CAPS = "ListOffsets:3";
+
+static yk_cluster_config *cluster_with_zookeeper(void)
+{
+    yk_cluster_config *cluster = NULL;
+    EXPECT_OK(yk_cluster_config_new("standard", "cluster1", kafka1, zookeeper, &cluster));
+    return cluster;
+}
+
+static yk_consumer_config *consumer_config(const char *group, const char *storage)
+{
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_consumer_config *config = NULL;
+    EXPECT_OK(yk_consumer_config_new(group, cluster, &config));
+    yk_cluster_config_free(cluster);
+    EXPECT_OK(yk_consumer_config_set(config, "api_version_caps", VERSION_CAPS));
+    EXPECT_OK(yk_consumer_config_set(config, "offset_storage", storage));
+    return config;
+}
+
+static yk_offsets *offsets_client(const char *storage)
+{
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_config *config = NULL;
+    yk_offsets *offsets = NULL;
+    EXPECT_OK(yk_config_new(&config));
+    EXPECT_OK(yk_config_set(config, "api_version_caps", VERSION_CAPS));
+    EXPECT_OK(yk_config_set(config, "offset_storage", storage));
+    EXPECT_OK(yk_offsets_new(cluster, config, &offsets));
+    yk_config_free(config);
+    yk_cluster_config_free(cluster);
+    return offsets;
+}
+
+static void rebalance_noop(void *opaque, const yk_topic_partition *partitions, size_t count)
+{
+    (void)opaque;
+    (void)partitions;
+    (void)count;
+}
+
+static void test_config(void)
+{
+    group_begin("consumer config: checked, dumped");
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_consumer_config *config = SENTINEL;
+    EXPECT_CODE(yk_consumer_config_new(NULL, cluster, &config), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_config_new",
+                "group_id", "NULL");
+    EXPECT_CODE(yk_consumer_config_new(BAD_UTF8, cluster, &config), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_config_new", "group_id", "UTF-8");
+    EXPECT_CODE(yk_consumer_config_new("g", NULL, &config), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_config_new",
+                "cluster", NULL);
+    EXPECT_CODE(yk_consumer_config_new("g", cluster, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_config_new", "out",
+                NULL);
+    EXPECT_CODE(yk_consumer_config_new("", cluster, &config), YK_ERROR_CONFIGURATION, "yk_consumer_config_new",
+                "group_id", "empty");
+    CHECK(config == SENTINEL);
+    config = NULL;
+    EXPECT_OK(yk_consumer_config_new("group-a", cluster, &config));
+    yk_cluster_config_free(cluster);
+
+    EXPECT_CODE(yk_consumer_config_set(NULL, "auto_offset_reset", "smallest"), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_config_set", "config", NULL);
+    EXPECT_CODE(yk_consumer_config_set(config, NULL, "x"), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_config_set", "key",
+                NULL);
+    EXPECT_CODE(yk_consumer_config_set(config, "auto_offset_reset", NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_config_set", "value", NULL);
+    EXPECT_CODE(yk_consumer_config_set(config, "auto_ofset_reset", "smallest"), YK_ERROR_CONFIGURATION,
+                "yk_consumer_config_set", "auto_ofset_reset", "unknown");
+    EXPECT_CODE(yk_consumer_config_set(config, "auto_offset_reset", "earliest"), YK_ERROR_CONFIGURATION,
+                "yk_consumer_config_set", "auto_offset_reset", "earliest");
+    EXPECT_CODE(yk_consumer_config_set(config, "auto_commit_interval_ms", "soon"), YK_ERROR_CONFIGURATION,
+                "yk_consumer_config_set", "auto_commit_interval_ms", NULL);
+    EXPECT_CODE(yk_consumer_config_set(config, "offset_storage", "redis"), YK_ERROR_CONFIGURATION,
+                "yk_consumer_config_set", "offset_storage", NULL);
+    EXPECT_CODE(yk_consumer_config_set(config, "partitioner_cooldown", "-2"), YK_ERROR_CONFIGURATION,
+                "yk_consumer_config_set", "partitioner_cooldown", NULL);
+    EXPECT_OK(yk_consumer_config_set(config, "auto_offset_reset", "smallest"));
+    EXPECT_OK(yk_consumer_config_set(config, "partitioner_cooldown", "0.5"));
+    EXPECT_OK(yk_consumer_config_set(config, "client_id", "billing"));
+
+    EXPECT_CODE(yk_consumer_config_add_metrics_dimension(NULL, "a", "b"), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_config_add_metrics_dimension", "config", NULL);
+    EXPECT_CODE(yk_consumer_config_add_metrics_dimension(config, NULL, "b"), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_config_add_metrics_dimension", "name", NULL);
+    EXPECT_CODE(yk_consumer_config_add_metrics_dimension(config, "a", NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_config_add_metrics_dimension", "value", NULL);
+    EXPECT_CODE(yk_consumer_config_add_metrics_dimension(config, "a=b", "c"), YK_ERROR_CONFIGURATION,
+                "yk_consumer_config_add_metrics_dimension", "a=b", NULL);
+    EXPECT_OK(yk_consumer_config_add_metrics_dimension(config, "service", "billing"));
+    EXPECT_CODE(yk_consumer_config_add_metrics_dimension(config, "service", "again"), YK_ERROR_CONFIGURATION,
+                "yk_consumer_config_add_metrics_dimension", "repeats", NULL);
+
+    EXPECT_CODE(yk_consumer_config_set_rebalance_callbacks(NULL, rebalance_noop, NULL, NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_config_set_rebalance_callbacks", "config", NULL);
+    EXPECT_OK(yk_consumer_config_set_rebalance_callbacks(config, rebalance_noop, NULL, NULL));
+
+    EXPECT_NULL(yk_consumer_config_dump(NULL), "yk_consumer_config_dump", "config", NULL);
+    const char *dump = yk_consumer_config_dump(config);
+    CHECKF(contains(dump, "group_id = group-a\n"), "dump: %s", dump);
+    CHECK(contains(dump, "auto_offset_reset = smallest\n"));
+    CHECK(contains(dump, "auto_commit_interval_messages = 100 (default)\n"));
+    CHECK(contains(dump, "auto_commit_interval_ms = 60000 (default)\n"));
+    CHECK(contains(dump, "consumer_timeout_ms = 100 (default)\n"));
+    CHECK(contains(dump, "fetch_message_max_bytes = 2097152 (default)\n"));
+    CHECK(contains(dump, "offset_storage = zookeeper (default)\n"));
+    CHECK(contains(dump, "partitioner_cooldown = 0.5\n"));
+    CHECK(contains(dump, "client_id = billing\n"));
+    CHECK(contains(dump, "metrics_dimensions = service=billing\n"));
+    CHECK(contains(dump, "pre_rebalance_callback = set\n"));
+    CHECK(contains(dump, "post_rebalance_callback = none\n"));
+    yk_consumer_config_free(config);
+    yk_consumer_config_free(NULL);
+    group_end();
+}
+
+static void test_bad_arguments(void)
+{
+    group_begin("consumer: bad arguments");
+    yk_consumer_config *config = consumer_config("bad-arguments", "kafka");
+    yk_consumer *consumer = SENTINEL;
+    const char *topics[] = {"mytopic", NULL};
+    int32_t partitions[] = {0};
+
+    EXPECT_CODE(yk_consumer_new_simple(NULL, "mytopic", NULL, 0, &consumer), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_new_simple", "config", NULL);
+    EXPECT_CODE(yk_consumer_new_simple(config, NULL, NULL, 0, &consumer), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_new_simple", "topic", "NULL");
+    EXPECT_CODE(yk_consumer_new_simple(config, BAD_UTF8, NULL, 0, &consumer), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_new_simple", "topic", "UTF-8");
+    EXPECT_CODE(yk_consumer_new_simple(config, "", NULL, 0, &consumer), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_new_simple", "topic", "empty");
+    EXPECT_CODE(yk_consumer_new_simple(config, "mytopic", NULL, 2, &consumer), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_new_simple", "partitions", "NULL");
+    int32_t negative[] = {-1};
+    EXPECT_CODE(yk_consumer_new_simple(config, "mytopic", negative, 1, &consumer), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_new_simple", "negative", NULL);
+    EXPECT_CODE(yk_consumer_new_simple(config, "mytopic", partitions, 1, NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_new_simple", "out", NULL);
+    EXPECT_CODE(yk_consumer_new(NULL, topics, 1, &consumer), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_new", "config",
+                NULL);
+    EXPECT_CODE(yk_consumer_new(config, NULL, 1, &consumer), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_new", "topics",
+                "NULL");
+    EXPECT_CODE(yk_consumer_new(config, topics, 2, &consumer), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_new",
+                "topics[1]", NULL);
+    EXPECT_CODE(yk_consumer_new(config, topics, 0, &consumer), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_new",
+                "no topic", NULL);
+    EXPECT_CODE(yk_consumer_new(config, topics, 1, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_new", "out", NULL);
+    CHECK(consumer == SENTINEL);
+
+    yk_cluster_config *without_zookeeper = NULL;
+    yk_consumer_config *zookeeper_less = NULL;
+    EXPECT_OK(yk_cluster_config_new("standard", "cluster1", kafka1, "", &without_zookeeper));
+    EXPECT_OK(yk_consumer_config_new("g", without_zookeeper, &zookeeper_less));
+    EXPECT_CODE(yk_consumer_new(zookeeper_less, topics, 1, &consumer), YK_ERROR_INVALID_OFFSET_STORAGE,
+                "yk_consumer_new", "ZooKeeper", NULL);
+    yk_consumer_config_free(zookeeper_less);
+    yk_cluster_config_free(without_zookeeper);
+
+    consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "no-such-topic", NULL, 0, &consumer));
+    EXPECT_CODE(yk_consumer_connect(consumer), YK_ERROR_UNKNOWN_TOPIC, "yk_consumer_connect", "no-such-topic", NULL);
+    yk_consumer_free(consumer);
+    int32_t missing[] = {0, 42};
+    consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "mytopic", missing, 2, &consumer));
+    EXPECT_CODE(yk_consumer_connect(consumer), YK_ERROR_UNKNOWN_PARTITIONS, "yk_consumer_connect", "42", NULL);
+    yk_consumer_free(consumer);
+
+    consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "mytopic", partitions, 1, &consumer));
+    yk_message *message = SENTINEL;
+    EXPECT_CODE(yk_consumer_connect(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_connect", "consumer", NULL);
+    EXPECT_CODE(yk_consumer_get_message(consumer, true, 10, &message), YK_ERROR_WRONG_STATE, "yk_consumer_get_message",
+                "not connected", NULL);
+    EXPECT_CODE(yk_consumer_next(consumer, &message), YK_ERROR_WRONG_STATE, "yk_consumer_next", "not connected", NULL);
+    EXPECT_CODE(yk_consumer_commit(consumer), YK_ERROR_WRONG_STATE, "yk_consumer_commit", NULL, NULL);
+    EXPECT_OK(yk_consumer_connect(consumer));
+    EXPECT_CODE(yk_consumer_connect(consumer), YK_ERROR_WRONG_STATE, "yk_consumer_connect", "already", NULL);
+    EXPECT_CODE(yk_consumer_get_message(NULL, true, 10, &message), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_get_message", "consumer", NULL);
+    EXPECT_CODE(yk_consumer_get_message(consumer, true, 10, NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_get_message", "out", NULL);
+    EXPECT_CODE(yk_consumer_next(NULL, &message), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_next", "consumer", NULL);
+    EXPECT_CODE(yk_consumer_next(consumer, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_next", "out", NULL);
+    EXPECT_CODE(yk_consumer_get_message(consumer, false, 0, &message), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_get_message", "no message", NULL);
+    CHECK(message == SENTINEL);
+    EXPECT_CODE(yk_consumer_task_done(NULL, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_task_done", "consumer",
+                NULL);
+    EXPECT_CODE(yk_consumer_task_done(consumer, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_task_done", "message",
+                NULL);
+    EXPECT_CODE(yk_consumer_commit(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_commit", "consumer", NULL);
+    EXPECT_CODE(yk_consumer_commit_partitions(NULL, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_commit_partitions", "consumer", NULL);
+    EXPECT_CODE(yk_consumer_commit_partitions(consumer, NULL, 1), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_commit_partitions", "partitions", "NULL");
+    yk_topic_partition bad_topic = {BAD_UTF8, 0};
+    EXPECT_CODE(yk_consumer_commit_partitions(consumer, &bad_topic, 1), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_commit_partitions", "partitions[0].topic", "UTF-8");
+    EXPECT_OK(yk_consumer_commit_partitions(consumer, NULL, 0));
+    EXPECT_CODE(yk_consumer_commit_message(NULL, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_commit_message",
+                "consumer", NULL);
+    EXPECT_CODE(yk_consumer_commit_message(consumer, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_commit_message",
+                "message", NULL);
+    EXPECT_CODE(yk_consumer_close(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_close", "consumer", NULL);
+    EXPECT_OK(yk_consumer_close(consumer));
+    EXPECT_OK(yk_consumer_close(consumer));
+    EXPECT_CODE(yk_consumer_next(consumer, &message), YK_ERROR_CLOSED_HANDLE, "yk_consumer_next", "closed", NULL);
+    CHECK(message == SENTINEL);
+    yk_consumer_free(consumer);
+    yk_consumer_free(NULL);
+
+    size_t len = COUNT_SENTINEL;
+    EXPECT_NULL(yk_message_topic(NULL), "yk_message_topic", "message", NULL);
+    prime_last_error();
+    CHECK(yk_message_partition(NULL) == -1 && yk_last_error_code() == YK_ERROR_INVALID_ARGUMENT);
+    prime_last_error();
+    CHECK(yk_message_offset(NULL) == -1 && yk_last_error_code() == YK_ERROR_INVALID_ARGUMENT);
+    prime_last_error();
+    CHECK(yk_message_timestamp(NULL) == -1 && yk_last_error_code() == YK_ERROR_INVALID_ARGUMENT);
+    EXPECT_NULL(yk_message_key(NULL, &len), "yk_message_key", "message", NULL);
+    EXPECT_NULL(yk_message_value(NULL, &len), "yk_message_value", "message", NULL);
+    CHECK(len == COUNT_SENTINEL);
+    yk_message_free(NULL);
+    yk_consumer_config_free(config);
+    group_end();
+}
+
+/* Writes `count` values "<prefix>-<i>" to partition 0 of "other" (its only
+ * one) with the producer; returns the first offset, or -1. */
+static int64_t produce_values(const char *prefix, int count, char values[][64])
+{
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    yk_bytes bytes[16];
+    int64_t offsets[16];
+    for (int i = 0; i < count; i++) {
+        snprintf(values[i], 64, "%s-%d-\x01\x7f\xfe", prefix, i);
+        bytes[i].data = (const uint8_t *)values[i];
+        bytes[i].len = strlen(values[i]);
+    }
+    yk_error sent = yk_producer_send_messages(producer, "other", bytes, (size_t)count, offsets);
+    CHECKF(sent == YK_ERROR_OK, "send: %s", yk_last_error_message());
+    size_t undelivered = 0;
+    EXPECT_OK(yk_producer_close(producer, 5000, &undelivered));
+    yk_producer_free(producer);
+    yk_cluster_config_free(cluster);
+    return sent == YK_ERROR_OK ? offsets[0] : -1;
+}
+
+static yk_message *next_message(yk_consumer *consumer)
+{
+    yk_message *message = NULL;
+    yk_error code = yk_consumer_get_message(consumer, true, 5000, &message);
+    CHECKF(code == YK_ERROR_OK, "get_message: %s: %s", yk_error_name(code), yk_last_error_message());
+    return code == YK_ERROR_OK ? message : NULL;
+}
+
+static void test_round_trip_with_zookeeper_offsets(void)
+{
+    group_begin("consumer: byte-exact, ZooKeeper commits");
+    char group[128];
+    snprintf(group, sizeof group, "c-test-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "zookeeper");
+    EXPECT_OK(yk_consumer_config_set(config, "auto_commit_enable", "false"));
+    int32_t only[] = {0};
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", only, 1, &consumer));
+    /* A new group starts at the end (largest): connect before producing. */
+    EXPECT_OK(yk_consumer_connect(consumer));
+    char values[6][64];
+    int64_t first = produce_values(group, 6, values);
+    CHECK(first >= 0);
+
+    yk_message *messages[6] = {0};
+    for (int i = 0; i < 6; i++) {
+        messages[i] = next_message(consumer);
+        if (!messages[i])
+            break;
+        size_t len = COUNT_SENTINEL;
+        const uint8_t *value = yk_message_value(messages[i], &len);
+        CHECKF(len == strlen(values[i]) && memcmp(value, values[i], len) == 0, "value %d differs", i);
+        size_t key_len = COUNT_SENTINEL;
+        CHECK(yk_message_key(messages[i], &key_len) == NULL && key_len == 0);
+        CHECK(yk_message_offset(messages[i]) == first + i);
+        CHECK(yk_message_partition(messages[i]) == 0);
+        CHECK(str_eq(yk_message_topic(messages[i]), "other"));
+        CHECK(yk_message_timestamp(messages[i]) > 1500000000000LL);
+    }
+    /* Done out of order, with offset 3 missing: the commit stops there. */
+    int done[] = {4, 0, 2, 1, 5};
+    for (size_t i = 0; i < sizeof done / sizeof done[0]; i++)
+        if (messages[done[i]])
+            EXPECT_OK(yk_consumer_task_done(consumer, messages[done[i]]));
+    yk_topic_partition other = {"other", 0};
+    EXPECT_OK(yk_consumer_commit_partitions(consumer, &other, 1));
+
+    yk_offsets *offsets = offsets_client("zookeeper");
+    yk_topics *topics = NULL;
+    EXPECT_OK(yk_topics_new(&topics));
+    EXPECT_OK(yk_topics_add(topics, "other"));
+    yk_offsets_result *result = NULL;
+    EXPECT_OK(yk_offsets_current(offsets, group, topics, true, &result));
+    size_t count = 0;
+    const yk_partition_offsets *rows = yk_offsets_result_rows(result, &count);
+    CHECK(count == 1 && rows != NULL && rows[0].committed == first + 3 && str_eq(rows[0].topic, "other"));
+    yk_offsets_result_free(result);
+
+    /* commit_message takes everything through the message as done. */
+    if (messages[3])
+        EXPECT_OK(yk_consumer_commit_message(consumer, messages[3]));
+    EXPECT_OK(yk_offsets_current(offsets, group, topics, true, &result));
+    rows = yk_offsets_result_rows(result, &count);
+    CHECK(count == 1 && rows[0].committed == first + 6);
+    yk_offsets_result_free(result);
+    EXPECT_OK(yk_consumer_close(consumer));
+    /* Messages outlive their consumer. */
+    CHECK(yk_message_offset(messages[5]) == first + 5);
+    yk_consumer_free(consumer);
+    for (int i = 0; i < 6; i++)
+        yk_message_free(messages[i]);
+
+    /* Back to first + 3: a new consumer of the group starts there. */
+    yk_topic_partition_offset back = {"other", 0, first + 3};
+    EXPECT_OK(yk_offsets_set(offsets, group, &back, 1, true, &result));
+    yk_offsets_result_free(result);
+    consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    EXPECT_OK(yk_consumer_connect(consumer));
+    yk_message *resumed = next_message(consumer);
+    CHECK(resumed && yk_message_offset(resumed) == first + 3);
+    yk_message_free(resumed);
+    yk_consumer_free(consumer);
+    yk_topics_free(topics);
+    yk_offsets_free(offsets);
+    yk_consumer_config_free(config);
+    group_end();
+}
+
+struct blocked_call {
+    yk_consumer *consumer;
+    yk_error code;
+};
+
+static void *wait_for_message(void *arg)
+{
+    struct blocked_call *call = arg;
+    yk_message *message = NULL;
+    call->code = yk_consumer_get_message(call->consumer, true, -1, &message);
+    yk_message_free(message);
+    return NULL;
+}
+
+static void test_plain_consumer_and_close(void)
+{
+    group_begin("consumer: plain, close wakes waiters");
+    char group[128];
+    snprintf(group, sizeof group, "c-plain-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "dual");
+    const char *topics[] = {"other", "xmytopic"};
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new(config, topics, 2, &consumer));
+    EXPECT_OK(yk_consumer_connect(consumer));
+    char values[2][64];
+    int64_t first = produce_values(group, 2, values);
+    for (int i = 0; i < 2; i++) {
+        yk_message *message = next_message(consumer);
+        CHECK(message && yk_message_offset(message) == first + i);
+        if (message)
+            EXPECT_OK(yk_consumer_task_done(consumer, message));
+        yk_message_free(message);
+    }
+    struct blocked_call call = {consumer, YK_ERROR_OK};
+    pthread_t thread;
+    pthread_create(&thread, NULL, wait_for_message, &call);
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    double started = now_seconds();
+    EXPECT_OK(yk_consumer_close(consumer)); /* auto-commit: commits first + 2 in both storages */
+    pthread_join(thread, NULL);
+    CHECKF(call.code == YK_ERROR_CLOSED_HANDLE, "the waiter got %s", yk_error_name(call.code));
+    CHECK(now_seconds() - started < 5.0);
+    yk_consumer_free(consumer);
+
+    const char *storages[] = {"kafka", "zookeeper"};
+    for (int s = 0; s < 2; s++) {
+        yk_offsets *offsets = offsets_client(storages[s]);
+        yk_topics *selection = NULL;
+        yk_offsets_result *result = NULL;
+        EXPECT_OK(yk_topics_new(&selection));
+        EXPECT_OK(yk_topics_add_partition(selection, "other", 0));
+        EXPECT_OK(yk_offsets_current(offsets, group, selection, true, &result));
+        size_t count = 0;
+        const yk_partition_offsets *rows = yk_offsets_result_rows(result, &count);
+        CHECKF(count == 1 && rows[0].committed == first + 2, "%s holds the close's commit", storages[s]);
+        yk_offsets_result_free(result);
+        yk_topics_free(selection);
+        yk_offsets_free(offsets);
+    }
+    yk_consumer_config_free(config);
+    group_end();
+}
+
+static void test_offsets_api(void)
+{
+    group_begin("offsets: API and bad arguments");
+    yk_offsets *offsets = offsets_client("kafka");
+    yk_offsets *out = SENTINEL;
+    yk_offsets_result *result = SENTINEL;
+    yk_topics *topics = SENTINEL;
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_config *bad = NULL;
+    EXPECT_OK(yk_config_new(&bad));
+    EXPECT_OK(yk_config_set(bad, "offset_storage", "memory"));
+    EXPECT_CODE(yk_offsets_new(NULL, NULL, &out), YK_ERROR_INVALID_ARGUMENT, "yk_offsets_new", "cluster", NULL);
+    EXPECT_CODE(yk_offsets_new(cluster, NULL, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_offsets_new", "out", NULL);
+    EXPECT_CODE(yk_offsets_new(cluster, bad, &out), YK_ERROR_CONFIGURATION, "yk_offsets_new", "offset_storage", NULL);
+    EXPECT_OK(yk_config_set(bad, "offset_storage", "kafka"));
+    EXPECT_OK(yk_config_set(bad, "auto_offset_reset", "smallest"));
+    EXPECT_CODE(yk_offsets_new(cluster, bad, &out), YK_ERROR_CONFIGURATION, "yk_offsets_new", "auto_offset_reset",
+                NULL);
+    CHECK(out == SENTINEL);
+    yk_config_free(bad);
+    yk_cluster_config_free(cluster);
+
+    EXPECT_CODE(yk_topics_new(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_topics_new", "out", NULL);
+    EXPECT_CODE(yk_topics_add(NULL, "t"), YK_ERROR_INVALID_ARGUMENT, "yk_topics_add", "topics", NULL);
+    topics = NULL;
+    EXPECT_OK(yk_topics_new(&topics));
+    EXPECT_CODE(yk_topics_add(topics, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_topics_add", "topic", NULL);
+    EXPECT_CODE(yk_topics_add(topics, BAD_UTF8), YK_ERROR_INVALID_ARGUMENT, "yk_topics_add", "topic", "UTF-8");
+    EXPECT_CODE(yk_topics_add_partition(NULL, "t", 0), YK_ERROR_INVALID_ARGUMENT, "yk_topics_add_partition", "topics",
+                NULL);
+    EXPECT_CODE(yk_topics_add_partition(topics, NULL, 0), YK_ERROR_INVALID_ARGUMENT, "yk_topics_add_partition",
+                "topic", NULL);
+    EXPECT_CODE(yk_topics_add_partition(topics, "mytopic", -3), YK_ERROR_INVALID_ARGUMENT, "yk_topics_add_partition",
+                "negative", NULL);
+
+    EXPECT_CODE(yk_offsets_current(NULL, "g", topics, true, &result), YK_ERROR_INVALID_ARGUMENT, "yk_offsets_current",
+                "offsets", NULL);
+    EXPECT_CODE(yk_offsets_current(offsets, NULL, topics, true, &result), YK_ERROR_INVALID_ARGUMENT,
+                "yk_offsets_current", "group", NULL);
+    EXPECT_CODE(yk_offsets_current(offsets, "g", NULL, true, &result), YK_ERROR_INVALID_ARGUMENT, "yk_offsets_current",
+                "topics", NULL);
+    EXPECT_CODE(yk_offsets_current(offsets, "g", topics, true, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_offsets_current",
+                "out", NULL);
+    EXPECT_CODE(yk_offsets_watermarks(NULL, topics, true, &result), YK_ERROR_INVALID_ARGUMENT, "yk_offsets_watermarks",
+                "offsets", NULL);
+    EXPECT_CODE(yk_offsets_watermarks(offsets, NULL, true, &result), YK_ERROR_INVALID_ARGUMENT,
+                "yk_offsets_watermarks", "topics", NULL);
+    EXPECT_CODE(yk_offsets_advance(offsets, NULL, topics, true, &result), YK_ERROR_INVALID_ARGUMENT,
+                "yk_offsets_advance", "group", NULL);
+    EXPECT_CODE(yk_offsets_rewind(offsets, "g", NULL, true, &result), YK_ERROR_INVALID_ARGUMENT, "yk_offsets_rewind",
+                "topics", NULL);
+    EXPECT_CODE(yk_offsets_set(offsets, "g", NULL, 1, true, &result), YK_ERROR_INVALID_ARGUMENT, "yk_offsets_set",
+                "entries", "NULL");
+    yk_topic_partition_offset negative = {"mytopic", 0, -5};
+    EXPECT_CODE(yk_offsets_set(offsets, "g", &negative, 1, true, &result), YK_ERROR_INVALID_ARGUMENT, "yk_offsets_set",
+                "negative", NULL);
+    yk_topic_partition_offset null_topic = {NULL, 0, 1};
+    EXPECT_CODE(yk_offsets_set(offsets, "g", &null_topic, 1, true, &result), YK_ERROR_INVALID_ARGUMENT,
+                "yk_offsets_set", "entries[0].topic", NULL);
+    EXPECT_CODE(yk_offsets_offset_distance(offsets, "g", NULL, NULL, 0, &result), YK_ERROR_INVALID_ARGUMENT,
+                "yk_offsets_offset_distance", "topic", NULL);
+    EXPECT_CODE(yk_offsets_offset_distance(offsets, "g", "mytopic", NULL, 2, &result), YK_ERROR_INVALID_ARGUMENT,
+                "yk_offsets_offset_distance", "partitions", NULL);
+    EXPECT_CODE(yk_offsets_topics_offset_distance(offsets, NULL, topics, &result), YK_ERROR_INVALID_ARGUMENT,
+                "yk_offsets_topics_offset_distance", "group", NULL);
+    CHECK(result == SENTINEL);
+    size_t count = COUNT_SENTINEL;
+    EXPECT_NULL(yk_offsets_result_rows(NULL, &count), "yk_offsets_result_rows", "result", NULL);
+    CHECK(count == COUNT_SENTINEL);
+
+    /* The map form names two partitions of mytopic, the list form all of "other". */
+    EXPECT_OK(yk_topics_add_partition(topics, "mytopic", 2));
+    EXPECT_OK(yk_topics_add_partition(topics, "mytopic", 0));
+    EXPECT_OK(yk_topics_add(topics, "other"));
+    result = NULL;
+    EXPECT_OK(yk_offsets_watermarks(offsets, topics, true, &result));
+    const yk_partition_offsets *rows = yk_offsets_result_rows(result, &count);
+    CHECK(count == 3);
+    if (count == 3) {
+        CHECK(str_eq(rows[0].topic, "mytopic") && rows[0].partition == 0);
+        CHECK(str_eq(rows[1].topic, "mytopic") && rows[1].partition == 2);
+        CHECK(str_eq(rows[2].topic, "other") && rows[2].partition == 0);
+        CHECK(rows[2].high_watermark >= rows[2].low_watermark && rows[2].low_watermark >= 0);
+        CHECK(rows[0].committed == -1 && rows[0].lag == -1);
+    }
+    int64_t other_high = count == 3 ? rows[2].high_watermark : 0;
+    int64_t other_low = count == 3 ? rows[2].low_watermark : 0;
+    yk_offsets_result_free(result);
+
+    char group[128];
+    snprintf(group, sizeof group, "c-offsets-%s", run_id);
+    yk_topic_partition_offset set[] = {{"mytopic", 0, 0}, {"other", 0, other_high > 0 ? other_high - 1 : 0}};
+    EXPECT_OK(yk_offsets_set(offsets, group, set, 2, true, &result));
+    yk_offsets_result_free(result);
+    int32_t other_partitions[] = {0};
+    EXPECT_OK(yk_offsets_offset_distance(offsets, group, "other", other_partitions, 1, &result));
+    rows = yk_offsets_result_rows(result, &count);
+    CHECK(count == 1 && rows[0].committed == set[1].offset && rows[0].lag == other_high - set[1].offset);
+    yk_offsets_result_free(result);
+    EXPECT_OK(yk_offsets_topics_offset_distance(offsets, group, topics, &result));
+    rows = yk_offsets_result_rows(result, &count);
+    CHECK(count == 3 && rows[0].lag == rows[0].high_watermark && rows[1].committed == 0);
+    yk_offsets_result_free(result);
+
+    yk_topics *just_other = NULL;
+    EXPECT_OK(yk_topics_new(&just_other));
+    EXPECT_OK(yk_topics_add(just_other, "other"));
+    EXPECT_OK(yk_offsets_advance(offsets, group, just_other, true, &result));
+    rows = yk_offsets_result_rows(result, &count);
+    CHECK(count == 1 && rows[0].committed == other_high);
+    yk_offsets_result_free(result);
+    EXPECT_OK(yk_offsets_rewind(offsets, group, just_other, true, &result));
+    rows = yk_offsets_result_rows(result, &count);
+    CHECK(count == 1 && rows[0].committed == other_low);
+    yk_offsets_result_free(result);
+    EXPECT_OK(yk_offsets_current(offsets, group, just_other, true, &result));
+    rows = yk_offsets_result_rows(result, &count);
+    CHECK(count == 1 && rows[0].committed == other_low);
+    yk_offsets_result_free(result);
+
+    /* Unknown topics and partitions: errors with raise_on_error, skipped without. */
+    EXPECT_OK(yk_topics_add(just_other, "no-such-topic"));
+    result = SENTINEL;
+    EXPECT_CODE(yk_offsets_current(offsets, group, just_other, true, &result), YK_ERROR_UNKNOWN_TOPIC,
+                "yk_offsets_current", "no-such-topic", NULL);
+    EXPECT_CODE(yk_offsets_topics_offset_distance(offsets, group, just_other, &result), YK_ERROR_UNKNOWN_TOPIC,
+                "yk_offsets_topics_offset_distance", "no-such-topic", NULL);
+    CHECK(result == SENTINEL);
+    EXPECT_OK(yk_offsets_current(offsets, group, just_other, false, &result));
+    rows = yk_offsets_result_rows(result, &count);
+    CHECK(count == 1 && str_eq(rows[0].topic, "other"));
+    yk_offsets_result_free(result);
+    yk_topics *unknown_partition = NULL;
+    EXPECT_OK(yk_topics_new(&unknown_partition));
+    EXPECT_OK(yk_topics_add_partition(unknown_partition, "other", 7));
+    result = SENTINEL;
+    EXPECT_CODE(yk_offsets_watermarks(offsets, unknown_partition, true, &result), YK_ERROR_UNKNOWN_PARTITIONS,
+                "yk_offsets_watermarks", "7", NULL);
+    EXPECT_OK(yk_offsets_watermarks(offsets, unknown_partition, false, &result));
+    rows = yk_offsets_result_rows(result, &count);
+    CHECK(count == 0);
+    yk_offsets_result_free(result);
+
+    yk_topics_free(unknown_partition);
+    yk_topics_free(just_other);
+    yk_topics_free(topics);
+    yk_topics_free(NULL);
+    yk_offsets_free(offsets);
+    yk_offsets_free(NULL);
+    yk_offsets_result_free(NULL);
+    group_end();
+}
+
+int main(void)
+{
+    group_begin("consumer: local cluster");
+    kafka1 = getenv("YK_KAFKA1");
+    const char *zk = getenv("YK_ZOOKEEPER");
+    bool ready = CHECKF(kafka1 && *kafka1 && zk && *zk, "YK_KAFKA1 and YK_ZOOKEEPER must name scripts/cluster.sh's");
+    snprintf(run_id, sizeof run_id, "%ld-%ld", (long)getpid(), (long)time(NULL));
+    /* A chroot that does not exist yet: offset storage creates its nodes. */
+    if (ready)
+        snprintf(zookeeper, sizeof zookeeper, "%s/yk-consumer-test-%s", zk, run_id);
+    group_end();
+    if (ready) {
+        test_config();
+        test_bad_arguments();
+        test_round_trip_with_zookeeper_offsets();
+        test_plain_consumer_and_close();
+        test_offsets_api();
+    }
+    int p = atomic_load(&passed), f = atomic_load(&failed);
+    printf("%d passed, %d failed\n", p, f);
+    return f == 0 ? 0 : 1;
+}
