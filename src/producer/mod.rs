@@ -179,7 +179,12 @@ impl Producer {
                 QueueWait::Forever,
             )?;
         }
-        self.shared.wake_sender.notify_one();
+        // The caller waits anyway: its thread sends the batch, which saves
+        // the hand-over to the engine task on the way out.
+        let sent_here = engine::block_on(sender::send_ready_here(Arc::clone(&self.shared))).unwrap_or(false);
+        if !sent_here {
+            self.shared.wake_sender.notify_one();
+        }
         let result = waiter.wait();
         self.shared.metrics.deliver();
         result

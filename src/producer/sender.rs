@@ -33,28 +33,8 @@ pub async fn run(shared: Arc<Shared>) {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
-        let now = Instant::now();
-        let metadata = shared.cluster.cached_metadata();
-        let limits = shared.limits.clone();
-        let plan = shared
-            .state
-            .lock()
-            .expect("producer lock")
-            .plan(&metadata, &limits, now);
-        for (batch, error) in plan.expired {
-            shared.finish_batch(batch, Err(error), false);
-        }
-        let mut next_wakeup = plan.next_wakeup.unwrap_or(now + Duration::from_secs(1));
-        if !plan.refresh_topics.is_empty() {
-            let topics: Vec<String> = plan.refresh_topics.iter().map(|t| t.to_string()).collect();
-            tokio::spawn(refresh_metadata(Arc::clone(&shared), topics));
-            next_wakeup = next_wakeup.min(now + shared.options.retry_backoff.max(Duration::from_millis(10)));
-        }
-        if plan.needs_producer_id {
-            tokio::spawn(init_producer_id(Arc::clone(&shared)));
-            next_wakeup = next_wakeup.min(now + shared.options.retry_backoff.max(Duration::from_millis(10)));
-        }
-        for (leader, batches) in plan.requests {
+        let (requests, next_wakeup) = take_ready(&shared);
+        for (leader, batches) in requests {
             tokio::spawn(send_request(Arc::clone(&shared), leader, batches));
         }
         tokio::select! {
@@ -62,6 +42,50 @@ pub async fn run(shared: Arc<Shared>) {
             _ = tokio::time::sleep_until(next_wakeup.into()) => {}
         }
     }
+}
+
+/// Sends what is ready now from the calling thread (a synchronous send
+/// waiting for its own batch): the first request runs right here, others
+/// on the engine. True when anything was sent.
+pub async fn send_ready_here(shared: Arc<Shared>) -> bool {
+    let (requests, _) = take_ready(&shared);
+    let mut requests = requests.into_iter();
+    let Some((leader, batches)) = requests.next() else {
+        return false;
+    };
+    for (other_leader, other_batches) in requests {
+        tokio::spawn(send_request(Arc::clone(&shared), other_leader, other_batches));
+    }
+    send_request(shared, leader, batches).await;
+    true
+}
+
+/// Takes what the accumulator says is ready: fails expired batches, starts
+/// metadata and producer-id lookups, and returns the requests to send and
+/// when to look again. Runs inside the engine's runtime.
+fn take_ready(shared: &Arc<Shared>) -> (BTreeMap<i32, Vec<Batch>>, Instant) {
+    let now = Instant::now();
+    let metadata = shared.cluster.cached_metadata();
+    let plan = shared
+        .state
+        .lock()
+        .expect("producer lock")
+        .plan(&metadata, &shared.limits, now);
+    for (batch, error) in plan.expired {
+        shared.finish_batch(batch, Err(error), false);
+    }
+    let mut next_wakeup = plan.next_wakeup.unwrap_or(now + Duration::from_secs(1));
+    let soon = now + shared.options.retry_backoff.max(Duration::from_millis(10));
+    if !plan.refresh_topics.is_empty() {
+        let topics: Vec<String> = plan.refresh_topics.iter().map(|t| t.to_string()).collect();
+        tokio::spawn(refresh_metadata(Arc::clone(shared), topics));
+        next_wakeup = next_wakeup.min(soon);
+    }
+    if plan.needs_producer_id {
+        tokio::spawn(init_producer_id(Arc::clone(shared)));
+        next_wakeup = next_wakeup.min(soon);
+    }
+    (plan.requests, next_wakeup)
 }
 
 /// Fetches metadata for `topics` unless a refresh is already running.
