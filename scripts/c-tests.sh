@@ -95,4 +95,15 @@ fi
 step "examples-c/producer"
 "$out/producer" "$YK_KAFKA1" mytopic
 
+step "examples-c/consumer"
+# Reads every partition of the topics ending in "mytopic" as group
+# consumer-example, commits on close, and reports the group's lag: 0 for
+# every partition afterwards.
+summary="$("$out/consumer")"
+echo "$summary"
+if [[ -z "$summary" ]] || grep -qv ', lag 0$' <<<"$summary"; then
+    echo "the consumer example left lag behind or printed nothing" >&2
+    exit 1
+fi
+
 step "C tests passed"
