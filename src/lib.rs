@@ -12,6 +12,7 @@ pub mod consumer;
 pub mod discovery;
 pub mod engine;
 pub mod error;
+pub mod group;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod kafka;

@@ -1,0 +1,506 @@
+//! `KafkaConsumerGroup` (SPEC §2.5): the recommended consumer. Instances in
+//! any processes split the partitions of their topics through the ZooKeeper
+//! partitioner and consume them with the consumer core.
+//!
+//! Owns a [`Consumer`] (subscription [`Subscription::Assigned`]: it reads
+//! what the partitioner gives it), a [`Partitioner`], a Kafka client for the
+//! partition set, and the group's metrics. Everything the group does in
+//! response to the partitioner — rebalance callbacks, commits before a
+//! release, assigning and revoking partitions — happens on the calling
+//! thread, inside `start`, `next` and `stop`: the partitioner's engine task
+//! only changes its state.
+
+pub mod metrics;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription, Topic, TopicPartition};
+use crate::engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::KafkaCluster;
+use crate::metrics::{MetricsRecorder, MetricsResponder};
+use crate::partitioner::layout;
+use crate::partitioner::{Instruction, Partitioner, PartitionerSettings};
+use metrics::GroupMetric;
+
+/// How long one internal fetch attempt of `next` waits before the
+/// partitioner is refreshed again (the Python library's 100 ms).
+const INTERNAL_TIMEOUT: Duration = Duration::from_millis(100);
+/// How often the partition set is read from Kafka again.
+const PARTITIONS_REFRESH: Duration = Duration::from_secs(120);
+/// The ZooKeeper session timeout (kazoo's default, which the Python library keeps).
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Receives the partitions a group gives up and acquires, on the thread
+/// that called into the group.
+pub trait RebalanceHandler {
+    /// Before `partitions` are given up (their offsets are committed after
+    /// this, with auto-commit).
+    fn before_release(&mut self, partitions: &[TopicPartition]);
+    /// After `partitions` were acquired, before any of their messages is delivered.
+    fn after_acquire(&mut self, partitions: &[TopicPartition]);
+}
+
+/// A handler that does nothing.
+pub struct NoRebalanceHandler;
+
+impl RebalanceHandler for NoRebalanceHandler {
+    fn before_release(&mut self, _: &[TopicPartition]) {}
+    fn after_acquire(&mut self, _: &[TopicPartition]) {}
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    New,
+    Started,
+    Stopped,
+}
+
+/// What the calling threads share, behind one lock.
+struct GroupState {
+    lifecycle: Lifecycle,
+    partitioner: Option<Arc<Partitioner>>,
+    /// The partitions the consumer reads, as acquired.
+    held: Vec<TopicPartition>,
+    /// Acquired but not yet assigned to the consumer (the assignment failed).
+    unassigned: Option<Vec<TopicPartition>>,
+    /// The partitioner failed: what every later call reports.
+    failure: Option<Error>,
+    last_partitions_refresh: Instant,
+    force_partitions_refresh: bool,
+}
+
+/// A balanced consumer group member. Usable from several threads at once.
+pub struct KafkaConsumerGroup {
+    topics: Vec<String>,
+    consumer: Arc<Consumer>,
+    cluster: KafkaCluster,
+    metrics: MetricsRecorder,
+    state: Mutex<GroupState>,
+    identifier: String,
+}
+
+impl KafkaConsumerGroup {
+    /// A member of `config`'s group for `topics` (at least one); nothing
+    /// connects before [`KafkaConsumerGroup::start`]. Measurements go to
+    /// `responder` ([`metrics::GROUP_METRICS`]).
+    pub fn new(
+        topics: &[String],
+        config: ConsumerConfig,
+        responder: Option<Box<dyn MetricsResponder>>,
+    ) -> Result<KafkaConsumerGroup> {
+        if topics.is_empty() {
+            return Err(Error::invalid_argument("a consumer group needs at least one topic"));
+        }
+        for topic in topics {
+            Topic::new(topic)?;
+        }
+        let cluster = KafkaCluster::new(config.cluster().broker_list().to_vec(), config.client.clone());
+        let consumer = Consumer::new(Subscription::Assigned, config)?;
+        Ok(KafkaConsumerGroup {
+            topics: topics.to_vec(),
+            consumer: Arc::new(consumer),
+            cluster,
+            metrics: MetricsRecorder::new(responder, true),
+            state: Mutex::new(GroupState {
+                lifecycle: Lifecycle::New,
+                partitioner: None,
+                held: Vec::new(),
+                unassigned: None,
+                failure: None,
+                last_partitions_refresh: Instant::now(),
+                force_partitions_refresh: true,
+            }),
+            identifier: layout::unique_identifier(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        self.consumer.config()
+    }
+
+    /// This member's identifier in the party (`<fqdn>-<pid>-<n>`).
+    pub fn identifier(&self) -> &str {
+        &self.identifier
+    }
+
+    /// The group's ZooKeeper node.
+    pub fn group_path(&self) -> String {
+        let config = self.config();
+        layout::group_path(
+            config.cluster().zookeeper_chroot(),
+            config.group_id(),
+            &self.topics,
+            config.use_group_sha,
+        )
+    }
+
+    /// The partitions this member consumes now, sorted.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        let mut held = self.lock().held.clone();
+        held.sort();
+        held
+    }
+
+    fn lock(&self) -> MutexGuard<'_, GroupState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Connects, joins the group and waits up to `timeout` for the first
+    /// allocation (after at least the cooldown). Still allocating then is
+    /// `TimedOut`: the group is started and `next` goes on allocating. Any
+    /// other failure leaves the group stopped (create a new one).
+    pub fn start(&self, timeout: Duration, handler: &mut dyn RebalanceHandler) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        {
+            let mut state = self.lock();
+            match state.lifecycle {
+                Lifecycle::New => {}
+                Lifecycle::Started => return Err(Error::new(ErrorCode::WrongState, "the group is started already")),
+                Lifecycle::Stopped => return Err(stopped()),
+            }
+            // A start that fails half-way leaves the group stopped: create a new one.
+            state.lifecycle = Lifecycle::Stopped;
+            let partitioner = self.join().inspect_err(|_| {
+                let _ = self.consumer.close();
+            })?;
+            state.partitioner = Some(Arc::new(partitioner));
+            state.last_partitions_refresh = Instant::now();
+            state.force_partitions_refresh = false;
+            state.lifecycle = Lifecycle::Started;
+        }
+        let result = loop {
+            if let Err(error) = self.refresh(handler) {
+                break Err(error);
+            }
+            if self.deliverable() {
+                break Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Err(Error::new(
+                    ErrorCode::TimedOut,
+                    format!("no allocation within {timeout:?}; the group goes on allocating in next()"),
+                ));
+            }
+            self.wait_partitioner(left.min(INTERNAL_TIMEOUT));
+        };
+        self.metrics.deliver();
+        result
+    }
+
+    /// Connects the consumer, reads the partition set and joins the party.
+    fn join(&self) -> Result<Partitioner> {
+        self.consumer.connect()?;
+        let partitions = self.partition_set()?;
+        let config = self.config();
+        let settings = PartitionerSettings {
+            zookeeper_hosts: config
+                .cluster()
+                .zookeeper_hosts()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(","),
+            group_path: self.group_path(),
+            identifier: self.identifier.clone(),
+            cooldown: config.partitioner_cooldown,
+            session_timeout: SESSION_TIMEOUT,
+            connect_timeout: config.client.connect_timeout.max(Duration::from_secs(1)),
+        };
+        Partitioner::start(settings, partitions)
+    }
+
+    /// The next message of the partitions this member holds. Before each
+    /// internal fetch attempt (100 ms) the partitioner is refreshed:
+    /// rebalances run here, with their callbacks. Nothing within
+    /// `consumer_timeout_ms` is `ConsumerTimeout`; a lost ZooKeeper session
+    /// is `PartitionerError`, now and on every later call.
+    pub fn next(&self, handler: &mut dyn RebalanceHandler) -> Result<Message> {
+        let result = self.next_message(handler);
+        self.metrics.deliver();
+        result
+    }
+
+    fn next_message(&self, handler: &mut dyn RebalanceHandler) -> Result<Message> {
+        let timeout = self.config().consumer_timeout;
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        loop {
+            self.refresh(handler)?;
+            let attempt = deadline.map_or(INTERNAL_TIMEOUT, |deadline| {
+                deadline.saturating_duration_since(Instant::now()).min(INTERNAL_TIMEOUT)
+            });
+            if self.deliverable() {
+                match self.consumer.get_message(true, Some(attempt)) {
+                    Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+                    other => return other,
+                }
+            } else {
+                self.wait_partitioner(attempt);
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(Error::new(
+                    ErrorCode::ConsumerTimeout,
+                    format!(
+                        "KafkaConsumerGroup timed out after {} ms",
+                        timeout.unwrap_or_default().as_millis()
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// Marks `message` processed (any order; commits stop at the first gap).
+    pub fn task_done(&self, message: &Message) -> Result<()> {
+        self.started()?;
+        self.consumer.task_done(message)
+    }
+
+    /// Commits the processed offsets of the partitions held now.
+    pub fn commit(&self) -> Result<()> {
+        self.started()?;
+        let started = Instant::now();
+        let result = self.consumer.commit();
+        self.metrics
+            .record_duration(GroupMetric::OffsetCommitRequestTimer as usize, started.elapsed());
+        self.metrics.deliver();
+        result
+    }
+
+    /// Leaves the group within `timeout`: the pre-rebalance callback, a
+    /// commit (with auto-commit), the partitions given up, the party left,
+    /// the consumer closed. Also after a `PartitionerError` (then without
+    /// ZooKeeper work). Stopping twice is harmless. The first error met is
+    /// returned, but every step runs.
+    pub fn stop(&self, timeout: Duration, handler: &mut dyn RebalanceHandler) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let (partitioner, held) = {
+            let mut state = self.lock();
+            if state.lifecycle != Lifecycle::Started {
+                state.lifecycle = Lifecycle::Stopped;
+                return Ok(());
+            }
+            state.lifecycle = Lifecycle::Stopped;
+            (state.partitioner.take(), std::mem::take(&mut state.held))
+        };
+        let mut first_error = None;
+        if !held.is_empty() {
+            handler.before_release(&held);
+            if self.config().auto_commit_enable {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if let Err(error) = self.commit_within(&held, left) {
+                    first_error.get_or_insert(error);
+                }
+            }
+            if let Err(error) = self.consumer.revoke(&held) {
+                first_error.get_or_insert(error);
+            }
+        }
+        if let Some(partitioner) = partitioner {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            if let Err(error) = partitioner.stop(left) {
+                first_error.get_or_insert(error);
+            }
+        }
+        if let Err(error) = self.consumer.close() {
+            first_error.get_or_insert(error);
+        }
+        self.metrics.release();
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn started(&self) -> Result<()> {
+        match self.lock().lifecycle {
+            Lifecycle::Started => Ok(()),
+            Lifecycle::New => Err(Error::new(ErrorCode::WrongState, "the group is not started")),
+            Lifecycle::Stopped => Err(stopped()),
+        }
+    }
+
+    /// Whether messages may be handed out: partitions acquired and
+    /// assigned, the ZooKeeper connection up.
+    fn deliverable(&self) -> bool {
+        let state = self.lock();
+        state.failure.is_none()
+            && state.unassigned.is_none()
+            && state
+                .partitioner
+                .as_ref()
+                .is_some_and(|partitioner| partitioner.may_deliver())
+    }
+
+    /// Waits up to `timeout` for the partitioner to change state, without
+    /// holding the group's lock.
+    fn wait_partitioner(&self, timeout: Duration) {
+        let partitioner = self.lock().partitioner.clone();
+        match partitioner {
+            Some(partitioner) => partitioner.wait(timeout),
+            None => std::thread::sleep(timeout),
+        }
+    }
+
+    /// Follows the partitioner: refreshes the partition set when due, then
+    /// acts on every instruction pending.
+    fn refresh(&self, handler: &mut dyn RebalanceHandler) -> Result<()> {
+        let mut state = self.lock();
+        if let Some(failure) = &state.failure {
+            return Err(failure.clone());
+        }
+        match state.lifecycle {
+            Lifecycle::Started => {}
+            Lifecycle::New => return Err(Error::new(ErrorCode::WrongState, "the group is not started")),
+            Lifecycle::Stopped => return Err(stopped()),
+        }
+        if state.force_partitions_refresh || state.last_partitions_refresh.elapsed() >= PARTITIONS_REFRESH {
+            let partitions = self.partition_set();
+            let partitioner = state.partitioner.as_ref().expect("a started group has a partitioner");
+            match partitions.and_then(|partitions| partitioner.update_partitions(partitions)) {
+                Ok(()) => {
+                    state.last_partitions_refresh = Instant::now();
+                    state.force_partitions_refresh = false;
+                }
+                Err(error) => return Err(self.fail(&mut state, error)),
+            }
+        }
+        if let Some(partitions) = state.unassigned.clone() {
+            self.assign(&mut state, partitions, handler)?;
+        }
+        loop {
+            let instruction = state
+                .partitioner
+                .as_ref()
+                .expect("a started group has a partitioner")
+                .instruction();
+            match instruction {
+                Instruction::Continue => return Ok(()),
+                Instruction::Acquire(names) => {
+                    let partitions = names
+                        .iter()
+                        .map(|name| partition_of(name))
+                        .collect::<Result<Vec<TopicPartition>>>()?;
+                    self.assign(&mut state, partitions, handler)?;
+                }
+                Instruction::Release => self.release(&mut state, handler)?,
+                Instruction::Fail(error) => return Err(self.fail(&mut state, error)),
+            }
+        }
+    }
+
+    /// Starts consuming `partitions`; on failure they stay pending and the
+    /// next refresh tries again.
+    fn assign(
+        &self,
+        state: &mut GroupState,
+        partitions: Vec<TopicPartition>,
+        handler: &mut dyn RebalanceHandler,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let assigned = self.consumer.assign(&partitions);
+        self.metrics
+            .record_duration(GroupMetric::OffsetFetchRequestTimer as usize, started.elapsed());
+        if let Err(error) = assigned {
+            state.unassigned = Some(partitions);
+            return Err(error);
+        }
+        state.unassigned = None;
+        state.held = partitions;
+        handler.after_acquire(&state.held);
+        Ok(())
+    }
+
+    /// Gives the held partitions up (callback, commit, revoke) and lets the
+    /// partitioner release their locks; the partition set is read again
+    /// before the next allocation. A failed commit is returned after the
+    /// release (the next owner reads again from the last commit).
+    fn release(&self, state: &mut GroupState, handler: &mut dyn RebalanceHandler) -> Result<()> {
+        let held = std::mem::take(&mut state.held);
+        state.unassigned = None;
+        let mut commit = Ok(());
+        if !held.is_empty() {
+            handler.before_release(&held);
+            if self.config().auto_commit_enable {
+                let started = Instant::now();
+                commit = self.consumer.commit_partitions(&held);
+                self.metrics
+                    .record_duration(GroupMetric::OffsetCommitRequestTimer as usize, started.elapsed());
+            }
+            self.consumer.revoke(&held)?;
+        }
+        state
+            .partitioner
+            .as_ref()
+            .expect("a started group has a partitioner")
+            .released();
+        state.force_partitions_refresh = true;
+        commit
+    }
+
+    /// Records the failure every later call reports, as a `PartitionerError`.
+    /// Nothing more is delivered; the partitions stay with the consumer so
+    /// that `stop` can commit what was processed.
+    fn fail(&self, state: &mut GroupState, error: Error) -> Error {
+        let error = error.with_code(ErrorCode::Partitioner);
+        state.failure = Some(error.clone());
+        error
+    }
+
+    /// Commits `partitions` on another thread, waiting at most `timeout`
+    /// (a commit to a ZooKeeper that is gone must not hold `stop`).
+    fn commit_within(&self, partitions: &[TopicPartition], timeout: Duration) -> Result<()> {
+        let consumer = Arc::clone(&self.consumer);
+        let partitions = partitions.to_vec();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("yk-group-commit".into())
+            .spawn(move || {
+                let _ = sender.send(consumer.commit_partitions(&partitions));
+            })
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("cannot start the commit thread: {e}")))?;
+        receiver.recv_timeout(timeout).unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorCode::TimedOut,
+                format!("the commit before leaving took longer than {timeout:?}"),
+            ))
+        })
+    }
+
+    /// The partition set of the group's topics, `<topic>-<partition>`, from
+    /// Kafka metadata; topics Kafka does not know are left out, and no
+    /// partition at all is a `PartitionerError`.
+    fn partition_set(&self) -> Result<Vec<String>> {
+        let started = Instant::now();
+        let metadata = engine::block_on(self.cluster.fetch_metadata(None));
+        self.metrics
+            .record_duration(GroupMetric::MetadataRequestTimer as usize, started.elapsed());
+        let existing: BTreeMap<String, Vec<i32>> = metadata?
+            .map_err(|e| e.with_code(ErrorCode::Partitioner).context("reading the partition set"))?
+            .topic_partitions();
+        let partitions: Vec<String> = self
+            .topics
+            .iter()
+            .filter_map(|topic| existing.get(topic).map(|ids| (topic, ids)))
+            .flat_map(|(topic, ids)| ids.iter().map(move |id| layout::partition_name(topic, *id)))
+            .collect();
+        if partitions.is_empty() {
+            return Err(Error::new(
+                ErrorCode::Partitioner,
+                format!("no partitions found for topics {:?}", self.topics),
+            ));
+        }
+        Ok(partitions)
+    }
+}
+
+fn partition_of(name: &str) -> Result<TopicPartition> {
+    let (topic, partition) = layout::parse_partition_name(name)
+        .ok_or_else(|| Error::new(ErrorCode::Partitioner, format!("{name:?} is not <topic>-<partition>")))?;
+    Ok(TopicPartition::new(Topic::new(topic)?, partition))
+}
+
+fn stopped() -> Error {
+    Error::new(ErrorCode::ClosedHandle, "the group is stopped")
+}

@@ -1,0 +1,660 @@
+//! KafkaConsumerGroup acceptance: members in separate processes (this test
+//! binary run again as a member, see `group_member_process`) split the
+//! partitions through a real ZooKeeper and consume a mock cluster's topics:
+//! every message once with disjoint, complete shares; a SIGKILLed member's
+//! partitions taken over after its session expires; ZooKeeper stopped;
+//! a mixed group with Python kazoo; handover time after a graceful leave.
+
+#[path = "support/consumer_fixtures.rs"]
+mod consumer_fixtures;
+#[path = "support/group_fixtures.rs"]
+mod group_fixtures;
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use consumer_fixtures::{cluster_config, mock_values};
+use group_fixtures::{KazooPeer, PrivateZookeeper};
+use support::MockCluster;
+use yelp_kafka::consumer::{ConsumerConfig, TopicPartition};
+use yelp_kafka::group::{KafkaConsumerGroup, RebalanceHandler, SESSION_TIMEOUT};
+use yelp_kafka::offsets::storage::OffsetStorageKind;
+use yelp_kafka::offsets::{OffsetsClient, TopicSelection};
+use yelp_kafka::producer::Producer;
+use yelp_kafka::ErrorCode;
+
+const COOLDOWN: &str = "0.5";
+const MEMBER_ENV: &str = "YK_GROUP_MEMBER";
+
+// ---------------------------------------------------------------------------
+// The member process
+// ---------------------------------------------------------------------------
+
+/// Prints what the group gives up and acquires.
+struct PrintingHandler;
+
+fn names(partitions: &[TopicPartition]) -> String {
+    let names: Vec<String> = partitions
+        .iter()
+        .map(|p| format!("{}-{}", p.topic.as_str(), p.partition))
+        .collect();
+    names.join(",")
+}
+
+impl RebalanceHandler for PrintingHandler {
+    fn before_release(&mut self, partitions: &[TopicPartition]) {
+        println!("YK RELEASING {}", names(partitions));
+    }
+
+    fn after_acquire(&mut self, partitions: &[TopicPartition]) {
+        println!("YK ACQUIRED {}", names(partitions));
+    }
+}
+
+/// The seed's consumer loop as a member process: configured by
+/// environment, prints `YK ...` lines, marks every message done, re-creates
+/// the group after a PartitionerError, leaves on `stop` (or EOF) on stdin.
+#[test]
+fn group_member_process() {
+    let Ok(spec) = std::env::var(MEMBER_ENV) else {
+        return; // run by the acceptance tests only
+    };
+    let fields: Vec<&str> = spec.split('|').collect();
+    let [bootstrap, zookeeper, group_id, topics, options] = fields[..] else {
+        panic!("bad {MEMBER_ENV}: {spec}");
+    };
+    let topics: Vec<String> = topics.split(',').map(str::to_string).collect();
+    let pairs: Vec<(&str, &str)> = options
+        .split(';')
+        .filter(|o| !o.is_empty())
+        .map(|o| o.split_once('=').expect("key=value"))
+        .collect();
+    let config =
+        ConsumerConfig::new(group_id, &cluster_config(bootstrap, zookeeper), &mock_values(&pairs)).expect("config");
+    let leaving = Arc::new(AtomicBool::new(false));
+    let stdin_leaving = Arc::clone(&leaving);
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        stdin_leaving.store(true, Ordering::SeqCst);
+    });
+    let mut handler = PrintingHandler;
+    loop {
+        let group = KafkaConsumerGroup::new(&topics, config.clone(), None).expect("group");
+        match group.start(Duration::from_secs(30), &mut handler) {
+            Ok(()) => {}
+            Err(error) if error.code() == ErrorCode::TimedOut => {}
+            Err(error) => {
+                println!("YK ERROR start {}: {error}", error.code().name());
+                std::thread::sleep(Duration::from_millis(300));
+                continue;
+            }
+        }
+        println!("YK STARTED {}", group.identifier());
+        loop {
+            if leaving.load(Ordering::SeqCst) {
+                let result = group.stop(Duration::from_secs(10), &mut handler);
+                println!("YK STOPPED {result:?}");
+                return;
+            }
+            match group.next(&mut handler) {
+                Ok(message) => {
+                    let value = String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned();
+                    println!(
+                        "YK MSG {} {} {} {value}",
+                        message.topic().as_str(),
+                        message.partition(),
+                        message.offset()
+                    );
+                    group.task_done(&message).expect("task_done");
+                }
+                Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+                Err(error) if error.code() == ErrorCode::Partitioner => {
+                    println!("YK ERROR PartitionerError: {error}");
+                    let _ = group.stop(Duration::from_secs(5), &mut handler);
+                    break;
+                }
+                Err(error) if error.is_retriable() => println!("YK RETRY {error}"),
+                Err(error) => panic!("member failed: {error}"),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The test side
+// ---------------------------------------------------------------------------
+
+/// A line a member printed, with when it was read.
+#[derive(Debug, Clone)]
+struct Event {
+    member: usize,
+    at: Instant,
+    line: String,
+}
+
+/// One member process.
+struct Member {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+/// The member processes of one test and everything they printed.
+struct Members {
+    members: Vec<Member>,
+    events: Receiver<Event>,
+    sender: mpsc::Sender<Event>,
+    seen: Vec<Event>,
+    spec: String,
+}
+
+impl Members {
+    fn new(bootstrap: &str, zookeeper: &str, group: &str, topics: &[&str], options: &[(&str, &str)]) -> Members {
+        let mut all = vec![("partitioner_cooldown", COOLDOWN), ("auto_offset_reset", "smallest")];
+        all.extend_from_slice(options);
+        let options: Vec<String> = all.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let spec = [bootstrap, zookeeper, group, &topics.join(","), &options.join(";")].join("|");
+        let (sender, events) = mpsc::channel();
+        Members {
+            members: Vec::new(),
+            events,
+            sender,
+            seen: Vec::new(),
+            spec,
+        }
+    }
+
+    /// Starts one more member; returns its index.
+    fn spawn(&mut self) -> usize {
+        let index = self.members.len();
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "group_member_process", "--nocapture", "--test-threads=1"])
+            .env(MEMBER_ENV, &self.spec)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn member process");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let sender = self.sender.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // libtest prints "test group_member_process ... " before the first line.
+                if let Some((_, line)) = line.split_once("YK ") {
+                    let event = Event {
+                        member: index,
+                        at: Instant::now(),
+                        line: line.to_string(),
+                    };
+                    if sender.send(event).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        self.members.push(Member { child, stdin });
+        index
+    }
+
+    /// Collects events for `time`.
+    fn collect(&mut self, time: Duration) {
+        let deadline = Instant::now() + time;
+        while let Ok(event) = self
+            .events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            assert!(
+                !event.line.starts_with("ERROR start") || event.line.contains("Partitioner"),
+                "member {}: {}",
+                event.member,
+                event.line
+            );
+            self.seen.push(event);
+        }
+    }
+
+    /// Collects until `done` holds for what was seen, or panics after `timeout`.
+    fn until(&mut self, what: &str, timeout: Duration, done: impl Fn(&[Event]) -> bool) -> Instant {
+        let deadline = Instant::now() + timeout;
+        while !done(&self.seen) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {timeout:?}; seen {:#?}",
+                self.tail()
+            );
+            self.collect(Duration::from_millis(50));
+        }
+        Instant::now()
+    }
+
+    fn tail(&self) -> Vec<String> {
+        let start = self.seen.len().saturating_sub(30);
+        self.seen[start..]
+            .iter()
+            .map(|e| format!("{} {}", e.member, e.line))
+            .collect()
+    }
+
+    /// Asks member `index` to leave gracefully.
+    fn stop(&mut self, index: usize) {
+        if let Some(mut stdin) = self.members[index].stdin.take() {
+            let _ = stdin.write_all(b"stop\n");
+        }
+    }
+
+    /// SIGKILLs member `index`.
+    fn kill(&mut self, index: usize) {
+        self.members[index].child.kill().expect("SIGKILL member");
+        let _ = self.members[index].child.wait();
+    }
+
+    fn wait_exit(&mut self, index: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.members[index].child.try_wait() {
+                assert!(status.success(), "member {index} exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "member {index} did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Members {
+    fn drop(&mut self) {
+        for member in &mut self.members {
+            let _ = member.child.kill();
+            let _ = member.child.wait();
+        }
+    }
+}
+
+/// Each member's latest share (from its last ACQUIRED or RELEASING line) in `events`.
+fn shares(events: &[Event], members: &[usize]) -> BTreeMap<usize, Option<BTreeSet<String>>> {
+    let mut shares: BTreeMap<usize, Option<BTreeSet<String>>> = members.iter().map(|m| (*m, None)).collect();
+    for event in events {
+        if !shares.contains_key(&event.member) {
+            continue;
+        }
+        if let Some(list) = event.line.strip_prefix("ACQUIRED") {
+            let share = list
+                .trim()
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect();
+            shares.insert(event.member, Some(share));
+        } else if event.line.starts_with("RELEASING") || event.line.starts_with("ERROR") {
+            shares.insert(event.member, None);
+        }
+    }
+    shares
+}
+
+/// Whether the latest shares of `members` are disjoint and cover `all`.
+fn settled(events: &[Event], members: &[usize], all: &BTreeSet<String>) -> bool {
+    let shares = shares(events, members);
+    let mut union = BTreeSet::new();
+    for share in shares.values() {
+        let Some(share) = share else { return false };
+        for partition in share {
+            if !union.insert(partition.clone()) {
+                return false;
+            }
+        }
+    }
+    union == *all
+}
+
+/// A consumed message: (member, partition, offset, value).
+type Consumed = (usize, i32, i64, String);
+
+fn consumed(events: &[Event]) -> Vec<Consumed> {
+    events
+        .iter()
+        .filter_map(|event| {
+            let rest = event.line.strip_prefix("MSG ")?;
+            let fields: Vec<&str> = rest.splitn(4, ' ').collect();
+            Some((
+                event.member,
+                fields[1].parse().unwrap(),
+                fields[2].parse().unwrap(),
+                fields[3].to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn distinct_values(events: &[Event]) -> BTreeSet<String> {
+    consumed(events).into_iter().map(|(_, _, _, value)| value).collect()
+}
+
+fn all_partitions(topic: &str, count: i32) -> BTreeSet<String> {
+    (0..count).map(|p| format!("{topic}-{p}")).collect()
+}
+
+/// Writes `count` messages `<prefix>-<i>` round-robin over the topic's partitions.
+fn produce(bootstrap: &str, topic: &str, prefix: &str, count: usize) {
+    let producer = Producer::new(&cluster_config(bootstrap, ""), &mock_values(&[]), None).expect("producer");
+    let values: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
+    for chunk in values.chunks(100) {
+        let chunk: Vec<&[u8]> = chunk.iter().map(|v| v.as_bytes()).collect();
+        producer.send_messages(topic, &chunk).expect("produce");
+    }
+}
+
+fn committed(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let client = OffsetsClient::new(
+        &cluster_config(bootstrap, ""),
+        yelp_kafka::config::ClientOptions::from_config(&mock_values(&[])).unwrap(),
+        OffsetStorageKind::Kafka,
+    );
+    client
+        .current_offsets(group, &TopicSelection::of_topics(&[topic]), true)
+        .unwrap()
+        .into_iter()
+        .map(|((_, partition), offset)| (partition, offset))
+        .collect()
+}
+
+/// `members` processes split a `partitions`-partition topic, then consume
+/// 1,000 messages: every message once, each partition from one member, the
+/// shares disjoint and complete.
+fn split_and_consume_everything(name: &str, members: usize, partitions: i32) {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", partitions as u32);
+    let zookeeper = support::zk_chroot(name);
+    let mut group = Members::new(mock.bootstrap(), &zookeeper, name, &["orders"], &[]);
+    let indexes: Vec<usize> = (0..members).map(|_| group.spawn()).collect();
+    let all = all_partitions("orders", partitions);
+    group.until("the members settle", Duration::from_secs(60), |events| {
+        settled(events, &indexes, &all)
+    });
+
+    produce(mock.bootstrap(), "orders", "m", 1000);
+    group.until("1,000 messages consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() == 1000
+    });
+    group.collect(Duration::from_millis(500));
+
+    let messages = consumed(&group.seen);
+    assert_eq!(messages.len(), 1000, "every message exactly once");
+    let mut by_partition: BTreeMap<i32, BTreeSet<usize>> = BTreeMap::new();
+    for (member, partition, _, _) in &messages {
+        by_partition.entry(*partition).or_default().insert(*member);
+    }
+    assert!(
+        by_partition.values().all(|m| m.len() == 1),
+        "a partition read by two members: {by_partition:?}"
+    );
+    assert!(
+        settled(&group.seen, &indexes, &all),
+        "the shares stay disjoint and complete"
+    );
+    let shares = shares(&group.seen, &indexes);
+    let sizes: Vec<usize> = shares.values().map(|s| s.as_ref().map_or(0, BTreeSet::len)).collect();
+    let (low, high) = (partitions as usize / members, (partitions as usize).div_ceil(members));
+    assert!(sizes.iter().all(|s| *s == low || *s == high), "uneven split {sizes:?}");
+
+    for index in indexes {
+        group.stop(index);
+        group.wait_exit(index, Duration::from_secs(20));
+    }
+}
+
+#[test]
+fn one_member_consumes_its_one_partition() {
+    split_and_consume_everything("group_1x1", 1, 1);
+}
+
+#[test]
+fn one_member_consumes_both_partitions() {
+    split_and_consume_everything("group_1x2", 1, 2);
+}
+
+#[test]
+fn two_members_share_one_partition_one_idle() {
+    split_and_consume_everything("group_2x1", 2, 1);
+}
+
+#[test]
+fn five_members_take_one_of_five_partitions_each() {
+    split_and_consume_everything("group_5x5", 5, 5);
+}
+
+#[test]
+fn three_members_split_eight_partitions_three_three_two() {
+    split_and_consume_everything("group_3x8", 3, 8);
+}
+
+#[test]
+fn a_killed_members_partitions_are_taken_over_after_its_session_expires() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    let zookeeper = support::zk_chroot("group_kill");
+    let options = [("offset_storage", "kafka"), ("auto_commit_interval_messages", "7")];
+    let mut group = Members::new(mock.bootstrap(), &zookeeper, "kill", &["orders"], &options);
+    let (victim, survivor) = (group.spawn(), group.spawn());
+    let all = all_partitions("orders", 4);
+    group.until("the members settle", Duration::from_secs(60), |events| {
+        settled(events, &[victim, survivor], &all)
+    });
+    produce(mock.bootstrap(), "orders", "before", 200);
+    group.until("200 messages consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() == 200
+    });
+
+    group.kill(victim);
+    let killed_at = Instant::now();
+    // The victim commits no more: what is committed now is where its
+    // partitions must start again.
+    std::thread::sleep(Duration::from_millis(200));
+    let committed_at_kill = committed(mock.bootstrap(), "kill", "orders");
+    let victims: BTreeSet<String> = shares(&group.seen, &[victim])[&victim]
+        .clone()
+        .expect("victim held partitions");
+    produce(mock.bootstrap(), "orders", "after", 200);
+
+    let before_takeover = group.seen.len();
+    let took_over = group.until("the survivor takes everything", Duration::from_secs(40), |events| {
+        settled(events, &[survivor], &all)
+    });
+    let takeover = took_over - killed_at;
+    eprintln!("takeover after SIGKILL: {takeover:?} (session timeout {SESSION_TIMEOUT:?}, cooldown {COOLDOWN} s)");
+    assert!(
+        takeover >= SESSION_TIMEOUT / 2,
+        "taken over before the session could expire: {takeover:?}"
+    );
+    group.until("all 400 messages consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() == 400
+    });
+    group.collect(Duration::from_millis(500));
+
+    // Redelivered: only the victim's partitions, from its last commit on.
+    let messages = consumed(&group.seen);
+    let mut deliveries: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    for (_, partition, offset, _) in &messages {
+        *deliveries.entry((*partition, *offset)).or_default() += 1;
+    }
+    for ((partition, offset), count) in &deliveries {
+        if *count > 1 {
+            assert!(
+                victims.contains(&format!("orders-{partition}")),
+                "orders-{partition} {offset} twice"
+            );
+            assert!(
+                *offset >= committed_at_kill[partition],
+                "orders-{partition} {offset} was committed"
+            );
+        }
+    }
+    for partition in &victims {
+        let id: i32 = partition.rsplit_once('-').unwrap().1.parse().unwrap();
+        let first = consumed(&group.seen[before_takeover..])
+            .into_iter()
+            .filter(|(member, p, _, _)| *member == survivor && *p == id)
+            .map(|(_, _, offset, _)| offset)
+            .min()
+            .expect("the survivor read the victim's partition");
+        assert_eq!(first, committed_at_kill[&id], "{partition} starts at its last commit");
+    }
+    group.stop(survivor);
+    group.wait_exit(survivor, Duration::from_secs(20));
+}
+
+#[test]
+fn zookeeper_stopped_fails_every_member_and_recreated_members_resume_from_commits() {
+    let private = PrivateZookeeper::start("group_zookeeper_stop");
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    let zookeeper = format!("{}/cluster-b", private.address());
+    let options = [("offset_storage", "kafka"), ("auto_commit_interval_messages", "5")];
+    let mut group = Members::new(mock.bootstrap(), &zookeeper, "zkstop", &["orders"], &options);
+    let members = [group.spawn(), group.spawn()];
+    let all = all_partitions("orders", 4);
+    group.until("the members settle", Duration::from_secs(60), |events| {
+        settled(events, &members, &all)
+    });
+    produce(mock.bootstrap(), "orders", "before", 100);
+    group.until("100 messages consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() == 100
+    });
+
+    private.stop();
+    let stopped_at = Instant::now();
+    for member in members {
+        group.until("PartitionerError", SESSION_TIMEOUT + Duration::from_secs(2), |events| {
+            events
+                .iter()
+                .any(|e| e.member == member && e.line.starts_with("ERROR PartitionerError"))
+        });
+    }
+    let failed_after = stopped_at.elapsed();
+    eprintln!("every member reported PartitionerError {failed_after:?} after ZooKeeper stopped");
+    assert!(failed_after <= SESSION_TIMEOUT, "{failed_after:?}");
+    // Each member commits what it processed as it stops its failed group.
+    group.collect(Duration::from_secs(1));
+    let committed_at_failure = committed(mock.bootstrap(), "zkstop", "orders");
+    produce(mock.bootstrap(), "orders", "during", 50);
+    let failed_len = group.seen.len();
+    group.collect(Duration::from_secs(2));
+    assert!(
+        consumed(&group.seen[failed_len..]).is_empty(),
+        "nothing is delivered without ZooKeeper"
+    );
+
+    private.restart();
+    group.until("the re-created members settle", Duration::from_secs(60), |events| {
+        settled(&events[failed_len..], &members, &all)
+    });
+    group.until("every message consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() == 150
+    });
+    group.collect(Duration::from_millis(500));
+    let mut first_after: BTreeMap<i32, i64> = BTreeMap::new();
+    for (_, partition, offset, _) in consumed(&group.seen[failed_len..]) {
+        let first = first_after.entry(partition).or_insert(offset);
+        *first = (*first).min(offset);
+    }
+    for (partition, offset) in &first_after {
+        assert_eq!(
+            *offset, committed_at_failure[partition],
+            "orders-{partition} resumes at its committed offset"
+        );
+    }
+    for member in members {
+        group.stop(member);
+        group.wait_exit(member, Duration::from_secs(20));
+    }
+}
+
+#[test]
+fn a_mixed_group_with_a_kazoo_member_splits_as_kazoo_computes() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("events", 9);
+    let zookeeper = support::zk_chroot("group_mixed");
+    let mut group = Members::new(mock.bootstrap(), &zookeeper, "mixed", &["events"], &[]);
+    let ours = [group.spawn(), group.spawn()];
+    let all = all_partitions("events", 9);
+    let (address, chroot) = zookeeper.split_at(zookeeper.find('/').unwrap());
+    let path = yelp_kafka::partitioner::layout::group_path(None, "mixed", &["events".to_string()], true);
+    let all_list: Vec<String> = all.iter().cloned().collect();
+    let kazoo = KazooPeer::start(
+        &format!("{address}{chroot}"),
+        &path,
+        Duration::from_millis(500),
+        &all_list,
+    );
+    let acquisition = loop {
+        let acquisition = kazoo.next_acquisition(Duration::from_secs(30)).expect("kazoo acquires");
+        if acquisition.split.len() == 3 {
+            break acquisition;
+        }
+    };
+    let kazoo_share: BTreeSet<String> = acquisition.mine.iter().cloned().collect();
+    group.until("our members take kazoo's split", Duration::from_secs(30), |events| {
+        let shares = shares(events, &ours);
+        shares.values().all(Option::is_some)
+            && shares.values().flatten().all(|share| share.is_disjoint(&kazoo_share))
+            && shares.values().flatten().map(BTreeSet::len).sum::<usize>() + kazoo_share.len() == 9
+    });
+    let expected: BTreeSet<BTreeSet<String>> = acquisition
+        .split
+        .iter()
+        .filter(|(member, _)| *member != kazoo.identifier())
+        .map(|(_, share)| share.iter().cloned().collect())
+        .collect();
+    let actual: BTreeSet<BTreeSet<String>> = shares(&group.seen, &ours).into_values().flatten().collect();
+    assert_eq!(actual, expected, "our members hold exactly kazoo's split");
+    kazoo.leave();
+    for member in ours {
+        group.stop(member);
+        group.wait_exit(member, Duration::from_secs(20));
+    }
+}
+
+#[test]
+fn a_graceful_leave_hands_partitions_over_within_the_cooldown_and_a_second() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 6);
+    let zookeeper = support::zk_chroot("group_handover");
+    let mut group = Members::new(mock.bootstrap(), &zookeeper, "handover", &["orders"], &[]);
+    let (leaver, stayer) = (group.spawn(), group.spawn());
+    let all = all_partitions("orders", 6);
+    group.until("the members settle", Duration::from_secs(60), |events| {
+        settled(events, &[leaver, stayer], &all)
+    });
+    let asked = Instant::now();
+    group.stop(leaver);
+    group.until("the stayer takes everything", Duration::from_secs(20), |events| {
+        settled(events, &[stayer], &all)
+    });
+    let event_at = |member: usize, prefix: &str| -> Instant {
+        group
+            .seen
+            .iter()
+            .rev()
+            .find(|e| e.member == member && e.line.starts_with(prefix))
+            .map(|e| e.at)
+            .unwrap_or_else(|| panic!("member {member} printed no {prefix}"))
+    };
+    let (releasing, acquired) = (event_at(leaver, "RELEASING"), event_at(stayer, "ACQUIRED"));
+    let handover = acquired.saturating_duration_since(releasing);
+    eprintln!(
+        "handover after a graceful leave: {handover:?} from the leaver's pre-rebalance callback to the \
+         stayer's post-rebalance callback ({:?} from the stop request), cooldown {COOLDOWN} s",
+        acquired.saturating_duration_since(asked)
+    );
+    assert!(handover <= Duration::from_millis(1500), "handover took {handover:?}");
+    group.wait_exit(leaver, Duration::from_secs(20));
+    group.stop(stayer);
+    group.wait_exit(stayer, Duration::from_secs(20));
+}
