@@ -12,9 +12,9 @@ pub mod consumer;
 pub mod discovery;
 pub mod engine;
 pub mod error;
-pub mod group;
 #[allow(unsafe_code)]
 pub mod ffi;
+pub mod group;
 pub mod kafka;
 pub mod metrics;
 pub mod offsets;
