@@ -135,7 +135,6 @@ impl Consumer {
                     Topic::new(topic)?;
                 }
             }
-            Subscription::Assigned => {}
         }
         if config.fetch_wait_max >= config.client.request_timeout {
             return Err(Error::configuration(format!(
