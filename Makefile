@@ -1,7 +1,7 @@
 # The two commands of the README, and a few for development.
 # Every target runs the scripts in scripts/; read them for the details.
 
-.PHONY: demo test bench build setup cluster-up cluster-down lint
+.PHONY: demo test bench build setup cluster-up cluster-down lint install
 
 demo:
 	scripts/demo.sh
@@ -11,6 +11,11 @@ test:
 
 build:
 	cargo build --release
+
+# make install PREFIX=/usr/local [DESTDIR=...]: library, header, yelp_kafka.pc.
+PREFIX ?= /usr/local
+install:
+	scripts/install.sh "$(PREFIX)" "$(DESTDIR)"
 
 setup:
 	scripts/setup.sh

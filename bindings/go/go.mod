@@ -1,0 +1,3 @@
+module yelpkafka
+
+go 1.19

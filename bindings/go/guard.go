@@ -1,0 +1,79 @@
+package yelpkafka
+
+import (
+	"fmt"
+	"sync"
+)
+
+// handleGuard keeps a C handle alive while calls use it. Closing marks it
+// closed; the last call to leave frees it. So no call ever reaches a freed
+// handle, and closing never waits for other calls (a callback running
+// inside one of them may be the caller).
+type handleGuard struct {
+	mu     sync.Mutex
+	active int
+	closed bool
+	what   string
+	free   func()
+}
+
+// enter registers a call; ErrClosedHandle once the handle is closed.
+func (g *handleGuard) enter() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return &Error{Code: ErrClosedHandle, Message: fmt.Sprintf("the %s was closed", g.what)}
+	}
+	g.active++
+	return nil
+}
+
+// leave ends a call, freeing the handle when it was the last of a closed one.
+func (g *handleGuard) leave() {
+	g.mu.Lock()
+	g.active--
+	last := g.closed && g.active == 0
+	g.mu.Unlock()
+	if last {
+		g.free()
+	}
+}
+
+// close marks the handle closed, from inside a call (between enter and
+// leave): the handle is freed when that call and every other one have left.
+func (g *handleGuard) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+// panicBox carries a panic of a Go callback across the C boundary: the
+// callback stores it instead of unwinding through the library's frames, and
+// the Go call that ran the callback raises it again.
+type panicBox struct {
+	mu    sync.Mutex
+	value interface{}
+	set   bool
+}
+
+// catch is deferred by every exported callback.
+func (b *panicBox) catch() {
+	if r := recover(); r != nil {
+		b.mu.Lock()
+		if !b.set {
+			b.value, b.set = r, true
+		}
+		b.mu.Unlock()
+	}
+}
+
+// rethrow raises a stored panic, once.
+func (b *panicBox) rethrow() {
+	b.mu.Lock()
+	value, set := b.value, b.set
+	b.value, b.set = nil, false
+	b.mu.Unlock()
+	if set {
+		panic(value)
+	}
+}

@@ -1,0 +1,93 @@
+package yelpkafka
+
+// #include "callbacks.h"
+import "C"
+
+import (
+	"runtime/cgo"
+	"time"
+	"unsafe"
+)
+
+// MetricsResponder receives the library's metrics (SPEC §2.12), like the
+// seed's metrics responder. Emitters are asked for once per metric when a
+// handle is created; Record runs on the goroutine whose call produced the
+// measurement. A responder shared by several handles is called from several
+// goroutines at once. Its methods must not call back into the handle that
+// calls them (that call fails with ErrReentrant).
+type MetricsResponder interface {
+	// CounterEmitter returns any value standing for the counter metric with
+	// its dimensions (client_id, cluster_type, cluster_name, ...).
+	CounterEmitter(metric string, dimensions map[string]string) interface{}
+	// TimerEmitter does the same for a timer (milliseconds).
+	TimerEmitter(metric string, dimensions map[string]string) interface{}
+	// Record records one measurement of the metric behind emitter: an
+	// increment for counters, milliseconds for timers.
+	Record(emitter interface{}, value float64, timestamp time.Time)
+}
+
+// metricsBridge is what the C responder's opaque pointer stands for.
+type metricsBridge struct {
+	responder MetricsResponder
+	panics    *panicBox
+}
+
+// newMetricsResponder registers responder for one handle: the C struct to
+// give the library and the registration to delete after the handle is
+// freed. A nil responder gives nil and 0.
+func newMetricsResponder(responder MetricsResponder, panics *panicBox) (*C.yk_metrics_responder, cgo.Handle) {
+	if responder == nil {
+		return nil, 0
+	}
+	bridge := cgo.NewHandle(&metricsBridge{responder: responder, panics: panics})
+	table := C.yk_go_metrics_responder(C.uintptr_t(bridge))
+	return &table, bridge
+}
+
+func goDimensions(dimensions *C.yk_dimension, count C.size_t) map[string]string {
+	out := make(map[string]string, count)
+	if count > 0 {
+		for _, d := range unsafe.Slice(dimensions, count) {
+			out[C.GoString(d.key)] = C.GoString(d.value)
+		}
+	}
+	return out
+}
+
+// emitterHandle registers an emitter for the library; emitter handles are
+// deleted by ykGoFreeEmitter when the handle that asked for them is freed.
+func emitterHandle(bridge C.uintptr_t, get func(*metricsBridge) interface{}) (handle C.uintptr_t) {
+	b := cgo.Handle(bridge).Value().(*metricsBridge)
+	defer b.panics.catch()
+	return C.uintptr_t(cgo.NewHandle(get(b)))
+}
+
+//export ykGoCounterEmitter
+func ykGoCounterEmitter(bridge C.uintptr_t, metric *C.char, dimensions *C.yk_dimension, count C.size_t) C.uintptr_t {
+	return emitterHandle(bridge, func(b *metricsBridge) interface{} {
+		return b.responder.CounterEmitter(C.GoString(metric), goDimensions(dimensions, count))
+	})
+}
+
+//export ykGoTimerEmitter
+func ykGoTimerEmitter(bridge C.uintptr_t, metric *C.char, dimensions *C.yk_dimension, count C.size_t) C.uintptr_t {
+	return emitterHandle(bridge, func(b *metricsBridge) interface{} {
+		return b.responder.TimerEmitter(C.GoString(metric), goDimensions(dimensions, count))
+	})
+}
+
+//export ykGoRecord
+func ykGoRecord(bridge, emitter C.uintptr_t, value C.double, timestampMs C.int64_t) {
+	b := cgo.Handle(bridge).Value().(*metricsBridge)
+	defer b.panics.catch()
+	if emitter != 0 { // 0: asking for this emitter panicked
+		b.responder.Record(cgo.Handle(emitter).Value(), float64(value), time.UnixMilli(int64(timestampMs)))
+	}
+}
+
+//export ykGoFreeEmitter
+func ykGoFreeEmitter(_, emitter C.uintptr_t) {
+	if emitter != 0 {
+		cgo.Handle(emitter).Delete()
+	}
+}

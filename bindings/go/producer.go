@@ -1,0 +1,354 @@
+package yelpkafka
+
+// #include <stdlib.h>
+// #include "callbacks.h"
+import "C"
+
+import (
+	"math"
+	"runtime/cgo"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// AnyPartition lets the producer choose the partition of a Message: murmur2
+// of the key (as the Java client and librdkafka), or round-robin without one.
+const AnyPartition int32 = -1
+
+// Message is one message for Producer.Produce.
+type Message struct {
+	Topic string
+	// Partition is the target partition, or AnyPartition.
+	Partition int32
+	// Key is nil for no key.
+	Key []byte
+	// Value is nil for a null value.
+	Value []byte
+	// Opaque comes back in the message's DeliveryReport.
+	Opaque interface{}
+}
+
+// DeliveryReport says what became of one message given to Produce.
+type DeliveryReport struct {
+	Topic     string
+	Partition int32
+	// Offset is the message's offset, −1 when unknown (acks=0) or on failure.
+	Offset int64
+	// Opaque is the Message's Opaque.
+	Opaque interface{}
+	// Err is nil when the broker acknowledged the message, else an *Error.
+	Err error
+}
+
+// Producer sends messages to one cluster: synchronously, like the seed's
+// YelpKafkaSimpleProducer and YelpKafkaKeyedProducer (SendMessages,
+// SendKeyedMessages), or asynchronously with batching and delivery reports
+// (Produce, then Poll or Flush). Usable from several goroutines at once.
+// Close it to deliver what is queued and release it.
+type Producer struct {
+	handle *C.yk_producer
+	guard  handleGuard
+	*producerState
+}
+
+// producerState is what the producer's delivery callback reaches through a
+// cgo handle.
+type producerState struct {
+	panics     panicBox
+	mu         sync.Mutex
+	onDelivery func(DeliveryReport)
+	// pending holds the Opaque of every message produced and not yet
+	// reported, by the id given to the library as the message opaque.
+	pending map[uintptr]interface{}
+	nextID  uintptr
+}
+
+// NewProducer creates a producer for cluster. options (nil: defaults) take
+// the client options and the producer's: acks (0, 1, all; default 1),
+// ack_timeout_ms, retries, retry_backoff_ms, linger_ms, batch_size_bytes,
+// queue_max_messages, queue_max_bytes, compression (none, gzip, snappy, lz4,
+// zstd), enable_idempotence, report_metrics, message_max_bytes,
+// delivery_timeout_ms, max_in_flight_per_broker. metrics (nil: none)
+// receives yelp_kafka.YelpKafkaProducer.{metadata_request_timer,
+// produce_request_timer, produce_exception_count}. Nothing connects until
+// the first message.
+func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponder) (*Producer, error) {
+	chandle, err := cluster.newHandle()
+	if err != nil {
+		return nil, err
+	}
+	defer C.yk_cluster_config_free(chandle)
+	config, err := newCConfig(options)
+	if err != nil {
+		return nil, err
+	}
+	defer C.yk_config_free(config)
+
+	state := &producerState{pending: make(map[uintptr]interface{})}
+	defer state.panics.rethrow() // a panic of the responder while asked for emitters
+	responder, bridge := newMetricsResponder(metrics, &state.panics)
+	var handle *C.yk_producer
+	err = call(func() C.enum_yk_error { return C.yk_producer_new(chandle, config, responder, &handle) })
+	if err != nil {
+		if bridge != 0 {
+			bridge.Delete()
+		}
+		return nil, err
+	}
+	stateHandle := cgo.NewHandle(state)
+	p := &Producer{handle: handle, producerState: state}
+	p.guard = handleGuard{what: "producer", free: func() {
+		C.yk_producer_free(handle)
+		stateHandle.Delete()
+		if bridge != 0 {
+			bridge.Delete()
+		}
+	}}
+	if err := call(func() C.enum_yk_error {
+		return C.yk_go_set_delivery_callback(handle, C.uintptr_t(stateHandle))
+	}); err != nil {
+		p.guard.free()
+		return nil, err
+	}
+	return p, nil
+}
+
+// enter and leave bracket every call into the library: leave frees a
+// closed handle after its last call and raises a panic of a callback that
+// ran during the call.
+func (p *Producer) enter() error { return p.guard.enter() }
+
+func (p *Producer) leave() {
+	p.guard.leave()
+	p.panics.rethrow()
+}
+
+// OnDelivery sets the function that receives the delivery reports of
+// Produce (nil: reports are dropped). It runs on the goroutine that calls
+// Poll, Flush or Close, and must not call back into this producer (that
+// call fails with ErrReentrant).
+func (p *Producer) OnDelivery(f func(DeliveryReport)) {
+	p.mu.Lock()
+	p.onDelivery = f
+	p.mu.Unlock()
+}
+
+// SendMessages sends messages (no key) to topic, round-robin over its
+// partitions, and returns once the broker acknowledged every one, with
+// their offsets. Retriable failures are retried as configured; what is left
+// is an *Error for which IsRetriable says whether to try again.
+func (p *Producer) SendMessages(topic string, messages ...[]byte) ([]int64, error) {
+	return p.send(topic, messages, func(ctopic *C.char, values *C.yk_bytes, offsets *C.int64_t) C.enum_yk_error {
+		return C.yk_producer_send_messages(p.handle, ctopic, values, C.size_t(len(messages)), offsets)
+	})
+}
+
+// SendKeyedMessages sends messages with key to topic, to the partition that
+// murmur2 of the key picks, and returns like SendMessages.
+func (p *Producer) SendKeyedMessages(topic string, key []byte, messages ...[]byte) ([]int64, error) {
+	ckey, keyLen := bytesArg(key)
+	return p.send(topic, messages, func(ctopic *C.char, values *C.yk_bytes, offsets *C.int64_t) C.enum_yk_error {
+		return C.yk_producer_send_keyed_messages(p.handle, ctopic, ckey, keyLen, values, C.size_t(len(messages)), offsets)
+	})
+}
+
+func (p *Producer) send(topic string, messages [][]byte,
+	send func(*C.char, *C.yk_bytes, *C.int64_t) C.enum_yk_error) ([]int64, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer p.leave()
+	ctopic := C.CString(topic)
+	defer C.free(unsafe.Pointer(ctopic))
+	values := newCBytesArray(messages)
+	defer C.free(unsafe.Pointer(values))
+	offsets := make([]int64, len(messages))
+	var first *C.int64_t
+	if len(offsets) > 0 {
+		first = (*C.int64_t)(unsafe.Pointer(&offsets[0]))
+	}
+	if err := call(func() C.enum_yk_error { return send(ctopic, values, first) }); err != nil {
+		return nil, err
+	}
+	return offsets, nil
+}
+
+// Produce queues one message and returns at once; its DeliveryReport comes
+// from a later Poll, Flush or Close. When the queue is full, queueWait
+// decides: 0 fails at once with ErrQueueFull, a positive duration waits up
+// to that long, a negative one waits until there is room. The bytes are
+// copied.
+func (p *Producer) Produce(m Message, queueWait time.Duration) error {
+	if err := p.enter(); err != nil {
+		return err
+	}
+	defer p.leave()
+	ctopic := C.CString(m.Topic)
+	defer C.free(unsafe.Pointer(ctopic))
+	id := p.hold(m.Opaque)
+	key, keyLen := bytesArg(m.Key)
+	value, valueLen := bytesArg(m.Value)
+	err := call(func() C.enum_yk_error {
+		return C.yk_go_produce(p.handle, ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
+			C.uintptr_t(id), milliseconds(queueWait))
+	})
+	if err != nil {
+		p.take(id)
+	}
+	return err
+}
+
+// Poll serves delivery reports: waits up to timeout (negative: until one
+// comes) for the first, then runs OnDelivery's function for every report
+// queued. Returns how many it served.
+func (p *Producer) Poll(timeout time.Duration) (int, error) {
+	if err := p.enter(); err != nil {
+		return 0, err
+	}
+	defer p.leave()
+	var served C.size_t
+	err := call(func() C.enum_yk_error { return C.yk_producer_poll(p.handle, milliseconds(timeout), &served) })
+	return int(served), err
+}
+
+// Flush sends everything queued and waits up to timeout until every message
+// is delivered or failed, serving delivery reports meanwhile; ErrTimedOut
+// when the deadline passes first.
+func (p *Producer) Flush(timeout time.Duration) error {
+	if err := p.enter(); err != nil {
+		return err
+	}
+	defer p.leave()
+	return call(func() C.enum_yk_error { return C.yk_producer_flush(p.handle, milliseconds(timeout)) })
+}
+
+// QueueLength is the number of messages produced and not yet delivered or failed.
+func (p *Producer) QueueLength() int {
+	if p.enter() != nil {
+		return 0
+	}
+	defer p.leave()
+	return int(C.yk_producer_queue_length(p.handle))
+}
+
+// Close flushes for up to timeout, fails what is still queued (their
+// reports carry ErrClosedHandle) and releases the producer; later calls get
+// ErrClosedHandle. It returns the number of messages not delivered, with
+// ErrTimedOut when that is not 0. Called from a delivery or metrics
+// callback of this producer it fails with ErrReentrant and changes nothing.
+func (p *Producer) Close(timeout time.Duration) (undelivered int, err error) {
+	if err := p.enter(); err != nil {
+		return 0, err
+	}
+	defer p.leave()
+	var left C.size_t
+	err = call(func() C.enum_yk_error { return C.yk_producer_close(p.handle, milliseconds(timeout), &left) })
+	if e, ok := err.(*Error); ok && e.Code == ErrReentrant {
+		return 0, err
+	}
+	p.guard.close()
+	return int(left), err
+}
+
+// hold keeps a message's Opaque until its report; 0 stands for nil.
+func (s *producerState) hold(opaque interface{}) uintptr {
+	if opaque == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	s.pending[s.nextID] = opaque
+	return s.nextID
+}
+
+// take returns and forgets the Opaque held under id.
+func (s *producerState) take(id uintptr) interface{} {
+	if id == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	opaque := s.pending[id]
+	delete(s.pending, id)
+	return opaque
+}
+
+//export ykGoOnDelivery
+func ykGoOnDelivery(state C.uintptr_t, report *C.yk_delivery_report) {
+	s := cgo.Handle(state).Value().(*producerState)
+	defer s.panics.catch()
+	delivered := DeliveryReport{
+		Topic:     C.GoString(report.topic),
+		Partition: int32(report.partition),
+		Offset:    int64(report.offset),
+		Opaque:    s.take(uintptr(report.message_opaque)),
+	}
+	if code := Code(report.error); code != 0 {
+		delivered.Err = &Error{Code: code, KafkaCode: int16(report.kafka_code),
+			Message: C.GoString(report.error_message), retriable: code.Retriable()}
+	}
+	s.mu.Lock()
+	onDelivery := s.onDelivery
+	s.mu.Unlock()
+	if onDelivery != nil {
+		onDelivery(delivered)
+	}
+}
+
+// emptyByte gives empty non-nil byte slices a non-NULL address.
+var emptyByte C.uint8_t
+
+// bytesArg passes b to C for the duration of a call: nil gives NULL, an
+// empty slice a non-NULL pointer with length 0.
+func bytesArg(b []byte) (*C.uint8_t, C.size_t) {
+	switch {
+	case b == nil:
+		return nil, 0
+	case len(b) == 0:
+		return &emptyByte, 0
+	default:
+		return (*C.uint8_t)(unsafe.Pointer(&b[0])), C.size_t(len(b))
+	}
+}
+
+// newCBytesArray copies messages into one C allocation, their yk_bytes
+// entries followed by their bytes (Go pointers may not be stored in C
+// memory). Free it with C.free; nil for no messages.
+func newCBytesArray(messages [][]byte) *C.yk_bytes {
+	if len(messages) == 0 {
+		return nil
+	}
+	header := len(messages) * int(unsafe.Sizeof(C.yk_bytes{}))
+	size := header
+	for _, m := range messages {
+		size += len(m)
+	}
+	block := C.malloc(C.size_t(size))
+	entries := unsafe.Slice((*C.yk_bytes)(block), len(messages))
+	data := unsafe.Slice((*byte)(block), size)
+	offset := header
+	for i, m := range messages {
+		entries[i] = C.yk_bytes{data: nil, len: C.size_t(len(m))}
+		if len(m) > 0 {
+			copy(data[offset:], m)
+			entries[i].data = (*C.uint8_t)(unsafe.Pointer(&data[offset]))
+			offset += len(m)
+		}
+	}
+	return (*C.yk_bytes)(block)
+}
+
+// milliseconds converts a timeout for C: negative is −1 (no deadline),
+// otherwise rounded up to whole milliseconds and capped.
+func milliseconds(d time.Duration) C.int32_t {
+	if d < 0 {
+		return -1
+	}
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	if ms > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return C.int32_t(ms)
+}

@@ -1,0 +1,286 @@
+package yelpkafka
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"yelpkafka/internal/kafkatest"
+)
+
+func localCluster(t *testing.T) ClusterConfig {
+	t.Helper()
+	cluster, err := NewClusterConfig("standard", "cluster1", kafkatest.Bootstrap(t, 1), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cluster
+}
+
+func newProducer(t *testing.T, options Options, metrics MetricsResponder) *Producer {
+	t.Helper()
+	p, err := NewProducer(localCluster(t), options, metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(5 * time.Second) })
+	return p
+}
+
+// metric is the emitter recordingResponder hands out.
+type metric struct {
+	name       string
+	kind       string
+	dimensions map[string]string
+}
+
+// recordingResponder keeps every emitter asked for and every measurement.
+type recordingResponder struct {
+	mu       sync.Mutex
+	emitters []*metric
+	records  map[string][]float64
+	// onRecord, when set, runs inside Record.
+	onRecord func()
+}
+
+func (r *recordingResponder) emitter(name, kind string, dimensions map[string]string) interface{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := &metric{name: name, kind: kind, dimensions: dimensions}
+	r.emitters = append(r.emitters, m)
+	return m
+}
+
+func (r *recordingResponder) CounterEmitter(name string, dimensions map[string]string) interface{} {
+	return r.emitter(name, "counter", dimensions)
+}
+
+func (r *recordingResponder) TimerEmitter(name string, dimensions map[string]string) interface{} {
+	return r.emitter(name, "timer", dimensions)
+}
+
+func (r *recordingResponder) Record(emitter interface{}, value float64, timestamp time.Time) {
+	r.mu.Lock()
+	if r.records == nil {
+		r.records = map[string][]float64{}
+	}
+	m := emitter.(*metric)
+	r.records[m.name] = append(r.records[m.name], value)
+	onRecord := r.onRecord
+	r.mu.Unlock()
+	if time.Since(timestamp) > time.Minute || time.Until(timestamp) > time.Minute {
+		panic(fmt.Sprintf("timestamp %v is not now", timestamp))
+	}
+	if onRecord != nil {
+		onRecord()
+	}
+}
+
+func (r *recordingResponder) recorded(name string) []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]float64(nil), r.records[name]...)
+}
+
+func TestMetricsResponderGetsTheProducerMetricsWithDimensions(t *testing.T) {
+	responder := &recordingResponder{}
+	p := newProducer(t, Options{"client_id": "go-metrics"}, responder)
+	wantKinds := map[string]string{
+		"yelp_kafka.YelpKafkaProducer.metadata_request_timer":  "timer",
+		"yelp_kafka.YelpKafkaProducer.produce_request_timer":   "timer",
+		"yelp_kafka.YelpKafkaProducer.produce_exception_count": "counter",
+	}
+	if len(responder.emitters) != len(wantKinds) {
+		t.Fatalf("asked for %d emitters, want %d", len(responder.emitters), len(wantKinds))
+	}
+	for _, m := range responder.emitters {
+		want := map[string]string{"client_id": "go-metrics", "cluster_type": "standard", "cluster_name": "cluster1"}
+		if wantKinds[m.name] != m.kind || fmt.Sprint(m.dimensions) != fmt.Sprint(want) {
+			t.Errorf("emitter %s (%s) with %v, want a %s with %v", m.name, m.kind, m.dimensions, wantKinds[m.name], want)
+		}
+	}
+	if _, err := p.SendMessages("mytopic", []byte("measured")); err != nil {
+		t.Fatal(err)
+	}
+	timings := responder.recorded("yelp_kafka.YelpKafkaProducer.produce_request_timer")
+	if len(timings) == 0 || timings[0] < 0 {
+		t.Fatalf("produce_request_timer recorded %v", timings)
+	}
+}
+
+// Reports carry the message's Opaque, topic, partition and offset; a
+// partition chosen by the caller is kept.
+func TestDeliveryReportsCarryTheMessageOpaque(t *testing.T) {
+	p := newProducer(t, nil, nil)
+	type tag struct{ n int }
+	reports := map[int]DeliveryReport{}
+	p.OnDelivery(func(r DeliveryReport) { reports[r.Opaque.(*tag).n] = r })
+	for i := 0; i < 10; i++ {
+		m := Message{Topic: "mytopic", Partition: 2, Key: []byte{}, Value: []byte(fmt.Sprint(i)), Opaque: &tag{i}}
+		if err := p.Produce(m, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		r, ok := reports[i]
+		if !ok || r.Err != nil || r.Topic != "mytopic" || r.Partition != 2 || r.Offset < 0 {
+			t.Errorf("report of message %d: %+v (present %v)", i, r, ok)
+		}
+	}
+	if n := p.QueueLength(); n != 0 {
+		t.Errorf("queue length %d after flush", n)
+	}
+}
+
+// Delivery and metrics callbacks that call back into their producer get
+// ErrReentrant, and the call that runs them finishes.
+func TestCallbacksCallingBackIntoTheProducerGetErrReentrant(t *testing.T) {
+	responder := &recordingResponder{}
+	p := newProducer(t, nil, responder)
+	var mu sync.Mutex
+	var fromDelivery, fromMetrics []error
+	p.OnDelivery(func(DeliveryReport) {
+		_, sendErr := p.SendMessages("mytopic", []byte("inner"))
+		_, undelivered := p.Close(0)
+		mu.Lock()
+		fromDelivery = append(fromDelivery, p.Produce(Message{Topic: "mytopic", Partition: AnyPartition}, 0),
+			p.Flush(0), sendErr, undelivered)
+		mu.Unlock()
+	})
+	responder.onRecord = func() {
+		_, err := p.Poll(0)
+		mu.Lock()
+		fromMetrics = append(fromMetrics, err)
+		mu.Unlock()
+	}
+	if err := p.Produce(Message{Topic: "mytopic", Partition: AnyPartition, Value: []byte("outer")}, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	responder.mu.Lock()
+	responder.onRecord = nil
+	responder.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(fromDelivery) != 4 || len(fromMetrics) == 0 {
+		t.Fatalf("callbacks ran %d and %d calls, want 4 and at least 1", len(fromDelivery), len(fromMetrics))
+	}
+	for i, err := range append(fromDelivery, fromMetrics...) {
+		if !errors.Is(err, ErrReentrant) {
+			t.Errorf("call %d from a callback: %v, want ErrReentrant", i, err)
+		}
+	}
+	if _, err := p.SendMessages("mytopic", []byte("after")); err != nil {
+		t.Errorf("the producer is unusable after re-entrant calls: %v", err)
+	}
+}
+
+// Synchronous sends, asynchronous produces and polls from many goroutines
+// at once (go test -race checks the binding's own state).
+func TestProducerIsUsableFromManyGoroutines(t *testing.T) {
+	p := newProducer(t, Options{"linger_ms": "2"}, &recordingResponder{})
+	var delivered sync.WaitGroup
+	p.OnDelivery(func(r DeliveryReport) {
+		if r.Err != nil {
+			t.Errorf("message %v: %v", r.Opaque, r.Err)
+		}
+		delivered.Done()
+	})
+	const goroutines, each = 4, 25
+	delivered.Add(goroutines * each)
+	var senders sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		senders.Add(1)
+		go func(g int) {
+			defer senders.Done()
+			for i := 0; i < each; i++ {
+				value := []byte(fmt.Sprintf("goroutine %d message %d", g, i))
+				if _, err := p.SendKeyedMessages("xmytopic", []byte(fmt.Sprint(g)), value); err != nil {
+					t.Error(err)
+				}
+				if err := p.Produce(Message{Topic: "xmytopic", Partition: AnyPartition, Value: value, Opaque: i}, -1); err != nil {
+					t.Error(err)
+				}
+			}
+		}(g)
+	}
+	done := make(chan struct{})
+	go func() { delivered.Wait(); close(done) }()
+	for polling := true; polling; {
+		select {
+		case <-done:
+			polling = false
+		default:
+			if _, err := p.Poll(10 * time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	senders.Wait()
+}
+
+// A panic in a delivery callback does not cross the library: it comes out
+// of the Go call that ran the callback, and the producer stays usable.
+func TestPanicInACallbackIsRaisedFromTheCallThatRanIt(t *testing.T) {
+	p := newProducer(t, nil, nil)
+	p.OnDelivery(func(DeliveryReport) { panic("boom") })
+	if err := p.Produce(Message{Topic: "mytopic", Partition: AnyPartition, Value: []byte("x")}, -1); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Errorf("Flush raised %v, want the callback's panic", r)
+			}
+		}()
+		p.Flush(10 * time.Second)
+	}()
+	p.OnDelivery(nil)
+	if _, err := p.SendMessages("mytopic", []byte("y")); err != nil {
+		t.Errorf("the producer is unusable after a callback panicked: %v", err)
+	}
+}
+
+// Close counts what it could not deliver in time and fails what is still
+// queued with ErrClosedHandle; afterwards every call is ErrClosedHandle.
+func TestCloseReportsWhatItCouldNotDeliver(t *testing.T) {
+	// Messages wait in the queue for a batch that is not full.
+	p, err := NewProducer(localCluster(t), Options{"linger_ms": "60000"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []error
+	p.OnDelivery(func(r DeliveryReport) { failed = append(failed, r.Err) })
+	for i := 0; i < 3; i++ {
+		if err := p.Produce(Message{Topic: "mytopic", Partition: AnyPartition, Value: []byte("lost")}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	undelivered, err := p.Close(0)
+	if undelivered != 3 || !errors.Is(err, ErrTimedOut) {
+		t.Errorf("Close: %d undelivered, %v; want 3 and ErrTimedOut", undelivered, err)
+	}
+	// Messages failed at close are reported; those the sender had already
+	// sent when the deadline passed count as undelivered without a report.
+	if len(failed) > 3 {
+		t.Fatalf("%d reports for 3 messages", len(failed))
+	}
+	for _, err := range failed {
+		if !errors.Is(err, ErrClosedHandle) {
+			t.Errorf("a message left at Close was reported with %v, want ErrClosedHandle", err)
+		}
+	}
+	if _, err := p.SendMessages("mytopic", []byte("late")); !errors.Is(err, ErrClosedHandle) {
+		t.Errorf("SendMessages after Close: %v, want ErrClosedHandle", err)
+	}
+	if _, err := p.Close(0); !errors.Is(err, ErrClosedHandle) {
+		t.Errorf("second Close: %v, want ErrClosedHandle", err)
+	}
+}
