@@ -176,6 +176,13 @@ typedef struct yk_consumer yk_consumer;
 typedef struct yk_consumer_config yk_consumer_config;
 
 /**
+ * A member of a balanced consumer group. Usable from several threads at
+ * once; rebalances (and their callbacks) run inside whichever call meets
+ * them.
+ */
+typedef struct yk_consumer_group yk_consumer_group;
+
+/**
  * What a discovery call found: a list of clusters, each with a list of
  * topics (sorted by name), each with its partition ids (sorted). Everything
  * it points to is owned by the result and freed by `yk_discovery_result_free`.
@@ -245,56 +252,6 @@ typedef void (*yk_rebalance_callback)(void *opaque,
                                       size_t count);
 
 /**
- * An offset to store for one partition (input of `yk_offsets_set`).
- */
-typedef struct yk_topic_partition_offset {
-  /**
-   * The topic, NUL-terminated UTF-8.
-   */
-  const char *topic;
-  /**
-   * The partition.
-   */
-  int32_t partition;
-  /**
-   * The next offset the group will read.
-   */
-  int64_t offset;
-} yk_topic_partition_offset;
-
-/**
- * One partition's offsets in a result. A field the call does not report
- * is −1; `lag` is high watermark − committed.
- */
-typedef struct yk_partition_offsets {
-  /**
-   * The topic, owned by the result.
-   */
-  const char *topic;
-  /**
-   * The partition.
-   */
-  int32_t partition;
-  /**
-   * The group's committed offset (0 when it committed nothing), or the
-   * offset a call committed.
-   */
-  int64_t committed;
-  /**
-   * The offset the next message will get.
-   */
-  int64_t high_watermark;
-  /**
-   * The first offset kept.
-   */
-  int64_t low_watermark;
-  /**
-   * Messages the group has still to read.
-   */
-  int64_t lag;
-} yk_partition_offsets;
-
-/**
  * One dimension of a metric: a key and a value, both NUL-terminated UTF-8,
  * valid only during the callback that receives them.
  */
@@ -362,6 +319,56 @@ typedef struct yk_metrics_responder {
    */
   yk_free_emitter_fn free_emitter;
 } yk_metrics_responder;
+
+/**
+ * An offset to store for one partition (input of `yk_offsets_set`).
+ */
+typedef struct yk_topic_partition_offset {
+  /**
+   * The topic, NUL-terminated UTF-8.
+   */
+  const char *topic;
+  /**
+   * The partition.
+   */
+  int32_t partition;
+  /**
+   * The next offset the group will read.
+   */
+  int64_t offset;
+} yk_topic_partition_offset;
+
+/**
+ * One partition's offsets in a result. A field the call does not report
+ * is −1; `lag` is high watermark − committed.
+ */
+typedef struct yk_partition_offsets {
+  /**
+   * The topic, owned by the result.
+   */
+  const char *topic;
+  /**
+   * The partition.
+   */
+  int32_t partition;
+  /**
+   * The group's committed offset (0 when it committed nothing), or the
+   * offset a call committed.
+   */
+  int64_t committed;
+  /**
+   * The offset the next message will get.
+   */
+  int64_t high_watermark;
+  /**
+   * The first offset kept.
+   */
+  int64_t low_watermark;
+  /**
+   * Messages the group has still to read.
+   */
+  int64_t lag;
+} yk_partition_offsets;
 
 /**
  * What became of one message given to `yk_producer_produce`. Valid only
@@ -683,6 +690,92 @@ const char *yk_consumer_config_dump(struct yk_consumer_config *config);
  * Frees a configuration. NULL is a no-op.
  */
 void yk_consumer_config_free(struct yk_consumer_config *config);
+
+/**
+ * Creates a member of `config`'s group for `topics[0..count]` (at least
+ * one) in `*out`. `config` is copied, its rebalance callbacks included.
+ * The group's ZooKeeper node is `/yelp-kafka/<group_id>/<sha1 of the
+ * sorted topic list>` (without the SHA-1 when `use_group_sha` is false)
+ * under the cluster's ZooKeeper chroot, as the Python library has it, so
+ * Python members can join. `metrics_responder` (NULL: none) is copied; its
+ * emitters for `yelp_kafka.KafkaConsumerGroup.<metric>` with dimensions
+ * `group_id`, `cluster_name`, `cluster_type` and the configured ones are
+ * asked for here. Nothing connects before `yk_consumer_group_start`. Free
+ * with `yk_consumer_group_free`. `*out` is written only on success.
+ */
+enum yk_error yk_consumer_group_new(const char *const *topics,
+                                    size_t count,
+                                    const struct yk_consumer_config *config,
+                                    const struct yk_metrics_responder *metrics_responder,
+                                    struct yk_consumer_group **out);
+
+/**
+ * Connects, joins the group and waits up to `timeout_ms` (negative: no
+ * limit) for the first allocation, which comes no sooner than
+ * `partitioner_cooldown` and runs the post-rebalance callback here. Still
+ * allocating after `timeout_ms` is `YK_ERROR_TIMED_OUT`, and the group is
+ * started: `yk_consumer_group_next` goes on. Other errors
+ * (`YK_ERROR_PARTITIONER` when ZooKeeper cannot be reached or the topics
+ * have no partitions, `YK_ERROR_KAFKA_UNAVAILABLE`, ...) leave the group
+ * stopped: free it and create a new one.
+ */
+enum yk_error yk_consumer_group_start(const struct yk_consumer_group *group, int32_t timeout_ms);
+
+/**
+ * Takes the next message of the partitions this member holds into `*out`
+ * (free it with `yk_message_free`). Before each internal fetch attempt
+ * (100 ms) the partitioner is refreshed: a rebalance runs here — the
+ * pre-rebalance callback, a commit with auto-commit, the partitions given
+ * up, and after the cooldown the new ones acquired and the post-rebalance
+ * callback; no message is delivered between the two callbacks. Nothing
+ * within `consumer_timeout_ms` (negative: no limit) is
+ * `YK_ERROR_CONSUMER_TIMEOUT`. A lost ZooKeeper session is
+ * `YK_ERROR_PARTITIONER`, here and in every later call: nothing more is
+ * delivered; stop and free the group, then create a new one (the seed's
+ * outer loop). `*out` is written only on success.
+ */
+enum yk_error yk_consumer_group_next(const struct yk_consumer_group *group,
+                                     struct yk_message **out);
+
+/**
+ * Marks `message` (from this group) processed, in any order; a commit
+ * never passes a message not marked. Counts toward
+ * `auto_commit_interval_messages`. A message of a partition given up since
+ * is ignored. `message` stays the caller's.
+ */
+enum yk_error yk_consumer_group_task_done(const struct yk_consumer_group *group,
+                                          const struct yk_message *message);
+
+/**
+ * Commits the processed offsets of the partitions held now and waits for
+ * the offset storage: `YK_ERROR_OFFSET_COMMIT` when it refuses.
+ */
+enum yk_error yk_consumer_group_commit(const struct yk_consumer_group *group);
+
+/**
+ * Leaves the group within `timeout_ms` (≥ 0): the pre-rebalance callback,
+ * a commit with auto-commit, the partitions given up, the ZooKeeper locks
+ * and party node deleted, the session and the consumer closed. Also after
+ * `YK_ERROR_PARTITIONER`. Every step runs; the first error met is
+ * returned. Stopping twice is harmless; later calls other than
+ * `yk_consumer_group_free` are `YK_ERROR_CLOSED_HANDLE`.
+ */
+enum yk_error yk_consumer_group_stop(const struct yk_consumer_group *group, int32_t timeout_ms);
+
+/**
+ * This member's identifier in the party, `<fqdn>-<pid>-<n>` (the part of
+ * its ZooKeeper party node after the first `-`). Owned by `group`; NULL
+ * when `group` is NULL.
+ */
+const char *yk_consumer_group_identifier(const struct yk_consumer_group *group);
+
+/**
+ * Frees a group. Without `yk_consumer_group_stop` first nothing is
+ * committed, and the ZooKeeper session simply ends (the other members
+ * take over after the cooldown). No other thread may be using it. NULL is
+ * a no-op.
+ */
+void yk_consumer_group_free(struct yk_consumer_group *group);
 
 /**
  * The message's topic; NULL when `message` is NULL.

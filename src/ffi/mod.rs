@@ -18,6 +18,7 @@ pub mod cluster_config;
 pub mod config;
 pub mod consumer;
 pub mod consumer_config;
+pub mod consumer_group;
 pub mod consumer_message;
 pub mod discovery;
 pub mod error;

@@ -1,0 +1,214 @@
+//! `yk_consumer_group`: the seed's `KafkaConsumerGroup` in C (SPEC §2.5,
+//! §2.6) — members that split their topics' partitions through ZooKeeper
+//! with each other and with Python members, with rebalance callbacks and
+//! metrics served on the caller's thread.
+
+use std::ffi::{c_char, c_void, CString};
+use std::time::Duration;
+
+use crate::consumer::TopicPartition;
+use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::consumer::yk_topic_partition;
+use crate::ffi::consumer_config::{yk_consumer_config, yk_rebalance_callback, RebalanceCallbacks};
+use crate::ffi::consumer_message::yk_message;
+use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
+use crate::ffi::{
+    boundary, boundary_value, c_slice, c_str, check_out, enter_handle, free_handle, handle, write_handle,
+};
+use crate::group::metrics::{dimensions, GROUP_METRICS, GROUP_PREFIX};
+use crate::group::{KafkaConsumerGroup, RebalanceHandler};
+
+/// A member of a balanced consumer group. Usable from several threads at
+/// once; rebalances (and their callbacks) run inside whichever call meets
+/// them.
+pub struct yk_consumer_group {
+    group: KafkaConsumerGroup,
+    rebalance: RebalanceCallbacks,
+    identifier: CString,
+}
+
+/// The C rebalance callbacks as the group's handler.
+struct CRebalance(RebalanceCallbacks);
+
+impl CRebalance {
+    fn call(callback: yk_rebalance_callback, opaque: usize, partitions: &[TopicPartition]) {
+        let Some(callback) = callback else { return };
+        let entries: Vec<yk_topic_partition> = partitions
+            .iter()
+            .map(|p| yk_topic_partition {
+                topic: p.topic.as_c_str().as_ptr(),
+                partition: p.partition,
+            })
+            .collect();
+        // SAFETY: the application supplied the callback and its opaque
+        // pointer; the array and its strings live for the call.
+        unsafe { callback(opaque as *mut c_void, entries.as_ptr(), entries.len()) };
+    }
+}
+
+impl RebalanceHandler for CRebalance {
+    fn before_release(&mut self, partitions: &[TopicPartition]) {
+        CRebalance::call(self.0.pre, self.0.opaque, partitions);
+    }
+
+    fn after_acquire(&mut self, partitions: &[TopicPartition]) {
+        CRebalance::call(self.0.post, self.0.opaque, partitions);
+    }
+}
+
+/// Creates a member of `config`'s group for `topics[0..count]` (at least
+/// one) in `*out`. `config` is copied, its rebalance callbacks included.
+/// The group's ZooKeeper node is `/yelp-kafka/<group_id>/<sha1 of the
+/// sorted topic list>` (without the SHA-1 when `use_group_sha` is false)
+/// under the cluster's ZooKeeper chroot, as the Python library has it, so
+/// Python members can join. `metrics_responder` (NULL: none) is copied; its
+/// emitters for `yelp_kafka.KafkaConsumerGroup.<metric>` with dimensions
+/// `group_id`, `cluster_name`, `cluster_type` and the configured ones are
+/// asked for here. Nothing connects before `yk_consumer_group_start`. Free
+/// with `yk_consumer_group_free`. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_new(
+    topics: *const *const c_char,
+    count: usize,
+    config: *const yk_consumer_config,
+    metrics_responder: *const yk_metrics_responder,
+    out: *mut *mut yk_consumer_group,
+) -> ErrorCode {
+    boundary("yk_consumer_group_new", || {
+        check_out(out, "out")?;
+        let config = handle(config, "config")?;
+        if count == 0 {
+            return Err(Error::invalid_argument("count is 0: a consumer group needs a topic"));
+        }
+        let topics = c_slice(topics, count, "topics")?
+            .iter()
+            .enumerate()
+            .map(|(i, topic)| c_str(*topic, &format!("topics[{i}]")).map(str::to_string))
+            .collect::<Result<Vec<_>>>()?;
+        let owned = dimensions(&config.config);
+        let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let responder = responder_from_c(metrics_responder, GROUP_PREFIX, GROUP_METRICS, &pairs)?;
+        let group = KafkaConsumerGroup::new(&topics, config.config.clone(), responder)?;
+        let identifier = CString::new(group.identifier()).expect("identifiers hold no NUL");
+        write_handle(
+            out,
+            yk_consumer_group {
+                group,
+                rebalance: config.rebalance,
+                identifier,
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Connects, joins the group and waits up to `timeout_ms` (negative: no
+/// limit) for the first allocation, which comes no sooner than
+/// `partitioner_cooldown` and runs the post-rebalance callback here. Still
+/// allocating after `timeout_ms` is `YK_ERROR_TIMED_OUT`, and the group is
+/// started: `yk_consumer_group_next` goes on. Other errors
+/// (`YK_ERROR_PARTITIONER` when ZooKeeper cannot be reached or the topics
+/// have no partitions, `YK_ERROR_KAFKA_UNAVAILABLE`, ...) leave the group
+/// stopped: free it and create a new one.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_start(group: *const yk_consumer_group, timeout_ms: i32) -> ErrorCode {
+    boundary("yk_consumer_group_start", || {
+        let group = handle(group, "group")?;
+        let _entry = enter_handle(group, "yk_consumer_group_start")?;
+        let timeout = u64::try_from(timeout_ms).map_or(Duration::MAX, Duration::from_millis);
+        group.group.start(timeout, &mut CRebalance(group.rebalance))
+    })
+}
+
+/// Takes the next message of the partitions this member holds into `*out`
+/// (free it with `yk_message_free`). Before each internal fetch attempt
+/// (100 ms) the partitioner is refreshed: a rebalance runs here — the
+/// pre-rebalance callback, a commit with auto-commit, the partitions given
+/// up, and after the cooldown the new ones acquired and the post-rebalance
+/// callback; no message is delivered between the two callbacks. Nothing
+/// within `consumer_timeout_ms` (negative: no limit) is
+/// `YK_ERROR_CONSUMER_TIMEOUT`. A lost ZooKeeper session is
+/// `YK_ERROR_PARTITIONER`, here and in every later call: nothing more is
+/// delivered; stop and free the group, then create a new one (the seed's
+/// outer loop). `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_next(
+    group: *const yk_consumer_group,
+    out: *mut *mut yk_message,
+) -> ErrorCode {
+    boundary("yk_consumer_group_next", || {
+        check_out(out, "out")?;
+        let group = handle(group, "group")?;
+        let _entry = enter_handle(group, "yk_consumer_group_next")?;
+        let message = group.group.next(&mut CRebalance(group.rebalance))?;
+        write_handle(out, yk_message { message });
+        Ok(())
+    })
+}
+
+/// Marks `message` (from this group) processed, in any order; a commit
+/// never passes a message not marked. Counts toward
+/// `auto_commit_interval_messages`. A message of a partition given up since
+/// is ignored. `message` stays the caller's.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_task_done(
+    group: *const yk_consumer_group,
+    message: *const yk_message,
+) -> ErrorCode {
+    boundary("yk_consumer_group_task_done", || {
+        let group = handle(group, "group")?;
+        let _entry = enter_handle(group, "yk_consumer_group_task_done")?;
+        group.group.task_done(&handle(message, "message")?.message)
+    })
+}
+
+/// Commits the processed offsets of the partitions held now and waits for
+/// the offset storage: `YK_ERROR_OFFSET_COMMIT` when it refuses.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_commit(group: *const yk_consumer_group) -> ErrorCode {
+    boundary("yk_consumer_group_commit", || {
+        let group = handle(group, "group")?;
+        let _entry = enter_handle(group, "yk_consumer_group_commit")?;
+        group.group.commit()
+    })
+}
+
+/// Leaves the group within `timeout_ms` (≥ 0): the pre-rebalance callback,
+/// a commit with auto-commit, the partitions given up, the ZooKeeper locks
+/// and party node deleted, the session and the consumer closed. Also after
+/// `YK_ERROR_PARTITIONER`. Every step runs; the first error met is
+/// returned. Stopping twice is harmless; later calls other than
+/// `yk_consumer_group_free` are `YK_ERROR_CLOSED_HANDLE`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_stop(group: *const yk_consumer_group, timeout_ms: i32) -> ErrorCode {
+    boundary("yk_consumer_group_stop", || {
+        let group = handle(group, "group")?;
+        let _entry = enter_handle(group, "yk_consumer_group_stop")?;
+        let timeout = u64::try_from(timeout_ms).map(Duration::from_millis).map_err(|_| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                format!("timeout_ms {timeout_ms} is negative"),
+            )
+        })?;
+        group.group.stop(timeout, &mut CRebalance(group.rebalance))
+    })
+}
+
+/// This member's identifier in the party, `<fqdn>-<pid>-<n>` (the part of
+/// its ZooKeeper party node after the first `-`). Owned by `group`; NULL
+/// when `group` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_identifier(group: *const yk_consumer_group) -> *const c_char {
+    boundary_value("yk_consumer_group_identifier", std::ptr::null(), || {
+        Ok(handle(group, "group")?.identifier.as_ptr())
+    })
+}
+
+/// Frees a group. Without `yk_consumer_group_stop` first nothing is
+/// committed, and the ZooKeeper session simply ends (the other members
+/// take over after the cooldown). No other thread may be using it. NULL is
+/// a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_free(group: *mut yk_consumer_group) {
+    free_handle(group);
+}
