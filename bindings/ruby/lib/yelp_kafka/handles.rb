@@ -1,0 +1,100 @@
+# frozen_string_literal: true
+
+module YelpKafka
+  # Ruby objects the library refers to by integer: the opaque pointers of
+  # callbacks and of messages are ids in here, never addresses of Ruby
+  # objects (which the garbage collector may move or free).
+  class Registry
+    def initialize
+      @mutex = Mutex.new
+      @objects = {}
+      @next_id = 0
+    end
+
+    # Keeps object and returns its id (never 0).
+    def add(object)
+      @mutex.synchronize do
+        @next_id += 1
+        @objects[@next_id] = object
+        @next_id
+      end
+    end
+
+    def [](id)
+      @mutex.synchronize { @objects[id] }
+    end
+
+    # Forgets id and returns its object.
+    def delete(id)
+      @mutex.synchronize { @objects.delete(id) }
+    end
+  end
+
+  # The registry of the callbacks' opaque pointers.
+  HANDLES = Registry.new
+
+  # Keeps a C handle alive while calls use it: close marks it closed and the
+  # last call to leave frees it, so no call reaches a freed handle and
+  # closing never waits for other calls (a callback inside one of them may
+  # be the caller). It also carries an exception of a Ruby callback across
+  # the C boundary: the callback stores it instead of unwinding through the
+  # library's frames, and the Ruby call that ran the callback raises it.
+  class HandleGuard
+    def initialize(what, &free)
+      @what = what
+      @free = free
+      @mutex = Mutex.new
+      @active = 0
+      @closed = false
+      @callback_error = nil
+    end
+
+    # Runs the block as one call into the handle.
+    def call
+      @mutex.synchronize do
+        raise ClosedHandle.new("the #{@what} was closed", code: ClosedHandle::CODE) if @closed
+
+        @active += 1
+      end
+      begin
+        yield
+      ensure
+        leave
+        raise_callback_error
+      end
+    end
+
+    # Raises what a callback raised since the last call, once.
+    def raise_callback_error
+      error = @mutex.synchronize do
+        pending, @callback_error = @callback_error, nil
+        pending
+      end
+      raise error if error
+    end
+
+    # Marks the handle closed, from inside #call.
+    def close
+      @mutex.synchronize { @closed = true }
+    end
+
+    # Runs a callback's block, keeping what it raises for the Ruby call that
+    # ran the callback; returns fallback then.
+    def callback(fallback = nil)
+      yield
+    rescue Exception => e # rubocop:disable Lint/RescueException -- nothing may unwind through C frames
+      @mutex.synchronize { @callback_error ||= e }
+      fallback
+    end
+
+    private
+
+    def leave
+      last = @mutex.synchronize do
+        @active -= 1
+        @closed && @active.zero?
+      end
+      @free.call if last
+    end
+  end
+end

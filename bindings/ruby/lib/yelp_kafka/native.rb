@@ -1,0 +1,107 @@
+# frozen_string_literal: true
+
+require "ffi"
+
+module YelpKafka
+  # The C API of libyelp_kafka (include/yelp_kafka.h), attached with ffi.
+  # Everything here is private to the gem: the classes of YelpKafka wrap it.
+  #
+  # The library is the first of: $YELP_KAFKA_LIB, the release build of the
+  # checkout this gem sits in (target/release/libyelp_kafka.so), the
+  # installed libyelp_kafka.so.0 (`make install`).
+  module Native
+    extend FFI::Library
+
+    CHECKOUT_BUILD = File.expand_path("../../../../target/release/libyelp_kafka.so", __dir__)
+    ffi_lib [ENV.fetch("YELP_KAFKA_LIB", nil), (CHECKOUT_BUILD if File.exist?(CHECKOUT_BUILD)),
+             "libyelp_kafka.so.0"].compact
+
+    # Every C function returns a yk_error (0 is success) unless noted.
+    typedef :int32, :yk_error
+
+    # struct yk_dimension
+    class Dimension < FFI::Struct
+      layout :key, :string, :value, :string
+    end
+
+    # struct yk_bytes
+    class Bytes < FFI::Struct
+      layout :data, :pointer, :len, :size_t
+    end
+
+    # struct yk_delivery_report
+    class DeliveryReport < FFI::Struct
+      layout :message_opaque, :pointer, :error, :int32, :kafka_code, :int16, :topic, :string,
+             :partition, :int32, :offset, :int64, :error_message, :string
+    end
+
+    callback :get_emitter_fn, %i[pointer string pointer size_t], :pointer
+    callback :record_fn, %i[pointer pointer double int64], :void
+    callback :free_emitter_fn, %i[pointer pointer], :void
+    callback :delivery_callback, %i[pointer pointer], :void
+
+    # struct yk_metrics_responder
+    class MetricsResponder < FFI::Struct
+      layout :opaque, :pointer, :get_counter_emitter, :get_emitter_fn, :get_timer_emitter, :get_emitter_fn,
+             :record, :record_fn, :free_emitter, :free_emitter_fn
+    end
+
+    # Errors.
+    attach_function :yk_error_name, [:int32], :string
+    attach_function :yk_error_description, [:int32], :string
+    attach_function :yk_error_is_retriable, [:int32], :bool
+    attach_function :yk_last_error_is_retriable, [], :bool
+    attach_function :yk_last_error_kafka_code, [], :int16
+    attach_function :yk_last_error_message, [], :string
+    attach_function :yk_version, [], :string
+
+    # Configuration.
+    attach_function :yk_config_new, [:pointer], :yk_error
+    attach_function :yk_config_set, %i[pointer string string], :yk_error
+    attach_function :yk_config_free, [:pointer], :void
+    attach_function :yk_cluster_config_new, %i[string string string string pointer], :yk_error
+    attach_function :yk_cluster_config_type, [:pointer], :string
+    attach_function :yk_cluster_config_name, [:pointer], :string
+    attach_function :yk_cluster_config_broker_list, [:pointer], :string
+    attach_function :yk_cluster_config_zookeeper, [:pointer], :string
+    attach_function :yk_cluster_config_equal, %i[pointer pointer], :bool
+    attach_function :yk_cluster_config_free, [:pointer], :void
+
+    # Discovery and topology files; the network calls release the GVL.
+    attach_function :yk_discover_topics, %i[pointer pointer pointer], :yk_error, blocking: true
+    attach_function :yk_search_topic, %i[string pointer size_t pointer pointer], :yk_error, blocking: true
+    attach_function :yk_search_topics_by_regex, %i[string pointer size_t pointer pointer], :yk_error, blocking: true
+    attach_function :yk_discovery_result_cluster_count, [:pointer], :size_t
+    attach_function :yk_discovery_result_cluster, %i[pointer size_t], :pointer
+    attach_function :yk_discovery_result_topic_count, %i[pointer size_t], :size_t
+    attach_function :yk_discovery_result_topic, %i[pointer size_t size_t], :string
+    attach_function :yk_discovery_result_partitions, %i[pointer size_t size_t pointer], :pointer
+    attach_function :yk_discovery_result_free, [:pointer], :void
+    attach_function :yk_topology_load, %i[string string pointer], :yk_error
+    attach_function :yk_topology_cluster_count, [:pointer], :size_t
+    attach_function :yk_topology_cluster, %i[pointer size_t], :pointer
+    attach_function :yk_topology_local_cluster, %i[pointer pointer], :yk_error
+    attach_function :yk_topology_free, [:pointer], :void
+
+    # The producer; calls that wait release the GVL (callbacks take it back).
+    attach_function :yk_producer_new, %i[pointer pointer pointer pointer], :yk_error, blocking: true
+    attach_function :yk_producer_set_delivery_callback, %i[pointer delivery_callback pointer], :yk_error
+    attach_function :yk_producer_send_messages, %i[pointer string pointer size_t pointer], :yk_error, blocking: true
+    attach_function :yk_producer_send_keyed_messages, %i[pointer string pointer size_t pointer size_t pointer],
+                    :yk_error, blocking: true
+    attach_function :yk_producer_produce, %i[pointer string int32 pointer size_t pointer size_t pointer int32],
+                    :yk_error, blocking: true
+    attach_function :yk_producer_poll, %i[pointer int32 pointer], :yk_error, blocking: true
+    attach_function :yk_producer_flush, %i[pointer int32], :yk_error, blocking: true
+    attach_function :yk_producer_close, %i[pointer int32 pointer], :yk_error, blocking: true
+    attach_function :yk_producer_queue_length, [:pointer], :size_t
+    attach_function :yk_producer_free, [:pointer], :void, blocking: true
+
+    # Milliseconds for C from a timeout in seconds: nil (no limit) is -1.
+    def self.milliseconds(seconds)
+      return -1 if seconds.nil?
+
+      (seconds * 1000).ceil.clamp(0, (2**31) - 1)
+    end
+  end
+end

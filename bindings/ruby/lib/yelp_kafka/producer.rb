@@ -1,0 +1,173 @@
+# frozen_string_literal: true
+
+module YelpKafka
+  # Sends messages to one cluster: synchronously, like the seed's
+  # YelpKafkaSimpleProducer and YelpKafkaKeyedProducer (#send_messages,
+  # #send_keyed_messages), or asynchronously with batching and delivery
+  # reports (#produce, then #poll or #flush). Usable from several threads at
+  # once; calls that wait release the GVL. Close it to deliver what is
+  # queued and release it.
+  #
+  #   producer = YelpKafka::Producer.new(cluster, { client_id: "my-client-id", acks: "all" })
+  #   producer.send_messages("my_topic", "message1", "message2")
+  #   producer.close
+  class Producer
+    # What became of one message given to #produce. error is nil when the
+    # broker acknowledged it; offset is -1 when unknown (acks=0) or on failure.
+    DeliveryReport = Struct.new(:topic, :partition, :offset, :opaque, :error) do
+      def delivered?
+        error.nil?
+      end
+    end
+
+    # options (nil: defaults) take the client options and the producer's:
+    # acks (0, 1, all; default 1), ack_timeout_ms, retries, retry_backoff_ms,
+    # linger_ms, batch_size_bytes, queue_max_messages, queue_max_bytes,
+    # compression (none, gzip, snappy, lz4, zstd), enable_idempotence,
+    # report_metrics, message_max_bytes, delivery_timeout_ms,
+    # max_in_flight_per_broker. metrics_responder (see MetricsBridge)
+    # receives yelp_kafka.YelpKafkaProducer.{metadata_request_timer,
+    # produce_request_timer, produce_exception_count}.
+    def initialize(cluster, options = nil, metrics_responder: nil)
+      @pending = Registry.new
+      @on_delivery = nil
+      @guard = HandleGuard.new("producer") { release }
+      @metrics = metrics_responder && MetricsBridge.new(metrics_responder, @guard)
+      out = FFI::MemoryPointer.new(:pointer)
+      cluster.with_handle do |handle|
+        YelpKafka.with_config(options) do |config|
+          code = Native.yk_producer_new(handle, config, @metrics&.table, out)
+          @metrics&.release unless code.zero?
+          Error.check(code)
+        end
+      end
+      @handle = out.read_pointer
+      @id = HANDLES.add(self)
+      Error.check(Native.yk_producer_set_delivery_callback(@handle, DELIVERY, FFI::Pointer.new(@id)))
+      @guard.raise_callback_error
+    end
+
+    # Sets the block that receives a DeliveryReport for each message of
+    # #produce, on the thread that calls #poll, #flush or #close. It must not
+    # call back into this producer (ReentrantCall).
+    def on_delivery(&block)
+      @on_delivery = block
+    end
+
+    # Sends messages (no key) to topic, round-robin over its partitions, and
+    # returns their offsets once the broker acknowledged every one. What is
+    # left after the configured retries raises; #retriable? on the exception
+    # says whether to try again.
+    def send_messages(topic, *messages)
+      send_values(messages) do |values, offsets|
+        Native.yk_producer_send_messages(@handle, topic, values, messages.size, offsets)
+      end
+    end
+
+    # Sends messages with key to topic, to the partition murmur2 of the key
+    # picks, and returns their offsets like #send_messages.
+    def send_keyed_messages(topic, key, *messages)
+      key_buffer = buffer(key)
+      send_values(messages) do |values, offsets|
+        Native.yk_producer_send_keyed_messages(@handle, topic, key_buffer, key.bytesize, values, messages.size, offsets)
+      end
+    end
+
+    # Queues one message and returns at once; its DeliveryReport (with
+    # opaque) comes from a later #poll, #flush or #close. key nil sends no
+    # key, value nil a null value; partition nil lets the producer pick.
+    # When the queue is full, queue_wait decides: 0 raises QueueFull at
+    # once, a number of seconds waits up to that long, nil waits for room.
+    def produce(topic, value, key: nil, partition: nil, opaque: nil, queue_wait: nil)
+      @guard.call do
+        id = opaque.nil? ? 0 : @pending.add(opaque)
+        code = Native.yk_producer_produce(@handle, topic, partition || -1, buffer(key), key&.bytesize || 0,
+                                          buffer(value), value&.bytesize || 0, FFI::Pointer.new(id),
+                                          Native.milliseconds(queue_wait))
+        @pending.delete(id) unless code.zero?
+        Error.check(code)
+      end
+    end
+
+    # Serves delivery reports: waits up to timeout seconds (nil: until one
+    # comes) for the first, then runs the #on_delivery block for every
+    # report queued. Returns how many it served.
+    def poll(timeout = 0)
+      @guard.call do
+        served = FFI::MemoryPointer.new(:size_t)
+        Error.check(Native.yk_producer_poll(@handle, Native.milliseconds(timeout), served))
+        served.read(:size_t)
+      end
+    end
+
+    # Sends everything queued and waits up to timeout seconds until every
+    # message is delivered or failed, serving delivery reports meanwhile;
+    # TimedOut when the deadline passes first.
+    def flush(timeout)
+      @guard.call { Error.check(Native.yk_producer_flush(@handle, Native.milliseconds(timeout))) }
+    end
+
+    # Messages produced and not yet delivered or failed.
+    def queue_length
+      @guard.call { Native.yk_producer_queue_length(@handle) }
+    end
+
+    # Flushes for up to timeout seconds, fails what is still queued (their
+    # reports carry ClosedHandle) and releases the producer; later calls
+    # raise ClosedHandle. Raises TimedOut (naming how many) when messages
+    # were left undelivered. From a callback of this producer it raises
+    # ReentrantCall and changes nothing.
+    def close(timeout = 5)
+      @guard.call do
+        code = Native.yk_producer_close(@handle, Native.milliseconds(timeout), nil)
+        @guard.close unless code == ReentrantCall::CODE
+        Error.check(code)
+      end
+    end
+
+    # The delivery callback, shared by every producer; its opaque is the
+    # producer's id.
+    DELIVERY = FFI::Function.new(:void, %i[pointer pointer]) do |opaque, report|
+      HANDLES[opaque.address].__send__(:deliver, Native::DeliveryReport.new(report))
+    end
+
+    private
+
+    def deliver(report)
+      @guard.callback do
+        opaque = @pending.delete(report[:message_opaque].address)
+        error = unless report[:error].zero?
+                  Error::CLASSES.fetch(report[:error], Error).new(report[:error_message], code: report[:error],
+                                                                                          kafka_code: report[:kafka_code])
+                end
+        @on_delivery&.call(DeliveryReport.new(report[:topic], report[:partition], report[:offset], opaque, error))
+      end
+    end
+
+    def release
+      Native.yk_producer_free(@handle)
+      HANDLES.delete(@id)
+      @metrics&.release
+    end
+
+    # A C copy of a string's bytes for one call; nil for nil.
+    def buffer(string)
+      string && FFI::MemoryPointer.new(:uint8, [string.bytesize, 1].max).put_bytes(0, string)
+    end
+
+    def send_values(messages)
+      @guard.call do
+        values = FFI::MemoryPointer.new(Native::Bytes, [messages.size, 1].max)
+        buffers = messages.map { |m| buffer(m) }
+        messages.each_with_index do |m, i|
+          entry = Native::Bytes.new(values + (i * Native::Bytes.size))
+          entry[:data] = buffers[i]
+          entry[:len] = m.bytesize
+        end
+        offsets = FFI::MemoryPointer.new(:int64, [messages.size, 1].max)
+        Error.check(yield(values, offsets))
+        offsets.read_array_of_int64(messages.size)
+      end
+    end
+  end
+end

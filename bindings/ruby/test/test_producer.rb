@@ -1,0 +1,159 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+class ProducerTest < Minitest::Test
+  # A metrics responder: any object answering the three methods.
+  class RecordingResponder
+    attr_reader :emitters
+    attr_accessor :on_record
+
+    def initialize
+      @mutex = Mutex.new
+      @emitters = []
+      @records = Hash.new { |h, k| h[k] = [] }
+    end
+
+    def get_counter_emitter(metric, dimensions)
+      emitter(metric, :counter, dimensions)
+    end
+
+    def get_timer_emitter(metric, dimensions)
+      emitter(metric, :timer, dimensions)
+    end
+
+    def record(emitter, value, timestamp)
+      raise "timestamp #{timestamp} is not now" unless (Time.now - timestamp).abs < 60
+
+      @mutex.synchronize { @records[emitter[:metric]] << value }
+      on_record&.call
+    end
+
+    def recorded(metric)
+      @mutex.synchronize { @records[metric].dup }
+    end
+
+    private
+
+    def emitter(metric, kind, dimensions)
+      { metric: metric, kind: kind, dimensions: dimensions }.tap { |e| @mutex.synchronize { @emitters << e } }
+    end
+  end
+
+  def producer(options = nil, **keywords)
+    YelpKafka::Producer.new(cluster, options, **keywords).tap { |p| (@producers ||= []) << p }
+  end
+
+  def teardown
+    (@producers || []).each do |p|
+      p.close(5)
+    rescue YelpKafka::ClosedHandle
+      nil
+    end
+  end
+
+  def test_the_metrics_responder_gets_the_producer_metrics_with_dimensions
+    responder = RecordingResponder.new
+    p = producer({ client_id: "ruby-metrics" }, metrics_responder: responder)
+    dimensions = { "client_id" => "ruby-metrics", "cluster_type" => "standard", "cluster_name" => "cluster1" }
+    assert_equal [["yelp_kafka.YelpKafkaProducer.metadata_request_timer", :timer, dimensions],
+                  ["yelp_kafka.YelpKafkaProducer.produce_exception_count", :counter, dimensions],
+                  ["yelp_kafka.YelpKafkaProducer.produce_request_timer", :timer, dimensions]],
+                 responder.emitters.map { |e| e.values_at(:metric, :kind, :dimensions) }.sort
+    p.send_messages("mytopic", "measured")
+    timings = responder.recorded("yelp_kafka.YelpKafkaProducer.produce_request_timer")
+    refute_empty timings
+    assert_operator timings.first, :>=, 0
+  end
+
+  def test_delivery_reports_carry_the_message_opaque_and_the_chosen_partition
+    p = producer
+    reports = {}
+    p.on_delivery { |r| reports[r.opaque] = r }
+    10.times { |i| p.produce("mytopic", i.to_s, key: "", partition: 2, opaque: [:tag, i]) }
+    p.flush(10)
+    assert_equal 10, reports.size
+    reports.each do |(_, i), r|
+      assert r.delivered?, "message #{i}: #{r.error}"
+      assert_equal ["mytopic", 2], [r.topic, r.partition]
+      assert_operator r.offset, :>=, 0
+    end
+    assert_equal 0, p.queue_length
+  end
+
+  # Delivery and metrics callbacks that call back into their producer get
+  # ReentrantCall, and the call that runs them finishes.
+  def test_callbacks_calling_back_into_the_producer_raise_reentrant_call
+    responder = RecordingResponder.new
+    p = producer(metrics_responder: responder)
+    from_delivery = []
+    from_metrics = []
+    attempt = lambda do |into, &call|
+      call.call
+      into << :no_error
+    rescue YelpKafka::Error => e
+      into << e.class
+    end
+    p.on_delivery do
+      attempt.call(from_delivery) { p.produce("mytopic", "inner", queue_wait: 0) }
+      attempt.call(from_delivery) { p.flush(0) }
+      attempt.call(from_delivery) { p.send_messages("mytopic", "inner") }
+      attempt.call(from_delivery) { p.close(0) }
+    end
+    responder.on_record = -> { attempt.call(from_metrics) { p.poll(0) } }
+    p.produce("mytopic", "outer")
+    p.flush(10)
+    responder.on_record = nil
+    assert_equal [YelpKafka::ReentrantCall] * 4, from_delivery
+    refute_empty from_metrics
+    assert_equal [YelpKafka::ReentrantCall], from_metrics.uniq
+    p.send_messages("mytopic", "after") # still usable
+  end
+
+  # Sends from several threads while another polls; the GVL is released in
+  # the library, and the callbacks take it back.
+  def test_the_producer_is_usable_from_many_threads
+    p = producer({ linger_ms: 2 })
+    delivered = Queue.new
+    p.on_delivery { |r| delivered << r }
+    senders = Array.new(4) do |t|
+      Thread.new do
+        25.times do |i|
+          p.send_keyed_messages("xmytopic", t.to_s, "thread #{t} message #{i}")
+          p.produce("xmytopic", "thread #{t} message #{i}", opaque: i)
+        end
+      end
+    end
+    p.poll(0.01) until delivered.size == 100 && senders.none?(&:alive?)
+    senders.each(&:join)
+    assert_equal 100, delivered.size
+    assert(delivered.size.times.map { delivered.pop }.all?(&:delivered?))
+  end
+
+  # An exception in a callback does not unwind through the library: the
+  # call that ran the callback raises it, and the producer stays usable.
+  def test_an_exception_in_a_callback_is_raised_by_the_call_that_ran_it
+    p = producer
+    p.on_delivery { raise ArgumentError, "boom" }
+    p.produce("mytopic", "x")
+    error = assert_raises(ArgumentError) { p.flush(10) }
+    assert_equal "boom", error.message
+    p.on_delivery {}
+    p.send_messages("mytopic", "y")
+  end
+
+  # close counts what it could not deliver in time and fails what is still
+  # queued with ClosedHandle; afterwards every call raises ClosedHandle.
+  def test_close_reports_what_it_could_not_deliver
+    p = producer({ linger_ms: 60_000 })
+    reports = []
+    p.on_delivery { |r| reports << r }
+    3.times { p.produce("mytopic", "lost", queue_wait: 0) }
+    error = assert_raises(YelpKafka::TimedOut) { p.close(0) }
+    assert_match(/3/, error.message)
+    assert_operator reports.size, :<=, 3
+    assert(reports.all? { |r| r.error.is_a?(YelpKafka::ClosedHandle) })
+    assert_raises(YelpKafka::ClosedHandle) { p.send_messages("mytopic", "late") }
+    assert_raises(YelpKafka::ClosedHandle) { p.close(0) }
+  end
+end

@@ -1,0 +1,15 @@
+# frozen_string_literal: true
+
+Gem::Specification.new do |spec|
+  spec.name = "yelp_kafka"
+  spec.version = "0.1.0"
+  spec.summary = "Kafka producers, ZooKeeper-balanced consumer groups and discovery over libyelp_kafka"
+  spec.description = "Ruby binding (ffi) of yelp_kafka, a Kafka client library with a C ABI. " \
+                     "Needs libyelp_kafka.so.0 (make install) or $YELP_KAFKA_LIB."
+  spec.authors = ["yelp_kafka authors"]
+  spec.license = "Apache-2.0"
+  spec.required_ruby_version = ">= 3.0"
+  spec.files = Dir["lib/**/*.rb"]
+  spec.require_paths = ["lib"]
+  spec.add_dependency "ffi", ">= 1.15"
+end
