@@ -29,4 +29,43 @@ gcc "${cflags[@]}" examples-c/producer.c -o target/c/producer "${libs[@]}"
 target/c/producer "$YK_KAFKA1" mytopic
 
 echo
+echo "== examples-c/consumer_group.c: two members of one group split a new 4-partition topic, the producer writes to it"
+gcc "${cflags[@]}" examples-c/consumer_group.c -o target/c/consumer_group "${libs[@]}"
+demo="group-demo-$$"
+scripts/cluster.sh kafka 1 topic "$demo" 4 >/dev/null
+logs=target/c/group-demo
+rm -rf "$logs" && mkdir -p "$logs"
+members=()
+for name in a b; do
+    YK_EXAMPLE_IDLE_EXIT=8 target/c/consumer_group "$YK_KAFKA1" "$YK_ZOOKEEPER" "$demo" "$demo" \
+        partitioner_cooldown=1 auto_offset_reset=smallest >"$logs/member-$name.log" 2>&1 &
+    members+=($!)
+done
+# The latest share of a member: the partitions of its last "acquired" line.
+share() { grep '^acquired' "$logs/member-$1.log" | tail -n1 | cut -d' ' -f2- | tr ' ' '\n' | grep -v '^nothing$' || true; }
+for _ in $(seq 300); do
+    a="$(share a)" b="$(share b)"
+    if [[ -n "$a" && -n "$b" ]] && (( $(printf '%s\n%s\n' "$a" "$b" | sort -u | wc -l) == 4 &&
+        $(printf '%s\n%s\n' "$a" "$b" | wc -l) == 4 )); then
+        break
+    fi
+    sleep 0.1
+done
+echo "member a holds: $(share a | tr '\n' ' ')"
+echo "member b holds: $(share b | tr '\n' ' ')"
+target/c/producer "$YK_KAFKA1" "$demo" >/dev/null
+echo "producer wrote 1004 messages to $demo; the members stop after 8 s without messages"
+wait "${members[@]}"
+for name in a b; do
+    echo "member $name consumed $(grep -c '^MSG' "$logs/member-$name.log") messages from: $(grep '^MSG' "$logs/member-$name.log" | cut -d' ' -f3 | sort -nu | tr '\n' ' ')"
+done
+total="$(cat "$logs"/member-*.log | grep -c '^MSG' || true)"
+distinct="$(cat "$logs"/member-*.log | grep '^MSG' | sort -u | wc -l)"
+echo "every message consumed once: $total deliveries, $distinct distinct (partition, offset) pairs, 1004 written"
+if [[ "$total" != 1004 || "$distinct" != 1004 ]]; then
+    echo "the group demo lost or repeated messages; logs in $logs" >&2
+    exit 1
+fi
+
+echo
 echo "The local cluster is still running (scripts/cluster.sh status); stop it with: scripts/cluster.sh down"
