@@ -3,9 +3,10 @@
 //! application works on what earlier fetches brought.
 //!
 //! A partition joins the next fetch to its leader once it has no fetch in
-//! flight and the application has taken its last chunk (so at most one
-//! chunk per partition waits in the queue, bounded by
-//! `fetch_message_max_bytes`). Fetches to different brokers run in
+//! flight and fewer than [`QUEUE_DEPTH`] of its chunks wait in the queue
+//! (each bounded by `fetch_message_max_bytes`, the whole fetch by the
+//! response limit): the application takes one chunk while the next is
+//! ready and a third is on its way. Fetches to different brokers run in
 //! parallel and decode on engine threads. Leader moves reroute a partition
 //! after a metadata refresh; an out-of-range offset follows the reset
 //! policy; errors the application must see are queued in order with the
@@ -65,12 +66,18 @@ pub enum Ready {
     Failure(Error),
 }
 
+/// Chunks of one partition that may wait in the queue. One is not enough
+/// where a broker answers a fetch with one record batch per partition
+/// (librdkafka's mock): the application then drains the queue faster than
+/// fetches refill it.
+const QUEUE_DEPTH: u32 = 2;
+
 struct PartitionFetch {
     assignment: u64,
     position: i64,
     in_flight: bool,
-    /// A chunk of it waits in the queue.
-    queued: bool,
+    /// How many of its chunks wait in the queue.
+    queued: u32,
     retry_at: Option<Instant>,
 }
 
@@ -120,7 +127,7 @@ impl Fetcher {
                 assignment,
                 position,
                 in_flight: false,
-                queued: false,
+                queued: 0,
                 retry_at: None,
             },
         );
@@ -152,7 +159,7 @@ impl Fetcher {
             else {
                 continue;
             };
-            fetch.queued = false;
+            fetch.queued -= 1;
             self.shared.wake.notify_one();
             return Some(ready);
         }
@@ -280,7 +287,7 @@ impl Scheduler {
                 return None;
             }
             for (partition, fetch) in state.partitions.iter_mut() {
-                if fetch.in_flight || fetch.queued {
+                if fetch.in_flight || fetch.queued >= QUEUE_DEPTH {
                     continue;
                 }
                 if let Some(at) = fetch.retry_at {
@@ -407,7 +414,7 @@ impl Scheduler {
             if messages.is_empty() && reset_to.is_none() && fetch.position == previous {
                 continue;
             }
-            fetch.queued = true;
+            fetch.queued += 1;
             state.ready.push_back(Ready::Chunk(Chunk {
                 partition,
                 assignment,
@@ -486,8 +493,8 @@ async fn fetch_job(
             .unwrap_or_else(|| Err(Error::new(ErrorCode::Protocol, format!("no answer for {partition}"))));
         let outcome = match result {
             Ok(fetched) => PartitionOutcome::Fetched {
-                messages: messages_of(&partition, assignment, fetched.records),
                 next_offset: fetched.next_offset,
+                messages: messages_of(&partition, assignment, fetched),
             },
             Err(error) if error.code() == ErrorCode::OffsetOutOfRange => {
                 reset_position(&cluster, &partition, settings.reset, offset).await
@@ -543,21 +550,17 @@ async fn reset_position(
     }
 }
 
-fn messages_of(
-    partition: &TopicPartition,
-    assignment: u64,
-    records: Vec<crate::kafka::records::Record>,
-) -> Vec<Message> {
-    records
-        .into_iter()
-        .map(|record| Message {
-            topic: partition.topic.clone(),
-            partition: partition.partition,
-            offset: record.offset,
-            timestamp: record.timestamp,
-            key: record.key,
-            value: record.value,
-            assignment,
-        })
-        .collect()
+fn messages_of(partition: &TopicPartition, assignment: u64, fetched: FetchedRecords) -> Vec<Message> {
+    let mut messages = Vec::with_capacity(fetched.decoded_count());
+    messages.extend(fetched.into_records().map(|record| Message {
+        topic: partition.topic.clone(),
+        partition: partition.partition,
+        offset: record.offset,
+        timestamp: record.timestamp,
+        key: record.key,
+        value: record.value,
+        assignment,
+        slot: 0,
+    }));
+    messages
 }

@@ -91,6 +91,8 @@ pub struct Message {
     /// The assignment of the partition this message came from: after a
     /// revoke (or a new assignment) its task_done no longer counts.
     pub(crate) assignment: u64,
+    /// Where the consumer's offset tracker keeps the partition.
+    pub(crate) slot: usize,
 }
 
 impl Message {

@@ -66,11 +66,20 @@ const NEW: u8 = 0;
 const CONNECTED: u8 = 1;
 const CLOSED: u8 = 2;
 
+/// Assignment numbers, unique in the process: a message carries its
+/// partition's, so that it never counts for another assignment or consumer.
+static NEXT_ASSIGNMENT: AtomicU64 = AtomicU64::new(1);
+
+/// The chunk messages are handed out from, with its partition's tracker slot.
+struct CurrentChunk {
+    chunk: Chunk,
+    slot: usize,
+}
+
 /// What the application thread and the auto-committer share.
 struct ConsumerState {
     tracker: OffsetTracker,
-    /// The chunk messages are handed out from.
-    current: Option<Chunk>,
+    current: Option<CurrentChunk>,
 }
 
 struct ConsumerShared {
@@ -111,7 +120,6 @@ pub struct Consumer {
     fetcher: OnceLock<Fetcher>,
     auto_committer: Mutex<Option<JoinHandle<()>>>,
     lifecycle: AtomicU8,
-    next_assignment: AtomicU64,
 }
 
 impl Consumer {
@@ -168,7 +176,6 @@ impl Consumer {
             fetcher: OnceLock::new(),
             auto_committer: Mutex::new(None),
             lifecycle: AtomicU8::new(NEW),
-            next_assignment: AtomicU64::new(1),
         })
     }
 
@@ -209,12 +216,14 @@ impl Consumer {
     /// place among the messages.
     pub fn get_message(&self, block: bool, timeout: Option<Duration>) -> Result<Message> {
         let fetcher = self.fetcher()?;
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        // The clock is read only when there is something to wait for.
+        let mut deadline: Option<Option<Instant>> = None;
         loop {
             if let Some(next) = self.next_ready(fetcher) {
                 return next;
             }
-            if !block || !fetcher.wait(deadline) {
+            let until = *deadline.get_or_insert_with(|| timeout.map(|timeout| Instant::now() + timeout));
+            if !block || !fetcher.wait(until) {
                 if self.lifecycle.load(Ordering::Acquire) == CLOSED {
                     return Err(closed());
                 }
@@ -238,24 +247,25 @@ impl Consumer {
         let mut state = self.shared.lock();
         let state = &mut *state;
         loop {
-            if let Some(chunk) = state.current.as_mut() {
-                if let Some(message) = chunk.messages.next() {
-                    state.tracker.delivered(&chunk.partition, message.offset);
+            if let Some(CurrentChunk { chunk, slot }) = state.current.as_mut() {
+                if let Some(mut message) = chunk.messages.next() {
+                    message.slot = *slot;
+                    state.tracker.delivered(*slot, chunk.assignment, message.offset);
                     return Some(Ok(message));
                 }
-                state.tracker.passed(&chunk.partition, chunk.next_offset);
+                state.tracker.passed(*slot, chunk.assignment, chunk.next_offset);
                 state.current = None;
             }
             match fetcher.take()? {
                 Ready::Failure(error) => return Some(Err(error)),
                 Ready::Chunk(chunk) => {
-                    if !state.tracker.is_current(&chunk.partition, chunk.assignment) {
+                    let Some(slot) = state.tracker.slot_of(&chunk.partition, chunk.assignment) else {
                         continue;
-                    }
+                    };
                     if let Some(position) = chunk.reset_to {
-                        state.tracker.reset(&chunk.partition, position);
+                        state.tracker.reset(slot, chunk.assignment, position);
                     }
-                    state.current = Some(chunk);
+                    state.current = Some(CurrentChunk { chunk, slot });
                 }
             }
         }
@@ -269,9 +279,7 @@ impl Consumer {
         self.fetcher()?;
         let threshold = self.shared.config.auto_commit_interval_messages;
         let mut state = self.shared.lock();
-        state
-            .tracker
-            .done(&message.topic_partition(), message.assignment, message.offset);
+        state.tracker.done(message.slot, message.assignment, message.offset);
         if self.shared.config.auto_commit_enable && threshold > 0 && state.tracker.done_count() >= threshold {
             state.tracker.take_done_count();
             self.shared.commit_now.notify_one();
@@ -302,7 +310,7 @@ impl Consumer {
             .shared
             .lock()
             .tracker
-            .done_through(&partition, message.assignment, message.offset);
+            .done_through(message.slot, message.assignment, message.offset);
         if !current {
             return Err(Error::new(
                 ErrorCode::WrongState,
@@ -348,7 +356,7 @@ impl Consumer {
             if state
                 .current
                 .as_ref()
-                .is_some_and(|chunk| chunk.partition == *partition)
+                .is_some_and(|current| current.chunk.partition == *partition)
             {
                 state.current = None;
             }
@@ -455,11 +463,11 @@ impl Consumer {
         let mut state = self.shared.lock();
         for partition in partitions {
             let (position, committed) = starts[&partition.key()];
-            let assignment = self.next_assignment.fetch_add(1, Ordering::Relaxed);
+            let assignment = NEXT_ASSIGNMENT.fetch_add(1, Ordering::Relaxed);
             if state
                 .current
                 .as_ref()
-                .is_some_and(|chunk| chunk.partition == *partition)
+                .is_some_and(|current| current.chunk.partition == *partition)
             {
                 state.current = None;
             }

@@ -15,6 +15,7 @@ use crate::consumer::message::TopicPartition;
 use crate::kafka::coordinator::PartitionKey;
 
 struct PartitionTrack {
+    partition: TopicPartition,
     assignment: u64,
     /// The offset after the last delivered message (the start position
     /// before any delivery).
@@ -40,9 +41,16 @@ impl PartitionTrack {
 }
 
 /// Delivered and done offsets of every assigned partition.
+///
+/// Each tracked partition has a slot; the per-message calls take the slot
+/// (which the consumer keeps with its messages) and the assignment number,
+/// so that the hot path indexes a vector instead of hashing a topic name.
+/// Assignment numbers are unique in the process, so a stale or foreign
+/// message never matches a slot that was reused.
 #[derive(Default)]
 pub struct OffsetTracker {
-    partitions: HashMap<TopicPartition, PartitionTrack>,
+    slots: Vec<Option<PartitionTrack>>,
+    index: HashMap<TopicPartition, usize>,
     done_since_commit: u64,
 }
 
@@ -53,40 +61,65 @@ impl OffsetTracker {
     }
 
     /// Starts tracking `partition` (assignment number `assignment`) from
-    /// `position`, where `committed` is what the storage holds.
-    pub fn track(&mut self, partition: TopicPartition, assignment: u64, position: i64, committed: Option<i64>) {
-        self.partitions.insert(
+    /// `position`, where `committed` is what the storage holds; returns its slot.
+    pub fn track(
+        &mut self,
+        partition: TopicPartition,
+        assignment: u64,
+        position: i64,
+        committed: Option<i64>,
+    ) -> usize {
+        let slot = match self.index.get(&partition) {
+            Some(slot) => *slot,
+            None => {
+                let slot = self.slots.iter().position(Option::is_none).unwrap_or_else(|| {
+                    self.slots.push(None);
+                    self.slots.len() - 1
+                });
+                self.index.insert(partition.clone(), slot);
+                slot
+            }
+        };
+        self.slots[slot] = Some(PartitionTrack {
             partition,
-            PartitionTrack {
-                assignment,
-                delivered_up_to: position,
-                outstanding: VecDeque::new(),
-                committed,
-            },
-        );
+            assignment,
+            delivered_up_to: position,
+            outstanding: VecDeque::new(),
+            committed,
+        });
+        slot
     }
 
     /// Stops tracking `partition`; later task_done calls for it are ignored.
     pub fn forget(&mut self, partition: &TopicPartition) {
-        self.partitions.remove(partition);
+        if let Some(slot) = self.index.remove(partition) {
+            self.slots[slot] = None;
+        }
     }
 
     /// The tracked partitions, in no order.
     pub fn partitions(&self) -> impl Iterator<Item = &TopicPartition> {
-        self.partitions.keys()
+        self.index.keys()
     }
 
-    /// Whether `partition` is tracked under `assignment`.
-    pub fn is_current(&self, partition: &TopicPartition, assignment: u64) -> bool {
-        self.partitions
-            .get(partition)
-            .is_some_and(|track| track.assignment == assignment)
+    /// The slot of `partition` if it is tracked under `assignment`.
+    pub fn slot_of(&self, partition: &TopicPartition, assignment: u64) -> Option<usize> {
+        let slot = *self.index.get(partition)?;
+        let track = self.slots[slot].as_ref()?;
+        (track.assignment == assignment).then_some(slot)
+    }
+
+    fn current(&mut self, slot: usize, assignment: u64) -> Option<&mut PartitionTrack> {
+        self.slots
+            .get_mut(slot)?
+            .as_mut()
+            .filter(|track| track.assignment == assignment)
     }
 
     /// The partition's reading position moved (the reset policy after an
     /// out-of-range offset): what was delivered before no longer counts.
-    pub fn reset(&mut self, partition: &TopicPartition, position: i64) {
-        if let Some(track) = self.partitions.get_mut(partition) {
+    pub fn reset(&mut self, slot: usize, assignment: u64, position: i64) {
+        if let Some(track) = self.current(slot, assignment) {
             track.outstanding.clear();
             track.delivered_up_to = position;
         }
@@ -94,17 +127,17 @@ impl OffsetTracker {
 
     /// Records that the message at `offset` was handed to the application.
     /// Deliveries of one partition come in offset order.
-    pub fn delivered(&mut self, partition: &TopicPartition, offset: i64) {
-        if let Some(track) = self.partitions.get_mut(partition) {
+    pub fn delivered(&mut self, slot: usize, assignment: u64, offset: i64) {
+        if let Some(track) = self.current(slot, assignment) {
             track.outstanding.push_back((offset, false));
             track.delivered_up_to = offset + 1;
         }
     }
 
-    /// Records that every offset of `partition` below `offset` was
-    /// delivered or holds no message (control records, compacted away).
-    pub fn passed(&mut self, partition: &TopicPartition, offset: i64) {
-        if let Some(track) = self.partitions.get_mut(partition) {
+    /// Records that every offset below `offset` was delivered or holds no
+    /// message (control records, compacted away).
+    pub fn passed(&mut self, slot: usize, assignment: u64, offset: i64) {
+        if let Some(track) = self.current(slot, assignment) {
             track.delivered_up_to = track.delivered_up_to.max(offset);
         }
     }
@@ -112,12 +145,8 @@ impl OffsetTracker {
     /// Marks the delivered message at `offset` done. Returns whether it
     /// counted: false for a partition no longer assigned (or assigned
     /// again since), and for a message already done or never delivered.
-    pub fn done(&mut self, partition: &TopicPartition, assignment: u64, offset: i64) -> bool {
-        let Some(track) = self
-            .partitions
-            .get_mut(partition)
-            .filter(|t| t.assignment == assignment)
-        else {
+    pub fn done(&mut self, slot: usize, assignment: u64, offset: i64) -> bool {
+        let Some(track) = self.current(slot, assignment) else {
             return false;
         };
         let counted = match track.outstanding.front() {
@@ -140,14 +169,11 @@ impl OffsetTracker {
         counted
     }
 
-    /// Marks every delivered message of `partition` up to `offset` done
-    /// (the application says it processed everything through `offset`).
-    pub fn done_through(&mut self, partition: &TopicPartition, assignment: u64, offset: i64) -> bool {
-        let Some(track) = self
-            .partitions
-            .get_mut(partition)
-            .filter(|t| t.assignment == assignment)
-        else {
+    /// Marks every delivered message up to `offset` done (the application
+    /// says it processed everything through `offset`). False when the slot
+    /// is no longer this assignment's.
+    pub fn done_through(&mut self, slot: usize, assignment: u64, offset: i64) -> bool {
+        let Some(track) = self.current(slot, assignment) else {
             return false;
         };
         while track.outstanding.front().is_some_and(|(o, _)| *o <= offset) {
@@ -169,26 +195,30 @@ impl OffsetTracker {
 
     /// The commit position of `partition`, if tracked.
     pub fn position(&self, partition: &TopicPartition) -> Option<i64> {
-        self.partitions.get(partition).map(PartitionTrack::position)
+        let slot = *self.index.get(partition)?;
+        self.slots[slot].as_ref().map(PartitionTrack::position)
+    }
+
+    fn tracks(&self) -> impl Iterator<Item = &PartitionTrack> {
+        self.slots.iter().flatten()
     }
 
     /// Commit positions that differ from what the storage holds, for the
     /// tracked partitions among `only` (`None`: all).
     pub fn uncommitted(&self, only: Option<&[TopicPartition]>) -> BTreeMap<PartitionKey, i64> {
-        self.partitions
-            .iter()
-            .filter(|(partition, _)| only.is_none_or(|only| only.contains(partition)))
-            .filter_map(|(partition, track)| {
+        self.tracks()
+            .filter(|track| only.is_none_or(|only| only.contains(&track.partition)))
+            .filter_map(|track| {
                 let position = track.position();
-                (track.committed != Some(position)).then(|| (partition.key(), position))
+                (track.committed != Some(position)).then(|| (track.partition.key(), position))
             })
             .collect()
     }
 
     /// Records that the storage now holds `offsets`.
     pub fn committed(&mut self, offsets: &BTreeMap<PartitionKey, i64>) {
-        for (partition, track) in self.partitions.iter_mut() {
-            if let Some(offset) = offsets.get(&partition.key()) {
+        for track in self.slots.iter_mut().flatten() {
+            if let Some(offset) = offsets.get(&track.partition.key()) {
                 track.committed = Some(*offset);
             }
         }
@@ -204,22 +234,18 @@ mod tests {
         TopicPartition::new(Topic::new("t").unwrap(), n)
     }
 
-    fn delivered(tracker: &mut OffsetTracker, offsets: impl IntoIterator<Item = i64>) {
-        for offset in offsets {
-            tracker.delivered(&partition(0), offset);
-        }
-    }
-
     #[test]
     fn a_commit_stops_at_the_first_message_not_done() {
         let mut tracker = OffsetTracker::new();
-        tracker.track(partition(0), 1, 0, None);
-        delivered(&mut tracker, 0..6);
+        let slot = tracker.track(partition(0), 1, 0, None);
+        for offset in 0..6 {
+            tracker.delivered(slot, 1, offset);
+        }
         for offset in [0, 1, 2, 4, 5] {
-            assert!(tracker.done(&partition(0), 1, offset));
+            assert!(tracker.done(slot, 1, offset));
         }
         assert_eq!(tracker.position(&partition(0)), Some(3));
-        assert!(tracker.done(&partition(0), 1, 3));
+        assert!(tracker.done(slot, 1, 3));
         assert_eq!(tracker.position(&partition(0)), Some(6));
         assert_eq!(tracker.done_count(), 6);
     }
@@ -227,19 +253,23 @@ mod tests {
     #[test]
     fn done_in_any_order_and_twice_counts_once() {
         let mut tracker = OffsetTracker::new();
-        tracker.track(partition(0), 1, 10, Some(10));
-        delivered(&mut tracker, [10, 12, 15]);
-        assert!(tracker.done(&partition(0), 1, 15));
-        assert!(tracker.done(&partition(0), 1, 12));
-        assert!(!tracker.done(&partition(0), 1, 12));
-        assert!(!tracker.done(&partition(0), 1, 11), "never delivered");
+        let slot = tracker.track(partition(0), 1, 10, Some(10));
+        for offset in [10, 12, 15] {
+            tracker.delivered(slot, 1, offset);
+        }
+        assert!(tracker.done(slot, 1, 15));
+        assert!(tracker.done(slot, 1, 12));
+        assert!(!tracker.done(slot, 1, 12));
+        assert!(!tracker.done(slot, 1, 11), "never delivered");
         assert_eq!(tracker.position(&partition(0)), Some(10));
-        assert!(tracker.done(&partition(0), 1, 10));
+        assert!(tracker.done(slot, 1, 10));
         assert_eq!(
             tracker.position(&partition(0)),
             Some(16),
             "gaps in offsets are no gaps in work"
         );
+        tracker.passed(slot, 1, 18);
+        assert_eq!(tracker.position(&partition(0)), Some(18), "past a control record");
         assert_eq!(tracker.take_done_count(), 3);
         assert_eq!(tracker.done_count(), 0);
     }
@@ -247,15 +277,15 @@ mod tests {
     #[test]
     fn only_changed_positions_are_uncommitted() {
         let mut tracker = OffsetTracker::new();
-        tracker.track(partition(0), 1, 5, Some(5));
-        tracker.track(partition(1), 1, 0, None);
+        let zero = tracker.track(partition(0), 1, 5, Some(5));
+        tracker.track(partition(1), 2, 0, None);
         assert_eq!(
             tracker.uncommitted(None),
             BTreeMap::from([(("t".to_string(), 1), 0)]),
             "nothing committed yet counts as a change"
         );
-        delivered(&mut tracker, [5]);
-        tracker.done(&partition(0), 1, 5);
+        tracker.delivered(zero, 1, 5);
+        tracker.done(zero, 1, 5);
         let pending = tracker.uncommitted(Some(&[partition(0)]));
         assert_eq!(pending, BTreeMap::from([(("t".to_string(), 0), 6)]));
         tracker.committed(&pending);
@@ -265,25 +295,31 @@ mod tests {
     #[test]
     fn a_revoked_or_reassigned_partition_ignores_old_messages() {
         let mut tracker = OffsetTracker::new();
-        tracker.track(partition(0), 1, 0, None);
-        delivered(&mut tracker, [0]);
+        let slot = tracker.track(partition(0), 1, 0, None);
+        tracker.delivered(slot, 1, 0);
         tracker.forget(&partition(0));
-        assert!(!tracker.done(&partition(0), 1, 0));
-        tracker.track(partition(0), 2, 0, None);
-        delivered(&mut tracker, [0]);
-        assert!(!tracker.done(&partition(0), 1, 0), "the old assignment's message");
-        assert!(tracker.done(&partition(0), 2, 0));
+        assert!(!tracker.done(slot, 1, 0));
+        let other = tracker.track(partition(1), 2, 0, None);
+        assert_eq!(other, slot, "the slot is reused");
+        tracker.delivered(other, 2, 0);
+        assert!(!tracker.done(slot, 1, 0), "the old assignment's message");
+        assert_eq!(tracker.slot_of(&partition(1), 2), Some(other));
+        assert_eq!(tracker.slot_of(&partition(1), 1), None);
+        assert!(tracker.done(other, 2, 0));
     }
 
     #[test]
     fn done_through_and_reset_move_the_position() {
         let mut tracker = OffsetTracker::new();
-        tracker.track(partition(0), 1, 0, None);
-        delivered(&mut tracker, 0..5);
-        tracker.done(&partition(0), 1, 4);
-        assert!(tracker.done_through(&partition(0), 1, 2));
+        let slot = tracker.track(partition(0), 1, 0, None);
+        for offset in 0..5 {
+            tracker.delivered(slot, 1, offset);
+        }
+        tracker.done(slot, 1, 4);
+        assert!(tracker.done_through(slot, 1, 2));
         assert_eq!(tracker.position(&partition(0)), Some(3));
-        tracker.reset(&partition(0), 100);
+        tracker.reset(slot, 1, 100);
         assert_eq!(tracker.position(&partition(0)), Some(100));
+        assert!(!tracker.done_through(slot, 7, 2), "another assignment");
     }
 }

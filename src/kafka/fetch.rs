@@ -16,7 +16,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::records::{decode_data_batches, next_offset_after, Record};
+use crate::kafka::records::{decode_data_batches, next_offset_after, Record, RecordSet};
 use crate::kafka::KafkaCluster;
 
 /// How much one fetch may ask for and wait.
@@ -48,12 +48,32 @@ pub struct FetchPosition {
 /// What one partition's part of the answer held.
 #[derive(Debug)]
 pub struct FetchedRecords {
-    /// Data records from the asked offset on, in offset order.
-    pub records: Vec<Record>,
+    /// The decoded data batches, as decoded (records are moved out once, by
+    /// [`FetchedRecords::into_records`]).
+    batches: Vec<RecordSet>,
+    /// The offset asked for.
+    first_offset: i64,
     /// The offset to ask for next (past skipped control records too).
     pub next_offset: i64,
     /// The partition's high watermark.
     pub high_watermark: i64,
+}
+
+impl FetchedRecords {
+    /// The data records from the asked offset on, in offset order. A
+    /// compressed batch comes whole, so it may start before that offset.
+    pub fn into_records(self) -> impl Iterator<Item = Record> {
+        let first_offset = self.first_offset;
+        self.batches
+            .into_iter()
+            .flat_map(|batch| batch.records)
+            .filter(move |record| record.offset >= first_offset)
+    }
+
+    /// How many records the batches hold (before the offset filter).
+    pub fn decoded_count(&self) -> usize {
+        self.batches.iter().map(|batch| batch.records.len()).sum()
+    }
 }
 
 /// One partition's part of a fetch answer.
@@ -165,13 +185,9 @@ fn read_fetch_response(
 fn read_records(data: Option<Bytes>, offset: i64, high_watermark: i64, max_inflated: usize) -> Result<FetchedRecords> {
     let data = data.unwrap_or_default();
     let next_offset = next_offset_after(&data).map_or(offset, |next| next.max(offset));
-    let mut records = Vec::new();
-    for set in decode_data_batches(data, max_inflated)? {
-        // A compressed batch comes whole, so it may start before `offset`.
-        records.extend(set.records.into_iter().filter(|record| record.offset >= offset));
-    }
     Ok(FetchedRecords {
-        records,
+        batches: decode_data_batches(data, max_inflated)?,
+        first_offset: offset,
         next_offset,
         high_watermark,
     })

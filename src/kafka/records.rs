@@ -13,9 +13,9 @@ use std::io::{Read, Write};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{self as codecs, Compressor, Decompressor};
-use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, RecordSet};
+use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 
-pub use kafka_protocol::records::Record;
+pub use kafka_protocol::records::{Record, RecordSet};
 
 use crate::error::{Error, ErrorCode, Result};
 

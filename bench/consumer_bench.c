@@ -1,0 +1,244 @@
+/*
+ * bench/consumer_bench.c: one consumer benchmark run, for yelp_kafka or
+ * librdkafka, reading the same data from the same broker
+ * (bench/parts/consumer.sh fills the topic, runs both and prints ratios).
+ *
+ *   consumer_bench fill    BOOTSTRAP TOPIC PARTITIONS COUNT SIZE CODEC
+ *   consumer_bench yk      BOOTSTRAP TOPIC COUNT
+ *   consumer_bench rdkafka BOOTSTRAP TOPIC COUNT
+ *   consumer_bench rdkafka-tuned BOOTSTRAP TOPIC COUNT
+ *
+ * fill: writes COUNT messages of SIZE bytes round-robin over PARTITIONS
+ * partitions with librdkafka, batched and compressed with CODEC.
+ * yk / rdkafka: reads every partition of TOPIC from the start until COUNT
+ * messages came, each one looked at (value length summed) and, for
+ * yelp_kafka, marked done (task_done) as its consumers do; both with their
+ * default auto-commit on, as a new group. rdkafka-tuned lifts librdkafka's
+ * pre-fetch limits (queued.min.messages, queued.max.messages.kbytes): with
+ * its defaults a fast application waits out a fetch backoff each time
+ * 100000 messages are queued. Prints `msgs_per_s=... cpu_s=...
+ * bytes=...`: the rate counts from the consumer's creation to the last
+ * message; cpu_s is user+sys of this process (getrusage), every thread of
+ * the library included.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "yelp_kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec
+           + (double)usage.ru_stime.tv_usec / 1e6;
+}
+
+static void die(const char *what, const char *detail)
+{
+    fprintf(stderr, "consumer_bench: %s: %s\n", what, detail);
+    exit(1);
+}
+
+static void report(long count, long long bytes, double started, double cpu_started, double first_message)
+{
+    double elapsed = now_s() - started;
+    printf("msgs_per_s=%.0f cpu_s=%.3f bytes=%lld elapsed_s=%.3f first_message_s=%.3f\n", (double)count / elapsed,
+           cpu_s() - cpu_started, bytes, elapsed, first_message - started);
+}
+
+/* A unique group per run, so that every run starts from the beginning. */
+static void group_name(char *group, size_t size, const char *lib)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    snprintf(group, size, "bench-%s-%ld-%ld", lib, (long)t.tv_sec, (long)t.tv_nsec);
+}
+
+/* ---------------------------------------------------------------- librdkafka */
+
+static rd_kafka_conf_t *rd_conf(const char *bootstrap)
+{
+    char error[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, error, sizeof error) != RD_KAFKA_CONF_OK)
+        die("bootstrap.servers", error);
+    return conf;
+}
+
+static void rd_set(rd_kafka_conf_t *conf, const char *key, const char *value)
+{
+    char error[512];
+    if (rd_kafka_conf_set(conf, key, value, error, sizeof error) != RD_KAFKA_CONF_OK)
+        die(key, error);
+}
+
+static void fill(const char *bootstrap, const char *topic, int partitions, long count, size_t size, const char *codec)
+{
+    rd_kafka_conf_t *conf = rd_conf(bootstrap);
+    rd_set(conf, "compression.codec", codec);
+    rd_set(conf, "linger.ms", "20");
+    rd_set(conf, "batch.size", "1000000");
+    rd_set(conf, "queue.buffering.max.messages", "1000000");
+    char error[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+    if (!rk)
+        die("rd_kafka_new", error);
+    char *value = malloc(size);
+    for (size_t i = 0; i < size; i++)
+        value[i] = (char)('a' + i % 26);
+    for (long i = 0; i < count; i++) {
+        for (;;) {
+            rd_kafka_resp_err_t err = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION((int32_t)(i % partitions)),
+                RD_KAFKA_V_VALUE(value, size), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+                break;
+            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                die("produce", rd_kafka_err2str(err));
+            rd_kafka_poll(rk, 10);
+        }
+    }
+    if (rd_kafka_flush(rk, 120000) != RD_KAFKA_RESP_ERR_NO_ERROR || rd_kafka_outq_len(rk) != 0)
+        die("flush", "messages left undelivered");
+    free(value);
+    rd_kafka_destroy(rk);
+    printf("filled=%ld\n", count);
+}
+
+static void rdkafka_consume(const char *bootstrap, const char *topic, long count, int tuned)
+{
+    double started = now_s(), cpu_started = cpu_s();
+    char group[128];
+    group_name(group, sizeof group, "rdkafka");
+    rd_kafka_conf_t *conf = rd_conf(bootstrap);
+    rd_set(conf, "group.id", group);
+    rd_set(conf, "auto.offset.reset", "earliest");
+    if (tuned) {
+        rd_set(conf, "queued.min.messages", "10000000");
+        rd_set(conf, "queued.max.messages.kbytes", "2097151");
+    }
+    char error[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
+    if (!rk)
+        die("rd_kafka_new", error);
+    rd_kafka_poll_set_consumer(rk);
+    /* Every partition, assigned directly (as yelp_kafka's consumer): no group join. */
+    const struct rd_kafka_metadata *metadata = NULL;
+    rd_kafka_topic_t *handle = rd_kafka_topic_new(rk, topic, NULL);
+    if (rd_kafka_metadata(rk, 0, handle, &metadata, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        metadata->topic_cnt != 1)
+        die("metadata", topic);
+    rd_kafka_topic_partition_list_t *partitions = rd_kafka_topic_partition_list_new(metadata->topics[0].partition_cnt);
+    for (int p = 0; p < metadata->topics[0].partition_cnt; p++)
+        rd_kafka_topic_partition_list_add(partitions, topic, metadata->topics[0].partitions[p].id)->offset =
+            RD_KAFKA_OFFSET_STORED;
+    rd_kafka_metadata_destroy(metadata);
+    rd_kafka_topic_destroy(handle);
+    if (rd_kafka_assign(rk, partitions) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        die("assign", topic);
+    rd_kafka_topic_partition_list_destroy(partitions);
+
+    long received = 0;
+    long long bytes = 0;
+    double first_message = 0;
+    while (received < count) {
+        rd_kafka_message_t *message = rd_kafka_consumer_poll(rk, 1000);
+        if (!message)
+            continue;
+        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (received == 0)
+                first_message = now_s();
+            received++;
+            bytes += (long long)message->len;
+        } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            die("consume", rd_kafka_message_errstr(message));
+        }
+        rd_kafka_message_destroy(message);
+    }
+    report(received, bytes, started, cpu_started, first_message);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+/* ---------------------------------------------------------------- yelp_kafka */
+
+static void yk_check(yk_error err, const char *what)
+{
+    if (err != YK_ERROR_OK)
+        die(what, yk_last_error_message());
+}
+
+static void yk_consume(const char *bootstrap, const char *topic, long count)
+{
+    double started = now_s(), cpu_started = cpu_s();
+    char group[128];
+    group_name(group, sizeof group, "yk");
+    yk_cluster_config *cluster = NULL;
+    yk_consumer_config *config = NULL;
+    yk_consumer *consumer = NULL;
+    yk_check(yk_cluster_config_new("bench", "bench", bootstrap, "", &cluster), "cluster");
+    yk_check(yk_consumer_config_new(group, cluster, &config), "config");
+    yk_check(yk_consumer_config_set(config, "offset_storage", "kafka"), "offset_storage");
+    yk_check(yk_consumer_config_set(config, "auto_offset_reset", "smallest"), "auto_offset_reset");
+    /* Debian's librdkafka 2.0.2 mock mis-encodes ListOffsets v4/v5. */
+    yk_check(yk_consumer_config_set(config, "api_version_caps", "ListOffsets:3"), "api_version_caps");
+    yk_check(yk_consumer_new_simple(config, topic, NULL, 0, &consumer), "yk_consumer_new_simple");
+    yk_check(yk_consumer_connect(consumer), "yk_consumer_connect");
+
+    long received = 0;
+    long long bytes = 0;
+    double first_message = 0;
+    while (received < count) {
+        yk_message *message = NULL;
+        yk_error err = yk_consumer_get_message(consumer, true, 1000, &message);
+        if (err == YK_ERROR_CONSUMER_TIMEOUT)
+            continue;
+        yk_check(err, "yk_consumer_get_message");
+        if (received == 0)
+            first_message = now_s();
+        size_t len = 0;
+        yk_message_value(message, &len);
+        bytes += (long long)len;
+        received++;
+        yk_check(yk_consumer_task_done(consumer, message), "yk_consumer_task_done");
+        yk_message_free(message);
+    }
+    report(received, bytes, started, cpu_started, first_message);
+    yk_check(yk_consumer_close(consumer), "yk_consumer_close");
+    yk_consumer_free(consumer);
+    yk_consumer_config_free(config);
+    yk_cluster_config_free(cluster);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 8 && strcmp(argv[1], "fill") == 0) {
+        fill(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), (size_t)atol(argv[6]), argv[7]);
+    } else if (argc == 5 && strcmp(argv[1], "yk") == 0) {
+        yk_consume(argv[2], argv[3], atol(argv[4]));
+    } else if (argc == 5 && strcmp(argv[1], "rdkafka") == 0) {
+        rdkafka_consume(argv[2], argv[3], atol(argv[4]), 0);
+    } else if (argc == 5 && strcmp(argv[1], "rdkafka-tuned") == 0) {
+        rdkafka_consume(argv[2], argv[3], atol(argv[4]), 1);
+    } else {
+        fprintf(stderr,
+                "usage: consumer_bench fill BOOTSTRAP TOPIC PARTITIONS COUNT SIZE CODEC\n"
+                "       consumer_bench yk|rdkafka|rdkafka-tuned BOOTSTRAP TOPIC COUNT\n");
+        return 2;
+    }
+    return 0;
+}
