@@ -45,3 +45,18 @@ enum yk_error yk_go_produce(const yk_producer *producer, const char *topic, int3
     return yk_producer_produce(producer, topic, partition, key, key_len, value, value_len, (void *)message_id,
                                queue_wait_ms);
 }
+
+static void pre_rebalance(void *opaque, const yk_topic_partition *partitions, size_t count)
+{
+    ykGoRebalance((uintptr_t)opaque, 0, (yk_topic_partition *)partitions, count);
+}
+
+static void post_rebalance(void *opaque, const yk_topic_partition *partitions, size_t count)
+{
+    ykGoRebalance((uintptr_t)opaque, 1, (yk_topic_partition *)partitions, count);
+}
+
+enum yk_error yk_go_set_rebalance_callbacks(yk_consumer_config *config, uintptr_t state)
+{
+    return yk_consumer_config_set_rebalance_callbacks(config, pre_rebalance, post_rebalance, (void *)state);
+}

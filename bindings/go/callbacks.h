@@ -20,4 +20,7 @@ enum yk_error yk_go_produce(const yk_producer *producer, const char *topic, int3
                             size_t key_len, const uint8_t *value, size_t value_len, uintptr_t message_id,
                             int32_t queue_wait_ms);
 
+/* Sets the rebalance callbacks of `config` to reach the Go group state behind `state`. */
+enum yk_error yk_go_set_rebalance_callbacks(yk_consumer_config *config, uintptr_t state);
+
 #endif

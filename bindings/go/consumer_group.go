@@ -1,0 +1,297 @@
+package yelpkafka
+
+// #include <stdlib.h>
+// #include "callbacks.h"
+import "C"
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"runtime/cgo"
+	"time"
+	"unsafe"
+)
+
+// TopicPartition names one partition of a topic.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// ConsumerConfig is the seed's KafkaConsumerConfig(group_id, cluster,
+// **options) (SPEC §2.4).
+type ConsumerConfig struct {
+	GroupID string
+	Cluster ClusterConfig
+	// Options take the Python library's option names: auto_offset_reset
+	// (smallest | largest), auto_commit_enable, auto_commit_interval_ms,
+	// auto_commit_interval_messages, consumer_timeout_ms (negative: wait
+	// forever), fetch_min_bytes, fetch_wait_max_ms, fetch_message_max_bytes,
+	// client_id, partitioner_cooldown (seconds), use_group_sha,
+	// max_termination_timeout_secs, offset_storage (kafka | zookeeper |
+	// dual), metrics_dimensions, and the client options. An unknown key or a
+	// bad value is ErrConfiguration naming the key.
+	Options Options
+	// PreRebalance runs before partitions are given up (their offsets are
+	// committed next), PostRebalance after new ones are acquired; no message
+	// is delivered between the two. Either may be nil. They run on the
+	// goroutine whose call meets the rebalance (Start, Next, Stop) and must
+	// not call back into the group (ErrReentrant).
+	PreRebalance  func(partitions []TopicPartition)
+	PostRebalance func(partitions []TopicPartition)
+}
+
+// ConsumerMessage is one message taken from a consumer group.
+type ConsumerMessage struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	// Timestamp is the time its record batch gives.
+	Timestamp time.Time
+	// Key and Value are nil when null.
+	Key, Value []byte
+	// handle is the library's message, kept for TaskDone and freed by a finalizer.
+	handle *C.yk_message
+}
+
+// ConsumerGroup is the seed's KafkaConsumerGroup (SPEC §2.5): members of
+// one group, in any processes or hosts (Python members included), share
+// the partitions of the topics through ZooKeeper. Start, then Next and
+// TaskDone for each message; Stop to leave the group, which commits with
+// auto-commit and releases the group. Usable from several goroutines.
+// After ErrPartitioner (the ZooKeeper session was lost) nothing more is
+// delivered: Stop the group and create a new one (the seed's outer loop).
+type ConsumerGroup struct {
+	handle *C.yk_consumer_group
+	guard  handleGuard
+	*groupState
+}
+
+// groupState is what the rebalance callbacks reach through a cgo handle.
+type groupState struct {
+	panics    panicBox
+	pre, post func([]TopicPartition)
+}
+
+// NewConsumerGroup creates a member of config's group for topics. metrics
+// (nil: none) receives yelp_kafka.KafkaConsumerGroup.* with dimensions
+// group_id, cluster_name, cluster_type and the configured ones. Nothing
+// connects before Start.
+func NewConsumerGroup(topics []string, config ConsumerConfig, metrics MetricsResponder) (*ConsumerGroup, error) {
+	state := &groupState{pre: config.PreRebalance, post: config.PostRebalance}
+	defer state.panics.rethrow() // a panic of the responder while asked for emitters
+	stateHandle := cgo.NewHandle(state)
+	cconfig, err := newConsumerConfig(config, stateHandle)
+	if err != nil {
+		stateHandle.Delete()
+		return nil, err
+	}
+	defer C.yk_consumer_config_free(cconfig)
+
+	ctopics := make([]*C.char, len(topics))
+	for i, t := range topics {
+		ctopics[i] = C.CString(t)
+		defer C.free(unsafe.Pointer(ctopics[i]))
+	}
+	var first **C.char
+	if len(ctopics) > 0 {
+		// A Go slice of C pointers: no Go pointer reaches C.
+		first = &ctopics[0]
+	}
+	responder, bridge := newMetricsResponder(metrics, &state.panics)
+	var handle *C.yk_consumer_group
+	if err := call(func() C.enum_yk_error {
+		return C.yk_consumer_group_new(first, C.size_t(len(ctopics)), cconfig, responder, &handle)
+	}); err != nil {
+		stateHandle.Delete()
+		if bridge != 0 {
+			bridge.Delete()
+		}
+		return nil, err
+	}
+	g := &ConsumerGroup{handle: handle, groupState: state}
+	g.guard = handleGuard{what: "consumer group", free: func() {
+		C.yk_consumer_group_free(handle)
+		stateHandle.Delete()
+		if bridge != 0 {
+			bridge.Delete()
+		}
+	}}
+	return g, nil
+}
+
+// newConsumerConfig builds the C configuration, rebalance callbacks included.
+func newConsumerConfig(config ConsumerConfig, state cgo.Handle) (*C.yk_consumer_config, error) {
+	cluster, err := config.Cluster.newHandle()
+	if err != nil {
+		return nil, err
+	}
+	defer C.yk_cluster_config_free(cluster)
+	cgroup := C.CString(config.GroupID)
+	defer C.free(unsafe.Pointer(cgroup))
+	var cconfig *C.yk_consumer_config
+	if err := call(func() C.enum_yk_error { return C.yk_consumer_config_new(cgroup, cluster, &cconfig) }); err != nil {
+		return nil, err
+	}
+	for key, value := range config.Options {
+		ckey, cvalue := C.CString(key), C.CString(value)
+		err = call(func() C.enum_yk_error { return C.yk_consumer_config_set(cconfig, ckey, cvalue) })
+		C.free(unsafe.Pointer(ckey))
+		C.free(unsafe.Pointer(cvalue))
+		if err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = call(func() C.enum_yk_error { return C.yk_go_set_rebalance_callbacks(cconfig, C.uintptr_t(state)) })
+	}
+	if err != nil {
+		C.yk_consumer_config_free(cconfig)
+		return nil, err
+	}
+	return cconfig, nil
+}
+
+func (g *ConsumerGroup) enter() error { return g.guard.enter() }
+
+func (g *ConsumerGroup) leave() {
+	g.guard.leave()
+	g.panics.rethrow()
+}
+
+// Start connects, joins the group and waits up to timeout (negative: no
+// limit) for the first allocation, which comes no sooner than
+// partitioner_cooldown and runs PostRebalance here. ErrTimedOut means
+// still allocating: the group is started and Next goes on. Other errors
+// (ErrPartitioner when ZooKeeper cannot be reached or the topics have no
+// partitions, ErrKafkaUnavailable, ...) leave the group stopped: Stop it
+// and create a new one.
+func (g *ConsumerGroup) Start(timeout time.Duration) error {
+	if err := g.enter(); err != nil {
+		return err
+	}
+	defer g.leave()
+	return call(func() C.enum_yk_error { return C.yk_consumer_group_start(g.handle, milliseconds(timeout)) })
+}
+
+// Next takes the next message of the partitions this member holds, or
+// fails with ErrConsumerTimeout after consumer_timeout_ms (the seed's
+// next()). Rebalances run inside it.
+func (g *ConsumerGroup) Next() (*ConsumerMessage, error) {
+	if err := g.enter(); err != nil {
+		return nil, err
+	}
+	defer g.leave()
+	var message *C.yk_message
+	if err := call(func() C.enum_yk_error { return C.yk_consumer_group_next(g.handle, &message) }); err != nil {
+		return nil, err
+	}
+	return newConsumerMessage(message), nil
+}
+
+// NextContext waits for the next message until ctx is done, going on
+// through consumer timeouts; it notices ctx between attempts of
+// consumer_timeout_ms each. Fails with ctx's error or the library's.
+func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		m, err := g.Next()
+		if !errors.Is(err, ErrConsumerTimeout) {
+			return m, err
+		}
+	}
+}
+
+// TaskDone marks m processed, in any order: a commit never passes a
+// message not marked. It counts toward auto_commit_interval_messages; a
+// message of a partition given up since is ignored.
+func (g *ConsumerGroup) TaskDone(m *ConsumerMessage) error {
+	if err := g.enter(); err != nil {
+		return err
+	}
+	defer g.leave()
+	defer runtime.KeepAlive(m)
+	return call(func() C.enum_yk_error { return C.yk_consumer_group_task_done(g.handle, m.handle) })
+}
+
+// Commit commits the processed offsets of the partitions held now and waits
+// for the offset storage: ErrOffsetCommit when it refuses.
+func (g *ConsumerGroup) Commit() error {
+	if err := g.enter(); err != nil {
+		return err
+	}
+	defer g.leave()
+	return call(func() C.enum_yk_error { return C.yk_consumer_group_commit(g.handle) })
+}
+
+// Identifier is this member's identifier in the party, <fqdn>-<pid>-<n>.
+func (g *ConsumerGroup) Identifier() string {
+	if g.enter() != nil {
+		return ""
+	}
+	defer g.leave()
+	return C.GoString(C.yk_consumer_group_identifier(g.handle))
+}
+
+// Stop leaves the group within timeout: PreRebalance, a commit with
+// auto-commit, the partitions, locks and membership given up, the session
+// closed; then releases the group (later calls get ErrClosedHandle). Also
+// the way out after ErrPartitioner. Every step runs; the first error met is
+// returned. Called from a rebalance or metrics callback of this group it
+// fails with ErrReentrant and changes nothing.
+func (g *ConsumerGroup) Stop(timeout time.Duration) error {
+	if err := g.enter(); err != nil {
+		return err
+	}
+	defer g.leave()
+	err := call(func() C.enum_yk_error { return C.yk_consumer_group_stop(g.handle, milliseconds(timeout)) })
+	if errors.Is(err, ErrReentrant) {
+		return err
+	}
+	g.guard.close()
+	return err
+}
+
+// newConsumerMessage copies a C message into Go; the C message is kept
+// for TaskDone until the Go one is garbage.
+func newConsumerMessage(message *C.yk_message) *ConsumerMessage {
+	m := &ConsumerMessage{
+		Topic:     C.GoString(C.yk_message_topic(message)),
+		Partition: int32(C.yk_message_partition(message)),
+		Offset:    int64(C.yk_message_offset(message)),
+		Timestamp: time.UnixMilli(int64(C.yk_message_timestamp(message))),
+		handle:    message,
+	}
+	var length C.size_t
+	if key := C.yk_message_key(message, &length); key != nil {
+		m.Key = C.GoBytes(unsafe.Pointer(key), C.int(length))
+	}
+	if value := C.yk_message_value(message, &length); value != nil {
+		m.Value = C.GoBytes(unsafe.Pointer(value), C.int(length))
+	}
+	runtime.SetFinalizer(m, func(m *ConsumerMessage) { C.yk_message_free(m.handle) })
+	return m
+}
+
+//export ykGoRebalance
+func ykGoRebalance(state C.uintptr_t, post C.int, partitions *C.yk_topic_partition, count C.size_t) {
+	s := cgo.Handle(state).Value().(*groupState)
+	defer s.panics.catch()
+	callback := s.pre
+	if post != 0 {
+		callback = s.post
+	}
+	if callback == nil {
+		return
+	}
+	list := make([]TopicPartition, count)
+	if count > 0 {
+		for i, p := range unsafe.Slice(partitions, count) {
+			list[i] = TopicPartition{Topic: C.GoString(p.topic), Partition: int32(p.partition)}
+		}
+	}
+	callback(list)
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The installed library and the Go, Ruby and C++ bindings, end to end
+# against the local cluster (scripts/cluster.sh up):
+#   1. make install PREFIX=target/bindings/prefix; a C program built only
+#      with `pkg-config --cflags --libs yelp_kafka` (examples-c/producer.c)
+#      needs libyelp_kafka.so.<major> (the SONAME) and runs;
+#   2. Go (bindings/go): go vet, then go test -race on every package, each
+#      test binary checked by bindings/go/static-exec.sh to link the static
+#      library (it runs with no libyelp_kafka.so anywhere);
+#   3. Ruby (bindings/ruby): the minitest suite, on the installed
+#      libyelp_kafka.so.<major>;
+#   4. C++ (bindings/cpp): the test, -std=c++17 -Wall -Wextra -Werror, with
+#      AddressSanitizer and UBSan, linked statically.
+# Build outputs go to target/bindings/. Exits non-zero on the first failure.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+out="$root/target/bindings"
+prefix="$out/prefix"
+mkdir -p "$out"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "make install PREFIX=$prefix"
+rm -rf "$prefix"
+make --no-print-directory install PREFIX="$prefix"
+major="$(sed -n 's/^Version: \([0-9]*\)\..*/\1/p' "$prefix/lib/pkgconfig/yelp_kafka.pc")"
+
+scripts/cluster.sh up
+# shellcheck source=/dev/null
+source "$root/target/cluster/env"
+
+step "a C program built with pkg-config --cflags --libs yelp_kafka"
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+# shellcheck disable=SC2046 # pkg-config prints one flag per word
+gcc -std=c11 -Wall -Wextra -Werror examples-c/producer.c $(pkg-config --cflags --libs yelp_kafka) \
+    -o "$out/producer-pkg-config"
+needed="$(readelf -d "$out/producer-pkg-config" | sed -n 's/.*NEEDED.*\[\(libyelp_kafka[^]]*\)\]/\1/p')"
+if [[ "$needed" != "libyelp_kafka.so.$major" ]]; then
+    echo "the program needs '$needed', not the SONAME libyelp_kafka.so.$major" >&2
+    exit 1
+fi
+echo "needs $needed"
+LD_LIBRARY_PATH="$prefix/lib" "$out/producer-pkg-config" "$YK_KAFKA1" mytopic
+
+step "Go (bindings/go): go vet, go test -race"
+export GOPROXY=off
+(cd bindings/go && go vet ./... && go test -race -count=1 -timeout 600s -exec "$root/bindings/go/static-exec.sh" ./...)
+
+step "Ruby (bindings/ruby): minitest on the installed library"
+(cd bindings/ruby && YELP_KAFKA_LIB="$prefix/lib/libyelp_kafka.so.$major" \
+    ruby -w -Ilib -Itest -e 'Dir["test/test_*.rb"].sort.each { |f| require File.expand_path(f) }')
+
+step "C++ (bindings/cpp): -std=c++17 -Wall -Wextra -Werror, ASan + UBSan"
+"${CXX:-g++}" -std=c++17 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
+    -fno-omit-frame-pointer -g -O1 -I"$root/include" -I"$root/bindings/cpp" bindings/cpp/yelp_kafka_test.cpp \
+    "$root/target/release/libyelp_kafka.a" -lpthread -ldl -lm -o "$out/cpp_test"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$out/cpp_test"
