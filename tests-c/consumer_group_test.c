@@ -56,27 +56,28 @@ struct member {
     pthread_t caller;
 };
 
-static void on_release(void *opaque, const yk_topic_partition *partitions, size_t count)
+/* Records, on the calling thread, which partitions `m` holds now. */
+static void mark(struct member *m, const yk_topic_partition *partitions, size_t count, int held)
 {
-    struct member *m = opaque;
     if (!pthread_equal(pthread_self(), m->caller))
         atomic_fetch_add(&m->wrong_thread, 1);
     for (size_t i = 0; i < count; i++) {
         if (str_eq(partitions[i].topic, "mytopic") && partitions[i].partition < PARTITIONS)
-            atomic_store(&m->held[partitions[i].partition], 0);
+            atomic_store(&m->held[partitions[i].partition], held);
     }
+}
+
+static void on_release(void *opaque, const yk_topic_partition *partitions, size_t count)
+{
+    struct member *m = opaque;
+    mark(m, partitions, count, 0);
     atomic_fetch_add(&m->releases, 1);
 }
 
 static void on_acquire(void *opaque, const yk_topic_partition *partitions, size_t count)
 {
     struct member *m = opaque;
-    if (!pthread_equal(pthread_self(), m->caller))
-        atomic_fetch_add(&m->wrong_thread, 1);
-    for (size_t i = 0; i < count; i++) {
-        if (str_eq(partitions[i].topic, "mytopic") && partitions[i].partition < PARTITIONS)
-            atomic_store(&m->held[partitions[i].partition], 1);
-    }
+    mark(m, partitions, count, 1);
     /* A callback must not call back into its group. */
     if (m->group != NULL && yk_consumer_group_commit(m->group) == YK_ERROR_REENTRANT)
         atomic_fetch_add(&m->reentrant_seen, 1);

@@ -2,53 +2,23 @@
 //! The dimensions (`group_id`, `cluster_name`, `cluster_type` and the
 //! user's) are given when the responder is built.
 
-use crate::metrics::{MetricKind, MetricSpec};
+use crate::metrics::MetricSpec;
 
 /// Prefix of consumer-group metrics.
 pub const GROUP_PREFIX: &str = "yelp_kafka.KafkaConsumerGroup.";
 
 /// The consumer group's metrics, in the order of [`GroupMetric`].
 pub const GROUP_METRICS: &[MetricSpec] = &[
-    MetricSpec {
-        name: "metadata_request_timer",
-        kind: MetricKind::Timer,
-    },
-    MetricSpec {
-        name: "produce_request_timer",
-        kind: MetricKind::Timer,
-    },
-    MetricSpec {
-        name: "fetch_request_timer",
-        kind: MetricKind::Timer,
-    },
-    MetricSpec {
-        name: "offset_request_timer",
-        kind: MetricKind::Timer,
-    },
-    MetricSpec {
-        name: "offset_commit_request_timer",
-        kind: MetricKind::Timer,
-    },
-    MetricSpec {
-        name: "offset_fetch_request_timer",
-        kind: MetricKind::Timer,
-    },
-    MetricSpec {
-        name: "failed_payloads_count",
-        kind: MetricKind::Counter,
-    },
-    MetricSpec {
-        name: "out_of_range_counts",
-        kind: MetricKind::Counter,
-    },
-    MetricSpec {
-        name: "not_leader_for_partition_count",
-        kind: MetricKind::Counter,
-    },
-    MetricSpec {
-        name: "request_timed_out_count",
-        kind: MetricKind::Counter,
-    },
+    MetricSpec::timer("metadata_request_timer"),
+    MetricSpec::timer("produce_request_timer"),
+    MetricSpec::timer("fetch_request_timer"),
+    MetricSpec::timer("offset_request_timer"),
+    MetricSpec::timer("offset_commit_request_timer"),
+    MetricSpec::timer("offset_fetch_request_timer"),
+    MetricSpec::counter("failed_payloads_count"),
+    MetricSpec::counter("out_of_range_counts"),
+    MetricSpec::counter("not_leader_for_partition_count"),
+    MetricSpec::counter("request_timed_out_count"),
 ];
 
 /// Index of a metric the group itself measures in [`GROUP_METRICS`].

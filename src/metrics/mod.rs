@@ -30,6 +30,24 @@ pub struct MetricSpec {
     pub kind: MetricKind,
 }
 
+impl MetricSpec {
+    /// A timer (milliseconds) named `name`.
+    pub const fn timer(name: &'static str) -> MetricSpec {
+        MetricSpec {
+            name,
+            kind: MetricKind::Timer,
+        }
+    }
+
+    /// A counter named `name`.
+    pub const fn counter(name: &'static str) -> MetricSpec {
+        MetricSpec {
+            name,
+            kind: MetricKind::Counter,
+        }
+    }
+}
+
 /// Prefix of producer metrics.
 pub const PRODUCER_PREFIX: &str = "yelp_kafka.YelpKafkaProducer.";
 
