@@ -13,6 +13,7 @@ require_relative "yelp_kafka/cluster_config"
 require_relative "yelp_kafka/discovery"
 require_relative "yelp_kafka/metrics"
 require_relative "yelp_kafka/producer"
+require_relative "yelp_kafka/consumer_group"
 
 module YelpKafka
   # The library's version, "MAJOR.MINOR.PATCH".

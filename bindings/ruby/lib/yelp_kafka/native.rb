@@ -97,6 +97,36 @@ module YelpKafka
     attach_function :yk_producer_queue_length, [:pointer], :size_t
     attach_function :yk_producer_free, [:pointer], :void, blocking: true
 
+    # struct yk_topic_partition
+    class TopicPartition < FFI::Struct
+      layout :topic, :string, :partition, :int32
+    end
+
+    callback :rebalance_callback, %i[pointer pointer size_t], :void
+
+    # Consumer configuration and the consumer group; messages.
+    attach_function :yk_consumer_config_new, %i[string pointer pointer], :yk_error
+    attach_function :yk_consumer_config_set, %i[pointer string string], :yk_error
+    attach_function :yk_consumer_config_set_rebalance_callbacks,
+                    %i[pointer rebalance_callback rebalance_callback pointer], :yk_error
+    attach_function :yk_consumer_config_dump, [:pointer], :string
+    attach_function :yk_consumer_config_free, [:pointer], :void
+    attach_function :yk_consumer_group_new, %i[pointer size_t pointer pointer pointer], :yk_error, blocking: true
+    attach_function :yk_consumer_group_start, %i[pointer int32], :yk_error, blocking: true
+    attach_function :yk_consumer_group_next, %i[pointer pointer], :yk_error, blocking: true
+    attach_function :yk_consumer_group_task_done, %i[pointer pointer], :yk_error, blocking: true
+    attach_function :yk_consumer_group_commit, [:pointer], :yk_error, blocking: true
+    attach_function :yk_consumer_group_stop, %i[pointer int32], :yk_error, blocking: true
+    attach_function :yk_consumer_group_identifier, [:pointer], :string
+    attach_function :yk_consumer_group_free, [:pointer], :void, blocking: true
+    attach_function :yk_message_topic, [:pointer], :string
+    attach_function :yk_message_partition, [:pointer], :int32
+    attach_function :yk_message_offset, [:pointer], :int64
+    attach_function :yk_message_timestamp, [:pointer], :int64
+    attach_function :yk_message_key, %i[pointer pointer], :pointer
+    attach_function :yk_message_value, %i[pointer pointer], :pointer
+    attach_function :yk_message_free, [:pointer], :void
+
     # Milliseconds for C from a timeout in seconds: nil (no limit) is -1.
     def self.milliseconds(seconds)
       return -1 if seconds.nil?

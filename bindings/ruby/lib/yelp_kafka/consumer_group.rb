@@ -1,0 +1,231 @@
+# frozen_string_literal: true
+
+module YelpKafka
+  # The seed's KafkaConsumerConfig(group_id, cluster, **options) (SPEC
+  # §2.4). Options take the Python library's names: auto_offset_reset
+  # ("smallest" | "largest"), auto_commit_enable, auto_commit_interval_ms,
+  # auto_commit_interval_messages, consumer_timeout_ms (negative: wait
+  # forever), fetch_min_bytes, fetch_wait_max_ms, fetch_message_max_bytes,
+  # client_id, partitioner_cooldown (seconds), use_group_sha,
+  # max_termination_timeout_secs, offset_storage ("kafka" | "zookeeper" |
+  # "dual"), metrics_dimensions, and the client options; plus
+  # pre_rebalance_callback and post_rebalance_callback, objects answering
+  # call(partitions) with partitions an Array of [topic, partition]. An
+  # unknown key or a bad value raises ConfigurationError naming the key.
+  class KafkaConsumerConfig
+    attr_reader :group_id, :cluster, :options, :pre_rebalance_callback, :post_rebalance_callback
+
+    def initialize(group_id, cluster, pre_rebalance_callback: nil, post_rebalance_callback: nil, **options)
+      @group_id = group_id
+      @cluster = cluster
+      @options = options.freeze
+      @pre_rebalance_callback = pre_rebalance_callback
+      @post_rebalance_callback = post_rebalance_callback
+      with_handle(nil) { nil } # checks every option now
+      freeze
+    end
+
+    # The effective configuration, one "key = value" line per option.
+    def dump
+      with_handle(nil) { |config| Native.yk_consumer_config_dump(config) }
+    end
+
+    # Yields the C configuration, with the rebalance callbacks reaching the
+    # group registered in HANDLES under callbacks_id (nil: no callbacks).
+    def with_handle(callbacks_id)
+      out = FFI::MemoryPointer.new(:pointer)
+      cluster.with_handle { |c| Error.check(Native.yk_consumer_config_new(group_id, c, out)) }
+      config = out.read_pointer
+      begin
+        options.each { |key, value| Error.check(Native.yk_consumer_config_set(config, key.to_s, value.to_s)) }
+        if callbacks_id
+          Error.check(Native.yk_consumer_config_set_rebalance_callbacks(config, KafkaConsumerGroup::PRE_REBALANCE,
+                                                                        KafkaConsumerGroup::POST_REBALANCE,
+                                                                        FFI::Pointer.new(callbacks_id)))
+        end
+        yield config
+      ensure
+        Native.yk_consumer_config_free(config)
+      end
+    end
+  end
+
+  # The seed's KafkaConsumerGroup (SPEC §2.5): members of one group, in any
+  # processes or hosts (Python members included), share the partitions of
+  # the topics through ZooKeeper.
+  #
+  #   group = YelpKafka::KafkaConsumerGroup.new(["my_topic"], config)
+  #   group.start do
+  #     group.each do |message|
+  #       process(message)
+  #       group.task_done(message)
+  #     end
+  #   end
+  #
+  # Rebalances and their callbacks run inside the calls that meet them
+  # (start, next, stop), on the calling thread; calls that wait release the
+  # GVL. After PartitionerError (the ZooKeeper session was lost) nothing
+  # more is delivered: stop the group and create a new one (the seed's outer
+  # loop).
+  class KafkaConsumerGroup
+    # One message. key and value are binary Strings, nil when null;
+    # timestamp is a Time.
+    class Message
+      attr_reader :topic, :partition, :offset, :timestamp, :key, :value
+
+      # The library's message, kept for task_done until garbage.
+      attr_reader :pointer
+
+      def initialize(pointer)
+        @pointer = FFI::AutoPointer.new(pointer, Native.method(:yk_message_free))
+        @topic = Native.yk_message_topic(pointer)
+        @partition = Native.yk_message_partition(pointer)
+        @offset = Native.yk_message_offset(pointer)
+        @timestamp = Time.at(0, Native.yk_message_timestamp(pointer), :millisecond)
+        @key = bytes(pointer, :yk_message_key)
+        @value = bytes(pointer, :yk_message_value)
+      end
+
+      def to_s
+        "#{topic}-#{partition}@#{offset}"
+      end
+
+      private
+
+      def bytes(pointer, accessor)
+        length = FFI::MemoryPointer.new(:size_t)
+        data = Native.public_send(accessor, pointer, length)
+        data.null? ? nil : data.read_bytes(length.read(:size_t))
+      end
+    end
+
+    # metrics_responder (see MetricsBridge) receives
+    # yelp_kafka.KafkaConsumerGroup.* with dimensions group_id, cluster_name,
+    # cluster_type and the configured ones. Nothing connects before #start.
+    def initialize(topics, config, metrics_responder: nil)
+      @config = config
+      @guard = HandleGuard.new("consumer group") { release }
+      @metrics = metrics_responder && MetricsBridge.new(metrics_responder, @guard)
+      @id = HANDLES.add(self)
+      names = topics.map { |t| FFI::MemoryPointer.from_string(t) }
+      array = FFI::MemoryPointer.new(:pointer, [names.size, 1].max).write_array_of_pointer(names)
+      out = FFI::MemoryPointer.new(:pointer)
+      config.with_handle(@id) do |c|
+        code = Native.yk_consumer_group_new(array, names.size, c, @metrics&.table, out)
+        unless code.zero?
+          HANDLES.delete(@id)
+          @metrics&.release
+        end
+        Error.check(code)
+      end
+      @handle = out.read_pointer
+      @guard.raise_callback_error
+    end
+
+    # Connects, joins the group and waits up to timeout seconds (nil: no
+    # limit) for the first allocation, which comes no sooner than
+    # partitioner_cooldown; the post-rebalance callback runs here. Returns
+    # true once allocated, false when still allocating at the deadline (the
+    # group goes on). Other failures (PartitionerError when ZooKeeper cannot
+    # be reached, KafkaUnavailableError, ...) raise and leave the group
+    # stopped. With a block: yields the group and stops it afterwards, also
+    # when starting failed.
+    def start(timeout = nil)
+      return start_group(timeout) unless block_given?
+
+      begin
+        start_group(timeout)
+        yield self
+      ensure
+        stop
+      end
+    end
+
+    # The next message of the partitions this member holds; raises
+    # ConsumerTimeout after consumer_timeout_ms (the seed's next()).
+    def next
+      @guard.call do
+        out = FFI::MemoryPointer.new(:pointer)
+        Error.check(Native.yk_consumer_group_next(@handle, out))
+        Message.new(out.read_pointer)
+      end
+    end
+
+    # Yields every message, going on through consumer timeouts until the
+    # block breaks or a call fails; an Enumerator without a block.
+    def each
+      return enum_for(:each) unless block_given?
+
+      loop do
+        yield self.next
+      rescue ConsumerTimeout
+        next
+      end
+    end
+
+    # Marks message processed, in any order: a commit never passes a message
+    # not marked. Counts toward auto_commit_interval_messages.
+    def task_done(message)
+      @guard.call { Error.check(Native.yk_consumer_group_task_done(@handle, message.pointer)) }
+    end
+
+    # Commits the processed offsets of the partitions held now; raises
+    # OffsetCommitError when the offset storage refuses.
+    def commit
+      @guard.call { Error.check(Native.yk_consumer_group_commit(@handle)) }
+    end
+
+    # This member's identifier in the party, <fqdn>-<pid>-<n>.
+    def identifier
+      @guard.call { Native.yk_consumer_group_identifier(@handle) }
+    end
+
+    # Leaves the group within timeout seconds (pre-rebalance callback, a
+    # commit with auto-commit, partitions, locks and membership given up)
+    # and releases it; later calls raise ClosedHandle. Also the way out
+    # after PartitionerError. From a callback of this group it raises
+    # ReentrantCall and changes nothing.
+    def stop(timeout = 10)
+      @guard.call do
+        code = Native.yk_consumer_group_stop(@handle, Native.milliseconds(timeout))
+        @guard.close unless code == ReentrantCall::CODE
+        Error.check(code)
+      end
+    end
+
+    # The rebalance callbacks, shared by every group; opaque is the group's id.
+    PRE_REBALANCE = FFI::Function.new(:void, %i[pointer pointer size_t]) do |opaque, partitions, count|
+      HANDLES[opaque.address].__send__(:rebalance, :pre_rebalance_callback, partitions, count)
+    end
+    POST_REBALANCE = FFI::Function.new(:void, %i[pointer pointer size_t]) do |opaque, partitions, count|
+      HANDLES[opaque.address].__send__(:rebalance, :post_rebalance_callback, partitions, count)
+    end
+
+    private
+
+    def start_group(timeout)
+      @guard.call do
+        code = Native.yk_consumer_group_start(@handle, Native.milliseconds(timeout))
+        Error.check(code) unless code == TimedOut::CODE
+        code.zero?
+      end
+    end
+
+    def rebalance(which, partitions, count)
+      callback = @config.public_send(which) or return
+      @guard.callback do
+        list = Array.new(count) do |i|
+          p = Native::TopicPartition.new(partitions + (i * Native::TopicPartition.size))
+          [p[:topic], p[:partition]]
+        end
+        callback.call(list)
+      end
+    end
+
+    def release
+      Native.yk_consumer_group_free(@handle)
+      HANDLES.delete(@id)
+      @metrics&.release
+    end
+  end
+end

@@ -1,0 +1,79 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+class ConsumerGroupTest < Minitest::Test
+  def config(**options)
+    zookeeper = ENV.fetch("YK_ZOOKEEPER") { flunk "YK_ZOOKEEPER is unset: source target/cluster/env" }
+    cluster = YelpKafka::ClusterConfig.new("standard", "cluster1", bootstrap, zookeeper)
+    YelpKafka::KafkaConsumerConfig.new("ruby-#{run_word}", cluster, partitioner_cooldown: 0.2, consumer_timeout_ms: 100,
+                                                                    api_version_caps: "ListOffsets:3",
+                                                                    auto_offset_reset: "smallest", **options)
+  end
+
+  def test_an_unknown_option_raises_configuration_error_naming_it
+    error = assert_raises(YelpKafka::ConfigurationError) { config(bogus_option: 1) }
+    assert_includes error.message, "bogus_option"
+    assert_includes config.dump, "partitioner_cooldown"
+  end
+
+  # A member alone acquires the partition (post-rebalance callback), reads
+  # and commits, gives it up on stop (pre-rebalance callback); the group's
+  # metrics go to the responder; calls into the group from its callbacks
+  # raise ReentrantCall.
+  def test_rebalance_callbacks_metrics_and_reentrancy
+    YelpKafka::Producer.new(cluster).tap { |p| p.send_messages("other", "for the group") }.close
+    events = []
+    from_callbacks = []
+    group = nil
+    attempt = lambda do |&call|
+      call.call
+      from_callbacks << :no_error
+    rescue YelpKafka::Error => e
+      from_callbacks << e.class
+    end
+    base = config
+    group_config = YelpKafka::KafkaConsumerConfig.new(
+      base.group_id, base.cluster, **base.options,
+      post_rebalance_callback: ->(partitions) { events << [:acquired, partitions] && attempt.call { group.commit } },
+      pre_rebalance_callback: ->(partitions) { events << [:releasing, partitions] && attempt.call { group.stop(0) } }
+    )
+    responder = ProducerTest::RecordingResponder.new
+    group = YelpKafka::KafkaConsumerGroup.new(["other"], group_config, metrics_responder: responder)
+    group.start(30) do
+      assert_includes group.identifier, "-"
+      message = group.each.first
+      assert_equal ["other", 0], [message.topic, message.partition]
+      refute_nil message.value
+      group.task_done(message)
+      group.commit
+    end
+    assert_raises(YelpKafka::ClosedHandle) { group.next }
+    assert_equal [[:acquired, [["other", 0]]], [:releasing, [["other", 0]]]], events
+    assert_equal [YelpKafka::ReentrantCall] * 2, from_callbacks
+    metrics = responder.emitters.to_h { |e| [e[:metric], e[:dimensions]["group_id"]] }
+    %w[fetch_request_timer offset_commit_request_timer].each do |name|
+      assert_equal base.group_id, metrics["yelp_kafka.KafkaConsumerGroup.#{name}"], name
+    end
+  end
+
+  def test_next_raises_a_retriable_consumer_timeout_when_nothing_comes
+    group = YelpKafka::KafkaConsumerGroup.new(["other"], config(auto_offset_reset: "largest"))
+    group.start(30) do
+      error = assert_raises(YelpKafka::ConsumerTimeout) { group.next }
+      assert error.retriable?
+    end
+  end
+
+  # An exception in a rebalance callback is raised by the call that ran it,
+  # and the block form still stops the group.
+  def test_an_exception_in_a_rebalance_callback_is_raised_by_start
+    base = config
+    failing = YelpKafka::KafkaConsumerConfig.new(base.group_id, base.cluster, **base.options,
+                                                 post_rebalance_callback: ->(_) { raise ArgumentError, "boom" })
+    group = YelpKafka::KafkaConsumerGroup.new(["other"], failing)
+    error = assert_raises(ArgumentError) { group.start(30) { flunk "the block ran" } }
+    assert_equal "boom", error.message
+    assert_raises(YelpKafka::ClosedHandle) { group.next }
+  end
+end
