@@ -7,6 +7,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod callback_group;
 pub mod config;
 pub mod consumer;
 pub mod discovery;
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod offsets;
 pub mod partitioner;
 pub mod producer;
+pub mod worker_group;
 pub mod zk;
 
 pub use error::{Error, ErrorCode, Result};

@@ -29,7 +29,7 @@ use metrics::GroupMetric;
 /// partitioner is refreshed again (the Python library's 100 ms).
 const INTERNAL_TIMEOUT: Duration = Duration::from_millis(100);
 /// How often the partition set is read from Kafka again.
-const PARTITIONS_REFRESH: Duration = Duration::from_secs(120);
+pub const PARTITIONS_REFRESH: Duration = Duration::from_secs(120);
 /// The ZooKeeper session timeout (kazoo's default, which the Python library keeps).
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -196,20 +196,7 @@ impl KafkaConsumerGroup {
     fn join(&self) -> Result<Partitioner> {
         self.consumer.connect()?;
         let partitions = self.partition_set()?;
-        let config = self.config();
-        let settings = PartitionerSettings {
-            zookeeper_hosts: config
-                .cluster()
-                .zookeeper_hosts()
-                .into_iter()
-                .collect::<Vec<_>>()
-                .join(","),
-            group_path: self.group_path(),
-            identifier: self.identifier.clone(),
-            cooldown: config.partitioner_cooldown,
-            session_timeout: SESSION_TIMEOUT,
-            connect_timeout: config.client.connect_timeout.max(Duration::from_secs(1)),
-        };
+        let settings = partitioner_settings(self.config(), &self.topics, &self.identifier);
         Partitioner::start(settings, partitions)
     }
 
@@ -473,29 +460,62 @@ impl KafkaConsumerGroup {
     /// partition at all is a `PartitionerError`.
     fn partition_set(&self) -> Result<Vec<String>> {
         let started = Instant::now();
-        let metadata = engine::block_on(self.cluster.fetch_metadata(None));
+        let partitions = partition_set(&self.cluster, &self.topics);
         self.metrics
             .record_duration(GroupMetric::MetadataRequestTimer as usize, started.elapsed());
-        let existing: BTreeMap<String, Vec<i32>> = metadata?
-            .map_err(|e| e.with_code(ErrorCode::Partitioner).context("reading the partition set"))?
-            .topic_partitions();
-        let partitions: Vec<String> = self
-            .topics
-            .iter()
-            .filter_map(|topic| existing.get(topic).map(|ids| (topic, ids)))
-            .flat_map(|(topic, ids)| ids.iter().map(move |id| layout::partition_name(topic, *id)))
-            .collect();
-        if partitions.is_empty() {
-            return Err(Error::new(
-                ErrorCode::Partitioner,
-                format!("no partitions found for topics {:?}", self.topics),
-            ));
-        }
-        Ok(partitions)
+        partitions
     }
 }
 
-fn partition_of(name: &str) -> Result<TopicPartition> {
+/// How a member of `config`'s group for `topics` joins the party as `identifier`.
+pub(crate) fn partitioner_settings(
+    config: &ConsumerConfig,
+    topics: &[String],
+    identifier: &str,
+) -> PartitionerSettings {
+    PartitionerSettings {
+        zookeeper_hosts: config
+            .cluster()
+            .zookeeper_hosts()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(","),
+        group_path: layout::group_path(
+            config.cluster().zookeeper_chroot(),
+            config.group_id(),
+            topics,
+            config.use_group_sha,
+        ),
+        identifier: identifier.to_string(),
+        cooldown: config.partitioner_cooldown,
+        session_timeout: SESSION_TIMEOUT,
+        connect_timeout: config.client.connect_timeout.max(Duration::from_secs(1)),
+    }
+}
+
+/// The partition set of `topics`, `<topic>-<partition>`, from Kafka
+/// metadata; topics Kafka does not know are left out, and no partition at
+/// all is a `PartitionerError`.
+pub(crate) fn partition_set(cluster: &KafkaCluster, topics: &[String]) -> Result<Vec<String>> {
+    let existing: BTreeMap<String, Vec<i32>> = engine::block_on(cluster.fetch_metadata(None))?
+        .map_err(|e| e.with_code(ErrorCode::Partitioner).context("reading the partition set"))?
+        .topic_partitions();
+    let partitions: Vec<String> = topics
+        .iter()
+        .filter_map(|topic| existing.get(topic).map(|ids| (topic, ids)))
+        .flat_map(|(topic, ids)| ids.iter().map(move |id| layout::partition_name(topic, *id)))
+        .collect();
+    if partitions.is_empty() {
+        return Err(Error::new(
+            ErrorCode::Partitioner,
+            format!("no partitions found for topics {topics:?}"),
+        ));
+    }
+    Ok(partitions)
+}
+
+/// The partition a partition name stands for.
+pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
     let (topic, partition) = layout::parse_partition_name(name)
         .ok_or_else(|| Error::new(ErrorCode::Partitioner, format!("{name:?} is not <topic>-<partition>")))?;
     Ok(TopicPartition::new(Topic::new(topic)?, partition))

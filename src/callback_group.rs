@@ -1,0 +1,129 @@
+//! `ConsumerGroup` (SPEC §2.7): the older, callback-style group. `run`
+//! consumes the balanced group's messages and hands each to the
+//! application's processor on the calling thread until `stop` (from any
+//! thread) or a failure; a processor that fails stops the loop with
+//! `ProcessMessageError` carrying its text.
+//!
+//! Owns a [`KafkaConsumerGroup`] and nothing else: balancing, commits and
+//! rebalance callbacks are the group's.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::consumer::{ConsumerConfig, Message};
+use crate::error::{Error, ErrorCode, Result};
+use crate::group::{KafkaConsumerGroup, RebalanceHandler};
+use crate::metrics::MetricsResponder;
+
+/// How long `run` waits for a message before it looks at `stop` again.
+const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// How long `run` waits for the first allocation inside `start`; the group
+/// goes on allocating in the loop after that.
+const FIRST_ALLOCATION_WAIT: Duration = Duration::from_millis(100);
+/// How long `run` gives the group to commit and leave once the loop ends.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Processes one message; an `Err` text stops the group.
+pub trait MessageProcessor {
+    /// Handles `message`; returns why it could not.
+    fn process(&mut self, message: &Message) -> std::result::Result<(), String>;
+}
+
+/// A callback-style consumer group member.
+pub struct CallbackGroup {
+    group: KafkaConsumerGroup,
+    stop_requested: AtomicBool,
+    running: Mutex<bool>,
+    run_ended: Condvar,
+}
+
+impl CallbackGroup {
+    /// A member of `config`'s group for `topics`. The loop looks for
+    /// messages in steps of 100 ms whatever `consumer_timeout_ms` says, so
+    /// that `stop` is seen promptly.
+    pub fn new(
+        topics: &[String],
+        mut config: ConsumerConfig,
+        responder: Option<Box<dyn MetricsResponder>>,
+    ) -> Result<CallbackGroup> {
+        config.consumer_timeout = Some(STOP_CHECK_INTERVAL);
+        Ok(CallbackGroup {
+            group: KafkaConsumerGroup::new(topics, config, responder)?,
+            stop_requested: AtomicBool::new(false),
+            running: Mutex::new(false),
+            run_ended: Condvar::new(),
+        })
+    }
+
+    /// The group underneath.
+    pub fn group(&self) -> &KafkaConsumerGroup {
+        &self.group
+    }
+
+    /// Joins the group and processes messages until `stop` or a failure;
+    /// each processed message is marked done (commits follow the group's
+    /// auto-commit settings). On the way out the group commits and leaves.
+    /// A run can happen once per group.
+    pub fn run(&self, processor: &mut dyn MessageProcessor, handler: &mut dyn RebalanceHandler) -> Result<()> {
+        {
+            let mut running = self.running.lock().expect("run lock");
+            if *running {
+                return Err(Error::new(ErrorCode::WrongState, "the group is running already"));
+            }
+            *running = true;
+        }
+        let result = self.consume(processor, handler);
+        let left = self.group.stop(LEAVE_TIMEOUT, handler);
+        *self.running.lock().expect("run lock") = false;
+        self.run_ended.notify_all();
+        result.and(left)
+    }
+
+    fn consume(&self, processor: &mut dyn MessageProcessor, handler: &mut dyn RebalanceHandler) -> Result<()> {
+        match self.group.start(FIRST_ALLOCATION_WAIT, handler) {
+            Err(error) if error.code() != ErrorCode::TimedOut => return Err(error),
+            _ => {}
+        }
+        while !self.stop_requested.load(Ordering::Acquire) {
+            let message = match self.group.next(handler) {
+                Ok(message) => message,
+                Err(error) if error.code() == ErrorCode::ConsumerTimeout => continue,
+                Err(error) => return Err(error),
+            };
+            if let Err(text) = processor.process(&message) {
+                return Err(Error::new(
+                    ErrorCode::ProcessMessage,
+                    format!(
+                        "processing {}/{} offset {} failed: {text}",
+                        message.topic().as_str(),
+                        message.partition(),
+                        message.offset()
+                    ),
+                ));
+            }
+            self.group.task_done(&message)?;
+        }
+        Ok(())
+    }
+
+    /// Asks `run` to stop after the message it is processing, and waits up
+    /// to `timeout` for it to have committed and left. `TimedOut` when it
+    /// has not (it still stops). Callable from any thread, also before `run`.
+    pub fn stop(&self, timeout: Duration) -> Result<()> {
+        self.stop_requested.store(true, Ordering::Release);
+        let deadline = Instant::now() + timeout;
+        let mut running = self.running.lock().expect("run lock");
+        while *running {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    ErrorCode::TimedOut,
+                    format!("the group did not stop within {timeout:?}"),
+                ));
+            }
+            running = self.run_ended.wait_timeout(running, left).expect("run lock").0;
+        }
+        Ok(())
+    }
+}

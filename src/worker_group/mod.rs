@@ -1,0 +1,291 @@
+//! `MultiprocessingConsumerGroup` (SPEC §2.8): one worker per acquired
+//! partition, for high-volume topics. The group is a member of the
+//! ZooKeeper party like any `KafkaConsumerGroup`, but instead of consuming
+//! itself it runs a worker per partition it holds — a thread running the
+//! application's callbacks, or a process running the application's worker
+//! program — watches them, restarts one that died, and on release asks
+//! them to stop, waits up to `max_termination_timeout_secs`, and then
+//! abandons (threads: fenced, so their commits are refused) or kills
+//! (processes) the rest before the partitions move. One worker failing
+//! never stops the others.
+//!
+//! Owns the partitioner, the workers and their bookkeeping; the workers own
+//! their consumers ([`thread`], [`process`]).
+
+pub mod process;
+pub mod thread;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::consumer::{ConsumerConfig, Topic, TopicPartition};
+use crate::error::{Error, ErrorCode, Result};
+use crate::group::{partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH};
+use crate::kafka::KafkaCluster;
+use crate::partitioner::{layout, Instruction, Partitioner};
+
+use process::ProcessWorker;
+use thread::{ThreadWorker, WorkerFactory};
+
+/// How often the group looks at its workers (a dead one is restarted within this).
+pub const MONITOR_PERIOD: Duration = Duration::from_millis(250);
+/// How long leaving the party may take once the workers are gone.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the group runs its workers.
+#[derive(Clone)]
+pub enum WorkerMode {
+    /// A thread per partition running the factory's workers.
+    Threads(Arc<dyn WorkerFactory>),
+    /// A process per partition running this command (program and arguments).
+    Processes(Vec<String>),
+}
+
+/// The kind of a worker, as `consumers` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerKind {
+    /// A thread of this process.
+    Thread,
+    /// A child process.
+    Process,
+}
+
+/// One live worker, as `consumers` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// The partition it consumes.
+    pub partition: TopicPartition,
+    /// Thread or process.
+    pub kind: WorkerKind,
+    /// How many times it was restarted after dying.
+    pub restarts: u32,
+    /// The process id of a process worker.
+    pub pid: Option<u32>,
+}
+
+enum Running {
+    Thread(ThreadWorker),
+    Process(ProcessWorker),
+}
+
+struct Worker {
+    partition: TopicPartition,
+    restarts: u32,
+    running: Running,
+}
+
+impl Worker {
+    fn info(&self) -> WorkerInfo {
+        let (kind, pid) = match &self.running {
+            Running::Thread(_) => (WorkerKind::Thread, None),
+            Running::Process(process) => (WorkerKind::Process, Some(process.pid())),
+        };
+        WorkerInfo {
+            partition: self.partition.clone(),
+            kind,
+            restarts: self.restarts,
+            pid,
+        }
+    }
+
+    fn has_ended(&mut self) -> bool {
+        match &mut self.running {
+            Running::Thread(thread) => thread.has_ended(),
+            Running::Process(process) => process.has_ended(),
+        }
+    }
+}
+
+/// A multiprocessing consumer group member. `start_group` blocks; every
+/// other method may be called from any thread meanwhile.
+pub struct MultiprocessingGroup {
+    topics: Vec<String>,
+    config: ConsumerConfig,
+    mode: WorkerMode,
+    cluster: KafkaCluster,
+    identifier: String,
+    stop_requested: AtomicBool,
+    running: Mutex<bool>,
+    run_ended: Condvar,
+    live: Mutex<Vec<WorkerInfo>>,
+}
+
+impl MultiprocessingGroup {
+    /// A member of `config`'s group for `topics` (at least one), running
+    /// workers as `mode` says. Nothing connects before `start_group`.
+    pub fn new(topics: &[String], config: ConsumerConfig, mode: WorkerMode) -> Result<MultiprocessingGroup> {
+        if topics.is_empty() {
+            return Err(Error::invalid_argument("a consumer group needs at least one topic"));
+        }
+        for topic in topics {
+            Topic::new(topic)?;
+        }
+        if let WorkerMode::Processes(command) = &mode {
+            process::check_command(command)?;
+            process::check_config(&config)?;
+        }
+        Ok(MultiprocessingGroup {
+            topics: topics.to_vec(),
+            cluster: KafkaCluster::new(config.cluster().broker_list().to_vec(), config.client.clone()),
+            config,
+            mode,
+            identifier: layout::unique_identifier(),
+            stop_requested: AtomicBool::new(false),
+            running: Mutex::new(false),
+            run_ended: Condvar::new(),
+            live: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// This member's identifier in the party.
+    pub fn identifier(&self) -> &str {
+        &self.identifier
+    }
+
+    /// Joins the group and runs workers for the partitions it holds until
+    /// `stop_group`; then stops them and leaves. A lost ZooKeeper session
+    /// stops every worker at once and is `PartitionerError`.
+    pub fn start_group(&self) -> Result<()> {
+        {
+            let mut running = self.running.lock().expect("run lock");
+            if *running {
+                return Err(Error::new(ErrorCode::WrongState, "the group is running already"));
+            }
+            *running = true;
+        }
+        let result = self.supervise();
+        self.live.lock().expect("live lock").clear();
+        *self.running.lock().expect("run lock") = false;
+        self.run_ended.notify_all();
+        result
+    }
+
+    fn supervise(&self) -> Result<()> {
+        let partitions = partition_set(&self.cluster, &self.topics)?;
+        let settings = partitioner_settings(&self.config, &self.topics, &self.identifier);
+        let partitioner = Partitioner::start(settings, partitions)?;
+        let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
+        let mut last_refresh = Instant::now();
+        let result = loop {
+            if self.stop_requested.load(Ordering::Acquire) {
+                break Ok(());
+            }
+            match partitioner.instruction() {
+                Instruction::Continue => {}
+                Instruction::Acquire(names) => {
+                    for name in names {
+                        let partition = partition_of(&name)?;
+                        let running = self.start_worker(&partition)?;
+                        workers.insert(
+                            partition.clone(),
+                            Worker {
+                                partition,
+                                restarts: 0,
+                                running,
+                            },
+                        );
+                    }
+                }
+                Instruction::Release => {
+                    self.stop_workers(&mut workers);
+                    partitioner.released();
+                    if let Ok(partitions) = partition_set(&self.cluster, &self.topics) {
+                        partitioner.update_partitions(partitions)?;
+                    }
+                    last_refresh = Instant::now();
+                }
+                Instruction::Fail(error) => {
+                    // Two members must never consume one partition: stop now.
+                    self.abandon_workers(&mut workers);
+                    break Err(error.with_code(ErrorCode::Partitioner));
+                }
+            }
+            self.restart_dead_workers(&mut workers)?;
+            if last_refresh.elapsed() >= PARTITIONS_REFRESH {
+                if let Ok(partitions) = partition_set(&self.cluster, &self.topics) {
+                    partitioner.update_partitions(partitions)?;
+                }
+                last_refresh = Instant::now();
+            }
+            *self.live.lock().expect("live lock") = workers.values().map(Worker::info).collect();
+            partitioner.wait(MONITOR_PERIOD);
+        };
+        self.stop_workers(&mut workers);
+        let left = partitioner.stop(LEAVE_TIMEOUT);
+        result.and(left)
+    }
+
+    fn start_worker(&self, partition: &TopicPartition) -> Result<Running> {
+        Ok(match &self.mode {
+            WorkerMode::Threads(factory) => {
+                Running::Thread(ThreadWorker::start(&self.config, partition, Arc::clone(factory))?)
+            }
+            WorkerMode::Processes(command) => Running::Process(ProcessWorker::start(command, &self.config, partition)?),
+        })
+    }
+
+    fn restart_dead_workers(&self, workers: &mut BTreeMap<TopicPartition, Worker>) -> Result<()> {
+        for worker in workers.values_mut() {
+            if worker.has_ended() {
+                worker.running = self.start_worker(&worker.partition)?;
+                worker.restarts += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks every worker to stop, waits up to `max_termination_timeout`
+    /// for all of them together, then abandons or kills the rest.
+    fn stop_workers(&self, workers: &mut BTreeMap<TopicPartition, Worker>) {
+        for worker in workers.values_mut() {
+            match &mut worker.running {
+                Running::Thread(thread) => thread.request_stop(),
+                Running::Process(process) => process.request_stop(),
+            }
+        }
+        let deadline = Instant::now() + self.config.max_termination_timeout;
+        while Instant::now() < deadline && !workers.values_mut().all(Worker::has_ended) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.abandon_workers(workers);
+    }
+
+    /// Ends every worker now: threads are fenced and left to finish on
+    /// their own, processes are killed.
+    fn abandon_workers(&self, workers: &mut BTreeMap<TopicPartition, Worker>) {
+        for (_, worker) in std::mem::take(workers) {
+            match worker.running {
+                Running::Thread(thread) => thread.fence(),
+                Running::Process(process) => process.kill(),
+            }
+        }
+        self.live.lock().expect("live lock").clear();
+    }
+
+    /// Asks `start_group` to stop its workers and leave, and waits up to
+    /// `timeout` for it to return. `TimedOut` when it has not (it still
+    /// stops). Callable from any thread, also before `start_group`.
+    pub fn stop_group(&self, timeout: Duration) -> Result<()> {
+        self.stop_requested.store(true, Ordering::Release);
+        let deadline = Instant::now() + timeout;
+        let mut running = self.running.lock().expect("run lock");
+        while *running {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    ErrorCode::TimedOut,
+                    format!("the group did not stop within {timeout:?}"),
+                ));
+            }
+            running = self.run_ended.wait_timeout(running, left).expect("run lock").0;
+        }
+        Ok(())
+    }
+
+    /// The live workers, by partition.
+    pub fn consumers(&self) -> Vec<WorkerInfo> {
+        self.live.lock().expect("live lock").clone()
+    }
+}

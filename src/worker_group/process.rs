@@ -1,0 +1,148 @@
+//! Process workers: the group starts the application's worker program once
+//! per partition, with the partition, the group and the cluster in its
+//! environment; [`consumer_from_env`] turns that environment into a ready
+//! simple consumer inside the worker. A worker asked to stop gets SIGTERM,
+//! and SIGKILL when it outlives the group's patience.
+
+use std::process::{Child, Command};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::config::{ClusterConfig, KeyValueConfig};
+use crate::consumer::{Consumer, ConsumerConfig, Subscription, TopicPartition};
+use crate::error::{Error, ErrorCode, Result};
+
+/// The environment a worker program receives.
+pub const ENV_TOPIC: &str = "YK_WORKER_TOPIC";
+/// The partition (decimal).
+pub const ENV_PARTITION: &str = "YK_WORKER_PARTITION";
+/// The group id.
+pub const ENV_GROUP_ID: &str = "YK_WORKER_GROUP_ID";
+/// The cluster's type.
+pub const ENV_CLUSTER_TYPE: &str = "YK_WORKER_CLUSTER_TYPE";
+/// The cluster's name.
+pub const ENV_CLUSTER_NAME: &str = "YK_WORKER_CLUSTER_NAME";
+/// The cluster's brokers, comma-separated.
+pub const ENV_BROKER_LIST: &str = "YK_WORKER_BROKER_LIST";
+/// The cluster's ZooKeeper connect string.
+pub const ENV_ZOOKEEPER: &str = "YK_WORKER_ZOOKEEPER";
+/// The consumer configuration the group was given, one `key=value` a line.
+pub const ENV_CONFIG: &str = "YK_WORKER_CONFIG";
+
+/// A running worker process.
+pub struct ProcessWorker {
+    child: Child,
+    ended: bool,
+}
+
+impl ProcessWorker {
+    /// Starts `command` for `partition`.
+    pub fn start(command: &[String], config: &ConsumerConfig, partition: &TopicPartition) -> Result<ProcessWorker> {
+        let cluster = config.cluster();
+        let child = Command::new(&command[0])
+            .args(&command[1..])
+            .env(ENV_TOPIC, partition.topic.as_str())
+            .env(ENV_PARTITION, partition.partition.to_string())
+            .env(ENV_GROUP_ID, config.group_id())
+            .env(ENV_CLUSTER_TYPE, cluster.cluster_type())
+            .env(ENV_CLUSTER_NAME, cluster.name())
+            .env(ENV_BROKER_LIST, cluster.broker_list().join(","))
+            .env(ENV_ZOOKEEPER, cluster.zookeeper())
+            .env(ENV_CONFIG, encode_config(config.values()))
+            .spawn()
+            .map_err(|e| {
+                Error::new(
+                    ErrorCode::ConsumerGroup,
+                    format!("cannot start worker {:?}: {e}", command[0]),
+                )
+            })?;
+        Ok(ProcessWorker { child, ended: false })
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited (and was reaped).
+    pub fn has_ended(&mut self) -> bool {
+        self.ended = self.ended || !matches!(self.child.try_wait(), Ok(None));
+        self.ended
+    }
+
+    /// SIGTERM: the worker should finish its message, commit and exit.
+    pub fn request_stop(&mut self) {
+        if !self.has_ended() {
+            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        }
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(mut self) {
+        if !self.has_ended() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Checks a worker command before any worker starts.
+pub fn check_command(command: &[String]) -> Result<()> {
+    match command.first() {
+        Some(program) if !program.is_empty() => Ok(()),
+        _ => Err(Error::invalid_argument("the worker command is empty")),
+    }
+}
+
+/// The configuration must travel through one environment variable, a line a key.
+pub fn check_config(config: &ConsumerConfig) -> Result<()> {
+    let values = config.values();
+    for key in values.keys() {
+        if values.get(key).is_some_and(|v| v.contains('\n')) {
+            return Err(Error::configuration(format!(
+                "configuration key {key:?}: a value with a line break cannot be passed to worker processes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn encode_config(values: &KeyValueConfig) -> String {
+    values
+        .keys()
+        .map(|key| format!("{key}={}\n", values.get(key).unwrap_or_default()))
+        .collect()
+}
+
+/// Inside a worker program: the simple consumer of the partition the group
+/// started this process for, with the group's configuration and offsets
+/// (not yet connected). A missing or malformed variable is a `ConfigurationError`.
+pub fn consumer_from_env() -> Result<Consumer> {
+    let var = |name: &str| {
+        std::env::var(name)
+            .map_err(|_| Error::configuration(format!("{name} is not set: this is not a worker of a group")))
+    };
+    let partition: i32 = var(ENV_PARTITION)?
+        .parse()
+        .map_err(|_| Error::configuration(format!("{ENV_PARTITION} is not a partition number")))?;
+    let cluster = ClusterConfig::from_broker_string(
+        &var(ENV_CLUSTER_TYPE)?,
+        &var(ENV_CLUSTER_NAME)?,
+        &var(ENV_BROKER_LIST)?,
+        &var(ENV_ZOOKEEPER)?,
+    )?;
+    let mut values = KeyValueConfig::new();
+    for line in var(ENV_CONFIG)?.lines().filter(|line| !line.is_empty()) {
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| Error::configuration(format!("{ENV_CONFIG} line {line:?} is not key=value")))?;
+        values.set(key, value)?;
+    }
+    let config = ConsumerConfig::new(&var(ENV_GROUP_ID)?, &cluster, &values)?;
+    let subscription = Subscription::Topic {
+        topic: var(ENV_TOPIC)?,
+        partitions: Some(vec![partition]),
+    };
+    Consumer::new(subscription, config)
+}
