@@ -8,7 +8,6 @@ mod consumer_fixtures;
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use consumer_fixtures::{cluster_config, mock_values, produce_with_kcat, sample_records};
 use support::{zk_chroot, MockCluster};
@@ -185,24 +184,15 @@ fn unknown_topics_and_partitions_fail_with_raise_on_error_and_are_skipped_withou
     );
 }
 
-/// Runs a Python snippet with kazoo connected to `hosts` (argv[1]); returns stdout.
+/// Runs a Python snippet with kazoo connected to `hosts`; `args` follow as
+/// `sys.argv[2:]`. Returns what it printed.
 fn kazoo(hosts: &str, snippet: &str, args: &[&str]) -> String {
     let script = format!(
         "import sys\nfrom kazoo.client import KazooClient\nzk = KazooClient(hosts=sys.argv[1])\nzk.start(timeout=10)\n{snippet}\nzk.stop()\n"
     );
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(hosts)
-        .args(args)
-        .output()
-        .expect("run python3");
-    assert!(
-        output.status.success(),
-        "kazoo failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    let mut all = vec![hosts];
+    all.extend_from_slice(args);
+    consumer_fixtures::run_python(&script, &all)
 }
 
 #[test]

@@ -19,22 +19,11 @@ gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude bench/consumer_bench.c target/r
     $(pkg-config --cflags --libs rdkafka) -lpthread -ldl -lm -o "$out/consumer_bench"
 
 partitions=32
-# One 3-broker mock cluster for the whole run; its launcher exits when this
-# script's end of the FIFO closes.
-fifo="$out/consumer-mock.cmd"
-rm -f "$fifo"
-mkfifo "$fifo"
-target/tools/mock_cluster --brokers 3 --topic "small:$partitions" --topic "large:$partitions" \
-    --topic "small-lz4:$partitions" <"$fifo" >"$out/consumer-mock.out" 2>&1 &
-mock_pid=$!
-exec 3>"$fifo"
-trap 'exec 3>&-; kill "$mock_pid" 2>/dev/null || true; wait "$mock_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    grep -q '^BOOTSTRAP ' "$out/consumer-mock.out" && break
-    sleep 0.05
-done
-bootstrap="$(sed -n 's/^BOOTSTRAP //p' "$out/consumer-mock.out")"
-[[ -n "$bootstrap" ]] || { echo "mock cluster did not start" >&2; exit 1; }
+# One 3-broker mock cluster for the whole run.
+# shellcheck source=bench/mock-cluster.sh
+source bench/mock-cluster.sh
+start_mock_cluster consumer --brokers 3 --topic "small:$partitions" --topic "large:$partitions" \
+    --topic "small-lz4:$partitions"
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }

@@ -12,21 +12,10 @@ mkdir -p "$out"
 gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude bench/producer_bench.c target/release/libyelp_kafka.a \
     $(pkg-config --cflags --libs rdkafka) -lpthread -ldl -lm -o "$out/producer_bench"
 
-# One 3-broker mock cluster for the whole run; its launcher exits when this
-# script's end of the FIFO closes.
-fifo="$out/producer-mock.cmd"
-rm -f "$fifo"
-mkfifo "$fifo"
-target/tools/mock_cluster --brokers 3 --topic bench:6 --topic latency:1 <"$fifo" >"$out/producer-mock.out" 2>&1 &
-mock_pid=$!
-exec 3>"$fifo"
-trap 'exec 3>&-; kill "$mock_pid" 2>/dev/null || true; wait "$mock_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    grep -q '^BOOTSTRAP ' "$out/producer-mock.out" && break
-    sleep 0.05
-done
-bootstrap="$(sed -n 's/^BOOTSTRAP //p' "$out/producer-mock.out")"
-[[ -n "$bootstrap" ]] || { echo "mock cluster did not start" >&2; exit 1; }
+# One 3-broker mock cluster for the whole run.
+# shellcheck source=bench/mock-cluster.sh
+source bench/mock-cluster.sh
+start_mock_cluster producer --brokers 3 --topic bench:6 --topic latency:1
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }

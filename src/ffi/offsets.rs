@@ -145,6 +145,29 @@ unsafe fn offsets_call(
     })
 }
 
+/// The calls of a group over a topic selection that report committed
+/// offsets: `op` with the checked arguments.
+#[allow(clippy::too_many_arguments)]
+unsafe fn group_offsets_call(
+    function: &str,
+    offsets: *const yk_offsets,
+    group: *const c_char,
+    topics: *const yk_topics,
+    raise_on_error: bool,
+    out: *mut *mut yk_offsets_result,
+    op: fn(&OffsetsClient, &str, &TopicSelection, bool) -> Result<BTreeMap<PartitionKey, i64>>,
+) -> ErrorCode {
+    offsets_call(function, offsets, out, |client| {
+        let topics = &handle(topics, "topics")?.selection;
+        Ok(committed_rows(op(
+            client,
+            c_str(group, "group")?,
+            topics,
+            raise_on_error,
+        )?))
+    })
+}
+
 /// Creates an offsets client of `cluster` in `*out`. `config` (NULL:
 /// defaults) takes the client options and `offset_storage` (`zookeeper`,
 /// the default, at `/consumers/<group>/offsets/<topic>/<partition>` under
@@ -246,14 +269,15 @@ pub unsafe extern "C" fn yk_offsets_current(
     raise_on_error: bool,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_current", offsets, out, |client| {
-        let topics = &handle(topics, "topics")?.selection;
-        Ok(committed_rows(client.current_offsets(
-            c_str(group, "group")?,
-            topics,
-            raise_on_error,
-        )?))
-    })
+    group_offsets_call(
+        "yk_offsets_current",
+        offsets,
+        group,
+        topics,
+        raise_on_error,
+        out,
+        OffsetsClient::current_offsets,
+    )
 }
 
 /// The high and low watermarks of `topics` (`high_watermark`,
@@ -296,14 +320,15 @@ pub unsafe extern "C" fn yk_offsets_advance(
     raise_on_error: bool,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_advance", offsets, out, |client| {
-        let topics = &handle(topics, "topics")?.selection;
-        Ok(committed_rows(client.advance(
-            c_str(group, "group")?,
-            topics,
-            raise_on_error,
-        )?))
-    })
+    group_offsets_call(
+        "yk_offsets_advance",
+        offsets,
+        group,
+        topics,
+        raise_on_error,
+        out,
+        OffsetsClient::advance,
+    )
 }
 
 /// Moves `group` to the low watermark of every partition of `topics` (it
@@ -316,14 +341,15 @@ pub unsafe extern "C" fn yk_offsets_rewind(
     raise_on_error: bool,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_rewind", offsets, out, |client| {
-        let topics = &handle(topics, "topics")?.selection;
-        Ok(committed_rows(client.rewind(
-            c_str(group, "group")?,
-            topics,
-            raise_on_error,
-        )?))
-    })
+    group_offsets_call(
+        "yk_offsets_rewind",
+        offsets,
+        group,
+        topics,
+        raise_on_error,
+        out,
+        OffsetsClient::rewind,
+    )
 }
 
 /// Commits `entries[0..count]` for `group` as they are (no check against

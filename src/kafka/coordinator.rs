@@ -292,30 +292,32 @@ impl GroupCoordinator {
 fn offset_fetch_request(group: &str, by_topic: &BTreeMap<&str, Vec<i32>>, version: i16) -> OffsetFetchRequest {
     // v8 moved the group and its topics into a list of groups.
     if version >= 8 {
-        let topics = by_topic
-            .iter()
-            .map(|(topic, partitions)| {
-                OffsetFetchRequestTopics::default()
-                    .with_name(topic_name(topic))
-                    .with_partition_indexes(partitions.clone())
-            })
-            .collect();
+        let topics = topic_entries(by_topic, |name, partitions| {
+            OffsetFetchRequestTopics::default()
+                .with_name(name)
+                .with_partition_indexes(partitions)
+        });
         OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
             .with_group_id(group_id(group))
             .with_topics(Some(topics))])
     } else {
-        let topics = by_topic
-            .iter()
-            .map(|(topic, partitions)| {
-                OffsetFetchRequestTopic::default()
-                    .with_name(topic_name(topic))
-                    .with_partition_indexes(partitions.clone())
-            })
-            .collect();
+        let topics = topic_entries(by_topic, |name, partitions| {
+            OffsetFetchRequestTopic::default()
+                .with_name(name)
+                .with_partition_indexes(partitions)
+        });
         OffsetFetchRequest::default()
             .with_group_id(group_id(group))
             .with_topics(Some(topics))
     }
+}
+
+/// One request entry per topic, of whichever type the request version wants.
+fn topic_entries<T>(by_topic: &BTreeMap<&str, Vec<i32>>, entry: impl Fn(TopicName, Vec<i32>) -> T) -> Vec<T> {
+    by_topic
+        .iter()
+        .map(|(topic, partitions)| entry(topic_name(topic), partitions.clone()))
+        .collect()
 }
 
 fn group_id(group: &str) -> GroupId {

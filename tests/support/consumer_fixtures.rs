@@ -96,17 +96,24 @@ for values, commit in ((committed, True), (aborted, False)):
     else:
         p.abort_transaction(10)
 "#;
+    run_python(script, &[bootstrap, topic, &committed.join(","), &aborted.join(",")]);
+}
+
+/// Runs a Python 3 `script` with `args` (its `sys.argv[1:]`), which must
+/// succeed; returns what it printed.
+pub fn run_python(script: &str, args: &[&str]) -> String {
     let output = Command::new("python3")
         .arg("-c")
         .arg(script)
-        .args([bootstrap, topic, &committed.join(","), &aborted.join(",")])
+        .args(args)
         .output()
         .expect("run python3");
     assert!(
         output.status.success(),
-        "transactional producer failed: {}",
+        "python3 failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8(output.stdout).expect("python printed UTF-8")
 }
 
 /// Client options the mock in use needs: Debian's librdkafka 2.0.2 mock

@@ -1,0 +1,27 @@
+/*
+ * bench/bench.h: what every benchmark program measures with: wall-clock
+ * seconds and the CPU seconds of the whole process (user + system, every
+ * thread of the libraries included).
+ */
+#ifndef YK_BENCH_H
+#define YK_BENCH_H
+
+#include <sys/resource.h>
+#include <time.h>
+
+static inline double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static inline double cpu_s(void)
+{
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec
+           + (double)usage.ru_stime.tv_usec / 1e6;
+}
+
+#endif
