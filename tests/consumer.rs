@@ -610,3 +610,28 @@ fn an_assigned_consumer_reads_only_what_it_is_given() {
     assert!(messages.iter().all(|m| m.partition() == 1));
     assert_eq!(consumer.positions(), BTreeMap::from([(one, 0)]), "nothing done yet");
 }
+
+#[test]
+fn a_fetch_error_is_reported_once_and_consuming_goes_on() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("failing", 1);
+    let consumer = connected(simple("failing", None), mock.bootstrap(), "g", &[]);
+    assert_nothing_more(&consumer);
+    // Fetch (1): NOT_LEADER_OR_FOLLOWER (6) is retried quietly;
+    // TOPIC_AUTHORIZATION_FAILED (29) reaches the application, once.
+    mock.push_errors(1, &[6, 29]);
+    produce_with_kcat(mock.bootstrap(), "failing", 0, "none", &sample_records(3, 10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut errors = Vec::new();
+    let mut offsets = Vec::new();
+    while offsets.len() < 3 && Instant::now() < deadline {
+        match consumer.get_message(true, Some(Duration::from_millis(200))) {
+            Ok(message) => offsets.push(message.offset()),
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => errors.push(error),
+        }
+    }
+    assert_eq!(offsets, [0, 1, 2]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].kafka_code(), Some(29), "{}", errors[0]);
+}

@@ -163,11 +163,10 @@ pub unsafe extern "C" fn yk_consumer_config_dump(config: *mut yk_consumer_config
         let config = handle_mut(config, "config")?;
         let set = |callback: yk_rebalance_callback| if callback.is_some() { "set" } else { "none" };
         let dump = format!(
-            "{}pre_rebalance_callback = {}\npost_rebalance_callback = {}\nrebalance_opaque = {:#x}\n",
+            "{}pre_rebalance_callback = {}\npost_rebalance_callback = {}\n",
             config.config.effective(),
             set(config.rebalance.pre),
-            set(config.rebalance.post),
-            config.rebalance.opaque
+            set(config.rebalance.post)
         );
         Ok(config.dump.insert(to_c_string(&dump, "configuration dump")?).as_ptr())
     })

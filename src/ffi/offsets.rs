@@ -145,9 +145,11 @@ unsafe fn offsets_call(
     })
 }
 
-/// The calls of a group over a topic selection that report committed
-/// offsets: `op` with the checked arguments.
-#[allow(clippy::too_many_arguments)]
+/// An offsets call of a group over a topic selection that reports the
+/// committed offsets (`OffsetsClient::current_offsets`, `advance`, `rewind`).
+type GroupOffsetsOp = fn(&OffsetsClient, &str, &TopicSelection, bool) -> Result<BTreeMap<PartitionKey, i64>>;
+
+/// Runs `op` with the checked arguments and writes its result to `*out`.
 unsafe fn group_offsets_call(
     function: &str,
     offsets: *const yk_offsets,
@@ -155,7 +157,7 @@ unsafe fn group_offsets_call(
     topics: *const yk_topics,
     raise_on_error: bool,
     out: *mut *mut yk_offsets_result,
-    op: fn(&OffsetsClient, &str, &TopicSelection, bool) -> Result<BTreeMap<PartitionKey, i64>>,
+    op: GroupOffsetsOp,
 ) -> ErrorCode {
     offsets_call(function, offsets, out, |client| {
         let topics = &handle(topics, "topics")?.selection;
