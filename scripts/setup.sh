@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Installs what the test cluster and the interop peers need on Debian 12, as
 # root: ZooKeeper (Java), librdkafka headers and mock cluster, kcat, a C
-# toolchain, Python kazoo, and the confluent-kafka wheel (its bundled modern
-# librdkafka runs the second mock). Idempotent and offline-safe when
-# everything is present: it asks apt/pip only for what is missing. One line
-# per action.
+# toolchain, Go, Ruby and C++ for the bindings, Python kazoo, and the
+# confluent-kafka wheel (its bundled modern librdkafka runs the second mock).
+# Idempotent and offline-safe when everything is present: it asks apt/pip
+# only for what is missing. One line per action.
 set -euo pipefail
 
 # slf4j-simple.jar (ZooKeeper's logger binding) comes from libslf4j-java;
 # libc6-dev is only recommended by gcc, which we install without recommends;
 # util-linux gives setpriv, used to tie ZooKeeper's life to the test process.
+# The bindings (scripts/bindings-tests.sh): Go, Ruby with ffi, a C++
+# compiler, and patchelf for the SONAME of `make install`.
 debs=(zookeeper libslf4j-java librdkafka-dev kcat default-jre-headless
-      pkg-config gcc libc6-dev make util-linux)
+      pkg-config gcc libc6-dev make util-linux
+      golang-go ruby ruby-ffi g++ patchelf)
 pips=(kazoo==2.10.0 confluent-kafka==2.16.1)
 
 have_deb() {

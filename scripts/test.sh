@@ -2,8 +2,9 @@
 # Everything `make test` runs, in order: setup, lint, the header check, the
 # Rust unit and integration tests against Debian's librdkafka 2.0.2 mock and
 # again against the modern 2.16 mock from the confluent-kafka wheel, then the
-# C API tests and examples. One shared ZooKeeper serves every test process
-# (each test takes its own chroot); it is stopped on exit, also on failure.
+# C API tests and examples, then the Go, Ruby and C++ bindings. One shared
+# ZooKeeper serves every test process (each test takes its own chroot); it is
+# stopped on exit, also on failure.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,3 +42,6 @@ YK_MOCK_LIB="$(scripts/modern-mock-lib.sh)" cargo test --quiet --tests
 
 step "C API tests and examples"
 scripts/c-tests.sh
+
+step "Go, Ruby and C++ bindings; make install and pkg-config"
+scripts/bindings-tests.sh
