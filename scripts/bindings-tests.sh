@@ -6,7 +6,8 @@
 #      needs libyelp_kafka.so.<major> (the SONAME) and runs;
 #   2. Go (bindings/go): go vet, then go test -race on every package, each
 #      test binary checked by bindings/go/static-exec.sh to link the static
-#      library (it runs with no libyelp_kafka.so anywhere);
+#      library (it runs with no libyelp_kafka.so anywhere); a few tests
+#      again with the build tag yelpkafka_system (pkg-config, shared);
 #   3. Ruby (bindings/ruby): the minitest suite, on the installed
 #      libyelp_kafka.so.<major>;
 #   4. C++ (bindings/cpp): the test, -std=c++17 -Wall -Wextra -Werror, with
@@ -47,6 +48,9 @@ LD_LIBRARY_PATH="$prefix/lib" "$out/producer-pkg-config" "$YK_KAFKA1" mytopic
 step "Go (bindings/go): go vet, go test -race"
 export GOPROXY=off
 (cd bindings/go && go vet ./... && go test -race -count=1 -timeout 600s -exec "$root/bindings/go/static-exec.sh" ./...)
+step "Go with the build tag yelpkafka_system: the installed shared library through pkg-config"
+(cd bindings/go && LD_LIBRARY_PATH="$prefix/lib" \
+    go test -tags yelpkafka_system -count=1 -run 'Sentinel|Discover|MetricsResponder' .)
 
 step "Ruby (bindings/ruby): minitest on the installed library"
 (cd bindings/ruby && YELP_KAFKA_LIB="$prefix/lib/libyelp_kafka.so.$major" \

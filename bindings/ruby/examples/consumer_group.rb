@@ -26,8 +26,8 @@
 # to "mytopic", GROUP to "group-example"; key=value pairs set consumer
 # options (partitioner_cooldown=1, auto_offset_reset=smallest, ...). With
 # $YK_EXAMPLE_IDLE_EXIT=N the member stops after N seconds without a
-# message. Each message is printed as "MSG <topic> <partition> <offset>",
-# rebalances as "acquired ..." / "releasing ...".
+# message. Each message is printed as "MSG <topic> <partition> <offset>
+# <value>", rebalances as "acquired ..." / "releasing ...".
 
 require "yelp_kafka"
 
@@ -76,8 +76,8 @@ module ConsumerGroupExample
     until stopping.call
       begin
         message = group.next
-        # "Processing": print where the message came from.
-        out.puts "MSG #{message.topic} #{message.partition} #{message.offset}"
+        # "Processing": print the message and where it came from.
+        out.puts "MSG #{message.topic} #{message.partition} #{message.offset} #{message.value}"
         group.task_done(message)
         consumed += 1
         last_message = Process.clock_gettime(Process::CLOCK_MONOTONIC)

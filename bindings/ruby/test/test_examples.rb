@@ -46,16 +46,16 @@ class ConsumerGroupExampleTest < Minitest::Test
     lines = outputs.flat_map { |out| out.string.lines(chomp: true) }
     assert_equal ["acquired xmytopic-0", "acquired xmytopic-1"], lines.grep(/^acquired /).sort
     consumed = lines.grep(/^MSG xmytopic /).map { |line| line.delete_prefix("MSG xmytopic ") }.tally
-    produced.each { |message| assert_equal 1, consumed[message], "message at partition/offset #{message}" }
+    produced.each { |message| assert_equal 1, consumed[message], "message (partition, offset, value) #{message}" }
   end
 
-  # Produces count messages with the run's word; "<partition> <offset>" of each.
+  # Produces count messages with the run's word; "<partition> <offset> <value>" of each.
   def produce_run(topic, run, count)
     producer = YelpKafka::Producer.new(cluster)
     produced = []
     producer.on_delivery do |report|
       assert report.delivered?, report.error&.message
-      produced << "#{report.partition} #{report.offset}"
+      produced << "#{report.partition} #{report.offset} group message #{report.opaque} #{run}"
     end
     count.times { |i| producer.produce(topic, "group message #{i} #{run}", opaque: i) }
     producer.flush(10)

@@ -27,8 +27,8 @@
 // -topic to "mytopic", -group to "group-example"; key=value arguments set
 // consumer options (partitioner_cooldown=1, auto_offset_reset=smallest, ...).
 // With -idle-exit the member stops after that long without a message. Each
-// message is printed as "MSG <topic> <partition> <offset>", rebalances as
-// "acquired ..." / "releasing ...".
+// message is printed as "MSG <topic> <partition> <offset> <value>",
+// rebalances as "acquired ..." / "releasing ...".
 package main
 
 import (
@@ -145,8 +145,8 @@ func process(ctx context.Context, out io.Writer, group *yelpkafka.ConsumerGroup,
 		message, err := group.Next()
 		switch {
 		case err == nil:
-			// "Processing": print where the message came from.
-			fmt.Fprintf(out, "MSG %s %d %d\n", message.Topic, message.Partition, message.Offset)
+			// "Processing": print the message and where it came from.
+			fmt.Fprintf(out, "MSG %s %d %d %s\n", message.Topic, message.Partition, message.Offset, message.Value)
 			if err := group.TaskDone(message); err != nil {
 				log.Printf("task_done: %v", err)
 			}

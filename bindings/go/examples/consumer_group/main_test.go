@@ -16,7 +16,7 @@ import (
 )
 
 // produceRun produces count messages with the run's word to topic and
-// returns "<partition> <offset>" of each, from the delivery reports.
+// returns "<partition> <offset> <value>" of each, from the delivery reports.
 func produceRun(t *testing.T, bootstrap []string, topic, run string, count int) map[string]bool {
 	t.Helper()
 	cluster, err := yelpkafka.NewClusterConfig("standard", "local", bootstrap, "")
@@ -33,7 +33,7 @@ func produceRun(t *testing.T, bootstrap []string, topic, run string, count int) 
 		if r.Err != nil {
 			t.Errorf("message %v: %v", r.Opaque, r.Err)
 		}
-		produced[fmt.Sprintf("%d %d", r.Partition, r.Offset)] = true
+		produced[fmt.Sprintf("%d %d group message %d %s", r.Partition, r.Offset, r.Opaque, run)] = true
 	})
 	for i := 0; i < count; i++ {
 		value := []byte(fmt.Sprintf("group message %d %s", i, run))
@@ -95,7 +95,7 @@ func TestConsumerGroupExampleMembersConsumeWhatWasProduced(t *testing.T) {
 	}
 	for message := range produced {
 		if consumed[message] != 1 {
-			t.Errorf("message at partition/offset %s was consumed %d times, want once", message, consumed[message])
+			t.Errorf("message %q (partition, offset, value) was consumed %d times, want once", message, consumed[message])
 		}
 	}
 }
