@@ -30,8 +30,19 @@ use crate::kafka::cluster::{is_stale_leader, EARLIEST_OFFSET, LATEST_OFFSET};
 use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
 use crate::kafka::KafkaCluster;
 
+/// Told of every fetch request and of the errors fetches meet, on an
+/// engine thread (a consumer group turns them into metrics).
+pub trait FetchObserver: Send + Sync {
+    /// A fetch request was answered (or failed) after `elapsed`.
+    fn fetched(&self, elapsed: Duration);
+    /// A ListOffsets request (the reset policy) took `elapsed`.
+    fn offsets_listed(&self, elapsed: Duration);
+    /// A fetch met `error`, for the whole request or one partition.
+    fn failed(&self, error: &Error);
+}
+
 /// How the fetcher fetches and what it does after errors.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct FetchSettings {
     /// Byte and wait limits of each fetch.
     pub limits: FetchLimits,
@@ -41,6 +52,8 @@ pub struct FetchSettings {
     pub retry_backoff: Duration,
     /// Wait before fetching a partition again after an error the application saw.
     pub failure_backoff: Duration,
+    /// Told of fetches and their errors, if anyone listens.
+    pub observer: Option<Arc<dyn FetchObserver>>,
 }
 
 /// Messages of one partition from one fetch, in offset order.
@@ -319,7 +332,7 @@ impl Scheduler {
         for (broker, partitions) in by_leader {
             self.busy_brokers.insert(broker);
             let about = partitions.iter().map(|(p, a, _)| (p.clone(), *a)).collect();
-            let job = fetch_job(Arc::clone(&self.cluster), self.settings, broker, partitions);
+            let job = fetch_job(Arc::clone(&self.cluster), self.settings.clone(), broker, partitions);
             let id = self.jobs.spawn(job).id();
             self.running.insert(id, (Some(broker), about));
         }
@@ -458,7 +471,15 @@ async fn fetch_job(
         .into_iter()
         .map(str::to_string)
         .collect();
-    let answered = match cluster.fetch_from(broker, &positions, &settings.limits).await {
+    let started = Instant::now();
+    let answered = cluster.fetch_from(broker, &positions, &settings.limits).await;
+    if let Some(observer) = &settings.observer {
+        observer.fetched(started.elapsed());
+        if let Err(error) = &answered {
+            observer.failed(error);
+        }
+    }
+    let answered = match answered {
         Ok(answered) => answered,
         Err(error) => {
             let quiet = quietly_retried(&error);
@@ -491,13 +512,21 @@ async fn fetch_job(
         let result = by_partition
             .remove(&(partition.topic.as_str().to_string(), partition.partition))
             .unwrap_or_else(|| Err(Error::new(ErrorCode::Protocol, format!("no answer for {partition}"))));
+        if let (Err(error), Some(observer)) = (&result, &settings.observer) {
+            observer.failed(error);
+        }
         let outcome = match result {
             Ok(fetched) => PartitionOutcome::Fetched {
                 next_offset: fetched.next_offset,
                 messages: messages_of(&partition, assignment, fetched),
             },
             Err(error) if error.code() == ErrorCode::OffsetOutOfRange => {
-                reset_position(&cluster, &partition, settings.reset, offset).await
+                let started = Instant::now();
+                let reset = reset_position(&cluster, &partition, settings.reset, offset).await;
+                if let Some(observer) = &settings.observer {
+                    observer.offsets_listed(started.elapsed());
+                }
+                reset
             }
             Err(error) if quietly_retried(&error) => {
                 refresh |= is_stale_leader(&error) || error.code() == ErrorCode::UnknownTopicOrPartition;

@@ -33,7 +33,7 @@ use crate::kafka::KafkaCluster;
 use crate::offsets::storage::OffsetStore;
 
 pub use config::{ConsumerConfig, OffsetReset, CONSUMER_OPTIONS};
-use fetcher::{Chunk, FetchSettings, Fetcher, Ready};
+use fetcher::{Chunk, FetchObserver, FetchSettings, Fetcher, Ready};
 pub use message::{Message, Topic, TopicPartition};
 use tracker::OffsetTracker;
 
@@ -117,6 +117,7 @@ impl ConsumerShared {
 pub struct Consumer {
     shared: Arc<ConsumerShared>,
     subscription: Subscription,
+    fetch_observer: Option<Arc<dyn FetchObserver>>,
     fetcher: OnceLock<Fetcher>,
     auto_committer: Mutex<Option<JoinHandle<()>>>,
     lifecycle: AtomicU8,
@@ -173,10 +174,18 @@ impl Consumer {
                 commit_now: Notify::new(),
             }),
             subscription,
+            fetch_observer: None,
             fetcher: OnceLock::new(),
             auto_committer: Mutex::new(None),
             lifecycle: AtomicU8::new(NEW),
         })
+    }
+
+    /// Tells `observer` of every fetch and of the errors fetches meet
+    /// (set before [`Consumer::connect`]).
+    pub fn with_fetch_observer(mut self, observer: Arc<dyn FetchObserver>) -> Consumer {
+        self.fetch_observer = Some(observer);
+        self
     }
 
     /// The configuration.
@@ -407,6 +416,7 @@ impl Consumer {
             reset: config.auto_offset_reset,
             retry_backoff: config.client.reconnect_backoff.max(MIN_RETRY_BACKOFF),
             failure_backoff: FAILURE_BACKOFF,
+            observer: self.fetch_observer.clone(),
         }
     }
 
