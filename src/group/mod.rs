@@ -23,7 +23,7 @@ use crate::kafka::KafkaCluster;
 use crate::metrics::{MetricsRecorder, MetricsResponder};
 use crate::partitioner::layout;
 use crate::partitioner::{Instruction, Partitioner, PartitionerSettings};
-use metrics::GroupMetric;
+use metrics::{FetchMetrics, GroupMetric};
 
 /// How long one internal fetch attempt of `next` waits before the
 /// partitioner is refreshed again (the Python library's 100 ms).
@@ -77,7 +77,7 @@ pub struct KafkaConsumerGroup {
     topics: Vec<String>,
     consumer: Arc<Consumer>,
     cluster: KafkaCluster,
-    metrics: MetricsRecorder,
+    metrics: Arc<MetricsRecorder>,
     state: Mutex<GroupState>,
     identifier: String,
 }
@@ -98,12 +98,14 @@ impl KafkaConsumerGroup {
             Topic::new(topic)?;
         }
         let cluster = KafkaCluster::new(config.cluster().broker_list().to_vec(), config.client.clone());
-        let consumer = Consumer::new(Subscription::Assigned, config)?;
+        let metrics = Arc::new(MetricsRecorder::new(responder, true));
+        let consumer = Consumer::new(Subscription::Assigned, config)?
+            .with_fetch_observer(Arc::new(FetchMetrics(Arc::clone(&metrics))));
         Ok(KafkaConsumerGroup {
             topics: topics.to_vec(),
             consumer: Arc::new(consumer),
             cluster,
-            metrics: MetricsRecorder::new(responder, true),
+            metrics,
             state: Mutex::new(GroupState {
                 lifecycle: Lifecycle::New,
                 partitioner: None,
