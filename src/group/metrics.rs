@@ -62,7 +62,8 @@ impl FetchObserver for FetchMetrics {
     }
 
     fn offsets_listed(&self, elapsed: Duration) {
-        self.0.record_duration(GroupMetric::OffsetRequestTimer as usize, elapsed);
+        self.0
+            .record_duration(GroupMetric::OffsetRequestTimer as usize, elapsed);
     }
 
     fn failed(&self, error: &Error) {
@@ -98,7 +99,10 @@ mod tests {
         assert_eq!(named(GroupMetric::FetchRequestTimer), "fetch_request_timer");
         assert_eq!(named(GroupMetric::OffsetRequestTimer), "offset_request_timer");
         assert_eq!(named(GroupMetric::OutOfRangeCounts), "out_of_range_counts");
-        assert_eq!(named(GroupMetric::NotLeaderForPartitionCount), "not_leader_for_partition_count");
+        assert_eq!(
+            named(GroupMetric::NotLeaderForPartitionCount),
+            "not_leader_for_partition_count"
+        );
         assert_eq!(named(GroupMetric::RequestTimedOutCount), "request_timed_out_count");
         assert_eq!(
             GROUP_METRICS[GroupMetric::MetadataRequestTimer as usize].name,
