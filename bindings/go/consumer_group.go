@@ -111,7 +111,7 @@ func NewConsumerGroup(topics []string, config ConsumerConfig, metrics MetricsRes
 		return nil, err
 	}
 	g := &ConsumerGroup{handle: handle, groupState: state}
-	g.guard = handleGuard{what: "consumer group", free: func() {
+	g.guard = handleGuard{what: "consumer group", panics: &state.panics, free: func() {
 		C.yk_consumer_group_free(handle)
 		stateHandle.Delete()
 		if bridge != 0 {
@@ -153,13 +153,6 @@ func newConsumerConfig(config ConsumerConfig, state cgo.Handle) (*C.yk_consumer_
 	return cconfig, nil
 }
 
-func (g *ConsumerGroup) enter() error { return g.guard.enter() }
-
-func (g *ConsumerGroup) leave() {
-	g.guard.leave()
-	g.panics.rethrow()
-}
-
 // Start connects, joins the group and waits up to timeout (negative: no
 // limit) for the first allocation, which comes no sooner than
 // partitioner_cooldown and runs PostRebalance here. ErrTimedOut means
@@ -168,10 +161,10 @@ func (g *ConsumerGroup) leave() {
 // partitions, ErrKafkaUnavailable, ...) leave the group stopped: Stop it
 // and create a new one.
 func (g *ConsumerGroup) Start(timeout time.Duration) error {
-	if err := g.enter(); err != nil {
+	if err := g.guard.enter(); err != nil {
 		return err
 	}
-	defer g.leave()
+	defer g.guard.leave()
 	return call(func() C.enum_yk_error { return C.yk_consumer_group_start(g.handle, milliseconds(timeout)) })
 }
 
@@ -179,10 +172,10 @@ func (g *ConsumerGroup) Start(timeout time.Duration) error {
 // fails with ErrConsumerTimeout after consumer_timeout_ms (the seed's
 // next()). Rebalances run inside it.
 func (g *ConsumerGroup) Next() (*ConsumerMessage, error) {
-	if err := g.enter(); err != nil {
+	if err := g.guard.enter(); err != nil {
 		return nil, err
 	}
-	defer g.leave()
+	defer g.guard.leave()
 	var message *C.yk_message
 	if err := call(func() C.enum_yk_error { return C.yk_consumer_group_next(g.handle, &message) }); err != nil {
 		return nil, err
@@ -209,10 +202,10 @@ func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, erro
 // message not marked. It counts toward auto_commit_interval_messages; a
 // message of a partition given up since is ignored.
 func (g *ConsumerGroup) TaskDone(m *ConsumerMessage) error {
-	if err := g.enter(); err != nil {
+	if err := g.guard.enter(); err != nil {
 		return err
 	}
-	defer g.leave()
+	defer g.guard.leave()
 	defer runtime.KeepAlive(m)
 	return call(func() C.enum_yk_error { return C.yk_consumer_group_task_done(g.handle, m.handle) })
 }
@@ -220,19 +213,19 @@ func (g *ConsumerGroup) TaskDone(m *ConsumerMessage) error {
 // Commit commits the processed offsets of the partitions held now and waits
 // for the offset storage: ErrOffsetCommit when it refuses.
 func (g *ConsumerGroup) Commit() error {
-	if err := g.enter(); err != nil {
+	if err := g.guard.enter(); err != nil {
 		return err
 	}
-	defer g.leave()
+	defer g.guard.leave()
 	return call(func() C.enum_yk_error { return C.yk_consumer_group_commit(g.handle) })
 }
 
 // Identifier is this member's identifier in the party, <fqdn>-<pid>-<n>.
 func (g *ConsumerGroup) Identifier() string {
-	if g.enter() != nil {
+	if g.guard.enter() != nil {
 		return ""
 	}
-	defer g.leave()
+	defer g.guard.leave()
 	return C.GoString(C.yk_consumer_group_identifier(g.handle))
 }
 
@@ -243,10 +236,10 @@ func (g *ConsumerGroup) Identifier() string {
 // returned. Called from a rebalance or metrics callback of this group it
 // fails with ErrReentrant and changes nothing.
 func (g *ConsumerGroup) Stop(timeout time.Duration) error {
-	if err := g.enter(); err != nil {
+	if err := g.guard.enter(); err != nil {
 		return err
 	}
-	defer g.leave()
+	defer g.guard.leave()
 	err := call(func() C.enum_yk_error { return C.yk_consumer_group_stop(g.handle, milliseconds(timeout)) })
 	if errors.Is(err, ErrReentrant) {
 		return err

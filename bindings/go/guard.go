@@ -5,16 +5,18 @@ import (
 	"sync"
 )
 
-// handleGuard keeps a C handle alive while calls use it. Closing marks it
-// closed; the last call to leave frees it. So no call ever reaches a freed
-// handle, and closing never waits for other calls (a callback running
-// inside one of them may be the caller).
+// handleGuard brackets every call into a C handle. It keeps the handle
+// alive while calls use it: closing marks it closed and the last call to
+// leave frees it, so no call ever reaches a freed handle and closing never
+// waits for other calls (a callback running inside one of them may be the
+// caller). Leaving also raises a panic of a callback that ran meanwhile.
 type handleGuard struct {
 	mu     sync.Mutex
 	active int
 	closed bool
 	what   string
 	free   func()
+	panics *panicBox
 }
 
 // enter registers a call; ErrClosedHandle once the handle is closed.
@@ -28,7 +30,8 @@ func (g *handleGuard) enter() error {
 	return nil
 }
 
-// leave ends a call, freeing the handle when it was the last of a closed one.
+// leave ends a call, freeing the handle when it was the last of a closed
+// one, then raises a callback's panic.
 func (g *handleGuard) leave() {
 	g.mu.Lock()
 	g.active--
@@ -37,6 +40,7 @@ func (g *handleGuard) leave() {
 	if last {
 		g.free()
 	}
+	g.panics.rethrow()
 }
 
 // close marks the handle closed, from inside a call (between enter and

@@ -98,7 +98,7 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 	}
 	stateHandle := cgo.NewHandle(state)
 	p := &Producer{handle: handle, producerState: state}
-	p.guard = handleGuard{what: "producer", free: func() {
+	p.guard = handleGuard{what: "producer", panics: &state.panics, free: func() {
 		C.yk_producer_free(handle)
 		stateHandle.Delete()
 		if bridge != 0 {
@@ -112,16 +112,6 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 		return nil, err
 	}
 	return p, nil
-}
-
-// enter and leave bracket every call into the library: leave frees a
-// closed handle after its last call and raises a panic of a callback that
-// ran during the call.
-func (p *Producer) enter() error { return p.guard.enter() }
-
-func (p *Producer) leave() {
-	p.guard.leave()
-	p.panics.rethrow()
 }
 
 // OnDelivery sets the function that receives the delivery reports of
@@ -155,10 +145,10 @@ func (p *Producer) SendKeyedMessages(topic string, key []byte, messages ...[]byt
 
 func (p *Producer) send(topic string, messages [][]byte,
 	send func(*C.char, *C.yk_bytes, *C.int64_t) C.enum_yk_error) ([]int64, error) {
-	if err := p.enter(); err != nil {
+	if err := p.guard.enter(); err != nil {
 		return nil, err
 	}
-	defer p.leave()
+	defer p.guard.leave()
 	ctopic := C.CString(topic)
 	defer C.free(unsafe.Pointer(ctopic))
 	values := newCBytesArray(messages)
@@ -180,10 +170,10 @@ func (p *Producer) send(topic string, messages [][]byte,
 // to that long, a negative one waits until there is room. The bytes are
 // copied.
 func (p *Producer) Produce(m Message, queueWait time.Duration) error {
-	if err := p.enter(); err != nil {
+	if err := p.guard.enter(); err != nil {
 		return err
 	}
-	defer p.leave()
+	defer p.guard.leave()
 	ctopic := C.CString(m.Topic)
 	defer C.free(unsafe.Pointer(ctopic))
 	id := p.hold(m.Opaque)
@@ -203,10 +193,10 @@ func (p *Producer) Produce(m Message, queueWait time.Duration) error {
 // comes) for the first, then runs OnDelivery's function for every report
 // queued. Returns how many it served.
 func (p *Producer) Poll(timeout time.Duration) (int, error) {
-	if err := p.enter(); err != nil {
+	if err := p.guard.enter(); err != nil {
 		return 0, err
 	}
-	defer p.leave()
+	defer p.guard.leave()
 	var served C.size_t
 	err := call(func() C.enum_yk_error { return C.yk_producer_poll(p.handle, milliseconds(timeout), &served) })
 	return int(served), err
@@ -216,19 +206,19 @@ func (p *Producer) Poll(timeout time.Duration) (int, error) {
 // is delivered or failed, serving delivery reports meanwhile; ErrTimedOut
 // when the deadline passes first.
 func (p *Producer) Flush(timeout time.Duration) error {
-	if err := p.enter(); err != nil {
+	if err := p.guard.enter(); err != nil {
 		return err
 	}
-	defer p.leave()
+	defer p.guard.leave()
 	return call(func() C.enum_yk_error { return C.yk_producer_flush(p.handle, milliseconds(timeout)) })
 }
 
 // QueueLength is the number of messages produced and not yet delivered or failed.
 func (p *Producer) QueueLength() int {
-	if p.enter() != nil {
+	if p.guard.enter() != nil {
 		return 0
 	}
-	defer p.leave()
+	defer p.guard.leave()
 	return int(C.yk_producer_queue_length(p.handle))
 }
 
@@ -238,10 +228,10 @@ func (p *Producer) QueueLength() int {
 // ErrTimedOut when that is not 0. Called from a delivery or metrics
 // callback of this producer it fails with ErrReentrant and changes nothing.
 func (p *Producer) Close(timeout time.Duration) (undelivered int, err error) {
-	if err := p.enter(); err != nil {
+	if err := p.guard.enter(); err != nil {
 		return 0, err
 	}
-	defer p.leave()
+	defer p.guard.leave()
 	var left C.size_t
 	err = call(func() C.enum_yk_error { return C.yk_producer_close(p.handle, milliseconds(timeout), &left) })
 	if e, ok := err.(*Error); ok && e.Code == ErrReentrant {
