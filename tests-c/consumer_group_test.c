@@ -90,6 +90,8 @@ struct metrics_seen {
     atomic_int names_ok;
     atomic_int dimensions_ok;
     atomic_int records;
+    atomic_int fetch_emitter;
+    atomic_int fetch_records;
     atomic_int freed;
 };
 static struct metrics_seen metrics;
@@ -100,6 +102,8 @@ static void *get_emitter(void *opaque, const char *metric, const yk_dimension *d
     int n = atomic_fetch_add(&m->emitters, 1) + 1;
     if (strncmp(metric, "yelp_kafka.KafkaConsumerGroup.", 30) == 0)
         atomic_fetch_add(&m->names_ok, 1);
+    if (str_eq(metric, "yelp_kafka.KafkaConsumerGroup.fetch_request_timer"))
+        atomic_store(&m->fetch_emitter, n);
     if (count == 4 && str_eq(dims[0].key, "group_id") && str_eq(dims[0].value, group_id)
         && str_eq(dims[1].key, "cluster_name") && str_eq(dims[1].value, "cluster1")
         && str_eq(dims[2].key, "cluster_type") && str_eq(dims[2].value, "standard")
@@ -111,9 +115,10 @@ static void *get_emitter(void *opaque, const char *metric, const yk_dimension *d
 static void record(void *opaque, void *emitter, double value, int64_t timestamp_ms)
 {
     struct metrics_seen *m = opaque;
-    (void)emitter;
     if (value >= 0 && timestamp_ms > 0)
         atomic_fetch_add(&m->records, 1);
+    if ((uintptr_t)emitter == (uintptr_t)atomic_load(&m->fetch_emitter))
+        atomic_fetch_add(&m->fetch_records, 1);
 }
 
 static void free_emitter(void *opaque, void *emitter)
@@ -346,6 +351,8 @@ static void test_two_members_split_and_consume(void)
     EXPECT_OK(yk_consumer_group_stop(a.group, 10000));
     CHECK(atomic_load(&a.wrong_thread) == 0 && atomic_load(&b.wrong_thread) == 0);
     CHECKF(atomic_load(&metrics.records) >= 3, "records %d", atomic_load(&metrics.records));
+    CHECKF(atomic_load(&metrics.fetch_records) >= 1, "fetch_request_timer records %d",
+           atomic_load(&metrics.fetch_records));
     CHECK(atomic_load(&metrics.freed) == 10);
     yk_consumer_group_free(a.group);
     yk_consumer_group_free(b.group);
