@@ -297,12 +297,17 @@ impl Partitioner {
         self.shared.leaving.send_replace(true);
         let failed = self.state() == PartitionState::Failure;
         let left = engine::block_on(async {
-            match tokio::time::timeout(timeout, task).await {
+            let mut task = task;
+            match tokio::time::timeout(timeout, &mut task).await {
                 Ok(_) => Ok(()),
-                Err(_) => Err(Error::new(
-                    ErrorCode::TimedOut,
-                    format!("leaving the party took longer than {timeout:?}"),
-                )),
+                Err(_) => {
+                    // Ending the task ends the session: the server drops our nodes.
+                    task.abort();
+                    Err(Error::new(
+                        ErrorCode::TimedOut,
+                        format!("leaving the party took longer than {timeout:?}"),
+                    ))
+                }
             }
         })?;
         self.shared
