@@ -261,6 +261,12 @@ impl Partitioner {
     /// The holder gave up its partitions after an `Instruction::Release`:
     /// the locks go, and allocation starts again.
     pub fn released(&self) {
+        // Allocating from here on, so that the holder is not asked to release again.
+        self.shared.update(|status| {
+            if status.state == PartitionState::Release {
+                status.state = PartitionState::Allocating;
+            }
+        });
         self.shared.releases.send_modify(|count| *count += 1);
     }
 
