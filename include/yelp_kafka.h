@@ -152,6 +152,11 @@ typedef enum yk_error {
 } yk_error;
 
 /**
+ * A callback-style group member.
+ */
+typedef struct yk_callback_group yk_callback_group;
+
+/**
  * A cluster configuration (SPEC §2.1). Immutable once made.
  */
 typedef struct yk_cluster_config yk_cluster_config;
@@ -198,6 +203,11 @@ typedef struct yk_discovery_result yk_discovery_result;
 typedef struct yk_message yk_message;
 
 /**
+ * A multiprocessing group member.
+ */
+typedef struct yk_multiprocessing_group yk_multiprocessing_group;
+
+/**
  * The offsets functions over one cluster. Usable from several threads at
  * once; each call blocks until it is done (within the request and
  * metadata timeouts).
@@ -227,29 +237,9 @@ typedef struct yk_topics yk_topics;
 typedef struct yk_topology yk_topology;
 
 /**
- * A topic and a partition. Strings are NUL-terminated UTF-8, owned by
- * whoever made the array.
+ * A snapshot of a group's live workers.
  */
-typedef struct yk_topic_partition {
-  /**
-   * The topic.
-   */
-  const char *topic;
-  /**
-   * The partition.
-   */
-  int32_t partition;
-} yk_topic_partition;
-
-/**
- * Called with the partitions a consumer group gives up (pre) or has just
- * acquired (post), on the thread that called into the group; the array and
- * its strings are valid during the call only. `opaque` is the pointer
- * given with the callbacks.
- */
-typedef void (*yk_rebalance_callback)(void *opaque,
-                                      const struct yk_topic_partition *partitions,
-                                      size_t count);
+typedef struct yk_worker_list yk_worker_list;
 
 /**
  * One dimension of a metric: a key and a value, both NUL-terminated UTF-8,
@@ -319,6 +309,76 @@ typedef struct yk_metrics_responder {
    */
   yk_free_emitter_fn free_emitter;
 } yk_metrics_responder;
+
+/**
+ * Processes one message on the thread running `yk_callback_group_run`.
+ * `message` is lent for the call (do not free it). Return 0 when done; any
+ * other value stops the group with `YK_ERROR_PROCESS_MESSAGE`, whose
+ * message carries the NUL-terminated text written to `error` (at most
+ * `error_size` bytes, optional). The callback must not call back into the
+ * same group (`YK_ERROR_REENTRANT`), except `yk_callback_group_stop`.
+ */
+typedef int32_t (*yk_process_callback)(void *opaque,
+                                       const struct yk_message *message,
+                                       char *error,
+                                       size_t error_size);
+
+/**
+ * A topic and a partition. Strings are NUL-terminated UTF-8, owned by
+ * whoever made the array.
+ */
+typedef struct yk_topic_partition {
+  /**
+   * The topic.
+   */
+  const char *topic;
+  /**
+   * The partition.
+   */
+  int32_t partition;
+} yk_topic_partition;
+
+/**
+ * Called with the partitions a consumer group gives up (pre) or has just
+ * acquired (post), on the thread that called into the group; the array and
+ * its strings are valid during the call only. `opaque` is the pointer
+ * given with the callbacks.
+ */
+typedef void (*yk_rebalance_callback)(void *opaque,
+                                      const struct yk_topic_partition *partitions,
+                                      size_t count);
+
+/**
+ * The application's thread workers. Every callback runs on the worker
+ * thread of its partition — a library thread, by design — and several
+ * workers run at once: the callbacks must be thread-safe. `opaque` must
+ * stay valid until the group is freed.
+ */
+typedef struct yk_worker_callbacks {
+  /**
+   * Passed back to every callback.
+   */
+  void *opaque;
+  /**
+   * Starts the worker of `topic`/`partition`; returns its state (any
+   * non-NULL pointer), or NULL to give up (the group tries again later).
+   */
+  void *(*initialize)(void *opaque, const char *topic, int32_t partition);
+  /**
+   * Processes one message (lent for the call); 0 when done, anything else
+   * ends the worker (text in `error`, optional), which is then restarted
+   * from the last commit.
+   */
+  int32_t (*process)(void *opaque,
+                     void *worker,
+                     const struct yk_message *message,
+                     char *error,
+                     size_t error_size);
+  /**
+   * The worker ends (stopped, failed, or its partition moved); free its state.
+   */
+  void (*dispose)(void *opaque, void *worker);
+} yk_worker_callbacks;
 
 /**
  * An offset to store for one partition (input of `yk_offsets_set`).
@@ -429,6 +489,45 @@ typedef struct yk_bytes {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates a callback-style member of `config`'s group for
+ * `topics[0..count]` in `*out`: the same balancing, ZooKeeper layout,
+ * commits and rebalance callbacks as `yk_consumer_group_new`, plus
+ * `process` (required) with `process_opaque`. `config` and
+ * `metrics_responder` (NULL: none) are copied. Free with
+ * `yk_callback_group_free`. `*out` is written only on success.
+ */
+enum yk_error yk_callback_group_new(const char *const *topics,
+                                    size_t count,
+                                    const struct yk_consumer_config *config,
+                                    const struct yk_metrics_responder *metrics_responder,
+                                    yk_process_callback process,
+                                    void *process_opaque,
+                                    struct yk_callback_group **out);
+
+/**
+ * Joins the group and calls the process callback for every message of the
+ * partitions it holds, on this thread, marking each processed, until
+ * `yk_callback_group_stop`; then commits and leaves. Returns
+ * `YK_ERROR_OK` after a stop; `YK_ERROR_PROCESS_MESSAGE` (with the
+ * callback's text) when the callback failed; `YK_ERROR_PARTITIONER` when
+ * the ZooKeeper session was lost. Runs once per group.
+ */
+enum yk_error yk_callback_group_run(const struct yk_callback_group *group);
+
+/**
+ * Asks `yk_callback_group_run` to stop after the message it is processing
+ * and waits up to `timeout_ms` (≥ 0) for it to have committed and left;
+ * `YK_ERROR_TIMED_OUT` when it has not yet (it still stops). Callable from
+ * any thread, from the process callback too, and before `run`.
+ */
+enum yk_error yk_callback_group_stop(const struct yk_callback_group *group, int32_t timeout_ms);
+
+/**
+ * Frees a group; `yk_callback_group_run` must have returned. NULL is a no-op.
+ */
+void yk_callback_group_free(struct yk_callback_group *group);
 
 /**
  * Creates a cluster configuration in `*out`.
@@ -944,6 +1043,105 @@ int16_t yk_last_error_kafka_code(void);
  * The library's version, `"MAJOR.MINOR.PATCH"`. Static: never free it.
  */
 const char *yk_version(void);
+
+/**
+ * Creates a member of `config`'s group for `topics[0..count]` that runs a
+ * thread per acquired partition with `callbacks` (copied; `initialize` and
+ * `process` required). Each worker has its own consumer of its partition
+ * with the group's offsets and `config`'s commit settings. On release a
+ * worker is asked to stop, waited for up to `max_termination_timeout_secs`
+ * (all together), and then fenced: its consumer is closed, so its later
+ * commits are refused, and its thread is left to return on its own.
+ * `*out` is written only on success.
+ */
+enum yk_error yk_multiprocessing_group_new_threads(const char *const *topics,
+                                                   size_t count,
+                                                   const struct yk_consumer_config *config,
+                                                   const struct yk_worker_callbacks *callbacks,
+                                                   struct yk_multiprocessing_group **out);
+
+/**
+ * Creates a member of `config`'s group for `topics[0..count]` that starts
+ * the program `argv[0]` with arguments `argv[1..argc]` once per acquired
+ * partition. The worker finds its partition, group and cluster in its
+ * environment (`YK_WORKER_*`), and `yk_multiprocessing_worker_consumer`
+ * turns that into its consumer. A worker that exits is started again; on
+ * release workers get SIGTERM, and SIGKILL after
+ * `max_termination_timeout_secs`. `*out` is written only on success.
+ */
+enum yk_error yk_multiprocessing_group_new_processes(const char *const *topics,
+                                                     size_t count,
+                                                     const struct yk_consumer_config *config,
+                                                     const char *const *argv,
+                                                     size_t argc,
+                                                     struct yk_multiprocessing_group **out);
+
+/**
+ * Joins the group and runs workers for the partitions it holds, watching
+ * them every 250 ms and restarting any that ended, until
+ * `yk_multiprocessing_group_stop` (`YK_ERROR_OK`) or the loss of the
+ * ZooKeeper session (`YK_ERROR_PARTITIONER`, every worker stopped at
+ * once). Blocks; runs once per group.
+ */
+enum yk_error yk_multiprocessing_group_start(const struct yk_multiprocessing_group *group);
+
+/**
+ * Asks `yk_multiprocessing_group_start` to stop its workers and leave, and
+ * waits up to `timeout_ms` (≥ 0) for it to return; `YK_ERROR_TIMED_OUT`
+ * when it has not yet (it still stops). Callable from any thread.
+ */
+enum yk_error yk_multiprocessing_group_stop(const struct yk_multiprocessing_group *group,
+                                            int32_t timeout_ms);
+
+/**
+ * The live workers (`get_consumers`), in `*out`; free with `yk_worker_list_free`.
+ */
+enum yk_error yk_multiprocessing_group_consumers(const struct yk_multiprocessing_group *group,
+                                                 struct yk_worker_list **out);
+
+/**
+ * Frees a group; `yk_multiprocessing_group_start` must have returned. NULL is a no-op.
+ */
+void yk_multiprocessing_group_free(struct yk_multiprocessing_group *group);
+
+/**
+ * In a worker program started by a process-mode group: the simple consumer
+ * of its partition, with the group's configuration and offsets, in `*out`
+ * (not yet connected: call `yk_consumer_connect`; free with
+ * `yk_consumer_free`). `YK_ERROR_CONFIGURATION` when the `YK_WORKER_*`
+ * environment is missing or malformed. `*out` is written only on success.
+ */
+enum yk_error yk_multiprocessing_worker_consumer(struct yk_consumer **out);
+
+/**
+ * How many workers the list holds (0 when `list` is NULL).
+ */
+size_t yk_worker_list_count(const struct yk_worker_list *list);
+
+/**
+ * The topic of worker `index`, owned by the list; NULL on a bad argument.
+ */
+const char *yk_worker_list_topic(const struct yk_worker_list *list, size_t index);
+
+/**
+ * The partition of worker `index`; −1 on a bad argument.
+ */
+int32_t yk_worker_list_partition(const struct yk_worker_list *list, size_t index);
+
+/**
+ * How many times worker `index` was restarted; −1 on a bad argument.
+ */
+int64_t yk_worker_list_restarts(const struct yk_worker_list *list, size_t index);
+
+/**
+ * The process id of worker `index`: 0 for a thread worker, −1 on a bad argument.
+ */
+int64_t yk_worker_list_pid(const struct yk_worker_list *list, size_t index);
+
+/**
+ * Frees a worker list. NULL is a no-op.
+ */
+void yk_worker_list_free(struct yk_worker_list *list);
 
 /**
  * Creates an offsets client of `cluster` in `*out`. `config` (NULL:

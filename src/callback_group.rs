@@ -107,11 +107,16 @@ impl CallbackGroup {
         Ok(())
     }
 
+    /// Asks `run` to stop after the message it is processing, without waiting.
+    pub fn request_stop(&self) {
+        self.stop_requested.store(true, Ordering::Release);
+    }
+
     /// Asks `run` to stop after the message it is processing, and waits up
     /// to `timeout` for it to have committed and left. `TimedOut` when it
     /// has not (it still stops). Callable from any thread, also before `run`.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
-        self.stop_requested.store(true, Ordering::Release);
+        self.request_stop();
         let deadline = Instant::now() + timeout;
         let mut running = self.running.lock().expect("run lock");
         while *running {

@@ -25,7 +25,7 @@ pub struct yk_topic_partition {
 /// A consumer. Usable from several threads at once: messages go to
 /// whichever thread asks, and any thread may mark them done.
 pub struct yk_consumer {
-    consumer: Consumer,
+    pub(crate) consumer: Consumer,
 }
 
 /// Creates the simple consumer (the seed's `KafkaSimpleConsumer(topic,

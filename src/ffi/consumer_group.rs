@@ -12,11 +12,10 @@ use crate::ffi::consumer::yk_topic_partition;
 use crate::ffi::consumer_config::{yk_consumer_config, yk_rebalance_callback, RebalanceCallbacks};
 use crate::ffi::consumer_message::yk_message;
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
-use crate::ffi::{
-    boundary, boundary_value, c_slice, c_str, check_out, enter_handle, free_handle, handle, write_handle,
-};
+use crate::ffi::{boundary, boundary_value, c_strings, check_out, enter_handle, free_handle, handle, write_handle};
 use crate::group::metrics::{dimensions, GROUP_METRICS, GROUP_PREFIX};
 use crate::group::{KafkaConsumerGroup, RebalanceHandler};
+use crate::metrics::MetricsResponder;
 
 /// A member of a balanced consumer group. Usable from several threads at
 /// once; rebalances (and their callbacks) run inside whichever call meets
@@ -28,7 +27,7 @@ pub struct yk_consumer_group {
 }
 
 /// The C rebalance callbacks as the group's handler.
-struct CRebalance(RebalanceCallbacks);
+pub(crate) struct CRebalance(pub(crate) RebalanceCallbacks);
 
 impl CRebalance {
     fn call(callback: yk_rebalance_callback, opaque: usize, partitions: &[TopicPartition]) {
@@ -56,6 +55,20 @@ impl RebalanceHandler for CRebalance {
     }
 }
 
+/// The group metrics responder of a new group handle: emitters for
+/// `yelp_kafka.KafkaConsumerGroup.<metric>` with the group's dimensions.
+///
+/// # Safety
+/// `metrics_responder` is NULL or points at a valid `yk_metrics_responder`.
+pub(crate) unsafe fn group_responder(
+    config: &yk_consumer_config,
+    metrics_responder: *const yk_metrics_responder,
+) -> Result<Option<Box<dyn MetricsResponder>>> {
+    let owned = dimensions(&config.config);
+    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    responder_from_c(metrics_responder, GROUP_PREFIX, GROUP_METRICS, &pairs)
+}
+
 /// Creates a member of `config`'s group for `topics[0..count]` (at least
 /// one) in `*out`. `config` is copied, its rebalance callbacks included.
 /// The group's ZooKeeper node is `/yelp-kafka/<group_id>/<sha1 of the
@@ -80,14 +93,8 @@ pub unsafe extern "C" fn yk_consumer_group_new(
         if count == 0 {
             return Err(Error::invalid_argument("count is 0: a consumer group needs a topic"));
         }
-        let topics = c_slice(topics, count, "topics")?
-            .iter()
-            .enumerate()
-            .map(|(i, topic)| c_str(*topic, &format!("topics[{i}]")).map(str::to_string))
-            .collect::<Result<Vec<_>>>()?;
-        let owned = dimensions(&config.config);
-        let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let responder = responder_from_c(metrics_responder, GROUP_PREFIX, GROUP_METRICS, &pairs)?;
+        let topics = c_strings(topics, count, "topics")?;
+        let responder = group_responder(config, metrics_responder)?;
         let group = KafkaConsumerGroup::new(&topics, config.config.clone(), responder)?;
         let identifier = CString::new(group.identifier()).expect("identifiers hold no NUL");
         write_handle(

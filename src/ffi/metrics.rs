@@ -115,8 +115,13 @@ pub(crate) unsafe fn responder_from_c(
         .iter()
         .map(|(k, v)| Ok((to_c_string(k, "dimension key")?, to_c_string(v, "dimension value")?)))
         .collect::<Result<_>>()?;
-    let c_dimensions: Vec<yk_dimension> =
-        owned.iter().map(|(k, v)| yk_dimension { key: k.as_ptr(), value: v.as_ptr() }).collect();
+    let c_dimensions: Vec<yk_dimension> = owned
+        .iter()
+        .map(|(k, v)| yk_dimension {
+            key: k.as_ptr(),
+            value: v.as_ptr(),
+        })
+        .collect();
     let mut emitters = Vec::with_capacity(metrics.len());
     for metric in metrics {
         let name = to_c_string(&format!("{prefix}{}", metric.name), "metric name")?;
@@ -124,7 +129,12 @@ pub(crate) unsafe fn responder_from_c(
             MetricKind::Counter => counter,
             MetricKind::Timer => timer,
         };
-        emitters.push(get(table.opaque, name.as_ptr(), c_dimensions.as_ptr(), c_dimensions.len()));
+        emitters.push(get(
+            table.opaque,
+            name.as_ptr(),
+            c_dimensions.as_ptr(),
+            c_dimensions.len(),
+        ));
     }
     Ok(Some(Box::new(CResponder { table, emitters })))
 }

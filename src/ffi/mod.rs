@@ -14,6 +14,7 @@
 // The safety contract of every export is the C contract its doc comment states.
 #![allow(clippy::missing_safety_doc)]
 
+pub mod callback_group;
 pub mod cluster_config;
 pub mod config;
 pub mod consumer;
@@ -23,6 +24,7 @@ pub mod consumer_message;
 pub mod discovery;
 pub mod error;
 pub mod metrics;
+pub mod multiprocessing_group;
 pub mod offsets;
 pub mod producer;
 pub mod topology;
@@ -88,6 +90,12 @@ pub(crate) fn enter_handle<T>(handle: &T, what: &str) -> Result<HandleEntry> {
         active.push(address);
         Ok(HandleEntry(address))
     })
+}
+
+/// Whether this thread is inside a call on `handle` (a callback of it is running).
+pub(crate) fn is_entered<T>(handle: &T) -> bool {
+    let address = handle as *const T as usize;
+    ACTIVE_HANDLES.with(|active| active.borrow().contains(&address))
 }
 
 impl Drop for HandleEntry {
@@ -239,6 +247,39 @@ pub(crate) unsafe fn c_slice<'a, T>(items: *const T, count: usize, what: &str) -
         )));
     }
     Ok(std::slice::from_raw_parts(items, count))
+}
+
+/// Copies an array of `count` C strings; a NULL array (with a non-zero
+/// count), a NULL element or bad UTF-8 is `InvalidArgument` naming it.
+///
+/// # Safety
+/// `items` is NULL or points at `count` pointers, each NULL or a NUL-terminated string.
+pub(crate) unsafe fn c_strings(items: *const *const c_char, count: usize, what: &str) -> Result<Vec<String>> {
+    c_slice(items, count, what)?
+        .iter()
+        .enumerate()
+        .map(|(i, item)| c_str(*item, &format!("{what}[{i}]")).map(str::to_string))
+        .collect()
+}
+
+/// Runs a C callback that reports failure with a non-zero result and may
+/// explain it in a buffer we lend it; the text (or the code) on failure.
+pub(crate) fn call_with_error_buffer(call: impl FnOnce(*mut c_char, usize) -> i32) -> std::result::Result<(), String> {
+    let mut buffer = [0 as c_char; 512];
+    let code = call(buffer.as_mut_ptr(), buffer.len());
+    if code == 0 {
+        return Ok(());
+    }
+    *buffer.last_mut().expect("the buffer is not empty") = 0;
+    // SAFETY: the buffer is NUL-terminated: its last byte was just zeroed.
+    let text = unsafe { CStr::from_ptr(buffer.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    Err(if text.is_empty() {
+        format!("the callback returned {code}")
+    } else {
+        text
+    })
 }
 
 /// A Rust string as an owned C string; an inner NUL is `InvalidArgument`.

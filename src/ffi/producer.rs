@@ -96,7 +96,13 @@ pub unsafe extern "C" fn yk_producer_new(
         let producer = Producer::new(cluster, &values, responder)?;
         write_handle(
             out,
-            yk_producer { producer, delivery: Mutex::new(DeliveryCallback { callback: None, opaque: 0 }) },
+            yk_producer {
+                producer,
+                delivery: Mutex::new(DeliveryCallback {
+                    callback: None,
+                    opaque: 0,
+                }),
+            },
         );
         Ok(())
     })
@@ -112,8 +118,10 @@ pub unsafe extern "C" fn yk_producer_set_delivery_callback(
 ) -> ErrorCode {
     boundary("yk_producer_set_delivery_callback", || {
         let producer = handle(producer, "producer")?;
-        *producer.delivery.lock().expect("delivery lock") =
-            DeliveryCallback { callback, opaque: callback_opaque as usize };
+        *producer.delivery.lock().expect("delivery lock") = DeliveryCallback {
+            callback,
+            opaque: callback_opaque as usize,
+        };
         Ok(())
     })
 }
@@ -202,15 +210,25 @@ pub unsafe extern "C" fn yk_producer_produce(
         let partition = match partition {
             -1 => None,
             p if p >= 0 => Some(p),
-            p => return Err(Error::invalid_argument(format!("partition {p} is neither -1 nor a partition id"))),
+            p => {
+                return Err(Error::invalid_argument(format!(
+                    "partition {p} is neither -1 nor a partition id"
+                )))
+            }
         };
         let wait = match queue_wait_ms {
             0 => QueueWait::NoWait,
             -1 => QueueWait::Forever,
             ms if ms > 0 => QueueWait::Upto(Duration::from_millis(ms as u64)),
-            ms => return Err(Error::invalid_argument(format!("queue_wait_ms {ms} is not -1, 0 or positive"))),
+            ms => {
+                return Err(Error::invalid_argument(format!(
+                    "queue_wait_ms {ms} is not -1, 0 or positive"
+                )))
+            }
         };
-        producer.producer.produce(topic, partition, key, value, message_opaque as usize, wait)
+        producer
+            .producer
+            .produce(topic, partition, key, value, message_opaque as usize, wait)
     })
 }
 
@@ -218,7 +236,11 @@ pub unsafe extern "C" fn yk_producer_produce(
 /// for the first, then runs the delivery callback for every report queued,
 /// on this thread. Writes how many were served to `*served` when non-NULL.
 #[no_mangle]
-pub unsafe extern "C" fn yk_producer_poll(producer: *const yk_producer, timeout_ms: i32, served: *mut usize) -> ErrorCode {
+pub unsafe extern "C" fn yk_producer_poll(
+    producer: *const yk_producer,
+    timeout_ms: i32,
+    served: *mut usize,
+) -> ErrorCode {
     boundary("yk_producer_poll", || {
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, "yk_producer_poll")?;
@@ -267,7 +289,10 @@ pub unsafe extern "C" fn yk_producer_close(
             *undelivered = left;
         }
         if left > 0 {
-            return Err(Error::new(ErrorCode::TimedOut, format!("{left} messages were not delivered")));
+            return Err(Error::new(
+                ErrorCode::TimedOut,
+                format!("{left} messages were not delivered"),
+            ));
         }
         Ok(())
     })
@@ -276,7 +301,9 @@ pub unsafe extern "C" fn yk_producer_close(
 /// Messages produced and not yet delivered or failed (0 when `producer` is NULL).
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_queue_length(producer: *const yk_producer) -> usize {
-    boundary_value("yk_producer_queue_length", 0, || Ok(handle(producer, "producer")?.producer.queued_messages()))
+    boundary_value("yk_producer_queue_length", 0, || {
+        Ok(handle(producer, "producer")?.producer.queued_messages())
+    })
 }
 
 /// Frees a producer. Messages still queued are dropped without reports:
@@ -293,13 +320,18 @@ fn delivery_handler(producer: &yk_producer) -> impl FnMut(&DeliveryReport) + '_ 
     let mut topic_cache: Option<(Arc<str>, CString)> = None;
     move |report: &DeliveryReport| {
         let Some(callback) = delivery.callback else { return };
-        let cached = topic_cache.as_ref().is_some_and(|(name, _)| Arc::ptr_eq(name, &report.topic));
+        let cached = topic_cache
+            .as_ref()
+            .is_some_and(|(name, _)| Arc::ptr_eq(name, &report.topic));
         if !cached {
             let c_name = CString::new(report.topic.as_bytes()).unwrap_or_default();
             topic_cache = Some((Arc::clone(&report.topic), c_name));
         }
         let topic = topic_cache.as_ref().expect("cached above").1.as_ptr();
-        let error_message = report.error.as_ref().map(|e| CString::new(e.message().replace('\0', " ")).unwrap_or_default());
+        let error_message = report
+            .error
+            .as_ref()
+            .map(|e| CString::new(e.message().replace('\0', " ")).unwrap_or_default());
         let c_report = yk_delivery_report {
             message_opaque: report.opaque as *mut c_void,
             error: report.error.as_ref().map_or(ErrorCode::Ok, Error::code),
@@ -322,7 +354,9 @@ fn delivery_handler(producer: &yk_producer) -> impl FnMut(&DeliveryReport) + '_ 
 unsafe fn byte_slice<'a>(data: *const u8, len: usize, what: &str) -> Result<Option<&'a [u8]>> {
     match (data.is_null(), len) {
         (true, 0) => Ok(None),
-        (true, _) => Err(Error::invalid_argument(format!("{what} is NULL but its length is {len}"))),
+        (true, _) => Err(Error::invalid_argument(format!(
+            "{what} is NULL but its length is {len}"
+        ))),
         (false, _) => Ok(Some(std::slice::from_raw_parts(data, len))),
     }
 }

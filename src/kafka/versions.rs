@@ -61,7 +61,12 @@ impl ApiVersionTable {
             .iter()
             .find(|(key, _)| *key == api)
             .map_or(i16::MAX, |(_, max)| *max);
-        let cap = self.caps.get(&(api as i16)).copied().unwrap_or(i16::MAX).min(library_max);
+        let cap = self
+            .caps
+            .get(&(api as i16))
+            .copied()
+            .unwrap_or(i16::MAX)
+            .min(library_max);
         let shared = ours.intersect(&broker).intersect(&VersionRange { min: 0, max: cap });
         (shared.min..=shared.max)
             .rev()

@@ -29,6 +29,11 @@ pub const ENV_BROKER_LIST: &str = "YK_WORKER_BROKER_LIST";
 pub const ENV_ZOOKEEPER: &str = "YK_WORKER_ZOOKEEPER";
 /// The consumer configuration the group was given, one `key=value` a line.
 pub const ENV_CONFIG: &str = "YK_WORKER_CONFIG";
+/// The process id of the group that started the worker.
+pub const ENV_GROUP_PID: &str = "YK_WORKER_GROUP_PID";
+
+/// How often a worker checks that its group is still alive.
+const ORPHAN_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A running worker process.
 pub struct ProcessWorker {
@@ -50,6 +55,7 @@ impl ProcessWorker {
             .env(ENV_BROKER_LIST, cluster.broker_list().join(","))
             .env(ENV_ZOOKEEPER, cluster.zookeeper())
             .env(ENV_CONFIG, encode_config(config.values()))
+            .env(ENV_GROUP_PID, std::process::id().to_string())
             .spawn()
             .map_err(|e| {
                 Error::new(
@@ -118,6 +124,9 @@ fn encode_config(values: &KeyValueConfig) -> String {
 /// Inside a worker program: the simple consumer of the partition the group
 /// started this process for, with the group's configuration and offsets
 /// (not yet connected). A missing or malformed variable is a `ConfigurationError`.
+///
+/// The worker exits when its group's process is gone (it was killed, say):
+/// nobody else would stop it, and the partition will be another member's.
 pub fn consumer_from_env() -> Result<Consumer> {
     let var = |name: &str| {
         std::env::var(name)
@@ -144,5 +153,30 @@ pub fn consumer_from_env() -> Result<Consumer> {
         topic: var(ENV_TOPIC)?,
         partitions: Some(vec![partition]),
     };
-    Consumer::new(subscription, config)
+    let consumer = Consumer::new(subscription, config)?;
+    let group_pid: u32 = var(ENV_GROUP_PID)?
+        .parse()
+        .map_err(|_| Error::configuration(format!("{ENV_GROUP_PID} is not a process id")))?;
+    exit_when_orphaned(group_pid)?;
+    Ok(consumer)
+}
+
+/// Watches the parent process once per interval; exits this process when
+/// it is no longer `group_pid`.
+fn exit_when_orphaned(group_pid: u32) -> Result<()> {
+    if std::os::unix::process::parent_id() != group_pid {
+        return Err(Error::configuration(format!(
+            "this worker's group (process {group_pid}) is gone"
+        )));
+    }
+    std::thread::Builder::new()
+        .name("yk-worker-orphan-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(ORPHAN_CHECK_INTERVAL);
+            if std::os::unix::process::parent_id() != group_pid {
+                std::process::exit(1);
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| Error::new(ErrorCode::Internal, format!("cannot start the orphan watch: {e}")))
 }

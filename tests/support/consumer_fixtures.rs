@@ -141,3 +141,28 @@ pub fn consumer_config(bootstrap: &str, group: &str, extra: &[(&str, &str)]) -> 
     pairs.extend_from_slice(extra);
     ConsumerConfig::new(group, &cluster_config(bootstrap, ""), &mock_values(&pairs)).unwrap()
 }
+
+/// Writes `count` messages `<prefix>-<i>` round-robin over the topic's
+/// partitions with our producer, a hundred per synchronous send.
+pub fn produce_numbered(bootstrap: &str, topic: &str, prefix: &str, count: usize) {
+    let producer =
+        yelp_kafka::producer::Producer::new(&cluster_config(bootstrap, ""), &mock_values(&[]), None).expect("producer");
+    let values: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
+    for chunk in values.chunks(100) {
+        let chunk: Vec<&[u8]> = chunk.iter().map(|v| v.as_bytes()).collect();
+        producer.send_messages(topic, &chunk).expect("produce");
+    }
+}
+
+/// The offsets `group` committed for `topic` in Kafka, by partition.
+pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> std::collections::BTreeMap<i32, i64> {
+    use yelp_kafka::offsets::storage::OffsetStorageKind;
+    use yelp_kafka::offsets::{OffsetsClient, TopicSelection};
+    let options = yelp_kafka::config::ClientOptions::from_config(&mock_values(&[])).unwrap();
+    OffsetsClient::new(&cluster_config(bootstrap, ""), options, OffsetStorageKind::Kafka)
+        .current_offsets(group, &TopicSelection::of_topics(&[topic]), true)
+        .unwrap()
+        .into_iter()
+        .map(|((_, partition), offset)| (partition, offset))
+        .collect()
+}

@@ -1,0 +1,132 @@
+//! `yk_callback_group`: the seed's callback-style `ConsumerGroup` in C
+//! (SPEC §2.7): `run` calls the application's process callback for every
+//! message until `stop`.
+
+use std::ffi::{c_char, c_void};
+use std::time::Duration;
+
+use crate::callback_group::{CallbackGroup, MessageProcessor};
+use crate::consumer::Message;
+use crate::error::{Error, ErrorCode};
+use crate::ffi::consumer_config::{yk_consumer_config, RebalanceCallbacks};
+use crate::ffi::consumer_group::{group_responder, CRebalance};
+use crate::ffi::consumer_message::yk_message;
+use crate::ffi::metrics::yk_metrics_responder;
+use crate::ffi::{
+    boundary, c_strings, call_with_error_buffer, check_out, enter_handle, free_handle, handle, is_entered, write_handle,
+};
+
+/// Processes one message on the thread running `yk_callback_group_run`.
+/// `message` is lent for the call (do not free it). Return 0 when done; any
+/// other value stops the group with `YK_ERROR_PROCESS_MESSAGE`, whose
+/// message carries the NUL-terminated text written to `error` (at most
+/// `error_size` bytes, optional). The callback must not call back into the
+/// same group (`YK_ERROR_REENTRANT`), except `yk_callback_group_stop`.
+pub type yk_process_callback = Option<
+    unsafe extern "C" fn(opaque: *mut c_void, message: *const yk_message, error: *mut c_char, error_size: usize) -> i32,
+>;
+
+/// A callback-style group member.
+pub struct yk_callback_group {
+    group: CallbackGroup,
+    rebalance: RebalanceCallbacks,
+    process: CProcessor,
+}
+
+#[derive(Clone, Copy)]
+struct CProcessor {
+    callback: unsafe extern "C" fn(*mut c_void, *const yk_message, *mut c_char, usize) -> i32,
+    opaque: usize,
+}
+
+impl MessageProcessor for CProcessor {
+    fn process(&mut self, message: &Message) -> std::result::Result<(), String> {
+        let lent = yk_message {
+            message: message.clone(),
+        };
+        // SAFETY: the application supplied the callback and its opaque
+        // pointer; the message and the error buffer live for the call.
+        call_with_error_buffer(|error, size| unsafe { (self.callback)(self.opaque as *mut c_void, &lent, error, size) })
+    }
+}
+
+/// Creates a callback-style member of `config`'s group for
+/// `topics[0..count]` in `*out`: the same balancing, ZooKeeper layout,
+/// commits and rebalance callbacks as `yk_consumer_group_new`, plus
+/// `process` (required) with `process_opaque`. `config` and
+/// `metrics_responder` (NULL: none) are copied. Free with
+/// `yk_callback_group_free`. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_callback_group_new(
+    topics: *const *const c_char,
+    count: usize,
+    config: *const yk_consumer_config,
+    metrics_responder: *const yk_metrics_responder,
+    process: yk_process_callback,
+    process_opaque: *mut c_void,
+    out: *mut *mut yk_callback_group,
+) -> ErrorCode {
+    boundary("yk_callback_group_new", || {
+        check_out(out, "out")?;
+        let config = handle(config, "config")?;
+        let callback = process.ok_or_else(|| Error::invalid_argument("process is NULL"))?;
+        let topics = c_strings(topics, count, "topics")?;
+        let responder = group_responder(config, metrics_responder)?;
+        let group = CallbackGroup::new(&topics, config.config.clone(), responder)?;
+        let process = CProcessor {
+            callback,
+            opaque: process_opaque as usize,
+        };
+        write_handle(
+            out,
+            yk_callback_group {
+                group,
+                rebalance: config.rebalance,
+                process,
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Joins the group and calls the process callback for every message of the
+/// partitions it holds, on this thread, marking each processed, until
+/// `yk_callback_group_stop`; then commits and leaves. Returns
+/// `YK_ERROR_OK` after a stop; `YK_ERROR_PROCESS_MESSAGE` (with the
+/// callback's text) when the callback failed; `YK_ERROR_PARTITIONER` when
+/// the ZooKeeper session was lost. Runs once per group.
+#[no_mangle]
+pub unsafe extern "C" fn yk_callback_group_run(group: *const yk_callback_group) -> ErrorCode {
+    boundary("yk_callback_group_run", || {
+        let group = handle(group, "group")?;
+        let _entry = enter_handle(group, "yk_callback_group_run")?;
+        let mut processor = group.process;
+        group.group.run(&mut processor, &mut CRebalance(group.rebalance))
+    })
+}
+
+/// Asks `yk_callback_group_run` to stop after the message it is processing
+/// and waits up to `timeout_ms` (≥ 0) for it to have committed and left;
+/// `YK_ERROR_TIMED_OUT` when it has not yet (it still stops). Callable from
+/// any thread, from the process callback too, and before `run`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_callback_group_stop(group: *const yk_callback_group, timeout_ms: i32) -> ErrorCode {
+    boundary("yk_callback_group_stop", || {
+        let group = handle(group, "group")?;
+        let timeout = u64::try_from(timeout_ms)
+            .map(Duration::from_millis)
+            .map_err(|_| Error::invalid_argument(format!("timeout_ms {timeout_ms} is negative")))?;
+        if is_entered(group) {
+            // From the process callback: run is below us on this stack.
+            group.group.request_stop();
+            return Ok(());
+        }
+        group.group.stop(timeout)
+    })
+}
+
+/// Frees a group; `yk_callback_group_run` must have returned. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn yk_callback_group_free(group: *mut yk_callback_group) {
+    free_handle(group);
+}

@@ -1,0 +1,292 @@
+//! `yk_multiprocessing_group`: the seed's `MultiprocessingConsumerGroup` in
+//! C (SPEC §2.8) — a worker per acquired partition, as a thread running the
+//! application's callbacks or as a process running its worker program —
+//! and `yk_worker_list`, the live workers.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::consumer::{Message, TopicPartition};
+use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::consumer::yk_consumer;
+use crate::ffi::consumer_config::yk_consumer_config;
+use crate::ffi::consumer_message::yk_message;
+use crate::ffi::{
+    boundary, boundary_value, c_strings, call_with_error_buffer, check_index, check_out, free_handle, handle,
+    write_handle,
+};
+use crate::worker_group::process::consumer_from_env;
+use crate::worker_group::thread::{PartitionWorker, WorkerFactory};
+use crate::worker_group::{MultiprocessingGroup, WorkerInfo, WorkerKind, WorkerMode};
+
+/// The application's thread workers. Every callback runs on the worker
+/// thread of its partition — a library thread, by design — and several
+/// workers run at once: the callbacks must be thread-safe. `opaque` must
+/// stay valid until the group is freed.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct yk_worker_callbacks {
+    /// Passed back to every callback.
+    pub opaque: *mut c_void,
+    /// Starts the worker of `topic`/`partition`; returns its state (any
+    /// non-NULL pointer), or NULL to give up (the group tries again later).
+    pub initialize:
+        Option<unsafe extern "C" fn(opaque: *mut c_void, topic: *const c_char, partition: i32) -> *mut c_void>,
+    /// Processes one message (lent for the call); 0 when done, anything else
+    /// ends the worker (text in `error`, optional), which is then restarted
+    /// from the last commit.
+    pub process: Option<
+        unsafe extern "C" fn(
+            opaque: *mut c_void,
+            worker: *mut c_void,
+            message: *const yk_message,
+            error: *mut c_char,
+            error_size: usize,
+        ) -> i32,
+    >,
+    /// The worker ends (stopped, failed, or its partition moved); free its state.
+    pub dispose: Option<unsafe extern "C" fn(opaque: *mut c_void, worker: *mut c_void)>,
+}
+
+// The application promises thread-safe callbacks (documented above).
+unsafe impl Send for yk_worker_callbacks {}
+unsafe impl Sync for yk_worker_callbacks {}
+
+impl WorkerFactory for yk_worker_callbacks {
+    fn create(&self, partition: &TopicPartition) -> std::result::Result<Box<dyn PartitionWorker>, String> {
+        let initialize = self.initialize.expect("checked at creation");
+        // SAFETY: the application supplied the callback; the topic string lives for the call.
+        let state = unsafe { initialize(self.opaque, partition.topic.as_c_str().as_ptr(), partition.partition) };
+        if state.is_null() {
+            return Err(format!("initialize returned NULL for {partition}"));
+        }
+        Ok(Box::new(CWorker { table: *self, state }))
+    }
+}
+
+struct CWorker {
+    table: yk_worker_callbacks,
+    state: *mut c_void,
+}
+
+// The state belongs to one worker thread at a time.
+unsafe impl Send for CWorker {}
+
+impl PartitionWorker for CWorker {
+    fn process(&mut self, message: &Message) -> std::result::Result<(), String> {
+        let process = self.table.process.expect("checked at creation");
+        let lent = yk_message {
+            message: message.clone(),
+        };
+        // SAFETY: as in `create`; the message and the buffer live for the call.
+        call_with_error_buffer(|error, size| unsafe { process(self.table.opaque, self.state, &lent, error, size) })
+    }
+
+    fn dispose(&mut self) {
+        if let Some(dispose) = self.table.dispose {
+            // SAFETY: as in `create`; called once per worker.
+            unsafe { dispose(self.table.opaque, self.state) };
+        }
+    }
+}
+
+/// A multiprocessing group member.
+pub struct yk_multiprocessing_group {
+    group: MultiprocessingGroup,
+}
+
+/// Creates a member of `config`'s group for `topics[0..count]` that runs a
+/// thread per acquired partition with `callbacks` (copied; `initialize` and
+/// `process` required). Each worker has its own consumer of its partition
+/// with the group's offsets and `config`'s commit settings. On release a
+/// worker is asked to stop, waited for up to `max_termination_timeout_secs`
+/// (all together), and then fenced: its consumer is closed, so its later
+/// commits are refused, and its thread is left to return on its own.
+/// `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_multiprocessing_group_new_threads(
+    topics: *const *const c_char,
+    count: usize,
+    config: *const yk_consumer_config,
+    callbacks: *const yk_worker_callbacks,
+    out: *mut *mut yk_multiprocessing_group,
+) -> ErrorCode {
+    boundary("yk_multiprocessing_group_new_threads", || {
+        check_out(out, "out")?;
+        let callbacks = *handle(callbacks, "callbacks")?;
+        if callbacks.initialize.is_none() || callbacks.process.is_none() {
+            return Err(Error::invalid_argument("callbacks need initialize and process"));
+        }
+        new_group(topics, count, config, WorkerMode::Threads(Arc::new(callbacks)), out)
+    })
+}
+
+/// Creates a member of `config`'s group for `topics[0..count]` that starts
+/// the program `argv[0]` with arguments `argv[1..argc]` once per acquired
+/// partition. The worker finds its partition, group and cluster in its
+/// environment (`YK_WORKER_*`), and `yk_multiprocessing_worker_consumer`
+/// turns that into its consumer. A worker that exits is started again; on
+/// release workers get SIGTERM, and SIGKILL after
+/// `max_termination_timeout_secs`. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_multiprocessing_group_new_processes(
+    topics: *const *const c_char,
+    count: usize,
+    config: *const yk_consumer_config,
+    argv: *const *const c_char,
+    argc: usize,
+    out: *mut *mut yk_multiprocessing_group,
+) -> ErrorCode {
+    boundary("yk_multiprocessing_group_new_processes", || {
+        check_out(out, "out")?;
+        let command = c_strings(argv, argc, "argv")?;
+        new_group(topics, count, config, WorkerMode::Processes(command), out)
+    })
+}
+
+unsafe fn new_group(
+    topics: *const *const c_char,
+    count: usize,
+    config: *const yk_consumer_config,
+    mode: WorkerMode,
+    out: *mut *mut yk_multiprocessing_group,
+) -> Result<()> {
+    let config = handle(config, "config")?;
+    let topics = c_strings(topics, count, "topics")?;
+    let group = MultiprocessingGroup::new(&topics, config.config.clone(), mode)?;
+    write_handle(out, yk_multiprocessing_group { group });
+    Ok(())
+}
+
+/// Joins the group and runs workers for the partitions it holds, watching
+/// them every 250 ms and restarting any that ended, until
+/// `yk_multiprocessing_group_stop` (`YK_ERROR_OK`) or the loss of the
+/// ZooKeeper session (`YK_ERROR_PARTITIONER`, every worker stopped at
+/// once). Blocks; runs once per group.
+#[no_mangle]
+pub unsafe extern "C" fn yk_multiprocessing_group_start(group: *const yk_multiprocessing_group) -> ErrorCode {
+    boundary("yk_multiprocessing_group_start", || {
+        handle(group, "group")?.group.start_group()
+    })
+}
+
+/// Asks `yk_multiprocessing_group_start` to stop its workers and leave, and
+/// waits up to `timeout_ms` (≥ 0) for it to return; `YK_ERROR_TIMED_OUT`
+/// when it has not yet (it still stops). Callable from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn yk_multiprocessing_group_stop(
+    group: *const yk_multiprocessing_group,
+    timeout_ms: i32,
+) -> ErrorCode {
+    boundary("yk_multiprocessing_group_stop", || {
+        let group = handle(group, "group")?;
+        let timeout = u64::try_from(timeout_ms)
+            .map(Duration::from_millis)
+            .map_err(|_| Error::invalid_argument(format!("timeout_ms {timeout_ms} is negative")))?;
+        group.group.stop_group(timeout)
+    })
+}
+
+/// The live workers (`get_consumers`), in `*out`; free with `yk_worker_list_free`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_multiprocessing_group_consumers(
+    group: *const yk_multiprocessing_group,
+    out: *mut *mut yk_worker_list,
+) -> ErrorCode {
+    boundary("yk_multiprocessing_group_consumers", || {
+        check_out(out, "out")?;
+        let workers = handle(group, "group")?.group.consumers();
+        let topics = workers
+            .iter()
+            .map(|w| CString::new(w.partition.topic.as_str()).map_err(|_| Error::invalid_argument("topic holds a NUL")))
+            .collect::<Result<_>>()?;
+        write_handle(out, yk_worker_list { workers, topics });
+        Ok(())
+    })
+}
+
+/// Frees a group; `yk_multiprocessing_group_start` must have returned. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn yk_multiprocessing_group_free(group: *mut yk_multiprocessing_group) {
+    free_handle(group);
+}
+
+/// In a worker program started by a process-mode group: the simple consumer
+/// of its partition, with the group's configuration and offsets, in `*out`
+/// (not yet connected: call `yk_consumer_connect`; free with
+/// `yk_consumer_free`). `YK_ERROR_CONFIGURATION` when the `YK_WORKER_*`
+/// environment is missing or malformed. `*out` is written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_multiprocessing_worker_consumer(out: *mut *mut yk_consumer) -> ErrorCode {
+    boundary("yk_multiprocessing_worker_consumer", || {
+        check_out(out, "out")?;
+        write_handle(
+            out,
+            yk_consumer {
+                consumer: consumer_from_env()?,
+            },
+        );
+        Ok(())
+    })
+}
+
+/// A snapshot of a group's live workers.
+pub struct yk_worker_list {
+    workers: Vec<WorkerInfo>,
+    topics: Vec<CString>,
+}
+
+/// How many workers the list holds (0 when `list` is NULL).
+#[no_mangle]
+pub unsafe extern "C" fn yk_worker_list_count(list: *const yk_worker_list) -> usize {
+    boundary_value("yk_worker_list_count", 0, || Ok(handle(list, "list")?.workers.len()))
+}
+
+/// The topic of worker `index`, owned by the list; NULL on a bad argument.
+#[no_mangle]
+pub unsafe extern "C" fn yk_worker_list_topic(list: *const yk_worker_list, index: usize) -> *const c_char {
+    boundary_value("yk_worker_list_topic", std::ptr::null(), || {
+        let list = handle(list, "list")?;
+        Ok(list.topics[check_index(index, list.topics.len(), "worker index")?].as_ptr())
+    })
+}
+
+/// The partition of worker `index`; −1 on a bad argument.
+#[no_mangle]
+pub unsafe extern "C" fn yk_worker_list_partition(list: *const yk_worker_list, index: usize) -> i32 {
+    boundary_value("yk_worker_list_partition", -1, || {
+        Ok(worker_at(list, index)?.partition.partition)
+    })
+}
+
+/// How many times worker `index` was restarted; −1 on a bad argument.
+#[no_mangle]
+pub unsafe extern "C" fn yk_worker_list_restarts(list: *const yk_worker_list, index: usize) -> i64 {
+    boundary_value("yk_worker_list_restarts", -1, || {
+        Ok(i64::from(worker_at(list, index)?.restarts))
+    })
+}
+
+/// The process id of worker `index`: 0 for a thread worker, −1 on a bad argument.
+#[no_mangle]
+pub unsafe extern "C" fn yk_worker_list_pid(list: *const yk_worker_list, index: usize) -> i64 {
+    boundary_value("yk_worker_list_pid", -1, || {
+        let worker = worker_at(list, index)?;
+        Ok(match worker.kind {
+            WorkerKind::Thread => 0,
+            WorkerKind::Process => i64::from(worker.pid.unwrap_or(0)),
+        })
+    })
+}
+
+unsafe fn worker_at<'a>(list: *const yk_worker_list, index: usize) -> Result<&'a WorkerInfo> {
+    let workers = &handle(list, "list")?.workers;
+    Ok(&workers[check_index(index, workers.len(), "worker index")?])
+}
+
+/// Frees a worker list. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn yk_worker_list_free(list: *mut yk_worker_list) {
+    free_handle(list);
+}

@@ -1,0 +1,431 @@
+//! The callback-style ConsumerGroup and the MultiprocessingConsumerGroup
+//! against a real ZooKeeper and mock cluster: workers per partition, once
+//! each; a SIGKILLed worker process restarted within a monitor period; a
+//! stuck worker abandoned and fenced; a failing callback stops its group.
+
+#[path = "support/consumer_fixtures.rs"]
+mod consumer_fixtures;
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use consumer_fixtures::{cluster_config, committed_offsets, mock_values, produce_numbered};
+use support::MockCluster;
+use yelp_kafka::callback_group::{CallbackGroup, MessageProcessor};
+use yelp_kafka::consumer::{ConsumerConfig, Message, TopicPartition};
+use yelp_kafka::group::NoRebalanceHandler;
+use yelp_kafka::worker_group::process::consumer_from_env;
+use yelp_kafka::worker_group::thread::{PartitionWorker, WorkerFactory};
+use yelp_kafka::worker_group::{MultiprocessingGroup, WorkerMode, MONITOR_PERIOD};
+use yelp_kafka::ErrorCode;
+
+fn config(bootstrap: &str, zookeeper: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
+    let mut pairs = vec![
+        ("offset_storage", "kafka"),
+        ("auto_offset_reset", "smallest"),
+        ("partitioner_cooldown", "0.5"),
+    ];
+    pairs.extend_from_slice(extra);
+    ConsumerConfig::new(group, &cluster_config(bootstrap, zookeeper), &mock_values(&pairs)).unwrap()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `group.start_group()` on its own thread.
+fn run_in_background(group: &Arc<MultiprocessingGroup>) -> std::thread::JoinHandle<yelp_kafka::Result<()>> {
+    let group = Arc::clone(group);
+    std::thread::spawn(move || group.start_group())
+}
+
+// ---------------------------------------------------------------------------
+// Thread workers
+// ---------------------------------------------------------------------------
+
+/// Every (partition, offset) processed, by any worker of any group.
+#[derive(Default)]
+struct Ledger {
+    processed: Mutex<BTreeMap<(i32, i64), usize>>,
+}
+
+struct LedgerFactory(Arc<Ledger>);
+
+struct LedgerWorker(Arc<Ledger>);
+
+impl WorkerFactory for LedgerFactory {
+    fn create(&self, _: &TopicPartition) -> Result<Box<dyn PartitionWorker>, String> {
+        Ok(Box::new(LedgerWorker(Arc::clone(&self.0))))
+    }
+}
+
+impl PartitionWorker for LedgerWorker {
+    fn process(&mut self, message: &Message) -> Result<(), String> {
+        *self
+            .0
+            .processed
+            .lock()
+            .unwrap()
+            .entry((message.partition(), message.offset()))
+            .or_default() += 1;
+        Ok(())
+    }
+
+    fn dispose(&mut self) {}
+}
+
+#[test]
+fn two_groups_run_four_workers_each_and_process_every_message_once() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("events", 8);
+    let zookeeper = support::zk_chroot("mp-two-groups");
+    let ledger = Arc::new(Ledger::default());
+    let groups: Vec<Arc<MultiprocessingGroup>> = (0..2)
+        .map(|_| {
+            let mode = WorkerMode::Threads(Arc::new(LedgerFactory(Arc::clone(&ledger))));
+            let config = config(
+                mock.bootstrap(),
+                &zookeeper,
+                "mp",
+                &[("auto_commit_interval_messages", "50")],
+            );
+            Arc::new(MultiprocessingGroup::new(&["events".to_string()], config, mode).unwrap())
+        })
+        .collect();
+    let runs: Vec<_> = groups.iter().map(run_in_background).collect();
+    wait_until("each group runs four workers", Duration::from_secs(30), || {
+        groups.iter().all(|g| g.consumers().len() == 4)
+    });
+    let mut partitions: Vec<i32> = groups
+        .iter()
+        .flat_map(|g| g.consumers())
+        .map(|w| w.partition.partition)
+        .collect();
+    partitions.sort();
+    assert_eq!(
+        partitions,
+        (0..8).collect::<Vec<_>>(),
+        "the shares are disjoint and complete"
+    );
+
+    produce_numbered(mock.bootstrap(), "events", "e", 10_000);
+    wait_until("10,000 messages processed", Duration::from_secs(60), || {
+        ledger.processed.lock().unwrap().len() == 10_000
+    });
+    for group in &groups {
+        group.stop_group(Duration::from_secs(20)).unwrap();
+    }
+    for run in runs {
+        run.join().unwrap().unwrap();
+    }
+    let processed = ledger.processed.lock().unwrap();
+    let twice: Vec<_> = processed.iter().filter(|(_, count)| **count != 1).collect();
+    assert!(twice.is_empty(), "processed more than once: {twice:?}");
+    let committed = committed_offsets(mock.bootstrap(), "mp", "events");
+    assert_eq!(
+        committed.values().sum::<i64>(),
+        10_000,
+        "stop committed everything: {committed:?}"
+    );
+}
+
+/// A worker whose first message never finishes until released.
+struct StuckFactory {
+    release: Arc<AtomicBool>,
+    stuck_at: Arc<Mutex<Option<(i32, i64)>>>,
+}
+
+struct StuckWorker {
+    release: Arc<AtomicBool>,
+    stuck_at: Arc<Mutex<Option<(i32, i64)>>>,
+}
+
+impl WorkerFactory for StuckFactory {
+    fn create(&self, _: &TopicPartition) -> Result<Box<dyn PartitionWorker>, String> {
+        Ok(Box::new(StuckWorker {
+            release: Arc::clone(&self.release),
+            stuck_at: Arc::clone(&self.stuck_at),
+        }))
+    }
+}
+
+impl PartitionWorker for StuckWorker {
+    fn process(&mut self, message: &Message) -> Result<(), String> {
+        *self.stuck_at.lock().unwrap() = Some((message.partition(), message.offset()));
+        while !self.release.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    fn dispose(&mut self) {}
+}
+
+#[test]
+fn a_stuck_worker_is_abandoned_within_the_termination_timeout_and_its_commit_refused() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("stuck", 1);
+    let zookeeper = support::zk_chroot("mp-stuck");
+    produce_numbered(mock.bootstrap(), "stuck", "s", 10);
+    let release = Arc::new(AtomicBool::new(false));
+    let stuck_at = Arc::new(Mutex::new(None));
+    let factory = StuckFactory {
+        release: Arc::clone(&release),
+        stuck_at: Arc::clone(&stuck_at),
+    };
+    let settings = [
+        ("max_termination_timeout_secs", "1"),
+        ("auto_commit_interval_messages", "1"),
+    ];
+    let group = Arc::new(
+        MultiprocessingGroup::new(
+            &["stuck".to_string()],
+            config(mock.bootstrap(), &zookeeper, "stuck", &settings),
+            WorkerMode::Threads(Arc::new(factory)),
+        )
+        .unwrap(),
+    );
+    let run = run_in_background(&group);
+    wait_until(
+        "the worker is stuck in its first message",
+        Duration::from_secs(30),
+        || stuck_at.lock().unwrap().is_some(),
+    );
+    let started = Instant::now();
+    group.stop_group(Duration::from_secs(10)).unwrap();
+    run.join().unwrap().unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "stop took {took:?}: termination timeout 1 s + 1 s"
+    );
+
+    release.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(500));
+    let (partition, offset) = stuck_at.lock().unwrap().unwrap();
+    let committed = committed_offsets(mock.bootstrap(), "stuck", "stuck");
+    assert_eq!(
+        committed.get(&partition).copied().unwrap_or(0),
+        offset,
+        "the abandoned worker finished its message after it was fenced: its commit was refused"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Process workers
+// ---------------------------------------------------------------------------
+
+/// The worker program of the process-mode tests: this test binary, started
+/// by the group with the `YK_WORKER_*` environment and a `log=<path>`
+/// argument; it appends `<partition> <offset> <pid>` per message, slowly.
+#[test]
+fn worker_process_main() {
+    if std::env::var_os("YK_WORKER_TOPIC").is_none() {
+        return; // run by the group only
+    }
+    let log = std::env::args()
+        .find_map(|a| a.strip_prefix("log=").map(PathBuf::from))
+        .expect("log=<path>");
+    let consumer = consumer_from_env().expect("consumer from the environment");
+    consumer.connect().expect("connect");
+    let pid = std::process::id();
+    loop {
+        match consumer.get_message(true, Some(Duration::from_millis(100))) {
+            Ok(message) => {
+                std::thread::sleep(Duration::from_millis(5));
+                // One write per line: workers append to one file at once.
+                let line = format!("{} {} {pid}\n", message.partition(), message.offset());
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap();
+                file.write_all(line.as_bytes()).unwrap();
+                consumer.commit_message(&message).expect("commit");
+            }
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => panic!("worker: {error}"),
+        }
+    }
+}
+
+fn read_log(path: &Path) -> Vec<(i32, i64, u32)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ').map(|f| f.parse::<i64>().ok());
+            Some((fields.next()?? as i32, fields.next()??, fields.next()?? as u32))
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_worker_process_is_restarted_within_a_monitor_period_and_continues_from_its_commit() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("jobs", 4);
+    let zookeeper = support::zk_chroot("mp-processes");
+    produce_numbered(mock.bootstrap(), "jobs", "j", 2000);
+    let log = support::target_dir().join(format!("worker-log-{}", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
+    let command: Vec<String> = [
+        exe.as_str(),
+        "--exact",
+        "worker_process_main",
+        "--nocapture",
+        "--test-threads=1",
+        &format!("log={}", log.display()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let group = Arc::new(
+        MultiprocessingGroup::new(
+            &["jobs".to_string()],
+            config(
+                mock.bootstrap(),
+                &zookeeper,
+                "jobs",
+                &[("max_termination_timeout_secs", "2")],
+            ),
+            WorkerMode::Processes(command),
+        )
+        .unwrap(),
+    );
+    let run = run_in_background(&group);
+    wait_until("four workers processing", Duration::from_secs(30), || {
+        let seen: std::collections::BTreeSet<i32> = read_log(&log).iter().map(|(p, _, _)| *p).collect();
+        seen.len() == 4
+    });
+    let victim = group
+        .consumers()
+        .into_iter()
+        .find(|w| w.partition.partition == 0)
+        .unwrap();
+    let old_pid = victim.pid.unwrap();
+    let killed_at = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old_pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_until("the worker of partition 0 restarted", Duration::from_secs(5), || {
+        group
+            .consumers()
+            .iter()
+            .any(|w| w.partition.partition == 0 && w.restarts == 1 && w.pid != Some(old_pid))
+    });
+    let restarted_after = killed_at.elapsed();
+    assert!(
+        restarted_after <= MONITOR_PERIOD + Duration::from_millis(250),
+        "restart took {restarted_after:?}"
+    );
+    let during = read_log(&log).len();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(read_log(&log).len() > during, "the other workers did not pause");
+    wait_until("every message processed", Duration::from_secs(60), || {
+        let entries = read_log(&log);
+        let distinct: std::collections::BTreeSet<(i32, i64)> = entries.iter().map(|(p, o, _)| (*p, *o)).collect();
+        distinct.len() == 2000
+    });
+    group.stop_group(Duration::from_secs(20)).unwrap();
+    run.join().unwrap().unwrap();
+
+    let entries = read_log(&log);
+    let before: Vec<i64> = entries
+        .iter()
+        .filter(|(p, _, pid)| *p == 0 && *pid == old_pid)
+        .map(|e| e.1)
+        .collect();
+    let after: Vec<i64> = entries
+        .iter()
+        .filter(|(p, _, pid)| *p == 0 && *pid != old_pid)
+        .map(|e| e.1)
+        .collect();
+    let last_before = *before.last().unwrap();
+    let first_after = *after.first().unwrap();
+    assert!(
+        first_after == last_before || first_after == last_before + 1,
+        "the new worker starts at the commit: last {last_before}, then {first_after}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The callback group
+// ---------------------------------------------------------------------------
+
+struct FailOn {
+    seen: usize,
+    fail_at: usize,
+}
+
+impl MessageProcessor for FailOn {
+    fn process(&mut self, _: &Message) -> Result<(), String> {
+        self.seen += 1;
+        if self.seen == self.fail_at {
+            return Err(format!("boom at message {}", self.seen));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_callback_stops_the_group_with_process_message_error() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("calls", 2);
+    produce_numbered(mock.bootstrap(), "calls", "c", 20);
+    let zookeeper = support::zk_chroot("callback-fails");
+    let group = CallbackGroup::new(
+        &["calls".to_string()],
+        config(mock.bootstrap(), &zookeeper, "cb", &[]),
+        None,
+    )
+    .unwrap();
+    let error = group
+        .run(&mut FailOn { seen: 0, fail_at: 5 }, &mut NoRebalanceHandler)
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::ProcessMessage);
+    assert!(error.message().contains("boom at message 5"), "{error}");
+}
+
+#[test]
+fn a_callback_group_runs_until_stopped_from_another_thread() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("calls", 2);
+    produce_numbered(mock.bootstrap(), "calls", "c", 100);
+    let zookeeper = support::zk_chroot("callback-stops");
+    let group = Arc::new(
+        CallbackGroup::new(
+            &["calls".to_string()],
+            config(mock.bootstrap(), &zookeeper, "cb", &[]),
+            None,
+        )
+        .unwrap(),
+    );
+    let runner = Arc::clone(&group);
+    let run = std::thread::spawn(move || {
+        let mut counter = FailOn {
+            seen: 0,
+            fail_at: usize::MAX,
+        };
+        let result = runner.run(&mut counter, &mut NoRebalanceHandler);
+        (result, counter.seen)
+    });
+    wait_until("every message processed", Duration::from_secs(30), || {
+        committed_offsets(mock.bootstrap(), "cb", "calls").values().sum::<i64>() == 100
+    });
+    group.stop(Duration::from_secs(10)).unwrap();
+    let (result, seen) = run.join().unwrap();
+    result.unwrap();
+    assert_eq!(seen, 100);
+}
