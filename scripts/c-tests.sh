@@ -106,4 +106,21 @@ if [[ -z "$summary" ]] || grep -qv ', lag 0$' <<<"$summary"; then
     exit 1
 fi
 
+step "examples-c/callback_group"
+# Processes five messages of mytopic, then stops itself from its callback.
+run_id="$$-$(date +%s)"
+output="$("$out/callback_group" "$YK_KAFKA1" "$YK_ZOOKEEPER/yk-example-$run_id" mytopic "callback-$run_id" 5)"
+echo "$output" | tail -n 2
+grep -q '^processed 5 messages$' <<<"$output" || { echo "the callback group example did not process 5 messages" >&2; exit 1; }
+
+step "examples-c/multiprocessing_group"
+# Two worker processes for xmytopic's two partitions, for four seconds.
+output="$("$out/multiprocessing_group" "$out/multiprocessing_worker" "$YK_KAFKA1" \
+    "$YK_ZOOKEEPER/yk-example-$run_id" xmytopic "multiprocessing-$run_id" 4)"
+grep '^2 workers' <<<"$output" | tail -n 1
+grep -q '^2 workers: xmytopic-0 .*xmytopic-1 ' <<<"$output" || {
+    echo "the multiprocessing example did not run a worker per partition" >&2
+    exit 1
+}
+
 step "C tests passed"

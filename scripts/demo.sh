@@ -68,4 +68,14 @@ if [[ "$total" != 1004 || "$distinct" != 1004 ]]; then
 fi
 
 echo
+echo "== examples-c/callback_group.c and multiprocessing_group.c: the seed's callback and multiprocessing groups"
+for name in callback_group multiprocessing_group multiprocessing_worker; do
+    gcc "${cflags[@]}" "examples-c/$name.c" -o "target/c/$name" "${libs[@]}" -lpthread
+done
+run_id="$$-$(date +%s)"
+target/c/callback_group "$YK_KAFKA1" "$YK_ZOOKEEPER" mytopic "callback-demo-$run_id" 5 | tail -n 3
+target/c/multiprocessing_group "$PWD/target/c/multiprocessing_worker" "$YK_KAFKA1" "$YK_ZOOKEEPER" xmytopic \
+    "multiprocessing-demo-$run_id" 3 | grep -v '^worker ' | tail -n 2
+
+echo
 echo "The local cluster is still running (scripts/cluster.sh status); stop it with: scripts/cluster.sh down"
