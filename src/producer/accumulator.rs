@@ -14,6 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::Error;
 use crate::kafka::metadata::ClusterMetadata;
+use crate::producer::buffers::BufferPool;
 
 /// A topic and partition.
 pub type TopicPartition = (Arc<str>, i32);
@@ -148,11 +149,11 @@ pub struct Batch {
 }
 
 impl Batch {
-    fn new(partition: TopicPartition, created: Instant, capacity: usize) -> Batch {
+    fn new(partition: TopicPartition, created: Instant, data: BytesMut) -> Batch {
         Batch {
             partition,
             messages: Vec::new(),
-            data: BytesMut::with_capacity(capacity),
+            data,
             payload: Bytes::new(),
             completions: Vec::new(),
             bytes: 0,
@@ -270,6 +271,7 @@ pub struct Accumulator {
     pub flushing: usize,
     /// Idempotence: the producer id and epoch in use.
     pub producer_id: Option<(i64, i16)>,
+    buffers: BufferPool,
 }
 
 impl Accumulator {
@@ -299,10 +301,15 @@ impl Accumulator {
             }
         }
         sender_should_look |= queue.open.is_none();
-        let open = queue.open.get_or_insert_with(|| {
+        if queue.open.is_none() {
             let capacity = limits.batch_size_bytes.min(MAX_BATCH_RESERVATION).max(size);
-            Batch::new(partition.clone(), Instant::now(), capacity)
-        });
+            queue.open = Some(Batch::new(
+                partition.clone(),
+                Instant::now(),
+                self.buffers.take(capacity),
+            ));
+        }
+        let open = queue.open.as_mut().expect("opened above");
         open.push(message);
         open.completions.push(completion);
         if open.bytes >= limits.batch_size_bytes {
@@ -404,7 +411,7 @@ impl Accumulator {
 
     /// A batch was delivered or failed for good: its messages leave the
     /// queue, and if it was in flight its partition may send the next one.
-    pub fn batch_finished(&mut self, batch: &Batch, was_in_flight: bool) {
+    pub fn batch_finished(&mut self, batch: Batch, was_in_flight: bool) {
         if was_in_flight {
             if let Some(queue) = self.partitions.get_mut(&batch.partition) {
                 queue.in_flight = false;
@@ -412,6 +419,9 @@ impl Accumulator {
         }
         self.queued_messages -= batch.messages.len();
         self.queued_bytes -= batch.bytes;
+        let Batch { data, payload, .. } = batch;
+        self.buffers
+            .give(if payload.is_empty() { data.freeze() } else { payload });
     }
 
     /// Idempotence: the broker lost our producer state or saw a sequence gap.

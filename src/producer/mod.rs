@@ -9,6 +9,7 @@
 //! are delivered to the responder too.
 
 pub mod accumulator;
+mod buffers;
 pub mod options;
 pub mod partitioner;
 mod sender;
@@ -63,6 +64,8 @@ pub struct Shared {
     refreshing_metadata: AtomicBool,
     initializing_producer_id: AtomicBool,
     topics: TopicCache,
+    /// Buffers of encoded record batches, reused from request to request.
+    request_buffers: Mutex<buffers::BufferPool>,
 }
 
 /// A Kafka producer for one cluster.
@@ -105,6 +108,7 @@ impl Producer {
             refreshing_metadata: AtomicBool::new(false),
             initializing_producer_id: AtomicBool::new(false),
             topics: TopicCache::default(),
+            request_buffers: Mutex::new(buffers::BufferPool::default()),
         });
         let sender = runtime.spawn(sender::run(Arc::clone(&shared)));
         Ok(Producer {

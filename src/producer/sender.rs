@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, TopicName};
@@ -167,7 +166,8 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
     let connection = shared.cluster.broker_connection(leader, deadline).await?;
     let mut topics: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
     for batch in batches {
-        let mut encoded = BytesMut::with_capacity(batch.bytes + 64 + 24 * batch.len());
+        let capacity = batch.bytes + 64 + 24 * batch.len();
+        let mut encoded = shared.request_buffers.lock().expect("buffers lock").take(capacity);
         encode_batches(&mut encoded, &records_of(batch), shared.options.compression)?;
         topics.entry(&batch.partition.0).or_default().push(
             PartitionProduceData::default()
@@ -175,7 +175,7 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
                 .with_records(Some(encoded.freeze())),
         );
     }
-    let request = ProduceRequest::default()
+    let mut request = ProduceRequest::default()
         .with_transactional_id(None)
         .with_acks(shared.options.acks)
         .with_timeout_ms(shared.options.ack_timeout.as_millis().min(i32::MAX as u128) as i32)
@@ -189,12 +189,18 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
                 })
                 .collect(),
         );
-    if shared.options.acks == 0 {
-        connection.send_unanswered(&request).await?;
-        return Ok(None);
+    let answer = if shared.options.acks == 0 {
+        connection.send_unanswered(&request).await.map(|_| None)
+    } else {
+        connection.send(&request).await.map(|(response, _)| Some(response))
+    };
+    let mut buffers = shared.request_buffers.lock().expect("buffers lock");
+    for partition in request.topic_data.iter_mut().flat_map(|t| t.partition_data.iter_mut()) {
+        if let Some(records) = partition.records.take() {
+            buffers.give(records);
+        }
     }
-    let (response, _) = connection.send(&request).await?;
-    Ok(Some(response))
+    answer
 }
 
 /// The records of a batch as the codec wants them: offsets are deltas from
@@ -303,7 +309,7 @@ impl Shared {
         self.state
             .lock()
             .expect("producer lock")
-            .batch_finished(&batch, was_in_flight);
+            .batch_finished(batch, was_in_flight);
         self.reports_ready.notify_all();
         self.space.notify_all();
     }
