@@ -122,7 +122,8 @@ pub unsafe extern "C" fn yk_consumer_group_start(group: *const yk_consumer_group
     boundary("yk_consumer_group_start", || {
         let group = handle(group, "group")?;
         let _entry = enter_handle(group, "yk_consumer_group_start")?;
-        let timeout = u64::try_from(timeout_ms).map_or(Duration::MAX, Duration::from_millis);
+        // "No limit" is a year: a deadline must stay representable.
+        let timeout = u64::try_from(timeout_ms).map_or(Duration::from_secs(365 * 24 * 3600), Duration::from_millis);
         group.group.start(timeout, &mut CRebalance(group.rebalance))
     })
 }
