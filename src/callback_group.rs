@@ -7,14 +7,13 @@
 //! Owns a [`KafkaConsumerGroup`] and nothing else: balancing, commits and
 //! rebalance callbacks are the group's.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::consumer::{ConsumerConfig, Message};
 use crate::error::{Error, ErrorCode, Result};
 use crate::group::{KafkaConsumerGroup, RebalanceHandler};
 use crate::metrics::MetricsResponder;
+use crate::run_gate::RunGate;
 
 /// How long `run` waits for a message before it looks at `stop` again.
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -33,9 +32,7 @@ pub trait MessageProcessor {
 /// A callback-style consumer group member.
 pub struct CallbackGroup {
     group: KafkaConsumerGroup,
-    stop_requested: AtomicBool,
-    running: Mutex<bool>,
-    run_ended: Condvar,
+    gate: RunGate,
 }
 
 impl CallbackGroup {
@@ -50,9 +47,7 @@ impl CallbackGroup {
         config.consumer_timeout = Some(STOP_CHECK_INTERVAL);
         Ok(CallbackGroup {
             group: KafkaConsumerGroup::new(topics, config, responder)?,
-            stop_requested: AtomicBool::new(false),
-            running: Mutex::new(false),
-            run_ended: Condvar::new(),
+            gate: RunGate::default(),
         })
     }
 
@@ -66,18 +61,11 @@ impl CallbackGroup {
     /// auto-commit settings). On the way out the group commits and leaves.
     /// A run can happen once per group.
     pub fn run(&self, processor: &mut dyn MessageProcessor, handler: &mut dyn RebalanceHandler) -> Result<()> {
-        {
-            let mut running = self.running.lock().expect("run lock");
-            if *running {
-                return Err(Error::new(ErrorCode::WrongState, "the group is running already"));
-            }
-            *running = true;
-        }
-        let result = self.consume(processor, handler);
-        let left = self.group.stop(LEAVE_TIMEOUT, handler);
-        *self.running.lock().expect("run lock") = false;
-        self.run_ended.notify_all();
-        result.and(left)
+        self.gate.run(|| {
+            let result = self.consume(processor, handler);
+            let left = self.group.stop(LEAVE_TIMEOUT, handler);
+            result.and(left)
+        })
     }
 
     fn consume(&self, processor: &mut dyn MessageProcessor, handler: &mut dyn RebalanceHandler) -> Result<()> {
@@ -85,7 +73,7 @@ impl CallbackGroup {
             Err(error) if error.code() != ErrorCode::TimedOut => return Err(error),
             _ => {}
         }
-        while !self.stop_requested.load(Ordering::Acquire) {
+        while !self.gate.stop_requested() {
             let message = match self.group.next(handler) {
                 Ok(message) => message,
                 Err(error) if error.code() == ErrorCode::ConsumerTimeout => continue,
@@ -109,26 +97,13 @@ impl CallbackGroup {
 
     /// Asks `run` to stop after the message it is processing, without waiting.
     pub fn request_stop(&self) {
-        self.stop_requested.store(true, Ordering::Release);
+        self.gate.request_stop();
     }
 
     /// Asks `run` to stop after the message it is processing, and waits up
     /// to `timeout` for it to have committed and left. `TimedOut` when it
     /// has not (it still stops). Callable from any thread, also before `run`.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
-        self.request_stop();
-        let deadline = Instant::now() + timeout;
-        let mut running = self.running.lock().expect("run lock");
-        while *running {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::new(
-                    ErrorCode::TimedOut,
-                    format!("the group did not stop within {timeout:?}"),
-                ));
-            }
-            running = self.run_ended.wait_timeout(running, left).expect("run lock").0;
-        }
-        Ok(())
+        self.gate.stop(timeout)
     }
 }

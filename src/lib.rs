@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod offsets;
 pub mod partitioner;
 pub mod producer;
+pub mod run_gate;
 pub mod worker_group;
 pub mod zk;
 

@@ -16,8 +16,7 @@ pub mod process;
 pub mod thread;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::consumer::{ConsumerConfig, Topic, TopicPartition};
@@ -25,6 +24,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::group::{partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH};
 use crate::kafka::KafkaCluster;
 use crate::partitioner::{layout, Instruction, Partitioner};
+use crate::run_gate::RunGate;
 
 use process::ProcessWorker;
 use thread::{ThreadWorker, WorkerFactory};
@@ -106,9 +106,7 @@ pub struct MultiprocessingGroup {
     mode: WorkerMode,
     cluster: KafkaCluster,
     identifier: String,
-    stop_requested: AtomicBool,
-    running: Mutex<bool>,
-    run_ended: Condvar,
+    gate: RunGate,
     live: Mutex<Vec<WorkerInfo>>,
 }
 
@@ -132,9 +130,7 @@ impl MultiprocessingGroup {
             config,
             mode,
             identifier: layout::unique_identifier(),
-            stop_requested: AtomicBool::new(false),
-            running: Mutex::new(false),
-            run_ended: Condvar::new(),
+            gate: RunGate::default(),
             live: Mutex::new(Vec::new()),
         })
     }
@@ -148,18 +144,11 @@ impl MultiprocessingGroup {
     /// `stop_group`; then stops them and leaves. A lost ZooKeeper session
     /// stops every worker at once and is `PartitionerError`.
     pub fn start_group(&self) -> Result<()> {
-        {
-            let mut running = self.running.lock().expect("run lock");
-            if *running {
-                return Err(Error::new(ErrorCode::WrongState, "the group is running already"));
-            }
-            *running = true;
-        }
-        let result = self.supervise();
-        self.live.lock().expect("live lock").clear();
-        *self.running.lock().expect("run lock") = false;
-        self.run_ended.notify_all();
-        result
+        self.gate.run(|| {
+            let result = self.supervise();
+            self.live.lock().expect("live lock").clear();
+            result
+        })
     }
 
     fn supervise(&self) -> Result<()> {
@@ -169,7 +158,7 @@ impl MultiprocessingGroup {
         let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
         let mut last_refresh = Instant::now();
         let result = loop {
-            if self.stop_requested.load(Ordering::Acquire) {
+            if self.gate.stop_requested() {
                 break Ok(());
             }
             match partitioner.instruction() {
@@ -268,20 +257,7 @@ impl MultiprocessingGroup {
     /// `timeout` for it to return. `TimedOut` when it has not (it still
     /// stops). Callable from any thread, also before `start_group`.
     pub fn stop_group(&self, timeout: Duration) -> Result<()> {
-        self.stop_requested.store(true, Ordering::Release);
-        let deadline = Instant::now() + timeout;
-        let mut running = self.running.lock().expect("run lock");
-        while *running {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::new(
-                    ErrorCode::TimedOut,
-                    format!("the group did not stop within {timeout:?}"),
-                ));
-            }
-            running = self.run_ended.wait_timeout(running, left).expect("run lock").0;
-        }
-        Ok(())
+        self.gate.stop(timeout)
     }
 
     /// The live workers, by partition.
