@@ -19,14 +19,11 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use consumer_fixtures::{cluster_config, mock_values};
+use consumer_fixtures::{cluster_config, committed_offsets, mock_values, produce_numbered};
 use group_fixtures::{KazooPeer, PrivateZookeeper};
 use support::MockCluster;
 use yelp_kafka::consumer::{ConsumerConfig, TopicPartition};
 use yelp_kafka::group::{KafkaConsumerGroup, RebalanceHandler, SESSION_TIMEOUT};
-use yelp_kafka::offsets::storage::OffsetStorageKind;
-use yelp_kafka::offsets::{OffsetsClient, TopicSelection};
-use yelp_kafka::producer::Producer;
 use yelp_kafka::ErrorCode;
 
 const COOLDOWN: &str = "0.5";
@@ -341,30 +338,6 @@ fn all_partitions(topic: &str, count: i32) -> BTreeSet<String> {
     (0..count).map(|p| format!("{topic}-{p}")).collect()
 }
 
-/// Writes `count` messages `<prefix>-<i>` round-robin over the topic's partitions.
-fn produce(bootstrap: &str, topic: &str, prefix: &str, count: usize) {
-    let producer = Producer::new(&cluster_config(bootstrap, ""), &mock_values(&[]), None).expect("producer");
-    let values: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
-    for chunk in values.chunks(100) {
-        let chunk: Vec<&[u8]> = chunk.iter().map(|v| v.as_bytes()).collect();
-        producer.send_messages(topic, &chunk).expect("produce");
-    }
-}
-
-fn committed(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let client = OffsetsClient::new(
-        &cluster_config(bootstrap, ""),
-        yelp_kafka::config::ClientOptions::from_config(&mock_values(&[])).unwrap(),
-        OffsetStorageKind::Kafka,
-    );
-    client
-        .current_offsets(group, &TopicSelection::of_topics(&[topic]), true)
-        .unwrap()
-        .into_iter()
-        .map(|((_, partition), offset)| (partition, offset))
-        .collect()
-}
-
 /// `members` processes split a `partitions`-partition topic, then consume
 /// 1,000 messages: every message once, each partition from one member, the
 /// shares disjoint and complete.
@@ -379,7 +352,7 @@ fn split_and_consume_everything(name: &str, members: usize, partitions: i32) {
         settled(events, &indexes, &all)
     });
 
-    produce(mock.bootstrap(), "orders", "m", 1000);
+    produce_numbered(mock.bootstrap(), "orders", "m", 1000);
     group.until("1,000 messages consumed", Duration::from_secs(60), |events| {
         distinct_values(events).len() == 1000
     });
@@ -447,7 +420,7 @@ fn a_killed_members_partitions_are_taken_over_after_its_session_expires() {
     group.until("the members settle", Duration::from_secs(60), |events| {
         settled(events, &[victim, survivor], &all)
     });
-    produce(mock.bootstrap(), "orders", "before", 200);
+    produce_numbered(mock.bootstrap(), "orders", "before", 200);
     group.until("200 messages consumed", Duration::from_secs(60), |events| {
         distinct_values(events).len() == 200
     });
@@ -457,11 +430,11 @@ fn a_killed_members_partitions_are_taken_over_after_its_session_expires() {
     // The victim commits no more: what is committed now is where its
     // partitions must start again.
     std::thread::sleep(Duration::from_millis(200));
-    let committed_at_kill = committed(mock.bootstrap(), "kill", "orders");
+    let committed_at_kill = committed_offsets(mock.bootstrap(), "kill", "orders");
     let victims: BTreeSet<String> = shares(&group.seen, &[victim])[&victim]
         .clone()
         .expect("victim held partitions");
-    produce(mock.bootstrap(), "orders", "after", 200);
+    produce_numbered(mock.bootstrap(), "orders", "after", 200);
 
     let before_takeover = group.seen.len();
     let took_over = group.until("the survivor takes everything", Duration::from_secs(40), |events| {
@@ -523,7 +496,7 @@ fn zookeeper_stopped_fails_every_member_and_recreated_members_resume_from_commit
     group.until("the members settle", Duration::from_secs(60), |events| {
         settled(events, &members, &all)
     });
-    produce(mock.bootstrap(), "orders", "before", 100);
+    produce_numbered(mock.bootstrap(), "orders", "before", 100);
     group.until("100 messages consumed", Duration::from_secs(60), |events| {
         distinct_values(events).len() == 100
     });
@@ -542,8 +515,8 @@ fn zookeeper_stopped_fails_every_member_and_recreated_members_resume_from_commit
     assert!(failed_after <= SESSION_TIMEOUT, "{failed_after:?}");
     // Each member commits what it processed as it stops its failed group.
     group.collect(Duration::from_secs(1));
-    let committed_at_failure = committed(mock.bootstrap(), "zkstop", "orders");
-    produce(mock.bootstrap(), "orders", "during", 50);
+    let committed_at_failure = committed_offsets(mock.bootstrap(), "zkstop", "orders");
+    produce_numbered(mock.bootstrap(), "orders", "during", 50);
     let failed_len = group.seen.len();
     group.collect(Duration::from_secs(2));
     assert!(
