@@ -122,7 +122,14 @@ fn settle(members: &mut [&mut Member], all: &[String], timeout: Duration) -> Dur
                 return started.elapsed();
             }
         }
-        assert!(started.elapsed() < timeout, "no settled split within {timeout:?}");
+        assert!(
+            started.elapsed() < timeout,
+            "no settled split within {timeout:?}: {:?}",
+            members
+                .iter()
+                .map(|m| (m.id(), m.partitioner.state(), m.held.clone()))
+                .collect::<Vec<_>>()
+        );
     }
 }
 

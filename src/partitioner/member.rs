@@ -84,9 +84,12 @@ pub(super) async fn run(client: Client, shared: Arc<Shared>, settings: Partition
                 let mut owned = owned.lock().expect("owned nodes lock");
                 (std::mem::take(&mut owned.locks), owned.party_node.clone())
             };
-            // Best effort: the session's end removes whatever is left.
-            let _ = delete_nodes(&client, &locks).await;
-            let _ = delete_nodes(&client, &[party_node]).await;
+            // Each node on its own, so that one failed delete does not keep
+            // the others until the session ends (the successor would wait
+            // for the session to expire); the session's end removes whatever is left.
+            for node in locks.iter().chain([&party_node]) {
+                let _ = delete_nodes(&client, std::slice::from_ref(node)).await;
+            }
         }
         Err(error) => shared.fail(error),
     }
@@ -168,9 +171,11 @@ async fn allocate_forever(
                 _ = membership.fired() => Interrupted::Membership,
                 _ = set_version.wait_for(|version| *version != base_version) => Interrupted::PartitionSet,
             };
-            // Wait for the holder to give the partitions up before the locks go.
-            shared.set_state(PartitionState::Release);
+            // Wait for the holder to give the partitions up before the locks
+            // go. The count is read before the holder can see Release, so a
+            // quick release is not mistaken for an old one.
             let base_releases = *releases.borrow_and_update();
+            shared.set_state(PartitionState::Release);
             let _ = releases.wait_for(|count| *count != base_releases).await;
             Ok(interrupted)
         }
