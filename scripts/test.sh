@@ -28,7 +28,17 @@ fi
 
 zk_dir="$root/target/test-zk"
 zk_port=2191
-cleanup() { scripts/zookeeper.sh stop "$zk_dir" "$zk_port" >/dev/null 2>&1 || true; }
+# The C and binding tests start the local cluster (scripts/cluster.sh up);
+# a cluster this run started is stopped at the end, one that a person had
+# running is left alone.
+cluster_was_running=false
+if scripts/cluster.sh status 2>/dev/null | grep -q '^zookeeper running'; then
+    cluster_was_running=true
+fi
+cleanup() {
+    scripts/zookeeper.sh stop "$zk_dir" "$zk_port" >/dev/null 2>&1 || true
+    "$cluster_was_running" || scripts/cluster.sh down >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 step "ZooKeeper for the tests on 127.0.0.1:$zk_port"
 scripts/zookeeper.sh start "$zk_dir" "$zk_port"
