@@ -75,6 +75,11 @@ impl KeyValueConfig {
         Ok(parse_bool(self.value(spec)).expect("checked above"))
     }
 
+    /// Typed access to the options of `table`, by name.
+    pub fn reader(&self, table: &'static [OptionSpec]) -> TableReader<'_> {
+        TableReader { config: self, table }
+    }
+
     /// The effective configuration of the given tables: one `key = value`
     /// line per option, defaults included, marked `(default)` where unset.
     pub fn effective(&self, tables: &[&[OptionSpec]]) -> String {
@@ -88,6 +93,42 @@ impl KeyValueConfig {
             let _ = writeln!(dump, "{} = {}{}", spec.name, self.value(spec), origin);
         }
         dump
+    }
+}
+
+/// Reads one table's options from a [`KeyValueConfig`], validated, by key.
+/// A key missing from the table is a bug of the caller (it panics).
+pub struct TableReader<'a> {
+    config: &'a KeyValueConfig,
+    table: &'static [OptionSpec],
+}
+
+impl<'a> TableReader<'a> {
+    fn spec(&self, name: &str) -> &'static OptionSpec {
+        self.table
+            .iter()
+            .find(|s| s.name == name)
+            .expect("option is in the table")
+    }
+
+    /// The value as set, or the default.
+    pub fn text(&self, name: &str) -> &'a str {
+        self.config.value(self.spec(name))
+    }
+
+    /// An integer option.
+    pub fn int(&self, name: &str) -> Result<i64> {
+        self.config.int(self.spec(name))
+    }
+
+    /// A boolean option.
+    pub fn bool(&self, name: &str) -> Result<bool> {
+        self.config.bool(self.spec(name))
+    }
+
+    /// An integer option in milliseconds, as a duration.
+    pub fn millis(&self, name: &str) -> Result<Duration> {
+        Ok(Duration::from_millis(self.int(name)? as u64))
     }
 }
 
@@ -232,26 +273,20 @@ impl Default for ClientOptions {
 impl ClientOptions {
     /// Reads the client options of `config`, ignoring keys of other tables.
     pub fn from_config(config: &KeyValueConfig) -> Result<ClientOptions> {
-        let spec = |name: &str| -> &'static OptionSpec {
-            CLIENT_OPTIONS
-                .iter()
-                .find(|s| s.name == name)
-                .expect("option is in the table")
-        };
-        let millis = |name: &str| -> Result<Duration> { Ok(Duration::from_millis(config.int(spec(name))? as u64)) };
-        let client_id = config.value(spec("client_id")).to_string();
+        let options = config.reader(CLIENT_OPTIONS);
+        let client_id = options.text("client_id").to_string();
         if client_id.is_empty() {
             return Err(Error::configuration("configuration key \"client_id\": value is empty"));
         }
         Ok(ClientOptions {
             client_id,
-            metadata_timeout: millis("metadata_timeout_ms")?,
-            request_timeout: millis("request_timeout_ms")?,
-            connect_timeout: millis("connect_timeout_ms")?,
-            reconnect_backoff: millis("reconnect_backoff_ms")?,
-            reconnect_backoff_max: millis("reconnect_backoff_max_ms")?,
-            max_response_bytes: config.int(spec("max_response_bytes"))? as usize,
-            api_version_caps: parse_version_caps(config.value(spec("api_version_caps")))?,
+            metadata_timeout: options.millis("metadata_timeout_ms")?,
+            request_timeout: options.millis("request_timeout_ms")?,
+            connect_timeout: options.millis("connect_timeout_ms")?,
+            reconnect_backoff: options.millis("reconnect_backoff_ms")?,
+            reconnect_backoff_max: options.millis("reconnect_backoff_max_ms")?,
+            max_response_bytes: options.int("max_response_bytes")? as usize,
+            api_version_caps: parse_version_caps(options.text("api_version_caps"))?,
         })
     }
 }

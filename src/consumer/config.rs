@@ -153,36 +153,31 @@ impl ConsumerConfig {
             return Err(Error::configuration("group_id is empty"));
         }
         values.validate(&[CLIENT_OPTIONS, CONSUMER_OPTIONS])?;
-        let spec = |name: &str| -> &'static OptionSpec {
-            CONSUMER_OPTIONS
-                .iter()
-                .find(|s| s.name == name)
-                .expect("option is in the table")
-        };
-        let int = |name: &str| values.int(spec(name));
-        let millis = |name: &str| -> Result<Duration> { Ok(Duration::from_millis(int(name)? as u64)) };
+        let options = values.reader(CONSUMER_OPTIONS);
+        let int = |name: &str| options.int(name);
+        let millis = |name: &str| options.millis(name);
         let consumer_timeout_ms = int("consumer_timeout_ms")?;
         Ok(ConsumerConfig {
             group_id: group_id.to_string(),
             cluster: cluster.clone(),
             values: values.clone(),
             client: ClientOptions::from_config(values)?,
-            auto_offset_reset: match values.value(spec("auto_offset_reset")) {
+            auto_offset_reset: match options.text("auto_offset_reset") {
                 "smallest" => OffsetReset::Smallest,
                 _ => OffsetReset::Largest,
             },
-            auto_commit_enable: values.bool(spec("auto_commit_enable"))?,
+            auto_commit_enable: options.bool("auto_commit_enable")?,
             auto_commit_interval: millis("auto_commit_interval_ms")?,
             auto_commit_interval_messages: int("auto_commit_interval_messages")? as u64,
             consumer_timeout: (consumer_timeout_ms >= 0).then(|| Duration::from_millis(consumer_timeout_ms as u64)),
             fetch_min_bytes: int("fetch_min_bytes")? as i32,
             fetch_wait_max: millis("fetch_wait_max_ms")?,
             fetch_message_max_bytes: int("fetch_message_max_bytes")? as i32,
-            partitioner_cooldown: parse_seconds("partitioner_cooldown", values.value(spec("partitioner_cooldown")))?,
-            use_group_sha: values.bool(spec("use_group_sha"))?,
+            partitioner_cooldown: parse_seconds("partitioner_cooldown", options.text("partitioner_cooldown"))?,
+            use_group_sha: options.bool("use_group_sha")?,
             max_termination_timeout: Duration::from_secs(int("max_termination_timeout_secs")? as u64),
             offset_storage: OffsetStorageKind::from_config(values)?,
-            metrics_dimensions: parse_dimensions(values.value(spec("metrics_dimensions")))?,
+            metrics_dimensions: parse_dimensions(options.text("metrics_dimensions"))?,
         })
     }
 

@@ -141,20 +141,15 @@ impl ProducerOptions {
     /// Validates `config` against the client and producer tables.
     pub fn from_config(config: &KeyValueConfig) -> Result<ProducerOptions> {
         config.validate(&[CLIENT_OPTIONS, PRODUCER_OPTIONS])?;
-        let spec = |name: &str| -> &'static OptionSpec {
-            PRODUCER_OPTIONS
-                .iter()
-                .find(|s| s.name == name)
-                .expect("option is in the table")
-        };
-        let int = |name: &str| config.int(spec(name));
-        let millis = |name: &str| -> Result<Duration> { Ok(Duration::from_millis(int(name)? as u64)) };
-        let acks = match config.value(spec("acks")) {
+        let options = config.reader(PRODUCER_OPTIONS);
+        let int = |name: &str| options.int(name);
+        let millis = |name: &str| options.millis(name);
+        let acks = match options.text("acks") {
             "0" => 0,
             "1" => 1,
             _ => -1,
         };
-        let enable_idempotence = config.bool(spec("enable_idempotence"))?;
+        let enable_idempotence = options.bool("enable_idempotence")?;
         if enable_idempotence && acks != -1 {
             return Err(Error::configuration(
                 "configuration key \"acks\": enable_idempotence needs acks=all",
@@ -170,9 +165,9 @@ impl ProducerOptions {
             batch_size_bytes: int("batch_size_bytes")? as usize,
             queue_max_messages: int("queue_max_messages")? as usize,
             queue_max_bytes: int("queue_max_bytes")? as usize,
-            compression: compression_by_name(config.value(spec("compression"))).expect("checked by the table"),
+            compression: compression_by_name(options.text("compression")).expect("checked by the table"),
             enable_idempotence,
-            report_metrics: config.bool(spec("report_metrics"))?,
+            report_metrics: options.bool("report_metrics")?,
             message_max_bytes: int("message_max_bytes")? as usize,
             delivery_timeout: millis("delivery_timeout_ms")?,
             max_in_flight_per_broker: int("max_in_flight_per_broker")? as usize,
