@@ -3,7 +3,6 @@
 //! message until `stop`.
 
 use std::ffi::{c_char, c_void};
-use std::time::Duration;
 
 use crate::callback_group::{CallbackGroup, MessageProcessor};
 use crate::consumer::Message;
@@ -13,7 +12,8 @@ use crate::ffi::consumer_group::{group_responder, CRebalance};
 use crate::ffi::consumer_message::yk_message;
 use crate::ffi::metrics::yk_metrics_responder;
 use crate::ffi::{
-    boundary, c_strings, call_with_error_buffer, check_out, enter_handle, free_handle, handle, is_entered, write_handle,
+    boundary, c_strings, call_with_error_buffer, check_out, deadline_ms, enter_handle, free_handle, handle, is_entered,
+    write_handle,
 };
 
 /// Processes one message on the thread running `yk_callback_group_run`.
@@ -113,9 +113,7 @@ pub unsafe extern "C" fn yk_callback_group_run(group: *const yk_callback_group) 
 pub unsafe extern "C" fn yk_callback_group_stop(group: *const yk_callback_group, timeout_ms: i32) -> ErrorCode {
     boundary("yk_callback_group_stop", || {
         let group = handle(group, "group")?;
-        let timeout = u64::try_from(timeout_ms)
-            .map(Duration::from_millis)
-            .map_err(|_| Error::invalid_argument(format!("timeout_ms {timeout_ms} is negative")))?;
+        let timeout = deadline_ms(timeout_ms)?;
         if is_entered(group) {
             // From the process callback: run is below us on this stack.
             group.group.request_stop();

@@ -4,7 +4,6 @@
 //! metrics served on the caller's thread.
 
 use std::ffi::{c_char, c_void, CString};
-use std::time::Duration;
 
 use crate::consumer::TopicPartition;
 use crate::error::{Error, ErrorCode, Result};
@@ -12,7 +11,10 @@ use crate::ffi::consumer::yk_topic_partition;
 use crate::ffi::consumer_config::{yk_consumer_config, yk_rebalance_callback, RebalanceCallbacks};
 use crate::ffi::consumer_message::yk_message;
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
-use crate::ffi::{boundary, boundary_value, c_strings, check_out, enter_handle, free_handle, handle, write_handle};
+use crate::ffi::{
+    boundary, boundary_value, c_strings, check_out, deadline_ms, enter_handle, free_handle, handle, write_handle,
+    NO_LIMIT,
+};
 use crate::group::metrics::{dimensions, GROUP_METRICS, GROUP_PREFIX};
 use crate::group::{KafkaConsumerGroup, RebalanceHandler};
 use crate::metrics::MetricsResponder;
@@ -122,8 +124,7 @@ pub unsafe extern "C" fn yk_consumer_group_start(group: *const yk_consumer_group
     boundary("yk_consumer_group_start", || {
         let group = handle(group, "group")?;
         let _entry = enter_handle(group, "yk_consumer_group_start")?;
-        // "No limit" is a year: a deadline must stay representable.
-        let timeout = u64::try_from(timeout_ms).map_or(Duration::from_secs(365 * 24 * 3600), Duration::from_millis);
+        let timeout = deadline_ms(timeout_ms).unwrap_or(NO_LIMIT);
         group.group.start(timeout, &mut CRebalance(group.rebalance))
     })
 }
@@ -192,12 +193,7 @@ pub unsafe extern "C" fn yk_consumer_group_stop(group: *const yk_consumer_group,
     boundary("yk_consumer_group_stop", || {
         let group = handle(group, "group")?;
         let _entry = enter_handle(group, "yk_consumer_group_stop")?;
-        let timeout = u64::try_from(timeout_ms).map(Duration::from_millis).map_err(|_| {
-            Error::new(
-                ErrorCode::InvalidArgument,
-                format!("timeout_ms {timeout_ms} is negative"),
-            )
-        })?;
+        let timeout = deadline_ms(timeout_ms)?;
         group.group.stop(timeout, &mut CRebalance(group.rebalance))
     })
 }

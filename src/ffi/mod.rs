@@ -32,6 +32,7 @@ pub mod topology;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
 use crate::error::{Error, ErrorCode, Result};
 
@@ -217,15 +218,7 @@ pub(crate) unsafe fn free_handle<T>(ptr: *mut T) {
 /// # Safety
 /// `items` is NULL or points at `count` pointers, each NULL or a live handle.
 pub(crate) unsafe fn handle_array<'a, T>(items: *const *const T, count: usize, what: &str) -> Result<Vec<&'a T>> {
-    if count == 0 {
-        return Ok(Vec::new());
-    }
-    if items.is_null() {
-        return Err(Error::invalid_argument(format!(
-            "{what} is NULL but its count is {count}"
-        )));
-    }
-    std::slice::from_raw_parts(items, count)
+    c_slice(items, count, what)?
         .iter()
         .enumerate()
         .map(|(i, ptr)| handle(*ptr, &format!("{what}[{i}]")))
@@ -280,6 +273,17 @@ pub(crate) fn call_with_error_buffer(call: impl FnOnce(*mut c_char, usize) -> i3
     } else {
         text
     })
+}
+
+/// "No limit" for a C call that waits: a year, so that every deadline
+/// computed from it stays representable.
+pub(crate) const NO_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A C deadline in milliseconds (≥ 0); a negative one is `InvalidArgument`.
+pub(crate) fn deadline_ms(timeout_ms: i32) -> Result<Duration> {
+    u64::try_from(timeout_ms)
+        .map(Duration::from_millis)
+        .map_err(|_| Error::invalid_argument(format!("timeout_ms {timeout_ms} is negative")))
 }
 
 /// A Rust string as an owned C string; an inner NUL is `InvalidArgument`.

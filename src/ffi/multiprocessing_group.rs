@@ -5,7 +5,6 @@
 
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::consumer::{Message, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
@@ -13,8 +12,8 @@ use crate::ffi::consumer::yk_consumer;
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
 use crate::ffi::{
-    boundary, boundary_value, c_strings, call_with_error_buffer, check_index, check_out, free_handle, handle,
-    write_handle,
+    boundary, boundary_value, c_strings, call_with_error_buffer, check_index, check_out, deadline_ms, free_handle,
+    handle, write_handle,
 };
 use crate::worker_group::process::consumer_from_env;
 use crate::worker_group::thread::{PartitionWorker, WorkerFactory};
@@ -181,9 +180,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_stop(
 ) -> ErrorCode {
     boundary("yk_multiprocessing_group_stop", || {
         let group = handle(group, "group")?;
-        let timeout = u64::try_from(timeout_ms)
-            .map(Duration::from_millis)
-            .map_err(|_| Error::invalid_argument(format!("timeout_ms {timeout_ms} is negative")))?;
+        let timeout = deadline_ms(timeout_ms)?;
         group.group.stop_group(timeout)
     })
 }

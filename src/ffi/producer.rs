@@ -8,7 +8,9 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
-use crate::ffi::{boundary, boundary_value, c_str, check_out, enter_handle, free_handle, handle, write_handle};
+use crate::ffi::{
+    boundary, boundary_value, c_str, check_out, deadline_ms, enter_handle, free_handle, handle, write_handle, NO_LIMIT,
+};
 use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
 use crate::producer::accumulator::DeliveryReport;
 use crate::producer::{Producer, QueueWait};
@@ -262,7 +264,7 @@ pub unsafe extern "C" fn yk_producer_flush(producer: *const yk_producer, timeout
     boundary("yk_producer_flush", || {
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, "yk_producer_flush")?;
-        let timeout = deadline_timeout(timeout_ms)?;
+        let timeout = deadline_ms(timeout_ms)?;
         producer.producer.flush(timeout, &mut delivery_handler(producer))
     })
 }
@@ -283,7 +285,7 @@ pub unsafe extern "C" fn yk_producer_close(
     boundary("yk_producer_close", || {
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, "yk_producer_close")?;
-        let timeout = deadline_timeout(timeout_ms)?;
+        let timeout = deadline_ms(timeout_ms)?;
         let left = producer.producer.close(timeout, &mut delivery_handler(producer));
         if let Some(undelivered) = undelivered.as_mut() {
             *undelivered = left;
@@ -392,13 +394,7 @@ unsafe fn write_offsets(out: *mut i64, written: &[i64]) {
 
 fn poll_timeout(timeout_ms: i32) -> Result<Duration> {
     match timeout_ms {
-        -1 => Ok(Duration::from_secs(30 * 24 * 3600)),
-        ms => deadline_timeout(ms),
+        -1 => Ok(NO_LIMIT),
+        ms => deadline_ms(ms),
     }
-}
-
-fn deadline_timeout(timeout_ms: i32) -> Result<Duration> {
-    u64::try_from(timeout_ms)
-        .map(Duration::from_millis)
-        .map_err(|_| Error::invalid_argument(format!("timeout_ms {timeout_ms} is negative")))
 }
