@@ -131,13 +131,7 @@ impl KafkaConsumerGroup {
 
     /// The group's ZooKeeper node.
     pub fn group_path(&self) -> String {
-        let config = self.config();
-        layout::group_path(
-            config.cluster().zookeeper_chroot(),
-            config.group_id(),
-            &self.topics,
-            config.use_group_sha,
-        )
+        group_path(self.config(), &self.topics)
     }
 
     /// The partitions this member consumes now, sorted.
@@ -469,6 +463,16 @@ impl KafkaConsumerGroup {
     }
 }
 
+/// The ZooKeeper node of `config`'s group for `topics`, chroot included.
+fn group_path(config: &ConsumerConfig, topics: &[String]) -> String {
+    layout::group_path(
+        config.cluster().zookeeper_chroot(),
+        config.group_id(),
+        topics,
+        config.use_group_sha,
+    )
+}
+
 /// How a member of `config`'s group for `topics` joins the party as `identifier`.
 pub(crate) fn partitioner_settings(
     config: &ConsumerConfig,
@@ -482,12 +486,7 @@ pub(crate) fn partitioner_settings(
             .into_iter()
             .collect::<Vec<_>>()
             .join(","),
-        group_path: layout::group_path(
-            config.cluster().zookeeper_chroot(),
-            config.group_id(),
-            topics,
-            config.use_group_sha,
-        ),
+        group_path: group_path(config, topics),
         identifier: identifier.to_string(),
         cooldown: config.partitioner_cooldown,
         session_timeout: SESSION_TIMEOUT,
