@@ -110,8 +110,11 @@ impl Connection {
             correlation_id,
             armed: true,
         };
-        let exchange = async {
+        // The frame is dropped once written, not when the response comes:
+        // then the next request's frame reuses its memory.
+        let exchange = async move {
             self.write_frame(&frame).await?;
+            drop(frame);
             response
                 .await
                 .map_err(|_| Error::new(ErrorCode::Transport, format!("{}: connection closed", self.address)))?

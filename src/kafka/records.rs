@@ -45,7 +45,11 @@ pub fn encode_batches(out: &mut BytesMut, records: &[Record], compression: Compr
         version: 2,
         compression,
     };
-    RecordBatchEncoder::encode_with_custom_compression(out, records, &options, Some(compress)).map_err(|e| {
+    // Uncompressed records go straight into `out`: through the custom
+    // compressor the encoder would first write them to a scratch buffer
+    // grown from empty, then copy them over.
+    let compressor = (compression != Compression::None).then_some(compress);
+    RecordBatchEncoder::encode_with_custom_compression(out, records, &options, compressor).map_err(|e| {
         Error::new(
             ErrorCode::Protocol,
             format!("encoding a {compression:?} record batch: {e}"),
@@ -158,7 +162,7 @@ const MIN_RECORD_LENGTH: usize = 7;
 
 fn compress(records: &mut BytesMut, out: &mut BytesMut, compression: Compression) -> anyhow::Result<()> {
     match compression {
-        Compression::None => out.put_slice(records),
+        Compression::None => anyhow::bail!("uncompressed batches are encoded in place, not by the compressor"),
         Compression::Gzip => codecs::Gzip::compress(out, |b: &mut BytesMut| {
             b.put_slice(records);
             Ok(())

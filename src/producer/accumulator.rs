@@ -176,9 +176,22 @@ impl Batch {
     }
 
     /// Stops taking messages: the bytes become shareable without a copy.
+    /// The whole buffer moves into the payload (not a split-off part), so
+    /// once the batch is settled nothing else holds its memory and the
+    /// pool can take it back.
     fn seal(mut self) -> Batch {
-        self.payload = self.data.split().freeze();
+        self.payload = std::mem::take(&mut self.data).freeze();
         self
+    }
+
+    /// The batch's buffer, to be written again: the open buffer, or the
+    /// payload once sealed.
+    fn into_buffer(self) -> Bytes {
+        if self.data.capacity() > 0 {
+            self.data.freeze()
+        } else {
+            self.payload
+        }
     }
 
     /// How many messages the batch holds.
@@ -419,9 +432,7 @@ impl Accumulator {
         }
         self.queued_messages -= batch.messages.len();
         self.queued_bytes -= batch.bytes;
-        let Batch { data, payload, .. } = batch;
-        self.buffers
-            .give(if payload.is_empty() { data.freeze() } else { payload });
+        self.buffers.give(batch.into_buffer());
     }
 
     /// Idempotence: the broker lost our producer state or saw a sequence gap.
@@ -491,5 +502,29 @@ pub fn settle(batch: &Batch, outcome: &Result<i64, Error>, reports: &mut VecDequ
             }),
             Completion::Waiter(waiter, slot) => waiter.complete(*slot, &message_outcome),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_batch_gives_its_whole_buffer_back() {
+        let mut pool = BufferPool::default();
+        let buffer = pool.take(1 << 20);
+        let address = buffer.as_ptr();
+        let mut batch = Batch::new((Arc::from("topic"), 0), Instant::now(), buffer);
+        batch.push(OutgoingMessage {
+            key: Some(b"key"),
+            value: Some(&[7; 10_000]),
+            timestamp: 0,
+        });
+        let sealed = batch.seal();
+        assert_eq!(sealed.contents().count(), 1);
+        pool.give(sealed.into_buffer());
+        let again = pool.take(1 << 20);
+        assert_eq!(again.as_ptr(), address, "the same memory is written again");
+        assert!(again.capacity() >= 1 << 20);
     }
 }
