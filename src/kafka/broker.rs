@@ -1,13 +1,14 @@
 //! A typed channel to one broker: a connection plus the API versions
 //! negotiated on it.
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
 
 use crate::config::ClientOptions;
 use crate::error::Result;
-use crate::kafka::connection::Connection;
+use crate::kafka::connection::{Connection, EncodedFrame};
 use crate::kafka::versions::{self, decode_exact, ApiVersionTable};
 use crate::kafka::KafkaRequest;
 
@@ -64,25 +65,50 @@ impl BrokerConnection {
     /// Sends `request` at the negotiated version and decodes the response.
     /// Returns the response and the version used (field meanings vary by version).
     pub async fn send<R: KafkaRequest>(&self, request: &R) -> Result<(R::Response, i16)> {
+        let prepared = self.prepare(request)?;
+        self.send_prepared(prepared).await
+    }
+
+    /// Encodes `request` at the negotiated version, to be sent by
+    /// [`send_prepared`](Self::send_prepared) or
+    /// [`send_prepared_unanswered`](Self::send_prepared_unanswered). The
+    /// prepared request holds nothing of `request`: a producer takes its
+    /// record buffers back for the next batch while this one is in flight.
+    pub fn prepare<R: KafkaRequest>(&self, request: &R) -> Result<PreparedRequest<R>> {
         let version = self.versions.version_for::<R>()?;
-        let body = self
-            .connection
-            .request(R::KEY, version, request, self.request_timeout)
-            .await?;
+        Ok(PreparedRequest {
+            frame: self.connection.encode(R::KEY, version, request)?,
+            version,
+            request: PhantomData,
+        })
+    }
+
+    /// Sends a prepared request and decodes the response. Returns the
+    /// response and the version used (field meanings vary by version).
+    pub async fn send_prepared<R: KafkaRequest>(&self, prepared: PreparedRequest<R>) -> Result<(R::Response, i16)> {
+        let version = prepared.version;
+        let body = self.connection.exchange(prepared.frame, self.request_timeout).await?;
         let response = decode_response::<R>(body, version)
             .map_err(|e| e.context(format!("{:?} from {}", R::KEY, self.address())))?;
         Ok((response, version))
     }
 
-    /// Sends `request` at the negotiated version without waiting for a response
-    /// (only for requests the broker does not answer, as Produce with acks=0).
-    pub async fn send_unanswered<R: KafkaRequest>(&self, request: &R) -> Result<i16> {
-        let version = self.versions.version_for::<R>()?;
+    /// Sends a prepared request without waiting for a response (only for
+    /// requests the broker does not answer, as Produce with acks=0).
+    pub async fn send_prepared_unanswered<R: KafkaRequest>(&self, prepared: PreparedRequest<R>) -> Result<i16> {
         self.connection
-            .send_without_response(R::KEY, version, request, self.request_timeout)
+            .send_without_response(prepared.frame, self.request_timeout)
             .await?;
-        Ok(version)
+        Ok(prepared.version)
     }
+}
+
+/// A request of type `R` encoded for one broker connection.
+#[derive(Debug)]
+pub struct PreparedRequest<R> {
+    frame: EncodedFrame,
+    version: i16,
+    request: PhantomData<fn() -> R>,
 }
 
 /// Metadata v9 and later responses of some brokers carry one trailing

@@ -37,6 +37,16 @@ struct Routing {
     poisoned: Option<Error>,
 }
 
+/// A request encoded and framed (length, header, body), waiting to be sent
+/// on the connection that encoded it.
+#[derive(Debug)]
+pub struct EncodedFrame {
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    bytes: Bytes,
+}
+
 /// A framed, pipelined connection to one broker.
 pub struct Connection {
     address: String,
@@ -95,8 +105,19 @@ impl Connection {
     /// Sends one request and waits up to `timeout` for its response body
     /// (the bytes after the response header).
     pub async fn request(&self, api: ApiKey, version: i16, body: &impl Encodable, timeout: Duration) -> Result<Bytes> {
-        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
-        let frame = self.encode(api, version, correlation_id, body)?;
+        let frame = self.encode(api, version, body)?;
+        self.exchange(frame, timeout).await
+    }
+
+    /// Sends an encoded request and waits up to `timeout` for its response
+    /// body (the bytes after the response header).
+    pub async fn exchange(&self, frame: EncodedFrame, timeout: Duration) -> Result<Bytes> {
+        let EncodedFrame {
+            api,
+            version,
+            correlation_id,
+            bytes,
+        } = frame;
         let (reply, response) = oneshot::channel();
         {
             let mut routing = self.routing.lock().expect("routing lock");
@@ -113,8 +134,8 @@ impl Connection {
         // The frame is dropped once written, not when the response comes:
         // then the next request's frame reuses its memory.
         let exchange = async move {
-            self.write_frame(&frame).await?;
-            drop(frame);
+            self.write_frame(&bytes).await?;
+            drop(bytes);
             response
                 .await
                 .map_err(|_| Error::new(ErrorCode::Transport, format!("{}: connection closed", self.address)))?
@@ -133,20 +154,13 @@ impl Connection {
         result
     }
 
-    /// Sends one request for which the broker sends no response (Produce with acks=0).
-    pub async fn send_without_response(
-        &self,
-        api: ApiKey,
-        version: i16,
-        body: &impl Encodable,
-        timeout: Duration,
-    ) -> Result<()> {
-        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
-        let frame = self.encode(api, version, correlation_id, body)?;
+    /// Sends an encoded request for which the broker sends no response
+    /// (Produce with acks=0).
+    pub async fn send_without_response(&self, frame: EncodedFrame, timeout: Duration) -> Result<()> {
         if let Some(error) = &self.routing.lock().expect("routing lock").poisoned {
             return Err(error.clone());
         }
-        tokio::time::timeout(timeout, self.write_frame(&frame))
+        tokio::time::timeout(timeout, self.write_frame(&frame.bytes))
             .await
             .map_err(|_| {
                 Error::new(
@@ -156,7 +170,11 @@ impl Connection {
             })?
     }
 
-    fn encode(&self, api: ApiKey, version: i16, correlation_id: i32, body: &impl Encodable) -> Result<Bytes> {
+    /// Encodes one request into its frame, with the next correlation id.
+    /// The frame shares nothing with `body`, which the caller may drop or
+    /// reuse before the frame is sent.
+    pub fn encode(&self, api: ApiKey, version: i16, body: &impl Encodable) -> Result<EncodedFrame> {
+        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
         let header = RequestHeader::default()
             .with_request_api_key(api as i16)
             .with_request_api_version(version)
@@ -181,7 +199,12 @@ impl Connection {
             return Err(Error::invalid_argument(format!("{api:?} request larger than 2 GiB")));
         };
         frame[..4].copy_from_slice(&length.to_be_bytes());
-        Ok(frame.split().freeze())
+        Ok(EncodedFrame {
+            api,
+            version,
+            correlation_id,
+            bytes: frame.split().freeze(),
+        })
     }
 
     async fn write_frame(&self, frame: &[u8]) -> Result<()> {

@@ -189,18 +189,26 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
                 })
                 .collect(),
         );
-    let answer = if shared.options.acks == 0 {
-        connection.send_unanswered(&request).await.map(|_| None)
-    } else {
-        connection.send(&request).await.map(|(response, _)| Some(response))
-    };
-    let mut buffers = shared.request_buffers.lock().expect("buffers lock");
-    for partition in request.topic_data.iter_mut().flat_map(|t| t.partition_data.iter_mut()) {
-        if let Some(records) = partition.records.take() {
-            buffers.give(records);
+    let prepared = connection.prepare(&request);
+    // The frame holds its own copy: the encoded batches go back to the pool
+    // now, to be written again (still in cache) by the next request.
+    {
+        let mut buffers = shared.request_buffers.lock().expect("buffers lock");
+        for partition in request.topic_data.iter_mut().flat_map(|t| t.partition_data.iter_mut()) {
+            if let Some(records) = partition.records.take() {
+                buffers.give(records);
+            }
         }
     }
-    answer
+    let prepared = prepared?;
+    if shared.options.acks == 0 {
+        connection.send_prepared_unanswered(prepared).await.map(|_| None)
+    } else {
+        connection
+            .send_prepared(prepared)
+            .await
+            .map(|(response, _)| Some(response))
+    }
 }
 
 /// The records of a batch as the codec wants them: offsets are deltas from
