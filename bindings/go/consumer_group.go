@@ -99,24 +99,20 @@ func NewConsumerGroup(topics []string, config ConsumerConfig, metrics MetricsRes
 		// A Go slice of C pointers: no Go pointer reaches C.
 		first = &ctopics[0]
 	}
-	responder, bridge := newMetricsResponder(metrics, &state.panics)
+	responder, releaseResponder := newMetricsResponder(metrics, &state.panics)
 	var handle *C.yk_consumer_group
 	if err := call(func() C.enum_yk_error {
 		return C.yk_consumer_group_new(first, C.size_t(len(ctopics)), cconfig, responder, &handle)
 	}); err != nil {
 		stateHandle.Delete()
-		if bridge != 0 {
-			bridge.Delete()
-		}
+		releaseResponder()
 		return nil, err
 	}
 	g := &ConsumerGroup{handle: handle, groupState: state}
 	g.guard = handleGuard{what: "consumer group", panics: &state.panics, free: func() {
 		C.yk_consumer_group_free(handle)
 		stateHandle.Delete()
-		if bridge != 0 {
-			bridge.Delete()
-		}
+		releaseResponder()
 	}}
 	return g, nil
 }

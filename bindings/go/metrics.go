@@ -33,15 +33,15 @@ type metricsBridge struct {
 }
 
 // newMetricsResponder registers responder for one handle: the C struct to
-// give the library and the registration to delete after the handle is
-// freed. A nil responder gives nil and 0.
-func newMetricsResponder(responder MetricsResponder, panics *panicBox) (*C.yk_metrics_responder, cgo.Handle) {
+// give the library and the function that deletes the registration once the
+// handle is freed. A nil responder gives nil and a release that does nothing.
+func newMetricsResponder(responder MetricsResponder, panics *panicBox) (*C.yk_metrics_responder, func()) {
 	if responder == nil {
-		return nil, 0
+		return nil, func() {}
 	}
 	bridge := cgo.NewHandle(&metricsBridge{responder: responder, panics: panics})
 	table := C.yk_go_metrics_responder(C.uintptr_t(bridge))
-	return &table, bridge
+	return &table, bridge.Delete
 }
 
 func goDimensions(dimensions *C.yk_dimension, count C.size_t) map[string]string {

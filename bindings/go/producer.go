@@ -87,13 +87,11 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 
 	state := &producerState{pending: make(map[uintptr]interface{})}
 	defer state.panics.rethrow() // a panic of the responder while asked for emitters
-	responder, bridge := newMetricsResponder(metrics, &state.panics)
+	responder, releaseResponder := newMetricsResponder(metrics, &state.panics)
 	var handle *C.yk_producer
 	err = call(func() C.enum_yk_error { return C.yk_producer_new(chandle, config, responder, &handle) })
 	if err != nil {
-		if bridge != 0 {
-			bridge.Delete()
-		}
+		releaseResponder()
 		return nil, err
 	}
 	stateHandle := cgo.NewHandle(state)
@@ -101,9 +99,7 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 	p.guard = handleGuard{what: "producer", panics: &state.panics, free: func() {
 		C.yk_producer_free(handle)
 		stateHandle.Delete()
-		if bridge != 0 {
-			bridge.Delete()
-		}
+		releaseResponder()
 	}}
 	if err := call(func() C.enum_yk_error {
 		return C.yk_go_set_delivery_callback(handle, C.uintptr_t(stateHandle))

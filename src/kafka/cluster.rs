@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, MetadataRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, MetadataRequest};
 
 use crate::config::ClientOptions;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::broker::BrokerConnection;
 use crate::kafka::metadata::ClusterMetadata;
+use crate::kafka::topic_name;
 
 /// ListOffsets timestamp asking for the next offset to be written (high watermark).
 pub const LATEST_OFFSET: i64 = -1;
@@ -205,9 +205,7 @@ impl KafkaCluster {
         let requested = topics.map(|names| {
             names
                 .iter()
-                .map(|name| {
-                    MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
-                })
+                .map(|name| MetadataRequestTopic::default().with_name(Some(topic_name(name))))
                 .collect::<Vec<_>>()
         });
         // v0 has no null array: an empty list there means every topic.
@@ -250,18 +248,7 @@ impl KafkaCluster {
             return Ok(leader);
         }
         let metadata = self.fetch_metadata(Some(&[topic.to_string()])).await?;
-        let Some(topic_metadata) = metadata.topics.get(topic) else {
-            return Err(Error::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("topic {topic:?} is unknown"),
-            ));
-        };
-        if topic_metadata.error_code != 0 {
-            return Err(Error::from_kafka(
-                topic_metadata.error_code,
-                format!("metadata of topic {topic:?}"),
-            ));
-        }
+        let topic_metadata = metadata.checked_topic(topic)?;
         let Some(partition_metadata) = topic_metadata.partitions.get(&partition) else {
             return Err(Error::new(
                 ErrorCode::UnknownTopicOrPartition,
@@ -329,7 +316,7 @@ impl KafkaCluster {
         let request = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))
             .with_topics(vec![ListOffsetsTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_name(topic_name(topic))
                 .with_partitions(
                     partitions
                         .iter()

@@ -22,6 +22,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::broker::BrokerConnection;
+use crate::kafka::metadata::broker_address;
+use crate::kafka::topic_name;
 use crate::kafka::KafkaCluster;
 
 /// A topic and partition as the offset requests name them.
@@ -281,11 +283,7 @@ impl GroupCoordinator {
         if error_code != 0 {
             return Err(self.refusal(error_code, format!("FindCoordinator for group {:?}", self.group)));
         }
-        Ok(if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        })
+        Ok(broker_address(&host, port))
     }
 }
 
@@ -322,8 +320,4 @@ fn topic_entries<T>(by_topic: &BTreeMap<&str, Vec<i32>>, entry: impl Fn(TopicNam
 
 fn group_id(group: &str) -> GroupId {
     GroupId(StrBytes::from_string(group.to_string()))
-}
-
-fn topic_name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_string()))
 }

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::records::{decode_data_batches, next_offset_after, Record, RecordSet};
+use crate::kafka::topic_name;
 use crate::kafka::KafkaCluster;
 
 /// How much one fetch may ask for and wait.
@@ -119,7 +119,7 @@ fn fetch_request(positions: &[FetchPosition], limits: &FetchLimits) -> FetchRequ
             Some(last) if last.topic.0.as_str() == position.topic => last.partitions.push(partition),
             _ => topics.push(
                 FetchTopic::default()
-                    .with_topic(TopicName(StrBytes::from_string(position.topic.clone())))
+                    .with_topic(topic_name(&position.topic))
                     .with_partitions(vec![partition]),
             ),
         }

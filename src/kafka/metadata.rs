@@ -2,9 +2,10 @@
 //! last Metadata response described them.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use kafka_protocol::messages::MetadataResponse;
+
+use crate::error::{Error, ErrorCode, Result};
 
 /// One broker of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,11 +21,16 @@ pub struct BrokerInfo {
 impl BrokerInfo {
     /// `host:port`.
     pub fn address(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        broker_address(&self.host, self.port)
+    }
+}
+
+/// `host:port` of a broker, an IPv6 host in brackets.
+pub fn broker_address(host: &str, port: impl std::fmt::Display) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -35,10 +41,6 @@ pub struct PartitionMetadata {
     pub error_code: i16,
     /// Node id of the leader, −1 when there is none.
     pub leader: i32,
-    /// Node ids of the replicas.
-    pub replicas: Vec<i32>,
-    /// Node ids of the in-sync replicas.
-    pub isr: Vec<i32>,
 }
 
 /// One topic.
@@ -46,8 +48,6 @@ pub struct PartitionMetadata {
 pub struct TopicMetadata {
     /// Kafka error code for this topic (0 = none).
     pub error_code: i16,
-    /// Whether the topic is internal (`__consumer_offsets`).
-    pub is_internal: bool,
     /// Partitions by id.
     pub partitions: BTreeMap<i32, PartitionMetadata>,
 }
@@ -59,12 +59,6 @@ pub struct ClusterMetadata {
     pub brokers: BTreeMap<i32, BrokerInfo>,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicMetadata>,
-    /// The controller's node id, −1 when unknown.
-    pub controller_id: i32,
-    /// The cluster id, when the broker sends one.
-    pub cluster_id: Option<String>,
-    /// When this view was received.
-    pub fetched_at: Instant,
 }
 
 impl ClusterMetadata {
@@ -73,9 +67,6 @@ impl ClusterMetadata {
         ClusterMetadata {
             brokers: BTreeMap::new(),
             topics: BTreeMap::new(),
-            controller_id: -1,
-            cluster_id: None,
-            fetched_at: Instant::now(),
         }
     }
 
@@ -109,8 +100,6 @@ impl ClusterMetadata {
                             PartitionMetadata {
                                 error_code: p.error_code,
                                 leader: p.leader_id.0,
-                                replicas: p.replica_nodes.iter().map(|n| n.0).collect(),
-                                isr: p.isr_nodes.iter().map(|n| n.0).collect(),
                             },
                         )
                     })
@@ -119,19 +108,12 @@ impl ClusterMetadata {
                     name,
                     TopicMetadata {
                         error_code: t.error_code,
-                        is_internal: t.is_internal,
                         partitions,
                     },
                 ))
             })
             .collect();
-        ClusterMetadata {
-            brokers,
-            topics,
-            controller_id: response.controller_id.0,
-            cluster_id: response.cluster_id.as_ref().map(|c| c.to_string()),
-            fetched_at: Instant::now(),
-        }
+        ClusterMetadata { brokers, topics }
     }
 
     /// This view with `newer`'s brokers and topics laid over it: a response
@@ -142,10 +124,25 @@ impl ClusterMetadata {
         ClusterMetadata {
             brokers: newer.brokers,
             topics,
-            controller_id: newer.controller_id,
-            cluster_id: newer.cluster_id.or_else(|| self.cluster_id.clone()),
-            fetched_at: newer.fetched_at,
         }
+    }
+
+    /// `topic`, known and without error: else `UnknownTopicOrPartitionError`
+    /// or the broker's error for it.
+    pub fn checked_topic(&self, topic: &str) -> Result<&TopicMetadata> {
+        let Some(metadata) = self.topics.get(topic) else {
+            return Err(Error::new(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("topic {topic:?} is unknown"),
+            ));
+        };
+        if metadata.error_code != 0 {
+            return Err(Error::from_kafka(
+                metadata.error_code,
+                format!("metadata of topic {topic:?}"),
+            ));
+        }
+        Ok(metadata)
     }
 
     /// The leader's node id of `topic`/`partition`, if the partition has one.

@@ -19,9 +19,9 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
     MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
-    OffsetFetchResponse, ProduceRequest, ProduceResponse,
+    OffsetFetchResponse, ProduceRequest, ProduceResponse, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, Message, VersionRange};
+use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes, VersionRange};
 
 pub use broker::BrokerConnection;
 pub use cluster::KafkaCluster;
@@ -64,15 +64,19 @@ kafka_requests! {
     (InitProducerIdRequest, InitProducerIdResponse, InitProducerId),
 }
 
+/// `topic` as the protocol's topic name.
+pub(crate) fn topic_name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
 /// The API key named `name` (`ListOffsets`) or numbered `name` (`2`).
 pub fn api_key_by_name(name: &str) -> Option<i16> {
     if let Ok(number) = name.parse::<i16>() {
         return ApiKey::try_from(number).ok().map(|_| number);
     }
-    (0..i16::MAX)
-        .map_while(|key| Some((key, ApiKey::try_from(key).ok())))
-        .take(200)
-        .find_map(|(key, api)| api.filter(|api| format!("{api:?}") == name).map(|_| key))
+    ApiKey::iter()
+        .find(|api| format!("{api:?}") == name)
+        .map(|api| api as i16)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::error::Error;
 use crate::kafka::metadata::ClusterMetadata;
 use crate::producer::buffers::BufferPool;
+use crate::producer::ProducerOptions;
 
 /// A topic and partition.
 pub type TopicPartition = (Arc<str>, i32);
@@ -32,7 +33,7 @@ pub struct OutgoingMessage<'a> {
 }
 
 impl OutgoingMessage<'_> {
-    /// Bytes the message counts for in batch and queue limits.
+    /// Bytes the message counts for in batch and queue options.
     pub fn size(&self) -> usize {
         self.key.map_or(0, <[u8]>::len) + self.value.map_or(0, <[u8]>::len)
     }
@@ -256,21 +257,6 @@ pub struct SendPlan {
 /// not written are not committed).
 const MAX_BATCH_RESERVATION: usize = 16 << 20;
 
-/// Limits and timings the accumulator applies.
-#[derive(Debug, Clone)]
-pub struct AccumulatorLimits {
-    /// Bytes that seal a batch.
-    pub batch_size_bytes: usize,
-    /// Wait for more messages.
-    pub linger: std::time::Duration,
-    /// Deadline of one message.
-    pub delivery_timeout: std::time::Duration,
-    /// Requests per broker.
-    pub max_in_flight_per_broker: usize,
-    /// Assign sequences.
-    pub idempotent: bool,
-}
-
 /// Every partition's queue and the counts that bound them.
 #[derive(Debug, Default)]
 pub struct Accumulator {
@@ -297,7 +283,7 @@ impl Accumulator {
         message: OutgoingMessage<'_>,
         completion: Completion,
         urgent: bool,
-        limits: &AccumulatorLimits,
+        options: &ProducerOptions,
     ) -> bool {
         let size = message.size();
         let queue = match self.partitions.get_mut(partition) {
@@ -306,7 +292,7 @@ impl Accumulator {
         };
         let mut sender_should_look = false;
         if let Some(open) = &queue.open {
-            if !open.messages.is_empty() && open.bytes + size > limits.batch_size_bytes {
+            if !open.messages.is_empty() && open.bytes + size > options.batch_size_bytes {
                 queue
                     .sealed
                     .push_back(queue.open.take().expect("open batch exists").seal());
@@ -315,7 +301,7 @@ impl Accumulator {
         }
         sender_should_look |= queue.open.is_none();
         if queue.open.is_none() {
-            let capacity = limits.batch_size_bytes.min(MAX_BATCH_RESERVATION).max(size);
+            let capacity = options.batch_size_bytes.min(MAX_BATCH_RESERVATION).max(size);
             queue.open = Some(Batch::new(
                 partition.clone(),
                 Instant::now(),
@@ -325,7 +311,7 @@ impl Accumulator {
         let open = queue.open.as_mut().expect("opened above");
         open.push(message);
         open.completions.push(completion);
-        if open.bytes >= limits.batch_size_bytes {
+        if open.bytes >= options.batch_size_bytes {
             queue
                 .sealed
                 .push_back(queue.open.take().expect("open batch exists").seal());
@@ -341,7 +327,7 @@ impl Accumulator {
     /// its linger passed, or a caller is waiting for it, or everything is
     /// being flushed — and its partition has nothing in flight, is not
     /// backing off, and its leader is known and below the in-flight limit.
-    pub fn plan(&mut self, metadata: &ClusterMetadata, limits: &AccumulatorLimits, now: Instant) -> SendPlan {
+    pub fn plan(&mut self, metadata: &ClusterMetadata, options: &ProducerOptions, now: Instant) -> SendPlan {
         let mut plan = SendPlan::default();
         let mut wake = |at: Instant| {
             plan.next_wakeup = Some(plan.next_wakeup.map_or(at, |current: Instant| current.min(at)));
@@ -351,7 +337,7 @@ impl Accumulator {
         let mut refresh = BTreeSet::new();
         let mut needs_producer_id = false;
         for (partition, queue) in self.partitions.iter_mut() {
-            expire_old_batches(queue, limits, now, &mut expired);
+            expire_old_batches(queue, options, now, &mut expired);
             if queue.in_flight {
                 continue;
             }
@@ -364,7 +350,7 @@ impl Accumulator {
             }
             if queue.sealed.is_empty() {
                 let Some(open) = &queue.open else { continue };
-                let due = open.created + limits.linger;
+                let due = open.created + options.linger;
                 if queue.urgent || self.flushing > 0 || due <= now {
                     queue
                         .sealed
@@ -375,7 +361,7 @@ impl Accumulator {
                 }
             }
             queue.urgent = false;
-            if limits.idempotent && self.producer_id.is_none() {
+            if options.enable_idempotence && self.producer_id.is_none() {
                 needs_producer_id = true;
                 continue;
             }
@@ -385,11 +371,11 @@ impl Accumulator {
             };
             let in_flight = self.in_flight_per_broker.get(&leader).copied().unwrap_or(0);
             let joins_request = requests.contains_key(&leader);
-            if !joins_request && in_flight >= limits.max_in_flight_per_broker {
+            if !joins_request && in_flight >= options.max_in_flight_per_broker {
                 continue;
             }
             let mut batch = queue.sealed.pop_front().expect("a sealed batch is there");
-            if limits.idempotent && batch.sequence.is_none() {
+            if options.enable_idempotence && batch.sequence.is_none() {
                 let (producer_id, epoch) = self.producer_id.expect("checked above");
                 batch.sequence = Some((producer_id, epoch, queue.next_sequence));
                 queue.next_sequence = queue.next_sequence.wrapping_add(batch.len() as i32) & i32::MAX;
@@ -460,26 +446,26 @@ impl Accumulator {
 
 fn expire_old_batches(
     queue: &mut PartitionQueue,
-    limits: &AccumulatorLimits,
+    options: &ProducerOptions,
     now: Instant,
     expired: &mut Vec<(Batch, Error)>,
 ) {
-    let too_old = |batch: &Batch| now.duration_since(batch.created) >= limits.delivery_timeout;
+    let too_old = |batch: &Batch| now.duration_since(batch.created) >= options.delivery_timeout;
     while queue.sealed.front().is_some_and(too_old) {
         let batch = queue.sealed.pop_front().expect("front exists");
-        expired.push((batch, delivery_timed_out(limits)));
+        expired.push((batch, delivery_timed_out(options)));
     }
     if queue.sealed.is_empty() && queue.open.as_ref().is_some_and(too_old) {
-        expired.push((queue.open.take().expect("open exists"), delivery_timed_out(limits)));
+        expired.push((queue.open.take().expect("open exists"), delivery_timed_out(options)));
     }
 }
 
-fn delivery_timed_out(limits: &AccumulatorLimits) -> Error {
+fn delivery_timed_out(options: &ProducerOptions) -> Error {
     Error::new(
         crate::error::ErrorCode::TimedOut,
         format!(
             "message not delivered within delivery_timeout_ms ({:?})",
-            limits.delivery_timeout
+            options.delivery_timeout
         ),
     )
 }

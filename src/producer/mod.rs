@@ -30,7 +30,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
 use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
 
-use accumulator::{Accumulator, AccumulatorLimits, Completion, DeliveryReport, OutgoingMessage, SyncWaiter};
+use accumulator::{Accumulator, Completion, DeliveryReport, OutgoingMessage, SyncWaiter};
 pub use options::{ProducerOptions, PRODUCER_OPTIONS};
 use partitioner::partition_for_key;
 use topics::{TopicCache, TopicEntry};
@@ -50,7 +50,6 @@ pub enum QueueWait {
 pub struct Shared {
     cluster: KafkaCluster,
     options: ProducerOptions,
-    limits: AccumulatorLimits,
     state: Mutex<Accumulator>,
     /// Signalled when queue space frees up or messages complete (pairs with `state`).
     space: Condvar,
@@ -86,18 +85,10 @@ impl Producer {
     ) -> Result<Producer> {
         let options = ProducerOptions::from_config(config)?;
         let runtime = engine::runtime()?;
-        let limits = AccumulatorLimits {
-            batch_size_bytes: options.batch_size_bytes,
-            linger: options.linger,
-            delivery_timeout: options.delivery_timeout,
-            max_in_flight_per_broker: options.max_in_flight_per_broker,
-            idempotent: options.enable_idempotence,
-        };
         let shared = Arc::new(Shared {
             cluster: KafkaCluster::new(cluster.broker_list().to_vec(), options.client.clone()),
             metrics: MetricsRecorder::new(responder, options.report_metrics),
             options,
-            limits,
             state: Mutex::new(Accumulator::default()),
             space: Condvar::new(),
             wake_sender: Notify::new(),
@@ -296,7 +287,7 @@ impl Producer {
                 _ => shared.space.wait(state).expect("producer lock"),
             };
         }
-        let needs_sender = state.append(partition, message, completion, urgent, &shared.limits);
+        let needs_sender = state.append(partition, message, completion, urgent, &shared.options);
         drop(state);
         if needs_sender && !urgent {
             shared.wake_sender.notify_one();
@@ -341,19 +332,11 @@ impl Producer {
         if let Some(count) = partitions(&metadata) {
             return Ok(self.shared.topics.insert(topic, count, generation));
         }
-        match metadata.topics.get(topic) {
-            Some(t) if t.error_code != 0 => {
-                Err(Error::from_kafka(t.error_code, format!("metadata of topic {topic:?}")))
-            }
-            Some(_) => Err(Error::new(
-                ErrorCode::LeaderNotAvailable,
-                format!("topic {topic:?} has no partitions yet"),
-            )),
-            None => Err(Error::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("topic {topic:?} is unknown"),
-            )),
-        }
+        metadata.checked_topic(topic)?;
+        Err(Error::new(
+            ErrorCode::LeaderNotAvailable,
+            format!("topic {topic:?} has no partitions yet"),
+        ))
     }
 
     /// Serves delivery reports: waits up to `timeout` for the first one, then

@@ -8,15 +8,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
 use kafka_protocol::records::{Record, TimestampType, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::is_stale_leader;
 use crate::kafka::records::encode_batches;
+use crate::kafka::topic_name;
 use crate::metrics::ProducerMetric;
 use crate::producer::accumulator::{settle, Batch};
 use crate::producer::Shared;
@@ -69,7 +68,7 @@ fn take_ready(shared: &Arc<Shared>) -> (BTreeMap<i32, Vec<Batch>>, Instant) {
         .state
         .lock()
         .expect("producer lock")
-        .plan(&metadata, &shared.limits, now);
+        .plan(&metadata, &shared.options, now);
     for (batch, error) in plan.expired {
         shared.finish_batch(batch, Err(error), false);
     }
@@ -184,7 +183,7 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
                 .into_iter()
                 .map(|(topic, partitions)| {
                     TopicProduceData::default()
-                        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_name(topic_name(topic))
                         .with_partition_data(partitions)
                 })
                 .collect(),
@@ -278,11 +277,7 @@ impl Shared {
         };
         let kafka = error.kafka_code();
         let producer_state_lost = matches!(kafka, Some(OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID));
-        let retriable = producer_state_lost
-            || match kafka {
-                Some(code) => ResponseError::try_from_code(code).is_some_and(|e| e.is_retriable()),
-                None => error.is_retriable(),
-            };
+        let retriable = producer_state_lost || error.is_retriable();
         let in_time = batch.created.elapsed() < self.options.delivery_timeout;
         let running = !self.shutdown.load(Ordering::Acquire);
         if retriable && batch.attempts < self.options.retries && in_time && running {
