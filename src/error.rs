@@ -164,12 +164,6 @@ impl ErrorCode {
         self.info().name
     }
 
-    /// A one-line description.
-    pub fn description(self) -> &'static str {
-        let description = self.info().description;
-        &description[..description.len() - 1]
-    }
-
     /// The description with a trailing NUL, for C callers.
     pub fn description_nul(self) -> &'static str {
         self.info().description
@@ -250,10 +244,7 @@ impl Error {
     /// Whether retrying may succeed: the code's retriability, refined by
     /// Kafka's own table for broker errors without a dedicated code.
     pub fn is_retriable(&self) -> bool {
-        match (self.code, self.kafka_code) {
-            (ErrorCode::Broker, Some(kafka)) => ResponseError::try_from_code(kafka).is_some_and(|e| e.is_retriable()),
-            (code, _) => code.is_retriable(),
-        }
+        retriable(self.code, self.kafka_code)
     }
 
     /// The same error with a new code, keeping the message and Kafka code.
@@ -266,6 +257,16 @@ impl Error {
     pub fn context(mut self, context: impl fmt::Display) -> Error {
         self.message = format!("{context}: {}", self.message);
         self
+    }
+}
+
+/// Whether an error of `code`, with the broker's `kafka` code if any, may
+/// succeed when retried: the code's retriability, refined by Kafka's own
+/// table for broker errors without a dedicated code.
+pub(crate) fn retriable(code: ErrorCode, kafka: Option<i16>) -> bool {
+    match (code, kafka) {
+        (ErrorCode::Broker, Some(kafka)) => ResponseError::try_from_code(kafka).is_some_and(|e| e.is_retriable()),
+        (code, _) => code.is_retriable(),
     }
 }
 

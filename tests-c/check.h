@@ -79,6 +79,12 @@ static inline bool str_lt(const char *a, const char *b)
     return a != NULL && b != NULL && strcmp(a, b) < 0;
 }
 
+static inline void sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
 static inline double now_seconds(void)
 {
     struct timespec t;

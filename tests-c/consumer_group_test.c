@@ -35,12 +35,6 @@ static char group_id[96];
 
 static const char *const TOPICS[] = {"mytopic"};
 
-static void sleep_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
-}
-
 /* What one member's callbacks saw. */
 struct member {
     yk_consumer_group *group;

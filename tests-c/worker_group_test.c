@@ -26,12 +26,6 @@ static char zookeeper[256];
 static char topic[96];
 static char run_id[64];
 
-static void sleep_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
-}
-
 static yk_consumer_config *config_for(const char *group)
 {
     char group_id[160];

@@ -6,4 +6,4 @@ pub mod cluster;
 pub mod options;
 
 pub use cluster::ClusterConfig;
-pub use options::{ClientOptions, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS};
+pub use options::{ClientOptions, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS, MS_MAX};

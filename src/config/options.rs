@@ -189,7 +189,8 @@ pub struct OptionSpec {
     pub doc: &'static str,
 }
 
-const MS_MAX: i64 = 24 * 3600 * 1000;
+/// The largest millisecond value an option takes: a day.
+pub const MS_MAX: i64 = 24 * 3600 * 1000;
 
 /// Options every handle that talks to Kafka accepts.
 pub const CLIENT_OPTIONS: &[OptionSpec] = &[

@@ -5,11 +5,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::config::{ClientOptions, ClusterConfig, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS};
+use crate::config::{ClientOptions, ClusterConfig, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS, MS_MAX};
 use crate::error::{Error, Result};
 use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
-
-const MS_MAX: i64 = 24 * 3600 * 1000;
 
 /// Options of a consumer configuration (besides [`CLIENT_OPTIONS`], whose
 /// `client_id` defaults to `yelp-kafka` as the seed's does).
@@ -194,6 +192,27 @@ impl ConsumerConfig {
     /// The options as set, before typing.
     pub fn values(&self) -> &KeyValueConfig {
         &self.values
+    }
+
+    /// The options as set, with the metrics dimension `name=value` after
+    /// those set before. A `,` or `=` in either part is a `ConfigurationError`
+    /// (the option's text could not hold it); so are the option's own checks.
+    pub fn values_with_metrics_dimension(&self, name: &str, value: &str) -> Result<KeyValueConfig> {
+        if name.contains([',', '=']) || value.contains([',', '=']) {
+            return Err(Error::configuration(format!(
+                "metrics dimension {name:?}={value:?}: neither part may hold ',' or '='"
+            )));
+        }
+        let text: Vec<String> = self
+            .metrics_dimensions
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .chain([(name, value)])
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        let mut values = self.values.clone();
+        values.set("metrics_dimensions", &text.join(","))?;
+        Ok(values)
     }
 
     /// What is in force: the group and cluster, then one `key = value` line

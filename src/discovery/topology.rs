@@ -44,7 +44,6 @@ struct LocalConfig {
 /// The clusters of one cluster type, as a topology file lists them.
 #[derive(Debug, Clone)]
 pub struct TopologyConfiguration {
-    cluster_type: String,
     path: PathBuf,
     clusters: Vec<ClusterConfig>,
     local_cluster: Option<String>,
@@ -73,16 +72,10 @@ impl TopologyConfiguration {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(TopologyConfiguration {
-            cluster_type: cluster_type.to_string(),
             path,
             clusters,
             local_cluster: file.local_config.map(|l| l.cluster),
         })
-    }
-
-    /// The cluster type these clusters belong to.
-    pub fn cluster_type(&self) -> &str {
-        &self.cluster_type
     }
 
     /// Every cluster of the file, sorted by name.

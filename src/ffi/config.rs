@@ -73,9 +73,7 @@ pub unsafe extern "C" fn yk_config_get(config: *const yk_config, key: *const c_c
 #[no_mangle]
 pub unsafe extern "C" fn yk_config_validate_client(config: *const yk_config) -> ErrorCode {
     boundary("yk_config_validate_client", || {
-        let config = handle(config, "config")?;
-        config.values.validate(&[CLIENT_OPTIONS])?;
-        crate::config::ClientOptions::from_config(&config.values).map(|_| ())
+        client_options(Some(handle(config, "config")?)).map(|_| ())
     })
 }
 

@@ -9,7 +9,7 @@ use crate::consumer::{Consumer, Subscription, Topic, TopicPartition};
 use crate::error::{ErrorCode, Result};
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::{boundary, c_slice, c_str, check_out, free_handle, handle, write_handle};
+use crate::ffi::{boundary, c_slice, c_str, c_strings, check_out, free_handle, handle, write_handle};
 
 /// A topic and a partition. Strings are NUL-terminated UTF-8, owned by
 /// whoever made the array.
@@ -71,11 +71,7 @@ pub unsafe extern "C" fn yk_consumer_new(
     boundary("yk_consumer_new", || {
         check_out(out, "out")?;
         let config = handle(config, "config")?;
-        let topics = c_slice(topics, count, "topics")?
-            .iter()
-            .enumerate()
-            .map(|(i, topic)| c_str(*topic, &format!("topics[{i}]")).map(str::to_string))
-            .collect::<Result<Vec<_>>>()?;
+        let topics = c_strings(topics, count, "topics")?;
         let consumer = Consumer::new(Subscription::Topics(topics), config.config.clone())?;
         write_handle(out, yk_consumer { consumer });
         Ok(())

@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_void, CString};
 
 use crate::config::KeyValueConfig;
 use crate::consumer::ConsumerConfig;
-use crate::error::{Error, ErrorCode};
+use crate::error::ErrorCode;
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::consumer::yk_topic_partition;
 use crate::ffi::{
@@ -116,16 +116,7 @@ pub unsafe extern "C" fn yk_consumer_config_add_metrics_dimension(
     boundary("yk_consumer_config_add_metrics_dimension", || {
         let config = handle_mut(config, "config")?;
         let (name, value) = (c_str(name, "name")?, c_str(value, "value")?);
-        if name.contains([',', '=']) || value.contains([',', '=']) {
-            return Err(Error::configuration(format!(
-                "metrics dimension {name:?}={value:?}: neither part may hold ',' or '='"
-            )));
-        }
-        let mut dimensions = config.config.metrics_dimensions.clone();
-        dimensions.push((name.to_string(), value.to_string()));
-        let text: Vec<String> = dimensions.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        let mut values = config.config.values().clone();
-        values.set("metrics_dimensions", &text.join(","))?;
+        let values = config.config.values_with_metrics_dimension(name, value)?;
         config.update(values)
     })
 }

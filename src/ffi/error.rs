@@ -42,12 +42,7 @@ pub extern "C" fn yk_last_error_is_retriable() -> bool {
     boundary_value("yk_last_error_is_retriable", false, || {
         let code = last_error_code();
         let kafka = last_error_kafka_code();
-        let error = if kafka != 0 {
-            crate::error::Error::from_kafka(kafka, "").with_code(code)
-        } else {
-            crate::error::Error::new(code, "")
-        };
-        Ok(code != ErrorCode::Ok && error.is_retriable())
+        Ok(code != ErrorCode::Ok && crate::error::retriable(code, (kafka != 0).then_some(kafka)))
     })
 }
 

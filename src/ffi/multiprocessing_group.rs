@@ -3,7 +3,7 @@
 //! application's callbacks or as a process running its worker program —
 //! and `yk_worker_list`, the live workers.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use crate::consumer::{Message, TopicPartition};
@@ -194,11 +194,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_consumers(
     boundary("yk_multiprocessing_group_consumers", || {
         check_out(out, "out")?;
         let workers = handle(group, "group")?.group.consumers();
-        let topics = workers
-            .iter()
-            .map(|w| CString::new(w.partition.topic.as_str()).map_err(|_| Error::invalid_argument("topic holds a NUL")))
-            .collect::<Result<_>>()?;
-        write_handle(out, yk_worker_list { workers, topics });
+        write_handle(out, yk_worker_list { workers });
         Ok(())
     })
 }
@@ -231,7 +227,6 @@ pub unsafe extern "C" fn yk_multiprocessing_worker_consumer(out: *mut *mut yk_co
 /// A snapshot of a group's live workers.
 pub struct yk_worker_list {
     workers: Vec<WorkerInfo>,
-    topics: Vec<CString>,
 }
 
 /// How many workers the list holds (0 when `list` is NULL).
@@ -244,8 +239,7 @@ pub unsafe extern "C" fn yk_worker_list_count(list: *const yk_worker_list) -> us
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_topic(list: *const yk_worker_list, index: usize) -> *const c_char {
     boundary_value("yk_worker_list_topic", std::ptr::null(), || {
-        let list = handle(list, "list")?;
-        Ok(list.topics[check_index(index, list.topics.len(), "worker index")?].as_ptr())
+        Ok(worker_at(list, index)?.partition.topic.as_c_str().as_ptr())
     })
 }
 

@@ -95,7 +95,7 @@ pub unsafe extern "C" fn yk_producer_new(
             ("cluster_name", cluster.name()),
         ];
         let responder = responder_from_c(metrics_responder, PRODUCER_PREFIX, PRODUCER_METRICS, &dimensions)?;
-        let producer = Producer::new(cluster, &values, responder)?;
+        let producer = Producer::with_options(cluster, options, responder)?;
         write_handle(
             out,
             yk_producer {

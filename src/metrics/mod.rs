@@ -53,18 +53,9 @@ pub const PRODUCER_PREFIX: &str = "yelp_kafka.YelpKafkaProducer.";
 
 /// The producer's metrics (SPEC §2.3), in the order of [`ProducerMetric`].
 pub const PRODUCER_METRICS: &[MetricSpec] = &[
-    MetricSpec {
-        name: "metadata_request_timer",
-        kind: MetricKind::Timer,
-    },
-    MetricSpec {
-        name: "produce_request_timer",
-        kind: MetricKind::Timer,
-    },
-    MetricSpec {
-        name: "produce_exception_count",
-        kind: MetricKind::Counter,
-    },
+    MetricSpec::timer("metadata_request_timer"),
+    MetricSpec::timer("produce_request_timer"),
+    MetricSpec::counter("produce_exception_count"),
 ];
 
 /// Index of a producer metric in [`PRODUCER_METRICS`].

@@ -83,7 +83,15 @@ impl Producer {
         config: &KeyValueConfig,
         responder: Option<Box<dyn MetricsResponder>>,
     ) -> Result<Producer> {
-        let options = ProducerOptions::from_config(config)?;
+        Producer::with_options(cluster, ProducerOptions::from_config(config)?, responder)
+    }
+
+    /// A producer for `cluster` with options already read.
+    pub fn with_options(
+        cluster: &ClusterConfig,
+        options: ProducerOptions,
+        responder: Option<Box<dyn MetricsResponder>>,
+    ) -> Result<Producer> {
         let runtime = engine::runtime()?;
         let shared = Arc::new(Shared {
             cluster: KafkaCluster::new(cluster.broker_list().to_vec(), options.client.clone()),

@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use kafka_protocol::records::Compression;
 
-use crate::config::{ClientOptions, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS};
+use crate::config::{ClientOptions, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS, MS_MAX};
 use crate::error::{Error, Result};
 use crate::kafka::records::{compression_by_name, COMPRESSION_NAMES};
-
-const MS_MAX: i64 = 24 * 3600 * 1000;
 
 /// Options of `yk_producer_new` (besides [`CLIENT_OPTIONS`]).
 pub const PRODUCER_OPTIONS: &[OptionSpec] = &[
