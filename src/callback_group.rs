@@ -51,11 +51,6 @@ impl CallbackGroup {
         })
     }
 
-    /// The group underneath.
-    pub fn group(&self) -> &KafkaConsumerGroup {
-        &self.group
-    }
-
     /// Joins the group and processes messages until `stop` or a failure;
     /// each processed message is marked done (commits follow the group's
     /// auto-commit settings). On the way out the group commits and leaves.

@@ -100,6 +100,12 @@ impl ClusterConfig {
         hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).collect()
     }
 
+    /// The ZooKeeper hosts without the chroot, sorted, joined by commas: the
+    /// connect string a client takes.
+    pub fn zookeeper_connect_hosts(&self) -> String {
+        self.zookeeper_hosts().into_iter().collect::<Vec<_>>().join(",")
+    }
+
     /// The ZooKeeper chroot (`/kafka-1`), if the connect string has one.
     pub fn zookeeper_chroot(&self) -> Option<&str> {
         split_zookeeper(&self.zookeeper).1

@@ -105,6 +105,16 @@ pub enum OffsetReset {
     Largest,
 }
 
+impl OffsetReset {
+    /// The ListOffsets timestamp that finds this watermark.
+    pub fn list_offsets_timestamp(self) -> i64 {
+        match self {
+            OffsetReset::Smallest => crate::kafka::cluster::EARLIEST_OFFSET,
+            OffsetReset::Largest => crate::kafka::cluster::LATEST_OFFSET,
+        }
+    }
+}
+
 /// A validated consumer configuration: the group, the cluster and every
 /// option, typed.
 #[derive(Debug, Clone)]

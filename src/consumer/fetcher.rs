@@ -26,7 +26,7 @@ use crate::consumer::config::OffsetReset;
 use crate::consumer::message::{Message, TopicPartition};
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::cluster::{is_stale_leader, EARLIEST_OFFSET, LATEST_OFFSET};
+use crate::kafka::cluster::is_stale_leader;
 use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
 use crate::kafka::KafkaCluster;
 
@@ -464,13 +464,6 @@ async fn fetch_job(
             offset: *offset,
         })
         .collect();
-    let topics: Vec<String> = partitions
-        .iter()
-        .map(|(p, _, _)| p.topic.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
     let started = Instant::now();
     let answered = cluster.fetch_from(broker, &positions, &settings.limits).await;
     if let Some(observer) = &settings.observer {
@@ -479,12 +472,12 @@ async fn fetch_job(
             observer.failed(error);
         }
     }
-    let answered = match answered {
+    let mut answered = match answered {
         Ok(answered) => answered,
         Err(error) => {
             let quiet = quietly_retried(&error);
             if quiet && is_stale_leader(&error) {
-                let _ = cluster.fetch_metadata(Some(&topics)).await;
+                let _ = cluster.fetch_metadata(Some(&topics_of(&positions))).await;
             }
             let outcome = |error: &Error| {
                 if quiet {
@@ -502,15 +495,13 @@ async fn fetch_job(
             };
         }
     };
-    let mut by_partition: HashMap<(String, i32), crate::Result<FetchedRecords>> = answered
-        .into_iter()
-        .map(|fetched| ((fetched.topic, fetched.partition), fetched.result))
-        .collect();
     let mut refresh = false;
     let mut outcomes = Vec::with_capacity(partitions.len());
     for (partition, assignment, offset) in partitions {
-        let result = by_partition
-            .remove(&(partition.topic.as_str().to_string(), partition.partition))
+        let result = answered
+            .iter()
+            .position(|fetched| fetched.partition == partition.partition && fetched.topic == partition.topic.as_str())
+            .map(|index| answered.swap_remove(index).result)
             .unwrap_or_else(|| Err(Error::new(ErrorCode::Protocol, format!("no answer for {partition}"))));
         if let (Err(error), Some(observer)) = (&result, &settings.observer) {
             observer.failed(error);
@@ -537,9 +528,20 @@ async fn fetch_job(
         outcomes.push((partition, assignment, outcome));
     }
     if refresh {
-        let _ = cluster.fetch_metadata(Some(&topics)).await;
+        let _ = cluster.fetch_metadata(Some(&topics_of(&positions))).await;
     }
     JobOutcome::Fetched { broker, outcomes }
+}
+
+/// The topics of `positions`, each once: what a metadata refresh asks about.
+fn topics_of(positions: &[FetchPosition]) -> Vec<String> {
+    positions
+        .iter()
+        .map(|position| position.topic.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Errors that a later fetch may well not meet (leader moved, broker lost
@@ -560,10 +562,7 @@ async fn reset_position(
     reset: OffsetReset,
     offset: i64,
 ) -> PartitionOutcome {
-    let timestamp = match reset {
-        OffsetReset::Smallest => EARLIEST_OFFSET,
-        OffsetReset::Largest => LATEST_OFFSET,
-    };
+    let timestamp = reset.list_offsets_timestamp();
     match cluster
         .list_offsets(partition.topic.as_str(), &[partition.partition], timestamp)
         .await

@@ -26,7 +26,6 @@ use tokio::task::JoinHandle;
 
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::cluster::{EARLIEST_OFFSET, LATEST_OFFSET};
 use crate::kafka::coordinator::PartitionKey;
 use crate::kafka::fetch::FetchLimits;
 use crate::kafka::KafkaCluster;
@@ -80,6 +79,19 @@ struct CurrentChunk {
 struct ConsumerState {
     tracker: OffsetTracker,
     current: Option<CurrentChunk>,
+}
+
+impl ConsumerState {
+    /// Drops the chunk being handed out if it belongs to `partition`.
+    fn drop_current(&mut self, partition: &TopicPartition) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|current| current.chunk.partition == *partition)
+        {
+            self.current = None;
+        }
+    }
 }
 
 struct ConsumerShared {
@@ -191,6 +203,12 @@ impl Consumer {
     /// The configuration.
     pub fn config(&self) -> &ConsumerConfig {
         &self.shared.config
+    }
+
+    /// The client of the consumer's cluster, for lookups that share its
+    /// connections and metadata.
+    pub(crate) fn cluster(&self) -> &KafkaCluster {
+        &self.shared.cluster
     }
 
     /// Looks the subscribed partitions up (an unknown topic is
@@ -362,13 +380,7 @@ impl Consumer {
         for partition in partitions {
             fetcher.revoke(partition);
             state.tracker.forget(partition);
-            if state
-                .current
-                .as_ref()
-                .is_some_and(|current| current.chunk.partition == *partition)
-            {
-                state.current = None;
-            }
+            state.drop_current(partition);
         }
         Ok(())
     }
@@ -474,13 +486,7 @@ impl Consumer {
         for partition in partitions {
             let (position, committed) = starts[&partition.key()];
             let assignment = NEXT_ASSIGNMENT.fetch_add(1, Ordering::Relaxed);
-            if state
-                .current
-                .as_ref()
-                .is_some_and(|current| current.chunk.partition == *partition)
-            {
-                state.current = None;
-            }
+            state.drop_current(partition);
             state.tracker.track(partition.clone(), assignment, position, committed);
             fetcher.assign(partition.clone(), assignment, position);
         }
@@ -494,10 +500,7 @@ impl Consumer {
     ) -> Result<BTreeMap<PartitionKey, (i64, Option<i64>)>> {
         let keys: Vec<PartitionKey> = partitions.iter().map(TopicPartition::key).collect();
         let committed = self.shared.store.fetch(&self.shared.cluster, &keys).await?;
-        let timestamp = match self.shared.config.auto_offset_reset {
-            OffsetReset::Smallest => EARLIEST_OFFSET,
-            OffsetReset::Largest => LATEST_OFFSET,
-        };
+        let timestamp = self.shared.config.auto_offset_reset.list_offsets_timestamp();
         let mut without: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for ((topic, partition), offset) in &committed {
             if offset.is_none() {

@@ -13,6 +13,7 @@
 pub mod metrics;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,8 +31,7 @@ use metrics::{FetchMetrics, GroupMetric};
 const INTERNAL_TIMEOUT: Duration = Duration::from_millis(100);
 /// How often the partition set is read from Kafka again.
 pub const PARTITIONS_REFRESH: Duration = Duration::from_secs(120);
-/// The ZooKeeper session timeout (kazoo's default, which the Python library keeps).
-pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::zk::SESSION_TIMEOUT;
 
 /// Receives the partitions a group gives up and acquires, on the thread
 /// that called into the group.
@@ -51,7 +51,11 @@ impl RebalanceHandler for NoRebalanceHandler {
     fn after_acquire(&mut self, _: &[TopicPartition]) {}
 }
 
+/// Where a group is in its life. Changed only under the state lock (start
+/// and stop are compound steps); read without it, so that `task_done` and
+/// `commit` never wait for a rebalance holding that lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Lifecycle {
     New,
     Started,
@@ -60,7 +64,6 @@ enum Lifecycle {
 
 /// What the calling threads share, behind one lock.
 struct GroupState {
-    lifecycle: Lifecycle,
     partitioner: Option<Arc<Partitioner>>,
     /// The partitions the consumer reads, as acquired.
     held: Vec<TopicPartition>,
@@ -76,8 +79,8 @@ struct GroupState {
 pub struct KafkaConsumerGroup {
     topics: Vec<String>,
     consumer: Arc<Consumer>,
-    cluster: KafkaCluster,
     metrics: Arc<MetricsRecorder>,
+    lifecycle: AtomicU8,
     state: Mutex<GroupState>,
     identifier: String,
 }
@@ -91,23 +94,16 @@ impl KafkaConsumerGroup {
         config: ConsumerConfig,
         responder: Option<Box<dyn MetricsResponder>>,
     ) -> Result<KafkaConsumerGroup> {
-        if topics.is_empty() {
-            return Err(Error::invalid_argument("a consumer group needs at least one topic"));
-        }
-        for topic in topics {
-            Topic::new(topic)?;
-        }
-        let cluster = KafkaCluster::new(config.cluster().broker_list().to_vec(), config.client.clone());
+        check_group_topics(topics)?;
         let metrics = Arc::new(MetricsRecorder::new(responder, true));
         let consumer = Consumer::new(Subscription::Assigned, config)?
             .with_fetch_observer(Arc::new(FetchMetrics(Arc::clone(&metrics))));
         Ok(KafkaConsumerGroup {
             topics: topics.to_vec(),
             consumer: Arc::new(consumer),
-            cluster,
             metrics,
+            lifecycle: AtomicU8::new(Lifecycle::New as u8),
             state: Mutex::new(GroupState {
-                lifecycle: Lifecycle::New,
                 partitioner: None,
                 held: Vec::new(),
                 unassigned: None,
@@ -129,20 +125,21 @@ impl KafkaConsumerGroup {
         &self.identifier
     }
 
-    /// The group's ZooKeeper node.
-    pub fn group_path(&self) -> String {
-        group_path(self.config(), &self.topics)
-    }
-
-    /// The partitions this member consumes now, sorted.
-    pub fn assignment(&self) -> Vec<TopicPartition> {
-        let mut held = self.lock().held.clone();
-        held.sort();
-        held
-    }
-
     fn lock(&self) -> MutexGuard<'_, GroupState> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lifecycle(&self) -> Lifecycle {
+        match self.lifecycle.load(Ordering::Acquire) {
+            0 => Lifecycle::New,
+            1 => Lifecycle::Started,
+            _ => Lifecycle::Stopped,
+        }
+    }
+
+    /// Moves to `lifecycle`; the caller holds the state lock.
+    fn set_lifecycle(&self, _state: &GroupState, lifecycle: Lifecycle) {
+        self.lifecycle.store(lifecycle as u8, Ordering::Release);
     }
 
     /// Connects, joins the group and waits up to `timeout` for the first
@@ -153,20 +150,20 @@ impl KafkaConsumerGroup {
         let deadline = Instant::now() + timeout;
         {
             let mut state = self.lock();
-            match state.lifecycle {
+            match self.lifecycle() {
                 Lifecycle::New => {}
                 Lifecycle::Started => return Err(Error::new(ErrorCode::WrongState, "the group is started already")),
                 Lifecycle::Stopped => return Err(stopped()),
             }
             // A start that fails half-way leaves the group stopped: create a new one.
-            state.lifecycle = Lifecycle::Stopped;
+            self.set_lifecycle(&state, Lifecycle::Stopped);
             let partitioner = self.join().inspect_err(|_| {
                 let _ = self.consumer.close();
             })?;
             state.partitioner = Some(Arc::new(partitioner));
             state.last_partitions_refresh = Instant::now();
             state.force_partitions_refresh = false;
-            state.lifecycle = Lifecycle::Started;
+            self.set_lifecycle(&state, Lifecycle::Started);
         }
         let result = loop {
             if let Err(error) = self.refresh(handler) {
@@ -261,11 +258,11 @@ impl KafkaConsumerGroup {
         let deadline = Instant::now() + timeout;
         let (partitioner, held) = {
             let mut state = self.lock();
-            if state.lifecycle != Lifecycle::Started {
-                state.lifecycle = Lifecycle::Stopped;
+            let was = self.lifecycle();
+            self.set_lifecycle(&state, Lifecycle::Stopped);
+            if was != Lifecycle::Started {
                 return Ok(());
             }
-            state.lifecycle = Lifecycle::Stopped;
             (state.partitioner.take(), std::mem::take(&mut state.held))
         };
         let mut first_error = None;
@@ -297,7 +294,7 @@ impl KafkaConsumerGroup {
     }
 
     fn started(&self) -> Result<()> {
-        match self.lock().lifecycle {
+        match self.lifecycle() {
             Lifecycle::Started => Ok(()),
             Lifecycle::New => Err(Error::new(ErrorCode::WrongState, "the group is not started")),
             Lifecycle::Stopped => Err(stopped()),
@@ -333,11 +330,7 @@ impl KafkaConsumerGroup {
         if let Some(failure) = &state.failure {
             return Err(failure.clone());
         }
-        match state.lifecycle {
-            Lifecycle::Started => {}
-            Lifecycle::New => return Err(Error::new(ErrorCode::WrongState, "the group is not started")),
-            Lifecycle::Stopped => return Err(stopped()),
-        }
+        self.started()?;
         if state.force_partitions_refresh || state.last_partitions_refresh.elapsed() >= PARTITIONS_REFRESH {
             let partitions = self.partition_set();
             let partitioner = state.partitioner.as_ref().expect("a started group has a partitioner");
@@ -456,21 +449,22 @@ impl KafkaConsumerGroup {
     /// partition at all is a `PartitionerError`.
     fn partition_set(&self) -> Result<Vec<String>> {
         let started = Instant::now();
-        let partitions = partition_set(&self.cluster, &self.topics);
+        let partitions = partition_set(self.consumer.cluster(), &self.topics);
         self.metrics
             .record_duration(GroupMetric::MetadataRequestTimer as usize, started.elapsed());
         partitions
     }
 }
 
-/// The ZooKeeper node of `config`'s group for `topics`, chroot included.
-fn group_path(config: &ConsumerConfig, topics: &[String]) -> String {
-    layout::group_path(
-        config.cluster().zookeeper_chroot(),
-        config.group_id(),
-        topics,
-        config.use_group_sha,
-    )
+/// Checks the topics of a group: at least one, each a valid name.
+pub(crate) fn check_group_topics(topics: &[String]) -> Result<()> {
+    if topics.is_empty() {
+        return Err(Error::invalid_argument("a consumer group needs at least one topic"));
+    }
+    for topic in topics {
+        Topic::new(topic)?;
+    }
+    Ok(())
 }
 
 /// How a member of `config`'s group for `topics` joins the party as `identifier`.
@@ -480,13 +474,13 @@ pub(crate) fn partitioner_settings(
     identifier: &str,
 ) -> PartitionerSettings {
     PartitionerSettings {
-        zookeeper_hosts: config
-            .cluster()
-            .zookeeper_hosts()
-            .into_iter()
-            .collect::<Vec<_>>()
-            .join(","),
-        group_path: group_path(config, topics),
+        zookeeper_hosts: config.cluster().zookeeper_connect_hosts(),
+        group_path: layout::group_path(
+            config.cluster().zookeeper_chroot(),
+            config.group_id(),
+            topics,
+            config.use_group_sha,
+        ),
         identifier: identifier.to_string(),
         cooldown: config.partitioner_cooldown,
         session_timeout: SESSION_TIMEOUT,

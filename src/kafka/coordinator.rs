@@ -52,11 +52,6 @@ impl GroupCoordinator {
         }
     }
 
-    /// The group id.
-    pub fn group(&self) -> &str {
-        &self.group
-    }
-
     /// Stores `offsets` (next offset to read, per partition) for the group.
     /// Every partition must be accepted; the first refusal is an
     /// `OffsetCommitError` carrying the broker's code. Retries coordinator

@@ -94,7 +94,7 @@ impl OffsetStore {
         options: &ClientOptions,
     ) -> Result<OffsetStore> {
         let zookeeper = if kind.uses_zookeeper() {
-            let hosts: Vec<&str> = cluster.zookeeper_hosts().into_iter().collect();
+            let hosts = cluster.zookeeper_connect_hosts();
             if hosts.is_empty() {
                 return Err(Error::new(
                     ErrorCode::InvalidOffsetStorage,
@@ -105,7 +105,7 @@ impl OffsetStore {
                 ));
             }
             Some(ZookeeperOffsets::new(
-                &hosts.join(","),
+                &hosts,
                 cluster.zookeeper_chroot(),
                 group,
                 options.request_timeout,
@@ -118,16 +118,6 @@ impl OffsetStore {
             kafka: GroupCoordinator::new(group),
             zookeeper,
         })
-    }
-
-    /// The group.
-    pub fn group(&self) -> &str {
-        self.kafka.group()
-    }
-
-    /// Which storage this is.
-    pub fn kind(&self) -> OffsetStorageKind {
-        self.kind
     }
 
     /// The committed offsets of `partitions` (`None`: nothing committed);

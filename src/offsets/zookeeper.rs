@@ -13,10 +13,7 @@ use zookeeper_client::{Acls, Client, CreateMode};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::coordinator::PartitionKey;
-use crate::zk;
-
-/// The session timeout asked of ZooKeeper (kazoo's default).
-const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::zk::{self, SESSION_TIMEOUT};
 
 /// The classic offset nodes of one group in one ensemble.
 pub struct ZookeeperOffsets {

@@ -288,11 +288,6 @@ impl Partitioner {
         Ok(())
     }
 
-    /// The partition set being split.
-    pub fn partitions(&self) -> Vec<String> {
-        self.shared.partitions()
-    }
-
     /// Leaves the party: the locks go first, then the party node, then the
     /// session, within `timeout`. The holder must have committed and given
     /// up its partitions. Stopping twice is harmless.

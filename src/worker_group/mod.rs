@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::consumer::{ConsumerConfig, Topic, TopicPartition};
-use crate::error::{Error, ErrorCode, Result};
-use crate::group::{partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH};
+use crate::consumer::{ConsumerConfig, TopicPartition};
+use crate::error::{ErrorCode, Result};
+use crate::group::{check_group_topics, partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH};
 use crate::kafka::KafkaCluster;
 use crate::partitioner::{layout, Instruction, Partitioner};
 use crate::run_gate::RunGate;
@@ -114,12 +114,7 @@ impl MultiprocessingGroup {
     /// A member of `config`'s group for `topics` (at least one), running
     /// workers as `mode` says. Nothing connects before `start_group`.
     pub fn new(topics: &[String], config: ConsumerConfig, mode: WorkerMode) -> Result<MultiprocessingGroup> {
-        if topics.is_empty() {
-            return Err(Error::invalid_argument("a consumer group needs at least one topic"));
-        }
-        for topic in topics {
-            Topic::new(topic)?;
-        }
+        check_group_topics(topics)?;
         if let WorkerMode::Processes(command) = &mode {
             process::check_command(command)?;
             process::check_config(&config)?;
@@ -135,11 +130,6 @@ impl MultiprocessingGroup {
         })
     }
 
-    /// This member's identifier in the party.
-    pub fn identifier(&self) -> &str {
-        &self.identifier
-    }
-
     /// Joins the group and runs workers for the partitions it holds until
     /// `stop_group`; then stops them and leaves. A lost ZooKeeper session
     /// stops every worker at once and is `PartitionerError`.
@@ -149,6 +139,15 @@ impl MultiprocessingGroup {
             self.live.lock().expect("live lock").clear();
             result
         })
+    }
+
+    /// Gives the partitioner the partition set read now; when it cannot be
+    /// read the partitioner keeps the one it has.
+    fn refresh_partitions(&self, partitioner: &Partitioner) -> Result<()> {
+        if let Ok(partitions) = partition_set(&self.cluster, &self.topics) {
+            partitioner.update_partitions(partitions)?;
+        }
+        Ok(())
     }
 
     fn supervise(&self) -> Result<()> {
@@ -180,9 +179,7 @@ impl MultiprocessingGroup {
                 Instruction::Release => {
                     self.stop_workers(&mut workers);
                     partitioner.released();
-                    if let Ok(partitions) = partition_set(&self.cluster, &self.topics) {
-                        partitioner.update_partitions(partitions)?;
-                    }
+                    self.refresh_partitions(&partitioner)?;
                     last_refresh = Instant::now();
                 }
                 Instruction::Fail(error) => {
@@ -193,9 +190,7 @@ impl MultiprocessingGroup {
             }
             self.restart_dead_workers(&mut workers)?;
             if last_refresh.elapsed() >= PARTITIONS_REFRESH {
-                if let Ok(partitions) = partition_set(&self.cluster, &self.topics) {
-                    partitioner.update_partitions(partitions)?;
-                }
+                self.refresh_partitions(&partitioner)?;
                 last_refresh = Instant::now();
             }
             *self.live.lock().expect("live lock") = workers.values().map(Worker::info).collect();

@@ -38,7 +38,6 @@ const ORPHAN_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_mil
 /// A running worker process.
 pub struct ProcessWorker {
     child: Child,
-    ended: bool,
 }
 
 impl ProcessWorker {
@@ -63,7 +62,7 @@ impl ProcessWorker {
                     format!("cannot start worker {:?}: {e}", command[0]),
                 )
             })?;
-        Ok(ProcessWorker { child, ended: false })
+        Ok(ProcessWorker { child })
     }
 
     /// The worker's process id.
@@ -71,10 +70,10 @@ impl ProcessWorker {
         self.child.id()
     }
 
-    /// Whether the process has exited (and was reaped).
+    /// Whether the process has exited (and was reaped; `Child` keeps the
+    /// status once it has it).
     pub fn has_ended(&mut self) -> bool {
-        self.ended = self.ended || !matches!(self.child.try_wait(), Ok(None));
-        self.ended
+        !matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGTERM: the worker should finish its message, commit and exit.

@@ -19,6 +19,9 @@ use zookeeper_client::Client;
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 
+/// The ZooKeeper session timeout (kazoo's default, which the Python library keeps).
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Spawns `spawns` tasks on the engine's runtime (or the runtime of the
 /// calling thread), each again under this spawner.
 struct EngineSpawner;
