@@ -28,7 +28,9 @@ fn idempotent_producer(mock: &MockCluster) -> Producer {
         ("enable_idempotence", "true"),
         ("acks", "all"),
         ("retry_backoff_ms", "10"),
-        ("linger_ms", "2"),
+        // Only the flush after each group seals a batch: a group is one
+        // batch however slowly a loaded machine appends it.
+        ("linger_ms", "60000"),
     ] {
         config.set(key, value).unwrap();
     }

@@ -248,7 +248,8 @@ pub struct SendPlan {
     pub expired: Vec<(Batch, Error)>,
     /// The earliest moment something becomes ready.
     pub next_wakeup: Option<Instant>,
-    /// An idempotent batch waits for a producer id.
+    /// An idempotent batch waits for a producer id and none is asked for
+    /// yet: the sender must send one InitProducerId.
     pub needs_producer_id: bool,
 }
 
@@ -269,7 +270,11 @@ pub struct Accumulator {
     /// Callers flushing now: send everything without linger.
     pub flushing: usize,
     /// Idempotence: the producer id and epoch in use.
-    pub producer_id: Option<(i64, i16)>,
+    producer_id: Option<(i64, i16)>,
+    /// Idempotence: an InitProducerId request is out. Decided under the
+    /// same lock as `producer_id`, so one request is out at a time and a
+    /// late second answer never replaces the id batches already carry.
+    producer_id_requested: bool,
     buffers: BufferPool,
 }
 
@@ -362,7 +367,7 @@ impl Accumulator {
             }
             queue.urgent = false;
             if options.enable_idempotence && self.producer_id.is_none() {
-                needs_producer_id = true;
+                needs_producer_id |= !self.producer_id_requested;
                 continue;
             }
             let Some(leader) = metadata.leader(&partition.0, partition.1) else {
@@ -389,6 +394,7 @@ impl Accumulator {
         plan.requests = requests;
         plan.expired = expired;
         plan.refresh_topics = refresh;
+        self.producer_id_requested |= needs_producer_id;
         plan.needs_producer_id = needs_producer_id;
         plan
     }
@@ -419,6 +425,15 @@ impl Accumulator {
         self.queued_messages -= batch.messages.len();
         self.queued_bytes -= batch.bytes;
         self.buffers.give(batch.into_buffer());
+    }
+
+    /// Idempotence: the answer to the InitProducerId request the last plan
+    /// asked for; `None` when it failed, so that the next plan asks again.
+    pub fn producer_id_answered(&mut self, identity: Option<(i64, i16)>) {
+        self.producer_id_requested = false;
+        if identity.is_some() {
+            self.producer_id = identity;
+        }
     }
 
     /// Idempotence: the broker lost our producer state or saw a sequence gap.
@@ -512,5 +527,55 @@ mod tests {
         let again = pool.take(1 << 20);
         assert_eq!(again.as_ptr(), address, "the same memory is written again");
         assert!(again.capacity() >= 1 << 20);
+    }
+
+    fn one_leader_metadata(topic: &str) -> ClusterMetadata {
+        let mut metadata = ClusterMetadata::empty();
+        let partition = crate::kafka::metadata::PartitionMetadata {
+            error_code: 0,
+            leader: 1,
+        };
+        metadata.topics.insert(
+            topic.to_string(),
+            crate::kafka::metadata::TopicMetadata {
+                error_code: 0,
+                partitions: [(0, partition)].into(),
+            },
+        );
+        metadata
+    }
+
+    #[test]
+    fn one_producer_id_request_is_out_at_a_time_and_its_answer_is_the_id_batches_carry() {
+        let mut config = crate::config::KeyValueConfig::new();
+        config.set("enable_idempotence", "true").unwrap();
+        config.set("acks", "all").unwrap();
+        let options = ProducerOptions::from_config(&config).unwrap();
+        let metadata = one_leader_metadata("topic");
+        let mut accumulator = Accumulator::default();
+        let message = OutgoingMessage {
+            key: None,
+            value: Some(b"value"),
+            timestamp: 0,
+        };
+        accumulator.append(&(Arc::from("topic"), 0), message, Completion::Report(0), true, &options);
+
+        let now = Instant::now();
+        assert!(accumulator.plan(&metadata, &options, now).needs_producer_id);
+        let again = accumulator.plan(&metadata, &options, now);
+        assert!(!again.needs_producer_id, "a second plan while the first request is out");
+        assert!(again.requests.is_empty(), "nothing is sent without a producer id");
+
+        accumulator.producer_id_answered(None);
+        assert!(
+            accumulator.plan(&metadata, &options, now).needs_producer_id,
+            "a failed request is asked again"
+        );
+
+        accumulator.producer_id_answered(Some((42, 3)));
+        let plan = accumulator.plan(&metadata, &options, now);
+        assert!(!plan.needs_producer_id);
+        let sent = &plan.requests[&1][0];
+        assert_eq!(sent.sequence, Some((42, 3, 0)));
     }
 }

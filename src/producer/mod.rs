@@ -61,7 +61,6 @@ pub struct Shared {
     shutdown: AtomicBool,
     closed: AtomicBool,
     refreshing_metadata: AtomicBool,
-    initializing_producer_id: AtomicBool,
     topics: TopicCache,
     /// Buffers of encoded record batches, reused from request to request.
     request_buffers: Mutex<buffers::BufferPool>,
@@ -105,7 +104,6 @@ impl Producer {
             shutdown: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             refreshing_metadata: AtomicBool::new(false),
-            initializing_producer_id: AtomicBool::new(false),
             topics: TopicCache::default(),
             request_buffers: Mutex::new(buffers::BufferPool::default()),
         });

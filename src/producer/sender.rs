@@ -105,11 +105,9 @@ pub async fn refresh_metadata(shared: Arc<Shared>, topics: Vec<String>) {
     shared.wake_sender.notify_one();
 }
 
-/// Idempotence: asks any broker for a producer id and epoch.
+/// Idempotence: asks any broker for a producer id and epoch. The plan that
+/// spawned this marked the request as out, so no other runs meanwhile.
 async fn init_producer_id(shared: Arc<Shared>) {
-    if shared.initializing_producer_id.swap(true, Ordering::AcqRel) {
-        return;
-    }
     let result = async {
         let deadline = Instant::now() + shared.options.client.request_timeout;
         let connection = shared.cluster.any_connection(deadline).await?;
@@ -123,10 +121,11 @@ async fn init_producer_id(shared: Arc<Shared>) {
         Ok((response.producer_id.0, response.producer_epoch))
     }
     .await;
-    if let Ok(identity) = result {
-        shared.state.lock().expect("producer lock").producer_id = Some(identity);
-    }
-    shared.initializing_producer_id.store(false, Ordering::Release);
+    shared
+        .state
+        .lock()
+        .expect("producer lock")
+        .producer_id_answered(result.ok());
     shared.wake_sender.notify_one();
 }
 
