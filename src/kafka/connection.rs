@@ -209,7 +209,19 @@ impl Connection {
 
     async fn write_frame(&self, frame: &[u8]) -> Result<()> {
         let mut writer = self.writer.lock().await;
-        if let Err(e) = writer.write_all(frame).await {
+        // Checked under the write lock: after a frame was cut off, nothing
+        // more may follow it on this socket.
+        if let Some(error) = &self.routing.lock().expect("routing lock").poisoned {
+            return Err(error.clone());
+        }
+        let mut cut_off = CutOffWrite {
+            routing: &self.routing,
+            address: &self.address,
+            armed: true,
+        };
+        let written = writer.write_all(frame).await;
+        cut_off.armed = false;
+        if let Err(e) = written {
             let error = Error::new(ErrorCode::Transport, format!("write to {}: {e}", self.address));
             poison(&self.routing, error.clone());
             return Err(error);
@@ -247,6 +259,26 @@ impl Drop for PendingGuard<'_> {
                 .expect("routing lock")
                 .pending
                 .remove(&self.correlation_id);
+        }
+    }
+}
+
+/// Poisons the connection when a write is dropped part way (its request
+/// timed out): the broker would read the next frame as the rest of this one.
+struct CutOffWrite<'a> {
+    routing: &'a Mutex<Routing>,
+    address: &'a str,
+    armed: bool,
+}
+
+impl Drop for CutOffWrite<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let error = Error::new(
+                ErrorCode::Transport,
+                format!("write to {} was cut off by a timeout", self.address),
+            );
+            poison(self.routing, error);
         }
     }
 }
@@ -320,5 +352,48 @@ fn route(routing: &Mutex<Routing>, mut frame: Bytes, address: &str) -> Result<()
     match failed {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::ProduceRequest;
+
+    #[test]
+    fn a_write_cut_off_by_its_timeout_poisons_the_connection() {
+        // A broker that accepts and never reads: a frame larger than the
+        // socket buffers stalls part way.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let accepted = std::thread::spawn(move || listener.accept().unwrap());
+        let large =
+            ProduceRequest::default().with_topic_data(vec![TopicProduceData::default().with_partition_data(vec![
+                PartitionProduceData::default().with_records(Some(Bytes::from(vec![0; 64 << 20]))),
+            ])]);
+        crate::engine::block_on(async {
+            let connection = Connection::connect(&address, "test", 1 << 20, Duration::from_secs(5))
+                .await
+                .unwrap();
+            let error = connection
+                .request(ApiKey::Produce, 3, &large, Duration::from_millis(300))
+                .await
+                .unwrap_err();
+            assert_eq!(error.code(), ErrorCode::RequestTimedOut);
+            assert!(connection.is_poisoned(), "half a frame is on the socket");
+            let next = connection
+                .request(
+                    ApiKey::Produce,
+                    3,
+                    &ProduceRequest::default(),
+                    Duration::from_millis(300),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(next.code(), ErrorCode::Transport, "{next}");
+        })
+        .unwrap();
+        drop(accepted.join().unwrap());
     }
 }
