@@ -21,7 +21,7 @@ const REQUEST_TIMED_OUT: i16 = 7;
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const UNKNOWN_PRODUCER_ID: i16 = 59;
 
-fn idempotent_producer(mock: &MockCluster) -> Producer {
+fn idempotent_producer(mock: &MockCluster, extra: &[(&str, &str)]) -> Producer {
     let cluster = ClusterConfig::from_broker_string("standard", "test", mock.bootstrap(), "").unwrap();
     let mut config = KeyValueConfig::new();
     for (key, value) in [
@@ -31,27 +31,37 @@ fn idempotent_producer(mock: &MockCluster) -> Producer {
         // Only the flush after each group seals a batch: a group is one
         // batch however slowly a loaded machine appends it.
         ("linger_ms", "60000"),
-    ] {
+    ]
+    .iter()
+    .chain(extra)
+    {
         config.set(key, value).unwrap();
     }
     Producer::new(&cluster, &config, None).unwrap()
 }
 
-/// Produces `count` messages to partition 0 in batches of `per_batch`
-/// (flushing after each), running `before_batch(i)` before batch i.
+/// Produces group `group` of `per_batch` messages to partition 0 and
+/// flushes it as one batch; returns the errors its delivery reports carry.
+fn produce_group(producer: &Producer, topic: &str, group: usize, per_batch: usize) -> Vec<yelp_kafka::Error> {
+    for i in 0..per_batch {
+        let value = format!("b{group}-m{i}");
+        producer
+            .produce(topic, Some(0), None, Some(value.as_bytes()), 0, QueueWait::Forever)
+            .unwrap();
+    }
+    let mut failures = Vec::new();
+    producer
+        .flush(Duration::from_secs(20), &mut |r| failures.extend(r.error.clone()))
+        .unwrap();
+    failures
+}
+
+/// Produces `batches` groups of `per_batch` messages, one batch each,
+/// running `before_batch(i)` before group i; every message is delivered.
 fn produce_batches(producer: &Producer, topic: &str, batches: usize, per_batch: usize, before_batch: impl Fn(usize)) {
     for batch in 0..batches {
         before_batch(batch);
-        for i in 0..per_batch {
-            let value = format!("b{batch}-m{i}");
-            producer
-                .produce(topic, Some(0), None, Some(value.as_bytes()), 0, QueueWait::Forever)
-                .unwrap();
-        }
-        let mut failures = Vec::new();
-        producer
-            .flush(Duration::from_secs(20), &mut |r| failures.extend(r.error.clone()))
-            .unwrap();
+        let failures = produce_group(producer, topic, batch, per_batch);
         assert!(failures.is_empty(), "{failures:?}");
     }
 }
@@ -110,7 +120,7 @@ fn assert_gap_free_sequences(batches: &[BatchDecodeInfo]) {
 fn stored_batches_carry_our_producer_id_and_gap_free_sequences() {
     let mock = MockCluster::start(1);
     mock.create_topic("idem", 1);
-    let producer = idempotent_producer(&mock);
+    let producer = idempotent_producer(&mock, &[]);
     produce_batches(&producer, "idem", 5, 10, |_| {});
     let batches = stored_batches(&mock, "idem");
     assert_eq!(batches.len(), 5);
@@ -127,7 +137,7 @@ fn stored_batches_carry_our_producer_id_and_gap_free_sequences() {
 fn a_retried_batch_keeps_its_sequence() {
     let mock = MockCluster::start(1);
     mock.create_topic("retried", 1);
-    let producer = idempotent_producer(&mock);
+    let producer = idempotent_producer(&mock, &[]);
     produce_batches(&producer, "retried", 4, 5, |batch| {
         if batch == 2 {
             mock.push_errors(PRODUCE, &[REQUEST_TIMED_OUT, REQUEST_TIMED_OUT]);
@@ -148,7 +158,7 @@ fn lost_producer_state_gets_a_new_producer_id_and_sequences_from_zero() {
     for error in [UNKNOWN_PRODUCER_ID, OUT_OF_ORDER_SEQUENCE_NUMBER] {
         let mock = MockCluster::start(1);
         mock.create_topic("reset", 1);
-        let producer = idempotent_producer(&mock);
+        let producer = idempotent_producer(&mock, &[]);
         produce_batches(&producer, "reset", 3, 4, |batch| {
             if batch == 2 {
                 mock.push_errors(PRODUCE, &[error]);
@@ -164,4 +174,25 @@ fn lost_producer_state_gets_a_new_producer_id_and_sequences_from_zero() {
         );
         assert_eq!(after.base_sequence, 0, "error {error}: sequences start again at 0");
     }
+}
+
+#[test]
+fn a_batch_that_fails_for_good_leaves_no_sequence_gap() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("gap", 1);
+    let producer = idempotent_producer(&mock, &[("retries", "0")]);
+    assert!(produce_group(&producer, "gap", 0, 4).is_empty());
+    mock.push_errors(PRODUCE, &[REQUEST_TIMED_OUT]);
+    let failures = produce_group(&producer, "gap", 1, 4);
+    assert_eq!(failures.len(), 4, "retries=0: the timed-out batch fails: {failures:?}");
+    assert!(produce_group(&producer, "gap", 2, 4).is_empty());
+
+    let batches = stored_batches(&mock, "gap");
+    assert_eq!(batches.len(), 2, "the failed batch stored nothing");
+    let (before, after) = (&batches[0], &batches[1]);
+    assert!(
+        (after.producer_id, after.producer_epoch) != (before.producer_id, before.producer_epoch),
+        "the abandoned sequence is given up with its producer id"
+    );
+    assert_eq!(after.base_sequence, 0, "no gap: the next batch numbers from 0");
 }

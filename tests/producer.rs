@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::MockCluster;
 use yelp_kafka::config::{ClusterConfig, KeyValueConfig};
@@ -305,6 +305,29 @@ fn a_full_queue_returns_queue_full_or_waits() {
         .flush(Duration::from_secs(10), &mut |r| delivered.push(r.opaque))
         .unwrap();
     assert_eq!(delivered, [1, 2, 3]);
+}
+
+#[test]
+fn a_sync_send_larger_than_the_queue_is_not_held_back_by_a_lingering_batch() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("one-at-a-time", 2);
+    // A lingering asynchronous message sets the sender's next timer a
+    // minute away, and leaves room for one more: each message of the
+    // synchronous send waits for the one before it, which the sender must
+    // be told about, not find on that timer.
+    let producer = producer_with(&mock, &[("queue_max_messages", "2"), ("linger_ms", "60000")]);
+    producer
+        .produce("one-at-a-time", Some(1), None, Some(b"lingers"), 0, QueueWait::NoWait)
+        .unwrap();
+    // Time for the sender to plan that batch and sleep until its linger ends.
+    std::thread::sleep(Duration::from_millis(300));
+    let messages: Vec<Vec<u8>> = (0..20).map(|i| format!("m{i}").into_bytes()).collect();
+    let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let started = Instant::now();
+    let offsets = producer.send_messages("one-at-a-time", &slices).unwrap();
+    let took = started.elapsed();
+    assert_eq!(offsets.len(), 20);
+    assert!(took < Duration::from_secs(20), "20 messages took {took:?}");
 }
 
 #[test]

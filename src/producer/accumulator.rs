@@ -341,8 +341,15 @@ impl Accumulator {
         let mut expired = Vec::new();
         let mut refresh = BTreeSet::new();
         let mut needs_producer_id = false;
-        for (partition, queue) in self.partitions.iter_mut() {
+        for queue in self.partitions.values_mut() {
             expire_old_batches(queue, options, now, &mut expired);
+        }
+        // Before any batch below takes a sequence: an expired batch that
+        // had one leaves a gap the broker would refuse.
+        for (batch, _) in &expired {
+            self.sequence_abandoned(batch);
+        }
+        for (partition, queue) in self.partitions.iter_mut() {
             if queue.in_flight {
                 continue;
             }
@@ -436,14 +443,23 @@ impl Accumulator {
         }
     }
 
-    /// Idempotence: the broker lost our producer state or saw a sequence gap.
-    /// A new producer id will be fetched and every partition numbers from 0 again.
-    pub fn reset_producer_id(&mut self) {
-        self.producer_id = None;
-        for queue in self.partitions.values_mut() {
-            queue.next_sequence = 0;
-            for batch in &mut queue.sealed {
-                batch.sequence = None;
+    /// Idempotence: `batch` leaves without its sequence being stored — it
+    /// failed for good, expired, or the broker lost our producer state. The
+    /// partition's later sequences would leave a gap the broker refuses, so
+    /// when the batch carried the producer id in use, a new id is fetched
+    /// and every partition numbers from 0 again. A batch of an id already
+    /// given up changes nothing: that reset is under way.
+    pub fn sequence_abandoned(&mut self, batch: &Batch) {
+        let Some((producer_id, epoch, _)) = batch.sequence else {
+            return;
+        };
+        if self.producer_id == Some((producer_id, epoch)) {
+            self.producer_id = None;
+            for queue in self.partitions.values_mut() {
+                // Batches waiting for a retry keep their id and sequence:
+                // their first attempt may be stored, and only the old id
+                // lets the broker recognise the retry as a repeat.
+                queue.next_sequence = 0;
             }
         }
     }
@@ -529,36 +545,70 @@ mod tests {
         assert!(again.capacity() >= 1 << 20);
     }
 
-    fn one_leader_metadata(topic: &str) -> ClusterMetadata {
+    const TOPIC: &str = "topic";
+
+    /// `partitions` partitions of `TOPIC`, all led by node 1.
+    fn metadata(partitions: i32) -> ClusterMetadata {
         let mut metadata = ClusterMetadata::empty();
-        let partition = crate::kafka::metadata::PartitionMetadata {
+        let led_by_one = crate::kafka::metadata::PartitionMetadata {
             error_code: 0,
             leader: 1,
         };
         metadata.topics.insert(
-            topic.to_string(),
+            TOPIC.to_string(),
             crate::kafka::metadata::TopicMetadata {
                 error_code: 0,
-                partitions: [(0, partition)].into(),
+                partitions: (0..partitions).map(|p| (p, led_by_one.clone())).collect(),
             },
         );
         metadata
     }
 
-    #[test]
-    fn one_producer_id_request_is_out_at_a_time_and_its_answer_is_the_id_batches_carry() {
+    fn idempotent_options() -> ProducerOptions {
         let mut config = crate::config::KeyValueConfig::new();
         config.set("enable_idempotence", "true").unwrap();
         config.set("acks", "all").unwrap();
-        let options = ProducerOptions::from_config(&config).unwrap();
-        let metadata = one_leader_metadata("topic");
-        let mut accumulator = Accumulator::default();
+        ProducerOptions::from_config(&config).unwrap()
+    }
+
+    /// Queues one message for `partition`, to be sent without linger.
+    fn append_to(accumulator: &mut Accumulator, partition: i32, options: &ProducerOptions) {
         let message = OutgoingMessage {
             key: None,
             value: Some(b"value"),
             timestamp: 0,
         };
-        accumulator.append(&(Arc::from("topic"), 0), message, Completion::Report(0), true, &options);
+        accumulator.append(
+            &(Arc::from(TOPIC), partition),
+            message,
+            Completion::Report(0),
+            true,
+            options,
+        );
+    }
+
+    /// The batches a plan sends, by partition.
+    fn sent(plan: SendPlan) -> HashMap<i32, Batch> {
+        plan.requests
+            .into_values()
+            .flatten()
+            .map(|batch| (batch.partition.1, batch))
+            .collect()
+    }
+
+    /// A sent batch comes back for another attempt.
+    fn retry_now(accumulator: &mut Accumulator, mut batch: Batch, now: Instant) {
+        accumulator.request_done(1);
+        batch.attempts += 1;
+        accumulator.retry(batch, now);
+    }
+
+    #[test]
+    fn one_producer_id_request_is_out_at_a_time_and_its_answer_is_the_id_batches_carry() {
+        let options = idempotent_options();
+        let metadata = metadata(1);
+        let mut accumulator = Accumulator::default();
+        append_to(&mut accumulator, 0, &options);
 
         let now = Instant::now();
         assert!(accumulator.plan(&metadata, &options, now).needs_producer_id);
@@ -575,7 +625,68 @@ mod tests {
         accumulator.producer_id_answered(Some((42, 3)));
         let plan = accumulator.plan(&metadata, &options, now);
         assert!(!plan.needs_producer_id);
-        let sent = &plan.requests[&1][0];
-        assert_eq!(sent.sequence, Some((42, 3, 0)));
+        assert_eq!(sent(plan)[&0].sequence, Some((42, 3, 0)));
+    }
+
+    #[test]
+    fn a_reset_renumbers_new_batches_and_leaves_a_retried_batch_its_id_and_sequence() {
+        let options = idempotent_options();
+        let metadata = metadata(2);
+        let mut accumulator = Accumulator::default();
+        accumulator.producer_id_answered(Some((1, 0)));
+        let now = Instant::now();
+        for partition in [0, 1] {
+            append_to(&mut accumulator, partition, &options);
+        }
+        let mut first = sent(accumulator.plan(&metadata, &options, now));
+        let (retried, lost) = (first.remove(&0).unwrap(), first.remove(&1).unwrap());
+        assert_eq!(retried.sequence, Some((1, 0, 0)));
+        // Partition 0's answer is unknown (a timeout): it waits for a retry.
+        // Partition 1's broker lost our producer state.
+        retry_now(&mut accumulator, retried, now);
+        accumulator.sequence_abandoned(&lost);
+        accumulator.batch_finished(lost, true);
+        append_to(&mut accumulator, 1, &options);
+
+        assert!(accumulator.plan(&metadata, &options, now).needs_producer_id);
+        accumulator.producer_id_answered(Some((2, 0)));
+        let again = sent(accumulator.plan(&metadata, &options, now));
+        assert_eq!(
+            again[&0].sequence,
+            Some((1, 0, 0)),
+            "the retry keeps the id the broker may have stored it under"
+        );
+        assert_eq!(again[&1].sequence, Some((2, 0, 0)));
+
+        // A late state-lost answer for the old id starts no second reset.
+        accumulator.sequence_abandoned(&again[&0]);
+        assert!(!accumulator.plan(&metadata, &options, now).needs_producer_id);
+    }
+
+    #[test]
+    fn an_expired_batch_with_a_sequence_gives_up_the_producer_id() {
+        let options = idempotent_options();
+        let metadata = metadata(1);
+        let mut accumulator = Accumulator::default();
+        accumulator.producer_id_answered(Some((1, 0)));
+        let now = Instant::now();
+        append_to(&mut accumulator, 0, &options);
+        let batch = sent(accumulator.plan(&metadata, &options, now)).remove(&0).unwrap();
+        retry_now(&mut accumulator, batch, now + options.retry_backoff);
+
+        let later = Instant::now() + options.delivery_timeout;
+        let plan = accumulator.plan(&metadata, &options, later);
+        assert_eq!(plan.expired.len(), 1);
+        for (batch, _) in plan.expired {
+            accumulator.batch_finished(batch, false);
+        }
+        append_to(&mut accumulator, 0, &options);
+        assert!(
+            accumulator.plan(&metadata, &options, later).needs_producer_id,
+            "under id 1, sequence 1 would follow a gap at 0"
+        );
+        accumulator.producer_id_answered(Some((2, 0)));
+        let next = sent(accumulator.plan(&metadata, &options, later)).remove(&0).unwrap();
+        assert_eq!(next.sequence, Some((2, 0, 0)));
     }
 }

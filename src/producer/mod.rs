@@ -277,6 +277,11 @@ impl Producer {
                     ),
                 )
             };
+            if wait != QueueWait::NoWait {
+                // Messages this caller already queued (a synchronous send's
+                // first ones) must not wait for the sender's next timer.
+                shared.wake_sender.notify_one();
+            }
             state = match (wait, deadline) {
                 (QueueWait::NoWait, _) => return Err(full()),
                 (_, Some(deadline)) => {
@@ -385,7 +390,7 @@ impl Producer {
     /// `TimedOut` names how many messages are still undelivered.
     pub fn flush(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        self.shared.state.lock().expect("producer lock").flushing += 1;
+        let flushing = Flushing::start(&self.shared);
         self.shared.wake_sender.notify_one();
         let result = loop {
             self.serve(self.shared.reports.lock().expect("reports lock"), handler);
@@ -403,7 +408,7 @@ impl Producer {
             let pause = (deadline - now).min(Duration::from_millis(20));
             drop(self.shared.space.wait_timeout(state, pause).expect("producer lock"));
         };
-        self.shared.state.lock().expect("producer lock").flushing -= 1;
+        drop(flushing);
         self.serve(self.shared.reports.lock().expect("reports lock"), handler);
         self.shared.metrics.deliver();
         result
@@ -438,6 +443,25 @@ impl Producer {
     /// Messages produced and not yet delivered or failed.
     pub fn queued_messages(&self) -> usize {
         self.shared.state.lock().expect("producer lock").queued_messages
+    }
+}
+
+/// A flush in progress: batches go out without linger until it ends, also
+/// when a report handler panics.
+struct Flushing<'a>(&'a Shared);
+
+impl Flushing<'_> {
+    fn start(shared: &Shared) -> Flushing<'_> {
+        shared.state.lock().expect("producer lock").flushing += 1;
+        Flushing(shared)
+    }
+}
+
+impl Drop for Flushing<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.0.state.lock() {
+            state.flushing -= 1;
+        }
     }
 }
 

@@ -278,19 +278,24 @@ impl Shared {
         let producer_state_lost = matches!(kafka, Some(OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID));
         let retriable = producer_state_lost || error.is_retriable();
         let in_time = batch.created.elapsed() < self.options.delivery_timeout;
+        let mut state = self.state.lock().expect("producer lock");
+        // Read under the lock: close sets it before it drains the queue
+        // under this lock, so a batch put back here is drained, and one
+        // that comes later sees the flag and fails here.
         let running = !self.shutdown.load(Ordering::Acquire);
-        if retriable && batch.attempts < self.options.retries && in_time && running {
+        let retry = retriable && batch.attempts < self.options.retries && in_time && running;
+        if producer_state_lost || !retry {
+            // Kafka's answer to lost producer state, or to a sequence that
+            // will never be stored: a new producer id and sequences from 0.
+            state.sequence_abandoned(&batch);
+            batch.sequence = None;
+        }
+        if retry {
             batch.attempts += 1;
-            let mut state = self.state.lock().expect("producer lock");
-            if producer_state_lost {
-                // Kafka's answer to lost producer state: a new producer id
-                // (new epoch) and sequences from zero for every partition.
-                batch.sequence = None;
-                state.reset_producer_id();
-            }
             state.retry(batch, Instant::now() + self.options.retry_backoff);
             return;
         }
+        drop(state);
         let error = if error.code() == ErrorCode::Transport {
             error.with_code(ErrorCode::FailedPayloads)
         } else {
