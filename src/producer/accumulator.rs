@@ -571,6 +571,13 @@ mod tests {
         ProducerOptions::from_config(&config).unwrap()
     }
 
+    /// An accumulator that already has producer id `id`, epoch 0.
+    fn holding_producer_id(id: i64) -> Accumulator {
+        let mut accumulator = Accumulator::default();
+        accumulator.producer_id_answered(Some((id, 0)));
+        accumulator
+    }
+
     /// Queues one message for `partition`, to be sent without linger.
     fn append_to(accumulator: &mut Accumulator, partition: i32, options: &ProducerOptions) {
         let message = OutgoingMessage {
@@ -632,8 +639,7 @@ mod tests {
     fn a_reset_renumbers_new_batches_and_leaves_a_retried_batch_its_id_and_sequence() {
         let options = idempotent_options();
         let metadata = metadata(2);
-        let mut accumulator = Accumulator::default();
-        accumulator.producer_id_answered(Some((1, 0)));
+        let mut accumulator = holding_producer_id(1);
         let now = Instant::now();
         for partition in [0, 1] {
             append_to(&mut accumulator, partition, &options);
@@ -667,8 +673,7 @@ mod tests {
     fn an_expired_batch_with_a_sequence_gives_up_the_producer_id() {
         let options = idempotent_options();
         let metadata = metadata(1);
-        let mut accumulator = Accumulator::default();
-        accumulator.producer_id_answered(Some((1, 0)));
+        let mut accumulator = holding_producer_id(1);
         let now = Instant::now();
         append_to(&mut accumulator, 0, &options);
         let batch = sent(accumulator.plan(&metadata, &options, now)).remove(&0).unwrap();
