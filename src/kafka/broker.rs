@@ -78,7 +78,6 @@ impl BrokerConnection {
         let version = self.versions.version_for::<R>()?;
         Ok(PreparedRequest {
             frame: self.connection.encode(R::KEY, version, request)?,
-            version,
             request: PhantomData,
         })
     }
@@ -86,7 +85,7 @@ impl BrokerConnection {
     /// Sends a prepared request and decodes the response. Returns the
     /// response and the version used (field meanings vary by version).
     pub async fn send_prepared<R: KafkaRequest>(&self, prepared: PreparedRequest<R>) -> Result<(R::Response, i16)> {
-        let version = prepared.version;
+        let version = prepared.frame.version();
         let body = self.connection.exchange(prepared.frame, self.request_timeout).await?;
         let response = decode_response::<R>(body, version)
             .map_err(|e| e.context(format!("{:?} from {}", R::KEY, self.address())))?;
@@ -95,11 +94,10 @@ impl BrokerConnection {
 
     /// Sends a prepared request without waiting for a response (only for
     /// requests the broker does not answer, as Produce with acks=0).
-    pub async fn send_prepared_unanswered<R: KafkaRequest>(&self, prepared: PreparedRequest<R>) -> Result<i16> {
+    pub async fn send_prepared_unanswered<R: KafkaRequest>(&self, prepared: PreparedRequest<R>) -> Result<()> {
         self.connection
             .send_without_response(prepared.frame, self.request_timeout)
-            .await?;
-        Ok(prepared.version)
+            .await
     }
 }
 
@@ -107,7 +105,6 @@ impl BrokerConnection {
 #[derive(Debug)]
 pub struct PreparedRequest<R> {
     frame: EncodedFrame,
-    version: i16,
     request: PhantomData<fn() -> R>,
 }
 

@@ -47,6 +47,13 @@ pub struct EncodedFrame {
     bytes: Bytes,
 }
 
+impl EncodedFrame {
+    /// The API version the request was encoded at.
+    pub fn version(&self) -> i16 {
+        self.version
+    }
+}
+
 /// A framed, pipelined connection to one broker.
 pub struct Connection {
     address: String,
@@ -119,13 +126,13 @@ impl Connection {
             bytes,
         } = frame;
         let (reply, response) = oneshot::channel();
-        {
-            let mut routing = self.routing.lock().expect("routing lock");
-            if let Some(error) = &routing.poisoned {
-                return Err(error.clone());
-            }
-            routing.pending.insert(correlation_id, Pending { api, version, reply });
-        }
+        // A poisoned connection refuses the write below; the guard then
+        // removes this entry again.
+        self.routing
+            .lock()
+            .expect("routing lock")
+            .pending
+            .insert(correlation_id, Pending { api, version, reply });
         let mut guard = PendingGuard {
             routing: &self.routing,
             correlation_id,
@@ -157,9 +164,6 @@ impl Connection {
     /// Sends an encoded request for which the broker sends no response
     /// (Produce with acks=0).
     pub async fn send_without_response(&self, frame: EncodedFrame, timeout: Duration) -> Result<()> {
-        if let Some(error) = &self.routing.lock().expect("routing lock").poisoned {
-            return Err(error.clone());
-        }
         tokio::time::timeout(timeout, self.write_frame(&frame.bytes))
             .await
             .map_err(|_| {
@@ -209,8 +213,8 @@ impl Connection {
 
     async fn write_frame(&self, frame: &[u8]) -> Result<()> {
         let mut writer = self.writer.lock().await;
-        // Checked under the write lock: after a frame was cut off, nothing
-        // more may follow it on this socket.
+        // The one check of a poisoned connection, under the write lock:
+        // after a frame was cut off, nothing more may follow it.
         if let Some(error) = &self.routing.lock().expect("routing lock").poisoned {
             return Err(error.clone());
         }

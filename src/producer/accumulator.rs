@@ -33,7 +33,7 @@ pub struct OutgoingMessage<'a> {
 }
 
 impl OutgoingMessage<'_> {
-    /// Bytes the message counts for in batch and queue options.
+    /// Bytes the message counts for in batch and queue limits.
     pub fn size(&self) -> usize {
         self.key.map_or(0, <[u8]>::len) + self.value.map_or(0, <[u8]>::len)
     }

@@ -277,14 +277,14 @@ impl Producer {
                     ),
                 )
             };
-            if wait != QueueWait::NoWait {
-                // Messages this caller already queued (a synchronous send's
-                // first ones) must not wait for the sender's next timer.
-                shared.wake_sender.notify_one();
+            if wait == QueueWait::NoWait {
+                return Err(full());
             }
-            state = match (wait, deadline) {
-                (QueueWait::NoWait, _) => return Err(full()),
-                (_, Some(deadline)) => {
+            // Messages this caller already queued (a synchronous send's
+            // first ones) must not wait for the sender's next timer.
+            shared.wake_sender.notify_one();
+            state = match deadline {
+                Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return Err(full());
@@ -295,7 +295,7 @@ impl Producer {
                         .expect("producer lock")
                         .0
                 }
-                _ => shared.space.wait(state).expect("producer lock"),
+                None => shared.space.wait(state).expect("producer lock"),
             };
         }
         let needs_sender = state.append(partition, message, completion, urgent, &shared.options);

@@ -200,7 +200,7 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
     }
     let prepared = prepared?;
     if shared.options.acks == 0 {
-        connection.send_prepared_unanswered(prepared).await.map(|_| None)
+        connection.send_prepared_unanswered(prepared).await.map(|()| None)
     } else {
         connection
             .send_prepared(prepared)
