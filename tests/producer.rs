@@ -126,6 +126,32 @@ fn sync_send_returns_after_the_broker_acknowledged_and_librdkafka_reads_it_back(
 }
 
 #[test]
+fn acks_0_sends_without_waiting_and_librdkafka_reads_everything_back() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("unacked", 1);
+    let producer = producer_with(&mock, &[("acks", "0")]);
+    let reports = produce_numbered(&producer, "unacked", 200, 1, || {});
+    assert_eq!(reports.len(), 200);
+    assert!(
+        reports.iter().all(|r| r.error.is_none() && r.offset == -1),
+        "without an answer there is no offset"
+    );
+    // Nothing says when the broker appended what it was sent: read until
+    // everything is there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let read = loop {
+        let read = interop::read_all(mock.bootstrap(), "unacked");
+        if read.len() >= 200 || Instant::now() > deadline {
+            break read;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let values: Vec<&str> = read.iter().map(|m| m.value.as_str()).collect();
+    let expected: Vec<String> = (0..200).map(|i| format!("m{i:06}")).collect();
+    assert_eq!(values, expected, "every message, once, in order");
+}
+
+#[test]
 fn keyed_messages_land_where_librdkafka_murmur2_random_puts_them() {
     let mock = MockCluster::start(1);
     mock.create_topic("keys", 7);
