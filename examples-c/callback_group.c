@@ -1,5 +1,5 @@
 /*
- * examples-c/callback_group.c: the seed's callback-style ConsumerGroup.
+ * examples-c/callback_group.c: Python yelp_kafka's callback-style ConsumerGroup.
  *
  *     ConsumerGroup(topic, config, process_message).run()
  *

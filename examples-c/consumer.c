@@ -1,7 +1,7 @@
 /*
  * examples-c/consumer.c: consume every topic that matches a pattern.
  *
- * The seed's regex example, in C: find the topics whose names match a
+ * Python yelp_kafka's regex example, in C: find the topics whose names match a
  * pattern (".*mytopic" by default: every topic ending in "mytopic"), then
  * read all their partitions with one plain consumer of group
  * "consumer-example", starting where the group left off (or at the oldest

@@ -1,10 +1,10 @@
 /*
- * examples-c/consumer_group.c: the seed's KafkaConsumerGroup loop in C.
+ * examples-c/consumer_group.c: Python yelp_kafka's KafkaConsumerGroup loop in C.
  *
  * Start this program several times (on one host or many): the instances
  * split the partitions of TOPIC between them through ZooKeeper, with each
  * other and with Python yelp_kafka members of the same group, and each
- * message is processed by one of them. The loop is the seed's:
+ * message is processed by one of them. The loop is Python yelp_kafka's:
  *
  *     while True:
  *         with KafkaConsumerGroup([topic], config) as consumer:
@@ -169,7 +169,7 @@ int main(int argc, char **argv)
                 if (idle_exit > 0 && now_seconds() - last_message > idle_exit)
                     stopping = 1;
             } else if (code == YK_ERROR_PARTITIONER) {
-                /* The seed re-creates the group: leave this one first. */
+                /* Python yelp_kafka re-creates the group: leave this one first. */
                 report("yk_consumer_group_next", code);
                 break;
             } else if (!yk_error_is_retriable(code)) {

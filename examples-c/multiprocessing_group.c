@@ -1,5 +1,5 @@
 /*
- * examples-c/multiprocessing_group.c: the seed's MultiprocessingConsumerGroup
+ * examples-c/multiprocessing_group.c: Python yelp_kafka's MultiprocessingConsumerGroup
  * for high-volume topics: one worker process per partition this member
  * holds, each running WORKER_PROGRAM (multiprocessing_worker.c), watched
  * and restarted when it dies; on a rebalance the workers get SIGTERM, and
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
     /* Debian's librdkafka 2.0.2 mock (the local cluster) mis-encodes ListOffsets v4/v5. */
     if (err == YK_ERROR_OK)
         err = yk_consumer_config_set(config, "api_version_caps", "ListOffsets:3");
-    /* The seed's default waits 30 s for membership to settle; a demo does not. */
+    /* Python yelp_kafka's default waits 30 s for membership to settle; a demo does not. */
     if (err == YK_ERROR_OK)
         err = yk_consumer_config_set(config, "partitioner_cooldown", "1");
     if (err == YK_ERROR_OK)

@@ -1,9 +1,9 @@
 /*
- * examples-c/producer.c: the seed's producer example in C.
+ * examples-c/producer.c: Python yelp_kafka's producer example in C.
  *
  * A service sends messages and, when the error is one that a retry can fix
- * (a leader moved, a broker is briefly unavailable), tries again — the
- * seed's `except (FailedPayloadsError, KafkaUnavailableError,
+ * (a leader moved, a broker is briefly unavailable), tries again — Python
+ * yelp_kafka's `except (FailedPayloadsError, KafkaUnavailableError,
  * LeaderNotAvailableError, NotLeaderForPartitionError): retry` loop. Then it
  * sends keyed messages (same key, same partition) and finally produces
  * asynchronously, collecting delivery reports.
@@ -28,7 +28,7 @@ static void print_error(const char *what, yk_error code)
     fprintf(stderr, "%s failed: %s: %s\n", what, yk_error_name((int32_t)code), yk_last_error_message());
 }
 
-/* Sends with the seed's retry loop: up to `attempts` tries while the error is retriable. */
+/* Sends with Python yelp_kafka's retry loop: up to `attempts` tries while the error is retriable. */
 static yk_error send_with_retries(yk_producer *producer, const char *topic, const yk_bytes *values, size_t count,
                                   int64_t *offsets, int attempts)
 {
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    /* The seed: producer.send_messages("my_topic", "message1", "message2"). */
+    /* Python yelp_kafka: producer.send_messages("my_topic", "message1", "message2"). */
     yk_bytes messages[2] = {{(const uint8_t *)"message1", 8}, {(const uint8_t *)"message2", 8}};
     int64_t offsets[2];
     if ((err = send_with_retries(producer, topic, messages, 2, offsets, 3)) != YK_ERROR_OK) {

@@ -157,7 +157,7 @@ typedef enum yk_error {
 typedef struct yk_callback_group yk_callback_group;
 
 /**
- * A cluster configuration (SPEC §2.1). Immutable once made.
+ * A cluster configuration (docs/configuration.md). Immutable once made.
  */
 typedef struct yk_cluster_config yk_cluster_config;
 
@@ -627,7 +627,7 @@ const char *yk_config_dump_client(struct yk_config *config);
 void yk_config_free(struct yk_config *config);
 
 /**
- * Creates the simple consumer (the seed's `KafkaSimpleConsumer(topic,
+ * Creates the simple consumer (Python yelp_kafka's `KafkaSimpleConsumer(topic,
  * config, partitions)`) of `partitions[0..count]` of `topic` in `*out`
  * (`partitions` NULL with `count` 0: every partition). `config` is copied.
  * Nothing connects before `yk_consumer_connect`. Free with
@@ -641,7 +641,7 @@ enum yk_error yk_consumer_new_simple(const struct yk_consumer_config *config,
 
 /**
  * Creates the plain consumer of every partition of `topics[0..count]`
- * (at least one) in `*out`: the seed's consumer of the topics a regex
+ * (at least one) in `*out`: Python yelp_kafka's consumer of the topics a regex
  * found, reading with the group's offsets and no balancing. `config` is
  * copied. Nothing connects before `yk_consumer_connect`. Free with
  * `yk_consumer_free`. `*out` is written only on success.
@@ -675,8 +675,8 @@ enum yk_error yk_consumer_get_message(const struct yk_consumer *consumer,
                                       struct yk_message **out);
 
 /**
- * `yk_consumer_get_message` blocking up to `consumer_timeout_ms` (the
- * seed's iteration). `*out` is written only on success.
+ * `yk_consumer_get_message` blocking up to `consumer_timeout_ms` (Python yelp_kafka's
+ * iteration). `*out` is written only on success.
  */
 enum yk_error yk_consumer_next(const struct yk_consumer *consumer, struct yk_message **out);
 
@@ -708,7 +708,7 @@ enum yk_error yk_consumer_commit_partitions(const struct yk_consumer *consumer,
 
 /**
  * Marks every message of `message`'s partition up to `message` processed
- * and commits that partition (the seed's `commit_message`). A message of a
+ * and commits that partition (Python yelp_kafka's `commit_message`). A message of a
  * partition the consumer no longer reads is `YK_ERROR_WRONG_STATE`.
  */
 enum yk_error yk_consumer_commit_message(const struct yk_consumer *consumer,
@@ -830,7 +830,7 @@ enum yk_error yk_consumer_group_start(const struct yk_consumer_group *group, int
  * within `consumer_timeout_ms` (negative: no limit) is
  * `YK_ERROR_CONSUMER_TIMEOUT`. A lost ZooKeeper session is
  * `YK_ERROR_PARTITIONER`, here and in every later call: nothing more is
- * delivered; stop and free the group, then create a new one (the seed's
+ * delivered; stop and free the group, then create a new one (Python yelp_kafka's
  * outer loop). `*out` is written only on success.
  */
 enum yk_error yk_consumer_group_next(const struct yk_consumer_group *group,
@@ -1188,7 +1188,7 @@ void yk_topics_free(struct yk_topics *topics);
 
 /**
  * The committed offsets of `group` for `topics` (`committed`, 0 where the
- * group committed nothing); the seed's `get_current_consumer_offsets`.
+ * group committed nothing); Python yelp_kafka's `get_current_consumer_offsets`.
  * With `raise_on_error`, an unknown topic is `YK_ERROR_UNKNOWN_TOPIC` and
  * an unknown partition `YK_ERROR_UNKNOWN_PARTITIONS`; without, they are
  * left out. `*out` is written only on success.
@@ -1201,7 +1201,7 @@ enum yk_error yk_offsets_current(const struct yk_offsets *offsets,
 
 /**
  * The high and low watermarks of `topics` (`high_watermark`,
- * `low_watermark`); the seed's `get_topics_watermarks`. `raise_on_error`
+ * `low_watermark`); Python yelp_kafka's `get_topics_watermarks`. `raise_on_error`
  * as for `yk_offsets_current`. `*out` is written only on success.
  */
 enum yk_error yk_offsets_watermarks(const struct yk_offsets *offsets,
@@ -1233,7 +1233,7 @@ enum yk_error yk_offsets_rewind(const struct yk_offsets *offsets,
 
 /**
  * Commits `entries[0..count]` for `group` as they are (no check against
- * the watermarks); the seed's `set_consumer_offsets`. The result holds
+ * the watermarks); Python yelp_kafka's `set_consumer_offsets`. The result holds
  * what was committed (without unknown topics and partitions when
  * `raise_on_error` is false). `*out` is written only on success.
  */
@@ -1247,7 +1247,7 @@ enum yk_error yk_offsets_set(const struct yk_offsets *offsets,
 /**
  * The lag of `group` in `partitions[0..count]` of `topic` (NULL with
  * `count` 0: every partition): committed, watermarks and lag per
- * partition; the seed's `offset_distance`. An unknown group counts as
+ * partition; Python yelp_kafka's `offset_distance`. An unknown group counts as
  * offset 0. Unknown topics and partitions are errors. `*out` is written
  * only on success.
  */
@@ -1259,7 +1259,7 @@ enum yk_error yk_offsets_offset_distance(const struct yk_offsets *offsets,
                                          struct yk_offsets_result **out);
 
 /**
- * The lag of `group` in every partition `topics` names; the seed's
+ * The lag of `group` in every partition `topics` names; Python yelp_kafka's
  * `topics_offset_distance`. As `yk_offsets_offset_distance` otherwise.
  */
 enum yk_error yk_offsets_topics_offset_distance(const struct yk_offsets *offsets,
@@ -1312,7 +1312,7 @@ enum yk_error yk_producer_set_delivery_callback(const struct yk_producer *produc
 /**
  * Sends `values[0..count]` (no key) to `topic`, round-robin over its
  * partitions from a random start, and returns once the broker acknowledged
- * every message (the seed's `YelpKafkaSimpleProducer.send_messages`). With
+ * every message (Python yelp_kafka's `YelpKafkaSimpleProducer.send_messages`). With
  * `offsets` non-NULL, writes each message's offset there (`count` entries)
  * on success. Errors: `YK_ERROR_UNKNOWN_TOPIC_OR_PARTITION`,
  * `YK_ERROR_NOT_LEADER_FOR_PARTITION`, `YK_ERROR_LEADER_NOT_AVAILABLE`,
@@ -1329,7 +1329,7 @@ enum yk_error yk_producer_send_messages(const struct yk_producer *producer,
  * Sends `values[0..count]` with `key` (`key_len` bytes) to `topic`, to the
  * partition murmur2 of the key picks (as librdkafka's `murmur2_random` and
  * the Java client), and returns once the broker acknowledged every message
- * (the seed's `YelpKafkaKeyedProducer`). `offsets` as in `yk_producer_send_messages`.
+ * (Python yelp_kafka's `YelpKafkaKeyedProducer`). `offsets` as in `yk_producer_send_messages`.
  */
 enum yk_error yk_producer_send_keyed_messages(const struct yk_producer *producer,
                                               const char *topic,

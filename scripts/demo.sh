@@ -24,7 +24,7 @@ gcc "${cflags[@]}" examples-c/discovery.c -o target/c/discovery "${libs[@]}"
 target/c/discovery "$YK_KAFKA1" "$YK_KAFKA2"
 
 echo
-echo "== examples-c/producer.c: the seed's producer, with its retry loop, keyed and asynchronous sends"
+echo "== examples-c/producer.c: Python yelp_kafka's producer, with its retry loop, keyed and asynchronous sends"
 gcc "${cflags[@]}" examples-c/producer.c -o target/c/producer "${libs[@]}"
 target/c/producer "$YK_KAFKA1" mytopic
 
@@ -68,7 +68,7 @@ if [[ "$total" != 1004 || "$distinct" != 1004 ]]; then
 fi
 
 echo
-echo "== examples-c/callback_group.c and multiprocessing_group.c: the seed's callback and multiprocessing groups"
+echo "== examples-c/callback_group.c and multiprocessing_group.c: Python yelp_kafka's callback and multiprocessing groups"
 for name in callback_group multiprocessing_group multiprocessing_worker; do
     gcc "${cflags[@]}" "examples-c/$name.c" -o "target/c/$name" "${libs[@]}" -lpthread
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the path of the librdkafka 2.16 shared library bundled in the
 # confluent-kafka wheel (installed by scripts/setup.sh); the tests run a
-# second mock cluster on it (SPEC §5).
+# second mock cluster on it (docs/test-cluster.md).
 set -euo pipefail
 python3 - <<'PY'
 import glob, os, sys

@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use tokio::runtime::{Builder, Runtime};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::sync::Locking;
 
 static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
 
 /// The runtime of this process, built on first use.
 pub fn runtime() -> Result<Arc<Runtime>> {
-    let mut slot = RUNTIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slot = RUNTIME.locked();
     let pid = std::process::id();
     match slot.take() {
         Some((owner, runtime)) if owner == pid => {

@@ -297,7 +297,7 @@ mod tests {
     }
 
     #[test]
-    fn kafka_codes_map_to_seed_errors() {
+    fn kafka_codes_map_to_python_exceptions() {
         let not_leader = Error::from_kafka(6, "ListOffsets");
         assert_eq!(not_leader.code(), ErrorCode::NotLeaderForPartition);
         assert_eq!(not_leader.kafka_code(), Some(6));

@@ -7,7 +7,6 @@
 
 #![deny(unsafe_code)]
 
-pub mod callback_group;
 pub mod config;
 pub mod consumer;
 pub mod discovery;
@@ -15,14 +14,13 @@ pub mod engine;
 pub mod error;
 #[allow(unsafe_code)]
 pub mod ffi;
-pub mod group;
+pub mod groups;
 pub mod kafka;
 pub mod metrics;
 pub mod offsets;
-pub mod partitioner;
 pub mod producer;
-pub mod run_gate;
-pub mod worker_group;
+pub mod set_partitioner;
+mod sync;
 pub mod zk;
 
 pub use error::{Error, ErrorCode, Result};

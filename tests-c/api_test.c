@@ -6,15 +6,15 @@
  * sanitizers see the library's allocations too (scripts/c-tests.sh).
  *
  * What it checks, one group at a time:
- * - the C boundary rules of SPEC §3 for every export: NULL pointers, invalid
+ * - the C boundary rules of docs/c-abi.md for every export: NULL pointers, invalid
  *   UTF-8 and out-of-range indexes give YK_ERROR_INVALID_ARGUMENT (or
  *   NULL/0/false) with a last-error message naming the function and the
  *   argument; out-parameters keep their value on failure; *_free(NULL) is a
  *   no-op;
  * - error codes: names (the Python exception names), descriptions,
  *   retriability, unknown codes; the thread-local last error;
- * - cluster configurations (SPEC §2.1), key/value configuration, topology
- *   files (SPEC §2.10);
+ * - cluster configurations (docs/configuration.md), key/value configuration, topology
+ *   files (docs/discovery.md);
  * - discovery against the local cluster of scripts/cluster.sh, whose
  *   bootstrap lists come from YK_KAFKA1 and YK_KAFKA2 (missing: the test
  *   fails): topics, search by name and by regex (Python re.match), an
@@ -57,7 +57,7 @@ struct code_row {
 
 /*
  * Every code of the enum. Names 1-16 are the Python library's exception
- * names; retriability is pinned where SPEC §2.2 and the header are clear
+ * names; retriability is pinned where docs/errors.md and the header are clear
  * (a plain retry helps after a leader move, an unavailable broker or a
  * timeout; never after a bad argument or configuration, and a partitioner
  * failure needs a new group).
@@ -363,7 +363,7 @@ static void test_cluster_config_values(void)
     yk_cluster_config *no_zk = new_cluster("standard", "c1", "b1:9092", "");
     CHECK(no_zk && str_eq(yk_cluster_config_zookeeper(no_zk), ""));
 
-    /* Equality (SPEC §2.1): order, duplicates and empty entries do not matter. */
+    /* Equality (docs/configuration.md): order, duplicates and empty entries do not matter. */
     yk_cluster_config *same[] = {
         new_cluster("standard", "c1", "b1:9092,b2:9092", "z1:2181,z2:2181/kafka"),
         new_cluster("standard", "c1", "b2:9092,,b1:9092,", "z2:2181,,z1:2181/kafka"),
@@ -1131,7 +1131,7 @@ static void test_threads(void)
     group_end();
 }
 
-/* SPEC §3: after fork(), a child creates new handles and they work. */
+/* docs/c-abi.md: after fork(), a child creates new handles and they work. */
 static void test_fork(void)
 {
     group_begin("discovery: in a forked child");

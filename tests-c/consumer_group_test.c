@@ -3,7 +3,7 @@
  * cluster (scripts/cluster.sh: bootstrap list in $YK_KAFKA1 with topic
  * "mytopic" of 3 partitions, ZooKeeper in $YK_ZOOKEEPER), linked
  * statically: the ZooKeeper partitioner must work from a C program linked
- * against libyelp_kafka.a (SPEC §6).
+ * against libyelp_kafka.a (docs/protocol-notes.md).
  *
  * Checks: every export rejects NULL and bad arguments with a code and a
  * message naming the function and the argument, out-parameters untouched;

@@ -3,7 +3,7 @@
  * the local cluster (scripts/cluster.sh: bootstrap list in $YK_KAFKA1 with
  * topics "mytopic" (3 partitions) and "other" (1), ZooKeeper in
  * $YK_ZOOKEEPER), linked statically: ZooKeeper offset storage must work
- * from a C program linked against libyelp_kafka.a (SPEC §6).
+ * from a C program linked against libyelp_kafka.a (docs/protocol-notes.md).
  *
  * Checks: every consumer, message, topics and offsets export rejects NULL
  * and bad arguments with a code and a message naming the function and the

@@ -7,7 +7,7 @@
  * keyed sends return offsets; asynchronous produce delivers reports with
  * the caller's opaque pointer on the polling thread; a callback calling
  * back into its producer gets YK_ERROR_REENTRANT; the metrics responder
- * gets its emitters with the seed's names and dimensions and records only
+ * gets its emitters with Python yelp_kafka's names and dimensions and records only
  * on the caller's thread; close never hangs and counts what was not
  * delivered. Prints "N passed, M failed" last.
  */

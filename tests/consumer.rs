@@ -13,7 +13,7 @@ use consumer_fixtures::{consumer_config, produce_transactions, produce_with_kcat
 use support::MockCluster;
 use yelp_kafka::consumer::{Consumer, Message, Subscription, Topic, TopicPartition};
 use yelp_kafka::offsets::storage::OffsetStorageKind;
-use yelp_kafka::offsets::{OffsetsClient, TopicSelection};
+use yelp_kafka::offsets::{Offsets, Topics};
 use yelp_kafka::ErrorCode;
 
 fn simple(topic: &str, partitions: Option<Vec<i32>>) -> Subscription {
@@ -56,13 +56,13 @@ fn assert_nothing_more(consumer: &Consumer) {
 }
 
 fn committed(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<(String, i32), i64> {
-    let client = OffsetsClient::new(
+    let client = Offsets::new(
         &consumer_fixtures::cluster_config(bootstrap, ""),
         yelp_kafka::config::ClientOptions::from_config(&consumer_fixtures::mock_values(&[])).unwrap(),
         OffsetStorageKind::Kafka,
     );
     client
-        .current_offsets(group, &TopicSelection::of_topics(&[topic]), true)
+        .current_offsets(group, &Topics::of_topics(&[topic]), true)
         .unwrap()
 }
 
@@ -177,7 +177,7 @@ fn an_offset_out_of_range_follows_the_reset_policy() {
     let mock = MockCluster::start(1);
     mock.create_topic("range", 1);
     produce_with_kcat(mock.bootstrap(), "range", 0, "none", &sample_records(5, 10));
-    let client = OffsetsClient::new(
+    let client = Offsets::new(
         &consumer_fixtures::cluster_config(mock.bootstrap(), ""),
         yelp_kafka::config::ClientOptions::from_config(&consumer_fixtures::mock_values(&[])).unwrap(),
         OffsetStorageKind::Kafka,
@@ -580,7 +580,7 @@ fn a_consumer_with_zookeeper_storage_resumes_where_it_committed() {
     assert_eq!(
         config().offset_storage,
         OffsetStorageKind::Zookeeper,
-        "the seed's default"
+        "Python yelp_kafka's default"
     );
     let first = Consumer::new(simple("zk-stored", None), config()).unwrap();
     first.connect().unwrap();

@@ -1,4 +1,4 @@
-//! KafkaConsumerGroup acceptance: members in separate processes (this test
+//! ConsumerGroup acceptance: members in separate processes (this test
 //! binary run again as a member, see `group_member_process`) split the
 //! partitions through a real ZooKeeper and consume a mock cluster's topics:
 //! every message once with disjoint, complete shares; a SIGKILLed member's
@@ -23,7 +23,8 @@ use consumer_fixtures::{cluster_config, committed_offsets, mock_values, produce_
 use group_fixtures::{KazooPeer, PrivateZookeeper};
 use support::MockCluster;
 use yelp_kafka::consumer::{ConsumerConfig, TopicPartition};
-use yelp_kafka::group::{KafkaConsumerGroup, RebalanceHandler, SESSION_TIMEOUT};
+use yelp_kafka::groups::consumer_group::{ConsumerGroup, RebalanceHandler};
+use yelp_kafka::zk::SESSION_TIMEOUT;
 use yelp_kafka::ErrorCode;
 
 const COOLDOWN: &str = "0.5";
@@ -54,7 +55,7 @@ impl RebalanceHandler for PrintingHandler {
     }
 }
 
-/// The seed's consumer loop as a member process: configured by
+/// Python yelp_kafka's consumer loop as a member process: configured by
 /// environment, prints `YK ...` lines, marks every message done, re-creates
 /// the group after a PartitionerError, leaves on `stop` (or EOF) on stdin.
 #[test]
@@ -83,7 +84,7 @@ fn group_member_process() {
     });
     let mut handler = PrintingHandler;
     loop {
-        let group = KafkaConsumerGroup::new(&topics, config.clone(), None).expect("group");
+        let group = ConsumerGroup::new(&topics, config.clone(), None).expect("group");
         match group.start(Duration::from_secs(30), &mut handler) {
             Ok(()) => {}
             Err(error) if error.code() == ErrorCode::TimedOut => {}
@@ -558,7 +559,7 @@ fn a_mixed_group_with_a_kazoo_member_splits_as_kazoo_computes() {
     let ours = [group.spawn(), group.spawn()];
     let all = all_partitions("events", 9);
     let (address, chroot) = zookeeper.split_at(zookeeper.find('/').unwrap());
-    let path = yelp_kafka::partitioner::layout::group_path(None, "mixed", &["events".to_string()], true);
+    let path = yelp_kafka::set_partitioner::layout::group_path(None, "mixed", &["events".to_string()], true);
     let all_list: Vec<String> = all.iter().cloned().collect();
     let kazoo = KazooPeer::start(
         &format!("{address}{chroot}"),

@@ -5,7 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::MockCluster;
-use yelp_kafka::config::{ClientOptions, ClusterConfig, KeyValueConfig};
+use yelp_kafka::config::{ClientOptions, ClusterConfig, Config};
 use yelp_kafka::discovery::{
     discover_topics, discover_topics_of, python_match_regex, search_topic, search_topics_by_regex,
 };
@@ -78,7 +78,7 @@ fn search_topic_finds_the_clusters_that_hold_it() {
 fn an_unreachable_cluster_is_a_discovery_error_within_the_deadline() {
     let (_first, _second, mut clusters) = two_clusters();
     clusters.push(ClusterConfig::from_broker_string("standard", "gone", "127.0.0.1:1", "").unwrap());
-    let mut config = KeyValueConfig::new();
+    let mut config = Config::new();
     config.set("metadata_timeout_ms", "1000").unwrap();
     let options = ClientOptions::from_config(&config).unwrap();
     let started = Instant::now();

@@ -9,16 +9,16 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest};
 use support::MockCluster;
-use yelp_kafka::config::{ClientOptions, KeyValueConfig};
+use yelp_kafka::config::{ClientOptions, Config};
 use yelp_kafka::engine::block_on;
 use yelp_kafka::kafka::cluster::{EARLIEST_OFFSET, LATEST_OFFSET};
 use yelp_kafka::kafka::{BrokerConnection, KafkaCluster, KafkaRequest};
 use yelp_kafka::ErrorCode;
 
 /// Client options for the mock in use: Debian's librdkafka 2.0.2 mock
-/// mis-encodes ListOffsets v4/v5 responses (SPEC §6), so cap it there.
+/// mis-encodes ListOffsets v4/v5 responses (docs/protocol-notes.md), so cap it there.
 fn options_for_mock(extra: &[(&str, &str)]) -> ClientOptions {
-    let mut config = KeyValueConfig::new();
+    let mut config = Config::new();
     if std::env::var_os("YK_MOCK_LIB").is_none() {
         config.set("api_version_caps", "ListOffsets:3").unwrap();
     }
@@ -140,7 +140,7 @@ fn negotiation_picks_the_highest_version_both_sides_support() {
     );
     let produce = versions.version_for::<ProduceRequest>().unwrap();
     assert_eq!(produce, expected::<ProduceRequest>(versions, i16::MAX));
-    assert_ne!(produce, 5, "Produce v5 is never picked (SPEC §6)");
+    assert_ne!(produce, 5, "Produce v5 is never picked (docs/protocol-notes.md)");
 
     // Our ApiVersions request starts above what the mock offers: it answers
     // UNSUPPORTED_VERSION and we ask again at the version it lists.
@@ -200,7 +200,7 @@ fn an_unreachable_cluster_is_kafka_unavailable_within_the_deadline() {
     }
     let mut bootstrap = mock.broker_addrs();
     bootstrap.push(unused_address());
-    let mut config = KeyValueConfig::new();
+    let mut config = Config::new();
     config.set("metadata_timeout_ms", "2000").unwrap();
     let cluster = KafkaCluster::new(bootstrap, ClientOptions::from_config(&config).unwrap());
     let started = Instant::now();
@@ -263,7 +263,7 @@ fn every_request_carries_the_client_id() {
         socket.read_exact(&mut frame).unwrap();
         frame
     });
-    let mut config = KeyValueConfig::new();
+    let mut config = Config::new();
     config.set("client_id", "billing-service").unwrap();
     config.set("connect_timeout_ms", "500").unwrap();
     let options = ClientOptions::from_config(&config).unwrap();

@@ -1,5 +1,5 @@
 //! Idempotent delivery, checked on what the broker stores: librdkafka's mock
-//! does not deduplicate (SPEC §6), so the proof is in the stored batches —
+//! does not deduplicate (docs/protocol-notes.md), so the proof is in the stored batches —
 //! our producer id and epoch, gap-free sequences, retries that keep theirs.
 
 mod support;
@@ -11,7 +11,7 @@ use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{BatchDecodeInfo, RecordBatchDecoder};
 use support::MockCluster;
-use yelp_kafka::config::{ClientOptions, ClusterConfig, KeyValueConfig};
+use yelp_kafka::config::{ClientOptions, ClusterConfig, Config};
 use yelp_kafka::engine::block_on;
 use yelp_kafka::kafka::KafkaCluster;
 use yelp_kafka::producer::{Producer, QueueWait};
@@ -23,7 +23,7 @@ const UNKNOWN_PRODUCER_ID: i16 = 59;
 
 fn idempotent_producer(mock: &MockCluster, extra: &[(&str, &str)]) -> Producer {
     let cluster = ClusterConfig::from_broker_string("standard", "test", mock.bootstrap(), "").unwrap();
-    let mut config = KeyValueConfig::new();
+    let mut config = Config::new();
     for (key, value) in [
         ("enable_idempotence", "true"),
         ("acks", "all"),

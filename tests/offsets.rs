@@ -1,4 +1,4 @@
-//! The offsets API (SPEC §2.11) against mock clusters and ZooKeeper:
+//! The offsets API (docs/offsets.md) against mock clusters and ZooKeeper:
 //! current offsets, watermarks, advance, rewind, set, lag, the list and
 //! map forms of topics, `raise_on_error`, and the three storages — the
 //! ZooKeeper one checked with Python's kazoo at the classic path.
@@ -13,12 +13,12 @@ use consumer_fixtures::{cluster_config, mock_values, produce_with_kcat, sample_r
 use support::{zk_chroot, MockCluster};
 use yelp_kafka::config::ClientOptions;
 use yelp_kafka::offsets::storage::OffsetStorageKind;
-use yelp_kafka::offsets::{OffsetsClient, TopicSelection};
+use yelp_kafka::offsets::{Offsets, Topics};
 use yelp_kafka::ErrorCode;
 
-fn client(bootstrap: &str, zookeeper: &str, storage: OffsetStorageKind) -> OffsetsClient {
+fn client(bootstrap: &str, zookeeper: &str, storage: OffsetStorageKind) -> Offsets {
     let options = ClientOptions::from_config(&mock_values(&[])).unwrap();
-    OffsetsClient::new(&cluster_config(bootstrap, zookeeper), options, storage)
+    Offsets::new(&cluster_config(bootstrap, zookeeper), options, storage)
 }
 
 fn key(topic: &str, partition: i32) -> (String, i32) {
@@ -48,21 +48,19 @@ fn lag_on_a_three_partition_topic_is_high_watermark_minus_committed() {
     let offsets = client(mock.bootstrap(), "", OffsetStorageKind::Kafka);
     let set = BTreeMap::from([(key("lagging", 0), 2), (key("lagging", 1), 7), (key("lagging", 2), 4)]);
     offsets.set("readers", &set, true).unwrap();
-    let lag = offsets
-        .lag("readers", &TopicSelection::of_topics(&["lagging"]))
-        .unwrap();
+    let lag = offsets.lag("readers", &Topics::of_topics(&["lagging"])).unwrap();
     let distances: Vec<(i32, i64, i64, i64)> = lag
         .iter()
         .map(|((_, p), lag)| (*p, lag.watermarks.high, lag.committed, lag.lag()))
         .collect();
     assert_eq!(distances, [(0, 5, 2, 3), (1, 7, 7, 0), (2, 9, 4, 5)]);
 
-    let mut two = TopicSelection::new();
+    let mut two = Topics::new();
     two.add_partition("lagging", 2);
     let lag = offsets.lag("readers", &two).unwrap();
     assert_eq!(lag.keys().cloned().collect::<Vec<_>>(), [key("lagging", 2)]);
 
-    let unknown_group = offsets.lag("nobody", &TopicSelection::of_topics(&["lagging"])).unwrap();
+    let unknown_group = offsets.lag("nobody", &Topics::of_topics(&["lagging"])).unwrap();
     let lags: Vec<i64> = unknown_group.values().map(|lag| lag.lag()).collect();
     assert_eq!(lags, [5, 7, 9], "an unknown group counts as offset 0");
 }
@@ -77,7 +75,7 @@ fn advance_and_rewind_move_the_group_to_the_high_and_low_watermarks() {
         produce_with_kcat(mock.bootstrap(), "retained", 0, "none", &sample_records(20, 100_000));
     }
     let offsets = client(mock.bootstrap(), "", OffsetStorageKind::Kafka);
-    let all = TopicSelection::of_topics(&["retained"]);
+    let all = Topics::of_topics(&["retained"]);
     let watermarks = offsets.watermarks(&all, true).unwrap()[&key("retained", 0)];
     assert_eq!(watermarks.high, 80);
     assert!(watermarks.low > 0, "retention moved the low watermark: {watermarks:?}");
@@ -102,9 +100,7 @@ fn topics_come_as_a_list_or_as_a_map_of_partitions() {
     filled_topic(&mock, "a", &[1, 2]);
     filled_topic(&mock, "b", &[3, 0, 1]);
     let offsets = client(mock.bootstrap(), "", OffsetStorageKind::Kafka);
-    let listed = offsets
-        .watermarks(&TopicSelection::of_topics(&["a", "b"]), true)
-        .unwrap();
+    let listed = offsets.watermarks(&Topics::of_topics(&["a", "b"]), true).unwrap();
     let highs: Vec<((String, i32), i64)> = listed.into_iter().map(|(k, w)| (k, w.high)).collect();
     assert_eq!(
         highs,
@@ -116,7 +112,7 @@ fn topics_come_as_a_list_or_as_a_map_of_partitions() {
             (key("b", 2), 1)
         ]
     );
-    let mut mapped = TopicSelection::new();
+    let mut mapped = Topics::new();
     mapped.add_partition("b", 2);
     mapped.add_partition("b", 0);
     mapped.add_partition("a", 1);
@@ -129,8 +125,8 @@ fn unknown_topics_and_partitions_fail_with_raise_on_error_and_are_skipped_withou
     let mock = MockCluster::start(1);
     filled_topic(&mock, "real", &[2, 2]);
     let offsets = client(mock.bootstrap(), "", OffsetStorageKind::Kafka);
-    let with_unknown_topic = TopicSelection::of_topics(&["real", "imaginary"]);
-    let mut with_unknown_partition = TopicSelection::new();
+    let with_unknown_topic = Topics::of_topics(&["real", "imaginary"]);
+    let mut with_unknown_partition = Topics::new();
     with_unknown_partition.add_partition("real", 1);
     with_unknown_partition.add_partition("real", 9);
 
@@ -177,7 +173,7 @@ fn unknown_topics_and_partitions_fail_with_raise_on_error_and_are_skipped_withou
     // The unknown topic was not created by asking about it.
     assert_eq!(
         offsets
-            .watermarks(&TopicSelection::of_topics(&["imaginary"]), true)
+            .watermarks(&Topics::of_topics(&["imaginary"]), true)
             .unwrap_err()
             .code(),
         ErrorCode::UnknownTopic
@@ -223,7 +219,7 @@ fn zookeeper_offsets_live_at_the_classic_path_for_other_clients() {
         &[chroot],
     );
     let current = offsets
-        .current_offsets("legacy", &TopicSelection::of_topics(&["classic"]), true)
+        .current_offsets("legacy", &Topics::of_topics(&["classic"]), true)
         .unwrap();
     assert_eq!(
         current,
@@ -231,7 +227,7 @@ fn zookeeper_offsets_live_at_the_classic_path_for_other_clients() {
     );
     let kafka = client(mock.bootstrap(), &zookeeper, OffsetStorageKind::Kafka);
     let in_kafka = kafka
-        .current_offsets("legacy", &TopicSelection::of_topics(&["classic"]), true)
+        .current_offsets("legacy", &Topics::of_topics(&["classic"]), true)
         .unwrap();
     assert!(
         in_kafka.values().all(|offset| *offset == 0),
@@ -247,7 +243,7 @@ fn dual_storage_writes_both_and_reads_the_larger() {
     let in_kafka = client(mock.bootstrap(), &zookeeper, OffsetStorageKind::Kafka);
     let in_zookeeper = client(mock.bootstrap(), &zookeeper, OffsetStorageKind::Zookeeper);
     let dual = client(mock.bootstrap(), &zookeeper, OffsetStorageKind::Dual);
-    let all = TopicSelection::of_topics(&["migrating"]);
+    let all = Topics::of_topics(&["migrating"]);
     in_kafka
         .set(
             "g",
@@ -286,7 +282,7 @@ fn zookeeper_storage_needs_a_zookeeper() {
     filled_topic(&mock, "t", &[1]);
     let offsets = client(mock.bootstrap(), "", OffsetStorageKind::Zookeeper);
     let error = offsets
-        .current_offsets("g", &TopicSelection::of_topics(&["t"]), true)
+        .current_offsets("g", &Topics::of_topics(&["t"]), true)
         .unwrap_err();
     assert_eq!(error.code(), ErrorCode::InvalidOffsetStorage, "{error}");
 }

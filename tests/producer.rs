@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::MockCluster;
-use yelp_kafka::config::{ClusterConfig, KeyValueConfig};
+use yelp_kafka::config::{ClusterConfig, Config};
 use yelp_kafka::metrics::{Measurement, MetricsResponder, ProducerMetric};
 use yelp_kafka::producer::accumulator::DeliveryReport;
-use yelp_kafka::producer::partitioner::partition_for_key;
+use yelp_kafka::producer::key_partitioner::partition_for_key;
 use yelp_kafka::producer::{Producer, QueueWait};
 use yelp_kafka::ErrorCode;
 
@@ -29,7 +29,7 @@ fn producer_with_responder(
     responder: Option<Box<dyn MetricsResponder>>,
 ) -> Producer {
     let cluster = ClusterConfig::from_broker_string("standard", "test", mock.bootstrap(), "").unwrap();
-    let mut config = KeyValueConfig::new();
+    let mut config = Config::new();
     for (key, value) in settings {
         config.set(key, value).unwrap();
     }

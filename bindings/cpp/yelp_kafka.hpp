@@ -2,7 +2,7 @@
 // (include/yelp_kafka.h) with RAII handles and exceptions.
 //
 // Every failure throws yelp_kafka::Error, which carries the library's code
-// (its name is the seed's Python exception, e.g. "KafkaUnavailableError"),
+// (its name is Python yelp_kafka's Python exception, e.g. "KafkaUnavailableError"),
 // the broker's Kafka code and whether a plain retry may succeed. Handles
 // free themselves; Producer::close and ConsumerGroup::stop are the
 // deadline-bound shutdowns to call before.
@@ -44,7 +44,7 @@ public:
 
     /// The library's code.
     yk_error code() const noexcept { return code_; }
-    /// The code's name: the seed's exception ("ConsumerTimeout") or the C condition.
+    /// The code's name: Python yelp_kafka's exception ("ConsumerTimeout") or the C condition.
     const char *name() const noexcept { return yk_error_name(code_); }
     /// The raw Kafka error code a broker sent, 0 when none.
     int16_t kafka_code() const noexcept { return kafka_code_; }
@@ -143,7 +143,7 @@ inline std::vector<yk_bytes> bytes(const std::vector<std::string_view> &values)
 
 } // namespace detail
 
-/// A Kafka cluster (SPEC §2.1): type, name, brokers ("host:port,..."),
+/// A Kafka cluster (docs/configuration.md): type, name, brokers ("host:port,..."),
 /// ZooKeeper connect string with optional chroot (empty to only produce).
 class ClusterConfig {
 public:
@@ -234,7 +234,7 @@ inline std::vector<const yk_cluster_config *> handles(const std::vector<ClusterC
 
 } // namespace detail
 
-/// Every topic of `cluster` with its partitions (the seed's discover_topics).
+/// Every topic of `cluster` with its partitions (Python yelp_kafka's discover_topics).
 inline TopicPartitions discover_topics(const ClusterConfig &cluster, const Options &options = {})
 {
     yk_discovery_result *out = nullptr;
@@ -242,7 +242,7 @@ inline TopicPartitions discover_topics(const ClusterConfig &cluster, const Optio
     return detail::read(out).at(0).second;
 }
 
-/// The clusters that have `topic` (the seed's search_topic).
+/// The clusters that have `topic` (Python yelp_kafka's search_topic).
 inline std::vector<std::pair<ClusterConfig, TopicPartitions>>
 search_topic(const std::string &topic, const std::vector<ClusterConfig> &clusters, const Options &options = {})
 {
@@ -253,7 +253,7 @@ search_topic(const std::string &topic, const std::vector<ClusterConfig> &cluster
 }
 
 /// For each cluster with topics whose names match `pattern` at their start
-/// (Python's re.match), the cluster and those topics (the seed's
+/// (Python's re.match), the cluster and those topics (Python yelp_kafka's
 /// search_topics_by_regex).
 inline std::vector<std::pair<ClusterConfig, TopicPartitions>>
 search_topics_by_regex(const std::string &pattern, const std::vector<ClusterConfig> &clusters,
@@ -274,7 +274,7 @@ public:
     virtual void record(double value, std::chrono::system_clock::time_point timestamp) = 0;
 };
 
-/// The metrics responder (SPEC §2.12): makes one Emitter per metric when a
+/// The metrics responder (docs/metrics.md): makes one Emitter per metric when a
 /// handle is created; the handle destroys them when it is destroyed. Must
 /// outlive the handles it is given to. Its calls run on threads that call
 /// into the library, one handle's at a time.
@@ -340,7 +340,7 @@ struct DeliveryReport {
     std::optional<Error> error;
 };
 
-/// A producer (the seed's simple and keyed producers, plus an asynchronous
+/// A producer (Python yelp_kafka's simple and keyed producers, plus an asynchronous
 /// batching path). Usable from several threads at once; not movable,
 /// because its callbacks refer to it.
 class Producer {
@@ -502,7 +502,7 @@ private:
     detail::Handle<yk_message, yk_message_free> handle_;
 };
 
-/// The configuration of a consumer group (the seed's KafkaConsumerConfig).
+/// The configuration of a consumer group (Python yelp_kafka's KafkaConsumerConfig).
 struct ConsumerConfig {
     std::string group_id;
     ClusterConfig cluster;
@@ -513,7 +513,7 @@ struct ConsumerConfig {
     std::function<void(const std::vector<TopicPartition> &)> post_rebalance;
 };
 
-/// A member of a balanced consumer group (the seed's KafkaConsumerGroup).
+/// A member of a balanced consumer group (Python yelp_kafka's KafkaConsumerGroup).
 /// Destroying it without stop() commits nothing. Not movable.
 class ConsumerGroup {
 public:

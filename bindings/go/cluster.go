@@ -9,7 +9,7 @@ import (
 	"unsafe"
 )
 
-// ClusterConfig describes one Kafka cluster (SPEC §2.1): its type and name,
+// ClusterConfig describes one Kafka cluster (docs/configuration.md): its type and name,
 // its brokers ("host:port") and its ZooKeeper connect string with an
 // optional chroot ("zk1:2181,zk2:2181/kafka-1"; empty for clusters used
 // only to produce). Make one with NewClusterConfig, which checks it.

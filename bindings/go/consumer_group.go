@@ -19,8 +19,8 @@ type TopicPartition struct {
 	Partition int32
 }
 
-// ConsumerConfig is the seed's KafkaConsumerConfig(group_id, cluster,
-// **options) (SPEC §2.4).
+// ConsumerConfig is Python yelp_kafka's KafkaConsumerConfig(group_id, cluster,
+// **options) (docs/configuration.md).
 type ConsumerConfig struct {
 	GroupID string
 	Cluster ClusterConfig
@@ -55,13 +55,13 @@ type ConsumerMessage struct {
 	handle *C.yk_message
 }
 
-// ConsumerGroup is the seed's KafkaConsumerGroup (SPEC §2.5): members of
+// ConsumerGroup is Python yelp_kafka's KafkaConsumerGroup (docs/consumer-groups.md): members of
 // one group, in any processes or hosts (Python members included), share
 // the partitions of the topics through ZooKeeper. Start, then Next and
 // TaskDone for each message; Stop to leave the group, which commits with
 // auto-commit and releases the group. Usable from several goroutines.
 // After ErrPartitioner (the ZooKeeper session was lost) nothing more is
-// delivered: Stop the group and create a new one (the seed's outer loop).
+// delivered: Stop the group and create a new one (Python yelp_kafka's outer loop).
 type ConsumerGroup struct {
 	handle *C.yk_consumer_group
 	guard  handleGuard
@@ -165,7 +165,7 @@ func (g *ConsumerGroup) Start(timeout time.Duration) error {
 }
 
 // Next takes the next message of the partitions this member holds, or
-// fails with ErrConsumerTimeout after consumer_timeout_ms (the seed's
+// fails with ErrConsumerTimeout after consumer_timeout_ms (Python yelp_kafka's
 // next()). Rebalances run inside it.
 func (g *ConsumerGroup) Next() (*ConsumerMessage, error) {
 	if err := g.guard.enter(); err != nil {

@@ -112,7 +112,7 @@ func discover(options Options, run func(*C.yk_config, **C.yk_discovery_result) C
 // Topology is a loaded topology file, <dir>/<cluster_type>.yaml: every
 // cluster of one cluster type and, when the file names one, the local one.
 type Topology struct {
-	// Clusters are sorted by name (the seed's get_all_clusters).
+	// Clusters are sorted by name (Python yelp_kafka's get_all_clusters).
 	Clusters []ClusterConfig
 	local    ClusterConfig
 	localErr error

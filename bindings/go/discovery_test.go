@@ -32,7 +32,7 @@ func TestDiscoverTopicsListsThePartitionsOfEveryTopic(t *testing.T) {
 	}
 }
 
-// The seed's search_topics_by_regex('.*mytopic', clusters): re.match
+// Python yelp_kafka's search_topics_by_regex('.*mytopic', clusters): re.match
 // semantics, clusters without a match left out.
 func TestSearchTopicsByRegexMatchesAtTheStartOfNames(t *testing.T) {
 	found, err := SearchTopicsByRegex(".*mytopic", bothClusters(t), nil)

@@ -13,7 +13,7 @@ import (
 type Code int32
 
 // The library's codes (values from include/yelp_kafka.h). Codes 1–16 stand
-// for the seed's Python exceptions, the rest for conditions of the C boundary
+// for Python yelp_kafka's exceptions, the rest for conditions of the C boundary
 // and of the engine.
 const (
 	ErrFailedPayloads          Code = C.YK_ERROR_FAILED_PAYLOADS

@@ -9,7 +9,7 @@ import (
 )
 
 // Every code the library names has a Go sentinel, and each sentinel's name
-// is the library's (the seed's Python exception names for codes 1–16).
+// is the library's (Python yelp_kafka's exception names for codes 1–16).
 func TestEveryLibraryCodeHasASentinelWithItsName(t *testing.T) {
 	sentinels := map[Code]string{
 		ErrFailedPayloads: "FailedPayloadsError", ErrKafkaUnavailable: "KafkaUnavailableError",
@@ -55,7 +55,7 @@ func TestFailuresMatchTheirSentinelThroughWrapping(t *testing.T) {
 	}
 }
 
-// A cluster nobody answers for is KafkaUnavailableError, which the seed's
+// A cluster nobody answers for is KafkaUnavailableError, which Python yelp_kafka's
 // retry loop retries.
 func TestUnreachableClusterIsRetriableKafkaUnavailable(t *testing.T) {
 	cluster, err := NewClusterConfig("standard", "nowhere", []string{"127.0.0.1:1"}, "")

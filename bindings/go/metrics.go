@@ -9,8 +9,8 @@ import (
 	"unsafe"
 )
 
-// MetricsResponder receives the library's metrics (SPEC §2.12), like the
-// seed's metrics responder. Emitters are asked for once per metric when a
+// MetricsResponder receives the library's metrics (docs/metrics.md), like Python
+// yelp_kafka's metrics responder. Emitters are asked for once per metric when a
 // handle is created; Record runs on the goroutine whose call produced the
 // measurement. A responder shared by several handles is called from several
 // goroutines at once. Its methods must not call back into the handle that

@@ -41,7 +41,7 @@ type DeliveryReport struct {
 	Err error
 }
 
-// Producer sends messages to one cluster: synchronously, like the seed's
+// Producer sends messages to one cluster: synchronously, like Python yelp_kafka's
 // YelpKafkaSimpleProducer and YelpKafkaKeyedProducer (SendMessages,
 // SendKeyedMessages), or asynchronously with batching and delivery reports
 // (Produce, then Poll or Flush). Usable from several goroutines at once.

@@ -1,4 +1,4 @@
-//! Configuration: the cluster description of SPEC §2.1, the string key/value
+//! Configuration: the cluster description of docs/configuration.md, the string key/value
 //! object every C handle is configured with, and typed option tables that
 //! validate those keys and document their defaults.
 
@@ -6,4 +6,4 @@ pub mod cluster;
 pub mod options;
 
 pub use cluster::ClusterConfig;
-pub use options::{ClientOptions, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS, MS_MAX};
+pub use options::{ClientOptions, Config, OptionKind, OptionSpec, CLIENT_OPTIONS, MS_MAX};

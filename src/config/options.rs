@@ -1,6 +1,6 @@
 //! String key/value configuration and the typed option tables read from it.
 //!
-//! Every C handle is configured through one [`KeyValueConfig`]: the caller
+//! Every C handle is configured through one [`Config`]: the caller
 //! sets strings, and the handle's constructor validates them against the
 //! option tables it accepts (each table row is a key, its kind, its default
 //! and its documentation). An unknown key or a bad value is a
@@ -14,14 +14,14 @@ use crate::error::{Error, Result};
 
 /// An ordered set of string keys and values, as set by the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyValueConfig {
+pub struct Config {
     entries: BTreeMap<String, String>,
 }
 
-impl KeyValueConfig {
+impl Config {
     /// An empty configuration: every option takes its default.
-    pub fn new() -> KeyValueConfig {
-        KeyValueConfig::default()
+    pub fn new() -> Config {
+        Config::default()
     }
 
     /// Sets `key` to `value`, replacing an earlier value. Keys are checked
@@ -96,10 +96,10 @@ impl KeyValueConfig {
     }
 }
 
-/// Reads one table's options from a [`KeyValueConfig`], validated, by key.
+/// Reads one table's options from a [`Config`], validated, by key.
 /// A key missing from the table is a bug of the caller (it panics).
 pub struct TableReader<'a> {
-    config: &'a KeyValueConfig,
+    config: &'a Config,
     table: &'static [OptionSpec],
 }
 
@@ -267,13 +267,13 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> ClientOptions {
-        ClientOptions::from_config(&KeyValueConfig::new()).expect("defaults are valid")
+        ClientOptions::from_config(&Config::new()).expect("defaults are valid")
     }
 }
 
 impl ClientOptions {
     /// Reads the client options of `config`, ignoring keys of other tables.
-    pub fn from_config(config: &KeyValueConfig) -> Result<ClientOptions> {
+    pub fn from_config(config: &Config) -> Result<ClientOptions> {
         let options = config.reader(CLIENT_OPTIONS);
         let client_id = options.text("client_id").to_string();
         if client_id.is_empty() {
@@ -324,13 +324,13 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
-        let mut config = KeyValueConfig::new();
+        let mut config = Config::new();
         config.set("no_such_key", "1").unwrap();
         let err = config.validate(&[CLIENT_OPTIONS]).unwrap_err();
         assert_eq!(err.code(), ErrorCode::Configuration);
         assert!(err.message().contains("no_such_key"));
 
-        let mut config = KeyValueConfig::new();
+        let mut config = Config::new();
         config.set("request_timeout_ms", "-5").unwrap();
         let err = ClientOptions::from_config(&config).unwrap_err();
         assert!(err.message().contains("request_timeout_ms"), "{err}");
@@ -338,7 +338,7 @@ mod tests {
 
     #[test]
     fn version_caps_parse_names_and_numbers() {
-        let mut config = KeyValueConfig::new();
+        let mut config = Config::new();
         config.set("api_version_caps", "ListOffsets:3, 0:7").unwrap();
         let options = ClientOptions::from_config(&config).unwrap();
         assert_eq!(options.api_version_caps.get(&2), Some(&3));
@@ -349,7 +349,7 @@ mod tests {
 
     #[test]
     fn effective_configuration_marks_defaults() {
-        let mut config = KeyValueConfig::new();
+        let mut config = Config::new();
         config.set("client_id", "svc").unwrap();
         let dump = config.effective(&[CLIENT_OPTIONS]);
         assert!(dump.contains("client_id = svc\n"));

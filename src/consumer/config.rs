@@ -1,16 +1,16 @@
-//! `KafkaConsumerConfig(group_id, cluster, **options)` (SPEC §2.4): the
+//! `KafkaConsumerConfig(group_id, cluster, **options)` (docs/configuration.md): the
 //! consumer's option table with the Python library's names and defaults,
 //! and [`ConsumerConfig`], the validated view every consumer runs with.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::config::{ClientOptions, ClusterConfig, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS, MS_MAX};
+use crate::config::{ClientOptions, ClusterConfig, Config, OptionKind, OptionSpec, CLIENT_OPTIONS, MS_MAX};
 use crate::error::{Error, Result};
 use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
 
 /// Options of a consumer configuration (besides [`CLIENT_OPTIONS`], whose
-/// `client_id` defaults to `yelp-kafka` as the seed's does).
+/// `client_id` defaults to `yelp-kafka` as Python yelp_kafka's does).
 pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "auto_offset_reset",
@@ -121,7 +121,7 @@ impl OffsetReset {
 pub struct ConsumerConfig {
     group_id: String,
     cluster: ClusterConfig,
-    values: KeyValueConfig,
+    values: Config,
     /// Connection and request options.
     pub client: ClientOptions,
     /// Start position without a valid committed offset.
@@ -156,7 +156,7 @@ impl ConsumerConfig {
     /// Validates `values` against the consumer and client tables: an
     /// unknown key or a bad value is a `ConfigurationError` naming the key;
     /// an empty group id too.
-    pub fn new(group_id: &str, cluster: &ClusterConfig, values: &KeyValueConfig) -> Result<ConsumerConfig> {
+    pub fn new(group_id: &str, cluster: &ClusterConfig, values: &Config) -> Result<ConsumerConfig> {
         if group_id.is_empty() {
             return Err(Error::configuration("group_id is empty"));
         }
@@ -200,14 +200,14 @@ impl ConsumerConfig {
     }
 
     /// The options as set, before typing.
-    pub fn values(&self) -> &KeyValueConfig {
+    pub fn values(&self) -> &Config {
         &self.values
     }
 
     /// The options as set, with the metrics dimension `name=value` after
     /// those set before. A `,` or `=` in either part is a `ConfigurationError`
     /// (the option's text could not hold it); so are the option's own checks.
-    pub fn values_with_metrics_dimension(&self, name: &str, value: &str) -> Result<KeyValueConfig> {
+    pub fn values_with_metrics_dimension(&self, name: &str, value: &str) -> Result<Config> {
         if name.contains([',', '=']) || value.contains([',', '=']) {
             return Err(Error::configuration(format!(
                 "metrics dimension {name:?}={value:?}: neither part may hold ',' or '='"
@@ -289,7 +289,7 @@ mod tests {
     }
 
     fn config(pairs: &[(&str, &str)]) -> Result<ConsumerConfig> {
-        let mut values = KeyValueConfig::new();
+        let mut values = Config::new();
         for (key, value) in pairs {
             values.set(key, value).unwrap();
         }
@@ -297,7 +297,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_seeds() {
+    fn defaults_are_python_yelp_kafkas() {
         let config = config(&[]).unwrap();
         assert_eq!(config.auto_offset_reset, OffsetReset::Largest);
         assert!(config.auto_commit_enable);
@@ -328,7 +328,7 @@ mod tests {
             assert_eq!(error.code(), ErrorCode::Configuration, "{key}={value}: {error}");
             assert!(error.message().contains(key), "{key}: {error}");
         }
-        let error = ConsumerConfig::new("", &cluster(), &KeyValueConfig::new()).unwrap_err();
+        let error = ConsumerConfig::new("", &cluster(), &Config::new()).unwrap_err();
         assert_eq!(error.code(), ErrorCode::Configuration);
     }
 

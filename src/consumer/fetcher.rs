@@ -29,6 +29,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::is_stale_leader;
 use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
 use crate::kafka::KafkaCluster;
+use crate::sync::{Locking, Waiting};
 
 /// Told of every fetch request and of the errors fetches meet, on an
 /// engine thread (a consumer group turns them into metrics).
@@ -109,7 +110,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, FetchState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.locked()
     }
 }
 
@@ -191,21 +192,13 @@ impl Fetcher {
                 return true;
             }
             state = match deadline {
-                None => self
-                    .shared
-                    .data_ready
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                None => self.shared.data_ready.wait_locked(state),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return false;
                     }
-                    self.shared
-                        .data_ready
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .0
+                    self.shared.data_ready.wait_timeout_locked(state, deadline - now).0
                 }
             };
         }

@@ -1,4 +1,4 @@
-//! Consumers (SPEC §2.4, §2.9): the consumer core every consumer of the
+//! Consumers (docs/configuration.md, docs/consumer-groups.md): the consumer core every consumer of the
 //! library stands on — the simple consumer of one topic's partitions, the
 //! plain consumer of every partition of some topics, and (later) the
 //! balanced groups, which assign and revoke partitions at run time.
@@ -30,6 +30,7 @@ use crate::kafka::coordinator::PartitionKey;
 use crate::kafka::fetch::FetchLimits;
 use crate::kafka::KafkaCluster;
 use crate::offsets::storage::OffsetStore;
+use crate::sync::Locking;
 
 pub use config::{ConsumerConfig, OffsetReset, CONSUMER_OPTIONS};
 use fetcher::{Chunk, FetchObserver, FetchSettings, Fetcher, Ready};
@@ -107,7 +108,7 @@ struct ConsumerShared {
 
 impl ConsumerShared {
     fn lock(&self) -> MutexGuard<'_, ConsumerState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.locked()
     }
 
     /// Commits the positions of `only` (`None`: every partition) that
@@ -230,7 +231,7 @@ impl Consumer {
         }
         if self.shared.config.auto_commit_enable {
             let task = engine::runtime()?.spawn(auto_commit(Arc::clone(&self.shared)));
-            *self.auto_committer.lock().expect("auto-committer lock") = Some(task);
+            *self.auto_committer.locked() = Some(task);
         }
         self.lifecycle.store(CONNECTED, Ordering::Release);
         Ok(())
@@ -390,7 +391,7 @@ impl Consumer {
     /// [`Consumer::get_message`] returns at once. Closing twice is harmless.
     pub fn close(&self) -> Result<()> {
         let was = self.lifecycle.swap(CLOSED, Ordering::AcqRel);
-        if let Some(task) = self.auto_committer.lock().expect("auto-committer lock").take() {
+        if let Some(task) = self.auto_committer.locked().take() {
             task.abort();
         }
         let Some(fetcher) = self.fetcher.get() else {

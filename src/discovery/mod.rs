@@ -1,4 +1,4 @@
-//! Discovery (SPEC §2.10): which topics and partitions a cluster has, which
+//! Discovery (docs/discovery.md): which topics and partitions a cluster has, which
 //! clusters hold a topic or topics matching a pattern, and the topology
 //! files that name the clusters of each type.
 
@@ -13,7 +13,7 @@ use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
 
-pub use topology::TopologyConfiguration;
+pub use topology::Topology;
 
 /// Topic name → sorted partition ids.
 pub type TopicPartitions = BTreeMap<String, Vec<i32>>;

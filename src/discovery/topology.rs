@@ -43,16 +43,16 @@ struct LocalConfig {
 
 /// The clusters of one cluster type, as a topology file lists them.
 #[derive(Debug, Clone)]
-pub struct TopologyConfiguration {
+pub struct Topology {
     path: PathBuf,
     clusters: Vec<ClusterConfig>,
     local_cluster: Option<String>,
 }
 
-impl TopologyConfiguration {
+impl Topology {
     /// Reads `<dir>/<cluster_type>.yaml`. A missing or malformed file, or a
     /// cluster entry that is not a valid cluster, is a `ConfigurationError`.
-    pub fn load(dir: &Path, cluster_type: &str) -> Result<TopologyConfiguration> {
+    pub fn load(dir: &Path, cluster_type: &str) -> Result<Topology> {
         if cluster_type.is_empty() || cluster_type.contains('/') {
             return Err(Error::configuration(format!(
                 "cluster type {cluster_type:?} is not a file name"
@@ -71,7 +71,7 @@ impl TopologyConfiguration {
                     .map_err(|e| e.context(format!("topology file {}", path.display())))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(TopologyConfiguration {
+        Ok(Topology {
             path,
             clusters,
             local_cluster: file.local_config.map(|l| l.cluster),
@@ -128,7 +128,7 @@ mod tests {
             "standard.yaml",
             "clusters:\n  c2:\n    broker_list: [\"b3:9092\"]\n    zookeeper: \"z:2181/k2\"\n  c1:\n    broker_list:\n      - b1:9092\n      - b2:9092\n    zookeeper: z:2181/k1\nlocal_config:\n  cluster: c1\n",
         );
-        let topology = TopologyConfiguration::load(&dir, "standard").unwrap();
+        let topology = Topology::load(&dir, "standard").unwrap();
         let names: Vec<&str> = topology.all_clusters().iter().map(|c| c.name()).collect();
         assert_eq!(names, ["c1", "c2"]);
         let local = topology.local_cluster().unwrap();
@@ -145,17 +145,17 @@ mod tests {
     #[test]
     fn missing_and_malformed_files_are_configuration_errors() {
         let dir = temp_dir("bad");
-        let missing = TopologyConfiguration::load(&dir, "absent").unwrap_err();
+        let missing = Topology::load(&dir, "absent").unwrap_err();
         assert_eq!(missing.code(), ErrorCode::Configuration);
         assert!(missing.message().contains("absent.yaml"));
         write(&dir, "broken.yaml", "clusters: [this is: not a map\n");
         assert_eq!(
-            TopologyConfiguration::load(&dir, "broken").unwrap_err().code(),
+            Topology::load(&dir, "broken").unwrap_err().code(),
             ErrorCode::Configuration
         );
         write(&dir, "nobrokers.yaml", "clusters:\n  c1:\n    zookeeper: z:1\n");
         assert_eq!(
-            TopologyConfiguration::load(&dir, "nobrokers").unwrap_err().code(),
+            Topology::load(&dir, "nobrokers").unwrap_err().code(),
             ErrorCode::Configuration
         );
         write(
@@ -163,14 +163,14 @@ mod tests {
             "nolocal.yaml",
             "clusters:\n  c1:\n    broker_list: [\"b:1\"]\n    zookeeper: z:1\n",
         );
-        let topology = TopologyConfiguration::load(&dir, "nolocal").unwrap();
+        let topology = Topology::load(&dir, "nolocal").unwrap();
         assert_eq!(topology.local_cluster().unwrap_err().code(), ErrorCode::Configuration);
         write(
             &dir,
             "badlocal.yaml",
             "clusters:\n  c1:\n    broker_list: [\"b:1\"]\n    zookeeper: z:1\nlocal_config:\n  cluster: c9\n",
         );
-        let topology = TopologyConfiguration::load(&dir, "badlocal").unwrap();
+        let topology = Topology::load(&dir, "badlocal").unwrap();
         assert!(topology.local_cluster().unwrap_err().message().contains("c9"));
     }
 }

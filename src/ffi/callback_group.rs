@@ -1,10 +1,9 @@
-//! `yk_callback_group`: the seed's callback-style `ConsumerGroup` in C
-//! (SPEC §2.7): `run` calls the application's process callback for every
+//! `yk_callback_group`: Python yelp_kafka's callback-style `ConsumerGroup` in C
+//! (docs/consumer-groups.md): `run` calls the application's process callback for every
 //! message until `stop`.
 
 use std::ffi::{c_char, c_void};
 
-use crate::callback_group::{CallbackGroup, MessageProcessor};
 use crate::consumer::Message;
 use crate::error::{Error, ErrorCode};
 use crate::ffi::consumer_config::{yk_consumer_config, RebalanceCallbacks};
@@ -15,6 +14,7 @@ use crate::ffi::{
     boundary, c_strings, call_with_error_buffer, check_out, deadline_ms, enter_handle, free_handle, handle, is_entered,
     write_handle,
 };
+use crate::groups::callback::{CallbackGroup, MessageProcessor};
 
 /// Processes one message on the thread running `yk_callback_group_run`.
 /// `message` is lent for the call (do not free it). Return 0 when done; any

@@ -6,7 +6,7 @@ use crate::config::ClusterConfig;
 use crate::error::{ErrorCode, Result};
 use crate::ffi::{boundary, boundary_value, c_str, check_out, free_handle, handle, to_c_string, write_handle};
 
-/// A cluster configuration (SPEC §2.1). Immutable once made.
+/// A cluster configuration (docs/configuration.md). Immutable once made.
 pub struct yk_cluster_config {
     pub(crate) config: ClusterConfig,
     cluster_type: CString,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::ffi::{c_char, CString};
 
-use crate::config::{KeyValueConfig, CLIENT_OPTIONS};
+use crate::config::{Config, CLIENT_OPTIONS};
 use crate::error::{ErrorCode, Result};
 use crate::ffi::{
     boundary, boundary_value, c_str, check_out, free_handle, handle, handle_mut, to_c_string, write_handle,
@@ -12,14 +12,14 @@ use crate::ffi::{
 /// Key/value configuration. Keys are checked by the function that reads the
 /// configuration, which names any unknown key or bad value.
 pub struct yk_config {
-    pub(crate) values: KeyValueConfig,
+    pub(crate) values: Config,
     c_values: BTreeMap<String, CString>,
     effective: Option<CString>,
 }
 
 impl yk_config {
     /// The configuration of an optional `yk_config` pointer (NULL: defaults).
-    pub(crate) fn values_or_default(config: Option<&yk_config>) -> KeyValueConfig {
+    pub(crate) fn values_or_default(config: Option<&yk_config>) -> Config {
         config.map(|c| c.values.clone()).unwrap_or_default()
     }
 }
@@ -33,7 +33,7 @@ pub unsafe extern "C" fn yk_config_new(out: *mut *mut yk_config) -> ErrorCode {
         write_handle(
             out,
             yk_config {
-                values: KeyValueConfig::new(),
+                values: Config::new(),
                 c_values: BTreeMap::new(),
                 effective: None,
             },

@@ -1,5 +1,5 @@
 //! `yk_consumer`: the simple consumer of one topic's partitions and the
-//! plain consumer of every partition of some topics (SPEC §2.9, §2.5), with
+//! plain consumer of every partition of some topics (docs/consumer-groups.md), with
 //! task_done, commits and close.
 
 use std::ffi::c_char;
@@ -28,7 +28,7 @@ pub struct yk_consumer {
     pub(crate) consumer: Consumer,
 }
 
-/// Creates the simple consumer (the seed's `KafkaSimpleConsumer(topic,
+/// Creates the simple consumer (Python yelp_kafka's `KafkaSimpleConsumer(topic,
 /// config, partitions)`) of `partitions[0..count]` of `topic` in `*out`
 /// (`partitions` NULL with `count` 0: every partition). `config` is copied.
 /// Nothing connects before `yk_consumer_connect`. Free with
@@ -57,7 +57,7 @@ pub unsafe extern "C" fn yk_consumer_new_simple(
 }
 
 /// Creates the plain consumer of every partition of `topics[0..count]`
-/// (at least one) in `*out`: the seed's consumer of the topics a regex
+/// (at least one) in `*out`: Python yelp_kafka's consumer of the topics a regex
 /// found, reading with the group's offsets and no balancing. `config` is
 /// copied. Nothing connects before `yk_consumer_connect`. Free with
 /// `yk_consumer_free`. `*out` is written only on success.
@@ -114,8 +114,8 @@ pub unsafe extern "C" fn yk_consumer_get_message(
     })
 }
 
-/// `yk_consumer_get_message` blocking up to `consumer_timeout_ms` (the
-/// seed's iteration). `*out` is written only on success.
+/// `yk_consumer_get_message` blocking up to `consumer_timeout_ms` (Python yelp_kafka's
+/// iteration). `*out` is written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_next(consumer: *const yk_consumer, out: *mut *mut yk_message) -> ErrorCode {
     boundary("yk_consumer_next", || {
@@ -171,7 +171,7 @@ pub unsafe extern "C" fn yk_consumer_commit_partitions(
 }
 
 /// Marks every message of `message`'s partition up to `message` processed
-/// and commits that partition (the seed's `commit_message`). A message of a
+/// and commits that partition (Python yelp_kafka's `commit_message`). A message of a
 /// partition the consumer no longer reads is `YK_ERROR_WRONG_STATE`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_commit_message(

@@ -1,10 +1,10 @@
-//! `yk_consumer_config`: a consumer group's configuration (SPEC §2.4) —
+//! `yk_consumer_config`: a consumer group's configuration (docs/configuration.md) —
 //! group id, cluster, every option checked as it is set, the rebalance
 //! callbacks and the metrics dimensions.
 
 use std::ffi::{c_char, c_void, CString};
 
-use crate::config::KeyValueConfig;
+use crate::config::Config;
 use crate::consumer::ConsumerConfig;
 use crate::error::ErrorCode;
 use crate::ffi::cluster_config::yk_cluster_config;
@@ -40,7 +40,7 @@ pub struct yk_consumer_config {
 
 impl yk_consumer_config {
     /// Replaces the options with `values` if they make a valid configuration.
-    fn update(&mut self, values: KeyValueConfig) -> crate::Result<()> {
+    fn update(&mut self, values: Config) -> crate::Result<()> {
         self.config = ConsumerConfig::new(self.config.group_id(), self.config.cluster(), &values)?;
         Ok(())
     }
@@ -66,7 +66,7 @@ pub unsafe extern "C" fn yk_consumer_config_new(
         check_out(out, "out")?;
         let group_id = c_str(group_id, "group_id")?;
         let cluster = &handle(cluster, "cluster")?.config;
-        let config = ConsumerConfig::new(group_id, cluster, &KeyValueConfig::new())?;
+        let config = ConsumerConfig::new(group_id, cluster, &Config::new())?;
         write_handle(
             out,
             yk_consumer_config {

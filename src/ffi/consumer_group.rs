@@ -1,5 +1,4 @@
-//! `yk_consumer_group`: the seed's `KafkaConsumerGroup` in C (SPEC §2.5,
-//! §2.6) — members that split their topics' partitions through ZooKeeper
+//! `yk_consumer_group`: Python yelp_kafka's `KafkaConsumerGroup` in C (docs/consumer-groups.md) — members that split their topics' partitions through ZooKeeper
 //! with each other and with Python members, with rebalance callbacks and
 //! metrics served on the caller's thread.
 
@@ -15,15 +14,15 @@ use crate::ffi::{
     boundary, boundary_value, c_strings, check_out, deadline_ms, enter_handle, free_handle, handle, write_handle,
     NO_LIMIT,
 };
-use crate::group::metrics::{dimensions, GROUP_METRICS, GROUP_PREFIX};
-use crate::group::{KafkaConsumerGroup, RebalanceHandler};
+use crate::groups::consumer_group::{ConsumerGroup, RebalanceHandler};
+use crate::groups::metrics::{dimensions, GROUP_METRICS, GROUP_PREFIX};
 use crate::metrics::MetricsResponder;
 
 /// A member of a balanced consumer group. Usable from several threads at
 /// once; rebalances (and their callbacks) run inside whichever call meets
 /// them.
 pub struct yk_consumer_group {
-    group: KafkaConsumerGroup,
+    group: ConsumerGroup,
     rebalance: RebalanceCallbacks,
     identifier: CString,
 }
@@ -97,7 +96,7 @@ pub unsafe extern "C" fn yk_consumer_group_new(
         }
         let topics = c_strings(topics, count, "topics")?;
         let responder = group_responder(config, metrics_responder)?;
-        let group = KafkaConsumerGroup::new(&topics, config.config.clone(), responder)?;
+        let group = ConsumerGroup::new(&topics, config.config.clone(), responder)?;
         let identifier = CString::new(group.identifier()).expect("identifiers hold no NUL");
         write_handle(
             out,
@@ -138,7 +137,7 @@ pub unsafe extern "C" fn yk_consumer_group_start(group: *const yk_consumer_group
 /// within `consumer_timeout_ms` (negative: no limit) is
 /// `YK_ERROR_CONSUMER_TIMEOUT`. A lost ZooKeeper session is
 /// `YK_ERROR_PARTITIONER`, here and in every later call: nothing more is
-/// delivered; stop and free the group, then create a new one (the seed's
+/// delivered; stop and free the group, then create a new one (Python yelp_kafka's
 /// outer loop). `*out` is written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_next(

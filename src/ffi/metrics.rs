@@ -1,4 +1,4 @@
-//! `yk_metrics_responder`: the application's metrics callbacks (SPEC §2.12),
+//! `yk_metrics_responder`: the application's metrics callbacks (docs/metrics.md),
 //! adapted to the library's `MetricsResponder`.
 
 use std::ffi::{c_char, c_void, CString};

@@ -1,5 +1,5 @@
-//! `yk_multiprocessing_group`: the seed's `MultiprocessingConsumerGroup` in
-//! C (SPEC §2.8) — a worker per acquired partition, as a thread running the
+//! `yk_multiprocessing_group`: Python yelp_kafka's `MultiprocessingConsumerGroup` in
+//! C (docs/consumer-groups.md) — a worker per acquired partition, as a thread running the
 //! application's callbacks or as a process running its worker program —
 //! and `yk_worker_list`, the live workers.
 
@@ -15,9 +15,9 @@ use crate::ffi::{
     boundary, boundary_value, c_strings, call_with_error_buffer, check_index, check_out, deadline_ms, free_handle,
     handle, write_handle,
 };
-use crate::worker_group::process::consumer_from_env;
-use crate::worker_group::thread::{PartitionWorker, WorkerFactory};
-use crate::worker_group::{MultiprocessingGroup, WorkerInfo, WorkerKind, WorkerMode};
+use crate::groups::multiprocessing::process::consumer_from_env;
+use crate::groups::multiprocessing::thread::{PartitionWorker, WorkerFactory};
+use crate::groups::multiprocessing::{MultiprocessingGroup, WorkerInfo, WorkerKind, WorkerMode};
 
 /// The application's thread workers. Every callback runs on the worker
 /// thread of its partition — a library thread, by design — and several

@@ -1,4 +1,4 @@
-//! The offsets API in C (SPEC §2.11): `yk_offsets` (a client of one
+//! The offsets API in C (docs/offsets.md): `yk_offsets` (a client of one
 //! cluster and one offset storage), `yk_topics` (which topics and
 //! partitions a call is about) and `yk_offsets_result` (what it found).
 
@@ -14,19 +14,19 @@ use crate::ffi::{
 };
 use crate::kafka::coordinator::PartitionKey;
 use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
-use crate::offsets::{GroupLag, OffsetsClient, TopicSelection, Watermarks};
+use crate::offsets::{GroupLag, Offsets, Topics, Watermarks};
 
 /// The offsets functions over one cluster. Usable from several threads at
 /// once; each call blocks until it is done (within the request and
 /// metadata timeouts).
 pub struct yk_offsets {
-    client: OffsetsClient,
+    client: Offsets,
 }
 
 /// The topics an offsets call is about: whole topics (every partition, the
 /// list form) and single partitions (the topic → partitions map form).
 pub struct yk_topics {
-    selection: TopicSelection,
+    selection: Topics,
 }
 
 /// One partition's offsets in a result. A field the call does not report
@@ -135,7 +135,7 @@ unsafe fn offsets_call(
     function: &str,
     offsets: *const yk_offsets,
     out: *mut *mut yk_offsets_result,
-    call: impl FnOnce(&OffsetsClient) -> Result<BTreeMap<PartitionKey, Row>>,
+    call: impl FnOnce(&Offsets) -> Result<BTreeMap<PartitionKey, Row>>,
 ) -> ErrorCode {
     boundary(function, || {
         check_out(out, "out")?;
@@ -146,8 +146,8 @@ unsafe fn offsets_call(
 }
 
 /// An offsets call of a group over a topic selection that reports the
-/// committed offsets (`OffsetsClient::current_offsets`, `advance`, `rewind`).
-type GroupOffsetsOp = fn(&OffsetsClient, &str, &TopicSelection, bool) -> Result<BTreeMap<PartitionKey, i64>>;
+/// committed offsets (`Offsets::current_offsets`, `advance`, `rewind`).
+type GroupOffsetsOp = fn(&Offsets, &str, &Topics, bool) -> Result<BTreeMap<PartitionKey, i64>>;
 
 /// Runs `op` with the checked arguments and writes its result to `*out`.
 unsafe fn group_offsets_call(
@@ -189,7 +189,7 @@ pub unsafe extern "C" fn yk_offsets_new(
         let cluster = &handle(cluster, "cluster")?.config;
         let values = yk_config::values_or_default(config.as_ref());
         values.validate(&[CLIENT_OPTIONS, &[OFFSET_STORAGE_OPTION]])?;
-        let client = OffsetsClient::new(
+        let client = Offsets::new(
             cluster,
             ClientOptions::from_config(&values)?,
             OffsetStorageKind::from_config(&values)?,
@@ -213,7 +213,7 @@ pub unsafe extern "C" fn yk_topics_new(out: *mut *mut yk_topics) -> ErrorCode {
         write_handle(
             out,
             yk_topics {
-                selection: TopicSelection::new(),
+                selection: Topics::new(),
             },
         );
         Ok(())
@@ -259,7 +259,7 @@ pub unsafe extern "C" fn yk_topics_free(topics: *mut yk_topics) {
 }
 
 /// The committed offsets of `group` for `topics` (`committed`, 0 where the
-/// group committed nothing); the seed's `get_current_consumer_offsets`.
+/// group committed nothing); Python yelp_kafka's `get_current_consumer_offsets`.
 /// With `raise_on_error`, an unknown topic is `YK_ERROR_UNKNOWN_TOPIC` and
 /// an unknown partition `YK_ERROR_UNKNOWN_PARTITIONS`; without, they are
 /// left out. `*out` is written only on success.
@@ -278,12 +278,12 @@ pub unsafe extern "C" fn yk_offsets_current(
         topics,
         raise_on_error,
         out,
-        OffsetsClient::current_offsets,
+        Offsets::current_offsets,
     )
 }
 
 /// The high and low watermarks of `topics` (`high_watermark`,
-/// `low_watermark`); the seed's `get_topics_watermarks`. `raise_on_error`
+/// `low_watermark`); Python yelp_kafka's `get_topics_watermarks`. `raise_on_error`
 /// as for `yk_offsets_current`. `*out` is written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_offsets_watermarks(
@@ -329,7 +329,7 @@ pub unsafe extern "C" fn yk_offsets_advance(
         topics,
         raise_on_error,
         out,
-        OffsetsClient::advance,
+        Offsets::advance,
     )
 }
 
@@ -350,12 +350,12 @@ pub unsafe extern "C" fn yk_offsets_rewind(
         topics,
         raise_on_error,
         out,
-        OffsetsClient::rewind,
+        Offsets::rewind,
     )
 }
 
 /// Commits `entries[0..count]` for `group` as they are (no check against
-/// the watermarks); the seed's `set_consumer_offsets`. The result holds
+/// the watermarks); Python yelp_kafka's `set_consumer_offsets`. The result holds
 /// what was committed (without unknown topics and partitions when
 /// `raise_on_error` is false). `*out` is written only on success.
 #[no_mangle]
@@ -386,7 +386,7 @@ pub unsafe extern "C" fn yk_offsets_set(
 
 /// The lag of `group` in `partitions[0..count]` of `topic` (NULL with
 /// `count` 0: every partition): committed, watermarks and lag per
-/// partition; the seed's `offset_distance`. An unknown group counts as
+/// partition; Python yelp_kafka's `offset_distance`. An unknown group counts as
 /// offset 0. Unknown topics and partitions are errors. `*out` is written
 /// only on success.
 #[no_mangle]
@@ -401,7 +401,7 @@ pub unsafe extern "C" fn yk_offsets_offset_distance(
     offsets_call("yk_offsets_offset_distance", offsets, out, |client| {
         let group = c_str(group, "group")?;
         let topic = c_str(topic, "topic")?;
-        let mut selection = TopicSelection::new();
+        let mut selection = Topics::new();
         let partitions = c_slice(partitions, count, "partitions")?;
         if partitions.is_empty() {
             selection.add_topic(topic);
@@ -413,7 +413,7 @@ pub unsafe extern "C" fn yk_offsets_offset_distance(
     })
 }
 
-/// The lag of `group` in every partition `topics` names; the seed's
+/// The lag of `group` in every partition `topics` names; Python yelp_kafka's
 /// `topics_offset_distance`. As `yk_offsets_offset_distance` otherwise.
 #[no_mangle]
 pub unsafe extern "C" fn yk_offsets_topics_offset_distance(

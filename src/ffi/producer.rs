@@ -14,6 +14,7 @@ use crate::ffi::{
 use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
 use crate::producer::accumulator::DeliveryReport;
 use crate::producer::{Producer, QueueWait};
+use crate::sync::Locking;
 
 /// A byte buffer: `len` bytes at `data` (`data` may be NULL only when `len` is 0).
 #[repr(C)]
@@ -120,7 +121,7 @@ pub unsafe extern "C" fn yk_producer_set_delivery_callback(
 ) -> ErrorCode {
     boundary("yk_producer_set_delivery_callback", || {
         let producer = handle(producer, "producer")?;
-        *producer.delivery.lock().expect("delivery lock") = DeliveryCallback {
+        *producer.delivery.locked() = DeliveryCallback {
             callback,
             opaque: callback_opaque as usize,
         };
@@ -130,7 +131,7 @@ pub unsafe extern "C" fn yk_producer_set_delivery_callback(
 
 /// Sends `values[0..count]` (no key) to `topic`, round-robin over its
 /// partitions from a random start, and returns once the broker acknowledged
-/// every message (the seed's `YelpKafkaSimpleProducer.send_messages`). With
+/// every message (Python yelp_kafka's `YelpKafkaSimpleProducer.send_messages`). With
 /// `offsets` non-NULL, writes each message's offset there (`count` entries)
 /// on success. Errors: `YK_ERROR_UNKNOWN_TOPIC_OR_PARTITION`,
 /// `YK_ERROR_NOT_LEADER_FOR_PARTITION`, `YK_ERROR_LEADER_NOT_AVAILABLE`,
@@ -158,7 +159,7 @@ pub unsafe extern "C" fn yk_producer_send_messages(
 /// Sends `values[0..count]` with `key` (`key_len` bytes) to `topic`, to the
 /// partition murmur2 of the key picks (as librdkafka's `murmur2_random` and
 /// the Java client), and returns once the broker acknowledged every message
-/// (the seed's `YelpKafkaKeyedProducer`). `offsets` as in `yk_producer_send_messages`.
+/// (Python yelp_kafka's `YelpKafkaKeyedProducer`). `offsets` as in `yk_producer_send_messages`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_send_keyed_messages(
     producer: *const yk_producer,
@@ -318,7 +319,7 @@ pub unsafe extern "C" fn yk_producer_free(producer: *mut yk_producer) {
 /// The delivery callback as a Rust handler; one C string per topic is kept
 /// while serving a run of reports for the same topic.
 fn delivery_handler(producer: &yk_producer) -> impl FnMut(&DeliveryReport) + '_ {
-    let delivery = *producer.delivery.lock().expect("delivery lock");
+    let delivery = *producer.delivery.locked();
     let mut topic_cache: Option<(Arc<str>, CString)> = None;
     move |report: &DeliveryReport| {
         let Some(callback) = delivery.callback else { return };

@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 use std::path::Path;
 
-use crate::discovery::topology::{TopologyConfiguration, DEFAULT_TOPOLOGY_DIR};
+use crate::discovery::topology::{Topology, DEFAULT_TOPOLOGY_DIR};
 use crate::error::{ErrorCode, Result};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::{
@@ -13,7 +13,7 @@ use crate::ffi::{
 /// A loaded topology file: every cluster of one cluster type.
 pub struct yk_topology {
     clusters: Vec<yk_cluster_config>,
-    topology: TopologyConfiguration,
+    topology: Topology,
 }
 
 /// Loads `<dir>/<cluster_type>.yaml` (`dir` NULL: `/nail/etc/kafka_discovery`,
@@ -29,7 +29,7 @@ pub unsafe extern "C" fn yk_topology_load(
     boundary("yk_topology_load", || {
         check_out(out, "out")?;
         let dir = optional_c_str(dir, "dir")?.unwrap_or(DEFAULT_TOPOLOGY_DIR);
-        let topology = TopologyConfiguration::load(Path::new(dir), c_str(cluster_type, "cluster_type")?)?;
+        let topology = Topology::load(Path::new(dir), c_str(cluster_type, "cluster_type")?)?;
         let clusters = topology
             .all_clusters()
             .iter()

@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::broker::BrokerConnection;
 use crate::kafka::metadata::ClusterMetadata;
 use crate::kafka::topic_name;
+use crate::sync::{Locking, ReadWriteLocking};
 
 /// ListOffsets timestamp asking for the next offset to be written (high watermark).
 pub const LATEST_OFFSET: i64 = -1;
@@ -57,7 +58,7 @@ impl KafkaCluster {
 
     /// The last metadata received (empty before the first lookup).
     pub fn cached_metadata(&self) -> Arc<ClusterMetadata> {
-        Arc::clone(&self.metadata.read().expect("metadata lock"))
+        Arc::clone(&self.metadata.read_locked())
     }
 
     /// Increases each time the metadata cache changes: what was derived
@@ -71,7 +72,7 @@ impl KafkaCluster {
     /// would pass `deadline`.
     pub async fn connection(&self, address: &str, deadline: Instant) -> Result<Arc<BrokerConnection>> {
         let slot = {
-            let mut slots = self.slots.lock().expect("slots lock");
+            let mut slots = self.slots.locked();
             Arc::clone(slots.entry(address.to_string()).or_default())
         };
         let mut slot = slot.lock().await;
@@ -233,7 +234,7 @@ impl KafkaCluster {
     }
 
     fn store_metadata(&self, fresh: ClusterMetadata, complete: bool) -> Arc<ClusterMetadata> {
-        let mut cache = self.metadata.write().expect("metadata lock");
+        let mut cache = self.metadata.write_locked();
         let updated = if complete { fresh } else { cache.merged_with(fresh) };
         *cache = Arc::new(updated);
         self.metadata_generation.fetch_add(1, Ordering::AcqRel);

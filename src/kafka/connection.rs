@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::sync::Locking;
 
 type ResponseSender = oneshot::Sender<Result<Bytes>>;
 
@@ -106,7 +107,7 @@ impl Connection {
 
     /// Whether the socket failed; a poisoned connection must be replaced.
     pub fn is_poisoned(&self) -> bool {
-        self.routing.lock().expect("routing lock").poisoned.is_some()
+        self.routing.locked().poisoned.is_some()
     }
 
     /// Sends one request and waits up to `timeout` for its response body
@@ -129,8 +130,7 @@ impl Connection {
         // A poisoned connection refuses the write below; the guard then
         // removes this entry again.
         self.routing
-            .lock()
-            .expect("routing lock")
+            .locked()
             .pending
             .insert(correlation_id, Pending { api, version, reply });
         let mut guard = PendingGuard {
@@ -187,7 +187,7 @@ impl Connection {
         // Sized up front: a produce request of a megabyte grown by doubling
         // would be copied about twice over.
         let body_size = body.compute_size(version).map_err(|e| encode_error(api, version, e))?;
-        let mut buffer = self.frame_buffer.lock().expect("frame buffer lock");
+        let mut buffer = self.frame_buffer.locked();
         buffer.reserve(64 + self.client_id.len() + body_size);
         let frame = &mut *buffer;
         frame.put_i32(0);
@@ -215,7 +215,7 @@ impl Connection {
         let mut writer = self.writer.lock().await;
         // The one check of a poisoned connection, under the write lock:
         // after a frame was cut off, nothing more may follow it.
-        if let Some(error) = &self.routing.lock().expect("routing lock").poisoned {
+        if let Some(error) = &self.routing.locked().poisoned {
             return Err(error.clone());
         }
         let mut cut_off = CutOffWrite {
@@ -258,11 +258,7 @@ struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.routing
-                .lock()
-                .expect("routing lock")
-                .pending
-                .remove(&self.correlation_id);
+            self.routing.locked().pending.remove(&self.correlation_id);
         }
     }
 }
@@ -288,7 +284,7 @@ impl Drop for CutOffWrite<'_> {
 }
 
 fn poison(routing: &Mutex<Routing>, error: Error) {
-    let mut routing = routing.lock().expect("routing lock");
+    let mut routing = routing.locked();
     if routing.poisoned.is_none() {
         routing.poisoned = Some(error.clone());
     }
@@ -339,7 +335,7 @@ async fn read_frame(reader: &mut OwnedReadHalf, address: &str, max_response_byte
 /// (its waiter gave up) is dropped; a header that does not decode poisons.
 fn route(routing: &Mutex<Routing>, mut frame: Bytes, address: &str) -> Result<()> {
     let correlation_id = i32::from_be_bytes(frame[..4].try_into().expect("frame has 4 bytes"));
-    let Some(pending) = routing.lock().expect("routing lock").pending.remove(&correlation_id) else {
+    let Some(pending) = routing.locked().pending.remove(&correlation_id) else {
         return Ok(());
     };
     let header_version = pending.api.response_header_version(pending.version);

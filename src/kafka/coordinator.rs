@@ -25,6 +25,7 @@ use crate::kafka::broker::BrokerConnection;
 use crate::kafka::metadata::broker_address;
 use crate::kafka::topic_name;
 use crate::kafka::KafkaCluster;
+use crate::sync::Locking;
 
 /// A topic and partition as the offset requests name them.
 pub type PartitionKey = (String, i32);
@@ -207,7 +208,7 @@ impl GroupCoordinator {
     /// that the retry looks it up again.
     fn refusal(&self, kafka_code: i16, context: String) -> Error {
         if COORDINATOR_MOVED.contains(&kafka_code) {
-            *self.address.lock().expect("coordinator lock") = None;
+            *self.address.locked() = None;
         }
         Error::from_kafka(kafka_code, context)
     }
@@ -235,18 +236,18 @@ impl GroupCoordinator {
             if !retriable || Instant::now() + COORDINATOR_RETRY_PAUSE >= deadline {
                 return Err(error.context(format!("group {:?}", self.group)));
             }
-            *self.address.lock().expect("coordinator lock") = None;
+            *self.address.locked() = None;
             tokio::time::sleep(COORDINATOR_RETRY_PAUSE).await;
         }
     }
 
     async fn coordinator(&self, cluster: &KafkaCluster, deadline: Instant) -> Result<Arc<BrokerConnection>> {
-        let known = self.address.lock().expect("coordinator lock").clone();
+        let known = self.address.locked().clone();
         let address = match known {
             Some(address) => address,
             None => {
                 let address = self.find_coordinator(cluster, deadline).await?;
-                *self.address.lock().expect("coordinator lock") = Some(address.clone());
+                *self.address.locked() = Some(address.clone());
                 address
             }
         };

@@ -242,7 +242,7 @@ mod tests {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset,
-            // One batch: the encoder splits wherever offset − sequence changes (SPEC §6).
+            // One batch: the encoder splits wherever offset − sequence changes (docs/protocol-notes.md).
             sequence: NO_SEQUENCE + offset as i32,
             timestamp: 1_700_000_000_000 + offset,
             key: Some(Bytes::from(key.to_string())),

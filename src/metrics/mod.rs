@@ -1,4 +1,4 @@
-//! Metrics (SPEC §2.12): the seed's metric names, prefixes and dimensions,
+//! Metrics (docs/metrics.md): Python yelp_kafka's metric names, prefixes and dimensions,
 //! and a recorder that holds measurements until a caller's thread delivers
 //! them to the application's responder.
 //!
@@ -8,6 +8,7 @@
 //! the handle's entry points deliver the queue. With no responder or with
 //! `report_metrics` off, the recorder is disabled and costs one branch.
 
+use crate::sync::Locking;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,7 +25,7 @@ pub enum MetricKind {
 /// One metric a handle reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricSpec {
-    /// Name without prefix, as the seed spells it.
+    /// Name without prefix, as Python yelp_kafka spells it.
     pub name: &'static str,
     /// Counter or timer.
     pub kind: MetricKind,
@@ -51,7 +52,7 @@ impl MetricSpec {
 /// Prefix of producer metrics.
 pub const PRODUCER_PREFIX: &str = "yelp_kafka.YelpKafkaProducer.";
 
-/// The producer's metrics (SPEC §2.3), in the order of [`ProducerMetric`].
+/// The producer's metrics (docs/producer.md), in the order of [`ProducerMetric`].
 pub const PRODUCER_METRICS: &[MetricSpec] = &[
     MetricSpec::timer("metadata_request_timer"),
     MetricSpec::timer("produce_request_timer"),
@@ -121,7 +122,7 @@ impl MetricsRecorder {
             value,
             timestamp_ms: now_ms(),
         };
-        self.pending.lock().expect("metrics lock").push(measurement);
+        self.pending.locked().push(measurement);
     }
 
     /// Records a duration in milliseconds.
@@ -135,7 +136,7 @@ impl MetricsRecorder {
     pub fn release(&self) {
         self.deliver();
         self.enabled.store(false, Ordering::Relaxed);
-        let responder = self.responder.lock().expect("responder lock").take();
+        let responder = self.responder.locked().take();
         drop(responder);
     }
 
@@ -145,11 +146,11 @@ impl MetricsRecorder {
         if !self.is_enabled() {
             return;
         }
-        let pending = std::mem::take(&mut *self.pending.lock().expect("metrics lock"));
+        let pending = std::mem::take(&mut *self.pending.locked());
         if pending.is_empty() {
             return;
         }
-        if let Some(responder) = self.responder.lock().expect("responder lock").as_mut() {
+        if let Some(responder) = self.responder.locked().as_mut() {
             for measurement in &pending {
                 responder.record(measurement);
             }

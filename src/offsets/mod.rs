@@ -1,10 +1,10 @@
-//! Offsets and monitoring (SPEC §2.11): a group's committed offsets, topic
+//! Offsets and monitoring (docs/offsets.md): a group's committed offsets, topic
 //! watermarks, moving a group (advance to the high watermark, rewind to the
 //! low one, set), and lag. Also where a group's offsets are stored
 //! ([`storage`]), which every consumer shares.
 //!
 //! Topics are named as a list (every partition) or a topic → partitions
-//! map ([`TopicSelection`]). With `raise_on_error` an unknown topic is an
+//! map ([`Topics`]). With `raise_on_error` an unknown topic is an
 //! `UnknownTopic` error and an unknown partition `UnknownPartitions`;
 //! without it they are left out, as the Python library does. Topics are
 //! checked against metadata for every topic, never by asking for the named
@@ -22,24 +22,25 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::{EARLIEST_OFFSET, LATEST_OFFSET};
 use crate::kafka::coordinator::PartitionKey;
 use crate::kafka::KafkaCluster;
+use crate::sync::Locking;
 use storage::{OffsetStorageKind, OffsetStore};
 
 /// Topics an offsets call is about: each with every partition, or with
 /// the partitions named.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TopicSelection {
+pub struct Topics {
     topics: BTreeMap<String, BTreeSet<i32>>,
 }
 
-impl TopicSelection {
+impl Topics {
     /// No topic yet.
-    pub fn new() -> TopicSelection {
-        TopicSelection::default()
+    pub fn new() -> Topics {
+        Topics::default()
     }
 
     /// Every partition of each of `topics` (the list form).
-    pub fn of_topics<S: AsRef<str>>(topics: &[S]) -> TopicSelection {
-        let mut selection = TopicSelection::new();
+    pub fn of_topics<S: AsRef<str>>(topics: &[S]) -> Topics {
+        let mut selection = Topics::new();
         for topic in topics {
             selection.add_topic(topic.as_ref());
         }
@@ -100,19 +101,19 @@ impl GroupLag {
 
 /// The offsets functions over one cluster and one offset storage. Calls
 /// block the calling thread; the handle may be used from several threads.
-pub struct OffsetsClient {
+pub struct Offsets {
     cluster_config: ClusterConfig,
     cluster: KafkaCluster,
     storage: OffsetStorageKind,
     stores: Mutex<HashMap<String, Arc<OffsetStore>>>,
 }
 
-impl OffsetsClient {
+impl Offsets {
     /// A client for `cluster` reading and writing offsets in `storage`.
     /// ZooKeeper storage on a cluster without a ZooKeeper connect string
     /// is an `InvalidOffsetStorageError` at the first call naming a group.
-    pub fn new(cluster: &ClusterConfig, options: ClientOptions, storage: OffsetStorageKind) -> OffsetsClient {
-        OffsetsClient {
+    pub fn new(cluster: &ClusterConfig, options: ClientOptions, storage: OffsetStorageKind) -> Offsets {
+        Offsets {
             cluster_config: cluster.clone(),
             cluster: KafkaCluster::new(cluster.broker_list().to_vec(), options),
             storage,
@@ -125,7 +126,7 @@ impl OffsetsClient {
     pub fn current_offsets(
         &self,
         group: &str,
-        selection: &TopicSelection,
+        selection: &Topics,
         raise_on_error: bool,
     ) -> Result<BTreeMap<PartitionKey, i64>> {
         engine::block_on(async {
@@ -135,11 +136,7 @@ impl OffsetsClient {
     }
 
     /// The watermarks of the selected partitions.
-    pub fn watermarks(
-        &self,
-        selection: &TopicSelection,
-        raise_on_error: bool,
-    ) -> Result<BTreeMap<PartitionKey, Watermarks>> {
+    pub fn watermarks(&self, selection: &Topics, raise_on_error: bool) -> Result<BTreeMap<PartitionKey, Watermarks>> {
         engine::block_on(async {
             let partitions = self.resolve(selection, raise_on_error).await?;
             self.watermarks_of(&partitions).await
@@ -151,7 +148,7 @@ impl OffsetsClient {
     pub fn advance(
         &self,
         group: &str,
-        selection: &TopicSelection,
+        selection: &Topics,
         raise_on_error: bool,
     ) -> Result<BTreeMap<PartitionKey, i64>> {
         self.commit_watermark(group, selection, raise_on_error, |w| w.high)
@@ -159,12 +156,7 @@ impl OffsetsClient {
 
     /// Moves `group` to the low watermark of the selected partitions (it
     /// reads again everything kept); returns the offsets committed.
-    pub fn rewind(
-        &self,
-        group: &str,
-        selection: &TopicSelection,
-        raise_on_error: bool,
-    ) -> Result<BTreeMap<PartitionKey, i64>> {
+    pub fn rewind(&self, group: &str, selection: &Topics, raise_on_error: bool) -> Result<BTreeMap<PartitionKey, i64>> {
         self.commit_watermark(group, selection, raise_on_error, |w| w.low)
     }
 
@@ -177,7 +169,7 @@ impl OffsetsClient {
         offsets: &BTreeMap<PartitionKey, i64>,
         raise_on_error: bool,
     ) -> Result<BTreeMap<PartitionKey, i64>> {
-        let mut selection = TopicSelection::new();
+        let mut selection = Topics::new();
         for (topic, partition) in offsets.keys() {
             selection.add_partition(topic, *partition);
         }
@@ -194,9 +186,9 @@ impl OffsetsClient {
     }
 
     /// Per selected partition, the group's committed offset (0 when none)
-    /// and the watermarks; [`GroupLag::lag`] is the seed's offset distance.
+    /// and the watermarks; [`GroupLag::lag`] is Python yelp_kafka's offset distance.
     /// Unknown topics and partitions are errors.
-    pub fn lag(&self, group: &str, selection: &TopicSelection) -> Result<BTreeMap<PartitionKey, GroupLag>> {
+    pub fn lag(&self, group: &str, selection: &Topics) -> Result<BTreeMap<PartitionKey, GroupLag>> {
         engine::block_on(async {
             let partitions = self.resolve(selection, true).await?;
             let committed = self.committed(group, &partitions).await?;
@@ -214,7 +206,7 @@ impl OffsetsClient {
     fn commit_watermark(
         &self,
         group: &str,
-        selection: &TopicSelection,
+        selection: &Topics,
         raise_on_error: bool,
         pick: fn(&Watermarks) -> i64,
     ) -> Result<BTreeMap<PartitionKey, i64>> {
@@ -237,7 +229,7 @@ impl OffsetsClient {
         if group.is_empty() {
             return Err(Error::invalid_argument("group is empty"));
         }
-        let mut stores = self.stores.lock().expect("stores lock");
+        let mut stores = self.stores.locked();
         if let Some(store) = stores.get(group) {
             return Ok(Arc::clone(store));
         }
@@ -283,7 +275,7 @@ impl OffsetsClient {
 
     /// The selected partitions that exist, from fresh metadata for every
     /// topic; unknown ones are errors with `raise_on_error`, else left out.
-    async fn resolve(&self, selection: &TopicSelection, raise_on_error: bool) -> Result<Vec<PartitionKey>> {
+    async fn resolve(&self, selection: &Topics, raise_on_error: bool) -> Result<Vec<PartitionKey>> {
         let metadata = self.cluster.fetch_metadata(None).await?;
         let existing = metadata.topic_partitions();
         let mut partitions = Vec::new();
@@ -323,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_topic_added_whole_keeps_every_partition() {
-        let mut selection = TopicSelection::new();
+        let mut selection = Topics::new();
         selection.add_partition("a", 1);
         selection.add_partition("a", 0);
         selection.add_topic("b");

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::config::{ClientOptions, ClusterConfig, KeyValueConfig, OptionKind, OptionSpec};
+use crate::config::{ClientOptions, ClusterConfig, Config, OptionKind, OptionSpec};
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::coordinator::{GroupCoordinator, PartitionKey};
 use crate::kafka::KafkaCluster;
@@ -27,7 +27,7 @@ pub enum OffsetStorageKind {
 pub const OFFSET_STORAGE_NAMES: &[&str] = &["kafka", "zookeeper", "dual"];
 
 /// The `offset_storage` option, shared by consumers and the offsets API.
-/// ZooKeeper is the seed's default (the Kafka 0.8 layout).
+/// ZooKeeper is Python yelp_kafka's default (the Kafka 0.8 layout).
 pub const OFFSET_STORAGE_OPTION: OptionSpec = OptionSpec {
     name: "offset_storage",
     kind: OptionKind::Choice(OFFSET_STORAGE_NAMES),
@@ -53,7 +53,7 @@ impl OffsetStorageKind {
     }
 
     /// The `offset_storage` of `values` (already checked against its option).
-    pub fn from_config(values: &KeyValueConfig) -> Result<OffsetStorageKind> {
+    pub fn from_config(values: &Config) -> Result<OffsetStorageKind> {
         OffsetStorageKind::by_name(values.value(&OFFSET_STORAGE_OPTION))
     }
 

@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::kafka::metadata::ClusterMetadata;
 use crate::producer::buffers::BufferPool;
 use crate::producer::ProducerOptions;
+use crate::sync::{Locking, Waiting};
 
 /// A topic and partition.
 pub type TopicPartition = (Arc<str>, i32);
@@ -85,7 +86,7 @@ impl SyncWaiter {
     }
 
     fn complete(&self, index: usize, outcome: &Result<i64, Error>) {
-        let mut state = self.state.lock().expect("waiter lock");
+        let mut state = self.state.locked();
         match outcome {
             Ok(offset) => state.offsets[index] = *offset,
             Err(error) => {
@@ -100,9 +101,9 @@ impl SyncWaiter {
 
     /// Waits until every message is done; the offsets, or the first error.
     pub fn wait(&self) -> Result<Vec<i64>, Error> {
-        let mut state = self.state.lock().expect("waiter lock");
+        let mut state = self.state.locked();
         while state.remaining > 0 {
-            state = self.done.wait(state).expect("waiter lock");
+            state = self.done.wait_locked(state);
         }
         match state.first_error.take() {
             Some(error) => Err(error),
@@ -565,7 +566,7 @@ mod tests {
     }
 
     fn idempotent_options() -> ProducerOptions {
-        let mut config = crate::config::KeyValueConfig::new();
+        let mut config = crate::config::Config::new();
         config.set("enable_idempotence", "true").unwrap();
         config.set("acks", "all").unwrap();
         ProducerOptions::from_config(&config).unwrap()

@@ -1,4 +1,4 @@
-//! The producer (SPEC §2.3): the seed's synchronous simple and keyed
+//! The producer (docs/producer.md): Python yelp_kafka's synchronous simple and keyed
 //! producers, and an asynchronous batching producer with delivery reports,
 //! over one queue and one engine task per producer.
 //!
@@ -10,8 +10,8 @@
 
 pub mod accumulator;
 mod buffers;
+pub mod key_partitioner;
 pub mod options;
-pub mod partitioner;
 mod sender;
 pub mod topics;
 
@@ -24,15 +24,16 @@ use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::config::{ClusterConfig, KeyValueConfig};
+use crate::config::{ClusterConfig, Config};
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
 use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
+use crate::sync::{Locking, Waiting};
 
 use accumulator::{Accumulator, Completion, DeliveryReport, OutgoingMessage, SyncWaiter};
+use key_partitioner::partition_for_key;
 pub use options::{ProducerOptions, PRODUCER_OPTIONS};
-use partitioner::partition_for_key;
 use topics::{TopicCache, TopicEntry};
 
 /// How long `produce` may wait for queue space.
@@ -79,7 +80,7 @@ impl Producer {
     /// options). Nothing connects until the first message.
     pub fn new(
         cluster: &ClusterConfig,
-        config: &KeyValueConfig,
+        config: &Config,
         responder: Option<Box<dyn MetricsResponder>>,
     ) -> Result<Producer> {
         Producer::with_options(cluster, ProducerOptions::from_config(config)?, responder)
@@ -255,7 +256,7 @@ impl Producer {
             _ => None,
         };
         let size = message.size();
-        let mut state = shared.state.lock().expect("producer lock");
+        let mut state = shared.state.locked();
         loop {
             if shared.closed.load(Ordering::Acquire) {
                 return Err(Error::new(ErrorCode::ClosedHandle, "the producer is closed"));
@@ -289,13 +290,9 @@ impl Producer {
                     if now >= deadline {
                         return Err(full());
                     }
-                    shared
-                        .space
-                        .wait_timeout(state, deadline - now)
-                        .expect("producer lock")
-                        .0
+                    shared.space.wait_timeout_locked(state, deadline - now).0
                 }
-                None => shared.space.wait(state).expect("producer lock"),
+                None => shared.space.wait_locked(state),
             };
         }
         let needs_sender = state.append(partition, message, completion, urgent, &shared.options);
@@ -354,18 +351,13 @@ impl Producer {
     /// hands every queued report to `handler` on this thread. Returns how many.
     pub fn poll(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> usize {
         let deadline = Instant::now() + timeout;
-        let mut reports = self.shared.reports.lock().expect("reports lock");
+        let mut reports = self.shared.reports.locked();
         while reports.is_empty() {
             let now = Instant::now();
             if now >= deadline {
                 break;
             }
-            reports = self
-                .shared
-                .reports_ready
-                .wait_timeout(reports, deadline - now)
-                .expect("reports lock")
-                .0;
+            reports = self.shared.reports_ready.wait_timeout_locked(reports, deadline - now).0;
         }
         let served = self.serve(reports, handler);
         self.shared.metrics.deliver();
@@ -393,8 +385,8 @@ impl Producer {
         let flushing = Flushing::start(&self.shared);
         self.shared.wake_sender.notify_one();
         let result = loop {
-            self.serve(self.shared.reports.lock().expect("reports lock"), handler);
-            let state = self.shared.state.lock().expect("producer lock");
+            self.serve(self.shared.reports.locked(), handler);
+            let state = self.shared.state.locked();
             if state.queued_messages == 0 {
                 break Ok(());
             }
@@ -406,10 +398,10 @@ impl Producer {
                 ));
             }
             let pause = (deadline - now).min(Duration::from_millis(20));
-            drop(self.shared.space.wait_timeout(state, pause).expect("producer lock"));
+            drop(self.shared.space.wait_timeout_locked(state, pause));
         };
         drop(flushing);
-        self.serve(self.shared.reports.lock().expect("reports lock"), handler);
+        self.serve(self.shared.reports.locked(), handler);
         self.shared.metrics.deliver();
         result
     }
@@ -424,7 +416,7 @@ impl Producer {
         let _ = self.flush(timeout, handler);
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake_sender.notify_one();
-        let unsent = self.shared.state.lock().expect("producer lock").drain_unsent();
+        let unsent = self.shared.state.locked().drain_unsent();
         let mut undelivered = 0;
         for batch in unsent {
             undelivered += batch.len();
@@ -434,15 +426,15 @@ impl Producer {
             );
             self.shared.finish_batch(batch, Err(error), false);
         }
-        undelivered += self.shared.state.lock().expect("producer lock").queued_messages;
-        self.serve(self.shared.reports.lock().expect("reports lock"), handler);
+        undelivered += self.shared.state.locked().queued_messages;
+        self.serve(self.shared.reports.locked(), handler);
         self.shared.metrics.deliver();
         undelivered
     }
 
     /// Messages produced and not yet delivered or failed.
     pub fn queued_messages(&self) -> usize {
-        self.shared.state.lock().expect("producer lock").queued_messages
+        self.shared.state.locked().queued_messages
     }
 }
 
@@ -452,7 +444,7 @@ struct Flushing<'a>(&'a Shared);
 
 impl Flushing<'_> {
     fn start(shared: &Shared) -> Flushing<'_> {
-        shared.state.lock().expect("producer lock").flushing += 1;
+        shared.state.locked().flushing += 1;
         Flushing(shared)
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kafka_protocol::records::Compression;
 
-use crate::config::{ClientOptions, KeyValueConfig, OptionKind, OptionSpec, CLIENT_OPTIONS, MS_MAX};
+use crate::config::{ClientOptions, Config, OptionKind, OptionSpec, CLIENT_OPTIONS, MS_MAX};
 use crate::error::{Error, Result};
 use crate::kafka::records::{compression_by_name, COMPRESSION_NAMES};
 
@@ -137,7 +137,7 @@ pub struct ProducerOptions {
 
 impl ProducerOptions {
     /// Validates `config` against the client and producer tables.
-    pub fn from_config(config: &KeyValueConfig) -> Result<ProducerOptions> {
+    pub fn from_config(config: &Config) -> Result<ProducerOptions> {
         config.validate(&[CLIENT_OPTIONS, PRODUCER_OPTIONS])?;
         let options = config.reader(PRODUCER_OPTIONS);
         let int = |name: &str| options.int(name);
@@ -180,15 +180,15 @@ mod tests {
 
     #[test]
     fn defaults_and_validation() {
-        let options = ProducerOptions::from_config(&KeyValueConfig::new()).unwrap();
+        let options = ProducerOptions::from_config(&Config::new()).unwrap();
         assert_eq!(options.acks, 1);
         assert_eq!(options.compression, Compression::None);
-        let mut config = KeyValueConfig::new();
+        let mut config = Config::new();
         config.set("compression", "brotli").unwrap();
         let error = ProducerOptions::from_config(&config).unwrap_err();
         assert_eq!(error.code(), ErrorCode::Configuration);
         assert!(error.message().contains("compression"));
-        let mut config = KeyValueConfig::new();
+        let mut config = Config::new();
         config.set("enable_idempotence", "true").unwrap();
         assert!(ProducerOptions::from_config(&config)
             .unwrap_err()
@@ -196,7 +196,7 @@ mod tests {
             .contains("acks"));
         config.set("acks", "all").unwrap();
         assert!(ProducerOptions::from_config(&config).unwrap().enable_idempotence);
-        let mut config = KeyValueConfig::new();
+        let mut config = Config::new();
         config.set("lingerms", "1").unwrap();
         assert!(ProducerOptions::from_config(&config)
             .unwrap_err()

@@ -19,6 +19,7 @@ use crate::kafka::topic_name;
 use crate::metrics::ProducerMetric;
 use crate::producer::accumulator::{settle, Batch};
 use crate::producer::Shared;
+use crate::sync::Locking;
 
 /// Kafka error codes of the idempotent producer.
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
@@ -64,11 +65,7 @@ pub async fn send_ready_here(shared: Arc<Shared>) -> bool {
 fn take_ready(shared: &Arc<Shared>) -> (BTreeMap<i32, Vec<Batch>>, Instant) {
     let now = Instant::now();
     let metadata = shared.cluster.cached_metadata();
-    let plan = shared
-        .state
-        .lock()
-        .expect("producer lock")
-        .plan(&metadata, &shared.options, now);
+    let plan = shared.state.locked().plan(&metadata, &shared.options, now);
     for (batch, error) in plan.expired {
         shared.finish_batch(batch, Err(error), false);
     }
@@ -121,11 +118,7 @@ async fn init_producer_id(shared: Arc<Shared>) {
         Ok((response.producer_id.0, response.producer_epoch))
     }
     .await;
-    shared
-        .state
-        .lock()
-        .expect("producer lock")
-        .producer_id_answered(result.ok());
+    shared.state.locked().producer_id_answered(result.ok());
     shared.wake_sender.notify_one();
 }
 
@@ -135,7 +128,7 @@ async fn send_request(shared: Arc<Shared>, leader: i32, batches: Vec<Batch>) {
     shared
         .metrics
         .record_duration(ProducerMetric::ProduceRequestTimer as usize, started.elapsed());
-    shared.state.lock().expect("producer lock").request_done(leader);
+    shared.state.locked().request_done(leader);
     let mut stale_topics = Vec::new();
     for batch in batches {
         let outcome = match &result {
@@ -165,7 +158,7 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
     let mut topics: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
     for batch in batches {
         let capacity = batch.bytes + 64 + 24 * batch.len();
-        let mut encoded = shared.request_buffers.lock().expect("buffers lock").take(capacity);
+        let mut encoded = shared.request_buffers.locked().take(capacity);
         encode_batches(&mut encoded, &records_of(batch), shared.options.compression)?;
         topics.entry(&batch.partition.0).or_default().push(
             PartitionProduceData::default()
@@ -191,7 +184,7 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
     // The frame holds its own copy: the encoded batches go back to the pool
     // now, to be written again (still in cache) by the next request.
     {
-        let mut buffers = shared.request_buffers.lock().expect("buffers lock");
+        let mut buffers = shared.request_buffers.locked();
         for partition in request.topic_data.iter_mut().flat_map(|t| t.partition_data.iter_mut()) {
             if let Some(records) = partition.records.take() {
                 buffers.give(records);
@@ -212,7 +205,7 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
 /// The records of a batch as the codec wants them: offsets are deltas from
 /// 0; sequences are the batch's base sequence plus the delta, or, without
 /// idempotence, −1 plus the delta, which keeps the encoder from splitting
-/// the batch and writes base sequence −1 (SPEC §6).
+/// the batch and writes base sequence −1 (docs/protocol-notes.md).
 fn records_of(batch: &Batch) -> Vec<Record> {
     let (producer_id, producer_epoch, base_sequence) =
         batch
@@ -278,7 +271,7 @@ impl Shared {
         let producer_state_lost = matches!(kafka, Some(OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID));
         let retriable = producer_state_lost || error.is_retriable();
         let in_time = batch.created.elapsed() < self.options.delivery_timeout;
-        let mut state = self.state.lock().expect("producer lock");
+        let mut state = self.state.locked();
         // Read under the lock: close sets it before it drains the queue
         // under this lock, so a batch put back here is drained, and one
         // that comes later sees the flag and fails here.
@@ -310,13 +303,10 @@ impl Shared {
         if outcome.is_err() {
             self.metrics.record(ProducerMetric::ProduceExceptionCount as usize, 1.0);
         }
-        let mut reports = self.reports.lock().expect("reports lock");
+        let mut reports = self.reports.locked();
         settle(&batch, &outcome, &mut reports);
         drop(reports);
-        self.state
-            .lock()
-            .expect("producer lock")
-            .batch_finished(batch, was_in_flight);
+        self.state.locked().batch_finished(batch, was_in_flight);
         self.reports_ready.notify_all();
         self.space.notify_all();
     }

@@ -2,6 +2,7 @@
 //! topic name, the partition count and the round-robin position — kept
 //! until the cluster's metadata changes, so a message costs one map lookup.
 
+use crate::sync::ReadWriteLocking;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -35,14 +36,14 @@ pub struct TopicCache {
 impl TopicCache {
     /// The entry of `topic` if it was built from metadata `generation`.
     pub fn get(&self, topic: &str, generation: u64) -> Option<Arc<TopicEntry>> {
-        let entries = self.entries.read().expect("topic cache lock");
+        let entries = self.entries.read_locked();
         entries.get(topic).filter(|e| e.generation == generation).cloned()
     }
 
     /// Records `partitions` for `topic` as of metadata `generation`, keeping
     /// the round-robin position of an older entry.
     pub fn insert(&self, topic: &str, partitions: usize, generation: u64) -> Arc<TopicEntry> {
-        let mut entries = self.entries.write().expect("topic cache lock");
+        let mut entries = self.entries.write_locked();
         let (name, next) = match entries.get(topic) {
             Some(old) => (Arc::clone(&old.name), old.next.load(Ordering::Relaxed)),
             None => (Arc::from(topic), rand::random::<u32>() as usize),

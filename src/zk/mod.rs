@@ -3,8 +3,7 @@
 //!
 //! `zookeeper-client` spawns its session task through `spawns`, which finds
 //! tokio through a link-time registry; a release `staticlib` without LTO
-//! drops that registry and the first connect panics with "no spawner" (SPEC
-//! §6). So every future that may spawn (a connect, and the tasks spawned
+//! drops that registry and the first connect panics with "no spawner" (docs/protocol-notes.md). So every future that may spawn (a connect, and the tasks spawned
 //! from it) runs inside [`WithEngineSpawner`], which enters a spawner over
 //! the engine's runtime around each poll. Owns nothing else: what is stored
 //! where in ZooKeeper belongs to the callers.

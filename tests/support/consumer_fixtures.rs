@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use yelp_kafka::config::{ClusterConfig, KeyValueConfig};
+use yelp_kafka::config::{ClusterConfig, Config};
 use yelp_kafka::consumer::ConsumerConfig;
 
 /// kcat's key and message delimiters: values written through it never
@@ -117,9 +117,9 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
 }
 
 /// Client options the mock in use needs: Debian's librdkafka 2.0.2 mock
-/// mis-encodes ListOffsets v4/v5 responses (SPEC §6).
-pub fn mock_values(extra: &[(&str, &str)]) -> KeyValueConfig {
-    let mut values = KeyValueConfig::new();
+/// mis-encodes ListOffsets v4/v5 responses (docs/protocol-notes.md).
+pub fn mock_values(extra: &[(&str, &str)]) -> Config {
+    let mut values = Config::new();
     if std::env::var_os("YK_MOCK_LIB").is_none() {
         values.set("api_version_caps", "ListOffsets:3").unwrap();
     }
@@ -157,10 +157,10 @@ pub fn produce_numbered(bootstrap: &str, topic: &str, prefix: &str, count: usize
 /// The offsets `group` committed for `topic` in Kafka, by partition.
 pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> std::collections::BTreeMap<i32, i64> {
     use yelp_kafka::offsets::storage::OffsetStorageKind;
-    use yelp_kafka::offsets::{OffsetsClient, TopicSelection};
+    use yelp_kafka::offsets::{Offsets, Topics};
     let options = yelp_kafka::config::ClientOptions::from_config(&mock_values(&[])).unwrap();
-    OffsetsClient::new(&cluster_config(bootstrap, ""), options, OffsetStorageKind::Kafka)
-        .current_offsets(group, &TopicSelection::of_topics(&[topic]), true)
+    Offsets::new(&cluster_config(bootstrap, ""), options, OffsetStorageKind::Kafka)
+        .current_offsets(group, &Topics::of_topics(&[topic]), true)
         .unwrap()
         .into_iter()
         .map(|((_, partition), offset)| (partition, offset))

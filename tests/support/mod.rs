@@ -1,4 +1,4 @@
-//! Real services for integration tests (SPEC §5): a librdkafka mock Kafka
+//! Real services for integration tests (docs/test-cluster.md): a librdkafka mock Kafka
 //! cluster per test, and one ZooKeeper per test process with a fresh chroot
 //! per test.
 //!

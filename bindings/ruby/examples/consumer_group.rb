@@ -1,11 +1,11 @@
 # frozen_string_literal: true
 
-# The seed's KafkaConsumerGroup loop in Ruby.
+# Python yelp_kafka's KafkaConsumerGroup loop in Ruby.
 #
 # Start this program several times (on one host or many): the instances
 # split the partitions of TOPIC between them through ZooKeeper, with each
 # other and with Python yelp_kafka members of the same group, and each
-# message is processed by one of them. The loop is the seed's:
+# message is processed by one of them. The loop is Python yelp_kafka's:
 #
 #     while True:
 #         with KafkaConsumerGroup([topic], config) as consumer:
@@ -39,7 +39,7 @@ module ConsumerGroupExample
     out.puts "#{what}#{names.empty? ? ' nothing' : names}"
   end
 
-  # Runs the seed's loop until stopping.call is true, idle_exit seconds pass
+  # Runs Python yelp_kafka's loop until stopping.call is true, idle_exit seconds pass
   # without a message, or an error that no retry fixes; returns how many
   # messages it processed.
   def run(bootstrap, zookeeper, topic, group_id, options = {}, idle_exit: nil, out: $stdout, stopping: -> { false })
@@ -63,7 +63,7 @@ module ConsumerGroupExample
           return consumed
         end
       rescue YelpKafka::PartitionerError => e
-        warn "#{e.message}: creating the group again" # the seed's outer loop
+        warn "#{e.message}: creating the group again" # Python yelp_kafka's outer loop
       end
     end
     consumed

@@ -1,10 +1,10 @@
 # frozen_string_literal: true
 
-# The seed's producer example in Ruby.
+# Python yelp_kafka's producer example in Ruby.
 #
 # A service sends messages and, when the error is one that a retry can fix
-# (a leader moved, a broker is briefly unavailable), tries again — the
-# seed's `except (FailedPayloadsError, KafkaUnavailableError,
+# (a leader moved, a broker is briefly unavailable), tries again — Python
+# yelp_kafka's `except (FailedPayloadsError, KafkaUnavailableError,
 # LeaderNotAvailableError, NotLeaderForPartitionError): retry` loop. Then it
 # sends keyed messages (same key, same partition) and finally produces
 # asynchronously, collecting delivery reports.
@@ -27,7 +27,7 @@ module ProducerExample
     run ? "#{text} #{run}" : text
   end
 
-  # The seed's retry loop: up to attempts tries while the error is retriable.
+  # Python yelp_kafka's retry loop: up to attempts tries while the error is retriable.
   def send_with_retries(producer, topic, *messages, attempts: 3)
     attempt = 0
     begin
@@ -46,7 +46,7 @@ module ProducerExample
     cluster = YelpKafka::ClusterConfig.new("standard", "cluster1", bootstrap)
     producer = YelpKafka::Producer.new(cluster, { client_id: "my-client-id", acks: "all" })
     begin
-      # The seed: producer.send_messages("my_topic", "message1", "message2").
+      # Python yelp_kafka: producer.send_messages("my_topic", "message1", "message2").
       offsets = send_with_retries(producer, topic, value("message1", run), value("message2", run))
       out.puts "sent 2 messages to #{topic} at offsets #{offsets.join(' and ')}"
 

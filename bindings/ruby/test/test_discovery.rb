@@ -10,7 +10,7 @@ class DiscoveryTest < Minitest::Test
                  topics.slice("mytopic", "xmytopic", "other"))
   end
 
-  # The seed's search_topics_by_regex('.*mytopic', clusters): re.match
+  # Python yelp_kafka's search_topics_by_regex('.*mytopic', clusters): re.match
   # semantics, clusters without a match left out.
   def test_search_topics_by_regex_matches_at_the_start_of_names
     found = YelpKafka::Discovery.search_topics_by_regex(".*mytopic", [cluster(1), cluster(2)])

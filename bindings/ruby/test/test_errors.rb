@@ -3,13 +3,13 @@
 require_relative "test_helper"
 
 class ErrorsTest < Minitest::Test
-  # The seed's Python exceptions, each a class under YelpKafka:: with its code.
+  # Python yelp_kafka's exceptions, each a class under YelpKafka:: with its code.
   SEED_EXCEPTIONS = %w[FailedPayloadsError KafkaUnavailableError LeaderNotAvailableError NotLeaderForPartitionError
                        UnknownTopicOrPartitionError ConsumerTimeout PartitionerError PartitionerZookeeperError
                        ConsumerGroupError ProcessMessageError ConfigurationError DiscoveryError UnknownTopic
                        UnknownPartitions OffsetCommitError InvalidOffsetStorageError].freeze
 
-  def test_every_seed_exception_is_a_class_with_its_code
+  def test_every_python_exception_is_a_class_with_its_code
     SEED_EXCEPTIONS.each_with_index do |name, i|
       klass = YelpKafka.const_get(name)
       assert_operator klass, :<, YelpKafka::Error
@@ -27,7 +27,7 @@ class ErrorsTest < Minitest::Test
     assert_equal YelpKafka::ConfigurationError::CODE, error.code
   end
 
-  # A cluster nobody answers for is KafkaUnavailableError, which the seed retries.
+  # A cluster nobody answers for is KafkaUnavailableError, which Python yelp_kafka retries.
   def test_an_unreachable_cluster_raises_a_retriable_kafka_unavailable_error
     nowhere = YelpKafka::ClusterConfig.new("standard", "nowhere", ["127.0.0.1:1"])
     producer = YelpKafka::Producer.new(nowhere, { metadata_timeout_ms: 300, retries: 0 })

@@ -1,9 +1,9 @@
-// Command consumer_group is the seed's KafkaConsumerGroup loop in Go.
+// Command consumer_group is Python yelp_kafka's KafkaConsumerGroup loop in Go.
 //
 // Start this program several times (on one host or many): the instances
 // split the partitions of the topic between them through ZooKeeper, with
 // each other and with Python yelp_kafka members of the same group, and each
-// message is processed by one of them. The loop is the seed's:
+// message is processed by one of them. The loop is Python yelp_kafka's:
 //
 //	while True:
 //	    with KafkaConsumerGroup([topic], config) as consumer:
@@ -85,7 +85,7 @@ func printPartitions(out io.Writer, what string, partitions []yelpkafka.TopicPar
 	fmt.Fprintln(out)
 }
 
-// consume runs the seed's loop until ctx is done, idleExit passes without a
+// consume runs Python yelp_kafka's loop until ctx is done, idleExit passes without a
 // message, or an error that no retry fixes; it returns how many messages it
 // processed.
 func consume(ctx context.Context, out io.Writer, bootstrap []string, zookeeper, topic, groupID string,
@@ -126,7 +126,7 @@ func consume(ctx context.Context, out io.Writer, bootstrap []string, zookeeper, 
 		}
 		switch {
 		case errors.Is(err, yelpkafka.ErrPartitioner):
-			log.Printf("%v: creating the group again", err) // the seed's outer loop
+			log.Printf("%v: creating the group again", err) // Python yelp_kafka's outer loop
 		case err != nil:
 			return consumed, err
 		default:

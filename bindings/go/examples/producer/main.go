@@ -1,8 +1,8 @@
-// Command producer is the seed's producer example in Go.
+// Command producer is Python yelp_kafka's producer example in Go.
 //
 // A service sends messages and, when the error is one that a retry can fix
-// (a leader moved, a broker is briefly unavailable), tries again — the
-// seed's `except (FailedPayloadsError, KafkaUnavailableError,
+// (a leader moved, a broker is briefly unavailable), tries again — Python
+// yelp_kafka's `except (FailedPayloadsError, KafkaUnavailableError,
 // LeaderNotAvailableError, NotLeaderForPartitionError): retry` loop. Then it
 // sends keyed messages (same key, same partition) and finally produces
 // asynchronously, collecting delivery reports.
@@ -54,7 +54,7 @@ func value(text, run string) []byte {
 	return []byte(text + " " + run)
 }
 
-// sendWithRetries is the seed's retry loop: up to attempts tries while the
+// sendWithRetries is Python yelp_kafka's retry loop: up to attempts tries while the
 // error is retriable.
 func sendWithRetries(p *yelpkafka.Producer, topic string, attempts int, messages ...[]byte) ([]int64, error) {
 	for attempt := 1; ; attempt++ {
@@ -81,7 +81,7 @@ func produce(out io.Writer, bootstrap []string, topic, run string) error {
 		}
 	}()
 
-	// The seed: producer.send_messages("my_topic", "message1", "message2").
+	// Python yelp_kafka: producer.send_messages("my_topic", "message1", "message2").
 	offsets, err := sendWithRetries(producer, topic, 3, value("message1", run), value("message2", run))
 	if err != nil {
 		return fmt.Errorf("send_messages: %w", err)

@@ -18,7 +18,7 @@ module YelpKafka
     end
   end
 
-  # A Kafka cluster (SPEC §2.1), like the seed's ClusterConfig: type, name,
+  # A Kafka cluster (docs/configuration.md), like Python yelp_kafka's ClusterConfig: type, name,
   # broker list ("host:port" strings) and ZooKeeper connect string with an
   # optional chroot ("zk1:2181,zk2:2181/kafka-1"; empty for clusters used
   # only to produce). Checked on creation: bad values raise

@@ -1,8 +1,7 @@
 # frozen_string_literal: true
 
 module YelpKafka
-  # The seed's KafkaConsumerConfig(group_id, cluster, **options) (SPEC
-  # §2.4). Options take the Python library's names: auto_offset_reset
+  # Python yelp_kafka's KafkaConsumerConfig(group_id, cluster, **options) (docs/configuration.md). Options take the Python library's names: auto_offset_reset
   # ("smallest" | "largest"), auto_commit_enable, auto_commit_interval_ms,
   # auto_commit_interval_messages, consumer_timeout_ms (negative: wait
   # forever), fetch_min_bytes, fetch_wait_max_ms, fetch_message_max_bytes,
@@ -50,7 +49,7 @@ module YelpKafka
     end
   end
 
-  # The seed's KafkaConsumerGroup (SPEC §2.5): members of one group, in any
+  # Python yelp_kafka's KafkaConsumerGroup (docs/consumer-groups.md): members of one group, in any
   # processes or hosts (Python members included), share the partitions of
   # the topics through ZooKeeper.
   #
@@ -65,7 +64,7 @@ module YelpKafka
   # Rebalances and their callbacks run inside the calls that meet them
   # (start, next, stop), on the calling thread; calls that wait release the
   # GVL. After PartitionerError (the ZooKeeper session was lost) nothing
-  # more is delivered: stop the group and create a new one (the seed's outer
+  # more is delivered: stop the group and create a new one (Python yelp_kafka's outer
   # loop).
   class KafkaConsumerGroup
     # One message. key and value are binary Strings, nil when null;
@@ -142,7 +141,7 @@ module YelpKafka
     end
 
     # The next message of the partitions this member holds; raises
-    # ConsumerTimeout after consumer_timeout_ms (the seed's next()).
+    # ConsumerTimeout after consumer_timeout_ms (Python yelp_kafka's next()).
     def next
       @guard.call do
         out = FFI::MemoryPointer.new(:pointer)

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 module YelpKafka
-  # Topic discovery and topology files, as the seed's yelp_kafka.discovery.
+  # Topic discovery and topology files, as Python yelp_kafka's yelp_kafka.discovery.
   # options (nil: defaults) take the client options (client_id,
   # metadata_timeout_ms, ...). Failures raise DiscoveryError; a pattern that
   # does not compile and a missing or malformed topology file raise

@@ -2,7 +2,7 @@
 
 module YelpKafka
   # Every failure of the library. Each code of the library has a subclass
-  # named as the library names it, which for codes 1–16 is the seed's Python
+  # named as the library names it, which for codes 1–16 is Python yelp_kafka's Python
   # exception: YelpKafka::KafkaUnavailableError, YelpKafka::ConsumerTimeout,
   # YelpKafka::PartitionerError, ... and for the conditions of the C boundary
   # YelpKafka::InvalidArgument, YelpKafka::ClosedHandle,

@@ -2,7 +2,7 @@
 
 module YelpKafka
   # Connects a Ruby metrics responder to one C handle. A metrics responder
-  # (SPEC §2.12) is any object answering
+  # (docs/metrics.md) is any object answering
   #   get_counter_emitter(metric, dimensions) -> emitter
   #   get_timer_emitter(metric, dimensions)   -> emitter
   #   record(emitter, value, timestamp)

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 module YelpKafka
-  # Sends messages to one cluster: synchronously, like the seed's
+  # Sends messages to one cluster: synchronously, like Python yelp_kafka's
   # YelpKafkaSimpleProducer and YelpKafkaKeyedProducer (#send_messages,
   # #send_keyed_messages), or asynchronously with batching and delivery
   # reports (#produce, then #poll or #flush). Usable from several threads at

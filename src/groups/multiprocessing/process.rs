@@ -9,7 +9,7 @@ use std::process::{Child, Command};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::config::{ClusterConfig, KeyValueConfig};
+use crate::config::{ClusterConfig, Config};
 use crate::consumer::{Consumer, ConsumerConfig, Subscription, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
 
@@ -113,7 +113,7 @@ pub fn check_config(config: &ConsumerConfig) -> Result<()> {
     Ok(())
 }
 
-fn encode_config(values: &KeyValueConfig) -> String {
+fn encode_config(values: &Config) -> String {
     values
         .keys()
         .map(|key| format!("{key}={}\n", values.get(key).unwrap_or_default()))
@@ -140,7 +140,7 @@ pub fn consumer_from_env() -> Result<Consumer> {
         &var(ENV_BROKER_LIST)?,
         &var(ENV_ZOOKEEPER)?,
     )?;
-    let mut values = KeyValueConfig::new();
+    let mut values = Config::new();
     for line in var(ENV_CONFIG)?.lines().filter(|line| !line.is_empty()) {
         let (key, value) = line
             .split_once('=')

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use group_fixtures::{group_nodes, KazooPeer, PrivateZookeeper};
-use yelp_kafka::partitioner::layout::{self, group_path, partition_name};
-use yelp_kafka::partitioner::{Instruction, PartitionState, Partitioner, PartitionerSettings};
+use yelp_kafka::set_partitioner::layout::{self, group_path, partition_name};
+use yelp_kafka::set_partitioner::{Instruction, PartitionState, SetPartitioner, SetPartitionerSettings};
 use yelp_kafka::ErrorCode;
 
 const COOLDOWN: Duration = Duration::from_millis(500);
@@ -46,7 +46,7 @@ impl Group {
     }
 
     fn member_with(&self, partitions: &[String], session_timeout: Duration, address: &str) -> Member {
-        let settings = PartitionerSettings {
+        let settings = SetPartitionerSettings {
             zookeeper_hosts: address.to_string(),
             group_path: self.path.clone(),
             identifier: layout::unique_identifier(),
@@ -55,7 +55,7 @@ impl Group {
             connect_timeout: Duration::from_secs(10),
         };
         Member {
-            partitioner: Partitioner::start(settings, partitions.to_vec()).expect("start partitioner"),
+            partitioner: SetPartitioner::start(settings, partitions.to_vec()).expect("start partitioner"),
             held: None,
         }
     }
@@ -64,7 +64,7 @@ impl Group {
 /// Drives a partitioner the way a consumer group does: takes what is
 /// acquired, gives it up when asked.
 struct Member {
-    partitioner: Partitioner,
+    partitioner: SetPartitioner,
     held: Option<Vec<String>>,
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::sync::{Locking, Waiting};
 
 /// Whether a run is going on, and whether it was asked to stop.
 #[derive(Debug, Default)]
@@ -22,14 +23,14 @@ impl RunGate {
     /// `body` returns.
     pub fn run<T>(&self, body: impl FnOnce() -> Result<T>) -> Result<T> {
         {
-            let mut running = self.running.lock().expect("run lock");
+            let mut running = self.running.locked();
             if *running {
                 return Err(Error::new(ErrorCode::WrongState, "the group is running already"));
             }
             *running = true;
         }
         let result = body();
-        *self.running.lock().expect("run lock") = false;
+        *self.running.locked() = false;
         self.run_ended.notify_all();
         result
     }
@@ -49,7 +50,7 @@ impl RunGate {
     pub fn stop(&self, timeout: Duration) -> Result<()> {
         self.request_stop();
         let deadline = Instant::now() + timeout;
-        let mut running = self.running.lock().expect("run lock");
+        let mut running = self.running.locked();
         while *running {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -58,7 +59,7 @@ impl RunGate {
                     format!("the group did not stop within {timeout:?}"),
                 ));
             }
-            running = self.run_ended.wait_timeout(running, left).expect("run lock").0;
+            running = self.run_ended.wait_timeout_locked(running, left).0;
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! The consumer group's metrics (SPEC §2.12): names, prefix and order.
+//! The consumer group's metrics (docs/metrics.md): names, prefix and order.
 //! The dimensions (`group_id`, `cluster_name`, `cluster_type` and the
 //! user's) are given when the responder is built.
 
@@ -29,7 +29,7 @@ pub const GROUP_METRICS: &[MetricSpec] = &[
 
 /// Index of a metric the group measures in [`GROUP_METRICS`]. Nothing
 /// measures `produce_request_timer` and `failed_payloads_count` (a
-/// consumer sends no Produce); they are in the table because the seed's
+/// consumer sends no Produce); they are in the table because Python yelp_kafka's
 /// group reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupMetric {

@@ -1,6 +1,6 @@
 //! The ZooKeeper layout and the allocation rule that kazoo's
 //! `SetPartitioner` (as the Python `yelp_kafka` drives it) uses, so that
-//! our members and Python members share one group (SPEC §2.6).
+//! our members and Python members share one group (docs/consumer-groups.md).
 //!
 //! Owns names and arithmetic only, no I/O:
 //! - the group path `/yelp-kafka/<group_id>[/<sha1 of the Python repr of

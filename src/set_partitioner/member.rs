@@ -19,8 +19,9 @@ use tokio::time::Instant;
 use zookeeper_client::{Acls, Client, CreateMode, SessionState, StateWatcher, WatchedEvent};
 
 use super::layout;
-use super::{PartitionState, PartitionerSettings, Shared};
+use super::{PartitionState, SetPartitionerSettings, Shared};
 use crate::error::{Error, ErrorCode, Result};
+use crate::sync::Locking;
 use crate::zk;
 
 /// The nodes this member owns now, full paths.
@@ -31,7 +32,7 @@ struct OwnedNodes {
 
 /// Creates the group's directories (and the chroot) and joins the party;
 /// returns the party node's path.
-pub(super) async fn join(client: &Client, settings: &PartitionerSettings) -> Result<String> {
+pub(super) async fn join(client: &Client, settings: &SetPartitionerSettings) -> Result<String> {
     let directories = CreateMode::Persistent.with_acls(Acls::anyone_all());
     for directory in [party_path(settings), locks_path(settings)] {
         client
@@ -42,7 +43,7 @@ pub(super) async fn join(client: &Client, settings: &PartitionerSettings) -> Res
     create_party_node(client, settings).await
 }
 
-async fn create_party_node(client: &Client, settings: &PartitionerSettings) -> Result<String> {
+async fn create_party_node(client: &Client, settings: &SetPartitionerSettings) -> Result<String> {
     let path = format!(
         "{}/{}",
         party_path(settings),
@@ -56,18 +57,18 @@ async fn create_party_node(client: &Client, settings: &PartitionerSettings) -> R
     Ok(path)
 }
 
-fn party_path(settings: &PartitionerSettings) -> String {
+fn party_path(settings: &SetPartitionerSettings) -> String {
     format!("{}/party", settings.group_path)
 }
 
-fn locks_path(settings: &PartitionerSettings) -> String {
+fn locks_path(settings: &SetPartitionerSettings) -> String {
     format!("{}/locks", settings.group_path)
 }
 
 /// The member task: allocates until it fails or is asked to leave; on
 /// leaving, gives up its locks and its party node. The session ends when
 /// the task does (it holds the last client).
-pub(super) async fn run(client: Client, shared: Arc<Shared>, settings: PartitionerSettings, party_node: String) {
+pub(super) async fn run(client: Client, shared: Arc<Shared>, settings: SetPartitionerSettings, party_node: String) {
     let owned = Mutex::new(OwnedNodes {
         party_node,
         locks: Vec::new(),
@@ -81,7 +82,7 @@ pub(super) async fn run(client: Client, shared: Arc<Shared>, settings: Partition
     match outcome {
         Ok(()) => {
             let (locks, party_node) = {
-                let mut owned = owned.lock().expect("owned nodes lock");
+                let mut owned = owned.locked();
                 (std::mem::take(&mut owned.locks), owned.party_node.clone())
             };
             // Each node on its own, so that one failed delete does not keep
@@ -129,7 +130,7 @@ enum Interrupted {
 async fn allocate_forever(
     client: &Client,
     shared: &Shared,
-    settings: &PartitionerSettings,
+    settings: &SetPartitionerSettings,
     owned: &Mutex<OwnedNodes>,
 ) -> Error {
     let mut set_version = shared.set_version.subscribe();
@@ -143,7 +144,7 @@ async fn allocate_forever(
                 return Ok(Interrupted::PartitionSet);
             };
             let identifiers: Vec<&str> = members.iter().map(|child| layout::member_identifier(child)).collect();
-            let own_node = owned.lock().expect("owned nodes lock").party_node.clone();
+            let own_node = owned.locked().party_node.clone();
             if !members.iter().any(|child| own_node.ends_with(&format!("/{child}"))) {
                 return Err(Error::new(
                     ErrorCode::Partitioner,
@@ -184,7 +185,7 @@ async fn allocate_forever(
             Ok(interrupted) => interrupted,
             Err(error) => return error,
         };
-        let locks = std::mem::take(&mut owned.lock().expect("owned nodes lock").locks);
+        let locks = std::mem::take(&mut owned.locked().locks);
         if let Err(error) = delete_nodes(client, &locks).await {
             return error;
         }
@@ -198,11 +199,11 @@ async fn allocate_forever(
 
 /// Leaves the party and joins it again with a new node (the Python
 /// library re-creates its partitioner when the partition set changes).
-async fn rejoin(client: &Client, settings: &PartitionerSettings, owned: &Mutex<OwnedNodes>) -> Result<()> {
-    let old = owned.lock().expect("owned nodes lock").party_node.clone();
+async fn rejoin(client: &Client, settings: &SetPartitionerSettings, owned: &Mutex<OwnedNodes>) -> Result<()> {
+    let old = owned.locked().party_node.clone();
     delete_nodes(client, &[old]).await?;
     let new = create_party_node(client, settings).await?;
-    owned.lock().expect("owned nodes lock").party_node = new;
+    owned.locked().party_node = new;
     Ok(())
 }
 
@@ -211,7 +212,7 @@ async fn rejoin(client: &Client, settings: &PartitionerSettings, owned: &Mutex<O
 /// when the partition set changed meanwhile.
 async fn stable_party(
     client: &Client,
-    settings: &PartitionerSettings,
+    settings: &SetPartitionerSettings,
     set_version: &mut tokio::sync::watch::Receiver<u64>,
     base_version: u64,
 ) -> Result<(Option<Vec<String>>, ChangeWatch)> {
@@ -236,7 +237,7 @@ async fn stable_party(
 /// `owned` for the caller to delete, when the party or the set changes.
 async fn acquire_locks(
     client: &Client,
-    settings: &PartitionerSettings,
+    settings: &SetPartitionerSettings,
     share: &[String],
     owned: &Mutex<OwnedNodes>,
     membership: &mut ChangeWatch,
@@ -257,7 +258,7 @@ async fn acquire_locks(
             .await
             .map_err(|e| zk::error(ErrorCode::PartitionerZookeeper, format!("create {prefix}"), e))?;
         let node = format!("{prefix}{sequence}");
-        owned.lock().expect("owned nodes lock").locks.push(node.clone());
+        owned.locked().locks.push(node.clone());
         let own_name = &node[directory.len() + 1..];
         loop {
             let children = client

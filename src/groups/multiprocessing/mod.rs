@@ -1,4 +1,4 @@
-//! `MultiprocessingConsumerGroup` (SPEC §2.8): one worker per acquired
+//! `MultiprocessingConsumerGroup` (docs/consumer-groups.md): one worker per acquired
 //! partition, for high-volume topics. The group is a member of the
 //! ZooKeeper party like any `KafkaConsumerGroup`, but instead of consuming
 //! itself it runs a worker per partition it holds — a thread running the
@@ -21,10 +21,13 @@ use std::time::{Duration, Instant};
 
 use crate::consumer::{ConsumerConfig, TopicPartition};
 use crate::error::{ErrorCode, Result};
-use crate::group::{check_group_topics, partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH};
+use crate::groups::membership::{
+    check_group_topics, partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH,
+};
+use crate::groups::run_gate::RunGate;
 use crate::kafka::KafkaCluster;
-use crate::partitioner::{layout, Instruction, Partitioner};
-use crate::run_gate::RunGate;
+use crate::set_partitioner::{layout, Instruction, SetPartitioner};
+use crate::sync::Locking;
 
 use process::ProcessWorker;
 use thread::{ThreadWorker, WorkerFactory};
@@ -136,14 +139,14 @@ impl MultiprocessingGroup {
     pub fn start_group(&self) -> Result<()> {
         self.gate.run(|| {
             let result = self.supervise();
-            self.live.lock().expect("live lock").clear();
+            self.live.locked().clear();
             result
         })
     }
 
     /// Gives the partitioner the partition set read now; when it cannot be
     /// read the partitioner keeps the one it has.
-    fn refresh_partitions(&self, partitioner: &Partitioner) -> Result<()> {
+    fn refresh_partitions(&self, partitioner: &SetPartitioner) -> Result<()> {
         if let Ok(partitions) = partition_set(&self.cluster, &self.topics) {
             partitioner.update_partitions(partitions)?;
         }
@@ -153,7 +156,7 @@ impl MultiprocessingGroup {
     fn supervise(&self) -> Result<()> {
         let partitions = partition_set(&self.cluster, &self.topics)?;
         let settings = partitioner_settings(&self.config, &self.topics, &self.identifier);
-        let partitioner = Partitioner::start(settings, partitions)?;
+        let partitioner = SetPartitioner::start(settings, partitions)?;
         let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
         let mut last_refresh = Instant::now();
         let result = loop {
@@ -193,7 +196,7 @@ impl MultiprocessingGroup {
                 self.refresh_partitions(&partitioner)?;
                 last_refresh = Instant::now();
             }
-            *self.live.lock().expect("live lock") = workers.values().map(Worker::info).collect();
+            *self.live.locked() = workers.values().map(Worker::info).collect();
             partitioner.wait(MONITOR_PERIOD);
         };
         self.stop_workers(&mut workers);
@@ -245,7 +248,7 @@ impl MultiprocessingGroup {
                 Running::Process(process) => process.kill(),
             }
         }
-        self.live.lock().expect("live lock").clear();
+        self.live.locked().clear();
     }
 
     /// Asks `start_group` to stop its workers and leave, and waits up to
@@ -257,6 +260,6 @@ impl MultiprocessingGroup {
 
     /// The live workers, by partition.
     pub fn consumers(&self) -> Vec<WorkerInfo> {
-        self.live.lock().expect("live lock").clone()
+        self.live.locked().clone()
     }
 }

@@ -1,19 +1,19 @@
-//! `ConsumerGroup` (SPEC §2.7): the older, callback-style group. `run`
+//! `ConsumerGroup` (docs/consumer-groups.md): the older, callback-style group. `run`
 //! consumes the balanced group's messages and hands each to the
 //! application's processor on the calling thread until `stop` (from any
 //! thread) or a failure; a processor that fails stops the loop with
 //! `ProcessMessageError` carrying its text.
 //!
-//! Owns a [`KafkaConsumerGroup`] and nothing else: balancing, commits and
+//! Owns a [`ConsumerGroup`] and nothing else: balancing, commits and
 //! rebalance callbacks are the group's.
 
 use std::time::Duration;
 
 use crate::consumer::{ConsumerConfig, Message};
 use crate::error::{Error, ErrorCode, Result};
-use crate::group::{KafkaConsumerGroup, RebalanceHandler};
+use crate::groups::consumer_group::{ConsumerGroup, RebalanceHandler};
+use crate::groups::run_gate::RunGate;
 use crate::metrics::MetricsResponder;
-use crate::run_gate::RunGate;
 
 /// How long `run` waits for a message before it looks at `stop` again.
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -31,7 +31,7 @@ pub trait MessageProcessor {
 
 /// A callback-style consumer group member.
 pub struct CallbackGroup {
-    group: KafkaConsumerGroup,
+    group: ConsumerGroup,
     gate: RunGate,
 }
 
@@ -46,7 +46,7 @@ impl CallbackGroup {
     ) -> Result<CallbackGroup> {
         config.consumer_timeout = Some(STOP_CHECK_INTERVAL);
         Ok(CallbackGroup {
-            group: KafkaConsumerGroup::new(topics, config, responder)?,
+            group: ConsumerGroup::new(topics, config, responder)?,
             gate: RunGate::default(),
         })
     }

@@ -1,4 +1,4 @@
-//! `KafkaConsumerGroup` (SPEC §2.5): the recommended consumer. Instances in
+//! `KafkaConsumerGroup` (docs/consumer-groups.md): the recommended consumer. Instances in
 //! any processes split the partitions of their topics through the ZooKeeper
 //! partitioner and consume them with the consumer core.
 //!
@@ -10,28 +10,23 @@
 //! thread, inside `start`, `next` and `stop`: the partitioner's engine task
 //! only changes its state.
 
-pub mod metrics;
-
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription, Topic, TopicPartition};
-use crate::engine;
+use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::KafkaCluster;
+use crate::groups::membership::{
+    check_group_topics, partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH,
+};
+use crate::groups::metrics::{FetchMetrics, GroupMetric};
 use crate::metrics::{MetricsRecorder, MetricsResponder};
-use crate::partitioner::layout;
-use crate::partitioner::{Instruction, Partitioner, PartitionerSettings};
-use metrics::{FetchMetrics, GroupMetric};
+use crate::set_partitioner::{layout, Instruction, SetPartitioner};
+use crate::sync::Locking;
 
 /// How long one internal fetch attempt of `next` waits before the
 /// partitioner is refreshed again (the Python library's 100 ms).
 const INTERNAL_TIMEOUT: Duration = Duration::from_millis(100);
-/// How often the partition set is read from Kafka again.
-pub const PARTITIONS_REFRESH: Duration = Duration::from_secs(120);
-pub use crate::zk::SESSION_TIMEOUT;
 
 /// Receives the partitions a group gives up and acquires, on the thread
 /// that called into the group.
@@ -64,7 +59,7 @@ enum Lifecycle {
 
 /// What the calling threads share, behind one lock.
 struct GroupState {
-    partitioner: Option<Arc<Partitioner>>,
+    partitioner: Option<Arc<SetPartitioner>>,
     /// The partitions the consumer reads, as acquired.
     held: Vec<TopicPartition>,
     /// Acquired but not yet assigned to the consumer (the assignment failed).
@@ -76,7 +71,7 @@ struct GroupState {
 }
 
 /// A balanced consumer group member. Usable from several threads at once.
-pub struct KafkaConsumerGroup {
+pub struct ConsumerGroup {
     topics: Vec<String>,
     consumer: Arc<Consumer>,
     metrics: Arc<MetricsRecorder>,
@@ -85,20 +80,20 @@ pub struct KafkaConsumerGroup {
     identifier: String,
 }
 
-impl KafkaConsumerGroup {
+impl ConsumerGroup {
     /// A member of `config`'s group for `topics` (at least one); nothing
-    /// connects before [`KafkaConsumerGroup::start`]. Measurements go to
+    /// connects before [`ConsumerGroup::start`]. Measurements go to
     /// `responder` ([`metrics::GROUP_METRICS`]).
     pub fn new(
         topics: &[String],
         config: ConsumerConfig,
         responder: Option<Box<dyn MetricsResponder>>,
-    ) -> Result<KafkaConsumerGroup> {
+    ) -> Result<ConsumerGroup> {
         check_group_topics(topics)?;
         let metrics = Arc::new(MetricsRecorder::new(responder, true));
         let consumer = Consumer::new(Subscription::Assigned, config)?
             .with_fetch_observer(Arc::new(FetchMetrics(Arc::clone(&metrics))));
-        Ok(KafkaConsumerGroup {
+        Ok(ConsumerGroup {
             topics: topics.to_vec(),
             consumer: Arc::new(consumer),
             metrics,
@@ -126,7 +121,7 @@ impl KafkaConsumerGroup {
     }
 
     fn lock(&self) -> MutexGuard<'_, GroupState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.locked()
     }
 
     fn lifecycle(&self) -> Lifecycle {
@@ -186,11 +181,11 @@ impl KafkaConsumerGroup {
     }
 
     /// Connects the consumer, reads the partition set and joins the party.
-    fn join(&self) -> Result<Partitioner> {
+    fn join(&self) -> Result<SetPartitioner> {
         self.consumer.connect()?;
         let partitions = self.partition_set()?;
         let settings = partitioner_settings(self.config(), &self.topics, &self.identifier);
-        Partitioner::start(settings, partitions)
+        SetPartitioner::start(settings, partitions)
     }
 
     /// The next message of the partitions this member holds. Before each
@@ -454,66 +449,6 @@ impl KafkaConsumerGroup {
             .record_duration(GroupMetric::MetadataRequestTimer as usize, started.elapsed());
         partitions
     }
-}
-
-/// Checks the topics of a group: at least one, each a valid name.
-pub(crate) fn check_group_topics(topics: &[String]) -> Result<()> {
-    if topics.is_empty() {
-        return Err(Error::invalid_argument("a consumer group needs at least one topic"));
-    }
-    for topic in topics {
-        Topic::new(topic)?;
-    }
-    Ok(())
-}
-
-/// How a member of `config`'s group for `topics` joins the party as `identifier`.
-pub(crate) fn partitioner_settings(
-    config: &ConsumerConfig,
-    topics: &[String],
-    identifier: &str,
-) -> PartitionerSettings {
-    PartitionerSettings {
-        zookeeper_hosts: config.cluster().zookeeper_connect_hosts(),
-        group_path: layout::group_path(
-            config.cluster().zookeeper_chroot(),
-            config.group_id(),
-            topics,
-            config.use_group_sha,
-        ),
-        identifier: identifier.to_string(),
-        cooldown: config.partitioner_cooldown,
-        session_timeout: SESSION_TIMEOUT,
-        connect_timeout: config.client.connect_timeout.max(Duration::from_secs(1)),
-    }
-}
-
-/// The partition set of `topics`, `<topic>-<partition>`, from Kafka
-/// metadata; topics Kafka does not know are left out, and no partition at
-/// all is a `PartitionerError`.
-pub(crate) fn partition_set(cluster: &KafkaCluster, topics: &[String]) -> Result<Vec<String>> {
-    let existing: BTreeMap<String, Vec<i32>> = engine::block_on(cluster.fetch_metadata(None))?
-        .map_err(|e| e.with_code(ErrorCode::Partitioner).context("reading the partition set"))?
-        .topic_partitions();
-    let partitions: Vec<String> = topics
-        .iter()
-        .filter_map(|topic| existing.get(topic).map(|ids| (topic, ids)))
-        .flat_map(|(topic, ids)| ids.iter().map(move |id| layout::partition_name(topic, *id)))
-        .collect();
-    if partitions.is_empty() {
-        return Err(Error::new(
-            ErrorCode::Partitioner,
-            format!("no partitions found for topics {topics:?}"),
-        ));
-    }
-    Ok(partitions)
-}
-
-/// The partition a partition name stands for.
-pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
-    let (topic, partition) = layout::parse_partition_name(name)
-        .ok_or_else(|| Error::new(ErrorCode::Partitioner, format!("{name:?} is not <topic>-<partition>")))?;
-    Ok(TopicPartition::new(Topic::new(topic)?, partition))
 }
 
 fn stopped() -> Error {

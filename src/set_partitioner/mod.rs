@@ -1,4 +1,4 @@
-//! The ZooKeeper partitioner (SPEC §2.6): a member of a party that splits a
+//! The ZooKeeper partitioner (docs/consumer-groups.md): a member of a party that splits a
 //! set of partition names with the other members, by kazoo's
 //! `SetPartitioner` protocol and layout ([`layout`]), so that Python
 //! members and ours can share a group.
@@ -6,7 +6,7 @@
 //! Owns one ZooKeeper session, its party node and its lock nodes. The
 //! protocol runs on the engine ([`member`]); the holder of the partitions
 //! (the consumer group) talks to it from its own thread through
-//! [`Partitioner::instruction`] and [`Partitioner::released`], so that
+//! [`SetPartitioner::instruction`] and [`SetPartitioner::released`], so that
 //! everything the holder does in response — callbacks, commits — happens
 //! on the holder's thread. States, as in kazoo: ALLOCATING → ACQUIRED →
 //! RELEASE → ALLOCATING, and FAILURE when the session is lost, which is
@@ -24,11 +24,12 @@ use tokio::task::JoinHandle;
 
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
+use crate::sync::{Locking, Waiting};
 use crate::zk;
 
 /// How a member joins: where, as whom, and its timings.
 #[derive(Debug, Clone)]
-pub struct PartitionerSettings {
+pub struct SetPartitionerSettings {
     /// The ensemble, `h1:2181,h2:2181`, without chroot.
     pub zookeeper_hosts: String,
     /// The group's node, chroot included ([`layout::group_path`]).
@@ -51,7 +52,7 @@ pub enum PartitionState {
     /// Every lock of the allocation is held.
     Acquired,
     /// Membership (or the partition set) changed: the holder must give up
-    /// its partitions and call [`Partitioner::released`].
+    /// its partitions and call [`SetPartitioner::released`].
     Release,
     /// The session is lost or a ZooKeeper operation failed; final.
     Failure,
@@ -64,7 +65,7 @@ pub enum Instruction {
     Continue,
     /// A new allocation is held: consume these partition names (maybe none).
     Acquire(Vec<String>),
-    /// Give up every partition (commit first), then call [`Partitioner::released`].
+    /// Give up every partition (commit first), then call [`SetPartitioner::released`].
     Release,
     /// Stop consuming at once and report this error; the partitioner is done.
     Fail(Error),
@@ -99,7 +100,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Status> {
-        self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.status.locked()
     }
 
     fn update(&self, change: impl FnOnce(&mut Status)) {
@@ -141,18 +142,18 @@ impl Shared {
 }
 
 /// One member of a partitioned party. The session lives in the member task;
-/// dropping the partitioner without [`Partitioner::stop`] ends the task and
+/// dropping the partitioner without [`SetPartitioner::stop`] ends the task and
 /// so the session, which frees its nodes too.
-pub struct Partitioner {
+pub struct SetPartitioner {
     shared: Arc<Shared>,
     member: Mutex<Option<JoinHandle<()>>>,
     identifier: String,
 }
 
-impl Partitioner {
+impl SetPartitioner {
     /// Connects to ZooKeeper, creates the group's nodes (and the chroot)
     /// as needed, joins the party and starts allocating `partitions`.
-    pub fn start(settings: PartitionerSettings, partitions: Vec<String>) -> Result<Partitioner> {
+    pub fn start(settings: SetPartitionerSettings, partitions: Vec<String>) -> Result<SetPartitioner> {
         check_partitions(&partitions)?;
         let (set_version, _) = watch::channel(0);
         let (releases, _) = watch::channel(0);
@@ -189,7 +190,7 @@ impl Partitioner {
                 party_node,
             ))))
         })??;
-        Ok(Partitioner {
+        Ok(SetPartitioner {
             shared,
             member: Mutex::new(Some(task)),
             identifier,
@@ -249,12 +250,7 @@ impl Partitioner {
             if left.is_zero() {
                 return;
             }
-            status = self
-                .shared
-                .status_changed
-                .wait_timeout(status, left)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
+            status = self.shared.status_changed.wait_timeout_locked(status, left).0;
         }
     }
 
@@ -292,7 +288,7 @@ impl Partitioner {
     /// session, within `timeout`. The holder must have committed and given
     /// up its partitions. Stopping twice is harmless.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
-        let Some(task) = self.member.lock().expect("member lock").take() else {
+        let Some(task) = self.member.locked().take() else {
             return Ok(());
         };
         self.shared.leaving.send_replace(true);
@@ -320,7 +316,7 @@ impl Partitioner {
     }
 }
 
-impl Drop for Partitioner {
+impl Drop for SetPartitioner {
     fn drop(&mut self) {
         if let Some(task) = self.member.lock().map(|mut task| task.take()).unwrap_or_default() {
             task.abort();
