@@ -30,123 +30,125 @@
  */
 typedef enum yk_error {
   /**
-   * Success.
+   * `NoError`: Success.
    */
   YK_ERROR_OK = 0,
   /**
-   * Some messages of a produce request were not acknowledged.
+   * `FailedPayloadsError` (retriable): Some messages of a produce request were not acknowledged.
    */
   YK_ERROR_FAILED_PAYLOADS = 1,
   /**
-   * No broker of the cluster answered a metadata request.
+   * `KafkaUnavailableError` (retriable): No broker of the cluster answered a metadata request.
    */
   YK_ERROR_KAFKA_UNAVAILABLE = 2,
   /**
-   * The partition has no leader right now.
+   * `LeaderNotAvailableError` (retriable): The partition has no leader right now.
    */
   YK_ERROR_LEADER_NOT_AVAILABLE = 3,
   /**
-   * The broker is not the partition's leader; metadata was refreshed.
+   * `NotLeaderForPartitionError` (retriable): The broker is not the partition's leader; metadata
+   * was refreshed, retry.
    */
   YK_ERROR_NOT_LEADER_FOR_PARTITION = 4,
   /**
-   * The broker does not know the topic or partition.
+   * `UnknownTopicOrPartitionError` (retriable): The broker does not know the topic or partition.
    */
   YK_ERROR_UNKNOWN_TOPIC_OR_PARTITION = 5,
   /**
-   * No message arrived within the consumer timeout.
+   * `ConsumerTimeout` (retriable): No message arrived within the consumer timeout.
    */
   YK_ERROR_CONSUMER_TIMEOUT = 6,
   /**
-   * The partitioner failed (ZooKeeper session lost, acquire or release failed).
+   * `PartitionerError`: The partitioner failed; re-create the consumer group.
    */
   YK_ERROR_PARTITIONER = 7,
   /**
-   * A ZooKeeper operation of the partitioner failed.
+   * `PartitionerZookeeperError`: A ZooKeeper operation of the partitioner failed.
    */
   YK_ERROR_PARTITIONER_ZOOKEEPER = 8,
   /**
-   * The consumer group failed.
+   * `ConsumerGroupError`: The consumer group failed.
    */
   YK_ERROR_CONSUMER_GROUP = 9,
   /**
-   * The user's message-processing callback failed.
+   * `ProcessMessageError`: The message-processing callback failed.
    */
   YK_ERROR_PROCESS_MESSAGE = 10,
   /**
-   * A configuration key or value is invalid, or a configuration file is missing or malformed.
+   * `ConfigurationError`: A configuration key, value or file is invalid.
    */
   YK_ERROR_CONFIGURATION = 11,
   /**
-   * Topic discovery failed.
+   * `DiscoveryError` (retriable): Topic discovery failed.
    */
   YK_ERROR_DISCOVERY = 12,
   /**
-   * A topic does not exist.
+   * `UnknownTopic`: A topic does not exist.
    */
   YK_ERROR_UNKNOWN_TOPIC = 13,
   /**
-   * A partition does not exist.
+   * `UnknownPartitions`: A partition does not exist.
    */
   YK_ERROR_UNKNOWN_PARTITIONS = 14,
   /**
-   * Committing offsets failed.
+   * `OffsetCommitError` (retriable): Committing offsets failed.
    */
   YK_ERROR_OFFSET_COMMIT = 15,
   /**
-   * The offset storage setting is invalid.
+   * `InvalidOffsetStorageError`: The offset storage setting is invalid.
    */
   YK_ERROR_INVALID_OFFSET_STORAGE = 16,
   /**
-   * An argument is NULL, not valid UTF-8, or out of range.
+   * `InvalidArgument`: An argument is NULL, not valid UTF-8, or out of range.
    */
   YK_ERROR_INVALID_ARGUMENT = 100,
   /**
-   * The handle is not in a state that allows this call.
+   * `WrongState`: The handle is not in a state that allows this call.
    */
   YK_ERROR_WRONG_STATE = 101,
   /**
-   * The handle was closed.
+   * `ClosedHandle`: The handle was closed.
    */
   YK_ERROR_CLOSED_HANDLE = 102,
   /**
-   * A callback called back into the handle that is running it.
+   * `ReentrantCall`: A callback called back into the handle that is running it.
    */
   YK_ERROR_REENTRANT = 103,
   /**
-   * An internal error (a caught panic); the handle may be unusable.
+   * `InternalError`: Internal error (a caught panic).
    */
   YK_ERROR_INTERNAL = 104,
   /**
-   * A broker returned an error without a dedicated code; read the Kafka code.
+   * `BrokerError`: A broker returned an error; read the Kafka error code.
    */
   YK_ERROR_BROKER = 105,
   /**
-   * The broker did not answer within the request timeout.
+   * `RequestTimedOutError` (retriable): The broker did not answer within the request timeout.
    */
   YK_ERROR_REQUEST_TIMED_OUT = 106,
   /**
-   * The connection to a broker failed or was lost.
+   * `TransportError` (retriable): The connection to a broker failed or was lost.
    */
   YK_ERROR_TRANSPORT = 107,
   /**
-   * The broker and the library share no version of a needed API.
+   * `UnsupportedVersionError`: The broker and the library share no version of a needed API.
    */
   YK_ERROR_UNSUPPORTED_VERSION = 108,
   /**
-   * A response could not be decoded.
+   * `ProtocolError`: A response from the broker could not be decoded.
    */
   YK_ERROR_PROTOCOL = 109,
   /**
-   * The operation did not finish before its deadline.
+   * `TimedOut` (retriable): The operation did not finish before its deadline.
    */
   YK_ERROR_TIMED_OUT = 110,
   /**
-   * The requested offset is outside the partition's range.
+   * `OffsetOutOfRangeError`: The requested offset is outside the partition's range.
    */
   YK_ERROR_OFFSET_OUT_OF_RANGE = 111,
   /**
-   * The producer's queue is full; poll for delivery reports or wait.
+   * `QueueFull` (retriable): The producer's queue is full; serve delivery reports or wait, then
+   * retry.
    */
   YK_ERROR_QUEUE_FULL = 112,
 } yk_error;

@@ -3,9 +3,15 @@
 //! Every fallible operation in the library returns [`Error`]: a [`ErrorCode`]
 //! (one per exception of the Python library plus what a C caller needs), a
 //! human-readable message, and the raw Kafka error code when a broker sent
-//! one. The code table below is the single source for names, descriptions
-//! and retriability; the C functions `yk_error_name`, `yk_error_description`
-//! and `yk_error_is_retriable` read it.
+//! one.
+//!
+//! The doc comment of each [`ErrorCode`] variant is the single source of
+//! its name, retriability and description: it reads
+//! ``/// `Name` (retriable): Description.`` (without "(retriable)" when a
+//! retry cannot help). `build.rs` turns those comments into the code table
+//! that `yk_error_name`, `yk_error_description` and `yk_error_is_retriable`
+//! read, and cbindgen copies the same comments into the header, so the
+//! three cannot drift apart (docs/errors.md).
 
 use std::fmt;
 
@@ -19,65 +25,67 @@ use kafka_protocol::error::ResponseError;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
-    /// Success.
+    /// `NoError`: Success.
     Ok = 0,
-    /// Some messages of a produce request were not acknowledged.
+    /// `FailedPayloadsError` (retriable): Some messages of a produce request were not acknowledged.
     FailedPayloads = 1,
-    /// No broker of the cluster answered a metadata request.
+    /// `KafkaUnavailableError` (retriable): No broker of the cluster answered a metadata request.
     KafkaUnavailable = 2,
-    /// The partition has no leader right now.
+    /// `LeaderNotAvailableError` (retriable): The partition has no leader right now.
     LeaderNotAvailable = 3,
-    /// The broker is not the partition's leader; metadata was refreshed.
+    /// `NotLeaderForPartitionError` (retriable): The broker is not the partition's leader; metadata
+    /// was refreshed, retry.
     NotLeaderForPartition = 4,
-    /// The broker does not know the topic or partition.
+    /// `UnknownTopicOrPartitionError` (retriable): The broker does not know the topic or partition.
     UnknownTopicOrPartition = 5,
-    /// No message arrived within the consumer timeout.
+    /// `ConsumerTimeout` (retriable): No message arrived within the consumer timeout.
     ConsumerTimeout = 6,
-    /// The partitioner failed (ZooKeeper session lost, acquire or release failed).
+    /// `PartitionerError`: The partitioner failed; re-create the consumer group.
     Partitioner = 7,
-    /// A ZooKeeper operation of the partitioner failed.
+    /// `PartitionerZookeeperError`: A ZooKeeper operation of the partitioner failed.
     PartitionerZookeeper = 8,
-    /// The consumer group failed.
+    /// `ConsumerGroupError`: The consumer group failed.
     ConsumerGroup = 9,
-    /// The user's message-processing callback failed.
+    /// `ProcessMessageError`: The message-processing callback failed.
     ProcessMessage = 10,
-    /// A configuration key or value is invalid, or a configuration file is missing or malformed.
+    /// `ConfigurationError`: A configuration key, value or file is invalid.
     Configuration = 11,
-    /// Topic discovery failed.
+    /// `DiscoveryError` (retriable): Topic discovery failed.
     Discovery = 12,
-    /// A topic does not exist.
+    /// `UnknownTopic`: A topic does not exist.
     UnknownTopic = 13,
-    /// A partition does not exist.
+    /// `UnknownPartitions`: A partition does not exist.
     UnknownPartitions = 14,
-    /// Committing offsets failed.
+    /// `OffsetCommitError` (retriable): Committing offsets failed.
     OffsetCommit = 15,
-    /// The offset storage setting is invalid.
+    /// `InvalidOffsetStorageError`: The offset storage setting is invalid.
     InvalidOffsetStorage = 16,
-    /// An argument is NULL, not valid UTF-8, or out of range.
+    /// `InvalidArgument`: An argument is NULL, not valid UTF-8, or out of range.
     InvalidArgument = 100,
-    /// The handle is not in a state that allows this call.
+    /// `WrongState`: The handle is not in a state that allows this call.
     WrongState = 101,
-    /// The handle was closed.
+    /// `ClosedHandle`: The handle was closed.
     ClosedHandle = 102,
-    /// A callback called back into the handle that is running it.
+    /// `ReentrantCall`: A callback called back into the handle that is running it.
     Reentrant = 103,
-    /// An internal error (a caught panic); the handle may be unusable.
+    /// `InternalError`: Internal error (a caught panic).
     Internal = 104,
-    /// A broker returned an error without a dedicated code; read the Kafka code.
+    /// `BrokerError`: A broker returned an error; read the Kafka error code.
     Broker = 105,
-    /// The broker did not answer within the request timeout.
+    /// `RequestTimedOutError` (retriable): The broker did not answer within the request timeout.
     RequestTimedOut = 106,
-    /// The connection to a broker failed or was lost.
+    /// `TransportError` (retriable): The connection to a broker failed or was lost.
     Transport = 107,
-    /// The broker and the library share no version of a needed API.
+    /// `UnsupportedVersionError`: The broker and the library share no version of a needed API.
     UnsupportedVersion = 108,
-    /// A response could not be decoded.
+    /// `ProtocolError`: A response from the broker could not be decoded.
     Protocol = 109,
-    /// The operation did not finish before its deadline.
+    /// `TimedOut` (retriable): The operation did not finish before its deadline.
     TimedOut = 110,
-    /// The requested offset is outside the partition's range.
+    /// `OffsetOutOfRangeError`: The requested offset is outside the partition's range.
     OffsetOutOfRange = 111,
-    /// The producer's queue is full; poll for delivery reports or wait.
+    /// `QueueFull` (retriable): The producer's queue is full; serve delivery reports or wait, then
+    /// retry.
     QueueFull = 112,
 }
 
@@ -89,51 +97,8 @@ struct CodeInfo {
     retriable: bool,
 }
 
-macro_rules! code_table {
-    ($(($code:ident, $name:literal, $retriable:literal, $desc:literal)),* $(,)?) => {
-        const CODE_TABLE: &[CodeInfo] = &[
-            $(CodeInfo {
-                code: ErrorCode::$code,
-                name: concat!($name, "\0"),
-                description: concat!($desc, "\0"),
-                retriable: $retriable,
-            }),*
-        ];
-    };
-}
-
-code_table! {
-    (Ok, "NoError", false, "Success"),
-    (FailedPayloads, "FailedPayloadsError", true, "Some messages of a produce request were not acknowledged"),
-    (KafkaUnavailable, "KafkaUnavailableError", true, "No broker of the cluster answered a metadata request"),
-    (LeaderNotAvailable, "LeaderNotAvailableError", true, "The partition has no leader right now"),
-    (NotLeaderForPartition, "NotLeaderForPartitionError", true, "The broker is not the partition's leader; metadata was refreshed, retry"),
-    (UnknownTopicOrPartition, "UnknownTopicOrPartitionError", true, "The broker does not know the topic or partition"),
-    (ConsumerTimeout, "ConsumerTimeout", true, "No message arrived within the consumer timeout"),
-    (Partitioner, "PartitionerError", false, "The partitioner failed; re-create the consumer group"),
-    (PartitionerZookeeper, "PartitionerZookeeperError", false, "A ZooKeeper operation of the partitioner failed"),
-    (ConsumerGroup, "ConsumerGroupError", false, "The consumer group failed"),
-    (ProcessMessage, "ProcessMessageError", false, "The message-processing callback failed"),
-    (Configuration, "ConfigurationError", false, "A configuration key, value or file is invalid"),
-    (Discovery, "DiscoveryError", true, "Topic discovery failed"),
-    (UnknownTopic, "UnknownTopic", false, "A topic does not exist"),
-    (UnknownPartitions, "UnknownPartitions", false, "A partition does not exist"),
-    (OffsetCommit, "OffsetCommitError", true, "Committing offsets failed"),
-    (InvalidOffsetStorage, "InvalidOffsetStorageError", false, "The offset storage setting is invalid"),
-    (InvalidArgument, "InvalidArgument", false, "An argument is NULL, not valid UTF-8, or out of range"),
-    (WrongState, "WrongState", false, "The handle is not in a state that allows this call"),
-    (ClosedHandle, "ClosedHandle", false, "The handle was closed"),
-    (Reentrant, "ReentrantCall", false, "A callback called back into the handle that is running it"),
-    (Internal, "InternalError", false, "Internal error (a caught panic)"),
-    (Broker, "BrokerError", false, "A broker returned an error; read the Kafka error code"),
-    (RequestTimedOut, "RequestTimedOutError", true, "The broker did not answer within the request timeout"),
-    (Transport, "TransportError", true, "The connection to a broker failed or was lost"),
-    (UnsupportedVersion, "UnsupportedVersionError", false, "The broker and the library share no version of a needed API"),
-    (Protocol, "ProtocolError", false, "A response from the broker could not be decoded"),
-    (TimedOut, "TimedOut", true, "The operation did not finish before its deadline"),
-    (OffsetOutOfRange, "OffsetOutOfRangeError", false, "The requested offset is outside the partition's range"),
-    (QueueFull, "QueueFull", true, "The producer's queue is full; serve delivery reports or wait, then retry"),
-}
+// CODE_TABLE, generated by build.rs from the doc comments of `ErrorCode`.
+include!(concat!(env!("OUT_DIR"), "/error_codes.rs"));
 
 impl ErrorCode {
     /// Every code, in table order.
@@ -176,7 +141,9 @@ impl ErrorCode {
 }
 
 /// An error of the library: a code, a message, and the broker's raw error code if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Displayed as `<code name>: <message>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", code.name())]
 pub struct Error {
     code: ErrorCode,
     message: String,
@@ -270,14 +237,6 @@ pub(crate) fn retriable(code: ErrorCode, kafka: Option<i16>) -> bool {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code.name(), self.message)
-    }
-}
-
-impl std::error::Error for Error {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +253,12 @@ mod tests {
             assert!(a.name_nul().ends_with('\0'));
         }
         assert_eq!(ErrorCode::from_i32(99), None);
+    }
+
+    #[test]
+    fn an_error_displays_its_code_name_then_its_message() {
+        let error = Error::new(ErrorCode::TimedOut, "flush of 3 messages");
+        assert_eq!(error.to_string(), "TimedOut: flush of 3 messages");
     }
 
     #[test]
