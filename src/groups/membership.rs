@@ -53,10 +53,7 @@ pub(crate) fn partitioner_settings(
 /// all is a `PartitionerError`.
 pub(crate) fn partition_set(cluster: &KafkaCluster, topics: &[String]) -> Result<Vec<String>> {
     let existing: BTreeMap<String, Vec<i32>> = engine::block_on(cluster.fetch_metadata(None))?
-        .map_err(|e| {
-            e.with_code(ErrorCode::Partitioner)
-                .context("reading the partition set")
-        })?
+        .map_err(|e| e.with_code(ErrorCode::Partitioner).context("reading the partition set"))?
         .topic_partitions();
     let partitions: Vec<String> = topics
         .iter()
@@ -74,11 +71,7 @@ pub(crate) fn partition_set(cluster: &KafkaCluster, topics: &[String]) -> Result
 
 /// The partition a partition name stands for.
 pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
-    let (topic, partition) = layout::parse_partition_name(name).ok_or_else(|| {
-        Error::new(
-            ErrorCode::Partitioner,
-            format!("{name:?} is not <topic>-<partition>"),
-        )
-    })?;
+    let (topic, partition) = layout::parse_partition_name(name)
+        .ok_or_else(|| Error::new(ErrorCode::Partitioner, format!("{name:?} is not <topic>-<partition>")))?;
     Ok(TopicPartition::new(Topic::new(topic)?, partition))
 }

@@ -49,25 +49,42 @@ impl MetricSpec {
     }
 }
 
+/// Defines a handle's metric enum and its table together, so a metric's
+/// name cannot drift from the variant that records it: each variant's
+/// discriminant is its index in the table (`metric as usize`, what the
+/// recorder takes).
+macro_rules! metric_table {
+    (
+        $(#[$enum_doc:meta])*
+        pub enum $name:ident in $table:ident {
+            $($(#[$doc:meta])* $variant:ident => $kind:ident($metric:literal),)*
+        }
+    ) => {
+        $(#[$enum_doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$doc])* $variant,)*
+        }
+
+        #[doc = concat!("The metrics of [`", stringify!($name), "`], in the order of its variants.")]
+        pub const $table: &[MetricSpec] = &[$(MetricSpec::$kind($metric),)*];
+    };
+}
+pub(crate) use metric_table;
+
 /// Prefix of producer metrics.
 pub const PRODUCER_PREFIX: &str = "yelp_kafka.YelpKafkaProducer.";
 
-/// The producer's metrics (docs/producer.md), in the order of [`ProducerMetric`].
-pub const PRODUCER_METRICS: &[MetricSpec] = &[
-    MetricSpec::timer("metadata_request_timer"),
-    MetricSpec::timer("produce_request_timer"),
-    MetricSpec::counter("produce_exception_count"),
-];
-
-/// Index of a producer metric in [`PRODUCER_METRICS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProducerMetric {
-    /// Time of a metadata request.
-    MetadataRequestTimer = 0,
-    /// Time of a produce request.
-    ProduceRequestTimer = 1,
-    /// A produce request (or a message) failed.
-    ProduceExceptionCount = 2,
+metric_table! {
+    /// The producer's metrics (docs/metrics.md).
+    pub enum ProducerMetric in PRODUCER_METRICS {
+        /// Time of a metadata request.
+        MetadataRequestTimer => timer("metadata_request_timer"),
+        /// Time of a produce request.
+        ProduceRequestTimer => timer("produce_request_timer"),
+        /// A produce request (or a message) failed.
+        ProduceExceptionCount => counter("produce_exception_count"),
+    }
 }
 
 /// One measurement waiting for delivery.
