@@ -1,7 +1,7 @@
 //! Consumers (docs/configuration.md, docs/consumer-groups.md): the consumer core every consumer of the
 //! library stands on — the simple consumer of one topic's partitions, the
-//! plain consumer of every partition of some topics, and (later) the
-//! balanced groups, which assign and revoke partitions at run time.
+//! plain consumer of every partition of some topics, and the balanced
+//! groups of `groups/`, which assign and revoke partitions at run time.
 //!
 //! A [`Consumer`] owns its fetcher ([`fetcher`]), its offset tracker
 //! ([`tracker`]) and its group's offset store. Messages are handed out on
