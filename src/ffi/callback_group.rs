@@ -6,14 +6,14 @@ use std::ffi::{c_char, c_void};
 
 use crate::consumer::Message;
 use crate::error::{Error, ErrorCode};
+use crate::ffi::arguments::{c_strings, check_out, deadline_ms};
+use crate::ffi::boundary::{boundary, call_with_error_buffer};
 use crate::ffi::consumer_config::{yk_consumer_config, RebalanceCallbacks};
 use crate::ffi::consumer_group::{group_responder, CRebalance};
 use crate::ffi::consumer_message::yk_message;
+use crate::ffi::handles::{free_handle, handle, write_handle};
 use crate::ffi::metrics::yk_metrics_responder;
-use crate::ffi::{
-    boundary, c_strings, call_with_error_buffer, check_out, deadline_ms, enter_handle, free_handle, handle, is_entered,
-    write_handle,
-};
+use crate::ffi::reentrancy::{enter_handle, is_entered};
 use crate::groups::callback::{CallbackGroup, MessageProcessor};
 
 /// Processes one message on the thread running `yk_callback_group_run`.

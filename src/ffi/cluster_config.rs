@@ -4,7 +4,9 @@ use std::ffi::{c_char, CString};
 
 use crate::config::ClusterConfig;
 use crate::error::{ErrorCode, Result};
-use crate::ffi::{boundary, boundary_value, c_str, check_out, free_handle, handle, to_c_string, write_handle};
+use crate::ffi::arguments::{c_str, check_out, to_c_string};
+use crate::ffi::boundary::{boundary, boundary_value};
+use crate::ffi::handles::{free_handle, handle, write_handle};
 
 /// A cluster configuration (docs/configuration.md). Immutable once made.
 pub struct yk_cluster_config {

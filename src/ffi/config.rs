@@ -5,9 +5,9 @@ use std::ffi::{c_char, CString};
 
 use crate::config::{Config, CLIENT_OPTIONS};
 use crate::error::{ErrorCode, Result};
-use crate::ffi::{
-    boundary, boundary_value, c_str, check_out, free_handle, handle, handle_mut, to_c_string, write_handle,
-};
+use crate::ffi::arguments::{c_str, check_out, to_c_string};
+use crate::ffi::boundary::{boundary, boundary_value};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle};
 
 /// Key/value configuration. Keys are checked by the function that reads the
 /// configuration, which names any unknown key or bad value.

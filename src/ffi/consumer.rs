@@ -7,20 +7,12 @@ use std::time::Duration;
 
 use crate::consumer::{Consumer, Subscription, Topic, TopicPartition};
 use crate::error::{ErrorCode, Result};
+use crate::ffi::arguments::{c_slice, c_str, c_strings, check_out};
+use crate::ffi::boundary::boundary;
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::{boundary, c_slice, c_str, c_strings, check_out, free_handle, handle, write_handle};
-
-/// A topic and a partition. Strings are NUL-terminated UTF-8, owned by
-/// whoever made the array.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct yk_topic_partition {
-    /// The topic.
-    pub topic: *const c_char,
-    /// The partition.
-    pub partition: i32,
-}
+use crate::ffi::handles::{free_handle, handle, write_handle};
+use crate::ffi::values::yk_topic_partition;
 
 /// A consumer. Usable from several threads at once: messages go to
 /// whichever thread asks, and any thread may mark them done.

@@ -7,11 +7,11 @@ use std::ffi::{c_char, c_void, CString};
 use crate::config::Config;
 use crate::consumer::ConsumerConfig;
 use crate::error::ErrorCode;
+use crate::ffi::arguments::{c_str, check_out, to_c_string};
+use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::cluster_config::yk_cluster_config;
-use crate::ffi::consumer::yk_topic_partition;
-use crate::ffi::{
-    boundary, boundary_value, c_str, check_out, free_handle, handle, handle_mut, to_c_string, write_handle,
-};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle};
+use crate::ffi::values::yk_topic_partition;
 
 /// Called with the partitions a consumer group gives up (pre) or has just
 /// acquired (post), on the thread that called into the group; the array and

@@ -6,14 +6,14 @@ use std::ffi::{c_char, c_void, CString};
 
 use crate::consumer::TopicPartition;
 use crate::error::{Error, ErrorCode, Result};
-use crate::ffi::consumer::yk_topic_partition;
+use crate::ffi::arguments::{c_strings, check_out, deadline_ms, NO_LIMIT};
+use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::consumer_config::{yk_consumer_config, yk_rebalance_callback, RebalanceCallbacks};
 use crate::ffi::consumer_message::yk_message;
+use crate::ffi::handles::{free_handle, handle, write_handle};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
-use crate::ffi::{
-    boundary, boundary_value, c_strings, check_out, deadline_ms, enter_handle, free_handle, handle, write_handle,
-    NO_LIMIT,
-};
+use crate::ffi::reentrancy::enter_handle;
+use crate::ffi::values::yk_topic_partition;
 use crate::groups::consumer_group::{ConsumerGroup, RebalanceHandler};
 use crate::groups::metrics::{dimensions, GROUP_METRICS, GROUP_PREFIX};
 use crate::metrics::MetricsResponder;

@@ -3,7 +3,9 @@
 use std::ffi::c_char;
 
 use crate::consumer::Message;
-use crate::ffi::{boundary_value, check_out, free_handle, handle};
+use crate::ffi::arguments::check_out;
+use crate::ffi::boundary::boundary_value;
+use crate::ffi::handles::{free_handle, handle};
 
 /// A message taken from a consumer. Owned by the caller until
 /// `yk_message_free`; everything its accessors return is owned by it and

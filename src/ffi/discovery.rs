@@ -6,12 +6,11 @@ use std::ffi::{c_char, CString};
 use crate::config::ClusterConfig;
 use crate::discovery;
 use crate::error::{ErrorCode, Result};
+use crate::ffi::arguments::{c_str, check_index, check_out, to_c_string};
+use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::{client_options, yk_config};
-use crate::ffi::{
-    boundary, boundary_value, c_str, check_index, check_out, free_handle, handle, handle_array, to_c_string,
-    write_handle,
-};
+use crate::ffi::handles::{free_handle, handle, handle_array, write_handle};
 
 struct DiscoveredTopic {
     name: CString,

@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 
 use crate::error::ErrorCode;
-use crate::ffi::{boundary_value, last_error_code, last_error_kafka_code, last_error_message_ptr};
+use crate::ffi::boundary::{boundary_value, last_error_code, last_error_kafka_code, last_error_message_ptr};
 
 /// The name of `code`: the Python exception it stands for
 /// (`"KafkaUnavailableError"`) or the C condition (`"InvalidArgument"`).

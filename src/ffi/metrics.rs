@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_void, CString};
 
 use crate::error::{Error, Result};
-use crate::ffi::to_c_string;
+use crate::ffi::arguments::to_c_string;
 use crate::metrics::{Measurement, MetricKind, MetricSpec, MetricsResponder};
 
 /// One dimension of a metric: a key and a value, both NUL-terminated UTF-8,

@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use crate::consumer::{Message, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::arguments::{c_strings, check_index, check_out, deadline_ms};
+use crate::ffi::boundary::{boundary, boundary_value, call_with_error_buffer};
 use crate::ffi::consumer::yk_consumer;
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::{
-    boundary, boundary_value, c_strings, call_with_error_buffer, check_index, check_out, deadline_ms, free_handle,
-    handle, write_handle,
-};
+use crate::ffi::handles::{free_handle, handle, write_handle};
 use crate::groups::multiprocessing::process::consumer_from_env;
 use crate::groups::multiprocessing::thread::{PartitionWorker, WorkerFactory};
 use crate::groups::multiprocessing::{MultiprocessingGroup, WorkerInfo, WorkerKind, WorkerMode};

@@ -7,11 +7,11 @@ use std::ffi::{c_char, CString};
 
 use crate::config::{ClientOptions, CLIENT_OPTIONS};
 use crate::error::{ErrorCode, Result};
+use crate::ffi::arguments::{c_slice, c_str, check_out, to_c_string};
+use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
-use crate::ffi::{
-    boundary, boundary_value, c_slice, c_str, check_out, free_handle, handle, handle_mut, to_c_string, write_handle,
-};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle};
 use crate::kafka::coordinator::PartitionKey;
 use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
 use crate::offsets::{GroupLag, Offsets, Topics, Watermarks};

@@ -5,26 +5,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::arguments::{c_str, check_out, deadline_ms, NO_LIMIT};
+use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
+use crate::ffi::handles::{free_handle, handle, write_handle};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
-use crate::ffi::{
-    boundary, boundary_value, c_str, check_out, deadline_ms, enter_handle, free_handle, handle, write_handle, NO_LIMIT,
-};
+use crate::ffi::reentrancy::enter_handle;
+use crate::ffi::values::yk_bytes;
 use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
 use crate::producer::accumulator::DeliveryReport;
 use crate::producer::{Producer, QueueWait};
 use crate::sync::Locking;
-
-/// A byte buffer: `len` bytes at `data` (`data` may be NULL only when `len` is 0).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct yk_bytes {
-    /// First byte.
-    pub data: *const u8,
-    /// Number of bytes.
-    pub len: usize,
-}
 
 /// What became of one message given to `yk_producer_produce`. Valid only
 /// during the delivery callback; copy what you keep.

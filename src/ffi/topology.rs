@@ -5,10 +5,10 @@ use std::path::Path;
 
 use crate::discovery::topology::{Topology, DEFAULT_TOPOLOGY_DIR};
 use crate::error::{ErrorCode, Result};
+use crate::ffi::arguments::{c_str, check_index, check_out, optional_c_str};
+use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::cluster_config::yk_cluster_config;
-use crate::ffi::{
-    boundary, boundary_value, c_str, check_index, check_out, free_handle, handle, optional_c_str, write_handle,
-};
+use crate::ffi::handles::{free_handle, handle, write_handle};
 
 /// A loaded topology file: every cluster of one cluster type.
 pub struct yk_topology {
