@@ -41,6 +41,16 @@ pub(crate) fn check_out<T>(ptr: *mut T, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Borrows a struct the caller owns and passes by pointer (not a handle);
+/// NULL is `InvalidArgument` naming `what`.
+///
+/// # Safety
+/// `ptr` is NULL or points at an initialized `T` that outlives `'a`.
+pub(crate) unsafe fn c_ref<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
+    ptr.as_ref()
+        .ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
+}
+
 /// Borrows `count` items at `items`; NULL is allowed only with a count of
 /// 0, else `InvalidArgument` naming `what`.
 ///

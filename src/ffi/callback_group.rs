@@ -11,7 +11,7 @@ use crate::ffi::boundary::{boundary, call_with_error_buffer};
 use crate::ffi::consumer_config::{yk_consumer_config, RebalanceCallbacks};
 use crate::ffi::consumer_group::{group_responder, CRebalance};
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::handles::{free_handle, handle, write_handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 use crate::ffi::metrics::yk_metrics_responder;
 use crate::ffi::reentrancy::{enter_handle, is_entered};
 use crate::groups::callback::{CallbackGroup, MessageProcessor};
@@ -31,6 +31,10 @@ pub struct yk_callback_group {
     group: CallbackGroup,
     rebalance: RebalanceCallbacks,
     process: CProcessor,
+}
+
+impl Handle for yk_callback_group {
+    type Ownership = Boxed;
 }
 
 #[derive(Clone, Copy)]

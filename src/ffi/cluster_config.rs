@@ -6,7 +6,7 @@ use crate::config::ClusterConfig;
 use crate::error::{ErrorCode, Result};
 use crate::ffi::arguments::{c_str, check_out, to_c_string};
 use crate::ffi::boundary::{boundary, boundary_value};
-use crate::ffi::handles::{free_handle, handle, write_handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 
 /// A cluster configuration (docs/configuration.md). Immutable once made.
 pub struct yk_cluster_config {
@@ -15,6 +15,10 @@ pub struct yk_cluster_config {
     name: CString,
     broker_list: CString,
     zookeeper: CString,
+}
+
+impl Handle for yk_cluster_config {
+    type Ownership = Boxed;
 }
 
 impl yk_cluster_config {

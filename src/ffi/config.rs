@@ -7,7 +7,7 @@ use crate::config::{Config, CLIENT_OPTIONS};
 use crate::error::{ErrorCode, Result};
 use crate::ffi::arguments::{c_str, check_out, to_c_string};
 use crate::ffi::boundary::{boundary, boundary_value};
-use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
 
 /// Key/value configuration. Keys are checked by the function that reads the
 /// configuration, which names any unknown key or bad value.
@@ -15,6 +15,10 @@ pub struct yk_config {
     pub(crate) values: Config,
     c_values: BTreeMap<String, CString>,
     effective: Option<CString>,
+}
+
+impl Handle for yk_config {
+    type Ownership = Boxed;
 }
 
 impl yk_config {

@@ -11,13 +11,17 @@ use crate::ffi::arguments::{c_slice, c_str, c_strings, check_out};
 use crate::ffi::boundary::boundary;
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::handles::{free_handle, handle, write_handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 use crate::ffi::values::yk_topic_partition;
 
 /// A consumer. Usable from several threads at once: messages go to
 /// whichever thread asks, and any thread may mark them done.
 pub struct yk_consumer {
     pub(crate) consumer: Consumer,
+}
+
+impl Handle for yk_consumer {
+    type Ownership = Boxed;
 }
 
 /// Creates the simple consumer (Python yelp_kafka's `KafkaSimpleConsumer(topic,

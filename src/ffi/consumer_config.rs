@@ -10,7 +10,7 @@ use crate::error::ErrorCode;
 use crate::ffi::arguments::{c_str, check_out, to_c_string};
 use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::cluster_config::yk_cluster_config;
-use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
 use crate::ffi::values::yk_topic_partition;
 
 /// Called with the partitions a consumer group gives up (pre) or has just
@@ -36,6 +36,10 @@ pub struct yk_consumer_config {
     pub(crate) config: ConsumerConfig,
     pub(crate) rebalance: RebalanceCallbacks,
     dump: Option<CString>,
+}
+
+impl Handle for yk_consumer_config {
+    type Ownership = Boxed;
 }
 
 impl yk_consumer_config {

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use crate::consumer::Message;
 use crate::ffi::arguments::check_out;
 use crate::ffi::boundary::boundary_value;
-use crate::ffi::handles::{free_handle, handle};
+use crate::ffi::handles::{free_handle, handle, Boxed, Handle};
 
 /// A message taken from a consumer. Owned by the caller until
 /// `yk_message_free`; everything its accessors return is owned by it and
@@ -13,6 +13,10 @@ use crate::ffi::handles::{free_handle, handle};
 /// usable from several threads at once.
 pub struct yk_message {
     pub(crate) message: Message,
+}
+
+impl Handle for yk_message {
+    type Ownership = Boxed;
 }
 
 /// The message's topic; NULL when `message` is NULL.

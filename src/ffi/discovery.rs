@@ -10,7 +10,7 @@ use crate::ffi::arguments::{c_str, check_index, check_out, to_c_string};
 use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::{client_options, yk_config};
-use crate::ffi::handles::{free_handle, handle, handle_array, write_handle};
+use crate::ffi::handles::{free_handle, handle, handle_array, write_handle, Boxed, Handle};
 
 struct DiscoveredTopic {
     name: CString,
@@ -27,6 +27,10 @@ struct DiscoveredCluster {
 /// it points to is owned by the result and freed by `yk_discovery_result_free`.
 pub struct yk_discovery_result {
     clusters: Vec<DiscoveredCluster>,
+}
+
+impl Handle for yk_discovery_result {
+    type Ownership = Boxed;
 }
 
 fn discovered_cluster(cluster: &ClusterConfig, topics: Vec<(String, Vec<i32>)>) -> Result<DiscoveredCluster> {

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use crate::consumer::{Message, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
-use crate::ffi::arguments::{c_strings, check_index, check_out, deadline_ms};
+use crate::ffi::arguments::{c_ref, c_strings, check_index, check_out, deadline_ms};
 use crate::ffi::boundary::{boundary, boundary_value, call_with_error_buffer};
 use crate::ffi::consumer::yk_consumer;
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::handles::{free_handle, handle, write_handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 use crate::groups::multiprocessing::process::consumer_from_env;
 use crate::groups::multiprocessing::thread::{PartitionWorker, WorkerFactory};
 use crate::groups::multiprocessing::{MultiprocessingGroup, WorkerInfo, WorkerKind, WorkerMode};
@@ -94,6 +94,10 @@ pub struct yk_multiprocessing_group {
     group: MultiprocessingGroup,
 }
 
+impl Handle for yk_multiprocessing_group {
+    type Ownership = Boxed;
+}
+
 /// Creates a member of `config`'s group for `topics[0..count]` that runs a
 /// thread per acquired partition with `callbacks` (copied; `initialize` and
 /// `process` required). Each worker has its own consumer of its partition
@@ -112,7 +116,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_new_threads(
 ) -> ErrorCode {
     boundary("yk_multiprocessing_group_new_threads", || {
         check_out(out, "out")?;
-        let callbacks = *handle(callbacks, "callbacks")?;
+        let callbacks = *c_ref(callbacks, "callbacks")?;
         if callbacks.initialize.is_none() || callbacks.process.is_none() {
             return Err(Error::invalid_argument("callbacks need initialize and process"));
         }
@@ -226,6 +230,10 @@ pub unsafe extern "C" fn yk_multiprocessing_worker_consumer(out: *mut *mut yk_co
 /// A snapshot of a group's live workers.
 pub struct yk_worker_list {
     workers: Vec<WorkerInfo>,
+}
+
+impl Handle for yk_worker_list {
+    type Ownership = Boxed;
 }
 
 /// How many workers the list holds (0 when `list` is NULL).

@@ -11,7 +11,7 @@ use crate::ffi::arguments::{c_slice, c_str, check_out, to_c_string};
 use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
-use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
 use crate::kafka::coordinator::PartitionKey;
 use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
 use crate::offsets::{GroupLag, Offsets, Topics, Watermarks};
@@ -23,10 +23,18 @@ pub struct yk_offsets {
     client: Offsets,
 }
 
+impl Handle for yk_offsets {
+    type Ownership = Boxed;
+}
+
 /// The topics an offsets call is about: whole topics (every partition, the
 /// list form) and single partitions (the topic → partitions map form).
 pub struct yk_topics {
     selection: Topics,
+}
+
+impl Handle for yk_topics {
+    type Ownership = Boxed;
 }
 
 /// One partition's offsets in a result. A field the call does not report
@@ -66,6 +74,10 @@ pub struct yk_topic_partition_offset {
 pub struct yk_offsets_result {
     rows: Vec<yk_partition_offsets>,
     _topics: Vec<CString>,
+}
+
+impl Handle for yk_offsets_result {
+    type Ownership = Boxed;
 }
 
 /// The fields of one row before the topic becomes a C string.

@@ -9,7 +9,7 @@ use crate::ffi::arguments::{c_str, check_out, deadline_ms, NO_LIMIT};
 use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
-use crate::ffi::handles::{free_handle, handle, write_handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
 use crate::ffi::values::yk_bytes;
@@ -54,6 +54,10 @@ struct DeliveryCallback {
 pub struct yk_producer {
     producer: Producer,
     delivery: Mutex<DeliveryCallback>,
+}
+
+impl Handle for yk_producer {
+    type Ownership = Boxed;
 }
 
 /// Creates a producer for `cluster` in `*out`.

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::handles::Handle;
 
 thread_local! {
     /// Handles whose entry point is running on this thread (a callback of
@@ -17,7 +18,7 @@ pub(crate) struct HandleEntry(usize);
 
 /// Enters `handle` on this thread; a nested entry — a callback calling back
 /// into the handle that is running it — is `Reentrant` rather than a deadlock.
-pub(crate) fn enter_handle<T>(handle: &T, what: &str) -> Result<HandleEntry> {
+pub(crate) fn enter_handle<T: Handle>(handle: &T, what: &str) -> Result<HandleEntry> {
     let address = handle as *const T as usize;
     ACTIVE_HANDLES.with(|active| {
         let mut active = active.borrow_mut();
@@ -33,7 +34,7 @@ pub(crate) fn enter_handle<T>(handle: &T, what: &str) -> Result<HandleEntry> {
 }
 
 /// Whether this thread is inside a call on `handle` (a callback of it is running).
-pub(crate) fn is_entered<T>(handle: &T) -> bool {
+pub(crate) fn is_entered<T: Handle>(handle: &T) -> bool {
     let address = handle as *const T as usize;
     ACTIVE_HANDLES.with(|active| active.borrow().contains(&address))
 }

@@ -8,12 +8,16 @@ use crate::error::{ErrorCode, Result};
 use crate::ffi::arguments::{c_str, check_index, check_out, optional_c_str};
 use crate::ffi::boundary::{boundary, boundary_value};
 use crate::ffi::cluster_config::yk_cluster_config;
-use crate::ffi::handles::{free_handle, handle, write_handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 
 /// A loaded topology file: every cluster of one cluster type.
 pub struct yk_topology {
     clusters: Vec<yk_cluster_config>,
     topology: Topology,
+}
+
+impl Handle for yk_topology {
+    type Ownership = Boxed;
 }
 
 /// Loads `<dir>/<cluster_type>.yaml` (`dir` NULL: `/nail/etc/kafka_discovery`,
