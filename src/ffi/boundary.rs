@@ -2,6 +2,8 @@
 //! body through [`boundary`] (or [`boundary_value`] for functions that
 //! return a value instead of a code), which catches panics and records a
 //! failure in the thread-local last-error slot that `yk_last_error_*` read.
+//! The failure names the export, as [`function_name!`] derives it from the
+//! export itself.
 //! Also the way back: [`call_with_error_buffer`] turns a C callback's
 //! failure into text.
 
@@ -40,6 +42,29 @@ fn panic_error(function: &str, panic: Box<dyn std::any::Any + Send>) -> Error {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
     Error::new(ErrorCode::Internal, format!("panic inside {function}: {what}"))
+}
+
+/// The name of the function this expands in (`"yk_producer_new"` in the
+/// body of `yk_producer_new`, closures skipped): the name an export's
+/// failures are recorded under, taken from the export itself so that it
+/// cannot differ from it. The exports stay plain `#[no_mangle] extern "C"`
+/// functions, which cbindgen reads (it does not expand macros).
+macro_rules! function_name {
+    () => {{
+        fn here() {}
+        $crate::ffi::boundary::enclosing_function(::std::any::type_name_of_val(&here))
+    }};
+}
+pub(crate) use function_name;
+
+/// The enclosing function's name in the type name of the function `here`
+/// that [`function_name!`] declares in it (`crate::ffi::producer::yk_producer_new::here`,
+/// or `...::yk_producer_new::{{closure}}::here` inside a closure).
+pub(crate) fn enclosing_function(here: &'static str) -> &'static str {
+    here.rsplit("::")
+        .skip(1)
+        .find(|segment| !segment.starts_with('{'))
+        .unwrap_or(here)
 }
 
 /// Runs the body of an export that returns a code: success is `YK_ERROR_OK`,
@@ -110,4 +135,36 @@ pub(crate) fn call_with_error_buffer(call: impl FnOnce(*mut c_char, usize) -> i3
     } else {
         text
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_name_is_the_enclosing_function() {
+        assert_eq!(function_name!(), "function_name_is_the_enclosing_function");
+    }
+
+    #[test]
+    fn function_name_skips_closures() {
+        let outer = || {
+            let inner = || function_name!();
+            inner()
+        };
+        assert_eq!(outer(), "function_name_skips_closures");
+    }
+
+    #[test]
+    fn a_failure_is_recorded_under_the_function_name() {
+        let code = boundary(function_name!(), || Err(Error::invalid_argument("out is NULL")));
+        assert_eq!(code, ErrorCode::InvalidArgument);
+        assert_eq!(last_error_code(), ErrorCode::InvalidArgument);
+        // SAFETY: the pointer is this thread's last message, alive until the next failure here.
+        let message = unsafe { CStr::from_ptr(last_error_message_ptr()) };
+        assert_eq!(
+            message.to_str(),
+            Ok("a_failure_is_recorded_under_the_function_name: out is NULL")
+        );
+    }
 }

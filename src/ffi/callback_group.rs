@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_void};
 use crate::consumer::Message;
 use crate::error::{Error, ErrorCode};
 use crate::ffi::arguments::{c_strings, check_out, deadline_ms};
-use crate::ffi::boundary::{boundary, call_with_error_buffer};
+use crate::ffi::boundary::{boundary, call_with_error_buffer, function_name};
 use crate::ffi::consumer_config::{yk_consumer_config, RebalanceCallbacks};
 use crate::ffi::consumer_group::{group_responder, CRebalance};
 use crate::ffi::consumer_message::yk_message;
@@ -70,7 +70,7 @@ pub unsafe extern "C" fn yk_callback_group_new(
     process_opaque: *mut c_void,
     out: *mut *mut yk_callback_group,
 ) -> ErrorCode {
-    boundary("yk_callback_group_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let config = handle(config, "config")?;
         let callback = process.ok_or_else(|| Error::invalid_argument("process is NULL"))?;
@@ -101,9 +101,9 @@ pub unsafe extern "C" fn yk_callback_group_new(
 /// the ZooKeeper session was lost. Runs once per group.
 #[no_mangle]
 pub unsafe extern "C" fn yk_callback_group_run(group: *const yk_callback_group) -> ErrorCode {
-    boundary("yk_callback_group_run", || {
+    boundary(function_name!(), || {
         let group = handle(group, "group")?;
-        let _entry = enter_handle(group, "yk_callback_group_run")?;
+        let _entry = enter_handle(group, function_name!())?;
         let mut processor = group.process;
         group.group.run(&mut processor, &mut CRebalance(group.rebalance))
     })
@@ -115,7 +115,7 @@ pub unsafe extern "C" fn yk_callback_group_run(group: *const yk_callback_group) 
 /// any thread, from the process callback too, and before `run`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_callback_group_stop(group: *const yk_callback_group, timeout_ms: i32) -> ErrorCode {
-    boundary("yk_callback_group_stop", || {
+    boundary(function_name!(), || {
         let group = handle(group, "group")?;
         let timeout = deadline_ms(timeout_ms)?;
         if is_entered(group) {
@@ -130,5 +130,5 @@ pub unsafe extern "C" fn yk_callback_group_stop(group: *const yk_callback_group,
 /// Frees a group; `yk_callback_group_run` must have returned. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_callback_group_free(group: *mut yk_callback_group) {
-    free_handle(group);
+    free_handle(group, function_name!());
 }

@@ -69,14 +69,15 @@ pub(crate) unsafe fn write_handle<T: Handle<Ownership = Boxed>>(out: *mut *mut T
     *out = Box::into_raw(Box::new(value));
 }
 
-/// Destroys a Box-backed handle; NULL is a no-op.
+/// Destroys a Box-backed handle for the `_free` export `function`; NULL is
+/// a no-op.
 ///
 /// # Safety
 /// `ptr` is NULL or a handle made by [`write_handle`] not freed before.
-pub(crate) unsafe fn free_handle<T: Handle<Ownership = Boxed>>(ptr: *mut T) {
+pub(crate) unsafe fn free_handle<T: Handle<Ownership = Boxed>>(ptr: *mut T, function: &str) {
     if !ptr.is_null() {
         let boxed = Box::from_raw(ptr);
-        boundary_value("free", (), || {
+        boundary_value(function, (), || {
             drop(boxed);
             Ok(())
         });

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::consumer::{Message, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ffi::arguments::{c_ref, c_strings, check_index, check_out, deadline_ms};
-use crate::ffi::boundary::{boundary, boundary_value, call_with_error_buffer};
+use crate::ffi::boundary::{boundary, boundary_value, call_with_error_buffer, function_name};
 use crate::ffi::consumer::yk_consumer;
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
@@ -114,7 +114,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_new_threads(
     callbacks: *const yk_worker_callbacks,
     out: *mut *mut yk_multiprocessing_group,
 ) -> ErrorCode {
-    boundary("yk_multiprocessing_group_new_threads", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let callbacks = *c_ref(callbacks, "callbacks")?;
         if callbacks.initialize.is_none() || callbacks.process.is_none() {
@@ -140,7 +140,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_new_processes(
     argc: usize,
     out: *mut *mut yk_multiprocessing_group,
 ) -> ErrorCode {
-    boundary("yk_multiprocessing_group_new_processes", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let command = c_strings(argv, argc, "argv")?;
         new_group(topics, count, config, WorkerMode::Processes(command), out)
@@ -168,9 +168,7 @@ unsafe fn new_group(
 /// once). Blocks; runs once per group.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_start(group: *const yk_multiprocessing_group) -> ErrorCode {
-    boundary("yk_multiprocessing_group_start", || {
-        handle(group, "group")?.group.start_group()
-    })
+    boundary(function_name!(), || handle(group, "group")?.group.start_group())
 }
 
 /// Asks `yk_multiprocessing_group_start` to stop its workers and leave, and
@@ -181,7 +179,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_stop(
     group: *const yk_multiprocessing_group,
     timeout_ms: i32,
 ) -> ErrorCode {
-    boundary("yk_multiprocessing_group_stop", || {
+    boundary(function_name!(), || {
         let group = handle(group, "group")?;
         let timeout = deadline_ms(timeout_ms)?;
         group.group.stop_group(timeout)
@@ -194,7 +192,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_consumers(
     group: *const yk_multiprocessing_group,
     out: *mut *mut yk_worker_list,
 ) -> ErrorCode {
-    boundary("yk_multiprocessing_group_consumers", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let workers = handle(group, "group")?.group.consumers();
         write_handle(out, yk_worker_list { workers });
@@ -205,7 +203,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_consumers(
 /// Frees a group; `yk_multiprocessing_group_start` must have returned. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_free(group: *mut yk_multiprocessing_group) {
-    free_handle(group);
+    free_handle(group, function_name!());
 }
 
 /// In a worker program started by a process-mode group: the simple consumer
@@ -215,7 +213,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_free(group: *mut yk_multiproce
 /// environment is missing or malformed. `*out` is written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_worker_consumer(out: *mut *mut yk_consumer) -> ErrorCode {
-    boundary("yk_multiprocessing_worker_consumer", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         write_handle(
             out,
@@ -239,13 +237,13 @@ impl Handle for yk_worker_list {
 /// How many workers the list holds (0 when `list` is NULL).
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_count(list: *const yk_worker_list) -> usize {
-    boundary_value("yk_worker_list_count", 0, || Ok(handle(list, "list")?.workers.len()))
+    boundary_value(function_name!(), 0, || Ok(handle(list, "list")?.workers.len()))
 }
 
 /// The topic of worker `index`, owned by the list; NULL on a bad argument.
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_topic(list: *const yk_worker_list, index: usize) -> *const c_char {
-    boundary_value("yk_worker_list_topic", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         Ok(worker_at(list, index)?.partition.topic.as_c_str().as_ptr())
     })
 }
@@ -253,23 +251,19 @@ pub unsafe extern "C" fn yk_worker_list_topic(list: *const yk_worker_list, index
 /// The partition of worker `index`; −1 on a bad argument.
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_partition(list: *const yk_worker_list, index: usize) -> i32 {
-    boundary_value("yk_worker_list_partition", -1, || {
-        Ok(worker_at(list, index)?.partition.partition)
-    })
+    boundary_value(function_name!(), -1, || Ok(worker_at(list, index)?.partition.partition))
 }
 
 /// How many times worker `index` was restarted; −1 on a bad argument.
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_restarts(list: *const yk_worker_list, index: usize) -> i64 {
-    boundary_value("yk_worker_list_restarts", -1, || {
-        Ok(i64::from(worker_at(list, index)?.restarts))
-    })
+    boundary_value(function_name!(), -1, || Ok(i64::from(worker_at(list, index)?.restarts)))
 }
 
 /// The process id of worker `index`: 0 for a thread worker, −1 on a bad argument.
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_pid(list: *const yk_worker_list, index: usize) -> i64 {
-    boundary_value("yk_worker_list_pid", -1, || {
+    boundary_value(function_name!(), -1, || {
         let worker = worker_at(list, index)?;
         Ok(match worker.kind {
             WorkerKind::Thread => 0,
@@ -286,5 +280,5 @@ unsafe fn worker_at<'a>(list: *const yk_worker_list, index: usize) -> Result<&'a
 /// Frees a worker list. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_free(list: *mut yk_worker_list) {
-    free_handle(list);
+    free_handle(list, function_name!());
 }

@@ -8,7 +8,7 @@ use std::ffi::{c_char, CString};
 use crate::config::{ClientOptions, CLIENT_OPTIONS};
 use crate::error::{ErrorCode, Result};
 use crate::ffi::arguments::{c_slice, c_str, check_out, to_c_string};
-use crate::ffi::boundary::{boundary, boundary_value};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
 use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
@@ -196,7 +196,7 @@ pub unsafe extern "C" fn yk_offsets_new(
     config: *const yk_config,
     out: *mut *mut yk_offsets,
 ) -> ErrorCode {
-    boundary("yk_offsets_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let cluster = &handle(cluster, "cluster")?.config;
         let values = yk_config::values_or_default(config.as_ref());
@@ -214,13 +214,13 @@ pub unsafe extern "C" fn yk_offsets_new(
 /// Frees an offsets client. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_offsets_free(offsets: *mut yk_offsets) {
-    free_handle(offsets);
+    free_handle(offsets, function_name!());
 }
 
 /// Creates an empty topic selection in `*out`; free it with `yk_topics_free`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_topics_new(out: *mut *mut yk_topics) -> ErrorCode {
-    boundary("yk_topics_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         write_handle(
             out,
@@ -236,7 +236,7 @@ pub unsafe extern "C" fn yk_topics_new(out: *mut *mut yk_topics) -> ErrorCode {
 /// before no longer matter.
 #[no_mangle]
 pub unsafe extern "C" fn yk_topics_add(topics: *mut yk_topics, topic: *const c_char) -> ErrorCode {
-    boundary("yk_topics_add", || {
+    boundary(function_name!(), || {
         let topics = handle_mut(topics, "topics")?;
         topics.selection.add_topic(c_str(topic, "topic")?);
         Ok(())
@@ -251,7 +251,7 @@ pub unsafe extern "C" fn yk_topics_add_partition(
     topic: *const c_char,
     partition: i32,
 ) -> ErrorCode {
-    boundary("yk_topics_add_partition", || {
+    boundary(function_name!(), || {
         let topics = handle_mut(topics, "topics")?;
         let topic = c_str(topic, "topic")?;
         if partition < 0 {
@@ -267,7 +267,7 @@ pub unsafe extern "C" fn yk_topics_add_partition(
 /// Frees a topic selection. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_topics_free(topics: *mut yk_topics) {
-    free_handle(topics);
+    free_handle(topics, function_name!());
 }
 
 /// The committed offsets of `group` for `topics` (`committed`, 0 where the
@@ -284,7 +284,7 @@ pub unsafe extern "C" fn yk_offsets_current(
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
     group_offsets_call(
-        "yk_offsets_current",
+        function_name!(),
         offsets,
         group,
         topics,
@@ -304,7 +304,7 @@ pub unsafe extern "C" fn yk_offsets_watermarks(
     raise_on_error: bool,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_watermarks", offsets, out, |client| {
+    offsets_call(function_name!(), offsets, out, |client| {
         let topics = &handle(topics, "topics")?.selection;
         Ok(client
             .watermarks(topics, raise_on_error)?
@@ -335,7 +335,7 @@ pub unsafe extern "C" fn yk_offsets_advance(
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
     group_offsets_call(
-        "yk_offsets_advance",
+        function_name!(),
         offsets,
         group,
         topics,
@@ -356,7 +356,7 @@ pub unsafe extern "C" fn yk_offsets_rewind(
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
     group_offsets_call(
-        "yk_offsets_rewind",
+        function_name!(),
         offsets,
         group,
         topics,
@@ -379,7 +379,7 @@ pub unsafe extern "C" fn yk_offsets_set(
     raise_on_error: bool,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_set", offsets, out, |client| {
+    offsets_call(function_name!(), offsets, out, |client| {
         let group = c_str(group, "group")?;
         let mut wanted = BTreeMap::new();
         for (i, entry) in c_slice(entries, count, "entries")?.iter().enumerate() {
@@ -410,7 +410,7 @@ pub unsafe extern "C" fn yk_offsets_offset_distance(
     count: usize,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_offset_distance", offsets, out, |client| {
+    offsets_call(function_name!(), offsets, out, |client| {
         let group = c_str(group, "group")?;
         let topic = c_str(topic, "topic")?;
         let mut selection = Topics::new();
@@ -434,7 +434,7 @@ pub unsafe extern "C" fn yk_offsets_topics_offset_distance(
     topics: *const yk_topics,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_topics_offset_distance", offsets, out, |client| {
+    offsets_call(function_name!(), offsets, out, |client| {
         let topics = &handle(topics, "topics")?.selection;
         Ok(lag_rows(client.lag(c_str(group, "group")?, topics)?))
     })
@@ -448,7 +448,7 @@ pub unsafe extern "C" fn yk_offsets_result_rows(
     result: *const yk_offsets_result,
     count: *mut usize,
 ) -> *const yk_partition_offsets {
-    boundary_value("yk_offsets_result_rows", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         check_out(count, "count")?;
         let rows = &handle(result, "result")?.rows;
         *count = rows.len();
@@ -459,5 +459,5 @@ pub unsafe extern "C" fn yk_offsets_result_rows(
 /// Frees a result and everything in it. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_offsets_result_free(result: *mut yk_offsets_result) {
-    free_handle(result);
+    free_handle(result, function_name!());
 }
