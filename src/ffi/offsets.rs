@@ -80,10 +80,35 @@ impl Handle for yk_offsets_result {
     type Ownership = Boxed;
 }
 
-/// The fields of one row before the topic becomes a C string.
-struct Row {
-    committed: i64,
-    watermarks: Option<Watermarks>,
+/// What a call found for one partition, before the topic becomes a C string.
+enum Row {
+    /// The offset committed, or that a call committed.
+    Committed(i64),
+    /// The partition's watermarks.
+    Watermarks(Watermarks),
+    /// The group's position against the watermarks; its lag is
+    /// [`GroupLag::lag`], the one place lag is computed.
+    Lag(GroupLag),
+}
+
+impl Row {
+    /// The C row of this partition, naming `topic` (owned by the result);
+    /// −1 in each field the call does not report.
+    fn c_row(&self, topic: *const c_char, partition: i32) -> yk_partition_offsets {
+        let (committed, watermarks, lag) = match *self {
+            Row::Committed(committed) => (committed, None, -1),
+            Row::Watermarks(watermarks) => (-1, Some(watermarks), -1),
+            Row::Lag(lag) => (lag.committed, Some(lag.watermarks), lag.lag()),
+        };
+        yk_partition_offsets {
+            topic,
+            partition,
+            committed,
+            high_watermark: watermarks.map_or(-1, |w| w.high),
+            low_watermark: watermarks.map_or(-1, |w| w.low),
+            lag,
+        }
+    }
 }
 
 fn result_of(rows: BTreeMap<PartitionKey, Row>) -> Result<yk_offsets_result> {
@@ -93,19 +118,8 @@ fn result_of(rows: BTreeMap<PartitionKey, Row>) -> Result<yk_offsets_result> {
         if topics.last().is_none_or(|last| last.to_bytes() != topic.as_bytes()) {
             topics.push(to_c_string(&topic, "topic")?);
         }
-        let watermarks = row.watermarks;
-        c_rows.push(yk_partition_offsets {
-            // The CString's buffer does not move when the vector grows.
-            topic: topics.last().expect("pushed above").as_ptr(),
-            partition,
-            committed: row.committed,
-            high_watermark: watermarks.map_or(-1, |w| w.high),
-            low_watermark: watermarks.map_or(-1, |w| w.low),
-            lag: match (row.committed, watermarks) {
-                (committed, Some(w)) if committed >= 0 => w.high - committed,
-                _ => -1,
-            },
-        });
+        // The CString's buffer does not move when the vector grows.
+        c_rows.push(row.c_row(topics.last().expect("pushed above").as_ptr(), partition));
     }
     Ok(yk_offsets_result {
         rows: c_rows,
@@ -116,30 +130,12 @@ fn result_of(rows: BTreeMap<PartitionKey, Row>) -> Result<yk_offsets_result> {
 fn committed_rows(offsets: BTreeMap<PartitionKey, i64>) -> BTreeMap<PartitionKey, Row> {
     offsets
         .into_iter()
-        .map(|(key, committed)| {
-            (
-                key,
-                Row {
-                    committed,
-                    watermarks: None,
-                },
-            )
-        })
+        .map(|(key, committed)| (key, Row::Committed(committed)))
         .collect()
 }
 
 fn lag_rows(lags: BTreeMap<PartitionKey, GroupLag>) -> BTreeMap<PartitionKey, Row> {
-    lags.into_iter()
-        .map(|(key, lag)| {
-            (
-                key,
-                Row {
-                    committed: lag.committed,
-                    watermarks: Some(lag.watermarks),
-                },
-            )
-        })
-        .collect()
+    lags.into_iter().map(|(key, lag)| (key, Row::Lag(lag))).collect()
 }
 
 /// Runs `call` on the checked arguments and writes its result to `*out`.
@@ -309,15 +305,7 @@ pub unsafe extern "C" fn yk_offsets_watermarks(
         Ok(client
             .watermarks(topics, raise_on_error)?
             .into_iter()
-            .map(|(key, watermarks)| {
-                (
-                    key,
-                    Row {
-                        committed: -1,
-                        watermarks: Some(watermarks),
-                    },
-                )
-            })
+            .map(|(key, watermarks)| (key, Row::Watermarks(watermarks)))
             .collect())
     })
 }
@@ -460,4 +448,36 @@ pub unsafe extern "C" fn yk_offsets_result_rows(
 #[no_mangle]
 pub unsafe extern "C" fn yk_offsets_result_free(result: *mut yk_offsets_result) {
     free_handle(result, function_name!());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lag_row_reports_the_lag_of_the_offsets_module() {
+        let lag = GroupLag {
+            committed: 3,
+            watermarks: Watermarks { high: 10, low: 2 },
+        };
+        let row = Row::Lag(lag).c_row(std::ptr::null(), 0);
+        assert_eq!(
+            (row.committed, row.high_watermark, row.low_watermark, row.lag),
+            (3, 10, 2, lag.lag())
+        );
+    }
+
+    #[test]
+    fn rows_without_both_offsets_report_no_lag() {
+        let committed = Row::Committed(5).c_row(std::ptr::null(), 0);
+        assert_eq!(
+            (committed.committed, committed.high_watermark, committed.lag),
+            (5, -1, -1)
+        );
+        let watermarks = Row::Watermarks(Watermarks { high: 10, low: 2 }).c_row(std::ptr::null(), 0);
+        assert_eq!(
+            (watermarks.committed, watermarks.high_watermark, watermarks.lag),
+            (-1, 10, -1)
+        );
+    }
 }
