@@ -195,6 +195,11 @@ pub unsafe extern "C" fn yk_discovery_result_partitions(
     })
 }
 
+/// Topic `topic_index` of cluster `cluster_index` of `result`; NULL or an
+/// index out of range is `InvalidArgument`.
+///
+/// # Safety
+/// `result` is NULL or a live `yk_discovery_result`.
 unsafe fn topic_at<'a>(
     result: *const yk_discovery_result,
     cluster_index: usize,

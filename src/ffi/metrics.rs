@@ -65,7 +65,7 @@ struct CResponder {
     emitters: Vec<*mut c_void>,
 }
 
-// The table and emitters belong to the application, which promised they are
+// SAFETY: the table and emitters belong to the application, which promised they are
 // usable from any thread that calls into the library; the library only
 // calls them from such threads, one at a time (the recorder's lock).
 unsafe impl Send for CResponder {}

@@ -47,7 +47,7 @@ pub struct yk_worker_callbacks {
     pub dispose: Option<unsafe extern "C" fn(opaque: *mut c_void, worker: *mut c_void)>,
 }
 
-// The application promises thread-safe callbacks (documented above).
+// SAFETY: the application promises thread-safe callbacks (documented above).
 unsafe impl Send for yk_worker_callbacks {}
 unsafe impl Sync for yk_worker_callbacks {}
 
@@ -68,7 +68,7 @@ struct CWorker {
     state: *mut c_void,
 }
 
-// The state belongs to one worker thread at a time.
+// SAFETY: the state belongs to one worker thread at a time.
 unsafe impl Send for CWorker {}
 
 impl PartitionWorker for CWorker {
@@ -147,6 +147,10 @@ pub unsafe extern "C" fn yk_multiprocessing_group_new_processes(
     })
 }
 
+/// Creates the group of `mode` for the exports above and writes it to `*out`.
+///
+/// # Safety
+/// `out` passed `check_out`; `topics` and `config` are as the exports state.
 unsafe fn new_group(
     topics: *const *const c_char,
     count: usize,
@@ -272,6 +276,10 @@ pub unsafe extern "C" fn yk_worker_list_pid(list: *const yk_worker_list, index: 
     })
 }
 
+/// Worker `index` of `list`; NULL or an index out of range is `InvalidArgument`.
+///
+/// # Safety
+/// `list` is NULL or a live `yk_worker_list`.
 unsafe fn worker_at<'a>(list: *const yk_worker_list, index: usize) -> Result<&'a WorkerInfo> {
     let workers = &handle(list, "list")?.workers;
     Ok(&workers[check_index(index, workers.len(), "worker index")?])

@@ -138,7 +138,11 @@ fn lag_rows(lags: BTreeMap<PartitionKey, GroupLag>) -> BTreeMap<PartitionKey, Ro
     lags.into_iter().map(|(key, lag)| (key, Row::Lag(lag))).collect()
 }
 
-/// Runs `call` on the checked arguments and writes its result to `*out`.
+/// Runs `call` on the checked arguments and writes its result to `*out`,
+/// recording a failure under `function`.
+///
+/// # Safety
+/// `offsets` is NULL or a live `yk_offsets`; `out` is NULL or writable.
 unsafe fn offsets_call(
     function: &str,
     offsets: *const yk_offsets,
@@ -158,6 +162,10 @@ unsafe fn offsets_call(
 type GroupOffsetsOp = fn(&Offsets, &str, &Topics, bool) -> Result<BTreeMap<PartitionKey, i64>>;
 
 /// Runs `op` with the checked arguments and writes its result to `*out`.
+///
+/// # Safety
+/// As for [`offsets_call`]; `group` is NULL or a C string and `topics` NULL
+/// or a live `yk_topics`.
 unsafe fn group_offsets_call(
     function: &str,
     offsets: *const yk_offsets,
