@@ -6,14 +6,14 @@ use std::ffi::{c_char, c_void};
 
 use crate::consumer::Message;
 use crate::error::{Error, ErrorCode};
+use crate::ffi::arguments::{c_strings, check_out, deadline_ms};
+use crate::ffi::boundary::{boundary, call_with_error_buffer, function_name};
 use crate::ffi::consumer_config::{yk_consumer_config, RebalanceCallbacks};
 use crate::ffi::consumer_group::{group_responder, CRebalance};
 use crate::ffi::consumer_message::yk_message;
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 use crate::ffi::metrics::yk_metrics_responder;
-use crate::ffi::{
-    boundary, c_strings, call_with_error_buffer, check_out, deadline_ms, enter_handle, free_handle, handle, is_entered,
-    write_handle,
-};
+use crate::ffi::reentrancy::{enter_handle, is_entered};
 use crate::groups::callback::{CallbackGroup, MessageProcessor};
 
 /// Processes one message on the thread running `yk_callback_group_run`.
@@ -31,6 +31,10 @@ pub struct yk_callback_group {
     group: CallbackGroup,
     rebalance: RebalanceCallbacks,
     process: CProcessor,
+}
+
+impl Handle for yk_callback_group {
+    type Ownership = Boxed;
 }
 
 #[derive(Clone, Copy)]
@@ -66,7 +70,7 @@ pub unsafe extern "C" fn yk_callback_group_new(
     process_opaque: *mut c_void,
     out: *mut *mut yk_callback_group,
 ) -> ErrorCode {
-    boundary("yk_callback_group_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let config = handle(config, "config")?;
         let callback = process.ok_or_else(|| Error::invalid_argument("process is NULL"))?;
@@ -97,9 +101,9 @@ pub unsafe extern "C" fn yk_callback_group_new(
 /// the ZooKeeper session was lost. Runs once per group.
 #[no_mangle]
 pub unsafe extern "C" fn yk_callback_group_run(group: *const yk_callback_group) -> ErrorCode {
-    boundary("yk_callback_group_run", || {
+    boundary(function_name!(), || {
         let group = handle(group, "group")?;
-        let _entry = enter_handle(group, "yk_callback_group_run")?;
+        let _entry = enter_handle(group, function_name!())?;
         let mut processor = group.process;
         group.group.run(&mut processor, &mut CRebalance(group.rebalance))
     })
@@ -111,7 +115,7 @@ pub unsafe extern "C" fn yk_callback_group_run(group: *const yk_callback_group) 
 /// any thread, from the process callback too, and before `run`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_callback_group_stop(group: *const yk_callback_group, timeout_ms: i32) -> ErrorCode {
-    boundary("yk_callback_group_stop", || {
+    boundary(function_name!(), || {
         let group = handle(group, "group")?;
         let timeout = deadline_ms(timeout_ms)?;
         if is_entered(group) {
@@ -126,5 +130,5 @@ pub unsafe extern "C" fn yk_callback_group_stop(group: *const yk_callback_group,
 /// Frees a group; `yk_callback_group_run` must have returned. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_callback_group_free(group: *mut yk_callback_group) {
-    free_handle(group);
+    free_handle(group, function_name!());
 }

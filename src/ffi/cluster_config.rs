@@ -4,7 +4,9 @@ use std::ffi::{c_char, CString};
 
 use crate::config::ClusterConfig;
 use crate::error::{ErrorCode, Result};
-use crate::ffi::{boundary, boundary_value, c_str, check_out, free_handle, handle, to_c_string, write_handle};
+use crate::ffi::arguments::{c_str, check_out, to_c_string};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 
 /// A cluster configuration (docs/configuration.md). Immutable once made.
 pub struct yk_cluster_config {
@@ -13,6 +15,10 @@ pub struct yk_cluster_config {
     name: CString,
     broker_list: CString,
     zookeeper: CString,
+}
+
+impl Handle for yk_cluster_config {
+    type Ownership = Boxed;
 }
 
 impl yk_cluster_config {
@@ -46,7 +52,7 @@ pub unsafe extern "C" fn yk_cluster_config_new(
     zookeeper: *const c_char,
     out: *mut *mut yk_cluster_config,
 ) -> ErrorCode {
-    boundary("yk_cluster_config_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let config = ClusterConfig::from_broker_string(
             c_str(cluster_type, "cluster_type")?,
@@ -65,7 +71,7 @@ pub unsafe extern "C" fn yk_cluster_config_clone(
     config: *const yk_cluster_config,
     out: *mut *mut yk_cluster_config,
 ) -> ErrorCode {
-    boundary("yk_cluster_config_clone", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let config = handle(config, "config")?;
         write_handle(out, yk_cluster_config::from_config(config.config.clone())?);
@@ -76,7 +82,7 @@ pub unsafe extern "C" fn yk_cluster_config_clone(
 /// The cluster type. Owned by `config`; NULL when `config` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn yk_cluster_config_type(config: *const yk_cluster_config) -> *const c_char {
-    boundary_value("yk_cluster_config_type", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         Ok(handle(config, "config")?.cluster_type.as_ptr())
     })
 }
@@ -84,7 +90,7 @@ pub unsafe extern "C" fn yk_cluster_config_type(config: *const yk_cluster_config
 /// The cluster name. Owned by `config`; NULL when `config` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn yk_cluster_config_name(config: *const yk_cluster_config) -> *const c_char {
-    boundary_value("yk_cluster_config_name", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         Ok(handle(config, "config")?.name.as_ptr())
     })
 }
@@ -93,7 +99,7 @@ pub unsafe extern "C" fn yk_cluster_config_name(config: *const yk_cluster_config
 /// NULL when `config` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn yk_cluster_config_broker_list(config: *const yk_cluster_config) -> *const c_char {
-    boundary_value("yk_cluster_config_broker_list", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         Ok(handle(config, "config")?.broker_list.as_ptr())
     })
 }
@@ -102,7 +108,7 @@ pub unsafe extern "C" fn yk_cluster_config_broker_list(config: *const yk_cluster
 /// `config`; NULL when `config` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn yk_cluster_config_zookeeper(config: *const yk_cluster_config) -> *const c_char {
-    boundary_value("yk_cluster_config_zookeeper", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         Ok(handle(config, "config")?.zookeeper.as_ptr())
     })
 }
@@ -112,7 +118,7 @@ pub unsafe extern "C" fn yk_cluster_config_zookeeper(config: *const yk_cluster_c
 /// False when either is NULL (with the last error set).
 #[no_mangle]
 pub unsafe extern "C" fn yk_cluster_config_equal(a: *const yk_cluster_config, b: *const yk_cluster_config) -> bool {
-    boundary_value("yk_cluster_config_equal", false, || {
+    boundary_value(function_name!(), false, || {
         Ok(handle(a, "a")?.config == handle(b, "b")?.config)
     })
 }
@@ -120,5 +126,5 @@ pub unsafe extern "C" fn yk_cluster_config_equal(a: *const yk_cluster_config, b:
 /// Frees a cluster configuration. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_cluster_config_free(config: *mut yk_cluster_config) {
-    free_handle(config);
+    free_handle(config, function_name!());
 }

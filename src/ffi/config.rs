@@ -5,9 +5,9 @@ use std::ffi::{c_char, CString};
 
 use crate::config::{Config, CLIENT_OPTIONS};
 use crate::error::{ErrorCode, Result};
-use crate::ffi::{
-    boundary, boundary_value, c_str, check_out, free_handle, handle, handle_mut, to_c_string, write_handle,
-};
+use crate::ffi::arguments::{c_str, check_out, to_c_string};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
 
 /// Key/value configuration. Keys are checked by the function that reads the
 /// configuration, which names any unknown key or bad value.
@@ -15,6 +15,10 @@ pub struct yk_config {
     pub(crate) values: Config,
     c_values: BTreeMap<String, CString>,
     effective: Option<CString>,
+}
+
+impl Handle for yk_config {
+    type Ownership = Boxed;
 }
 
 impl yk_config {
@@ -28,7 +32,7 @@ impl yk_config {
 /// Free it with `yk_config_free`. `*out` is written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_config_new(out: *mut *mut yk_config) -> ErrorCode {
-    boundary("yk_config_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         write_handle(
             out,
@@ -46,7 +50,7 @@ pub unsafe extern "C" fn yk_config_new(out: *mut *mut yk_config) -> ErrorCode {
 /// handle that reads the configuration.
 #[no_mangle]
 pub unsafe extern "C" fn yk_config_set(config: *mut yk_config, key: *const c_char, value: *const c_char) -> ErrorCode {
-    boundary("yk_config_set", || {
+    boundary(function_name!(), || {
         let config = handle_mut(config, "config")?;
         let (key, value) = (c_str(key, "key")?, c_str(value, "value")?);
         config.values.set(key, value)?;
@@ -60,7 +64,7 @@ pub unsafe extern "C" fn yk_config_set(config: *mut yk_config, key: *const c_cha
 /// again or the configuration is freed.
 #[no_mangle]
 pub unsafe extern "C" fn yk_config_get(config: *const yk_config, key: *const c_char) -> *const c_char {
-    boundary_value("yk_config_get", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         let config = handle(config, "config")?;
         let key = c_str(key, "key")?;
         Ok(config.c_values.get(key).map_or(std::ptr::null(), |v| v.as_ptr()))
@@ -72,7 +76,7 @@ pub unsafe extern "C" fn yk_config_get(config: *const yk_config, key: *const c_c
 /// naming the first unknown key or bad value.
 #[no_mangle]
 pub unsafe extern "C" fn yk_config_validate_client(config: *const yk_config) -> ErrorCode {
-    boundary("yk_config_validate_client", || {
+    boundary(function_name!(), || {
         client_options(Some(handle(config, "config")?)).map(|_| ())
     })
 }
@@ -82,7 +86,7 @@ pub unsafe extern "C" fn yk_config_validate_client(config: *const yk_config) -> 
 /// of this function on it or until it is freed.
 #[no_mangle]
 pub unsafe extern "C" fn yk_config_dump_client(config: *mut yk_config) -> *const c_char {
-    boundary_value("yk_config_dump_client", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         let config = handle_mut(config, "config")?;
         let dump = to_c_string(&config.values.effective(&[CLIENT_OPTIONS]), "configuration dump")?;
         Ok(config.effective.insert(dump).as_ptr())
@@ -92,7 +96,7 @@ pub unsafe extern "C" fn yk_config_dump_client(config: *mut yk_config) -> *const
 /// Frees a configuration. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_config_free(config: *mut yk_config) {
-    free_handle(config);
+    free_handle(config, function_name!());
 }
 
 pub(crate) fn client_options(config: Option<&yk_config>) -> Result<crate::config::ClientOptions> {

@@ -7,25 +7,21 @@ use std::time::Duration;
 
 use crate::consumer::{Consumer, Subscription, Topic, TopicPartition};
 use crate::error::{ErrorCode, Result};
+use crate::ffi::arguments::{c_slice, c_str, c_strings, check_out};
+use crate::ffi::boundary::{boundary, function_name};
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::{boundary, c_slice, c_str, c_strings, check_out, free_handle, handle, write_handle};
-
-/// A topic and a partition. Strings are NUL-terminated UTF-8, owned by
-/// whoever made the array.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct yk_topic_partition {
-    /// The topic.
-    pub topic: *const c_char,
-    /// The partition.
-    pub partition: i32,
-}
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
+use crate::ffi::values::yk_topic_partition;
 
 /// A consumer. Usable from several threads at once: messages go to
 /// whichever thread asks, and any thread may mark them done.
 pub struct yk_consumer {
     pub(crate) consumer: Consumer,
+}
+
+impl Handle for yk_consumer {
+    type Ownership = Boxed;
 }
 
 /// Creates the simple consumer (Python yelp_kafka's `KafkaSimpleConsumer(topic,
@@ -41,7 +37,7 @@ pub unsafe extern "C" fn yk_consumer_new_simple(
     count: usize,
     out: *mut *mut yk_consumer,
 ) -> ErrorCode {
-    boundary("yk_consumer_new_simple", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let config = handle(config, "config")?;
         let topic = c_str(topic, "topic")?;
@@ -68,7 +64,7 @@ pub unsafe extern "C" fn yk_consumer_new(
     count: usize,
     out: *mut *mut yk_consumer,
 ) -> ErrorCode {
-    boundary("yk_consumer_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let config = handle(config, "config")?;
         let topics = c_strings(topics, count, "topics")?;
@@ -85,9 +81,7 @@ pub unsafe extern "C" fn yk_consumer_new(
 /// (`YK_ERROR_WRONG_STATE` after that).
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_connect(consumer: *const yk_consumer) -> ErrorCode {
-    boundary("yk_consumer_connect", || {
-        handle(consumer, "consumer")?.consumer.connect()
-    })
+    boundary(function_name!(), || handle(consumer, "consumer")?.consumer.connect())
 }
 
 /// Takes the next message into `*out` (free it with `yk_message_free`):
@@ -104,7 +98,7 @@ pub unsafe extern "C" fn yk_consumer_get_message(
     timeout_ms: i32,
     out: *mut *mut yk_message,
 ) -> ErrorCode {
-    boundary("yk_consumer_get_message", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let consumer = &handle(consumer, "consumer")?.consumer;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
@@ -118,7 +112,7 @@ pub unsafe extern "C" fn yk_consumer_get_message(
 /// iteration). `*out` is written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_next(consumer: *const yk_consumer, out: *mut *mut yk_message) -> ErrorCode {
-    boundary("yk_consumer_next", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let message = handle(consumer, "consumer")?.consumer.next()?;
         write_handle(out, yk_message { message });
@@ -133,7 +127,7 @@ pub unsafe extern "C" fn yk_consumer_next(consumer: *const yk_consumer, out: *mu
 /// reads is ignored. `message` stays the caller's.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_task_done(consumer: *const yk_consumer, message: *const yk_message) -> ErrorCode {
-    boundary("yk_consumer_task_done", || {
+    boundary(function_name!(), || {
         let consumer = &handle(consumer, "consumer")?.consumer;
         consumer.task_done(&handle(message, "message")?.message)
     })
@@ -145,7 +139,7 @@ pub unsafe extern "C" fn yk_consumer_task_done(consumer: *const yk_consumer, mes
 /// Kafka code when it refuses.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_commit(consumer: *const yk_consumer) -> ErrorCode {
-    boundary("yk_consumer_commit", || handle(consumer, "consumer")?.consumer.commit())
+    boundary(function_name!(), || handle(consumer, "consumer")?.consumer.commit())
 }
 
 /// Like `yk_consumer_commit`, for `partitions[0..count]` only (count 0:
@@ -156,7 +150,7 @@ pub unsafe extern "C" fn yk_consumer_commit_partitions(
     partitions: *const yk_topic_partition,
     count: usize,
 ) -> ErrorCode {
-    boundary("yk_consumer_commit_partitions", || {
+    boundary(function_name!(), || {
         let consumer = &handle(consumer, "consumer")?.consumer;
         let partitions = c_slice(partitions, count, "partitions")?
             .iter()
@@ -178,7 +172,7 @@ pub unsafe extern "C" fn yk_consumer_commit_message(
     consumer: *const yk_consumer,
     message: *const yk_message,
 ) -> ErrorCode {
-    boundary("yk_consumer_commit_message", || {
+    boundary(function_name!(), || {
         let consumer = &handle(consumer, "consumer")?.consumer;
         consumer.commit_message(&handle(message, "message")?.message)
     })
@@ -190,12 +184,12 @@ pub unsafe extern "C" fn yk_consumer_commit_message(
 /// calls. Closing twice is harmless. Messages taken before stay valid.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_close(consumer: *const yk_consumer) -> ErrorCode {
-    boundary("yk_consumer_close", || handle(consumer, "consumer")?.consumer.close())
+    boundary(function_name!(), || handle(consumer, "consumer")?.consumer.close())
 }
 
 /// Frees a consumer without committing (close it first for the final
 /// commit). No other thread may be using it. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_free(consumer: *mut yk_consumer) {
-    free_handle(consumer);
+    free_handle(consumer, function_name!());
 }

@@ -7,11 +7,11 @@ use std::ffi::{c_char, c_void, CString};
 use crate::config::Config;
 use crate::consumer::ConsumerConfig;
 use crate::error::ErrorCode;
+use crate::ffi::arguments::{c_str, check_out, to_c_string};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
-use crate::ffi::consumer::yk_topic_partition;
-use crate::ffi::{
-    boundary, boundary_value, c_str, check_out, free_handle, handle, handle_mut, to_c_string, write_handle,
-};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
+use crate::ffi::values::yk_topic_partition;
 
 /// Called with the partitions a consumer group gives up (pre) or has just
 /// acquired (post), on the thread that called into the group; the array and
@@ -38,6 +38,10 @@ pub struct yk_consumer_config {
     dump: Option<CString>,
 }
 
+impl Handle for yk_consumer_config {
+    type Ownership = Boxed;
+}
+
 impl yk_consumer_config {
     /// Replaces the options with `values` if they make a valid configuration.
     fn update(&mut self, values: Config) -> crate::Result<()> {
@@ -62,7 +66,7 @@ pub unsafe extern "C" fn yk_consumer_config_new(
     cluster: *const yk_cluster_config,
     out: *mut *mut yk_consumer_config,
 ) -> ErrorCode {
-    boundary("yk_consumer_config_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let group_id = c_str(group_id, "group_id")?;
         let cluster = &handle(cluster, "cluster")?.config;
@@ -94,7 +98,7 @@ pub unsafe extern "C" fn yk_consumer_config_set(
     key: *const c_char,
     value: *const c_char,
 ) -> ErrorCode {
-    boundary("yk_consumer_config_set", || {
+    boundary(function_name!(), || {
         let config = handle_mut(config, "config")?;
         let (key, value) = (c_str(key, "key")?, c_str(value, "value")?);
         let mut values = config.config.values().clone();
@@ -113,7 +117,7 @@ pub unsafe extern "C" fn yk_consumer_config_add_metrics_dimension(
     name: *const c_char,
     value: *const c_char,
 ) -> ErrorCode {
-    boundary("yk_consumer_config_add_metrics_dimension", || {
+    boundary(function_name!(), || {
         let config = handle_mut(config, "config")?;
         let (name, value) = (c_str(name, "name")?, c_str(value, "value")?);
         let values = config.config.values_with_metrics_dimension(name, value)?;
@@ -133,7 +137,7 @@ pub unsafe extern "C" fn yk_consumer_config_set_rebalance_callbacks(
     post: yk_rebalance_callback,
     opaque: *mut c_void,
 ) -> ErrorCode {
-    boundary("yk_consumer_config_set_rebalance_callbacks", || {
+    boundary(function_name!(), || {
         let config = handle_mut(config, "config")?;
         config.rebalance = RebalanceCallbacks {
             pre,
@@ -150,7 +154,7 @@ pub unsafe extern "C" fn yk_consumer_config_set_rebalance_callbacks(
 /// function on it or until it is freed; NULL on a bad argument.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_config_dump(config: *mut yk_consumer_config) -> *const c_char {
-    boundary_value("yk_consumer_config_dump", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         let config = handle_mut(config, "config")?;
         let set = |callback: yk_rebalance_callback| if callback.is_some() { "set" } else { "none" };
         let dump = format!(
@@ -166,5 +170,5 @@ pub unsafe extern "C" fn yk_consumer_config_dump(config: *mut yk_consumer_config
 /// Frees a configuration. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_config_free(config: *mut yk_consumer_config) {
-    free_handle(config);
+    free_handle(config, function_name!());
 }

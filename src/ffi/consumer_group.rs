@@ -6,14 +6,14 @@ use std::ffi::{c_char, c_void, CString};
 
 use crate::consumer::TopicPartition;
 use crate::error::{Error, ErrorCode, Result};
-use crate::ffi::consumer::yk_topic_partition;
+use crate::ffi::arguments::{c_strings, check_out, deadline_ms, NO_LIMIT};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::consumer_config::{yk_consumer_config, yk_rebalance_callback, RebalanceCallbacks};
 use crate::ffi::consumer_message::yk_message;
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
-use crate::ffi::{
-    boundary, boundary_value, c_strings, check_out, deadline_ms, enter_handle, free_handle, handle, write_handle,
-    NO_LIMIT,
-};
+use crate::ffi::reentrancy::enter_handle;
+use crate::ffi::values::yk_topic_partition;
 use crate::groups::consumer_group::{ConsumerGroup, RebalanceHandler};
 use crate::groups::metrics::{dimensions, GROUP_METRICS, GROUP_PREFIX};
 use crate::metrics::MetricsResponder;
@@ -25,6 +25,10 @@ pub struct yk_consumer_group {
     group: ConsumerGroup,
     rebalance: RebalanceCallbacks,
     identifier: CString,
+}
+
+impl Handle for yk_consumer_group {
+    type Ownership = Boxed;
 }
 
 /// The C rebalance callbacks as the group's handler.
@@ -88,7 +92,7 @@ pub unsafe extern "C" fn yk_consumer_group_new(
     metrics_responder: *const yk_metrics_responder,
     out: *mut *mut yk_consumer_group,
 ) -> ErrorCode {
-    boundary("yk_consumer_group_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let config = handle(config, "config")?;
         if count == 0 {
@@ -120,9 +124,9 @@ pub unsafe extern "C" fn yk_consumer_group_new(
 /// stopped: free it and create a new one.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_start(group: *const yk_consumer_group, timeout_ms: i32) -> ErrorCode {
-    boundary("yk_consumer_group_start", || {
+    boundary(function_name!(), || {
         let group = handle(group, "group")?;
-        let _entry = enter_handle(group, "yk_consumer_group_start")?;
+        let _entry = enter_handle(group, function_name!())?;
         let timeout = deadline_ms(timeout_ms).unwrap_or(NO_LIMIT);
         group.group.start(timeout, &mut CRebalance(group.rebalance))
     })
@@ -144,10 +148,10 @@ pub unsafe extern "C" fn yk_consumer_group_next(
     group: *const yk_consumer_group,
     out: *mut *mut yk_message,
 ) -> ErrorCode {
-    boundary("yk_consumer_group_next", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let group = handle(group, "group")?;
-        let _entry = enter_handle(group, "yk_consumer_group_next")?;
+        let _entry = enter_handle(group, function_name!())?;
         let message = group.group.next(&mut CRebalance(group.rebalance))?;
         write_handle(out, yk_message { message });
         Ok(())
@@ -163,9 +167,9 @@ pub unsafe extern "C" fn yk_consumer_group_task_done(
     group: *const yk_consumer_group,
     message: *const yk_message,
 ) -> ErrorCode {
-    boundary("yk_consumer_group_task_done", || {
+    boundary(function_name!(), || {
         let group = handle(group, "group")?;
-        let _entry = enter_handle(group, "yk_consumer_group_task_done")?;
+        let _entry = enter_handle(group, function_name!())?;
         group.group.task_done(&handle(message, "message")?.message)
     })
 }
@@ -174,9 +178,9 @@ pub unsafe extern "C" fn yk_consumer_group_task_done(
 /// the offset storage: `YK_ERROR_OFFSET_COMMIT` when it refuses.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_commit(group: *const yk_consumer_group) -> ErrorCode {
-    boundary("yk_consumer_group_commit", || {
+    boundary(function_name!(), || {
         let group = handle(group, "group")?;
-        let _entry = enter_handle(group, "yk_consumer_group_commit")?;
+        let _entry = enter_handle(group, function_name!())?;
         group.group.commit()
     })
 }
@@ -189,9 +193,9 @@ pub unsafe extern "C" fn yk_consumer_group_commit(group: *const yk_consumer_grou
 /// `yk_consumer_group_free` are `YK_ERROR_CLOSED_HANDLE`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_stop(group: *const yk_consumer_group, timeout_ms: i32) -> ErrorCode {
-    boundary("yk_consumer_group_stop", || {
+    boundary(function_name!(), || {
         let group = handle(group, "group")?;
-        let _entry = enter_handle(group, "yk_consumer_group_stop")?;
+        let _entry = enter_handle(group, function_name!())?;
         let timeout = deadline_ms(timeout_ms)?;
         group.group.stop(timeout, &mut CRebalance(group.rebalance))
     })
@@ -202,7 +206,7 @@ pub unsafe extern "C" fn yk_consumer_group_stop(group: *const yk_consumer_group,
 /// when `group` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_identifier(group: *const yk_consumer_group) -> *const c_char {
-    boundary_value("yk_consumer_group_identifier", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         Ok(handle(group, "group")?.identifier.as_ptr())
     })
 }
@@ -213,5 +217,5 @@ pub unsafe extern "C" fn yk_consumer_group_identifier(group: *const yk_consumer_
 /// a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_free(group: *mut yk_consumer_group) {
-    free_handle(group);
+    free_handle(group, function_name!());
 }

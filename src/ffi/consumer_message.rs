@@ -3,7 +3,9 @@
 use std::ffi::c_char;
 
 use crate::consumer::Message;
-use crate::ffi::{boundary_value, check_out, free_handle, handle};
+use crate::ffi::arguments::check_out;
+use crate::ffi::boundary::{boundary_value, function_name};
+use crate::ffi::handles::{free_handle, handle, Boxed, Handle};
 
 /// A message taken from a consumer. Owned by the caller until
 /// `yk_message_free`; everything its accessors return is owned by it and
@@ -13,10 +15,14 @@ pub struct yk_message {
     pub(crate) message: Message,
 }
 
+impl Handle for yk_message {
+    type Ownership = Boxed;
+}
+
 /// The message's topic; NULL when `message` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn yk_message_topic(message: *const yk_message) -> *const c_char {
-    boundary_value("yk_message_topic", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         Ok(handle(message, "message")?.message.topic().as_c_str().as_ptr())
     })
 }
@@ -24,7 +30,7 @@ pub unsafe extern "C" fn yk_message_topic(message: *const yk_message) -> *const 
 /// The message's partition; −1 when `message` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn yk_message_partition(message: *const yk_message) -> i32 {
-    boundary_value("yk_message_partition", -1, || {
+    boundary_value(function_name!(), -1, || {
         Ok(handle(message, "message")?.message.partition())
     })
 }
@@ -32,7 +38,7 @@ pub unsafe extern "C" fn yk_message_partition(message: *const yk_message) -> i32
 /// The message's offset; −1 when `message` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn yk_message_offset(message: *const yk_message) -> i64 {
-    boundary_value("yk_message_offset", -1, || {
+    boundary_value(function_name!(), -1, || {
         Ok(handle(message, "message")?.message.offset())
     })
 }
@@ -41,7 +47,7 @@ pub unsafe extern "C" fn yk_message_offset(message: *const yk_message) -> i64 {
 /// record batch says); −1 when `message` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn yk_message_timestamp(message: *const yk_message) -> i64 {
-    boundary_value("yk_message_timestamp", -1, || {
+    boundary_value(function_name!(), -1, || {
         Ok(handle(message, "message")?.message.timestamp())
     })
 }
@@ -51,7 +57,7 @@ pub unsafe extern "C" fn yk_message_timestamp(message: *const yk_message) -> i64
 /// or `len` is NULL: NULL, the last error set and `*len` untouched.
 #[no_mangle]
 pub unsafe extern "C" fn yk_message_key(message: *const yk_message, len: *mut usize) -> *const u8 {
-    boundary_value("yk_message_key", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         check_out(len, "len")?;
         Ok(lend(handle(message, "message")?.message.key(), len))
     })
@@ -61,7 +67,7 @@ pub unsafe extern "C" fn yk_message_key(message: *const yk_message, len: *mut us
 /// value, a tombstone, gives NULL with `*len` 0).
 #[no_mangle]
 pub unsafe extern "C" fn yk_message_value(message: *const yk_message, len: *mut usize) -> *const u8 {
-    boundary_value("yk_message_value", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         check_out(len, "len")?;
         Ok(lend(handle(message, "message")?.message.value(), len))
     })
@@ -79,5 +85,5 @@ unsafe fn lend(bytes: Option<&[u8]>, len: *mut usize) -> *const u8 {
 /// Frees a message. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_message_free(message: *mut yk_message) {
-    free_handle(message);
+    free_handle(message, function_name!());
 }

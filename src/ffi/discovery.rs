@@ -6,12 +6,11 @@ use std::ffi::{c_char, CString};
 use crate::config::ClusterConfig;
 use crate::discovery;
 use crate::error::{ErrorCode, Result};
+use crate::ffi::arguments::{c_str, check_index, check_out, to_c_string};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::{client_options, yk_config};
-use crate::ffi::{
-    boundary, boundary_value, c_str, check_index, check_out, free_handle, handle, handle_array, to_c_string,
-    write_handle,
-};
+use crate::ffi::handles::{free_handle, handle, handle_array, write_handle, Boxed, Handle};
 
 struct DiscoveredTopic {
     name: CString,
@@ -28,6 +27,10 @@ struct DiscoveredCluster {
 /// it points to is owned by the result and freed by `yk_discovery_result_free`.
 pub struct yk_discovery_result {
     clusters: Vec<DiscoveredCluster>,
+}
+
+impl Handle for yk_discovery_result {
+    type Ownership = Boxed;
 }
 
 fn discovered_cluster(cluster: &ClusterConfig, topics: Vec<(String, Vec<i32>)>) -> Result<DiscoveredCluster> {
@@ -60,7 +63,7 @@ pub unsafe extern "C" fn yk_discover_topics(
     options: *const yk_config,
     out: *mut *mut yk_discovery_result,
 ) -> ErrorCode {
-    boundary("yk_discover_topics", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let cluster = handle(cluster, "cluster")?;
         let options = client_options(options.as_ref())?;
@@ -83,7 +86,7 @@ pub unsafe extern "C" fn yk_search_topic(
     options: *const yk_config,
     out: *mut *mut yk_discovery_result,
 ) -> ErrorCode {
-    boundary("yk_search_topic", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let topic = c_str(topic, "topic")?;
         let clusters = cluster_configs(&handle_array(clusters, count, "clusters")?);
@@ -112,7 +115,7 @@ pub unsafe extern "C" fn yk_search_topics_by_regex(
     options: *const yk_config,
     out: *mut *mut yk_discovery_result,
 ) -> ErrorCode {
-    boundary("yk_search_topics_by_regex", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let pattern = c_str(pattern, "pattern")?;
         let matcher = discovery::python_match_regex(pattern)?;
@@ -131,9 +134,7 @@ pub unsafe extern "C" fn yk_search_topics_by_regex(
 /// How many clusters the result holds (0 when `result` is NULL).
 #[no_mangle]
 pub unsafe extern "C" fn yk_discovery_result_cluster_count(result: *const yk_discovery_result) -> usize {
-    boundary_value("yk_discovery_result_cluster_count", 0, || {
-        Ok(handle(result, "result")?.clusters.len())
-    })
+    boundary_value(function_name!(), 0, || Ok(handle(result, "result")?.clusters.len()))
 }
 
 /// The cluster at `index`, owned by the result; NULL (last error set) when
@@ -143,7 +144,7 @@ pub unsafe extern "C" fn yk_discovery_result_cluster(
     result: *const yk_discovery_result,
     index: usize,
 ) -> *const yk_cluster_config {
-    boundary_value("yk_discovery_result_cluster", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         let clusters = &handle(result, "result")?.clusters;
         Ok(&clusters[check_index(index, clusters.len(), "cluster index")?].cluster as *const _)
     })
@@ -155,7 +156,7 @@ pub unsafe extern "C" fn yk_discovery_result_topic_count(
     result: *const yk_discovery_result,
     cluster_index: usize,
 ) -> usize {
-    boundary_value("yk_discovery_result_topic_count", 0, || {
+    boundary_value(function_name!(), 0, || {
         let clusters = &handle(result, "result")?.clusters;
         Ok(clusters[check_index(cluster_index, clusters.len(), "cluster index")?]
             .topics
@@ -171,7 +172,7 @@ pub unsafe extern "C" fn yk_discovery_result_topic(
     cluster_index: usize,
     topic_index: usize,
 ) -> *const c_char {
-    boundary_value("yk_discovery_result_topic", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         Ok(topic_at(result, cluster_index, topic_index)?.name.as_ptr())
     })
 }
@@ -186,7 +187,7 @@ pub unsafe extern "C" fn yk_discovery_result_partitions(
     topic_index: usize,
     count: *mut usize,
 ) -> *const i32 {
-    boundary_value("yk_discovery_result_partitions", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         check_out(count, "count")?;
         let topic = topic_at(result, cluster_index, topic_index)?;
         *count = topic.partitions.len();
@@ -194,6 +195,11 @@ pub unsafe extern "C" fn yk_discovery_result_partitions(
     })
 }
 
+/// Topic `topic_index` of cluster `cluster_index` of `result`; NULL or an
+/// index out of range is `InvalidArgument`.
+///
+/// # Safety
+/// `result` is NULL or a live `yk_discovery_result`.
 unsafe fn topic_at<'a>(
     result: *const yk_discovery_result,
     cluster_index: usize,
@@ -207,5 +213,5 @@ unsafe fn topic_at<'a>(
 /// Frees a discovery result and everything it owns. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_discovery_result_free(result: *mut yk_discovery_result) {
-    free_handle(result);
+    free_handle(result, function_name!());
 }

@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_void, CString};
 
 use crate::error::{Error, Result};
-use crate::ffi::to_c_string;
+use crate::ffi::arguments::to_c_string;
 use crate::metrics::{Measurement, MetricKind, MetricSpec, MetricsResponder};
 
 /// One dimension of a metric: a key and a value, both NUL-terminated UTF-8,
@@ -65,7 +65,7 @@ struct CResponder {
     emitters: Vec<*mut c_void>,
 }
 
-// The table and emitters belong to the application, which promised they are
+// SAFETY: the table and emitters belong to the application, which promised they are
 // usable from any thread that calls into the library; the library only
 // calls them from such threads, one at a time (the recorder's lock).
 unsafe impl Send for CResponder {}

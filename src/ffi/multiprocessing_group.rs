@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use crate::consumer::{Message, TopicPartition};
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::arguments::{c_ref, c_strings, check_index, check_out, deadline_ms};
+use crate::ffi::boundary::{boundary, boundary_value, call_with_error_buffer, function_name};
 use crate::ffi::consumer::yk_consumer;
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::{
-    boundary, boundary_value, c_strings, call_with_error_buffer, check_index, check_out, deadline_ms, free_handle,
-    handle, write_handle,
-};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 use crate::groups::multiprocessing::process::consumer_from_env;
 use crate::groups::multiprocessing::thread::{PartitionWorker, WorkerFactory};
 use crate::groups::multiprocessing::{MultiprocessingGroup, WorkerInfo, WorkerKind, WorkerMode};
@@ -48,7 +47,7 @@ pub struct yk_worker_callbacks {
     pub dispose: Option<unsafe extern "C" fn(opaque: *mut c_void, worker: *mut c_void)>,
 }
 
-// The application promises thread-safe callbacks (documented above).
+// SAFETY: the application promises thread-safe callbacks (documented above).
 unsafe impl Send for yk_worker_callbacks {}
 unsafe impl Sync for yk_worker_callbacks {}
 
@@ -69,7 +68,7 @@ struct CWorker {
     state: *mut c_void,
 }
 
-// The state belongs to one worker thread at a time.
+// SAFETY: the state belongs to one worker thread at a time.
 unsafe impl Send for CWorker {}
 
 impl PartitionWorker for CWorker {
@@ -95,6 +94,10 @@ pub struct yk_multiprocessing_group {
     group: MultiprocessingGroup,
 }
 
+impl Handle for yk_multiprocessing_group {
+    type Ownership = Boxed;
+}
+
 /// Creates a member of `config`'s group for `topics[0..count]` that runs a
 /// thread per acquired partition with `callbacks` (copied; `initialize` and
 /// `process` required). Each worker has its own consumer of its partition
@@ -111,9 +114,9 @@ pub unsafe extern "C" fn yk_multiprocessing_group_new_threads(
     callbacks: *const yk_worker_callbacks,
     out: *mut *mut yk_multiprocessing_group,
 ) -> ErrorCode {
-    boundary("yk_multiprocessing_group_new_threads", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
-        let callbacks = *handle(callbacks, "callbacks")?;
+        let callbacks = *c_ref(callbacks, "callbacks")?;
         if callbacks.initialize.is_none() || callbacks.process.is_none() {
             return Err(Error::invalid_argument("callbacks need initialize and process"));
         }
@@ -137,13 +140,17 @@ pub unsafe extern "C" fn yk_multiprocessing_group_new_processes(
     argc: usize,
     out: *mut *mut yk_multiprocessing_group,
 ) -> ErrorCode {
-    boundary("yk_multiprocessing_group_new_processes", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let command = c_strings(argv, argc, "argv")?;
         new_group(topics, count, config, WorkerMode::Processes(command), out)
     })
 }
 
+/// Creates the group of `mode` for the exports above and writes it to `*out`.
+///
+/// # Safety
+/// `out` passed `check_out`; `topics` and `config` are as the exports state.
 unsafe fn new_group(
     topics: *const *const c_char,
     count: usize,
@@ -165,9 +172,7 @@ unsafe fn new_group(
 /// once). Blocks; runs once per group.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_start(group: *const yk_multiprocessing_group) -> ErrorCode {
-    boundary("yk_multiprocessing_group_start", || {
-        handle(group, "group")?.group.start_group()
-    })
+    boundary(function_name!(), || handle(group, "group")?.group.start_group())
 }
 
 /// Asks `yk_multiprocessing_group_start` to stop its workers and leave, and
@@ -178,7 +183,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_stop(
     group: *const yk_multiprocessing_group,
     timeout_ms: i32,
 ) -> ErrorCode {
-    boundary("yk_multiprocessing_group_stop", || {
+    boundary(function_name!(), || {
         let group = handle(group, "group")?;
         let timeout = deadline_ms(timeout_ms)?;
         group.group.stop_group(timeout)
@@ -191,7 +196,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_consumers(
     group: *const yk_multiprocessing_group,
     out: *mut *mut yk_worker_list,
 ) -> ErrorCode {
-    boundary("yk_multiprocessing_group_consumers", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let workers = handle(group, "group")?.group.consumers();
         write_handle(out, yk_worker_list { workers });
@@ -202,7 +207,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_consumers(
 /// Frees a group; `yk_multiprocessing_group_start` must have returned. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_free(group: *mut yk_multiprocessing_group) {
-    free_handle(group);
+    free_handle(group, function_name!());
 }
 
 /// In a worker program started by a process-mode group: the simple consumer
@@ -212,7 +217,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_free(group: *mut yk_multiproce
 /// environment is missing or malformed. `*out` is written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_worker_consumer(out: *mut *mut yk_consumer) -> ErrorCode {
-    boundary("yk_multiprocessing_worker_consumer", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         write_handle(
             out,
@@ -229,16 +234,20 @@ pub struct yk_worker_list {
     workers: Vec<WorkerInfo>,
 }
 
+impl Handle for yk_worker_list {
+    type Ownership = Boxed;
+}
+
 /// How many workers the list holds (0 when `list` is NULL).
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_count(list: *const yk_worker_list) -> usize {
-    boundary_value("yk_worker_list_count", 0, || Ok(handle(list, "list")?.workers.len()))
+    boundary_value(function_name!(), 0, || Ok(handle(list, "list")?.workers.len()))
 }
 
 /// The topic of worker `index`, owned by the list; NULL on a bad argument.
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_topic(list: *const yk_worker_list, index: usize) -> *const c_char {
-    boundary_value("yk_worker_list_topic", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         Ok(worker_at(list, index)?.partition.topic.as_c_str().as_ptr())
     })
 }
@@ -246,23 +255,19 @@ pub unsafe extern "C" fn yk_worker_list_topic(list: *const yk_worker_list, index
 /// The partition of worker `index`; −1 on a bad argument.
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_partition(list: *const yk_worker_list, index: usize) -> i32 {
-    boundary_value("yk_worker_list_partition", -1, || {
-        Ok(worker_at(list, index)?.partition.partition)
-    })
+    boundary_value(function_name!(), -1, || Ok(worker_at(list, index)?.partition.partition))
 }
 
 /// How many times worker `index` was restarted; −1 on a bad argument.
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_restarts(list: *const yk_worker_list, index: usize) -> i64 {
-    boundary_value("yk_worker_list_restarts", -1, || {
-        Ok(i64::from(worker_at(list, index)?.restarts))
-    })
+    boundary_value(function_name!(), -1, || Ok(i64::from(worker_at(list, index)?.restarts)))
 }
 
 /// The process id of worker `index`: 0 for a thread worker, −1 on a bad argument.
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_pid(list: *const yk_worker_list, index: usize) -> i64 {
-    boundary_value("yk_worker_list_pid", -1, || {
+    boundary_value(function_name!(), -1, || {
         let worker = worker_at(list, index)?;
         Ok(match worker.kind {
             WorkerKind::Thread => 0,
@@ -271,6 +276,10 @@ pub unsafe extern "C" fn yk_worker_list_pid(list: *const yk_worker_list, index: 
     })
 }
 
+/// Worker `index` of `list`; NULL or an index out of range is `InvalidArgument`.
+///
+/// # Safety
+/// `list` is NULL or a live `yk_worker_list`.
 unsafe fn worker_at<'a>(list: *const yk_worker_list, index: usize) -> Result<&'a WorkerInfo> {
     let workers = &handle(list, "list")?.workers;
     Ok(&workers[check_index(index, workers.len(), "worker index")?])
@@ -279,5 +288,5 @@ unsafe fn worker_at<'a>(list: *const yk_worker_list, index: usize) -> Result<&'a
 /// Frees a worker list. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_worker_list_free(list: *mut yk_worker_list) {
-    free_handle(list);
+    free_handle(list, function_name!());
 }

@@ -7,11 +7,11 @@ use std::ffi::{c_char, CString};
 
 use crate::config::{ClientOptions, CLIENT_OPTIONS};
 use crate::error::{ErrorCode, Result};
+use crate::ffi::arguments::{c_slice, c_str, check_out, to_c_string};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
-use crate::ffi::{
-    boundary, boundary_value, c_slice, c_str, check_out, free_handle, handle, handle_mut, to_c_string, write_handle,
-};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
 use crate::kafka::coordinator::PartitionKey;
 use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
 use crate::offsets::{GroupLag, Offsets, Topics, Watermarks};
@@ -23,10 +23,18 @@ pub struct yk_offsets {
     client: Offsets,
 }
 
+impl Handle for yk_offsets {
+    type Ownership = Boxed;
+}
+
 /// The topics an offsets call is about: whole topics (every partition, the
 /// list form) and single partitions (the topic → partitions map form).
 pub struct yk_topics {
     selection: Topics,
+}
+
+impl Handle for yk_topics {
+    type Ownership = Boxed;
 }
 
 /// One partition's offsets in a result. A field the call does not report
@@ -68,10 +76,39 @@ pub struct yk_offsets_result {
     _topics: Vec<CString>,
 }
 
-/// The fields of one row before the topic becomes a C string.
-struct Row {
-    committed: i64,
-    watermarks: Option<Watermarks>,
+impl Handle for yk_offsets_result {
+    type Ownership = Boxed;
+}
+
+/// What a call found for one partition, before the topic becomes a C string.
+enum Row {
+    /// The offset committed, or that a call committed.
+    Committed(i64),
+    /// The partition's watermarks.
+    Watermarks(Watermarks),
+    /// The group's position against the watermarks; its lag is
+    /// [`GroupLag::lag`], the one place lag is computed.
+    Lag(GroupLag),
+}
+
+impl Row {
+    /// The C row of this partition, naming `topic` (owned by the result);
+    /// −1 in each field the call does not report.
+    fn c_row(&self, topic: *const c_char, partition: i32) -> yk_partition_offsets {
+        let (committed, watermarks, lag) = match *self {
+            Row::Committed(committed) => (committed, None, -1),
+            Row::Watermarks(watermarks) => (-1, Some(watermarks), -1),
+            Row::Lag(lag) => (lag.committed, Some(lag.watermarks), lag.lag()),
+        };
+        yk_partition_offsets {
+            topic,
+            partition,
+            committed,
+            high_watermark: watermarks.map_or(-1, |w| w.high),
+            low_watermark: watermarks.map_or(-1, |w| w.low),
+            lag,
+        }
+    }
 }
 
 fn result_of(rows: BTreeMap<PartitionKey, Row>) -> Result<yk_offsets_result> {
@@ -81,19 +118,8 @@ fn result_of(rows: BTreeMap<PartitionKey, Row>) -> Result<yk_offsets_result> {
         if topics.last().is_none_or(|last| last.to_bytes() != topic.as_bytes()) {
             topics.push(to_c_string(&topic, "topic")?);
         }
-        let watermarks = row.watermarks;
-        c_rows.push(yk_partition_offsets {
-            // The CString's buffer does not move when the vector grows.
-            topic: topics.last().expect("pushed above").as_ptr(),
-            partition,
-            committed: row.committed,
-            high_watermark: watermarks.map_or(-1, |w| w.high),
-            low_watermark: watermarks.map_or(-1, |w| w.low),
-            lag: match (row.committed, watermarks) {
-                (committed, Some(w)) if committed >= 0 => w.high - committed,
-                _ => -1,
-            },
-        });
+        // The CString's buffer does not move when the vector grows.
+        c_rows.push(row.c_row(topics.last().expect("pushed above").as_ptr(), partition));
     }
     Ok(yk_offsets_result {
         rows: c_rows,
@@ -104,33 +130,19 @@ fn result_of(rows: BTreeMap<PartitionKey, Row>) -> Result<yk_offsets_result> {
 fn committed_rows(offsets: BTreeMap<PartitionKey, i64>) -> BTreeMap<PartitionKey, Row> {
     offsets
         .into_iter()
-        .map(|(key, committed)| {
-            (
-                key,
-                Row {
-                    committed,
-                    watermarks: None,
-                },
-            )
-        })
+        .map(|(key, committed)| (key, Row::Committed(committed)))
         .collect()
 }
 
 fn lag_rows(lags: BTreeMap<PartitionKey, GroupLag>) -> BTreeMap<PartitionKey, Row> {
-    lags.into_iter()
-        .map(|(key, lag)| {
-            (
-                key,
-                Row {
-                    committed: lag.committed,
-                    watermarks: Some(lag.watermarks),
-                },
-            )
-        })
-        .collect()
+    lags.into_iter().map(|(key, lag)| (key, Row::Lag(lag))).collect()
 }
 
-/// Runs `call` on the checked arguments and writes its result to `*out`.
+/// Runs `call` on the checked arguments and writes its result to `*out`,
+/// recording a failure under `function`.
+///
+/// # Safety
+/// `offsets` is NULL or a live `yk_offsets`; `out` is NULL or writable.
 unsafe fn offsets_call(
     function: &str,
     offsets: *const yk_offsets,
@@ -150,6 +162,10 @@ unsafe fn offsets_call(
 type GroupOffsetsOp = fn(&Offsets, &str, &Topics, bool) -> Result<BTreeMap<PartitionKey, i64>>;
 
 /// Runs `op` with the checked arguments and writes its result to `*out`.
+///
+/// # Safety
+/// As for [`offsets_call`]; `group` is NULL or a C string and `topics` NULL
+/// or a live `yk_topics`.
 unsafe fn group_offsets_call(
     function: &str,
     offsets: *const yk_offsets,
@@ -184,7 +200,7 @@ pub unsafe extern "C" fn yk_offsets_new(
     config: *const yk_config,
     out: *mut *mut yk_offsets,
 ) -> ErrorCode {
-    boundary("yk_offsets_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let cluster = &handle(cluster, "cluster")?.config;
         let values = yk_config::values_or_default(config.as_ref());
@@ -202,13 +218,13 @@ pub unsafe extern "C" fn yk_offsets_new(
 /// Frees an offsets client. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_offsets_free(offsets: *mut yk_offsets) {
-    free_handle(offsets);
+    free_handle(offsets, function_name!());
 }
 
 /// Creates an empty topic selection in `*out`; free it with `yk_topics_free`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_topics_new(out: *mut *mut yk_topics) -> ErrorCode {
-    boundary("yk_topics_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         write_handle(
             out,
@@ -224,7 +240,7 @@ pub unsafe extern "C" fn yk_topics_new(out: *mut *mut yk_topics) -> ErrorCode {
 /// before no longer matter.
 #[no_mangle]
 pub unsafe extern "C" fn yk_topics_add(topics: *mut yk_topics, topic: *const c_char) -> ErrorCode {
-    boundary("yk_topics_add", || {
+    boundary(function_name!(), || {
         let topics = handle_mut(topics, "topics")?;
         topics.selection.add_topic(c_str(topic, "topic")?);
         Ok(())
@@ -239,7 +255,7 @@ pub unsafe extern "C" fn yk_topics_add_partition(
     topic: *const c_char,
     partition: i32,
 ) -> ErrorCode {
-    boundary("yk_topics_add_partition", || {
+    boundary(function_name!(), || {
         let topics = handle_mut(topics, "topics")?;
         let topic = c_str(topic, "topic")?;
         if partition < 0 {
@@ -255,7 +271,7 @@ pub unsafe extern "C" fn yk_topics_add_partition(
 /// Frees a topic selection. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_topics_free(topics: *mut yk_topics) {
-    free_handle(topics);
+    free_handle(topics, function_name!());
 }
 
 /// The committed offsets of `group` for `topics` (`committed`, 0 where the
@@ -272,7 +288,7 @@ pub unsafe extern "C" fn yk_offsets_current(
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
     group_offsets_call(
-        "yk_offsets_current",
+        function_name!(),
         offsets,
         group,
         topics,
@@ -292,20 +308,12 @@ pub unsafe extern "C" fn yk_offsets_watermarks(
     raise_on_error: bool,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_watermarks", offsets, out, |client| {
+    offsets_call(function_name!(), offsets, out, |client| {
         let topics = &handle(topics, "topics")?.selection;
         Ok(client
             .watermarks(topics, raise_on_error)?
             .into_iter()
-            .map(|(key, watermarks)| {
-                (
-                    key,
-                    Row {
-                        committed: -1,
-                        watermarks: Some(watermarks),
-                    },
-                )
-            })
+            .map(|(key, watermarks)| (key, Row::Watermarks(watermarks)))
             .collect())
     })
 }
@@ -323,7 +331,7 @@ pub unsafe extern "C" fn yk_offsets_advance(
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
     group_offsets_call(
-        "yk_offsets_advance",
+        function_name!(),
         offsets,
         group,
         topics,
@@ -344,7 +352,7 @@ pub unsafe extern "C" fn yk_offsets_rewind(
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
     group_offsets_call(
-        "yk_offsets_rewind",
+        function_name!(),
         offsets,
         group,
         topics,
@@ -367,7 +375,7 @@ pub unsafe extern "C" fn yk_offsets_set(
     raise_on_error: bool,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_set", offsets, out, |client| {
+    offsets_call(function_name!(), offsets, out, |client| {
         let group = c_str(group, "group")?;
         let mut wanted = BTreeMap::new();
         for (i, entry) in c_slice(entries, count, "entries")?.iter().enumerate() {
@@ -398,7 +406,7 @@ pub unsafe extern "C" fn yk_offsets_offset_distance(
     count: usize,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_offset_distance", offsets, out, |client| {
+    offsets_call(function_name!(), offsets, out, |client| {
         let group = c_str(group, "group")?;
         let topic = c_str(topic, "topic")?;
         let mut selection = Topics::new();
@@ -422,7 +430,7 @@ pub unsafe extern "C" fn yk_offsets_topics_offset_distance(
     topics: *const yk_topics,
     out: *mut *mut yk_offsets_result,
 ) -> ErrorCode {
-    offsets_call("yk_offsets_topics_offset_distance", offsets, out, |client| {
+    offsets_call(function_name!(), offsets, out, |client| {
         let topics = &handle(topics, "topics")?.selection;
         Ok(lag_rows(client.lag(c_str(group, "group")?, topics)?))
     })
@@ -436,7 +444,7 @@ pub unsafe extern "C" fn yk_offsets_result_rows(
     result: *const yk_offsets_result,
     count: *mut usize,
 ) -> *const yk_partition_offsets {
-    boundary_value("yk_offsets_result_rows", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         check_out(count, "count")?;
         let rows = &handle(result, "result")?.rows;
         *count = rows.len();
@@ -447,5 +455,37 @@ pub unsafe extern "C" fn yk_offsets_result_rows(
 /// Frees a result and everything in it. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_offsets_result_free(result: *mut yk_offsets_result) {
-    free_handle(result);
+    free_handle(result, function_name!());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lag_row_reports_the_lag_of_the_offsets_module() {
+        let lag = GroupLag {
+            committed: 3,
+            watermarks: Watermarks { high: 10, low: 2 },
+        };
+        let row = Row::Lag(lag).c_row(std::ptr::null(), 0);
+        assert_eq!(
+            (row.committed, row.high_watermark, row.low_watermark, row.lag),
+            (3, 10, 2, lag.lag())
+        );
+    }
+
+    #[test]
+    fn rows_without_both_offsets_report_no_lag() {
+        let committed = Row::Committed(5).c_row(std::ptr::null(), 0);
+        assert_eq!(
+            (committed.committed, committed.high_watermark, committed.lag),
+            (5, -1, -1)
+        );
+        let watermarks = Row::Watermarks(Watermarks { high: 10, low: 2 }).c_row(std::ptr::null(), 0);
+        assert_eq!(
+            (watermarks.committed, watermarks.high_watermark, watermarks.lag),
+            (-1, 10, -1)
+        );
+    }
 }

@@ -5,26 +5,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::arguments::{c_str, check_out, deadline_ms, NO_LIMIT};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
-use crate::ffi::{
-    boundary, boundary_value, c_str, check_out, deadline_ms, enter_handle, free_handle, handle, write_handle, NO_LIMIT,
-};
+use crate::ffi::reentrancy::enter_handle;
+use crate::ffi::values::yk_bytes;
 use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
 use crate::producer::accumulator::DeliveryReport;
 use crate::producer::{Producer, QueueWait};
 use crate::sync::Locking;
-
-/// A byte buffer: `len` bytes at `data` (`data` may be NULL only when `len` is 0).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct yk_bytes {
-    /// First byte.
-    pub data: *const u8,
-    /// Number of bytes.
-    pub len: usize,
-}
 
 /// What became of one message given to `yk_producer_produce`. Valid only
 /// during the delivery callback; copy what you keep.
@@ -64,6 +56,10 @@ pub struct yk_producer {
     delivery: Mutex<DeliveryCallback>,
 }
 
+impl Handle for yk_producer {
+    type Ownership = Boxed;
+}
+
 /// Creates a producer for `cluster` in `*out`.
 ///
 /// `config` (NULL: defaults) takes the client options and the producer's:
@@ -85,7 +81,7 @@ pub unsafe extern "C" fn yk_producer_new(
     metrics_responder: *const yk_metrics_responder,
     out: *mut *mut yk_producer,
 ) -> ErrorCode {
-    boundary("yk_producer_new", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let cluster = &handle(cluster, "cluster")?.config;
         let values = yk_config::values_or_default(config.as_ref());
@@ -119,7 +115,7 @@ pub unsafe extern "C" fn yk_producer_set_delivery_callback(
     callback: yk_delivery_callback,
     callback_opaque: *mut c_void,
 ) -> ErrorCode {
-    boundary("yk_producer_set_delivery_callback", || {
+    boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
         *producer.delivery.locked() = DeliveryCallback {
             callback,
@@ -145,9 +141,9 @@ pub unsafe extern "C" fn yk_producer_send_messages(
     count: usize,
     offsets: *mut i64,
 ) -> ErrorCode {
-    boundary("yk_producer_send_messages", || {
+    boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
-        let _entry = enter_handle(producer, "yk_producer_send_messages")?;
+        let _entry = enter_handle(producer, function_name!())?;
         let topic = c_str(topic, "topic")?;
         let values = byte_buffers(values, count)?;
         let written = producer.producer.send_messages(topic, &values)?;
@@ -170,9 +166,9 @@ pub unsafe extern "C" fn yk_producer_send_keyed_messages(
     count: usize,
     offsets: *mut i64,
 ) -> ErrorCode {
-    boundary("yk_producer_send_keyed_messages", || {
+    boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
-        let _entry = enter_handle(producer, "yk_producer_send_keyed_messages")?;
+        let _entry = enter_handle(producer, function_name!())?;
         let topic = c_str(topic, "topic")?;
         let key = byte_slice(key, key_len, "key")?.ok_or_else(|| Error::invalid_argument("key is NULL"))?;
         let values = byte_buffers(values, count)?;
@@ -204,9 +200,9 @@ pub unsafe extern "C" fn yk_producer_produce(
     message_opaque: *mut c_void,
     queue_wait_ms: i32,
 ) -> ErrorCode {
-    boundary("yk_producer_produce", || {
+    boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
-        let _entry = enter_handle(producer, "yk_producer_produce")?;
+        let _entry = enter_handle(producer, function_name!())?;
         let topic = c_str(topic, "topic")?;
         let key = byte_slice(key, key_len, "key")?;
         let value = byte_slice(value, value_len, "value")?;
@@ -244,9 +240,9 @@ pub unsafe extern "C" fn yk_producer_poll(
     timeout_ms: i32,
     served: *mut usize,
 ) -> ErrorCode {
-    boundary("yk_producer_poll", || {
+    boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
-        let _entry = enter_handle(producer, "yk_producer_poll")?;
+        let _entry = enter_handle(producer, function_name!())?;
         let timeout = poll_timeout(timeout_ms)?;
         let count = producer.producer.poll(timeout, &mut delivery_handler(producer));
         if let Some(served) = served.as_mut() {
@@ -262,9 +258,9 @@ pub unsafe extern "C" fn yk_producer_poll(
 /// the deadline passes first.
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_flush(producer: *const yk_producer, timeout_ms: i32) -> ErrorCode {
-    boundary("yk_producer_flush", || {
+    boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
-        let _entry = enter_handle(producer, "yk_producer_flush")?;
+        let _entry = enter_handle(producer, function_name!())?;
         let timeout = deadline_ms(timeout_ms)?;
         producer.producer.flush(timeout, &mut delivery_handler(producer))
     })
@@ -283,9 +279,9 @@ pub unsafe extern "C" fn yk_producer_close(
     timeout_ms: i32,
     undelivered: *mut usize,
 ) -> ErrorCode {
-    boundary("yk_producer_close", || {
+    boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
-        let _entry = enter_handle(producer, "yk_producer_close")?;
+        let _entry = enter_handle(producer, function_name!())?;
         let timeout = deadline_ms(timeout_ms)?;
         let left = producer.producer.close(timeout, &mut delivery_handler(producer));
         if let Some(undelivered) = undelivered.as_mut() {
@@ -304,7 +300,7 @@ pub unsafe extern "C" fn yk_producer_close(
 /// Messages produced and not yet delivered or failed (0 when `producer` is NULL).
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_queue_length(producer: *const yk_producer) -> usize {
-    boundary_value("yk_producer_queue_length", 0, || {
+    boundary_value(function_name!(), 0, || {
         Ok(handle(producer, "producer")?.producer.queued_messages())
     })
 }
@@ -313,7 +309,7 @@ pub unsafe extern "C" fn yk_producer_queue_length(producer: *const yk_producer) 
 /// call `yk_producer_close` first. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_free(producer: *mut yk_producer) {
-    free_handle(producer);
+    free_handle(producer, function_name!());
 }
 
 /// The delivery callback as a Rust handler; one C string per topic is kept

@@ -5,15 +5,19 @@ use std::path::Path;
 
 use crate::discovery::topology::{Topology, DEFAULT_TOPOLOGY_DIR};
 use crate::error::{ErrorCode, Result};
+use crate::ffi::arguments::{c_str, check_index, check_out, optional_c_str};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
-use crate::ffi::{
-    boundary, boundary_value, c_str, check_index, check_out, free_handle, handle, optional_c_str, write_handle,
-};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
 
 /// A loaded topology file: every cluster of one cluster type.
 pub struct yk_topology {
     clusters: Vec<yk_cluster_config>,
     topology: Topology,
+}
+
+impl Handle for yk_topology {
+    type Ownership = Boxed;
 }
 
 /// Loads `<dir>/<cluster_type>.yaml` (`dir` NULL: `/nail/etc/kafka_discovery`,
@@ -26,7 +30,7 @@ pub unsafe extern "C" fn yk_topology_load(
     cluster_type: *const c_char,
     out: *mut *mut yk_topology,
 ) -> ErrorCode {
-    boundary("yk_topology_load", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let dir = optional_c_str(dir, "dir")?.unwrap_or(DEFAULT_TOPOLOGY_DIR);
         let topology = Topology::load(Path::new(dir), c_str(cluster_type, "cluster_type")?)?;
@@ -43,16 +47,14 @@ pub unsafe extern "C" fn yk_topology_load(
 /// How many clusters the topology has (0 when `topology` is NULL).
 #[no_mangle]
 pub unsafe extern "C" fn yk_topology_cluster_count(topology: *const yk_topology) -> usize {
-    boundary_value("yk_topology_cluster_count", 0, || {
-        Ok(handle(topology, "topology")?.clusters.len())
-    })
+    boundary_value(function_name!(), 0, || Ok(handle(topology, "topology")?.clusters.len()))
 }
 
 /// The cluster at `index` (clusters are sorted by name), owned by the
 /// topology; NULL on a bad argument. This is `get_all_clusters`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_topology_cluster(topology: *const yk_topology, index: usize) -> *const yk_cluster_config {
-    boundary_value("yk_topology_cluster", std::ptr::null(), || {
+    boundary_value(function_name!(), std::ptr::null(), || {
         let clusters = &handle(topology, "topology")?.clusters;
         Ok(&clusters[check_index(index, clusters.len(), "cluster index")?] as *const _)
     })
@@ -66,7 +68,7 @@ pub unsafe extern "C" fn yk_topology_cluster_by_name(
     name: *const c_char,
     out: *mut *mut yk_cluster_config,
 ) -> ErrorCode {
-    boundary("yk_topology_cluster_by_name", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let topology = handle(topology, "topology")?;
         let cluster = topology.topology.cluster_by_name(c_str(name, "name")?)?;
@@ -83,7 +85,7 @@ pub unsafe extern "C" fn yk_topology_local_cluster(
     topology: *const yk_topology,
     out: *mut *mut yk_cluster_config,
 ) -> ErrorCode {
-    boundary("yk_topology_local_cluster", || {
+    boundary(function_name!(), || {
         check_out(out, "out")?;
         let cluster = handle(topology, "topology")?.topology.local_cluster()?;
         write_handle(out, yk_cluster_config::from_config(cluster.clone())?);
@@ -94,5 +96,5 @@ pub unsafe extern "C" fn yk_topology_local_cluster(
 /// Frees a topology and the clusters it owns. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_topology_free(topology: *mut yk_topology) {
-    free_handle(topology);
+    free_handle(topology, function_name!());
 }

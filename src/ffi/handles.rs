@@ -1,0 +1,85 @@
+//! Handles: the opaque `yk_*` objects C holds by pointer. The only places
+//! that turn a handle pointer into a reference, box a new handle into an
+//! out-parameter, or free one, and the [`Handle`] trait that says which
+//! types are handles and how they are owned.
+//!
+//! Ownership: every handle is Box-backed ([`Boxed`]), created by its `_new`
+//! function and destroyed by its `_free` function, which accepts NULL.
+
+use crate::error::{Error, Result};
+use crate::ffi::arguments::c_slice;
+use crate::ffi::boundary::boundary_value;
+
+/// A `yk_*` type C holds by pointer without looking inside, implemented
+/// next to each handle struct. Only a handle can be borrowed with
+/// [`handle`], and only a [`Boxed`] one boxed into an out-parameter with
+/// [`write_handle`] or freed with [`free_handle`]: a value type such as
+/// `yk_bytes`, which the caller owns, cannot.
+pub(crate) trait Handle {
+    /// Who allocates and frees the handle's memory.
+    type Ownership;
+}
+
+/// The ownership of a handle the library allocates as a `Box` (in its
+/// `_new` function, or the call that returns it in `*out`) and releases in
+/// its `_free` function.
+pub(crate) enum Boxed {}
+
+/// Borrows a handle; NULL is `InvalidArgument` naming `what`.
+///
+/// # Safety
+/// `ptr` is NULL or a live handle of type `T` made by this library.
+pub(crate) unsafe fn handle<'a, T: Handle>(ptr: *const T, what: &str) -> Result<&'a T> {
+    ptr.as_ref()
+        .ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
+}
+
+/// Borrows a handle mutably; NULL is `InvalidArgument` naming `what`.
+///
+/// # Safety
+/// `ptr` is NULL or a live handle of type `T` that nothing else uses now.
+pub(crate) unsafe fn handle_mut<'a, T: Handle>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
+    ptr.as_mut()
+        .ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
+}
+
+/// Borrows an array of `count` handle pointers; a NULL array (with a
+/// non-zero count) or a NULL element is `InvalidArgument`.
+///
+/// # Safety
+/// `items` is NULL or points at `count` pointers, each NULL or a live handle.
+pub(crate) unsafe fn handle_array<'a, T: Handle>(
+    items: *const *const T,
+    count: usize,
+    what: &str,
+) -> Result<Vec<&'a T>> {
+    c_slice(items, count, what)?
+        .iter()
+        .enumerate()
+        .map(|(i, ptr)| handle(*ptr, &format!("{what}[{i}]")))
+        .collect()
+}
+
+/// Writes a new Box-backed handle to a checked out-parameter.
+///
+/// # Safety
+/// `out` passed [`check_out`](crate::ffi::arguments::check_out) and points
+/// at writable memory for one pointer.
+pub(crate) unsafe fn write_handle<T: Handle<Ownership = Boxed>>(out: *mut *mut T, value: T) {
+    *out = Box::into_raw(Box::new(value));
+}
+
+/// Destroys a Box-backed handle for the `_free` export `function`; NULL is
+/// a no-op.
+///
+/// # Safety
+/// `ptr` is NULL or a handle made by [`write_handle`] not freed before.
+pub(crate) unsafe fn free_handle<T: Handle<Ownership = Boxed>>(ptr: *mut T, function: &str) {
+    if !ptr.is_null() {
+        let boxed = Box::from_raw(ptr);
+        boundary_value(function, (), || {
+            drop(boxed);
+            Ok(())
+        });
+    }
+}
