@@ -23,13 +23,14 @@ use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::consumer::config::OffsetReset;
-use crate::consumer::message::{Message, TopicPartition};
+use crate::consumer::message::Message;
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::is_stale_leader;
 use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
 use crate::kafka::KafkaCluster;
 use crate::sync::{Locking, Waiting};
+use crate::topic_partition::TopicPartition;
 
 /// Told of every fetch request and of the errors fetches meet, on an
 /// engine thread (a consumer group turns them into metrics).
@@ -452,8 +453,7 @@ async fn fetch_job(
     let positions: Vec<FetchPosition> = partitions
         .iter()
         .map(|(partition, _, offset)| FetchPosition {
-            topic: partition.topic.as_str().to_string(),
-            partition: partition.partition,
+            partition: partition.clone(),
             offset: *offset,
         })
         .collect();
@@ -493,7 +493,7 @@ async fn fetch_job(
     for (partition, assignment, offset) in partitions {
         let result = answered
             .iter()
-            .position(|fetched| fetched.partition == partition.partition && fetched.topic == partition.topic.as_str())
+            .position(|fetched| fetched.partition == partition)
             .map(|index| answered.swap_remove(index).result)
             .unwrap_or_else(|| Err(Error::new(ErrorCode::Protocol, format!("no answer for {partition}"))));
         if let (Err(error), Some(observer)) = (&result, &settings.observer) {
@@ -530,7 +530,7 @@ async fn fetch_job(
 fn topics_of(positions: &[FetchPosition]) -> Vec<String> {
     positions
         .iter()
-        .map(|position| position.topic.as_str())
+        .map(|position| position.partition.topic.as_str())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .map(str::to_string)

@@ -26,15 +26,15 @@ use tokio::task::JoinHandle;
 
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::coordinator::PartitionKey;
 use crate::kafka::fetch::FetchLimits;
 use crate::kafka::KafkaCluster;
 use crate::offsets::storage::OffsetStore;
 use crate::sync::Locking;
 
+pub use crate::topic_partition::{Topic, TopicPartition};
 pub use config::{ConsumerConfig, OffsetReset, CONSUMER_OPTIONS};
 use fetcher::{Chunk, FetchObserver, FetchSettings, Fetcher, Ready};
-pub use message::{Message, Topic, TopicPartition};
+pub use message::Message;
 use tracker::OffsetTracker;
 
 /// Largest fetch answer asked for, whatever the partition count (Kafka's
@@ -485,7 +485,7 @@ impl Consumer {
         let starts = engine::block_on(self.start_positions(partitions))??;
         let mut state = self.shared.lock();
         for partition in partitions {
-            let (position, committed) = starts[&partition.key()];
+            let (position, committed) = starts[partition];
             let assignment = NEXT_ASSIGNMENT.fetch_add(1, Ordering::Relaxed);
             state.drop_current(partition);
             state.tracker.track(partition.clone(), assignment, position, committed);
@@ -498,20 +498,24 @@ impl Consumer {
     async fn start_positions(
         &self,
         partitions: &[TopicPartition],
-    ) -> Result<BTreeMap<PartitionKey, (i64, Option<i64>)>> {
-        let keys: Vec<PartitionKey> = partitions.iter().map(TopicPartition::key).collect();
-        let committed = self.shared.store.fetch(&self.shared.cluster, &keys).await?;
+    ) -> Result<BTreeMap<TopicPartition, (i64, Option<i64>)>> {
+        let committed = self.shared.store.fetch(&self.shared.cluster, partitions).await?;
         let timestamp = self.shared.config.auto_offset_reset.list_offsets_timestamp();
-        let mut without: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for ((topic, partition), offset) in &committed {
+        let mut without: BTreeMap<&Topic, Vec<i32>> = BTreeMap::new();
+        for (key, offset) in &committed {
             if offset.is_none() {
-                without.entry(topic).or_default().push(*partition);
+                without.entry(&key.topic).or_default().push(key.partition);
             }
         }
-        let mut reset: BTreeMap<PartitionKey, i64> = BTreeMap::new();
+        let mut reset: BTreeMap<TopicPartition, i64> = BTreeMap::new();
         for (topic, ids) in without {
-            for (partition, offset) in self.shared.cluster.list_offsets(topic, &ids, timestamp).await? {
-                reset.insert((topic.to_string(), partition), offset);
+            for (partition, offset) in self
+                .shared
+                .cluster
+                .list_offsets(topic.as_str(), &ids, timestamp)
+                .await?
+            {
+                reset.insert(TopicPartition::new(topic.clone(), partition), offset);
             }
         }
         Ok(committed

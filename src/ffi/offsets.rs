@@ -12,9 +12,9 @@ use crate::ffi::config::yk_config;
 use crate::ffi::{
     boundary, boundary_value, c_slice, c_str, check_out, free_handle, handle, handle_mut, to_c_string, write_handle,
 };
-use crate::kafka::coordinator::PartitionKey;
 use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
 use crate::offsets::{GroupLag, Offsets, Topics, Watermarks};
+use crate::{Topic, TopicPartition as PartitionKey};
 
 /// The offsets functions over one cluster. Usable from several threads at
 /// once; each call blocks until it is done (within the request and
@@ -77,9 +77,10 @@ struct Row {
 fn result_of(rows: BTreeMap<PartitionKey, Row>) -> Result<yk_offsets_result> {
     let mut topics: Vec<CString> = Vec::new();
     let mut c_rows = Vec::with_capacity(rows.len());
-    for ((topic, partition), row) in rows {
+    for (PartitionKey { topic, partition }, row) in rows {
+        let topic = topic.as_str();
         if topics.last().is_none_or(|last| last.to_bytes() != topic.as_bytes()) {
-            topics.push(to_c_string(&topic, "topic")?);
+            topics.push(to_c_string(topic, "topic")?);
         }
         let watermarks = row.watermarks;
         c_rows.push(yk_partition_offsets {
@@ -378,7 +379,7 @@ pub unsafe extern "C" fn yk_offsets_set(
                     entry.partition, entry.offset
                 )));
             }
-            wanted.insert((topic.to_string(), entry.partition), entry.offset);
+            wanted.insert(PartitionKey::new(Topic::new(topic)?, entry.partition), entry.offset);
         }
         Ok(committed_rows(client.set(group, &wanted, raise_on_error)?))
     })

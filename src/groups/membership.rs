@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::consumer::{ConsumerConfig, Topic, TopicPartition};
+use crate::consumer::ConsumerConfig;
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
 use crate::set_partitioner::{layout, SetPartitionerSettings};
+use crate::topic_partition::{Topic, TopicPartition};
 use crate::zk::SESSION_TIMEOUT;
 
 /// How often the partition set is read from Kafka again.
@@ -53,10 +54,7 @@ pub(crate) fn partitioner_settings(
 /// all is a `PartitionerError`.
 pub(crate) fn partition_set(cluster: &KafkaCluster, topics: &[String]) -> Result<Vec<String>> {
     let existing: BTreeMap<String, Vec<i32>> = engine::block_on(cluster.fetch_metadata(None))?
-        .map_err(|e| {
-            e.with_code(ErrorCode::Partitioner)
-                .context("reading the partition set")
-        })?
+        .map_err(|e| e.with_code(ErrorCode::Partitioner).context("reading the partition set"))?
         .topic_partitions();
     let partitions: Vec<String> = topics
         .iter()
@@ -74,11 +72,7 @@ pub(crate) fn partition_set(cluster: &KafkaCluster, topics: &[String]) -> Result
 
 /// The partition a partition name stands for.
 pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
-    let (topic, partition) = layout::parse_partition_name(name).ok_or_else(|| {
-        Error::new(
-            ErrorCode::Partitioner,
-            format!("{name:?} is not <topic>-<partition>"),
-        )
-    })?;
+    let (topic, partition) = layout::parse_partition_name(name)
+        .ok_or_else(|| Error::new(ErrorCode::Partitioner, format!("{name:?} is not <topic>-<partition>")))?;
     Ok(TopicPartition::new(Topic::new(topic)?, partition))
 }

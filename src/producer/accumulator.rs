@@ -17,9 +17,7 @@ use crate::kafka::metadata::ClusterMetadata;
 use crate::producer::buffers::BufferPool;
 use crate::producer::ProducerOptions;
 use crate::sync::{Locking, Waiting};
-
-/// A topic and partition.
-pub type TopicPartition = (Arc<str>, i32);
+use crate::topic_partition::{Topic, TopicPartition};
 
 /// A message as the caller hands it over; its bytes are copied into the
 /// batch, so the caller's buffers are free as soon as `append` returns.
@@ -118,7 +116,7 @@ pub struct DeliveryReport {
     /// The caller's opaque value.
     pub opaque: usize,
     /// Topic.
-    pub topic: Arc<str>,
+    pub topic: Topic,
     /// Partition.
     pub partition: i32,
     /// Offset in the partition (−1 when unknown, as with acks=0).
@@ -244,7 +242,7 @@ pub struct SendPlan {
     /// Batches to send, grouped by leader node id.
     pub requests: BTreeMap<i32, Vec<Batch>>,
     /// Topics whose leaders are unknown.
-    pub refresh_topics: BTreeSet<Arc<str>>,
+    pub refresh_topics: BTreeSet<Topic>,
     /// Batches that ran out of time, with the reason.
     pub expired: Vec<(Batch, Error)>,
     /// The earliest moment something becomes ready.
@@ -378,8 +376,8 @@ impl Accumulator {
                 needs_producer_id |= !self.producer_id_requested;
                 continue;
             }
-            let Some(leader) = metadata.leader(&partition.0, partition.1) else {
-                refresh.insert(Arc::clone(&partition.0));
+            let Some(leader) = metadata.leader(partition.topic.as_str(), partition.partition) else {
+                refresh.insert(partition.topic.clone());
                 continue;
             };
             let in_flight = self.in_flight_per_broker.get(&leader).copied().unwrap_or(0);
@@ -513,8 +511,8 @@ pub fn settle(batch: &Batch, outcome: &Result<i64, Error>, reports: &mut VecDequ
         match completion {
             Completion::Report(opaque) => reports.push_back(DeliveryReport {
                 opaque: *opaque,
-                topic: Arc::clone(&batch.partition.0),
-                partition: batch.partition.1,
+                topic: batch.partition.topic.clone(),
+                partition: batch.partition.partition,
                 offset: *message_outcome.as_ref().unwrap_or(&-1),
                 error: message_outcome.err(),
             }),
@@ -532,7 +530,11 @@ mod tests {
         let mut pool = BufferPool::default();
         let buffer = pool.take(1 << 20);
         let address = buffer.as_ptr();
-        let mut batch = Batch::new((Arc::from("topic"), 0), Instant::now(), buffer);
+        let mut batch = Batch::new(
+            TopicPartition::new(Topic::new("topic").unwrap(), 0),
+            Instant::now(),
+            buffer,
+        );
         batch.push(OutgoingMessage {
             key: Some(b"key"),
             value: Some(&[7; 10_000]),
@@ -587,7 +589,7 @@ mod tests {
             timestamp: 0,
         };
         accumulator.append(
-            &(Arc::from(TOPIC), partition),
+            &TopicPartition::new(Topic::new(TOPIC).unwrap(), partition),
             message,
             Completion::Report(0),
             true,
@@ -600,7 +602,7 @@ mod tests {
         plan.requests
             .into_values()
             .flatten()
-            .map(|batch| (batch.partition.1, batch))
+            .map(|batch| (batch.partition.partition, batch))
             .collect()
     }
 

@@ -30,6 +30,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
 use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
 use crate::sync::{Locking, Waiting};
+use crate::topic_partition::TopicPartition;
 
 use accumulator::{Accumulator, Completion, DeliveryReport, OutgoingMessage, SyncWaiter};
 use key_partitioner::partition_for_key;
@@ -174,7 +175,7 @@ impl Producer {
         for (index, (partition, message)) in messages.into_iter().enumerate() {
             let completion = Completion::Waiter(Arc::clone(&waiter), index);
             self.enqueue(
-                &(Arc::clone(&topic.name), partition),
+                &TopicPartition::new(topic.name.clone(), partition),
                 message,
                 completion,
                 true,
@@ -223,7 +224,7 @@ impl Producer {
         };
         self.check_size(&message)?;
         self.enqueue(
-            &(Arc::clone(&entry.name), partition),
+            &TopicPartition::new(entry.name.clone(), partition),
             message,
             Completion::Report(opaque),
             false,
@@ -244,7 +245,7 @@ impl Producer {
 
     fn enqueue(
         &self,
-        partition: &accumulator::TopicPartition,
+        partition: &TopicPartition,
         message: OutgoingMessage<'_>,
         completion: Completion,
         urgent: bool,
@@ -324,7 +325,7 @@ impl Producer {
                 .map(|t| t.partitions.len())
         };
         if let Some(count) = partitions(&cluster.cached_metadata()) {
-            return Ok(self.shared.topics.insert(topic, count, generation));
+            return self.shared.topics.insert(topic, count, generation);
         }
         let started = Instant::now();
         let generation = cluster.metadata_generation();
@@ -338,7 +339,7 @@ impl Producer {
                 .record(ProducerMetric::ProduceExceptionCount as usize, 1.0)
         })?;
         if let Some(count) = partitions(&metadata) {
-            return Ok(self.shared.topics.insert(topic, count, generation));
+            return self.shared.topics.insert(topic, count, generation);
         }
         metadata.checked_topic(topic)?;
         Err(Error::new(

@@ -20,6 +20,7 @@ use crate::metrics::ProducerMetric;
 use crate::producer::accumulator::{settle, Batch};
 use crate::producer::Shared;
 use crate::sync::Locking;
+use crate::topic_partition::Topic;
 
 /// Kafka error codes of the idempotent producer.
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
@@ -72,7 +73,7 @@ fn take_ready(shared: &Arc<Shared>) -> (BTreeMap<i32, Vec<Batch>>, Instant) {
     let mut next_wakeup = plan.next_wakeup.unwrap_or(now + Duration::from_secs(1));
     let soon = now + shared.options.retry_backoff.max(Duration::from_millis(10));
     if !plan.refresh_topics.is_empty() {
-        let topics: Vec<String> = plan.refresh_topics.iter().map(|t| t.to_string()).collect();
+        let topics: Vec<String> = plan.refresh_topics.iter().map(Topic::to_string).collect();
         tokio::spawn(refresh_metadata(Arc::clone(shared), topics));
         next_wakeup = next_wakeup.min(soon);
     }
@@ -138,7 +139,7 @@ async fn send_request(shared: Arc<Shared>, leader: i32, batches: Vec<Batch>) {
         };
         if let Err(error) = &outcome {
             if is_stale_leader(error) || error.code() == ErrorCode::RequestTimedOut {
-                stale_topics.push(batch.partition.0.to_string());
+                stale_topics.push(batch.partition.topic.to_string());
             }
         }
         shared.settle_attempt(batch, outcome);
@@ -160,9 +161,9 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
         let capacity = batch.bytes + 64 + 24 * batch.len();
         let mut encoded = shared.request_buffers.locked().take(capacity);
         encode_batches(&mut encoded, &records_of(batch), shared.options.compression)?;
-        topics.entry(&batch.partition.0).or_default().push(
+        topics.entry(batch.partition.topic.as_str()).or_default().push(
             PartitionProduceData::default()
-                .with_index(batch.partition.1)
+                .with_index(batch.partition.partition)
                 .with_records(Some(encoded.freeze())),
         );
     }
@@ -234,7 +235,7 @@ fn records_of(batch: &Batch) -> Vec<Record> {
 
 /// The base offset the broker assigned to `batch`, or its error.
 fn partition_outcome(response: &ProduceResponse, batch: &Batch) -> Result<i64> {
-    let (topic, partition) = (&*batch.partition.0, batch.partition.1);
+    let (topic, partition) = (batch.partition.topic.as_str(), batch.partition.partition);
     let answer = response
         .responses
         .iter()
