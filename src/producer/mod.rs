@@ -2,13 +2,15 @@
 //! producers, and an asynchronous batching producer with delivery reports,
 //! over one queue and one engine task per producer.
 //!
-//! Callers' threads enqueue messages (`accumulator`); the engine task
+//! Callers' threads enqueue messages (`accumulator`) into batches
+//! (`batch`); the engine task
 //! (`sender`) sends ready batches to partition leaders and settles them;
 //! results come back to callers' threads as synchronous return values or
 //! as delivery reports served by `poll`, `flush` and `close`, where metrics
 //! are delivered to the responder too.
 
 pub mod accumulator;
+pub mod batch;
 mod buffers;
 pub mod key_partitioner;
 pub mod options;
