@@ -4,7 +4,9 @@
 //! `versions` negotiates API versions with each broker; `broker` pairs the
 //! two into a typed request/response channel; `metadata` holds the cluster
 //! view and `cluster` owns connections, bootstrap, the metadata cache and
-//! leader routing. Nothing here knows about producers or consumer groups.
+//! leader routing. `produce` and `fetch` build the data requests from plain
+//! inputs and read their answers into plain per-partition outcomes.
+//! Nothing here knows about producers or consumer groups.
 
 pub mod broker;
 pub mod cluster;
@@ -12,6 +14,7 @@ pub mod connection;
 pub mod coordinator;
 pub mod fetch;
 pub mod metadata;
+pub mod produce;
 pub mod records;
 pub mod versions;
 

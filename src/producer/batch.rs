@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::records::{Record, TimestampType, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
 
 use crate::producer::accumulator::{Completion, OutgoingMessage};
 use crate::topic_partition::TopicPartition;
@@ -114,6 +115,34 @@ impl Batch {
             let value = take(message.value_len);
             (key, value, message.timestamp)
         })
+    }
+
+    /// The records of the batch as the codec wants them: offsets are deltas from
+    /// 0; sequences are the batch's base sequence plus the delta, or, without
+    /// idempotence, −1 plus the delta, which keeps the encoder from splitting
+    /// the batch and writes base sequence −1 (docs/protocol-notes.md).
+    pub fn records(&self) -> Vec<Record> {
+        let (producer_id, producer_epoch, base_sequence) =
+            self.sequence
+                .unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE));
+        self.contents()
+            .enumerate()
+            .map(|(delta, (key, value, timestamp))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id,
+                producer_epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: delta as i64,
+                sequence: base_sequence.wrapping_add(delta as i32),
+                timestamp,
+                key,
+                value,
+                headers: Default::default(),
+            })
+            .collect()
     }
 }
 

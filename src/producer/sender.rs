@@ -1,6 +1,7 @@
 //! The producer's engine task: takes ready batches from the accumulator,
-//! sends one Produce request per leader, and settles each batch from the
-//! answer — delivered, sent again after a retriable error, or failed.
+//! sends one Produce request per leader (built and read by
+//! `kafka::produce`), and settles each batch from the answer — delivered,
+//! sent again after a retriable error, or failed.
 //! Also keeps metadata and (for idempotence) the producer id current.
 
 use std::collections::BTreeMap;
@@ -8,24 +9,21 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
-use kafka_protocol::records::{Record, TimestampType, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
+use kafka_protocol::messages::{InitProducerIdRequest, ProduceResponse};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::is_stale_leader;
+use crate::kafka::produce::{produce_request, read_produce_response, take_records, ProducePartition};
 use crate::kafka::records::encode_batches;
-use crate::kafka::topic_name;
 use crate::metrics::ProducerMetric;
 use crate::producer::accumulator::settle;
 use crate::producer::batch::Batch;
 use crate::producer::Shared;
 use crate::sync::Locking;
-use crate::topic_partition::Topic;
+use crate::topic_partition::{Topic, TopicPartition};
 
 /// Kafka error codes of the idempotent producer.
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
 const UNKNOWN_PRODUCER_ID: i16 = 59;
 
 /// Runs until the producer shuts down.
@@ -131,13 +129,16 @@ async fn send_request(shared: Arc<Shared>, leader: i32, batches: Vec<Batch>) {
         .metrics
         .record_duration(ProducerMetric::ProduceRequestTimer as usize, started.elapsed());
     shared.state.locked().request_done(leader);
+    let outcomes = match &result {
+        Ok(None) => vec![Ok(-1); batches.len()],
+        Ok(Some(response)) => {
+            let asked: Vec<&TopicPartition> = batches.iter().map(|batch| &batch.partition).collect();
+            read_produce_response(response, &asked)
+        }
+        Err(error) => vec![Err(error.clone()); batches.len()],
+    };
     let mut stale_topics = Vec::new();
-    for batch in batches {
-        let outcome = match &result {
-            Ok(None) => Ok(-1),
-            Ok(Some(response)) => partition_outcome(response, &batch),
-            Err(error) => Err(error.clone()),
-        };
+    for (batch, outcome) in batches.into_iter().zip(outcomes) {
         if let Err(error) = &outcome {
             if is_stale_leader(error) || error.code() == ErrorCode::RequestTimedOut {
                 stale_topics.push(batch.partition.topic.to_string());
@@ -157,40 +158,24 @@ async fn send_request(shared: Arc<Shared>, leader: i32, batches: Vec<Batch>) {
 async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Option<ProduceResponse>> {
     let deadline = Instant::now() + shared.options.client.request_timeout;
     let connection = shared.cluster.broker_connection(leader, deadline).await?;
-    let mut topics: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
+    let mut partitions = Vec::with_capacity(batches.len());
     for batch in batches {
         let capacity = batch.bytes + 64 + 24 * batch.len();
         let mut encoded = shared.request_buffers.locked().take(capacity);
-        encode_batches(&mut encoded, &records_of(batch), shared.options.compression)?;
-        topics.entry(batch.partition.topic.as_str()).or_default().push(
-            PartitionProduceData::default()
-                .with_index(batch.partition.partition)
-                .with_records(Some(encoded.freeze())),
-        );
+        encode_batches(&mut encoded, &batch.records(), shared.options.compression)?;
+        partitions.push(ProducePartition {
+            partition: &batch.partition,
+            records: encoded.freeze(),
+        });
     }
-    let mut request = ProduceRequest::default()
-        .with_transactional_id(None)
-        .with_acks(shared.options.acks)
-        .with_timeout_ms(shared.options.ack_timeout.as_millis().min(i32::MAX as u128) as i32)
-        .with_topic_data(
-            topics
-                .into_iter()
-                .map(|(topic, partitions)| {
-                    TopicProduceData::default()
-                        .with_name(topic_name(topic))
-                        .with_partition_data(partitions)
-                })
-                .collect(),
-        );
+    let mut request = produce_request(partitions, shared.options.acks, shared.options.ack_timeout);
     let prepared = connection.prepare(&request);
     // The frame holds its own copy: the encoded batches go back to the pool
     // now, to be written again (still in cache) by the next request.
     {
         let mut buffers = shared.request_buffers.locked();
-        for partition in request.topic_data.iter_mut().flat_map(|t| t.partition_data.iter_mut()) {
-            if let Some(records) = partition.records.take() {
-                buffers.give(records);
-            }
+        for records in take_records(&mut request) {
+            buffers.give(records);
         }
     }
     let prepared = prepared?;
@@ -201,65 +186,6 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
             .send_prepared(prepared)
             .await
             .map(|(response, _)| Some(response))
-    }
-}
-
-/// The records of a batch as the codec wants them: offsets are deltas from
-/// 0; sequences are the batch's base sequence plus the delta, or, without
-/// idempotence, −1 plus the delta, which keeps the encoder from splitting
-/// the batch and writes base sequence −1 (docs/protocol-notes.md).
-fn records_of(batch: &Batch) -> Vec<Record> {
-    let (producer_id, producer_epoch, base_sequence) =
-        batch
-            .sequence
-            .unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE));
-    batch
-        .contents()
-        .enumerate()
-        .map(|(delta, (key, value, timestamp))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: delta as i64,
-            sequence: base_sequence.wrapping_add(delta as i32),
-            timestamp,
-            key,
-            value,
-            headers: Default::default(),
-        })
-        .collect()
-}
-
-/// The base offset the broker assigned to `batch`, or its error.
-fn partition_outcome(response: &ProduceResponse, batch: &Batch) -> Result<i64> {
-    let (topic, partition) = (batch.partition.topic.as_str(), batch.partition.partition);
-    let answer = response
-        .responses
-        .iter()
-        .filter(|t| &*t.name.0 == topic)
-        .flat_map(|t| t.partition_responses.iter())
-        .find(|p| p.index == partition)
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::Protocol,
-                format!("no answer for {topic}/{partition} in the Produce response"),
-            )
-        })?;
-    match answer.error_code {
-        0 => Ok(answer.base_offset),
-        // The broker already has this batch: a retry of a delivered batch.
-        DUPLICATE_SEQUENCE_NUMBER => Ok(-1),
-        code => {
-            let mut error = Error::from_kafka(code, format!("Produce to {topic}/{partition}"));
-            if let Some(text) = answer.error_message.as_ref().filter(|t| !t.is_empty()) {
-                error = error.context(text.as_str());
-            }
-            Err(error)
-        }
     }
 }
 
