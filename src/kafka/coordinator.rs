@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
     FindCoordinatorRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::broker::BrokerConnection;
@@ -28,11 +29,6 @@ use crate::kafka::KafkaCluster;
 use crate::sync::Locking;
 use crate::topic_partition::{Topic, TopicPartition};
 
-/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR:
-/// look the coordinator up again and retry.
-const COORDINATOR_MOVED: [i16; 3] = [14, 15, 16];
-/// UNKNOWN_TOPIC_OR_PARTITION in an OffsetFetch answer: nothing committed.
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// Pause between coordinator lookups while the coordinator is unavailable.
 const COORDINATOR_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -152,16 +148,17 @@ impl GroupCoordinator {
         // without a copy of the name.
         let topics: HashMap<&str, &Topic> = asked.iter().map(|key| (key.topic.as_str(), &key.topic)).collect();
         let mut take = |topic: &str, partition: i32, offset: i64, error_code: i16| -> Result<()> {
-            match error_code {
-                0 => {
+            match ResponseError::try_from_code(error_code) {
+                None => {
                     let key = topics.get(topic).map(|t| TopicPartition::new((*t).clone(), partition));
                     if let Some(slot) = key.and_then(|key| offsets.get_mut(&key)) {
                         *slot = (offset >= 0).then_some(offset);
                     }
                     Ok(())
                 }
-                UNKNOWN_TOPIC_OR_PARTITION => Ok(()),
-                code => Err(self.refusal(code, format!("OffsetFetch {topic}/{partition}"))),
+                // Nothing committed.
+                Some(ResponseError::UnknownTopicOrPartition) => Ok(()),
+                Some(_) => Err(self.refusal(error_code, format!("OffsetFetch {topic}/{partition}"))),
             }
         };
         if version >= 8 {
@@ -202,7 +199,7 @@ impl GroupCoordinator {
     /// A broker error; a coordinator move also forgets the coordinator so
     /// that the retry looks it up again.
     fn refusal(&self, kafka_code: i16, context: String) -> Error {
-        if COORDINATOR_MOVED.contains(&kafka_code) {
+        if coordinator_moved(kafka_code) {
             *self.address.locked() = None;
         }
         Error::from_kafka(kafka_code, context)
@@ -226,8 +223,7 @@ impl GroupCoordinator {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            let retriable = error.code() == ErrorCode::Transport
-                || error.kafka_code().is_some_and(|code| COORDINATOR_MOVED.contains(&code));
+            let retriable = error.code() == ErrorCode::Transport || error.kafka_code().is_some_and(coordinator_moved);
             if !retriable || Instant::now() + COORDINATOR_RETRY_PAUSE >= deadline {
                 return Err(error.context(format!("group {:?}", self.group)));
             }
@@ -307,6 +303,19 @@ fn topic_entries<T>(by_topic: &BTreeMap<&str, Vec<i32>>, entry: impl Fn(TopicNam
         .iter()
         .map(|(topic, partitions)| entry(topic_name(topic), partitions.clone()))
         .collect()
+}
+
+/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR:
+/// look the coordinator up again and retry.
+fn coordinator_moved(kafka_code: i16) -> bool {
+    matches!(
+        ResponseError::try_from_code(kafka_code),
+        Some(
+            ResponseError::CoordinatorLoadInProgress
+                | ResponseError::CoordinatorNotAvailable
+                | ResponseError::NotCoordinator
+        )
+    )
 }
 
 fn group_id(group: &str) -> GroupId {

@@ -14,13 +14,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::ResponseError;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::topic_name;
 use crate::topic_partition::TopicPartition;
-
-/// Kafka error code of a batch the broker already stored.
-const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
 
 /// What one partition's part of a Produce request holds.
 #[derive(Debug)]
@@ -97,11 +95,11 @@ fn partition_outcome(response: &ProduceResponse, partition: &TopicPartition) -> 
                 format!("no answer for {partition} in the Produce response"),
             )
         })?;
-    match answer.error_code {
-        0 => Ok(answer.base_offset),
-        DUPLICATE_SEQUENCE_NUMBER => Ok(-1),
-        code => {
-            let mut error = Error::from_kafka(code, format!("Produce to {partition}"));
+    match ResponseError::try_from_code(answer.error_code) {
+        None => Ok(answer.base_offset),
+        Some(ResponseError::DuplicateSequenceNumber) => Ok(-1),
+        Some(_) => {
+            let mut error = Error::from_kafka(answer.error_code, format!("Produce to {partition}"));
             if let Some(text) = answer.error_message.as_ref().filter(|t| !t.is_empty()) {
                 error = error.context(text.as_str());
             }
@@ -162,13 +160,14 @@ mod tests {
             .with_name(topic_name("t"))
             .with_partition_responses(vec![
                 answer(0, 0, 42),
-                answer(1, 6, -1).with_error_message(Some(StrBytes::from_static_str("moved"))),
-                answer(2, DUPLICATE_SEQUENCE_NUMBER, -1),
+                answer(1, ResponseError::NotLeaderOrFollower.code(), -1)
+                    .with_error_message(Some(StrBytes::from_static_str("moved"))),
+                answer(2, ResponseError::DuplicateSequenceNumber.code(), -1),
             ])]);
         let outcomes = read_produce_response(&response, &[&stored, &refused, &repeated, &unanswered]);
         assert_eq!(outcomes[0].as_ref().ok(), Some(&42));
         let error = outcomes[1].as_ref().unwrap_err();
-        assert_eq!(error.kafka_code(), Some(6));
+        assert_eq!(error.kafka_code(), Some(ResponseError::NotLeaderOrFollower.code()));
         assert!(error.to_string().contains("moved"), "{error}");
         assert_eq!(outcomes[2].as_ref().ok(), Some(&-1), "already stored");
         assert_eq!(outcomes[3].as_ref().unwrap_err().code(), ErrorCode::Protocol);

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Decodable, StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::connection::Connection;
@@ -24,9 +25,6 @@ const AVOIDED_VERSIONS: &[(ApiKey, i16)] = &[(ApiKey::Produce, 5)];
 /// Produce v13 and Fetch v13 on, topics are named by id, which the engine
 /// does not track.
 const LIBRARY_MAX_VERSIONS: &[(ApiKey, i16)] = &[(ApiKey::Produce, 12), (ApiKey::Fetch, 12)];
-
-/// UNSUPPORTED_VERSION: the broker cannot parse our ApiVersions version.
-const UNSUPPORTED_VERSION: i16 = 35;
 
 /// The versions negotiated with one broker.
 #[derive(Debug, Clone)]
@@ -103,7 +101,8 @@ pub async fn negotiate(
                 format!("{}: empty ApiVersions response", connection.address()),
             )
         })?;
-        if error_code == UNSUPPORTED_VERSION && version > ours.min {
+        // The broker cannot parse our ApiVersions version.
+        if error_code == ResponseError::UnsupportedVersion.code() && version > ours.min {
             // Real brokers answer with a v0 body that lists their ApiVersions
             // range; librdkafka's mock garbles that body, so when it does not
             // decode we step down one version at a time.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceResponse};
+use kafka_protocol::ResponseError;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::is_stale_leader;
@@ -21,10 +22,6 @@ use crate::producer::batch::Batch;
 use crate::producer::Shared;
 use crate::sync::Locking;
 use crate::topic_partition::{Topic, TopicPartition};
-
-/// Kafka error codes of the idempotent producer.
-const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-const UNKNOWN_PRODUCER_ID: i16 = 59;
 
 /// Runs until the producer shuts down.
 pub async fn run(shared: Arc<Shared>) {
@@ -195,8 +192,10 @@ impl Shared {
         let Err(error) = outcome else {
             return self.finish_batch(batch, outcome, true);
         };
-        let kafka = error.kafka_code();
-        let producer_state_lost = matches!(kafka, Some(OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID));
+        let producer_state_lost = matches!(
+            error.kafka_code().and_then(ResponseError::try_from_code),
+            Some(ResponseError::OutOfOrderSequenceNumber | ResponseError::UnknownProducerId)
+        );
         let retriable = producer_state_lost || error.is_retriable();
         let in_time = batch.created.elapsed() < self.options.delivery_timeout;
         let mut state = self.state.locked();
