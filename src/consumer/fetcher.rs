@@ -2,10 +2,12 @@
 //! per broker, for the assigned partitions that broker leads, while the
 //! application works on what earlier fetches brought.
 //!
-//! A partition joins the next fetch to its leader once it has no fetch in
-//! flight and fewer than [`QUEUE_DEPTH`] of its chunks wait in the queue
+//! Which partitions join the next fetch is
+//! [`fetch_plan`](crate::consumer::fetch_plan)'s decision: a
+//! partition with no fetch in flight and fewer than
+//! [`QUEUE_DEPTH`](crate::consumer::fetch_plan::QUEUE_DEPTH) chunks waiting in the queue
 //! (each bounded by `fetch_message_max_bytes`, the whole fetch by the
-//! response limit): the application takes one chunk while the next is
+//! response limit), so the application takes one chunk while the next is
 //! ready and a third is on its way. Fetches to different brokers run in
 //! parallel and decode on engine threads. Leader moves reroute a partition
 //! after a metadata refresh; an out-of-range offset follows the reset
@@ -14,8 +16,7 @@
 //! assignment has a number, and what an older assignment fetched is
 //! dropped. Owns the queue the application takes from and nothing else:
 //! offsets to commit belong to the tracker.
-
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,7 @@ use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::consumer::config::OffsetReset;
+use crate::consumer::fetch_plan::{plan_fetches, FetchPlan, PartitionFetch};
 use crate::consumer::message::Message;
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
@@ -81,21 +83,6 @@ pub enum Ready {
     Failure(Error),
 }
 
-/// Chunks of one partition that may wait in the queue. One is not enough
-/// where a broker answers a fetch with one record batch per partition
-/// (librdkafka's mock): the application then drains the queue faster than
-/// fetches refill it.
-const QUEUE_DEPTH: u32 = 2;
-
-struct PartitionFetch {
-    assignment: u64,
-    position: i64,
-    in_flight: bool,
-    /// How many of its chunks wait in the queue.
-    queued: u32,
-    retry_at: Option<Instant>,
-}
-
 #[derive(Default)]
 struct FetchState {
     partitions: HashMap<TopicPartition, PartitionFetch>,
@@ -136,16 +123,10 @@ impl Fetcher {
     /// Fetches `partition` from `position` on, as assignment `assignment`
     /// (replacing an earlier assignment of it).
     pub fn assign(&self, partition: TopicPartition, assignment: u64, position: i64) {
-        self.shared.lock().partitions.insert(
-            partition,
-            PartitionFetch {
-                assignment,
-                position,
-                in_flight: false,
-                queued: 0,
-                retry_at: None,
-            },
-        );
+        self.shared
+            .lock()
+            .partitions
+            .insert(partition, PartitionFetch::new(assignment, position));
         self.shared.wake.notify_one();
     }
 
@@ -284,45 +265,23 @@ impl Scheduler {
     /// out a backoff is due, or `None` once stopped.
     fn plan(&mut self) -> Option<Option<Instant>> {
         let metadata = self.cluster.cached_metadata();
-        let now = Instant::now();
-        let mut next_retry: Option<Instant> = None;
-        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, u64, i64)>> = BTreeMap::new();
-        let mut leaderless: BTreeSet<String> = BTreeSet::new();
-        {
+        let FetchPlan {
+            by_leader,
+            leaderless,
+            next_retry,
+        } = {
             let mut state = self.shared.lock();
             if state.stopped {
                 return None;
             }
-            for (partition, fetch) in state.partitions.iter_mut() {
-                if fetch.in_flight || fetch.queued >= QUEUE_DEPTH {
-                    continue;
-                }
-                if let Some(at) = fetch.retry_at {
-                    if at > now {
-                        next_retry = Some(next_retry.map_or(at, |next| next.min(at)));
-                        continue;
-                    }
-                    fetch.retry_at = None;
-                }
-                match metadata.leader(partition.topic.as_str(), partition.partition) {
-                    Some(leader) if self.busy_brokers.contains(&leader) => {}
-                    Some(leader) => {
-                        fetch.in_flight = true;
-                        by_leader.entry(leader).or_default().push((
-                            partition.clone(),
-                            fetch.assignment,
-                            fetch.position,
-                        ));
-                    }
-                    None => {
-                        leaderless.insert(partition.topic.as_str().to_string());
-                        let at = now + self.settings.retry_backoff;
-                        fetch.retry_at = Some(at);
-                        next_retry = Some(next_retry.map_or(at, |next| next.min(at)));
-                    }
-                }
-            }
-        }
+            plan_fetches(
+                &mut state.partitions,
+                &metadata,
+                &self.busy_brokers,
+                self.settings.retry_backoff,
+                Instant::now(),
+            )
+        };
         for (broker, partitions) in by_leader {
             self.busy_brokers.insert(broker);
             let about = partitions.iter().map(|(p, a, _)| (p.clone(), *a)).collect();

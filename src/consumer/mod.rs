@@ -12,6 +12,7 @@
 //! waits for a broker; explicit commits wait for their answer.
 
 pub mod config;
+pub mod fetch_plan;
 pub mod fetcher;
 pub mod message;
 pub mod tracker;
