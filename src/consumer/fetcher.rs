@@ -21,13 +21,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinSet};
 
 use crate::consumer::config::OffsetReset;
 use crate::consumer::fetch_plan::{plan_fetches, FetchPlan, PartitionFetch};
 use crate::consumer::message::Message;
-use crate::engine;
-use crate::error::{Error, ErrorCode, Result};
+use crate::engine::TaskSet;
+use crate::error::{Error, ErrorCode};
 use crate::kafka::cluster::is_stale_leader;
 use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
 use crate::kafka::KafkaCluster;
@@ -105,19 +105,20 @@ impl Shared {
 /// The fetching of one consumer. Dropping it stops the engine task.
 pub struct Fetcher {
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
+    task: AbortHandle,
 }
 
 impl Fetcher {
-    /// Starts fetching from `cluster` (nothing is assigned yet).
-    pub fn start(cluster: Arc<KafkaCluster>, settings: FetchSettings) -> Result<Fetcher> {
+    /// Starts fetching from `cluster` (nothing is assigned yet), as a task
+    /// of `tasks`.
+    pub fn start(cluster: Arc<KafkaCluster>, settings: FetchSettings, tasks: &TaskSet) -> Fetcher {
         let shared = Arc::new(Shared {
             state: Mutex::new(FetchState::default()),
             data_ready: Condvar::new(),
             wake: Notify::new(),
         });
-        let task = engine::runtime()?.spawn(schedule(Arc::clone(&shared), cluster, settings));
-        Ok(Fetcher { shared, task })
+        let task = tasks.spawn(schedule(Arc::clone(&shared), cluster, settings));
+        Fetcher { shared, task }
     }
 
     /// Fetches `partition` from `position` on, as assignment `assignment`
@@ -232,6 +233,7 @@ struct Scheduler {
 }
 
 async fn schedule(shared: Arc<Shared>, cluster: Arc<KafkaCluster>, settings: FetchSettings) {
+    let _unwinding = ReportPanic(Arc::clone(&shared));
     let mut scheduler = Scheduler {
         shared,
         cluster,
@@ -255,6 +257,22 @@ async fn schedule(shared: Arc<Shared>, cluster: Arc<KafkaCluster>, settings: Fet
             _ = scheduler.shared.wake.notified() => {}
             Some(joined) = scheduler.jobs.join_next_with_id() => scheduler.finish(joined),
             _ = retry => {}
+        }
+    }
+}
+
+/// Tells the application when the fetcher task unwinds from a panic: an
+/// `Internal` error in the queue wakes a waiting thread at once instead of
+/// at its deadline. (Fetch jobs that panic are the scheduler's to report,
+/// [`Scheduler::finish`].)
+struct ReportPanic(Arc<Shared>);
+
+impl Drop for ReportPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let error = Error::new(ErrorCode::Internal, "the fetcher task failed; nothing more is fetched");
+            self.0.lock().ready.push_back(Ready::Failure(error));
+            self.0.data_ready.notify_all();
         }
     }
 }

@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
-use crate::engine;
+use crate::engine::{self, TaskSet};
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::fetch::FetchLimits;
 use crate::kafka::KafkaCluster;
@@ -133,7 +133,9 @@ pub struct Consumer {
     subscription: Subscription,
     fetch_observer: Option<Arc<dyn FetchObserver>>,
     fetcher: OnceLock<Fetcher>,
-    auto_committer: Mutex<Option<JoinHandle<()>>>,
+    auto_committer: Mutex<Option<AbortHandle>>,
+    /// The consumer's engine tasks (the fetcher, the auto-committer), from `connect` on.
+    tasks: OnceLock<TaskSet>,
     lifecycle: AtomicU8,
 }
 
@@ -191,6 +193,7 @@ impl Consumer {
             fetch_observer: None,
             fetcher: OnceLock::new(),
             auto_committer: Mutex::new(None),
+            tasks: OnceLock::new(),
             lifecycle: AtomicU8::new(NEW),
         })
     }
@@ -225,13 +228,15 @@ impl Consumer {
         }
         let partitions = engine::block_on(self.subscribed_partitions())??;
         let settings = self.fetch_settings();
-        let fetcher = Fetcher::start(Arc::clone(&self.shared.cluster), settings)?;
+        let runtime = engine::runtime()?;
+        let tasks = self.tasks.get_or_init(|| TaskSet::new(&runtime));
+        let fetcher = Fetcher::start(Arc::clone(&self.shared.cluster), settings, tasks);
         self.start_partitions(&fetcher, &partitions)?;
         if self.fetcher.set(fetcher).is_err() {
             return Err(Error::new(ErrorCode::WrongState, "the consumer is connected already"));
         }
         if self.shared.config.auto_commit_enable {
-            let task = engine::runtime()?.spawn(auto_commit(Arc::clone(&self.shared)));
+            let task = tasks.spawn(auto_commit(Arc::clone(&self.shared)));
             *self.auto_committer.locked() = Some(task);
         }
         self.lifecycle.store(CONNECTED, Ordering::Release);

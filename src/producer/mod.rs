@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
 use crate::config::{ClusterConfig, Config};
-use crate::engine;
+use crate::engine::{self, TaskSet};
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
 use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
@@ -68,6 +68,9 @@ pub struct Shared {
     topics: TopicCache,
     /// Buffers of encoded record batches, reused from request to request.
     request_buffers: Mutex<buffers::BufferPool>,
+    /// Every engine task of the producer: the sender loop, its Produce
+    /// requests, metadata refreshes and producer-id requests.
+    tasks: TaskSet,
 }
 
 /// A Kafka producer for one cluster.
@@ -75,7 +78,7 @@ pub struct Producer {
     shared: Arc<Shared>,
     /// Keeps the engine's runtime alive as long as the producer.
     _runtime: Arc<Runtime>,
-    sender: JoinHandle<()>,
+    sender: AbortHandle,
 }
 
 impl Producer {
@@ -110,8 +113,9 @@ impl Producer {
             refreshing_metadata: AtomicBool::new(false),
             topics: TopicCache::default(),
             request_buffers: Mutex::new(buffers::BufferPool::default()),
+            tasks: TaskSet::new(&runtime),
         });
-        let sender = runtime.spawn(sender::run(Arc::clone(&shared)));
+        let sender = shared.tasks.spawn(sender::run(Arc::clone(&shared)));
         Ok(Producer {
             shared,
             _runtime: runtime,

@@ -4,7 +4,7 @@
 //! sent again after a retriable error, or failed.
 //! Also keeps metadata and (for idempotence) the producer id current.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ pub async fn run(shared: Arc<Shared>) {
         }
         let (requests, next_wakeup) = take_ready(&shared);
         for (leader, batches) in requests {
-            tokio::spawn(send_request(Arc::clone(&shared), leader, batches));
+            shared.tasks.spawn(send_request(Arc::clone(&shared), leader, batches));
         }
         tokio::select! {
             _ = shared.wake_sender.notified() => {}
@@ -50,7 +50,9 @@ pub async fn send_ready_here(shared: Arc<Shared>) -> bool {
         return false;
     };
     for (other_leader, other_batches) in requests {
-        tokio::spawn(send_request(Arc::clone(&shared), other_leader, other_batches));
+        shared
+            .tasks
+            .spawn(send_request(Arc::clone(&shared), other_leader, other_batches));
     }
     send_request(shared, leader, batches).await;
     true
@@ -70,11 +72,11 @@ fn take_ready(shared: &Arc<Shared>) -> (BTreeMap<i32, Vec<Batch>>, Instant) {
     let soon = now + shared.options.retry_backoff.max(Duration::from_millis(10));
     if !plan.refresh_topics.is_empty() {
         let topics: Vec<String> = plan.refresh_topics.iter().map(Topic::to_string).collect();
-        tokio::spawn(refresh_metadata(Arc::clone(shared), topics));
+        shared.tasks.spawn(refresh_metadata(Arc::clone(shared), topics));
         next_wakeup = next_wakeup.min(soon);
     }
     if plan.needs_producer_id {
-        tokio::spawn(init_producer_id(Arc::clone(shared)));
+        shared.tasks.spawn(init_producer_id(Arc::clone(shared)));
         next_wakeup = next_wakeup.min(soon);
     }
     (plan.requests, next_wakeup)
@@ -85,6 +87,11 @@ pub async fn refresh_metadata(shared: Arc<Shared>, topics: Vec<String>) {
     if shared.refreshing_metadata.swap(true, Ordering::AcqRel) {
         return;
     }
+    // Also when the refresh unwinds: a flag left set would stop every later refresh.
+    let _refreshed = Finally(|| {
+        shared.refreshing_metadata.store(false, Ordering::Release);
+        shared.wake_sender.notify_one();
+    });
     let started = Instant::now();
     let result = shared.cluster.fetch_metadata(Some(&topics)).await;
     shared
@@ -95,13 +102,15 @@ pub async fn refresh_metadata(shared: Arc<Shared>, topics: Vec<String>) {
             .metrics
             .record(ProducerMetric::ProduceExceptionCount as usize, 1.0);
     }
-    shared.refreshing_metadata.store(false, Ordering::Release);
-    shared.wake_sender.notify_one();
 }
 
 /// Idempotence: asks any broker for a producer id and epoch. The plan that
 /// spawned this marked the request as out, so no other runs meanwhile.
 async fn init_producer_id(shared: Arc<Shared>) {
+    let request = ProducerIdRequest {
+        shared: &shared,
+        answered: false,
+    };
     let result = async {
         let deadline = Instant::now() + shared.options.client.request_timeout;
         let connection = shared.cluster.any_connection(deadline).await?;
@@ -115,27 +124,63 @@ async fn init_producer_id(shared: Arc<Shared>) {
         Ok((response.producer_id.0, response.producer_epoch))
     }
     .await;
-    shared.state.locked().producer_id_answered(result.ok());
-    shared.wake_sender.notify_one();
+    request.answer(result.ok());
 }
 
+/// An InitProducerId request out. Dropped unanswered — the task unwound —
+/// it counts as failed, so that the next plan asks again.
+struct ProducerIdRequest<'a> {
+    shared: &'a Shared,
+    answered: bool,
+}
+
+impl ProducerIdRequest<'_> {
+    fn answer(mut self, identity: Option<(i64, i16)>) {
+        self.answered = true;
+        self.shared.state.locked().producer_id_answered(identity);
+        self.shared.wake_sender.notify_one();
+    }
+}
+
+impl Drop for ProducerIdRequest<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.shared.state.locked().producer_id_answered(None);
+            self.shared.wake_sender.notify_one();
+        }
+    }
+}
+
+/// Sends one Produce request to `leader` and settles its batches.
 async fn send_request(shared: Arc<Shared>, leader: i32, batches: Vec<Batch>) {
+    let mut in_flight = InFlight {
+        shared: &shared,
+        leader,
+        request_open: true,
+        batches: batches.into(),
+    };
+    #[cfg(test)]
+    if tests::SEND_TASKS_PANIC.load(Ordering::Acquire) {
+        panic!("a send task panics (test hook)");
+    }
     let started = Instant::now();
-    let result = produce(&shared, leader, &batches).await;
+    let result = produce(&shared, leader, in_flight.batches.make_contiguous()).await;
     shared
         .metrics
         .record_duration(ProducerMetric::ProduceRequestTimer as usize, started.elapsed());
-    shared.state.locked().request_done(leader);
+    in_flight.request_done();
+    let count = in_flight.batches.len();
     let outcomes = match &result {
-        Ok(None) => vec![Ok(-1); batches.len()],
+        Ok(None) => vec![Ok(-1); count],
         Ok(Some(response)) => {
-            let asked: Vec<&TopicPartition> = batches.iter().map(|batch| &batch.partition).collect();
+            let asked: Vec<&TopicPartition> = in_flight.batches.iter().map(|batch| &batch.partition).collect();
             read_produce_response(response, &asked)
         }
-        Err(error) => vec![Err(error.clone()); batches.len()],
+        Err(error) => vec![Err(error.clone()); count],
     };
     let mut stale_topics = Vec::new();
-    for (batch, outcome) in batches.into_iter().zip(outcomes) {
+    for outcome in outcomes {
+        let batch = in_flight.batches.pop_front().expect("one outcome per batch");
         if let Err(error) = &outcome {
             if is_stale_leader(error) || error.code() == ErrorCode::RequestTimedOut {
                 stale_topics.push(batch.partition.topic.to_string());
@@ -149,6 +194,55 @@ async fn send_request(shared: Arc<Shared>, leader: i32, batches: Vec<Batch>) {
         refresh_metadata(Arc::clone(&shared), stale_topics).await;
     }
     shared.wake_sender.notify_one();
+}
+
+/// The batches of one Produce request until each is settled. Whatever is
+/// still held when it drops — the task unwound from a panic — is failed
+/// with an `Internal` error, so that `flush` and `close` need not wait for
+/// the batches' delivery timeout.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    leader: i32,
+    request_open: bool,
+    batches: VecDeque<Batch>,
+}
+
+impl InFlight<'_> {
+    /// The request ended: its leader may take the next one.
+    fn request_done(&mut self) {
+        if std::mem::take(&mut self.request_open) {
+            self.shared.state.locked().request_done(self.leader);
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.request_done();
+        if self.batches.is_empty() {
+            return;
+        }
+        let error = Error::new(
+            ErrorCode::Internal,
+            format!(
+                "the task sending to broker {} failed before the answer was read",
+                self.leader
+            ),
+        );
+        for batch in self.batches.drain(..) {
+            self.shared.settle_attempt(batch, Err(error.clone()));
+        }
+        self.shared.wake_sender.notify_one();
+    }
+}
+
+/// Runs its action when dropped: at a task's normal end and when it unwinds.
+struct Finally<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Finally<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
 }
 
 /// Sends the batches in one Produce request; `None` when acks=0 (no answer).
@@ -236,5 +330,79 @@ impl Shared {
         self.state.locked().batch_finished(batch, was_in_flight);
         self.reports_ready.notify_all();
         self.space.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::config::{ClusterConfig, Config};
+    use crate::kafka::metadata::{ClusterMetadata, PartitionMetadata, TopicMetadata};
+    use crate::producer::{Producer, QueueWait};
+
+    /// Makes send tasks panic before they send.
+    pub(super) static SEND_TASKS_PANIC: AtomicBool = AtomicBool::new(false);
+
+    /// Topic `t` with one partition, led by node 1.
+    fn led_by_one() -> ClusterMetadata {
+        let mut metadata = ClusterMetadata::empty();
+        metadata.topics.insert(
+            "t".to_string(),
+            TopicMetadata {
+                error_code: 0,
+                partitions: [(
+                    0,
+                    PartitionMetadata {
+                        error_code: 0,
+                        leader: 1,
+                    },
+                )]
+                .into(),
+            },
+        );
+        metadata
+    }
+
+    #[test]
+    fn a_send_task_that_panics_fails_its_batches_and_flush_returns_at_once() {
+        // Nothing listens there: the producer's own sender never finds a leader.
+        let cluster = ClusterConfig::new("standard", "test", &["127.0.0.1:9"], "").unwrap();
+        let mut config = Config::new();
+        config.set("delivery_timeout_ms", "60000").unwrap();
+        let producer = Producer::new(&cluster, &config, None).unwrap();
+        let shared = &producer.shared;
+        shared
+            .topics
+            .insert("t", 1, shared.cluster.metadata_generation())
+            .unwrap();
+        producer
+            .produce("t", Some(0), None, Some(b"value"), 7, QueueWait::NoWait)
+            .unwrap();
+
+        // The test plays the sender, with metadata that names the leader.
+        let after_linger = Instant::now() + Duration::from_secs(1);
+        let plan = shared.state.locked().plan(&led_by_one(), &shared.options, after_linger);
+        let (leader, batches) = plan.requests.into_iter().next().expect("the batch is ready");
+        SEND_TASKS_PANIC.store(true, Ordering::Release);
+        shared.tasks.spawn(send_request(Arc::clone(shared), leader, batches));
+
+        let started = Instant::now();
+        let mut reports = Vec::new();
+        producer
+            .flush(Duration::from_secs(30), &mut |report| reports.push(report.clone()))
+            .unwrap();
+        SEND_TASKS_PANIC.store(false, Ordering::Release);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "flush waited {:?}",
+            started.elapsed()
+        );
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].opaque, 7);
+        let error = reports[0].error.as_ref().expect("the message failed");
+        assert_eq!(error.code(), ErrorCode::Internal, "{error}");
+        assert_eq!(producer.queued_messages(), 0);
     }
 }
