@@ -5,11 +5,18 @@
 //! reader tasks run on the runtime's worker threads. A forked child cannot
 //! use its parent's runtime (its threads did not survive the fork), so the
 //! runtime remembers the process id that built it and a child builds its own.
+//!
+//! Every engine task a handle starts is spawned through the handle's
+//! [`TaskSet`], which keeps its handle: no task runs unowned. A task that
+//! holds work others wait for (a producer's batches) settles that work
+//! itself when it unwinds, so that a panic fails the work instead of
+//! leaving its waiters to their deadline.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::task::{AbortHandle, JoinSet};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::sync::Locking;
@@ -53,4 +60,30 @@ pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
         ));
     }
     Ok(runtime()?.block_on(future))
+}
+
+/// The engine tasks of one owner (a producer, a consumer). Each task's
+/// handle is kept until the task ends; ended tasks are reaped as new ones
+/// start. Dropping the set aborts the tasks still running.
+pub struct TaskSet {
+    runtime: Handle,
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl TaskSet {
+    /// A set whose tasks run on `runtime`.
+    pub fn new(runtime: &Runtime) -> TaskSet {
+        TaskSet {
+            runtime: runtime.handle().clone(),
+            tasks: Mutex::new(JoinSet::new()),
+        }
+    }
+
+    /// Starts `task`; the handle aborts it.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> AbortHandle {
+        let mut tasks = self.tasks.locked();
+        // A task that panicked settled what it held before it unwound.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn_on(task, &self.runtime)
+    }
 }

@@ -166,13 +166,13 @@ impl Error {
     /// An error carrying a broker's error code, mapped to the library's code space.
     pub fn from_kafka(kafka_code: i16, context: impl fmt::Display) -> Error {
         let response = ResponseError::try_from_code(kafka_code);
-        let code = match kafka_code {
-            1 => ErrorCode::OffsetOutOfRange,
-            3 => ErrorCode::UnknownTopicOrPartition,
-            5 => ErrorCode::LeaderNotAvailable,
-            6 => ErrorCode::NotLeaderForPartition,
-            7 => ErrorCode::RequestTimedOut,
-            35 => ErrorCode::UnsupportedVersion,
+        let code = match response {
+            Some(ResponseError::OffsetOutOfRange) => ErrorCode::OffsetOutOfRange,
+            Some(ResponseError::UnknownTopicOrPartition) => ErrorCode::UnknownTopicOrPartition,
+            Some(ResponseError::LeaderNotAvailable) => ErrorCode::LeaderNotAvailable,
+            Some(ResponseError::NotLeaderOrFollower) => ErrorCode::NotLeaderForPartition,
+            Some(ResponseError::RequestTimedOut) => ErrorCode::RequestTimedOut,
+            Some(ResponseError::UnsupportedVersion) => ErrorCode::UnsupportedVersion,
             _ => ErrorCode::Broker,
         };
         let name = response.map_or_else(|| "NONE".to_string(), |r| r.to_string());

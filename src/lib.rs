@@ -3,7 +3,8 @@
 //! Layers, from the outside in: `ffi` (every `extern "C"` function and all
 //! `unsafe` code) calls the safe domain modules (`config`, `discovery`,
 //! `error`), which use the network and protocol engine in `kafka`, driven
-//! by the runtime in `engine`.
+//! by the runtime in `engine`. `topic_partition` names topics and partitions
+//! for every layer.
 
 #![deny(unsafe_code)]
 
@@ -21,6 +22,8 @@ pub mod offsets;
 pub mod producer;
 pub mod set_partitioner;
 mod sync;
+pub mod topic_partition;
 pub mod zk;
 
 pub use error::{Error, ErrorCode, Result};
+pub use topic_partition::{Topic, TopicPartition};

@@ -64,6 +64,9 @@ fn committed(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<(String, i32
     client
         .current_offsets(group, &Topics::of_topics(&[topic]), true)
         .unwrap()
+        .into_iter()
+        .map(|(key, offset)| ((key.topic.to_string(), key.partition), offset))
+        .collect()
 }
 
 #[test]
@@ -182,7 +185,7 @@ fn an_offset_out_of_range_follows_the_reset_policy() {
         yelp_kafka::config::ClientOptions::from_config(&consumer_fixtures::mock_values(&[])).unwrap(),
         OffsetStorageKind::Kafka,
     );
-    let beyond = BTreeMap::from([(("range".to_string(), 0), 1000)]);
+    let beyond = BTreeMap::from([(TopicPartition::new(Topic::new("range").unwrap(), 0), 1000)]);
     for (policy, first) in [("smallest", Some(0)), ("largest", None)] {
         let group = format!("out-of-range-{policy}");
         client.set(&group, &beyond, true).unwrap();

@@ -14,15 +14,15 @@ use support::{zk_chroot, MockCluster};
 use yelp_kafka::config::ClientOptions;
 use yelp_kafka::offsets::storage::OffsetStorageKind;
 use yelp_kafka::offsets::{Offsets, Topics};
-use yelp_kafka::ErrorCode;
+use yelp_kafka::{ErrorCode, Topic, TopicPartition};
 
 fn client(bootstrap: &str, zookeeper: &str, storage: OffsetStorageKind) -> Offsets {
     let options = ClientOptions::from_config(&mock_values(&[])).unwrap();
     Offsets::new(&cluster_config(bootstrap, zookeeper), options, storage)
 }
 
-fn key(topic: &str, partition: i32) -> (String, i32) {
-    (topic.to_string(), partition)
+fn key(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition::new(Topic::new(topic).unwrap(), partition)
 }
 
 /// A topic with `counts[p]` messages in partition p.
@@ -51,7 +51,7 @@ fn lag_on_a_three_partition_topic_is_high_watermark_minus_committed() {
     let lag = offsets.lag("readers", &Topics::of_topics(&["lagging"])).unwrap();
     let distances: Vec<(i32, i64, i64, i64)> = lag
         .iter()
-        .map(|((_, p), lag)| (*p, lag.watermarks.high, lag.committed, lag.lag()))
+        .map(|(k, lag)| (k.partition, lag.watermarks.high, lag.committed, lag.lag()))
         .collect();
     assert_eq!(distances, [(0, 5, 2, 3), (1, 7, 7, 0), (2, 9, 4, 5)]);
 
@@ -101,7 +101,7 @@ fn topics_come_as_a_list_or_as_a_map_of_partitions() {
     filled_topic(&mock, "b", &[3, 0, 1]);
     let offsets = client(mock.bootstrap(), "", OffsetStorageKind::Kafka);
     let listed = offsets.watermarks(&Topics::of_topics(&["a", "b"]), true).unwrap();
-    let highs: Vec<((String, i32), i64)> = listed.into_iter().map(|(k, w)| (k, w.high)).collect();
+    let highs: Vec<(TopicPartition, i64)> = listed.into_iter().map(|(k, w)| (k, w.high)).collect();
     assert_eq!(
         highs,
         [
@@ -116,7 +116,7 @@ fn topics_come_as_a_list_or_as_a_map_of_partitions() {
     mapped.add_partition("b", 2);
     mapped.add_partition("b", 0);
     mapped.add_partition("a", 1);
-    let chosen: Vec<(String, i32)> = offsets.watermarks(&mapped, true).unwrap().into_keys().collect();
+    let chosen: Vec<TopicPartition> = offsets.watermarks(&mapped, true).unwrap().into_keys().collect();
     assert_eq!(chosen, [key("a", 1), key("b", 0), key("b", 2)]);
 }
 
@@ -150,13 +150,13 @@ fn unknown_topics_and_partitions_fail_with_raise_on_error_and_are_skipped_withou
         ErrorCode::UnknownTopic
     );
 
-    let kept: Vec<(String, i32)> = offsets
+    let kept: Vec<TopicPartition> = offsets
         .watermarks(&with_unknown_topic, false)
         .unwrap()
         .into_keys()
         .collect();
     assert_eq!(kept, [key("real", 0), key("real", 1)]);
-    let kept: Vec<(String, i32)> = offsets
+    let kept: Vec<TopicPartition> = offsets
         .current_offsets("g", &with_unknown_partition, false)
         .unwrap()
         .into_keys()

@@ -2,10 +2,12 @@
 //! per broker, for the assigned partitions that broker leads, while the
 //! application works on what earlier fetches brought.
 //!
-//! A partition joins the next fetch to its leader once it has no fetch in
-//! flight and fewer than [`QUEUE_DEPTH`] of its chunks wait in the queue
+//! Which partitions join the next fetch is
+//! [`fetch_plan`](crate::consumer::fetch_plan)'s decision: a
+//! partition with no fetch in flight and fewer than
+//! [`QUEUE_DEPTH`](crate::consumer::fetch_plan::QUEUE_DEPTH) chunks waiting in the queue
 //! (each bounded by `fetch_message_max_bytes`, the whole fetch by the
-//! response limit): the application takes one chunk while the next is
+//! response limit), so the application takes one chunk while the next is
 //! ready and a third is on its way. Fetches to different brokers run in
 //! parallel and decode on engine threads. Leader moves reroute a partition
 //! after a metadata refresh; an out-of-range offset follows the reset
@@ -14,22 +16,23 @@
 //! assignment has a number, and what an older assignment fetched is
 //! dropped. Owns the queue the application takes from and nothing else:
 //! offsets to commit belong to the tracker.
-
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinSet};
 
 use crate::consumer::config::OffsetReset;
-use crate::consumer::message::{Message, TopicPartition};
-use crate::engine;
-use crate::error::{Error, ErrorCode, Result};
+use crate::consumer::fetch_plan::{plan_fetches, FetchPlan, PartitionFetch};
+use crate::consumer::message::Message;
+use crate::engine::TaskSet;
+use crate::error::{Error, ErrorCode};
 use crate::kafka::cluster::is_stale_leader;
 use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
 use crate::kafka::KafkaCluster;
 use crate::sync::{Locking, Waiting};
+use crate::topic_partition::TopicPartition;
 
 /// Told of every fetch request and of the errors fetches meet, on an
 /// engine thread (a consumer group turns them into metrics).
@@ -80,21 +83,6 @@ pub enum Ready {
     Failure(Error),
 }
 
-/// Chunks of one partition that may wait in the queue. One is not enough
-/// where a broker answers a fetch with one record batch per partition
-/// (librdkafka's mock): the application then drains the queue faster than
-/// fetches refill it.
-const QUEUE_DEPTH: u32 = 2;
-
-struct PartitionFetch {
-    assignment: u64,
-    position: i64,
-    in_flight: bool,
-    /// How many of its chunks wait in the queue.
-    queued: u32,
-    retry_at: Option<Instant>,
-}
-
 #[derive(Default)]
 struct FetchState {
     partitions: HashMap<TopicPartition, PartitionFetch>,
@@ -117,34 +105,29 @@ impl Shared {
 /// The fetching of one consumer. Dropping it stops the engine task.
 pub struct Fetcher {
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
+    task: AbortHandle,
 }
 
 impl Fetcher {
-    /// Starts fetching from `cluster` (nothing is assigned yet).
-    pub fn start(cluster: Arc<KafkaCluster>, settings: FetchSettings) -> Result<Fetcher> {
+    /// Starts fetching from `cluster` (nothing is assigned yet), as a task
+    /// of `tasks`.
+    pub fn start(cluster: Arc<KafkaCluster>, settings: FetchSettings, tasks: &TaskSet) -> Fetcher {
         let shared = Arc::new(Shared {
             state: Mutex::new(FetchState::default()),
             data_ready: Condvar::new(),
             wake: Notify::new(),
         });
-        let task = engine::runtime()?.spawn(schedule(Arc::clone(&shared), cluster, settings));
-        Ok(Fetcher { shared, task })
+        let task = tasks.spawn(schedule(Arc::clone(&shared), cluster, settings));
+        Fetcher { shared, task }
     }
 
     /// Fetches `partition` from `position` on, as assignment `assignment`
     /// (replacing an earlier assignment of it).
     pub fn assign(&self, partition: TopicPartition, assignment: u64, position: i64) {
-        self.shared.lock().partitions.insert(
-            partition,
-            PartitionFetch {
-                assignment,
-                position,
-                in_flight: false,
-                queued: 0,
-                retry_at: None,
-            },
-        );
+        self.shared
+            .lock()
+            .partitions
+            .insert(partition, PartitionFetch::new(assignment, position));
         self.shared.wake.notify_one();
     }
 
@@ -250,6 +233,7 @@ struct Scheduler {
 }
 
 async fn schedule(shared: Arc<Shared>, cluster: Arc<KafkaCluster>, settings: FetchSettings) {
+    let _unwinding = ReportPanic(Arc::clone(&shared));
     let mut scheduler = Scheduler {
         shared,
         cluster,
@@ -277,51 +261,45 @@ async fn schedule(shared: Arc<Shared>, cluster: Arc<KafkaCluster>, settings: Fet
     }
 }
 
+/// Tells the application when the fetcher task unwinds from a panic: an
+/// `Internal` error in the queue wakes a waiting thread at once instead of
+/// at its deadline. (Fetch jobs that panic are the scheduler's to report,
+/// [`Scheduler::finish`].)
+struct ReportPanic(Arc<Shared>);
+
+impl Drop for ReportPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let error = Error::new(ErrorCode::Internal, "the fetcher task failed; nothing more is fetched");
+            self.0.lock().ready.push_back(Ready::Failure(error));
+            self.0.data_ready.notify_all();
+        }
+    }
+}
+
 impl Scheduler {
     /// Starts a fetch for each broker without one, with every partition it
     /// leads that is ready to be fetched. Returns when a partition waiting
     /// out a backoff is due, or `None` once stopped.
     fn plan(&mut self) -> Option<Option<Instant>> {
         let metadata = self.cluster.cached_metadata();
-        let now = Instant::now();
-        let mut next_retry: Option<Instant> = None;
-        let mut by_leader: BTreeMap<i32, Vec<(TopicPartition, u64, i64)>> = BTreeMap::new();
-        let mut leaderless: BTreeSet<String> = BTreeSet::new();
-        {
+        let FetchPlan {
+            by_leader,
+            leaderless,
+            next_retry,
+        } = {
             let mut state = self.shared.lock();
             if state.stopped {
                 return None;
             }
-            for (partition, fetch) in state.partitions.iter_mut() {
-                if fetch.in_flight || fetch.queued >= QUEUE_DEPTH {
-                    continue;
-                }
-                if let Some(at) = fetch.retry_at {
-                    if at > now {
-                        next_retry = Some(next_retry.map_or(at, |next| next.min(at)));
-                        continue;
-                    }
-                    fetch.retry_at = None;
-                }
-                match metadata.leader(partition.topic.as_str(), partition.partition) {
-                    Some(leader) if self.busy_brokers.contains(&leader) => {}
-                    Some(leader) => {
-                        fetch.in_flight = true;
-                        by_leader.entry(leader).or_default().push((
-                            partition.clone(),
-                            fetch.assignment,
-                            fetch.position,
-                        ));
-                    }
-                    None => {
-                        leaderless.insert(partition.topic.as_str().to_string());
-                        let at = now + self.settings.retry_backoff;
-                        fetch.retry_at = Some(at);
-                        next_retry = Some(next_retry.map_or(at, |next| next.min(at)));
-                    }
-                }
-            }
-        }
+            plan_fetches(
+                &mut state.partitions,
+                &metadata,
+                &self.busy_brokers,
+                self.settings.retry_backoff,
+                Instant::now(),
+            )
+        };
         for (broker, partitions) in by_leader {
             self.busy_brokers.insert(broker);
             let about = partitions.iter().map(|(p, a, _)| (p.clone(), *a)).collect();
@@ -452,8 +430,7 @@ async fn fetch_job(
     let positions: Vec<FetchPosition> = partitions
         .iter()
         .map(|(partition, _, offset)| FetchPosition {
-            topic: partition.topic.as_str().to_string(),
-            partition: partition.partition,
+            partition: partition.clone(),
             offset: *offset,
         })
         .collect();
@@ -493,7 +470,7 @@ async fn fetch_job(
     for (partition, assignment, offset) in partitions {
         let result = answered
             .iter()
-            .position(|fetched| fetched.partition == partition.partition && fetched.topic == partition.topic.as_str())
+            .position(|fetched| fetched.partition == partition)
             .map(|index| answered.swap_remove(index).result)
             .unwrap_or_else(|| Err(Error::new(ErrorCode::Protocol, format!("no answer for {partition}"))));
         if let (Err(error), Some(observer)) = (&result, &settings.observer) {
@@ -530,7 +507,7 @@ async fn fetch_job(
 fn topics_of(positions: &[FetchPosition]) -> Vec<String> {
     positions
         .iter()
-        .map(|position| position.topic.as_str())
+        .map(|position| position.partition.topic.as_str())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .map(str::to_string)

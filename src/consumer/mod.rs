@@ -12,6 +12,7 @@
 //! waits for a broker; explicit commits wait for their answer.
 
 pub mod config;
+pub mod fetch_plan;
 pub mod fetcher;
 pub mod message;
 pub mod tracker;
@@ -22,19 +23,19 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
-use crate::engine;
+use crate::engine::{self, TaskSet};
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::coordinator::PartitionKey;
 use crate::kafka::fetch::FetchLimits;
 use crate::kafka::KafkaCluster;
 use crate::offsets::storage::OffsetStore;
 use crate::sync::Locking;
 
+pub use crate::topic_partition::{Topic, TopicPartition};
 pub use config::{ConsumerConfig, OffsetReset, CONSUMER_OPTIONS};
 use fetcher::{Chunk, FetchObserver, FetchSettings, Fetcher, Ready};
-pub use message::{Message, Topic, TopicPartition};
+pub use message::Message;
 use tracker::OffsetTracker;
 
 /// Largest fetch answer asked for, whatever the partition count (Kafka's
@@ -132,7 +133,9 @@ pub struct Consumer {
     subscription: Subscription,
     fetch_observer: Option<Arc<dyn FetchObserver>>,
     fetcher: OnceLock<Fetcher>,
-    auto_committer: Mutex<Option<JoinHandle<()>>>,
+    auto_committer: Mutex<Option<AbortHandle>>,
+    /// The consumer's engine tasks (the fetcher, the auto-committer), from `connect` on.
+    tasks: OnceLock<TaskSet>,
     lifecycle: AtomicU8,
 }
 
@@ -190,6 +193,7 @@ impl Consumer {
             fetch_observer: None,
             fetcher: OnceLock::new(),
             auto_committer: Mutex::new(None),
+            tasks: OnceLock::new(),
             lifecycle: AtomicU8::new(NEW),
         })
     }
@@ -224,13 +228,15 @@ impl Consumer {
         }
         let partitions = engine::block_on(self.subscribed_partitions())??;
         let settings = self.fetch_settings();
-        let fetcher = Fetcher::start(Arc::clone(&self.shared.cluster), settings)?;
+        let runtime = engine::runtime()?;
+        let tasks = self.tasks.get_or_init(|| TaskSet::new(&runtime));
+        let fetcher = Fetcher::start(Arc::clone(&self.shared.cluster), settings, tasks);
         self.start_partitions(&fetcher, &partitions)?;
         if self.fetcher.set(fetcher).is_err() {
             return Err(Error::new(ErrorCode::WrongState, "the consumer is connected already"));
         }
         if self.shared.config.auto_commit_enable {
-            let task = engine::runtime()?.spawn(auto_commit(Arc::clone(&self.shared)));
+            let task = tasks.spawn(auto_commit(Arc::clone(&self.shared)));
             *self.auto_committer.locked() = Some(task);
         }
         self.lifecycle.store(CONNECTED, Ordering::Release);
@@ -485,7 +491,7 @@ impl Consumer {
         let starts = engine::block_on(self.start_positions(partitions))??;
         let mut state = self.shared.lock();
         for partition in partitions {
-            let (position, committed) = starts[&partition.key()];
+            let (position, committed) = starts[partition];
             let assignment = NEXT_ASSIGNMENT.fetch_add(1, Ordering::Relaxed);
             state.drop_current(partition);
             state.tracker.track(partition.clone(), assignment, position, committed);
@@ -498,20 +504,24 @@ impl Consumer {
     async fn start_positions(
         &self,
         partitions: &[TopicPartition],
-    ) -> Result<BTreeMap<PartitionKey, (i64, Option<i64>)>> {
-        let keys: Vec<PartitionKey> = partitions.iter().map(TopicPartition::key).collect();
-        let committed = self.shared.store.fetch(&self.shared.cluster, &keys).await?;
+    ) -> Result<BTreeMap<TopicPartition, (i64, Option<i64>)>> {
+        let committed = self.shared.store.fetch(&self.shared.cluster, partitions).await?;
         let timestamp = self.shared.config.auto_offset_reset.list_offsets_timestamp();
-        let mut without: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for ((topic, partition), offset) in &committed {
+        let mut without: BTreeMap<&Topic, Vec<i32>> = BTreeMap::new();
+        for (key, offset) in &committed {
             if offset.is_none() {
-                without.entry(topic).or_default().push(*partition);
+                without.entry(&key.topic).or_default().push(key.partition);
             }
         }
-        let mut reset: BTreeMap<PartitionKey, i64> = BTreeMap::new();
+        let mut reset: BTreeMap<TopicPartition, i64> = BTreeMap::new();
         for (topic, ids) in without {
-            for (partition, offset) in self.shared.cluster.list_offsets(topic, &ids, timestamp).await? {
-                reset.insert((topic.to_string(), partition), offset);
+            for (partition, offset) in self
+                .shared
+                .cluster
+                .list_offsets(topic.as_str(), &ids, timestamp)
+                .await?
+            {
+                reset.insert(TopicPartition::new(topic.clone(), partition), offset);
             }
         }
         Ok(committed

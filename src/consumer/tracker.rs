@@ -11,8 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use crate::consumer::message::TopicPartition;
-use crate::kafka::coordinator::PartitionKey;
+use crate::topic_partition::TopicPartition;
 
 struct PartitionTrack {
     partition: TopicPartition,
@@ -205,20 +204,20 @@ impl OffsetTracker {
 
     /// Commit positions that differ from what the storage holds, for the
     /// tracked partitions among `only` (`None`: all).
-    pub fn uncommitted(&self, only: Option<&[TopicPartition]>) -> BTreeMap<PartitionKey, i64> {
+    pub fn uncommitted(&self, only: Option<&[TopicPartition]>) -> BTreeMap<TopicPartition, i64> {
         self.tracks()
             .filter(|track| only.is_none_or(|only| only.contains(&track.partition)))
             .filter_map(|track| {
                 let position = track.position();
-                (track.committed != Some(position)).then(|| (track.partition.key(), position))
+                (track.committed != Some(position)).then(|| (track.partition.clone(), position))
             })
             .collect()
     }
 
     /// Records that the storage now holds `offsets`.
-    pub fn committed(&mut self, offsets: &BTreeMap<PartitionKey, i64>) {
+    pub fn committed(&mut self, offsets: &BTreeMap<TopicPartition, i64>) {
         for track in self.slots.iter_mut().flatten() {
-            if let Some(offset) = offsets.get(&track.partition.key()) {
+            if let Some(offset) = offsets.get(&track.partition) {
                 track.committed = Some(*offset);
             }
         }
@@ -228,7 +227,7 @@ impl OffsetTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consumer::message::Topic;
+    use crate::topic_partition::Topic;
 
     fn partition(n: i32) -> TopicPartition {
         TopicPartition::new(Topic::new("t").unwrap(), n)
@@ -281,13 +280,13 @@ mod tests {
         tracker.track(partition(1), 2, 0, None);
         assert_eq!(
             tracker.uncommitted(None),
-            BTreeMap::from([(("t".to_string(), 1), 0)]),
+            BTreeMap::from([(partition(1), 0)]),
             "nothing committed yet counts as a change"
         );
         tracker.delivered(zero, 1, 5);
         tracker.done(zero, 1, 5);
         let pending = tracker.uncommitted(Some(&[partition(0)]));
-        assert_eq!(pending, BTreeMap::from([(("t".to_string(), 0), 6)]));
+        assert_eq!(pending, BTreeMap::from([(partition(0), 6)]));
         tracker.committed(&pending);
         assert_eq!(tracker.uncommitted(Some(&[partition(0)])), BTreeMap::new());
     }

@@ -12,9 +12,9 @@ use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
 use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
-use crate::kafka::coordinator::PartitionKey;
 use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
 use crate::offsets::{GroupLag, Offsets, Topics, Watermarks};
+use crate::{Topic, TopicPartition};
 
 /// The offsets functions over one cluster. Usable from several threads at
 /// once; each call blocks until it is done (within the request and
@@ -111,12 +111,13 @@ impl Row {
     }
 }
 
-fn result_of(rows: BTreeMap<PartitionKey, Row>) -> Result<yk_offsets_result> {
+fn result_of(rows: BTreeMap<TopicPartition, Row>) -> Result<yk_offsets_result> {
     let mut topics: Vec<CString> = Vec::new();
     let mut c_rows = Vec::with_capacity(rows.len());
-    for ((topic, partition), row) in rows {
+    for (TopicPartition { topic, partition }, row) in rows {
+        let topic = topic.as_str();
         if topics.last().is_none_or(|last| last.to_bytes() != topic.as_bytes()) {
-            topics.push(to_c_string(&topic, "topic")?);
+            topics.push(to_c_string(topic, "topic")?);
         }
         // The CString's buffer does not move when the vector grows.
         c_rows.push(row.c_row(topics.last().expect("pushed above").as_ptr(), partition));
@@ -127,14 +128,14 @@ fn result_of(rows: BTreeMap<PartitionKey, Row>) -> Result<yk_offsets_result> {
     })
 }
 
-fn committed_rows(offsets: BTreeMap<PartitionKey, i64>) -> BTreeMap<PartitionKey, Row> {
+fn committed_rows(offsets: BTreeMap<TopicPartition, i64>) -> BTreeMap<TopicPartition, Row> {
     offsets
         .into_iter()
         .map(|(key, committed)| (key, Row::Committed(committed)))
         .collect()
 }
 
-fn lag_rows(lags: BTreeMap<PartitionKey, GroupLag>) -> BTreeMap<PartitionKey, Row> {
+fn lag_rows(lags: BTreeMap<TopicPartition, GroupLag>) -> BTreeMap<TopicPartition, Row> {
     lags.into_iter().map(|(key, lag)| (key, Row::Lag(lag))).collect()
 }
 
@@ -147,7 +148,7 @@ unsafe fn offsets_call(
     function: &str,
     offsets: *const yk_offsets,
     out: *mut *mut yk_offsets_result,
-    call: impl FnOnce(&Offsets) -> Result<BTreeMap<PartitionKey, Row>>,
+    call: impl FnOnce(&Offsets) -> Result<BTreeMap<TopicPartition, Row>>,
 ) -> ErrorCode {
     boundary(function, || {
         check_out(out, "out")?;
@@ -159,7 +160,7 @@ unsafe fn offsets_call(
 
 /// An offsets call of a group over a topic selection that reports the
 /// committed offsets (`Offsets::current_offsets`, `advance`, `rewind`).
-type GroupOffsetsOp = fn(&Offsets, &str, &Topics, bool) -> Result<BTreeMap<PartitionKey, i64>>;
+type GroupOffsetsOp = fn(&Offsets, &str, &Topics, bool) -> Result<BTreeMap<TopicPartition, i64>>;
 
 /// Runs `op` with the checked arguments and writes its result to `*out`.
 ///
@@ -386,7 +387,7 @@ pub unsafe extern "C" fn yk_offsets_set(
                     entry.partition, entry.offset
                 )));
             }
-            wanted.insert((topic.to_string(), entry.partition), entry.offset);
+            wanted.insert(TopicPartition::new(Topic::new(topic)?, entry.partition), entry.offset);
         }
         Ok(committed_rows(client.set(group, &wanted, raise_on_error)?))
     })

@@ -1,7 +1,7 @@
 //! `yk_producer`: the synchronous and asynchronous producer in C.
 
 use std::ffi::{c_char, c_void, CString};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -17,6 +17,7 @@ use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
 use crate::producer::accumulator::DeliveryReport;
 use crate::producer::{Producer, QueueWait};
 use crate::sync::Locking;
+use crate::Topic;
 
 /// What became of one message given to `yk_producer_produce`. Valid only
 /// during the delivery callback; copy what you keep.
@@ -316,15 +317,15 @@ pub unsafe extern "C" fn yk_producer_free(producer: *mut yk_producer) {
 /// while serving a run of reports for the same topic.
 fn delivery_handler(producer: &yk_producer) -> impl FnMut(&DeliveryReport) + '_ {
     let delivery = *producer.delivery.locked();
-    let mut topic_cache: Option<(Arc<str>, CString)> = None;
+    let mut topic_cache: Option<(Topic, CString)> = None;
     move |report: &DeliveryReport| {
         let Some(callback) = delivery.callback else { return };
         let cached = topic_cache
             .as_ref()
-            .is_some_and(|(name, _)| Arc::ptr_eq(name, &report.topic));
+            .is_some_and(|(name, _)| Topic::ptr_eq(name, &report.topic));
         if !cached {
-            let c_name = CString::new(report.topic.as_bytes()).unwrap_or_default();
-            topic_cache = Some((Arc::clone(&report.topic), c_name));
+            let c_name = CString::new(report.topic.as_str()).unwrap_or_default();
+            topic_cache = Some((report.topic.clone(), c_name));
         }
         let topic = topic_cache.as_ref().expect("cached above").1.as_ptr();
         let error_message = report

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription, TopicPartition};
+use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription};
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{
     check_group_topics, partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH,
@@ -23,6 +23,7 @@ use crate::groups::metrics::{FetchMetrics, GroupMetric};
 use crate::metrics::{MetricsRecorder, MetricsResponder};
 use crate::set_partitioner::{layout, Instruction, SetPartitioner};
 use crate::sync::Locking;
+use crate::topic_partition::TopicPartition;
 
 /// How long one internal fetch attempt of `next` waits before the
 /// partitioner is refreshed again (the Python library's 100 ms).

@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::consumer::{ConsumerConfig, Topic, TopicPartition};
+use crate::consumer::ConsumerConfig;
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
 use crate::set_partitioner::{layout, SetPartitionerSettings};
+use crate::topic_partition::{Topic, TopicPartition};
 use crate::zk::SESSION_TIMEOUT;
 
 /// How often the partition set is read from Kafka again.

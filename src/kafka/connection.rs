@@ -299,6 +299,7 @@ async fn read_responses(
     address: String,
     max_response_bytes: usize,
 ) {
+    let _unwinding = PoisonOnPanic(&routing, &address);
     let error = loop {
         match read_frame(&mut reader, &address, max_response_bytes).await {
             Ok(frame) => {
@@ -310,6 +311,21 @@ async fn read_responses(
         }
     };
     poison(&routing, error);
+}
+
+/// Fails the requests waiting on a connection when its reader task unwinds
+/// from a panic, at once instead of at their timeout.
+struct PoisonOnPanic<'a>(&'a Mutex<Routing>, &'a str);
+
+impl Drop for PoisonOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            poison(
+                self.0,
+                Error::new(ErrorCode::Internal, format!("{}: the reader task failed", self.1)),
+            );
+        }
+    }
 }
 
 async fn read_frame(reader: &mut OwnedReadHalf, address: &str, max_response_bytes: usize) -> Result<Bytes> {

@@ -7,7 +7,7 @@
 //! accept for groups without active members, as the Python library did.
 //! Nothing here knows about trackers or storage choices.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
     FindCoordinatorRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::broker::BrokerConnection;
@@ -26,15 +27,8 @@ use crate::kafka::metadata::broker_address;
 use crate::kafka::topic_name;
 use crate::kafka::KafkaCluster;
 use crate::sync::Locking;
+use crate::topic_partition::{Topic, TopicPartition};
 
-/// A topic and partition as the offset requests name them.
-pub type PartitionKey = (String, i32);
-
-/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR:
-/// look the coordinator up again and retry.
-const COORDINATOR_MOVED: [i16; 3] = [14, 15, 16];
-/// UNKNOWN_TOPIC_OR_PARTITION in an OffsetFetch answer: nothing committed.
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// Pause between coordinator lookups while the coordinator is unavailable.
 const COORDINATOR_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -57,15 +51,15 @@ impl GroupCoordinator {
     /// Every partition must be accepted; the first refusal is an
     /// `OffsetCommitError` carrying the broker's code. Retries coordinator
     /// moves until `request_timeout_ms`.
-    pub async fn commit(&self, cluster: &KafkaCluster, offsets: &BTreeMap<PartitionKey, i64>) -> Result<()> {
+    pub async fn commit(&self, cluster: &KafkaCluster, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
         let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for ((topic, partition), offset) in offsets {
-            topics.entry(topic).or_default().push(
+        for (key, offset) in offsets {
+            topics.entry(key.topic.as_str()).or_default().push(
                 OffsetCommitRequestPartition::default()
-                    .with_partition_index(*partition)
+                    .with_partition_index(key.partition)
                     .with_committed_offset(*offset),
             );
         }
@@ -122,14 +116,14 @@ impl GroupCoordinator {
     pub async fn fetch(
         &self,
         cluster: &KafkaCluster,
-        partitions: &[PartitionKey],
-    ) -> Result<BTreeMap<PartitionKey, Option<i64>>> {
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
         if partitions.is_empty() {
             return Ok(BTreeMap::new());
         }
         let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for (topic, partition) in partitions {
-            by_topic.entry(topic).or_default().push(*partition);
+        for key in partitions {
+            by_topic.entry(key.topic.as_str()).or_default().push(key.partition);
         }
         self.with_coordinator(cluster, |connection| {
             let by_topic = &by_topic;
@@ -147,11 +141,27 @@ impl GroupCoordinator {
         &self,
         response: OffsetFetchResponse,
         version: i16,
-        asked: &[PartitionKey],
-    ) -> Result<BTreeMap<PartitionKey, Option<i64>>> {
-        // (topic, partition, offset, error) rows of either layout.
-        let mut rows: Vec<(String, i32, i64, i16)> = Vec::new();
-        let group_error = if version >= 8 {
+        asked: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+        let mut offsets: BTreeMap<TopicPartition, Option<i64>> = asked.iter().map(|key| (key.clone(), None)).collect();
+        // The asked topics by name: an answer's partition finds its key
+        // without a copy of the name.
+        let topics: HashMap<&str, &Topic> = asked.iter().map(|key| (key.topic.as_str(), &key.topic)).collect();
+        let mut take = |topic: &str, partition: i32, offset: i64, error_code: i16| -> Result<()> {
+            match ResponseError::try_from_code(error_code) {
+                None => {
+                    let key = topics.get(topic).map(|t| TopicPartition::new((*t).clone(), partition));
+                    if let Some(slot) = key.and_then(|key| offsets.get_mut(&key)) {
+                        *slot = (offset >= 0).then_some(offset);
+                    }
+                    Ok(())
+                }
+                // Nothing committed.
+                Some(ResponseError::UnknownTopicOrPartition) => Ok(()),
+                Some(_) => Err(self.refusal(error_code, format!("OffsetFetch {topic}/{partition}"))),
+            }
+        };
+        if version >= 8 {
             let group = response
                 .groups
                 .into_iter()
@@ -162,52 +172,34 @@ impl GroupCoordinator {
                         format!("OffsetFetch: the answer does not name group {:?}", self.group),
                     )
                 })?;
-            for topic in group.topics {
-                for p in topic.partitions {
-                    rows.push((
-                        topic.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.error_code,
-                    ));
+            self.check_group_error(group.error_code)?;
+            for topic in &group.topics {
+                for p in &topic.partitions {
+                    take(&topic.name.0, p.partition_index, p.committed_offset, p.error_code)?;
                 }
             }
-            group.error_code
         } else {
-            for topic in response.topics {
-                for p in topic.partitions {
-                    rows.push((
-                        topic.name.0.to_string(),
-                        p.partition_index,
-                        p.committed_offset,
-                        p.error_code,
-                    ));
+            self.check_group_error(response.error_code)?;
+            for topic in &response.topics {
+                for p in &topic.partitions {
+                    take(&topic.name.0, p.partition_index, p.committed_offset, p.error_code)?;
                 }
-            }
-            response.error_code
-        };
-        if group_error != 0 {
-            return Err(self.refusal(group_error, format!("OffsetFetch for group {:?}", self.group)));
-        }
-        let mut offsets: BTreeMap<PartitionKey, Option<i64>> = asked.iter().map(|key| (key.clone(), None)).collect();
-        for (topic, partition, offset, error_code) in rows {
-            match error_code {
-                0 => {
-                    if let Some(slot) = offsets.get_mut(&(topic, partition)) {
-                        *slot = (offset >= 0).then_some(offset);
-                    }
-                }
-                UNKNOWN_TOPIC_OR_PARTITION => {}
-                code => return Err(self.refusal(code, format!("OffsetFetch {topic}/{partition}"))),
             }
         }
         Ok(offsets)
     }
 
+    fn check_group_error(&self, error_code: i16) -> Result<()> {
+        if error_code != 0 {
+            return Err(self.refusal(error_code, format!("OffsetFetch for group {:?}", self.group)));
+        }
+        Ok(())
+    }
+
     /// A broker error; a coordinator move also forgets the coordinator so
     /// that the retry looks it up again.
     fn refusal(&self, kafka_code: i16, context: String) -> Error {
-        if COORDINATOR_MOVED.contains(&kafka_code) {
+        if coordinator_moved(kafka_code) {
             *self.address.locked() = None;
         }
         Error::from_kafka(kafka_code, context)
@@ -231,8 +223,7 @@ impl GroupCoordinator {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            let retriable = error.code() == ErrorCode::Transport
-                || error.kafka_code().is_some_and(|code| COORDINATOR_MOVED.contains(&code));
+            let retriable = error.code() == ErrorCode::Transport || error.kafka_code().is_some_and(coordinator_moved);
             if !retriable || Instant::now() + COORDINATOR_RETRY_PAUSE >= deadline {
                 return Err(error.context(format!("group {:?}", self.group)));
             }
@@ -312,6 +303,19 @@ fn topic_entries<T>(by_topic: &BTreeMap<&str, Vec<i32>>, entry: impl Fn(TopicNam
         .iter()
         .map(|(topic, partitions)| entry(topic_name(topic), partitions.clone()))
         .collect()
+}
+
+/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR:
+/// look the coordinator up again and retry.
+fn coordinator_moved(kafka_code: i16) -> bool {
+    matches!(
+        ResponseError::try_from_code(kafka_code),
+        Some(
+            ResponseError::CoordinatorLoadInProgress
+                | ResponseError::CoordinatorNotAvailable
+                | ResponseError::NotCoordinator
+        )
+    )
 }
 
 fn group_id(group: &str) -> GroupId {

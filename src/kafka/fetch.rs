@@ -18,6 +18,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::records::{decode_data_batches, next_offset_after, Record, RecordSet};
 use crate::kafka::topic_name;
 use crate::kafka::KafkaCluster;
+use crate::topic_partition::TopicPartition;
 
 /// How much one fetch may ask for and wait.
 #[derive(Debug, Clone, Copy)]
@@ -37,10 +38,8 @@ pub struct FetchLimits {
 /// Where to read one partition from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchPosition {
-    /// The topic.
-    pub topic: String,
     /// The partition.
-    pub partition: i32,
+    pub partition: TopicPartition,
     /// The first offset wanted.
     pub offset: i64,
 }
@@ -79,10 +78,8 @@ impl FetchedRecords {
 /// One partition's part of a fetch answer.
 #[derive(Debug)]
 pub struct FetchedPartition {
-    /// The topic.
-    pub topic: String,
-    /// The partition.
-    pub partition: i32,
+    /// The partition, as asked.
+    pub partition: TopicPartition,
     /// Its records, or the error the broker (or decoding) gave for it.
     pub result: Result<FetchedRecords>,
 }
@@ -110,16 +107,17 @@ fn fetch_request(positions: &[FetchPosition], limits: &FetchLimits) -> FetchRequ
     let mut topics: Vec<FetchTopic> = Vec::new();
     for position in positions {
         let partition = FetchPartition::default()
-            .with_partition(position.partition)
+            .with_partition(position.partition.partition)
             .with_fetch_offset(position.offset)
             .with_partition_max_bytes(limits.partition_max_bytes);
         // Consecutive positions of one topic share its entry; the caller's
         // order (which decides who gets the bytes first) is kept.
+        let topic = position.partition.topic.as_str();
         match topics.last_mut() {
-            Some(last) if last.topic.0.as_str() == position.topic => last.partitions.push(partition),
+            Some(last) if last.topic.0.as_str() == topic => last.partitions.push(partition),
             _ => topics.push(
                 FetchTopic::default()
-                    .with_topic(topic_name(&position.topic))
+                    .with_topic(topic_name(topic))
                     .with_partitions(vec![partition]),
             ),
         }
@@ -145,26 +143,25 @@ fn read_fetch_response(
     }
     let mut fetched = Vec::with_capacity(positions.len());
     for topic in response.responses {
-        let name = topic.topic.0.to_string();
+        let name: &str = &topic.topic.0;
         for answer in topic.partitions {
             let Some(asked) = positions
                 .iter()
-                .find(|p| p.partition == answer.partition_index && p.topic == name)
+                .find(|p| p.partition.partition == answer.partition_index && p.partition.topic.as_str() == name)
             else {
                 continue;
             };
             let result = if answer.error_code != 0 {
                 Err(Error::from_kafka(
                     answer.error_code,
-                    format!("Fetch {name}/{} at offset {}", asked.partition, asked.offset),
+                    format!("Fetch {} at offset {}", asked.partition, asked.offset),
                 ))
             } else {
                 read_records(answer.records, asked.offset, answer.high_watermark, max_inflated)
-                    .map_err(|e| e.context(format!("Fetch {name}/{} at offset {}", asked.partition, asked.offset)))
+                    .map_err(|e| e.context(format!("Fetch {} at offset {}", asked.partition, asked.offset)))
             };
             fetched.push(FetchedPartition {
-                topic: name.clone(),
-                partition: asked.partition,
+                partition: asked.partition.clone(),
                 result,
             });
         }

@@ -1,10 +1,13 @@
 //! The network and protocol engine over the `kafka-protocol` codecs.
 //!
-//! `connection` frames requests and routes responses by correlation id;
-//! `versions` negotiates API versions with each broker; `broker` pairs the
+//! `options` reads the client options the engine runs on; `connection`
+//! frames requests and routes responses by correlation id; `versions`
+//! negotiates API versions with each broker and reads the version caps; `broker` pairs the
 //! two into a typed request/response channel; `metadata` holds the cluster
 //! view and `cluster` owns connections, bootstrap, the metadata cache and
-//! leader routing. Nothing here knows about producers or consumer groups.
+//! leader routing. `produce` and `fetch` build the data requests from plain
+//! inputs and read their answers into plain per-partition outcomes.
+//! Nothing here knows about producers or consumer groups.
 
 pub mod broker;
 pub mod cluster;
@@ -12,6 +15,8 @@ pub mod connection;
 pub mod coordinator;
 pub mod fetch;
 pub mod metadata;
+pub mod options;
+pub mod produce;
 pub mod records;
 pub mod versions;
 
@@ -67,28 +72,4 @@ kafka_requests! {
 /// `topic` as the protocol's topic name.
 pub(crate) fn topic_name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
-}
-
-/// The API key named `name` (`ListOffsets`) or numbered `name` (`2`).
-pub fn api_key_by_name(name: &str) -> Option<i16> {
-    if let Ok(number) = name.parse::<i16>() {
-        return ApiKey::try_from(number).ok().map(|_| number);
-    }
-    ApiKey::iter()
-        .find(|api| format!("{api:?}") == name)
-        .map(|api| api as i16)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_names_resolve_to_keys() {
-        assert_eq!(api_key_by_name("Produce"), Some(0));
-        assert_eq!(api_key_by_name("ListOffsets"), Some(2));
-        assert_eq!(api_key_by_name("ApiVersions"), Some(18));
-        assert_eq!(api_key_by_name("3"), Some(3));
-        assert_eq!(api_key_by_name("Nope"), None);
-    }
 }

@@ -4,13 +4,15 @@
 //! range per API is what `kafka-protocol` can encode and decode, narrowed by
 //! the caller's caps (`api_version_caps`) and by versions known to be
 //! mis-encoded by deployed brokers. The chosen version is the highest one
-//! both sides support.
+//! both sides support. Also reads the caps as configured (API names or
+//! key numbers).
 
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Decodable, StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::connection::Connection;
@@ -24,9 +26,6 @@ const AVOIDED_VERSIONS: &[(ApiKey, i16)] = &[(ApiKey::Produce, 5)];
 /// Produce v13 and Fetch v13 on, topics are named by id, which the engine
 /// does not track.
 const LIBRARY_MAX_VERSIONS: &[(ApiKey, i16)] = &[(ApiKey::Produce, 12), (ApiKey::Fetch, 12)];
-
-/// UNSUPPORTED_VERSION: the broker cannot parse our ApiVersions version.
-const UNSUPPORTED_VERSION: i16 = 35;
 
 /// The versions negotiated with one broker.
 #[derive(Debug, Clone)]
@@ -103,7 +102,8 @@ pub async fn negotiate(
                 format!("{}: empty ApiVersions response", connection.address()),
             )
         })?;
-        if error_code == UNSUPPORTED_VERSION && version > ours.min {
+        // The broker cannot parse our ApiVersions version.
+        if error_code == ResponseError::UnsupportedVersion.code() && version > ours.min {
             // Real brokers answer with a v0 body that lists their ApiVersions
             // range; librdkafka's mock garbles that body, so when it does not
             // decode we step down one version at a time.
@@ -145,6 +145,34 @@ pub async fn negotiate(
     }
 }
 
+/// Parses `api_version_caps`: `Name:version,...` where Name is an API name
+/// (`ListOffsets`) or its key number. The caps by API key.
+pub fn parse_version_caps(text: &str) -> Result<BTreeMap<i16, i16>> {
+    let mut caps = BTreeMap::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad =
+            |why: &str| Error::configuration(format!("configuration key \"api_version_caps\": entry {entry:?} {why}"));
+        let (api, version) = entry.split_once(':').ok_or_else(|| bad("is not Name:version"))?;
+        let key = api_key_by_name(api.trim()).ok_or_else(|| bad("names no known API"))?;
+        let version: i16 = version.trim().parse().map_err(|_| bad("has no valid version"))?;
+        if version < 0 {
+            return Err(bad("has a negative version"));
+        }
+        caps.insert(key, version);
+    }
+    Ok(caps)
+}
+
+/// The API key named `name` (`ListOffsets`) or numbered `name` (`2`).
+pub fn api_key_by_name(name: &str) -> Option<i16> {
+    if let Ok(number) = name.parse::<i16>() {
+        return ApiKey::try_from(number).ok().map(|_| number);
+    }
+    ApiKey::iter()
+        .find(|api| format!("{api:?}") == name)
+        .map(|api| api as i16)
+}
+
 /// Decodes a response body at `version` and insists that at most
 /// `tolerated_leftover` bytes are left over: leftover bytes mean the broker
 /// and the codec disagree on the layout, and the decoded values cannot be
@@ -182,6 +210,15 @@ mod tests {
             caps: caps.iter().map(|(k, v)| (*k as i16, *v)).collect(),
             api_versions_version: 2,
         }
+    }
+
+    #[test]
+    fn api_names_resolve_to_keys() {
+        assert_eq!(api_key_by_name("Produce"), Some(0));
+        assert_eq!(api_key_by_name("ListOffsets"), Some(2));
+        assert_eq!(api_key_by_name("ApiVersions"), Some(18));
+        assert_eq!(api_key_by_name("3"), Some(3));
+        assert_eq!(api_key_by_name("Nope"), None);
     }
 
     #[test]

@@ -20,9 +20,9 @@ use crate::config::{ClientOptions, ClusterConfig};
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::{EARLIEST_OFFSET, LATEST_OFFSET};
-use crate::kafka::coordinator::PartitionKey;
 use crate::kafka::KafkaCluster;
 use crate::sync::Locking;
+use crate::topic_partition::{Topic, TopicPartition};
 use storage::{OffsetStorageKind, OffsetStore};
 
 /// Topics an offsets call is about: each with every partition, or with
@@ -128,7 +128,7 @@ impl Offsets {
         group: &str,
         selection: &Topics,
         raise_on_error: bool,
-    ) -> Result<BTreeMap<PartitionKey, i64>> {
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
         engine::block_on(async {
             let partitions = self.resolve(selection, raise_on_error).await?;
             self.committed(group, &partitions).await
@@ -136,7 +136,7 @@ impl Offsets {
     }
 
     /// The watermarks of the selected partitions.
-    pub fn watermarks(&self, selection: &Topics, raise_on_error: bool) -> Result<BTreeMap<PartitionKey, Watermarks>> {
+    pub fn watermarks(&self, selection: &Topics, raise_on_error: bool) -> Result<BTreeMap<TopicPartition, Watermarks>> {
         engine::block_on(async {
             let partitions = self.resolve(selection, raise_on_error).await?;
             self.watermarks_of(&partitions).await
@@ -150,13 +150,18 @@ impl Offsets {
         group: &str,
         selection: &Topics,
         raise_on_error: bool,
-    ) -> Result<BTreeMap<PartitionKey, i64>> {
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
         self.commit_watermark(group, selection, raise_on_error, |w| w.high)
     }
 
     /// Moves `group` to the low watermark of the selected partitions (it
     /// reads again everything kept); returns the offsets committed.
-    pub fn rewind(&self, group: &str, selection: &Topics, raise_on_error: bool) -> Result<BTreeMap<PartitionKey, i64>> {
+    pub fn rewind(
+        &self,
+        group: &str,
+        selection: &Topics,
+        raise_on_error: bool,
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
         self.commit_watermark(group, selection, raise_on_error, |w| w.low)
     }
 
@@ -166,16 +171,16 @@ impl Offsets {
     pub fn set(
         &self,
         group: &str,
-        offsets: &BTreeMap<PartitionKey, i64>,
+        offsets: &BTreeMap<TopicPartition, i64>,
         raise_on_error: bool,
-    ) -> Result<BTreeMap<PartitionKey, i64>> {
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
         let mut selection = Topics::new();
-        for (topic, partition) in offsets.keys() {
-            selection.add_partition(topic, *partition);
+        for key in offsets.keys() {
+            selection.add_partition(key.topic.as_str(), key.partition);
         }
         engine::block_on(async {
-            let known: BTreeSet<PartitionKey> = self.resolve(&selection, raise_on_error).await?.into_iter().collect();
-            let kept: BTreeMap<PartitionKey, i64> = offsets
+            let known: BTreeSet<TopicPartition> = self.resolve(&selection, raise_on_error).await?.into_iter().collect();
+            let kept: BTreeMap<TopicPartition, i64> = offsets
                 .iter()
                 .filter(|(key, _)| known.contains(*key))
                 .map(|(key, offset)| (key.clone(), *offset))
@@ -188,7 +193,7 @@ impl Offsets {
     /// Per selected partition, the group's committed offset (0 when none)
     /// and the watermarks; [`GroupLag::lag`] is Python yelp_kafka's offset distance.
     /// Unknown topics and partitions are errors.
-    pub fn lag(&self, group: &str, selection: &Topics) -> Result<BTreeMap<PartitionKey, GroupLag>> {
+    pub fn lag(&self, group: &str, selection: &Topics) -> Result<BTreeMap<TopicPartition, GroupLag>> {
         engine::block_on(async {
             let partitions = self.resolve(selection, true).await?;
             let committed = self.committed(group, &partitions).await?;
@@ -209,10 +214,10 @@ impl Offsets {
         selection: &Topics,
         raise_on_error: bool,
         pick: fn(&Watermarks) -> i64,
-    ) -> Result<BTreeMap<PartitionKey, i64>> {
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
         engine::block_on(async {
             let partitions = self.resolve(selection, raise_on_error).await?;
-            let offsets: BTreeMap<PartitionKey, i64> = self
+            let offsets: BTreeMap<TopicPartition, i64> = self
                 .watermarks_of(&partitions)
                 .await?
                 .into_iter()
@@ -243,7 +248,7 @@ impl Offsets {
         Ok(store)
     }
 
-    async fn committed(&self, group: &str, partitions: &[PartitionKey]) -> Result<BTreeMap<PartitionKey, i64>> {
+    async fn committed(&self, group: &str, partitions: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, i64>> {
         let stored = self.store(group)?.fetch(&self.cluster, partitions).await?;
         Ok(stored
             .into_iter()
@@ -251,18 +256,24 @@ impl Offsets {
             .collect())
     }
 
-    async fn watermarks_of(&self, partitions: &[PartitionKey]) -> Result<BTreeMap<PartitionKey, Watermarks>> {
-        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for (topic, partition) in partitions {
-            by_topic.entry(topic).or_default().push(*partition);
+    async fn watermarks_of(&self, partitions: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, Watermarks>> {
+        let mut by_topic: BTreeMap<&Topic, Vec<i32>> = BTreeMap::new();
+        for key in partitions {
+            by_topic.entry(&key.topic).or_default().push(key.partition);
         }
         let mut watermarks = BTreeMap::new();
         for (topic, partitions) in by_topic {
-            let high = self.cluster.list_offsets(topic, &partitions, LATEST_OFFSET).await?;
-            let low = self.cluster.list_offsets(topic, &partitions, EARLIEST_OFFSET).await?;
+            let high = self
+                .cluster
+                .list_offsets(topic.as_str(), &partitions, LATEST_OFFSET)
+                .await?;
+            let low = self
+                .cluster
+                .list_offsets(topic.as_str(), &partitions, EARLIEST_OFFSET)
+                .await?;
             for partition in partitions {
                 watermarks.insert(
-                    (topic.to_string(), partition),
+                    TopicPartition::new(topic.clone(), partition),
                     Watermarks {
                         high: high[&partition],
                         low: low[&partition],
@@ -275,7 +286,7 @@ impl Offsets {
 
     /// The selected partitions that exist, from fresh metadata for every
     /// topic; unknown ones are errors with `raise_on_error`, else left out.
-    async fn resolve(&self, selection: &Topics, raise_on_error: bool) -> Result<Vec<PartitionKey>> {
+    async fn resolve(&self, selection: &Topics, raise_on_error: bool) -> Result<Vec<TopicPartition>> {
         let metadata = self.cluster.fetch_metadata(None).await?;
         let existing = metadata.topic_partitions();
         let mut partitions = Vec::new();
@@ -292,8 +303,9 @@ impl Offsets {
                 }
                 continue;
             };
+            let name = Topic::new(topic)?;
             if wanted.is_empty() {
-                partitions.extend(known.iter().map(|p| (topic.clone(), *p)));
+                partitions.extend(known.iter().map(|p| TopicPartition::new(name.clone(), *p)));
                 continue;
             }
             let unknown: Vec<i32> = wanted.iter().filter(|p| !known.contains(p)).copied().collect();
@@ -303,7 +315,12 @@ impl Offsets {
                     format!("partitions {unknown:?} of topic {topic:?} do not exist (it has {known:?})"),
                 ));
             }
-            partitions.extend(wanted.iter().filter(|p| known.contains(p)).map(|p| (topic.clone(), *p)));
+            partitions.extend(
+                wanted
+                    .iter()
+                    .filter(|p| known.contains(p))
+                    .map(|p| TopicPartition::new(name.clone(), *p)),
+            );
         }
         Ok(partitions)
     }

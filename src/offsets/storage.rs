@@ -8,9 +8,10 @@ use std::fmt;
 
 use crate::config::{ClientOptions, ClusterConfig, Config, OptionKind, OptionSpec};
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::coordinator::{GroupCoordinator, PartitionKey};
+use crate::kafka::coordinator::GroupCoordinator;
 use crate::kafka::KafkaCluster;
 use crate::offsets::zookeeper::ZookeeperOffsets;
+use crate::topic_partition::TopicPartition;
 
 /// The `offset_storage` choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,8 +126,8 @@ impl OffsetStore {
     pub async fn fetch(
         &self,
         cluster: &KafkaCluster,
-        partitions: &[PartitionKey],
-    ) -> Result<BTreeMap<PartitionKey, Option<i64>>> {
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
         let in_kafka = if self.kind.uses_kafka() {
             Some(self.kafka.fetch(cluster, partitions).await?)
         } else {
@@ -151,7 +152,7 @@ impl OffsetStore {
 
     /// Stores `offsets` (next offset to read per partition); with `dual`,
     /// in both stores (Kafka first).
-    pub async fn commit(&self, cluster: &KafkaCluster, offsets: &BTreeMap<PartitionKey, i64>) -> Result<()> {
+    pub async fn commit(&self, cluster: &KafkaCluster, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }

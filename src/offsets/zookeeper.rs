@@ -12,7 +12,7 @@ use std::time::Duration;
 use zookeeper_client::{Acls, Client, CreateMode};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::coordinator::PartitionKey;
+use crate::topic_partition::TopicPartition;
 use crate::zk::{self, SESSION_TIMEOUT};
 
 /// The classic offset nodes of one group in one ensemble.
@@ -51,10 +51,13 @@ impl ZookeeperOffsets {
     }
 
     /// The stored offsets of `partitions`; `None` where no node exists.
-    pub async fn fetch(&self, partitions: &[PartitionKey]) -> Result<BTreeMap<PartitionKey, Option<i64>>> {
+    pub async fn fetch(&self, partitions: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
         self.within_timeout("reading offsets", async {
             let client = self.client().await?;
-            let paths: Vec<String> = partitions.iter().map(|(t, p)| self.path(t, *p)).collect();
+            let paths: Vec<String> = partitions
+                .iter()
+                .map(|key| self.path(key.topic.as_str(), key.partition))
+                .collect();
             let pending: Vec<_> = paths.iter().map(|path| client.get_data(path)).collect();
             let mut offsets = BTreeMap::new();
             for ((key, path), answer) in partitions.iter().zip(&paths).zip(pending) {
@@ -79,12 +82,17 @@ impl ZookeeperOffsets {
     }
 
     /// Writes `offsets`, creating missing nodes (and their parents).
-    pub async fn commit(&self, offsets: &BTreeMap<PartitionKey, i64>) -> Result<()> {
+    pub async fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
         self.within_timeout("writing offsets", async {
             let client = self.client().await?;
             let writes: Vec<(String, Vec<u8>)> = offsets
                 .iter()
-                .map(|((topic, partition), offset)| (self.path(topic, *partition), offset.to_string().into_bytes()))
+                .map(|(key, offset)| {
+                    (
+                        self.path(key.topic.as_str(), key.partition),
+                        offset.to_string().into_bytes(),
+                    )
+                })
                 .collect();
             let pending: Vec<_> = writes
                 .iter()

@@ -10,16 +10,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
-
 use crate::error::Error;
 use crate::kafka::metadata::ClusterMetadata;
+use crate::producer::batch::Batch;
 use crate::producer::buffers::BufferPool;
 use crate::producer::ProducerOptions;
 use crate::sync::{Locking, Waiting};
-
-/// A topic and partition.
-pub type TopicPartition = (Arc<str>, i32);
+use crate::topic_partition::{Topic, TopicPartition};
 
 /// A message as the caller hands it over; its bytes are copied into the
 /// batch, so the caller's buffers are free as soon as `append` returns.
@@ -38,15 +35,6 @@ impl OutgoingMessage<'_> {
     pub fn size(&self) -> usize {
         self.key.map_or(0, <[u8]>::len) + self.value.map_or(0, <[u8]>::len)
     }
-}
-
-/// Where a queued message's key and value sit in its batch's bytes: key
-/// first, then value, message after message.
-#[derive(Debug, Clone, Copy)]
-struct QueuedMessage {
-    key_len: Option<u32>,
-    value_len: Option<u32>,
-    timestamp: i64,
 }
 
 /// Who learns of a message's fate.
@@ -118,111 +106,13 @@ pub struct DeliveryReport {
     /// The caller's opaque value.
     pub opaque: usize,
     /// Topic.
-    pub topic: Arc<str>,
+    pub topic: Topic,
     /// Partition.
     pub partition: i32,
     /// Offset in the partition (−1 when unknown, as with acks=0).
     pub offset: i64,
     /// Why delivery failed, if it did.
     pub error: Option<Error>,
-}
-
-/// Messages of one partition sent in one request. Keys and values live in
-/// one buffer per batch (one allocation per batch, not per message).
-#[derive(Debug)]
-pub struct Batch {
-    /// Where it goes.
-    pub partition: TopicPartition,
-    messages: Vec<QueuedMessage>,
-    /// Keys and values while the batch takes messages.
-    data: BytesMut,
-    /// The same bytes once the batch is sealed.
-    payload: Bytes,
-    /// One completion per message.
-    pub completions: Vec<Completion>,
-    /// Sum of message sizes.
-    pub bytes: usize,
-    /// When its first message was produced.
-    pub created: Instant,
-    /// Sends so far.
-    pub attempts: u32,
-    /// Idempotence: producer id, epoch and base sequence, fixed at first send.
-    pub sequence: Option<(i64, i16, i32)>,
-}
-
-impl Batch {
-    fn new(partition: TopicPartition, created: Instant, data: BytesMut) -> Batch {
-        Batch {
-            partition,
-            messages: Vec::new(),
-            data,
-            payload: Bytes::new(),
-            completions: Vec::new(),
-            bytes: 0,
-            created,
-            attempts: 0,
-            sequence: None,
-        }
-    }
-
-    fn push(&mut self, message: OutgoingMessage<'_>) {
-        let length = |part: Option<&[u8]>| part.map(|bytes| bytes.len() as u32);
-        self.messages.push(QueuedMessage {
-            key_len: length(message.key),
-            value_len: length(message.value),
-            timestamp: message.timestamp,
-        });
-        self.data.put_slice(message.key.unwrap_or_default());
-        self.data.put_slice(message.value.unwrap_or_default());
-        self.bytes += message.size();
-    }
-
-    /// Stops taking messages: the bytes become shareable without a copy.
-    /// The whole buffer moves into the payload (not a split-off part), so
-    /// once the batch is settled nothing else holds its memory and the
-    /// pool can take it back.
-    fn seal(mut self) -> Batch {
-        self.payload = std::mem::take(&mut self.data).freeze();
-        self
-    }
-
-    /// The batch's buffer, to be written again: the open buffer, or the
-    /// payload once sealed.
-    fn into_buffer(self) -> Bytes {
-        if self.data.capacity() > 0 {
-            self.data.freeze()
-        } else {
-            self.payload
-        }
-    }
-
-    /// How many messages the batch holds.
-    pub fn len(&self) -> usize {
-        self.messages.len()
-    }
-
-    /// Whether the batch holds no message.
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
-    }
-
-    /// Key, value and timestamp of each message of a sealed batch, sharing
-    /// the batch's bytes.
-    pub fn contents(&self) -> impl Iterator<Item = (Option<Bytes>, Option<Bytes>, i64)> + '_ {
-        let mut position = 0usize;
-        self.messages.iter().map(move |message| {
-            let mut take = |length: Option<u32>| {
-                length.map(|length| {
-                    let part = self.payload.slice(position..position + length as usize);
-                    position += length as usize;
-                    part
-                })
-            };
-            let key = take(message.key_len);
-            let value = take(message.value_len);
-            (key, value, message.timestamp)
-        })
-    }
 }
 
 #[derive(Debug, Default)]
@@ -244,7 +134,7 @@ pub struct SendPlan {
     /// Batches to send, grouped by leader node id.
     pub requests: BTreeMap<i32, Vec<Batch>>,
     /// Topics whose leaders are unknown.
-    pub refresh_topics: BTreeSet<Arc<str>>,
+    pub refresh_topics: BTreeSet<Topic>,
     /// Batches that ran out of time, with the reason.
     pub expired: Vec<(Batch, Error)>,
     /// The earliest moment something becomes ready.
@@ -298,7 +188,7 @@ impl Accumulator {
         };
         let mut sender_should_look = false;
         if let Some(open) = &queue.open {
-            if !open.messages.is_empty() && open.bytes + size > options.batch_size_bytes {
+            if !open.is_empty() && open.bytes + size > options.batch_size_bytes {
                 queue
                     .sealed
                     .push_back(queue.open.take().expect("open batch exists").seal());
@@ -378,8 +268,8 @@ impl Accumulator {
                 needs_producer_id |= !self.producer_id_requested;
                 continue;
             }
-            let Some(leader) = metadata.leader(&partition.0, partition.1) else {
-                refresh.insert(Arc::clone(&partition.0));
+            let Some(leader) = metadata.leader(partition.topic.as_str(), partition.partition) else {
+                refresh.insert(partition.topic.clone());
                 continue;
             };
             let in_flight = self.in_flight_per_broker.get(&leader).copied().unwrap_or(0);
@@ -430,7 +320,7 @@ impl Accumulator {
                 queue.in_flight = false;
             }
         }
-        self.queued_messages -= batch.messages.len();
+        self.queued_messages -= batch.len();
         self.queued_bytes -= batch.bytes;
         self.buffers.give(batch.into_buffer());
     }
@@ -513,8 +403,8 @@ pub fn settle(batch: &Batch, outcome: &Result<i64, Error>, reports: &mut VecDequ
         match completion {
             Completion::Report(opaque) => reports.push_back(DeliveryReport {
                 opaque: *opaque,
-                topic: Arc::clone(&batch.partition.0),
-                partition: batch.partition.1,
+                topic: batch.partition.topic.clone(),
+                partition: batch.partition.partition,
                 offset: *message_outcome.as_ref().unwrap_or(&-1),
                 error: message_outcome.err(),
             }),
@@ -526,25 +416,6 @@ pub fn settle(batch: &Batch, outcome: &Result<i64, Error>, reports: &mut VecDequ
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_sealed_batch_gives_its_whole_buffer_back() {
-        let mut pool = BufferPool::default();
-        let buffer = pool.take(1 << 20);
-        let address = buffer.as_ptr();
-        let mut batch = Batch::new((Arc::from("topic"), 0), Instant::now(), buffer);
-        batch.push(OutgoingMessage {
-            key: Some(b"key"),
-            value: Some(&[7; 10_000]),
-            timestamp: 0,
-        });
-        let sealed = batch.seal();
-        assert_eq!(sealed.contents().count(), 1);
-        pool.give(sealed.into_buffer());
-        let again = pool.take(1 << 20);
-        assert_eq!(again.as_ptr(), address, "the same memory is written again");
-        assert!(again.capacity() >= 1 << 20);
-    }
 
     const TOPIC: &str = "topic";
 
@@ -587,7 +458,7 @@ mod tests {
             timestamp: 0,
         };
         accumulator.append(
-            &(Arc::from(TOPIC), partition),
+            &TopicPartition::new(Topic::new(TOPIC).unwrap(), partition),
             message,
             Completion::Report(0),
             true,
@@ -600,7 +471,7 @@ mod tests {
         plan.requests
             .into_values()
             .flatten()
-            .map(|batch| (batch.partition.1, batch))
+            .map(|batch| (batch.partition.partition, batch))
             .collect()
     }
 

@@ -2,13 +2,15 @@
 //! producers, and an asynchronous batching producer with delivery reports,
 //! over one queue and one engine task per producer.
 //!
-//! Callers' threads enqueue messages (`accumulator`); the engine task
+//! Callers' threads enqueue messages (`accumulator`) into batches
+//! (`batch`); the engine task
 //! (`sender`) sends ready batches to partition leaders and settles them;
 //! results come back to callers' threads as synchronous return values or
 //! as delivery reports served by `poll`, `flush` and `close`, where metrics
 //! are delivered to the responder too.
 
 pub mod accumulator;
+pub mod batch;
 mod buffers;
 pub mod key_partitioner;
 pub mod options;
@@ -22,14 +24,15 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
 use crate::config::{ClusterConfig, Config};
-use crate::engine;
+use crate::engine::{self, TaskSet};
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
 use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
 use crate::sync::{Locking, Waiting};
+use crate::topic_partition::TopicPartition;
 
 use accumulator::{Accumulator, Completion, DeliveryReport, OutgoingMessage, SyncWaiter};
 use key_partitioner::partition_for_key;
@@ -65,6 +68,9 @@ pub struct Shared {
     topics: TopicCache,
     /// Buffers of encoded record batches, reused from request to request.
     request_buffers: Mutex<buffers::BufferPool>,
+    /// Every engine task of the producer: the sender loop, its Produce
+    /// requests, metadata refreshes and producer-id requests.
+    tasks: TaskSet,
 }
 
 /// A Kafka producer for one cluster.
@@ -72,7 +78,7 @@ pub struct Producer {
     shared: Arc<Shared>,
     /// Keeps the engine's runtime alive as long as the producer.
     _runtime: Arc<Runtime>,
-    sender: JoinHandle<()>,
+    sender: AbortHandle,
 }
 
 impl Producer {
@@ -107,8 +113,9 @@ impl Producer {
             refreshing_metadata: AtomicBool::new(false),
             topics: TopicCache::default(),
             request_buffers: Mutex::new(buffers::BufferPool::default()),
+            tasks: TaskSet::new(&runtime),
         });
-        let sender = runtime.spawn(sender::run(Arc::clone(&shared)));
+        let sender = shared.tasks.spawn(sender::run(Arc::clone(&shared)));
         Ok(Producer {
             shared,
             _runtime: runtime,
@@ -174,7 +181,7 @@ impl Producer {
         for (index, (partition, message)) in messages.into_iter().enumerate() {
             let completion = Completion::Waiter(Arc::clone(&waiter), index);
             self.enqueue(
-                &(Arc::clone(&topic.name), partition),
+                &TopicPartition::new(topic.name.clone(), partition),
                 message,
                 completion,
                 true,
@@ -223,7 +230,7 @@ impl Producer {
         };
         self.check_size(&message)?;
         self.enqueue(
-            &(Arc::clone(&entry.name), partition),
+            &TopicPartition::new(entry.name.clone(), partition),
             message,
             Completion::Report(opaque),
             false,
@@ -244,7 +251,7 @@ impl Producer {
 
     fn enqueue(
         &self,
-        partition: &accumulator::TopicPartition,
+        partition: &TopicPartition,
         message: OutgoingMessage<'_>,
         completion: Completion,
         urgent: bool,
@@ -324,7 +331,7 @@ impl Producer {
                 .map(|t| t.partitions.len())
         };
         if let Some(count) = partitions(&cluster.cached_metadata()) {
-            return Ok(self.shared.topics.insert(topic, count, generation));
+            return self.shared.topics.insert(topic, count, generation);
         }
         let started = Instant::now();
         let generation = cluster.metadata_generation();
@@ -338,7 +345,7 @@ impl Producer {
                 .record(ProducerMetric::ProduceExceptionCount as usize, 1.0)
         })?;
         if let Some(count) = partitions(&metadata) {
-            return Ok(self.shared.topics.insert(topic, count, generation));
+            return self.shared.topics.insert(topic, count, generation);
         }
         metadata.checked_topic(topic)?;
         Err(Error::new(

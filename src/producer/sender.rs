@@ -1,30 +1,27 @@
 //! The producer's engine task: takes ready batches from the accumulator,
-//! sends one Produce request per leader, and settles each batch from the
-//! answer — delivered, sent again after a retriable error, or failed.
+//! sends one Produce request per leader (built and read by
+//! `kafka::produce`), and settles each batch from the answer — delivered,
+//! sent again after a retriable error, or failed.
 //! Also keeps metadata and (for idempotence) the producer id current.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
-use kafka_protocol::records::{Record, TimestampType, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
+use kafka_protocol::messages::{InitProducerIdRequest, ProduceResponse};
+use kafka_protocol::ResponseError;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::is_stale_leader;
+use crate::kafka::produce::{produce_request, read_produce_response, take_records, ProducePartition};
 use crate::kafka::records::encode_batches;
-use crate::kafka::topic_name;
 use crate::metrics::ProducerMetric;
-use crate::producer::accumulator::{settle, Batch};
+use crate::producer::accumulator::settle;
+use crate::producer::batch::Batch;
 use crate::producer::Shared;
 use crate::sync::Locking;
-
-/// Kafka error codes of the idempotent producer.
-const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
-const UNKNOWN_PRODUCER_ID: i16 = 59;
+use crate::topic_partition::{Topic, TopicPartition};
 
 /// Runs until the producer shuts down.
 pub async fn run(shared: Arc<Shared>) {
@@ -34,7 +31,7 @@ pub async fn run(shared: Arc<Shared>) {
         }
         let (requests, next_wakeup) = take_ready(&shared);
         for (leader, batches) in requests {
-            tokio::spawn(send_request(Arc::clone(&shared), leader, batches));
+            shared.tasks.spawn(send_request(Arc::clone(&shared), leader, batches));
         }
         tokio::select! {
             _ = shared.wake_sender.notified() => {}
@@ -53,7 +50,9 @@ pub async fn send_ready_here(shared: Arc<Shared>) -> bool {
         return false;
     };
     for (other_leader, other_batches) in requests {
-        tokio::spawn(send_request(Arc::clone(&shared), other_leader, other_batches));
+        shared
+            .tasks
+            .spawn(send_request(Arc::clone(&shared), other_leader, other_batches));
     }
     send_request(shared, leader, batches).await;
     true
@@ -72,12 +71,12 @@ fn take_ready(shared: &Arc<Shared>) -> (BTreeMap<i32, Vec<Batch>>, Instant) {
     let mut next_wakeup = plan.next_wakeup.unwrap_or(now + Duration::from_secs(1));
     let soon = now + shared.options.retry_backoff.max(Duration::from_millis(10));
     if !plan.refresh_topics.is_empty() {
-        let topics: Vec<String> = plan.refresh_topics.iter().map(|t| t.to_string()).collect();
-        tokio::spawn(refresh_metadata(Arc::clone(shared), topics));
+        let topics: Vec<String> = plan.refresh_topics.iter().map(Topic::to_string).collect();
+        shared.tasks.spawn(refresh_metadata(Arc::clone(shared), topics));
         next_wakeup = next_wakeup.min(soon);
     }
     if plan.needs_producer_id {
-        tokio::spawn(init_producer_id(Arc::clone(shared)));
+        shared.tasks.spawn(init_producer_id(Arc::clone(shared)));
         next_wakeup = next_wakeup.min(soon);
     }
     (plan.requests, next_wakeup)
@@ -88,6 +87,11 @@ pub async fn refresh_metadata(shared: Arc<Shared>, topics: Vec<String>) {
     if shared.refreshing_metadata.swap(true, Ordering::AcqRel) {
         return;
     }
+    // Also when the refresh unwinds: a flag left set would stop every later refresh.
+    let _refreshed = Finally(|| {
+        shared.refreshing_metadata.store(false, Ordering::Release);
+        shared.wake_sender.notify_one();
+    });
     let started = Instant::now();
     let result = shared.cluster.fetch_metadata(Some(&topics)).await;
     shared
@@ -98,13 +102,15 @@ pub async fn refresh_metadata(shared: Arc<Shared>, topics: Vec<String>) {
             .metrics
             .record(ProducerMetric::ProduceExceptionCount as usize, 1.0);
     }
-    shared.refreshing_metadata.store(false, Ordering::Release);
-    shared.wake_sender.notify_one();
 }
 
 /// Idempotence: asks any broker for a producer id and epoch. The plan that
 /// spawned this marked the request as out, so no other runs meanwhile.
 async fn init_producer_id(shared: Arc<Shared>) {
+    let request = ProducerIdRequest {
+        shared: &shared,
+        answered: false,
+    };
     let result = async {
         let deadline = Instant::now() + shared.options.client.request_timeout;
         let connection = shared.cluster.any_connection(deadline).await?;
@@ -118,27 +124,66 @@ async fn init_producer_id(shared: Arc<Shared>) {
         Ok((response.producer_id.0, response.producer_epoch))
     }
     .await;
-    shared.state.locked().producer_id_answered(result.ok());
-    shared.wake_sender.notify_one();
+    request.answer(result.ok());
 }
 
+/// An InitProducerId request out. Dropped unanswered — the task unwound —
+/// it counts as failed, so that the next plan asks again.
+struct ProducerIdRequest<'a> {
+    shared: &'a Shared,
+    answered: bool,
+}
+
+impl ProducerIdRequest<'_> {
+    fn answer(mut self, identity: Option<(i64, i16)>) {
+        self.answered = true;
+        self.shared.state.locked().producer_id_answered(identity);
+        self.shared.wake_sender.notify_one();
+    }
+}
+
+impl Drop for ProducerIdRequest<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.shared.state.locked().producer_id_answered(None);
+            self.shared.wake_sender.notify_one();
+        }
+    }
+}
+
+/// Sends one Produce request to `leader` and settles its batches.
 async fn send_request(shared: Arc<Shared>, leader: i32, batches: Vec<Batch>) {
+    let mut in_flight = InFlight {
+        shared: &shared,
+        leader,
+        request_open: true,
+        batches: batches.into(),
+    };
+    #[cfg(test)]
+    if tests::SEND_TASKS_PANIC.load(Ordering::Acquire) {
+        panic!("a send task panics (test hook)");
+    }
     let started = Instant::now();
-    let result = produce(&shared, leader, &batches).await;
+    let result = produce(&shared, leader, in_flight.batches.make_contiguous()).await;
     shared
         .metrics
         .record_duration(ProducerMetric::ProduceRequestTimer as usize, started.elapsed());
-    shared.state.locked().request_done(leader);
+    in_flight.request_done();
+    let count = in_flight.batches.len();
+    let outcomes = match &result {
+        Ok(None) => vec![Ok(-1); count],
+        Ok(Some(response)) => {
+            let asked: Vec<&TopicPartition> = in_flight.batches.iter().map(|batch| &batch.partition).collect();
+            read_produce_response(response, &asked)
+        }
+        Err(error) => vec![Err(error.clone()); count],
+    };
     let mut stale_topics = Vec::new();
-    for batch in batches {
-        let outcome = match &result {
-            Ok(None) => Ok(-1),
-            Ok(Some(response)) => partition_outcome(response, &batch),
-            Err(error) => Err(error.clone()),
-        };
+    for outcome in outcomes {
+        let batch = in_flight.batches.pop_front().expect("one outcome per batch");
         if let Err(error) = &outcome {
             if is_stale_leader(error) || error.code() == ErrorCode::RequestTimedOut {
-                stale_topics.push(batch.partition.0.to_string());
+                stale_topics.push(batch.partition.topic.to_string());
             }
         }
         shared.settle_attempt(batch, outcome);
@@ -151,44 +196,77 @@ async fn send_request(shared: Arc<Shared>, leader: i32, batches: Vec<Batch>) {
     shared.wake_sender.notify_one();
 }
 
+/// The batches of one Produce request until each is settled. Whatever is
+/// still held when it drops — the task unwound from a panic — is failed
+/// with an `Internal` error, so that `flush` and `close` need not wait for
+/// the batches' delivery timeout.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    leader: i32,
+    request_open: bool,
+    batches: VecDeque<Batch>,
+}
+
+impl InFlight<'_> {
+    /// The request ended: its leader may take the next one.
+    fn request_done(&mut self) {
+        if std::mem::take(&mut self.request_open) {
+            self.shared.state.locked().request_done(self.leader);
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.request_done();
+        if self.batches.is_empty() {
+            return;
+        }
+        let error = Error::new(
+            ErrorCode::Internal,
+            format!(
+                "the task sending to broker {} failed before the answer was read",
+                self.leader
+            ),
+        );
+        for batch in self.batches.drain(..) {
+            self.shared.settle_attempt(batch, Err(error.clone()));
+        }
+        self.shared.wake_sender.notify_one();
+    }
+}
+
+/// Runs its action when dropped: at a task's normal end and when it unwinds.
+struct Finally<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Finally<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
 /// Sends the batches in one Produce request; `None` when acks=0 (no answer).
 async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Option<ProduceResponse>> {
     let deadline = Instant::now() + shared.options.client.request_timeout;
     let connection = shared.cluster.broker_connection(leader, deadline).await?;
-    let mut topics: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
+    let mut partitions = Vec::with_capacity(batches.len());
     for batch in batches {
         let capacity = batch.bytes + 64 + 24 * batch.len();
         let mut encoded = shared.request_buffers.locked().take(capacity);
-        encode_batches(&mut encoded, &records_of(batch), shared.options.compression)?;
-        topics.entry(&batch.partition.0).or_default().push(
-            PartitionProduceData::default()
-                .with_index(batch.partition.1)
-                .with_records(Some(encoded.freeze())),
-        );
+        encode_batches(&mut encoded, &batch.records(), shared.options.compression)?;
+        partitions.push(ProducePartition {
+            partition: &batch.partition,
+            records: encoded.freeze(),
+        });
     }
-    let mut request = ProduceRequest::default()
-        .with_transactional_id(None)
-        .with_acks(shared.options.acks)
-        .with_timeout_ms(shared.options.ack_timeout.as_millis().min(i32::MAX as u128) as i32)
-        .with_topic_data(
-            topics
-                .into_iter()
-                .map(|(topic, partitions)| {
-                    TopicProduceData::default()
-                        .with_name(topic_name(topic))
-                        .with_partition_data(partitions)
-                })
-                .collect(),
-        );
+    let mut request = produce_request(partitions, shared.options.acks, shared.options.ack_timeout);
     let prepared = connection.prepare(&request);
     // The frame holds its own copy: the encoded batches go back to the pool
     // now, to be written again (still in cache) by the next request.
     {
         let mut buffers = shared.request_buffers.locked();
-        for partition in request.topic_data.iter_mut().flat_map(|t| t.partition_data.iter_mut()) {
-            if let Some(records) = partition.records.take() {
-                buffers.give(records);
-            }
+        for records in take_records(&mut request) {
+            buffers.give(records);
         }
     }
     let prepared = prepared?;
@@ -202,73 +280,16 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
     }
 }
 
-/// The records of a batch as the codec wants them: offsets are deltas from
-/// 0; sequences are the batch's base sequence plus the delta, or, without
-/// idempotence, −1 plus the delta, which keeps the encoder from splitting
-/// the batch and writes base sequence −1 (docs/protocol-notes.md).
-fn records_of(batch: &Batch) -> Vec<Record> {
-    let (producer_id, producer_epoch, base_sequence) =
-        batch
-            .sequence
-            .unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE));
-    batch
-        .contents()
-        .enumerate()
-        .map(|(delta, (key, value, timestamp))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: delta as i64,
-            sequence: base_sequence.wrapping_add(delta as i32),
-            timestamp,
-            key,
-            value,
-            headers: Default::default(),
-        })
-        .collect()
-}
-
-/// The base offset the broker assigned to `batch`, or its error.
-fn partition_outcome(response: &ProduceResponse, batch: &Batch) -> Result<i64> {
-    let (topic, partition) = (&*batch.partition.0, batch.partition.1);
-    let answer = response
-        .responses
-        .iter()
-        .filter(|t| &*t.name.0 == topic)
-        .flat_map(|t| t.partition_responses.iter())
-        .find(|p| p.index == partition)
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::Protocol,
-                format!("no answer for {topic}/{partition} in the Produce response"),
-            )
-        })?;
-    match answer.error_code {
-        0 => Ok(answer.base_offset),
-        // The broker already has this batch: a retry of a delivered batch.
-        DUPLICATE_SEQUENCE_NUMBER => Ok(-1),
-        code => {
-            let mut error = Error::from_kafka(code, format!("Produce to {topic}/{partition}"));
-            if let Some(text) = answer.error_message.as_ref().filter(|t| !t.is_empty()) {
-                error = error.context(text.as_str());
-            }
-            Err(error)
-        }
-    }
-}
-
 impl Shared {
     /// Settles one attempt of `batch`: delivered, retried, or failed for good.
     fn settle_attempt(&self, mut batch: Batch, outcome: Result<i64>) {
         let Err(error) = outcome else {
             return self.finish_batch(batch, outcome, true);
         };
-        let kafka = error.kafka_code();
-        let producer_state_lost = matches!(kafka, Some(OUT_OF_ORDER_SEQUENCE_NUMBER | UNKNOWN_PRODUCER_ID));
+        let producer_state_lost = matches!(
+            error.kafka_code().and_then(ResponseError::try_from_code),
+            Some(ResponseError::OutOfOrderSequenceNumber | ResponseError::UnknownProducerId)
+        );
         let retriable = producer_state_lost || error.is_retriable();
         let in_time = batch.created.elapsed() < self.options.delivery_timeout;
         let mut state = self.state.locked();
@@ -309,5 +330,79 @@ impl Shared {
         self.state.locked().batch_finished(batch, was_in_flight);
         self.reports_ready.notify_all();
         self.space.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::config::{ClusterConfig, Config};
+    use crate::kafka::metadata::{ClusterMetadata, PartitionMetadata, TopicMetadata};
+    use crate::producer::{Producer, QueueWait};
+
+    /// Makes send tasks panic before they send.
+    pub(super) static SEND_TASKS_PANIC: AtomicBool = AtomicBool::new(false);
+
+    /// Topic `t` with one partition, led by node 1.
+    fn led_by_one() -> ClusterMetadata {
+        let mut metadata = ClusterMetadata::empty();
+        metadata.topics.insert(
+            "t".to_string(),
+            TopicMetadata {
+                error_code: 0,
+                partitions: [(
+                    0,
+                    PartitionMetadata {
+                        error_code: 0,
+                        leader: 1,
+                    },
+                )]
+                .into(),
+            },
+        );
+        metadata
+    }
+
+    #[test]
+    fn a_send_task_that_panics_fails_its_batches_and_flush_returns_at_once() {
+        // Nothing listens there: the producer's own sender never finds a leader.
+        let cluster = ClusterConfig::new("standard", "test", &["127.0.0.1:9"], "").unwrap();
+        let mut config = Config::new();
+        config.set("delivery_timeout_ms", "60000").unwrap();
+        let producer = Producer::new(&cluster, &config, None).unwrap();
+        let shared = &producer.shared;
+        shared
+            .topics
+            .insert("t", 1, shared.cluster.metadata_generation())
+            .unwrap();
+        producer
+            .produce("t", Some(0), None, Some(b"value"), 7, QueueWait::NoWait)
+            .unwrap();
+
+        // The test plays the sender, with metadata that names the leader.
+        let after_linger = Instant::now() + Duration::from_secs(1);
+        let plan = shared.state.locked().plan(&led_by_one(), &shared.options, after_linger);
+        let (leader, batches) = plan.requests.into_iter().next().expect("the batch is ready");
+        SEND_TASKS_PANIC.store(true, Ordering::Release);
+        shared.tasks.spawn(send_request(Arc::clone(shared), leader, batches));
+
+        let started = Instant::now();
+        let mut reports = Vec::new();
+        producer
+            .flush(Duration::from_secs(30), &mut |report| reports.push(report.clone()))
+            .unwrap();
+        SEND_TASKS_PANIC.store(false, Ordering::Release);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "flush waited {:?}",
+            started.elapsed()
+        );
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].opaque, 7);
+        let error = reports[0].error.as_ref().expect("the message failed");
+        assert_eq!(error.code(), ErrorCode::Internal, "{error}");
+        assert_eq!(producer.queued_messages(), 0);
     }
 }

@@ -2,16 +2,19 @@
 //! topic name, the partition count and the round-robin position — kept
 //! until the cluster's metadata changes, so a message costs one map lookup.
 
-use crate::sync::ReadWriteLocking;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+
+use crate::error::Result;
+use crate::sync::ReadWriteLocking;
+use crate::topic_partition::Topic;
 
 /// What the producer knows about one topic.
 #[derive(Debug)]
 pub struct TopicEntry {
     /// The name, shared by every queued message of the topic.
-    pub name: Arc<str>,
+    pub name: Topic,
     /// Partitions in the metadata this entry was built from.
     pub partitions: usize,
     /// The metadata generation it was built from.
@@ -41,12 +44,13 @@ impl TopicCache {
     }
 
     /// Records `partitions` for `topic` as of metadata `generation`, keeping
-    /// the round-robin position of an older entry.
-    pub fn insert(&self, topic: &str, partitions: usize, generation: u64) -> Arc<TopicEntry> {
+    /// the round-robin position of an older entry. A name Kafka cannot
+    /// hold (empty, or with a NUL) is an `InvalidArgument`.
+    pub fn insert(&self, topic: &str, partitions: usize, generation: u64) -> Result<Arc<TopicEntry>> {
         let mut entries = self.entries.write_locked();
         let (name, next) = match entries.get(topic) {
-            Some(old) => (Arc::clone(&old.name), old.next.load(Ordering::Relaxed)),
-            None => (Arc::from(topic), rand::random::<u32>() as usize),
+            Some(old) => (old.name.clone(), old.next.load(Ordering::Relaxed)),
+            None => (Topic::new(topic)?, rand::random::<u32>() as usize),
         };
         let entry = Arc::new(TopicEntry {
             name,
@@ -55,7 +59,7 @@ impl TopicCache {
             next: AtomicUsize::new(next),
         });
         entries.insert(topic.into(), Arc::clone(&entry));
-        entry
+        Ok(entry)
     }
 }
 
@@ -66,7 +70,7 @@ mod tests {
     #[test]
     fn round_robin_visits_every_partition_in_turn() {
         let cache = TopicCache::default();
-        let entry = cache.insert("t", 5, 1);
+        let entry = cache.insert("t", 5, 1).unwrap();
         let first = entry.next_round_robin();
         let seen: Vec<i32> = (0..5).map(|_| entry.next_round_robin()).collect();
         assert_eq!(seen[4], first);
@@ -78,12 +82,12 @@ mod tests {
     #[test]
     fn entries_expire_with_the_metadata_and_keep_their_position() {
         let cache = TopicCache::default();
-        let entry = cache.insert("t", 3, 1);
+        let entry = cache.insert("t", 3, 1).unwrap();
         entry.next_round_robin();
         assert!(cache.get("t", 1).is_some());
         assert!(cache.get("t", 2).is_none(), "new metadata, new entry");
-        let renewed = cache.insert("t", 4, 2);
-        assert!(Arc::ptr_eq(&renewed.name, &entry.name));
+        let renewed = cache.insert("t", 4, 2).unwrap();
+        assert!(Topic::ptr_eq(&renewed.name, &entry.name));
         assert_eq!(renewed.next.load(Ordering::Relaxed), entry.next.load(Ordering::Relaxed));
     }
 }

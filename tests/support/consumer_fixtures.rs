@@ -163,6 +163,6 @@ pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> std::coll
         .current_offsets(group, &Topics::of_topics(&[topic]), true)
         .unwrap()
         .into_iter()
-        .map(|((_, partition), offset)| (partition, offset))
+        .map(|(key, offset)| (key.partition, offset))
         .collect()
 }

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::consumer::{ConsumerConfig, TopicPartition};
+use crate::consumer::ConsumerConfig;
 use crate::error::{ErrorCode, Result};
 use crate::groups::membership::{
     check_group_topics, partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH,
@@ -28,6 +28,7 @@ use crate::groups::run_gate::RunGate;
 use crate::kafka::KafkaCluster;
 use crate::set_partitioner::{layout, Instruction, SetPartitioner};
 use crate::sync::Locking;
+use crate::topic_partition::TopicPartition;
 
 use process::ProcessWorker;
 use thread::{ThreadWorker, WorkerFactory};

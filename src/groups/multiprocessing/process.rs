@@ -10,8 +10,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::config::{ClusterConfig, Config};
-use crate::consumer::{Consumer, ConsumerConfig, Subscription, TopicPartition};
+use crate::consumer::{Consumer, ConsumerConfig, Subscription};
 use crate::error::{Error, ErrorCode, Result};
+use crate::topic_partition::TopicPartition;
 
 /// The environment a worker program receives.
 pub const ENV_TOPIC: &str = "YK_WORKER_TOPIC";

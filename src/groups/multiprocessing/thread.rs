@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription, TopicPartition};
+use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription};
 use crate::error::{Error, ErrorCode, Result};
+use crate::topic_partition::TopicPartition;
 
 /// How long a worker waits for a message before it looks at its stop flag.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);

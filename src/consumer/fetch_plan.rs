@@ -1,0 +1,265 @@
+//! Which partitions join the next fetches, and to which leader: the
+//! fetcher's decision, kept apart from its task so that it can be tested
+//! without brokers.
+//!
+//! Owns the per-partition fetch state the decision reads (assignment,
+//! position, fetch in flight, chunks queued, backoff) and the plan it
+//! returns. A partition is asked for when it has no fetch in flight, fewer
+//! than [`QUEUE_DEPTH`] chunks queued, no backoff running, and a known
+//! leader whose broker has no fetch running; a partition without a leader
+//! backs off and names its topic for a metadata refresh.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::kafka::metadata::ClusterMetadata;
+use crate::topic_partition::TopicPartition;
+
+/// Chunks of one partition that may wait in the queue. One is not enough
+/// where a broker answers a fetch with one record batch per partition
+/// (librdkafka's mock, docs/protocol-notes.md): the application then
+/// drains the queue faster than fetches refill it.
+pub const QUEUE_DEPTH: u32 = 2;
+
+/// The fetch state of one assigned partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionFetch {
+    /// The assignment it is fetched for.
+    pub assignment: u64,
+    /// The next offset to fetch.
+    pub position: i64,
+    /// Whether a fetch for it is out.
+    pub in_flight: bool,
+    /// How many of its chunks wait in the queue.
+    pub queued: u32,
+    /// When its backoff ends, if one runs.
+    pub retry_at: Option<Instant>,
+}
+
+impl PartitionFetch {
+    /// A partition to fetch from `position` on, as assignment `assignment`.
+    pub fn new(assignment: u64, position: i64) -> PartitionFetch {
+        PartitionFetch {
+            assignment,
+            position,
+            in_flight: false,
+            queued: 0,
+            retry_at: None,
+        }
+    }
+}
+
+/// The fetches to start now.
+#[derive(Debug, Default)]
+pub struct FetchPlan {
+    /// Per leader, the partitions to fetch with their assignment and position.
+    pub by_leader: BTreeMap<i32, Vec<(TopicPartition, u64, i64)>>,
+    /// Topics with a partition whose leader is unknown.
+    pub leaderless: BTreeSet<String>,
+    /// When the earliest backoff ends.
+    pub next_retry: Option<Instant>,
+}
+
+/// Plans the next fetches over `partitions`, led as `metadata` says, where
+/// `busy_brokers` already have a fetch out. Partitions planned are marked
+/// in flight; a partition without a leader backs off for `retry_backoff`
+/// and an ended backoff is cleared.
+pub fn plan_fetches(
+    partitions: &mut HashMap<TopicPartition, PartitionFetch>,
+    metadata: &ClusterMetadata,
+    busy_brokers: &HashSet<i32>,
+    retry_backoff: Duration,
+    now: Instant,
+) -> FetchPlan {
+    let mut plan = FetchPlan::default();
+    let mut retry_at = |at: Instant| {
+        plan.next_retry = Some(plan.next_retry.map_or(at, |next: Instant| next.min(at)));
+    };
+    for (partition, fetch) in partitions.iter_mut() {
+        if fetch.in_flight || fetch.queued >= QUEUE_DEPTH {
+            continue;
+        }
+        if let Some(at) = fetch.retry_at {
+            if at > now {
+                retry_at(at);
+                continue;
+            }
+            fetch.retry_at = None;
+        }
+        match metadata.leader(partition.topic.as_str(), partition.partition) {
+            Some(leader) if busy_brokers.contains(&leader) => {}
+            Some(leader) => {
+                fetch.in_flight = true;
+                plan.by_leader
+                    .entry(leader)
+                    .or_default()
+                    .push((partition.clone(), fetch.assignment, fetch.position));
+            }
+            None => {
+                plan.leaderless.insert(partition.topic.as_str().to_string());
+                let at = now + retry_backoff;
+                fetch.retry_at = Some(at);
+                retry_at(at);
+            }
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::metadata::{PartitionMetadata, TopicMetadata};
+    use crate::topic_partition::Topic;
+
+    const BACKOFF: Duration = Duration::from_millis(100);
+
+    fn partition(topic: &str, id: i32) -> TopicPartition {
+        TopicPartition::new(Topic::new(topic).unwrap(), id)
+    }
+
+    /// Topic `t` with partitions led by `leaders[p]` (−1: no leader).
+    fn metadata(leaders: &[i32]) -> ClusterMetadata {
+        let mut metadata = ClusterMetadata::empty();
+        metadata.topics.insert(
+            "t".to_string(),
+            TopicMetadata {
+                error_code: 0,
+                partitions: leaders
+                    .iter()
+                    .enumerate()
+                    .map(|(p, leader)| {
+                        let led = PartitionMetadata {
+                            error_code: 0,
+                            leader: *leader,
+                        };
+                        (p as i32, led)
+                    })
+                    .collect(),
+            },
+        );
+        metadata
+    }
+
+    /// Partitions 0..count of `t`, each assignment p + 1 at position 10 × p.
+    fn assigned(count: i32) -> HashMap<TopicPartition, PartitionFetch> {
+        (0..count)
+            .map(|p| (partition("t", p), PartitionFetch::new(p as u64 + 1, 10 * p as i64)))
+            .collect()
+    }
+
+    /// The partition ids a plan asks each leader for, sorted.
+    fn asked(plan: &FetchPlan) -> BTreeMap<i32, Vec<i32>> {
+        plan.by_leader
+            .iter()
+            .map(|(leader, partitions)| {
+                let mut ids: Vec<i32> = partitions.iter().map(|(p, _, _)| p.partition).collect();
+                ids.sort();
+                (*leader, ids)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn partitions_are_grouped_by_leader_with_their_assignment_and_position() {
+        let mut partitions = assigned(3);
+        let plan = plan_fetches(
+            &mut partitions,
+            &metadata(&[1, 2, 1]),
+            &HashSet::new(),
+            BACKOFF,
+            Instant::now(),
+        );
+        assert_eq!(asked(&plan), BTreeMap::from([(1, vec![0, 2]), (2, vec![1])]));
+        assert!(plan.by_leader[&2].contains(&(partition("t", 1), 2, 10)));
+        assert!(
+            partitions.values().all(|fetch| fetch.in_flight),
+            "every planned partition is in flight"
+        );
+        assert!(plan.leaderless.is_empty());
+        assert_eq!(plan.next_retry, None);
+    }
+
+    #[test]
+    fn a_partition_with_a_fetch_in_flight_is_not_asked_again() {
+        let mut partitions = assigned(2);
+        let now = Instant::now();
+        let first = plan_fetches(&mut partitions, &metadata(&[1, 1]), &HashSet::new(), BACKOFF, now);
+        assert_eq!(asked(&first), BTreeMap::from([(1, vec![0, 1])]));
+        let second = plan_fetches(&mut partitions, &metadata(&[1, 1]), &HashSet::new(), BACKOFF, now);
+        assert!(second.by_leader.is_empty());
+    }
+
+    #[test]
+    fn a_partition_whose_queue_is_full_waits() {
+        let mut partitions = assigned(2);
+        partitions.get_mut(&partition("t", 0)).unwrap().queued = QUEUE_DEPTH;
+        partitions.get_mut(&partition("t", 1)).unwrap().queued = QUEUE_DEPTH - 1;
+        let plan = plan_fetches(
+            &mut partitions,
+            &metadata(&[1, 1]),
+            &HashSet::new(),
+            BACKOFF,
+            Instant::now(),
+        );
+        assert_eq!(
+            asked(&plan),
+            BTreeMap::from([(1, vec![1])]),
+            "one chunk queued still leaves room"
+        );
+        assert!(!partitions[&partition("t", 0)].in_flight);
+    }
+
+    #[test]
+    fn a_partition_without_a_leader_is_left_for_the_metadata_refresh() {
+        let mut partitions = assigned(2);
+        let now = Instant::now();
+        let plan = plan_fetches(&mut partitions, &metadata(&[1, -1]), &HashSet::new(), BACKOFF, now);
+        assert_eq!(asked(&plan), BTreeMap::from([(1, vec![0])]));
+        assert_eq!(plan.leaderless, BTreeSet::from(["t".to_string()]));
+        assert_eq!(partitions[&partition("t", 1)].retry_at, Some(now + BACKOFF));
+        assert_eq!(
+            plan.next_retry,
+            Some(now + BACKOFF),
+            "the fetcher looks again after the backoff"
+        );
+        assert!(!partitions[&partition("t", 1)].in_flight);
+    }
+
+    #[test]
+    fn a_partition_backing_off_waits_until_its_backoff_ends() {
+        let mut partitions = assigned(1);
+        let now = Instant::now();
+        partitions.get_mut(&partition("t", 0)).unwrap().retry_at = Some(now + BACKOFF);
+        let waiting = plan_fetches(&mut partitions, &metadata(&[1]), &HashSet::new(), BACKOFF, now);
+        assert!(waiting.by_leader.is_empty());
+        assert_eq!(waiting.next_retry, Some(now + BACKOFF));
+
+        let later = plan_fetches(
+            &mut partitions,
+            &metadata(&[1]),
+            &HashSet::new(),
+            BACKOFF,
+            now + BACKOFF,
+        );
+        assert_eq!(asked(&later), BTreeMap::from([(1, vec![0])]));
+        assert_eq!(
+            partitions[&partition("t", 0)].retry_at,
+            None,
+            "the ended backoff is cleared"
+        );
+    }
+
+    #[test]
+    fn a_broker_with_a_fetch_out_gets_no_second_one() {
+        let mut partitions = assigned(2);
+        let busy = HashSet::from([1]);
+        let plan = plan_fetches(&mut partitions, &metadata(&[1, 2]), &busy, BACKOFF, Instant::now());
+        assert_eq!(asked(&plan), BTreeMap::from([(2, vec![1])]));
+        assert!(
+            !partitions[&partition("t", 0)].in_flight,
+            "asked once the broker's fetch ends"
+        );
+        assert_eq!(plan.next_retry, None, "the fetch's end wakes the fetcher");
+    }
+}
