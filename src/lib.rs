@@ -1,29 +1,40 @@
-//! yelp_kafka: a Kafka client library with a C ABI.
+//! yelp_kafka: a Kafka client library with a C ABI (docs/architecture.md).
 //!
-//! Layers, from the outside in: `ffi` (every `extern "C"` function and all
-//! `unsafe` code) calls the safe domain modules (`config`, `discovery`,
-//! `error`), which use the network and protocol engine in `kafka`, driven
-//! by the runtime in `engine`. `topic_partition` names topics and partitions
-//! for every layer.
+//! Layers, from the outside in, each calling only the ones below it:
+//! - `ffi`: every `extern "C"` function and all `unsafe` code, one file per
+//!   C object (docs/c-abi.md).
+//! - The domain, safe Rust and the library's Rust API: `producer`,
+//!   `consumer`, `groups` (the three consumer groups), `offsets`,
+//!   `discovery`, `metrics`, `config` and `error`; `set_partitioner` is
+//!   kazoo's `SetPartitioner` protocol the groups balance with.
+//! - `kafka`: the network and protocol engine over `kafka-protocol`; `zk`:
+//!   ZooKeeper sessions.
+//! - `engine`: the tokio runtime the library owns, and its tasks.
+//!
+//! Beside them: `topic_partition` names topics and partitions for every
+//! layer, `sync` is the one lock-poisoning policy, and `test_support`
+//! opens internals to the integration tests (not part of the API).
 
 #![deny(unsafe_code)]
 
 pub mod config;
 pub mod consumer;
 pub mod discovery;
-pub mod engine;
+pub(crate) mod engine;
 pub mod error;
 #[allow(unsafe_code)]
-pub mod ffi;
+mod ffi;
 pub mod groups;
-pub mod kafka;
+pub(crate) mod kafka;
 pub mod metrics;
 pub mod offsets;
 pub mod producer;
-pub mod set_partitioner;
+pub(crate) mod set_partitioner;
 mod sync;
-pub mod topic_partition;
-pub mod zk;
+#[doc(hidden)]
+pub mod test_support;
+mod topic_partition;
+pub(crate) mod zk;
 
 pub use error::{Error, ErrorCode, Result};
 pub use topic_partition::{Topic, TopicPartition};

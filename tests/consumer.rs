@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use consumer_fixtures::{consumer_config, produce_transactions, produce_with_kcat, sample_records};
 use support::MockCluster;
 use yelp_kafka::consumer::{Consumer, Message, Subscription, Topic, TopicPartition};
-use yelp_kafka::offsets::storage::OffsetStorageKind;
+use yelp_kafka::offsets::OffsetStorageKind;
 use yelp_kafka::offsets::{Offsets, Topics};
 use yelp_kafka::ErrorCode;
 

@@ -23,8 +23,8 @@ use consumer_fixtures::{cluster_config, committed_offsets, mock_values, produce_
 use group_fixtures::{KazooPeer, PrivateZookeeper};
 use support::MockCluster;
 use yelp_kafka::consumer::{ConsumerConfig, TopicPartition};
-use yelp_kafka::groups::consumer_group::{ConsumerGroup, RebalanceHandler};
-use yelp_kafka::zk::SESSION_TIMEOUT;
+use yelp_kafka::groups::{ConsumerGroup, RebalanceHandler};
+use yelp_kafka::test_support::SESSION_TIMEOUT;
 use yelp_kafka::ErrorCode;
 
 const COOLDOWN: &str = "0.5";
@@ -559,7 +559,7 @@ fn a_mixed_group_with_a_kazoo_member_splits_as_kazoo_computes() {
     let ours = [group.spawn(), group.spawn()];
     let all = all_partitions("events", 9);
     let (address, chroot) = zookeeper.split_at(zookeeper.find('/').unwrap());
-    let path = yelp_kafka::set_partitioner::layout::group_path(None, "mixed", &["events".to_string()], true);
+    let path = yelp_kafka::test_support::layout::group_path(None, "mixed", &["events".to_string()], true);
     let all_list: Vec<String> = all.iter().cloned().collect();
     let kazoo = KazooPeer::start(
         &format!("{address}{chroot}"),

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest};
 use support::MockCluster;
 use yelp_kafka::config::{ClientOptions, Config};
-use yelp_kafka::engine::block_on;
-use yelp_kafka::kafka::cluster::{EARLIEST_OFFSET, LATEST_OFFSET};
-use yelp_kafka::kafka::{BrokerConnection, KafkaCluster, KafkaRequest};
+use yelp_kafka::test_support::block_on;
+use yelp_kafka::test_support::{BrokerConnection, KafkaCluster, KafkaRequest};
+use yelp_kafka::test_support::{EARLIEST_OFFSET, LATEST_OFFSET};
 use yelp_kafka::ErrorCode;
 
 /// Client options for the mock in use: Debian's librdkafka 2.0.2 mock
@@ -113,7 +113,7 @@ fn negotiation_picks_the_highest_version_both_sides_support() {
         .unwrap();
     let versions = broker.versions();
 
-    fn expected<R: KafkaRequest>(versions: &yelp_kafka::kafka::versions::ApiVersionTable, cap: i16) -> i16 {
+    fn expected<R: KafkaRequest>(versions: &yelp_kafka::test_support::ApiVersionTable, cap: i16) -> i16 {
         let broker = versions.broker_range(R::KEY).expect("mock offers the API");
         let mut version = R::supported_versions().max.min(broker.max).min(cap);
         if R::KEY == ApiKey::Produce && version == 5 {

@@ -12,9 +12,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{BatchDecodeInfo, RecordBatchDecoder};
 use support::MockCluster;
 use yelp_kafka::config::{ClientOptions, ClusterConfig, Config};
-use yelp_kafka::engine::block_on;
-use yelp_kafka::kafka::KafkaCluster;
 use yelp_kafka::producer::{Producer, QueueWait};
+use yelp_kafka::test_support::block_on;
+use yelp_kafka::test_support::KafkaCluster;
 
 const PRODUCE: i16 = 0;
 const REQUEST_TIMED_OUT: i16 = 7;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use consumer_fixtures::{cluster_config, mock_values, produce_with_kcat, sample_records};
 use support::{zk_chroot, MockCluster};
 use yelp_kafka::config::ClientOptions;
-use yelp_kafka::offsets::storage::OffsetStorageKind;
+use yelp_kafka::offsets::OffsetStorageKind;
 use yelp_kafka::offsets::{Offsets, Topics};
 use yelp_kafka::{ErrorCode, Topic, TopicPartition};
 

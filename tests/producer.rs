@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use support::MockCluster;
 use yelp_kafka::config::{ClusterConfig, Config};
 use yelp_kafka::metrics::{Measurement, MetricsResponder, ProducerMetric};
-use yelp_kafka::producer::accumulator::DeliveryReport;
-use yelp_kafka::producer::key_partitioner::partition_for_key;
+use yelp_kafka::producer::DeliveryReport;
 use yelp_kafka::producer::{Producer, QueueWait};
+use yelp_kafka::test_support::partition_for_key;
 use yelp_kafka::ErrorCode;
 
 const PRODUCE: i16 = 0;

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use group_fixtures::{group_nodes, KazooPeer, PrivateZookeeper};
-use yelp_kafka::set_partitioner::layout::{self, group_path, partition_name};
-use yelp_kafka::set_partitioner::{Instruction, PartitionState, SetPartitioner, SetPartitionerSettings};
+use yelp_kafka::test_support::layout::{self, group_path, partition_name};
+use yelp_kafka::test_support::{Instruction, PartitionState, SetPartitioner, SetPartitionerSettings};
 use yelp_kafka::ErrorCode;
 
 const COOLDOWN: Duration = Duration::from_millis(500);

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use consumer_fixtures::{cluster_config, committed_offsets, mock_values, produce_numbered};
 use support::MockCluster;
 use yelp_kafka::consumer::{ConsumerConfig, Message, TopicPartition};
-use yelp_kafka::groups::callback::{CallbackGroup, MessageProcessor};
-use yelp_kafka::groups::consumer_group::NoRebalanceHandler;
-use yelp_kafka::groups::multiprocessing::process::consumer_from_env;
-use yelp_kafka::groups::multiprocessing::thread::{PartitionWorker, WorkerFactory};
-use yelp_kafka::groups::multiprocessing::{MultiprocessingGroup, WorkerMode, MONITOR_PERIOD};
+use yelp_kafka::groups::consumer_from_env;
+use yelp_kafka::groups::NoRebalanceHandler;
+use yelp_kafka::groups::{CallbackGroup, MessageProcessor};
+use yelp_kafka::groups::{MultiprocessingGroup, WorkerMode};
+use yelp_kafka::groups::{PartitionWorker, WorkerFactory};
+use yelp_kafka::test_support::MONITOR_PERIOD;
 use yelp_kafka::ErrorCode;
 
 fn config(bootstrap: &str, zookeeper: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {

@@ -11,11 +11,11 @@
 //! Automatic commits run on the engine, one at a time, so task_done never
 //! waits for a broker; explicit commits wait for their answer.
 
-pub mod config;
-pub mod fetch_plan;
-pub mod fetcher;
-pub mod message;
-pub mod tracker;
+pub(crate) mod config;
+pub(crate) mod fetch_plan;
+pub(crate) mod fetcher;
+pub(crate) mod message;
+pub(crate) mod tracker;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};

@@ -2,7 +2,7 @@
 //! clusters hold a topic or topics matching a pattern, and the topology
 //! files that name the clusters of each type.
 
-pub mod topology;
+pub(crate) mod topology;
 
 use std::collections::BTreeMap;
 

@@ -12,13 +12,15 @@
 //!   the run-until-stopped pattern of the callback and multiprocessing
 //!   groups; [`metrics`]: the group metric names.
 
-pub mod callback;
-pub mod consumer_group;
-pub mod membership;
-pub mod metrics;
-pub mod multiprocessing;
-pub mod run_gate;
+pub(crate) mod callback;
+pub(crate) mod consumer_group;
+pub(crate) mod membership;
+pub(crate) mod metrics;
+pub(crate) mod multiprocessing;
+pub(crate) mod run_gate;
 
 pub use callback::{CallbackGroup, MessageProcessor};
 pub use consumer_group::{ConsumerGroup, NoRebalanceHandler, RebalanceHandler};
-pub use multiprocessing::MultiprocessingGroup;
+pub use multiprocessing::process::consumer_from_env;
+pub use multiprocessing::thread::{PartitionWorker, WorkerFactory};
+pub use multiprocessing::{MultiprocessingGroup, WorkerInfo, WorkerKind, WorkerMode};

@@ -30,7 +30,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes, VersionR
 
 pub use broker::BrokerConnection;
 pub use cluster::KafkaCluster;
-pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata};
+pub use metadata::ClusterMetadata;
 
 /// A request the engine can send, tied to its API key and response type.
 ///

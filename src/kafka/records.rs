@@ -60,6 +60,7 @@ pub fn encode_batches(out: &mut BytesMut, records: &[Record], compression: Compr
 /// Decodes every record batch in `data`, decompressing up to `max_inflated`
 /// bytes per batch. A truncated last batch (brokers cut fetch responses at
 /// the size limit) is dropped, not an error.
+#[cfg(test)]
 pub fn decode_batches(data: Bytes, max_inflated: usize) -> Result<Vec<RecordSet>> {
     complete_batches(data)
         .map(|batch| decode_batch(batch, max_inflated))

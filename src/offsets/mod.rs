@@ -10,8 +10,10 @@
 //! checked against metadata for every topic, never by asking for the named
 //! ones, which brokers that auto-create topics would create.
 
-pub mod storage;
+pub(crate) mod storage;
 mod zookeeper;
+
+pub use storage::OffsetStorageKind;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -23,7 +25,7 @@ use crate::kafka::cluster::{EARLIEST_OFFSET, LATEST_OFFSET};
 use crate::kafka::KafkaCluster;
 use crate::sync::Locking;
 use crate::topic_partition::{Topic, TopicPartition};
-use storage::{OffsetStorageKind, OffsetStore};
+use storage::OffsetStore;
 
 /// Topics an offsets call is about: each with every partition, or with
 /// the partitions named.

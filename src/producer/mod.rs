@@ -9,13 +9,13 @@
 //! as delivery reports served by `poll`, `flush` and `close`, where metrics
 //! are delivered to the responder too.
 
-pub mod accumulator;
-pub mod batch;
+pub(crate) mod accumulator;
+pub(crate) mod batch;
 mod buffers;
-pub mod key_partitioner;
-pub mod options;
+pub(crate) mod key_partitioner;
+pub(crate) mod options;
 mod sender;
-pub mod topics;
+pub(crate) mod topics;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +34,8 @@ use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
 use crate::sync::{Locking, Waiting};
 use crate::topic_partition::TopicPartition;
 
-use accumulator::{Accumulator, Completion, DeliveryReport, OutgoingMessage, SyncWaiter};
+pub use accumulator::DeliveryReport;
+use accumulator::{Accumulator, Completion, OutgoingMessage, SyncWaiter};
 use key_partitioner::partition_for_key;
 pub use options::{ProducerOptions, PRODUCER_OPTIONS};
 use topics::{TopicCache, TopicEntry};

@@ -156,7 +156,7 @@ pub fn produce_numbered(bootstrap: &str, topic: &str, prefix: &str, count: usize
 
 /// The offsets `group` committed for `topic` in Kafka, by partition.
 pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> std::collections::BTreeMap<i32, i64> {
-    use yelp_kafka::offsets::storage::OffsetStorageKind;
+    use yelp_kafka::offsets::OffsetStorageKind;
     use yelp_kafka::offsets::{Offsets, Topics};
     let options = yelp_kafka::config::ClientOptions::from_config(&mock_values(&[])).unwrap();
     Offsets::new(&cluster_config(bootstrap, ""), options, OffsetStorageKind::Kafka)

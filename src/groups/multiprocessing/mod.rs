@@ -12,8 +12,8 @@
 //! Owns the partitioner, the workers and their bookkeeping; the workers own
 //! their consumers ([`thread`], [`process`]).
 
-pub mod process;
-pub mod thread;
+pub(crate) mod process;
+pub(crate) mod thread;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
