@@ -12,11 +12,12 @@
 //! - `engine`: the tokio runtime the library owns, and its tasks.
 //!
 //! Beside them: `topic_partition` names topics and partitions for every
-//! layer, `sync` is the one lock-poisoning policy, and `test_support`
-//! opens internals to the integration tests (not part of the API).
+//! layer, `backoff` holds the waiting rules both planners share, `sync` is
+//! the one lock-poisoning policy, and `test_support` opens internals to the integration tests (not part of the API).
 
 #![deny(unsafe_code)]
 
+mod backoff;
 pub mod config;
 pub mod consumer;
 pub mod discovery;

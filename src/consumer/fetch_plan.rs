@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use crate::backoff::{backoff_over, look_again_at};
 use crate::kafka::metadata::ClusterMetadata;
 use crate::topic_partition::TopicPartition;
 
@@ -72,19 +73,12 @@ pub fn plan_fetches(
     now: Instant,
 ) -> FetchPlan {
     let mut plan = FetchPlan::default();
-    let mut retry_at = |at: Instant| {
-        plan.next_retry = Some(plan.next_retry.map_or(at, |next: Instant| next.min(at)));
-    };
     for (partition, fetch) in partitions.iter_mut() {
         if fetch.in_flight || fetch.queued >= QUEUE_DEPTH {
             continue;
         }
-        if let Some(at) = fetch.retry_at {
-            if at > now {
-                retry_at(at);
-                continue;
-            }
-            fetch.retry_at = None;
+        if !backoff_over(&mut fetch.retry_at, now, &mut plan.next_retry) {
+            continue;
         }
         match metadata.leader(partition.topic.as_str(), partition.partition) {
             Some(leader) if busy_brokers.contains(&leader) => {}
@@ -99,7 +93,7 @@ pub fn plan_fetches(
                 plan.leaderless.insert(partition.topic.as_str().to_string());
                 let at = now + retry_backoff;
                 fetch.retry_at = Some(at);
-                retry_at(at);
+                look_again_at(&mut plan.next_retry, at);
             }
         }
     }

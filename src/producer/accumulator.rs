@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
+use crate::backoff::{backoff_over, look_again_at};
 use crate::error::Error;
 use crate::kafka::metadata::ClusterMetadata;
 use crate::producer::batch::Batch;
@@ -225,9 +226,6 @@ impl Accumulator {
     /// backing off, and its leader is known and below the in-flight limit.
     pub fn plan(&mut self, metadata: &ClusterMetadata, options: &ProducerOptions, now: Instant) -> SendPlan {
         let mut plan = SendPlan::default();
-        let mut wake = |at: Instant| {
-            plan.next_wakeup = Some(plan.next_wakeup.map_or(at, |current: Instant| current.min(at)));
-        };
         let mut requests: BTreeMap<i32, Vec<Batch>> = BTreeMap::new();
         let mut expired = Vec::new();
         let mut refresh = BTreeSet::new();
@@ -244,12 +242,8 @@ impl Accumulator {
             if queue.in_flight {
                 continue;
             }
-            if let Some(until) = queue.backoff_until {
-                if until > now {
-                    wake(until);
-                    continue;
-                }
-                queue.backoff_until = None;
+            if !backoff_over(&mut queue.backoff_until, now, &mut plan.next_wakeup) {
+                continue;
             }
             if queue.sealed.is_empty() {
                 let Some(open) = &queue.open else { continue };
@@ -259,7 +253,7 @@ impl Accumulator {
                         .sealed
                         .push_back(queue.open.take().expect("open batch exists").seal());
                 } else {
-                    wake(due);
+                    look_again_at(&mut plan.next_wakeup, due);
                     continue;
                 }
             }
