@@ -6,8 +6,10 @@
 //! use its parent's runtime (its threads did not survive the fork), so the
 //! runtime remembers the process id that built it and a child builds its own.
 //!
-//! Every engine task a handle starts is spawned through the handle's
-//! [`TaskSet`], which keeps its handle: no task runs unowned. A task that
+//! No engine task runs unowned: a producer's and a consumer's tasks are
+//! spawned through their [`TaskSet`], a connection keeps its reader task,
+//! a set partitioner its ZooKeeper member, a fetcher its fetch jobs, and
+//! every other future is awaited where it starts. A task that
 //! holds work others wait for (a producer's batches) settles that work
 //! itself when it unwinds, so that a panic fails the work instead of
 //! leaving its waiters to their deadline.

@@ -16,6 +16,7 @@
 //! assignment has a number, and what an older assignment fetched is
 //! dropped. Owns the queue the application takes from and nothing else:
 //! offsets to commit belong to the tracker.
+
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};

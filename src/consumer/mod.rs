@@ -3,8 +3,8 @@
 //! plain consumer of every partition of some topics, and the balanced
 //! groups of `groups/`, which assign and revoke partitions at run time.
 //!
-//! A [`Consumer`] owns its fetcher ([`fetcher`]), its offset tracker
-//! ([`tracker`]) and its group's offset store. Messages are handed out on
+//! A [`Consumer`] owns its fetcher (`fetcher`), its offset tracker
+//! (`tracker`) and its group's offset store. Messages are handed out on
 //! the caller's thread from what the fetcher queued; task_done marks them
 //! processed; commits (explicit, automatic by count or time, and on close)
 //! store each partition's position up to the first message not done.
@@ -536,12 +536,7 @@ impl Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        if let Some(task) = self
-            .auto_committer
-            .lock()
-            .map(|mut task| task.take())
-            .unwrap_or_default()
-        {
+        if let Some(task) = self.auto_committer.locked().take() {
             task.abort();
         }
     }

@@ -3,11 +3,11 @@
 //! partitions a call is about) and `yk_offsets_result` (what it found).
 
 use std::collections::BTreeMap;
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
 
 use crate::config::{ClientOptions, CLIENT_OPTIONS};
 use crate::error::{ErrorCode, Result};
-use crate::ffi::arguments::{c_slice, c_str, check_out, to_c_string};
+use crate::ffi::arguments::{c_slice, c_str, check_out};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
@@ -73,7 +73,7 @@ pub struct yk_topic_partition_offset {
 /// partition. Freed with `yk_offsets_result_free`, with everything in it.
 pub struct yk_offsets_result {
     rows: Vec<yk_partition_offsets>,
-    _topics: Vec<CString>,
+    _topics: Vec<Topic>,
 }
 
 impl Handle for yk_offsets_result {
@@ -112,15 +112,15 @@ impl Row {
 }
 
 fn result_of(rows: BTreeMap<TopicPartition, Row>) -> Result<yk_offsets_result> {
-    let mut topics: Vec<CString> = Vec::new();
+    let mut topics: Vec<Topic> = Vec::new();
     let mut c_rows = Vec::with_capacity(rows.len());
     for (TopicPartition { topic, partition }, row) in rows {
-        let topic = topic.as_str();
-        if topics.last().is_none_or(|last| last.to_bytes() != topic.as_bytes()) {
-            topics.push(to_c_string(topic, "topic")?);
+        // A `Topic` is a shared NUL-terminated name: the rows lend it as it
+        // is, and the result keeps one clone per topic alive.
+        c_rows.push(row.c_row(topic.as_c_str().as_ptr(), partition));
+        if topics.last().is_none_or(|last| !Topic::ptr_eq(last, &topic)) {
+            topics.push(topic);
         }
-        // The CString's buffer does not move when the vector grows.
-        c_rows.push(row.c_row(topics.last().expect("pushed above").as_ptr(), partition));
     }
     Ok(yk_offsets_result {
         rows: c_rows,
@@ -387,7 +387,8 @@ pub unsafe extern "C" fn yk_offsets_set(
                     entry.partition, entry.offset
                 )));
             }
-            wanted.insert(TopicPartition::new(Topic::new(topic)?, entry.partition), entry.offset);
+            let topic = Topic::new(topic).map_err(|e| e.context(format!("entries[{i}].topic")))?;
+            wanted.insert(TopicPartition::new(topic, entry.partition), entry.offset);
         }
         Ok(committed_rows(client.set(group, &wanted, raise_on_error)?))
     })

@@ -17,7 +17,6 @@ use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
 use crate::producer::accumulator::DeliveryReport;
 use crate::producer::{Producer, QueueWait};
 use crate::sync::Locking;
-use crate::Topic;
 
 /// What became of one message given to `yk_producer_produce`. Valid only
 /// during the delivery callback; copy what you keep.
@@ -313,21 +312,13 @@ pub unsafe extern "C" fn yk_producer_free(producer: *mut yk_producer) {
     free_handle(producer, function_name!());
 }
 
-/// The delivery callback as a Rust handler; one C string per topic is kept
-/// while serving a run of reports for the same topic.
+/// The delivery callback as a Rust handler. The report's topic is lent as
+/// it is: a `Topic` is kept NUL-terminated for this.
 fn delivery_handler(producer: &yk_producer) -> impl FnMut(&DeliveryReport) + '_ {
     let delivery = *producer.delivery.locked();
-    let mut topic_cache: Option<(Topic, CString)> = None;
     move |report: &DeliveryReport| {
         let Some(callback) = delivery.callback else { return };
-        let cached = topic_cache
-            .as_ref()
-            .is_some_and(|(name, _)| Topic::ptr_eq(name, &report.topic));
-        if !cached {
-            let c_name = CString::new(report.topic.as_str()).unwrap_or_default();
-            topic_cache = Some((report.topic.clone(), c_name));
-        }
-        let topic = topic_cache.as_ref().expect("cached above").1.as_ptr();
+        let topic = report.topic.as_c_str().as_ptr();
         let error_message = report
             .error
             .as_ref()

@@ -1,5 +1,6 @@
-//! `ConsumerGroup` (docs/consumer-groups.md): the older, callback-style group. `run`
-//! consumes the balanced group's messages and hands each to the
+//! `CallbackGroup`, Python yelp_kafka's callback-style `ConsumerGroup`
+//! (docs/consumer-groups.md): the older group style. `run` consumes the
+//! balanced group's messages and hands each to the
 //! application's processor on the calling thread until `stop` (from any
 //! thread) or a failure; a processor that fails stops the loop with
 //! `ProcessMessageError` carrying its text.

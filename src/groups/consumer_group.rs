@@ -1,9 +1,10 @@
-//! `KafkaConsumerGroup` (docs/consumer-groups.md): the recommended consumer. Instances in
+//! `ConsumerGroup`, Python yelp_kafka's `KafkaConsumerGroup`
+//! (docs/consumer-groups.md): the recommended consumer. Instances in
 //! any processes split the partitions of their topics through the ZooKeeper
-//! partitioner and consume them with the consumer core.
+//! set partitioner and consume them with the consumer core.
 //!
 //! Owns a [`Consumer`] (subscription [`Subscription::Assigned`]: it reads
-//! what the partitioner gives it), a [`Partitioner`], a Kafka client for the
+//! what the partitioner gives it), a [`SetPartitioner`], a Kafka client for the
 //! partition set, and the group's metrics. Everything the group does in
 //! response to the partitioner — rebalance callbacks, commits before a
 //! release, assigning and revoking partitions — happens on the calling
@@ -84,7 +85,7 @@ pub struct ConsumerGroup {
 impl ConsumerGroup {
     /// A member of `config`'s group for `topics` (at least one); nothing
     /// connects before [`ConsumerGroup::start`]. Measurements go to
-    /// `responder` ([`metrics::GROUP_METRICS`]).
+    /// `responder` (`groups::metrics::GROUP_METRICS`).
     pub fn new(
         topics: &[String],
         config: ConsumerConfig,

@@ -2,15 +2,15 @@
 //! with every other member of the group, ours or Python yelp_kafka's,
 //! through the ZooKeeper set partitioner.
 //!
-//! - [`consumer_group`]: Python yelp_kafka's `KafkaConsumerGroup`, the
+//! - `consumer_group`: Python yelp_kafka's `KafkaConsumerGroup`, the
 //!   recommended consumer (`next`, `task_done`, `commit`).
-//! - [`callback`]: the older callback-style `ConsumerGroup`, which hands
+//! - `callback`: the older callback-style `ConsumerGroup`, which hands
 //!   every message to the application's processor until stopped.
-//! - [`multiprocessing`]: the `MultiprocessingConsumerGroup`, a worker
+//! - `multiprocessing`: the `MultiprocessingConsumerGroup`, a worker
 //!   thread or process per acquired partition.
-//! - [`membership`]: what the three share as party members; [`run_gate`]:
+//! - `membership`: what the three share as party members; `run_gate`:
 //!   the run-until-stopped pattern of the callback and multiprocessing
-//!   groups; [`metrics`]: the group metric names.
+//!   groups; `metrics`: the group metric names.
 
 pub(crate) mod callback;
 pub(crate) mod consumer_group;

@@ -1,7 +1,7 @@
 //! Offsets and monitoring (docs/offsets.md): a group's committed offsets, topic
 //! watermarks, moving a group (advance to the high watermark, rewind to the
 //! low one, set), and lag. Also where a group's offsets are stored
-//! ([`storage`]), which every consumer shares.
+//! (`storage`), which every consumer shares.
 //!
 //! Topics are named as a list (every partition) or a topic → partitions
 //! map ([`Topics`]). With `raise_on_error` an unknown topic is an
@@ -95,8 +95,13 @@ pub struct GroupLag {
 }
 
 impl GroupLag {
-    /// How many messages the group has still to read: high − committed.
+    /// How many messages the group has still to read: high − committed,
+    /// or −1 when the stored offset is negative and so names no position
+    /// (a ZooKeeper node may hold one written by another client).
     pub fn lag(&self) -> i64 {
+        if self.committed < 0 {
+            return -1;
+        }
         self.watermarks.high - self.committed
     }
 }
@@ -352,5 +357,14 @@ mod tests {
             watermarks: Watermarks { high: 10, low: 2 },
         };
         assert_eq!(lag.lag(), 7);
+    }
+
+    #[test]
+    fn a_negative_stored_offset_has_no_lag() {
+        let lag = GroupLag {
+            committed: -1,
+            watermarks: Watermarks { high: 10, low: 2 },
+        };
+        assert_eq!(lag.lag(), -1);
     }
 }

@@ -459,9 +459,7 @@ impl Flushing<'_> {
 
 impl Drop for Flushing<'_> {
     fn drop(&mut self) {
-        if let Ok(mut state) = self.0.state.lock() {
-            state.flushing -= 1;
-        }
+        self.0.state.locked().flushing -= 1;
     }
 }
 

@@ -25,9 +25,21 @@ use crate::topic_partition::{Topic, TopicPartition};
 
 /// Runs until the producer shuts down.
 pub async fn run(shared: Arc<Shared>) {
+    // Without this loop nothing would ever send what is queued, and flush
+    // and close would wait to their deadlines: if it unwinds, the producer
+    // closes and fails every message not yet sent.
+    let _closes_on_panic = Finally(|| {
+        if std::thread::panicking() {
+            fail_unsent_after_panic(&shared);
+        }
+    });
     loop {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
+        }
+        #[cfg(test)]
+        if shared.options.client.client_id == tests::PANICKING_SENDER && shared.state.locked().queued_messages > 0 {
+            panic!("the sender loop panics (test hook)");
         }
         let (requests, next_wakeup) = take_ready(&shared);
         for (leader, batches) in requests {
@@ -230,10 +242,28 @@ impl Drop for InFlight<'_> {
             ),
         );
         for batch in self.batches.drain(..) {
-            self.shared.settle_attempt(batch, Err(error.clone()));
+            // This drop may run while the task unwinds from a panic in this
+            // same settling path; a second panic here would abort the
+            // process, so it is caught and the batch's waiters are left to
+            // its delivery timeout instead.
+            let settle = std::panic::AssertUnwindSafe(|| self.shared.settle_attempt(batch, Err(error.clone())));
+            let _ = std::panic::catch_unwind(settle);
         }
         self.shared.wake_sender.notify_one();
     }
+}
+
+/// Closes a producer whose sender loop panicked and fails what it queued.
+fn fail_unsent_after_panic(shared: &Shared) {
+    shared.closed.store(true, Ordering::Release);
+    let unsent = shared.state.locked().drain_unsent();
+    for batch in unsent {
+        let error = Error::new(ErrorCode::Internal, "the producer's sender task failed");
+        let finish = std::panic::AssertUnwindSafe(|| shared.finish_batch(batch, Err(error), false));
+        // A second panic while this one unwinds would abort the process.
+        let _ = std::panic::catch_unwind(finish);
+    }
+    shared.space.notify_all();
 }
 
 /// Runs its action when dropped: at a task's normal end and when it unwinds.
@@ -345,6 +375,10 @@ mod tests {
     /// Makes send tasks panic before they send.
     pub(super) static SEND_TASKS_PANIC: AtomicBool = AtomicBool::new(false);
 
+    /// The client id of a producer whose sender loop panics when it wakes
+    /// with a message queued.
+    pub(super) const PANICKING_SENDER: &str = "panicking-sender";
+
     /// Topic `t` with one partition, led by node 1.
     fn led_by_one() -> ClusterMetadata {
         let mut metadata = ClusterMetadata::empty();
@@ -404,5 +438,38 @@ mod tests {
         let error = reports[0].error.as_ref().expect("the message failed");
         assert_eq!(error.code(), ErrorCode::Internal, "{error}");
         assert_eq!(producer.queued_messages(), 0);
+    }
+
+    #[test]
+    fn a_sender_loop_that_panics_closes_the_producer_and_fails_what_it_queued() {
+        let cluster = ClusterConfig::new("standard", "test", &["127.0.0.1:9"], "").unwrap();
+        let mut config = Config::new();
+        config.set("client_id", PANICKING_SENDER).unwrap();
+        config.set("delivery_timeout_ms", "60000").unwrap();
+        let producer = Producer::new(&cluster, &config, None).unwrap();
+        let shared = &producer.shared;
+        shared
+            .topics
+            .insert("t", 1, shared.cluster.metadata_generation())
+            .unwrap();
+        producer
+            .produce("t", Some(0), None, Some(b"value"), 7, QueueWait::NoWait)
+            .unwrap();
+
+        let started = Instant::now();
+        let mut reports = Vec::new();
+        let flushed = producer.flush(Duration::from_secs(30), &mut |report| reports.push(report.clone()));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "flush waited {:?}",
+            started.elapsed()
+        );
+        assert!(flushed.is_ok(), "{flushed:?}");
+        assert_eq!(reports.len(), 1, "the queued message got its report");
+        let error = reports[0].error.as_ref().expect("the message failed");
+        assert_eq!(error.code(), ErrorCode::Internal, "{error}");
+        assert_eq!(producer.queued_messages(), 0);
+        let after = producer.produce("t", Some(0), None, Some(b"later"), 8, QueueWait::NoWait);
+        assert_eq!(after.unwrap_err().code(), ErrorCode::ClosedHandle);
     }
 }

@@ -318,7 +318,7 @@ impl SetPartitioner {
 
 impl Drop for SetPartitioner {
     fn drop(&mut self) {
-        if let Some(task) = self.member.lock().map(|mut task| task.take()).unwrap_or_default() {
+        if let Some(task) = self.member.locked().take() {
             task.abort();
         }
     }
