@@ -6,7 +6,8 @@
 #      examples against the shared library (rpath);
 #   3. tests-c/check_exports.sh (header, exports and tests agree);
 #   4. the local cluster (scripts/cluster.sh up), then every C test and the
-#      examples against it.
+#      examples against it;
+#   5. scripts/valgrind-examples.sh: memcheck over the examples.
 # Build outputs go to target/c/. Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -122,5 +123,8 @@ grep -q '^2 workers: xmytopic-0 .*xmytopic-1 ' <<<"$output" || {
     echo "the multiprocessing example did not run a worker per partition" >&2
     exit 1
 }
+
+step "scripts/valgrind-examples.sh"
+scripts/valgrind-examples.sh
 
 step "C tests passed"

@@ -5,7 +5,10 @@
 
 pub use crate::engine::block_on;
 pub use crate::groups::multiprocessing::MONITOR_PERIOD;
+pub use crate::kafka::broker::decode_response;
 pub use crate::kafka::cluster::{EARLIEST_OFFSET, LATEST_OFFSET};
+pub use crate::kafka::fetch::{FetchLimits, FetchPosition};
+pub use crate::kafka::records::{decode_data_batches, encode_batches, next_offset_after};
 pub use crate::kafka::versions::ApiVersionTable;
 pub use crate::kafka::{BrokerConnection, KafkaCluster, KafkaRequest};
 pub use crate::producer::key_partitioner::partition_for_key;

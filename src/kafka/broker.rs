@@ -111,7 +111,7 @@ pub struct PreparedRequest<R> {
 /// Metadata v9 and later responses of some brokers carry one trailing
 /// tagged-field byte that the codec does not consume; anything else left
 /// over is an error.
-fn decode_response<R: KafkaRequest>(body: bytes::Bytes, version: i16) -> Result<R::Response> {
+pub fn decode_response<R: KafkaRequest>(body: bytes::Bytes, version: i16) -> Result<R::Response> {
     let tolerated_leftover = usize::from(R::KEY == ApiKey::Metadata && version >= 9);
     decode_exact::<R::Response>(body, version, tolerated_leftover)
 }

@@ -7,7 +7,7 @@
 //! whose symbols could clash with a host that also links librdkafka or
 //! libzstd. Decompression is bounded: a gzip, LZ4 or zstd batch that
 //! inflates past the limit is an error, never an unbounded allocation
-//! (snappy's block format bounds each block's size itself).
+//! (snappy blocks state their inflated size, checked before inflating).
 
 use std::io::{Read, Write};
 
@@ -63,7 +63,7 @@ pub fn encode_batches(out: &mut BytesMut, records: &[Record], compression: Compr
 #[cfg(test)]
 pub fn decode_batches(data: Bytes, max_inflated: usize) -> Result<Vec<RecordSet>> {
     complete_batches(data)
-        .map(|batch| decode_batch(batch, max_inflated))
+        .map(|batch| decode_batch(batch?, max_inflated))
         .collect()
 }
 
@@ -73,8 +73,12 @@ pub fn decode_batches(data: Bytes, max_inflated: usize) -> Result<Vec<RecordSet>
 /// which matters because librdkafka's 2.16 mock writes markers with CRC 0.
 pub fn decode_data_batches(data: Bytes, max_inflated: usize) -> Result<Vec<RecordSet>> {
     complete_batches(data)
-        .filter(|batch| attributes(batch) & CONTROL_BATCH == 0)
-        .map(|batch| decode_batch(batch, max_inflated))
+        .filter(|batch| {
+            batch
+                .as_ref()
+                .map_or(true, |batch| attributes(batch) & CONTROL_BATCH == 0)
+        })
+        .map(|batch| decode_batch(batch?, max_inflated))
         .collect()
 }
 
@@ -94,27 +98,38 @@ fn attributes(batch: &Bytes) -> i16 {
 /// out of sight: control records, and records compaction removed from a
 /// batch. `None` when `data` holds no complete batch.
 pub fn next_offset_after(data: &Bytes) -> Option<i64> {
-    complete_batches(data.clone()).last().map(|batch| {
-        let base_offset = i64::from_be_bytes(batch[..8].try_into().expect("a batch header has 8 bytes here"));
-        let last_offset_delta = i32::from_be_bytes(
-            batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
-                .try_into()
-                .expect("a batch header has these 4 bytes"),
-        );
-        base_offset + i64::from(last_offset_delta) + 1
-    })
+    complete_batches(data.clone())
+        .map_while(Result::ok)
+        .last()
+        .map(|batch| {
+            let base_offset = i64::from_be_bytes(batch[..8].try_into().expect("a batch header has 8 bytes here"));
+            let last_offset_delta = i32::from_be_bytes(
+                batch[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+                    .try_into()
+                    .expect("a batch header has these 4 bytes"),
+            );
+            base_offset + i64::from(last_offset_delta) + 1
+        })
 }
 
 /// The complete batches of `data`, each as its own slice; a truncated last
-/// batch is left out.
-fn complete_batches(mut data: Bytes) -> impl Iterator<Item = Bytes> {
+/// batch is left out. A batch whose length does not cover its own header
+/// is an error, and ends the batches: what follows it cannot be found.
+fn complete_batches(mut data: Bytes) -> impl Iterator<Item = Result<Bytes>> {
     std::iter::from_fn(move || {
         if data.remaining() < BATCH_HEADER_LENGTH {
             return None;
         }
         let batch_length = i32::from_be_bytes(data[8..12].try_into().expect("12 bytes are there"));
         let total = 12usize.saturating_add(usize::try_from(batch_length).unwrap_or(usize::MAX));
-        (total <= data.remaining()).then(|| data.split_to(total))
+        if total < BATCH_HEADER_LENGTH {
+            data.clear();
+            return Some(Err(Error::new(
+                ErrorCode::Protocol,
+                format!("a record batch claims {batch_length} bytes, less than its header"),
+            )));
+        }
+        (total <= data.remaining()).then(|| Ok(data.split_to(total)))
     })
 }
 
@@ -194,7 +209,10 @@ fn decompress(input: &mut Bytes, compression: Compression, max_inflated: usize) 
             max_inflated,
             "gzip",
         )?,
-        Compression::Snappy => codecs::Snappy::decompress(input, |b| Ok(b.copy_to_bytes(b.remaining())))?,
+        Compression::Snappy => {
+            check_snappy_length(input, max_inflated)?;
+            codecs::Snappy::decompress(input, |b| Ok(b.copy_to_bytes(b.remaining())))?
+        }
         Compression::Lz4 => read_bounded(
             lz4_flex::frame::FrameDecoder::new(input.clone().reader()),
             max_inflated,
@@ -214,6 +232,37 @@ fn decompress(input: &mut Bytes, compression: Compression, max_inflated: usize) 
     }
     input.advance(input.remaining());
     Ok(inflated)
+}
+
+/// The framing Kafka's Java clients wrap snappy blocks in (xerial's
+/// snappy-java): this header, then blocks of a 4-byte length and a raw
+/// snappy block. Without it the input is one raw block.
+const XERIAL_SNAPPY_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
+
+/// Refuses snappy input whose blocks claim more than `limit` bytes in all.
+/// Each raw block starts with its inflated length, and the codec allocates
+/// that much before inflating: a claim of 4 GiB in five bytes would be
+/// allocated (docs/protocol-notes.md).
+fn check_snappy_length(input: &Bytes, limit: usize) -> anyhow::Result<()> {
+    let mut claimed = 0usize;
+    let mut claim = |block: &[u8]| -> anyhow::Result<()> {
+        let length = snap::raw::decompress_len(block).map_err(|e| codec_error("snappy", e))?;
+        claimed = claimed.saturating_add(length);
+        if claimed > limit {
+            anyhow::bail!("snappy: batch inflates past {limit} bytes");
+        }
+        Ok(())
+    };
+    let Some(mut blocks) = input.strip_prefix(&XERIAL_SNAPPY_HEADER[..]) else {
+        return claim(input);
+    };
+    while blocks.len() >= 4 {
+        let length = u32::from_be_bytes(blocks[..4].try_into().expect("4 bytes are there")) as usize;
+        let block = blocks.get(4..4usize.saturating_add(length)).unwrap_or(&blocks[4..]);
+        claim(block)?;
+        blocks = &blocks[4 + block.len()..];
+    }
+    Ok(())
 }
 
 fn read_bounded(reader: impl Read, limit: usize, codec: &str) -> anyhow::Result<Bytes> {
