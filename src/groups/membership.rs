@@ -12,7 +12,6 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
 use crate::set_partitioner::{layout, SetPartitionerSettings};
 use crate::topic_partition::{Topic, TopicPartition};
-use crate::zk::SESSION_TIMEOUT;
 
 /// How often the partition set is read from Kafka again.
 pub const PARTITIONS_REFRESH: Duration = Duration::from_secs(120);
@@ -44,8 +43,8 @@ pub(crate) fn partitioner_settings(
         ),
         identifier: identifier.to_string(),
         cooldown: config.partitioner_cooldown,
-        session_timeout: SESSION_TIMEOUT,
-        connect_timeout: config.client.connect_timeout.max(Duration::from_secs(1)),
+        session_timeout: config.zookeeper_session_timeout,
+        connect_timeout: config.zookeeper_connect_timeout,
     }
 }
 
@@ -76,3 +75,4 @@ pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
         .ok_or_else(|| Error::new(ErrorCode::Partitioner, format!("{name:?} is not <topic>-<partition>")))?;
     Ok(TopicPartition::new(Topic::new(topic)?, partition))
 }
+

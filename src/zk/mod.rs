@@ -18,7 +18,9 @@ use zookeeper_client::Client;
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 
-/// The ZooKeeper session timeout (kazoo's default, which the Python library keeps).
+/// The ZooKeeper session timeout of offset stores, and the default of
+/// `zookeeper_session_timeout_ms` for group members (kazoo's default,
+/// which the Python library keeps).
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Spawns `spawns` tasks on the engine's runtime (or the runtime of the
