@@ -4,13 +4,14 @@
 //! `<topic>-<partition>` as Python yelp_kafka names it.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::consumer::ConsumerConfig;
+use crate::consumer::{CommitGate, ConsumerConfig};
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
-use crate::set_partitioner::{layout, SetPartitionerSettings};
+use crate::set_partitioner::{layout, SetPartitioner, SetPartitionerSettings};
 use crate::topic_partition::{Topic, TopicPartition};
 
 /// How often the partition set is read from Kafka again.
@@ -76,3 +77,27 @@ pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
     Ok(TopicPartition::new(Topic::new(topic)?, partition))
 }
 
+/// A member's consumers commit only while its partitioner vouches for the
+/// partitions (docs/consumer-groups.md, "Losing ZooKeeper"). Holds the
+/// partitioner weakly: a consumer that outlives its group (a fenced worker
+/// thread) must not keep the session, and its locks, alive.
+pub(crate) struct PartitionerGate(Weak<SetPartitioner>);
+
+impl PartitionerGate {
+    /// The gate of `partitioner`.
+    pub(crate) fn new(partitioner: &Arc<SetPartitioner>) -> Arc<PartitionerGate> {
+        Arc::new(PartitionerGate(Arc::downgrade(partitioner)))
+    }
+}
+
+impl CommitGate for PartitionerGate {
+    fn may_commit(&self) -> Result<()> {
+        match self.0.upgrade() {
+            Some(partitioner) => partitioner.may_commit(),
+            None => Err(Error::new(
+                ErrorCode::Partitioner,
+                "not committing: the group left its party, the partitions may be another member's",
+            )),
+        }
+    }
+}
