@@ -546,9 +546,15 @@ fn zookeeper_stopped_fails_every_member_and_recreated_members_resume_from_commit
     );
 
     private.restart();
-    group.until("the re-created members settle", Duration::from_secs(60), |events| {
+    let restarted_at = Instant::now();
+    let recovered_at = group.until("the re-created members settle", Duration::from_secs(60), |events| {
         settled(&events[failed_len..], &members, &all)
     });
+    eprintln!(
+        "partitions held again {:?} after ZooKeeper answered (bound: the old sessions' timeout \
+         {SESSION_TIMEOUT:?} + cooldown {COOLDOWN} s + a ZooKeeper round of watches and locks)",
+        recovered_at - restarted_at
+    );
     group.until("every message consumed", Duration::from_secs(60), |events| {
         distinct_values(events).len() == 150
     });
