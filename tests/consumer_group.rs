@@ -29,6 +29,8 @@ use yelp_kafka::ErrorCode;
 
 const COOLDOWN: &str = "0.5";
 const MEMBER_ENV: &str = "YK_GROUP_MEMBER";
+/// Milliseconds a member spends on each message after printing it.
+const DELAY_ENV: &str = "YK_GROUP_MEMBER_DELAY_MS";
 
 // ---------------------------------------------------------------------------
 // The member process
@@ -82,6 +84,9 @@ fn group_member_process() {
         let _ = std::io::stdin().read_line(&mut line);
         stdin_leaving.store(true, Ordering::SeqCst);
     });
+    let delay = std::env::var(DELAY_ENV)
+        .ok()
+        .map(|ms| Duration::from_millis(ms.parse().expect("delay in ms")));
     let mut handler = PrintingHandler;
     loop {
         let group = ConsumerGroup::new(&topics, config.clone(), None).expect("group");
@@ -110,6 +115,9 @@ fn group_member_process() {
                         message.partition(),
                         message.offset()
                     );
+                    if let Some(delay) = delay {
+                        std::thread::sleep(delay);
+                    }
                     group.task_done(&message).expect("task_done");
                 }
                 Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
@@ -170,9 +178,15 @@ impl Members {
 
     /// Starts one more member; returns its index.
     fn spawn(&mut self) -> usize {
+        self.spawn_with_env(&[])
+    }
+
+    /// Starts one more member with more environment; returns its index.
+    fn spawn_with_env(&mut self, env: &[(&str, &str)]) -> usize {
         let index = self.members.len();
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
             .args(["--exact", "group_member_process", "--nocapture", "--test-threads=1"])
+            .envs(env.iter().copied())
             .env(MEMBER_ENV, &self.spec)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -251,6 +265,12 @@ impl Members {
     fn kill(&mut self, index: usize) {
         self.members[index].child.kill().expect("SIGKILL member");
         let _ = self.members[index].child.wait();
+    }
+
+    /// Sends `signal` to member `index` (SIGSTOP, SIGCONT).
+    fn signal(&self, index: usize, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.members[index].child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal member");
     }
 
     fn wait_exit(&mut self, index: usize, timeout: Duration) {
@@ -526,9 +546,15 @@ fn zookeeper_stopped_fails_every_member_and_recreated_members_resume_from_commit
     );
 
     private.restart();
-    group.until("the re-created members settle", Duration::from_secs(60), |events| {
+    let restarted_at = Instant::now();
+    let recovered_at = group.until("the re-created members settle", Duration::from_secs(60), |events| {
         settled(&events[failed_len..], &members, &all)
     });
+    eprintln!(
+        "partitions held again {:?} after ZooKeeper answered (bound: the old sessions' timeout \
+         {SESSION_TIMEOUT:?} + cooldown {COOLDOWN} s + a ZooKeeper round of watches and locks)",
+        recovered_at - restarted_at
+    );
     group.until("every message consumed", Duration::from_secs(60), |events| {
         distinct_values(events).len() == 150
     });
@@ -631,4 +657,98 @@ fn a_graceful_leave_hands_partitions_over_within_the_cooldown_and_a_second() {
     group.wait_exit(leaver, Duration::from_secs(20));
     group.stop(stayer);
     group.wait_exit(stayer, Duration::from_secs(20));
+}
+
+#[test]
+fn a_member_paused_past_its_session_hands_out_and_commits_nothing_after_the_takeover() {
+    use nix::sys::signal::Signal;
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    let zookeeper = support::zk_chroot("group_pause");
+    let session_timeout = Duration::from_secs(2);
+    let options = [
+        ("offset_storage", "kafka"),
+        ("zookeeper_session_timeout_ms", "2000"),
+        // Commits by time only, so that a commit the paused member makes
+        // after it continues is one its auto-committer started late.
+        ("auto_commit_interval_messages", "0"),
+        ("auto_commit_interval_ms", "500"),
+    ];
+    let mut group = Members::new(mock.bootstrap(), &zookeeper, "pause", &["orders"], &options);
+    // The victim is slow, so that fetched messages wait in its queue when it is paused.
+    let victim = group.spawn_with_env(&[(DELAY_ENV, "50")]);
+    let survivor = group.spawn();
+    let all = all_partitions("orders", 4);
+    group.until("the members settle", Duration::from_secs(60), |events| {
+        settled(events, &[victim, survivor], &all)
+    });
+    let victims = shares(&group.seen, &[victim])[&victim]
+        .clone()
+        .expect("the victim holds partitions");
+    produce_numbered(mock.bootstrap(), "orders", "m", 400);
+    group.until("the victim is busy", Duration::from_secs(60), |events| {
+        consumed(events).iter().filter(|(member, ..)| *member == victim).count() >= 10
+    });
+    // Right after a message line the victim sleeps in its delay, not
+    // between taking a message and printing it.
+    let seen = group.seen.len();
+    group.until("the victim prints a message", Duration::from_secs(10), |events| {
+        consumed(&events[seen..]).iter().any(|(member, ..)| *member == victim)
+    });
+    group.signal(victim, Signal::SIGSTOP);
+    let stopped_at = Instant::now();
+
+    let acquired_at = group.until("the survivor takes everything", Duration::from_secs(30), |events| {
+        settled(events, &[survivor], &all)
+    });
+    let bootstrap = mock.bootstrap().to_string();
+    let everything: BTreeMap<i32, i64> = (0..4).map(|p| (p, 100)).collect();
+    group.until(
+        "the survivor consumed and committed everything",
+        Duration::from_secs(60),
+        |events| distinct_values(events).len() == 400 && committed_offsets(&bootstrap, "pause", "orders") == everything,
+    );
+    let paused = stopped_at.elapsed();
+    let resumed = group.seen.len();
+    group.signal(victim, Signal::SIGCONT);
+    let continued_at = Instant::now();
+    group.until(
+        "the paused member reports PartitionerError",
+        Duration::from_secs(20),
+        |events| {
+            events[resumed..]
+                .iter()
+                .any(|e| e.member == victim && e.line.starts_with("ERROR PartitionerError"))
+        },
+    );
+    let failed_after = continued_at.elapsed();
+    // Long enough for a late commit or delivery to show.
+    group.collect(Duration::from_secs(2));
+
+    let late: Vec<&Event> = group.seen[resumed..]
+        .iter()
+        .filter(|e| e.member == victim && e.line.starts_with("MSG "))
+        .collect();
+    let first_late = late.first().map(|e| e.at.saturating_duration_since(continued_at));
+    eprintln!(
+        "victim paused {paused:?} (survivor owned everything {:?} after the pause, session timeout \
+         {session_timeout:?}); after SIGCONT it failed in {failed_after:?} and handed out {} message(s) \
+         of partitions the survivor owned, the first {first_late:?} after SIGCONT",
+        acquired_at.saturating_duration_since(stopped_at),
+        late.len()
+    );
+    assert!(
+        late.is_empty(),
+        "the paused member handed out messages the survivor owned: {:#?}",
+        late.iter().map(|e| &e.line).collect::<Vec<_>>()
+    );
+    let committed = committed_offsets(mock.bootstrap(), "pause", "orders");
+    assert_eq!(
+        committed, everything,
+        "the paused member committed its old positions of {victims:?} over the survivor's"
+    );
+    for member in [victim, survivor] {
+        group.stop(member);
+        group.wait_exit(member, Duration::from_secs(20));
+    }
 }

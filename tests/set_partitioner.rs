@@ -10,7 +10,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use group_fixtures::{group_nodes, KazooPeer, PrivateZookeeper};
+use group_fixtures::{group_nodes, ForwardingPort, KazooPeer, PrivateZookeeper};
 use yelp_kafka::test_support::layout::{self, group_path, partition_name};
 use yelp_kafka::test_support::{Instruction, PartitionState, SetPartitioner, SetPartitionerSettings};
 use yelp_kafka::ErrorCode;
@@ -46,17 +46,21 @@ impl Group {
     }
 
     fn member_with(&self, partitions: &[String], session_timeout: Duration, address: &str) -> Member {
-        let settings = SetPartitionerSettings {
+        Member {
+            partitioner: SetPartitioner::start(self.settings(session_timeout, address), partitions.to_vec())
+                .expect("start partitioner"),
+            held: None,
+        }
+    }
+
+    fn settings(&self, session_timeout: Duration, address: &str) -> SetPartitionerSettings {
+        SetPartitionerSettings {
             zookeeper_hosts: address.to_string(),
             group_path: self.path.clone(),
             identifier: layout::unique_identifier(),
             cooldown: COOLDOWN,
             session_timeout,
             connect_timeout: Duration::from_secs(10),
-        };
-        Member {
-            partitioner: SetPartitioner::start(settings, partitions.to_vec()).expect("start partitioner"),
-            held: None,
         }
     }
 }
@@ -325,4 +329,42 @@ fn losing_zookeeper_fails_every_member_within_the_session_timeout() {
     zookeeper.restart();
     let mut c = group.member_with(&all, session_timeout, &zookeeper.address());
     settle(&mut [&mut c], &all, Duration::from_secs(20));
+}
+
+#[test]
+fn a_connect_begun_while_zookeeper_is_down_succeeds_soon_after_it_comes_back() {
+    let group = Group::new("connect_retry", &["t"]);
+    let all = partitions("t", 2);
+    let port = ForwardingPort::closed();
+    let mut settings = group.settings(Duration::from_secs(10), &port.address());
+    // zookeeper-client's own retries come at about 0.1, 0.3, 0.7, 1.5 and
+    // 3.1 s (each up to 0.1 s later), then not before 6.3 s: ZooKeeper
+    // coming back at 3.8 s must be found well within a 6 s deadline.
+    settings.connect_timeout = Duration::from_secs(6);
+    let connect_timeout = settings.connect_timeout;
+    let started = Instant::now();
+    let (sender, started_partitioner) = std::sync::mpsc::channel();
+    let starting = all.clone();
+    std::thread::spawn(move || {
+        let _ = sender.send(SetPartitioner::start(settings, starting));
+    });
+    std::thread::sleep(Duration::from_millis(3800));
+    port.open(&group.address);
+    let opened = started.elapsed();
+    let partitioner = started_partitioner
+        .recv_timeout(connect_timeout + Duration::from_secs(10))
+        .expect("start returns")
+        .unwrap_or_else(|error| panic!("the connect failed although ZooKeeper came back at {opened:?}: {error}"));
+    let connected = started.elapsed();
+    eprintln!(
+        "connect begun with ZooKeeper down: ZooKeeper back after {opened:?}, member joined after \
+         {connected:?} ({:?} later; connect deadline {connect_timeout:?})",
+        connected - opened
+    );
+    let mut member = Member {
+        partitioner,
+        held: None,
+    };
+    settle(&mut [&mut member], &all, Duration::from_secs(20));
+    member.partitioner.stop(Duration::from_secs(5)).unwrap();
 }

@@ -82,6 +82,21 @@ pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
         doc: "Put the SHA-1 of the topic list in the group's ZooKeeper path, so that groups of other topics do not mix.",
     },
     OptionSpec {
+        name: "zookeeper_session_timeout_ms",
+        kind: OptionKind::Int {
+            min: 1000,
+            max: 3_600_000,
+        },
+        default: "10000",
+        doc: "The ZooKeeper session timeout a group member asks for (the server may grant less). A member killed or cut off is replaced this long after it went silent, plus the cooldown; a member hands out and commits nothing once its session was last confirmed two thirds of it ago.",
+    },
+    OptionSpec {
+        name: "zookeeper_connect_timeout_ms",
+        kind: OptionKind::Int { min: 1, max: MS_MAX },
+        default: "5000",
+        doc: "How long a group member keeps trying to open its ZooKeeper session (refused connections are tried again) before start fails.",
+    },
+    OptionSpec {
         name: "max_termination_timeout_secs",
         kind: OptionKind::Int { min: 0, max: 86400 },
         default: "10",
@@ -144,6 +159,10 @@ pub struct ConsumerConfig {
     pub partitioner_cooldown: Duration,
     /// SHA-1 of the topics in the group path.
     pub use_group_sha: bool,
+    /// The ZooKeeper session timeout a group member asks for.
+    pub zookeeper_session_timeout: Duration,
+    /// How long opening a group member's ZooKeeper session may take.
+    pub zookeeper_connect_timeout: Duration,
     /// Worker termination wait.
     pub max_termination_timeout: Duration,
     /// Where offsets are stored.
@@ -183,6 +202,8 @@ impl ConsumerConfig {
             fetch_message_max_bytes: int("fetch_message_max_bytes")? as i32,
             partitioner_cooldown: parse_seconds("partitioner_cooldown", options.text("partitioner_cooldown"))?,
             use_group_sha: options.bool("use_group_sha")?,
+            zookeeper_session_timeout: millis("zookeeper_session_timeout_ms")?,
+            zookeeper_connect_timeout: millis("zookeeper_connect_timeout_ms")?,
             max_termination_timeout: Duration::from_secs(int("max_termination_timeout_secs")? as u64),
             offset_storage: OffsetStorageKind::from_config(values)?,
             metrics_dimensions: parse_dimensions(options.text("metrics_dimensions"))?,
@@ -309,6 +330,8 @@ mod tests {
         assert_eq!(config.partitioner_cooldown, Duration::from_secs(30));
         assert!(config.use_group_sha);
         assert_eq!(config.max_termination_timeout, Duration::from_secs(10));
+        assert_eq!(config.zookeeper_session_timeout, crate::zk::SESSION_TIMEOUT);
+        assert_eq!(config.zookeeper_connect_timeout, Duration::from_secs(5));
         assert_eq!(config.offset_storage, OffsetStorageKind::Zookeeper);
     }
 
@@ -323,6 +346,8 @@ mod tests {
             ("offset_storage", "redis"),
             ("metrics_dimensions", "service"),
             ("request_timeout_ms", "0"),
+            ("zookeeper_session_timeout_ms", "999"),
+            ("zookeeper_connect_timeout_ms", "0"),
         ] {
             let error = config(&[(key, value)]).unwrap_err();
             assert_eq!(error.code(), ErrorCode::Configuration, "{key}={value}: {error}");

@@ -46,6 +46,15 @@ const FAILURE_BACKOFF: Duration = Duration::from_secs(1);
 /// Shortest wait before fetching a partition again after a leader move.
 const MIN_RETRY_BACKOFF: Duration = Duration::from_millis(50);
 
+/// Decides whether a consumer may commit now. A balanced group's consumer
+/// gets one from its group: commits go only while the group's partitioner
+/// vouches that the partitions are still this member's
+/// (docs/consumer-groups.md, "Losing ZooKeeper").
+pub(crate) trait CommitGate: Send + Sync {
+    /// `Ok` to commit; otherwise the error the commit fails with.
+    fn may_commit(&self) -> Result<()>;
+}
+
 /// Which partitions a consumer reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subscription {
@@ -105,6 +114,8 @@ struct ConsumerShared {
     commit_lock: tokio::sync::Mutex<()>,
     /// Wakes the auto-committer before its interval ends.
     commit_now: Notify,
+    /// Asked before every commit that has something to store.
+    commit_gate: OnceLock<Arc<dyn CommitGate>>,
 }
 
 impl ConsumerShared {
@@ -119,6 +130,9 @@ impl ConsumerShared {
         let offsets = self.lock().tracker.uncommitted(only);
         if offsets.is_empty() {
             return Ok(());
+        }
+        if let Some(gate) = self.commit_gate.get() {
+            gate.may_commit()?;
         }
         self.store.commit(&self.cluster, &offsets).await?;
         self.lock().tracker.committed(&offsets);
@@ -188,6 +202,7 @@ impl Consumer {
                 }),
                 commit_lock: tokio::sync::Mutex::new(()),
                 commit_now: Notify::new(),
+                commit_gate: OnceLock::new(),
             }),
             subscription,
             fetch_observer: None,
@@ -203,6 +218,14 @@ impl Consumer {
     pub fn with_fetch_observer(mut self, observer: Arc<dyn FetchObserver>) -> Consumer {
         self.fetch_observer = Some(observer);
         self
+    }
+
+    /// Makes every later commit with something to store ask `gate` first
+    /// (a group's partitioner, once it started); a refused commit fails
+    /// with the gate's error and stores nothing. Set once; later calls are
+    /// ignored.
+    pub(crate) fn set_commit_gate(&self, gate: Arc<dyn CommitGate>) {
+        let _ = self.shared.commit_gate.set(gate);
     }
 
     /// The configuration.

@@ -139,10 +139,14 @@ pub unsafe extern "C" fn yk_consumer_group_start(group: *const yk_consumer_group
 /// up, and after the cooldown the new ones acquired and the post-rebalance
 /// callback; no message is delivered between the two callbacks. Nothing
 /// within `consumer_timeout_ms` (negative: no limit) is
-/// `YK_ERROR_CONSUMER_TIMEOUT`. A lost ZooKeeper session is
-/// `YK_ERROR_PARTITIONER`, here and in every later call: nothing more is
-/// delivered; stop and free the group, then create a new one (Python yelp_kafka's
-/// outer loop). `*out` is written only on success.
+/// `YK_ERROR_CONSUMER_TIMEOUT`. Nothing is handed out while the ZooKeeper
+/// connection is down or the session was last confirmed two thirds of the
+/// session timeout ago or more (`zookeeper_session_timeout_ms`), e.g. after
+/// the process was paused: it waits for a new ZooKeeper round trip first.
+/// A lost ZooKeeper session is `YK_ERROR_PARTITIONER`, here and in every
+/// later call: nothing more is delivered or committed; stop and free the
+/// group, then create a new one (Python yelp_kafka's outer loop). `*out` is
+/// written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_next(
     group: *const yk_consumer_group,
@@ -175,7 +179,11 @@ pub unsafe extern "C" fn yk_consumer_group_task_done(
 }
 
 /// Commits the processed offsets of the partitions held now and waits for
-/// the offset storage: `YK_ERROR_OFFSET_COMMIT` when it refuses.
+/// the offset storage: `YK_ERROR_OFFSET_COMMIT` when it refuses,
+/// `YK_ERROR_PARTITIONER` (nothing stored) when the ZooKeeper session was
+/// not confirmed within two thirds of the session timeout or the
+/// partitioner failed — the partitions may be another member's. Automatic
+/// commits follow the same rule.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_commit(group: *const yk_consumer_group) -> ErrorCode {
     boundary(function_name!(), || {
@@ -188,7 +196,8 @@ pub unsafe extern "C" fn yk_consumer_group_commit(group: *const yk_consumer_grou
 /// Leaves the group within `timeout_ms` (≥ 0): the pre-rebalance callback,
 /// a commit with auto-commit, the partitions given up, the ZooKeeper locks
 /// and party node deleted, the session and the consumer closed. Also after
-/// `YK_ERROR_PARTITIONER`. Every step runs; the first error met is
+/// `YK_ERROR_PARTITIONER`, then without the commit (the partitions may be
+/// another member's). Every step runs; the first error met is
 /// returned. Stopping twice is harmless; later calls other than
 /// `yk_consumer_group_free` are `YK_ERROR_CLOSED_HANDLE`.
 #[no_mangle]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription};
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{
-    check_group_topics, partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH,
+    check_group_topics, partition_of, partition_set, partitioner_settings, PartitionerGate, PARTITIONS_REFRESH,
 };
 use crate::groups::metrics::{FetchMetrics, GroupMetric};
 use crate::metrics::{MetricsRecorder, MetricsResponder};
@@ -68,6 +68,10 @@ struct GroupState {
     unassigned: Option<Vec<TopicPartition>>,
     /// The partitioner failed: what every later call reports.
     failure: Option<Error>,
+    /// A message taken from the consumer while the partitioner stopped
+    /// vouching for the partitions (a pause during the wait): handed out
+    /// once it vouches again, dropped with a release.
+    withheld: Option<Message>,
     last_partitions_refresh: Instant,
     force_partitions_refresh: bool,
 }
@@ -105,6 +109,7 @@ impl ConsumerGroup {
                 held: Vec::new(),
                 unassigned: None,
                 failure: None,
+                withheld: None,
                 last_partitions_refresh: Instant::now(),
                 force_partitions_refresh: true,
             }),
@@ -157,7 +162,9 @@ impl ConsumerGroup {
             let partitioner = self.join().inspect_err(|_| {
                 let _ = self.consumer.close();
             })?;
-            state.partitioner = Some(Arc::new(partitioner));
+            let partitioner = Arc::new(partitioner);
+            self.consumer.set_commit_gate(PartitionerGate::new(&partitioner));
+            state.partitioner = Some(partitioner);
             state.last_partitions_refresh = Instant::now();
             state.force_partitions_refresh = false;
             self.set_lifecycle(&state, Lifecycle::Started);
@@ -210,9 +217,17 @@ impl ConsumerGroup {
                 deadline.saturating_duration_since(Instant::now()).min(INTERNAL_TIMEOUT)
             });
             if self.deliverable() {
+                if let Some(message) = self.take_withheld() {
+                    return Ok(message);
+                }
                 match self.consumer.get_message(true, Some(attempt)) {
+                    Ok(message) => {
+                        if let Some(message) = self.hand_out(message) {
+                            return Ok(message);
+                        }
+                    }
                     Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
-                    other => return other,
+                    Err(error) => return Err(error),
                 }
             } else {
                 self.wait_partitioner(attempt);
@@ -249,23 +264,29 @@ impl ConsumerGroup {
     /// Leaves the group within `timeout`: the pre-rebalance callback, a
     /// commit (with auto-commit), the partitions given up, the party left,
     /// the consumer closed. Also after a `PartitionerError` (then without
+    /// a commit, since the partitions may be another member's, and without
     /// ZooKeeper work). Stopping twice is harmless. The first error met is
     /// returned, but every step runs.
     pub fn stop(&self, timeout: Duration, handler: &mut dyn RebalanceHandler) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let (partitioner, held) = {
+        let (partitioner, held, failed) = {
             let mut state = self.lock();
             let was = self.lifecycle();
             self.set_lifecycle(&state, Lifecycle::Stopped);
             if was != Lifecycle::Started {
                 return Ok(());
             }
-            (state.partitioner.take(), std::mem::take(&mut state.held))
+            state.withheld = None;
+            (
+                state.partitioner.take(),
+                std::mem::take(&mut state.held),
+                state.failure.is_some(),
+            )
         };
         let mut first_error = None;
         if !held.is_empty() {
             handler.before_release(&held);
-            if self.config().auto_commit_enable {
+            if self.config().auto_commit_enable && !failed {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if let Err(error) = self.commit_within(&held, left) {
                     first_error.get_or_insert(error);
@@ -299,15 +320,33 @@ impl ConsumerGroup {
     }
 
     /// Whether messages may be handed out: partitions acquired and
-    /// assigned, the ZooKeeper connection up.
+    /// assigned, the ZooKeeper connection up and the session confirmed
+    /// recently.
     fn deliverable(&self) -> bool {
-        let state = self.lock();
-        state.failure.is_none()
-            && state.unassigned.is_none()
-            && state
-                .partitioner
-                .as_ref()
-                .is_some_and(|partitioner| partitioner.may_deliver())
+        deliverable(&self.lock())
+    }
+
+    /// `message` if it may be handed out now; otherwise it is kept for
+    /// later. The process may have been paused while the consumer waited
+    /// for it, so the partitioner is asked again after the wait
+    /// (docs/consumer-groups.md, "Losing ZooKeeper").
+    fn hand_out(&self, message: Message) -> Option<Message> {
+        let mut state = self.lock();
+        if deliverable(&state) {
+            return Some(message);
+        }
+        state.withheld = Some(message);
+        None
+    }
+
+    /// The message kept by [`ConsumerGroup::hand_out`], if it may be handed out now.
+    fn take_withheld(&self) -> Option<Message> {
+        let mut state = self.lock();
+        if deliverable(&state) {
+            state.withheld.take()
+        } else {
+            None
+        }
     }
 
     /// Waits up to `timeout` for the partitioner to change state, without
@@ -392,6 +431,7 @@ impl ConsumerGroup {
     fn release(&self, state: &mut GroupState, handler: &mut dyn RebalanceHandler) -> Result<()> {
         let held = std::mem::take(&mut state.held);
         state.unassigned = None;
+        state.withheld = None;
         let mut commit = Ok(());
         if !held.is_empty() {
             handler.before_release(&held);
@@ -413,11 +453,12 @@ impl ConsumerGroup {
     }
 
     /// Records the failure every later call reports, as a `PartitionerError`.
-    /// Nothing more is delivered; the partitions stay with the consumer so
-    /// that `stop` can commit what was processed.
+    /// Nothing more is delivered or committed: the partitions may be
+    /// another member's already.
     fn fail(&self, state: &mut GroupState, error: Error) -> Error {
         let error = error.with_code(ErrorCode::Partitioner);
         state.failure = Some(error.clone());
+        state.withheld = None;
         error
     }
 
@@ -451,6 +492,16 @@ impl ConsumerGroup {
             .record_duration(GroupMetric::MetadataRequestTimer as usize, started.elapsed());
         partitions
     }
+}
+
+/// See [`ConsumerGroup::deliverable`].
+fn deliverable(state: &GroupState) -> bool {
+    state.failure.is_none()
+        && state.unassigned.is_none()
+        && state
+            .partitioner
+            .as_ref()
+            .is_some_and(|partitioner| partitioner.may_deliver())
 }
 
 fn stopped() -> Error {

@@ -4,15 +4,15 @@
 //! `<topic>-<partition>` as Python yelp_kafka names it.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::consumer::ConsumerConfig;
+use crate::consumer::{CommitGate, ConsumerConfig};
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::KafkaCluster;
-use crate::set_partitioner::{layout, SetPartitionerSettings};
+use crate::set_partitioner::{layout, SetPartitioner, SetPartitionerSettings};
 use crate::topic_partition::{Topic, TopicPartition};
-use crate::zk::SESSION_TIMEOUT;
 
 /// How often the partition set is read from Kafka again.
 pub const PARTITIONS_REFRESH: Duration = Duration::from_secs(120);
@@ -44,8 +44,8 @@ pub(crate) fn partitioner_settings(
         ),
         identifier: identifier.to_string(),
         cooldown: config.partitioner_cooldown,
-        session_timeout: SESSION_TIMEOUT,
-        connect_timeout: config.client.connect_timeout.max(Duration::from_secs(1)),
+        session_timeout: config.zookeeper_session_timeout,
+        connect_timeout: config.zookeeper_connect_timeout,
     }
 }
 
@@ -75,4 +75,29 @@ pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
     let (topic, partition) = layout::parse_partition_name(name)
         .ok_or_else(|| Error::new(ErrorCode::Partitioner, format!("{name:?} is not <topic>-<partition>")))?;
     Ok(TopicPartition::new(Topic::new(topic)?, partition))
+}
+
+/// A member's consumers commit only while its partitioner vouches for the
+/// partitions (docs/consumer-groups.md, "Losing ZooKeeper"). Holds the
+/// partitioner weakly: a consumer that outlives its group (a fenced worker
+/// thread) must not keep the session, and its locks, alive.
+pub(crate) struct PartitionerGate(Weak<SetPartitioner>);
+
+impl PartitionerGate {
+    /// The gate of `partitioner`.
+    pub(crate) fn new(partitioner: &Arc<SetPartitioner>) -> Arc<PartitionerGate> {
+        Arc::new(PartitionerGate(Arc::downgrade(partitioner)))
+    }
+}
+
+impl CommitGate for PartitionerGate {
+    fn may_commit(&self) -> Result<()> {
+        match self.0.upgrade() {
+            Some(partitioner) => partitioner.may_commit(),
+            None => Err(Error::new(
+                ErrorCode::Partitioner,
+                "not committing: the group left its party, the partitions may be another member's",
+            )),
+        }
+    }
 }

@@ -2,14 +2,17 @@
 //! over one ZooKeeper session.
 //!
 //! Owns the session, the party node and the lock nodes. One task runs
-//! three things at once: the allocation loop (wait until the party stays
+//! four things at once: the allocation loop (wait until the party stays
 //! unchanged for the cooldown, take the locks of this member's share, hold
 //! them until the party or the partition set changes, wait for the holder
 //! to release, give the locks up), the session watch (suspend on a lost
-//! connection, fail when it stays lost or the session expires), and the
-//! wait for a graceful leave. It never calls the holder: it only changes
+//! connection, fail when it stays lost or the session expires), the
+//! session confirmation (a round trip every sixth of the session timeout
+//! and after every change of the connection, so that the holder knows how
+//! fresh its word from ZooKeeper is), and the wait for a graceful leave. It never calls the holder: it only changes
 //! the shared status.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -77,6 +80,7 @@ pub(super) async fn run(client: Client, shared: Arc<Shared>, settings: SetPartit
     let outcome = tokio::select! {
         error = allocate_forever(&client, &shared, &settings, &owned) => Err(error),
         error = watch_session(client.state_watcher(), &shared, settings.session_timeout) => Err(error),
+        never = confirm_session(&client, &shared, &settings) => match never {},
         _ = leaving.wait_for(|leaving| *leaving) => Ok(()),
     };
     match outcome {
@@ -302,6 +306,32 @@ async fn delete_nodes(client: &Client, paths: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Confirms the session with a round trip (a stat of the group's node)
+/// every sixth of the session timeout, and at once after every change of
+/// the connection, such as the reconnect after a pause: each answer tells
+/// the holder that the session lived when the request was sent. Failed or
+/// unanswered requests confirm nothing; losing the session is
+/// [`watch_session`]'s to report.
+async fn confirm_session(client: &Client, shared: &Shared, settings: &SetPartitionerSettings) -> Infallible {
+    let period = settings.session_timeout / 6;
+    let mut states = client.state_watcher();
+    loop {
+        if client.state().is_terminated() {
+            // Nothing left to confirm; a terminated watcher would answer at
+            // once forever.
+            std::future::pending::<()>().await;
+        }
+        let sent = std::time::Instant::now();
+        if let Ok(Ok(_)) = tokio::time::timeout(period, client.check_stat(&settings.group_path)).await {
+            shared.confirm(sent);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = states.changed() => {}
+        }
+    }
 }
 
 /// Follows the session: suspends the member while the connection is down

@@ -12,6 +12,17 @@
 //! RELEASE → ALLOCATING, and FAILURE when the session is lost, which is
 //! final. While the connection is down but the session may live, the
 //! partitioner is *suspended*: the holder must not hand out messages.
+//!
+//! Neither may it hand out or commit anything while the session is in
+//! doubt: the member confirms its session with a ZooKeeper round trip
+//! every sixth of the session timeout, and the holder may act only while
+//! the last confirmed round trip was sent less than two thirds of the
+//! session timeout ago (like the Java client's session handling), on the
+//! monotonic clock. The server cannot expire the session before the send
+//! time of its last answered request plus the session timeout, so no other
+//! member can own our partitions meanwhile; and a process that was
+//! paused (SIGSTOP, a long GC-like stall) finds its confirmation old and
+//! waits for a new round trip before it acts again (docs/consumer-groups.md).
 
 pub mod layout;
 mod member;
@@ -84,6 +95,8 @@ struct Status {
     suspended: bool,
     /// The partition set to split.
     partitions: Vec<String>,
+    /// When the latest answered ZooKeeper round trip was sent.
+    confirmed_at: Instant,
 }
 
 pub(crate) struct Shared {
@@ -96,9 +109,36 @@ pub(crate) struct Shared {
     releases: watch::Sender<u64>,
     /// Set when the member should leave.
     leaving: watch::Sender<bool>,
+    /// How old a confirmation may be for the holder to act on it: two
+    /// thirds of the session timeout.
+    trust: Duration,
 }
 
 impl Shared {
+    /// A member that joined with a request sent at `confirmed_at`.
+    fn new(partitions: Vec<String>, confirmed_at: Instant, session_timeout: Duration) -> Shared {
+        let (set_version, _) = watch::channel(0);
+        let (releases, _) = watch::channel(0);
+        let (leaving, _) = watch::channel(false);
+        Shared {
+            status: Mutex::new(Status {
+                state: PartitionState::Allocating,
+                acquired: Vec::new(),
+                acquisitions: 0,
+                handed_out: 0,
+                failure: None,
+                suspended: false,
+                partitions,
+                confirmed_at,
+            }),
+            status_changed: Condvar::new(),
+            set_version,
+            releases,
+            leaving,
+            trust: session_timeout * 2 / 3,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Status> {
         self.status.locked()
     }
@@ -139,6 +179,17 @@ impl Shared {
     fn partitions(&self) -> Vec<String> {
         self.lock().partitions.clone()
     }
+
+    /// A ZooKeeper request sent at `sent` was answered: the session was
+    /// alive then.
+    fn confirm(&self, sent: Instant) {
+        self.update(|status| status.confirmed_at = status.confirmed_at.max(sent));
+    }
+
+    /// Whether the last confirmation is recent enough to act on.
+    fn trusted(&self, status: &Status) -> bool {
+        status.confirmed_at.elapsed() < self.trust
+    }
 }
 
 /// One member of a partitioned party. The session lives in the member task;
@@ -153,28 +204,10 @@ pub struct SetPartitioner {
 impl SetPartitioner {
     /// Connects to ZooKeeper, creates the group's nodes (and the chroot)
     /// as needed, joins the party and starts allocating `partitions`.
-    pub fn start(settings: SetPartitionerSettings, partitions: Vec<String>) -> Result<SetPartitioner> {
+    pub fn start(mut settings: SetPartitionerSettings, partitions: Vec<String>) -> Result<SetPartitioner> {
         check_partitions(&partitions)?;
-        let (set_version, _) = watch::channel(0);
-        let (releases, _) = watch::channel(0);
-        let (leaving, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            status: Mutex::new(Status {
-                state: PartitionState::Allocating,
-                acquired: Vec::new(),
-                acquisitions: 0,
-                handed_out: 0,
-                failure: None,
-                suspended: false,
-                partitions,
-            }),
-            status_changed: Condvar::new(),
-            set_version,
-            releases,
-            leaving,
-        });
         let identifier = settings.identifier.clone();
-        let task = engine::block_on(async {
+        let (shared, task) = engine::block_on(async {
             let client = zk::connect(
                 &settings.zookeeper_hosts,
                 settings.session_timeout,
@@ -182,13 +215,19 @@ impl SetPartitioner {
             )
             .await
             .map_err(|e| e.with_code(ErrorCode::Partitioner))?;
+            // The server may grant a shorter session than asked for: trust
+            // only the shorter of the two.
+            settings.session_timeout = settings.session_timeout.min(client.session_timeout());
+            let joining = Instant::now();
             let party_node = member::join(&client, &settings).await?;
-            Ok::<_, Error>(tokio::spawn(zk::WithEngineSpawner::new(member::run(
+            let shared = Arc::new(Shared::new(partitions, joining, settings.session_timeout));
+            let task = tokio::spawn(zk::WithEngineSpawner::new(member::run(
                 client,
                 Arc::clone(&shared),
                 settings,
                 party_node,
-            ))))
+            )));
+            Ok::<_, Error>((shared, task))
         })??;
         Ok(SetPartitioner {
             shared,
@@ -226,21 +265,47 @@ impl SetPartitioner {
         }
     }
 
-    /// Whether the holder may hand out messages now: partitions acquired
-    /// and the connection up.
+    /// Whether the holder may hand out messages now: partitions acquired,
+    /// the connection up and the session confirmed recently (see the
+    /// module doc).
     pub fn may_deliver(&self) -> bool {
         let status = self.shared.lock();
-        status.state == PartitionState::Acquired && !status.suspended
+        status.state == PartitionState::Acquired && !status.suspended && self.shared.trusted(&status)
+    }
+
+    /// Whether the holder may commit now: the partitioner has not failed
+    /// and the session was confirmed recently, so the partitions held are
+    /// still ours. A `PartitionerError` saying why when not.
+    pub fn may_commit(&self) -> Result<()> {
+        let status = self.shared.lock();
+        if status.state == PartitionState::Failure {
+            return Err(Error::new(
+                ErrorCode::Partitioner,
+                "not committing: the partitioner failed, the partitions may be another member's",
+            ));
+        }
+        if !self.shared.trusted(&status) {
+            return Err(Error::new(
+                ErrorCode::Partitioner,
+                format!(
+                    "not committing: the ZooKeeper session was last confirmed {:?} ago (trusted for {:?})",
+                    status.confirmed_at.elapsed(),
+                    self.shared.trust
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Waits up to `timeout` for the state to change (or the connection to
-    /// come or go); returns at once when there is something to do.
+    /// come or go, or the session to be confirmed); returns at once when
+    /// there is something to do.
     pub fn wait(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         let mut status = self.shared.lock();
-        let start = (status.state, status.suspended, status.acquisitions);
+        let start = (status.state, status.suspended, status.acquisitions, status.confirmed_at);
         loop {
-            let now = (status.state, status.suspended, status.acquisitions);
+            let now = (status.state, status.suspended, status.acquisitions, status.confirmed_at);
             let pending = matches!(now.0, PartitionState::Failure | PartitionState::Release)
                 || (now.0 == PartitionState::Acquired && status.handed_out != status.acquisitions);
             if pending || now != start {

@@ -18,7 +18,9 @@ use zookeeper_client::Client;
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 
-/// The ZooKeeper session timeout (kazoo's default, which the Python library keeps).
+/// The ZooKeeper session timeout of offset stores, and the default of
+/// `zookeeper_session_timeout_ms` for group members (kazoo's default,
+/// which the Python library keeps).
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Spawns `spawns` tasks on the engine's runtime (or the runtime of the
@@ -68,21 +70,35 @@ impl<F: Future> Future for WithEngineSpawner<F> {
     }
 }
 
+/// How long a connect waits before it tries the ensemble again after every
+/// host refused or failed.
+const CONNECT_RETRY: Duration = Duration::from_millis(200);
+
 /// Opens a session with the ensemble `hosts` (`h1:2181,h2:2181`, no chroot:
 /// callers put the cluster's chroot in their paths, so that they can create
-/// it) within `timeout`.
+/// it) within `timeout`, trying every host again every 200 ms until then.
+///
+/// Each attempt tries each host once (`with_fail_eagerly`): left to itself,
+/// zookeeper-client cycles the hosts with a backoff that doubles up to
+/// seconds, so a connect begun while ZooKeeper was down still waited in
+/// that backoff when ZooKeeper came back and failed at its deadline
+/// (docs/consumer-groups.md, "Losing ZooKeeper").
 pub async fn connect(hosts: &str, session_timeout: Duration, timeout: Duration) -> Result<Client> {
-    let connect = Client::connector().with_session_timeout(session_timeout).connect(hosts);
-    match tokio::time::timeout(timeout, WithEngineSpawner::new(connect)).await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(Error::new(
-            ErrorCode::Transport,
-            format!("cannot connect to ZooKeeper {hosts}: {e}"),
-        )),
-        Err(_) => Err(Error::new(
-            ErrorCode::Transport,
-            format!("cannot connect to ZooKeeper {hosts} within {timeout:?}"),
-        )),
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let attempt = Client::connector()
+            .with_session_timeout(session_timeout)
+            .with_fail_eagerly()
+            .connect(hosts);
+        let failure = match tokio::time::timeout_at(deadline, WithEngineSpawner::new(attempt)).await {
+            Ok(Ok(client)) => return Ok(client),
+            Ok(Err(e)) => format!("cannot connect to ZooKeeper {hosts} within {timeout:?}: {e}"),
+            Err(_) => format!("cannot connect to ZooKeeper {hosts} within {timeout:?}"),
+        };
+        if tokio::time::Instant::now() + CONNECT_RETRY >= deadline {
+            return Err(Error::new(ErrorCode::Transport, failure));
+        }
+        tokio::time::sleep(CONNECT_RETRY).await;
     }
 }
 

@@ -7,10 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A kazoo `SetPartitioner` driven the way the Python `yelp_kafka` drives
@@ -229,6 +231,70 @@ impl Drop for PrivateZookeeper {
             .arg(&self.dir)
             .arg(self.port.to_string())
             .output();
+    }
+}
+
+/// A local port where nothing listens (connects are refused, as with a
+/// ZooKeeper that is down) until [`ForwardingPort::open`] makes it forward
+/// every connection to a real server. Opening a listener takes no time,
+/// unlike starting a server, so a test controls exactly when the server
+/// "comes back".
+pub struct ForwardingPort {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl ForwardingPort {
+    /// A free port, closed.
+    pub fn closed() -> ForwardingPort {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
+            .port();
+        ForwardingPort {
+            port,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Listens from now on and forwards each connection to `target`.
+    pub fn open(&self, target: &str) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("bind the forwarding port");
+        listener.set_nonblocking(true).expect("nonblocking listener");
+        let (stop, target) = (Arc::clone(&self.stop), target.to_string());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).expect("blocking stream");
+                        let Ok(server) = TcpStream::connect(&target) else {
+                            continue;
+                        };
+                        for (mut from, mut to) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server, client),
+                        ] {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut to);
+                                let _ = to.shutdown(std::net::Shutdown::Both);
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+    }
+}
+
+impl Drop for ForwardingPort {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
