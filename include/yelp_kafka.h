@@ -12,6 +12,12 @@
  * - Every *_new has one *_free; *_free(NULL) is a no-op.
  * - Strings are NUL-terminated UTF-8; byte buffers are pointer + length.
  * - Memory returned by the library is freed by the library's own *_free.
+ * - Fork: as with librdkafka, do not use a handle across fork(). In a child
+ *   forked after a producer, consumer, consumer group, callback or
+ *   multiprocessing group, or offsets client was made, every call on it
+ *   returns YK_ERROR_WRONG_STATE at once and its *_free releases nothing;
+ *   the child makes its own handles. Configurations, messages and results
+ *   are plain data and stay usable (docs/c-abi.md).
  */
 
 #ifndef YELP_KAFKA_H

@@ -9,14 +9,18 @@
  * back into its producer gets YK_ERROR_REENTRANT; the metrics responder
  * gets its emitters with Python yelp_kafka's names and dimensions and records only
  * on the caller's thread; close never hangs and counts what was not
- * delivered. Prints "N passed, M failed" last.
+ * delivered; a producer made before fork() is refused in the child.
+ * Prints "N passed, M failed" last.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "check.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static yk_cluster_config *cluster;
 
@@ -181,6 +185,63 @@ static void test_sync_and_async(void)
     group_end();
 }
 
+/*
+ * docs/c-abi.md: a producer made before fork() is refused in the child at
+ * once (YK_ERROR_WRONG_STATE naming fork), its free there returns, and a
+ * producer the child makes works. The child reports through its exit
+ * status, each failed check a bit.
+ */
+static int child_uses_parent_producer(yk_producer *parent)
+{
+    int failures = 0;
+    yk_bytes value = {(const uint8_t *)"child", 5};
+    int64_t offset = -1;
+    if (yk_producer_send_messages(parent, "mytopic", &value, 1, &offset) != YK_ERROR_WRONG_STATE
+        || !contains(yk_last_error_message(), "fork") || !contains(yk_last_error_message(), "yk_producer_send_messages"))
+        failures |= 1;
+    if (yk_producer_produce(parent, "mytopic", -1, NULL, 0, value.data, value.len, NULL, 0) != YK_ERROR_WRONG_STATE)
+        failures |= 2;
+    if (yk_producer_flush(parent, 1000) != YK_ERROR_WRONG_STATE
+        || yk_producer_close(parent, 1000, NULL) != YK_ERROR_WRONG_STATE)
+        failures |= 4;
+    prime_last_error();
+    yk_producer_free(parent);
+    if (yk_last_error_code() != YK_ERROR_WRONG_STATE || !contains(yk_last_error_message(), "yk_producer_free"))
+        failures |= 8;
+    yk_producer *own = new_producer(NULL, NULL, NULL);
+    if (own == NULL || yk_producer_send_messages(own, "mytopic", &value, 1, &offset) != YK_ERROR_OK || offset < 0)
+        failures |= 16;
+    yk_producer_free(own);
+    if (failures)
+        fprintf(stderr, "  child: failures %#x; last error %s: %s\n", failures, yk_error_name(yk_last_error_code()),
+                yk_last_error_message());
+    return failures;
+}
+
+static void test_fork(void)
+{
+    group_begin("producer: made before fork()");
+    yk_producer *producer = new_producer("linger_ms", "0", NULL);
+    yk_bytes value = {(const uint8_t *)"parent", 6};
+    EXPECT_OK(yk_producer_send_messages(producer, "mytopic", &value, 1, NULL));
+    fflush(NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        signal(SIGALRM, SIG_DFL);
+        alarm(20);
+        _exit(child_uses_parent_producer(producer));
+    }
+    int status = 0;
+    CHECK(child > 0 && waitpid(child, &status, 0) == child);
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %s %d",
+           WIFEXITED(status) ? "exit status" : "killed by signal",
+           WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    /* The parent's producer is untouched. */
+    EXPECT_OK(yk_producer_send_messages(producer, "mytopic", &value, 1, NULL));
+    yk_producer_free(producer);
+    group_end();
+}
+
 struct metrics_seen {
     pthread_t caller;
     int emitters;
@@ -243,8 +304,21 @@ static void test_metrics_responder(void)
     group_end();
 }
 
+static void on_watchdog(int signal)
+{
+    (void)signal;
+    static const char message[] = "\nFAIL: producer_test hung (watchdog after 300 s)\n";
+    ssize_t ignored = write(2, message, sizeof message - 1);
+    (void)ignored;
+    _exit(2);
+}
+
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    struct sigaction watchdog = {.sa_handler = on_watchdog};
+    sigaction(SIGALRM, &watchdog, NULL);
+    alarm(300);
     group_begin("producer: local cluster");
     const char *kafka1 = getenv("YK_KAFKA1");
     bool ready = CHECKF(kafka1 && *kafka1, "YK_KAFKA1 must hold the bootstrap list of scripts/cluster.sh");
@@ -255,6 +329,7 @@ int main(void)
         test_bad_arguments();
         test_sync_and_async();
         test_metrics_responder();
+        test_fork();
     }
     yk_cluster_config_free(cluster);
     int p = atomic_load(&passed), f = atomic_load(&failed);

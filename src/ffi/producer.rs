@@ -9,7 +9,7 @@ use crate::ffi::arguments::{c_str, check_out, deadline_ms, NO_LIMIT};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
-use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
 use crate::ffi::values::yk_bytes;
@@ -55,10 +55,16 @@ struct DeliveryCallback {
 pub struct yk_producer {
     producer: Producer,
     delivery: Mutex<DeliveryCallback>,
+    /// The process that made it (docs/c-abi.md: fork).
+    made_in: MadeIn,
 }
 
 impl Handle for yk_producer {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        Some(&self.made_in)
+    }
 }
 
 /// Creates a producer for `cluster` in `*out`.
@@ -102,6 +108,7 @@ pub unsafe extern "C" fn yk_producer_new(
                     callback: None,
                     opaque: 0,
                 }),
+                made_in: MadeIn::this_process(),
             },
         );
         Ok(())
