@@ -1393,7 +1393,9 @@ enum yk_error yk_producer_flush(const struct yk_producer *producer, int32_t time
  * waits past the deadline. Writes the number of messages not delivered
  * (failed at close, or sent but unanswered) to `*undelivered` when
  * non-NULL; returns `YK_ERROR_TIMED_OUT` when that number is not 0. The
- * handle still needs `yk_producer_free`.
+ * handle still needs `yk_producer_free`. From then on every call on it
+ * that returns a code, `yk_producer_close` too, returns
+ * `YK_ERROR_CLOSED_HANDLE` at once, without waiting for brokers.
  */
 enum yk_error yk_producer_close(const struct yk_producer *producer,
                                 int32_t timeout_ms,

@@ -9,7 +9,8 @@
  * back into its producer gets YK_ERROR_REENTRANT; the metrics responder
  * gets its emitters with Python yelp_kafka's names and dimensions and records only
  * on the caller's thread; close never hangs and counts what was not
- * delivered; a producer made before fork() is refused in the child.
+ * delivered, and a closed producer refuses every call; a producer made
+ * before fork() is refused in the child.
  * Prints "N passed, M failed" last.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -181,6 +182,15 @@ static void test_sync_and_async(void)
     CHECK(undelivered == 0);
     EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_CLOSED_HANDLE,
                 "yk_producer_produce", "closed", NULL);
+    EXPECT_CODE(yk_producer_send_messages(producer, "mytopic", values, 1, NULL), YK_ERROR_CLOSED_HANDLE,
+                "yk_producer_send_messages", "closed", NULL);
+    EXPECT_CODE(yk_producer_send_keyed_messages(producer, "mytopic", (const uint8_t *)"k", 1, values, 1, NULL),
+                YK_ERROR_CLOSED_HANDLE, "yk_producer_send_keyed_messages", "closed", NULL);
+    EXPECT_CODE(yk_producer_poll(producer, 0, NULL), YK_ERROR_CLOSED_HANDLE, "yk_producer_poll", "closed", NULL);
+    EXPECT_CODE(yk_producer_flush(producer, 0), YK_ERROR_CLOSED_HANDLE, "yk_producer_flush", "closed", NULL);
+    EXPECT_CODE(yk_producer_close(producer, 0, NULL), YK_ERROR_CLOSED_HANDLE, "yk_producer_close", "closed", NULL);
+    EXPECT_CODE(yk_producer_set_delivery_callback(producer, NULL, NULL), YK_ERROR_CLOSED_HANDLE,
+                "yk_producer_set_delivery_callback", "closed", NULL);
     yk_producer_free(producer);
     group_end();
 }

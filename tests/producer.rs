@@ -370,7 +370,9 @@ fn close_never_waits_past_its_deadline_and_counts_what_was_not_delivered() {
     }
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
-    let undelivered = producer.close(Duration::from_millis(300), &mut |r| reports.push(r.clone()));
+    let undelivered = producer
+        .close(Duration::from_millis(300), &mut |r| reports.push(r.clone()))
+        .unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "close took {:?}",
@@ -382,6 +384,50 @@ fn close_never_waits_past_its_deadline_and_counts_what_was_not_delivered() {
         .produce("closing", None, None, Some(b"x"), 0, QueueWait::NoWait)
         .unwrap_err();
     assert_eq!(closed.code(), ErrorCode::ClosedHandle);
+}
+
+#[test]
+fn a_closed_producer_refuses_every_call_at_once_even_with_the_brokers_down() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("known", 1);
+    // A lookup would fail with KafkaUnavailable after this long; the calls
+    // below must not look anything up.
+    let producer = producer_with(&mock, &[("linger_ms", "0"), ("metadata_timeout_ms", "500")]);
+    producer.send_messages("known", &[b"first"]).unwrap();
+    assert_eq!(producer.close(Duration::from_secs(5), &mut |_| {}).unwrap(), 0);
+    mock.broker_down(1);
+    let value = Some(b"x".as_slice());
+    let codes = [
+        (
+            "produce",
+            producer
+                .produce("unknown", None, None, value, 0, QueueWait::NoWait)
+                .unwrap_err(),
+        ),
+        (
+            "produce to a known topic",
+            producer
+                .produce("known", Some(0), None, value, 0, QueueWait::Forever)
+                .unwrap_err(),
+        ),
+        ("send_messages", producer.send_messages("unknown", &[b"x"]).unwrap_err()),
+        (
+            "send_keyed_messages",
+            producer.send_keyed_messages("unknown", b"k", &[b"x"]).unwrap_err(),
+        ),
+        (
+            "flush",
+            producer.flush(Duration::from_secs(5), &mut |_| {}).unwrap_err(),
+        ),
+        ("poll", producer.poll(Duration::from_secs(5), &mut |_| {}).unwrap_err()),
+        (
+            "close",
+            producer.close(Duration::from_secs(5), &mut |_| {}).unwrap_err(),
+        ),
+    ];
+    for (call, error) in codes {
+        assert_eq!(error.code(), ErrorCode::ClosedHandle, "{call}: {error}");
+    }
 }
 
 struct Recorded {

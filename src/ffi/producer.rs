@@ -125,6 +125,7 @@ pub unsafe extern "C" fn yk_producer_set_delivery_callback(
 ) -> ErrorCode {
     boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
+        producer.producer.check_open()?;
         *producer.delivery.locked() = DeliveryCallback {
             callback,
             opaque: callback_opaque as usize,
@@ -252,7 +253,7 @@ pub unsafe extern "C" fn yk_producer_poll(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let timeout = poll_timeout(timeout_ms)?;
-        let count = producer.producer.poll(timeout, &mut delivery_handler(producer));
+        let count = producer.producer.poll(timeout, &mut delivery_handler(producer))?;
         if let Some(served) = served.as_mut() {
             *served = count;
         }
@@ -280,7 +281,9 @@ pub unsafe extern "C" fn yk_producer_flush(producer: *const yk_producer, timeout
 /// waits past the deadline. Writes the number of messages not delivered
 /// (failed at close, or sent but unanswered) to `*undelivered` when
 /// non-NULL; returns `YK_ERROR_TIMED_OUT` when that number is not 0. The
-/// handle still needs `yk_producer_free`.
+/// handle still needs `yk_producer_free`. From then on every call on it
+/// that returns a code, `yk_producer_close` too, returns
+/// `YK_ERROR_CLOSED_HANDLE` at once, without waiting for brokers.
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_close(
     producer: *const yk_producer,
@@ -291,7 +294,7 @@ pub unsafe extern "C" fn yk_producer_close(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let timeout = deadline_ms(timeout_ms)?;
-        let left = producer.producer.close(timeout, &mut delivery_handler(producer));
+        let left = producer.producer.close(timeout, &mut delivery_handler(producer))?;
         if let Some(undelivered) = undelivered.as_mut() {
             *undelivered = left;
         }
