@@ -129,10 +129,10 @@ impl Producer {
         &self.shared.options
     }
 
-    /// Sends `values` (without keys) to `topic`, round-robin over its
-    /// partitions, and returns once the broker acknowledged every one: their
-    /// offsets, in order, or the first error.
-    pub fn send_messages(&self, topic: &str, values: &[&[u8]]) -> Result<Vec<i64>> {
+    /// Sends `values` (without keys; `None` is a null value) to `topic`,
+    /// round-robin over its partitions, and returns once the broker
+    /// acknowledged every one: their offsets, in order, or the first error.
+    pub fn send_messages(&self, topic: &str, values: &[Option<&[u8]>]) -> Result<Vec<i64>> {
         self.check_open()?;
         let entry = self.topic(topic)?;
         let timestamp = now_ms();
@@ -143,7 +143,7 @@ impl Producer {
                     entry.next_round_robin(),
                     OutgoingMessage {
                         key: None,
-                        value: Some(value),
+                        value: *value,
                         timestamp,
                     },
                 )
@@ -152,10 +152,12 @@ impl Producer {
         self.send_and_wait(&entry, routed)
     }
 
-    /// Sends `values` with `key` to the partition murmur2 picks for the key
-    /// (as librdkafka's `murmur2_random` and the Java client do) and returns
-    /// once the broker acknowledged every one.
-    pub fn send_keyed_messages(&self, topic: &str, key: &[u8], values: &[&[u8]]) -> Result<Vec<i64>> {
+    /// Sends `values` (`None` is a null value, a tombstone) with `key` to
+    /// the partition murmur2 picks for the key (as librdkafka's
+    /// `murmur2_random` and the Java client do) and returns once the broker
+    /// acknowledged every one. Python yelp_kafka's keyed producer takes
+    /// `None` as a message, as kafka-python's does.
+    pub fn send_keyed_messages(&self, topic: &str, key: &[u8], values: &[Option<&[u8]>]) -> Result<Vec<i64>> {
         self.check_open()?;
         let entry = self.topic(topic)?;
         let partition = partition_for_key(key, entry.partitions);
@@ -167,7 +169,7 @@ impl Producer {
                     partition,
                     OutgoingMessage {
                         key: Some(key),
-                        value: Some(value),
+                        value: *value,
                         timestamp,
                     },
                 )
