@@ -12,6 +12,12 @@
  * - Every *_new has one *_free; *_free(NULL) is a no-op.
  * - Strings are NUL-terminated UTF-8; byte buffers are pointer + length.
  * - Memory returned by the library is freed by the library's own *_free.
+ * - Fork: as with librdkafka, do not use a handle across fork(). In a child
+ *   forked after a producer, consumer, consumer group, callback or
+ *   multiprocessing group, or offsets client was made, every call on it
+ *   returns YK_ERROR_WRONG_STATE at once and its *_free releases nothing;
+ *   the child makes its own handles. Configurations, messages and results
+ *   are plain data and stay usable (docs/c-abi.md).
  */
 
 #ifndef YELP_KAFKA_H
@@ -1323,7 +1329,10 @@ enum yk_error yk_producer_set_delivery_callback(const struct yk_producer *produc
 /**
  * Sends `values[0..count]` (no key) to `topic`, round-robin over its
  * partitions from a random start, and returns once the broker acknowledged
- * every message (Python yelp_kafka's `YelpKafkaSimpleProducer.send_messages`). With
+ * every message (Python yelp_kafka's `YelpKafkaSimpleProducer.send_messages`).
+ * A value with `data` NULL (and `len` 0) is a null value (a tombstone);
+ * a non-NULL `data` with `len` 0 is an empty one. A `len` larger than
+ * `PTRDIFF_MAX` is `YK_ERROR_INVALID_ARGUMENT` naming it. With
  * `offsets` non-NULL, writes each message's offset there (`count` entries)
  * on success. Errors: `YK_ERROR_UNKNOWN_TOPIC_OR_PARTITION`,
  * `YK_ERROR_NOT_LEADER_FOR_PARTITION`, `YK_ERROR_LEADER_NOT_AVAILABLE`,
@@ -1340,7 +1349,12 @@ enum yk_error yk_producer_send_messages(const struct yk_producer *producer,
  * Sends `values[0..count]` with `key` (`key_len` bytes) to `topic`, to the
  * partition murmur2 of the key picks (as librdkafka's `murmur2_random` and
  * the Java client), and returns once the broker acknowledged every message
- * (Python yelp_kafka's `YelpKafkaKeyedProducer`). `offsets` as in `yk_producer_send_messages`.
+ * (Python yelp_kafka's `YelpKafkaKeyedProducer`). Values as in
+ * `yk_producer_send_messages`: `data` NULL is a null value (a tombstone,
+ * which kafka-python's keyed producer takes as `None`). A `key_len` or a
+ * `key_len` + `len` of a value larger than `PTRDIFF_MAX` is
+ * `YK_ERROR_INVALID_ARGUMENT` naming it. `offsets` as in
+ * `yk_producer_send_messages`.
  */
 enum yk_error yk_producer_send_keyed_messages(const struct yk_producer *producer,
                                               const char *topic,
@@ -1357,10 +1371,13 @@ enum yk_error yk_producer_send_keyed_messages(const struct yk_producer *producer
  *
  * `partition` −1 lets the producer pick: murmur2 of the key, or
  * round-robin without a key. `key` NULL (with `key_len` 0) sends no key;
- * `value` NULL (with `value_len` 0) sends a null value. The bytes are
- * copied. When the queue is full, `queue_wait_ms` decides: 0 returns
- * `YK_ERROR_QUEUE_FULL` at once, a positive value waits up to that long,
- * −1 waits until there is room.
+ * `value` NULL (with `value_len` 0) sends a null value; a non-NULL `value`
+ * with `value_len` 0 an empty one. A `key_len`, `value_len` or
+ * `key_len` + `value_len` larger than `PTRDIFF_MAX` is
+ * `YK_ERROR_INVALID_ARGUMENT` naming it. The bytes are copied. When the
+ * queue is full, `queue_wait_ms` decides: 0 returns `YK_ERROR_QUEUE_FULL`
+ * at once, a positive value waits up to that long, −1 waits until there
+ * is room.
  */
 enum yk_error yk_producer_produce(const struct yk_producer *producer,
                                   const char *topic,
@@ -1396,7 +1413,9 @@ enum yk_error yk_producer_flush(const struct yk_producer *producer, int32_t time
  * waits past the deadline. Writes the number of messages not delivered
  * (failed at close, or sent but unanswered) to `*undelivered` when
  * non-NULL; returns `YK_ERROR_TIMED_OUT` when that number is not 0. The
- * handle still needs `yk_producer_free`.
+ * handle still needs `yk_producer_free`. From then on every call on it
+ * that returns a code, `yk_producer_close` too, returns
+ * `YK_ERROR_CLOSED_HANDLE` at once, without waiting for brokers.
  */
 enum yk_error yk_producer_close(const struct yk_producer *producer,
                                 int32_t timeout_ms,

@@ -13,7 +13,9 @@
  * out of order commits up to the first gap, in ZooKeeper, and a new
  * consumer starts there; the offsets API (current, watermarks, set,
  * advance, rewind, distances) with and without raise_on_error; close wakes
- * a thread blocked in get_message. Prints "N passed, M failed" last.
+ * a thread blocked in get_message; a consumer and an offsets client made
+ * before fork() are refused in the child, while a configuration (plain
+ * data) stays usable there. Prints "N passed, M failed" last.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -21,6 +23,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -589,6 +592,81 @@ static void test_offsets_api(void)
     group_end();
 }
 
+/*
+ * docs/c-abi.md: in a child forked after they were made, a consumer and an
+ * offsets client are YK_ERROR_WRONG_STATE at once (naming fork), and
+ * freeing them there returns; a consumer configuration, plain data, still
+ * works. The child reports through its exit status, each failed check a bit.
+ */
+static int child_uses_parent_handles(yk_consumer *consumer, yk_offsets *offsets, yk_topics *topics,
+                                     yk_consumer_config *config)
+{
+    int failures = 0;
+    yk_message *message = SENTINEL;
+    if (yk_consumer_get_message(consumer, true, 5000, &message) != YK_ERROR_WRONG_STATE
+        || !contains(yk_last_error_message(), "fork") || message != SENTINEL)
+        failures |= 1;
+    if (yk_consumer_commit(consumer) != YK_ERROR_WRONG_STATE || yk_consumer_close(consumer) != YK_ERROR_WRONG_STATE)
+        failures |= 2;
+    yk_offsets_result *result = SENTINEL;
+    if (yk_offsets_watermarks(offsets, topics, true, &result) != YK_ERROR_WRONG_STATE
+        || !contains(yk_last_error_message(), "yk_offsets_watermarks") || !contains(yk_last_error_message(), "fork")
+        || result != SENTINEL)
+        failures |= 4;
+    prime_last_error();
+    yk_consumer_free(consumer);
+    if (yk_last_error_code() != YK_ERROR_WRONG_STATE)
+        failures |= 8;
+    yk_offsets_free(offsets);
+    yk_topics_free(topics);
+    if (yk_consumer_config_set(config, "consumer_timeout_ms", "100") != YK_ERROR_OK)
+        failures |= 16;
+    if (failures)
+        fprintf(stderr, "  child: failures %#x; last error %s: %s\n", failures, yk_error_name(yk_last_error_code()),
+                yk_last_error_message());
+    return failures;
+}
+
+static void test_fork(void)
+{
+    group_begin("consumer, offsets: made before fork()");
+    char group[128];
+    snprintf(group, sizeof group, "fork-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "kafka");
+    yk_consumer *consumer = NULL;
+    int32_t partition = 0;
+    EXPECT_OK(yk_consumer_new_simple(config, "mytopic", &partition, 1, &consumer));
+    EXPECT_OK(yk_consumer_connect(consumer));
+    yk_offsets *offsets = offsets_client("kafka");
+    yk_topics *topics = NULL;
+    EXPECT_OK(yk_topics_new(&topics));
+    EXPECT_OK(yk_topics_add(topics, "mytopic"));
+    yk_offsets_result *result = NULL;
+    EXPECT_OK(yk_offsets_watermarks(offsets, topics, true, &result));
+    yk_offsets_result_free(result);
+    fflush(NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        alarm(20);
+        _exit(child_uses_parent_handles(consumer, offsets, topics, config));
+    }
+    int status = 0;
+    CHECK(child > 0 && waitpid(child, &status, 0) == child);
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %s %d",
+           WIFEXITED(status) ? "exit status" : "killed by signal",
+           WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    /* The parent's handles are untouched. */
+    result = NULL;
+    EXPECT_OK(yk_offsets_watermarks(offsets, topics, true, &result));
+    yk_offsets_result_free(result);
+    EXPECT_OK(yk_consumer_close(consumer));
+    yk_consumer_free(consumer);
+    yk_offsets_free(offsets);
+    yk_topics_free(topics);
+    yk_consumer_config_free(config);
+    group_end();
+}
+
 int main(void)
 {
     group_begin("consumer: local cluster");
@@ -606,6 +684,7 @@ int main(void)
         test_round_trip_with_zookeeper_offsets();
         test_plain_consumer_and_close();
         test_offsets_api();
+        test_fork();
     }
     int p = atomic_load(&passed), f = atomic_load(&failed);
     printf("%d passed, %d failed\n", p, f);

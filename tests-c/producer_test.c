@@ -9,14 +9,22 @@
  * back into its producer gets YK_ERROR_REENTRANT; the metrics responder
  * gets its emitters with Python yelp_kafka's names and dimensions and records only
  * on the caller's thread; close never hangs and counts what was not
- * delivered. Prints "N passed, M failed" last.
+ * delivered; lengths no buffer can have are refused and the producer keeps
+ * working; a closed producer refuses every call; a NULL value is a null
+ * (librdkafka's kcat reads it back as one) and an empty one stays empty on
+ * every path; a producer made before fork() is refused in the child.
+ * Prints "N passed, M failed" last.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "check.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static yk_cluster_config *cluster;
 
@@ -177,6 +185,189 @@ static void test_sync_and_async(void)
     CHECK(undelivered == 0);
     EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_CLOSED_HANDLE,
                 "yk_producer_produce", "closed", NULL);
+    EXPECT_CODE(yk_producer_send_messages(producer, "mytopic", values, 1, NULL), YK_ERROR_CLOSED_HANDLE,
+                "yk_producer_send_messages", "closed", NULL);
+    EXPECT_CODE(yk_producer_send_keyed_messages(producer, "mytopic", (const uint8_t *)"k", 1, values, 1, NULL),
+                YK_ERROR_CLOSED_HANDLE, "yk_producer_send_keyed_messages", "closed", NULL);
+    EXPECT_CODE(yk_producer_poll(producer, 0, NULL), YK_ERROR_CLOSED_HANDLE, "yk_producer_poll", "closed", NULL);
+    EXPECT_CODE(yk_producer_flush(producer, 0), YK_ERROR_CLOSED_HANDLE, "yk_producer_flush", "closed", NULL);
+    EXPECT_CODE(yk_producer_close(producer, 0, NULL), YK_ERROR_CLOSED_HANDLE, "yk_producer_close", "closed", NULL);
+    EXPECT_CODE(yk_producer_set_delivery_callback(producer, NULL, NULL), YK_ERROR_CLOSED_HANDLE,
+                "yk_producer_set_delivery_callback", "closed", NULL);
+    yk_producer_free(producer);
+    group_end();
+}
+
+/*
+ * Lengths no buffer can have (a negative number passed as size_t, a sum
+ * that wraps) are YK_ERROR_INVALID_ARGUMENT naming the length, nothing is
+ * copied, and the producer goes on working.
+ */
+static void test_bad_lengths(void)
+{
+    group_begin("producer: impossible lengths");
+    yk_producer *producer = new_producer("linger_ms", "1", NULL);
+    const uint8_t *k = (const uint8_t *)"k", *v = (const uint8_t *)"v";
+    const size_t too_long = (size_t)PTRDIFF_MAX + 1;
+    const size_t longest = (size_t)PTRDIFF_MAX;
+
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, k, too_long, v, 1, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce", "key_len", NULL);
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, k, 1, v, SIZE_MAX, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce", "value_len", NULL);
+    /* key_len + value_len wraps to 0. */
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, k, too_long, v, too_long, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce", "key_len", NULL);
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, k, longest, v, longest, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce", "key_len", "value_len");
+    EXPECT_CODE(yk_producer_produce(producer, "mytopic", 0, NULL, 0, v, SIZE_MAX, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce", "value_len", NULL);
+
+    yk_bytes huge[2] = {{v, 1}, {v, SIZE_MAX}};
+    int64_t offsets[2] = {-7, -7};
+    EXPECT_CODE(yk_producer_send_messages(producer, "mytopic", huge, 2, offsets), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_send_messages", "values[1].len", NULL);
+    EXPECT_CODE(yk_producer_send_keyed_messages(producer, "mytopic", k, SIZE_MAX, huge, 1, offsets),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_keyed_messages", "key_len", NULL);
+    yk_bytes longest_value = {v, longest};
+    EXPECT_CODE(yk_producer_send_keyed_messages(producer, "mytopic", k, longest, &longest_value, 1, offsets),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_keyed_messages", "key_len", "values[0].len");
+    CHECK(offsets[0] == -7 && offsets[1] == -7);
+
+    /* Nothing was queued, and the producer still works. */
+    CHECK(yk_producer_queue_length(producer) == 0);
+    yk_bytes value = {v, 1};
+    EXPECT_OK(yk_producer_send_messages(producer, "mytopic", &value, 1, offsets));
+    CHECK(offsets[0] >= 0);
+    EXPECT_OK(yk_producer_send_keyed_messages(producer, "mytopic", k, 1, &value, 1, offsets));
+    EXPECT_OK(yk_producer_produce(producer, "mytopic", -1, k, 1, v, 1, NULL, -1));
+    EXPECT_OK(yk_producer_flush(producer, 10000));
+    size_t undelivered = COUNT_SENTINEL;
+    EXPECT_OK(yk_producer_close(producer, 1000, &undelivered));
+    CHECK(undelivered == 0);
+    yk_producer_free(producer);
+    group_end();
+}
+
+/*
+ * The value's length as librdkafka reads it back (kcat's %S: -1 for a null
+ * value), at `offset` of partition 0 of "other" (one partition); -2 when
+ * kcat fails.
+ */
+static long stored_value_length(int64_t offset)
+{
+    char command[512];
+    snprintf(command, sizeof command,
+             "kcat -C -q -e -b '%s' -t other -p 0 -o %lld -c 1 -f '%%S\\n' -X socket.timeout.ms=10000",
+             getenv("YK_KAFKA1"), (long long)offset);
+    FILE *kcat = popen(command, "r");
+    if (kcat == NULL)
+        return -2;
+    long length = -2;
+    if (fscanf(kcat, "%ld", &length) != 1)
+        length = -2;
+    return pclose(kcat) == 0 ? length : -2;
+}
+
+struct stored_offsets {
+    int64_t offsets[2];
+    int reports;
+};
+
+static void on_stored(void *callback_opaque, const yk_delivery_report *report)
+{
+    struct stored_offsets *stored = callback_opaque;
+    intptr_t index = (intptr_t)report->message_opaque;
+    if (report->error == YK_ERROR_OK && report->partition == 0 && index >= 0 && index < 2)
+        stored->offsets[index] = report->offset;
+    stored->reports++;
+}
+
+/*
+ * yk_bytes{NULL, 0} is a null value (a tombstone) and yk_bytes{"", 0} an
+ * empty one, on every path, as librdkafka reads them back.
+ */
+static void test_null_and_empty_values(void)
+{
+    group_begin("producer: null and empty values");
+    yk_producer *producer = new_producer("linger_ms", "0", NULL);
+    yk_bytes values[2] = {{NULL, 0}, {(const uint8_t *)"", 0}};
+    int64_t simple[2] = {-1, -1}, keyed[2] = {-1, -1};
+    EXPECT_OK(yk_producer_send_messages(producer, "other", values, 2, simple));
+    EXPECT_OK(yk_producer_send_keyed_messages(producer, "other", (const uint8_t *)"k", 1, values, 2, keyed));
+    struct stored_offsets produced = {{-1, -1}, 0};
+    EXPECT_OK(yk_producer_set_delivery_callback(producer, on_stored, &produced));
+    EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, NULL, 0, (void *)0, -1));
+    EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"", 0, (void *)1, -1));
+    EXPECT_OK(yk_producer_flush(producer, 10000));
+    CHECK(produced.reports == 2);
+
+    const char *paths[3] = {"send_messages", "send_keyed_messages", "produce"};
+    const int64_t *offsets[3] = {simple, keyed, produced.offsets};
+    for (int path = 0; path < 3; path++) {
+        long null_length = stored_value_length(offsets[path][0]);
+        long empty_length = stored_value_length(offsets[path][1]);
+        CHECKF(null_length == -1, "%s: a NULL value was stored with length %ld, not as a null", paths[path],
+               null_length);
+        CHECKF(empty_length == 0, "%s: an empty value was stored with length %ld", paths[path], empty_length);
+    }
+    yk_producer_free(producer);
+    group_end();
+}
+
+/*
+ * docs/c-abi.md: a producer made before fork() is refused in the child at
+ * once (YK_ERROR_WRONG_STATE naming fork), its free there returns, and a
+ * producer the child makes works. The child reports through its exit
+ * status, each failed check a bit.
+ */
+static int child_uses_parent_producer(yk_producer *parent)
+{
+    int failures = 0;
+    yk_bytes value = {(const uint8_t *)"child", 5};
+    int64_t offset = -1;
+    if (yk_producer_send_messages(parent, "mytopic", &value, 1, &offset) != YK_ERROR_WRONG_STATE
+        || !contains(yk_last_error_message(), "fork") || !contains(yk_last_error_message(), "yk_producer_send_messages"))
+        failures |= 1;
+    if (yk_producer_produce(parent, "mytopic", -1, NULL, 0, value.data, value.len, NULL, 0) != YK_ERROR_WRONG_STATE)
+        failures |= 2;
+    if (yk_producer_flush(parent, 1000) != YK_ERROR_WRONG_STATE
+        || yk_producer_close(parent, 1000, NULL) != YK_ERROR_WRONG_STATE)
+        failures |= 4;
+    prime_last_error();
+    yk_producer_free(parent);
+    if (yk_last_error_code() != YK_ERROR_WRONG_STATE || !contains(yk_last_error_message(), "yk_producer_free"))
+        failures |= 8;
+    yk_producer *own = new_producer(NULL, NULL, NULL);
+    if (own == NULL || yk_producer_send_messages(own, "mytopic", &value, 1, &offset) != YK_ERROR_OK || offset < 0)
+        failures |= 16;
+    yk_producer_free(own);
+    if (failures)
+        fprintf(stderr, "  child: failures %#x; last error %s: %s\n", failures, yk_error_name(yk_last_error_code()),
+                yk_last_error_message());
+    return failures;
+}
+
+static void test_fork(void)
+{
+    group_begin("producer: made before fork()");
+    yk_producer *producer = new_producer("linger_ms", "0", NULL);
+    yk_bytes value = {(const uint8_t *)"parent", 6};
+    EXPECT_OK(yk_producer_send_messages(producer, "mytopic", &value, 1, NULL));
+    fflush(NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        signal(SIGALRM, SIG_DFL);
+        alarm(20);
+        _exit(child_uses_parent_producer(producer));
+    }
+    int status = 0;
+    CHECK(child > 0 && waitpid(child, &status, 0) == child);
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %s %d",
+           WIFEXITED(status) ? "exit status" : "killed by signal",
+           WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    /* The parent's producer is untouched. */
+    EXPECT_OK(yk_producer_send_messages(producer, "mytopic", &value, 1, NULL));
     yk_producer_free(producer);
     group_end();
 }
@@ -243,8 +434,21 @@ static void test_metrics_responder(void)
     group_end();
 }
 
+static void on_watchdog(int signal)
+{
+    (void)signal;
+    static const char message[] = "\nFAIL: producer_test hung (watchdog after 300 s)\n";
+    ssize_t ignored = write(2, message, sizeof message - 1);
+    (void)ignored;
+    _exit(2);
+}
+
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    struct sigaction watchdog = {.sa_handler = on_watchdog};
+    sigaction(SIGALRM, &watchdog, NULL);
+    alarm(300);
     group_begin("producer: local cluster");
     const char *kafka1 = getenv("YK_KAFKA1");
     bool ready = CHECKF(kafka1 && *kafka1, "YK_KAFKA1 must hold the bootstrap list of scripts/cluster.sh");
@@ -255,6 +459,9 @@ int main(void)
         test_bad_arguments();
         test_sync_and_async();
         test_metrics_responder();
+        test_bad_lengths();
+        test_null_and_empty_values();
+        test_fork();
     }
     yk_cluster_config_free(cluster);
     int p = atomic_load(&passed), f = atomic_load(&failed);

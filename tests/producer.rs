@@ -77,7 +77,7 @@ fn assert_acknowledged_are_read_back_in_order(mock: &MockCluster, topic: &str, r
     let read = interop::read_all(mock.bootstrap(), topic);
     let stored: BTreeMap<(i32, i64), &str> = read
         .iter()
-        .map(|m| ((m.partition, m.offset), m.value.as_str()))
+        .map(|m| ((m.partition, m.offset), m.value.as_deref().unwrap_or("<null>")))
         .collect();
     let mut acked: Vec<&DeliveryReport> = reports.iter().filter(|r| r.error.is_none()).collect();
     assert!(!acked.is_empty(), "some messages were acknowledged");
@@ -107,7 +107,7 @@ fn sync_send_returns_after_the_broker_acknowledged_and_librdkafka_reads_it_back(
     mock.create_topic("seed", 3);
     let producer = producer_with(&mock, &[]);
     let values: Vec<String> = (0..9).map(|i| format!("m{i:06}")).collect();
-    let slices: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+    let slices: Vec<Option<&[u8]>> = values.iter().map(|v| Some(v.as_bytes())).collect();
     let offsets = producer.send_messages("seed", &slices).unwrap();
     assert_eq!(offsets.len(), 9);
 
@@ -146,7 +146,7 @@ fn acks_0_sends_without_waiting_and_librdkafka_reads_everything_back() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let values: Vec<&str> = read.iter().map(|m| m.value.as_str()).collect();
+    let values: Vec<&str> = read.iter().map(|m| m.value.as_deref().unwrap_or("<null>")).collect();
     let expected: Vec<String> = (0..200).map(|i| format!("m{i:06}")).collect();
     assert_eq!(values, expected, "every message, once, in order");
 }
@@ -169,7 +169,7 @@ fn keyed_messages_land_where_librdkafka_murmur2_random_puts_them() {
     for i in 0..50 {
         let key = format!("user-{i}");
         producer
-            .send_keyed_messages("ours", key.as_bytes(), &[key.as_bytes()])
+            .send_keyed_messages("ours", key.as_bytes(), &[Some(key.as_bytes())])
             .unwrap();
     }
     for message in interop::read_all(mock.bootstrap(), "ours") {
@@ -190,7 +190,7 @@ fn every_codec_is_read_back_byte_for_byte_by_librdkafka() {
         assert!(reports.iter().all(|r| r.error.is_none()), "{codec}: {reports:?}");
         let read = interop::read_all(mock.bootstrap(), &topic);
         assert_eq!(read.len(), 400, "{codec}");
-        let mut values: Vec<&str> = read.iter().map(|m| m.value.as_str()).collect();
+        let mut values: Vec<&str> = read.iter().map(|m| m.value.as_deref().unwrap_or("<null>")).collect();
         values.sort();
         let expected: Vec<String> = (0..400).map(|i| format!("m{i:06}")).collect();
         assert_eq!(values, expected, "{codec}");
@@ -267,14 +267,16 @@ fn errors_past_the_retry_budget_reach_the_caller_with_their_code() {
     let mock = MockCluster::start(1);
     mock.create_topic("budget", 1);
     let producer = producer_with(&mock, &[("retries", "1"), ("retry_backoff_ms", "10")]);
-    producer.send_messages("budget", &[b"warm-up"]).unwrap();
+    producer
+        .send_messages("budget", &[Some(b"warm-up".as_slice())])
+        .unwrap();
     mock.push_errors(PRODUCE, &[NOT_LEADER_OR_FOLLOWER, NOT_LEADER_OR_FOLLOWER]);
-    let error = producer.send_messages("budget", &[b"x"]).unwrap_err();
+    let error = producer.send_messages("budget", &[Some(b"x".as_slice())]).unwrap_err();
     assert_eq!(error.code(), ErrorCode::NotLeaderForPartition, "{error}");
     assert_eq!(error.kafka_code(), Some(NOT_LEADER_OR_FOLLOWER));
     assert!(error.is_retriable());
     producer
-        .send_messages("budget", &[b"after"])
+        .send_messages("budget", &[Some(b"after".as_slice())])
         .expect("a plain retry succeeds");
 }
 
@@ -285,19 +287,21 @@ fn bad_input_gets_a_clear_error_and_the_producer_stays_usable() {
     mock.create_topic("gone", 1);
     mock.command("topic_error gone 3");
     let producer = producer_with(&mock, &[("message_max_bytes", "1000")]);
-    let empty = producer.send_messages("", &[b"x"]).unwrap_err();
+    let empty = producer.send_messages("", &[Some(b"x".as_slice())]).unwrap_err();
     assert_eq!(empty.code(), ErrorCode::InvalidArgument);
     let big = vec![b'x'; 2000];
-    let too_big = producer.send_messages("fine", &[&big]).unwrap_err();
+    let too_big = producer.send_messages("fine", &[Some(big.as_slice())]).unwrap_err();
     assert_eq!(too_big.code(), ErrorCode::InvalidArgument);
     assert!(too_big.message().contains("message_max_bytes"), "{too_big}");
-    let unknown = producer.send_messages("gone", &[b"x"]).unwrap_err();
+    let unknown = producer.send_messages("gone", &[Some(b"x".as_slice())]).unwrap_err();
     assert_eq!(unknown.code(), ErrorCode::UnknownTopicOrPartition, "{unknown}");
     let partition = producer
         .produce("fine", Some(5), None, Some(b"x"), 0, QueueWait::NoWait)
         .unwrap_err();
     assert_eq!(partition.code(), ErrorCode::UnknownTopicOrPartition);
-    producer.send_messages("fine", &[b"still works"]).unwrap();
+    producer
+        .send_messages("fine", &[Some(b"still works".as_slice())])
+        .unwrap();
 }
 
 #[test]
@@ -348,7 +352,7 @@ fn a_sync_send_larger_than_the_queue_is_not_held_back_by_a_lingering_batch() {
     // Time for the sender to plan that batch and sleep until its linger ends.
     std::thread::sleep(Duration::from_millis(300));
     let messages: Vec<Vec<u8>> = (0..20).map(|i| format!("m{i}").into_bytes()).collect();
-    let slices: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let slices: Vec<Option<&[u8]>> = messages.iter().map(|m| Some(m.as_slice())).collect();
     let started = Instant::now();
     let offsets = producer.send_messages("one-at-a-time", &slices).unwrap();
     let took = started.elapsed();
@@ -361,7 +365,9 @@ fn close_never_waits_past_its_deadline_and_counts_what_was_not_delivered() {
     let mock = MockCluster::start(1);
     mock.create_topic("closing", 1);
     let producer = producer_with(&mock, &[("linger_ms", "0")]);
-    producer.send_messages("closing", &[b"connect first"]).unwrap();
+    producer
+        .send_messages("closing", &[Some(b"connect first".as_slice())])
+        .unwrap();
     mock.broker_down(1);
     for i in 0..10 {
         producer
@@ -370,7 +376,9 @@ fn close_never_waits_past_its_deadline_and_counts_what_was_not_delivered() {
     }
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
-    let undelivered = producer.close(Duration::from_millis(300), &mut |r| reports.push(r.clone()));
+    let undelivered = producer
+        .close(Duration::from_millis(300), &mut |r| reports.push(r.clone()))
+        .unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "close took {:?}",
@@ -382,6 +390,75 @@ fn close_never_waits_past_its_deadline_and_counts_what_was_not_delivered() {
         .produce("closing", None, None, Some(b"x"), 0, QueueWait::NoWait)
         .unwrap_err();
     assert_eq!(closed.code(), ErrorCode::ClosedHandle);
+}
+
+#[test]
+fn a_closed_producer_refuses_every_call_at_once_even_with_the_brokers_down() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("known", 1);
+    // A lookup would fail with KafkaUnavailable after this long; the calls
+    // below must not look anything up.
+    let producer = producer_with(&mock, &[("linger_ms", "0"), ("metadata_timeout_ms", "500")]);
+    producer.send_messages("known", &[Some(b"first".as_slice())]).unwrap();
+    assert_eq!(producer.close(Duration::from_secs(5), &mut |_| {}).unwrap(), 0);
+    mock.broker_down(1);
+    let value = Some(b"x".as_slice());
+    let codes = [
+        (
+            "produce",
+            producer
+                .produce("unknown", None, None, value, 0, QueueWait::NoWait)
+                .unwrap_err(),
+        ),
+        (
+            "produce to a known topic",
+            producer
+                .produce("known", Some(0), None, value, 0, QueueWait::Forever)
+                .unwrap_err(),
+        ),
+        (
+            "send_messages",
+            producer.send_messages("unknown", &[value]).unwrap_err(),
+        ),
+        (
+            "send_keyed_messages",
+            producer.send_keyed_messages("unknown", b"k", &[value]).unwrap_err(),
+        ),
+        (
+            "flush",
+            producer.flush(Duration::from_secs(5), &mut |_| {}).unwrap_err(),
+        ),
+        ("poll", producer.poll(Duration::from_secs(5), &mut |_| {}).unwrap_err()),
+        (
+            "close",
+            producer.close(Duration::from_secs(5), &mut |_| {}).unwrap_err(),
+        ),
+    ];
+    for (call, error) in codes {
+        assert_eq!(error.code(), ErrorCode::ClosedHandle, "{call}: {error}");
+    }
+}
+
+#[test]
+fn a_null_value_stays_null_and_an_empty_one_empty_on_every_path() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("tombstones", 1);
+    let producer = producer_with(&mock, &[("linger_ms", "0")]);
+    let empty = Some(b"".as_slice());
+    producer.send_messages("tombstones", &[None, empty]).unwrap();
+    producer
+        .send_keyed_messages("tombstones", b"k", &[None, empty])
+        .unwrap();
+    for value in [None, empty] {
+        producer
+            .produce("tombstones", Some(0), Some(b"k"), value, 0, QueueWait::Forever)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10), &mut |_| {}).unwrap();
+    let read = interop::read_all(mock.bootstrap(), "tombstones");
+    let values: Vec<Option<&str>> = read.iter().map(|m| m.value.as_deref()).collect();
+    // Per path, a null then an empty value: send_messages, send_keyed_messages, produce.
+    assert_eq!(values, [None, Some("")].repeat(3));
 }
 
 struct Recorded {
@@ -408,9 +485,11 @@ fn metrics_reach_the_responder_on_the_callers_thread() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let responder = CollectingResponder(Arc::clone(&seen));
     let producer = producer_with_responder(&mock, &[("retries", "0")], Some(Box::new(responder)));
-    producer.send_messages("measured", &[b"a"]).unwrap();
+    producer.send_messages("measured", &[Some(b"a".as_slice())]).unwrap();
     mock.push_errors(PRODUCE, &[NOT_LEADER_OR_FOLLOWER]);
-    producer.send_messages("measured", &[b"b"]).unwrap_err();
+    producer
+        .send_messages("measured", &[Some(b"b".as_slice())])
+        .unwrap_err();
     let seen = seen.lock().unwrap();
     let count = |metric: ProducerMetric| seen.iter().filter(|r| r.measurement.metric == metric as usize).count();
     assert!(count(ProducerMetric::MetadataRequestTimer) >= 1);
@@ -430,6 +509,6 @@ fn with_reporting_off_the_responder_hears_nothing() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let responder = CollectingResponder(Arc::clone(&seen));
     let producer = producer_with_responder(&mock, &[("report_metrics", "false")], Some(Box::new(responder)));
-    producer.send_messages("quiet", &[b"a"]).unwrap();
+    producer.send_messages("quiet", &[Some(b"a".as_slice())]).unwrap();
     assert!(seen.lock().unwrap().is_empty());
 }

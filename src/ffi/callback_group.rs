@@ -11,7 +11,7 @@ use crate::ffi::boundary::{boundary, call_with_error_buffer, function_name};
 use crate::ffi::consumer_config::{yk_consumer_config, RebalanceCallbacks};
 use crate::ffi::consumer_group::{group_responder, CRebalance};
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 use crate::ffi::metrics::yk_metrics_responder;
 use crate::ffi::reentrancy::{enter_handle, is_entered};
 use crate::groups::callback::{CallbackGroup, MessageProcessor};
@@ -31,10 +31,16 @@ pub struct yk_callback_group {
     group: CallbackGroup,
     rebalance: RebalanceCallbacks,
     process: CProcessor,
+    /// The process that made it (docs/c-abi.md: fork).
+    made_in: MadeIn,
 }
 
 impl Handle for yk_callback_group {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        Some(&self.made_in)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -87,6 +93,7 @@ pub unsafe extern "C" fn yk_callback_group_new(
                 group,
                 rebalance: config.rebalance,
                 process,
+                made_in: MadeIn::this_process(),
             },
         );
         Ok(())

@@ -6,7 +6,7 @@ use crate::config::ClusterConfig;
 use crate::error::{ErrorCode, Result};
 use crate::ffi::arguments::{c_str, check_out, to_c_string};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
-use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 
 /// A cluster configuration (docs/configuration.md). Immutable once made.
 pub struct yk_cluster_config {
@@ -19,6 +19,10 @@ pub struct yk_cluster_config {
 
 impl Handle for yk_cluster_config {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        None
+    }
 }
 
 impl yk_cluster_config {

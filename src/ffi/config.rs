@@ -7,7 +7,7 @@ use crate::config::{Config, CLIENT_OPTIONS};
 use crate::error::{ErrorCode, Result};
 use crate::ffi::arguments::{c_str, check_out, to_c_string};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
-use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle, MadeIn};
 
 /// Key/value configuration. Keys are checked by the function that reads the
 /// configuration, which names any unknown key or bad value.
@@ -19,6 +19,10 @@ pub struct yk_config {
 
 impl Handle for yk_config {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        None
+    }
 }
 
 impl yk_config {

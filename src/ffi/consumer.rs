@@ -11,17 +11,23 @@ use crate::ffi::arguments::{c_slice, c_str, c_strings, check_out};
 use crate::ffi::boundary::{boundary, function_name};
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 use crate::ffi::values::yk_topic_partition;
 
 /// A consumer. Usable from several threads at once: messages go to
 /// whichever thread asks, and any thread may mark them done.
 pub struct yk_consumer {
     pub(crate) consumer: Consumer,
+    /// The process that made it (docs/c-abi.md: fork).
+    pub(crate) made_in: MadeIn,
 }
 
 impl Handle for yk_consumer {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        Some(&self.made_in)
+    }
 }
 
 /// Creates the simple consumer (Python yelp_kafka's `KafkaSimpleConsumer(topic,
@@ -47,7 +53,13 @@ pub unsafe extern "C" fn yk_consumer_new_simple(
             partitions: (count > 0).then(|| partitions.to_vec()),
         };
         let consumer = Consumer::new(subscription, config.config.clone())?;
-        write_handle(out, yk_consumer { consumer });
+        write_handle(
+            out,
+            yk_consumer {
+                consumer,
+                made_in: MadeIn::this_process(),
+            },
+        );
         Ok(())
     })
 }
@@ -69,7 +81,13 @@ pub unsafe extern "C" fn yk_consumer_new(
         let config = handle(config, "config")?;
         let topics = c_strings(topics, count, "topics")?;
         let consumer = Consumer::new(Subscription::Topics(topics), config.config.clone())?;
-        write_handle(out, yk_consumer { consumer });
+        write_handle(
+            out,
+            yk_consumer {
+                consumer,
+                made_in: MadeIn::this_process(),
+            },
+        );
         Ok(())
     })
 }

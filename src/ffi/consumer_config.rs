@@ -10,7 +10,7 @@ use crate::error::ErrorCode;
 use crate::ffi::arguments::{c_str, check_out, to_c_string};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
-use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle, MadeIn};
 use crate::ffi::values::yk_topic_partition;
 
 /// Called with the partitions a consumer group gives up (pre) or has just
@@ -40,6 +40,10 @@ pub struct yk_consumer_config {
 
 impl Handle for yk_consumer_config {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        None
+    }
 }
 
 impl yk_consumer_config {

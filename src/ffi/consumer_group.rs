@@ -10,7 +10,7 @@ use crate::ffi::arguments::{c_strings, check_out, deadline_ms, NO_LIMIT};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::consumer_config::{yk_consumer_config, yk_rebalance_callback, RebalanceCallbacks};
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
 use crate::ffi::values::yk_topic_partition;
@@ -25,10 +25,16 @@ pub struct yk_consumer_group {
     group: ConsumerGroup,
     rebalance: RebalanceCallbacks,
     identifier: CString,
+    /// The process that made it (docs/c-abi.md: fork).
+    made_in: MadeIn,
 }
 
 impl Handle for yk_consumer_group {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        Some(&self.made_in)
+    }
 }
 
 /// The C rebalance callbacks as the group's handler.
@@ -108,6 +114,7 @@ pub unsafe extern "C" fn yk_consumer_group_new(
                 group,
                 rebalance: config.rebalance,
                 identifier,
+                made_in: MadeIn::this_process(),
             },
         );
         Ok(())

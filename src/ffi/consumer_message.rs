@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use crate::consumer::Message;
 use crate::ffi::arguments::check_out;
 use crate::ffi::boundary::{boundary_value, function_name};
-use crate::ffi::handles::{free_handle, handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, Boxed, Handle, MadeIn};
 
 /// A message taken from a consumer. Owned by the caller until
 /// `yk_message_free`; everything its accessors return is owned by it and
@@ -17,6 +17,10 @@ pub struct yk_message {
 
 impl Handle for yk_message {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        None
+    }
 }
 
 /// The message's topic; NULL when `message` is NULL.

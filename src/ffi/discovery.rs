@@ -10,7 +10,7 @@ use crate::ffi::arguments::{c_str, check_index, check_out, to_c_string};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::{client_options, yk_config};
-use crate::ffi::handles::{free_handle, handle, handle_array, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, handle_array, write_handle, Boxed, Handle, MadeIn};
 
 struct DiscoveredTopic {
     name: CString,
@@ -31,6 +31,10 @@ pub struct yk_discovery_result {
 
 impl Handle for yk_discovery_result {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        None
+    }
 }
 
 fn discovered_cluster(cluster: &ClusterConfig, topics: Vec<(String, Vec<i32>)>) -> Result<DiscoveredCluster> {

@@ -5,8 +5,13 @@
 //!
 //! Ownership: every handle is Box-backed ([`Boxed`]), created by its `_new`
 //! function and destroyed by its `_free` function, which accepts NULL.
+//!
+//! Fork: a handle that owns connections, sessions, threads or engine tasks
+//! keeps the process that made it ([`MadeIn`]); borrowed in a forked child
+//! it is `WrongState` at once, and freed there it is left alone, since
+//! nothing it owns survived the fork (docs/c-abi.md).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ffi::arguments::c_slice;
 use crate::ffi::boundary::boundary_value;
 
@@ -18,6 +23,37 @@ use crate::ffi::boundary::boundary_value;
 pub(crate) trait Handle {
     /// Who allocates and frees the handle's memory.
     type Ownership;
+
+    /// The process that made the handle, for a handle bound to it: one
+    /// that owns connections, sessions, threads or engine tasks, which a
+    /// fork does not copy. `None` for a handle of plain data, which a fork
+    /// copies whole and a child may go on using.
+    fn made_in(&self) -> Option<&MadeIn>;
+}
+
+/// The process a handle was made in, recorded by its `_new`.
+pub(crate) struct MadeIn(u32);
+
+impl MadeIn {
+    /// This process.
+    pub(crate) fn this_process() -> MadeIn {
+        MadeIn(std::process::id())
+    }
+}
+
+/// A handle bound to another process (this is a child forked after the
+/// handle was made) is `WrongState` naming `what` and fork.
+fn check_process<T: Handle>(handle: &T, what: &str) -> Result<()> {
+    match handle.made_in() {
+        Some(MadeIn(maker)) if *maker != std::process::id() => Err(Error::new(
+            ErrorCode::WrongState,
+            format!(
+                "{what} was made in process {maker} and this process is a child forked after that: \
+                 its connections and threads did not survive the fork; make a new handle here"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The ownership of a handle the library allocates as a `Box` (in its
@@ -25,22 +61,30 @@ pub(crate) trait Handle {
 /// its `_free` function.
 pub(crate) enum Boxed {}
 
-/// Borrows a handle; NULL is `InvalidArgument` naming `what`.
+/// Borrows a handle; NULL is `InvalidArgument` naming `what`, a handle
+/// made before this process was forked is `WrongState`.
 ///
 /// # Safety
 /// `ptr` is NULL or a live handle of type `T` made by this library.
 pub(crate) unsafe fn handle<'a, T: Handle>(ptr: *const T, what: &str) -> Result<&'a T> {
-    ptr.as_ref()
-        .ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
+    let handle = ptr
+        .as_ref()
+        .ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))?;
+    check_process(handle, what)?;
+    Ok(handle)
 }
 
-/// Borrows a handle mutably; NULL is `InvalidArgument` naming `what`.
+/// Borrows a handle mutably; NULL is `InvalidArgument` naming `what`, a
+/// handle made before this process was forked is `WrongState`.
 ///
 /// # Safety
 /// `ptr` is NULL or a live handle of type `T` that nothing else uses now.
 pub(crate) unsafe fn handle_mut<'a, T: Handle>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
-    ptr.as_mut()
-        .ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))
+    let handle = ptr
+        .as_mut()
+        .ok_or_else(|| Error::invalid_argument(format!("{what} is NULL")))?;
+    check_process(&*handle, what)?;
+    Ok(handle)
 }
 
 /// Borrows an array of `count` handle pointers; a NULL array (with a
@@ -70,7 +114,9 @@ pub(crate) unsafe fn write_handle<T: Handle<Ownership = Boxed>>(out: *mut *mut T
 }
 
 /// Destroys a Box-backed handle for the `_free` export `function`; NULL is
-/// a no-op.
+/// a no-op. A handle made before this process was forked is left alone
+/// (its drop would wait for threads that exist only in the parent) and
+/// the last error says so.
 ///
 /// # Safety
 /// `ptr` is NULL or a handle made by [`write_handle`] not freed before.
@@ -78,6 +124,10 @@ pub(crate) unsafe fn free_handle<T: Handle<Ownership = Boxed>>(ptr: *mut T, func
     if !ptr.is_null() {
         let boxed = Box::from_raw(ptr);
         boundary_value(function, (), || {
+            if let Err(error) = check_process(&*boxed, "the handle") {
+                std::mem::forget(boxed);
+                return Err(error);
+            }
             drop(boxed);
             Ok(())
         });

@@ -13,7 +13,7 @@ use crate::ffi::boundary::{boundary, boundary_value, call_with_error_buffer, fun
 use crate::ffi::consumer::yk_consumer;
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 use crate::groups::multiprocessing::process::consumer_from_env;
 use crate::groups::multiprocessing::thread::{PartitionWorker, WorkerFactory};
 use crate::groups::multiprocessing::{MultiprocessingGroup, WorkerInfo, WorkerKind, WorkerMode};
@@ -92,10 +92,16 @@ impl PartitionWorker for CWorker {
 /// A multiprocessing group member.
 pub struct yk_multiprocessing_group {
     group: MultiprocessingGroup,
+    /// The process that made it (docs/c-abi.md: fork).
+    made_in: MadeIn,
 }
 
 impl Handle for yk_multiprocessing_group {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        Some(&self.made_in)
+    }
 }
 
 /// Creates a member of `config`'s group for `topics[0..count]` that runs a
@@ -161,7 +167,13 @@ unsafe fn new_group(
     let config = handle(config, "config")?;
     let topics = c_strings(topics, count, "topics")?;
     let group = MultiprocessingGroup::new(&topics, config.config.clone(), mode)?;
-    write_handle(out, yk_multiprocessing_group { group });
+    write_handle(
+        out,
+        yk_multiprocessing_group {
+            group,
+            made_in: MadeIn::this_process(),
+        },
+    );
     Ok(())
 }
 
@@ -223,6 +235,7 @@ pub unsafe extern "C" fn yk_multiprocessing_worker_consumer(out: *mut *mut yk_co
             out,
             yk_consumer {
                 consumer: consumer_from_env()?,
+                made_in: MadeIn::this_process(),
             },
         );
         Ok(())
@@ -236,6 +249,10 @@ pub struct yk_worker_list {
 
 impl Handle for yk_worker_list {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        None
+    }
 }
 
 /// How many workers the list holds (0 when `list` is NULL).

@@ -11,7 +11,7 @@ use crate::ffi::arguments::{c_slice, c_str, check_out};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
-use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle, MadeIn};
 use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
 use crate::offsets::{GroupLag, Offsets, Topics, Watermarks};
 use crate::{Topic, TopicPartition};
@@ -21,10 +21,16 @@ use crate::{Topic, TopicPartition};
 /// metadata timeouts).
 pub struct yk_offsets {
     client: Offsets,
+    /// The process that made it (docs/c-abi.md: fork).
+    made_in: MadeIn,
 }
 
 impl Handle for yk_offsets {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        Some(&self.made_in)
+    }
 }
 
 /// The topics an offsets call is about: whole topics (every partition, the
@@ -35,6 +41,10 @@ pub struct yk_topics {
 
 impl Handle for yk_topics {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        None
+    }
 }
 
 /// One partition's offsets in a result. A field the call does not report
@@ -78,6 +88,10 @@ pub struct yk_offsets_result {
 
 impl Handle for yk_offsets_result {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        None
+    }
 }
 
 /// What a call found for one partition, before the topic becomes a C string.
@@ -211,7 +225,13 @@ pub unsafe extern "C" fn yk_offsets_new(
             ClientOptions::from_config(&values)?,
             OffsetStorageKind::from_config(&values)?,
         );
-        write_handle(out, yk_offsets { client });
+        write_handle(
+            out,
+            yk_offsets {
+                client,
+                made_in: MadeIn::this_process(),
+            },
+        );
         Ok(())
     })
 }

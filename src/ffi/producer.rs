@@ -9,7 +9,7 @@ use crate::ffi::arguments::{c_str, check_out, deadline_ms, NO_LIMIT};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::config::yk_config;
-use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
 use crate::ffi::values::yk_bytes;
@@ -54,10 +54,16 @@ struct DeliveryCallback {
 pub struct yk_producer {
     producer: Producer,
     delivery: Mutex<DeliveryCallback>,
+    /// The process that made it (docs/c-abi.md: fork).
+    made_in: MadeIn,
 }
 
 impl Handle for yk_producer {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        Some(&self.made_in)
+    }
 }
 
 /// Creates a producer for `cluster` in `*out`.
@@ -101,6 +107,7 @@ pub unsafe extern "C" fn yk_producer_new(
                     callback: None,
                     opaque: 0,
                 }),
+                made_in: MadeIn::this_process(),
             },
         );
         Ok(())
@@ -117,6 +124,7 @@ pub unsafe extern "C" fn yk_producer_set_delivery_callback(
 ) -> ErrorCode {
     boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
+        producer.producer.check_open()?;
         *producer.delivery.locked() = DeliveryCallback {
             callback,
             opaque: callback_opaque as usize,
@@ -127,7 +135,10 @@ pub unsafe extern "C" fn yk_producer_set_delivery_callback(
 
 /// Sends `values[0..count]` (no key) to `topic`, round-robin over its
 /// partitions from a random start, and returns once the broker acknowledged
-/// every message (Python yelp_kafka's `YelpKafkaSimpleProducer.send_messages`). With
+/// every message (Python yelp_kafka's `YelpKafkaSimpleProducer.send_messages`).
+/// A value with `data` NULL (and `len` 0) is a null value (a tombstone);
+/// a non-NULL `data` with `len` 0 is an empty one. A `len` larger than
+/// `PTRDIFF_MAX` is `YK_ERROR_INVALID_ARGUMENT` naming it. With
 /// `offsets` non-NULL, writes each message's offset there (`count` entries)
 /// on success. Errors: `YK_ERROR_UNKNOWN_TOPIC_OR_PARTITION`,
 /// `YK_ERROR_NOT_LEADER_FOR_PARTITION`, `YK_ERROR_LEADER_NOT_AVAILABLE`,
@@ -155,7 +166,12 @@ pub unsafe extern "C" fn yk_producer_send_messages(
 /// Sends `values[0..count]` with `key` (`key_len` bytes) to `topic`, to the
 /// partition murmur2 of the key picks (as librdkafka's `murmur2_random` and
 /// the Java client), and returns once the broker acknowledged every message
-/// (Python yelp_kafka's `YelpKafkaKeyedProducer`). `offsets` as in `yk_producer_send_messages`.
+/// (Python yelp_kafka's `YelpKafkaKeyedProducer`). Values as in
+/// `yk_producer_send_messages`: `data` NULL is a null value (a tombstone,
+/// which kafka-python's keyed producer takes as `None`). A `key_len` or a
+/// `key_len` + `len` of a value larger than `PTRDIFF_MAX` is
+/// `YK_ERROR_INVALID_ARGUMENT` naming it. `offsets` as in
+/// `yk_producer_send_messages`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_send_keyed_messages(
     producer: *const yk_producer,
@@ -170,8 +186,11 @@ pub unsafe extern "C" fn yk_producer_send_keyed_messages(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let topic = c_str(topic, "topic")?;
-        let key = byte_slice(key, key_len, "key")?.ok_or_else(|| Error::invalid_argument("key is NULL"))?;
+        let key = byte_slice(key, key_len, "key", "key_len")?.ok_or_else(|| Error::invalid_argument("key is NULL"))?;
         let values = byte_buffers(values, count)?;
+        for (i, value) in values.iter().enumerate() {
+            check_message_length(key_len, value.map_or(0, <[u8]>::len), &format!("values[{i}].len"))?;
+        }
         let written = producer.producer.send_keyed_messages(topic, key, &values)?;
         write_offsets(offsets, &written);
         Ok(())
@@ -184,10 +203,13 @@ pub unsafe extern "C" fn yk_producer_send_keyed_messages(
 ///
 /// `partition` −1 lets the producer pick: murmur2 of the key, or
 /// round-robin without a key. `key` NULL (with `key_len` 0) sends no key;
-/// `value` NULL (with `value_len` 0) sends a null value. The bytes are
-/// copied. When the queue is full, `queue_wait_ms` decides: 0 returns
-/// `YK_ERROR_QUEUE_FULL` at once, a positive value waits up to that long,
-/// −1 waits until there is room.
+/// `value` NULL (with `value_len` 0) sends a null value; a non-NULL `value`
+/// with `value_len` 0 an empty one. A `key_len`, `value_len` or
+/// `key_len` + `value_len` larger than `PTRDIFF_MAX` is
+/// `YK_ERROR_INVALID_ARGUMENT` naming it. The bytes are copied. When the
+/// queue is full, `queue_wait_ms` decides: 0 returns `YK_ERROR_QUEUE_FULL`
+/// at once, a positive value waits up to that long, −1 waits until there
+/// is room.
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_produce(
     producer: *const yk_producer,
@@ -204,8 +226,9 @@ pub unsafe extern "C" fn yk_producer_produce(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let topic = c_str(topic, "topic")?;
-        let key = byte_slice(key, key_len, "key")?;
-        let value = byte_slice(value, value_len, "value")?;
+        let key = byte_slice(key, key_len, "key", "key_len")?;
+        let value = byte_slice(value, value_len, "value", "value_len")?;
+        check_message_length(key_len, value_len, "value_len")?;
         let partition = match partition {
             -1 => None,
             p if p >= 0 => Some(p),
@@ -244,7 +267,7 @@ pub unsafe extern "C" fn yk_producer_poll(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let timeout = poll_timeout(timeout_ms)?;
-        let count = producer.producer.poll(timeout, &mut delivery_handler(producer));
+        let count = producer.producer.poll(timeout, &mut delivery_handler(producer))?;
         if let Some(served) = served.as_mut() {
             *served = count;
         }
@@ -272,7 +295,9 @@ pub unsafe extern "C" fn yk_producer_flush(producer: *const yk_producer, timeout
 /// waits past the deadline. Writes the number of messages not delivered
 /// (failed at close, or sent but unanswered) to `*undelivered` when
 /// non-NULL; returns `YK_ERROR_TIMED_OUT` when that number is not 0. The
-/// handle still needs `yk_producer_free`.
+/// handle still needs `yk_producer_free`. From then on every call on it
+/// that returns a code, `yk_producer_close` too, returns
+/// `YK_ERROR_CLOSED_HANDLE` at once, without waiting for brokers.
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_close(
     producer: *const yk_producer,
@@ -283,7 +308,7 @@ pub unsafe extern "C" fn yk_producer_close(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let timeout = deadline_ms(timeout_ms)?;
-        let left = producer.producer.close(timeout, &mut delivery_handler(producer));
+        let left = producer.producer.close(timeout, &mut delivery_handler(producer))?;
         if let Some(undelivered) = undelivered.as_mut() {
             *undelivered = left;
         }
@@ -337,12 +362,24 @@ fn delivery_handler(producer: &yk_producer) -> impl FnMut(&DeliveryReport) + '_ 
     }
 }
 
+/// The largest buffer or message: no Rust slice or allocation may be
+/// larger, so a larger length is a caller's mistake (a negative number
+/// passed as `size_t`, a sum that wrapped), refused before any lock is
+/// taken and before anything is copied.
+const MAX_LENGTH: usize = isize::MAX as usize;
+
 /// Borrows `len` bytes at `data`; NULL with a non-zero length is invalid,
-/// NULL with length 0 is `None`.
+/// NULL with length 0 is `None` (no key, a null value), and a length past
+/// [`MAX_LENGTH`] is invalid naming `len_name`.
 ///
 /// # Safety
 /// `data` is NULL or points at `len` readable bytes.
-unsafe fn byte_slice<'a>(data: *const u8, len: usize, what: &str) -> Result<Option<&'a [u8]>> {
+unsafe fn byte_slice<'a>(data: *const u8, len: usize, what: &str, len_name: &str) -> Result<Option<&'a [u8]>> {
+    if len > MAX_LENGTH {
+        return Err(Error::invalid_argument(format!(
+            "{len_name} {len} is larger than any buffer can be ({MAX_LENGTH})"
+        )));
+    }
     match (data.is_null(), len) {
         (true, 0) => Ok(None),
         (true, _) => Err(Error::invalid_argument(format!(
@@ -352,12 +389,24 @@ unsafe fn byte_slice<'a>(data: *const u8, len: usize, what: &str) -> Result<Opti
     }
 }
 
-/// Borrows `count` message buffers; a NULL array or a NULL buffer with a
-/// non-zero length is invalid, and so is an empty list.
+/// A message's key and value lengths, each checked by [`byte_slice`],
+/// together past [`MAX_LENGTH`] are invalid naming `len_name` (the second).
+fn check_message_length(key_len: usize, value_len: usize, len_name: &str) -> Result<()> {
+    match key_len.checked_add(value_len) {
+        Some(total) if total <= MAX_LENGTH => Ok(()),
+        _ => Err(Error::invalid_argument(format!(
+            "key_len {key_len} + {len_name} {value_len} is larger than any message can be ({MAX_LENGTH})"
+        ))),
+    }
+}
+
+/// Borrows `count` message values; a NULL array or a NULL buffer with a
+/// non-zero length is invalid, and so is an empty list. A NULL buffer is a
+/// null value (`None`), as in `yk_producer_produce` (docs/c-abi.md).
 ///
 /// # Safety
 /// `values` is NULL or points at `count` `yk_bytes`, each as [`byte_slice`] requires.
-unsafe fn byte_buffers<'a>(values: *const yk_bytes, count: usize) -> Result<Vec<&'a [u8]>> {
+unsafe fn byte_buffers<'a>(values: *const yk_bytes, count: usize) -> Result<Vec<Option<&'a [u8]>>> {
     if values.is_null() {
         return Err(Error::invalid_argument("values is NULL"));
     }
@@ -367,7 +416,7 @@ unsafe fn byte_buffers<'a>(values: *const yk_bytes, count: usize) -> Result<Vec<
     std::slice::from_raw_parts(values, count)
         .iter()
         .enumerate()
-        .map(|(i, b)| Ok(byte_slice(b.data, b.len, &format!("values[{i}].data"))?.unwrap_or(&[])))
+        .map(|(i, b)| byte_slice(b.data, b.len, &format!("values[{i}].data"), &format!("values[{i}].len")))
         .collect()
 }
 

@@ -8,7 +8,7 @@ use crate::error::{ErrorCode, Result};
 use crate::ffi::arguments::{c_str, check_index, check_out, optional_c_str};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
-use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle};
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 
 /// A loaded topology file: every cluster of one cluster type.
 pub struct yk_topology {
@@ -18,6 +18,10 @@ pub struct yk_topology {
 
 impl Handle for yk_topology {
     type Ownership = Boxed;
+
+    fn made_in(&self) -> Option<&MadeIn> {
+        None
+    }
 }
 
 /// Loads `<dir>/<cluster_type>.yaml` (`dir` NULL: `/nail/etc/kafka_discovery`,

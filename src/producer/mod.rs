@@ -129,10 +129,11 @@ impl Producer {
         &self.shared.options
     }
 
-    /// Sends `values` (without keys) to `topic`, round-robin over its
-    /// partitions, and returns once the broker acknowledged every one: their
-    /// offsets, in order, or the first error.
-    pub fn send_messages(&self, topic: &str, values: &[&[u8]]) -> Result<Vec<i64>> {
+    /// Sends `values` (without keys; `None` is a null value) to `topic`,
+    /// round-robin over its partitions, and returns once the broker
+    /// acknowledged every one: their offsets, in order, or the first error.
+    pub fn send_messages(&self, topic: &str, values: &[Option<&[u8]>]) -> Result<Vec<i64>> {
+        self.check_open()?;
         let entry = self.topic(topic)?;
         let timestamp = now_ms();
         let routed = values
@@ -142,7 +143,7 @@ impl Producer {
                     entry.next_round_robin(),
                     OutgoingMessage {
                         key: None,
-                        value: Some(value),
+                        value: *value,
                         timestamp,
                     },
                 )
@@ -151,10 +152,13 @@ impl Producer {
         self.send_and_wait(&entry, routed)
     }
 
-    /// Sends `values` with `key` to the partition murmur2 picks for the key
-    /// (as librdkafka's `murmur2_random` and the Java client do) and returns
-    /// once the broker acknowledged every one.
-    pub fn send_keyed_messages(&self, topic: &str, key: &[u8], values: &[&[u8]]) -> Result<Vec<i64>> {
+    /// Sends `values` (`None` is a null value, a tombstone) with `key` to
+    /// the partition murmur2 picks for the key (as librdkafka's
+    /// `murmur2_random` and the Java client do) and returns once the broker
+    /// acknowledged every one. Python yelp_kafka's keyed producer takes
+    /// `None` as a message, as kafka-python's does.
+    pub fn send_keyed_messages(&self, topic: &str, key: &[u8], values: &[Option<&[u8]>]) -> Result<Vec<i64>> {
+        self.check_open()?;
         let entry = self.topic(topic)?;
         let partition = partition_for_key(key, entry.partitions);
         let timestamp = now_ms();
@@ -165,7 +169,7 @@ impl Producer {
                     partition,
                     OutgoingMessage {
                         key: Some(key),
-                        value: Some(value),
+                        value: *value,
                         timestamp,
                     },
                 )
@@ -212,6 +216,7 @@ impl Producer {
         opaque: usize,
         wait: QueueWait,
     ) -> Result<()> {
+        self.check_open()?;
         let entry = self.topic(topic)?;
         let partition = match (partition, key) {
             (Some(p), _) if p >= 0 && (p as usize) < entry.partitions => p,
@@ -237,6 +242,15 @@ impl Producer {
             false,
             wait,
         )
+    }
+
+    /// A closed producer refuses every call at once, before a topic lookup
+    /// that could wait for unreachable brokers.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
+        Ok(())
     }
 
     fn check_size(&self, message: &OutgoingMessage<'_>) -> Result<()> {
@@ -267,7 +281,7 @@ impl Producer {
         let mut state = shared.state.locked();
         loop {
             if shared.closed.load(Ordering::Acquire) {
-                return Err(Error::new(ErrorCode::ClosedHandle, "the producer is closed"));
+                return Err(closed_error());
             }
             let has_room = state.queued_messages < shared.options.queue_max_messages
                 && (state.queued_messages == 0 || state.queued_bytes + size <= shared.options.queue_max_bytes);
@@ -357,7 +371,8 @@ impl Producer {
 
     /// Serves delivery reports: waits up to `timeout` for the first one, then
     /// hands every queued report to `handler` on this thread. Returns how many.
-    pub fn poll(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> usize {
+    pub fn poll(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<usize> {
+        self.check_open()?;
         let deadline = Instant::now() + timeout;
         let mut reports = self.shared.reports.locked();
         while reports.is_empty() {
@@ -369,7 +384,7 @@ impl Producer {
         }
         let served = self.serve(reports, handler);
         self.shared.metrics.deliver();
-        served
+        Ok(served)
     }
 
     fn serve(
@@ -389,6 +404,11 @@ impl Producer {
     /// message is delivered or failed, serving delivery reports meanwhile.
     /// `TimedOut` names how many messages are still undelivered.
     pub fn flush(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<()> {
+        self.check_open()?;
+        self.flush_queued(timeout, handler)
+    }
+
+    fn flush_queued(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let flushing = Flushing::start(&self.shared);
         self.shared.wake_sender.notify_one();
@@ -418,10 +438,13 @@ impl Producer {
     /// is left. Every message gets its delivery report (through `handler`)
     /// except those still awaiting a broker's answer. Returns how many
     /// messages were not delivered (failed at close or still unanswered).
-    pub fn close(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> usize {
-        self.shared.closed.store(true, Ordering::Release);
+    /// Closing a closed producer is `ClosedHandle`.
+    pub fn close(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<usize> {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return Err(closed_error());
+        }
         self.shared.space.notify_all();
-        let _ = self.flush(timeout, handler);
+        let _ = self.flush_queued(timeout, handler);
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake_sender.notify_one();
         let unsent = self.shared.state.locked().drain_unsent();
@@ -437,13 +460,17 @@ impl Producer {
         undelivered += self.shared.state.locked().queued_messages;
         self.serve(self.shared.reports.locked(), handler);
         self.shared.metrics.deliver();
-        undelivered
+        Ok(undelivered)
     }
 
     /// Messages produced and not yet delivered or failed.
     pub fn queued_messages(&self) -> usize {
         self.shared.state.locked().queued_messages
     }
+}
+
+fn closed_error() -> Error {
+    Error::new(ErrorCode::ClosedHandle, "the producer is closed")
 }
 
 /// A flush in progress: batches go out without linger until it ends, also

@@ -15,16 +15,17 @@ pub struct ReadBack {
     pub offset: i64,
     /// Key (None for a null key).
     pub key: Option<String>,
-    /// Value.
-    pub value: String,
+    /// Value (None for a null value, a tombstone; `Some("")` for an empty one).
+    pub value: Option<String>,
 }
 
 /// Every message of `topic` from the beginning, read by librdkafka (kcat),
-/// sorted by partition and offset.
+/// sorted by partition and offset. kcat prints the key's and the value's
+/// length (−1 when null), which tells a null from an empty one.
 pub fn read_all(bootstrap: &str, topic: &str) -> Vec<ReadBack> {
     let output = Command::new("kcat")
         .args(["-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q"])
-        .args(["-f", "%p\t%o\t%K\t%k\t%s\n"])
+        .args(["-f", "%p\t%o\t%K\t%k\t%S\t%s\n"])
         .output()
         .expect("run kcat (scripts/setup.sh installs it)");
     assert!(
@@ -37,14 +38,15 @@ pub fn read_all(bootstrap: &str, topic: &str) -> Vec<ReadBack> {
         .lines()
         .filter(|line| !line.is_empty())
         .map(|line| {
-            let fields: Vec<&str> = line.splitn(5, '\t').collect();
-            assert_eq!(fields.len(), 5, "kcat line {line:?}");
+            let fields: Vec<&str> = line.splitn(6, '\t').collect();
+            assert_eq!(fields.len(), 6, "kcat line {line:?}");
             let key_length: i64 = fields[2].parse().expect("key length");
+            let value_length: i64 = fields[4].parse().expect("value length");
             ReadBack {
                 partition: fields[0].parse().expect("partition"),
                 offset: fields[1].parse().expect("offset"),
                 key: (key_length >= 0).then(|| fields[3].to_string()),
-                value: fields[4].to_string(),
+                value: (value_length >= 0).then(|| fields[5].to_string()),
             }
         })
         .collect();

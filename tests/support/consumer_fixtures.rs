@@ -149,7 +149,7 @@ pub fn produce_numbered(bootstrap: &str, topic: &str, prefix: &str, count: usize
         yelp_kafka::producer::Producer::new(&cluster_config(bootstrap, ""), &mock_values(&[]), None).expect("producer");
     let values: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
     for chunk in values.chunks(100) {
-        let chunk: Vec<&[u8]> = chunk.iter().map(|v| v.as_bytes()).collect();
+        let chunk: Vec<Option<&[u8]>> = chunk.iter().map(|v| Some(v.as_bytes())).collect();
         producer.send_messages(topic, &chunk).expect("produce");
     }
 }
