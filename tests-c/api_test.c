@@ -291,7 +291,12 @@ static void test_cluster_config_arguments(void)
         {"standard", "c1", ":9092", "", ":9092"},        /* no host */
         {"standard", "c1", "b:9092,oops", "", "oops"},   /* one bad entry among good ones */
         {"standard", "c1", "b:9092", "z:x", "z:x"},      /* bad ZooKeeper port */
-        {"standard", "c1", "b:9092", "z:2181/kafka/", NULL}, /* chroot ending in '/' */
+        {"standard", "c1", "b:9092", "z:2181/kafka/", "/kafka/"}, /* chroot ending in '/' */
+        /* Malformed chroots are refused here, never a retriable error at use. */
+        {"standard", "c1", "b:9092", "z:2181//", "//"},
+        {"standard", "c1", "b:9092", "z:2181//x", "//x"},
+        {"standard", "c1", "b:9092", "z:2181/a//b", "/a//b"},
+        {"standard", "c1", "b:9092", "z:2181/a/../b", "/a/../b"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         out = SENTINEL;
@@ -408,6 +413,14 @@ static void test_cluster_config_values(void)
         CHECK(str_eq(yk_cluster_config_type(clone), "standard"));
         yk_cluster_config_free(clone);
     }
+
+    /* A chroot of "/" alone is no chroot; the connect string stays as given. */
+    yk_cluster_config *root = new_cluster("standard", "c1", "b:9092", "z:2181/");
+    yk_cluster_config *unrooted = new_cluster("standard", "c1", "b:9092", "z:2181");
+    CHECK(root && unrooted && yk_cluster_config_equal(root, unrooted));
+    CHECK(root && str_eq(yk_cluster_config_zookeeper(root), "z:2181/"));
+    yk_cluster_config_free(root);
+    yk_cluster_config_free(unrooted);
 
     yk_cluster_config_free(a);
     yk_cluster_config_free(no_zk);

@@ -49,11 +49,8 @@ impl ClusterConfig {
             parse_host_port(host.trim()).map_err(|e| e.context(format!("cluster {name}: zookeeper")))?;
         }
         if let Some(chroot) = chroot {
-            if chroot.len() > 1 && chroot.ends_with('/') {
-                return Err(Error::configuration(format!(
-                    "cluster {name}: zookeeper chroot {chroot:?} must not end with '/'"
-                )));
-            }
+            check_chroot(chroot)
+                .map_err(|why| Error::configuration(format!("cluster {name}: zookeeper chroot {chroot:?} {why}")))?;
         }
         Ok(ClusterConfig {
             cluster_type: cluster_type.to_string(),
@@ -106,9 +103,12 @@ impl ClusterConfig {
         self.zookeeper_hosts().into_iter().collect::<Vec<_>>().join(",")
     }
 
-    /// The ZooKeeper chroot (`/kafka-1`), if the connect string has one.
+    /// The ZooKeeper chroot (`/kafka-1`), if the connect string has one. A
+    /// chroot of `/` alone is none (docs/configuration.md): `h:2181/` is
+    /// commonly written for the root, and the paths built from the chroot
+    /// must not start with `//`.
     pub fn zookeeper_chroot(&self) -> Option<&str> {
-        split_zookeeper(&self.zookeeper).1
+        split_zookeeper(&self.zookeeper).1.filter(|chroot| *chroot != "/")
     }
 }
 
@@ -134,6 +134,27 @@ fn split_zookeeper(connect: &str) -> (&str, Option<&str>) {
         Some(slash) => (&connect[..slash], Some(&connect[slash..])),
         None => (connect, None),
     }
+}
+
+/// Why `chroot` (which starts with `/`) cannot prefix ZooKeeper paths, if
+/// it cannot: `/` alone is the root; otherwise every segment is a node name
+/// ZooKeeper accepts (not empty, not `.` or `..`, no NUL), so no trailing
+/// `/` and no `//`. Refused here, a bad chroot is a `ConfigurationError` at
+/// creation instead of a failing ZooKeeper call, which a caller would
+/// retry, at every use (docs/configuration.md).
+fn check_chroot(chroot: &str) -> std::result::Result<(), &'static str> {
+    if chroot == "/" {
+        return Ok(());
+    }
+    for segment in chroot[1..].split('/') {
+        match segment {
+            "" => return Err("has an empty segment (a trailing '/' or '//')"),
+            "." | ".." => return Err("has a '.' or '..' segment"),
+            s if s.contains('\0') => return Err("holds a NUL"),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Checks `host:port` (IPv6 as `[addr]:port`) and returns the port.
@@ -199,5 +220,24 @@ mod tests {
             c.zookeeper_hosts().into_iter().collect::<Vec<_>>(),
             ["z1:2181", "z2:2181"]
         );
+    }
+
+    #[test]
+    fn a_chroot_of_slash_alone_is_no_chroot() {
+        let root = config("b:1", "z1:2181/");
+        assert_eq!(root.zookeeper_chroot(), None);
+        assert_eq!(root.zookeeper(), "z1:2181/", "kept as given");
+        assert_eq!(root, config("b:1", "z1:2181"));
+        assert_eq!(config("b:1", "z1:2181/a/b-c").zookeeper_chroot(), Some("/a/b-c"));
+    }
+
+    #[test]
+    fn a_malformed_chroot_is_a_configuration_error_naming_it() {
+        for chroot in ["//", "//x", "/x/", "/x//y", "/x/./y", "/..", "/x\0y"] {
+            let zookeeper = format!("z1:2181{chroot}");
+            let err = ClusterConfig::from_broker_string("t", "n", "b:1", &zookeeper).unwrap_err();
+            assert_eq!(err.code(), crate::error::ErrorCode::Configuration, "{chroot:?}");
+            assert!(err.message().contains(&format!("{chroot:?}")), "{chroot:?}: {err}");
+        }
     }
 }

@@ -40,6 +40,9 @@ impl yk_cluster_config {
 ///   at least one broker is required.
 /// - `zookeeper`: ZooKeeper connect string with optional chroot
 ///   (`"zk1:2181,zk2:2181/kafka-1"`); may be empty for clusters used only to produce.
+///   A chroot of `/` alone is no chroot. Any other chroot is `/`-separated
+///   node names, none empty, `.` or `..`: `//x`, `/kafka/` and `/a//b` are
+///   refused here (docs/configuration.md).
 ///
 /// All strings are copied. Bad values give `YK_ERROR_CONFIGURATION`, NULL or
 /// non-UTF-8 arguments `YK_ERROR_INVALID_ARGUMENT`. Free the result with
