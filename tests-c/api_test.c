@@ -291,6 +291,15 @@ static void test_cluster_config_arguments(void)
         {"standard", "c1", ":9092", "", ":9092"},        /* no host */
         {"standard", "c1", "b:9092,oops", "", "oops"},   /* one bad entry among good ones */
         {"standard", "c1", "b:9092", "z:x", "z:x"},      /* bad ZooKeeper port */
+        /* host:port is parsed strictly: digits-only ports, IPv6 in brackets. */
+        {"standard", "c1", "b:+1", "", "b:+1"},
+        {"standard", "c1", "b: 1", "", "b: 1"},
+        {"standard", "c1", "::1", "", "::1"},            /* bare IPv6: not host ":" port 1 */
+        {"standard", "c1", "fe80::1:9092", "", "fe80::1:9092"},
+        {"standard", "c1", "[::1]", "", "[::1]"},
+        {"standard", "c1", "[nothost]:9092", "", "[nothost]:9092"},
+        {"standard", "c1", "b/x:9092", "", "b/x:9092"},
+        {"standard", "c1", "b:9092", "::1:2181", "::1:2181"},
         {"standard", "c1", "b:9092", "z:2181/kafka/", "/kafka/"}, /* chroot ending in '/' */
         /* Malformed chroots are refused here, never a retriable error at use. */
         {"standard", "c1", "b:9092", "z:2181//", "//"},
@@ -414,6 +423,11 @@ static void test_cluster_config_values(void)
         yk_cluster_config_free(clone);
     }
 
+    /* IPv6 brokers and ZooKeeper hosts are written in brackets. */
+    yk_cluster_config *ipv6 = new_cluster("standard", "c1", "[::1]:9092,b:9092", "[::1]:2181/kafka");
+    CHECK(ipv6 && str_eq(yk_cluster_config_broker_list(ipv6), "[::1]:9092,b:9092"));
+    yk_cluster_config_free(ipv6);
+
     /* A chroot of "/" alone is no chroot; the connect string stays as given. */
     yk_cluster_config *root = new_cluster("standard", "c1", "b:9092", "z:2181/");
     yk_cluster_config *unrooted = new_cluster("standard", "c1", "b:9092", "z:2181");
@@ -434,6 +448,30 @@ static void test_cluster_config_values(void)
 /* ------------------------------------------------------------------------ */
 /* Key/value configuration                                                   */
 /* ------------------------------------------------------------------------ */
+
+/* Group ids are one ZooKeeper node name (docs/configuration.md). */
+static void test_consumer_config_group_ids(void)
+{
+    group_begin("consumer config: group ids");
+    const char *fn = "yk_consumer_config_new";
+    yk_cluster_config *cluster = new_cluster("standard", "c1", "b:9092", "z:2181");
+    const char *bad[] = {"", "g-ok/offsets", "/", ".", ".."};
+    for (size_t i = 0; cluster && i < sizeof bad / sizeof bad[0]; i++) {
+        yk_consumer_config *out = SENTINEL;
+        char quoted[32];
+        snprintf(quoted, sizeof quoted, "\"%s\"", bad[i]);
+        EXPECT_CODE(yk_consumer_config_new(bad[i], cluster, &out), YK_ERROR_CONFIGURATION, fn, "group_id", quoted);
+        CHECKF(out == SENTINEL, "out written for group id \"%s\"", bad[i]);
+    }
+    const char *good[] = {"g", "...", "my group:1"};
+    for (size_t i = 0; cluster && i < sizeof good / sizeof good[0]; i++) {
+        yk_consumer_config *config = NULL;
+        EXPECT_OK(yk_consumer_config_new(good[i], cluster, &config));
+        yk_consumer_config_free(config);
+    }
+    yk_cluster_config_free(cluster);
+    group_end();
+}
 
 static void test_config(void)
 {
@@ -1194,6 +1232,7 @@ int main(void)
     test_cluster_config_arguments();
     test_cluster_config_values();
     test_config();
+    test_consumer_config_group_ids();
     test_topology();
     test_discovery_arguments();
 

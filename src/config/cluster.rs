@@ -2,6 +2,7 @@
 //! talks to, and the equality rule of the Python library.
 
 use std::collections::BTreeSet;
+use std::net::Ipv6Addr;
 
 use crate::error::{Error, Result};
 
@@ -157,17 +158,43 @@ fn check_chroot(chroot: &str) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
-/// Checks `host:port` (IPv6 as `[addr]:port`) and returns the port.
+/// Checks `host:port` strictly and returns the host and the port
+/// (docs/configuration.md): the port is 1 to 5 ASCII digits worth 1–65535
+/// (no sign, no space); an IPv6 host is written in brackets, `[::1]:9092`,
+/// and returned without them; any other host is a name or an IPv4 address
+/// of letters, digits, `.`, `-` and `_`. So a bare IPv6 address (`::1`,
+/// which would split into host `:` and port 1) is refused, as is `host:+1`.
 pub fn parse_host_port(address: &str) -> Result<(String, u16)> {
-    let bad = || Error::configuration(format!("{address:?} is not host:port"));
-    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(bad());
-    }
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    if port == 0 {
-        return Err(bad());
-    }
+    let bad = |why: &str| Error::configuration(format!("{address:?} is not host:port: {why}"));
+    let (host, port) = match address.strip_prefix('[') {
+        Some(bracketed) => {
+            let (host, port) = bracketed
+                .split_once("]:")
+                .ok_or_else(|| bad("an IPv6 address is written [address]:port"))?;
+            host.parse::<Ipv6Addr>()
+                .map_err(|_| bad("the host between brackets is not an IPv6 address"))?;
+            (host, port)
+        }
+        None => {
+            let (host, port) = address.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+            if host.contains(':') {
+                return Err(bad("an IPv6 address is written [address]:port"));
+            }
+            if host.is_empty()
+                || !host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+            {
+                return Err(bad("the host is not a name or an IPv4 address"));
+            }
+            (host, port)
+        }
+    };
+    let port = Some(port)
+        .filter(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| *p != 0)
+        .ok_or_else(|| bad("the port is not a number in 1..=65535"))?;
     Ok((host.to_string(), port))
 }
 
@@ -210,6 +237,58 @@ mod tests {
             );
         }
         assert!(ClusterConfig::from_broker_string("", "n", "h:1", "").is_err());
+    }
+
+    #[test]
+    fn host_port_is_parsed_strictly() {
+        for (address, host, port) in [
+            ("b:9092", "b", 9092),
+            ("kafka-1.example_2.com:1", "kafka-1.example_2.com", 1),
+            ("10.0.0.1:65535", "10.0.0.1", 65535),
+            ("[::1]:9092", "::1", 9092),
+            ("[fe80::1:2]:09092", "fe80::1:2", 9092),
+        ] {
+            assert_eq!(parse_host_port(address).unwrap(), (host.to_string(), port), "{address}");
+        }
+        for address in [
+            "host:+1",
+            "host:-1",
+            "host: 1",
+            "host:1 ",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:000001",
+            "::1",
+            "fe80::1:9092",
+            "[::1]",
+            "[::1]9092",
+            "[nothost]:1",
+            "[::1]:+1",
+            ":9092",
+            "a b:1",
+            "a/b:1",
+            "[::1:1",
+        ] {
+            let error = parse_host_port(address).unwrap_err();
+            assert_eq!(error.code(), crate::error::ErrorCode::Configuration, "{address}");
+            assert!(error.message().contains(&format!("{address:?}")), "{address}: {error}");
+        }
+    }
+
+    #[test]
+    fn broker_and_zookeeper_hosts_take_bracketed_ipv6() {
+        let c = config("[::1]:9092,b:9092", "[::1]:2181,z:2181/kafka");
+        assert_eq!(c.broker_list(), ["[::1]:9092", "b:9092"]);
+        assert_eq!(c.zookeeper_chroot(), Some("/kafka"));
+        for (brokers, zookeeper) in [("::1", ""), ("b:+1", ""), ("b:1", "::1:2181")] {
+            let err = ClusterConfig::from_broker_string("t", "n", brokers, zookeeper).unwrap_err();
+            assert_eq!(
+                err.code(),
+                crate::error::ErrorCode::Configuration,
+                "{brokers} {zookeeper}"
+            );
+        }
     }
 
     #[test]
