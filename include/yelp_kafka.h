@@ -1440,7 +1440,10 @@ void yk_producer_free(struct yk_producer *producer);
 /**
  * Loads `<dir>/<cluster_type>.yaml` (`dir` NULL: `/nail/etc/kafka_discovery`,
  * as the Python library) into `*out`. A missing or malformed file, or an
- * invalid cluster entry, is `YK_ERROR_CONFIGURATION` naming the file.
+ * invalid cluster entry, is `YK_ERROR_CONFIGURATION` naming the file. So
+ * is anything but a regular file (symlinks are followed: a FIFO or a
+ * device is refused, never read) and a file over 1 MiB; the message says
+ * which (docs/discovery.md).
  * Free the result with `yk_topology_free`. `*out` is written only on success.
  */
 enum yk_error yk_topology_load(const char *dir, const char *cluster_type, struct yk_topology **out);

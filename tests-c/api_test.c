@@ -598,6 +598,7 @@ static void write_topology_file(const char *name, const char *text)
 static const char *const TOPOLOGY_FILES[] = {
     "standard.yaml", "broken.yaml", "notamap.yaml", "empty.yaml",
     "nobrokers.yaml", "badbroker.yaml", "nolocal.yaml", "badlocal.yaml",
+    "fifo.yaml", "zero.yaml", "big.yaml",
 };
 
 static void remove_topology_dir(void)
@@ -720,6 +721,34 @@ static void test_topology(void)
     expect_topology_error("empty");     /* no clusters key */
     expect_topology_error("nobrokers"); /* entry without broker_list */
     expect_topology_error("badbroker"); /* entry with a bad broker */
+
+    /* Regular files of at most 1 MiB only (docs/discovery.md): a FIFO would
+     * block the load for ever, /dev/zero would eat memory. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/fifo.yaml", topology_dir);
+    CHECKF(mkfifo(path, 0600) == 0, "mkfifo %s failed", path);
+    snprintf(path, sizeof path, "%s/zero.yaml", topology_dir);
+    CHECKF(symlink("/dev/zero", path) == 0, "symlink %s failed", path);
+    snprintf(path, sizeof path, "%s/big.yaml", topology_dir);
+    FILE *big = fopen(path, "w");
+    if (CHECKF(big != NULL, "cannot write %s", path)) {
+        fputs("clusters: {}\n", big);
+        for (long i = 0; i < 1024L * 1024L; i++)
+            fputc('#', big);
+        fclose(big);
+    }
+    struct {
+        const char *type, *why;
+    } refused[] = {{"fifo", "not a regular file"}, {"zero", "not a regular file"}, {"big", "larger than 1048576"}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char file[32];
+        snprintf(file, sizeof file, "%s.yaml", refused[i].type);
+        yk_topology *refused_out = SENTINEL;
+        EXPECT_CODE(yk_topology_load(topology_dir, refused[i].type, &refused_out), YK_ERROR_CONFIGURATION,
+                    "yk_topology_load", file, refused[i].why);
+        CHECK(refused_out == SENTINEL);
+    }
+
     yk_topology *out = SENTINEL;
     prime_last_error();
     CHECKF(yk_topology_load(topology_dir, "", &out) != YK_ERROR_OK, "an empty cluster type loaded");
