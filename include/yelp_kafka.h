@@ -505,6 +505,9 @@ extern "C" {
  * `process` (required) with `process_opaque`. `config` and
  * `metrics_responder` (NULL: none) are copied. Free with
  * `yk_callback_group_free`. `*out` is written only on success.
+ * A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+ * characters, not `.` or `..`: docs/configuration.md) is
+ * `YK_ERROR_INVALID_ARGUMENT` naming it.
  */
 enum yk_error yk_callback_group_new(const char *const *topics,
                                     size_t count,
@@ -542,9 +545,15 @@ void yk_callback_group_free(struct yk_callback_group *group);
  *
  * - `cluster_type`, `name`: non-empty.
  * - `broker_list`: comma-separated `host:port` list; empty entries are ignored,
- *   at least one broker is required.
+ *   at least one broker is required. The port is 1–65535 in digits only;
+ *   an IPv6 host is written in brackets (`[::1]:9092`), a bare one (`::1`)
+ *   is refused; other hosts are letters, digits, `.`, `-`, `_`. ZooKeeper
+ *   hosts follow the same rule.
  * - `zookeeper`: ZooKeeper connect string with optional chroot
  *   (`"zk1:2181,zk2:2181/kafka-1"`); may be empty for clusters used only to produce.
+ *   A chroot of `/` alone is no chroot. Any other chroot is `/`-separated
+ *   node names, none empty, `.` or `..`: `//x`, `/kafka/` and `/a//b` are
+ *   refused here (docs/configuration.md).
  *
  * All strings are copied. Bad values give `YK_ERROR_CONFIGURATION`, NULL or
  * non-UTF-8 arguments `YK_ERROR_INVALID_ARGUMENT`. Free the result with
@@ -640,6 +649,9 @@ void yk_config_free(struct yk_config *config);
  * (`partitions` NULL with `count` 0: every partition). `config` is copied.
  * Nothing connects before `yk_consumer_connect`. Free with
  * `yk_consumer_free`. `*out` is written only on success.
+ * A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+ * characters, not `.` or `..`: docs/configuration.md) is
+ * `YK_ERROR_INVALID_ARGUMENT` naming it.
  */
 enum yk_error yk_consumer_new_simple(const struct yk_consumer_config *config,
                                      const char *topic,
@@ -653,6 +665,9 @@ enum yk_error yk_consumer_new_simple(const struct yk_consumer_config *config,
  * found, reading with the group's offsets and no balancing. `config` is
  * copied. Nothing connects before `yk_consumer_connect`. Free with
  * `yk_consumer_free`. `*out` is written only on success.
+ * A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+ * characters, not `.` or `..`: docs/configuration.md) is
+ * `YK_ERROR_INVALID_ARGUMENT` naming it.
  */
 enum yk_error yk_consumer_new(const struct yk_consumer_config *config,
                               const char *const *topics,
@@ -744,8 +759,10 @@ void yk_consumer_free(struct yk_consumer *consumer);
  * `consumer_timeout_ms=100`, `fetch_min_bytes=1`, `fetch_wait_max_ms=100`,
  * `fetch_message_max_bytes=2097152`, `client_id=yelp-kafka`,
  * `partitioner_cooldown=30`, `use_group_sha=true`,
- * `max_termination_timeout_secs=10`, `offset_storage=zookeeper`. An empty
- * group id is `YK_ERROR_CONFIGURATION`. Free with
+ * `max_termination_timeout_secs=10`, `offset_storage=zookeeper`. The group
+ * id is one ZooKeeper node name (docs/configuration.md): an empty one, one
+ * holding `/`, and `.` or `..` are `YK_ERROR_CONFIGURATION` naming it,
+ * so that no group reaches another's nodes. Free with
  * `yk_consumer_config_free`. `*out` is written only on success.
  */
 enum yk_error yk_consumer_config_new(const char *group_id,
@@ -809,6 +826,9 @@ void yk_consumer_config_free(struct yk_consumer_config *config);
  * `group_id`, `cluster_name`, `cluster_type` and the configured ones are
  * asked for here. Nothing connects before `yk_consumer_group_start`. Free
  * with `yk_consumer_group_free`. `*out` is written only on success.
+ * A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+ * characters, not `.` or `..`: docs/configuration.md) is
+ * `YK_ERROR_INVALID_ARGUMENT` naming it.
  */
 enum yk_error yk_consumer_group_new(const char *const *topics,
                                     size_t count,
@@ -959,9 +979,13 @@ enum yk_error yk_search_topic(const char *topic,
  * For each cluster among `clusters[0..count]` with topics whose names match
  * `pattern` at their start (Python's `re.match`: `".*mytopic"` finds every
  * topic ending in `mytopic`, `"mytopic"` does not match `"xmytopic"`), the
- * cluster and those topics. Clusters without a match are left out. A
- * pattern that does not compile is `YK_ERROR_CONFIGURATION`; an unreachable
- * cluster `YK_ERROR_DISCOVERY`. `*out` is written only on success.
+ * cluster and those topics. Clusters without a match are left out. The
+ * pattern is compiled on its own and matched with an anchored search, so
+ * no pattern can leave the start anchor: one Python's `re` finds
+ * unbalanced (`"zzz)|(mytopic"`) does not compile here either. A pattern
+ * that does not compile is `YK_ERROR_CONFIGURATION` naming it, before any
+ * cluster is asked; an unreachable cluster `YK_ERROR_DISCOVERY`. `*out` is
+ * written only on success.
  */
 enum yk_error yk_search_topics_by_regex(const char *pattern,
                                         const struct yk_cluster_config *const *clusters,
@@ -1070,6 +1094,9 @@ const char *yk_version(void);
  * (all together), and then fenced: its consumer is closed, so its later
  * commits are refused, and its thread is left to return on its own.
  * `*out` is written only on success.
+ * A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+ * characters, not `.` or `..`: docs/configuration.md) is
+ * `YK_ERROR_INVALID_ARGUMENT` naming it.
  */
 enum yk_error yk_multiprocessing_group_new_threads(const char *const *topics,
                                                    size_t count,
@@ -1085,6 +1112,9 @@ enum yk_error yk_multiprocessing_group_new_threads(const char *const *topics,
  * turns that into its consumer. A worker that exits is started again; on
  * release workers get SIGTERM, and SIGKILL after
  * `max_termination_timeout_secs`. `*out` is written only on success.
+ * A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+ * characters, not `.` or `..`: docs/configuration.md) is
+ * `YK_ERROR_INVALID_ARGUMENT` naming it.
  */
 enum yk_error yk_multiprocessing_group_new_processes(const char *const *topics,
                                                      size_t count,
@@ -1167,7 +1197,10 @@ void yk_worker_list_free(struct yk_worker_list *list);
  * the cluster's chroot; `kafka`; or `dual`, written to both and read as
  * the larger); an unknown key or bad value is `YK_ERROR_CONFIGURATION`.
  * ZooKeeper storage on a cluster without ZooKeeper fails the calls that
- * name a group with `YK_ERROR_INVALID_OFFSET_STORAGE`. Free with
+ * name a group with `YK_ERROR_INVALID_OFFSET_STORAGE`. Those calls refuse a
+ * group id that is empty, holds `/`, or is `.` or `..` with
+ * `YK_ERROR_INVALID_ARGUMENT` naming it, before Kafka is asked
+ * (docs/configuration.md). Free with
  * `yk_offsets_free`. `*out` is written only on success.
  */
 enum yk_error yk_offsets_new(const struct yk_cluster_config *cluster,
@@ -1435,7 +1468,10 @@ void yk_producer_free(struct yk_producer *producer);
 /**
  * Loads `<dir>/<cluster_type>.yaml` (`dir` NULL: `/nail/etc/kafka_discovery`,
  * as the Python library) into `*out`. A missing or malformed file, or an
- * invalid cluster entry, is `YK_ERROR_CONFIGURATION` naming the file.
+ * invalid cluster entry, is `YK_ERROR_CONFIGURATION` naming the file. So
+ * is anything but a regular file (symlinks are followed: a FIFO or a
+ * device is refused, never read) and a file over 1 MiB; the message says
+ * which (docs/discovery.md).
  * Free the result with `yk_topology_free`. `*out` is written only on success.
  */
 enum yk_error yk_topology_load(const char *dir, const char *cluster_type, struct yk_topology **out);

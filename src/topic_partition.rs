@@ -17,13 +17,34 @@ use crate::error::{Error, Result};
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Topic(Arc<CStr>);
 
+/// The longest topic name Kafka accepts.
+pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
+
 impl Topic {
-    /// The topic `name`; a NUL byte is an `InvalidArgument`, as is an empty name.
+    /// The topic `name`, checked by Kafka's rule for topic names: 1 to
+    /// [`MAX_TOPIC_NAME_LENGTH`] characters of `[a-zA-Z0-9._-]`, not `.` or
+    /// `..`. Anything else is an `InvalidArgument` naming it. The rule also
+    /// keeps names out of other nodes' ZooKeeper paths, which hold topic
+    /// names (docs/offsets.md, docs/consumer-groups.md).
     pub fn new(name: &str) -> Result<Topic> {
-        if name.is_empty() {
-            return Err(Error::invalid_argument("topic name is empty"));
+        let why = if name.is_empty() {
+            Some("is empty")
+        } else if name.len() > MAX_TOPIC_NAME_LENGTH {
+            Some("is longer than 249 characters")
+        } else if name == "." || name == ".." {
+            Some("is '.' or '..'")
+        } else if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            Some("holds a character outside [a-zA-Z0-9._-]")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(Error::invalid_argument(format!("topic name {name:?} {why}")));
         }
-        let name = CString::new(name).map_err(|_| Error::invalid_argument(format!("topic {name:?} holds a NUL")))?;
+        let name = CString::new(name).expect("checked: only [a-zA-Z0-9._-]");
         Ok(Topic(Arc::from(name)))
     }
 
@@ -88,6 +109,30 @@ mod tests {
         assert_eq!(topic.as_c_str().to_bytes_with_nul(), b"orders\0");
         assert!(Topic::new("a\0b").is_err());
         assert!(Topic::new("").is_err());
+    }
+
+    #[test]
+    fn topic_names_follow_kafkas_rule() {
+        let longest = "t".repeat(MAX_TOPIC_NAME_LENGTH);
+        for good in ["a", "A.b_c-9", "...", "._-", longest.as_str()] {
+            assert_eq!(Topic::new(good).unwrap().as_str(), good);
+        }
+        let too_long = "t".repeat(MAX_TOPIC_NAME_LENGTH + 1);
+        for bad in [
+            ".",
+            "..",
+            "a/b",
+            "../offsets",
+            "a b",
+            "a:b",
+            "caf\u{e9}",
+            "a\0b",
+            too_long.as_str(),
+        ] {
+            let error = Topic::new(bad).unwrap_err();
+            assert_eq!(error.code(), crate::error::ErrorCode::InvalidArgument, "{bad:?}");
+            assert!(error.message().contains(&format!("{bad:?}")), "{bad:?}: {error}");
+        }
     }
 
     #[test]

@@ -291,7 +291,21 @@ static void test_cluster_config_arguments(void)
         {"standard", "c1", ":9092", "", ":9092"},        /* no host */
         {"standard", "c1", "b:9092,oops", "", "oops"},   /* one bad entry among good ones */
         {"standard", "c1", "b:9092", "z:x", "z:x"},      /* bad ZooKeeper port */
-        {"standard", "c1", "b:9092", "z:2181/kafka/", NULL}, /* chroot ending in '/' */
+        /* host:port is parsed strictly: digits-only ports, IPv6 in brackets. */
+        {"standard", "c1", "b:+1", "", "b:+1"},
+        {"standard", "c1", "b: 1", "", "b: 1"},
+        {"standard", "c1", "::1", "", "::1"},            /* bare IPv6: not host ":" port 1 */
+        {"standard", "c1", "fe80::1:9092", "", "fe80::1:9092"},
+        {"standard", "c1", "[::1]", "", "[::1]"},
+        {"standard", "c1", "[nothost]:9092", "", "[nothost]:9092"},
+        {"standard", "c1", "b/x:9092", "", "b/x:9092"},
+        {"standard", "c1", "b:9092", "::1:2181", "::1:2181"},
+        {"standard", "c1", "b:9092", "z:2181/kafka/", "/kafka/"}, /* chroot ending in '/' */
+        /* Malformed chroots are refused here, never a retriable error at use. */
+        {"standard", "c1", "b:9092", "z:2181//", "//"},
+        {"standard", "c1", "b:9092", "z:2181//x", "//x"},
+        {"standard", "c1", "b:9092", "z:2181/a//b", "/a//b"},
+        {"standard", "c1", "b:9092", "z:2181/a/../b", "/a/../b"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         out = SENTINEL;
@@ -409,6 +423,19 @@ static void test_cluster_config_values(void)
         yk_cluster_config_free(clone);
     }
 
+    /* IPv6 brokers and ZooKeeper hosts are written in brackets. */
+    yk_cluster_config *ipv6 = new_cluster("standard", "c1", "[::1]:9092,b:9092", "[::1]:2181/kafka");
+    CHECK(ipv6 && str_eq(yk_cluster_config_broker_list(ipv6), "[::1]:9092,b:9092"));
+    yk_cluster_config_free(ipv6);
+
+    /* A chroot of "/" alone is no chroot; the connect string stays as given. */
+    yk_cluster_config *root = new_cluster("standard", "c1", "b:9092", "z:2181/");
+    yk_cluster_config *unrooted = new_cluster("standard", "c1", "b:9092", "z:2181");
+    CHECK(root && unrooted && yk_cluster_config_equal(root, unrooted));
+    CHECK(root && str_eq(yk_cluster_config_zookeeper(root), "z:2181/"));
+    yk_cluster_config_free(root);
+    yk_cluster_config_free(unrooted);
+
     yk_cluster_config_free(a);
     yk_cluster_config_free(no_zk);
     for (size_t i = 0; i < 3; i++)
@@ -421,6 +448,30 @@ static void test_cluster_config_values(void)
 /* ------------------------------------------------------------------------ */
 /* Key/value configuration                                                   */
 /* ------------------------------------------------------------------------ */
+
+/* Group ids are one ZooKeeper node name (docs/configuration.md). */
+static void test_consumer_config_group_ids(void)
+{
+    group_begin("consumer config: group ids");
+    const char *fn = "yk_consumer_config_new";
+    yk_cluster_config *cluster = new_cluster("standard", "c1", "b:9092", "z:2181");
+    const char *bad[] = {"", "g-ok/offsets", "/", ".", ".."};
+    for (size_t i = 0; cluster && i < sizeof bad / sizeof bad[0]; i++) {
+        yk_consumer_config *out = SENTINEL;
+        char quoted[32];
+        snprintf(quoted, sizeof quoted, "\"%s\"", bad[i]);
+        EXPECT_CODE(yk_consumer_config_new(bad[i], cluster, &out), YK_ERROR_CONFIGURATION, fn, "group_id", quoted);
+        CHECKF(out == SENTINEL, "out written for group id \"%s\"", bad[i]);
+    }
+    const char *good[] = {"g", "...", "my group:1"};
+    for (size_t i = 0; cluster && i < sizeof good / sizeof good[0]; i++) {
+        yk_consumer_config *config = NULL;
+        EXPECT_OK(yk_consumer_config_new(good[i], cluster, &config));
+        yk_consumer_config_free(config);
+    }
+    yk_cluster_config_free(cluster);
+    group_end();
+}
 
 static void test_config(void)
 {
@@ -547,6 +598,7 @@ static void write_topology_file(const char *name, const char *text)
 static const char *const TOPOLOGY_FILES[] = {
     "standard.yaml", "broken.yaml", "notamap.yaml", "empty.yaml",
     "nobrokers.yaml", "badbroker.yaml", "nolocal.yaml", "badlocal.yaml",
+    "fifo.yaml", "zero.yaml", "big.yaml",
 };
 
 static void remove_topology_dir(void)
@@ -669,6 +721,34 @@ static void test_topology(void)
     expect_topology_error("empty");     /* no clusters key */
     expect_topology_error("nobrokers"); /* entry without broker_list */
     expect_topology_error("badbroker"); /* entry with a bad broker */
+
+    /* Regular files of at most 1 MiB only (docs/discovery.md): a FIFO would
+     * block the load for ever, /dev/zero would eat memory. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/fifo.yaml", topology_dir);
+    CHECKF(mkfifo(path, 0600) == 0, "mkfifo %s failed", path);
+    snprintf(path, sizeof path, "%s/zero.yaml", topology_dir);
+    CHECKF(symlink("/dev/zero", path) == 0, "symlink %s failed", path);
+    snprintf(path, sizeof path, "%s/big.yaml", topology_dir);
+    FILE *big = fopen(path, "w");
+    if (CHECKF(big != NULL, "cannot write %s", path)) {
+        fputs("clusters: {}\n", big);
+        for (long i = 0; i < 1024L * 1024L; i++)
+            fputc('#', big);
+        fclose(big);
+    }
+    struct {
+        const char *type, *why;
+    } refused[] = {{"fifo", "not a regular file"}, {"zero", "not a regular file"}, {"big", "larger than 1048576"}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char file[32];
+        snprintf(file, sizeof file, "%s.yaml", refused[i].type);
+        yk_topology *refused_out = SENTINEL;
+        EXPECT_CODE(yk_topology_load(topology_dir, refused[i].type, &refused_out), YK_ERROR_CONFIGURATION,
+                    "yk_topology_load", file, refused[i].why);
+        CHECK(refused_out == SENTINEL);
+    }
+
     yk_topology *out = SENTINEL;
     prime_last_error();
     CHECKF(yk_topology_load(topology_dir, "", &out) != YK_ERROR_OK, "an empty cluster type loaded");
@@ -854,6 +934,11 @@ static void test_discovery_arguments(void)
                 "UTF-8");
     EXPECT_CODE(yk_search_topics_by_regex("(", one, 1, NULL, &out), YK_ERROR_CONFIGURATION, fn, "pattern", NULL);
     EXPECT_CODE(yk_search_topics_by_regex("[a-", one, 1, NULL, &out), YK_ERROR_CONFIGURATION, fn, "[a-", NULL);
+    /* Unbalanced, as Python's re says: refused before any cluster is asked,
+     * never a way out of the start anchor (it would match "xmytopic"). */
+    EXPECT_CODE(yk_search_topics_by_regex("zzz)|(mytopic", one, 1, NULL, &out), YK_ERROR_CONFIGURATION, fn,
+                "\"zzz)|(mytopic\"", "unopened group");
+    EXPECT_CODE(yk_search_topics_by_regex("a)|(b", one, 1, NULL, &out), YK_ERROR_CONFIGURATION, fn, "a)|(b", NULL);
     EXPECT_CODE(yk_search_topics_by_regex("t", one, 1, unknown_key, &out), YK_ERROR_CONFIGURATION, fn,
                 "bogus_option", NULL);
     CHECK(out == SENTINEL);
@@ -1181,6 +1266,7 @@ int main(void)
     test_cluster_config_arguments();
     test_cluster_config_values();
     test_config();
+    test_consumer_config_group_ids();
     test_topology();
     test_discovery_arguments();
 

@@ -860,7 +860,7 @@ fn topic_patterns_survive_mutation() {
     while counts.cases < 3_000 && started.elapsed() < TIME_LIMIT {
         let base = patterns[rng.random_range(0..patterns.len())];
         let pattern = mutate_text(&mut rng, base);
-        let result = catch_unwind(|| python_match_regex(&pattern).map(|r| topics.map(|t| r.is_match(t))));
+        let result = catch_unwind(|| python_match_regex(&pattern).map(|r| topics.map(|t| r.matches(t))));
         settle("python_match_regex", &pattern, result, &mut counts);
     }
     println!(

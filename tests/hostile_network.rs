@@ -193,7 +193,9 @@ fn a_corrupting_relay_gives_errors_and_the_client_recovers_when_it_stops() {
         config.set(key, value).unwrap();
     }
     let producer = Producer::new(&cluster_config, &config, None).unwrap();
-    let offsets = producer.send_messages("hostile", &[b"one", b"two"]).unwrap();
+    let offsets = producer
+        .send_messages("hostile", &[Some(&b"one"[..]), Some(&b"two"[..])])
+        .unwrap();
     assert_eq!(offsets.len(), 2);
     let partition = TopicPartition::new(Topic::new("hostile").unwrap(), 0);
     let leader = block_on(cluster.leader_of("hostile", 0)).unwrap().unwrap();

@@ -174,11 +174,9 @@ pub struct ConsumerConfig {
 impl ConsumerConfig {
     /// Validates `values` against the consumer and client tables: an
     /// unknown key or a bad value is a `ConfigurationError` naming the key;
-    /// an empty group id too.
+    /// a group id [`check_group_id`] refuses too.
     pub fn new(group_id: &str, cluster: &ClusterConfig, values: &Config) -> Result<ConsumerConfig> {
-        if group_id.is_empty() {
-            return Err(Error::configuration("group_id is empty"));
-        }
+        check_group_id(group_id).map_err(Error::configuration)?;
         values.validate(&[CLIENT_OPTIONS, CONSUMER_OPTIONS])?;
         let options = values.reader(CONSUMER_OPTIONS);
         let int = |name: &str| options.int(name);
@@ -262,6 +260,27 @@ impl ConsumerConfig {
         dump.push_str(&self.values.effective(&[CONSUMER_OPTIONS, CLIENT_OPTIONS]));
         dump
     }
+}
+
+/// Why `group_id` cannot name a group, if it cannot. A group id is one
+/// node name in ZooKeeper paths (`/consumers/<group>/offsets`,
+/// `/yelp-kafka/<group>`: docs/offsets.md, docs/consumer-groups.md), so it
+/// must not be empty, hold `/` or NUL, or be `.` or `..`: any of those
+/// would reach another group's nodes or a path ZooKeeper refuses
+/// (docs/configuration.md).
+pub(crate) fn check_group_id(group_id: &str) -> std::result::Result<(), String> {
+    let why = if group_id.is_empty() {
+        "is empty"
+    } else if group_id == "." || group_id == ".." {
+        "is '.' or '..'"
+    } else if group_id.contains('/') {
+        "holds '/'"
+    } else if group_id.contains('\0') {
+        "holds a NUL"
+    } else {
+        return Ok(());
+    };
+    Err(format!("group_id {group_id:?} {why}"))
 }
 
 fn parse_seconds(key: &str, text: &str) -> Result<Duration> {
@@ -355,6 +374,23 @@ mod tests {
         }
         let error = ConsumerConfig::new("", &cluster(), &Config::new()).unwrap_err();
         assert_eq!(error.code(), ErrorCode::Configuration);
+    }
+
+    #[test]
+    fn group_ids_cannot_leave_their_zookeeper_node() {
+        for bad in ["g-ok/offsets", "/", "..", ".", "a\0b"] {
+            let error = ConsumerConfig::new(bad, &cluster(), &Config::new()).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::Configuration, "{bad:?}");
+            assert!(error.message().contains(&format!("{bad:?}")), "{bad:?}: {error}");
+        }
+        for good in ["g", "my group:1", "...", "g.", "caf\u{e9}"] {
+            assert_eq!(
+                ConsumerConfig::new(good, &cluster(), &Config::new())
+                    .unwrap()
+                    .group_id(),
+                good
+            );
+        }
     }
 
     #[test]

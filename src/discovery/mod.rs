@@ -6,7 +6,8 @@ pub(crate) mod topology;
 
 use std::collections::BTreeMap;
 
-use regex::Regex;
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
 
 use crate::config::{ClientOptions, ClusterConfig};
 use crate::engine;
@@ -49,7 +50,7 @@ pub fn search_topic<'a>(
 /// [`python_match_regex`]) accepts, the cluster and those topics, given
 /// what [`discover_topics_of`] found for `clusters`.
 pub fn search_topics_by_regex<'a>(
-    matcher: &Regex,
+    matcher: &TopicPattern,
     clusters: &'a [ClusterConfig],
     discovered: Vec<TopicPartitions>,
 ) -> Vec<(&'a ClusterConfig, TopicPartitions)> {
@@ -57,18 +58,36 @@ pub fn search_topics_by_regex<'a>(
         .iter()
         .zip(discovered)
         .map(|(cluster, topics)| {
-            let matching: TopicPartitions = topics.into_iter().filter(|(t, _)| matcher.is_match(t)).collect();
+            let matching: TopicPartitions = topics.into_iter().filter(|(t, _)| matcher.matches(t)).collect();
             (cluster, matching)
         })
         .filter(|(_, matching)| !matching.is_empty())
         .collect()
 }
 
-/// Compiles `pattern` so that it matches only at the start of the text, as
-/// Python's `re.match` does. The group keeps alternatives inside the anchor.
-pub fn python_match_regex(pattern: &str) -> Result<Regex> {
-    Regex::new(&format!("^(?:{pattern})"))
-        .map_err(|e| Error::configuration(format!("topic pattern {pattern:?} does not compile: {e}")))
+/// A compiled topic pattern that matches as Python's `re.match` does: at
+/// the start of the name, not necessarily to its end (docs/discovery.md).
+#[derive(Debug, Clone)]
+pub struct TopicPattern(Regex);
+
+impl TopicPattern {
+    /// Whether `topic` matches from its first character.
+    pub fn matches(&self, topic: &str) -> bool {
+        self.0.is_match(Input::new(topic).anchored(Anchored::Yes))
+    }
+}
+
+/// Compiles `pattern` on its own and matches it with an anchored search,
+/// as Python's `re.match` does. The pattern's text is never pasted into an
+/// anchor such as `^(?:pattern)`, which `zzz)|(mytopic` would close early
+/// to match anywhere; so a pattern Python finds unbalanced does not compile
+/// here either. Failure is a `ConfigurationError` naming the pattern, with
+/// the parser's message.
+pub fn python_match_regex(pattern: &str) -> Result<TopicPattern> {
+    Regex::new(pattern).map(TopicPattern).map_err(|e| {
+        let why = e.syntax_error().map_or_else(|| e.to_string(), ToString::to_string);
+        Error::configuration(format!("topic pattern {pattern:?} does not compile: {why}"))
+    })
 }
 
 /// Asks every cluster at once; one result per cluster, in order. The outer
@@ -110,13 +129,144 @@ mod tests {
     #[test]
     fn patterns_match_at_the_start_only() {
         let ends_with = python_match_regex(".*mytopic").unwrap();
-        assert!(ends_with.is_match("mytopic"));
-        assert!(ends_with.is_match("team.mytopic"));
+        assert!(ends_with.matches("mytopic"));
+        assert!(ends_with.matches("team.mytopic"));
         let exact_start = python_match_regex("mytopic").unwrap();
-        assert!(!exact_start.is_match("xmytopic"));
-        assert!(exact_start.is_match("mytopic2"), "re.match does not anchor the end");
+        assert!(!exact_start.matches("xmytopic"));
+        assert!(exact_start.matches("mytopic2"), "re.match does not anchor the end");
         let alternatives = python_match_regex("a|b").unwrap();
-        assert!(!alternatives.is_match("xb"), "the group keeps the alternative anchored");
+        assert!(!alternatives.matches("xb"), "the group keeps the alternative anchored");
         assert_eq!(python_match_regex("(").unwrap_err().code(), ErrorCode::Configuration);
+    }
+
+    #[test]
+    fn a_pattern_cannot_break_out_of_the_start_anchor() {
+        let error = python_match_regex("zzz)|(mytopic").unwrap_err();
+        assert_eq!(error.code(), ErrorCode::Configuration);
+        assert!(error.message().contains("\"zzz)|(mytopic\""), "{error}");
+        assert!(error.message().contains("unopened group"), "{error}");
+        // A comment of verbose mode may hold ')': it neither closes an
+        // anchor group nor swallows one.
+        let verbose = python_match_regex("(?x) mytopic #)|(x").unwrap();
+        assert!(verbose.matches("mytopic"));
+        assert!(!verbose.matches("xmytopic"));
+    }
+
+    /// Patterns a service may write, valid and not, including those that
+    /// try to leave the start anchor; each is checked on every subject.
+    const PATTERNS: &[&str] = &[
+        ".*mytopic",
+        "mytopic",
+        "mytopic$",
+        "^mytopic",
+        "a|b",
+        "(?:a)|b",
+        "my(topic|queue)",
+        "team\\..*",
+        "[a-z]+\\.mytopic",
+        "(?i)MYTOPIC",
+        "\\d+",
+        "a{2}",
+        "x*",
+        "",
+        "\\)",
+        "[)]",
+        "(?x) mytopic #)|(x",
+        "zzz)|(mytopic",
+        "a)|(b",
+        "a|b)|(c",
+        ")",
+        "(",
+        "(a",
+        "a)",
+        "[a",
+        "a{2",
+        "*a",
+        "a\\",
+    ];
+    /// Patterns Python reads where the `regex` syntax is stricter: an
+    /// unclosed `{` is a literal in Python, an error here. Refused, never
+    /// matched differently (docs/discovery.md).
+    const REFUSED_HERE_ONLY: &[&str] = &["a{2"];
+    const SUBJECTS: &[&str] = &[
+        "mytopic",
+        "xmytopic",
+        "mytopic2",
+        "team.mytopic",
+        "myqueue",
+        "MYTOPIC",
+        "a",
+        "b",
+        "xb",
+        "c",
+        "aa",
+        "123",
+        "zzz",
+        ")",
+        "",
+    ];
+
+    fn hex(text: &str) -> String {
+        text.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Python's verdict per (pattern, subject): `Some(matched)`, or `None`
+    /// when `re` refuses the pattern. python3 is installed by scripts/setup.sh.
+    fn python_re_match(cases: &[(&str, &str)]) -> Vec<Option<bool>> {
+        use std::io::Write as _;
+        let script = "import re, sys\n\
+            for line in sys.stdin:\n\
+            \x20   p, s = (bytes.fromhex(x).decode() for x in line.rstrip('\\n').split(' '))\n\
+            \x20   try:\n\
+            \x20       print(1 if re.match(p, s) else 0)\n\
+            \x20   except re.error:\n\
+            \x20       print('E')\n";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 (scripts/setup.sh installs it)");
+        let input: String = cases.iter().map(|(p, s)| format!("{} {}\n", hex(p), hex(s))).collect();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "python3 failed");
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|verdict| match verdict {
+                "1" => Some(true),
+                "0" => Some(false),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn patterns_match_as_python_re_match_does() {
+        let cases: Vec<(&str, &str)> = PATTERNS
+            .iter()
+            .flat_map(|p| SUBJECTS.iter().map(move |s| (*p, *s)))
+            .collect();
+        let python = python_re_match(&cases);
+        assert_eq!(python.len(), cases.len());
+        let differences: Vec<String> = cases
+            .iter()
+            .zip(python)
+            .filter_map(|((pattern, subject), python)| {
+                let ours = python_match_regex(pattern).ok().map(|m| m.matches(subject));
+                let expected = if REFUSED_HERE_ONLY.contains(pattern) {
+                    None
+                } else {
+                    python
+                };
+                (ours != expected).then(|| format!("{pattern:?} on {subject:?}: ours {ours:?}, Python {python:?}"))
+            })
+            .collect();
+        assert!(
+            differences.is_empty(),
+            "None is a refused pattern:\n{}",
+            differences.join("\n")
+        );
     }
 }

@@ -11,8 +11,12 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use serde::Deserialize;
 
 use crate::config::ClusterConfig;
@@ -20,6 +24,10 @@ use crate::error::{Error, Result};
 
 /// Where the Python library looks for topology files.
 pub const DEFAULT_TOPOLOGY_DIR: &str = "/nail/etc/kafka_discovery";
+
+/// The largest topology file read, 1 MiB (docs/discovery.md): real ones
+/// are a few KiB, and the cap bounds what a wrong path can make us allocate.
+pub const MAX_TOPOLOGY_FILE_BYTES: u64 = 1 << 20;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,8 +67,7 @@ impl Topology {
             )));
         }
         let path = dir.join(format!("{cluster_type}.yaml"));
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::configuration(format!("topology file {}: {e}", path.display())))?;
+        let text = read_topology_file(&path)?;
         let file: TopologyFile = serde_saphyr::from_str(&text)
             .map_err(|e| Error::configuration(format!("topology file {} is malformed: {e}", path.display())))?;
         let clusters = file
@@ -103,6 +110,40 @@ impl Topology {
         self.cluster_by_name(name)
             .map_err(|_| Error::configuration(format!("invalid local cluster {name:?} in {}", self.path.display())))
     }
+}
+
+/// The text of the topology file at `path` (symlinks followed), refused
+/// with a `ConfigurationError` naming the file and the reason unless it is
+/// a regular file of at most [`MAX_TOPOLOGY_FILE_BYTES`]: a FIFO would
+/// block the load for ever and a device such as `/dev/zero` would be read
+/// until memory runs out.
+fn read_topology_file(path: &Path) -> Result<String> {
+    let refuse = |why: String| Error::configuration(format!("topology file {}: {why}", path.display()));
+    // Opening a FIFO for reading waits for a writer unless non-blocking;
+    // the flag changes nothing for a regular file. The type is checked on
+    // the opened file, so a path swapped after the check cannot slip by.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| refuse(e.to_string()))?;
+    let metadata = file.metadata().map_err(|e| refuse(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(refuse(format!("is not a regular file ({:?})", metadata.file_type())));
+    }
+    let too_big = || refuse(format!("is larger than {MAX_TOPOLOGY_FILE_BYTES} bytes"));
+    if metadata.len() > MAX_TOPOLOGY_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    file.take(MAX_TOPOLOGY_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| refuse(e.to_string()))?;
+    // The file may have grown since its size was read.
+    if text.len() as u64 > MAX_TOPOLOGY_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -172,5 +213,42 @@ mod tests {
         );
         let topology = Topology::load(&dir, "badlocal").unwrap();
         assert!(topology.local_cluster().unwrap_err().message().contains("c9"));
+    }
+
+    /// Loads `cluster_type` from `dir` on another thread, so that a load
+    /// that hangs fails the test instead of blocking it.
+    fn load_within_seconds(dir: &Path, cluster_type: &str) -> Result<Topology> {
+        let (dir, cluster_type) = (dir.to_path_buf(), cluster_type.to_string());
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(Topology::load(&dir, &cluster_type)));
+        result
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the load returns within 10 s")
+    }
+
+    #[test]
+    fn only_regular_files_up_to_the_cap_are_read() {
+        let dir = temp_dir("guard");
+        let fifo = dir.join("fifo.yaml");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let zero = dir.join("zero.yaml");
+        let _ = std::fs::remove_file(&zero);
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let cap = MAX_TOPOLOGY_FILE_BYTES as usize;
+        let padding = |bytes: usize| format!("clusters: {{}}\n{}", "#".repeat(bytes - "clusters: {}\n".len()));
+        write(&dir, "big.yaml", &padding(cap + 1));
+        write(&dir, "atcap.yaml", &padding(cap));
+        for (cluster_type, why) in [
+            ("fifo", "not a regular file"),
+            ("zero", "not a regular file"),
+            ("big", "larger than 1048576 bytes"),
+        ] {
+            let error = load_within_seconds(&dir, cluster_type).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::Configuration, "{cluster_type}: {error}");
+            assert!(error.message().contains(&format!("{cluster_type}.yaml")), "{error}");
+            assert!(error.message().contains(why), "{error}");
+        }
+        assert!(load_within_seconds(&dir, "atcap").unwrap().all_clusters().is_empty());
     }
 }

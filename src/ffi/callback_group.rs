@@ -66,6 +66,9 @@ impl MessageProcessor for CProcessor {
 /// `process` (required) with `process_opaque`. `config` and
 /// `metrics_responder` (NULL: none) are copied. Free with
 /// `yk_callback_group_free`. `*out` is written only on success.
+/// A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+/// characters, not `.` or `..`: docs/configuration.md) is
+/// `YK_ERROR_INVALID_ARGUMENT` naming it.
 #[no_mangle]
 pub unsafe extern "C" fn yk_callback_group_new(
     topics: *const *const c_char,

@@ -41,9 +41,15 @@ impl yk_cluster_config {
 ///
 /// - `cluster_type`, `name`: non-empty.
 /// - `broker_list`: comma-separated `host:port` list; empty entries are ignored,
-///   at least one broker is required.
+///   at least one broker is required. The port is 1–65535 in digits only;
+///   an IPv6 host is written in brackets (`[::1]:9092`), a bare one (`::1`)
+///   is refused; other hosts are letters, digits, `.`, `-`, `_`. ZooKeeper
+///   hosts follow the same rule.
 /// - `zookeeper`: ZooKeeper connect string with optional chroot
 ///   (`"zk1:2181,zk2:2181/kafka-1"`); may be empty for clusters used only to produce.
+///   A chroot of `/` alone is no chroot. Any other chroot is `/`-separated
+///   node names, none empty, `.` or `..`: `//x`, `/kafka/` and `/a//b` are
+///   refused here (docs/configuration.md).
 ///
 /// All strings are copied. Bad values give `YK_ERROR_CONFIGURATION`, NULL or
 /// non-UTF-8 arguments `YK_ERROR_INVALID_ARGUMENT`. Free the result with

@@ -35,6 +35,9 @@ impl Handle for yk_consumer {
 /// (`partitions` NULL with `count` 0: every partition). `config` is copied.
 /// Nothing connects before `yk_consumer_connect`. Free with
 /// `yk_consumer_free`. `*out` is written only on success.
+/// A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+/// characters, not `.` or `..`: docs/configuration.md) is
+/// `YK_ERROR_INVALID_ARGUMENT` naming it.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_new_simple(
     config: *const yk_consumer_config,
@@ -69,6 +72,9 @@ pub unsafe extern "C" fn yk_consumer_new_simple(
 /// found, reading with the group's offsets and no balancing. `config` is
 /// copied. Nothing connects before `yk_consumer_connect`. Free with
 /// `yk_consumer_free`. `*out` is written only on success.
+/// A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+/// characters, not `.` or `..`: docs/configuration.md) is
+/// `YK_ERROR_INVALID_ARGUMENT` naming it.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_new(
     config: *const yk_consumer_config,

@@ -61,8 +61,10 @@ impl yk_consumer_config {
 /// `consumer_timeout_ms=100`, `fetch_min_bytes=1`, `fetch_wait_max_ms=100`,
 /// `fetch_message_max_bytes=2097152`, `client_id=yelp-kafka`,
 /// `partitioner_cooldown=30`, `use_group_sha=true`,
-/// `max_termination_timeout_secs=10`, `offset_storage=zookeeper`. An empty
-/// group id is `YK_ERROR_CONFIGURATION`. Free with
+/// `max_termination_timeout_secs=10`, `offset_storage=zookeeper`. The group
+/// id is one ZooKeeper node name (docs/configuration.md): an empty one, one
+/// holding `/`, and `.` or `..` are `YK_ERROR_CONFIGURATION` naming it,
+/// so that no group reaches another's nodes. Free with
 /// `yk_consumer_config_free`. `*out` is written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_config_new(

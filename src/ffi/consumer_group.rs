@@ -90,6 +90,9 @@ pub(crate) unsafe fn group_responder(
 /// `group_id`, `cluster_name`, `cluster_type` and the configured ones are
 /// asked for here. Nothing connects before `yk_consumer_group_start`. Free
 /// with `yk_consumer_group_free`. `*out` is written only on success.
+/// A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+/// characters, not `.` or `..`: docs/configuration.md) is
+/// `YK_ERROR_INVALID_ARGUMENT` naming it.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_new(
     topics: *const *const c_char,

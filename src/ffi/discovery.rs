@@ -108,9 +108,13 @@ pub unsafe extern "C" fn yk_search_topic(
 /// For each cluster among `clusters[0..count]` with topics whose names match
 /// `pattern` at their start (Python's `re.match`: `".*mytopic"` finds every
 /// topic ending in `mytopic`, `"mytopic"` does not match `"xmytopic"`), the
-/// cluster and those topics. Clusters without a match are left out. A
-/// pattern that does not compile is `YK_ERROR_CONFIGURATION`; an unreachable
-/// cluster `YK_ERROR_DISCOVERY`. `*out` is written only on success.
+/// cluster and those topics. Clusters without a match are left out. The
+/// pattern is compiled on its own and matched with an anchored search, so
+/// no pattern can leave the start anchor: one Python's `re` finds
+/// unbalanced (`"zzz)|(mytopic"`) does not compile here either. A pattern
+/// that does not compile is `YK_ERROR_CONFIGURATION` naming it, before any
+/// cluster is asked; an unreachable cluster `YK_ERROR_DISCOVERY`. `*out` is
+/// written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_search_topics_by_regex(
     pattern: *const c_char,

@@ -112,6 +112,9 @@ impl Handle for yk_multiprocessing_group {
 /// (all together), and then fenced: its consumer is closed, so its later
 /// commits are refused, and its thread is left to return on its own.
 /// `*out` is written only on success.
+/// A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+/// characters, not `.` or `..`: docs/configuration.md) is
+/// `YK_ERROR_INVALID_ARGUMENT` naming it.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_new_threads(
     topics: *const *const c_char,
@@ -137,6 +140,9 @@ pub unsafe extern "C" fn yk_multiprocessing_group_new_threads(
 /// turns that into its consumer. A worker that exits is started again; on
 /// release workers get SIGTERM, and SIGKILL after
 /// `max_termination_timeout_secs`. `*out` is written only on success.
+/// A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
+/// characters, not `.` or `..`: docs/configuration.md) is
+/// `YK_ERROR_INVALID_ARGUMENT` naming it.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_new_processes(
     topics: *const *const c_char,

@@ -207,7 +207,10 @@ unsafe fn group_offsets_call(
 /// the cluster's chroot; `kafka`; or `dual`, written to both and read as
 /// the larger); an unknown key or bad value is `YK_ERROR_CONFIGURATION`.
 /// ZooKeeper storage on a cluster without ZooKeeper fails the calls that
-/// name a group with `YK_ERROR_INVALID_OFFSET_STORAGE`. Free with
+/// name a group with `YK_ERROR_INVALID_OFFSET_STORAGE`. Those calls refuse a
+/// group id that is empty, holds `/`, or is `.` or `..` with
+/// `YK_ERROR_INVALID_ARGUMENT` naming it, before Kafka is asked
+/// (docs/configuration.md). Free with
 /// `yk_offsets_free`. `*out` is written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_offsets_new(

@@ -26,7 +26,10 @@ impl Handle for yk_topology {
 
 /// Loads `<dir>/<cluster_type>.yaml` (`dir` NULL: `/nail/etc/kafka_discovery`,
 /// as the Python library) into `*out`. A missing or malformed file, or an
-/// invalid cluster entry, is `YK_ERROR_CONFIGURATION` naming the file.
+/// invalid cluster entry, is `YK_ERROR_CONFIGURATION` naming the file. So
+/// is anything but a regular file (symlinks are followed: a FIFO or a
+/// device is refused, never read) and a file over 1 MiB; the message says
+/// which (docs/discovery.md).
 /// Free the result with `yk_topology_free`. `*out` is written only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_topology_load(

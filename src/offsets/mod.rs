@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::config::{ClientOptions, ClusterConfig};
+use crate::consumer::config::check_group_id;
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::{EARLIEST_OFFSET, LATEST_OFFSET};
@@ -136,9 +137,10 @@ impl Offsets {
         selection: &Topics,
         raise_on_error: bool,
     ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let store = self.store(group)?;
         engine::block_on(async {
             let partitions = self.resolve(selection, raise_on_error).await?;
-            self.committed(group, &partitions).await
+            self.committed(&store, &partitions).await
         })?
     }
 
@@ -181,6 +183,7 @@ impl Offsets {
         offsets: &BTreeMap<TopicPartition, i64>,
         raise_on_error: bool,
     ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let store = self.store(group)?;
         let mut selection = Topics::new();
         for key in offsets.keys() {
             selection.add_partition(key.topic.as_str(), key.partition);
@@ -192,7 +195,7 @@ impl Offsets {
                 .filter(|(key, _)| known.contains(*key))
                 .map(|(key, offset)| (key.clone(), *offset))
                 .collect();
-            self.store(group)?.commit(&self.cluster, &kept).await?;
+            store.commit(&self.cluster, &kept).await?;
             Ok(kept)
         })?
     }
@@ -201,9 +204,10 @@ impl Offsets {
     /// and the watermarks; [`GroupLag::lag`] is Python yelp_kafka's offset distance.
     /// Unknown topics and partitions are errors.
     pub fn lag(&self, group: &str, selection: &Topics) -> Result<BTreeMap<TopicPartition, GroupLag>> {
+        let store = self.store(group)?;
         engine::block_on(async {
             let partitions = self.resolve(selection, true).await?;
-            let committed = self.committed(group, &partitions).await?;
+            let committed = self.committed(&store, &partitions).await?;
             let watermarks = self.watermarks_of(&partitions).await?;
             Ok(committed
                 .into_iter()
@@ -222,6 +226,7 @@ impl Offsets {
         raise_on_error: bool,
         pick: fn(&Watermarks) -> i64,
     ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let store = self.store(group)?;
         engine::block_on(async {
             let partitions = self.resolve(selection, raise_on_error).await?;
             let offsets: BTreeMap<TopicPartition, i64> = self
@@ -230,17 +235,17 @@ impl Offsets {
                 .into_iter()
                 .map(|(key, watermarks)| (key, pick(&watermarks)))
                 .collect();
-            self.store(group)?.commit(&self.cluster, &offsets).await?;
+            store.commit(&self.cluster, &offsets).await?;
             Ok(offsets)
         })?
     }
 
     /// The store of `group`, kept so that its ZooKeeper session and
-    /// coordinator are reused across calls.
+    /// coordinator are reused across calls. Taken before anything is asked
+    /// of Kafka, so that a group id that would leave its ZooKeeper node
+    /// (`check_group_id`) is an `InvalidArgument` whatever the cluster's state.
     fn store(&self, group: &str) -> Result<Arc<OffsetStore>> {
-        if group.is_empty() {
-            return Err(Error::invalid_argument("group is empty"));
-        }
+        check_group_id(group).map_err(Error::invalid_argument)?;
         let mut stores = self.stores.locked();
         if let Some(store) = stores.get(group) {
             return Ok(Arc::clone(store));
@@ -255,8 +260,12 @@ impl Offsets {
         Ok(store)
     }
 
-    async fn committed(&self, group: &str, partitions: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, i64>> {
-        let stored = self.store(group)?.fetch(&self.cluster, partitions).await?;
+    async fn committed(
+        &self,
+        store: &OffsetStore,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, i64>> {
+        let stored = store.fetch(&self.cluster, partitions).await?;
         Ok(stored
             .into_iter()
             .map(|(key, offset)| (key, offset.unwrap_or(0)))
@@ -366,5 +375,32 @@ mod tests {
             watermarks: Watermarks { high: 10, low: 2 },
         };
         assert_eq!(lag.lag(), -1);
+    }
+
+    #[test]
+    fn a_group_id_that_would_leave_its_zookeeper_node_is_refused_before_kafka_is_asked() {
+        // No broker listens on port 1: a call that reached Kafka would fail otherwise.
+        let cluster = ClusterConfig::from_broker_string("standard", "c1", "127.0.0.1:1", "127.0.0.1:1").unwrap();
+        let offsets = Offsets::new(&cluster, ClientOptions::default(), OffsetStorageKind::Zookeeper);
+        let mut selection = Topics::new();
+        selection.add_topic("t");
+        for bad in ["", "g-ok/offsets", ".."] {
+            let error = offsets.current_offsets(bad, &selection, true).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::InvalidArgument, "{bad:?}: {error}");
+            assert!(error.message().contains(&format!("{bad:?}")), "{bad:?}: {error}");
+            assert_eq!(
+                offsets.lag(bad, &selection).unwrap_err().code(),
+                ErrorCode::InvalidArgument
+            );
+            assert_eq!(
+                offsets.advance(bad, &selection, true).unwrap_err().code(),
+                ErrorCode::InvalidArgument
+            );
+            let commit = BTreeMap::from([(TopicPartition::new(Topic::new("t").unwrap(), 0), 1)]);
+            assert_eq!(
+                offsets.set(bad, &commit, true).unwrap_err().code(),
+                ErrorCode::InvalidArgument
+            );
+        }
     }
 }

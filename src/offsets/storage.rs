@@ -165,3 +165,16 @@ impl OffsetStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_root_chroot_builds_the_offset_paths_from_the_root() {
+        let cluster = ClusterConfig::from_broker_string("standard", "c1", "b:9092", "z:2181/").unwrap();
+        let store = OffsetStore::new(OffsetStorageKind::Zookeeper, "g", &cluster, &ClientOptions::default()).unwrap();
+        let zookeeper = store.zookeeper.expect("ZooKeeper storage");
+        assert_eq!(zookeeper.path("t", 0), "/consumers/g/offsets/t/0");
+    }
+}

@@ -27,9 +27,11 @@ const LOCK_MARKER: &str = "__lock__";
 const SEQUENCE_DIGITS: usize = 10;
 
 /// The group's node: `<chroot>/yelp-kafka/<group_id>/<sha1>` with
-/// `use_group_sha`, else `<chroot>/yelp-kafka/<group_id>`.
+/// `use_group_sha`, else `<chroot>/yelp-kafka/<group_id>`. `chroot` is
+/// [`ClusterConfig::zookeeper_chroot`](crate::config::ClusterConfig::zookeeper_chroot),
+/// never `/` nor ending with `/`.
 pub fn group_path(chroot: Option<&str>, group_id: &str, topics: &[String], use_group_sha: bool) -> String {
-    let root = chroot.filter(|c| *c != "/").unwrap_or("");
+    let root = chroot.unwrap_or("");
     if use_group_sha {
         format!("{root}{BASE_PATH}/{group_id}/{}", topics_sha1(topics))
     } else {
@@ -196,7 +198,6 @@ mod tests {
             "/kafka-1/yelp-kafka/g/9a8d34bc597b54ba39ab703811c6d8e4c6cb4498"
         );
         assert_eq!(group_path(None, "g", &topics, false), "/yelp-kafka/g");
-        assert_eq!(group_path(Some("/"), "g", &topics, false), "/yelp-kafka/g");
     }
 
     #[test]
