@@ -130,7 +130,7 @@ pub unsafe extern "C" fn yk_search_topics_by_regex(
         let clusters = cluster_configs(&handle_array(clusters, count, "clusters")?);
         let options = client_options(options.as_ref())?;
         let metadata = discovery::discover_topics_of(&clusters, &options)?;
-        let found = discovery::search_topics_by_regex(&matcher, &clusters, metadata)
+        let found = discovery::search_topics_by_regex(&matcher, &clusters, metadata)?
             .into_iter()
             .map(|(cluster, topics)| discovered_cluster(cluster, topics.into_iter().collect()))
             .collect::<Result<_>>()?;
