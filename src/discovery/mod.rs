@@ -272,6 +272,8 @@ mod tests {
         "(?L)a",
         "\\0",
         "\\11",
+        "(?i)k",
+        "(?ai)k",
     ];
     const SUBJECTS: &[&str] = &[
         "mytopic",
@@ -296,6 +298,7 @@ mod tests {
         "e\u{301}",
         " ",
         "\t",
+        "\u{212a}",
         "",
     ];
     /// Every (pattern, subject) on which this library differs from Python's
@@ -318,6 +321,11 @@ mod tests {
             "\\w+$",
             Some("e\u{301}"),
             "a combining mark is a word character here (Unicode's definition), not in Python's (str.isalnum)",
+        ),
+        (
+            "(?ai)k",
+            Some("\u{212a}"),
+            "with the ASCII flag Python folds ASCII letters only; here the Kelvin sign still folds to k",
         ),
     ];
 
