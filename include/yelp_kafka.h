@@ -979,13 +979,34 @@ enum yk_error yk_search_topic(const char *topic,
  * For each cluster among `clusters[0..count]` with topics whose names match
  * `pattern` at their start (Python's `re.match`: `".*mytopic"` finds every
  * topic ending in `mytopic`, `"mytopic"` does not match `"xmytopic"`), the
- * cluster and those topics. Clusters without a match are left out. The
- * pattern is compiled on its own and matched with an anchored search, so
- * no pattern can leave the start anchor: one Python's `re` finds
- * unbalanced (`"zzz)|(mytopic"`) does not compile here either. A pattern
- * that does not compile is `YK_ERROR_CONFIGURATION` naming it, before any
- * cluster is asked; an unreachable cluster `YK_ERROR_DISCOVERY`. `*out` is
- * written only on success.
+ * cluster and those topics. Clusters without a match are left out.
+ *
+ * The pattern is read by the rules of Python's `re` (3.11): look-around,
+ * back-references, `(?#...)`, `\Z` (the very end), `{` as a literal when
+ * no quantifier follows (`my{`), `x{,2}`, verbose mode; `[[:alpha:]]` is a
+ * set holding `[` followed by `]`, as in Python. What Python refuses is
+ * refused with its message: `\z`, `\p{L}`, `.*(?i)X` (global flags not at
+ * the start), unbalanced parentheses (`"zzz)|(mytopic"`), so no pattern
+ * can leave the start anchor. A refused pattern is
+ * `YK_ERROR_CONFIGURATION` naming it, before any cluster is asked; an
+ * unreachable cluster `YK_ERROR_DISCOVERY`.
+ *
+ * A match taking more than 1,000,000 backtracking steps (only exponential
+ * patterns such as `(a*)*b\1` do) fails the call with
+ * `YK_ERROR_CONFIGURATION` naming the pattern and the topic, never a
+ * silent non-match.
+ *
+ * Remaining differences from Python's `re.match` (docs/discovery.md):
+ * - `\N{...}` named characters are refused (Python accepts them).
+ * - `\B` matches the empty string (Python before 3.14 does not); topic
+ *   names are never empty.
+ * - `\w` (and so `\b`) is Unicode's word character: a combining mark such
+ *   as U+0301 is one here, not in Python. With `(?ai)` non-ASCII letters
+ *   still fold case.
+ * - A surrogate escape (`\ud800`) matches nothing; nesting deeper than 64
+ *   groups and the deprecated `(?t)` flag are refused.
+ *
+ * `*out` is written only on success.
  */
 enum yk_error yk_search_topics_by_regex(const char *pattern,
                                         const struct yk_cluster_config *const *clusters,

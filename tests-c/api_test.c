@@ -934,10 +934,11 @@ static void test_discovery_arguments(void)
                 "UTF-8");
     EXPECT_CODE(yk_search_topics_by_regex("(", one, 1, NULL, &out), YK_ERROR_CONFIGURATION, fn, "pattern", NULL);
     EXPECT_CODE(yk_search_topics_by_regex("[a-", one, 1, NULL, &out), YK_ERROR_CONFIGURATION, fn, "[a-", NULL);
-    /* Unbalanced, as Python's re says: refused before any cluster is asked,
-     * never a way out of the start anchor (it would match "xmytopic"). */
+    /* Unbalanced, as Python's re says (with its message): refused before
+     * any cluster is asked, never a way out of the start anchor (it would
+     * match "xmytopic"). */
     EXPECT_CODE(yk_search_topics_by_regex("zzz)|(mytopic", one, 1, NULL, &out), YK_ERROR_CONFIGURATION, fn,
-                "\"zzz)|(mytopic\"", "unopened group");
+                "\"zzz)|(mytopic\"", "unbalanced parenthesis");
     EXPECT_CODE(yk_search_topics_by_regex("a)|(b", one, 1, NULL, &out), YK_ERROR_CONFIGURATION, fn, "a)|(b", NULL);
     EXPECT_CODE(yk_search_topics_by_regex("t", one, 1, unknown_key, &out), YK_ERROR_CONFIGURATION, fn,
                 "bogus_option", NULL);

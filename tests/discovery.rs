@@ -42,7 +42,8 @@ fn regex_search_matches_at_the_start_like_python_re_match() {
     let (_first, _second, clusters) = two_clusters();
     let discovered = discover_topics_of(&clusters, &ClientOptions::default()).unwrap();
 
-    let ending = search_topics_by_regex(&python_match_regex(".*mytopic").unwrap(), &clusters, discovered.clone());
+    let ending =
+        search_topics_by_regex(&python_match_regex(".*mytopic").unwrap(), &clusters, discovered.clone()).unwrap();
     assert_eq!(ending.len(), 2);
     assert_eq!(ending[0].0.name(), "c1");
     // `.*mytopic` also matches `mytopic.other`: re.match anchors only the start.
@@ -54,12 +55,12 @@ fn regex_search_matches_at_the_start_like_python_re_match() {
     assert_eq!(ending[1].1.keys().collect::<Vec<_>>(), ["team.mytopic"]);
     assert_eq!(ending[1].1["team.mytopic"], [0, 1, 2, 3]);
 
-    let exact = search_topics_by_regex(&python_match_regex("mytopic").unwrap(), &clusters, discovered.clone());
+    let exact = search_topics_by_regex(&python_match_regex("mytopic").unwrap(), &clusters, discovered.clone()).unwrap();
     assert_eq!(exact.len(), 1, "c2 has no topic starting with mytopic");
     assert_eq!(exact[0].1.keys().collect::<Vec<_>>(), ["mytopic", "mytopic.other"]);
     assert!(!exact[0].1.contains_key("xmytopic"));
 
-    let whole = search_topics_by_regex(&python_match_regex("mytopic$").unwrap(), &clusters, discovered);
+    let whole = search_topics_by_regex(&python_match_regex("mytopic$").unwrap(), &clusters, discovered).unwrap();
     assert_eq!(whole[0].1.keys().collect::<Vec<_>>(), ["mytopic"]);
 }
 

@@ -847,9 +847,16 @@ fn topic_patterns_survive_mutation() {
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac",
         "",
     ];
-    // Compiling is what costs here; the regex crate refuses what would
-    // compile past its size limit.
-    for fixed in ["x{1000}{1000}", "((((((((((a*)*)*)*)*)*)*)*)*)*)*b", "(?"] {
+    // Compiling is what costs here (fancy-regex refuses what would compile
+    // past its size limit), and matching for patterns that backtrack (their
+    // limit turns into an error).
+    for fixed in [
+        "x{1000}{1000}",
+        "((((((((((a*)*)*)*)*)*)*)*)*)*)*b",
+        "(?",
+        "(?=(a*)*)(a*)*\\2b",
+        "((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((x",
+    ] {
         settle(
             "python_match_regex",
             fixed,
