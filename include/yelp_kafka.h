@@ -658,7 +658,9 @@ enum yk_error yk_consumer_new(const struct yk_consumer_config *config,
  * `YK_ERROR_UNKNOWN_TOPIC`, an unknown partition
  * `YK_ERROR_UNKNOWN_PARTITIONS`), starts each at the group's committed
  * offset (else per `auto_offset_reset`) and starts fetching. Once only
- * (`YK_ERROR_WRONG_STATE` after that).
+ * (`YK_ERROR_WRONG_STATE` after that). A `yk_consumer_close` from another
+ * thread while this runs wins: this returns `YK_ERROR_CLOSED_HANDLE` and
+ * leaves nothing fetching.
  */
 enum yk_error yk_consumer_connect(const struct yk_consumer *consumer);
 
@@ -721,12 +723,17 @@ enum yk_error yk_consumer_commit_message(const struct yk_consumer *consumer,
  * `request_timeout_ms` for the storage). A thread waiting in
  * `yk_consumer_get_message` returns `YK_ERROR_CLOSED_HANDLE`, as do later
  * calls. Closing twice is harmless. Messages taken before stay valid.
+ * Close is final, whatever runs at the same time: a
+ * `yk_consumer_connect` running meanwhile fails with
+ * `YK_ERROR_CLOSED_HANDLE`, and every later call but `yk_consumer_free`
+ * returns it.
  */
 enum yk_error yk_consumer_close(const struct yk_consumer *consumer);
 
 /**
  * Frees a consumer without committing (close it first for the final
- * commit). No other thread may be using it. NULL is a no-op.
+ * commit). No other thread may be using it. After this returns the library
+ * never touches the consumer again. NULL is a no-op.
  */
 void yk_consumer_free(struct yk_consumer *consumer);
 
