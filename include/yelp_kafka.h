@@ -527,7 +527,10 @@ enum yk_error yk_callback_group_run(const struct yk_callback_group *group);
 enum yk_error yk_callback_group_stop(const struct yk_callback_group *group, int32_t timeout_ms);
 
 /**
- * Frees a group; `yk_callback_group_run` must have returned. NULL is a no-op.
+ * Frees a group; `yk_callback_group_run` must have returned. Every emitter
+ * of its metrics responder is freed here, on the calling thread; after this
+ * returns the library never again calls a callback of the group or touches
+ * a pointer the application gave it. NULL is a no-op.
  */
 void yk_callback_group_free(struct yk_callback_group *group);
 
@@ -880,8 +883,12 @@ const char *yk_consumer_group_identifier(const struct yk_consumer_group *group);
 /**
  * Frees a group. Without `yk_consumer_group_stop` first nothing is
  * committed, and the ZooKeeper session simply ends (the other members
- * take over after the cooldown). No other thread may be using it. NULL is
- * a no-op.
+ * take over after the cooldown). No other thread may be using it. Metrics
+ * still pending are delivered and every emitter is freed (`free_emitter`)
+ * here, on the calling thread, before this returns; after it returns the
+ * library never again calls a callback of the group or touches a pointer
+ * the application gave it (the responder's `opaque`, the rebalance
+ * callbacks' `opaque`). NULL is a no-op.
  */
 void yk_consumer_group_free(struct yk_consumer_group *group);
 
