@@ -1097,7 +1097,11 @@ enum yk_error yk_multiprocessing_group_new_processes(const char *const *topics,
  * them every 250 ms and restarting any that ended, until
  * `yk_multiprocessing_group_stop` (`YK_ERROR_OK`) or the loss of the
  * ZooKeeper session (`YK_ERROR_PARTITIONER`, every worker stopped at
- * once). Blocks; runs once per group.
+ * once). Blocks; runs once per group. Whatever ends it, an error included
+ * (`YK_ERROR_CONSUMER_GROUP` when a worker cannot be started), the
+ * workers are asked to stop and commit, waited for up to
+ * `max_termination_timeout_secs`, the rest killed (processes, reaped) or
+ * fenced (threads), and the party left before this returns.
  */
 enum yk_error yk_multiprocessing_group_start(const struct yk_multiprocessing_group *group);
 

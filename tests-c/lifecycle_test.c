@@ -5,15 +5,22 @@
  * under ASan.
  *
  * Checks: a consumer group freed without stop frees every metrics emitter
- * inside yk_consumer_group_free, on the calling thread.
+ * inside yk_consumer_group_free, on the calling thread; a process-mode
+ * group whose worker program cannot be started
+ * again returns from start with every worker process stopped and reaped.
  * Prints "N passed, M failed" last.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "check.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MESSAGES 8
@@ -125,6 +132,122 @@ static void test_group_free_releases_the_responder(void)
     group_end();
 }
 
+/* ------------------------------------------------------------------------ */
+/* Multiprocessing groups                                                   */
+/* ------------------------------------------------------------------------ */
+
+struct run {
+    yk_multiprocessing_group *group;
+    pthread_t thread;
+    atomic_bool returned;
+    atomic_int result;
+    char message[512];
+};
+
+static void *run_group(void *opaque)
+{
+    struct run *run = opaque;
+    yk_error result = yk_multiprocessing_group_start(run->group);
+    /* The last error is the runner thread's: keep its text for the checks. */
+    if (result != YK_ERROR_OK && yk_last_error_message() != NULL)
+        snprintf(run->message, sizeof run->message, "%s", yk_last_error_message());
+    atomic_store(&run->result, (int)result);
+    atomic_store(&run->returned, true);
+    return NULL;
+}
+
+/* Waits up to `seconds` for start to return; when it has not, stops the
+ * group so that the test still ends. Returns start's code. */
+static int wait_for_start(struct run *run, double seconds)
+{
+    double deadline = now_seconds() + seconds;
+    while (!atomic_load(&run->returned) && now_seconds() < deadline)
+        sleep_ms(20);
+    bool returned = CHECKF(atomic_load(&run->returned), "start returned within %.0f s", seconds);
+    if (!returned)
+        yk_multiprocessing_group_stop(run->group, 30000);
+    pthread_join(run->thread, NULL);
+    return atomic_load(&run->result);
+}
+
+#define MAX_WORKERS 16
+
+/* Collects the pids of the group's worker processes, once there are
+ * `want` of them (up to 60 s); returns how many it found. */
+static size_t worker_pids(yk_multiprocessing_group *group, size_t want, pid_t pids[MAX_WORKERS])
+{
+    size_t found = 0;
+    double deadline = now_seconds() + 60;
+    while (found < want && now_seconds() < deadline) {
+        yk_worker_list *list = NULL;
+        found = 0;
+        if (yk_multiprocessing_group_consumers(group, &list) == YK_ERROR_OK) {
+            size_t count = yk_worker_list_count(list);
+            for (size_t i = 0; i < count && found < MAX_WORKERS; i++) {
+                if (yk_worker_list_pid(list, i) > 0)
+                    pids[found++] = (pid_t)yk_worker_list_pid(list, i);
+            }
+            yk_worker_list_free(list);
+        }
+        if (found < want)
+            sleep_ms(50);
+    }
+    return found;
+}
+
+static void test_process_workers_stopped_on_error(void)
+{
+    group_begin("multiprocessing group: error stops processes");
+    char dir[] = "/tmp/yk-lifecycle-XXXXXX";
+    if (!CHECK(mkdtemp(dir) != NULL)) {
+        group_end();
+        return;
+    }
+    char program[sizeof dir + 16];
+    snprintf(program, sizeof program, "%s/worker.sh", dir);
+    FILE *script = fopen(program, "w");
+    CHECK(script != NULL);
+    if (script != NULL) {
+        fputs("#!/bin/sh\nexec sleep 120\n", script);
+        fclose(script);
+    }
+    CHECK(chmod(program, 0755) == 0);
+
+    const char *topics[] = {topic};
+    const char *argv[] = {program};
+    yk_consumer_config *config = config_for("processes");
+    struct run run = {0};
+    EXPECT_OK(yk_multiprocessing_group_new_processes(topics, 1, config, argv, 1, &run.group));
+    yk_consumer_config_free(config);
+    pthread_create(&run.thread, NULL, run_group, &run);
+    pid_t pids[MAX_WORKERS];
+    size_t count = worker_pids(run.group, 4, pids);
+    CHECKF(count == 4, "%zu worker processes for 4 partitions", count);
+
+    /* The program can no longer be executed: restarting the worker killed
+     * here fails inside the group's loop, which ends start with an error. */
+    CHECK(chmod(program, 0644) == 0);
+    if (count > 0)
+        kill(pids[0], SIGKILL);
+    int started = wait_for_start(&run, 60);
+    CHECKF(started == YK_ERROR_CONSUMER_GROUP, "start returned %d", started);
+    CHECKF(contains(run.message, "Permission denied"), "start's error: %s", run.message);
+
+    /* start reaped every worker: no pid is left, not even a zombie. */
+    for (size_t i = 0; i < count; i++) {
+        bool gone = kill(pids[i], 0) == -1 && errno == ESRCH;
+        CHECKF(gone, "worker process %ld still exists after start returned", (long)pids[i]);
+        if (!gone) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+        }
+    }
+    yk_multiprocessing_group_free(run.group);
+    unlink(program);
+    rmdir(dir);
+    group_end();
+}
+
 int main(void)
 {
     group_begin("lifecycle: local cluster");
@@ -139,8 +262,10 @@ int main(void)
         produce_messages();
     }
     group_end();
-    if (ready)
+    if (ready) {
         test_group_free_releases_the_responder();
+        test_process_workers_stopped_on_error();
+    }
     int p = atomic_load(&passed), f = atomic_load(&failed);
     printf("%d passed, %d failed\n", p, f);
     return f == 0 ? 0 : 1;

@@ -169,7 +169,11 @@ unsafe fn new_group(
 /// them every 250 ms and restarting any that ended, until
 /// `yk_multiprocessing_group_stop` (`YK_ERROR_OK`) or the loss of the
 /// ZooKeeper session (`YK_ERROR_PARTITIONER`, every worker stopped at
-/// once). Blocks; runs once per group.
+/// once). Blocks; runs once per group. Whatever ends it, an error included
+/// (`YK_ERROR_CONSUMER_GROUP` when a worker cannot be started), the
+/// workers are asked to stop and commit, waited for up to
+/// `max_termination_timeout_secs`, the rest killed (processes, reaped) or
+/// fenced (threads), and the party left before this returns.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_start(group: *const yk_multiprocessing_group) -> ErrorCode {
     boundary(function_name!(), || handle(group, "group")?.group.start_group())

@@ -159,10 +159,24 @@ impl MultiprocessingGroup {
         let settings = partitioner_settings(&self.config, &self.topics, &self.identifier);
         let partitioner = SetPartitioner::start(settings, partitions)?;
         let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
+        let result = self.run_workers(&partitioner, &mut workers);
+        // Every way out, an error included, stops the workers (with their
+        // commits) and leaves the party, as Python yelp_kafka's
+        // MultiprocessingConsumerGroup does in its finally clause: no worker
+        // outlives `start_group`.
+        self.stop_workers(&mut workers);
+        let left = partitioner.stop(LEAVE_TIMEOUT);
+        result.and(left)
+    }
+
+    /// Follows the partitioner with a worker per held partition until a
+    /// stop is asked for (`Ok`) or something fails; the workers left in
+    /// `workers` are the caller's to stop.
+    fn run_workers(&self, partitioner: &SetPartitioner, workers: &mut BTreeMap<TopicPartition, Worker>) -> Result<()> {
         let mut last_refresh = Instant::now();
-        let result = loop {
+        loop {
             if self.gate.stop_requested() {
-                break Ok(());
+                return Ok(());
             }
             match partitioner.instruction() {
                 Instruction::Continue => {}
@@ -181,28 +195,25 @@ impl MultiprocessingGroup {
                     }
                 }
                 Instruction::Release => {
-                    self.stop_workers(&mut workers);
+                    self.stop_workers(workers);
                     partitioner.released();
-                    self.refresh_partitions(&partitioner)?;
+                    self.refresh_partitions(partitioner)?;
                     last_refresh = Instant::now();
                 }
                 Instruction::Fail(error) => {
                     // Two members must never consume one partition: stop now.
-                    self.abandon_workers(&mut workers);
-                    break Err(error.with_code(ErrorCode::Partitioner));
+                    self.abandon_workers(workers);
+                    return Err(error.with_code(ErrorCode::Partitioner));
                 }
             }
-            self.restart_dead_workers(&mut workers)?;
+            self.restart_dead_workers(workers)?;
             if last_refresh.elapsed() >= PARTITIONS_REFRESH {
-                self.refresh_partitions(&partitioner)?;
+                self.refresh_partitions(partitioner)?;
                 last_refresh = Instant::now();
             }
             *self.live.locked() = workers.values().map(Worker::info).collect();
             partitioner.wait(MONITOR_PERIOD);
-        };
-        self.stop_workers(&mut workers);
-        let left = partitioner.stop(LEAVE_TIMEOUT);
-        result.and(left)
+        }
     }
 
     fn start_worker(&self, partition: &TopicPartition) -> Result<Running> {
