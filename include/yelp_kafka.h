@@ -151,6 +151,11 @@ typedef enum yk_error {
    * retry.
    */
   YK_ERROR_QUEUE_FULL = 112,
+  /**
+   * `WorkersRunning`: Stopped, but worker threads fenced after max_termination_timeout_secs
+   * still run the application's callbacks; freeing the group waits for them.
+   */
+  YK_ERROR_WORKERS_RUNNING = 113,
 } yk_error;
 
 /**
@@ -354,7 +359,8 @@ typedef void (*yk_rebalance_callback)(void *opaque,
  * The application's thread workers. Every callback runs on the worker
  * thread of its partition — a library thread, by design — and several
  * workers run at once: the callbacks must be thread-safe. `opaque` must
- * stay valid until the group is freed.
+ * stay valid until the group is freed; once `yk_multiprocessing_group_free`
+ * returns no callback runs again.
  */
 typedef struct yk_worker_callbacks {
   /**
@@ -1067,8 +1073,12 @@ const char *yk_version(void);
  * with the group's offsets and `config`'s commit settings. On release a
  * worker is asked to stop, waited for up to `max_termination_timeout_secs`
  * (all together), and then fenced: its consumer is closed, so its later
- * commits are refused, and its thread is left to return on its own.
- * `*out` is written only on success.
+ * commits are refused and `process` is not called again, and its thread
+ * finishes the callback it is in and `dispose`. While a fenced thread
+ * runs, `yk_multiprocessing_group_stop` and `yk_multiprocessing_group_start`
+ * say so with `YK_ERROR_WORKERS_RUNNING`, and
+ * `yk_multiprocessing_group_free` waits for it. `*out` is written only on
+ * success.
  */
 enum yk_error yk_multiprocessing_group_new_threads(const char *const *topics,
                                                    size_t count,
@@ -1101,14 +1111,21 @@ enum yk_error yk_multiprocessing_group_new_processes(const char *const *topics,
  * (`YK_ERROR_CONSUMER_GROUP` when a worker cannot be started), the
  * workers are asked to stop and commit, waited for up to
  * `max_termination_timeout_secs`, the rest killed (processes, reaped) or
- * fenced (threads), and the party left before this returns.
+ * fenced (threads), and the party left before this returns. When it
+ * would return `YK_ERROR_OK` but a fenced thread worker still runs the
+ * application's code, it returns `YK_ERROR_WORKERS_RUNNING`.
  */
 enum yk_error yk_multiprocessing_group_start(const struct yk_multiprocessing_group *group);
 
 /**
  * Asks `yk_multiprocessing_group_start` to stop its workers and leave, and
  * waits up to `timeout_ms` (≥ 0) for it to return; `YK_ERROR_TIMED_OUT`
- * when it has not yet (it still stops). Callable from any thread.
+ * when it has not yet (it still stops, and its workers may still run).
+ * After `YK_ERROR_OK` no thread of the library runs the application's
+ * callbacks; `YK_ERROR_WORKERS_RUNNING` says that thread workers fenced
+ * after `max_termination_timeout_secs` still do (they call `process` no
+ * more; they finish the call they are in, then `dispose`), and
+ * `yk_multiprocessing_group_free` waits for them. Callable from any thread.
  */
 enum yk_error yk_multiprocessing_group_stop(const struct yk_multiprocessing_group *group,
                                             int32_t timeout_ms);
@@ -1120,7 +1137,10 @@ enum yk_error yk_multiprocessing_group_consumers(const struct yk_multiprocessing
                                                  struct yk_worker_list **out);
 
 /**
- * Frees a group; `yk_multiprocessing_group_start` must have returned. NULL is a no-op.
+ * Frees a group; `yk_multiprocessing_group_start` must have returned.
+ * Waits for fenced thread workers still inside the application's
+ * callbacks; after this returns the library never again calls a callback
+ * of the group or touches `opaque`. NULL is a no-op.
  */
 void yk_multiprocessing_group_free(struct yk_multiprocessing_group *group);
 

@@ -5,8 +5,10 @@
  * under ASan.
  *
  * Checks: a consumer group freed without stop frees every metrics emitter
- * inside yk_consumer_group_free, on the calling thread; a process-mode
- * group whose worker program cannot be started
+ * inside yk_consumer_group_free, on the calling thread; a thread worker
+ * fenced while it runs the application's process makes stop and start say
+ * YK_ERROR_WORKERS_RUNNING, and yk_multiprocessing_group_free waits for its
+ * dispose; a process-mode group whose worker program cannot be started
  * again returns from start with every worker process stopped and reaped.
  * Prints "N passed, M failed" last.
  */
@@ -170,6 +172,94 @@ static int wait_for_start(struct run *run, double seconds)
     return atomic_load(&run->result);
 }
 
+/* Thread workers whose process blocks until the test lets it go. Static,
+ * so that a callback arriving after _free (the defect this checks) is
+ * counted instead of touching freed memory. */
+struct held_workers {
+    atomic_int initialized;
+    atomic_int in_process;
+    atomic_int disposed;
+    atomic_bool release;
+    atomic_bool freed;
+    atomic_int after_free;
+};
+static struct held_workers held;
+
+static void *initialize_held(void *opaque, const char *t, int32_t partition)
+{
+    (void)t, (void)partition;
+    struct held_workers *h = opaque;
+    if (atomic_load(&h->freed))
+        atomic_fetch_add(&h->after_free, 1);
+    atomic_fetch_add(&h->initialized, 1);
+    return malloc(16);
+}
+
+static int32_t process_held(void *opaque, void *worker, const yk_message *message, char *error, size_t size)
+{
+    (void)worker, (void)message, (void)error, (void)size;
+    struct held_workers *h = opaque;
+    if (atomic_load(&h->freed))
+        atomic_fetch_add(&h->after_free, 1);
+    atomic_fetch_add(&h->in_process, 1);
+    /* Bounded, so that the test ends even if nobody lets it go. */
+    double deadline = now_seconds() + 30;
+    while (!atomic_load(&h->release) && now_seconds() < deadline)
+        sleep_ms(10);
+    return 0;
+}
+
+static void dispose_held(void *opaque, void *worker)
+{
+    struct held_workers *h = opaque;
+    if (atomic_load(&h->freed))
+        atomic_fetch_add(&h->after_free, 1);
+    free(worker);
+    atomic_fetch_add(&h->disposed, 1);
+}
+
+static void *release_later(void *opaque)
+{
+    sleep_ms(200);
+    atomic_store(&((struct held_workers *)opaque)->release, true);
+    return NULL;
+}
+
+static void test_fenced_thread_worker(void)
+{
+    group_begin("multiprocessing group: fenced thread worker");
+    const char *topics[] = {topic};
+    yk_worker_callbacks callbacks = {&held, initialize_held, process_held, dispose_held};
+    yk_consumer_config *config = config_for("fenced");
+    struct run run = {0};
+    EXPECT_OK(yk_multiprocessing_group_new_threads(topics, 1, config, &callbacks, &run.group));
+    yk_consumer_config_free(config);
+    pthread_create(&run.thread, NULL, run_group, &run);
+    double deadline = now_seconds() + 60;
+    while (atomic_load(&held.in_process) == 0 && now_seconds() < deadline)
+        sleep_ms(20);
+    CHECKF(atomic_load(&held.in_process) > 0, "a worker is in process");
+
+    /* The worker outlives max_termination_timeout_secs (1 s) in process:
+     * it is fenced, and stop says that it still runs. */
+    int stopped = yk_multiprocessing_group_stop(run.group, 30000);
+    CHECKF(stopped == YK_ERROR_WORKERS_RUNNING, "stop returned %d", stopped);
+    int started = wait_for_start(&run, 30);
+    CHECKF(started == YK_ERROR_WORKERS_RUNNING, "start returned %d", started);
+
+    /* _free waits for the fenced worker to leave process and dispose. */
+    pthread_t releaser;
+    pthread_create(&releaser, NULL, release_later, &held);
+    yk_multiprocessing_group_free(run.group);
+    atomic_store(&held.freed, true);
+    pthread_join(releaser, NULL);
+    int initialized = atomic_load(&held.initialized), disposed = atomic_load(&held.disposed);
+    CHECKF(initialized > 0 && disposed == initialized, "%d of %d workers disposed when _free returned", disposed,
+           initialized);
+    CHECKF(atomic_load(&held.after_free) == 0, "%d callbacks after _free", atomic_load(&held.after_free));
+    group_end();
+}
+
 #define MAX_WORKERS 16
 
 /* Collects the pids of the group's worker processes, once there are
@@ -264,6 +354,7 @@ int main(void)
     group_end();
     if (ready) {
         test_group_free_releases_the_responder();
+        test_fenced_thread_worker();
         test_process_workers_stopped_on_error();
     }
     int p = atomic_load(&passed), f = atomic_load(&failed);
