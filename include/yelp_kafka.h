@@ -157,6 +157,11 @@ typedef enum yk_error {
    * retry.
    */
   YK_ERROR_QUEUE_FULL = 112,
+  /**
+   * `WorkersRunning`: Stopped, but worker threads fenced after max_termination_timeout_secs
+   * still run the application's callbacks; freeing the group waits for them.
+   */
+  YK_ERROR_WORKERS_RUNNING = 113,
 } yk_error;
 
 /**
@@ -360,7 +365,8 @@ typedef void (*yk_rebalance_callback)(void *opaque,
  * The application's thread workers. Every callback runs on the worker
  * thread of its partition — a library thread, by design — and several
  * workers run at once: the callbacks must be thread-safe. `opaque` must
- * stay valid until the group is freed.
+ * stay valid until the group is freed; once `yk_multiprocessing_group_free`
+ * returns no callback runs again.
  */
 typedef struct yk_worker_callbacks {
   /**
@@ -536,7 +542,10 @@ enum yk_error yk_callback_group_run(const struct yk_callback_group *group);
 enum yk_error yk_callback_group_stop(const struct yk_callback_group *group, int32_t timeout_ms);
 
 /**
- * Frees a group; `yk_callback_group_run` must have returned. NULL is a no-op.
+ * Frees a group; `yk_callback_group_run` must have returned. Every emitter
+ * of its metrics responder is freed here, on the calling thread; after this
+ * returns the library never again calls a callback of the group or touches
+ * a pointer the application gave it. NULL is a no-op.
  */
 void yk_callback_group_free(struct yk_callback_group *group);
 
@@ -679,7 +688,9 @@ enum yk_error yk_consumer_new(const struct yk_consumer_config *config,
  * `YK_ERROR_UNKNOWN_TOPIC`, an unknown partition
  * `YK_ERROR_UNKNOWN_PARTITIONS`), starts each at the group's committed
  * offset (else per `auto_offset_reset`) and starts fetching. Once only
- * (`YK_ERROR_WRONG_STATE` after that).
+ * (`YK_ERROR_WRONG_STATE` after that). A `yk_consumer_close` from another
+ * thread while this runs wins: this returns `YK_ERROR_CLOSED_HANDLE` and
+ * leaves nothing fetching.
  */
 enum yk_error yk_consumer_connect(const struct yk_consumer *consumer);
 
@@ -742,12 +753,17 @@ enum yk_error yk_consumer_commit_message(const struct yk_consumer *consumer,
  * `request_timeout_ms` for the storage). A thread waiting in
  * `yk_consumer_get_message` returns `YK_ERROR_CLOSED_HANDLE`, as do later
  * calls. Closing twice is harmless. Messages taken before stay valid.
+ * Close is final, whatever runs at the same time: a
+ * `yk_consumer_connect` running meanwhile fails with
+ * `YK_ERROR_CLOSED_HANDLE`, and every later call but `yk_consumer_free`
+ * returns it.
  */
 enum yk_error yk_consumer_close(const struct yk_consumer *consumer);
 
 /**
  * Frees a consumer without committing (close it first for the final
- * commit). No other thread may be using it. NULL is a no-op.
+ * commit). No other thread may be using it. After this returns the library
+ * never touches the consumer again. NULL is a no-op.
  */
 void yk_consumer_free(struct yk_consumer *consumer);
 
@@ -908,8 +924,12 @@ const char *yk_consumer_group_identifier(const struct yk_consumer_group *group);
 /**
  * Frees a group. Without `yk_consumer_group_stop` first nothing is
  * committed, and the ZooKeeper session simply ends (the other members
- * take over after the cooldown). No other thread may be using it. NULL is
- * a no-op.
+ * take over after the cooldown). No other thread may be using it. Metrics
+ * still pending are delivered and every emitter is freed (`free_emitter`)
+ * here, on the calling thread, before this returns; after it returns the
+ * library never again calls a callback of the group or touches a pointer
+ * the application gave it (the responder's `opaque`, the rebalance
+ * callbacks' `opaque`). NULL is a no-op.
  */
 void yk_consumer_group_free(struct yk_consumer_group *group);
 
@@ -1113,8 +1133,12 @@ const char *yk_version(void);
  * with the group's offsets and `config`'s commit settings. On release a
  * worker is asked to stop, waited for up to `max_termination_timeout_secs`
  * (all together), and then fenced: its consumer is closed, so its later
- * commits are refused, and its thread is left to return on its own.
- * `*out` is written only on success.
+ * commits are refused and `process` is not called again, and its thread
+ * finishes the callback it is in and `dispose`. While a fenced thread
+ * runs, `yk_multiprocessing_group_stop` and `yk_multiprocessing_group_start`
+ * say so with `YK_ERROR_WORKERS_RUNNING`, and
+ * `yk_multiprocessing_group_free` waits for it. `*out` is written only on
+ * success.
  * A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
  * characters, not `.` or `..`: docs/configuration.md) is
  * `YK_ERROR_INVALID_ARGUMENT` naming it.
@@ -1149,14 +1173,25 @@ enum yk_error yk_multiprocessing_group_new_processes(const char *const *topics,
  * them every 250 ms and restarting any that ended, until
  * `yk_multiprocessing_group_stop` (`YK_ERROR_OK`) or the loss of the
  * ZooKeeper session (`YK_ERROR_PARTITIONER`, every worker stopped at
- * once). Blocks; runs once per group.
+ * once). Blocks; runs once per group. Whatever ends it, an error included
+ * (`YK_ERROR_CONSUMER_GROUP` when a worker cannot be started), the
+ * workers are asked to stop and commit, waited for up to
+ * `max_termination_timeout_secs`, the rest killed (processes, reaped) or
+ * fenced (threads), and the party left before this returns. When it
+ * would return `YK_ERROR_OK` but a fenced thread worker still runs the
+ * application's code, it returns `YK_ERROR_WORKERS_RUNNING`.
  */
 enum yk_error yk_multiprocessing_group_start(const struct yk_multiprocessing_group *group);
 
 /**
  * Asks `yk_multiprocessing_group_start` to stop its workers and leave, and
  * waits up to `timeout_ms` (≥ 0) for it to return; `YK_ERROR_TIMED_OUT`
- * when it has not yet (it still stops). Callable from any thread.
+ * when it has not yet (it still stops, and its workers may still run).
+ * After `YK_ERROR_OK` no thread of the library runs the application's
+ * callbacks; `YK_ERROR_WORKERS_RUNNING` says that thread workers fenced
+ * after `max_termination_timeout_secs` still do (they call `process` no
+ * more; they finish the call they are in, then `dispose`), and
+ * `yk_multiprocessing_group_free` waits for them. Callable from any thread.
  */
 enum yk_error yk_multiprocessing_group_stop(const struct yk_multiprocessing_group *group,
                                             int32_t timeout_ms);
@@ -1168,7 +1203,10 @@ enum yk_error yk_multiprocessing_group_consumers(const struct yk_multiprocessing
                                                  struct yk_worker_list **out);
 
 /**
- * Frees a group; `yk_multiprocessing_group_start` must have returned. NULL is a no-op.
+ * Frees a group; `yk_multiprocessing_group_start` must have returned.
+ * Waits for fenced thread workers still inside the application's
+ * callbacks; after this returns the library never again calls a callback
+ * of the group or touches `opaque`. NULL is a no-op.
  */
 void yk_multiprocessing_group_free(struct yk_multiprocessing_group *group);
 

@@ -87,6 +87,9 @@ pub enum ErrorCode {
     /// `QueueFull` (retriable): The producer's queue is full; serve delivery reports or wait, then
     /// retry.
     QueueFull = 112,
+    /// `WorkersRunning`: Stopped, but worker threads fenced after max_termination_timeout_secs
+    /// still run the application's callbacks; freeing the group waits for them.
+    WorkersRunning = 113,
 }
 
 /// One row of the code table.

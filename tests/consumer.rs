@@ -638,3 +638,39 @@ fn a_fetch_error_is_reported_once_and_consuming_goes_on() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].kafka_code(), Some(29), "{}", errors[0]);
 }
+
+#[test]
+fn a_close_during_connect_is_final() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("racing", 1);
+    // Slow answers keep each connect in flight for several round trips, so
+    // that the close usually lands inside it; the checks below hold
+    // whichever way the two calls interleave.
+    mock.set_rtt(-1, 50);
+    for round in 0..5 {
+        let consumer = std::sync::Arc::new(
+            Consumer::new(
+                simple("racing", None),
+                consumer_config(mock.bootstrap(), &format!("race-{round}"), &[]),
+            )
+            .unwrap(),
+        );
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let connecting = {
+            let (consumer, barrier) = (std::sync::Arc::clone(&consumer), std::sync::Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                consumer.connect()
+            })
+        };
+        barrier.wait();
+        consumer.close().unwrap();
+        if let Err(error) = connecting.join().unwrap() {
+            assert_eq!(error.code(), ErrorCode::ClosedHandle, "round {round}: {error}");
+        }
+        let error = consumer.get_message(false, None).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::ClosedHandle, "round {round}: {error}");
+        let error = consumer.commit().unwrap_err();
+        assert_eq!(error.code(), ErrorCode::ClosedHandle, "round {round}: {error}");
+    }
+}

@@ -171,6 +171,15 @@ impl PartitionWorker for StuckWorker {
     fn dispose(&mut self) {}
 }
 
+/// Lets stuck workers go when dropped.
+struct ReleaseOnDrop(Arc<AtomicBool>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn a_stuck_worker_is_abandoned_within_the_termination_timeout_and_its_commit_refused() {
     let mock = MockCluster::start(1);
@@ -195,6 +204,9 @@ fn a_stuck_worker_is_abandoned_within_the_termination_timeout_and_its_commit_ref
         )
         .unwrap(),
     );
+    // Dropped before the group: a failed assertion still lets the stuck
+    // worker go, so the group's drop, which joins it, ends.
+    let _release_on_exit = ReleaseOnDrop(Arc::clone(&release));
     let run = run_in_background(&group);
     wait_until(
         "the worker is stuck in its first message",
@@ -202,8 +214,11 @@ fn a_stuck_worker_is_abandoned_within_the_termination_timeout_and_its_commit_ref
         || stuck_at.lock().unwrap().is_some(),
     );
     let started = Instant::now();
-    group.stop_group(Duration::from_secs(10)).unwrap();
-    run.join().unwrap().unwrap();
+    // The fenced worker is still inside process: stop and start say so.
+    let stopped = group.stop_group(Duration::from_secs(10)).unwrap_err();
+    assert_eq!(stopped.code(), ErrorCode::WorkersRunning, "{stopped}");
+    let ran = run.join().unwrap().unwrap_err();
+    assert_eq!(ran.code(), ErrorCode::WorkersRunning, "{ran}");
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(2),
@@ -211,7 +226,8 @@ fn a_stuck_worker_is_abandoned_within_the_termination_timeout_and_its_commit_ref
     );
 
     release.store(true, Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(500));
+    // Dropping the group waits for the fenced worker to finish its message.
+    drop(group);
     let (partition, offset) = stuck_at.lock().unwrap().unwrap();
     let committed = committed_offsets(mock.bootstrap(), "stuck", "stuck");
     assert_eq!(

@@ -45,6 +45,7 @@ const (
 	ErrTimedOut                Code = C.YK_ERROR_TIMED_OUT
 	ErrOffsetOutOfRange        Code = C.YK_ERROR_OFFSET_OUT_OF_RANGE
 	ErrQueueFull               Code = C.YK_ERROR_QUEUE_FULL
+	ErrWorkersRunning          Code = C.YK_ERROR_WORKERS_RUNNING
 )
 
 // Error returns the code's name: the Python exception it stands for

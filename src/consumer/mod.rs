@@ -262,7 +262,17 @@ impl Consumer {
             let task = tasks.spawn(auto_commit(Arc::clone(&self.shared)));
             *self.auto_committer.locked() = Some(task);
         }
-        self.lifecycle.store(CONNECTED, Ordering::Release);
+        // Close is final (docs/c-abi.md): a close that ran while this
+        // connect looked the partitions up wins, and what the connect
+        // started is stopped again here.
+        if self
+            .lifecycle
+            .compare_exchange(NEW, CONNECTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            self.stop_tasks();
+            return Err(closed());
+        }
         Ok(())
     }
 
@@ -418,19 +428,25 @@ impl Consumer {
     /// Stops fetching and, with `auto_commit_enable`, commits. Later calls
     /// (other than close and free) are `ClosedHandle`; a thread waiting in
     /// [`Consumer::get_message`] returns at once. Closing twice is harmless.
+    /// Close is final: a [`Consumer::connect`] running meanwhile returns
+    /// `ClosedHandle` and leaves nothing running.
     pub fn close(&self) -> Result<()> {
         let was = self.lifecycle.swap(CLOSED, Ordering::AcqRel);
-        if let Some(task) = self.auto_committer.locked().take() {
-            task.abort();
-        }
-        let Some(fetcher) = self.fetcher.get() else {
-            return Ok(());
-        };
-        fetcher.stop();
+        self.stop_tasks();
         if was == CONNECTED && self.shared.config.auto_commit_enable {
             engine::block_on(self.shared.commit(None))??;
         }
         Ok(())
+    }
+
+    /// Stops the auto-committer and the fetcher, if they were started.
+    fn stop_tasks(&self) {
+        if let Some(task) = self.auto_committer.locked().take() {
+            task.abort();
+        }
+        if let Some(fetcher) = self.fetcher.get() {
+            fetcher.stop();
+        }
     }
 
     fn fetcher(&self) -> Result<&Fetcher> {

@@ -137,7 +137,10 @@ pub unsafe extern "C" fn yk_callback_group_stop(group: *const yk_callback_group,
     })
 }
 
-/// Frees a group; `yk_callback_group_run` must have returned. NULL is a no-op.
+/// Frees a group; `yk_callback_group_run` must have returned. Every emitter
+/// of its metrics responder is freed here, on the calling thread; after this
+/// returns the library never again calls a callback of the group or touches
+/// a pointer the application gave it. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_callback_group_free(group: *mut yk_callback_group) {
     free_handle(group, function_name!());

@@ -102,7 +102,9 @@ pub unsafe extern "C" fn yk_consumer_new(
 /// `YK_ERROR_UNKNOWN_TOPIC`, an unknown partition
 /// `YK_ERROR_UNKNOWN_PARTITIONS`), starts each at the group's committed
 /// offset (else per `auto_offset_reset`) and starts fetching. Once only
-/// (`YK_ERROR_WRONG_STATE` after that).
+/// (`YK_ERROR_WRONG_STATE` after that). A `yk_consumer_close` from another
+/// thread while this runs wins: this returns `YK_ERROR_CLOSED_HANDLE` and
+/// leaves nothing fetching.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_connect(consumer: *const yk_consumer) -> ErrorCode {
     boundary(function_name!(), || handle(consumer, "consumer")?.consumer.connect())
@@ -206,13 +208,18 @@ pub unsafe extern "C" fn yk_consumer_commit_message(
 /// `request_timeout_ms` for the storage). A thread waiting in
 /// `yk_consumer_get_message` returns `YK_ERROR_CLOSED_HANDLE`, as do later
 /// calls. Closing twice is harmless. Messages taken before stay valid.
+/// Close is final, whatever runs at the same time: a
+/// `yk_consumer_connect` running meanwhile fails with
+/// `YK_ERROR_CLOSED_HANDLE`, and every later call but `yk_consumer_free`
+/// returns it.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_close(consumer: *const yk_consumer) -> ErrorCode {
     boundary(function_name!(), || handle(consumer, "consumer")?.consumer.close())
 }
 
 /// Frees a consumer without committing (close it first for the final
-/// commit). No other thread may be using it. NULL is a no-op.
+/// commit). No other thread may be using it. After this returns the library
+/// never touches the consumer again. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_free(consumer: *mut yk_consumer) {
     free_handle(consumer, function_name!());

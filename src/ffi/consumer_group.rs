@@ -232,8 +232,12 @@ pub unsafe extern "C" fn yk_consumer_group_identifier(group: *const yk_consumer_
 
 /// Frees a group. Without `yk_consumer_group_stop` first nothing is
 /// committed, and the ZooKeeper session simply ends (the other members
-/// take over after the cooldown). No other thread may be using it. NULL is
-/// a no-op.
+/// take over after the cooldown). No other thread may be using it. Metrics
+/// still pending are delivered and every emitter is freed (`free_emitter`)
+/// here, on the calling thread, before this returns; after it returns the
+/// library never again calls a callback of the group or touches a pointer
+/// the application gave it (the responder's `opaque`, the rebalance
+/// callbacks' `opaque`). NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_free(group: *mut yk_consumer_group) {
     free_handle(group, function_name!());

@@ -21,7 +21,8 @@ use crate::groups::multiprocessing::{MultiprocessingGroup, WorkerInfo, WorkerKin
 /// The application's thread workers. Every callback runs on the worker
 /// thread of its partition — a library thread, by design — and several
 /// workers run at once: the callbacks must be thread-safe. `opaque` must
-/// stay valid until the group is freed.
+/// stay valid until the group is freed; once `yk_multiprocessing_group_free`
+/// returns no callback runs again.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct yk_worker_callbacks {
@@ -110,8 +111,12 @@ impl Handle for yk_multiprocessing_group {
 /// with the group's offsets and `config`'s commit settings. On release a
 /// worker is asked to stop, waited for up to `max_termination_timeout_secs`
 /// (all together), and then fenced: its consumer is closed, so its later
-/// commits are refused, and its thread is left to return on its own.
-/// `*out` is written only on success.
+/// commits are refused and `process` is not called again, and its thread
+/// finishes the callback it is in and `dispose`. While a fenced thread
+/// runs, `yk_multiprocessing_group_stop` and `yk_multiprocessing_group_start`
+/// say so with `YK_ERROR_WORKERS_RUNNING`, and
+/// `yk_multiprocessing_group_free` waits for it. `*out` is written only on
+/// success.
 /// A topic name outside Kafka's rule (`[a-zA-Z0-9._-]`, at most 249
 /// characters, not `.` or `..`: docs/configuration.md) is
 /// `YK_ERROR_INVALID_ARGUMENT` naming it.
@@ -187,7 +192,13 @@ unsafe fn new_group(
 /// them every 250 ms and restarting any that ended, until
 /// `yk_multiprocessing_group_stop` (`YK_ERROR_OK`) or the loss of the
 /// ZooKeeper session (`YK_ERROR_PARTITIONER`, every worker stopped at
-/// once). Blocks; runs once per group.
+/// once). Blocks; runs once per group. Whatever ends it, an error included
+/// (`YK_ERROR_CONSUMER_GROUP` when a worker cannot be started), the
+/// workers are asked to stop and commit, waited for up to
+/// `max_termination_timeout_secs`, the rest killed (processes, reaped) or
+/// fenced (threads), and the party left before this returns. When it
+/// would return `YK_ERROR_OK` but a fenced thread worker still runs the
+/// application's code, it returns `YK_ERROR_WORKERS_RUNNING`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_start(group: *const yk_multiprocessing_group) -> ErrorCode {
     boundary(function_name!(), || handle(group, "group")?.group.start_group())
@@ -195,7 +206,12 @@ pub unsafe extern "C" fn yk_multiprocessing_group_start(group: *const yk_multipr
 
 /// Asks `yk_multiprocessing_group_start` to stop its workers and leave, and
 /// waits up to `timeout_ms` (≥ 0) for it to return; `YK_ERROR_TIMED_OUT`
-/// when it has not yet (it still stops). Callable from any thread.
+/// when it has not yet (it still stops, and its workers may still run).
+/// After `YK_ERROR_OK` no thread of the library runs the application's
+/// callbacks; `YK_ERROR_WORKERS_RUNNING` says that thread workers fenced
+/// after `max_termination_timeout_secs` still do (they call `process` no
+/// more; they finish the call they are in, then `dispose`), and
+/// `yk_multiprocessing_group_free` waits for them. Callable from any thread.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_stop(
     group: *const yk_multiprocessing_group,
@@ -222,7 +238,10 @@ pub unsafe extern "C" fn yk_multiprocessing_group_consumers(
     })
 }
 
-/// Frees a group; `yk_multiprocessing_group_start` must have returned. NULL is a no-op.
+/// Frees a group; `yk_multiprocessing_group_start` must have returned.
+/// Waits for fenced thread workers still inside the application's
+/// callbacks; after this returns the library never again calls a callback
+/// of the group or touches `opaque`. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_free(group: *mut yk_multiprocessing_group) {
     free_handle(group, function_name!());

@@ -504,6 +504,16 @@ fn deliverable(state: &GroupState) -> bool {
             .is_some_and(|partitioner| partitioner.may_deliver())
 }
 
+impl Drop for ConsumerGroup {
+    /// A group freed without `stop` lets its responder go here, on the
+    /// thread that frees it: the consumer's fetch task still holds the
+    /// recorder and would otherwise drop it later on an engine thread,
+    /// after the application's opaque is gone (docs/metrics.md).
+    fn drop(&mut self) {
+        self.metrics.release();
+    }
+}
+
 fn stopped() -> Error {
     Error::new(ErrorCode::ClosedHandle, "the group is stopped")
 }

@@ -5,7 +5,8 @@
 //! application's callbacks, or a process running the application's worker
 //! program — watches them, restarts one that died, and on release asks
 //! them to stop, waits up to `max_termination_timeout_secs`, and then
-//! abandons (threads: fenced, so their commits are refused) or kills
+//! abandons (threads: fenced, so their commits are refused, and joined
+//! before the group is freed) or kills
 //! (processes) the rest before the partitions move. One worker failing
 //! never stops the others.
 //!
@@ -17,10 +18,11 @@ pub(crate) mod thread;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::consumer::ConsumerConfig;
-use crate::error::{ErrorCode, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{
     check_group_topics, partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH,
 };
@@ -112,6 +114,8 @@ pub struct MultiprocessingGroup {
     identifier: String,
     gate: RunGate,
     live: Mutex<Vec<WorkerInfo>>,
+    /// Fenced worker threads that may still run the application's code.
+    fenced: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl MultiprocessingGroup {
@@ -131,18 +135,45 @@ impl MultiprocessingGroup {
             identifier: layout::unique_identifier(),
             gate: RunGate::default(),
             live: Mutex::new(Vec::new()),
+            fenced: Mutex::new(Vec::new()),
         })
     }
 
     /// Joins the group and runs workers for the partitions it holds until
     /// `stop_group`; then stops them and leaves. A lost ZooKeeper session
-    /// stops every worker at once and is `PartitionerError`.
+    /// stops every worker at once and is `PartitionerError`. A run that
+    /// would end well while fenced worker threads still run the
+    /// application's code is `WorkersRunning`.
     pub fn start_group(&self) -> Result<()> {
         self.gate.run(|| {
             let result = self.supervise();
             self.live.locked().clear();
-            result
+            result.and_then(|()| self.check_fenced())
         })
+    }
+
+    /// `WorkersRunning` while a fenced worker thread has not returned yet
+    /// (docs/c-abi.md: a call after which application code still runs says
+    /// so); the threads that returned are joined.
+    fn check_fenced(&self) -> Result<()> {
+        let mut fenced = self.fenced.locked();
+        let (ended, running): (Vec<_>, Vec<_>) = std::mem::take(&mut *fenced)
+            .into_iter()
+            .partition(JoinHandle::is_finished);
+        for thread in ended {
+            let _ = thread.join();
+        }
+        *fenced = running;
+        match fenced.len() {
+            0 => Ok(()),
+            count => Err(Error::new(
+                ErrorCode::WorkersRunning,
+                format!(
+                    "{count} worker thread(s), fenced after max_termination_timeout_secs, still run the \
+                     application's callbacks; freeing the group waits for them"
+                ),
+            )),
+        }
     }
 
     /// Gives the partitioner the partition set read now; when it cannot be
@@ -159,10 +190,24 @@ impl MultiprocessingGroup {
         let settings = partitioner_settings(&self.config, &self.topics, &self.identifier);
         let partitioner = SetPartitioner::start(settings, partitions)?;
         let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
+        let result = self.run_workers(&partitioner, &mut workers);
+        // Every way out, an error included, stops the workers (with their
+        // commits) and leaves the party, as Python yelp_kafka's
+        // MultiprocessingConsumerGroup does in its finally clause: no worker
+        // outlives `start_group`.
+        self.stop_workers(&mut workers);
+        let left = partitioner.stop(LEAVE_TIMEOUT);
+        result.and(left)
+    }
+
+    /// Follows the partitioner with a worker per held partition until a
+    /// stop is asked for (`Ok`) or something fails; the workers left in
+    /// `workers` are the caller's to stop.
+    fn run_workers(&self, partitioner: &SetPartitioner, workers: &mut BTreeMap<TopicPartition, Worker>) -> Result<()> {
         let mut last_refresh = Instant::now();
-        let result = loop {
+        loop {
             if self.gate.stop_requested() {
-                break Ok(());
+                return Ok(());
             }
             match partitioner.instruction() {
                 Instruction::Continue => {}
@@ -181,28 +226,25 @@ impl MultiprocessingGroup {
                     }
                 }
                 Instruction::Release => {
-                    self.stop_workers(&mut workers);
+                    self.stop_workers(workers);
                     partitioner.released();
-                    self.refresh_partitions(&partitioner)?;
+                    self.refresh_partitions(partitioner)?;
                     last_refresh = Instant::now();
                 }
                 Instruction::Fail(error) => {
                     // Two members must never consume one partition: stop now.
-                    self.abandon_workers(&mut workers);
-                    break Err(error.with_code(ErrorCode::Partitioner));
+                    self.abandon_workers(workers);
+                    return Err(error.with_code(ErrorCode::Partitioner));
                 }
             }
-            self.restart_dead_workers(&mut workers)?;
+            self.restart_dead_workers(workers)?;
             if last_refresh.elapsed() >= PARTITIONS_REFRESH {
-                self.refresh_partitions(&partitioner)?;
+                self.refresh_partitions(partitioner)?;
                 last_refresh = Instant::now();
             }
             *self.live.locked() = workers.values().map(Worker::info).collect();
             partitioner.wait(MONITOR_PERIOD);
-        };
-        self.stop_workers(&mut workers);
-        let left = partitioner.stop(LEAVE_TIMEOUT);
-        result.and(left)
+        }
     }
 
     fn start_worker(&self, partition: &TopicPartition) -> Result<Running> {
@@ -240,12 +282,16 @@ impl MultiprocessingGroup {
         self.abandon_workers(workers);
     }
 
-    /// Ends every worker now: threads are fenced and left to finish on
-    /// their own, processes are killed.
+    /// Ends every worker now: threads are fenced and kept until they
+    /// return, processes are killed.
     fn abandon_workers(&self, workers: &mut BTreeMap<TopicPartition, Worker>) {
         for (_, worker) in std::mem::take(workers) {
             match worker.running {
-                Running::Thread(thread) => thread.fence(),
+                Running::Thread(thread) => {
+                    if let Some(running) = thread.fence() {
+                        self.fenced.locked().push(running);
+                    }
+                }
                 Running::Process(process) => process.kill(),
             }
         }
@@ -254,13 +300,26 @@ impl MultiprocessingGroup {
 
     /// Asks `start_group` to stop its workers and leave, and waits up to
     /// `timeout` for it to return. `TimedOut` when it has not (it still
-    /// stops). Callable from any thread, also before `start_group`.
+    /// stops); `WorkersRunning` when it has but fenced worker threads still
+    /// run the application's code. Callable from any thread, also before
+    /// `start_group`.
     pub fn stop_group(&self, timeout: Duration) -> Result<()> {
-        self.gate.stop(timeout)
+        self.gate.stop(timeout)?;
+        self.check_fenced()
     }
 
     /// The live workers, by partition.
     pub fn consumers(&self) -> Vec<WorkerInfo> {
         self.live.locked().clone()
+    }
+}
+
+impl Drop for MultiprocessingGroup {
+    /// Waits for the fenced worker threads: once the group is freed no
+    /// callback of the application may run (docs/c-abi.md).
+    fn drop(&mut self) {
+        for thread in std::mem::take(&mut *self.fenced.locked()) {
+            let _ = thread.join();
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! A worker whose process step fails ends (after committing what it
 //! finished) and the group starts a new one. A worker that does not stop
 //! when asked is fenced: its consumer is closed under it, so nothing it
-//! does afterwards can commit, and the partition can move.
+//! does afterwards can commit, and the partition can move; its group keeps
+//! the thread and joins it before the group is freed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -78,13 +79,18 @@ impl ThreadWorker {
 
     /// Ends the worker's hold on its partition now: its consumer is closed
     /// (committing what it finished), so its later task_done and commits
-    /// fail, and the thread is left to return on its own.
-    pub fn fence(mut self) {
+    /// fail and it calls `process` no more. A thread still inside the
+    /// application's code is returned, for the group to join before it is
+    /// freed (docs/c-abi.md: no callback runs after `_free`).
+    pub fn fence(mut self) -> Option<JoinHandle<()>> {
         self.request_stop();
         let _ = self.consumer.close();
-        if let Some(thread) = self.thread.take().filter(JoinHandle::is_finished) {
+        let thread = self.thread.take()?;
+        if thread.is_finished() {
             let _ = thread.join();
+            return None;
         }
+        Some(thread)
     }
 }
 
