@@ -147,10 +147,10 @@ fn chaos_member_process() {
         ("offset_storage", "kafka"),
         ("zookeeper_session_timeout_ms", session_timeout.as_str()),
         // Auto-commit stays on for the commit before a release and on stop;
-        // by count and time it is off (the longest interval allowed), so that
+        // by count and time it is off (a day, the longest interval allowed), so that
         // every other commit is one this member logs.
         ("auto_commit_interval_messages", "0"),
-        ("auto_commit_interval_ms", "2147483647"),
+        ("auto_commit_interval_ms", "86400000"),
     ];
     let config =
         ConsumerConfig::new(GROUP, &cluster_config(bootstrap, zookeeper), &mock_values(&options)).expect("config");
@@ -533,6 +533,11 @@ impl Members {
         self.identifiers.remove(&index);
     }
 
+    /// Notes what the test did in the event log, among the members' lines.
+    fn mark(&mut self, what: &str) {
+        writeln!(self.log, "# {what}").expect("write the event log");
+    }
+
     fn running(&self) -> Vec<usize> {
         self.shares.keys().copied().collect()
     }
@@ -661,8 +666,9 @@ struct Fault {
 }
 
 impl Fault {
-    fn begin(name: &str) -> Fault {
+    fn begin(members: &mut Members, name: &str) -> Fault {
         let now = now_ms();
+        members.mark(&format!("{now} fault begins: {name}"));
         Fault {
             name: name.to_string(),
             began_ms: now,
@@ -678,6 +684,7 @@ impl Fault {
     fn recover(mut self, members: &mut Members, producer: &ProducerThread, timeout: Duration) -> Fault {
         self.undone_ms = now_ms();
         self.first_seq_after = producer.next_seq();
+        members.mark(&format!("{} fault undone: {}", self.undone_ms, self.name));
         let seq = self.first_seq_after;
         let what = format!("recovery after {}", self.name);
         members.until(&what, timeout, |m| m.settled() && m.progressed_past(seq));
@@ -702,6 +709,7 @@ impl Fault {
             }
         }
         self.progressed_ms = first.values().copied().max().expect("progress on every partition");
+        members.mark(&format!("{} recovered: {}", self.progressed_ms, self.name));
         self
     }
 }
@@ -979,7 +987,7 @@ fn a_mixed_group_loses_nothing_and_never_shares_a_partition_through_faults() {
     let zookeeper = PrivateZookeeper::start("chaos");
     let log_dir = support::target_dir().join("chaos");
     std::fs::create_dir_all(&log_dir).expect("create target/chaos");
-    let log_path = log_dir.join(format!("events-{}.log", std::process::id()));
+    let log_path = log_dir.join(format!("events-librdkafka-{}.log", mock.librdkafka_version()));
     let mut group = Members::new(mock.bootstrap(), &zookeeper.address(), &log_path);
     eprintln!("chaos: members' log in {}", log_path.display());
 
@@ -992,27 +1000,27 @@ fn a_mixed_group_loses_nothing_and_never_shares_a_partition_through_faults() {
     group.collect(Duration::from_secs(3));
     let mut faults = Vec::new();
 
-    let fault = Fault::begin("SIGKILL of ours-0");
+    let fault = Fault::begin(&mut group, "SIGKILL of ours-0");
     group.kill(ours[0]);
     faults.push(fault.recover(&mut group, &producer, Duration::from_secs(45)));
     group.collect(Duration::from_secs(2));
 
-    let fault = Fault::begin("clean leave of ours-1");
+    let fault = Fault::begin(&mut group, "clean leave of ours-1");
     group.leave(ours[1], Duration::from_secs(20));
     faults.push(fault.recover(&mut group, &producer, Duration::from_secs(30)));
-    let fault = Fault::begin("ours-1 started again (as ours-5)");
+    let fault = Fault::begin(&mut group, "ours-1 started again (as ours-5)");
     group.spawn_ours();
     faults.push(fault.recover(&mut group, &producer, Duration::from_secs(30)));
     group.collect(Duration::from_secs(2));
 
-    let fault = Fault::begin("ZooKeeper stopped for 15 s");
+    let fault = Fault::begin(&mut group, "ZooKeeper stopped for 15 s");
     zookeeper.stop();
     group.collect(Duration::from_secs(15));
     zookeeper.restart();
     faults.push(fault.recover(&mut group, &producer, Duration::from_secs(60)));
     group.collect(Duration::from_secs(2));
 
-    let fault = Fault::begin(&format!("broker {DOWN_BROKER} down for 5 s"));
+    let fault = Fault::begin(&mut group, &format!("broker {DOWN_BROKER} down for 5 s"));
     mock.broker_down(DOWN_BROKER);
     group.collect(Duration::from_secs(5));
     mock.broker_up(DOWN_BROKER);
@@ -1021,7 +1029,7 @@ fn a_mixed_group_loses_nothing_and_never_shares_a_partition_through_faults() {
 
     // Two rounds move every partition's leader at least once, whatever the
     // mock chose at first (docs/test-cluster.md: leaders are random).
-    let fault = Fault::begin("every leader moved, twice");
+    let fault = Fault::begin(&mut group, "every leader moved, twice");
     for round in 1..=2 {
         for partition in 0..PARTITIONS {
             mock.move_leader(TOPIC, partition, (partition + round) % 3 + 1);
@@ -1100,11 +1108,15 @@ fn a_mixed_group_loses_nothing_and_never_shares_a_partition_through_faults() {
         verdict.handovers,
     );
     for fault in &faults {
+        let shares = if fault.settled_ms < fault.undone_ms {
+            "shares unchanged".to_string()
+        } else {
+            format!("shares whole {} ms after", fault.settled_ms - fault.undone_ms)
+        };
         eprintln!(
-            "chaos: {}: undone after {} ms; shares whole {} ms and every partition past it {} ms after that",
+            "chaos: {}: undone after {} ms; {shares}; every partition past it {} ms after",
             fault.name,
             fault.undone_ms - fault.began_ms,
-            fault.settled_ms.saturating_sub(fault.undone_ms),
             fault.progressed_ms.saturating_sub(fault.undone_ms),
         );
     }
@@ -1127,4 +1139,52 @@ fn a_mixed_group_loses_nothing_and_never_shares_a_partition_through_faults() {
         "re-reads the design does not allow: {:#?}",
         verdict.unjustified
     );
+}
+
+/// The checker itself, on a made-up log: a re-read after a SIGKILL is
+/// allowed, while two members processing one partition at once, a re-read
+/// after a committed release, and an acknowledged message nobody read are
+/// each reported.
+#[test]
+fn the_checker_reports_overlaps_unjustified_rereads_and_losses() {
+    let event = |member: usize, ms: u64, kind: Kind| Event {
+        member,
+        ms,
+        incarnation: 1,
+        kind,
+    };
+    let message = |offset: i64| Kind::Msg {
+        partition: 0,
+        offset,
+        seq: offset as u64 * PARTITIONS as u64,
+    };
+    let events = vec![
+        event(0, 100, Kind::Acquired(vec![0])),
+        event(0, 101, message(0)),
+        event(0, 102, Kind::Commit(Some(vec![(0, 1)]))),
+        event(0, 103, message(1)),
+        event(1, 200, Kind::Acquired(vec![0])),
+        event(1, 201, message(1)),
+        event(1, 202, message(2)),
+        event(2, 205, Kind::Acquired(vec![0])),
+        event(2, 206, message(2)),
+        event(1, 208, message(3)),
+        event(1, 210, Kind::Releasing(vec![0])),
+        event(1, 211, Kind::Released(true)),
+    ];
+    let killed = BTreeSet::from([0]);
+    let (tenures, processings) = tenures(&events, &killed);
+    let mut produced = Produced::default();
+    for offset in 0..5 {
+        produced.acked.insert(offset as u64 * PARTITIONS as u64, (0, offset));
+    }
+    let names = ["a", "b", "c"].map(String::from);
+    let verdict = judge(&tenures, &processings, &produced, &names);
+    assert_eq!(verdict.duplicates, BTreeMap::from([("Killed".to_string(), 1)]));
+    assert_eq!(verdict.unjustified.len(), 1, "{:?}", verdict.unjustified);
+    assert!(verdict.unjustified[0].starts_with("0/2"), "{:?}", verdict.unjustified);
+    assert_eq!(verdict.overlaps.len(), 1, "{:?}", verdict.overlaps);
+    assert_eq!(verdict.lost, [4 * PARTITIONS as u64]);
+    assert!(verdict.unheld.is_empty() && verdict.misplaced.is_empty());
+    assert_eq!(verdict.handovers, 2);
 }

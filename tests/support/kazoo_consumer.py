@@ -16,6 +16,7 @@ Usage: kazoo_consumer.py NAME ZOOKEEPER GROUP_PATH BOOTSTRAP TOPIC PARTITIONS
        GROUP_ID COOLDOWN_S SESSION_TIMEOUT_S COMMIT_EVERY COMMIT_AFTER_MS
 """
 
+import logging
 import sys
 import threading
 import time
@@ -40,6 +41,9 @@ def numbers(held):
     return ",".join(str(p) for p in sorted(held))
 
 
+# kazoo warns on every refused reconnect while ZooKeeper is stopped.
+logging.getLogger("kazoo").setLevel(logging.ERROR)
+
 leaving = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), leaving.set()), daemon=True).start()
 
@@ -56,6 +60,9 @@ consumer = Consumer({
     "enable.auto.commit": False,
     "enable.auto.offset.store": False,
     "auto.offset.reset": "earliest",
+    # librdkafka backs off up to 10 s between reconnects by default; the
+    # recovery times the test reports are the group's, not that backoff.
+    "reconnect.backoff.max.ms": 1000,
     # Broker outages are part of the test: librdkafka retries them itself.
     "error_cb": lambda error: None,
     "log_level": 0,
