@@ -79,6 +79,7 @@ def commit():
     """Commits the positions of what is held; True when Kafka stored them."""
     global uncommitted
     if not positions:
+        uncommitted = 0
         return True
     offsets = [TopicPartition(topic, p, o) for p, o in sorted(positions.items())]
     try:
@@ -126,6 +127,10 @@ while not leaving.is_set():
                 held = None
                 positions.clear()
             break
+        # kazoo moves to RELEASE on every change of the connection, a lost
+        # ZooKeeper (SUSPENDED) included: that is when a Python member stops
+        # consuming (docs/consumer-groups.md: "Python yelp_kafka members
+        # rely on the connection state alone").
         if partitioner.release:
             if held is not None:
                 give_up(partitioner.release_set)
