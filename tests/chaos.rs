@@ -8,6 +8,21 @@
 //! the promise of docs/consumer-groups.md: no acknowledged message lost, no
 //! partition processed by two members at once, and re-reads only where the
 //! design allows them.
+//!
+//! The re-read bound. Every member logs each commit Kafka stored, and the
+//! next owner of a partition starts at the last one ("A member holds a
+//! partition's lock before it fetches from it, and gives the lock up only
+//! after its last commit for it"). A message may therefore be processed
+//! again only if the hold of the member that processed it before ended
+//! without a stored commit — SIGKILL, PartitionerError (kazoo: FAILURE), or
+//! a release whose commit failed ("A failed commit is returned after the
+//! release") — and that member processed it after its last stored commit of
+//! the partition. Stopping ZooKeeper should add none: our members stop
+//! handing out messages when the connection drops but keep committing while
+//! their session confirmation is fresh ("Losing ZooKeeper"), and kazoo
+//! members release, with a commit, as soon as the connection is SUSPENDED.
+//! Every member's lines, and the test's faults, are kept in
+//! target/chaos/events-librdkafka-<mock version>.log.
 
 #[path = "support/consumer_fixtures.rs"]
 mod consumer_fixtures;
