@@ -50,7 +50,9 @@ start_kafka() {
     setsid "$launcher" --brokers "$brokers" "${args[@]}" <>"$fifo" >"$log" 2>&1 &
     pid=$!
     echo "$pid" >"$pidf"
-    for _ in $(seq 200); do
+    # Up to 30 s: the launcher starts in milliseconds, but once on a loaded
+    # 2-core machine it took longer than the 10 s this wait used to allow.
+    for _ in $(seq 600); do
         [[ -n "$(bootstrap_of "$n")" ]] && break
         running "$pid" || break
         sleep 0.05
