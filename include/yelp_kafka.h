@@ -1485,6 +1485,8 @@ enum yk_error yk_producer_produce(const struct yk_producer *producer,
  * Serves delivery reports: waits up to `timeout_ms` (−1: until one comes)
  * for the first, then runs the delivery callback for every report queued,
  * on this thread. Writes how many were served to `*served` when non-NULL.
+ * A `yk_producer_close` from another thread ends the wait at once with
+ * `YK_ERROR_CLOSED_HANDLE` (close serves what is left itself).
  */
 enum yk_error yk_producer_poll(const struct yk_producer *producer,
                                int32_t timeout_ms,

@@ -257,6 +257,8 @@ pub unsafe extern "C" fn yk_producer_produce(
 /// Serves delivery reports: waits up to `timeout_ms` (−1: until one comes)
 /// for the first, then runs the delivery callback for every report queued,
 /// on this thread. Writes how many were served to `*served` when non-NULL.
+/// A `yk_producer_close` from another thread ends the wait at once with
+/// `YK_ERROR_CLOSED_HANDLE` (close serves what is left itself).
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_poll(
     producer: *const yk_producer,

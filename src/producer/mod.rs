@@ -376,6 +376,11 @@ impl Producer {
         let deadline = Instant::now() + timeout;
         let mut reports = self.shared.reports.locked();
         while reports.is_empty() {
+            // A close from another thread ends the wait: no report can
+            // come after it that close does not serve itself.
+            if self.shared.closed.load(Ordering::Acquire) {
+                return Err(closed_error());
+            }
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -385,6 +390,13 @@ impl Producer {
         let served = self.serve(reports, handler);
         self.shared.metrics.deliver();
         Ok(served)
+    }
+
+    /// Wakes the threads waiting in `poll`, taking the reports lock so a
+    /// poller between its closed check and its wait cannot miss the wakeup.
+    fn wake_pollers(&self) {
+        let _reports = self.shared.reports.locked();
+        self.shared.reports_ready.notify_all();
     }
 
     fn serve(
@@ -444,6 +456,7 @@ impl Producer {
             return Err(closed_error());
         }
         self.shared.space.notify_all();
+        self.wake_pollers();
         let _ = self.flush_queued(timeout, handler);
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake_sender.notify_one();

@@ -472,4 +472,22 @@ mod tests {
         let after = producer.produce("t", Some(0), None, Some(b"later"), 8, QueueWait::NoWait);
         assert_eq!(after.unwrap_err().code(), ErrorCode::ClosedHandle);
     }
+
+    #[test]
+    fn a_close_from_another_thread_ends_a_poll_that_waits_forever() {
+        let cluster = ClusterConfig::new("standard", "test", &["127.0.0.1:9"], "").unwrap();
+        let producer = Arc::new(Producer::new(&cluster, &Config::new(), None).unwrap());
+        let poller = {
+            let producer = Arc::clone(&producer);
+            std::thread::spawn(move || producer.poll(Duration::from_secs(3600), &mut |_| {}))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        producer.close(Duration::from_secs(1), &mut |_| {}).unwrap();
+        let (done, woken) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(poller.join().unwrap()).unwrap());
+        let polled = woken
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the poll returned after close");
+        assert_eq!(polled.unwrap_err().code(), ErrorCode::ClosedHandle);
+    }
 }
