@@ -29,6 +29,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "check.h"
+#include "group_fixtures.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -211,17 +212,12 @@ static yk_cluster_config *cluster_for(const char *kind, int iteration)
  * stop, 50 ms consumer waits. */
 static yk_consumer_config *config_for(const char *kind, int iteration)
 {
+    char zookeeper[320];
+    snprintf(zookeeper, sizeof zookeeper, "%s/yk-stress-%s-%s-%d", zk_hosts, run_id, kind, iteration);
     char group_id[160];
     snprintf(group_id, sizeof group_id, "stress-%s-%s-%d", kind, run_id, iteration);
-    yk_cluster_config *cluster = cluster_for(kind, iteration);
-    yk_consumer_config *config = NULL;
-    EXPECT_OK(yk_consumer_config_new(group_id, cluster, &config));
-    yk_cluster_config_free(cluster);
-    /* Debian's librdkafka 2.0.2 mock mis-encodes ListOffsets v4/v5. */
-    EXPECT_OK(yk_consumer_config_set(config, "api_version_caps", "ListOffsets:3"));
+    yk_consumer_config *config = group_config(kafka1, zookeeper, group_id);
     EXPECT_OK(yk_consumer_config_set(config, "partitioner_cooldown", "0.05"));
-    EXPECT_OK(yk_consumer_config_set(config, "offset_storage", "kafka"));
-    EXPECT_OK(yk_consumer_config_set(config, "auto_offset_reset", "smallest"));
     EXPECT_OK(yk_consumer_config_set(config, "max_termination_timeout_secs", "1"));
     EXPECT_OK(yk_consumer_config_set(config, "consumer_timeout_ms", "50"));
     EXPECT_OK(yk_consumer_config_set(config, "request_timeout_ms", "5000"));
@@ -230,20 +226,7 @@ static yk_consumer_config *config_for(const char *kind, int iteration)
 
 static void produce_messages(void)
 {
-    yk_cluster_config *cluster = NULL;
-    yk_producer *producer = NULL;
-    EXPECT_OK(yk_cluster_config_new("standard", "cluster1", kafka1, "", &cluster));
-    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
-    yk_bytes values[MESSAGES];
-    char texts[MESSAGES][16];
-    for (int i = 0; i < MESSAGES; i++) {
-        int len = snprintf(texts[i], sizeof texts[i], "s-%d", i);
-        values[i] = (yk_bytes){(const uint8_t *)texts[i], (size_t)len};
-    }
-    EXPECT_OK(yk_producer_send_messages(producer, topic, values, MESSAGES, NULL));
-    yk_producer_close(producer, 5000, NULL);
-    yk_producer_free(producer);
-    yk_cluster_config_free(cluster);
+    produce_numbered(kafka1, topic, "s", MESSAGES);
 }
 
 /* Each case gets its share of the budget; `deadline` ends its loop. */

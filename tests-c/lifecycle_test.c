@@ -15,6 +15,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "check.h"
+#include "group_fixtures.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -36,36 +37,15 @@ static yk_consumer_config *config_for(const char *group)
 {
     char group_id[160];
     snprintf(group_id, sizeof group_id, "%s-%s", group, run_id);
-    yk_cluster_config *cluster = NULL;
-    yk_consumer_config *config = NULL;
-    EXPECT_OK(yk_cluster_config_new("standard", "cluster1", kafka1, zookeeper, &cluster));
-    EXPECT_OK(yk_consumer_config_new(group_id, cluster, &config));
-    yk_cluster_config_free(cluster);
-    /* Debian's librdkafka 2.0.2 mock mis-encodes ListOffsets v4/v5. */
-    EXPECT_OK(yk_consumer_config_set(config, "api_version_caps", "ListOffsets:3"));
+    yk_consumer_config *config = group_config(kafka1, zookeeper, group_id);
     EXPECT_OK(yk_consumer_config_set(config, "partitioner_cooldown", "0.5"));
-    EXPECT_OK(yk_consumer_config_set(config, "offset_storage", "kafka"));
-    EXPECT_OK(yk_consumer_config_set(config, "auto_offset_reset", "smallest"));
     EXPECT_OK(yk_consumer_config_set(config, "max_termination_timeout_secs", "1"));
     return config;
 }
 
 static void produce_messages(void)
 {
-    yk_cluster_config *cluster = NULL;
-    yk_producer *producer = NULL;
-    EXPECT_OK(yk_cluster_config_new("standard", "cluster1", kafka1, "", &cluster));
-    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
-    yk_bytes values[MESSAGES];
-    char texts[MESSAGES][16];
-    for (int i = 0; i < MESSAGES; i++) {
-        int len = snprintf(texts[i], sizeof texts[i], "l-%d", i);
-        values[i] = (yk_bytes){(const uint8_t *)texts[i], (size_t)len};
-    }
-    EXPECT_OK(yk_producer_send_messages(producer, topic, values, MESSAGES, NULL));
-    yk_producer_close(producer, 5000, NULL);
-    yk_producer_free(producer);
-    yk_cluster_config_free(cluster);
+    produce_numbered(kafka1, topic, "l", MESSAGES);
 }
 
 /* ------------------------------------------------------------------------ */
