@@ -133,7 +133,7 @@ impl Producer {
     /// round-robin over its partitions, and returns once the broker
     /// acknowledged every one: their offsets, in order, or the first error.
     pub fn send_messages(&self, topic: &str, values: &[Option<&[u8]>]) -> Result<Vec<i64>> {
-        self.check_open()?;
+        self.check_sending()?;
         let entry = self.topic(topic)?;
         let timestamp = now_ms();
         let routed = values
@@ -158,7 +158,7 @@ impl Producer {
     /// acknowledged every one. Python yelp_kafka's keyed producer takes
     /// `None` as a message, as kafka-python's does.
     pub fn send_keyed_messages(&self, topic: &str, key: &[u8], values: &[Option<&[u8]>]) -> Result<Vec<i64>> {
-        self.check_open()?;
+        self.check_sending()?;
         let entry = self.topic(topic)?;
         let partition = partition_for_key(key, entry.partitions);
         let timestamp = now_ms();
@@ -216,7 +216,7 @@ impl Producer {
         opaque: usize,
         wait: QueueWait,
     ) -> Result<()> {
-        self.check_open()?;
+        self.check_sending()?;
         let entry = self.topic(topic)?;
         let partition = match (partition, key) {
             (Some(p), _) if p >= 0 && (p as usize) < entry.partitions => p,
@@ -249,6 +249,21 @@ impl Producer {
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(closed_error());
+        }
+        Ok(())
+    }
+
+    /// Refuses a new message when the producer is closed, or when its
+    /// sender task failed: nothing would ever send it. Serving reports
+    /// (`poll`, `flush`, `close`) goes on, so the failed messages still
+    /// reach the application.
+    fn check_sending(&self) -> Result<()> {
+        self.check_open()?;
+        if self.shared.shutdown.load(Ordering::Acquire) {
+            return Err(Error::new(
+                ErrorCode::Internal,
+                "the producer's sender task failed; create a new producer",
+            ));
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ use crate::topic_partition::{Topic, TopicPartition};
 pub async fn run(shared: Arc<Shared>) {
     // Without this loop nothing would ever send what is queued, and flush
     // and close would wait to their deadlines: if it unwinds, the producer
-    // closes and fails every message not yet sent.
+    // takes no new message and fails every one not yet sent.
     let _closes_on_panic = Finally(|| {
         if std::thread::panicking() {
             fail_unsent_after_panic(&shared);
@@ -253,9 +253,10 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Closes a producer whose sender loop panicked and fails what it queued.
+/// Stops a producer whose sender loop panicked from taking messages and
+/// fails what it queued; their reports are served as usual.
 fn fail_unsent_after_panic(shared: &Shared) {
-    shared.closed.store(true, Ordering::Release);
+    shared.shutdown.store(true, Ordering::Release);
     let unsent = shared.state.locked().drain_unsent();
     for batch in unsent {
         let error = Error::new(ErrorCode::Internal, "the producer's sender task failed");
@@ -399,11 +400,12 @@ mod tests {
         metadata
     }
 
-    #[test]
-    fn a_send_task_that_panics_fails_its_batches_and_flush_returns_at_once() {
-        // Nothing listens there: the producer's own sender never finds a leader.
+    /// A producer named `client_id` with message 7 queued for `t`/0. Nothing
+    /// listens at its broker, so its own sender never finds a leader.
+    fn producer_with_one_message_queued(client_id: &str) -> Producer {
         let cluster = ClusterConfig::new("standard", "test", &["127.0.0.1:9"], "").unwrap();
         let mut config = Config::new();
+        config.set("client_id", client_id).unwrap();
         config.set("delivery_timeout_ms", "60000").unwrap();
         let producer = Producer::new(&cluster, &config, None).unwrap();
         let shared = &producer.shared;
@@ -414,6 +416,13 @@ mod tests {
         producer
             .produce("t", Some(0), None, Some(b"value"), 7, QueueWait::NoWait)
             .unwrap();
+        producer
+    }
+
+    #[test]
+    fn a_send_task_that_panics_fails_its_batches_and_flush_returns_at_once() {
+        let producer = producer_with_one_message_queued("test");
+        let shared = &producer.shared;
 
         // The test plays the sender, with metadata that names the leader.
         let after_linger = Instant::now() + Duration::from_secs(1);
@@ -441,20 +450,8 @@ mod tests {
     }
 
     #[test]
-    fn a_sender_loop_that_panics_closes_the_producer_and_fails_what_it_queued() {
-        let cluster = ClusterConfig::new("standard", "test", &["127.0.0.1:9"], "").unwrap();
-        let mut config = Config::new();
-        config.set("client_id", PANICKING_SENDER).unwrap();
-        config.set("delivery_timeout_ms", "60000").unwrap();
-        let producer = Producer::new(&cluster, &config, None).unwrap();
-        let shared = &producer.shared;
-        shared
-            .topics
-            .insert("t", 1, shared.cluster.metadata_generation())
-            .unwrap();
-        producer
-            .produce("t", Some(0), None, Some(b"value"), 7, QueueWait::NoWait)
-            .unwrap();
+    fn a_sender_loop_that_panics_fails_what_it_queued_and_takes_no_more() {
+        let producer = producer_with_one_message_queued(PANICKING_SENDER);
 
         let started = Instant::now();
         let mut reports = Vec::new();
@@ -470,7 +467,8 @@ mod tests {
         assert_eq!(error.code(), ErrorCode::Internal, "{error}");
         assert_eq!(producer.queued_messages(), 0);
         let after = producer.produce("t", Some(0), None, Some(b"later"), 8, QueueWait::NoWait);
-        assert_eq!(after.unwrap_err().code(), ErrorCode::ClosedHandle);
+        assert_eq!(after.unwrap_err().code(), ErrorCode::Internal);
+        assert_eq!(producer.close(Duration::from_secs(1), &mut |_| {}), Ok(0));
     }
 
     #[test]
