@@ -8,6 +8,9 @@
 
 #include "check.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 /* A configuration of group `group_id` on `kafka` and `zookeeper` that reads
  * from the first message and stores offsets in Kafka; each test adds its
  * own timings. */
@@ -45,6 +48,27 @@ static inline void produce_numbered(const char *kafka, const char *topic, const 
     yk_producer_close(producer, 5000, NULL);
     yk_producer_free(producer);
     yk_cluster_config_free(cluster);
+}
+
+/* The local cluster of scripts/cluster.sh for the test program `name`:
+ * reads YK_KAFKA1 and YK_ZOOKEEPER into `*kafka` and `zookeeper` (a chroot
+ * of this run's own), names this run's `topic`, and produces `count`
+ * numbered messages to it (naming a new topic creates it with 4
+ * partitions on the mock). False, after a failed check, when the cluster's
+ * addresses are missing. */
+static inline bool local_cluster(const char *name, const char **kafka, char *zookeeper, size_t zookeeper_size,
+                                 char *topic, size_t topic_size, char *run_id, size_t run_id_size, int count)
+{
+    *kafka = getenv("YK_KAFKA1");
+    const char *zk = getenv("YK_ZOOKEEPER");
+    bool ready = CHECKF(*kafka && **kafka && zk && *zk, "YK_KAFKA1 and YK_ZOOKEEPER must name scripts/cluster.sh's");
+    snprintf(run_id, run_id_size, "%ld-%ld", (long)getpid(), (long)time(NULL));
+    snprintf(topic, topic_size, "%s-%s", name, run_id);
+    if (ready) {
+        snprintf(zookeeper, zookeeper_size, "%s/yk-%s-test-%s", zk, name, run_id);
+        produce_numbered(*kafka, topic, name, count);
+    }
+    return ready;
 }
 
 #endif

@@ -43,11 +43,6 @@ static yk_consumer_config *config_for(const char *group)
     return config;
 }
 
-static void produce_messages(void)
-{
-    produce_numbered(kafka1, topic, "l", MESSAGES);
-}
-
 /* ------------------------------------------------------------------------ */
 /* A group freed without stop lets its responder go inside _free            */
 /* ------------------------------------------------------------------------ */
@@ -321,16 +316,8 @@ static void test_process_workers_stopped_on_error(void)
 int main(void)
 {
     group_begin("lifecycle: local cluster");
-    kafka1 = getenv("YK_KAFKA1");
-    const char *zk = getenv("YK_ZOOKEEPER");
-    bool ready = CHECKF(kafka1 && *kafka1 && zk && *zk, "YK_KAFKA1 and YK_ZOOKEEPER must name scripts/cluster.sh's");
-    snprintf(run_id, sizeof run_id, "%ld-%ld", (long)getpid(), (long)time(NULL));
-    snprintf(topic, sizeof topic, "lifecycle-%s", run_id);
-    if (ready) {
-        snprintf(zookeeper, sizeof zookeeper, "%s/yk-lifecycle-test-%s", zk, run_id);
-        /* Naming a new topic creates it with 4 partitions on the mock. */
-        produce_messages();
-    }
+    bool ready = local_cluster("lifecycle", &kafka1, zookeeper, sizeof zookeeper, topic, sizeof topic, run_id,
+                               sizeof run_id, MESSAGES);
     group_end();
     if (ready) {
         test_group_free_releases_the_responder();

@@ -37,11 +37,6 @@ static yk_consumer_config *config_for(const char *group)
     return config;
 }
 
-static void produce_messages(void)
-{
-    produce_numbered(kafka1, topic, "w", MESSAGES);
-}
-
 static int32_t never_called(void *opaque, const yk_message *message, char *error, size_t error_size)
 {
     (void)opaque, (void)message, (void)error, (void)error_size;
@@ -264,16 +259,8 @@ static void test_multiprocessing_threads(void)
 int main(void)
 {
     group_begin("worker groups: local cluster");
-    kafka1 = getenv("YK_KAFKA1");
-    const char *zk = getenv("YK_ZOOKEEPER");
-    bool ready = CHECKF(kafka1 && *kafka1 && zk && *zk, "YK_KAFKA1 and YK_ZOOKEEPER must name scripts/cluster.sh's");
-    snprintf(run_id, sizeof run_id, "%ld-%ld", (long)getpid(), (long)time(NULL));
-    snprintf(topic, sizeof topic, "workers-%s", run_id);
-    if (ready) {
-        snprintf(zookeeper, sizeof zookeeper, "%s/yk-worker-test-%s", zk, run_id);
-        /* Naming a new topic creates it with 4 partitions on the mock. */
-        produce_messages();
-    }
+    bool ready = local_cluster("workers", &kafka1, zookeeper, sizeof zookeeper, topic, sizeof topic, run_id,
+                               sizeof run_id, MESSAGES);
     group_end();
     if (ready) {
         test_bad_arguments();
