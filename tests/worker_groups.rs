@@ -1,20 +1,24 @@
 //! The callback-style ConsumerGroup and the MultiprocessingConsumerGroup
 //! against a real ZooKeeper and mock cluster: workers per partition, once
 //! each; a SIGKILLed worker process restarted within a monitor period; a
-//! stuck worker abandoned and fenced; a failing callback stops its group.
+//! stuck worker abandoned and fenced; thread workers paused while
+//! ZooKeeper is unreachable; a failing callback stops its group.
 
 #[path = "support/consumer_fixtures.rs"]
 mod consumer_fixtures;
+#[path = "support/group_fixtures.rs"]
+mod group_fixtures;
 mod support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use consumer_fixtures::{cluster_config, committed_offsets, mock_values, produce_numbered};
+use group_fixtures::PrivateZookeeper;
 use support::MockCluster;
 use yelp_kafka::consumer::{ConsumerConfig, Message, TopicPartition};
 use yelp_kafka::groups::consumer_from_env;
@@ -22,7 +26,7 @@ use yelp_kafka::groups::NoRebalanceHandler;
 use yelp_kafka::groups::{CallbackGroup, MessageProcessor};
 use yelp_kafka::groups::{MultiprocessingGroup, WorkerMode};
 use yelp_kafka::groups::{PartitionWorker, WorkerFactory};
-use yelp_kafka::test_support::MONITOR_PERIOD;
+use yelp_kafka::test_support::{multiprocessing_group_may_deliver, MONITOR_PERIOD, SESSION_TIMEOUT};
 use yelp_kafka::ErrorCode;
 
 fn config(bootstrap: &str, zookeeper: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
@@ -234,6 +238,129 @@ fn a_stuck_worker_is_abandoned_within_the_termination_timeout_and_its_commit_ref
         committed.get(&partition).copied().unwrap_or(0),
         offset,
         "the abandoned worker finished its message after it was fenced: its commit was refused"
+    );
+}
+
+/// Every process call started, in order; each worker waits inside its
+/// call number `HOLD_AT` until `release` is set.
+#[derive(Default)]
+struct HoldingLedger {
+    started: Mutex<Vec<(i32, i64)>>,
+    held: AtomicUsize,
+    release: Arc<AtomicBool>,
+}
+
+/// A worker's call that waits for the test.
+const HOLD_AT: usize = 50;
+
+struct HoldingFactory(Arc<HoldingLedger>);
+
+struct HoldingWorker {
+    ledger: Arc<HoldingLedger>,
+    calls: usize,
+}
+
+impl WorkerFactory for HoldingFactory {
+    fn create(&self, _: &TopicPartition) -> Result<Box<dyn PartitionWorker>, String> {
+        Ok(Box::new(HoldingWorker {
+            ledger: Arc::clone(&self.0),
+            calls: 0,
+        }))
+    }
+}
+
+impl PartitionWorker for HoldingWorker {
+    fn process(&mut self, message: &Message) -> Result<(), String> {
+        self.ledger
+            .started
+            .lock()
+            .unwrap()
+            .push((message.partition(), message.offset()));
+        self.calls += 1;
+        if self.calls == HOLD_AT {
+            self.ledger.held.fetch_add(1, Ordering::SeqCst);
+            while !self.ledger.release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        Ok(())
+    }
+
+    fn dispose(&mut self) {}
+}
+
+/// Issue 12 defect 14: thread workers pause as soon as the group doubts
+/// its session, as the plain group does, after committing what they
+/// finished; on the loss they stop, and the next owner reads nothing
+/// again. Each worker is held inside one call while ZooKeeper stops, so
+/// no call can start between the stop and the group noticing it; the
+/// held calls are let go once the group noticed (and long before the
+/// loss, two thirds of the session timeout later).
+#[test]
+fn thread_workers_pause_while_zookeeper_is_unreachable_and_commit_what_they_finished() {
+    let private = PrivateZookeeper::start("mp_zookeeper_stop");
+    let mock = MockCluster::start(1);
+    mock.create_topic("paced", 2);
+    // Round-robin: 1000 a partition, far more than the workers reach.
+    produce_numbered(mock.bootstrap(), "paced", "p", 2000);
+    let ledger = Arc::new(HoldingLedger::default());
+    // Set when the test ends, failed or not: no worker stays held.
+    let _release_on_exit = ReleaseOnDrop(Arc::clone(&ledger.release));
+    let settings = [
+        // Only the pause (and the stop) commit: nothing automatic.
+        ("auto_commit_interval_messages", "0"),
+        ("auto_commit_interval_ms", "3600000"),
+        ("max_termination_timeout_secs", "10"),
+    ];
+    let zookeeper = format!("{}/mp-pause", private.address());
+    let group = Arc::new(
+        MultiprocessingGroup::new(
+            &["paced".to_string()],
+            config(mock.bootstrap(), &zookeeper, "paced", &settings),
+            WorkerMode::Threads(Arc::new(HoldingFactory(Arc::clone(&ledger)))),
+        )
+        .unwrap(),
+    );
+    let run = run_in_background(&group);
+    wait_until("both workers held in a call", Duration::from_secs(30), || {
+        ledger.held.load(Ordering::SeqCst) == 2
+    });
+    assert!(multiprocessing_group_may_deliver(&group));
+
+    private.stop();
+    wait_until("the group noticed the disconnect", SESSION_TIMEOUT, || {
+        !multiprocessing_group_may_deliver(&group)
+    });
+    assert!(
+        !run.is_finished(),
+        "the group must notice the disconnect before it gives the session up"
+    );
+    let started_before = ledger.started.lock().unwrap().clone();
+    ledger.release.store(true, Ordering::SeqCst);
+    wait_until(
+        "the group gives the session up",
+        SESSION_TIMEOUT + Duration::from_secs(20),
+        || run.is_finished(),
+    );
+    let error = run.join().unwrap().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::Partitioner, "{error}");
+
+    let started = ledger.started.lock().unwrap().clone();
+    assert_eq!(
+        started.len(),
+        started_before.len(),
+        "process calls started after the group noticed the disconnect: {:?}",
+        &started[started_before.len()..started.len().min(started_before.len() + 10)]
+    );
+    let mut processed: BTreeMap<i32, i64> = BTreeMap::new();
+    for (partition, _) in &started {
+        *processed.entry(*partition).or_default() += 1;
+    }
+    assert_eq!(processed.len(), 2, "{processed:?}");
+    assert_eq!(
+        committed_offsets(mock.bootstrap(), "paced", "paced"),
+        processed,
+        "committed what was processed, the held calls included: the next owner reads none of it again"
     );
 }
 
