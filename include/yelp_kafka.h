@@ -1175,12 +1175,14 @@ enum yk_error yk_multiprocessing_group_new_processes(const char *const *topics,
  * ZooKeeper session (`YK_ERROR_PARTITIONER`). While the session is in
  * doubt (connection down, or not confirmed within two thirds of the
  * session timeout) thread workers call `process` no more, after
- * committing once what they finished; they go on when it is confirmed
- * again, and their commits go only while it is trusted
- * (docs/consumer-groups.md). Blocks; runs once per group. Whatever ends
- * it, the loss or an error included (`YK_ERROR_CONSUMER_GROUP` when a
- * worker cannot be started), the workers are asked to stop and commit
- * (after the loss their commits are refused), waited for up to
+ * committing once what they finished, and worker processes are held
+ * with SIGSTOP; they go on when it is confirmed again (SIGCONT). Thread
+ * workers' commits go only while it is trusted; a worker process's own
+ * commits are outside that check (docs/consumer-groups.md). Blocks; runs
+ * once per group. Whatever ends it, the loss or an error included
+ * (`YK_ERROR_CONSUMER_GROUP` when a worker cannot be started), the
+ * workers are asked to stop and commit (after the loss thread workers'
+ * commits are refused), waited for up to
  * `max_termination_timeout_secs`, the rest killed (processes, reaped) or
  * fenced (threads), and the party left before this returns. When it
  * would return `YK_ERROR_OK` but a fenced thread worker still runs the

@@ -370,7 +370,8 @@ fn thread_workers_pause_while_zookeeper_is_unreachable_and_commit_what_they_fini
 
 /// The worker program of the process-mode tests: this test binary, started
 /// by the group with the `YK_WORKER_*` environment and a `log=<path>`
-/// argument; it appends `<partition> <offset> <pid>` per message, slowly.
+/// argument; it appends `<partition> <offset> <pid>` per message, slowly,
+/// and commits each. On SIGTERM it takes no further message and exits.
 #[test]
 fn worker_process_main() {
     if std::env::var_os("YK_WORKER_TOPIC").is_none() {
@@ -379,11 +380,26 @@ fn worker_process_main() {
     let log = std::env::args()
         .find_map(|a| a.strip_prefix("log=").map(PathBuf::from))
         .expect("log=<path>");
+    // Blocked before any thread starts, so that every thread inherits the
+    // mask and only the waiting thread takes SIGTERM.
+    let mut terminate = nix::sys::signal::SigSet::empty();
+    terminate.add(nix::sys::signal::Signal::SIGTERM);
+    terminate.thread_block().expect("block SIGTERM");
+    let stopping = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stopping);
+    std::thread::spawn(move || {
+        let _ = terminate.wait();
+        flag.store(true, Ordering::SeqCst);
+    });
     let consumer = consumer_from_env().expect("consumer from the environment");
     consumer.connect().expect("connect");
     let pid = std::process::id();
     loop {
-        match consumer.get_message(true, Some(Duration::from_millis(100))) {
+        let next = consumer.get_message(true, Some(Duration::from_millis(100)));
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match next {
             Ok(message) => {
                 std::thread::sleep(Duration::from_millis(5));
                 // One write per line: workers append to one file at once.
@@ -400,6 +416,26 @@ fn worker_process_main() {
             Err(error) => panic!("worker: {error}"),
         }
     }
+}
+
+/// A fresh log under target/ and the command that runs
+/// [`worker_process_main`] writing to it.
+fn worker_command(name: &str) -> (PathBuf, Vec<String>) {
+    let log = support::target_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
+    let command = [
+        exe.as_str(),
+        "--exact",
+        "worker_process_main",
+        "--nocapture",
+        "--test-threads=1",
+        &format!("log={}", log.display()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    (log, command)
 }
 
 fn read_log(path: &Path) -> Vec<(i32, i64, u32)> {
@@ -419,20 +455,7 @@ fn a_killed_worker_process_is_restarted_within_a_monitor_period_and_continues_fr
     mock.create_topic("jobs", 4);
     let zookeeper = support::zk_chroot("mp-processes");
     produce_numbered(mock.bootstrap(), "jobs", "j", 2000);
-    let log = support::target_dir().join(format!("worker-log-{}", std::process::id()));
-    let _ = std::fs::remove_file(&log);
-    let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
-    let command: Vec<String> = [
-        exe.as_str(),
-        "--exact",
-        "worker_process_main",
-        "--nocapture",
-        "--test-threads=1",
-        &format!("log={}", log.display()),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let (log, command) = worker_command("worker-log");
     let group = Arc::new(
         MultiprocessingGroup::new(
             &["jobs".to_string()],
@@ -501,6 +524,101 @@ fn a_killed_worker_process_is_restarted_within_a_monitor_period_and_continues_fr
     assert!(
         first_after == last_before || first_after == last_before + 1,
         "the new worker starts at the commit: last {last_before}, then {first_after}"
+    );
+}
+
+/// Whether process `pid` is stopped (SIGSTOP), from /proc/<pid>/stat.
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+        .unwrap_or(false)
+}
+
+/// SIGKILLs worker processes a failed test leaves behind: a stopped worker
+/// would not even see its group go. Disarmed once the group reaped them.
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Issue 12 defect 14 for processes: the group holds its workers with
+/// SIGSTOP as soon as it doubts its session, and on the loss lets them
+/// stop gracefully (SIGTERM + SIGCONT) instead of killing them: no
+/// message but the one a worker was in is processed after the hold, and
+/// what was processed is committed, so the next owner reads none of it
+/// again.
+#[test]
+fn worker_processes_are_held_while_zookeeper_is_unreachable_and_stop_gracefully() {
+    let private = PrivateZookeeper::start("mp_processes_zookeeper_stop");
+    let mock = MockCluster::start(1);
+    mock.create_topic("held", 2);
+    produce_numbered(mock.bootstrap(), "held", "h", 4000);
+    let (log, command) = worker_command("held-log");
+    let zookeeper = format!("{}/mp-held", private.address());
+    let group = Arc::new(
+        MultiprocessingGroup::new(
+            &["held".to_string()],
+            config(
+                mock.bootstrap(),
+                &zookeeper,
+                "held",
+                &[("max_termination_timeout_secs", "10")],
+            ),
+            WorkerMode::Processes(command),
+        )
+        .unwrap(),
+    );
+    let run = run_in_background(&group);
+    wait_until("both workers processing", Duration::from_secs(30), || {
+        let seen: std::collections::BTreeSet<i32> = read_log(&log).iter().map(|(p, _, _)| *p).collect();
+        seen.len() == 2
+    });
+    let pids: Vec<u32> = group.consumers().iter().filter_map(|w| w.pid).collect();
+    assert_eq!(pids.len(), 2);
+    let mut leftovers = KillOnDrop(pids.clone());
+
+    private.stop();
+    wait_until("both workers held", SESSION_TIMEOUT, || {
+        pids.iter().all(|pid| is_stopped(*pid))
+    });
+    assert!(
+        !run.is_finished(),
+        "the group must hold its workers before it gives the session up"
+    );
+    let at_hold = read_log(&log).len();
+    wait_until(
+        "the group gives the session up",
+        SESSION_TIMEOUT + Duration::from_secs(20),
+        || run.is_finished(),
+    );
+    let error = run.join().unwrap().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::Partitioner, "{error}");
+    leftovers.0.clear();
+
+    let entries = read_log(&log);
+    assert!(
+        entries.len() <= at_hold + pids.len(),
+        "at most the message each worker was in is processed after the hold: {} then {}",
+        at_hold,
+        entries.len()
+    );
+    let mut processed: BTreeMap<i32, i64> = BTreeMap::new();
+    for (partition, _, _) in &entries {
+        *processed.entry(*partition).or_default() += 1;
+    }
+    assert_eq!(
+        committed_offsets(mock.bootstrap(), "held", "held"),
+        processed,
+        "every processed message committed: the next owner reads none of it again"
     );
 }
 

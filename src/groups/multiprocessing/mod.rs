@@ -146,7 +146,7 @@ impl MultiprocessingGroup {
 
     /// Joins the group and runs workers for the partitions it holds until
     /// `stop_group`; then stops them and leaves. While the session is in
-    /// doubt thread workers are paused; a lost ZooKeeper session stops them
+    /// doubt the workers are paused; a lost ZooKeeper session stops them
     /// as a release does and is `PartitionerError`. A run that
     /// would end well while fenced worker threads still run the
     /// application's code is `WorkersRunning`.
@@ -255,6 +255,16 @@ impl MultiprocessingGroup {
                 }
             }
             self.restart_dead_workers(workers, gate)?;
+            // Thread workers ask the gate themselves; processes are held
+            // from here (docs/consumer-groups.md, "Workers while ZooKeeper
+            // is in doubt"). The wait below returns when the connection
+            // comes or goes, so they are held as soon as it drops.
+            let hold = !partitioner.may_deliver();
+            for worker in workers.values_mut() {
+                if let Running::Process(process) = &mut worker.running {
+                    process.hold(hold);
+                }
+            }
             if last_refresh.elapsed() >= PARTITIONS_REFRESH {
                 self.refresh_partitions(partitioner)?;
                 last_refresh = Instant::now();
