@@ -1172,10 +1172,17 @@ enum yk_error yk_multiprocessing_group_new_processes(const char *const *topics,
  * Joins the group and runs workers for the partitions it holds, watching
  * them every 250 ms and restarting any that ended, until
  * `yk_multiprocessing_group_stop` (`YK_ERROR_OK`) or the loss of the
- * ZooKeeper session (`YK_ERROR_PARTITIONER`, every worker stopped at
- * once). Blocks; runs once per group. Whatever ends it, an error included
+ * ZooKeeper session (`YK_ERROR_PARTITIONER`). While the session is in
+ * doubt (connection down, or not confirmed within two thirds of the
+ * session timeout) thread workers call `process` no more, after
+ * committing once what they finished, and worker processes are held
+ * with SIGSTOP; they go on when it is confirmed again (SIGCONT). Thread
+ * workers' commits go only while it is trusted; a worker process's own
+ * commits are outside that check (docs/consumer-groups.md). Blocks; runs
+ * once per group. Whatever ends it, the loss or an error included
  * (`YK_ERROR_CONSUMER_GROUP` when a worker cannot be started), the
- * workers are asked to stop and commit, waited for up to
+ * workers are asked to stop and commit (after the loss thread workers'
+ * commits are refused), waited for up to
  * `max_termination_timeout_secs`, the rest killed (processes, reaped) or
  * fenced (threads), and the party left before this returns. When it
  * would return `YK_ERROR_OK` but a fenced thread worker still runs the

@@ -15,6 +15,12 @@ pub use crate::producer::key_partitioner::partition_for_key;
 pub use crate::set_partitioner::{Instruction, PartitionState, SetPartitioner, SetPartitionerSettings};
 pub use crate::zk::SESSION_TIMEOUT;
 
+/// Whether `group`'s workers may take messages now: its partitioner holds
+/// the partitions, is connected and confirmed the session recently.
+pub fn multiprocessing_group_may_deliver(group: &crate::groups::MultiprocessingGroup) -> bool {
+    group.may_deliver()
+}
+
 /// The ZooKeeper names and arithmetic of the set partitioner.
 pub mod layout {
     pub use crate::set_partitioner::layout::{

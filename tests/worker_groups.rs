@@ -1,20 +1,24 @@
 //! The callback-style ConsumerGroup and the MultiprocessingConsumerGroup
 //! against a real ZooKeeper and mock cluster: workers per partition, once
 //! each; a SIGKILLed worker process restarted within a monitor period; a
-//! stuck worker abandoned and fenced; a failing callback stops its group.
+//! stuck worker abandoned and fenced; thread workers paused while
+//! ZooKeeper is unreachable; a failing callback stops its group.
 
 #[path = "support/consumer_fixtures.rs"]
 mod consumer_fixtures;
+#[path = "support/group_fixtures.rs"]
+mod group_fixtures;
 mod support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use consumer_fixtures::{cluster_config, committed_offsets, mock_values, produce_numbered};
+use group_fixtures::PrivateZookeeper;
 use support::MockCluster;
 use yelp_kafka::consumer::{ConsumerConfig, Message, TopicPartition};
 use yelp_kafka::groups::consumer_from_env;
@@ -22,7 +26,7 @@ use yelp_kafka::groups::NoRebalanceHandler;
 use yelp_kafka::groups::{CallbackGroup, MessageProcessor};
 use yelp_kafka::groups::{MultiprocessingGroup, WorkerMode};
 use yelp_kafka::groups::{PartitionWorker, WorkerFactory};
-use yelp_kafka::test_support::MONITOR_PERIOD;
+use yelp_kafka::test_support::{multiprocessing_group_may_deliver, MONITOR_PERIOD, SESSION_TIMEOUT};
 use yelp_kafka::ErrorCode;
 
 fn config(bootstrap: &str, zookeeper: &str, group: &str, extra: &[(&str, &str)]) -> ConsumerConfig {
@@ -237,13 +241,137 @@ fn a_stuck_worker_is_abandoned_within_the_termination_timeout_and_its_commit_ref
     );
 }
 
+/// Every process call started, in order; each worker waits inside its
+/// call number `HOLD_AT` until `release` is set.
+#[derive(Default)]
+struct HoldingLedger {
+    started: Mutex<Vec<(i32, i64)>>,
+    held: AtomicUsize,
+    release: Arc<AtomicBool>,
+}
+
+/// A worker's call that waits for the test.
+const HOLD_AT: usize = 50;
+
+struct HoldingFactory(Arc<HoldingLedger>);
+
+struct HoldingWorker {
+    ledger: Arc<HoldingLedger>,
+    calls: usize,
+}
+
+impl WorkerFactory for HoldingFactory {
+    fn create(&self, _: &TopicPartition) -> Result<Box<dyn PartitionWorker>, String> {
+        Ok(Box::new(HoldingWorker {
+            ledger: Arc::clone(&self.0),
+            calls: 0,
+        }))
+    }
+}
+
+impl PartitionWorker for HoldingWorker {
+    fn process(&mut self, message: &Message) -> Result<(), String> {
+        self.ledger
+            .started
+            .lock()
+            .unwrap()
+            .push((message.partition(), message.offset()));
+        self.calls += 1;
+        if self.calls == HOLD_AT {
+            self.ledger.held.fetch_add(1, Ordering::SeqCst);
+            while !self.ledger.release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        Ok(())
+    }
+
+    fn dispose(&mut self) {}
+}
+
+/// Issue 12 defect 14: thread workers pause as soon as the group doubts
+/// its session, as the plain group does, after committing what they
+/// finished; on the loss they stop, and the next owner reads nothing
+/// again. Each worker is held inside one call while ZooKeeper stops, so
+/// no call can start between the stop and the group noticing it; the
+/// held calls are let go once the group noticed (and long before the
+/// loss, two thirds of the session timeout later).
+#[test]
+fn thread_workers_pause_while_zookeeper_is_unreachable_and_commit_what_they_finished() {
+    let private = PrivateZookeeper::start("mp_zookeeper_stop");
+    let mock = MockCluster::start(1);
+    mock.create_topic("paced", 2);
+    // Round-robin: 1000 a partition, far more than the workers reach.
+    produce_numbered(mock.bootstrap(), "paced", "p", 2000);
+    let ledger = Arc::new(HoldingLedger::default());
+    // Set when the test ends, failed or not: no worker stays held.
+    let _release_on_exit = ReleaseOnDrop(Arc::clone(&ledger.release));
+    let settings = [
+        // Only the pause (and the stop) commit: nothing automatic.
+        ("auto_commit_interval_messages", "0"),
+        ("auto_commit_interval_ms", "3600000"),
+        ("max_termination_timeout_secs", "10"),
+    ];
+    let zookeeper = format!("{}/mp-pause", private.address());
+    let group = Arc::new(
+        MultiprocessingGroup::new(
+            &["paced".to_string()],
+            config(mock.bootstrap(), &zookeeper, "paced", &settings),
+            WorkerMode::Threads(Arc::new(HoldingFactory(Arc::clone(&ledger)))),
+        )
+        .unwrap(),
+    );
+    let run = run_in_background(&group);
+    wait_until("both workers held in a call", Duration::from_secs(30), || {
+        ledger.held.load(Ordering::SeqCst) == 2
+    });
+    assert!(multiprocessing_group_may_deliver(&group));
+
+    private.stop();
+    wait_until("the group noticed the disconnect", SESSION_TIMEOUT, || {
+        !multiprocessing_group_may_deliver(&group)
+    });
+    assert!(
+        !run.is_finished(),
+        "the group must notice the disconnect before it gives the session up"
+    );
+    let started_before = ledger.started.lock().unwrap().clone();
+    ledger.release.store(true, Ordering::SeqCst);
+    wait_until(
+        "the group gives the session up",
+        SESSION_TIMEOUT + Duration::from_secs(20),
+        || run.is_finished(),
+    );
+    let error = run.join().unwrap().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::Partitioner, "{error}");
+
+    let started = ledger.started.lock().unwrap().clone();
+    assert_eq!(
+        started.len(),
+        started_before.len(),
+        "process calls started after the group noticed the disconnect: {:?}",
+        &started[started_before.len()..started.len().min(started_before.len() + 10)]
+    );
+    let mut processed: BTreeMap<i32, i64> = BTreeMap::new();
+    for (partition, _) in &started {
+        *processed.entry(*partition).or_default() += 1;
+    }
+    assert_eq!(processed.len(), 2, "{processed:?}");
+    assert_eq!(
+        committed_offsets(mock.bootstrap(), "paced", "paced"),
+        processed,
+        "committed what was processed, the held calls included: the next owner reads none of it again"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Process workers
 // ---------------------------------------------------------------------------
 
 /// The worker program of the process-mode tests: this test binary, started
 /// by the group with the `YK_WORKER_*` environment and a `log=<path>`
-/// argument; it appends `<partition> <offset> <pid>` per message, slowly.
+/// argument; it appends `<partition> <offset> <pid>` per message, slowly,
+/// and commits each. On SIGTERM it takes no further message and exits.
 #[test]
 fn worker_process_main() {
     if std::env::var_os("YK_WORKER_TOPIC").is_none() {
@@ -252,11 +380,26 @@ fn worker_process_main() {
     let log = std::env::args()
         .find_map(|a| a.strip_prefix("log=").map(PathBuf::from))
         .expect("log=<path>");
+    // Blocked before any thread starts, so that every thread inherits the
+    // mask and only the waiting thread takes SIGTERM.
+    let mut terminate = nix::sys::signal::SigSet::empty();
+    terminate.add(nix::sys::signal::Signal::SIGTERM);
+    terminate.thread_block().expect("block SIGTERM");
+    let stopping = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stopping);
+    std::thread::spawn(move || {
+        let _ = terminate.wait();
+        flag.store(true, Ordering::SeqCst);
+    });
     let consumer = consumer_from_env().expect("consumer from the environment");
     consumer.connect().expect("connect");
     let pid = std::process::id();
     loop {
-        match consumer.get_message(true, Some(Duration::from_millis(100))) {
+        let next = consumer.get_message(true, Some(Duration::from_millis(100)));
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match next {
             Ok(message) => {
                 std::thread::sleep(Duration::from_millis(5));
                 // One write per line: workers append to one file at once.
@@ -273,6 +416,26 @@ fn worker_process_main() {
             Err(error) => panic!("worker: {error}"),
         }
     }
+}
+
+/// A fresh log under target/ and the command that runs
+/// [`worker_process_main`] writing to it.
+fn worker_command(name: &str) -> (PathBuf, Vec<String>) {
+    let log = support::target_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
+    let command = [
+        exe.as_str(),
+        "--exact",
+        "worker_process_main",
+        "--nocapture",
+        "--test-threads=1",
+        &format!("log={}", log.display()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    (log, command)
 }
 
 fn read_log(path: &Path) -> Vec<(i32, i64, u32)> {
@@ -292,20 +455,7 @@ fn a_killed_worker_process_is_restarted_within_a_monitor_period_and_continues_fr
     mock.create_topic("jobs", 4);
     let zookeeper = support::zk_chroot("mp-processes");
     produce_numbered(mock.bootstrap(), "jobs", "j", 2000);
-    let log = support::target_dir().join(format!("worker-log-{}", std::process::id()));
-    let _ = std::fs::remove_file(&log);
-    let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
-    let command: Vec<String> = [
-        exe.as_str(),
-        "--exact",
-        "worker_process_main",
-        "--nocapture",
-        "--test-threads=1",
-        &format!("log={}", log.display()),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let (log, command) = worker_command("worker-log");
     let group = Arc::new(
         MultiprocessingGroup::new(
             &["jobs".to_string()],
@@ -374,6 +524,101 @@ fn a_killed_worker_process_is_restarted_within_a_monitor_period_and_continues_fr
     assert!(
         first_after == last_before || first_after == last_before + 1,
         "the new worker starts at the commit: last {last_before}, then {first_after}"
+    );
+}
+
+/// Whether process `pid` is stopped (SIGSTOP), from /proc/<pid>/stat.
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+        .unwrap_or(false)
+}
+
+/// SIGKILLs worker processes a failed test leaves behind: a stopped worker
+/// would not even see its group go. Disarmed once the group reaped them.
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Issue 12 defect 14 for processes: the group holds its workers with
+/// SIGSTOP as soon as it doubts its session, and on the loss lets them
+/// stop gracefully (SIGTERM + SIGCONT) instead of killing them: no
+/// message but the one a worker was in is processed after the hold, and
+/// what was processed is committed, so the next owner reads none of it
+/// again.
+#[test]
+fn worker_processes_are_held_while_zookeeper_is_unreachable_and_stop_gracefully() {
+    let private = PrivateZookeeper::start("mp_processes_zookeeper_stop");
+    let mock = MockCluster::start(1);
+    mock.create_topic("held", 2);
+    produce_numbered(mock.bootstrap(), "held", "h", 4000);
+    let (log, command) = worker_command("held-log");
+    let zookeeper = format!("{}/mp-held", private.address());
+    let group = Arc::new(
+        MultiprocessingGroup::new(
+            &["held".to_string()],
+            config(
+                mock.bootstrap(),
+                &zookeeper,
+                "held",
+                &[("max_termination_timeout_secs", "10")],
+            ),
+            WorkerMode::Processes(command),
+        )
+        .unwrap(),
+    );
+    let run = run_in_background(&group);
+    wait_until("both workers processing", Duration::from_secs(30), || {
+        let seen: std::collections::BTreeSet<i32> = read_log(&log).iter().map(|(p, _, _)| *p).collect();
+        seen.len() == 2
+    });
+    let pids: Vec<u32> = group.consumers().iter().filter_map(|w| w.pid).collect();
+    assert_eq!(pids.len(), 2);
+    let mut leftovers = KillOnDrop(pids.clone());
+
+    private.stop();
+    wait_until("both workers held", SESSION_TIMEOUT, || {
+        pids.iter().all(|pid| is_stopped(*pid))
+    });
+    assert!(
+        !run.is_finished(),
+        "the group must hold its workers before it gives the session up"
+    );
+    let at_hold = read_log(&log).len();
+    wait_until(
+        "the group gives the session up",
+        SESSION_TIMEOUT + Duration::from_secs(20),
+        || run.is_finished(),
+    );
+    let error = run.join().unwrap().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::Partitioner, "{error}");
+    leftovers.0.clear();
+
+    let entries = read_log(&log);
+    assert!(
+        entries.len() <= at_hold + pids.len(),
+        "at most the message each worker was in is processed after the hold: {} then {}",
+        at_hold,
+        entries.len()
+    );
+    let mut processed: BTreeMap<i32, i64> = BTreeMap::new();
+    for (partition, _, _) in &entries {
+        *processed.entry(*partition).or_default() += 1;
+    }
+    assert_eq!(
+        committed_offsets(mock.bootstrap(), "held", "held"),
+        processed,
+        "every processed message committed: the next owner reads none of it again"
     );
 }
 

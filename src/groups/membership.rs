@@ -77,7 +77,8 @@ pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
     Ok(TopicPartition::new(Topic::new(topic)?, partition))
 }
 
-/// A member's consumers commit only while its partitioner vouches for the
+/// A member's consumers commit, and a multiprocessing group's thread
+/// workers take messages, only while its partitioner vouches for the
 /// partitions (docs/consumer-groups.md, "Losing ZooKeeper"). Holds the
 /// partitioner weakly: a consumer that outlives its group (a fenced worker
 /// thread) must not keep the session, and its locks, alive.
@@ -87,6 +88,12 @@ impl PartitionerGate {
     /// The gate of `partitioner`.
     pub(crate) fn new(partitioner: &Arc<SetPartitioner>) -> Arc<PartitionerGate> {
         Arc::new(PartitionerGate(Arc::downgrade(partitioner)))
+    }
+
+    /// Whether a message may be handed to the application now
+    /// ([`SetPartitioner::may_deliver`]); never once the group left.
+    pub(crate) fn may_deliver(&self) -> bool {
+        self.0.upgrade().is_some_and(|partitioner| partitioner.may_deliver())
     }
 }
 

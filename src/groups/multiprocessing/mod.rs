@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::consumer::ConsumerConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{
-    check_group_topics, partition_of, partition_set, partitioner_settings, PARTITIONS_REFRESH,
+    check_group_topics, partition_of, partition_set, partitioner_settings, PartitionerGate, PARTITIONS_REFRESH,
 };
 use crate::groups::run_gate::RunGate;
 use crate::kafka::KafkaCluster;
@@ -116,6 +116,10 @@ pub struct MultiprocessingGroup {
     live: Mutex<Vec<WorkerInfo>>,
     /// Fenced worker threads that may still run the application's code.
     fenced: Mutex<Vec<JoinHandle<()>>>,
+    /// The gate of the latest partitioner, which the thread workers take
+    /// messages and commit through (docs/consumer-groups.md, "Losing
+    /// ZooKeeper"); kept for [`MultiprocessingGroup::may_deliver`].
+    delivery: Mutex<Option<Arc<PartitionerGate>>>,
 }
 
 impl MultiprocessingGroup {
@@ -136,12 +140,14 @@ impl MultiprocessingGroup {
             gate: RunGate::default(),
             live: Mutex::new(Vec::new()),
             fenced: Mutex::new(Vec::new()),
+            delivery: Mutex::new(None),
         })
     }
 
     /// Joins the group and runs workers for the partitions it holds until
-    /// `stop_group`; then stops them and leaves. A lost ZooKeeper session
-    /// stops every worker at once and is `PartitionerError`. A run that
+    /// `stop_group`; then stops them and leaves. While the session is in
+    /// doubt the workers are paused; a lost ZooKeeper session stops them
+    /// as a release does and is `PartitionerError`. A run that
     /// would end well while fenced worker threads still run the
     /// application's code is `WorkersRunning`.
     pub fn start_group(&self) -> Result<()> {
@@ -188,9 +194,11 @@ impl MultiprocessingGroup {
     fn supervise(&self) -> Result<()> {
         let partitions = partition_set(&self.cluster, &self.topics)?;
         let settings = partitioner_settings(&self.config, &self.topics, &self.identifier);
-        let partitioner = SetPartitioner::start(settings, partitions)?;
+        let partitioner = Arc::new(SetPartitioner::start(settings, partitions)?);
+        let gate = PartitionerGate::new(&partitioner);
+        *self.delivery.locked() = Some(Arc::clone(&gate));
         let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
-        let result = self.run_workers(&partitioner, &mut workers);
+        let result = self.run_workers(&partitioner, &gate, &mut workers);
         // Every way out, an error included, stops the workers (with their
         // commits) and leaves the party, as Python yelp_kafka's
         // MultiprocessingConsumerGroup does in its finally clause: no worker
@@ -203,7 +211,12 @@ impl MultiprocessingGroup {
     /// Follows the partitioner with a worker per held partition until a
     /// stop is asked for (`Ok`) or something fails; the workers left in
     /// `workers` are the caller's to stop.
-    fn run_workers(&self, partitioner: &SetPartitioner, workers: &mut BTreeMap<TopicPartition, Worker>) -> Result<()> {
+    fn run_workers(
+        &self,
+        partitioner: &SetPartitioner,
+        gate: &Arc<PartitionerGate>,
+        workers: &mut BTreeMap<TopicPartition, Worker>,
+    ) -> Result<()> {
         let mut last_refresh = Instant::now();
         loop {
             if self.gate.stop_requested() {
@@ -214,7 +227,7 @@ impl MultiprocessingGroup {
                 Instruction::Acquire(names) => {
                     for name in names {
                         let partition = partition_of(&name)?;
-                        let running = self.start_worker(&partition)?;
+                        let running = self.start_worker(&partition, gate)?;
                         workers.insert(
                             partition.clone(),
                             Worker {
@@ -232,12 +245,26 @@ impl MultiprocessingGroup {
                     last_refresh = Instant::now();
                 }
                 Instruction::Fail(error) => {
-                    // Two members must never consume one partition: stop now.
-                    self.abandon_workers(workers);
+                    // The workers were paused since the session came in
+                    // doubt (their gate, docs/consumer-groups.md), having
+                    // committed what they finished: they stop as on a
+                    // release, and whatever they would commit now is
+                    // refused, as the partitions may be another member's.
+                    self.stop_workers(workers);
                     return Err(error.with_code(ErrorCode::Partitioner));
                 }
             }
-            self.restart_dead_workers(workers)?;
+            self.restart_dead_workers(workers, gate)?;
+            // Thread workers ask the gate themselves; processes are held
+            // from here (docs/consumer-groups.md, "Workers while ZooKeeper
+            // is in doubt"). The wait below returns when the connection
+            // comes or goes, so they are held as soon as it drops.
+            let hold = !partitioner.may_deliver();
+            for worker in workers.values_mut() {
+                if let Running::Process(process) = &mut worker.running {
+                    process.hold(hold);
+                }
+            }
             if last_refresh.elapsed() >= PARTITIONS_REFRESH {
                 self.refresh_partitions(partitioner)?;
                 last_refresh = Instant::now();
@@ -247,19 +274,26 @@ impl MultiprocessingGroup {
         }
     }
 
-    fn start_worker(&self, partition: &TopicPartition) -> Result<Running> {
+    fn start_worker(&self, partition: &TopicPartition, gate: &Arc<PartitionerGate>) -> Result<Running> {
         Ok(match &self.mode {
-            WorkerMode::Threads(factory) => {
-                Running::Thread(ThreadWorker::start(&self.config, partition, Arc::clone(factory))?)
-            }
+            WorkerMode::Threads(factory) => Running::Thread(ThreadWorker::start(
+                &self.config,
+                partition,
+                Arc::clone(factory),
+                Arc::clone(gate),
+            )?),
             WorkerMode::Processes(command) => Running::Process(ProcessWorker::start(command, &self.config, partition)?),
         })
     }
 
-    fn restart_dead_workers(&self, workers: &mut BTreeMap<TopicPartition, Worker>) -> Result<()> {
+    fn restart_dead_workers(
+        &self,
+        workers: &mut BTreeMap<TopicPartition, Worker>,
+        gate: &Arc<PartitionerGate>,
+    ) -> Result<()> {
         for worker in workers.values_mut() {
             if worker.has_ended() {
-                worker.running = self.start_worker(&worker.partition)?;
+                worker.running = self.start_worker(&worker.partition, gate)?;
                 worker.restarts += 1;
             }
         }
@@ -306,6 +340,12 @@ impl MultiprocessingGroup {
     pub fn stop_group(&self, timeout: Duration) -> Result<()> {
         self.gate.stop(timeout)?;
         self.check_fenced()
+    }
+
+    /// Whether the workers may take messages now: the running partitioner
+    /// vouches for the partitions (`test_support` reads it).
+    pub(crate) fn may_deliver(&self) -> bool {
+        self.delivery.locked().as_ref().is_some_and(|gate| gate.may_deliver())
     }
 
     /// The live workers, by partition.

@@ -2,7 +2,9 @@
 //! per partition, with the partition, the group and the cluster in its
 //! environment; [`consumer_from_env`] turns that environment into a ready
 //! simple consumer inside the worker. A worker asked to stop gets SIGTERM,
-//! and SIGKILL when it outlives the group's patience.
+//! and SIGKILL when it outlives the group's patience. While its group may
+//! not deliver (the session in doubt, docs/consumer-groups.md) a worker is
+//! held with SIGSTOP, and SIGCONT lets it go on.
 
 use std::process::{Child, Command};
 
@@ -39,6 +41,8 @@ const ORPHAN_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_mil
 /// A running worker process.
 pub struct ProcessWorker {
     child: Child,
+    /// Held with SIGSTOP by the group.
+    held: bool,
 }
 
 impl ProcessWorker {
@@ -63,7 +67,7 @@ impl ProcessWorker {
                     format!("cannot start worker {:?}: {e}", command[0]),
                 )
             })?;
-        Ok(ProcessWorker { child })
+        Ok(ProcessWorker { child, held: false })
     }
 
     /// The worker's process id.
@@ -77,11 +81,28 @@ impl ProcessWorker {
         !matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// SIGTERM: the worker should finish its message, commit and exit.
+    /// SIGSTOP while `hold`, SIGCONT when no longer: the group pauses its
+    /// workers while it may not deliver, as the plain group stops handing
+    /// out (docs/consumer-groups.md, "Workers while ZooKeeper is in doubt").
+    pub fn hold(&mut self, hold: bool) {
+        if hold != self.held && !self.has_ended() {
+            let signal = if hold { Signal::SIGSTOP } else { Signal::SIGCONT };
+            let _ = kill(self.process_id(), signal);
+            self.held = hold;
+        }
+    }
+
+    /// SIGTERM: the worker should finish its message, commit and exit; a
+    /// held worker is let go (SIGCONT) to do so.
     pub fn request_stop(&mut self) {
         if !self.has_ended() {
-            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+            let _ = kill(self.process_id(), Signal::SIGTERM);
+            self.hold(false);
         }
+    }
+
+    fn process_id(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
     }
 
     /// SIGKILL, and reap.

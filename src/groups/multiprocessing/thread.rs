@@ -1,6 +1,12 @@
 //! Thread workers: a thread per partition with its own simple consumer,
 //! running the application's worker (initialize, process, dispose).
 //!
+//! A worker takes a message only while its group's partitioner vouches for
+//! the partition, and commits only then too (the group's session check,
+//! docs/consumer-groups.md, "Losing ZooKeeper"): while the session is in
+//! doubt it pauses, after committing once what it finished, and goes on
+//! when the session is confirmed again.
+//!
 //! A worker whose process step fails ends (after committing what it
 //! finished) and the group starts a new one. A worker that does not stop
 //! when asked is fenced: its consumer is closed under it, so nothing it
@@ -14,10 +20,13 @@ use std::time::Duration;
 
 use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription};
 use crate::error::{Error, ErrorCode, Result};
+use crate::groups::membership::PartitionerGate;
 use crate::topic_partition::TopicPartition;
 
 /// How long a worker waits for a message before it looks at its stop flag.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How often a paused worker looks whether it may go on, or must stop.
+const PAUSE_CHECK: Duration = Duration::from_millis(20);
 
 /// Makes the worker of one partition (`initialize`), on the worker's thread.
 pub trait WorkerFactory: Send + Sync {
@@ -42,23 +51,26 @@ pub struct ThreadWorker {
 }
 
 impl ThreadWorker {
-    /// Starts a thread consuming `partition` with `config`'s group offsets.
+    /// Starts a thread consuming `partition` with `config`'s group offsets,
+    /// taking messages and committing only while `gate` allows.
     pub fn start(
         config: &ConsumerConfig,
         partition: &TopicPartition,
         factory: Arc<dyn WorkerFactory>,
+        gate: Arc<PartitionerGate>,
     ) -> Result<ThreadWorker> {
         let subscription = Subscription::Topic {
             topic: partition.topic.as_str().to_string(),
             partitions: Some(vec![partition.partition]),
         };
         let consumer = Arc::new(Consumer::new(subscription, config.clone())?);
+        consumer.set_commit_gate(Arc::clone(&gate) as _);
         let stop = Arc::new(AtomicBool::new(false));
         let (thread_consumer, thread_stop, thread_partition) =
             (Arc::clone(&consumer), Arc::clone(&stop), partition.clone());
         let thread = std::thread::Builder::new()
             .name(format!("yk-worker-{partition}"))
-            .spawn(move || consume(&thread_consumer, &thread_stop, &thread_partition, &*factory))
+            .spawn(move || consume(&thread_consumer, &thread_stop, &thread_partition, &*factory, &gate))
             .map_err(|e| Error::new(ErrorCode::Internal, format!("cannot start a worker thread: {e}")))?;
         Ok(ThreadWorker {
             stop,
@@ -78,7 +90,8 @@ impl ThreadWorker {
     }
 
     /// Ends the worker's hold on its partition now: its consumer is closed
-    /// (committing what it finished), so its later task_done and commits
+    /// (committing what it finished, if the group's session check still
+    /// allows), so its later task_done and commits
     /// fail and it calls `process` no more. A thread still inside the
     /// application's code is returned, for the group to join before it is
     /// freed (docs/c-abi.md: no callback runs after `_free`).
@@ -94,7 +107,13 @@ impl ThreadWorker {
     }
 }
 
-fn consume(consumer: &Consumer, stop: &AtomicBool, partition: &TopicPartition, factory: &dyn WorkerFactory) {
+fn consume(
+    consumer: &Consumer,
+    stop: &AtomicBool,
+    partition: &TopicPartition,
+    factory: &dyn WorkerFactory,
+    gate: &PartitionerGate,
+) {
     if consumer.connect().is_err() {
         return;
     }
@@ -102,12 +121,40 @@ fn consume(consumer: &Consumer, stop: &AtomicBool, partition: &TopicPartition, f
         let _ = consumer.close();
         return;
     };
+    // A message taken while the session was in doubt, kept for when it is
+    // confirmed again.
+    let mut held: Option<Message> = None;
+    let mut paused = false;
     while !stop.load(Ordering::Acquire) {
-        let message = match consumer.get_message(true, Some(POLL_INTERVAL)) {
-            Ok(message) => message,
-            Err(error) if error.code() == ErrorCode::ConsumerTimeout => continue,
-            Err(_) => break,
+        if !gate.may_deliver() {
+            // The plain group stops handing out at once when the session is
+            // in doubt (docs/consumer-groups.md, "Losing ZooKeeper"); so do
+            // workers. What they finished is committed once, while the
+            // check still trusts the session (the commit is refused
+            // otherwise), so that the next owner does not read it again.
+            if !paused && consumer.config().auto_commit_enable {
+                let _ = consumer.commit();
+            }
+            paused = true;
+            std::thread::sleep(PAUSE_CHECK);
+            continue;
+        }
+        paused = false;
+        let message = match held.take() {
+            Some(message) => message,
+            None => match consumer.get_message(true, Some(POLL_INTERVAL)) {
+                Ok(message) => message,
+                Err(error) if error.code() == ErrorCode::ConsumerTimeout => continue,
+                Err(_) => break,
+            },
         };
+        // The wait for the message may have outlasted the check (or the
+        // process stood still): ask again just before the application
+        // gets it, as the plain group does.
+        if !gate.may_deliver() {
+            held = Some(message);
+            continue;
+        }
         if worker.process(&message).is_err() || consumer.task_done(&message).is_err() {
             break;
         }
