@@ -170,13 +170,17 @@ typedef enum yk_error {
 typedef struct yk_callback_group yk_callback_group;
 
 /**
- * A cluster configuration (docs/configuration.md). Immutable once made.
+ * A cluster configuration (docs/configuration.md). Immutable once made:
+ * usable from several threads at once.
  */
 typedef struct yk_cluster_config yk_cluster_config;
 
 /**
  * Key/value configuration. Keys are checked by the function that reads the
  * configuration, which names any unknown key or bad value.
+ * Not synchronized: a call that changes it (one taking a non-const
+ * pointer) must have it to itself; calls taking a const pointer may run
+ * from several threads at once while nothing changes it.
  */
 typedef struct yk_config yk_config;
 
@@ -190,6 +194,9 @@ typedef struct yk_consumer yk_consumer;
  * A consumer configuration: the group id, the cluster and the options.
  * Options are checked when set; the configuration is copied by the
  * consumers made from it, so it may be changed or freed afterwards.
+ * Not synchronized: a call that changes it (one taking a non-const
+ * pointer) must have it to itself; calls taking a const pointer may run
+ * from several threads at once while nothing changes it.
  */
 typedef struct yk_consumer_config yk_consumer_config;
 
@@ -204,6 +211,7 @@ typedef struct yk_consumer_group yk_consumer_group;
  * What a discovery call found: a list of clusters, each with a list of
  * topics (sorted by name), each with its partition ids (sorted). Everything
  * it points to is owned by the result and freed by `yk_discovery_result_free`.
+ * Read-only once made: usable from several threads at once.
  */
 typedef struct yk_discovery_result yk_discovery_result;
 
@@ -230,6 +238,7 @@ typedef struct yk_offsets yk_offsets;
 /**
  * What an offsets call found: one row per partition, sorted by topic and
  * partition. Freed with `yk_offsets_result_free`, with everything in it.
+ * Read-only once made: usable from several threads at once.
  */
 typedef struct yk_offsets_result yk_offsets_result;
 
@@ -241,16 +250,21 @@ typedef struct yk_producer yk_producer;
 /**
  * The topics an offsets call is about: whole topics (every partition, the
  * list form) and single partitions (the topic → partitions map form).
+ * Not synchronized: a call that changes it (one taking a non-const
+ * pointer) must have it to itself; calls taking a const pointer may run
+ * from several threads at once while nothing changes it.
  */
 typedef struct yk_topics yk_topics;
 
 /**
  * A loaded topology file: every cluster of one cluster type.
+ * Read-only once made: usable from several threads at once.
  */
 typedef struct yk_topology yk_topology;
 
 /**
  * A snapshot of a group's live workers.
+ * Read-only once made: usable from several threads at once.
  */
 typedef struct yk_worker_list yk_worker_list;
 

@@ -8,7 +8,8 @@ use crate::ffi::arguments::{c_str, check_out, to_c_string};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 
-/// A cluster configuration (docs/configuration.md). Immutable once made.
+/// A cluster configuration (docs/configuration.md). Immutable once made:
+/// usable from several threads at once.
 pub struct yk_cluster_config {
     pub(crate) config: ClusterConfig,
     cluster_type: CString,

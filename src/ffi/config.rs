@@ -11,6 +11,9 @@ use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, 
 
 /// Key/value configuration. Keys are checked by the function that reads the
 /// configuration, which names any unknown key or bad value.
+/// Not synchronized: a call that changes it (one taking a non-const
+/// pointer) must have it to itself; calls taking a const pointer may run
+/// from several threads at once while nothing changes it.
 pub struct yk_config {
     pub(crate) values: Config,
     c_values: BTreeMap<String, CString>,

@@ -32,6 +32,9 @@ pub(crate) struct RebalanceCallbacks {
 /// A consumer configuration: the group id, the cluster and the options.
 /// Options are checked when set; the configuration is copied by the
 /// consumers made from it, so it may be changed or freed afterwards.
+/// Not synchronized: a call that changes it (one taking a non-const
+/// pointer) must have it to itself; calls taking a const pointer may run
+/// from several threads at once while nothing changes it.
 pub struct yk_consumer_config {
     pub(crate) config: ConsumerConfig,
     pub(crate) rebalance: RebalanceCallbacks,

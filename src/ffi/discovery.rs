@@ -25,6 +25,7 @@ struct DiscoveredCluster {
 /// What a discovery call found: a list of clusters, each with a list of
 /// topics (sorted by name), each with its partition ids (sorted). Everything
 /// it points to is owned by the result and freed by `yk_discovery_result_free`.
+/// Read-only once made: usable from several threads at once.
 pub struct yk_discovery_result {
     clusters: Vec<DiscoveredCluster>,
 }

@@ -275,6 +275,7 @@ pub unsafe extern "C" fn yk_multiprocessing_worker_consumer(out: *mut *mut yk_co
 }
 
 /// A snapshot of a group's live workers.
+/// Read-only once made: usable from several threads at once.
 pub struct yk_worker_list {
     workers: Vec<WorkerInfo>,
 }

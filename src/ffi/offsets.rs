@@ -35,6 +35,9 @@ impl Handle for yk_offsets {
 
 /// The topics an offsets call is about: whole topics (every partition, the
 /// list form) and single partitions (the topic → partitions map form).
+/// Not synchronized: a call that changes it (one taking a non-const
+/// pointer) must have it to itself; calls taking a const pointer may run
+/// from several threads at once while nothing changes it.
 pub struct yk_topics {
     selection: Topics,
 }
@@ -81,6 +84,7 @@ pub struct yk_topic_partition_offset {
 
 /// What an offsets call found: one row per partition, sorted by topic and
 /// partition. Freed with `yk_offsets_result_free`, with everything in it.
+/// Read-only once made: usable from several threads at once.
 pub struct yk_offsets_result {
     rows: Vec<yk_partition_offsets>,
     _topics: Vec<Topic>,

@@ -11,6 +11,7 @@ use crate::ffi::cluster_config::yk_cluster_config;
 use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 
 /// A loaded topology file: every cluster of one cluster type.
+/// Read-only once made: usable from several threads at once.
 pub struct yk_topology {
     clusters: Vec<yk_cluster_config>,
     topology: Topology,
