@@ -169,13 +169,7 @@ fn chaos_member_process() {
     ];
     let config =
         ConsumerConfig::new(GROUP, &cluster_config(bootstrap, zookeeper), &mock_values(&options)).expect("config");
-    let leaving = Arc::new(AtomicBool::new(false));
-    let stdin_leaving = Arc::clone(&leaving);
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-        stdin_leaving.store(true, Ordering::SeqCst);
-    });
+    let leaving = group_fixtures::leave_on_stdin_line();
     let mut incarnation = 0;
     loop {
         incarnation += 1;

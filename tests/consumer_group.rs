@@ -14,9 +14,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use consumer_fixtures::{cluster_config, committed_offsets, mock_values, produce_numbered};
@@ -77,13 +76,7 @@ fn group_member_process() {
         .collect();
     let config =
         ConsumerConfig::new(group_id, &cluster_config(bootstrap, zookeeper), &mock_values(&pairs)).expect("config");
-    let leaving = Arc::new(AtomicBool::new(false));
-    let stdin_leaving = Arc::clone(&leaving);
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-        stdin_leaving.store(true, Ordering::SeqCst);
-    });
+    let leaving = group_fixtures::leave_on_stdin_line();
     let delay = std::env::var(DELAY_ENV)
         .ok()
         .map(|ms| Duration::from_millis(ms.parse().expect("delay in ms")));

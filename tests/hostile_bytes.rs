@@ -130,6 +130,19 @@ struct Counts {
     panics: usize,
 }
 
+/// Prints a parser run's counts; no case may have panicked.
+fn report_parser_cases(what: &str, started: Instant, counts: &Counts) {
+    println!(
+        "{what}: {} cases in {:.1?} ({} ok, {} errors, {} panics)",
+        counts.cases,
+        started.elapsed(),
+        counts.decoded,
+        counts.errors,
+        counts.panics
+    );
+    assert_eq!(counts.panics, 0, "{what}: {counts:?}");
+}
+
 /// Runs `case` on `input`, counting its outcome; a panic is counted and reported.
 fn run_case(sample: &Sample, input: Vec<u8>, counts: &mut Counts) {
     counts.cases += 1;
@@ -729,15 +742,7 @@ fn configuration_options_survive_mutation() {
             &mut counts,
         );
     }
-    println!(
-        "configuration: {} cases in {:.1?} ({} ok, {} errors, {} panics)",
-        counts.cases,
-        started.elapsed(),
-        counts.decoded,
-        counts.errors,
-        counts.panics
-    );
-    assert_eq!(counts.panics, 0);
+    report_parser_cases("configuration", started, &counts);
 }
 
 #[test]
@@ -771,15 +776,7 @@ fn broker_lists_and_zookeeper_strings_survive_mutation() {
         let result = catch_unwind(|| ClusterConfig::from_broker_string("standard", "c", &joined, &zookeeper));
         settle("ClusterConfig::from_broker_string", &input, result, &mut counts);
     }
-    println!(
-        "cluster configs: {} cases in {:.1?} ({} ok, {} errors, {} panics)",
-        counts.cases,
-        started.elapsed(),
-        counts.decoded,
-        counts.errors,
-        counts.panics
-    );
-    assert_eq!(counts.panics, 0);
+    report_parser_cases("cluster configs", started, &counts);
 }
 
 #[test]
@@ -824,15 +821,7 @@ fn topology_files_survive_mutation() {
         settle("Topology::load", &text, result, &mut counts);
     }
     std::fs::remove_dir_all(&dir).unwrap();
-    println!(
-        "topology files: {} cases in {:.1?} ({} ok, {} errors, {} panics)",
-        counts.cases,
-        started.elapsed(),
-        counts.decoded,
-        counts.errors,
-        counts.panics
-    );
-    assert_eq!(counts.panics, 0);
+    report_parser_cases("topology files", started, &counts);
 }
 
 #[test]
@@ -870,13 +859,5 @@ fn topic_patterns_survive_mutation() {
         let result = catch_unwind(|| python_match_regex(&pattern).map(|r| topics.map(|t| r.matches(t))));
         settle("python_match_regex", &pattern, result, &mut counts);
     }
-    println!(
-        "topic patterns: {} cases in {:.1?} ({} ok, {} errors, {} panics)",
-        counts.cases,
-        started.elapsed(),
-        counts.decoded,
-        counts.errors,
-        counts.panics
-    );
-    assert_eq!(counts.panics, 0);
+    report_parser_cases("topic patterns", started, &counts);
 }

@@ -3,6 +3,8 @@
 //! both ways and, while switched on, corrupts what the broker sends. A
 //! fault injector, not a broker: every answer comes from the mock.
 
+#[path = "support/consumer_fixtures.rs"]
+mod consumer_fixtures;
 mod support;
 
 use std::io::{Read, Write};
@@ -103,14 +105,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, corruption: Option<(Arc<AtomicU8
 }
 
 fn options(extra: &[(&str, &str)]) -> ClientOptions {
-    let mut config = Config::new();
-    if std::env::var_os("YK_MOCK_LIB").is_none() {
-        config.set("api_version_caps", "ListOffsets:3").unwrap();
-    }
-    for (key, value) in extra {
-        config.set(key, value).unwrap();
-    }
-    ClientOptions::from_config(&config).unwrap()
+    ClientOptions::from_config(&consumer_fixtures::mock_values(extra)).unwrap()
 }
 
 /// A garbage frame on a live connection fails the request waiting on it,

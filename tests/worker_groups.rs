@@ -449,6 +449,30 @@ fn read_log(path: &Path) -> Vec<(i32, i64, u32)> {
         .collect()
 }
 
+/// How many partitions the worker processes have logged a message of.
+fn partitions_in_log(log: &Path) -> usize {
+    let partitions: std::collections::BTreeSet<i32> = read_log(log).iter().map(|(p, _, _)| *p).collect();
+    partitions.len()
+}
+
+/// A group of worker processes running `command` for `topic`, with the
+/// given termination timeout in seconds.
+fn process_group(
+    bootstrap: &str,
+    zookeeper: &str,
+    topic: &str,
+    termination_secs: &str,
+    command: Vec<String>,
+) -> Arc<MultiprocessingGroup> {
+    let config = config(
+        bootstrap,
+        zookeeper,
+        topic,
+        &[("max_termination_timeout_secs", termination_secs)],
+    );
+    Arc::new(MultiprocessingGroup::new(&[topic.to_string()], config, WorkerMode::Processes(command)).unwrap())
+}
+
 #[test]
 fn a_killed_worker_process_is_restarted_within_a_monitor_period_and_continues_from_its_commit() {
     let mock = MockCluster::start(1);
@@ -456,23 +480,10 @@ fn a_killed_worker_process_is_restarted_within_a_monitor_period_and_continues_fr
     let zookeeper = support::zk_chroot("mp-processes");
     produce_numbered(mock.bootstrap(), "jobs", "j", 2000);
     let (log, command) = worker_command("worker-log");
-    let group = Arc::new(
-        MultiprocessingGroup::new(
-            &["jobs".to_string()],
-            config(
-                mock.bootstrap(),
-                &zookeeper,
-                "jobs",
-                &[("max_termination_timeout_secs", "2")],
-            ),
-            WorkerMode::Processes(command),
-        )
-        .unwrap(),
-    );
+    let group = process_group(mock.bootstrap(), &zookeeper, "jobs", "2", command);
     let run = run_in_background(&group);
     wait_until("four workers processing", Duration::from_secs(30), || {
-        let seen: std::collections::BTreeSet<i32> = read_log(&log).iter().map(|(p, _, _)| *p).collect();
-        seen.len() == 4
+        partitions_in_log(&log) == 4
     });
     let victim = group
         .consumers()
@@ -564,23 +575,10 @@ fn worker_processes_are_held_while_zookeeper_is_unreachable_and_stop_gracefully(
     produce_numbered(mock.bootstrap(), "held", "h", 4000);
     let (log, command) = worker_command("held-log");
     let zookeeper = format!("{}/mp-held", private.address());
-    let group = Arc::new(
-        MultiprocessingGroup::new(
-            &["held".to_string()],
-            config(
-                mock.bootstrap(),
-                &zookeeper,
-                "held",
-                &[("max_termination_timeout_secs", "10")],
-            ),
-            WorkerMode::Processes(command),
-        )
-        .unwrap(),
-    );
+    let group = process_group(mock.bootstrap(), &zookeeper, "held", "10", command);
     let run = run_in_background(&group);
     wait_until("both workers processing", Duration::from_secs(30), || {
-        let seen: std::collections::BTreeSet<i32> = read_log(&log).iter().map(|(p, _, _)| *p).collect();
-        seen.len() == 2
+        partitions_in_log(&log) == 2
     });
     let pids: Vec<u32> = group.consumers().iter().filter_map(|w| w.pid).collect();
     assert_eq!(pids.len(), 2);

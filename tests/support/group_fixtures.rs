@@ -333,3 +333,16 @@ pub fn group_nodes(address: &str, group_path: &str) -> (Vec<String>, LockContend
         (party, locks)
     })
 }
+
+/// In a member process: a flag that turns true when the test writes a line
+/// to the member's stdin (or closes it), asking it to leave its group.
+pub fn leave_on_stdin_line() -> Arc<AtomicBool> {
+    let leaving = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&leaving);
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        flag.store(true, Ordering::SeqCst);
+    });
+    leaving
+}
