@@ -1295,7 +1295,5 @@ int main(void)
     yk_cluster_config_free(cluster2);
     yk_cluster_config_free(unreachable);
 
-    int p = atomic_load(&passed), f = atomic_load(&failed);
-    printf("%d passed, %d failed\n", p, f);
-    return f == 0 ? 0 : 1;
+    return checks_summary();
 }

@@ -179,4 +179,12 @@ static inline void expect_failed_value_at(const char *file, int line, const char
     } while (0)
 
 
+/* Prints the closing "N passed, M failed" line; the program's exit status. */
+static inline int checks_summary(void)
+{
+    int p = atomic_load(&passed), f = atomic_load(&failed);
+    printf("%d passed, %d failed\n", p, f);
+    return f == 0 ? 0 : 1;
+}
+
 #endif

@@ -370,7 +370,5 @@ int main(void)
         test_bad_arguments();
         test_two_members_split_and_consume();
     }
-    int p = atomic_load(&passed), f = atomic_load(&failed);
-    printf("%d passed, %d failed\n", p, f);
-    return f == 0 ? 0 : 1;
+    return checks_summary();
 }

@@ -686,7 +686,5 @@ int main(void)
         test_offsets_api();
         test_fork();
     }
-    int p = atomic_load(&passed), f = atomic_load(&failed);
-    printf("%d passed, %d failed\n", p, f);
-    return f == 0 ? 0 : 1;
+    return checks_summary();
 }

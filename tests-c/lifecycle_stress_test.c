@@ -847,7 +847,5 @@ int main(void)
         group_end();
         printf("     total %.1f s\n", now_seconds() - started);
     }
-    int p = atomic_load(&passed), f = atomic_load(&failed);
-    printf("%d passed, %d failed\n", p, f);
-    return f == 0 ? 0 : 1;
+    return checks_summary();
 }

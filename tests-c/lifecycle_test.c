@@ -324,7 +324,5 @@ int main(void)
         test_fenced_thread_worker();
         test_process_workers_stopped_on_error();
     }
-    int p = atomic_load(&passed), f = atomic_load(&failed);
-    printf("%d passed, %d failed\n", p, f);
-    return f == 0 ? 0 : 1;
+    return checks_summary();
 }

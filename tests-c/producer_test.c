@@ -464,7 +464,5 @@ int main(void)
         test_fork();
     }
     yk_cluster_config_free(cluster);
-    int p = atomic_load(&passed), f = atomic_load(&failed);
-    printf("%d passed, %d failed\n", p, f);
-    return f == 0 ? 0 : 1;
+    return checks_summary();
 }

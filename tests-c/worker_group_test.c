@@ -267,7 +267,5 @@ int main(void)
         test_callback_group();
         test_multiprocessing_threads();
     }
-    int p = atomic_load(&passed), f = atomic_load(&failed);
-    printf("%d passed, %d failed\n", p, f);
-    return f == 0 ? 0 : 1;
+    return checks_summary();
 }
