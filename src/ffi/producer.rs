@@ -186,10 +186,11 @@ pub unsafe extern "C" fn yk_producer_send_keyed_messages(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let topic = c_str(topic, "topic")?;
-        let key = byte_slice(key, key_len, "key", "key_len")?.ok_or_else(|| Error::invalid_argument("key is NULL"))?;
+        let key = byte_slice(key, key_len, BufferArgument::Named("key"))?
+            .ok_or_else(|| Error::invalid_argument("key is NULL"))?;
         let values = byte_buffers(values, count)?;
         for (i, value) in values.iter().enumerate() {
-            check_message_length(key_len, value.map_or(0, <[u8]>::len), &format!("values[{i}].len"))?;
+            check_message_length(key_len, value.map_or(0, <[u8]>::len), BufferArgument::Value(i))?;
         }
         let written = producer.producer.send_keyed_messages(topic, key, &values)?;
         write_offsets(offsets, &written);
@@ -226,9 +227,9 @@ pub unsafe extern "C" fn yk_producer_produce(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let topic = c_str(topic, "topic")?;
-        let key = byte_slice(key, key_len, "key", "key_len")?;
-        let value = byte_slice(value, value_len, "value", "value_len")?;
-        check_message_length(key_len, value_len, "value_len")?;
+        let key = byte_slice(key, key_len, BufferArgument::Named("key"))?;
+        let value = byte_slice(value, value_len, BufferArgument::Named("value"))?;
+        check_message_length(key_len, value_len, BufferArgument::Named("value"))?;
         let partition = match partition {
             -1 => None,
             p if p >= 0 => Some(p),
@@ -370,34 +371,62 @@ fn delivery_handler(producer: &yk_producer) -> impl FnMut(&DeliveryReport) + '_ 
 /// taken and before anything is copied.
 const MAX_LENGTH: usize = isize::MAX as usize;
 
+/// The C arguments a buffer came from: `key`/`key_len`, `value`/`value_len`
+/// or `values[i].data`/`values[i].len`. Named only when an error needs it,
+/// so a good send formats nothing per value.
+#[derive(Clone, Copy)]
+enum BufferArgument<'a> {
+    Named(&'a str),
+    Value(usize),
+}
+
+impl BufferArgument<'_> {
+    fn data(self) -> String {
+        match self {
+            BufferArgument::Named(name) => name.to_string(),
+            BufferArgument::Value(i) => format!("values[{i}].data"),
+        }
+    }
+
+    fn len(self) -> String {
+        match self {
+            BufferArgument::Named(name) => format!("{name}_len"),
+            BufferArgument::Value(i) => format!("values[{i}].len"),
+        }
+    }
+}
+
 /// Borrows `len` bytes at `data`; NULL with a non-zero length is invalid,
 /// NULL with length 0 is `None` (no key, a null value), and a length past
-/// [`MAX_LENGTH`] is invalid naming `len_name`.
+/// [`MAX_LENGTH`] is invalid naming the length argument.
 ///
 /// # Safety
 /// `data` is NULL or points at `len` readable bytes.
-unsafe fn byte_slice<'a>(data: *const u8, len: usize, what: &str, len_name: &str) -> Result<Option<&'a [u8]>> {
+unsafe fn byte_slice<'a>(data: *const u8, len: usize, argument: BufferArgument<'_>) -> Result<Option<&'a [u8]>> {
     if len > MAX_LENGTH {
         return Err(Error::invalid_argument(format!(
-            "{len_name} {len} is larger than any buffer can be ({MAX_LENGTH})"
+            "{} {len} is larger than any buffer can be ({MAX_LENGTH})",
+            argument.len()
         )));
     }
     match (data.is_null(), len) {
         (true, 0) => Ok(None),
         (true, _) => Err(Error::invalid_argument(format!(
-            "{what} is NULL but its length is {len}"
+            "{} is NULL but its length is {len}",
+            argument.data()
         ))),
         (false, _) => Ok(Some(std::slice::from_raw_parts(data, len))),
     }
 }
 
 /// A message's key and value lengths, each checked by [`byte_slice`],
-/// together past [`MAX_LENGTH`] are invalid naming `len_name` (the second).
-fn check_message_length(key_len: usize, value_len: usize, len_name: &str) -> Result<()> {
+/// together past [`MAX_LENGTH`] are invalid naming the value's length.
+fn check_message_length(key_len: usize, value_len: usize, value: BufferArgument<'_>) -> Result<()> {
     match key_len.checked_add(value_len) {
         Some(total) if total <= MAX_LENGTH => Ok(()),
         _ => Err(Error::invalid_argument(format!(
-            "key_len {key_len} + {len_name} {value_len} is larger than any message can be ({MAX_LENGTH})"
+            "key_len {key_len} + {} {value_len} is larger than any message can be ({MAX_LENGTH})",
+            value.len()
         ))),
     }
 }
@@ -418,7 +447,7 @@ unsafe fn byte_buffers<'a>(values: *const yk_bytes, count: usize) -> Result<Vec<
     std::slice::from_raw_parts(values, count)
         .iter()
         .enumerate()
-        .map(|(i, b)| byte_slice(b.data, b.len, &format!("values[{i}].data"), &format!("values[{i}].len")))
+        .map(|(i, b)| byte_slice(b.data, b.len, BufferArgument::Value(i)))
         .collect()
 }
 

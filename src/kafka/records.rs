@@ -57,20 +57,13 @@ pub fn encode_batches(out: &mut BytesMut, records: &[Record], compression: Compr
     })
 }
 
-/// Decodes every record batch in `data`, decompressing up to `max_inflated`
-/// bytes per batch. A truncated last batch (brokers cut fetch responses at
-/// the size limit) is dropped, not an error.
-#[cfg(test)]
-pub fn decode_batches(data: Bytes, max_inflated: usize) -> Result<Vec<RecordSet>> {
-    complete_batches(data)
-        .map(|batch| decode_batch(batch?, max_inflated))
-        .collect()
-}
-
-/// Like [`decode_batches`], leaving control batches (transaction markers)
-/// out unread: a consumer only needs their offsets, which
-/// [`next_offset_after`] counts. Unread, their CRC is not checked either,
-/// which matters because librdkafka's 2.16 mock writes markers with CRC 0.
+/// Decodes every record batch in `data`, decompressing up to
+/// `max_inflated` bytes per batch; a truncated last batch (brokers cut
+/// fetch responses at the size limit) is dropped, not an error. Control
+/// batches (transaction markers) are left out unread: a consumer only needs
+/// their offsets, which [`next_offset_after`] counts. Unread, their CRC is
+/// not checked either, which matters because librdkafka's 2.16 mock writes
+/// markers with CRC 0.
 pub fn decode_data_batches(data: Bytes, max_inflated: usize) -> Result<Vec<RecordSet>> {
     complete_batches(data)
         .filter(|batch| {
@@ -281,6 +274,15 @@ fn read_bounded(reader: impl Read, limit: usize, codec: &str) -> anyhow::Result<
 mod tests {
     use super::*;
     use kafka_protocol::records::{TimestampType, NO_SEQUENCE};
+
+    /// Decodes every record batch in `data`, decompressing up to `max_inflated`
+    /// bytes per batch. A truncated last batch (brokers cut fetch responses at
+    /// the size limit) is dropped, not an error.
+    fn decode_batches(data: Bytes, max_inflated: usize) -> Result<Vec<RecordSet>> {
+        complete_batches(data)
+            .map(|batch| decode_batch(batch?, max_inflated))
+            .collect()
+    }
 
     fn record(offset: i64, key: &str, value: &str) -> Record {
         Record {
