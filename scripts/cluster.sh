@@ -3,7 +3,11 @@
 # ZooKeeper on 127.0.0.1:2181 and two 3-broker mock Kafka clusters with demo
 # topics. Owns target/cluster/ (zk/, kafkaN.pid, kafkaN.cmd FIFO, kafkaN.log,
 # env).
-#   cluster.sh up        start what is not running yet, write target/cluster/env
+#   cluster.sh up        start what is not running yet, write target/cluster/env;
+#                        with YK_MOCK_LIB=/path/librdkafka*.so* the Kafka
+#                        clusters run on that librdkafka (e.g. the 2.16 of
+#                        scripts/modern-mock-lib.sh); clusters running on
+#                        another one are restarted on it
 #   cluster.sh down      stop everything started by up
 #   cluster.sh status    show what runs
 #   cluster.sh kafka N <command...>
@@ -35,6 +39,31 @@ alive() { [[ -f "$1" ]] && running "$(cat "$1")"; }
 
 bootstrap_of() { sed -n 's/^BOOTSTRAP //p' "$dir/kafka$1.log" | head -n1; }
 
+# The librdkafka the Kafka clusters run on: YK_MOCK_LIB's file, or "system"
+# for Debian's. Recorded in $dir/kafka-lib by `up`.
+wanted_lib() {
+    if [[ -n "${YK_MOCK_LIB:-}" ]]; then
+        realpath "$YK_MOCK_LIB"
+    else
+        echo system
+    fi
+}
+
+# The launcher links librdkafka.so.1 by file name, so a directory holding
+# that name as a link to YK_MOCK_LIB, put first on LD_LIBRARY_PATH, makes
+# it load that library alone (docs/test-cluster.md). Sets launcher_env to
+# the `env` words to run the launcher with.
+set_launcher_env() {
+    local lib libdir="$dir/mock-lib"
+    lib="$(wanted_lib)"
+    launcher_env=(env)
+    if [[ "$lib" != system ]]; then
+        mkdir -p "$libdir"
+        ln -sfn "$lib" "$libdir/librdkafka.so.1"
+        launcher_env+=("LD_LIBRARY_PATH=$libdir")
+    fi
+}
+
 start_kafka() {
     local n="$1" pidf="$dir/kafka$1.pid" log="$dir/kafka$1.log"
     local fifo="$dir/kafka$1.cmd" args=() t pid
@@ -47,7 +76,11 @@ start_kafka() {
     mkfifo -m 600 "$fifo"
     # The launcher opens its FIFO read-write, so it holds a writer itself and
     # never sees EOF when an `echo > kafkaN.cmd` closes.
-    setsid "$launcher" --brokers "$brokers" "${args[@]}" <>"$fifo" >"$log" 2>&1 &
+    set_launcher_env
+    # Empty the log here, not in the background job's redirection: the wait
+    # below must not read the BOOTSTRAP line of an earlier run.
+    : >"$log"
+    setsid "${launcher_env[@]}" "$launcher" --brokers "$brokers" "${args[@]}" <>"$fifo" >>"$log" 2>&1 &
     pid=$!
     echo "$pid" >"$pidf"
     # Up to 30 s: the launcher starts in milliseconds, but once on a loaded
@@ -64,7 +97,7 @@ start_kafka() {
         rm -f "$pidf"
         exit 1
     fi
-    echo "kafka$n on $(bootstrap_of "$n") (pid $pid, topics ${kafka_topics[$n]})"
+    echo "kafka$n on $(bootstrap_of "$n") (pid $pid, topics ${kafka_topics[$n]}, librdkafka $(kafka_cmd "$n" version | sed 's/^OK //'))"
 }
 
 stop_pid() {
@@ -107,6 +140,13 @@ up)
     mkdir -p "$dir"
     launcher="$("$root/scripts/build-tools.sh")"
     "$root/scripts/zookeeper.sh" start "$dir/zk" "$zk_port"
+    running_lib="$(cat "$dir/kafka-lib" 2>/dev/null || echo system)"
+    if [[ "$running_lib" != "$(wanted_lib)" ]]; then
+        echo "the Kafka clusters run on librdkafka $running_lib; restarting them on $(wanted_lib)"
+        stop_pid kafka1 "$dir/kafka1.pid"
+        stop_pid kafka2 "$dir/kafka2.pid"
+    fi
+    wanted_lib >"$dir/kafka-lib"
     start_kafka 1
     start_kafka 2
     cat >"$dir/env" <<ENV
@@ -119,14 +159,14 @@ ENV
 down)
     stop_pid kafka1 "$dir/kafka1.pid"
     stop_pid kafka2 "$dir/kafka2.pid"
-    rm -f "$dir/kafka1.cmd" "$dir/kafka2.cmd" "$dir/env"
+    rm -f "$dir/kafka1.cmd" "$dir/kafka2.cmd" "$dir/env" "$dir/kafka-lib"
     [[ -d "$dir/zk" ]] && "$root/scripts/zookeeper.sh" stop "$dir/zk"
     ;;
 status)
     "$root/scripts/zookeeper.sh" status "$dir/zk" 2>/dev/null || true
     for n in 1 2; do
         if alive "$dir/kafka$n.pid"; then
-            echo "kafka$n running (pid $(cat "$dir/kafka$n.pid"), $(bootstrap_of "$n"))"
+            echo "kafka$n running (pid $(cat "$dir/kafka$n.pid"), $(bootstrap_of "$n"), librdkafka $(cat "$dir/kafka-lib" 2>/dev/null))"
         else
             echo "kafka$n not running"
         fi
