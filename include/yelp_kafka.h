@@ -543,7 +543,9 @@ enum yk_error yk_callback_group_new(const char *const *topics,
  * `yk_callback_group_stop`; then commits and leaves. Returns
  * `YK_ERROR_OK` after a stop; `YK_ERROR_PROCESS_MESSAGE` (with the
  * callback's text) when the callback failed; `YK_ERROR_PARTITIONER` when
- * the ZooKeeper session was lost. Runs once per group.
+ * the ZooKeeper session was lost. Runs once per group: after a stop,
+ * made before `run` too, `run` returns `YK_ERROR_OK` at once without
+ * joining, and no callback of the group runs.
  */
 enum yk_error yk_callback_group_run(const struct yk_callback_group *group);
 
@@ -551,7 +553,8 @@ enum yk_error yk_callback_group_run(const struct yk_callback_group *group);
  * Asks `yk_callback_group_run` to stop after the message it is processing
  * and waits up to `timeout_ms` (≥ 0) for it to have committed and left;
  * `YK_ERROR_TIMED_OUT` when it has not yet (it still stops). Callable from
- * any thread, from the process callback too, and before `run`.
+ * any thread, from the process callback too, and before `run` (which
+ * then never joins).
  */
 enum yk_error yk_callback_group_stop(const struct yk_callback_group *group, int32_t timeout_ms);
 
@@ -1200,7 +1203,9 @@ enum yk_error yk_multiprocessing_group_new_processes(const char *const *topics,
  * `max_termination_timeout_secs`, the rest killed (processes, reaped) or
  * fenced (threads), and the party left before this returns. When it
  * would return `YK_ERROR_OK` but a fenced thread worker still runs the
- * application's code, it returns `YK_ERROR_WORKERS_RUNNING`.
+ * application's code, it returns `YK_ERROR_WORKERS_RUNNING`. After a
+ * stop, made before `start` too, `start` returns `YK_ERROR_OK` at once
+ * without joining or starting a worker.
  */
 enum yk_error yk_multiprocessing_group_start(const struct yk_multiprocessing_group *group);
 
@@ -1212,7 +1217,8 @@ enum yk_error yk_multiprocessing_group_start(const struct yk_multiprocessing_gro
  * callbacks; `YK_ERROR_WORKERS_RUNNING` says that thread workers fenced
  * after `max_termination_timeout_secs` still do (they call `process` no
  * more; they finish the call they are in, then `dispose`), and
- * `yk_multiprocessing_group_free` waits for them. Callable from any thread.
+ * `yk_multiprocessing_group_free` waits for them. Callable from any
+ * thread, and before `start` (which then never joins).
  */
 enum yk_error yk_multiprocessing_group_stop(const struct yk_multiprocessing_group *group,
                                             int32_t timeout_ms);

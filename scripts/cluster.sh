@@ -153,6 +153,7 @@ up)
 export YK_ZOOKEEPER=127.0.0.1:$zk_port
 export YK_KAFKA1=$(bootstrap_of 1)
 export YK_KAFKA2=$(bootstrap_of 2)
+export YK_CLUSTER_SH=$root/scripts/cluster.sh
 ENV
     echo "wrote $dir/env (source it)"
     ;;

@@ -162,6 +162,20 @@ static void test_callback_group(void)
     EXPECT_OK(yk_callback_group_stop(counting.group, 1000));
     yk_callback_group_free(counting.group);
 
+    /* A stop before run is that run's stop: run returns OK at once and
+     * never joins. The ZooKeeper here answers nobody, so a run that tried
+     * to join would fail instead. */
+    char group_id[160];
+    snprintf(group_id, sizeof group_id, "stopped-first-%s", run_id);
+    config = group_config(kafka1, "127.0.0.1:1", group_id);
+    struct counting stopped = {.fail_at = -1, .stop_at = -1};
+    EXPECT_OK(yk_callback_group_new(topics, 1, config, NULL, count_messages, &stopped, &stopped.group));
+    yk_consumer_config_free(config);
+    EXPECT_OK(yk_callback_group_stop(stopped.group, 0));
+    EXPECT_OK(yk_callback_group_run(stopped.group));
+    CHECK(atomic_load(&stopped.seen) == 0);
+    yk_callback_group_free(stopped.group);
+
     config = config_for("failing");
     struct counting failing = {.fail_at = 3, .stop_at = -1};
     EXPECT_OK(yk_callback_group_new(topics, 1, config, NULL, count_messages, &failing, &failing.group));
@@ -252,6 +266,20 @@ static void test_multiprocessing_threads(void)
     pthread_join(runner, &result);
     CHECK((yk_error)(intptr_t)result == YK_ERROR_OK);
     CHECKF(atomic_load(&all.disposed) == atomic_load(&all.initialized), "every initialized worker was disposed");
+    yk_multiprocessing_group_free(group);
+
+    /* Stopped before start: start returns OK at once, joins nothing (its
+     * ZooKeeper answers nobody) and starts no worker. */
+    char group_id[160];
+    snprintf(group_id, sizeof group_id, "threads-stopped-first-%s", run_id);
+    config = group_config(kafka1, "127.0.0.1:1", group_id);
+    struct workers none = {0};
+    yk_worker_callbacks unused = {&none, initialize_worker, process_worker, dispose_worker};
+    EXPECT_OK(yk_multiprocessing_group_new_threads(topics, 1, config, &unused, &group));
+    yk_consumer_config_free(config);
+    EXPECT_OK(yk_multiprocessing_group_stop(group, 0));
+    EXPECT_OK(yk_multiprocessing_group_start(group));
+    CHECK(atomic_load(&none.initialized) == 0);
     yk_multiprocessing_group_free(group);
     group_end();
 }

@@ -101,6 +101,9 @@ void test_errors_carry_code_name_and_retriability()
     check(bad && bad->code() == YK_ERROR_CONFIGURATION && std::string(bad->name()) == "ConfigurationError" &&
               !bad->retriable() && std::string(bad->what()).find("not-a-broker") != std::string::npos,
           "a bad broker is a ConfigurationError naming it");
+    // Codes added after the wrapper was written are named from the library's table.
+    check(std::string(yk::Error(YK_ERROR_WORKERS_RUNNING, "", 0, false).name()) == "WorkersRunning",
+          "code 113 is named WorkersRunning");
 
     yk::Producer producer(yk::ClusterConfig("standard", "nowhere", "127.0.0.1:1"),
                           {{"metadata_timeout_ms", "300"}, {"retries", "0"}});

@@ -108,7 +108,9 @@ pub unsafe extern "C" fn yk_callback_group_new(
 /// `yk_callback_group_stop`; then commits and leaves. Returns
 /// `YK_ERROR_OK` after a stop; `YK_ERROR_PROCESS_MESSAGE` (with the
 /// callback's text) when the callback failed; `YK_ERROR_PARTITIONER` when
-/// the ZooKeeper session was lost. Runs once per group.
+/// the ZooKeeper session was lost. Runs once per group: after a stop,
+/// made before `run` too, `run` returns `YK_ERROR_OK` at once without
+/// joining, and no callback of the group runs.
 #[no_mangle]
 pub unsafe extern "C" fn yk_callback_group_run(group: *const yk_callback_group) -> ErrorCode {
     boundary(function_name!(), || {
@@ -122,7 +124,8 @@ pub unsafe extern "C" fn yk_callback_group_run(group: *const yk_callback_group) 
 /// Asks `yk_callback_group_run` to stop after the message it is processing
 /// and waits up to `timeout_ms` (≥ 0) for it to have committed and left;
 /// `YK_ERROR_TIMED_OUT` when it has not yet (it still stops). Callable from
-/// any thread, from the process callback too, and before `run`.
+/// any thread, from the process callback too, and before `run` (which
+/// then never joins).
 #[no_mangle]
 pub unsafe extern "C" fn yk_callback_group_stop(group: *const yk_callback_group, timeout_ms: i32) -> ErrorCode {
     boundary(function_name!(), || {

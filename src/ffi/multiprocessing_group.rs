@@ -205,7 +205,9 @@ unsafe fn new_group(
 /// `max_termination_timeout_secs`, the rest killed (processes, reaped) or
 /// fenced (threads), and the party left before this returns. When it
 /// would return `YK_ERROR_OK` but a fenced thread worker still runs the
-/// application's code, it returns `YK_ERROR_WORKERS_RUNNING`.
+/// application's code, it returns `YK_ERROR_WORKERS_RUNNING`. After a
+/// stop, made before `start` too, `start` returns `YK_ERROR_OK` at once
+/// without joining or starting a worker.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_start(group: *const yk_multiprocessing_group) -> ErrorCode {
     boundary(function_name!(), || handle(group, "group")?.group.start_group())
@@ -218,7 +220,8 @@ pub unsafe extern "C" fn yk_multiprocessing_group_start(group: *const yk_multipr
 /// callbacks; `YK_ERROR_WORKERS_RUNNING` says that thread workers fenced
 /// after `max_termination_timeout_secs` still do (they call `process` no
 /// more; they finish the call they are in, then `dispose`), and
-/// `yk_multiprocessing_group_free` waits for them. Callable from any thread.
+/// `yk_multiprocessing_group_free` waits for them. Callable from any
+/// thread, and before `start` (which then never joins).
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_group_stop(
     group: *const yk_multiprocessing_group,

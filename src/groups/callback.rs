@@ -55,7 +55,8 @@ impl CallbackGroup {
     /// Joins the group and processes messages until `stop` or a failure;
     /// each processed message is marked done (commits follow the group's
     /// auto-commit settings). On the way out the group commits and leaves.
-    /// A run can happen once per group.
+    /// A run can happen once per group; after a stop, asked for before
+    /// the run too, it returns `Ok` at once without joining.
     pub fn run(&self, processor: &mut dyn MessageProcessor, handler: &mut dyn RebalanceHandler) -> Result<()> {
         self.gate.run(|| {
             let result = self.consume(processor, handler);
@@ -98,7 +99,8 @@ impl CallbackGroup {
 
     /// Asks `run` to stop after the message it is processing, and waits up
     /// to `timeout` for it to have committed and left. `TimedOut` when it
-    /// has not (it still stops). Callable from any thread, also before `run`.
+    /// has not (it still stops). Callable from any thread, also before `run`
+    /// (which then never joins).
     pub fn stop(&self, timeout: Duration) -> Result<()> {
         self.gate.stop(timeout)
     }

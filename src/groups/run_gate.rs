@@ -20,12 +20,17 @@ pub struct RunGate {
 impl RunGate {
     /// Runs `body` as the one run of its owner: `WrongState` when another
     /// run is going on. Whoever waits in [`RunGate::stop`] is released when
-    /// `body` returns.
-    pub fn run<T>(&self, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    /// `body` returns. A stop asked for before the run is the stop of that
+    /// run: it returns `Ok` at once without calling `body`, so a group
+    /// stopped before it ran never joins (and no callback of it runs).
+    pub fn run(&self, body: impl FnOnce() -> Result<()>) -> Result<()> {
         {
             let mut running = self.running.locked();
             if *running {
                 return Err(Error::new(ErrorCode::WrongState, "the group is running already"));
+            }
+            if self.stop_requested() {
+                return Ok(());
             }
             *running = true;
         }
@@ -88,6 +93,19 @@ mod tests {
         assert_eq!(gate.run(|| Ok(())).unwrap_err().code(), ErrorCode::WrongState);
         gate.stop(Duration::from_secs(5)).unwrap();
         run.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_stop_before_the_run_ends_it_before_it_starts() {
+        let gate = RunGate::default();
+        gate.stop(Duration::ZERO).unwrap();
+        let mut ran = false;
+        gate.run(|| {
+            ran = true;
+            Ok(())
+        })
+        .unwrap();
+        assert!(!ran);
     }
 
     #[test]

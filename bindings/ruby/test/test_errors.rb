@@ -16,6 +16,9 @@ class ErrorsTest < Minitest::Test
       assert_equal i + 1, klass::CODE, name
     end
     assert_equal YelpKafka::ReentrantCall, YelpKafka::Error::CLASSES.fetch(103)
+    # Codes added after the binding was written come from the library's table too.
+    assert_equal YelpKafka::WorkersRunning, YelpKafka::Error::CLASSES.fetch(113)
+    refute YelpKafka::WorkersRunning.new("still running").retriable?
   end
 
   def test_a_bad_broker_raises_configuration_error_naming_it

@@ -17,6 +17,7 @@ pub(crate) mod process;
 pub(crate) mod thread;
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -198,9 +199,9 @@ impl MultiprocessingGroup {
         let gate = PartitionerGate::new(&partitioner);
         *self.delivery.locked() = Some(Arc::clone(&gate));
         let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
-        let result = self.run_workers(&partitioner, &gate, &mut workers);
-        // Every way out, an error included, stops the workers (with their
-        // commits) and leaves the party, as Python yelp_kafka's
+        let result = contain_panic(|| self.run_workers(&partitioner, &gate, &mut workers));
+        // Every way out, an error or a panic included, stops the workers
+        // (with their commits) and leaves the party, as Python yelp_kafka's
         // MultiprocessingConsumerGroup does in its finally clause: no worker
         // outlives `start_group`.
         self.stop_workers(&mut workers);
@@ -336,7 +337,7 @@ impl MultiprocessingGroup {
     /// `timeout` for it to return. `TimedOut` when it has not (it still
     /// stops); `WorkersRunning` when it has but fenced worker threads still
     /// run the application's code. Callable from any thread, also before
-    /// `start_group`.
+    /// `start_group` (which then returns `Ok` at once without joining).
     pub fn stop_group(&self, timeout: Duration) -> Result<()> {
         self.gate.stop(timeout)?;
         self.check_fenced()
@@ -361,5 +362,31 @@ impl Drop for MultiprocessingGroup {
         for thread in std::mem::take(&mut *self.fenced.locked()) {
             let _ = thread.join();
         }
+    }
+}
+
+/// Runs the supervisor loop so that a panic in it (a defect of ours: no
+/// application code runs on the supervising thread) comes back as
+/// `InternalError` instead of unwinding past the workers' stop. The loop's
+/// state stays usable for that stop: a worker map, valid whatever step
+/// panicked.
+fn contain_panic(supervise: impl FnOnce() -> Result<()>) -> Result<()> {
+    std::panic::catch_unwind(AssertUnwindSafe(supervise)).unwrap_or_else(|_| {
+        Err(Error::new(
+            ErrorCode::Internal,
+            "the multiprocessing group's supervisor loop panicked; its workers were stopped",
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_supervisor_loop_is_an_internal_error() {
+        let result = contain_panic(|| panic!("a defect in the loop"));
+        assert_eq!(result.unwrap_err().code(), ErrorCode::Internal);
+        assert!(contain_panic(|| Ok(())).is_ok());
     }
 }
