@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The installed library and the Go, Ruby and C++ bindings, end to end
 # against the local cluster (scripts/cluster.sh up):
-#   1. make install PREFIX=target/bindings/prefix; a C program built only
+#   1. make install PREFIX=target/bindings/prefix, its libraries stripped
+#      with the shared one's debug info beside it; a C program built only
 #      with `pkg-config --cflags --libs yelp_kafka` (examples-c/producer.c)
 #      needs libyelp_kafka.so.<major> (the SONAME) and runs;
 #   2. Go (bindings/go): go vet, then go test -race on every package, each
@@ -11,7 +12,8 @@
 #   3. Ruby (bindings/ruby): the minitest suite, on the installed
 #      libyelp_kafka.so.<major>;
 #   4. C++ (bindings/cpp): the test, -std=c++17 -Wall -Wextra -Werror, with
-#      AddressSanitizer and UBSan, linked statically.
+#      AddressSanitizer and UBSan, built from the installed headers and
+#      linked with the installed static library.
 # Build outputs go to target/bindings/. Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -26,7 +28,20 @@ step() { printf '\n== %s\n' "$*"; }
 step "make install PREFIX=$prefix"
 rm -rf "$prefix"
 make --no-print-directory install PREFIX="$prefix"
-major="$(sed -n 's/^Version: \([0-9]*\)\..*/\1/p' "$prefix/lib/pkgconfig/yelp_kafka.pc")"
+version="$(sed -n 's/^Version: //p' "$prefix/lib/pkgconfig/yelp_kafka.pc")"
+major="${version%%.*}"
+
+step "the installed libraries carry no debug info; the shared one's is in lib/.debug"
+sections() { readelf -SW "$1" 2>/dev/null | grep -c -- "$2" || true; }
+shared="$prefix/lib/libyelp_kafka.so.$version"
+debug_info="$prefix/lib/.debug/libyelp_kafka.so.$version.debug"
+if (($(sections "$shared" ' .debug_info') != 0)) || (($(sections "$shared" ' .gnu_debuglink') != 1)) ||
+    (($(sections "$debug_info" ' .debug_info') != 1)) ||
+    (($(sections "$prefix/lib/libyelp_kafka.a" ' .debug_info') != 0)); then
+    echo "the installed libraries are not stripped, or the debug info is not beside them" >&2
+    exit 1
+fi
+ls -l "$shared" "$debug_info" "$prefix/lib/libyelp_kafka.a" | awk '{print $5, $NF}'
 
 scripts/cluster.sh up
 # shellcheck source=/dev/null
@@ -56,8 +71,8 @@ step "Ruby (bindings/ruby): minitest on the installed library"
 (cd bindings/ruby && YELP_KAFKA_LIB="$prefix/lib/libyelp_kafka.so.$major" \
     ruby -w -Ilib -Itest -e 'Dir["test/test_*.rb"].sort.each { |f| require File.expand_path(f) }')
 
-step "C++ (bindings/cpp): -std=c++17 -Wall -Wextra -Werror, ASan + UBSan"
+step "C++ (bindings/cpp): -std=c++17 -Wall -Wextra -Werror, ASan + UBSan, installed headers and archive"
 "${CXX:-g++}" -std=c++17 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
-    -fno-omit-frame-pointer -g -O1 -I"$root/include" -I"$root/bindings/cpp" bindings/cpp/yelp_kafka_test.cpp \
-    "$root/target/release/libyelp_kafka.a" -lpthread -ldl -lm -o "$out/cpp_test"
+    -fno-omit-frame-pointer -g -O1 -I"$prefix/include" bindings/cpp/yelp_kafka_test.cpp \
+    "$prefix/lib/libyelp_kafka.a" -lpthread -ldl -lm -o "$out/cpp_test"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$out/cpp_test"
