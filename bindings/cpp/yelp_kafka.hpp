@@ -4,8 +4,10 @@
 // Every failure throws yelp_kafka::Error, which carries the library's code
 // (its name is Python yelp_kafka's Python exception, e.g. "KafkaUnavailableError"),
 // the broker's Kafka code and whether a plain retry may succeed. Handles
-// free themselves; Producer::close and ConsumerGroup::stop are the
-// deadline-bound shutdowns to call before.
+// free themselves and are movable (not copyable); Producer::close and
+// ConsumerGroup::stop are the deadline-bound shutdowns to call before. A
+// Producer destroyed without close() closes itself, bounded in time, and
+// reports what it could not deliver (see Producer).
 //
 // Callbacks (delivery reports, rebalances, metrics) run on the thread that
 // makes the call that serves them, never on a library thread. One that calls
@@ -19,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <map>
@@ -340,9 +343,26 @@ struct DeliveryReport {
     std::optional<Error> error;
 };
 
+namespace detail {
+
+/// Thrown by a handle whose state was moved to another.
+[[noreturn]] inline void moved_from(const char *what)
+{
+    throw Error(YK_ERROR_WRONG_STATE, std::string("this ") + what + " was moved from", 0, false);
+}
+
+} // namespace detail
+
 /// A producer (Python yelp_kafka's simple and keyed producers, plus an asynchronous
-/// batching path). Usable from several threads at once; not movable,
-/// because its callbacks refer to it.
+/// batching path). Usable from several threads at once. Movable: its
+/// callbacks refer to state on the heap, which a move hands over; a
+/// moved-from Producer throws YK_ERROR_WRONG_STATE.
+///
+/// Destroying a Producer that was not closed closes it first, waiting up to
+/// `close_on_destroy` (10 s unless set): what is still queued then is
+/// delivered or fails, and every report, failures included, goes to the
+/// `on_delivery` function. Without one, a destructor that leaves messages
+/// undelivered says how many on stderr; it never drops them silently.
 class Producer {
 public:
     static constexpr int32_t any_partition = -1;
@@ -350,35 +370,51 @@ public:
     /// `options` take the client and producer options of yk_producer_new;
     /// `metrics` (may be null) must outlive the producer.
     explicit Producer(const ClusterConfig &cluster, const Options &options = {}, MetricsResponder *metrics = nullptr)
-        : bridge_{metrics, &errors_}
+        : state_(std::make_unique<State>(metrics))
     {
-        yk_metrics_responder table = bridge_.table();
+        yk_metrics_responder table = state_->bridge.table();
         yk_producer *out = nullptr;
-        detail::call(errors_, [&] {
+        detail::call(state_->errors, [&] {
             return yk_producer_new(cluster.get(), detail::config(options).get(), metrics ? &table : nullptr, &out);
         });
-        handle_.reset(out);
-        Error::check(yk_producer_set_delivery_callback(handle_.get(), &Producer::deliver, this));
+        state_->handle.reset(out);
+        Error::check(yk_producer_set_delivery_callback(out, &State::deliver, state_.get()));
     }
 
     Producer(const Producer &) = delete;
     Producer &operator=(const Producer &) = delete;
+    Producer(Producer &&) noexcept = default;
+    Producer &operator=(Producer &&other) noexcept
+    {
+        if (this != &other) {
+            close_on_destroy();
+            state_ = std::move(other.state_);
+        }
+        return *this;
+    }
+    ~Producer() { close_on_destroy(); }
 
     /// Sets the function that receives delivery reports, on the thread that
-    /// calls poll, flush or close.
+    /// calls poll, flush or close (the destructor's close included).
     void on_delivery(std::function<void(const DeliveryReport &)> callback)
     {
-        std::lock_guard<std::mutex> lock(mutex_);
-        on_delivery_ = std::move(callback);
+        State &s = state();
+        std::lock_guard<std::mutex> lock(s.mutex);
+        s.on_delivery = std::move(callback);
     }
+
+    /// How long the destructor of a producer not closed waits for what is
+    /// queued (see the class comment).
+    void set_close_on_destroy(std::chrono::milliseconds timeout) { state().close_on_destroy = timeout; }
 
     /// Sends `values` (no key), round-robin, and returns their offsets once acknowledged.
     std::vector<int64_t> send_messages(const std::string &topic, const std::vector<std::string_view> &values)
     {
+        State &s = state();
         auto buffers = detail::bytes(values);
         std::vector<int64_t> offsets(values.size());
-        detail::call(errors_, [&] {
-            return yk_producer_send_messages(handle_.get(), topic.c_str(), buffers.data(), buffers.size(),
+        detail::call(s.errors, [&] {
+            return yk_producer_send_messages(s.handle.get(), topic.c_str(), buffers.data(), buffers.size(),
                                              offsets.data());
         });
         return offsets;
@@ -388,10 +424,11 @@ public:
     std::vector<int64_t> send_keyed_messages(const std::string &topic, std::string_view key,
                                              const std::vector<std::string_view> &values)
     {
+        State &s = state();
         auto buffers = detail::bytes(values);
         std::vector<int64_t> offsets(values.size());
-        detail::call(errors_, [&] {
-            return yk_producer_send_keyed_messages(handle_.get(), topic.c_str(), detail::bytes(key).data, key.size(),
+        detail::call(s.errors, [&] {
+            return yk_producer_send_keyed_messages(s.handle.get(), topic.c_str(), detail::bytes(key).data, key.size(),
                                                    buffers.data(), buffers.size(), offsets.data());
         });
         return offsets;
@@ -403,10 +440,11 @@ public:
                  std::optional<std::string_view> key = std::nullopt, int32_t partition = any_partition,
                  void *opaque = nullptr, std::chrono::milliseconds queue_wait = std::chrono::milliseconds(-1))
     {
+        State &s = state();
         yk_bytes k = key ? detail::bytes(*key) : yk_bytes{nullptr, 0};
         yk_bytes v = value ? detail::bytes(*value) : yk_bytes{nullptr, 0};
-        detail::call(errors_, [&] {
-            return yk_producer_produce(handle_.get(), topic.c_str(), partition, k.data, k.len, v.data, v.len, opaque,
+        detail::call(s.errors, [&] {
+            return yk_producer_produce(s.handle.get(), topic.c_str(), partition, k.data, k.len, v.data, v.len, opaque,
                                        detail::milliseconds(queue_wait));
         });
     }
@@ -414,75 +452,134 @@ public:
     /// Serves delivery reports, waiting up to `timeout` for the first; returns how many.
     size_t poll(std::chrono::milliseconds timeout)
     {
+        State &s = state();
         size_t served = 0;
-        detail::call(errors_,
-                     [&] { return yk_producer_poll(handle_.get(), detail::milliseconds(timeout), &served); });
+        detail::call(s.errors, [&] { return yk_producer_poll(s.handle.get(), detail::milliseconds(timeout), &served); });
         return served;
     }
 
     /// Waits up to `timeout` until everything queued is delivered or failed.
     void flush(std::chrono::milliseconds timeout)
     {
-        detail::call(errors_, [&] { return yk_producer_flush(handle_.get(), detail::milliseconds(timeout)); });
+        State &s = state();
+        detail::call(s.errors, [&] { return yk_producer_flush(s.handle.get(), detail::milliseconds(timeout)); });
     }
 
     /// Flushes for up to `timeout`, then fails what is left; returns how
     /// many messages were not delivered (no exception for that).
-    size_t close(std::chrono::milliseconds timeout)
-    {
-        size_t undelivered = 0;
-        try {
-            detail::call(errors_,
-                         [&] { return yk_producer_close(handle_.get(), detail::milliseconds(timeout), &undelivered); });
-        } catch (const Error &e) {
-            if (e.code() != YK_ERROR_TIMED_OUT)
-                throw;
-        }
-        return undelivered;
-    }
+    size_t close(std::chrono::milliseconds timeout) { return state().close(timeout); }
 
-    size_t queue_length() const { return yk_producer_queue_length(handle_.get()); }
+    size_t queue_length() const { return yk_producer_queue_length(get()); }
 
-    yk_producer *get() const noexcept { return handle_.get(); }
+    /// The C handle; null once moved from.
+    yk_producer *get() const noexcept { return state_ ? state_->handle.get() : nullptr; }
 
 private:
-    static void deliver(void *opaque, const yk_delivery_report *report)
-    {
-        auto *self = static_cast<Producer *>(opaque);
-        self->errors_.run([&] {
-            std::function<void(const DeliveryReport &)> callback;
-            {
-                std::lock_guard<std::mutex> lock(self->mutex_);
-                callback = self->on_delivery_;
+    /// Everything the C callbacks point at, at one address for the
+    /// producer's life whatever moves the Producer.
+    struct State {
+        explicit State(MetricsResponder *metrics) : bridge{metrics, &errors} {}
+
+        size_t close(std::chrono::milliseconds timeout)
+        {
+            size_t undelivered = 0;
+            try {
+                detail::call(errors,
+                             [&] { return yk_producer_close(handle.get(), detail::milliseconds(timeout), &undelivered); });
+            } catch (const Error &e) {
+                if (e.code() != YK_ERROR_TIMED_OUT)
+                    throw;
             }
-            if (!callback)
-                return;
-            DeliveryReport r{report->topic, report->partition, report->offset, report->message_opaque, std::nullopt};
-            if (report->error != YK_ERROR_OK)
-                r.error.emplace(report->error, report->error_message ? report->error_message : "", report->kafka_code,
-                                yk_error_is_retriable(report->error));
-            callback(r);
-        });
+            closed = true;
+            return undelivered;
+        }
+
+        static void deliver(void *opaque, const yk_delivery_report *report)
+        {
+            auto *self = static_cast<State *>(opaque);
+            self->errors.run([&] {
+                std::function<void(const DeliveryReport &)> callback;
+                {
+                    std::lock_guard<std::mutex> lock(self->mutex);
+                    callback = self->on_delivery;
+                }
+                if (!callback)
+                    return;
+                DeliveryReport r{report->topic, report->partition, report->offset, report->message_opaque,
+                                 std::nullopt};
+                if (report->error != YK_ERROR_OK)
+                    r.error.emplace(report->error, report->error_message ? report->error_message : "",
+                                    report->kafka_code, yk_error_is_retriable(report->error));
+                callback(r);
+            });
+        }
+
+        // Declared before the handle: the handle's destructor still calls into them.
+        detail::CallbackErrors errors;
+        detail::MetricsBridge bridge;
+        std::mutex mutex;
+        std::function<void(const DeliveryReport &)> on_delivery;
+        std::chrono::milliseconds close_on_destroy{std::chrono::seconds(10)};
+        bool closed = false;
+        detail::Handle<yk_producer, yk_producer_free> handle;
+    };
+
+    State &state() const
+    {
+        if (!state_)
+            detail::moved_from("Producer");
+        return *state_;
     }
 
-    // Declared before the handle: the handle's destructor still calls into them.
-    detail::CallbackErrors errors_;
-    detail::MetricsBridge bridge_;
-    std::mutex mutex_;
-    std::function<void(const DeliveryReport &)> on_delivery_;
-    detail::Handle<yk_producer, yk_producer_free> handle_;
+    /// The destructor's close (see the class comment); never throws.
+    void close_on_destroy() noexcept
+    {
+        if (!state_ || state_->closed || !state_->handle)
+            return;
+        size_t undelivered = 0;
+        try {
+            undelivered = state_->close(state_->close_on_destroy);
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "yelp_kafka::Producer destroyed: closing it failed: %s\n", e.what());
+            return;
+        } catch (...) {
+            std::fprintf(stderr, "yelp_kafka::Producer destroyed: a delivery callback threw while closing it\n");
+            return;
+        }
+        bool reported;
+        {
+            std::lock_guard<std::mutex> lock(state_->mutex);
+            reported = static_cast<bool>(state_->on_delivery);
+        }
+        if (undelivered > 0 && !reported)
+            std::fprintf(stderr,
+                         "yelp_kafka::Producer destroyed without close(): %zu message(s) not delivered and no "
+                         "on_delivery function to report them to\n",
+                         undelivered);
+    }
+
+    std::unique_ptr<State> state_;
 };
 
-/// A message taken from a consumer group.
+/// A message taken from a consumer group. The views of `key()` and
+/// `value()` live as long as the Message; on a temporary
+/// (`group.next().value()`) they return owning strings instead.
 class Message {
 public:
     std::string topic() const { return yk_message_topic(get()); }
     int32_t partition() const { return yk_message_partition(get()); }
     int64_t offset() const { return yk_message_offset(get()); }
+    /// When the message was produced (or appended), as its record batch says.
+    std::chrono::system_clock::time_point timestamp() const
+    {
+        return std::chrono::system_clock::time_point(std::chrono::milliseconds(yk_message_timestamp(get())));
+    }
     /// Empty when the key is null.
-    std::optional<std::string_view> key() const { return view(yk_message_key); }
+    std::optional<std::string_view> key() const & { return view(yk_message_key); }
+    std::optional<std::string> key() && { return owned(yk_message_key); }
     /// Empty when the value is null.
-    std::optional<std::string_view> value() const { return view(yk_message_value); }
+    std::optional<std::string_view> value() const & { return view(yk_message_value); }
+    std::optional<std::string> value() && { return owned(yk_message_value); }
 
     const yk_message *get() const noexcept { return handle_.get(); }
 
@@ -490,13 +587,23 @@ private:
     friend class ConsumerGroup;
     explicit Message(yk_message *owned) : handle_(owned) {}
 
-    std::optional<std::string_view> view(const uint8_t *(*accessor)(const yk_message *, size_t *)) const
+    using Accessor = const uint8_t *(*)(const yk_message *, size_t *);
+
+    std::optional<std::string_view> view(Accessor accessor) const
     {
         size_t len = 0;
         const uint8_t *data = accessor(get(), &len);
         if (data == nullptr)
             return std::nullopt;
         return std::string_view(reinterpret_cast<const char *>(data), len);
+    }
+
+    std::optional<std::string> owned(Accessor accessor) const
+    {
+        auto bytes = view(accessor);
+        if (!bytes)
+            return std::nullopt;
+        return std::string(*bytes);
     }
 
     detail::Handle<yk_message, yk_message_free> handle_;
@@ -514,39 +621,46 @@ struct ConsumerConfig {
 };
 
 /// A member of a balanced consumer group (Python yelp_kafka's KafkaConsumerGroup).
-/// Destroying it without stop() commits nothing. Not movable.
+/// Movable, as Producer is; a moved-from group throws YK_ERROR_WRONG_STATE.
+/// Destroying it without stop() leaves the group without a commit: what
+/// was marked done since the last commit is read again by the partition's
+/// next owner (nothing is lost).
 class ConsumerGroup {
 public:
     ConsumerGroup(const std::vector<std::string> &topics, ConsumerConfig config, MetricsResponder *metrics = nullptr)
-        : config_(std::move(config)), bridge_{metrics, &errors_}
+        : state_(std::make_unique<State>(std::move(config), metrics))
     {
+        State &s = *state_;
         yk_consumer_config *raw = nullptr;
-        Error::check(yk_consumer_config_new(config_.group_id.c_str(), config_.cluster.get(), &raw));
+        Error::check(yk_consumer_config_new(s.config.group_id.c_str(), s.config.cluster.get(), &raw));
         detail::Handle<yk_consumer_config, yk_consumer_config_free> cconfig(raw);
-        for (const auto &[key, value] : config_.options)
+        for (const auto &[key, value] : s.config.options)
             Error::check(yk_consumer_config_set(raw, key.c_str(), value.c_str()));
-        Error::check(yk_consumer_config_set_rebalance_callbacks(raw, &ConsumerGroup::pre, &ConsumerGroup::post, this));
+        Error::check(yk_consumer_config_set_rebalance_callbacks(raw, &State::pre, &State::post, &s));
         std::vector<const char *> names;
         for (const std::string &t : topics)
             names.push_back(t.c_str());
-        yk_metrics_responder table = bridge_.table();
+        yk_metrics_responder table = s.bridge.table();
         yk_consumer_group *out = nullptr;
-        detail::call(errors_, [&] {
+        detail::call(s.errors, [&] {
             return yk_consumer_group_new(names.data(), names.size(), raw, metrics ? &table : nullptr, &out);
         });
-        handle_.reset(out);
+        s.handle.reset(out);
     }
 
     ConsumerGroup(const ConsumerGroup &) = delete;
     ConsumerGroup &operator=(const ConsumerGroup &) = delete;
+    ConsumerGroup(ConsumerGroup &&) noexcept = default;
+    ConsumerGroup &operator=(ConsumerGroup &&) noexcept = default;
 
     /// Joins the group and waits up to `timeout` for the first allocation;
     /// false when still allocating then (the group goes on).
     bool start(std::chrono::milliseconds timeout)
     {
+        State &s = state();
         try {
-            detail::call(errors_,
-                         [&] { return yk_consumer_group_start(handle_.get(), detail::milliseconds(timeout)); });
+            detail::call(s.errors,
+                         [&] { return yk_consumer_group_start(s.handle.get(), detail::milliseconds(timeout)); });
         } catch (const Error &e) {
             if (e.code() != YK_ERROR_TIMED_OUT)
                 throw;
@@ -558,53 +672,74 @@ public:
     /// The next message; an Error with YK_ERROR_CONSUMER_TIMEOUT after consumer_timeout_ms.
     Message next()
     {
+        State &s = state();
         yk_message *out = nullptr;
-        detail::call(errors_, [&] { return yk_consumer_group_next(handle_.get(), &out); });
+        detail::call(s.errors, [&] { return yk_consumer_group_next(s.handle.get(), &out); });
         return Message(out);
     }
 
     /// Marks `message` processed; commits never pass an unmarked message.
     void task_done(const Message &message)
     {
-        detail::call(errors_, [&] { return yk_consumer_group_task_done(handle_.get(), message.get()); });
+        State &s = state();
+        detail::call(s.errors, [&] { return yk_consumer_group_task_done(s.handle.get(), message.get()); });
     }
 
     void commit()
     {
-        detail::call(errors_, [&] { return yk_consumer_group_commit(handle_.get()); });
+        State &s = state();
+        detail::call(s.errors, [&] { return yk_consumer_group_commit(s.handle.get()); });
     }
 
     /// Leaves the group within `timeout`, committing with auto-commit.
     void stop(std::chrono::milliseconds timeout)
     {
-        detail::call(errors_, [&] { return yk_consumer_group_stop(handle_.get(), detail::milliseconds(timeout)); });
+        State &s = state();
+        detail::call(s.errors, [&] { return yk_consumer_group_stop(s.handle.get(), detail::milliseconds(timeout)); });
     }
 
-    std::string identifier() const { return yk_consumer_group_identifier(handle_.get()); }
+    std::string identifier() const { return yk_consumer_group_identifier(state().handle.get()); }
 
-    yk_consumer_group *get() const noexcept { return handle_.get(); }
+    /// The C handle; null once moved from.
+    yk_consumer_group *get() const noexcept { return state_ ? state_->handle.get() : nullptr; }
 
 private:
-    static void rebalance(void *opaque, const yk_topic_partition *partitions, size_t count, bool after)
-    {
-        auto *self = static_cast<ConsumerGroup *>(opaque);
-        const auto &callback = after ? self->config_.post_rebalance : self->config_.pre_rebalance;
-        if (!callback)
-            return;
-        self->errors_.run([&] {
-            std::vector<TopicPartition> list;
-            for (size_t i = 0; i < count; i++)
-                list.emplace_back(partitions[i].topic, partitions[i].partition);
-            callback(list);
-        });
-    }
-    static void pre(void *o, const yk_topic_partition *p, size_t n) { rebalance(o, p, n, false); }
-    static void post(void *o, const yk_topic_partition *p, size_t n) { rebalance(o, p, n, true); }
+    /// Everything the C callbacks point at, at one address for the group's
+    /// life whatever moves the ConsumerGroup.
+    struct State {
+        State(ConsumerConfig c, MetricsResponder *metrics) : config(std::move(c)), bridge{metrics, &errors} {}
 
-    ConsumerConfig config_;
-    detail::CallbackErrors errors_;
-    detail::MetricsBridge bridge_;
-    detail::Handle<yk_consumer_group, yk_consumer_group_free> handle_;
+        static void rebalance(void *opaque, const yk_topic_partition *partitions, size_t count, bool after)
+        {
+            auto *self = static_cast<State *>(opaque);
+            const auto &callback = after ? self->config.post_rebalance : self->config.pre_rebalance;
+            if (!callback)
+                return;
+            self->errors.run([&] {
+                std::vector<TopicPartition> list;
+                for (size_t i = 0; i < count; i++)
+                    list.emplace_back(partitions[i].topic, partitions[i].partition);
+                callback(list);
+            });
+        }
+        static void pre(void *o, const yk_topic_partition *p, size_t n) { rebalance(o, p, n, false); }
+        static void post(void *o, const yk_topic_partition *p, size_t n) { rebalance(o, p, n, true); }
+
+        ConsumerConfig config;
+        // Declared before the handle: the handle's destructor still calls into them.
+        detail::CallbackErrors errors;
+        detail::MetricsBridge bridge;
+        detail::Handle<yk_consumer_group, yk_consumer_group_free> handle;
+    };
+
+    State &state() const
+    {
+        if (!state_)
+            detail::moved_from("ConsumerGroup");
+        return *state_;
+    }
+
+    std::unique_ptr<State> state_;
 };
 
 } // namespace yelp_kafka

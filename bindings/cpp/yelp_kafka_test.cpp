@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
+#include <type_traits>
 
 namespace yk = yelp_kafka;
 using namespace std::chrono_literals;
@@ -207,13 +208,21 @@ void test_consumer_group_consumes_what_was_produced()
                               [&](const std::vector<yk::TopicPartition> &p) { events.push_back("acquired " + std::to_string(p.size())); }};
     CountingResponder responder;
     {
-        yk::ConsumerGroup group({"other"}, config, &responder);
+        yk::ConsumerGroup constructed({"other"}, config, &responder);
+        // Moved before it starts: the rebalance callbacks below still reach
+        // this test, and the moved-from group refuses calls.
+        yk::ConsumerGroup group = std::move(constructed);
+        auto moved = error_of([&] { constructed.next(); });
+        check(moved && moved->code() == YK_ERROR_WRONG_STATE && constructed.get() == nullptr,
+              "a moved-from group is YK_ERROR_WRONG_STATE");
         check(group.start(30s), "the group allocated within 30 s");
         bool found = false;
         for (int attempts = 0; attempts < 200 && !found; attempts++) {
             try {
                 yk::Message m = group.next();
-                found = m.offset() == offset && m.value() == std::optional<std::string_view>(value) && !m.key();
+                auto age = std::chrono::system_clock::now() - m.timestamp();
+                found = m.offset() == offset && m.value() == std::optional<std::string_view>(value) && !m.key() &&
+                        age > -1min && age < 5min;
                 group.task_done(m);
             } catch (const yk::Error &e) {
                 if (e.code() != YK_ERROR_CONSUMER_TIMEOUT)
@@ -231,6 +240,56 @@ void test_consumer_group_consumes_what_was_produced()
     check(live_emitters == 0 && !responder.metrics.empty(), "the group made and destroyed its emitters");
 }
 
+// Accessors of a temporary message own their bytes; of a named one, view them.
+static_assert(std::is_same_v<decltype(std::declval<yk::Message>().value()), std::optional<std::string>>);
+static_assert(std::is_same_v<decltype(std::declval<yk::Message>().key()), std::optional<std::string>>);
+static_assert(std::is_same_v<decltype(std::declval<yk::Message &>().value()), std::optional<std::string_view>>);
+static_assert(std::is_nothrow_move_constructible_v<yk::Producer> && !std::is_copy_constructible_v<yk::Producer>);
+static_assert(std::is_nothrow_move_constructible_v<yk::ConsumerGroup>);
+
+// Producers live in a vector that moves them as it grows; each keeps its
+// delivery callback, and a moved-from one refuses calls.
+void test_producers_move()
+{
+    std::vector<yk::Producer> producers;
+    int delivered = 0;
+    for (int i = 0; i < 3; i++) {
+        producers.emplace_back(local_cluster());
+        producers.back().on_delivery([&](const yk::DeliveryReport &r) { delivered += r.error ? 0 : 1; });
+    }
+    for (yk::Producer &producer : producers) {
+        producer.produce("mytopic", "from a moved producer");
+        producer.flush(10s);
+    }
+    check(delivered == 3, "each producer reported its delivery after the vector moved it");
+    yk::Producer taken = std::move(producers[0]);
+    auto moved = error_of([&] { producers[0].produce("mytopic", "lost"); });
+    check(moved && moved->code() == YK_ERROR_WRONG_STATE, "a moved-from producer is YK_ERROR_WRONG_STATE");
+    check(taken.close(5s) == 0, "the producer moved to closes as usual");
+}
+
+// A producer destroyed without close() closes itself within
+// close_on_destroy: what lingers in its queue is delivered and reported,
+// where it used to be dropped without a word.
+void test_destroying_a_producer_delivers_what_is_queued()
+{
+    std::vector<yk::DeliveryReport> reports;
+    std::string value = unique("queued at destruction");
+    {
+        yk::Producer producer(local_cluster(), {{"linger_ms", "60000"}});
+        producer.on_delivery([&](const yk::DeliveryReport &r) { reports.push_back(r); });
+        producer.set_close_on_destroy(10s);
+        for (int i = 0; i < 3; i++)
+            producer.produce("mytopic", value, std::nullopt, 1);
+        check(producer.queue_length() == 3, "three messages linger in the queue");
+    }
+    bool delivered = reports.size() == 3;
+    for (const yk::DeliveryReport &r : reports)
+        delivered = delivered && !r.error && r.partition == 1 && r.offset >= 0;
+    check(delivered, "the destructor delivered and reported the 3 queued messages, got " +
+                         std::to_string(reports.size()));
+}
+
 } // namespace
 
 int main()
@@ -241,6 +300,8 @@ int main()
         {"callbacks: exceptions and re-entrancy", test_callbacks_exceptions_and_reentrancy},
         {"discovery across two clusters", test_discovery_across_two_clusters},
         {"consumer group consumes what was produced", test_consumer_group_consumes_what_was_produced},
+        {"producers move", test_producers_move},
+        {"destroying a producer delivers what is queued", test_destroying_a_producer_delivers_what_is_queued},
     };
     for (const auto &[name, test] : tests) {
         std::cout << "== " << name << std::endl;
