@@ -17,12 +17,14 @@
  *   no rebalance, process or worker callback starts afterwards, and every
  *   thread worker has been disposed; YK_ERROR_WORKERS_RUNNING, when a
  *   worker outlives max_termination_timeout_secs, and then _free waits;
+ * - after a multiprocessing group's stop returns OK every worker process
+ *   it started has ended and been reaped, one that ignores SIGTERM too;
  * - close is final: a thread blocked in yk_consumer_get_message, and
  *   yk_consumer_group_next / yk_producer_poll / yk_callback_group_run on
  *   another thread, return within a bound, and later calls are
  *   YK_ERROR_CLOSED_HANDLE; every produced message gets exactly one report.
  *
- * Each case runs until its share of the time budget (about 40 s in all) is
+ * Each case runs until its share of the time budget (about 46 s in all) is
  * spent, at least MIN_ITERATIONS times, and prints its iteration count.
  * Prints "N passed, M failed" last.
  */
@@ -31,8 +33,11 @@
 #include "check.h"
 #include "group_fixtures.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PARTITIONS 4
@@ -765,6 +770,109 @@ static void test_thread_workers(double seconds, bool stubborn)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Multiprocessing group with worker processes                              */
+/* ------------------------------------------------------------------------ */
+
+/* A worker program that records its pid and waits: one that SIGTERM ends,
+ * and a stubborn one that ignores SIGTERM, so only the group's SIGKILL
+ * after max_termination_timeout_secs (1 s) ends it. */
+static char worker_dir[] = "/tmp/yk-stress-XXXXXX";
+static char worker_pids[sizeof worker_dir + 8];
+
+static bool write_worker(const char *name, const char *body, char *path, size_t path_size)
+{
+    snprintf(path, path_size, "%s/%s", worker_dir, name);
+    FILE *script = fopen(path, "w");
+    if (!CHECKF(script != NULL, "cannot write %s", path))
+        return false;
+    fprintf(script, "#!/bin/sh\necho $$ >> '%s'\n%s\n", worker_pids, body);
+    fclose(script);
+    return CHECK(chmod(path, 0755) == 0);
+}
+
+static int worker_processes_started(void)
+{
+    FILE *pids = fopen(worker_pids, "r");
+    int count = 0;
+    long pid;
+    while (pids != NULL && fscanf(pids, "%ld", &pid) == 1)
+        count++;
+    if (pids != NULL)
+        fclose(pids);
+    return count;
+}
+
+/* Every worker pid recorded is gone, reaped (no zombie): kill(pid, 0)
+ * finds no process. A survivor is killed and counted. */
+static int surviving_worker_processes(void)
+{
+    FILE *pids = fopen(worker_pids, "r");
+    int survivors = 0;
+    long pid;
+    while (pids != NULL && fscanf(pids, "%ld", &pid) == 1) {
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+            survivors++;
+            kill((pid_t)pid, SIGKILL);
+        }
+    }
+    if (pids != NULL)
+        fclose(pids);
+    return survivors;
+}
+
+static void test_process_workers(double seconds)
+{
+    group_begin("stress: worker processes");
+    if (!CHECK(mkdtemp(worker_dir) != NULL)) {
+        group_end();
+        return;
+    }
+    snprintf(worker_pids, sizeof worker_pids, "%s/pids", worker_dir);
+    char obedient[sizeof worker_dir + 16], stubborn[sizeof worker_dir + 16];
+    bool ready = write_worker("obedient.sh", "exec sleep 60", obedient, sizeof obedient) &&
+                 write_worker("stubborn.sh", "trap '' TERM\nwhile :; do sleep 0.1; done", stubborn, sizeof stubborn);
+    const char *topics[] = {topic};
+    double deadline = now_seconds() + seconds;
+    int iteration = 0, started = 0, survivors = 0;
+    for (; ready && keep_going(iteration, deadline); iteration++) {
+        /* 0: stop races start; 1: stop once workers run; 2: the same with
+         * workers that ignore SIGTERM. */
+        int mode = iteration % 3;
+        unlink(worker_pids);
+        const char *argv[] = {mode == 2 ? stubborn : obedient};
+        yk_consumer_config *config = config_for("processes", iteration);
+        yk_multiprocessing_group *group = NULL;
+        EXPECT_OK(yk_multiprocessing_group_new_processes(topics, 1, config, argv, 1, &group));
+        yk_consumer_config_free(config);
+        struct helper helper;
+        helper_start(start_workers, &helper, group);
+        if (mode != 0) {
+            double wait = now_seconds() + 10;
+            while (worker_processes_started() < PARTITIONS && now_seconds() < wait)
+                sleep_ms(10);
+        }
+        int stopped = yk_multiprocessing_group_stop(group, 10000);
+        CHECKF(stopped == YK_ERROR_OK, "processes %d (mode %d): stop returned %d", iteration, mode, stopped);
+        helper_join(&helper, 5, "yk_multiprocessing_group_start");
+        CHECKF(atomic_load(&helper.result) == YK_ERROR_OK, "processes %d: start returned %d", iteration,
+               atomic_load(&helper.result));
+        /* stop returned OK: every worker process was ended and reaped. */
+        started += worker_processes_started();
+        int left = surviving_worker_processes();
+        CHECKF(left == 0, "processes %d (mode %d): %d worker processes outlived stop", iteration, mode, left);
+        survivors += left;
+        yk_multiprocessing_group_free(group);
+    }
+    unlink(worker_pids);
+    unlink(obedient);
+    unlink(stubborn);
+    rmdir(worker_dir);
+    printf("     worker processes: %d iterations, %d processes started, %d outlived stop\n", iteration, started,
+           survivors);
+    group_end();
+}
+
+/* ------------------------------------------------------------------------ */
 /* Offsets client: used from two threads, freed after both returned         */
 /* ------------------------------------------------------------------------ */
 
@@ -834,7 +942,7 @@ int main(void)
     group_end();
     if (ready) {
         double started = now_seconds();
-        /* Shares of a ~40 s budget; the stubborn case costs ~1 s each. */
+        /* Shares of a ~46 s budget; the stubborn cases cost ~1 s each. */
         test_producer(4);
         test_consumer(4);
         test_offsets(3);
@@ -842,6 +950,7 @@ int main(void)
         test_callback_group(8);
         test_thread_workers(6, false);
         test_thread_workers(5, true);
+        test_process_workers(6);
         group_begin("stress: every callback on a calling thread");
         CHECKF(atomic_load(&wrong_thread) == 0, "%d callbacks on a library thread", atomic_load(&wrong_thread));
         group_end();
