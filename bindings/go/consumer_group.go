@@ -32,7 +32,8 @@ type ConsumerConfig struct {
 	// client_id, partitioner_cooldown (seconds), use_group_sha,
 	// max_termination_timeout_secs, offset_storage (kafka | zookeeper |
 	// dual), metrics_dimensions, and the client options. An unknown key or a
-	// bad value is ErrConfiguration naming the key.
+	// bad value is ErrConfiguration naming the key. ConsumerOptions builds
+	// them from Go types.
 	Options Options
 	// PreRebalance runs before partitions are given up (their offsets are
 	// committed next), PostRebalance after new ones are acquired; no message
@@ -216,22 +217,22 @@ func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, erro
 	}
 }
 
-// NextBatch takes up to max messages (at least one): it waits for the
+// NextBatch takes up to limit messages (at least one): it waits for the
 // first as NextContext does, then adds those that come before a consumer
-// timeout, so a batch ends at max messages or after consumer_timeout_ms
+// timeout, so a batch ends at limit messages or after consumer_timeout_ms
 // without one. It returns at least one message, or no message and an
 // error: a failure after the first message ends the batch early, and a
 // lasting one (ErrPartitioner, ErrClosedHandle) comes from the next call.
-func (g *ConsumerGroup) NextBatch(ctx context.Context, max int) ([]*ConsumerMessage, error) {
-	if max < 1 {
-		return nil, &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("NextBatch: max %d is not positive", max)}
+func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
+	if limit < 1 {
+		return nil, &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("NextBatch: limit %d is not positive", limit)}
 	}
 	first, err := g.NextContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	batch := []*ConsumerMessage{first}
-	for len(batch) < max && ctx.Err() == nil {
+	for len(batch) < limit && ctx.Err() == nil {
 		m, err := g.Next()
 		if err != nil {
 			break
