@@ -220,3 +220,15 @@ func TestGroupContextCallsWithAnEndedContext(t *testing.T) {
 		t.Errorf("Close after StopContext: %v, want ErrClosedHandle", err)
 	}
 }
+
+// Close (io.Closer) leaves the group and releases it.
+func TestGroupCloseStopsTheGroup(t *testing.T) {
+	g := startedGroup(t, nil)
+	var closer io.Closer = g
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Next(); !errors.Is(err, ErrClosedHandle) {
+		t.Errorf("Next after Close: %v, want ErrClosedHandle", err)
+	}
+}
