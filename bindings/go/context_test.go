@@ -232,3 +232,27 @@ func TestGroupCloseStopsTheGroup(t *testing.T) {
 		t.Errorf("Next after Close: %v, want ErrClosedHandle", err)
 	}
 }
+
+// PollContext waits for a report until the deadline, then gives up with
+// the context's error; with a report it serves it.
+func TestPollContextKeepsTheDeadline(t *testing.T) {
+	p := stuckProducer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	served, err := p.PollContext(ctx)
+	assertReturnedAround(t, "PollContext", start, 300*time.Millisecond)
+	if served != 0 || err != context.DeadlineExceeded {
+		t.Fatalf("PollContext: %d served, %v; want 0 and context.DeadlineExceeded", served, err)
+	}
+
+	delivering := newProducer(t, nil, nil)
+	if err := delivering.Produce(Message{Topic: "mytopic", Partition: AnyPartition, Value: []byte("polled")}, 0); err != nil {
+		t.Fatal(err)
+	}
+	long, cancelLong := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelLong()
+	if served, err := delivering.PollContext(long); served != 1 || err != nil {
+		t.Errorf("PollContext with a report coming: %d served, %v; want 1", served, err)
+	}
+}

@@ -11,11 +11,13 @@
 // errors.Is (errors.Is(err, yelpkafka.ErrKafkaUnavailable)); IsRetriable says
 // whether a plain retry may succeed.
 //
-// Both handles, Producer and ConsumerGroup, are io.Closers. Every call that
-// waits has a Context variant (StartContext, FlushContext, ...) whose doc
-// says how it honours the context: a deadline becomes the C call's
-// timeout, and a call the C API cannot wake yet notices the context only
-// before it starts or between attempts. Options are a map (Options) or the
+// Both handles, Producer and ConsumerGroup, are io.Closers. The calls that
+// wait for brokers or the group have Context variants (SendMessagesContext,
+// PollContext, FlushContext, CloseContext, StartContext, NextContext,
+// NextBatch, Messages, CommitContext, StopContext) whose docs say how each
+// honours its context: a deadline becomes the C call's timeout, and a call
+// the C API cannot wake yet notices the context only before it starts or
+// between attempts. Options are a map (Options) or the
 // typed ProducerOptions and ConsumerOptions.
 //
 // Callbacks (delivery reports, metrics) run on the goroutine that made the

@@ -223,6 +223,29 @@ func (p *Producer) Poll(timeout time.Duration) (int, error) {
 	return int(served), err
 }
 
+// PollContext serves delivery reports as Poll does, waiting for the first
+// until ctx ends (no limit without a deadline or a cancellation): it waits
+// in slices of at most 100 ms and looks at ctx between them. With no
+// report by then it returns 0 and ctx's error.
+func (p *Producer) PollContext(ctx context.Context) (int, error) {
+	for {
+		slice := contextSlice
+		if remaining, ok := contextTimeout(ctx); ok && remaining < slice {
+			slice = remaining
+		}
+		if ctx.Err() != nil {
+			slice = 0
+		}
+		served, err := p.Poll(slice)
+		if served > 0 || err != nil {
+			return served, err
+		}
+		if ended := contextEnded(ctx); ended != nil {
+			return 0, ended
+		}
+	}
+}
+
 // Flush sends everything queued and waits up to timeout until every message
 // is delivered or failed, serving delivery reports meanwhile; ErrTimedOut
 // when the deadline passes first.
