@@ -7,6 +7,7 @@ import "C"
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"runtime/cgo"
 	"time"
@@ -31,7 +32,8 @@ type ConsumerConfig struct {
 	// client_id, partitioner_cooldown (seconds), use_group_sha,
 	// max_termination_timeout_secs, offset_storage (kafka | zookeeper |
 	// dual), metrics_dimensions, and the client options. An unknown key or a
-	// bad value is ErrConfiguration naming the key.
+	// bad value is ErrConfiguration naming the key. ConsumerOptions builds
+	// them from Go types.
 	Options Options
 	// PreRebalance runs before partitions are given up (their offsets are
 	// committed next), PostRebalance after new ones are acquired; no message
@@ -57,9 +59,10 @@ type ConsumerMessage struct {
 
 // ConsumerGroup is Python yelp_kafka's KafkaConsumerGroup (docs/consumer-groups.md): members of
 // one group, in any processes or hosts (Python members included), share
-// the partitions of the topics through ZooKeeper. Start, then Next and
-// TaskDone for each message; Stop to leave the group, which commits with
-// auto-commit and releases the group. Usable from several goroutines.
+// the partitions of the topics through ZooKeeper. Start, then Next (or
+// Messages, or NextBatch) and TaskDone for each message; Stop (or Close, an
+// io.Closer) to leave the group, which commits with auto-commit and
+// releases the group. Usable from several goroutines.
 // After ErrPartitioner (the ZooKeeper session was lost) nothing more is
 // delivered: Stop the group and create a new one (Python yelp_kafka's outer loop).
 type ConsumerGroup struct {
@@ -164,6 +167,24 @@ func (g *ConsumerGroup) Start(timeout time.Duration) error {
 	return call(func() C.enum_yk_error { return C.yk_consumer_group_start(g.handle, milliseconds(timeout)) })
 }
 
+// StartContext is Start with ctx's deadline as the timeout, no limit
+// without one. When the deadline passes first the error matches both
+// ErrTimedOut and context.DeadlineExceeded (errors.Is), and as with Start
+// the group is started: Next goes on. A context ended before the call
+// returns its error without starting. A cancellation without a deadline is
+// not noticed while waiting: the C call cannot be woken yet (a wakeup call
+// is being added to the C API), so give the context a deadline.
+func (g *ConsumerGroup) StartContext(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	timeout, ok := contextTimeout(ctx)
+	if !ok {
+		timeout = -1
+	}
+	return withContextError(ctx, g.Start(timeout))
+}
+
 // Next takes the next message of the partitions this member holds, or
 // fails with ErrConsumerTimeout after consumer_timeout_ms (Python yelp_kafka's
 // next()). Rebalances run inside it.
@@ -181,7 +202,9 @@ func (g *ConsumerGroup) Next() (*ConsumerMessage, error) {
 
 // NextContext waits for the next message until ctx is done, going on
 // through consumer timeouts; it notices ctx between attempts of
-// consumer_timeout_ms each. Fails with ctx's error or the library's.
+// consumer_timeout_ms each, so with a negative consumer_timeout_ms it
+// waits for a message whatever ctx does (the C API has no wakeup call
+// yet). Fails with ctx's error or the library's.
 func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, error) {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -191,6 +214,68 @@ func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, erro
 		if !errors.Is(err, ErrConsumerTimeout) {
 			return m, err
 		}
+	}
+}
+
+// NextBatch takes up to limit messages (at least one): it waits for the
+// first as NextContext does, then adds those that come before a consumer
+// timeout, so a batch ends at limit messages or after consumer_timeout_ms
+// without one. It returns at least one message, or no message and an
+// error: a failure after the first message ends the batch early, and a
+// lasting one (ErrPartitioner, ErrClosedHandle) comes from the next call.
+func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
+	if limit < 1 {
+		return nil, &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("NextBatch: limit %d is not positive", limit)}
+	}
+	first, err := g.NextContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	batch := []*ConsumerMessage{first}
+	for len(batch) < limit && ctx.Err() == nil {
+		m, err := g.Next()
+		if err != nil {
+			break
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// Messages hands out the group's messages on a channel: a goroutine takes
+// them with NextContext(ctx) until ctx is done or a call fails, then closes
+// the channel. wait blocks until that goroutine has ended and says why:
+// ctx's error, or the library's (ErrClosedHandle after Stop,
+// ErrPartitioner, ...). Cancel ctx and call wait before Stop, so no Next
+// is running when the group stops; the goroutine notices ctx within
+// consumer_timeout_ms (with a negative one only when a message comes).
+// A message taken when ctx ends is not sent: it was never marked done, so
+// no commit passes it and it is delivered again after the next rebalance
+// or restart.
+func (g *ConsumerGroup) Messages(ctx context.Context) (messages <-chan *ConsumerMessage, wait func() error) {
+	out := make(chan *ConsumerMessage)
+	done := make(chan struct{})
+	var result error
+	go func() {
+		defer close(done)
+		defer close(out)
+		for {
+			m, err := g.NextContext(ctx)
+			if err != nil {
+				result = err
+				return
+			}
+			select {
+			case out <- m:
+			case <-ctx.Done():
+				result = ctx.Err()
+				return
+			}
+		}
+	}()
+	return out, func() error {
+		<-done
+		return result
 	}
 }
 
@@ -214,6 +299,18 @@ func (g *ConsumerGroup) Commit() error {
 	}
 	defer g.guard.leave()
 	return call(func() C.enum_yk_error { return C.yk_consumer_group_commit(g.handle) })
+}
+
+// CommitContext is Commit unless ctx has already ended, which returns
+// ctx's error and commits nothing. Once started the commit is not
+// interrupted by ctx: the C call takes no timeout and cannot be woken yet
+// (a wakeup call is being added to the C API); request_timeout_ms bounds
+// it.
+func (g *ConsumerGroup) CommitContext(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return g.Commit()
 }
 
 // Identifier is this member's identifier in the party, <fqdn>-<pid>-<n>.
@@ -242,6 +339,31 @@ func (g *ConsumerGroup) Stop(timeout time.Duration) error {
 	}
 	g.guard.close()
 	return err
+}
+
+// DefaultStopTimeout is how long Close gives the group to leave, as the
+// Ruby binding's stop.
+const DefaultStopTimeout = 10 * time.Second
+
+// Close is Stop(DefaultStopTimeout), for io.Closer.
+func (g *ConsumerGroup) Close() error {
+	return g.Stop(DefaultStopTimeout)
+}
+
+// StopContext is Stop with ctx's deadline as the timeout,
+// DefaultStopTimeout without one, and 0 once ctx has ended (every step
+// still runs, without waiting): the group is released in every case. A
+// cancellation without a deadline is not noticed while stopping: the C
+// call cannot be woken yet (a wakeup call is being added to the C API).
+func (g *ConsumerGroup) StopContext(ctx context.Context) error {
+	timeout, ok := contextTimeout(ctx)
+	if !ok {
+		timeout = DefaultStopTimeout
+	}
+	if ctx.Err() != nil {
+		timeout = 0
+	}
+	return withContextError(ctx, g.Stop(timeout))
 }
 
 // newConsumerMessage copies a C message into Go; the C message is kept

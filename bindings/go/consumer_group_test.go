@@ -166,3 +166,147 @@ func TestPanicInARebalanceCallbackIsRaisedFromStart(t *testing.T) {
 	}()
 	g.Start(30 * time.Second)
 }
+
+// sendWord sends count messages "<word> <i>" to the single partition of
+// "other" and returns the offset of the first.
+func sendWord(t *testing.T, word string, count int) int64 {
+	t.Helper()
+	values := make([][]byte, count)
+	for i := range values {
+		values[i] = []byte(fmt.Sprintf("%s %d", word, i))
+	}
+	offsets, err := newProducer(t, nil, nil).SendMessages("other", values...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offsets[0]
+}
+
+// startedGroup is a started member of a new group reading "other" from the
+// beginning, closed when the test ends.
+func startedGroup(t *testing.T, options Options) *ConsumerGroup {
+	t.Helper()
+	g, err := NewConsumerGroup([]string{"other"}, groupConfig(t, options), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	if err := g.Start(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// Messages hands out every message in order until its context ends, then
+// closes the channel; wait says why it ended.
+func TestMessagesChannelDeliversUntilTheContextEnds(t *testing.T) {
+	word := kafkatest.RunWord(t)
+	first := sendWord(t, word, 3)
+	g := startedGroup(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	messages, wait := g.Messages(ctx)
+	var mine []string
+	for m := range messages {
+		if err := g.TaskDone(m); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(string(m.Value), word) {
+			mine = append(mine, fmt.Sprintf("%d %s", m.Offset-first, m.Value))
+			if len(mine) == 3 {
+				cancel()
+			}
+		}
+	}
+	if err := wait(); err != context.Canceled {
+		t.Errorf("wait: %v, want context.Canceled", err)
+	}
+	want := fmt.Sprintf("0 %[1]s 0; 1 %[1]s 1; 2 %[1]s 2", word)
+	if got := strings.Join(mine, "; "); got != want {
+		t.Errorf("messages %q, want %q", got, want)
+	}
+}
+
+// After Stop the stream ends with ErrClosedHandle.
+func TestMessagesChannelEndsWithTheGroupsError(t *testing.T) {
+	g := startedGroup(t, Options{"auto_offset_reset": "largest"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	messages, wait := g.Messages(ctx)
+	if err := g.Stop(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for range messages {
+	}
+	if err := wait(); !errors.Is(err, ErrClosedHandle) {
+		t.Errorf("wait: %v, want ErrClosedHandle", err)
+	}
+}
+
+// NextBatch stops at max, or at the first consumer timeout after a message.
+func TestNextBatchTakesUpToMaxMessages(t *testing.T) {
+	word := kafkatest.RunWord(t)
+	first := sendWord(t, word, 5)
+	g := startedGroup(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := g.NextBatch(ctx, 0); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("NextBatch(0): %v, want ErrInvalidArgument", err)
+	}
+	var offsets []int64
+	for len(offsets) < 5 {
+		batch, err := g.NextBatch(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(batch) == 0 || len(batch) > 3 {
+			t.Fatalf("a batch of %d messages, want 1 to 3", len(batch))
+		}
+		for _, m := range batch {
+			if strings.HasPrefix(string(m.Value), word) {
+				offsets = append(offsets, m.Offset-first)
+			}
+		}
+	}
+	if fmt.Sprint(offsets) != "[0 1 2 3 4]" {
+		t.Errorf("offsets from the first %v, want [0 1 2 3 4]", offsets)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelShort()
+	if batch, err := g.NextBatch(short, 3); !errors.Is(err, context.DeadlineExceeded) || batch != nil {
+		t.Errorf("NextBatch with nothing left: %d messages, %v; want context.DeadlineExceeded", len(batch), err)
+	}
+}
+
+// ConsumerOptions' earliest is the library's smallest: a new group reads
+// what was produced before it started.
+func TestTypedConsumerOptionsWithEarliestReadFromTheBeginning(t *testing.T) {
+	word := kafkatest.RunWord(t)
+	sendWord(t, word, 1)
+	config := groupConfig(t, nil)
+	config.Options = ConsumerOptions{
+		ClientOptions:       ClientOptions{ClientID: "go-typed", APIVersionCaps: "ListOffsets:3"},
+		AutoOffsetReset:     OffsetResetEarliest,
+		PartitionerCooldown: Ptr(200 * time.Millisecond),
+		ConsumerTimeout:     Ptr(100 * time.Millisecond),
+	}.Options()
+	g, err := NewConsumerGroup([]string{"other"}, config, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.Start(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		m, err := g.NextContext(ctx)
+		if err != nil {
+			t.Fatalf("the message sent before the group started never came: %v", err)
+		}
+		if string(m.Value) == word+" 0" {
+			return
+		}
+	}
+}

@@ -11,6 +11,15 @@
 // errors.Is (errors.Is(err, yelpkafka.ErrKafkaUnavailable)); IsRetriable says
 // whether a plain retry may succeed.
 //
+// Both handles, Producer and ConsumerGroup, are io.Closers. The calls that
+// wait for brokers or the group have Context variants (SendMessagesContext,
+// PollContext, FlushContext, CloseContext, StartContext, NextContext,
+// NextBatch, Messages, CommitContext, StopContext) whose docs say how each
+// honours its context: a deadline becomes the C call's timeout, and a call
+// the C API cannot wake yet notices the context only before it starts or
+// between attempts. Options are a map (Options) or the
+// typed ProducerOptions and ConsumerOptions.
+//
 // Callbacks (delivery reports, metrics) run on the goroutine that made the
 // call that serves them (Poll, Flush, Close, SendMessages, ...), never on a
 // thread of the library. A callback that calls back into the same handle

@@ -67,7 +67,7 @@ func TestUnreachableClusterIsRetriableKafkaUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close(time.Second)
+	defer p.CloseTimeout(time.Second)
 	_, err = p.SendMessages("mytopic", []byte("lost"))
 	if !errors.Is(err, ErrKafkaUnavailable) || !IsRetriable(err) {
 		t.Fatalf("want a retriable ErrKafkaUnavailable, got %v (retriable %v)", err, IsRetriable(err))

@@ -5,6 +5,8 @@ package yelpkafka
 import "C"
 
 import (
+	"context"
+	"errors"
 	"math"
 	"runtime/cgo"
 	"sync"
@@ -45,7 +47,8 @@ type DeliveryReport struct {
 // YelpKafkaSimpleProducer and YelpKafkaKeyedProducer (SendMessages,
 // SendKeyedMessages), or asynchronously with batching and delivery reports
 // (Produce, then Poll or Flush). Usable from several goroutines at once.
-// Close it to deliver what is queued and release it.
+// Close it (an io.Closer), or CloseTimeout or CloseContext, to deliver what
+// is queued and release it.
 type Producer struct {
 	handle *C.yk_producer
 	guard  handleGuard
@@ -130,6 +133,28 @@ func (p *Producer) SendMessages(topic string, messages ...[]byte) ([]int64, erro
 	})
 }
 
+// SendMessagesContext is SendMessages unless ctx has already ended, which
+// returns ctx's error and sends nothing. Once started the send is not
+// interrupted by ctx: the C API has no call yet that ends it from another
+// thread (a wakeup call is being added to it). Its own options bound it:
+// retries, retry_backoff_ms, request_timeout_ms and metadata_timeout_ms.
+func (p *Producer) SendMessagesContext(ctx context.Context, topic string, messages ...[]byte) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return p.SendMessages(topic, messages...)
+}
+
+// SendKeyedMessagesContext is SendKeyedMessages unless ctx has already
+// ended, and is not interrupted by ctx either (see SendMessagesContext).
+func (p *Producer) SendKeyedMessagesContext(ctx context.Context, topic string, key []byte,
+	messages ...[]byte) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return p.SendKeyedMessages(topic, key, messages...)
+}
+
 // SendKeyedMessages sends messages with key to topic, to the partition that
 // murmur2 of the key picks, and returns like SendMessages.
 func (p *Producer) SendKeyedMessages(topic string, key []byte, messages ...[]byte) ([]int64, error) {
@@ -198,6 +223,29 @@ func (p *Producer) Poll(timeout time.Duration) (int, error) {
 	return int(served), err
 }
 
+// PollContext serves delivery reports as Poll does, waiting for the first
+// until ctx ends (no limit without a deadline or a cancellation): it waits
+// in slices of at most 100 ms and looks at ctx between them. With no
+// report by then it returns 0 and ctx's error.
+func (p *Producer) PollContext(ctx context.Context) (int, error) {
+	for {
+		slice := contextSlice
+		if remaining, ok := contextTimeout(ctx); ok && remaining < slice {
+			slice = remaining
+		}
+		if ctx.Err() != nil {
+			slice = 0
+		}
+		served, err := p.Poll(slice)
+		if served > 0 || err != nil {
+			return served, err
+		}
+		if ended := contextEnded(ctx); ended != nil {
+			return 0, ended
+		}
+	}
+}
+
 // Flush sends everything queued and waits up to timeout until every message
 // is delivered or failed, serving delivery reports meanwhile; ErrTimedOut
 // when the deadline passes first.
@@ -209,6 +257,27 @@ func (p *Producer) Flush(timeout time.Duration) error {
 	return call(func() C.enum_yk_error { return C.yk_producer_flush(p.handle, milliseconds(timeout)) })
 }
 
+// FlushContext flushes until every message is delivered or failed, or
+// until ctx ends: it waits in slices of at most 100 ms and looks at ctx
+// between them, so a cancellation is noticed within 100 ms and a deadline
+// is kept. When ctx ends first the error matches both ErrTimedOut and ctx's
+// error (errors.Is); the messages stay queued.
+func (p *Producer) FlushContext(ctx context.Context) error {
+	for {
+		slice := contextSlice
+		if remaining, ok := contextTimeout(ctx); ok && remaining < slice {
+			slice = remaining
+		}
+		if ctx.Err() != nil {
+			slice = 0
+		}
+		err := p.Flush(slice)
+		if !errors.Is(err, ErrTimedOut) || contextEnded(ctx) != nil {
+			return withContextError(ctx, err)
+		}
+	}
+}
+
 // QueueLength is the number of messages produced and not yet delivered or failed.
 func (p *Producer) QueueLength() int {
 	if p.guard.enter() != nil {
@@ -218,12 +287,42 @@ func (p *Producer) QueueLength() int {
 	return int(C.yk_producer_queue_length(p.handle))
 }
 
-// Close flushes for up to timeout, fails what is still queued (their
+// DefaultCloseTimeout is how long Close lets the producer deliver what is
+// queued, as the Ruby binding's close.
+const DefaultCloseTimeout = 5 * time.Second
+
+// Close is CloseTimeout(DefaultCloseTimeout) for io.Closer: ErrTimedOut
+// (its message says how many) when messages were left undelivered.
+func (p *Producer) Close() error {
+	_, err := p.CloseTimeout(DefaultCloseTimeout)
+	return err
+}
+
+// CloseContext is CloseTimeout with ctx's deadline as the timeout,
+// DefaultCloseTimeout without one, and 0 once ctx has ended (what is
+// queued fails at once): the producer is released in every case. When the
+// deadline cuts the flush short the error matches both ErrTimedOut and
+// ctx's error. A cancellation without a deadline is not noticed during the
+// flush: close is one C call, which nothing can wake yet (a wakeup call is
+// being added to the C API).
+func (p *Producer) CloseContext(ctx context.Context) (undelivered int, err error) {
+	timeout, ok := contextTimeout(ctx)
+	if !ok {
+		timeout = DefaultCloseTimeout
+	}
+	if ctx.Err() != nil {
+		timeout = 0
+	}
+	undelivered, err = p.CloseTimeout(timeout)
+	return undelivered, withContextError(ctx, err)
+}
+
+// CloseTimeout flushes for up to timeout, fails what is still queued (their
 // reports carry ErrClosedHandle) and releases the producer; later calls get
 // ErrClosedHandle. It returns the number of messages not delivered, with
 // ErrTimedOut when that is not 0. Called from a delivery or metrics
 // callback of this producer it fails with ErrReentrant and changes nothing.
-func (p *Producer) Close(timeout time.Duration) (undelivered int, err error) {
+func (p *Producer) CloseTimeout(timeout time.Duration) (undelivered int, err error) {
 	if err := p.guard.enter(); err != nil {
 		return 0, err
 	}

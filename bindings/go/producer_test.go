@@ -25,7 +25,7 @@ func newProducer(t *testing.T, options Options, metrics MetricsResponder) *Produ
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close(5 * time.Second) })
+	t.Cleanup(func() { p.CloseTimeout(5 * time.Second) })
 	return p
 }
 
@@ -146,7 +146,7 @@ func TestCallbacksCallingBackIntoTheProducerGetErrReentrant(t *testing.T) {
 	var fromDelivery, fromMetrics []error
 	p.OnDelivery(func(DeliveryReport) {
 		_, sendErr := p.SendMessages("mytopic", []byte("inner"))
-		_, undelivered := p.Close(0)
+		_, undelivered := p.CloseTimeout(0)
 		mu.Lock()
 		fromDelivery = append(fromDelivery, p.Produce(Message{Topic: "mytopic", Partition: AnyPartition}, 0),
 			p.Flush(0), sendErr, undelivered)
@@ -275,7 +275,7 @@ func TestCloseReportsWhatItCouldNotDeliver(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	undelivered, err := p.Close(0)
+	undelivered, err := p.CloseTimeout(0)
 	if (undelivered == 0) != (err == nil) || (err != nil && !errors.Is(err, ErrTimedOut)) {
 		t.Errorf("Close: %d undelivered, %v; want ErrTimedOut exactly when some are left", undelivered, err)
 	}
@@ -285,7 +285,7 @@ func TestCloseReportsWhatItCouldNotDeliver(t *testing.T) {
 	if _, err := p.SendMessages("mytopic", []byte("late")); !errors.Is(err, ErrClosedHandle) {
 		t.Errorf("SendMessages after Close: %v, want ErrClosedHandle", err)
 	}
-	if _, err := p.Close(0); !errors.Is(err, ErrClosedHandle) {
+	if _, err := p.CloseTimeout(0); !errors.Is(err, ErrClosedHandle) {
 		t.Errorf("second Close: %v, want ErrClosedHandle", err)
 	}
 }

@@ -11,5 +11,10 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.0"
   spec.files = Dir["lib/**/*.rb"]
   spec.require_paths = ["lib"]
-  spec.add_dependency "ffi", ">= 1.15"
+  # No homepage: the project has no published canonical URL yet and
+  # RubyGems takes only an http(s) URL there, so `gem build` warns about it
+  # until one is chosen. The sources are bindings/ruby of the yelp_kafka
+  # repository; its README's "Using from Ruby" says how to install them.
+  # Written against ffi 1.15 (Debian's ruby-ffi); 2.0 may break its API.
+  spec.add_dependency "ffi", "~> 1.15"
 end

@@ -81,7 +81,7 @@ module ConsumerGroupExample
         group.task_done(message)
         consumed += 1
         last_message = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      rescue YelpKafka::ConsumerTimeout
+      rescue YelpKafka::ConsumerTimeoutError
         break if idle_exit && Process.clock_gettime(Process::CLOCK_MONOTONIC) - last_message > idle_exit
       rescue YelpKafka::PartitionerError
         raise

@@ -44,7 +44,7 @@ module ProducerExample
 
   def run(bootstrap, topic, run = nil, out: $stdout)
     cluster = YelpKafka::ClusterConfig.new("standard", "cluster1", bootstrap)
-    producer = YelpKafka::Producer.new(cluster, { client_id: "my-client-id", acks: "all" })
+    producer = YelpKafka::Producer.new(cluster, client_id: "my-client-id", acks: "all")
     begin
       # Python yelp_kafka: producer.send_messages("my_topic", "message1", "message2").
       offsets = send_with_retries(producer, topic, value("message1", run), value("message2", run))

@@ -8,6 +8,7 @@ end
 
 require_relative "yelp_kafka/native"
 require_relative "yelp_kafka/errors"
+require_relative "yelp_kafka/arguments"
 require_relative "yelp_kafka/handles"
 require_relative "yelp_kafka/cluster_config"
 require_relative "yelp_kafka/discovery"

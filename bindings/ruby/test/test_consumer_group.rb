@@ -57,6 +57,23 @@ class ConsumerGroupTest < Minitest::Test
     end
   end
 
+  # The group is Enumerable: first(n) takes n messages in partition order,
+  # each_slice hands out batches.
+  def test_the_group_is_enumerable_over_its_messages
+    YelpKafka::Producer.new(cluster).tap { |p| p.send_messages("other", "e1", "e2", "e3", "e4", "e5") }.close
+    group = YelpKafka::KafkaConsumerGroup.new(["other"], config)
+    assert_kind_of Enumerable, group
+    group.start(30) do
+      first = group.first(3)
+      assert_equal 3, first.size
+      assert(first.all? { |m| m.is_a?(YelpKafka::KafkaConsumerGroup::Message) && m.topic == "other" })
+      assert_equal (first[0].offset...first[0].offset + 3).to_a, first.map(&:offset)
+      batch = group.each_slice(2).first
+      assert_equal [first[2].offset + 1, first[2].offset + 2], batch.map(&:offset)
+      (first + batch).each { |m| group.task_done(m) }
+    end
+  end
+
   def test_next_raises_a_retriable_consumer_timeout_when_nothing_comes
     group = YelpKafka::KafkaConsumerGroup.new(["other"], config(auto_offset_reset: "largest"))
     group.start(30) do

@@ -10,6 +10,15 @@ class DiscoveryTest < Minitest::Test
                  topics.slice("mytopic", "xmytopic", "other"))
   end
 
+  # Options may be keywords, as for the producer.
+  def test_discovery_takes_options_as_keywords
+    assert_equal [0], YelpKafka::Discovery.discover_topics(cluster, client_id: "ruby-discovery")["other"]
+    error = assert_raises(YelpKafka::ConfigurationError) do
+      YelpKafka::Discovery.search_topic("other", [cluster], bogus_option: 1)
+    end
+    assert_includes error.message, "bogus_option"
+  end
+
   # Python yelp_kafka's search_topics_by_regex('.*mytopic', clusters): re.match
   # semantics, clusters without a match left out.
   def test_search_topics_by_regex_matches_at_the_start_of_names

@@ -66,6 +66,21 @@ class ProducerTest < Minitest::Test
     assert_operator timings.first, :>=, 0
   end
 
+  # Options as keywords reach the library like the Hash form; given both,
+  # the keywords win. client_id shows in the metrics' dimensions.
+  def test_options_given_as_keywords_reach_the_library
+    client_id = lambda do |*options, **keywords|
+      responder = RecordingResponder.new
+      producer(*options, metrics_responder: responder, **keywords)
+      responder.emitters.map { |e| e[:dimensions]["client_id"] }.uniq
+    end
+    assert_equal ["ruby-keywords"], client_id.call(client_id: "ruby-keywords", linger_ms: 1)
+    assert_equal ["ruby-hash"], client_id.call({ client_id: "ruby-hash" })
+    assert_equal ["ruby-keyword-wins"],
+                 client_id.call({ client_id: "ruby-hash", acks: "all" }, client_id: "ruby-keyword-wins")
+    assert_equal ["yelp-kafka"], client_id.call
+  end
+
   def test_delivery_reports_carry_the_message_opaque_and_the_chosen_partition
     p = producer
     reports = {}

@@ -27,7 +27,7 @@ func produceRun(t *testing.T, bootstrap []string, topic, run string, count int) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer producer.Close(5 * time.Second)
+	defer producer.CloseTimeout(5 * time.Second)
 	produced := map[string]bool{}
 	producer.OnDelivery(func(r yelpkafka.DeliveryReport) {
 		if r.Err != nil {

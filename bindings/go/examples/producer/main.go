@@ -76,7 +76,7 @@ func produce(out io.Writer, bootstrap []string, topic, run string) error {
 		return err
 	}
 	defer func() {
-		if undelivered, err := producer.Close(5 * time.Second); err != nil {
+		if undelivered, err := producer.CloseTimeout(5 * time.Second); err != nil {
 			log.Printf("%d messages were not delivered: %v", undelivered, err)
 		}
 	}()

@@ -65,3 +65,20 @@ func ReadTopic(t testing.TB, bootstrap []string, topic, word string) []Record {
 	}
 	return records
 }
+
+// Launcher sends a command to the mock launcher of local Kafka cluster n
+// (docs/test-cluster.md: "topic <name> <partitions>", "leader <topic>
+// <partition> <broker_id>", ...) through $YK_CLUSTER_SH and fails the test
+// unless it answers OK.
+func Launcher(t testing.TB, n int, command ...string) {
+	t.Helper()
+	clusterSh := os.Getenv("YK_CLUSTER_SH")
+	if clusterSh == "" {
+		t.Fatal("YK_CLUSTER_SH is unset: run scripts/cluster.sh up and source target/cluster/env")
+	}
+	args := append([]string{"kafka", strconv.Itoa(n)}, command...)
+	out, err := exec.Command(clusterSh, args...).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "OK") {
+		t.Fatalf("cluster.sh %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}

@@ -2,7 +2,7 @@
 
 module YelpKafka
   # Options for the library: a Hash of option names (strings or symbols) to
-  # values, nil for the defaults. Yields the yk_config pointer (NULL for nil)
+  # values (any object; its to_s is the value), nil for the defaults. Yields the yk_config pointer (NULL for nil)
   # for the duration of the block.
   def self.with_config(options)
     return yield(nil) if options.nil?
@@ -27,7 +27,14 @@ module YelpKafka
     attr_reader :type, :name, :broker_list, :zookeeper
 
     def initialize(type, name, broker_list, zookeeper = "")
-      brokers = broker_list.is_a?(String) ? broker_list : broker_list.join(",")
+      type = Arguments.string(type, "type")
+      name = Arguments.string(name, "name")
+      zookeeper = Arguments.string(zookeeper, "zookeeper")
+      brokers = if broker_list.respond_to?(:to_str)
+                  broker_list.to_str
+                else
+                  Arguments.strings(broker_list, "broker_list").join(",")
+                end
       checked = self.class.handle(type, name, brokers, zookeeper) { |ptr| self.class.fields(ptr) }
       @type, @name, @broker_list, @zookeeper = checked.each(&:freeze)
       freeze

@@ -15,8 +15,10 @@ module YelpKafka
     attr_reader :group_id, :cluster, :options, :pre_rebalance_callback, :post_rebalance_callback
 
     def initialize(group_id, cluster, pre_rebalance_callback: nil, post_rebalance_callback: nil, **options)
-      @group_id = group_id
-      @cluster = cluster
+      @group_id = Arguments.string(group_id, "group_id").dup.freeze
+      @cluster = Arguments.instance(cluster, ClusterConfig, "cluster")
+      check_callback(pre_rebalance_callback, "pre_rebalance_callback")
+      check_callback(post_rebalance_callback, "post_rebalance_callback")
       @options = options.freeze
       @pre_rebalance_callback = pre_rebalance_callback
       @post_rebalance_callback = post_rebalance_callback
@@ -47,6 +49,14 @@ module YelpKafka
         Native.yk_consumer_config_free(config)
       end
     end
+
+    private
+
+    def check_callback(callback, name)
+      return if callback.nil? || callback.respond_to?(:call)
+
+      raise TypeError, "#{name} must answer call(partitions), and #{callback.class} does not"
+    end
   end
 
   # Python yelp_kafka's KafkaConsumerGroup (docs/consumer-groups.md): members of one group, in any
@@ -61,12 +71,19 @@ module YelpKafka
   #     end
   #   end
   #
+  # A group is Enumerable over its messages, an endless sequence:
+  # group.first(3) takes three, group.each_slice(100) hands out batches, and
+  # methods that need the whole sequence (to_a, count, ...) never return
+  # unless a call fails.
+  #
   # Rebalances and their callbacks run inside the calls that meet them
   # (start, next, stop), on the calling thread; calls that wait release the
   # GVL. After PartitionerError (the ZooKeeper session was lost) nothing
   # more is delivered: stop the group and create a new one (Python yelp_kafka's outer
   # loop).
   class KafkaConsumerGroup
+    include Enumerable
+
     # One message. key and value are binary Strings, nil when null;
     # timestamp is a Time.
     class Message
@@ -102,7 +119,8 @@ module YelpKafka
     # yelp_kafka.KafkaConsumerGroup.* with dimensions group_id, cluster_name,
     # cluster_type and the configured ones. Nothing connects before #start.
     def initialize(topics, config, metrics_responder: nil)
-      @config = config
+      topics = Arguments.strings(topics, "topics")
+      @config = Arguments.instance(config, KafkaConsumerConfig, "config")
       @guard = HandleGuard.new("consumer group") { release }
       @metrics = metrics_responder && MetricsBridge.new(metrics_responder, @guard)
       @id = HANDLES.add(self)
@@ -130,6 +148,7 @@ module YelpKafka
     # stopped. With a block: yields the group and stops it afterwards, also
     # when starting failed.
     def start(timeout = nil)
+      Arguments.seconds(timeout, "timeout", optional: true)
       return start_group(timeout) unless block_given?
 
       begin
@@ -141,7 +160,7 @@ module YelpKafka
     end
 
     # The next message of the partitions this member holds; raises
-    # ConsumerTimeout after consumer_timeout_ms (Python yelp_kafka's next()).
+    # ConsumerTimeoutError after consumer_timeout_ms (Python yelp_kafka's next()).
     def next
       @guard.call do
         out = FFI::MemoryPointer.new(:pointer)
@@ -151,13 +170,14 @@ module YelpKafka
     end
 
     # Yields every message, going on through consumer timeouts until the
-    # block breaks or a call fails; an Enumerator without a block.
+    # block breaks or a call fails; an Enumerator without a block. The
+    # Enumerable methods all take their messages from here.
     def each
       return enum_for(:each) unless block_given?
 
       loop do
         yield self.next
-      rescue ConsumerTimeout
+      rescue ConsumerTimeoutError
         next
       end
     end
@@ -165,6 +185,7 @@ module YelpKafka
     # Marks message processed, in any order: a commit never passes a message
     # not marked. Counts toward auto_commit_interval_messages.
     def task_done(message)
+      Arguments.instance(message, Message, "message")
       @guard.call { Error.check(Native.yk_consumer_group_task_done(@handle, message.pointer)) }
     end
 
@@ -181,13 +202,14 @@ module YelpKafka
 
     # Leaves the group within timeout seconds (pre-rebalance callback, a
     # commit with auto-commit, partitions, locks and membership given up)
-    # and releases it; later calls raise ClosedHandle. Also the way out
+    # and releases it; later calls raise ClosedHandleError. Also the way out
     # after PartitionerError. From a callback of this group it raises
-    # ReentrantCall and changes nothing.
+    # ReentrantCallError and changes nothing.
     def stop(timeout = 10)
+      Arguments.seconds(timeout, "timeout")
       @guard.call do
         code = Native.yk_consumer_group_stop(@handle, Native.milliseconds(timeout))
-        @guard.close unless code == ReentrantCall::CODE
+        @guard.close unless code == ReentrantCallError::CODE
         Error.check(code)
       end
     end
@@ -205,7 +227,7 @@ module YelpKafka
     def start_group(timeout)
       @guard.call do
         code = Native.yk_consumer_group_start(@handle, Native.milliseconds(timeout))
-        Error.check(code) unless code == TimedOut::CODE
+        Error.check(code) unless code == TimedOutError::CODE
         code.zero?
       end
     end

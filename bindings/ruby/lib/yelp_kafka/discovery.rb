@@ -2,8 +2,8 @@
 
 module YelpKafka
   # Topic discovery and topology files, as Python yelp_kafka's yelp_kafka.discovery.
-  # options (nil: defaults) take the client options (client_id,
-  # metadata_timeout_ms, ...). Failures raise DiscoveryError; a pattern that
+  # Options, as keywords or as a Hash (nil: defaults), take the client
+  # options (client_id, metadata_timeout_ms, ...). Failures raise DiscoveryError; a pattern that
   # does not compile and a missing or malformed topology file raise
   # ConfigurationError.
   module Discovery
@@ -13,29 +13,33 @@ module YelpKafka
     module_function
 
     # { topic => [partition ids] } of every topic of cluster.
-    def discover_topics(cluster, options = nil)
-      cluster.with_handle do |handle|
+    def discover_topics(cluster, options = nil, **keywords)
+      options = Arguments.options(options, keywords)
+      Arguments.instance(cluster, ClusterConfig, "cluster").with_handle do |handle|
         run(options) { |config, out| Native.yk_discover_topics(handle, config, out) }.first.last
       end
     end
 
     # [[topic, cluster]] for each of clusters that has topic.
-    def search_topic(topic, clusters, options = nil)
-      search(clusters, options) { |handles, count, config, out| Native.yk_search_topic(topic, handles, count, config, out) }
+    def search_topic(topic, clusters, options = nil, **keywords)
+      topic = Arguments.string(topic, "topic")
+      search(clusters, Arguments.options(options, keywords)) { |handles, count, config, out| Native.yk_search_topic(topic, handles, count, config, out) }
         .map { |cluster, _| [topic, cluster] }
     end
 
     # [[[topics], cluster]] for each of clusters with topics whose names
     # match pattern at their start, like Python's re.match (".*mytopic" finds
     # every topic ending in "mytopic").
-    def search_topics_by_regex(pattern, clusters, options = nil)
-      search(clusters, options) do |handles, count, config, out|
+    def search_topics_by_regex(pattern, clusters, options = nil, **keywords)
+      pattern = Arguments.string(pattern, "pattern")
+      search(clusters, Arguments.options(options, keywords)) do |handles, count, config, out|
         Native.yk_search_topics_by_regex(pattern, handles, count, config, out)
       end.map { |cluster, topics| [topics.keys, cluster] }
     end
 
     # The cluster local_config names in <dir>/<cluster_type>.yaml.
     def get_local_cluster(cluster_type, dir: DEFAULT_TOPOLOGY_DIR)
+      Arguments.string(cluster_type, "cluster_type")
       topology(cluster_type, dir) do |ptr|
         out = FFI::MemoryPointer.new(:pointer)
         Error.check(Native.yk_topology_local_cluster(ptr, out))
@@ -50,6 +54,7 @@ module YelpKafka
 
     # Every cluster of <dir>/<cluster_type>.yaml, sorted by name.
     def get_all_clusters(cluster_type, dir: DEFAULT_TOPOLOGY_DIR)
+      Arguments.string(cluster_type, "cluster_type")
       topology(cluster_type, dir) do |ptr|
         Array.new(Native.yk_topology_cluster_count(ptr)) { |i| ClusterConfig.from_handle(Native.yk_topology_cluster(ptr, i)) }
       end
@@ -57,12 +62,17 @@ module YelpKafka
 
     # The cluster called name in <dir>/<cluster_type>.yaml.
     def get_cluster_by_name(cluster_type, name, dir: DEFAULT_TOPOLOGY_DIR)
+      Arguments.string(name, "name")
       get_all_clusters(cluster_type, dir: dir).find { |c| c.name == name } or
         raise ConfigurationError, "no cluster named #{name.inspect} in #{File.join(dir, "#{cluster_type}.yaml")}"
     end
 
     # Runs a search over C handles of clusters.
     def search(clusters, options, &block)
+      unless clusters.is_a?(Array) && clusters.all?(ClusterConfig)
+        raise TypeError, "clusters must be an Array of ClusterConfig, not #{clusters.class}"
+      end
+
       with_handles(clusters.dup, []) do |handles|
         array = FFI::MemoryPointer.new(:pointer, [handles.size, 1].max)
         array.write_array_of_pointer(handles)
@@ -102,6 +112,7 @@ module YelpKafka
     end
 
     def topology(cluster_type, dir)
+      dir = Arguments.string(dir, "dir")
       out = FFI::MemoryPointer.new(:pointer)
       Error.check(Native.yk_topology_load(dir, cluster_type, out))
       ptr = out.read_pointer

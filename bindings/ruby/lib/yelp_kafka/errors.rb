@@ -1,12 +1,35 @@
 # frozen_string_literal: true
 
 module YelpKafka
-  # Every failure of the library. Each code of the library has a subclass
-  # named as the library names it, which for codes 1–16 is Python yelp_kafka's Python
-  # exception: YelpKafka::KafkaUnavailableError, YelpKafka::ConsumerTimeout,
-  # YelpKafka::PartitionerError, ... and for the conditions of the C boundary
-  # YelpKafka::InvalidArgument, YelpKafka::ClosedHandle,
-  # YelpKafka::ReentrantCall, ...
+  # The base of every failure the library reports. The hierarchy is flat:
+  # one subclass per code of the library, made from its own error table
+  # (yk_error_name), so codes added to the library get a class too.
+  #
+  #   YelpKafka::Error
+  #     codes 1–16, Python yelp_kafka's exceptions under their Python names:
+  #       FailedPayloadsError, KafkaUnavailableError, LeaderNotAvailableError,
+  #       NotLeaderForPartitionError, UnknownTopicOrPartitionError,
+  #       ConsumerTimeoutError (ConsumerTimeout), PartitionerError,
+  #       PartitionerZookeeperError, ConsumerGroupError, ProcessMessageError,
+  #       ConfigurationError, DiscoveryError, UnknownTopicError (UnknownTopic),
+  #       UnknownPartitionsError (UnknownPartitions), OffsetCommitError,
+  #       InvalidOffsetStorageError
+  #     codes from 100, the conditions of the C boundary and of the engine:
+  #       InvalidArgumentError, WrongStateError, ClosedHandleError,
+  #       ReentrantCallError, InternalError, BrokerError,
+  #       RequestTimedOutError, TransportError, UnsupportedVersionError,
+  #       ProtocolError, TimedOutError, OffsetOutOfRangeError,
+  #       QueueFullError, WorkersRunningError
+  #
+  # Every class name ends in "Error". Where the library's name does not (the
+  # three Python exceptions ConsumerTimeout, UnknownTopic and
+  # UnknownPartitions, and the C boundary's names such as TimedOut), that
+  # name is kept as an alias of the same class: `rescue
+  # YelpKafka::ConsumerTimeout` and `rescue YelpKafka::ConsumerTimeoutError`
+  # catch the same exceptions.
+  #
+  # Arguments of the wrong type raise Ruby's own TypeError before the
+  # library is called, and are not YelpKafka::Error.
   class Error < StandardError
     # The library's numeric code.
     attr_reader :code
@@ -31,12 +54,14 @@ module YelpKafka
 
     # code => exception class, made from the library's own table.
     CLASSES = (1...CODE_LIMIT).each_with_object({}) do |code, classes|
-      name = Native.yk_error_name(code)
-      next if name == "UnknownErrorCode"
+      library_name = Native.yk_error_name(code)
+      next if library_name == "UnknownErrorCode"
 
       klass = Class.new(self)
       klass.const_set(:CODE, code)
-      YelpKafka.const_set(name, klass)
+      # The first constant a class is assigned to becomes its name.
+      YelpKafka.const_set(library_name.end_with?("Error") ? library_name : "#{library_name}Error", klass)
+      YelpKafka.const_set(library_name, klass) unless library_name.end_with?("Error")
       classes[code] = klass
     end.freeze
 

@@ -52,7 +52,7 @@ module YelpKafka
     # Runs the block as one call into the handle.
     def call
       @mutex.synchronize do
-        raise ClosedHandle.new("the #{@what} was closed", code: ClosedHandle::CODE) if @closed
+        raise ClosedHandleError.new("the #{@what} was closed", code: ClosedHandleError::CODE) if @closed
 
         @active += 1
       end

@@ -10,7 +10,7 @@ module YelpKafka
   # for once per metric when the handle is created), value is an increment
   # for counters and milliseconds for timers, and timestamp a Time. Its
   # methods run on the thread whose call produced the measurement and must
-  # not call back into that handle (ReentrantCall).
+  # not call back into that handle (ReentrantCallError).
   class MetricsBridge
     # The yk_metrics_responder to give the library.
     attr_reader :table

@@ -8,7 +8,7 @@ module YelpKafka
   # once; calls that wait release the GVL. Close it to deliver what is
   # queued and release it.
   #
-  #   producer = YelpKafka::Producer.new(cluster, { client_id: "my-client-id", acks: "all" })
+  #   producer = YelpKafka::Producer.new(cluster, client_id: "my-client-id", acks: "all")
   #   producer.send_messages("my_topic", "message1", "message2")
   #   producer.close
   class Producer
@@ -20,7 +20,8 @@ module YelpKafka
       end
     end
 
-    # options (nil: defaults) take the client options and the producer's:
+    # Options, as keywords or as a Hash (nil: defaults; both are merged, the
+    # keywords winning), take the client options and the producer's:
     # acks (0, 1, all; default 1), ack_timeout_ms, retries, retry_backoff_ms,
     # linger_ms, batch_size_bytes, queue_max_messages, queue_max_bytes,
     # compression (none, gzip, snappy, lz4, zstd), enable_idempotence,
@@ -28,7 +29,9 @@ module YelpKafka
     # max_in_flight_per_broker. metrics_responder (see MetricsBridge)
     # receives yelp_kafka.YelpKafkaProducer.{metadata_request_timer,
     # produce_request_timer, produce_exception_count}.
-    def initialize(cluster, options = nil, metrics_responder: nil)
+    def initialize(cluster, options = nil, metrics_responder: nil, **keywords)
+      Arguments.instance(cluster, ClusterConfig, "cluster")
+      options = Arguments.options(options, keywords)
       @pending = Registry.new
       @on_delivery = nil
       @guard = HandleGuard.new("producer") { release }
@@ -49,7 +52,7 @@ module YelpKafka
 
     # Sets the block that receives a DeliveryReport for each message of
     # #produce, on the thread that calls #poll, #flush or #close. It must not
-    # call back into this producer (ReentrantCall).
+    # call back into this producer (ReentrantCallError).
     def on_delivery(&block)
       @on_delivery = block
     end
@@ -59,6 +62,8 @@ module YelpKafka
     # left after the configured retries raises; #retriable? on the exception
     # says whether to try again.
     def send_messages(topic, *messages)
+      topic = Arguments.string(topic, "topic")
+      messages = Arguments.strings(messages, "messages")
       send_values(messages) do |values, offsets|
         Native.yk_producer_send_messages(@handle, topic, values, messages.size, offsets)
       end
@@ -67,6 +72,9 @@ module YelpKafka
     # Sends messages with key to topic, to the partition murmur2 of the key
     # picks, and returns their offsets like #send_messages.
     def send_keyed_messages(topic, key, *messages)
+      topic = Arguments.string(topic, "topic")
+      key = Arguments.string(key, "key")
+      messages = Arguments.strings(messages, "messages")
       key_buffer = buffer(key)
       send_values(messages) do |values, offsets|
         Native.yk_producer_send_keyed_messages(@handle, topic, key_buffer, key.bytesize, values, messages.size, offsets)
@@ -76,9 +84,14 @@ module YelpKafka
     # Queues one message and returns at once; its DeliveryReport (with
     # opaque) comes from a later #poll, #flush or #close. key nil sends no
     # key, value nil a null value; partition nil lets the producer pick.
-    # When the queue is full, queue_wait decides: 0 raises QueueFull at
+    # When the queue is full, queue_wait decides: 0 raises QueueFullError at
     # once, a number of seconds waits up to that long, nil waits for room.
     def produce(topic, value, key: nil, partition: nil, opaque: nil, queue_wait: nil)
+      topic = Arguments.string(topic, "topic")
+      value = Arguments.optional_string(value, "value")
+      key = Arguments.optional_string(key, "key")
+      Arguments.integer(partition, "partition", optional: true)
+      Arguments.seconds(queue_wait, "queue_wait", optional: true)
       @guard.call do
         id = opaque.nil? ? 0 : @pending.add(opaque)
         code = Native.yk_producer_produce(@handle, topic, partition || -1, buffer(key), key&.bytesize || 0,
@@ -93,6 +106,7 @@ module YelpKafka
     # comes) for the first, then runs the #on_delivery block for every
     # report queued. Returns how many it served.
     def poll(timeout = 0)
+      Arguments.seconds(timeout, "timeout", optional: true)
       @guard.call do
         served = FFI::MemoryPointer.new(:size_t)
         Error.check(Native.yk_producer_poll(@handle, Native.milliseconds(timeout), served))
@@ -102,8 +116,9 @@ module YelpKafka
 
     # Sends everything queued and waits up to timeout seconds until every
     # message is delivered or failed, serving delivery reports meanwhile;
-    # TimedOut when the deadline passes first.
+    # TimedOutError when the deadline passes first.
     def flush(timeout)
+      Arguments.seconds(timeout, "timeout")
       @guard.call { Error.check(Native.yk_producer_flush(@handle, Native.milliseconds(timeout))) }
     end
 
@@ -113,14 +128,16 @@ module YelpKafka
     end
 
     # Flushes for up to timeout seconds, fails what is still queued (their
-    # reports carry ClosedHandle) and releases the producer; later calls
-    # raise ClosedHandle. Raises TimedOut (naming how many) when messages
+    # reports carry ClosedHandleError) and releases the producer; later calls
+    # raise ClosedHandleError. Raises TimedOutError (naming how
+    # many) when messages
     # were left undelivered. From a callback of this producer it raises
-    # ReentrantCall and changes nothing.
+    # ReentrantCallError and changes nothing.
     def close(timeout = 5)
+      Arguments.seconds(timeout, "timeout")
       @guard.call do
         code = Native.yk_producer_close(@handle, Native.milliseconds(timeout), nil)
-        @guard.close unless code == ReentrantCall::CODE
+        @guard.close unless code == ReentrantCallError::CODE
         Error.check(code)
       end
     end
