@@ -40,7 +40,9 @@ ln -sfn "libyelp_kafka.so.$major" "$destdir$libdir/libyelp_kafka.so"
 install -m 644 target/release/libyelp_kafka.a "$destdir$libdir/libyelp_kafka.a"
 install -m 644 include/yelp_kafka.h "$destdir$includedir/yelp_kafka.h"
 
-# Libs.private: what the static library needs besides libc (pkg-config --static).
+# Libs.private and Requires.private: what the static library needs besides
+# libc (pkg-config --static): libzstd is linked from the system, not bundled
+# (docs/producer.md, Compression); the shared library records it itself.
 cat >"$destdir$libdir/pkgconfig/yelp_kafka.pc" <<PC
 prefix=$prefix
 libdir=\${prefix}/lib
@@ -51,5 +53,6 @@ Description: $description
 Version: $version
 Libs: -L\${libdir} -lyelp_kafka
 Libs.private: -lpthread -ldl -lm
+Requires.private: libzstd
 Cflags: -I\${includedir}
 PC

@@ -16,7 +16,7 @@ cd "$root"
 out="$root/target/bench"
 mkdir -p "$out"
 gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude bench/consumer_bench.c target/release/libyelp_kafka.a \
-    $(pkg-config --cflags --libs rdkafka) -lpthread -ldl -lm -o "$out/consumer_bench"
+    $(pkg-config --cflags --libs rdkafka) -lzstd -lpthread -ldl -lm -o "$out/consumer_bench"
 
 partitions=32
 # One 3-broker mock cluster for the whole run.

@@ -10,7 +10,7 @@ cd "$root"
 out="$root/target/bench"
 mkdir -p "$out"
 gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude bench/producer_bench.c target/release/libyelp_kafka.a \
-    $(pkg-config --cflags --libs rdkafka) -lpthread -ldl -lm -o "$out/producer_bench"
+    $(pkg-config --cflags --libs rdkafka) -lzstd -lpthread -ldl -lm -o "$out/producer_bench"
 
 # One 3-broker mock cluster for the whole run.
 # shellcheck source=bench/mock-cluster.sh

@@ -6,11 +6,14 @@
 //! two into a typed request/response channel; `metadata` holds the cluster
 //! view and `cluster` owns connections, bootstrap, the metadata cache and
 //! leader routing. `produce` and `fetch` build the data requests from plain
-//! inputs and read their answers into plain per-partition outcomes.
+//! inputs and read their answers into plain per-partition outcomes;
+//! `records` encodes and decodes record batches with the codecs of
+//! `compression`.
 //! Nothing here knows about producers or consumer groups.
 
 pub mod broker;
 pub mod cluster;
+pub mod compression;
 pub mod connection;
 pub mod coordinator;
 pub mod fetch;
