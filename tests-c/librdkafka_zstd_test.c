@@ -18,9 +18,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <link.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 enum { MESSAGES = 200, VALUE_CAPACITY = 4096 };
 
@@ -121,19 +119,19 @@ static void read_back_with_librdkafka(const char *topic, int64_t first_offset)
     rd_kafka_destroy(rk);
 }
 
-static yk_producer *zstd_producer(const char *level)
+/* A zstd producer at compression_level `level` in `*out`: yk_producer_new's code. */
+static yk_error new_zstd_producer(const char *level, yk_producer **out)
 {
     yk_cluster_config *cluster = NULL;
     yk_config *config = NULL;
-    yk_producer *producer = NULL;
     EXPECT_OK(yk_cluster_config_new("standard", "cluster1", kafka1, "", &cluster));
     EXPECT_OK(yk_config_new(&config));
     EXPECT_OK(yk_config_set(config, "compression", "zstd"));
     EXPECT_OK(yk_config_set(config, "compression_level", level));
-    EXPECT_OK(yk_producer_new(cluster, config, NULL, &producer));
+    yk_error code = yk_producer_new(cluster, config, NULL, out);
     yk_config_free(config);
     yk_cluster_config_free(cluster);
-    return producer;
+    return code;
 }
 
 struct deliveries {
@@ -160,7 +158,8 @@ static void test_ours_to_librdkafka(const char *level)
     group_begin(name);
     char topic[128];
     snprintf(topic, sizeof topic, "zstd-from-yk-%s-%s", level, run_id);
-    yk_producer *producer = zstd_producer(level);
+    yk_producer *producer = NULL;
+    EXPECT_OK(new_zstd_producer(level, &producer));
     struct deliveries deliveries = {.first_offset = -1};
     EXPECT_OK(yk_producer_set_delivery_callback(producer, on_delivery, &deliveries));
     char value[VALUE_CAPACITY];
@@ -248,36 +247,17 @@ static void test_librdkafka_to_ours(void)
 static void test_level_out_of_range(void)
 {
     group_begin("compression_level out of range");
-    yk_cluster_config *cluster = NULL;
-    yk_config *config = NULL;
     yk_producer *producer = SENTINEL;
-    EXPECT_OK(yk_cluster_config_new("standard", "cluster1", kafka1, "", &cluster));
-    EXPECT_OK(yk_config_new(&config));
-    EXPECT_OK(yk_config_set(config, "compression", "zstd"));
-    EXPECT_OK(yk_config_set(config, "compression_level", "0"));
-    EXPECT_CODE(yk_producer_new(cluster, config, NULL, &producer), YK_ERROR_CONFIGURATION, "yk_producer_new",
-                "compression_level", "1 to 22");
+    EXPECT_CODE(new_zstd_producer("0", &producer), YK_ERROR_CONFIGURATION, "yk_producer_new", "compression_level",
+                "1 to 22");
     CHECK(producer == SENTINEL);
-    yk_config_free(config);
-    yk_cluster_config_free(cluster);
     group_end();
-}
-
-static void on_watchdog(int signal)
-{
-    (void)signal;
-    static const char message[] = "librdkafka_zstd_test: timed out\n";
-    ssize_t ignored = write(2, message, sizeof message - 1);
-    (void)ignored;
-    _exit(2);
 }
 
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct sigaction watchdog = {.sa_handler = on_watchdog};
-    sigaction(SIGALRM, &watchdog, NULL);
-    alarm(300);
+    start_watchdog("librdkafka_zstd_test");
     snprintf(run_id, sizeof run_id, "%ld-%ld", (long)getpid(), (long)time(NULL));
     group_begin("librdkafka and yelp_kafka: local cluster");
     kafka1 = getenv("YK_KAFKA1");
