@@ -24,10 +24,10 @@ partitions=32
 # shellcheck source=bench/mock-cluster.sh
 source bench/mock-cluster.sh
 start_mock_cluster consumer --brokers 3 --topic "small:$partitions" --topic "large:$partitions" \
-    --topic "small-lz4:$partitions"
+    --topic "small-lz4:$partitions" --topic "small-zstd:$partitions"
 
 # topic count size codec
-sets=("small 1000000 100 none" "large 10000 10240 none" "small-lz4 500000 100 lz4")
+sets=("small 1000000 100 none" "large 10000 10240 none" "small-lz4 500000 100 lz4" "small-zstd 500000 100 zstd")
 echo "consume from the start, median of $rounds interleaved rounds (BENCH_ROUNDS)"
 print_throughput_header
 for set in "${sets[@]}"; do

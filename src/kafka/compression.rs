@@ -157,21 +157,42 @@ fn compress_zstd(records: &[u8], out: &mut BytesMut, level: i32) -> anyhow::Resu
     }
 }
 
+thread_local! {
+    /// One libzstd decompression context per fetching thread, for the
+    /// same reason as [`ZSTD_COMPRESSOR`].
+    static ZSTD_DECOMPRESSOR: RefCell<zstd::zstd_safe::DCtx<'static>> = RefCell::new(zstd::zstd_safe::DCtx::create());
+}
+
 fn decompress_zstd(input: &Bytes, max_inflated: usize) -> anyhow::Result<Bytes> {
-    // One frame that states its size (librdkafka's and ours do) is
-    // inflated in one call into a buffer of that size; others are streamed.
+    // One frame that states its size (ours does) is inflated in one call
+    // into a buffer of that size. Others are streamed: librdkafka linked
+    // against a shared libzstd (Debian's) leaves the size out.
     let one_frame = zstd::zstd_safe::find_frame_compressed_size(input) == Ok(input.len());
-    let stated_size = zstd::zstd_safe::get_frame_content_size(input);
-    match stated_size.ok().flatten().filter(|_| one_frame) {
+    let stated_size = zstd::zstd_safe::get_frame_content_size(input)
+        .ok()
+        .flatten()
+        .filter(|_| one_frame);
+    ZSTD_DECOMPRESSOR.with_borrow_mut(|context| match stated_size {
         Some(size) if size > max_inflated as u64 => Err(past_limit("zstd", max_inflated)),
-        Some(size) => zstd::bulk::decompress(input, size as usize)
-            .map(Bytes::from)
-            .map_err(|e| codec_error("zstd", e)),
-        None => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(&input[..]).map_err(|e| codec_error("zstd", e))?;
-            read_bounded(decoder, max_inflated, "zstd")
+        Some(size) => {
+            let mut inflated = Vec::with_capacity(size as usize);
+            context
+                .decompress(&mut inflated, input)
+                .map_err(|code| codec_error("zstd", zstd::zstd_safe::get_error_name(code)))?;
+            Ok(Bytes::from(inflated))
         }
-    }
+        None => {
+            // A stream an earlier batch left half read must not leak into this one.
+            context
+                .reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+                .map_err(|code| codec_error("zstd", zstd::zstd_safe::get_error_name(code)))?;
+            read_bounded(
+                zstd::stream::read::Decoder::with_context(&input[..], context),
+                max_inflated,
+                "zstd",
+            )
+        }
+    })
 }
 
 /// The framing Kafka's Java clients wrap snappy blocks in (xerial's
@@ -322,6 +343,18 @@ mod tests {
         assert!(matches!(zstd::zstd_safe::get_frame_content_size(&frame), Ok(None)));
         assert_eq!(decompress(&frame, Compression::Zstd, records.len()).unwrap(), records);
         assert!(decompress(&frame, Compression::Zstd, records.len() - 1).is_err());
+    }
+
+    #[test]
+    fn a_broken_zstd_stream_leaves_the_next_batch_readable() {
+        let records = log_lines(50_000);
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_contentsize(false).unwrap();
+        encoder.write_all(&records).unwrap();
+        let frame = Bytes::from(encoder.finish().unwrap());
+        assert!(decompress(&frame.slice(..frame.len() / 2), Compression::Zstd, 1 << 20).is_err());
+        assert!(decompress(&frame, Compression::Zstd, 100).is_err());
+        assert_eq!(decompress(&frame, Compression::Zstd, records.len()).unwrap(), records);
     }
 
     #[test]
