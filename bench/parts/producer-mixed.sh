@@ -7,6 +7,8 @@
 # zstd once more idempotent (acks all). Each codec level is the codec's
 # default in both libraries. Prints medians of interleaved rounds
 # (BENCH_ROUNDS), peak RSS and the ratios against both anchors.
+# MIXED_WORKLOADS picks workloads by name (default: all of them, in the
+# order below).
 set -euo pipefail
 
 # shellcheck source=bench/lib.sh
@@ -20,9 +22,10 @@ start_mock_cluster producer-mixed --brokers 3 --topic mixed:12
 count="${MIXED_COUNT:-50000}"
 echo "keyed mixed sizes, $count messages, median of $rounds interleaved rounds (BENCH_ROUNDS, MIXED_COUNT)"
 print_throughput_header
-# codec idempotent
-for workload in "none 0" "gzip 0" "snappy 0" "lz4 0" "zstd 0" "zstd 1"; do
-    read -r codec idempotent <<<"$workload"
+workloads="${MIXED_WORKLOADS:-none gzip snappy lz4 zstd zstd-idempotent}"
+for workload in $workloads; do
+    codec="${workload%-idempotent}"
+    idempotent="$([[ "$workload" == *-idempotent ]] && echo 1 || echo 0)"
     run_rounds "$throughput_fields" "$out/producer_bench" mixed "$bootstrap" mixed "$count" "$codec" "$idempotent"
     print_throughput "$codec, $([[ $idempotent == 1 ]] && echo idempotent || echo "acks 1")" "$count"
 done
