@@ -333,13 +333,19 @@ mod tests {
         assert!(error.contains("zstd's range: 1 to 22"), "{error}");
     }
 
+    /// `records` in a zstd frame that does not state its size, as
+    /// librdkafka linked against a shared libzstd writes them.
+    fn unsized_zstd_frame(records: &[u8]) -> Bytes {
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_contentsize(false).unwrap();
+        encoder.write_all(records).unwrap();
+        Bytes::from(encoder.finish().unwrap())
+    }
+
     #[test]
     fn a_zstd_frame_without_its_size_is_streamed_within_the_limit() {
         let records = log_lines(50_000);
-        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
-        encoder.include_contentsize(false).unwrap();
-        encoder.write_all(&records).unwrap();
-        let frame = Bytes::from(encoder.finish().unwrap());
+        let frame = unsized_zstd_frame(&records);
         assert!(matches!(zstd::zstd_safe::get_frame_content_size(&frame), Ok(None)));
         assert_eq!(decompress(&frame, Compression::Zstd, records.len()).unwrap(), records);
         assert!(decompress(&frame, Compression::Zstd, records.len() - 1).is_err());
@@ -348,10 +354,7 @@ mod tests {
     #[test]
     fn a_broken_zstd_stream_leaves_the_next_batch_readable() {
         let records = log_lines(50_000);
-        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
-        encoder.include_contentsize(false).unwrap();
-        encoder.write_all(&records).unwrap();
-        let frame = Bytes::from(encoder.finish().unwrap());
+        let frame = unsized_zstd_frame(&records);
         assert!(decompress(&frame.slice(..frame.len() / 2), Compression::Zstd, 1 << 20).is_err());
         assert!(decompress(&frame, Compression::Zstd, 100).is_err());
         assert_eq!(decompress(&frame, Compression::Zstd, records.len()).unwrap(), records);

@@ -1,7 +1,8 @@
 //! The network and protocol engine over the `kafka-protocol` codecs.
 //!
 //! `options` reads the client options the engine runs on; `connection`
-//! frames requests and routes responses by correlation id; `versions`
+//! frames requests (`frame` keeps a Produce request's record batches by
+//! reference) and routes responses by correlation id; `versions`
 //! negotiates API versions with each broker and reads the version caps; `broker` pairs the
 //! two into a typed request/response channel; `metadata` holds the cluster
 //! view and `cluster` owns connections, bootstrap, the metadata cache and
@@ -17,6 +18,8 @@ pub mod compression;
 pub mod connection;
 pub mod coordinator;
 pub mod fetch;
+#[allow(unsafe_code)]
+pub mod frame;
 pub mod metadata;
 pub mod options;
 pub mod produce;
