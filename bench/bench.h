@@ -1,7 +1,8 @@
 /*
  * bench/bench.h: what every benchmark program measures with: wall-clock
- * seconds and the CPU seconds of the whole process (user + system, every
- * thread of the libraries included).
+ * seconds, the CPU seconds of the whole process (user + system, every
+ * thread of the libraries included) and its peak resident set. Each run is
+ * one process for one library, so the peak is that library's.
  */
 #ifndef YK_BENCH_H
 #define YK_BENCH_H
@@ -22,6 +23,13 @@ static inline double cpu_s(void)
     getrusage(RUSAGE_SELF, &usage);
     return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec
            + (double)usage.ru_stime.tv_usec / 1e6;
+}
+
+static inline long peak_rss_kb(void)
+{
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss;
 }
 
 #endif

@@ -5,21 +5,21 @@
  *
  *   consumer_bench fill    BOOTSTRAP TOPIC PARTITIONS COUNT SIZE CODEC
  *   consumer_bench yk      BOOTSTRAP TOPIC COUNT
- *   consumer_bench rdkafka BOOTSTRAP TOPIC COUNT
- *   consumer_bench rdkafka-tuned BOOTSTRAP TOPIC COUNT
+ *   consumer_bench rdkafka BOOTSTRAP TOPIC COUNT [tuned]
  *
  * fill: writes COUNT messages of SIZE bytes round-robin over PARTITIONS
  * partitions with librdkafka, batched and compressed with CODEC.
  * yk / rdkafka: reads every partition of TOPIC from the start until COUNT
  * messages came, each one looked at (value length summed) and, for
  * yelp_kafka, marked done (task_done) as its consumers do; both with their
- * default auto-commit on, as a new group. rdkafka-tuned lifts librdkafka's
+ * default auto-commit on, as a new group. `tuned` lifts librdkafka's
  * pre-fetch limits (queued.min.messages, queued.max.messages.kbytes): with
  * its defaults a fast application waits out a fetch backoff each time
  * 100000 messages are queued. Prints `msgs_per_s=... cpu_s=...
  * bytes=...`: the rate counts from the consumer's creation to the last
  * message; cpu_s is user+sys of this process (getrusage), every thread of
- * the library included.
+ * the library included; rss_kb its peak resident set; library the version
+ * of librdkafka that ran (or yelp_kafka).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -38,11 +38,14 @@ static void die(const char *what, const char *detail)
     exit(1);
 }
 
+static const char *library = "yelp_kafka";
+
 static void report(long count, long long bytes, double started, double cpu_started, double first_message)
 {
     double elapsed = now_s() - started;
-    printf("msgs_per_s=%.0f cpu_s=%.3f bytes=%lld elapsed_s=%.3f first_message_s=%.3f\n", (double)count / elapsed,
-           cpu_s() - cpu_started, bytes, elapsed, first_message - started);
+    printf("msgs_per_s=%.0f cpu_s=%.3f bytes=%lld elapsed_s=%.3f first_message_s=%.3f rss_kb=%ld library=%s\n",
+           (double)count / elapsed, cpu_s() - cpu_started, bytes, elapsed, first_message - started, peak_rss_kb(),
+           library);
 }
 
 /* A unique group per run, so that every run starts from the beginning. */
@@ -215,14 +218,14 @@ int main(int argc, char **argv)
         fill(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), (size_t)atol(argv[6]), argv[7]);
     } else if (argc == 5 && strcmp(argv[1], "yk") == 0) {
         yk_consume(argv[2], argv[3], atol(argv[4]));
-    } else if (argc == 5 && strcmp(argv[1], "rdkafka") == 0) {
-        rdkafka_consume(argv[2], argv[3], atol(argv[4]), 0);
-    } else if (argc == 5 && strcmp(argv[1], "rdkafka-tuned") == 0) {
-        rdkafka_consume(argv[2], argv[3], atol(argv[4]), 1);
+    } else if ((argc == 5 || (argc == 6 && strcmp(argv[5], "tuned") == 0)) && strcmp(argv[1], "rdkafka") == 0) {
+        library = rd_kafka_version_str();
+        rdkafka_consume(argv[2], argv[3], atol(argv[4]), argc == 6);
     } else {
         fprintf(stderr,
                 "usage: consumer_bench fill BOOTSTRAP TOPIC PARTITIONS COUNT SIZE CODEC\n"
-                "       consumer_bench yk|rdkafka|rdkafka-tuned BOOTSTRAP TOPIC COUNT\n");
+                "       consumer_bench yk BOOTSTRAP TOPIC COUNT\n"
+                "       consumer_bench rdkafka BOOTSTRAP TOPIC COUNT [tuned]\n");
         return 2;
     }
     return 0;

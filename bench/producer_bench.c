@@ -4,15 +4,23 @@
  * and prints ratios).
  *
  *   producer_bench yk|rdkafka throughput BOOTSTRAP TOPIC COUNT SIZE LINGER_MS BATCH_BYTES
+ *   producer_bench yk|rdkafka mixed      BOOTSTRAP TOPIC COUNT CODEC IDEMPOTENT
  *   producer_bench yk|rdkafka latency    BOOTSTRAP TOPIC COUNT
  *
  * throughput: COUNT messages of SIZE bytes, asynchronous, delivery reports
  * counted through each library's callback, until flush returns. Prints
  * `msgs_per_s=... cpu_s=... delivered=...`; cpu_s is user+sys of this
  * process (getrusage), so it includes every thread of the library.
+ * mixed: the same for COUNT keyed messages of mixed sizes (keys over
+ * 100,000 distinct keys; values 70% 100-300 B, 25% 1-4 KiB, 5% 16 KiB of
+ * log-like text, the same sequence for both libraries), compressed with
+ * CODEC, linger 5 ms, acks 1, or acks all with IDEMPOTENT 1; both
+ * libraries partition keys with murmur2.
  * latency: COUNT synchronous one-message sends (yelp_kafka:
  * yk_producer_send_messages; librdkafka: produce then flush); prints the
  * p50 and p99 in microseconds.
+ * Every mode also prints `rss_kb=`, the process's peak resident set, and
+ * `library=`, the version of librdkafka that ran (or `yelp_kafka`).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -20,6 +28,7 @@
 #include "yelp_kafka.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +41,95 @@ static void die(const char *what, const char *detail)
 }
 
 static long delivered, failed;
+
+/* ---------------------------------------------------------------- messages */
+
+/* The messages of a run, the same sequence for both libraries: a fixed
+ * payload without key (`size` > 0), or keyed log-like values of mixed
+ * sizes cut from a pool of log text (`size` 0). */
+struct workload {
+    char *text;
+    size_t text_len;
+    size_t size;
+    uint64_t random;
+    char key[16];
+};
+
+enum { DISTINCT_KEYS = 100000, LARGE_VALUE = 16384, LOG_POOL_BYTES = 8 << 20 };
+
+static uint64_t next_random(struct workload *workload)
+{
+    uint64_t x = workload->random;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return workload->random = x;
+}
+
+static uint64_t random_below(struct workload *workload, uint64_t bound)
+{
+    return next_random(workload) % bound;
+}
+
+/* Log lines with request ids, paths, statuses and latencies: text that
+ * compresses about as well as real service logs (4:1 with gzip). */
+static void fill_log_pool(struct workload *workload)
+{
+    static const char *const levels[] = {"INFO", "INFO", "WARN", "DEBUG"};
+    static const char *const services[] = {"checkout", "search", "reviews", "ads", "geo", "users"};
+    static const char *const paths[] = {"/v1/biz", "/v2/search", "/v1/user/photos", "/v3/ads/bid", "/health"};
+    static const int statuses[] = {200, 200, 200, 404, 500};
+    workload->text = malloc(LOG_POOL_BYTES + 256);
+    size_t length = 0;
+    while (length < LOG_POOL_BYTES)
+        length += (size_t)sprintf(
+            workload->text + length,
+            "2026-12-05T06:%02d:%02d.%03dZ %s %s request_id=%016llx path=%s status=%d latency_ms=%d user=%d\n",
+            (int)random_below(workload, 60), (int)random_below(workload, 60), (int)random_below(workload, 1000),
+            levels[random_below(workload, 4)], services[random_below(workload, 6)],
+            (unsigned long long)next_random(workload), paths[random_below(workload, 5)],
+            statuses[random_below(workload, 5)], (int)random_below(workload, 2000),
+            (int)random_below(workload, 100000));
+    workload->text_len = length;
+}
+
+static void workload_init(struct workload *workload, size_t size)
+{
+    workload->size = size;
+    workload->random = 0x5eed1234abcd0001u;
+    if (size > 0) {
+        workload->text = malloc(size);
+        for (size_t i = 0; i < size; i++)
+            workload->text[i] = (char)('a' + i % 26);
+        workload->text_len = size;
+    } else {
+        fill_log_pool(workload);
+    }
+}
+
+/* The next message: its key (NULL without one) and value. */
+static void next_message(struct workload *workload, const char **key, size_t *key_len, const char **value,
+                         size_t *value_len)
+{
+    if (workload->size > 0) {
+        *key = NULL;
+        *key_len = 0;
+        *value = workload->text;
+        *value_len = workload->size;
+        return;
+    }
+    *key_len = (size_t)snprintf(workload->key, sizeof workload->key, "key-%06d",
+                                (int)random_below(workload, DISTINCT_KEYS));
+    *key = workload->key;
+    uint64_t pick = random_below(workload, 100);
+    if (pick < 70)
+        *value_len = 100 + random_below(workload, 201);
+    else if (pick < 95)
+        *value_len = 1024 + random_below(workload, 3 * 1024 + 1);
+    else
+        *value_len = LARGE_VALUE;
+    *value = workload->text + random_below(workload, workload->text_len - LARGE_VALUE);
+}
 
 /* ---------------------------------------------------------------- yelp_kafka */
 
@@ -50,16 +148,27 @@ static void yk_on_delivery(void *opaque, const yk_delivery_report *report)
         failed++;
 }
 
-static yk_producer *yk_new(const char *bootstrap, const char *linger, const char *batch)
+/* The settings both libraries run with; codec and idempotence only in mixed. */
+struct settings {
+    const char *linger_ms;
+    const char *batch_bytes;
+    const char *codec;
+    int idempotent;
+};
+
+static yk_producer *yk_new(const char *bootstrap, const struct settings *settings)
 {
     yk_cluster_config *cluster = NULL;
     yk_config *config = NULL;
     yk_producer *producer = NULL;
     yk_check(yk_cluster_config_new("bench", "bench", bootstrap, "", &cluster), "cluster");
     yk_check(yk_config_new(&config), "config");
-    yk_check(yk_config_set(config, "linger_ms", linger), "linger_ms");
-    yk_check(yk_config_set(config, "batch_size_bytes", batch), "batch_size_bytes");
-    yk_check(yk_config_set(config, "acks", "1"), "acks");
+    yk_check(yk_config_set(config, "linger_ms", settings->linger_ms), "linger_ms");
+    yk_check(yk_config_set(config, "batch_size_bytes", settings->batch_bytes), "batch_size_bytes");
+    yk_check(yk_config_set(config, "acks", settings->idempotent ? "all" : "1"), "acks");
+    yk_check(yk_config_set(config, "enable_idempotence", settings->idempotent ? "true" : "false"),
+             "enable_idempotence");
+    yk_check(yk_config_set(config, "compression", settings->codec), "compression");
     yk_check(yk_config_set(config, "queue_max_messages", "100000"), "queue_max_messages");
     yk_check(yk_producer_new(cluster, config, NULL, &producer), "yk_producer_new");
     yk_check(yk_producer_set_delivery_callback(producer, yk_on_delivery, NULL), "callback");
@@ -68,11 +177,15 @@ static yk_producer *yk_new(const char *bootstrap, const char *linger, const char
     return producer;
 }
 
-static void yk_throughput(yk_producer *producer, const char *topic, long count, const char *payload, size_t size)
+static void yk_throughput(yk_producer *producer, const char *topic, long count, struct workload *workload)
 {
     for (long i = 0; i < count; i++) {
+        const char *key, *value;
+        size_t key_len, value_len;
+        next_message(workload, &key, &key_len, &value, &value_len);
         for (;;) {
-            yk_error err = yk_producer_produce(producer, topic, -1, NULL, 0, (const uint8_t *)payload, size, NULL, 0);
+            yk_error err = yk_producer_produce(producer, topic, -1, (const uint8_t *)key, key_len,
+                                               (const uint8_t *)value, value_len, NULL, 0);
             if (err == YK_ERROR_OK)
                 break;
             if (err != YK_ERROR_QUEUE_FULL)
@@ -105,15 +218,21 @@ static void rd_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, vo
         failed++;
 }
 
-static rd_kafka_t *rd_new(const char *bootstrap, const char *linger, const char *batch)
+static rd_kafka_t *rd_new(const char *bootstrap, const struct settings *settings)
 {
     char error[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *settings[][2] = {{"bootstrap.servers", bootstrap}, {"linger.ms", linger}, {"batch.size", batch},
-                                 {"acks", "1"}, {"queue.buffering.max.messages", "100000"}};
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
-        if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], error, sizeof error) != RD_KAFKA_CONF_OK)
-            die(settings[i][0], error);
+    const char *values[][2] = {{"bootstrap.servers", bootstrap},
+                               {"linger.ms", settings->linger_ms},
+                               {"batch.size", settings->batch_bytes},
+                               {"acks", settings->idempotent ? "all" : "1"},
+                               {"enable.idempotence", settings->idempotent ? "true" : "false"},
+                               {"compression.codec", settings->codec},
+                               {"partitioner", "murmur2_random"},
+                               {"queue.buffering.max.messages", "100000"}};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        if (rd_kafka_conf_set(conf, values[i][0], values[i][1], error, sizeof error) != RD_KAFKA_CONF_OK)
+            die(values[i][0], error);
     rd_kafka_conf_set_dr_msg_cb(conf, rd_on_delivery);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
     if (rk == NULL)
@@ -121,11 +240,15 @@ static rd_kafka_t *rd_new(const char *bootstrap, const char *linger, const char 
     return rk;
 }
 
-static void rd_throughput(rd_kafka_t *rk, const char *topic, long count, const char *payload, size_t size)
+static void rd_throughput(rd_kafka_t *rk, const char *topic, long count, struct workload *workload)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     for (long i = 0; i < count; i++) {
-        while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)payload, size, NULL, 0, NULL)
+        const char *key, *value;
+        size_t key_len, value_len;
+        next_message(workload, &key, &key_len, &value, &value_len);
+        while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value, value_len, key,
+                                key_len, NULL)
                == -1) {
             if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 die("rd_kafka_produce", rd_kafka_err2str(rd_kafka_last_error()));
@@ -160,21 +283,29 @@ static int compare(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 6)
-        die("usage", "producer_bench yk|rdkafka throughput|latency BOOTSTRAP TOPIC COUNT [SIZE LINGER_MS BATCH_BYTES]");
+        die("usage", "producer_bench yk|rdkafka throughput|mixed|latency BOOTSTRAP TOPIC COUNT [...]");
     int yk = strcmp(argv[1], "yk") == 0;
-    int throughput = strcmp(argv[2], "throughput") == 0;
-    const char *bootstrap = argv[3], *topic = argv[4];
+    const char *mode = argv[2], *bootstrap = argv[3], *topic = argv[4];
     long count = atol(argv[5]);
+    const char *library = yk ? "yelp_kafka" : rd_kafka_version_str();
 
-    if (throughput) {
-        if (argc < 9)
-            die("usage", "throughput needs SIZE LINGER_MS BATCH_BYTES");
-        size_t size = (size_t)atol(argv[6]);
-        char *payload = malloc(size);
-        for (size_t i = 0; i < size; i++)
-            payload[i] = (char)('a' + i % 26);
-        yk_producer *producer = yk ? yk_new(bootstrap, argv[7], argv[8]) : NULL;
-        rd_kafka_t *rk = yk ? NULL : rd_new(bootstrap, argv[7], argv[8]);
+    if (strcmp(mode, "throughput") == 0 || strcmp(mode, "mixed") == 0) {
+        int mixed = strcmp(mode, "mixed") == 0;
+        if (argc < (mixed ? 8 : 9))
+            die("usage", mixed ? "mixed needs CODEC IDEMPOTENT" : "throughput needs SIZE LINGER_MS BATCH_BYTES");
+        struct settings settings = {"5", "1000000", "none", 0};
+        struct workload workload = {0};
+        if (mixed) {
+            settings.codec = argv[6];
+            settings.idempotent = atoi(argv[7]);
+            workload_init(&workload, 0);
+        } else {
+            settings.linger_ms = argv[7];
+            settings.batch_bytes = argv[8];
+            workload_init(&workload, (size_t)atol(argv[6]));
+        }
+        yk_producer *producer = yk ? yk_new(bootstrap, &settings) : NULL;
+        rd_kafka_t *rk = yk ? NULL : rd_new(bootstrap, &settings);
         /* Warm up: metadata and connections, outside the measurement. */
         if (yk)
             yk_send_one(producer, topic);
@@ -186,24 +317,25 @@ int main(int argc, char **argv)
         delivered = failed = 0;
         double cpu0 = cpu_s(), t0 = now_s();
         if (yk)
-            yk_throughput(producer, topic, count, payload, size);
+            yk_throughput(producer, topic, count, &workload);
         else
-            rd_throughput(rk, topic, count, payload, size);
+            rd_throughput(rk, topic, count, &workload);
         double elapsed = now_s() - t0, cpu = cpu_s() - cpu0;
-        printf("msgs_per_s=%.0f cpu_s=%.3f delivered=%ld failed=%ld\n", (double)count / elapsed, cpu, delivered,
-               failed);
         if (yk) {
             yk_producer_close(producer, 10000, NULL);
             yk_producer_free(producer);
         } else
             rd_kafka_destroy(rk);
-        free(payload);
+        printf("msgs_per_s=%.0f cpu_s=%.3f delivered=%ld failed=%ld rss_kb=%ld library=%s\n", (double)count / elapsed,
+               cpu, delivered, failed, peak_rss_kb(), library);
+        free(workload.text);
         return delivered == count ? 0 : 1;
     }
 
     double *samples = malloc(sizeof(double) * (size_t)count);
-    yk_producer *producer = yk ? yk_new(bootstrap, "0", "1000000") : NULL;
-    rd_kafka_t *rk = yk ? NULL : rd_new(bootstrap, "0", "1000000");
+    struct settings settings = {"0", "1000000", "none", 0};
+    yk_producer *producer = yk ? yk_new(bootstrap, &settings) : NULL;
+    rd_kafka_t *rk = yk ? NULL : rd_new(bootstrap, &settings);
     rd_kafka_topic_t *rkt = yk ? NULL : rd_kafka_topic_new(rk, topic, NULL);
     for (long i = -10; i < count; i++) {
         double sample = yk ? yk_send_one(producer, topic) : rd_send_one(rk, rkt);
@@ -211,7 +343,6 @@ int main(int argc, char **argv)
             samples[i] = sample;
     }
     qsort(samples, (size_t)count, sizeof(double), compare);
-    printf("p50_us=%.1f p99_us=%.1f\n", samples[count / 2] * 1e6, samples[(count * 99) / 100] * 1e6);
     if (yk) {
         yk_producer_close(producer, 10000, NULL);
         yk_producer_free(producer);
@@ -219,6 +350,8 @@ int main(int argc, char **argv)
         rd_kafka_topic_destroy(rkt);
         rd_kafka_destroy(rk);
     }
+    printf("p50_us=%.1f p99_us=%.1f rss_kb=%ld library=%s\n", samples[count / 2] * 1e6,
+           samples[(count * 99) / 100] * 1e6, peak_rss_kb(), library);
     free(samples);
     return 0;
 }

@@ -1423,6 +1423,8 @@ void yk_offsets_result_free(struct yk_offsets_result *result);
  * `acks` (0, 1, all; default 1), `ack_timeout_ms`, `retries`,
  * `retry_backoff_ms`, `linger_ms`, `batch_size_bytes`, `queue_max_messages`,
  * `queue_max_bytes`, `compression` (none, gzip, snappy, lz4, zstd),
+ * `compression_level` (as librdkafka's `compression.level`: gzip 0-9,
+ * zstd 1-22, snappy and lz4 0; default -1, the codec's default),
  * `enable_idempotence` (needs acks=all), `report_metrics`,
  * `message_max_bytes`, `delivery_timeout_ms`, `max_in_flight_per_broker`.
  * An unknown key or bad value is `YK_ERROR_CONFIGURATION` naming it.

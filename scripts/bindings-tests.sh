@@ -4,7 +4,8 @@
 #   1. make install PREFIX=target/bindings/prefix, its libraries stripped
 #      with the shared one's debug info beside it; a C program built only
 #      with `pkg-config --cflags --libs yelp_kafka` (examples-c/producer.c)
-#      needs libyelp_kafka.so.<major> (the SONAME) and runs;
+#      needs libyelp_kafka.so.<major> (the SONAME) and runs; the static
+#      link line names libzstd (Requires.private);
 #   2. Go (bindings/go): go vet, then go test -race on every package, each
 #      test binary checked by bindings/go/static-exec.sh to link the static
 #      library (it runs with no libyelp_kafka.so anywhere); a few tests
@@ -59,6 +60,12 @@ if [[ "$needed" != "libyelp_kafka.so.$major" ]]; then
 fi
 echo "needs $needed"
 LD_LIBRARY_PATH="$prefix/lib" "$out/producer-pkg-config" "$YK_KAFKA1" mytopic
+static_libs="$(pkg-config --static --libs yelp_kafka)"
+if [[ " $static_libs " != *" -lzstd "* ]]; then
+    echo "pkg-config --static --libs yelp_kafka lacks the system libzstd: $static_libs" >&2
+    exit 1
+fi
+echo "static link line: $static_libs"
 
 step "Go (bindings/go): go vet, go test -race"
 export GOPROXY=off
@@ -74,5 +81,5 @@ step "Ruby (bindings/ruby): minitest on the installed library"
 step "C++ (bindings/cpp): -std=c++17 -Wall -Wextra -Werror, ASan + UBSan, installed headers and archive"
 "${CXX:-g++}" -std=c++17 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
     -fno-omit-frame-pointer -g -O1 -I"$prefix/include" bindings/cpp/yelp_kafka_test.cpp \
-    "$prefix/lib/libyelp_kafka.a" -lpthread -ldl -lm -o "$out/cpp_test"
+    "$prefix/lib/libyelp_kafka.a" -lzstd -lpthread -ldl -lm -o "$out/cpp_test"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$out/cpp_test"

@@ -31,8 +31,13 @@ step "compile tests-c/*_test.c (ASan + UBSan, static library)"
 tests=()
 for source in tests-c/*_test.c; do
     name="$(basename "$source" .c)"
+    # librdkafka_* tests link Debian's librdkafka into the same program.
+    peer=()
+    if [[ "$name" == librdkafka_* ]]; then
+        read -ra peer <<<"$(pkg-config --cflags --libs rdkafka)"
+    fi
     "$CC" "${warnings[@]}" "${sanitizers[@]}" -g -O1 -I"$root/include" -I"$root/tests-c" \
-        "$source" "$static_lib" -lpthread -ldl -lm -o "$out/$name"
+        "$source" "$static_lib" "${peer[@]}" -lzstd -lpthread -ldl -lm -o "$out/$name"
     tests+=("$name")
 done
 echo "built: ${tests[*]}"

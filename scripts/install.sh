@@ -55,7 +55,9 @@ strip --strip-debug "$destdir$libdir/libyelp_kafka.a"
 install -m 644 include/yelp_kafka.h "$destdir$includedir/yelp_kafka.h"
 install -m 644 bindings/cpp/yelp_kafka.hpp "$destdir$includedir/yelp_kafka.hpp"
 
-# Libs.private: what the static library needs besides libc (pkg-config --static).
+# Libs.private and Requires.private: what the static library needs besides
+# libc (pkg-config --static): libzstd is linked from the system, not bundled
+# (docs/producer.md, Compression); the shared library records it itself.
 cat >"$destdir$libdir/pkgconfig/yelp_kafka.pc" <<PC
 prefix=$prefix
 libdir=\${prefix}/lib
@@ -66,6 +68,7 @@ Description: $description
 Version: $version
 Libs: -L\${libdir} -lyelp_kafka
 Libs.private: -lpthread -ldl -lm
+Requires.private: libzstd
 Cflags: -I\${includedir}
 PC
 

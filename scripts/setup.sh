@@ -14,7 +14,7 @@ set -euo pipefail
 # compiler, and patchelf for the SONAME of `make install`.
 debs=(zookeeper libslf4j-java librdkafka-dev kcat default-jre-headless
       pkg-config gcc libc6-dev make util-linux
-      golang-go ruby ruby-ffi g++ patchelf)
+      golang-go ruby ruby-ffi g++ patchelf libzstd-dev)
 pips=(kazoo==2.10.0 confluent-kafka==2.16.1)
 
 have_deb() {

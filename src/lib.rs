@@ -2,7 +2,8 @@
 //!
 //! Layers, from the outside in, each calling only the ones below it:
 //! - `ffi`: every `extern "C"` function and all `unsafe` code, one file per
-//!   C object (docs/c-abi.md).
+//!   C object (docs/c-abi.md), but for the one audited exception of
+//!   docs/architecture.md (`kafka::frame`).
 //! - The domain, safe Rust and the library's Rust API: `producer`,
 //!   `consumer`, `groups` (the three consumer groups), `offsets`,
 //!   `discovery`, `metrics`, `config` and `error`; `set_partitioner` is

@@ -1246,21 +1246,10 @@ static void test_fork(void)
 
 /* ------------------------------------------------------------------------ */
 
-static void on_watchdog(int signal)
-{
-    (void)signal;
-    static const char message[] = "\nFAIL: api_test hung (watchdog after 300 s)\n";
-    ssize_t ignored = write(2, message, sizeof message - 1);
-    (void)ignored;
-    _exit(2);
-}
-
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct sigaction watchdog = {.sa_handler = on_watchdog};
-    sigaction(SIGALRM, &watchdog, NULL);
-    alarm(300);
+    start_watchdog("api_test");
 
     test_last_error_before_any_failure();
     test_error_codes();

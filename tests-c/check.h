@@ -8,6 +8,7 @@
 
 #include "yelp_kafka.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------ */
 /* A minimal check framework                                                 */
@@ -178,6 +180,30 @@ static inline void expect_failed_value_at(const char *file, int line, const char
                yk_last_error_message());                                                                             \
     } while (0)
 
+
+/* The program a hang is reported for (start_watchdog). */
+static const char *watchdog_program = "test";
+
+static inline void on_watchdog(int signal)
+{
+    (void)signal;
+    static const char before[] = "\nFAIL: ", after[] = " hung (watchdog after 300 s)\n";
+    ssize_t ignored = write(2, before, sizeof before - 1);
+    ignored = write(2, watchdog_program, strlen(watchdog_program));
+    ignored = write(2, after, sizeof after - 1);
+    (void)ignored;
+    _exit(2);
+}
+
+/* Ends the program with a FAIL line naming it if it still runs after
+ * 300 s: a hang fails the C tests instead of stalling them. */
+static inline void start_watchdog(const char *program)
+{
+    watchdog_program = program;
+    struct sigaction watchdog = {.sa_handler = on_watchdog};
+    sigaction(SIGALRM, &watchdog, NULL);
+    alarm(300);
+}
 
 /* Prints the closing "N passed, M failed" line; the program's exit status. */
 static inline int checks_summary(void)

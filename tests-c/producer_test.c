@@ -434,21 +434,10 @@ static void test_metrics_responder(void)
     group_end();
 }
 
-static void on_watchdog(int signal)
-{
-    (void)signal;
-    static const char message[] = "\nFAIL: producer_test hung (watchdog after 300 s)\n";
-    ssize_t ignored = write(2, message, sizeof message - 1);
-    (void)ignored;
-    _exit(2);
-}
-
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct sigaction watchdog = {.sa_handler = on_watchdog};
-    sigaction(SIGALRM, &watchdog, NULL);
-    alarm(300);
+    start_watchdog("producer_test");
     group_begin("producer: local cluster");
     const char *kafka1 = getenv("YK_KAFKA1");
     bool ready = CHECKF(kafka1 && *kafka1, "YK_KAFKA1 must hold the bootstrap list of scripts/cluster.sh");

@@ -236,7 +236,7 @@ fn record(offset: i64, headers: usize) -> Record {
 fn batch(compression: Compression, first_offset: i64, count: i64) -> Vec<u8> {
     let records: Vec<Record> = (first_offset..first_offset + count).map(|o| record(o, 2)).collect();
     let mut out = BytesMut::new();
-    encode_batches(&mut out, &records, compression).unwrap();
+    encode_batches(&mut out, &records, compression.into()).unwrap();
     out.to_vec()
 }
 
@@ -574,7 +574,7 @@ fn a_snappy_block_claiming_four_gib_is_refused_before_inflating() {
 #[test]
 fn a_record_claiming_two_gib_of_headers_is_refused_before_allocating() {
     let mut records = BytesMut::new();
-    encode_batches(&mut records, &[record(0, 0)], Compression::None).unwrap();
+    encode_batches(&mut records, &[record(0, 0)], Compression::None.into()).unwrap();
     // The record's last byte is its header count, 0.
     let mut payload = records[61..records.len() - 1].to_vec();
     payload.extend_from_slice(&[0xfe, 0xff, 0xff, 0xff, 0x0f]);

@@ -5,7 +5,8 @@ Gem::Specification.new do |spec|
   spec.version = "0.1.0"
   spec.summary = "Kafka producers, ZooKeeper-balanced consumer groups and discovery over libyelp_kafka"
   spec.description = "Ruby binding (ffi) of yelp_kafka, a Kafka client library with a C ABI. " \
-                     "Needs libyelp_kafka.so.0 (make install) or $YELP_KAFKA_LIB."
+                     "Needs libyelp_kafka.so.0 (make install) or $YELP_KAFKA_LIB, " \
+                     "and the system's libzstd.so.1 it links (Debian libzstd1)."
   spec.authors = ["yelp_kafka authors"]
   spec.license = "Apache-2.0"
   spec.required_ruby_version = ">= 3.0"

@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 
 use crate::config::ClientOptions;
@@ -65,19 +66,20 @@ impl BrokerConnection {
     /// Sends `request` at the negotiated version and decodes the response.
     /// Returns the response and the version used (field meanings vary by version).
     pub async fn send<R: KafkaRequest>(&self, request: &R) -> Result<(R::Response, i16)> {
-        let prepared = self.prepare(request)?;
+        let prepared = self.prepare(request, Vec::new())?;
         self.send_prepared(prepared).await
     }
 
     /// Encodes `request` at the negotiated version, to be sent by
     /// [`send_prepared`](Self::send_prepared) or
     /// [`send_prepared_unanswered`](Self::send_prepared_unanswered). The
-    /// prepared request holds nothing of `request`: a producer takes its
-    /// record buffers back for the next batch while this one is in flight.
-    pub fn prepare<R: KafkaRequest>(&self, request: &R) -> Result<PreparedRequest<R>> {
+    /// prepared request refers to those of `batches` (a Produce request's
+    /// record batches) that `request` holds, until it is written, and holds
+    /// nothing else of `request`.
+    pub fn prepare<R: KafkaRequest>(&self, request: &R, batches: Vec<Bytes>) -> Result<PreparedRequest<R>> {
         let version = self.versions.version_for::<R>()?;
         Ok(PreparedRequest {
-            frame: self.connection.encode(R::KEY, version, request)?,
+            frame: self.connection.encode(R::KEY, version, request, batches)?,
             request: PhantomData,
         })
     }

@@ -15,13 +15,14 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{encode_request_header_into_buffer, Decodable, Encodable, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::frame::{Frame, FrameWriter};
 use crate::sync::Locking;
 
 type ResponseSender = oneshot::Sender<Result<Bytes>>;
@@ -45,7 +46,7 @@ pub struct EncodedFrame {
     api: ApiKey,
     version: i16,
     correlation_id: i32,
-    bytes: Bytes,
+    frame: Frame,
 }
 
 impl EncodedFrame {
@@ -113,7 +114,7 @@ impl Connection {
     /// Sends one request and waits up to `timeout` for its response body
     /// (the bytes after the response header).
     pub async fn request(&self, api: ApiKey, version: i16, body: &impl Encodable, timeout: Duration) -> Result<Bytes> {
-        let frame = self.encode(api, version, body)?;
+        let frame = self.encode(api, version, body, Vec::new())?;
         self.exchange(frame, timeout).await
     }
 
@@ -124,7 +125,7 @@ impl Connection {
             api,
             version,
             correlation_id,
-            bytes,
+            frame,
         } = frame;
         let (reply, response) = oneshot::channel();
         // A poisoned connection refuses the write below; the guard then
@@ -141,8 +142,8 @@ impl Connection {
         // The frame is dropped once written, not when the response comes:
         // then the next request's frame reuses its memory.
         let exchange = async move {
-            self.write_frame(&bytes).await?;
-            drop(bytes);
+            self.write_frame(&frame).await?;
+            drop(frame);
             response
                 .await
                 .map_err(|_| Error::new(ErrorCode::Transport, format!("{}: connection closed", self.address)))?
@@ -164,7 +165,7 @@ impl Connection {
     /// Sends an encoded request for which the broker sends no response
     /// (Produce with acks=0).
     pub async fn send_without_response(&self, frame: EncodedFrame, timeout: Duration) -> Result<()> {
-        tokio::time::timeout(timeout, self.write_frame(&frame.bytes))
+        tokio::time::timeout(timeout, self.write_frame(&frame.frame))
             .await
             .map_err(|_| {
                 Error::new(
@@ -175,43 +176,52 @@ impl Connection {
     }
 
     /// Encodes one request into its frame, with the next correlation id.
-    /// The frame shares nothing with `body`, which the caller may drop or
+    /// The frame refers to those of `batches` (a Produce request's record
+    /// batches) the body holds instead of copying them (`kafka/frame.rs`),
+    /// and shares nothing else with `body`, which the caller may drop or
     /// reuse before the frame is sent.
-    pub fn encode(&self, api: ApiKey, version: i16, body: &impl Encodable) -> Result<EncodedFrame> {
+    pub fn encode(
+        &self,
+        api: ApiKey,
+        version: i16,
+        body: &impl Encodable,
+        batches: Vec<Bytes>,
+    ) -> Result<EncodedFrame> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
         let header = RequestHeader::default()
             .with_request_api_key(api as i16)
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(self.client_id.clone()));
-        // Sized up front: a produce request of a megabyte grown by doubling
-        // would be copied about twice over.
+        // Sized up front, without the batches the frame refers to.
         let body_size = body.compute_size(version).map_err(|e| encode_error(api, version, e))?;
+        let referenced: usize = batches.iter().map(Bytes::len).sum();
         let mut buffer = self.frame_buffer.locked();
-        buffer.reserve(64 + self.client_id.len() + body_size);
-        let frame = &mut *buffer;
-        frame.put_i32(0);
-        let encoded = encode_request_header_into_buffer(frame, &header)
-            .and_then(|()| body.encode(frame, version))
+        buffer.reserve((64 + self.client_id.len() + body_size).saturating_sub(referenced));
+        let mut writer = FrameWriter::new(std::mem::take(&mut *buffer), batches);
+        writer.put_i32(0);
+        let encoded = encode_request_header_into_buffer(&mut writer, &header)
+            .and_then(|()| body.encode(&mut writer, version))
             .map_err(|e| encode_error(api, version, e));
-        if let Err(error) = encoded {
-            frame.clear();
-            return Err(error);
+        let length = i32::try_from(writer.len() - 4);
+        if let Ok(length) = length {
+            *writer.prefix_mut::<4>() = length.to_be_bytes();
         }
-        let Ok(length) = i32::try_from(frame.len() - 4) else {
-            frame.clear();
+        let (frame, rest) = writer.finish();
+        *buffer = rest;
+        encoded?;
+        if length.is_err() {
             return Err(Error::invalid_argument(format!("{api:?} request larger than 2 GiB")));
-        };
-        frame[..4].copy_from_slice(&length.to_be_bytes());
+        }
         Ok(EncodedFrame {
             api,
             version,
             correlation_id,
-            bytes: frame.split().freeze(),
+            frame,
         })
     }
 
-    async fn write_frame(&self, frame: &[u8]) -> Result<()> {
+    async fn write_frame(&self, frame: &Frame) -> Result<()> {
         let mut writer = self.writer.lock().await;
         // The one check of a poisoned connection, under the write lock:
         // after a frame was cut off, nothing more may follow it.
@@ -223,7 +233,7 @@ impl Connection {
             address: &self.address,
             armed: true,
         };
-        let written = writer.write_all(frame).await;
+        let written = frame.write_to(&mut *writer).await;
         cut_off.armed = false;
         if let Err(e) = written {
             let error = Error::new(ErrorCode::Transport, format!("write to {}: {e}", self.address));

@@ -1,19 +1,25 @@
 //! The network and protocol engine over the `kafka-protocol` codecs.
 //!
 //! `options` reads the client options the engine runs on; `connection`
-//! frames requests and routes responses by correlation id; `versions`
+//! frames requests (`frame` keeps a Produce request's record batches by
+//! reference) and routes responses by correlation id; `versions`
 //! negotiates API versions with each broker and reads the version caps; `broker` pairs the
 //! two into a typed request/response channel; `metadata` holds the cluster
 //! view and `cluster` owns connections, bootstrap, the metadata cache and
 //! leader routing. `produce` and `fetch` build the data requests from plain
-//! inputs and read their answers into plain per-partition outcomes.
+//! inputs and read their answers into plain per-partition outcomes;
+//! `records` encodes and decodes record batches with the codecs of
+//! `compression`.
 //! Nothing here knows about producers or consumer groups.
 
 pub mod broker;
 pub mod cluster;
+pub mod compression;
 pub mod connection;
 pub mod coordinator;
 pub mod fetch;
+#[allow(unsafe_code)]
+pub mod frame;
 pub mod metadata;
 pub mod options;
 pub mod produce;

@@ -60,8 +60,8 @@ pub fn produce_request<'a>(
         )
 }
 
-/// Takes the encoded record batches back out of `request` (once it is
-/// framed, the frame holds its own copy).
+/// Takes the encoded record batches back out of `request` (the frame
+/// refers to them until it is written).
 pub fn take_records(request: &mut ProduceRequest) -> impl Iterator<Item = Bytes> + '_ {
     request
         .topic_data
@@ -146,6 +146,39 @@ mod tests {
         assert_eq!(layout, [("a", vec![0, 1]), ("b", vec![0])]);
         assert_eq!(take_records(&mut request).count(), 3);
         assert_eq!(take_records(&mut request).count(), 0, "the batches were taken out");
+    }
+
+    #[test]
+    fn a_framed_request_refers_to_its_batches_and_encodes_the_same_bytes() {
+        use crate::kafka::frame::FrameWriter;
+        use kafka_protocol::protocol::Encodable;
+        let (a0, a1) = (partition("a", 0), partition("a", 1));
+        let batches = [Bytes::from(vec![1; 3000]), Bytes::from(vec![2; 70])];
+        let request = produce_request(
+            [(&a0, &batches[0]), (&a1, &batches[1])].map(|(partition, records)| ProducePartition {
+                partition,
+                records: records.clone(),
+            }),
+            1,
+            Duration::from_secs(5),
+        );
+        // v7 writes batches as bytes, v9 as compact bytes.
+        for version in [7, 9] {
+            let mut copied = bytes::BytesMut::new();
+            request.encode(&mut copied, version).unwrap();
+            let mut writer = FrameWriter::new(bytes::BytesMut::new(), batches.to_vec());
+            request.encode(&mut writer, version).unwrap();
+            let (frame, _) = writer.finish();
+            assert_eq!(frame.len(), copied.len(), "v{version}");
+            assert_eq!(frame.referenced_batches(), 2, "v{version}");
+            let mut written = Vec::new();
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(frame.write_to(&mut written))
+                .unwrap();
+            assert_eq!(written, copied, "v{version}");
+        }
     }
 
     #[test]

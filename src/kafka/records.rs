@@ -1,23 +1,15 @@
 //! Record batches on the wire: encoding with any of Kafka's codecs and
-//! decoding what brokers return, through `kafka-protocol`'s batch codec.
-//!
-//! gzip and snappy use the codecs `kafka-protocol` ships; LZ4 (frame
-//! format) and zstd use pure-Rust crates (`lz4_flex`, `ruzstd`) plugged in
-//! through its custom-compression hooks, so the library links no C codec
-//! whose symbols could clash with a host that also links librdkafka or
-//! libzstd. Decompression is bounded: a gzip, LZ4 or zstd batch that
-//! inflates past the limit is an error, never an unbounded allocation
-//! (snappy blocks state their inflated size, checked before inflating).
+//! decoding what brokers return, through `kafka-protocol`'s batch codec
+//! with the codecs of [`crate::kafka::compression`] plugged into its
+//! custom-compression hooks (it is built with none of its own).
 
-use std::io::{Read, Write};
-
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::compression::{self as codecs, Compressor, Decompressor};
+use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 
 pub use kafka_protocol::records::{Record, RecordSet};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::compression::{compress, decompress, BatchCompression};
 
 /// Parses a codec name as the configuration spells it.
 pub fn compression_by_name(name: &str) -> Option<Compression> {
@@ -34,13 +26,10 @@ pub fn compression_by_name(name: &str) -> Option<Compression> {
 /// The codec names [`compression_by_name`] accepts.
 pub const COMPRESSION_NAMES: &[&str] = &["none", "gzip", "snappy", "lz4", "zstd"];
 
-fn codec_error(what: &str, error: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {error}")
-}
-
-/// Encodes `records` as record batches (format v2) compressed with `compression`,
-/// appending to `out`.
-pub fn encode_batches(out: &mut BytesMut, records: &[Record], compression: Compression) -> Result<()> {
+/// Encodes `records` as record batches (format v2) compressed as `codec`
+/// says, appending to `out`.
+pub fn encode_batches(out: &mut BytesMut, records: &[Record], codec: BatchCompression) -> Result<()> {
+    let compression = codec.compression;
     let options = RecordEncodeOptions {
         version: 2,
         compression,
@@ -48,7 +37,8 @@ pub fn encode_batches(out: &mut BytesMut, records: &[Record], compression: Compr
     // Uncompressed records go straight into `out`: through the custom
     // compressor the encoder would first write them to a scratch buffer
     // grown from empty, then copy them over.
-    let compressor = (compression != Compression::None).then_some(compress);
+    let compressor = (compression != Compression::None)
+        .then_some(move |records: &mut BytesMut, out: &mut BytesMut, _| compress(records, out, codec));
     RecordBatchEncoder::encode_with_custom_compression(out, records, &options, compressor).map_err(|e| {
         Error::new(
             ErrorCode::Protocol,
@@ -77,7 +67,11 @@ pub fn decode_data_batches(data: Bytes, max_inflated: usize) -> Result<Vec<Recor
 
 fn decode_batch(mut batch: Bytes, max_inflated: usize) -> Result<RecordSet> {
     check_record_count(&batch, max_inflated)?;
-    let decompress = |input: &mut Bytes, compression: Compression| decompress(input, compression, max_inflated);
+    let decompress = |input: &mut Bytes, compression: Compression| {
+        let inflated = decompress(input, compression, max_inflated)?;
+        input.advance(input.remaining());
+        Ok(inflated)
+    };
     RecordBatchDecoder::decode_with_custom_compression(&mut batch, Some(decompress))
         .map_err(|e| Error::new(ErrorCode::Protocol, format!("decoding a record batch: {e}")))
 }
@@ -169,107 +163,6 @@ const RECORD_COUNT_AT: usize = 57;
 /// key length, value length and header count, one byte each.
 const MIN_RECORD_LENGTH: usize = 7;
 
-fn compress(records: &mut BytesMut, out: &mut BytesMut, compression: Compression) -> anyhow::Result<()> {
-    match compression {
-        Compression::None => anyhow::bail!("uncompressed batches are encoded in place, not by the compressor"),
-        Compression::Gzip => codecs::Gzip::compress(out, |b: &mut BytesMut| {
-            b.put_slice(records);
-            Ok(())
-        })?,
-        Compression::Snappy => codecs::Snappy::compress(out, |b: &mut BytesMut| {
-            b.put_slice(records);
-            Ok(())
-        })?,
-        Compression::Lz4 => {
-            let mut encoder = lz4_flex::frame::FrameEncoder::new(out.writer());
-            encoder.write_all(records).map_err(|e| codec_error("lz4", e))?;
-            encoder.finish().map_err(|e| codec_error("lz4", e))?;
-        }
-        Compression::Zstd => {
-            let compressed =
-                ruzstd::encoding::compress_to_vec(&records[..], ruzstd::encoding::CompressionLevel::Fastest);
-            out.put_slice(&compressed);
-        }
-    }
-    Ok(())
-}
-
-fn decompress(input: &mut Bytes, compression: Compression, max_inflated: usize) -> anyhow::Result<Bytes> {
-    let inflated = match compression {
-        Compression::None => return Ok(input.split_to(input.remaining())),
-        Compression::Gzip => read_bounded(
-            flate2::read::GzDecoder::new(input.clone().reader()),
-            max_inflated,
-            "gzip",
-        )?,
-        Compression::Snappy => {
-            check_snappy_length(input, max_inflated)?;
-            codecs::Snappy::decompress(input, |b| Ok(b.copy_to_bytes(b.remaining())))?
-        }
-        Compression::Lz4 => read_bounded(
-            lz4_flex::frame::FrameDecoder::new(input.clone().reader()),
-            max_inflated,
-            "lz4",
-        )?,
-        Compression::Zstd => {
-            let decoder =
-                ruzstd::decoding::StreamingDecoder::new(input.clone().reader()).map_err(|e| codec_error("zstd", e))?;
-            read_bounded(decoder, max_inflated, "zstd")?
-        }
-    };
-    if inflated.len() > max_inflated {
-        return Err(codec_error(
-            "decompression",
-            format!("batch inflates past {max_inflated} bytes"),
-        ));
-    }
-    input.advance(input.remaining());
-    Ok(inflated)
-}
-
-/// The framing Kafka's Java clients wrap snappy blocks in (xerial's
-/// snappy-java): this header, then blocks of a 4-byte length and a raw
-/// snappy block. Without it the input is one raw block.
-const XERIAL_SNAPPY_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
-
-/// Refuses snappy input whose blocks claim more than `limit` bytes in all.
-/// Each raw block starts with its inflated length, and the codec allocates
-/// that much before inflating: a claim of 4 GiB in five bytes would be
-/// allocated (docs/protocol-notes.md).
-fn check_snappy_length(input: &Bytes, limit: usize) -> anyhow::Result<()> {
-    let mut claimed = 0usize;
-    let mut claim = |block: &[u8]| -> anyhow::Result<()> {
-        let length = snap::raw::decompress_len(block).map_err(|e| codec_error("snappy", e))?;
-        claimed = claimed.saturating_add(length);
-        if claimed > limit {
-            anyhow::bail!("snappy: batch inflates past {limit} bytes");
-        }
-        Ok(())
-    };
-    let Some(mut blocks) = input.strip_prefix(&XERIAL_SNAPPY_HEADER[..]) else {
-        return claim(input);
-    };
-    while blocks.len() >= 4 {
-        let length = u32::from_be_bytes(blocks[..4].try_into().expect("4 bytes are there")) as usize;
-        let block = blocks.get(4..4usize.saturating_add(length)).unwrap_or(&blocks[4..]);
-        claim(block)?;
-        blocks = &blocks[4 + block.len()..];
-    }
-    Ok(())
-}
-
-fn read_bounded(reader: impl Read, limit: usize, codec: &str) -> anyhow::Result<Bytes> {
-    let mut inflated = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut inflated)
-        .map_err(|e| codec_error(codec, e))?;
-    if inflated.len() > limit {
-        return Err(codec_error(codec, format!("batch inflates past {limit} bytes")));
-    }
-    Ok(Bytes::from(inflated))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,7 +202,7 @@ mod tests {
         for name in COMPRESSION_NAMES {
             let compression = compression_by_name(name).unwrap();
             let mut encoded = BytesMut::new();
-            encode_batches(&mut encoded, &records, compression).unwrap();
+            encode_batches(&mut encoded, &records, compression.into()).unwrap();
             let sets = decode_batches(encoded.freeze(), 1 << 20).unwrap();
             assert_eq!(sets.len(), 1, "{name}");
             assert_eq!(sets[0].compression, compression, "{name}");
@@ -331,7 +224,7 @@ mod tests {
         let records: Vec<Record> = (0..200).map(|i| record(i, "k", "aaaaaaaa")).collect();
         for name in ["gzip", "snappy", "lz4", "zstd"] {
             let mut encoded = BytesMut::new();
-            encode_batches(&mut encoded, &records, compression_by_name(name).unwrap()).unwrap();
+            encode_batches(&mut encoded, &records, compression_by_name(name).unwrap().into()).unwrap();
             assert!(decode_batches(encoded.freeze(), 1000).is_err(), "{name}");
         }
     }
@@ -342,11 +235,11 @@ mod tests {
         encode_batches(
             &mut encoded,
             &[record(7, "a", "b"), record(8, "c", "d")],
-            Compression::None,
+            Compression::None.into(),
         )
         .unwrap();
         let first_batch = encoded.len();
-        encode_batches(&mut encoded, &[record(9, "e", "f")], Compression::Gzip).unwrap();
+        encode_batches(&mut encoded, &[record(9, "e", "f")], Compression::Gzip.into()).unwrap();
         let encoded = encoded.freeze();
         assert_eq!(next_offset_after(&encoded), Some(10));
         assert_eq!(next_offset_after(&encoded.slice(..encoded.len() - 1)), Some(9));
@@ -356,14 +249,14 @@ mod tests {
     #[test]
     fn data_batches_leave_control_batches_unread() {
         let mut encoded = BytesMut::new();
-        encode_batches(&mut encoded, &[record(0, "a", "b")], Compression::None).unwrap();
+        encode_batches(&mut encoded, &[record(0, "a", "b")], Compression::None.into()).unwrap();
         let control_at = encoded.len();
         let mut marker = record(1, "", "");
         marker.control = true;
-        encode_batches(&mut encoded, &[marker], Compression::None).unwrap();
+        encode_batches(&mut encoded, &[marker], Compression::None.into()).unwrap();
         // A marker as librdkafka's 2.16 mock writes it: CRC 0.
         encoded[control_at + 17..control_at + 21].copy_from_slice(&[0; 4]);
-        encode_batches(&mut encoded, &[record(2, "c", "d")], Compression::None).unwrap();
+        encode_batches(&mut encoded, &[record(2, "c", "d")], Compression::None.into()).unwrap();
         let encoded = encoded.freeze();
         assert!(
             decode_batches(encoded.clone(), 1 << 20).is_err(),
@@ -378,7 +271,7 @@ mod tests {
     #[test]
     fn a_batch_claiming_more_records_than_it_can_hold_is_refused() {
         let mut encoded = BytesMut::new();
-        encode_batches(&mut encoded, &[record(0, "a", "b")], Compression::None).unwrap();
+        encode_batches(&mut encoded, &[record(0, "a", "b")], Compression::None.into()).unwrap();
         // The CRC covers the count, so a broker would have to mean it: the
         // check must come before the decoder reserves room for the records.
         encoded[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&i32::MAX.to_be_bytes());
@@ -389,8 +282,8 @@ mod tests {
     #[test]
     fn a_truncated_last_batch_is_dropped() {
         let mut encoded = BytesMut::new();
-        encode_batches(&mut encoded, &[record(0, "a", "b")], Compression::None).unwrap();
-        encode_batches(&mut encoded, &[record(1, "c", "d")], Compression::None).unwrap();
+        encode_batches(&mut encoded, &[record(0, "a", "b")], Compression::None.into()).unwrap();
+        encode_batches(&mut encoded, &[record(1, "c", "d")], Compression::None.into()).unwrap();
         let cut = encoded.len() - 5;
         let sets = decode_batches(encoded.freeze().slice(..cut), 1 << 20).unwrap();
         assert_eq!(sets.len(), 1);

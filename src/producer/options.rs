@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use kafka_protocol::records::Compression;
-
 use crate::config::{ClientOptions, Config, OptionKind, OptionSpec, CLIENT_OPTIONS, MS_MAX};
 use crate::error::{Error, Result};
+use crate::kafka::compression::BatchCompression;
 use crate::kafka::records::{compression_by_name, COMPRESSION_NAMES};
 
 /// Options of `yk_producer_new` (besides [`CLIENT_OPTIONS`]).
@@ -69,6 +68,12 @@ pub const PRODUCER_OPTIONS: &[OptionSpec] = &[
         doc: "Codec of record batches: none, gzip, snappy, lz4, zstd.",
     },
     OptionSpec {
+        name: "compression_level",
+        kind: OptionKind::Int { min: -1, max: 22 },
+        default: "-1",
+        doc: "Level of the codec, as librdkafka's compression.level: gzip 0-9, zstd 1-22, snappy and lz4 0; -1 is the codec's default (gzip 6, zstd 3).",
+    },
+    OptionSpec {
         name: "enable_idempotence",
         kind: OptionKind::Bool,
         default: "false",
@@ -121,8 +126,8 @@ pub struct ProducerOptions {
     pub queue_max_messages: usize,
     /// Undelivered bytes at most.
     pub queue_max_bytes: usize,
-    /// Batch codec.
-    pub compression: Compression,
+    /// Batch codec and its level.
+    pub compression: BatchCompression,
     /// Idempotent delivery.
     pub enable_idempotence: bool,
     /// Report metrics to the responder.
@@ -153,6 +158,11 @@ impl ProducerOptions {
                 "configuration key \"acks\": enable_idempotence needs acks=all",
             ));
         }
+        let compression = BatchCompression::new(
+            compression_by_name(options.text("compression")).expect("checked by the table"),
+            int("compression_level")? as i32,
+        )
+        .map_err(|problem| Error::configuration(format!("configuration key \"compression_level\": {problem}")))?;
         Ok(ProducerOptions {
             client: ClientOptions::from_config(config)?,
             acks,
@@ -163,7 +173,7 @@ impl ProducerOptions {
             batch_size_bytes: int("batch_size_bytes")? as usize,
             queue_max_messages: int("queue_max_messages")? as usize,
             queue_max_bytes: int("queue_max_bytes")? as usize,
-            compression: compression_by_name(options.text("compression")).expect("checked by the table"),
+            compression,
             enable_idempotence,
             report_metrics: options.bool("report_metrics")?,
             message_max_bytes: int("message_max_bytes")? as usize,
@@ -177,12 +187,13 @@ impl ProducerOptions {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+    use kafka_protocol::records::Compression;
 
     #[test]
     fn defaults_and_validation() {
         let options = ProducerOptions::from_config(&Config::new()).unwrap();
         assert_eq!(options.acks, 1);
-        assert_eq!(options.compression, Compression::None);
+        assert_eq!(options.compression, Compression::None.into());
         let mut config = Config::new();
         config.set("compression", "brotli").unwrap();
         let error = ProducerOptions::from_config(&config).unwrap_err();
@@ -202,5 +213,25 @@ mod tests {
             .unwrap_err()
             .message()
             .contains("lingerms"));
+    }
+
+    #[test]
+    fn the_compression_level_is_checked_against_the_codec() {
+        let options = |codec: &str, level: &str| {
+            let mut config = Config::new();
+            config.set("compression", codec).unwrap();
+            config.set("compression_level", level).unwrap();
+            ProducerOptions::from_config(&config)
+        };
+        let zstd = options("zstd", "19").unwrap().compression;
+        assert_eq!((zstd.compression, zstd.level), (Compression::Zstd, 19));
+        assert_eq!(options("gzip", "-1").unwrap().compression.level, -1);
+        let error = options("gzip", "12").unwrap_err();
+        assert_eq!(error.code(), ErrorCode::Configuration);
+        assert!(error.message().contains("compression_level"), "{error}");
+        assert!(error.message().contains("gzip's range: 0 to 9"), "{error}");
+        assert!(options("zstd", "23").is_err());
+        assert!(options("snappy", "3").is_err());
+        assert!(options("none", "5").is_err());
     }
 }

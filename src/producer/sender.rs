@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceResponse};
 use kafka_protocol::ResponseError;
 
@@ -290,25 +291,25 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
             records: encoded.freeze(),
         });
     }
+    let batches = partitions.iter().map(|partition| partition.records.clone()).collect();
     let mut request = produce_request(partitions, shared.options.acks, shared.options.ack_timeout);
-    let prepared = connection.prepare(&request);
-    // The frame holds its own copy: the encoded batches go back to the pool
-    // now, to be written again (still in cache) by the next request.
-    {
-        let mut buffers = shared.request_buffers.locked();
-        for records in take_records(&mut request) {
-            buffers.give(records);
-        }
-    }
-    let prepared = prepared?;
-    if shared.options.acks == 0 {
-        connection.send_prepared_unanswered(prepared).await.map(|()| None)
-    } else {
-        connection
+    let prepared = connection.prepare(&request, batches);
+    let records: Vec<Bytes> = take_records(&mut request).collect();
+    let sent = match prepared {
+        Err(error) => Err(error),
+        Ok(prepared) if shared.options.acks == 0 => connection.send_prepared_unanswered(prepared).await.map(|()| None),
+        Ok(prepared) => connection
             .send_prepared(prepared)
             .await
-            .map(|(response, _)| Some(response))
+            .map(|(response, _)| Some(response)),
+    };
+    // The frame referred to the encoded batches until it was written: they
+    // go back to the pool now, to be written again by the next request.
+    let mut buffers = shared.request_buffers.locked();
+    for records in records {
+        buffers.give(records);
     }
+    sent
 }
 
 impl Shared {

@@ -1,0 +1,370 @@
+//! The codecs of record batch payloads: compressing a producer's records at
+//! its configured level, and bounded decompression of what brokers return.
+//!
+//! Every codec, on both paths, is one crate chosen here: gzip through
+//! `flate2` on zlib-rs, snappy through `snap` (in the xerial framing Kafka's
+//! Java clients use), LZ4 frames through `lz4_flex`, zstd through libzstd
+//! (`zstd`, linked against the system library so a host that also links
+//! librdkafka or libzstd carries one copy). `kafka-protocol` is built
+//! without codecs; docs/dependencies.md says why each crate was chosen.
+//!
+//! Decompression is bounded: a batch that inflates past the limit is an
+//! error, never an unbounded allocation. Snappy blocks and zstd frames state
+//! their inflated size, which is checked before anything is allocated.
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::records::Compression;
+
+/// The `compression_level` that asks for the codec's own default.
+pub const DEFAULT_LEVEL: i32 = -1;
+
+/// gzip's levels, as zlib numbers them; `-1` is zlib's default, 6.
+const GZIP_LEVELS: std::ops::RangeInclusive<i32> = 0..=9;
+/// zstd's levels accepted here; `-1` is libzstd's default, 3. Negative
+/// levels (libzstd's "fast" mode) are left out so that `-1` keeps the
+/// meaning it has for every codec and in librdkafka.
+const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = 1..=22;
+
+/// A codec and the level it compresses at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchCompression {
+    /// The codec.
+    pub compression: Compression,
+    /// The codec's level, or [`DEFAULT_LEVEL`].
+    pub level: i32,
+}
+
+impl From<Compression> for BatchCompression {
+    fn from(compression: Compression) -> BatchCompression {
+        BatchCompression {
+            compression,
+            level: DEFAULT_LEVEL,
+        }
+    }
+}
+
+impl BatchCompression {
+    /// `compression` at `level`, when the codec has that level: gzip 0–9,
+    /// zstd 1–22, snappy and LZ4 only 0 (each has one level here), and `-1`
+    /// for the codec's default with every codec. The error names the
+    /// codec's range.
+    pub fn new(compression: Compression, level: i32) -> Result<BatchCompression, String> {
+        let (range, name): (&[i32], _) = match compression {
+            Compression::None => (&[], "none"),
+            Compression::Gzip => (&[*GZIP_LEVELS.start(), *GZIP_LEVELS.end()], "gzip"),
+            Compression::Snappy => (&[0, 0], "snappy"),
+            Compression::Lz4 => (&[0, 0], "lz4"),
+            Compression::Zstd => (&[*ZSTD_LEVELS.start(), *ZSTD_LEVELS.end()], "zstd"),
+        };
+        let accepted = level == DEFAULT_LEVEL || matches!(range, [low, high] if (*low..=*high).contains(&level));
+        match (accepted, range) {
+            (true, _) => Ok(BatchCompression { compression, level }),
+            (false, [low, high]) => Err(format!(
+                "level {level} is out of {name}'s range: {low} to {high}, or -1 for its default"
+            )),
+            (false, _) => Err(format!(
+                "level {level} needs a codec (compression is none): only -1 is accepted"
+            )),
+        }
+    }
+}
+
+/// Compresses `records` into `out` as `codec` says.
+pub fn compress(records: &[u8], out: &mut BytesMut, codec: BatchCompression) -> anyhow::Result<()> {
+    match codec.compression {
+        Compression::None => out.put_slice(records),
+        Compression::Gzip => {
+            let level = match codec.level {
+                DEFAULT_LEVEL => flate2::Compression::default(),
+                level => flate2::Compression::new(level as u32),
+            };
+            let mut encoder = flate2::write::GzEncoder::new(out.writer(), level);
+            encoder.write_all(records).map_err(|e| codec_error("gzip", e))?;
+            encoder.finish().map_err(|e| codec_error("gzip", e))?;
+        }
+        Compression::Snappy => compress_snappy(records, out)?,
+        Compression::Lz4 => {
+            let mut encoder = lz4_flex::frame::FrameEncoder::new(out.writer());
+            encoder.write_all(records).map_err(|e| codec_error("lz4", e))?;
+            encoder.finish().map_err(|e| codec_error("lz4", e))?;
+        }
+        Compression::Zstd => compress_zstd(records, out, codec.level)?,
+    }
+    Ok(())
+}
+
+/// Inflates `input`, a batch payload compressed with `compression`, to at
+/// most `max_inflated` bytes.
+pub fn decompress(input: &Bytes, compression: Compression, max_inflated: usize) -> anyhow::Result<Bytes> {
+    match compression {
+        Compression::None => Ok(input.clone()),
+        Compression::Gzip => read_bounded(
+            flate2::read::GzDecoder::new(input.clone().reader()),
+            max_inflated,
+            "gzip",
+        ),
+        Compression::Snappy => decompress_snappy(input, max_inflated),
+        Compression::Lz4 => read_bounded(
+            lz4_flex::frame::FrameDecoder::new(input.clone().reader()),
+            max_inflated,
+            "lz4",
+        ),
+        Compression::Zstd => decompress_zstd(input, max_inflated),
+    }
+}
+
+fn codec_error(what: &str, error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {error}")
+}
+
+fn past_limit(codec: &str, limit: usize) -> anyhow::Error {
+    anyhow::anyhow!("{codec}: batch inflates past {limit} bytes")
+}
+
+thread_local! {
+    /// Each sender thread keeps one libzstd compression context: making one
+    /// per batch would allocate and clear its tables every time.
+    static ZSTD_COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn compress_zstd(records: &[u8], out: &mut BytesMut, level: i32) -> anyhow::Result<()> {
+    // libzstd's 0 means its default level.
+    let level = if level == DEFAULT_LEVEL { 0 } else { level };
+    let start = out.len();
+    out.resize(start + zstd::zstd_safe::compress_bound(records.len()), 0);
+    let written = ZSTD_COMPRESSOR.with_borrow_mut(|compressor| -> std::io::Result<usize> {
+        let compressor = match compressor {
+            Some(compressor) => {
+                compressor.set_compression_level(level)?;
+                compressor
+            }
+            None => compressor.insert(zstd::bulk::Compressor::new(level)?),
+        };
+        compressor.compress_to_buffer(records, &mut out[start..])
+    });
+    match written {
+        Ok(written) => {
+            out.truncate(start + written);
+            Ok(())
+        }
+        Err(error) => {
+            out.truncate(start);
+            Err(codec_error("zstd", error))
+        }
+    }
+}
+
+thread_local! {
+    /// One libzstd decompression context per fetching thread, for the
+    /// same reason as [`ZSTD_COMPRESSOR`].
+    static ZSTD_DECOMPRESSOR: RefCell<zstd::zstd_safe::DCtx<'static>> = RefCell::new(zstd::zstd_safe::DCtx::create());
+}
+
+fn decompress_zstd(input: &Bytes, max_inflated: usize) -> anyhow::Result<Bytes> {
+    // One frame that states its size (ours does) is inflated in one call
+    // into a buffer of that size. Others are streamed: librdkafka linked
+    // against a shared libzstd (Debian's) leaves the size out.
+    let one_frame = zstd::zstd_safe::find_frame_compressed_size(input) == Ok(input.len());
+    let stated_size = zstd::zstd_safe::get_frame_content_size(input)
+        .ok()
+        .flatten()
+        .filter(|_| one_frame);
+    ZSTD_DECOMPRESSOR.with_borrow_mut(|context| match stated_size {
+        Some(size) if size > max_inflated as u64 => Err(past_limit("zstd", max_inflated)),
+        Some(size) => {
+            let mut inflated = Vec::with_capacity(size as usize);
+            context
+                .decompress(&mut inflated, input)
+                .map_err(|code| codec_error("zstd", zstd::zstd_safe::get_error_name(code)))?;
+            Ok(Bytes::from(inflated))
+        }
+        None => {
+            // A stream an earlier batch left half read must not leak into this one.
+            context
+                .reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+                .map_err(|code| codec_error("zstd", zstd::zstd_safe::get_error_name(code)))?;
+            read_bounded(
+                zstd::stream::read::Decoder::with_context(&input[..], context),
+                max_inflated,
+                "zstd",
+            )
+        }
+    })
+}
+
+/// The framing Kafka's Java clients wrap snappy blocks in (xerial's
+/// snappy-java): this header, then blocks of a 4-byte length and a raw
+/// snappy block. Without it the input is one raw block.
+const XERIAL_SNAPPY_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
+/// The uncompressed size of each block snappy-java writes.
+const XERIAL_BLOCK_LENGTH: usize = 32 * 1024;
+
+fn compress_snappy(records: &[u8], out: &mut BytesMut) -> anyhow::Result<()> {
+    out.put_slice(XERIAL_SNAPPY_HEADER);
+    let mut encoder = snap::raw::Encoder::new();
+    for block in records.chunks(XERIAL_BLOCK_LENGTH) {
+        let length_at = out.len();
+        out.resize(length_at + 4 + snap::raw::max_compress_len(block.len()), 0);
+        let written = encoder
+            .compress(block, &mut out[length_at + 4..])
+            .map_err(|e| codec_error("snappy", e))?;
+        out[length_at..length_at + 4].copy_from_slice(&(written as u32).to_be_bytes());
+        out.truncate(length_at + 4 + written);
+    }
+    Ok(())
+}
+
+/// The raw snappy blocks of `input`: the xerial framing's, or `input` itself.
+fn snappy_blocks(input: &[u8]) -> anyhow::Result<Vec<&[u8]>> {
+    let Some(mut framed) = input.strip_prefix(&XERIAL_SNAPPY_HEADER[..]) else {
+        return Ok(vec![input]);
+    };
+    let mut blocks = Vec::new();
+    while !framed.is_empty() {
+        let length = framed
+            .get(..4)
+            .map(|length| u32::from_be_bytes(length.try_into().expect("4 bytes")) as usize)
+            .ok_or_else(|| codec_error("snappy", "a block length is cut short"))?;
+        let block = framed
+            .get(4..4usize.saturating_add(length))
+            .ok_or_else(|| codec_error("snappy", "a block is cut short"))?;
+        blocks.push(block);
+        framed = &framed[4 + length..];
+    }
+    Ok(blocks)
+}
+
+/// Each raw block starts with its inflated length, and is inflated into a
+/// buffer of that length: the claims are added up and checked against the
+/// limit first, or five bytes could claim 4 GiB (docs/protocol-notes.md).
+fn decompress_snappy(input: &Bytes, max_inflated: usize) -> anyhow::Result<Bytes> {
+    let blocks = snappy_blocks(input)?;
+    let mut total = 0usize;
+    for block in &blocks {
+        let length = snap::raw::decompress_len(block).map_err(|e| codec_error("snappy", e))?;
+        total = total.saturating_add(length);
+        if total > max_inflated {
+            return Err(past_limit("snappy", max_inflated));
+        }
+    }
+    let mut inflated = vec![0; total];
+    let mut decoder = snap::raw::Decoder::new();
+    let mut at = 0;
+    for block in blocks {
+        at += decoder
+            .decompress(block, &mut inflated[at..])
+            .map_err(|e| codec_error("snappy", e))?;
+    }
+    inflated.truncate(at);
+    Ok(Bytes::from(inflated))
+}
+
+fn read_bounded(reader: impl Read, limit: usize, codec: &str) -> anyhow::Result<Bytes> {
+    let mut inflated = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| codec_error(codec, e))?;
+    if inflated.len() > limit {
+        return Err(past_limit(codec, limit));
+    }
+    Ok(Bytes::from(inflated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CODECS: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    fn log_lines(bytes: usize) -> Vec<u8> {
+        (0..)
+            .map(|i| {
+                format!(
+                    "2026-12-05T05:40:{:02} INFO request {i} served in {} ms\n",
+                    i % 60,
+                    i % 97
+                )
+            })
+            .flat_map(String::into_bytes)
+            .take(bytes)
+            .collect()
+    }
+
+    #[test]
+    fn every_codec_round_trips_at_every_level() {
+        // 100 KiB spans several snappy blocks.
+        let records = log_lines(100 * 1024);
+        for compression in CODECS {
+            for level in -1..=22 {
+                let Ok(codec) = BatchCompression::new(compression, level) else {
+                    continue;
+                };
+                let mut out = BytesMut::from(&b"frame"[..]);
+                compress(&records, &mut out, codec).unwrap();
+                assert_eq!(&out[..5], b"frame", "{codec:?}");
+                let inflated = decompress(&out.freeze().slice(5..), compression, records.len()).unwrap();
+                assert_eq!(inflated, records, "{codec:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn levels_are_checked_per_codec() {
+        let accepted = |compression, level| BatchCompression::new(compression, level).is_ok();
+        assert!(CODECS.iter().all(|&compression| accepted(compression, -1)));
+        assert!(accepted(Compression::Gzip, 0) && accepted(Compression::Gzip, 9));
+        assert!(!accepted(Compression::Gzip, 10));
+        assert!(accepted(Compression::Zstd, 1) && accepted(Compression::Zstd, 22));
+        assert!(!accepted(Compression::Zstd, 0) && !accepted(Compression::Zstd, 23));
+        assert!(accepted(Compression::Snappy, 0) && !accepted(Compression::Snappy, 1));
+        assert!(accepted(Compression::Lz4, 0) && !accepted(Compression::Lz4, 12));
+        assert!(!accepted(Compression::None, 0));
+        let error = BatchCompression::new(Compression::Zstd, 30).unwrap_err();
+        assert!(error.contains("zstd's range: 1 to 22"), "{error}");
+    }
+
+    /// `records` in a zstd frame that does not state its size, as
+    /// librdkafka linked against a shared libzstd writes them.
+    fn unsized_zstd_frame(records: &[u8]) -> Bytes {
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.include_contentsize(false).unwrap();
+        encoder.write_all(records).unwrap();
+        Bytes::from(encoder.finish().unwrap())
+    }
+
+    #[test]
+    fn a_zstd_frame_without_its_size_is_streamed_within_the_limit() {
+        let records = log_lines(50_000);
+        let frame = unsized_zstd_frame(&records);
+        assert!(matches!(zstd::zstd_safe::get_frame_content_size(&frame), Ok(None)));
+        assert_eq!(decompress(&frame, Compression::Zstd, records.len()).unwrap(), records);
+        assert!(decompress(&frame, Compression::Zstd, records.len() - 1).is_err());
+    }
+
+    #[test]
+    fn a_broken_zstd_stream_leaves_the_next_batch_readable() {
+        let records = log_lines(50_000);
+        let frame = unsized_zstd_frame(&records);
+        assert!(decompress(&frame.slice(..frame.len() / 2), Compression::Zstd, 1 << 20).is_err());
+        assert!(decompress(&frame, Compression::Zstd, 100).is_err());
+        assert_eq!(decompress(&frame, Compression::Zstd, records.len()).unwrap(), records);
+    }
+
+    #[test]
+    fn a_truncated_snappy_frame_is_refused() {
+        let mut out = BytesMut::new();
+        compress(&log_lines(1000), &mut out, Compression::Snappy.into()).unwrap();
+        let cut = out.freeze().slice(..30);
+        assert!(decompress(&cut, Compression::Snappy, 1 << 20).is_err());
+    }
+}
