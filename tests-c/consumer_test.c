@@ -103,8 +103,13 @@ static void test_config(void)
                 "yk_consumer_config_set", "value", NULL);
     EXPECT_CODE(yk_consumer_config_set(config, "auto_ofset_reset", "smallest"), YK_ERROR_CONFIGURATION,
                 "yk_consumer_config_set", "auto_ofset_reset", "unknown");
-    EXPECT_CODE(yk_consumer_config_set(config, "auto_offset_reset", "earliest"), YK_ERROR_CONFIGURATION,
-                "yk_consumer_config_set", "auto_offset_reset", "earliest");
+    EXPECT_CODE(yk_consumer_config_set(config, "auto_offset_reset", "oldest"), YK_ERROR_CONFIGURATION,
+                "yk_consumer_config_set", "auto_offset_reset", "oldest");
+    /* librdkafka's names for smallest and largest. */
+    EXPECT_OK(yk_consumer_config_set(config, "auto_offset_reset", "latest"));
+    CHECK(contains(yk_consumer_config_dump(config), "auto_offset_reset = latest\n"));
+    EXPECT_OK(yk_consumer_config_set(config, "auto_offset_reset", "earliest"));
+    CHECK(contains(yk_consumer_config_dump(config), "auto_offset_reset = earliest\n"));
     EXPECT_CODE(yk_consumer_config_set(config, "auto_commit_interval_ms", "soon"), YK_ERROR_CONFIGURATION,
                 "yk_consumer_config_set", "auto_commit_interval_ms", NULL);
     EXPECT_CODE(yk_consumer_config_set(config, "offset_storage", "redis"), YK_ERROR_CONFIGURATION,
