@@ -982,6 +982,21 @@ const uint8_t *yk_message_key(const struct yk_message *message, size_t *len);
 const uint8_t *yk_message_value(const struct yk_message *message, size_t *len);
 
 /**
+ * Marks `message` processed on whichever consumer (`yk_consumer_next`,
+ * `yk_consumer_get_message`) or consumer group (`yk_consumer_group_next`)
+ * handed it out: the same as `yk_consumer_task_done` or
+ * `yk_consumer_group_task_done` with that handle. Safe from any thread,
+ * whatever became of the handle: a message whose consumer was closed or
+ * whose group was stopped is `YK_ERROR_CLOSED_HANDLE` (nothing is marked),
+ * and so is one whose handle was freed — the message stays valid and
+ * never reaches the freed handle. A message lent to a process callback
+ * (`yk_callback_group_run`, thread workers) is marked done by its group
+ * when the callback returns 0: this returns `YK_ERROR_OK` and does
+ * nothing. `message` stays the caller's.
+ */
+enum yk_error yk_task_done(const struct yk_message *message);
+
+/**
  * Frees a message. NULL is a no-op.
  */
 void yk_message_free(struct yk_message *message);

@@ -3,6 +3,7 @@
 //! task_done, commits and close.
 
 use std::ffi::c_char;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::consumer::{Consumer, Subscription, Topic, TopicPartition};
@@ -12,14 +13,34 @@ use crate::ffi::boundary::{boundary, function_name};
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
 use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
+use crate::ffi::task_source::TaskSource;
 use crate::ffi::values::yk_topic_partition;
 
 /// A consumer. Usable from several threads at once: messages go to
 /// whichever thread asks, and any thread may mark them done.
 pub struct yk_consumer {
-    pub(crate) consumer: Consumer,
+    /// Where its messages mark themselves done; dropped before `consumer`.
+    source: TaskSource,
+    consumer: Arc<Consumer>,
     /// The process that made it (docs/c-abi.md: fork).
-    pub(crate) made_in: MadeIn,
+    made_in: MadeIn,
+}
+
+impl yk_consumer {
+    /// The handle of `consumer`, made in this process.
+    pub(crate) fn new(consumer: Consumer) -> yk_consumer {
+        let consumer = Arc::new(consumer);
+        yk_consumer {
+            source: TaskSource::new(consumer.clone()),
+            consumer,
+            made_in: MadeIn::this_process(),
+        }
+    }
+
+    /// `message`, handed out by this consumer.
+    fn hand_out(&self, message: crate::consumer::Message) -> yk_message {
+        yk_message::new(message, Some(self.source.link()))
+    }
 }
 
 impl Handle for yk_consumer {
@@ -56,13 +77,7 @@ pub unsafe extern "C" fn yk_consumer_new_simple(
             partitions: (count > 0).then(|| partitions.to_vec()),
         };
         let consumer = Consumer::new(subscription, config.config.clone())?;
-        write_handle(
-            out,
-            yk_consumer {
-                consumer,
-                made_in: MadeIn::this_process(),
-            },
-        );
+        write_handle(out, yk_consumer::new(consumer));
         Ok(())
     })
 }
@@ -87,13 +102,7 @@ pub unsafe extern "C" fn yk_consumer_new(
         let config = handle(config, "config")?;
         let topics = c_strings(topics, count, "topics")?;
         let consumer = Consumer::new(Subscription::Topics(topics), config.config.clone())?;
-        write_handle(
-            out,
-            yk_consumer {
-                consumer,
-                made_in: MadeIn::this_process(),
-            },
-        );
+        write_handle(out, yk_consumer::new(consumer));
         Ok(())
     })
 }
@@ -126,10 +135,10 @@ pub unsafe extern "C" fn yk_consumer_get_message(
 ) -> ErrorCode {
     boundary(function_name!(), || {
         check_out(out, "out")?;
-        let consumer = &handle(consumer, "consumer")?.consumer;
+        let consumer = handle(consumer, "consumer")?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        let message = consumer.get_message(block, timeout)?;
-        write_handle(out, yk_message { message });
+        let message = consumer.consumer.get_message(block, timeout)?;
+        write_handle(out, consumer.hand_out(message));
         Ok(())
     })
 }
@@ -140,8 +149,9 @@ pub unsafe extern "C" fn yk_consumer_get_message(
 pub unsafe extern "C" fn yk_consumer_next(consumer: *const yk_consumer, out: *mut *mut yk_message) -> ErrorCode {
     boundary(function_name!(), || {
         check_out(out, "out")?;
-        let message = handle(consumer, "consumer")?.consumer.next()?;
-        write_handle(out, yk_message { message });
+        let consumer = handle(consumer, "consumer")?;
+        let message = consumer.consumer.next()?;
+        write_handle(out, consumer.hand_out(message));
         Ok(())
     })
 }

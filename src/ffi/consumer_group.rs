@@ -3,6 +3,7 @@
 //! metrics served on the caller's thread.
 
 use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
 
 use crate::consumer::TopicPartition;
 use crate::error::{Error, ErrorCode, Result};
@@ -13,6 +14,7 @@ use crate::ffi::consumer_message::yk_message;
 use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
+use crate::ffi::task_source::TaskSource;
 use crate::ffi::values::yk_topic_partition;
 use crate::groups::consumer_group::{ConsumerGroup, RebalanceHandler};
 use crate::groups::metrics::{dimensions, GROUP_METRICS, GROUP_PREFIX};
@@ -22,7 +24,9 @@ use crate::metrics::MetricsResponder;
 /// once; rebalances (and their callbacks) run inside whichever call meets
 /// them.
 pub struct yk_consumer_group {
-    group: ConsumerGroup,
+    /// Where its messages mark themselves done; dropped before `group`.
+    source: TaskSource,
+    group: Arc<ConsumerGroup>,
     rebalance: RebalanceCallbacks,
     identifier: CString,
     /// The process that made it (docs/c-abi.md: fork).
@@ -111,9 +115,11 @@ pub unsafe extern "C" fn yk_consumer_group_new(
         let responder = group_responder(config, metrics_responder)?;
         let group = ConsumerGroup::new(&topics, config.config.clone(), responder)?;
         let identifier = CString::new(group.identifier()).expect("identifiers hold no NUL");
+        let group = Arc::new(group);
         write_handle(
             out,
             yk_consumer_group {
+                source: TaskSource::new(group.clone()),
                 group,
                 rebalance: config.rebalance,
                 identifier,
@@ -167,7 +173,7 @@ pub unsafe extern "C" fn yk_consumer_group_next(
         let group = handle(group, "group")?;
         let _entry = enter_handle(group, function_name!())?;
         let message = group.group.next(&mut CRebalance(group.rebalance))?;
-        write_handle(out, yk_message { message });
+        write_handle(out, yk_message::new(message, Some(group.source.link())));
         Ok(())
     })
 }

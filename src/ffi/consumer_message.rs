@@ -1,11 +1,14 @@
-//! `yk_message`: a consumed message and its accessors.
+//! `yk_message`: a consumed message, its accessors, and `yk_task_done`,
+//! which marks it done on whichever consumer or group handed it out.
 
 use std::ffi::c_char;
 
 use crate::consumer::Message;
+use crate::error::ErrorCode;
 use crate::ffi::arguments::check_out;
-use crate::ffi::boundary::{boundary_value, function_name};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::handles::{free_handle, handle, Boxed, Handle, MadeIn};
+use crate::ffi::task_source::TaskSourceLink;
 
 /// A message taken from a consumer. Owned by the caller until
 /// `yk_message_free`; everything its accessors return is owned by it and
@@ -13,6 +16,16 @@ use crate::ffi::handles::{free_handle, handle, Boxed, Handle, MadeIn};
 /// usable from several threads at once.
 pub struct yk_message {
     pub(crate) message: Message,
+    /// The consumer or group that handed it out; `None` for a message lent
+    /// to a process callback, which its group marks done itself.
+    source: Option<TaskSourceLink>,
+}
+
+impl yk_message {
+    /// `message`, handed out by `source` (`None`: lent to a callback).
+    pub(crate) fn new(message: Message, source: Option<TaskSourceLink>) -> yk_message {
+        yk_message { message, source }
+    }
 }
 
 impl Handle for yk_message {
@@ -84,6 +97,28 @@ pub unsafe extern "C" fn yk_message_value(message: *const yk_message, len: *mut 
 unsafe fn lend(bytes: Option<&[u8]>, len: *mut usize) -> *const u8 {
     *len = bytes.map_or(0, <[u8]>::len);
     bytes.map_or(std::ptr::null(), <[u8]>::as_ptr)
+}
+
+/// Marks `message` processed on whichever consumer (`yk_consumer_next`,
+/// `yk_consumer_get_message`) or consumer group (`yk_consumer_group_next`)
+/// handed it out: the same as `yk_consumer_task_done` or
+/// `yk_consumer_group_task_done` with that handle. Safe from any thread,
+/// whatever became of the handle: a message whose consumer was closed or
+/// whose group was stopped is `YK_ERROR_CLOSED_HANDLE` (nothing is marked),
+/// and so is one whose handle was freed — the message stays valid and
+/// never reaches the freed handle. A message lent to a process callback
+/// (`yk_callback_group_run`, thread workers) is marked done by its group
+/// when the callback returns 0: this returns `YK_ERROR_OK` and does
+/// nothing. `message` stays the caller's.
+#[no_mangle]
+pub unsafe extern "C" fn yk_task_done(message: *const yk_message) -> ErrorCode {
+    boundary(function_name!(), || {
+        let message = handle(message, "message")?;
+        match &message.source {
+            Some(source) => source.task_done(&message.message),
+            None => Ok(()),
+        }
+    })
 }
 
 /// Frees a message. NULL is a no-op.
