@@ -165,6 +165,21 @@ typedef enum yk_error {
 } yk_error;
 
 /**
+ * Who set a message's timestamp.
+ */
+typedef enum yk_timestamp_type {
+  /**
+   * The producer, when it created the message.
+   */
+  YK_TIMESTAMP_TYPE_CREATE_TIME = 0,
+  /**
+   * The broker, when it appended the message to the log (the topic's
+   * `message.timestamp.type` is `LogAppendTime`).
+   */
+  YK_TIMESTAMP_TYPE_LOG_APPEND_TIME = 1,
+} yk_timestamp_type;
+
+/**
  * A callback-style group member.
  */
 typedef struct yk_callback_group yk_callback_group;
@@ -222,6 +237,14 @@ typedef struct yk_discovery_result yk_discovery_result;
  * usable from several threads at once.
  */
 typedef struct yk_message yk_message;
+
+/**
+ * Up to `capacity` messages taken by one `yk_consumer_next_batch` or
+ * `yk_consumer_group_next_batch`, and their views. The messages belong to
+ * the batch (never `yk_message_free` them) and live until the batch is
+ * filled again or freed. Not synchronized: one thread at a time.
+ */
+typedef struct yk_message_batch yk_message_batch;
 
 /**
  * A multiprocessing group member.
@@ -349,6 +372,90 @@ typedef int32_t (*yk_process_callback)(void *opaque,
                                        const struct yk_message *message,
                                        char *error,
                                        size_t error_size);
+
+/**
+ * A record header: a name and a value, each `len` bytes at its pointer
+ * (neither is NUL-terminated). A NULL `value` is a null value (Kafka's
+ * headers may have one); a non-NULL `value` with `value_len` 0 is empty.
+ */
+typedef struct yk_header {
+  /**
+   * The name's UTF-8 bytes.
+   */
+  const char *name;
+  /**
+   * Bytes in `name`.
+   */
+  size_t name_len;
+  /**
+   * The value's bytes; NULL for a null value.
+   */
+  const uint8_t *value;
+  /**
+   * Bytes in `value`.
+   */
+  size_t value_len;
+} yk_header;
+
+/**
+ * Every field of a message in one struct: one call
+ * (`yk_message_get_view`, or one per batch with
+ * `yk_consumer_next_batch` / `yk_consumer_group_next_batch`) instead of
+ * one accessor per field. Every pointer points into `message` and is
+ * valid as long as it is. Keys and values: NULL with length 0 is a null
+ * key (or value: a tombstone), non-NULL with length 0 an empty one.
+ */
+typedef struct yk_message_view {
+  /**
+   * The message itself, for `yk_task_done` and the other message calls.
+   */
+  const struct yk_message *message;
+  /**
+   * The topic, NUL-terminated.
+   */
+  const char *topic;
+  /**
+   * The partition.
+   */
+  int32_t partition;
+  /**
+   * The offset.
+   */
+  int64_t offset;
+  /**
+   * Milliseconds since the Unix epoch.
+   */
+  int64_t timestamp;
+  /**
+   * Who set `timestamp`.
+   */
+  enum yk_timestamp_type timestamp_type;
+  /**
+   * The key's bytes; NULL for a null key.
+   */
+  const uint8_t *key;
+  /**
+   * Bytes in `key`.
+   */
+  size_t key_len;
+  /**
+   * The value's bytes; NULL for a null value.
+   */
+  const uint8_t *value;
+  /**
+   * Bytes in `value`.
+   */
+  size_t value_len;
+  /**
+   * The headers in record order; NULL when there are none. A name that
+   * repeats within one record is kept once, with its last value.
+   */
+  const struct yk_header *headers;
+  /**
+   * Entries in `headers`.
+   */
+  size_t header_count;
+} yk_message_view;
 
 /**
  * A topic and a partition. Strings are NUL-terminated UTF-8, owned by
@@ -723,6 +830,25 @@ enum yk_error yk_consumer_get_message(const struct yk_consumer *consumer,
                                       struct yk_message **out);
 
 /**
+ * Takes up to the batch's capacity of messages into `batch`, releasing
+ * what it held: the first as `yk_consumer_get_message` with `block` true
+ * takes it (waiting up to `timeout_ms`; 0: only what is fetched already;
+ * negative: no limit, until `yk_consumer_close` from another thread),
+ * then whatever else is fetched already, without waiting. On success
+ * `*views` points at `*count` (at least 1) message views, in order, owned
+ * by `batch` until it is filled again or freed; each view's `message` can
+ * go to `yk_task_done`. None within the time is
+ * `YK_ERROR_CONSUMER_TIMEOUT` (the batch is then empty). An error a fetch
+ * met after some messages comes back from the next call. `*views` and
+ * `*count` are written only on success.
+ */
+enum yk_error yk_consumer_next_batch(const struct yk_consumer *consumer,
+                                     int32_t timeout_ms,
+                                     struct yk_message_batch *batch,
+                                     const struct yk_message_view **views,
+                                     size_t *count);
+
+/**
  * `yk_consumer_get_message` blocking up to `consumer_timeout_ms` (Python yelp_kafka's
  * iteration). `*out` is written only on success.
  */
@@ -899,6 +1025,21 @@ enum yk_error yk_consumer_group_next(const struct yk_consumer_group *group,
                                      struct yk_message **out);
 
 /**
+ * Takes up to the batch's capacity of messages into `batch`, releasing
+ * what it held: the first as `yk_consumer_group_next` takes it (with its
+ * rebalances, callbacks and `consumer_timeout_ms`), then whatever else is
+ * fetched already, without waiting. On success `*views` points at
+ * `*count` (at least 1) message views, in order, owned by `batch` until it
+ * is filled again or freed; each view's `message` can go to
+ * `yk_task_done`. Errors as for `yk_consumer_group_next` (the batch is
+ * then empty). `*views` and `*count` are written only on success.
+ */
+enum yk_error yk_consumer_group_next_batch(const struct yk_consumer_group *group,
+                                           struct yk_message_batch *batch,
+                                           const struct yk_message_view **views,
+                                           size_t *count);
+
+/**
  * Marks `message` (from this group) processed, in any order; a commit
  * never passes a message not marked. Counts toward
  * `auto_commit_interval_messages`. A message of a partition given up since
@@ -980,6 +1121,13 @@ const uint8_t *yk_message_key(const struct yk_message *message, size_t *len);
  * value, a tombstone, gives NULL with `*len` 0).
  */
 const uint8_t *yk_message_value(const struct yk_message *message, size_t *len);
+
+/**
+ * Writes every field of `message` to `*out` at once (see
+ * `yk_message_view`); the pointers are owned by `message`. `*out` is
+ * written only on success.
+ */
+enum yk_error yk_message_get_view(const struct yk_message *message, struct yk_message_view *out);
 
 /**
  * Marks `message` processed on whichever consumer (`yk_consumer_next`,
@@ -1154,6 +1302,19 @@ int16_t yk_last_error_kafka_code(void);
  * The library's version, `"MAJOR.MINOR.PATCH"`. Static: never free it.
  */
 const char *yk_version(void);
+
+/**
+ * Creates an empty batch of up to `capacity` messages (1 to 65536) in
+ * `*out`. Free with `yk_message_batch_free`. `*out` is written only on
+ * success.
+ */
+enum yk_error yk_message_batch_new(size_t capacity, struct yk_message_batch **out);
+
+/**
+ * Frees a batch and the messages it holds (their views go with them).
+ * NULL is a no-op.
+ */
+void yk_message_batch_free(struct yk_message_batch *batch);
 
 /**
  * Creates a member of `config`'s group for `topics[0..count]` that runs a

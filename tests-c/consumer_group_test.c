@@ -52,6 +52,8 @@ struct member {
     bool generic_task_done;
     /* The last message taken, kept past the group's stop and free. */
     yk_message *kept;
+    /* Set: messages are taken in batches into it. */
+    yk_message_batch *batch;
 };
 
 /* Records, on the calling thread, which partitions `m` holds now. */
@@ -173,6 +175,14 @@ static void test_bad_arguments(void)
     yk_message *message = SENTINEL;
     EXPECT_CODE(yk_consumer_group_next(NULL, &message), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_group_next",
                 "group", NULL);
+    yk_message_batch *batch = NULL;
+    EXPECT_OK(yk_message_batch_new(8, &batch));
+    const yk_message_view *views = SENTINEL;
+    size_t view_count = COUNT_SENTINEL;
+    EXPECT_CODE(yk_consumer_group_next_batch(NULL, batch, &views, &view_count), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_group_next_batch", "group", NULL);
+    CHECK(views == SENTINEL && view_count == COUNT_SENTINEL);
+    yk_message_batch_free(batch);
     EXPECT_CODE(yk_consumer_group_task_done(NULL, NULL), YK_ERROR_INVALID_ARGUMENT,
                 "yk_consumer_group_task_done", "group", NULL);
     EXPECT_CODE(yk_consumer_group_commit(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_group_commit", "group",
@@ -210,29 +220,50 @@ static void test_bad_arguments(void)
     group_end();
 }
 
-/* Takes messages until told to stop; marks each one done. */
+/* Counts one message the member took. */
+static void count_message(struct member *m, int partition, const uint8_t *value, size_t len)
+{
+    if (!atomic_load(&m->held[partition]))
+        atomic_fetch_add(&m->overlap, 1);
+    char text[32] = {0};
+    if (value != NULL && len < sizeof text)
+        memcpy(text, value, len);
+    int index = -1;
+    if (sscanf(text, "group-c-%d", &index) == 1 && index >= 0 && index < MESSAGES)
+        atomic_fetch_add(&m->consumed[index], 1);
+}
+
+/* Takes messages until told to stop; marks each one done. With a batch,
+ * takes them through yk_consumer_group_next_batch and its views. */
 static void *member_loop(void *arg)
 {
     struct member *m = arg;
     m->caller = pthread_self();
     while (atomic_load(&m->running)) {
+        if (m->batch) {
+            const yk_message_view *views = NULL;
+            size_t count = 0;
+            yk_error code = yk_consumer_group_next_batch(m->group, m->batch, &views, &count);
+            if (code == YK_ERROR_CONSUMER_TIMEOUT)
+                continue;
+            if (!CHECKF(code == YK_ERROR_OK && count >= 1, "next_batch: %s: %s", yk_error_name(code),
+                        yk_last_error_message()))
+                break;
+            for (size_t i = 0; i < count; i++) {
+                count_message(m, views[i].partition, views[i].value, views[i].value_len);
+                EXPECT_OK(yk_task_done(views[i].message));
+            }
+            continue;
+        }
         yk_message *message = NULL;
         yk_error code = yk_consumer_group_next(m->group, &message);
         if (code == YK_ERROR_CONSUMER_TIMEOUT)
             continue;
         if (!CHECKF(code == YK_ERROR_OK, "next: %s: %s", yk_error_name(code), yk_last_error_message()))
             break;
-        int partition = yk_message_partition(message);
-        if (!atomic_load(&m->held[partition]))
-            atomic_fetch_add(&m->overlap, 1);
         size_t len = 0;
         const uint8_t *value = yk_message_value(message, &len);
-        char text[32] = {0};
-        if (value != NULL && len < sizeof text)
-            memcpy(text, value, len);
-        int index = -1;
-        if (sscanf(text, "group-c-%d", &index) == 1 && index >= 0 && index < MESSAGES)
-            atomic_fetch_add(&m->consumed[index], 1);
+        count_message(m, yk_message_partition(message), value, len);
         if (m->generic_task_done)
             EXPECT_OK(yk_task_done(message));
         else
@@ -283,6 +314,8 @@ static void test_two_members_split_and_consume(void)
     CHECK(!str_eq(yk_consumer_group_identifier(a.group), yk_consumer_group_identifier(b.group)));
 
     a.caller = pthread_self();
+    /* a takes its messages in batches, b one at a time. */
+    EXPECT_OK(yk_message_batch_new(16, &a.batch));
     EXPECT_OK(yk_consumer_group_start(a.group, 20000));
     CHECKF(held_count(&a) == PARTITIONS, "a holds %d", held_count(&a));
     CHECK(atomic_load(&a.reentrant_seen) == 1);
@@ -373,6 +406,7 @@ static void test_two_members_split_and_consume(void)
     EXPECT_CODE(yk_task_done(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_task_done", "message", NULL);
     yk_message_free(a.kept);
     yk_message_free(b.kept);
+    yk_message_batch_free(a.batch);
     group_end();
 }
 

@@ -386,6 +386,140 @@ static void test_round_trip_with_zookeeper_offsets(void)
     group_end();
 }
 
+/* Queues `count` messages to partition 0 of "other" with yk_producer_produce
+ * and flushes: keys and values given with their lengths (NULL: null). */
+struct kv {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+};
+
+static void produce_kvs(const struct kv *kvs, int count)
+{
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    for (int i = 0; i < count; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, (const uint8_t *)kvs[i].key, kvs[i].key_len,
+                                      (const uint8_t *)kvs[i].value, kvs[i].value_len, NULL, -1));
+    EXPECT_OK(yk_producer_flush(producer, 5000));
+    yk_producer_free(producer);
+    yk_cluster_config_free(cluster);
+}
+
+static bool bytes_are(const uint8_t *data, size_t len, const char *want, size_t want_len)
+{
+    if (want == NULL)
+        return data == NULL && len == 0;
+    return data != NULL && len == want_len && memcmp(data, want, len) == 0;
+}
+
+static void test_batches_and_views(void)
+{
+    group_begin("consumer: batches, views, yk_task_done");
+    yk_message_batch *batch = SENTINEL;
+    EXPECT_CODE(yk_message_batch_new(0, &batch), YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_new", "capacity",
+                "out of range");
+    EXPECT_CODE(yk_message_batch_new(70000, &batch), YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_new",
+                "capacity", NULL);
+    EXPECT_CODE(yk_message_batch_new(4, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_new", "out", NULL);
+    CHECK(batch == SENTINEL);
+    EXPECT_OK(yk_message_batch_new(4, &batch));
+    yk_message_batch_free(NULL);
+
+    char group[128];
+    snprintf(group, sizeof group, "c-batch-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "kafka");
+    EXPECT_OK(yk_consumer_config_set(config, "auto_commit_enable", "false"));
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    const yk_message_view *views = SENTINEL;
+    size_t count = COUNT_SENTINEL;
+    EXPECT_CODE(yk_consumer_next_batch(NULL, 0, batch, &views, &count), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_next_batch", "consumer", NULL);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, NULL, &views, &count), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_next_batch", "batch", NULL);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, NULL, &count), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_next_batch", "views", NULL);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_next_batch", "count", NULL);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, &count), YK_ERROR_WRONG_STATE,
+                "yk_consumer_next_batch", "not connected", NULL);
+    EXPECT_OK(yk_consumer_connect(consumer));
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, &count), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_next_batch", NULL, NULL);
+    CHECK(views == SENTINEL && count == COUNT_SENTINEL);
+
+    /* Null and empty keys and values, told apart, through six messages
+     * taken four at most at a time. */
+    const struct kv kvs[6] = {
+        {"k0", 2, "", 0}, {"", 0, NULL, 0}, {NULL, 0, "v2", 2}, {"k3", 2, "v3", 2}, {NULL, 0, NULL, 0}, {"k5", 2, "v\0x", 3},
+    };
+    produce_kvs(kvs, 6);
+    int seen = 0, batches = 0;
+    int64_t first = -1;
+    double deadline = now_seconds() + 10;
+    while (seen < 6 && now_seconds() < deadline) {
+        yk_error code = yk_consumer_next_batch(consumer, 1000, batch, &views, &count);
+        if (code == YK_ERROR_CONSUMER_TIMEOUT)
+            continue;
+        if (!CHECKF(code == YK_ERROR_OK, "next_batch: %s", yk_last_error_message()))
+            break;
+        batches++;
+        CHECKF(count >= 1 && count <= 4, "count %zu", count);
+        for (size_t i = 0; i < count && seen < 6; i++, seen++) {
+            const yk_message_view *v = &views[i];
+            if (first < 0)
+                first = v->offset;
+            CHECK(v->offset == first + seen);
+            CHECK(str_eq(v->topic, "other") && v->partition == 0);
+            CHECKF(bytes_are(v->key, v->key_len, kvs[seen].key, kvs[seen].key_len), "key %d", seen);
+            CHECKF(bytes_are(v->value, v->value_len, kvs[seen].value, kvs[seen].value_len), "value %d", seen);
+            CHECK(v->timestamp > 1500000000000LL && v->timestamp_type == YK_TIMESTAMP_TYPE_CREATE_TIME);
+            CHECK(v->headers == NULL && v->header_count == 0);
+            /* The view agrees with the one-field accessors. */
+            CHECK(yk_message_offset(v->message) == v->offset);
+            EXPECT_OK(yk_task_done(v->message));
+        }
+    }
+    CHECKF(seen == 6, "saw %d of 6 in %d batches", seen, batches);
+    CHECK(batches >= 2);
+
+    /* yk_message_get_view on a message of its own. */
+    yk_message_view view;
+    memset(&view, 0x5e, sizeof view);
+    EXPECT_CODE(yk_message_get_view(NULL, &view), YK_ERROR_INVALID_ARGUMENT, "yk_message_get_view", "message", NULL);
+    const struct kv one = {"key", 3, "value", 5};
+    produce_kvs(&one, 1);
+    yk_message *message = next_message(consumer);
+    if (message) {
+        EXPECT_CODE(yk_message_get_view(message, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_message_get_view", "out",
+                    NULL);
+        EXPECT_OK(yk_message_get_view(message, &view));
+        CHECK(view.message == message && view.offset == first + 6 && view.partition == 0);
+        CHECK(bytes_are(view.key, view.key_len, "key", 3) && bytes_are(view.value, view.value_len, "value", 5));
+        CHECK(view.timestamp == yk_message_timestamp(message) && view.topic == yk_message_topic(message));
+        EXPECT_OK(yk_task_done(message));
+        yk_message_free(message);
+    }
+    /* Everything was marked done through the views: the commit covers it. */
+    EXPECT_OK(yk_consumer_commit(consumer));
+    EXPECT_OK(yk_consumer_close(consumer));
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, &count), YK_ERROR_CLOSED_HANDLE,
+                "yk_consumer_next_batch", "closed", NULL);
+    yk_consumer_free(consumer);
+    consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    EXPECT_OK(yk_consumer_connect(consumer));
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 300, batch, &views, &count), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_next_batch", NULL, NULL);
+    yk_consumer_free(consumer);
+    yk_message_batch_free(batch);
+    yk_consumer_config_free(config);
+    group_end();
+}
+
 struct blocked_call {
     yk_consumer *consumer;
     yk_error code;
@@ -694,6 +828,7 @@ int main(void)
         test_bad_arguments();
         test_round_trip_with_zookeeper_offsets();
         test_plain_consumer_and_close();
+        test_batches_and_views();
         test_offsets_api();
         test_fork();
     }

@@ -21,6 +21,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use kafka_protocol::records::TimestampType;
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -556,8 +557,10 @@ fn messages_of(partition: &TopicPartition, assignment: u64, fetched: FetchedReco
         partition: partition.partition,
         offset: record.offset,
         timestamp: record.timestamp,
+        log_append_time: record.timestamp_type == TimestampType::LogAppend,
         key: record.key,
         value: record.value,
+        headers: record.headers,
         assignment,
         slot: 0,
     }));

@@ -12,7 +12,9 @@ use crate::ffi::arguments::{c_slice, c_str, c_strings, check_out};
 use crate::ffi::boundary::{boundary, function_name};
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
-use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
+use crate::ffi::consumer_message::yk_message_view;
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle, MadeIn};
+use crate::ffi::message_batch::yk_message_batch;
 use crate::ffi::task_source::TaskSource;
 use crate::ffi::values::yk_topic_partition;
 
@@ -139,6 +141,39 @@ pub unsafe extern "C" fn yk_consumer_get_message(
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
         let message = consumer.consumer.get_message(block, timeout)?;
         write_handle(out, consumer.hand_out(message));
+        Ok(())
+    })
+}
+
+/// Takes up to the batch's capacity of messages into `batch`, releasing
+/// what it held: the first as `yk_consumer_get_message` with `block` true
+/// takes it (waiting up to `timeout_ms`; 0: only what is fetched already;
+/// negative: no limit, until `yk_consumer_close` from another thread),
+/// then whatever else is fetched already, without waiting. On success
+/// `*views` points at `*count` (at least 1) message views, in order, owned
+/// by `batch` until it is filled again or freed; each view's `message` can
+/// go to `yk_task_done`. None within the time is
+/// `YK_ERROR_CONSUMER_TIMEOUT` (the batch is then empty). An error a fetch
+/// met after some messages comes back from the next call. `*views` and
+/// `*count` are written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_next_batch(
+    consumer: *const yk_consumer,
+    timeout_ms: i32,
+    batch: *mut yk_message_batch,
+    views: *mut *const yk_message_view,
+    count: *mut usize,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        check_out(views, "views")?;
+        check_out(count, "count")?;
+        let consumer = handle(consumer, "consumer")?;
+        let batch = handle_mut(batch, "batch")?;
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        batch.fill(&consumer.source, |max, put| {
+            consumer.consumer.get_messages(true, timeout, max, put)
+        })?;
+        batch.lend(views, count);
         Ok(())
     })
 }

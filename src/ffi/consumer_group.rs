@@ -10,8 +10,9 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::ffi::arguments::{c_strings, check_out, deadline_ms, NO_LIMIT};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::consumer_config::{yk_consumer_config, yk_rebalance_callback, RebalanceCallbacks};
-use crate::ffi::consumer_message::yk_message;
-use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
+use crate::ffi::consumer_message::{yk_message, yk_message_view};
+use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle, MadeIn};
+use crate::ffi::message_batch::yk_message_batch;
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
 use crate::ffi::task_source::TaskSource;
@@ -174,6 +175,35 @@ pub unsafe extern "C" fn yk_consumer_group_next(
         let _entry = enter_handle(group, function_name!())?;
         let message = group.group.next(&mut CRebalance(group.rebalance))?;
         write_handle(out, yk_message::new(message, Some(group.source.link())));
+        Ok(())
+    })
+}
+
+/// Takes up to the batch's capacity of messages into `batch`, releasing
+/// what it held: the first as `yk_consumer_group_next` takes it (with its
+/// rebalances, callbacks and `consumer_timeout_ms`), then whatever else is
+/// fetched already, without waiting. On success `*views` points at
+/// `*count` (at least 1) message views, in order, owned by `batch` until it
+/// is filled again or freed; each view's `message` can go to
+/// `yk_task_done`. Errors as for `yk_consumer_group_next` (the batch is
+/// then empty). `*views` and `*count` are written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_next_batch(
+    group: *const yk_consumer_group,
+    batch: *mut yk_message_batch,
+    views: *mut *const yk_message_view,
+    count: *mut usize,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        check_out(views, "views")?;
+        check_out(count, "count")?;
+        let group = handle(group, "group")?;
+        let batch = handle_mut(batch, "batch")?;
+        let _entry = enter_handle(group, function_name!())?;
+        batch.fill(&group.source, |max, put| {
+            group.group.next_batch(&mut CRebalance(group.rebalance), max, put)
+        })?;
+        batch.lend(views, count);
         Ok(())
     })
 }

@@ -33,6 +33,7 @@ pub mod consumer_group;
 pub mod consumer_message;
 pub mod discovery;
 pub mod error;
+pub mod message_batch;
 pub mod metrics;
 pub mod multiprocessing_group;
 pub mod offsets;

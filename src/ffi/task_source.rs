@@ -99,8 +99,10 @@ mod tests {
             partition: 0,
             offset: 0,
             timestamp: 0,
+            log_append_time: false,
             key: None,
             value: None,
+            headers: Default::default(),
             assignment: 0,
             slot: 0,
         }

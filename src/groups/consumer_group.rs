@@ -244,6 +244,22 @@ impl ConsumerGroup {
         }
     }
 
+    /// [`ConsumerGroup::next`], then up to `max - 1` more messages fetched
+    /// already, without waiting, while the partitioner vouches for the
+    /// partitions; each goes to `put`, in order. Returns how many.
+    pub fn next_batch(
+        &self,
+        handler: &mut dyn RebalanceHandler,
+        max: usize,
+        mut put: impl FnMut(Message),
+    ) -> Result<usize> {
+        put(self.next(handler)?);
+        if max <= 1 || !self.deliverable() {
+            return Ok(1);
+        }
+        Ok(1 + self.consumer.take_fetched(max - 1, put)?)
+    }
+
     /// Marks `message` processed (any order; commits stop at the first gap).
     pub fn task_done(&self, message: &Message) -> Result<()> {
         self.started()?;
