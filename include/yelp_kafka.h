@@ -1679,6 +1679,44 @@ enum yk_error yk_producer_produce(const struct yk_producer *producer,
                                   int32_t queue_wait_ms);
 
 /**
+ * `yk_producer_produce` with record headers: `headers[0..header_count]`
+ * (NULL with 0: none), each a UTF-8 name and a value (NULL: a null value),
+ * copied with the message. Consumers of every Kafka client read them
+ * (`yk_message_view`'s `headers` here). A name that is NULL (with a
+ * non-zero length) or not UTF-8, or lengths larger than `PTRDIFF_MAX`
+ * together with the key and value, is `YK_ERROR_INVALID_ARGUMENT` naming
+ * the header. Headers count toward `message_max_bytes`.
+ */
+enum yk_error yk_producer_produce_with_headers(const struct yk_producer *producer,
+                                               const char *topic,
+                                               int32_t partition,
+                                               const uint8_t *key,
+                                               size_t key_len,
+                                               const uint8_t *value,
+                                               size_t value_len,
+                                               const struct yk_header *headers,
+                                               size_t header_count,
+                                               void *message_opaque,
+                                               int32_t queue_wait_ms);
+
+/**
+ * Sends one message with record headers and returns once the broker
+ * acknowledged it, writing its offset to `*offset` when non-NULL.
+ * Arguments as for `yk_producer_produce_with_headers` (`partition` −1:
+ * murmur2 of the key, or round-robin without one).
+ */
+enum yk_error yk_producer_send_with_headers(const struct yk_producer *producer,
+                                            const char *topic,
+                                            int32_t partition,
+                                            const uint8_t *key,
+                                            size_t key_len,
+                                            const uint8_t *value,
+                                            size_t value_len,
+                                            const struct yk_header *headers,
+                                            size_t header_count,
+                                            int64_t *offset);
+
+/**
  * Serves delivery reports: waits up to `timeout_ms` (−1: until one comes)
  * for the first, then runs the delivery callback for every report queued,
  * on this thread. Writes how many were served to `*served` when non-NULL.

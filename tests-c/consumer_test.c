@@ -520,6 +520,137 @@ static void test_batches_and_views(void)
     group_end();
 }
 
+/* The header `name` of view `v`: its index, or -1. */
+static int header_index(const yk_message_view *v, const char *name)
+{
+    for (size_t i = 0; i < v->header_count; i++)
+        if (v->headers[i].name_len == strlen(name) && memcmp(v->headers[i].name, name, v->headers[i].name_len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static bool header_is(const yk_message_view *v, const char *name, const char *value)
+{
+    int i = header_index(v, name);
+    if (i < 0)
+        return false;
+    const yk_header *h = &v->headers[i];
+    return value == NULL ? h->value == NULL && h->value_len == 0
+                         : h->value != NULL && h->value_len == strlen(value) && memcmp(h->value, value, h->value_len) == 0;
+}
+
+/* Runs `command` and returns its first output line (without the newline). */
+static bool command_output(const char *command, char *out, size_t size)
+{
+    FILE *pipe = popen(command, "r");
+    if (!pipe)
+        return false;
+    bool got = fgets(out, (int)size, pipe) != NULL;
+    int status = pclose(pipe);
+    if (got)
+        out[strcspn(out, "\n")] = 0;
+    return got && status == 0;
+}
+
+static void test_headers(void)
+{
+    group_begin("headers: produce, consume, kcat interop");
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    yk_cluster_config_free(cluster);
+    const yk_header bad_name[] = {{NULL, 3, (const uint8_t *)"v", 1}};
+    const yk_header null_name[] = {{NULL, 0, NULL, 0}};
+    const yk_header bad_utf8[] = {{BAD_UTF8, 2, NULL, 0}};
+    const yk_header bad_value[] = {{"ok", 2, NULL, 0}, {"n", 1, NULL, 2}};
+    EXPECT_CODE(yk_producer_produce_with_headers(NULL, "other", 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "producer", NULL);
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", 0, NULL, 0, NULL, 0, NULL, 2, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "headers", "NULL");
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", 0, NULL, 0, NULL, 0, bad_name, 1, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "headers[0].name", "length");
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", 0, NULL, 0, NULL, 0, null_name, 1, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "headers[0].name is NULL", NULL);
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", 0, NULL, 0, NULL, 0, bad_utf8, 1, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "headers[0].name", "UTF-8");
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", 0, NULL, 0, NULL, 0, bad_value, 2, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "headers[1].value", NULL);
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", -2, NULL, 0, NULL, 0, NULL, 0, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "partition -2", NULL);
+    int64_t offset = -7;
+    EXPECT_CODE(yk_producer_send_with_headers(NULL, "other", 0, NULL, 0, NULL, 0, NULL, 0, &offset),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_with_headers", "producer", NULL);
+    EXPECT_CODE(yk_producer_send_with_headers(producer, NULL, 0, NULL, 0, NULL, 0, NULL, 0, &offset),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_with_headers", "topic", NULL);
+    EXPECT_CODE(yk_producer_send_with_headers(producer, "other", 0, NULL, 0, NULL, 0, bad_value, 2, &offset),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_with_headers", "headers[1].value", NULL);
+    CHECK(offset == -7);
+
+    char group[128];
+    snprintf(group, sizeof group, "c-headers-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "kafka");
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    EXPECT_OK(yk_consumer_connect(consumer));
+
+    /* Ours: asynchronous and synchronous, with a header repeated across messages. */
+    const yk_header async_headers[] = {
+        {"trace", 5, (const uint8_t *)"abc", 3}, {"empty", 5, (const uint8_t *)"", 0}, {"null", 4, NULL, 0}};
+    EXPECT_OK(yk_producer_produce_with_headers(producer, "other", 0, (const uint8_t *)"k", 1, (const uint8_t *)"async",
+                                               5, async_headers, 3, NULL, -1));
+    EXPECT_OK(yk_producer_flush(producer, 5000));
+    const yk_header sync_headers[] = {{"sync", 4, (const uint8_t *)"\x01\x00\xff", 3}};
+    EXPECT_OK(yk_producer_send_with_headers(producer, "other", -1, NULL, 0, (const uint8_t *)"sync", 4, sync_headers, 1,
+                                            &offset));
+    CHECK(offset > 0);
+    yk_producer_free(producer);
+
+    /* librdkafka's, through kcat. */
+    char command[1024], line[512];
+    snprintf(command, sizeof command,
+             "printf from-kcat | kcat -P -b '%s' -t other -p 0 -H origin=kcat -H nothing -X api.version.request=true",
+             kafka1);
+    CHECKF(system(command) == 0, "kcat -P failed: %s", command);
+
+    yk_message_batch *batch = NULL;
+    EXPECT_OK(yk_message_batch_new(8, &batch));
+    const yk_message_view *views = NULL;
+    size_t count = 0;
+    int seen = 0;
+    double deadline = now_seconds() + 10;
+    while (seen < 3 && now_seconds() < deadline) {
+        if (yk_consumer_next_batch(consumer, 1000, batch, &views, &count) != YK_ERROR_OK)
+            continue;
+        for (size_t i = 0; i < count; i++, seen++) {
+            const yk_message_view *v = &views[i];
+            if (seen == 0) {
+                CHECKF(v->header_count == 3, "async header count %zu", v->header_count);
+                CHECK(header_is(v, "trace", "abc") && header_is(v, "empty", "") && header_is(v, "null", NULL));
+                CHECK(header_index(v, "trace") == 0 && header_index(v, "null") == 2);
+                /* kcat (librdkafka) reads the headers we wrote. */
+                snprintf(command, sizeof command,
+                         "kcat -C -b '%s' -t other -p 0 -o %lld -c 1 -e -q -f '%%h\\n'", kafka1,
+                         (long long)v->offset);
+                bool ran = command_output(command, line, sizeof line);
+                CHECKF(ran && contains(line, "trace=abc") && contains(line, "empty=") && contains(line, "null"),
+                       "kcat printed \"%s\"", line);
+            } else if (seen == 1) {
+                CHECK(v->offset == offset && v->header_count == 1 && v->headers != NULL);
+                CHECK(v->headers[0].value_len == 3 && memcmp(v->headers[0].value, "\x01\x00\xff", 3) == 0);
+            } else {
+                CHECK(bytes_are(v->value, v->value_len, "from-kcat", 9));
+                CHECKF(v->header_count == 2, "kcat header count %zu", v->header_count);
+                CHECK(header_is(v, "origin", "kcat") && header_is(v, "nothing", NULL));
+            }
+        }
+    }
+    CHECKF(seen == 3, "read %d of 3", seen);
+    yk_message_batch_free(batch);
+    yk_consumer_free(consumer);
+    yk_consumer_config_free(config);
+    group_end();
+}
+
 struct blocked_call {
     yk_consumer *consumer;
     yk_error code;
@@ -829,6 +960,7 @@ int main(void)
         test_round_trip_with_zookeeper_offsets();
         test_plain_consumer_and_close();
         test_batches_and_views();
+        test_headers();
         test_offsets_api();
         test_fork();
     }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::arguments::c_slice;
 use crate::ffi::arguments::{c_str, check_out, deadline_ms, NO_LIMIT};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
@@ -12,10 +13,10 @@ use crate::ffi::config::yk_config;
 use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
-use crate::ffi::values::yk_bytes;
+use crate::ffi::values::{yk_bytes, yk_header};
 use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
 use crate::producer::accumulator::DeliveryReport;
-use crate::producer::{Producer, QueueWait};
+use crate::producer::{OutgoingHeader, Producer, QueueWait};
 use crate::sync::Locking;
 
 /// What became of one message given to `yk_producer_produce`. Valid only
@@ -224,12 +225,99 @@ pub unsafe extern "C" fn yk_producer_produce(
     queue_wait_ms: i32,
 ) -> ErrorCode {
     boundary(function_name!(), || {
+        let message = CMessage::new(topic, partition, key, key_len, value, value_len, std::ptr::null(), 0)?;
+        produce(producer, message, message_opaque, queue_wait_ms, function_name!())
+    })
+}
+
+/// `yk_producer_produce` with record headers: `headers[0..header_count]`
+/// (NULL with 0: none), each a UTF-8 name and a value (NULL: a null value),
+/// copied with the message. Consumers of every Kafka client read them
+/// (`yk_message_view`'s `headers` here). A name that is NULL (with a
+/// non-zero length) or not UTF-8, or lengths larger than `PTRDIFF_MAX`
+/// together with the key and value, is `YK_ERROR_INVALID_ARGUMENT` naming
+/// the header. Headers count toward `message_max_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_produce_with_headers(
+    producer: *const yk_producer,
+    topic: *const c_char,
+    partition: i32,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    headers: *const yk_header,
+    header_count: usize,
+    message_opaque: *mut c_void,
+    queue_wait_ms: i32,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        let message = CMessage::new(topic, partition, key, key_len, value, value_len, headers, header_count)?;
+        produce(producer, message, message_opaque, queue_wait_ms, function_name!())
+    })
+}
+
+/// Sends one message with record headers and returns once the broker
+/// acknowledged it, writing its offset to `*offset` when non-NULL.
+/// Arguments as for `yk_producer_produce_with_headers` (`partition` −1:
+/// murmur2 of the key, or round-robin without one).
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_send_with_headers(
+    producer: *const yk_producer,
+    topic: *const c_char,
+    partition: i32,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    headers: *const yk_header,
+    header_count: usize,
+    offset: *mut i64,
+) -> ErrorCode {
+    boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
+        let message = CMessage::new(topic, partition, key, key_len, value, value_len, headers, header_count)?;
+        let written = producer.producer.send_with_headers(
+            message.topic,
+            message.partition,
+            message.key,
+            message.value,
+            &message.headers,
+        )?;
+        write_offsets(offset, &[written]);
+        Ok(())
+    })
+}
+
+/// One message's C arguments, checked and borrowed.
+struct CMessage<'a> {
+    topic: &'a str,
+    partition: Option<i32>,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: Vec<OutgoingHeader<'a>>,
+}
+
+impl<'a> CMessage<'a> {
+    /// # Safety
+    /// The pointers are NULL or valid for their lengths (`topic` NUL-terminated).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn new(
+        topic: *const c_char,
+        partition: i32,
+        key: *const u8,
+        key_len: usize,
+        value: *const u8,
+        value_len: usize,
+        headers: *const yk_header,
+        header_count: usize,
+    ) -> Result<CMessage<'a>> {
         let topic = c_str(topic, "topic")?;
         let key = byte_slice(key, key_len, BufferArgument::Named("key"))?;
         let value = byte_slice(value, value_len, BufferArgument::Named("value"))?;
         check_message_length(key_len, value_len, BufferArgument::Named("value"))?;
+        let headers = c_headers(headers, header_count, key_len + value_len)?;
         let partition = match partition {
             -1 => None,
             p if p >= 0 => Some(p),
@@ -239,20 +327,88 @@ pub unsafe extern "C" fn yk_producer_produce(
                 )))
             }
         };
-        let wait = match queue_wait_ms {
-            0 => QueueWait::NoWait,
-            -1 => QueueWait::Forever,
-            ms if ms > 0 => QueueWait::Upto(Duration::from_millis(ms as u64)),
-            ms => {
-                return Err(Error::invalid_argument(format!(
-                    "queue_wait_ms {ms} is not -1, 0 or positive"
-                )))
-            }
-        };
-        producer
-            .producer
-            .produce(topic, partition, key, value, message_opaque as usize, wait)
-    })
+        Ok(CMessage {
+            topic,
+            partition,
+            key,
+            value,
+            headers,
+        })
+    }
+}
+
+/// Queues `message` on the producer for `yk_producer_produce` and
+/// `yk_producer_produce_with_headers` (named `function`).
+///
+/// # Safety
+/// `producer` is NULL or a live producer.
+unsafe fn produce(
+    producer: *const yk_producer,
+    message: CMessage<'_>,
+    message_opaque: *mut c_void,
+    queue_wait_ms: i32,
+    function: &str,
+) -> Result<()> {
+    let producer = handle(producer, "producer")?;
+    let _entry = enter_handle(producer, function)?;
+    let wait = match queue_wait_ms {
+        0 => QueueWait::NoWait,
+        -1 => QueueWait::Forever,
+        ms if ms > 0 => QueueWait::Upto(Duration::from_millis(ms as u64)),
+        ms => {
+            return Err(Error::invalid_argument(format!(
+                "queue_wait_ms {ms} is not -1, 0 or positive"
+            )))
+        }
+    };
+    producer.producer.produce_with_headers(
+        message.topic,
+        message.partition,
+        message.key,
+        message.value,
+        &message.headers,
+        message_opaque as usize,
+        wait,
+    )
+}
+
+/// Borrows `count` headers (NULL with 0: none). A name must be UTF-8 and
+/// not NULL; a NULL value is a null one. `message_len` (key and value)
+/// plus every name and value past [`MAX_LENGTH`] is invalid.
+///
+/// # Safety
+/// `headers` is NULL or points at `count` headers, each as [`byte_slice`] requires.
+unsafe fn c_headers<'a>(
+    headers: *const yk_header,
+    count: usize,
+    message_len: usize,
+) -> Result<Vec<OutgoingHeader<'a>>> {
+    let mut total = message_len;
+    c_slice(headers, count, "headers")?
+        .iter()
+        .enumerate()
+        .map(|(i, header)| {
+            let name_argument = BufferArgument::HeaderName(i);
+            let Some(name) = byte_slice(header.name.cast(), header.name_len, name_argument)? else {
+                return Err(Error::invalid_argument(format!("{} is NULL", name_argument.data())));
+            };
+            let name = std::str::from_utf8(name)
+                .map_err(|e| Error::invalid_argument(format!("{} is not valid UTF-8 ({e})", name_argument.data())))?;
+            let value_argument = BufferArgument::HeaderValue(i);
+            let value = byte_slice(header.value, header.value_len, value_argument)?;
+            total = total
+                .checked_add(header.name_len)
+                .and_then(|total| total.checked_add(header.value_len))
+                .filter(|total| *total <= MAX_LENGTH)
+                .ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "{}: the message with its headers is larger than any message can be ({MAX_LENGTH})",
+                        value_argument.len()
+                    ))
+                })?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// Serves delivery reports: waits up to `timeout_ms` (−1: until one comes)
@@ -378,6 +534,8 @@ const MAX_LENGTH: usize = isize::MAX as usize;
 enum BufferArgument<'a> {
     Named(&'a str),
     Value(usize),
+    HeaderName(usize),
+    HeaderValue(usize),
 }
 
 impl BufferArgument<'_> {
@@ -385,13 +543,15 @@ impl BufferArgument<'_> {
         match self {
             BufferArgument::Named(name) => name.to_string(),
             BufferArgument::Value(i) => format!("values[{i}].data"),
+            BufferArgument::HeaderName(i) => format!("headers[{i}].name"),
+            BufferArgument::HeaderValue(i) => format!("headers[{i}].value"),
         }
     }
 
     fn len(self) -> String {
         match self {
-            BufferArgument::Named(name) => format!("{name}_len"),
             BufferArgument::Value(i) => format!("values[{i}].len"),
+            other => format!("{}_len", other.data()),
         }
     }
 }

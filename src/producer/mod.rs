@@ -35,6 +35,7 @@ use crate::sync::{Locking, Waiting};
 use crate::topic_partition::TopicPartition;
 
 pub use accumulator::DeliveryReport;
+pub use accumulator::OutgoingHeader;
 use accumulator::{Accumulator, Completion, OutgoingMessage, SyncWaiter};
 use key_partitioner::partition_for_key;
 pub use options::{ProducerOptions, PRODUCER_OPTIONS};
@@ -144,6 +145,7 @@ impl Producer {
                     OutgoingMessage {
                         key: None,
                         value: *value,
+                        headers: &[],
                         timestamp,
                     },
                 )
@@ -170,6 +172,7 @@ impl Producer {
                     OutgoingMessage {
                         key: Some(key),
                         value: *value,
+                        headers: &[],
                         timestamp,
                     },
                 )
@@ -216,22 +219,28 @@ impl Producer {
         opaque: usize,
         wait: QueueWait,
     ) -> Result<()> {
+        self.produce_with_headers(topic, partition, key, value, &[], opaque, wait)
+    }
+
+    /// [`Producer::produce`] with record headers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn produce_with_headers(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[OutgoingHeader<'_>],
+        opaque: usize,
+        wait: QueueWait,
+    ) -> Result<()> {
         self.check_sending()?;
         let entry = self.topic(topic)?;
-        let partition = match (partition, key) {
-            (Some(p), _) if p >= 0 && (p as usize) < entry.partitions => p,
-            (Some(p), _) => {
-                return Err(Error::new(
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!("topic {topic:?} has {} partitions, not partition {p}", entry.partitions),
-                ))
-            }
-            (None, Some(key)) => partition_for_key(key, entry.partitions),
-            (None, None) => entry.next_round_robin(),
-        };
+        let partition = route(&entry, partition, key)?;
         let message = OutgoingMessage {
             key,
             value,
+            headers,
             timestamp: now_ms(),
         };
         self.check_size(&message)?;
@@ -242,6 +251,30 @@ impl Producer {
             false,
             wait,
         )
+    }
+
+    /// Sends one message with record headers, routed as by
+    /// [`Producer::produce`], and returns its offset once the broker
+    /// acknowledged it.
+    pub fn send_with_headers(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[OutgoingHeader<'_>],
+    ) -> Result<i64> {
+        self.check_sending()?;
+        let entry = self.topic(topic)?;
+        let partition = route(&entry, partition, key)?;
+        let message = OutgoingMessage {
+            key,
+            value,
+            headers,
+            timestamp: now_ms(),
+        };
+        let offsets = self.send_and_wait(&entry, vec![(partition, message)])?;
+        Ok(offsets[0])
     }
 
     /// A closed producer refuses every call at once, before a topic lookup
@@ -494,6 +527,24 @@ impl Producer {
     /// Messages produced and not yet delivered or failed.
     pub fn queued_messages(&self) -> usize {
         self.shared.state.locked().queued_messages
+    }
+}
+
+/// The partition a message goes to: `partition` when given (and known),
+/// else murmur2 of the key, else the topic's next round-robin partition.
+fn route(entry: &TopicEntry, partition: Option<i32>, key: Option<&[u8]>) -> Result<i32> {
+    match (partition, key) {
+        (Some(p), _) if p >= 0 && (p as usize) < entry.partitions => Ok(p),
+        (Some(p), _) => Err(Error::new(
+            ErrorCode::UnknownTopicOrPartition,
+            format!(
+                "topic {:?} has {} partitions, not partition {p}",
+                entry.name.as_str(),
+                entry.partitions
+            ),
+        )),
+        (None, Some(key)) => Ok(partition_for_key(key, entry.partitions)),
+        (None, None) => Ok(entry.next_round_robin()),
     }
 }
 
