@@ -162,6 +162,11 @@ typedef enum yk_error {
    * still run the application's callbacks; freeing the group waits for them.
    */
   YK_ERROR_WORKERS_RUNNING = 113,
+  /**
+   * `WokenUp`: A wakeup call (`yk_consumer_wakeup`, `yk_consumer_group_wakeup`,
+   * `yk_producer_wakeup`) made this blocking call return early.
+   */
+  YK_ERROR_WOKEN_UP = 114,
 } yk_error;
 
 /**
@@ -889,6 +894,18 @@ enum yk_error yk_consumer_commit_message(const struct yk_consumer *consumer,
                                          const struct yk_message *message);
 
 /**
+ * Makes a call blocked in `yk_consumer_get_message`, `yk_consumer_next`
+ * or `yk_consumer_next_batch` on `consumer` return at once with
+ * `YK_ERROR_WOKEN_UP` (messages already fetched are still handed out
+ * first). Safe to call from any thread and from a signal handler (it is
+ * async-signal-safe: an atomic store and one `write(2)`, no lock, no
+ * allocation — when the handle is valid). A wakeup with no call blocked
+ * is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+ * Each wakeup ends one call.
+ */
+enum yk_error yk_consumer_wakeup(const struct yk_consumer *consumer);
+
+/**
  * Stops fetching and, with `auto_commit_enable`, commits (waiting up to
  * `request_timeout_ms` for the storage). A thread waiting in
  * `yk_consumer_get_message` returns `YK_ERROR_CLOSED_HANDLE`, as do later
@@ -1047,6 +1064,18 @@ enum yk_error yk_consumer_group_next_batch(const struct yk_consumer_group *group
  */
 enum yk_error yk_consumer_group_task_done(const struct yk_consumer_group *group,
                                           const struct yk_message *message);
+
+/**
+ * Makes a call blocked in `yk_consumer_group_next` or
+ * `yk_consumer_group_next_batch` on `group` return with
+ * `YK_ERROR_WOKEN_UP`: at once while it waits for messages, within 100 ms
+ * (one internal attempt) while the group is still allocating. Safe to call from any thread and from a signal handler (it is
+ * async-signal-safe: an atomic store and one `write(2)`, no lock, no
+ * allocation — when the handle is valid). A wakeup with no call blocked
+ * is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+ * Each wakeup ends one call.
+ */
+enum yk_error yk_consumer_group_wakeup(const struct yk_consumer_group *group);
 
 /**
  * Commits the processed offsets of the partitions held now and waits for
@@ -1715,6 +1744,18 @@ enum yk_error yk_producer_send_with_headers(const struct yk_producer *producer,
                                             const struct yk_header *headers,
                                             size_t header_count,
                                             int64_t *offset);
+
+/**
+ * Makes a call blocked in `yk_producer_poll` or `yk_producer_flush` on
+ * `producer` return at once with `YK_ERROR_WOKEN_UP` (reports already
+ * queued are still served first; a flush leaves the rest queued).
+ * Safe to call from any thread and from a signal handler (it is
+ * async-signal-safe: an atomic store and one `write(2)`, no lock, no
+ * allocation — when the handle is valid). A wakeup with no call blocked
+ * is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+ * Each wakeup ends one call.
+ */
+enum yk_error yk_producer_wakeup(const struct yk_producer *producer);
 
 /**
  * Serves delivery reports: waits up to `timeout_ms` (−1: until one comes)

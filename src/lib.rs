@@ -36,6 +36,7 @@ mod sync;
 #[doc(hidden)]
 pub mod test_support;
 mod topic_partition;
+pub(crate) mod wakeup;
 pub(crate) mod zk;
 
 pub use error::{Error, ErrorCode, Result};

@@ -54,6 +54,8 @@ struct member {
     yk_message *kept;
     /* Set: messages are taken in batches into it. */
     yk_message_batch *batch;
+    /* Calls that returned YK_ERROR_WOKEN_UP. */
+    atomic_int woken;
 };
 
 /* Records, on the calling thread, which partitions `m` holds now. */
@@ -246,6 +248,10 @@ static void *member_loop(void *arg)
             yk_error code = yk_consumer_group_next_batch(m->group, m->batch, &views, &count);
             if (code == YK_ERROR_CONSUMER_TIMEOUT)
                 continue;
+            if (code == YK_ERROR_WOKEN_UP) {
+                atomic_fetch_add(&m->woken, 1);
+                continue;
+            }
             if (!CHECKF(code == YK_ERROR_OK && count >= 1, "next_batch: %s: %s", yk_error_name(code),
                         yk_last_error_message()))
                 break;
@@ -371,6 +377,13 @@ static void test_two_members_split_and_consume(void)
         CHECKF(atomic_load(&a.consumed[i]) + atomic_load(&b.consumed[i]) == 1, "message %d consumed %d times", i,
                atomic_load(&a.consumed[i]) + atomic_load(&b.consumed[i]));
     CHECK(atomic_load(&a.overlap) == 0 && atomic_load(&b.overlap) == 0);
+
+    /* A wakeup from this thread ends a's wait, once. */
+    EXPECT_OK(yk_consumer_group_wakeup(a.group));
+    deadline = now_seconds() + 2;
+    while (now_seconds() < deadline && atomic_load(&a.woken) == 0)
+        sleep_ms(5);
+    CHECKF(atomic_load(&a.woken) == 1, "a woken %d times", atomic_load(&a.woken));
 
     /* b leaves: a takes everything. */
     atomic_store(&b.running, false);

@@ -22,7 +22,9 @@
 #include "check.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -651,6 +653,122 @@ static void test_headers(void)
     group_end();
 }
 
+/* The handles the SIGALRM handler wakes. */
+static yk_consumer *volatile alarm_consumer;
+static yk_producer *volatile alarm_producer;
+
+static void wake_from_signal(int signal)
+{
+    (void)signal;
+    if (alarm_consumer)
+        yk_consumer_wakeup(alarm_consumer);
+    if (alarm_producer)
+        yk_producer_wakeup(alarm_producer);
+}
+
+static void alarm_in_ms(long ms)
+{
+    struct itimerval timer = {{0, 0}, {ms / 1000, (ms % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &timer, NULL);
+}
+
+struct delayed_wakeup {
+    yk_consumer *consumer;
+    long ms;
+};
+
+static void *wake_later(void *arg)
+{
+    struct delayed_wakeup *wake = arg;
+    sleep_ms(wake->ms);
+    yk_consumer_wakeup(wake->consumer);
+    return NULL;
+}
+
+static void test_wakeup(void)
+{
+    group_begin("wakeup: signal handler, thread, pending");
+    EXPECT_CODE(yk_consumer_wakeup(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_wakeup", "consumer", NULL);
+    EXPECT_CODE(yk_producer_wakeup(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_producer_wakeup", "producer", NULL);
+    EXPECT_CODE(yk_consumer_group_wakeup(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_group_wakeup", "group", NULL);
+    CHECK(str_eq(yk_error_name(YK_ERROR_WOKEN_UP), "WokenUp") && !yk_error_is_retriable(YK_ERROR_WOKEN_UP));
+
+    char group[128];
+    snprintf(group, sizeof group, "c-wakeup-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "kafka");
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    EXPECT_OK(yk_consumer_connect(consumer));
+
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = wake_from_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGALRM, &action, NULL);
+
+    /* A wait without limit, ended by a signal handler 200 ms in. */
+    alarm_consumer = consumer;
+    yk_message *message = SENTINEL;
+    double started = now_seconds();
+    alarm_in_ms(200);
+    EXPECT_CODE(yk_consumer_get_message(consumer, true, -1, &message), YK_ERROR_WOKEN_UP, "yk_consumer_get_message",
+                "wakeup", NULL);
+    double waited = now_seconds() - started;
+    CHECKF(waited >= 0.15 && waited < 1.0, "woken after %.3f s", waited);
+    CHECK(message == SENTINEL);
+    alarm_consumer = NULL;
+
+    /* From another thread, ending a batch wait. */
+    yk_message_batch *batch = NULL;
+    EXPECT_OK(yk_message_batch_new(4, &batch));
+    const yk_message_view *views = NULL;
+    size_t count = 0;
+    struct delayed_wakeup wake = {consumer, 200};
+    pthread_t thread;
+    pthread_create(&thread, NULL, wake_later, &wake);
+    started = now_seconds();
+    EXPECT_CODE(yk_consumer_next_batch(consumer, -1, batch, &views, &count), YK_ERROR_WOKEN_UP,
+                "yk_consumer_next_batch", NULL, NULL);
+    waited = now_seconds() - started;
+    CHECKF(waited >= 0.15 && waited < 1.0, "woken after %.3f s", waited);
+    pthread_join(thread, NULL);
+
+    /* Asked before the call: kept, and ends exactly one call. */
+    EXPECT_OK(yk_consumer_wakeup(consumer));
+    started = now_seconds();
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 5000, batch, &views, &count), YK_ERROR_WOKEN_UP,
+                "yk_consumer_next_batch", NULL, NULL);
+    CHECK(now_seconds() - started < 0.5);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 100, batch, &views, &count), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_next_batch", NULL, NULL);
+    yk_message_batch_free(batch);
+    yk_consumer_free(consumer);
+    yk_consumer_config_free(config);
+
+    /* The producer: a poll waiting for a report that never comes. */
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    yk_cluster_config_free(cluster);
+    alarm_producer = producer;
+    started = now_seconds();
+    alarm_in_ms(200);
+    EXPECT_CODE(yk_producer_poll(producer, -1, NULL), YK_ERROR_WOKEN_UP, "yk_producer_poll", "wakeup", NULL);
+    waited = now_seconds() - started;
+    CHECKF(waited >= 0.15 && waited < 1.0, "woken after %.3f s", waited);
+    alarm_producer = NULL;
+    /* A pending wakeup ends a flush that has a thousand messages to wait for. */
+    for (int i = 0; i < 1000; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"w", 1, NULL, -1));
+    EXPECT_OK(yk_producer_wakeup(producer));
+    EXPECT_CODE(yk_producer_flush(producer, 5000), YK_ERROR_WOKEN_UP, "yk_producer_flush", NULL, NULL);
+    EXPECT_OK(yk_producer_flush(producer, 5000));
+    CHECK(yk_producer_queue_length(producer) == 0);
+    signal(SIGALRM, SIG_DFL);
+    yk_producer_free(producer);
+    group_end();
+}
+
 struct blocked_call {
     yk_consumer *consumer;
     yk_error code;
@@ -961,6 +1079,7 @@ int main(void)
         test_plain_consumer_and_close();
         test_batches_and_views();
         test_headers();
+        test_wakeup();
         test_offsets_api();
         test_fork();
     }

@@ -35,6 +35,7 @@ use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
 use crate::kafka::KafkaCluster;
 use crate::sync::{Locking, Waiting};
 use crate::topic_partition::TopicPartition;
+use crate::wakeup::Wakeup;
 
 /// Told of every fetch request and of the errors fetches meet, on an
 /// engine thread (a consumer group turns them into metrics).
@@ -166,11 +167,12 @@ impl Fetcher {
     }
 
     /// Waits until something is ready or `deadline` (`None`: no deadline)
-    /// passes. False when nothing came, or the fetcher was stopped.
-    pub fn wait(&self, deadline: Option<Instant>) -> bool {
+    /// passes. False when nothing came, the fetcher was stopped, or
+    /// `wakeup` was requested.
+    pub fn wait(&self, deadline: Option<Instant>, wakeup: &Wakeup) -> bool {
         let mut state = self.shared.lock();
         loop {
-            if state.stopped {
+            if state.stopped || wakeup.is_requested() {
                 return false;
             }
             if !state.ready.is_empty() {
@@ -186,6 +188,17 @@ impl Fetcher {
                     self.shared.data_ready.wait_timeout_locked(state, deadline - now).0
                 }
             };
+        }
+    }
+
+    /// What wakes the application threads waiting in [`Fetcher::wait`], for
+    /// a wakeup's notifier: it takes the queue's lock, so a thread between
+    /// its check and its wait cannot miss it.
+    pub fn waker(&self) -> impl Fn() + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || {
+            let _state = shared.lock();
+            shared.data_ready.notify_all();
         }
     }
 

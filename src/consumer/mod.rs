@@ -31,6 +31,7 @@ use crate::kafka::fetch::FetchLimits;
 use crate::kafka::KafkaCluster;
 use crate::offsets::storage::OffsetStore;
 use crate::sync::Locking;
+use crate::wakeup::Wakeup;
 
 pub use crate::topic_partition::{Topic, TopicPartition};
 pub use config::{ConsumerConfig, OffsetReset, CONSUMER_OPTIONS};
@@ -153,6 +154,8 @@ pub struct Consumer {
     /// The consumer's engine tasks (the fetcher, the auto-committer), from `connect` on.
     tasks: OnceLock<TaskSet>,
     lifecycle: AtomicU8,
+    /// Ends a blocked `get_message` early (docs/c-abi.md, "Wakeups").
+    wakeup: Wakeup,
 }
 
 impl Consumer {
@@ -213,6 +216,7 @@ impl Consumer {
             auto_committer: Mutex::new(None),
             tasks: OnceLock::new(),
             lifecycle: AtomicU8::new(NEW),
+            wakeup: Wakeup::new()?,
         })
     }
 
@@ -257,6 +261,9 @@ impl Consumer {
         let runtime = engine::runtime()?;
         let tasks = self.tasks.get_or_init(|| TaskSet::new(&runtime));
         let fetcher = Fetcher::start(Arc::clone(&self.shared.cluster), settings, tasks);
+        if let Some(notifier) = self.wakeup.notify_on_request(fetcher.waker()) {
+            tasks.spawn(notifier);
+        }
         self.start_partitions(&fetcher, &partitions)?;
         if self.fetcher.set(fetcher).is_err() {
             return Err(Error::new(ErrorCode::WrongState, "the consumer is connected already"));
@@ -311,7 +318,7 @@ impl Consumer {
                 return Ok(taken);
             }
             let until = *deadline.get_or_insert_with(|| timeout.map(|timeout| Instant::now() + timeout));
-            if !block || !fetcher.wait(until) {
+            if !block || !fetcher.wait(until, &self.wakeup) {
                 if self.lifecycle.load(Ordering::Acquire) == CLOSED {
                     return Err(closed());
                 }
@@ -319,6 +326,7 @@ impl Consumer {
                 if taken > 0 {
                     return Ok(taken);
                 }
+                self.wakeup.take()?;
                 return Err(Error::new(
                     ErrorCode::ConsumerTimeout,
                     format!("no message within {}", describe_wait(block, timeout)),
@@ -331,6 +339,11 @@ impl Consumer {
     /// an error: one a fetch met waits for the next call. Returns how many.
     pub(crate) fn take_fetched(&self, max: usize, mut put: impl FnMut(Message)) -> Result<usize> {
         self.take_ready(self.fetcher()?, max, true, &mut put)
+    }
+
+    /// What ends a blocked [`Consumer::get_message`] early with `WokenUp`.
+    pub(crate) fn wakeup(&self) -> &Wakeup {
+        &self.wakeup
     }
 
     /// [`Consumer::get_message`] waiting up to `consumer_timeout_ms`.

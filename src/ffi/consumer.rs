@@ -249,6 +249,22 @@ pub unsafe extern "C" fn yk_consumer_commit_message(
     })
 }
 
+/// Makes a call blocked in `yk_consumer_get_message`, `yk_consumer_next`
+/// or `yk_consumer_next_batch` on `consumer` return at once with
+/// `YK_ERROR_WOKEN_UP` (messages already fetched are still handed out
+/// first). Safe to call from any thread and from a signal handler (it is
+/// async-signal-safe: an atomic store and one `write(2)`, no lock, no
+/// allocation — when the handle is valid). A wakeup with no call blocked
+/// is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+/// Each wakeup ends one call.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_wakeup(consumer: *const yk_consumer) -> ErrorCode {
+    boundary(function_name!(), || {
+        handle(consumer, "consumer")?.consumer.wakeup().request();
+        Ok(())
+    })
+}
+
 /// Stops fetching and, with `auto_commit_enable`, commits (waiting up to
 /// `request_timeout_ms` for the storage). A thread waiting in
 /// `yk_consumer_get_message` returns `YK_ERROR_CLOSED_HANDLE`, as do later

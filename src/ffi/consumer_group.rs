@@ -224,6 +224,22 @@ pub unsafe extern "C" fn yk_consumer_group_task_done(
     })
 }
 
+/// Makes a call blocked in `yk_consumer_group_next` or
+/// `yk_consumer_group_next_batch` on `group` return with
+/// `YK_ERROR_WOKEN_UP`: at once while it waits for messages, within 100 ms
+/// (one internal attempt) while the group is still allocating. Safe to call from any thread and from a signal handler (it is
+/// async-signal-safe: an atomic store and one `write(2)`, no lock, no
+/// allocation — when the handle is valid). A wakeup with no call blocked
+/// is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+/// Each wakeup ends one call.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_wakeup(group: *const yk_consumer_group) -> ErrorCode {
+    boundary(function_name!(), || {
+        handle(group, "group")?.group.wakeup();
+        Ok(())
+    })
+}
+
 /// Commits the processed offsets of the partitions held now and waits for
 /// the offset storage: `YK_ERROR_OFFSET_COMMIT` when it refuses,
 /// `YK_ERROR_PARTITIONER` (nothing stored) when the ZooKeeper session was

@@ -411,6 +411,22 @@ unsafe fn c_headers<'a>(
         .collect()
 }
 
+/// Makes a call blocked in `yk_producer_poll` or `yk_producer_flush` on
+/// `producer` return at once with `YK_ERROR_WOKEN_UP` (reports already
+/// queued are still served first; a flush leaves the rest queued).
+/// Safe to call from any thread and from a signal handler (it is
+/// async-signal-safe: an atomic store and one `write(2)`, no lock, no
+/// allocation — when the handle is valid). A wakeup with no call blocked
+/// is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+/// Each wakeup ends one call.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_wakeup(producer: *const yk_producer) -> ErrorCode {
+    boundary(function_name!(), || {
+        handle(producer, "producer")?.producer.wakeup();
+        Ok(())
+    })
+}
+
 /// Serves delivery reports: waits up to `timeout_ms` (−1: until one comes)
 /// for the first, then runs the delivery callback for every report queued,
 /// on this thread. Writes how many were served to `*served` when non-NULL.

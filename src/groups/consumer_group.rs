@@ -213,6 +213,8 @@ impl ConsumerGroup {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
         loop {
             self.refresh(handler)?;
+            // A wakeup while allocating ends the wait within one attempt.
+            self.consumer.wakeup().take()?;
             let attempt = deadline.map_or(INTERNAL_TIMEOUT, |deadline| {
                 deadline.saturating_duration_since(Instant::now()).min(INTERNAL_TIMEOUT)
             });
@@ -258,6 +260,13 @@ impl ConsumerGroup {
             return Ok(1);
         }
         Ok(1 + self.consumer.take_fetched(max - 1, put)?)
+    }
+
+    /// Makes a blocked [`ConsumerGroup::next`] return `WokenUp`: at once
+    /// while it waits for messages, within one internal attempt (100 ms)
+    /// while the group allocates. Async-signal-safe.
+    pub fn wakeup(&self) {
+        self.consumer.wakeup().request();
     }
 
     /// Marks `message` processed (any order; commits stop at the first gap).

@@ -33,6 +33,7 @@ use crate::kafka::KafkaCluster;
 use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
 use crate::sync::{Locking, Waiting};
 use crate::topic_partition::TopicPartition;
+use crate::wakeup::Wakeup;
 
 pub use accumulator::DeliveryReport;
 pub use accumulator::OutgoingHeader;
@@ -73,6 +74,20 @@ pub struct Shared {
     /// Every engine task of the producer: the sender loop, its Produce
     /// requests, metadata refreshes and producer-id requests.
     tasks: TaskSet,
+    /// Ends a blocked `poll` or `flush` early (docs/c-abi.md, "Wakeups").
+    wakeup: Wakeup,
+}
+
+impl Shared {
+    /// Wakes the threads waiting in `poll` and `flush`, each under the lock
+    /// its wait pairs with, so that none between its check and its wait
+    /// misses it.
+    fn wake_waiters(&self) {
+        drop(self.reports.locked());
+        self.reports_ready.notify_all();
+        drop(self.state.locked());
+        self.space.notify_all();
+    }
 }
 
 /// A Kafka producer for one cluster.
@@ -81,6 +96,8 @@ pub struct Producer {
     /// Keeps the engine's runtime alive as long as the producer.
     _runtime: Arc<Runtime>,
     sender: AbortHandle,
+    /// Wakes `poll` and `flush` after a wakeup request.
+    notifier: Option<AbortHandle>,
 }
 
 impl Producer {
@@ -116,12 +133,21 @@ impl Producer {
             topics: TopicCache::default(),
             request_buffers: Mutex::new(buffers::BufferPool::default()),
             tasks: TaskSet::new(&runtime),
+            wakeup: Wakeup::new()?,
         });
         let sender = shared.tasks.spawn(sender::run(Arc::clone(&shared)));
+        let waiters = Arc::downgrade(&shared);
+        let notifier = shared.wakeup.notify_on_request(move || {
+            if let Some(shared) = waiters.upgrade() {
+                shared.wake_waiters();
+            }
+        });
+        let notifier = notifier.map(|notifier| shared.tasks.spawn(notifier));
         Ok(Producer {
             shared,
             _runtime: runtime,
             sender,
+            notifier,
         })
     }
 
@@ -429,6 +455,7 @@ impl Producer {
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(closed_error());
             }
+            self.shared.wakeup.take()?;
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -465,10 +492,17 @@ impl Producer {
     /// `TimedOut` names how many messages are still undelivered.
     pub fn flush(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<()> {
         self.check_open()?;
-        self.flush_queued(timeout, handler)
+        self.flush_queued(timeout, handler, true)
     }
 
-    fn flush_queued(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<()> {
+    /// Flushes; a wakeup ends it early when `interruptible` (not in close,
+    /// which the application asked to wait).
+    fn flush_queued(
+        &self,
+        timeout: Duration,
+        handler: &mut dyn FnMut(&DeliveryReport),
+        interruptible: bool,
+    ) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let flushing = Flushing::start(&self.shared);
         self.shared.wake_sender.notify_one();
@@ -477,6 +511,11 @@ impl Producer {
             let state = self.shared.state.locked();
             if state.queued_messages == 0 {
                 break Ok(());
+            }
+            if interruptible {
+                if let Err(woken) = self.shared.wakeup.take() {
+                    break Err(woken);
+                }
             }
             let now = Instant::now();
             if now >= deadline {
@@ -505,7 +544,7 @@ impl Producer {
         }
         self.shared.space.notify_all();
         self.wake_pollers();
-        let _ = self.flush_queued(timeout, handler);
+        let _ = self.flush_queued(timeout, handler, false);
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake_sender.notify_one();
         let unsent = self.shared.state.locked().drain_unsent();
@@ -522,6 +561,13 @@ impl Producer {
         self.serve(self.shared.reports.locked(), handler);
         self.shared.metrics.deliver();
         Ok(undelivered)
+    }
+
+    /// Makes a blocked [`Producer::poll`] or [`Producer::flush`] return
+    /// `WokenUp` at once (or the next one, when none is blocked).
+    /// Async-signal-safe.
+    pub fn wakeup(&self) {
+        self.shared.wakeup.request();
     }
 
     /// Messages produced and not yet delivered or failed.
@@ -576,6 +622,9 @@ impl Drop for Producer {
         self.shared.wake_sender.notify_one();
         self.shared.space.notify_all();
         self.sender.abort();
+        if let Some(notifier) = &self.notifier {
+            notifier.abort();
+        }
         self.shared.metrics.release();
     }
 }
