@@ -613,6 +613,18 @@ typedef struct yk_delivery_report {
 typedef void (*yk_delivery_callback)(void *callback_opaque, const struct yk_delivery_report *report);
 
 /**
+ * Receives the delivery reports of one `yk_producer_poll`, `_flush` or
+ * `_close` call in one array (`count` ≥ 1), on the thread that made the
+ * call, when the call has served them: one C call for many reports,
+ * where a binding pays for every crossing. The array and what it points
+ * to are valid during the call only. It must not call back into the same
+ * producer (`YK_ERROR_REENTRANT`).
+ */
+typedef void (*yk_delivery_batch_callback)(void *callback_opaque,
+                                           const struct yk_delivery_report *reports,
+                                           size_t count);
+
+/**
  * A byte buffer: `len` bytes at `data` (`data` may be NULL only when `len` is 0).
  */
 typedef struct yk_bytes {
@@ -906,6 +918,22 @@ enum yk_error yk_consumer_commit_message(const struct yk_consumer *consumer,
 enum yk_error yk_consumer_wakeup(const struct yk_consumer *consumer);
 
 /**
+ * A file descriptor for event loops (poll, epoll, Go's netpoller, Ruby's
+ * `IO.select`): readable while fetched messages (or a fetch error) wait
+ * to be taken, and once the consumer is closed. Level-triggered in
+ * effect: it stays readable until a take finds nothing left, so wait for
+ * it, then call `yk_consumer_next_batch` with `timeout_ms` 0 until
+ * `YK_ERROR_CONSUMER_TIMEOUT`, which drains it (only the library reads
+ * it; never read or close it yourself). It may be readable when nothing
+ * is left (after a revoke, or a fetch that only moved the position): the
+ * take then returns `YK_ERROR_CONSUMER_TIMEOUT` and drains it. Owned by
+ * `consumer`, valid until `yk_consumer_free`; the same descriptor for
+ * the consumer's life, before `yk_consumer_connect` too. −1 when
+ * `consumer` is NULL.
+ */
+int32_t yk_consumer_ready_fd(const struct yk_consumer *consumer);
+
+/**
  * Stops fetching and, with `auto_commit_enable`, commits (waiting up to
  * `request_timeout_ms` for the storage). A thread waiting in
  * `yk_consumer_get_message` returns `YK_ERROR_CLOSED_HANDLE`, as do later
@@ -1014,12 +1042,27 @@ enum yk_error yk_consumer_group_new(const char *const *topics,
  * limit) for the first allocation, which comes no sooner than
  * `partitioner_cooldown` and runs the post-rebalance callback here. Still
  * allocating after `timeout_ms` is `YK_ERROR_TIMED_OUT`, and the group is
- * started: `yk_consumer_group_next` goes on. Other errors
+ * started: `yk_consumer_group_next` goes on, and `yk_consumer_group_start`
+ * again (or `yk_consumer_group_wait_assignment`) waits again. Other errors
  * (`YK_ERROR_PARTITIONER` when ZooKeeper cannot be reached or the topics
  * have no partitions, `YK_ERROR_KAFKA_UNAVAILABLE`, ...) leave the group
  * stopped: free it and create a new one.
  */
 enum yk_error yk_consumer_group_start(const struct yk_consumer_group *group, int32_t timeout_ms);
+
+/**
+ * Waits up to `timeout_ms` (negative: no limit) until the started group
+ * holds its allocation and may deliver messages, following the
+ * partitioner meanwhile: rebalances and their callbacks run here, as in
+ * `yk_consumer_group_next`. `YK_ERROR_OK` at once when it holds its
+ * partitions already; `YK_ERROR_TIMED_OUT` when it is still allocating
+ * (call again to wait more); `YK_ERROR_WRONG_STATE` before
+ * `yk_consumer_group_start`, `YK_ERROR_CLOSED_HANDLE` after
+ * `yk_consumer_group_stop`, `YK_ERROR_PARTITIONER` when the ZooKeeper
+ * session was lost.
+ */
+enum yk_error yk_consumer_group_wait_assignment(const struct yk_consumer_group *group,
+                                                int32_t timeout_ms);
 
 /**
  * Takes the next message of the partitions this member holds into `*out`
@@ -1076,6 +1119,17 @@ enum yk_error yk_consumer_group_task_done(const struct yk_consumer_group *group,
  * Each wakeup ends one call.
  */
 enum yk_error yk_consumer_group_wakeup(const struct yk_consumer_group *group);
+
+/**
+ * A file descriptor readable while fetched messages wait, as
+ * `yk_consumer_ready_fd` describes (drain it with
+ * `yk_consumer_group_next_batch` until `YK_ERROR_CONSUMER_TIMEOUT`). A
+ * group rebalances only inside its calls: an event loop must also call
+ * `yk_consumer_group_next_batch` every few hundred milliseconds while the
+ * descriptor stays quiet, with `consumer_timeout_ms` 0 so that the call
+ * does not block. Owned by `group`; −1 when `group` is NULL.
+ */
+int32_t yk_consumer_group_ready_fd(const struct yk_consumer_group *group);
 
 /**
  * Commits the processed offsets of the partitions held now and waits for
@@ -1645,6 +1699,18 @@ enum yk_error yk_producer_set_delivery_callback(const struct yk_producer *produc
                                                 void *callback_opaque);
 
 /**
+ * Sets a callback that receives delivery reports in batches: every report
+ * one `yk_producer_poll`, `yk_producer_flush` or `yk_producer_close` call
+ * serves, in one array, once the call has served them (for a flush or
+ * close, when it returns). Replaces a callback set by
+ * `yk_producer_set_delivery_callback`, and that one replaces this (NULL:
+ * reports are dropped when served). `callback_opaque` is passed back.
+ */
+enum yk_error yk_producer_set_delivery_batch_callback(const struct yk_producer *producer,
+                                                      yk_delivery_batch_callback callback,
+                                                      void *callback_opaque);
+
+/**
  * Sends `values[0..count]` (no key) to `topic`, round-robin over its
  * partitions from a random start, and returns once the broker acknowledged
  * every message (Python yelp_kafka's `YelpKafkaSimpleProducer.send_messages`).
@@ -1744,6 +1810,15 @@ enum yk_error yk_producer_send_with_headers(const struct yk_producer *producer,
                                             const struct yk_header *headers,
                                             size_t header_count,
                                             int64_t *offset);
+
+/**
+ * A file descriptor for event loops: readable while delivery reports
+ * wait to be served. Wait for it, then call `yk_producer_poll` with
+ * `timeout_ms` 0, which serves every queued report and drains it (only
+ * the library reads it; never read or close it yourself). Owned by
+ * `producer`, valid until `yk_producer_free`. −1 when `producer` is NULL.
+ */
+int32_t yk_producer_ready_fd(const struct yk_producer *producer);
 
 /**
  * Makes a call blocked in `yk_producer_poll` or `yk_producer_flush` on

@@ -1,6 +1,7 @@
 //! Wakeups (docs/c-abi.md, "Wakeups"): what makes a blocked `next`, `poll`
 //! or `flush` of a consumer, group or producer return at once with
-//! `WokenUp`, asked from any thread or from a signal handler.
+//! `WokenUp`, asked from any thread or from a signal handler. Also the
+//! ready descriptors ([`Readiness`]) that event loops wait on.
 //!
 //! Asking ([`Wakeup::request`]) is async-signal-safe: an atomic store and
 //! one `write(2)` to a socket pair, no lock, no allocation. The blocked
@@ -11,7 +12,8 @@
 //! returns `WokenUp` at once, and each request ends one call.
 
 use std::future::Future;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -30,12 +32,7 @@ pub struct Wakeup {
 impl Wakeup {
     /// A wakeup nobody asked for yet.
     pub fn new() -> Result<Wakeup> {
-        let (writer, reader) = UnixStream::pair()
-            .map_err(|e| Error::new(ErrorCode::Internal, format!("creating a wakeup socket pair: {e}")))?;
-        for end in [&writer, &reader] {
-            end.set_nonblocking(true)
-                .map_err(|e| Error::new(ErrorCode::Internal, format!("setting up a wakeup socket: {e}")))?;
-        }
+        let (writer, reader) = nonblocking_pair()?;
         Ok(Wakeup {
             requested: AtomicBool::new(false),
             writer,
@@ -88,6 +85,59 @@ impl Wakeup {
     }
 }
 
+/// A file descriptor that is readable while something waits to be taken
+/// (messages, delivery reports), for event loops (docs/c-abi.md, "Ready
+/// descriptors"). Its owner calls [`Readiness::set`] when its queue goes
+/// from empty to not empty and [`Readiness::clear`] when a taker finds it
+/// empty, both under the queue's lock, so the descriptor never says empty
+/// while something waits. Holds at most one byte.
+pub struct Readiness {
+    signalled: AtomicBool,
+    writer: UnixStream,
+    reader: UnixStream,
+}
+
+impl Readiness {
+    /// A descriptor that is not readable yet.
+    pub fn new() -> Result<Readiness> {
+        let (writer, reader) = nonblocking_pair()?;
+        Ok(Readiness {
+            signalled: AtomicBool::new(false),
+            writer,
+            reader,
+        })
+    }
+
+    /// The descriptor to wait on; owned by this.
+    pub fn fd(&self) -> RawFd {
+        self.reader.as_raw_fd()
+    }
+
+    /// Something waits: makes the descriptor readable.
+    pub fn set(&self) {
+        if !self.signalled.swap(true, Ordering::AcqRel) {
+            let _ = (&self.writer).write(&[1]);
+        }
+    }
+
+    /// Nothing waits: drains the descriptor.
+    pub fn clear(&self) {
+        if self.signalled.swap(false, Ordering::AcqRel) {
+            let mut drained = [0u8; 8];
+            while matches!((&self.reader).read(&mut drained), Ok(read) if read > 0) {}
+        }
+    }
+}
+
+/// A connected socket pair, both ends non-blocking.
+fn nonblocking_pair() -> Result<(UnixStream, UnixStream)> {
+    let failed = |e: std::io::Error| Error::new(ErrorCode::Internal, format!("creating a socket pair: {e}"));
+    let (writer, reader) = UnixStream::pair().map_err(failed)?;
+    writer.set_nonblocking(true).map_err(failed)?;
+    reader.set_nonblocking(true).map_err(failed)?;
+    Ok((writer, reader))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +169,24 @@ mod tests {
         assert_eq!(wakeup.take().unwrap_err().code(), ErrorCode::WokenUp);
         assert!(wakeup.take().is_ok(), "taken once");
         running.abort();
+    }
+
+    /// Bytes waiting on the descriptor (reading them, as a poller would not).
+    fn pending(readiness: &Readiness) -> usize {
+        let mut bytes = [0u8; 8];
+        (&readiness.reader).read(&mut bytes).unwrap_or(0)
+    }
+
+    #[test]
+    fn a_readiness_holds_one_byte_from_set_to_clear() {
+        let readiness = Readiness::new().unwrap();
+        assert_eq!(pending(&readiness), 0);
+        readiness.set();
+        readiness.set();
+        assert_eq!(pending(&readiness), 1, "one byte however many sets");
+        readiness.clear();
+        readiness.clear();
+        readiness.set();
+        assert_eq!(pending(&readiness), 1, "set again after a clear");
     }
 }

@@ -203,6 +203,10 @@ static void test_bad_arguments(void)
     CHECK(message == SENTINEL);
     EXPECT_CODE(yk_consumer_group_commit(group), YK_ERROR_WRONG_STATE, "yk_consumer_group_commit", "not started",
                 NULL);
+    EXPECT_CODE(yk_consumer_group_wait_assignment(NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_group_wait_assignment", "group", NULL);
+    EXPECT_CODE(yk_consumer_group_wait_assignment(group, 0), YK_ERROR_WRONG_STATE, "yk_consumer_group_wait_assignment",
+                "not started", NULL);
     EXPECT_CODE(yk_consumer_group_task_done(group, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_group_task_done",
                 "message", "NULL");
     EXPECT_CODE(yk_consumer_group_stop(group, -1), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_group_stop",
@@ -210,6 +214,8 @@ static void test_bad_arguments(void)
     EXPECT_OK(yk_consumer_group_stop(group, 1000));
     EXPECT_CODE(yk_consumer_group_start(group, 0), YK_ERROR_CLOSED_HANDLE, "yk_consumer_group_start", "stopped",
                 NULL);
+    EXPECT_CODE(yk_consumer_group_wait_assignment(group, 0), YK_ERROR_CLOSED_HANDLE,
+                "yk_consumer_group_wait_assignment", "stopped", NULL);
     yk_consumer_group_free(group);
 
     /* A topic Kafka does not know: no partitions to split. */
@@ -322,7 +328,11 @@ static void test_two_members_split_and_consume(void)
     a.caller = pthread_self();
     /* a takes its messages in batches, b one at a time. */
     EXPECT_OK(yk_message_batch_new(16, &a.batch));
-    EXPECT_OK(yk_consumer_group_start(a.group, 20000));
+    /* A start that times out (the cooldown is 0.5 s) can be waited on again. */
+    EXPECT_CODE(yk_consumer_group_start(a.group, 0), YK_ERROR_TIMED_OUT, "yk_consumer_group_start", "no allocation",
+                NULL);
+    EXPECT_OK(yk_consumer_group_wait_assignment(a.group, 20000));
+    EXPECT_OK(yk_consumer_group_start(a.group, 0)); /* holds it already */
     CHECKF(held_count(&a) == PARTITIONS, "a holds %d", held_count(&a));
     CHECK(atomic_load(&a.reentrant_seen) == 1);
     atomic_store(&a.running, true);

@@ -21,6 +21,7 @@
 
 #include "check.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -769,6 +770,168 @@ static void test_wakeup(void)
     group_end();
 }
 
+/* Whether `fd` becomes readable within `ms`. */
+static bool readable_within(int fd, int ms)
+{
+    struct pollfd entry = {fd, POLLIN, 0};
+    return poll(&entry, 1, ms) == 1 && (entry.revents & POLLIN);
+}
+
+static void test_ready_fd(void)
+{
+    group_begin("ready fd: poll(2), drain, close");
+    /* -1 for NULL, with the last error naming the function and argument. */
+    expect_failed_value_at(__FILE__, __LINE__, "yk_consumer_ready_fd(NULL)",
+                           (prime_last_error(), yk_consumer_ready_fd(NULL)) == -1, "yk_consumer_ready_fd", "consumer",
+                           "NULL");
+    expect_failed_value_at(__FILE__, __LINE__, "yk_consumer_group_ready_fd(NULL)",
+                           (prime_last_error(), yk_consumer_group_ready_fd(NULL)) == -1, "yk_consumer_group_ready_fd",
+                           "group", "NULL");
+    expect_failed_value_at(__FILE__, __LINE__, "yk_producer_ready_fd(NULL)",
+                           (prime_last_error(), yk_producer_ready_fd(NULL)) == -1, "yk_producer_ready_fd", "producer",
+                           "NULL");
+
+    char group[128];
+    snprintf(group, sizeof group, "c-ready-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "kafka");
+    EXPECT_OK(yk_consumer_config_set(config, "auto_commit_enable", "false"));
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    int fd = yk_consumer_ready_fd(consumer);
+    CHECK(fd >= 0);
+    EXPECT_OK(yk_consumer_connect(consumer));
+    CHECK(yk_consumer_ready_fd(consumer) == fd);
+    yk_message_batch *batch = NULL;
+    EXPECT_OK(yk_message_batch_new(2, &batch));
+    const yk_message_view *views = NULL;
+    size_t count = 0;
+    /* Nothing to take: a take drains it, and it stays quiet. */
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, &count), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_next_batch", NULL, NULL);
+    CHECK(!readable_within(fd, 300));
+
+    /* Producer side: readable once a report waits, drained by a poll. */
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    yk_cluster_config_free(cluster);
+    int reports_fd = yk_producer_ready_fd(producer);
+    CHECK(reports_fd >= 0 && reports_fd != fd);
+    CHECK(!readable_within(reports_fd, 0));
+    for (int i = 0; i < 5; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"ready", 5, NULL, -1));
+    CHECK(readable_within(reports_fd, 5000));
+    size_t served = 0, total = 0;
+    double deadline = now_seconds() + 5;
+    while (total < 5 && now_seconds() < deadline) {
+        EXPECT_OK(yk_producer_poll(producer, 0, &served));
+        total += served;
+        if (total < 5)
+            CHECK(readable_within(reports_fd, 5000));
+    }
+    CHECKF(total == 5, "served %zu reports", total);
+    CHECK(!readable_within(reports_fd, 0));
+    yk_producer_free(producer);
+
+    /* Consumer side: readable once the five messages are fetched; taken two at
+     * a time, it stays readable until a take finds nothing. */
+    int taken = 0;
+    deadline = now_seconds() + 10;
+    while (taken < 5 && now_seconds() < deadline) {
+        if (!CHECKF(readable_within(fd, 5000), "not readable after %d of 5", taken))
+            break;
+        if (yk_consumer_next_batch(consumer, 0, batch, &views, &count) == YK_ERROR_OK) {
+            CHECK(count <= 2);
+            taken += (int)count;
+        }
+    }
+    CHECKF(taken == 5, "took %d", taken);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, &count), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_next_batch", NULL, NULL);
+    CHECK(!readable_within(fd, 0));
+    /* A close makes it readable: an event loop learns of it. */
+    EXPECT_OK(yk_consumer_close(consumer));
+    CHECK(readable_within(fd, 1000));
+    yk_message_batch_free(batch);
+    yk_consumer_free(consumer);
+    yk_consumer_config_free(config);
+    group_end();
+}
+
+/* What the batch delivery callback saw. */
+struct batches_seen {
+    int calls;
+    size_t reports;
+    size_t last_count;
+    int failed;
+    bool in_order;
+    int64_t last_offset;
+};
+
+static void on_report_batch(void *opaque, const yk_delivery_report *reports, size_t count)
+{
+    struct batches_seen *seen = opaque;
+    seen->calls++;
+    seen->last_count = count;
+    for (size_t i = 0; i < count; i++) {
+        seen->reports++;
+        if (reports[i].error != YK_ERROR_OK || !str_eq(reports[i].topic, "other") || reports[i].partition != 0)
+            seen->failed++;
+        if (seen->last_offset >= 0 && reports[i].offset != seen->last_offset + 1)
+            seen->in_order = false;
+        seen->last_offset = reports[i].offset;
+    }
+}
+
+static void on_single_report(void *opaque, const yk_delivery_report *report)
+{
+    (void)report;
+    ++*(int *)opaque;
+}
+
+static void test_delivery_batches(void)
+{
+    group_begin("delivery reports in batches");
+    EXPECT_CODE(yk_producer_set_delivery_batch_callback(NULL, on_report_batch, NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_set_delivery_batch_callback", "producer", NULL);
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    yk_cluster_config_free(cluster);
+    struct batches_seen seen = {0, 0, 0, 0, true, -1};
+    EXPECT_OK(yk_producer_set_delivery_batch_callback(producer, on_report_batch, &seen));
+
+    /* A flush serves all ten in one call. */
+    for (int i = 0; i < 10; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"b", 1, NULL, -1));
+    EXPECT_OK(yk_producer_flush(producer, 5000));
+    CHECKF(seen.calls == 1 && seen.reports == 10 && seen.last_count == 10, "%d calls, %zu reports", seen.calls,
+           seen.reports);
+    CHECK(seen.failed == 0 && seen.in_order);
+
+    /* A poll serves what is queued, in one call per poll. */
+    for (int i = 0; i < 3; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"b", 1, NULL, -1));
+    size_t served = 0, total = 0;
+    double deadline = now_seconds() + 5;
+    while (total < 3 && now_seconds() < deadline) {
+        int calls = seen.calls;
+        EXPECT_OK(yk_producer_poll(producer, 1000, &served));
+        total += served;
+        CHECK(served == 0 ? seen.calls == calls : seen.calls == calls + 1 && seen.last_count == served);
+    }
+    CHECK(total == 3 && seen.reports == 13 && seen.failed == 0 && seen.in_order);
+
+    /* The per-report callback replaces it. */
+    int singles = 0;
+    EXPECT_OK(yk_producer_set_delivery_callback(producer, on_single_report, &singles));
+    EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"b", 1, NULL, -1));
+    EXPECT_OK(yk_producer_flush(producer, 5000));
+    CHECK(singles == 1 && seen.reports == 13);
+    yk_producer_free(producer);
+    group_end();
+}
+
 struct blocked_call {
     yk_consumer *consumer;
     yk_error code;
@@ -1080,6 +1243,8 @@ int main(void)
         test_batches_and_views();
         test_headers();
         test_wakeup();
+        test_ready_fd();
+        test_delivery_batches();
         test_offsets_api();
         test_fork();
     }

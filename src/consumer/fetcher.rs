@@ -35,7 +35,7 @@ use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
 use crate::kafka::KafkaCluster;
 use crate::sync::{Locking, Waiting};
 use crate::topic_partition::TopicPartition;
-use crate::wakeup::Wakeup;
+use crate::wakeup::{Readiness, Wakeup};
 
 /// Told of every fetch request and of the errors fetches meet, on an
 /// engine thread (a consumer group turns them into metrics).
@@ -97,6 +97,8 @@ struct Shared {
     state: Mutex<FetchState>,
     data_ready: Condvar,
     wake: Notify,
+    /// Readable while the queue holds something (set and cleared under `state`).
+    readiness: Arc<Readiness>,
 }
 
 impl Shared {
@@ -114,11 +116,19 @@ pub struct Fetcher {
 impl Fetcher {
     /// Starts fetching from `cluster` (nothing is assigned yet), as a task
     /// of `tasks`.
-    pub fn start(cluster: Arc<KafkaCluster>, settings: FetchSettings, tasks: &TaskSet) -> Fetcher {
+    /// `readiness` is readable while the queue holds something, and once
+    /// the fetcher stopped.
+    pub fn start(
+        cluster: Arc<KafkaCluster>,
+        settings: FetchSettings,
+        tasks: &TaskSet,
+        readiness: Arc<Readiness>,
+    ) -> Fetcher {
         let shared = Arc::new(Shared {
             state: Mutex::new(FetchState::default()),
             data_ready: Condvar::new(),
             wake: Notify::new(),
+            readiness,
         });
         let task = tasks.spawn(schedule(Arc::clone(&shared), cluster, settings));
         Fetcher { shared, task }
@@ -163,6 +173,9 @@ impl Fetcher {
             self.shared.wake.notify_one();
             return Some(ready);
         }
+        if !state.stopped {
+            self.shared.readiness.clear();
+        }
         None
     }
 
@@ -204,7 +217,11 @@ impl Fetcher {
 
     /// Stops fetching and wakes every waiting application thread.
     pub fn stop(&self) {
-        self.shared.lock().stopped = true;
+        let mut state = self.shared.lock();
+        state.stopped = true;
+        // An event loop waiting on the descriptor learns of the close.
+        self.shared.readiness.set();
+        drop(state);
         self.shared.data_ready.notify_all();
         self.shared.wake.notify_one();
     }
@@ -287,6 +304,7 @@ impl Drop for ReportPanic {
         if std::thread::panicking() {
             let error = Error::new(ErrorCode::Internal, "the fetcher task failed; nothing more is fetched");
             self.0.lock().ready.push_back(Ready::Failure(error));
+            self.0.readiness.set();
             self.0.data_ready.notify_all();
         }
     }
@@ -428,6 +446,7 @@ impl Scheduler {
             pushed = true;
         }
         if pushed {
+            self.shared.readiness.set();
             self.shared.data_ready.notify_all();
         }
     }

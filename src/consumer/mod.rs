@@ -31,7 +31,7 @@ use crate::kafka::fetch::FetchLimits;
 use crate::kafka::KafkaCluster;
 use crate::offsets::storage::OffsetStore;
 use crate::sync::Locking;
-use crate::wakeup::Wakeup;
+use crate::wakeup::{Readiness, Wakeup};
 
 pub use crate::topic_partition::{Topic, TopicPartition};
 pub use config::{ConsumerConfig, OffsetReset, CONSUMER_OPTIONS};
@@ -156,6 +156,8 @@ pub struct Consumer {
     lifecycle: AtomicU8,
     /// Ends a blocked `get_message` early (docs/c-abi.md, "Wakeups").
     wakeup: Wakeup,
+    /// Readable while fetched messages wait (docs/c-abi.md, "Ready descriptors").
+    readiness: Arc<Readiness>,
 }
 
 impl Consumer {
@@ -217,6 +219,7 @@ impl Consumer {
             tasks: OnceLock::new(),
             lifecycle: AtomicU8::new(NEW),
             wakeup: Wakeup::new()?,
+            readiness: Arc::new(Readiness::new()?),
         })
     }
 
@@ -260,7 +263,12 @@ impl Consumer {
         let settings = self.fetch_settings();
         let runtime = engine::runtime()?;
         let tasks = self.tasks.get_or_init(|| TaskSet::new(&runtime));
-        let fetcher = Fetcher::start(Arc::clone(&self.shared.cluster), settings, tasks);
+        let fetcher = Fetcher::start(
+            Arc::clone(&self.shared.cluster),
+            settings,
+            tasks,
+            Arc::clone(&self.readiness),
+        );
         if let Some(notifier) = self.wakeup.notify_on_request(fetcher.waker()) {
             tasks.spawn(notifier);
         }
@@ -344,6 +352,12 @@ impl Consumer {
     /// What ends a blocked [`Consumer::get_message`] early with `WokenUp`.
     pub(crate) fn wakeup(&self) -> &Wakeup {
         &self.wakeup
+    }
+
+    /// A descriptor readable while fetched messages (or a fetch error) wait
+    /// to be taken, and once the consumer is closed; owned by the consumer.
+    pub(crate) fn ready_fd(&self) -> std::os::fd::RawFd {
+        self.readiness.fd()
     }
 
     /// [`Consumer::get_message`] waiting up to `consumer_timeout_ms`.

@@ -9,12 +9,12 @@ use std::time::Duration;
 use crate::consumer::{Consumer, Subscription, Topic, TopicPartition};
 use crate::error::{ErrorCode, Result};
 use crate::ffi::arguments::{c_slice, c_str, c_strings, check_out};
-use crate::ffi::boundary::{boundary, function_name};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
 use crate::ffi::consumer_message::yk_message_view;
-use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle, MadeIn};
-use crate::ffi::message_batch::yk_message_batch;
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
+use crate::ffi::message_batch::{fill_batch, yk_message_batch};
 use crate::ffi::task_source::TaskSource;
 use crate::ffi::values::yk_topic_partition;
 
@@ -165,16 +165,11 @@ pub unsafe extern "C" fn yk_consumer_next_batch(
     count: *mut usize,
 ) -> ErrorCode {
     boundary(function_name!(), || {
-        check_out(views, "views")?;
-        check_out(count, "count")?;
         let consumer = handle(consumer, "consumer")?;
-        let batch = handle_mut(batch, "batch")?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        batch.fill(&consumer.source, |max, put| {
+        fill_batch(batch, views, count, &consumer.source, |max, put| {
             consumer.consumer.get_messages(true, timeout, max, put)
-        })?;
-        batch.lend(views, count);
-        Ok(())
+        })
     })
 }
 
@@ -262,6 +257,25 @@ pub unsafe extern "C" fn yk_consumer_wakeup(consumer: *const yk_consumer) -> Err
     boundary(function_name!(), || {
         handle(consumer, "consumer")?.consumer.wakeup().request();
         Ok(())
+    })
+}
+
+/// A file descriptor for event loops (poll, epoll, Go's netpoller, Ruby's
+/// `IO.select`): readable while fetched messages (or a fetch error) wait
+/// to be taken, and once the consumer is closed. Level-triggered in
+/// effect: it stays readable until a take finds nothing left, so wait for
+/// it, then call `yk_consumer_next_batch` with `timeout_ms` 0 until
+/// `YK_ERROR_CONSUMER_TIMEOUT`, which drains it (only the library reads
+/// it; never read or close it yourself). It may be readable when nothing
+/// is left (after a revoke, or a fetch that only moved the position): the
+/// take then returns `YK_ERROR_CONSUMER_TIMEOUT` and drains it. Owned by
+/// `consumer`, valid until `yk_consumer_free`; the same descriptor for
+/// the consumer's life, before `yk_consumer_connect` too. −1 when
+/// `consumer` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_ready_fd(consumer: *const yk_consumer) -> i32 {
+    boundary_value(function_name!(), -1, || {
+        Ok(handle(consumer, "consumer")?.consumer.ready_fd())
     })
 }
 

@@ -11,8 +11,8 @@ use crate::ffi::arguments::{c_strings, check_out, deadline_ms, NO_LIMIT};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::consumer_config::{yk_consumer_config, yk_rebalance_callback, RebalanceCallbacks};
 use crate::ffi::consumer_message::{yk_message, yk_message_view};
-use crate::ffi::handles::{free_handle, handle, handle_mut, write_handle, Boxed, Handle, MadeIn};
-use crate::ffi::message_batch::yk_message_batch;
+use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
+use crate::ffi::message_batch::{fill_batch, yk_message_batch};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
 use crate::ffi::task_source::TaskSource;
@@ -135,7 +135,8 @@ pub unsafe extern "C" fn yk_consumer_group_new(
 /// limit) for the first allocation, which comes no sooner than
 /// `partitioner_cooldown` and runs the post-rebalance callback here. Still
 /// allocating after `timeout_ms` is `YK_ERROR_TIMED_OUT`, and the group is
-/// started: `yk_consumer_group_next` goes on. Other errors
+/// started: `yk_consumer_group_next` goes on, and `yk_consumer_group_start`
+/// again (or `yk_consumer_group_wait_assignment`) waits again. Other errors
 /// (`YK_ERROR_PARTITIONER` when ZooKeeper cannot be reached or the topics
 /// have no partitions, `YK_ERROR_KAFKA_UNAVAILABLE`, ...) leave the group
 /// stopped: free it and create a new one.
@@ -146,6 +147,28 @@ pub unsafe extern "C" fn yk_consumer_group_start(group: *const yk_consumer_group
         let _entry = enter_handle(group, function_name!())?;
         let timeout = deadline_ms(timeout_ms).unwrap_or(NO_LIMIT);
         group.group.start(timeout, &mut CRebalance(group.rebalance))
+    })
+}
+
+/// Waits up to `timeout_ms` (negative: no limit) until the started group
+/// holds its allocation and may deliver messages, following the
+/// partitioner meanwhile: rebalances and their callbacks run here, as in
+/// `yk_consumer_group_next`. `YK_ERROR_OK` at once when it holds its
+/// partitions already; `YK_ERROR_TIMED_OUT` when it is still allocating
+/// (call again to wait more); `YK_ERROR_WRONG_STATE` before
+/// `yk_consumer_group_start`, `YK_ERROR_CLOSED_HANDLE` after
+/// `yk_consumer_group_stop`, `YK_ERROR_PARTITIONER` when the ZooKeeper
+/// session was lost.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_wait_assignment(
+    group: *const yk_consumer_group,
+    timeout_ms: i32,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        let group = handle(group, "group")?;
+        let _entry = enter_handle(group, function_name!())?;
+        let timeout = deadline_ms(timeout_ms).unwrap_or(NO_LIMIT);
+        group.group.wait_assignment(timeout, &mut CRebalance(group.rebalance))
     })
 }
 
@@ -195,16 +218,11 @@ pub unsafe extern "C" fn yk_consumer_group_next_batch(
     count: *mut usize,
 ) -> ErrorCode {
     boundary(function_name!(), || {
-        check_out(views, "views")?;
-        check_out(count, "count")?;
         let group = handle(group, "group")?;
-        let batch = handle_mut(batch, "batch")?;
         let _entry = enter_handle(group, function_name!())?;
-        batch.fill(&group.source, |max, put| {
+        fill_batch(batch, views, count, &group.source, |max, put| {
             group.group.next_batch(&mut CRebalance(group.rebalance), max, put)
-        })?;
-        batch.lend(views, count);
-        Ok(())
+        })
     })
 }
 
@@ -238,6 +256,18 @@ pub unsafe extern "C" fn yk_consumer_group_wakeup(group: *const yk_consumer_grou
         handle(group, "group")?.group.wakeup();
         Ok(())
     })
+}
+
+/// A file descriptor readable while fetched messages wait, as
+/// `yk_consumer_ready_fd` describes (drain it with
+/// `yk_consumer_group_next_batch` until `YK_ERROR_CONSUMER_TIMEOUT`). A
+/// group rebalances only inside its calls: an event loop must also call
+/// `yk_consumer_group_next_batch` every few hundred milliseconds while the
+/// descriptor stays quiet, with `consumer_timeout_ms` 0 so that the call
+/// does not block. Owned by `group`; −1 when `group` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_ready_fd(group: *const yk_consumer_group) -> i32 {
+    boundary_value(function_name!(), -1, || Ok(handle(group, "group")?.group.ready_fd()))
 }
 
 /// Commits the processed offsets of the partitions held now and waits for

@@ -5,12 +5,11 @@
 //! message (a message with headers allocates its header array).
 
 use crate::consumer::Message;
-use crate::error::ErrorCode;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ffi::arguments::check_out;
 use crate::ffi::boundary::{boundary, function_name};
 use crate::ffi::consumer_message::{yk_message, yk_message_view};
-use crate::ffi::handles::{free_handle, write_handle, Boxed, Handle, MadeIn};
+use crate::ffi::handles::{free_handle, handle_mut, write_handle, Boxed, Handle, MadeIn};
 use crate::ffi::task_source::TaskSource;
 
 /// The most messages one batch holds.
@@ -37,7 +36,7 @@ impl Handle for yk_message_batch {
 impl yk_message_batch {
     /// Releases what the batch holds, then takes messages from `take` (which
     /// is given the capacity and where to put each), all from `source`.
-    pub(crate) fn fill(
+    fn fill(
         &mut self,
         source: &TaskSource,
         take: impl FnOnce(usize, &mut dyn FnMut(Message)) -> Result<usize>,
@@ -53,15 +52,29 @@ impl yk_message_batch {
         self.views.extend(self.messages.iter().map(yk_message::view));
         Ok(())
     }
+}
 
-    /// The views of what the last fill took, for the caller's out-parameters.
-    ///
-    /// # Safety
-    /// `views` and `count` passed `check_out`.
-    pub(crate) unsafe fn lend(&self, views: *mut *const yk_message_view, count: *mut usize) {
-        *views = self.views.as_ptr();
-        *count = self.views.len();
-    }
+/// The body of a `next_batch` export once its handle is borrowed: checks
+/// the batch and the out-parameters, fills the batch from `take` with
+/// messages of `source`, and lends the views.
+///
+/// # Safety
+/// `batch` is NULL or a live batch nothing else uses now; `views` and
+/// `count` are NULL or writable.
+pub(crate) unsafe fn fill_batch(
+    batch: *mut yk_message_batch,
+    views: *mut *const yk_message_view,
+    count: *mut usize,
+    source: &TaskSource,
+    take: impl FnOnce(usize, &mut dyn FnMut(Message)) -> Result<usize>,
+) -> Result<()> {
+    check_out(views, "views")?;
+    check_out(count, "count")?;
+    let batch = handle_mut(batch, "batch")?;
+    batch.fill(source, take)?;
+    *views = batch.views.as_ptr();
+    *count = batch.views.len();
+    Ok(())
 }
 
 /// Creates an empty batch of up to `capacity` messages (1 to 65536) in

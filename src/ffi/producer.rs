@@ -45,9 +45,20 @@ pub struct yk_delivery_report {
 pub type yk_delivery_callback =
     Option<unsafe extern "C" fn(callback_opaque: *mut c_void, report: *const yk_delivery_report)>;
 
+/// Receives the delivery reports of one `yk_producer_poll`, `_flush` or
+/// `_close` call in one array (`count` ≥ 1), on the thread that made the
+/// call, when the call has served them: one C call for many reports,
+/// where a binding pays for every crossing. The array and what it points
+/// to are valid during the call only. It must not call back into the same
+/// producer (`YK_ERROR_REENTRANT`).
+pub type yk_delivery_batch_callback =
+    Option<unsafe extern "C" fn(callback_opaque: *mut c_void, reports: *const yk_delivery_report, count: usize)>;
+
+/// Where reports go: one callback per report, or one per batch.
 #[derive(Clone, Copy)]
 struct DeliveryCallback {
     callback: yk_delivery_callback,
+    batch: yk_delivery_batch_callback,
     opaque: usize,
 }
 
@@ -106,6 +117,7 @@ pub unsafe extern "C" fn yk_producer_new(
                 producer,
                 delivery: Mutex::new(DeliveryCallback {
                     callback: None,
+                    batch: None,
                     opaque: 0,
                 }),
                 made_in: MadeIn::this_process(),
@@ -128,6 +140,31 @@ pub unsafe extern "C" fn yk_producer_set_delivery_callback(
         producer.producer.check_open()?;
         *producer.delivery.locked() = DeliveryCallback {
             callback,
+            batch: None,
+            opaque: callback_opaque as usize,
+        };
+        Ok(())
+    })
+}
+
+/// Sets a callback that receives delivery reports in batches: every report
+/// one `yk_producer_poll`, `yk_producer_flush` or `yk_producer_close` call
+/// serves, in one array, once the call has served them (for a flush or
+/// close, when it returns). Replaces a callback set by
+/// `yk_producer_set_delivery_callback`, and that one replaces this (NULL:
+/// reports are dropped when served). `callback_opaque` is passed back.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_set_delivery_batch_callback(
+    producer: *const yk_producer,
+    callback: yk_delivery_batch_callback,
+    callback_opaque: *mut c_void,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        let producer = handle(producer, "producer")?;
+        producer.producer.check_open()?;
+        *producer.delivery.locked() = DeliveryCallback {
+            callback: None,
+            batch: callback,
             opaque: callback_opaque as usize,
         };
         Ok(())
@@ -411,6 +448,18 @@ unsafe fn c_headers<'a>(
         .collect()
 }
 
+/// A file descriptor for event loops: readable while delivery reports
+/// wait to be served. Wait for it, then call `yk_producer_poll` with
+/// `timeout_ms` 0, which serves every queued report and drains it (only
+/// the library reads it; never read or close it yourself). Owned by
+/// `producer`, valid until `yk_producer_free`. −1 when `producer` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_ready_fd(producer: *const yk_producer) -> i32 {
+    boundary_value(function_name!(), -1, || {
+        Ok(handle(producer, "producer")?.producer.ready_fd())
+    })
+}
+
 /// Makes a call blocked in `yk_producer_poll` or `yk_producer_flush` on
 /// `producer` return at once with `YK_ERROR_WOKEN_UP` (reports already
 /// queued are still served first; a flush leaves the rest queued).
@@ -442,7 +491,7 @@ pub unsafe extern "C" fn yk_producer_poll(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let timeout = poll_timeout(timeout_ms)?;
-        let count = producer.producer.poll(timeout, &mut delivery_handler(producer))?;
+        let count = serve_reports(producer, |handler| producer.producer.poll(timeout, handler))?;
         if let Some(served) = served.as_mut() {
             *served = count;
         }
@@ -460,7 +509,7 @@ pub unsafe extern "C" fn yk_producer_flush(producer: *const yk_producer, timeout
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let timeout = deadline_ms(timeout_ms)?;
-        producer.producer.flush(timeout, &mut delivery_handler(producer))
+        serve_reports(producer, |handler| producer.producer.flush(timeout, handler))
     })
 }
 
@@ -483,7 +532,7 @@ pub unsafe extern "C" fn yk_producer_close(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let timeout = deadline_ms(timeout_ms)?;
-        let left = producer.producer.close(timeout, &mut delivery_handler(producer))?;
+        let left = serve_reports(producer, |handler| producer.producer.close(timeout, handler))?;
         if let Some(undelivered) = undelivered.as_mut() {
             *undelivered = left;
         }
@@ -512,28 +561,59 @@ pub unsafe extern "C" fn yk_producer_free(producer: *mut yk_producer) {
     free_handle(producer, function_name!());
 }
 
-/// The delivery callback as a Rust handler. The report's topic is lent as
-/// it is: a `Topic` is kept NUL-terminated for this.
-fn delivery_handler(producer: &yk_producer) -> impl FnMut(&DeliveryReport) + '_ {
+/// Runs `call` (a poll, flush or close) with a handler that gives its
+/// reports to the application's callback: each at once, or, with a batch
+/// callback, all of them in one array once `call` returned (whatever it
+/// returned).
+fn serve_reports<T>(
+    producer: &yk_producer,
+    call: impl FnOnce(&mut dyn FnMut(&DeliveryReport)) -> Result<T>,
+) -> Result<T> {
     let delivery = *producer.delivery.locked();
-    move |report: &DeliveryReport| {
+    let opaque = delivery.opaque as *mut c_void;
+    if let Some(batch) = delivery.batch {
+        let mut served: Vec<DeliveryReport> = Vec::new();
+        let result = call(&mut |report| served.push(report.clone()));
+        if !served.is_empty() {
+            let messages: Vec<Option<CString>> = served.iter().map(error_message).collect();
+            let reports: Vec<yk_delivery_report> = served
+                .iter()
+                .zip(&messages)
+                .map(|(report, message)| c_report(report, message.as_ref()))
+                .collect();
+            // SAFETY: the application supplied the callback and its opaque
+            // value; the array and its strings live for the call.
+            unsafe { batch(opaque, reports.as_ptr(), reports.len()) };
+        }
+        return result;
+    }
+    call(&mut |report| {
         let Some(callback) = delivery.callback else { return };
-        let topic = report.topic.as_c_str().as_ptr();
-        let error_message = report
-            .error
-            .as_ref()
-            .map(|e| CString::new(e.message().replace('\0', " ")).unwrap_or_default());
-        let c_report = yk_delivery_report {
-            message_opaque: report.opaque as *mut c_void,
-            error: report.error.as_ref().map_or(ErrorCode::Ok, Error::code),
-            kafka_code: report.error.as_ref().and_then(Error::kafka_code).unwrap_or(0),
-            topic,
-            partition: report.partition,
-            offset: report.offset,
-            error_message: error_message.as_ref().map_or(std::ptr::null(), |m| m.as_ptr()),
-        };
-        // SAFETY: the application supplied the callback and its opaque value.
-        unsafe { callback(delivery.opaque as *mut c_void, &c_report) };
+        let message = error_message(report);
+        // SAFETY: as above, for one report.
+        unsafe { callback(opaque, &c_report(report, message.as_ref())) };
+    })
+}
+
+/// Why a report's message failed, as C text.
+fn error_message(report: &DeliveryReport) -> Option<CString> {
+    report
+        .error
+        .as_ref()
+        .map(|e| CString::new(e.message().replace('\0', " ")).unwrap_or_default())
+}
+
+/// A report as C sees it, pointing into `report` (its topic is kept
+/// NUL-terminated for this) and `error_message`.
+fn c_report(report: &DeliveryReport, error_message: Option<&CString>) -> yk_delivery_report {
+    yk_delivery_report {
+        message_opaque: report.opaque as *mut c_void,
+        error: report.error.as_ref().map_or(ErrorCode::Ok, Error::code),
+        kafka_code: report.error.as_ref().and_then(Error::kafka_code).unwrap_or(0),
+        topic: report.topic.as_c_str().as_ptr(),
+        partition: report.partition,
+        offset: report.offset,
+        error_message: error_message.map_or(std::ptr::null(), |m| m.as_ptr()),
     }
 }
 

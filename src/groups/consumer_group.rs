@@ -146,15 +146,19 @@ impl ConsumerGroup {
 
     /// Connects, joins the group and waits up to `timeout` for the first
     /// allocation (after at least the cooldown). Still allocating then is
-    /// `TimedOut`: the group is started and `next` goes on allocating. Any
-    /// other failure leaves the group stopped (create a new one).
+    /// `TimedOut`: the group is started and `next` goes on allocating, and
+    /// `start` again (or [`ConsumerGroup::wait_assignment`]) waits again.
+    /// Any other failure leaves the group stopped (create a new one).
     pub fn start(&self, timeout: Duration, handler: &mut dyn RebalanceHandler) -> Result<()> {
-        let deadline = Instant::now() + timeout;
         {
             let mut state = self.lock();
             match self.lifecycle() {
                 Lifecycle::New => {}
-                Lifecycle::Started => return Err(Error::new(ErrorCode::WrongState, "the group is started already")),
+                // A start that timed out goes on waiting (docs/consumer-groups.md).
+                Lifecycle::Started => {
+                    drop(state);
+                    return self.wait_assignment(timeout, handler);
+                }
                 Lifecycle::Stopped => return Err(stopped()),
             }
             // A start that fails half-way leaves the group stopped: create a new one.
@@ -169,6 +173,16 @@ impl ConsumerGroup {
             state.force_partitions_refresh = false;
             self.set_lifecycle(&state, Lifecycle::Started);
         }
+        self.wait_assignment(timeout, handler)
+    }
+
+    /// Waits up to `timeout` until the group holds its allocation and may
+    /// deliver, following the partitioner (rebalances and their callbacks
+    /// run here). `TimedOut` when it is still allocating (it goes on in
+    /// `next`); `WrongState` before `start`, `ClosedHandle` after `stop`.
+    pub fn wait_assignment(&self, timeout: Duration, handler: &mut dyn RebalanceHandler) -> Result<()> {
+        self.started()?;
+        let deadline = Instant::now() + timeout;
         let result = loop {
             if let Err(error) = self.refresh(handler) {
                 break Err(error);
@@ -267,6 +281,11 @@ impl ConsumerGroup {
     /// while the group allocates. Async-signal-safe.
     pub fn wakeup(&self) {
         self.consumer.wakeup().request();
+    }
+
+    /// A descriptor readable while fetched messages wait (the consumer's).
+    pub fn ready_fd(&self) -> std::os::fd::RawFd {
+        self.consumer.ready_fd()
     }
 
     /// Marks `message` processed (any order; commits stop at the first gap).

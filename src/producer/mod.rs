@@ -33,7 +33,7 @@ use crate::kafka::KafkaCluster;
 use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
 use crate::sync::{Locking, Waiting};
 use crate::topic_partition::TopicPartition;
-use crate::wakeup::Wakeup;
+use crate::wakeup::{Readiness, Wakeup};
 
 pub use accumulator::DeliveryReport;
 pub use accumulator::OutgoingHeader;
@@ -76,6 +76,8 @@ pub struct Shared {
     tasks: TaskSet,
     /// Ends a blocked `poll` or `flush` early (docs/c-abi.md, "Wakeups").
     wakeup: Wakeup,
+    /// Readable while delivery reports wait (set and cleared under `reports`).
+    readiness: Readiness,
 }
 
 impl Shared {
@@ -134,6 +136,7 @@ impl Producer {
             request_buffers: Mutex::new(buffers::BufferPool::default()),
             tasks: TaskSet::new(&runtime),
             wakeup: Wakeup::new()?,
+            readiness: Readiness::new()?,
         });
         let sender = shared.tasks.spawn(sender::run(Arc::clone(&shared)));
         let waiters = Arc::downgrade(&shared);
@@ -260,15 +263,7 @@ impl Producer {
         opaque: usize,
         wait: QueueWait,
     ) -> Result<()> {
-        self.check_sending()?;
-        let entry = self.topic(topic)?;
-        let partition = route(&entry, partition, key)?;
-        let message = OutgoingMessage {
-            key,
-            value,
-            headers,
-            timestamp: now_ms(),
-        };
+        let (entry, partition, message) = self.addressed(topic, partition, key, value, headers)?;
         self.check_size(&message)?;
         self.enqueue(
             &TopicPartition::new(entry.name.clone(), partition),
@@ -290,6 +285,21 @@ impl Producer {
         value: Option<&[u8]>,
         headers: &[OutgoingHeader<'_>],
     ) -> Result<i64> {
+        let (entry, partition, message) = self.addressed(topic, partition, key, value, headers)?;
+        let offsets = self.send_and_wait(&entry, vec![(partition, message)])?;
+        Ok(offsets[0])
+    }
+
+    /// One message with its topic's entry and its partition, checked that
+    /// the producer may send.
+    fn addressed<'a>(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+        headers: &'a [OutgoingHeader<'a>],
+    ) -> Result<(Arc<TopicEntry>, i32, OutgoingMessage<'a>)> {
         self.check_sending()?;
         let entry = self.topic(topic)?;
         let partition = route(&entry, partition, key)?;
@@ -299,8 +309,7 @@ impl Producer {
             headers,
             timestamp: now_ms(),
         };
-        let offsets = self.send_and_wait(&entry, vec![(partition, message)])?;
-        Ok(offsets[0])
+        Ok((entry, partition, message))
     }
 
     /// A closed producer refuses every call at once, before a topic lookup
@@ -480,6 +489,7 @@ impl Producer {
         handler: &mut dyn FnMut(&DeliveryReport),
     ) -> usize {
         let batch: Vec<DeliveryReport> = reports.drain(..).collect();
+        self.shared.readiness.clear();
         drop(reports);
         for report in &batch {
             handler(report);
@@ -568,6 +578,12 @@ impl Producer {
     /// Async-signal-safe.
     pub fn wakeup(&self) {
         self.shared.wakeup.request();
+    }
+
+    /// A descriptor readable while delivery reports wait to be served;
+    /// owned by the producer.
+    pub fn ready_fd(&self) -> std::os::fd::RawFd {
+        self.shared.readiness.fd()
     }
 
     /// Messages produced and not yet delivered or failed.
