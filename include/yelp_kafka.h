@@ -162,7 +162,27 @@ typedef enum yk_error {
    * still run the application's callbacks; freeing the group waits for them.
    */
   YK_ERROR_WORKERS_RUNNING = 113,
+  /**
+   * `WokenUp`: A wakeup call (`yk_consumer_wakeup`, `yk_consumer_group_wakeup`,
+   * `yk_producer_wakeup`) made this blocking call return early.
+   */
+  YK_ERROR_WOKEN_UP = 114,
 } yk_error;
+
+/**
+ * Who set a message's timestamp.
+ */
+typedef enum yk_timestamp_type {
+  /**
+   * The producer, when it created the message.
+   */
+  YK_TIMESTAMP_TYPE_CREATE_TIME = 0,
+  /**
+   * The broker, when it appended the message to the log (the topic's
+   * `message.timestamp.type` is `LogAppendTime`).
+   */
+  YK_TIMESTAMP_TYPE_LOG_APPEND_TIME = 1,
+} yk_timestamp_type;
 
 /**
  * A callback-style group member.
@@ -222,6 +242,14 @@ typedef struct yk_discovery_result yk_discovery_result;
  * usable from several threads at once.
  */
 typedef struct yk_message yk_message;
+
+/**
+ * Up to `capacity` messages taken by one `yk_consumer_next_batch` or
+ * `yk_consumer_group_next_batch`, and their views. The messages belong to
+ * the batch (never `yk_message_free` them) and live until the batch is
+ * filled again or freed. Not synchronized: one thread at a time.
+ */
+typedef struct yk_message_batch yk_message_batch;
 
 /**
  * A multiprocessing group member.
@@ -349,6 +377,90 @@ typedef int32_t (*yk_process_callback)(void *opaque,
                                        const struct yk_message *message,
                                        char *error,
                                        size_t error_size);
+
+/**
+ * A record header: a name and a value, each `len` bytes at its pointer
+ * (neither is NUL-terminated). A NULL `value` is a null value (Kafka's
+ * headers may have one); a non-NULL `value` with `value_len` 0 is empty.
+ */
+typedef struct yk_header {
+  /**
+   * The name's UTF-8 bytes.
+   */
+  const char *name;
+  /**
+   * Bytes in `name`.
+   */
+  size_t name_len;
+  /**
+   * The value's bytes; NULL for a null value.
+   */
+  const uint8_t *value;
+  /**
+   * Bytes in `value`.
+   */
+  size_t value_len;
+} yk_header;
+
+/**
+ * Every field of a message in one struct: one call
+ * (`yk_message_get_view`, or one per batch with
+ * `yk_consumer_next_batch` / `yk_consumer_group_next_batch`) instead of
+ * one accessor per field. Every pointer points into `message` and is
+ * valid as long as it is. Keys and values: NULL with length 0 is a null
+ * key (or value: a tombstone), non-NULL with length 0 an empty one.
+ */
+typedef struct yk_message_view {
+  /**
+   * The message itself, for `yk_task_done` and the other message calls.
+   */
+  const struct yk_message *message;
+  /**
+   * The topic, NUL-terminated.
+   */
+  const char *topic;
+  /**
+   * The partition.
+   */
+  int32_t partition;
+  /**
+   * The offset.
+   */
+  int64_t offset;
+  /**
+   * Milliseconds since the Unix epoch.
+   */
+  int64_t timestamp;
+  /**
+   * Who set `timestamp`.
+   */
+  enum yk_timestamp_type timestamp_type;
+  /**
+   * The key's bytes; NULL for a null key.
+   */
+  const uint8_t *key;
+  /**
+   * Bytes in `key`.
+   */
+  size_t key_len;
+  /**
+   * The value's bytes; NULL for a null value.
+   */
+  const uint8_t *value;
+  /**
+   * Bytes in `value`.
+   */
+  size_t value_len;
+  /**
+   * The headers in record order; NULL when there are none. A name that
+   * repeats within one record is kept once, with its last value.
+   */
+  const struct yk_header *headers;
+  /**
+   * Entries in `headers`.
+   */
+  size_t header_count;
+} yk_message_view;
 
 /**
  * A topic and a partition. Strings are NUL-terminated UTF-8, owned by
@@ -499,6 +611,18 @@ typedef struct yk_delivery_report {
  * the same producer (`YK_ERROR_REENTRANT`).
  */
 typedef void (*yk_delivery_callback)(void *callback_opaque, const struct yk_delivery_report *report);
+
+/**
+ * Receives the delivery reports of one `yk_producer_poll`, `_flush` or
+ * `_close` call in one array (`count` ≥ 1), on the thread that made the
+ * call, when the call has served them: one C call for many reports,
+ * where a binding pays for every crossing. The array and what it points
+ * to are valid during the call only. It must not call back into the same
+ * producer (`YK_ERROR_REENTRANT`).
+ */
+typedef void (*yk_delivery_batch_callback)(void *callback_opaque,
+                                           const struct yk_delivery_report *reports,
+                                           size_t count);
 
 /**
  * A byte buffer: `len` bytes at `data` (`data` may be NULL only when `len` is 0).
@@ -726,6 +850,25 @@ enum yk_error yk_consumer_get_message(const struct yk_consumer *consumer,
                                       struct yk_message **out);
 
 /**
+ * Takes up to the batch's capacity of messages into `batch`, releasing
+ * what it held: the first as `yk_consumer_get_message` with `block` true
+ * takes it (waiting up to `timeout_ms`; 0: only what is fetched already;
+ * negative: no limit, until `yk_consumer_close` from another thread),
+ * then whatever else is fetched already, without waiting. On success
+ * `*views` points at `*count` (at least 1) message views, in order, owned
+ * by `batch` until it is filled again or freed; each view's `message` can
+ * go to `yk_task_done`. None within the time is
+ * `YK_ERROR_CONSUMER_TIMEOUT` (the batch is then empty). An error a fetch
+ * met after some messages comes back from the next call. `*views` and
+ * `*count` are written only on success.
+ */
+enum yk_error yk_consumer_next_batch(const struct yk_consumer *consumer,
+                                     int32_t timeout_ms,
+                                     struct yk_message_batch *batch,
+                                     const struct yk_message_view **views,
+                                     size_t *count);
+
+/**
  * `yk_consumer_get_message` blocking up to `consumer_timeout_ms` (Python yelp_kafka's
  * iteration). `*out` is written only on success.
  */
@@ -764,6 +907,34 @@ enum yk_error yk_consumer_commit_partitions(const struct yk_consumer *consumer,
  */
 enum yk_error yk_consumer_commit_message(const struct yk_consumer *consumer,
                                          const struct yk_message *message);
+
+/**
+ * Makes a call blocked in `yk_consumer_get_message`, `yk_consumer_next`
+ * or `yk_consumer_next_batch` on `consumer` return at once with
+ * `YK_ERROR_WOKEN_UP` (messages already fetched are still handed out
+ * first). Safe to call from any thread and from a signal handler (it is
+ * async-signal-safe: an atomic store and one `write(2)`, no lock, no
+ * allocation — when the handle is valid). A wakeup with no call blocked
+ * is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+ * Each wakeup ends one call.
+ */
+enum yk_error yk_consumer_wakeup(const struct yk_consumer *consumer);
+
+/**
+ * A file descriptor for event loops (poll, epoll, Go's netpoller, Ruby's
+ * `IO.select`): readable while fetched messages (or a fetch error) wait
+ * to be taken, and once the consumer is closed. Level-triggered in
+ * effect: it stays readable until a take finds nothing left, so wait for
+ * it, then call `yk_consumer_next_batch` with `timeout_ms` 0 until
+ * `YK_ERROR_CONSUMER_TIMEOUT`, which drains it (only the library reads
+ * it; never read or close it yourself). It may be readable when nothing
+ * is left (after a revoke, or a fetch that only moved the position): the
+ * take then returns `YK_ERROR_CONSUMER_TIMEOUT` and drains it. Owned by
+ * `consumer`, valid until `yk_consumer_free`; the same descriptor for
+ * the consumer's life, before `yk_consumer_connect` too. −1 when
+ * `consumer` is NULL.
+ */
+int32_t yk_consumer_ready_fd(const struct yk_consumer *consumer);
 
 /**
  * Stops fetching and, with `auto_commit_enable`, commits (waiting up to
@@ -874,12 +1045,27 @@ enum yk_error yk_consumer_group_new(const char *const *topics,
  * limit) for the first allocation, which comes no sooner than
  * `partitioner_cooldown` and runs the post-rebalance callback here. Still
  * allocating after `timeout_ms` is `YK_ERROR_TIMED_OUT`, and the group is
- * started: `yk_consumer_group_next` goes on. Other errors
+ * started: `yk_consumer_group_next` goes on, and `yk_consumer_group_start`
+ * again (or `yk_consumer_group_wait_assignment`) waits again. Other errors
  * (`YK_ERROR_PARTITIONER` when ZooKeeper cannot be reached or the topics
  * have no partitions, `YK_ERROR_KAFKA_UNAVAILABLE`, ...) leave the group
  * stopped: free it and create a new one.
  */
 enum yk_error yk_consumer_group_start(const struct yk_consumer_group *group, int32_t timeout_ms);
+
+/**
+ * Waits up to `timeout_ms` (negative: no limit) until the started group
+ * holds its allocation and may deliver messages, following the
+ * partitioner meanwhile: rebalances and their callbacks run here, as in
+ * `yk_consumer_group_next`. `YK_ERROR_OK` at once when it holds its
+ * partitions already; `YK_ERROR_TIMED_OUT` when it is still allocating
+ * (call again to wait more); `YK_ERROR_WRONG_STATE` before
+ * `yk_consumer_group_start`, `YK_ERROR_CLOSED_HANDLE` after
+ * `yk_consumer_group_stop`, `YK_ERROR_PARTITIONER` when the ZooKeeper
+ * session was lost.
+ */
+enum yk_error yk_consumer_group_wait_assignment(const struct yk_consumer_group *group,
+                                                int32_t timeout_ms);
 
 /**
  * Takes the next message of the partitions this member holds into `*out`
@@ -902,6 +1088,21 @@ enum yk_error yk_consumer_group_next(const struct yk_consumer_group *group,
                                      struct yk_message **out);
 
 /**
+ * Takes up to the batch's capacity of messages into `batch`, releasing
+ * what it held: the first as `yk_consumer_group_next` takes it (with its
+ * rebalances, callbacks and `consumer_timeout_ms`), then whatever else is
+ * fetched already, without waiting. On success `*views` points at
+ * `*count` (at least 1) message views, in order, owned by `batch` until it
+ * is filled again or freed; each view's `message` can go to
+ * `yk_task_done`. Errors as for `yk_consumer_group_next` (the batch is
+ * then empty). `*views` and `*count` are written only on success.
+ */
+enum yk_error yk_consumer_group_next_batch(const struct yk_consumer_group *group,
+                                           struct yk_message_batch *batch,
+                                           const struct yk_message_view **views,
+                                           size_t *count);
+
+/**
  * Marks `message` (from this group) processed, in any order; a commit
  * never passes a message not marked. Counts toward
  * `auto_commit_interval_messages`. A message of a partition given up since
@@ -909,6 +1110,29 @@ enum yk_error yk_consumer_group_next(const struct yk_consumer_group *group,
  */
 enum yk_error yk_consumer_group_task_done(const struct yk_consumer_group *group,
                                           const struct yk_message *message);
+
+/**
+ * Makes a call blocked in `yk_consumer_group_next` or
+ * `yk_consumer_group_next_batch` on `group` return with
+ * `YK_ERROR_WOKEN_UP`: at once while it waits for messages, within 100 ms
+ * (one internal attempt) while the group is still allocating. Safe to call from any thread and from a signal handler (it is
+ * async-signal-safe: an atomic store and one `write(2)`, no lock, no
+ * allocation — when the handle is valid). A wakeup with no call blocked
+ * is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+ * Each wakeup ends one call.
+ */
+enum yk_error yk_consumer_group_wakeup(const struct yk_consumer_group *group);
+
+/**
+ * A file descriptor readable while fetched messages wait, as
+ * `yk_consumer_ready_fd` describes (drain it with
+ * `yk_consumer_group_next_batch` until `YK_ERROR_CONSUMER_TIMEOUT`). A
+ * group rebalances only inside its calls: an event loop must also call
+ * `yk_consumer_group_next_batch` every few hundred milliseconds while the
+ * descriptor stays quiet, with `consumer_timeout_ms` 0 so that the call
+ * does not block. Owned by `group`; −1 when `group` is NULL.
+ */
+int32_t yk_consumer_group_ready_fd(const struct yk_consumer_group *group);
 
 /**
  * Commits the processed offsets of the partitions held now and waits for
@@ -983,6 +1207,28 @@ const uint8_t *yk_message_key(const struct yk_message *message, size_t *len);
  * value, a tombstone, gives NULL with `*len` 0).
  */
 const uint8_t *yk_message_value(const struct yk_message *message, size_t *len);
+
+/**
+ * Writes every field of `message` to `*out` at once (see
+ * `yk_message_view`); the pointers are owned by `message`. `*out` is
+ * written only on success.
+ */
+enum yk_error yk_message_get_view(const struct yk_message *message, struct yk_message_view *out);
+
+/**
+ * Marks `message` processed on whichever consumer (`yk_consumer_next`,
+ * `yk_consumer_get_message`) or consumer group (`yk_consumer_group_next`)
+ * handed it out: the same as `yk_consumer_task_done` or
+ * `yk_consumer_group_task_done` with that handle. Safe from any thread,
+ * whatever became of the handle: a message whose consumer was closed or
+ * whose group was stopped is `YK_ERROR_CLOSED_HANDLE` (nothing is marked),
+ * and so is one whose handle was freed — the message stays valid and
+ * never reaches the freed handle. A message lent to a process callback
+ * (`yk_callback_group_run`, thread workers) is marked done by its group
+ * when the callback returns 0: this returns `YK_ERROR_OK` and does
+ * nothing. `message` stays the caller's.
+ */
+enum yk_error yk_task_done(const struct yk_message *message);
 
 /**
  * Frees a message. NULL is a no-op.
@@ -1142,6 +1388,19 @@ int16_t yk_last_error_kafka_code(void);
  * The library's version, `"MAJOR.MINOR.PATCH"`. Static: never free it.
  */
 const char *yk_version(void);
+
+/**
+ * Creates an empty batch of up to `capacity` messages (1 to 65536) in
+ * `*out`. Free with `yk_message_batch_free`. `*out` is written only on
+ * success.
+ */
+enum yk_error yk_message_batch_new(size_t capacity, struct yk_message_batch **out);
+
+/**
+ * Frees a batch and the messages it holds (their views go with them).
+ * NULL is a no-op.
+ */
+void yk_message_batch_free(struct yk_message_batch *batch);
 
 /**
  * Creates a member of `config`'s group for `topics[0..count]` that runs a
@@ -1448,6 +1707,18 @@ enum yk_error yk_producer_set_delivery_callback(const struct yk_producer *produc
                                                 void *callback_opaque);
 
 /**
+ * Sets a callback that receives delivery reports in batches: every report
+ * one `yk_producer_poll`, `yk_producer_flush` or `yk_producer_close` call
+ * serves, in one array, once the call has served them (for a flush or
+ * close, when it returns). Replaces a callback set by
+ * `yk_producer_set_delivery_callback`, and that one replaces this (NULL:
+ * reports are dropped when served). `callback_opaque` is passed back.
+ */
+enum yk_error yk_producer_set_delivery_batch_callback(const struct yk_producer *producer,
+                                                      yk_delivery_batch_callback callback,
+                                                      void *callback_opaque);
+
+/**
  * Sends `values[0..count]` (no key) to `topic`, round-robin over its
  * partitions from a random start, and returns once the broker acknowledged
  * every message (Python yelp_kafka's `YelpKafkaSimpleProducer.send_messages`).
@@ -1509,6 +1780,65 @@ enum yk_error yk_producer_produce(const struct yk_producer *producer,
                                   size_t value_len,
                                   void *message_opaque,
                                   int32_t queue_wait_ms);
+
+/**
+ * `yk_producer_produce` with record headers: `headers[0..header_count]`
+ * (NULL with 0: none), each a UTF-8 name and a value (NULL: a null value),
+ * copied with the message. Consumers of every Kafka client read them
+ * (`yk_message_view`'s `headers` here). A name that is NULL (with a
+ * non-zero length) or not UTF-8, or lengths larger than `PTRDIFF_MAX`
+ * together with the key and value, is `YK_ERROR_INVALID_ARGUMENT` naming
+ * the header. Headers count toward `message_max_bytes`.
+ */
+enum yk_error yk_producer_produce_with_headers(const struct yk_producer *producer,
+                                               const char *topic,
+                                               int32_t partition,
+                                               const uint8_t *key,
+                                               size_t key_len,
+                                               const uint8_t *value,
+                                               size_t value_len,
+                                               const struct yk_header *headers,
+                                               size_t header_count,
+                                               void *message_opaque,
+                                               int32_t queue_wait_ms);
+
+/**
+ * Sends one message with record headers and returns once the broker
+ * acknowledged it, writing its offset to `*offset` when non-NULL.
+ * Arguments as for `yk_producer_produce_with_headers` (`partition` −1:
+ * murmur2 of the key, or round-robin without one).
+ */
+enum yk_error yk_producer_send_with_headers(const struct yk_producer *producer,
+                                            const char *topic,
+                                            int32_t partition,
+                                            const uint8_t *key,
+                                            size_t key_len,
+                                            const uint8_t *value,
+                                            size_t value_len,
+                                            const struct yk_header *headers,
+                                            size_t header_count,
+                                            int64_t *offset);
+
+/**
+ * A file descriptor for event loops: readable while delivery reports
+ * wait to be served. Wait for it, then call `yk_producer_poll` with
+ * `timeout_ms` 0, which serves every queued report and drains it (only
+ * the library reads it; never read or close it yourself). Owned by
+ * `producer`, valid until `yk_producer_free`. −1 when `producer` is NULL.
+ */
+int32_t yk_producer_ready_fd(const struct yk_producer *producer);
+
+/**
+ * Makes a call blocked in `yk_producer_poll` or `yk_producer_flush` on
+ * `producer` return at once with `YK_ERROR_WOKEN_UP` (reports already
+ * queued are still served first; a flush leaves the rest queued).
+ * Safe to call from any thread and from a signal handler (it is
+ * async-signal-safe: an atomic store and one `write(2)`, no lock, no
+ * allocation — when the handle is valid). A wakeup with no call blocked
+ * is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+ * Each wakeup ends one call.
+ */
+enum yk_error yk_producer_wakeup(const struct yk_producer *producer);
 
 /**
  * Serves delivery reports: waits up to `timeout_ms` (−1: until one comes)

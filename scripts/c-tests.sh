@@ -112,6 +112,13 @@ if [[ -z "$summary" ]] || grep -qv ', lag 0$' <<<"$summary"; then
     exit 1
 fi
 
+step "examples-c/event_loop"
+# A producer and a consumer in one poll(2) loop over their ready
+# descriptors: every report and every message comes back.
+output="$("$out/event_loop" "$YK_KAFKA1" mytopic 100)"
+echo "$output"
+grep -q '^delivered 100, consumed 100 ' <<<"$output" || { echo "the event loop example lost messages" >&2; exit 1; }
+
 step "examples-c/callback_group"
 # Processes five messages of mytopic, then stops itself from its callback.
 run_id="$$-$(date +%s)"

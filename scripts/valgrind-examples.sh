@@ -19,7 +19,7 @@ source target/cluster/env
 out="$root/target/valgrind"
 mkdir -p "$out"
 
-for name in discovery producer consumer consumer_group callback_group multiprocessing_group multiprocessing_worker; do
+for name in discovery producer consumer event_loop consumer_group callback_group multiprocessing_group multiprocessing_worker; do
     gcc -std=c11 -Wall -Wextra -Werror -g -O1 -Iinclude "examples-c/$name.c" \
         -Ltarget/release -lyelp_kafka -Wl,-rpath,"$root/target/release" -lpthread -o "$out/$name"
 done
@@ -77,6 +77,7 @@ finish() {
 memcheck "$out/discovery" >/dev/null
 memcheck "$out/producer" "$YK_KAFKA1" mytopic >/dev/null
 memcheck "$out/consumer" >/dev/null
+memcheck "$out/event_loop" "$YK_KAFKA1" mytopic 50 >/dev/null
 
 run_id="$$-$(date +%s)"
 zookeeper="$YK_ZOOKEEPER/yk-valgrind-$run_id"

@@ -90,6 +90,9 @@ pub enum ErrorCode {
     /// `WorkersRunning`: Stopped, but worker threads fenced after max_termination_timeout_secs
     /// still run the application's callbacks; freeing the group waits for them.
     WorkersRunning = 113,
+    /// `WokenUp`: A wakeup call (`yk_consumer_wakeup`, `yk_consumer_group_wakeup`,
+    /// `yk_producer_wakeup`) made this blocking call return early.
+    WokenUp = 114,
 }
 
 /// One row of the code table.

@@ -14,8 +14,9 @@
 //!
 //! Beside them: `topic_partition` names topics and partitions for every
 //! layer, `backoff` holds the waiting rules both planners share, `sync` is
-//! the one lock-poisoning policy, and `test_support` opens internals to
-//! the integration tests (not part of the API).
+//! the one lock-poisoning policy, `wakeup` holds the wakeups and ready
+//! descriptors of the producer and the consumers, and `test_support`
+//! opens internals to the integration tests (not part of the API).
 
 #![deny(unsafe_code)]
 
@@ -37,6 +38,7 @@ mod sync;
 #[doc(hidden)]
 pub mod test_support;
 mod topic_partition;
+pub(crate) mod wakeup;
 pub(crate) mod zk;
 
 pub use error::{Error, ErrorCode, Result};

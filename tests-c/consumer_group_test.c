@@ -48,6 +48,14 @@ struct member {
     atomic_int consumed[MESSAGES];
     atomic_bool running;
     pthread_t caller;
+    /* Marks messages done with yk_task_done instead of the group's own call. */
+    bool generic_task_done;
+    /* The last message taken, kept past the group's stop and free. */
+    yk_message *kept;
+    /* Set: messages are taken in batches into it. */
+    yk_message_batch *batch;
+    /* Calls that returned YK_ERROR_WOKEN_UP. */
+    atomic_int woken;
 };
 
 /* Records, on the calling thread, which partitions `m` holds now. */
@@ -169,6 +177,14 @@ static void test_bad_arguments(void)
     yk_message *message = SENTINEL;
     EXPECT_CODE(yk_consumer_group_next(NULL, &message), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_group_next",
                 "group", NULL);
+    yk_message_batch *batch = NULL;
+    EXPECT_OK(yk_message_batch_new(8, &batch));
+    const yk_message_view *views = SENTINEL;
+    size_t view_count = COUNT_SENTINEL;
+    EXPECT_CODE(yk_consumer_group_next_batch(NULL, batch, &views, &view_count), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_group_next_batch", "group", NULL);
+    CHECK(views == SENTINEL && view_count == COUNT_SENTINEL);
+    yk_message_batch_free(batch);
     EXPECT_CODE(yk_consumer_group_task_done(NULL, NULL), YK_ERROR_INVALID_ARGUMENT,
                 "yk_consumer_group_task_done", "group", NULL);
     EXPECT_CODE(yk_consumer_group_commit(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_group_commit", "group",
@@ -187,6 +203,10 @@ static void test_bad_arguments(void)
     CHECK(message == SENTINEL);
     EXPECT_CODE(yk_consumer_group_commit(group), YK_ERROR_WRONG_STATE, "yk_consumer_group_commit", "not started",
                 NULL);
+    EXPECT_CODE(yk_consumer_group_wait_assignment(NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_group_wait_assignment", "group", NULL);
+    EXPECT_CODE(yk_consumer_group_wait_assignment(group, 0), YK_ERROR_WRONG_STATE, "yk_consumer_group_wait_assignment",
+                "not started", NULL);
     EXPECT_CODE(yk_consumer_group_task_done(group, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_group_task_done",
                 "message", "NULL");
     EXPECT_CODE(yk_consumer_group_stop(group, -1), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_group_stop",
@@ -194,6 +214,8 @@ static void test_bad_arguments(void)
     EXPECT_OK(yk_consumer_group_stop(group, 1000));
     EXPECT_CODE(yk_consumer_group_start(group, 0), YK_ERROR_CLOSED_HANDLE, "yk_consumer_group_start", "stopped",
                 NULL);
+    EXPECT_CODE(yk_consumer_group_wait_assignment(group, 0), YK_ERROR_CLOSED_HANDLE,
+                "yk_consumer_group_wait_assignment", "stopped", NULL);
     yk_consumer_group_free(group);
 
     /* A topic Kafka does not know: no partitions to split. */
@@ -206,31 +228,60 @@ static void test_bad_arguments(void)
     group_end();
 }
 
-/* Takes messages until told to stop; marks each one done. */
+/* Counts one message the member took. */
+static void count_message(struct member *m, int partition, const uint8_t *value, size_t len)
+{
+    if (!atomic_load(&m->held[partition]))
+        atomic_fetch_add(&m->overlap, 1);
+    char text[32] = {0};
+    if (value != NULL && len < sizeof text)
+        memcpy(text, value, len);
+    int index = -1;
+    if (sscanf(text, "group-c-%d", &index) == 1 && index >= 0 && index < MESSAGES)
+        atomic_fetch_add(&m->consumed[index], 1);
+}
+
+/* Takes messages until told to stop; marks each one done. With a batch,
+ * takes them through yk_consumer_group_next_batch and its views. */
 static void *member_loop(void *arg)
 {
     struct member *m = arg;
     m->caller = pthread_self();
     while (atomic_load(&m->running)) {
+        if (m->batch) {
+            const yk_message_view *views = NULL;
+            size_t count = 0;
+            yk_error code = yk_consumer_group_next_batch(m->group, m->batch, &views, &count);
+            if (code == YK_ERROR_CONSUMER_TIMEOUT)
+                continue;
+            if (code == YK_ERROR_WOKEN_UP) {
+                atomic_fetch_add(&m->woken, 1);
+                continue;
+            }
+            if (!CHECKF(code == YK_ERROR_OK && count >= 1, "next_batch: %s: %s", yk_error_name(code),
+                        yk_last_error_message()))
+                break;
+            for (size_t i = 0; i < count; i++) {
+                count_message(m, views[i].partition, views[i].value, views[i].value_len);
+                EXPECT_OK(yk_task_done(views[i].message));
+            }
+            continue;
+        }
         yk_message *message = NULL;
         yk_error code = yk_consumer_group_next(m->group, &message);
         if (code == YK_ERROR_CONSUMER_TIMEOUT)
             continue;
         if (!CHECKF(code == YK_ERROR_OK, "next: %s: %s", yk_error_name(code), yk_last_error_message()))
             break;
-        int partition = yk_message_partition(message);
-        if (!atomic_load(&m->held[partition]))
-            atomic_fetch_add(&m->overlap, 1);
         size_t len = 0;
         const uint8_t *value = yk_message_value(message, &len);
-        char text[32] = {0};
-        if (value != NULL && len < sizeof text)
-            memcpy(text, value, len);
-        int index = -1;
-        if (sscanf(text, "group-c-%d", &index) == 1 && index >= 0 && index < MESSAGES)
-            atomic_fetch_add(&m->consumed[index], 1);
-        EXPECT_OK(yk_consumer_group_task_done(m->group, message));
-        yk_message_free(message);
+        count_message(m, yk_message_partition(message), value, len);
+        if (m->generic_task_done)
+            EXPECT_OK(yk_task_done(message));
+        else
+            EXPECT_OK(yk_consumer_group_task_done(m->group, message));
+        yk_message_free(m->kept);
+        m->kept = message;
     }
     return NULL;
 }
@@ -275,7 +326,13 @@ static void test_two_members_split_and_consume(void)
     CHECK(!str_eq(yk_consumer_group_identifier(a.group), yk_consumer_group_identifier(b.group)));
 
     a.caller = pthread_self();
-    EXPECT_OK(yk_consumer_group_start(a.group, 20000));
+    /* a takes its messages in batches, b one at a time. */
+    EXPECT_OK(yk_message_batch_new(16, &a.batch));
+    /* A start that times out (the cooldown is 0.5 s) can be waited on again. */
+    EXPECT_CODE(yk_consumer_group_start(a.group, 0), YK_ERROR_TIMED_OUT, "yk_consumer_group_start", "no allocation",
+                NULL);
+    EXPECT_OK(yk_consumer_group_wait_assignment(a.group, 20000));
+    EXPECT_OK(yk_consumer_group_start(a.group, 0)); /* holds it already */
     CHECKF(held_count(&a) == PARTITIONS, "a holds %d", held_count(&a));
     CHECK(atomic_load(&a.reentrant_seen) == 1);
     atomic_store(&a.running, true);
@@ -283,6 +340,10 @@ static void test_two_members_split_and_consume(void)
 
     /* The second member joins: the first gives partitions up, then both allocate. */
     b.caller = pthread_self();
+    /* b marks its messages through yk_task_done: had they not counted, a
+     * would read them again after b leaves, and the check for messages
+     * consumed twice below would fail. */
+    b.generic_task_done = true;
     yk_error started = yk_consumer_group_start(b.group, 20000);
     CHECKF(started == YK_ERROR_OK, "b start: %s: %s", yk_error_name(started), yk_last_error_message());
     atomic_store(&b.running, true);
@@ -327,6 +388,13 @@ static void test_two_members_split_and_consume(void)
                atomic_load(&a.consumed[i]) + atomic_load(&b.consumed[i]));
     CHECK(atomic_load(&a.overlap) == 0 && atomic_load(&b.overlap) == 0);
 
+    /* A wakeup from this thread ends a's wait, once. */
+    EXPECT_OK(yk_consumer_group_wakeup(a.group));
+    deadline = now_seconds() + 2;
+    while (now_seconds() < deadline && atomic_load(&a.woken) == 0)
+        sleep_ms(5);
+    CHECKF(atomic_load(&a.woken) == 1, "a woken %d times", atomic_load(&a.woken));
+
     /* b leaves: a takes everything. */
     atomic_store(&b.running, false);
     pthread_join(b.thread, NULL);
@@ -336,6 +404,10 @@ static void test_two_members_split_and_consume(void)
     CHECKF(wait_for_all(&a, 10), "a holds %d after b left", held_count(&a));
     EXPECT_CODE(yk_consumer_group_commit(b.group), YK_ERROR_CLOSED_HANDLE, "yk_consumer_group_commit", "stopped",
                 NULL);
+    /* A message outlives its group: stopped, then freed, is a clear error. */
+    CHECK(b.kept != NULL);
+    if (b.kept)
+        EXPECT_CODE(yk_task_done(b.kept), YK_ERROR_CLOSED_HANDLE, "yk_task_done", "stopped", NULL);
 
     atomic_store(&a.running, false);
     pthread_join(a.thread, NULL);
@@ -350,6 +422,14 @@ static void test_two_members_split_and_consume(void)
     CHECK(atomic_load(&metrics.freed) == 10);
     yk_consumer_group_free(a.group);
     yk_consumer_group_free(b.group);
+    if (b.kept) {
+        EXPECT_CODE(yk_task_done(b.kept), YK_ERROR_CLOSED_HANDLE, "yk_task_done", "freed", NULL);
+        CHECK(yk_message_offset(b.kept) >= 0);
+    }
+    EXPECT_CODE(yk_task_done(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_task_done", "message", NULL);
+    yk_message_free(a.kept);
+    yk_message_free(b.kept);
+    yk_message_batch_free(a.batch);
     group_end();
 }
 

@@ -21,8 +21,11 @@
 
 #include "check.h"
 
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,8 +106,13 @@ static void test_config(void)
                 "yk_consumer_config_set", "value", NULL);
     EXPECT_CODE(yk_consumer_config_set(config, "auto_ofset_reset", "smallest"), YK_ERROR_CONFIGURATION,
                 "yk_consumer_config_set", "auto_ofset_reset", "unknown");
-    EXPECT_CODE(yk_consumer_config_set(config, "auto_offset_reset", "earliest"), YK_ERROR_CONFIGURATION,
-                "yk_consumer_config_set", "auto_offset_reset", "earliest");
+    EXPECT_CODE(yk_consumer_config_set(config, "auto_offset_reset", "oldest"), YK_ERROR_CONFIGURATION,
+                "yk_consumer_config_set", "auto_offset_reset", "oldest");
+    /* librdkafka's names for smallest and largest. */
+    EXPECT_OK(yk_consumer_config_set(config, "auto_offset_reset", "latest"));
+    CHECK(contains(yk_consumer_config_dump(config), "auto_offset_reset = latest\n"));
+    EXPECT_OK(yk_consumer_config_set(config, "auto_offset_reset", "earliest"));
+    CHECK(contains(yk_consumer_config_dump(config), "auto_offset_reset = earliest\n"));
     EXPECT_CODE(yk_consumer_config_set(config, "auto_commit_interval_ms", "soon"), YK_ERROR_CONFIGURATION,
                 "yk_consumer_config_set", "auto_commit_interval_ms", NULL);
     EXPECT_CODE(yk_consumer_config_set(config, "offset_storage", "redis"), YK_ERROR_CONFIGURATION,
@@ -325,11 +333,12 @@ static void test_round_trip_with_zookeeper_offsets(void)
         CHECK(str_eq(yk_message_topic(messages[i]), "other"));
         CHECK(yk_message_timestamp(messages[i]) > 1500000000000LL);
     }
-    /* Done out of order, with offset 3 missing: the commit stops there. */
+    /* Done out of order, with offset 3 missing: the commit stops there.
+     * Half through yk_task_done, which finds the consumer by itself. */
     int done[] = {4, 0, 2, 1, 5};
     for (size_t i = 0; i < sizeof done / sizeof done[0]; i++)
         if (messages[done[i]])
-            EXPECT_OK(yk_consumer_task_done(consumer, messages[done[i]]));
+            EXPECT_OK(i % 2 ? yk_task_done(messages[done[i]]) : yk_consumer_task_done(consumer, messages[done[i]]));
     yk_topic_partition other = {"other", 0};
     EXPECT_OK(yk_consumer_commit_partitions(consumer, &other, 1));
 
@@ -352,9 +361,14 @@ static void test_round_trip_with_zookeeper_offsets(void)
     CHECK(count == 1 && rows[0].committed == first + 6);
     yk_offsets_result_free(result);
     EXPECT_OK(yk_consumer_close(consumer));
-    /* Messages outlive their consumer. */
+    /* Messages outlive their consumer; marking one done then is a clear
+     * error, closed and then freed (ASan sees the freed consumer untouched). */
     CHECK(yk_message_offset(messages[5]) == first + 5);
+    if (messages[5])
+        EXPECT_CODE(yk_task_done(messages[5]), YK_ERROR_CLOSED_HANDLE, "yk_task_done", "closed", NULL);
     yk_consumer_free(consumer);
+    if (messages[5])
+        EXPECT_CODE(yk_task_done(messages[5]), YK_ERROR_CLOSED_HANDLE, "yk_task_done", "freed", NULL);
     for (int i = 0; i < 6; i++)
         yk_message_free(messages[i]);
 
@@ -372,6 +386,549 @@ static void test_round_trip_with_zookeeper_offsets(void)
     yk_topics_free(topics);
     yk_offsets_free(offsets);
     yk_consumer_config_free(config);
+    group_end();
+}
+
+/* Queues `count` messages to partition 0 of "other" with yk_producer_produce
+ * and flushes: keys and values given with their lengths (NULL: null). */
+struct kv {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+};
+
+static void produce_kvs(const struct kv *kvs, int count)
+{
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    for (int i = 0; i < count; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, (const uint8_t *)kvs[i].key, kvs[i].key_len,
+                                      (const uint8_t *)kvs[i].value, kvs[i].value_len, NULL, -1));
+    EXPECT_OK(yk_producer_flush(producer, 5000));
+    yk_producer_free(producer);
+    yk_cluster_config_free(cluster);
+}
+
+static bool bytes_are(const uint8_t *data, size_t len, const char *want, size_t want_len)
+{
+    if (want == NULL)
+        return data == NULL && len == 0;
+    return data != NULL && len == want_len && memcmp(data, want, len) == 0;
+}
+
+static void test_batches_and_views(void)
+{
+    group_begin("consumer: batches, views, yk_task_done");
+    yk_message_batch *batch = SENTINEL;
+    EXPECT_CODE(yk_message_batch_new(0, &batch), YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_new", "capacity",
+                "out of range");
+    EXPECT_CODE(yk_message_batch_new(70000, &batch), YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_new",
+                "capacity", NULL);
+    EXPECT_CODE(yk_message_batch_new(4, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_new", "out", NULL);
+    CHECK(batch == SENTINEL);
+    EXPECT_OK(yk_message_batch_new(4, &batch));
+    yk_message_batch_free(NULL);
+
+    char group[128];
+    snprintf(group, sizeof group, "c-batch-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "kafka");
+    EXPECT_OK(yk_consumer_config_set(config, "auto_commit_enable", "false"));
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    const yk_message_view *views = SENTINEL;
+    size_t count = COUNT_SENTINEL;
+    EXPECT_CODE(yk_consumer_next_batch(NULL, 0, batch, &views, &count), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_next_batch", "consumer", NULL);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, NULL, &views, &count), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_next_batch", "batch", NULL);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, NULL, &count), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_next_batch", "views", NULL);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_consumer_next_batch", "count", NULL);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, &count), YK_ERROR_WRONG_STATE,
+                "yk_consumer_next_batch", "not connected", NULL);
+    EXPECT_OK(yk_consumer_connect(consumer));
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, &count), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_next_batch", NULL, NULL);
+    CHECK(views == SENTINEL && count == COUNT_SENTINEL);
+
+    /* Null and empty keys and values, told apart, through six messages
+     * taken four at most at a time. */
+    const struct kv kvs[6] = {
+        {"k0", 2, "", 0}, {"", 0, NULL, 0}, {NULL, 0, "v2", 2}, {"k3", 2, "v3", 2}, {NULL, 0, NULL, 0}, {"k5", 2, "v\0x", 3},
+    };
+    produce_kvs(kvs, 6);
+    int seen = 0, batches = 0;
+    int64_t first = -1;
+    double deadline = now_seconds() + 10;
+    while (seen < 6 && now_seconds() < deadline) {
+        yk_error code = yk_consumer_next_batch(consumer, 1000, batch, &views, &count);
+        if (code == YK_ERROR_CONSUMER_TIMEOUT)
+            continue;
+        if (!CHECKF(code == YK_ERROR_OK, "next_batch: %s", yk_last_error_message()))
+            break;
+        batches++;
+        CHECKF(count >= 1 && count <= 4, "count %zu", count);
+        for (size_t i = 0; i < count && seen < 6; i++, seen++) {
+            const yk_message_view *v = &views[i];
+            if (first < 0)
+                first = v->offset;
+            CHECK(v->offset == first + seen);
+            CHECK(str_eq(v->topic, "other") && v->partition == 0);
+            CHECKF(bytes_are(v->key, v->key_len, kvs[seen].key, kvs[seen].key_len), "key %d", seen);
+            CHECKF(bytes_are(v->value, v->value_len, kvs[seen].value, kvs[seen].value_len), "value %d", seen);
+            CHECK(v->timestamp > 1500000000000LL && v->timestamp_type == YK_TIMESTAMP_TYPE_CREATE_TIME);
+            CHECK(v->headers == NULL && v->header_count == 0);
+            /* The view agrees with the one-field accessors. */
+            CHECK(yk_message_offset(v->message) == v->offset);
+            EXPECT_OK(yk_task_done(v->message));
+        }
+    }
+    CHECKF(seen == 6, "saw %d of 6 in %d batches", seen, batches);
+    CHECK(batches >= 2);
+
+    /* yk_message_get_view on a message of its own. */
+    yk_message_view view;
+    memset(&view, 0x5e, sizeof view);
+    EXPECT_CODE(yk_message_get_view(NULL, &view), YK_ERROR_INVALID_ARGUMENT, "yk_message_get_view", "message", NULL);
+    const struct kv one = {"key", 3, "value", 5};
+    produce_kvs(&one, 1);
+    yk_message *message = next_message(consumer);
+    if (message) {
+        EXPECT_CODE(yk_message_get_view(message, NULL), YK_ERROR_INVALID_ARGUMENT, "yk_message_get_view", "out",
+                    NULL);
+        EXPECT_OK(yk_message_get_view(message, &view));
+        CHECK(view.message == message && view.offset == first + 6 && view.partition == 0);
+        CHECK(bytes_are(view.key, view.key_len, "key", 3) && bytes_are(view.value, view.value_len, "value", 5));
+        CHECK(view.timestamp == yk_message_timestamp(message) && view.topic == yk_message_topic(message));
+        EXPECT_OK(yk_task_done(message));
+        yk_message_free(message);
+    }
+    /* Everything was marked done through the views: the commit covers it. */
+    EXPECT_OK(yk_consumer_commit(consumer));
+    EXPECT_OK(yk_consumer_close(consumer));
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, &count), YK_ERROR_CLOSED_HANDLE,
+                "yk_consumer_next_batch", "closed", NULL);
+    yk_consumer_free(consumer);
+    consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    EXPECT_OK(yk_consumer_connect(consumer));
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 300, batch, &views, &count), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_next_batch", NULL, NULL);
+    yk_consumer_free(consumer);
+    yk_message_batch_free(batch);
+    yk_consumer_config_free(config);
+    group_end();
+}
+
+/* The header `name` of view `v`: its index, or -1. */
+static int header_index(const yk_message_view *v, const char *name)
+{
+    for (size_t i = 0; i < v->header_count; i++)
+        if (v->headers[i].name_len == strlen(name) && memcmp(v->headers[i].name, name, v->headers[i].name_len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static bool header_is(const yk_message_view *v, const char *name, const char *value)
+{
+    int i = header_index(v, name);
+    if (i < 0)
+        return false;
+    const yk_header *h = &v->headers[i];
+    return value == NULL ? h->value == NULL && h->value_len == 0
+                         : h->value != NULL && h->value_len == strlen(value) && memcmp(h->value, value, h->value_len) == 0;
+}
+
+/* Runs `command` and returns its first output line (without the newline). */
+static bool command_output(const char *command, char *out, size_t size)
+{
+    FILE *pipe = popen(command, "r");
+    if (!pipe)
+        return false;
+    bool got = fgets(out, (int)size, pipe) != NULL;
+    int status = pclose(pipe);
+    if (got)
+        out[strcspn(out, "\n")] = 0;
+    return got && status == 0;
+}
+
+static void test_headers(void)
+{
+    group_begin("headers: produce, consume, kcat interop");
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    yk_cluster_config_free(cluster);
+    const yk_header bad_name[] = {{NULL, 3, (const uint8_t *)"v", 1}};
+    const yk_header null_name[] = {{NULL, 0, NULL, 0}};
+    const yk_header bad_utf8[] = {{BAD_UTF8, 2, NULL, 0}};
+    const yk_header bad_value[] = {{"ok", 2, NULL, 0}, {"n", 1, NULL, 2}};
+    EXPECT_CODE(yk_producer_produce_with_headers(NULL, "other", 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "producer", NULL);
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", 0, NULL, 0, NULL, 0, NULL, 2, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "headers", "NULL");
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", 0, NULL, 0, NULL, 0, bad_name, 1, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "headers[0].name", "length");
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", 0, NULL, 0, NULL, 0, null_name, 1, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "headers[0].name is NULL", NULL);
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", 0, NULL, 0, NULL, 0, bad_utf8, 1, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "headers[0].name", "UTF-8");
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", 0, NULL, 0, NULL, 0, bad_value, 2, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "headers[1].value", NULL);
+    EXPECT_CODE(yk_producer_produce_with_headers(producer, "other", -2, NULL, 0, NULL, 0, NULL, 0, NULL, 0),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_with_headers", "partition -2", NULL);
+    int64_t offset = -7;
+    EXPECT_CODE(yk_producer_send_with_headers(NULL, "other", 0, NULL, 0, NULL, 0, NULL, 0, &offset),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_with_headers", "producer", NULL);
+    EXPECT_CODE(yk_producer_send_with_headers(producer, NULL, 0, NULL, 0, NULL, 0, NULL, 0, &offset),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_with_headers", "topic", NULL);
+    EXPECT_CODE(yk_producer_send_with_headers(producer, "other", 0, NULL, 0, NULL, 0, bad_value, 2, &offset),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_send_with_headers", "headers[1].value", NULL);
+    CHECK(offset == -7);
+
+    char group[128];
+    snprintf(group, sizeof group, "c-headers-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "kafka");
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    EXPECT_OK(yk_consumer_connect(consumer));
+
+    /* Ours: asynchronous and synchronous, with a header repeated across messages. */
+    const yk_header async_headers[] = {
+        {"trace", 5, (const uint8_t *)"abc", 3}, {"empty", 5, (const uint8_t *)"", 0}, {"null", 4, NULL, 0}};
+    EXPECT_OK(yk_producer_produce_with_headers(producer, "other", 0, (const uint8_t *)"k", 1, (const uint8_t *)"async",
+                                               5, async_headers, 3, NULL, -1));
+    EXPECT_OK(yk_producer_flush(producer, 5000));
+    const yk_header sync_headers[] = {{"sync", 4, (const uint8_t *)"\x01\x00\xff", 3}};
+    EXPECT_OK(yk_producer_send_with_headers(producer, "other", -1, NULL, 0, (const uint8_t *)"sync", 4, sync_headers, 1,
+                                            &offset));
+    CHECK(offset > 0);
+    yk_producer_free(producer);
+
+    /* librdkafka's, through kcat. */
+    char command[1024], line[512];
+    snprintf(command, sizeof command,
+             "printf from-kcat | kcat -P -b '%s' -t other -p 0 -H origin=kcat -H nothing -X api.version.request=true",
+             kafka1);
+    CHECKF(system(command) == 0, "kcat -P failed: %s", command);
+
+    yk_message_batch *batch = NULL;
+    EXPECT_OK(yk_message_batch_new(8, &batch));
+    const yk_message_view *views = NULL;
+    size_t count = 0;
+    int seen = 0;
+    double deadline = now_seconds() + 10;
+    while (seen < 3 && now_seconds() < deadline) {
+        if (yk_consumer_next_batch(consumer, 1000, batch, &views, &count) != YK_ERROR_OK)
+            continue;
+        for (size_t i = 0; i < count; i++, seen++) {
+            const yk_message_view *v = &views[i];
+            if (seen == 0) {
+                CHECKF(v->header_count == 3, "async header count %zu", v->header_count);
+                CHECK(header_is(v, "trace", "abc") && header_is(v, "empty", "") && header_is(v, "null", NULL));
+                CHECK(header_index(v, "trace") == 0 && header_index(v, "null") == 2);
+                /* kcat (librdkafka) reads the headers we wrote. */
+                snprintf(command, sizeof command,
+                         "kcat -C -b '%s' -t other -p 0 -o %lld -c 1 -e -q -f '%%h\\n'", kafka1,
+                         (long long)v->offset);
+                bool ran = command_output(command, line, sizeof line);
+                CHECKF(ran && contains(line, "trace=abc") && contains(line, "empty=") && contains(line, "null"),
+                       "kcat printed \"%s\"", line);
+            } else if (seen == 1) {
+                CHECK(v->offset == offset && v->header_count == 1 && v->headers != NULL);
+                CHECK(v->headers[0].value_len == 3 && memcmp(v->headers[0].value, "\x01\x00\xff", 3) == 0);
+            } else {
+                CHECK(bytes_are(v->value, v->value_len, "from-kcat", 9));
+                CHECKF(v->header_count == 2, "kcat header count %zu", v->header_count);
+                CHECK(header_is(v, "origin", "kcat") && header_is(v, "nothing", NULL));
+            }
+        }
+    }
+    CHECKF(seen == 3, "read %d of 3", seen);
+    yk_message_batch_free(batch);
+    yk_consumer_free(consumer);
+    yk_consumer_config_free(config);
+    group_end();
+}
+
+/* The handles the SIGALRM handler wakes. */
+static yk_consumer *volatile alarm_consumer;
+static yk_producer *volatile alarm_producer;
+
+static void wake_from_signal(int signal)
+{
+    (void)signal;
+    if (alarm_consumer)
+        yk_consumer_wakeup(alarm_consumer);
+    if (alarm_producer)
+        yk_producer_wakeup(alarm_producer);
+}
+
+static void alarm_in_ms(long ms)
+{
+    struct itimerval timer = {{0, 0}, {ms / 1000, (ms % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &timer, NULL);
+}
+
+struct delayed_wakeup {
+    yk_consumer *consumer;
+    long ms;
+};
+
+static void *wake_later(void *arg)
+{
+    struct delayed_wakeup *wake = arg;
+    sleep_ms(wake->ms);
+    yk_consumer_wakeup(wake->consumer);
+    return NULL;
+}
+
+static void test_wakeup(void)
+{
+    group_begin("wakeup: signal handler, thread, pending");
+    EXPECT_CODE(yk_consumer_wakeup(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_wakeup", "consumer", NULL);
+    EXPECT_CODE(yk_producer_wakeup(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_producer_wakeup", "producer", NULL);
+    EXPECT_CODE(yk_consumer_group_wakeup(NULL), YK_ERROR_INVALID_ARGUMENT, "yk_consumer_group_wakeup", "group", NULL);
+    CHECK(str_eq(yk_error_name(YK_ERROR_WOKEN_UP), "WokenUp") && !yk_error_is_retriable(YK_ERROR_WOKEN_UP));
+
+    char group[128];
+    snprintf(group, sizeof group, "c-wakeup-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "kafka");
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    EXPECT_OK(yk_consumer_connect(consumer));
+
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = wake_from_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGALRM, &action, NULL);
+
+    /* A wait without limit, ended by a signal handler 200 ms in. */
+    alarm_consumer = consumer;
+    yk_message *message = SENTINEL;
+    double started = now_seconds();
+    alarm_in_ms(200);
+    EXPECT_CODE(yk_consumer_get_message(consumer, true, -1, &message), YK_ERROR_WOKEN_UP, "yk_consumer_get_message",
+                "wakeup", NULL);
+    double waited = now_seconds() - started;
+    CHECKF(waited >= 0.15 && waited < 1.0, "woken after %.3f s", waited);
+    CHECK(message == SENTINEL);
+    alarm_consumer = NULL;
+
+    /* From another thread, ending a batch wait. */
+    yk_message_batch *batch = NULL;
+    EXPECT_OK(yk_message_batch_new(4, &batch));
+    const yk_message_view *views = NULL;
+    size_t count = 0;
+    struct delayed_wakeup wake = {consumer, 200};
+    pthread_t thread;
+    pthread_create(&thread, NULL, wake_later, &wake);
+    started = now_seconds();
+    EXPECT_CODE(yk_consumer_next_batch(consumer, -1, batch, &views, &count), YK_ERROR_WOKEN_UP,
+                "yk_consumer_next_batch", NULL, NULL);
+    waited = now_seconds() - started;
+    CHECKF(waited >= 0.15 && waited < 1.0, "woken after %.3f s", waited);
+    pthread_join(thread, NULL);
+
+    /* Asked before the call: kept, and ends exactly one call. */
+    EXPECT_OK(yk_consumer_wakeup(consumer));
+    started = now_seconds();
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 5000, batch, &views, &count), YK_ERROR_WOKEN_UP,
+                "yk_consumer_next_batch", NULL, NULL);
+    CHECK(now_seconds() - started < 0.5);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 100, batch, &views, &count), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_next_batch", NULL, NULL);
+    yk_message_batch_free(batch);
+    yk_consumer_free(consumer);
+    yk_consumer_config_free(config);
+
+    /* The producer: a poll waiting for a report that never comes. */
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    yk_cluster_config_free(cluster);
+    alarm_producer = producer;
+    started = now_seconds();
+    alarm_in_ms(200);
+    EXPECT_CODE(yk_producer_poll(producer, -1, NULL), YK_ERROR_WOKEN_UP, "yk_producer_poll", "wakeup", NULL);
+    waited = now_seconds() - started;
+    CHECKF(waited >= 0.15 && waited < 1.0, "woken after %.3f s", waited);
+    alarm_producer = NULL;
+    /* A pending wakeup ends a flush that has a thousand messages to wait for. */
+    for (int i = 0; i < 1000; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"w", 1, NULL, -1));
+    EXPECT_OK(yk_producer_wakeup(producer));
+    EXPECT_CODE(yk_producer_flush(producer, 5000), YK_ERROR_WOKEN_UP, "yk_producer_flush", NULL, NULL);
+    EXPECT_OK(yk_producer_flush(producer, 5000));
+    CHECK(yk_producer_queue_length(producer) == 0);
+    signal(SIGALRM, SIG_DFL);
+    yk_producer_free(producer);
+    group_end();
+}
+
+/* Whether `fd` becomes readable within `ms`. */
+static bool readable_within(int fd, int ms)
+{
+    struct pollfd entry = {fd, POLLIN, 0};
+    return poll(&entry, 1, ms) == 1 && (entry.revents & POLLIN);
+}
+
+static void test_ready_fd(void)
+{
+    group_begin("ready fd: poll(2), drain, close");
+    /* -1 for NULL, with the last error naming the function and argument. */
+    expect_failed_value_at(__FILE__, __LINE__, "yk_consumer_ready_fd(NULL)",
+                           (prime_last_error(), yk_consumer_ready_fd(NULL)) == -1, "yk_consumer_ready_fd", "consumer",
+                           "NULL");
+    expect_failed_value_at(__FILE__, __LINE__, "yk_consumer_group_ready_fd(NULL)",
+                           (prime_last_error(), yk_consumer_group_ready_fd(NULL)) == -1, "yk_consumer_group_ready_fd",
+                           "group", "NULL");
+    expect_failed_value_at(__FILE__, __LINE__, "yk_producer_ready_fd(NULL)",
+                           (prime_last_error(), yk_producer_ready_fd(NULL)) == -1, "yk_producer_ready_fd", "producer",
+                           "NULL");
+
+    char group[128];
+    snprintf(group, sizeof group, "c-ready-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "kafka");
+    EXPECT_OK(yk_consumer_config_set(config, "auto_commit_enable", "false"));
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    int fd = yk_consumer_ready_fd(consumer);
+    CHECK(fd >= 0);
+    EXPECT_OK(yk_consumer_connect(consumer));
+    CHECK(yk_consumer_ready_fd(consumer) == fd);
+    yk_message_batch *batch = NULL;
+    EXPECT_OK(yk_message_batch_new(2, &batch));
+    const yk_message_view *views = NULL;
+    size_t count = 0;
+    /* Nothing to take: a take drains it, and it stays quiet. */
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, &count), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_next_batch", NULL, NULL);
+    CHECK(!readable_within(fd, 300));
+
+    /* Producer side: readable once a report waits, drained by a poll. */
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    yk_cluster_config_free(cluster);
+    int reports_fd = yk_producer_ready_fd(producer);
+    CHECK(reports_fd >= 0 && reports_fd != fd);
+    CHECK(!readable_within(reports_fd, 0));
+    for (int i = 0; i < 5; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"ready", 5, NULL, -1));
+    CHECK(readable_within(reports_fd, 5000));
+    size_t served = 0, total = 0;
+    double deadline = now_seconds() + 5;
+    while (total < 5 && now_seconds() < deadline) {
+        EXPECT_OK(yk_producer_poll(producer, 0, &served));
+        total += served;
+        if (total < 5)
+            CHECK(readable_within(reports_fd, 5000));
+    }
+    CHECKF(total == 5, "served %zu reports", total);
+    CHECK(!readable_within(reports_fd, 0));
+    yk_producer_free(producer);
+
+    /* Consumer side: readable once the five messages are fetched; taken two at
+     * a time, it stays readable until a take finds nothing. */
+    int taken = 0;
+    deadline = now_seconds() + 10;
+    while (taken < 5 && now_seconds() < deadline) {
+        if (!CHECKF(readable_within(fd, 5000), "not readable after %d of 5", taken))
+            break;
+        if (yk_consumer_next_batch(consumer, 0, batch, &views, &count) == YK_ERROR_OK) {
+            CHECK(count <= 2);
+            taken += (int)count;
+        }
+    }
+    CHECKF(taken == 5, "took %d", taken);
+    EXPECT_CODE(yk_consumer_next_batch(consumer, 0, batch, &views, &count), YK_ERROR_CONSUMER_TIMEOUT,
+                "yk_consumer_next_batch", NULL, NULL);
+    CHECK(!readable_within(fd, 0));
+    /* A close makes it readable: an event loop learns of it. */
+    EXPECT_OK(yk_consumer_close(consumer));
+    CHECK(readable_within(fd, 1000));
+    yk_message_batch_free(batch);
+    yk_consumer_free(consumer);
+    yk_consumer_config_free(config);
+    group_end();
+}
+
+/* What the batch delivery callback saw. */
+struct batches_seen {
+    int calls;
+    size_t reports;
+    size_t last_count;
+    int failed;
+    bool in_order;
+    int64_t last_offset;
+};
+
+static void on_report_batch(void *opaque, const yk_delivery_report *reports, size_t count)
+{
+    struct batches_seen *seen = opaque;
+    seen->calls++;
+    seen->last_count = count;
+    for (size_t i = 0; i < count; i++) {
+        seen->reports++;
+        if (reports[i].error != YK_ERROR_OK || !str_eq(reports[i].topic, "other") || reports[i].partition != 0)
+            seen->failed++;
+        if (seen->last_offset >= 0 && reports[i].offset != seen->last_offset + 1)
+            seen->in_order = false;
+        seen->last_offset = reports[i].offset;
+    }
+}
+
+static void on_single_report(void *opaque, const yk_delivery_report *report)
+{
+    (void)report;
+    ++*(int *)opaque;
+}
+
+static void test_delivery_batches(void)
+{
+    group_begin("delivery reports in batches");
+    EXPECT_CODE(yk_producer_set_delivery_batch_callback(NULL, on_report_batch, NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_set_delivery_batch_callback", "producer", NULL);
+    yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    yk_cluster_config_free(cluster);
+    struct batches_seen seen = {0, 0, 0, 0, true, -1};
+    EXPECT_OK(yk_producer_set_delivery_batch_callback(producer, on_report_batch, &seen));
+
+    /* A flush serves all ten in one call. */
+    for (int i = 0; i < 10; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"b", 1, NULL, -1));
+    EXPECT_OK(yk_producer_flush(producer, 5000));
+    CHECKF(seen.calls == 1 && seen.reports == 10 && seen.last_count == 10, "%d calls, %zu reports", seen.calls,
+           seen.reports);
+    CHECK(seen.failed == 0 && seen.in_order);
+
+    /* A poll serves what is queued, in one call per poll. */
+    for (int i = 0; i < 3; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"b", 1, NULL, -1));
+    size_t served = 0, total = 0;
+    double deadline = now_seconds() + 5;
+    while (total < 3 && now_seconds() < deadline) {
+        int calls = seen.calls;
+        EXPECT_OK(yk_producer_poll(producer, 1000, &served));
+        total += served;
+        CHECK(served == 0 ? seen.calls == calls : seen.calls == calls + 1 && seen.last_count == served);
+    }
+    CHECK(total == 3 && seen.reports == 13 && seen.failed == 0 && seen.in_order);
+
+    /* The per-report callback replaces it. */
+    int singles = 0;
+    EXPECT_OK(yk_producer_set_delivery_callback(producer, on_single_report, &singles));
+    EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"b", 1, NULL, -1));
+    EXPECT_OK(yk_producer_flush(producer, 5000));
+    CHECK(singles == 1 && seen.reports == 13);
+    yk_producer_free(producer);
     group_end();
 }
 
@@ -683,6 +1240,11 @@ int main(void)
         test_bad_arguments();
         test_round_trip_with_zookeeper_offsets();
         test_plain_consumer_and_close();
+        test_batches_and_views();
+        test_headers();
+        test_wakeup();
+        test_ready_fd();
+        test_delivery_batches();
         test_offsets_api();
         test_fork();
     }

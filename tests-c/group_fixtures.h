@@ -28,23 +28,24 @@ static inline yk_consumer_config *group_config(const char *kafka, const char *zo
     return config;
 }
 
-/* Sends `count` (at most 64) messages "<prefix>-<i>" to `topic` and waits
- * for their acknowledgement. */
+/* Sends `count` (at most 64) messages "<prefix>-<i>" to `topic`, each with
+ * one header "seq" holding its value, and waits for their acknowledgement
+ * (message_has_seq_header checks what the groups hand out). */
 static inline void produce_numbered(const char *kafka, const char *topic, const char *prefix, int count)
 {
     yk_cluster_config *cluster = NULL;
     yk_producer *producer = NULL;
     EXPECT_OK(yk_cluster_config_new("standard", "cluster1", kafka, "", &cluster));
     EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
-    yk_bytes values[64];
-    char texts[64][32];
     if (count > 64)
         count = 64;
     for (int i = 0; i < count; i++) {
-        int len = snprintf(texts[i], sizeof texts[i], "%s-%d", prefix, i);
-        values[i] = (yk_bytes){(const uint8_t *)texts[i], (size_t)len};
+        char text[32];
+        int len = snprintf(text, sizeof text, "%s-%d", prefix, i);
+        yk_header seq = {"seq", 3, (const uint8_t *)text, (size_t)len};
+        EXPECT_OK(yk_producer_send_with_headers(producer, topic, -1, NULL, 0, (const uint8_t *)text, (size_t)len, &seq,
+                                                1, NULL));
     }
-    EXPECT_OK(yk_producer_send_messages(producer, topic, values, (size_t)count, NULL));
     yk_producer_close(producer, 5000, NULL);
     yk_producer_free(producer);
     yk_cluster_config_free(cluster);
@@ -68,6 +69,19 @@ static inline void create_topic(const char *topic)
         answer[0] = '\0';
     int status = pclose(launcher);
     CHECKF(status == 0 && strncmp(answer, "OK", 2) == 0, "creating topic %s: %s", topic, answer);
+}
+
+/* Whether `message` (lent to a callback) carries the one header "seq"
+ * produce_numbered gave it, read through its view; yk_task_done on it is a
+ * no-op (its group marks it done). */
+static inline bool message_has_seq_header(const yk_message *message)
+{
+    yk_message_view view;
+    if (yk_message_get_view(message, &view) != YK_ERROR_OK || yk_task_done(message) != YK_ERROR_OK)
+        return false;
+    return view.message == message && view.header_count == 1 && view.headers[0].name_len == 3
+           && memcmp(view.headers[0].name, "seq", 3) == 0 && view.headers[0].value_len == view.value_len
+           && memcmp(view.headers[0].value, view.value, view.value_len) == 0;
 }
 
 /* The local cluster of scripts/cluster.sh for the test program `name`:

@@ -137,6 +137,10 @@ static int32_t count_messages(void *opaque, const yk_message *message, char *err
     int seen = atomic_fetch_add(&c->seen, 1) + 1;
     if (yk_message_offset(message) < 0)
         return 2;
+    if (!message_has_seq_header(message)) {
+        snprintf(error, error_size, "message %d lacks its seq header", seen);
+        return 3;
+    }
     if (seen == c->fail_at) {
         snprintf(error, error_size, "bad message %d", seen);
         return 1;
@@ -213,7 +217,7 @@ static int32_t process_worker(void *opaque, void *worker, const yk_message *mess
 {
     (void)opaque, (void)error, (void)size;
     struct worker_state *state = worker;
-    if (yk_message_partition(message) != state->partition)
+    if (yk_message_partition(message) != state->partition || !message_has_seq_header(message))
         return 1;
     atomic_fetch_add(&state->all->processed, 1);
     return 0;

@@ -46,6 +46,7 @@ const (
 	ErrOffsetOutOfRange        Code = C.YK_ERROR_OFFSET_OUT_OF_RANGE
 	ErrQueueFull               Code = C.YK_ERROR_QUEUE_FULL
 	ErrWorkersRunning          Code = C.YK_ERROR_WORKERS_RUNNING
+	ErrWokenUp                 Code = C.YK_ERROR_WOKEN_UP
 )
 
 // Error returns the code's name: the Python exception it stands for

@@ -24,7 +24,7 @@ func TestEveryLibraryCodeHasASentinelWithItsName(t *testing.T) {
 		ErrInternal: "InternalError", ErrBroker: "BrokerError", ErrRequestTimedOut: "RequestTimedOutError",
 		ErrTransport: "TransportError", ErrUnsupportedVersion: "UnsupportedVersionError", ErrProtocol: "ProtocolError",
 		ErrTimedOut: "TimedOut", ErrOffsetOutOfRange: "OffsetOutOfRangeError", ErrQueueFull: "QueueFull",
-		ErrWorkersRunning: "WorkersRunning",
+		ErrWorkersRunning: "WorkersRunning", ErrWokenUp: "WokenUp",
 	}
 	for code, name := range sentinels {
 		if code.Error() != name {

@@ -14,9 +14,9 @@ use crate::offsets::storage::{OffsetStorageKind, OFFSET_STORAGE_OPTION};
 pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "auto_offset_reset",
-        kind: OptionKind::Choice(&["smallest", "largest"]),
+        kind: OptionKind::Choice(&["smallest", "largest", "earliest", "latest"]),
         default: "largest",
-        doc: "Where to start when the group has no valid offset: smallest (the oldest message kept) or largest (the next message written).",
+        doc: "Where to start when the group has no valid offset: smallest (the oldest message kept) or largest (the next message written); earliest and latest, librdkafka's names, are the same.",
     },
     OptionSpec {
         name: "auto_commit_enable",
@@ -188,7 +188,8 @@ impl ConsumerConfig {
             values: values.clone(),
             client: ClientOptions::from_config(values)?,
             auto_offset_reset: match options.text("auto_offset_reset") {
-                "smallest" => OffsetReset::Smallest,
+                // librdkafka and the Java client spell them earliest/latest.
+                "smallest" | "earliest" => OffsetReset::Smallest,
                 _ => OffsetReset::Largest,
             },
             auto_commit_enable: options.bool("auto_commit_enable")?,
@@ -358,7 +359,7 @@ mod tests {
     fn unknown_keys_and_bad_values_are_configuration_errors_naming_the_key() {
         for (key, value) in [
             ("auto_offset_rest", "smallest"),
-            ("auto_offset_reset", "earliest"),
+            ("auto_offset_reset", "oldest"),
             ("auto_commit_enable", "maybe"),
             ("fetch_message_max_bytes", "12"),
             ("partitioner_cooldown", "-1"),
@@ -390,6 +391,20 @@ mod tests {
                     .group_id(),
                 good
             );
+        }
+    }
+
+    #[test]
+    fn earliest_and_latest_are_smallest_and_largest() {
+        for (value, reset) in [
+            ("smallest", OffsetReset::Smallest),
+            ("earliest", OffsetReset::Smallest),
+            ("largest", OffsetReset::Largest),
+            ("latest", OffsetReset::Largest),
+        ] {
+            let config = config(&[("auto_offset_reset", value)]).unwrap();
+            assert_eq!(config.auto_offset_reset, reset, "{value}");
+            assert!(config.effective().contains(&format!("auto_offset_reset = {value}\n")));
         }
     }
 

@@ -21,6 +21,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use kafka_protocol::records::TimestampType;
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -34,6 +35,7 @@ use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
 use crate::kafka::KafkaCluster;
 use crate::sync::{Locking, Waiting};
 use crate::topic_partition::TopicPartition;
+use crate::wakeup::{Readiness, Wakeup};
 
 /// Told of every fetch request and of the errors fetches meet, on an
 /// engine thread (a consumer group turns them into metrics).
@@ -95,6 +97,8 @@ struct Shared {
     state: Mutex<FetchState>,
     data_ready: Condvar,
     wake: Notify,
+    /// Readable while the queue holds something (set and cleared under `state`).
+    readiness: Arc<Readiness>,
 }
 
 impl Shared {
@@ -112,11 +116,19 @@ pub struct Fetcher {
 impl Fetcher {
     /// Starts fetching from `cluster` (nothing is assigned yet), as a task
     /// of `tasks`.
-    pub fn start(cluster: Arc<KafkaCluster>, settings: FetchSettings, tasks: &TaskSet) -> Fetcher {
+    /// `readiness` is readable while the queue holds something, and once
+    /// the fetcher stopped.
+    pub fn start(
+        cluster: Arc<KafkaCluster>,
+        settings: FetchSettings,
+        tasks: &TaskSet,
+        readiness: Arc<Readiness>,
+    ) -> Fetcher {
         let shared = Arc::new(Shared {
             state: Mutex::new(FetchState::default()),
             data_ready: Condvar::new(),
             wake: Notify::new(),
+            readiness,
         });
         let task = tasks.spawn(schedule(Arc::clone(&shared), cluster, settings));
         Fetcher { shared, task }
@@ -161,15 +173,19 @@ impl Fetcher {
             self.shared.wake.notify_one();
             return Some(ready);
         }
+        if !state.stopped {
+            self.shared.readiness.clear();
+        }
         None
     }
 
     /// Waits until something is ready or `deadline` (`None`: no deadline)
-    /// passes. False when nothing came, or the fetcher was stopped.
-    pub fn wait(&self, deadline: Option<Instant>) -> bool {
+    /// passes. False when nothing came, the fetcher was stopped, or
+    /// `wakeup` was requested.
+    pub fn wait(&self, deadline: Option<Instant>, wakeup: &Wakeup) -> bool {
         let mut state = self.shared.lock();
         loop {
-            if state.stopped {
+            if state.stopped || wakeup.is_requested() {
                 return false;
             }
             if !state.ready.is_empty() {
@@ -188,9 +204,24 @@ impl Fetcher {
         }
     }
 
+    /// What wakes the application threads waiting in [`Fetcher::wait`], for
+    /// a wakeup's notifier: it takes the queue's lock, so a thread between
+    /// its check and its wait cannot miss it.
+    pub fn waker(&self) -> impl Fn() + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        move || {
+            let _state = shared.lock();
+            shared.data_ready.notify_all();
+        }
+    }
+
     /// Stops fetching and wakes every waiting application thread.
     pub fn stop(&self) {
-        self.shared.lock().stopped = true;
+        let mut state = self.shared.lock();
+        state.stopped = true;
+        // An event loop waiting on the descriptor learns of the close.
+        self.shared.readiness.set();
+        drop(state);
         self.shared.data_ready.notify_all();
         self.shared.wake.notify_one();
     }
@@ -273,6 +304,7 @@ impl Drop for ReportPanic {
         if std::thread::panicking() {
             let error = Error::new(ErrorCode::Internal, "the fetcher task failed; nothing more is fetched");
             self.0.lock().ready.push_back(Ready::Failure(error));
+            self.0.readiness.set();
             self.0.data_ready.notify_all();
         }
     }
@@ -414,6 +446,7 @@ impl Scheduler {
             pushed = true;
         }
         if pushed {
+            self.shared.readiness.set();
             self.shared.data_ready.notify_all();
         }
     }
@@ -556,8 +589,10 @@ fn messages_of(partition: &TopicPartition, assignment: u64, fetched: FetchedReco
         partition: partition.partition,
         offset: record.offset,
         timestamp: record.timestamp,
+        log_append_time: record.timestamp_type == TimestampType::LogAppend,
         key: record.key,
         value: record.value,
+        headers: record.headers,
         assignment,
         slot: 0,
     }));

@@ -4,19 +4,30 @@
 //! uncompressed batches), so a kept message keeps its response's buffer.
 
 use bytes::Bytes;
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::protocol::StrBytes;
 
 use crate::topic_partition::{Topic, TopicPartition};
 
+/// A record's headers as the batch decoder gives them: name → value (`None`
+/// for a null value). Slices of the fetch response, like key and value; an
+/// empty map allocates nothing.
+pub type Headers = IndexMap<StrBytes, Option<Bytes>>;
+
 /// A message: topic, partition, offset, key and value (each may be null),
-/// and the producer's (or the broker's) timestamp.
+/// the producer's (or the broker's) timestamp, and headers.
 #[derive(Clone, Debug)]
 pub struct Message {
     pub(crate) topic: Topic,
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
+    /// The broker set the timestamp when it appended the record (the
+    /// topic's `message.timestamp.type` is `LogAppendTime`).
+    pub(crate) log_append_time: bool,
     pub(crate) key: Option<Bytes>,
     pub(crate) value: Option<Bytes>,
+    pub(crate) headers: Headers,
     /// The assignment of the partition this message came from: after a
     /// revoke (or a new assignment) its task_done no longer counts.
     pub(crate) assignment: u64,
@@ -43,6 +54,18 @@ impl Message {
     /// Milliseconds since the Unix epoch, as the record batch says.
     pub fn timestamp(&self) -> i64 {
         self.timestamp
+    }
+
+    /// Whether the broker set the timestamp on append (else the producer did).
+    pub fn log_append_time(&self) -> bool {
+        self.log_append_time
+    }
+
+    /// The headers, in record order: name and value (`None`: null).
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&[u8], Option<&[u8]>)> {
+        self.headers
+            .iter()
+            .map(|(name, value)| (name.as_str().as_bytes(), value.as_deref()))
     }
 
     /// The key; `None` for a null key.

@@ -31,6 +31,7 @@ use crate::kafka::fetch::FetchLimits;
 use crate::kafka::KafkaCluster;
 use crate::offsets::storage::OffsetStore;
 use crate::sync::Locking;
+use crate::wakeup::{Readiness, Wakeup};
 
 pub use crate::topic_partition::{Topic, TopicPartition};
 pub use config::{ConsumerConfig, OffsetReset, CONSUMER_OPTIONS};
@@ -90,6 +91,8 @@ struct CurrentChunk {
 struct ConsumerState {
     tracker: OffsetTracker,
     current: Option<CurrentChunk>,
+    /// An error a fetch met while a batch was being taken: the next call returns it.
+    failure: Option<Error>,
 }
 
 impl ConsumerState {
@@ -151,6 +154,10 @@ pub struct Consumer {
     /// The consumer's engine tasks (the fetcher, the auto-committer), from `connect` on.
     tasks: OnceLock<TaskSet>,
     lifecycle: AtomicU8,
+    /// Ends a blocked `get_message` early (docs/c-abi.md, "Wakeups").
+    wakeup: Wakeup,
+    /// Readable while fetched messages wait (docs/c-abi.md, "Ready descriptors").
+    readiness: Arc<Readiness>,
 }
 
 impl Consumer {
@@ -199,6 +206,7 @@ impl Consumer {
                 state: Mutex::new(ConsumerState {
                     tracker: OffsetTracker::new(),
                     current: None,
+                    failure: None,
                 }),
                 commit_lock: tokio::sync::Mutex::new(()),
                 commit_now: Notify::new(),
@@ -210,6 +218,8 @@ impl Consumer {
             auto_committer: Mutex::new(None),
             tasks: OnceLock::new(),
             lifecycle: AtomicU8::new(NEW),
+            wakeup: Wakeup::new()?,
+            readiness: Arc::new(Readiness::new()?),
         })
     }
 
@@ -253,7 +263,15 @@ impl Consumer {
         let settings = self.fetch_settings();
         let runtime = engine::runtime()?;
         let tasks = self.tasks.get_or_init(|| TaskSet::new(&runtime));
-        let fetcher = Fetcher::start(Arc::clone(&self.shared.cluster), settings, tasks);
+        let fetcher = Fetcher::start(
+            Arc::clone(&self.shared.cluster),
+            settings,
+            tasks,
+            Arc::clone(&self.readiness),
+        );
+        if let Some(notifier) = self.wakeup.notify_on_request(fetcher.waker()) {
+            tasks.spawn(notifier);
+        }
         self.start_partitions(&fetcher, &partitions)?;
         if self.fetcher.set(fetcher).is_err() {
             return Err(Error::new(ErrorCode::WrongState, "the consumer is connected already"));
@@ -282,21 +300,41 @@ impl Consumer {
     /// moves and lost brokers, which are retried) is returned once, in its
     /// place among the messages.
     pub fn get_message(&self, block: bool, timeout: Option<Duration>) -> Result<Message> {
+        let mut taken = None;
+        self.get_messages(block, timeout, 1, |message| taken = Some(message))?;
+        Ok(taken.expect("get_messages succeeds with a message"))
+    }
+
+    /// Like [`Consumer::get_message`], for up to `max` messages (at least
+    /// one): waits as it does for the first, then takes what else is
+    /// fetched already, without waiting, and gives each to `put`, in order.
+    /// Returns how many. An error a fetch met after some messages waits for
+    /// the next call.
+    pub fn get_messages(
+        &self,
+        block: bool,
+        timeout: Option<Duration>,
+        max: usize,
+        mut put: impl FnMut(Message),
+    ) -> Result<usize> {
         let fetcher = self.fetcher()?;
         // The clock is read only when there is something to wait for.
         let mut deadline: Option<Option<Instant>> = None;
         loop {
-            if let Some(next) = self.next_ready(fetcher) {
-                return next;
+            let taken = self.take_ready(fetcher, max, false, &mut put)?;
+            if taken > 0 {
+                return Ok(taken);
             }
             let until = *deadline.get_or_insert_with(|| timeout.map(|timeout| Instant::now() + timeout));
-            if !block || !fetcher.wait(until) {
+            if !block || !fetcher.wait(until, &self.wakeup) {
                 if self.lifecycle.load(Ordering::Acquire) == CLOSED {
                     return Err(closed());
                 }
-                if let Some(next) = self.next_ready(fetcher) {
-                    return next;
+                let taken = self.take_ready(fetcher, max, false, &mut put)?;
+                if taken > 0 {
+                    return Ok(taken);
                 }
+                self.wakeup.take()?;
                 return Err(Error::new(
                     ErrorCode::ConsumerTimeout,
                     format!("no message within {}", describe_wait(block, timeout)),
@@ -305,27 +343,70 @@ impl Consumer {
         }
     }
 
+    /// Up to `max` messages fetched already, without waiting and without
+    /// an error: one a fetch met waits for the next call. Returns how many.
+    pub(crate) fn take_fetched(&self, max: usize, mut put: impl FnMut(Message)) -> Result<usize> {
+        self.take_ready(self.fetcher()?, max, true, &mut put)
+    }
+
+    /// What ends a blocked [`Consumer::get_message`] early with `WokenUp`.
+    pub(crate) fn wakeup(&self) -> &Wakeup {
+        &self.wakeup
+    }
+
+    /// A descriptor readable while fetched messages (or a fetch error) wait
+    /// to be taken, and once the consumer is closed; owned by the consumer.
+    pub(crate) fn ready_fd(&self) -> std::os::fd::RawFd {
+        self.readiness.fd()
+    }
+
     /// [`Consumer::get_message`] waiting up to `consumer_timeout_ms`.
     pub fn next(&self) -> Result<Message> {
         self.get_message(true, self.shared.config.consumer_timeout)
     }
 
-    fn next_ready(&self, fetcher: &Fetcher) -> Option<Result<Message>> {
+    /// Hands up to `max` ready messages to `put` under one lock; returns
+    /// how many. An error a fetch met is returned when it comes first
+    /// (unless `defer_errors`), else kept for the next call.
+    fn take_ready(
+        &self,
+        fetcher: &Fetcher,
+        max: usize,
+        defer_errors: bool,
+        put: &mut impl FnMut(Message),
+    ) -> Result<usize> {
         let mut state = self.shared.lock();
         let state = &mut *state;
-        loop {
+        if !defer_errors {
+            if let Some(error) = state.failure.take() {
+                return Err(error);
+            }
+        } else if state.failure.is_some() {
+            return Ok(0);
+        }
+        let mut taken = 0;
+        while taken < max {
             if let Some(CurrentChunk { chunk, slot }) = state.current.as_mut() {
                 if let Some(mut message) = chunk.messages.next() {
                     message.slot = *slot;
                     state.tracker.delivered(*slot, chunk.assignment, message.offset);
-                    return Some(Ok(message));
+                    put(message);
+                    taken += 1;
+                    continue;
                 }
                 state.tracker.passed(*slot, chunk.assignment, chunk.next_offset);
                 state.current = None;
             }
-            match fetcher.take()? {
-                Ready::Failure(error) => return Some(Err(error)),
-                Ready::Chunk(chunk) => {
+            match fetcher.take() {
+                None => break,
+                Some(Ready::Failure(error)) => {
+                    if taken == 0 && !defer_errors {
+                        return Err(error);
+                    }
+                    state.failure = Some(error);
+                    break;
+                }
+                Some(Ready::Chunk(chunk)) => {
                     let Some(slot) = state.tracker.slot_of(&chunk.partition, chunk.assignment) else {
                         continue;
                     };
@@ -336,6 +417,7 @@ impl Consumer {
                 }
             }
         }
+        Ok(taken)
     }
 
     /// Marks `message` processed, in any order. After

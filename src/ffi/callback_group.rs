@@ -51,9 +51,7 @@ struct CProcessor {
 
 impl MessageProcessor for CProcessor {
     fn process(&mut self, message: &Message) -> std::result::Result<(), String> {
-        let lent = yk_message {
-            message: message.clone(),
-        };
+        let lent = yk_message::new(message.clone(), None);
         // SAFETY: the application supplied the callback and its opaque
         // pointer; the message and the error buffer live for the call.
         call_with_error_buffer(|error, size| unsafe { (self.callback)(self.opaque as *mut c_void, &lent, error, size) })

@@ -3,23 +3,46 @@
 //! task_done, commits and close.
 
 use std::ffi::c_char;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::consumer::{Consumer, Subscription, Topic, TopicPartition};
 use crate::error::{ErrorCode, Result};
 use crate::ffi::arguments::{c_slice, c_str, c_strings, check_out};
-use crate::ffi::boundary::{boundary, function_name};
+use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::consumer_config::yk_consumer_config;
 use crate::ffi::consumer_message::yk_message;
+use crate::ffi::consumer_message::yk_message_view;
 use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
+use crate::ffi::message_batch::{fill_batch, yk_message_batch};
+use crate::ffi::task_source::TaskSource;
 use crate::ffi::values::yk_topic_partition;
 
 /// A consumer. Usable from several threads at once: messages go to
 /// whichever thread asks, and any thread may mark them done.
 pub struct yk_consumer {
-    pub(crate) consumer: Consumer,
+    /// Where its messages mark themselves done; dropped before `consumer`.
+    source: TaskSource,
+    consumer: Arc<Consumer>,
     /// The process that made it (docs/c-abi.md: fork).
-    pub(crate) made_in: MadeIn,
+    made_in: MadeIn,
+}
+
+impl yk_consumer {
+    /// The handle of `consumer`, made in this process.
+    pub(crate) fn new(consumer: Consumer) -> yk_consumer {
+        let consumer = Arc::new(consumer);
+        yk_consumer {
+            source: TaskSource::new(consumer.clone()),
+            consumer,
+            made_in: MadeIn::this_process(),
+        }
+    }
+
+    /// `message`, handed out by this consumer.
+    fn hand_out(&self, message: crate::consumer::Message) -> yk_message {
+        yk_message::new(message, Some(self.source.link()))
+    }
 }
 
 impl Handle for yk_consumer {
@@ -56,13 +79,7 @@ pub unsafe extern "C" fn yk_consumer_new_simple(
             partitions: (count > 0).then(|| partitions.to_vec()),
         };
         let consumer = Consumer::new(subscription, config.config.clone())?;
-        write_handle(
-            out,
-            yk_consumer {
-                consumer,
-                made_in: MadeIn::this_process(),
-            },
-        );
+        write_handle(out, yk_consumer::new(consumer));
         Ok(())
     })
 }
@@ -87,13 +104,7 @@ pub unsafe extern "C" fn yk_consumer_new(
         let config = handle(config, "config")?;
         let topics = c_strings(topics, count, "topics")?;
         let consumer = Consumer::new(Subscription::Topics(topics), config.config.clone())?;
-        write_handle(
-            out,
-            yk_consumer {
-                consumer,
-                made_in: MadeIn::this_process(),
-            },
-        );
+        write_handle(out, yk_consumer::new(consumer));
         Ok(())
     })
 }
@@ -126,11 +137,39 @@ pub unsafe extern "C" fn yk_consumer_get_message(
 ) -> ErrorCode {
     boundary(function_name!(), || {
         check_out(out, "out")?;
-        let consumer = &handle(consumer, "consumer")?.consumer;
+        let consumer = handle(consumer, "consumer")?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        let message = consumer.get_message(block, timeout)?;
-        write_handle(out, yk_message { message });
+        let message = consumer.consumer.get_message(block, timeout)?;
+        write_handle(out, consumer.hand_out(message));
         Ok(())
+    })
+}
+
+/// Takes up to the batch's capacity of messages into `batch`, releasing
+/// what it held: the first as `yk_consumer_get_message` with `block` true
+/// takes it (waiting up to `timeout_ms`; 0: only what is fetched already;
+/// negative: no limit, until `yk_consumer_close` from another thread),
+/// then whatever else is fetched already, without waiting. On success
+/// `*views` points at `*count` (at least 1) message views, in order, owned
+/// by `batch` until it is filled again or freed; each view's `message` can
+/// go to `yk_task_done`. None within the time is
+/// `YK_ERROR_CONSUMER_TIMEOUT` (the batch is then empty). An error a fetch
+/// met after some messages comes back from the next call. `*views` and
+/// `*count` are written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_next_batch(
+    consumer: *const yk_consumer,
+    timeout_ms: i32,
+    batch: *mut yk_message_batch,
+    views: *mut *const yk_message_view,
+    count: *mut usize,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        let consumer = handle(consumer, "consumer")?;
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        fill_batch(batch, views, count, &consumer.source, |max, put| {
+            consumer.consumer.get_messages(true, timeout, max, put)
+        })
     })
 }
 
@@ -140,8 +179,9 @@ pub unsafe extern "C" fn yk_consumer_get_message(
 pub unsafe extern "C" fn yk_consumer_next(consumer: *const yk_consumer, out: *mut *mut yk_message) -> ErrorCode {
     boundary(function_name!(), || {
         check_out(out, "out")?;
-        let message = handle(consumer, "consumer")?.consumer.next()?;
-        write_handle(out, yk_message { message });
+        let consumer = handle(consumer, "consumer")?;
+        let message = consumer.consumer.next()?;
+        write_handle(out, consumer.hand_out(message));
         Ok(())
     })
 }
@@ -201,6 +241,41 @@ pub unsafe extern "C" fn yk_consumer_commit_message(
     boundary(function_name!(), || {
         let consumer = &handle(consumer, "consumer")?.consumer;
         consumer.commit_message(&handle(message, "message")?.message)
+    })
+}
+
+/// Makes a call blocked in `yk_consumer_get_message`, `yk_consumer_next`
+/// or `yk_consumer_next_batch` on `consumer` return at once with
+/// `YK_ERROR_WOKEN_UP` (messages already fetched are still handed out
+/// first). Safe to call from any thread and from a signal handler (it is
+/// async-signal-safe: an atomic store and one `write(2)`, no lock, no
+/// allocation — when the handle is valid). A wakeup with no call blocked
+/// is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+/// Each wakeup ends one call.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_wakeup(consumer: *const yk_consumer) -> ErrorCode {
+    boundary(function_name!(), || {
+        handle(consumer, "consumer")?.consumer.wakeup().request();
+        Ok(())
+    })
+}
+
+/// A file descriptor for event loops (poll, epoll, Go's netpoller, Ruby's
+/// `IO.select`): readable while fetched messages (or a fetch error) wait
+/// to be taken, and once the consumer is closed. Level-triggered in
+/// effect: it stays readable until a take finds nothing left, so wait for
+/// it, then call `yk_consumer_next_batch` with `timeout_ms` 0 until
+/// `YK_ERROR_CONSUMER_TIMEOUT`, which drains it (only the library reads
+/// it; never read or close it yourself). It may be readable when nothing
+/// is left (after a revoke, or a fetch that only moved the position): the
+/// take then returns `YK_ERROR_CONSUMER_TIMEOUT` and drains it. Owned by
+/// `consumer`, valid until `yk_consumer_free`; the same descriptor for
+/// the consumer's life, before `yk_consumer_connect` too. −1 when
+/// `consumer` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_ready_fd(consumer: *const yk_consumer) -> i32 {
+    boundary_value(function_name!(), -1, || {
+        Ok(handle(consumer, "consumer")?.consumer.ready_fd())
     })
 }
 

@@ -3,16 +3,19 @@
 //! metrics served on the caller's thread.
 
 use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
 
 use crate::consumer::TopicPartition;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ffi::arguments::{c_strings, check_out, deadline_ms, NO_LIMIT};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::consumer_config::{yk_consumer_config, yk_rebalance_callback, RebalanceCallbacks};
-use crate::ffi::consumer_message::yk_message;
+use crate::ffi::consumer_message::{yk_message, yk_message_view};
 use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
+use crate::ffi::message_batch::{fill_batch, yk_message_batch};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
+use crate::ffi::task_source::TaskSource;
 use crate::ffi::values::yk_topic_partition;
 use crate::groups::consumer_group::{ConsumerGroup, RebalanceHandler};
 use crate::groups::metrics::{dimensions, GROUP_METRICS, GROUP_PREFIX};
@@ -22,7 +25,9 @@ use crate::metrics::MetricsResponder;
 /// once; rebalances (and their callbacks) run inside whichever call meets
 /// them.
 pub struct yk_consumer_group {
-    group: ConsumerGroup,
+    /// Where its messages mark themselves done; dropped before `group`.
+    source: TaskSource,
+    group: Arc<ConsumerGroup>,
     rebalance: RebalanceCallbacks,
     identifier: CString,
     /// The process that made it (docs/c-abi.md: fork).
@@ -111,9 +116,11 @@ pub unsafe extern "C" fn yk_consumer_group_new(
         let responder = group_responder(config, metrics_responder)?;
         let group = ConsumerGroup::new(&topics, config.config.clone(), responder)?;
         let identifier = CString::new(group.identifier()).expect("identifiers hold no NUL");
+        let group = Arc::new(group);
         write_handle(
             out,
             yk_consumer_group {
+                source: TaskSource::new(group.clone()),
                 group,
                 rebalance: config.rebalance,
                 identifier,
@@ -128,7 +135,8 @@ pub unsafe extern "C" fn yk_consumer_group_new(
 /// limit) for the first allocation, which comes no sooner than
 /// `partitioner_cooldown` and runs the post-rebalance callback here. Still
 /// allocating after `timeout_ms` is `YK_ERROR_TIMED_OUT`, and the group is
-/// started: `yk_consumer_group_next` goes on. Other errors
+/// started: `yk_consumer_group_next` goes on, and `yk_consumer_group_start`
+/// again (or `yk_consumer_group_wait_assignment`) waits again. Other errors
 /// (`YK_ERROR_PARTITIONER` when ZooKeeper cannot be reached or the topics
 /// have no partitions, `YK_ERROR_KAFKA_UNAVAILABLE`, ...) leave the group
 /// stopped: free it and create a new one.
@@ -139,6 +147,28 @@ pub unsafe extern "C" fn yk_consumer_group_start(group: *const yk_consumer_group
         let _entry = enter_handle(group, function_name!())?;
         let timeout = deadline_ms(timeout_ms).unwrap_or(NO_LIMIT);
         group.group.start(timeout, &mut CRebalance(group.rebalance))
+    })
+}
+
+/// Waits up to `timeout_ms` (negative: no limit) until the started group
+/// holds its allocation and may deliver messages, following the
+/// partitioner meanwhile: rebalances and their callbacks run here, as in
+/// `yk_consumer_group_next`. `YK_ERROR_OK` at once when it holds its
+/// partitions already; `YK_ERROR_TIMED_OUT` when it is still allocating
+/// (call again to wait more); `YK_ERROR_WRONG_STATE` before
+/// `yk_consumer_group_start`, `YK_ERROR_CLOSED_HANDLE` after
+/// `yk_consumer_group_stop`, `YK_ERROR_PARTITIONER` when the ZooKeeper
+/// session was lost.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_wait_assignment(
+    group: *const yk_consumer_group,
+    timeout_ms: i32,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        let group = handle(group, "group")?;
+        let _entry = enter_handle(group, function_name!())?;
+        let timeout = deadline_ms(timeout_ms).unwrap_or(NO_LIMIT);
+        group.group.wait_assignment(timeout, &mut CRebalance(group.rebalance))
     })
 }
 
@@ -167,8 +197,32 @@ pub unsafe extern "C" fn yk_consumer_group_next(
         let group = handle(group, "group")?;
         let _entry = enter_handle(group, function_name!())?;
         let message = group.group.next(&mut CRebalance(group.rebalance))?;
-        write_handle(out, yk_message { message });
+        write_handle(out, yk_message::new(message, Some(group.source.link())));
         Ok(())
+    })
+}
+
+/// Takes up to the batch's capacity of messages into `batch`, releasing
+/// what it held: the first as `yk_consumer_group_next` takes it (with its
+/// rebalances, callbacks and `consumer_timeout_ms`), then whatever else is
+/// fetched already, without waiting. On success `*views` points at
+/// `*count` (at least 1) message views, in order, owned by `batch` until it
+/// is filled again or freed; each view's `message` can go to
+/// `yk_task_done`. Errors as for `yk_consumer_group_next` (the batch is
+/// then empty). `*views` and `*count` are written only on success.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_next_batch(
+    group: *const yk_consumer_group,
+    batch: *mut yk_message_batch,
+    views: *mut *const yk_message_view,
+    count: *mut usize,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        let group = handle(group, "group")?;
+        let _entry = enter_handle(group, function_name!())?;
+        fill_batch(batch, views, count, &group.source, |max, put| {
+            group.group.next_batch(&mut CRebalance(group.rebalance), max, put)
+        })
     })
 }
 
@@ -186,6 +240,34 @@ pub unsafe extern "C" fn yk_consumer_group_task_done(
         let _entry = enter_handle(group, function_name!())?;
         group.group.task_done(&handle(message, "message")?.message)
     })
+}
+
+/// Makes a call blocked in `yk_consumer_group_next` or
+/// `yk_consumer_group_next_batch` on `group` return with
+/// `YK_ERROR_WOKEN_UP`: at once while it waits for messages, within 100 ms
+/// (one internal attempt) while the group is still allocating. Safe to call from any thread and from a signal handler (it is
+/// async-signal-safe: an atomic store and one `write(2)`, no lock, no
+/// allocation — when the handle is valid). A wakeup with no call blocked
+/// is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+/// Each wakeup ends one call.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_wakeup(group: *const yk_consumer_group) -> ErrorCode {
+    boundary(function_name!(), || {
+        handle(group, "group")?.group.wakeup();
+        Ok(())
+    })
+}
+
+/// A file descriptor readable while fetched messages wait, as
+/// `yk_consumer_ready_fd` describes (drain it with
+/// `yk_consumer_group_next_batch` until `YK_ERROR_CONSUMER_TIMEOUT`). A
+/// group rebalances only inside its calls: an event loop must also call
+/// `yk_consumer_group_next_batch` every few hundred milliseconds while the
+/// descriptor stays quiet, with `consumer_timeout_ms` 0 so that the call
+/// does not block. Owned by `group`; −1 when `group` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn yk_consumer_group_ready_fd(group: *const yk_consumer_group) -> i32 {
+    boundary_value(function_name!(), -1, || Ok(handle(group, "group")?.group.ready_fd()))
 }
 
 /// Commits the processed offsets of the partitions held now and waits for

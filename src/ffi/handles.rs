@@ -11,6 +11,9 @@
 //! it is `WrongState` at once, and freed there it is left alone, since
 //! nothing it owns survived the fork (docs/c-abi.md).
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+
 use crate::error::{Error, ErrorCode, Result};
 use crate::ffi::arguments::c_slice;
 use crate::ffi::boundary::boundary_value;
@@ -37,15 +40,47 @@ pub(crate) struct MadeIn(u32);
 impl MadeIn {
     /// This process.
     pub(crate) fn this_process() -> MadeIn {
-        MadeIn(std::process::id())
+        MadeIn(process_id())
     }
+}
+
+/// This process's id as last read, 0 when it must be read again. Every
+/// borrow of a handle compares it, and `getpid` is a system call (glibc
+/// stopped caching it): on the consumer's per-message calls it was a
+/// large part of their cost (BENCHMARKS.md, "Reading messages across the
+/// C boundary").
+static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
+static FORGET_IN_CHILD: Once = Once::new();
+
+/// Runs in a child right after `fork()`: the cached id is the parent's.
+extern "C" fn forget_process_id() {
+    PROCESS_ID.store(0, Ordering::Relaxed);
+}
+
+/// This process's id, cached. A `pthread_atfork` child handler, registered
+/// before the first id is cached, clears it in every child `fork()` makes.
+/// (A child made by a raw `clone` system call skips the handlers; such a
+/// child cannot run this library's threads either.)
+fn process_id() -> u32 {
+    let cached = PROCESS_ID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    FORGET_IN_CHILD.call_once(|| {
+        // SAFETY: registers a handler that only stores to an atomic, which
+        // is async-signal-safe as a handler that runs after fork must be.
+        unsafe { nix::libc::pthread_atfork(None, None, Some(forget_process_id)) };
+    });
+    let id = std::process::id();
+    PROCESS_ID.store(id, Ordering::Relaxed);
+    id
 }
 
 /// A handle bound to another process (this is a child forked after the
 /// handle was made) is `WrongState` naming `what` and fork.
 fn check_process<T: Handle>(handle: &T, what: &str) -> Result<()> {
     match handle.made_in() {
-        Some(MadeIn(maker)) if *maker != std::process::id() => Err(Error::new(
+        Some(MadeIn(maker)) if *maker != process_id() => Err(Error::new(
             ErrorCode::WrongState,
             format!(
                 "{what} was made in process {maker} and this process is a child forked after that: \

@@ -9,6 +9,8 @@
 //!   own handle into `YK_ERROR_REENTRANT`;
 //! - [`handles`]: borrowing, boxing and freeing handles;
 //! - [`arguments`]: checking and borrowing the plain C arguments;
+//! - [`task_source`]: the link from a message to the handle that handed
+//!   it out, for `yk_task_done`;
 //! - [`values`]: the `#[repr(C)]` value types several objects share.
 
 #![allow(non_camel_case_types)]
@@ -19,6 +21,7 @@ mod arguments;
 mod boundary;
 mod handles;
 mod reentrancy;
+mod task_source;
 pub mod values;
 
 pub mod callback_group;
@@ -30,6 +33,7 @@ pub mod consumer_group;
 pub mod consumer_message;
 pub mod discovery;
 pub mod error;
+pub mod message_batch;
 pub mod metrics;
 pub mod multiprocessing_group;
 pub mod offsets;

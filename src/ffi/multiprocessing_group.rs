@@ -75,9 +75,7 @@ unsafe impl Send for CWorker {}
 impl PartitionWorker for CWorker {
     fn process(&mut self, message: &Message) -> std::result::Result<(), String> {
         let process = self.table.process.expect("checked at creation");
-        let lent = yk_message {
-            message: message.clone(),
-        };
+        let lent = yk_message::new(message.clone(), None);
         // SAFETY: as in `create`; the message and the buffer live for the call.
         call_with_error_buffer(|error, size| unsafe { process(self.table.opaque, self.state, &lent, error, size) })
     }
@@ -266,13 +264,7 @@ pub unsafe extern "C" fn yk_multiprocessing_group_free(group: *mut yk_multiproce
 pub unsafe extern "C" fn yk_multiprocessing_worker_consumer(out: *mut *mut yk_consumer) -> ErrorCode {
     boundary(function_name!(), || {
         check_out(out, "out")?;
-        write_handle(
-            out,
-            yk_consumer {
-                consumer: consumer_from_env()?,
-                made_in: MadeIn::this_process(),
-            },
-        );
+        write_handle(out, yk_consumer::new(consumer_from_env()?));
         Ok(())
     })
 }

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::arguments::c_slice;
 use crate::ffi::arguments::{c_str, check_out, deadline_ms, NO_LIMIT};
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::cluster_config::yk_cluster_config;
@@ -12,10 +13,10 @@ use crate::ffi::config::yk_config;
 use crate::ffi::handles::{free_handle, handle, write_handle, Boxed, Handle, MadeIn};
 use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
-use crate::ffi::values::yk_bytes;
+use crate::ffi::values::{yk_bytes, yk_header};
 use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
 use crate::producer::accumulator::DeliveryReport;
-use crate::producer::{Producer, QueueWait};
+use crate::producer::{OutgoingHeader, Producer, QueueWait};
 use crate::sync::Locking;
 
 /// What became of one message given to `yk_producer_produce`. Valid only
@@ -44,9 +45,20 @@ pub struct yk_delivery_report {
 pub type yk_delivery_callback =
     Option<unsafe extern "C" fn(callback_opaque: *mut c_void, report: *const yk_delivery_report)>;
 
+/// Receives the delivery reports of one `yk_producer_poll`, `_flush` or
+/// `_close` call in one array (`count` ≥ 1), on the thread that made the
+/// call, when the call has served them: one C call for many reports,
+/// where a binding pays for every crossing. The array and what it points
+/// to are valid during the call only. It must not call back into the same
+/// producer (`YK_ERROR_REENTRANT`).
+pub type yk_delivery_batch_callback =
+    Option<unsafe extern "C" fn(callback_opaque: *mut c_void, reports: *const yk_delivery_report, count: usize)>;
+
+/// Where reports go: one callback per report, or one per batch.
 #[derive(Clone, Copy)]
 struct DeliveryCallback {
     callback: yk_delivery_callback,
+    batch: yk_delivery_batch_callback,
     opaque: usize,
 }
 
@@ -107,6 +119,7 @@ pub unsafe extern "C" fn yk_producer_new(
                 producer,
                 delivery: Mutex::new(DeliveryCallback {
                     callback: None,
+                    batch: None,
                     opaque: 0,
                 }),
                 made_in: MadeIn::this_process(),
@@ -129,6 +142,31 @@ pub unsafe extern "C" fn yk_producer_set_delivery_callback(
         producer.producer.check_open()?;
         *producer.delivery.locked() = DeliveryCallback {
             callback,
+            batch: None,
+            opaque: callback_opaque as usize,
+        };
+        Ok(())
+    })
+}
+
+/// Sets a callback that receives delivery reports in batches: every report
+/// one `yk_producer_poll`, `yk_producer_flush` or `yk_producer_close` call
+/// serves, in one array, once the call has served them (for a flush or
+/// close, when it returns). Replaces a callback set by
+/// `yk_producer_set_delivery_callback`, and that one replaces this (NULL:
+/// reports are dropped when served). `callback_opaque` is passed back.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_set_delivery_batch_callback(
+    producer: *const yk_producer,
+    callback: yk_delivery_batch_callback,
+    callback_opaque: *mut c_void,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        let producer = handle(producer, "producer")?;
+        producer.producer.check_open()?;
+        *producer.delivery.locked() = DeliveryCallback {
+            callback: None,
+            batch: callback,
             opaque: callback_opaque as usize,
         };
         Ok(())
@@ -226,12 +264,99 @@ pub unsafe extern "C" fn yk_producer_produce(
     queue_wait_ms: i32,
 ) -> ErrorCode {
     boundary(function_name!(), || {
+        let message = CMessage::new(topic, partition, key, key_len, value, value_len, std::ptr::null(), 0)?;
+        produce(producer, message, message_opaque, queue_wait_ms, function_name!())
+    })
+}
+
+/// `yk_producer_produce` with record headers: `headers[0..header_count]`
+/// (NULL with 0: none), each a UTF-8 name and a value (NULL: a null value),
+/// copied with the message. Consumers of every Kafka client read them
+/// (`yk_message_view`'s `headers` here). A name that is NULL (with a
+/// non-zero length) or not UTF-8, or lengths larger than `PTRDIFF_MAX`
+/// together with the key and value, is `YK_ERROR_INVALID_ARGUMENT` naming
+/// the header. Headers count toward `message_max_bytes`.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_produce_with_headers(
+    producer: *const yk_producer,
+    topic: *const c_char,
+    partition: i32,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    headers: *const yk_header,
+    header_count: usize,
+    message_opaque: *mut c_void,
+    queue_wait_ms: i32,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        let message = CMessage::new(topic, partition, key, key_len, value, value_len, headers, header_count)?;
+        produce(producer, message, message_opaque, queue_wait_ms, function_name!())
+    })
+}
+
+/// Sends one message with record headers and returns once the broker
+/// acknowledged it, writing its offset to `*offset` when non-NULL.
+/// Arguments as for `yk_producer_produce_with_headers` (`partition` −1:
+/// murmur2 of the key, or round-robin without one).
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_send_with_headers(
+    producer: *const yk_producer,
+    topic: *const c_char,
+    partition: i32,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    headers: *const yk_header,
+    header_count: usize,
+    offset: *mut i64,
+) -> ErrorCode {
+    boundary(function_name!(), || {
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
+        let message = CMessage::new(topic, partition, key, key_len, value, value_len, headers, header_count)?;
+        let written = producer.producer.send_with_headers(
+            message.topic,
+            message.partition,
+            message.key,
+            message.value,
+            &message.headers,
+        )?;
+        write_offsets(offset, &[written]);
+        Ok(())
+    })
+}
+
+/// One message's C arguments, checked and borrowed.
+struct CMessage<'a> {
+    topic: &'a str,
+    partition: Option<i32>,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: Vec<OutgoingHeader<'a>>,
+}
+
+impl<'a> CMessage<'a> {
+    /// # Safety
+    /// The pointers are NULL or valid for their lengths (`topic` NUL-terminated).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn new(
+        topic: *const c_char,
+        partition: i32,
+        key: *const u8,
+        key_len: usize,
+        value: *const u8,
+        value_len: usize,
+        headers: *const yk_header,
+        header_count: usize,
+    ) -> Result<CMessage<'a>> {
         let topic = c_str(topic, "topic")?;
         let key = byte_slice(key, key_len, BufferArgument::Named("key"))?;
         let value = byte_slice(value, value_len, BufferArgument::Named("value"))?;
         check_message_length(key_len, value_len, BufferArgument::Named("value"))?;
+        let headers = c_headers(headers, header_count, key_len + value_len)?;
         let partition = match partition {
             -1 => None,
             p if p >= 0 => Some(p),
@@ -241,19 +366,115 @@ pub unsafe extern "C" fn yk_producer_produce(
                 )))
             }
         };
-        let wait = match queue_wait_ms {
-            0 => QueueWait::NoWait,
-            -1 => QueueWait::Forever,
-            ms if ms > 0 => QueueWait::Upto(Duration::from_millis(ms as u64)),
-            ms => {
-                return Err(Error::invalid_argument(format!(
-                    "queue_wait_ms {ms} is not -1, 0 or positive"
-                )))
-            }
-        };
-        producer
-            .producer
-            .produce(topic, partition, key, value, message_opaque as usize, wait)
+        Ok(CMessage {
+            topic,
+            partition,
+            key,
+            value,
+            headers,
+        })
+    }
+}
+
+/// Queues `message` on the producer for `yk_producer_produce` and
+/// `yk_producer_produce_with_headers` (named `function`).
+///
+/// # Safety
+/// `producer` is NULL or a live producer.
+unsafe fn produce(
+    producer: *const yk_producer,
+    message: CMessage<'_>,
+    message_opaque: *mut c_void,
+    queue_wait_ms: i32,
+    function: &str,
+) -> Result<()> {
+    let producer = handle(producer, "producer")?;
+    let _entry = enter_handle(producer, function)?;
+    let wait = match queue_wait_ms {
+        0 => QueueWait::NoWait,
+        -1 => QueueWait::Forever,
+        ms if ms > 0 => QueueWait::Upto(Duration::from_millis(ms as u64)),
+        ms => {
+            return Err(Error::invalid_argument(format!(
+                "queue_wait_ms {ms} is not -1, 0 or positive"
+            )))
+        }
+    };
+    producer.producer.produce_with_headers(
+        message.topic,
+        message.partition,
+        message.key,
+        message.value,
+        &message.headers,
+        message_opaque as usize,
+        wait,
+    )
+}
+
+/// Borrows `count` headers (NULL with 0: none). A name must be UTF-8 and
+/// not NULL; a NULL value is a null one. `message_len` (key and value)
+/// plus every name and value past [`MAX_LENGTH`] is invalid.
+///
+/// # Safety
+/// `headers` is NULL or points at `count` headers, each as [`byte_slice`] requires.
+unsafe fn c_headers<'a>(
+    headers: *const yk_header,
+    count: usize,
+    message_len: usize,
+) -> Result<Vec<OutgoingHeader<'a>>> {
+    let mut total = message_len;
+    c_slice(headers, count, "headers")?
+        .iter()
+        .enumerate()
+        .map(|(i, header)| {
+            let name_argument = BufferArgument::HeaderName(i);
+            let Some(name) = byte_slice(header.name.cast(), header.name_len, name_argument)? else {
+                return Err(Error::invalid_argument(format!("{} is NULL", name_argument.data())));
+            };
+            let name = std::str::from_utf8(name)
+                .map_err(|e| Error::invalid_argument(format!("{} is not valid UTF-8 ({e})", name_argument.data())))?;
+            let value_argument = BufferArgument::HeaderValue(i);
+            let value = byte_slice(header.value, header.value_len, value_argument)?;
+            total = total
+                .checked_add(header.name_len)
+                .and_then(|total| total.checked_add(header.value_len))
+                .filter(|total| *total <= MAX_LENGTH)
+                .ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "{}: the message with its headers is larger than any message can be ({MAX_LENGTH})",
+                        value_argument.len()
+                    ))
+                })?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// A file descriptor for event loops: readable while delivery reports
+/// wait to be served. Wait for it, then call `yk_producer_poll` with
+/// `timeout_ms` 0, which serves every queued report and drains it (only
+/// the library reads it; never read or close it yourself). Owned by
+/// `producer`, valid until `yk_producer_free`. −1 when `producer` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_ready_fd(producer: *const yk_producer) -> i32 {
+    boundary_value(function_name!(), -1, || {
+        Ok(handle(producer, "producer")?.producer.ready_fd())
+    })
+}
+
+/// Makes a call blocked in `yk_producer_poll` or `yk_producer_flush` on
+/// `producer` return at once with `YK_ERROR_WOKEN_UP` (reports already
+/// queued are still served first; a flush leaves the rest queued).
+/// Safe to call from any thread and from a signal handler (it is
+/// async-signal-safe: an atomic store and one `write(2)`, no lock, no
+/// allocation — when the handle is valid). A wakeup with no call blocked
+/// is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
+/// Each wakeup ends one call.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_wakeup(producer: *const yk_producer) -> ErrorCode {
+    boundary(function_name!(), || {
+        handle(producer, "producer")?.producer.wakeup();
+        Ok(())
     })
 }
 
@@ -272,7 +493,7 @@ pub unsafe extern "C" fn yk_producer_poll(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let timeout = poll_timeout(timeout_ms)?;
-        let count = producer.producer.poll(timeout, &mut delivery_handler(producer))?;
+        let count = serve_reports(producer, |handler| producer.producer.poll(timeout, handler))?;
         if let Some(served) = served.as_mut() {
             *served = count;
         }
@@ -290,7 +511,7 @@ pub unsafe extern "C" fn yk_producer_flush(producer: *const yk_producer, timeout
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let timeout = deadline_ms(timeout_ms)?;
-        producer.producer.flush(timeout, &mut delivery_handler(producer))
+        serve_reports(producer, |handler| producer.producer.flush(timeout, handler))
     })
 }
 
@@ -313,7 +534,7 @@ pub unsafe extern "C" fn yk_producer_close(
         let producer = handle(producer, "producer")?;
         let _entry = enter_handle(producer, function_name!())?;
         let timeout = deadline_ms(timeout_ms)?;
-        let left = producer.producer.close(timeout, &mut delivery_handler(producer))?;
+        let left = serve_reports(producer, |handler| producer.producer.close(timeout, handler))?;
         if let Some(undelivered) = undelivered.as_mut() {
             *undelivered = left;
         }
@@ -342,28 +563,59 @@ pub unsafe extern "C" fn yk_producer_free(producer: *mut yk_producer) {
     free_handle(producer, function_name!());
 }
 
-/// The delivery callback as a Rust handler. The report's topic is lent as
-/// it is: a `Topic` is kept NUL-terminated for this.
-fn delivery_handler(producer: &yk_producer) -> impl FnMut(&DeliveryReport) + '_ {
+/// Runs `call` (a poll, flush or close) with a handler that gives its
+/// reports to the application's callback: each at once, or, with a batch
+/// callback, all of them in one array once `call` returned (whatever it
+/// returned).
+fn serve_reports<T>(
+    producer: &yk_producer,
+    call: impl FnOnce(&mut dyn FnMut(&DeliveryReport)) -> Result<T>,
+) -> Result<T> {
     let delivery = *producer.delivery.locked();
-    move |report: &DeliveryReport| {
+    let opaque = delivery.opaque as *mut c_void;
+    if let Some(batch) = delivery.batch {
+        let mut served: Vec<DeliveryReport> = Vec::new();
+        let result = call(&mut |report| served.push(report.clone()));
+        if !served.is_empty() {
+            let messages: Vec<Option<CString>> = served.iter().map(error_message).collect();
+            let reports: Vec<yk_delivery_report> = served
+                .iter()
+                .zip(&messages)
+                .map(|(report, message)| c_report(report, message.as_ref()))
+                .collect();
+            // SAFETY: the application supplied the callback and its opaque
+            // value; the array and its strings live for the call.
+            unsafe { batch(opaque, reports.as_ptr(), reports.len()) };
+        }
+        return result;
+    }
+    call(&mut |report| {
         let Some(callback) = delivery.callback else { return };
-        let topic = report.topic.as_c_str().as_ptr();
-        let error_message = report
-            .error
-            .as_ref()
-            .map(|e| CString::new(e.message().replace('\0', " ")).unwrap_or_default());
-        let c_report = yk_delivery_report {
-            message_opaque: report.opaque as *mut c_void,
-            error: report.error.as_ref().map_or(ErrorCode::Ok, Error::code),
-            kafka_code: report.error.as_ref().and_then(Error::kafka_code).unwrap_or(0),
-            topic,
-            partition: report.partition,
-            offset: report.offset,
-            error_message: error_message.as_ref().map_or(std::ptr::null(), |m| m.as_ptr()),
-        };
-        // SAFETY: the application supplied the callback and its opaque value.
-        unsafe { callback(delivery.opaque as *mut c_void, &c_report) };
+        let message = error_message(report);
+        // SAFETY: as above, for one report.
+        unsafe { callback(opaque, &c_report(report, message.as_ref())) };
+    })
+}
+
+/// Why a report's message failed, as C text.
+fn error_message(report: &DeliveryReport) -> Option<CString> {
+    report
+        .error
+        .as_ref()
+        .map(|e| CString::new(e.message().replace('\0', " ")).unwrap_or_default())
+}
+
+/// A report as C sees it, pointing into `report` (its topic is kept
+/// NUL-terminated for this) and `error_message`.
+fn c_report(report: &DeliveryReport, error_message: Option<&CString>) -> yk_delivery_report {
+    yk_delivery_report {
+        message_opaque: report.opaque as *mut c_void,
+        error: report.error.as_ref().map_or(ErrorCode::Ok, Error::code),
+        kafka_code: report.error.as_ref().and_then(Error::kafka_code).unwrap_or(0),
+        topic: report.topic.as_c_str().as_ptr(),
+        partition: report.partition,
+        offset: report.offset,
+        error_message: error_message.map_or(std::ptr::null(), |m| m.as_ptr()),
     }
 }
 
@@ -380,6 +632,8 @@ const MAX_LENGTH: usize = isize::MAX as usize;
 enum BufferArgument<'a> {
     Named(&'a str),
     Value(usize),
+    HeaderName(usize),
+    HeaderValue(usize),
 }
 
 impl BufferArgument<'_> {
@@ -387,13 +641,15 @@ impl BufferArgument<'_> {
         match self {
             BufferArgument::Named(name) => name.to_string(),
             BufferArgument::Value(i) => format!("values[{i}].data"),
+            BufferArgument::HeaderName(i) => format!("headers[{i}].name"),
+            BufferArgument::HeaderValue(i) => format!("headers[{i}].value"),
         }
     }
 
     fn len(self) -> String {
         match self {
-            BufferArgument::Named(name) => format!("{name}_len"),
             BufferArgument::Value(i) => format!("values[{i}].len"),
+            other => format!("{}_len", other.data()),
         }
     }
 }

@@ -23,3 +23,19 @@ pub struct yk_topic_partition {
     /// The partition.
     pub partition: i32,
 }
+
+/// A record header: a name and a value, each `len` bytes at its pointer
+/// (neither is NUL-terminated). A NULL `value` is a null value (Kafka's
+/// headers may have one); a non-NULL `value` with `value_len` 0 is empty.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct yk_header {
+    /// The name's UTF-8 bytes.
+    pub name: *const c_char,
+    /// Bytes in `name`.
+    pub name_len: usize,
+    /// The value's bytes; NULL for a null value.
+    pub value: *const u8,
+    /// Bytes in `value`.
+    pub value_len: usize,
+}

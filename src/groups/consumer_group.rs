@@ -146,15 +146,19 @@ impl ConsumerGroup {
 
     /// Connects, joins the group and waits up to `timeout` for the first
     /// allocation (after at least the cooldown). Still allocating then is
-    /// `TimedOut`: the group is started and `next` goes on allocating. Any
-    /// other failure leaves the group stopped (create a new one).
+    /// `TimedOut`: the group is started and `next` goes on allocating, and
+    /// `start` again (or [`ConsumerGroup::wait_assignment`]) waits again.
+    /// Any other failure leaves the group stopped (create a new one).
     pub fn start(&self, timeout: Duration, handler: &mut dyn RebalanceHandler) -> Result<()> {
-        let deadline = Instant::now() + timeout;
         {
             let mut state = self.lock();
             match self.lifecycle() {
                 Lifecycle::New => {}
-                Lifecycle::Started => return Err(Error::new(ErrorCode::WrongState, "the group is started already")),
+                // A start that timed out goes on waiting (docs/consumer-groups.md).
+                Lifecycle::Started => {
+                    drop(state);
+                    return self.wait_assignment(timeout, handler);
+                }
                 Lifecycle::Stopped => return Err(stopped()),
             }
             // A start that fails half-way leaves the group stopped: create a new one.
@@ -169,6 +173,16 @@ impl ConsumerGroup {
             state.force_partitions_refresh = false;
             self.set_lifecycle(&state, Lifecycle::Started);
         }
+        self.wait_assignment(timeout, handler)
+    }
+
+    /// Waits up to `timeout` until the group holds its allocation and may
+    /// deliver, following the partitioner (rebalances and their callbacks
+    /// run here). `TimedOut` when it is still allocating (it goes on in
+    /// `next`); `WrongState` before `start`, `ClosedHandle` after `stop`.
+    pub fn wait_assignment(&self, timeout: Duration, handler: &mut dyn RebalanceHandler) -> Result<()> {
+        self.started()?;
+        let deadline = Instant::now() + timeout;
         let result = loop {
             if let Err(error) = self.refresh(handler) {
                 break Err(error);
@@ -213,6 +227,8 @@ impl ConsumerGroup {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
         loop {
             self.refresh(handler)?;
+            // A wakeup while allocating ends the wait within one attempt.
+            self.consumer.wakeup().take()?;
             let attempt = deadline.map_or(INTERNAL_TIMEOUT, |deadline| {
                 deadline.saturating_duration_since(Instant::now()).min(INTERNAL_TIMEOUT)
             });
@@ -242,6 +258,34 @@ impl ConsumerGroup {
                 ));
             }
         }
+    }
+
+    /// [`ConsumerGroup::next`], then up to `max - 1` more messages fetched
+    /// already, without waiting, while the partitioner vouches for the
+    /// partitions; each goes to `put`, in order. Returns how many.
+    pub fn next_batch(
+        &self,
+        handler: &mut dyn RebalanceHandler,
+        max: usize,
+        mut put: impl FnMut(Message),
+    ) -> Result<usize> {
+        put(self.next(handler)?);
+        if max <= 1 || !self.deliverable() {
+            return Ok(1);
+        }
+        Ok(1 + self.consumer.take_fetched(max - 1, put)?)
+    }
+
+    /// Makes a blocked [`ConsumerGroup::next`] return `WokenUp`: at once
+    /// while it waits for messages, within one internal attempt (100 ms)
+    /// while the group allocates. Async-signal-safe.
+    pub fn wakeup(&self) {
+        self.consumer.wakeup().request();
+    }
+
+    /// A descriptor readable while fetched messages wait (the consumer's).
+    pub fn ready_fd(&self) -> std::os::fd::RawFd {
+        self.consumer.ready_fd()
     }
 
     /// Marks `message` processed (any order; commits stop at the first gap).

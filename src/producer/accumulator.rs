@@ -19,6 +19,10 @@ use crate::producer::ProducerOptions;
 use crate::sync::{Locking, Waiting};
 use crate::topic_partition::{Topic, TopicPartition};
 
+/// A record header as the caller hands it over: name and value (`None`:
+/// a null value).
+pub type OutgoingHeader<'a> = (&'a str, Option<&'a [u8]>);
+
 /// A message as the caller hands it over; its bytes are copied into the
 /// batch, so the caller's buffers are free as soon as `append` returns.
 #[derive(Debug, Clone, Copy)]
@@ -27,14 +31,23 @@ pub struct OutgoingMessage<'a> {
     pub key: Option<&'a [u8]>,
     /// Value, if any (None is a null value).
     pub value: Option<&'a [u8]>,
+    /// Headers, in order (usually none).
+    pub headers: &'a [OutgoingHeader<'a>],
     /// Creation time, ms since the epoch.
     pub timestamp: i64,
 }
 
 impl OutgoingMessage<'_> {
-    /// Bytes the message counts for in batch and queue limits.
+    /// Bytes the message counts for in batch and queue limits: key, value,
+    /// and each header's name and value.
     pub fn size(&self) -> usize {
-        self.key.map_or(0, <[u8]>::len) + self.value.map_or(0, <[u8]>::len)
+        self.key.map_or(0, <[u8]>::len)
+            + self.value.map_or(0, <[u8]>::len)
+            + self
+                .headers
+                .iter()
+                .map(|(name, value)| name.len() + value.map_or(0, <[u8]>::len))
+                .sum::<usize>()
     }
 }
 
@@ -449,6 +462,7 @@ mod tests {
         let message = OutgoingMessage {
             key: None,
             value: Some(b"value"),
+            headers: &[],
             timestamp: 0,
         };
         accumulator.append(

@@ -6,17 +6,22 @@
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, TimestampType, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
 
+use crate::consumer::message::Headers;
 use crate::producer::accumulator::{Completion, OutgoingMessage};
 use crate::topic_partition::TopicPartition;
 
 /// Where a queued message's key and value sit in its batch's bytes: key
-/// first, then value, message after message.
+/// first, then value, then its headers' names and values, message after
+/// message.
 #[derive(Debug, Clone, Copy)]
 struct QueuedMessage {
     key_len: Option<u32>,
     value_len: Option<u32>,
+    /// How many entries of the batch's `header_lens` are this message's.
+    header_count: u32,
     timestamp: i64,
 }
 
@@ -27,6 +32,9 @@ pub struct Batch {
     /// Where it goes.
     pub partition: TopicPartition,
     messages: Vec<QueuedMessage>,
+    /// Name and value lengths of every message's headers, in order (empty,
+    /// and not allocated, while no message has headers).
+    header_lens: Vec<(u32, Option<u32>)>,
     /// Keys and values while the batch takes messages.
     data: BytesMut,
     /// The same bytes once the batch is sealed.
@@ -48,6 +56,7 @@ impl Batch {
         Batch {
             partition,
             messages: Vec::new(),
+            header_lens: Vec::new(),
             data,
             payload: Bytes::new(),
             completions: Vec::new(),
@@ -63,10 +72,16 @@ impl Batch {
         self.messages.push(QueuedMessage {
             key_len: length(message.key),
             value_len: length(message.value),
+            header_count: message.headers.len() as u32,
             timestamp: message.timestamp,
         });
         self.data.put_slice(message.key.unwrap_or_default());
         self.data.put_slice(message.value.unwrap_or_default());
+        for (name, value) in message.headers {
+            self.header_lens.push((name.len() as u32, length(*value)));
+            self.data.put_slice(name.as_bytes());
+            self.data.put_slice(value.unwrap_or_default());
+        }
         self.bytes += message.size();
     }
 
@@ -99,10 +114,11 @@ impl Batch {
         self.messages.is_empty()
     }
 
-    /// Key, value and timestamp of each message of a sealed batch, sharing
-    /// the batch's bytes.
-    pub fn contents(&self) -> impl Iterator<Item = (Option<Bytes>, Option<Bytes>, i64)> + '_ {
+    /// Key, value, headers and timestamp of each message of a sealed
+    /// batch, sharing the batch's bytes.
+    pub fn contents(&self) -> impl Iterator<Item = (Option<Bytes>, Option<Bytes>, Headers, i64)> + '_ {
         let mut position = 0usize;
+        let mut header_lens = self.header_lens.iter();
         self.messages.iter().map(move |message| {
             let mut take = |length: Option<u32>| {
                 length.map(|length| {
@@ -113,7 +129,16 @@ impl Batch {
             };
             let key = take(message.key_len);
             let value = take(message.value_len);
-            (key, value, message.timestamp)
+            let headers = header_lens
+                .by_ref()
+                .take(message.header_count as usize)
+                .map(|(name_len, value_len)| {
+                    let name = take(Some(*name_len)).expect("a name always has a length");
+                    let name = StrBytes::from_utf8(name).expect("header names were UTF-8 strings");
+                    (name, take(*value_len))
+                })
+                .collect();
+            (key, value, headers, message.timestamp)
         })
     }
 
@@ -127,7 +152,7 @@ impl Batch {
                 .unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE));
         self.contents()
             .enumerate()
-            .map(|(delta, (key, value, timestamp))| Record {
+            .map(|(delta, (key, value, headers, timestamp))| Record {
                 transactional: false,
                 control: false,
                 delete_horizon: false,
@@ -140,7 +165,7 @@ impl Batch {
                 timestamp,
                 key,
                 value,
-                headers: Default::default(),
+                headers,
             })
             .collect()
     }
@@ -149,6 +174,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::producer::accumulator::OutgoingHeader;
     use crate::producer::buffers::BufferPool;
     use crate::topic_partition::Topic;
 
@@ -165,6 +191,7 @@ mod tests {
         batch.push(OutgoingMessage {
             key: Some(b"key"),
             value: Some(&[7; 10_000]),
+            headers: &[],
             timestamp: 0,
         });
         let sealed = batch.seal();
@@ -173,5 +200,42 @@ mod tests {
         let again = pool.take(1 << 20);
         assert_eq!(again.as_ptr(), address, "the same memory is written again");
         assert!(again.capacity() >= 1 << 20);
+    }
+
+    #[test]
+    fn headers_travel_with_their_message() {
+        let mut batch = Batch::new(
+            TopicPartition::new(Topic::new("topic").unwrap(), 0),
+            Instant::now(),
+            BytesMut::with_capacity(1024),
+        );
+        let headers: &[OutgoingHeader<'_>] = &[("trace", Some(b"abc")), ("empty", Some(b"")), ("null", None)];
+        for (value, headers) in [(&b"one"[..], headers), (b"two", &[][..]), (b"three", &headers[..1])] {
+            batch.push(OutgoingMessage {
+                key: None,
+                value: Some(value),
+                headers,
+                timestamp: 0,
+            });
+        }
+        let records = batch.seal().records();
+        let seen: Vec<Vec<(String, Option<Vec<u8>>)>> = records
+            .iter()
+            .map(|record| {
+                record
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.as_ref().map(|v| v.to_vec())))
+                    .collect()
+            })
+            .collect();
+        let owned = |pairs: &[(&str, Option<&[u8]>)]| -> Vec<(String, Option<Vec<u8>>)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.map(<[u8]>::to_vec)))
+                .collect()
+        };
+        assert_eq!(seen, [owned(headers), owned(&[]), owned(&headers[..1])]);
+        assert_eq!(records[2].value.as_deref(), Some(&b"three"[..]));
     }
 }

@@ -33,8 +33,10 @@ use crate::kafka::KafkaCluster;
 use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
 use crate::sync::{Locking, Waiting};
 use crate::topic_partition::TopicPartition;
+use crate::wakeup::{Readiness, Wakeup};
 
 pub use accumulator::DeliveryReport;
+pub use accumulator::OutgoingHeader;
 use accumulator::{Accumulator, Completion, OutgoingMessage, SyncWaiter};
 use key_partitioner::partition_for_key;
 pub use options::{ProducerOptions, PRODUCER_OPTIONS};
@@ -72,6 +74,22 @@ pub struct Shared {
     /// Every engine task of the producer: the sender loop, its Produce
     /// requests, metadata refreshes and producer-id requests.
     tasks: TaskSet,
+    /// Ends a blocked `poll` or `flush` early (docs/c-abi.md, "Wakeups").
+    wakeup: Wakeup,
+    /// Readable while delivery reports wait (set and cleared under `reports`).
+    readiness: Readiness,
+}
+
+impl Shared {
+    /// Wakes the threads waiting in `poll` and `flush`, each under the lock
+    /// its wait pairs with, so that none between its check and its wait
+    /// misses it.
+    fn wake_waiters(&self) {
+        drop(self.reports.locked());
+        self.reports_ready.notify_all();
+        drop(self.state.locked());
+        self.space.notify_all();
+    }
 }
 
 /// A Kafka producer for one cluster.
@@ -80,6 +98,8 @@ pub struct Producer {
     /// Keeps the engine's runtime alive as long as the producer.
     _runtime: Arc<Runtime>,
     sender: AbortHandle,
+    /// Wakes `poll` and `flush` after a wakeup request.
+    notifier: Option<AbortHandle>,
 }
 
 impl Producer {
@@ -115,12 +135,22 @@ impl Producer {
             topics: TopicCache::default(),
             request_buffers: Mutex::new(buffers::BufferPool::default()),
             tasks: TaskSet::new(&runtime),
+            wakeup: Wakeup::new()?,
+            readiness: Readiness::new()?,
         });
         let sender = shared.tasks.spawn(sender::run(Arc::clone(&shared)));
+        let waiters = Arc::downgrade(&shared);
+        let notifier = shared.wakeup.notify_on_request(move || {
+            if let Some(shared) = waiters.upgrade() {
+                shared.wake_waiters();
+            }
+        });
+        let notifier = notifier.map(|notifier| shared.tasks.spawn(notifier));
         Ok(Producer {
             shared,
             _runtime: runtime,
             sender,
+            notifier,
         })
     }
 
@@ -144,6 +174,7 @@ impl Producer {
                     OutgoingMessage {
                         key: None,
                         value: *value,
+                        headers: &[],
                         timestamp,
                     },
                 )
@@ -170,6 +201,7 @@ impl Producer {
                     OutgoingMessage {
                         key: Some(key),
                         value: *value,
+                        headers: &[],
                         timestamp,
                     },
                 )
@@ -216,24 +248,22 @@ impl Producer {
         opaque: usize,
         wait: QueueWait,
     ) -> Result<()> {
-        self.check_sending()?;
-        let entry = self.topic(topic)?;
-        let partition = match (partition, key) {
-            (Some(p), _) if p >= 0 && (p as usize) < entry.partitions => p,
-            (Some(p), _) => {
-                return Err(Error::new(
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!("topic {topic:?} has {} partitions, not partition {p}", entry.partitions),
-                ))
-            }
-            (None, Some(key)) => partition_for_key(key, entry.partitions),
-            (None, None) => entry.next_round_robin(),
-        };
-        let message = OutgoingMessage {
-            key,
-            value,
-            timestamp: now_ms(),
-        };
+        self.produce_with_headers(topic, partition, key, value, &[], opaque, wait)
+    }
+
+    /// [`Producer::produce`] with record headers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn produce_with_headers(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[OutgoingHeader<'_>],
+        opaque: usize,
+        wait: QueueWait,
+    ) -> Result<()> {
+        let (entry, partition, message) = self.addressed(topic, partition, key, value, headers)?;
         self.check_size(&message)?;
         self.enqueue(
             &TopicPartition::new(entry.name.clone(), partition),
@@ -242,6 +272,44 @@ impl Producer {
             false,
             wait,
         )
+    }
+
+    /// Sends one message with record headers, routed as by
+    /// [`Producer::produce`], and returns its offset once the broker
+    /// acknowledged it.
+    pub fn send_with_headers(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[OutgoingHeader<'_>],
+    ) -> Result<i64> {
+        let (entry, partition, message) = self.addressed(topic, partition, key, value, headers)?;
+        let offsets = self.send_and_wait(&entry, vec![(partition, message)])?;
+        Ok(offsets[0])
+    }
+
+    /// One message with its topic's entry and its partition, checked that
+    /// the producer may send.
+    fn addressed<'a>(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+        headers: &'a [OutgoingHeader<'a>],
+    ) -> Result<(Arc<TopicEntry>, i32, OutgoingMessage<'a>)> {
+        self.check_sending()?;
+        let entry = self.topic(topic)?;
+        let partition = route(&entry, partition, key)?;
+        let message = OutgoingMessage {
+            key,
+            value,
+            headers,
+            timestamp: now_ms(),
+        };
+        Ok((entry, partition, message))
     }
 
     /// A closed producer refuses every call at once, before a topic lookup
@@ -396,6 +464,7 @@ impl Producer {
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(closed_error());
             }
+            self.shared.wakeup.take()?;
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -420,6 +489,7 @@ impl Producer {
         handler: &mut dyn FnMut(&DeliveryReport),
     ) -> usize {
         let batch: Vec<DeliveryReport> = reports.drain(..).collect();
+        self.shared.readiness.clear();
         drop(reports);
         for report in &batch {
             handler(report);
@@ -432,10 +502,17 @@ impl Producer {
     /// `TimedOut` names how many messages are still undelivered.
     pub fn flush(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<()> {
         self.check_open()?;
-        self.flush_queued(timeout, handler)
+        self.flush_queued(timeout, handler, true)
     }
 
-    fn flush_queued(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<()> {
+    /// Flushes; a wakeup ends it early when `interruptible` (not in close,
+    /// which the application asked to wait).
+    fn flush_queued(
+        &self,
+        timeout: Duration,
+        handler: &mut dyn FnMut(&DeliveryReport),
+        interruptible: bool,
+    ) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let flushing = Flushing::start(&self.shared);
         self.shared.wake_sender.notify_one();
@@ -444,6 +521,11 @@ impl Producer {
             let state = self.shared.state.locked();
             if state.queued_messages == 0 {
                 break Ok(());
+            }
+            if interruptible {
+                if let Err(woken) = self.shared.wakeup.take() {
+                    break Err(woken);
+                }
             }
             let now = Instant::now();
             if now >= deadline {
@@ -472,7 +554,7 @@ impl Producer {
         }
         self.shared.space.notify_all();
         self.wake_pollers();
-        let _ = self.flush_queued(timeout, handler);
+        let _ = self.flush_queued(timeout, handler, false);
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake_sender.notify_one();
         let unsent = self.shared.state.locked().drain_unsent();
@@ -491,9 +573,40 @@ impl Producer {
         Ok(undelivered)
     }
 
+    /// Makes a blocked [`Producer::poll`] or [`Producer::flush`] return
+    /// `WokenUp` at once (or the next one, when none is blocked).
+    /// Async-signal-safe.
+    pub fn wakeup(&self) {
+        self.shared.wakeup.request();
+    }
+
+    /// A descriptor readable while delivery reports wait to be served;
+    /// owned by the producer.
+    pub fn ready_fd(&self) -> std::os::fd::RawFd {
+        self.shared.readiness.fd()
+    }
+
     /// Messages produced and not yet delivered or failed.
     pub fn queued_messages(&self) -> usize {
         self.shared.state.locked().queued_messages
+    }
+}
+
+/// The partition a message goes to: `partition` when given (and known),
+/// else murmur2 of the key, else the topic's next round-robin partition.
+fn route(entry: &TopicEntry, partition: Option<i32>, key: Option<&[u8]>) -> Result<i32> {
+    match (partition, key) {
+        (Some(p), _) if p >= 0 && (p as usize) < entry.partitions => Ok(p),
+        (Some(p), _) => Err(Error::new(
+            ErrorCode::UnknownTopicOrPartition,
+            format!(
+                "topic {:?} has {} partitions, not partition {p}",
+                entry.name.as_str(),
+                entry.partitions
+            ),
+        )),
+        (None, Some(key)) => Ok(partition_for_key(key, entry.partitions)),
+        (None, None) => Ok(entry.next_round_robin()),
     }
 }
 
@@ -525,6 +638,9 @@ impl Drop for Producer {
         self.shared.wake_sender.notify_one();
         self.shared.space.notify_all();
         self.sender.abort();
+        if let Some(notifier) = &self.notifier {
+            notifier.abort();
+        }
         self.shared.metrics.release();
     }
 }

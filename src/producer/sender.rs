@@ -358,6 +358,9 @@ impl Shared {
         }
         let mut reports = self.reports.locked();
         settle(&batch, &outcome, &mut reports);
+        if !reports.is_empty() {
+            self.readiness.set();
+        }
         drop(reports);
         self.state.locked().batch_finished(batch, was_in_flight);
         self.reports_ready.notify_all();
