@@ -1,7 +1,8 @@
 /*
  * tests-c/check.h: the small check framework of the C tests: CHECK macros,
  * per-group summaries, and expectations on the library's last error (code,
- * function name and message fragments). Each test program includes it once.
+ * function name and message fragments), and topics made on the local
+ * cluster. Each test program includes it once.
  */
 #ifndef YK_TESTS_CHECK_H
 #define YK_TESTS_CHECK_H
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -203,6 +205,26 @@ static inline void start_watchdog(const char *program)
     struct sigaction watchdog = {.sa_handler = on_watchdog};
     sigaction(SIGALRM, &watchdog, NULL);
     alarm(300);
+}
+
+/* Creates `topic` with `partitions` partitions on Kafka cluster 1 of
+ * scripts/cluster.sh (named by YK_CLUSTER_SH), through its launcher: the
+ * library asks brokers not to auto-create topics, and only the 2.0.2 mock
+ * (whose Metadata versions cannot say so) would. */
+static inline void create_topic(const char *topic, int partitions)
+{
+    const char *cluster_sh = getenv("YK_CLUSTER_SH");
+    if (!CHECKF(cluster_sh && *cluster_sh, "YK_CLUSTER_SH must name scripts/cluster.sh"))
+        return;
+    char command[512], answer[256] = "";
+    snprintf(command, sizeof command, "'%s' kafka 1 topic '%s' %d", cluster_sh, topic, partitions);
+    FILE *launcher = popen(command, "r");
+    if (!CHECKF(launcher != NULL, "popen %s", command))
+        return;
+    if (!fgets(answer, sizeof answer, launcher))
+        answer[0] = '\0';
+    int status = pclose(launcher);
+    CHECKF(status == 0 && strncmp(answer, "OK", 2) == 0, "creating topic %s: %s", topic, answer);
 }
 
 /* Prints the closing "N passed, M failed" line; the program's exit status. */

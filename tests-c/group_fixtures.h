@@ -51,26 +51,6 @@ static inline void produce_numbered(const char *kafka, const char *topic, const 
     yk_cluster_config_free(cluster);
 }
 
-/* Creates `topic` with 4 partitions on Kafka cluster 1 of
- * scripts/cluster.sh (named by YK_CLUSTER_SH), through its launcher: the
- * library asks brokers not to auto-create topics, and only the 2.0.2 mock
- * (whose Metadata versions cannot say so) would. */
-static inline void create_topic(const char *topic)
-{
-    const char *cluster_sh = getenv("YK_CLUSTER_SH");
-    if (!CHECKF(cluster_sh && *cluster_sh, "YK_CLUSTER_SH must name scripts/cluster.sh"))
-        return;
-    char command[512], answer[256] = "";
-    snprintf(command, sizeof command, "'%s' kafka 1 topic '%s' 4", cluster_sh, topic);
-    FILE *launcher = popen(command, "r");
-    if (!CHECKF(launcher != NULL, "popen %s", command))
-        return;
-    if (!fgets(answer, sizeof answer, launcher))
-        answer[0] = '\0';
-    int status = pclose(launcher);
-    CHECKF(status == 0 && strncmp(answer, "OK", 2) == 0, "creating topic %s: %s", topic, answer);
-}
-
 /* Whether `message` (lent to a callback) carries the one header "seq"
  * produce_numbered gave it, read through its view; yk_task_done on it is a
  * no-op (its group marks it done). */
@@ -99,7 +79,7 @@ static inline bool local_cluster(const char *name, const char **kafka, char *zoo
     snprintf(topic, topic_size, "%s-%s", name, run_id);
     if (ready) {
         snprintf(zookeeper, zookeeper_size, "%s/yk-%s-test-%s", zk, name, run_id);
-        create_topic(topic);
+        create_topic(topic, 4);
         produce_numbered(*kafka, topic, name, count);
     }
     return ready;

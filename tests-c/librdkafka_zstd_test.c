@@ -158,6 +158,7 @@ static void test_ours_to_librdkafka(const char *level)
     group_begin(name);
     char topic[128];
     snprintf(topic, sizeof topic, "zstd-from-yk-%s-%s", level, run_id);
+    create_topic(topic, 1);
     yk_producer *producer = NULL;
     EXPECT_OK(new_zstd_producer(level, &producer));
     struct deliveries deliveries = {.first_offset = -1};
@@ -187,6 +188,7 @@ static void test_librdkafka_to_ours(void)
     group_begin("librdkafka to ours");
     char topic[128];
     snprintf(topic, sizeof topic, "zstd-from-rdkafka-%s", run_id);
+    create_topic(topic, 1);
     rd_kafka_t *rk = rdkafka_client(RD_KAFKA_PRODUCER, "zstd");
     if (!rk) {
         group_end();

@@ -936,7 +936,7 @@ int main(void)
     snprintf(run_id, sizeof run_id, "%ld-%ld", (long)getpid(), (long)time(NULL));
     snprintf(topic, sizeof topic, "stress-%s", run_id);
     if (ready) {
-        create_topic(topic);
+        create_topic(topic, 4);
         produce_messages();
     }
     group_end();
