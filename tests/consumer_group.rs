@@ -86,6 +86,7 @@ fn group_member_process() {
         match group.start(Duration::from_secs(30), &mut handler) {
             Ok(()) => {}
             Err(error) if error.code() == ErrorCode::TimedOut => {}
+            Err(error) if error.code() == ErrorCode::OffsetCommit => println!("YK COMMIT-ERROR {error}"),
             Err(error) => {
                 println!("YK ERROR start {}: {error}", error.code().name());
                 std::thread::sleep(Duration::from_millis(300));
@@ -114,8 +115,13 @@ fn group_member_process() {
                     group.task_done(&message).expect("task_done");
                 }
                 Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
-                Err(error) if error.code() == ErrorCode::Partitioner => {
-                    println!("YK ERROR PartitionerError: {error}");
+                // A commit the coordinator refused (a rebalance began):
+                // the partitions' next owner reads again from the last commit.
+                Err(error) if error.code() == ErrorCode::OffsetCommit => println!("YK COMMIT-ERROR {error}"),
+                // The group is out (ZooKeeper lost, or out of the Kafka
+                // group): re-create it, as the application would.
+                Err(error) if matches!(error.code(), ErrorCode::Partitioner | ErrorCode::ConsumerGroup) => {
+                    println!("YK ERROR {}: {error}", error.code().name());
                     let _ = group.stop(Duration::from_secs(5), &mut handler);
                     break;
                 }
@@ -176,11 +182,19 @@ impl Members {
 
     /// Starts one more member with more environment; returns its index.
     fn spawn_with_env(&mut self, env: &[(&str, &str)]) -> usize {
-        let index = self.members.len();
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        let mut command = Command::new(std::env::current_exe().expect("test binary"));
+        command
             .args(["--exact", "group_member_process", "--nocapture", "--test-threads=1"])
             .envs(env.iter().copied())
-            .env(MEMBER_ENV, &self.spec)
+            .env(MEMBER_ENV, &self.spec);
+        self.spawn_command(command)
+    }
+
+    /// Starts `command` as one more member, which prints `YK ...` lines
+    /// and leaves on a line on stdin; returns its index.
+    fn spawn_command(&mut self, mut command: Command) -> usize {
+        let index = self.members.len();
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -354,12 +368,23 @@ fn all_partitions(topic: &str, count: i32) -> BTreeSet<String> {
 
 /// `members` processes split a `partitions`-partition topic, then consume
 /// 1,000 messages: every message once, each partition from one member, the
-/// shares disjoint and complete.
-fn split_and_consume_everything(name: &str, members: usize, partitions: i32) {
+/// shares disjoint and complete. Returns the cluster, the members stopped.
+fn split_and_consume_everything(name: &str, members: usize, partitions: i32) -> MockCluster {
+    let zookeeper = support::zk_chroot(name);
+    split_and_consume_everything_with(name, members, partitions, &zookeeper, &[])
+}
+
+/// [`split_and_consume_everything`] with these ZooKeeper and options.
+fn split_and_consume_everything_with(
+    name: &str,
+    members: usize,
+    partitions: i32,
+    zookeeper: &str,
+    options: &[(&str, &str)],
+) -> MockCluster {
     let mock = MockCluster::start(3);
     mock.create_topic("orders", partitions as u32);
-    let zookeeper = support::zk_chroot(name);
-    let mut group = Members::new(mock.bootstrap(), &zookeeper, name, &["orders"], &[]);
+    let mut group = Members::new(mock.bootstrap(), zookeeper, name, &["orders"], options);
     let indexes: Vec<usize> = (0..members).map(|_| group.spawn()).collect();
     let all = all_partitions("orders", partitions);
     group.until("the members settle", Duration::from_secs(60), |events| {
@@ -395,6 +420,7 @@ fn split_and_consume_everything(name: &str, members: usize, partitions: i32) {
         group.stop(index);
         group.wait_exit(index, Duration::from_secs(20));
     }
+    mock
 }
 
 #[test]
@@ -744,4 +770,61 @@ fn a_member_paused_past_its_session_hands_out_and_commits_nothing_after_the_take
         group.stop(member);
         group.wait_exit(member, Duration::from_secs(20));
     }
+}
+
+// ---------------------------------------------------------------------------
+// group_protocol=kafka: the same groups balanced by Kafka's group protocol
+// ---------------------------------------------------------------------------
+
+/// Options of a member balanced by Kafka's group protocol, with `assignor`.
+fn kafka_options(assignor: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("group_protocol", "kafka"),
+        ("partition_assignment_strategy", assignor),
+        ("session_timeout_ms", "6000"),
+        ("heartbeat_interval_ms", "300"),
+        ("auto_commit_interval_messages", "10"),
+    ]
+}
+
+/// As [`split_and_consume_everything`] through Kafka's group protocol (no
+/// ZooKeeper); then the group's commits hold across a restart: a new
+/// member reads only what was written after, nothing twice.
+fn kafka_split_consume_and_restart(name: &str, members: usize, partitions: i32) {
+    let mock = split_and_consume_everything_with(name, members, partitions, "", &kafka_options("range"));
+    produce_numbered(mock.bootstrap(), "orders", "n", 100);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &kafka_options("range"));
+    let member = group.spawn();
+    group.until("the 100 new messages consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() >= 100
+    });
+    group.collect(Duration::from_millis(500));
+    let values = consumed(&group.seen);
+    assert_eq!(values.len(), 100, "only the new messages, once each");
+    assert!(
+        values.iter().all(|(_, _, _, value)| value.starts_with("n-")),
+        "a message committed before the restart read again"
+    );
+    group.stop(member);
+    group.wait_exit(member, Duration::from_secs(20));
+}
+
+#[test]
+fn kafka_protocol_one_member_one_partition() {
+    kafka_split_consume_and_restart("kafka_1x1", 1, 1);
+}
+
+#[test]
+fn kafka_protocol_two_members_one_partition() {
+    kafka_split_consume_and_restart("kafka_2x1", 2, 1);
+}
+
+#[test]
+fn kafka_protocol_three_members_eight_partitions() {
+    kafka_split_consume_and_restart("kafka_3x8", 3, 8);
+}
+
+#[test]
+fn kafka_protocol_five_members_five_partitions() {
+    kafka_split_consume_and_restart("kafka_5x5", 5, 5);
 }

@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 
 use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription};
 use crate::error::{Error, ErrorCode, Result};
+use crate::groups::membership::Balancer;
 use crate::groups::membership::{
-    check_group_topics, partition_of, partition_set, partitioner_settings, PartitionerGate, PARTITIONS_REFRESH,
+    check_group_topics, join_group, partition_of, partition_set, PartitionerGate, PARTITIONS_REFRESH,
 };
 use crate::groups::metrics::{FetchMetrics, GroupMetric};
 use crate::metrics::{MetricsRecorder, MetricsResponder};
-use crate::set_partitioner::{layout, Instruction, SetPartitioner};
+use crate::set_partitioner::{layout, Instruction};
 use crate::sync::Locking;
 use crate::topic_partition::TopicPartition;
 
@@ -61,7 +62,7 @@ enum Lifecycle {
 
 /// What the calling threads share, behind one lock.
 struct GroupState {
-    partitioner: Option<Arc<SetPartitioner>>,
+    partitioner: Option<Arc<dyn Balancer>>,
     /// The partitions the consumer reads, as acquired.
     held: Vec<TopicPartition>,
     /// Acquired but not yet assigned to the consumer (the assignment failed).
@@ -162,7 +163,6 @@ impl ConsumerGroup {
             let partitioner = self.join().inspect_err(|_| {
                 let _ = self.consumer.close();
             })?;
-            let partitioner = Arc::new(partitioner);
             self.consumer.set_commit_gate(PartitionerGate::new(&partitioner));
             state.partitioner = Some(partitioner);
             state.last_partitions_refresh = Instant::now();
@@ -190,11 +190,16 @@ impl ConsumerGroup {
     }
 
     /// Connects the consumer, reads the partition set and joins the party.
-    fn join(&self) -> Result<SetPartitioner> {
+    fn join(&self) -> Result<Arc<dyn Balancer>> {
         self.consumer.connect()?;
         let partitions = self.partition_set()?;
-        let settings = partitioner_settings(self.config(), &self.topics, &self.identifier);
-        SetPartitioner::start(settings, partitions)
+        join_group(
+            self.config(),
+            &self.topics,
+            &self.identifier,
+            partitions,
+            Some(&self.consumer),
+        )
     }
 
     /// The next message of the partitions this member holds. Before each
@@ -456,7 +461,11 @@ impl ConsumerGroup {
     /// Nothing more is delivered or committed: the partitions may be
     /// another member's already.
     fn fail(&self, state: &mut GroupState, error: Error) -> Error {
-        let error = error.with_code(ErrorCode::Partitioner);
+        let code = state
+            .partitioner
+            .as_ref()
+            .map_or(ErrorCode::Partitioner, |balancer| balancer.failure_code());
+        let error = error.with_code(code);
         state.failure = Some(error.clone());
         state.withheld = None;
         error

@@ -69,6 +69,13 @@ impl BrokerConnection {
         self.send_prepared(prepared).await
     }
 
+    /// Sends `request` like [`send`](Self::send), waiting up to `timeout`
+    /// for the answer instead of the request timeout: a JoinGroup is
+    /// answered only when the group's rebalance ends.
+    pub async fn send_within<R: KafkaRequest>(&self, request: &R, timeout: Duration) -> Result<(R::Response, i16)> {
+        self.exchange(self.prepare(request)?, timeout).await
+    }
+
     /// Encodes `request` at the negotiated version, to be sent by
     /// [`send_prepared`](Self::send_prepared) or
     /// [`send_prepared_unanswered`](Self::send_prepared_unanswered). The
@@ -85,8 +92,16 @@ impl BrokerConnection {
     /// Sends a prepared request and decodes the response. Returns the
     /// response and the version used (field meanings vary by version).
     pub async fn send_prepared<R: KafkaRequest>(&self, prepared: PreparedRequest<R>) -> Result<(R::Response, i16)> {
+        self.exchange(prepared, self.request_timeout).await
+    }
+
+    async fn exchange<R: KafkaRequest>(
+        &self,
+        prepared: PreparedRequest<R>,
+        timeout: Duration,
+    ) -> Result<(R::Response, i16)> {
         let version = prepared.frame.version();
-        let body = self.connection.exchange(prepared.frame, self.request_timeout).await?;
+        let body = self.connection.exchange(prepared.frame, timeout).await?;
         let response = decode_response::<R>(body, version)
             .map_err(|e| e.context(format!("{:?} from {}", R::KEY, self.address())))?;
         Ok((response, version))

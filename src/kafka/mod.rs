@@ -7,13 +7,18 @@
 //! view and `cluster` owns connections, bootstrap, the metadata cache and
 //! leader routing. `produce` and `fetch` build the data requests from plain
 //! inputs and read their answers into plain per-partition outcomes.
-//! Nothing here knows about producers or consumer groups.
+//! `coordinator` finds a group's coordinator and stores its offsets;
+//! `group_member` is a member of Kafka's classic group protocol and
+//! `assignors` the split its leader computes. Nothing here knows about
+//! producers, consumers or the library's consumer groups.
 
+pub mod assignors;
 pub mod broker;
 pub mod cluster;
 pub mod connection;
 pub mod coordinator;
 pub mod fetch;
+pub mod group_member;
 pub mod metadata;
 pub mod options;
 pub mod produce;
@@ -22,9 +27,11 @@ pub mod versions;
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
-    OffsetFetchResponse, ProduceRequest, ProduceResponse, TopicName,
+    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, SyncGroupRequest, SyncGroupResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes, VersionRange};
 
@@ -67,6 +74,10 @@ kafka_requests! {
     (OffsetFetchRequest, OffsetFetchResponse, OffsetFetch),
     (FindCoordinatorRequest, FindCoordinatorResponse, FindCoordinator),
     (InitProducerIdRequest, InitProducerIdResponse, InitProducerId),
+    (JoinGroupRequest, JoinGroupResponse, JoinGroup),
+    (SyncGroupRequest, SyncGroupResponse, SyncGroup),
+    (HeartbeatRequest, HeartbeatResponse, Heartbeat),
+    (LeaveGroupRequest, LeaveGroupResponse, LeaveGroup),
 }
 
 /// `topic` as the protocol's topic name.

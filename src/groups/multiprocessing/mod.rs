@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use crate::consumer::ConsumerConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{
-    check_group_topics, partition_of, partition_set, partitioner_settings, PartitionerGate, PARTITIONS_REFRESH,
+    check_group_topics, partition_of, partition_set, partitioner_settings, Balancer, PartitionerGate,
+    PARTITIONS_REFRESH,
 };
 use crate::groups::run_gate::RunGate;
 use crate::kafka::KafkaCluster;
@@ -127,6 +128,13 @@ impl MultiprocessingGroup {
     /// workers as `mode` says. Nothing connects before `start_group`.
     pub fn new(topics: &[String], config: ConsumerConfig, mode: WorkerMode) -> Result<MultiprocessingGroup> {
         check_group_topics(topics)?;
+        if config.kafka_group.is_some() {
+            // Its workers' consumers would commit outside the member's
+            // generation (docs/consumer-groups.md).
+            return Err(Error::configuration(
+                "group_protocol=kafka is not available for the multiprocessing group yet",
+            ));
+        }
         if let WorkerMode::Processes(command) = &mode {
             process::check_command(command)?;
             process::check_config(&config)?;
@@ -184,7 +192,7 @@ impl MultiprocessingGroup {
 
     /// Gives the partitioner the partition set read now; when it cannot be
     /// read the partitioner keeps the one it has.
-    fn refresh_partitions(&self, partitioner: &SetPartitioner) -> Result<()> {
+    fn refresh_partitions(&self, partitioner: &dyn Balancer) -> Result<()> {
         if let Ok(partitions) = partition_set(&self.cluster, &self.topics) {
             partitioner.update_partitions(partitions)?;
         }
@@ -194,11 +202,11 @@ impl MultiprocessingGroup {
     fn supervise(&self) -> Result<()> {
         let partitions = partition_set(&self.cluster, &self.topics)?;
         let settings = partitioner_settings(&self.config, &self.topics, &self.identifier);
-        let partitioner = Arc::new(SetPartitioner::start(settings, partitions)?);
+        let partitioner: Arc<dyn Balancer> = Arc::new(SetPartitioner::start(settings, partitions)?);
         let gate = PartitionerGate::new(&partitioner);
         *self.delivery.locked() = Some(Arc::clone(&gate));
         let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
-        let result = self.run_workers(&partitioner, &gate, &mut workers);
+        let result = self.run_workers(partitioner.as_ref(), &gate, &mut workers);
         // Every way out, an error included, stops the workers (with their
         // commits) and leaves the party, as Python yelp_kafka's
         // MultiprocessingConsumerGroup does in its finally clause: no worker
@@ -213,7 +221,7 @@ impl MultiprocessingGroup {
     /// `workers` are the caller's to stop.
     fn run_workers(
         &self,
-        partitioner: &SetPartitioner,
+        partitioner: &dyn Balancer,
         gate: &Arc<PartitionerGate>,
         workers: &mut BTreeMap<TopicPartition, Worker>,
     ) -> Result<()> {
@@ -251,7 +259,7 @@ impl MultiprocessingGroup {
                     // release, and whatever they would commit now is
                     // refused, as the partitions may be another member's.
                     self.stop_workers(workers);
-                    return Err(error.with_code(ErrorCode::Partitioner));
+                    return Err(error.with_code(partitioner.failure_code()));
                 }
             }
             self.restart_dead_workers(workers, gate)?;
