@@ -828,3 +828,154 @@ fn kafka_protocol_three_members_eight_partitions() {
 fn kafka_protocol_five_members_five_partitions() {
     kafka_split_consume_and_restart("kafka_5x5", 5, 5);
 }
+
+/// A confluent-kafka (librdkafka) consumer as a group member printing the
+/// member process's `YK ...` lines: argv bootstrap, group, topic,
+/// assignor, session timeout (ms). Leaves (closing the consumer, which
+/// commits) on a line on stdin.
+const LIBRDKAFKA_MEMBER: &str = r#"
+import sys, threading, confluent_kafka
+bootstrap, group, topic, assignor, session = sys.argv[1:6]
+consumer = confluent_kafka.Consumer({
+    "bootstrap.servers": bootstrap, "group.id": group,
+    "partition.assignment.strategy": assignor,
+    "session.timeout.ms": int(session), "heartbeat.interval.ms": 300,
+    "auto.offset.reset": "earliest", "auto.commit.interval.ms": 200,
+})
+def names(partitions):
+    return ",".join(f"{p.topic}-{p.partition}" for p in partitions)
+def assigned(consumer, partitions):
+    print("YK ACQUIRED " + names(partitions), flush=True)
+def revoked(consumer, partitions):
+    print("YK RELEASING " + names(partitions), flush=True)
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+consumer.subscribe([topic], on_assign=assigned, on_revoke=revoked)
+while not stop.is_set():
+    message = consumer.poll(0.1)
+    if message is None or message.error():
+        continue
+    value = message.value().decode()
+    print(f"YK MSG {message.topic()} {message.partition()} {message.offset()} {value}", flush=True)
+consumer.close()
+print("YK STOPPED", flush=True)
+"#;
+
+/// Starts a librdkafka member of `group` on `topic` with `assignor`.
+fn spawn_librdkafka(members: &mut Members, bootstrap: &str, group: &str, topic: &str, assignor: &str) -> usize {
+    let mut command = Command::new("python3");
+    command
+        .arg("-c")
+        .arg(LIBRDKAFKA_MEMBER)
+        .args([bootstrap, group, topic, assignor, "6000"]);
+    members.spawn_command(command)
+}
+
+/// Each member's holding of each partition, from its ACQUIRED line to its
+/// next RELEASING, ERROR or STOPPED line (or the end): (partition, member,
+/// from, until).
+fn holdings(events: &[Event]) -> Vec<(String, usize, Instant, Option<Instant>)> {
+    let mut open: BTreeMap<(usize, String), Instant> = BTreeMap::new();
+    let mut closed = Vec::new();
+    for event in events {
+        let ends = ["RELEASING", "ERROR", "STOPPED"]
+            .iter()
+            .any(|prefix| event.line.starts_with(prefix));
+        if let Some(list) = event.line.strip_prefix("ACQUIRED") {
+            for partition in list.trim().split(',').filter(|p| !p.is_empty()) {
+                open.insert((event.member, partition.to_string()), event.at);
+            }
+        } else if ends {
+            let mine: Vec<(usize, String)> = open.keys().filter(|(m, _)| *m == event.member).cloned().collect();
+            for key in mine {
+                let from = open.remove(&key).expect("open holding");
+                closed.push((key.1, key.0, from, Some(event.at)));
+            }
+        }
+    }
+    closed.extend(open.into_iter().map(|((member, partition), from)| (partition, member, from, None)));
+    closed
+}
+
+/// No partition held by two members at once, and every message handed
+/// out by a member while it held the message's partition.
+fn assert_exclusive(events: &[Event], topic: &str) {
+    let holdings = holdings(events);
+    for (i, (partition, member, from, until)) in holdings.iter().enumerate() {
+        for (other_partition, other, other_from, other_until) in &holdings[i + 1..] {
+            if partition != other_partition || member == other {
+                continue;
+            }
+            let overlap = until.is_none_or(|until| *other_from < until)
+                && other_until.is_none_or(|other_until| *from < other_until);
+            assert!(!overlap, "{partition} held by members {member} and {other} at once");
+        }
+    }
+    for event in events {
+        let Some(rest) = event.line.strip_prefix("MSG ") else {
+            continue;
+        };
+        let partition = format!("{topic}-{}", rest.split(' ').nth(1).expect("partition"));
+        let held = holdings.iter().any(|(p, member, from, until)| {
+            *p == partition && *member == event.member && *from <= event.at && until.is_none_or(|u| event.at <= u)
+        });
+        assert!(held, "member {} handed out {rest} without holding {partition}", event.member);
+    }
+}
+
+/// Two of our members and two librdkafka 2.16 (confluent-kafka) members
+/// in one group under `assignor`: the split settles, every message is
+/// consumed, also across the rebalance a librdkafka member's leave causes,
+/// and no partition is ever held by two members at once.
+fn mixed_group_with_librdkafka(name: &str, assignor: &'static str) {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 8);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &kafka_options(assignor));
+    let ours = [group.spawn(), group.spawn()];
+    let theirs = [
+        spawn_librdkafka(&mut group, mock.bootstrap(), name, "orders", assignor),
+        spawn_librdkafka(&mut group, mock.bootstrap(), name, "orders", assignor),
+    ];
+    let everyone = [ours[0], ours[1], theirs[0], theirs[1]];
+    let all = all_partitions("orders", 8);
+    group.until("the four members settle", Duration::from_secs(90), |events| {
+        settled(events, &everyone, &all)
+    });
+    let sizes: Vec<usize> = shares(&group.seen, &everyone)
+        .values()
+        .map(|s| s.as_ref().map_or(0, BTreeSet::len))
+        .collect();
+    assert_eq!(sizes, [2, 2, 2, 2], "an even split");
+
+    produce_numbered(mock.bootstrap(), "orders", "a", 500);
+    group.until("500 messages consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() == 500
+    });
+    group.stop(theirs[1]);
+    let rest = [ours[0], ours[1], theirs[0]];
+    group.until("three members settle", Duration::from_secs(60), |events| {
+        settled(events, &rest, &all)
+    });
+    produce_numbered(mock.bootstrap(), "orders", "b", 500);
+    group.until("all 1,000 messages consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() == 1000
+    });
+    group.collect(Duration::from_millis(500));
+    assert_exclusive(&group.seen, "orders");
+    for member in rest {
+        group.stop(member);
+    }
+    for member in [ours[0], ours[1], theirs[0], theirs[1]] {
+        group.wait_exit(member, Duration::from_secs(30));
+    }
+}
+
+#[test]
+fn kafka_protocol_mixed_with_librdkafka_under_range() {
+    mixed_group_with_librdkafka("kafka_mixed_range", "range");
+}
+
+#[test]
+fn kafka_protocol_mixed_with_librdkafka_under_roundrobin() {
+    mixed_group_with_librdkafka("kafka_mixed_roundrobin", "roundrobin");
+}
