@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 
 use crate::config::ClientOptions;
@@ -76,6 +77,15 @@ impl BrokerConnection {
         self.exchange(self.prepare(request)?, timeout).await
     }
 
+    /// Sends `request` like [`send_within`](Self::send_within) and returns
+    /// the response body undecoded, with the version used, for a caller
+    /// that must read what a strict decode refuses.
+    pub async fn send_within_undecoded<R: KafkaRequest>(&self, request: &R, timeout: Duration) -> Result<(Bytes, i16)> {
+        let prepared = self.prepare(request)?;
+        let version = prepared.frame.version();
+        Ok((self.connection.exchange(prepared.frame, timeout).await?, version))
+    }
+
     /// Encodes `request` at the negotiated version, to be sent by
     /// [`send_prepared`](Self::send_prepared) or
     /// [`send_prepared_unanswered`](Self::send_prepared_unanswered). The
@@ -126,7 +136,7 @@ pub struct PreparedRequest<R> {
 /// Metadata v9 and later responses of some brokers carry one trailing
 /// tagged-field byte that the codec does not consume; anything else left
 /// over is an error.
-pub fn decode_response<R: KafkaRequest>(body: bytes::Bytes, version: i16) -> Result<R::Response> {
+pub fn decode_response<R: KafkaRequest>(body: Bytes, version: i16) -> Result<R::Response> {
     let tolerated_leftover = usize::from(R::KEY == ApiKey::Metadata && version >= 9);
     decode_exact::<R::Response>(body, version, tolerated_leftover)
 }
