@@ -1131,3 +1131,85 @@ fn kafka_protocol_takes_over_a_zookeeper_group_from_its_dual_offsets() {
         after.wait_exit(member, Duration::from_secs(20));
     }
 }
+
+/// A member whose application stops calling `next` for longer than
+/// `max_poll_interval_ms` leaves the group, so that another member takes
+/// its partitions well before its session would expire, and its next call
+/// says why.
+#[test]
+fn kafka_protocol_a_member_past_max_poll_interval_leaves_and_learns_it() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    let mut options = kafka_options("range");
+    options.push(("max_poll_interval_ms", "1000"));
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), "kafka_max_poll", &options);
+    let idle = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+    idle.start(Duration::from_secs(30), &mut PrintingHandler)
+        .expect("start");
+
+    let mut group = Members::new(mock.bootstrap(), "", "kafka_max_poll", &["orders"], &options);
+    let busy = group.spawn();
+    let all = all_partitions("orders", 4);
+    let asked = Instant::now();
+    let took = takeover(&mut group, asked, busy, &all);
+    assert!(
+        took < KAFKA_SESSION + Duration::from_secs(4),
+        "the idle member did not leave before its session expired: {took:?}"
+    );
+    let error = idle.next(&mut PrintingHandler).expect_err("the idle member is out");
+    assert_eq!(error.code(), ErrorCode::ConsumerGroup, "{error}");
+    assert!(error.to_string().contains("max_poll_interval_ms"), "{error}");
+    idle.stop(Duration::from_secs(5), &mut PrintingHandler)
+        .expect("stop after leaving");
+    group.stop(busy);
+    group.wait_exit(busy, Duration::from_secs(20));
+}
+
+/// A member asked to stop while its JoinGroup waits for a rebalance to
+/// end leaves at once, without waiting for the coordinator.
+#[test]
+fn kafka_protocol_a_member_stops_promptly_in_the_middle_of_a_rebalance() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 2);
+    let mut group = Members::new(
+        mock.bootstrap(),
+        "",
+        "kafka_stop_rejoin",
+        &["orders"],
+        &kafka_options("range"),
+    );
+    let (leaver, stayer) = (group.spawn(), group.spawn());
+    let all = all_partitions("orders", 2);
+    group.until("the pair settles", Duration::from_secs(60), |events| {
+        settled(events, &[leaver, stayer], &all)
+    });
+    group.stop(leaver);
+    group.wait_exit(leaver, Duration::from_secs(20));
+    let releases = |events: &[Event]| {
+        events
+            .iter()
+            .filter(|e| e.member == stayer && e.line.starts_with("RELEASING"))
+            .count()
+    };
+    let before = releases(&group.seen);
+    group.until(
+        "the stayer gives its share up to rejoin",
+        Duration::from_secs(20),
+        |events| releases(events) > before,
+    );
+    // The mock now waits most of a session timeout for members to rejoin.
+    let asked = Instant::now();
+    group.stop(stayer);
+    group.wait_exit(stayer, Duration::from_secs(20));
+    let took = asked.elapsed();
+    assert!(took < KAFKA_SESSION / 2, "stopping waited for the rebalance: {took:?}");
+    group.collect(Duration::from_millis(300));
+    assert!(
+        group
+            .seen
+            .iter()
+            .any(|e| e.member == stayer && e.line == "STOPPED Ok(())"),
+        "the stop failed: {:#?}",
+        group.tail()
+    );
+}

@@ -298,6 +298,18 @@ impl GroupCoordinator {
         self.coordinator(cluster, deadline).await
     }
 
+    /// A new connection to the coordinator, outside the cluster's pool:
+    /// for a request that must not queue behind one still parked on the
+    /// pooled connection (a LeaveGroup behind an abandoned JoinGroup).
+    pub async fn new_connection(&self, cluster: &KafkaCluster, deadline: Instant) -> Result<BrokerConnection> {
+        let known = self.address.locked().clone();
+        let address = match known {
+            Some(address) => address,
+            None => self.find_coordinator(cluster, deadline).await?,
+        };
+        BrokerConnection::connect(&address, cluster.options()).await
+    }
+
     async fn coordinator(&self, cluster: &KafkaCluster, deadline: Instant) -> Result<Arc<BrokerConnection>> {
         let known = self.address.locked().clone();
         let address = match known {

@@ -405,8 +405,12 @@ async fn membership(
         }
         shared.generation.set(None);
         shared.rejoin.store(false, Ordering::Release);
-        let Some((generation, assignment)) = join_and_sync(shared, cluster, coordinator, settings, identity).await?
-        else {
+        // A JoinGroup waits for the whole rebalance: leaving must not wait for it.
+        let joined = tokio::select! {
+            joined = join_and_sync(shared, cluster, coordinator, settings, identity) => joined?,
+            () = until_leaving(shared) => return Ok(()),
+        };
+        let Some((generation, assignment)) = joined else {
             tokio::time::sleep(RETRY_PAUSE).await;
             continue;
         };
@@ -420,6 +424,13 @@ async fn membership(
             AfterHeartbeats::Leave => return Ok(()),
             AfterHeartbeats::Rejoin => shared.update(|status| status.state = State::Revoking),
         }
+    }
+}
+
+/// Returns once the member is asked to leave.
+async fn until_leaving(shared: &Shared) {
+    while !shared.leaving.load(Ordering::Acquire) {
+        tokio::time::sleep(STATUS_POLL).await;
     }
 }
 
@@ -757,9 +768,10 @@ async fn leave(
     settings: &GroupMemberSettings,
     member_id: &str,
 ) -> Result<()> {
-    let Some(connection) = coordinator_connection(cluster, coordinator).await? else {
-        return Ok(());
-    };
+    // A connection of its own: the pooled one may still carry the
+    // JoinGroup abandoned when the member was asked to leave.
+    let deadline = Instant::now() + cluster.options().request_timeout;
+    let connection = coordinator.new_connection(cluster, deadline).await?;
     let version = connection.versions().version_for::<LeaveGroupRequest>()?;
     let member_id = StrBytes::from_string(member_id.to_string());
     let request = LeaveGroupRequest::default().with_group_id(group_id(&settings.group_id));
