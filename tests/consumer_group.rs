@@ -1213,3 +1213,68 @@ fn kafka_protocol_a_member_stops_promptly_in_the_middle_of_a_rebalance() {
         group.tail()
     );
 }
+
+/// The coordinator's refusals and its death in the middle of a rebalance
+/// are survived: pushed Heartbeat errors (coordinator moved or away, a
+/// rebalance, an old generation, an unknown member) make the members look
+/// the coordinator up again or rejoin; the coordinator's broker taken
+/// down while a third member joins and brought back; every message is
+/// consumed and no partition is ever held twice.
+#[test]
+fn kafka_protocol_survives_coordinator_errors_and_its_death_mid_rebalance() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    let name = "kafka_coordinator_chaos";
+    mock.set_coordinator("group", name, 1);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &kafka_options("range"));
+    let pair = [group.spawn(), group.spawn()];
+    let all = all_partitions("orders", 4);
+    group.until("the pair settles", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+    produce_numbered(mock.bootstrap(), "orders", "a", 200);
+    group.until("200 messages consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() == 200
+    });
+
+    const HEARTBEAT: i16 = 12;
+    // NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, REBALANCE_IN_PROGRESS,
+    // ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID.
+    mock.push_errors(HEARTBEAT, &[16, 15, 27, 22, 25]);
+    produce_numbered(mock.bootstrap(), "orders", "b", 200);
+    group.until(
+        "400 messages consumed after the refusals",
+        Duration::from_secs(60),
+        |events| distinct_values(events).len() == 400,
+    );
+    group.until("the pair settles again", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+
+    let third = group.spawn();
+    std::thread::sleep(Duration::from_millis(500));
+    mock.broker_down(1);
+    std::thread::sleep(Duration::from_secs(2));
+    mock.broker_up(1);
+    let everyone = [pair[0], pair[1], third];
+    group.until("the three settle", Duration::from_secs(90), |events| {
+        settled(events, &everyone, &all)
+    });
+    produce_numbered(mock.bootstrap(), "orders", "c", 200);
+    group.until("all 600 messages consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() == 600
+    });
+    group.collect(Duration::from_millis(300));
+    assert!(
+        !group.seen.iter().any(|e| e.line.starts_with("ERROR")),
+        "a member failed: {:#?}",
+        group.tail()
+    );
+    assert_exclusive(&group.seen, "orders");
+    for member in everyone {
+        group.stop(member);
+    }
+    for member in everyone {
+        group.wait_exit(member, Duration::from_secs(20));
+    }
+}
