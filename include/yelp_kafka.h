@@ -813,7 +813,7 @@ enum yk_error yk_consumer_config_new(const char *group_id,
  * (docs/consumer-groups.md): no ZooKeeper is needed and offsets are stored
  * in Kafka, so `offset_storage` set to `zookeeper` or `dual` with it is
  * `YK_ERROR_CONFIGURATION`; the ZooKeeper options are ignored; a
- * multiprocessing group refuses it for now.
+ * multiprocessing group with worker processes refuses it for now.
  */
 enum yk_error yk_consumer_config_set(struct yk_consumer_config *config,
                                      const char *key,

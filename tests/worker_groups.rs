@@ -90,19 +90,34 @@ impl PartitionWorker for LedgerWorker {
 
 #[test]
 fn two_groups_run_four_workers_each_and_process_every_message_once() {
+    let zookeeper = support::zk_chroot("mp-two-groups");
+    two_groups_run_four_workers_each(&zookeeper, "mp", &[]);
+}
+
+/// The same through Kafka's group protocol: the workers' commits carry
+/// the member's generation.
+#[test]
+fn two_groups_balanced_by_kafka_run_four_workers_each_and_process_every_message_once() {
+    let kafka = [
+        ("group_protocol", "kafka"),
+        ("session_timeout_ms", "6000"),
+        ("heartbeat_interval_ms", "300"),
+    ];
+    two_groups_run_four_workers_each("", "mp-kafka", &kafka);
+}
+
+/// Two thread-worker groups of `group` split an 8-partition topic four
+/// and four and process 10,000 messages once each; stopping commits all.
+fn two_groups_run_four_workers_each(zookeeper: &str, group: &str, extra: &[(&str, &str)]) {
     let mock = MockCluster::start(3);
     mock.create_topic("events", 8);
-    let zookeeper = support::zk_chroot("mp-two-groups");
     let ledger = Arc::new(Ledger::default());
+    let mut options = vec![("auto_commit_interval_messages", "50")];
+    options.extend_from_slice(extra);
     let groups: Vec<Arc<MultiprocessingGroup>> = (0..2)
         .map(|_| {
             let mode = WorkerMode::Threads(Arc::new(LedgerFactory(Arc::clone(&ledger))));
-            let config = config(
-                mock.bootstrap(),
-                &zookeeper,
-                "mp",
-                &[("auto_commit_interval_messages", "50")],
-            );
+            let config = config(mock.bootstrap(), zookeeper, group, &options);
             Arc::new(MultiprocessingGroup::new(&["events".to_string()], config, mode).unwrap())
         })
         .collect();
@@ -135,7 +150,7 @@ fn two_groups_run_four_workers_each_and_process_every_message_once() {
     let processed = ledger.processed.lock().unwrap();
     let twice: Vec<_> = processed.iter().filter(|(_, count)| **count != 1).collect();
     assert!(twice.is_empty(), "processed more than once: {twice:?}");
-    let committed = committed_offsets(mock.bootstrap(), "mp", "events");
+    let committed = committed_offsets(mock.bootstrap(), group, "events");
     assert_eq!(
         committed.values().sum::<i64>(),
         10_000,

@@ -109,7 +109,7 @@ pub unsafe extern "C" fn yk_consumer_config_new(
 /// (docs/consumer-groups.md): no ZooKeeper is needed and offsets are stored
 /// in Kafka, so `offset_storage` set to `zookeeper` or `dual` with it is
 /// `YK_ERROR_CONFIGURATION`; the ZooKeeper options are ignored; a
-/// multiprocessing group refuses it for now.
+/// multiprocessing group with worker processes refuses it for now.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_config_set(
     config: *mut yk_consumer_config,

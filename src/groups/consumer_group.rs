@@ -193,13 +193,11 @@ impl ConsumerGroup {
     fn join(&self) -> Result<Arc<dyn Balancer>> {
         self.consumer.connect()?;
         let partitions = self.partition_set()?;
-        join_group(
-            self.config(),
-            &self.topics,
-            &self.identifier,
-            partitions,
-            Some(&self.consumer),
-        )
+        let balancer = join_group(self.config(), &self.topics, &self.identifier, partitions)?;
+        if let Some(generation) = balancer.generation() {
+            self.consumer.commit_as_member(generation);
+        }
+        Ok(balancer)
     }
 
     /// The next message of the partitions this member holds. Before each

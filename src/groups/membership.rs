@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::consumer::{CommitGate, Consumer, ConsumerConfig};
+use crate::consumer::{CommitGate, ConsumerConfig};
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::coordinator::MemberGeneration;
 use crate::kafka::group_member::{GroupMemberSettings, KafkaGroupMember, MemberEvent};
 use crate::kafka::KafkaCluster;
 use crate::set_partitioner::{layout, Instruction, SetPartitioner, SetPartitionerSettings};
@@ -104,6 +105,9 @@ pub(crate) trait Balancer: Send + Sync {
     /// The code a failure of the balancer reaches the application with:
     /// `PartitionerError` for ZooKeeper, `ConsumerGroupError` for Kafka.
     fn failure_code(&self) -> ErrorCode;
+    /// The generation the member's commits must carry (Kafka's group
+    /// protocol); `None` when commits need none (ZooKeeper).
+    fn generation(&self) -> Option<Arc<MemberGeneration>>;
 }
 
 impl Balancer for SetPartitioner {
@@ -137,6 +141,10 @@ impl Balancer for SetPartitioner {
 
     fn failure_code(&self) -> ErrorCode {
         ErrorCode::Partitioner
+    }
+
+    fn generation(&self) -> Option<Arc<MemberGeneration>> {
+        None
     }
 }
 
@@ -183,18 +191,21 @@ impl Balancer for KafkaGroupMember {
     fn failure_code(&self) -> ErrorCode {
         ErrorCode::ConsumerGroup
     }
+
+    fn generation(&self) -> Option<Arc<MemberGeneration>> {
+        Some(KafkaGroupMember::generation(self))
+    }
 }
 
 /// Joins `config`'s group for `topics` to split `partitions`, by the
 /// group protocol the configuration names: the ZooKeeper party as
-/// `identifier`, or Kafka's group protocol (then `consumer`'s commits
-/// carry the member's generation).
+/// `identifier`, or Kafka's group protocol (then the member's consumers
+/// must commit with [`Balancer::generation`]).
 pub(crate) fn join_group(
     config: &ConsumerConfig,
     topics: &[String],
     identifier: &str,
     partitions: Vec<String>,
-    consumer: Option<&Consumer>,
 ) -> Result<Arc<dyn Balancer>> {
     let Some(options) = &config.kafka_group else {
         let settings = partitioner_settings(config, topics, identifier);
@@ -210,11 +221,7 @@ pub(crate) fn join_group(
         group_instance_id: options.group_instance_id.clone(),
     };
     let cluster = KafkaCluster::new(config.cluster().broker_list().to_vec(), config.client.clone());
-    let member = KafkaGroupMember::start(cluster, settings, partitions)?;
-    if let Some(consumer) = consumer {
-        consumer.commit_as_member(member.generation());
-    }
-    Ok(Arc::new(member))
+    Ok(Arc::new(KafkaGroupMember::start(cluster, settings, partitions)?))
 }
 
 /// A member's consumers commit, and a multiprocessing group's thread

@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 use crate::consumer::ConsumerConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{
-    check_group_topics, partition_of, partition_set, partitioner_settings, Balancer, PartitionerGate,
-    PARTITIONS_REFRESH,
+    check_group_topics, join_group, partition_of, partition_set, Balancer, PartitionerGate, PARTITIONS_REFRESH,
 };
 use crate::groups::run_gate::RunGate;
+use crate::kafka::coordinator::MemberGeneration;
 use crate::kafka::KafkaCluster;
-use crate::set_partitioner::{layout, Instruction, SetPartitioner};
+use crate::set_partitioner::{layout, Instruction};
 use crate::sync::Locking;
 use crate::topic_partition::TopicPartition;
 
@@ -121,6 +121,9 @@ pub struct MultiprocessingGroup {
     /// messages and commit through (docs/consumer-groups.md, "Losing
     /// ZooKeeper"); kept for [`MultiprocessingGroup::may_deliver`].
     delivery: Mutex<Option<Arc<PartitionerGate>>>,
+    /// The generation the thread workers' commits carry, with Kafka's
+    /// group protocol.
+    generation: Mutex<Option<Arc<MemberGeneration>>>,
 }
 
 impl MultiprocessingGroup {
@@ -128,14 +131,14 @@ impl MultiprocessingGroup {
     /// workers as `mode` says. Nothing connects before `start_group`.
     pub fn new(topics: &[String], config: ConsumerConfig, mode: WorkerMode) -> Result<MultiprocessingGroup> {
         check_group_topics(topics)?;
-        if config.kafka_group.is_some() {
-            // Its workers' consumers would commit outside the member's
-            // generation (docs/consumer-groups.md).
-            return Err(Error::configuration(
-                "group_protocol=kafka is not available for the multiprocessing group yet",
-            ));
-        }
         if let WorkerMode::Processes(command) = &mode {
+            if config.kafka_group.is_some() {
+                // A worker process's commits would not carry the member's
+                // generation (docs/consumer-groups.md).
+                return Err(Error::configuration(
+                    "group_protocol=kafka is not available for worker processes yet; use thread workers",
+                ));
+            }
             process::check_command(command)?;
             process::check_config(&config)?;
         }
@@ -149,6 +152,7 @@ impl MultiprocessingGroup {
             live: Mutex::new(Vec::new()),
             fenced: Mutex::new(Vec::new()),
             delivery: Mutex::new(None),
+            generation: Mutex::new(None),
         })
     }
 
@@ -201,10 +205,10 @@ impl MultiprocessingGroup {
 
     fn supervise(&self) -> Result<()> {
         let partitions = partition_set(&self.cluster, &self.topics)?;
-        let settings = partitioner_settings(&self.config, &self.topics, &self.identifier);
-        let partitioner: Arc<dyn Balancer> = Arc::new(SetPartitioner::start(settings, partitions)?);
+        let partitioner = join_group(&self.config, &self.topics, &self.identifier, partitions)?;
         let gate = PartitionerGate::new(&partitioner);
         *self.delivery.locked() = Some(Arc::clone(&gate));
+        *self.generation.locked() = partitioner.generation();
         let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
         let result = self.run_workers(partitioner.as_ref(), &gate, &mut workers);
         // Every way out, an error included, stops the workers (with their
@@ -289,6 +293,7 @@ impl MultiprocessingGroup {
                 partition,
                 Arc::clone(factory),
                 Arc::clone(gate),
+                self.generation.locked().clone(),
             )?),
             WorkerMode::Processes(command) => Running::Process(ProcessWorker::start(command, &self.config, partition)?),
         })
