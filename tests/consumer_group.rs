@@ -285,6 +285,27 @@ impl Members {
         nix::sys::signal::kill(pid, signal).expect("signal member");
     }
 
+    /// Asks `members` to leave and waits for each to exit well.
+    fn leave_all(&mut self, members: &[usize]) {
+        for member in members {
+            self.stop(*member);
+        }
+        for member in members {
+            self.wait_exit(*member, Duration::from_secs(30));
+        }
+    }
+
+    /// Produces `count` messages `<prefix>-<i>` to `topic`, then collects
+    /// until `total` distinct values were consumed.
+    fn produce_and_consume(&mut self, bootstrap: &str, topic: &str, prefix: &str, count: usize, total: usize) {
+        produce_numbered(bootstrap, topic, prefix, count);
+        self.until(
+            &format!("{total} messages consumed"),
+            Duration::from_secs(60),
+            |events| distinct_values(events).len() >= total,
+        );
+    }
+
     fn wait_exit(&mut self, index: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
@@ -959,19 +980,13 @@ fn mixed_group_with_librdkafka(name: &str, assignor: &'static str) {
         .collect();
     assert_eq!(sizes, [2, 2, 2, 2], "an even split");
 
-    produce_numbered(mock.bootstrap(), "orders", "a", 500);
-    group.until("500 messages consumed", Duration::from_secs(60), |events| {
-        distinct_values(events).len() == 500
-    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 500, 500);
     group.stop(theirs[1]);
     let rest = [ours[0], ours[1], theirs[0]];
     group.until("three members settle", Duration::from_secs(60), |events| {
         settled(events, &rest, &all)
     });
-    produce_numbered(mock.bootstrap(), "orders", "b", 500);
-    group.until("all 1,000 messages consumed", Duration::from_secs(60), |events| {
-        distinct_values(events).len() == 1000
-    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "b", 500, 1000);
     group.collect(Duration::from_millis(500));
     assert_exclusive(&group.seen, "orders");
     for member in rest {
@@ -1026,20 +1041,14 @@ fn churn(name: &str, spawn: &dyn Fn(&mut Members, &str) -> usize) -> (Duration, 
     group.until("the pair settles", Duration::from_secs(60), |events| {
         settled(events, &[victim, survivor], &all)
     });
-    produce_numbered(mock.bootstrap(), "orders", "before", 200);
-    group.until("200 messages consumed", Duration::from_secs(60), |events| {
-        distinct_values(events).len() == 200
-    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "before", 200, 200);
     group.kill(victim);
     let killed = takeover(&mut group, Instant::now(), survivor, &all);
     assert!(
         killed >= KAFKA_SESSION / 2,
         "taken over before the session could expire: {killed:?}"
     );
-    produce_numbered(mock.bootstrap(), "orders", "after", 200);
-    group.until("all 400 messages consumed", Duration::from_secs(60), |events| {
-        distinct_values(events).len() == 400
-    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "after", 200, 400);
 
     let leaver = spawn(&mut group, mock.bootstrap());
     group.until("the new pair settles", Duration::from_secs(60), |events| {
@@ -1106,10 +1115,7 @@ fn kafka_protocol_takes_over_a_zookeeper_group_from_its_dual_offsets() {
         Duration::from_secs(60),
         |events| distinct_values(events).len() == 300,
     );
-    for member in old {
-        before.stop(member);
-        before.wait_exit(member, Duration::from_secs(20));
-    }
+    before.leave_all(&old);
 
     produce_numbered(mock.bootstrap(), "orders", "kafka", 300);
     let mut after = Members::new(mock.bootstrap(), "", "migration", &["orders"], &kafka_options("range"));
@@ -1126,10 +1132,7 @@ fn kafka_protocol_takes_over_a_zookeeper_group_from_its_dual_offsets() {
         "a message committed on ZooKeeper read again"
     );
     assert_eq!(values.len(), 300, "every new message once");
-    for member in new {
-        after.stop(member);
-        after.wait_exit(member, Duration::from_secs(20));
-    }
+    after.leave_all(&new);
 }
 
 /// A member whose application stops calling `next` for longer than
@@ -1232,10 +1235,7 @@ fn kafka_protocol_survives_coordinator_errors_and_its_death_mid_rebalance() {
     group.until("the pair settles", Duration::from_secs(60), |events| {
         settled(events, &pair, &all)
     });
-    produce_numbered(mock.bootstrap(), "orders", "a", 200);
-    group.until("200 messages consumed", Duration::from_secs(60), |events| {
-        distinct_values(events).len() == 200
-    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 200, 200);
 
     const HEARTBEAT: i16 = 12;
     // NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, REBALANCE_IN_PROGRESS,
@@ -1260,10 +1260,7 @@ fn kafka_protocol_survives_coordinator_errors_and_its_death_mid_rebalance() {
     group.until("the three settle", Duration::from_secs(90), |events| {
         settled(events, &everyone, &all)
     });
-    produce_numbered(mock.bootstrap(), "orders", "c", 200);
-    group.until("all 600 messages consumed", Duration::from_secs(60), |events| {
-        distinct_values(events).len() == 600
-    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "c", 200, 600);
     group.collect(Duration::from_millis(300));
     assert!(
         !group.seen.iter().any(|e| e.line.starts_with("ERROR")),

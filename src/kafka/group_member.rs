@@ -42,7 +42,7 @@ use crate::kafka::assignors::{self, MemberSubscription};
 use crate::kafka::broker::decode_response;
 use crate::kafka::coordinator::{group_id, Generation, GroupCoordinator, MemberGeneration};
 use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
-use crate::sync::{Locking, Waiting};
+use crate::sync::{wait_for_change, Locking};
 use crate::topic_partition::{Topic, TopicPartition};
 
 /// The protocol type of consumer groups, which Kafka tools understand.
@@ -286,21 +286,16 @@ impl KafkaGroupMember {
     /// Waits up to `timeout` for the state to change; returns at once when
     /// there is something to do.
     pub fn wait(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut status = self.shared.lock();
-        let start = (status.state, status.assignments);
-        loop {
-            let pending = matches!(status.state, State::Failed | State::Revoking)
-                || (status.state == State::Assigned && status.handed_out != status.assignments);
-            if pending || (status.state, status.assignments) != start {
-                return;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            status = self.shared.changed.wait_timeout_locked(status, left).0;
-        }
+        wait_for_change(
+            &self.shared.changed,
+            self.shared.lock(),
+            timeout,
+            |status| (status.state, status.assignments),
+            |status| {
+                matches!(status.state, State::Failed | State::Revoking)
+                    || (status.state == State::Assigned && status.handed_out != status.assignments)
+            },
+        );
     }
 
     /// The partition set read again; a change makes the member join again
