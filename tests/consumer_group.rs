@@ -1275,3 +1275,27 @@ fn kafka_protocol_survives_coordinator_errors_and_its_death_mid_rebalance() {
         group.wait_exit(member, Duration::from_secs(20));
     }
 }
+
+/// A static member (`group_instance_id`) joins, consumes and commits with
+/// its instance id on every group request (the mocks keep no static
+/// membership state, so what a restart keeps is not checked here).
+#[test]
+fn kafka_protocol_a_static_member_joins_consumes_and_commits() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 3);
+    let mut options = kafka_options("roundrobin");
+    options.push(("group_instance_id", "static-member-1"));
+    let mut group = Members::new(mock.bootstrap(), "", "kafka_static", &["orders"], &options);
+    let member = group.spawn();
+    group.until("the member holds everything", Duration::from_secs(60), |events| {
+        settled(events, &[member], &all_partitions("orders", 3))
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "s", 150, 150);
+    group.leave_all(&[member]);
+    let committed = committed_offsets(mock.bootstrap(), "kafka_static", "orders");
+    assert_eq!(
+        committed.values().sum::<i64>(),
+        150,
+        "stop committed everything: {committed:?}"
+    );
+}
