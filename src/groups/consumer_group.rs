@@ -1,15 +1,16 @@
 //! `ConsumerGroup`, Python yelp_kafka's `KafkaConsumerGroup`
 //! (docs/consumer-groups.md): the recommended consumer. Instances in
 //! any processes split the partitions of their topics through the ZooKeeper
-//! set partitioner and consume them with the consumer core.
+//! set partitioner, or Kafka's group protocol (`group_protocol`), and
+//! consume them with the consumer core.
 //!
 //! Owns a [`Consumer`] (subscription [`Subscription::Assigned`]: it reads
-//! what the partitioner gives it), a [`SetPartitioner`], a Kafka client for the
-//! partition set, and the group's metrics. Everything the group does in
-//! response to the partitioner — rebalance callbacks, commits before a
-//! release, assigning and revoking partitions — happens on the calling
-//! thread, inside `start`, `next` and `stop`: the partitioner's engine task
-//! only changes its state.
+//! what the balancer gives it), a [`Balancer`] (the partitioner), a Kafka
+//! client for the partition set, and the group's metrics. Everything the
+//! group does in response to the balancer — rebalance callbacks, commits
+//! before a release, assigning and revoking partitions — happens on the
+//! calling thread, inside `start`, `next` and `stop`: the balancer's
+//! engine task only changes its state.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
