@@ -328,23 +328,33 @@ impl Drop for Members {
     }
 }
 
-/// Each member's latest share (from its last ACQUIRED or RELEASING line) in `events`.
+/// The partitions an ACQUIRED or RELEASING `list` names.
+fn listed(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.trim().split(',').filter(|p| !p.is_empty()).map(str::to_string)
+}
+
+/// Each member's latest share in `events`: what its ACQUIRED lines added
+/// and its RELEASING lines did not take away since (an incremental
+/// rebalance gives up some); `None` once it gave up everything or failed.
 fn shares(events: &[Event], members: &[usize]) -> BTreeMap<usize, Option<BTreeSet<String>>> {
     let mut shares: BTreeMap<usize, Option<BTreeSet<String>>> = members.iter().map(|m| (*m, None)).collect();
     for event in events {
-        if !shares.contains_key(&event.member) {
+        let Some(share) = shares.get_mut(&event.member) else {
             continue;
-        }
+        };
         if let Some(list) = event.line.strip_prefix("ACQUIRED") {
-            let share = list
-                .trim()
-                .split(',')
-                .filter(|p| !p.is_empty())
-                .map(str::to_string)
-                .collect();
-            shares.insert(event.member, Some(share));
-        } else if event.line.starts_with("RELEASING") || event.line.starts_with("ERROR") {
-            shares.insert(event.member, None);
+            share.get_or_insert_with(BTreeSet::new).extend(listed(list));
+        } else if let Some(list) = event.line.strip_prefix("RELEASING") {
+            if let Some(held) = share.as_mut() {
+                for partition in listed(list) {
+                    held.remove(&partition);
+                }
+                if held.is_empty() {
+                    *share = None;
+                }
+            }
+        } else if event.line.starts_with("ERROR") {
+            *share = None;
         }
     }
     shares
@@ -897,22 +907,28 @@ fn spawn_librdkafka(members: &mut Members, bootstrap: &str, group: &str, topic: 
     members.spawn_command(command)
 }
 
-/// Each member's holding of each partition, from its ACQUIRED line to its
-/// next RELEASING, ERROR or STOPPED line or its SIGKILL (or the end): (partition, member,
-/// from, until).
+/// Each member's holding of each partition, from the ACQUIRED line naming
+/// it to the next RELEASING line naming it, or the member's next ERROR or
+/// STOPPED line or its SIGKILL (or the end): (partition, member, from,
+/// until).
 fn holdings(events: &[Event]) -> Vec<(String, usize, Instant, Option<Instant>)> {
     let mut open: BTreeMap<(usize, String), Instant> = BTreeMap::new();
     let mut closed = Vec::new();
     for event in events {
-        let ends = ["RELEASING", "ERROR", "STOPPED", "KILLED"]
+        let ends_all = ["ERROR", "STOPPED", "KILLED"]
             .iter()
             .any(|prefix| event.line.starts_with(prefix));
+        let released: Option<Vec<String>> = event.line.strip_prefix("RELEASING").map(|list| listed(list).collect());
         if let Some(list) = event.line.strip_prefix("ACQUIRED") {
-            for partition in list.trim().split(',').filter(|p| !p.is_empty()) {
-                open.insert((event.member, partition.to_string()), event.at);
+            for partition in listed(list) {
+                open.insert((event.member, partition), event.at);
             }
-        } else if ends {
-            let mine: Vec<(usize, String)> = open.keys().filter(|(m, _)| *m == event.member).cloned().collect();
+        } else if ends_all || released.is_some() {
+            let mine: Vec<(usize, String)> = open
+                .keys()
+                .filter(|(m, p)| *m == event.member && released.as_ref().is_none_or(|list| list.contains(p)))
+                .cloned()
+                .collect();
             for key in mine {
                 let from = open.remove(&key).expect("open holding");
                 closed.push((key.1, key.0, from, Some(event.at)));
@@ -1298,4 +1314,64 @@ fn kafka_protocol_a_static_member_joins_consumes_and_commits() {
         150,
         "stop committed everything: {committed:?}"
     );
+}
+
+#[test]
+fn kafka_protocol_mixed_with_librdkafka_under_cooperative_sticky() {
+    mixed_group_with_librdkafka("kafka_mixed_cooperative", "cooperative-sticky");
+}
+
+/// With cooperative-sticky, a joining member moves only the partitions it
+/// takes: the two members already in give up one partition each (their
+/// pre-rebalance callbacks name just that one) and keep consuming the
+/// others; nothing is ever held twice.
+#[test]
+fn kafka_protocol_cooperative_sticky_moves_only_what_a_joining_member_takes() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 6);
+    let mut group = Members::new(
+        mock.bootstrap(),
+        "",
+        "kafka_cooperative",
+        &["orders"],
+        &kafka_options("cooperative-sticky"),
+    );
+    let pair = [group.spawn(), group.spawn()];
+    let all = all_partitions("orders", 6);
+    group.until("the pair settles", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 300, 300);
+    let joined_at = group.seen.len();
+    let third = group.spawn();
+    let everyone = [pair[0], pair[1], third];
+    group.until("the three settle", Duration::from_secs(60), |events| {
+        settled(events, &everyone, &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "b", 300, 600);
+    group.collect(Duration::from_millis(300));
+    for member in pair {
+        let released: Vec<&str> = group.seen[joined_at..]
+            .iter()
+            .filter(|e| e.member == member)
+            .filter_map(|e| e.line.strip_prefix("RELEASING "))
+            .collect();
+        assert_eq!(
+            released.len(),
+            1,
+            "member {member} gave up more than once: {released:?}"
+        );
+        assert_eq!(
+            listed(released[0]).count(),
+            1,
+            "member {member} gave up more than the partition moved: {released:?}"
+        );
+    }
+    let sizes: Vec<usize> = shares(&group.seen, &everyone)
+        .values()
+        .map(|s| s.as_ref().map_or(0, BTreeSet::len))
+        .collect();
+    assert_eq!(sizes, [2, 2, 2], "an even split");
+    assert_exclusive(&group.seen, "orders");
+    group.leave_all(&everyone);
 }

@@ -113,7 +113,7 @@ pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
         name: "partition_assignment_strategy",
         kind: OptionKind::Choice(crate::kafka::assignors::ASSIGNOR_NAMES),
         default: "range",
-        doc: "With group_protocol=kafka: the assignor this member offers, by librdkafka's partition.assignment.strategy names; every member of a group must offer the same.",
+        doc: "With group_protocol=kafka: the assignor this member offers, by librdkafka's partition.assignment.strategy names (range, roundrobin; cooperative-sticky rebalances incrementally); every member of a group must offer the same.",
     },
     OptionSpec {
         name: "session_timeout_ms",

@@ -18,13 +18,11 @@ use std::time::{Duration, Instant};
 
 use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription};
 use crate::error::{Error, ErrorCode, Result};
-use crate::groups::membership::Balancer;
-use crate::groups::membership::{
-    check_group_topics, join_group, partition_of, partition_set, PartitionerGate, PARTITIONS_REFRESH,
-};
+use crate::groups::membership::{check_group_topics, join_group, partition_set, PartitionerGate, PARTITIONS_REFRESH};
+use crate::groups::membership::{Balancer, Step};
 use crate::groups::metrics::{FetchMetrics, GroupMetric};
 use crate::metrics::{MetricsRecorder, MetricsResponder};
-use crate::set_partitioner::{layout, Instruction};
+use crate::set_partitioner::layout;
 use crate::sync::Locking;
 use crate::topic_partition::TopicPartition;
 
@@ -386,22 +384,17 @@ impl ConsumerGroup {
             self.assign(&mut state, partitions, handler)?;
         }
         loop {
-            let instruction = state
+            let step = state
                 .partitioner
                 .as_ref()
                 .expect("a started group has a partitioner")
-                .instruction();
-            match instruction {
-                Instruction::Continue => return Ok(()),
-                Instruction::Acquire(names) => {
-                    let partitions = names
-                        .iter()
-                        .map(|name| partition_of(name))
-                        .collect::<Result<Vec<TopicPartition>>>()?;
-                    self.assign(&mut state, partitions, handler)?;
-                }
-                Instruction::Release => self.release(&mut state, handler)?,
-                Instruction::Fail(error) => return Err(self.fail(&mut state, error)),
+                .step();
+            match step {
+                Step::Continue => return Ok(()),
+                Step::Acquire(partitions) => self.assign(&mut state, partitions, handler)?,
+                Step::Release => self.release(&mut state, handler)?,
+                Step::ReleaseSome(partitions) => self.release_some(&mut state, &partitions, handler)?,
+                Step::Fail(error) => return Err(self.fail(&mut state, error)),
             }
         }
     }
@@ -423,9 +416,48 @@ impl ConsumerGroup {
             return Err(error);
         }
         state.unassigned = None;
-        state.held = partitions;
-        handler.after_acquire(&state.held);
+        handler.after_acquire(&partitions);
+        state.held.extend(partitions);
         Ok(())
+    }
+
+    /// Gives up `partitions` only (callback, commit, revoke) in an
+    /// incremental rebalance; the others go on being consumed. A failed
+    /// commit is returned after the release.
+    fn release_some(
+        &self,
+        state: &mut GroupState,
+        partitions: &[TopicPartition],
+        handler: &mut dyn RebalanceHandler,
+    ) -> Result<()> {
+        state.held.retain(|held| !partitions.contains(held));
+        if let Some(pending) = &mut state.unassigned {
+            pending.retain(|partition| !partitions.contains(partition));
+        }
+        if state.withheld.as_ref().is_some_and(|message| {
+            partitions
+                .iter()
+                .any(|p| p.topic == *message.topic() && p.partition == message.partition())
+        }) {
+            state.withheld = None;
+        }
+        let mut commit = Ok(());
+        if !partitions.is_empty() {
+            handler.before_release(partitions);
+            if self.config().auto_commit_enable {
+                let started = Instant::now();
+                commit = self.consumer.commit_partitions(partitions);
+                self.metrics
+                    .record_duration(GroupMetric::OffsetCommitRequestTimer as usize, started.elapsed());
+            }
+            self.consumer.revoke(partitions)?;
+        }
+        state
+            .partitioner
+            .as_ref()
+            .expect("a started group has a partitioner")
+            .released();
+        commit
     }
 
     /// Gives the held partitions up (callback, commit, revoke) and lets the

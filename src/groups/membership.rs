@@ -82,6 +82,23 @@ pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
     Ok(TopicPartition::new(Topic::new(topic)?, partition))
 }
 
+/// What the holder of a member's partitions must do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing new.
+    Continue,
+    /// Consume these partitions too (maybe none); after a release, these
+    /// are all the member holds.
+    Acquire(Vec<TopicPartition>),
+    /// Give up every partition (commit first), then call [`Balancer::released`].
+    Release,
+    /// Give up only these partitions (commit first), then call
+    /// [`Balancer::released`]: an incremental rebalance.
+    ReleaseSome(Vec<TopicPartition>),
+    /// Stop consuming at once and report this error; the balancer is done.
+    Fail(Error),
+}
+
 /// What a group member follows to know its partitions: it tells the
 /// holder, on the holder's own thread, what to acquire and when to give
 /// everything up, and vouches (or not) for the partitions held. The
@@ -89,8 +106,8 @@ pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
 /// revoking — itself (docs/consumer-groups.md).
 pub(crate) trait Balancer: Send + Sync {
     /// What the holder must do now; an `Acquire` is given once per acquisition.
-    fn instruction(&self) -> Instruction;
-    /// The holder gave up its partitions after an `Instruction::Release`.
+    fn step(&self) -> Step;
+    /// The holder gave up its partitions after a `Step::Release` or `Step::ReleaseSome`.
     fn released(&self);
     /// Whether the holder may hand out messages now.
     fn may_deliver(&self) -> bool;
@@ -111,8 +128,16 @@ pub(crate) trait Balancer: Send + Sync {
 }
 
 impl Balancer for SetPartitioner {
-    fn instruction(&self) -> Instruction {
-        SetPartitioner::instruction(self)
+    fn step(&self) -> Step {
+        match SetPartitioner::instruction(self) {
+            Instruction::Continue => Step::Continue,
+            Instruction::Acquire(names) => match names.iter().map(|name| partition_of(name)).collect() {
+                Ok(partitions) => Step::Acquire(partitions),
+                Err(error) => Step::Fail(error),
+            },
+            Instruction::Release => Step::Release,
+            Instruction::Fail(error) => Step::Fail(error),
+        }
     }
 
     fn released(&self) {
@@ -149,17 +174,13 @@ impl Balancer for SetPartitioner {
 }
 
 impl Balancer for KafkaGroupMember {
-    fn instruction(&self) -> Instruction {
+    fn step(&self) -> Step {
         match self.event() {
-            MemberEvent::Continue => Instruction::Continue,
-            MemberEvent::Assigned(partitions) => Instruction::Acquire(
-                partitions
-                    .iter()
-                    .map(|p| layout::partition_name(p.topic.as_str(), p.partition))
-                    .collect(),
-            ),
-            MemberEvent::Revoke => Instruction::Release,
-            MemberEvent::Failed(error) => Instruction::Fail(error),
+            MemberEvent::Continue => Step::Continue,
+            MemberEvent::Assigned(partitions) => Step::Acquire(partitions),
+            MemberEvent::Revoke => Step::Release,
+            MemberEvent::RevokeSome(partitions) => Step::ReleaseSome(partitions),
+            MemberEvent::Failed(error) => Step::Fail(error),
         }
     }
 

@@ -1,7 +1,9 @@
 //! The partition assignors a group leader runs in Kafka's classic group
-//! protocol, `range` and `roundrobin`, giving the same result as
+//! protocol: `range` and `roundrobin`, giving the same result as
 //! librdkafka's and the Java client's assignors of those names, so that a
-//! group led by any of them splits alike (docs/consumer-groups.md).
+//! group led by any of them splits alike, and `cooperative-sticky`, whose
+//! split is balanced and keeps what members own, and which withholds a
+//! moved partition until its owner gave it up (docs/consumer-groups.md).
 //!
 //! Owns nothing but the arithmetic: members with their subscriptions and
 //! the partition counts in, each member's partitions out.
@@ -11,7 +13,13 @@ use std::collections::BTreeMap;
 
 /// The assignor names this library offers, as librdkafka's
 /// `partition.assignment.strategy` spells them.
-pub const ASSIGNOR_NAMES: &[&str] = &["range", "roundrobin"];
+pub const ASSIGNOR_NAMES: &[&str] = &["range", "roundrobin", "cooperative-sticky"];
+
+/// Whether the assignor `name` rebalances incrementally (members keep
+/// their partitions while they rejoin and give up only those moved).
+pub fn is_cooperative(name: &str) -> bool {
+    name == "cooperative-sticky"
+}
 
 /// A member as the leader sees it in the JoinGroup answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +30,12 @@ pub struct MemberSubscription {
     pub group_instance_id: Option<String>,
     /// The topics the member subscribes to.
     pub topics: Vec<String>,
+    /// The partitions the member holds now, as its subscription says.
+    pub owned: Partitions,
 }
+
+/// Partitions as `(topic, partition)`.
+pub type Partitions = Vec<(String, i32)>;
 
 impl MemberSubscription {
     fn subscribes(&self, topic: &str) -> bool {
@@ -31,7 +44,7 @@ impl MemberSubscription {
 }
 
 /// Each member's partitions, `(topic, partition)` sorted, by member id.
-pub type Assignment = BTreeMap<String, Vec<(String, i32)>>;
+pub type Assignment = BTreeMap<String, Partitions>;
 
 /// Runs the assignor `name` (one of [`ASSIGNOR_NAMES`]) over `members` and
 /// the partition counts of the topics that exist; `None` for an unknown name.
@@ -42,6 +55,7 @@ pub fn assign(name: &str, members: &[MemberSubscription], partitions: &BTreeMap<
     match name {
         "range" => range(&sorted, partitions, &mut assignment),
         "roundrobin" => roundrobin(&sorted, partitions, &mut assignment),
+        "cooperative-sticky" => cooperative_sticky(&sorted, partitions, &mut assignment),
         _ => return None,
     }
     for owned in assignment.values_mut() {
@@ -100,6 +114,67 @@ fn roundrobin(members: &[&MemberSubscription], partitions: &BTreeMap<String, i32
     }
 }
 
+/// Sticky and balanced: each member keeps the valid partitions it owns up
+/// to its fair share (`count / members`, one more for the first
+/// `count % members` members in order), the rest go to the members with
+/// the fewest. Then, cooperatively, a partition given to one member but
+/// owned by another is withheld this round: its owner gives it up and
+/// rejoins, and the next round hands it over.
+fn cooperative_sticky(
+    members: &[&MemberSubscription],
+    partitions: &BTreeMap<String, i32>,
+    assignment: &mut Assignment,
+) {
+    let all: Vec<(String, i32)> = partitions
+        .iter()
+        .filter(|(topic, _)| members.iter().any(|m| m.subscribes(topic)))
+        .flat_map(|(topic, &count)| (0..count).map(move |p| (topic.clone(), p)))
+        .collect();
+    if members.is_empty() {
+        return;
+    }
+    let floor = all.len() / members.len();
+    let mut extra = all.len() % members.len();
+    let mut owner: BTreeMap<(String, i32), usize> = BTreeMap::new();
+    let mut target: Vec<Vec<(String, i32)>> = vec![Vec::new(); members.len()];
+    for (index, member) in members.iter().enumerate() {
+        let mut owned: Vec<&(String, i32)> = member
+            .owned
+            .iter()
+            .filter(|p| all.contains(p) && member.subscribes(&p.0) && !owner.contains_key(*p))
+            .collect();
+        owned.sort();
+        let share = if owned.len() > floor && extra > 0 {
+            extra -= 1;
+            floor + 1
+        } else {
+            floor
+        };
+        for partition in owned.into_iter().take(share) {
+            owner.insert(partition.clone(), index);
+            target[index].push(partition.clone());
+        }
+    }
+    for partition in all.iter().filter(|p| !owner.contains_key(*p)) {
+        let taker = (0..members.len())
+            .filter(|i| members[*i].subscribes(&partition.0))
+            .min_by_key(|i| (target[*i].len(), *i));
+        if let Some(taker) = taker {
+            target[taker].push(partition.clone());
+        }
+    }
+    let owned_by: BTreeMap<&(String, i32), &str> = members
+        .iter()
+        .flat_map(|m| m.owned.iter().map(move |p| (p, m.member_id.as_str())))
+        .collect();
+    for (member, partitions) in members.iter().zip(target) {
+        let kept = partitions
+            .into_iter()
+            .filter(|p| owned_by.get(p).is_none_or(|owner| *owner == member.member_id));
+        assignment.entry(member.member_id.clone()).or_default().extend(kept);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,7 +184,14 @@ mod tests {
             member_id: id.to_string(),
             group_instance_id: None,
             topics: topics.iter().map(|t| t.to_string()).collect(),
+            owned: Vec::new(),
         }
+    }
+
+    fn owning(id: &str, owned: &[i32]) -> MemberSubscription {
+        let mut subscription = member(id, &["t"]);
+        subscription.owned = owned.iter().map(|p| ("t".to_string(), *p)).collect();
+        subscription
     }
 
     fn counts(topics: &[(&str, i32)]) -> BTreeMap<String, i32> {
@@ -164,6 +246,33 @@ mod tests {
         let result = assign("range", &[first, second], &counts(&[("t", 2)])).unwrap();
         assert_eq!(owned(&result, "z"), ["t-0"]);
         assert_eq!(owned(&result, "a"), ["t-1"]);
+    }
+
+    #[test]
+    fn cooperative_sticky_keeps_owned_partitions_and_withholds_moved_ones() {
+        // A third member joins two that own three partitions each.
+        let members = [owning("a", &[0, 1, 2]), owning("b", &[3, 4, 5]), owning("c", &[])];
+        let first = assign("cooperative-sticky", &members, &counts(&[("t", 6)])).unwrap();
+        assert_eq!(owned(&first, "a"), ["t-0", "t-1"], "a keeps its fair share");
+        assert_eq!(owned(&first, "b"), ["t-3", "t-4"]);
+        assert!(
+            first["c"].is_empty(),
+            "moved partitions wait for their owner to give them up"
+        );
+        // Next round: a and b gave t-2 and t-5 up.
+        let members = [owning("a", &[0, 1]), owning("b", &[3, 4]), owning("c", &[])];
+        let second = assign("cooperative-sticky", &members, &counts(&[("t", 6)])).unwrap();
+        assert_eq!(owned(&second, "a"), ["t-0", "t-1"]);
+        assert_eq!(owned(&second, "b"), ["t-3", "t-4"]);
+        assert_eq!(owned(&second, "c"), ["t-2", "t-5"]);
+    }
+
+    #[test]
+    fn cooperative_sticky_gives_a_leavers_partitions_to_the_rest_evenly() {
+        let members = [owning("a", &[0, 1]), owning("b", &[2, 3])];
+        let result = assign("cooperative-sticky", &members, &counts(&[("t", 6)])).unwrap();
+        assert_eq!(owned(&result, "a"), ["t-0", "t-1", "t-4"]);
+        assert_eq!(owned(&result, "b"), ["t-2", "t-3", "t-5"]);
     }
 
     #[test]

@@ -9,9 +9,12 @@
 //! Owns one engine task, its own Kafka client (a JoinGroup parks on the
 //! coordinator until the rebalance ends, so it must not hold up a
 //! consumer's requests), the member id and the generation
-//! ([`MemberGeneration`], which the member's commits carry). The
-//! rebalance is eager: on a rebalance every partition is given up before
-//! the member joins again. Like the ZooKeeper partitioner, the task never
+//! ([`MemberGeneration`], which the member's commits carry). Rebalances
+//! are eager (every partition is given up before the member joins again)
+//! or, with the `cooperative-sticky` assignor, incremental: the member
+//! rejoins still holding its partitions, announces them as owned, gives up
+//! only those the new assignment moves, and joins once more so that they
+//! reach their new owner. Like the ZooKeeper partitioner, the task never
 //! calls the holder of the partitions: it changes the shared status, and
 //! the holder asks for [`MemberEvent`]s on its own thread, gives its
 //! partitions up (callbacks, commits) and says [`KafkaGroupMember::released`].
@@ -25,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
+use kafka_protocol::messages::consumer_protocol_subscription::TopicPartition as OwnedTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
@@ -38,7 +42,7 @@ use tokio::task::JoinHandle;
 
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::assignors::{self, MemberSubscription};
+use crate::kafka::assignors::{self, MemberSubscription, Partitions};
 use crate::kafka::broker::decode_response;
 use crate::kafka::coordinator::{group_id, Generation, GroupCoordinator, MemberGeneration};
 use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
@@ -88,6 +92,9 @@ pub enum MemberEvent {
     /// A rebalance: give up every partition (commit first), then call
     /// [`KafkaGroupMember::released`].
     Revoke,
+    /// An incremental rebalance: give up these partitions only (commit
+    /// first), then call [`KafkaGroupMember::released`].
+    RevokeSome(Vec<TopicPartition>),
     /// The member is out of the group for good: stop and report this.
     Failed(Error),
 }
@@ -106,7 +113,16 @@ enum State {
 
 struct Status {
     state: State,
+    /// The partitions of the current generation, as assigned.
     assignment: Vec<TopicPartition>,
+    /// What the latest assignment added, for the holder to take.
+    added: Vec<TopicPartition>,
+    /// What the latest assignment moved away, for the holder to give up
+    /// (incremental rebalances).
+    moved: Vec<TopicPartition>,
+    /// A cooperative rejoin is under way: the coordinator keeps a member
+    /// whose JoinGroup waits, so the partitions stay vouched for.
+    rejoining: bool,
     /// Counts assignments; the holder has seen up to `handed_out`.
     assignments: u64,
     handed_out: u64,
@@ -148,6 +164,12 @@ impl Shared {
 
     fn state(&self) -> State {
         self.lock().state
+    }
+
+    /// Whether the holder has partitions to give up before the next join.
+    fn revoke_pending(&self) -> bool {
+        let status = self.lock();
+        status.state == State::Revoking || (status.state == State::Assigned && !status.moved.is_empty())
     }
 
     fn confirm(&self, sent: Instant) {
@@ -207,6 +229,9 @@ impl KafkaGroupMember {
             status: Mutex::new(Status {
                 state: State::Joining,
                 assignment: Vec::new(),
+                added: Vec::new(),
+                moved: Vec::new(),
+                rejoining: false,
                 assignments: 0,
                 handed_out: 0,
                 failure: None,
@@ -246,20 +271,26 @@ impl KafkaGroupMember {
                     .unwrap_or_else(|| Error::new(ErrorCode::ConsumerGroup, "the group member failed")),
             ),
             State::Revoking => MemberEvent::Revoke,
+            State::Assigned if !status.moved.is_empty() => MemberEvent::RevokeSome(status.moved.clone()),
             State::Assigned if status.handed_out != status.assignments => {
                 status.handed_out = status.assignments;
-                MemberEvent::Assigned(status.assignment.clone())
+                MemberEvent::Assigned(std::mem::take(&mut status.added))
             }
             _ => MemberEvent::Continue,
         }
     }
 
-    /// The holder gave up its partitions after a `Revoke`: the member joins again.
+    /// The holder gave up its partitions after a `Revoke` or `RevokeSome`:
+    /// the member joins again.
     pub fn released(&self) {
         self.shared.update(|status| {
             if status.state == State::Revoking {
                 status.state = State::Joining;
                 status.assignment.clear();
+            } else if !status.moved.is_empty() {
+                status.moved.clear();
+                // The moved partitions reach their new owner in the next round.
+                self.shared.rejoin.store(true, Ordering::Release);
             }
         });
     }
@@ -268,7 +299,7 @@ impl KafkaGroupMember {
     /// and the coordinator confirmed the membership recently.
     pub fn may_deliver(&self) -> bool {
         let status = self.shared.lock();
-        status.state == State::Assigned && status.confirmed_at.elapsed() < self.shared.trust
+        status.state == State::Assigned && (status.rejoining || status.confirmed_at.elapsed() < self.shared.trust)
     }
 
     /// Whether the holder may commit: not once the member failed (the
@@ -348,8 +379,12 @@ impl Drop for KafkaGroupMember {
 enum AfterHeartbeats {
     /// Asked to leave.
     Leave,
-    /// A rebalance: give up the partitions and join again.
+    /// A rebalance: join again (giving up the partitions first, unless
+    /// the rebalance is incremental).
     Rejoin,
+    /// The group moved on without this member (unknown member, old
+    /// generation): its partitions may be another's, give them all up.
+    Lost,
 }
 
 /// The member's identity on the wire between generations.
@@ -385,8 +420,9 @@ async fn membership(
     identity: &mut Identity,
 ) -> Result<()> {
     loop {
-        // The holder gives its partitions up before the member joins again.
-        while shared.state() == State::Revoking {
+        // The holder gives its partitions up (all of them, or those an
+        // incremental round moved) before the member joins again.
+        while shared.revoke_pending() {
             if shared.leaving.load(Ordering::Acquire) {
                 return Ok(());
             }
@@ -398,7 +434,9 @@ async fn membership(
         if shared.leaving.load(Ordering::Acquire) {
             return Ok(());
         }
-        shared.generation.set(None);
+        if shared.state() != State::Assigned {
+            shared.generation.set(None);
+        }
         shared.rejoin.store(false, Ordering::Release);
         // A JoinGroup waits for the whole rebalance: leaving must not wait for it.
         let joined = tokio::select! {
@@ -411,13 +449,28 @@ async fn membership(
         };
         shared.generation.set(Some(generation));
         shared.update(|status| {
+            let before = std::mem::replace(&mut status.assignment, assignment);
+            status.moved = before
+                .iter()
+                .filter(|p| !status.assignment.contains(p))
+                .cloned()
+                .collect();
+            status.added = status
+                .assignment
+                .iter()
+                .filter(|p| !before.contains(p))
+                .cloned()
+                .collect();
             status.state = State::Assigned;
-            status.assignment = assignment;
+            status.rejoining = false;
             status.assignments += 1;
         });
+        let cooperative = assignors::is_cooperative(&settings.assignor);
         match heartbeats(shared, cluster, coordinator, settings, identity).await? {
             AfterHeartbeats::Leave => return Ok(()),
-            AfterHeartbeats::Rejoin => shared.update(|status| status.state = State::Revoking),
+            // Incremental: keep consuming while joining again.
+            AfterHeartbeats::Rejoin if cooperative => shared.update(|status| status.rejoining = true),
+            AfterHeartbeats::Rejoin | AfterHeartbeats::Lost => shared.update(|status| status.state = State::Revoking),
         }
     }
 }
@@ -506,7 +559,8 @@ async fn join_and_sync(
             return Ok(None);
         };
         let version = connection.versions().version_for::<JoinGroupRequest>()?;
-        let request = join_request(settings, &identity.member_id, version)?;
+        let owned = shared.lock().assignment.clone();
+        let request = join_request(settings, &identity.member_id, &owned, version)?;
         let sent = Instant::now();
         let response = match connection
             .send_within(&request, settings.max_poll_interval + JOIN_MARGIN)
@@ -610,10 +664,15 @@ fn decode_sync_answer(body: Bytes, version: i16) -> Result<SyncGroupResponse> {
     })
 }
 
-fn join_request(settings: &GroupMemberSettings, member_id: &str, version: i16) -> Result<JoinGroupRequest> {
+fn join_request(
+    settings: &GroupMemberSettings,
+    member_id: &str,
+    owned: &[TopicPartition],
+    version: i16,
+) -> Result<JoinGroupRequest> {
     let protocol = JoinGroupRequestProtocol::default()
         .with_name(StrBytes::from_string(settings.assignor.clone()))
-        .with_metadata(encode_subscription(&settings.topics)?);
+        .with_metadata(encode_subscription(&settings.topics, owned)?);
     let mut request = JoinGroupRequest::default()
         .with_group_id(group_id(&settings.group_id))
         .with_session_timeout_ms(millis(settings.session_timeout))
@@ -651,10 +710,12 @@ async fn leader_assignments(
         .members
         .iter()
         .map(|member| {
+            let (topics, owned) = decode_subscription(member.metadata.clone())?;
             Ok(MemberSubscription {
                 member_id: member.member_id.to_string(),
                 group_instance_id: member.group_instance_id.as_ref().map(|id| id.to_string()),
-                topics: decode_subscription(member.metadata.clone())?,
+                topics,
+                owned,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -748,7 +809,12 @@ async fn heartbeats(
             // Still a member: the partitions are ours until we rejoin.
             shared.confirm(sent);
         }
+        let lost = matches!(
+            ResponseError::try_from_code(code),
+            Some(ResponseError::UnknownMemberId | ResponseError::IllegalGeneration)
+        );
         match refusal(code, "Heartbeat", coordinator, identity) {
+            Refusal::Now if lost => return Ok(AfterHeartbeats::Lost),
             Refusal::Now => return Ok(AfterHeartbeats::Rejoin),
             Refusal::Later => continue,
             Refusal::Fatal(error) => return Err(error),
@@ -784,29 +850,49 @@ async fn leave(
 }
 
 /// A subscription as the Java client and librdkafka read it: the version,
-/// then the `ConsumerProtocolSubscription` body at that version.
-fn encode_subscription(topics: &[String]) -> Result<Bytes> {
+/// then the `ConsumerProtocolSubscription` body at that version, with the
+/// partitions the member holds (which incremental rebalances rely on).
+fn encode_subscription(topics: &[String], owned: &[TopicPartition]) -> Result<Bytes> {
+    let owned = by_topic(owned.iter().map(|p| (p.topic.as_str(), p.partition)))
+        .into_iter()
+        .map(|(topic, partitions)| {
+            OwnedTopic::default()
+                .with_topic(topic_name(topic))
+                .with_partitions(partitions)
+        })
+        .collect();
     let subscription = ConsumerProtocolSubscription::default()
         .with_topics(topics.iter().map(|t| StrBytes::from_string(t.clone())).collect())
         .with_user_data(None)
-        .with_owned_partitions(Vec::new());
+        .with_owned_partitions(owned);
     encode_versioned(&subscription, SUBSCRIPTION_VERSION)
 }
 
-/// The topics of a member's subscription, of whatever version it wrote.
-fn decode_subscription(bytes: Bytes) -> Result<Vec<String>> {
+/// The topics and owned partitions of a member's subscription, of
+/// whatever version it wrote.
+fn decode_subscription(bytes: Bytes) -> Result<(Vec<String>, Partitions)> {
     let subscription: ConsumerProtocolSubscription = decode_versioned(bytes, "subscription")?;
-    Ok(subscription.topics.iter().map(|t| t.to_string()).collect())
+    let owned = subscription
+        .owned_partitions
+        .iter()
+        .flat_map(|topic| topic.partitions.iter().map(|p| (topic.topic.0.to_string(), *p)))
+        .collect();
+    Ok((subscription.topics.iter().map(|t| t.to_string()).collect(), owned))
+}
+
+/// Partition numbers grouped by topic.
+fn by_topic<'a>(partitions: impl Iterator<Item = (&'a str, i32)>) -> BTreeMap<&'a str, Vec<i32>> {
+    let mut grouped: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, partition) in partitions {
+        grouped.entry(topic).or_default().push(partition);
+    }
+    grouped
 }
 
 fn encode_assignment(partitions: &[(String, i32)]) -> Result<Bytes> {
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (topic, partition) in partitions {
-        by_topic.entry(topic).or_default().push(*partition);
-    }
     let assignment = ConsumerProtocolAssignment::default()
         .with_assigned_partitions(
-            by_topic
+            by_topic(partitions.iter().map(|(topic, partition)| (topic.as_str(), *partition)))
                 .into_iter()
                 .map(|(topic, partitions)| {
                     AssignedTopic::default()
@@ -869,9 +955,15 @@ mod tests {
     #[test]
     fn a_subscription_reads_back_its_topics() {
         let topics = vec!["a".to_string(), "b".to_string()];
-        let bytes = encode_subscription(&topics).unwrap();
+        let owned = [
+            TopicPartition::new(Topic::new("b").unwrap(), 3),
+            TopicPartition::new(Topic::new("a").unwrap(), 1),
+        ];
+        let bytes = encode_subscription(&topics, &owned).unwrap();
         assert_eq!(&bytes[..2], &SUBSCRIPTION_VERSION.to_be_bytes());
-        assert_eq!(decode_subscription(bytes).unwrap(), topics);
+        let (read, owned) = decode_subscription(bytes).unwrap();
+        assert_eq!(read, topics);
+        assert_eq!(owned, [("a".to_string(), 1), ("b".to_string(), 3)]);
     }
 
     #[test]
@@ -884,7 +976,7 @@ mod tests {
             .with_generation_id(7)
             .with_rack_id(None);
         let bytes = encode_versioned(&body, 3).unwrap();
-        assert_eq!(decode_subscription(bytes).unwrap(), ["orders"]);
+        assert_eq!(decode_subscription(bytes).unwrap().0, ["orders"]);
     }
 
     #[test]

@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 use crate::consumer::ConsumerConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{
-    check_group_topics, join_group, partition_of, partition_set, Balancer, PartitionerGate, PARTITIONS_REFRESH,
+    check_group_topics, join_group, partition_set, Balancer, PartitionerGate, Step, PARTITIONS_REFRESH,
 };
 use crate::groups::run_gate::RunGate;
 use crate::kafka::coordinator::MemberGeneration;
 use crate::kafka::KafkaCluster;
-use crate::set_partitioner::{layout, Instruction};
+use crate::set_partitioner::layout;
 use crate::sync::Locking;
 use crate::topic_partition::TopicPartition;
 
@@ -234,11 +234,10 @@ impl MultiprocessingGroup {
             if self.gate.stop_requested() {
                 return Ok(());
             }
-            match partitioner.instruction() {
-                Instruction::Continue => {}
-                Instruction::Acquire(names) => {
-                    for name in names {
-                        let partition = partition_of(&name)?;
+            match partitioner.step() {
+                Step::Continue => {}
+                Step::Acquire(partitions) => {
+                    for partition in partitions {
                         let running = self.start_worker(&partition, gate)?;
                         workers.insert(
                             partition.clone(),
@@ -250,13 +249,21 @@ impl MultiprocessingGroup {
                         );
                     }
                 }
-                Instruction::Release => {
+                Step::Release => {
                     self.stop_workers(workers);
                     partitioner.released();
                     self.refresh_partitions(partitioner)?;
                     last_refresh = Instant::now();
                 }
-                Instruction::Fail(error) => {
+                Step::ReleaseSome(partitions) => {
+                    let mut leaving: BTreeMap<TopicPartition, Worker> = partitions
+                        .iter()
+                        .filter_map(|partition| workers.remove_entry(partition))
+                        .collect();
+                    self.stop_workers(&mut leaving);
+                    partitioner.released();
+                }
+                Step::Fail(error) => {
                     // The workers were paused since the session came in
                     // doubt (their gate, docs/consumer-groups.md), having
                     // committed what they finished: they stop as on a
