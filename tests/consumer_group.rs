@@ -1375,3 +1375,41 @@ fn kafka_protocol_cooperative_sticky_moves_only_what_a_joining_member_takes() {
     assert_exclusive(&group.seen, "orders");
     group.leave_all(&everyone);
 }
+
+/// A commit the coordinator refuses for an old generation is an
+/// `OffsetCommitError` carrying Kafka's code, never a silent loss; the
+/// offsets stay uncommitted, and the next commit stores them.
+#[test]
+fn kafka_protocol_a_commit_refused_for_an_old_generation_is_an_error() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 2);
+    let mut options = kafka_options("range");
+    options.push(("auto_commit_enable", "false"));
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), "kafka_old_generation", &options);
+    let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+    group
+        .start(Duration::from_secs(30), &mut PrintingHandler)
+        .expect("start");
+    produce_numbered(mock.bootstrap(), "orders", "g", 20);
+    let mut done = 0;
+    while done < 20 {
+        match group.next(&mut PrintingHandler) {
+            Ok(message) => {
+                group.task_done(&message).expect("task_done");
+                done += 1;
+            }
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => panic!("next: {error}"),
+        }
+    }
+    const OFFSET_COMMIT: i16 = 8;
+    const ILLEGAL_GENERATION: i16 = 22;
+    mock.push_errors(OFFSET_COMMIT, &[ILLEGAL_GENERATION]);
+    let refused = group.commit().expect_err("the refused commit is an error");
+    assert_eq!(refused.code(), ErrorCode::OffsetCommit, "{refused}");
+    assert_eq!(refused.kafka_code(), Some(ILLEGAL_GENERATION), "{refused}");
+    group.commit().expect("the next commit goes through");
+    let committed = committed_offsets(mock.bootstrap(), "kafka_old_generation", "orders");
+    assert_eq!(committed.values().sum::<i64>(), 20, "{committed:?}");
+    group.stop(Duration::from_secs(10), &mut PrintingHandler).expect("stop");
+}
