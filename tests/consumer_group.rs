@@ -1413,3 +1413,34 @@ fn kafka_protocol_a_commit_refused_for_an_old_generation_is_an_error() {
     assert_eq!(committed.values().sum::<i64>(), 20, "{committed:?}");
     group.stop(Duration::from_secs(10), &mut PrintingHandler).expect("stop");
 }
+
+/// A static member fenced by another with its `group_instance_id`
+/// (FENCED_INSTANCE_ID on a heartbeat) is out of the group for good: the
+/// next call says so with `ConsumerGroupError` and Kafka's code.
+#[test]
+fn kafka_protocol_a_fenced_static_member_learns_it_is_out() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 2);
+    let mut options = kafka_options("range");
+    options.push(("group_instance_id", "fenced-1"));
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), "kafka_fenced", &options);
+    let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+    group
+        .start(Duration::from_secs(30), &mut PrintingHandler)
+        .expect("start");
+    const HEARTBEAT: i16 = 12;
+    const FENCED_INSTANCE_ID: i16 = 82;
+    mock.push_errors(HEARTBEAT, &[FENCED_INSTANCE_ID]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let error = loop {
+        match group.next(&mut PrintingHandler) {
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => break error,
+            Ok(message) => panic!("no message was produced: {message:?}"),
+        }
+        assert!(Instant::now() < deadline, "the member never learned it was fenced");
+    };
+    assert_eq!(error.code(), ErrorCode::ConsumerGroup, "{error}");
+    assert_eq!(error.kafka_code(), Some(FENCED_INSTANCE_ID), "{error}");
+    group.stop(Duration::from_secs(10), &mut PrintingHandler).expect("stop");
+}
