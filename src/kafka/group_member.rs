@@ -121,7 +121,8 @@ struct Status {
     /// (incremental rebalances).
     moved: Vec<TopicPartition>,
     /// A cooperative rejoin is under way: the coordinator keeps a member
-    /// whose JoinGroup waits, so the partitions stay vouched for.
+    /// whose JoinGroup waits, so the partitions stay vouched for (until a
+    /// join attempt fails).
     rejoining: bool,
     /// Counts assignments; the holder has seen up to `handed_out`.
     assignments: u64,
@@ -444,6 +445,9 @@ async fn membership(
             () = until_leaving(shared) => return Ok(()),
         };
         let Some((generation, assignment)) = joined else {
+            // No JoinGroup waits at the coordinator now: the partitions are
+            // vouched for only by the last answered request again.
+            shared.update(|status| status.rejoining = false);
             tokio::time::sleep(RETRY_PAUSE).await;
             continue;
         };
