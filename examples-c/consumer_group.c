@@ -4,13 +4,17 @@
  * Start this program several times (on one host or many): the instances
  * split the partitions of TOPIC between them through ZooKeeper, with each
  * other and with Python yelp_kafka members of the same group, and each
- * message is processed by one of them. The loop is Python yelp_kafka's:
+ * message is processed by one of them. With group_protocol=kafka they split
+ * them through Kafka's group protocol instead, with each other and with Java
+ * or librdkafka consumers of the group, and need no ZooKeeper. The loop is
+ * Python yelp_kafka's:
  *
  *     while True:
  *         with KafkaConsumerGroup([topic], config) as consumer:
  *             for message in consumer:   # ConsumerTimeout: just go on
  *                 process(message); consumer.task_done(message)
- *         # PartitionerError (ZooKeeper lost): leave the `with`, start over
+ *         # PartitionerError (ZooKeeper lost), or ConsumerGroupError (out
+ *         # of the Kafka group): leave the `with`, start over
  *
  * Retriable errors (a leader moved, a broker briefly away) are retried;
  * auto-commit commits processed messages every 100 task_done calls, before
@@ -21,7 +25,9 @@
  * Usage:
  *     consumer_group [BOOTSTRAP ZOOKEEPER [TOPIC [GROUP [key=value ...]]]]
  * BOOTSTRAP and ZOOKEEPER default to $YK_KAFKA1 and $YK_ZOOKEEPER (the
- * local cluster writes them: scripts/cluster.sh up && . target/cluster/env),
+ * local cluster writes them: scripts/cluster.sh up && . target/cluster/env);
+ * ZOOKEEPER may be "" with group_protocol=kafka, which the key=value pair or
+ * $YK_GROUP_PROTOCOL=kafka selects (the pair wins),
  * TOPIC to "mytopic", GROUP to "group-example"; key=value pairs set
  * consumer options (partitioner_cooldown=1, auto_offset_reset=smallest, ...).
  * With $YK_EXAMPLE_IDLE_EXIT=N the member stops after N seconds without a
@@ -100,6 +106,9 @@ int main(int argc, char **argv)
 {
     const char *bootstrap = argc > 1 ? argv[1] : getenv("YK_KAFKA1");
     const char *zookeeper = argc > 2 ? argv[2] : getenv("YK_ZOOKEEPER");
+    const char *protocol = getenv("YK_GROUP_PROTOCOL");
+    if (zookeeper == NULL && protocol != NULL && strcmp(protocol, "kafka") == 0)
+        zookeeper = ""; /* Kafka's group protocol needs no ZooKeeper. */
     const char *topic = argc > 3 ? argv[3] : "mytopic";
     const char *group_id = argc > 4 ? argv[4] : "group-example";
     if (bootstrap == NULL || zookeeper == NULL) {
@@ -120,6 +129,8 @@ int main(int argc, char **argv)
     yk_cluster_config_free(cluster);
     /* Debian's librdkafka 2.0.2 mock (the local cluster) mis-encodes ListOffsets v4/v5. */
     report("api_version_caps", yk_consumer_config_set(config, "api_version_caps", "ListOffsets:3"));
+    if (protocol != NULL && !report("group_protocol", yk_consumer_config_set(config, "group_protocol", protocol)))
+        return 2;
     for (int i = 5; i < argc; i++) {
         char option[256];
         snprintf(option, sizeof option, "%s", argv[i]);
@@ -168,10 +179,14 @@ int main(int argc, char **argv)
             } else if (code == YK_ERROR_CONSUMER_TIMEOUT) {
                 if (idle_exit > 0 && now_seconds() - last_message > idle_exit)
                     stopping = 1;
-            } else if (code == YK_ERROR_PARTITIONER) {
+            } else if (code == YK_ERROR_PARTITIONER || code == YK_ERROR_CONSUMER_GROUP) {
                 /* Python yelp_kafka re-creates the group: leave this one first. */
                 report("yk_consumer_group_next", code);
                 break;
+            } else if (code == YK_ERROR_OFFSET_COMMIT) {
+                /* A commit refused in a rebalance: the next owner of those
+                 * partitions reads again from the last commit. */
+                report("yk_consumer_group_next", code);
             } else if (!yk_error_is_retriable(code)) {
                 report("yk_consumer_group_next", code);
                 stopping = 1;

@@ -7,7 +7,9 @@
 //! - The domain, safe Rust and the library's Rust API: `producer`,
 //!   `consumer`, `groups` (the three consumer groups), `offsets`,
 //!   `discovery`, `metrics`, `config` and `error`; `set_partitioner` is
-//!   kazoo's `SetPartitioner` protocol the groups balance with.
+//!   kazoo's `SetPartitioner` protocol the groups balance with through
+//!   ZooKeeper (with `group_protocol=kafka` they balance through Kafka's
+//!   group protocol, `kafka::group_member`, instead).
 //! - `kafka`: the network and protocol engine over `kafka-protocol`; `zk`:
 //!   ZooKeeper sessions.
 //! - `engine`: the tokio runtime the library owns, and its tasks.

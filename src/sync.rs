@@ -59,6 +59,27 @@ impl Waiting for Condvar {
     }
 }
 
+/// Waits on `changed` up to `timeout` until `pending` holds for the state
+/// behind `guard` or its `snapshot` differs from the one at the start:
+/// how a holder waits for a balancer to have something for it.
+pub(crate) fn wait_for_change<T, K: PartialEq>(
+    changed: &Condvar,
+    mut guard: MutexGuard<'_, T>,
+    timeout: Duration,
+    snapshot: impl Fn(&T) -> K,
+    pending: impl Fn(&T) -> bool,
+) {
+    let deadline = std::time::Instant::now() + timeout;
+    let start = snapshot(&guard);
+    while !pending(&guard) && snapshot(&guard) == start {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        guard = changed.wait_timeout_locked(guard, left).0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,6 +86,7 @@ fn group_member_process() {
         match group.start(Duration::from_secs(30), &mut handler) {
             Ok(()) => {}
             Err(error) if error.code() == ErrorCode::TimedOut => {}
+            Err(error) if error.code() == ErrorCode::OffsetCommit => println!("YK COMMIT-ERROR {error}"),
             Err(error) => {
                 println!("YK ERROR start {}: {error}", error.code().name());
                 std::thread::sleep(Duration::from_millis(300));
@@ -114,8 +115,13 @@ fn group_member_process() {
                     group.task_done(&message).expect("task_done");
                 }
                 Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
-                Err(error) if error.code() == ErrorCode::Partitioner => {
-                    println!("YK ERROR PartitionerError: {error}");
+                // A commit the coordinator refused (a rebalance began):
+                // the partitions' next owner reads again from the last commit.
+                Err(error) if error.code() == ErrorCode::OffsetCommit => println!("YK COMMIT-ERROR {error}"),
+                // The group is out (ZooKeeper lost, or out of the Kafka
+                // group): re-create it, as the application would.
+                Err(error) if matches!(error.code(), ErrorCode::Partitioner | ErrorCode::ConsumerGroup) => {
+                    println!("YK ERROR {}: {error}", error.code().name());
                     let _ = group.stop(Duration::from_secs(5), &mut handler);
                     break;
                 }
@@ -176,11 +182,19 @@ impl Members {
 
     /// Starts one more member with more environment; returns its index.
     fn spawn_with_env(&mut self, env: &[(&str, &str)]) -> usize {
-        let index = self.members.len();
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        let mut command = Command::new(std::env::current_exe().expect("test binary"));
+        command
             .args(["--exact", "group_member_process", "--nocapture", "--test-threads=1"])
             .envs(env.iter().copied())
-            .env(MEMBER_ENV, &self.spec)
+            .env(MEMBER_ENV, &self.spec);
+        self.spawn_command(command)
+    }
+
+    /// Starts `command` as one more member, which prints `YK ...` lines
+    /// and leaves on a line on stdin; returns its index.
+    fn spawn_command(&mut self, mut command: Command) -> usize {
+        let index = self.members.len();
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -258,12 +272,38 @@ impl Members {
     fn kill(&mut self, index: usize) {
         self.members[index].child.kill().expect("SIGKILL member");
         let _ = self.members[index].child.wait();
+        self.seen.push(Event {
+            member: index,
+            at: Instant::now(),
+            line: "KILLED".into(),
+        });
     }
 
     /// Sends `signal` to member `index` (SIGSTOP, SIGCONT).
     fn signal(&self, index: usize, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(self.members[index].child.id() as i32);
         nix::sys::signal::kill(pid, signal).expect("signal member");
+    }
+
+    /// Asks `members` to leave and waits for each to exit well.
+    fn leave_all(&mut self, members: &[usize]) {
+        for member in members {
+            self.stop(*member);
+        }
+        for member in members {
+            self.wait_exit(*member, Duration::from_secs(30));
+        }
+    }
+
+    /// Produces `count` messages `<prefix>-<i>` to `topic`, then collects
+    /// until `total` distinct values were consumed.
+    fn produce_and_consume(&mut self, bootstrap: &str, topic: &str, prefix: &str, count: usize, total: usize) {
+        produce_numbered(bootstrap, topic, prefix, count);
+        self.until(
+            &format!("{total} messages consumed"),
+            Duration::from_secs(60),
+            |events| distinct_values(events).len() >= total,
+        );
     }
 
     fn wait_exit(&mut self, index: usize, timeout: Duration) {
@@ -288,23 +328,33 @@ impl Drop for Members {
     }
 }
 
-/// Each member's latest share (from its last ACQUIRED or RELEASING line) in `events`.
+/// The partitions an ACQUIRED or RELEASING `list` names.
+fn listed(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.trim().split(',').filter(|p| !p.is_empty()).map(str::to_string)
+}
+
+/// Each member's latest share in `events`: what its ACQUIRED lines added
+/// and its RELEASING lines did not take away since (an incremental
+/// rebalance gives up some); `None` once it gave up everything or failed.
 fn shares(events: &[Event], members: &[usize]) -> BTreeMap<usize, Option<BTreeSet<String>>> {
     let mut shares: BTreeMap<usize, Option<BTreeSet<String>>> = members.iter().map(|m| (*m, None)).collect();
     for event in events {
-        if !shares.contains_key(&event.member) {
+        let Some(share) = shares.get_mut(&event.member) else {
             continue;
-        }
+        };
         if let Some(list) = event.line.strip_prefix("ACQUIRED") {
-            let share = list
-                .trim()
-                .split(',')
-                .filter(|p| !p.is_empty())
-                .map(str::to_string)
-                .collect();
-            shares.insert(event.member, Some(share));
-        } else if event.line.starts_with("RELEASING") || event.line.starts_with("ERROR") {
-            shares.insert(event.member, None);
+            share.get_or_insert_with(BTreeSet::new).extend(listed(list));
+        } else if let Some(list) = event.line.strip_prefix("RELEASING") {
+            if let Some(held) = share.as_mut() {
+                for partition in listed(list) {
+                    held.remove(&partition);
+                }
+                if held.is_empty() {
+                    *share = None;
+                }
+            }
+        } else if event.line.starts_with("ERROR") {
+            *share = None;
         }
     }
     shares
@@ -354,12 +404,23 @@ fn all_partitions(topic: &str, count: i32) -> BTreeSet<String> {
 
 /// `members` processes split a `partitions`-partition topic, then consume
 /// 1,000 messages: every message once, each partition from one member, the
-/// shares disjoint and complete.
-fn split_and_consume_everything(name: &str, members: usize, partitions: i32) {
+/// shares disjoint and complete. Returns the cluster, the members stopped.
+fn split_and_consume_everything(name: &str, members: usize, partitions: i32) -> MockCluster {
+    let zookeeper = support::zk_chroot(name);
+    split_and_consume_everything_with(name, members, partitions, &zookeeper, &[])
+}
+
+/// [`split_and_consume_everything`] with these ZooKeeper and options.
+fn split_and_consume_everything_with(
+    name: &str,
+    members: usize,
+    partitions: i32,
+    zookeeper: &str,
+    options: &[(&str, &str)],
+) -> MockCluster {
     let mock = MockCluster::start(3);
     mock.create_topic("orders", partitions as u32);
-    let zookeeper = support::zk_chroot(name);
-    let mut group = Members::new(mock.bootstrap(), &zookeeper, name, &["orders"], &[]);
+    let mut group = Members::new(mock.bootstrap(), zookeeper, name, &["orders"], options);
     let indexes: Vec<usize> = (0..members).map(|_| group.spawn()).collect();
     let all = all_partitions("orders", partitions);
     group.until("the members settle", Duration::from_secs(60), |events| {
@@ -395,6 +456,7 @@ fn split_and_consume_everything(name: &str, members: usize, partitions: i32) {
         group.stop(index);
         group.wait_exit(index, Duration::from_secs(20));
     }
+    mock
 }
 
 #[test]
@@ -744,4 +806,641 @@ fn a_member_paused_past_its_session_hands_out_and_commits_nothing_after_the_take
         group.stop(member);
         group.wait_exit(member, Duration::from_secs(20));
     }
+}
+
+// ---------------------------------------------------------------------------
+// group_protocol=kafka: the same groups balanced by Kafka's group protocol
+// ---------------------------------------------------------------------------
+
+/// Options of a member balanced by Kafka's group protocol, with `assignor`.
+fn kafka_options(assignor: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("group_protocol", "kafka"),
+        ("partition_assignment_strategy", assignor),
+        ("session_timeout_ms", "6000"),
+        ("heartbeat_interval_ms", "300"),
+        ("auto_commit_interval_messages", "10"),
+    ]
+}
+
+/// As [`split_and_consume_everything`] through Kafka's group protocol (no
+/// ZooKeeper); then the group's commits hold across a restart: a new
+/// member reads only what was written after, nothing twice.
+fn kafka_split_consume_and_restart(name: &str, members: usize, partitions: i32) {
+    let mock = split_and_consume_everything_with(name, members, partitions, "", &kafka_options("range"));
+    produce_numbered(mock.bootstrap(), "orders", "n", 100);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &kafka_options("range"));
+    let member = group.spawn();
+    group.until("the 100 new messages consumed", Duration::from_secs(60), |events| {
+        distinct_values(events).len() >= 100
+    });
+    group.collect(Duration::from_millis(500));
+    let values = consumed(&group.seen);
+    assert_eq!(values.len(), 100, "only the new messages, once each");
+    assert!(
+        values.iter().all(|(_, _, _, value)| value.starts_with("n-")),
+        "a message committed before the restart read again"
+    );
+    group.stop(member);
+    group.wait_exit(member, Duration::from_secs(20));
+}
+
+#[test]
+fn kafka_protocol_one_member_one_partition() {
+    kafka_split_consume_and_restart("kafka_1x1", 1, 1);
+}
+
+#[test]
+fn kafka_protocol_two_members_one_partition() {
+    kafka_split_consume_and_restart("kafka_2x1", 2, 1);
+}
+
+#[test]
+fn kafka_protocol_three_members_eight_partitions() {
+    kafka_split_consume_and_restart("kafka_3x8", 3, 8);
+}
+
+#[test]
+fn kafka_protocol_five_members_five_partitions() {
+    kafka_split_consume_and_restart("kafka_5x5", 5, 5);
+}
+
+/// A confluent-kafka (librdkafka) consumer as a group member printing the
+/// member process's `YK ...` lines: argv bootstrap, group, topic,
+/// assignor, session timeout (ms). Leaves (closing the consumer, which
+/// commits) on a line on stdin.
+const LIBRDKAFKA_MEMBER: &str = r#"
+import sys, threading, confluent_kafka
+bootstrap, group, topic, assignor, session = sys.argv[1:6]
+consumer = confluent_kafka.Consumer({
+    "bootstrap.servers": bootstrap, "group.id": group,
+    "partition.assignment.strategy": assignor,
+    "session.timeout.ms": int(session), "heartbeat.interval.ms": 300,
+    "auto.offset.reset": "earliest", "auto.commit.interval.ms": 200,
+})
+def names(partitions):
+    return ",".join(f"{p.topic}-{p.partition}" for p in partitions)
+def assigned(consumer, partitions):
+    print("YK ACQUIRED " + names(partitions), flush=True)
+def revoked(consumer, partitions):
+    print("YK RELEASING " + names(partitions), flush=True)
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+consumer.subscribe([topic], on_assign=assigned, on_revoke=revoked)
+while not stop.is_set():
+    message = consumer.poll(0.1)
+    if message is None or message.error():
+        continue
+    value = message.value().decode()
+    print(f"YK MSG {message.topic()} {message.partition()} {message.offset()} {value}", flush=True)
+consumer.close()
+print("YK STOPPED", flush=True)
+"#;
+
+/// Starts a librdkafka member of `group` on `topic` with `assignor`.
+fn spawn_librdkafka(members: &mut Members, bootstrap: &str, group: &str, topic: &str, assignor: &str) -> usize {
+    let mut command = Command::new("python3");
+    command
+        .arg("-c")
+        .arg(LIBRDKAFKA_MEMBER)
+        .args([bootstrap, group, topic, assignor, "6000"]);
+    members.spawn_command(command)
+}
+
+/// Each member's holding of each partition, from the ACQUIRED line naming
+/// it to the next RELEASING line naming it, or the member's next ERROR or
+/// STOPPED line or its SIGKILL (or the end): (partition, member, from,
+/// until).
+fn holdings(events: &[Event]) -> Vec<(String, usize, Instant, Option<Instant>)> {
+    let mut open: BTreeMap<(usize, String), Instant> = BTreeMap::new();
+    let mut closed = Vec::new();
+    for event in events {
+        let ends_all = ["ERROR", "STOPPED", "KILLED"]
+            .iter()
+            .any(|prefix| event.line.starts_with(prefix));
+        let released: Option<Vec<String>> = event.line.strip_prefix("RELEASING").map(|list| listed(list).collect());
+        if let Some(list) = event.line.strip_prefix("ACQUIRED") {
+            for partition in listed(list) {
+                open.insert((event.member, partition), event.at);
+            }
+        } else if ends_all || released.is_some() {
+            let mine: Vec<(usize, String)> = open
+                .keys()
+                .filter(|(m, p)| *m == event.member && released.as_ref().is_none_or(|list| list.contains(p)))
+                .cloned()
+                .collect();
+            for key in mine {
+                let from = open.remove(&key).expect("open holding");
+                closed.push((key.1, key.0, from, Some(event.at)));
+            }
+        }
+    }
+    closed.extend(
+        open.into_iter()
+            .map(|((member, partition), from)| (partition, member, from, None)),
+    );
+    closed
+}
+
+/// No partition held by two members at once, and every message handed
+/// out by a member while it held the message's partition.
+fn assert_exclusive(events: &[Event], topic: &str) {
+    let holdings = holdings(events);
+    for (i, (partition, member, from, until)) in holdings.iter().enumerate() {
+        for (other_partition, other, other_from, other_until) in &holdings[i + 1..] {
+            if partition != other_partition || member == other {
+                continue;
+            }
+            let overlap = until.is_none_or(|until| *other_from < until)
+                && other_until.is_none_or(|other_until| *from < other_until);
+            assert!(!overlap, "{partition} held by members {member} and {other} at once");
+        }
+    }
+    for event in events {
+        let Some(rest) = event.line.strip_prefix("MSG ") else {
+            continue;
+        };
+        let partition = format!("{topic}-{}", rest.split(' ').nth(1).expect("partition"));
+        let held = holdings.iter().any(|(p, member, from, until)| {
+            *p == partition && *member == event.member && *from <= event.at && until.is_none_or(|u| event.at <= u)
+        });
+        assert!(
+            held,
+            "member {} handed out {rest} without holding {partition}",
+            event.member
+        );
+    }
+}
+
+/// Two of our members and two librdkafka 2.16 (confluent-kafka) members
+/// in one group under `assignor`: the split settles, every message is
+/// consumed, also across the rebalance a librdkafka member's leave causes,
+/// and no partition is ever held by two members at once.
+fn mixed_group_with_librdkafka(name: &str, assignor: &'static str) {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 8);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &kafka_options(assignor));
+    let ours = [group.spawn(), group.spawn()];
+    let theirs = [
+        spawn_librdkafka(&mut group, mock.bootstrap(), name, "orders", assignor),
+        spawn_librdkafka(&mut group, mock.bootstrap(), name, "orders", assignor),
+    ];
+    let everyone = [ours[0], ours[1], theirs[0], theirs[1]];
+    let all = all_partitions("orders", 8);
+    group.until("the four members settle", Duration::from_secs(90), |events| {
+        settled(events, &everyone, &all)
+    });
+    let sizes: Vec<usize> = shares(&group.seen, &everyone)
+        .values()
+        .map(|s| s.as_ref().map_or(0, BTreeSet::len))
+        .collect();
+    assert_eq!(sizes, [2, 2, 2, 2], "an even split");
+
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 500, 500);
+    group.stop(theirs[1]);
+    let rest = [ours[0], ours[1], theirs[0]];
+    group.until("three members settle", Duration::from_secs(60), |events| {
+        settled(events, &rest, &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "b", 500, 1000);
+    group.collect(Duration::from_millis(500));
+    assert_exclusive(&group.seen, "orders");
+    for member in rest {
+        group.stop(member);
+    }
+    for member in [ours[0], ours[1], theirs[0], theirs[1]] {
+        group.wait_exit(member, Duration::from_secs(30));
+    }
+}
+
+#[test]
+fn kafka_protocol_mixed_with_librdkafka_under_range() {
+    mixed_group_with_librdkafka("kafka_mixed_range", "range");
+}
+
+#[test]
+fn kafka_protocol_mixed_with_librdkafka_under_roundrobin() {
+    mixed_group_with_librdkafka("kafka_mixed_roundrobin", "roundrobin");
+}
+
+/// Session timeout of the Kafka-protocol tests (`kafka_options`).
+const KAFKA_SESSION: Duration = Duration::from_millis(6000);
+
+/// The time from `from` to when `member` holds every partition of `all`.
+fn takeover(group: &mut Members, from: Instant, member: usize, all: &BTreeSet<String>) -> Duration {
+    group.until("one member takes everything", Duration::from_secs(60), |events| {
+        settled(events, &[member], all)
+    }) - from
+}
+
+/// When `member` last printed a line starting with `prefix`.
+fn last_line_at(group: &Members, member: usize, prefix: &str) -> Instant {
+    group
+        .seen
+        .iter()
+        .rev()
+        .find(|e| e.member == member && e.line.starts_with(prefix))
+        .map(|e| e.at)
+        .unwrap_or_else(|| panic!("member {member} printed no {prefix}"))
+}
+
+/// Churn, for a pair of members made by `spawn`: one SIGKILLed is
+/// replaced after the session timeout; a third that leaves cleanly hands
+/// its partitions over without waiting for its session. Returns (takeover after the kill,
+/// handover after the clean leave).
+fn churn(name: &str, spawn: &dyn Fn(&mut Members, &str) -> usize) -> (Duration, Duration) {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &kafka_options("range"));
+    let (victim, survivor) = (spawn(&mut group, mock.bootstrap()), spawn(&mut group, mock.bootstrap()));
+    let all = all_partitions("orders", 4);
+    group.until("the pair settles", Duration::from_secs(60), |events| {
+        settled(events, &[victim, survivor], &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "before", 200, 200);
+    group.kill(victim);
+    let killed = takeover(&mut group, Instant::now(), survivor, &all);
+    assert!(
+        killed >= KAFKA_SESSION / 2,
+        "taken over before the session could expire: {killed:?}"
+    );
+    group.produce_and_consume(mock.bootstrap(), "orders", "after", 200, 400);
+
+    let leaver = spawn(&mut group, mock.bootstrap());
+    group.until("the new pair settles", Duration::from_secs(60), |events| {
+        settled(events, &[leaver, survivor], &all)
+    });
+    group.stop(leaver);
+    takeover(&mut group, Instant::now(), survivor, &all);
+    let handover =
+        last_line_at(&group, survivor, "ACQUIRED").saturating_duration_since(last_line_at(&group, leaver, "RELEASING"));
+    // The mock coordinator waits a second less than the session timeout
+    // for members to rejoin (docs/protocol-notes.md); a killed member is
+    // first waited for a whole session timeout, so a clean leave must be
+    // handed over sooner than that.
+    assert!(
+        handover < killed,
+        "a clean leave ({handover:?}) was not handed over sooner than a kill ({killed:?})"
+    );
+    group.collect(Duration::from_millis(300));
+    assert_exclusive(&group.seen, "orders");
+    group.wait_exit(leaver, Duration::from_secs(20));
+    group.stop(survivor);
+    group.wait_exit(survivor, Duration::from_secs(20));
+    (killed, handover)
+}
+
+/// Our members and librdkafka's go through the same churn in one run, so
+/// their rebalance times compare.
+#[test]
+fn kafka_protocol_churn_killed_member_replaced_and_clean_leave_rebalances_at_once() {
+    let ours = churn("kafka_churn_ours", &|group, _| group.spawn());
+    let theirs = churn("kafka_churn_librdkafka", &|group, bootstrap| {
+        spawn_librdkafka(group, bootstrap, "kafka_churn_librdkafka", "orders", "range")
+    });
+    eprintln!(
+        "session timeout {KAFKA_SESSION:?}: takeover after SIGKILL ours {:?}, librdkafka {:?}; \
+         handover after a clean leave ours {:?}, librdkafka {:?}",
+        ours.0, theirs.0, ours.1, theirs.1
+    );
+}
+
+/// A group that ran on ZooKeeper with `offset_storage=dual` switches to
+/// `group_protocol=kafka` and continues from its committed offsets:
+/// nothing read again, nothing skipped.
+#[test]
+fn kafka_protocol_takes_over_a_zookeeper_group_from_its_dual_offsets() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    let zookeeper = support::zk_chroot("kafka_migration");
+    let mut before = Members::new(
+        mock.bootstrap(),
+        &zookeeper,
+        "migration",
+        &["orders"],
+        &[("offset_storage", "dual"), ("auto_commit_interval_messages", "7")],
+    );
+    let old = [before.spawn(), before.spawn()];
+    let all = all_partitions("orders", 4);
+    before.until("the ZooKeeper members settle", Duration::from_secs(60), |events| {
+        settled(events, &old, &all)
+    });
+    produce_numbered(mock.bootstrap(), "orders", "zk", 300);
+    before.until(
+        "300 messages consumed on ZooKeeper",
+        Duration::from_secs(60),
+        |events| distinct_values(events).len() == 300,
+    );
+    before.leave_all(&old);
+
+    produce_numbered(mock.bootstrap(), "orders", "kafka", 300);
+    let mut after = Members::new(mock.bootstrap(), "", "migration", &["orders"], &kafka_options("range"));
+    let new = [after.spawn(), after.spawn()];
+    after.until(
+        "300 new messages consumed by the Kafka group",
+        Duration::from_secs(60),
+        |events| distinct_values(events).len() >= 300,
+    );
+    after.collect(Duration::from_millis(500));
+    let values = consumed(&after.seen);
+    assert!(
+        values.iter().all(|(_, _, _, value)| value.starts_with("kafka-")),
+        "a message committed on ZooKeeper read again"
+    );
+    assert_eq!(values.len(), 300, "every new message once");
+    after.leave_all(&new);
+}
+
+/// A member whose application stops calling `next` for longer than
+/// `max_poll_interval_ms` leaves the group, so that another member takes
+/// its partitions well before its session would expire, and its next call
+/// says why.
+#[test]
+fn kafka_protocol_a_member_past_max_poll_interval_leaves_and_learns_it() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    let mut options = kafka_options("range");
+    options.push(("max_poll_interval_ms", "1000"));
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), "kafka_max_poll", &options);
+    let idle = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+    idle.start(Duration::from_secs(30), &mut PrintingHandler)
+        .expect("start");
+
+    let mut group = Members::new(mock.bootstrap(), "", "kafka_max_poll", &["orders"], &options);
+    let busy = group.spawn();
+    let all = all_partitions("orders", 4);
+    let asked = Instant::now();
+    let took = takeover(&mut group, asked, busy, &all);
+    assert!(
+        took < KAFKA_SESSION + Duration::from_secs(4),
+        "the idle member did not leave before its session expired: {took:?}"
+    );
+    let error = idle.next(&mut PrintingHandler).expect_err("the idle member is out");
+    assert_eq!(error.code(), ErrorCode::ConsumerGroup, "{error}");
+    assert!(error.to_string().contains("max_poll_interval_ms"), "{error}");
+    idle.stop(Duration::from_secs(5), &mut PrintingHandler)
+        .expect("stop after leaving");
+    group.stop(busy);
+    group.wait_exit(busy, Duration::from_secs(20));
+}
+
+/// A member asked to stop while its JoinGroup waits for a rebalance to
+/// end leaves at once, without waiting for the coordinator.
+#[test]
+fn kafka_protocol_a_member_stops_promptly_in_the_middle_of_a_rebalance() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 2);
+    let mut group = Members::new(
+        mock.bootstrap(),
+        "",
+        "kafka_stop_rejoin",
+        &["orders"],
+        &kafka_options("range"),
+    );
+    let (leaver, stayer) = (group.spawn(), group.spawn());
+    let all = all_partitions("orders", 2);
+    group.until("the pair settles", Duration::from_secs(60), |events| {
+        settled(events, &[leaver, stayer], &all)
+    });
+    group.stop(leaver);
+    group.wait_exit(leaver, Duration::from_secs(20));
+    let releases = |events: &[Event]| {
+        events
+            .iter()
+            .filter(|e| e.member == stayer && e.line.starts_with("RELEASING"))
+            .count()
+    };
+    let before = releases(&group.seen);
+    group.until(
+        "the stayer gives its share up to rejoin",
+        Duration::from_secs(20),
+        |events| releases(events) > before,
+    );
+    // The mock now waits most of a session timeout for members to rejoin.
+    let asked = Instant::now();
+    group.stop(stayer);
+    group.wait_exit(stayer, Duration::from_secs(20));
+    let took = asked.elapsed();
+    assert!(took < KAFKA_SESSION / 2, "stopping waited for the rebalance: {took:?}");
+    group.collect(Duration::from_millis(300));
+    assert!(
+        group
+            .seen
+            .iter()
+            .any(|e| e.member == stayer && e.line == "STOPPED Ok(())"),
+        "the stop failed: {:#?}",
+        group.tail()
+    );
+}
+
+/// The coordinator's refusals and its death in the middle of a rebalance
+/// are survived: pushed Heartbeat errors (coordinator moved or away, a
+/// rebalance, an old generation, an unknown member) make the members look
+/// the coordinator up again or rejoin; the coordinator's broker taken
+/// down while a third member joins and brought back; every message is
+/// consumed and no partition is ever held twice.
+#[test]
+fn kafka_protocol_survives_coordinator_errors_and_its_death_mid_rebalance() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    let name = "kafka_coordinator_chaos";
+    mock.set_coordinator("group", name, 1);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &kafka_options("range"));
+    let pair = [group.spawn(), group.spawn()];
+    let all = all_partitions("orders", 4);
+    group.until("the pair settles", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 200, 200);
+
+    const HEARTBEAT: i16 = 12;
+    // NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, REBALANCE_IN_PROGRESS,
+    // ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID.
+    mock.push_errors(HEARTBEAT, &[16, 15, 27, 22, 25]);
+    produce_numbered(mock.bootstrap(), "orders", "b", 200);
+    group.until(
+        "400 messages consumed after the refusals",
+        Duration::from_secs(60),
+        |events| distinct_values(events).len() == 400,
+    );
+    group.until("the pair settles again", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+
+    let third = group.spawn();
+    std::thread::sleep(Duration::from_millis(500));
+    mock.broker_down(1);
+    std::thread::sleep(Duration::from_secs(2));
+    mock.broker_up(1);
+    let everyone = [pair[0], pair[1], third];
+    group.until("the three settle", Duration::from_secs(90), |events| {
+        settled(events, &everyone, &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "c", 200, 600);
+    group.collect(Duration::from_millis(300));
+    assert!(
+        !group.seen.iter().any(|e| e.line.starts_with("ERROR")),
+        "a member failed: {:#?}",
+        group.tail()
+    );
+    assert_exclusive(&group.seen, "orders");
+    for member in everyone {
+        group.stop(member);
+    }
+    for member in everyone {
+        group.wait_exit(member, Duration::from_secs(20));
+    }
+}
+
+/// A static member (`group_instance_id`) joins, consumes and commits with
+/// its instance id on every group request (the mocks keep no static
+/// membership state, so what a restart keeps is not checked here).
+#[test]
+fn kafka_protocol_a_static_member_joins_consumes_and_commits() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 3);
+    let mut options = kafka_options("roundrobin");
+    options.push(("group_instance_id", "static-member-1"));
+    let mut group = Members::new(mock.bootstrap(), "", "kafka_static", &["orders"], &options);
+    let member = group.spawn();
+    group.until("the member holds everything", Duration::from_secs(60), |events| {
+        settled(events, &[member], &all_partitions("orders", 3))
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "s", 150, 150);
+    group.leave_all(&[member]);
+    let committed = committed_offsets(mock.bootstrap(), "kafka_static", "orders");
+    assert_eq!(
+        committed.values().sum::<i64>(),
+        150,
+        "stop committed everything: {committed:?}"
+    );
+}
+
+#[test]
+fn kafka_protocol_mixed_with_librdkafka_under_cooperative_sticky() {
+    mixed_group_with_librdkafka("kafka_mixed_cooperative", "cooperative-sticky");
+}
+
+/// With cooperative-sticky, a joining member moves only the partitions it
+/// takes: the two members already in give up one partition each (their
+/// pre-rebalance callbacks name just that one) and keep consuming the
+/// others; nothing is ever held twice.
+#[test]
+fn kafka_protocol_cooperative_sticky_moves_only_what_a_joining_member_takes() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 6);
+    let mut group = Members::new(
+        mock.bootstrap(),
+        "",
+        "kafka_cooperative",
+        &["orders"],
+        &kafka_options("cooperative-sticky"),
+    );
+    let pair = [group.spawn(), group.spawn()];
+    let all = all_partitions("orders", 6);
+    group.until("the pair settles", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 300, 300);
+    let joined_at = group.seen.len();
+    let third = group.spawn();
+    let everyone = [pair[0], pair[1], third];
+    group.until("the three settle", Duration::from_secs(60), |events| {
+        settled(events, &everyone, &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "b", 300, 600);
+    group.collect(Duration::from_millis(300));
+    for member in pair {
+        let released: Vec<&str> = group.seen[joined_at..]
+            .iter()
+            .filter(|e| e.member == member)
+            .filter_map(|e| e.line.strip_prefix("RELEASING "))
+            .collect();
+        assert_eq!(
+            released.len(),
+            1,
+            "member {member} gave up more than once: {released:?}"
+        );
+        assert_eq!(
+            listed(released[0]).count(),
+            1,
+            "member {member} gave up more than the partition moved: {released:?}"
+        );
+    }
+    let sizes: Vec<usize> = shares(&group.seen, &everyone)
+        .values()
+        .map(|s| s.as_ref().map_or(0, BTreeSet::len))
+        .collect();
+    assert_eq!(sizes, [2, 2, 2], "an even split");
+    assert_exclusive(&group.seen, "orders");
+    group.leave_all(&everyone);
+}
+
+/// A commit the coordinator refuses for an old generation is an
+/// `OffsetCommitError` carrying Kafka's code, never a silent loss; the
+/// offsets stay uncommitted, and the next commit stores them.
+#[test]
+fn kafka_protocol_a_commit_refused_for_an_old_generation_is_an_error() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 2);
+    let mut options = kafka_options("range");
+    options.push(("auto_commit_enable", "false"));
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), "kafka_old_generation", &options);
+    let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+    group
+        .start(Duration::from_secs(30), &mut PrintingHandler)
+        .expect("start");
+    produce_numbered(mock.bootstrap(), "orders", "g", 20);
+    let mut done = 0;
+    while done < 20 {
+        match group.next(&mut PrintingHandler) {
+            Ok(message) => {
+                group.task_done(&message).expect("task_done");
+                done += 1;
+            }
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => panic!("next: {error}"),
+        }
+    }
+    const OFFSET_COMMIT: i16 = 8;
+    const ILLEGAL_GENERATION: i16 = 22;
+    mock.push_errors(OFFSET_COMMIT, &[ILLEGAL_GENERATION]);
+    let refused = group.commit().expect_err("the refused commit is an error");
+    assert_eq!(refused.code(), ErrorCode::OffsetCommit, "{refused}");
+    assert_eq!(refused.kafka_code(), Some(ILLEGAL_GENERATION), "{refused}");
+    group.commit().expect("the next commit goes through");
+    let committed = committed_offsets(mock.bootstrap(), "kafka_old_generation", "orders");
+    assert_eq!(committed.values().sum::<i64>(), 20, "{committed:?}");
+    group.stop(Duration::from_secs(10), &mut PrintingHandler).expect("stop");
+}
+
+/// A static member fenced by another with its `group_instance_id`
+/// (FENCED_INSTANCE_ID on a heartbeat) is out of the group for good: the
+/// next call says so with `ConsumerGroupError` and Kafka's code.
+#[test]
+fn kafka_protocol_a_fenced_static_member_learns_it_is_out() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 2);
+    let mut options = kafka_options("range");
+    options.push(("group_instance_id", "fenced-1"));
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), "kafka_fenced", &options);
+    let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+    group
+        .start(Duration::from_secs(30), &mut PrintingHandler)
+        .expect("start");
+    const HEARTBEAT: i16 = 12;
+    const FENCED_INSTANCE_ID: i16 = 82;
+    mock.push_errors(HEARTBEAT, &[FENCED_INSTANCE_ID]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let error = loop {
+        match group.next(&mut PrintingHandler) {
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => break error,
+            Ok(message) => panic!("no message was produced: {message:?}"),
+        }
+        assert!(Instant::now() < deadline, "the member never learned it was fenced");
+    };
+    assert_eq!(error.code(), ErrorCode::ConsumerGroup, "{error}");
+    assert_eq!(error.kafka_code(), Some(FENCED_INSTANCE_ID), "{error}");
+    group.stop(Duration::from_secs(10), &mut PrintingHandler).expect("stop");
 }

@@ -90,23 +90,57 @@ impl PartitionWorker for LedgerWorker {
 
 #[test]
 fn two_groups_run_four_workers_each_and_process_every_message_once() {
+    let zookeeper = support::zk_chroot("mp-two-groups");
+    two_groups_run_four_workers_each(&zookeeper, "mp", &[], false);
+}
+
+/// The same through Kafka's group protocol: the workers' commits carry
+/// the member's generation.
+#[test]
+fn two_groups_balanced_by_kafka_run_four_workers_each_and_process_every_message_once() {
+    two_groups_run_four_workers_each("", "mp-kafka", &kafka_options("range"), false);
+}
+
+/// The same with incremental rebalances, the second group joining once
+/// the first runs all eight workers: the first stops only the workers of
+/// the four partitions that move.
+#[test]
+fn two_groups_balanced_cooperatively_run_four_workers_each_and_process_every_message_once() {
+    two_groups_run_four_workers_each("", "mp-cooperative", &kafka_options("cooperative-sticky"), true);
+}
+
+fn kafka_options(assignor: &'static str) -> [(&'static str, &'static str); 4] {
+    [
+        ("group_protocol", "kafka"),
+        ("partition_assignment_strategy", assignor),
+        ("session_timeout_ms", "6000"),
+        ("heartbeat_interval_ms", "300"),
+    ]
+}
+
+/// Two thread-worker groups of `group` split an 8-partition topic four
+/// and four and process 10,000 messages once each; stopping commits all.
+/// With `staggered`, the second starts once the first runs all eight.
+fn two_groups_run_four_workers_each(zookeeper: &str, group: &str, extra: &[(&str, &str)], staggered: bool) {
     let mock = MockCluster::start(3);
     mock.create_topic("events", 8);
-    let zookeeper = support::zk_chroot("mp-two-groups");
     let ledger = Arc::new(Ledger::default());
+    let mut options = vec![("auto_commit_interval_messages", "50")];
+    options.extend_from_slice(extra);
     let groups: Vec<Arc<MultiprocessingGroup>> = (0..2)
         .map(|_| {
             let mode = WorkerMode::Threads(Arc::new(LedgerFactory(Arc::clone(&ledger))));
-            let config = config(
-                mock.bootstrap(),
-                &zookeeper,
-                "mp",
-                &[("auto_commit_interval_messages", "50")],
-            );
+            let config = config(mock.bootstrap(), zookeeper, group, &options);
             Arc::new(MultiprocessingGroup::new(&["events".to_string()], config, mode).unwrap())
         })
         .collect();
-    let runs: Vec<_> = groups.iter().map(run_in_background).collect();
+    let mut runs = vec![run_in_background(&groups[0])];
+    if staggered {
+        wait_until("the first group runs eight workers", Duration::from_secs(30), || {
+            groups[0].consumers().len() == 8
+        });
+    }
+    runs.push(run_in_background(&groups[1]));
     wait_until("each group runs four workers", Duration::from_secs(30), || {
         groups.iter().all(|g| g.consumers().len() == 4)
     });
@@ -135,7 +169,7 @@ fn two_groups_run_four_workers_each_and_process_every_message_once() {
     let processed = ledger.processed.lock().unwrap();
     let twice: Vec<_> = processed.iter().filter(|(_, count)| **count != 1).collect();
     assert!(twice.is_empty(), "processed more than once: {twice:?}");
-    let committed = committed_offsets(mock.bootstrap(), "mp", "events");
+    let committed = committed_offsets(mock.bootstrap(), group, "events");
     assert_eq!(
         committed.values().sum::<i64>(),
         10_000,

@@ -104,12 +104,77 @@ pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
     },
     OFFSET_STORAGE_OPTION,
     OptionSpec {
+        name: "group_protocol",
+        kind: OptionKind::Choice(&["zookeeper", "kafka"]),
+        default: "zookeeper",
+        doc: "How a consumer group's members split the partitions: zookeeper (the set partitioner Python yelp_kafka members share) or kafka (Kafka's classic group protocol, shared with Java and librdkafka members; no ZooKeeper needed, offsets stored in Kafka, the ZooKeeper options ignored; offset_storage set to anything but kafka is a ConfigurationError).",
+    },
+    OptionSpec {
+        name: "partition_assignment_strategy",
+        kind: OptionKind::Choice(crate::kafka::assignors::ASSIGNOR_NAMES),
+        default: "range",
+        doc: "With group_protocol=kafka: the assignor this member offers, by librdkafka's partition.assignment.strategy names (range, roundrobin; cooperative-sticky rebalances incrementally); every member of a group must offer the same.",
+    },
+    OptionSpec {
+        name: "session_timeout_ms",
+        kind: OptionKind::Int {
+            min: 1000,
+            max: 3_600_000,
+        },
+        default: "45000",
+        doc: "With group_protocol=kafka: a member the coordinator has not heard from this long is removed from the group.",
+    },
+    OptionSpec {
+        name: "heartbeat_interval_ms",
+        kind: OptionKind::Int { min: 1, max: 3_600_000 },
+        default: "3000",
+        doc: "With group_protocol=kafka: how often a member tells the coordinator it is alive (and learns of rebalances); below session_timeout_ms.",
+    },
+    OptionSpec {
+        name: "max_poll_interval_ms",
+        kind: OptionKind::Int {
+            min: 1000,
+            max: i32::MAX as i64,
+        },
+        default: "300000",
+        doc: "With group_protocol=kafka: a member whose application has not called next() for this long leaves the group; its next call fails with ConsumerGroupError. Also the rebalance timeout.",
+    },
+    OptionSpec {
+        name: "group_instance_id",
+        kind: OptionKind::Text,
+        default: "",
+        doc: "With group_protocol=kafka: a static member's id (empty: dynamic membership). A static member keeps its partitions across a restart within session_timeout_ms.",
+    },
+    OptionSpec {
         name: "metrics_dimensions",
         kind: OptionKind::Text,
         default: "",
         doc: "Extra metrics dimensions, `name=value` pairs separated by commas.",
     },
 ];
+
+/// The offset storage of a `group_protocol=kafka` member: Kafka, where the
+/// coordinator checks each commit against the member's generation. An
+/// `offset_storage` set to anything else is a `ConfigurationError` (such
+/// commits would bypass that check); so is a heartbeat interval that is
+/// not below the session timeout.
+fn kafka_group_storage(values: &Config, group: &KafkaGroupOptions) -> Result<OffsetStorageKind> {
+    if let Some(storage) = values.get(OFFSET_STORAGE_OPTION.name) {
+        if storage != "kafka" {
+            return Err(Error::configuration(format!(
+                "offset_storage={storage} with group_protocol=kafka: a Kafka group stores its offsets in Kafka (set offset_storage=kafka or leave it out)"
+            )));
+        }
+    }
+    if group.heartbeat_interval >= group.session_timeout {
+        return Err(Error::configuration(format!(
+            "heartbeat_interval_ms ({}) must be below session_timeout_ms ({})",
+            group.heartbeat_interval.as_millis(),
+            group.session_timeout.as_millis()
+        )));
+    }
+    Ok(OffsetStorageKind::Kafka)
+}
 
 /// Where a consumer starts when the group has no valid offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +234,24 @@ pub struct ConsumerConfig {
     pub offset_storage: OffsetStorageKind,
     /// Extra metrics dimensions, in the order given.
     pub metrics_dimensions: Vec<(String, String)>,
+    /// How a group's members balance; `Some` for Kafka's group protocol.
+    pub kafka_group: Option<KafkaGroupOptions>,
+}
+
+/// The options of a member of Kafka's classic group protocol
+/// (`group_protocol=kafka`, docs/consumer-groups.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaGroupOptions {
+    /// The assignor this member offers (`partition_assignment_strategy`).
+    pub assignor: String,
+    /// `session_timeout_ms`.
+    pub session_timeout: Duration,
+    /// `heartbeat_interval_ms`.
+    pub heartbeat_interval: Duration,
+    /// `max_poll_interval_ms`, also the rebalance timeout.
+    pub max_poll_interval: Duration,
+    /// `group_instance_id`, `None` when empty.
+    pub group_instance_id: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -182,6 +265,20 @@ impl ConsumerConfig {
         let int = |name: &str| options.int(name);
         let millis = |name: &str| options.millis(name);
         let consumer_timeout_ms = int("consumer_timeout_ms")?;
+        let kafka_group = match options.text("group_protocol") {
+            "kafka" => Some(KafkaGroupOptions {
+                assignor: options.text("partition_assignment_strategy").to_string(),
+                session_timeout: millis("session_timeout_ms")?,
+                heartbeat_interval: millis("heartbeat_interval_ms")?,
+                max_poll_interval: millis("max_poll_interval_ms")?,
+                group_instance_id: Some(options.text("group_instance_id").to_string()).filter(|id| !id.is_empty()),
+            }),
+            _ => None,
+        };
+        let offset_storage = match &kafka_group {
+            Some(group) => kafka_group_storage(values, group)?,
+            None => OffsetStorageKind::from_config(values)?,
+        };
         Ok(ConsumerConfig {
             group_id: group_id.to_string(),
             cluster: cluster.clone(),
@@ -204,8 +301,9 @@ impl ConsumerConfig {
             zookeeper_session_timeout: millis("zookeeper_session_timeout_ms")?,
             zookeeper_connect_timeout: millis("zookeeper_connect_timeout_ms")?,
             max_termination_timeout: Duration::from_secs(int("max_termination_timeout_secs")? as u64),
-            offset_storage: OffsetStorageKind::from_config(values)?,
+            offset_storage,
             metrics_dimensions: parse_dimensions(options.text("metrics_dimensions"))?,
+            kafka_group,
         })
     }
 
@@ -441,6 +539,42 @@ mod tests {
         assert!(dump.contains("client_id = yelp-kafka (default)\n"), "{dump}");
         for spec in CONSUMER_OPTIONS.iter().chain(CLIENT_OPTIONS) {
             assert!(dump.contains(&format!("\n{} = ", spec.name)), "{} missing", spec.name);
+        }
+    }
+
+    #[test]
+    fn group_protocol_kafka_takes_the_java_clients_defaults_and_stores_offsets_in_kafka() {
+        assert_eq!(config(&[]).unwrap().kafka_group, None);
+        let kafka = config(&[("group_protocol", "kafka")]).unwrap();
+        assert_eq!(kafka.offset_storage, OffsetStorageKind::Kafka);
+        assert_eq!(
+            kafka.kafka_group,
+            Some(KafkaGroupOptions {
+                assignor: "range".into(),
+                session_timeout: Duration::from_secs(45),
+                heartbeat_interval: Duration::from_secs(3),
+                max_poll_interval: Duration::from_secs(300),
+                group_instance_id: None,
+            })
+        );
+        let explicit = config(&[("group_protocol", "kafka"), ("offset_storage", "kafka")]).unwrap();
+        assert_eq!(explicit.offset_storage, OffsetStorageKind::Kafka);
+    }
+
+    #[test]
+    fn group_protocol_kafka_refuses_zookeeper_offsets_and_a_heartbeat_past_the_session() {
+        for pairs in [
+            &[("group_protocol", "kafka"), ("offset_storage", "zookeeper")][..],
+            &[("group_protocol", "kafka"), ("offset_storage", "dual")][..],
+            &[
+                ("group_protocol", "kafka"),
+                ("session_timeout_ms", "6000"),
+                ("heartbeat_interval_ms", "6000"),
+            ][..],
+            &[("group_protocol", "kafka"), ("partition_assignment_strategy", "sticky")][..],
+        ] {
+            let error = config(pairs).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::Configuration, "{pairs:?}");
         }
     }
 }

@@ -27,6 +27,7 @@ use tokio::task::AbortHandle;
 
 use crate::engine::{self, TaskSet};
 use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::coordinator::MemberGeneration;
 use crate::kafka::fetch::FetchLimits;
 use crate::kafka::KafkaCluster;
 use crate::offsets::storage::OffsetStore;
@@ -34,7 +35,7 @@ use crate::sync::Locking;
 use crate::wakeup::{Readiness, Wakeup};
 
 pub use crate::topic_partition::{Topic, TopicPartition};
-pub use config::{ConsumerConfig, OffsetReset, CONSUMER_OPTIONS};
+pub use config::{ConsumerConfig, KafkaGroupOptions, OffsetReset, CONSUMER_OPTIONS};
 use fetcher::{Chunk, FetchObserver, FetchSettings, Fetcher, Ready};
 pub use message::Message;
 use tracker::OffsetTracker;
@@ -236,6 +237,12 @@ impl Consumer {
     /// ignored.
     pub(crate) fn set_commit_gate(&self, gate: Arc<dyn CommitGate>) {
         let _ = self.shared.commit_gate.set(gate);
+    }
+
+    /// Makes every later Kafka commit carry `member`'s generation (the
+    /// consumer of a Kafka group member, docs/consumer-groups.md).
+    pub(crate) fn commit_as_member(&self, member: Arc<MemberGeneration>) {
+        self.shared.store.commit_as_member(member);
     }
 
     /// The configuration.

@@ -64,7 +64,11 @@ impl yk_consumer_config {
 /// `consumer_timeout_ms=100`, `fetch_min_bytes=1`, `fetch_wait_max_ms=100`,
 /// `fetch_message_max_bytes=2097152`, `client_id=yelp-kafka`,
 /// `partitioner_cooldown=30`, `use_group_sha=true`,
-/// `max_termination_timeout_secs=10`, `offset_storage=zookeeper`. The group
+/// `max_termination_timeout_secs=10`, `offset_storage=zookeeper`,
+/// `group_protocol=zookeeper`, and for `group_protocol=kafka`
+/// `partition_assignment_strategy=range`, `session_timeout_ms=45000`,
+/// `heartbeat_interval_ms=3000`, `max_poll_interval_ms=300000`,
+/// `group_instance_id=` (dynamic membership). The group
 /// id is one ZooKeeper node name (docs/configuration.md): an empty one, one
 /// holding `/`, and `.` or `..` are `YK_ERROR_CONFIGURATION` naming it,
 /// so that no group reaches another's nodes. Free with
@@ -100,7 +104,12 @@ pub unsafe extern "C" fn yk_consumer_config_new(
 /// client option (`metadata_timeout_ms`, `request_timeout_ms`,
 /// `api_version_caps`, ...). An unknown key or a value that does not fit
 /// is `YK_ERROR_CONFIGURATION` naming the key, and the configuration stays
-/// as it was.
+/// as it was. `group_protocol=kafka` balances the groups made from this
+/// configuration through Kafka's group protocol instead of ZooKeeper
+/// (docs/consumer-groups.md): no ZooKeeper is needed and offsets are stored
+/// in Kafka, so `offset_storage` set to `zookeeper` or `dual` with it is
+/// `YK_ERROR_CONFIGURATION`; the ZooKeeper options are ignored; a
+/// multiprocessing group with worker processes refuses it for now.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_config_set(
     config: *mut yk_consumer_config,

@@ -1,15 +1,16 @@
 //! `ConsumerGroup`, Python yelp_kafka's `KafkaConsumerGroup`
 //! (docs/consumer-groups.md): the recommended consumer. Instances in
 //! any processes split the partitions of their topics through the ZooKeeper
-//! set partitioner and consume them with the consumer core.
+//! set partitioner, or Kafka's group protocol (`group_protocol`), and
+//! consume them with the consumer core.
 //!
 //! Owns a [`Consumer`] (subscription [`Subscription::Assigned`]: it reads
-//! what the partitioner gives it), a [`SetPartitioner`], a Kafka client for the
-//! partition set, and the group's metrics. Everything the group does in
-//! response to the partitioner — rebalance callbacks, commits before a
-//! release, assigning and revoking partitions — happens on the calling
-//! thread, inside `start`, `next` and `stop`: the partitioner's engine task
-//! only changes its state.
+//! what the balancer gives it), a [`Balancer`] (the partitioner), a Kafka
+//! client for the partition set, and the group's metrics. Everything the
+//! group does in response to the balancer — rebalance callbacks, commits
+//! before a release, assigning and revoking partitions — happens on the
+//! calling thread, inside `start`, `next` and `stop`: the balancer's
+//! engine task only changes its state.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,12 +18,11 @@ use std::time::{Duration, Instant};
 
 use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription};
 use crate::error::{Error, ErrorCode, Result};
-use crate::groups::membership::{
-    check_group_topics, partition_of, partition_set, partitioner_settings, PartitionerGate, PARTITIONS_REFRESH,
-};
+use crate::groups::membership::{check_group_topics, join_group, partition_set, PartitionerGate, PARTITIONS_REFRESH};
+use crate::groups::membership::{Balancer, Step};
 use crate::groups::metrics::{FetchMetrics, GroupMetric};
 use crate::metrics::{MetricsRecorder, MetricsResponder};
-use crate::set_partitioner::{layout, Instruction, SetPartitioner};
+use crate::set_partitioner::layout;
 use crate::sync::Locking;
 use crate::topic_partition::TopicPartition;
 
@@ -61,7 +61,7 @@ enum Lifecycle {
 
 /// What the calling threads share, behind one lock.
 struct GroupState {
-    partitioner: Option<Arc<SetPartitioner>>,
+    partitioner: Option<Arc<dyn Balancer>>,
     /// The partitions the consumer reads, as acquired.
     held: Vec<TopicPartition>,
     /// Acquired but not yet assigned to the consumer (the assignment failed).
@@ -166,7 +166,6 @@ impl ConsumerGroup {
             let partitioner = self.join().inspect_err(|_| {
                 let _ = self.consumer.close();
             })?;
-            let partitioner = Arc::new(partitioner);
             self.consumer.set_commit_gate(PartitionerGate::new(&partitioner));
             state.partitioner = Some(partitioner);
             state.last_partitions_refresh = Instant::now();
@@ -204,11 +203,14 @@ impl ConsumerGroup {
     }
 
     /// Connects the consumer, reads the partition set and joins the party.
-    fn join(&self) -> Result<SetPartitioner> {
+    fn join(&self) -> Result<Arc<dyn Balancer>> {
         self.consumer.connect()?;
         let partitions = self.partition_set()?;
-        let settings = partitioner_settings(self.config(), &self.topics, &self.identifier);
-        SetPartitioner::start(settings, partitions)
+        let balancer = join_group(self.config(), &self.topics, &self.identifier, partitions)?;
+        if let Some(generation) = balancer.generation() {
+            self.consumer.commit_as_member(generation);
+        }
+        Ok(balancer)
     }
 
     /// The next message of the partitions this member holds. Before each
@@ -426,22 +428,17 @@ impl ConsumerGroup {
             self.assign(&mut state, partitions, handler)?;
         }
         loop {
-            let instruction = state
+            let step = state
                 .partitioner
                 .as_ref()
                 .expect("a started group has a partitioner")
-                .instruction();
-            match instruction {
-                Instruction::Continue => return Ok(()),
-                Instruction::Acquire(names) => {
-                    let partitions = names
-                        .iter()
-                        .map(|name| partition_of(name))
-                        .collect::<Result<Vec<TopicPartition>>>()?;
-                    self.assign(&mut state, partitions, handler)?;
-                }
-                Instruction::Release => self.release(&mut state, handler)?,
-                Instruction::Fail(error) => return Err(self.fail(&mut state, error)),
+                .step();
+            match step {
+                Step::Continue => return Ok(()),
+                Step::Acquire(partitions) => self.assign(&mut state, partitions, handler)?,
+                Step::Release => self.release(&mut state, handler)?,
+                Step::ReleaseSome(partitions) => self.release_some(&mut state, &partitions, handler)?,
+                Step::Fail(error) => return Err(self.fail(&mut state, error)),
             }
         }
     }
@@ -463,9 +460,48 @@ impl ConsumerGroup {
             return Err(error);
         }
         state.unassigned = None;
-        state.held = partitions;
-        handler.after_acquire(&state.held);
+        handler.after_acquire(&partitions);
+        state.held.extend(partitions);
         Ok(())
+    }
+
+    /// Gives up `partitions` only (callback, commit, revoke) in an
+    /// incremental rebalance; the others go on being consumed. A failed
+    /// commit is returned after the release.
+    fn release_some(
+        &self,
+        state: &mut GroupState,
+        partitions: &[TopicPartition],
+        handler: &mut dyn RebalanceHandler,
+    ) -> Result<()> {
+        state.held.retain(|held| !partitions.contains(held));
+        if let Some(pending) = &mut state.unassigned {
+            pending.retain(|partition| !partitions.contains(partition));
+        }
+        if state.withheld.as_ref().is_some_and(|message| {
+            partitions
+                .iter()
+                .any(|p| p.topic == *message.topic() && p.partition == message.partition())
+        }) {
+            state.withheld = None;
+        }
+        let mut commit = Ok(());
+        if !partitions.is_empty() {
+            handler.before_release(partitions);
+            if self.config().auto_commit_enable {
+                let started = Instant::now();
+                commit = self.consumer.commit_partitions(partitions);
+                self.metrics
+                    .record_duration(GroupMetric::OffsetCommitRequestTimer as usize, started.elapsed());
+            }
+            self.consumer.revoke(partitions)?;
+        }
+        state
+            .partitioner
+            .as_ref()
+            .expect("a started group has a partitioner")
+            .released();
+        commit
     }
 
     /// Gives the held partitions up (callback, commit, revoke) and lets the
@@ -500,7 +536,11 @@ impl ConsumerGroup {
     /// Nothing more is delivered or committed: the partitions may be
     /// another member's already.
     fn fail(&self, state: &mut GroupState, error: Error) -> Error {
-        let error = error.with_code(ErrorCode::Partitioner);
+        let code = state
+            .partitioner
+            .as_ref()
+            .map_or(ErrorCode::Partitioner, |balancer| balancer.failure_code());
+        let error = error.with_code(code);
         state.failure = Some(error.clone());
         state.withheld = None;
         error

@@ -1,7 +1,10 @@
-//! What the three consumer groups share as members of one ZooKeeper party:
-//! the checks on their topics, how a member joins the party (the set
-//! partitioner's settings), and the partition set they split, named
-//! `<topic>-<partition>` as Python yelp_kafka names it.
+//! What the three consumer groups share as members of one group: the
+//! checks on their topics, the [`Balancer`] that tells a member its
+//! partitions and when they change (the ZooKeeper set partitioner, or a
+//! member of Kafka's classic group protocol, by `group_protocol`), how a
+//! member joins the ZooKeeper party (the set partitioner's settings), and
+//! the partition set they split, named `<topic>-<partition>` as Python
+//! yelp_kafka names it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -10,8 +13,10 @@ use std::time::Duration;
 use crate::consumer::{CommitGate, ConsumerConfig};
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::coordinator::MemberGeneration;
+use crate::kafka::group_member::{GroupMemberSettings, KafkaGroupMember, MemberEvent};
 use crate::kafka::KafkaCluster;
-use crate::set_partitioner::{layout, SetPartitioner, SetPartitionerSettings};
+use crate::set_partitioner::{layout, Instruction, SetPartitioner, SetPartitionerSettings};
 use crate::topic_partition::{Topic, TopicPartition};
 
 /// How often the partition set is read from Kafka again.
@@ -77,30 +82,193 @@ pub(crate) fn partition_of(name: &str) -> Result<TopicPartition> {
     Ok(TopicPartition::new(Topic::new(topic)?, partition))
 }
 
+/// What the holder of a member's partitions must do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing new.
+    Continue,
+    /// Consume these partitions too (maybe none); after a release, these
+    /// are all the member holds.
+    Acquire(Vec<TopicPartition>),
+    /// Give up every partition (commit first), then call [`Balancer::released`].
+    Release,
+    /// Give up only these partitions (commit first), then call
+    /// [`Balancer::released`]: an incremental rebalance.
+    ReleaseSome(Vec<TopicPartition>),
+    /// Stop consuming at once and report this error; the balancer is done.
+    Fail(Error),
+}
+
+/// What a group member follows to know its partitions: it tells the
+/// holder, on the holder's own thread, what to acquire and when to give
+/// everything up, and vouches (or not) for the partitions held. The
+/// holder does everything in response — callbacks, commits, assigning and
+/// revoking — itself (docs/consumer-groups.md).
+pub(crate) trait Balancer: Send + Sync {
+    /// What the holder must do now; an `Acquire` is given once per acquisition.
+    fn step(&self) -> Step;
+    /// The holder gave up its partitions after a `Step::Release` or `Step::ReleaseSome`.
+    fn released(&self);
+    /// Whether the holder may hand out messages now.
+    fn may_deliver(&self) -> bool;
+    /// Whether the holder may commit now; the error a commit fails with when not.
+    fn may_commit(&self) -> Result<()>;
+    /// Waits up to `timeout` for something to do.
+    fn wait(&self, timeout: Duration);
+    /// The partition set read from Kafka again.
+    fn update_partitions(&self, partitions: Vec<String>) -> Result<()>;
+    /// Leaves the group within `timeout`; stopping twice is harmless.
+    fn stop(&self, timeout: Duration) -> Result<()>;
+    /// The code a failure of the balancer reaches the application with:
+    /// `PartitionerError` for ZooKeeper, `ConsumerGroupError` for Kafka.
+    fn failure_code(&self) -> ErrorCode;
+    /// The generation the member's commits must carry (Kafka's group
+    /// protocol); `None` when commits need none (ZooKeeper).
+    fn generation(&self) -> Option<Arc<MemberGeneration>>;
+}
+
+impl Balancer for SetPartitioner {
+    fn step(&self) -> Step {
+        match SetPartitioner::instruction(self) {
+            Instruction::Continue => Step::Continue,
+            Instruction::Acquire(names) => match names.iter().map(|name| partition_of(name)).collect() {
+                Ok(partitions) => Step::Acquire(partitions),
+                Err(error) => Step::Fail(error),
+            },
+            Instruction::Release => Step::Release,
+            Instruction::Fail(error) => Step::Fail(error),
+        }
+    }
+
+    fn released(&self) {
+        SetPartitioner::released(self)
+    }
+
+    fn may_deliver(&self) -> bool {
+        SetPartitioner::may_deliver(self)
+    }
+
+    fn may_commit(&self) -> Result<()> {
+        SetPartitioner::may_commit(self)
+    }
+
+    fn wait(&self, timeout: Duration) {
+        SetPartitioner::wait(self, timeout)
+    }
+
+    fn update_partitions(&self, partitions: Vec<String>) -> Result<()> {
+        SetPartitioner::update_partitions(self, partitions)
+    }
+
+    fn stop(&self, timeout: Duration) -> Result<()> {
+        SetPartitioner::stop(self, timeout)
+    }
+
+    fn failure_code(&self) -> ErrorCode {
+        ErrorCode::Partitioner
+    }
+
+    fn generation(&self) -> Option<Arc<MemberGeneration>> {
+        None
+    }
+}
+
+impl Balancer for KafkaGroupMember {
+    fn step(&self) -> Step {
+        match self.event() {
+            MemberEvent::Continue => Step::Continue,
+            MemberEvent::Assigned(partitions) => Step::Acquire(partitions),
+            MemberEvent::Revoke => Step::Release,
+            MemberEvent::RevokeSome(partitions) => Step::ReleaseSome(partitions),
+            MemberEvent::Failed(error) => Step::Fail(error),
+        }
+    }
+
+    fn released(&self) {
+        KafkaGroupMember::released(self)
+    }
+
+    fn may_deliver(&self) -> bool {
+        KafkaGroupMember::may_deliver(self)
+    }
+
+    fn may_commit(&self) -> Result<()> {
+        KafkaGroupMember::may_commit(self)
+    }
+
+    fn wait(&self, timeout: Duration) {
+        KafkaGroupMember::wait(self, timeout)
+    }
+
+    fn update_partitions(&self, partitions: Vec<String>) -> Result<()> {
+        KafkaGroupMember::update_partitions(self, partitions);
+        Ok(())
+    }
+
+    fn stop(&self, timeout: Duration) -> Result<()> {
+        KafkaGroupMember::stop(self, timeout)
+    }
+
+    fn failure_code(&self) -> ErrorCode {
+        ErrorCode::ConsumerGroup
+    }
+
+    fn generation(&self) -> Option<Arc<MemberGeneration>> {
+        Some(KafkaGroupMember::generation(self))
+    }
+}
+
+/// Joins `config`'s group for `topics` to split `partitions`, by the
+/// group protocol the configuration names: the ZooKeeper party as
+/// `identifier`, or Kafka's group protocol (then the member's consumers
+/// must commit with [`Balancer::generation`]).
+pub(crate) fn join_group(
+    config: &ConsumerConfig,
+    topics: &[String],
+    identifier: &str,
+    partitions: Vec<String>,
+) -> Result<Arc<dyn Balancer>> {
+    let Some(options) = &config.kafka_group else {
+        let settings = partitioner_settings(config, topics, identifier);
+        return Ok(Arc::new(SetPartitioner::start(settings, partitions)?));
+    };
+    let settings = GroupMemberSettings {
+        group_id: config.group_id().to_string(),
+        topics: topics.to_vec(),
+        assignor: options.assignor.clone(),
+        session_timeout: options.session_timeout,
+        heartbeat_interval: options.heartbeat_interval,
+        max_poll_interval: options.max_poll_interval,
+        group_instance_id: options.group_instance_id.clone(),
+    };
+    let cluster = KafkaCluster::new(config.cluster().broker_list().to_vec(), config.client.clone());
+    Ok(Arc::new(KafkaGroupMember::start(cluster, settings, partitions)?))
+}
+
 /// A member's consumers commit, and a multiprocessing group's thread
-/// workers take messages, only while its partitioner vouches for the
+/// workers take messages, only while its balancer vouches for the
 /// partitions (docs/consumer-groups.md, "Losing ZooKeeper"). Holds the
-/// partitioner weakly: a consumer that outlives its group (a fenced worker
+/// balancer weakly: a consumer that outlives its group (a fenced worker
 /// thread) must not keep the session, and its locks, alive.
-pub(crate) struct PartitionerGate(Weak<SetPartitioner>);
+pub(crate) struct PartitionerGate(Weak<dyn Balancer>);
 
 impl PartitionerGate {
-    /// The gate of `partitioner`.
-    pub(crate) fn new(partitioner: &Arc<SetPartitioner>) -> Arc<PartitionerGate> {
-        Arc::new(PartitionerGate(Arc::downgrade(partitioner)))
+    /// The gate of `balancer`.
+    pub(crate) fn new(balancer: &Arc<dyn Balancer>) -> Arc<PartitionerGate> {
+        Arc::new(PartitionerGate(Arc::downgrade(balancer)))
     }
 
     /// Whether a message may be handed to the application now
-    /// ([`SetPartitioner::may_deliver`]); never once the group left.
+    /// ([`Balancer::may_deliver`]); never once the group left.
     pub(crate) fn may_deliver(&self) -> bool {
-        self.0.upgrade().is_some_and(|partitioner| partitioner.may_deliver())
+        self.0.upgrade().is_some_and(|balancer| balancer.may_deliver())
     }
 }
 
 impl CommitGate for PartitionerGate {
     fn may_commit(&self) -> Result<()> {
         match self.0.upgrade() {
-            Some(partitioner) => partitioner.may_commit(),
+            Some(balancer) => balancer.may_commit(),
             None => Err(Error::new(
                 ErrorCode::Partitioner,
                 "not committing: the group left its party, the partitions may be another member's",

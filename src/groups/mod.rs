@@ -1,6 +1,8 @@
 //! The consumer groups: members that split the partitions of their topics
-//! with every other member of the group, ours or Python yelp_kafka's,
-//! through the ZooKeeper set partitioner.
+//! with every other member of the group, through the ZooKeeper set
+//! partitioner (with Python yelp_kafka's members) or, with
+//! `group_protocol=kafka`, through Kafka's group protocol (with Java and
+//! librdkafka members).
 //!
 //! - `consumer_group`: Python yelp_kafka's `KafkaConsumerGroup`, the
 //!   recommended consumer (`next`, `task_done`, `commit`).
@@ -8,7 +10,8 @@
 //!   every message to the application's processor until stopped.
 //! - `multiprocessing`: the `MultiprocessingConsumerGroup`, a worker
 //!   thread or process per acquired partition.
-//! - `membership`: what the three share as party members; `run_gate`:
+//! - `membership`: what the three share as members, the `Balancer` they
+//!   follow among it; `run_gate`:
 //!   the run-until-stopped pattern of the callback and multiprocessing
 //!   groups; `metrics`: the group metric names.
 

@@ -70,6 +70,22 @@ impl BrokerConnection {
         self.send_prepared(prepared).await
     }
 
+    /// Sends `request` like [`send`](Self::send), waiting up to `timeout`
+    /// for the answer instead of the request timeout: a JoinGroup is
+    /// answered only when the group's rebalance ends.
+    pub async fn send_within<R: KafkaRequest>(&self, request: &R, timeout: Duration) -> Result<(R::Response, i16)> {
+        self.exchange(self.prepare(request, Vec::new())?, timeout).await
+    }
+
+    /// Sends `request` like [`send_within`](Self::send_within) and returns
+    /// the response body undecoded, with the version used, for a caller
+    /// that must read what a strict decode refuses.
+    pub async fn send_within_undecoded<R: KafkaRequest>(&self, request: &R, timeout: Duration) -> Result<(Bytes, i16)> {
+        let prepared = self.prepare(request, Vec::new())?;
+        let version = prepared.frame.version();
+        Ok((self.connection.exchange(prepared.frame, timeout).await?, version))
+    }
+
     /// Encodes `request` at the negotiated version, to be sent by
     /// [`send_prepared`](Self::send_prepared) or
     /// [`send_prepared_unanswered`](Self::send_prepared_unanswered). The
@@ -87,8 +103,16 @@ impl BrokerConnection {
     /// Sends a prepared request and decodes the response. Returns the
     /// response and the version used (field meanings vary by version).
     pub async fn send_prepared<R: KafkaRequest>(&self, prepared: PreparedRequest<R>) -> Result<(R::Response, i16)> {
+        self.exchange(prepared, self.request_timeout).await
+    }
+
+    async fn exchange<R: KafkaRequest>(
+        &self,
+        prepared: PreparedRequest<R>,
+        timeout: Duration,
+    ) -> Result<(R::Response, i16)> {
         let version = prepared.frame.version();
-        let body = self.connection.exchange(prepared.frame, self.request_timeout).await?;
+        let body = self.connection.exchange(prepared.frame, timeout).await?;
         let response = decode_response::<R>(body, version)
             .map_err(|e| e.context(format!("{:?} from {}", R::KEY, self.address())))?;
         Ok((response, version))
@@ -113,7 +137,7 @@ pub struct PreparedRequest<R> {
 /// Metadata v9 and later responses of some brokers carry one trailing
 /// tagged-field byte that the codec does not consume; anything else left
 /// over is an error.
-pub fn decode_response<R: KafkaRequest>(body: bytes::Bytes, version: i16) -> Result<R::Response> {
+pub fn decode_response<R: KafkaRequest>(body: Bytes, version: i16) -> Result<R::Response> {
     let tolerated_leftover = usize::from(R::KEY == ApiKey::Metadata && version >= 9);
     decode_exact::<R::Response>(body, version, tolerated_leftover)
 }

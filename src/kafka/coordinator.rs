@@ -4,11 +4,15 @@
 //! Owns the coordinator address of one group (looked up on first use, and
 //! again after the broker says it is no longer the coordinator). Commits are
 //! made as a "simple" consumer (generation −1, no member id), which brokers
-//! accept for groups without active members, as the Python library did.
+//! accept for groups without active members, as the Python library did —
+//! unless the group's members balance through Kafka's group protocol: then
+//! every commit carries the member's current generation
+//! ([`MemberGeneration`]), so that the coordinator refuses one from a
+//! member that lost its partitions (docs/consumer-groups.md).
 //! Nothing here knows about trackers or storage choices.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
@@ -32,10 +36,42 @@ use crate::topic_partition::{Topic, TopicPartition};
 /// Pause between coordinator lookups while the coordinator is unavailable.
 const COORDINATOR_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
+/// Who commits for a member of Kafka's group protocol: its member id and
+/// generation, when it has joined one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generation {
+    /// The generation the coordinator gave at the last JoinGroup.
+    pub generation_id: i32,
+    /// The member id the coordinator gave.
+    pub member_id: String,
+    /// The static member's `group_instance_id`.
+    pub group_instance_id: Option<String>,
+}
+
+/// The generation a member is in now, shared by the member (which
+/// changes it) and its consumer's commits (which carry it). `None`
+/// between generations: a commit then is refused here.
+#[derive(Debug, Default)]
+pub struct MemberGeneration(Mutex<Option<Generation>>);
+
+impl MemberGeneration {
+    /// The generation now, if any.
+    pub fn current(&self) -> Option<Generation> {
+        self.0.locked().clone()
+    }
+
+    /// Enters `generation` (`None`: between generations).
+    pub fn set(&self, generation: Option<Generation>) {
+        *self.0.locked() = generation;
+    }
+}
+
 /// The coordinator of one consumer group.
 pub struct GroupCoordinator {
     group: String,
     address: Mutex<Option<String>>,
+    /// Set for the consumer of a Kafka group member: commits carry its generation.
+    member: OnceLock<Arc<MemberGeneration>>,
 }
 
 impl GroupCoordinator {
@@ -44,7 +80,13 @@ impl GroupCoordinator {
         GroupCoordinator {
             group: group.to_string(),
             address: Mutex::new(None),
+            member: OnceLock::new(),
         }
+    }
+
+    /// Makes every later commit carry `member`'s generation; set once.
+    pub fn commit_as_member(&self, member: Arc<MemberGeneration>) {
+        let _ = self.member.set(member);
     }
 
     /// Stores `offsets` (next offset to read, per partition) for the group.
@@ -63,18 +105,32 @@ impl GroupCoordinator {
                     .with_committed_offset(*offset),
             );
         }
-        let request = OffsetCommitRequest::default()
-            .with_group_id(group_id(&self.group))
-            .with_topics(
-                topics
-                    .into_iter()
-                    .map(|(topic, partitions)| {
-                        OffsetCommitRequestTopic::default()
-                            .with_name(topic_name(topic))
-                            .with_partitions(partitions)
-                    })
-                    .collect(),
-            );
+        let mut request = OffsetCommitRequest::default().with_group_id(group_id(&self.group));
+        if let Some(member) = self.member.get() {
+            let generation = member.current().ok_or_else(|| {
+                Error::new(
+                    ErrorCode::OffsetCommit,
+                    format!(
+                        "not committing for group {:?}: the member is between generations, its partitions may be another member's",
+                        self.group
+                    ),
+                )
+            })?;
+            request = request
+                .with_generation_id_or_member_epoch(generation.generation_id)
+                .with_member_id(StrBytes::from_string(generation.member_id))
+                .with_group_instance_id(generation.group_instance_id.map(StrBytes::from_string));
+        }
+        let request = request.with_topics(
+            topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    OffsetCommitRequestTopic::default()
+                        .with_name(topic_name(topic))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        );
         self.with_coordinator(cluster, |connection| {
             let request = &request;
             async move {
@@ -232,6 +288,28 @@ impl GroupCoordinator {
         }
     }
 
+    /// Forgets the coordinator: the next request looks it up again.
+    pub fn forget(&self) {
+        *self.address.locked() = None;
+    }
+
+    /// The coordinator's connection, looked up as needed, by `deadline`.
+    pub async fn connection(&self, cluster: &KafkaCluster, deadline: Instant) -> Result<Arc<BrokerConnection>> {
+        self.coordinator(cluster, deadline).await
+    }
+
+    /// A new connection to the coordinator, outside the cluster's pool:
+    /// for a request that must not queue behind one still parked on the
+    /// pooled connection (a LeaveGroup behind an abandoned JoinGroup).
+    pub async fn new_connection(&self, cluster: &KafkaCluster, deadline: Instant) -> Result<BrokerConnection> {
+        let known = self.address.locked().clone();
+        let address = match known {
+            Some(address) => address,
+            None => self.find_coordinator(cluster, deadline).await?,
+        };
+        BrokerConnection::connect(&address, cluster.options()).await
+    }
+
     async fn coordinator(&self, cluster: &KafkaCluster, deadline: Instant) -> Result<Arc<BrokerConnection>> {
         let known = self.address.locked().clone();
         let address = match known {
@@ -318,6 +396,7 @@ fn coordinator_moved(kafka_code: i16) -> bool {
     )
 }
 
-fn group_id(group: &str) -> GroupId {
+/// `group` as the protocol's group id.
+pub(crate) fn group_id(group: &str) -> GroupId {
     GroupId(StrBytes::from_string(group.to_string()))
 }

@@ -9,9 +9,12 @@
 //! leader routing. `produce` and `fetch` build the data requests from plain
 //! inputs and read their answers into plain per-partition outcomes;
 //! `records` encodes and decodes record batches with the codecs of
-//! `compression`.
-//! Nothing here knows about producers or consumer groups.
+//! `compression`. `coordinator` finds a group's coordinator and stores its
+//! offsets; `group_member` is a member of Kafka's classic group protocol
+//! and `assignors` the split its leader computes. Nothing here knows about
+//! producers, consumers or the library's consumer groups.
 
+pub mod assignors;
 pub mod broker;
 pub mod cluster;
 pub mod compression;
@@ -20,6 +23,7 @@ pub mod coordinator;
 pub mod fetch;
 #[allow(unsafe_code)]
 pub mod frame;
+pub mod group_member;
 pub mod metadata;
 pub mod options;
 pub mod produce;
@@ -28,9 +32,11 @@ pub mod versions;
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
-    OffsetFetchResponse, ProduceRequest, ProduceResponse, TopicName,
+    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, SyncGroupRequest, SyncGroupResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes, VersionRange};
 
@@ -73,6 +79,10 @@ kafka_requests! {
     (OffsetFetchRequest, OffsetFetchResponse, OffsetFetch),
     (FindCoordinatorRequest, FindCoordinatorResponse, FindCoordinator),
     (InitProducerIdRequest, InitProducerIdResponse, InitProducerId),
+    (JoinGroupRequest, JoinGroupResponse, JoinGroup),
+    (SyncGroupRequest, SyncGroupResponse, SyncGroup),
+    (HeartbeatRequest, HeartbeatResponse, Heartbeat),
+    (LeaveGroupRequest, LeaveGroupResponse, LeaveGroup),
 }
 
 /// `topic` as the protocol's topic name.

@@ -24,8 +24,20 @@ const AVOIDED_VERSIONS: &[(ApiKey, i16)] = &[(ApiKey::Produce, 5)];
 
 /// Highest versions the engine speaks where the codec goes further: from
 /// Produce v13 and Fetch v13 on, topics are named by id, which the engine
-/// does not track.
-const LIBRARY_MAX_VERSIONS: &[(ApiKey, i16)] = &[(ApiKey::Produce, 12), (ApiKey::Fetch, 12)];
+/// does not track. The group membership requests stay at the versions
+/// librdkafka sends (JoinGroup 5, SyncGroup 3, Heartbeat 3, LeaveGroup 1):
+/// librdkafka's mock broker offers more but reads the flexible versions'
+/// arrays as fixed-width and drops the connection (docs/protocol-notes.md),
+/// and those versions carry everything the member uses, static membership
+/// included.
+const LIBRARY_MAX_VERSIONS: &[(ApiKey, i16)] = &[
+    (ApiKey::Produce, 12),
+    (ApiKey::Fetch, 12),
+    (ApiKey::JoinGroup, 5),
+    (ApiKey::SyncGroup, 3),
+    (ApiKey::Heartbeat, 3),
+    (ApiKey::LeaveGroup, 1),
+];
 
 /// The versions negotiated with one broker.
 #[derive(Debug, Clone)]

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::config::{ClientOptions, ClusterConfig, Config, OptionKind, OptionSpec};
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::coordinator::GroupCoordinator;
+use crate::kafka::coordinator::{GroupCoordinator, MemberGeneration};
 use crate::kafka::KafkaCluster;
 use crate::offsets::zookeeper::ZookeeperOffsets;
 use crate::topic_partition::TopicPartition;
@@ -119,6 +120,11 @@ impl OffsetStore {
             kafka: GroupCoordinator::new(group),
             zookeeper,
         })
+    }
+
+    /// Makes every later Kafka commit carry `member`'s generation.
+    pub fn commit_as_member(&self, member: Arc<MemberGeneration>) {
+        self.kafka.commit_as_member(member);
     }
 
     /// The committed offsets of `partitions` (`None`: nothing committed);

@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
-use crate::sync::{Locking, Waiting};
+use crate::sync::{wait_for_change, Locking};
 use crate::zk;
 
 /// How a member joins: where, as whom, and its timings.
@@ -301,22 +301,16 @@ impl SetPartitioner {
     /// come or go, or the session to be confirmed); returns at once when
     /// there is something to do.
     pub fn wait(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut status = self.shared.lock();
-        let start = (status.state, status.suspended, status.acquisitions, status.confirmed_at);
-        loop {
-            let now = (status.state, status.suspended, status.acquisitions, status.confirmed_at);
-            let pending = matches!(now.0, PartitionState::Failure | PartitionState::Release)
-                || (now.0 == PartitionState::Acquired && status.handed_out != status.acquisitions);
-            if pending || now != start {
-                return;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            status = self.shared.status_changed.wait_timeout_locked(status, left).0;
-        }
+        wait_for_change(
+            &self.shared.status_changed,
+            self.shared.lock(),
+            timeout,
+            |status| (status.state, status.suspended, status.acquisitions, status.confirmed_at),
+            |status| {
+                matches!(status.state, PartitionState::Failure | PartitionState::Release)
+                    || (status.state == PartitionState::Acquired && status.handed_out != status.acquisitions)
+            },
+        );
     }
 
     /// The holder gave up its partitions after an `Instruction::Release`:

@@ -25,11 +25,12 @@ use std::time::{Duration, Instant};
 use crate::consumer::ConsumerConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{
-    check_group_topics, partition_of, partition_set, partitioner_settings, PartitionerGate, PARTITIONS_REFRESH,
+    check_group_topics, join_group, partition_set, Balancer, PartitionerGate, Step, PARTITIONS_REFRESH,
 };
 use crate::groups::run_gate::RunGate;
+use crate::kafka::coordinator::MemberGeneration;
 use crate::kafka::KafkaCluster;
-use crate::set_partitioner::{layout, Instruction, SetPartitioner};
+use crate::set_partitioner::layout;
 use crate::sync::Locking;
 use crate::topic_partition::TopicPartition;
 
@@ -121,6 +122,9 @@ pub struct MultiprocessingGroup {
     /// messages and commit through (docs/consumer-groups.md, "Losing
     /// ZooKeeper"); kept for [`MultiprocessingGroup::may_deliver`].
     delivery: Mutex<Option<Arc<PartitionerGate>>>,
+    /// The generation the thread workers' commits carry, with Kafka's
+    /// group protocol.
+    generation: Mutex<Option<Arc<MemberGeneration>>>,
 }
 
 impl MultiprocessingGroup {
@@ -129,6 +133,13 @@ impl MultiprocessingGroup {
     pub fn new(topics: &[String], config: ConsumerConfig, mode: WorkerMode) -> Result<MultiprocessingGroup> {
         check_group_topics(topics)?;
         if let WorkerMode::Processes(command) = &mode {
+            if config.kafka_group.is_some() {
+                // A worker process's commits would not carry the member's
+                // generation (docs/consumer-groups.md).
+                return Err(Error::configuration(
+                    "group_protocol=kafka is not available for worker processes yet; use thread workers",
+                ));
+            }
             process::check_command(command)?;
             process::check_config(&config)?;
         }
@@ -142,6 +153,7 @@ impl MultiprocessingGroup {
             live: Mutex::new(Vec::new()),
             fenced: Mutex::new(Vec::new()),
             delivery: Mutex::new(None),
+            generation: Mutex::new(None),
         })
     }
 
@@ -185,7 +197,7 @@ impl MultiprocessingGroup {
 
     /// Gives the partitioner the partition set read now; when it cannot be
     /// read the partitioner keeps the one it has.
-    fn refresh_partitions(&self, partitioner: &SetPartitioner) -> Result<()> {
+    fn refresh_partitions(&self, partitioner: &dyn Balancer) -> Result<()> {
         if let Ok(partitions) = partition_set(&self.cluster, &self.topics) {
             partitioner.update_partitions(partitions)?;
         }
@@ -194,12 +206,12 @@ impl MultiprocessingGroup {
 
     fn supervise(&self) -> Result<()> {
         let partitions = partition_set(&self.cluster, &self.topics)?;
-        let settings = partitioner_settings(&self.config, &self.topics, &self.identifier);
-        let partitioner = Arc::new(SetPartitioner::start(settings, partitions)?);
+        let partitioner = join_group(&self.config, &self.topics, &self.identifier, partitions)?;
         let gate = PartitionerGate::new(&partitioner);
         *self.delivery.locked() = Some(Arc::clone(&gate));
+        *self.generation.locked() = partitioner.generation();
         let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
-        let result = contain_panic(|| self.run_workers(&partitioner, &gate, &mut workers));
+        let result = contain_panic(|| self.run_workers(partitioner.as_ref(), &gate, &mut workers));
         // Every way out, an error or a panic included, stops the workers
         // (with their commits) and leaves the party, as Python yelp_kafka's
         // MultiprocessingConsumerGroup does in its finally clause: no worker
@@ -214,7 +226,7 @@ impl MultiprocessingGroup {
     /// `workers` are the caller's to stop.
     fn run_workers(
         &self,
-        partitioner: &SetPartitioner,
+        partitioner: &dyn Balancer,
         gate: &Arc<PartitionerGate>,
         workers: &mut BTreeMap<TopicPartition, Worker>,
     ) -> Result<()> {
@@ -223,11 +235,10 @@ impl MultiprocessingGroup {
             if self.gate.stop_requested() {
                 return Ok(());
             }
-            match partitioner.instruction() {
-                Instruction::Continue => {}
-                Instruction::Acquire(names) => {
-                    for name in names {
-                        let partition = partition_of(&name)?;
+            match partitioner.step() {
+                Step::Continue => {}
+                Step::Acquire(partitions) => {
+                    for partition in partitions {
                         let running = self.start_worker(&partition, gate)?;
                         workers.insert(
                             partition.clone(),
@@ -239,20 +250,28 @@ impl MultiprocessingGroup {
                         );
                     }
                 }
-                Instruction::Release => {
+                Step::Release => {
                     self.stop_workers(workers);
                     partitioner.released();
                     self.refresh_partitions(partitioner)?;
                     last_refresh = Instant::now();
                 }
-                Instruction::Fail(error) => {
+                Step::ReleaseSome(partitions) => {
+                    let mut leaving: BTreeMap<TopicPartition, Worker> = partitions
+                        .iter()
+                        .filter_map(|partition| workers.remove_entry(partition))
+                        .collect();
+                    self.stop_workers(&mut leaving);
+                    partitioner.released();
+                }
+                Step::Fail(error) => {
                     // The workers were paused since the session came in
                     // doubt (their gate, docs/consumer-groups.md), having
                     // committed what they finished: they stop as on a
                     // release, and whatever they would commit now is
                     // refused, as the partitions may be another member's.
                     self.stop_workers(workers);
-                    return Err(error.with_code(ErrorCode::Partitioner));
+                    return Err(error.with_code(partitioner.failure_code()));
                 }
             }
             self.restart_dead_workers(workers, gate)?;
@@ -282,6 +301,7 @@ impl MultiprocessingGroup {
                 partition,
                 Arc::clone(factory),
                 Arc::clone(gate),
+                self.generation.locked().clone(),
             )?),
             WorkerMode::Processes(command) => Running::Process(ProcessWorker::start(command, &self.config, partition)?),
         })

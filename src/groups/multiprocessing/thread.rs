@@ -21,6 +21,7 @@ use std::time::Duration;
 use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription};
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::PartitionerGate;
+use crate::kafka::coordinator::MemberGeneration;
 use crate::topic_partition::TopicPartition;
 
 /// How long a worker waits for a message before it looks at its stop flag.
@@ -52,12 +53,14 @@ pub struct ThreadWorker {
 
 impl ThreadWorker {
     /// Starts a thread consuming `partition` with `config`'s group offsets,
-    /// taking messages and committing only while `gate` allows.
+    /// taking messages and committing only while `gate` allows, with the
+    /// member's `generation` under Kafka's group protocol.
     pub fn start(
         config: &ConsumerConfig,
         partition: &TopicPartition,
         factory: Arc<dyn WorkerFactory>,
         gate: Arc<PartitionerGate>,
+        generation: Option<Arc<MemberGeneration>>,
     ) -> Result<ThreadWorker> {
         let subscription = Subscription::Topic {
             topic: partition.topic.as_str().to_string(),
@@ -65,6 +68,9 @@ impl ThreadWorker {
         };
         let consumer = Arc::new(Consumer::new(subscription, config.clone())?);
         consumer.set_commit_gate(Arc::clone(&gate) as _);
+        if let Some(generation) = generation {
+            consumer.commit_as_member(generation);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let (thread_consumer, thread_stop, thread_partition) =
             (Arc::clone(&consumer), Arc::clone(&stop), partition.clone());
