@@ -870,7 +870,8 @@ private:
 };
 
 /// The configuration of a consumer, consumer group, callback group or
-/// multiprocessing group (Python yelp_kafka's KafkaConsumerConfig).
+/// multiprocessing group (Python yelp_kafka's KafkaConsumerConfig). The
+/// rebalance functions may be left out of a braced initializer.
 struct ConsumerConfig {
     std::string group_id;
     ClusterConfig cluster;
@@ -878,8 +879,8 @@ struct ConsumerConfig {
     Options options;
     /// Groups only: run before partitions are given up / after new ones are
     /// acquired, on the thread that called into the group.
-    std::function<void(const std::vector<TopicPartition> &)> pre_rebalance;
-    std::function<void(const std::vector<TopicPartition> &)> post_rebalance;
+    std::function<void(const std::vector<TopicPartition> &)> pre_rebalance = nullptr;
+    std::function<void(const std::vector<TopicPartition> &)> post_rebalance = nullptr;
 };
 
 namespace detail {
