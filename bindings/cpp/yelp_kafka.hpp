@@ -54,6 +54,8 @@ public:
     yk_error code() const noexcept { return code_; }
     /// The code's name: Python yelp_kafka's exception ("ConsumerTimeout") or the C condition.
     const char *name() const noexcept { return yk_error_name(code_); }
+    /// What the code means, in a sentence.
+    const char *description() const noexcept { return yk_error_description(code_); }
     /// The raw Kafka error code a broker sent, 0 when none.
     int16_t kafka_code() const noexcept { return kafka_code_; }
     /// Whether a plain retry may succeed (a leader moved, a broker was briefly away).
@@ -71,6 +73,9 @@ private:
     int16_t kafka_code_;
     bool retriable_;
 };
+
+/// The library's version ("0.1.0").
+inline std::string version() { return yk_version(); }
 
 /// Option names to values (client_id, acks, linger_ms, ...).
 using Options = std::map<std::string, std::string>;
@@ -202,11 +207,9 @@ namespace detail {
 
 using ConfigHandle = Handle<yk_config, yk_config_free>;
 
-/// A yk_config with `options`; NULL (the defaults) when there are none.
-inline ConfigHandle config(const Options &options)
+/// A yk_config with `options`, empty ones included.
+inline ConfigHandle filled_config(const Options &options)
 {
-    if (options.empty())
-        return nullptr;
     yk_config *out = nullptr;
     Error::check(yk_config_new(&out));
     ConfigHandle handle(out);
@@ -214,6 +217,9 @@ inline ConfigHandle config(const Options &options)
         Error::check(yk_config_set(handle.get(), key.c_str(), value.c_str()));
     return handle;
 }
+
+/// A yk_config with `options`; NULL (the defaults) when there are none.
+inline ConfigHandle config(const Options &options) { return options.empty() ? nullptr : filled_config(options); }
 
 /// A discovery result copied out: clusters with their topics.
 inline std::vector<std::pair<ClusterConfig, TopicPartitions>> read(yk_discovery_result *raw)
@@ -241,6 +247,21 @@ inline std::vector<const yk_cluster_config *> handles(const std::vector<ClusterC
 }
 
 } // namespace detail
+
+/// Throws YK_ERROR_CONFIGURATION naming the first unknown key or bad value
+/// among client options (client_id, timeouts, api_version_caps, ...).
+inline void validate_client_options(const Options &options)
+{
+    Error::check(yk_config_validate_client(detail::filled_config(options).get()));
+}
+
+/// The effective client configuration with `options`, one `key = value`
+/// line per option, defaults marked `(default)`.
+inline std::string client_options_dump(const Options &options)
+{
+    detail::ConfigHandle handle = detail::filled_config(options);
+    return yk_config_dump_client(handle.get());
+}
 
 /// Every topic of `cluster` with its partitions (Python yelp_kafka's discover_topics).
 inline TopicPartitions discover_topics(const ClusterConfig &cluster, const Options &options = {})
@@ -905,6 +926,20 @@ inline std::vector<const char *> names(const std::vector<std::string> &topics)
     return out;
 }
 
+} // namespace detail
+
+/// The effective configuration: group id, cluster and one `key = value`
+/// line per option, defaults marked `(default)` (the rebalance functions
+/// stay on the C++ side until a group is made, so it says none are set).
+/// Throws YK_ERROR_CONFIGURATION for a bad option.
+inline std::string consumer_config_dump(const ConsumerConfig &config)
+{
+    detail::ConsumerConfigHandle handle = detail::consumer_config(config);
+    return yk_consumer_config_dump(handle.get());
+}
+
+namespace detail {
+
 /// What every kind of group's C callbacks point at: the configuration
 /// with its rebalance functions, the metrics bridge and the errors kept
 /// for the caller.
@@ -939,6 +974,16 @@ struct GroupCallbacks {
     CallbackErrors errors;
     MetricsBridge bridge;
 };
+
+/// True for YK_ERROR_OK, false for YK_ERROR_TIMED_OUT (the work goes on
+/// past the deadline); throws any other error.
+inline bool within_deadline(yk_error code)
+{
+    if (code == YK_ERROR_TIMED_OUT)
+        return false;
+    Error::check(code);
+    return true;
+}
 
 /// Writes `text` into a C error buffer of `size` bytes, NUL-terminated.
 inline void write_error(const char *text, char *buffer, size_t size)
@@ -1305,11 +1350,8 @@ public:
     /// returned yet (it still stops).
     bool stop(std::chrono::milliseconds timeout)
     {
-        yk_error code = yk_callback_group_stop(state().handle.get(), detail::milliseconds(timeout));
-        if (code == YK_ERROR_TIMED_OUT)
-            return false;
-        Error::check(code);
-        return true;
+        return detail::within_deadline(
+            yk_callback_group_stop(state().handle.get(), detail::milliseconds(timeout)));
     }
 
     yk_callback_group *get() const noexcept { return state_ ? state_->handle.get() : nullptr; }
@@ -1450,11 +1492,8 @@ public:
     /// waits up to `timeout`; false when it has not returned yet.
     bool stop(std::chrono::milliseconds timeout)
     {
-        yk_error code = yk_multiprocessing_group_stop(state().handle.get(), detail::milliseconds(timeout));
-        if (code == YK_ERROR_TIMED_OUT)
-            return false;
-        Error::check(code);
-        return true;
+        return detail::within_deadline(
+            yk_multiprocessing_group_stop(state().handle.get(), detail::milliseconds(timeout)));
     }
 
     /// The live workers (Python yelp_kafka's get_consumers).

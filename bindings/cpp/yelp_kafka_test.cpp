@@ -120,6 +120,28 @@ void test_errors_carry_code_name_and_retriability()
           "an unreachable cluster is a retriable KafkaUnavailableError");
 }
 
+void test_configuration_checks_and_dumps()
+{
+    check(!yk::version().empty() && std::string(yk::Error(YK_ERROR_QUEUE_FULL, "", 0, false).description()) != "",
+          "the version and an error's description");
+    yk::validate_client_options({{"client_id", "cpp"}, {"request_timeout_ms", "500"}});
+    auto unknown = error_of([] { yk::validate_client_options({{"no_such_option", "1"}}); });
+    check(unknown && unknown->code() == YK_ERROR_CONFIGURATION &&
+              std::string(unknown->what()).find("no_such_option") != std::string::npos,
+          "an unknown client option is a ConfigurationError naming it");
+    std::string client = yk::client_options_dump({{"client_id", "cpp-dump"}});
+    check(client.find("client_id = cpp-dump") != std::string::npos && client.find("(default)") != std::string::npos,
+          "the client dump shows the option set and the defaults");
+    yk::ConsumerConfig config{"cpp-dump-group", local_cluster(), {{"auto_offset_reset", "earliest"}}};
+    std::string consumer = yk::consumer_config_dump(config);
+    check(consumer.find("cpp-dump-group") != std::string::npos &&
+              consumer.find("auto_offset_reset = earliest") != std::string::npos,
+          "the consumer dump shows the group and auto_offset_reset = earliest:\n" + consumer);
+    config.options["auto_offset_reset"] = "sometime";
+    auto bad = error_of([&] { yk::consumer_config_dump(config); });
+    check(bad && bad->code() == YK_ERROR_CONFIGURATION, "a bad consumer option is a ConfigurationError");
+}
+
 // Sync, keyed and async sends; the metrics responder's emitters are made at
 // creation, record, and are destroyed with the producer.
 void test_producer_round_trip_with_metrics()
@@ -740,6 +762,7 @@ int main(int argc, char **argv)
         return run_worker(argv[2], argv[3]);
     const std::pair<const char *, void (*)()> tests[] = {
         {"errors carry code, name and retriability", test_errors_carry_code_name_and_retriability},
+        {"configuration: checks and dumps", test_configuration_checks_and_dumps},
         {"producer round trip with metrics", test_producer_round_trip_with_metrics},
         {"callbacks: exceptions and re-entrancy", test_callbacks_exceptions_and_reentrancy},
         {"discovery across two clusters", test_discovery_across_two_clusters},
