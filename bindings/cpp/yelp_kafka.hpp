@@ -829,6 +829,23 @@ public:
         handle_.reset(out);
     }
 
+    MessageBatch(const MessageBatch &) = delete;
+    MessageBatch &operator=(const MessageBatch &) = delete;
+    /// The views move with the batch; the moved-from batch is empty, and
+    /// filling it throws (its C batch went with the move).
+    MessageBatch(MessageBatch &&other) noexcept
+        : handle_(std::move(other.handle_)), views_(std::exchange(other.views_, nullptr)),
+          count_(std::exchange(other.count_, 0))
+    {
+    }
+    MessageBatch &operator=(MessageBatch &&other) noexcept
+    {
+        handle_ = std::move(other.handle_);
+        views_ = std::exchange(other.views_, nullptr);
+        count_ = std::exchange(other.count_, 0);
+        return *this;
+    }
+
     class iterator {
     public:
         using iterator_category = std::random_access_iterator_tag;

@@ -539,6 +539,13 @@ void test_group_batches_wait_assignment_and_wakeup()
         }
     }
     check(found, "next_batch delivered the message at offset " + std::to_string(offset));
+    size_t held = batch.size();
+    yk::MessageBatch taken = std::move(batch);
+    auto refill = error_of([&] { group.next_batch(batch); });
+    check(taken.size() == held && held > 0 && batch.empty() && refill &&
+              refill->code() == YK_ERROR_INVALID_ARGUMENT,
+          "a moved batch keeps its views; the moved-from one is empty and filling it throws");
+    batch = std::move(taken);
     while (group.next_batch(batch) > 0) {
     }
     group.wakeup();
