@@ -5,6 +5,7 @@
 #include "yelp_kafka.hpp"
 
 #include <poll.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -351,6 +352,15 @@ bool readable_within(int fd, std::chrono::milliseconds timeout)
     return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1 && (p.revents & POLLIN) != 0;
 }
 
+// The consumer a signal handler wakes (wakeup is async-signal-safe).
+std::atomic<const yk::Consumer *> consumer_to_wake{nullptr};
+
+void wake_consumer(int)
+{
+    if (const yk::Consumer *c = consumer_to_wake.load())
+        c->wakeup();
+}
+
 template <typename F> std::chrono::milliseconds time_of(F &&f)
 {
     auto begin = std::chrono::steady_clock::now();
@@ -416,6 +426,16 @@ void test_simple_consumer_batches_headers_wakeup_and_ready_fd()
     waker.join();
     check(woken && woken->code() == YK_ERROR_WOKEN_UP && took >= 250ms && took < 2s,
           "a wakeup from another thread ends a blocked next_batch, after " + std::to_string(took.count()) + " ms");
+    consumer_to_wake = &consumer;
+    std::signal(SIGALRM, wake_consumer);
+    itimerval in_300ms{{0, 0}, {0, 300000}};
+    setitimer(ITIMER_REAL, &in_300ms, nullptr);
+    took = time_of([&] { woken = error_of([&] { consumer.get_message(true, -1ms); }); });
+    std::signal(SIGALRM, SIG_DFL);
+    consumer_to_wake = nullptr;
+    check(woken && woken->code() == YK_ERROR_WOKEN_UP && took >= 250ms && took < 2s,
+          "a wakeup from a SIGALRM handler ends a blocked get_message, after " + std::to_string(took.count()) +
+              " ms");
     consumer.close();
     auto closed = error_of([&] { consumer.get_message(false); });
     check(closed && closed->code() == YK_ERROR_CLOSED_HANDLE, "get_message after close is YK_ERROR_CLOSED_HANDLE");
@@ -673,20 +693,41 @@ void test_thread_workers()
     check(seen.live == 0, "every worker was destroyed");
 }
 
+class FailingWorker : public yk::ThreadWorker {
+public:
+    void process(const yk::MessageView &) override { throw std::runtime_error("cannot process"); }
+};
+
+// A worker whose process throws ends and is started again.
+void test_failing_thread_worker_restarts()
+{
+    yk::Producer producer(local_cluster());
+    producer.send_messages("other", {unique("cpp failing worker")});
+    auto group = yk::MultiprocessingGroup::threads({"other"}, group_config("cpp-failing"), [](const std::string &,
+                                                                                               int32_t) {
+        return std::make_unique<FailingWorker>();
+    });
+    std::thread starter([&] { group.start(); });
+    int64_t restarts = 0;
+    for (int i = 0; i < 200 && restarts < 1; i++) {
+        std::this_thread::sleep_for(100ms);
+        auto workers = group.consumers();
+        restarts = workers.empty() ? 0 : workers[0].restarts;
+    }
+    check(group.stop(20s), "stop() returned within 20 s");
+    starter.join();
+    check(restarts >= 1, "the failing worker was restarted");
+}
+
 // The worker program of the process-mode test: this binary run with
 // --worker FILE VALUE. It reads its partition with Consumer::for_worker,
 // writes "topic partition" to FILE when VALUE comes, and ends when the
 // group's SIGTERM wakes it.
-std::atomic<const yk::Consumer *> worker_consumer{nullptr};
-
 int run_worker(const std::string &file, const std::string &value)
 {
     yk::Consumer consumer = yk::Consumer::for_worker();
-    worker_consumer = &consumer;
-    std::signal(SIGTERM, [](int) {
-        if (const yk::Consumer *c = worker_consumer.load())
-            c->wakeup();
-    });
+    consumer_to_wake = &consumer;
+    std::signal(SIGTERM, wake_consumer);
     consumer.connect();
     yk::MessageBatch batch(16);
     try {
@@ -703,7 +744,7 @@ int run_worker(const std::string &file, const std::string &value)
             throw;
     }
     consumer.close();
-    worker_consumer = nullptr;
+    consumer_to_wake = nullptr;
     return 0;
 }
 
@@ -784,6 +825,7 @@ int main(int argc, char **argv)
         {"group: batches, wait_assignment, wakeup", test_group_batches_wait_assignment_and_wakeup},
         {"callback group", test_callback_group},
         {"multiprocessing group: thread workers", test_thread_workers},
+        {"multiprocessing group: a failing thread worker restarts", test_failing_thread_worker_restarts},
         {"multiprocessing group: process workers", test_process_workers},
         {"producer: batched reports, wakeup, ready_fd", test_producer_batched_reports_wakeup_and_ready_fd},
     };
