@@ -4,10 +4,14 @@
 // Every failure throws yelp_kafka::Error, which carries the library's code
 // (its name is Python yelp_kafka's Python exception, e.g. "KafkaUnavailableError"),
 // the broker's Kafka code and whether a plain retry may succeed. Handles
-// free themselves and are movable (not copyable); Producer::close and
-// ConsumerGroup::stop are the deadline-bound shutdowns to call before. A
-// Producer destroyed without close() closes itself, bounded in time, and
-// reports what it could not deliver (see Producer).
+// free themselves and are movable (not copyable); their close and stop
+// calls are the deadline-bound shutdowns to call before. A destructor never
+// drops queued messages silently: a Producer not closed closes itself,
+// bounded in time, and reports what it could not deliver; a Consumer
+// closes (committing with auto_commit_enable); a ConsumerGroup not stopped
+// commits nothing, so the partition's next owner reads again what was not
+// committed; CallbackGroup and MultiprocessingGroup stop, committing, and
+// wait for their run/start. Each class comment says more.
 //
 // Callbacks (delivery reports, rebalances, metrics, the callback group's
 // process function) run on the thread that makes the call that serves
