@@ -32,12 +32,12 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
-#include <thread>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -852,7 +852,8 @@ public:
 
     class iterator {
     public:
-        using iterator_category = std::random_access_iterator_tag;
+        // Its operator* makes a MessageView, not a reference: an input iterator.
+        using iterator_category = std::input_iterator_tag;
         using value_type = MessageView;
         using difference_type = std::ptrdiff_t;
         using pointer = void;
@@ -865,6 +866,7 @@ public:
             ++at_;
             return *this;
         }
+        iterator operator++(int) { return iterator(at_++); }
         bool operator==(const iterator &other) const { return at_ == other.at_; }
         bool operator!=(const iterator &other) const { return at_ != other.at_; }
 
