@@ -346,6 +346,18 @@ yk::ConsumerConfig group_config(const std::string &prefix)
             nullptr};
 }
 
+// A new topic on cluster 1, so that a test that drains its consumer sees
+// no messages but its own (the other suites write to the demo topics).
+std::string fresh_topic(const std::string &prefix, int partitions)
+{
+    std::string name = unique(prefix);
+    std::string command = "\"" + env("YK_CLUSTER_SH") + "\" kafka 1 topic " + name + " " +
+                          std::to_string(partitions) + " >/dev/null";
+    if (std::system(command.c_str()) != 0)
+        throw std::runtime_error("could not create topic " + name);
+    return name;
+}
+
 bool readable_within(int fd, std::chrono::milliseconds timeout)
 {
     pollfd p{fd, POLLIN, 0};
@@ -373,12 +385,13 @@ template <typename F> std::chrono::milliseconds time_of(F &&f)
 void test_simple_consumer_batches_headers_wakeup_and_ready_fd()
 {
     yk::Producer producer(local_cluster());
+    std::string topic = fresh_topic("cpp-simple", 2);
     std::string value = unique("cpp headers");
-    int64_t offset = producer.send_with_headers("xmytopic", value, {{"trace", "t-1"}, {"empty", ""}, {"none", {}}},
+    int64_t offset = producer.send_with_headers(topic, value, {{"trace", "t-1"}, {"empty", ""}, {"none", {}}},
                                                 "key-1", 0);
 
     yk::ConsumerConfig config = group_config("cpp-simple");
-    yk::Consumer constructed = yk::Consumer::simple(config, "xmytopic", {0});
+    yk::Consumer constructed = yk::Consumer::simple(config, topic, {0});
     yk::Consumer consumer = std::move(constructed);
     auto moved = error_of([&] { constructed.connect(); });
     check(moved && moved->code() == YK_ERROR_WRONG_STATE && !constructed.wakeup(),
@@ -398,7 +411,7 @@ void test_simple_consumer_batches_headers_wakeup_and_ready_fd()
                 continue;
             auto headers = m.headers();
             found = m.value() == std::optional<std::string_view>(value) && m.key() == "key-1" &&
-                    m.topic() == "xmytopic" && m.partition() == 0 && headers.size() == 3 &&
+                    m.topic() == topic && m.partition() == 0 && headers.size() == 3 &&
                     headers[0].name == "trace" && headers[0].value == "t-1" && headers[1].value == "" &&
                     !headers[2].value;
         }
@@ -409,7 +422,7 @@ void test_simple_consumer_batches_headers_wakeup_and_ready_fd()
             last = m.offset(), yk::task_done(m);
     check(!readable_within(consumer.ready_fd(), 0ms) && batch.empty(), "draining left ready_fd quiet");
     consumer.commit();
-    auto committed = yk::Offsets(local_cluster()).current(config.group_id, {{"xmytopic", {0}}});
+    auto committed = yk::Offsets(local_cluster()).current(config.group_id, {{topic, {0}}});
     check(committed.size() == 1 && committed[0].committed == last + 1,
           "commit stored the offset after the last message marked done");
 
@@ -431,6 +444,9 @@ void test_simple_consumer_batches_headers_wakeup_and_ready_fd()
     itimerval in_300ms{{0, 0}, {0, 300000}};
     setitimer(ITIMER_REAL, &in_300ms, nullptr);
     took = time_of([&] { woken = error_of([&] { consumer.get_message(true, -1ms); }); });
+    // Should the call return before the alarm, the alarm must not outlive the handler.
+    itimerval never{{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &never, nullptr);
     std::signal(SIGALRM, SIG_DFL);
     consumer_to_wake = nullptr;
     check(woken && woken->code() == YK_ERROR_WOKEN_UP && took >= 250ms && took < 2s,
@@ -447,12 +463,13 @@ void test_simple_consumer_batches_headers_wakeup_and_ready_fd()
 void test_plain_consumer_commits_a_message()
 {
     yk::Producer producer(local_cluster());
+    std::string topic = fresh_topic("cpp-plain", 3);
     std::string value = unique("cpp plain");
-    int64_t offset = producer.send_with_headers("mytopic", value, {}, std::nullopt, 2);
+    int64_t offset = producer.send_with_headers(topic, value, {}, std::nullopt, 2);
     yk::ConsumerConfig config = group_config("cpp-plain");
     std::optional<yk::Message> kept;
     {
-        yk::Consumer consumer(config, {"mytopic"});
+        yk::Consumer consumer(config, {topic});
         consumer.connect();
         for (int attempts = 0; attempts < 500 && !kept; attempts++) {
             std::optional<yk::Message> m = consumer.get_message(true, 1s);
@@ -465,7 +482,7 @@ void test_plain_consumer_commits_a_message()
         consumer.commit_message(*kept);
         check(kept->view().offset() == offset && kept->headers().empty(), "a message without headers has none");
     }
-    auto rows = yk::Offsets(local_cluster()).current(config.group_id, {{"mytopic", {}}});
+    auto rows = yk::Offsets(local_cluster()).current(config.group_id, {{topic, {}}});
     bool partition2 = false;
     for (const yk::PartitionOffsets &r : rows)
         partition2 = partition2 || (r.partition == 2 && r.committed == offset + 1);
@@ -540,11 +557,12 @@ void test_topology_from_a_file()
 void test_group_batches_wait_assignment_and_wakeup()
 {
     yk::Producer producer(local_cluster());
+    std::string topic = fresh_topic("cpp-group-batch", 1);
     std::string value = unique("cpp group batch");
-    int64_t offset = producer.send_messages("other", {value}).at(0);
+    int64_t offset = producer.send_messages(topic, {value}).at(0);
     yk::ConsumerConfig config = group_config("cpp-group-batch");
     config.options["partitioner_cooldown"] = "1";
-    yk::ConsumerGroup group({"other"}, config);
+    yk::ConsumerGroup group({topic}, config);
     check(!group.start(0ms), "start(0 ms) returns before the 1 s cooldown");
     check(group.wait_assignment(30s), "wait_assignment saw the allocation");
     check(group.ready_fd() >= 0, "the group has a ready_fd");
@@ -573,7 +591,7 @@ void test_group_batches_wait_assignment_and_wakeup()
     auto took = time_of([&] { woken = error_of([&] { group.next_batch(batch); }); });
     check(woken && woken->code() == YK_ERROR_WOKEN_UP && took < 150ms, "a kept wakeup ends next_batch at once");
     group.commit();
-    check(yk::Offsets(local_cluster()).current(config.group_id, {{"other", {}}}).at(0).committed > offset,
+    check(yk::Offsets(local_cluster()).current(config.group_id, {{topic, {}}}).at(0).committed > offset,
           "the group committed past the batch's messages");
     group.stop(10s);
     auto closed = error_of([&] { group.wait_assignment(0ms); });
