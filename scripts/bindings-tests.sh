@@ -14,7 +14,11 @@
 #      libyelp_kafka.so.<major>;
 #   4. C++ (bindings/cpp): the test, -std=c++17 -Wall -Wextra -Werror, with
 #      AddressSanitizer and UBSan, built from the installed headers and
-#      linked with the installed static library.
+#      linked with the installed static library (it is also the worker
+#      program of its process-worker test); then the example
+#      bindings/cpp/event_loop.cpp built as the README's "Using from C++"
+#      says, statically (with the sanitizers) and against the shared
+#      library with an rpath, each run against cluster 1.
 # Build outputs go to target/bindings/. Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -83,3 +87,20 @@ step "C++ (bindings/cpp): -std=c++17 -Wall -Wextra -Werror, ASan + UBSan, instal
     -fno-omit-frame-pointer -g -O1 -I"$prefix/include" bindings/cpp/yelp_kafka_test.cpp \
     "$prefix/lib/libyelp_kafka.a" -lzstd -lpthread -ldl -lm -o "$out/cpp_test"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$out/cpp_test"
+
+step "C++ example bindings/cpp/event_loop.cpp: static (ASan + UBSan), then shared through pkg-config"
+libdir="$(pkg-config --variable=libdir yelp_kafka)"
+# shellcheck disable=SC2046 # pkg-config prints one flag per word
+"${CXX:-g++}" -std=c++17 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
+    -fno-omit-frame-pointer -g -O1 bindings/cpp/event_loop.cpp $(pkg-config --cflags yelp_kafka) \
+    "$libdir/libyelp_kafka.a" -lzstd -lpthread -ldl -lm -o "$out/cpp_event_loop"
+if readelf -d "$out/cpp_event_loop" | grep -q 'NEEDED.*libyelp_kafka'; then
+    echo "the static build of the C++ example needs the shared library" >&2
+    exit 1
+fi
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$out/cpp_event_loop" "$YK_KAFKA1" "$YK_ZOOKEEPER" other 100
+# shellcheck disable=SC2046 # pkg-config prints one flag per word
+"${CXX:-g++}" -std=c++17 -Wall -Wextra -Werror bindings/cpp/event_loop.cpp $(pkg-config --cflags --libs yelp_kafka) \
+    -Wl,-rpath,"$libdir" -o "$out/cpp_event_loop_shared"
+env -u LD_LIBRARY_PATH "$out/cpp_event_loop_shared" "$YK_KAFKA1" "$YK_ZOOKEEPER" other 100
