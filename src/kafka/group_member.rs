@@ -519,7 +519,7 @@ fn refusal(code: i16, context: &str, coordinator: &GroupCoordinator, identity: &
 
 /// The coordinator's connection; `None` (after a pause) when it cannot be
 /// reached now.
-async fn coordinator_connection(
+pub(crate) async fn coordinator_connection(
     cluster: &KafkaCluster,
     coordinator: &GroupCoordinator,
 ) -> Result<Option<Arc<BrokerConnection>>> {
@@ -534,7 +534,7 @@ async fn coordinator_connection(
     }
 }
 
-fn retriable_transport(error: &Error) -> bool {
+pub(crate) fn retriable_transport(error: &Error) -> bool {
     matches!(
         error.code(),
         ErrorCode::Transport | ErrorCode::RequestTimedOut | ErrorCode::TimedOut | ErrorCode::KafkaUnavailable
@@ -699,7 +699,7 @@ fn join_request(
     Ok(request)
 }
 
-fn millis(duration: Duration) -> i32 {
+pub(crate) fn millis(duration: Duration) -> i32 {
     duration.as_millis().min(i32::MAX as u128) as i32
 }
 
