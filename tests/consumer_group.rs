@@ -1603,3 +1603,63 @@ fn kafka_consumer_protocol_a_joining_member_moves_only_what_it_takes() {
     assert_eq!(consumed(&group.seen).len(), 600, "every message once");
     group.leave_all(&everyone);
 }
+
+/// The coordinator's refusals: moved or unavailable coordinators are
+/// looked up again, a fenced epoch and an unknown member give everything
+/// up and join again with epoch 0, and the pair keeps consuming; a
+/// refusal the member cannot act on (GROUP_MAX_SIZE_REACHED) fails the
+/// group with a `ConsumerGroupError` naming it.
+#[test]
+fn kafka_consumer_protocol_survives_coordinator_refusals() {
+    if !consumer_protocol_spoken("kip848_refusals") {
+        return;
+    }
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    let mut group = Members::new(
+        mock.bootstrap(),
+        "",
+        "kip848_refusals",
+        &["orders"],
+        &consumer_protocol_options(),
+    );
+    let pair = [group.spawn(), group.spawn()];
+    let all = all_partitions("orders", 4);
+    group.until("the pair settles", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 200, 200);
+
+    const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
+    // NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, FENCED_MEMBER_EPOCH,
+    // UNKNOWN_MEMBER_ID.
+    let refused_at = group.seen.len();
+    mock.push_errors(CONSUMER_GROUP_HEARTBEAT, &[16, 15, 110, 25]);
+    group.until("a member gives everything up", Duration::from_secs(30), |events| {
+        events[refused_at..].iter().any(|e| e.line.starts_with("RELEASING"))
+    });
+    produce_numbered(mock.bootstrap(), "orders", "b", 200);
+    group.until(
+        "400 messages consumed after the refusals",
+        Duration::from_secs(60),
+        |events| distinct_values(events).len() == 400,
+    );
+    group.until("the pair settles again", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+    assert!(
+        !group.seen.iter().any(|e| e.line.starts_with("ERROR")),
+        "a member failed: {:#?}",
+        group.tail()
+    );
+    assert_exclusive(&group.seen, "orders");
+
+    const GROUP_MAX_SIZE_REACHED: i16 = 81;
+    mock.push_errors(CONSUMER_GROUP_HEARTBEAT, &[GROUP_MAX_SIZE_REACHED]);
+    group.until("a member fails naming the refusal", Duration::from_secs(30), |events| {
+        events
+            .iter()
+            .any(|e| e.line.starts_with("ERROR ConsumerGroupError") && e.line.contains("GroupMaxSizeReached"))
+    });
+    group.leave_all(&pair);
+}
