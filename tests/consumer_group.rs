@@ -3,7 +3,9 @@
 //! partitions through a real ZooKeeper and consume a mock cluster's topics:
 //! every message once with disjoint, complete shares; a SIGKILLed member's
 //! partitions taken over after its session expires; ZooKeeper stopped;
-//! a mixed group with Python kazoo; handover time after a graceful leave.
+//! a mixed group with Python kazoo; handover time after a graceful leave;
+//! the same through Kafka's classic and next-generation (KIP-848) group
+//! protocols, alone and mixed with librdkafka members.
 
 #[path = "support/consumer_fixtures.rs"]
 mod consumer_fixtures;
@@ -872,17 +874,25 @@ fn kafka_protocol_five_members_five_partitions() {
 
 /// A confluent-kafka (librdkafka) consumer as a group member printing the
 /// member process's `YK ...` lines: argv bootstrap, group, topic,
-/// assignor, session timeout (ms). Leaves (closing the consumer, which
-/// commits) on a line on stdin.
+/// assignor, session timeout (ms), and optionally `consumer` for the
+/// next-generation protocol (whose coordinator assigns and times the
+/// session: librdkafka refuses the assignor and timing options with it).
+/// Leaves (closing the consumer, which commits) on a line on stdin.
 const LIBRDKAFKA_MEMBER: &str = r#"
 import sys, threading, confluent_kafka
 bootstrap, group, topic, assignor, session = sys.argv[1:6]
-consumer = confluent_kafka.Consumer({
+settings = {
     "bootstrap.servers": bootstrap, "group.id": group,
-    "partition.assignment.strategy": assignor,
-    "session.timeout.ms": int(session), "heartbeat.interval.ms": 300,
     "auto.offset.reset": "earliest", "auto.commit.interval.ms": 200,
-})
+}
+if sys.argv[6:] == ["consumer"]:
+    settings["group.protocol"] = "consumer"
+else:
+    settings.update({
+        "partition.assignment.strategy": assignor,
+        "session.timeout.ms": int(session), "heartbeat.interval.ms": 300,
+    })
+consumer = confluent_kafka.Consumer(settings)
 def names(partitions):
     return ",".join(f"{p.topic}-{p.partition}" for p in partitions)
 def assigned(consumer, partitions):
@@ -1662,4 +1672,51 @@ fn kafka_consumer_protocol_survives_coordinator_refusals() {
             .any(|e| e.line.starts_with("ERROR ConsumerGroupError") && e.line.contains("GroupMaxSizeReached"))
     });
     group.leave_all(&pair);
+}
+
+/// Two of our members and two librdkafka 2.16 members with
+/// `group.protocol=consumer` in one group: the coordinator splits evenly
+/// between them, every message is consumed, and nothing is held twice,
+/// also across the reassignment a librdkafka member's leave causes.
+#[test]
+fn kafka_consumer_protocol_mixed_with_librdkafka() {
+    let name = "kip848_mixed";
+    if !consumer_protocol_spoken(name) {
+        return;
+    }
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 8);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &consumer_protocol_options());
+    let ours = [group.spawn(), group.spawn()];
+    let mut librdkafka = || {
+        let mut command = Command::new("python3");
+        command
+            .arg("-c")
+            .arg(LIBRDKAFKA_MEMBER)
+            .args([mock.bootstrap(), name, "orders", "-", "0", "consumer"]);
+        group.spawn_command(command)
+    };
+    let theirs = [librdkafka(), librdkafka()];
+    let everyone = [ours[0], ours[1], theirs[0], theirs[1]];
+    let all = all_partitions("orders", 8);
+    group.until("the four members settle", Duration::from_secs(90), |events| {
+        settled(events, &everyone, &all)
+    });
+    let sizes: Vec<usize> = shares(&group.seen, &everyone)
+        .values()
+        .map(|s| s.as_ref().map_or(0, BTreeSet::len))
+        .collect();
+    assert_eq!(sizes, [2, 2, 2, 2], "an even split");
+
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 500, 500);
+    group.stop(theirs[1]);
+    let rest = [ours[0], ours[1], theirs[0]];
+    group.until("three members settle", Duration::from_secs(60), |events| {
+        settled(events, &rest, &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "b", 500, 1000);
+    group.collect(Duration::from_millis(500));
+    assert_exclusive(&group.seen, "orders");
+    group.leave_all(&rest);
+    group.wait_exit(theirs[1], Duration::from_secs(30));
 }
