@@ -30,14 +30,14 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, MetadataRequest};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::coordinator::{group_id, Generation, GroupCoordinator, MemberGeneration};
 use crate::kafka::group_member::{
-    coordinator_connection, millis, retriable_transport, GroupMemberSettings, MemberEvent,
+    coordinator_connection, millis, out_of_group, poll_overdue, retriable_transport, GroupMemberSettings, MemberEvent,
+    MemberTask,
 };
 use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
 use crate::sync::{wait_for_change, Locking};
@@ -124,17 +124,7 @@ impl Shared {
     }
 
     fn poll_overdue(&self, max_poll_interval: Duration) -> Option<Error> {
-        let idle = self.lock().polled_at.elapsed();
-        (idle > max_poll_interval).then(|| {
-            Error::new(
-                ErrorCode::ConsumerGroup,
-                format!(
-                    "left the group: next() was not called for {} ms, more than max_poll_interval_ms ({})",
-                    idle.as_millis(),
-                    max_poll_interval.as_millis()
-                ),
-            )
-        })
+        poll_overdue(self.lock().polled_at, max_poll_interval)
     }
 }
 
@@ -143,7 +133,7 @@ impl Shared {
 /// coordinator removes the member after the session timeout.
 pub struct ConsumerGroupMember {
     shared: Arc<Shared>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: MemberTask,
 }
 
 impl ConsumerGroupMember {
@@ -181,7 +171,7 @@ impl ConsumerGroupMember {
         let task = engine::runtime()?.spawn(run(Arc::clone(&shared), cluster, settings));
         Ok(ConsumerGroupMember {
             shared,
-            task: Mutex::new(Some(task)),
+            task: MemberTask::new(task),
         })
     }
 
@@ -237,10 +227,7 @@ impl ConsumerGroupMember {
     /// coordinator checks the member epoch of every other commit).
     pub fn may_commit(&self) -> Result<()> {
         match self.shared.lock().state {
-            State::Failed => Err(Error::new(
-                ErrorCode::ConsumerGroup,
-                "not committing: the member left the group, the partitions may be another member's",
-            )),
+            State::Failed => Err(out_of_group()),
             _ => Ok(()),
         }
     }
@@ -273,33 +260,12 @@ impl ConsumerGroupMember {
     /// `timeout`. The holder must have committed and given up its
     /// partitions. Stopping twice is harmless.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
-        let Some(mut task) = self.task.locked().take() else {
+        let Some(left) = self.task.stop(&self.shared.leaving, timeout) else {
             return Ok(());
         };
-        self.shared.leaving.store(true, Ordering::Release);
-        let left = engine::block_on(async {
-            match tokio::time::timeout(timeout, &mut task).await {
-                Ok(_) => Ok(()),
-                Err(_) => {
-                    task.abort();
-                    Err(Error::new(
-                        ErrorCode::TimedOut,
-                        format!("leaving the group took longer than {timeout:?}"),
-                    ))
-                }
-            }
-        })?;
         self.shared
             .fail(Error::new(ErrorCode::ConsumerGroup, "the member left the group"));
         left
-    }
-}
-
-impl Drop for ConsumerGroupMember {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.locked().take() {
-            task.abort();
-        }
     }
 }
 
@@ -414,6 +380,9 @@ async fn heartbeats(
                     }
                 });
                 while shared.revoke_pending() && !shared.leaving.load(Ordering::Acquire) {
+                    if let Some(error) = shared.poll_overdue(settings.max_poll_interval) {
+                        return Err(error);
+                    }
                     tokio::time::sleep(STATUS_POLL).await;
                 }
                 next_beat = tokio::time::Instant::now();
