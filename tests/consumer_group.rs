@@ -1720,3 +1720,44 @@ fn kafka_consumer_protocol_mixed_with_librdkafka() {
     group.leave_all(&rest);
     group.wait_exit(theirs[1], Duration::from_secs(30));
 }
+
+/// A static member (`group_instance_id`) leaves with epoch −2, which keeps
+/// its place: restarted (with a new member id) it gets its partitions back
+/// and reads on from its commits.
+#[test]
+fn kafka_consumer_protocol_a_static_member_comes_back_to_its_partitions() {
+    if !consumer_protocol_spoken("kip848_static") {
+        return;
+    }
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 3);
+    let mut options = consumer_protocol_options();
+    options.push(("group_instance_id", "static-member-1"));
+    let mut group = Members::new(mock.bootstrap(), "", "kip848_static", &["orders"], &options);
+    let all = all_partitions("orders", 3);
+    let first = group.spawn();
+    group.until("the member holds everything", Duration::from_secs(60), |events| {
+        settled(events, &[first], &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "s", 150, 150);
+    group.leave_all(&[first]);
+    let committed = committed_offsets(mock.bootstrap(), "kip848_static", "orders");
+    assert_eq!(
+        committed.values().sum::<i64>(),
+        150,
+        "stop committed everything: {committed:?}"
+    );
+
+    let again = group.spawn();
+    group.until("the member holds everything again", Duration::from_secs(60), |events| {
+        settled(events, &[again], &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "t", 50, 200);
+    group.collect(Duration::from_millis(300));
+    assert_eq!(
+        consumed(&group.seen).len(),
+        200,
+        "nothing read twice across the restart"
+    );
+    group.leave_all(&[again]);
+}
