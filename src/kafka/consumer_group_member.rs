@@ -354,8 +354,12 @@ async fn heartbeats(
             )
         })?;
         let owned = shared.lock().held.clone();
-        let request = heartbeat_request(settings, &membership.member_id, membership.epoch, Some(&owned));
-        let request = request.with_topic_partitions(Some(owned_topics(&owned, &membership.names)));
+        let request = heartbeat_request(
+            settings,
+            &membership.member_id,
+            membership.epoch,
+            Some(owned_topics(&owned, &membership.names)),
+        );
         let sent = Instant::now();
         let response = match connection.send(&request).await {
             Ok((response, _)) => response,
@@ -458,11 +462,13 @@ fn reconcile(shared: &Shared, membership: &mut Membership) -> bool {
     false
 }
 
+/// A heartbeat; `owned` (the partitions owned, by topic id) makes it a
+/// full one with the subscription, `None` a leave.
 fn heartbeat_request(
     settings: &GroupMemberSettings,
     member_id: &str,
     epoch: i32,
-    owned: Option<&[TopicPartition]>,
+    owned: Option<Vec<OwnedTopic>>,
 ) -> ConsumerGroupHeartbeatRequest {
     let joined = owned.is_some();
     ConsumerGroupHeartbeatRequest::default()
@@ -482,7 +488,7 @@ fn heartbeat_request(
                 .filter(|a| joined && !a.is_empty())
                 .map(StrBytes::from_string),
         )
-        .with_topic_partitions(None)
+        .with_topic_partitions(owned)
 }
 
 /// The owned partitions by topic id, as the heartbeat carries them.
@@ -582,8 +588,8 @@ mod tests {
         };
         let leave = heartbeat_request(&settings, "m", LEAVE_EPOCH, None);
         assert!(leave.subscribed_topic_names.is_none() && leave.subscribed_topic_regex.is_none());
-        assert!(leave.server_assignor.is_none());
-        let join = heartbeat_request(&settings, "m", 0, Some(&[]));
+        assert!(leave.server_assignor.is_none() && leave.topic_partitions.is_none());
+        let join = heartbeat_request(&settings, "m", 0, Some(Vec::new()));
         assert_eq!(join.subscribed_topic_names.map(|t| t.len()), Some(1));
         assert_eq!(join.server_assignor.as_deref(), Some("uniform"));
     }
