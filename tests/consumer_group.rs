@@ -914,11 +914,18 @@ print("YK STOPPED", flush=True)
 
 /// Starts a librdkafka member of `group` on `topic` with `assignor`.
 fn spawn_librdkafka(members: &mut Members, bootstrap: &str, group: &str, topic: &str, assignor: &str) -> usize {
+    spawn_librdkafka_with(members, bootstrap, group, topic, &[assignor, "6000"])
+}
+
+/// Starts a librdkafka member of `group` on `topic`; `settings` are the
+/// script's arguments after the topic (assignor, session, protocol).
+fn spawn_librdkafka_with(members: &mut Members, bootstrap: &str, group: &str, topic: &str, settings: &[&str]) -> usize {
     let mut command = Command::new("python3");
     command
         .arg("-c")
         .arg(LIBRDKAFKA_MEMBER)
-        .args([bootstrap, group, topic, assignor, "6000"]);
+        .args([bootstrap, group, topic])
+        .args(settings);
     members.spawn_command(command)
 }
 
@@ -992,13 +999,20 @@ fn assert_exclusive(events: &[Event], topic: &str) {
 /// consumed, also across the rebalance a librdkafka member's leave causes,
 /// and no partition is ever held by two members at once.
 fn mixed_group_with_librdkafka(name: &str, assignor: &'static str) {
+    mixed_group(name, &kafka_options(assignor), &[assignor, "6000"]);
+}
+
+/// Two of our members with `options` and two librdkafka members with
+/// `settings` ([`spawn_librdkafka_with`]) in group `name`, as
+/// [`mixed_group_with_librdkafka`] checks them.
+fn mixed_group(name: &str, options: &[(&str, &str)], settings: &[&str]) {
     let mock = MockCluster::start(3);
     mock.create_topic("orders", 8);
-    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &kafka_options(assignor));
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], options);
     let ours = [group.spawn(), group.spawn()];
     let theirs = [
-        spawn_librdkafka(&mut group, mock.bootstrap(), name, "orders", assignor),
-        spawn_librdkafka(&mut group, mock.bootstrap(), name, "orders", assignor),
+        spawn_librdkafka_with(&mut group, mock.bootstrap(), name, "orders", settings),
+        spawn_librdkafka_with(&mut group, mock.bootstrap(), name, "orders", settings),
     ];
     let everyone = [ours[0], ours[1], theirs[0], theirs[1]];
     let all = all_partitions("orders", 8);
@@ -1504,6 +1518,21 @@ fn consumer_protocol_spoken(name: &str) -> bool {
     false
 }
 
+/// A mock cluster with an `orders` topic of `partitions` partitions and
+/// two of our members of group `name` (next-generation protocol) that
+/// settled on a split: (cluster, members, the pair, every partition).
+fn settled_pair(name: &str, partitions: i32) -> (MockCluster, Members, [usize; 2], BTreeSet<String>) {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", partitions as u32);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &consumer_protocol_options());
+    let pair = [group.spawn(), group.spawn()];
+    let all = all_partitions("orders", partitions);
+    group.until("the pair settles", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+    (mock, group, pair, all)
+}
+
 #[test]
 fn kafka_consumer_protocol_one_member_one_partition() {
     if consumer_protocol_spoken("kip848_1x1") {
@@ -1532,20 +1561,7 @@ fn kafka_consumer_protocol_a_member_leaving_hands_over() {
     if !consumer_protocol_spoken("kip848_leave") {
         return;
     }
-    let mock = MockCluster::start(3);
-    mock.create_topic("orders", 4);
-    let mut group = Members::new(
-        mock.bootstrap(),
-        "",
-        "kip848_leave",
-        &["orders"],
-        &consumer_protocol_options(),
-    );
-    let pair = [group.spawn(), group.spawn()];
-    let all = all_partitions("orders", 4);
-    group.until("the pair settles", Duration::from_secs(60), |events| {
-        settled(events, &pair, &all)
-    });
+    let (mock, mut group, pair, all) = settled_pair("kip848_leave", 4);
     group.stop(pair[0]);
     group.wait_exit(pair[0], Duration::from_secs(20));
     group.until("the other takes everything", Duration::from_secs(30), |events| {
@@ -1567,20 +1583,7 @@ fn kafka_consumer_protocol_a_joining_member_moves_only_what_it_takes() {
     if !consumer_protocol_spoken("kip848_join") {
         return;
     }
-    let mock = MockCluster::start(3);
-    mock.create_topic("orders", 6);
-    let mut group = Members::new(
-        mock.bootstrap(),
-        "",
-        "kip848_join",
-        &["orders"],
-        &consumer_protocol_options(),
-    );
-    let pair = [group.spawn(), group.spawn()];
-    let all = all_partitions("orders", 6);
-    group.until("the pair settles", Duration::from_secs(60), |events| {
-        settled(events, &pair, &all)
-    });
+    let (mock, mut group, pair, all) = settled_pair("kip848_join", 6);
     group.produce_and_consume(mock.bootstrap(), "orders", "a", 300, 300);
     let joined_at = group.seen.len();
     let third = group.spawn();
@@ -1624,20 +1627,7 @@ fn kafka_consumer_protocol_survives_coordinator_refusals() {
     if !consumer_protocol_spoken("kip848_refusals") {
         return;
     }
-    let mock = MockCluster::start(3);
-    mock.create_topic("orders", 4);
-    let mut group = Members::new(
-        mock.bootstrap(),
-        "",
-        "kip848_refusals",
-        &["orders"],
-        &consumer_protocol_options(),
-    );
-    let pair = [group.spawn(), group.spawn()];
-    let all = all_partitions("orders", 4);
-    group.until("the pair settles", Duration::from_secs(60), |events| {
-        settled(events, &pair, &all)
-    });
+    let (mock, mut group, pair, all) = settled_pair("kip848_refusals", 4);
     group.produce_and_consume(mock.bootstrap(), "orders", "a", 200, 200);
 
     const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
@@ -1681,44 +1671,9 @@ fn kafka_consumer_protocol_survives_coordinator_refusals() {
 #[test]
 fn kafka_consumer_protocol_mixed_with_librdkafka() {
     let name = "kip848_mixed";
-    if !consumer_protocol_spoken(name) {
-        return;
+    if consumer_protocol_spoken(name) {
+        mixed_group(name, &consumer_protocol_options(), &["-", "0", "consumer"]);
     }
-    let mock = MockCluster::start(3);
-    mock.create_topic("orders", 8);
-    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &consumer_protocol_options());
-    let ours = [group.spawn(), group.spawn()];
-    let mut librdkafka = || {
-        let mut command = Command::new("python3");
-        command
-            .arg("-c")
-            .arg(LIBRDKAFKA_MEMBER)
-            .args([mock.bootstrap(), name, "orders", "-", "0", "consumer"]);
-        group.spawn_command(command)
-    };
-    let theirs = [librdkafka(), librdkafka()];
-    let everyone = [ours[0], ours[1], theirs[0], theirs[1]];
-    let all = all_partitions("orders", 8);
-    group.until("the four members settle", Duration::from_secs(90), |events| {
-        settled(events, &everyone, &all)
-    });
-    let sizes: Vec<usize> = shares(&group.seen, &everyone)
-        .values()
-        .map(|s| s.as_ref().map_or(0, BTreeSet::len))
-        .collect();
-    assert_eq!(sizes, [2, 2, 2, 2], "an even split");
-
-    group.produce_and_consume(mock.bootstrap(), "orders", "a", 500, 500);
-    group.stop(theirs[1]);
-    let rest = [ours[0], ours[1], theirs[0]];
-    group.until("three members settle", Duration::from_secs(60), |events| {
-        settled(events, &rest, &all)
-    });
-    group.produce_and_consume(mock.bootstrap(), "orders", "b", 500, 1000);
-    group.collect(Duration::from_millis(500));
-    assert_exclusive(&group.seen, "orders");
-    group.leave_all(&rest);
-    group.wait_exit(theirs[1], Duration::from_secs(30));
 }
 
 /// A static member (`group_instance_id`) leaves with epoch −2, which keeps
