@@ -6,7 +6,9 @@
  * other and with Python yelp_kafka members of the same group, and each
  * message is processed by one of them. With group_protocol=kafka they split
  * them through Kafka's group protocol instead, with each other and with Java
- * or librdkafka consumers of the group, and need no ZooKeeper. The loop is
+ * or librdkafka consumers of the group, and need no ZooKeeper;
+ * group_protocol=kafka_consumer does the same through Kafka's next-generation
+ * protocol (KIP-848, Kafka 3.7+), whose coordinator computes the split. The loop is
  * Python yelp_kafka's:
  *
  *     while True:
@@ -26,8 +28,8 @@
  *     consumer_group [BOOTSTRAP ZOOKEEPER [TOPIC [GROUP [key=value ...]]]]
  * BOOTSTRAP and ZOOKEEPER default to $YK_KAFKA1 and $YK_ZOOKEEPER (the
  * local cluster writes them: scripts/cluster.sh up && . target/cluster/env);
- * ZOOKEEPER may be "" with group_protocol=kafka, which the key=value pair or
- * $YK_GROUP_PROTOCOL=kafka selects (the pair wins),
+ * ZOOKEEPER may be "" with group_protocol=kafka or kafka_consumer, which the
+ * key=value pair or $YK_GROUP_PROTOCOL selects (the pair wins),
  * TOPIC to "mytopic", GROUP to "group-example"; key=value pairs set
  * consumer options (partitioner_cooldown=1, auto_offset_reset=smallest, ...).
  * With $YK_EXAMPLE_IDLE_EXIT=N the member stops after N seconds without a
@@ -107,8 +109,9 @@ int main(int argc, char **argv)
     const char *bootstrap = argc > 1 ? argv[1] : getenv("YK_KAFKA1");
     const char *zookeeper = argc > 2 ? argv[2] : getenv("YK_ZOOKEEPER");
     const char *protocol = getenv("YK_GROUP_PROTOCOL");
-    if (zookeeper == NULL && protocol != NULL && strcmp(protocol, "kafka") == 0)
-        zookeeper = ""; /* Kafka's group protocol needs no ZooKeeper. */
+    if (zookeeper == NULL && protocol != NULL
+        && (strcmp(protocol, "kafka") == 0 || strcmp(protocol, "kafka_consumer") == 0))
+        zookeeper = ""; /* Kafka's group protocols need no ZooKeeper. */
     const char *topic = argc > 3 ? argv[3] : "mytopic";
     const char *group_id = argc > 4 ? argv[4] : "group-example";
     if (bootstrap == NULL || zookeeper == NULL) {

@@ -967,7 +967,9 @@ void yk_consumer_free(struct yk_consumer *consumer);
  * `group_protocol=zookeeper`, and for `group_protocol=kafka`
  * `partition_assignment_strategy=range`, `session_timeout_ms=45000`,
  * `heartbeat_interval_ms=3000`, `max_poll_interval_ms=300000`,
- * `group_instance_id=` (dynamic membership). The group
+ * `group_instance_id=` (dynamic membership), and for
+ * `group_protocol=kafka_consumer` `group_remote_assignor=` (the
+ * coordinator's default). The group
  * id is one ZooKeeper node name (docs/configuration.md): an empty one, one
  * holding `/`, and `.` or `..` are `YK_ERROR_CONFIGURATION` naming it,
  * so that no group reaches another's nodes. Free with
@@ -988,6 +990,11 @@ enum yk_error yk_consumer_config_new(const char *group_id,
  * in Kafka, so `offset_storage` set to `zookeeper` or `dual` with it is
  * `YK_ERROR_CONFIGURATION`; the ZooKeeper options are ignored; a
  * multiprocessing group with worker processes refuses it for now.
+ * `group_protocol=kafka_consumer` does the same through Kafka's
+ * next-generation protocol (KIP-848, the coordinator computes the split,
+ * `group_remote_assignor` says how); on a broker that does not offer
+ * ConsumerGroupHeartbeat (API key 68) the group fails with
+ * `YK_ERROR_CONSUMER_GROUP` naming it.
  */
 enum yk_error yk_consumer_config_set(struct yk_consumer_config *config,
                                      const char *key,

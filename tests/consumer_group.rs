@@ -3,7 +3,9 @@
 //! partitions through a real ZooKeeper and consume a mock cluster's topics:
 //! every message once with disjoint, complete shares; a SIGKILLed member's
 //! partitions taken over after its session expires; ZooKeeper stopped;
-//! a mixed group with Python kazoo; handover time after a graceful leave.
+//! a mixed group with Python kazoo; handover time after a graceful leave;
+//! the same through Kafka's classic and next-generation (KIP-848) group
+//! protocols, alone and mixed with librdkafka members.
 
 #[path = "support/consumer_fixtures.rs"]
 mod consumer_fixtures;
@@ -827,9 +829,14 @@ fn kafka_options(assignor: &'static str) -> Vec<(&'static str, &'static str)> {
 /// ZooKeeper); then the group's commits hold across a restart: a new
 /// member reads only what was written after, nothing twice.
 fn kafka_split_consume_and_restart(name: &str, members: usize, partitions: i32) {
-    let mock = split_and_consume_everything_with(name, members, partitions, "", &kafka_options("range"));
+    split_consume_and_restart_with(name, members, partitions, &kafka_options("range"));
+}
+
+/// [`kafka_split_consume_and_restart`] with these options.
+fn split_consume_and_restart_with(name: &str, members: usize, partitions: i32, options: &[(&str, &str)]) {
+    let mock = split_and_consume_everything_with(name, members, partitions, "", options);
     produce_numbered(mock.bootstrap(), "orders", "n", 100);
-    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &kafka_options("range"));
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], options);
     let member = group.spawn();
     group.until("the 100 new messages consumed", Duration::from_secs(60), |events| {
         distinct_values(events).len() >= 100
@@ -867,17 +874,25 @@ fn kafka_protocol_five_members_five_partitions() {
 
 /// A confluent-kafka (librdkafka) consumer as a group member printing the
 /// member process's `YK ...` lines: argv bootstrap, group, topic,
-/// assignor, session timeout (ms). Leaves (closing the consumer, which
-/// commits) on a line on stdin.
+/// assignor, session timeout (ms), and optionally `consumer` for the
+/// next-generation protocol (whose coordinator assigns and times the
+/// session: librdkafka refuses the assignor and timing options with it).
+/// Leaves (closing the consumer, which commits) on a line on stdin.
 const LIBRDKAFKA_MEMBER: &str = r#"
 import sys, threading, confluent_kafka
 bootstrap, group, topic, assignor, session = sys.argv[1:6]
-consumer = confluent_kafka.Consumer({
+settings = {
     "bootstrap.servers": bootstrap, "group.id": group,
-    "partition.assignment.strategy": assignor,
-    "session.timeout.ms": int(session), "heartbeat.interval.ms": 300,
     "auto.offset.reset": "earliest", "auto.commit.interval.ms": 200,
-})
+}
+if sys.argv[6:] == ["consumer"]:
+    settings["group.protocol"] = "consumer"
+else:
+    settings.update({
+        "partition.assignment.strategy": assignor,
+        "session.timeout.ms": int(session), "heartbeat.interval.ms": 300,
+    })
+consumer = confluent_kafka.Consumer(settings)
 def names(partitions):
     return ",".join(f"{p.topic}-{p.partition}" for p in partitions)
 def assigned(consumer, partitions):
@@ -899,11 +914,18 @@ print("YK STOPPED", flush=True)
 
 /// Starts a librdkafka member of `group` on `topic` with `assignor`.
 fn spawn_librdkafka(members: &mut Members, bootstrap: &str, group: &str, topic: &str, assignor: &str) -> usize {
+    spawn_librdkafka_with(members, bootstrap, group, topic, &[assignor, "6000"])
+}
+
+/// Starts a librdkafka member of `group` on `topic`; `settings` are the
+/// script's arguments after the topic (assignor, session, protocol).
+fn spawn_librdkafka_with(members: &mut Members, bootstrap: &str, group: &str, topic: &str, settings: &[&str]) -> usize {
     let mut command = Command::new("python3");
     command
         .arg("-c")
         .arg(LIBRDKAFKA_MEMBER)
-        .args([bootstrap, group, topic, assignor, "6000"]);
+        .args([bootstrap, group, topic])
+        .args(settings);
     members.spawn_command(command)
 }
 
@@ -977,13 +999,20 @@ fn assert_exclusive(events: &[Event], topic: &str) {
 /// consumed, also across the rebalance a librdkafka member's leave causes,
 /// and no partition is ever held by two members at once.
 fn mixed_group_with_librdkafka(name: &str, assignor: &'static str) {
+    mixed_group(name, &kafka_options(assignor), &[assignor, "6000"]);
+}
+
+/// Two of our members with `options` and two librdkafka members with
+/// `settings` ([`spawn_librdkafka_with`]) in group `name`, as
+/// [`mixed_group_with_librdkafka`] checks them.
+fn mixed_group(name: &str, options: &[(&str, &str)], settings: &[&str]) {
     let mock = MockCluster::start(3);
     mock.create_topic("orders", 8);
-    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &kafka_options(assignor));
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], options);
     let ours = [group.spawn(), group.spawn()];
     let theirs = [
-        spawn_librdkafka(&mut group, mock.bootstrap(), name, "orders", assignor),
-        spawn_librdkafka(&mut group, mock.bootstrap(), name, "orders", assignor),
+        spawn_librdkafka_with(&mut group, mock.bootstrap(), name, "orders", settings),
+        spawn_librdkafka_with(&mut group, mock.bootstrap(), name, "orders", settings),
     ];
     let everyone = [ours[0], ours[1], theirs[0], theirs[1]];
     let all = all_partitions("orders", 8);
@@ -1443,4 +1472,247 @@ fn kafka_protocol_a_fenced_static_member_learns_it_is_out() {
     assert_eq!(error.code(), ErrorCode::ConsumerGroup, "{error}");
     assert_eq!(error.kafka_code(), Some(FENCED_INSTANCE_ID), "{error}");
     group.stop(Duration::from_secs(10), &mut PrintingHandler).expect("stop");
+}
+
+// ---------------------------------------------------------------------------
+// group_protocol=kafka_consumer: Kafka's next-generation protocol (KIP-848)
+// ---------------------------------------------------------------------------
+
+/// Options of a member balanced by the next-generation protocol.
+fn consumer_protocol_options() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("group_protocol", "kafka_consumer"),
+        ("session_timeout_ms", "6000"),
+        ("heartbeat_interval_ms", "300"),
+        ("auto_commit_interval_messages", "10"),
+    ]
+}
+
+/// Whether the mock speaks the next-generation protocol (the librdkafka
+/// 2.16 mock announces ConsumerGroupHeartbeat; the 2.0.2 mock does not).
+/// Where it does not, asserts that a member fails at once with a
+/// `ConsumerGroupError` naming the missing API, and returns false.
+fn consumer_protocol_spoken(name: &str) -> bool {
+    let mock = MockCluster::start(1);
+    let version = mock.librdkafka_version();
+    eprintln!("{name}: librdkafka {version} mock");
+    if !version.starts_with("2.0.") {
+        return true;
+    }
+    mock.create_topic("orders", 1);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &consumer_protocol_options());
+    let member = group.spawn();
+    let error = group
+        .events
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the member reports the missing API");
+    assert!(
+        error.line.starts_with("ERROR start ConsumerGroupError")
+            && error.line.contains("not supported by the broker")
+            && error.line.contains("ConsumerGroupHeartbeat"),
+        "{}",
+        error.line
+    );
+    eprintln!("{name}: {}", error.line);
+    group.kill(member);
+    false
+}
+
+/// A mock cluster with an `orders` topic of `partitions` partitions and
+/// two of our members of group `name` (next-generation protocol) that
+/// settled on a split: (cluster, members, the pair, every partition).
+fn settled_pair(name: &str, partitions: i32) -> (MockCluster, Members, [usize; 2], BTreeSet<String>) {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", partitions as u32);
+    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &consumer_protocol_options());
+    let pair = [group.spawn(), group.spawn()];
+    let all = all_partitions("orders", partitions);
+    group.until("the pair settles", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+    (mock, group, pair, all)
+}
+
+#[test]
+fn kafka_consumer_protocol_one_member_one_partition() {
+    if consumer_protocol_spoken("kip848_1x1") {
+        split_consume_and_restart_with("kip848_1x1", 1, 1, &consumer_protocol_options());
+    }
+}
+
+#[test]
+fn kafka_consumer_protocol_two_members_one_partition() {
+    if consumer_protocol_spoken("kip848_2x1") {
+        split_consume_and_restart_with("kip848_2x1", 2, 1, &consumer_protocol_options());
+    }
+}
+
+#[test]
+fn kafka_consumer_protocol_three_members_eight_partitions() {
+    if consumer_protocol_spoken("kip848_3x8") {
+        split_consume_and_restart_with("kip848_3x8", 3, 8, &consumer_protocol_options());
+    }
+}
+
+/// A member leaving hands its partitions over: the one left takes them
+/// all and consumes what is written next.
+#[test]
+fn kafka_consumer_protocol_a_member_leaving_hands_over() {
+    if !consumer_protocol_spoken("kip848_leave") {
+        return;
+    }
+    let (mock, mut group, pair, all) = settled_pair("kip848_leave", 4);
+    group.stop(pair[0]);
+    group.wait_exit(pair[0], Duration::from_secs(20));
+    group.until("the other takes everything", Duration::from_secs(30), |events| {
+        settled(events, &pair[1..], &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 200, 200);
+    group.collect(Duration::from_millis(300));
+    assert_eq!(consumed(&group.seen).len(), 200, "every message once");
+    group.leave_all(&pair[1..]);
+}
+
+/// A third member joining moves only partitions: the two already in give
+/// up (pre-rebalance callbacks) exactly those the coordinator's new split
+/// moves away from them, and keep consuming the rest without a revoke;
+/// nothing is ever held twice. (The mock's range assignor may also move a
+/// partition between the two, docs/protocol-notes.md.)
+#[test]
+fn kafka_consumer_protocol_a_joining_member_moves_only_what_it_takes() {
+    if !consumer_protocol_spoken("kip848_join") {
+        return;
+    }
+    let (mock, mut group, pair, all) = settled_pair("kip848_join", 6);
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 300, 300);
+    let joined_at = group.seen.len();
+    let third = group.spawn();
+    let everyone = [pair[0], pair[1], third];
+    group.until("the three settle", Duration::from_secs(60), |events| {
+        settled(events, &everyone, &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "b", 300, 600);
+    group.collect(Duration::from_millis(300));
+    let before = shares(&group.seen[..joined_at], &pair);
+    let shares = shares(&group.seen, &everyone);
+    for member in pair {
+        let kept = before[&member].clone().unwrap_or_default();
+        let now = shares[&member].clone().unwrap_or_default();
+        let mut released = BTreeSet::new();
+        for event in group.seen[joined_at..].iter().filter(|e| e.member == member) {
+            if let Some(list) = event.line.strip_prefix("RELEASING ") {
+                released.extend(listed(list));
+            }
+        }
+        let moved: BTreeSet<String> = kept.difference(&now).cloned().collect();
+        assert_eq!(
+            released, moved,
+            "member {member} gave up more than what moved away from it"
+        );
+    }
+    let sizes: Vec<usize> = shares.values().map(|s| s.as_ref().map_or(0, BTreeSet::len)).collect();
+    assert_eq!(sizes, [2, 2, 2], "an even split");
+    assert_exclusive(&group.seen, "orders");
+    assert_eq!(consumed(&group.seen).len(), 600, "every message once");
+    group.leave_all(&everyone);
+}
+
+/// The coordinator's refusals: moved or unavailable coordinators are
+/// looked up again, a fenced epoch and an unknown member give everything
+/// up and join again with epoch 0, and the pair keeps consuming; a
+/// refusal the member cannot act on (GROUP_MAX_SIZE_REACHED) fails the
+/// group with a `ConsumerGroupError` naming it.
+#[test]
+fn kafka_consumer_protocol_survives_coordinator_refusals() {
+    if !consumer_protocol_spoken("kip848_refusals") {
+        return;
+    }
+    let (mock, mut group, pair, all) = settled_pair("kip848_refusals", 4);
+    group.produce_and_consume(mock.bootstrap(), "orders", "a", 200, 200);
+
+    const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
+    // NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, FENCED_MEMBER_EPOCH,
+    // UNKNOWN_MEMBER_ID.
+    let refused_at = group.seen.len();
+    mock.push_errors(CONSUMER_GROUP_HEARTBEAT, &[16, 15, 110, 25]);
+    group.until("a member gives everything up", Duration::from_secs(30), |events| {
+        events[refused_at..].iter().any(|e| e.line.starts_with("RELEASING"))
+    });
+    produce_numbered(mock.bootstrap(), "orders", "b", 200);
+    group.until(
+        "400 messages consumed after the refusals",
+        Duration::from_secs(60),
+        |events| distinct_values(events).len() == 400,
+    );
+    group.until("the pair settles again", Duration::from_secs(60), |events| {
+        settled(events, &pair, &all)
+    });
+    assert!(
+        !group.seen.iter().any(|e| e.line.starts_with("ERROR")),
+        "a member failed: {:#?}",
+        group.tail()
+    );
+    assert_exclusive(&group.seen, "orders");
+
+    const GROUP_MAX_SIZE_REACHED: i16 = 81;
+    mock.push_errors(CONSUMER_GROUP_HEARTBEAT, &[GROUP_MAX_SIZE_REACHED]);
+    group.until("a member fails naming the refusal", Duration::from_secs(30), |events| {
+        events
+            .iter()
+            .any(|e| e.line.starts_with("ERROR ConsumerGroupError") && e.line.contains("GroupMaxSizeReached"))
+    });
+    group.leave_all(&pair);
+}
+
+/// Two of our members and two librdkafka 2.16 members with
+/// `group.protocol=consumer` in one group: the coordinator splits evenly
+/// between them, every message is consumed, and nothing is held twice,
+/// also across the reassignment a librdkafka member's leave causes.
+#[test]
+fn kafka_consumer_protocol_mixed_with_librdkafka() {
+    let name = "kip848_mixed";
+    if consumer_protocol_spoken(name) {
+        mixed_group(name, &consumer_protocol_options(), &["-", "0", "consumer"]);
+    }
+}
+
+/// A static member (`group_instance_id`) leaves with epoch −2, which keeps
+/// its place: restarted (with a new member id) it gets its partitions back
+/// and reads on from its commits.
+#[test]
+fn kafka_consumer_protocol_a_static_member_comes_back_to_its_partitions() {
+    if !consumer_protocol_spoken("kip848_static") {
+        return;
+    }
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 3);
+    let mut options = consumer_protocol_options();
+    options.push(("group_instance_id", "static-member-1"));
+    let mut group = Members::new(mock.bootstrap(), "", "kip848_static", &["orders"], &options);
+    let all = all_partitions("orders", 3);
+    let first = group.spawn();
+    group.until("the member holds everything", Duration::from_secs(60), |events| {
+        settled(events, &[first], &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "s", 150, 150);
+    group.leave_all(&[first]);
+    let committed = committed_offsets(mock.bootstrap(), "kip848_static", "orders");
+    assert_eq!(
+        committed.values().sum::<i64>(),
+        150,
+        "stop committed everything: {committed:?}"
+    );
+
+    let again = group.spawn();
+    group.until("the member holds everything again", Duration::from_secs(60), |events| {
+        settled(events, &[again], &all)
+    });
+    group.produce_and_consume(mock.bootstrap(), "orders", "t", 50, 200);
+    group.collect(Duration::from_millis(300));
+    assert_eq!(
+        consumed(&group.seen).len(),
+        200,
+        "nothing read twice across the restart"
+    );
+    group.leave_all(&[again]);
 }

@@ -105,9 +105,15 @@ pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
     OFFSET_STORAGE_OPTION,
     OptionSpec {
         name: "group_protocol",
-        kind: OptionKind::Choice(&["zookeeper", "kafka"]),
+        kind: OptionKind::Choice(&["zookeeper", "kafka", "kafka_consumer"]),
         default: "zookeeper",
-        doc: "How a consumer group's members split the partitions: zookeeper (the set partitioner Python yelp_kafka members share) or kafka (Kafka's classic group protocol, shared with Java and librdkafka members; no ZooKeeper needed, offsets stored in Kafka, the ZooKeeper options ignored; offset_storage set to anything but kafka is a ConfigurationError).",
+        doc: "How a consumer group's members split the partitions: zookeeper (the set partitioner Python yelp_kafka members share), kafka (Kafka's classic group protocol, shared with Java and librdkafka members; no ZooKeeper needed, offsets stored in Kafka, the ZooKeeper options ignored; offset_storage set to anything but kafka is a ConfigurationError) or kafka_consumer (Kafka's next-generation protocol, KIP-848: the coordinator computes the split, group_remote_assignor chooses how; otherwise as kafka. A broker without ConsumerGroupHeartbeat fails the group with ConsumerGroupError).",
+    },
+    OptionSpec {
+        name: "group_remote_assignor",
+        kind: OptionKind::Choice(&["", "uniform", "range"]),
+        default: "",
+        doc: "With group_protocol=kafka_consumer: the coordinator's assignor for the group (uniform or range, librdkafka's group.remote.assignor); empty: the coordinator's default.",
     },
     OptionSpec {
         name: "partition_assignment_strategy",
@@ -242,7 +248,11 @@ pub struct ConsumerConfig {
 /// (`group_protocol=kafka`, docs/consumer-groups.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaGroupOptions {
-    /// The assignor this member offers (`partition_assignment_strategy`).
+    /// The next-generation protocol (`group_protocol=kafka_consumer`, KIP-848).
+    pub consumer_protocol: bool,
+    /// The assignor this member offers (`partition_assignment_strategy`),
+    /// or with the next-generation protocol the coordinator's assignor it
+    /// asks for (`group_remote_assignor`, empty: the coordinator's default).
     pub assignor: String,
     /// `session_timeout_ms`.
     pub session_timeout: Duration,
@@ -266,8 +276,13 @@ impl ConsumerConfig {
         let millis = |name: &str| options.millis(name);
         let consumer_timeout_ms = int("consumer_timeout_ms")?;
         let kafka_group = match options.text("group_protocol") {
-            "kafka" => Some(KafkaGroupOptions {
-                assignor: options.text("partition_assignment_strategy").to_string(),
+            protocol @ ("kafka" | "kafka_consumer") => Some(KafkaGroupOptions {
+                consumer_protocol: protocol == "kafka_consumer",
+                assignor: match protocol {
+                    "kafka" => options.text("partition_assignment_strategy"),
+                    _ => options.text("group_remote_assignor"),
+                }
+                .to_string(),
                 session_timeout: millis("session_timeout_ms")?,
                 heartbeat_interval: millis("heartbeat_interval_ms")?,
                 max_poll_interval: millis("max_poll_interval_ms")?,
@@ -550,6 +565,7 @@ mod tests {
         assert_eq!(
             kafka.kafka_group,
             Some(KafkaGroupOptions {
+                consumer_protocol: false,
                 assignor: "range".into(),
                 session_timeout: Duration::from_secs(45),
                 heartbeat_interval: Duration::from_secs(3),
@@ -559,6 +575,30 @@ mod tests {
         );
         let explicit = config(&[("group_protocol", "kafka"), ("offset_storage", "kafka")]).unwrap();
         assert_eq!(explicit.offset_storage, OffsetStorageKind::Kafka);
+    }
+
+    #[test]
+    fn group_protocol_kafka_consumer_asks_for_the_remote_assignor() {
+        let group = config(&[("group_protocol", "kafka_consumer")])
+            .unwrap()
+            .kafka_group
+            .unwrap();
+        assert!(group.consumer_protocol);
+        assert_eq!(group.assignor, "");
+        let uniform = config(&[
+            ("group_protocol", "kafka_consumer"),
+            ("group_remote_assignor", "uniform"),
+        ])
+        .unwrap()
+        .kafka_group
+        .unwrap();
+        assert_eq!(uniform.assignor, "uniform");
+        assert!(config(&[
+            ("group_protocol", "kafka_consumer"),
+            ("group_remote_assignor", "sticky")
+        ])
+        .is_err());
+        assert!(config(&[("group_protocol", "kafka_consumer"), ("offset_storage", "dual")]).is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What the three consumer groups share as members of one group: the
 //! checks on their topics, the [`Balancer`] that tells a member its
-//! partitions and when they change (the ZooKeeper set partitioner, or a
-//! member of Kafka's classic group protocol, by `group_protocol`), how a
+//! partitions and when they change (the ZooKeeper set partitioner, a
+//! member of Kafka's classic group protocol, or of its next-generation
+//! protocol, by `group_protocol`), how a
 //! member joins the ZooKeeper party (the set partitioner's settings), and
 //! the partition set they split, named `<topic>-<partition>` as Python
 //! yelp_kafka names it.
@@ -13,6 +14,7 @@ use std::time::Duration;
 use crate::consumer::{CommitGate, ConsumerConfig};
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::consumer_group_member::ConsumerGroupMember;
 use crate::kafka::coordinator::MemberGeneration;
 use crate::kafka::group_member::{GroupMemberSettings, KafkaGroupMember, MemberEvent};
 use crate::kafka::KafkaCluster;
@@ -173,15 +175,22 @@ impl Balancer for SetPartitioner {
     }
 }
 
-impl Balancer for KafkaGroupMember {
-    fn step(&self) -> Step {
-        match self.event() {
+/// Both Kafka members tell their holder the same events.
+impl From<MemberEvent> for Step {
+    fn from(event: MemberEvent) -> Step {
+        match event {
             MemberEvent::Continue => Step::Continue,
             MemberEvent::Assigned(partitions) => Step::Acquire(partitions),
             MemberEvent::Revoke => Step::Release,
             MemberEvent::RevokeSome(partitions) => Step::ReleaseSome(partitions),
             MemberEvent::Failed(error) => Step::Fail(error),
         }
+    }
+}
+
+impl Balancer for KafkaGroupMember {
+    fn step(&self) -> Step {
+        self.event().into()
     }
 
     fn released(&self) {
@@ -218,10 +227,49 @@ impl Balancer for KafkaGroupMember {
     }
 }
 
+impl Balancer for ConsumerGroupMember {
+    fn step(&self) -> Step {
+        self.event().into()
+    }
+
+    fn released(&self) {
+        ConsumerGroupMember::released(self)
+    }
+
+    fn may_deliver(&self) -> bool {
+        ConsumerGroupMember::may_deliver(self)
+    }
+
+    fn may_commit(&self) -> Result<()> {
+        ConsumerGroupMember::may_commit(self)
+    }
+
+    fn wait(&self, timeout: Duration) {
+        ConsumerGroupMember::wait(self, timeout)
+    }
+
+    /// The coordinator watches the subscribed topics' partitions itself.
+    fn update_partitions(&self, _partitions: Vec<String>) -> Result<()> {
+        Ok(())
+    }
+
+    fn stop(&self, timeout: Duration) -> Result<()> {
+        ConsumerGroupMember::stop(self, timeout)
+    }
+
+    fn failure_code(&self) -> ErrorCode {
+        ErrorCode::ConsumerGroup
+    }
+
+    fn generation(&self) -> Option<Arc<MemberGeneration>> {
+        Some(ConsumerGroupMember::generation(self))
+    }
+}
+
 /// Joins `config`'s group for `topics` to split `partitions`, by the
 /// group protocol the configuration names: the ZooKeeper party as
-/// `identifier`, or Kafka's group protocol (then the member's consumers
-/// must commit with [`Balancer::generation`]).
+/// `identifier`, or Kafka's group protocols, classic or next-generation
+/// (then the member's consumers must commit with [`Balancer::generation`]).
 pub(crate) fn join_group(
     config: &ConsumerConfig,
     topics: &[String],
@@ -242,6 +290,9 @@ pub(crate) fn join_group(
         group_instance_id: options.group_instance_id.clone(),
     };
     let cluster = KafkaCluster::new(config.cluster().broker_list().to_vec(), config.client.clone());
+    if options.consumer_protocol {
+        return Ok(Arc::new(ConsumerGroupMember::start(cluster, settings)?));
+    }
     Ok(Arc::new(KafkaGroupMember::start(cluster, settings, partitions)?))
 }
 

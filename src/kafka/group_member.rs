@@ -185,18 +185,74 @@ impl Shared {
     }
 
     fn poll_overdue(&self, max_poll_interval: Duration) -> Option<Error> {
-        let idle = self.lock().polled_at.elapsed();
-        (idle > max_poll_interval).then(|| {
-            Error::new(
-                ErrorCode::ConsumerGroup,
-                format!(
-                    "left the group: next() was not called for {} ms, more than max_poll_interval_ms ({})",
-                    idle.as_millis(),
-                    max_poll_interval.as_millis()
-                ),
-            )
-        })
+        poll_overdue(self.lock().polled_at, max_poll_interval)
     }
+}
+
+/// The error a member leaves with when its holder last asked for an event
+/// at `polled_at`, longer than `max_poll_interval` ago; both protocols'
+/// members leave so.
+pub(crate) fn poll_overdue(polled_at: Instant, max_poll_interval: Duration) -> Option<Error> {
+    let idle = polled_at.elapsed();
+    (idle > max_poll_interval).then(|| {
+        Error::new(
+            ErrorCode::ConsumerGroup,
+            format!(
+                "left the group: next() was not called for {} ms, more than max_poll_interval_ms ({})",
+                idle.as_millis(),
+                max_poll_interval.as_millis()
+            ),
+        )
+    })
+}
+
+/// The engine task of a member of either Kafka protocol: stopping asks it
+/// to leave the group and waits for it; dropping aborts it (the
+/// coordinator then removes the member after the session timeout).
+pub(crate) struct MemberTask(Mutex<Option<JoinHandle<()>>>);
+
+impl MemberTask {
+    pub(crate) fn new(task: JoinHandle<()>) -> MemberTask {
+        MemberTask(Mutex::new(Some(task)))
+    }
+
+    /// Sets `leaving` and waits up to `timeout` for the task to leave and
+    /// end (aborting it past that); `None` when it was stopped before.
+    pub(crate) fn stop(&self, leaving: &AtomicBool, timeout: Duration) -> Option<Result<()>> {
+        let mut task = self.0.locked().take()?;
+        leaving.store(true, Ordering::Release);
+        Some(
+            engine::block_on(async {
+                match tokio::time::timeout(timeout, &mut task).await {
+                    Ok(_) => Ok(()),
+                    Err(_) => {
+                        task.abort();
+                        Err(Error::new(
+                            ErrorCode::TimedOut,
+                            format!("leaving the group took longer than {timeout:?}"),
+                        ))
+                    }
+                }
+            })
+            .and_then(|left| left),
+        )
+    }
+}
+
+impl Drop for MemberTask {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.locked().take() {
+            task.abort();
+        }
+    }
+}
+
+/// Why a member refuses to commit once it is out of the group.
+pub(crate) fn out_of_group() -> Error {
+    Error::new(
+        ErrorCode::ConsumerGroup,
+        "not committing: the member left the group, the partitions may be another member's",
+    )
 }
 
 /// A member of one group. Dropping it without [`KafkaGroupMember::stop`]
@@ -204,7 +260,7 @@ impl Shared {
 /// the session timeout.
 pub struct KafkaGroupMember {
     shared: Arc<Shared>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: MemberTask,
 }
 
 impl KafkaGroupMember {
@@ -249,7 +305,7 @@ impl KafkaGroupMember {
         let task = engine::runtime()?.spawn(run(Arc::clone(&shared), cluster, settings));
         Ok(KafkaGroupMember {
             shared,
-            task: Mutex::new(Some(task)),
+            task: MemberTask::new(task),
         })
     }
 
@@ -307,10 +363,7 @@ impl KafkaGroupMember {
     /// coordinator checks the generation of every other commit).
     pub fn may_commit(&self) -> Result<()> {
         match self.shared.state() {
-            State::Failed => Err(Error::new(
-                ErrorCode::ConsumerGroup,
-                "not committing: the member left the group, the partitions may be another member's",
-            )),
+            State::Failed => Err(out_of_group()),
             _ => Ok(()),
         }
     }
@@ -346,33 +399,12 @@ impl KafkaGroupMember {
     /// within `timeout`. The holder must have committed and given up its
     /// partitions. Stopping twice is harmless.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
-        let Some(mut task) = self.task.locked().take() else {
+        let Some(left) = self.task.stop(&self.shared.leaving, timeout) else {
             return Ok(());
         };
-        self.shared.leaving.store(true, Ordering::Release);
-        let left = engine::block_on(async {
-            match tokio::time::timeout(timeout, &mut task).await {
-                Ok(_) => Ok(()),
-                Err(_) => {
-                    task.abort();
-                    Err(Error::new(
-                        ErrorCode::TimedOut,
-                        format!("leaving the group took longer than {timeout:?}"),
-                    ))
-                }
-            }
-        })?;
         self.shared
             .fail(Error::new(ErrorCode::ConsumerGroup, "the member left the group"));
         left
-    }
-}
-
-impl Drop for KafkaGroupMember {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.locked().take() {
-            task.abort();
-        }
     }
 }
 
@@ -519,7 +551,7 @@ fn refusal(code: i16, context: &str, coordinator: &GroupCoordinator, identity: &
 
 /// The coordinator's connection; `None` (after a pause) when it cannot be
 /// reached now.
-async fn coordinator_connection(
+pub(crate) async fn coordinator_connection(
     cluster: &KafkaCluster,
     coordinator: &GroupCoordinator,
 ) -> Result<Option<Arc<BrokerConnection>>> {
@@ -534,7 +566,7 @@ async fn coordinator_connection(
     }
 }
 
-fn retriable_transport(error: &Error) -> bool {
+pub(crate) fn retriable_transport(error: &Error) -> bool {
     matches!(
         error.code(),
         ErrorCode::Transport | ErrorCode::RequestTimedOut | ErrorCode::TimedOut | ErrorCode::KafkaUnavailable
@@ -699,7 +731,7 @@ fn join_request(
     Ok(request)
 }
 
-fn millis(duration: Duration) -> i32 {
+pub(crate) fn millis(duration: Duration) -> i32 {
     duration.as_millis().min(i32::MAX as u128) as i32
 }
 

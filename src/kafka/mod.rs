@@ -11,7 +11,9 @@
 //! `records` encodes and decodes record batches with the codecs of
 //! `compression`. `coordinator` finds a group's coordinator and stores its
 //! offsets; `group_member` is a member of Kafka's classic group protocol
-//! and `assignors` the split its leader computes. Nothing here knows about
+//! and `assignors` the split its leader computes; `consumer_group_member`
+//! is a member of the next-generation protocol (KIP-848), whose
+//! coordinator computes the split. Nothing here knows about
 //! producers, consumers or the library's consumer groups.
 
 pub mod assignors;
@@ -19,6 +21,7 @@ pub mod broker;
 pub mod cluster;
 pub mod compression;
 pub mod connection;
+pub mod consumer_group_member;
 pub mod coordinator;
 pub mod fetch;
 #[allow(unsafe_code)]
@@ -31,12 +34,12 @@ pub mod records;
 pub mod versions;
 
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, InitProducerIdRequest, InitProducerIdResponse,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
-    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, SyncGroupRequest, SyncGroupResponse,
-    TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+    FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
+    InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest,
+    ProduceResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes, VersionRange};
 
@@ -83,6 +86,7 @@ kafka_requests! {
     (SyncGroupRequest, SyncGroupResponse, SyncGroup),
     (HeartbeatRequest, HeartbeatResponse, Heartbeat),
     (LeaveGroupRequest, LeaveGroupResponse, LeaveGroup),
+    (ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, ConsumerGroupHeartbeat),
 }
 
 /// `topic` as the protocol's topic name.

@@ -1,0 +1,596 @@
+//! A member of a consumer group balanced by Kafka's next-generation
+//! consumer group protocol (KIP-848, `group_protocol=kafka_consumer`;
+//! docs/consumer-groups.md, "The next-generation protocol"; wire details
+//! in docs/protocol-notes.md): one request, ConsumerGroupHeartbeat, joins
+//! (member epoch 0), heartbeats at the interval the coordinator gives,
+//! carries the subscription and the partitions the member owns, and leaves
+//! (epoch −1, a static member −2). The coordinator computes the split
+//! (`group_remote_assignor`, or its default) and sends each member its
+//! target assignment by topic id.
+//!
+//! Owns one engine task, the member id (generated here, KIP-1082), the
+//! member epoch ([`MemberGeneration`], which the member's commits carry as
+//! their generation) and the reconciliation of the target assignment:
+//! partitions no longer assigned are given up first (the holder commits
+//! and runs its pre-rebalance callback), then the new ones are taken, and
+//! the next heartbeat acknowledges the assignment now owned. As with the
+//! classic member ([`crate::kafka::group_member`], whose coordinator
+//! lookup, retry rules and [`MemberEvent`]s this member shares), the task
+//! never calls the holder: it changes the shared status, and the holder
+//! asks for events on its own thread.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions as OwnedTopic;
+use kafka_protocol::messages::consumer_group_heartbeat_response::Assignment;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, MetadataRequest};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use crate::engine;
+use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::coordinator::{group_id, Generation, GroupCoordinator, MemberGeneration};
+use crate::kafka::group_member::{
+    coordinator_connection, millis, out_of_group, poll_overdue, retriable_transport, GroupMemberSettings, MemberEvent,
+    MemberTask,
+};
+use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
+use crate::sync::{wait_for_change, Locking};
+use crate::topic_partition::{Topic, TopicPartition};
+
+/// The server-side assignors `group_remote_assignor` may name.
+pub const SERVER_ASSIGNORS: &[&str] = &["uniform", "range"];
+/// How often the task looks at the shared status between heartbeats.
+const STATUS_POLL: Duration = Duration::from_millis(20);
+/// Pause before trying again after a coordinator could not be reached.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// The member epoch that leaves the group; a static member's keeps its
+/// place for the session timeout.
+const LEAVE_EPOCH: i32 = -1;
+const STATIC_LEAVE_EPOCH: i32 = -2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Joining (epoch 0) or reconciling a first assignment: nothing held.
+    Joining,
+    /// In the group with an assignment (maybe empty) the holder has.
+    Assigned,
+    /// Final.
+    Failed,
+}
+
+struct Status {
+    state: State,
+    /// What the holder owns now, sorted.
+    held: Vec<TopicPartition>,
+    /// Taken in the latest reconciliation, for the holder to acquire.
+    added: Vec<TopicPartition>,
+    /// For the holder to give up before the new assignment is acknowledged.
+    revoking: Vec<TopicPartition>,
+    /// The membership is lost: the holder gives everything up.
+    revoke_all: bool,
+    /// Counts reconciliations; the holder has seen up to `handed_out`.
+    assignments: u64,
+    handed_out: u64,
+    failure: Option<Error>,
+    /// When the last heartbeat the coordinator accepted was sent.
+    confirmed_at: Instant,
+    /// When the holder last asked for an event.
+    polled_at: Instant,
+}
+
+struct Shared {
+    status: Mutex<Status>,
+    changed: Condvar,
+    leaving: AtomicBool,
+    generation: Arc<MemberGeneration>,
+    /// How old a confirmation may be for the holder to act on it, as for
+    /// the classic member: two thirds of the session timeout.
+    trust: Duration,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Status> {
+        self.status.locked()
+    }
+
+    fn update<T>(&self, change: impl FnOnce(&mut Status) -> T) -> Option<T> {
+        let mut status = self.lock();
+        if status.state == State::Failed {
+            return None;
+        }
+        let result = change(&mut status);
+        drop(status);
+        self.changed.notify_all();
+        Some(result)
+    }
+
+    fn fail(&self, error: Error) {
+        self.update(|status| {
+            status.state = State::Failed;
+            status.failure = Some(error);
+        });
+    }
+
+    /// Whether the holder still has partitions to give up.
+    fn revoke_pending(&self) -> bool {
+        let status = self.lock();
+        status.revoke_all || !status.revoking.is_empty()
+    }
+
+    fn poll_overdue(&self, max_poll_interval: Duration) -> Option<Error> {
+        poll_overdue(self.lock().polled_at, max_poll_interval)
+    }
+}
+
+/// A member of one group under the consumer protocol. Dropping it without
+/// [`ConsumerGroupMember::stop`] ends its task without leaving: the
+/// coordinator removes the member after the session timeout.
+pub struct ConsumerGroupMember {
+    shared: Arc<Shared>,
+    task: MemberTask,
+}
+
+impl ConsumerGroupMember {
+    /// Starts joining `settings.group_id` on `cluster` (a client of the
+    /// member's own); `settings.assignor` names the server-side assignor
+    /// (empty: the coordinator's default). The assignment comes as a
+    /// [`MemberEvent`].
+    pub fn start(cluster: KafkaCluster, settings: GroupMemberSettings) -> Result<ConsumerGroupMember> {
+        if !settings.assignor.is_empty() && !SERVER_ASSIGNORS.contains(&settings.assignor.as_str()) {
+            return Err(Error::configuration(format!(
+                "group_remote_assignor {:?} is not one of {}",
+                settings.assignor,
+                SERVER_ASSIGNORS.join(", ")
+            )));
+        }
+        let now = Instant::now();
+        let shared = Arc::new(Shared {
+            status: Mutex::new(Status {
+                state: State::Joining,
+                held: Vec::new(),
+                added: Vec::new(),
+                revoking: Vec::new(),
+                revoke_all: false,
+                assignments: 0,
+                handed_out: 0,
+                failure: None,
+                confirmed_at: now,
+                polled_at: now,
+            }),
+            changed: Condvar::new(),
+            leaving: AtomicBool::new(false),
+            generation: Arc::new(MemberGeneration::default()),
+            trust: settings.session_timeout * 2 / 3,
+        });
+        let task = engine::runtime()?.spawn(run(Arc::clone(&shared), cluster, settings));
+        Ok(ConsumerGroupMember {
+            shared,
+            task: MemberTask::new(task),
+        })
+    }
+
+    /// The member epoch, which its consumer's commits carry.
+    pub fn generation(&self) -> Arc<MemberGeneration> {
+        Arc::clone(&self.shared.generation)
+    }
+
+    /// What the holder must do now; each call is its sign of life for
+    /// `max_poll_interval`.
+    pub fn event(&self) -> MemberEvent {
+        let mut status = self.shared.lock();
+        status.polled_at = Instant::now();
+        match status.state {
+            State::Failed => MemberEvent::Failed(
+                status
+                    .failure
+                    .clone()
+                    .unwrap_or_else(|| Error::new(ErrorCode::ConsumerGroup, "the group member failed")),
+            ),
+            _ if status.revoke_all => MemberEvent::Revoke,
+            _ if !status.revoking.is_empty() => MemberEvent::RevokeSome(status.revoking.clone()),
+            State::Assigned if status.handed_out != status.assignments => {
+                status.handed_out = status.assignments;
+                MemberEvent::Assigned(std::mem::take(&mut status.added))
+            }
+            _ => MemberEvent::Continue,
+        }
+    }
+
+    /// The holder gave up what a `Revoke` or `RevokeSome` named.
+    pub fn released(&self) {
+        self.shared.update(|status| {
+            if status.revoke_all {
+                status.revoke_all = false;
+                status.held.clear();
+                status.state = State::Joining;
+            } else {
+                let revoking = std::mem::take(&mut status.revoking);
+                status.held.retain(|p| !revoking.contains(p));
+            }
+        });
+    }
+
+    /// Whether the holder may hand out messages: it holds an assignment
+    /// and the coordinator accepted a heartbeat recently.
+    pub fn may_deliver(&self) -> bool {
+        let status = self.shared.lock();
+        status.state == State::Assigned && !status.revoke_all && status.confirmed_at.elapsed() < self.shared.trust
+    }
+
+    /// Whether the holder may commit: not once the member failed (the
+    /// coordinator checks the member epoch of every other commit).
+    pub fn may_commit(&self) -> Result<()> {
+        match self.shared.lock().state {
+            State::Failed => Err(out_of_group()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits up to `timeout` for the state to change; returns at once when
+    /// there is something to do.
+    pub fn wait(&self, timeout: Duration) {
+        wait_for_change(
+            &self.shared.changed,
+            self.shared.lock(),
+            timeout,
+            |status| {
+                (
+                    status.state,
+                    status.assignments,
+                    status.revoking.len(),
+                    status.revoke_all,
+                )
+            },
+            |status| {
+                status.state == State::Failed
+                    || status.revoke_all
+                    || !status.revoking.is_empty()
+                    || (status.state == State::Assigned && status.handed_out != status.assignments)
+            },
+        );
+    }
+
+    /// Leaves the group (epoch −1; −2 for a static member) within
+    /// `timeout`. The holder must have committed and given up its
+    /// partitions. Stopping twice is harmless.
+    pub fn stop(&self, timeout: Duration) -> Result<()> {
+        let Some(left) = self.task.stop(&self.shared.leaving, timeout) else {
+            return Ok(());
+        };
+        self.shared
+            .fail(Error::new(ErrorCode::ConsumerGroup, "the member left the group"));
+        left
+    }
+}
+
+/// The member's place in the group between heartbeats.
+struct Membership {
+    member_id: String,
+    epoch: i32,
+    interval: Duration,
+    /// The latest target assignment not yet reconciled.
+    target: Option<Vec<TopicPartition>>,
+    /// Topic names by id, for reading assignments.
+    names: BTreeMap<Uuid, String>,
+}
+
+/// The member task: heartbeats and reconciles until asked to leave or out
+/// of the group for good; then leaves and fails the shared status, so the
+/// holder stops.
+async fn run(shared: Arc<Shared>, cluster: KafkaCluster, settings: GroupMemberSettings) {
+    let coordinator = GroupCoordinator::new(&settings.group_id);
+    let mut membership = Membership {
+        member_id: Uuid::new_v4().to_string(),
+        epoch: 0,
+        interval: settings.heartbeat_interval,
+        target: None,
+        names: BTreeMap::new(),
+    };
+    let outcome = heartbeats(&shared, &cluster, &coordinator, &settings, &mut membership).await;
+    if membership.epoch > 0 {
+        let epoch = match settings.group_instance_id {
+            Some(_) => STATIC_LEAVE_EPOCH,
+            None => LEAVE_EPOCH,
+        };
+        let leave = async {
+            let connection = coordinator_connection(&cluster, &coordinator).await?;
+            if let Some(connection) = connection {
+                let request = heartbeat_request(&settings, &membership.member_id, epoch, None);
+                connection.send(&request).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        let _ = leave.await;
+    }
+    shared.generation.set(None);
+    shared.fail(
+        outcome
+            .err()
+            .unwrap_or_else(|| Error::new(ErrorCode::ConsumerGroup, "the member left the group")),
+    );
+}
+
+async fn heartbeats(
+    shared: &Shared,
+    cluster: &KafkaCluster,
+    coordinator: &GroupCoordinator,
+    settings: &GroupMemberSettings,
+    membership: &mut Membership,
+) -> Result<()> {
+    let mut next_beat = tokio::time::Instant::now();
+    loop {
+        if shared.leaving.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if let Some(error) = shared.poll_overdue(settings.max_poll_interval) {
+            return Err(error);
+        }
+        if reconcile(shared, membership) {
+            // Acknowledge what is owned now at once.
+            next_beat = tokio::time::Instant::now();
+        }
+        if tokio::time::Instant::now() < next_beat {
+            tokio::time::sleep(STATUS_POLL).await;
+            continue;
+        }
+        next_beat = tokio::time::Instant::now() + membership.interval;
+        let Some(connection) = coordinator_connection(cluster, coordinator).await? else {
+            tokio::time::sleep(RETRY_PAUSE).await;
+            continue;
+        };
+        connection.versions().version_for::<ConsumerGroupHeartbeatRequest>().map_err(|_| {
+            Error::new(
+                ErrorCode::ConsumerGroup,
+                format!(
+                    "group_protocol=kafka_consumer is not supported by the broker: the coordinator {} does not offer ConsumerGroupHeartbeat (API key 68, KIP-848)",
+                    connection.address()
+                ),
+            )
+        })?;
+        let owned = shared.lock().held.clone();
+        let request = heartbeat_request(
+            settings,
+            &membership.member_id,
+            membership.epoch,
+            Some(owned_topics(&owned, &membership.names)),
+        );
+        let sent = Instant::now();
+        let response = match connection.send(&request).await {
+            Ok((response, _)) => response,
+            Err(error) if retriable_transport(&error) => {
+                coordinator.forget();
+                continue;
+            }
+            Err(error) => return Err(error.with_code(ErrorCode::ConsumerGroup)),
+        };
+        match ResponseError::try_from_code(response.error_code) {
+            None if response.error_code == 0 => {}
+            Some(ResponseError::FencedMemberEpoch | ResponseError::UnknownMemberId) => {
+                // Out of the group: give everything up, then join again.
+                shared.generation.set(None);
+                membership.epoch = 0;
+                membership.target = None;
+                shared.update(|status| {
+                    status.revoking.clear();
+                    status.revoke_all = !status.held.is_empty();
+                    if !status.revoke_all {
+                        status.state = State::Joining;
+                    }
+                });
+                while shared.revoke_pending() && !shared.leaving.load(Ordering::Acquire) {
+                    if let Some(error) = shared.poll_overdue(settings.max_poll_interval) {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(STATUS_POLL).await;
+                }
+                next_beat = tokio::time::Instant::now();
+                continue;
+            }
+            Some(
+                ResponseError::NotCoordinator
+                | ResponseError::CoordinatorNotAvailable
+                | ResponseError::CoordinatorLoadInProgress,
+            ) => {
+                coordinator.forget();
+                next_beat = tokio::time::Instant::now() + RETRY_PAUSE;
+                continue;
+            }
+            _ => {
+                let detail = response
+                    .error_message
+                    .as_ref()
+                    .map_or(String::new(), |m| format!(": {m}"));
+                return Err(
+                    Error::from_kafka(response.error_code, format!("ConsumerGroupHeartbeat{detail}"))
+                        .with_code(ErrorCode::ConsumerGroup),
+                );
+            }
+        }
+        shared.update(|status| status.confirmed_at = status.confirmed_at.max(sent));
+        if response.heartbeat_interval_ms > 0 {
+            membership.interval = Duration::from_millis(response.heartbeat_interval_ms as u64);
+        }
+        if let Some(id) = response.member_id.as_ref().filter(|id| !id.is_empty()) {
+            membership.member_id = id.to_string();
+        }
+        if response.member_epoch != membership.epoch {
+            membership.epoch = response.member_epoch;
+            shared.generation.set(Some(Generation {
+                generation_id: membership.epoch,
+                member_id: membership.member_id.clone(),
+                group_instance_id: settings.group_instance_id.clone(),
+            }));
+        }
+        if let Some(assignment) = response.assignment {
+            membership.target = Some(assigned(&connection, settings, &assignment, &mut membership.names).await?);
+        }
+    }
+}
+
+/// Moves the holder towards the target assignment: first what it must
+/// give up, then (once it did) what it takes. True when the holder now
+/// owns a new assignment that the coordinator must hear of.
+fn reconcile(shared: &Shared, membership: &mut Membership) -> bool {
+    let Some(target) = &membership.target else {
+        return false;
+    };
+    let done = shared.update(|status| {
+        if status.revoke_all || !status.revoking.is_empty() {
+            return false;
+        }
+        let revoke: Vec<TopicPartition> = status.held.iter().filter(|p| !target.contains(p)).cloned().collect();
+        if !revoke.is_empty() {
+            status.revoking = revoke;
+            return false;
+        }
+        status.added = target.iter().filter(|p| !status.held.contains(p)).cloned().collect();
+        status.held = target.clone();
+        status.state = State::Assigned;
+        status.assignments += 1;
+        true
+    });
+    if done == Some(true) {
+        membership.target = None;
+        return true;
+    }
+    false
+}
+
+/// A heartbeat; `owned` (the partitions owned, by topic id) makes it a
+/// full one with the subscription, `None` a leave.
+fn heartbeat_request(
+    settings: &GroupMemberSettings,
+    member_id: &str,
+    epoch: i32,
+    owned: Option<Vec<OwnedTopic>>,
+) -> ConsumerGroupHeartbeatRequest {
+    let joined = owned.is_some();
+    ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group_id(&settings.group_id))
+        .with_member_id(StrBytes::from_string(member_id.to_string()))
+        .with_member_epoch(epoch)
+        .with_instance_id(settings.group_instance_id.clone().map(StrBytes::from_string))
+        .with_rack_id(None)
+        .with_rebalance_timeout_ms(millis(settings.max_poll_interval))
+        // The full subscription on every heartbeat, which the protocol
+        // allows: no state to lose across a coordinator move. librdkafka's
+        // mock requires the regex alongside the names (docs/protocol-notes.md).
+        .with_subscribed_topic_names(joined.then(|| settings.topics.iter().map(|t| topic_name(t)).collect()))
+        .with_subscribed_topic_regex(joined.then(|| StrBytes::from_static_str("")))
+        .with_server_assignor(
+            Some(settings.assignor.clone())
+                .filter(|a| joined && !a.is_empty())
+                .map(StrBytes::from_string),
+        )
+        .with_topic_partitions(owned)
+}
+
+/// The owned partitions by topic id, as the heartbeat carries them.
+fn owned_topics(owned: &[TopicPartition], names: &BTreeMap<Uuid, String>) -> Vec<OwnedTopic> {
+    names
+        .iter()
+        .filter_map(|(id, name)| {
+            let partitions: Vec<i32> = owned
+                .iter()
+                .filter(|p| p.topic.as_str() == name)
+                .map(|p| p.partition)
+                .collect();
+            (!partitions.is_empty()).then(|| OwnedTopic::default().with_topic_id(*id).with_partitions(partitions))
+        })
+        .collect()
+}
+
+/// The partitions of an assignment, by name, sorted; topic ids not known
+/// yet are looked up in the coordinator's metadata.
+async fn assigned(
+    connection: &BrokerConnection,
+    settings: &GroupMemberSettings,
+    assignment: &Assignment,
+    names: &mut BTreeMap<Uuid, String>,
+) -> Result<Vec<TopicPartition>> {
+    if assignment
+        .topic_partitions
+        .iter()
+        .any(|t| !names.contains_key(&t.topic_id))
+    {
+        let version = connection.versions().version_for::<MetadataRequest>()?;
+        let request = MetadataRequest::default().with_topics(Some(
+            settings
+                .topics
+                .iter()
+                .map(|t| MetadataRequestTopic::default().with_name(Some(topic_name(t))))
+                .collect(),
+        ));
+        let request = if version >= 4 {
+            request.with_allow_auto_topic_creation(false)
+        } else {
+            request
+        };
+        let (response, _) = connection.send(&request).await?;
+        for topic in &response.topics {
+            if let Some(name) = &topic.name {
+                if !topic.topic_id.is_nil() {
+                    names.insert(topic.topic_id, name.to_string());
+                }
+            }
+        }
+    }
+    let mut partitions = Vec::new();
+    for topic in &assignment.topic_partitions {
+        let name = names.get(&topic.topic_id).ok_or_else(|| {
+            Error::new(
+                ErrorCode::ConsumerGroup,
+                format!(
+                    "the coordinator assigned topic id {}, which metadata does not name",
+                    topic.topic_id
+                ),
+            )
+        })?;
+        let name = Topic::new(name)?;
+        partitions.extend(topic.partitions.iter().map(|p| TopicPartition::new(name.clone(), *p)));
+    }
+    partitions.sort();
+    Ok(partitions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_partitions_are_grouped_under_their_topic_ids() {
+        let id = Uuid::from_u128(7);
+        let names = BTreeMap::from([(id, "orders".to_string()), (Uuid::from_u128(8), "other".to_string())]);
+        let orders = Topic::new("orders").unwrap();
+        let owned = [TopicPartition::new(orders.clone(), 0), TopicPartition::new(orders, 2)];
+        let topics = owned_topics(&owned, &names);
+        assert_eq!(topics.len(), 1);
+        assert_eq!(topics[0].topic_id, id);
+        assert_eq!(topics[0].partitions, [0, 2]);
+    }
+
+    #[test]
+    fn a_leave_carries_no_subscription() {
+        let settings = GroupMemberSettings {
+            group_id: "g".into(),
+            topics: vec!["orders".into()],
+            assignor: "uniform".into(),
+            session_timeout: Duration::from_secs(45),
+            heartbeat_interval: Duration::from_secs(3),
+            max_poll_interval: Duration::from_secs(300),
+            group_instance_id: None,
+        };
+        let leave = heartbeat_request(&settings, "m", LEAVE_EPOCH, None);
+        assert!(leave.subscribed_topic_names.is_none() && leave.subscribed_topic_regex.is_none());
+        assert!(leave.server_assignor.is_none() && leave.topic_partitions.is_none());
+        let join = heartbeat_request(&settings, "m", 0, Some(Vec::new()));
+        assert_eq!(join.subscribed_topic_names.map(|t| t.len()), Some(1));
+        assert_eq!(join.server_assignor.as_deref(), Some("uniform"));
+    }
+}
