@@ -31,14 +31,23 @@ module YelpKafka
       with_handle(nil) { |config| Native.yk_consumer_config_dump(config) }
     end
 
+    # consumer_timeout_ms in seconds; nil when negative (no limit).
+    def consumer_timeout
+      milliseconds = options.fetch(:consumer_timeout_ms) { options.fetch("consumer_timeout_ms", 100) }
+      Integer(milliseconds).negative? ? nil : Integer(milliseconds) / 1000.0
+    end
+
     # Yields the C configuration, with the rebalance callbacks reaching the
-    # group registered in HANDLES under callbacks_id (nil: no callbacks).
-    def with_handle(callbacks_id)
+    # group registered in HANDLES under callbacks_id (nil: no callbacks) and
+    # overrides set after the options.
+    def with_handle(callbacks_id, overrides = {})
       out = FFI::MemoryPointer.new(:pointer)
       cluster.with_handle { |c| Error.check(Native.yk_consumer_config_new(group_id, c, out)) }
       config = out.read_pointer
       begin
-        options.each { |key, value| Error.check(Native.yk_consumer_config_set(config, key.to_s, value.to_s)) }
+        options.merge(overrides).each do |key, value|
+          Error.check(Native.yk_consumer_config_set(config, key.to_s, value.to_s))
+        end
         if callbacks_id
           Error.check(Native.yk_consumer_config_set_rebalance_callbacks(config, KafkaConsumerGroup::PRE_REBALANCE,
                                                                         KafkaConsumerGroup::POST_REBALANCE,
@@ -77,43 +86,86 @@ module YelpKafka
   # unless a call fails.
   #
   # Rebalances and their callbacks run inside the calls that meet them
-  # (start, next, stop), on the calling thread; calls that wait release the
-  # GVL. After PartitionerError (the ZooKeeper session was lost) nothing
+  # (start, next, stop), on the calling thread. start, next and each give
+  # way to Timeout, Thread#kill and signal traps at once, also with
+  # consumer_timeout_ms -1 (Waiting). After PartitionerError (the ZooKeeper session was lost) nothing
   # more is delivered: stop the group and create a new one (Python yelp_kafka's outer
   # loop).
   class KafkaConsumerGroup
     include Enumerable
 
     # One message. key and value are binary Strings, nil when null;
-    # timestamp is a Time.
+    # headers a Hash of name => binary String (nil for a null value), empty
+    # when the message has none; timestamp a Time.
     class Message
-      attr_reader :topic, :partition, :offset, :timestamp, :key, :value
+      attr_reader :topic, :partition, :offset, :key, :value, :headers
 
-      # The library's message, kept for task_done until garbage.
+      # The library's message, for task_done: it lives in the batch it came
+      # in, which this message keeps alive.
       attr_reader :pointer
 
-      def initialize(pointer)
-        @pointer = FFI::AutoPointer.new(pointer, Native.method(:yk_message_free))
-        @topic = Native.yk_message_topic(pointer)
-        @partition = Native.yk_message_partition(pointer)
-        @offset = Native.yk_message_offset(pointer)
-        @timestamp = Time.at(0, Native.yk_message_timestamp(pointer), :millisecond)
-        @key = bytes(pointer, :yk_message_key)
-        @value = bytes(pointer, :yk_message_value)
+      def initialize(topic, partition, offset, timestamp_ms, key, value, headers, pointer, batch)
+        @topic = topic
+        @partition = partition
+        @offset = offset
+        @timestamp_ms = timestamp_ms
+        @key = key
+        @value = value
+        @headers = headers
+        @pointer = pointer
+        @batch = batch
+      end
+
+      def timestamp
+        Time.at(0, @timestamp_ms, :millisecond)
       end
 
       def to_s
         "#{topic}-#{partition}@#{offset}"
       end
+    end
 
-      private
+    # Turns the views of one batch into Messages, reading each view's
+    # fields in one unpack rather than one ffi accessor per field: the
+    # per-message cost of the binding (issue #14, BENCHMARKS.md).
+    module Views
+      # struct yk_message_view and struct yk_header, as String#unpack reads them.
+      VIEW_FORMAT = "J J l x4 q q l x4 J J J J J J"
+      VIEW_SIZE = Native::MessageView.size
+      HEADER_FORMAT = "J J J J"
+      HEADER_SIZE = Native::Header.size
+      NO_HEADERS = {}.freeze
 
-      def bytes(pointer, accessor)
-        length = FFI::MemoryPointer.new(:size_t)
-        data = Native.public_send(accessor, pointer, length)
-        data.null? ? nil : data.read_bytes(length.read(:size_t))
+      module_function
+
+      def messages(views, count, batch)
+        topics = {}
+        memory = views.get_bytes(0, count * VIEW_SIZE)
+        Array.new(count) do |i|
+          message, topic, partition, offset, timestamp, _type, key, key_len, value, value_len, headers, header_count =
+            memory.unpack(VIEW_FORMAT, offset: i * VIEW_SIZE)
+          Message.new(topics[topic] ||= FFI::Pointer.new(topic).read_string.force_encoding(Encoding::UTF_8),
+                      partition, offset, timestamp, bytes(key, key_len), bytes(value, value_len),
+                      header_count.zero? ? NO_HEADERS : headers(headers, header_count), FFI::Pointer.new(message), batch)
+        end
+      end
+
+      def bytes(address, length)
+        address.zero? ? nil : FFI::Pointer.new(address).get_bytes(0, length)
+      end
+
+      def headers(address, count)
+        memory = FFI::Pointer.new(address).get_bytes(0, count * HEADER_SIZE)
+        Array.new(count) do |i|
+          name, name_len, value, value_len = memory.unpack(HEADER_FORMAT, offset: i * HEADER_SIZE)
+          [bytes(name, name_len).force_encoding(Encoding::UTF_8), bytes(value, value_len)]
+        end.to_h
       end
     end
+    private_constant :Views
+
+    # Messages taken from the library per call.
+    BATCH_CAPACITY = 256
 
     # metrics_responder (see MetricsBridge) receives
     # yelp_kafka.KafkaConsumerGroup.* with dimensions group_id, cluster_name,
@@ -127,7 +179,10 @@ module YelpKafka
       names = topics.map { |t| FFI::MemoryPointer.from_string(t) }
       array = FFI::MemoryPointer.new(:pointer, [names.size, 1].max).write_array_of_pointer(names)
       out = FFI::MemoryPointer.new(:pointer)
-      config.with_handle(@id) do |c|
+      # The library never waits for messages: #next waits on the ready
+      # descriptor itself, for config's consumer_timeout_ms (Waiting).
+      @consumer_timeout = config.consumer_timeout
+      config.with_handle(@id, consumer_timeout_ms: 0) do |c|
         code = Native.yk_consumer_group_new(array, names.size, c, @metrics&.table, out)
         unless code.zero?
           HANDLES.delete(@id)
@@ -136,6 +191,10 @@ module YelpKafka
         Error.check(code)
       end
       @handle = out.read_pointer
+      @ready = Waiting.ready_io(Native.yk_consumer_group_ready_fd(@handle))
+      @taken = []
+      @views = FFI::MemoryPointer.new(:pointer)
+      @count = FFI::MemoryPointer.new(:size_t)
       @guard.raise_callback_error
     end
 
@@ -162,24 +221,17 @@ module YelpKafka
     # The next message of the partitions this member holds; raises
     # ConsumerTimeoutError after consumer_timeout_ms (Python yelp_kafka's next()).
     def next
-      @guard.call do
-        out = FFI::MemoryPointer.new(:pointer)
-        Error.check(Native.yk_consumer_group_next(@handle, out))
-        Message.new(out.read_pointer)
-      end
+      @guard.call { take(Waiting.deadline(@consumer_timeout)) }
     end
 
-    # Yields every message, going on through consumer timeouts until the
-    # block breaks or a call fails; an Enumerator without a block. The
-    # Enumerable methods all take their messages from here.
+    # Yields every message until the block breaks or a call fails, waiting
+    # as long as it takes (consumer_timeout_ms does not apply); an
+    # Enumerator without a block. The Enumerable methods all take their
+    # messages from here.
     def each
       return enum_for(:each) unless block_given?
 
-      loop do
-        yield self.next
-      rescue ConsumerTimeoutError
-        next
-      end
+      loop { yield @guard.call { take(nil) } }
     end
 
     # Marks message processed, in any order: a commit never passes a message
@@ -224,12 +276,47 @@ module YelpKafka
 
     private
 
+    # Starts without waiting, then waits for the allocation in slices.
     def start_group(timeout)
+      deadline = Waiting.deadline(timeout)
       @guard.call do
-        code = Native.yk_consumer_group_start(@handle, Native.milliseconds(timeout))
+        code = Native.yk_consumer_group_start(@handle, 0)
+        if code == TimedOutError::CODE
+          code = Waiting.in_slices(deadline) { |ms| Native.yk_consumer_group_wait_assignment(@handle, ms) }
+        end
         Error.check(code) unless code == TimedOutError::CODE
         code.zero?
       end
+    end
+
+    # The next message: one taken before, or the first of a new batch. The
+    # library's calls do not wait (consumer_timeout_ms 0); between them this
+    # waits on the ready descriptor until deadline (nil: no limit), calling
+    # again at least every REBALANCE_INTERVAL so that rebalances run.
+    def take(deadline)
+      loop do
+        message = @taken.shift and return message
+
+        @batch ||= new_batch
+        code = Native.yk_consumer_group_next_batch(@handle, @batch, @views, @count)
+        if code.zero?
+          @taken = Views.messages(@views.read_pointer, @count.read(:size_t), @batch)
+          @batch = nil
+          next
+        end
+        Error.check(code) unless code == ConsumerTimeoutError::CODE
+        left = Waiting.remaining(deadline)
+        Error.check(code) if left&.zero?
+        @ready.wait_readable(left ? [left, Waiting::REBALANCE_INTERVAL].min : Waiting::REBALANCE_INTERVAL)
+      end
+    end
+
+    # A batch per fill: the messages of the last one may still be waiting
+    # for task_done, so it is freed only when they are garbage.
+    def new_batch
+      out = FFI::MemoryPointer.new(:pointer)
+      Error.check(Native.yk_message_batch_new(BATCH_CAPACITY, out))
+      FFI::AutoPointer.new(out.read_pointer, Native.method(:yk_message_batch_free))
     end
 
     def rebalance(which, partitions, count)

@@ -39,6 +39,7 @@ module YelpKafka
     callback :record_fn, %i[pointer pointer double int64], :void
     callback :free_emitter_fn, %i[pointer pointer], :void
     callback :delivery_callback, %i[pointer pointer], :void
+    callback :delivery_batch_callback, %i[pointer pointer size_t], :void
 
     # struct yk_metrics_responder
     class MetricsResponder < FFI::Struct
@@ -95,11 +96,26 @@ module YelpKafka
     attach_function :yk_producer_flush, %i[pointer int32], :yk_error, blocking: true
     attach_function :yk_producer_close, %i[pointer int32 pointer], :yk_error, blocking: true
     attach_function :yk_producer_queue_length, [:pointer], :size_t
+    attach_function :yk_producer_ready_fd, [:pointer], :int32
+    attach_function :yk_producer_wakeup, [:pointer], :yk_error
+    attach_function :yk_producer_set_delivery_batch_callback, %i[pointer delivery_batch_callback pointer], :yk_error
     attach_function :yk_producer_free, [:pointer], :void, blocking: true
 
     # struct yk_topic_partition
     class TopicPartition < FFI::Struct
       layout :topic, :string, :partition, :int32
+    end
+
+    # struct yk_header
+    class Header < FFI::Struct
+      layout :name, :pointer, :name_len, :size_t, :value, :pointer, :value_len, :size_t
+    end
+
+    # struct yk_message_view
+    class MessageView < FFI::Struct
+      layout :message, :pointer, :topic, :pointer, :partition, :int32, :offset, :int64, :timestamp, :int64,
+             :timestamp_type, :int32, :key, :pointer, :key_len, :size_t, :value, :pointer, :value_len, :size_t,
+             :headers, :pointer, :header_count, :size_t
     end
 
     callback :rebalance_callback, %i[pointer pointer size_t], :void
@@ -117,6 +133,10 @@ module YelpKafka
     attach_function :yk_consumer_group_task_done, %i[pointer pointer], :yk_error, blocking: true
     attach_function :yk_consumer_group_commit, [:pointer], :yk_error, blocking: true
     attach_function :yk_consumer_group_stop, %i[pointer int32], :yk_error, blocking: true
+    attach_function :yk_consumer_group_wait_assignment, %i[pointer int32], :yk_error, blocking: true
+    attach_function :yk_consumer_group_next_batch, %i[pointer pointer pointer pointer], :yk_error, blocking: true
+    attach_function :yk_consumer_group_ready_fd, [:pointer], :int32
+    attach_function :yk_consumer_group_wakeup, [:pointer], :yk_error
     attach_function :yk_consumer_group_identifier, [:pointer], :string
     attach_function :yk_consumer_group_free, [:pointer], :void, blocking: true
     attach_function :yk_message_topic, [:pointer], :string
@@ -126,6 +146,9 @@ module YelpKafka
     attach_function :yk_message_key, %i[pointer pointer], :pointer
     attach_function :yk_message_value, %i[pointer pointer], :pointer
     attach_function :yk_message_free, [:pointer], :void
+    attach_function :yk_message_batch_new, %i[size_t pointer], :yk_error
+    attach_function :yk_message_batch_free, [:pointer], :void
+    attach_function :yk_task_done, [:pointer], :yk_error
 
     # Milliseconds for C from a timeout in seconds: nil (no limit) is -1.
     def self.milliseconds(seconds)

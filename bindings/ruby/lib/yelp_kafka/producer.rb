@@ -5,7 +5,8 @@ module YelpKafka
   # YelpKafkaSimpleProducer and YelpKafkaKeyedProducer (#send_messages,
   # #send_keyed_messages), or asynchronously with batching and delivery
   # reports (#produce, then #poll or #flush). Usable from several threads at
-  # once; calls that wait release the GVL. Close it to deliver what is
+  # once; #poll and #flush give way to Timeout, Thread#kill and signal traps
+  # at once (Waiting). Close it to deliver what is
   # queued and release it.
   #
   #   producer = YelpKafka::Producer.new(cluster, client_id: "my-client-id", acks: "all")
@@ -45,6 +46,7 @@ module YelpKafka
         end
       end
       @handle = out.read_pointer
+      @ready = Waiting.ready_io(Native.yk_producer_ready_fd(@handle))
       @id = HANDLES.add(self)
       Error.check(Native.yk_producer_set_delivery_callback(@handle, DELIVERY, FFI::Pointer.new(@id)))
       @guard.raise_callback_error
@@ -107,9 +109,18 @@ module YelpKafka
     # report queued. Returns how many it served.
     def poll(timeout = 0)
       Arguments.seconds(timeout, "timeout", optional: true)
+      deadline = Waiting.deadline(timeout)
       @guard.call do
         served = FFI::MemoryPointer.new(:size_t)
-        Error.check(Native.yk_producer_poll(@handle, Native.milliseconds(timeout), served))
+        loop do
+          Error.check(Native.yk_producer_poll(@handle, 0, served))
+          break unless served.read(:size_t).zero?
+
+          left = Waiting.remaining(deadline)
+          break if left&.zero?
+
+          @ready.wait_readable(left)
+        end
         served.read(:size_t)
       end
     end
@@ -119,7 +130,10 @@ module YelpKafka
     # TimedOutError when the deadline passes first.
     def flush(timeout)
       Arguments.seconds(timeout, "timeout")
-      @guard.call { Error.check(Native.yk_producer_flush(@handle, Native.milliseconds(timeout))) }
+      deadline = Waiting.deadline(timeout)
+      @guard.call do
+        Error.check(Waiting.in_slices(deadline) { |ms| Native.yk_producer_flush(@handle, ms) })
+      end
     end
 
     # Messages produced and not yet delivered or failed.
