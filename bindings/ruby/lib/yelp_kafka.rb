@@ -14,8 +14,10 @@ require_relative "yelp_kafka/waiting"
 require_relative "yelp_kafka/cluster_config"
 require_relative "yelp_kafka/discovery"
 require_relative "yelp_kafka/metrics"
+require_relative "yelp_kafka/message"
 require_relative "yelp_kafka/producer"
 require_relative "yelp_kafka/consumer_group"
+require_relative "yelp_kafka/consumer"
 
 module YelpKafka
   # The library's version, "MAJOR.MINOR.PATCH".

@@ -94,78 +94,8 @@ module YelpKafka
   class KafkaConsumerGroup
     include Enumerable
 
-    # One message. key and value are binary Strings, nil when null;
-    # headers a Hash of name => binary String (nil for a null value), empty
-    # when the message has none; timestamp a Time.
-    class Message
-      attr_reader :topic, :partition, :offset, :key, :value, :headers
-
-      # The library's message, for task_done: it lives in the batch it came
-      # in, which this message keeps alive.
-      attr_reader :pointer
-
-      def initialize(topic, partition, offset, timestamp_ms, key, value, headers, pointer, batch)
-        @topic = topic
-        @partition = partition
-        @offset = offset
-        @timestamp_ms = timestamp_ms
-        @key = key
-        @value = value
-        @headers = headers
-        @pointer = pointer
-        @batch = batch
-      end
-
-      def timestamp
-        Time.at(0, @timestamp_ms, :millisecond)
-      end
-
-      def to_s
-        "#{topic}-#{partition}@#{offset}"
-      end
-    end
-
-    # Turns the views of one batch into Messages, reading each view's
-    # fields in one unpack rather than one ffi accessor per field: the
-    # per-message cost of the binding (issue #14, BENCHMARKS.md).
-    module Views
-      # struct yk_message_view and struct yk_header, as String#unpack reads them.
-      VIEW_FORMAT = "J J l x4 q q l x4 J J J J J J"
-      VIEW_SIZE = Native::MessageView.size
-      HEADER_FORMAT = "J J J J"
-      HEADER_SIZE = Native::Header.size
-      NO_HEADERS = {}.freeze
-
-      module_function
-
-      def messages(views, count, batch)
-        topics = {}
-        memory = views.get_bytes(0, count * VIEW_SIZE)
-        Array.new(count) do |i|
-          message, topic, partition, offset, timestamp, _type, key, key_len, value, value_len, headers, header_count =
-            memory.unpack(VIEW_FORMAT, offset: i * VIEW_SIZE)
-          Message.new(topics[topic] ||= FFI::Pointer.new(topic).read_string.force_encoding(Encoding::UTF_8),
-                      partition, offset, timestamp, bytes(key, key_len), bytes(value, value_len),
-                      header_count.zero? ? NO_HEADERS : headers(headers, header_count), FFI::Pointer.new(message), batch)
-        end
-      end
-
-      def bytes(address, length)
-        address.zero? ? nil : FFI::Pointer.new(address).get_bytes(0, length)
-      end
-
-      def headers(address, count)
-        memory = FFI::Pointer.new(address).get_bytes(0, count * HEADER_SIZE)
-        Array.new(count) do |i|
-          name, name_len, value, value_len = memory.unpack(HEADER_FORMAT, offset: i * HEADER_SIZE)
-          [bytes(name, name_len).force_encoding(Encoding::UTF_8), bytes(value, value_len)]
-        end.to_h
-      end
-    end
-    private_constant :Views
-
-    # Messages taken from the library per call.
-    BATCH_CAPACITY = 256
+    # The messages handed out, shared with the consumers.
+    Message = YelpKafka::Message
 
     # metrics_responder (see MetricsBridge) receives
     # yelp_kafka.KafkaConsumerGroup.* with dimensions group_id, cluster_name,
@@ -192,9 +122,7 @@ module YelpKafka
       end
       @handle = out.read_pointer
       @ready = Waiting.ready_io(Native.yk_consumer_group_ready_fd(@handle))
-      @taken = []
-      @views = FFI::MemoryPointer.new(:pointer)
-      @count = FFI::MemoryPointer.new(:size_t)
+      @reader = BatchReader.new
       @guard.raise_callback_error
     end
 
@@ -295,28 +223,16 @@ module YelpKafka
     # again at least every REBALANCE_INTERVAL so that rebalances run.
     def take(deadline)
       loop do
-        message = @taken.shift and return message
+        message = @reader.shift and return message
 
-        @batch ||= new_batch
-        code = Native.yk_consumer_group_next_batch(@handle, @batch, @views, @count)
-        if code.zero?
-          @taken = Views.messages(@views.read_pointer, @count.read(:size_t), @batch)
-          @batch = nil
-          next
-        end
+        code = @reader.fill { |batch, views, count| Native.yk_consumer_group_next_batch(@handle, batch, views, count) }
+        next if code.zero?
+
         Error.check(code) unless code == ConsumerTimeoutError::CODE
         left = Waiting.remaining(deadline)
         Error.check(code) if left&.zero?
         @ready.wait_readable(left ? [left, Waiting::REBALANCE_INTERVAL].min : Waiting::REBALANCE_INTERVAL)
       end
-    end
-
-    # A batch per fill: the messages of the last one may still be waiting
-    # for task_done, so it is freed only when they are garbage.
-    def new_batch
-      out = FFI::MemoryPointer.new(:pointer)
-      Error.check(Native.yk_message_batch_new(BATCH_CAPACITY, out))
-      FFI::AutoPointer.new(out.read_pointer, Native.method(:yk_message_batch_free))
     end
 
     def rebalance(which, partitions, count)

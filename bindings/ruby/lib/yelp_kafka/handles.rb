@@ -24,6 +24,10 @@ module YelpKafka
       @mutex.synchronize { @objects[id] }
     end
 
+    def empty?
+      @mutex.synchronize { @objects.empty? }
+    end
+
     # Forgets id and returns its object.
     def delete(id)
       @mutex.synchronize { @objects.delete(id) }

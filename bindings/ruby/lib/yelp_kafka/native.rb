@@ -90,8 +90,15 @@ module YelpKafka
     attach_function :yk_producer_send_messages, %i[pointer string pointer size_t pointer], :yk_error, blocking: true
     attach_function :yk_producer_send_keyed_messages, %i[pointer string pointer size_t pointer size_t pointer],
                     :yk_error, blocking: true
-    attach_function :yk_producer_produce, %i[pointer string int32 pointer size_t pointer size_t pointer int32],
+    # produce with the bytes passed straight from Ruby Strings, no copy:
+    # only with queue_wait_ms 0, when it cannot wait and keeps the GVL.
+    attach_function :yk_producer_produce_with_headers_now, :yk_producer_produce_with_headers,
+                    %i[pointer string int32 buffer_in size_t buffer_in size_t pointer size_t pointer int32], :yk_error
+    attach_function :yk_producer_produce_with_headers,
+                    %i[pointer string int32 pointer size_t pointer size_t pointer size_t pointer int32],
                     :yk_error, blocking: true
+    attach_function :yk_producer_send_with_headers,
+                    %i[pointer string int32 pointer size_t pointer size_t pointer size_t pointer], :yk_error, blocking: true
     attach_function :yk_producer_poll, %i[pointer int32 pointer], :yk_error, blocking: true
     attach_function :yk_producer_flush, %i[pointer int32], :yk_error, blocking: true
     attach_function :yk_producer_close, %i[pointer int32 pointer], :yk_error, blocking: true
@@ -127,6 +134,17 @@ module YelpKafka
                     %i[pointer rebalance_callback rebalance_callback pointer], :yk_error
     attach_function :yk_consumer_config_dump, [:pointer], :string
     attach_function :yk_consumer_config_free, [:pointer], :void
+    attach_function :yk_consumer_new_simple, %i[pointer string pointer size_t pointer], :yk_error
+    attach_function :yk_consumer_new, %i[pointer pointer size_t pointer], :yk_error
+    attach_function :yk_consumer_connect, [:pointer], :yk_error, blocking: true
+    attach_function :yk_consumer_next_batch, %i[pointer int32 pointer pointer pointer], :yk_error
+    attach_function :yk_consumer_task_done, %i[pointer pointer], :yk_error
+    attach_function :yk_consumer_commit, [:pointer], :yk_error, blocking: true
+    attach_function :yk_consumer_commit_partitions, %i[pointer pointer size_t], :yk_error, blocking: true
+    attach_function :yk_consumer_commit_message, %i[pointer pointer], :yk_error, blocking: true
+    attach_function :yk_consumer_ready_fd, [:pointer], :int32
+    attach_function :yk_consumer_close, [:pointer], :yk_error, blocking: true
+    attach_function :yk_consumer_free, [:pointer], :void
     attach_function :yk_consumer_group_new, %i[pointer size_t pointer pointer pointer], :yk_error, blocking: true
     attach_function :yk_consumer_group_start, %i[pointer int32], :yk_error, blocking: true
     attach_function :yk_consumer_group_next, %i[pointer pointer], :yk_error, blocking: true

@@ -41,13 +41,14 @@ module YelpKafka
     end
 
     # Runs the block (a C call taking milliseconds) with slices of at most
-    # SLICE seconds until it returns something other than TimedOut or the
-    # deadline passes; returns the last code.
-    def in_slices(deadline)
+    # SLICE seconds until it returns something other than timed_out (the
+    # code of a slice that ran out) or the deadline passes; returns the
+    # last code.
+    def in_slices(deadline, timed_out: TimedOutError::CODE)
       loop do
         left = remaining(deadline)
         code = yield Native.milliseconds(left ? [left, SLICE].min : SLICE)
-        return code unless code == TimedOutError::CODE && (left.nil? || left.positive?)
+        return code unless code == timed_out && (left.nil? || left.positive?)
       end
     end
   end
