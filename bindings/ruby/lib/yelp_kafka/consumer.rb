@@ -48,13 +48,16 @@ module YelpKafka
     def each
       return enum_for(:each) unless block_given?
 
-      loop { yield @guard.call { take(nil) } }
+      @guard.call { loop { yield take(nil) } }
     end
 
     # Marks message processed, in any order: a commit never passes a
     # message not marked.
     def task_done(message)
       Arguments.instance(message, Message, "message")
+      # yk_task_done needs no guard: it is safe whatever became of the handle.
+      return Error.check(Native.yk_task_done(message.pointer)) if message.source.equal?(self)
+
       @guard.call { Error.check(Native.yk_consumer_task_done(@handle, message.pointer)) }
     end
 
@@ -97,7 +100,7 @@ module YelpKafka
       @handle = out.read_pointer
       @guard = HandleGuard.new("consumer") { Native.yk_consumer_free(@handle) }
       @ready = Waiting.ready_io(Native.yk_consumer_ready_fd(@handle))
-      @reader = BatchReader.new
+      @reader = BatchReader.new(self)
     end
 
     # The next message, taking a batch of what is fetched without waiting
@@ -108,6 +111,8 @@ module YelpKafka
         message = @reader.shift and return message
 
         code = @reader.fill { |batch, views, count| Native.yk_consumer_next_batch(@handle, 0, batch, views, count) }
+        # A callback's error is raised here, not when a long #each ends.
+        @guard.raise_callback_error
         next if code.zero?
 
         Error.check(code) unless code == ConsumerTimeoutError::CODE

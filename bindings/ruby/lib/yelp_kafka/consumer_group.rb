@@ -122,7 +122,7 @@ module YelpKafka
       end
       @handle = out.read_pointer
       @ready = Waiting.ready_io(Native.yk_consumer_group_ready_fd(@handle))
-      @reader = BatchReader.new
+      @reader = BatchReader.new(self)
       @guard.raise_callback_error
     end
 
@@ -159,13 +159,16 @@ module YelpKafka
     def each
       return enum_for(:each) unless block_given?
 
-      loop { yield @guard.call { take(nil) } }
+      @guard.call { loop { yield take(nil) } }
     end
 
     # Marks message processed, in any order: a commit never passes a message
     # not marked. Counts toward auto_commit_interval_messages.
     def task_done(message)
       Arguments.instance(message, Message, "message")
+      # yk_task_done needs no guard: it is safe whatever became of the handle.
+      return Error.check(Native.yk_task_done(message.pointer)) if message.source.equal?(self)
+
       @guard.call { Error.check(Native.yk_consumer_group_task_done(@handle, message.pointer)) }
     end
 
@@ -226,6 +229,8 @@ module YelpKafka
         message = @reader.shift and return message
 
         code = @reader.fill { |batch, views, count| Native.yk_consumer_group_next_batch(@handle, batch, views, count) }
+        # A callback's error is raised here, not when a long #each ends.
+        @guard.raise_callback_error
         next if code.zero?
 
         Error.check(code) unless code == ConsumerTimeoutError::CODE

@@ -3,15 +3,19 @@
 module YelpKafka
   # One message. key and value are binary Strings, nil when null;
   # headers a Hash of name => binary String (nil for a null value), empty
-  # when the message has none; timestamp a Time.
+  # when the message has none; timestamp a Time, timestamp_ms the same in
+  # milliseconds since the Unix epoch.
   class Message
-    attr_reader :topic, :partition, :offset, :key, :value, :headers
+    attr_reader :topic, :partition, :offset, :timestamp_ms, :key, :value, :headers
 
     # The library's message, for task_done: it lives in the batch it came
     # in, which this message keeps alive.
     attr_reader :pointer
 
-    def initialize(topic, partition, offset, timestamp_ms, key, value, headers, pointer, batch)
+    # The consumer or group that handed it out.
+    attr_reader :source
+
+    def initialize(topic, partition, offset, timestamp_ms, key, value, headers, pointer, batch, source)
       @topic = topic
       @partition = partition
       @offset = offset
@@ -21,6 +25,7 @@ module YelpKafka
       @headers = headers
       @pointer = pointer
       @batch = batch
+      @source = source
     end
 
     def timestamp
@@ -37,32 +42,36 @@ module YelpKafka
   # per-message cost of the binding (issue #14, BENCHMARKS.md).
   module Views
     # struct yk_message_view and struct yk_header, as String#unpack reads them.
-    VIEW_FORMAT = "J J l x4 q q l x4 J J J J J J"
+    VIEW_FORMAT = "J J l x4 q q x8 J J J J J J"
     VIEW_SIZE = Native::MessageView.size
     HEADER_FORMAT = "J J J J"
     HEADER_SIZE = Native::Header.size
     NO_HEADERS = {}.freeze
+    # Reads at absolute addresses (address - 1 from here), without an
+    # FFI::Pointer object per read: a third of the cost per message.
+    ADDRESS_SPACE = FFI::Pointer.new(1)
 
     module_function
 
-    def messages(views, count, batch)
+    def messages(views, count, batch, source)
       topics = {}
       memory = views.get_bytes(0, count * VIEW_SIZE)
       Array.new(count) do |i|
-        message, topic, partition, offset, timestamp, _type, key, key_len, value, value_len, headers, header_count =
+        message, topic, partition, offset, timestamp, key, key_len, value, value_len, headers, header_count =
           memory.unpack(VIEW_FORMAT, offset: i * VIEW_SIZE)
-        Message.new(topics[topic] ||= FFI::Pointer.new(topic).read_string.force_encoding(Encoding::UTF_8),
+        Message.new(topics[topic] ||= ADDRESS_SPACE.get_string(topic - 1).force_encoding(Encoding::UTF_8),
                     partition, offset, timestamp, bytes(key, key_len), bytes(value, value_len),
-                    header_count.zero? ? NO_HEADERS : headers(headers, header_count), FFI::Pointer.new(message), batch)
+                    header_count.zero? ? NO_HEADERS : headers(headers, header_count), FFI::Pointer.new(message),
+                    batch, source)
       end
     end
 
     def bytes(address, length)
-      address.zero? ? nil : FFI::Pointer.new(address).get_bytes(0, length)
+      address.zero? ? nil : ADDRESS_SPACE.get_bytes(address - 1, length)
     end
 
     def headers(address, count)
-      memory = FFI::Pointer.new(address).get_bytes(0, count * HEADER_SIZE)
+      memory = ADDRESS_SPACE.get_bytes(address - 1, count * HEADER_SIZE)
       Array.new(count) do |i|
         name, name_len, value, value_len = memory.unpack(HEADER_FORMAT, offset: i * HEADER_SIZE)
         [bytes(name, name_len).force_encoding(Encoding::UTF_8), bytes(value, value_len)]
@@ -78,7 +87,9 @@ module YelpKafka
     # Messages taken from the library per call.
     CAPACITY = 256
 
-    def initialize
+    # source: the consumer or group the messages come from.
+    def initialize(source)
+      @source = source
       @taken = []
       @views = FFI::MemoryPointer.new(:pointer)
       @count = FFI::MemoryPointer.new(:size_t)
@@ -95,7 +106,7 @@ module YelpKafka
       @batch ||= new_batch
       code = yield @batch, @views, @count
       if code.zero?
-        @taken = Views.messages(@views.read_pointer, @count.read(:size_t), @batch)
+        @taken = Views.messages(@views.read_pointer, @count.read(:size_t), @batch, @source)
         @batch = nil
       end
       code

@@ -129,7 +129,7 @@ module YelpKafka
       headers = Headers.build(headers)
       @guard.call do
         id = opaque.nil? ? 0 : @pending.add(opaque)
-        code = enqueue(topic, partition || -1, key, value, headers, FFI::Pointer.new(id), Waiting.deadline(queue_wait))
+        code = enqueue(topic, partition || -1, key, value, headers, id.zero? ? nil : FFI::Pointer.new(id), queue_wait)
         @pending.delete(id) unless code.zero?
         Error.check(code)
       end
@@ -244,11 +244,12 @@ module YelpKafka
     # first; when the queue is full and queue_wait allows, tries again in
     # slices (Waiting) with copies, as the library then keeps the bytes
     # while it waits without the GVL.
-    def enqueue(topic, partition, key, value, headers, opaque, deadline)
+    def enqueue(topic, partition, key, value, headers, opaque, queue_wait)
       code = Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0, value,
                                                          value&.bytesize || 0, headers.array, headers.count, opaque, 0)
-      return code unless code == QueueFullError::CODE && Waiting.remaining(deadline) != 0
+      return code unless code == QueueFullError::CODE && queue_wait != 0
 
+      deadline = Waiting.deadline(queue_wait)
       key_buffer = buffer(key)
       value_buffer = buffer(value)
       Waiting.in_slices(deadline, timed_out: QueueFullError::CODE) do |ms|
