@@ -167,7 +167,7 @@ module YelpKafka
     def task_done(message)
       Arguments.instance(message, Message, "message")
       # yk_task_done needs no guard: it is safe whatever became of the handle.
-      return Error.check(Native.yk_task_done(message.pointer)) if message.source.equal?(self)
+      return Error.check(Native.yk_task_done(message.address)) if message.source.equal?(self)
 
       @guard.call { Error.check(Native.yk_consumer_group_task_done(@handle, message.pointer)) }
     end

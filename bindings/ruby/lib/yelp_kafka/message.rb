@@ -8,14 +8,14 @@ module YelpKafka
   class Message
     attr_reader :topic, :partition, :offset, :timestamp_ms, :key, :value, :headers
 
-    # The library's message, for task_done: it lives in the batch it came
-    # in, which this message keeps alive.
-    attr_reader :pointer
+    # The address of the library's message, for yk_task_done: it lives in
+    # the batch it came in, which this message keeps alive.
+    attr_reader :address
 
     # The consumer or group that handed it out.
     attr_reader :source
 
-    def initialize(topic, partition, offset, timestamp_ms, key, value, headers, pointer, batch, source)
+    def initialize(topic, partition, offset, timestamp_ms, key, value, headers, address, batch, source)
       @topic = topic
       @partition = partition
       @offset = offset
@@ -23,9 +23,14 @@ module YelpKafka
       @key = key
       @value = value
       @headers = headers
-      @pointer = pointer
+      @address = address
       @batch = batch
       @source = source
+    end
+
+    # The library's message, for the calls that take a pointer.
+    def pointer
+      FFI::Pointer.new(@address)
     end
 
     def timestamp
@@ -37,13 +42,15 @@ module YelpKafka
     end
   end
 
-  # Turns the views of one batch into Messages, reading each view's
-  # fields in one unpack rather than one ffi accessor per field: the
+  # Turns the views of one batch into Messages, reading every view's
+  # fields in one call rather than one ffi accessor per field: the
   # per-message cost of the binding (issue #14, BENCHMARKS.md).
   module Views
-    # struct yk_message_view and struct yk_header, as String#unpack reads them.
-    VIEW_FORMAT = "J J l x4 q q x8 J J J J J J"
-    VIEW_SIZE = Native::MessageView.size
+    # struct yk_message_view read as 64-bit words, one call per batch: every
+    # field is one word, the 32-bit partition and timestamp type each in
+    # the low half of theirs (x86_64 and aarch64 are little-endian).
+    VIEW_WORDS = Native::MessageView.size / 8
+    # struct yk_header, as String#unpack reads it.
     HEADER_FORMAT = "J J J J"
     HEADER_SIZE = Native::Header.size
     NO_HEADERS = {}.freeze
@@ -55,14 +62,13 @@ module YelpKafka
 
     def messages(views, count, batch, source)
       topics = {}
-      memory = views.get_bytes(0, count * VIEW_SIZE)
+      words = views.get_array_of_int64(0, count * VIEW_WORDS)
       Array.new(count) do |i|
-        message, topic, partition, offset, timestamp, key, key_len, value, value_len, headers, header_count =
-          memory.unpack(VIEW_FORMAT, offset: i * VIEW_SIZE)
+        message, topic, partition, offset, timestamp, _type, key, key_len, value, value_len, headers, header_count =
+          words[i * VIEW_WORDS, VIEW_WORDS]
         Message.new(topics[topic] ||= ADDRESS_SPACE.get_string(topic - 1).force_encoding(Encoding::UTF_8),
-                    partition, offset, timestamp, bytes(key, key_len), bytes(value, value_len),
-                    header_count.zero? ? NO_HEADERS : headers(headers, header_count), FFI::Pointer.new(message),
-                    batch, source)
+                    partition & 0xffff_ffff, offset, timestamp, bytes(key, key_len), bytes(value, value_len),
+                    header_count.zero? ? NO_HEADERS : headers(headers, header_count), message, batch, source)
       end
     end
 

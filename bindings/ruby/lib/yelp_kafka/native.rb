@@ -166,7 +166,8 @@ module YelpKafka
     attach_function :yk_message_free, [:pointer], :void
     attach_function :yk_message_batch_new, %i[size_t pointer], :yk_error
     attach_function :yk_message_batch_free, [:pointer], :void
-    attach_function :yk_task_done, [:pointer], :yk_error
+    # Takes the message's address as an integer: no FFI::Pointer per message.
+    attach_function :yk_task_done, [:uintptr_t], :yk_error
 
     # Milliseconds for C from a timeout in seconds: nil (no limit) is -1.
     def self.milliseconds(seconds)
