@@ -13,8 +13,10 @@
 # consumer: a new group's simple consumer reads every partition of TOPIC
 # from the start until COUNT messages came, reading every field of each
 # and marking it done.
-# Prints `msgs_per_s=... cpu_s=...`, cpu_s being the whole process (the
-# library's threads included) during the work only.
+# Prints `msgs_per_s=... cpu_s=... thread_cpu_s=... gc_s=...`: cpu_s is the
+# whole process (the library's threads included) during the work only,
+# thread_cpu_s the calling thread alone (Ruby and the C calls it makes),
+# gc_s the part of it Ruby's garbage collector took.
 
 require "yelp_kafka"
 
@@ -62,10 +64,14 @@ mode, bootstrap, topic, count, size = ARGV
 count = Integer(count)
 cluster = YelpKafka::ClusterConfig.new("bench", "bench", bootstrap.split(","))
 cpu_started = cpu_seconds
+thread_started = Process.clock_gettime(Process::CLOCK_THREAD_CPUTIME_ID)
+gc_started = GC.stat(:time)
 started = wall_seconds
 case mode
 when "producer" then produce(cluster, topic, count, Integer(size))
 when "consumer" then consume(cluster, topic, count)
 else abort "usage: bench.rb producer|consumer BOOTSTRAP TOPIC COUNT [SIZE]"
 end
-printf("msgs_per_s=%.0f cpu_s=%.3f\n", count / (wall_seconds - started), cpu_seconds - cpu_started)
+printf("msgs_per_s=%.0f cpu_s=%.3f thread_cpu_s=%.3f gc_s=%.3f\n", count / (wall_seconds - started),
+       cpu_seconds - cpu_started, Process.clock_gettime(Process::CLOCK_THREAD_CPUTIME_ID) - thread_started,
+       (GC.stat(:time) - gc_started) / 1000.0)
