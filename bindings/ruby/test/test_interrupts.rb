@@ -46,9 +46,7 @@ class InterruptsTest < Minitest::Test
 
   def test_timeout_ends_a_group_next_that_waits_forever
     with_started_group do |group|
-      started = now
-      assert_raises(Timeout::Error) { Timeout.timeout(DEADLINE) { group.next } }
-      assert_prompt(started, "next")
+      assert_timeout_ends("next") { group.next }
       assert_raises(Timeout::Error) { Timeout.timeout(DEADLINE) { group.first } }
       # The group goes on after an interrupt.
       word = run_word
@@ -82,20 +80,23 @@ class InterruptsTest < Minitest::Test
     end
   end
 
+  # Asserts that Timeout ends the block promptly.
+  def assert_timeout_ends(what, &block)
+    started = now
+    assert_raises(Timeout::Error) { Timeout.timeout(DEADLINE, &block) }
+    assert_prompt(started, what)
+  end
+
   def test_timeout_ends_a_start_waiting_for_the_cooldown
     group = idle_group(cooldown: 30)
-    started = now
-    assert_raises(Timeout::Error) { Timeout.timeout(DEADLINE) { group.start(nil) } }
-    assert_prompt(started, "start")
+    assert_timeout_ends("start") { group.start(nil) }
   ensure
     group&.stop
   end
 
   def test_timeout_ends_a_producer_poll
     producer = YelpKafka::Producer.new(cluster)
-    started = now
-    assert_raises(Timeout::Error) { Timeout.timeout(DEADLINE) { producer.poll(nil) } }
-    assert_prompt(started, "poll")
+    assert_timeout_ends("poll") { producer.poll(nil) }
   ensure
     producer&.close
   end
@@ -108,9 +109,7 @@ class InterruptsTest < Minitest::Test
     producer.send_messages(topic, "with a leader")
     system(ENV.fetch("YK_CLUSTER_SH"), "kafka", "1", "leader", topic, "0", "-1", out: File::NULL, exception: true)
     producer.produce(topic, "without one", partition: 0)
-    started = now
-    assert_raises(Timeout::Error) { Timeout.timeout(DEADLINE) { producer.flush(60) } }
-    assert_prompt(started, "flush")
+    assert_timeout_ends("flush") { producer.flush(60) }
     assert_equal 1, producer.queue_length
     assert_raises(YelpKafka::TimedOutError) { producer.close(0) }
   end

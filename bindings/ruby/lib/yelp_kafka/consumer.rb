@@ -13,7 +13,7 @@ module YelpKafka
   # KafkaConsumerGroup. Waits give way to Timeout, Thread#kill and signal
   # traps at once (Waiting).
   class KafkaConsumer
-    include Enumerable
+    include MessageStream
 
     def initialize(topics, config)
       topics = Arguments.strings(topics, "topics")
@@ -29,11 +29,6 @@ module YelpKafka
       self
     end
 
-    # The next message; ConsumerTimeoutError after consumer_timeout_ms.
-    def next
-      @guard.call { take(Waiting.deadline(@consumer_timeout)) }
-    end
-
     # The next message, waiting up to timeout seconds (nil: no limit) when
     # block; nil when none came (Python yelp_kafka's get_message).
     def get_message(block: true, timeout: nil)
@@ -41,24 +36,6 @@ module YelpKafka
       @guard.call { take(block ? Waiting.deadline(timeout) : Waiting.now) }
     rescue ConsumerTimeoutError
       nil
-    end
-
-    # Yields every message, waiting as long as it takes, until the block
-    # breaks or a call fails; an Enumerator without a block.
-    def each
-      return enum_for(:each) unless block_given?
-
-      @guard.call { loop { yield take(nil) } }
-    end
-
-    # Marks message processed, in any order: a commit never passes a
-    # message not marked.
-    def task_done(message)
-      Arguments.instance(message, Message, "message")
-      # yk_task_done needs no guard: it is safe whatever became of the handle.
-      return Error.check(Native.yk_task_done(message.address)) if message.source.equal?(self)
-
-      @guard.call { Error.check(Native.yk_consumer_task_done(@handle, message.pointer)) }
     end
 
     # Commits the processed offsets: of every partition, or of partitions
@@ -103,23 +80,16 @@ module YelpKafka
       @reader = BatchReader.new(self)
     end
 
-    # The next message, taking a batch of what is fetched without waiting
-    # in the library and waiting on the ready descriptor until deadline
-    # (nil: no limit) between takes.
-    def take(deadline)
-      loop do
-        message = @reader.shift and return message
+    def take_batch(batch, views, count)
+      Native.yk_consumer_next_batch(@handle, 0, batch, views, count)
+    end
 
-        code = @reader.fill { |batch, views, count| Native.yk_consumer_next_batch(@handle, 0, batch, views, count) }
-        # A callback's error is raised here, not when a long #each ends.
-        @guard.raise_callback_error
-        next if code.zero?
+    def task_done_on_handle(message)
+      Native.yk_consumer_task_done(@handle, message.pointer)
+    end
 
-        Error.check(code) unless code == ConsumerTimeoutError::CODE
-        left = Waiting.remaining(deadline)
-        Error.check(code) if left&.zero?
-        @ready.wait_readable(left)
-      end
+    def idle_interval
+      nil
     end
   end
 

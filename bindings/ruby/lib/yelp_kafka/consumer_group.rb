@@ -92,7 +92,7 @@ module YelpKafka
   # more is delivered: stop the group and create a new one (Python yelp_kafka's outer
   # loop).
   class KafkaConsumerGroup
-    include Enumerable
+    include MessageStream
 
     # The messages handed out, shared with the consumers.
     Message = YelpKafka::Message
@@ -146,32 +146,6 @@ module YelpKafka
       end
     end
 
-    # The next message of the partitions this member holds; raises
-    # ConsumerTimeoutError after consumer_timeout_ms (Python yelp_kafka's next()).
-    def next
-      @guard.call { take(Waiting.deadline(@consumer_timeout)) }
-    end
-
-    # Yields every message until the block breaks or a call fails, waiting
-    # as long as it takes (consumer_timeout_ms does not apply); an
-    # Enumerator without a block. The Enumerable methods all take their
-    # messages from here.
-    def each
-      return enum_for(:each) unless block_given?
-
-      @guard.call { loop { yield take(nil) } }
-    end
-
-    # Marks message processed, in any order: a commit never passes a message
-    # not marked. Counts toward auto_commit_interval_messages.
-    def task_done(message)
-      Arguments.instance(message, Message, "message")
-      # yk_task_done needs no guard: it is safe whatever became of the handle.
-      return Error.check(Native.yk_task_done(message.address)) if message.source.equal?(self)
-
-      @guard.call { Error.check(Native.yk_consumer_group_task_done(@handle, message.pointer)) }
-    end
-
     # Commits the processed offsets of the partitions held now; raises
     # OffsetCommitError when the offset storage refuses.
     def commit
@@ -220,24 +194,18 @@ module YelpKafka
       end
     end
 
-    # The next message: one taken before, or the first of a new batch. The
-    # library's calls do not wait (consumer_timeout_ms 0); between them this
-    # waits on the ready descriptor until deadline (nil: no limit), calling
-    # again at least every REBALANCE_INTERVAL so that rebalances run.
-    def take(deadline)
-      loop do
-        message = @reader.shift and return message
+    # Does not wait: the group runs with consumer_timeout_ms 0.
+    def take_batch(batch, views, count)
+      Native.yk_consumer_group_next_batch(@handle, batch, views, count)
+    end
 
-        code = @reader.fill { |batch, views, count| Native.yk_consumer_group_next_batch(@handle, batch, views, count) }
-        # A callback's error is raised here, not when a long #each ends.
-        @guard.raise_callback_error
-        next if code.zero?
+    def task_done_on_handle(message)
+      Native.yk_consumer_group_task_done(@handle, message.pointer)
+    end
 
-        Error.check(code) unless code == ConsumerTimeoutError::CODE
-        left = Waiting.remaining(deadline)
-        Error.check(code) if left&.zero?
-        @ready.wait_readable(left ? [left, Waiting::REBALANCE_INTERVAL].min : Waiting::REBALANCE_INTERVAL)
-      end
+    # A group rebalances only inside its calls, so they run this often.
+    def idle_interval
+      Waiting::REBALANCE_INTERVAL
     end
 
     def rebalance(which, partitions, count)

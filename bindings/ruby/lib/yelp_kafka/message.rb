@@ -129,4 +129,62 @@ module YelpKafka
     end
   end
   private_constant :BatchReader
+
+  # What the consumers and the group share: messages taken by BatchReader,
+  # waits on the ready descriptor (Waiting), and task_done. The including
+  # class sets @guard, @reader, @ready and @consumer_timeout and defines
+  # take_batch (the library's batch call, which must not wait),
+  # task_done_on_handle and idle_interval (nil: wait on the descriptor
+  # alone).
+  module MessageStream
+    include Enumerable
+
+    # The next message; raises ConsumerTimeoutError after
+    # consumer_timeout_ms (Python yelp_kafka's next()).
+    def next
+      @guard.call { take(Waiting.deadline(@consumer_timeout)) }
+    end
+
+    # Yields every message until the block breaks or a call fails, waiting
+    # as long as it takes (consumer_timeout_ms does not apply); an
+    # Enumerator without a block. The Enumerable methods all take their
+    # messages from here.
+    def each
+      return enum_for(:each) unless block_given?
+
+      @guard.call { loop { yield take(nil) } }
+    end
+
+    # Marks message processed, in any order: a commit never passes a
+    # message not marked. Counts toward auto_commit_interval_messages.
+    def task_done(message)
+      Arguments.instance(message, Message, "message")
+      # yk_task_done needs no guard: it is safe whatever became of the handle.
+      return Error.check(Native.yk_task_done(message.address)) if message.source.equal?(self)
+
+      @guard.call { Error.check(task_done_on_handle(message)) }
+    end
+
+    private
+
+    # The next message, taking a batch without waiting in the library and
+    # waiting on the ready descriptor until deadline (nil: no limit)
+    # between takes, at most idle_interval at a time.
+    def take(deadline)
+      loop do
+        message = @reader.shift and return message
+
+        code = @reader.fill { |batch, views, count| take_batch(batch, views, count) }
+        # A callback's error is raised here, not when a long #each ends.
+        @guard.raise_callback_error
+        next if code.zero?
+
+        Error.check(code) unless code == ConsumerTimeoutError::CODE
+        left = Waiting.remaining(deadline)
+        Error.check(code) if left&.zero?
+        @ready.wait_readable([left, idle_interval].compact.min)
+      end
+    end
+  end
+  private_constant :MessageStream
 end
