@@ -18,6 +18,7 @@ require_relative "yelp_kafka/message"
 require_relative "yelp_kafka/producer"
 require_relative "yelp_kafka/consumer_group"
 require_relative "yelp_kafka/consumer"
+require_relative "yelp_kafka/offsets"
 
 module YelpKafka
   # The library's version, "MAJOR.MINOR.PATCH".

@@ -169,6 +169,35 @@ module YelpKafka
     # Takes the message's address as an integer: no FFI::Pointer per message.
     attach_function :yk_task_done, [:uintptr_t], :yk_error
 
+    # struct yk_topic_partition_offset
+    class TopicPartitionOffset < FFI::Struct
+      layout :topic, :pointer, :partition, :int32, :offset, :int64
+    end
+
+    # struct yk_partition_offsets
+    class PartitionOffsets < FFI::Struct
+      layout :topic, :string, :partition, :int32, :committed, :int64, :high_watermark, :int64,
+             :low_watermark, :int64, :lag, :int64
+    end
+
+    # Offsets and lag; every call but the selections' asks the cluster.
+    attach_function :yk_offsets_new, %i[pointer pointer pointer], :yk_error, blocking: true
+    attach_function :yk_offsets_free, [:pointer], :void
+    attach_function :yk_topics_new, [:pointer], :yk_error
+    attach_function :yk_topics_add, %i[pointer string], :yk_error
+    attach_function :yk_topics_add_partition, %i[pointer string int32], :yk_error
+    attach_function :yk_topics_free, [:pointer], :void
+    attach_function :yk_offsets_current, %i[pointer string pointer bool pointer], :yk_error, blocking: true
+    attach_function :yk_offsets_watermarks, %i[pointer pointer bool pointer], :yk_error, blocking: true
+    attach_function :yk_offsets_advance, %i[pointer string pointer bool pointer], :yk_error, blocking: true
+    attach_function :yk_offsets_rewind, %i[pointer string pointer bool pointer], :yk_error, blocking: true
+    attach_function :yk_offsets_set, %i[pointer string pointer size_t bool pointer], :yk_error, blocking: true
+    attach_function :yk_offsets_offset_distance, %i[pointer string string pointer size_t pointer], :yk_error,
+                    blocking: true
+    attach_function :yk_offsets_topics_offset_distance, %i[pointer string pointer pointer], :yk_error, blocking: true
+    attach_function :yk_offsets_result_rows, %i[pointer pointer], :pointer
+    attach_function :yk_offsets_result_free, [:pointer], :void
+
     # Milliseconds for C from a timeout in seconds: nil (no limit) is -1.
     def self.milliseconds(seconds)
       return -1 if seconds.nil?
