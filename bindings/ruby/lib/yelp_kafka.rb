@@ -19,6 +19,7 @@ require_relative "yelp_kafka/producer"
 require_relative "yelp_kafka/consumer_group"
 require_relative "yelp_kafka/consumer"
 require_relative "yelp_kafka/offsets"
+require_relative "yelp_kafka/callback_group"
 
 module YelpKafka
   # The library's version, "MAJOR.MINOR.PATCH".

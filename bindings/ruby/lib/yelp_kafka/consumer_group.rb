@@ -68,6 +68,47 @@ module YelpKafka
     end
   end
 
+  # What the two groups (KafkaConsumerGroup, ConsumerGroup) share: making
+  # the C group with its metrics responder, and running config's rebalance
+  # callbacks (PRE_REBALANCE and POST_REBALANCE reach the group through
+  # HANDLES). The including class sets @config and @guard first.
+  module GroupHandle
+    private
+
+    # Registers the group in HANDLES and yields the topics' C array, their
+    # count, the C configuration (with overrides), the metrics table and
+    # the place for the handle to the library's constructor; returns the
+    # handle.
+    def create_group(topics, metrics_responder, overrides = {})
+      @metrics = metrics_responder && MetricsBridge.new(metrics_responder, @guard)
+      @id = HANDLES.add(self)
+      names = topics.map { |t| FFI::MemoryPointer.from_string(t) }
+      array = FFI::MemoryPointer.new(:pointer, [names.size, 1].max).write_array_of_pointer(names)
+      out = FFI::MemoryPointer.new(:pointer)
+      @config.with_handle(@id, overrides) do |c|
+        code = yield(array, names.size, c, @metrics&.table, out)
+        unless code.zero?
+          HANDLES.delete(@id)
+          @metrics&.release
+        end
+        Error.check(code)
+      end
+      out.read_pointer
+    end
+
+    def rebalance(which, partitions, count)
+      callback = @config.public_send(which) or return
+      @guard.callback do
+        list = Array.new(count) do |i|
+          p = Native::TopicPartition.new(partitions + (i * Native::TopicPartition.size))
+          [p[:topic], p[:partition]]
+        end
+        callback.call(list)
+      end
+    end
+  end
+  private_constant :GroupHandle
+
   # Python yelp_kafka's KafkaConsumerGroup (docs/consumer-groups.md): members of one group, in any
   # processes or hosts (Python members included), share the partitions of
   # the topics through ZooKeeper.
@@ -93,6 +134,7 @@ module YelpKafka
   # loop).
   class KafkaConsumerGroup
     include MessageStream
+    include GroupHandle
 
     # The messages handed out, shared with the consumers.
     Message = YelpKafka::Message
@@ -104,23 +146,12 @@ module YelpKafka
       topics = Arguments.strings(topics, "topics")
       @config = Arguments.instance(config, KafkaConsumerConfig, "config")
       @guard = HandleGuard.new("consumer group") { release }
-      @metrics = metrics_responder && MetricsBridge.new(metrics_responder, @guard)
-      @id = HANDLES.add(self)
-      names = topics.map { |t| FFI::MemoryPointer.from_string(t) }
-      array = FFI::MemoryPointer.new(:pointer, [names.size, 1].max).write_array_of_pointer(names)
-      out = FFI::MemoryPointer.new(:pointer)
       # The library never waits for messages: #next waits on the ready
       # descriptor itself, for config's consumer_timeout_ms (Waiting).
       @consumer_timeout = config.consumer_timeout
-      config.with_handle(@id, consumer_timeout_ms: 0) do |c|
-        code = Native.yk_consumer_group_new(array, names.size, c, @metrics&.table, out)
-        unless code.zero?
-          HANDLES.delete(@id)
-          @metrics&.release
-        end
-        Error.check(code)
+      @handle = create_group(topics, metrics_responder, consumer_timeout_ms: 0) do |array, count, c, metrics, out|
+        Native.yk_consumer_group_new(array, count, c, metrics, out)
       end
-      @handle = out.read_pointer
       @ready = Waiting.ready_io(Native.yk_consumer_group_ready_fd(@handle))
       @reader = BatchReader.new(self)
       @guard.raise_callback_error
@@ -206,17 +237,6 @@ module YelpKafka
     # A group rebalances only inside its calls, so they run this often.
     def idle_interval
       Waiting::REBALANCE_INTERVAL
-    end
-
-    def rebalance(which, partitions, count)
-      callback = @config.public_send(which) or return
-      @guard.callback do
-        list = Array.new(count) do |i|
-          p = Native::TopicPartition.new(partitions + (i * Native::TopicPartition.size))
-          [p[:topic], p[:partition]]
-        end
-        callback.call(list)
-      end
     end
 
     def release

@@ -198,6 +198,16 @@ module YelpKafka
     attach_function :yk_offsets_result_rows, %i[pointer pointer], :pointer
     attach_function :yk_offsets_result_free, [:pointer], :void
 
+    callback :process_callback, %i[pointer pointer pointer size_t], :int32
+
+    # The callback group: run holds its thread until stopped.
+    attach_function :yk_callback_group_new,
+                    %i[pointer size_t pointer pointer process_callback pointer pointer], :yk_error, blocking: true
+    attach_function :yk_callback_group_run, [:pointer], :yk_error, blocking: true
+    attach_function :yk_callback_group_stop, %i[pointer int32], :yk_error, blocking: true
+    attach_function :yk_callback_group_free, [:pointer], :void, blocking: true
+    attach_function :yk_message_get_view, %i[pointer pointer], :yk_error
+
     # Milliseconds for C from a timeout in seconds: nil (no limit) is -1.
     def self.milliseconds(seconds)
       return -1 if seconds.nil?
