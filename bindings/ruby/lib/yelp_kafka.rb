@@ -20,6 +20,7 @@ require_relative "yelp_kafka/consumer_group"
 require_relative "yelp_kafka/consumer"
 require_relative "yelp_kafka/offsets"
 require_relative "yelp_kafka/callback_group"
+require_relative "yelp_kafka/multiprocessing_group"
 
 module YelpKafka
   # The library's version, "MAJOR.MINOR.PATCH".

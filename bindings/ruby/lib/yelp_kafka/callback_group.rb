@@ -34,14 +34,9 @@ module YelpKafka
     # Thread#kill and signals interrupt the wait at once and stop the
     # group, which then leaves after the message in hand.
     def run
-      runner = Thread.new { @guard.call { Error.check(Native.yk_callback_group_run(@handle)) } }
-      runner.report_on_exception = false
-      begin
-        runner.value
-      ensure
-        Native.yk_callback_group_stop(@handle, 0) if runner.alive?
+      Waiting.on_own_thread(@guard, stop: -> { Native.yk_callback_group_stop(@handle, 0) }) do
+        Error.check(Native.yk_callback_group_run(@handle))
       end
-      nil
     end
 
     # Asks #run to stop after the message in hand and waits up to timeout

@@ -22,6 +22,16 @@ module YelpKafka
       create(config) { |c, out| Native.yk_consumer_new(c, array, names.size, out) }
     end
 
+    # In a worker process started by a MultiprocessingGroup: the simple
+    # consumer of its partition, with the group's configuration and
+    # offsets, from the YK_WORKER_* environment the group sets
+    # (ConfigurationError without it). Not yet connected. The worker does
+    # not see consumer_timeout_ms: #next waits without limit, and
+    # #get_message(timeout:) takes a deadline.
+    def self.multiprocessing_worker
+      allocate.tap { |consumer| consumer.__send__(:create_worker) }
+    end
+
     # Looks the partitions up and starts each at the group's committed
     # offset (else per auto_offset_reset). Once only (WrongStateError).
     def connect
@@ -74,7 +84,18 @@ module YelpKafka
       @consumer_timeout = config.consumer_timeout
       out = FFI::MemoryPointer.new(:pointer)
       config.with_handle(nil) { |c| Error.check(yield(c, out)) }
-      @handle = out.read_pointer
+      adopt(out.read_pointer)
+    end
+
+    def create_worker
+      @consumer_timeout = nil
+      out = FFI::MemoryPointer.new(:pointer)
+      Error.check(Native.yk_multiprocessing_worker_consumer(out))
+      adopt(out.read_pointer)
+    end
+
+    def adopt(handle)
+      @handle = handle
       @guard = HandleGuard.new("consumer") { Native.yk_consumer_free(@handle) }
       @ready = Waiting.ready_io(Native.yk_consumer_ready_fd(@handle))
       @reader = BatchReader.new(self)

@@ -208,6 +208,21 @@ module YelpKafka
     attach_function :yk_callback_group_free, [:pointer], :void, blocking: true
     attach_function :yk_message_get_view, %i[pointer pointer], :yk_error
 
+    # The multiprocessing group with worker processes, and the worker's side.
+    attach_function :yk_multiprocessing_group_new_processes, %i[pointer size_t pointer pointer size_t pointer],
+                    :yk_error, blocking: true
+    attach_function :yk_multiprocessing_group_start, [:pointer], :yk_error, blocking: true
+    attach_function :yk_multiprocessing_group_stop, %i[pointer int32], :yk_error, blocking: true
+    attach_function :yk_multiprocessing_group_consumers, %i[pointer pointer], :yk_error
+    attach_function :yk_multiprocessing_group_free, [:pointer], :void, blocking: true
+    attach_function :yk_multiprocessing_worker_consumer, [:pointer], :yk_error
+    attach_function :yk_worker_list_count, [:pointer], :size_t
+    attach_function :yk_worker_list_topic, %i[pointer size_t], :string
+    attach_function :yk_worker_list_partition, %i[pointer size_t], :int32
+    attach_function :yk_worker_list_restarts, %i[pointer size_t], :int64
+    attach_function :yk_worker_list_pid, %i[pointer size_t], :int64
+    attach_function :yk_worker_list_free, [:pointer], :void
+
     # Milliseconds for C from a timeout in seconds: nil (no limit) is -1.
     def self.milliseconds(seconds)
       return -1 if seconds.nil?

@@ -40,6 +40,22 @@ module YelpKafka
       IO.for_fd(fd, "r", autoclose: false)
     end
 
+    # Runs the block (a C call that holds its thread until stop is called)
+    # inside guard on a thread of its own and waits for it here, where Ruby
+    # can interrupt the wait; an interrupt calls stop, and the thread goes
+    # on until the library returns. Returns nil; raises what the block
+    # raised.
+    def on_own_thread(guard, stop:)
+      runner = Thread.new { guard.call { yield } }
+      runner.report_on_exception = false
+      begin
+        runner.value
+      ensure
+        stop.call if runner.alive?
+      end
+      nil
+    end
+
     # Runs the block (a C call taking milliseconds) with slices of at most
     # SLICE seconds until it returns something other than timed_out (the
     # code of a slice that ran out) or the deadline passes; returns the
