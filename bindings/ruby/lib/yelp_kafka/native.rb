@@ -82,6 +82,7 @@ module YelpKafka
     attach_function :yk_topology_cluster_count, [:pointer], :size_t
     attach_function :yk_topology_cluster, %i[pointer size_t], :pointer
     attach_function :yk_topology_local_cluster, %i[pointer pointer], :yk_error
+    attach_function :yk_topology_cluster_by_name, %i[pointer string pointer], :yk_error
     attach_function :yk_topology_free, [:pointer], :void
 
     # The producer; calls that wait release the GVL (callbacks take it back).
