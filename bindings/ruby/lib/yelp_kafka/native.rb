@@ -38,7 +38,6 @@ module YelpKafka
     callback :get_emitter_fn, %i[pointer string pointer size_t], :pointer
     callback :record_fn, %i[pointer pointer double int64], :void
     callback :free_emitter_fn, %i[pointer pointer], :void
-    callback :delivery_callback, %i[pointer pointer], :void
     callback :delivery_batch_callback, %i[pointer pointer size_t], :void
 
     # struct yk_metrics_responder
@@ -87,7 +86,6 @@ module YelpKafka
 
     # The producer; calls that wait release the GVL (callbacks take it back).
     attach_function :yk_producer_new, %i[pointer pointer pointer pointer], :yk_error, blocking: true
-    attach_function :yk_producer_set_delivery_callback, %i[pointer delivery_callback pointer], :yk_error
     attach_function :yk_producer_send_messages, %i[pointer string pointer size_t pointer], :yk_error, blocking: true
     attach_function :yk_producer_send_keyed_messages, %i[pointer string pointer size_t pointer size_t pointer],
                     :yk_error, blocking: true
@@ -105,7 +103,6 @@ module YelpKafka
     attach_function :yk_producer_close, %i[pointer int32 pointer], :yk_error, blocking: true
     attach_function :yk_producer_queue_length, [:pointer], :size_t
     attach_function :yk_producer_ready_fd, [:pointer], :int32
-    attach_function :yk_producer_wakeup, [:pointer], :yk_error
     attach_function :yk_producer_set_delivery_batch_callback, %i[pointer delivery_batch_callback pointer], :yk_error
     attach_function :yk_producer_free, [:pointer], :void, blocking: true
 
@@ -148,23 +145,14 @@ module YelpKafka
     attach_function :yk_consumer_free, [:pointer], :void
     attach_function :yk_consumer_group_new, %i[pointer size_t pointer pointer pointer], :yk_error, blocking: true
     attach_function :yk_consumer_group_start, %i[pointer int32], :yk_error, blocking: true
-    attach_function :yk_consumer_group_next, %i[pointer pointer], :yk_error, blocking: true
     attach_function :yk_consumer_group_task_done, %i[pointer pointer], :yk_error, blocking: true
     attach_function :yk_consumer_group_commit, [:pointer], :yk_error, blocking: true
     attach_function :yk_consumer_group_stop, %i[pointer int32], :yk_error, blocking: true
     attach_function :yk_consumer_group_wait_assignment, %i[pointer int32], :yk_error, blocking: true
     attach_function :yk_consumer_group_next_batch, %i[pointer pointer pointer pointer], :yk_error, blocking: true
     attach_function :yk_consumer_group_ready_fd, [:pointer], :int32
-    attach_function :yk_consumer_group_wakeup, [:pointer], :yk_error
     attach_function :yk_consumer_group_identifier, [:pointer], :string
     attach_function :yk_consumer_group_free, [:pointer], :void, blocking: true
-    attach_function :yk_message_topic, [:pointer], :string
-    attach_function :yk_message_partition, [:pointer], :int32
-    attach_function :yk_message_offset, [:pointer], :int64
-    attach_function :yk_message_timestamp, [:pointer], :int64
-    attach_function :yk_message_key, %i[pointer pointer], :pointer
-    attach_function :yk_message_value, %i[pointer pointer], :pointer
-    attach_function :yk_message_free, [:pointer], :void
     attach_function :yk_message_batch_new, %i[size_t pointer], :yk_error
     attach_function :yk_message_batch_free, [:pointer], :void
     # Takes the message's address as an integer: no FFI::Pointer per message.
