@@ -211,8 +211,10 @@ module YelpKafka
       HANDLES[opaque.address].__send__(:deliver, reports, count)
     end
 
-    # struct yk_delivery_report, as String#unpack reads it.
-    REPORT_FORMAT = "J l s x2 J l x4 q J"
+    # struct yk_delivery_report read as 64-bit words, one call per batch:
+    # the error code and the Kafka code share the second word, the 32-bit
+    # partition is the low half of the fourth (little-endian).
+    REPORT_WORDS = Native::DeliveryReport.size / 8
 
     private
 
@@ -221,23 +223,33 @@ module YelpKafka
         on_delivery = @on_delivery
         return if on_delivery.nil? && @pending.empty?
 
-        size = Native::DeliveryReport.size
-        memory = reports.get_bytes(0, count * size)
+        words = reports.get_array_of_int64(0, count * REPORT_WORDS)
         topics = {}
         count.times do |i|
-          opaque_id, code, kafka_code, topic, partition, offset, error_message =
-            memory.unpack(REPORT_FORMAT, offset: i * size)
+          opaque_id, codes, topic, partition, offset, error_message = words[i * REPORT_WORDS, REPORT_WORDS]
           opaque = opaque_id.zero? ? nil : @pending.delete(opaque_id)
           next if on_delivery.nil?
 
-          error = unless code.zero?
-                    Error::CLASSES.fetch(code, Error).new(error_message.zero? ? nil : FFI::Pointer.new(error_message).read_string,
-                                                          code: code, kafka_code: kafka_code)
-                  end
-          topic = topics[topic] ||= FFI::Pointer.new(topic).read_string.force_encoding(Encoding::UTF_8)
-          on_delivery.call(DeliveryReport.new(topic, partition, offset, opaque, error))
+          topic = topics[topic] ||= Views::ADDRESS_SPACE.get_string(topic - 1).force_encoding(Encoding::UTF_8)
+          on_delivery.call(DeliveryReport.new(topic, signed32(partition), offset, opaque,
+                                              delivery_error(codes, error_message)))
         end
       end
+    end
+
+    def delivery_error(codes, error_message)
+      code = codes & 0xffff_ffff
+      return nil if code.zero?
+
+      kafka_code = (codes >> 32) & 0xffff
+      kafka_code -= 0x1_0000 if kafka_code >= 0x8000
+      message = error_message.zero? ? nil : Views::ADDRESS_SPACE.get_string(error_message - 1)
+      Error::CLASSES.fetch(code, Error).new(message, code: code, kafka_code: kafka_code)
+    end
+
+    def signed32(word)
+      value = word & 0xffff_ffff
+      value >= 0x8000_0000 ? value - 0x1_0000_0000 : value
     end
 
     # Queues without waiting in the library and without copying the bytes
