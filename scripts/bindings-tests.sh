@@ -11,7 +11,10 @@
 #      library (it runs with no libyelp_kafka.so anywhere); a few tests
 #      again with the build tag yelpkafka_system (pkg-config, shared);
 #   3. Ruby (bindings/ruby): the minitest suite, on the installed
-#      libyelp_kafka.so.<major>;
+#      libyelp_kafka.so.<major>; then the gem built and installed into
+#      target/bindings/gem-home and a script run against it from outside
+#      the repository with an empty environment, the library found through
+#      the loader's cache as after an install to /usr/local;
 #   4. C++ (bindings/cpp): the test, -std=c++17 -Wall -Wextra -Werror, with
 #      AddressSanitizer and UBSan, built from the installed headers and
 #      linked with the installed static library (it is also the worker
@@ -81,6 +84,24 @@ step "Go with the build tag yelpkafka_system: the installed shared library throu
 step "Ruby (bindings/ruby): minitest on the installed library"
 (cd bindings/ruby && YELP_KAFKA_LIB="$prefix/lib/libyelp_kafka.so.$major" \
     ruby -w -Ilib -Itest -e 'Dir["test/test_*.rb"].sort.each { |f| require File.expand_path(f) }')
+
+step "Ruby: a script against the installed gem, from outside the repository, with no environment variables"
+# The library is found as after an install to /usr/local, whose ldconfig
+# step puts it in the loader's cache (docs/installing.md): here ldconfig
+# writes a private cache that also lists $prefix/lib, mounted over
+# /etc/ld.so.cache in a private mount namespace, so no system file changes.
+gem_home="$out/gem-home"
+outside="$(mktemp -d)"
+rm -rf "$gem_home"
+(cd bindings/ruby && gem build --silent yelp_kafka.gemspec -o "$outside/yelp_kafka.gem")
+# Offline: its one dependency, ffi, is the system's (Debian's ruby-ffi),
+# which `gem install --install-dir` does not look at.
+gem install --silent --local --no-document --ignore-dependencies --install-dir "$gem_home" "$outside/yelp_kafka.gem"
+cp bindings/ruby/examples/installed_gem.rb "$outside/"
+ldconfig -C "$outside/ld.so.cache" "$prefix/lib"
+(cd "$outside" && unshare -m sh -c 'mount --bind "$1" /etc/ld.so.cache && shift && exec env -i PATH=/usr/bin:/bin "$@"' \
+    sh "$outside/ld.so.cache" ruby -w installed_gem.rb "$gem_home" "$YK_KAFKA1" mytopic)
+rm -rf "$outside"
 
 step "C++ (bindings/cpp): -std=c++17 -Wall -Wextra -Werror, ASan + UBSan, installed headers and archive"
 "${CXX:-g++}" -std=c++17 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \

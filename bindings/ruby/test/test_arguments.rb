@@ -69,7 +69,7 @@ class ArgumentsTest < Minitest::Test
     end
     group = YelpKafka::KafkaConsumerGroup.new(["other"], config)
     assert_type_error("timeout must be a number of seconds or nil, not String") { group.start("1") }
-    assert_type_error("message must be a YelpKafka::KafkaConsumerGroup::Message, not String") { group.task_done("m") }
+    assert_type_error("message must be a YelpKafka::Message, not String") { group.task_done("m") }
     assert_type_error("timeout must be a number of seconds, not String") { group.stop("1") }
     group.stop(1)
   end

@@ -10,6 +10,7 @@ module YelpKafka
 
     # value as a String; TypeError unless it is one (or converts implicitly).
     def string(value, name)
+      return value if value.instance_of?(String)
       return value.to_str if value.respond_to?(:to_str)
 
       raise TypeError, "#{name} must be a String, not #{value.class}"

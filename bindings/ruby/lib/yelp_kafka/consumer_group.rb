@@ -31,14 +31,23 @@ module YelpKafka
       with_handle(nil) { |config| Native.yk_consumer_config_dump(config) }
     end
 
+    # consumer_timeout_ms in seconds; nil when negative (no limit).
+    def consumer_timeout
+      milliseconds = options.fetch(:consumer_timeout_ms) { options.fetch("consumer_timeout_ms", 100) }
+      Integer(milliseconds).negative? ? nil : Integer(milliseconds) / 1000.0
+    end
+
     # Yields the C configuration, with the rebalance callbacks reaching the
-    # group registered in HANDLES under callbacks_id (nil: no callbacks).
-    def with_handle(callbacks_id)
+    # group registered in HANDLES under callbacks_id (nil: no callbacks) and
+    # overrides set after the options.
+    def with_handle(callbacks_id, overrides = {})
       out = FFI::MemoryPointer.new(:pointer)
       cluster.with_handle { |c| Error.check(Native.yk_consumer_config_new(group_id, c, out)) }
       config = out.read_pointer
       begin
-        options.each { |key, value| Error.check(Native.yk_consumer_config_set(config, key.to_s, value.to_s)) }
+        options.merge(overrides).each do |key, value|
+          Error.check(Native.yk_consumer_config_set(config, key.to_s, value.to_s))
+        end
         if callbacks_id
           Error.check(Native.yk_consumer_config_set_rebalance_callbacks(config, KafkaConsumerGroup::PRE_REBALANCE,
                                                                         KafkaConsumerGroup::POST_REBALANCE,
@@ -59,6 +68,47 @@ module YelpKafka
     end
   end
 
+  # What the two groups (KafkaConsumerGroup, ConsumerGroup) share: making
+  # the C group with its metrics responder, and running config's rebalance
+  # callbacks (PRE_REBALANCE and POST_REBALANCE reach the group through
+  # HANDLES). The including class sets @config and @guard first.
+  module GroupHandle
+    private
+
+    # Registers the group in HANDLES and yields the topics' C array, their
+    # count, the C configuration (with overrides), the metrics table and
+    # the place for the handle to the library's constructor; returns the
+    # handle.
+    def create_group(topics, metrics_responder, overrides = {})
+      @metrics = metrics_responder && MetricsBridge.new(metrics_responder, @guard)
+      @id = HANDLES.add(self)
+      names = topics.map { |t| FFI::MemoryPointer.from_string(t) }
+      array = FFI::MemoryPointer.new(:pointer, [names.size, 1].max).write_array_of_pointer(names)
+      out = FFI::MemoryPointer.new(:pointer)
+      @config.with_handle(@id, overrides) do |c|
+        code = yield(array, names.size, c, @metrics&.table, out)
+        unless code.zero?
+          HANDLES.delete(@id)
+          @metrics&.release
+        end
+        Error.check(code)
+      end
+      out.read_pointer
+    end
+
+    def rebalance(which, partitions, count)
+      callback = @config.public_send(which) or return
+      @guard.callback do
+        list = Array.new(count) do |i|
+          p = Native::TopicPartition.new(partitions + (i * Native::TopicPartition.size))
+          [p[:topic], p[:partition]]
+        end
+        callback.call(list)
+      end
+    end
+  end
+  private_constant :GroupHandle
+
   # Python yelp_kafka's KafkaConsumerGroup (docs/consumer-groups.md): members of one group, in any
   # processes or hosts (Python members included), share the partitions of
   # the topics through ZooKeeper.
@@ -77,43 +127,17 @@ module YelpKafka
   # unless a call fails.
   #
   # Rebalances and their callbacks run inside the calls that meet them
-  # (start, next, stop), on the calling thread; calls that wait release the
-  # GVL. After PartitionerError (the ZooKeeper session was lost) nothing
+  # (start, next, stop), on the calling thread. start, next and each give
+  # way to Timeout, Thread#kill and signal traps at once, also with
+  # consumer_timeout_ms -1 (Waiting). After PartitionerError (the ZooKeeper session was lost) nothing
   # more is delivered: stop the group and create a new one (Python yelp_kafka's outer
   # loop).
   class KafkaConsumerGroup
-    include Enumerable
+    include MessageStream
+    include GroupHandle
 
-    # One message. key and value are binary Strings, nil when null;
-    # timestamp is a Time.
-    class Message
-      attr_reader :topic, :partition, :offset, :timestamp, :key, :value
-
-      # The library's message, kept for task_done until garbage.
-      attr_reader :pointer
-
-      def initialize(pointer)
-        @pointer = FFI::AutoPointer.new(pointer, Native.method(:yk_message_free))
-        @topic = Native.yk_message_topic(pointer)
-        @partition = Native.yk_message_partition(pointer)
-        @offset = Native.yk_message_offset(pointer)
-        @timestamp = Time.at(0, Native.yk_message_timestamp(pointer), :millisecond)
-        @key = bytes(pointer, :yk_message_key)
-        @value = bytes(pointer, :yk_message_value)
-      end
-
-      def to_s
-        "#{topic}-#{partition}@#{offset}"
-      end
-
-      private
-
-      def bytes(pointer, accessor)
-        length = FFI::MemoryPointer.new(:size_t)
-        data = Native.public_send(accessor, pointer, length)
-        data.null? ? nil : data.read_bytes(length.read(:size_t))
-      end
-    end
+    # The messages handed out, shared with the consumers.
+    Message = YelpKafka::Message
 
     # metrics_responder (see MetricsBridge) receives
     # yelp_kafka.KafkaConsumerGroup.* with dimensions group_id, cluster_name,
@@ -122,20 +146,14 @@ module YelpKafka
       topics = Arguments.strings(topics, "topics")
       @config = Arguments.instance(config, KafkaConsumerConfig, "config")
       @guard = HandleGuard.new("consumer group") { release }
-      @metrics = metrics_responder && MetricsBridge.new(metrics_responder, @guard)
-      @id = HANDLES.add(self)
-      names = topics.map { |t| FFI::MemoryPointer.from_string(t) }
-      array = FFI::MemoryPointer.new(:pointer, [names.size, 1].max).write_array_of_pointer(names)
-      out = FFI::MemoryPointer.new(:pointer)
-      config.with_handle(@id) do |c|
-        code = Native.yk_consumer_group_new(array, names.size, c, @metrics&.table, out)
-        unless code.zero?
-          HANDLES.delete(@id)
-          @metrics&.release
-        end
-        Error.check(code)
+      # The library never waits for messages: #next waits on the ready
+      # descriptor itself, for config's consumer_timeout_ms (Waiting).
+      @consumer_timeout = config.consumer_timeout
+      @handle = create_group(topics, metrics_responder, consumer_timeout_ms: 0) do |array, count, c, metrics, out|
+        Native.yk_consumer_group_new(array, count, c, metrics, out)
       end
-      @handle = out.read_pointer
+      @ready = Waiting.ready_io(Native.yk_consumer_group_ready_fd(@handle))
+      @reader = BatchReader.new(self)
       @guard.raise_callback_error
     end
 
@@ -157,36 +175,6 @@ module YelpKafka
       ensure
         stop
       end
-    end
-
-    # The next message of the partitions this member holds; raises
-    # ConsumerTimeoutError after consumer_timeout_ms (Python yelp_kafka's next()).
-    def next
-      @guard.call do
-        out = FFI::MemoryPointer.new(:pointer)
-        Error.check(Native.yk_consumer_group_next(@handle, out))
-        Message.new(out.read_pointer)
-      end
-    end
-
-    # Yields every message, going on through consumer timeouts until the
-    # block breaks or a call fails; an Enumerator without a block. The
-    # Enumerable methods all take their messages from here.
-    def each
-      return enum_for(:each) unless block_given?
-
-      loop do
-        yield self.next
-      rescue ConsumerTimeoutError
-        next
-      end
-    end
-
-    # Marks message processed, in any order: a commit never passes a message
-    # not marked. Counts toward auto_commit_interval_messages.
-    def task_done(message)
-      Arguments.instance(message, Message, "message")
-      @guard.call { Error.check(Native.yk_consumer_group_task_done(@handle, message.pointer)) }
     end
 
     # Commits the processed offsets of the partitions held now; raises
@@ -224,23 +212,31 @@ module YelpKafka
 
     private
 
+    # Starts without waiting, then waits for the allocation in slices.
     def start_group(timeout)
+      deadline = Waiting.deadline(timeout)
       @guard.call do
-        code = Native.yk_consumer_group_start(@handle, Native.milliseconds(timeout))
+        code = Native.yk_consumer_group_start(@handle, 0)
+        if code == TimedOutError::CODE
+          code = Waiting.in_slices(deadline) { |ms| Native.yk_consumer_group_wait_assignment(@handle, ms) }
+        end
         Error.check(code) unless code == TimedOutError::CODE
         code.zero?
       end
     end
 
-    def rebalance(which, partitions, count)
-      callback = @config.public_send(which) or return
-      @guard.callback do
-        list = Array.new(count) do |i|
-          p = Native::TopicPartition.new(partitions + (i * Native::TopicPartition.size))
-          [p[:topic], p[:partition]]
-        end
-        callback.call(list)
-      end
+    # Does not wait: the group runs with consumer_timeout_ms 0.
+    def take_batch(batch, views, count)
+      Native.yk_consumer_group_next_batch(@handle, batch, views, count)
+    end
+
+    def task_done_on_handle(message)
+      Native.yk_consumer_group_task_done(@handle, message.pointer)
+    end
+
+    # A group rebalances only inside its calls, so they run this often.
+    def idle_interval
+      Waiting::REBALANCE_INTERVAL
     end
 
     def release

@@ -41,14 +41,7 @@ module YelpKafka
     def get_local_cluster(cluster_type, dir: DEFAULT_TOPOLOGY_DIR)
       Arguments.string(cluster_type, "cluster_type")
       topology(cluster_type, dir) do |ptr|
-        out = FFI::MemoryPointer.new(:pointer)
-        Error.check(Native.yk_topology_local_cluster(ptr, out))
-        cluster_ptr = out.read_pointer
-        begin
-          ClusterConfig.from_handle(cluster_ptr)
-        ensure
-          Native.yk_cluster_config_free(cluster_ptr)
-        end
+        copied_cluster { |out| Native.yk_topology_local_cluster(ptr, out) }
       end
     end
 
@@ -62,9 +55,23 @@ module YelpKafka
 
     # The cluster called name in <dir>/<cluster_type>.yaml.
     def get_cluster_by_name(cluster_type, name, dir: DEFAULT_TOPOLOGY_DIR)
+      Arguments.string(cluster_type, "cluster_type")
       Arguments.string(name, "name")
-      get_all_clusters(cluster_type, dir: dir).find { |c| c.name == name } or
-        raise ConfigurationError, "no cluster named #{name.inspect} in #{File.join(dir, "#{cluster_type}.yaml")}"
+      topology(cluster_type, dir) do |ptr|
+        copied_cluster { |out| Native.yk_topology_cluster_by_name(ptr, name, out) }
+      end
+    end
+
+    # The ClusterConfig of the copy the block's C call writes to out.
+    def copied_cluster
+      out = FFI::MemoryPointer.new(:pointer)
+      Error.check(yield(out))
+      cluster_ptr = out.read_pointer
+      begin
+        ClusterConfig.from_handle(cluster_ptr)
+      ensure
+        Native.yk_cluster_config_free(cluster_ptr)
+      end
     end
 
     # Runs a search over C handles of clusters.
@@ -122,6 +129,6 @@ module YelpKafka
         Native.yk_topology_free(ptr)
       end
     end
-    private_class_method :search, :with_handles, :run, :read_result, :topology
+    private_class_method :search, :with_handles, :run, :read_result, :topology, :copied_cluster
   end
 end

@@ -24,6 +24,10 @@ module YelpKafka
       @mutex.synchronize { @objects[id] }
     end
 
+    def empty?
+      @mutex.synchronize { @objects.empty? }
+    end
+
     # Forgets id and returns its object.
     def delete(id)
       @mutex.synchronize { @objects.delete(id) }
@@ -49,12 +53,16 @@ module YelpKafka
       @callback_error = nil
     end
 
-    # Runs the block as one call into the handle.
+    # Runs the block as one call into the handle. On every call of the
+    # per-message paths, so the lock is taken without a block.
     def call
-      @mutex.synchronize do
+      @mutex.lock
+      begin
         raise ClosedHandleError.new("the #{@what} was closed", code: ClosedHandleError::CODE) if @closed
 
         @active += 1
+      ensure
+        @mutex.unlock
       end
       begin
         yield
@@ -64,8 +72,11 @@ module YelpKafka
       end
     end
 
-    # Raises what a callback raised since the last call, once.
+    # Raises what a callback raised since the last call, once. The error is
+    # read without the lock first: it is only set and taken under it.
     def raise_callback_error
+      return if @callback_error.nil?
+
       error = @mutex.synchronize do
         pending, @callback_error = @callback_error, nil
         pending
@@ -90,9 +101,12 @@ module YelpKafka
     private
 
     def leave
-      last = @mutex.synchronize do
+      @mutex.lock
+      begin
         @active -= 1
-        @closed && @active.zero?
+        last = @closed && @active.zero?
+      ensure
+        @mutex.unlock
       end
       @free.call if last
     end

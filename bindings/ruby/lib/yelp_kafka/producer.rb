@@ -5,13 +5,44 @@ module YelpKafka
   # YelpKafkaSimpleProducer and YelpKafkaKeyedProducer (#send_messages,
   # #send_keyed_messages), or asynchronously with batching and delivery
   # reports (#produce, then #poll or #flush). Usable from several threads at
-  # once; calls that wait release the GVL. Close it to deliver what is
+  # once; #poll and #flush give way to Timeout, Thread#kill and signal traps
+  # at once (Waiting). Close it to deliver what is
   # queued and release it.
   #
   #   producer = YelpKafka::Producer.new(cluster, client_id: "my-client-id", acks: "all")
   #   producer.send_messages("my_topic", "message1", "message2")
   #   producer.close
   class Producer
+    # Record headers as the C calls take them: an array of struct yk_header
+    # and its length, with the bytes it points to kept alive alongside.
+    Headers = Struct.new(:array, :count, :buffers) do
+      def self.build(headers)
+        return self::NONE if headers.nil? || headers.empty?
+
+        unless headers.respond_to?(:each_pair) || headers.is_a?(Array)
+          raise TypeError, "headers must be a Hash or an Array of [name, value], not #{headers.class}"
+        end
+
+        pairs = headers.to_a
+        array = FFI::MemoryPointer.new(Native::Header, pairs.size)
+        buffers = pairs.each_with_index.flat_map do |(name, value), i|
+          name = Arguments.string(name, "header name")
+          value = Arguments.optional_string(value, "header #{name}")
+          entry = Native::Header.new(array + (i * Native::Header.size))
+          name_buffer = FFI::MemoryPointer.from_string(name)
+          value_buffer = value && FFI::MemoryPointer.new(:uint8, [value.bytesize, 1].max).put_bytes(0, value)
+          entry[:name] = name_buffer
+          entry[:name_len] = name.bytesize
+          entry[:value] = value_buffer
+          entry[:value_len] = value&.bytesize || 0
+          [name_buffer, value_buffer]
+        end
+        new(array, pairs.size, buffers)
+      end
+    end
+    Headers::NONE = Headers.new(nil, 0, nil).freeze
+    private_constant :Headers
+
     # What became of one message given to #produce. error is nil when the
     # broker acknowledged it; offset is -1 when unknown (acks=0) or on failure.
     DeliveryReport = Struct.new(:topic, :partition, :offset, :opaque, :error) do
@@ -45,8 +76,9 @@ module YelpKafka
         end
       end
       @handle = out.read_pointer
+      @ready = Waiting.ready_io(Native.yk_producer_ready_fd(@handle))
       @id = HANDLES.add(self)
-      Error.check(Native.yk_producer_set_delivery_callback(@handle, DELIVERY, FFI::Pointer.new(@id)))
+      Error.check(Native.yk_producer_set_delivery_batch_callback(@handle, DELIVERY, FFI::Pointer.new(@id)))
       @guard.raise_callback_error
     end
 
@@ -83,22 +115,40 @@ module YelpKafka
 
     # Queues one message and returns at once; its DeliveryReport (with
     # opaque) comes from a later #poll, #flush or #close. key nil sends no
-    # key, value nil a null value; partition nil lets the producer pick.
-    # When the queue is full, queue_wait decides: 0 raises QueueFullError at
-    # once, a number of seconds waits up to that long, nil waits for room.
-    def produce(topic, value, key: nil, partition: nil, opaque: nil, queue_wait: nil)
+    # key, value nil a null value; partition nil lets the producer pick;
+    # headers a Hash (or Array of pairs) of name => value (nil: a null
+    # value). When the queue is full, queue_wait decides: 0 raises
+    # QueueFullError at once, a number of seconds waits up to that long,
+    # nil waits for room.
+    def produce(topic, value, key: nil, partition: nil, opaque: nil, queue_wait: nil, headers: nil)
       topic = Arguments.string(topic, "topic")
       value = Arguments.optional_string(value, "value")
       key = Arguments.optional_string(key, "key")
       Arguments.integer(partition, "partition", optional: true)
       Arguments.seconds(queue_wait, "queue_wait", optional: true)
+      headers = Headers.build(headers)
       @guard.call do
         id = opaque.nil? ? 0 : @pending.add(opaque)
-        code = Native.yk_producer_produce(@handle, topic, partition || -1, buffer(key), key&.bytesize || 0,
-                                          buffer(value), value&.bytesize || 0, FFI::Pointer.new(id),
-                                          Native.milliseconds(queue_wait))
+        code = enqueue(topic, partition || -1, key, value, headers, id.zero? ? nil : FFI::Pointer.new(id), queue_wait)
         @pending.delete(id) unless code.zero?
         Error.check(code)
+      end
+    end
+
+    # Sends one message with headers (see #produce) and returns its offset
+    # once the broker acknowledged it.
+    def send_with_headers(topic, value, headers:, key: nil, partition: nil)
+      topic = Arguments.string(topic, "topic")
+      value = Arguments.optional_string(value, "value")
+      key = Arguments.optional_string(key, "key")
+      Arguments.integer(partition, "partition", optional: true)
+      headers = Headers.build(headers)
+      @guard.call do
+        offset = FFI::MemoryPointer.new(:int64)
+        Error.check(Native.yk_producer_send_with_headers(@handle, topic, partition || -1, buffer(key),
+                                                         key&.bytesize || 0, buffer(value), value&.bytesize || 0,
+                                                         headers.array, headers.count, offset))
+        offset.read_int64
       end
     end
 
@@ -107,9 +157,18 @@ module YelpKafka
     # report queued. Returns how many it served.
     def poll(timeout = 0)
       Arguments.seconds(timeout, "timeout", optional: true)
+      deadline = Waiting.deadline(timeout)
       @guard.call do
         served = FFI::MemoryPointer.new(:size_t)
-        Error.check(Native.yk_producer_poll(@handle, Native.milliseconds(timeout), served))
+        loop do
+          Error.check(Native.yk_producer_poll(@handle, 0, served))
+          break unless served.read(:size_t).zero?
+
+          left = Waiting.remaining(deadline)
+          break if left&.zero?
+
+          @ready.wait_readable(left)
+        end
         served.read(:size_t)
       end
     end
@@ -119,7 +178,10 @@ module YelpKafka
     # TimedOutError when the deadline passes first.
     def flush(timeout)
       Arguments.seconds(timeout, "timeout")
-      @guard.call { Error.check(Native.yk_producer_flush(@handle, Native.milliseconds(timeout))) }
+      deadline = Waiting.deadline(timeout)
+      @guard.call do
+        Error.check(Waiting.in_slices(deadline) { |ms| Native.yk_producer_flush(@handle, ms) })
+      end
     end
 
     # Messages produced and not yet delivered or failed.
@@ -143,21 +205,69 @@ module YelpKafka
     end
 
     # The delivery callback, shared by every producer; its opaque is the
-    # producer's id.
-    DELIVERY = FFI::Function.new(:void, %i[pointer pointer]) do |opaque, report|
-      HANDLES[opaque.address].__send__(:deliver, Native::DeliveryReport.new(report))
+    # producer's id. One call per poll, flush or close serves all their
+    # reports (docs/c-abi.md), read in one unpack each.
+    DELIVERY = FFI::Function.new(:void, %i[pointer pointer size_t]) do |opaque, reports, count|
+      HANDLES[opaque.address].__send__(:deliver, reports, count)
     end
+
+    # struct yk_delivery_report read as 64-bit words, one call per batch:
+    # the error code and the Kafka code share the second word, the 32-bit
+    # partition is the low half of the fourth (little-endian).
+    REPORT_WORDS = Native::DeliveryReport.size / 8
 
     private
 
-    def deliver(report)
+    def deliver(reports, count)
       @guard.callback do
-        opaque = @pending.delete(report[:message_opaque].address)
-        error = unless report[:error].zero?
-                  Error::CLASSES.fetch(report[:error], Error).new(report[:error_message], code: report[:error],
-                                                                                          kafka_code: report[:kafka_code])
-                end
-        @on_delivery&.call(DeliveryReport.new(report[:topic], report[:partition], report[:offset], opaque, error))
+        on_delivery = @on_delivery
+        return if on_delivery.nil? && @pending.empty?
+
+        words = reports.get_array_of_int64(0, count * REPORT_WORDS)
+        topics = {}
+        count.times do |i|
+          opaque_id, codes, topic, partition, offset, error_message = words[i * REPORT_WORDS, REPORT_WORDS]
+          opaque = opaque_id.zero? ? nil : @pending.delete(opaque_id)
+          next if on_delivery.nil?
+
+          topic = topics[topic] ||= Views::ADDRESS_SPACE.get_string(topic - 1).force_encoding(Encoding::UTF_8)
+          on_delivery.call(DeliveryReport.new(topic, signed32(partition), offset, opaque,
+                                              delivery_error(codes, error_message)))
+        end
+      end
+    end
+
+    def delivery_error(codes, error_message)
+      code = codes & 0xffff_ffff
+      return nil if code.zero?
+
+      kafka_code = (codes >> 32) & 0xffff
+      kafka_code -= 0x1_0000 if kafka_code >= 0x8000
+      message = error_message.zero? ? nil : Views::ADDRESS_SPACE.get_string(error_message - 1)
+      Error::CLASSES.fetch(code, Error).new(message, code: code, kafka_code: kafka_code)
+    end
+
+    def signed32(word)
+      value = word & 0xffff_ffff
+      value >= 0x8000_0000 ? value - 0x1_0000_0000 : value
+    end
+
+    # Queues without waiting in the library and without copying the bytes
+    # first; when the queue is full and queue_wait allows, tries again in
+    # slices (Waiting) with copies, as the library then keeps the bytes
+    # while it waits without the GVL.
+    def enqueue(topic, partition, key, value, headers, opaque, queue_wait)
+      code = Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0, value,
+                                                         value&.bytesize || 0, headers.array, headers.count, opaque, 0)
+      return code unless code == QueueFullError::CODE && queue_wait != 0
+
+      deadline = Waiting.deadline(queue_wait)
+      key_buffer = buffer(key)
+      value_buffer = buffer(value)
+      Waiting.in_slices(deadline, timed_out: QueueFullError::CODE) do |ms|
+        Native.yk_producer_produce_with_headers(@handle, topic, partition, key_buffer, key&.bytesize || 0,
+                                                value_buffer, value&.bytesize || 0, headers.array, headers.count,
+                                                opaque, ms)
       end
     end
 

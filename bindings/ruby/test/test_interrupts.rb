@@ -1,0 +1,116 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "timeout"
+
+# Every blocking call gives way to Timeout, Thread#kill and signal traps
+# within 100 ms, also with consumer_timeout_ms = -1 (issue #14): the gem
+# waits on the handles' ready descriptors, never inside a long C call
+# (docs/c-abi.md, "Ready descriptors").
+class InterruptsTest < Minitest::Test
+  DEADLINE = 0.3
+  LATENESS = 0.1
+
+  class Trapped < StandardError; end
+
+  # A group alone on a new topic, holding its partition, with nothing to read.
+  def idle_group(cooldown: 0.2)
+    @topic = topic = "ruby-idle-#{Process.clock_gettime(Process::CLOCK_REALTIME, :nanosecond)}"
+    system(ENV.fetch("YK_CLUSTER_SH"), "kafka", "1", "topic", topic, "1", out: File::NULL, exception: true)
+    zookeeper = ENV.fetch("YK_ZOOKEEPER") { flunk "YK_ZOOKEEPER is unset: source target/cluster/env" }
+    cluster = YelpKafka::ClusterConfig.new("standard", "cluster1", bootstrap, zookeeper)
+    config = YelpKafka::KafkaConsumerConfig.new("ruby-#{run_word}", cluster, partitioner_cooldown: cooldown,
+                                                                             consumer_timeout_ms: -1,
+                                                                             api_version_caps: "ListOffsets:3")
+    YelpKafka::KafkaConsumerGroup.new([topic], config)
+  end
+
+  def now
+    Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  end
+
+  # Seconds from the interrupt at DEADLINE to the call's return.
+  def assert_prompt(started, what)
+    late = now - started - DEADLINE
+    assert_operator late, :<, LATENESS, "#{what} returned #{(late * 1000).round} ms after the interrupt"
+    assert_operator late, :>, -0.01, "#{what} returned before the interrupt"
+  end
+
+  def with_started_group
+    group = idle_group
+    assert group.start(30), "the group got no partition"
+    yield group
+  ensure
+    group&.stop
+  end
+
+  def test_timeout_ends_a_group_next_that_waits_forever
+    with_started_group do |group|
+      assert_timeout_ends("next") { group.next }
+      assert_raises(Timeout::Error) { Timeout.timeout(DEADLINE) { group.first } }
+      # The group goes on after an interrupt.
+      word = run_word
+      YelpKafka::Producer.new(cluster).tap { |p| p.send_messages(@topic, word) }.close
+      assert_equal word, Timeout.timeout(10) { group.next }.value
+    end
+  end
+
+  def test_thread_kill_ends_a_group_each
+    with_started_group do |group|
+      reader = Thread.new { group.each { flunk "a message came" } }
+      sleep DEADLINE
+      killed = now
+      reader.kill
+      assert reader.join(1), "the reader did not end"
+      late = now - killed
+      assert_operator late, :<, LATENESS, "each ended #{(late * 1000).round} ms after Thread#kill"
+    end
+  end
+
+  def test_a_signal_trap_runs_during_group_next
+    with_started_group do |group|
+      previous = trap("INT") { raise Trapped }
+      started = now
+      signaller = Thread.new { sleep DEADLINE; Process.kill(:INT, Process.pid) }
+      assert_raises(Trapped) { group.next }
+      assert_prompt(started, "next")
+    ensure
+      signaller&.join
+      trap("INT", previous || "DEFAULT")
+    end
+  end
+
+  # Asserts that Timeout ends the block promptly.
+  def assert_timeout_ends(what, &block)
+    started = now
+    assert_raises(Timeout::Error) { Timeout.timeout(DEADLINE, &block) }
+    assert_prompt(started, what)
+  end
+
+  def test_timeout_ends_a_start_waiting_for_the_cooldown
+    group = idle_group(cooldown: 30)
+    assert_timeout_ends("start") { group.start(nil) }
+  ensure
+    group&.stop
+  end
+
+  def test_timeout_ends_a_producer_poll
+    producer = YelpKafka::Producer.new(cluster)
+    assert_timeout_ends("poll") { producer.poll(nil) }
+  ensure
+    producer&.close
+  end
+
+  # A message for a partition without a leader stays queued: flush waits.
+  def test_timeout_ends_a_producer_flush
+    topic = "ruby-leaderless-#{Process.clock_gettime(Process::CLOCK_REALTIME, :nanosecond)}"
+    system(ENV.fetch("YK_CLUSTER_SH"), "kafka", "1", "topic", topic, "1", out: File::NULL, exception: true)
+    producer = YelpKafka::Producer.new(cluster)
+    producer.send_messages(topic, "with a leader")
+    system(ENV.fetch("YK_CLUSTER_SH"), "kafka", "1", "leader", topic, "0", "-1", out: File::NULL, exception: true)
+    producer.produce(topic, "without one", partition: 0)
+    assert_timeout_ends("flush") { producer.flush(60) }
+    assert_equal 1, producer.queue_length
+    assert_raises(YelpKafka::TimedOutError) { producer.close(0) }
+  end
+end
