@@ -56,6 +56,18 @@ std::string unique(const std::string &prefix)
     return prefix + "-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
 }
 
+// A new topic on cluster 1, so that a test that drains its consumer sees
+// no messages but its own (the other suites write to the demo topics).
+std::string fresh_topic(const std::string &prefix, int partitions)
+{
+    std::string name = unique(prefix);
+    std::string command = "\"" + env("YK_CLUSTER_SH") + "\" kafka 1 topic " + name + " " +
+                          std::to_string(partitions) + " >/dev/null";
+    if (std::system(command.c_str()) != 0)
+        throw std::runtime_error("could not create topic " + name);
+    return name;
+}
+
 // Counts the emitters alive, to check the producer destroys what it asked for.
 std::atomic<int> live_emitters{0};
 
@@ -219,13 +231,14 @@ void test_discovery_across_two_clusters()
           "copies of a cluster are equal, other clusters are not");
 }
 
-// A member alone takes the partition of "other", reads from the beginning,
+// A member alone takes the partition of a topic of its own, reads from the start,
 // commits, and gives the partition up on stop.
 void test_consumer_group_consumes_what_was_produced()
 {
     yk::Producer producer(local_cluster());
     std::string value = unique("cpp group message");
-    auto offset = producer.send_messages("other", {value}).at(0);
+    std::string topic = fresh_topic("cpp-group", 1);
+    auto offset = producer.send_messages(topic, {value}).at(0);
 
     std::vector<std::string> events;
     yk::ConsumerConfig config{unique("cpp-group"),
@@ -238,7 +251,7 @@ void test_consumer_group_consumes_what_was_produced()
                               [&](const std::vector<yk::TopicPartition> &p) { events.push_back("acquired " + std::to_string(p.size())); }};
     CountingResponder responder;
     {
-        yk::ConsumerGroup constructed({"other"}, config, &responder);
+        yk::ConsumerGroup constructed({topic}, config, &responder);
         // Moved before it starts: the rebalance callbacks below still reach
         // this test, and the moved-from group refuses calls.
         yk::ConsumerGroup group = std::move(constructed);
@@ -344,18 +357,6 @@ yk::ConsumerConfig group_config(const std::string &prefix)
              {"api_version_caps", "ListOffsets:3"}},
             nullptr,
             nullptr};
-}
-
-// A new topic on cluster 1, so that a test that drains its consumer sees
-// no messages but its own (the other suites write to the demo topics).
-std::string fresh_topic(const std::string &prefix, int partitions)
-{
-    std::string name = unique(prefix);
-    std::string command = "\"" + env("YK_CLUSTER_SH") + "\" kafka 1 topic " + name + " " +
-                          std::to_string(partitions) + " >/dev/null";
-    if (std::system(command.c_str()) != 0)
-        throw std::runtime_error("could not create topic " + name);
-    return name;
 }
 
 bool readable_within(int fd, std::chrono::milliseconds timeout)
