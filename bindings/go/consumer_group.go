@@ -66,8 +66,9 @@ type ConsumerMessage struct {
 // After ErrPartitioner (the ZooKeeper session was lost) nothing more is
 // delivered: Stop the group and create a new one (Python yelp_kafka's outer loop).
 type ConsumerGroup struct {
-	handle *C.yk_consumer_group
-	guard  handleGuard
+	handle     *C.yk_consumer_group
+	guard      handleGuard
+	interrupts interrupter
 	*groupState
 }
 
@@ -117,6 +118,12 @@ func NewConsumerGroup(topics []string, config ConsumerConfig, metrics MetricsRes
 		stateHandle.Delete()
 		releaseResponder()
 	}}
+	g.interrupts.wake = func() {
+		if g.guard.hold() {
+			C.yk_consumer_group_wakeup(handle)
+			g.guard.release()
+		}
+	}
 	return g, nil
 }
 
@@ -155,10 +162,11 @@ func newConsumerConfig(config ConsumerConfig, state cgo.Handle) (*C.yk_consumer_
 // Start connects, joins the group and waits up to timeout (negative: no
 // limit) for the first allocation, which comes no sooner than
 // partitioner_cooldown and runs PostRebalance here. ErrTimedOut means
-// still allocating: the group is started and Next goes on. Other errors
-// (ErrPartitioner when ZooKeeper cannot be reached or the topics have no
-// partitions, ErrKafkaUnavailable, ...) leave the group stopped: Stop it
-// and create a new one.
+// still allocating: the group is started, Next goes on, and Start again
+// (or WaitAssignment) waits again. Other errors (ErrPartitioner when
+// ZooKeeper cannot be reached or the topics have no partitions,
+// ErrKafkaUnavailable, ...) leave the group stopped: Stop it and create a
+// new one.
 func (g *ConsumerGroup) Start(timeout time.Duration) error {
 	if err := g.guard.enter(); err != nil {
 		return err
@@ -167,50 +175,95 @@ func (g *ConsumerGroup) Start(timeout time.Duration) error {
 	return call(func() C.enum_yk_error { return C.yk_consumer_group_start(g.handle, milliseconds(timeout)) })
 }
 
-// StartContext is Start with ctx's deadline as the timeout, no limit
-// without one. When the deadline passes first the error matches both
-// ErrTimedOut and context.DeadlineExceeded (errors.Is), and as with Start
-// the group is started: Next goes on. A context ended before the call
-// returns its error without starting. A cancellation without a deadline is
-// not noticed while waiting: the C call cannot be woken yet (a wakeup call
-// is being added to the C API), so give the context a deadline.
+// StartContext joins the group, then waits for the first allocation as
+// WaitAssignment(ctx) does: until ctx ends, whatever its deadline, with a
+// cancellation noticed within 50 ms. When ctx ends first the error matches
+// both ErrTimedOut and ctx's error (errors.Is), and as with Start the
+// group is started: Next goes on, and WaitAssignment waits again. Joining
+// (connecting to ZooKeeper and Kafka) is bounded by the connect timeouts,
+// not by ctx. A context ended before the call returns its error without
+// starting.
 func (g *ConsumerGroup) StartContext(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	timeout, ok := contextTimeout(ctx)
-	if !ok {
-		timeout = -1
+	if err := g.Start(0); !errors.Is(err, ErrTimedOut) {
+		return err
 	}
-	return withContextError(ctx, g.Start(timeout))
+	return g.WaitAssignment(ctx)
+}
+
+// WaitAssignment waits until the started group holds its allocation and
+// may deliver messages, or until ctx ends (yk_consumer_group_wait_assignment
+// in slices of at most 50 ms): at once when it holds its partitions
+// already. Rebalances and their callbacks run here, as in Next. When ctx
+// ends first the error matches both ErrTimedOut and ctx's error; the group
+// goes on allocating. ErrWrongState before Start, ErrClosedHandle after
+// Stop, ErrPartitioner when the ZooKeeper session was lost.
+func (g *ConsumerGroup) WaitAssignment(ctx context.Context) error {
+	for {
+		if ended := contextEnded(ctx); ended != nil {
+			return endedByContext(&Error{Code: ErrTimedOut,
+				Message: "WaitAssignment: no allocation before the context ended; the group goes on allocating in Next"}, ended)
+		}
+		slice := contextSlice
+		if remaining, ok := contextTimeout(ctx); ok && remaining < slice {
+			slice = remaining
+		}
+		if err := g.waitAssignment(slice); !errors.Is(err, ErrTimedOut) {
+			return err
+		}
+	}
+}
+
+func (g *ConsumerGroup) waitAssignment(timeout time.Duration) error {
+	if err := g.guard.enter(); err != nil {
+		return err
+	}
+	defer g.guard.leave()
+	return call(func() C.enum_yk_error {
+		return C.yk_consumer_group_wait_assignment(g.handle, milliseconds(timeout))
+	})
 }
 
 // Next takes the next message of the partitions this member holds, or
 // fails with ErrConsumerTimeout after consumer_timeout_ms (Python yelp_kafka's
 // next()). Rebalances run inside it.
 func (g *ConsumerGroup) Next() (*ConsumerMessage, error) {
+	m, err, _ := g.next(context.Background())
+	return m, err
+}
+
+// next is yk_consumer_group_next, ended by ctx (ended is then ctx's error).
+func (g *ConsumerGroup) next(ctx context.Context) (m *ConsumerMessage, err error, ended error) {
 	if err := g.guard.enter(); err != nil {
-		return nil, err
+		return nil, err, nil
 	}
 	defer g.guard.leave()
 	var message *C.yk_message
-	if err := call(func() C.enum_yk_error { return C.yk_consumer_group_next(g.handle, &message) }); err != nil {
-		return nil, err
+	err, ended = g.interrupts.run(ctx, func() error {
+		return call(func() C.enum_yk_error { return C.yk_consumer_group_next(g.handle, &message) })
+	})
+	if err != nil || ended != nil {
+		return nil, err, ended
 	}
-	return newConsumerMessage(message), nil
+	return newConsumerMessage(message), nil, nil
 }
 
-// NextContext waits for the next message until ctx is done, going on
-// through consumer timeouts; it notices ctx between attempts of
-// consumer_timeout_ms each, so with a negative consumer_timeout_ms it
-// waits for a message whatever ctx does (the C API has no wakeup call
-// yet). Fails with ctx's error or the library's.
+// NextContext waits for the next message until ctx ends, going on through
+// consumer timeouts. It fails with ctx's error as soon as ctx ends,
+// whatever consumer_timeout_ms is (-1 included): the group's wakeup ends
+// the wait at once (within 100 ms while the group is still allocating).
+// Other failures are the library's.
 func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m, err := g.Next()
+		m, err, ended := g.next(ctx)
+		if ended != nil {
+			return nil, ended
+		}
 		if !errors.Is(err, ErrConsumerTimeout) {
 			return m, err
 		}
@@ -220,9 +273,10 @@ func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, erro
 // NextBatch takes up to limit messages (at least one): it waits for the
 // first as NextContext does, then adds those that come before a consumer
 // timeout, so a batch ends at limit messages or after consumer_timeout_ms
-// without one. It returns at least one message, or no message and an
-// error: a failure after the first message ends the batch early, and a
-// lasting one (ErrPartitioner, ErrClosedHandle) comes from the next call.
+// without one, or when ctx ends. It returns at least one message, or no
+// message and an error: a failure after the first message ends the batch
+// early, and a lasting one (ErrPartitioner, ErrClosedHandle) comes from
+// the next call.
 func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
 	if limit < 1 {
 		return nil, &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("NextBatch: limit %d is not positive", limit)}
@@ -233,8 +287,8 @@ func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMe
 	}
 	batch := []*ConsumerMessage{first}
 	for len(batch) < limit && ctx.Err() == nil {
-		m, err := g.Next()
-		if err != nil {
+		m, err, ended := g.next(ctx)
+		if err != nil || ended != nil {
 			break
 		}
 		batch = append(batch, m)
@@ -246,12 +300,11 @@ func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMe
 // them with NextContext(ctx) until ctx is done or a call fails, then closes
 // the channel. wait blocks until that goroutine has ended and says why:
 // ctx's error, or the library's (ErrClosedHandle after Stop,
-// ErrPartitioner, ...). Cancel ctx and call wait before Stop, so no Next
-// is running when the group stops; the goroutine notices ctx within
-// consumer_timeout_ms (with a negative one only when a message comes).
-// A message taken when ctx ends is not sent: it was never marked done, so
-// no commit passes it and it is delivered again after the next rebalance
-// or restart.
+// ErrPartitioner, ...). The goroutine notices ctx at once, even while it
+// waits for a message. Cancel ctx and call wait before Stop, so that no
+// Next is running when the group stops. A message taken when ctx ends is
+// not sent: it was never marked done, so no commit passes it and it is
+// delivered again after the next rebalance or restart.
 func (g *ConsumerGroup) Messages(ctx context.Context) (messages <-chan *ConsumerMessage, wait func() error) {
 	out := make(chan *ConsumerMessage)
 	done := make(chan struct{})
@@ -301,16 +354,13 @@ func (g *ConsumerGroup) Commit() error {
 	return call(func() C.enum_yk_error { return C.yk_consumer_group_commit(g.handle) })
 }
 
-// CommitContext is Commit unless ctx has already ended, which returns
-// ctx's error and commits nothing. Once started the commit is not
-// interrupted by ctx: the C call takes no timeout and cannot be woken yet
-// (a wakeup call is being added to the C API); request_timeout_ms bounds
-// it.
+// CommitContext is Commit, returning ctx's error as soon as ctx ends. A
+// commit cannot be ended once it started: it goes on in the background
+// (request_timeout_ms bounds it) and may still store the offsets. With ctx
+// ended before the call nothing is committed.
 func (g *ConsumerGroup) CommitContext(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return g.Commit()
+	_, err := detached(ctx, &g.panics, func() (struct{}, error) { return struct{}{}, g.Commit() })
+	return err
 }
 
 // Identifier is this member's identifier in the party, <fqdn>-<pid>-<n>.
@@ -353,17 +403,19 @@ func (g *ConsumerGroup) Close() error {
 // StopContext is Stop with ctx's deadline as the timeout,
 // DefaultStopTimeout without one, and 0 once ctx has ended (every step
 // still runs, without waiting): the group is released in every case. A
-// cancellation without a deadline is not noticed while stopping: the C
-// call cannot be woken yet (a wakeup call is being added to the C API).
+// cancellation returns ctx's error at once; the stop, which cannot be
+// ended, then finishes in the background within its timeout (its
+// PreRebalance runs there), and the group is released when it returns.
 func (g *ConsumerGroup) StopContext(ctx context.Context) error {
 	timeout, ok := contextTimeout(ctx)
 	if !ok {
 		timeout = DefaultStopTimeout
 	}
 	if ctx.Err() != nil {
-		timeout = 0
+		return withContextError(ctx, g.Stop(0))
 	}
-	return withContextError(ctx, g.Stop(timeout))
+	_, err := detached(ctx, &g.panics, func() (struct{}, error) { return struct{}{}, g.Stop(timeout) })
+	return withContextError(ctx, err)
 }
 
 // newConsumerMessage copies a C message into Go; the C message is kept

@@ -11,14 +11,18 @@
 // errors.Is (errors.Is(err, yelpkafka.ErrKafkaUnavailable)); IsRetriable says
 // whether a plain retry may succeed.
 //
-// Both handles, Producer and ConsumerGroup, are io.Closers. The calls that
-// wait for brokers or the group have Context variants (SendMessagesContext,
-// PollContext, FlushContext, CloseContext, StartContext, NextContext,
-// NextBatch, Messages, CommitContext, StopContext) whose docs say how each
-// honours its context: a deadline becomes the C call's timeout, and a call
-// the C API cannot wake yet notices the context only before it starts or
-// between attempts. Options are a map (Options) or the
-// typed ProducerOptions and ConsumerOptions.
+// Both handles, Producer and ConsumerGroup, are io.Closers. Every call
+// that waits has a Context variant (SendMessagesContext, ProduceContext,
+// PollContext, FlushContext, CloseContext, StartContext, WaitAssignment,
+// NextContext, NextBatch, Messages, CommitContext, StopContext), and each
+// returns within a few milliseconds of its context's end, with or without
+// a deadline and whatever the timeouts (consumer_timeout_ms=-1 included):
+// a wait for messages or delivery reports is ended by the handle's
+// wakeup, a wait for the group's allocation is repeated in 50 ms slices,
+// and a request that the library cannot end (a synchronous send, a
+// commit, a stop) is left to finish in the background. Each variant's doc
+// says which. Options are a map (Options) or the typed ProducerOptions and
+// ConsumerOptions.
 //
 // Callbacks (delivery reports, metrics) run on the goroutine that made the
 // call that serves them (Poll, Flush, Close, SendMessages, ...), never on a

@@ -14,6 +14,7 @@ type handleGuard struct {
 	mu     sync.Mutex
 	active int
 	closed bool
+	freed  bool
 	what   string
 	free   func()
 	panics *panicBox
@@ -33,14 +34,43 @@ func (g *handleGuard) enter() error {
 // leave ends a call, freeing the handle when it was the last of a closed
 // one, then raises a callback's panic.
 func (g *handleGuard) leave() {
+	g.release()
+	g.panics.rethrow()
+}
+
+// hold keeps the handle from being freed, closed or not, for a call that
+// must reach it while it exists (a wakeup, a close that ends a wait);
+// false once it was freed. End it with release.
+func (g *handleGuard) hold() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.freed {
+		return false
+	}
+	g.active++
+	return true
+}
+
+// release ends a call or a hold, freeing the handle when it was the last
+// of a closed one; a callback's panic stays for the next leave.
+func (g *handleGuard) release() {
 	g.mu.Lock()
 	g.active--
-	last := g.closed && g.active == 0
+	last := g.closed && g.active == 0 && !g.freed
+	if last {
+		g.freed = true
+	}
 	g.mu.Unlock()
 	if last {
 		g.free()
 	}
-	g.panics.rethrow()
+}
+
+// isClosed says whether the handle was closed.
+func (g *handleGuard) isClosed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
 }
 
 // close marks the handle closed, from inside a call (between enter and
@@ -69,6 +99,16 @@ func (b *panicBox) catch() {
 		}
 		b.mu.Unlock()
 	}
+}
+
+// store keeps a panic caught elsewhere (a call given up by its context
+// that panicked later) for the next call to raise.
+func (b *panicBox) store(value interface{}) {
+	b.mu.Lock()
+	if !b.set {
+		b.value, b.set = value, true
+	}
+	b.mu.Unlock()
 }
 
 // rethrow raises a stored panic, once.

@@ -50,8 +50,9 @@ type DeliveryReport struct {
 // Close it (an io.Closer), or CloseTimeout or CloseContext, to deliver what
 // is queued and release it.
 type Producer struct {
-	handle *C.yk_producer
-	guard  handleGuard
+	handle     *C.yk_producer
+	guard      handleGuard
+	interrupts interrupter
 	*producerState
 }
 
@@ -104,6 +105,12 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 		stateHandle.Delete()
 		releaseResponder()
 	}}
+	p.interrupts.wake = func() {
+		if p.guard.hold() {
+			C.yk_producer_wakeup(handle)
+			p.guard.release()
+		}
+	}
 	if err := call(func() C.enum_yk_error {
 		return C.yk_go_set_delivery_callback(handle, C.uintptr_t(stateHandle))
 	}); err != nil {
@@ -133,26 +140,21 @@ func (p *Producer) SendMessages(topic string, messages ...[]byte) ([]int64, erro
 	})
 }
 
-// SendMessagesContext is SendMessages unless ctx has already ended, which
-// returns ctx's error and sends nothing. Once started the send is not
-// interrupted by ctx: the C API has no call yet that ends it from another
-// thread (a wakeup call is being added to it). Its own options bound it:
-// retries, retry_backoff_ms, request_timeout_ms and metadata_timeout_ms.
+// SendMessagesContext is SendMessages, returning ctx's error as soon as
+// ctx ends. A send cannot be ended once it started (the library's wakeup
+// ends waits for delivery reports, not a synchronous send): it goes on in
+// the background within its own bounds (retries, retry_backoff_ms,
+// request_timeout_ms, metadata_timeout_ms), and the messages may still be
+// written. With ctx ended before the call nothing is sent.
 func (p *Producer) SendMessagesContext(ctx context.Context, topic string, messages ...[]byte) ([]int64, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return p.SendMessages(topic, messages...)
+	return detached(ctx, &p.panics, func() ([]int64, error) { return p.SendMessages(topic, messages...) })
 }
 
-// SendKeyedMessagesContext is SendKeyedMessages unless ctx has already
-// ended, and is not interrupted by ctx either (see SendMessagesContext).
+// SendKeyedMessagesContext is SendKeyedMessages, returning ctx's error as
+// soon as ctx ends, as SendMessagesContext does.
 func (p *Producer) SendKeyedMessagesContext(ctx context.Context, topic string, key []byte,
 	messages ...[]byte) ([]int64, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return p.SendKeyedMessages(topic, key, messages...)
+	return detached(ctx, &p.panics, func() ([]int64, error) { return p.SendKeyedMessages(topic, key, messages...) })
 }
 
 // SendKeyedMessages sends messages with key to topic, to the partition that
@@ -210,72 +212,117 @@ func (p *Producer) Produce(m Message, queueWait time.Duration) error {
 	return err
 }
 
+// ProduceContext is Produce waiting for room in a full queue until ctx
+// ends (no deadline: until there is room or ctx is cancelled), looking at
+// ctx at least every 50 ms. When ctx ends first it returns ctx's error and
+// the message is not queued; so does a ctx ended before the call.
+func (p *Producer) ProduceContext(ctx context.Context, m Message) error {
+	for {
+		if ended := contextEnded(ctx); ended != nil {
+			return ended
+		}
+		slice := contextSlice
+		if remaining, ok := contextTimeout(ctx); ok && remaining < slice {
+			slice = remaining
+		}
+		if err := p.Produce(m, slice); !errors.Is(err, ErrQueueFull) {
+			return err
+		}
+	}
+}
+
 // Poll serves delivery reports: waits up to timeout (negative: until one
 // comes) for the first, then runs OnDelivery's function for every report
 // queued. Returns how many it served.
 func (p *Producer) Poll(timeout time.Duration) (int, error) {
-	if err := p.guard.enter(); err != nil {
-		return 0, err
-	}
-	defer p.guard.leave()
-	var served C.size_t
-	err := call(func() C.enum_yk_error { return C.yk_producer_poll(p.handle, milliseconds(timeout), &served) })
-	return int(served), err
+	served, err, _ := p.poll(context.Background(), timeout)
+	return served, err
 }
 
 // PollContext serves delivery reports as Poll does, waiting for the first
-// until ctx ends (no limit without a deadline or a cancellation): it waits
-// in slices of at most 100 ms and looks at ctx between them. With no
-// report by then it returns 0 and ctx's error.
+// until ctx ends, whatever its deadline (none: until a report comes or ctx
+// is cancelled). With no report by then it returns 0 and ctx's error,
+// within a few milliseconds of ctx's end: the producer's wakeup ends the
+// wait. With ctx ended before the call it serves what is queued already.
 func (p *Producer) PollContext(ctx context.Context) (int, error) {
-	for {
-		slice := contextSlice
-		if remaining, ok := contextTimeout(ctx); ok && remaining < slice {
-			slice = remaining
+	if ended := ctx.Err(); ended != nil {
+		served, err, _ := p.poll(context.Background(), 0)
+		if served == 0 && err == nil {
+			err = ended
 		}
-		if ctx.Err() != nil {
-			slice = 0
-		}
-		served, err := p.Poll(slice)
-		if served > 0 || err != nil {
-			return served, err
-		}
-		if ended := contextEnded(ctx); ended != nil {
-			return 0, ended
-		}
+		return served, err
 	}
+	timeout := time.Duration(-1)
+	if remaining, ok := contextTimeout(ctx); ok {
+		timeout = remaining
+	}
+	served, err, ended := p.poll(ctx, timeout)
+	if ended != nil {
+		return 0, ended
+	}
+	if served == 0 && err == nil {
+		err = contextEnded(ctx)
+	}
+	return served, err
 }
 
-// Flush sends everything queued and waits up to timeout until every message
-// is delivered or failed, serving delivery reports meanwhile; ErrTimedOut
-// when the deadline passes first.
+// poll is yk_producer_poll for up to timeout, ended by ctx.
+func (p *Producer) poll(ctx context.Context, timeout time.Duration) (served int, err error, ended error) {
+	if err := p.guard.enter(); err != nil {
+		return 0, err, nil
+	}
+	defer p.guard.leave()
+	deadline := time.Now().Add(timeout)
+	var n C.size_t
+	err, ended = p.interrupts.run(ctx, func() error {
+		n = 0
+		return call(func() C.enum_yk_error { return C.yk_producer_poll(p.handle, remaining(timeout, deadline), &n) })
+	})
+	return int(n), err, ended
+}
+
+// Flush sends everything queued and waits up to timeout (negative: no
+// limit) until every message is delivered or failed, serving delivery
+// reports meanwhile; ErrTimedOut when the deadline passes first.
 func (p *Producer) Flush(timeout time.Duration) error {
+	return p.flush(context.Background(), timeout)
+}
+
+// FlushContext flushes until every message is delivered or failed, or
+// until ctx ends: the producer's wakeup ends the wait within a few
+// milliseconds of a cancellation, with or without a deadline. When ctx
+// ends first the error matches both ErrTimedOut and ctx's error
+// (errors.Is); the messages stay queued. With ctx ended before the call it
+// serves the reports queued already and returns at once.
+func (p *Producer) FlushContext(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return withContextError(ctx, p.flush(context.Background(), 0))
+	}
+	timeout := time.Duration(-1)
+	if remaining, ok := contextTimeout(ctx); ok {
+		timeout = remaining
+	}
+	return p.flush(ctx, timeout)
+}
+
+// flush is yk_producer_flush for up to timeout (negative: no limit), ended by ctx.
+func (p *Producer) flush(ctx context.Context, timeout time.Duration) error {
 	if err := p.guard.enter(); err != nil {
 		return err
 	}
 	defer p.guard.leave()
-	return call(func() C.enum_yk_error { return C.yk_producer_flush(p.handle, milliseconds(timeout)) })
-}
-
-// FlushContext flushes until every message is delivered or failed, or
-// until ctx ends: it waits in slices of at most 100 ms and looks at ctx
-// between them, so a cancellation is noticed within 100 ms and a deadline
-// is kept. When ctx ends first the error matches both ErrTimedOut and ctx's
-// error (errors.Is); the messages stay queued.
-func (p *Producer) FlushContext(ctx context.Context) error {
-	for {
-		slice := contextSlice
-		if remaining, ok := contextTimeout(ctx); ok && remaining < slice {
-			slice = remaining
+	deadline := time.Now().Add(timeout)
+	err, ended := p.interrupts.run(ctx, func() error {
+		ms := remaining(timeout, deadline)
+		if ms < 0 {
+			ms = math.MaxInt32
 		}
-		if ctx.Err() != nil {
-			slice = 0
-		}
-		err := p.Flush(slice)
-		if !errors.Is(err, ErrTimedOut) || contextEnded(ctx) != nil {
-			return withContextError(ctx, err)
-		}
+		return call(func() C.enum_yk_error { return C.yk_producer_flush(p.handle, ms) })
+	})
+	if ended != nil {
+		return endedByContext(err, ended)
 	}
+	return withContextError(ctx, err)
 }
 
 // QueueLength is the number of messages produced and not yet delivered or failed.
@@ -298,22 +345,27 @@ func (p *Producer) Close() error {
 	return err
 }
 
-// CloseContext is CloseTimeout with ctx's deadline as the timeout,
-// DefaultCloseTimeout without one, and 0 once ctx has ended (what is
-// queued fails at once): the producer is released in every case. When the
-// deadline cuts the flush short the error matches both ErrTimedOut and
-// ctx's error. A cancellation without a deadline is not noticed during the
-// flush: close is one C call, which nothing can wake yet (a wakeup call is
-// being added to the C API).
+// CloseContext delivers what is queued until ctx ends (no deadline:
+// for up to DefaultCloseTimeout), then closes as CloseTimeout(0) does:
+// what is still queued fails, and the producer is released in every case.
+// The flush is FlushContext's, so a cancellation ends it within a few
+// milliseconds; with ctx ended before the call the producer closes at once.
+// When ctx cuts the flush short the error matches both ErrTimedOut and
+// ctx's error. Messages that other goroutines produce during the flush may
+// fail at the close.
 func (p *Producer) CloseContext(ctx context.Context) (undelivered int, err error) {
-	timeout, ok := contextTimeout(ctx)
-	if !ok {
-		timeout = DefaultCloseTimeout
+	if ctx.Err() == nil {
+		flushing := ctx
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			flushing, cancel = context.WithTimeout(ctx, DefaultCloseTimeout)
+			defer cancel()
+		}
+		if err := p.FlushContext(flushing); errors.Is(err, ErrClosedHandle) || errors.Is(err, ErrReentrant) {
+			return 0, err
+		}
 	}
-	if ctx.Err() != nil {
-		timeout = 0
-	}
-	undelivered, err = p.CloseTimeout(timeout)
+	undelivered, err = p.CloseTimeout(0)
 	return undelivered, withContextError(ctx, err)
 }
 
@@ -423,6 +475,20 @@ func newCBytesArray(messages [][]byte) *C.yk_bytes {
 		}
 	}
 	return (*C.yk_bytes)(block)
+}
+
+// remaining is what is left of a timeout that started at deadline −
+// timeout, for C: −1 for a negative (unlimited) timeout, else the time left
+// until deadline, 0 once it passed.
+func remaining(timeout time.Duration, deadline time.Time) C.int32_t {
+	if timeout < 0 {
+		return -1
+	}
+	left := time.Until(deadline)
+	if left < 0 {
+		left = 0
+	}
+	return milliseconds(left)
 }
 
 // milliseconds converts a timeout for C: negative is −1 (no deadline),
