@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"runtime/cgo"
 	"time"
 	"unsafe"
@@ -44,19 +43,6 @@ type ConsumerConfig struct {
 	PostRebalance func(partitions []TopicPartition)
 }
 
-// ConsumerMessage is one message taken from a consumer group.
-type ConsumerMessage struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	// Timestamp is the time its record batch gives.
-	Timestamp time.Time
-	// Key and Value are nil when null.
-	Key, Value []byte
-	// handle is the library's message, kept for TaskDone and freed by a finalizer.
-	handle *C.yk_message
-}
-
 // ConsumerGroup is Python yelp_kafka's KafkaConsumerGroup (docs/consumer-groups.md): members of
 // one group, in any processes or hosts (Python members included), share
 // the partitions of the topics through ZooKeeper. Start, then Next (or
@@ -69,6 +55,7 @@ type ConsumerGroup struct {
 	handle     *C.yk_consumer_group
 	guard      handleGuard
 	interrupts interrupter
+	blocks     blockPool
 	*groupState
 }
 
@@ -117,6 +104,7 @@ func NewConsumerGroup(topics []string, config ConsumerConfig, metrics MetricsRes
 		C.yk_consumer_group_free(handle)
 		stateHandle.Delete()
 		releaseResponder()
+		g.blocks.close()
 	}}
 	g.interrupts.wake = func() {
 		if g.guard.hold() {
@@ -129,6 +117,20 @@ func NewConsumerGroup(topics []string, config ConsumerConfig, metrics MetricsRes
 
 // newConsumerConfig builds the C configuration, rebalance callbacks included.
 func newConsumerConfig(config ConsumerConfig, state cgo.Handle) (*C.yk_consumer_config, error) {
+	cconfig, err := newPlainConsumerConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	if err := call(func() C.enum_yk_error { return C.yk_go_set_rebalance_callbacks(cconfig, C.uintptr_t(state)) }); err != nil {
+		C.yk_consumer_config_free(cconfig)
+		return nil, err
+	}
+	return cconfig, nil
+}
+
+// newPlainConsumerConfig builds the C configuration of config's group id,
+// cluster and options; free it with yk_consumer_config_free.
+func newPlainConsumerConfig(config ConsumerConfig) (*C.yk_consumer_config, error) {
 	cluster, err := config.Cluster.newHandle()
 	if err != nil {
 		return nil, err
@@ -146,15 +148,9 @@ func newConsumerConfig(config ConsumerConfig, state cgo.Handle) (*C.yk_consumer_
 		C.free(unsafe.Pointer(ckey))
 		C.free(unsafe.Pointer(cvalue))
 		if err != nil {
-			break
+			C.yk_consumer_config_free(cconfig)
+			return nil, err
 		}
-	}
-	if err == nil {
-		err = call(func() C.enum_yk_error { return C.yk_go_set_rebalance_callbacks(cconfig, C.uintptr_t(state)) })
-	}
-	if err != nil {
-		C.yk_consumer_config_free(cconfig)
-		return nil, err
 	}
 	return cconfig, nil
 }
@@ -230,24 +226,36 @@ func (g *ConsumerGroup) waitAssignment(timeout time.Duration) error {
 // fails with ErrConsumerTimeout after consumer_timeout_ms (Python yelp_kafka's
 // next()). Rebalances run inside it.
 func (g *ConsumerGroup) Next() (*ConsumerMessage, error) {
-	m, err, _ := g.next(context.Background())
-	return m, err
+	var batch []*ConsumerMessage
+	err, _ := g.nextBatch(context.Background(), 1, func(block *messageBlock, views []C.yk_message_view) {
+		batch = copyViews(block, views)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return batch[0], nil
 }
 
-// next is yk_consumer_group_next, ended by ctx (ended is then ctx's error).
-func (g *ConsumerGroup) next(ctx context.Context) (m *ConsumerMessage, err error, ended error) {
+// nextBatch is yk_consumer_group_next_batch into a block of up to limit
+// messages, which fill copies into Go, ended by ctx (ended is then ctx's
+// error).
+func (g *ConsumerGroup) nextBatch(ctx context.Context, limit int,
+	fill func(*messageBlock, []C.yk_message_view)) (err error, ended error) {
 	if err := g.guard.enter(); err != nil {
-		return nil, err, nil
+		return err, nil
 	}
 	defer g.guard.leave()
-	var message *C.yk_message
-	err, ended = g.interrupts.run(ctx, func() error {
-		return call(func() C.enum_yk_error { return C.yk_consumer_group_next(g.handle, &message) })
+	return g.interrupts.run(ctx, func() error {
+		block, views, err := takeViews(&g.blocks, limit, func(b *C.yk_message_batch, views **C.yk_message_view, count *C.size_t) error {
+			return call(func() C.enum_yk_error {
+				return C.yk_consumer_group_next_batch(g.handle, b, views, count)
+			})
+		})
+		if err == nil {
+			fill(block, views)
+		}
+		return err
 	})
-	if err != nil || ended != nil {
-		return nil, err, ended
-	}
-	return newConsumerMessage(message), nil, nil
 }
 
 // NextContext waits for the next message until ctx ends, going on through
@@ -256,92 +264,98 @@ func (g *ConsumerGroup) next(ctx context.Context) (m *ConsumerMessage, err error
 // the wait at once (within 100 ms while the group is still allocating).
 // Other failures are the library's.
 func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, error) {
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		m, err, ended := g.next(ctx)
-		if ended != nil {
-			return nil, ended
-		}
-		if !errors.Is(err, ErrConsumerTimeout) {
-			return m, err
-		}
-	}
-}
-
-// NextBatch takes up to limit messages (at least one): it waits for the
-// first as NextContext does, then adds those that come before a consumer
-// timeout, so a batch ends at limit messages or after consumer_timeout_ms
-// without one, or when ctx ends. It returns at least one message, or no
-// message and an error: a failure after the first message ends the batch
-// early, and a lasting one (ErrPartitioner, ErrClosedHandle) comes from
-// the next call.
-func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
-	if limit < 1 {
-		return nil, &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("NextBatch: limit %d is not positive", limit)}
-	}
-	first, err := g.NextContext(ctx)
+	batch, err := g.NextBatch(ctx, 1)
 	if err != nil {
 		return nil, err
 	}
-	batch := []*ConsumerMessage{first}
-	for len(batch) < limit && ctx.Err() == nil {
-		m, err, ended := g.next(ctx)
-		if err != nil || ended != nil {
-			break
-		}
-		batch = append(batch, m)
+	return batch[0], nil
+}
+
+// NextBatch takes up to limit messages (1 to 65536) in one call into the
+// library (yk_consumer_group_next_batch): it waits for the first as
+// NextContext does, until ctx ends, then adds those fetched already,
+// without waiting. It returns at least one message, or none and an error:
+// ctx's as soon as ctx ends, or the library's. The messages' fields are
+// copied into Go memory in one allocation per batch; TaskDoneBatch marks
+// them all done in one call.
+func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
+	var batch []*ConsumerMessage
+	err := g.nextUntil(ctx, limit, func(block *messageBlock, views []C.yk_message_view) {
+		batch = copyViews(block, views)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return batch, nil
 }
 
+// NextBatchInto is NextBatch into b, whose memory it reuses: no
+// allocation per message, the way to read at the C API's cost per message
+// (BENCHMARKS.md). b's previous messages, and their keys, values and
+// headers, are overwritten: mark them done (b.Done) and copy what you keep
+// before. On failure b holds no message.
+func (g *ConsumerGroup) NextBatchInto(ctx context.Context, b *Batch, limit int) error {
+	b.reset()
+	return g.nextUntil(ctx, limit, b.fill)
+}
+
+// nextUntil is nextBatch until a batch comes or ctx ends, going on
+// through consumer timeouts.
+func (g *ConsumerGroup) nextUntil(ctx context.Context, limit int, fill func(*messageBlock, []C.yk_message_view)) error {
+	if limit < 1 || limit > maxBatch {
+		return &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("NextBatch: limit %d is not 1 to %d", limit, maxBatch)}
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err, ended := g.nextBatch(ctx, limit, fill)
+		if ended != nil {
+			return ended
+		}
+		if !errors.Is(err, ErrConsumerTimeout) {
+			return err
+		}
+	}
+}
+
 // Messages hands out the group's messages on a channel: a goroutine takes
-// them with NextContext(ctx) until ctx is done or a call fails, then closes
-// the channel. wait blocks until that goroutine has ended and says why:
-// ctx's error, or the library's (ErrClosedHandle after Stop,
+// them in batches (NextBatch(ctx, ...)) until ctx is done or a call fails,
+// then closes the channel. wait blocks until that goroutine has ended and
+// says why: ctx's error, or the library's (ErrClosedHandle after Stop,
 // ErrPartitioner, ...). The goroutine notices ctx at once, even while it
 // waits for a message. Cancel ctx and call wait before Stop, so that no
-// Next is running when the group stops. A message taken when ctx ends is
-// not sent: it was never marked done, so no commit passes it and it is
+// call is running when the group stops. Messages taken and not sent when
+// ctx ends were never marked done, so no commit passes them and they are
 // delivered again after the next rebalance or restart.
 func (g *ConsumerGroup) Messages(ctx context.Context) (messages <-chan *ConsumerMessage, wait func() error) {
-	out := make(chan *ConsumerMessage)
-	done := make(chan struct{})
-	var result error
-	go func() {
-		defer close(done)
-		defer close(out)
-		for {
-			m, err := g.NextContext(ctx)
-			if err != nil {
-				result = err
-				return
-			}
-			select {
-			case out <- m:
-			case <-ctx.Done():
-				result = ctx.Err()
-				return
-			}
-		}
-	}()
-	return out, func() error {
-		<-done
-		return result
-	}
+	return streamMessages(ctx, g.NextBatch)
 }
 
 // TaskDone marks m processed, in any order: a commit never passes a
 // message not marked. It counts toward auto_commit_interval_messages; a
-// message of a partition given up since is ignored.
+// message of a partition given up since is ignored. Marking a message
+// twice does nothing the second time.
 func (g *ConsumerGroup) TaskDone(m *ConsumerMessage) error {
 	if err := g.guard.enter(); err != nil {
 		return err
 	}
 	defer g.guard.leave()
-	defer runtime.KeepAlive(m)
-	return call(func() C.enum_yk_error { return C.yk_consumer_group_task_done(g.handle, m.handle) })
+	return markOne(m, func(message C.uintptr_t) C.enum_yk_error {
+		return C.yk_go_group_task_done(C.uintptr_t(uintptr(unsafe.Pointer(g.handle))), message)
+	})
+}
+
+// TaskDoneBatch marks every message of batch processed, as TaskDone does,
+// in one call into the library. It stops at the first failure.
+func (g *ConsumerGroup) TaskDoneBatch(batch []*ConsumerMessage) error {
+	if err := g.guard.enter(); err != nil {
+		return err
+	}
+	defer g.guard.leave()
+	return markDone(batch, func(messages *C.uintptr_t, count C.size_t, marked *C.size_t) C.enum_yk_error {
+		return C.yk_go_group_task_done_all(g.handle, messages, count, marked)
+	})
 }
 
 // Commit commits the processed offsets of the partitions held now and waits
@@ -416,27 +430,6 @@ func (g *ConsumerGroup) StopContext(ctx context.Context) error {
 	}
 	_, err := detached(ctx, &g.panics, func() (struct{}, error) { return struct{}{}, g.Stop(timeout) })
 	return withContextError(ctx, err)
-}
-
-// newConsumerMessage copies a C message into Go; the C message is kept
-// for TaskDone until the Go one is garbage.
-func newConsumerMessage(message *C.yk_message) *ConsumerMessage {
-	m := &ConsumerMessage{
-		Topic:     C.GoString(C.yk_message_topic(message)),
-		Partition: int32(C.yk_message_partition(message)),
-		Offset:    int64(C.yk_message_offset(message)),
-		Timestamp: time.UnixMilli(int64(C.yk_message_timestamp(message))),
-		handle:    message,
-	}
-	var length C.size_t
-	if key := C.yk_message_key(message, &length); key != nil {
-		m.Key = C.GoBytes(unsafe.Pointer(key), C.int(length))
-	}
-	if value := C.yk_message_value(message, &length); value != nil {
-		m.Value = C.GoBytes(unsafe.Pointer(value), C.int(length))
-	}
-	runtime.SetFinalizer(m, func(m *ConsumerMessage) { C.yk_message_free(m.handle) })
-	return m
 }
 
 //export ykGoRebalance

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -151,10 +152,7 @@ func TestDetachedReturnsAtTheContextsEnd(t *testing.T) {
 	close(release)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		box.mu.Lock()
-		set := box.set
-		box.mu.Unlock()
-		if set || time.Now().After(deadline) {
+		if atomic.LoadUint32(&box.set) != 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(time.Millisecond)
