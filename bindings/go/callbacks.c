@@ -190,3 +190,38 @@ enum yk_error yk_go_consumer_commit_message(const yk_consumer *consumer, uintptr
 {
     return yk_consumer_commit_message(consumer, (const yk_message *)message);
 }
+
+static int32_t group_process(void *opaque, const yk_message *message, char *error, size_t error_size)
+{
+    return ykGoProcess((uintptr_t)opaque, (yk_message *)message, error, error_size);
+}
+
+enum yk_error yk_go_callback_group_new(const char *const *topics, size_t count, const yk_consumer_config *config,
+                                       const yk_metrics_responder *metrics_responder, uintptr_t state,
+                                       yk_callback_group **out)
+{
+    return yk_callback_group_new(topics, count, config, metrics_responder, group_process, (void *)state, out);
+}
+
+static void *worker_initialize(void *opaque, const char *topic, int32_t partition)
+{
+    return (void *)ykGoWorkerInitialize((uintptr_t)opaque, (char *)topic, partition);
+}
+
+static int32_t worker_process(void *opaque, void *worker, const yk_message *message, char *error, size_t error_size)
+{
+    return ykGoWorkerProcess((uintptr_t)opaque, (uintptr_t)worker, (yk_message *)message, error, error_size);
+}
+
+static void worker_dispose(void *opaque, void *worker)
+{
+    ykGoWorkerDispose((uintptr_t)opaque, (uintptr_t)worker);
+}
+
+enum yk_error yk_go_multiprocessing_group_new_threads(const char *const *topics, size_t count,
+                                                      const yk_consumer_config *config, uintptr_t state,
+                                                      yk_multiprocessing_group **out)
+{
+    struct yk_worker_callbacks callbacks = {(void *)state, worker_initialize, worker_process, worker_dispose};
+    return yk_multiprocessing_group_new_threads(topics, count, config, &callbacks, out);
+}

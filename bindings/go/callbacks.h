@@ -80,4 +80,16 @@ enum yk_error yk_go_consumer_task_done(uintptr_t consumer, uintptr_t message);
 enum yk_error yk_go_group_task_done(uintptr_t group, uintptr_t message);
 enum yk_error yk_go_consumer_commit_message(const yk_consumer *consumer, uintptr_t message);
 
+/* A callback group whose process callback reaches the Go state behind
+ * `state`. */
+enum yk_error yk_go_callback_group_new(const char *const *topics, size_t count, const yk_consumer_config *config,
+                                       const yk_metrics_responder *metrics_responder, uintptr_t state,
+                                       yk_callback_group **out);
+
+/* A thread-worker multiprocessing group whose callbacks reach the Go
+ * state behind `state`. */
+enum yk_error yk_go_multiprocessing_group_new_threads(const char *const *topics, size_t count,
+                                                      const yk_consumer_config *config, uintptr_t state,
+                                                      yk_multiprocessing_group **out);
+
 #endif

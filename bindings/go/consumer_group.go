@@ -377,6 +377,38 @@ func (g *ConsumerGroup) CommitContext(ctx context.Context) error {
 	return err
 }
 
+// ReadyFD is a file descriptor for event loops, readable while fetched
+// messages wait to be taken (yk_consumer_group_ready_fd; drain it with
+// NextBatch until a consumer timeout). A group rebalances only inside its
+// calls: an event loop also calls NextBatch every few hundred
+// milliseconds while it stays quiet. Never read or close it; -1 once the
+// group was released.
+func (g *ConsumerGroup) ReadyFD() int {
+	if g.guard.enter() != nil {
+		return -1
+	}
+	defer g.guard.leave()
+	return int(C.yk_consumer_group_ready_fd(g.handle))
+}
+
+// Dump is the effective configuration of config: the group id, the
+// cluster, one "key = value" line per option (defaults marked
+// "(default)") and whether rebalance callbacks are set.
+func (config ConsumerConfig) Dump() (string, error) {
+	cconfig, err := newPlainConsumerConfig(config)
+	if err != nil {
+		return "", err
+	}
+	defer C.yk_consumer_config_free(cconfig)
+	if config.PreRebalance != nil || config.PostRebalance != nil {
+		// Never called: the configuration is freed before any group uses it.
+		if err := call(func() C.enum_yk_error { return C.yk_go_set_rebalance_callbacks(cconfig, 0) }); err != nil {
+			return "", err
+		}
+	}
+	return C.GoString(C.yk_consumer_config_dump(cconfig)), nil
+}
+
 // Identifier is this member's identifier in the party, <fqdn>-<pid>-<n>.
 func (g *ConsumerGroup) Identifier() string {
 	if g.guard.enter() != nil {

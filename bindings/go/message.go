@@ -93,6 +93,9 @@ func markOne(m *ConsumerMessage, done func(message C.uintptr_t) C.enum_yk_error)
 	if m == nil || m.block == nil {
 		return &Error{Code: ErrInvalidArgument, Message: "TaskDone: the message was not taken from a consumer"}
 	}
+	if m.block.lent {
+		return nil
+	}
 	if !atomic.CompareAndSwapUint32(&m.done, 0, 1) {
 		return nil
 	}
@@ -120,7 +123,7 @@ func markDone(messages []*ConsumerMessage,
 	claimed := make([]uint64, (len(messages)+63)/64)
 	handles := make([]uintptr, 0, len(messages))
 	for i, m := range messages {
-		if m != nil && atomic.CompareAndSwapUint32(&m.done, 0, 1) {
+		if m != nil && !m.block.lent && atomic.CompareAndSwapUint32(&m.done, 0, 1) {
 			claimed[i>>6] |= 1 << (i & 63)
 			handles = append(handles, m.message)
 		}
@@ -172,6 +175,10 @@ type messageBlock struct {
 	batch    *C.yk_message_batch
 	single   *C.yk_message
 	capacity int
+	// lent marks the block of the messages lent to a process callback
+	// (lentBlock): their group marks them done when the callback returns,
+	// and marking them here does nothing.
+	lent bool
 	// outstanding counts its messages not yet marked done (atomic).
 	outstanding int32
 	pool        *blockPool
@@ -340,8 +347,36 @@ func copyViews(block *messageBlock, views []C.yk_message_view) []*ConsumerMessag
 		m.block = block
 		out[i] = m
 	}
-	atomic.StoreInt32(&block.outstanding, int32(len(views)))
+	if !block.lent {
+		atomic.StoreInt32(&block.outstanding, int32(len(views)))
+	}
 	return out
+}
+
+// lentBlock stands for the library's messages lent to a process callback.
+var lentBlock = &messageBlock{lent: true}
+
+// lentMessage copies a message lent to a process callback into Go; it
+// keeps no pointer to the library's message, which lives for the call.
+func lentMessage(message *C.yk_message) (*ConsumerMessage, error) {
+	var view C.yk_message_view
+	if err := call(func() C.enum_yk_error { return C.yk_message_get_view(message, &view) }); err != nil {
+		return nil, err
+	}
+	m := copyViews(lentBlock, []C.yk_message_view{view})[0]
+	m.message = 0
+	return m, nil
+}
+
+// writeError writes text, NUL-terminated and cut to fit, to the size
+// bytes at buffer (a process callback's error buffer, optional).
+func writeError(buffer *C.char, size C.size_t, text string) {
+	if buffer == nil || size == 0 {
+		return
+	}
+	out := unsafe.Slice((*byte)(unsafe.Pointer(buffer)), int(size))
+	n := copy(out[:len(out)-1], text)
+	out[n] = 0
 }
 
 // arena is where copyViews copies a batch's bytes.

@@ -513,6 +513,17 @@ func (p *Producer) flush(ctx context.Context, timeout time.Duration) error {
 	return withContextError(ctx, err)
 }
 
+// ReadyFD is a file descriptor for event loops, readable while delivery
+// reports wait to be served (yk_producer_ready_fd): wait for it, then
+// Poll(0). Never read or close it; -1 once the producer was released.
+func (p *Producer) ReadyFD() int {
+	if p.guard.enter() != nil {
+		return -1
+	}
+	defer p.guard.leave()
+	return int(C.yk_producer_ready_fd(p.handle))
+}
+
 // QueueLength is the number of messages produced and not yet delivered or failed.
 func (p *Producer) QueueLength() int {
 	if p.guard.enter() != nil {
