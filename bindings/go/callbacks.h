@@ -7,7 +7,7 @@
 #define YELPKAFKA_GO_CALLBACKS_H
 
 #include <stdint.h>
-#include <yelp_kafka.h>
+#include "yelp_kafka.h"
 
 /* A metrics responder whose callbacks reach the Go responder behind `bridge`. */
 struct yk_metrics_responder yk_go_metrics_responder(uintptr_t bridge);
