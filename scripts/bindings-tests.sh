@@ -9,7 +9,12 @@
 #   2. Go (bindings/go): go vet, then go test -race on every package, each
 #      test binary checked by bindings/go/static-exec.sh to link the static
 #      library (it runs with no libyelp_kafka.so anywhere); a few tests
-#      again with the build tag yelpkafka_system (pkg-config, shared);
+#      again with the build tag yelpkafka_system (pkg-config, shared); then
+#      a module of its own in target/bindings/go-vendored that vendors the
+#      package (`go mod vendor`) and builds and runs a small program both
+#      ways: statically from the installed libyelp_kafka.a (CGO_LDFLAGS=-L),
+#      and with yelpkafka_system against the installed shared library with
+#      an rpath, run without LD_LIBRARY_PATH;
 #   3. Ruby (bindings/ruby): the minitest suite, on the installed
 #      libyelp_kafka.so.<major>; then the gem built and installed into
 #      target/bindings/gem-home and a script run against it from outside
@@ -80,6 +85,76 @@ export GOPROXY=off
 step "Go with the build tag yelpkafka_system: the installed shared library through pkg-config"
 (cd bindings/go && LD_LIBRARY_PATH="$prefix/lib" \
     go test -tags yelpkafka_system -count=1 -run 'Sentinel|Discover|MetricsResponder' .)
+
+step "Go: a module outside the checkout's package vendors it and builds both ways"
+vendored="$out/go-vendored"
+rm -rf "$vendored"
+mkdir -p "$vendored"
+cat >"$vendored/go.mod" <<GOMOD
+module example.com/vendored
+
+go 1.19
+
+require yelpkafka v0.0.0
+
+replace yelpkafka => $root/bindings/go
+GOMOD
+cat >"$vendored/main.go" <<'GO'
+// A program of a module of its own that uses the vendored package.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"yelpkafka"
+)
+
+func main() {
+	cluster, err := yelpkafka.NewClusterConfig("standard", "cluster1", strings.Split(os.Getenv("YK_KAFKA1"), ","), "")
+	if err != nil {
+		panic(err)
+	}
+	producer, err := yelpkafka.NewProducer(cluster, nil, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer producer.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offsets, err := producer.SendMessagesContext(ctx, "mytopic", []byte("from a vendored module"))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("yelp_kafka %s, vendored: sent at offset %d\n", yelpkafka.Version(), offsets[0])
+}
+GO
+(
+    cd "$vendored"
+    go mod vendor
+    if [[ ! -f vendor/yelpkafka/yelp_kafka.h ]]; then
+        echo "go mod vendor did not copy the package's yelp_kafka.h" >&2
+        exit 1
+    fi
+    # Static: the installed archive, found through CGO_LDFLAGS only.
+    CGO_LDFLAGS="-L$prefix/lib" go build -mod=vendor -o static .
+    if readelf -d static | grep -q 'NEEDED.*libyelp_kafka'; then
+        echo "the static build needs a shared libyelp_kafka" >&2
+        exit 1
+    fi
+    env -u LD_LIBRARY_PATH ./static
+    # Shared: pkg-config and an rpath; run with no LD_LIBRARY_PATH.
+    PKG_CONFIG_PATH="$prefix/lib/pkgconfig" CGO_LDFLAGS="-Wl,-rpath,$prefix/lib" \
+        go build -mod=vendor -tags yelpkafka_system -o shared .
+    if ! readelf -d shared | grep -q "NEEDED.*libyelp_kafka.so.$major"; then
+        echo "the yelpkafka_system build does not need libyelp_kafka.so.$major" >&2
+        exit 1
+    fi
+    env -u LD_LIBRARY_PATH ./shared
+)
 
 step "Ruby (bindings/ruby): minitest on the installed library"
 (cd bindings/ruby && YELP_KAFKA_LIB="$prefix/lib/libyelp_kafka.so.$major" \

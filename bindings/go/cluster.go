@@ -1,7 +1,7 @@
 package yelpkafka
 
 // #include <stdlib.h>
-// #include <yelp_kafka.h>
+// #include "yelp_kafka.h"
 import "C"
 
 import (

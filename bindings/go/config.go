@@ -1,7 +1,7 @@
 package yelpkafka
 
 // #include <stdlib.h>
-// #include <yelp_kafka.h>
+// #include "yelp_kafka.h"
 import "C"
 
 import "unsafe"
@@ -33,4 +33,54 @@ func newCConfig(options Options) (*C.yk_config, error) {
 		}
 	}
 	return config, nil
+}
+
+// ValidateClientOptions checks options against the client options
+// (client_id, the timeouts, api_version_caps, ...: docs/configuration.md):
+// ErrConfiguration naming the first unknown key or bad value.
+func ValidateClientOptions(options Options) error {
+	config, err := newCConfig(options)
+	if err != nil {
+		return err
+	}
+	defer C.yk_config_free(config)
+	if config == nil {
+		return nil
+	}
+	return call(func() C.enum_yk_error { return C.yk_config_validate_client(config) })
+}
+
+// DumpClientOptions is the effective client configuration of options, one
+// "key = value" line per client option, those left at their default
+// marked "(default)".
+func DumpClientOptions(options Options) (string, error) {
+	config, err := newCConfig(options)
+	if err != nil {
+		return "", err
+	}
+	if config == nil {
+		if err := call(func() C.enum_yk_error { return C.yk_config_new(&config) }); err != nil {
+			return "", err
+		}
+	}
+	defer C.yk_config_free(config)
+	return C.GoString(C.yk_config_dump_client(config)), nil
+}
+
+// Option is the value options set for key as the library reads it, and
+// whether they set one (yk_config_get): a check that options reach the
+// library as meant.
+func (options Options) Option(key string) (string, bool) {
+	config, err := newCConfig(options)
+	if err != nil || config == nil {
+		return "", false
+	}
+	defer C.yk_config_free(config)
+	ckey := C.CString(key)
+	defer C.free(unsafe.Pointer(ckey))
+	value := C.yk_config_get(config, ckey)
+	if value == nil {
+		return "", false
+	}
+	return C.GoString(value), true
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"runtime/cgo"
 	"time"
 	"unsafe"
@@ -44,19 +43,6 @@ type ConsumerConfig struct {
 	PostRebalance func(partitions []TopicPartition)
 }
 
-// ConsumerMessage is one message taken from a consumer group.
-type ConsumerMessage struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	// Timestamp is the time its record batch gives.
-	Timestamp time.Time
-	// Key and Value are nil when null.
-	Key, Value []byte
-	// handle is the library's message, kept for TaskDone and freed by a finalizer.
-	handle *C.yk_message
-}
-
 // ConsumerGroup is Python yelp_kafka's KafkaConsumerGroup (docs/consumer-groups.md): members of
 // one group, in any processes or hosts (Python members included), share
 // the partitions of the topics through ZooKeeper. Start, then Next (or
@@ -66,8 +52,10 @@ type ConsumerMessage struct {
 // After ErrPartitioner (the ZooKeeper session was lost) nothing more is
 // delivered: Stop the group and create a new one (Python yelp_kafka's outer loop).
 type ConsumerGroup struct {
-	handle *C.yk_consumer_group
-	guard  handleGuard
+	handle     *C.yk_consumer_group
+	guard      handleGuard
+	interrupts interrupter
+	blocks     blockPool
 	*groupState
 }
 
@@ -116,12 +104,33 @@ func NewConsumerGroup(topics []string, config ConsumerConfig, metrics MetricsRes
 		C.yk_consumer_group_free(handle)
 		stateHandle.Delete()
 		releaseResponder()
+		g.blocks.close()
 	}}
+	g.interrupts.wake = func() {
+		if g.guard.hold() {
+			C.yk_consumer_group_wakeup(handle)
+			g.guard.release()
+		}
+	}
 	return g, nil
 }
 
 // newConsumerConfig builds the C configuration, rebalance callbacks included.
 func newConsumerConfig(config ConsumerConfig, state cgo.Handle) (*C.yk_consumer_config, error) {
+	cconfig, err := newPlainConsumerConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	if err := call(func() C.enum_yk_error { return C.yk_go_set_rebalance_callbacks(cconfig, C.uintptr_t(state)) }); err != nil {
+		C.yk_consumer_config_free(cconfig)
+		return nil, err
+	}
+	return cconfig, nil
+}
+
+// newPlainConsumerConfig builds the C configuration of config's group id,
+// cluster and options; free it with yk_consumer_config_free.
+func newPlainConsumerConfig(config ConsumerConfig) (*C.yk_consumer_config, error) {
 	cluster, err := config.Cluster.newHandle()
 	if err != nil {
 		return nil, err
@@ -139,15 +148,9 @@ func newConsumerConfig(config ConsumerConfig, state cgo.Handle) (*C.yk_consumer_
 		C.free(unsafe.Pointer(ckey))
 		C.free(unsafe.Pointer(cvalue))
 		if err != nil {
-			break
+			C.yk_consumer_config_free(cconfig)
+			return nil, err
 		}
-	}
-	if err == nil {
-		err = call(func() C.enum_yk_error { return C.yk_go_set_rebalance_callbacks(cconfig, C.uintptr_t(state)) })
-	}
-	if err != nil {
-		C.yk_consumer_config_free(cconfig)
-		return nil, err
 	}
 	return cconfig, nil
 }
@@ -155,10 +158,11 @@ func newConsumerConfig(config ConsumerConfig, state cgo.Handle) (*C.yk_consumer_
 // Start connects, joins the group and waits up to timeout (negative: no
 // limit) for the first allocation, which comes no sooner than
 // partitioner_cooldown and runs PostRebalance here. ErrTimedOut means
-// still allocating: the group is started and Next goes on. Other errors
-// (ErrPartitioner when ZooKeeper cannot be reached or the topics have no
-// partitions, ErrKafkaUnavailable, ...) leave the group stopped: Stop it
-// and create a new one.
+// still allocating: the group is started, Next goes on, and Start again
+// (or WaitAssignment) waits again. Other errors (ErrPartitioner when
+// ZooKeeper cannot be reached or the topics have no partitions,
+// ErrKafkaUnavailable, ...) leave the group stopped: Stop it and create a
+// new one.
 func (g *ConsumerGroup) Start(timeout time.Duration) error {
 	if err := g.guard.enter(); err != nil {
 		return err
@@ -167,128 +171,191 @@ func (g *ConsumerGroup) Start(timeout time.Duration) error {
 	return call(func() C.enum_yk_error { return C.yk_consumer_group_start(g.handle, milliseconds(timeout)) })
 }
 
-// StartContext is Start with ctx's deadline as the timeout, no limit
-// without one. When the deadline passes first the error matches both
-// ErrTimedOut and context.DeadlineExceeded (errors.Is), and as with Start
-// the group is started: Next goes on. A context ended before the call
-// returns its error without starting. A cancellation without a deadline is
-// not noticed while waiting: the C call cannot be woken yet (a wakeup call
-// is being added to the C API), so give the context a deadline.
+// StartContext joins the group, then waits for the first allocation as
+// WaitAssignment(ctx) does: until ctx ends, whatever its deadline, with a
+// cancellation noticed within 50 ms. When ctx ends first the error matches
+// both ErrTimedOut and ctx's error (errors.Is), and as with Start the
+// group is started: Next goes on, and WaitAssignment waits again. Joining
+// (connecting to ZooKeeper and Kafka) is bounded by the connect timeouts,
+// not by ctx. A context ended before the call returns its error without
+// starting.
 func (g *ConsumerGroup) StartContext(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	timeout, ok := contextTimeout(ctx)
-	if !ok {
-		timeout = -1
+	if err := g.Start(0); !errors.Is(err, ErrTimedOut) {
+		return err
 	}
-	return withContextError(ctx, g.Start(timeout))
+	return g.WaitAssignment(ctx)
+}
+
+// WaitAssignment waits until the started group holds its allocation and
+// may deliver messages, or until ctx ends (yk_consumer_group_wait_assignment
+// in slices of at most 50 ms): at once when it holds its partitions
+// already. Rebalances and their callbacks run here, as in Next. When ctx
+// ends first the error matches both ErrTimedOut and ctx's error; the group
+// goes on allocating. ErrWrongState before Start, ErrClosedHandle after
+// Stop, ErrPartitioner when the ZooKeeper session was lost.
+func (g *ConsumerGroup) WaitAssignment(ctx context.Context) error {
+	for {
+		if ended := contextEnded(ctx); ended != nil {
+			return endedByContext(&Error{Code: ErrTimedOut,
+				Message: "WaitAssignment: no allocation before the context ended; the group goes on allocating in Next"}, ended)
+		}
+		slice := contextSlice
+		if remaining, ok := contextTimeout(ctx); ok && remaining < slice {
+			slice = remaining
+		}
+		if err := g.waitAssignment(slice); !errors.Is(err, ErrTimedOut) {
+			return err
+		}
+	}
+}
+
+func (g *ConsumerGroup) waitAssignment(timeout time.Duration) error {
+	if err := g.guard.enter(); err != nil {
+		return err
+	}
+	defer g.guard.leave()
+	return call(func() C.enum_yk_error {
+		return C.yk_consumer_group_wait_assignment(g.handle, milliseconds(timeout))
+	})
 }
 
 // Next takes the next message of the partitions this member holds, or
 // fails with ErrConsumerTimeout after consumer_timeout_ms (Python yelp_kafka's
 // next()). Rebalances run inside it.
 func (g *ConsumerGroup) Next() (*ConsumerMessage, error) {
-	if err := g.guard.enter(); err != nil {
-		return nil, err
-	}
-	defer g.guard.leave()
-	var message *C.yk_message
-	if err := call(func() C.enum_yk_error { return C.yk_consumer_group_next(g.handle, &message) }); err != nil {
-		return nil, err
-	}
-	return newConsumerMessage(message), nil
-}
-
-// NextContext waits for the next message until ctx is done, going on
-// through consumer timeouts; it notices ctx between attempts of
-// consumer_timeout_ms each, so with a negative consumer_timeout_ms it
-// waits for a message whatever ctx does (the C API has no wakeup call
-// yet). Fails with ctx's error or the library's.
-func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, error) {
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		m, err := g.Next()
-		if !errors.Is(err, ErrConsumerTimeout) {
-			return m, err
-		}
-	}
-}
-
-// NextBatch takes up to limit messages (at least one): it waits for the
-// first as NextContext does, then adds those that come before a consumer
-// timeout, so a batch ends at limit messages or after consumer_timeout_ms
-// without one. It returns at least one message, or no message and an
-// error: a failure after the first message ends the batch early, and a
-// lasting one (ErrPartitioner, ErrClosedHandle) comes from the next call.
-func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
-	if limit < 1 {
-		return nil, &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("NextBatch: limit %d is not positive", limit)}
-	}
-	first, err := g.NextContext(ctx)
+	var batch []*ConsumerMessage
+	err, _ := g.nextBatch(context.Background(), 1, func(block *messageBlock, views []C.yk_message_view) {
+		batch = copyViews(block, views)
+	})
 	if err != nil {
 		return nil, err
 	}
-	batch := []*ConsumerMessage{first}
-	for len(batch) < limit && ctx.Err() == nil {
-		m, err := g.Next()
-		if err != nil {
-			break
+	return batch[0], nil
+}
+
+// nextBatch is yk_consumer_group_next_batch into a block of up to limit
+// messages, which fill copies into Go, ended by ctx (ended is then ctx's
+// error).
+func (g *ConsumerGroup) nextBatch(ctx context.Context, limit int,
+	fill func(*messageBlock, []C.yk_message_view)) (err error, ended error) {
+	if err := g.guard.enter(); err != nil {
+		return err, nil
+	}
+	defer g.guard.leave()
+	return g.interrupts.run(ctx, func() error {
+		block, views, err := takeViews(&g.blocks, limit, func(b *C.yk_message_batch, views **C.yk_message_view, count *C.size_t) error {
+			return call(func() C.enum_yk_error {
+				return C.yk_consumer_group_next_batch(g.handle, b, views, count)
+			})
+		})
+		if err == nil {
+			fill(block, views)
 		}
-		batch = append(batch, m)
+		return err
+	})
+}
+
+// NextContext waits for the next message until ctx ends, going on through
+// consumer timeouts. It fails with ctx's error as soon as ctx ends,
+// whatever consumer_timeout_ms is (-1 included): the group's wakeup ends
+// the wait at once (within 100 ms while the group is still allocating).
+// Other failures are the library's.
+func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, error) {
+	batch, err := g.NextBatch(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	return batch[0], nil
+}
+
+// NextBatch takes up to limit messages (1 to 65536) in one call into the
+// library (yk_consumer_group_next_batch): it waits for the first as
+// NextContext does, until ctx ends, then adds those fetched already,
+// without waiting. It returns at least one message, or none and an error:
+// ctx's as soon as ctx ends, or the library's. The messages' fields are
+// copied into Go memory in one allocation per batch; TaskDoneBatch marks
+// them all done in one call.
+func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
+	var batch []*ConsumerMessage
+	err := g.nextUntil(ctx, limit, func(block *messageBlock, views []C.yk_message_view) {
+		batch = copyViews(block, views)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return batch, nil
 }
 
-// Messages hands out the group's messages on a channel: a goroutine takes
-// them with NextContext(ctx) until ctx is done or a call fails, then closes
-// the channel. wait blocks until that goroutine has ended and says why:
-// ctx's error, or the library's (ErrClosedHandle after Stop,
-// ErrPartitioner, ...). Cancel ctx and call wait before Stop, so no Next
-// is running when the group stops; the goroutine notices ctx within
-// consumer_timeout_ms (with a negative one only when a message comes).
-// A message taken when ctx ends is not sent: it was never marked done, so
-// no commit passes it and it is delivered again after the next rebalance
-// or restart.
-func (g *ConsumerGroup) Messages(ctx context.Context) (messages <-chan *ConsumerMessage, wait func() error) {
-	out := make(chan *ConsumerMessage)
-	done := make(chan struct{})
-	var result error
-	go func() {
-		defer close(done)
-		defer close(out)
-		for {
-			m, err := g.NextContext(ctx)
-			if err != nil {
-				result = err
-				return
-			}
-			select {
-			case out <- m:
-			case <-ctx.Done():
-				result = ctx.Err()
-				return
-			}
-		}
-	}()
-	return out, func() error {
-		<-done
-		return result
+// NextBatchInto is NextBatch into b, whose memory it reuses: no
+// allocation per message, the way to read at the C API's cost per message
+// (BENCHMARKS.md). b's previous messages, and their keys, values and
+// headers, are overwritten: mark them done (b.Done) and copy what you keep
+// before. On failure b holds no message.
+func (g *ConsumerGroup) NextBatchInto(ctx context.Context, b *Batch, limit int) error {
+	b.reset()
+	return g.nextUntil(ctx, limit, b.fill)
+}
+
+// nextUntil is nextBatch until a batch comes or ctx ends, going on
+// through consumer timeouts.
+func (g *ConsumerGroup) nextUntil(ctx context.Context, limit int, fill func(*messageBlock, []C.yk_message_view)) error {
+	if limit < 1 || limit > maxBatch {
+		return &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("NextBatch: limit %d is not 1 to %d", limit, maxBatch)}
 	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err, ended := g.nextBatch(ctx, limit, fill)
+		if ended != nil {
+			return ended
+		}
+		if !errors.Is(err, ErrConsumerTimeout) {
+			return err
+		}
+	}
+}
+
+// Messages hands out the group's messages on a channel: a goroutine takes
+// them in batches (NextBatch(ctx, ...)) until ctx is done or a call fails,
+// then closes the channel. wait blocks until that goroutine has ended and
+// says why: ctx's error, or the library's (ErrClosedHandle after Stop,
+// ErrPartitioner, ...). The goroutine notices ctx at once, even while it
+// waits for a message. Cancel ctx and call wait before Stop, so that no
+// call is running when the group stops. Messages taken and not sent when
+// ctx ends were never marked done, so no commit passes them and they are
+// delivered again after the next rebalance or restart.
+func (g *ConsumerGroup) Messages(ctx context.Context) (messages <-chan *ConsumerMessage, wait func() error) {
+	return streamMessages(ctx, g.NextBatch)
 }
 
 // TaskDone marks m processed, in any order: a commit never passes a
 // message not marked. It counts toward auto_commit_interval_messages; a
-// message of a partition given up since is ignored.
+// message of a partition given up since is ignored. Marking a message
+// twice does nothing the second time.
 func (g *ConsumerGroup) TaskDone(m *ConsumerMessage) error {
 	if err := g.guard.enter(); err != nil {
 		return err
 	}
 	defer g.guard.leave()
-	defer runtime.KeepAlive(m)
-	return call(func() C.enum_yk_error { return C.yk_consumer_group_task_done(g.handle, m.handle) })
+	return markOne(m, func(message C.uintptr_t) C.enum_yk_error {
+		return C.yk_go_group_task_done(C.uintptr_t(uintptr(unsafe.Pointer(g.handle))), message)
+	})
+}
+
+// TaskDoneBatch marks every message of batch processed, as TaskDone does,
+// in one call into the library. It stops at the first failure.
+func (g *ConsumerGroup) TaskDoneBatch(batch []*ConsumerMessage) error {
+	if err := g.guard.enter(); err != nil {
+		return err
+	}
+	defer g.guard.leave()
+	return markDone(batch, func(messages *C.uintptr_t, count C.size_t, marked *C.size_t) C.enum_yk_error {
+		return C.yk_go_group_task_done_all(g.handle, messages, count, marked)
+	})
 }
 
 // Commit commits the processed offsets of the partitions held now and waits
@@ -301,16 +368,45 @@ func (g *ConsumerGroup) Commit() error {
 	return call(func() C.enum_yk_error { return C.yk_consumer_group_commit(g.handle) })
 }
 
-// CommitContext is Commit unless ctx has already ended, which returns
-// ctx's error and commits nothing. Once started the commit is not
-// interrupted by ctx: the C call takes no timeout and cannot be woken yet
-// (a wakeup call is being added to the C API); request_timeout_ms bounds
-// it.
+// CommitContext is Commit, returning ctx's error as soon as ctx ends. A
+// commit cannot be ended once it started: it goes on in the background
+// (request_timeout_ms bounds it) and may still store the offsets. With ctx
+// ended before the call nothing is committed.
 func (g *ConsumerGroup) CommitContext(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	_, err := detached(ctx, &g.panics, func() (struct{}, error) { return struct{}{}, g.Commit() })
+	return err
+}
+
+// ReadyFD is a file descriptor for event loops, readable while fetched
+// messages wait to be taken (yk_consumer_group_ready_fd; drain it with
+// NextBatch until a consumer timeout). A group rebalances only inside its
+// calls: an event loop also calls NextBatch every few hundred
+// milliseconds while it stays quiet. Never read or close it; -1 once the
+// group was released.
+func (g *ConsumerGroup) ReadyFD() int {
+	if g.guard.enter() != nil {
+		return -1
 	}
-	return g.Commit()
+	defer g.guard.leave()
+	return int(C.yk_consumer_group_ready_fd(g.handle))
+}
+
+// Dump is the effective configuration of config: the group id, the
+// cluster, one "key = value" line per option (defaults marked
+// "(default)") and whether rebalance callbacks are set.
+func (config ConsumerConfig) Dump() (string, error) {
+	cconfig, err := newPlainConsumerConfig(config)
+	if err != nil {
+		return "", err
+	}
+	defer C.yk_consumer_config_free(cconfig)
+	if config.PreRebalance != nil || config.PostRebalance != nil {
+		// Never called: the configuration is freed before any group uses it.
+		if err := call(func() C.enum_yk_error { return C.yk_go_set_rebalance_callbacks(cconfig, 0) }); err != nil {
+			return "", err
+		}
+	}
+	return C.GoString(C.yk_consumer_config_dump(cconfig)), nil
 }
 
 // Identifier is this member's identifier in the party, <fqdn>-<pid>-<n>.
@@ -353,38 +449,19 @@ func (g *ConsumerGroup) Close() error {
 // StopContext is Stop with ctx's deadline as the timeout,
 // DefaultStopTimeout without one, and 0 once ctx has ended (every step
 // still runs, without waiting): the group is released in every case. A
-// cancellation without a deadline is not noticed while stopping: the C
-// call cannot be woken yet (a wakeup call is being added to the C API).
+// cancellation returns ctx's error at once; the stop, which cannot be
+// ended, then finishes in the background within its timeout (its
+// PreRebalance runs there), and the group is released when it returns.
 func (g *ConsumerGroup) StopContext(ctx context.Context) error {
 	timeout, ok := contextTimeout(ctx)
 	if !ok {
 		timeout = DefaultStopTimeout
 	}
 	if ctx.Err() != nil {
-		timeout = 0
+		return withContextError(ctx, g.Stop(0))
 	}
-	return withContextError(ctx, g.Stop(timeout))
-}
-
-// newConsumerMessage copies a C message into Go; the C message is kept
-// for TaskDone until the Go one is garbage.
-func newConsumerMessage(message *C.yk_message) *ConsumerMessage {
-	m := &ConsumerMessage{
-		Topic:     C.GoString(C.yk_message_topic(message)),
-		Partition: int32(C.yk_message_partition(message)),
-		Offset:    int64(C.yk_message_offset(message)),
-		Timestamp: time.UnixMilli(int64(C.yk_message_timestamp(message))),
-		handle:    message,
-	}
-	var length C.size_t
-	if key := C.yk_message_key(message, &length); key != nil {
-		m.Key = C.GoBytes(unsafe.Pointer(key), C.int(length))
-	}
-	if value := C.yk_message_value(message, &length); value != nil {
-		m.Value = C.GoBytes(unsafe.Pointer(value), C.int(length))
-	}
-	runtime.SetFinalizer(m, func(m *ConsumerMessage) { C.yk_message_free(m.handle) })
-	return m
+	_, err := detached(ctx, &g.panics, func() (struct{}, error) { return struct{}{}, g.Stop(timeout) })
+	return withContextError(ctx, err)
 }
 
 //export ykGoRebalance

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,5 +256,338 @@ func TestPollContextKeepsTheDeadline(t *testing.T) {
 	defer cancelLong()
 	if served, err := delivering.PollContext(long); served != 1 || err != nil {
 		t.Errorf("PollContext with a report coming: %d served, %v; want 1", served, err)
+	}
+}
+
+// silentBroker is a TCP listener that takes connections and never
+// answers: a request to it waits for the library's own timeouts.
+func silentBroker(t *testing.T) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			go io.Copy(io.Discard, conn)
+		}
+	}()
+	t.Cleanup(func() {
+		listener.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return listener.Addr().String()
+}
+
+// silentCluster is a cluster whose one broker never answers.
+func silentCluster(t *testing.T) ClusterConfig {
+	t.Helper()
+	cluster, err := NewClusterConfig("standard", "silent", []string{silentBroker(t)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cluster
+}
+
+// slowOptions keep a request to a silent broker waiting far longer than a test.
+var slowOptions = Options{"connect_timeout_ms": "60000", "metadata_timeout_ms": "60000", "request_timeout_ms": "60000"}
+
+// cancelAfter is a context without a deadline, cancelled after d.
+func cancelAfter(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(d, cancel)
+	t.Cleanup(func() {
+		timer.Stop()
+		cancel()
+	})
+	return ctx
+}
+
+// waitingGroup is a started member of a new group on "other" that waits
+// for messages without a consumer timeout, from the end (nothing comes).
+func waitingGroup(t *testing.T) *ConsumerGroup {
+	t.Helper()
+	return startedGroup(t, Options{"consumer_timeout_ms": "-1", "auto_offset_reset": "largest"})
+}
+
+// With consumer_timeout_ms=-1 NextContext ends at the context's deadline.
+func TestNextContextWithoutConsumerTimeoutKeepsTheDeadline(t *testing.T) {
+	g := waitingGroup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	m, err := g.NextContext(ctx)
+	assertReturnedAround(t, "NextContext", start, 300*time.Millisecond)
+	if m != nil || err != context.DeadlineExceeded {
+		t.Fatalf("NextContext: %v, %v; want context.DeadlineExceeded", m, err)
+	}
+	// The group goes on: a message sent now comes.
+	word := kafkatest.RunWord(t)
+	sendWord(t, word, 1)
+	long, cancelLong := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelLong()
+	if m, err := g.NextContext(long); err != nil || string(m.Value) != word+" 0" {
+		t.Fatalf("NextContext after an interrupted one: %v, %v", m, err)
+	}
+}
+
+// With consumer_timeout_ms=-1 a cancellation without a deadline ends
+// NextContext, NextBatch and Messages.
+func TestGroupReadsEndOnCancellationWithoutConsumerTimeout(t *testing.T) {
+	g := waitingGroup(t)
+	start := time.Now()
+	m, err := g.NextContext(cancelAfter(t, 250*time.Millisecond))
+	assertReturnedAround(t, "NextContext", start, 250*time.Millisecond)
+	if m != nil || err != context.Canceled {
+		t.Fatalf("NextContext: %v, %v; want context.Canceled", m, err)
+	}
+
+	start = time.Now()
+	batch, err := g.NextBatch(cancelAfter(t, 250*time.Millisecond), 10)
+	assertReturnedAround(t, "NextBatch", start, 250*time.Millisecond)
+	if batch != nil || err != context.Canceled {
+		t.Fatalf("NextBatch: %d messages, %v; want context.Canceled", len(batch), err)
+	}
+
+	start = time.Now()
+	messages, wait := g.Messages(cancelAfter(t, 250*time.Millisecond))
+	for range messages {
+		t.Error("a message came")
+	}
+	err = wait()
+	assertReturnedAround(t, "Messages", start, 250*time.Millisecond)
+	if err != context.Canceled {
+		t.Fatalf("Messages: %v, want context.Canceled", err)
+	}
+}
+
+// Two goroutines wait in the same group; cancelling one ends it within
+// 100 ms (a wakeup it did not take is sent again), and the other goes on
+// to its own deadline.
+func TestCancellingOneOfTwoWaitingCallsEndsThatOne(t *testing.T) {
+	g := waitingGroup(t)
+	type result struct {
+		err  error
+		took time.Duration
+	}
+	results := make(chan result, 2)
+	start := time.Now()
+	for _, ctx := range []context.Context{cancelAfter(t, 200*time.Millisecond), func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}()} {
+		go func(ctx context.Context) {
+			_, err := g.NextContext(ctx)
+			results <- result{err, time.Since(start)}
+		}(ctx)
+	}
+	first, second := <-results, <-results
+	if first.err != context.Canceled || first.took < 200*time.Millisecond || first.took > 300*time.Millisecond {
+		t.Errorf("the cancelled call: %v after %v, want context.Canceled after 200ms (+100ms)", first.err, first.took)
+	}
+	if second.err != context.DeadlineExceeded || second.took < 700*time.Millisecond || second.took > 800*time.Millisecond {
+		t.Errorf("the other call: %v after %v, want context.DeadlineExceeded after 700ms (+100ms)", second.err, second.took)
+	}
+}
+
+// StartContext and WaitAssignment end on a cancellation without a
+// deadline while the 30 s cooldown keeps the group allocating.
+func TestStartContextAndWaitAssignmentEndOnCancellation(t *testing.T) {
+	g, err := NewConsumerGroup([]string{"other"}, groupConfig(t, Options{"partitioner_cooldown": "30"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.WaitAssignment(context.Background()); !errors.Is(err, ErrWrongState) {
+		t.Errorf("WaitAssignment before Start: %v, want ErrWrongState", err)
+	}
+	start := time.Now()
+	err = g.StartContext(cancelAfter(t, 250*time.Millisecond))
+	assertReturnedAround(t, "StartContext", start, 250*time.Millisecond)
+	if !errors.Is(err, ErrTimedOut) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("StartContext: %v, want ErrTimedOut and context.Canceled", err)
+	}
+	start = time.Now()
+	err = g.WaitAssignment(cancelAfter(t, 250*time.Millisecond))
+	assertReturnedAround(t, "WaitAssignment", start, 250*time.Millisecond)
+	if !errors.Is(err, ErrTimedOut) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitAssignment: %v, want ErrTimedOut and context.Canceled", err)
+	}
+	// A second Start waits again instead of failing with ErrWrongState.
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := g.StartContext(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a second StartContext: %v, want the deadline", err)
+	}
+}
+
+// WaitAssignment returns once the group holds its partitions.
+func TestWaitAssignmentReturnsOnceTheGroupHoldsItsPartitions(t *testing.T) {
+	g, err := NewConsumerGroup([]string{"other"}, groupConfig(t, Options{"partitioner_cooldown": "0.5"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.Start(0); !errors.Is(err, ErrTimedOut) {
+		t.Fatalf("Start(0): %v, want ErrTimedOut (still allocating)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := g.WaitAssignment(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.WaitAssignment(ctx); err != nil {
+		t.Errorf("WaitAssignment once assigned: %v", err)
+	}
+}
+
+// PollContext ends on a cancellation without a deadline.
+func TestPollContextEndsOnCancellation(t *testing.T) {
+	p := stuckProducer(t)
+	start := time.Now()
+	served, err := p.PollContext(cancelAfter(t, 250*time.Millisecond))
+	assertReturnedAround(t, "PollContext", start, 250*time.Millisecond)
+	if served != 0 || err != context.Canceled {
+		t.Fatalf("PollContext: %d served, %v; want 0 and context.Canceled", served, err)
+	}
+	// A plain Poll afterwards waits its own timeout: no wakeup is left over.
+	start = time.Now()
+	if served, err := p.Poll(200 * time.Millisecond); served != 0 || err != nil {
+		t.Fatalf("Poll: %d, %v", served, err)
+	}
+	assertReturnedAround(t, "Poll", start, 200*time.Millisecond)
+}
+
+// CloseContext ends its flush on a cancellation without a deadline, then
+// closes at once.
+func TestCloseContextEndsOnCancellation(t *testing.T) {
+	p := stuckProducer(t)
+	start := time.Now()
+	undelivered, err := p.CloseContext(cancelAfter(t, 250*time.Millisecond))
+	assertReturnedAround(t, "CloseContext", start, 250*time.Millisecond)
+	if undelivered != 1 || !errors.Is(err, ErrTimedOut) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("CloseContext: %d undelivered, %v; want 1 and ErrTimedOut with context.Canceled", undelivered, err)
+	}
+}
+
+// ProduceContext waits for room in a full queue until its context ends.
+func TestProduceContextEndsOnCancellation(t *testing.T) {
+	topic := fmt.Sprintf("go-full-%d", time.Now().UnixNano())
+	kafkatest.Launcher(t, 1, "topic", topic, "1")
+	kafkatest.Launcher(t, 1, "leader", topic, "0", "-1")
+	p := newProducer(t, Options{"queue_max_messages": "1", "delivery_timeout_ms": "60000"}, nil)
+	m := Message{Topic: topic, Partition: AnyPartition, Value: []byte("full")}
+	if err := p.Produce(m, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Produce(m, 0); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("a second Produce: %v, want ErrQueueFull", err)
+	}
+	start := time.Now()
+	err := p.ProduceContext(cancelAfter(t, 250*time.Millisecond), m)
+	assertReturnedAround(t, "ProduceContext", start, 250*time.Millisecond)
+	if err != context.Canceled || p.QueueLength() != 1 {
+		t.Fatalf("ProduceContext: %v with %d queued; want context.Canceled and 1", err, p.QueueLength())
+	}
+}
+
+// A synchronous send to a broker that never answers: SendMessagesContext
+// and SendKeyedMessagesContext return at the cancellation and the
+// deadline.
+func TestSendMessagesContextEndsWhileTheBrokerDoesNotAnswer(t *testing.T) {
+	p, err := NewProducer(silentCluster(t), slowOptions, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The abandoned sends end when the silent broker goes away (cleanup).
+	t.Cleanup(func() { go p.CloseTimeout(0) })
+	start := time.Now()
+	offsets, err := p.SendMessagesContext(cancelAfter(t, 250*time.Millisecond), "mytopic", []byte("never"))
+	assertReturnedAround(t, "SendMessagesContext", start, 250*time.Millisecond)
+	if offsets != nil || err != context.Canceled {
+		t.Fatalf("SendMessagesContext: %v, %v; want context.Canceled", offsets, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err = p.SendKeyedMessagesContext(ctx, "mytopic", []byte("k"), []byte("never"))
+	assertReturnedAround(t, "SendKeyedMessagesContext", start, 250*time.Millisecond)
+	if err != context.DeadlineExceeded {
+		t.Fatalf("SendKeyedMessagesContext: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// delayOffsetCommits pins the coordinator of group to broker 1 of cluster
+// 1 and makes its next count OffsetCommit requests answer after delay.
+func delayOffsetCommits(t *testing.T, group string, count int, delay time.Duration) {
+	t.Helper()
+	kafkatest.Launcher(t, 1, "coordinator", "group", group, "1")
+	const offsetCommit = "8"
+	args := []string{"broker_errors", "1", offsetCommit}
+	for i := 0; i < count; i++ {
+		args = append(args, fmt.Sprintf("0:%d", delay.Milliseconds()))
+	}
+	kafkatest.Launcher(t, 1, args...)
+}
+
+// CommitContext and StopContext return at a cancellation while the offset
+// storage takes its time (Kafka's, its answers delayed); the stop finishes
+// in the background and releases the group.
+func TestCommitAndStopContextEndWhileTheStorageIsSlow(t *testing.T) {
+	word := kafkatest.RunWord(t)
+	sendWord(t, word, 1)
+	config := groupConfig(t, Options{"offset_storage": "kafka"})
+	// The commit of CommitContext, then Stop's.
+	delayOffsetCommits(t, config.GroupID, 2, time.Second)
+	g, err := NewConsumerGroup([]string{"other"}, config, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	if err := g.Start(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := g.NextContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.TaskDone(m); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = g.CommitContext(cancelAfter(t, 250*time.Millisecond))
+	assertReturnedAround(t, "CommitContext", start, 250*time.Millisecond)
+	if err != context.Canceled {
+		t.Fatalf("CommitContext: %v, want context.Canceled", err)
+	}
+	start = time.Now()
+	err = g.StopContext(cancelAfter(t, 250*time.Millisecond))
+	assertReturnedAround(t, "StopContext", start, 250*time.Millisecond)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("StopContext: %v, want context.Canceled", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !errors.Is(g.Commit(), ErrClosedHandle) {
+		if time.Now().After(deadline) {
+			t.Fatal("the group was not released after StopContext")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -1,11 +1,12 @@
 package yelpkafka
 
 // #include <stdlib.h>
-// #include <yelp_kafka.h>
+// #include "yelp_kafka.h"
 import "C"
 
 import (
-	"fmt"
+	"context"
+	"runtime"
 	"unsafe"
 )
 
@@ -34,6 +35,25 @@ func DiscoverTopics(cluster ClusterConfig, options Options) (TopicPartitions, er
 		return nil, err
 	}
 	return found[0].Topics, nil
+}
+
+// DiscoverTopicsContext is DiscoverTopics, returning ctx's error as soon
+// as ctx ends; the request, which nothing ends early, finishes in the
+// background (within metadata_timeout_ms) and its result is dropped.
+func DiscoverTopicsContext(ctx context.Context, cluster ClusterConfig, options Options) (TopicPartitions, error) {
+	return detached(ctx, nil, func() (TopicPartitions, error) { return DiscoverTopics(cluster, options) })
+}
+
+// SearchTopicContext is SearchTopic, returning ctx's error as soon as ctx
+// ends, as DiscoverTopicsContext does.
+func SearchTopicContext(ctx context.Context, topic string, clusters []ClusterConfig, options Options) ([]ClusterTopics, error) {
+	return detached(ctx, nil, func() ([]ClusterTopics, error) { return SearchTopic(topic, clusters, options) })
+}
+
+// SearchTopicsByRegexContext is SearchTopicsByRegex, returning ctx's error
+// as soon as ctx ends, as DiscoverTopicsContext does.
+func SearchTopicsByRegexContext(ctx context.Context, pattern string, clusters []ClusterConfig, options Options) ([]ClusterTopics, error) {
+	return detached(ctx, nil, func() ([]ClusterTopics, error) { return SearchTopicsByRegex(pattern, clusters, options) })
 }
 
 // SearchTopic finds the clusters among clusters that have a topic named
@@ -111,11 +131,13 @@ func discover(options Options, run func(*C.yk_config, **C.yk_discovery_result) C
 
 // Topology is a loaded topology file, <dir>/<cluster_type>.yaml: every
 // cluster of one cluster type and, when the file names one, the local one.
+// Close it (an io.Closer) when done; its Clusters stay valid.
 type Topology struct {
 	// Clusters are sorted by name (Python yelp_kafka's get_all_clusters).
 	Clusters []ClusterConfig
-	local    ClusterConfig
-	localErr error
+	handle   *C.yk_topology
+	guard    handleGuard
+	panics   panicBox
 }
 
 // LoadTopology loads <dir>/<clusterType>.yaml; dir "" means the Python
@@ -133,30 +155,53 @@ func LoadTopology(dir, clusterType string) (*Topology, error) {
 	if err := call(func() C.enum_yk_error { return C.yk_topology_load(cdir, ctype, &handle) }); err != nil {
 		return nil, err
 	}
-	defer C.yk_topology_free(handle)
-	t := &Topology{Clusters: make([]ClusterConfig, C.yk_topology_cluster_count(handle))}
+	t := &Topology{Clusters: make([]ClusterConfig, C.yk_topology_cluster_count(handle)), handle: handle}
 	for i := range t.Clusters {
 		t.Clusters[i] = clusterFromHandle(C.yk_topology_cluster(handle, C.size_t(i)))
 	}
-	var local *C.yk_cluster_config
-	if t.localErr = call(func() C.enum_yk_error { return C.yk_topology_local_cluster(handle, &local) }); t.localErr == nil {
-		t.local = clusterFromHandle(local)
-		C.yk_cluster_config_free(local)
-	}
+	t.guard = handleGuard{what: "topology", panics: &t.panics, free: func() { C.yk_topology_free(handle) }}
+	runtime.SetFinalizer(t, (*Topology).Close)
 	return t, nil
 }
 
 // LocalCluster is the cluster that the file's local_config names
 // (get_local_cluster); ErrConfiguration when it names none or an undefined one.
-func (t *Topology) LocalCluster() (ClusterConfig, error) { return t.local, t.localErr }
+func (t *Topology) LocalCluster() (ClusterConfig, error) {
+	return t.cluster(func(out **C.yk_cluster_config) C.enum_yk_error {
+		return C.yk_topology_local_cluster(t.handle, out)
+	})
+}
 
 // ClusterByName is the cluster called name (get_cluster_by_name);
 // ErrConfiguration when there is none.
 func (t *Topology) ClusterByName(name string) (ClusterConfig, error) {
-	for _, c := range t.Clusters {
-		if c.Name == name {
-			return c, nil
-		}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	return t.cluster(func(out **C.yk_cluster_config) C.enum_yk_error {
+		return C.yk_topology_cluster_by_name(t.handle, cname, out)
+	})
+}
+
+func (t *Topology) cluster(get func(**C.yk_cluster_config) C.enum_yk_error) (ClusterConfig, error) {
+	if err := t.guard.enter(); err != nil {
+		return ClusterConfig{}, err
 	}
-	return ClusterConfig{}, &Error{Code: ErrConfiguration, Message: fmt.Sprintf("no cluster named %q in the topology", name)}
+	defer t.guard.leave()
+	var handle *C.yk_cluster_config
+	if err := call(func() C.enum_yk_error { return get(&handle) }); err != nil {
+		return ClusterConfig{}, err
+	}
+	defer C.yk_cluster_config_free(handle)
+	return clusterFromHandle(handle), nil
+}
+
+// Close releases the loaded file; Clusters stay, LocalCluster and
+// ClusterByName get ErrClosedHandle.
+func (t *Topology) Close() error {
+	if err := t.guard.enter(); err != nil {
+		return err
+	}
+	t.guard.close()
+	t.guard.leave()
+	return nil
 }

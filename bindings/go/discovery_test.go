@@ -1,12 +1,15 @@
 package yelpkafka
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"yelpkafka/internal/kafkatest"
 )
@@ -111,5 +114,71 @@ func TestTopologyFileGivesTheLocalAndNamedClusters(t *testing.T) {
 	}
 	if _, err := LoadTopology(dir, "missing"); !errors.Is(err, ErrConfiguration) {
 		t.Errorf("a missing file: %v, want ErrConfiguration", err)
+	}
+	if err := topology.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topology.ClusterByName("c2"); !errors.Is(err, ErrClosedHandle) {
+		t.Errorf("ClusterByName after Close: %v, want ErrClosedHandle", err)
+	}
+	if len(topology.Clusters) != 2 {
+		t.Errorf("Clusters after Close: %+v", topology.Clusters)
+	}
+
+}
+
+// The discovery calls return at the context's end while a broker does
+// not answer.
+func TestDiscoveryContextVariantsEndWithTheirContext(t *testing.T) {
+	silent := silentCluster(t)
+	start := time.Now()
+	if _, err := DiscoverTopicsContext(cancelAfter(t, 250*time.Millisecond), silent, slowOptions); err != context.Canceled {
+		t.Errorf("DiscoverTopicsContext: %v, want context.Canceled", err)
+	}
+	assertReturnedAround(t, "DiscoverTopicsContext", start, 250*time.Millisecond)
+	start = time.Now()
+	if _, err := SearchTopicContext(cancelAfter(t, 250*time.Millisecond), "mytopic", []ClusterConfig{silent}, slowOptions); err != context.Canceled {
+		t.Errorf("SearchTopicContext: %v, want context.Canceled", err)
+	}
+	assertReturnedAround(t, "SearchTopicContext", start, 250*time.Millisecond)
+	start = time.Now()
+	if _, err := SearchTopicsByRegexContext(cancelAfter(t, 250*time.Millisecond), ".*", []ClusterConfig{silent}, slowOptions); err != context.Canceled {
+		t.Errorf("SearchTopicsByRegexContext: %v, want context.Canceled", err)
+	}
+	assertReturnedAround(t, "SearchTopicsByRegexContext", start, 250*time.Millisecond)
+	// Without an end, they answer as the plain calls do.
+	topics, err := DiscoverTopicsContext(context.Background(), localCluster(t), nil)
+	if err != nil || len(topics["mytopic"]) != 3 {
+		t.Errorf("DiscoverTopicsContext: %v, %v", topics["mytopic"], err)
+	}
+}
+
+// The client options are checked and dumped as the library reads them;
+// a consumer configuration dumps its options and callbacks.
+func TestOptionsAreCheckedAndDumpedByTheLibrary(t *testing.T) {
+	if err := ValidateClientOptions(Options{"client_id": "x", "request_timeout_ms": "100"}); err != nil {
+		t.Errorf("good client options: %v", err)
+	}
+	if err := ValidateClientOptions(Options{"acks": "1"}); !errors.Is(err, ErrConfiguration) || !strings.Contains(err.Error(), "acks") {
+		t.Errorf("a producer option among client options: %v, want ErrConfiguration naming acks", err)
+	}
+	if err := ValidateClientOptions(nil); err != nil {
+		t.Errorf("no options: %v", err)
+	}
+	dump, err := DumpClientOptions(Options{"client_id": "dumped"})
+	if err != nil || !strings.Contains(dump, "client_id = dumped") || !strings.Contains(dump, "(default)") {
+		t.Errorf("DumpClientOptions: %q, %v", dump, err)
+	}
+	if v, ok := (Options{"linger_ms": "7"}).Option("linger_ms"); !ok || v != "7" {
+		t.Errorf("Option(linger_ms): %q, %v", v, ok)
+	}
+	if _, ok := (Options{}).Option("linger_ms"); ok {
+		t.Error("Option of an unset key says it is set")
+	}
+	config := groupConfig(t, Options{"consumer_timeout_ms": "-1"})
+	config.PostRebalance = func([]TopicPartition) {}
+	dump, err = config.Dump()
+	if err != nil || !strings.Contains(dump, config.GroupID) || !strings.Contains(dump, "consumer_timeout_ms = -1") {
+		t.Errorf("ConsumerConfig.Dump: %q, %v", dump, err)
 	}
 }

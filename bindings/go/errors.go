@@ -1,6 +1,6 @@
 package yelpkafka
 
-// #include <yelp_kafka.h>
+// #include "yelp_kafka.h"
 import "C"
 
 import (

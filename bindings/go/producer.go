@@ -10,6 +10,7 @@ import (
 	"math"
 	"runtime/cgo"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -27,6 +28,9 @@ type Message struct {
 	Key []byte
 	// Value is nil for a null value.
 	Value []byte
+	// Headers are the record's headers, in order (none: nil); a nil
+	// Value is a null value.
+	Headers []Header
 	// Opaque comes back in the message's DeliveryReport.
 	Opaque interface{}
 }
@@ -50,8 +54,9 @@ type DeliveryReport struct {
 // Close it (an io.Closer), or CloseTimeout or CloseContext, to deliver what
 // is queued and release it.
 type Producer struct {
-	handle *C.yk_producer
-	guard  handleGuard
+	handle     *C.yk_producer
+	guard      handleGuard
+	interrupts interrupter
 	*producerState
 }
 
@@ -65,6 +70,11 @@ type producerState struct {
 	// reported, by the id given to the library as the message opaque.
 	pending map[uintptr]interface{}
 	nextID  uintptr
+	// topics are the C names of the topics produced to (cTopic), the
+	// last one used in lastTopic (a *cachedTopic).
+	topicsMu  sync.Mutex
+	topics    map[string]*C.char
+	lastTopic atomic.Value
 }
 
 // NewProducer creates a producer for cluster. options (nil: defaults) take
@@ -88,7 +98,7 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 	}
 	defer C.yk_config_free(config)
 
-	state := &producerState{pending: make(map[uintptr]interface{})}
+	state := &producerState{pending: make(map[uintptr]interface{}), topics: make(map[string]*C.char)}
 	defer state.panics.rethrow() // a panic of the responder while asked for emitters
 	responder, releaseResponder := newMetricsResponder(metrics, &state.panics)
 	var handle *C.yk_producer
@@ -103,7 +113,14 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 		C.yk_producer_free(handle)
 		stateHandle.Delete()
 		releaseResponder()
+		state.freeTopics()
 	}}
+	p.interrupts.wake = func() {
+		if p.guard.hold() {
+			C.yk_producer_wakeup(handle)
+			p.guard.release()
+		}
+	}
 	if err := call(func() C.enum_yk_error {
 		return C.yk_go_set_delivery_callback(handle, C.uintptr_t(stateHandle))
 	}); err != nil {
@@ -133,26 +150,21 @@ func (p *Producer) SendMessages(topic string, messages ...[]byte) ([]int64, erro
 	})
 }
 
-// SendMessagesContext is SendMessages unless ctx has already ended, which
-// returns ctx's error and sends nothing. Once started the send is not
-// interrupted by ctx: the C API has no call yet that ends it from another
-// thread (a wakeup call is being added to it). Its own options bound it:
-// retries, retry_backoff_ms, request_timeout_ms and metadata_timeout_ms.
+// SendMessagesContext is SendMessages, returning ctx's error as soon as
+// ctx ends. A send cannot be ended once it started (the library's wakeup
+// ends waits for delivery reports, not a synchronous send): it goes on in
+// the background within its own bounds (retries, retry_backoff_ms,
+// request_timeout_ms, metadata_timeout_ms), and the messages may still be
+// written. With ctx ended before the call nothing is sent.
 func (p *Producer) SendMessagesContext(ctx context.Context, topic string, messages ...[]byte) ([]int64, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return p.SendMessages(topic, messages...)
+	return detached(ctx, &p.panics, func() ([]int64, error) { return p.SendMessages(topic, messages...) })
 }
 
-// SendKeyedMessagesContext is SendKeyedMessages unless ctx has already
-// ended, and is not interrupted by ctx either (see SendMessagesContext).
+// SendKeyedMessagesContext is SendKeyedMessages, returning ctx's error as
+// soon as ctx ends, as SendMessagesContext does.
 func (p *Producer) SendKeyedMessagesContext(ctx context.Context, topic string, key []byte,
 	messages ...[]byte) ([]int64, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return p.SendKeyedMessages(topic, key, messages...)
+	return detached(ctx, &p.panics, func() ([]int64, error) { return p.SendKeyedMessages(topic, key, messages...) })
 }
 
 // SendKeyedMessages sends messages with key to topic, to the partition that
@@ -195,87 +207,321 @@ func (p *Producer) Produce(m Message, queueWait time.Duration) error {
 		return err
 	}
 	defer p.guard.leave()
-	ctopic := C.CString(m.Topic)
-	defer C.free(unsafe.Pointer(ctopic))
+	ctopic, free := p.cTopic(m.Topic)
 	id := p.hold(m.Opaque)
 	key, keyLen := bytesArg(m.Key)
 	value, valueLen := bytesArg(m.Value)
-	err := call(func() C.enum_yk_error {
-		return C.yk_go_produce(p.handle, ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
-			C.uintptr_t(id), milliseconds(queueWait))
-	})
+	var err error
+	if len(m.Headers) == 0 {
+		err = call(func() C.enum_yk_error {
+			return C.yk_go_produce(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
+				C.uintptr_t(id), milliseconds(queueWait))
+		})
+	} else {
+		headers := packHeaders(m.Headers)
+		err = call(func() C.enum_yk_error {
+			return C.yk_go_produce_with_headers(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
+				headers.bytes(), headers.lengths(), C.size_t(len(m.Headers)), C.uintptr_t(id), milliseconds(queueWait))
+		})
+	}
+	if free {
+		C.free(unsafe.Pointer(ctopic))
+	}
 	if err != nil {
 		p.take(id)
 	}
 	return err
 }
 
-// Poll serves delivery reports: waits up to timeout (negative: until one
-// comes) for the first, then runs OnDelivery's function for every report
-// queued. Returns how many it served.
-func (p *Producer) Poll(timeout time.Duration) (int, error) {
+// ProduceBatch queues messages, in order, as Produce does for each, in
+// one call into the library: the way to produce at the C API's cost per
+// message (a call into the library from Go costs about 100 ns of its own;
+// BENCHMARKS.md). The keys, values and headers are copied once more on
+// the way. queueWait applies to each message. It returns how many were
+// queued: all of them, or those before the first that failed, with its
+// error (ErrQueueFull when the queue stayed full).
+func (p *Producer) ProduceBatch(messages []Message, queueWait time.Duration) (int, error) {
+	if len(messages) == 0 {
+		return 0, nil
+	}
 	if err := p.guard.enter(); err != nil {
 		return 0, err
 	}
 	defer p.guard.leave()
-	var served C.size_t
-	err := call(func() C.enum_yk_error { return C.yk_producer_poll(p.handle, milliseconds(timeout), &served) })
-	return int(served), err
+	b := p.packBatch(messages)
+	var produced C.size_t
+	err := call(func() C.enum_yk_error {
+		return C.yk_go_produce_batch(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), &b.messages[0],
+			C.size_t(len(b.messages)), b.bytes(), b.lengths(), milliseconds(queueWait), &produced)
+	})
+	for i := int(produced); i < len(b.messages); i++ {
+		p.take(uintptr(b.messages[i].id))
+	}
+	b.release()
+	return int(produced), err
 }
 
-// PollContext serves delivery reports as Poll does, waiting for the first
-// until ctx ends (no limit without a deadline or a cancellation): it waits
-// in slices of at most 100 ms and looks at ctx between them. With no
-// report by then it returns 0 and ctx's error.
-func (p *Producer) PollContext(ctx context.Context) (int, error) {
+// produceBatch is what yk_go_produce_batch takes: the messages, with
+// their bytes in data and their headers' lengths in lens, and the topic
+// names to free afterwards.
+type produceBatch struct {
+	messages []C.yk_go_message
+	data     []byte
+	lens     []C.int64_t
+	free     []*C.char
+}
+
+var produceBatches = sync.Pool{New: func() interface{} { return new(produceBatch) }}
+
+// packBatch packs messages for yk_go_produce_batch.
+func (p *Producer) packBatch(messages []Message) *produceBatch {
+	b := produceBatches.Get().(*produceBatch)
+	b.messages, b.data, b.lens, b.free = b.messages[:0], b.data[:0], b.lens[:0], b.free[:0]
+	offset := func(bytes []byte) (C.int64_t, C.size_t) {
+		if bytes == nil {
+			return -1, 0
+		}
+		off := len(b.data)
+		b.data = append(b.data, bytes...)
+		return C.int64_t(off), C.size_t(len(bytes))
+	}
+	for i := range messages {
+		m := &messages[i]
+		ctopic, free := p.cTopic(m.Topic)
+		if free {
+			b.free = append(b.free, ctopic)
+		}
+		var c C.yk_go_message
+		c.topic = C.uintptr_t(uintptr(unsafe.Pointer(ctopic)))
+		c.partition = C.int32_t(m.Partition)
+		c.key_off, c.key_len = offset(m.Key)
+		c.value_off, c.value_len = offset(m.Value)
+		if len(m.Headers) > 0 {
+			c.header_off, c.header_index, c.header_count = C.int64_t(len(b.data)), C.size_t(len(b.lens)), C.size_t(len(m.Headers))
+			for _, h := range m.Headers {
+				b.data = append(b.data, h.Key...)
+				b.data = append(b.data, h.Value...)
+				valueLen := C.int64_t(len(h.Value))
+				if h.Value == nil {
+					valueLen = -1
+				}
+				b.lens = append(b.lens, C.int64_t(len(h.Key)), valueLen)
+			}
+		}
+		c.id = C.uintptr_t(p.hold(m.Opaque))
+		b.messages = append(b.messages, c)
+	}
+	// Neither buffer is ever empty when C gets its address.
+	b.data = append(b.data, 0)
+	b.lens = append(b.lens, 0)
+	return b
+}
+
+func (b *produceBatch) bytes() *C.uint8_t   { return (*C.uint8_t)(unsafe.Pointer(&b.data[0])) }
+func (b *produceBatch) lengths() *C.int64_t { return &b.lens[0] }
+
+// release frees the batch's own topic names and pools its buffers, unless
+// a large batch made them too large to keep.
+func (b *produceBatch) release() {
+	for i, c := range b.free {
+		C.free(unsafe.Pointer(c))
+		b.free[i] = nil
+	}
+	if cap(b.data) <= 4<<20 && cap(b.messages) <= 1<<16 {
+		produceBatches.Put(b)
+	}
+}
+
+// SendWithHeaders sends one message with record headers to topic
+// (partition AnyPartition: murmur2 of the key, or round-robin without
+// one) and returns once the broker acknowledged it, with its offset.
+// Retriable failures are retried as configured.
+func (p *Producer) SendWithHeaders(topic string, partition int32, key, value []byte, headers []Header) (int64, error) {
+	if err := p.guard.enter(); err != nil {
+		return -1, err
+	}
+	defer p.guard.leave()
+	ctopic := C.CString(topic)
+	defer C.free(unsafe.Pointer(ctopic))
+	ckey, keyLen := bytesArg(key)
+	cvalue, valueLen := bytesArg(value)
+	packed := packHeaders(headers)
+	var offset C.int64_t
+	err := call(func() C.enum_yk_error {
+		return C.yk_go_send_with_headers(p.handle, ctopic, C.int32_t(partition), ckey, keyLen, cvalue, valueLen,
+			packed.bytes(), packed.lengths(), C.size_t(len(headers)), &offset)
+	})
+	if err != nil {
+		return -1, err
+	}
+	return int64(offset), nil
+}
+
+// SendWithHeadersContext is SendWithHeaders, returning ctx's error as
+// soon as ctx ends, as SendMessagesContext does.
+func (p *Producer) SendWithHeadersContext(ctx context.Context, topic string, partition int32, key, value []byte,
+	headers []Header) (int64, error) {
+	return detached(ctx, &p.panics, func() (int64, error) { return p.SendWithHeaders(topic, partition, key, value, headers) })
+}
+
+// packedHeaders are headers in the form yk_go_produce_with_headers takes
+// them: their names and values one after the other in one byte buffer,
+// and two lengths per header (the value's -1 when null), so that no Go
+// pointer is stored in memory given to C. Both have room for one more
+// entry than needed, so neither is ever empty.
+type packedHeaders struct {
+	data []byte
+	lens []C.int64_t
+}
+
+func packHeaders(headers []Header) packedHeaders {
+	size := 0
+	for _, h := range headers {
+		size += len(h.Key) + len(h.Value)
+	}
+	p := packedHeaders{data: make([]byte, 0, size+1), lens: make([]C.int64_t, 0, 2*len(headers)+1)}
+	for _, h := range headers {
+		p.data = append(p.data, h.Key...)
+		p.data = append(p.data, h.Value...)
+		valueLen := C.int64_t(len(h.Value))
+		if h.Value == nil {
+			valueLen = -1
+		}
+		p.lens = append(p.lens, C.int64_t(len(h.Key)), valueLen)
+	}
+	return p
+}
+
+func (p packedHeaders) bytes() *C.uint8_t {
+	return (*C.uint8_t)(unsafe.Pointer(&p.data[:cap(p.data)][0]))
+}
+
+func (p packedHeaders) lengths() *C.int64_t {
+	return (*C.int64_t)(unsafe.Pointer(&p.lens[:cap(p.lens)][0]))
+}
+
+// ProduceContext is Produce waiting for room in a full queue until ctx
+// ends (no deadline: until there is room or ctx is cancelled), looking at
+// ctx at least every 50 ms. When ctx ends first it returns ctx's error and
+// the message is not queued; so does a ctx ended before the call.
+func (p *Producer) ProduceContext(ctx context.Context, m Message) error {
 	for {
+		if ended := contextEnded(ctx); ended != nil {
+			return ended
+		}
 		slice := contextSlice
 		if remaining, ok := contextTimeout(ctx); ok && remaining < slice {
 			slice = remaining
 		}
-		if ctx.Err() != nil {
-			slice = 0
-		}
-		served, err := p.Poll(slice)
-		if served > 0 || err != nil {
-			return served, err
-		}
-		if ended := contextEnded(ctx); ended != nil {
-			return 0, ended
+		if err := p.Produce(m, slice); !errors.Is(err, ErrQueueFull) {
+			return err
 		}
 	}
 }
 
-// Flush sends everything queued and waits up to timeout until every message
-// is delivered or failed, serving delivery reports meanwhile; ErrTimedOut
-// when the deadline passes first.
+// Poll serves delivery reports: waits up to timeout (negative: until one
+// comes) for the first, then runs OnDelivery's function for every report
+// queued. Returns how many it served.
+func (p *Producer) Poll(timeout time.Duration) (int, error) {
+	served, err, _ := p.poll(context.Background(), timeout)
+	return served, err
+}
+
+// PollContext serves delivery reports as Poll does, waiting for the first
+// until ctx ends, whatever its deadline (none: until a report comes or ctx
+// is cancelled). With no report by then it returns 0 and ctx's error,
+// within a few milliseconds of ctx's end: the producer's wakeup ends the
+// wait. With ctx ended before the call it serves what is queued already.
+func (p *Producer) PollContext(ctx context.Context) (int, error) {
+	if ended := ctx.Err(); ended != nil {
+		served, err, _ := p.poll(context.Background(), 0)
+		if served == 0 && err == nil {
+			err = ended
+		}
+		return served, err
+	}
+	timeout := time.Duration(-1)
+	if remaining, ok := contextTimeout(ctx); ok {
+		timeout = remaining
+	}
+	served, err, ended := p.poll(ctx, timeout)
+	if ended != nil {
+		return 0, ended
+	}
+	if served == 0 && err == nil {
+		err = contextEnded(ctx)
+	}
+	return served, err
+}
+
+// poll is yk_producer_poll for up to timeout, ended by ctx.
+func (p *Producer) poll(ctx context.Context, timeout time.Duration) (served int, err error, ended error) {
+	if err := p.guard.enter(); err != nil {
+		return 0, err, nil
+	}
+	defer p.guard.leave()
+	deadline := time.Now().Add(timeout)
+	var n C.size_t
+	err, ended = p.interrupts.run(ctx, func() error {
+		n = 0
+		return call(func() C.enum_yk_error { return C.yk_producer_poll(p.handle, remaining(timeout, deadline), &n) })
+	})
+	return int(n), err, ended
+}
+
+// Flush sends everything queued and waits up to timeout (negative: no
+// limit) until every message is delivered or failed, serving delivery
+// reports meanwhile; ErrTimedOut when the deadline passes first.
 func (p *Producer) Flush(timeout time.Duration) error {
+	return p.flush(context.Background(), timeout)
+}
+
+// FlushContext flushes until every message is delivered or failed, or
+// until ctx ends: the producer's wakeup ends the wait within a few
+// milliseconds of a cancellation, with or without a deadline. When ctx
+// ends first the error matches both ErrTimedOut and ctx's error
+// (errors.Is); the messages stay queued. With ctx ended before the call it
+// serves the reports queued already and returns at once.
+func (p *Producer) FlushContext(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return withContextError(ctx, p.flush(context.Background(), 0))
+	}
+	timeout := time.Duration(-1)
+	if remaining, ok := contextTimeout(ctx); ok {
+		timeout = remaining
+	}
+	return p.flush(ctx, timeout)
+}
+
+// flush is yk_producer_flush for up to timeout (negative: no limit), ended by ctx.
+func (p *Producer) flush(ctx context.Context, timeout time.Duration) error {
 	if err := p.guard.enter(); err != nil {
 		return err
 	}
 	defer p.guard.leave()
-	return call(func() C.enum_yk_error { return C.yk_producer_flush(p.handle, milliseconds(timeout)) })
+	deadline := time.Now().Add(timeout)
+	err, ended := p.interrupts.run(ctx, func() error {
+		ms := remaining(timeout, deadline)
+		if ms < 0 {
+			ms = math.MaxInt32
+		}
+		return call(func() C.enum_yk_error { return C.yk_producer_flush(p.handle, ms) })
+	})
+	if ended != nil {
+		return endedByContext(err, ended)
+	}
+	return withContextError(ctx, err)
 }
 
-// FlushContext flushes until every message is delivered or failed, or
-// until ctx ends: it waits in slices of at most 100 ms and looks at ctx
-// between them, so a cancellation is noticed within 100 ms and a deadline
-// is kept. When ctx ends first the error matches both ErrTimedOut and ctx's
-// error (errors.Is); the messages stay queued.
-func (p *Producer) FlushContext(ctx context.Context) error {
-	for {
-		slice := contextSlice
-		if remaining, ok := contextTimeout(ctx); ok && remaining < slice {
-			slice = remaining
-		}
-		if ctx.Err() != nil {
-			slice = 0
-		}
-		err := p.Flush(slice)
-		if !errors.Is(err, ErrTimedOut) || contextEnded(ctx) != nil {
-			return withContextError(ctx, err)
-		}
+// ReadyFD is a file descriptor for event loops, readable while delivery
+// reports wait to be served (yk_producer_ready_fd): wait for it, then
+// Poll(0). Never read or close it; -1 once the producer was released.
+func (p *Producer) ReadyFD() int {
+	if p.guard.enter() != nil {
+		return -1
 	}
+	defer p.guard.leave()
+	return int(C.yk_producer_ready_fd(p.handle))
 }
 
 // QueueLength is the number of messages produced and not yet delivered or failed.
@@ -298,22 +544,27 @@ func (p *Producer) Close() error {
 	return err
 }
 
-// CloseContext is CloseTimeout with ctx's deadline as the timeout,
-// DefaultCloseTimeout without one, and 0 once ctx has ended (what is
-// queued fails at once): the producer is released in every case. When the
-// deadline cuts the flush short the error matches both ErrTimedOut and
-// ctx's error. A cancellation without a deadline is not noticed during the
-// flush: close is one C call, which nothing can wake yet (a wakeup call is
-// being added to the C API).
+// CloseContext delivers what is queued until ctx ends (no deadline:
+// for up to DefaultCloseTimeout), then closes as CloseTimeout(0) does:
+// what is still queued fails, and the producer is released in every case.
+// The flush is FlushContext's, so a cancellation ends it within a few
+// milliseconds; with ctx ended before the call the producer closes at once.
+// When ctx cuts the flush short the error matches both ErrTimedOut and
+// ctx's error. Messages that other goroutines produce during the flush may
+// fail at the close.
 func (p *Producer) CloseContext(ctx context.Context) (undelivered int, err error) {
-	timeout, ok := contextTimeout(ctx)
-	if !ok {
-		timeout = DefaultCloseTimeout
+	if ctx.Err() == nil {
+		flushing := ctx
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			flushing, cancel = context.WithTimeout(ctx, DefaultCloseTimeout)
+			defer cancel()
+		}
+		if err := p.FlushContext(flushing); errors.Is(err, ErrClosedHandle) || errors.Is(err, ErrReentrant) {
+			return 0, err
+		}
 	}
-	if ctx.Err() != nil {
-		timeout = 0
-	}
-	undelivered, err = p.CloseTimeout(timeout)
+	undelivered, err = p.CloseTimeout(0)
 	return undelivered, withContextError(ctx, err)
 }
 
@@ -335,6 +586,46 @@ func (p *Producer) CloseTimeout(timeout time.Duration) (undelivered int, err err
 	p.guard.close()
 	return int(left), err
 }
+
+// cTopic is topic as a C string: one of the producer's first
+// maxCachedTopics topics, kept until it is freed, or a copy to free after
+// the call.
+func (s *producerState) cTopic(topic string) (ctopic *C.char, free bool) {
+	if last, _ := s.lastTopic.Load().(*cachedTopic); last != nil && last.name == topic {
+		return last.c, false
+	}
+	s.topicsMu.Lock()
+	defer s.topicsMu.Unlock()
+	c, ok := s.topics[topic]
+	if !ok {
+		if len(s.topics) >= maxCachedTopics {
+			return C.CString(topic), true
+		}
+		c = C.CString(topic)
+		s.topics[topic] = c
+	}
+	s.lastTopic.Store(&cachedTopic{name: topic, c: c})
+	return c, false
+}
+
+// freeTopics frees the topic names cTopic kept.
+func (s *producerState) freeTopics() {
+	s.topicsMu.Lock()
+	defer s.topicsMu.Unlock()
+	for _, c := range s.topics {
+		C.free(unsafe.Pointer(c))
+	}
+	s.topics = nil
+}
+
+// cachedTopic is a topic's name in Go and in C.
+type cachedTopic struct {
+	name string
+	c    *C.char
+}
+
+// maxCachedTopics bounds the topic names a producer keeps in C.
+const maxCachedTopics = 1024
 
 // hold keeps a message's Opaque until its report; 0 stands for nil.
 func (s *producerState) hold(opaque interface{}) uintptr {
@@ -361,25 +652,43 @@ func (s *producerState) take(id uintptr) interface{} {
 }
 
 //export ykGoOnDelivery
-func ykGoOnDelivery(state C.uintptr_t, report *C.yk_delivery_report) {
+func ykGoOnDelivery(state C.uintptr_t, reports *C.yk_delivery_report, count C.size_t) {
 	s := cgo.Handle(state).Value().(*producerState)
-	defer s.panics.catch()
-	delivered := DeliveryReport{
-		Topic:     C.GoString(report.topic),
-		Partition: int32(report.partition),
-		Offset:    int64(report.offset),
-		Opaque:    s.take(uintptr(report.message_opaque)),
-	}
-	if code := Code(report.error); code != 0 {
-		delivered.Err = &Error{Code: code, KafkaCode: int16(report.kafka_code),
-			Message: C.GoString(report.error_message), retriable: code.Retriable()}
-	}
 	s.mu.Lock()
 	onDelivery := s.onDelivery
 	s.mu.Unlock()
-	if onDelivery != nil {
-		onDelivery(delivered)
+	// The reports of one call share their topics' names.
+	var lastTopic *C.char
+	var lastName string
+	all := unsafe.Slice(reports, int(count))
+	for i := range all {
+		report := &all[i]
+		opaque := s.take(uintptr(report.message_opaque))
+		if onDelivery == nil {
+			continue
+		}
+		if report.topic != lastTopic {
+			lastTopic, lastName = report.topic, C.GoString(report.topic)
+		}
+		delivered := DeliveryReport{
+			Topic:     lastName,
+			Partition: int32(report.partition),
+			Offset:    int64(report.offset),
+			Opaque:    opaque,
+		}
+		if code := Code(report.error); code != 0 {
+			delivered.Err = &Error{Code: code, KafkaCode: int16(report.kafka_code),
+				Message: C.GoString(report.error_message), retriable: code.Retriable()}
+		}
+		s.deliver(onDelivery, delivered)
 	}
+}
+
+// deliver runs f for one report; a panic is kept for the call that
+// served the report, and the other reports are still delivered.
+func (s *producerState) deliver(f func(DeliveryReport), report DeliveryReport) {
+	defer s.panics.catch()
+	f(report)
 }
 
 // emptyByte gives empty non-nil byte slices a non-NULL address.
@@ -423,6 +732,20 @@ func newCBytesArray(messages [][]byte) *C.yk_bytes {
 		}
 	}
 	return (*C.yk_bytes)(block)
+}
+
+// remaining is what is left of a timeout that started at deadline −
+// timeout, for C: −1 for a negative (unlimited) timeout, else the time left
+// until deadline, 0 once it passed.
+func remaining(timeout time.Duration, deadline time.Time) C.int32_t {
+	if timeout < 0 {
+		return -1
+	}
+	left := time.Until(deadline)
+	if left < 0 {
+		left = 0
+	}
+	return milliseconds(left)
 }
 
 // milliseconds converts a timeout for C: negative is −1 (no deadline),

@@ -289,3 +289,36 @@ func TestCloseReportsWhatItCouldNotDeliver(t *testing.T) {
 		t.Errorf("second Close: %v, want ErrClosedHandle", err)
 	}
 }
+
+// The ready descriptor is readable while reports wait; Poll(0) serves
+// them. A group's descriptor exists from the start.
+func TestReadyDescriptorsForEventLoops(t *testing.T) {
+	p := newProducer(t, nil, nil)
+	fd := p.ReadyFD()
+	if fd < 0 {
+		t.Fatalf("ReadyFD: %d", fd)
+	}
+	if readable(t, fd, 0) {
+		t.Error("readable with nothing produced")
+	}
+	if err := p.Produce(Message{Topic: "mytopic", Partition: AnyPartition, Value: []byte("ready")}, -1); err != nil {
+		t.Fatal(err)
+	}
+	if !readable(t, fd, 10*time.Second) {
+		t.Fatal("never readable with a report waiting")
+	}
+	if served, err := p.Poll(0); served != 1 || err != nil {
+		t.Errorf("Poll(0): %d, %v", served, err)
+	}
+	if readable(t, fd, 0) {
+		t.Error("still readable once the report was served")
+	}
+	g := startedGroup(t, nil)
+	if g.ReadyFD() < 0 {
+		t.Errorf("the group's ReadyFD: %d", g.ReadyFD())
+	}
+	g.Close()
+	if g.ReadyFD() != -1 {
+		t.Errorf("ReadyFD of a released group: %d, want -1", g.ReadyFD())
+	}
+}
