@@ -963,7 +963,13 @@ void yk_consumer_free(struct yk_consumer *consumer);
  * `consumer_timeout_ms=100`, `fetch_min_bytes=1`, `fetch_wait_max_ms=100`,
  * `fetch_message_max_bytes=2097152`, `client_id=yelp-kafka`,
  * `partitioner_cooldown=30`, `use_group_sha=true`,
- * `max_termination_timeout_secs=10`, `offset_storage=zookeeper`. The group
+ * `max_termination_timeout_secs=10`, `offset_storage=zookeeper`,
+ * `group_protocol=zookeeper`, and for `group_protocol=kafka`
+ * `partition_assignment_strategy=range`, `session_timeout_ms=45000`,
+ * `heartbeat_interval_ms=3000`, `max_poll_interval_ms=300000`,
+ * `group_instance_id=` (dynamic membership), and for
+ * `group_protocol=kafka_consumer` `group_remote_assignor=` (the
+ * coordinator's default). The group
  * id is one ZooKeeper node name (docs/configuration.md): an empty one, one
  * holding `/`, and `.` or `..` are `YK_ERROR_CONFIGURATION` naming it,
  * so that no group reaches another's nodes. Free with
@@ -978,7 +984,17 @@ enum yk_error yk_consumer_config_new(const char *group_id,
  * client option (`metadata_timeout_ms`, `request_timeout_ms`,
  * `api_version_caps`, ...). An unknown key or a value that does not fit
  * is `YK_ERROR_CONFIGURATION` naming the key, and the configuration stays
- * as it was.
+ * as it was. `group_protocol=kafka` balances the groups made from this
+ * configuration through Kafka's group protocol instead of ZooKeeper
+ * (docs/consumer-groups.md): no ZooKeeper is needed and offsets are stored
+ * in Kafka, so `offset_storage` set to `zookeeper` or `dual` with it is
+ * `YK_ERROR_CONFIGURATION`; the ZooKeeper options are ignored; a
+ * multiprocessing group with worker processes refuses it for now.
+ * `group_protocol=kafka_consumer` does the same through Kafka's
+ * next-generation protocol (KIP-848, the coordinator computes the split,
+ * `group_remote_assignor` says how); on a broker that does not offer
+ * ConsumerGroupHeartbeat (API key 68) the group fails with
+ * `YK_ERROR_CONSUMER_GROUP` naming it.
  */
 enum yk_error yk_consumer_config_set(struct yk_consumer_config *config,
                                      const char *key,
