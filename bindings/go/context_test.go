@@ -540,10 +540,15 @@ func TestSendMessagesContextEndsWhileTheBrokerDoesNotAnswer(t *testing.T) {
 }
 
 // delayOffsetCommits pins the coordinator of group to broker 1 of cluster
-// 1 and makes its next count OffsetCommit requests answer after delay.
+// 1 (call it before the group's first request: a coordinator found is
+// kept) and makes the next count OffsetCommit requests to it answer after
+// delay.
 func delayOffsetCommits(t *testing.T, group string, count int, delay time.Duration) {
 	t.Helper()
 	kafkatest.Launcher(t, 1, "coordinator", "group", group, "1")
+	if count == 0 {
+		return
+	}
 	const offsetCommit = "8"
 	args := []string{"broker_errors", "1", offsetCommit}
 	for i := 0; i < count; i++ {
@@ -559,6 +564,7 @@ func TestCommitAndStopContextEndWhileTheStorageIsSlow(t *testing.T) {
 	topic := freshTopic(t, 1)
 	fillTopic(t, topic, 1, 2)
 	config := groupConfig(t, Options{"offset_storage": "kafka", "auto_commit_enable": "true"})
+	delayOffsetCommits(t, config.GroupID, 0, 0)
 	g, err := NewConsumerGroup([]string{topic}, config, nil)
 	if err != nil {
 		t.Fatal(err)
