@@ -35,8 +35,14 @@ produced="${GO_PRODUCER_COUNT:-1000000}"
 consumed="${GO_CONSUMER_COUNT:-300000}"
 "$out/message_path_bench" fill "$bootstrap" path "$consumed" 100
 
-declare -A cpu=()
-record() { cpu["$1"]+=" $(field cpu_s "$2")"; }
+# word NAME LINE: the value of NAME= in LINE (lib.sh's field would take
+# thread_cpu_s for cpu_s).
+word() { sed -n "s/.*[ ^]$1=\([0-9.]*\).*/\1/p" <<<" $2"; }
+declare -A cpu=() thread=()
+record() {
+    cpu["$1"]+=" $(word cpu_s "$2")"
+    thread["$1"]+=" $(word thread_cpu_s "$2")"
+}
 for round in $(seq "$rounds"); do
     record "producer C" "$("$out/producer_bench" yk throughput "$bootstrap" bench "$produced" 100 5 1000000)"
     record "producer Go (Produce)" "$("$out/go_bench" producer "$bootstrap" bench "$produced" 100 5 1000000 each)"
@@ -50,20 +56,32 @@ done
 
 ns_per_message() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", s * 1e9 / n }'; }
 echo "CPU per message, median of $rounds interleaved rounds (BENCH_ROUNDS); $produced produced, $consumed consumed, 100 B"
-printf '%-30s %16s %10s\n' "" "ns / message" "vs C"
+echo "(process: every thread; caller: the thread making the calls, where the binding's own work runs)"
+printf '%-30s %18s %8s %18s %8s\n' "" "process ns / msg" "vs C" "caller ns / msg" "vs C"
 for side in producer consumer; do
     count="$produced"
     [[ "$side" == consumer ]] && count="$consumed"
     # shellcheck disable=SC2086 # one word per run
-    c_median="$(median ${cpu["$side C"]})"
+    c_cpu="$(median ${cpu["$side C"]})"
+    c_thread=""
+    # shellcheck disable=SC2086 # one word per run
+    [[ -n "${thread["$side C"]// /}" ]] && c_thread="$(median ${thread["$side C"]})"
     for name in "$side C" "$side Go (Produce)" "$side Go (ProduceBatch)" "$side Go (TaskDone each)" \
         "$side Go (TaskDoneBatch)" "$side Go (reused Batch)"; do
         [[ -n "${cpu[$name]:-}" ]] || continue
         # shellcheck disable=SC2086 # one word per run
         m="$(median ${cpu[$name]})"
-        printf '%-30s %16s %10s\n' "$name" "$(ns_per_message "$m" "$count")" "$(ratio "$m" "$c_median")"
+        t_ns="-" t_ratio="-"
+        if [[ -n "${thread[$name]// /}" ]]; then
+            # shellcheck disable=SC2086 # one word per run
+            t="$(median ${thread[$name]})"
+            t_ns="$(ns_per_message "$t" "$count")"
+            [[ -n "$c_thread" ]] && t_ratio="$(ratio "$t" "$c_thread")"
+        fi
+        printf '%-30s %18s %8s %18s %8s\n' "$name" "$(ns_per_message "$m" "$count")" "$(ratio "$m" "$c_cpu")" \
+            "$t_ns" "$t_ratio"
     done
 done
 for name in "${!cpu[@]}"; do
-    echo "    $name cpu_s:${cpu[$name]}"
+    echo "    $name cpu_s:${cpu[$name]}; thread_cpu_s:${thread[$name]}"
 done | sort

@@ -23,6 +23,9 @@ type Batch struct {
 	arena []byte
 	// topic is the name of the topic last seen, reused while it matches.
 	topic string
+	// claimed and handles are Done's, kept between calls.
+	claimed []uint64
+	handles []uintptr
 }
 
 // reset empties b before a fill.
@@ -115,8 +118,15 @@ func (b *Batch) Done() error {
 	messages := b.Messages
 	// The messages this call marks: claimed (done 0 -> 1) here, so that
 	// one marked before, or at the same time, counts once.
-	claimed := make([]uint64, (len(messages)+63)/64)
-	handles := make([]uintptr, 0, len(messages))
+	words := (len(messages) + 63) / 64
+	if cap(b.claimed) < words {
+		b.claimed = make([]uint64, words)
+	}
+	claimed := b.claimed[:words]
+	for i := range claimed {
+		claimed[i] = 0
+	}
+	handles := b.handles[:0]
 	for i := range messages {
 		m := &messages[i]
 		if m.block != nil && atomic.CompareAndSwapUint32(&m.done, 0, 1) {
@@ -124,6 +134,7 @@ func (b *Batch) Done() error {
 			handles = append(handles, m.message)
 		}
 	}
+	b.handles = handles
 	if len(handles) == 0 {
 		return nil
 	}

@@ -25,7 +25,8 @@ type ConsumerConfig struct {
 	GroupID string
 	Cluster ClusterConfig
 	// Options take the Python library's option names: auto_offset_reset
-	// (smallest | largest), auto_commit_enable, auto_commit_interval_ms,
+	// (smallest | largest, or librdkafka's earliest | latest),
+	// auto_commit_enable, auto_commit_interval_ms,
 	// auto_commit_interval_messages, consumer_timeout_ms (negative: wait
 	// forever), fetch_min_bytes, fetch_wait_max_ms, fetch_message_max_bytes,
 	// client_id, partitioner_cooldown (seconds), use_group_sha,

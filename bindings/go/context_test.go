@@ -326,7 +326,15 @@ func waitingGroup(t *testing.T) *ConsumerGroup {
 
 // With consumer_timeout_ms=-1 NextContext ends at the context's deadline.
 func TestNextContextWithoutConsumerTimeoutKeepsTheDeadline(t *testing.T) {
-	g := waitingGroup(t)
+	topic := freshTopic(t, 1)
+	g, err := NewConsumerGroup([]string{topic}, groupConfig(t, Options{"consumer_timeout_ms": "-1"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	if err := g.Start(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -336,11 +344,10 @@ func TestNextContextWithoutConsumerTimeoutKeepsTheDeadline(t *testing.T) {
 		t.Fatalf("NextContext: %v, %v; want context.DeadlineExceeded", m, err)
 	}
 	// The group goes on: a message sent now comes.
-	word := kafkatest.RunWord(t)
-	sendWord(t, word, 1)
+	fillTopic(t, topic, 1, 1)
 	long, cancelLong := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancelLong()
-	if m, err := g.NextContext(long); err != nil || string(m.Value) != word+" 0" {
+	if m, err := g.NextContext(long); err != nil || string(m.Value) != "0" {
 		t.Fatalf("NextContext after an interrupted one: %v, %v", m, err)
 	}
 }
@@ -533,10 +540,15 @@ func TestSendMessagesContextEndsWhileTheBrokerDoesNotAnswer(t *testing.T) {
 }
 
 // delayOffsetCommits pins the coordinator of group to broker 1 of cluster
-// 1 and makes its next count OffsetCommit requests answer after delay.
+// 1 (call it before the group's first request: a coordinator found is
+// kept) and makes the next count OffsetCommit requests to it answer after
+// delay.
 func delayOffsetCommits(t *testing.T, group string, count int, delay time.Duration) {
 	t.Helper()
 	kafkatest.Launcher(t, 1, "coordinator", "group", group, "1")
+	if count == 0 {
+		return
+	}
 	const offsetCommit = "8"
 	args := []string{"broker_errors", "1", offsetCommit}
 	for i := 0; i < count; i++ {
@@ -549,12 +561,11 @@ func delayOffsetCommits(t *testing.T, group string, count int, delay time.Durati
 // storage takes its time (Kafka's, its answers delayed); the stop finishes
 // in the background and releases the group.
 func TestCommitAndStopContextEndWhileTheStorageIsSlow(t *testing.T) {
-	word := kafkatest.RunWord(t)
-	sendWord(t, word, 1)
-	config := groupConfig(t, Options{"offset_storage": "kafka"})
-	// The commit of CommitContext, then Stop's.
-	delayOffsetCommits(t, config.GroupID, 2, time.Second)
-	g, err := NewConsumerGroup([]string{"other"}, config, nil)
+	topic := freshTopic(t, 1)
+	fillTopic(t, topic, 1, 2)
+	config := groupConfig(t, Options{"offset_storage": "kafka", "auto_commit_enable": "true"})
+	delayOffsetCommits(t, config.GroupID, 0, 0)
+	g, err := NewConsumerGroup([]string{topic}, config, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,19 +575,27 @@ func TestCommitAndStopContextEndWhileTheStorageIsSlow(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	m, err := g.NextContext(ctx)
-	if err != nil {
-		t.Fatal(err)
+	done := func() {
+		t.Helper()
+		m, err := g.NextContext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.TaskDone(m); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := g.TaskDone(m); err != nil {
-		t.Fatal(err)
-	}
+	done()
+	delayOffsetCommits(t, config.GroupID, 1, time.Second)
 	start := time.Now()
 	err = g.CommitContext(cancelAfter(t, 250*time.Millisecond))
 	assertReturnedAround(t, "CommitContext", start, 250*time.Millisecond)
 	if err != context.Canceled {
 		t.Fatalf("CommitContext: %v, want context.Canceled", err)
 	}
+	// Something new for the stop to commit, and its commit slow too.
+	done()
+	delayOffsetCommits(t, config.GroupID, 1, time.Second)
 	start = time.Now()
 	err = g.StopContext(cancelAfter(t, 250*time.Millisecond))
 	assertReturnedAround(t, "StopContext", start, 250*time.Millisecond)

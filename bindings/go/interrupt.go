@@ -21,18 +21,17 @@ import (
 //     (yk_consumer_group_wait_assignment, a produce waiting for room in the
 //     queue) wait in slices of at most contextSlice and look at the context
 //     between them.
-//   - Calls that another call on the handle ends (a consumer's connect ends
-//     when the consumer is closed; a callback group's run and a
-//     multiprocessing group's start when it is stopped) make that call when
-//     the context ends; the handle is closed or stopped then, which the
-//     docs of those methods say.
-//   - The others (a synchronous send, a commit, an offsets or discovery
-//     request, a group's stop) cannot be ended: they wait for brokers within
-//     the library's own timeouts. Their Context variants run them on a
-//     goroutine of their own and return the context's error as soon as it
-//     ends, leaving the call to finish in the background; its outcome is
-//     then unknown (the messages may still be written, the offsets
-//     committed), as with any request whose answer was not waited for.
+//   - Runs that the handle's stop ends (a callback group's run, a
+//     multiprocessing group's start) call it when the context ends: the
+//     group stops gracefully, and RunContext returns once it has.
+//   - The others (a synchronous send, a commit, a consumer's connect, an
+//     offsets or discovery request, a group's stop) cannot be ended: they
+//     wait for brokers within the library's own timeouts. Their Context
+//     variants run them on a goroutine of their own and return the
+//     context's error as soon as it ends, leaving the call to finish in the
+//     background; its outcome is then unknown (the messages may still be
+//     written, the offsets committed), as with any request whose answer
+//     was not waited for. A connect given up so also closes its consumer.
 
 // contextSlice is the longest slice of a repeated wait (StartContext,
 // WaitAssignment, ProduceContext): a cancellation is noticed within it.

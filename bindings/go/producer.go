@@ -291,7 +291,9 @@ func (p *Producer) packBatch(messages []Message) *produceBatch {
 		if free {
 			b.free = append(b.free, ctopic)
 		}
-		var c C.yk_go_message
+		// Filled in place: a struct built aside is copied.
+		b.messages = append(b.messages, C.yk_go_message{})
+		c := &b.messages[len(b.messages)-1]
 		c.topic = C.uintptr_t(uintptr(unsafe.Pointer(ctopic)))
 		c.partition = C.int32_t(m.Partition)
 		c.key_off, c.key_len = offset(m.Key)
@@ -309,7 +311,6 @@ func (p *Producer) packBatch(messages []Message) *produceBatch {
 			}
 		}
 		c.id = C.uintptr_t(p.hold(m.Opaque))
-		b.messages = append(b.messages, c)
 	}
 	// Neither buffer is ever empty when C gets its address.
 	b.data = append(b.data, 0)
