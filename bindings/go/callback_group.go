@@ -96,29 +96,7 @@ func (g *CallbackGroup) Run() error {
 // returns ctx's error once Run has. With ctx ended before the call it
 // returns ctx's error without joining.
 func (g *CallbackGroup) RunContext(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	returned := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		select {
-		case <-returned:
-		case <-ctx.Done():
-			if g.guard.hold() {
-				C.yk_callback_group_stop(g.handle, 0)
-				g.guard.release()
-			}
-		}
-	}()
-	err := g.Run()
-	close(returned)
-	<-stopped
-	if ended := ctx.Err(); ended != nil && err == nil {
-		return ended
-	}
-	return err
+	return runUntilDone(ctx, &g.guard, g.Run, func() { C.yk_callback_group_stop(g.handle, 0) })
 }
 
 // Stop asks Run to stop after the message it is processing and waits up

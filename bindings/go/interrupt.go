@@ -266,3 +266,34 @@ func contextEnded(ctx context.Context) error {
 	}
 	return nil
 }
+
+// runUntilDone runs a group's blocking run until it returns, stopping the
+// group (stop, under guard's hold so the handle is still live) when ctx
+// ends first; it returns ctx's error when ctx ended and run succeeded,
+// else run's. With ctx ended before the call it returns ctx's error
+// without running. The callback and multiprocessing groups' RunContext.
+func runUntilDone(ctx context.Context, guard *handleGuard, run func() error, stop func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	returned := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-returned:
+		case <-ctx.Done():
+			if guard.hold() {
+				stop()
+				guard.release()
+			}
+		}
+	}()
+	err := run()
+	close(returned)
+	<-stopped
+	if ended := ctx.Err(); ended != nil && err == nil {
+		return ended
+	}
+	return err
+}

@@ -144,29 +144,7 @@ func (g *MultiprocessingGroup) Run() error {
 // returned; or ErrWorkersRunning as Run would. With ctx ended before the
 // call it returns ctx's error without joining.
 func (g *MultiprocessingGroup) RunContext(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	returned := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		select {
-		case <-returned:
-		case <-ctx.Done():
-			if g.guard.hold() {
-				C.yk_multiprocessing_group_stop(g.handle, 0)
-				g.guard.release()
-			}
-		}
-	}()
-	err := g.Run()
-	close(returned)
-	<-stopped
-	if ended := ctx.Err(); ended != nil && err == nil {
-		return ended
-	}
-	return err
+	return runUntilDone(ctx, &g.guard, g.Run, func() { C.yk_multiprocessing_group_stop(g.handle, 0) })
 }
 
 // Stop asks Run to stop its workers and leave, and waits up to timeout for
