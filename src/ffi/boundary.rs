@@ -49,10 +49,16 @@ fn panic_error(function: &str, panic: Box<dyn std::any::Any + Send>) -> Error {
 /// failures are recorded under, taken from the export itself so that it
 /// cannot differ from it. The exports stay plain `#[no_mangle] extern "C"`
 /// functions, which cbindgen reads (it does not expand macros).
+///
+/// The name is cut out of the type name once per call site and kept in a
+/// static: exports on the per-message path (`yk_task_done`,
+/// `yk_producer_produce`) evaluate this on every call, and the search cost
+/// about 560 instructions each time (callgrind, BENCHMARKS.md).
 macro_rules! function_name {
     () => {{
         fn here() {}
-        $crate::ffi::boundary::enclosing_function(::std::any::type_name_of_val(&here))
+        static NAME: ::std::sync::OnceLock<&'static str> = ::std::sync::OnceLock::new();
+        *NAME.get_or_init(|| $crate::ffi::boundary::enclosing_function(::std::any::type_name_of_val(&here)))
     }};
 }
 pub(crate) use function_name;
