@@ -95,9 +95,9 @@ module example.com/vendored
 
 go 1.19
 
-require yelpkafka v0.0.0
+require github.com/Yelp/libyelp_kafka/bindings/go v0.0.0
 
-replace yelpkafka => $root/bindings/go
+replace github.com/Yelp/libyelp_kafka/bindings/go => $root/bindings/go
 GOMOD
 cat >"$vendored/main.go" <<'GO'
 // A program of a module of its own that uses the vendored package.
@@ -110,7 +110,7 @@ import (
 	"strings"
 	"time"
 
-	"yelpkafka"
+	yelpkafka "github.com/Yelp/libyelp_kafka/bindings/go"
 )
 
 func main() {
@@ -135,7 +135,7 @@ GO
 (
     cd "$vendored"
     go mod vendor
-    if [[ ! -f vendor/yelpkafka/yelp_kafka.h ]]; then
+    if [[ ! -f vendor/github.com/Yelp/libyelp_kafka/bindings/go/yelp_kafka.h ]]; then
         echo "go mod vendor did not copy the package's yelp_kafka.h" >&2
         exit 1
     fi

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"yelpkafka/internal/kafkatest"
+	"github.com/Yelp/libyelp_kafka/bindings/go/internal/kafkatest"
 )
 
 func groupConfig(t *testing.T, options Options) ConsumerConfig {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"yelpkafka/internal/kafkatest"
+	"github.com/Yelp/libyelp_kafka/bindings/go/internal/kafkatest"
 )
 
 var _ io.Closer = (*Consumer)(nil)

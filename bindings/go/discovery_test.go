@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"yelpkafka/internal/kafkatest"
+	"github.com/Yelp/libyelp_kafka/bindings/go/internal/kafkatest"
 )
 
 func bothClusters(t *testing.T) []ClusterConfig {

@@ -1,3 +1,3 @@
-module yelpkafka
+module github.com/Yelp/libyelp_kafka/bindings/go
 
 go 1.19

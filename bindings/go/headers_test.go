@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"yelpkafka/internal/kafkatest"
+	"github.com/Yelp/libyelp_kafka/bindings/go/internal/kafkatest"
 )
 
 func headersOf(m *ConsumerMessage) string {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"yelpkafka/internal/kafkatest"
+	"github.com/Yelp/libyelp_kafka/bindings/go/internal/kafkatest"
 )
 
 func localCluster(t *testing.T) ClusterConfig {

@@ -12,10 +12,14 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.0"
   spec.files = Dir["lib/**/*.rb"]
   spec.require_paths = ["lib"]
-  # No homepage: the project has no published canonical URL yet and
-  # RubyGems takes only an http(s) URL there, so `gem build` warns about it
-  # until one is chosen. The sources are bindings/ruby of the yelp_kafka
-  # repository; its README's "Using from Ruby" says how to install them.
+  # The project's canonical repository (docs/installing.md); the gem's
+  # sources are its bindings/ruby.
+  spec.homepage = "https://github.com/Yelp/libyelp_kafka"
+  spec.metadata = {
+    "source_code_uri" => "https://github.com/Yelp/libyelp_kafka/tree/main/bindings/ruby",
+    "documentation_uri" => "https://github.com/Yelp/libyelp_kafka#using-from-ruby",
+    "rubygems_mfa_required" => "true"
+  }
   # Written against ffi 1.15 (Debian's ruby-ffi); 2.0 may break its API.
   spec.add_dependency "ffi", "~> 1.15"
 end

@@ -12,15 +12,19 @@ class GemspecTest < Minitest::Test
     refute dependency.requirement.satisfied_by?(Gem::Version.new("2.0.0"))
   end
 
-  # gem build warns only about the homepage, which waits for the project's
-  # canonical URL (the gemspec says why).
-  def test_gem_build_warns_only_about_the_missing_homepage
+  # Full metadata: gem build has nothing to warn about.
+  def test_gem_build_gives_no_warning
     Dir.mktmpdir do |dir|
       output, status = Open3.capture2e("gem", "build", GEMSPEC, "--output", File.join(dir, "yelp_kafka.gem"),
                                        chdir: File.dirname(GEMSPEC))
       assert status.success?, output
-      warnings = output.lines.grep(/WARNING/).map(&:strip).reject { |w| w.include?("guides.rubygems.org") }
-      assert_equal ["WARNING:  no homepage specified"], warnings
+      assert_empty output.lines.grep(/WARNING/), output
     end
+  end
+
+  def test_homepage_is_the_projects_repository
+    spec = Gem::Specification.load(GEMSPEC)
+    assert_equal "https://github.com/Yelp/libyelp_kafka", spec.homepage
+    assert spec.metadata["source_code_uri"].start_with?(spec.homepage)
   end
 end

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"yelpkafka"
-	"yelpkafka/internal/kafkatest"
+	yelpkafka "github.com/Yelp/libyelp_kafka/bindings/go"
+	"github.com/Yelp/libyelp_kafka/bindings/go/internal/kafkatest"
 )
 
 // produceRun produces count messages with the run's word to topic and

@@ -27,7 +27,7 @@ import (
 	"strings"
 	"time"
 
-	"yelpkafka"
+	yelpkafka "github.com/Yelp/libyelp_kafka/bindings/go"
 )
 
 // asyncMessages is how many messages the asynchronous part produces.

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"testing"
 
-	"yelpkafka/internal/kafkatest"
+	"github.com/Yelp/libyelp_kafka/bindings/go/internal/kafkatest"
 )
 
 // The example's messages, read back from the cluster by kcat: the two plain

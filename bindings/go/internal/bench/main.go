@@ -39,7 +39,7 @@ import (
 	"syscall"
 	"time"
 
-	"yelpkafka"
+	yelpkafka "github.com/Yelp/libyelp_kafka/bindings/go"
 )
 
 func main() {
