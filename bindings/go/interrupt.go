@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// How a context ends a call that is waiting inside the library. There are
-// four ways, one per kind of C call:
+// How a context ends a call that is waiting inside the library, by kind of
+// C call:
 //
 //   - Calls that a handle's wakeup ends and that may be made again
 //     (yk_consumer_wakeup, yk_consumer_group_wakeup, yk_producer_wakeup: a
