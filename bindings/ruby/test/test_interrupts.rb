@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "socket"
 require "timeout"
 
 # Every blocking call gives way to Timeout, Thread#kill and signal traps
@@ -196,6 +197,28 @@ class InterruptsTest < Minitest::Test
       consumer.commit
     ensure
       consumer&.close
+    end
+  end
+
+  # A cluster whose one broker takes connections and never answers, until
+  # the block returns.
+  def with_silent_cluster
+    server = TCPServer.new("127.0.0.1", 0)
+    yield YelpKafka::ClusterConfig.new("standard", "silent", ["127.0.0.1:#{server.addr[1]}"])
+  ensure
+    server&.close
+  end
+
+  # Offsets and discovery requests cannot be woken: Timeout ends the wait
+  # and the request finishes in the background (here when the broker goes).
+  def test_timeout_ends_offsets_and_discovery_requests_to_a_silent_broker
+    with_silent_cluster do |silent|
+      offsets = YelpKafka::Offsets.new(silent)
+      assert_timeout_ends("watermarks") { offsets.watermarks(["mytopic"]) }
+      assert_timeout_ends("discover_topics") { YelpKafka::Discovery.discover_topics(silent) }
+      assert_timeout_ends("search_topic") { YelpKafka::Discovery.search_topic("mytopic", [silent]) }
+    ensure
+      offsets&.close
     end
   end
 end

@@ -78,13 +78,7 @@ module YelpKafka
       return guard.call { yield } if guard.in_callback?
 
       guard.call do
-        # The runner ends normally, with what the call raised as a value:
-        # joining it after an interrupt must not replace the interrupt.
-        runner = Thread.new do
-          [guard.call { yield }, nil]
-        rescue Exception => e # rubocop:disable Lint/RescueException -- raised again on the waiting thread
-          [nil, e]
-        end
+        runner = start_runner { guard.call { yield } }
         begin
           value, error = runner.value
         ensure
@@ -96,6 +90,31 @@ module YelpKafka
         raise error if error
 
         value
+      end
+    end
+
+    # Runs the block (C calls that nothing ends early: an offsets or
+    # discovery request, bounded by request_timeout_ms and
+    # metadata_timeout_ms) on a thread of its own and returns its value,
+    # waiting here, where Ruby can interrupt the wait. An interrupt leaves
+    # the block to finish in the background: it holds what it uses (a
+    # handle's guard, its C handles and buffers) until then, and its
+    # result, unknown to the caller, is freed.
+    def detached
+      value, error = start_runner { yield }.value
+      raise error if error
+
+      value
+    end
+
+    # A thread running the block that ends normally, with [value, nil] or
+    # [nil, what the block raised]: joining it after an interrupt must not
+    # replace the interrupt.
+    def start_runner
+      Thread.new do
+        [yield, nil]
+      rescue Exception => e # rubocop:disable Lint/RescueException -- raised again on the waiting thread
+        [nil, e]
       end
     end
 
