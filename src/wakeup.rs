@@ -1,22 +1,27 @@
-//! Wakeups (docs/c-abi.md, "Wakeups"): what makes a blocked `next`, `poll`
-//! or `flush` of a consumer, group or producer return at once with
-//! `WokenUp`, asked from any thread or from a signal handler. Also the
-//! ready descriptors ([`Readiness`]) that event loops wait on.
+//! Wakeups (docs/c-abi.md, "Wakeups"): what makes a blocked call of a
+//! consumer, group or producer (`next`, `poll`, `flush`, a synchronous
+//! send, a commit) return at once with `WokenUp`, asked from any thread or
+//! from a signal handler. Also the ready descriptors ([`Readiness`]) that
+//! event loops wait on.
 //!
 //! Asking ([`Wakeup::request`]) is async-signal-safe: an atomic store and
-//! one `write(2)` to a socket pair, no lock, no allocation. The blocked
-//! thread waits on a condition variable, which a signal handler must not
-//! touch, so a small engine task ([`notify_on_request`]) waits on the
-//! other end of the socket and wakes the waiters, under their lock. A
-//! request that finds no call waiting is kept: the next blocking call
-//! returns `WokenUp` at once, and each request ends one call.
+//! one `write(2)` to a socket pair, no lock, no allocation. A blocked
+//! thread waits on a condition variable or on a future, which a signal
+//! handler must not touch, so a small engine task ([`notify_on_request`])
+//! waits on the other end of the socket and wakes the waiters: the
+//! owner's condition variables, under their lock, and the futures raced
+//! against the wakeup ([`Wakeup::or_woken`]). A request that finds no call
+//! waiting is kept: the next blocking call returns `WokenUp` at once, and
+//! each request ends one call.
 
 use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::sync::Locking;
@@ -27,6 +32,8 @@ pub struct Wakeup {
     writer: UnixStream,
     /// The other end, until [`notify_on_request`] takes it.
     reader: Mutex<Option<UnixStream>>,
+    /// Told by the notifier after each request, for [`Wakeup::or_woken`].
+    requests_seen: Arc<Notify>,
 }
 
 impl Wakeup {
@@ -37,6 +44,7 @@ impl Wakeup {
             requested: AtomicBool::new(false),
             writer,
             reader: Mutex::new(Some(reader)),
+            requests_seen: Arc::new(Notify::new()),
         })
     }
 
@@ -60,11 +68,44 @@ impl Wakeup {
         Ok(())
     }
 
+    /// Runs `future` until it ends, or until a request is taken (then
+    /// `WokenUp`, and `future` is dropped where it stands). Only the
+    /// owner's notifier task ([`Wakeup::notify_on_request`]) wakes this
+    /// when a request comes during the wait, so the owner must have
+    /// spawned it; a request already pending ends the wait at once.
+    pub async fn or_woken<F: Future>(&self, future: F) -> Result<F::Output> {
+        tokio::pin!(future);
+        loop {
+            tokio::select! {
+                biased;
+                output = &mut future => return Ok(output),
+                () = self.requested() => self.take()?,
+            }
+        }
+    }
+
+    /// Returns once a request is pending.
+    async fn requested(&self) {
+        loop {
+            let seen = self.requests_seen.notified();
+            tokio::pin!(seen);
+            // Registered before the flag is read: a request between the
+            // two is not missed.
+            seen.as_mut().enable();
+            if self.is_requested() {
+                return;
+            }
+            seen.await;
+        }
+    }
+
     /// The engine task that runs `notify` after every request (once for
-    /// several close together); `None` when another took it already. Spawn
+    /// several close together) and wakes the futures of
+    /// [`Wakeup::or_woken`]; `None` when another took it already. Spawn
     /// it with the tasks of the owner whose waiters `notify` wakes.
     pub fn notify_on_request(&self, notify: impl Fn() + Send + 'static) -> Option<impl Future<Output = ()> + Send> {
         let reader = self.reader.locked().take()?;
+        let requests_seen = Arc::clone(&self.requests_seen);
         Some(async move {
             let Ok(reader) = tokio::net::UnixStream::from_std(reader) else {
                 return;
@@ -80,6 +121,7 @@ impl Wakeup {
                     }
                 }
                 notify();
+                requests_seen.notify_waiters();
             }
         })
     }
@@ -169,6 +211,40 @@ mod tests {
         assert_eq!(wakeup.take().unwrap_err().code(), ErrorCode::WokenUp);
         assert!(wakeup.take().is_ok(), "taken once");
         running.abort();
+    }
+
+    #[test]
+    fn a_request_ends_a_future_raced_against_it_and_a_finished_one_leaves_it() {
+        let wakeup = Arc::new(Wakeup::new().unwrap());
+        let runtime = crate::engine::runtime().unwrap();
+        let notifier = runtime.spawn(wakeup.notify_on_request(|| {}).unwrap());
+        let requester = Arc::clone(&wakeup);
+        let asking = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            requester.request();
+        });
+        let started = Instant::now();
+        let never = crate::engine::block_on(wakeup.or_woken(std::future::pending::<()>())).unwrap();
+        asking.join().unwrap();
+        assert_eq!(never.unwrap_err().code(), ErrorCode::WokenUp);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "woken after {:?}",
+            started.elapsed()
+        );
+        assert!(!wakeup.is_requested(), "the woken future took the request");
+
+        wakeup.request();
+        let ready = crate::engine::block_on(wakeup.or_woken(async { 7 })).unwrap();
+        assert_eq!(ready.unwrap(), 7, "a future that is ready wins");
+        assert!(wakeup.is_requested(), "and leaves the request for the next call");
+        let pending = crate::engine::block_on(wakeup.or_woken(std::future::pending::<()>())).unwrap();
+        assert_eq!(
+            pending.unwrap_err().code(),
+            ErrorCode::WokenUp,
+            "a pending request ends the wait at once"
+        );
+        notifier.abort();
     }
 
     /// Bytes waiting on the descriptor (reading them, as a poller would not).

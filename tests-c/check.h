@@ -207,24 +207,34 @@ static inline void start_watchdog(const char *program)
     alarm(300);
 }
 
-/* Creates `topic` with `partitions` partitions on Kafka cluster 1 of
- * scripts/cluster.sh (named by YK_CLUSTER_SH), through its launcher: the
- * library asks brokers not to auto-create topics, and only the 2.0.2 mock
- * (whose Metadata versions cannot say so) would. */
-static inline void create_topic(const char *topic, int partitions)
+/* Sends `command` (the launcher's line protocol, docs/test-cluster.md) to
+ * Kafka cluster 1 of scripts/cluster.sh (named by YK_CLUSTER_SH) and checks
+ * that it answered OK. */
+static inline bool mock_command(const char *command)
 {
     const char *cluster_sh = getenv("YK_CLUSTER_SH");
     if (!CHECKF(cluster_sh && *cluster_sh, "YK_CLUSTER_SH must name scripts/cluster.sh"))
-        return;
-    char command[512], answer[256] = "";
-    snprintf(command, sizeof command, "'%s' kafka 1 topic '%s' %d", cluster_sh, topic, partitions);
-    FILE *launcher = popen(command, "r");
-    if (!CHECKF(launcher != NULL, "popen %s", command))
-        return;
+        return false;
+    char line[512], answer[256] = "";
+    snprintf(line, sizeof line, "'%s' kafka 1 %s", cluster_sh, command);
+    FILE *launcher = popen(line, "r");
+    if (!CHECKF(launcher != NULL, "popen %s", line))
+        return false;
     if (!fgets(answer, sizeof answer, launcher))
         answer[0] = '\0';
     int status = pclose(launcher);
-    CHECKF(status == 0 && strncmp(answer, "OK", 2) == 0, "creating topic %s: %s", topic, answer);
+    return CHECKF(status == 0 && strncmp(answer, "OK", 2) == 0, "%s: %s", command, answer);
+}
+
+/* Creates `topic` with `partitions` partitions on Kafka cluster 1 of
+ * scripts/cluster.sh, through its launcher: the library asks brokers not
+ * to auto-create topics, and only the 2.0.2 mock (whose Metadata versions
+ * cannot say so) would. */
+static inline void create_topic(const char *topic, int partitions)
+{
+    char command[256];
+    snprintf(command, sizeof command, "topic '%s' %d", topic, partitions);
+    mock_command(command);
 }
 
 /* Prints the closing "N passed, M failed" line; the program's exit status. */

@@ -337,6 +337,47 @@ fn a_full_queue_returns_queue_full_or_waits() {
     assert_eq!(delivered, [1, 2, 3]);
 }
 
+/// A wakeup ends a synchronous send waiting for a leader that is down, and
+/// one waiting for room in the queue; what they queued stays queued and is
+/// delivered once the leader is back, before what is sent after.
+#[test]
+fn a_wakeup_ends_a_sync_send_waiting_for_a_leader_or_for_room() {
+    let mock = MockCluster::start(2);
+    mock.create_topic("outage", 1);
+    mock.move_leader("outage", 0, 2);
+    let producer = Arc::new(producer_with(
+        &mock,
+        &[("retries", "1000000"), ("queue_max_messages", "3")],
+    ));
+    let first = producer.send_messages("outage", &[Some(b"before".as_slice())]).unwrap()[0];
+    mock.broker_down(2);
+    let woken_after = |values: &[Option<&[u8]>]| {
+        let waker = Arc::clone(&producer);
+        let waking = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            waker.wakeup();
+        });
+        let started = Instant::now();
+        let error = producer.send_messages("outage", values).unwrap_err();
+        let waited = started.elapsed();
+        waking.join().unwrap();
+        assert_eq!(error.code(), ErrorCode::WokenUp, "{error}");
+        assert!(
+            waited >= Duration::from_millis(190) && waited < Duration::from_millis(300),
+            "woken after {waited:?}"
+        );
+    };
+    // Both queued, waiting for the leader.
+    woken_after(&[Some(b"down-0".as_slice()), Some(b"down-1".as_slice())]);
+    assert_eq!(producer.queued_messages(), 2);
+    // The first queued, the second waiting for room (three at most).
+    woken_after(&[Some(b"down-2".as_slice()), Some(b"never".as_slice())]);
+    assert_eq!(producer.queued_messages(), 3);
+    mock.broker_up(2);
+    let after = producer.send_messages("outage", &[Some(b"after".as_slice())]).unwrap()[0];
+    assert_eq!(after, first + 4, "the three queued while down come first");
+}
+
 #[test]
 fn a_sync_send_larger_than_the_queue_is_not_held_back_by_a_lingering_batch() {
     let mock = MockCluster::start(1);

@@ -586,9 +586,12 @@ public:
         return offset;
     }
 
-    /// Makes a blocked poll or flush throw YK_ERROR_WOKEN_UP at once (or the
-    /// next one, when none is blocked). Async-signal-safe: callable from
-    /// any thread and a signal handler.
+    /// Makes a blocked poll, flush or synchronous send (send_messages,
+    /// send_keyed_messages, send_with_headers) throw YK_ERROR_WOKEN_UP at
+    /// once (or the next one, when none is blocked). A woken send only
+    /// stops waiting: the messages it queued stay queued and may still be
+    /// delivered (docs/c-abi.md, "Wakeups"). Async-signal-safe: callable
+    /// from any thread and a signal handler.
     bool wakeup() const noexcept { return yk_producer_wakeup(get()) == YK_ERROR_OK; }
 
     /// Readable while delivery reports wait (level-triggered): poll it,
@@ -1140,9 +1143,11 @@ public:
         Error::check(yk_consumer_commit_message(get_checked(), message.get()));
     }
 
-    /// Makes a blocked get_message, next or next_batch throw
-    /// YK_ERROR_WOKEN_UP at once (or the next one, when none is blocked).
-    /// Async-signal-safe: callable from any thread and a signal handler.
+    /// Makes a blocked get_message, next, next_batch or commit (every
+    /// form) throw YK_ERROR_WOKEN_UP at once (or the next one, when none
+    /// is blocked); a woken commit may still land (docs/c-abi.md,
+    /// "Wakeups"). Async-signal-safe: callable from any thread and a
+    /// signal handler.
     bool wakeup() const noexcept { return yk_consumer_wakeup(get()) == YK_ERROR_OK; }
 
     /// Readable while fetched messages wait (level-triggered): poll it,
@@ -1274,8 +1279,10 @@ public:
     }
 
     /// Makes a blocked next or next_batch throw YK_ERROR_WOKEN_UP (within
-    /// 100 ms while allocating), or the next one when none is blocked.
-    /// Async-signal-safe: callable from any thread and a signal handler.
+    /// 100 ms while allocating), or a blocked commit at once (it may still
+    /// land: docs/c-abi.md, "Wakeups"), or the next one when none is
+    /// blocked. Async-signal-safe: callable from any thread and a signal
+    /// handler.
     bool wakeup() const noexcept { return yk_consumer_group_wakeup(get()) == YK_ERROR_OK; }
 
     /// Readable while fetched messages wait (level-triggered). A group

@@ -821,6 +821,30 @@ void test_producer_batched_reports_wakeup_and_ready_fd()
     check(woken && woken->code() == YK_ERROR_WOKEN_UP && took < 1s, "a kept wakeup ends poll at once");
 }
 
+// A synchronous send waiting for a partition without a leader: a wakeup
+// from another thread ends it with YK_ERROR_WOKEN_UP, and its message
+// stays queued (docs/c-abi.md, "Wakeups").
+void test_producer_wakeup_ends_a_sync_send()
+{
+    std::string topic = fresh_topic("cpp-leaderless", 1);
+    yk::Producer producer(local_cluster());
+    producer.send_messages(topic, {"with a leader"});
+    std::string command = "\"" + env("YK_CLUSTER_SH") + "\" kafka 1 leader " + topic + " 0 -1 >/dev/null";
+    if (std::system(command.c_str()) != 0)
+        throw std::runtime_error("could not take the leader of " + topic + " away");
+    std::thread waker([&] {
+        std::this_thread::sleep_for(300ms);
+        producer.wakeup();
+    });
+    std::optional<yk::Error> woken;
+    auto took = time_of([&] { woken = error_of([&] { producer.send_messages(topic, {"without one"}); }); });
+    waker.join();
+    check(woken && woken->code() == YK_ERROR_WOKEN_UP && took >= 250ms && took < 400ms,
+          "a wakeup from another thread ends a blocked send_messages, after " + std::to_string(took.count()) + " ms");
+    check(producer.queue_length() == 1, "the woken send's message stays queued");
+    check(producer.close(0ms) == 1, "close counts it as not delivered");
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -847,6 +871,7 @@ int main(int argc, char **argv)
         {"multiprocessing group: a failing thread worker restarts", test_failing_thread_worker_restarts},
         {"multiprocessing group: process workers", test_process_workers},
         {"producer: batched reports, wakeup, ready_fd", test_producer_batched_reports_wakeup_and_ready_fd},
+        {"producer: a wakeup ends a sync send", test_producer_wakeup_ends_a_sync_send},
     };
     for (const auto &[name, test] : tests) {
         std::cout << "== " << name << std::endl;

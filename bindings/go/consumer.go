@@ -313,18 +313,26 @@ func (c *Consumer) TaskDoneBatch(batch []*ConsumerMessage) error {
 // for the offset storage: ErrOffsetCommit with the broker's Kafka code when
 // it refuses.
 func (c *Consumer) Commit() error {
+	return c.CommitContext(context.Background())
+}
+
+// CommitContext is Commit, returning ctx's error as soon as ctx ends: the
+// consumer's wakeup ends the wait for the storage's answer within a few
+// milliseconds, and nothing of the call goes on in the background. The
+// commit may still have landed; the offsets count as uncommitted and the
+// next commit stores them again (docs/c-abi.md, "Wakeups"). With ctx
+// ended before the call nothing is committed.
+func (c *Consumer) CommitContext(ctx context.Context) error {
 	if err := c.guard.enter(); err != nil {
 		return err
 	}
 	defer c.guard.leave()
-	return call(func() C.enum_yk_error { return C.yk_consumer_commit(c.handle) })
-}
-
-// CommitContext is Commit, returning ctx's error as soon as ctx ends; the
-// commit, which cannot be ended, goes on in the background and may still
-// store the offsets. With ctx ended before the call nothing is committed.
-func (c *Consumer) CommitContext(ctx context.Context) error {
-	_, err := detached(ctx, &c.panics, func() (struct{}, error) { return struct{}{}, c.Commit() })
+	err, ended := c.interrupts.run(ctx, func() error {
+		return call(func() C.enum_yk_error { return C.yk_consumer_commit(c.handle) })
+	})
+	if ended != nil {
+		return ended
+	}
 	return err
 }
 

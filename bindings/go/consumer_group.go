@@ -362,19 +362,26 @@ func (g *ConsumerGroup) TaskDoneBatch(batch []*ConsumerMessage) error {
 // Commit commits the processed offsets of the partitions held now and waits
 // for the offset storage: ErrOffsetCommit when it refuses.
 func (g *ConsumerGroup) Commit() error {
+	return g.CommitContext(context.Background())
+}
+
+// CommitContext is Commit, returning ctx's error as soon as ctx ends: the
+// group's wakeup ends the wait for the storage's answer within a few
+// milliseconds, and nothing of the call goes on in the background. The
+// commit may still have landed; the offsets count as uncommitted and the
+// next commit stores them again (docs/c-abi.md, "Wakeups"). With ctx
+// ended before the call nothing is committed.
+func (g *ConsumerGroup) CommitContext(ctx context.Context) error {
 	if err := g.guard.enter(); err != nil {
 		return err
 	}
 	defer g.guard.leave()
-	return call(func() C.enum_yk_error { return C.yk_consumer_group_commit(g.handle) })
-}
-
-// CommitContext is Commit, returning ctx's error as soon as ctx ends. A
-// commit cannot be ended once it started: it goes on in the background
-// (request_timeout_ms bounds it) and may still store the offsets. With ctx
-// ended before the call nothing is committed.
-func (g *ConsumerGroup) CommitContext(ctx context.Context) error {
-	_, err := detached(ctx, &g.panics, func() (struct{}, error) { return struct{}{}, g.Commit() })
+	err, ended := g.interrupts.run(ctx, func() error {
+		return call(func() C.enum_yk_error { return C.yk_consumer_group_commit(g.handle) })
+	})
+	if ended != nil {
+		return ended
+	}
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -521,8 +522,8 @@ func TestSendMessagesContextEndsWhileTheBrokerDoesNotAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The abandoned sends end when the silent broker goes away (cleanup).
-	t.Cleanup(func() { go p.CloseTimeout(0) })
+	// The producer's wakeup ended the sends: nothing of them goes on.
+	t.Cleanup(func() { p.CloseTimeout(0) })
 	start := time.Now()
 	offsets, err := p.SendMessagesContext(cancelAfter(t, 250*time.Millisecond), "mytopic", []byte("never"))
 	assertReturnedAround(t, "SendMessagesContext", start, 250*time.Millisecond)
@@ -536,6 +537,104 @@ func TestSendMessagesContextEndsWhileTheBrokerDoesNotAnswer(t *testing.T) {
 	assertReturnedAround(t, "SendKeyedMessagesContext", start, 250*time.Millisecond)
 	if err != context.DeadlineExceeded {
 		t.Fatalf("SendKeyedMessagesContext: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// brokerDown takes broker id of local cluster 1 down until the test ends.
+func brokerDown(t *testing.T, id string) {
+	t.Helper()
+	kafkatest.Launcher(t, 1, "down", id)
+	t.Cleanup(func() { kafkatest.Launcher(t, 1, "up", id) })
+}
+
+// assertNoGoroutineLeft fails unless the goroutines go back to at most
+// before within a moment: a call that returned left nothing running.
+func assertNoGoroutineLeft(t *testing.T, what string, before int) {
+	t.Helper()
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Errorf("%s left %d goroutines running", what, runtime.NumGoroutine()-before)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// With the partition's leader and the group's coordinator down, the sync
+// sends and the commit return at their context's deadline, nothing of
+// them goes on, and the same handles send and commit once the broker is
+// back; a woken send's messages are delivered then.
+func TestSendsAndCommitEndAtTheDeadlineWhileTheBrokerIsDown(t *testing.T) {
+	const down = "3"
+	topic := freshTopic(t, 1)
+	kafkatest.Launcher(t, 1, "leader", topic, "0", down)
+	config := groupConfig(t, Options{"offset_storage": "kafka", "auto_commit_enable": "false"})
+	kafkatest.Launcher(t, 1, "coordinator", "group", config.GroupID, down)
+	p := newProducer(t, Options{"retries": "1000000"}, nil)
+	first, err := p.SendMessages(topic, []byte("before"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewSimpleConsumer(config, topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.NextContext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.TaskDone(m); err != nil {
+		t.Fatal(err)
+	}
+
+	brokerDown(t, down)
+	const deadline = 300 * time.Millisecond
+	calls := []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"SendMessagesContext", func(ctx context.Context) error {
+			_, err := p.SendMessagesContext(ctx, topic, []byte("down-0"), []byte("down-1"))
+			return err
+		}},
+		{"SendKeyedMessagesContext", func(ctx context.Context) error {
+			_, err := p.SendKeyedMessagesContext(ctx, topic, []byte("k"), []byte("down-2"))
+			return err
+		}},
+		{"SendWithHeadersContext", func(ctx context.Context) error {
+			_, err := p.SendWithHeadersContext(ctx, topic, 0, nil, []byte("down-3"), []Header{{Key: "h", Value: []byte("v")}})
+			return err
+		}},
+		{"CommitContext", c.CommitContext},
+	}
+	for _, tc := range calls {
+		before := runtime.NumGoroutine()
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		start := time.Now()
+		err := tc.call(ctx)
+		assertReturnedAround(t, tc.name, start, deadline)
+		cancel()
+		if err != context.DeadlineExceeded {
+			t.Errorf("%s: %v, want context.DeadlineExceeded", tc.name, err)
+		}
+		assertNoGoroutineLeft(t, tc.name, before)
+	}
+
+	kafkatest.Launcher(t, 1, "up", down)
+	after, err := p.SendMessages(topic, []byte("after"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := first[0] + 5; after[0] != want {
+		t.Errorf("offset after the outage %d, want %d (the woken sends' four messages delivered before it)", after[0], want)
+	}
+	if err := c.Commit(); err != nil {
+		t.Errorf("Commit once the coordinator is back: %v", err)
 	}
 }
 

@@ -47,10 +47,12 @@
 // methods, DiscoverTopicsContext, ...), and each returns within a few
 // milliseconds of its context's end, with or without a deadline and
 // whatever the timeouts (consumer_timeout_ms=-1 included): a wait for
-// messages or delivery reports is ended by the handle's wakeup, a wait for
-// the group's allocation is repeated in 50 ms slices, and a request that
-// the library cannot end (a synchronous send, a commit, an offsets or
-// discovery request, a stop) is left to finish in the background. The
+// messages, delivery reports, a synchronous send's acknowledgement or a
+// commit's answer is ended by the handle's wakeup (the send's messages and
+// the commit may still land), a wait for the group's allocation is
+// repeated in 50 ms slices, and a request that the library cannot end (a
+// connect, an offsets or discovery request, a stop) is left to finish in
+// the background. The
 // exception is RunContext, which stops its group gracefully (its workers
 // commit and leave) before it returns. Each variant's doc says which.
 // Options are a map (Options) or the typed ProducerOptions and

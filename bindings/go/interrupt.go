@@ -8,15 +8,24 @@ import (
 	"time"
 )
 
-// How a context ends a call that is waiting inside the library. There are
-// four ways, one per kind of C call:
+// How a context ends a call that is waiting inside the library, by kind of
+// C call:
 //
-//   - Calls that a handle's wakeup ends (yk_consumer_wakeup,
-//     yk_consumer_group_wakeup, yk_producer_wakeup: a consumer's or group's
-//     next, get_message and next_batch, a producer's poll and flush) run
-//     under an interrupter: a goroutine watching the context wakes the call
-//     when the context ends, and the call returns the context's error at
-//     once, whatever its timeout (consumer_timeout_ms=-1 included).
+//   - Calls that a handle's wakeup ends and that may be made again
+//     (yk_consumer_wakeup, yk_consumer_group_wakeup, yk_producer_wakeup: a
+//     consumer's or group's next, get_message and next_batch, a producer's
+//     poll and flush; and a commit, which stores the same offsets again)
+//     run under an interrupter (run): a goroutine watching the context
+//     wakes the call when the context ends, and the call returns the
+//     context's error at once, whatever its timeout
+//     (consumer_timeout_ms=-1 included).
+//   - Calls that the wakeup ends but that must not be made again: a
+//     synchronous send (yk_producer_send_messages, send_keyed_messages,
+//     send_with_headers), which would queue its messages twice. They run
+//     under the interrupter once (runOnce). A woken send stops waiting:
+//     the messages it queued stay queued and may still be delivered
+//     (docs/c-abi.md, "Wakeups"), as with any request whose answer was not
+//     waited for.
 //   - Waits that the library lets us repeat without a wakeup
 //     (yk_consumer_group_wait_assignment, a produce waiting for room in the
 //     queue) wait in slices of at most contextSlice and look at the context
@@ -24,14 +33,13 @@ import (
 //   - Runs that the handle's stop ends (a callback group's run, a
 //     multiprocessing group's start) call it when the context ends: the
 //     group stops gracefully, and RunContext returns once it has.
-//   - The others (a synchronous send, a commit, a consumer's connect, an
-//     offsets or discovery request, a group's stop) cannot be ended: they
-//     wait for brokers within the library's own timeouts. Their Context
-//     variants run them on a goroutine of their own and return the
-//     context's error as soon as it ends, leaving the call to finish in the
-//     background; its outcome is then unknown (the messages may still be
-//     written, the offsets committed), as with any request whose answer
-//     was not waited for. A connect given up so also closes its consumer.
+//
+// The rest (a consumer's connect, an offsets or discovery request, a
+// group's stop) cannot be ended: they wait for brokers within the
+// library's own timeouts. Their Context variants run them on a goroutine
+// of their own (detached) and return the context's error as soon as it
+// ends, leaving the call to finish in the background; its outcome is then
+// unknown. A connect given up so also closes its consumer.
 
 // contextSlice is the longest slice of a repeated wait (StartContext,
 // WaitAssignment, ProduceContext): a cancellation is noticed within it.
@@ -83,6 +91,23 @@ func (in *interrupter) run(ctx context.Context, fn func() error) (err error, end
 	}
 }
 
+// runOnce makes the blocking call fn, which a wakeup ends with
+// ErrWokenUp, once: ctx's error without calling fn when ctx has ended
+// (or ends while another call whose context ended is still inside the
+// library); otherwise fn's error, with ended set to ctx's error when ctx
+// ended the call. A wakeup meant for another call of the handle that fn
+// takes is returned as ErrWokenUp with ended nil: fn cannot be made again.
+func (in *interrupter) runOnce(ctx context.Context, fn func() error) (err error, ended error) {
+	if ended := in.waitClear(ctx); ended != nil {
+		return nil, ended
+	}
+	err = in.once(ctx, fn)
+	if errors.Is(err, ErrWokenUp) {
+		return err, ctx.Err()
+	}
+	return err, nil
+}
+
 // waitClear waits until no call whose context ended is inside the
 // library; ctx's error when ctx ends first (or has ended).
 func (in *interrupter) waitClear(ctx context.Context) error {
@@ -114,9 +139,10 @@ func (in *interrupter) once(ctx context.Context, fn func() error) error {
 	}
 	returned := make(chan struct{})
 	go in.watch(done, returned)
-	err := fn()
-	close(returned)
-	return err
+	// Also when fn panics (a callback's panic raised again): the watcher
+	// must not go on waking the handle.
+	defer close(returned)
+	return fn()
 }
 
 // watch wakes the call that closes returned when it returns, once done is

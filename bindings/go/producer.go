@@ -145,38 +145,44 @@ func (p *Producer) OnDelivery(f func(DeliveryReport)) {
 // their offsets. Retriable failures are retried as configured; what is left
 // is an *Error for which IsRetriable says whether to try again.
 func (p *Producer) SendMessages(topic string, messages ...[]byte) ([]int64, error) {
-	return p.send(topic, messages, func(ctopic *C.char, values *C.yk_bytes, offsets *C.int64_t) C.enum_yk_error {
+	return p.SendMessagesContext(context.Background(), topic, messages...)
+}
+
+// SendMessagesContext is SendMessages, returning ctx's error as soon as
+// ctx ends, whatever the producer's timeouts: the producer's wakeup ends
+// the send's wait within a few milliseconds, and nothing of the call goes
+// on in the background. The send only stops waiting: the messages it had
+// queued stay queued and may still be delivered (no report says which),
+// those not queued yet (it waited for room) are never sent
+// (docs/c-abi.md, "Wakeups"). With ctx ended before the call nothing is
+// sent. A Poll, Flush or send of this producer whose context ends at the
+// same moment may end this send instead of its own: it then returns
+// ErrWokenUp, with its messages as above.
+func (p *Producer) SendMessagesContext(ctx context.Context, topic string, messages ...[]byte) ([]int64, error) {
+	return p.send(ctx, topic, messages, func(ctopic *C.char, values *C.yk_bytes, offsets *C.int64_t) C.enum_yk_error {
 		return C.yk_producer_send_messages(p.handle, ctopic, values, C.size_t(len(messages)), offsets)
 	})
 }
 
-// SendMessagesContext is SendMessages, returning ctx's error as soon as
-// ctx ends. A send cannot be ended once it started (the library's wakeup
-// ends waits for delivery reports, not a synchronous send): it goes on in
-// the background within its own bounds (retries, retry_backoff_ms,
-// request_timeout_ms, metadata_timeout_ms), and the messages may still be
-// written. With ctx ended before the call nothing is sent.
-func (p *Producer) SendMessagesContext(ctx context.Context, topic string, messages ...[]byte) ([]int64, error) {
-	return detached(ctx, &p.panics, func() ([]int64, error) { return p.SendMessages(topic, messages...) })
-}
-
-// SendKeyedMessagesContext is SendKeyedMessages, returning ctx's error as
-// soon as ctx ends, as SendMessagesContext does.
+// SendKeyedMessagesContext is SendKeyedMessages, ended by ctx as
+// SendMessagesContext is.
 func (p *Producer) SendKeyedMessagesContext(ctx context.Context, topic string, key []byte,
 	messages ...[]byte) ([]int64, error) {
-	return detached(ctx, &p.panics, func() ([]int64, error) { return p.SendKeyedMessages(topic, key, messages...) })
+	ckey, keyLen := bytesArg(key)
+	return p.send(ctx, topic, messages, func(ctopic *C.char, values *C.yk_bytes, offsets *C.int64_t) C.enum_yk_error {
+		return C.yk_producer_send_keyed_messages(p.handle, ctopic, ckey, keyLen, values, C.size_t(len(messages)), offsets)
+	})
 }
 
 // SendKeyedMessages sends messages with key to topic, to the partition that
 // murmur2 of the key picks, and returns like SendMessages.
 func (p *Producer) SendKeyedMessages(topic string, key []byte, messages ...[]byte) ([]int64, error) {
-	ckey, keyLen := bytesArg(key)
-	return p.send(topic, messages, func(ctopic *C.char, values *C.yk_bytes, offsets *C.int64_t) C.enum_yk_error {
-		return C.yk_producer_send_keyed_messages(p.handle, ctopic, ckey, keyLen, values, C.size_t(len(messages)), offsets)
-	})
+	return p.SendKeyedMessagesContext(context.Background(), topic, key, messages...)
 }
 
-func (p *Producer) send(topic string, messages [][]byte,
+// send makes one synchronous send of messages to topic, ended by ctx
+// (interrupter.runOnce); the offsets once the broker acknowledged all.
+func (p *Producer) send(ctx context.Context, topic string, messages [][]byte,
 	send func(*C.char, *C.yk_bytes, *C.int64_t) C.enum_yk_error) ([]int64, error) {
 	if err := p.guard.enter(); err != nil {
 		return nil, err
@@ -191,7 +197,13 @@ func (p *Producer) send(topic string, messages [][]byte,
 	if len(offsets) > 0 {
 		first = (*C.int64_t)(unsafe.Pointer(&offsets[0]))
 	}
-	if err := call(func() C.enum_yk_error { return send(ctopic, values, first) }); err != nil {
+	err, ended := p.interrupts.runOnce(ctx, func() error {
+		return call(func() C.enum_yk_error { return send(ctopic, values, first) })
+	})
+	if ended != nil {
+		return nil, ended
+	}
+	if err != nil {
 		return nil, err
 	}
 	return offsets, nil
@@ -338,6 +350,13 @@ func (b *produceBatch) release() {
 // one) and returns once the broker acknowledged it, with its offset.
 // Retriable failures are retried as configured.
 func (p *Producer) SendWithHeaders(topic string, partition int32, key, value []byte, headers []Header) (int64, error) {
+	return p.SendWithHeadersContext(context.Background(), topic, partition, key, value, headers)
+}
+
+// SendWithHeadersContext is SendWithHeaders, ended by ctx as
+// SendMessagesContext is.
+func (p *Producer) SendWithHeadersContext(ctx context.Context, topic string, partition int32, key, value []byte,
+	headers []Header) (int64, error) {
 	if err := p.guard.enter(); err != nil {
 		return -1, err
 	}
@@ -348,21 +367,19 @@ func (p *Producer) SendWithHeaders(topic string, partition int32, key, value []b
 	cvalue, valueLen := bytesArg(value)
 	packed := packHeaders(headers)
 	var offset C.int64_t
-	err := call(func() C.enum_yk_error {
-		return C.yk_go_send_with_headers(p.handle, ctopic, C.int32_t(partition), ckey, keyLen, cvalue, valueLen,
-			packed.bytes(), packed.lengths(), C.size_t(len(headers)), &offset)
+	err, ended := p.interrupts.runOnce(ctx, func() error {
+		return call(func() C.enum_yk_error {
+			return C.yk_go_send_with_headers(p.handle, ctopic, C.int32_t(partition), ckey, keyLen, cvalue, valueLen,
+				packed.bytes(), packed.lengths(), C.size_t(len(headers)), &offset)
+		})
 	})
+	if ended != nil {
+		return -1, ended
+	}
 	if err != nil {
 		return -1, err
 	}
 	return int64(offset), nil
-}
-
-// SendWithHeadersContext is SendWithHeaders, returning ctx's error as
-// soon as ctx ends, as SendMessagesContext does.
-func (p *Producer) SendWithHeadersContext(ctx context.Context, topic string, partition int32, key, value []byte,
-	headers []Header) (int64, error) {
-	return detached(ctx, &p.panics, func() (int64, error) { return p.SendWithHeaders(topic, partition, key, value, headers) })
 }
 
 // packedHeaders are headers in the form yk_go_produce_with_headers takes

@@ -888,13 +888,17 @@ enum yk_error yk_consumer_task_done(const struct yk_consumer *consumer,
  * Commits, for every partition, the offset of its first message not
  * marked done (or the offset after the last one delivered), and waits for
  * the offset storage to answer: `YK_ERROR_OFFSET_COMMIT` with the broker's
- * Kafka code when it refuses.
+ * Kafka code when it refuses. `yk_consumer_wakeup` ends the wait with
+ * `YK_ERROR_WOKEN_UP`: the commit may still land (a request already sent
+ * is not taken back) or not; the offsets count as uncommitted, and the
+ * next commit sends them again.
  */
 enum yk_error yk_consumer_commit(const struct yk_consumer *consumer);
 
 /**
  * Like `yk_consumer_commit`, for `partitions[0..count]` only (count 0:
- * nothing). Partitions the consumer does not read are ignored.
+ * nothing). Partitions the consumer does not read are ignored. A wakeup
+ * ends the wait as for `yk_consumer_commit`.
  */
 enum yk_error yk_consumer_commit_partitions(const struct yk_consumer *consumer,
                                             const struct yk_topic_partition *partitions,
@@ -903,7 +907,9 @@ enum yk_error yk_consumer_commit_partitions(const struct yk_consumer *consumer,
 /**
  * Marks every message of `message`'s partition up to `message` processed
  * and commits that partition (Python yelp_kafka's `commit_message`). A message of a
- * partition the consumer no longer reads is `YK_ERROR_WRONG_STATE`.
+ * partition the consumer no longer reads is `YK_ERROR_WRONG_STATE`. A
+ * wakeup ends the wait as for `yk_consumer_commit` (the messages stay
+ * marked done).
  */
 enum yk_error yk_consumer_commit_message(const struct yk_consumer *consumer,
                                          const struct yk_message *message);
@@ -912,7 +918,11 @@ enum yk_error yk_consumer_commit_message(const struct yk_consumer *consumer,
  * Makes a call blocked in `yk_consumer_get_message`, `yk_consumer_next`
  * or `yk_consumer_next_batch` on `consumer` return at once with
  * `YK_ERROR_WOKEN_UP` (messages already fetched are still handed out
- * first). Safe to call from any thread and from a signal handler (it is
+ * first), and so a call waiting for a commit's answer
+ * (`yk_consumer_commit`, `yk_consumer_commit_partitions`,
+ * `yk_consumer_commit_message`: the commit may still land).
+ * `yk_consumer_connect`, `yk_consumer_close` and the offsets requests
+ * are not ended by it. Safe to call from any thread and from a signal handler (it is
  * async-signal-safe: an atomic store and one `write(2)`, no lock, no
  * allocation — when the handle is valid). A wakeup with no call blocked
  * is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
@@ -1131,7 +1141,9 @@ enum yk_error yk_consumer_group_task_done(const struct yk_consumer_group *group,
  * Makes a call blocked in `yk_consumer_group_next` or
  * `yk_consumer_group_next_batch` on `group` return with
  * `YK_ERROR_WOKEN_UP`: at once while it waits for messages, within 100 ms
- * (one internal attempt) while the group is still allocating. Safe to call from any thread and from a signal handler (it is
+ * (one internal attempt) while the group is still allocating. It also
+ * ends a `yk_consumer_group_commit` waiting for its answer, at once (the
+ * commit may still land). `yk_consumer_group_stop` is not ended by it. Safe to call from any thread and from a signal handler (it is
  * async-signal-safe: an atomic store and one `write(2)`, no lock, no
  * allocation — when the handle is valid). A wakeup with no call blocked
  * is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
@@ -1156,7 +1168,9 @@ int32_t yk_consumer_group_ready_fd(const struct yk_consumer_group *group);
  * `YK_ERROR_PARTITIONER` (nothing stored) when the ZooKeeper session was
  * not confirmed within two thirds of the session timeout or the
  * partitioner failed — the partitions may be another member's. Automatic
- * commits follow the same rule.
+ * commits follow the same rule. `yk_consumer_group_wakeup` ends the wait
+ * with `YK_ERROR_WOKEN_UP`: the commit may still land or not; the offsets
+ * count as uncommitted, and the next commit sends them again.
  */
 enum yk_error yk_consumer_group_commit(const struct yk_consumer_group *group);
 
@@ -1746,6 +1760,18 @@ enum yk_error yk_producer_set_delivery_batch_callback(const struct yk_producer *
  * `YK_ERROR_NOT_LEADER_FOR_PARTITION`, `YK_ERROR_LEADER_NOT_AVAILABLE`,
  * `YK_ERROR_KAFKA_UNAVAILABLE`, `YK_ERROR_FAILED_PAYLOADS`, ... after the
  * configured retries; `yk_error_is_retriable` says whether to try again.
+ *
+ * `yk_producer_wakeup` (from another thread or a signal handler) ends the
+ * wait with `YK_ERROR_WOKEN_UP`; `offsets` is not written then. The call
+ * only stops waiting: the messages it had queued stay queued and may
+ * still be delivered (within `delivery_timeout_ms`, like any other; no
+ * report tells their fate), and those it had not queued yet (it was
+ * waiting for room in the queue) are never sent. Nothing is dropped
+ * without this code saying so, and each message's bytes are copied when
+ * it is queued, so the library never reads `values` after the return. A
+ * wakeup already pending when the call starts returns at once, before
+ * anything is queued; so does one during the lookup of a topic the
+ * producer has not seen yet.
  */
 enum yk_error yk_producer_send_messages(const struct yk_producer *producer,
                                         const char *topic,
@@ -1761,8 +1787,8 @@ enum yk_error yk_producer_send_messages(const struct yk_producer *producer,
  * `yk_producer_send_messages`: `data` NULL is a null value (a tombstone,
  * which kafka-python's keyed producer takes as `None`). A `key_len` or a
  * `key_len` + `len` of a value larger than `PTRDIFF_MAX` is
- * `YK_ERROR_INVALID_ARGUMENT` naming it. `offsets` as in
- * `yk_producer_send_messages`.
+ * `YK_ERROR_INVALID_ARGUMENT` naming it. `offsets` and
+ * `yk_producer_wakeup` as in `yk_producer_send_messages`.
  */
 enum yk_error yk_producer_send_keyed_messages(const struct yk_producer *producer,
                                               const char *topic,
@@ -1822,7 +1848,9 @@ enum yk_error yk_producer_produce_with_headers(const struct yk_producer *produce
  * Sends one message with record headers and returns once the broker
  * acknowledged it, writing its offset to `*offset` when non-NULL.
  * Arguments as for `yk_producer_produce_with_headers` (`partition` −1:
- * murmur2 of the key, or round-robin without one).
+ * murmur2 of the key, or round-robin without one). `yk_producer_wakeup`
+ * ends the wait as in `yk_producer_send_messages` (`*offset` is not
+ * written then).
  */
 enum yk_error yk_producer_send_with_headers(const struct yk_producer *producer,
                                             const char *topic,
@@ -1847,7 +1875,13 @@ int32_t yk_producer_ready_fd(const struct yk_producer *producer);
 /**
  * Makes a call blocked in `yk_producer_poll` or `yk_producer_flush` on
  * `producer` return at once with `YK_ERROR_WOKEN_UP` (reports already
- * queued are still served first; a flush leaves the rest queued).
+ * queued are still served first; a flush leaves the rest queued), and so
+ * a synchronous send (`yk_producer_send_messages`,
+ * `yk_producer_send_keyed_messages`, `yk_producer_send_with_headers`)
+ * waiting for room in the queue or for the broker's answer: the send
+ * only stops waiting, its queued messages are neither lost nor taken
+ * back (see `yk_producer_send_messages`). A `yk_producer_produce`
+ * waiting for room and `yk_producer_close` are not ended by it.
  * Safe to call from any thread and from a signal handler (it is
  * async-signal-safe: an atomic store and one `write(2)`, no lock, no
  * allocation — when the handle is valid). A wakeup with no call blocked

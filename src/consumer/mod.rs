@@ -445,20 +445,30 @@ impl Consumer {
 
     /// Commits every partition's position (up to its first message not
     /// done) and waits for the store's answer: `OffsetCommitError` when it
-    /// refuses.
+    /// refuses. A wakeup ends the wait with `WokenUp` (docs/c-abi.md,
+    /// "Wakeups"); the commit may still land.
     pub fn commit(&self) -> Result<()> {
         self.fetcher()?;
-        engine::block_on(self.shared.commit(None))?
+        self.commit_until_woken(None)
     }
 
-    /// Commits the positions of `partitions` only.
+    /// Commits the positions of `partitions` only; a wakeup does not end
+    /// it (a group commits so while it gives partitions up).
     pub fn commit_partitions(&self, partitions: &[TopicPartition]) -> Result<()> {
         self.fetcher()?;
         engine::block_on(self.shared.commit(Some(partitions)))?
     }
 
+    /// [`Consumer::commit_partitions`] for the application: a wakeup ends
+    /// the wait as in [`Consumer::commit`].
+    pub fn commit_partitions_until_woken(&self, partitions: &[TopicPartition]) -> Result<()> {
+        self.fetcher()?;
+        self.commit_until_woken(Some(partitions))
+    }
+
     /// Marks every delivered message of `message`'s partition up to it
-    /// processed, and commits that partition.
+    /// processed, and commits that partition; a wakeup ends the wait as in
+    /// [`Consumer::commit`].
     pub fn commit_message(&self, message: &Message) -> Result<()> {
         self.fetcher()?;
         let partition = message.topic_partition();
@@ -473,7 +483,15 @@ impl Consumer {
                 format!("{partition} is no longer assigned to this consumer"),
             ));
         }
-        engine::block_on(self.shared.commit(Some(&[partition])))?
+        self.commit_until_woken(Some(&[partition]))
+    }
+
+    /// Commits and waits for the answer unless a wakeup comes first. The
+    /// commit is dropped where it stands then: a request already written
+    /// may still land, and the positions stay uncommitted here, so the
+    /// next commit sends them again.
+    fn commit_until_woken(&self, only: Option<&[TopicPartition]>) -> Result<()> {
+        engine::block_on(self.wakeup.or_woken(self.shared.commit(only)))??
     }
 
     /// The partitions being consumed, sorted.

@@ -202,14 +202,18 @@ pub unsafe extern "C" fn yk_consumer_task_done(consumer: *const yk_consumer, mes
 /// Commits, for every partition, the offset of its first message not
 /// marked done (or the offset after the last one delivered), and waits for
 /// the offset storage to answer: `YK_ERROR_OFFSET_COMMIT` with the broker's
-/// Kafka code when it refuses.
+/// Kafka code when it refuses. `yk_consumer_wakeup` ends the wait with
+/// `YK_ERROR_WOKEN_UP`: the commit may still land (a request already sent
+/// is not taken back) or not; the offsets count as uncommitted, and the
+/// next commit sends them again.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_commit(consumer: *const yk_consumer) -> ErrorCode {
     boundary(function_name!(), || handle(consumer, "consumer")?.consumer.commit())
 }
 
 /// Like `yk_consumer_commit`, for `partitions[0..count]` only (count 0:
-/// nothing). Partitions the consumer does not read are ignored.
+/// nothing). Partitions the consumer does not read are ignored. A wakeup
+/// ends the wait as for `yk_consumer_commit`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_commit_partitions(
     consumer: *const yk_consumer,
@@ -226,13 +230,15 @@ pub unsafe extern "C" fn yk_consumer_commit_partitions(
                 Ok(TopicPartition::new(topic, p.partition))
             })
             .collect::<Result<Vec<_>>>()?;
-        consumer.commit_partitions(&partitions)
+        consumer.commit_partitions_until_woken(&partitions)
     })
 }
 
 /// Marks every message of `message`'s partition up to `message` processed
 /// and commits that partition (Python yelp_kafka's `commit_message`). A message of a
-/// partition the consumer no longer reads is `YK_ERROR_WRONG_STATE`.
+/// partition the consumer no longer reads is `YK_ERROR_WRONG_STATE`. A
+/// wakeup ends the wait as for `yk_consumer_commit` (the messages stay
+/// marked done).
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_commit_message(
     consumer: *const yk_consumer,
@@ -247,7 +253,11 @@ pub unsafe extern "C" fn yk_consumer_commit_message(
 /// Makes a call blocked in `yk_consumer_get_message`, `yk_consumer_next`
 /// or `yk_consumer_next_batch` on `consumer` return at once with
 /// `YK_ERROR_WOKEN_UP` (messages already fetched are still handed out
-/// first). Safe to call from any thread and from a signal handler (it is
+/// first), and so a call waiting for a commit's answer
+/// (`yk_consumer_commit`, `yk_consumer_commit_partitions`,
+/// `yk_consumer_commit_message`: the commit may still land).
+/// `yk_consumer_connect`, `yk_consumer_close` and the offsets requests
+/// are not ended by it. Safe to call from any thread and from a signal handler (it is
 /// async-signal-safe: an atomic store and one `write(2)`, no lock, no
 /// allocation — when the handle is valid). A wakeup with no call blocked
 /// is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.

@@ -245,7 +245,9 @@ pub unsafe extern "C" fn yk_consumer_group_task_done(
 /// Makes a call blocked in `yk_consumer_group_next` or
 /// `yk_consumer_group_next_batch` on `group` return with
 /// `YK_ERROR_WOKEN_UP`: at once while it waits for messages, within 100 ms
-/// (one internal attempt) while the group is still allocating. Safe to call from any thread and from a signal handler (it is
+/// (one internal attempt) while the group is still allocating. It also
+/// ends a `yk_consumer_group_commit` waiting for its answer, at once (the
+/// commit may still land). `yk_consumer_group_stop` is not ended by it. Safe to call from any thread and from a signal handler (it is
 /// async-signal-safe: an atomic store and one `write(2)`, no lock, no
 /// allocation — when the handle is valid). A wakeup with no call blocked
 /// is kept: the next blocking call returns `YK_ERROR_WOKEN_UP` at once.
@@ -275,7 +277,9 @@ pub unsafe extern "C" fn yk_consumer_group_ready_fd(group: *const yk_consumer_gr
 /// `YK_ERROR_PARTITIONER` (nothing stored) when the ZooKeeper session was
 /// not confirmed within two thirds of the session timeout or the
 /// partitioner failed — the partitions may be another member's. Automatic
-/// commits follow the same rule.
+/// commits follow the same rule. `yk_consumer_group_wakeup` ends the wait
+/// with `YK_ERROR_WOKEN_UP`: the commit may still land or not; the offsets
+/// count as uncommitted, and the next commit sends them again.
 #[no_mangle]
 pub unsafe extern "C" fn yk_consumer_group_commit(group: *const yk_consumer_group) -> ErrorCode {
     boundary(function_name!(), || {

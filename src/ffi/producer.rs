@@ -184,6 +184,18 @@ pub unsafe extern "C" fn yk_producer_set_delivery_batch_callback(
 /// `YK_ERROR_NOT_LEADER_FOR_PARTITION`, `YK_ERROR_LEADER_NOT_AVAILABLE`,
 /// `YK_ERROR_KAFKA_UNAVAILABLE`, `YK_ERROR_FAILED_PAYLOADS`, ... after the
 /// configured retries; `yk_error_is_retriable` says whether to try again.
+///
+/// `yk_producer_wakeup` (from another thread or a signal handler) ends the
+/// wait with `YK_ERROR_WOKEN_UP`; `offsets` is not written then. The call
+/// only stops waiting: the messages it had queued stay queued and may
+/// still be delivered (within `delivery_timeout_ms`, like any other; no
+/// report tells their fate), and those it had not queued yet (it was
+/// waiting for room in the queue) are never sent. Nothing is dropped
+/// without this code saying so, and each message's bytes are copied when
+/// it is queued, so the library never reads `values` after the return. A
+/// wakeup already pending when the call starts returns at once, before
+/// anything is queued; so does one during the lookup of a topic the
+/// producer has not seen yet.
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_send_messages(
     producer: *const yk_producer,
@@ -210,8 +222,8 @@ pub unsafe extern "C" fn yk_producer_send_messages(
 /// `yk_producer_send_messages`: `data` NULL is a null value (a tombstone,
 /// which kafka-python's keyed producer takes as `None`). A `key_len` or a
 /// `key_len` + `len` of a value larger than `PTRDIFF_MAX` is
-/// `YK_ERROR_INVALID_ARGUMENT` naming it. `offsets` as in
-/// `yk_producer_send_messages`.
+/// `YK_ERROR_INVALID_ARGUMENT` naming it. `offsets` and
+/// `yk_producer_wakeup` as in `yk_producer_send_messages`.
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_send_keyed_messages(
     producer: *const yk_producer,
@@ -299,7 +311,9 @@ pub unsafe extern "C" fn yk_producer_produce_with_headers(
 /// Sends one message with record headers and returns once the broker
 /// acknowledged it, writing its offset to `*offset` when non-NULL.
 /// Arguments as for `yk_producer_produce_with_headers` (`partition` −1:
-/// murmur2 of the key, or round-robin without one).
+/// murmur2 of the key, or round-robin without one). `yk_producer_wakeup`
+/// ends the wait as in `yk_producer_send_messages` (`*offset` is not
+/// written then).
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_send_with_headers(
     producer: *const yk_producer,
@@ -464,7 +478,13 @@ pub unsafe extern "C" fn yk_producer_ready_fd(producer: *const yk_producer) -> i
 
 /// Makes a call blocked in `yk_producer_poll` or `yk_producer_flush` on
 /// `producer` return at once with `YK_ERROR_WOKEN_UP` (reports already
-/// queued are still served first; a flush leaves the rest queued).
+/// queued are still served first; a flush leaves the rest queued), and so
+/// a synchronous send (`yk_producer_send_messages`,
+/// `yk_producer_send_keyed_messages`, `yk_producer_send_with_headers`)
+/// waiting for room in the queue or for the broker's answer: the send
+/// only stops waiting, its queued messages are neither lost nor taken
+/// back (see `yk_producer_send_messages`). A `yk_producer_produce`
+/// waiting for room and `yk_producer_close` are not ended by it.
 /// Safe to call from any thread and from a signal handler (it is
 /// async-signal-safe: an atomic store and one `write(2)`, no lock, no
 /// allocation — when the handle is valid). A wakeup with no call blocked

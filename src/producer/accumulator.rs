@@ -7,8 +7,10 @@
 //! through leader moves and broker failures.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use tokio::sync::Notify;
 
 use crate::backoff::{backoff_over, look_again_at};
 use crate::error::Error;
@@ -16,7 +18,7 @@ use crate::kafka::metadata::ClusterMetadata;
 use crate::producer::batch::Batch;
 use crate::producer::buffers::BufferPool;
 use crate::producer::ProducerOptions;
-use crate::sync::{Locking, Waiting};
+use crate::sync::Locking;
 use crate::topic_partition::{Topic, TopicPartition};
 
 /// A record header as the caller hands it over: name and value (`None`:
@@ -60,11 +62,13 @@ pub enum Completion {
     Waiter(Arc<SyncWaiter>, usize),
 }
 
-/// A synchronous send waiting for all its messages.
+/// A synchronous send waiting for all its messages. The wait is a future,
+/// so that the caller's wakeup can end it (docs/c-abi.md, "Wakeups"); the
+/// messages then complete into a waiter nobody waits on any more.
 #[derive(Debug)]
 pub struct SyncWaiter {
     state: Mutex<SyncState>,
-    done: Condvar,
+    done: Notify,
 }
 
 #[derive(Debug)]
@@ -83,7 +87,7 @@ impl SyncWaiter {
                 first_error: None,
                 offsets: vec![-1; count],
             }),
-            done: Condvar::new(),
+            done: Notify::new(),
         })
     }
 
@@ -97,19 +101,25 @@ impl SyncWaiter {
         }
         state.remaining -= 1;
         if state.remaining == 0 {
-            self.done.notify_all();
+            // Kept as a permit when the waiter is between its check and
+            // its wait.
+            self.done.notify_one();
         }
     }
 
     /// Waits until every message is done; the offsets, or the first error.
-    pub fn wait(&self) -> Result<Vec<i64>, Error> {
-        let mut state = self.state.locked();
-        while state.remaining > 0 {
-            state = self.done.wait_locked(state);
-        }
-        match state.first_error.take() {
-            Some(error) => Err(error),
-            None => Ok(std::mem::take(&mut state.offsets)),
+    pub async fn wait(&self) -> Result<Vec<i64>, Error> {
+        loop {
+            {
+                let mut state = self.state.locked();
+                if state.remaining == 0 {
+                    return match state.first_error.take() {
+                        Some(error) => Err(error),
+                        None => Ok(std::mem::take(&mut state.offsets)),
+                    };
+                }
+            }
+            self.done.notified().await;
         }
     }
 }

@@ -51,6 +51,19 @@ pub enum QueueWait {
     Upto(Duration),
     /// Wait as long as it takes.
     Forever,
+    /// Wait as long as it takes, unless the producer's wakeup ends the
+    /// wait with `WokenUp` (a synchronous send).
+    UntilWoken,
+}
+
+/// Whether a wakeup ends a metadata lookup for a topic the producer has
+/// not seen yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// Looked up to the end (an asynchronous produce, which no wakeup ends).
+    Whole,
+    /// Ended by a wakeup, with `WokenUp` (a synchronous send).
+    UntilWoken,
 }
 
 /// State shared by callers' threads and the engine task.
@@ -164,7 +177,7 @@ impl Producer {
     /// acknowledged every one: their offsets, in order, or the first error.
     pub fn send_messages(&self, topic: &str, values: &[Option<&[u8]>]) -> Result<Vec<i64>> {
         self.check_sending()?;
-        let entry = self.topic(topic)?;
+        let entry = self.topic(topic, Lookup::UntilWoken)?;
         let timestamp = now_ms();
         let routed = values
             .iter()
@@ -190,7 +203,7 @@ impl Producer {
     /// `None` as a message, as kafka-python's does.
     pub fn send_keyed_messages(&self, topic: &str, key: &[u8], values: &[Option<&[u8]>]) -> Result<Vec<i64>> {
         self.check_sending()?;
-        let entry = self.topic(topic)?;
+        let entry = self.topic(topic, Lookup::UntilWoken)?;
         let partition = partition_for_key(key, entry.partitions);
         let timestamp = now_ms();
         let routed = values
@@ -210,10 +223,16 @@ impl Producer {
         self.send_and_wait(&entry, routed)
     }
 
+    /// Queues `messages` and waits for the broker's answer to each. A
+    /// wakeup ends the wait with `WokenUp` (docs/c-abi.md, "Wakeups"): the
+    /// messages queued by then stay queued and may still be delivered,
+    /// those not queued yet never are. Each message's bytes are copied as
+    /// it is queued, so nothing of the caller's is read after a return.
     fn send_and_wait(&self, topic: &TopicEntry, messages: Vec<(i32, OutgoingMessage<'_>)>) -> Result<Vec<i64>> {
         for (_, message) in &messages {
             self.check_size(message)?;
         }
+        self.shared.wakeup.take()?;
         let waiter = SyncWaiter::new(messages.len());
         for (index, (partition, message)) in messages.into_iter().enumerate() {
             let completion = Completion::Waiter(Arc::clone(&waiter), index);
@@ -222,18 +241,26 @@ impl Producer {
                 message,
                 completion,
                 true,
-                QueueWait::Forever,
+                QueueWait::UntilWoken,
             )?;
         }
         // The caller waits anyway: its thread sends the batch, which saves
-        // the hand-over to the engine task on the way out.
-        let sent_here = engine::block_on(sender::send_ready_here(Arc::clone(&self.shared))).unwrap_or(false);
-        if !sent_here {
-            self.shared.wake_sender.notify_one();
+        // the hand-over to the engine task on the way out. A wakeup hands
+        // a request under way over to the engine instead of dropping it.
+        let mut sending = Box::pin(sender::send_ready_here(Arc::clone(&self.shared)));
+        match engine::block_on(self.shared.wakeup.or_woken(&mut sending))? {
+            Ok(true) => {}
+            Ok(false) => self.shared.wake_sender.notify_one(),
+            Err(woken) => {
+                self.shared.tasks.spawn(async move {
+                    sending.await;
+                });
+                return Err(woken);
+            }
         }
-        let result = waiter.wait();
+        let result = engine::block_on(self.shared.wakeup.or_woken(waiter.wait()))?;
         self.shared.metrics.deliver();
-        result
+        result?
     }
 
     /// Queues one message and returns at once; its delivery report carries
@@ -263,7 +290,7 @@ impl Producer {
         opaque: usize,
         wait: QueueWait,
     ) -> Result<()> {
-        let (entry, partition, message) = self.addressed(topic, partition, key, value, headers)?;
+        let (entry, partition, message) = self.addressed(topic, partition, key, value, headers, Lookup::Whole)?;
         self.check_size(&message)?;
         self.enqueue(
             &TopicPartition::new(entry.name.clone(), partition),
@@ -285,7 +312,7 @@ impl Producer {
         value: Option<&[u8]>,
         headers: &[OutgoingHeader<'_>],
     ) -> Result<i64> {
-        let (entry, partition, message) = self.addressed(topic, partition, key, value, headers)?;
+        let (entry, partition, message) = self.addressed(topic, partition, key, value, headers, Lookup::UntilWoken)?;
         let offsets = self.send_and_wait(&entry, vec![(partition, message)])?;
         Ok(offsets[0])
     }
@@ -299,9 +326,10 @@ impl Producer {
         key: Option<&'a [u8]>,
         value: Option<&'a [u8]>,
         headers: &'a [OutgoingHeader<'a>],
+        lookup: Lookup,
     ) -> Result<(Arc<TopicEntry>, i32, OutgoingMessage<'a>)> {
         self.check_sending()?;
-        let entry = self.topic(topic)?;
+        let entry = self.topic(topic, lookup)?;
         let partition = route(&entry, partition, key)?;
         let message = OutgoingMessage {
             key,
@@ -386,6 +414,10 @@ impl Producer {
             if wait == QueueWait::NoWait {
                 return Err(full());
             }
+            if wait == QueueWait::UntilWoken {
+                // The notifier wakes `space` under this lock after a request.
+                shared.wakeup.take()?;
+            }
             // Messages this caller already queued (a synchronous send's
             // first ones) must not wait for the sender's next timer.
             shared.wake_sender.notify_one();
@@ -409,8 +441,9 @@ impl Producer {
     }
 
     /// What the producer knows of `topic`: from its cache while the
-    /// metadata is unchanged, else from cached metadata, else from a lookup.
-    fn topic(&self, topic: &str) -> Result<Arc<TopicEntry>> {
+    /// metadata is unchanged, else from cached metadata, else from a lookup
+    /// that `lookup` says whether a wakeup ends.
+    fn topic(&self, topic: &str, lookup: Lookup) -> Result<Arc<TopicEntry>> {
         if topic.is_empty() {
             return Err(Error::invalid_argument("topic is empty"));
         }
@@ -433,7 +466,12 @@ impl Producer {
         }
         let started = Instant::now();
         let generation = cluster.metadata_generation();
-        let fetched = engine::block_on(cluster.fetch_metadata(Some(&[topic.to_string()])))?;
+        let wanted = [topic.to_string()];
+        let fetching = cluster.fetch_metadata(Some(&wanted));
+        let fetched = match lookup {
+            Lookup::Whole => engine::block_on(fetching)?,
+            Lookup::UntilWoken => engine::block_on(self.shared.wakeup.or_woken(fetching))??,
+        };
         self.shared
             .metrics
             .record_duration(ProducerMetric::MetadataRequestTimer as usize, started.elapsed());

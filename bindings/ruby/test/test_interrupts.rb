@@ -1,12 +1,15 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "socket"
 require "timeout"
 
 # Every blocking call gives way to Timeout, Thread#kill and signal traps
 # within 100 ms, also with consumer_timeout_ms = -1 (issue #14): the gem
 # waits on the handles' ready descriptors, never inside a long C call
-# (docs/c-abi.md, "Ready descriptors").
+# (docs/c-abi.md, "Ready descriptors"), and a synchronous send or a commit
+# that waits for a broker that is down runs on a thread of its own that
+# the handle's wakeup ends (docs/c-abi.md, "Wakeups").
 class InterruptsTest < Minitest::Test
   DEADLINE = 0.3
   LATENESS = 0.1
@@ -112,5 +115,110 @@ class InterruptsTest < Minitest::Test
     assert_timeout_ends("flush") { producer.flush(60) }
     assert_equal 1, producer.queue_length
     assert_raises(YelpKafka::TimedOutError) { producer.close(0) }
+  end
+
+  # The broker that leads the outage topic's partition and coordinates the
+  # outage group, taken down by with_broker_down.
+  DOWN_BROKER = "3"
+
+  def launcher(*command)
+    system(ENV.fetch("YK_CLUSTER_SH"), "kafka", "1", *command, out: File::NULL, exception: true)
+  end
+
+  # A producer (retrying for as long as a test takes) that has sent one
+  # message to a new topic led by DOWN_BROKER, and that topic, with the
+  # broker down until the block returns; then the producer sends again.
+  def with_broker_down
+    topic = "ruby-outage-#{Process.clock_gettime(Process::CLOCK_REALTIME, :nanosecond)}"
+    launcher("topic", topic, "1")
+    launcher("leader", topic, "0", DOWN_BROKER)
+    producer = YelpKafka::Producer.new(cluster, retries: 1_000_000)
+    first = producer.send_messages(topic, "before").first
+    launcher("down", DOWN_BROKER)
+    yield producer, topic
+    launcher("up", DOWN_BROKER)
+    # The same producer sends once the broker is back.
+    assert_operator producer.send_messages(topic, "after").first, :>, first
+  ensure
+    launcher("up", DOWN_BROKER)
+    producer&.close(5)
+  end
+
+  def test_timeout_ends_sends_to_a_broker_that_is_down
+    with_broker_down do |producer, topic|
+      assert_timeout_ends("send_messages") { producer.send_messages(topic, "while down") }
+      assert_timeout_ends("send_keyed_messages") { producer.send_keyed_messages(topic, "k", "while down") }
+      assert_timeout_ends("send_with_headers") do
+        producer.send_with_headers(topic, "while down", headers: { "h" => "v" })
+      end
+    end
+  end
+
+  def test_thread_kill_ends_a_send_to_a_broker_that_is_down
+    with_broker_down do |producer, topic|
+      sender = Thread.new { producer.send_messages(topic, "while down") }
+      sleep DEADLINE
+      killed = now
+      sender.kill
+      assert sender.join(1), "the sender did not end"
+      late = now - killed
+      assert_operator late, :<, LATENESS, "send_messages ended #{(late * 1000).round} ms after Thread#kill"
+    end
+  end
+
+  def test_a_signal_trap_runs_during_a_send_to_a_broker_that_is_down
+    with_broker_down do |producer, topic|
+      previous = trap("USR1") { raise Trapped }
+      started = now
+      signaller = Thread.new { sleep DEADLINE; Process.kill(:USR1, Process.pid) }
+      assert_raises(Trapped) { producer.send_messages(topic, "while down") }
+      assert_prompt(started, "send_messages")
+    ensure
+      signaller&.join
+      trap("USR1", previous || "DEFAULT")
+    end
+  end
+
+  # A commit whose group coordinator is down waits for it: Timeout ends it,
+  # and once the coordinator is back the same consumer commits.
+  def test_timeout_ends_a_commit_to_a_coordinator_that_is_down
+    with_broker_down do |_producer, topic|
+      launcher("up", DOWN_BROKER)
+      group = "ruby-outage-#{run_word}"
+      launcher("coordinator", "group", group, DOWN_BROKER)
+      config = YelpKafka::KafkaConsumerConfig.new(group, cluster, offset_storage: "kafka", auto_commit_enable: false,
+                                                                  auto_offset_reset: "smallest",
+                                                                  api_version_caps: "ListOffsets:3")
+      consumer = YelpKafka::KafkaSimpleConsumer.new(topic, config).connect
+      consumer.task_done(consumer.get_message(timeout: 10))
+      launcher("down", DOWN_BROKER)
+      assert_timeout_ends("commit") { consumer.commit }
+      launcher("up", DOWN_BROKER)
+      consumer.commit
+    ensure
+      consumer&.close
+    end
+  end
+
+  # A cluster whose one broker takes connections and never answers, until
+  # the block returns.
+  def with_silent_cluster
+    server = TCPServer.new("127.0.0.1", 0)
+    yield YelpKafka::ClusterConfig.new("standard", "silent", ["127.0.0.1:#{server.addr[1]}"])
+  ensure
+    server&.close
+  end
+
+  # Offsets and discovery requests cannot be woken: Timeout ends the wait
+  # and the request finishes in the background (here when the broker goes).
+  def test_timeout_ends_offsets_and_discovery_requests_to_a_silent_broker
+    with_silent_cluster do |silent|
+      offsets = YelpKafka::Offsets.new(silent)
+      assert_timeout_ends("watermarks") { offsets.watermarks(["mytopic"]) }
+      assert_timeout_ends("discover_topics") { YelpKafka::Discovery.discover_topics(silent) }
+      assert_timeout_ends("search_topic") { YelpKafka::Discovery.search_topic("mytopic", [silent]) }
+    ensure
+      offsets&.close
+    end
   end
 end

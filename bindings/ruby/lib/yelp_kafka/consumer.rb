@@ -49,9 +49,12 @@ module YelpKafka
     end
 
     # Commits the processed offsets: of every partition, or of partitions
-    # (an Array of [topic, partition]) only.
+    # (an Array of [topic, partition]) only. Timeout, Thread#kill and
+    # signal traps end the wait for the storage's answer at once (the
+    # consumer's wakeup, docs/c-abi.md "Wakeups"): the commit may still
+    # land, and the next one stores the offsets again.
     def commit(partitions = nil)
-      @guard.call do
+      until_woken do
         next Error.check(Native.yk_consumer_commit(@handle)) if partitions.nil?
 
         YelpKafka.with_topic_partitions(partitions) do |array, count|
@@ -61,10 +64,11 @@ module YelpKafka
     end
 
     # Marks every message of message's partition up to it processed and
-    # commits that partition (Python yelp_kafka's commit_message).
+    # commits that partition (Python yelp_kafka's commit_message);
+    # interrupted as #commit is.
     def commit_message(message)
       Arguments.instance(message, Message, "message")
-      @guard.call { Error.check(Native.yk_consumer_commit_message(@handle, message.pointer)) }
+      until_woken { Error.check(Native.yk_consumer_commit_message(@handle, message.pointer)) }
     end
 
     # Stops fetching, commits with auto_commit_enable and releases the
@@ -99,6 +103,12 @@ module YelpKafka
       @guard = HandleGuard.new("consumer") { Native.yk_consumer_free(@handle) }
       @ready = Waiting.ready_io(Native.yk_consumer_ready_fd(@handle))
       @reader = BatchReader.new(self)
+    end
+
+    # Runs the block (a commit) so that an interrupt wakes it
+    # (Waiting.until_woken); the block's value.
+    def until_woken(&commit)
+      Waiting.until_woken(@guard, wake: -> { Native.yk_consumer_wakeup(@handle) }, &commit)
     end
 
     def take_batch(batch, views, count)

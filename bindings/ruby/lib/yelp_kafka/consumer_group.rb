@@ -178,9 +178,14 @@ module YelpKafka
     end
 
     # Commits the processed offsets of the partitions held now; raises
-    # OffsetCommitError when the offset storage refuses.
+    # OffsetCommitError when the offset storage refuses. Timeout,
+    # Thread#kill and signal traps end the wait for the storage's answer at
+    # once (the group's wakeup, docs/c-abi.md "Wakeups"): the commit may
+    # still land, and the next one stores the offsets again.
     def commit
-      @guard.call { Error.check(Native.yk_consumer_group_commit(@handle)) }
+      Waiting.until_woken(@guard, wake: -> { Native.yk_consumer_group_wakeup(@handle) }) do
+        Error.check(Native.yk_consumer_group_commit(@handle))
+      end
     end
 
     # This member's identifier in the party, <fqdn>-<pid>-<n>.

@@ -5,7 +5,9 @@ module YelpKafka
   # Options, as keywords or as a Hash (nil: defaults), take the client
   # options (client_id, metadata_timeout_ms, ...). Failures raise DiscoveryError; a pattern that
   # does not compile and a missing or malformed topology file raise
-  # ConfigurationError.
+  # ConfigurationError. Timeout, Thread#kill and signal traps end a
+  # discovery's wait at once; its requests go on in the background until
+  # their timeouts (Waiting.detached).
   module Discovery
     # Where the Python library reads topology files.
     DEFAULT_TOPOLOGY_DIR = "/nail/etc/kafka_discovery"
@@ -15,8 +17,11 @@ module YelpKafka
     # { topic => [partition ids] } of every topic of cluster.
     def discover_topics(cluster, options = nil, **keywords)
       options = Arguments.options(options, keywords)
-      Arguments.instance(cluster, ClusterConfig, "cluster").with_handle do |handle|
-        run(options) { |config, out| Native.yk_discover_topics(handle, config, out) }.first.last
+      cluster = Arguments.instance(cluster, ClusterConfig, "cluster")
+      Waiting.detached do
+        cluster.with_handle do |handle|
+          run(options) { |config, out| Native.yk_discover_topics(handle, config, out) }.first.last
+        end
       end
     end
 
@@ -80,10 +85,12 @@ module YelpKafka
         raise TypeError, "clusters must be an Array of ClusterConfig, not #{clusters.class}"
       end
 
-      with_handles(clusters.dup, []) do |handles|
-        array = FFI::MemoryPointer.new(:pointer, [handles.size, 1].max)
-        array.write_array_of_pointer(handles)
-        run(options) { |config, out| block.call(array, handles.size, config, out) }
+      Waiting.detached do
+        with_handles(clusters.dup, []) do |handles|
+          array = FFI::MemoryPointer.new(:pointer, [handles.size, 1].max)
+          array.write_array_of_pointer(handles)
+          run(options) { |config, out| block.call(array, handles.size, config, out) }
+        end
       end
     end
 

@@ -92,10 +92,21 @@ module YelpKafka
     # Runs a callback's block, keeping what it raises for the Ruby call that
     # ran the callback; returns fallback then.
     def callback(fallback = nil)
+      outer = Thread.current[:yelp_kafka_callback_of]
+      Thread.current[:yelp_kafka_callback_of] = self
       yield
     rescue Exception => e # rubocop:disable Lint/RescueException -- nothing may unwind through C frames
       @mutex.synchronize { @callback_error ||= e }
       fallback
+    ensure
+      Thread.current[:yelp_kafka_callback_of] = outer
+    end
+
+    # Whether a callback of this handle runs on this thread: the library
+    # refuses a call into the handle from it (ReentrantCallError) only
+    # when the call is made on this thread (Waiting.until_woken).
+    def in_callback?
+      Thread.current[:yelp_kafka_callback_of].equal?(self)
     end
 
     private

@@ -103,6 +103,7 @@ module YelpKafka
     attach_function :yk_producer_close, %i[pointer int32 pointer], :yk_error, blocking: true
     attach_function :yk_producer_queue_length, [:pointer], :size_t
     attach_function :yk_producer_ready_fd, [:pointer], :int32
+    attach_function :yk_producer_wakeup, [:pointer], :yk_error
     attach_function :yk_producer_set_delivery_batch_callback, %i[pointer delivery_batch_callback pointer], :yk_error
     attach_function :yk_producer_free, [:pointer], :void, blocking: true
 
@@ -141,6 +142,7 @@ module YelpKafka
     attach_function :yk_consumer_commit_partitions, %i[pointer pointer size_t], :yk_error, blocking: true
     attach_function :yk_consumer_commit_message, %i[pointer pointer], :yk_error, blocking: true
     attach_function :yk_consumer_ready_fd, [:pointer], :int32
+    attach_function :yk_consumer_wakeup, [:pointer], :yk_error
     attach_function :yk_consumer_close, [:pointer], :yk_error, blocking: true
     attach_function :yk_consumer_free, [:pointer], :void
     attach_function :yk_consumer_group_new, %i[pointer size_t pointer pointer pointer], :yk_error, blocking: true
@@ -151,6 +153,7 @@ module YelpKafka
     attach_function :yk_consumer_group_wait_assignment, %i[pointer int32], :yk_error, blocking: true
     attach_function :yk_consumer_group_next_batch, %i[pointer pointer pointer pointer], :yk_error, blocking: true
     attach_function :yk_consumer_group_ready_fd, [:pointer], :int32
+    attach_function :yk_consumer_group_wakeup, [:pointer], :yk_error
     attach_function :yk_consumer_group_identifier, [:pointer], :string
     attach_function :yk_consumer_group_free, [:pointer], :void, blocking: true
     attach_function :yk_message_batch_new, %i[size_t pointer], :yk_error

@@ -123,22 +123,27 @@ module YelpKafka
       raise TypeError, "topics must be an Array of names or a Hash of name => partitions, not #{topics.class}"
     end
 
-    # Runs the C call (writing a result to out) and returns the result's rows.
+    # Runs the C call (writing a result to out) and returns the result's
+    # rows. Timeout, Thread#kill and signal traps end the wait at once; the
+    # request goes on in the background until the library's timeouts
+    # (Waiting.detached).
     def rows
-      @guard.call do
-        out = FFI::MemoryPointer.new(:pointer)
-        Error.check(yield(out))
-        result = out.read_pointer
-        begin
-          count = FFI::MemoryPointer.new(:size_t)
-          first = Native.yk_offsets_result_rows(result, count)
-          Array.new(count.read(:size_t)) do |i|
-            row = Native::PartitionOffsets.new(first + (i * Native::PartitionOffsets.size))
-            PartitionOffsets.new(row[:topic], row[:partition], row[:committed], row[:high_watermark],
-                                 row[:low_watermark], row[:lag])
+      Waiting.detached do
+        @guard.call do
+          out = FFI::MemoryPointer.new(:pointer)
+          Error.check(yield(out))
+          result = out.read_pointer
+          begin
+            count = FFI::MemoryPointer.new(:size_t)
+            first = Native.yk_offsets_result_rows(result, count)
+            Array.new(count.read(:size_t)) do |i|
+              row = Native::PartitionOffsets.new(first + (i * Native::PartitionOffsets.size))
+              PartitionOffsets.new(row[:topic], row[:partition], row[:committed], row[:high_watermark],
+                                   row[:low_watermark], row[:lag])
+            end
+          ensure
+            Native.yk_offsets_result_free(result)
           end
-        ensure
-          Native.yk_offsets_result_free(result)
         end
       end
     end

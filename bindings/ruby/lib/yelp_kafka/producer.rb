@@ -92,7 +92,9 @@ module YelpKafka
     # Sends messages (no key) to topic, round-robin over its partitions, and
     # returns their offsets once the broker acknowledged every one. What is
     # left after the configured retries raises; #retriable? on the exception
-    # says whether to try again.
+    # says whether to try again. Timeout, Thread#kill and signal traps end
+    # the wait at once (the producer's wakeup, docs/c-abi.md "Wakeups"): the
+    # messages queued stay queued and may still be delivered.
     def send_messages(topic, *messages)
       topic = Arguments.string(topic, "topic")
       messages = Arguments.strings(messages, "messages")
@@ -102,7 +104,8 @@ module YelpKafka
     end
 
     # Sends messages with key to topic, to the partition murmur2 of the key
-    # picks, and returns their offsets like #send_messages.
+    # picks, and returns their offsets like #send_messages (interrupted as
+    # it is).
     def send_keyed_messages(topic, key, *messages)
       topic = Arguments.string(topic, "topic")
       key = Arguments.string(key, "key")
@@ -136,14 +139,14 @@ module YelpKafka
     end
 
     # Sends one message with headers (see #produce) and returns its offset
-    # once the broker acknowledged it.
+    # once the broker acknowledged it; interrupted as #send_messages is.
     def send_with_headers(topic, value, headers:, key: nil, partition: nil)
       topic = Arguments.string(topic, "topic")
       value = Arguments.optional_string(value, "value")
       key = Arguments.optional_string(key, "key")
       Arguments.integer(partition, "partition", optional: true)
       headers = Headers.build(headers)
-      @guard.call do
+      until_woken do
         offset = FFI::MemoryPointer.new(:int64)
         Error.check(Native.yk_producer_send_with_headers(@handle, topic, partition || -1, buffer(key),
                                                          key&.bytesize || 0, buffer(value), value&.bytesize || 0,
@@ -282,8 +285,14 @@ module YelpKafka
       string && FFI::MemoryPointer.new(:uint8, [string.bytesize, 1].max).put_bytes(0, string)
     end
 
+    # Runs the block (a synchronous send) so that an interrupt wakes it
+    # (Waiting.until_woken); the block's value.
+    def until_woken(&send)
+      Waiting.until_woken(@guard, wake: -> { Native.yk_producer_wakeup(@handle) }, &send)
+    end
+
     def send_values(messages)
-      @guard.call do
+      until_woken do
         values = FFI::MemoryPointer.new(Native::Bytes, [messages.size, 1].max)
         buffers = messages.map { |m| buffer(m) }
         messages.each_with_index do |m, i|

@@ -9,13 +9,18 @@ module YelpKafka
   # lets the library block for long: it waits on the handle's ready
   # descriptor with IO#wait_readable, which Ruby interrupts, and takes what
   # is ready with calls that do not wait (docs/c-abi.md, "Ready
-  # descriptors"); calls with nothing to wait on run in short slices.
+  # descriptors"); calls with nothing to wait on run in short slices; and
+  # a call that waits for brokers but that the handle's stop or wakeup
+  # ends (a group's run, a synchronous send, a commit) runs on a thread of
+  # its own while this one waits for it (on_own_thread, until_woken).
   module Waiting
     # The longest a single C call may block; an interrupt waits at most this.
     SLICE = 0.02
     # A group rebalances only inside its calls (docs/c-abi.md): while its
     # descriptor stays quiet, it is called again this often.
     REBALANCE_INTERVAL = 0.2
+    # How often until_woken wakes an interrupted call again until it returns.
+    WAKE_REPEAT = 0.05
 
     module_function
 
@@ -54,6 +59,63 @@ module YelpKafka
         stop.call if runner.alive?
       end
       nil
+    end
+
+    # Runs the block (a C call that the handle's wakeup ends: a synchronous
+    # send, a commit) inside guard on a thread of its own and returns its
+    # value, waiting here, where Ruby can interrupt the wait. An interrupt
+    # wakes the call with wake (the handle's yk_*_wakeup), which makes it
+    # stop waiting within milliseconds (what it started may still land:
+    # docs/c-abi.md, "Wakeups"), and waits until it has returned, so that
+    # the handle's next call cannot take a wakeup meant for this one. A
+    # wakeup ends one call of the handle, maybe another one, so it is asked
+    # again every WAKE_REPEAT until this one returns. This thread holds
+    # guard meanwhile, so that wake never reaches a freed handle. From a
+    # callback of the handle the call runs here, where the library sees
+    # that it re-enters the handle.
+    def until_woken(guard, wake:)
+      # From a callback of the handle, the library refuses the call at once.
+      return guard.call { yield } if guard.in_callback?
+
+      guard.call do
+        runner = start_runner { guard.call { yield } }
+        begin
+          value, error = runner.value
+        ensure
+          while runner.alive?
+            wake.call
+            runner.join(WAKE_REPEAT)
+          end
+        end
+        raise error if error
+
+        value
+      end
+    end
+
+    # Runs the block (C calls that nothing ends early: an offsets or
+    # discovery request, bounded by request_timeout_ms and
+    # metadata_timeout_ms) on a thread of its own and returns its value,
+    # waiting here, where Ruby can interrupt the wait. An interrupt leaves
+    # the block to finish in the background: it holds what it uses (a
+    # handle's guard, its C handles and buffers) until then, and its
+    # result, unknown to the caller, is freed.
+    def detached
+      value, error = start_runner { yield }.value
+      raise error if error
+
+      value
+    end
+
+    # A thread running the block that ends normally, with [value, nil] or
+    # [nil, what the block raised]: joining it after an interrupt must not
+    # replace the interrupt.
+    def start_runner
+      Thread.new do
+        [yield, nil]
+      rescue Exception => e # rubocop:disable Lint/RescueException -- raised again on the waiting thread
+        [nil, e]
+      end
     end
 
     # Runs the block (a C call taking milliseconds) with slices of at most
