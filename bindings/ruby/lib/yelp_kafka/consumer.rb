@@ -101,7 +101,7 @@ module YelpKafka
       @reader = BatchReader.new(self)
     end
 
-    def take_batch(batch, views, count)
+    def next_views(batch, views, count)
       Native.yk_consumer_next_batch(@handle, 0, batch, views, count)
     end
 

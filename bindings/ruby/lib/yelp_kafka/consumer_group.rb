@@ -226,7 +226,7 @@ module YelpKafka
     end
 
     # Does not wait: the group runs with consumer_timeout_ms 0.
-    def take_batch(batch, views, count)
+    def next_views(batch, views, count)
       Native.yk_consumer_group_next_batch(@handle, batch, views, count)
     end
 
