@@ -133,12 +133,13 @@ module YelpKafka
     # QueueFullError at once, a number of seconds waits up to that long,
     # nil waits for room.
     def produce(topic, value, key: nil, partition: nil, opaque: nil, queue_wait: nil, headers: nil)
-      topic = Arguments.string(topic, "topic")
-      value = Arguments.optional_string(value, "value")
-      key = Arguments.optional_string(key, "key")
-      Arguments.integer(partition, "partition", optional: true)
-      Arguments.seconds(queue_wait, "queue_wait", optional: true)
-      headers = Headers.build(headers)
+      # The usual arguments pass without a call each: this runs per message.
+      topic = Arguments.string(topic, "topic") unless topic.instance_of?(String)
+      value = Arguments.optional_string(value, "value") unless value.nil? || value.instance_of?(String)
+      key = Arguments.optional_string(key, "key") unless key.nil? || key.instance_of?(String)
+      Arguments.integer(partition, "partition", optional: true) unless partition.nil?
+      Arguments.seconds(queue_wait, "queue_wait", optional: true) unless queue_wait.nil?
+      headers = headers.nil? ? Headers::NONE : Headers.build(headers)
       @guard.call do
         id = opaque.nil? ? 0 : @pending.add(opaque)
         code = enqueue(topic, partition || -1, key, value, headers, id.zero? ? nil : FFI::Pointer.new(id), queue_wait)
