@@ -106,13 +106,14 @@ class ConsumerTest < Minitest::Test
 
   # each_batch(task_done: true) marks each Array done once its block
   # returns, not the one it breaks out of; each_batch alone marks nothing.
+  # More messages than a batch holds, so that there are several.
   def test_each_batch_marks_done_only_when_asked_and_the_block_returns
-    topic, group_config = filled_topic(300)
+    topic, group_config = filled_topic(1100)
     consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
     seen = []
     consumer.each_batch(task_done: true) do |messages|
       assert_kind_of Array, messages
-      break if seen.size + messages.size == 300
+      break if seen.size + messages.size == 1100
 
       seen.concat(messages)
     end
@@ -124,7 +125,7 @@ class ConsumerTest < Minitest::Test
     unmarked = config(consumer_timeout_ms: 2000)
     consumer = YelpKafka::KafkaSimpleConsumer.new(topic, unmarked).connect
     assert_kind_of Enumerator, consumer.each_batch
-    assert_equal 300, consumer.each_batch.lazy.flat_map(&:itself).first(300).size
+    assert_equal 1100, consumer.each_batch.lazy.flat_map(&:itself).first(1100).size
     consumer.commit
     consumer.close
     assert_equal 0, committed_position(topic, unmarked)

@@ -194,7 +194,7 @@ module YelpKafka
   # views"). Not synchronized: its owner's calls run one at a time.
   class BatchReader
     # Messages taken from the library per call.
-    CAPACITY = 256
+    CAPACITY = 1024
 
     # source: the consumer or group the messages come from.
     def initialize(source)
@@ -268,7 +268,7 @@ module YelpKafka
       @guard.call { loop { yield take(nil) } }
     end
 
-    # The messages the library has ready, as an Array of one to 256, in
+    # The messages the library has ready, as an Array of one to 1,024, in
     # order (those #next left of its batch first); waits for the first
     # like #next. With task_done_batch, the fast way to read: see #each_batch.
     def next_batch
