@@ -38,7 +38,7 @@ ruby_bench() {
 exact_field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" $2"; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-runs=(c-producer ruby-producer ruby-producer-batch c-consumer ruby-consumer ruby-consumer-batch)
+workloads=(c-producer ruby-producer ruby-producer-batch c-consumer ruby-consumer ruby-consumer-batch)
 yjit=()
 if ruby --yjit -e 'exit RubyVM::YJIT.enabled?' 2>/dev/null; then
     yjit=(ruby-producer-yjit ruby-producer-batch-yjit ruby-consumer-yjit ruby-consumer-batch-yjit)
@@ -46,7 +46,7 @@ fi
 
 declare -A cpu thread gc
 for ((round = 1; round <= rounds; round++)); do
-    for run in "${runs[@]}" "${yjit[@]}"; do
+    for run in "${workloads[@]}" "${yjit[@]}"; do
         flags=()
         mode="${run#ruby-}"
         if [[ "$mode" == *-yjit ]]; then
@@ -72,7 +72,7 @@ printf '\n%s messages of 100 B, median of %s interleaved rounds (BENCH_ROUNDS); 
 # makes), the garbage collector's share of that, and the library's threads
 # (the rest of the process).
 printf '%-26s %9s %12s %7s %12s %9s %14s\n' "" "C ns/msg" "Ruby ns/msg" "Ruby/C" "Ruby thread" "of it GC" "other threads"
-for run in "${runs[@]}" "${yjit[@]}"; do
+for run in "${workloads[@]}" "${yjit[@]}"; do
     [[ "$run" == ruby-* ]] || continue
     side=producer
     [[ "$run" == ruby-consumer* ]] && side=consumer
