@@ -285,7 +285,7 @@ module YelpKafka
     #     messages.each { |message| process(message) }
     #   end
     #
-    # The fastest way to read, at about half the CPU per message of #each
+    # The fastest way to read, at a fifth less CPU per message than #each
     # with #task_done (BENCHMARKS.md, "Ruby binding").
     def each_batch(task_done: false)
       return enum_for(:each_batch, task_done: task_done) unless block_given?
