@@ -4,15 +4,20 @@
 # the C API's (bench/producer_bench.c throughput, bench/message_path_bench.c
 # batch), doing the same work:
 #
-#   ruby bench/bench.rb producer BOOTSTRAP TOPIC COUNT SIZE
-#   ruby bench/bench.rb consumer BOOTSTRAP TOPIC COUNT
+#   ruby bench/bench.rb producer|producer-batch BOOTSTRAP TOPIC COUNT SIZE
+#   ruby bench/bench.rb consumer|consumer-batch BOOTSTRAP TOPIC COUNT
 #
 # producer: COUNT messages of SIZE bytes, no key, through #produce with
 # linger 5 ms and batches of up to 1,000,000 bytes, delivery reports counted
 # in #on_delivery, polled every 1,024 messages, then #flush.
+# producer-batch: the same through #produce_batch of 1,024 values, the
+# reports counted in #on_delivery_batch.
 # consumer: a new group's simple consumer reads every partition of TOPIC
 # from the start until COUNT messages came, reading every field of each
-# and marking it done.
+# and marking it done with #task_done, through #each.
+# consumer-batch: the same through #each_batch(task_done: true); the last
+# Array, which the loop breaks out of, stays unmarked (at most 1,024
+# messages, 0.5% of the default COUNT).
 # Prints `msgs_per_s=... cpu_s=... thread_cpu_s=... gc_s=...`: cpu_s is the
 # whole process (the library's threads included) during the work only,
 # thread_cpu_s the calling thread alone (Ruby and the C calls it makes),
@@ -44,20 +49,58 @@ def produce(cluster, topic, count, size)
   raise "#{count - delivered} messages undelivered" unless delivered == count
 end
 
-def consume(cluster, topic, count)
+def simple_consumer(cluster, topic)
   config = YelpKafka::KafkaConsumerConfig.new("bench-ruby-#{Process.pid}-#{wall_seconds}", cluster,
                                               offset_storage: "kafka", auto_offset_reset: "earliest",
                                               api_version_caps: "ListOffsets:3")
-  consumer = YelpKafka::KafkaSimpleConsumer.new(topic, config).connect
+  YelpKafka::KafkaSimpleConsumer.new(topic, config).connect
+end
+
+def read_fields(message)
+  message.offset + message.partition + message.value.bytesize + (message.key&.bytesize || 0) +
+    message.timestamp_ms + message.topic.getbyte(0)
+end
+
+def consume(cluster, topic, count)
+  consumer = simple_consumer(cluster, topic)
   sink = 0
   consumer.each_with_index do |message, seen|
-    sink += message.offset + message.partition + message.value.bytesize + (message.key&.bytesize || 0) +
-            message.timestamp_ms + message.topic.getbyte(0)
+    sink += read_fields(message)
     consumer.task_done(message)
     break if seen + 1 == count
   end
   consumer.close
   sink
+end
+
+def consume_batches(cluster, topic, count)
+  consumer = simple_consumer(cluster, topic)
+  sink = 0
+  seen = 0
+  consumer.each_batch(task_done: true) do |messages|
+    messages.each { |message| sink += read_fields(message) }
+    seen += messages.size
+    break if seen >= count
+  end
+  consumer.close
+  sink
+end
+
+def produce_batches(cluster, topic, count, size)
+  producer = YelpKafka::Producer.new(cluster, linger_ms: 5, batch_size_bytes: 1_000_000, acks: 1,
+                                              queue_max_messages: 100_000)
+  delivered = 0
+  producer.on_delivery_batch { |acknowledged, _failed| delivered += acknowledged }
+  producer.send_messages(topic, "warm-up")
+  values = Array.new(1024, ("a".."z").cycle.first(size).join)
+  (count / values.size).times do
+    producer.produce_batch(topic, values)
+    producer.poll(0)
+  end
+  producer.produce_batch(topic, values.first(count % values.size))
+  producer.flush(120)
+  producer.close
+  raise "#{count - delivered} messages undelivered" unless delivered == count
 end
 
 mode, bootstrap, topic, count, size = ARGV
@@ -69,8 +112,10 @@ gc_started = GC.stat(:time)
 started = wall_seconds
 case mode
 when "producer" then produce(cluster, topic, count, Integer(size))
+when "producer-batch" then produce_batches(cluster, topic, count, Integer(size))
 when "consumer" then consume(cluster, topic, count)
-else abort "usage: bench.rb producer|consumer BOOTSTRAP TOPIC COUNT [SIZE]"
+when "consumer-batch" then consume_batches(cluster, topic, count)
+else abort "usage: bench.rb producer|producer-batch|consumer|consumer-batch BOOTSTRAP TOPIC COUNT [SIZE]"
 end
 printf("msgs_per_s=%.0f cpu_s=%.3f thread_cpu_s=%.3f gc_s=%.3f\n", count / (wall_seconds - started),
        cpu_seconds - cpu_started, Process.clock_gettime(Process::CLOCK_THREAD_CPUTIME_ID) - thread_started,

@@ -65,6 +65,86 @@ class ConsumerTest < Minitest::Test
     again.close
   end
 
+  # A topic of one partition holding values m0..m(count - 1), and a config
+  # of a new group that gives up waiting after 2 s.
+  def filled_topic(count)
+    topic = fresh_topic(1)
+    producer = YelpKafka::Producer.new(cluster)
+    producer.produce_batch(topic, Array.new(count) { |i| "m#{i}" })
+    producer.flush(10)
+    producer.close
+    [topic, config(consumer_timeout_ms: 2000)]
+  end
+
+  # Where a new consumer of group_config starts reading topic.
+  def committed_position(topic, group_config)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
+    consumer.next.offset
+  rescue YelpKafka::ConsumerTimeoutError
+    :end
+  ensure
+    consumer&.close
+  end
+
+  # next_batch hands out what #next left of the library's batch, then
+  # whole batches, every message once and in order; task_done_batch marks
+  # them all, so the commit stores the position after the last.
+  def test_next_batch_continues_after_next_and_task_done_batch_marks_all
+    topic, group_config = filled_topic(300)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
+    messages = [consumer.next]
+    messages.concat(consumer.next_batch) while messages.size < 300
+    assert_equal (0...300).to_a, messages.map(&:offset)
+    assert_equal Array.new(300) { |i| "m#{i}" }, messages.map(&:value)
+    assert(messages.all? { |m| m.topic == topic && m.topic.frozen? && m.key.nil? && m.headers.empty? })
+    assert_raises(YelpKafka::ConsumerTimeoutError) { consumer.next_batch }
+    assert_nil consumer.task_done_batch(messages.first(299))
+    consumer.commit
+    consumer.close
+    assert_equal 299, committed_position(topic, group_config)
+  end
+
+  # each_batch(task_done: true) marks each Array done once its block
+  # returns, not the one it breaks out of; each_batch alone marks nothing.
+  # More messages than a batch holds, so that there are several.
+  def test_each_batch_marks_done_only_when_asked_and_the_block_returns
+    topic, group_config = filled_topic(1100)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
+    seen = []
+    consumer.each_batch(task_done: true) do |messages|
+      assert_kind_of Array, messages
+      break if seen.size + messages.size == 1100
+
+      seen.concat(messages)
+    end
+    consumer.commit
+    consumer.close
+    refute_empty seen
+    assert_equal seen.size, committed_position(topic, group_config)
+
+    unmarked = config(consumer_timeout_ms: 2000)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, unmarked).connect
+    assert_kind_of Enumerator, consumer.each_batch
+    assert_equal 1100, consumer.each_batch.lazy.flat_map(&:itself).first(1100).size
+    consumer.commit
+    consumer.close
+    assert_equal 0, committed_position(topic, unmarked)
+  end
+
+  # task_done_batch checks every element before marking any.
+  def test_task_done_batch_takes_only_an_array_of_messages
+    topic, group_config = filled_topic(2)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
+    first = consumer.next
+    assert_raises(TypeError) { consumer.task_done_batch(first) }
+    error = assert_raises(TypeError) { consumer.task_done_batch([first, 42]) }
+    assert_includes error.message, "messages[1]"
+    assert_raises(TypeError) { consumer.task_done(nil) }
+    consumer.commit
+    consumer.close
+    assert_equal 0, committed_position(topic, group_config)
+  end
+
   def test_timeout_ends_a_consumer_that_waits_forever
     consumer = YelpKafka::KafkaSimpleConsumer.new(fresh_topic(1), config(consumer_timeout_ms: -1)).connect
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)

@@ -96,6 +96,80 @@ class ProducerTest < Minitest::Test
     assert_equal 0, p.queue_length
   end
 
+  # produce_batch queues every value in order, with the key and partition
+  # given; on_delivery_batch gets the count and no failures, after the
+  # per-report block.
+  def test_produce_batch_queues_the_values_in_order
+    word = run_word
+    p = producer
+    calls = []
+    p.on_delivery { |r| calls << [:report, r.partition, r.offset] }
+    p.on_delivery_batch { |delivered, failed| calls << [:batch, delivered, failed] }
+    values = Array.new(5) { |i| "#{word} #{i}" }
+    assert_equal 5, p.produce_batch("mytopic", values, key: "k", partition: 1)
+    assert_equal 0, p.produce_batch("mytopic", [])
+    p.flush(10)
+    reports = calls.select { |c| c.first == :report }
+    assert_equal [1], reports.map { |c| c[1] }.uniq
+    assert_equal (0...5).map { |i| reports.first[2] + i }, reports.map { |c| c[2] }
+    batches = calls.reject { |c| c.first == :report }
+    assert_equal 5, batches.sum { |c| c[1] }
+    assert(batches.all? { |c| c[2].empty? && c[2].frozen? })
+    assert_equal :batch, calls.last.first
+    records = read_topic("mytopic", word)
+    assert_equal values, records.map(&:value)
+    assert(records.all? { |r| r.partition == 1 && r.key == "k" })
+  end
+
+  # on_delivery_batch hands over the reports of the messages that failed:
+  # here the broker refuses a produce request (MESSAGE_TOO_LARGE, not
+  # retried), then takes the next one.
+  def test_on_delivery_batch_gets_the_failed_reports
+    p = producer({ retries: 0 })
+    p.send_messages("mytopic", "metadata first")
+    counts = []
+    failures = []
+    p.on_delivery_batch do |delivered, failed|
+      counts << delivered
+      failures.concat(failed)
+    end
+    system(ENV.fetch("YK_CLUSTER_SH"), "kafka", "1", "errors", "0", "10", out: File::NULL, exception: true)
+    p.produce_batch("mytopic", Array.new(5, "refused"), partition: 0)
+    p.flush(10)
+    p.produce_batch("mytopic", ["accepted"], partition: 0)
+    p.flush(10)
+    assert_equal [0, 1], counts
+    assert_equal 5, failures.size
+    failures.each do |r|
+      assert_kind_of YelpKafka::Producer::DeliveryReport, r
+      refute r.delivered?
+      assert_equal ["mytopic", 0, 10], [r.topic, r.partition, r.error.kafka_code]
+    end
+  end
+
+  # produce_batch checks its arguments before queueing any value; a value
+  # the library refuses stops it there, naming the index, with the values
+  # before it queued.
+  def test_produce_batch_checks_its_arguments_and_names_the_value_refused
+    p = producer({ message_max_bytes: 100 })
+    assert_raises(TypeError) { p.produce_batch("mytopic", "value") }
+    assert_raises(TypeError) { p.produce_batch(42, ["value"]) }
+    assert_raises(TypeError) { p.produce_batch("mytopic", ["value"], partition: "0") }
+    assert_raises(TypeError) { p.produce_batch("mytopic", ["value"], key: 1) }
+    error = assert_raises(TypeError) { p.produce_batch("mytopic", ["value", 42]) }
+    assert_includes error.message, "values[1]"
+    assert_equal 0, p.queue_length
+    delivered = 0
+    p.on_delivery_batch { |count, _failed| delivered += count }
+    error = assert_raises(YelpKafka::InvalidArgumentError) { p.produce_batch("mytopic", ["small", "x" * 200, "never"]) }
+    assert_includes error.message, "values[1]"
+    assert_equal YelpKafka::InvalidArgumentError::CODE, error.code
+    p.flush(10)
+    assert_equal 1, delivered
+    p.close
+    assert_raises(YelpKafka::ClosedHandle) { p.produce_batch("mytopic", ["late"]) }
+  end
+
   # Delivery and metrics callbacks that call back into their producer get
   # ReentrantCall, and the call that runs them finishes.
   def test_callbacks_calling_back_into_the_producer_raise_reentrant_call

@@ -111,7 +111,7 @@ module YelpKafka
       Waiting.until_woken(@guard, wake: -> { Native.yk_consumer_wakeup(@handle) }, &commit)
     end
 
-    def take_batch(batch, views, count)
+    def next_views(batch, views, count)
       Native.yk_consumer_next_batch(@handle, 0, batch, views, count)
     end
 

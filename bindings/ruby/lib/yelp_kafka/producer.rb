@@ -65,6 +65,7 @@ module YelpKafka
       options = Arguments.options(options, keywords)
       @pending = Registry.new
       @on_delivery = nil
+      @on_delivery_batch = nil
       @guard = HandleGuard.new("producer") { release }
       @metrics = metrics_responder && MetricsBridge.new(metrics_responder, @guard)
       out = FFI::MemoryPointer.new(:pointer)
@@ -87,6 +88,17 @@ module YelpKafka
     # call back into this producer (ReentrantCallError).
     def on_delivery(&block)
       @on_delivery = block
+    end
+
+    # Sets the block that receives, once per #poll, #flush or #close that
+    # served reports, how many messages the broker acknowledged and an
+    # Array of the DeliveryReports of those that failed (frozen and empty
+    # when none did): the reports without an object per delivered message,
+    # for counting and handling failures (BENCHMARKS.md, "Ruby binding").
+    # Runs after the #on_delivery block, if both are set, with the same
+    # restrictions.
+    def on_delivery_batch(&block)
+      @on_delivery_batch = block
     end
 
     # Sends messages (no key) to topic, round-robin over its partitions, and
@@ -124,18 +136,49 @@ module YelpKafka
     # QueueFullError at once, a number of seconds waits up to that long,
     # nil waits for room.
     def produce(topic, value, key: nil, partition: nil, opaque: nil, queue_wait: nil, headers: nil)
-      topic = Arguments.string(topic, "topic")
-      value = Arguments.optional_string(value, "value")
-      key = Arguments.optional_string(key, "key")
-      Arguments.integer(partition, "partition", optional: true)
-      Arguments.seconds(queue_wait, "queue_wait", optional: true)
-      headers = Headers.build(headers)
+      # The usual arguments pass without a call each: this runs per message.
+      topic = Arguments.string(topic, "topic") unless topic.instance_of?(String)
+      value = Arguments.optional_string(value, "value") unless value.nil? || value.instance_of?(String)
+      key = Arguments.optional_string(key, "key") unless key.nil? || key.instance_of?(String)
+      Arguments.integer(partition, "partition", optional: true) unless partition.nil?
+      Arguments.seconds(queue_wait, "queue_wait", optional: true) unless queue_wait.nil?
+      headers = headers.nil? ? Headers::NONE : Headers.build(headers)
       @guard.call do
         id = opaque.nil? ? 0 : @pending.add(opaque)
         code = enqueue(topic, partition || -1, key, value, headers, id.zero? ? nil : FFI::Pointer.new(id), queue_wait)
         @pending.delete(id) unless code.zero?
         Error.check(code)
       end
+    end
+
+    # Queues every String of values (nil: a null value) to topic, in
+    # order, as #produce with key, partition and queue_wait would each,
+    # under one check of the producer: the fast way to produce
+    # (BENCHMARKS.md, "Ruby binding"). Their reports carry no opaque.
+    # Returns how many it queued, values.size; a failure raises the error
+    # of the first value that was not queued, naming its index, with the
+    # values before it queued.
+    def produce_batch(topic, values, key: nil, partition: nil, queue_wait: nil)
+      topic = Arguments.string(topic, "topic")
+      values = string_values(values)
+      key = Arguments.optional_string(key, "key")
+      key_size = key&.bytesize || 0
+      partition = Arguments.integer(partition, "partition", optional: true) || -1
+      Arguments.seconds(queue_wait, "queue_wait", optional: true)
+      @guard.call do
+        # A while loop: a block call per value would cost a fifth of it.
+        i = 0
+        while i < values.size
+          value = values[i]
+          code = Native.yk_producer_produce_now(@handle, topic, partition, key, key_size, value,
+                                                value ? value.bytesize : 0, nil, 0)
+          code = enqueue(topic, partition, key, value, Headers::NONE, nil, queue_wait) if code == QueueFullError::CODE
+          raise batch_error(code, i) unless code.zero?
+
+          i += 1
+        end
+      end
+      values.size
     end
 
     # Sends one message with headers (see #produce) and returns its offset
@@ -218,26 +261,60 @@ module YelpKafka
     # the error code and the Kafka code share the second word, the 32-bit
     # partition is the low half of the fourth (little-endian).
     REPORT_WORDS = Native::DeliveryReport.size / 8
+    # What #on_delivery_batch receives when no message failed.
+    NO_REPORTS = [].freeze
 
     private
 
     def deliver(reports, count)
       @guard.callback do
         on_delivery = @on_delivery
-        return if on_delivery.nil? && @pending.empty?
+        on_batch = @on_delivery_batch
+        return if on_delivery.nil? && on_batch.nil? && @pending.empty?
 
         words = reports.get_array_of_int64(0, count * REPORT_WORDS)
+        failed = NO_REPORTS
         topics = {}
-        count.times do |i|
-          opaque_id, codes, topic, partition, offset, error_message = words[i * REPORT_WORDS, REPORT_WORDS]
+        index = 0
+        while index < words.size
+          opaque_id = words[index]
           opaque = opaque_id.zero? ? nil : @pending.delete(opaque_id)
-          next if on_delivery.nil?
-
-          topic = topics[topic] ||= Views::ADDRESS_SPACE.get_string(topic - 1).force_encoding(Encoding::UTF_8)
-          on_delivery.call(DeliveryReport.new(topic, signed32(partition), offset, opaque,
-                                              delivery_error(codes, error_message)))
+          delivered = (words[index + 1] & 0xffff_ffff).zero?
+          # A DeliveryReport only where a block takes it.
+          if on_delivery || !delivered
+            report = report_at(words, index, opaque, topics)
+            unless delivered
+              failed = [] if failed.frozen?
+              failed << report
+            end
+            on_delivery&.call(report)
+          end
+          index += REPORT_WORDS
         end
+        on_batch&.call(count - failed.size, failed)
       end
+    end
+
+    # The DeliveryReport of the words from index, the topic names cached
+    # in topics (valid during the delivery callback only).
+    def report_at(words, index, opaque, topics)
+      _opaque_id, codes, topic, partition, offset, error_message = words[index, REPORT_WORDS]
+      topic = topics[topic] ||= Views::ADDRESS_SPACE.get_string(topic - 1).force_encoding(Encoding::UTF_8)
+      DeliveryReport.new(topic, signed32(partition), offset, opaque, delivery_error(codes, error_message))
+    end
+
+    # The exception for code, which stopped #produce_batch at values[index].
+    def batch_error(code, index)
+      error = Error.last(code)
+      error.exception("#{error.message} (values[#{index}]; the #{index} before it are queued)")
+    end
+
+    # values as an Array of Strings and nils (TypeError otherwise).
+    def string_values(values)
+      raise TypeError, "values must be an Array of Strings, not #{values.class}" unless values.is_a?(Array)
+      return values if values.all? { |value| value.nil? || value.instance_of?(String) }
+
+      values.each_with_index.map { |value, i| Arguments.optional_string(value, "values[#{i}]") }
     end
 
     def delivery_error(codes, error_message)
