@@ -50,7 +50,7 @@ fn produce_numbered(
     for i in 0..count {
         if i == count / 2 {
             producer
-                .flush(Duration::from_secs(10), &mut |r| reports.push(r.clone()))
+                .flush(Duration::from_secs(10), &mut |served| reports.extend(served))
                 .ok();
             (during.take().unwrap())();
         }
@@ -67,7 +67,7 @@ fn produce_numbered(
             )
             .unwrap();
     }
-    let _ = producer.flush(Duration::from_secs(60), &mut |r| reports.push(r.clone()));
+    let _ = producer.flush(Duration::from_secs(60), &mut |served| reports.extend(served));
     reports
 }
 
@@ -332,7 +332,9 @@ fn a_full_queue_returns_queue_full_or_waits() {
         .unwrap();
     let mut delivered = Vec::new();
     producer
-        .flush(Duration::from_secs(10), &mut |r| delivered.push(r.opaque))
+        .flush(Duration::from_secs(10), &mut |served| {
+            delivered.extend(served.iter().map(|r| r.opaque))
+        })
         .unwrap();
     assert_eq!(delivered, [1, 2, 3]);
 }
@@ -377,7 +379,7 @@ fn close_never_waits_past_its_deadline_and_counts_what_was_not_delivered() {
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
     let undelivered = producer
-        .close(Duration::from_millis(300), &mut |r| reports.push(r.clone()))
+        .close(Duration::from_millis(300), &mut |served| reports.extend(served))
         .unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(2),

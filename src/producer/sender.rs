@@ -438,7 +438,7 @@ mod tests {
         let started = Instant::now();
         let mut reports = Vec::new();
         producer
-            .flush(Duration::from_secs(30), &mut |report| reports.push(report.clone()))
+            .flush(Duration::from_secs(30), &mut |served| reports.extend(served))
             .unwrap();
         SEND_TASKS_PANIC.store(false, Ordering::Release);
         assert!(
@@ -459,7 +459,7 @@ mod tests {
 
         let started = Instant::now();
         let mut reports = Vec::new();
-        let flushed = producer.flush(Duration::from_secs(30), &mut |report| reports.push(report.clone()));
+        let flushed = producer.flush(Duration::from_secs(30), &mut |served| reports.extend(served));
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "flush waited {:?}",
