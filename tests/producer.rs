@@ -197,6 +197,49 @@ fn every_codec_is_read_back_byte_for_byte_by_librdkafka() {
     }
 }
 
+/// An LZ4 batch of several 64 KiB blocks, some of which do not compress
+/// and are stored as they are (docs/producer.md, Compression).
+#[test]
+fn a_many_block_lz4_batch_with_incompressible_values_is_read_by_librdkafka() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("lz4-blocks", 1);
+    let producer = producer_with(&mock, &[("compression", "lz4"), ("linger_ms", "200")]);
+    // xorshift64 letters: text LZ4 finds no matches in.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut letter = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(state % 62) as usize] as char
+    };
+    let values: Vec<String> = (0..240)
+        .map(|i| match i % 3 {
+            0 => format!("{i:04}-").repeat(400),
+            _ => (0..2000).map(|_| letter()).collect(),
+        })
+        .collect();
+    for (i, value) in values.iter().enumerate() {
+        producer
+            .produce(
+                "lz4-blocks",
+                Some(0),
+                None,
+                Some(value.as_bytes()),
+                i,
+                QueueWait::Forever,
+            )
+            .unwrap();
+    }
+    let mut reports = Vec::new();
+    producer
+        .flush(Duration::from_secs(30), &mut |served| reports.extend(served))
+        .unwrap();
+    assert!(reports.iter().all(|r| r.error.is_none()), "{reports:?}");
+    let read = interop::read_all(mock.bootstrap(), "lz4-blocks");
+    let read: Vec<&str> = read.iter().map(|m| m.value.as_deref().unwrap_or("<null>")).collect();
+    assert_eq!(read, values);
+}
+
 #[test]
 fn a_leader_moved_mid_stream_loses_nothing_acknowledged() {
     let mock = MockCluster::start(3);
