@@ -125,33 +125,44 @@ thread_local! {
     /// Each sender thread keeps one libzstd compression context: making one
     /// per batch would allocate and clear its tables every time.
     static ZSTD_COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    /// And one buffer libzstd compresses into, as large as the bound of the
+    /// largest batch it compressed (up to [`ZSTD_SCRATCH_KEPT`]).
+    static ZSTD_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The largest compression buffer a sender thread keeps between batches;
+/// a larger one (a batch of one huge message) is freed after use.
+const ZSTD_SCRATCH_KEPT: usize = 4 << 20;
+
+/// libzstd writes to the scratch buffer's spare room, which needs no
+/// clearing, and the compressed bytes, a fraction of the batch, are copied
+/// into `out`. Compressing into `out` directly would mean zeroing the whole
+/// bound (the batch's size and more) first: pages the request buffer then
+/// keeps resident in the buffer pool for batches that compress to a fifth.
 fn compress_zstd(records: &[u8], out: &mut BytesMut, level: i32) -> anyhow::Result<()> {
     // libzstd's 0 means its default level.
     let level = if level == DEFAULT_LEVEL { 0 } else { level };
-    let start = out.len();
-    out.resize(start + zstd::zstd_safe::compress_bound(records.len()), 0);
-    let written = ZSTD_COMPRESSOR.with_borrow_mut(|compressor| -> std::io::Result<usize> {
-        let compressor = match compressor {
-            Some(compressor) => {
-                compressor.set_compression_level(level)?;
-                compressor
-            }
-            None => compressor.insert(zstd::bulk::Compressor::new(level)?),
-        };
-        compressor.compress_to_buffer(records, &mut out[start..])
-    });
-    match written {
-        Ok(written) => {
-            out.truncate(start + written);
-            Ok(())
+    ZSTD_SCRATCH.with_borrow_mut(|scratch| {
+        scratch.clear();
+        scratch.reserve(zstd::zstd_safe::compress_bound(records.len()));
+        let written = ZSTD_COMPRESSOR.with_borrow_mut(|compressor| -> std::io::Result<usize> {
+            let compressor = match compressor {
+                Some(compressor) => {
+                    compressor.set_compression_level(level)?;
+                    compressor
+                }
+                None => compressor.insert(zstd::bulk::Compressor::new(level)?),
+            };
+            compressor.compress_to_buffer(records, scratch)
+        });
+        if written.is_ok() {
+            out.put_slice(scratch);
         }
-        Err(error) => {
-            out.truncate(start);
-            Err(codec_error("zstd", error))
+        if scratch.capacity() > ZSTD_SCRATCH_KEPT {
+            *scratch = Vec::new();
         }
-    }
+        written.map(|_| ()).map_err(|error| codec_error("zstd", error))
+    })
 }
 
 thread_local! {
