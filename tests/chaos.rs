@@ -585,13 +585,15 @@ impl ProducerThread {
         let (thread_seq, thread_stop, thread_produced) =
             (Arc::clone(&next_seq), Arc::clone(&stop), Arc::clone(&produced));
         let thread = std::thread::spawn(move || {
-            let mut record = |report: &yelp_kafka::producer::DeliveryReport| {
+            let mut record = |served: Vec<yelp_kafka::producer::DeliveryReport>| {
                 let mut produced = thread_produced.lock().unwrap();
-                let seq = report.opaque as u64;
-                if report.error.is_none() {
-                    produced.acked.insert(seq, (report.partition, report.offset));
-                } else {
-                    produced.failed.insert(seq);
+                for report in served {
+                    let seq = report.opaque as u64;
+                    if report.error.is_none() {
+                        produced.acked.insert(seq, (report.partition, report.offset));
+                    } else {
+                        produced.failed.insert(seq);
+                    }
                 }
             };
             while !thread_stop.load(Ordering::SeqCst) {

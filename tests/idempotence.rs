@@ -51,7 +51,9 @@ fn produce_group(producer: &Producer, topic: &str, group: usize, per_batch: usiz
     }
     let mut failures = Vec::new();
     producer
-        .flush(Duration::from_secs(20), &mut |r| failures.extend(r.error.clone()))
+        .flush(Duration::from_secs(20), &mut |served| {
+            failures.extend(served.into_iter().filter_map(|r| r.error))
+        })
         .unwrap();
     failures
 }

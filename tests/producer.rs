@@ -50,7 +50,7 @@ fn produce_numbered(
     for i in 0..count {
         if i == count / 2 {
             producer
-                .flush(Duration::from_secs(10), &mut |r| reports.push(r.clone()))
+                .flush(Duration::from_secs(10), &mut |served| reports.extend(served))
                 .ok();
             (during.take().unwrap())();
         }
@@ -67,7 +67,7 @@ fn produce_numbered(
             )
             .unwrap();
     }
-    let _ = producer.flush(Duration::from_secs(60), &mut |r| reports.push(r.clone()));
+    let _ = producer.flush(Duration::from_secs(60), &mut |served| reports.extend(served));
     reports
 }
 
@@ -195,6 +195,49 @@ fn every_codec_is_read_back_byte_for_byte_by_librdkafka() {
         let expected: Vec<String> = (0..400).map(|i| format!("m{i:06}")).collect();
         assert_eq!(values, expected, "{codec}");
     }
+}
+
+/// An LZ4 batch of several 64 KiB blocks, some of which do not compress
+/// and are stored as they are (docs/producer.md, Compression).
+#[test]
+fn a_many_block_lz4_batch_with_incompressible_values_is_read_by_librdkafka() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("lz4-blocks", 1);
+    let producer = producer_with(&mock, &[("compression", "lz4"), ("linger_ms", "200")]);
+    // xorshift64 letters: text LZ4 finds no matches in.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut letter = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(state % 62) as usize] as char
+    };
+    let values: Vec<String> = (0..240)
+        .map(|i| match i % 3 {
+            0 => format!("{i:04}-").repeat(400),
+            _ => (0..2000).map(|_| letter()).collect(),
+        })
+        .collect();
+    for (i, value) in values.iter().enumerate() {
+        producer
+            .produce(
+                "lz4-blocks",
+                Some(0),
+                None,
+                Some(value.as_bytes()),
+                i,
+                QueueWait::Forever,
+            )
+            .unwrap();
+    }
+    let mut reports = Vec::new();
+    producer
+        .flush(Duration::from_secs(30), &mut |served| reports.extend(served))
+        .unwrap();
+    assert!(reports.iter().all(|r| r.error.is_none()), "{reports:?}");
+    let read = interop::read_all(mock.bootstrap(), "lz4-blocks");
+    let read: Vec<&str> = read.iter().map(|m| m.value.as_deref().unwrap_or("<null>")).collect();
+    assert_eq!(read, values);
 }
 
 #[test]
@@ -332,7 +375,9 @@ fn a_full_queue_returns_queue_full_or_waits() {
         .unwrap();
     let mut delivered = Vec::new();
     producer
-        .flush(Duration::from_secs(10), &mut |r| delivered.push(r.opaque))
+        .flush(Duration::from_secs(10), &mut |served| {
+            delivered.extend(served.iter().map(|r| r.opaque))
+        })
         .unwrap();
     assert_eq!(delivered, [1, 2, 3]);
 }
@@ -418,7 +463,7 @@ fn close_never_waits_past_its_deadline_and_counts_what_was_not_delivered() {
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
     let undelivered = producer
-        .close(Duration::from_millis(300), &mut |r| reports.push(r.clone()))
+        .close(Duration::from_millis(300), &mut |served| reports.extend(served))
         .unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(2),

@@ -16,7 +16,7 @@ use crate::ffi::reentrancy::enter_handle;
 use crate::ffi::values::{yk_bytes, yk_header};
 use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
 use crate::producer::accumulator::DeliveryReport;
-use crate::producer::{OutgoingHeader, Producer, QueueWait};
+use crate::producer::{OutgoingHeader, Producer, QueueWait, ReportHandler};
 use crate::sync::Locking;
 
 /// What became of one message given to `yk_producer_produce`. Valid only
@@ -587,15 +587,17 @@ pub unsafe extern "C" fn yk_producer_free(producer: *mut yk_producer) {
 /// reports to the application's callback: each at once, or, with a batch
 /// callback, all of them in one array once `call` returned (whatever it
 /// returned).
-fn serve_reports<T>(
-    producer: &yk_producer,
-    call: impl FnOnce(&mut dyn FnMut(&DeliveryReport)) -> Result<T>,
-) -> Result<T> {
+fn serve_reports<T>(producer: &yk_producer, call: impl FnOnce(ReportHandler<'_>) -> Result<T>) -> Result<T> {
     let delivery = *producer.delivery.locked();
     let opaque = delivery.opaque as *mut c_void;
     if let Some(batch) = delivery.batch {
+        // The reports are moved, never cloned: the first batch served is
+        // kept as it is, later ones (a flush serves as it waits) appended.
         let mut served: Vec<DeliveryReport> = Vec::new();
-        let result = call(&mut |report| served.push(report.clone()));
+        let result = call(&mut |reports| match served.is_empty() {
+            true => served = reports,
+            false => served.extend(reports),
+        });
         if !served.is_empty() {
             let messages: Vec<Option<CString>> = served.iter().map(error_message).collect();
             let reports: Vec<yk_delivery_report> = served
@@ -609,11 +611,13 @@ fn serve_reports<T>(
         }
         return result;
     }
-    call(&mut |report| {
+    call(&mut |reports| {
         let Some(callback) = delivery.callback else { return };
-        let message = error_message(report);
-        // SAFETY: as above, for one report.
-        unsafe { callback(opaque, &c_report(report, message.as_ref())) };
+        for report in &reports {
+            let message = error_message(report);
+            // SAFETY: as above, for one report.
+            unsafe { callback(opaque, &c_report(report, message.as_ref())) };
+        }
     })
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Every codec, on both paths, is one crate chosen here: gzip through
 //! `flate2` on zlib-rs, snappy through `snap` (in the xerial framing Kafka's
-//! Java clients use), LZ4 frames through `lz4_flex`, zstd through libzstd
+//! Java clients use), LZ4 through `lz4_flex`'s block encoder in frames written
+//! here and its frame decoder, zstd through libzstd
 //! (`zstd`, linked against the system library so a host that also links
 //! librdkafka or libzstd carries one copy). `kafka-protocol` is built
 //! without codecs; docs/dependencies.md says why each crate was chosen.
@@ -86,11 +87,7 @@ pub fn compress(records: &[u8], out: &mut BytesMut, codec: BatchCompression) -> 
             encoder.finish().map_err(|e| codec_error("gzip", e))?;
         }
         Compression::Snappy => compress_snappy(records, out)?,
-        Compression::Lz4 => {
-            let mut encoder = lz4_flex::frame::FrameEncoder::new(out.writer());
-            encoder.write_all(records).map_err(|e| codec_error("lz4", e))?;
-            encoder.finish().map_err(|e| codec_error("lz4", e))?;
-        }
+        Compression::Lz4 => compress_lz4(records, out),
         Compression::Zstd => compress_zstd(records, out, codec.level)?,
     }
     Ok(())
@@ -128,33 +125,44 @@ thread_local! {
     /// Each sender thread keeps one libzstd compression context: making one
     /// per batch would allocate and clear its tables every time.
     static ZSTD_COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    /// And one buffer libzstd compresses into, as large as the bound of the
+    /// largest batch it compressed (up to [`ZSTD_SCRATCH_KEPT`]).
+    static ZSTD_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The largest compression buffer a sender thread keeps between batches;
+/// a larger one (a batch of one huge message) is freed after use.
+const ZSTD_SCRATCH_KEPT: usize = 4 << 20;
+
+/// libzstd writes to the scratch buffer's spare room, which needs no
+/// clearing, and the compressed bytes, a fraction of the batch, are copied
+/// into `out`. Compressing into `out` directly would mean zeroing the whole
+/// bound (the batch's size and more) first: pages the request buffer then
+/// keeps resident in the buffer pool for batches that compress to a fifth.
 fn compress_zstd(records: &[u8], out: &mut BytesMut, level: i32) -> anyhow::Result<()> {
     // libzstd's 0 means its default level.
     let level = if level == DEFAULT_LEVEL { 0 } else { level };
-    let start = out.len();
-    out.resize(start + zstd::zstd_safe::compress_bound(records.len()), 0);
-    let written = ZSTD_COMPRESSOR.with_borrow_mut(|compressor| -> std::io::Result<usize> {
-        let compressor = match compressor {
-            Some(compressor) => {
-                compressor.set_compression_level(level)?;
-                compressor
-            }
-            None => compressor.insert(zstd::bulk::Compressor::new(level)?),
-        };
-        compressor.compress_to_buffer(records, &mut out[start..])
-    });
-    match written {
-        Ok(written) => {
-            out.truncate(start + written);
-            Ok(())
+    ZSTD_SCRATCH.with_borrow_mut(|scratch| {
+        scratch.clear();
+        scratch.reserve(zstd::zstd_safe::compress_bound(records.len()));
+        let written = ZSTD_COMPRESSOR.with_borrow_mut(|compressor| -> std::io::Result<usize> {
+            let compressor = match compressor {
+                Some(compressor) => {
+                    compressor.set_compression_level(level)?;
+                    compressor
+                }
+                None => compressor.insert(zstd::bulk::Compressor::new(level)?),
+            };
+            compressor.compress_to_buffer(records, scratch)
+        });
+        if written.is_ok() {
+            out.put_slice(scratch);
         }
-        Err(error) => {
-            out.truncate(start);
-            Err(codec_error("zstd", error))
+        if scratch.capacity() > ZSTD_SCRATCH_KEPT {
+            *scratch = Vec::new();
         }
-    }
+        written.map(|_| ()).map_err(|error| codec_error("zstd", error))
+    })
 }
 
 thread_local! {
@@ -193,6 +201,66 @@ fn decompress_zstd(input: &Bytes, max_inflated: usize) -> anyhow::Result<Bytes> 
             )
         }
     })
+}
+
+/// The most input one LZ4 block holds: librdkafka's (liblz4's default) and
+/// the frame descriptor's "64 KiB" block size.
+const LZ4_BLOCK_LENGTH: usize = 64 * 1024;
+/// The high bit of a block's length marks a block stored uncompressed.
+const LZ4_UNCOMPRESSED_BLOCK: u32 = 1 << 31;
+
+/// The frame header of every LZ4 frame written here: blocks of at most
+/// 64 KiB compressed independently, no content size, no checksums, as
+/// librdkafka writes them. Cut from `lz4_flex`'s own encoding of an empty
+/// frame (header, then a four-byte end mark), so the descriptor's checksum
+/// is the crate's.
+fn lz4_frame_header() -> &'static [u8] {
+    static HEADER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    HEADER.get_or_init(|| {
+        let settings = lz4_flex::frame::FrameInfo::new()
+            .block_size(lz4_flex::frame::BlockSize::Max64KB)
+            .block_mode(lz4_flex::frame::BlockMode::Independent);
+        let mut frame = lz4_flex::frame::FrameEncoder::with_frame_info(settings, Vec::new())
+            .finish()
+            .expect("an empty frame is written to memory");
+        frame.truncate(frame.len() - 4);
+        frame
+    })
+}
+
+thread_local! {
+    /// Each sender thread keeps one LZ4 hash table (16 KiB) across blocks
+    /// and batches instead of clearing a new one for each.
+    static LZ4_TABLE: RefCell<lz4_flex::block::CompressTable> = RefCell::new(lz4_flex::block::CompressTable::large());
+}
+
+/// Writes `records` as one LZ4 frame of independent blocks straight into
+/// `out`. `lz4_flex`'s frame encoder would copy the batch into a block
+/// buffer of its own first and, for a batch over 256 KiB, allocate 4 MiB
+/// blocks (BENCHMARKS.md, LZ4 encoders).
+fn compress_lz4(records: &[u8], out: &mut BytesMut) {
+    use lz4_flex::block::{compress_into_with_table, get_maximum_output_size};
+    out.put_slice(lz4_frame_header());
+    LZ4_TABLE.with_borrow_mut(|table| {
+        for block in records.chunks(LZ4_BLOCK_LENGTH) {
+            let length_at = out.len();
+            out.resize(length_at + 4 + get_maximum_output_size(block.len()), 0);
+            let body = &mut out[length_at + 4..];
+            let length = match compress_into_with_table(block, body, table) {
+                Ok(written) if written < block.len() => written as u32,
+                // Incompressible (or, never with a buffer of the maximum
+                // size, too large): the frame format stores the block as is.
+                _ => {
+                    body[..block.len()].copy_from_slice(block);
+                    block.len() as u32 | LZ4_UNCOMPRESSED_BLOCK
+                }
+            };
+            out[length_at..length_at + 4].copy_from_slice(&length.to_le_bytes());
+            out.truncate(length_at + 4 + (length & !LZ4_UNCOMPRESSED_BLOCK) as usize);
+        }
+    });
+    // The end mark: a block of length zero.
+    out.put_u32_le(0);
 }
 
 /// The framing Kafka's Java clients wrap snappy blocks in (xerial's
@@ -358,6 +426,52 @@ mod tests {
         assert!(decompress(&frame.slice(..frame.len() / 2), Compression::Zstd, 1 << 20).is_err());
         assert!(decompress(&frame, Compression::Zstd, 100).is_err());
         assert_eq!(decompress(&frame, Compression::Zstd, records.len()).unwrap(), records);
+    }
+
+    /// xorshift64 bytes: input LZ4 finds no matches in.
+    fn noise(bytes: usize) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        (0..bytes)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lz4_frames_have_librdkafkas_settings_and_store_incompressible_blocks() {
+        // Two compressible blocks around one that is noise, then a short one.
+        let records = [log_lines(LZ4_BLOCK_LENGTH), noise(LZ4_BLOCK_LENGTH), log_lines(70_000)].concat();
+        let mut out = BytesMut::new();
+        compress(&records, &mut out, Compression::Lz4.into()).unwrap();
+        let header = lz4_frame_header();
+        assert_eq!(&out[..4], &0x184D_2204u32.to_le_bytes(), "LZ4 frame magic");
+        assert_eq!(
+            out[4], 0b0110_0000,
+            "version 1, independent blocks, no checksums, size or dictionary"
+        );
+        assert_eq!(out[5], 4 << 4, "64 KiB blocks");
+        let mut at = header.len();
+        let mut blocks = Vec::new();
+        loop {
+            let length = u32::from_le_bytes(out[at..at + 4].try_into().unwrap());
+            if length == 0 {
+                break;
+            }
+            let stored = length & LZ4_UNCOMPRESSED_BLOCK != 0;
+            let length = (length & !LZ4_UNCOMPRESSED_BLOCK) as usize;
+            blocks.push((stored, length));
+            at += 4 + length;
+        }
+        assert_eq!(at + 4, out.len(), "the end mark closes the frame");
+        assert_eq!(blocks.len(), 4, "{blocks:?}");
+        assert_eq!(blocks[1], (true, LZ4_BLOCK_LENGTH), "noise is stored as is");
+        assert!(blocks.iter().enumerate().all(|(i, (stored, _))| *stored == (i == 1)));
+        let inflated = decompress(&out.freeze(), Compression::Lz4, records.len()).unwrap();
+        assert_eq!(inflated, records);
     }
 
     #[test]

@@ -150,6 +150,18 @@ struct PartitionQueue {
     in_flight: bool,
     backoff_until: Option<Instant>,
     next_sequence: i32,
+    /// The bytes the last sealed batch reached: the next one reserves
+    /// about as much (see [`batch_reservation`]).
+    last_batch_bytes: usize,
+}
+
+impl PartitionQueue {
+    /// Seals the open batch, remembering how large it grew.
+    fn seal_open(&mut self) {
+        let batch = self.open.take().expect("open batch exists");
+        self.last_batch_bytes = batch.bytes;
+        self.sealed.push_back(batch.seal());
+    }
 }
 
 /// What the sender should do now.
@@ -168,10 +180,28 @@ pub struct SendPlan {
     pub needs_producer_id: bool,
 }
 
-/// Largest buffer reserved up front for a batch (a batch reserves its full
-/// size, up to this, so that it never copies itself while growing; pages
-/// not written are not committed).
+/// Largest buffer reserved up front for a batch.
 const MAX_BATCH_RESERVATION: usize = 16 << 20;
+/// Reserved for a partition's first batch, before it has a size to go by.
+const FIRST_BATCH_RESERVATION: usize = 64 << 10;
+
+/// The buffer a new batch of `queue` reserves for a first message of
+/// `size` bytes: a quarter more than the partition's last batch reached,
+/// at most `batch_size_bytes`. Reserving `batch_size_bytes` for every
+/// batch kept a megabyte per queued batch whose pages the allocator had
+/// handed out before, resident, for batches that linger sealed at a tenth
+/// of that (BENCHMARKS.md, where the memory goes); a batch that outgrows
+/// its estimate doubles its buffer, once or twice.
+fn batch_reservation(queue: &PartitionQueue, size: usize, options: &ProducerOptions) -> usize {
+    let expected = match queue.last_batch_bytes {
+        0 => FIRST_BATCH_RESERVATION,
+        last => last + last / 4,
+    };
+    expected
+        .min(options.batch_size_bytes)
+        .min(MAX_BATCH_RESERVATION)
+        .max(size)
+}
 
 /// Every partition's queue and the counts that bound them.
 #[derive(Debug, Default)]
@@ -213,15 +243,13 @@ impl Accumulator {
         let mut sender_should_look = false;
         if let Some(open) = &queue.open {
             if !open.is_empty() && open.bytes + size > options.batch_size_bytes {
-                queue
-                    .sealed
-                    .push_back(queue.open.take().expect("open batch exists").seal());
+                queue.seal_open();
                 sender_should_look = true;
             }
         }
         sender_should_look |= queue.open.is_none();
         if queue.open.is_none() {
-            let capacity = options.batch_size_bytes.min(MAX_BATCH_RESERVATION).max(size);
+            let capacity = batch_reservation(queue, size, options);
             queue.open = Some(Batch::new(
                 partition.clone(),
                 Instant::now(),
@@ -232,9 +260,7 @@ impl Accumulator {
         open.push(message);
         open.completions.push(completion);
         if open.bytes >= options.batch_size_bytes {
-            queue
-                .sealed
-                .push_back(queue.open.take().expect("open batch exists").seal());
+            queue.seal_open();
             sender_should_look = true;
         }
         queue.urgent |= urgent;
@@ -272,9 +298,7 @@ impl Accumulator {
                 let Some(open) = &queue.open else { continue };
                 let due = open.created + options.linger;
                 if queue.urgent || self.flushing > 0 || due <= now {
-                    queue
-                        .sealed
-                        .push_back(queue.open.take().expect("open batch exists").seal());
+                    queue.seal_open();
                 } else {
                     look_again_at(&mut plan.next_wakeup, due);
                     continue;
@@ -498,6 +522,29 @@ mod tests {
         accumulator.request_done(1);
         batch.attempts += 1;
         accumulator.retry(batch, now);
+    }
+
+    #[test]
+    fn a_batch_reserves_about_what_its_partitions_last_batch_reached() {
+        let mut config = crate::config::Config::new();
+        config.set("batch_size_bytes", "1000000").unwrap();
+        let options = ProducerOptions::from_config(&config).unwrap();
+        let mut queue = PartitionQueue::default();
+        assert_eq!(batch_reservation(&queue, 100, &options), FIRST_BATCH_RESERVATION);
+        assert_eq!(
+            batch_reservation(&queue, 200_000, &options),
+            200_000,
+            "the first message fits"
+        );
+        queue.last_batch_bytes = 100_000;
+        assert_eq!(batch_reservation(&queue, 100, &options), 125_000);
+        queue.last_batch_bytes = 999_000;
+        assert_eq!(
+            batch_reservation(&queue, 100, &options),
+            1_000_000,
+            "never past the batch size"
+        );
+        assert_eq!(batch_reservation(&queue, 3_000_000, &options), 3_000_000);
     }
 
     #[test]

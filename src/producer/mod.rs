@@ -42,6 +42,11 @@ use key_partitioner::partition_for_key;
 pub use options::{ProducerOptions, PRODUCER_OPTIONS};
 use topics::{TopicCache, TopicEntry};
 
+/// What `poll`, `flush` and `close` hand delivery reports to: every report
+/// ready at that moment, in the order they came, moved out of the queue
+/// (a flush may call it several times; never with none).
+pub type ReportHandler<'a> = &'a mut dyn FnMut(Vec<DeliveryReport>);
+
 /// How long `produce` may wait for queue space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueWait {
@@ -492,7 +497,7 @@ impl Producer {
 
     /// Serves delivery reports: waits up to `timeout` for the first one, then
     /// hands every queued report to `handler` on this thread. Returns how many.
-    pub fn poll(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<usize> {
+    pub fn poll(&self, timeout: Duration, handler: ReportHandler<'_>) -> Result<usize> {
         self.check_open()?;
         let deadline = Instant::now() + timeout;
         let mut reports = self.shared.reports.locked();
@@ -521,36 +526,30 @@ impl Producer {
         self.shared.reports_ready.notify_all();
     }
 
-    fn serve(
-        &self,
-        mut reports: MutexGuard<'_, VecDeque<DeliveryReport>>,
-        handler: &mut dyn FnMut(&DeliveryReport),
-    ) -> usize {
-        let batch: Vec<DeliveryReport> = reports.drain(..).collect();
+    /// Hands the queued reports to `handler`, the queue taken whole so that
+    /// no report is copied on the way.
+    fn serve(&self, mut reports: MutexGuard<'_, VecDeque<DeliveryReport>>, handler: ReportHandler<'_>) -> usize {
+        let served = std::mem::take(&mut *reports);
         self.shared.readiness.clear();
         drop(reports);
-        for report in &batch {
-            handler(report);
+        let count = served.len();
+        if count > 0 {
+            handler(Vec::from(served));
         }
-        batch.len()
+        count
     }
 
     /// Sends everything queued now and waits up to `timeout` until every
     /// message is delivered or failed, serving delivery reports meanwhile.
     /// `TimedOut` names how many messages are still undelivered.
-    pub fn flush(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<()> {
+    pub fn flush(&self, timeout: Duration, handler: ReportHandler<'_>) -> Result<()> {
         self.check_open()?;
         self.flush_queued(timeout, handler, true)
     }
 
     /// Flushes; a wakeup ends it early when `interruptible` (not in close,
     /// which the application asked to wait).
-    fn flush_queued(
-        &self,
-        timeout: Duration,
-        handler: &mut dyn FnMut(&DeliveryReport),
-        interruptible: bool,
-    ) -> Result<()> {
+    fn flush_queued(&self, timeout: Duration, handler: ReportHandler<'_>, interruptible: bool) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let flushing = Flushing::start(&self.shared);
         self.shared.wake_sender.notify_one();
@@ -586,7 +585,7 @@ impl Producer {
     /// except those still awaiting a broker's answer. Returns how many
     /// messages were not delivered (failed at close or still unanswered).
     /// Closing a closed producer is `ClosedHandle`.
-    pub fn close(&self, timeout: Duration, handler: &mut dyn FnMut(&DeliveryReport)) -> Result<usize> {
+    pub fn close(&self, timeout: Duration, handler: ReportHandler<'_>) -> Result<usize> {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Err(closed_error());
         }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{InitProducerIdRequest, ProduceResponse};
+use kafka_protocol::records::Compression;
 use kafka_protocol::ResponseError;
 
 use crate::error::{Error, ErrorCode, Result};
@@ -283,7 +284,7 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
     let connection = shared.cluster.broker_connection(leader, deadline).await?;
     let mut partitions = Vec::with_capacity(batches.len());
     for batch in batches {
-        let capacity = batch.bytes + 64 + 24 * batch.len();
+        let capacity = encoded_capacity(batch, shared.options.compression.compression);
         let mut encoded = shared.request_buffers.locked().take(capacity);
         encode_batches(&mut encoded, &batch.records(), shared.options.compression)?;
         partitions.push(ProducePartition {
@@ -310,6 +311,18 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
         buffers.give(records);
     }
     sent
+}
+
+/// Room reserved for `batch` encoded: its bytes and each record's framing,
+/// or, compressed, a third of that (a compressed batch that needs more
+/// grows its buffer). Reserving the whole uncompressed size for every
+/// compressed batch kept that much resident in each pooled buffer.
+fn encoded_capacity(batch: &Batch, compression: Compression) -> usize {
+    let uncompressed = batch.bytes + 64 + 24 * batch.len();
+    match compression {
+        Compression::None => uncompressed,
+        _ => 64 + uncompressed / 3,
+    }
 }
 
 impl Shared {
@@ -438,7 +451,7 @@ mod tests {
         let started = Instant::now();
         let mut reports = Vec::new();
         producer
-            .flush(Duration::from_secs(30), &mut |report| reports.push(report.clone()))
+            .flush(Duration::from_secs(30), &mut |served| reports.extend(served))
             .unwrap();
         SEND_TASKS_PANIC.store(false, Ordering::Release);
         assert!(
@@ -459,7 +472,7 @@ mod tests {
 
         let started = Instant::now();
         let mut reports = Vec::new();
-        let flushed = producer.flush(Duration::from_secs(30), &mut |report| reports.push(report.clone()));
+        let flushed = producer.flush(Duration::from_secs(30), &mut |served| reports.extend(served));
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "flush waited {:?}",

@@ -1,0 +1,250 @@
+//! Times LZ4 frame compression of Kafka-like record batches with the
+//! encoders this build was given (a cargo feature), and prints one line per
+//! encoder and batch size: `encoder batch_bytes compress_MBps ratio`, in
+//! megabytes of input per second of this thread's CPU time.
+//!
+//! - `flex-safe`: `lz4_flex` with its default features (safe encoder), as
+//!   the library had it: the frame encoder with its block size chosen from
+//!   the first write (4 MiB for a batch over 256 KiB), the frame encoder at
+//!   librdkafka's settings (64 KiB independent blocks, no checksums), and
+//!   a frame of 64 KiB blocks written around `lz4_flex`'s block encoder
+//!   with one reused hash table.
+//! - `flex-unsafe`: the same three with the encoder's unchecked fast path.
+//! - `liblz4`: liblz4's frame API at librdkafka's settings, one reused
+//!   context, as librdkafka compresses.
+//!
+//! Every frame is checked by decoding it with `lz4_flex`'s frame decoder.
+//! Batches are those of `bench/gzip-backends`: keyed records with values
+//! 70% 100–300 B, 25% 1–4 KiB, 5% 16 KiB of log-like text.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+const BUILD: &str = if cfg!(feature = "flex-safe") {
+    "flex-safe"
+} else if cfg!(feature = "flex-unsafe") {
+    "flex-unsafe"
+} else {
+    "liblz4"
+};
+
+/// xorshift64: reproducible input without a dependency.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+}
+
+fn log_text(random: &mut Random, length: usize, out: &mut Vec<u8>) {
+    const LEVELS: [&str; 4] = ["INFO", "INFO", "WARN", "DEBUG"];
+    const SERVICES: [&str; 6] = ["checkout", "search", "reviews", "ads", "geo", "users"];
+    const PATHS: [&str; 5] = ["/v1/biz", "/v2/search", "/v1/user/photos", "/v3/ads/bid", "/health"];
+    let end = out.len() + length;
+    while out.len() < end {
+        let line = format!(
+            "2026-12-05T06:{:02}:{:02}.{:03}Z {} {} request_id={:016x} path={} status={} latency_ms={} user={}\n",
+            random.below(60),
+            random.below(60),
+            random.below(1000),
+            LEVELS[random.below(4) as usize],
+            SERVICES[random.below(6) as usize],
+            random.next(),
+            PATHS[random.below(5) as usize],
+            [200, 200, 200, 404, 500][random.below(5) as usize],
+            random.below(2000),
+            random.below(100_000),
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+    out.truncate(end);
+}
+
+fn value_length(random: &mut Random) -> usize {
+    match random.below(100) {
+        0..=69 => 100 + random.below(201) as usize,
+        70..=94 => 1024 + random.below(3 * 1024 + 1) as usize,
+        _ => 16 * 1024,
+    }
+}
+
+fn batch(random: &mut Random, bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 20 * 1024);
+    while out.len() < bytes {
+        out.extend_from_slice(&random.next().to_le_bytes());
+        out.extend_from_slice(format!("key-{}", random.below(100_000)).as_bytes());
+        let length = value_length(random);
+        log_text(random, length, &mut out);
+    }
+    out
+}
+
+/// This thread's CPU time: on a machine shared with other work, wall time
+/// would count the time the bench waits for a core.
+fn thread_cpu_seconds() -> f64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) }, 0);
+    now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
+}
+
+/// Runs `work` over `batches` until `budget` has passed: MB per CPU second
+/// of the uncompressed bytes.
+fn rate(batches: &[Vec<u8>], budget: Duration, mut work: impl FnMut(&[u8])) -> f64 {
+    let start = Instant::now();
+    let cpu_start = thread_cpu_seconds();
+    let mut bytes = 0usize;
+    while start.elapsed() < budget {
+        for batch in batches {
+            work(batch);
+            bytes += batch.len();
+        }
+    }
+    bytes as f64 / (thread_cpu_seconds() - cpu_start) / 1e6
+}
+
+type Encoder = Box<dyn FnMut(&[u8], &mut Vec<u8>)>;
+
+#[cfg(not(feature = "liblz4"))]
+fn encoders() -> Vec<(&'static str, Encoder)> {
+    use lz4_flex::block::{compress_into_with_table, get_maximum_output_size, CompressTable};
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+    use std::io::Write;
+
+    const BLOCK: usize = 64 * 1024;
+    let settings = || {
+        FrameInfo::new()
+            .block_size(BlockSize::Max64KB)
+            .block_mode(BlockMode::Independent)
+    };
+    let header = FrameEncoder::with_frame_info(settings(), Vec::new()).finish().unwrap();
+    let header = header[..header.len() - 4].to_vec();
+    let mut table = CompressTable::large();
+    vec![
+        (
+            "frame-auto",
+            Box::new(|batch: &[u8], out: &mut Vec<u8>| {
+                let mut encoder = FrameEncoder::new(out);
+                encoder.write_all(batch).unwrap();
+                encoder.finish().unwrap();
+            }) as Encoder,
+        ),
+        (
+            "frame-64k",
+            Box::new(move |batch: &[u8], out: &mut Vec<u8>| {
+                let mut encoder = FrameEncoder::with_frame_info(settings(), out);
+                encoder.write_all(batch).unwrap();
+                encoder.finish().unwrap();
+            }),
+        ),
+        (
+            "blocks-64k",
+            Box::new(move |batch: &[u8], out: &mut Vec<u8>| {
+                out.extend_from_slice(&header);
+                for block in batch.chunks(BLOCK) {
+                    let at = out.len();
+                    out.resize(at + 4 + get_maximum_output_size(block.len()), 0);
+                    let written = compress_into_with_table(block, &mut out[at + 4..], &mut table).unwrap();
+                    let length = if written < block.len() {
+                        written as u32
+                    } else {
+                        out[at + 4..at + 4 + block.len()].copy_from_slice(block);
+                        block.len() as u32 | 1 << 31
+                    };
+                    out[at..at + 4].copy_from_slice(&length.to_le_bytes());
+                    out.truncate(at + 4 + (length & !(1 << 31)) as usize);
+                }
+                out.extend_from_slice(&[0; 4]);
+            }),
+        ),
+    ]
+}
+
+#[cfg(feature = "liblz4")]
+fn encoders() -> Vec<(&'static str, Encoder)> {
+    use lz4_sys::*;
+    let preferences = LZ4FPreferences {
+        frame_info: LZ4FFrameInfo {
+            block_size_id: BlockSize::Max64KB,
+            block_mode: BlockMode::Independent,
+            content_checksum_flag: ContentChecksum::NoChecksum,
+            frame_type: FrameType::Frame,
+            content_size: 0,
+            dict_id: 0,
+            block_checksum_flag: BlockChecksum::NoBlockChecksum,
+        },
+        compression_level: 0,
+        auto_flush: 0,
+        favor_dec_speed: 0,
+        reserved: [0; 3],
+    };
+    let mut context = LZ4FCompressionContext(std::ptr::null_mut());
+    // SAFETY: a bench calling liblz4's documented frame API.
+    let check = |code: usize| assert_eq!(unsafe { LZ4F_isError(code) }, 0, "liblz4 error");
+    check(unsafe { LZ4F_createCompressionContext(&mut context, LZ4F_VERSION) });
+    vec![(
+        "liblz4-frame-64k",
+        Box::new(move |batch: &[u8], out: &mut Vec<u8>| unsafe {
+            let bound = LZ4F_compressBound(batch.len(), &preferences) + 32;
+            out.reserve(bound);
+            let dst = out.as_mut_ptr();
+            let mut at = LZ4F_compressBegin(context, dst, bound, &preferences);
+            check(at);
+            let written = LZ4F_compressUpdate(context, dst.add(at), bound - at, batch.as_ptr(), batch.len(), std::ptr::null());
+            check(written);
+            at += written;
+            let written = LZ4F_compressEnd(context, dst.add(at), bound - at, std::ptr::null());
+            check(written);
+            out.set_len(at + written);
+        }),
+    )]
+}
+
+fn main() {
+    let budget = Duration::from_millis(
+        std::env::var("LZ4_BENCH_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(1000),
+    );
+    let mut random = Random(0x5eed_1234_abcd_0001);
+    let sizes = [64 * 1024, 256 * 1024, 1024 * 1024];
+    let raw: Vec<Vec<Vec<u8>>> = sizes
+        .iter()
+        .map(|&size| (0..8).map(|_| batch(&mut random, size)).collect())
+        .collect();
+    for (name, mut encode) in encoders() {
+        for (size, batches) in sizes.iter().zip(&raw) {
+            let mut compressed_bytes = 0;
+            for batch in batches {
+                let mut out = Vec::new();
+                encode(batch, &mut out);
+                compressed_bytes += out.len();
+                let mut inflated = Vec::new();
+                lz4_flex::frame::FrameDecoder::new(&out[..])
+                    .read_to_end(&mut inflated)
+                    .unwrap();
+                assert!(inflated == *batch, "{name} does not round-trip");
+            }
+            let mut out = Vec::new();
+            let compress_rate = rate(batches, budget, |batch| {
+                out.clear();
+                encode(batch, &mut out);
+                std::hint::black_box(&out);
+            });
+            let inflated_bytes: usize = batches.iter().map(Vec::len).sum();
+            println!(
+                "{BUILD}/{name} {size} {compress_rate:.1} {:.3}",
+                compressed_bytes as f64 / inflated_bytes as f64
+            );
+        }
+    }
+}
