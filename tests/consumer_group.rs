@@ -1664,6 +1664,137 @@ fn kafka_consumer_protocol_survives_coordinator_refusals() {
     group.leave_all(&pair);
 }
 
+/// Records the rebalance callbacks a test drives itself.
+#[derive(Default)]
+struct RecordingHandler {
+    released: Vec<String>,
+    acquired: Vec<String>,
+}
+
+impl RebalanceHandler for RecordingHandler {
+    fn before_release(&mut self, partitions: &[TopicPartition]) {
+        self.released.push(names(partitions));
+    }
+
+    fn after_acquire(&mut self, partitions: &[TopicPartition]) {
+        self.acquired.push(names(partitions));
+    }
+}
+
+/// Calls `next` until `count` messages came, marking each done; returns
+/// their values and the errors met on the way.
+fn take_done(
+    group: &ConsumerGroup,
+    handler: &mut RecordingHandler,
+    count: usize,
+) -> (Vec<String>, Vec<yelp_kafka::Error>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut values, mut errors) = (Vec::new(), Vec::new());
+    while values.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} messages came; errors {errors:?}",
+            values.len()
+        );
+        match group.next(handler) {
+            Ok(message) => {
+                group.task_done(&message).expect("task_done");
+                values.push(String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned());
+            }
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => errors.push(error),
+        }
+    }
+    (values, errors)
+}
+
+/// A member the coordinator says is fenced (FENCED_MEMBER_EPOCH) or
+/// unknown (UNKNOWN_MEMBER_ID) has lost its assignment: it gives every
+/// partition up (the pre-rebalance callback names them), commits nothing
+/// with its old epoch (the commit of what was done is refused before it
+/// is sent and `next` says so once), joins again with epoch 0, gets its
+/// partitions back, reads again what was not committed, and goes on
+/// consuming and committing with its new epoch.
+#[test]
+fn kafka_consumer_protocol_a_fenced_member_drops_its_partitions_and_rejoins() {
+    if !consumer_protocol_spoken("kip848_fenced") {
+        return;
+    }
+    let mock = MockCluster::start(1);
+    mock.create_topic("orders", 2);
+    let mut options = consumer_protocol_options();
+    options.retain(|(key, _)| *key != "auto_commit_interval_messages");
+    options.extend([
+        ("auto_commit_interval_messages", "1000000"),
+        ("auto_commit_interval_ms", "3600000"),
+        ("consumer_timeout_ms", "200"),
+    ]);
+    let group_id = "kip848_fenced";
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), group_id, &options);
+    let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+    let mut handler = RecordingHandler::default();
+    group.start(Duration::from_secs(30), &mut handler).expect("start");
+    assert_eq!(handler.acquired, ["orders-0,orders-1"]);
+
+    const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
+    const FENCED_MEMBER_EPOCH: i16 = 110;
+    const UNKNOWN_MEMBER_ID: i16 = 25;
+    let mut committed_total = 0;
+    for (round, code) in [FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER_ID].into_iter().enumerate() {
+        let committed = format!("committed{round}");
+        let pending = format!("pending{round}");
+        produce_numbered(mock.bootstrap(), "orders", &committed, 20);
+        let (_, errors) = take_done(&group, &mut handler, 20);
+        assert!(errors.is_empty(), "{errors:?}");
+        group.commit().expect("commit");
+        committed_total += 20;
+        produce_numbered(mock.bootstrap(), "orders", &pending, 10);
+        let (_, errors) = take_done(&group, &mut handler, 10);
+        assert!(errors.is_empty(), "{errors:?}");
+
+        let (released_before, acquired_before) = (handler.released.len(), handler.acquired.len());
+        mock.push_errors(CONSUMER_GROUP_HEARTBEAT, &[code]);
+        // The 10 done but not committed are read again after the rejoin.
+        let (again, errors) = take_done(&group, &mut handler, 10);
+        assert_eq!(
+            handler.released[released_before..],
+            ["orders-0,orders-1"],
+            "round {round}: every partition given up, the application told"
+        );
+        assert_eq!(
+            handler.acquired[acquired_before..],
+            ["orders-0,orders-1"],
+            "round {round}: the partitions come back after the rejoin"
+        );
+        assert!(
+            again.iter().all(|value| value.starts_with(&pending)),
+            "round {round}: {again:?}"
+        );
+        assert_eq!(
+            errors.len(),
+            1,
+            "round {round}: the refused commit is said once: {errors:?}"
+        );
+        assert_eq!(errors[0].code(), ErrorCode::OffsetCommit, "{}", errors[0]);
+        assert_eq!(
+            committed_offsets(mock.bootstrap(), group_id, "orders")
+                .values()
+                .sum::<i64>(),
+            committed_total,
+            "round {round}: nothing was committed with the old epoch"
+        );
+        group.commit().expect("the new epoch commits");
+        committed_total += 10;
+        assert_eq!(
+            committed_offsets(mock.bootstrap(), group_id, "orders")
+                .values()
+                .sum::<i64>(),
+            committed_total
+        );
+    }
+    group.stop(Duration::from_secs(10), &mut handler).expect("stop");
+}
+
 /// Two of our members and two librdkafka 2.16 members with
 /// `group.protocol=consumer` in one group: the coordinator splits evenly
 /// between them, every message is consumed, and nothing is held twice,
