@@ -1443,6 +1443,141 @@ fn kafka_protocol_a_commit_refused_for_an_old_generation_is_an_error() {
     group.stop(Duration::from_secs(10), &mut PrintingHandler).expect("stop");
 }
 
+/// The commit before an eager revoke, when a second member joins: the
+/// first member runs the pre-rebalance callback and commits what was
+/// `task_done` before it sends JoinGroup. Kafka accepts that commit (the
+/// generation is still current while the rebalance is prepared); both
+/// librdkafka mocks refuse every OffsetCommit from the moment a member
+/// joins (REBALANCE_IN_PROGRESS, docs/consumer-groups.md). Either way
+/// nothing is lost: the committed offset is what was done, or the commit
+/// is refused, `next` says so with Kafka's code, and everything after the
+/// last commit is read again by the partitions' owners — nothing before
+/// it, nothing skipped.
+#[test]
+fn kafka_protocol_the_commit_before_an_eager_revoke_is_made_or_said_refused() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 2);
+    let group_id = "kafka_revoke_commit";
+    let mut options = kafka_options("range");
+    options.retain(|(key, _)| *key != "auto_commit_interval_messages");
+    options.extend([
+        ("auto_commit_interval_messages", "1000000"),
+        ("auto_commit_interval_ms", "3600000"),
+        ("consumer_timeout_ms", "200"),
+    ]);
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), group_id, &options);
+    let first = ConsumerGroup::new(&["orders".to_string()], config.clone(), None).expect("group");
+    let mut handler = RecordingHandler::default();
+    first.start(Duration::from_secs(30), &mut handler).expect("start");
+    produce_numbered(mock.bootstrap(), "orders", "committed", 20);
+    take_done(&first, &mut handler, 20);
+    first.commit().expect("commit");
+    produce_numbered(mock.bootstrap(), "orders", "done", 10);
+    take_done(&first, &mut handler, 10);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let second_stop = std::sync::Arc::clone(&stop);
+    let second = std::thread::spawn(move || {
+        let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+        let mut handler = RecordingHandler::default();
+        group.start(Duration::from_secs(60), &mut handler).expect("start");
+        let mut values = Vec::new();
+        while !second_stop.load(Ordering::SeqCst) {
+            match group.next(&mut handler) {
+                Ok(message) => {
+                    group.task_done(&message).expect("task_done");
+                    values.push(String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned());
+                }
+                Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+                Err(error) => panic!("second member: {error}"),
+            }
+        }
+        group.stop(Duration::from_secs(10), &mut handler).expect("stop");
+        (values, handler.acquired)
+    });
+
+    let (released_before, acquired_before) = (handler.released.len(), handler.acquired.len());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut again, mut errors) = (Vec::new(), Vec::new());
+    while handler.acquired.len() == acquired_before {
+        assert!(Instant::now() < deadline, "the first member never rebalanced");
+        match first.next(&mut handler) {
+            Ok(message) => {
+                first.task_done(&message).expect("task_done");
+                again.push(String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned());
+            }
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => errors.push(error),
+        }
+    }
+    assert_eq!(
+        handler.released[released_before], "orders-0,orders-1",
+        "an eager revoke gives everything up, the application told first"
+    );
+    // Let both members read what their partitions hold after the commit.
+    let settle = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < settle {
+        match first.next(&mut handler) {
+            Ok(message) => {
+                first.task_done(&message).expect("task_done");
+                again.push(String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned());
+            }
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => errors.push(error),
+        }
+    }
+    // Committed while the group is stable: the second member's leave
+    // starts a rebalance of its own.
+    first.commit().expect("commit");
+    stop.store(true, Ordering::SeqCst);
+    let (second_values, second_acquired) = second.join().expect("the second member");
+    // The mock may take more than one round to settle (each a revoke).
+    let mut shares = vec![handler.acquired.last().cloned(), second_acquired.last().cloned()];
+    shares.sort();
+    assert_eq!(
+        shares,
+        [Some("orders-0".to_string()), Some("orders-1".to_string())],
+        "range gives each member one partition"
+    );
+    again.extend(second_values);
+    assert!(
+        again.iter().all(|value| value.starts_with("done-")),
+        "nothing before the last commit is read again: {again:?}"
+    );
+    let committed = committed_offsets(mock.bootstrap(), group_id, "orders");
+    if errors.is_empty() {
+        eprintln!("the commit before the revoke was accepted");
+        assert!(again.is_empty(), "the accepted commit is not read again: {again:?}");
+    } else {
+        // One refusal per revoke: the mock may take more than one round.
+        const REBALANCE_IN_PROGRESS: i16 = 27;
+        const ILLEGAL_GENERATION: i16 = 22;
+        for refused in &errors {
+            assert_eq!(refused.code(), ErrorCode::OffsetCommit, "{refused}");
+            assert!(
+                matches!(refused.kafka_code(), Some(REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION)),
+                "{refused}"
+            );
+        }
+        eprintln!("the commit before the revoke was refused: {errors:?}");
+        let mut read: Vec<&String> = again.iter().collect();
+        read.sort();
+        read.dedup();
+        assert_eq!(
+            read.len(),
+            10,
+            "every message after the last commit is read again: {again:?}"
+        );
+    }
+    first.stop(Duration::from_secs(10), &mut handler).expect("stop");
+    let committed_after = committed_offsets(mock.bootstrap(), group_id, "orders");
+    assert_eq!(
+        committed_after.values().sum::<i64>(),
+        30,
+        "in the end everything is committed: {committed:?} then {committed_after:?}"
+    );
+}
+
 /// A static member fenced by another with its `group_instance_id`
 /// (FENCED_INSTANCE_ID on a heartbeat) is out of the group for good: the
 /// next call says so with `ConsumerGroupError` and Kafka's code.
