@@ -79,12 +79,12 @@ impl MemberGeneration {
         *current = generation;
     }
 
-    /// Tells `watcher` the generation now and every later one; set once
-    /// (`false` when a watcher was set before).
-    pub fn watch(&self, watcher: GenerationWatcher) -> bool {
+    /// Tells `watcher` the generation now and every later one. One
+    /// watcher per member: a later one is told the generation now only.
+    pub fn watch(&self, watcher: GenerationWatcher) {
         let current = self.current.locked();
         watcher(current.as_ref());
-        self.watcher.set(watcher).is_ok()
+        let _ = self.watcher.set(watcher);
     }
 }
 

@@ -64,7 +64,8 @@ impl MembershipFile {
         &self.path
     }
 
-    /// Writes every generation `member` enters, from now on. A file that
+    /// Writes every generation `member` enters, from now on (on the
+    /// member's task: a small file, replaced by a rename). A file that
     /// cannot be written is removed, so that the workers' commits are
     /// refused rather than sent with an old generation.
     pub(crate) fn follow(&self, member: &MemberGeneration) {
