@@ -1930,51 +1930,6 @@ fn kafka_consumer_protocol_a_fenced_member_drops_its_partitions_and_rejoins() {
     group.stop(Duration::from_secs(10), &mut handler).expect("stop");
 }
 
-/// Heartbeat answers lost to a timeout while a second member joins: the
-/// mock sends an unchanged assignment only once per connection, so the
-/// first member would never hear that it must give a partition up, and
-/// the second would wait for it for good. Each member's heartbeat after a
-/// lost answer goes on a connection of its own, which clears the mock's
-/// memory: the partition moves and both consume, none held twice.
-#[test]
-fn kafka_consumer_protocol_recovers_an_assignment_lost_with_a_heartbeat_answer() {
-    if !consumer_protocol_spoken("kip848_lost_answer") {
-        return;
-    }
-    let mock = MockCluster::start(3);
-    mock.create_topic("orders", 2);
-    let name = "kip848_lost_answer";
-    mock.set_coordinator("group", name, 1);
-    let mut options = consumer_protocol_options();
-    options.push(("request_timeout_ms", "2000"));
-    let mut group = Members::new(mock.bootstrap(), "", name, &["orders"], &options);
-    let first = group.spawn();
-    let all = all_partitions("orders", 2);
-    group.until("the first member holds everything", Duration::from_secs(60), |events| {
-        settled(events, &[first], &all)
-    });
-    const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
-    // Three answers held back past the request timeout: the second
-    // member's join, and whatever comes next — the first member's regular
-    // heartbeat (every 3 s on the mock), carrying the revocation, is among
-    // them, as the second member's retries come 2 s apart.
-    mock.push_broker_errors(1, CONSUMER_GROUP_HEARTBEAT, &[(0, 5000), (0, 5000), (0, 5000)]);
-    let second = group.spawn();
-    let pair = [first, second];
-    group.until("the pair settles", Duration::from_secs(60), |events| {
-        settled(events, &pair, &all)
-    });
-    group.produce_and_consume(mock.bootstrap(), "orders", "a", 200, 200);
-    group.collect(Duration::from_millis(300));
-    assert!(
-        !group.seen.iter().any(|e| e.line.starts_with("ERROR")),
-        "a member failed: {:#?}",
-        group.tail()
-    );
-    assert_exclusive(&group.seen, "orders");
-    group.leave_all(&pair);
-}
-
 /// Two of our members and two librdkafka 2.16 members with
 /// `group.protocol=consumer` in one group: the coordinator splits evenly
 /// between them, every message is consumed, and nothing is held twice,

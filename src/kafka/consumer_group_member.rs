@@ -324,14 +324,15 @@ async fn heartbeats(
     membership: &mut Membership,
 ) -> Result<()> {
     let mut next_beat = tokio::time::Instant::now();
-    // After a fencing or a lost answer the member sends its next heartbeat
-    // on a connection of its own, closed after the answer: librdkafka's
-    // mock remembers per member the last assignment it sent and leaves an
-    // unchanged one out of later answers, also when our side never got it
-    // (a lost answer, or a fencing by the mock's own epoch check that keeps
-    // the member); a closed connection clears that memory, so the next
-    // heartbeat brings the whole assignment (docs/protocol-notes.md).
-    let mut beat_apart = false;
+    // After a fencing the member joins again on a connection of its own,
+    // closed after the answer: librdkafka's mock remembers per member the
+    // last assignment it sent and leaves out of its answer one that is the
+    // same, also to a member it fenced itself and kept (its assignment is
+    // lost on our side); a closed connection clears that memory, so the
+    // next heartbeat brings the whole assignment. Only after a fencing,
+    // when the member holds nothing: the closed connection also makes the
+    // mock forget what the member owns (docs/protocol-notes.md).
+    let mut rejoin_apart = false;
     loop {
         if shared.leaving.load(Ordering::Acquire) {
             return Ok(());
@@ -352,7 +353,7 @@ async fn heartbeats(
             tokio::time::sleep(RETRY_PAUSE).await;
             continue;
         };
-        let apart = if beat_apart {
+        let apart = if rejoin_apart {
             let deadline = Instant::now() + cluster.options().request_timeout;
             match coordinator.new_connection(cluster, deadline).await {
                 Ok(connection) => Some(connection),
@@ -388,7 +389,6 @@ async fn heartbeats(
             Ok((response, _)) => response,
             Err(error) if retriable_transport(&error) => {
                 coordinator.forget();
-                beat_apart = true;
                 continue;
             }
             Err(error) => return Err(error.with_code(ErrorCode::ConsumerGroup)),
@@ -400,7 +400,7 @@ async fn heartbeats(
                 shared.generation.set(None);
                 membership.epoch = 0;
                 membership.target = None;
-                beat_apart = true;
+                rejoin_apart = true;
                 shared.update(|status| {
                     status.revoking.clear();
                     status.revoke_all = !status.held.is_empty();
@@ -438,7 +438,7 @@ async fn heartbeats(
             }
         }
         shared.update(|status| status.confirmed_at = status.confirmed_at.max(sent));
-        beat_apart = false;
+        rejoin_apart = false;
         if response.heartbeat_interval_ms > 0 {
             membership.interval = Duration::from_millis(response.heartbeat_interval_ms as u64);
         }
@@ -464,7 +464,7 @@ enum Reconciled {
     /// The holder is still giving partitions up.
     Waiting,
     /// The target is what the holder owns already (sent again after a
-    /// heartbeat apart): nothing to take, nothing to tell.
+    /// rejoin apart): nothing to take, nothing to tell.
     Unchanged,
     /// The holder owns the target now; the coordinator must hear of it.
     Taken,
