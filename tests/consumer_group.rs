@@ -1443,6 +1443,141 @@ fn kafka_protocol_a_commit_refused_for_an_old_generation_is_an_error() {
     group.stop(Duration::from_secs(10), &mut PrintingHandler).expect("stop");
 }
 
+/// The commit before an eager revoke, when a second member joins: the
+/// first member runs the pre-rebalance callback and commits what was
+/// `task_done` before it sends JoinGroup. Kafka accepts that commit (the
+/// generation is still current while the rebalance is prepared); both
+/// librdkafka mocks refuse every OffsetCommit from the moment a member
+/// joins (REBALANCE_IN_PROGRESS, docs/consumer-groups.md). Either way
+/// nothing is lost: the committed offset is what was done, or the commit
+/// is refused, `next` says so with Kafka's code, and everything after the
+/// last commit is read again by the partitions' owners — nothing before
+/// it, nothing skipped.
+#[test]
+fn kafka_protocol_the_commit_before_an_eager_revoke_is_made_or_said_refused() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 2);
+    let group_id = "kafka_revoke_commit";
+    let mut options = kafka_options("range");
+    options.retain(|(key, _)| *key != "auto_commit_interval_messages");
+    options.extend([
+        ("auto_commit_interval_messages", "1000000"),
+        ("auto_commit_interval_ms", "3600000"),
+        ("consumer_timeout_ms", "200"),
+    ]);
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), group_id, &options);
+    let first = ConsumerGroup::new(&["orders".to_string()], config.clone(), None).expect("group");
+    let mut handler = RecordingHandler::default();
+    first.start(Duration::from_secs(30), &mut handler).expect("start");
+    produce_numbered(mock.bootstrap(), "orders", "committed", 20);
+    take_done(&first, &mut handler, 20);
+    first.commit().expect("commit");
+    produce_numbered(mock.bootstrap(), "orders", "done", 10);
+    take_done(&first, &mut handler, 10);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let second_stop = std::sync::Arc::clone(&stop);
+    let second = std::thread::spawn(move || {
+        let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+        let mut handler = RecordingHandler::default();
+        group.start(Duration::from_secs(60), &mut handler).expect("start");
+        let mut values = Vec::new();
+        while !second_stop.load(Ordering::SeqCst) {
+            match group.next(&mut handler) {
+                Ok(message) => {
+                    group.task_done(&message).expect("task_done");
+                    values.push(String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned());
+                }
+                Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+                Err(error) => panic!("second member: {error}"),
+            }
+        }
+        group.stop(Duration::from_secs(10), &mut handler).expect("stop");
+        (values, handler.acquired)
+    });
+
+    let (released_before, acquired_before) = (handler.released.len(), handler.acquired.len());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut again, mut errors) = (Vec::new(), Vec::new());
+    while handler.acquired.len() == acquired_before {
+        assert!(Instant::now() < deadline, "the first member never rebalanced");
+        match first.next(&mut handler) {
+            Ok(message) => {
+                first.task_done(&message).expect("task_done");
+                again.push(String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned());
+            }
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => errors.push(error),
+        }
+    }
+    assert_eq!(
+        handler.released[released_before], "orders-0,orders-1",
+        "an eager revoke gives everything up, the application told first"
+    );
+    // Let both members read what their partitions hold after the commit.
+    let settle = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < settle {
+        match first.next(&mut handler) {
+            Ok(message) => {
+                first.task_done(&message).expect("task_done");
+                again.push(String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned());
+            }
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => errors.push(error),
+        }
+    }
+    // Committed while the group is stable: the second member's leave
+    // starts a rebalance of its own.
+    first.commit().expect("commit");
+    stop.store(true, Ordering::SeqCst);
+    let (second_values, second_acquired) = second.join().expect("the second member");
+    // The mock may take more than one round to settle (each a revoke).
+    let mut shares = vec![handler.acquired.last().cloned(), second_acquired.last().cloned()];
+    shares.sort();
+    assert_eq!(
+        shares,
+        [Some("orders-0".to_string()), Some("orders-1".to_string())],
+        "range gives each member one partition"
+    );
+    again.extend(second_values);
+    assert!(
+        again.iter().all(|value| value.starts_with("done-")),
+        "nothing before the last commit is read again: {again:?}"
+    );
+    let committed = committed_offsets(mock.bootstrap(), group_id, "orders");
+    if errors.is_empty() {
+        eprintln!("the commit before the revoke was accepted");
+        assert!(again.is_empty(), "the accepted commit is not read again: {again:?}");
+    } else {
+        // One refusal per revoke: the mock may take more than one round.
+        const REBALANCE_IN_PROGRESS: i16 = 27;
+        const ILLEGAL_GENERATION: i16 = 22;
+        for refused in &errors {
+            assert_eq!(refused.code(), ErrorCode::OffsetCommit, "{refused}");
+            assert!(
+                matches!(refused.kafka_code(), Some(REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION)),
+                "{refused}"
+            );
+        }
+        eprintln!("the commit before the revoke was refused: {errors:?}");
+        let mut read: Vec<&String> = again.iter().collect();
+        read.sort();
+        read.dedup();
+        assert_eq!(
+            read.len(),
+            10,
+            "every message after the last commit is read again: {again:?}"
+        );
+    }
+    first.stop(Duration::from_secs(10), &mut handler).expect("stop");
+    let committed_after = committed_offsets(mock.bootstrap(), group_id, "orders");
+    assert_eq!(
+        committed_after.values().sum::<i64>(),
+        30,
+        "in the end everything is committed: {committed:?} then {committed_after:?}"
+    );
+}
+
 /// A static member fenced by another with its `group_instance_id`
 /// (FENCED_INSTANCE_ID on a heartbeat) is out of the group for good: the
 /// next call says so with `ConsumerGroupError` and Kafka's code.
@@ -1662,6 +1797,137 @@ fn kafka_consumer_protocol_survives_coordinator_refusals() {
             .any(|e| e.line.starts_with("ERROR ConsumerGroupError") && e.line.contains("GroupMaxSizeReached"))
     });
     group.leave_all(&pair);
+}
+
+/// Records the rebalance callbacks a test drives itself.
+#[derive(Default)]
+struct RecordingHandler {
+    released: Vec<String>,
+    acquired: Vec<String>,
+}
+
+impl RebalanceHandler for RecordingHandler {
+    fn before_release(&mut self, partitions: &[TopicPartition]) {
+        self.released.push(names(partitions));
+    }
+
+    fn after_acquire(&mut self, partitions: &[TopicPartition]) {
+        self.acquired.push(names(partitions));
+    }
+}
+
+/// Calls `next` until `count` messages came, marking each done; returns
+/// their values and the errors met on the way.
+fn take_done(
+    group: &ConsumerGroup,
+    handler: &mut RecordingHandler,
+    count: usize,
+) -> (Vec<String>, Vec<yelp_kafka::Error>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut values, mut errors) = (Vec::new(), Vec::new());
+    while values.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} messages came; errors {errors:?}",
+            values.len()
+        );
+        match group.next(handler) {
+            Ok(message) => {
+                group.task_done(&message).expect("task_done");
+                values.push(String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned());
+            }
+            Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+            Err(error) => errors.push(error),
+        }
+    }
+    (values, errors)
+}
+
+/// A member the coordinator says is fenced (FENCED_MEMBER_EPOCH) or
+/// unknown (UNKNOWN_MEMBER_ID) has lost its assignment: it gives every
+/// partition up (the pre-rebalance callback names them), commits nothing
+/// with its old epoch (the commit of what was done is refused before it
+/// is sent and `next` says so once), joins again with epoch 0, gets its
+/// partitions back, reads again what was not committed, and goes on
+/// consuming and committing with its new epoch.
+#[test]
+fn kafka_consumer_protocol_a_fenced_member_drops_its_partitions_and_rejoins() {
+    if !consumer_protocol_spoken("kip848_fenced") {
+        return;
+    }
+    let mock = MockCluster::start(1);
+    mock.create_topic("orders", 2);
+    let mut options = consumer_protocol_options();
+    options.retain(|(key, _)| *key != "auto_commit_interval_messages");
+    options.extend([
+        ("auto_commit_interval_messages", "1000000"),
+        ("auto_commit_interval_ms", "3600000"),
+        ("consumer_timeout_ms", "200"),
+    ]);
+    let group_id = "kip848_fenced";
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), group_id, &options);
+    let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+    let mut handler = RecordingHandler::default();
+    group.start(Duration::from_secs(30), &mut handler).expect("start");
+    assert_eq!(handler.acquired, ["orders-0,orders-1"]);
+
+    const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
+    const FENCED_MEMBER_EPOCH: i16 = 110;
+    const UNKNOWN_MEMBER_ID: i16 = 25;
+    let mut committed_total = 0;
+    for (round, code) in [FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER_ID].into_iter().enumerate() {
+        let committed = format!("committed{round}");
+        let pending = format!("pending{round}");
+        produce_numbered(mock.bootstrap(), "orders", &committed, 20);
+        let (_, errors) = take_done(&group, &mut handler, 20);
+        assert!(errors.is_empty(), "{errors:?}");
+        group.commit().expect("commit");
+        committed_total += 20;
+        produce_numbered(mock.bootstrap(), "orders", &pending, 10);
+        let (_, errors) = take_done(&group, &mut handler, 10);
+        assert!(errors.is_empty(), "{errors:?}");
+
+        let (released_before, acquired_before) = (handler.released.len(), handler.acquired.len());
+        mock.push_errors(CONSUMER_GROUP_HEARTBEAT, &[code]);
+        // The 10 done but not committed are read again after the rejoin.
+        let (again, errors) = take_done(&group, &mut handler, 10);
+        assert_eq!(
+            handler.released[released_before..],
+            ["orders-0,orders-1"],
+            "round {round}: every partition given up, the application told"
+        );
+        assert_eq!(
+            handler.acquired[acquired_before..],
+            ["orders-0,orders-1"],
+            "round {round}: the partitions come back after the rejoin"
+        );
+        assert!(
+            again.iter().all(|value| value.starts_with(&pending)),
+            "round {round}: {again:?}"
+        );
+        assert_eq!(
+            errors.len(),
+            1,
+            "round {round}: the refused commit is said once: {errors:?}"
+        );
+        assert_eq!(errors[0].code(), ErrorCode::OffsetCommit, "{}", errors[0]);
+        assert_eq!(
+            committed_offsets(mock.bootstrap(), group_id, "orders")
+                .values()
+                .sum::<i64>(),
+            committed_total,
+            "round {round}: nothing was committed with the old epoch"
+        );
+        group.commit().expect("the new epoch commits");
+        committed_total += 10;
+        assert_eq!(
+            committed_offsets(mock.bootstrap(), group_id, "orders")
+                .values()
+                .sum::<i64>(),
+            committed_total
+        );
+    }
+    group.stop(Duration::from_secs(10), &mut handler).expect("stop");
 }
 
 /// Two of our members and two librdkafka 2.16 members with

@@ -404,8 +404,13 @@ fn thread_workers_pause_while_zookeeper_is_unreachable_and_commit_what_they_fini
 
 /// The worker program of the process-mode tests: this test binary, started
 /// by the group with the `YK_WORKER_*` environment and a `log=<path>`
-/// argument; it appends `<partition> <offset> <pid>` per message, slowly,
-/// and commits each. On SIGTERM it takes no further message and exits.
+/// argument; it appends `<partition> <offset> <pid> <microseconds since
+/// the epoch>` per message, slowly, and commits each. On SIGTERM it takes
+/// no further message and exits. With the `refusals=tolerated` argument a
+/// commit the coordinator refuses in a rebalance is reported on stderr
+/// and the worker goes on (each message is marked done, so the consumer's
+/// auto-commit stores it later); otherwise a refused commit fails the
+/// worker.
 #[test]
 fn worker_process_main() {
     if std::env::var_os("YK_WORKER_TOPIC").is_none() {
@@ -414,6 +419,7 @@ fn worker_process_main() {
     let log = std::env::args()
         .find_map(|a| a.strip_prefix("log=").map(PathBuf::from))
         .expect("log=<path>");
+    let tolerate_refusals = std::env::args().any(|a| a == "refusals=tolerated");
     // Blocked before any thread starts, so that every thread inherits the
     // mask and only the waiting thread takes SIGTERM.
     let mut terminate = nix::sys::signal::SigSet::empty();
@@ -437,14 +443,24 @@ fn worker_process_main() {
             Ok(message) => {
                 std::thread::sleep(Duration::from_millis(5));
                 // One write per line: workers append to one file at once.
-                let line = format!("{} {} {pid}\n", message.partition(), message.offset());
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_micros();
+                let line = format!("{} {} {pid} {now}\n", message.partition(), message.offset());
                 let mut file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(&log)
                     .unwrap();
                 file.write_all(line.as_bytes()).unwrap();
-                consumer.commit_message(&message).expect("commit");
+                consumer.task_done(&message).expect("task_done");
+                match consumer.commit_message(&message) {
+                    Err(error) if tolerate_refusals && error.code() == ErrorCode::OffsetCommit => {
+                        eprintln!("worker {pid}: commit refused: {error}");
+                    }
+                    committed => committed.expect("commit"),
+                }
             }
             Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
             Err(error) => panic!("worker: {error}"),
@@ -651,6 +667,261 @@ fn worker_processes_are_held_while_zookeeper_is_unreachable_and_stop_gracefully(
         committed_offsets(mock.bootstrap(), "held", "held"),
         processed,
         "every processed message committed: the next owner reads none of it again"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Process workers under Kafka's group protocols
+// ---------------------------------------------------------------------------
+
+/// The options of a group of worker processes balanced by Kafka's classic
+/// protocol with `assignor`.
+fn classic_process_options(assignor: &'static str) -> Vec<(&'static str, &'static str)> {
+    let mut options = kafka_options(assignor).to_vec();
+    options.extend([
+        ("max_termination_timeout_secs", "2"),
+        ("auto_commit_interval_ms", "300"),
+    ]);
+    options
+}
+
+/// The same for the next-generation protocol; `None` (and said why) when
+/// the mock does not speak it (the 2.0.2 mock offers no
+/// ConsumerGroupHeartbeat).
+fn next_generation_process_options(mock: &MockCluster, test: &str) -> Option<Vec<(&'static str, &'static str)>> {
+    let version = mock.librdkafka_version();
+    if version.starts_with("2.0.") {
+        eprintln!("{test}: the librdkafka {version} mock does not speak group_protocol=kafka_consumer; skipped");
+        return None;
+    }
+    Some(vec![
+        ("group_protocol", "kafka_consumer"),
+        ("session_timeout_ms", "6000"),
+        ("heartbeat_interval_ms", "300"),
+        ("max_termination_timeout_secs", "2"),
+        ("auto_commit_interval_ms", "300"),
+    ])
+}
+
+/// A group of worker processes for `topic` balanced by Kafka with `options`.
+fn kafka_process_group(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    options: &[(&str, &str)],
+    command: &[String],
+) -> Arc<MultiprocessingGroup> {
+    let config = config(bootstrap, "", group, options);
+    Arc::new(MultiprocessingGroup::new(&[topic.to_string()], config, WorkerMode::Processes(command.to_vec())).unwrap())
+}
+
+/// How many times each (partition, offset) of the log was processed.
+fn processed_counts(log: &Path) -> BTreeMap<(i32, i64), usize> {
+    let mut counts = BTreeMap::new();
+    for (partition, offset, _) in read_log(log) {
+        *counts.entry((partition, offset)).or_default() += 1;
+    }
+    counts
+}
+
+/// Per partition, per worker process: when it processed its first and its
+/// last message (microseconds since the epoch), from the log's fourth field.
+fn holdings(log: &Path) -> BTreeMap<i32, BTreeMap<u32, (u128, u128)>> {
+    let mut spans: BTreeMap<i32, BTreeMap<u32, (u128, u128)>> = BTreeMap::new();
+    for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [partition, _, pid, at] = fields[..] else {
+            panic!("a log line without its time: {line:?}");
+        };
+        let at: u128 = at.parse().unwrap();
+        let span = spans
+            .entry(partition.parse().unwrap())
+            .or_default()
+            .entry(pid.parse().unwrap())
+            .or_insert((at, at));
+        span.0 = span.0.min(at);
+        span.1 = span.1.max(at);
+    }
+    spans
+}
+
+/// No two worker processes processed messages of one partition at once.
+fn assert_never_shared(log: &Path) {
+    for (partition, workers) in holdings(log) {
+        let mut spans: Vec<(u128, u128, u32)> = workers.iter().map(|(pid, (a, b))| (*a, *b, *pid)).collect();
+        spans.sort();
+        for pair in spans.windows(2) {
+            assert!(
+                pair[0].1 < pair[1].0,
+                "partition {partition} was processed by workers {} and {} at once: {spans:?}",
+                pair[0].2,
+                pair[1].2
+            );
+        }
+    }
+}
+
+/// The command of a worker that tolerates commits refused in a rebalance.
+fn tolerant_worker_command(name: &str) -> (PathBuf, Vec<String>) {
+    let (log, mut command) = worker_command(name);
+    command.push("refusals=tolerated".to_string());
+    (log, command)
+}
+
+#[test]
+fn worker_processes_balanced_by_kafka_process_every_message_once_and_resume_from_their_commits() {
+    let mock = MockCluster::start(3);
+    two_process_groups_process_every_message_once(&mock, "mp-processes-kafka", &classic_process_options("range"));
+}
+
+#[test]
+fn worker_processes_balanced_by_the_next_generation_protocol_process_every_message_once() {
+    let mock = MockCluster::start(3);
+    let test = "mp-processes-kip848";
+    if let Some(options) = next_generation_process_options(&mock, test) {
+        two_process_groups_process_every_message_once(&mock, test, &options);
+    }
+}
+
+/// Two groups of worker processes split an 8-partition topic four and four
+/// and process 2,000 messages once each, every worker committing with the
+/// group member's generation (a refused commit fails the worker, so the
+/// run would show it); after both stop, a new group resumes from the
+/// commits: it processes only what came after.
+fn two_process_groups_process_every_message_once(mock: &MockCluster, group: &str, options: &[(&str, &str)]) {
+    mock.create_topic("jobs", 8);
+    let (log, command) = worker_command(group);
+    let groups: Vec<Arc<MultiprocessingGroup>> = (0..2)
+        .map(|_| kafka_process_group(mock.bootstrap(), group, "jobs", options, &command))
+        .collect();
+    let runs: Vec<_> = groups.iter().map(run_in_background).collect();
+    wait_until("each group runs four workers", Duration::from_secs(60), || {
+        groups.iter().all(|g| g.consumers().len() == 4)
+    });
+    let mut partitions: Vec<i32> = groups
+        .iter()
+        .flat_map(|g| g.consumers())
+        .map(|w| w.partition.partition)
+        .collect();
+    partitions.sort();
+    assert_eq!(
+        partitions,
+        (0..8).collect::<Vec<_>>(),
+        "the shares are disjoint and complete"
+    );
+
+    produce_numbered(mock.bootstrap(), "jobs", "j", 2000);
+    wait_until("2,000 messages processed", Duration::from_secs(60), || {
+        processed_counts(&log).len() == 2000
+    });
+    for group in &groups {
+        group.stop_group(Duration::from_secs(20)).unwrap();
+    }
+    for run in runs {
+        run.join().unwrap().unwrap();
+    }
+    let twice: Vec<_> = processed_counts(&log).into_iter().filter(|(_, n)| *n != 1).collect();
+    assert!(twice.is_empty(), "processed more than once: {twice:?}");
+    let committed = committed_offsets(mock.bootstrap(), group, "jobs");
+    assert_eq!(
+        committed.values().sum::<i64>(),
+        2000,
+        "every message committed: {committed:?}"
+    );
+
+    let restarted = kafka_process_group(mock.bootstrap(), group, "jobs", options, &command);
+    let run = run_in_background(&restarted);
+    wait_until(
+        "the restarted group runs eight workers",
+        Duration::from_secs(60),
+        || restarted.consumers().len() == 8,
+    );
+    produce_numbered(mock.bootstrap(), "jobs", "r", 200);
+    wait_until("200 more processed", Duration::from_secs(60), || {
+        processed_counts(&log).len() == 2200
+    });
+    restarted.stop_group(Duration::from_secs(20)).unwrap();
+    run.join().unwrap().unwrap();
+    assert_eq!(
+        read_log(&log).len(),
+        2200,
+        "the restarted group resumed from the commits, reading nothing again"
+    );
+}
+
+#[test]
+fn a_member_joining_a_kafka_group_of_worker_processes_loses_nothing_and_shares_no_partition() {
+    let mock = MockCluster::start(3);
+    member_joins_worker_processes(&mock, "mp-join-eager", &classic_process_options("range"));
+}
+
+#[test]
+fn a_member_joining_a_cooperative_group_of_worker_processes_loses_nothing_and_shares_no_partition() {
+    let mock = MockCluster::start(3);
+    member_joins_worker_processes(
+        &mock,
+        "mp-join-cooperative",
+        &classic_process_options("cooperative-sticky"),
+    );
+}
+
+#[test]
+fn a_member_joining_a_next_generation_group_of_worker_processes_loses_nothing_and_shares_no_partition() {
+    let mock = MockCluster::start(3);
+    let test = "mp-join-kip848";
+    if let Some(options) = next_generation_process_options(&mock, test) {
+        member_joins_worker_processes(&mock, test, &options);
+    }
+}
+
+/// A second group of worker processes joins while the first one's workers
+/// are busy with a backlog: the partitions are split two and two, every
+/// message is processed (a commit refused in the rebalance makes the next
+/// owner read again from the last commit, never skip), no partition is
+/// processed by two workers at once, and the commits come to cover
+/// everything.
+fn member_joins_worker_processes(mock: &MockCluster, group: &str, options: &[(&str, &str)]) {
+    mock.create_topic("jobs", 4);
+    produce_numbered(mock.bootstrap(), "jobs", "j", 6000);
+    let (log, command) = tolerant_worker_command(group);
+    let first = kafka_process_group(mock.bootstrap(), group, "jobs", options, &command);
+    let first_run = run_in_background(&first);
+    wait_until(
+        "the first group's four workers processing",
+        Duration::from_secs(60),
+        || partitions_in_log(&log) == 4,
+    );
+    let second = kafka_process_group(mock.bootstrap(), group, "jobs", options, &command);
+    let second_run = run_in_background(&second);
+    wait_until("two workers in each group", Duration::from_secs(60), || {
+        first.consumers().len() == 2 && second.consumers().len() == 2
+    });
+    assert!(
+        processed_counts(&log).len() < 6000,
+        "the rebalance came after the backlog was done; the test proves nothing"
+    );
+    wait_until("6,000 messages processed", Duration::from_secs(120), || {
+        processed_counts(&log).len() == 6000
+    });
+    // A commit refused in the rebalance is made good by the next one
+    // (the workers' auto-commit) once the group is stable.
+    wait_until("6,000 messages committed", Duration::from_secs(30), || {
+        committed_offsets(mock.bootstrap(), group, "jobs").values().sum::<i64>() == 6000
+    });
+    for member in [&first, &second] {
+        member.stop_group(Duration::from_secs(20)).unwrap();
+    }
+    first_run.join().unwrap().unwrap();
+    second_run.join().unwrap().unwrap();
+    let counts = processed_counts(&log);
+    let again = counts.values().filter(|n| **n > 1).count();
+    eprintln!("{group}: {again} of 6000 messages processed again after the rebalance");
+    assert_never_shared(&log);
+    let committed = committed_offsets(mock.bootstrap(), group, "jobs");
+    assert_eq!(
+        committed.values().sum::<i64>(),
+        6000,
+        "every message committed: {committed:?}"
     );
 }
 

@@ -999,7 +999,8 @@ enum yk_error yk_consumer_config_new(const char *group_id,
  * (docs/consumer-groups.md): no ZooKeeper is needed and offsets are stored
  * in Kafka, so `offset_storage` set to `zookeeper` or `dual` with it is
  * `YK_ERROR_CONFIGURATION`; the ZooKeeper options are ignored; a
- * multiprocessing group with worker processes refuses it for now.
+ * multiprocessing group's workers, threads or processes, commit with the
+ * group member's generation.
  * `group_protocol=kafka_consumer` does the same through Kafka's
  * next-generation protocol (KIP-848, the coordinator computes the split,
  * `group_remote_assignor` says how); on a broker that does not offer
@@ -1530,8 +1531,13 @@ void yk_multiprocessing_group_free(struct yk_multiprocessing_group *group);
  * In a worker program started by a process-mode group: the simple consumer
  * of its partition, with the group's configuration and offsets, in `*out`
  * (not yet connected: call `yk_consumer_connect`; free with
- * `yk_consumer_free`). `YK_ERROR_CONFIGURATION` when the `YK_WORKER_*`
- * environment is missing or malformed. `*out` is written only on success.
+ * `yk_consumer_free`). Under `group_protocol=kafka` or `kafka_consumer`
+ * its commits carry the group member's generation, which the group
+ * publishes to its workers (`YK_WORKER_MEMBERSHIP`); a commit between
+ * generations, or after the group is gone, is `YK_ERROR_OFFSET_COMMIT`
+ * (docs/consumer-groups.md). `YK_ERROR_CONFIGURATION` when the
+ * `YK_WORKER_*` environment is missing or malformed. `*out` is written
+ * only on success.
  */
 enum yk_error yk_multiprocessing_worker_consumer(struct yk_consumer **out);
 

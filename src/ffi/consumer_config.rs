@@ -111,7 +111,8 @@ pub unsafe extern "C" fn yk_consumer_config_new(
 /// (docs/consumer-groups.md): no ZooKeeper is needed and offsets are stored
 /// in Kafka, so `offset_storage` set to `zookeeper` or `dual` with it is
 /// `YK_ERROR_CONFIGURATION`; the ZooKeeper options are ignored; a
-/// multiprocessing group with worker processes refuses it for now.
+/// multiprocessing group's workers, threads or processes, commit with the
+/// group member's generation.
 /// `group_protocol=kafka_consumer` does the same through Kafka's
 /// next-generation protocol (KIP-848, the coordinator computes the split,
 /// `group_remote_assignor` says how); on a broker that does not offer

@@ -258,8 +258,13 @@ pub unsafe extern "C" fn yk_multiprocessing_group_free(group: *mut yk_multiproce
 /// In a worker program started by a process-mode group: the simple consumer
 /// of its partition, with the group's configuration and offsets, in `*out`
 /// (not yet connected: call `yk_consumer_connect`; free with
-/// `yk_consumer_free`). `YK_ERROR_CONFIGURATION` when the `YK_WORKER_*`
-/// environment is missing or malformed. `*out` is written only on success.
+/// `yk_consumer_free`). Under `group_protocol=kafka` or `kafka_consumer`
+/// its commits carry the group member's generation, which the group
+/// publishes to its workers (`YK_WORKER_MEMBERSHIP`); a commit between
+/// generations, or after the group is gone, is `YK_ERROR_OFFSET_COMMIT`
+/// (docs/consumer-groups.md). `YK_ERROR_CONFIGURATION` when the
+/// `YK_WORKER_*` environment is missing or malformed. `*out` is written
+/// only on success.
 #[no_mangle]
 pub unsafe extern "C" fn yk_multiprocessing_worker_consumer(out: *mut *mut yk_consumer) -> ErrorCode {
     boundary(function_name!(), || {

@@ -324,6 +324,15 @@ async fn heartbeats(
     membership: &mut Membership,
 ) -> Result<()> {
     let mut next_beat = tokio::time::Instant::now();
+    // After a fencing the member joins again on a connection of its own,
+    // closed after the answer: librdkafka's mock remembers per member the
+    // last assignment it sent and leaves out of its answer one that is the
+    // same, also to a member it fenced itself and kept (its assignment is
+    // lost on our side); a closed connection clears that memory, so the
+    // next heartbeat brings the whole assignment. Only after a fencing,
+    // when the member holds nothing: the closed connection also makes the
+    // mock forget what the member owns (docs/protocol-notes.md).
+    let mut rejoin_apart = false;
     loop {
         if shared.leaving.load(Ordering::Acquire) {
             return Ok(());
@@ -340,10 +349,25 @@ async fn heartbeats(
             continue;
         }
         next_beat = tokio::time::Instant::now() + membership.interval;
-        let Some(connection) = coordinator_connection(cluster, coordinator).await? else {
+        let Some(pooled) = coordinator_connection(cluster, coordinator).await? else {
             tokio::time::sleep(RETRY_PAUSE).await;
             continue;
         };
+        let apart = if rejoin_apart {
+            let deadline = Instant::now() + cluster.options().request_timeout;
+            match coordinator.new_connection(cluster, deadline).await {
+                Ok(connection) => Some(connection),
+                Err(error) if retriable_transport(&error) => {
+                    coordinator.forget();
+                    next_beat = tokio::time::Instant::now() + RETRY_PAUSE;
+                    continue;
+                }
+                Err(error) => return Err(error.with_code(ErrorCode::ConsumerGroup)),
+            }
+        } else {
+            None
+        };
+        let connection: &BrokerConnection = apart.as_ref().unwrap_or(&pooled);
         connection.versions().version_for::<ConsumerGroupHeartbeatRequest>().map_err(|_| {
             Error::new(
                 ErrorCode::ConsumerGroup,
@@ -376,6 +400,7 @@ async fn heartbeats(
                 shared.generation.set(None);
                 membership.epoch = 0;
                 membership.target = None;
+                rejoin_apart = true;
                 shared.update(|status| {
                     status.revoking.clear();
                     status.revoke_all = !status.held.is_empty();
@@ -413,6 +438,7 @@ async fn heartbeats(
             }
         }
         shared.update(|status| status.confirmed_at = status.confirmed_at.max(sent));
+        rejoin_apart = false;
         if response.heartbeat_interval_ms > 0 {
             membership.interval = Duration::from_millis(response.heartbeat_interval_ms as u64);
         }
@@ -428,9 +454,20 @@ async fn heartbeats(
             }));
         }
         if let Some(assignment) = response.assignment {
-            membership.target = Some(assigned(&connection, settings, &assignment, &mut membership.names).await?);
+            membership.target = Some(assigned(connection, settings, &assignment, &mut membership.names).await?);
         }
     }
+}
+
+/// Where a reconciliation stands.
+enum Reconciled {
+    /// The holder is still giving partitions up.
+    Waiting,
+    /// The target is what the holder owns already (sent again after a
+    /// rejoin apart): nothing to take, nothing to tell.
+    Unchanged,
+    /// The holder owns the target now; the coordinator must hear of it.
+    Taken,
 }
 
 /// Moves the holder towards the target assignment: first what it must
@@ -440,26 +477,35 @@ fn reconcile(shared: &Shared, membership: &mut Membership) -> bool {
     let Some(target) = &membership.target else {
         return false;
     };
-    let done = shared.update(|status| {
+    let reconciled = shared.update(|status| {
         if status.revoke_all || !status.revoking.is_empty() {
-            return false;
+            return Reconciled::Waiting;
+        }
+        if status.state == State::Assigned && status.held == *target {
+            return Reconciled::Unchanged;
         }
         let revoke: Vec<TopicPartition> = status.held.iter().filter(|p| !target.contains(p)).cloned().collect();
         if !revoke.is_empty() {
             status.revoking = revoke;
-            return false;
+            return Reconciled::Waiting;
         }
         status.added = target.iter().filter(|p| !status.held.contains(p)).cloned().collect();
         status.held = target.clone();
         status.state = State::Assigned;
         status.assignments += 1;
-        true
+        Reconciled::Taken
     });
-    if done == Some(true) {
-        membership.target = None;
-        return true;
+    match reconciled {
+        Some(Reconciled::Taken) => {
+            membership.target = None;
+            true
+        }
+        Some(Reconciled::Unchanged) => {
+            membership.target = None;
+            false
+        }
+        Some(Reconciled::Waiting) | None => false,
     }
-    false
 }
 
 /// A heartbeat; `owned` (the partitions owned, by topic id) makes it a

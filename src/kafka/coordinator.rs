@@ -48,21 +48,43 @@ pub struct Generation {
     pub group_instance_id: Option<String>,
 }
 
+/// Told every generation a member enters, in order.
+pub type GenerationWatcher = Box<dyn Fn(Option<&Generation>) + Send + Sync>;
+
 /// The generation a member is in now, shared by the member (which
 /// changes it) and its consumer's commits (which carry it). `None`
-/// between generations: a commit then is refused here.
-#[derive(Debug, Default)]
-pub struct MemberGeneration(Mutex<Option<Generation>>);
+/// between generations: a commit then is refused here. A watcher may
+/// follow it from outside the process (a multiprocessing group's worker
+/// processes, docs/consumer-groups.md).
+#[derive(Default)]
+pub struct MemberGeneration {
+    current: Mutex<Option<Generation>>,
+    watcher: OnceLock<GenerationWatcher>,
+}
 
 impl MemberGeneration {
     /// The generation now, if any.
     pub fn current(&self) -> Option<Generation> {
-        self.0.locked().clone()
+        self.current.locked().clone()
     }
 
-    /// Enters `generation` (`None`: between generations).
+    /// Enters `generation` (`None`: between generations) and tells the
+    /// watcher before anyone can read it here, so that the watcher never
+    /// lags behind a commit of this process.
     pub fn set(&self, generation: Option<Generation>) {
-        *self.0.locked() = generation;
+        let mut current = self.current.locked();
+        if let Some(watcher) = self.watcher.get() {
+            watcher(generation.as_ref());
+        }
+        *current = generation;
+    }
+
+    /// Tells `watcher` the generation now and every later one. One
+    /// watcher per member: a later one is told the generation now only.
+    pub fn watch(&self, watcher: GenerationWatcher) {
+        let current = self.current.locked();
+        watcher(current.as_ref());
+        let _ = self.watcher.set(watcher);
     }
 }
 

@@ -10,9 +10,15 @@
 //! (processes) the rest before the partitions move. One worker failing
 //! never stops the others.
 //!
-//! Owns the partitioner, the workers and their bookkeeping; the workers own
-//! their consumers ([`thread`], [`process`]).
+//! Under Kafka's group protocol the group is the one member; its workers'
+//! commits carry its generation: thread workers share it in memory,
+//! worker processes read it from the group's membership file
+//! ([`membership_file`]).
+//!
+//! Owns the partitioner, the workers, the membership file and their
+//! bookkeeping; the workers own their consumers ([`thread`], [`process`]).
 
+pub(crate) mod membership_file;
 pub(crate) mod process;
 pub(crate) mod thread;
 
@@ -34,6 +40,7 @@ use crate::set_partitioner::layout;
 use crate::sync::Locking;
 use crate::topic_partition::TopicPartition;
 
+use membership_file::MembershipFile;
 use process::ProcessWorker;
 use thread::{ThreadWorker, WorkerFactory};
 
@@ -133,13 +140,6 @@ impl MultiprocessingGroup {
     pub fn new(topics: &[String], config: ConsumerConfig, mode: WorkerMode) -> Result<MultiprocessingGroup> {
         check_group_topics(topics)?;
         if let WorkerMode::Processes(command) = &mode {
-            if config.kafka_group.is_some() {
-                // A worker process's commits would not carry the member's
-                // generation (docs/consumer-groups.md).
-                return Err(Error::configuration(
-                    "group_protocol=kafka is not available for worker processes yet; use thread workers",
-                ));
-            }
             process::check_command(command)?;
             process::check_config(&config)?;
         }
@@ -206,12 +206,21 @@ impl MultiprocessingGroup {
 
     fn supervise(&self) -> Result<()> {
         let partitions = partition_set(&self.cluster, &self.topics)?;
+        // Made before the member joins, so that nothing is left to undo
+        // when it cannot be; removed when this run ends, after the workers.
+        let membership = match (&self.mode, &self.config.kafka_group) {
+            (WorkerMode::Processes(_), Some(_)) => Some(MembershipFile::create()?),
+            _ => None,
+        };
         let partitioner = join_group(&self.config, &self.topics, &self.identifier, partitions)?;
         let gate = PartitionerGate::new(&partitioner);
         *self.delivery.locked() = Some(Arc::clone(&gate));
         *self.generation.locked() = partitioner.generation();
+        if let (Some(file), Some(generation)) = (&membership, partitioner.generation()) {
+            file.follow(&generation);
+        }
         let mut workers: BTreeMap<TopicPartition, Worker> = BTreeMap::new();
-        let result = contain_panic(|| self.run_workers(partitioner.as_ref(), &gate, &mut workers));
+        let result = contain_panic(|| self.run_workers(partitioner.as_ref(), &gate, membership.as_ref(), &mut workers));
         // Every way out, an error or a panic included, stops the workers
         // (with their commits) and leaves the party, as Python yelp_kafka's
         // MultiprocessingConsumerGroup does in its finally clause: no worker
@@ -228,6 +237,7 @@ impl MultiprocessingGroup {
         &self,
         partitioner: &dyn Balancer,
         gate: &Arc<PartitionerGate>,
+        membership: Option<&MembershipFile>,
         workers: &mut BTreeMap<TopicPartition, Worker>,
     ) -> Result<()> {
         let mut last_refresh = Instant::now();
@@ -239,7 +249,7 @@ impl MultiprocessingGroup {
                 Step::Continue => {}
                 Step::Acquire(partitions) => {
                     for partition in partitions {
-                        let running = self.start_worker(&partition, gate)?;
+                        let running = self.start_worker(&partition, gate, membership)?;
                         workers.insert(
                             partition.clone(),
                             Worker {
@@ -274,7 +284,7 @@ impl MultiprocessingGroup {
                     return Err(error.with_code(partitioner.failure_code()));
                 }
             }
-            self.restart_dead_workers(workers, gate)?;
+            self.restart_dead_workers(workers, gate, membership)?;
             // Thread workers ask the gate themselves; processes are held
             // from here (docs/consumer-groups.md, "Workers while ZooKeeper
             // is in doubt"). The wait below returns when the connection
@@ -294,7 +304,12 @@ impl MultiprocessingGroup {
         }
     }
 
-    fn start_worker(&self, partition: &TopicPartition, gate: &Arc<PartitionerGate>) -> Result<Running> {
+    fn start_worker(
+        &self,
+        partition: &TopicPartition,
+        gate: &Arc<PartitionerGate>,
+        membership: Option<&MembershipFile>,
+    ) -> Result<Running> {
         Ok(match &self.mode {
             WorkerMode::Threads(factory) => Running::Thread(ThreadWorker::start(
                 &self.config,
@@ -303,7 +318,12 @@ impl MultiprocessingGroup {
                 Arc::clone(gate),
                 self.generation.locked().clone(),
             )?),
-            WorkerMode::Processes(command) => Running::Process(ProcessWorker::start(command, &self.config, partition)?),
+            WorkerMode::Processes(command) => Running::Process(ProcessWorker::start(
+                command,
+                &self.config,
+                partition,
+                membership.map(MembershipFile::path),
+            )?),
         })
     }
 
@@ -311,10 +331,11 @@ impl MultiprocessingGroup {
         &self,
         workers: &mut BTreeMap<TopicPartition, Worker>,
         gate: &Arc<PartitionerGate>,
+        membership: Option<&MembershipFile>,
     ) -> Result<()> {
         for worker in workers.values_mut() {
             if worker.has_ended() {
-                worker.running = self.start_worker(&worker.partition, gate)?;
+                worker.running = self.start_worker(&worker.partition, gate, membership)?;
                 worker.restarts += 1;
             }
         }

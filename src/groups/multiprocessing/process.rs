@@ -4,9 +4,13 @@
 //! simple consumer inside the worker. A worker asked to stop gets SIGTERM,
 //! and SIGKILL when it outlives the group's patience. While its group may
 //! not deliver (the session in doubt, docs/consumer-groups.md) a worker is
-//! held with SIGSTOP, and SIGCONT lets it go on.
+//! held with SIGSTOP, and SIGCONT lets it go on. Under Kafka's group
+//! protocol a worker also gets the path of the group's membership file,
+//! and its commits carry the generation read there (`membership_file`).
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::Arc;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -14,7 +18,10 @@ use nix::unistd::Pid;
 use crate::config::{ClusterConfig, Config};
 use crate::consumer::{Consumer, ConsumerConfig, Subscription};
 use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::coordinator::MemberGeneration;
 use crate::topic_partition::TopicPartition;
+
+use super::membership_file::WorkerMembership;
 
 /// The environment a worker program receives.
 pub const ENV_TOPIC: &str = "YK_WORKER_TOPIC";
@@ -34,6 +41,9 @@ pub const ENV_ZOOKEEPER: &str = "YK_WORKER_ZOOKEEPER";
 pub const ENV_CONFIG: &str = "YK_WORKER_CONFIG";
 /// The process id of the group that started the worker.
 pub const ENV_GROUP_PID: &str = "YK_WORKER_GROUP_PID";
+/// Under Kafka's group protocol: the file holding the group member's
+/// generation, which the worker's commits carry.
+pub const ENV_MEMBERSHIP: &str = "YK_WORKER_MEMBERSHIP";
 
 /// How often a worker checks that its group is still alive.
 const ORPHAN_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -46,10 +56,21 @@ pub struct ProcessWorker {
 }
 
 impl ProcessWorker {
-    /// Starts `command` for `partition`.
-    pub fn start(command: &[String], config: &ConsumerConfig, partition: &TopicPartition) -> Result<ProcessWorker> {
+    /// Starts `command` for `partition`; its commits carry the
+    /// generation written to `membership`, when the group has one.
+    pub fn start(
+        command: &[String],
+        config: &ConsumerConfig,
+        partition: &TopicPartition,
+        membership: Option<&Path>,
+    ) -> Result<ProcessWorker> {
         let cluster = config.cluster();
-        let child = Command::new(&command[0])
+        let mut program = Command::new(&command[0]);
+        match membership {
+            Some(path) => program.env(ENV_MEMBERSHIP, path),
+            None => program.env_remove(ENV_MEMBERSHIP),
+        };
+        let child = program
             .args(&command[1..])
             .env(ENV_TOPIC, partition.topic.as_str())
             .env(ENV_PARTITION, partition.partition.to_string())
@@ -144,7 +165,9 @@ fn encode_config(values: &Config) -> String {
 
 /// Inside a worker program: the simple consumer of the partition the group
 /// started this process for, with the group's configuration and offsets
-/// (not yet connected). A missing or malformed variable is a `ConfigurationError`.
+/// (not yet connected); under Kafka's group protocol its commits carry the
+/// group member's generation, read from the group's file before each
+/// commit. A missing or malformed variable is a `ConfigurationError`.
 ///
 /// The worker exits when its group's process is gone (it was killed, say):
 /// nobody else would stop it, and the partition will be another member's.
@@ -175,6 +198,15 @@ pub fn consumer_from_env() -> Result<Consumer> {
         partitions: Some(vec![partition]),
     };
     let consumer = Consumer::new(subscription, config)?;
+    if let Some(path) = std::env::var_os(ENV_MEMBERSHIP) {
+        let generation = Arc::new(MemberGeneration::default());
+        consumer.commit_as_member(Arc::clone(&generation));
+        consumer.set_commit_gate(Arc::new(WorkerMembership::new(PathBuf::from(path), generation)));
+    } else if consumer.config().kafka_group.is_some() {
+        return Err(Error::configuration(format!(
+            "{ENV_MEMBERSHIP} is not set: a worker of a group balanced by Kafka commits with the group's generation"
+        )));
+    }
     let group_pid: u32 = var(ENV_GROUP_PID)?
         .parse()
         .map_err(|_| Error::configuration(format!("{ENV_GROUP_PID} is not a process id")))?;
