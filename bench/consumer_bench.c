@@ -6,6 +6,8 @@
  *   consumer_bench fill    BOOTSTRAP TOPIC PARTITIONS COUNT SIZE CODEC
  *   consumer_bench yk      BOOTSTRAP TOPIC COUNT
  *   consumer_bench rdkafka BOOTSTRAP TOPIC COUNT [tuned]
+ *   consumer_bench yk      group BOOTSTRAP ZOOKEEPER TOPIC COUNT [kafka]
+ *   consumer_bench rdkafka group BOOTSTRAP ZOOKEEPER TOPIC COUNT [tuned]
  *
  * fill: writes COUNT messages of SIZE bytes round-robin over PARTITIONS
  * partitions with librdkafka, batched and compressed with CODEC.
@@ -20,6 +22,16 @@
  * message; cpu_s is user+sys of this process (getrusage), every thread of
  * the library included; rss_kb its peak resident set; library the version
  * of librdkafka that ran (or yelp_kafka).
+ *
+ * group: the same reading as the only member of a new consumer group:
+ * yelp_kafka's `yk_consumer_group` (ZooKeeper balancing at ZOOKEEPER, the
+ * default; with `kafka`, Kafka's group protocol instead, the ZooKeeper
+ * unused) against librdkafka's subscribing consumer (`rd_kafka_subscribe`,
+ * ZOOKEEPER unused). Both start from the earliest offset and auto-commit
+ * to Kafka. The rate counts from the first message received to the last
+ * (joining and the first assignment are left out); cpu_s is the process's
+ * CPU over that same span, cpu_total_s from the start, join_s the time
+ * from the start to the first message.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -212,8 +224,131 @@ static void yk_consume(const char *bootstrap, const char *topic, long count)
     yk_cluster_config_free(cluster);
 }
 
+/* ---------------------------------------------------------------- groups */
+
+static void report_group(long count, long long bytes, double started, double cpu_started, double first_message,
+                         double cpu_at_first)
+{
+    double reading = now_s() - first_message, cpu = cpu_s();
+    /* The span starts with the first message: the others came in it. */
+    printf("msgs_per_s=%.0f cpu_s=%.3f cpu_total_s=%.3f bytes=%lld elapsed_s=%.3f join_s=%.3f rss_kb=%ld "
+           "library=%s\n",
+           (double)(count - 1) / reading, cpu - cpu_at_first, cpu - cpu_started, bytes, reading,
+           first_message - started, peak_rss_kb(), library);
+}
+
+static void rdkafka_group(const char *bootstrap, const char *topic, long count, int tuned)
+{
+    double started = now_s(), cpu_started = cpu_s();
+    char group[128];
+    group_name(group, sizeof group, "rdkafka-group");
+    rd_kafka_conf_t *conf = rd_conf(bootstrap);
+    rd_set(conf, "group.id", group);
+    rd_set(conf, "auto.offset.reset", "earliest");
+    if (tuned) {
+        rd_set(conf, "queued.min.messages", "10000000");
+        rd_set(conf, "queued.max.messages.kbytes", "2097151");
+    }
+    char error[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
+    if (!rk)
+        die("rd_kafka_new", error);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
+    if (rd_kafka_subscribe(rk, topics) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        die("subscribe", topic);
+    rd_kafka_topic_partition_list_destroy(topics);
+
+    long received = 0;
+    long long bytes = 0;
+    double first_message = 0, cpu_at_first = 0;
+    while (received < count) {
+        rd_kafka_message_t *message = rd_kafka_consumer_poll(rk, 1000);
+        if (!message)
+            continue;
+        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (received == 0) {
+                first_message = now_s();
+                cpu_at_first = cpu_s();
+            }
+            received++;
+            bytes += (long long)message->len;
+        } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            die("consume", rd_kafka_message_errstr(message));
+        }
+        rd_kafka_message_destroy(message);
+    }
+    report_group(received, bytes, started, cpu_started, first_message, cpu_at_first);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+static void yk_group(const char *bootstrap, const char *zookeeper, const char *topic, long count,
+                     const char *protocol)
+{
+    double started = now_s(), cpu_started = cpu_s();
+    char group_id[128];
+    group_name(group_id, sizeof group_id, "yk-group");
+    yk_cluster_config *cluster = NULL;
+    yk_consumer_config *config = NULL;
+    yk_consumer_group *group = NULL;
+    yk_check(yk_cluster_config_new("bench", "bench", bootstrap, zookeeper, &cluster), "cluster");
+    yk_check(yk_consumer_config_new(group_id, cluster, &config), "config");
+    yk_check(yk_consumer_config_set(config, "offset_storage", "kafka"), "offset_storage");
+    yk_check(yk_consumer_config_set(config, "auto_offset_reset", "smallest"), "auto_offset_reset");
+    /* Debian's librdkafka 2.0.2 mock mis-encodes ListOffsets v4/v5. */
+    yk_check(yk_consumer_config_set(config, "api_version_caps", "ListOffsets:3"), "api_version_caps");
+    /* The only member: nothing to wait for (the default cooldown is 30 s). */
+    yk_check(yk_consumer_config_set(config, "partitioner_cooldown", "0.2"), "partitioner_cooldown");
+    yk_check(yk_consumer_config_set(config, "consumer_timeout_ms", "1000"), "consumer_timeout_ms");
+    if (protocol)
+        yk_check(yk_consumer_config_set(config, "group_protocol", protocol), "group_protocol");
+    const char *topics[] = {topic};
+    yk_check(yk_consumer_group_new(topics, 1, config, NULL, &group), "yk_consumer_group_new");
+    yk_check(yk_consumer_group_start(group, 60000), "yk_consumer_group_start");
+
+    long received = 0;
+    long long bytes = 0;
+    double first_message = 0, cpu_at_first = 0;
+    while (received < count) {
+        yk_message *message = NULL;
+        yk_error err = yk_consumer_group_next(group, &message);
+        if (err == YK_ERROR_CONSUMER_TIMEOUT)
+            continue;
+        yk_check(err, "yk_consumer_group_next");
+        if (received == 0) {
+            first_message = now_s();
+            cpu_at_first = cpu_s();
+        }
+        size_t len = 0;
+        yk_message_value(message, &len);
+        bytes += (long long)len;
+        received++;
+        yk_check(yk_consumer_group_task_done(group, message), "yk_consumer_group_task_done");
+        yk_message_free(message);
+    }
+    report_group(received, bytes, started, cpu_started, first_message, cpu_at_first);
+    yk_check(yk_consumer_group_stop(group, 10000), "yk_consumer_group_stop");
+    yk_consumer_group_free(group);
+    yk_consumer_config_free(config);
+    yk_cluster_config_free(cluster);
+}
+
 int main(int argc, char **argv)
 {
+    if ((argc == 7 || argc == 8) && strcmp(argv[2], "group") == 0) {
+        const char *variant = argc == 8 ? argv[7] : NULL;
+        if (strcmp(argv[1], "yk") == 0 && (!variant || strcmp(variant, "kafka") == 0)) {
+            yk_group(argv[3], argv[4], argv[5], atol(argv[6]), variant);
+            return 0;
+        }
+        if (strcmp(argv[1], "rdkafka") == 0 && (!variant || strcmp(variant, "tuned") == 0)) {
+            library = rd_kafka_version_str();
+            rdkafka_group(argv[3], argv[5], atol(argv[6]), variant != NULL);
+            return 0;
+        }
+    }
     if (argc == 8 && strcmp(argv[1], "fill") == 0) {
         fill(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), (size_t)atol(argv[6]), argv[7]);
     } else if (argc == 5 && strcmp(argv[1], "yk") == 0) {
@@ -225,7 +360,9 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "usage: consumer_bench fill BOOTSTRAP TOPIC PARTITIONS COUNT SIZE CODEC\n"
                 "       consumer_bench yk BOOTSTRAP TOPIC COUNT\n"
-                "       consumer_bench rdkafka BOOTSTRAP TOPIC COUNT [tuned]\n");
+                "       consumer_bench rdkafka BOOTSTRAP TOPIC COUNT [tuned]\n"
+                "       consumer_bench yk group BOOTSTRAP ZOOKEEPER TOPIC COUNT [kafka]\n"
+                "       consumer_bench rdkafka group BOOTSTRAP ZOOKEEPER TOPIC COUNT [tuned]\n");
         return 2;
     }
     return 0;

@@ -17,6 +17,8 @@ mkdir -p "$out"
 
 libraries=(rdkafka-2.0.2 rdkafka-2.16 yk)
 anchors=(rdkafka-2.0.2 rdkafka-2.16)
+# The yelp_kafka runs whose ratios to the anchors are printed.
+subjects=(yk)
 rounds="${BENCH_ROUNDS:-5}"
 
 modern_dir="$out/rdkafka-2.16"
@@ -34,7 +36,9 @@ build_bench() {
 # run_as LIBRARY BINARY ARGS...: one run of BINARY for LIBRARY; checks that
 # the librdkafka it loaded is the one asked for. An anchor named with
 # `-tuned` (rdkafka-2.16-tuned) runs with a last argument `tuned`: the
-# consumer bench lifts librdkafka's pre-fetch limits then.
+# consumer bench lifts librdkafka's pre-fetch limits then. A yelp_kafka
+# variant `yk-NAME` runs yk with a last argument NAME (`yk-kafka`: the
+# consumer group bench on Kafka's group protocol).
 run_as() {
     local library="$1" binary="$2" line version
     shift 2
@@ -45,6 +49,7 @@ run_as() {
     fi
     case "$library" in
     yk) line="$("$binary" yk "$@")" ;;
+    yk-*) line="$("$binary" yk "$@" "${library#yk-}")" ;;
     rdkafka-2.16*) line="$(LD_LIBRARY_PATH="$modern_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$binary" rdkafka "$@")" ;;
     rdkafka-*) line="$("$binary" rdkafka "$@")" ;;
     esac
@@ -94,16 +99,19 @@ median_of() {
     median ${runs["$1 $2"]}
 }
 
-# print_ratios HIGHER_IS_BETTER LOWER_IS_BETTER...: yelp_kafka's medians
-# over each anchor's: the first field (a rate), then the others (costs).
+# print_ratios HIGHER_IS_BETTER LOWER_IS_BETTER...: each subject's medians
+# (yelp_kafka's) over each anchor's: the first field (a rate), then the
+# others (costs).
 print_ratios() {
-    local anchor name ratios
-    for anchor in "${anchors[@]}"; do
-        ratios=""
-        for name in "$@"; do
-            ratios+="${ratios:+, }$name $(ratio "$(median_of yk "$name")" "$(median_of "$anchor" "$name")")"
+    local subject anchor name ratios
+    for subject in "${subjects[@]}"; do
+        for anchor in "${anchors[@]}"; do
+            ratios=""
+            for name in "$@"; do
+                ratios+="${ratios:+, }$name $(ratio "$(median_of "$subject" "$name")" "$(median_of "$anchor" "$name")")"
+            done
+            echo "  ratio yelp_kafka${subject#yk} / $anchor: $ratios"
         done
-        echo "  ratio yelp_kafka / $anchor: $ratios"
     done
 }
 

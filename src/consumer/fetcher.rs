@@ -21,17 +21,15 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::records::TimestampType;
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::consumer::config::OffsetReset;
 use crate::consumer::fetch_plan::{plan_fetches, FetchPlan, PartitionFetch};
-use crate::consumer::message::Message;
 use crate::engine::TaskSet;
 use crate::error::{Error, ErrorCode};
 use crate::kafka::cluster::is_stale_leader;
-use crate::kafka::fetch::{FetchLimits, FetchPosition, FetchedRecords};
+use crate::kafka::fetch::{FetchLimits, FetchPosition, Records};
 use crate::kafka::KafkaCluster;
 use crate::sync::{Locking, Waiting};
 use crate::topic_partition::TopicPartition;
@@ -74,8 +72,9 @@ pub struct Chunk {
     /// The offset after what this fetch covered: past its messages, and
     /// past control records and compacted offsets after them.
     pub next_offset: i64,
-    /// The messages.
-    pub messages: std::vec::IntoIter<Message>,
+    /// The records, made messages one at a time as the application takes
+    /// them ([`Message::from_record`](crate::consumer::Message)).
+    pub records: Records,
 }
 
 /// What the application takes from the queue.
@@ -236,7 +235,7 @@ impl Drop for Fetcher {
 
 /// What became of one partition in one fetch.
 enum PartitionOutcome {
-    Fetched { messages: Vec<Message>, next_offset: i64 },
+    Fetched { records: Records, next_offset: i64 },
     Reset { position: i64 },
     Retry,
     Failed(Error),
@@ -403,14 +402,14 @@ impl Scheduler {
             };
             fetch.in_flight = false;
             let previous = fetch.position;
-            let (messages, reset_to) = match outcome {
-                PartitionOutcome::Fetched { messages, next_offset } => {
+            let (records, reset_to) = match outcome {
+                PartitionOutcome::Fetched { records, next_offset } => {
                     fetch.position = next_offset;
-                    (messages, None)
+                    (records, None)
                 }
                 PartitionOutcome::Reset { position } => {
                     fetch.position = position;
-                    (Vec::new(), Some(position))
+                    (Records::default(), Some(position))
                 }
                 PartitionOutcome::Retry => {
                     fetch.retry_at = Some(now + self.settings.retry_backoff);
@@ -428,7 +427,7 @@ impl Scheduler {
             // Nothing to hand out and nothing passed: no chunk. A chunk
             // without messages still tells the tracker that the position
             // moved (past control records, or by the reset policy).
-            if messages.is_empty() && reset_to.is_none() && fetch.position == previous {
+            if records.is_empty() && reset_to.is_none() && fetch.position == previous {
                 continue;
             }
             fetch.queued += 1;
@@ -437,7 +436,7 @@ impl Scheduler {
                 assignment,
                 reset_to,
                 next_offset: fetch.position,
-                messages: messages.into_iter(),
+                records,
             }));
             pushed = true;
         }
@@ -513,7 +512,7 @@ async fn fetch_job(
         let outcome = match result {
             Ok(fetched) => PartitionOutcome::Fetched {
                 next_offset: fetched.next_offset,
-                messages: messages_of(&partition, assignment, fetched),
+                records: fetched.into_records(),
             },
             Err(error) if error.code() == ErrorCode::OffsetOutOfRange => {
                 let started = Instant::now();
@@ -580,21 +579,4 @@ async fn reset_position(
             "offset {offset} of {partition} is out of range and the reset failed"
         ))),
     }
-}
-
-fn messages_of(partition: &TopicPartition, assignment: u64, fetched: FetchedRecords) -> Vec<Message> {
-    let mut messages = Vec::with_capacity(fetched.decoded_count());
-    messages.extend(fetched.into_records().map(|record| Message {
-        topic: partition.topic.clone(),
-        partition: partition.partition,
-        offset: record.offset,
-        timestamp: record.timestamp,
-        log_append_time: record.timestamp_type == TimestampType::LogAppend,
-        key: record.key,
-        value: record.value,
-        headers: record.headers,
-        assignment,
-        slot: 0,
-    }));
-    messages
 }

@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{Record, TimestampType};
 
 use crate::topic_partition::{Topic, TopicPartition};
 
@@ -27,7 +28,9 @@ pub struct Message {
     pub(crate) log_append_time: bool,
     pub(crate) key: Option<Bytes>,
     pub(crate) value: Option<Bytes>,
-    pub(crate) headers: Headers,
+    /// `None` when the record has none: most have none, and a boxed map
+    /// keeps the message small, so it moves cheaply on its way out.
+    pub(crate) headers: Option<Box<Headers>>,
     /// The assignment of the partition this message came from: after a
     /// revoke (or a new assignment) its task_done no longer counts.
     pub(crate) assignment: u64,
@@ -36,6 +39,25 @@ pub struct Message {
 }
 
 impl Message {
+    /// `record` of `partition`, delivered under `assignment` from tracker
+    /// slot `slot`. Built on the application's thread as it takes the
+    /// record: the topic's reference count is then touched by that thread
+    /// only, not by the fetching thread too.
+    pub(crate) fn from_record(partition: &TopicPartition, assignment: u64, slot: usize, record: Record) -> Message {
+        Message {
+            topic: partition.topic.clone(),
+            partition: partition.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            log_append_time: record.timestamp_type == TimestampType::LogAppend,
+            key: record.key,
+            value: record.value,
+            headers: (!record.headers.is_empty()).then(|| Box::new(record.headers)),
+            assignment,
+            slot,
+        }
+    }
+
     /// The topic.
     pub fn topic(&self) -> &Topic {
         &self.topic
@@ -64,7 +86,9 @@ impl Message {
     /// The headers, in record order: name and value (`None`: null).
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&[u8], Option<&[u8]>)> {
         self.headers
-            .iter()
+            .as_deref()
+            .map(Headers::iter)
+            .unwrap_or_default()
             .map(|(name, value)| (name.as_str().as_bytes(), value.as_deref()))
     }
 

@@ -394,8 +394,8 @@ impl Consumer {
         let mut taken = 0;
         while taken < max {
             if let Some(CurrentChunk { chunk, slot }) = state.current.as_mut() {
-                if let Some(mut message) = chunk.messages.next() {
-                    message.slot = *slot;
+                if let Some(record) = chunk.records.next() {
+                    let message = Message::from_record(&chunk.partition, chunk.assignment, *slot, record);
                     state.tracker.delivered(*slot, chunk.assignment, message.offset);
                     put(message);
                     taken += 1;

@@ -139,8 +139,11 @@ pub unsafe extern "C" fn yk_consumer_get_message(
         check_out(out, "out")?;
         let consumer = handle(consumer, "consumer")?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        let message = consumer.consumer.get_message(block, timeout)?;
-        write_handle(out, consumer.hand_out(message));
+        // Boxed where it is taken: the message is not moved through the
+        // results on its way out (a copy per message otherwise).
+        consumer.consumer.get_messages(block, timeout, 1, |message| {
+            write_handle(out, consumer.hand_out(message));
+        })?;
         Ok(())
     })
 }

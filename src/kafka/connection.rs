@@ -349,11 +349,23 @@ async fn read_frame(reader: &mut OwnedReadHalf, address: &str, max_response_byte
             format!("{address} sent a frame of {length} bytes (limit {max_response_bytes})"),
         ));
     }
-    let mut frame = BytesMut::zeroed(length as usize);
-    reader
-        .read_exact(&mut frame)
-        .await
-        .map_err(|e| Error::new(ErrorCode::Transport, format!("read from {address}: {e}")))?;
+    // Read into the buffer's spare room (`read_buf`) rather than zeroing
+    // it first: a fetch answer is megabytes, each written once by the read.
+    let length = length as usize;
+    let mut frame = BytesMut::with_capacity(length);
+    let mut body = (&mut *reader).take(length as u64);
+    while frame.len() < length {
+        let read = body
+            .read_buf(&mut frame)
+            .await
+            .map_err(|e| Error::new(ErrorCode::Transport, format!("read from {address}: {e}")))?;
+        if read == 0 {
+            return Err(Error::new(
+                ErrorCode::Transport,
+                format!("read from {address}: the connection closed inside a frame"),
+            ));
+        }
+    }
     Ok(frame.freeze())
 }
 

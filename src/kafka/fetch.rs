@@ -61,17 +61,49 @@ pub struct FetchedRecords {
 impl FetchedRecords {
     /// The data records from the asked offset on, in offset order. A
     /// compressed batch comes whole, so it may start before that offset.
-    pub fn into_records(self) -> impl Iterator<Item = Record> {
-        let first_offset = self.first_offset;
-        self.batches
-            .into_iter()
-            .flat_map(|batch| batch.records)
-            .filter(move |record| record.offset >= first_offset)
+    pub fn into_records(self) -> Records {
+        Records {
+            batches: self.batches.into_iter(),
+            current: Vec::new().into_iter(),
+            first_offset: self.first_offset,
+        }
     }
+}
 
-    /// How many records the batches hold (before the offset filter).
-    pub fn decoded_count(&self) -> usize {
-        self.batches.iter().map(|batch| batch.records.len()).sum()
+/// The records of one partition's part of a fetch answer, moved out one at
+/// a time as the application takes them: what a consumer's queue holds
+/// for the partition until then.
+#[derive(Debug, Default)]
+pub struct Records {
+    batches: std::vec::IntoIter<RecordSet>,
+    current: std::vec::IntoIter<Record>,
+    first_offset: i64,
+}
+
+impl Records {
+    /// True when no record from the asked offset on is left.
+    pub fn is_empty(&self) -> bool {
+        let first_offset = self.first_offset;
+        !self
+            .current
+            .as_slice()
+            .iter()
+            .chain(self.batches.as_slice().iter().flat_map(|batch| &batch.records))
+            .any(|record| record.offset >= first_offset)
+    }
+}
+
+impl Iterator for Records {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        loop {
+            match self.current.next() {
+                Some(record) if record.offset >= self.first_offset => return Some(record),
+                Some(_) => {}
+                None => self.current = self.batches.next()?.records.into_iter(),
+            }
+        }
     }
 }
 
