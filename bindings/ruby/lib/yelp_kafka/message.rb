@@ -111,8 +111,14 @@ module YelpKafka
     KEY = 6
     VALUE = 8
     HEADERS = 10
-    VIEW_SIZE = Native::MessageView.size
-    VIEW_WORDS = VIEW_SIZE / 8
+    VIEW_WORDS = Native::MessageView.size / 8
+    # Messages taken from the library per call (BatchReader).
+    CAPACITY = 1024
+    # For each field's word: its index in the words of each of CAPACITY
+    # consecutive views, so that a column is one Array#values_at.
+    COLUMN_INDEXES = Array.new(VIEW_WORDS) do |word|
+      Array.new(CAPACITY) { |i| (i * VIEW_WORDS) + word }.freeze
+    end.freeze
     # struct yk_header, as String#unpack reads it.
     HEADER_FORMAT = "J J J J"
     HEADER_SIZE = Native::Header.size
@@ -121,25 +127,18 @@ module YelpKafka
     # FFI::Pointer object per read: a third of the cost per message.
     ADDRESS_SPACE = FFI::Pointer.new(1)
 
-    # What the messages of one batch share: its views as one binary String
-    # (raw) and, once Messages are made of them, as 64-bit words (words);
-    # the library's batch they point into (kept alive while a message or
-    # column set is), the source, and each topic's name read once.
+    # What the messages of one batch share: the words of its views, the
+    # library's batch they point into (kept alive while a message or a
+    # MessageColumns is), the source, and each topic's name read once.
     class Taken
       attr_reader :words, :source, :count
 
-      def initialize(raw, count, batch, source)
-        @raw = raw
+      def initialize(words, count, batch, source)
+        @words = words
         @count = count
         @batch = batch
         @source = source
         @topics = {}
-        @words = nil
-      end
-
-      # The views as words, for the Messages made of them.
-      def unpack_words
-        @words ||= @raw.unpack("q*")
       end
 
       def topic(base)
@@ -168,7 +167,8 @@ module YelpKafka
 
       # The headers of the view whose first word is at base.
       def headers(base)
-        address, count = @raw.unpack("q q", offset: (base + HEADERS) * 8)
+        address = @words[base + HEADERS]
+        count = @words[base + HEADERS + 1]
         return NO_HEADERS if address.zero?
 
         memory = ADDRESS_SPACE.get_bytes(address - 1, count * HEADER_SIZE)
@@ -178,35 +178,23 @@ module YelpKafka
         end.to_h
       end
 
-      # The field at word of count views from the index-th, as an Array of
-      # Integers read by one String#unpack: directive "q" reads a 64-bit
-      # word, "l" the 32-bit value in its low half, "qq" the word and the
-      # next (one after the other).
-      def column(word, index, count, directive = "q")
-        return [] if count.zero?
-
-        @raw.unpack(COLUMN_FORMATS[directive][count], offset: ((index * VIEW_WORDS) + word) * 8)
+      # The field at word of count views from the index-th (count at most
+      # CAPACITY), as an Array of Integers: one Array#values_at, in C.
+      def column(word, index, count)
+        @words.values_at(*COLUMN_INDEXES[word][index, count])
       end
     end
-
-    # String#unpack formats that read one field of count consecutive views:
-    # the field, then (skipping to the same field of the next view) the
-    # field again; built once per directive and count. "qq" reads two
-    # consecutive words (an address and its length) per view.
-    COLUMN_FORMATS = { "q" => 8, "l" => 4, "qq" => 16 }.to_h do |directive, width|
-      [directive, Hash.new { |formats, count| formats[count] = "#{directive}#{"x#{VIEW_SIZE - width}#{directive}" * (count - 1)}".freeze }]
-    end.freeze
 
     module_function
 
     # The views of a batch as a Taken.
     def taken(views, count, batch, source)
-      Taken.new(views.get_bytes(0, count * VIEW_SIZE), count, batch, source)
+      Taken.new(views.get_array_of_int64(0, count * VIEW_WORDS), count, batch, source)
     end
 
     # A Message for each of count views of taken, from the index-th.
     def messages(taken, index = 0, count = taken.count)
-      words = taken.unpack_words
+      words = taken.words
       Array.new(count) do |i|
         base = (index + i) * VIEW_WORDS
         Message.new(taken, base, bytes(words[base + VALUE], words[base + VALUE + 1]))
@@ -222,8 +210,8 @@ module YelpKafka
   # The messages of one batch as columns: one Array per field, index i of
   # each being the batch's i-th message, in order. The fast way to read
   # (MessageStream#each_columns): no object per message but its value and
-  # key Strings, and each column of Integers is built by one
-  # String#unpack over the batch's views. Each column is built when first
+  # key Strings, and each column of Integers is one Array#values_at over
+  # the batch's views, read as words by one call. Each column is built when first
   # asked for, then kept; the columns are frozen Arrays.
   #
   #   values      binary Strings, nil for a null value (a tombstone)
@@ -267,7 +255,8 @@ module YelpKafka
     end
 
     def partitions
-      @partitions ||= @taken.column(Views::PARTITION, @index, @size, "l").freeze
+      # The 32-bit partition is the low half of its word.
+      @partitions ||= @taken.column(Views::PARTITION, @index, @size).map! { |word| word & 0xffff_ffff }.freeze
     end
 
     def timestamps_ms
@@ -312,12 +301,13 @@ module YelpKafka
     # The bytes at the address and length words from word on, per message;
     # all nil (no String read) when every address is NULL.
     def bytes_column(word)
-      pairs = @taken.column(word, @index, @size, "qq")
-      return Array.new(@size).freeze if pairs.max.zero?
+      addresses = @taken.column(word, @index, @size)
+      return Array.new(@size).freeze if addresses.max.zero?
 
+      lengths = @taken.column(word + 1, @index, @size)
       Array.new(@size) do |i|
-        address = pairs[i * 2]
-        address.zero? ? nil : Views::ADDRESS_SPACE.get_bytes(address - 1, pairs[(i * 2) + 1])
+        address = addresses[i]
+        address.zero? ? nil : Views::ADDRESS_SPACE.get_bytes(address - 1, lengths[i])
       end.freeze
     end
   end
@@ -328,9 +318,6 @@ module YelpKafka
   # Messages only when one is asked for. Not synchronized: its owner's
   # calls run one at a time.
   class BatchReader
-    # Messages taken from the library per call.
-    CAPACITY = 1024
-
     # source: the consumer or group the messages come from.
     def initialize(source)
       @source = source
@@ -397,7 +384,7 @@ module YelpKafka
     # for task_done, so it is freed only when they are garbage.
     def new_batch
       out = FFI::MemoryPointer.new(:pointer)
-      Error.check(Native.yk_message_batch_new(CAPACITY, out))
+      Error.check(Native.yk_message_batch_new(Views::CAPACITY, out))
       FFI::AutoPointer.new(out.read_pointer, Native.method(:yk_message_batch_free))
     end
   end
