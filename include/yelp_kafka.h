@@ -1428,6 +1428,22 @@ const char *yk_version(void);
 enum yk_error yk_message_batch_new(size_t capacity, struct yk_message_batch **out);
 
 /**
+ * Marks `count` messages of `batch`, from the `first` (0-based, in the
+ * order of its views), processed, in order: what `yk_task_done` does for
+ * each, in one call, which is what a binding that pays per C call (Ruby's
+ * ffi) wants for a whole batch. Each is marked on whichever consumer or
+ * group handed it out, as `yk_task_done` says (also a message already
+ * marked, which changes nothing). Stops at the first failure and returns
+ * it, its message naming the failing index: the messages before it stay
+ * marked. `first + count` beyond the messages the batch holds is
+ * `YK_ERROR_INVALID_ARGUMENT` and marks nothing; `count` 0 marks nothing.
+ * Not while another thread fills `batch`.
+ */
+enum yk_error yk_message_batch_task_done(const struct yk_message_batch *batch,
+                                         size_t first,
+                                         size_t count);
+
+/**
  * Frees a batch and the messages it holds (their views go with them).
  * NULL is a no-op.
  */

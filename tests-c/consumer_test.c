@@ -523,6 +523,97 @@ static void test_batches_and_views(void)
     group_end();
 }
 
+/* The committed offset of `group` on "other" 0 (kafka storage); -1 when none. */
+static int64_t committed_offset(yk_offsets *offsets, const char *group)
+{
+    yk_topics *topics = NULL;
+    EXPECT_OK(yk_topics_new(&topics));
+    EXPECT_OK(yk_topics_add(topics, "other"));
+    yk_offsets_result *result = NULL;
+    int64_t committed = -2;
+    if (CHECK(yk_offsets_current(offsets, group, topics, false, &result) == YK_ERROR_OK)) {
+        size_t count = 0;
+        const yk_partition_offsets *rows = yk_offsets_result_rows(result, &count);
+        committed = count == 1 ? rows[0].committed : -2;
+        yk_offsets_result_free(result);
+    }
+    yk_topics_free(topics);
+    return committed;
+}
+
+static void test_batch_task_done(void)
+{
+    group_begin("consumer: yk_message_batch_task_done");
+    char group[128];
+    snprintf(group, sizeof group, "c-batch-done-%s", run_id);
+    yk_consumer_config *config = consumer_config(group, "kafka");
+    EXPECT_OK(yk_consumer_config_set(config, "auto_commit_enable", "false"));
+    yk_consumer *consumer = NULL;
+    EXPECT_OK(yk_consumer_new_simple(config, "other", NULL, 0, &consumer));
+    EXPECT_OK(yk_consumer_connect(consumer));
+    yk_offsets *offsets = offsets_client("kafka");
+    yk_message_batch *batch = NULL;
+    EXPECT_OK(yk_message_batch_new(16, &batch));
+    /* Nothing taken yet: any range but the empty one is out of range. */
+    EXPECT_OK(yk_message_batch_task_done(batch, 0, 0));
+    EXPECT_CODE(yk_message_batch_task_done(batch, 0, 1), YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_task_done",
+                "out of range", "holds 0");
+    EXPECT_CODE(yk_message_batch_task_done(NULL, 0, 0), YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_task_done",
+                "batch", NULL);
+
+    char values[6][64];
+    int64_t first = produce_values(group, 6, values);
+    const yk_message_view *views = NULL;
+    size_t count = 0;
+    int seen = 0;
+    bool checked_refusals = false;
+    double deadline = now_seconds() + 10;
+    while (seen < 6 && now_seconds() < deadline) {
+        yk_error code = yk_consumer_next_batch(consumer, 1000, batch, &views, &count);
+        if (code == YK_ERROR_CONSUMER_TIMEOUT)
+            continue;
+        if (!CHECKF(code == YK_ERROR_OK, "next_batch: %s", yk_last_error_message()))
+            break;
+        CHECK(views[0].offset == first + seen);
+        if (!checked_refusals) {
+            /* Past the end, and a count whose end overflows: refused, and
+             * nothing is marked (the commit below stays where it was). */
+            EXPECT_CODE(yk_message_batch_task_done(batch, 1, count), YK_ERROR_INVALID_ARGUMENT,
+                        "yk_message_batch_task_done", "out of range", NULL);
+            EXPECT_CODE(yk_message_batch_task_done(batch, count, 1), YK_ERROR_INVALID_ARGUMENT,
+                        "yk_message_batch_task_done", "out of range", NULL);
+            EXPECT_CODE(yk_message_batch_task_done(batch, 1, SIZE_MAX), YK_ERROR_INVALID_ARGUMENT,
+                        "yk_message_batch_task_done", "out of range", NULL);
+            yk_topic_partition other = {"other", 0};
+            EXPECT_OK(yk_consumer_commit_partitions(consumer, &other, 1));
+            CHECKF(committed_offset(offsets, group) < first + 1, "committed %lld, nothing was done",
+                   (long long)committed_offset(offsets, group));
+            checked_refusals = true;
+        }
+        /* The first message alone, then all of them: marking one again
+         * changes nothing. */
+        EXPECT_OK(yk_message_batch_task_done(batch, 0, 1));
+        EXPECT_OK(yk_message_batch_task_done(batch, 0, count));
+        seen += (int)count;
+    }
+    CHECKF(seen == 6, "saw %d of 6", seen);
+    EXPECT_OK(yk_consumer_commit(consumer));
+    CHECK(committed_offset(offsets, group) == first + 6);
+
+    /* The batch's messages belong to their consumer, not to the batch: once
+     * it is closed, then freed, marking them says so and names the message. */
+    EXPECT_OK(yk_consumer_close(consumer));
+    EXPECT_CODE(yk_message_batch_task_done(batch, 0, count), YK_ERROR_CLOSED_HANDLE, "yk_message_batch_task_done",
+                "message 0", "closed");
+    yk_consumer_free(consumer);
+    EXPECT_CODE(yk_message_batch_task_done(batch, 0, count), YK_ERROR_CLOSED_HANDLE, "yk_message_batch_task_done",
+                "message 0", "freed");
+    yk_message_batch_free(batch);
+    yk_offsets_free(offsets);
+    yk_consumer_config_free(config);
+    group_end();
+}
+
 /* The header `name` of view `v`: its index, or -1. */
 static int header_index(const yk_message_view *v, const char *name)
 {
@@ -1241,6 +1332,7 @@ int main(void)
         test_round_trip_with_zookeeper_offsets();
         test_plain_consumer_and_close();
         test_batches_and_views();
+        test_batch_task_done();
         test_headers();
         test_wakeup();
         test_ready_fd();

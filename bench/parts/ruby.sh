@@ -7,8 +7,9 @@
 #   throughput run (no key, linger 5 ms, delivery reports counted in a
 #   callback);
 # - consumer: bench.rb consumer (KafkaSimpleConsumer#each, each field read,
-#   #task_done) and consumer-batch (#each_batch(task_done: true)) against
-#   bench/message_path_bench.c batch (the same through
+#   #task_done), consumer-batch (#each_batch(task_done: true)) and
+#   consumer-columns (#each_columns(task_done: true), every column read)
+#   against bench/message_path_bench.c batch (the same through
 #   yk_consumer_next_batch and yk_task_done).
 # Every Ruby run goes twice: on the default interpreter and with --yjit
 # (when this Ruby has YJIT). Issue #14 asks for at most 3x for both, on
@@ -38,10 +39,12 @@ ruby_bench() {
 exact_field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" $2"; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-workloads=(c-producer ruby-producer ruby-producer-batch c-consumer ruby-consumer ruby-consumer-batch)
+workloads=(c-producer ruby-producer ruby-producer-batch c-consumer ruby-consumer ruby-consumer-batch
+    ruby-consumer-columns)
 yjit=()
 if ruby --yjit -e 'exit RubyVM::YJIT.enabled?' 2>/dev/null; then
-    yjit=(ruby-producer-yjit ruby-producer-batch-yjit ruby-consumer-yjit ruby-consumer-batch-yjit)
+    yjit=(ruby-producer-yjit ruby-producer-batch-yjit ruby-consumer-yjit ruby-consumer-batch-yjit
+        ruby-consumer-columns-yjit)
 fi
 
 declare -A cpu thread gc

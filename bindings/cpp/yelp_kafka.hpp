@@ -887,6 +887,11 @@ public:
     iterator end() const & { return iterator(views_ + count_); }
     iterator end() const && = delete;
 
+    /// Marks every message of the last fill processed in one call
+    /// (yk_message_batch_task_done), each on the consumer or group that
+    /// handed it out; nothing after a timeout.
+    void task_done() const { Error::check(yk_message_batch_task_done(handle_.get(), 0, count_)); }
+
     yk_message_batch *get() const noexcept { return handle_.get(); }
 
 private:

@@ -22,6 +22,7 @@ var notBound = map[string]string{
 	"yk_message_timestamp":                     "messages are read from yk_message_view, every field at once",
 	"yk_message_key":                           "messages are read from yk_message_view, every field at once",
 	"yk_message_value":                         "messages are read from yk_message_view, every field at once",
+	"yk_message_batch_task_done":               "TaskDoneAll marks any messages, of any batches, in one cgo call (yk_go_task_done_all)",
 }
 
 // Every function of the C API is called by the package (from Go or from

@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 
 use crate::consumer::Message;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, Result};
 use crate::ffi::arguments::check_out;
 use crate::ffi::boundary::{boundary, boundary_value, function_name};
 use crate::ffi::handles::{free_handle, handle, Boxed, Handle, MadeIn};
@@ -70,6 +70,15 @@ impl yk_message {
                 self.headers.as_ptr()
             },
             header_count: self.headers.len(),
+        }
+    }
+
+    /// Marks this message done on the consumer or group that handed it out
+    /// (see `yk_task_done`); nothing for a message lent to a callback.
+    pub(crate) fn task_done(&self) -> Result<()> {
+        match &self.source {
+            Some(source) => source.task_done(&self.message),
+            None => Ok(()),
         }
     }
 }
@@ -223,13 +232,7 @@ pub unsafe extern "C" fn yk_message_get_view(message: *const yk_message, out: *m
 /// nothing. `message` stays the caller's.
 #[no_mangle]
 pub unsafe extern "C" fn yk_task_done(message: *const yk_message) -> ErrorCode {
-    boundary(function_name!(), || {
-        let message = handle(message, "message")?;
-        match &message.source {
-            Some(source) => source.task_done(&message.message),
-            None => Ok(()),
-        }
-    })
+    boundary(function_name!(), || handle(message, "message")?.task_done())
 }
 
 /// Frees a message. NULL is a no-op.

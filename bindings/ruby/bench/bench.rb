@@ -5,7 +5,7 @@
 # batch), doing the same work:
 #
 #   ruby bench/bench.rb producer|producer-batch BOOTSTRAP TOPIC COUNT SIZE
-#   ruby bench/bench.rb consumer|consumer-batch BOOTSTRAP TOPIC COUNT
+#   ruby bench/bench.rb consumer|consumer-batch|consumer-columns BOOTSTRAP TOPIC COUNT
 #
 # producer: COUNT messages of SIZE bytes, no key, through #produce with
 # linger 5 ms and batches of up to 1,000,000 bytes, delivery reports counted
@@ -18,6 +18,9 @@
 # consumer-batch: the same through #each_batch(task_done: true); the last
 # Array, which the loop breaks out of, stays unmarked (at most 1,024
 # messages, 0.5% of the default COUNT).
+# consumer-columns: the same through #each_columns(task_done: true), every
+# column read (values, keys, offsets, partitions, timestamps, topics), the
+# same sums taken over the columns; the last batch stays unmarked as above.
 # Prints `msgs_per_s=... cpu_s=... thread_cpu_s=... gc_s=...`: cpu_s is the
 # whole process (the library's threads included) during the work only,
 # thread_cpu_s the calling thread alone (Ruby and the C calls it makes),
@@ -86,6 +89,22 @@ def consume_batches(cluster, topic, count)
   sink
 end
 
+def consume_columns(cluster, topic, count)
+  consumer = simple_consumer(cluster, topic)
+  sink = 0
+  seen = 0
+  consumer.each_columns(task_done: true) do |batch|
+    sink += batch.offsets.sum + batch.partitions.sum + batch.timestamps_ms.sum
+    batch.values.each { |value| sink += value.bytesize }
+    batch.keys.each { |key| sink += key.bytesize if key }
+    batch.topics.each { |name| sink += name.getbyte(0) }
+    seen += batch.size
+    break if seen >= count
+  end
+  consumer.close
+  sink
+end
+
 def produce_batches(cluster, topic, count, size)
   producer = YelpKafka::Producer.new(cluster, linger_ms: 5, batch_size_bytes: 1_000_000, acks: 1,
                                               queue_max_messages: 100_000)
@@ -115,7 +134,8 @@ when "producer" then produce(cluster, topic, count, Integer(size))
 when "producer-batch" then produce_batches(cluster, topic, count, Integer(size))
 when "consumer" then consume(cluster, topic, count)
 when "consumer-batch" then consume_batches(cluster, topic, count)
-else abort "usage: bench.rb producer|producer-batch|consumer|consumer-batch BOOTSTRAP TOPIC COUNT [SIZE]"
+when "consumer-columns" then consume_columns(cluster, topic, count)
+else abort "usage: bench.rb producer|producer-batch|consumer|consumer-batch|consumer-columns BOOTSTRAP TOPIC COUNT [SIZE]"
 end
 printf("msgs_per_s=%.0f cpu_s=%.3f thread_cpu_s=%.3f gc_s=%.3f\n", count / (wall_seconds - started),
        cpu_seconds - cpu_started, Process.clock_gettime(Process::CLOCK_THREAD_CPUTIME_ID) - thread_started,

@@ -145,6 +145,120 @@ class ConsumerTest < Minitest::Test
     assert_equal 0, committed_position(topic, group_config)
   end
 
+  # Every field a Message has, per message, from columns.
+  def rows_of(columns)
+    Array.new(columns.size) do |i|
+      [columns.topics[i], columns.partitions[i], columns.offsets[i], columns.timestamps_ms[i], columns.keys[i],
+       columns.values[i], columns.headers(i)]
+    end
+  end
+
+  def row_of(message)
+    [message.topic, message.partition, message.offset, message.timestamp_ms, message.key, message.value,
+     message.headers]
+  end
+
+  # Each column holds, at index i, what #next hands out as the i-th
+  # message: keys and values (null, empty, binary), headers, over two
+  # partitions; after #next, next_columns goes on with the rest of its batch.
+  def test_columns_hold_what_next_hands_out
+    topic = fresh_topic(2)
+    producer = YelpKafka::Producer.new(cluster)
+    40.times do |i|
+      value = [nil, "", "v#{i}\x00\xff".b][i % 3]
+      key = [nil, "", "k#{i}"][(i / 3) % 3]
+      headers = i % 5 == 4 ? { "h" => "x#{i}", "null" => nil } : {}
+      producer.produce(topic, value, key: key, partition: i % 2, headers: headers)
+    end
+    producer.flush(10)
+    producer.close
+    by_next = YelpKafka::KafkaSimpleConsumer.new(topic, config(consumer_timeout_ms: 2000)).connect
+    want = by_next.first(40).map { |message| row_of(message) }
+    by_next.close
+
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, config(consumer_timeout_ms: 2000)).connect
+    got = [row_of(consumer.next)]
+    while got.size < 40
+      columns = consumer.next_columns
+      assert_kind_of YelpKafka::MessageColumns, columns
+      assert_equal columns.size, columns.values.size
+      %i[values keys offsets partitions timestamps_ms topics].each do |name|
+        assert columns.public_send(name).frozen?, name
+        assert_same columns.public_send(name), columns.public_send(name), "#{name} is kept"
+      end
+      assert(columns.values.compact.all? { |v| v.encoding == Encoding::BINARY })
+      assert_equal 1, columns.topics.map(&:object_id).uniq.size
+      got.concat(rows_of(columns))
+    end
+    # The partitions may come in another order; each one's messages in order.
+    assert_equal want.sort_by { |row| row[1, 2] }, got.sort_by { |row| row[1, 2] }
+    got.group_by { |row| row[1] }.each_value { |rows| assert_equal (0...20).to_a, rows.map { |row| row[2] } }
+    assert(want.any? { |row| row[4].nil? } && want.any? { |row| row[5].nil? } && want.any? { |row| row[6].any? })
+    assert_raises(YelpKafka::ConsumerTimeoutError) { consumer.next_columns }
+    consumer.close
+  end
+
+  # each_columns(task_done: true) marks each batch done once its block
+  # returns, not the one it breaks out of nor one whose block raised;
+  # each_columns alone marks nothing.
+  def test_each_columns_marks_done_only_when_asked_and_the_block_returns
+    topic, group_config = filled_topic(1100)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
+    seen = []
+    consumer.each_columns(task_done: true) do |columns|
+      break if seen.size + columns.size == 1100
+
+      seen.concat(columns.values)
+    end
+    consumer.commit
+    consumer.close
+    refute_empty seen
+    assert_equal Array.new(seen.size) { |i| "m#{i}" }, seen
+    assert_equal seen.size, committed_position(topic, group_config)
+
+    raising = config(consumer_timeout_ms: 2000)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, raising).connect
+    assert_raises(KeyError) { consumer.each_columns(task_done: true) { raise KeyError } }
+    consumer.commit
+    consumer.close
+    assert_equal 0, committed_position(topic, raising)
+
+    unmarked = config(consumer_timeout_ms: 2000)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, unmarked).connect
+    assert_kind_of Enumerator, consumer.each_columns
+    assert_equal 1100, consumer.each_columns.lazy.flat_map(&:offsets).first(1100).size
+    consumer.commit
+    consumer.close
+    assert_equal 0, committed_position(topic, unmarked)
+  end
+
+  # task_done_columns marks a whole batch in one call; it takes only the
+  # columns of its own consumer. Bad arguments raise before anything is marked.
+  def test_task_done_columns_and_bad_arguments
+    topic, group_config = filled_topic(3)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
+    other = YelpKafka::KafkaSimpleConsumer.new(topic, config(consumer_timeout_ms: 2000)).connect
+    columns = consumer.next_columns
+    assert_raises(TypeError) { consumer.each_columns(task_done: 1) { flunk } }
+    assert_raises(TypeError) { consumer.task_done_columns(nil) }
+    assert_raises(TypeError) { consumer.task_done_columns([]) }
+    assert_raises(ArgumentError) { other.task_done_columns(columns) }
+    assert_raises(TypeError) { columns.headers("0") }
+    assert_raises(IndexError) { columns.headers(columns.size) }
+    assert_raises(IndexError) { columns.headers(-1) }
+    consumer.commit
+    assert_equal 0, committed_position(topic, group_config)
+    assert_nil consumer.task_done_columns(columns)
+    consumer.commit
+    # Where the next consumer starts: after the batch, the end if it held all three.
+    assert_equal columns.size == 3 ? :end : columns.size, committed_position(topic, group_config)
+    # The columns outlive their consumer; marking them then says why not.
+    other.close
+    consumer.close
+    assert_equal %w[m0 m1 m2].first(columns.size), columns.values
+    assert_raises(YelpKafka::ClosedHandleError) { consumer.task_done_columns(columns) }
+  end
+
   def test_timeout_ends_a_consumer_that_waits_forever
     consumer = YelpKafka::KafkaSimpleConsumer.new(fresh_topic(1), config(consumer_timeout_ms: -1)).connect
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)

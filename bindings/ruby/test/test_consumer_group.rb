@@ -74,6 +74,47 @@ class ConsumerGroupTest < Minitest::Test
     end
   end
 
+  # The group hands out columns too; task_done_columns marks a whole batch,
+  # so the commit covers every message read, and a member that comes next
+  # finds nothing left.
+  def test_columns_of_the_group_are_marked_done_in_one_call
+    word = run_word
+    YelpKafka::Producer.new(cluster).tap { |p| p.send_messages("other", "#{word}-1", "#{word}-2") }.close
+    group_config = config
+    found = []
+    group = YelpKafka::KafkaConsumerGroup.new(["other"], group_config)
+    group.start(30) do
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
+      while found.size < 2 && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+        begin
+          batch = group.next_columns
+        rescue YelpKafka::ConsumerTimeoutError
+          next
+        end
+        assert_equal [batch.size] * 6, [batch.values, batch.keys, batch.offsets, batch.partitions,
+                                        batch.timestamps_ms, batch.topics].map(&:size)
+        assert_equal ["other"], batch.topics.uniq
+        found.concat(batch.values.grep(/\A#{word}-/))
+        group.task_done_columns(batch)
+      end
+      group.commit
+    end
+    assert_equal ["#{word}-1", "#{word}-2"], found
+    again = YelpKafka::KafkaConsumerGroup.new(["other"], group_config)
+    left = []
+    again.start(30) do
+      stop_at = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 2
+      while Process.clock_gettime(Process::CLOCK_MONOTONIC) < stop_at
+        begin
+          left.concat(again.next_columns.values)
+        rescue YelpKafka::ConsumerTimeoutError
+          nil
+        end
+      end
+    end
+    assert_empty left
+  end
+
   def test_next_raises_a_retriable_consumer_timeout_when_nothing_comes
     group = YelpKafka::KafkaConsumerGroup.new(["other"], config(auto_offset_reset: "largest"))
     group.start(30) do

@@ -163,6 +163,7 @@ module YelpKafka
     attach_function :yk_message_batch_free, [:pointer], :void
     # Takes the message's address as an integer: no FFI::Pointer per message.
     attach_function :yk_task_done, [:uintptr_t], :yk_error
+    attach_function :yk_message_batch_task_done, %i[pointer size_t size_t], :yk_error
 
     # struct yk_topic_partition_offset
     class TopicPartitionOffset < FFI::Struct
