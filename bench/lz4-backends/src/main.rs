@@ -14,11 +14,14 @@
 //!   context, as librdkafka compresses.
 //!
 //! Every frame is checked by decoding it with `lz4_flex`'s frame decoder.
-//! Batches are those of `bench/gzip-backends`: keyed records with values
-//! 70% 100–300 B, 25% 1–4 KiB, 5% 16 KiB of log-like text.
+//! The batches are those of `bench/codec_batches.rs`, as for gzip.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
+
+#[path = "../../codec_batches.rs"]
+mod codec_batches;
+use codec_batches::{batch, Random};
 
 const BUILD: &str = if cfg!(feature = "flex-safe") {
     "flex-safe"
@@ -28,71 +31,15 @@ const BUILD: &str = if cfg!(feature = "flex-safe") {
     "liblz4"
 };
 
-/// xorshift64: reproducible input without a dependency.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-}
-
-fn log_text(random: &mut Random, length: usize, out: &mut Vec<u8>) {
-    const LEVELS: [&str; 4] = ["INFO", "INFO", "WARN", "DEBUG"];
-    const SERVICES: [&str; 6] = ["checkout", "search", "reviews", "ads", "geo", "users"];
-    const PATHS: [&str; 5] = ["/v1/biz", "/v2/search", "/v1/user/photos", "/v3/ads/bid", "/health"];
-    let end = out.len() + length;
-    while out.len() < end {
-        let line = format!(
-            "2026-12-05T06:{:02}:{:02}.{:03}Z {} {} request_id={:016x} path={} status={} latency_ms={} user={}\n",
-            random.below(60),
-            random.below(60),
-            random.below(1000),
-            LEVELS[random.below(4) as usize],
-            SERVICES[random.below(6) as usize],
-            random.next(),
-            PATHS[random.below(5) as usize],
-            [200, 200, 200, 404, 500][random.below(5) as usize],
-            random.below(2000),
-            random.below(100_000),
-        );
-        out.extend_from_slice(line.as_bytes());
-    }
-    out.truncate(end);
-}
-
-fn value_length(random: &mut Random) -> usize {
-    match random.below(100) {
-        0..=69 => 100 + random.below(201) as usize,
-        70..=94 => 1024 + random.below(3 * 1024 + 1) as usize,
-        _ => 16 * 1024,
-    }
-}
-
-fn batch(random: &mut Random, bytes: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes + 20 * 1024);
-    while out.len() < bytes {
-        out.extend_from_slice(&random.next().to_le_bytes());
-        out.extend_from_slice(format!("key-{}", random.below(100_000)).as_bytes());
-        let length = value_length(random);
-        log_text(random, length, &mut out);
-    }
-    out
-}
-
 /// This thread's CPU time: on a machine shared with other work, wall time
 /// would count the time the bench waits for a core.
 fn thread_cpu_seconds() -> f64 {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes the timespec it is given.
-    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) }, 0);
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) },
+        0
+    );
     now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
 }
 
@@ -198,7 +145,14 @@ fn encoders() -> Vec<(&'static str, Encoder)> {
             let dst = out.as_mut_ptr();
             let mut at = LZ4F_compressBegin(context, dst, bound, &preferences);
             check(at);
-            let written = LZ4F_compressUpdate(context, dst.add(at), bound - at, batch.as_ptr(), batch.len(), std::ptr::null());
+            let written = LZ4F_compressUpdate(
+                context,
+                dst.add(at),
+                bound - at,
+                batch.as_ptr(),
+                batch.len(),
+                std::ptr::null(),
+            );
             check(written);
             at += written;
             let written = LZ4F_compressEnd(context, dst.add(at), bound - at, std::ptr::null());
@@ -210,7 +164,7 @@ fn encoders() -> Vec<(&'static str, Encoder)> {
 
 fn main() {
     let budget = Duration::from_millis(
-        std::env::var("LZ4_BENCH_MS")
+        std::env::var("CODEC_BENCH_MS")
             .ok()
             .and_then(|ms| ms.parse().ok())
             .unwrap_or(1000),
