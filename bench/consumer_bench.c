@@ -52,12 +52,35 @@ static void die(const char *what, const char *detail)
 
 static const char *library = "yelp_kafka";
 
-static void report(long count, long long bytes, double started, double cpu_started, double first_message)
+/* What a run has read so far, and when it started and had its first message. */
+struct reading {
+    double started, cpu_started;
+    long received;
+    long long bytes;
+    double first_message, cpu_at_first;
+};
+
+static struct reading start_reading(void)
 {
-    double elapsed = now_s() - started;
+    return (struct reading){.started = now_s(), .cpu_started = cpu_s()};
+}
+
+static void count_message(struct reading *reading, size_t len)
+{
+    if (reading->received == 0) {
+        reading->first_message = now_s();
+        reading->cpu_at_first = cpu_s();
+    }
+    reading->received++;
+    reading->bytes += (long long)len;
+}
+
+static void report(const struct reading *r)
+{
+    double elapsed = now_s() - r->started;
     printf("msgs_per_s=%.0f cpu_s=%.3f bytes=%lld elapsed_s=%.3f first_message_s=%.3f rss_kb=%ld library=%s\n",
-           (double)count / elapsed, cpu_s() - cpu_started, bytes, elapsed, first_message - started, peak_rss_kb(),
-           library);
+           (double)r->received / elapsed, cpu_s() - r->cpu_started, r->bytes, elapsed, r->first_message - r->started,
+           peak_rss_kb(), library);
 }
 
 /* A unique group per run, so that every run starts from the beginning. */
@@ -119,11 +142,11 @@ static void fill(const char *bootstrap, const char *topic, int partitions, long 
     printf("filled=%ld\n", count);
 }
 
-static void rdkafka_consume(const char *bootstrap, const char *topic, long count, int tuned)
+/* A librdkafka consumer of a new group named after `lib`, from the earliest offset. */
+static rd_kafka_t *rdkafka_consumer(const char *bootstrap, const char *lib, int tuned)
 {
-    double started = now_s(), cpu_started = cpu_s();
     char group[128];
-    group_name(group, sizeof group, "rdkafka");
+    group_name(group, sizeof group, lib);
     rd_kafka_conf_t *conf = rd_conf(bootstrap);
     rd_set(conf, "group.id", group);
     rd_set(conf, "auto.offset.reset", "earliest");
@@ -136,6 +159,35 @@ static void rdkafka_consume(const char *bootstrap, const char *topic, long count
     if (!rk)
         die("rd_kafka_new", error);
     rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+/* Polls until `count` messages came, dying on a consumer error. */
+static void rdkafka_read(rd_kafka_t *rk, long count, struct reading *reading)
+{
+    while (reading->received < count) {
+        rd_kafka_message_t *message = rd_kafka_consumer_poll(rk, 1000);
+        if (!message)
+            continue;
+        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            count_message(reading, message->len);
+        else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            die("consume", rd_kafka_message_errstr(message));
+        rd_kafka_message_destroy(message);
+    }
+}
+
+/* Closes after the report: the close is not part of the run. */
+static void rdkafka_close(rd_kafka_t *rk)
+{
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+static void rdkafka_consume(const char *bootstrap, const char *topic, long count, int tuned)
+{
+    struct reading reading = start_reading();
+    rd_kafka_t *rk = rdkafka_consumer(bootstrap, "rdkafka", tuned);
     /* Every partition, assigned directly (as yelp_kafka's consumer): no group join. */
     const struct rd_kafka_metadata *metadata = NULL;
     rd_kafka_topic_t *handle = rd_kafka_topic_new(rk, topic, NULL);
@@ -151,27 +203,9 @@ static void rdkafka_consume(const char *bootstrap, const char *topic, long count
     if (rd_kafka_assign(rk, partitions) != RD_KAFKA_RESP_ERR_NO_ERROR)
         die("assign", topic);
     rd_kafka_topic_partition_list_destroy(partitions);
-
-    long received = 0;
-    long long bytes = 0;
-    double first_message = 0;
-    while (received < count) {
-        rd_kafka_message_t *message = rd_kafka_consumer_poll(rk, 1000);
-        if (!message)
-            continue;
-        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            if (received == 0)
-                first_message = now_s();
-            received++;
-            bytes += (long long)message->len;
-        } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            die("consume", rd_kafka_message_errstr(message));
-        }
-        rd_kafka_message_destroy(message);
-    }
-    report(received, bytes, started, cpu_started, first_message);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    rdkafka_read(rk, count, &reading);
+    report(&reading);
+    rdkafka_close(rk);
 }
 
 /* ---------------------------------------------------------------- yelp_kafka */
@@ -182,42 +216,45 @@ static void yk_check(yk_error err, const char *what)
         die(what, yk_last_error_message());
 }
 
-static void yk_consume(const char *bootstrap, const char *topic, long count)
+/* A consumer configuration of a new group named after `lib`, from the
+ * smallest offset, committing to Kafka; `*cluster` is made for it. */
+static yk_consumer_config *new_yk_config(const char *bootstrap, const char *zookeeper, const char *lib,
+                                     yk_cluster_config **cluster)
 {
-    double started = now_s(), cpu_started = cpu_s();
     char group[128];
-    group_name(group, sizeof group, "yk");
-    yk_cluster_config *cluster = NULL;
+    group_name(group, sizeof group, lib);
     yk_consumer_config *config = NULL;
-    yk_consumer *consumer = NULL;
-    yk_check(yk_cluster_config_new("bench", "bench", bootstrap, "", &cluster), "cluster");
-    yk_check(yk_consumer_config_new(group, cluster, &config), "config");
+    yk_check(yk_cluster_config_new("bench", "bench", bootstrap, zookeeper, cluster), "cluster");
+    yk_check(yk_consumer_config_new(group, *cluster, &config), "config");
     yk_check(yk_consumer_config_set(config, "offset_storage", "kafka"), "offset_storage");
     yk_check(yk_consumer_config_set(config, "auto_offset_reset", "smallest"), "auto_offset_reset");
     /* Debian's librdkafka 2.0.2 mock mis-encodes ListOffsets v4/v5. */
     yk_check(yk_consumer_config_set(config, "api_version_caps", "ListOffsets:3"), "api_version_caps");
+    return config;
+}
+
+static void yk_consume(const char *bootstrap, const char *topic, long count)
+{
+    struct reading reading = start_reading();
+    yk_cluster_config *cluster = NULL;
+    yk_consumer_config *config = new_yk_config(bootstrap, "", "yk", &cluster);
+    yk_consumer *consumer = NULL;
     yk_check(yk_consumer_new_simple(config, topic, NULL, 0, &consumer), "yk_consumer_new_simple");
     yk_check(yk_consumer_connect(consumer), "yk_consumer_connect");
 
-    long received = 0;
-    long long bytes = 0;
-    double first_message = 0;
-    while (received < count) {
+    while (reading.received < count) {
         yk_message *message = NULL;
         yk_error err = yk_consumer_get_message(consumer, true, 1000, &message);
         if (err == YK_ERROR_CONSUMER_TIMEOUT)
             continue;
         yk_check(err, "yk_consumer_get_message");
-        if (received == 0)
-            first_message = now_s();
         size_t len = 0;
         yk_message_value(message, &len);
-        bytes += (long long)len;
-        received++;
+        count_message(&reading, len);
         yk_check(yk_consumer_task_done(consumer, message), "yk_consumer_task_done");
         yk_message_free(message);
     }
-    report(received, bytes, started, cpu_started, first_message);
+    report(&reading);
     yk_check(yk_consumer_close(consumer), "yk_consumer_close");
     yk_consumer_free(consumer);
     yk_consumer_config_free(config);
@@ -226,79 +263,37 @@ static void yk_consume(const char *bootstrap, const char *topic, long count)
 
 /* ---------------------------------------------------------------- groups */
 
-static void report_group(long count, long long bytes, double started, double cpu_started, double first_message,
-                         double cpu_at_first)
+static void report_group(const struct reading *r)
 {
-    double reading = now_s() - first_message, cpu = cpu_s();
+    double span = now_s() - r->first_message, cpu = cpu_s();
     /* The span starts with the first message: the others came in it. */
     printf("msgs_per_s=%.0f cpu_s=%.3f cpu_total_s=%.3f bytes=%lld elapsed_s=%.3f join_s=%.3f rss_kb=%ld "
            "library=%s\n",
-           (double)(count - 1) / reading, cpu - cpu_at_first, cpu - cpu_started, bytes, reading,
-           first_message - started, peak_rss_kb(), library);
+           (double)(r->received - 1) / span, cpu - r->cpu_at_first, cpu - r->cpu_started, r->bytes, span,
+           r->first_message - r->started, peak_rss_kb(), library);
 }
 
 static void rdkafka_group(const char *bootstrap, const char *topic, long count, int tuned)
 {
-    double started = now_s(), cpu_started = cpu_s();
-    char group[128];
-    group_name(group, sizeof group, "rdkafka-group");
-    rd_kafka_conf_t *conf = rd_conf(bootstrap);
-    rd_set(conf, "group.id", group);
-    rd_set(conf, "auto.offset.reset", "earliest");
-    if (tuned) {
-        rd_set(conf, "queued.min.messages", "10000000");
-        rd_set(conf, "queued.max.messages.kbytes", "2097151");
-    }
-    char error[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
-    if (!rk)
-        die("rd_kafka_new", error);
-    rd_kafka_poll_set_consumer(rk);
+    struct reading reading = start_reading();
+    rd_kafka_t *rk = rdkafka_consumer(bootstrap, "rdkafka-group", tuned);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
     if (rd_kafka_subscribe(rk, topics) != RD_KAFKA_RESP_ERR_NO_ERROR)
         die("subscribe", topic);
     rd_kafka_topic_partition_list_destroy(topics);
-
-    long received = 0;
-    long long bytes = 0;
-    double first_message = 0, cpu_at_first = 0;
-    while (received < count) {
-        rd_kafka_message_t *message = rd_kafka_consumer_poll(rk, 1000);
-        if (!message)
-            continue;
-        if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            if (received == 0) {
-                first_message = now_s();
-                cpu_at_first = cpu_s();
-            }
-            received++;
-            bytes += (long long)message->len;
-        } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            die("consume", rd_kafka_message_errstr(message));
-        }
-        rd_kafka_message_destroy(message);
-    }
-    report_group(received, bytes, started, cpu_started, first_message, cpu_at_first);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    rdkafka_read(rk, count, &reading);
+    report_group(&reading);
+    rdkafka_close(rk);
 }
 
 static void yk_group(const char *bootstrap, const char *zookeeper, const char *topic, long count,
                      const char *protocol)
 {
-    double started = now_s(), cpu_started = cpu_s();
-    char group_id[128];
-    group_name(group_id, sizeof group_id, "yk-group");
+    struct reading reading = start_reading();
     yk_cluster_config *cluster = NULL;
-    yk_consumer_config *config = NULL;
+    yk_consumer_config *config = new_yk_config(bootstrap, zookeeper, "yk-group", &cluster);
     yk_consumer_group *group = NULL;
-    yk_check(yk_cluster_config_new("bench", "bench", bootstrap, zookeeper, &cluster), "cluster");
-    yk_check(yk_consumer_config_new(group_id, cluster, &config), "config");
-    yk_check(yk_consumer_config_set(config, "offset_storage", "kafka"), "offset_storage");
-    yk_check(yk_consumer_config_set(config, "auto_offset_reset", "smallest"), "auto_offset_reset");
-    /* Debian's librdkafka 2.0.2 mock mis-encodes ListOffsets v4/v5. */
-    yk_check(yk_consumer_config_set(config, "api_version_caps", "ListOffsets:3"), "api_version_caps");
     /* The only member: nothing to wait for (the default cooldown is 30 s). */
     yk_check(yk_consumer_config_set(config, "partitioner_cooldown", "0.2"), "partitioner_cooldown");
     yk_check(yk_consumer_config_set(config, "consumer_timeout_ms", "1000"), "consumer_timeout_ms");
@@ -308,27 +303,19 @@ static void yk_group(const char *bootstrap, const char *zookeeper, const char *t
     yk_check(yk_consumer_group_new(topics, 1, config, NULL, &group), "yk_consumer_group_new");
     yk_check(yk_consumer_group_start(group, 60000), "yk_consumer_group_start");
 
-    long received = 0;
-    long long bytes = 0;
-    double first_message = 0, cpu_at_first = 0;
-    while (received < count) {
+    while (reading.received < count) {
         yk_message *message = NULL;
         yk_error err = yk_consumer_group_next(group, &message);
         if (err == YK_ERROR_CONSUMER_TIMEOUT)
             continue;
         yk_check(err, "yk_consumer_group_next");
-        if (received == 0) {
-            first_message = now_s();
-            cpu_at_first = cpu_s();
-        }
         size_t len = 0;
         yk_message_value(message, &len);
-        bytes += (long long)len;
-        received++;
+        count_message(&reading, len);
         yk_check(yk_consumer_group_task_done(group, message), "yk_consumer_group_task_done");
         yk_message_free(message);
     }
-    report_group(received, bytes, started, cpu_started, first_message, cpu_at_first);
+    report_group(&reading);
     yk_check(yk_consumer_group_stop(group, 10000), "yk_consumer_group_stop");
     yk_consumer_group_free(group);
     yk_consumer_config_free(config);
