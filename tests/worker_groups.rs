@@ -47,6 +47,25 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until each of two groups runs four workers of an 8-partition
+/// topic, and checks that their shares are disjoint and complete.
+fn wait_for_two_even_shares(groups: &[Arc<MultiprocessingGroup>], within: Duration) {
+    wait_until("each group runs four workers", within, || {
+        groups.iter().all(|g| g.consumers().len() == 4)
+    });
+    let mut partitions: Vec<i32> = groups
+        .iter()
+        .flat_map(|g| g.consumers())
+        .map(|w| w.partition.partition)
+        .collect();
+    partitions.sort();
+    assert_eq!(
+        partitions,
+        (0..8).collect::<Vec<_>>(),
+        "the shares are disjoint and complete"
+    );
+}
+
 /// Runs `group.start_group()` on its own thread.
 fn run_in_background(group: &Arc<MultiprocessingGroup>) -> std::thread::JoinHandle<yelp_kafka::Result<()>> {
     let group = Arc::clone(group);
@@ -141,20 +160,7 @@ fn two_groups_run_four_workers_each(zookeeper: &str, group: &str, extra: &[(&str
         });
     }
     runs.push(run_in_background(&groups[1]));
-    wait_until("each group runs four workers", Duration::from_secs(30), || {
-        groups.iter().all(|g| g.consumers().len() == 4)
-    });
-    let mut partitions: Vec<i32> = groups
-        .iter()
-        .flat_map(|g| g.consumers())
-        .map(|w| w.partition.partition)
-        .collect();
-    partitions.sort();
-    assert_eq!(
-        partitions,
-        (0..8).collect::<Vec<_>>(),
-        "the shares are disjoint and complete"
-    );
+    wait_for_two_even_shares(&groups, Duration::from_secs(30));
 
     produce_numbered(mock.bootstrap(), "events", "e", 10_000);
     wait_until("10,000 messages processed", Duration::from_secs(60), || {
@@ -795,20 +801,7 @@ fn two_process_groups_process_every_message_once(mock: &MockCluster, group: &str
         .map(|_| kafka_process_group(mock.bootstrap(), group, "jobs", options, &command))
         .collect();
     let runs: Vec<_> = groups.iter().map(run_in_background).collect();
-    wait_until("each group runs four workers", Duration::from_secs(60), || {
-        groups.iter().all(|g| g.consumers().len() == 4)
-    });
-    let mut partitions: Vec<i32> = groups
-        .iter()
-        .flat_map(|g| g.consumers())
-        .map(|w| w.partition.partition)
-        .collect();
-    partitions.sort();
-    assert_eq!(
-        partitions,
-        (0..8).collect::<Vec<_>>(),
-        "the shares are disjoint and complete"
-    );
+    wait_for_two_even_shares(&groups, Duration::from_secs(60));
 
     produce_numbered(mock.bootstrap(), "jobs", "j", 2000);
     wait_until("2,000 messages processed", Duration::from_secs(60), || {
