@@ -454,8 +454,15 @@ fn split_and_consume_everything_with(
     let (low, high) = (partitions as usize / members, (partitions as usize).div_ceil(members));
     assert!(sizes.iter().all(|s| *s == low || *s == high), "uneven split {sizes:?}");
 
-    for index in indexes {
+    // All at once: each member commits before it leaves, and the mock
+    // coordinator refuses commits once a leave has started a rebalance
+    // (Kafka itself accepts them while the group prepares its rebalance),
+    // so a member stopped after another left could not store its last
+    // offsets, and the restart that follows would read them again.
+    for &index in &indexes {
         group.stop(index);
+    }
+    for index in indexes {
         group.wait_exit(index, Duration::from_secs(20));
     }
     mock
