@@ -837,10 +837,17 @@ static void test_wakeup(void)
     yk_consumer_free(consumer);
     yk_consumer_config_free(config);
 
-    /* The producer: a poll waiting for a report that never comes. */
+    /* The producer: a poll waiting for a report that never comes. Its
+     * messages linger for a minute, so that the flush below finds them
+     * queued however slowly this thread runs (a flush with nothing queued
+     * returns at once and leaves a pending wakeup for the next call). */
     yk_cluster_config *cluster = cluster_with_zookeeper();
+    yk_config *lingering = NULL;
+    EXPECT_OK(yk_config_new(&lingering));
+    EXPECT_OK(yk_config_set(lingering, "linger_ms", "60000"));
     yk_producer *producer = NULL;
-    EXPECT_OK(yk_producer_new(cluster, NULL, NULL, &producer));
+    EXPECT_OK(yk_producer_new(cluster, lingering, NULL, &producer));
+    yk_config_free(lingering);
     yk_cluster_config_free(cluster);
     alarm_producer = producer;
     started = now_seconds();
