@@ -723,6 +723,54 @@ fn a_graceful_leave_hands_partitions_over_within_the_cooldown_and_a_second() {
     group.wait_exit(stayer, Duration::from_secs(20));
 }
 
+/// A member that has fetched far ahead of what it handed out (it spends
+/// 5 ms on each message) is asked to release when a second member joins:
+/// from its pre-rebalance callback on it hands out no message of the
+/// partitions it gives up, although their messages were fetched already
+/// (docs/consumer-groups.md, "Rebalancing").
+#[test]
+fn a_member_with_messages_fetched_ahead_hands_out_none_of_a_released_partition() {
+    let mock = MockCluster::start(3);
+    mock.create_topic("orders", 4);
+    produce_numbered(mock.bootstrap(), "orders", "m", 2000);
+    let zookeeper = support::zk_chroot("group_fetched_ahead");
+    let mut group = Members::new(mock.bootstrap(), &zookeeper, "fetched_ahead", &["orders"], &[]);
+    let slow = group.spawn_with_env(&[(DELAY_ENV, "5")]);
+    group.until(
+        "the slow member hands out 50 messages",
+        Duration::from_secs(60),
+        |events| consumed(events).iter().filter(|m| m.0 == slow).count() >= 50,
+    );
+    let joiner = group.spawn();
+    let all = all_partitions("orders", 4);
+    group.until("the members settle", Duration::from_secs(60), |events| {
+        settled(events, &[slow, joiner], &all)
+    });
+    group.until(
+        "both hand out messages after the rebalance",
+        Duration::from_secs(60),
+        |events| {
+            let reacquired = events
+                .iter()
+                .rposition(|e| e.member == slow && e.line.starts_with("ACQUIRED"))
+                .expect("the slow member acquired");
+            let handed_out = |member: usize, events: &[Event]| {
+                events.iter().any(|e| e.member == member && e.line.starts_with("MSG "))
+            };
+            handed_out(slow, &events[reacquired..]) && handed_out(joiner, events)
+        },
+    );
+    assert!(
+        group
+            .seen
+            .iter()
+            .any(|e| e.member == slow && e.line.starts_with("RELEASING")),
+        "the slow member released"
+    );
+    assert_exclusive(&group.seen, "orders");
+    group.leave_all(&[slow, joiner]);
+}
+
 #[test]
 fn a_member_paused_past_its_session_hands_out_and_commits_nothing_after_the_takeover() {
     use nix::sys::signal::Signal;

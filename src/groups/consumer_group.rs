@@ -183,11 +183,15 @@ impl ConsumerGroup {
         self.started()?;
         let deadline = Instant::now() + timeout;
         let result = loop {
-            if let Err(error) = self.refresh(handler) {
-                break Err(error);
-            }
-            if self.deliverable() {
-                break Ok(());
+            let vouched = {
+                let mut state = self.lock();
+                self.refresh(&mut state, handler, Instant::now())
+                    .map(|()| deliverable(&state))
+            };
+            match vouched {
+                Err(error) => break Err(error),
+                Ok(true) => break Ok(()),
+                Ok(false) => {}
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -219,47 +223,10 @@ impl ConsumerGroup {
     /// `consumer_timeout_ms` is `ConsumerTimeout`; a lost ZooKeeper session
     /// is `PartitionerError`, now and on every later call.
     pub fn next(&self, handler: &mut dyn RebalanceHandler) -> Result<Message> {
-        let result = self.next_message(handler);
+        let mut taken = None;
+        let result = self.next_messages(handler, 1, &mut |message| taken = Some(message));
         self.metrics.deliver();
-        result
-    }
-
-    fn next_message(&self, handler: &mut dyn RebalanceHandler) -> Result<Message> {
-        let timeout = self.config().consumer_timeout;
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
-        loop {
-            self.refresh(handler)?;
-            // A wakeup while allocating ends the wait within one attempt.
-            self.consumer.wakeup().take()?;
-            let attempt = deadline.map_or(INTERNAL_TIMEOUT, |deadline| {
-                deadline.saturating_duration_since(Instant::now()).min(INTERNAL_TIMEOUT)
-            });
-            if self.deliverable() {
-                if let Some(message) = self.take_withheld() {
-                    return Ok(message);
-                }
-                match self.consumer.get_message(true, Some(attempt)) {
-                    Ok(message) => {
-                        if let Some(message) = self.hand_out(message) {
-                            return Ok(message);
-                        }
-                    }
-                    Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
-                    Err(error) => return Err(error),
-                }
-            } else {
-                self.wait_partitioner(attempt);
-            }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return Err(Error::new(
-                    ErrorCode::ConsumerTimeout,
-                    format!(
-                        "KafkaConsumerGroup timed out after {} ms",
-                        timeout.unwrap_or_default().as_millis()
-                    ),
-                ));
-            }
-        }
+        result.map(|_| taken.expect("next_messages succeeds with a message"))
     }
 
     /// [`ConsumerGroup::next`], then up to `max - 1` more messages fetched
@@ -271,11 +238,77 @@ impl ConsumerGroup {
         max: usize,
         mut put: impl FnMut(Message),
     ) -> Result<usize> {
-        put(self.next(handler)?);
-        if max <= 1 || !self.deliverable() {
-            return Ok(1);
+        let result = self.next_messages(handler, max.max(1), &mut put);
+        self.metrics.deliver();
+        result
+    }
+
+    /// Up to `max` (at least one) messages to `put`, in order: the first as
+    /// `next` waits for it, the others fetched already.
+    ///
+    /// Messages fetched already are taken under the group's lock and one
+    /// answer of the partitioner, so no release can start between the
+    /// answer and the hand-out (a release runs under that lock and revokes
+    /// the consumer's partitions before it lets go of it). Only a message
+    /// that had to be waited for is checked again after the wait
+    /// ([`ConsumerGroup::hand_out`]). The clock is read once per call (the
+    /// deadline and the partition-refresh check share it) unless there is
+    /// something to wait for: these checks run once per message.
+    fn next_messages(
+        &self,
+        handler: &mut dyn RebalanceHandler,
+        max: usize,
+        put: &mut dyn FnMut(Message),
+    ) -> Result<usize> {
+        let timeout = self.config().consumer_timeout;
+        let mut now = Instant::now();
+        let deadline = timeout.map(|timeout| now + timeout);
+        loop {
+            let vouched = {
+                let mut state = self.lock();
+                self.refresh(&mut state, handler, now)?;
+                // A wakeup while allocating ends the wait within one attempt.
+                self.consumer.wakeup().take()?;
+                let vouched = deliverable(&state);
+                if vouched {
+                    if let Some(message) = state.withheld.take() {
+                        put(message);
+                        return Ok(1);
+                    }
+                    let taken = self.consumer.take_fetched(max, &mut *put)?;
+                    if taken > 0 {
+                        return Ok(taken);
+                    }
+                }
+                vouched
+            };
+            let attempt = deadline.map_or(INTERNAL_TIMEOUT, |deadline| {
+                deadline.saturating_duration_since(Instant::now()).min(INTERNAL_TIMEOUT)
+            });
+            if vouched {
+                match self.consumer.get_message(true, Some(attempt)) {
+                    Ok(message) => {
+                        if let Some(taken) = self.hand_out(message, max, &mut *put)? {
+                            return Ok(taken);
+                        }
+                    }
+                    Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
+                    Err(error) => return Err(error),
+                }
+            } else {
+                self.wait_partitioner(attempt);
+            }
+            now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                return Err(Error::new(
+                    ErrorCode::ConsumerTimeout,
+                    format!(
+                        "KafkaConsumerGroup timed out after {} ms",
+                        timeout.unwrap_or_default().as_millis()
+                    ),
+                ));
+            }
         }
-        Ok(1 + self.consumer.take_fetched(max - 1, put)?)
     }
 
     /// Makes a blocked [`ConsumerGroup::next`] return `WokenUp`: at once
@@ -365,34 +398,22 @@ impl ConsumerGroup {
         }
     }
 
-    /// Whether messages may be handed out: partitions acquired and
-    /// assigned, the ZooKeeper connection up and the session confirmed
-    /// recently.
-    fn deliverable(&self) -> bool {
-        deliverable(&self.lock())
-    }
-
-    /// `message` if it may be handed out now; otherwise it is kept for
-    /// later. The process may have been paused while the consumer waited
-    /// for it, so the partitioner is asked again after the wait
-    /// (docs/consumer-groups.md, "Losing ZooKeeper").
-    fn hand_out(&self, message: Message) -> Option<Message> {
+    /// `message`, waited for, to `put` if it may be handed out now, with up
+    /// to `max - 1` more fetched meanwhile; returns how many. Otherwise it is
+    /// kept for later (`None`). The process may have been paused while the
+    /// consumer waited for it, so the partitioner is asked again after the
+    /// wait (docs/consumer-groups.md, "Losing ZooKeeper").
+    fn hand_out(&self, message: Message, max: usize, put: &mut dyn FnMut(Message)) -> Result<Option<usize>> {
         let mut state = self.lock();
-        if deliverable(&state) {
-            return Some(message);
+        if !deliverable(&state) {
+            state.withheld = Some(message);
+            return Ok(None);
         }
-        state.withheld = Some(message);
-        None
-    }
-
-    /// The message kept by [`ConsumerGroup::hand_out`], if it may be handed out now.
-    fn take_withheld(&self) -> Option<Message> {
-        let mut state = self.lock();
-        if deliverable(&state) {
-            state.withheld.take()
-        } else {
-            None
+        put(message);
+        if max <= 1 {
+            return Ok(Some(1));
         }
+        Ok(Some(1 + self.consumer.take_fetched(max - 1, put)?))
     }
 
     /// Waits up to `timeout` for the partitioner to change state, without
@@ -405,15 +426,17 @@ impl ConsumerGroup {
         }
     }
 
-    /// Follows the partitioner: refreshes the partition set when due, then
-    /// acts on every instruction pending.
-    fn refresh(&self, handler: &mut dyn RebalanceHandler) -> Result<()> {
-        let mut state = self.lock();
+    /// Follows the partitioner, under the group's lock: refreshes the
+    /// partition set when due at `now`, then acts on every instruction
+    /// pending.
+    fn refresh(&self, state: &mut GroupState, handler: &mut dyn RebalanceHandler, now: Instant) -> Result<()> {
         if let Some(failure) = &state.failure {
             return Err(failure.clone());
         }
         self.started()?;
-        if state.force_partitions_refresh || state.last_partitions_refresh.elapsed() >= PARTITIONS_REFRESH {
+        if state.force_partitions_refresh
+            || now.saturating_duration_since(state.last_partitions_refresh) >= PARTITIONS_REFRESH
+        {
             let partitions = self.partition_set();
             let partitioner = state.partitioner.as_ref().expect("a started group has a partitioner");
             match partitions.and_then(|partitions| partitioner.update_partitions(partitions)) {
@@ -421,11 +444,11 @@ impl ConsumerGroup {
                     state.last_partitions_refresh = Instant::now();
                     state.force_partitions_refresh = false;
                 }
-                Err(error) => return Err(self.fail(&mut state, error)),
+                Err(error) => return Err(self.fail(state, error)),
             }
         }
         if let Some(partitions) = state.unassigned.clone() {
-            self.assign(&mut state, partitions, handler)?;
+            self.assign(state, partitions, handler)?;
         }
         loop {
             let step = state
@@ -435,10 +458,10 @@ impl ConsumerGroup {
                 .step();
             match step {
                 Step::Continue => return Ok(()),
-                Step::Acquire(partitions) => self.assign(&mut state, partitions, handler)?,
-                Step::Release => self.release(&mut state, handler)?,
-                Step::ReleaseSome(partitions) => self.release_some(&mut state, &partitions, handler)?,
-                Step::Fail(error) => return Err(self.fail(&mut state, error)),
+                Step::Acquire(partitions) => self.assign(state, partitions, handler)?,
+                Step::Release => self.release(state, handler)?,
+                Step::ReleaseSome(partitions) => self.release_some(state, &partitions, handler)?,
+                Step::Fail(error) => return Err(self.fail(state, error)),
             }
         }
     }
@@ -578,7 +601,9 @@ impl ConsumerGroup {
     }
 }
 
-/// See [`ConsumerGroup::deliverable`].
+/// Whether messages may be handed out: partitions acquired and
+/// assigned, the ZooKeeper connection up and the session confirmed
+/// recently (the partitioner's `may_deliver`).
 fn deliverable(state: &GroupState) -> bool {
     state.failure.is_none()
         && state.unassigned.is_none()
