@@ -400,11 +400,22 @@ impl ConsumerGroup {
 
     /// `message`, waited for, to `put` if it may be handed out now, with up
     /// to `max - 1` more fetched meanwhile; returns how many. Otherwise it is
-    /// kept for later (`None`). The process may have been paused while the
-    /// consumer waited for it, so the partitioner is asked again after the
-    /// wait (docs/consumer-groups.md, "Losing ZooKeeper").
+    /// kept for later, or dropped if its partition is no longer held
+    /// (`None`). The process may have been paused while the consumer waited
+    /// for it, so the partitioner is asked again after the wait
+    /// (docs/consumer-groups.md, "Losing ZooKeeper").
     fn hand_out(&self, message: Message, max: usize, put: &mut dyn FnMut(Message)) -> Result<Option<usize>> {
         let mut state = self.lock();
+        // The message was waited for without the lock: another thread's
+        // call may have released its partition meanwhile. Its new owner
+        // reads it from the last commit; here it is dropped.
+        let still_held = state
+            .held
+            .iter()
+            .any(|held| held.topic == *message.topic() && held.partition == message.partition());
+        if !still_held {
+            return Ok(None);
+        }
         if !deliverable(&state) {
             state.withheld = Some(message);
             return Ok(None);
