@@ -38,7 +38,7 @@ class ConsumerGroupTest < Minitest::Test
       post_rebalance_callback: ->(partitions) { events << [:acquired, partitions] && attempt.call { group.commit } },
       pre_rebalance_callback: ->(partitions) { events << [:releasing, partitions] && attempt.call { group.stop(0) } }
     )
-    responder = ProducerTest::RecordingResponder.new
+    responder = RecordingResponder.new
     group = YelpKafka::KafkaConsumerGroup.new(["other"], group_config, metrics_responder: responder)
     group.start(30) do
       assert_includes group.identifier, "-"

@@ -9,6 +9,44 @@ require "open3"
 require "stringio"
 require "yelp_kafka"
 
+# A metrics responder (any object answering the three methods) that keeps
+# what it was given, for the producer and group tests.
+class RecordingResponder
+  attr_reader :emitters
+  attr_accessor :on_record
+
+  def initialize
+    @mutex = Mutex.new
+    @emitters = []
+    @records = Hash.new { |h, k| h[k] = [] }
+  end
+
+  def get_counter_emitter(metric, dimensions)
+    emitter(metric, :counter, dimensions)
+  end
+
+  def get_timer_emitter(metric, dimensions)
+    emitter(metric, :timer, dimensions)
+  end
+
+  def record(emitter, value, timestamp)
+    raise "timestamp #{timestamp} is not now" unless (Time.now - timestamp).abs < 60
+
+    @mutex.synchronize { @records[emitter[:metric]] << value }
+    on_record&.call
+  end
+
+  def recorded(metric)
+    @mutex.synchronize { @records[metric].dup }
+  end
+
+  private
+
+  def emitter(metric, kind, dimensions)
+    { metric: metric, kind: kind, dimensions: dimensions }.tap { |e| @mutex.synchronize { @emitters << e } }
+  end
+end
+
 module ClusterHelpers
   # The broker list of local Kafka cluster n, from $YK_KAFKAn.
   def bootstrap(n = 1)

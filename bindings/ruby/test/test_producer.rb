@@ -3,43 +3,6 @@
 require_relative "test_helper"
 
 class ProducerTest < Minitest::Test
-  # A metrics responder: any object answering the three methods.
-  class RecordingResponder
-    attr_reader :emitters
-    attr_accessor :on_record
-
-    def initialize
-      @mutex = Mutex.new
-      @emitters = []
-      @records = Hash.new { |h, k| h[k] = [] }
-    end
-
-    def get_counter_emitter(metric, dimensions)
-      emitter(metric, :counter, dimensions)
-    end
-
-    def get_timer_emitter(metric, dimensions)
-      emitter(metric, :timer, dimensions)
-    end
-
-    def record(emitter, value, timestamp)
-      raise "timestamp #{timestamp} is not now" unless (Time.now - timestamp).abs < 60
-
-      @mutex.synchronize { @records[emitter[:metric]] << value }
-      on_record&.call
-    end
-
-    def recorded(metric)
-      @mutex.synchronize { @records[metric].dup }
-    end
-
-    private
-
-    def emitter(metric, kind, dimensions)
-      { metric: metric, kind: kind, dimensions: dimensions }.tap { |e| @mutex.synchronize { @emitters << e } }
-    end
-  end
-
   def producer(options = nil, **keywords)
     YelpKafka::Producer.new(cluster, options, **keywords).tap { |p| (@producers ||= []) << p }
   end
