@@ -142,31 +142,6 @@ func (b *Batch) Done() error {
 	err := call(func() C.enum_yk_error {
 		return C.yk_go_task_done_all((*C.uintptr_t)(unsafe.Pointer(&handles[0])), C.size_t(len(handles)), &marked)
 	})
-	// Release the blocks of the messages marked (one fill: one block);
-	// give back the claims of the others.
-	var block *messageBlock
-	var run int32
-	n := 0
-	for i := range messages {
-		if claimed[i>>6]&(1<<(i&63)) == 0 {
-			continue
-		}
-		m := &messages[i]
-		if n >= int(marked) {
-			atomic.StoreUint32(&m.done, 0)
-			continue
-		}
-		n++
-		if m.block != block {
-			if run > 0 {
-				block.release(run)
-			}
-			block, run = m.block, 0
-		}
-		run++
-	}
-	if run > 0 {
-		block.release(run)
-	}
+	releaseMarked(len(messages), claimed, int(marked), func(i int) *ConsumerMessage { return &messages[i] })
 	return err
 }

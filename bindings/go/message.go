@@ -135,16 +135,25 @@ func markDone(messages []*ConsumerMessage,
 	err := call(func() C.enum_yk_error {
 		return done((*C.uintptr_t)(unsafe.Pointer(&handles[0])), C.size_t(len(handles)), &marked)
 	})
-	// Release the blocks of the messages marked, one atomic operation per
-	// run of messages of one block; give back the claims of the others.
+	releaseMarked(len(messages), claimed, int(marked), func(i int) *ConsumerMessage { return messages[i] })
+	return err
+}
+
+// releaseMarked settles a call that marked done the messages claimed (bit
+// i of claimed for message(i), i < count) and stopped after marked of
+// them: those marked release their blocks, one atomic operation per run of
+// messages of one block (one fill is one block); the others give their
+// claims back.
+func releaseMarked(count int, claimed []uint64, marked int, message func(int) *ConsumerMessage) {
 	var block *messageBlock
 	var run int32
 	n := 0
-	for i, m := range messages {
+	for i := 0; i < count; i++ {
 		if claimed[i>>6]&(1<<(i&63)) == 0 {
 			continue
 		}
-		if n >= int(marked) {
+		m := message(i)
+		if n >= marked {
 			atomic.StoreUint32(&m.done, 0)
 			continue
 		}
@@ -160,7 +169,6 @@ func markDone(messages []*ConsumerMessage,
 	if run > 0 {
 		block.release(run)
 	}
-	return err
 }
 
 // messageBlock owns a library batch (yk_message_batch) whose messages
