@@ -869,6 +869,16 @@ fn a_member_paused_past_its_session_hands_out_and_commits_nothing_after_the_take
 // group_protocol=kafka: the same groups balanced by Kafka's group protocol
 // ---------------------------------------------------------------------------
 
+/// A group of this process subscribed to "orders" with `options`, started.
+fn started_orders_group(mock: &MockCluster, group_id: &str, options: &[(&str, &str)]) -> ConsumerGroup {
+    let config = consumer_fixtures::consumer_config(mock.bootstrap(), group_id, options);
+    let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
+    group
+        .start(Duration::from_secs(30), &mut PrintingHandler)
+        .expect("start");
+    group
+}
+
 /// Options of a member balanced by Kafka's group protocol, with `assignor`.
 fn kafka_options(assignor: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
@@ -1245,10 +1255,7 @@ fn kafka_protocol_a_member_past_max_poll_interval_leaves_and_learns_it() {
     mock.create_topic("orders", 4);
     let mut options = kafka_options("range");
     options.push(("max_poll_interval_ms", "1000"));
-    let config = consumer_fixtures::consumer_config(mock.bootstrap(), "kafka_max_poll", &options);
-    let idle = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
-    idle.start(Duration::from_secs(30), &mut PrintingHandler)
-        .expect("start");
+    let idle = started_orders_group(&mock, "kafka_max_poll", &options);
 
     let mut group = Members::new(mock.bootstrap(), "", "kafka_max_poll", &["orders"], &options);
     let busy = group.spawn();
@@ -1469,11 +1476,7 @@ fn kafka_protocol_a_commit_refused_for_an_old_generation_is_an_error() {
     mock.create_topic("orders", 2);
     let mut options = kafka_options("range");
     options.push(("auto_commit_enable", "false"));
-    let config = consumer_fixtures::consumer_config(mock.bootstrap(), "kafka_old_generation", &options);
-    let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
-    group
-        .start(Duration::from_secs(30), &mut PrintingHandler)
-        .expect("start");
+    let group = started_orders_group(&mock, "kafka_old_generation", &options);
     produce_numbered(mock.bootstrap(), "orders", "g", 20);
     let mut done = 0;
     while done < 20 {
@@ -1642,11 +1645,7 @@ fn kafka_protocol_a_fenced_static_member_learns_it_is_out() {
     mock.create_topic("orders", 2);
     let mut options = kafka_options("range");
     options.push(("group_instance_id", "fenced-1"));
-    let config = consumer_fixtures::consumer_config(mock.bootstrap(), "kafka_fenced", &options);
-    let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
-    group
-        .start(Duration::from_secs(30), &mut PrintingHandler)
-        .expect("start");
+    let group = started_orders_group(&mock, "kafka_fenced", &options);
     const HEARTBEAT: i16 = 12;
     const FENCED_INSTANCE_ID: i16 = 82;
     mock.push_errors(HEARTBEAT, &[FENCED_INSTANCE_ID]);
