@@ -408,6 +408,13 @@ fn thread_workers_pause_while_zookeeper_is_unreachable_and_commit_what_they_fini
 // Process workers
 // ---------------------------------------------------------------------------
 
+/// Set by the worker program's SIGTERM handler.
+static TERMINATING: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn note_terminate(_: nix::libc::c_int) {
+    TERMINATING.store(true, Ordering::SeqCst);
+}
+
 /// The worker program of the process-mode tests: this test binary, started
 /// by the group with the `YK_WORKER_*` environment and a `log=<path>`
 /// argument; it appends `<partition> <offset> <pid> <microseconds since
@@ -426,23 +433,23 @@ fn worker_process_main() {
         .find_map(|a| a.strip_prefix("log=").map(PathBuf::from))
         .expect("log=<path>");
     let tolerate_refusals = std::env::args().any(|a| a == "refusals=tolerated");
-    // Blocked before any thread starts, so that every thread inherits the
-    // mask and only the waiting thread takes SIGTERM.
-    let mut terminate = nix::sys::signal::SigSet::empty();
-    terminate.add(nix::sys::signal::Signal::SIGTERM);
-    terminate.thread_block().expect("block SIGTERM");
-    let stopping = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stopping);
-    std::thread::spawn(move || {
-        let _ = terminate.wait();
-        flag.store(true, Ordering::SeqCst);
-    });
+    // A handler, not a mask: libtest's own main thread does not block
+    // SIGTERM, so a signal it took would end the worker between its log
+    // line and its commit. A handler runs on whichever thread takes it.
+    let on_terminate = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(note_terminate),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is
+    // async-signal-safe.
+    unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGTERM, &on_terminate) }.expect("SIGTERM handler");
     let consumer = consumer_from_env().expect("consumer from the environment");
     consumer.connect().expect("connect");
     let pid = std::process::id();
     loop {
         let next = consumer.get_message(true, Some(Duration::from_millis(100)));
-        if stopping.load(Ordering::SeqCst) {
+        if TERMINATING.load(Ordering::SeqCst) {
             return;
         }
         match next {
