@@ -20,8 +20,7 @@
 //! asks for events on its own thread.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions as OwnedTopic;
@@ -36,11 +35,10 @@ use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::coordinator::{group_id, Generation, GroupCoordinator, MemberGeneration};
 use crate::kafka::group_member::{
-    coordinator_connection, millis, out_of_group, poll_overdue, retriable_transport, GroupMemberSettings, MemberEvent,
-    MemberTask,
+    coordinator_connection, millis, retriable_transport, GroupMemberSettings, MemberEvent,
 };
+use crate::kafka::member_status::{Liveness, MemberStatus, MemberTask, SharedStatus};
 use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
-use crate::sync::{wait_for_change, Locking};
 use crate::topic_partition::{Topic, TopicPartition};
 
 /// The server-side assignors `group_remote_assignor` may name.
@@ -77,55 +75,29 @@ struct Status {
     /// Counts reconciliations; the holder has seen up to `handed_out`.
     assignments: u64,
     handed_out: u64,
-    failure: Option<Error>,
-    /// When the last heartbeat the coordinator accepted was sent.
-    confirmed_at: Instant,
-    /// When the holder last asked for an event.
-    polled_at: Instant,
+    liveness: Liveness,
 }
 
-struct Shared {
-    status: Mutex<Status>,
-    changed: Condvar,
-    leaving: AtomicBool,
-    generation: Arc<MemberGeneration>,
-    /// How old a confirmation may be for the holder to act on it, as for
-    /// the classic member: two thirds of the session timeout.
-    trust: Duration,
+impl MemberStatus for Status {
+    fn liveness(&mut self) -> &mut Liveness {
+        &mut self.liveness
+    }
+
+    fn failed(&self) -> bool {
+        self.state == State::Failed
+    }
+
+    fn set_failed(&mut self) {
+        self.state = State::Failed;
+    }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Status> {
-        self.status.locked()
-    }
+type Shared = SharedStatus<Status>;
 
-    fn update<T>(&self, change: impl FnOnce(&mut Status) -> T) -> Option<T> {
-        let mut status = self.lock();
-        if status.state == State::Failed {
-            return None;
-        }
-        let result = change(&mut status);
-        drop(status);
-        self.changed.notify_all();
-        Some(result)
-    }
-
-    fn fail(&self, error: Error) {
-        self.update(|status| {
-            status.state = State::Failed;
-            status.failure = Some(error);
-        });
-    }
-
-    /// Whether the holder still has partitions to give up.
-    fn revoke_pending(&self) -> bool {
-        let status = self.lock();
-        status.revoke_all || !status.revoking.is_empty()
-    }
-
-    fn poll_overdue(&self, max_poll_interval: Duration) -> Option<Error> {
-        poll_overdue(self.lock().polled_at, max_poll_interval)
-    }
+/// Whether the holder still has partitions to give up.
+fn revoke_pending(shared: &Shared) -> bool {
+    let status = shared.lock();
+    status.revoke_all || !status.revoking.is_empty()
 }
 
 /// A member of one group under the consumer protocol. Dropping it without
@@ -149,25 +121,17 @@ impl ConsumerGroupMember {
                 SERVER_ASSIGNORS.join(", ")
             )));
         }
-        let now = Instant::now();
-        let shared = Arc::new(Shared {
-            status: Mutex::new(Status {
-                state: State::Joining,
-                held: Vec::new(),
-                added: Vec::new(),
-                revoking: Vec::new(),
-                revoke_all: false,
-                assignments: 0,
-                handed_out: 0,
-                failure: None,
-                confirmed_at: now,
-                polled_at: now,
-            }),
-            changed: Condvar::new(),
-            leaving: AtomicBool::new(false),
-            generation: Arc::new(MemberGeneration::default()),
-            trust: settings.session_timeout * 2 / 3,
-        });
+        let status = Status {
+            state: State::Joining,
+            held: Vec::new(),
+            added: Vec::new(),
+            revoking: Vec::new(),
+            revoke_all: false,
+            assignments: 0,
+            handed_out: 0,
+            liveness: Liveness::new(),
+        };
+        let shared = Arc::new(Shared::new(status, settings.session_timeout));
         let task = engine::runtime()?.spawn(run(Arc::clone(&shared), cluster, settings));
         Ok(ConsumerGroupMember {
             shared,
@@ -183,15 +147,11 @@ impl ConsumerGroupMember {
     /// What the holder must do now; each call is its sign of life for
     /// `max_poll_interval`.
     pub fn event(&self) -> MemberEvent {
-        let mut status = self.shared.lock();
-        status.polled_at = Instant::now();
+        let (mut status, failure) = self.shared.polled();
+        if let Some(error) = failure {
+            return MemberEvent::Failed(error);
+        }
         match status.state {
-            State::Failed => MemberEvent::Failed(
-                status
-                    .failure
-                    .clone()
-                    .unwrap_or_else(|| Error::new(ErrorCode::ConsumerGroup, "the group member failed")),
-            ),
             _ if status.revoke_all => MemberEvent::Revoke,
             _ if !status.revoking.is_empty() => MemberEvent::RevokeSome(status.revoking.clone()),
             State::Assigned if status.handed_out != status.assignments => {
@@ -220,24 +180,19 @@ impl ConsumerGroupMember {
     /// and the coordinator accepted a heartbeat recently.
     pub fn may_deliver(&self) -> bool {
         let status = self.shared.lock();
-        status.state == State::Assigned && !status.revoke_all && status.confirmed_at.elapsed() < self.shared.trust
+        status.state == State::Assigned && !status.revoke_all && self.shared.trusted(status.liveness.confirmed_at)
     }
 
     /// Whether the holder may commit: not once the member failed (the
     /// coordinator checks the member epoch of every other commit).
     pub fn may_commit(&self) -> Result<()> {
-        match self.shared.lock().state {
-            State::Failed => Err(out_of_group()),
-            _ => Ok(()),
-        }
+        self.shared.may_commit()
     }
 
     /// Waits up to `timeout` for the state to change; returns at once when
     /// there is something to do.
     pub fn wait(&self, timeout: Duration) {
-        wait_for_change(
-            &self.shared.changed,
-            self.shared.lock(),
+        self.shared.wait(
             timeout,
             |status| {
                 (
@@ -260,12 +215,7 @@ impl ConsumerGroupMember {
     /// `timeout`. The holder must have committed and given up its
     /// partitions. Stopping twice is harmless.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
-        let Some(left) = self.task.stop(&self.shared.leaving, timeout) else {
-            return Ok(());
-        };
-        self.shared
-            .fail(Error::new(ErrorCode::ConsumerGroup, "the member left the group"));
-        left
+        self.shared.stop(&self.task, timeout)
     }
 }
 
@@ -308,12 +258,7 @@ async fn run(shared: Arc<Shared>, cluster: KafkaCluster, settings: GroupMemberSe
         };
         let _ = leave.await;
     }
-    shared.generation.set(None);
-    shared.fail(
-        outcome
-            .err()
-            .unwrap_or_else(|| Error::new(ErrorCode::ConsumerGroup, "the member left the group")),
-    );
+    shared.end(outcome);
 }
 
 async fn heartbeats(
@@ -334,7 +279,7 @@ async fn heartbeats(
     // mock forget what the member owns (docs/protocol-notes.md).
     let mut rejoin_apart = false;
     loop {
-        if shared.leaving.load(Ordering::Acquire) {
+        if shared.leaving() {
             return Ok(());
         }
         if let Some(error) = shared.poll_overdue(settings.max_poll_interval) {
@@ -408,7 +353,7 @@ async fn heartbeats(
                         status.state = State::Joining;
                     }
                 });
-                while shared.revoke_pending() && !shared.leaving.load(Ordering::Acquire) {
+                while revoke_pending(shared) && !shared.leaving() {
                     if let Some(error) = shared.poll_overdue(settings.max_poll_interval) {
                         return Err(error);
                     }
@@ -437,7 +382,7 @@ async fn heartbeats(
                 );
             }
         }
-        shared.update(|status| status.confirmed_at = status.confirmed_at.max(sent));
+        shared.confirm(sent);
         rejoin_apart = false;
         if response.heartbeat_interval_ms > 0 {
             membership.interval = Duration::from_millis(response.heartbeat_interval_ms as u64);

@@ -22,8 +22,7 @@
 //! for `max_poll_interval` makes the member leave the group and fail.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -38,15 +37,14 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
 use kafka_protocol::ResponseError;
-use tokio::task::JoinHandle;
 
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::assignors::{self, MemberSubscription, Partitions};
 use crate::kafka::broker::decode_response;
 use crate::kafka::coordinator::{group_id, Generation, GroupCoordinator, MemberGeneration};
+use crate::kafka::member_status::{Liveness, MemberStatus, MemberTask, SharedStatus};
 use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
-use crate::sync::{wait_for_change, Locking};
 use crate::topic_partition::{Topic, TopicPartition};
 
 /// The protocol type of consumer groups, which Kafka tools understand.
@@ -124,135 +122,36 @@ struct Status {
     /// whose JoinGroup waits, so the partitions stay vouched for (until a
     /// join attempt fails).
     rejoining: bool,
+    /// The partition set changed: join again so the leader assigns it.
+    rejoin: bool,
     /// Counts assignments; the holder has seen up to `handed_out`.
     assignments: u64,
     handed_out: u64,
-    failure: Option<Error>,
-    /// When the last request the coordinator answered as from a member was sent.
-    confirmed_at: Instant,
-    /// When the holder last asked for an event.
-    polled_at: Instant,
+    liveness: Liveness,
     /// The partition set last read, sorted.
     partitions: Vec<String>,
 }
 
-struct Shared {
-    status: Mutex<Status>,
-    changed: Condvar,
-    leaving: AtomicBool,
-    /// The partition set changed: join again so the leader assigns it.
-    rejoin: AtomicBool,
-    generation: Arc<MemberGeneration>,
-    /// How old a confirmation may be for the holder to act on it: two
-    /// thirds of the session timeout, as for the ZooKeeper session.
-    trust: Duration,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Status> {
-        self.status.locked()
+impl MemberStatus for Status {
+    fn liveness(&mut self) -> &mut Liveness {
+        &mut self.liveness
     }
 
-    fn update(&self, change: impl FnOnce(&mut Status)) {
-        let mut status = self.lock();
-        if status.state == State::Failed {
-            return;
-        }
-        change(&mut status);
-        drop(status);
-        self.changed.notify_all();
+    fn failed(&self) -> bool {
+        self.state == State::Failed
     }
 
-    fn state(&self) -> State {
-        self.lock().state
-    }
-
-    /// Whether the holder has partitions to give up before the next join.
-    fn revoke_pending(&self) -> bool {
-        let status = self.lock();
-        status.state == State::Revoking || (status.state == State::Assigned && !status.moved.is_empty())
-    }
-
-    fn confirm(&self, sent: Instant) {
-        self.update(|status| status.confirmed_at = status.confirmed_at.max(sent));
-    }
-
-    fn fail(&self, error: Error) {
-        self.update(|status| {
-            status.state = State::Failed;
-            status.failure = Some(error);
-        });
-    }
-
-    fn poll_overdue(&self, max_poll_interval: Duration) -> Option<Error> {
-        poll_overdue(self.lock().polled_at, max_poll_interval)
+    fn set_failed(&mut self) {
+        self.state = State::Failed;
     }
 }
 
-/// The error a member leaves with when its holder last asked for an event
-/// at `polled_at`, longer than `max_poll_interval` ago; both protocols'
-/// members leave so.
-pub(crate) fn poll_overdue(polled_at: Instant, max_poll_interval: Duration) -> Option<Error> {
-    let idle = polled_at.elapsed();
-    (idle > max_poll_interval).then(|| {
-        Error::new(
-            ErrorCode::ConsumerGroup,
-            format!(
-                "left the group: next() was not called for {} ms, more than max_poll_interval_ms ({})",
-                idle.as_millis(),
-                max_poll_interval.as_millis()
-            ),
-        )
-    })
-}
+type Shared = SharedStatus<Status>;
 
-/// The engine task of a member of either Kafka protocol: stopping asks it
-/// to leave the group and waits for it; dropping aborts it (the
-/// coordinator then removes the member after the session timeout).
-pub(crate) struct MemberTask(Mutex<Option<JoinHandle<()>>>);
-
-impl MemberTask {
-    pub(crate) fn new(task: JoinHandle<()>) -> MemberTask {
-        MemberTask(Mutex::new(Some(task)))
-    }
-
-    /// Sets `leaving` and waits up to `timeout` for the task to leave and
-    /// end (aborting it past that); `None` when it was stopped before.
-    pub(crate) fn stop(&self, leaving: &AtomicBool, timeout: Duration) -> Option<Result<()>> {
-        let mut task = self.0.locked().take()?;
-        leaving.store(true, Ordering::Release);
-        Some(
-            engine::block_on(async {
-                match tokio::time::timeout(timeout, &mut task).await {
-                    Ok(_) => Ok(()),
-                    Err(_) => {
-                        task.abort();
-                        Err(Error::new(
-                            ErrorCode::TimedOut,
-                            format!("leaving the group took longer than {timeout:?}"),
-                        ))
-                    }
-                }
-            })
-            .and_then(|left| left),
-        )
-    }
-}
-
-impl Drop for MemberTask {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.locked().take() {
-            task.abort();
-        }
-    }
-}
-
-/// Why a member refuses to commit once it is out of the group.
-pub(crate) fn out_of_group() -> Error {
-    Error::new(
-        ErrorCode::ConsumerGroup,
-        "not committing: the member left the group, the partitions may be another member's",
-    )
+/// Whether the holder has partitions to give up before the next join.
+fn revoke_pending(shared: &Shared) -> bool {
+    let status = shared.lock();
+    status.state == State::Revoking || (status.state == State::Assigned && !status.moved.is_empty())
 }
 
 /// A member of one group. Dropping it without [`KafkaGroupMember::stop`]
@@ -281,27 +180,19 @@ impl KafkaGroupMember {
         }
         let mut partitions = partitions;
         partitions.sort();
-        let now = Instant::now();
-        let shared = Arc::new(Shared {
-            status: Mutex::new(Status {
-                state: State::Joining,
-                assignment: Vec::new(),
-                added: Vec::new(),
-                moved: Vec::new(),
-                rejoining: false,
-                assignments: 0,
-                handed_out: 0,
-                failure: None,
-                confirmed_at: now,
-                polled_at: now,
-                partitions,
-            }),
-            changed: Condvar::new(),
-            leaving: AtomicBool::new(false),
-            rejoin: AtomicBool::new(false),
-            generation: Arc::new(MemberGeneration::default()),
-            trust: settings.session_timeout * 2 / 3,
-        });
+        let status = Status {
+            state: State::Joining,
+            assignment: Vec::new(),
+            added: Vec::new(),
+            moved: Vec::new(),
+            rejoining: false,
+            rejoin: false,
+            assignments: 0,
+            handed_out: 0,
+            liveness: Liveness::new(),
+            partitions,
+        };
+        let shared = Arc::new(Shared::new(status, settings.session_timeout));
         let task = engine::runtime()?.spawn(run(Arc::clone(&shared), cluster, settings));
         Ok(KafkaGroupMember {
             shared,
@@ -318,15 +209,11 @@ impl KafkaGroupMember {
     /// generation. Each call counts as the holder's sign of life for
     /// `max_poll_interval`.
     pub fn event(&self) -> MemberEvent {
-        let mut status = self.shared.lock();
-        status.polled_at = Instant::now();
+        let (mut status, failure) = self.shared.polled();
+        if let Some(error) = failure {
+            return MemberEvent::Failed(error);
+        }
         match status.state {
-            State::Failed => MemberEvent::Failed(
-                status
-                    .failure
-                    .clone()
-                    .unwrap_or_else(|| Error::new(ErrorCode::ConsumerGroup, "the group member failed")),
-            ),
             State::Revoking => MemberEvent::Revoke,
             State::Assigned if !status.moved.is_empty() => MemberEvent::RevokeSome(status.moved.clone()),
             State::Assigned if status.handed_out != status.assignments => {
@@ -347,7 +234,7 @@ impl KafkaGroupMember {
             } else if !status.moved.is_empty() {
                 status.moved.clear();
                 // The moved partitions reach their new owner in the next round.
-                self.shared.rejoin.store(true, Ordering::Release);
+                status.rejoin = true;
             }
         });
     }
@@ -356,24 +243,19 @@ impl KafkaGroupMember {
     /// and the coordinator confirmed the membership recently.
     pub fn may_deliver(&self) -> bool {
         let status = self.shared.lock();
-        status.state == State::Assigned && (status.rejoining || status.confirmed_at.elapsed() < self.shared.trust)
+        status.state == State::Assigned && (status.rejoining || self.shared.trusted(status.liveness.confirmed_at))
     }
 
     /// Whether the holder may commit: not once the member failed (the
     /// coordinator checks the generation of every other commit).
     pub fn may_commit(&self) -> Result<()> {
-        match self.shared.state() {
-            State::Failed => Err(out_of_group()),
-            _ => Ok(()),
-        }
+        self.shared.may_commit()
     }
 
     /// Waits up to `timeout` for the state to change; returns at once when
     /// there is something to do.
     pub fn wait(&self, timeout: Duration) {
-        wait_for_change(
-            &self.shared.changed,
-            self.shared.lock(),
+        self.shared.wait(
             timeout,
             |status| (status.state, status.assignments),
             |status| {
@@ -387,11 +269,12 @@ impl KafkaGroupMember {
     /// so that the leader assigns the new set.
     pub fn update_partitions(&self, mut partitions: Vec<String>) {
         partitions.sort();
-        let mut status = self.shared.lock();
-        if status.partitions != partitions {
-            status.partitions = partitions;
-            self.shared.rejoin.store(true, Ordering::Release);
-        }
+        self.shared.update(|status| {
+            if status.partitions != partitions {
+                status.partitions = partitions;
+                status.rejoin = true;
+            }
+        });
     }
 
     /// Leaves the group (LeaveGroup, except for a static member, which the
@@ -399,12 +282,7 @@ impl KafkaGroupMember {
     /// within `timeout`. The holder must have committed and given up its
     /// partitions. Stopping twice is harmless.
     pub fn stop(&self, timeout: Duration) -> Result<()> {
-        let Some(left) = self.task.stop(&self.shared.leaving, timeout) else {
-            return Ok(());
-        };
-        self.shared
-            .fail(Error::new(ErrorCode::ConsumerGroup, "the member left the group"));
-        left
+        self.shared.stop(&self.task, timeout)
     }
 }
 
@@ -437,12 +315,7 @@ async fn run(shared: Arc<Shared>, cluster: KafkaCluster, settings: GroupMemberSe
     if !identity.member_id.is_empty() && settings.group_instance_id.is_none() {
         let _ = leave(&cluster, &coordinator, &settings, &identity.member_id).await;
     }
-    shared.generation.set(None);
-    shared.fail(
-        outcome
-            .err()
-            .unwrap_or_else(|| Error::new(ErrorCode::ConsumerGroup, "the member left the group")),
-    );
+    shared.end(outcome);
 }
 
 async fn membership(
@@ -455,8 +328,8 @@ async fn membership(
     loop {
         // The holder gives its partitions up (all of them, or those an
         // incremental round moved) before the member joins again.
-        while shared.revoke_pending() {
-            if shared.leaving.load(Ordering::Acquire) {
+        while revoke_pending(shared) {
+            if shared.leaving() {
                 return Ok(());
             }
             if let Some(error) = shared.poll_overdue(settings.max_poll_interval) {
@@ -464,17 +337,17 @@ async fn membership(
             }
             tokio::time::sleep(STATUS_POLL).await;
         }
-        if shared.leaving.load(Ordering::Acquire) {
+        if shared.leaving() {
             return Ok(());
         }
-        if shared.state() != State::Assigned {
+        if shared.lock().state != State::Assigned {
             shared.generation.set(None);
         }
-        shared.rejoin.store(false, Ordering::Release);
+        shared.update(|status| status.rejoin = false);
         // A JoinGroup waits for the whole rebalance: leaving must not wait for it.
         let joined = tokio::select! {
             joined = join_and_sync(shared, cluster, coordinator, settings, identity) => joined?,
-            () = until_leaving(shared) => return Ok(()),
+            () = shared.until_leaving(STATUS_POLL) => return Ok(()),
         };
         let Some((generation, assignment)) = joined else {
             // No JoinGroup waits at the coordinator now: the partitions are
@@ -507,14 +380,7 @@ async fn membership(
             // Incremental: keep consuming while joining again.
             AfterHeartbeats::Rejoin if cooperative => shared.update(|status| status.rejoining = true),
             AfterHeartbeats::Rejoin | AfterHeartbeats::Lost => shared.update(|status| status.state = State::Revoking),
-        }
-    }
-}
-
-/// Returns once the member is asked to leave.
-async fn until_leaving(shared: &Shared) {
-    while !shared.leaving.load(Ordering::Acquire) {
-        tokio::time::sleep(STATUS_POLL).await;
+        };
     }
 }
 
@@ -802,13 +668,13 @@ async fn heartbeats(
         .map_or(-1, |generation| generation.generation_id);
     let mut next_beat = tokio::time::Instant::now() + settings.heartbeat_interval;
     loop {
-        if shared.leaving.load(Ordering::Acquire) {
+        if shared.leaving() {
             return Ok(AfterHeartbeats::Leave);
         }
         if let Some(error) = shared.poll_overdue(settings.max_poll_interval) {
             return Err(error);
         }
-        if shared.rejoin.load(Ordering::Acquire) {
+        if shared.lock().rejoin {
             return Ok(AfterHeartbeats::Rejoin);
         }
         if tokio::time::Instant::now() < next_beat {

@@ -13,7 +13,8 @@
 //! offsets; `group_member` is a member of Kafka's classic group protocol
 //! and `assignors` the split its leader computes; `consumer_group_member`
 //! is a member of the next-generation protocol (KIP-848), whose
-//! coordinator computes the split. Nothing here knows about
+//! coordinator computes the split; `member_status` is what both members
+//! share with the holder of their partitions. Nothing here knows about
 //! producers, consumers or the library's consumer groups.
 
 pub mod assignors;
@@ -27,6 +28,7 @@ pub mod fetch;
 #[allow(unsafe_code)]
 pub mod frame;
 pub mod group_member;
+pub(crate) mod member_status;
 pub mod metadata;
 pub mod options;
 pub mod produce;
