@@ -92,6 +92,23 @@ impl MemberStatus for Status {
     }
 }
 
+impl Status {
+    /// Forgets the partitions of an assignment not handed to the holder
+    /// yet that `keep` rejects: they were never the holder's, so there is
+    /// nothing to give up, and handing them out later would make the
+    /// holder consume partitions the coordinator gave to another member.
+    /// True when it forgot any.
+    fn forget_pending(&mut self, keep: impl Fn(&TopicPartition) -> bool) -> bool {
+        if self.handed_out == self.assignments {
+            return false;
+        }
+        let (kept, forgotten): (Vec<_>, Vec<_>) = std::mem::take(&mut self.added).into_iter().partition(|p| keep(p));
+        self.held.retain(|p| !forgotten.contains(p));
+        self.added = kept;
+        !forgotten.is_empty()
+    }
+}
+
 type Shared = SharedStatus<Status>;
 
 /// Whether the holder still has partitions to give up.
@@ -348,6 +365,7 @@ async fn heartbeats(
                 rejoin_apart = true;
                 shared.update(|status| {
                     status.revoking.clear();
+                    status.forget_pending(|_| false);
                     status.revoke_all = !status.held.is_empty();
                     if !status.revoke_all {
                         status.state = State::Joining;
@@ -412,7 +430,7 @@ enum Reconciled {
     /// rejoin apart): nothing to take, nothing to tell.
     Unchanged,
     /// The holder owns the target now; the coordinator must hear of it.
-    Taken,
+    Owned,
 }
 
 /// Moves the holder towards the target assignment: first what it must
@@ -426,22 +444,34 @@ fn reconcile(shared: &Shared, membership: &mut Membership) -> bool {
         if status.revoke_all || !status.revoking.is_empty() {
             return Reconciled::Waiting;
         }
+        let forgotten = status.forget_pending(|p| target.contains(p));
         if status.state == State::Assigned && status.held == *target {
-            return Reconciled::Unchanged;
+            return if forgotten {
+                Reconciled::Owned
+            } else {
+                Reconciled::Unchanged
+            };
         }
         let revoke: Vec<TopicPartition> = status.held.iter().filter(|p| !target.contains(p)).cloned().collect();
         if !revoke.is_empty() {
             status.revoking = revoke;
             return Reconciled::Waiting;
         }
-        status.added = target.iter().filter(|p| !status.held.contains(p)).cloned().collect();
+        let mut added = if status.handed_out == status.assignments {
+            Vec::new()
+        } else {
+            std::mem::take(&mut status.added)
+        };
+        added.extend(target.iter().filter(|p| !status.held.contains(p)).cloned());
+        added.sort();
+        status.added = added;
         status.held = target.clone();
         status.state = State::Assigned;
         status.assignments += 1;
-        Reconciled::Taken
+        Reconciled::Owned
     });
     match reconciled {
-        Some(Reconciled::Taken) => {
+        Some(Reconciled::Owned) => {
             membership.target = None;
             true
         }
@@ -553,6 +583,65 @@ async fn assigned(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn orders(partitions: &[i32]) -> Vec<TopicPartition> {
+        let topic = Topic::new("orders").unwrap();
+        partitions
+            .iter()
+            .map(|p| TopicPartition::new(topic.clone(), *p))
+            .collect()
+    }
+
+    fn reconciling(target: &[i32]) -> (Shared, Membership) {
+        let status = Status {
+            state: State::Joining,
+            held: Vec::new(),
+            added: Vec::new(),
+            revoking: Vec::new(),
+            revoke_all: false,
+            assignments: 0,
+            handed_out: 0,
+            liveness: Liveness::new(),
+        };
+        let membership = Membership {
+            member_id: "m".into(),
+            epoch: 1,
+            interval: Duration::from_secs(3),
+            target: Some(orders(target)),
+            names: BTreeMap::new(),
+        };
+        (Shared::new(status, Duration::from_secs(45)), membership)
+    }
+
+    #[test]
+    fn a_target_shrunk_before_the_holder_took_the_last_one_revokes_nothing() {
+        let (shared, mut membership) = reconciling(&[0, 1, 2, 3, 4, 5]);
+        assert!(reconcile(&shared, &mut membership));
+        // The coordinator moves 3-5 away before the holder asked for them.
+        membership.target = Some(orders(&[0, 1, 2]));
+        assert!(reconcile(&shared, &mut membership));
+        let status = shared.lock();
+        assert!(status.revoking.is_empty() && !status.revoke_all);
+        assert_eq!(status.added, orders(&[0, 1, 2]), "never 3-5, now another member's");
+        assert_eq!(status.held, orders(&[0, 1, 2]));
+    }
+
+    #[test]
+    fn what_the_holder_took_is_revoked_and_what_it_did_not_is_forgotten() {
+        let (shared, mut membership) = reconciling(&[0, 1]);
+        assert!(reconcile(&shared, &mut membership));
+        shared.update(|status| status.handed_out = status.assignments);
+        membership.target = Some(orders(&[0, 1, 2, 3]));
+        assert!(reconcile(&shared, &mut membership));
+        membership.target = Some(orders(&[1, 3]));
+        assert!(
+            !reconcile(&shared, &mut membership),
+            "waits for the holder to give 0 up"
+        );
+        let status = shared.lock();
+        assert_eq!(status.revoking, orders(&[0]));
+        assert_eq!(status.added, orders(&[3]), "2 is forgotten, 3 still to be handed out");
+    }
 
     #[test]
     fn owned_partitions_are_grouped_under_their_topic_ids() {

@@ -146,6 +146,37 @@ impl MemberStatus for Status {
     }
 }
 
+impl Status {
+    /// A generation's assignment: what the holder must give up (moved, in
+    /// an incremental round) and take (added). What the previous
+    /// assignment added and the holder was not handed yet was never the
+    /// holder's: there is nothing to give up, and it is handed out still
+    /// if it stays.
+    fn take_assignment(&mut self, assignment: Vec<TopicPartition>) {
+        let before = std::mem::replace(&mut self.assignment, assignment);
+        let pending = if self.handed_out == self.assignments {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.added)
+        };
+        let holders: Vec<&TopicPartition> = before.iter().filter(|p| !pending.contains(p)).collect();
+        self.moved = holders
+            .iter()
+            .filter(|p| !self.assignment.contains(p))
+            .map(|p| (*p).clone())
+            .collect();
+        self.added = self
+            .assignment
+            .iter()
+            .filter(|p| !holders.contains(p))
+            .cloned()
+            .collect();
+        self.state = State::Assigned;
+        self.rejoining = false;
+        self.assignments += 1;
+    }
+}
+
 type Shared = SharedStatus<Status>;
 
 /// Whether the holder has partitions to give up before the next join.
@@ -357,23 +388,7 @@ async fn membership(
             continue;
         };
         shared.generation.set(Some(generation));
-        shared.update(|status| {
-            let before = std::mem::replace(&mut status.assignment, assignment);
-            status.moved = before
-                .iter()
-                .filter(|p| !status.assignment.contains(p))
-                .cloned()
-                .collect();
-            status.added = status
-                .assignment
-                .iter()
-                .filter(|p| !before.contains(p))
-                .cloned()
-                .collect();
-            status.state = State::Assigned;
-            status.rejoining = false;
-            status.assignments += 1;
-        });
+        shared.update(|status| status.take_assignment(assignment));
         let cooperative = assignors::is_cooperative(&settings.assignor);
         match heartbeats(shared, cluster, coordinator, settings, identity).await? {
             AfterHeartbeats::Leave => return Ok(()),
@@ -853,6 +868,51 @@ fn decode_versioned<T: Decodable + Message>(mut bytes: Bytes, what: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn orders(partitions: &[i32]) -> Vec<TopicPartition> {
+        let topic = Topic::new("orders").unwrap();
+        partitions
+            .iter()
+            .map(|p| TopicPartition::new(topic.clone(), *p))
+            .collect()
+    }
+
+    fn joining() -> Status {
+        Status {
+            state: State::Joining,
+            assignment: Vec::new(),
+            added: Vec::new(),
+            moved: Vec::new(),
+            rejoining: false,
+            rejoin: false,
+            assignments: 0,
+            handed_out: 0,
+            liveness: Liveness::new(),
+            partitions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_incremental_round_moves_only_what_the_holder_was_handed() {
+        let mut status = joining();
+        status.take_assignment(orders(&[0, 1, 2, 3]));
+        status.handed_out = status.assignments;
+        status.take_assignment(orders(&[0, 1, 4]));
+        assert_eq!(status.moved, orders(&[2, 3]));
+        assert_eq!(status.added, orders(&[4]));
+    }
+
+    #[test]
+    fn an_assignment_the_holder_was_not_handed_is_not_given_up() {
+        let mut status = joining();
+        status.take_assignment(orders(&[0, 1]));
+        status.handed_out = status.assignments;
+        status.take_assignment(orders(&[0, 1, 2, 3]));
+        // A rebalance before the holder asked for 2 and 3.
+        status.take_assignment(orders(&[1, 3, 4]));
+        assert_eq!(status.moved, orders(&[0]), "only what the holder was handed");
+        assert_eq!(status.added, orders(&[3, 4]), "3 is still to be handed out, 2 never");
+    }
 
     #[test]
     fn a_subscription_reads_back_its_topics() {
