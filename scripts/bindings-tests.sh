@@ -36,7 +36,7 @@ out="$root/target/bindings"
 prefix="$out/prefix"
 mkdir -p "$out"
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (at %d:%02d)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 step "make install PREFIX=$prefix"
 rm -rf "$prefix"

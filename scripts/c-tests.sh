@@ -16,7 +16,7 @@ cd "$root"
 out="$root/target/c"
 mkdir -p "$out"
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (at %d:%02d)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 step "cargo build --release"
 cargo build --release
