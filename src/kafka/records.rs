@@ -250,6 +250,23 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_after_a_larger_one_on_the_same_thread_holds_only_its_own_records() {
+        let larger: Vec<Record> = (0..50).map(|i| record(i, "old", "earlier batch ")).collect();
+        let smaller = [record(0, "new", "later")];
+        for name in COMPRESSION_NAMES {
+            let codec = compression_by_name(name).unwrap().into();
+            encode_batches(&mut BytesMut::new(), &larger, codec).unwrap();
+            let mut encoded = BytesMut::new();
+            encode_batches(&mut encoded, &smaller, codec).unwrap();
+            let sets = decode_batches(encoded.freeze(), 1 << 20).unwrap();
+            let records: Vec<_> = sets.iter().flat_map(|set| &set.records).collect();
+            assert_eq!(records.len(), 1, "{name}");
+            assert_eq!(records[0].key, smaller[0].key, "{name}");
+            assert_eq!(records[0].value, smaller[0].value, "{name}");
+        }
+    }
+
+    #[test]
     fn a_batch_that_inflates_past_the_limit_is_refused() {
         let records: Vec<Record> = (0..200).map(|i| record(i, "k", "aaaaaaaa")).collect();
         for name in ["gzip", "snappy", "lz4", "zstd"] {
