@@ -234,33 +234,53 @@ thread_local! {
     static LZ4_TABLE: RefCell<lz4_flex::block::CompressTable> = RefCell::new(lz4_flex::block::CompressTable::large());
 }
 
-/// Writes `records` as one LZ4 frame of independent blocks straight into
-/// `out`. `lz4_flex`'s frame encoder would copy the batch into a block
-/// buffer of its own first and, for a batch over 256 KiB, allocate 4 MiB
-/// blocks (BENCHMARKS.md, LZ4 encoders).
+/// Writes `records` as one LZ4 frame of independent blocks into `out`.
+/// `lz4_flex`'s frame encoder would copy the batch into a block buffer of
+/// its own first and, for a batch over 256 KiB, allocate 4 MiB blocks
+/// (BENCHMARKS.md, LZ4 encoders).
 fn compress_lz4(records: &[u8], out: &mut BytesMut) {
     use lz4_flex::block::{compress_into_with_table, get_maximum_output_size};
     out.put_slice(lz4_frame_header());
     LZ4_TABLE.with_borrow_mut(|table| {
         for block in records.chunks(LZ4_BLOCK_LENGTH) {
-            let length_at = out.len();
-            out.resize(length_at + 4 + get_maximum_output_size(block.len()), 0);
-            let body = &mut out[length_at + 4..];
-            let length = match compress_into_with_table(block, body, table) {
-                Ok(written) if written < block.len() => written as u32,
-                // Incompressible (or, never with a buffer of the maximum
-                // size, too large): the frame format stores the block as is.
-                _ => {
-                    body[..block.len()].copy_from_slice(block);
-                    block.len() as u32 | LZ4_UNCOMPRESSED_BLOCK
+            with_block_room(get_maximum_output_size(block.len()), |room| {
+                match compress_into_with_table(block, room, table) {
+                    Ok(written) if written < block.len() => {
+                        out.put_u32_le(written as u32);
+                        out.put_slice(&room[..written]);
+                    }
+                    // Incompressible (or, never with room of the maximum
+                    // size, too large): the frame format stores the block as is.
+                    _ => {
+                        out.put_u32_le(block.len() as u32 | LZ4_UNCOMPRESSED_BLOCK);
+                        out.put_slice(block);
+                    }
                 }
-            };
-            out[length_at..length_at + 4].copy_from_slice(&length.to_le_bytes());
-            out.truncate(length_at + 4 + (length & !LZ4_UNCOMPRESSED_BLOCK) as usize);
+            });
         }
     });
     // The end mark: a block of length zero.
     out.put_u32_le(0);
+}
+
+thread_local! {
+    /// Each compressing thread keeps the room one block of a block codec
+    /// (LZ4, snappy) is compressed into, zeroed once. Compressing straight
+    /// into the request buffer meant zeroing the block's maximum output
+    /// size there for every block, about as many bytes as the batch, to
+    /// keep the compressed fraction of them.
+    static BLOCK_ROOM: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `compress_block` on this thread's block room, at least `bound`
+/// bytes (a block's maximum compressed size: at most 64 KiB and a little).
+fn with_block_room<R>(bound: usize, compress_block: impl FnOnce(&mut [u8]) -> R) -> R {
+    BLOCK_ROOM.with_borrow_mut(|room| {
+        if room.len() < bound {
+            room.resize(bound, 0);
+        }
+        compress_block(&mut room[..bound])
+    })
 }
 
 /// The framing Kafka's Java clients wrap snappy blocks in (xerial's
@@ -274,13 +294,13 @@ fn compress_snappy(records: &[u8], out: &mut BytesMut) -> anyhow::Result<()> {
     out.put_slice(XERIAL_SNAPPY_HEADER);
     let mut encoder = snap::raw::Encoder::new();
     for block in records.chunks(XERIAL_BLOCK_LENGTH) {
-        let length_at = out.len();
-        out.resize(length_at + 4 + snap::raw::max_compress_len(block.len()), 0);
-        let written = encoder
-            .compress(block, &mut out[length_at + 4..])
-            .map_err(|e| codec_error("snappy", e))?;
-        out[length_at..length_at + 4].copy_from_slice(&(written as u32).to_be_bytes());
-        out.truncate(length_at + 4 + written);
+        with_block_room(snap::raw::max_compress_len(block.len()), |room| {
+            let written = encoder.compress(block, room)?;
+            out.put_u32(written as u32);
+            out.put_slice(&room[..written]);
+            Ok(())
+        })
+        .map_err(|e: snap::Error| codec_error("snappy", e))?;
     }
     Ok(())
 }
