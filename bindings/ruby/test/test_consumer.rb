@@ -198,6 +198,33 @@ class ConsumerTest < Minitest::Test
     consumer.close
   end
 
+  # Values and keys larger together than the buffer the library first
+  # copies them into come whole, through columns and through Messages (on
+  # another thread, which has its own buffer); Strings handed out stay
+  # intact while later batches are copied through the same buffer.
+  def test_values_larger_than_the_copy_buffer_come_whole
+    topic = fresh_topic(1)
+    producer = YelpKafka::Producer.new(cluster)
+    values = Array.new(6) { |i| (i.to_s * 150_000).b }
+    keys = Array.new(6) { |i| "k#{i}" * 40_000 }
+    values.zip(keys) { |value, key| producer.produce(topic, value, key: key, partition: 0) }
+    producer.flush(10)
+    producer.close
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, config(consumer_timeout_ms: 2000)).connect
+    by_columns = []
+    while by_columns.size < 6
+      columns = consumer.next_columns
+      by_columns.concat(columns.keys.zip(columns.values))
+    end
+    consumer.close
+    by_messages = Thread.new do
+      reader = YelpKafka::KafkaSimpleConsumer.new(topic, config(consumer_timeout_ms: 2000)).connect
+      reader.first(6).map { |message| [message.key, message.value] }.tap { reader.close }
+    end.value
+    assert_equal keys.zip(values), by_columns
+    assert_equal keys.zip(values), by_messages
+  end
+
   # each_columns(task_done: true) marks each batch done once its block
   # returns, not the one it breaks out of nor one whose block raised;
   # each_columns alone marks nothing.
