@@ -225,6 +225,25 @@ class ConsumerTest < Minitest::Test
     assert_equal keys.zip(values), by_messages
   end
 
+  # A batch of two topics' messages: each message's topic in the topics
+  # column, one String per topic.
+  def test_columns_of_two_topics_give_each_message_its_topic
+    topics = [fresh_topic(1), fresh_topic(1)]
+    producer = YelpKafka::Producer.new(cluster)
+    topics.each { |topic| 3.times { |i| producer.produce(topic, "#{topic}-#{i}", partition: 0) } }
+    producer.flush(10)
+    producer.close
+    consumer = YelpKafka::KafkaConsumer.new(topics, config(consumer_timeout_ms: 2000)).connect
+    rows = []
+    while rows.size < 6
+      columns = consumer.next_columns
+      rows.concat(columns.topics.zip(columns.values))
+      columns.topics.group_by(&:itself).each_value { |same| assert_equal 1, same.map(&:object_id).uniq.size }
+    end
+    consumer.close
+    assert_equal topics.flat_map { |topic| Array.new(3) { |i| [topic, "#{topic}-#{i}"] } }, rows.sort
+  end
+
   # each_columns(task_done: true) marks each batch done once its block
   # returns, not the one it breaks out of nor one whose block raised;
   # each_columns alone marks nothing.

@@ -190,11 +190,18 @@ module YelpKafka
       # elements' (:int64, or :int32 for the partitions). One C call
       # (yk_message_batch_columns) and one read.
       def column(field, type, index, count)
-        out = FFI::MemoryPointer.new(type, count, false)
-        columns = Native::MessageColumns.new
-        columns[field] = out
-        check(Native.yk_message_batch_columns(@batch, index, count, columns))
+        out = column_memory(field, type, index, count)
         type == :int32 ? out.get_array_of_int32(0, count) : out.get_array_of_int64(0, count)
+      end
+
+      # The topic of count messages from the index-th, each a frozen
+      # String; one topic's messages share one.
+      def topics(index, count)
+        addresses = column_memory(:topics, :int64, index, count)
+        address = Views.all_same(addresses, count)
+        return Array.new(count, topic_at(address)) if address
+
+        addresses.get_array_of_int64(0, count).map { |each| topic_at(each) }
       end
 
       # Every message's value: copied by one call from a batch, read from
@@ -220,10 +227,25 @@ module YelpKafka
           buffer = Views.buffer(needed)
           check(Native.__send__(copy, @batch, index, count, lengths, buffer, buffer.bytesize, size))
         end
-        Views.unpack(buffer, lengths.get_array_of_int64(0, count))
+        length = Views.all_same(lengths, count)
+        return Views.unpack(buffer, lengths.get_array_of_int64(0, count)) unless length
+        return Array.new(count) if length.negative?
+
+        buffer.unpack("a#{length}" * count)
       end
 
       private
+
+      # The field of count messages from the index-th, written by one C
+      # call (yk_message_batch_columns) into memory of count elements of
+      # type, which it returns.
+      def column_memory(field, type, index, count)
+        out = FFI::MemoryPointer.new(type, count, false)
+        columns = Native::MessageColumns.new
+        columns[field] = out
+        check(Native.yk_message_batch_columns(@batch, index, count, columns))
+        out
+      end
 
       def check(code)
         raise Error.last(code) unless code.zero?
@@ -254,13 +276,20 @@ module YelpKafka
       Thread.current[:yelp_kafka_copy_buffer] = "\0".b * [size, (buffer&.bytesize || BUFFER_SIZE / 2) * 2].max
     end
 
-    # The Strings of lengths (-1 for nil) bytes, back to back at the start
-    # of buffer: one String#unpack, its format one "a" per String.
+    # The one value of the count 64-bit integers at memory when they are
+    # all the same (one topic, every key null, values of one length), else
+    # nil: their bytes read and compared at once, not an Integer each.
+    def all_same(memory, count)
+      bytes = memory.get_bytes(0, count * 8)
+      first = bytes.byteslice(0, 8)
+      first.unpack1("q") if bytes == first * count
+    end
+
+    # The Strings of lengths (-1 for nil; not all the same) bytes, back
+    # to back at the start of buffer: one String#unpack, its format one
+    # "a" per String.
     def unpack(buffer, lengths)
-      shortest, longest = lengths.minmax
-      return Array.new(lengths.size) if longest.negative?
-      return buffer.unpack("a#{shortest}" * lengths.size) if shortest == longest
-      return buffer.unpack(("a%d" * lengths.size) % lengths) unless shortest.negative?
+      return buffer.unpack(("a%d" * lengths.size) % lengths) unless lengths.min.negative?
 
       strings = buffer.unpack(("a%d" * lengths.size) % lengths.map { |length| [length, 0].max })
       lengths.each_with_index { |length, i| strings[i] = nil if length.negative? }
@@ -332,15 +361,7 @@ module YelpKafka
 
     # The topic of each message; one topic's messages share one String.
     def topics
-      @topics ||= begin
-        # The names' addresses, as Integers.
-        addresses = @taken.column(:topics, :int64, @index, @size)
-        if addresses.min == addresses.max
-          Array.new(@size, @taken.topic_at(addresses.first))
-        else
-          addresses.map { |address| @taken.topic_at(address) }
-        end.freeze
-      end
+      @topics ||= @taken.topics(@index, @size).freeze
     end
 
     # The headers of the index-th message (0 to size - 1), a Hash as
