@@ -418,6 +418,95 @@ static bool bytes_are(const uint8_t *data, size_t len, const char *want, size_t 
     return data != NULL && len == want_len && memcmp(data, want, len) == 0;
 }
 
+typedef yk_error (*copy_bytes_fn)(const yk_message_batch *, size_t, size_t, int64_t *, uint8_t *, size_t, size_t *);
+
+/* copy (yk_message_batch_copy_values or _keys) of messages first to
+ * first + count of batch agrees with field (the views' value or key): each
+ * length -1 for NULL, the bytes back to back; a size query and a buffer one
+ * byte short copy nothing and say the size. */
+static void check_copied(const char *name, copy_bytes_fn copy, const yk_message_batch *batch,
+                         const yk_message_view *views, size_t first, size_t count, bool keys)
+{
+    int64_t lengths[4];
+    uint8_t buffer[64];
+    size_t size = COUNT_SENTINEL, want = 0;
+    for (size_t i = first; i < first + count; i++)
+        want += keys ? views[i].key_len : views[i].value_len;
+    EXPECT_OK(copy(batch, first, count, lengths, NULL, 0, &size));
+    CHECKF(size == want, "%s: size %zu, want %zu", name, size, want);
+    if (want > 0) {
+        memset(buffer, 0x5e, sizeof buffer);
+        EXPECT_OK(copy(batch, first, count, lengths, buffer, want - 1, &size));
+        CHECKF(size == want && buffer[0] == 0x5e, "%s: a buffer too small is left alone", name);
+    }
+    memset(lengths, 0x5e, sizeof lengths);
+    EXPECT_OK(copy(batch, first, count, lengths, buffer, sizeof buffer, &size));
+    size_t at = 0;
+    for (size_t i = 0; i < count; i++) {
+        const yk_message_view *v = &views[first + i];
+        const uint8_t *bytes = keys ? v->key : v->value;
+        size_t len = keys ? v->key_len : v->value_len;
+        CHECKF(bytes == NULL ? lengths[i] == -1 : lengths[i] == (int64_t)len, "%s: length %zu", name, first + i);
+        if (bytes != NULL) {
+            CHECKF(memcmp(buffer + at, bytes, len) == 0, "%s: bytes of %zu", name, first + i);
+            at += len;
+        }
+    }
+    CHECK(at == size);
+}
+
+/* The columns of a batch's messages, whole and in part, agree with its views. */
+static void check_columns(const yk_message_batch *batch, const yk_message_view *views, size_t count)
+{
+    int64_t offsets[4], timestamps[4];
+    int32_t partitions[4];
+    const char *topics[4];
+    yk_message_columns columns = {offsets, partitions, timestamps, topics};
+    EXPECT_OK(yk_message_batch_columns(batch, 0, count, &columns));
+    for (size_t i = 0; i < count; i++)
+        CHECKF(offsets[i] == views[i].offset && partitions[i] == views[i].partition
+                   && timestamps[i] == views[i].timestamp && topics[i] == views[i].topic,
+               "column %zu", i);
+    /* One column alone, from the second message: the others untouched. */
+    yk_message_columns offsets_only = {offsets, NULL, NULL, NULL};
+    memset(offsets, 0, sizeof offsets);
+    EXPECT_OK(yk_message_batch_columns(batch, 1, count - 1, &offsets_only));
+    CHECK(count == 1 || offsets[0] == views[1].offset);
+    for (size_t first = 0; first < 2 && first < count; first++) {
+        check_copied("values", yk_message_batch_copy_values, batch, views, first, count - first, false);
+        check_copied("keys", yk_message_batch_copy_keys, batch, views, first, count - first, true);
+    }
+    /* Refused, and nothing written: a range past the end, one whose end
+     * overflows, NULL columns, lengths, size, or buffer with a capacity. */
+    memset(offsets, 0x5e, sizeof offsets);
+    EXPECT_CODE(yk_message_batch_columns(batch, 1, count, &columns), YK_ERROR_INVALID_ARGUMENT,
+                "yk_message_batch_columns", "out of range", NULL);
+    EXPECT_CODE(yk_message_batch_columns(batch, 1, SIZE_MAX, &columns), YK_ERROR_INVALID_ARGUMENT,
+                "yk_message_batch_columns", "out of range", NULL);
+    EXPECT_CODE(yk_message_batch_columns(batch, 0, count, NULL), YK_ERROR_INVALID_ARGUMENT,
+                "yk_message_batch_columns", "columns", NULL);
+    EXPECT_CODE(yk_message_batch_columns(NULL, 0, 0, &columns), YK_ERROR_INVALID_ARGUMENT,
+                "yk_message_batch_columns", "batch", NULL);
+    CHECK(offsets[0] == 0x5e5e5e5e5e5e5e5eLL);
+    int64_t lengths[4] = {7, 7, 7, 7};
+    uint8_t buffer[8];
+    size_t size = COUNT_SENTINEL;
+    EXPECT_CODE(yk_message_batch_copy_values(batch, count, 1, lengths, buffer, sizeof buffer, &size),
+                YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_copy_values", "out of range", NULL);
+    EXPECT_CODE(yk_message_batch_copy_keys(batch, 0, count, NULL, buffer, sizeof buffer, &size),
+                YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_copy_keys", "lengths", NULL);
+    EXPECT_CODE(yk_message_batch_copy_values(batch, 0, count, lengths, buffer, sizeof buffer, NULL),
+                YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_copy_values", "size", NULL);
+    EXPECT_CODE(yk_message_batch_copy_values(batch, 0, count, lengths, NULL, 1, &size), YK_ERROR_INVALID_ARGUMENT,
+                "yk_message_batch_copy_values", "buffer", NULL);
+    EXPECT_CODE(yk_message_batch_copy_keys(NULL, 0, 0, lengths, buffer, sizeof buffer, &size),
+                YK_ERROR_INVALID_ARGUMENT, "yk_message_batch_copy_keys", "batch", NULL);
+    CHECK(lengths[0] == 7 && size == COUNT_SENTINEL);
+    /* No messages at all: nothing needs a place. */
+    EXPECT_OK(yk_message_batch_copy_values(batch, count, 0, NULL, NULL, 0, &size));
+    CHECK(size == 0);
+}
+
 static void test_batches_and_views(void)
 {
     group_begin("consumer: batches, views, yk_task_done");
@@ -471,6 +560,7 @@ static void test_batches_and_views(void)
             break;
         batches++;
         CHECKF(count >= 1 && count <= 4, "count %zu", count);
+        check_columns(batch, views, count);
         for (size_t i = 0; i < count && seen < 6; i++, seen++) {
             const yk_message_view *v = &views[i];
             if (first < 0)

@@ -892,6 +892,36 @@ public:
     /// handed it out; nothing after a timeout.
     void task_done() const { Error::check(yk_message_batch_task_done(handle_.get(), 0, count_)); }
 
+    /// The last fill's fields, one vector each, entry i being message i's
+    /// (yk_message_batch_columns); the topics point into the batch.
+    struct Columns {
+        std::vector<int64_t> offsets;
+        std::vector<int32_t> partitions;
+        std::vector<int64_t> timestamps;
+        std::vector<std::string_view> topics;
+    };
+    Columns columns() const &
+    {
+        Columns out{std::vector<int64_t>(count_), std::vector<int32_t>(count_), std::vector<int64_t>(count_), {}};
+        std::vector<const char *> topics(count_);
+        yk_message_columns columns{out.offsets.data(), out.partitions.data(), out.timestamps.data(), topics.data()};
+        Error::check(yk_message_batch_columns(handle_.get(), 0, count_, &columns));
+        out.topics.assign(topics.begin(), topics.end());
+        return out;
+    }
+    Columns columns() const && = delete;
+
+    /// The last fill's values (or keys) back to back in one string, and
+    /// each one's length in it, -1 for a null one.
+    struct Packed {
+        std::string bytes;
+        std::vector<int64_t> lengths;
+    };
+    /// yk_message_batch_copy_values.
+    Packed values() const { return packed(yk_message_batch_copy_values); }
+    /// yk_message_batch_copy_keys.
+    Packed keys() const { return packed(yk_message_batch_copy_keys); }
+
     yk_message_batch *get() const noexcept { return handle_.get(); }
 
 private:
@@ -914,6 +944,18 @@ private:
         views_ = views;
         count_ = count;
         return count;
+    }
+
+    /// Asks copy for the size, then copies into a string that big.
+    template <typename Copy> Packed packed(Copy copy) const
+    {
+        Packed out{std::string(), std::vector<int64_t>(count_)};
+        size_t size = 0;
+        Error::check(copy(handle_.get(), 0, count_, out.lengths.data(), nullptr, 0, &size));
+        out.bytes.resize(size);
+        Error::check(copy(handle_.get(), 0, count_, out.lengths.data(), reinterpret_cast<uint8_t *>(out.bytes.data()),
+                          out.bytes.size(), &size));
+        return out;
     }
 
     detail::Handle<yk_message_batch, yk_message_batch_free> handle_;

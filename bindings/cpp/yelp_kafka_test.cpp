@@ -381,6 +381,31 @@ template <typename F> std::chrono::milliseconds time_of(F &&f)
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - begin);
 }
 
+// The batch's columns and packed values and keys say what its views say.
+void check_columns(const yk::MessageBatch &batch)
+{
+    auto columns = batch.columns();
+    auto values = batch.values();
+    auto keys = batch.keys();
+    bool same = columns.offsets.size() == batch.size() && values.lengths.size() == batch.size();
+    size_t value_at = 0, key_at = 0;
+    for (size_t i = 0; same && i < batch.size(); i++) {
+        yk::MessageView m = batch[i];
+        auto unpack = [](const yk::MessageBatch::Packed &packed, size_t i, size_t &at) {
+            if (packed.lengths[i] < 0)
+                return std::optional<std::string_view>();
+            std::string_view bytes(packed.bytes.data() + at, static_cast<size_t>(packed.lengths[i]));
+            at += bytes.size();
+            return std::optional<std::string_view>(bytes);
+        };
+        same = columns.offsets[i] == m.offset() && columns.partitions[i] == m.partition() &&
+               std::chrono::system_clock::time_point(std::chrono::milliseconds(columns.timestamps[i])) == m.timestamp() && columns.topics[i] == m.topic() &&
+               unpack(values, i, value_at) == m.value() && unpack(keys, i, key_at) == m.key();
+    }
+    check(same && value_at == values.bytes.size() && key_at == keys.bytes.size(),
+          "the batch's columns and packed values and keys match its views");
+}
+
 // Record headers go out with produce/send_with_headers and come back in the
 // simple consumer's batch views: null, empty and plain values kept apart.
 void test_simple_consumer_batches_headers_wakeup_and_ready_fd()
@@ -410,6 +435,7 @@ void test_simple_consumer_batches_headers_wakeup_and_ready_fd()
             last = m.offset();
             if (m.offset() != offset)
                 continue;
+            check_columns(batch);
             auto headers = m.headers();
             found = m.value() == std::optional<std::string_view>(value) && m.key() == "key-1" &&
                     m.topic() == topic && m.partition() == 0 && headers.size() == 3 &&

@@ -23,6 +23,9 @@ var notBound = map[string]string{
 	"yk_message_key":                           "messages are read from yk_message_view, every field at once",
 	"yk_message_value":                         "messages are read from yk_message_view, every field at once",
 	"yk_message_batch_task_done":               "TaskDoneAll marks any messages, of any batches, in one cgo call (yk_go_task_done_all)",
+	"yk_message_batch_columns":                 "a batch's fields are read from its yk_message_view array in Go, with no cgo call per field",
+	"yk_message_batch_copy_values":             "a batch's values are read from its yk_message_view array in Go, with no cgo call per value",
+	"yk_message_batch_copy_keys":               "a batch's keys are read from its yk_message_view array in Go, with no cgo call per key",
 }
 
 // Every function of the C API is called by the package (from Go or from

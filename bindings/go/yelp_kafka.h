@@ -488,6 +488,31 @@ typedef void (*yk_rebalance_callback)(void *opaque,
                                       size_t count);
 
 /**
+ * Where `yk_message_batch_columns` writes fields of a run of a batch's
+ * messages, one array per field: each NULL (not wanted) or room for the
+ * run's `count` entries, entry `i` being message `first + i`'s field.
+ */
+typedef struct yk_message_columns {
+  /**
+   * The offsets.
+   */
+  int64_t *offsets;
+  /**
+   * The partitions.
+   */
+  int32_t *partitions;
+  /**
+   * The timestamps, milliseconds since the Unix epoch.
+   */
+  int64_t *timestamps;
+  /**
+   * The topics, NUL-terminated: the views' `topic`, valid as long as the
+   * messages are; the messages of one topic share one pointer.
+   */
+  const char **topics;
+} yk_message_columns;
+
+/**
  * The application's thread workers. Every callback runs on the worker
  * thread of its partition — a library thread, by design — and several
  * workers run at once: the callbacks must be thread-safe. `opaque` must
@@ -1442,6 +1467,55 @@ enum yk_error yk_message_batch_new(size_t capacity, struct yk_message_batch **ou
 enum yk_error yk_message_batch_task_done(const struct yk_message_batch *batch,
                                          size_t first,
                                          size_t count);
+
+/**
+ * Writes the fields `columns` asks for (its non-NULL arrays) of `count`
+ * messages of `batch`, from the `first` (0-based, in the order of its
+ * views): what the views hold, a field at a time, for a binding that pays
+ * per value it reads from a view (Ruby's ffi reads each array in one
+ * call). `first + count` beyond the messages the batch holds is
+ * `YK_ERROR_INVALID_ARGUMENT`, as is a NULL `columns`; nothing is written
+ * then. Not while another thread fills `batch`.
+ */
+enum yk_error yk_message_batch_columns(const struct yk_message_batch *batch,
+                                       size_t first,
+                                       size_t count,
+                                       const struct yk_message_columns *columns);
+
+/**
+ * Copies the values of `count` messages of `batch`, from the `first` (as
+ * `yk_message_batch_columns` counts them), back to back into `buffer`:
+ * one copy per run, for a binding that makes one string per value more
+ * cheaply from one buffer than from a pointer each (Ruby's
+ * `String#unpack`). Writes each value's length to `lengths` (`count`
+ * entries; -1 for a null value, which takes no bytes) and the bytes they
+ * take together to `*size`; copies them only when `*size` fits in
+ * `capacity`, leaving `buffer` untouched otherwise (call again with a
+ * buffer that big; NULL with `capacity` 0 asks for the size alone).
+ * `first + count` out of range, NULL `lengths` (unless `count` is 0),
+ * NULL `size`, or NULL `buffer` with a non-zero `capacity` is
+ * `YK_ERROR_INVALID_ARGUMENT`; nothing is written then. Not while another
+ * thread fills `batch`.
+ */
+enum yk_error yk_message_batch_copy_values(const struct yk_message_batch *batch,
+                                           size_t first,
+                                           size_t count,
+                                           int64_t *lengths,
+                                           uint8_t *buffer,
+                                           size_t capacity,
+                                           size_t *size);
+
+/**
+ * The same as `yk_message_batch_copy_values` for the keys (-1 for a null
+ * key).
+ */
+enum yk_error yk_message_batch_copy_keys(const struct yk_message_batch *batch,
+                                         size_t first,
+                                         size_t count,
+                                         int64_t *lengths,
+                                         uint8_t *buffer,
+                                         size_t capacity,
+                                         size_t *size);
 
 /**
  * Frees a batch and the messages it holds (their views go with them).

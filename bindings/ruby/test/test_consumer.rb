@@ -198,6 +198,58 @@ class ConsumerTest < Minitest::Test
     consumer.close
   end
 
+  # Sends each [topic, value, key] to partition 0 and waits for them all.
+  def send_to_partition0(messages)
+    producer = YelpKafka::Producer.new(cluster)
+    messages.each { |topic, value, key| producer.produce(topic, value, key: key, partition: 0) }
+    producer.flush(10)
+    producer.close
+  end
+
+  # The [keys, values] or [topics, values] (which) of next_columns batches
+  # of consumer until count messages came, then closes it.
+  def column_rows(consumer, count, which)
+    rows = []
+    while rows.size < count
+      columns = consumer.next_columns
+      yield columns if block_given?
+      rows.concat(columns.public_send(which).zip(columns.values))
+    end
+    consumer.close
+    rows
+  end
+
+  # Values and keys larger together than the buffer the library first
+  # copies them into come whole, through columns and through Messages (on
+  # another thread, which has its own buffer); Strings handed out stay
+  # intact while later batches are copied through the same buffer.
+  def test_values_larger_than_the_copy_buffer_come_whole
+    topic = fresh_topic(1)
+    values = Array.new(6) { |i| (i.to_s * 150_000).b }
+    keys = Array.new(6) { |i| "k#{i}" * 40_000 }
+    send_to_partition0(values.zip(keys).map { |value, key| [topic, value, key] })
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, config(consumer_timeout_ms: 2000)).connect
+    by_columns = column_rows(consumer, 6, :keys)
+    by_messages = Thread.new do
+      reader = YelpKafka::KafkaSimpleConsumer.new(topic, config(consumer_timeout_ms: 2000)).connect
+      reader.first(6).map { |message| [message.key, message.value] }.tap { reader.close }
+    end.value
+    assert_equal keys.zip(values), by_columns
+    assert_equal keys.zip(values), by_messages
+  end
+
+  # A batch of two topics' messages: each message's topic in the topics
+  # column, one String per topic.
+  def test_columns_of_two_topics_give_each_message_its_topic
+    topics = [fresh_topic(1), fresh_topic(1)]
+    send_to_partition0(topics.product([0, 1, 2]).map { |topic, i| [topic, "#{topic}-#{i}"] })
+    consumer = YelpKafka::KafkaConsumer.new(topics, config(consumer_timeout_ms: 2000)).connect
+    rows = column_rows(consumer, 6, :topics) do |columns|
+      columns.topics.group_by(&:itself).each_value { |same| assert_equal 1, same.map(&:object_id).uniq.size }
+    end
+    assert_equal topics.flat_map { |topic| Array.new(3) { |i| [topic, "#{topic}-#{i}"] } }, rows.sort
+  end
+
   # each_columns(task_done: true) marks each batch done once its block
   # returns, not the one it breaks out of nor one whose block raised;
   # each_columns alone marks nothing.

@@ -96,8 +96,9 @@ module YelpKafka
   end
 
   # Turns the views of one batch into Messages, reading every view's
-  # fields in one call rather than one ffi accessor per field: the
-  # per-message cost of the binding (issue #14, BENCHMARKS.md).
+  # fields in one call rather than one ffi accessor per field, and into
+  # MessageColumns, a field of every message at a time: the per-message
+  # cost of the binding (issue #14, BENCHMARKS.md).
   module Views
     # struct yk_message_view read as 64-bit words, one call per batch: every
     # field is one word, the 32-bit partition and timestamp type each in
@@ -114,11 +115,8 @@ module YelpKafka
     VIEW_WORDS = Native::MessageView.size / 8
     # Messages taken from the library per call (BatchReader).
     CAPACITY = 1024
-    # For each field's word: its index in the words of each of CAPACITY
-    # consecutive views, so that a column is one Array#values_at.
-    COLUMN_INDEXES = Array.new(VIEW_WORDS) do |word|
-      Array.new(CAPACITY) { |i| (i * VIEW_WORDS) + word }.freeze
-    end.freeze
+    # The first size of the buffer values and keys are copied into (Views.buffer).
+    BUFFER_SIZE = 1 << 17
     # struct yk_header, as String#unpack reads it.
     HEADER_FORMAT = "J J J J"
     HEADER_SIZE = Native::Header.size
@@ -127,18 +125,27 @@ module YelpKafka
     # FFI::Pointer object per read: a third of the cost per message.
     ADDRESS_SPACE = FFI::Pointer.new(1)
 
-    # What the messages of one batch share: the words of its views, the
-    # library's batch they point into (kept alive while a message or a
+    # What the messages of one batch share: its views (read as words for
+    # Messages, a field at a time for a MessageColumns), the library's
+    # batch they point into (kept alive while a message or a
     # MessageColumns is), the source, and each topic's name read once.
     class Taken
+      # words: the views' words once read_words ran, else nil.
       attr_reader :words, :source, :count
 
-      def initialize(words, count, batch, source)
-        @words = words
+      # views: the address of the batch's first view.
+      def initialize(views, count, batch, source)
+        @views = views
         @count = count
         @batch = batch
         @source = source
         @topics = {}
+      end
+
+      # Reads the words of every view, by one call, for Messages to read
+      # their fields from (#words).
+      def read_words
+        @words ||= @views.get_array_of_int64(0, @count * VIEW_WORDS)
       end
 
       def topic(base)
@@ -165,10 +172,10 @@ module YelpKafka
         @words[index].zero?
       end
 
-      # The headers of the view whose first word is at base.
+      # The headers of the view whose first word is at base; that view's
+      # two words alone when the batch's were not read.
       def headers(base)
-        address = @words[base + HEADERS]
-        count = @words[base + HEADERS + 1]
+        address, count = @words ? @words[base + HEADERS, 2] : @views.get_array_of_int64((base + HEADERS) * 8, 2)
         return NO_HEADERS if address.zero?
 
         memory = ADDRESS_SPACE.get_bytes(address - 1, count * HEADER_SIZE)
@@ -178,27 +185,115 @@ module YelpKafka
         end.to_h
       end
 
-      # The field at word of count views from the index-th (count at most
-      # CAPACITY), as an Array of Integers: one Array#values_at, in C.
-      def column(word, index, count)
-        @words.values_at(*COLUMN_INDEXES[word][index, count])
+      # The field of count messages from the index-th as an Array of
+      # Integers: field a member of Native::MessageColumns, type its
+      # elements' (:int64, or :int32 for the partitions). One C call
+      # (yk_message_batch_columns) and one read.
+      def column(field, type, index, count)
+        out = column_memory(field, type, index, count)
+        type == :int32 ? out.get_array_of_int32(0, count) : out.get_array_of_int64(0, count)
+      end
+
+      # The topic of count messages from the index-th, each a frozen
+      # String; one topic's messages share one.
+      def topics(index, count)
+        addresses = column_memory(:topics, :int64, index, count)
+        address = Views.all_same(addresses, count)
+        return Array.new(count, topic_at(address)) if address
+
+        addresses.get_array_of_int64(0, count).map { |each| topic_at(each) }
+      end
+
+      # Every message's value: copied by one call from a batch, read from
+      # the words for a view lent alone (a callback group's, no batch).
+      def values
+        return packed(:yk_message_batch_copy_values, 0, @count) if @batch
+
+        Array.new(@count) { |i| Views.bytes(@words[(i * VIEW_WORDS) + VALUE], @words[(i * VIEW_WORDS) + VALUE + 1]) }
+      end
+
+      # The values (copy :yk_message_batch_copy_values) or keys
+      # (:yk_message_batch_copy_keys) of count messages from the index-th:
+      # binary Strings, nil for null ones. The library copies them back to
+      # back into Views.buffer, which one String#unpack cuts: no ffi call
+      # per value (BENCHMARKS.md, "Ruby binding").
+      def packed(copy, index, count)
+        lengths = FFI::MemoryPointer.new(:int64, count, false)
+        size = FFI::MemoryPointer.new(:size_t)
+        buffer = Views.buffer(0)
+        check(Native.__send__(copy, @batch, index, count, lengths, buffer, buffer.bytesize, size))
+        needed = size.read(:size_t)
+        if needed > buffer.bytesize
+          buffer = Views.buffer(needed)
+          check(Native.__send__(copy, @batch, index, count, lengths, buffer, buffer.bytesize, size))
+        end
+        length = Views.all_same(lengths, count)
+        return Views.unpack(buffer, lengths.get_array_of_int64(0, count)) unless length
+        return Array.new(count) if length.negative?
+
+        buffer.unpack("a#{length}" * count)
+      end
+
+      private
+
+      # The field of count messages from the index-th, written by one C
+      # call (yk_message_batch_columns) into memory of count elements of
+      # type, which it returns.
+      def column_memory(field, type, index, count)
+        out = FFI::MemoryPointer.new(type, count, false)
+        columns = Native::MessageColumns.new
+        columns[field] = out
+        check(Native.yk_message_batch_columns(@batch, index, count, columns))
+        out
+      end
+
+      def check(code)
+        raise Error.last(code) unless code.zero?
       end
     end
 
     module_function
 
-    # The views of a batch as a Taken.
+    # The views of a batch (an FFI::Pointer to the first) as a Taken.
     def taken(views, count, batch, source)
-      Taken.new(views.get_array_of_int64(0, count * VIEW_WORDS), count, batch, source)
+      Taken.new(views, count, batch, source)
     end
 
-    # A Message for each view of taken.
+    # A Message for each view of taken, which reads its words for them.
     def messages(taken)
-      words = taken.words
-      Array.new(taken.count) do |i|
-        base = i * VIEW_WORDS
-        Message.new(taken, base, bytes(words[base + VALUE], words[base + VALUE + 1]))
-      end
+      taken.read_words
+      values = taken.values
+      Array.new(taken.count) { |i| Message.new(taken, i * VIEW_WORDS, values[i]) }
+    end
+
+    # A binary String of at least size bytes for the library to copy values
+    # and keys into, one per Fiber (no two calls share it), kept and grown
+    # as needed; nothing but Taken#packed sees it.
+    def buffer(size)
+      buffer = Thread.current[:yelp_kafka_copy_buffer]
+      return buffer if buffer && buffer.bytesize >= size
+
+      Thread.current[:yelp_kafka_copy_buffer] = "\0".b * [size, (buffer&.bytesize || BUFFER_SIZE / 2) * 2].max
+    end
+
+    # The one value of the count 64-bit integers at memory when they are
+    # all the same (one topic, every key null, values of one length), else
+    # nil: their bytes read and compared at once, not an Integer each.
+    def all_same(memory, count)
+      bytes = memory.get_bytes(0, count * 8)
+      first = bytes.byteslice(0, 8)
+      first.unpack1("q") if bytes == first * count
+    end
+
+    # The Strings of lengths (-1 for nil; not all the same) bytes, back
+    # to back at the start of buffer: one String#unpack, its format one
+    # "a" per String.
+    def unpack(buffer, lengths)
+      return buffer.unpack(("a%d" * lengths.size) % lengths) unless lengths.min.negative?
+
+      strings = buffer.unpack(("a%d" * lengths.size) % lengths.map { |length| [length, 0].max })
+      lengths.each_with_index { |length, i| strings[i] = nil if length.negative? }
+      strings
     end
 
     def bytes(address, length)
@@ -210,9 +305,11 @@ module YelpKafka
   # The messages of one batch as columns: one Array per field, index i of
   # each being the batch's i-th message, in order. The fast way to read
   # (MessageStream#each_columns): no object per message but its value and
-  # key Strings, and each column of Integers is one Array#values_at over
-  # the batch's views, read as words by one call. Each column is built
-  # when first asked for, then kept; the columns are frozen Arrays.
+  # key Strings; each column is one C call that writes that field of every
+  # message (yk_message_batch_columns), or copies the values or keys back
+  # to back (yk_message_batch_copy_values, _keys), and one read. Each
+  # column is built when first asked for, then kept; the columns are
+  # frozen Arrays.
   #
   #   values      binary Strings, nil for a null value (a tombstone)
   #   keys        binary Strings, nil for a null key
@@ -243,36 +340,28 @@ module YelpKafka
     end
 
     def values
-      @values ||= bytes_column(Views::VALUE)
+      @values ||= @taken.packed(:yk_message_batch_copy_values, @index, @size).freeze
     end
 
     def keys
-      @keys ||= bytes_column(Views::KEY)
+      @keys ||= @taken.packed(:yk_message_batch_copy_keys, @index, @size).freeze
     end
 
     def offsets
-      @offsets ||= @taken.column(Views::OFFSET, @index, @size).freeze
+      @offsets ||= @taken.column(:offsets, :int64, @index, @size).freeze
     end
 
     def partitions
-      # The 32-bit partition is the low half of its word.
-      @partitions ||= @taken.column(Views::PARTITION, @index, @size).map! { |word| word & 0xffff_ffff }.freeze
+      @partitions ||= @taken.column(:partitions, :int32, @index, @size).freeze
     end
 
     def timestamps_ms
-      @timestamps_ms ||= @taken.column(Views::TIMESTAMP, @index, @size).freeze
+      @timestamps_ms ||= @taken.column(:timestamps, :int64, @index, @size).freeze
     end
 
     # The topic of each message; one topic's messages share one String.
     def topics
-      @topics ||= begin
-        addresses = @taken.column(Views::TOPIC, @index, @size)
-        if addresses.min == addresses.max
-          Array.new(@size, @taken.topic_at(addresses.first))
-        else
-          addresses.map { |address| @taken.topic_at(address) }
-        end.freeze
-      end
+      @topics ||= @taken.topics(@index, @size).freeze
     end
 
     # The headers of the index-th message (0 to size - 1), a Hash as
@@ -296,19 +385,6 @@ module YelpKafka
     def task_done
       code = @taken.task_done(@index, @size)
       raise Error.last(code) unless code.zero?
-    end
-
-    # The bytes at the address and length words from word on, per message;
-    # all nil (no String read) when every address is NULL.
-    def bytes_column(word)
-      addresses = @taken.column(word, @index, @size)
-      return Array.new(@size).freeze if addresses.max.zero?
-
-      lengths = @taken.column(word + 1, @index, @size)
-      Array.new(@size) do |i|
-        address = addresses[i]
-        address.zero? ? nil : Views::ADDRESS_SPACE.get_bytes(address - 1, lengths[i])
-      end.freeze
     end
   end
 
@@ -432,7 +508,7 @@ module YelpKafka
     #     messages.each { |message| process(message) }
     #   end
     #
-    # A fifth less CPU per message than #each with #task_done; #each_columns
+    # About 30% less CPU per message than #each with #task_done; #each_columns
     # is the fast path (BENCHMARKS.md, "Ruby binding").
     def each_batch(task_done: false)
       return enum_for(:each_batch, task_done: task_done) unless block_given?
@@ -468,8 +544,8 @@ module YelpKafka
     #     end
     #   end
     #
-    # About 30% less CPU per message than #each_batch and 45% less than
-    # #each with #task_done (BENCHMARKS.md, "Ruby binding").
+    # About half the CPU per message of #each_batch and a third of #each
+    # with #task_done (BENCHMARKS.md, "Ruby binding").
     def each_columns(task_done: false)
       unless [true, false].include?(task_done)
         raise TypeError, "task_done must be true or false, not #{task_done.inspect}"

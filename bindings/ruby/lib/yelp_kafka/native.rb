@@ -165,6 +165,16 @@ module YelpKafka
     attach_function :yk_task_done, [:uintptr_t], :yk_error
     attach_function :yk_message_batch_task_done, %i[pointer size_t size_t], :yk_error
 
+    # struct yk_message_columns
+    class MessageColumns < FFI::Struct
+      layout :offsets, :pointer, :partitions, :pointer, :timestamps, :pointer, :topics, :pointer
+    end
+
+    attach_function :yk_message_batch_columns, %i[pointer size_t size_t pointer], :yk_error
+    # The buffer is a binary String the library writes into.
+    attach_function :yk_message_batch_copy_values, %i[pointer size_t size_t pointer pointer size_t pointer], :yk_error
+    attach_function :yk_message_batch_copy_keys, %i[pointer size_t size_t pointer pointer size_t pointer], :yk_error
+
     # struct yk_topic_partition_offset
     class TopicPartitionOffset < FFI::Struct
       layout :topic, :pointer, :partition, :int32, :offset, :int64
