@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::backoff::{backoff_over, look_again_at};
@@ -350,7 +351,13 @@ impl Accumulator {
         }
         self.queued_messages -= batch.len();
         self.queued_bytes -= batch.bytes;
-        for segment in batch.into_segments() {
+        self.recycle_segments(batch.into_segments().collect());
+    }
+
+    /// Takes back the segments of batches that no longer need them (sent,
+    /// and kept encoded for another attempt), to be written again.
+    pub fn recycle_segments(&mut self, segments: Vec<Bytes>) {
+        for segment in segments {
             self.segments.give(segment);
         }
     }

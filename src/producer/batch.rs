@@ -51,8 +51,12 @@ pub struct Batch {
     header_lens: Vec<(u32, Option<u32>)>,
     /// Keys and values while the batch takes messages, segment by segment.
     data: Vec<BytesMut>,
-    /// The same bytes once the batch is sealed.
+    /// The same bytes once the batch is sealed, until it is encoded for
+    /// good (see [`Batch::encoded`]).
     payload: Vec<Bytes>,
+    /// The record batch as sent, kept for another attempt in place of
+    /// `payload` (empty once this is set).
+    encoded: Option<Bytes>,
     /// One completion per message.
     pub completions: Vec<Completion>,
     /// Sum of message sizes.
@@ -75,6 +79,7 @@ impl Batch {
             header_lens: Vec::new(),
             data: vec![first],
             payload: Vec::new(),
+            encoded: None,
             completions: Vec::new(),
             bytes: 0,
             created,
@@ -133,6 +138,32 @@ impl Batch {
     /// payload once sealed.
     pub(super) fn into_segments(self) -> impl Iterator<Item = Bytes> {
         self.data.into_iter().map(BytesMut::freeze).chain(self.payload)
+    }
+
+    /// The record batch an earlier attempt encoded, to be sent again as it
+    /// is.
+    pub fn encoded(&self) -> Option<&Bytes> {
+        self.encoded.as_ref()
+    }
+
+    /// Keeps `encoded`, the batch as this attempt sends it, for the next
+    /// attempt when that one would encode the same bytes, and gives up the
+    /// segments it was encoded from (to be written again): in flight a
+    /// batch is then held once, not twice. With idempotence it keeps its
+    /// segments instead: losing the producer's state gives the batch a new
+    /// sequence, written in the encoded batch.
+    pub fn keep_encoded(&mut self, encoded: &Bytes) -> Vec<Bytes> {
+        if self.sequence.is_some() {
+            return Vec::new();
+        }
+        self.encoded = Some(encoded.clone());
+        std::mem::take(&mut self.payload)
+    }
+
+    /// The encoded form kept for another attempt, to be written again
+    /// once the batch is settled.
+    pub fn take_encoded(&mut self) -> Option<Bytes> {
+        self.encoded.take()
     }
 
     /// How many messages the batch holds.
@@ -308,6 +339,29 @@ mod tests {
             .collect();
         assert_eq!(read, values);
         assert_eq!(sealed.into_segments().count(), capacities.len());
+    }
+
+    #[test]
+    fn a_sent_batch_keeps_its_encoded_form_in_place_of_its_segments_unless_idempotent() {
+        let encoded = Bytes::from_static(b"the record batch as sent");
+        for sequence in [None, Some((7, 0, 0))] {
+            let mut segments = SegmentPool::default();
+            let mut batch = batch_in(BytesMut::with_capacity(100));
+            batch.push(value(&[1; 300]), &mut segments);
+            let mut batch = batch.seal();
+            batch.sequence = sequence;
+            let released = batch.keep_encoded(&encoded);
+            if sequence.is_none() {
+                assert_eq!(released.len(), 2, "both segments are given up");
+                assert_eq!(batch.encoded(), Some(&encoded));
+                assert_eq!(batch.take_encoded(), Some(encoded.clone()));
+                assert_eq!(batch.into_segments().count(), 0);
+            } else {
+                assert!(released.is_empty());
+                assert_eq!(batch.encoded(), None, "a new sequence would need it encoded again");
+                assert_eq!(batch.records()[0].value.as_deref(), Some(&[1; 300][..]));
+            }
+        }
     }
 
     #[test]
