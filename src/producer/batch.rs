@@ -18,9 +18,10 @@ use crate::topic_partition::TopicPartition;
 /// segment at a time: it leaves at most one segment's room unused and never
 /// copies what it holds, where one buffer doubling left up to half of it
 /// unused and copied the batch at each doubling (BENCHMARKS.md, where the
-/// memory goes). All of one size, settled batches' segments serve any new
-/// batch; and below glibc's default mmap threshold (128 KiB), a segment
-/// freed past the pool stays in the allocator's heap for the next one.
+/// producer's resident memory goes). All of one size, settled batches'
+/// segments serve any new batch; and below glibc's default mmap threshold
+/// (128 KiB), a segment freed past the pool stays in the allocator's heap
+/// for the next one.
 pub const SEGMENT_BYTES: usize = 64 << 10;
 
 /// Segments of settled batches waiting for new batches: 64 of them (4 MiB)
