@@ -1,6 +1,6 @@
 //! One batch: the messages of one partition that travel in one Produce
-//! request, their keys and values in a few buffers (allocations per batch,
-//! not per message), the completions that learn their fate, and the
+//! request, their keys and values in 64 KiB segments (an allocation per
+//! segment, not per message), the completions that learn their fate, and the
 //! attempts and idempotence sequence of their sending.
 
 use std::time::Instant;
