@@ -19,7 +19,9 @@
  * latency: COUNT synchronous one-message sends (yelp_kafka:
  * yk_producer_send_messages; librdkafka: produce then flush); prints the
  * p50 and p99 in microseconds.
- * Every mode also prints `rss_kb=`, the process's peak resident set, and
+ * throughput and mixed also print `queued_peak=`, the most messages the
+ * producer held at once (sampled every 1,024 messages). Every mode also
+ * prints `rss_kb=`, the process's peak resident set, and
  * `library=`, the version of librdkafka that ran (or `yelp_kafka`).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -41,6 +43,16 @@ static void die(const char *what, const char *detail)
 }
 
 static long delivered, failed;
+/* The most messages the producer held at once (queued, in flight or with a
+ * report not yet served), sampled every 1,024 messages: how far the
+ * producing thread got ahead of the sender, which sets the peak RSS. */
+static size_t queued_peak;
+
+static void note_queued(size_t queued)
+{
+    if (queued > queued_peak)
+        queued_peak = queued;
+}
 
 /* ---------------------------------------------------------------- messages */
 
@@ -192,8 +204,10 @@ static void yk_throughput(yk_producer *producer, const char *topic, long count, 
                 yk_check(err, "yk_producer_produce");
             yk_producer_poll(producer, 1, NULL);
         }
-        if ((i & 1023) == 0)
+        if ((i & 1023) == 0) {
+            note_queued(yk_producer_queue_length(producer));
             yk_producer_poll(producer, 0, NULL);
+        }
     }
     yk_check(yk_producer_flush(producer, 120000), "yk_producer_flush");
 }
@@ -254,8 +268,10 @@ static void rd_throughput(rd_kafka_t *rk, const char *topic, long count, struct 
                 die("rd_kafka_produce", rd_kafka_err2str(rd_kafka_last_error()));
             rd_kafka_poll(rk, 1);
         }
-        if ((i & 1023) == 0)
+        if ((i & 1023) == 0) {
+            note_queued((size_t)rd_kafka_outq_len(rk));
             rd_kafka_poll(rk, 0);
+        }
     }
     if (rd_kafka_flush(rk, 120000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         die("rd_kafka_flush", "timed out");
@@ -326,8 +342,8 @@ int main(int argc, char **argv)
             yk_producer_free(producer);
         } else
             rd_kafka_destroy(rk);
-        printf("msgs_per_s=%.0f cpu_s=%.3f delivered=%ld failed=%ld rss_kb=%ld library=%s\n", (double)count / elapsed,
-               cpu, delivered, failed, peak_rss_kb(), library);
+        printf("msgs_per_s=%.0f cpu_s=%.3f delivered=%ld failed=%ld queued_peak=%zu rss_kb=%ld library=%s\n",
+               (double)count / elapsed, cpu, delivered, failed, queued_peak, peak_rss_kb(), library);
         free(workload.text);
         return delivered == count ? 0 : 1;
     }

@@ -26,6 +26,8 @@ workloads="${MIXED_WORKLOADS:-none gzip snappy lz4 zstd zstd-idempotent}"
 for workload in $workloads; do
     codec="${workload%-idempotent}"
     idempotent="$([[ "$workload" == *-idempotent ]] && echo 1 || echo 0)"
-    run_rounds "$throughput_fields" "$out/producer_bench" mixed "$bootstrap" mixed "$count" "$codec" "$idempotent"
+    run_rounds "$throughput_fields queued_peak" "$out/producer_bench" mixed "$bootstrap" mixed "$count" "$codec" "$idempotent"
     print_throughput "$codec, $([[ $idempotent == 1 ]] && echo idempotent || echo "acks 1")" "$count"
+    # How far the producing thread got ahead of the sender: the peak RSS follows it.
+    print_runs queued_peak
 done

@@ -23,8 +23,10 @@ echo "async throughput, median of $rounds interleaved rounds (BENCH_ROUNDS)"
 print_throughput_header
 for shape in "1000000 100" "100000 10240"; do
     read -r count size <<<"$shape"
-    run_rounds "$throughput_fields" "$out/producer_bench" throughput "$bootstrap" bench "$count" "$size" "$linger" "$batch"
+    run_rounds "$throughput_fields queued_peak" "$out/producer_bench" throughput "$bootstrap" bench "$count" "$size" "$linger" "$batch"
     print_throughput "${count} x ${size} B" "$count"
+    # How far the producing thread got ahead of the sender: the peak RSS follows it.
+    print_runs queued_peak
 done
 
 echo

@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use crate::backoff::{backoff_over, look_again_at};
 use crate::error::Error;
 use crate::kafka::metadata::ClusterMetadata;
-use crate::producer::batch::Batch;
-use crate::producer::buffers::BufferPool;
+use crate::producer::batch::{Batch, SegmentPool, SEGMENT_BYTES};
 use crate::producer::ProducerOptions;
 use crate::sync::Locking;
 use crate::topic_partition::{Topic, TopicPartition};
@@ -150,8 +150,8 @@ struct PartitionQueue {
     in_flight: bool,
     backoff_until: Option<Instant>,
     next_sequence: i32,
-    /// The bytes the last sealed batch reached: the next one reserves
-    /// about as much (see [`batch_reservation`]).
+    /// The bytes the last sealed batch reached: the next one's first
+    /// segment is no larger (see [`first_segment`]).
     last_batch_bytes: usize,
 }
 
@@ -180,27 +180,15 @@ pub struct SendPlan {
     pub needs_producer_id: bool,
 }
 
-/// Largest buffer reserved up front for a batch.
-const MAX_BATCH_RESERVATION: usize = 16 << 20;
-/// Reserved for a partition's first batch, before it has a size to go by.
-const FIRST_BATCH_RESERVATION: usize = 64 << 10;
-
-/// The buffer a new batch of `queue` reserves for a first message of
-/// `size` bytes: a quarter more than the partition's last batch reached,
-/// at most `batch_size_bytes`. Reserving `batch_size_bytes` for every
-/// batch kept a megabyte per queued batch whose pages the allocator had
-/// handed out before, resident, for batches that linger sealed at a tenth
-/// of that (BENCHMARKS.md, where the memory goes); a batch that outgrows
-/// its estimate doubles its buffer, once or twice.
-fn batch_reservation(queue: &PartitionQueue, size: usize, options: &ProducerOptions) -> usize {
-    let expected = match queue.last_batch_bytes {
-        0 => FIRST_BATCH_RESERVATION,
-        last => last + last / 4,
-    };
-    expected
-        .min(options.batch_size_bytes)
-        .min(MAX_BATCH_RESERVATION)
-        .max(size)
+/// The capacity of the first segment of a new batch of `queue`: a whole
+/// segment, or less when the partition's last batch was smaller, so that
+/// a partition that sees a message now and then does not keep a segment
+/// per batch. A batch's later segments are whole ones.
+fn first_segment(queue: &PartitionQueue) -> usize {
+    match queue.last_batch_bytes {
+        0 => SEGMENT_BYTES,
+        last => last.min(SEGMENT_BYTES),
+    }
 }
 
 /// Every partition's queue and the counts that bound them.
@@ -220,7 +208,8 @@ pub struct Accumulator {
     /// same lock as `producer_id`, so one request is out at a time and a
     /// late second answer never replaces the id batches already carry.
     producer_id_requested: bool,
-    buffers: BufferPool,
+    /// Settled batches' segments.
+    segments: SegmentPool,
 }
 
 impl Accumulator {
@@ -249,15 +238,14 @@ impl Accumulator {
         }
         sender_should_look |= queue.open.is_none();
         if queue.open.is_none() {
-            let capacity = batch_reservation(queue, size, options);
             queue.open = Some(Batch::new(
                 partition.clone(),
                 Instant::now(),
-                self.buffers.take(capacity),
+                self.segments.take(first_segment(queue)),
             ));
         }
         let open = queue.open.as_mut().expect("opened above");
-        open.push(message);
+        open.push(message, &mut self.segments);
         open.completions.push(completion);
         if open.bytes >= options.batch_size_bytes {
             queue.seal_open();
@@ -363,7 +351,15 @@ impl Accumulator {
         }
         self.queued_messages -= batch.len();
         self.queued_bytes -= batch.bytes;
-        self.buffers.give(batch.into_buffer());
+        self.recycle_segments(batch.into_segments().collect());
+    }
+
+    /// Takes back the segments of batches that no longer need them (sent,
+    /// and kept encoded for another attempt), to be written again.
+    pub fn recycle_segments(&mut self, segments: Vec<Bytes>) {
+        for segment in segments {
+            self.segments.give(segment);
+        }
     }
 
     /// Idempotence: the answer to the InitProducerId request the last plan
@@ -525,26 +521,13 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_reserves_about_what_its_partitions_last_batch_reached() {
-        let mut config = crate::config::Config::new();
-        config.set("batch_size_bytes", "1000000").unwrap();
-        let options = ProducerOptions::from_config(&config).unwrap();
+    fn a_batch_starts_in_a_segment_no_larger_than_its_partitions_last_batch() {
         let mut queue = PartitionQueue::default();
-        assert_eq!(batch_reservation(&queue, 100, &options), FIRST_BATCH_RESERVATION);
-        assert_eq!(
-            batch_reservation(&queue, 200_000, &options),
-            200_000,
-            "the first message fits"
-        );
-        queue.last_batch_bytes = 100_000;
-        assert_eq!(batch_reservation(&queue, 100, &options), 125_000);
+        assert_eq!(first_segment(&queue), SEGMENT_BYTES);
+        queue.last_batch_bytes = 300;
+        assert_eq!(first_segment(&queue), 300);
         queue.last_batch_bytes = 999_000;
-        assert_eq!(
-            batch_reservation(&queue, 100, &options),
-            1_000_000,
-            "never past the batch size"
-        );
-        assert_eq!(batch_reservation(&queue, 3_000_000, &options), 3_000_000);
+        assert_eq!(first_segment(&queue), SEGMENT_BYTES);
     }
 
     #[test]

@@ -1,20 +1,17 @@
-//! Recycled batch buffers. A megabyte buffer written for the first time
-//! costs a page fault per 4 KiB page, which for large messages weighs as
-//! much as copying them; so the buffers of settled batches and of sent
-//! requests come back here and are written again.
+//! Recycled buffers. A buffer written for the first time costs a page
+//! fault per 4 KiB page, which for large messages weighs as much as
+//! copying them; so the segments of settled batches and the buffers of
+//! sent requests come back here and are written again.
 
 use bytes::{Bytes, BytesMut};
 
-/// Buffers kept at most; more are freed.
-const MAX_POOLED: usize = 16;
-
-/// Free buffers waiting to be written again.
+/// Free buffers waiting to be written again, `KEPT` at most; more are freed.
 #[derive(Debug, Default)]
-pub struct BufferPool {
+pub struct BufferPool<const KEPT: usize = 16> {
     free: Vec<BytesMut>,
 }
 
-impl BufferPool {
+impl<const KEPT: usize> BufferPool<KEPT> {
     /// An empty buffer with room for `capacity` bytes, recycled when possible.
     pub fn take(&mut self, capacity: usize) -> BytesMut {
         match self.free.pop() {
@@ -29,7 +26,7 @@ impl BufferPool {
 
     /// Takes `bytes` back when nothing else refers to its memory any more.
     pub fn give(&mut self, bytes: Bytes) {
-        if self.free.len() < MAX_POOLED {
+        if self.free.len() < KEPT {
             if let Ok(buffer) = bytes.try_into_mut() {
                 self.free.push(buffer);
             }
@@ -44,7 +41,7 @@ mod tests {
 
     #[test]
     fn a_returned_buffer_is_written_again_in_place() {
-        let mut pool = BufferPool::default();
+        let mut pool: BufferPool = BufferPool::default();
         let mut buffer = pool.take(1 << 20);
         buffer.put_slice(&[7; 1000]);
         let frozen = buffer.freeze();
@@ -58,7 +55,7 @@ mod tests {
 
     #[test]
     fn a_shared_buffer_is_not_taken_back() {
-        let mut pool = BufferPool::default();
+        let mut pool: BufferPool = BufferPool::default();
         let frozen = pool.take(64).freeze();
         let other = frozen.clone();
         pool.give(frozen);

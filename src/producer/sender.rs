@@ -279,19 +279,36 @@ impl<F: FnMut()> Drop for Finally<F> {
 }
 
 /// Sends the batches in one Produce request; `None` when acks=0 (no answer).
-async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Option<ProduceResponse>> {
+async fn produce(shared: &Shared, leader: i32, batches: &mut [Batch]) -> Result<Option<ProduceResponse>> {
     let deadline = Instant::now() + shared.options.client.request_timeout;
     let connection = shared.cluster.broker_connection(leader, deadline).await?;
-    let mut partitions = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let capacity = encoded_capacity(batch, shared.options.compression.compression);
-        let mut encoded = shared.request_buffers.locked().take(capacity);
-        encode_batches(&mut encoded, &batch.records(), shared.options.compression)?;
-        partitions.push(ProducePartition {
-            partition: &batch.partition,
-            records: encoded.freeze(),
-        });
+    let mut encoded_batches = Vec::with_capacity(batches.len());
+    let mut released_segments = Vec::new();
+    for batch in batches.iter_mut() {
+        let encoded = match batch.encoded() {
+            Some(encoded) => encoded.clone(),
+            None => {
+                let capacity = encoded_capacity(batch, shared.options.compression.compression);
+                let mut encoded = shared.request_buffers.locked().take(capacity);
+                encode_batches(&mut encoded, &batch.records(), shared.options.compression)?;
+                let encoded = encoded.freeze();
+                released_segments.extend(batch.keep_encoded(&encoded));
+                encoded
+            }
+        };
+        encoded_batches.push(encoded);
     }
+    if !released_segments.is_empty() {
+        shared.state.locked().recycle_segments(released_segments);
+    }
+    let partitions: Vec<ProducePartition> = batches
+        .iter()
+        .zip(encoded_batches)
+        .map(|(batch, records)| ProducePartition {
+            partition: &batch.partition,
+            records,
+        })
+        .collect();
     let batches = partitions.iter().map(|partition| partition.records.clone()).collect();
     let mut request = produce_request(partitions, shared.options.acks, shared.options.ack_timeout);
     let prepared = connection.prepare(&request, batches);
@@ -305,7 +322,9 @@ async fn produce(shared: &Shared, leader: i32, batches: &[Batch]) -> Result<Opti
             .map(|(response, _)| Some(response)),
     };
     // The frame referred to the encoded batches until it was written: they
-    // go back to the pool now, to be written again by the next request.
+    // go back to the pool now, to be written again by the next request,
+    // but for those a batch keeps for another attempt (`finish_batch`
+    // gives those back).
     let mut buffers = shared.request_buffers.locked();
     for records in records {
         buffers.give(records);
@@ -365,7 +384,10 @@ impl Shared {
 
     /// Settles every message of a batch with its final outcome and frees its
     /// queue space; `was_in_flight` frees its partition for the next batch.
-    pub(crate) fn finish_batch(&self, batch: Batch, outcome: Result<i64>, was_in_flight: bool) {
+    pub(crate) fn finish_batch(&self, mut batch: Batch, outcome: Result<i64>, was_in_flight: bool) {
+        if let Some(encoded) = batch.take_encoded() {
+            self.request_buffers.locked().give(encoded);
+        }
         if outcome.is_err() {
             self.metrics.record(ProducerMetric::ProduceExceptionCount as usize, 1.0);
         }
