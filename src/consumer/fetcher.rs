@@ -89,6 +89,8 @@ pub enum Ready {
 struct FetchState {
     partitions: HashMap<TopicPartition, PartitionFetch>,
     ready: VecDeque<Ready>,
+    /// Chunks of messages queued so far: the clock of [`PartitionFetch::served`].
+    chunks_queued: u64,
     stopped: bool,
 }
 
@@ -427,8 +429,13 @@ impl Scheduler {
             // Nothing to hand out and nothing passed: no chunk. A chunk
             // without messages still tells the tracker that the position
             // moved (past control records, or by the reset policy).
-            if records.is_empty() && reset_to.is_none() && fetch.position == previous {
+            let holds_messages = !records.is_empty();
+            if !holds_messages && reset_to.is_none() && fetch.position == previous {
                 continue;
+            }
+            if holds_messages {
+                state.chunks_queued += 1;
+                fetch.served = state.chunks_queued;
             }
             fetch.queued += 1;
             state.ready.push_back(Ready::Chunk(Chunk {
