@@ -391,7 +391,7 @@ impl Consumer {
         let mut taken = 0;
         while taken < max {
             if let Some(CurrentChunk { chunk, slot }) = state.current.as_mut() {
-                if let Some(record) = chunk.records.next() {
+                if let Some(record) = chunk.records.next_record() {
                     let message = Message::from_record(&chunk.partition, chunk.assignment, *slot, record);
                     state.tracker.delivered(*slot, chunk.assignment, message.offset);
                     put(message);
