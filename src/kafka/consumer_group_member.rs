@@ -216,11 +216,14 @@ impl ConsumerGroupMember {
         });
     }
 
-    /// Whether the holder may hand out messages: it holds an assignment
-    /// and the coordinator accepted a heartbeat recently.
-    pub fn may_deliver(&self) -> bool {
+    /// Whether the holder may hand out messages at `now` (a time it read
+    /// just before): it holds an assignment and the coordinator accepted a
+    /// heartbeat recently.
+    pub fn may_deliver_at(&self, now: Instant) -> bool {
         let status = self.shared.lock();
-        status.state == State::Assigned && !status.revoke_all && status.confirmed_at.elapsed() < self.shared.trust
+        status.state == State::Assigned
+            && !status.revoke_all
+            && now.saturating_duration_since(status.confirmed_at) < self.shared.trust
     }
 
     /// Whether the holder may commit: not once the member failed (the

@@ -352,11 +352,13 @@ impl KafkaGroupMember {
         });
     }
 
-    /// Whether the holder may hand out messages: an assignment is held
-    /// and the coordinator confirmed the membership recently.
-    pub fn may_deliver(&self) -> bool {
+    /// Whether the holder may hand out messages at `now` (a time it read
+    /// just before): an assignment is held and the coordinator confirmed
+    /// the membership recently.
+    pub fn may_deliver_at(&self, now: Instant) -> bool {
         let status = self.shared.lock();
-        status.state == State::Assigned && (status.rejoining || status.confirmed_at.elapsed() < self.shared.trust)
+        status.state == State::Assigned
+            && (status.rejoining || now.saturating_duration_since(status.confirmed_at) < self.shared.trust)
     }
 
     /// Whether the holder may commit: not once the member failed (the

@@ -269,8 +269,16 @@ impl SetPartitioner {
     /// the connection up and the session confirmed recently (see the
     /// module doc).
     pub fn may_deliver(&self) -> bool {
+        self.may_deliver_at(Instant::now())
+    }
+
+    /// [`SetPartitioner::may_deliver`] at `now`, a time the caller read
+    /// just before (one clock read may serve a caller's other checks).
+    pub fn may_deliver_at(&self, now: Instant) -> bool {
         let status = self.shared.lock();
-        status.state == PartitionState::Acquired && !status.suspended && self.shared.trusted(&status)
+        status.state == PartitionState::Acquired
+            && !status.suspended
+            && now.saturating_duration_since(status.confirmed_at) < self.shared.trust
     }
 
     /// Whether the holder may commit now: the partitioner has not failed
