@@ -6,8 +6,8 @@
 //! [`fetch_plan`](crate::consumer::fetch_plan)'s decision: a
 //! partition with no fetch in flight and fewer than
 //! [`QUEUE_DEPTH`](crate::consumer::fetch_plan::QUEUE_DEPTH) chunks waiting in the queue
-//! (each bounded by `fetch_message_max_bytes`, the whole fetch by the
-//! response limit), so the application takes one chunk while the next is
+//! (each bounded by `fetch_message_max_bytes`, the whole fetch by
+//! `fetch_max_bytes`), so the application takes one chunk while the next is
 //! ready and a third is on its way. Fetches to different brokers run in
 //! parallel and decode on engine threads. Leader moves reroute a partition
 //! after a metadata refresh; an out-of-range offset follows the reset
