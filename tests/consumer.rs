@@ -442,6 +442,35 @@ fn a_message_larger_than_fetch_message_max_bytes_still_comes() {
 }
 
 #[test]
+fn answers_cut_at_fetch_max_bytes_serve_the_partitions_in_turn() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("turns", 4);
+    // Two batches per partition, each larger than an answer may hold: the
+    // broker puts one batch in each answer, from the first partition asked
+    // that has one.
+    for _ in 0..2 {
+        for partition in 0..4 {
+            produce_with_kcat(mock.bootstrap(), "turns", partition, "none", &sample_records(1, 2_000));
+        }
+    }
+    let consumer = connected(
+        simple("turns", None),
+        mock.bootstrap(),
+        "g",
+        &[("fetch_max_bytes", "1024"), ("fetch_message_max_bytes", "1024")],
+    );
+    let first: Vec<i32> = read(&consumer, 4, Duration::from_secs(10))
+        .iter()
+        .map(Message::partition)
+        .collect();
+    let mut distinct = first.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct, [0, 1, 2, 3], "the first four answers came from {first:?}");
+    read(&consumer, 4, Duration::from_secs(10));
+}
+
+#[test]
 fn consuming_goes_on_after_the_leader_moves() {
     let mock = MockCluster::start(3);
     mock.create_topic("moving", 1);

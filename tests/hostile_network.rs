@@ -206,6 +206,9 @@ fn a_corrupting_relay_gives_errors_and_the_client_recovers_when_it_stops() {
         .unwrap()
         .unwrap();
     let records = fetched.into_iter().next().unwrap().result.unwrap();
-    let values: Vec<_> = records.into_records().filter_map(|r| r.value).collect();
+    let mut records = records.into_records();
+    let values: Vec<_> = std::iter::from_fn(|| records.next_record().map(|r| r.value.take()))
+        .flatten()
+        .collect();
     assert_eq!(values, [&b"one"[..], &b"two"[..]]);
 }

@@ -10,7 +10,8 @@
 # Prints medians of interleaved rounds (BENCH_ROUNDS) of messages/s, CPU
 # seconds, peak RSS and the ratios yelp_kafka / each librdkafka (rate:
 # higher is better; CPU per message and RSS: lower is better). A report,
-# never a gate.
+# never a gate. CONSUMER_SETS (topic names, e.g. "large") runs only those
+# data sets.
 set -euo pipefail
 
 # shellcheck source=bench/lib.sh
@@ -32,6 +33,7 @@ echo "consume from the start, median of $rounds interleaved rounds (BENCH_ROUNDS
 print_throughput_header
 for set in "${sets[@]}"; do
     read -r topic count size codec <<<"$set"
+    [[ -z "${CONSUMER_SETS:-}" || " $CONSUMER_SETS " == *" $topic "* ]] || continue
     "$out/consumer_bench" fill "$bootstrap" "$topic" "$partitions" "$count" "$size" "$codec" >/dev/null
     run_rounds "$throughput_fields" "$out/consumer_bench" "$bootstrap" "$topic" "$count"
     print_throughput "$count x $size B $codec" "$count"

@@ -70,6 +70,15 @@ pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
         doc: "Bytes fetched per partition and request, at most.",
     },
     OptionSpec {
+        name: "fetch_max_bytes",
+        kind: OptionKind::Int {
+            min: 1024,
+            max: 1 << 30,
+        },
+        default: "2097152",
+        doc: "Bytes one fetch answer holds over all its partitions, at most (librdkafka's fetch.max.bytes); never less than fetch_message_max_bytes.",
+    },
+    OptionSpec {
         name: "partitioner_cooldown",
         kind: OptionKind::Text,
         default: "30",
@@ -226,6 +235,8 @@ pub struct ConsumerConfig {
     pub fetch_wait_max: Duration,
     /// `fetch_message_max_bytes`.
     pub fetch_message_max_bytes: i32,
+    /// `fetch_max_bytes`.
+    pub fetch_max_bytes: i32,
     /// Membership quiet time before allocation.
     pub partitioner_cooldown: Duration,
     /// SHA-1 of the topics in the group path.
@@ -311,6 +322,7 @@ impl ConsumerConfig {
             fetch_min_bytes: int("fetch_min_bytes")? as i32,
             fetch_wait_max: millis("fetch_wait_max_ms")?,
             fetch_message_max_bytes: int("fetch_message_max_bytes")? as i32,
+            fetch_max_bytes: int("fetch_max_bytes")? as i32,
             partitioner_cooldown: parse_seconds("partitioner_cooldown", options.text("partitioner_cooldown"))?,
             use_group_sha: options.bool("use_group_sha")?,
             zookeeper_session_timeout: millis("zookeeper_session_timeout_ms")?,
@@ -459,6 +471,7 @@ mod tests {
         assert_eq!(config.auto_commit_interval_messages, 100);
         assert_eq!(config.consumer_timeout, Some(Duration::from_millis(100)));
         assert_eq!(config.fetch_message_max_bytes, 2 * 1024 * 1024);
+        assert_eq!(config.fetch_max_bytes, 2 * 1024 * 1024);
         assert_eq!(config.client.client_id, "yelp-kafka");
         assert_eq!(config.partitioner_cooldown, Duration::from_secs(30));
         assert!(config.use_group_sha);
@@ -475,6 +488,7 @@ mod tests {
             ("auto_offset_reset", "oldest"),
             ("auto_commit_enable", "maybe"),
             ("fetch_message_max_bytes", "12"),
+            ("fetch_max_bytes", "1023"),
             ("partitioner_cooldown", "-1"),
             ("offset_storage", "redis"),
             ("metrics_dimensions", "service"),

@@ -3,11 +3,15 @@
 //! without brokers.
 //!
 //! Owns the per-partition fetch state the decision reads (assignment,
-//! position, fetch in flight, chunks queued, backoff) and the plan it
-//! returns. A partition is asked for when it has no fetch in flight, fewer
-//! than [`QUEUE_DEPTH`] chunks queued, no backoff running, and a known
-//! leader whose broker has no fetch running; a partition without a leader
-//! backs off and names its topic for a metadata refresh.
+//! position, fetch in flight, chunks queued, backoff, when it last brought
+//! messages) and the plan it returns. A partition is asked for when it has
+//! no fetch in flight, fewer than [`QUEUE_DEPTH`] chunks queued, no backoff
+//! running, and a known leader whose broker has no fetch running; a
+//! partition without a leader backs off and names its topic for a metadata
+//! refresh. Each fetch names first the partitions that brought messages
+//! longest ago: a broker fills its answer in the order asked and stops at
+//! `fetch_max_bytes`, so a fixed order would starve the partitions at its
+//! end (KIP-74 leaves the rotation to the client).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -35,6 +39,9 @@ pub struct PartitionFetch {
     pub queued: u32,
     /// When its backoff ends, if one runs.
     pub retry_at: Option<Instant>,
+    /// The fetcher's count of chunks queued when this partition's last
+    /// chunk of messages was queued (0: none yet); the lowest goes first.
+    pub served: u64,
 }
 
 impl PartitionFetch {
@@ -46,6 +53,7 @@ impl PartitionFetch {
             in_flight: false,
             queued: 0,
             retry_at: None,
+            served: 0,
         }
     }
 }
@@ -62,9 +70,10 @@ pub struct FetchPlan {
 }
 
 /// Plans the next fetches over `partitions`, led as `metadata` says, where
-/// `busy_brokers` already have a fetch out. Partitions planned are marked
-/// in flight; a partition without a leader backs off for `retry_backoff`
-/// and an ended backoff is cleared.
+/// `busy_brokers` already have a fetch out, each leader's partitions in the
+/// order they were last served. Partitions planned are marked in flight; a
+/// partition without a leader backs off for `retry_backoff` and an ended
+/// backoff is cleared.
 pub fn plan_fetches(
     partitions: &mut HashMap<TopicPartition, PartitionFetch>,
     metadata: &ClusterMetadata,
@@ -73,6 +82,7 @@ pub fn plan_fetches(
     now: Instant,
 ) -> FetchPlan {
     let mut plan = FetchPlan::default();
+    let mut asked = Vec::new();
     for (partition, fetch) in partitions.iter_mut() {
         if fetch.in_flight || fetch.queued >= QUEUE_DEPTH {
             continue;
@@ -84,10 +94,7 @@ pub fn plan_fetches(
             Some(leader) if busy_brokers.contains(&leader) => {}
             Some(leader) => {
                 fetch.in_flight = true;
-                plan.by_leader
-                    .entry(leader)
-                    .or_default()
-                    .push((partition.clone(), fetch.assignment, fetch.position));
+                asked.push((fetch.served, leader, partition, fetch.assignment, fetch.position));
             }
             None => {
                 plan.leaderless.insert(partition.topic.as_str().to_string());
@@ -96,6 +103,13 @@ pub fn plan_fetches(
                 look_again_at(&mut plan.next_retry, at);
             }
         }
+    }
+    asked.sort_by_key(|(served, ..)| *served);
+    for (_, leader, partition, assignment, position) in asked {
+        plan.by_leader
+            .entry(leader)
+            .or_default()
+            .push((partition.clone(), assignment, position));
     }
     plan
 }
@@ -172,6 +186,23 @@ mod tests {
         );
         assert!(plan.leaderless.is_empty());
         assert_eq!(plan.next_retry, None);
+    }
+
+    #[test]
+    fn the_partitions_served_longest_ago_are_asked_first() {
+        let mut partitions = assigned(4);
+        for (id, served) in [(0, 7), (1, 0), (2, 9), (3, 3)] {
+            partitions.get_mut(&partition("t", id)).unwrap().served = served;
+        }
+        let plan = plan_fetches(
+            &mut partitions,
+            &metadata(&[1, 1, 1, 1]),
+            &HashSet::new(),
+            BACKOFF,
+            Instant::now(),
+        );
+        let order: Vec<i32> = plan.by_leader[&1].iter().map(|(p, _, _)| p.partition).collect();
+        assert_eq!(order, [1, 3, 0, 2]);
     }
 
     #[test]

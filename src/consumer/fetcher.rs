@@ -6,8 +6,8 @@
 //! [`fetch_plan`](crate::consumer::fetch_plan)'s decision: a
 //! partition with no fetch in flight and fewer than
 //! [`QUEUE_DEPTH`](crate::consumer::fetch_plan::QUEUE_DEPTH) chunks waiting in the queue
-//! (each bounded by `fetch_message_max_bytes`, the whole fetch by the
-//! response limit), so the application takes one chunk while the next is
+//! (each bounded by `fetch_message_max_bytes`, the whole fetch by
+//! `fetch_max_bytes`), so the application takes one chunk while the next is
 //! ready and a third is on its way. Fetches to different brokers run in
 //! parallel and decode on engine threads. Leader moves reroute a partition
 //! after a metadata refresh; an out-of-range offset follows the reset
@@ -89,6 +89,8 @@ pub enum Ready {
 struct FetchState {
     partitions: HashMap<TopicPartition, PartitionFetch>,
     ready: VecDeque<Ready>,
+    /// Chunks of messages queued so far: the clock of [`PartitionFetch::served`].
+    chunks_queued: u64,
     stopped: bool,
 }
 
@@ -427,8 +429,13 @@ impl Scheduler {
             // Nothing to hand out and nothing passed: no chunk. A chunk
             // without messages still tells the tracker that the position
             // moved (past control records, or by the reset policy).
-            if records.is_empty() && reset_to.is_none() && fetch.position == previous {
+            let holds_messages = !records.is_empty();
+            if !holds_messages && reset_to.is_none() && fetch.position == previous {
                 continue;
+            }
+            if holds_messages {
+                state.chunks_queued += 1;
+                fetch.served = state.chunks_queued;
             }
             fetch.queued += 1;
             state.ready.push_back(Ready::Chunk(Chunk {

@@ -40,19 +40,26 @@ pub struct Message {
 
 impl Message {
     /// `record` of `partition`, delivered under `assignment` from tracker
-    /// slot `slot`. Built on the application's thread as it takes the
-    /// record: the topic's reference count is then touched by that thread
-    /// only, not by the fetching thread too.
-    pub(crate) fn from_record(partition: &TopicPartition, assignment: u64, slot: usize, record: Record) -> Message {
+    /// slot `slot`; its key, value and headers are moved out. Built on the
+    /// application's thread as it takes the record: the topic's reference
+    /// count is then touched by that thread only, not by the fetching
+    /// thread too.
+    pub(crate) fn from_record(
+        partition: &TopicPartition,
+        assignment: u64,
+        slot: usize,
+        record: &mut Record,
+    ) -> Message {
         Message {
             topic: partition.topic.clone(),
             partition: partition.partition,
             offset: record.offset,
             timestamp: record.timestamp,
             log_append_time: record.timestamp_type == TimestampType::LogAppend,
-            key: record.key,
-            value: record.value,
-            headers: (!record.headers.is_empty()).then(|| Box::new(record.headers)),
+            key: record.key.take(),
+            value: record.value.take(),
+            // An empty map is left in place: a new one would seed a hasher.
+            headers: (!record.headers.is_empty()).then(|| Box::new(std::mem::take(&mut record.headers))),
             assignment,
             slot,
         }

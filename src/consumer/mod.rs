@@ -40,9 +40,6 @@ use fetcher::{Chunk, FetchObserver, FetchSettings, Fetcher, Ready};
 pub use message::Message;
 use tracker::OffsetTracker;
 
-/// Largest fetch answer asked for, whatever the partition count (Kafka's
-/// own `fetch.max.bytes` default).
-const FETCH_MAX_BYTES: i32 = 50 * 1024 * 1024;
 /// Wait before fetching a partition again after an error the application saw.
 const FAILURE_BACKOFF: Duration = Duration::from_secs(1);
 /// Shortest wait before fetching a partition again after a leader move.
@@ -394,7 +391,7 @@ impl Consumer {
         let mut taken = 0;
         while taken < max {
             if let Some(CurrentChunk { chunk, slot }) = state.current.as_mut() {
-                if let Some(record) = chunk.records.next() {
+                if let Some(record) = chunk.records.next_record() {
                     let message = Message::from_record(&chunk.partition, chunk.assignment, *slot, record);
                     state.tracker.delivered(*slot, chunk.assignment, message.offset);
                     put(message);
@@ -571,8 +568,10 @@ impl Consumer {
             limits: FetchLimits {
                 max_wait: config.fetch_wait_max,
                 min_bytes: config.fetch_min_bytes,
-                // Room for the response's framing around the records.
-                max_bytes: FETCH_MAX_BYTES
+                // Room for the response's framing around the records; a
+                // partition's full share always fits.
+                max_bytes: config
+                    .fetch_max_bytes
                     .min(response_room.saturating_sub(64 * 1024))
                     .max(config.fetch_message_max_bytes),
                 partition_max_bytes: config.fetch_message_max_bytes,

@@ -41,6 +41,14 @@ pub(crate) fn is_entered<T: Handle>(handle: &T) -> bool {
 
 impl Drop for HandleEntry {
     fn drop(&mut self) {
-        ACTIVE_HANDLES.with(|active| active.borrow_mut().retain(|a| *a != self.0));
+        ACTIVE_HANDLES.with(|active| {
+            let mut active = active.borrow_mut();
+            // Entries nest, so this one is almost always the last.
+            if active.last() == Some(&self.0) {
+                active.pop();
+            } else {
+                active.retain(|a| *a != self.0);
+            }
+        });
     }
 }

@@ -72,7 +72,8 @@ struct GroupState {
     /// vouching for the partitions (a pause during the wait): handed out
     /// once it vouches again, dropped with a release.
     withheld: Option<Message>,
-    last_partitions_refresh: Instant,
+    /// When the partition set is read from Kafka again.
+    next_partitions_refresh: Instant,
     force_partitions_refresh: bool,
 }
 
@@ -110,7 +111,7 @@ impl ConsumerGroup {
                 unassigned: None,
                 failure: None,
                 withheld: None,
-                last_partitions_refresh: Instant::now(),
+                next_partitions_refresh: Instant::now(),
                 force_partitions_refresh: true,
             }),
             identifier: layout::unique_identifier(),
@@ -168,7 +169,7 @@ impl ConsumerGroup {
             })?;
             self.consumer.set_commit_gate(PartitionerGate::new(&partitioner));
             state.partitioner = Some(partitioner);
-            state.last_partitions_refresh = Instant::now();
+            state.next_partitions_refresh = Instant::now() + PARTITIONS_REFRESH;
             state.force_partitions_refresh = false;
             self.set_lifecycle(&state, Lifecycle::Started);
         }
@@ -186,7 +187,7 @@ impl ConsumerGroup {
             let vouched = {
                 let mut state = self.lock();
                 self.refresh(&mut state, handler, Instant::now())
-                    .map(|()| deliverable(&state))
+                    .map(|_| deliverable(&state, Instant::now()))
             };
             match vouched {
                 Err(error) => break Err(error),
@@ -251,9 +252,13 @@ impl ConsumerGroup {
     /// answer and the hand-out (a release runs under that lock and revokes
     /// the consumer's partitions before it lets go of it). Only a message
     /// that had to be waited for is checked again after the wait
-    /// ([`ConsumerGroup::hand_out`]). The clock is read once per call (the
-    /// deadline and the partition-refresh check share it) unless there is
-    /// something to wait for: these checks run once per message.
+    /// ([`ConsumerGroup::hand_out`]). The clock is read once per call,
+    /// under the lock: the deadline, the partition-refresh check and the
+    /// partitioner's trust check share it, unless the refresh acted
+    /// (callbacks, ZooKeeper, Kafka), after which the trust check reads it
+    /// again; so the time it compares is never older than the last wait.
+    /// Another read comes only when there is something to wait for: these
+    /// checks run once per message.
     fn next_messages(
         &self,
         handler: &mut dyn RebalanceHandler,
@@ -261,15 +266,20 @@ impl ConsumerGroup {
         put: &mut dyn FnMut(Message),
     ) -> Result<usize> {
         let timeout = self.config().consumer_timeout;
-        let mut now = Instant::now();
-        let deadline = timeout.map(|timeout| now + timeout);
+        let mut deadline = None;
         loop {
             let vouched = {
                 let mut state = self.lock();
-                self.refresh(&mut state, handler, now)?;
+                let mut now = Instant::now();
+                if let Some(timeout) = timeout {
+                    deadline.get_or_insert(now + timeout);
+                }
+                if self.refresh(&mut state, handler, now)? {
+                    now = Instant::now();
+                }
                 // A wakeup while allocating ends the wait within one attempt.
                 self.consumer.wakeup().take()?;
-                let vouched = deliverable(&state);
+                let vouched = deliverable(&state, now);
                 if vouched {
                     if let Some(message) = state.withheld.take() {
                         put(message);
@@ -298,8 +308,7 @@ impl ConsumerGroup {
             } else {
                 self.wait_partitioner(attempt);
             }
-            now = Instant::now();
-            if deadline.is_some_and(|deadline| now >= deadline) {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Err(Error::new(
                     ErrorCode::ConsumerTimeout,
                     format!(
@@ -416,7 +425,7 @@ impl ConsumerGroup {
         if !still_held {
             return Ok(None);
         }
-        if !deliverable(&state) {
+        if !deliverable(&state, Instant::now()) {
             state.withheld = Some(message);
             return Ok(None);
         }
@@ -439,26 +448,27 @@ impl ConsumerGroup {
 
     /// Follows the partitioner, under the group's lock: refreshes the
     /// partition set when due at `now`, then acts on every instruction
-    /// pending.
-    fn refresh(&self, state: &mut GroupState, handler: &mut dyn RebalanceHandler, now: Instant) -> Result<()> {
+    /// pending. Returns whether it did anything (time passed meanwhile).
+    fn refresh(&self, state: &mut GroupState, handler: &mut dyn RebalanceHandler, now: Instant) -> Result<bool> {
         if let Some(failure) = &state.failure {
             return Err(failure.clone());
         }
         self.started()?;
-        if state.force_partitions_refresh
-            || now.saturating_duration_since(state.last_partitions_refresh) >= PARTITIONS_REFRESH
-        {
+        let mut acted = false;
+        if state.force_partitions_refresh || now >= state.next_partitions_refresh {
+            acted = true;
             let partitions = self.partition_set();
             let partitioner = state.partitioner.as_ref().expect("a started group has a partitioner");
             match partitions.and_then(|partitions| partitioner.update_partitions(partitions)) {
                 Ok(()) => {
-                    state.last_partitions_refresh = Instant::now();
+                    state.next_partitions_refresh = Instant::now() + PARTITIONS_REFRESH;
                     state.force_partitions_refresh = false;
                 }
                 Err(error) => return Err(self.fail(state, error)),
             }
         }
         if let Some(partitions) = state.unassigned.clone() {
+            acted = true;
             self.assign(state, partitions, handler)?;
         }
         loop {
@@ -467,8 +477,9 @@ impl ConsumerGroup {
                 .as_ref()
                 .expect("a started group has a partitioner")
                 .step();
+            acted |= !matches!(step, Step::Continue);
             match step {
-                Step::Continue => return Ok(()),
+                Step::Continue => return Ok(acted),
                 Step::Acquire(partitions) => self.assign(state, partitions, handler)?,
                 Step::Release => self.release(state, handler)?,
                 Step::ReleaseSome(partitions) => self.release_some(state, &partitions, handler)?,
@@ -612,16 +623,16 @@ impl ConsumerGroup {
     }
 }
 
-/// Whether messages may be handed out: partitions acquired and
-/// assigned, the ZooKeeper connection up and the session confirmed
-/// recently (the partitioner's `may_deliver`).
-fn deliverable(state: &GroupState) -> bool {
+/// Whether messages may be handed out at `now` (a time read just before):
+/// partitions acquired and assigned, the ZooKeeper connection up and the
+/// session confirmed recently (the partitioner's `may_deliver_at`).
+fn deliverable(state: &GroupState, now: Instant) -> bool {
     state.failure.is_none()
         && state.unassigned.is_none()
         && state
             .partitioner
             .as_ref()
-            .is_some_and(|partitioner| partitioner.may_deliver())
+            .is_some_and(|partitioner| partitioner.may_deliver_at(now))
 }
 
 impl Drop for ConsumerGroup {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::consumer::{CommitGate, ConsumerConfig};
 use crate::engine;
@@ -111,8 +111,14 @@ pub(crate) trait Balancer: Send + Sync {
     fn step(&self) -> Step;
     /// The holder gave up its partitions after a `Step::Release` or `Step::ReleaseSome`.
     fn released(&self);
+    /// Whether the holder may hand out messages at `now`, a time the
+    /// holder read just before (so that one clock read serves its other
+    /// checks too).
+    fn may_deliver_at(&self, now: Instant) -> bool;
     /// Whether the holder may hand out messages now.
-    fn may_deliver(&self) -> bool;
+    fn may_deliver(&self) -> bool {
+        self.may_deliver_at(Instant::now())
+    }
     /// Whether the holder may commit now; the error a commit fails with when not.
     fn may_commit(&self) -> Result<()>;
     /// Waits up to `timeout` for something to do.
@@ -146,8 +152,8 @@ impl Balancer for SetPartitioner {
         SetPartitioner::released(self)
     }
 
-    fn may_deliver(&self) -> bool {
-        SetPartitioner::may_deliver(self)
+    fn may_deliver_at(&self, now: Instant) -> bool {
+        SetPartitioner::may_deliver_at(self, now)
     }
 
     fn may_commit(&self) -> Result<()> {
@@ -197,8 +203,8 @@ impl Balancer for KafkaGroupMember {
         KafkaGroupMember::released(self)
     }
 
-    fn may_deliver(&self) -> bool {
-        KafkaGroupMember::may_deliver(self)
+    fn may_deliver_at(&self, now: Instant) -> bool {
+        KafkaGroupMember::may_deliver_at(self, now)
     }
 
     fn may_commit(&self) -> Result<()> {
@@ -236,8 +242,8 @@ impl Balancer for ConsumerGroupMember {
         ConsumerGroupMember::released(self)
     }
 
-    fn may_deliver(&self) -> bool {
-        ConsumerGroupMember::may_deliver(self)
+    fn may_deliver_at(&self, now: Instant) -> bool {
+        ConsumerGroupMember::may_deliver_at(self, now)
     }
 
     fn may_commit(&self) -> Result<()> {

@@ -193,11 +193,12 @@ impl ConsumerGroupMember {
         });
     }
 
-    /// Whether the holder may hand out messages: it holds an assignment
-    /// and the coordinator accepted a heartbeat recently.
-    pub fn may_deliver(&self) -> bool {
+    /// Whether the holder may hand out messages at `now` (a time it read
+    /// just before): it holds an assignment and the coordinator accepted a
+    /// heartbeat recently.
+    pub fn may_deliver_at(&self, now: Instant) -> bool {
         let status = self.shared.lock();
-        status.state == State::Assigned && !status.revoke_all && self.shared.trusted(status.liveness.confirmed_at)
+        status.state == State::Assigned && !status.revoke_all && self.shared.trusted(status.liveness.confirmed_at, now)
     }
 
     /// Whether the holder may commit: not once the member failed (the

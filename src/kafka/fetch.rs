@@ -64,19 +64,23 @@ impl FetchedRecords {
     pub fn into_records(self) -> Records {
         Records {
             batches: self.batches.into_iter(),
-            current: Vec::new().into_iter(),
+            current: Vec::new(),
+            next: 0,
             first_offset: self.first_offset,
         }
     }
 }
 
-/// The records of one partition's part of a fetch answer, moved out one at
-/// a time as the application takes them: what a consumer's queue holds
-/// for the partition until then.
+/// The records of one partition's part of a fetch answer, lent one at a
+/// time as the application takes them: what a consumer's queue holds for
+/// the partition until then. A record is lent in place, not moved out (it
+/// is a few hundred bytes, and the taker wants only some of its fields).
 #[derive(Debug, Default)]
 pub struct Records {
     batches: std::vec::IntoIter<RecordSet>,
-    current: std::vec::IntoIter<Record>,
+    /// The batch being taken from; records before `next` were lent already.
+    current: Vec<Record>,
+    next: usize,
     first_offset: i64,
 }
 
@@ -84,24 +88,27 @@ impl Records {
     /// True when no record from the asked offset on is left.
     pub fn is_empty(&self) -> bool {
         let first_offset = self.first_offset;
-        !self
-            .current
-            .as_slice()
+        !self.current[self.next..]
             .iter()
             .chain(self.batches.as_slice().iter().flat_map(|batch| &batch.records))
             .any(|record| record.offset >= first_offset)
     }
-}
 
-impl Iterator for Records {
-    type Item = Record;
-
-    fn next(&mut self) -> Option<Record> {
+    /// The next record from the asked offset on, for the caller to take
+    /// its fields from; `None` when none is left.
+    pub fn next_record(&mut self) -> Option<&mut Record> {
         loop {
-            match self.current.next() {
-                Some(record) if record.offset >= self.first_offset => return Some(record),
-                Some(_) => {}
-                None => self.current = self.batches.next()?.records.into_iter(),
+            match self.current.get(self.next) {
+                Some(record) => {
+                    self.next += 1;
+                    if record.offset >= self.first_offset {
+                        return self.current.get_mut(self.next - 1);
+                    }
+                }
+                None => {
+                    self.current = self.batches.next()?.records;
+                    self.next = 0;
+                }
             }
         }
     }

@@ -270,11 +270,12 @@ impl KafkaGroupMember {
         });
     }
 
-    /// Whether the holder may hand out messages: an assignment is held
-    /// and the coordinator confirmed the membership recently.
-    pub fn may_deliver(&self) -> bool {
+    /// Whether the holder may hand out messages at `now` (a time it read
+    /// just before): an assignment is held and the coordinator confirmed
+    /// the membership recently.
+    pub fn may_deliver_at(&self, now: Instant) -> bool {
         let status = self.shared.lock();
-        status.state == State::Assigned && (status.rejoining || self.shared.trusted(status.liveness.confirmed_at))
+        status.state == State::Assigned && (status.rejoining || self.shared.trusted(status.liveness.confirmed_at, now))
     }
 
     /// Whether the holder may commit: not once the member failed (the

@@ -108,9 +108,9 @@ impl<S: MemberStatus> SharedStatus<S> {
     }
 
     /// Whether a confirmation at `confirmed_at` is recent enough for the
-    /// holder to hand out messages.
-    pub(crate) fn trusted(&self, confirmed_at: Instant) -> bool {
-        confirmed_at.elapsed() < self.trust
+    /// holder to hand out messages at `now`.
+    pub(crate) fn trusted(&self, confirmed_at: Instant, now: Instant) -> bool {
+        now.saturating_duration_since(confirmed_at) < self.trust
     }
 
     /// The holder asks for an event, its sign of life: the status, and the

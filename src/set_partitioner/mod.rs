@@ -186,9 +186,9 @@ impl Shared {
         self.update(|status| status.confirmed_at = status.confirmed_at.max(sent));
     }
 
-    /// Whether the last confirmation is recent enough to act on.
-    fn trusted(&self, status: &Status) -> bool {
-        status.confirmed_at.elapsed() < self.trust
+    /// Whether the last confirmation is recent enough to act on at `now`.
+    fn trusted(&self, status: &Status, now: Instant) -> bool {
+        now.saturating_duration_since(status.confirmed_at) < self.trust
     }
 }
 
@@ -269,8 +269,14 @@ impl SetPartitioner {
     /// the connection up and the session confirmed recently (see the
     /// module doc).
     pub fn may_deliver(&self) -> bool {
+        self.may_deliver_at(Instant::now())
+    }
+
+    /// [`SetPartitioner::may_deliver`] at `now`, a time the caller read
+    /// just before (one clock read may serve a caller's other checks).
+    pub fn may_deliver_at(&self, now: Instant) -> bool {
         let status = self.shared.lock();
-        status.state == PartitionState::Acquired && !status.suspended && self.shared.trusted(&status)
+        status.state == PartitionState::Acquired && !status.suspended && self.shared.trusted(&status, now)
     }
 
     /// Whether the holder may commit now: the partitioner has not failed
@@ -284,7 +290,7 @@ impl SetPartitioner {
                 "not committing: the partitioner failed, the partitions may be another member's",
             ));
         }
-        if !self.shared.trusted(&status) {
+        if !self.shared.trusted(&status, Instant::now()) {
             return Err(Error::new(
                 ErrorCode::Partitioner,
                 format!(
