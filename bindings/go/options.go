@@ -121,6 +121,9 @@ type ConsumerOptions struct {
 	FetchMinBytes        int
 	FetchWaitMax         time.Duration
 	FetchMessageMaxBytes int
+	// FetchMaxBytes bounds one fetch answer over all its partitions
+	// (librdkafka's fetch.max.bytes; the library's default is 2 MiB).
+	FetchMaxBytes int
 	// PartitionerCooldown is how long the membership must stay unchanged
 	// before allocation (the library's default is 30 s).
 	PartitionerCooldown     *time.Duration
@@ -160,6 +163,7 @@ func (o ConsumerOptions) Options() Options {
 	b.int("fetch_min_bytes", o.FetchMinBytes)
 	b.milliseconds("fetch_wait_max_ms", o.FetchWaitMax)
 	b.int("fetch_message_max_bytes", o.FetchMessageMaxBytes)
+	b.int("fetch_max_bytes", o.FetchMaxBytes)
 	if o.PartitionerCooldown != nil {
 		b.set("partitioner_cooldown", strconv.FormatFloat(o.PartitionerCooldown.Seconds(), 'f', -1, 64))
 	}
