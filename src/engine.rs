@@ -16,9 +16,10 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, Runtime};
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::sync::Locking;
@@ -62,6 +63,24 @@ pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
         ));
     }
     Ok(runtime()?.block_on(future))
+}
+
+/// Waits up to `timeout` for `task` to end, aborting it past that; the
+/// error then says that `what` took longer.
+pub fn join_within(mut task: JoinHandle<()>, timeout: Duration, what: &str) -> Result<()> {
+    block_on(async {
+        match tokio::time::timeout(timeout, &mut task).await {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                task.abort();
+                Err(Error::new(
+                    ErrorCode::TimedOut,
+                    format!("{what} took longer than {timeout:?}"),
+                ))
+            }
+        }
+    })
+    .and_then(|ended| ended)
 }
 
 /// The engine tasks of one owner (a producer, a consumer). Each task's

@@ -93,6 +93,20 @@ impl MemberStatus for Status {
 }
 
 impl Status {
+    /// A member joining, holding nothing.
+    fn joining() -> Status {
+        Status {
+            state: State::Joining,
+            held: Vec::new(),
+            added: Vec::new(),
+            revoking: Vec::new(),
+            revoke_all: false,
+            assignments: 0,
+            handed_out: 0,
+            liveness: Liveness::new(),
+        }
+    }
+
     /// Forgets the partitions of an assignment not handed to the holder
     /// yet that `keep` rejects: they were never the holder's, so there is
     /// nothing to give up, and handing them out later would make the
@@ -138,16 +152,7 @@ impl ConsumerGroupMember {
                 SERVER_ASSIGNORS.join(", ")
             )));
         }
-        let status = Status {
-            state: State::Joining,
-            held: Vec::new(),
-            added: Vec::new(),
-            revoking: Vec::new(),
-            revoke_all: false,
-            assignments: 0,
-            handed_out: 0,
-            liveness: Liveness::new(),
-        };
+        let status = Status::joining();
         let shared = Arc::new(Shared::new(status, settings.session_timeout));
         let task = engine::runtime()?.spawn(run(Arc::clone(&shared), cluster, settings));
         Ok(ConsumerGroupMember {
@@ -594,16 +599,7 @@ mod tests {
     }
 
     fn reconciling(target: &[i32]) -> (Shared, Membership) {
-        let status = Status {
-            state: State::Joining,
-            held: Vec::new(),
-            added: Vec::new(),
-            revoking: Vec::new(),
-            revoke_all: false,
-            assignments: 0,
-            handed_out: 0,
-            liveness: Liveness::new(),
-        };
+        let status = Status::joining();
         let membership = Membership {
             member_id: "m".into(),
             epoch: 1,

@@ -147,6 +147,22 @@ impl MemberStatus for Status {
 }
 
 impl Status {
+    /// A member joining to split `partitions` (sorted), holding nothing.
+    fn joining(partitions: Vec<String>) -> Status {
+        Status {
+            state: State::Joining,
+            assignment: Vec::new(),
+            added: Vec::new(),
+            moved: Vec::new(),
+            rejoining: false,
+            rejoin: false,
+            assignments: 0,
+            handed_out: 0,
+            liveness: Liveness::new(),
+            partitions,
+        }
+    }
+
     /// A generation's assignment: what the holder must give up (moved, in
     /// an incremental round) and take (added). What the previous
     /// assignment added and the holder was not handed yet was never the
@@ -211,18 +227,7 @@ impl KafkaGroupMember {
         }
         let mut partitions = partitions;
         partitions.sort();
-        let status = Status {
-            state: State::Joining,
-            assignment: Vec::new(),
-            added: Vec::new(),
-            moved: Vec::new(),
-            rejoining: false,
-            rejoin: false,
-            assignments: 0,
-            handed_out: 0,
-            liveness: Liveness::new(),
-            partitions,
-        };
+        let status = Status::joining(partitions);
         let shared = Arc::new(Shared::new(status, settings.session_timeout));
         let task = engine::runtime()?.spawn(run(Arc::clone(&shared), cluster, settings));
         Ok(KafkaGroupMember {
@@ -878,24 +883,9 @@ mod tests {
             .collect()
     }
 
-    fn joining() -> Status {
-        Status {
-            state: State::Joining,
-            assignment: Vec::new(),
-            added: Vec::new(),
-            moved: Vec::new(),
-            rejoining: false,
-            rejoin: false,
-            assignments: 0,
-            handed_out: 0,
-            liveness: Liveness::new(),
-            partitions: Vec::new(),
-        }
-    }
-
     #[test]
     fn an_incremental_round_moves_only_what_the_holder_was_handed() {
-        let mut status = joining();
+        let mut status = Status::joining(Vec::new());
         status.take_assignment(orders(&[0, 1, 2, 3]));
         status.handed_out = status.assignments;
         status.take_assignment(orders(&[0, 1, 4]));
@@ -905,7 +895,7 @@ mod tests {
 
     #[test]
     fn an_assignment_the_holder_was_not_handed_is_not_given_up() {
-        let mut status = joining();
+        let mut status = Status::joining(Vec::new());
         status.take_assignment(orders(&[0, 1]));
         status.handed_out = status.assignments;
         status.take_assignment(orders(&[0, 1, 2, 3]));

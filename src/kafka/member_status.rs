@@ -186,23 +186,11 @@ impl<S: MemberStatus> SharedStatus<S> {
     /// Asks `task` to leave the group and waits up to `timeout` for it to
     /// end (aborting it past that). Stopping twice is harmless.
     pub(crate) fn stop(&self, task: &MemberTask, timeout: Duration) -> Result<()> {
-        let Some(mut task) = task.0.locked().take() else {
+        let Some(task) = task.0.locked().take() else {
             return Ok(());
         };
         self.leaving.store(true, Ordering::Release);
-        let left = engine::block_on(async {
-            match tokio::time::timeout(timeout, &mut task).await {
-                Ok(_) => Ok(()),
-                Err(_) => {
-                    task.abort();
-                    Err(Error::new(
-                        ErrorCode::TimedOut,
-                        format!("leaving the group took longer than {timeout:?}"),
-                    ))
-                }
-            }
-        })
-        .and_then(|left| left);
+        let left = engine::join_within(task, timeout, "leaving the group");
         self.fail(left_the_group());
         left
     }

@@ -358,20 +358,9 @@ impl SetPartitioner {
         };
         self.shared.leaving.send_replace(true);
         let failed = self.state() == PartitionState::Failure;
-        let left = engine::block_on(async {
-            let mut task = task;
-            match tokio::time::timeout(timeout, &mut task).await {
-                Ok(_) => Ok(()),
-                Err(_) => {
-                    // Ending the task ends the session: the server drops our nodes.
-                    task.abort();
-                    Err(Error::new(
-                        ErrorCode::TimedOut,
-                        format!("leaving the party took longer than {timeout:?}"),
-                    ))
-                }
-            }
-        })?;
+        // A task aborted past the timeout ends the session: the server
+        // drops our nodes.
+        let left = engine::join_within(task, timeout, "leaving the party");
         self.shared
             .fail(Error::new(ErrorCode::Partitioner, "the member left the party"));
         if failed {
