@@ -218,6 +218,11 @@ mod tests {
             .collect()
     }
 
+    /// The plan now over `partitions`, led as `leaders` says, no broker busy.
+    fn plan_now(partitions: &mut HashMap<TopicPartition, PartitionFetch>, leaders: &[i32]) -> FetchPlan {
+        plan_fetches(partitions, &metadata(leaders), &HashSet::new(), BACKOFF, Instant::now())
+    }
+
     /// The partition ids a plan asks each leader for, sorted.
     fn asked(plan: &FetchPlan) -> BTreeMap<i32, Vec<i32>> {
         plan.by_leader
@@ -233,13 +238,7 @@ mod tests {
     #[test]
     fn partitions_are_grouped_by_leader_with_their_assignment_and_position() {
         let mut partitions = assigned(3);
-        let plan = plan_fetches(
-            &mut partitions,
-            &metadata(&[1, 2, 1]),
-            &HashSet::new(),
-            BACKOFF,
-            Instant::now(),
-        );
+        let plan = plan_now(&mut partitions, &[1, 2, 1]);
         assert_eq!(asked(&plan), BTreeMap::from([(1, vec![0, 2]), (2, vec![1])]));
         assert!(plan.by_leader[&2].contains(&(partition("t", 1), 2, 10)));
         assert!(
@@ -256,13 +255,7 @@ mod tests {
         for (id, served) in [(0, 7), (1, 0), (2, 9), (3, 3)] {
             partitions.get_mut(&partition("t", id)).unwrap().served = served;
         }
-        let plan = plan_fetches(
-            &mut partitions,
-            &metadata(&[1, 1, 1, 1]),
-            &HashSet::new(),
-            BACKOFF,
-            Instant::now(),
-        );
+        let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
         let order: Vec<i32> = plan.by_leader[&1].iter().map(|(p, _, _)| p.partition).collect();
         assert_eq!(order, [1, 3, 0, 2]);
     }
@@ -282,13 +275,7 @@ mod tests {
         let mut partitions = assigned(2);
         partitions.get_mut(&partition("t", 0)).unwrap().queued = QUEUE_DEPTH;
         partitions.get_mut(&partition("t", 1)).unwrap().queued = QUEUE_DEPTH - 1;
-        let plan = plan_fetches(
-            &mut partitions,
-            &metadata(&[1, 1]),
-            &HashSet::new(),
-            BACKOFF,
-            Instant::now(),
-        );
+        let plan = plan_now(&mut partitions, &[1, 1]);
         assert_eq!(
             asked(&plan),
             BTreeMap::from([(1, vec![1])]),
@@ -335,13 +322,7 @@ mod tests {
     fn an_empty_queue_brings_every_partition_of_its_broker_with_room() {
         let mut partitions = queued_on_one_broker([QUEUE_DEPTH, QUEUE_DEPTH - 1, 0, QUEUE_DEPTH]);
         assert!(refill_due(&partitions, 1), "nothing is left queued for partition 2");
-        let plan = plan_fetches(
-            &mut partitions,
-            &metadata(&[1, 1, 1, 1]),
-            &HashSet::new(),
-            BACKOFF,
-            Instant::now(),
-        );
+        let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
         assert_eq!(asked(&plan), BTreeMap::from([(1, vec![1, 2])]));
         assert_eq!(partitions[&partition("t", 2)].leader, Some(1));
     }
@@ -349,13 +330,7 @@ mod tests {
     #[test]
     fn the_room_is_counted_per_broker() {
         let mut partitions = queued_on_one_broker([QUEUE_DEPTH - 1, QUEUE_DEPTH - 1, QUEUE_DEPTH - 1, QUEUE_DEPTH]);
-        let plan = plan_fetches(
-            &mut partitions,
-            &metadata(&[1, 2, 2, 2]),
-            &HashSet::new(),
-            BACKOFF,
-            Instant::now(),
-        );
+        let plan = plan_now(&mut partitions, &[1, 2, 2, 2]);
         assert_eq!(
             asked(&plan),
             BTreeMap::from([(1, vec![0]), (2, vec![1, 2])]),
