@@ -132,16 +132,17 @@ pub fn plan_fetches(
 /// Whether the partitions last asked of `leader` are due a fetch, by the
 /// rule of [`BrokerRoom::refill_due`]: what [`Fetcher::take`] asks before
 /// it wakes the fetcher, so that a chunk taken wakes it only when that
-/// starts a fetch. (The plan itself goes by the current metadata; a
-/// partition whose leader moved is fetched at the latest once its queue
-/// is empty.)
+/// starts a fetch. A partition backing off does not count (the fetcher
+/// wakes itself when the backoff ends). The plan itself goes by the
+/// current metadata: a partition whose leader moved is fetched at the
+/// latest once its queue is empty.
 ///
 /// [`Fetcher::take`]: crate::consumer::fetcher::Fetcher::take
 pub fn refill_due(partitions: &HashMap<TopicPartition, PartitionFetch>, leader: i32) -> bool {
     let mut room = BrokerRoom::default();
     for fetch in partitions.values().filter(|fetch| fetch.leader == Some(leader)) {
         room.led += 1;
-        if !fetch.in_flight && fetch.queued < QUEUE_DEPTH {
+        if !fetch.in_flight && fetch.queued < QUEUE_DEPTH && fetch.retry_at.is_none() {
             room.add_waiting(fetch.queued);
         }
     }
@@ -325,6 +326,17 @@ mod tests {
         let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
         assert_eq!(asked(&plan), BTreeMap::from([(1, vec![1, 2])]));
         assert_eq!(partitions[&partition("t", 2)].leader, Some(1));
+    }
+
+    #[test]
+    fn a_partition_backing_off_makes_no_room() {
+        let mut partitions = queued_on_one_broker([0, QUEUE_DEPTH, QUEUE_DEPTH, QUEUE_DEPTH]);
+        let now = Instant::now();
+        partitions.get_mut(&partition("t", 0)).unwrap().retry_at = Some(now + BACKOFF);
+        assert!(!refill_due(&partitions, 1));
+        let plan = plan_fetches(&mut partitions, &metadata(&[1, 1, 1, 1]), &HashSet::new(), BACKOFF, now);
+        assert!(plan.by_leader.is_empty());
+        assert_eq!(plan.next_retry, Some(now + BACKOFF));
     }
 
     #[test]
