@@ -564,6 +564,38 @@ fn the_next_fetch_is_in_flight_while_the_application_works() {
 }
 
 #[test]
+fn a_reader_slower_than_the_fetches_gets_every_message_in_order() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("slow", 4);
+    // One batch per kcat run and one batch per partition and fetch: each
+    // partition's four messages come as four chunks.
+    for _ in 0..4 {
+        for partition in 0..4 {
+            produce_with_kcat(mock.bootstrap(), "slow", partition, "none", &sample_records(1, 900));
+        }
+    }
+    let consumer = connected(
+        simple("slow", None),
+        mock.bootstrap(),
+        "g",
+        &[("fetch_message_max_bytes", "1024")],
+    );
+    // Taking a chunk now and then: the queues are full, and a partition
+    // with a chunk left is fetched again only once its broker is due
+    // (docs/configuration.md, after the consumer options).
+    let mut offsets: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for _ in 0..16 {
+        let message = read(&consumer, 1, Duration::from_secs(10)).remove(0);
+        std::thread::sleep(Duration::from_millis(20));
+        consumer.task_done(&message).unwrap();
+        offsets.entry(message.partition()).or_default().push(message.offset());
+    }
+    let every = BTreeMap::from_iter((0..4).map(|partition| (partition, vec![0, 1, 2, 3])));
+    assert_eq!(offsets, every);
+    assert_nothing_more(&consumer);
+}
+
+#[test]
 fn a_refused_commit_is_an_offset_commit_error_and_a_busy_coordinator_is_retried() {
     let mock = MockCluster::start(1);
     mock.create_topic("commits", 1);

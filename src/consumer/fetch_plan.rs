@@ -8,10 +8,14 @@
 //! no fetch in flight, fewer than [`QUEUE_DEPTH`] chunks queued, no backoff
 //! running, and a known leader whose broker has no fetch running; a
 //! partition without a leader backs off and names its topic for a metadata
-//! refresh. Each fetch names first the partitions that brought messages
-//! longest ago: a broker fills its answer in the order asked and stops at
-//! `fetch_max_bytes`, so a fixed order would starve the partitions at its
-//! end (KIP-74 leaves the rotation to the client).
+//! refresh. A broker's fetch waits for enough partitions
+//! ([`refill_due`]): without that, an application slower than the
+//! brokers would have each chunk it takes fetched again on its own, one
+//! fetch and one engine wakeup per chunk. Each fetch names first the
+//! partitions that brought messages longest ago: a broker fills its answer
+//! in the order asked and stops at `fetch_max_bytes`, so a fixed order
+//! would starve the partitions at its end (KIP-74 leaves the rotation to
+//! the client).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -42,6 +46,8 @@ pub struct PartitionFetch {
     /// The fetcher's count of chunks queued when this partition's last
     /// chunk of messages was queued (0: none yet); the lowest goes first.
     pub served: u64,
+    /// The broker it was last asked of (`None`: not asked yet).
+    pub leader: Option<i32>,
 }
 
 impl PartitionFetch {
@@ -54,6 +60,7 @@ impl PartitionFetch {
             queued: 0,
             retry_at: None,
             served: 0,
+            leader: None,
         }
     }
 }
@@ -82,19 +89,24 @@ pub fn plan_fetches(
     now: Instant,
 ) -> FetchPlan {
     let mut plan = FetchPlan::default();
+    let mut rooms: HashMap<i32, BrokerRoom> = HashMap::new();
     let mut asked = Vec::new();
     for (partition, fetch) in partitions.iter_mut() {
+        let leader = metadata.leader(partition.topic.as_str(), partition.partition);
+        if let Some(leader) = leader {
+            rooms.entry(leader).or_default().led += 1;
+        }
         if fetch.in_flight || fetch.queued >= QUEUE_DEPTH {
             continue;
         }
         if !backoff_over(&mut fetch.retry_at, now, &mut plan.next_retry) {
             continue;
         }
-        match metadata.leader(partition.topic.as_str(), partition.partition) {
+        match leader {
             Some(leader) if busy_brokers.contains(&leader) => {}
             Some(leader) => {
-                fetch.in_flight = true;
-                asked.push((fetch.served, leader, partition, fetch.assignment, fetch.position));
+                rooms.entry(leader).or_default().add_waiting(fetch.queued);
+                asked.push((leader, partition, fetch));
             }
             None => {
                 plan.leaderless.insert(partition.topic.as_str().to_string());
@@ -104,14 +116,65 @@ pub fn plan_fetches(
             }
         }
     }
-    asked.sort_by_key(|(served, ..)| *served);
-    for (_, leader, partition, assignment, position) in asked {
+    asked.retain(|(leader, ..)| rooms[leader].refill_due());
+    asked.sort_by_key(|(_, _, fetch)| fetch.served);
+    for (leader, partition, fetch) in asked {
+        fetch.in_flight = true;
+        fetch.leader = Some(leader);
         plan.by_leader
             .entry(leader)
             .or_default()
-            .push((partition.clone(), assignment, position));
+            .push((partition.clone(), fetch.assignment, fetch.position));
     }
     plan
+}
+
+/// Whether the partitions last asked of `leader` are due a fetch, by the
+/// rule of [`BrokerRoom::refill_due`]: what [`Fetcher::take`] asks before
+/// it wakes the fetcher, so that a chunk taken wakes it only when that
+/// starts a fetch. A partition backing off does not count (the fetcher
+/// wakes itself when the backoff ends). The plan itself goes by the
+/// current metadata: a partition whose leader moved is fetched at the
+/// latest once its queue is empty.
+///
+/// [`Fetcher::take`]: crate::consumer::fetcher::Fetcher::take
+pub fn refill_due(partitions: &HashMap<TopicPartition, PartitionFetch>, leader: i32) -> bool {
+    let mut room = BrokerRoom::default();
+    for fetch in partitions.values().filter(|fetch| fetch.leader == Some(leader)) {
+        room.led += 1;
+        if !fetch.in_flight && fetch.queued < QUEUE_DEPTH && fetch.retry_at.is_none() {
+            room.add_waiting(fetch.queued);
+        }
+    }
+    room.refill_due()
+}
+
+/// The room in the queue of one broker's partitions.
+#[derive(Default)]
+struct BrokerRoom {
+    /// Its assigned partitions.
+    led: usize,
+    /// Those that could join a fetch now (room in the queue, no fetch out).
+    waiting: usize,
+    /// Whether one of those has nothing queued.
+    empty: bool,
+}
+
+impl BrokerRoom {
+    fn add_waiting(&mut self, queued: u32) {
+        self.waiting += 1;
+        self.empty |= queued == 0;
+    }
+
+    /// A broker is asked again once one of its partitions has nothing left
+    /// queued (the application is about to need it: no wait there), or
+    /// once half of its partitions have room; then every partition with
+    /// room joins. In between, chunks the application takes only make
+    /// room: the low-water mark of librdkafka's `queued.min.messages`,
+    /// counted in partitions.
+    fn refill_due(&self) -> bool {
+        self.empty || 2 * self.waiting >= self.led
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +219,11 @@ mod tests {
             .collect()
     }
 
+    /// The plan now over `partitions`, led as `leaders` says, no broker busy.
+    fn plan_now(partitions: &mut HashMap<TopicPartition, PartitionFetch>, leaders: &[i32]) -> FetchPlan {
+        plan_fetches(partitions, &metadata(leaders), &HashSet::new(), BACKOFF, Instant::now())
+    }
+
     /// The partition ids a plan asks each leader for, sorted.
     fn asked(plan: &FetchPlan) -> BTreeMap<i32, Vec<i32>> {
         plan.by_leader
@@ -171,13 +239,7 @@ mod tests {
     #[test]
     fn partitions_are_grouped_by_leader_with_their_assignment_and_position() {
         let mut partitions = assigned(3);
-        let plan = plan_fetches(
-            &mut partitions,
-            &metadata(&[1, 2, 1]),
-            &HashSet::new(),
-            BACKOFF,
-            Instant::now(),
-        );
+        let plan = plan_now(&mut partitions, &[1, 2, 1]);
         assert_eq!(asked(&plan), BTreeMap::from([(1, vec![0, 2]), (2, vec![1])]));
         assert!(plan.by_leader[&2].contains(&(partition("t", 1), 2, 10)));
         assert!(
@@ -194,13 +256,7 @@ mod tests {
         for (id, served) in [(0, 7), (1, 0), (2, 9), (3, 3)] {
             partitions.get_mut(&partition("t", id)).unwrap().served = served;
         }
-        let plan = plan_fetches(
-            &mut partitions,
-            &metadata(&[1, 1, 1, 1]),
-            &HashSet::new(),
-            BACKOFF,
-            Instant::now(),
-        );
+        let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
         let order: Vec<i32> = plan.by_leader[&1].iter().map(|(p, _, _)| p.partition).collect();
         assert_eq!(order, [1, 3, 0, 2]);
     }
@@ -220,19 +276,78 @@ mod tests {
         let mut partitions = assigned(2);
         partitions.get_mut(&partition("t", 0)).unwrap().queued = QUEUE_DEPTH;
         partitions.get_mut(&partition("t", 1)).unwrap().queued = QUEUE_DEPTH - 1;
-        let plan = plan_fetches(
-            &mut partitions,
-            &metadata(&[1, 1]),
-            &HashSet::new(),
-            BACKOFF,
-            Instant::now(),
-        );
+        let plan = plan_now(&mut partitions, &[1, 1]);
         assert_eq!(
             asked(&plan),
             BTreeMap::from([(1, vec![1])]),
             "one chunk queued still leaves room"
         );
         assert!(!partitions[&partition("t", 0)].in_flight);
+    }
+
+    /// Partitions 0..4 of `t`, all led by broker 1, with `queued` chunks each.
+    fn queued_on_one_broker(queued: [u32; 4]) -> HashMap<TopicPartition, PartitionFetch> {
+        let mut partitions = assigned(4);
+        for (id, queued) in queued.into_iter().enumerate() {
+            let fetch = partitions.get_mut(&partition("t", id as i32)).unwrap();
+            fetch.queued = queued;
+            fetch.leader = Some(1);
+        }
+        partitions
+    }
+
+    #[test]
+    fn a_broker_is_asked_again_once_half_its_partitions_have_room() {
+        let mut partitions = queued_on_one_broker([QUEUE_DEPTH, QUEUE_DEPTH - 1, QUEUE_DEPTH, QUEUE_DEPTH]);
+        let leaders = metadata(&[1, 1, 1, 1]);
+        let now = Instant::now();
+        assert!(!refill_due(&partitions, 1));
+        let waiting = plan_fetches(&mut partitions, &leaders, &HashSet::new(), BACKOFF, now);
+        assert!(
+            waiting.by_leader.is_empty(),
+            "one partition of four with room, and a chunk still queued for it"
+        );
+        assert!(!partitions[&partition("t", 1)].in_flight);
+
+        partitions.get_mut(&partition("t", 3)).unwrap().queued = QUEUE_DEPTH - 1;
+        assert!(refill_due(&partitions, 1));
+        let refill = plan_fetches(&mut partitions, &leaders, &HashSet::new(), BACKOFF, now);
+        assert_eq!(asked(&refill), BTreeMap::from([(1, vec![1, 3])]));
+        assert!(
+            !refill_due(&partitions, 1),
+            "partitions in flight are no room for another fetch"
+        );
+    }
+
+    #[test]
+    fn an_empty_queue_brings_every_partition_of_its_broker_with_room() {
+        let mut partitions = queued_on_one_broker([QUEUE_DEPTH, QUEUE_DEPTH - 1, 0, QUEUE_DEPTH]);
+        assert!(refill_due(&partitions, 1), "nothing is left queued for partition 2");
+        let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
+        assert_eq!(asked(&plan), BTreeMap::from([(1, vec![1, 2])]));
+        assert_eq!(partitions[&partition("t", 2)].leader, Some(1));
+    }
+
+    #[test]
+    fn a_partition_backing_off_makes_no_room() {
+        let mut partitions = queued_on_one_broker([0, QUEUE_DEPTH, QUEUE_DEPTH, QUEUE_DEPTH]);
+        let now = Instant::now();
+        partitions.get_mut(&partition("t", 0)).unwrap().retry_at = Some(now + BACKOFF);
+        assert!(!refill_due(&partitions, 1));
+        let plan = plan_fetches(&mut partitions, &metadata(&[1, 1, 1, 1]), &HashSet::new(), BACKOFF, now);
+        assert!(plan.by_leader.is_empty());
+        assert_eq!(plan.next_retry, Some(now + BACKOFF));
+    }
+
+    #[test]
+    fn the_room_is_counted_per_broker() {
+        let mut partitions = queued_on_one_broker([QUEUE_DEPTH - 1, QUEUE_DEPTH - 1, QUEUE_DEPTH - 1, QUEUE_DEPTH]);
+        let plan = plan_now(&mut partitions, &[1, 2, 2, 2]);
+        assert_eq!(
+            asked(&plan),
+            BTreeMap::from([(1, vec![0]), (2, vec![1, 2])]),
+            "broker 1 leads one partition, with room; broker 2 two of three with room"
+        );
     }
 
     #[test]

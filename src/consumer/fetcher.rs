@@ -8,7 +8,9 @@
 //! [`QUEUE_DEPTH`](crate::consumer::fetch_plan::QUEUE_DEPTH) chunks waiting in the queue
 //! (each bounded by `fetch_message_max_bytes`, the whole fetch by
 //! `fetch_max_bytes`), so the application takes one chunk while the next is
-//! ready and a third is on its way. Fetches to different brokers run in
+//! ready and a third is on its way; a broker is asked again only once
+//! enough of its partitions have room ([`refill_due`]), and taking a chunk
+//! wakes this task only then. Fetches to different brokers run in
 //! parallel and decode on engine threads. Leader moves reroute a partition
 //! after a metadata refresh; an out-of-range offset follows the reset
 //! policy; errors the application must see are queued in order with the
@@ -25,7 +27,7 @@ use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::consumer::config::OffsetReset;
-use crate::consumer::fetch_plan::{plan_fetches, FetchPlan, PartitionFetch};
+use crate::consumer::fetch_plan::{plan_fetches, refill_due, FetchPlan, PartitionFetch};
 use crate::engine::TaskSet;
 use crate::error::{Error, ErrorCode};
 use crate::kafka::cluster::is_stale_leader;
@@ -171,7 +173,10 @@ impl Fetcher {
                 continue;
             };
             fetch.queued -= 1;
-            self.shared.wake.notify_one();
+            let leader = fetch.leader;
+            if leader.is_none_or(|leader| refill_due(&state.partitions, leader)) {
+                self.shared.wake.notify_one();
+            }
             return Some(ready);
         }
         if !state.stopped {
