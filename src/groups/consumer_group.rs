@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription};
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{check_group_topics, join_group, partition_set, PartitionerGate, PARTITIONS_REFRESH};
-use crate::groups::membership::{Balancer, Step};
+use crate::groups::membership::{Balancer, Released, Step};
 use crate::groups::metrics::{FetchMetrics, GroupMetric};
 use crate::metrics::{MetricsRecorder, MetricsResponder};
 use crate::set_partitioner::layout;
@@ -545,7 +545,7 @@ impl ConsumerGroup {
             .partitioner
             .as_ref()
             .expect("a started group has a partitioner")
-            .released();
+            .released(Released::Only(partitions));
         commit
     }
 
@@ -572,7 +572,7 @@ impl ConsumerGroup {
             .partitioner
             .as_ref()
             .expect("a started group has a partitioner")
-            .released();
+            .released(Released::All);
         state.force_partitions_refresh = true;
         commit
     }

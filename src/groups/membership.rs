@@ -16,6 +16,7 @@ use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::consumer_group_member::ConsumerGroupMember;
 use crate::kafka::coordinator::MemberGeneration;
+pub(crate) use crate::kafka::group_member::Released;
 use crate::kafka::group_member::{GroupMemberSettings, KafkaGroupMember, MemberEvent};
 use crate::kafka::KafkaCluster;
 use crate::set_partitioner::{layout, Instruction, SetPartitioner, SetPartitionerSettings};
@@ -109,8 +110,9 @@ pub(crate) enum Step {
 pub(crate) trait Balancer: Send + Sync {
     /// What the holder must do now; an `Acquire` is given once per acquisition.
     fn step(&self) -> Step;
-    /// The holder gave up its partitions after a `Step::Release` or `Step::ReleaseSome`.
-    fn released(&self);
+    /// The holder gave up `released` after a `Step::Release` or a
+    /// `Step::ReleaseSome`.
+    fn released(&self, released: Released<'_>);
     /// Whether the holder may hand out messages at `now`, a time the
     /// holder read just before (so that one clock read serves its other
     /// checks too).
@@ -148,7 +150,8 @@ impl Balancer for SetPartitioner {
         }
     }
 
-    fn released(&self) {
+    /// The partitioner only ever asks for every partition.
+    fn released(&self, _: Released<'_>) {
         SetPartitioner::released(self)
     }
 
@@ -199,8 +202,8 @@ impl Balancer for KafkaGroupMember {
         self.event().into()
     }
 
-    fn released(&self) {
-        KafkaGroupMember::released(self)
+    fn released(&self, released: Released<'_>) {
+        KafkaGroupMember::released(self, released)
     }
 
     fn may_deliver_at(&self, now: Instant) -> bool {
@@ -238,8 +241,8 @@ impl Balancer for ConsumerGroupMember {
         self.event().into()
     }
 
-    fn released(&self) {
-        ConsumerGroupMember::released(self)
+    fn released(&self, released: Released<'_>) {
+        ConsumerGroupMember::released(self, released)
     }
 
     fn may_deliver_at(&self, now: Instant) -> bool {

@@ -35,7 +35,7 @@ use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::coordinator::{group_id, Generation, GroupCoordinator, MemberGeneration};
 use crate::kafka::group_member::{
-    coordinator_connection, millis, retriable_transport, GroupMemberSettings, MemberEvent,
+    coordinator_connection, millis, retriable_transport, GroupMemberSettings, MemberEvent, Released,
 };
 use crate::kafka::member_status::{Liveness, MemberStatus, MemberTask, SharedStatus};
 use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
@@ -93,6 +93,37 @@ impl MemberStatus for Status {
 }
 
 impl Status {
+    /// The holder gave up `released`.
+    fn released(&mut self, released: Released<'_>) {
+        match released {
+            Released::All => {
+                self.revoke_all = false;
+                self.revoking.clear();
+                self.held.clear();
+                self.state = State::Joining;
+            }
+            Released::Only(partitions) => {
+                self.revoking.retain(|p| !partitions.contains(p));
+                self.held.retain(|p| !partitions.contains(p));
+                if self.revoke_all && self.held.is_empty() {
+                    self.revoke_all = false;
+                    self.state = State::Joining;
+                }
+            }
+        }
+    }
+
+    /// Out of the group (fenced, or unknown to the coordinator): every
+    /// partition the holder has is to be given up.
+    fn lost(&mut self) {
+        self.revoking.clear();
+        self.forget_pending(|_| false);
+        self.revoke_all = !self.held.is_empty();
+        if !self.revoke_all {
+            self.state = State::Joining;
+        }
+    }
+
     /// A member joining, holding nothing.
     fn joining() -> Status {
         Status {
@@ -184,18 +215,11 @@ impl ConsumerGroupMember {
         }
     }
 
-    /// The holder gave up what a `Revoke` or `RevokeSome` named.
-    pub fn released(&self) {
-        self.shared.update(|status| {
-            if status.revoke_all {
-                status.revoke_all = false;
-                status.held.clear();
-                status.state = State::Joining;
-            } else {
-                let revoking = std::mem::take(&mut status.revoking);
-                status.held.retain(|p| !revoking.contains(p));
-            }
-        });
+    /// The holder gave up `released` after a `Revoke` or `RevokeSome`. A
+    /// fencing while the holder gave up some partitions leaves the rest
+    /// to give up, so the holder is asked for them.
+    pub fn released(&self, released: Released<'_>) {
+        self.shared.update(|status| status.released(released));
     }
 
     /// Whether the holder may hand out messages at `now` (a time it read
@@ -369,14 +393,7 @@ async fn heartbeats(
                 membership.epoch = 0;
                 membership.target = None;
                 rejoin_apart = true;
-                shared.update(|status| {
-                    status.revoking.clear();
-                    status.forget_pending(|_| false);
-                    status.revoke_all = !status.held.is_empty();
-                    if !status.revoke_all {
-                        status.state = State::Joining;
-                    }
-                });
+                shared.update(Status::lost);
                 while revoke_pending(shared) && !shared.leaving() {
                     if let Some(error) = shared.poll_overdue(settings.max_poll_interval) {
                         return Err(error);
@@ -621,6 +638,26 @@ mod tests {
         assert!(status.revoking.is_empty() && !status.revoke_all);
         assert_eq!(status.added, orders(&[0, 1, 2]), "never 3-5, now another member's");
         assert_eq!(status.held, orders(&[0, 1, 2]));
+    }
+
+    #[test]
+    fn a_fencing_while_the_holder_gives_some_up_asks_for_the_rest() {
+        let (shared, mut membership) = reconciling(&[0, 1, 2, 3]);
+        assert!(reconcile(&shared, &mut membership));
+        shared.update(|status| status.handed_out = status.assignments);
+        membership.target = Some(orders(&[0, 1]));
+        assert!(!reconcile(&shared, &mut membership));
+        let mut status = shared.lock();
+        assert_eq!(status.revoking, orders(&[2, 3]));
+        // Fenced while the holder gives 2 and 3 up, which it then reports.
+        status.lost();
+        status.released(Released::Only(&orders(&[2, 3])));
+        assert!(status.revoke_all, "0 and 1 are still the holder's to give up");
+        assert_eq!(status.held, orders(&[0, 1]));
+        assert_eq!(status.state, State::Assigned);
+        status.released(Released::All);
+        assert!(!status.revoke_all && status.held.is_empty());
+        assert_eq!(status.state, State::Joining);
     }
 
     #[test]

@@ -80,6 +80,18 @@ pub struct GroupMemberSettings {
     pub group_instance_id: Option<String>,
 }
 
+/// What the holder gave up, answering a [`MemberEvent::Revoke`] or a
+/// [`MemberEvent::RevokeSome`]. The member may have moved on between the
+/// event and the answer (a lost membership during an incremental round):
+/// what it marks given up is what the holder says, never more.
+#[derive(Debug, Clone, Copy)]
+pub enum Released<'a> {
+    /// Every partition it held.
+    All,
+    /// Just these.
+    Only(&'a [TopicPartition]),
+}
+
 /// What the holder of the partitions must do now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberEvent {
@@ -147,6 +159,26 @@ impl MemberStatus for Status {
 }
 
 impl Status {
+    /// The holder gave up `released`.
+    fn released(&mut self, released: Released<'_>) {
+        match released {
+            Released::All => {
+                self.moved.clear();
+                if self.state == State::Revoking {
+                    self.state = State::Joining;
+                    self.assignment.clear();
+                }
+            }
+            Released::Only(partitions) => {
+                self.moved.retain(|p| !partitions.contains(p));
+                if self.moved.is_empty() {
+                    // The moved partitions reach their new owner in the next round.
+                    self.rejoin = true;
+                }
+            }
+        }
+    }
+
     /// A member joining to split `partitions` (sorted), holding nothing.
     fn joining(partitions: Vec<String>) -> Status {
         Status {
@@ -260,19 +292,12 @@ impl KafkaGroupMember {
         }
     }
 
-    /// The holder gave up its partitions after a `Revoke` or `RevokeSome`:
-    /// the member joins again.
-    pub fn released(&self) {
-        self.shared.update(|status| {
-            if status.state == State::Revoking {
-                status.state = State::Joining;
-                status.assignment.clear();
-            } else if !status.moved.is_empty() {
-                status.moved.clear();
-                // The moved partitions reach their new owner in the next round.
-                status.rejoin = true;
-            }
-        });
+    /// The holder gave up `released` after a `Revoke` or `RevokeSome`: the
+    /// member joins again once it holds nothing it must give up. A round
+    /// lost while the holder gave up some partitions leaves it `Revoking`,
+    /// so the holder is asked for the rest.
+    pub fn released(&self, released: Released<'_>) {
+        self.shared.update(|status| status.released(released));
     }
 
     /// Whether the holder may hand out messages at `now` (a time it read
@@ -891,6 +916,26 @@ mod tests {
         status.take_assignment(orders(&[0, 1, 4]));
         assert_eq!(status.moved, orders(&[2, 3]));
         assert_eq!(status.added, orders(&[4]));
+    }
+
+    #[test]
+    fn a_round_lost_while_the_holder_gives_some_up_asks_for_the_rest() {
+        let mut status = Status::joining(Vec::new());
+        status.take_assignment(orders(&[0, 1, 2, 3]));
+        status.handed_out = status.assignments;
+        status.take_assignment(orders(&[0, 1]));
+        assert_eq!(status.moved, orders(&[2, 3]));
+        // The membership is lost while the holder gives 2 and 3 up.
+        status.state = State::Revoking;
+        status.released(Released::Only(&orders(&[2, 3])));
+        assert_eq!(
+            status.state,
+            State::Revoking,
+            "0 and 1 are still the holder's to give up"
+        );
+        status.released(Released::All);
+        assert_eq!(status.state, State::Joining);
+        assert!(status.assignment.is_empty());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use crate::consumer::ConsumerConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{
-    check_group_topics, join_group, partition_set, Balancer, PartitionerGate, Step, PARTITIONS_REFRESH,
+    check_group_topics, join_group, partition_set, Balancer, PartitionerGate, Released, Step, PARTITIONS_REFRESH,
 };
 use crate::groups::run_gate::RunGate;
 use crate::kafka::coordinator::MemberGeneration;
@@ -262,7 +262,7 @@ impl MultiprocessingGroup {
                 }
                 Step::Release => {
                     self.stop_workers(workers);
-                    partitioner.released();
+                    partitioner.released(Released::All);
                     self.refresh_partitions(partitioner)?;
                     last_refresh = Instant::now();
                 }
@@ -272,7 +272,7 @@ impl MultiprocessingGroup {
                         .filter_map(|partition| workers.remove_entry(partition))
                         .collect();
                     self.stop_workers(&mut leaving);
-                    partitioner.released();
+                    partitioner.released(Released::Only(&partitions));
                 }
                 Step::Fail(error) => {
                     // The workers were paused since the session came in
