@@ -1535,23 +1535,25 @@ fn kafka_protocol_the_commit_before_an_eager_revoke_is_made_or_said_refused() {
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let second_stop = std::sync::Arc::clone(&stop);
+    let second_values = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let values = std::sync::Arc::clone(&second_values);
     let second = std::thread::spawn(move || {
         let group = ConsumerGroup::new(&["orders".to_string()], config, None).expect("group");
         let mut handler = RecordingHandler::default();
         group.start(Duration::from_secs(60), &mut handler).expect("start");
-        let mut values = Vec::new();
         while !second_stop.load(Ordering::SeqCst) {
             match group.next(&mut handler) {
                 Ok(message) => {
                     group.task_done(&message).expect("task_done");
-                    values.push(String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned());
+                    let value = String::from_utf8_lossy(message.value().unwrap_or_default()).into_owned();
+                    values.lock().unwrap().push(value);
                 }
                 Err(error) if error.code() == ErrorCode::ConsumerTimeout => {}
                 Err(error) => panic!("second member: {error}"),
             }
         }
         group.stop(Duration::from_secs(10), &mut handler).expect("stop");
-        (values, handler.acquired)
+        handler.acquired
     });
 
     let (released_before, acquired_before) = (handler.released.len(), handler.acquired.len());
@@ -1572,9 +1574,18 @@ fn kafka_protocol_the_commit_before_an_eager_revoke_is_made_or_said_refused() {
         handler.released[released_before], "orders-0,orders-1",
         "an eager revoke gives everything up, the application told first"
     );
-    // Let both members read what their partitions hold after the commit.
-    let settle = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < settle {
+    // Let both members read what their partitions hold after the commit:
+    // 3 s, or after a refused commit until the 10 messages after it were
+    // read again (the mock may take more than one round, each slow on a
+    // loaded machine), within 60 s.
+    let settled_at = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let read_again = |again: &[String]| {
+        let mut read: BTreeSet<String> = again.iter().cloned().collect();
+        read.extend(second_values.lock().unwrap().iter().cloned());
+        read.len()
+    };
+    while Instant::now() < settled_at || (!errors.is_empty() && read_again(&again) < 10 && Instant::now() < deadline) {
         match first.next(&mut handler) {
             Ok(message) => {
                 first.task_done(&message).expect("task_done");
@@ -1588,7 +1599,7 @@ fn kafka_protocol_the_commit_before_an_eager_revoke_is_made_or_said_refused() {
     // starts a rebalance of its own.
     first.commit().expect("commit");
     stop.store(true, Ordering::SeqCst);
-    let (second_values, second_acquired) = second.join().expect("the second member");
+    let second_acquired = second.join().expect("the second member");
     // The mock may take more than one round to settle (each a revoke).
     let mut shares = vec![handler.acquired.last().cloned(), second_acquired.last().cloned()];
     shares.sort();
@@ -1597,7 +1608,7 @@ fn kafka_protocol_the_commit_before_an_eager_revoke_is_made_or_said_refused() {
         [Some("orders-0".to_string()), Some("orders-1".to_string())],
         "range gives each member one partition"
     );
-    again.extend(second_values);
+    again.extend(second_values.lock().unwrap().drain(..));
     assert!(
         again.iter().all(|value| value.starts_with("done-")),
         "nothing before the last commit is read again: {again:?}"
