@@ -94,6 +94,8 @@ struct FetchState {
     /// Chunks of messages queued so far: the clock of [`PartitionFetch::served`].
     chunks_queued: u64,
     stopped: bool,
+    /// Set by [`Fetcher::interrupt`], taken by the wait it ends.
+    interrupted: bool,
 }
 
 struct Shared {
@@ -186,12 +188,16 @@ impl Fetcher {
     }
 
     /// Waits until something is ready or `deadline` (`None`: no deadline)
-    /// passes. False when nothing came, the fetcher was stopped, or
-    /// `wakeup` was requested.
+    /// passes. False when nothing came, the fetcher was stopped, `wakeup`
+    /// was requested or the wait was interrupted.
     pub fn wait(&self, deadline: Option<Instant>, wakeup: &Wakeup) -> bool {
         let mut state = self.shared.lock();
         loop {
             if state.stopped || wakeup.is_requested() {
+                return false;
+            }
+            if state.interrupted {
+                state.interrupted = false;
                 return false;
             }
             if !state.ready.is_empty() {
@@ -219,6 +225,14 @@ impl Fetcher {
             let _state = shared.lock();
             shared.data_ready.notify_all();
         }
+    }
+
+    /// Ends the current [`Fetcher::wait`] early as if its time ran out, or
+    /// the next one if none waits now: a group's member has an event for
+    /// the thread that waits.
+    pub fn interrupt(&self) {
+        self.shared.lock().interrupted = true;
+        self.shared.data_ready.notify_all();
     }
 
     /// Stops fetching and wakes every waiting application thread.
@@ -590,5 +604,55 @@ async fn reset_position(
         Err(error) => PartitionOutcome::Failed(error.context(format!(
             "offset {offset} of {partition} is out of range and the reset failed"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ClientOptions;
+    use crate::engine;
+
+    /// A fetcher with nothing assigned, whose broker nobody listens on.
+    fn idle_fetcher(tasks: &TaskSet) -> Fetcher {
+        let cluster = Arc::new(KafkaCluster::new(vec!["127.0.0.1:1".into()], ClientOptions::default()));
+        let settings = FetchSettings {
+            limits: FetchLimits {
+                max_wait: Duration::from_millis(100),
+                min_bytes: 1,
+                max_bytes: 1 << 20,
+                partition_max_bytes: 1 << 20,
+                max_inflated: 1 << 20,
+            },
+            reset: OffsetReset::Smallest,
+            retry_backoff: Duration::from_millis(100),
+            failure_backoff: Duration::from_millis(100),
+            observer: None,
+        };
+        Fetcher::start(cluster, settings, tasks, Arc::new(Readiness::new().unwrap()))
+    }
+
+    #[test]
+    fn an_interrupt_ends_one_wait_without_a_deadline() {
+        let tasks = TaskSet::new(&engine::runtime().unwrap());
+        let fetcher = Arc::new(idle_fetcher(&tasks));
+        let (returned, waited) = std::sync::mpsc::channel();
+        let waiting = Arc::clone(&fetcher);
+        std::thread::spawn(move || {
+            let wakeup = Wakeup::new().unwrap();
+            let _ = returned.send(waiting.wait(None, &wakeup));
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        fetcher.interrupt();
+        let ready = waited
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the interrupted wait returned");
+        assert!(!ready, "nothing was fetched");
+        // Taken by the wait it ended: the next one waits out its time.
+        let started = Instant::now();
+        let wakeup = Wakeup::new().unwrap();
+        assert!(!fetcher.wait(Some(started + Duration::from_millis(200)), &wakeup));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        fetcher.stop();
     }
 }

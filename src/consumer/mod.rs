@@ -353,6 +353,15 @@ impl Consumer {
         self.take_ready(self.fetcher()?, max, true, &mut put)
     }
 
+    /// Ends a blocked [`Consumer::get_message`] (or the next one) early, as
+    /// if its time ran out: a group's member has an event for the thread
+    /// that waits for messages.
+    pub(crate) fn interrupt_wait(&self) {
+        if let Some(fetcher) = self.fetcher.get() {
+            fetcher.interrupt();
+        }
+    }
+
     /// What ends a blocked [`Consumer::get_message`] early with `WokenUp`.
     pub(crate) fn wakeup(&self) -> &Wakeup {
         &self.wakeup

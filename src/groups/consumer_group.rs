@@ -212,6 +212,13 @@ impl ConsumerGroup {
         self.consumer.connect()?;
         let partitions = self.partition_set()?;
         let balancer = join_group(self.config(), &self.topics, &self.identifier, partitions)?;
+        // A rebalance reaches `next` at once, also while it waits for messages.
+        let consumer = Arc::downgrade(&self.consumer);
+        balancer.wake_holder_with(Box::new(move || {
+            if let Some(consumer) = consumer.upgrade() {
+                consumer.interrupt_wait();
+            }
+        }));
         if let Some(generation) = balancer.generation() {
             self.consumer.commit_as_member(generation);
         }
@@ -220,7 +227,8 @@ impl ConsumerGroup {
 
     /// The next message of the partitions this member holds. Before each
     /// internal fetch attempt (100 ms) the partitioner is refreshed:
-    /// rebalances run here, with their callbacks. Nothing within
+    /// rebalances run here, with their callbacks. Under Kafka's group
+    /// protocols the member's events end an attempt at once. Nothing within
     /// `consumer_timeout_ms` is `ConsumerTimeout`; a lost ZooKeeper session
     /// is `PartitionerError`, now and on every later call.
     pub fn next(&self, handler: &mut dyn RebalanceHandler) -> Result<Message> {

@@ -18,6 +18,7 @@ use crate::kafka::consumer_group_member::ConsumerGroupMember;
 use crate::kafka::coordinator::MemberGeneration;
 pub(crate) use crate::kafka::group_member::Released;
 use crate::kafka::group_member::{GroupMemberSettings, KafkaGroupMember, MemberEvent};
+use crate::kafka::member_status::HolderWaker;
 use crate::kafka::KafkaCluster;
 use crate::set_partitioner::{layout, Instruction, SetPartitioner, SetPartitionerSettings};
 use crate::topic_partition::{Topic, TopicPartition};
@@ -125,6 +126,12 @@ pub(crate) trait Balancer: Send + Sync {
     fn may_commit(&self) -> Result<()>;
     /// Waits up to `timeout` for something to do.
     fn wait(&self, timeout: Duration);
+    /// How to wake the holder while it waits for messages rather than in
+    /// [`Balancer::wait`], so that it gives partitions up as soon as asked.
+    /// The ZooKeeper partitioner takes none: a holder learns of its
+    /// instructions on its next attempt, within the group's internal
+    /// timeout, and hands out nothing it does not vouch for meanwhile.
+    fn wake_holder_with(&self, _waker: HolderWaker) {}
     /// The partition set read from Kafka again.
     fn update_partitions(&self, partitions: Vec<String>) -> Result<()>;
     /// Leaves the group within `timeout`; stopping twice is harmless.
@@ -218,6 +225,10 @@ impl Balancer for KafkaGroupMember {
         KafkaGroupMember::wait(self, timeout)
     }
 
+    fn wake_holder_with(&self, waker: HolderWaker) {
+        KafkaGroupMember::wake_holder_with(self, waker)
+    }
+
     fn update_partitions(&self, partitions: Vec<String>) -> Result<()> {
         KafkaGroupMember::update_partitions(self, partitions);
         Ok(())
@@ -255,6 +266,10 @@ impl Balancer for ConsumerGroupMember {
 
     fn wait(&self, timeout: Duration) {
         ConsumerGroupMember::wait(self, timeout)
+    }
+
+    fn wake_holder_with(&self, waker: HolderWaker) {
+        ConsumerGroupMember::wake_holder_with(self, waker)
     }
 
     /// The coordinator watches the subscribed topics' partitions itself.

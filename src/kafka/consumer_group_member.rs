@@ -37,7 +37,7 @@ use crate::kafka::coordinator::{group_id, Generation, GroupCoordinator, MemberGe
 use crate::kafka::group_member::{
     coordinator_connection, millis, retriable_transport, GroupMemberSettings, MemberEvent, Released,
 };
-use crate::kafka::member_status::{Liveness, MemberStatus, MemberTask, SharedStatus};
+use crate::kafka::member_status::{HolderWaker, Liveness, MemberStatus, MemberTask, SharedStatus};
 use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
 use crate::topic_partition::{Topic, TopicPartition};
 
@@ -89,6 +89,13 @@ impl MemberStatus for Status {
 
     fn set_failed(&mut self) {
         self.state = State::Failed;
+    }
+
+    fn holder_must_act(&self) -> bool {
+        self.state == State::Failed
+            || self.revoke_all
+            || !self.revoking.is_empty()
+            || (self.state == State::Assigned && self.handed_out != self.assignments)
     }
 }
 
@@ -236,26 +243,23 @@ impl ConsumerGroupMember {
         self.shared.may_commit()
     }
 
+    /// How to wake the holder while it waits for messages rather than in
+    /// [`Self::wait`]: called whenever an event comes for it.
+    pub(crate) fn wake_holder_with(&self, waker: HolderWaker) {
+        self.shared.wake_holder_with(waker);
+    }
+
     /// Waits up to `timeout` for the state to change; returns at once when
     /// there is something to do.
     pub fn wait(&self, timeout: Duration) {
-        self.shared.wait(
-            timeout,
-            |status| {
-                (
-                    status.state,
-                    status.assignments,
-                    status.revoking.len(),
-                    status.revoke_all,
-                )
-            },
-            |status| {
-                status.state == State::Failed
-                    || status.revoke_all
-                    || !status.revoking.is_empty()
-                    || (status.state == State::Assigned && status.handed_out != status.assignments)
-            },
-        );
+        self.shared.wait(timeout, |status| {
+            (
+                status.state,
+                status.assignments,
+                status.revoking.len(),
+                status.revoke_all,
+            )
+        });
     }
 
     /// Leaves the group (epoch −1; −2 for a static member) within
@@ -625,6 +629,28 @@ mod tests {
             names: BTreeMap::new(),
         };
         (Shared::new(status, Duration::from_secs(45)), membership)
+    }
+
+    #[test]
+    fn the_holder_is_woken_for_its_events_only() {
+        let (shared, mut membership) = reconciling(&[0, 1]);
+        let wakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&wakes);
+        shared.wake_holder_with(Box::new(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        let woken = || wakes.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(reconcile(&shared, &mut membership));
+        assert_eq!(woken(), 1, "an assignment to take");
+        shared.update(|status| status.handed_out = status.assignments);
+        shared.confirm(Instant::now());
+        assert_eq!(woken(), 1, "a heartbeat answered leaves the holder waiting");
+        shared.update(Status::lost);
+        assert_eq!(woken(), 2, "a fencing: everything to give up");
+        shared.update(|status| status.released(Released::All));
+        assert_eq!(woken(), 2, "nothing left to do");
+        shared.fail(Error::new(ErrorCode::ConsumerGroup, "out"));
+        assert_eq!(woken(), 3, "the failure");
     }
 
     #[test]

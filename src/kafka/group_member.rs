@@ -43,7 +43,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::assignors::{self, MemberSubscription, Partitions};
 use crate::kafka::broker::decode_response;
 use crate::kafka::coordinator::{group_id, Generation, GroupCoordinator, MemberGeneration};
-use crate::kafka::member_status::{Liveness, MemberStatus, MemberTask, SharedStatus};
+use crate::kafka::member_status::{HolderWaker, Liveness, MemberStatus, MemberTask, SharedStatus};
 use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
 use crate::topic_partition::{Topic, TopicPartition};
 
@@ -155,6 +155,11 @@ impl MemberStatus for Status {
 
     fn set_failed(&mut self) {
         self.state = State::Failed;
+    }
+
+    fn holder_must_act(&self) -> bool {
+        matches!(self.state, State::Failed | State::Revoking)
+            || (self.state == State::Assigned && self.handed_out != self.assignments)
     }
 }
 
@@ -314,17 +319,16 @@ impl KafkaGroupMember {
         self.shared.may_commit()
     }
 
+    /// How to wake the holder while it waits for messages rather than in
+    /// [`Self::wait`]: called whenever an event comes for it.
+    pub(crate) fn wake_holder_with(&self, waker: HolderWaker) {
+        self.shared.wake_holder_with(waker);
+    }
+
     /// Waits up to `timeout` for the state to change; returns at once when
     /// there is something to do.
     pub fn wait(&self, timeout: Duration) {
-        self.shared.wait(
-            timeout,
-            |status| (status.state, status.assignments),
-            |status| {
-                matches!(status.state, State::Failed | State::Revoking)
-                    || (status.state == State::Assigned && status.handed_out != status.assignments)
-            },
-        );
+        self.shared.wait(timeout, |status| (status.state, status.assignments));
     }
 
     /// The partition set read again; a change makes the member join again

@@ -9,10 +9,13 @@
 //! for an event (its sign of life for `max_poll_interval`), the leave
 //! request and the generation the member's commits carry. The task never
 //! calls the holder: it changes the status and notifies, and the holder
-//! reads the status on its own thread.
+//! reads the status on its own thread. A holder waiting for messages
+//! rather than on the status is woken through the waker it gave
+//! ([`SharedStatus::wake_holder_with`]), so that it gives partitions up as
+//! soon as the member asks, not after its wait for messages ran out.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
@@ -31,7 +34,13 @@ pub(crate) trait MemberStatus {
     fn failed(&self) -> bool;
     /// Puts the protocol's state machine in its final state.
     fn set_failed(&mut self);
+    /// Whether an event waits for the holder (partitions to give up or to
+    /// take, or the failure).
+    fn holder_must_act(&self) -> bool;
 }
+
+/// Wakes a holder that waits for messages, so that it asks for the event.
+pub(crate) type HolderWaker = Box<dyn Fn() + Send + Sync>;
 
 /// What both protocols keep beside their state machine.
 pub(crate) struct Liveness {
@@ -62,6 +71,7 @@ pub(crate) struct SharedStatus<S> {
     /// How old a confirmation may be for the holder to act on it: two
     /// thirds of the session timeout, as for the ZooKeeper session.
     trust: Duration,
+    wake_holder: OnceLock<HolderWaker>,
 }
 
 impl<S: MemberStatus> SharedStatus<S> {
@@ -72,23 +82,37 @@ impl<S: MemberStatus> SharedStatus<S> {
             leaving: AtomicBool::new(false),
             generation: Arc::new(MemberGeneration::default()),
             trust: session_timeout * 2 / 3,
+            wake_holder: OnceLock::new(),
         }
+    }
+
+    /// How to wake the holder while it waits for messages; the first one
+    /// given stays.
+    pub(crate) fn wake_holder_with(&self, waker: HolderWaker) {
+        let _ = self.wake_holder.set(waker);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, S> {
         self.status.locked()
     }
 
-    /// Changes the status and wakes whoever waits on it; `None` (and no
-    /// change) once the member failed, whose status is final.
+    /// Changes the status and wakes whoever waits on it, the holder too
+    /// when an event now waits for it; `None` (and no change) once the
+    /// member failed, whose status is final.
     pub(crate) fn update<T>(&self, change: impl FnOnce(&mut S) -> T) -> Option<T> {
         let mut status = self.lock();
         if status.failed() {
             return None;
         }
         let result = change(&mut status);
+        let holder_must_act = status.holder_must_act();
         drop(status);
         self.changed.notify_all();
+        if holder_must_act {
+            if let Some(wake) = self.wake_holder.get() {
+                wake();
+            }
+        }
         Some(result)
     }
 
@@ -154,14 +178,9 @@ impl<S: MemberStatus> SharedStatus<S> {
     }
 
     /// Waits up to `timeout` for `snapshot` of the status to change;
-    /// returns at once while `pending`.
-    pub(crate) fn wait<K: PartialEq>(
-        &self,
-        timeout: Duration,
-        snapshot: impl Fn(&S) -> K,
-        pending: impl Fn(&S) -> bool,
-    ) {
-        wait_for_change(&self.changed, self.lock(), timeout, snapshot, pending);
+    /// returns at once while an event waits for the holder.
+    pub(crate) fn wait<K: PartialEq>(&self, timeout: Duration, snapshot: impl Fn(&S) -> K) {
+        wait_for_change(&self.changed, self.lock(), timeout, snapshot, S::holder_must_act);
     }
 
     /// Whether the holder asked the member to leave.
