@@ -483,9 +483,29 @@ fn worker_process_main() {
 
 /// A fresh log under target/ and the command that runs
 /// [`worker_process_main`] writing to it.
-fn worker_command(name: &str) -> (PathBuf, Vec<String>) {
-    let log = support::target_dir().join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&log);
+/// The log the worker processes of one test append to: removed when the
+/// test passes, kept for a look when it fails.
+struct WorkerLog(PathBuf);
+
+impl std::ops::Deref for WorkerLog {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkerLog {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+fn worker_command(name: &str) -> (WorkerLog, Vec<String>) {
+    let log = WorkerLog(support::target_dir().join(format!("{name}-{}", std::process::id())));
+    let _ = std::fs::remove_file(&*log);
     let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
     let command = [
         exe.as_str(),
@@ -775,7 +795,7 @@ fn assert_never_shared(log: &Path) {
 }
 
 /// The command of a worker that tolerates commits refused in a rebalance.
-fn tolerant_worker_command(name: &str) -> (PathBuf, Vec<String>) {
+fn tolerant_worker_command(name: &str) -> (WorkerLog, Vec<String>) {
     let (log, mut command) = worker_command(name);
     command.push("refusals=tolerated".to_string());
     (log, command)
