@@ -28,6 +28,7 @@ type Consumer struct {
 	interrupts interrupter
 	blocks     blockPool
 	panics     panicBox
+	marks      *markQueue
 }
 
 // NewSimpleConsumer creates the simple consumer of partitions of topic
@@ -89,6 +90,9 @@ func newConsumer(create func(out **C.yk_consumer) C.enum_yk_error) (*Consumer, e
 		C.yk_consumer_free(handle)
 		c.blocks.close()
 	}}
+	c.marks = newMarkQueue(&c.guard, func(messages *C.uintptr_t, count C.size_t, marked *C.size_t) C.enum_yk_error {
+		return C.yk_go_consumer_task_done_all(handle, messages, count, marked)
+	})
 	c.interrupts.wake = func() {
 		if c.guard.hold() {
 			C.yk_consumer_wakeup(handle)
@@ -177,6 +181,7 @@ func (c *Consumer) takeOne(ctx context.Context, take func(out **C.yk_message) C.
 		return nil, err, nil
 	}
 	defer c.guard.leave()
+	c.marks.flushKeeping()
 	err, ended = c.interrupts.run(ctx, func() error {
 		m, err = takeOne(func(out **C.yk_message) error { return call(func() C.enum_yk_error { return take(out) }) })
 		return err
@@ -261,6 +266,7 @@ func (c *Consumer) takeBatch(ctx context.Context, limit int, timeout time.Durati
 		return err, nil
 	}
 	defer c.guard.leave()
+	c.marks.flushKeeping()
 	deadline := time.Now().Add(timeout)
 	return c.interrupts.run(ctx, func() error {
 		block, views, err := takeViews(&c.blocks, limit, func(b *C.yk_message_batch, views **C.yk_message_view, count *C.size_t) error {
@@ -286,14 +292,18 @@ func (c *Consumer) Messages(ctx context.Context) (messages <-chan *ConsumerMessa
 // in any order, and a commit never passes one that was not. It counts
 // toward auto_commit_interval_messages. A message of a partition the
 // consumer no longer reads is ignored; marking one twice does nothing.
+//
+// The mark is queued in Go and reaches the library, with the others
+// queued, in one call: within 10 ms, or as soon as this consumer's next
+// Next, NextBatch, NextBatchInto, GetMessage, Commit, CommitPartitions,
+// CommitMessage or Close starts, whichever comes first. So a commit (also
+// Close's) always includes the marks made before it was called, and an
+// automatic commit those made 10 ms before it. A failure to hand marks
+// over (their messages can then be marked again) is returned by the call
+// that flushed them, or, after a flush by time or by a read, by the next
+// TaskDone, Commit or Close.
 func (c *Consumer) TaskDone(m *ConsumerMessage) error {
-	if err := c.guard.enter(); err != nil {
-		return err
-	}
-	defer c.guard.leave()
-	return markOne(m, func(message C.uintptr_t) C.enum_yk_error {
-		return C.yk_go_consumer_task_done(C.uintptr_t(uintptr(unsafe.Pointer(c.handle))), message)
-	})
+	return c.marks.add(m)
 }
 
 // TaskDoneBatch marks every message of batch processed, as TaskDone does,
@@ -327,6 +337,9 @@ func (c *Consumer) CommitContext(ctx context.Context) error {
 		return err
 	}
 	defer c.guard.leave()
+	if err := c.marks.flush(); err != nil {
+		return err
+	}
 	err, ended := c.interrupts.run(ctx, func() error {
 		return call(func() C.enum_yk_error { return C.yk_consumer_commit(c.handle) })
 	})
@@ -343,6 +356,9 @@ func (c *Consumer) CommitPartitions(partitions []TopicPartition) error {
 		return err
 	}
 	defer c.guard.leave()
+	if err := c.marks.flush(); err != nil {
+		return err
+	}
 	list, free := cTopicPartitions(partitions)
 	defer free()
 	return call(func() C.enum_yk_error {
@@ -359,6 +375,9 @@ func (c *Consumer) CommitMessage(m *ConsumerMessage) error {
 		return err
 	}
 	defer c.guard.leave()
+	if err := c.marks.flush(); err != nil {
+		return err
+	}
 	if m != nil && atomic.LoadUint32(&m.done) != 0 {
 		// Marked already: its library message may be gone; commit its
 		// partition up to it.
@@ -391,8 +410,12 @@ func (c *Consumer) Close() error {
 		return err
 	}
 	defer c.guard.leave()
+	flushed := c.marks.close()
 	err := call(func() C.enum_yk_error { return C.yk_consumer_close(c.handle) })
 	c.guard.close()
+	if err == nil {
+		err = flushed
+	}
 	return err
 }
 

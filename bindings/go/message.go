@@ -70,7 +70,9 @@ func (m *ConsumerMessage) Header(key string) (value []byte, ok bool) {
 }
 
 // TaskDone marks m processed on whichever consumer or consumer group
-// handed it out (yk_task_done), as their own TaskDone does; safe from any
+// handed it out (yk_task_done), as their own TaskDone does but at once,
+// in a call into the library of its own (theirs queue the mark and hand
+// the queue over in one call: Consumer.TaskDone); safe from any
 // goroutine, also after the handle was closed (then ErrClosedHandle:
 // nothing is marked). Marking a message twice does nothing the second
 // time.
@@ -90,14 +92,8 @@ func TaskDoneBatch(batch []*ConsumerMessage) error {
 // markOne marks one message done with done, a call on the library's
 // message, unless it was marked already; marked, it releases its block.
 func markOne(m *ConsumerMessage, done func(message C.uintptr_t) C.enum_yk_error) error {
-	if m == nil || m.block == nil {
-		return &Error{Code: ErrInvalidArgument, Message: "TaskDone: the message was not taken from a consumer"}
-	}
-	if m.block.lent {
-		return nil
-	}
-	if !atomic.CompareAndSwapUint32(&m.done, 0, 1) {
-		return nil
+	if claimed, err := claimMark(m); !claimed {
+		return err
 	}
 	if err := call(func() C.enum_yk_error { return done(C.uintptr_t(m.message)) }); err != nil {
 		atomic.StoreUint32(&m.done, 0)
@@ -105,6 +101,16 @@ func markOne(m *ConsumerMessage, done func(message C.uintptr_t) C.enum_yk_error)
 	}
 	m.block.release(1)
 	return nil
+}
+
+// claimMark claims m for the caller to mark done: false when it was
+// claimed before (also by another goroutine), or is a lent message, which
+// its group marks; an error when m was not taken from a consumer.
+func claimMark(m *ConsumerMessage) (bool, error) {
+	if m == nil || m.block == nil {
+		return false, &Error{Code: ErrInvalidArgument, Message: "TaskDone: the message was not taken from a consumer"}
+	}
+	return !m.block.lent && atomic.CompareAndSwapUint32(&m.done, 0, 1), nil
 }
 
 // markDone marks messages done with done, a call over an array of the
