@@ -206,10 +206,13 @@ func (c *Consumer) NextContext(ctx context.Context) (*ConsumerMessage, error) {
 // NextBatch takes up to limit messages (1 to 65536) in one call into the
 // library (yk_consumer_next_batch): the first as soon as there is one,
 // waiting until ctx ends, then those fetched already, without waiting. It
-// returns at least one message, or none and an error: ctx's as soon as
-// ctx ends, or the library's. The messages' fields are copied into Go
-// memory in one allocation per batch; TaskDoneBatch marks them all done in
-// one call.
+// returns at least one message, or none and an error: ctx's as soon as ctx
+// ends, or the library's. The messages' fields are copied into Go memory
+// shared by the batch: its structs in one allocation, its keys, values and
+// header values in another. So a message (or a key or value) the program
+// keeps keeps its whole batch's memory alive (about 150 bytes per message
+// of the batch, plus their bytes): copy from a large batch what the
+// program keeps long. TaskDoneBatch marks them all done in one call.
 func (c *Consumer) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
 	var batch []*ConsumerMessage
 	err := c.nextUntil(ctx, limit, func(block *messageBlock, views []C.yk_message_view) {

@@ -282,8 +282,12 @@ func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, erro
 // NextContext does, until ctx ends, then adds those fetched already,
 // without waiting. It returns at least one message, or none and an error:
 // ctx's as soon as ctx ends, or the library's. The messages' fields are
-// copied into Go memory in one allocation per batch; TaskDoneBatch marks
-// them all done in one call.
+// copied into Go memory shared by the batch: its structs in one
+// allocation, its keys, values and header values in another. So a message
+// (or a key or value) the program keeps keeps its whole batch's memory
+// alive (about 150 bytes per message of the batch, plus their bytes): copy
+// from a large batch what the program keeps long. TaskDoneBatch marks them
+// all done in one call.
 func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
 	var batch []*ConsumerMessage
 	err := g.nextUntil(ctx, limit, func(block *messageBlock, views []C.yk_message_view) {

@@ -34,8 +34,9 @@ type Header struct {
 
 // ConsumerMessage is one message taken from a consumer or a consumer
 // group. Its fields are copies in Go memory, valid for as long as the Go
-// program keeps them. Mark it done with TaskDone (its own, or its
-// consumer's or group's).
+// program keeps them (those of one NextBatch share that memory: NextBatch
+// says what keeping one keeps). Mark it done with TaskDone (its own, or
+// its consumer's or group's).
 type ConsumerMessage struct {
 	Topic     string
 	Partition int32
@@ -313,58 +314,106 @@ func takeViews(pool *blockPool, limit int,
 	return block, unsafe.Slice(views, int(count)), nil
 }
 
-// chunkBytes bounds each allocation of a batch's copies: the Go runtime
-// serves small objects from per-thread caches, several to a span, and
-// large ones (over 32 KiB) from the heap under its lock, with pages
-// returned to the system and faulted in again.
-const chunkBytes = 4 << 10
-
-// messagesPerChunk is how many ConsumerMessages one allocation holds.
-var messagesPerChunk = chunkBytes / int(unsafe.Sizeof(ConsumerMessage{}))
-
-// copyViews makes the ConsumerMessages of views, messages of block: the
-// structs in allocations of up to 4 KiB, and the keys, values and header
-// values in byte arenas of 4 KiB (one over 1 KiB gets its own).
+// copyViews makes the ConsumerMessages of views, messages of block, in
+// three allocations per batch whatever its size: the structs, the keys,
+// values and header values back to back, and the headers. So the
+// allocator, the zeroing and the collector are paid per batch rather than
+// per message; the price is that a message kept keeps its batch's memory
+// (NextBatch says so).
 func copyViews(block *messageBlock, views []C.yk_message_view) []*ConsumerMessage {
-	var a arena
+	size, headerCount := viewSizes(views)
+	messages := make([]ConsumerMessage, len(views))
+	var topic string
+	fillMessages(messages, block, views, make([]byte, size), headerCount, &topic)
 	out := make([]*ConsumerMessage, len(views))
-	var chunk []ConsumerMessage
-	// One Go string per topic of the batch: the views of one topic share
-	// its name's memory while the batch lives.
-	var lastTopic *C.char
-	var lastName string
-	for i := range views {
-		v := &views[i]
-		if len(chunk) == 0 {
-			chunk = make([]ConsumerMessage, min(messagesPerChunk, len(views)-i))
-		}
-		m := &chunk[0]
-		chunk = chunk[1:]
-		if v.topic != lastTopic {
-			lastTopic, lastName = v.topic, C.GoString(v.topic)
-		}
-		m.Topic = lastName
-		m.Partition = int32(v.partition)
-		m.Offset = int64(v.offset)
-		m.Timestamp = time.UnixMilli(int64(v.timestamp))
-		m.TimestampType = TimestampType(v.timestamp_type)
-		if v.key != nil {
-			m.Key = a.copy(unsafe.Pointer(v.key), int(v.key_len))
-		}
-		if v.value != nil {
-			m.Value = a.copy(unsafe.Pointer(v.value), int(v.value_len))
-		}
-		if v.header_count > 0 {
-			m.Headers = a.headers(unsafe.Slice(v.headers, int(v.header_count)))
-		}
-		m.message = uintptr(unsafe.Pointer(v.message))
-		m.block = block
-		out[i] = m
+	for i := range messages {
+		out[i] = &messages[i]
 	}
 	if !block.lent {
 		atomic.StoreInt32(&block.outstanding, int32(len(views)))
 	}
 	return out
+}
+
+// viewSizes is what the keys, values and header values of views take, in
+// bytes, and how many headers they have.
+func viewSizes(views []C.yk_message_view) (size, headerCount int) {
+	for i := range views {
+		v := &views[i]
+		size += int(v.key_len) + int(v.value_len)
+		if v.header_count > 0 {
+			headerCount += int(v.header_count)
+			for _, h := range unsafe.Slice(v.headers, int(v.header_count)) {
+				size += int(h.value_len)
+			}
+		}
+	}
+	return size, headerCount
+}
+
+// fillMessages makes messages (as many as views) those of views, messages
+// of block: their keys, values and header values copied into bytes (at
+// least viewSizes' size), their headerCount headers in one allocation.
+// topic is the name of the topic last seen, reused while it matches.
+func fillMessages(messages []ConsumerMessage, block *messageBlock, views []C.yk_message_view,
+	bytes []byte, headerCount int, topic *string) {
+	free := bytes[:cap(bytes)]
+	copyBytes := func(data unsafe.Pointer, n int) []byte {
+		if n == 0 {
+			return emptyBytes
+		}
+		out := free[:n:n]
+		free = free[n:]
+		copy(out, unsafe.Slice((*byte)(data), n))
+		return out
+	}
+	var headers []Header
+	if headerCount > 0 {
+		headers = make([]Header, headerCount)
+	}
+	var lastTopic *C.char
+	for i := range views {
+		v := &views[i]
+		if v.topic != lastTopic {
+			lastTopic = v.topic
+			if !cStringIs(v.topic, *topic) {
+				*topic = C.GoString(v.topic)
+			}
+		}
+		// Field by field: a struct literal is built aside and copied.
+		m := &messages[i]
+		m.Topic = *topic
+		m.Partition = int32(v.partition)
+		m.TimestampType = TimestampType(v.timestamp_type)
+		m.Offset = int64(v.offset)
+		m.Timestamp = time.UnixMilli(int64(v.timestamp))
+		m.message = uintptr(unsafe.Pointer(v.message))
+		m.block = block
+		m.done = 0
+		m.Key, m.Value, m.Headers = nil, nil, nil
+		if v.key != nil {
+			m.Key = copyBytes(unsafe.Pointer(v.key), int(v.key_len))
+		}
+		if v.value != nil {
+			m.Value = copyBytes(unsafe.Pointer(v.value), int(v.value_len))
+		}
+		if v.header_count > 0 {
+			n := int(v.header_count)
+			m.Headers, headers = headers[:n:n], headers[n:]
+			for j, h := range unsafe.Slice(v.headers, n) {
+				m.Headers[j].Key = C.GoStringN(h.name, C.int(h.name_len))
+				if h.value != nil {
+					m.Headers[j].Value = copyBytes(unsafe.Pointer(h.value), int(h.value_len))
+				}
+			}
+		}
+	}
+}
+
+// cStringIs says whether the C string s is name.
+func cStringIs(s *C.char, name string) bool {
+	bytes := unsafe.Slice((*byte)(unsafe.Pointer(s)), len(name)+1)
+	return string(bytes[:len(name)]) == name && bytes[len(name)] == 0
 }
 
 // lentBlock stands for the library's messages lent to a process callback.
@@ -391,55 +440,4 @@ func writeError(buffer *C.char, size C.size_t, text string) {
 	out := unsafe.Slice((*byte)(unsafe.Pointer(buffer)), int(size))
 	n := copy(out[:len(out)-1], text)
 	out[n] = 0
-}
-
-// arena is where copyViews copies a batch's bytes.
-type arena struct {
-	free []byte
-}
-
-// copy copies n bytes at data (not NULL) into the arena: empty for 0.
-func (a *arena) copy(data unsafe.Pointer, n int) []byte {
-	if n == 0 {
-		return emptyBytes
-	}
-	if n > len(a.free) {
-		return a.copyNew(data, n)
-	}
-	b := a.free[:n:n]
-	a.free = a.free[n:]
-	copy(b, unsafe.Slice((*byte)(data), n))
-	return b
-}
-
-// copyNew is copy when the arena is full: a new arena, or an allocation
-// of its own for a large copy.
-func (a *arena) copyNew(data unsafe.Pointer, n int) []byte {
-	if n > chunkBytes/4 {
-		b := make([]byte, n)
-		copy(b, unsafe.Slice((*byte)(data), n))
-		return b
-	}
-	a.free = make([]byte, chunkBytes)
-	return a.copy(data, n)
-}
-
-// headers copies a view's headers.
-func (a *arena) headers(headers []C.yk_header) []Header {
-	out := make([]Header, len(headers))
-	for j := range headers {
-		h := &headers[j]
-		out[j].Key = C.GoStringN(h.name, C.int(h.name_len))
-		if h.value != nil {
-			out[j].Value = a.copy(unsafe.Pointer(h.value), int(h.value_len))
-		}
-	}
-	return out
-}
-
-func min(a, b int) int {
-	if a < b {
-		return a
-	}
-	return b
 }
