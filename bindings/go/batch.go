@@ -44,6 +44,7 @@ func (b *Batch) fill(block *messageBlock, views []C.yk_message_view) {
 	}
 	b.Messages = b.Messages[:len(views)]
 	fillMessages(b.Messages, block, views, b.arena, headerCount, &b.topic)
+	block.count, block.handedUpTo = len(views), 0
 	atomic.StoreInt32(&block.outstanding, int32(len(views)))
 }
 
@@ -66,7 +67,7 @@ func (b *Batch) Done() error {
 	handles := b.handles[:0]
 	for i := range messages {
 		m := &messages[i]
-		if m.block != nil && atomic.CompareAndSwapUint32(&m.done, 0, 1) {
+		if m.block != nil && atomic.CompareAndSwapUint32(&m.done, doneNot, doneMarked) {
 			claimed[i>>6] |= 1 << (i & 63)
 			handles = append(handles, m.message)
 		}

@@ -93,6 +93,7 @@ func newConsumer(create func(out **C.yk_consumer) C.enum_yk_error) (*Consumer, e
 	c.marks = newMarkQueue(&c.guard, func(messages *C.uintptr_t, count C.size_t, marked *C.size_t) C.enum_yk_error {
 		return C.yk_go_consumer_task_done_all(handle, messages, count, marked)
 	})
+	c.blocks.marks = c.marks
 	c.interrupts.wake = func() {
 		if c.guard.hold() {
 			C.yk_consumer_wakeup(handle)
@@ -183,7 +184,7 @@ func (c *Consumer) takeOne(ctx context.Context, take func(out **C.yk_message) C.
 	defer c.guard.leave()
 	c.marks.flushKeeping()
 	err, ended = c.interrupts.run(ctx, func() error {
-		m, err = takeOne(func(out **C.yk_message) error { return call(func() C.enum_yk_error { return take(out) }) })
+		m, err = takeOne(c.marks, func(out **C.yk_message) error { return call(func() C.enum_yk_error { return take(out) }) })
 		return err
 	})
 	if err != nil || ended != nil {

@@ -111,6 +111,7 @@ func NewConsumerGroup(topics []string, config ConsumerConfig, metrics MetricsRes
 	g.marks = newMarkQueue(&g.guard, func(messages *C.uintptr_t, count C.size_t, marked *C.size_t) C.enum_yk_error {
 		return C.yk_go_group_task_done_all(handle, messages, count, marked)
 	})
+	g.blocks.marks = g.marks
 	g.interrupts.wake = func() {
 		if g.guard.hold() {
 			C.yk_consumer_group_wakeup(handle)

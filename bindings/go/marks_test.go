@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,14 +131,16 @@ func TestConsumerGroupMarksMadeBeforeStopAreCommitted(t *testing.T) {
 
 // queueWith is a mark queue whose handover is doneAll, on a guard of its
 // own and with its timer armed far away (only the test's calls flush),
-// and count messages of a block that is never released in full.
+// and count messages of a block of it that is never released in full.
 func queueWith(doneAll func(messages []uintptr) (int, error), count int) (*markQueue, []*ConsumerMessage) {
 	q := &markQueue{guard: &handleGuard{what: "test", panics: &panicBox{}, free: func() {}}, doneAll: doneAll,
 		timer: time.AfterFunc(time.Hour, func() {}), armed: true}
-	block := &messageBlock{outstanding: int32(count) + 1}
+	block := &messageBlock{outstanding: int32(count) + 1, marks: q, count: count}
+	slab := make([]ConsumerMessage, count)
 	messages := make([]*ConsumerMessage, count)
-	for i := range messages {
-		messages[i] = &ConsumerMessage{message: uintptr(i + 1), block: block}
+	for i := range slab {
+		slab[i] = ConsumerMessage{message: uintptr(i + 1), block: block, index: uint16(i)}
+		messages[i] = &slab[i]
 	}
 	return q, messages
 }
@@ -162,12 +165,15 @@ func TestMarkQueueKeepsItsMarksOnReentrancyAndGivesBackFailedOnes(t *testing.T) 
 	if err := q.flush(); !errors.Is(err, ErrReentrant) {
 		t.Fatalf("flush from a callback: %v, want ErrReentrant", err)
 	}
-	if len(q.messages) != 2 || messages[0].done != 1 || messages[1].done != 1 {
-		t.Fatalf("after ErrReentrant: %d queued, done %d %d; want 2 queued and claimed",
-			len(q.messages), messages[0].done, messages[1].done)
+	if len(q.blocks) != 1 || messages[0].done != doneQueued || messages[1].done != doneQueued {
+		t.Fatalf("after ErrReentrant: %d blocks queued, done %d %d; want 1 block, both queued",
+			len(q.blocks), messages[0].done, messages[1].done)
 	}
-	if err := q.flush(); err != nil || len(q.messages) != 0 {
-		t.Fatalf("second flush: %v, %d left queued", err, len(q.messages))
+	if err := q.flush(); err != nil || len(q.blocks) != 0 {
+		t.Fatalf("second flush: %v, %d blocks left queued", err, len(q.blocks))
+	}
+	if err := q.flush(); err != nil {
+		t.Fatalf("third flush, of nothing: %v", err)
 	}
 	if fmt.Sprint(handed) != "[[1 2] [1 2]]" {
 		t.Errorf("handed over %v, want [[1 2] [1 2]]", handed)
@@ -181,8 +187,58 @@ func TestMarkQueueKeepsItsMarksOnReentrancyAndGivesBackFailedOnes(t *testing.T) 
 	if err := q.flush(); !errors.Is(err, ErrWrongState) {
 		t.Fatalf("failing flush: %v, want ErrWrongState", err)
 	}
-	if messages[0].done != 1 || messages[1].done != 0 || len(q.messages) != 0 {
-		t.Errorf("after a failure past the first: done %d %d, %d queued; want 1 0 0",
-			messages[0].done, messages[1].done, len(q.messages))
+	if messages[0].done != doneQueued || messages[1].done != doneNot || len(q.blocks) != 0 {
+		t.Errorf("after a failure past the first: done %d %d, %d blocks queued; want %d %d 0",
+			messages[0].done, messages[1].done, len(q.blocks), doneQueued, doneNot)
+	}
+}
+
+// A mark made while a flush runs is handed over by that flush or by the
+// next one, never lost and never handed over twice: many goroutines mark
+// while others flush.
+func TestMarkQueueHandsEveryMarkOverOnceUnderConcurrentFlushes(t *testing.T) {
+	const count = 4096
+	var mu sync.Mutex
+	seen := map[uintptr]int{}
+	q, messages := queueWith(func(handles []uintptr) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, h := range handles {
+			seen[h]++
+		}
+		return len(handles), nil
+	}, count)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				q.flush()
+			}
+		}
+	}()
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < count; i += 4 {
+				if err := q.add(messages[i]); err != nil {
+					t.Error(err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(stop)
+	if err := q.flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range messages {
+		if n := seen[uintptr(i+1)]; n != 1 {
+			t.Fatalf("message %d handed over %d times, want once", i, n)
+		}
 	}
 }

@@ -56,8 +56,14 @@ type ConsumerMessage struct {
 	// every message taken with it was marked done.
 	message uintptr
 	block   *messageBlock
-	// done is 1 once the message was marked done (atomic).
+	// done says whether and how the message was marked done (doneNot,
+	// doneMarked, doneQueued; atomic).
 	done uint32
+	// index is the message's place in the slice its batch was copied
+	// into (messagesOf); handed is set once its queue handed its mark
+	// over (under the queue's lock).
+	index  uint16
+	handed bool
 }
 
 // Header returns the value of the header named key, and whether there is one.
@@ -97,7 +103,7 @@ func markOne(m *ConsumerMessage, done func(message C.uintptr_t) C.enum_yk_error)
 		return err
 	}
 	if err := call(func() C.enum_yk_error { return done(C.uintptr_t(m.message)) }); err != nil {
-		atomic.StoreUint32(&m.done, 0)
+		atomic.StoreUint32(&m.done, doneNot)
 		return err
 	}
 	m.block.release(1)
@@ -111,7 +117,7 @@ func claimMark(m *ConsumerMessage) (bool, error) {
 	if m == nil || m.block == nil {
 		return false, &Error{Code: ErrInvalidArgument, Message: "TaskDone: the message was not taken from a consumer"}
 	}
-	return !m.block.lent && atomic.CompareAndSwapUint32(&m.done, 0, 1), nil
+	return !m.block.lent && atomic.CompareAndSwapUint32(&m.done, doneNot, doneMarked), nil
 }
 
 // markDone marks messages done with done, a call over an array of the
@@ -130,7 +136,7 @@ func markDone(messages []*ConsumerMessage,
 	claimed := make([]uint64, (len(messages)+63)/64)
 	handles := make([]uintptr, 0, len(messages))
 	for i, m := range messages {
-		if m != nil && !m.block.lent && atomic.CompareAndSwapUint32(&m.done, 0, 1) {
+		if m != nil && !m.block.lent && atomic.CompareAndSwapUint32(&m.done, doneNot, doneMarked) {
 			claimed[i>>6] |= 1 << (i & 63)
 			handles = append(handles, m.message)
 		}
@@ -161,7 +167,7 @@ func releaseMarked(count int, claimed []uint64, marked int, message func(int) *C
 		}
 		m := message(i)
 		if n >= marked {
-			atomic.StoreUint32(&m.done, 0)
+			atomic.StoreUint32(&m.done, doneNot)
 			continue
 		}
 		n++
@@ -197,6 +203,16 @@ type messageBlock struct {
 	// outstanding counts its messages not yet marked done (atomic).
 	outstanding int32
 	pool        *blockPool
+	// marks is the queue of the handle that handed its messages out; nil
+	// for a lent block.
+	marks *markQueue
+	// count is how many messages the last fill copied into Go;
+	// handedUpTo is where its queue's next flush starts looking for
+	// queued marks (under the queue's lock); queued is 1 while the block
+	// is in its queue (atomic).
+	count      int
+	handedUpTo int
+	queued     uint32
 }
 
 func freeBlock(b *messageBlock) {
@@ -221,7 +237,7 @@ func (b *messageBlock) release(n int32) {
 // takeOne takes one message with take (the library's get_message or next
 // on a handle) and copies it into Go; the library's message is freed once
 // it is marked done, or with the ConsumerMessage.
-func takeOne(take func(out **C.yk_message) error) (*ConsumerMessage, error) {
+func takeOne(marks *markQueue, take func(out **C.yk_message) error) (*ConsumerMessage, error) {
 	var message *C.yk_message
 	if err := take(&message); err != nil {
 		return nil, err
@@ -231,7 +247,7 @@ func takeOne(take func(out **C.yk_message) error) (*ConsumerMessage, error) {
 		C.yk_message_free(message)
 		return nil, err
 	}
-	block := &messageBlock{single: message, capacity: 1}
+	block := &messageBlock{single: message, capacity: 1, marks: marks}
 	runtime.SetFinalizer(block, freeBlock)
 	return copyViews(block, []C.yk_message_view{view})[0], nil
 }
@@ -241,6 +257,8 @@ type blockPool struct {
 	mu     sync.Mutex
 	idle   map[int][]*messageBlock
 	closed bool
+	// marks is the handle's mark queue, its blocks'.
+	marks *markQueue
 }
 
 const idleBlocksPerCapacity = 2
@@ -258,7 +276,7 @@ func (p *blockPool) get(capacity int) (*messageBlock, error) {
 	if capacity < 1 || capacity > maxBatch {
 		return nil, &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("a batch of %d messages: the limit is 1 to %d", capacity, maxBatch)}
 	}
-	b := &messageBlock{capacity: capacity, pool: p}
+	b := &messageBlock{capacity: capacity, pool: p, marks: p.marks}
 	if err := call(func() C.enum_yk_error { return C.yk_message_batch_new(C.size_t(capacity), &b.batch) }); err != nil {
 		return nil, err
 	}
@@ -330,6 +348,7 @@ func copyViews(block *messageBlock, views []C.yk_message_view) []*ConsumerMessag
 		out[i] = &messages[i]
 	}
 	if !block.lent {
+		block.count, block.handedUpTo = len(views), 0
 		atomic.StoreInt32(&block.outstanding, int32(len(views)))
 	}
 	return out
@@ -389,7 +408,8 @@ func fillMessages(messages []ConsumerMessage, block *messageBlock, views []C.yk_
 		m.Timestamp = time.UnixMilli(int64(v.timestamp))
 		m.message = uintptr(unsafe.Pointer(v.message))
 		m.block = block
-		m.done = 0
+		m.done = doneNot
+		m.index, m.handed = uint16(i), false
 		m.Key, m.Value, m.Headers = nil, nil, nil
 		if v.key != nil {
 			m.Key = copyBytes(unsafe.Pointer(v.key), int(v.key_len))
