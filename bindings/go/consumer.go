@@ -294,8 +294,10 @@ func (c *Consumer) Messages(ctx context.Context) (messages <-chan *ConsumerMessa
 
 // TaskDone marks m (from this consumer) processed; messages may be marked
 // in any order, and a commit never passes one that was not. It counts
-// toward auto_commit_interval_messages. A message of a partition the
-// consumer no longer reads is ignored; marking one twice does nothing.
+// toward auto_commit_interval_messages once it reaches the library
+// (below). A message of a partition the consumer no longer reads is
+// ignored; marking one twice does nothing; a message another consumer
+// handed out is marked at once, in a call of its own.
 //
 // The mark is queued in Go and reaches the library, with the others
 // queued, in one call: within 10 ms, or as soon as this consumer's next

@@ -344,9 +344,11 @@ func (g *ConsumerGroup) Messages(ctx context.Context) (messages <-chan *Consumer
 }
 
 // TaskDone marks m processed, in any order: a commit never passes a
-// message not marked. It counts toward auto_commit_interval_messages; a
-// message of a partition given up since is ignored. Marking a message
-// twice does nothing the second time.
+// message not marked. It counts toward auto_commit_interval_messages
+// once it reaches the library (below); a message of a partition given up
+// since is ignored. Marking a message twice does nothing the second time;
+// a message another handle handed out is marked at once, in a call of its
+// own.
 //
 // The mark is queued in Go and reaches the library, with the others
 // queued, in one call: within 10 ms, or as soon as this group's next
