@@ -89,7 +89,7 @@ func newMarkQueue(guard *handleGuard,
 
 // add queues the mark of m, unless it was marked already (also by another
 // goroutine). It needs no hold on the handle, which only a flush reaches:
-// the common mark is one compare-and-swap and one load. A message this
+// the common mark is one compare-and-swap and two loads. A message this
 // queue's handle did not hand out is marked at once, in a call of its own.
 func (q *markQueue) add(m *ConsumerMessage) error {
 	if m == nil || m.block == nil {
@@ -286,21 +286,11 @@ func (q *markQueue) flushLocked() error {
 		m.handed = false
 		atomic.StoreUint32(&m.done, doneNot)
 	}
-	// The blocks of the messages marked, one release per run of one block.
-	var block *messageBlock
-	var run int32
+	var runs blockRuns
 	for _, m := range handed[:marked] {
-		if m.block != block {
-			if run > 0 {
-				block.release(run)
-			}
-			block, run = m.block, 0
-		}
-		run++
+		runs.add(m)
 	}
-	if run > 0 {
-		block.release(run)
-	}
+	runs.end()
 	for i := range handed {
 		handed[i] = nil
 	}

@@ -158,8 +158,7 @@ func markDone(messages []*ConsumerMessage,
 // messages of one block (one fill is one block); the others give their
 // claims back.
 func releaseMarked(count int, claimed []uint64, marked int, message func(int) *ConsumerMessage) {
-	var block *messageBlock
-	var run int32
+	var runs blockRuns
 	n := 0
 	for i := 0; i < count; i++ {
 		if claimed[i>>6]&(1<<(i&63)) == 0 {
@@ -171,17 +170,33 @@ func releaseMarked(count int, claimed []uint64, marked int, message func(int) *C
 			continue
 		}
 		n++
-		if m.block != block {
-			if run > 0 {
-				block.release(run)
-			}
-			block, run = m.block, 0
-		}
-		run++
+		runs.add(m)
 	}
-	if run > 0 {
-		block.release(run)
+	runs.end()
+}
+
+// blockRuns releases the blocks of messages marked done, one atomic
+// operation per run of messages of one block.
+type blockRuns struct {
+	block *messageBlock
+	run   int32
+}
+
+// add counts m, marked done, toward its block's release.
+func (r *blockRuns) add(m *ConsumerMessage) {
+	if m.block != r.block {
+		r.end()
+		r.block = m.block
 	}
+	r.run++
+}
+
+// end releases the run counted last.
+func (r *blockRuns) end() {
+	if r.run > 0 {
+		r.block.release(r.run)
+	}
+	r.block, r.run = nil, 0
 }
 
 // messageBlock owns a library batch (yk_message_batch) whose messages
