@@ -5,7 +5,6 @@ import "C"
 
 import (
 	"sync/atomic"
-	"time"
 	"unsafe"
 )
 
@@ -36,78 +35,17 @@ func (b *Batch) reset() {
 // fill makes b's messages those of views, messages of block, in b's
 // memory.
 func (b *Batch) fill(block *messageBlock, views []C.yk_message_view) {
-	size := 0
-	for i := range views {
-		v := &views[i]
-		size += int(v.key_len) + int(v.value_len)
-		if v.header_count > 0 {
-			for _, h := range unsafe.Slice(v.headers, int(v.header_count)) {
-				size += int(h.value_len)
-			}
-		}
-	}
+	size, headerCount := viewSizes(views)
 	if cap(b.arena) < size {
 		b.arena = make([]byte, size+size/4)
-	}
-	free := b.arena[:cap(b.arena)]
-	bytes := func(data unsafe.Pointer, n int) []byte {
-		if n == 0 {
-			return emptyBytes
-		}
-		out := free[:n:n]
-		free = free[n:]
-		copy(out, unsafe.Slice((*byte)(data), n))
-		return out
 	}
 	if cap(b.Messages) < len(views) {
 		b.Messages = make([]ConsumerMessage, len(views))
 	}
 	b.Messages = b.Messages[:len(views)]
-	var lastTopic *C.char
-	for i := range views {
-		v := &views[i]
-		if v.topic != lastTopic {
-			lastTopic = v.topic
-			if !cStringIs(v.topic, b.topic) {
-				b.topic = C.GoString(v.topic)
-			}
-		}
-		// Field by field: a struct literal is built aside and copied.
-		m := &b.Messages[i]
-		m.Topic = b.topic
-		m.Partition = int32(v.partition)
-		m.TimestampType = TimestampType(v.timestamp_type)
-		m.Offset = int64(v.offset)
-		m.Timestamp = time.UnixMilli(int64(v.timestamp))
-		m.message = uintptr(unsafe.Pointer(v.message))
-		m.block = block
-		m.done = 0
-		m.Key, m.Value, m.Headers = nil, nil, nil
-		if v.key != nil {
-			m.Key = bytes(unsafe.Pointer(v.key), int(v.key_len))
-		}
-		if v.value != nil {
-			m.Value = bytes(unsafe.Pointer(v.value), int(v.value_len))
-		}
-		if v.header_count > 0 {
-			headers := unsafe.Slice(v.headers, int(v.header_count))
-			m.Headers = make([]Header, len(headers))
-			for j := range headers {
-				h := &headers[j]
-				m.Headers[j].Key = C.GoStringN(h.name, C.int(h.name_len))
-				if h.value != nil {
-					m.Headers[j].Value = bytes(unsafe.Pointer(h.value), int(h.value_len))
-				}
-			}
-		}
-	}
+	fillMessages(b.Messages, block, views, b.arena, headerCount, &b.topic)
+	block.count, block.handedUpTo = len(views), 0
 	atomic.StoreInt32(&block.outstanding, int32(len(views)))
-}
-
-// cStringIs says whether the C string s is name.
-func cStringIs(s *C.char, name string) bool {
-	bytes := unsafe.Slice((*byte)(unsafe.Pointer(s)), len(name)+1)
-	return string(bytes[:len(name)]) == name && bytes[len(name)] == 0
 }
 
 // Done marks every message of the batch processed on the consumer or
@@ -129,7 +67,7 @@ func (b *Batch) Done() error {
 	handles := b.handles[:0]
 	for i := range messages {
 		m := &messages[i]
-		if m.block != nil && atomic.CompareAndSwapUint32(&m.done, 0, 1) {
+		if m.block != nil && atomic.CompareAndSwapUint32(&m.done, doneNot, doneMarked) {
 			claimed[i>>6] |= 1 << (i & 63)
 			handles = append(handles, m.message)
 		}

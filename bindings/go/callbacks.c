@@ -176,16 +176,6 @@ enum yk_error yk_go_task_done(uintptr_t message)
     return yk_task_done((const yk_message *)message);
 }
 
-enum yk_error yk_go_consumer_task_done(uintptr_t consumer, uintptr_t message)
-{
-    return yk_consumer_task_done((const yk_consumer *)consumer, (const yk_message *)message);
-}
-
-enum yk_error yk_go_group_task_done(uintptr_t group, uintptr_t message)
-{
-    return yk_consumer_group_task_done((const yk_consumer_group *)group, (const yk_message *)message);
-}
-
 enum yk_error yk_go_consumer_commit_message(const yk_consumer *consumer, uintptr_t message)
 {
     return yk_consumer_commit_message(consumer, (const yk_message *)message);

@@ -76,8 +76,6 @@ enum yk_error yk_go_group_task_done_all(const yk_consumer_group *group, const ui
 
 /* The same for one message. */
 enum yk_error yk_go_task_done(uintptr_t message);
-enum yk_error yk_go_consumer_task_done(uintptr_t consumer, uintptr_t message);
-enum yk_error yk_go_group_task_done(uintptr_t group, uintptr_t message);
 enum yk_error yk_go_consumer_commit_message(const yk_consumer *consumer, uintptr_t message);
 
 /* A callback group whose process callback reaches the Go state behind

@@ -28,6 +28,7 @@ type Consumer struct {
 	interrupts interrupter
 	blocks     blockPool
 	panics     panicBox
+	marks      *markQueue
 }
 
 // NewSimpleConsumer creates the simple consumer of partitions of topic
@@ -89,6 +90,10 @@ func newConsumer(create func(out **C.yk_consumer) C.enum_yk_error) (*Consumer, e
 		C.yk_consumer_free(handle)
 		c.blocks.close()
 	}}
+	c.marks = newMarkQueue(&c.guard, func(messages *C.uintptr_t, count C.size_t, marked *C.size_t) C.enum_yk_error {
+		return C.yk_go_consumer_task_done_all(handle, messages, count, marked)
+	})
+	c.blocks.marks = c.marks
 	c.interrupts.wake = func() {
 		if c.guard.hold() {
 			C.yk_consumer_wakeup(handle)
@@ -177,8 +182,9 @@ func (c *Consumer) takeOne(ctx context.Context, take func(out **C.yk_message) C.
 		return nil, err, nil
 	}
 	defer c.guard.leave()
+	c.marks.flushKeeping()
 	err, ended = c.interrupts.run(ctx, func() error {
-		m, err = takeOne(func(out **C.yk_message) error { return call(func() C.enum_yk_error { return take(out) }) })
+		m, err = takeOne(c.marks, func(out **C.yk_message) error { return call(func() C.enum_yk_error { return take(out) }) })
 		return err
 	})
 	if err != nil || ended != nil {
@@ -201,10 +207,13 @@ func (c *Consumer) NextContext(ctx context.Context) (*ConsumerMessage, error) {
 // NextBatch takes up to limit messages (1 to 65536) in one call into the
 // library (yk_consumer_next_batch): the first as soon as there is one,
 // waiting until ctx ends, then those fetched already, without waiting. It
-// returns at least one message, or none and an error: ctx's as soon as
-// ctx ends, or the library's. The messages' fields are copied into Go
-// memory in one allocation per batch; TaskDoneBatch marks them all done in
-// one call.
+// returns at least one message, or none and an error: ctx's as soon as ctx
+// ends, or the library's. The messages' fields are copied into Go memory
+// shared by the batch: its structs in one allocation, its keys, values and
+// header values in another. So a message (or a key or value) the program
+// keeps keeps its whole batch's memory alive (about 150 bytes per message
+// of the batch, plus their bytes): copy from a large batch what the
+// program keeps long. TaskDoneBatch marks them all done in one call.
 func (c *Consumer) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
 	var batch []*ConsumerMessage
 	err := c.nextUntil(ctx, limit, func(block *messageBlock, views []C.yk_message_view) {
@@ -261,6 +270,7 @@ func (c *Consumer) takeBatch(ctx context.Context, limit int, timeout time.Durati
 		return err, nil
 	}
 	defer c.guard.leave()
+	c.marks.flushKeeping()
 	deadline := time.Now().Add(timeout)
 	return c.interrupts.run(ctx, func() error {
 		block, views, err := takeViews(&c.blocks, limit, func(b *C.yk_message_batch, views **C.yk_message_view, count *C.size_t) error {
@@ -284,16 +294,22 @@ func (c *Consumer) Messages(ctx context.Context) (messages <-chan *ConsumerMessa
 
 // TaskDone marks m (from this consumer) processed; messages may be marked
 // in any order, and a commit never passes one that was not. It counts
-// toward auto_commit_interval_messages. A message of a partition the
-// consumer no longer reads is ignored; marking one twice does nothing.
+// toward auto_commit_interval_messages once it reaches the library
+// (below). A message of a partition the consumer no longer reads is
+// ignored; marking one twice does nothing; a message another consumer
+// handed out is marked at once, in a call of its own.
+//
+// The mark is queued in Go and reaches the library, with the others
+// queued, in one call: within 10 ms, or as soon as this consumer's next
+// Next, NextBatch, NextBatchInto, GetMessage, Commit, CommitPartitions,
+// CommitMessage or Close starts, whichever comes first. So a commit (also
+// Close's) always includes the marks made before it was called, and an
+// automatic commit those made 10 ms before it. A failure to hand marks
+// over (their messages can then be marked again) is returned by the call
+// that flushed them, or, after a flush by time or by a read, by the next
+// TaskDone, Commit or Close.
 func (c *Consumer) TaskDone(m *ConsumerMessage) error {
-	if err := c.guard.enter(); err != nil {
-		return err
-	}
-	defer c.guard.leave()
-	return markOne(m, func(message C.uintptr_t) C.enum_yk_error {
-		return C.yk_go_consumer_task_done(C.uintptr_t(uintptr(unsafe.Pointer(c.handle))), message)
-	})
+	return c.marks.add(m)
 }
 
 // TaskDoneBatch marks every message of batch processed, as TaskDone does,
@@ -327,6 +343,9 @@ func (c *Consumer) CommitContext(ctx context.Context) error {
 		return err
 	}
 	defer c.guard.leave()
+	if err := c.marks.flush(); err != nil {
+		return err
+	}
 	err, ended := c.interrupts.run(ctx, func() error {
 		return call(func() C.enum_yk_error { return C.yk_consumer_commit(c.handle) })
 	})
@@ -343,6 +362,9 @@ func (c *Consumer) CommitPartitions(partitions []TopicPartition) error {
 		return err
 	}
 	defer c.guard.leave()
+	if err := c.marks.flush(); err != nil {
+		return err
+	}
 	list, free := cTopicPartitions(partitions)
 	defer free()
 	return call(func() C.enum_yk_error {
@@ -359,6 +381,9 @@ func (c *Consumer) CommitMessage(m *ConsumerMessage) error {
 		return err
 	}
 	defer c.guard.leave()
+	if err := c.marks.flush(); err != nil {
+		return err
+	}
 	if m != nil && atomic.LoadUint32(&m.done) != 0 {
 		// Marked already: its library message may be gone; commit its
 		// partition up to it.
@@ -391,8 +416,12 @@ func (c *Consumer) Close() error {
 		return err
 	}
 	defer c.guard.leave()
+	flushed := c.marks.close()
 	err := call(func() C.enum_yk_error { return C.yk_consumer_close(c.handle) })
 	c.guard.close()
+	if err == nil {
+		err = flushed
+	}
 	return err
 }
 

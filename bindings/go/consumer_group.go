@@ -57,6 +57,7 @@ type ConsumerGroup struct {
 	guard      handleGuard
 	interrupts interrupter
 	blocks     blockPool
+	marks      *markQueue
 	*groupState
 }
 
@@ -107,6 +108,10 @@ func NewConsumerGroup(topics []string, config ConsumerConfig, metrics MetricsRes
 		releaseResponder()
 		g.blocks.close()
 	}}
+	g.marks = newMarkQueue(&g.guard, func(messages *C.uintptr_t, count C.size_t, marked *C.size_t) C.enum_yk_error {
+		return C.yk_go_group_task_done_all(handle, messages, count, marked)
+	})
+	g.blocks.marks = g.marks
 	g.interrupts.wake = func() {
 		if g.guard.hold() {
 			C.yk_consumer_group_wakeup(handle)
@@ -246,6 +251,7 @@ func (g *ConsumerGroup) nextBatch(ctx context.Context, limit int,
 		return err, nil
 	}
 	defer g.guard.leave()
+	g.marks.flushKeeping()
 	return g.interrupts.run(ctx, func() error {
 		block, views, err := takeViews(&g.blocks, limit, func(b *C.yk_message_batch, views **C.yk_message_view, count *C.size_t) error {
 			return call(func() C.enum_yk_error {
@@ -277,8 +283,12 @@ func (g *ConsumerGroup) NextContext(ctx context.Context) (*ConsumerMessage, erro
 // NextContext does, until ctx ends, then adds those fetched already,
 // without waiting. It returns at least one message, or none and an error:
 // ctx's as soon as ctx ends, or the library's. The messages' fields are
-// copied into Go memory in one allocation per batch; TaskDoneBatch marks
-// them all done in one call.
+// copied into Go memory shared by the batch: its structs in one
+// allocation, its keys, values and header values in another. So a message
+// (or a key or value) the program keeps keeps its whole batch's memory
+// alive (about 150 bytes per message of the batch, plus their bytes): copy
+// from a large batch what the program keeps long. TaskDoneBatch marks them
+// all done in one call.
 func (g *ConsumerGroup) NextBatch(ctx context.Context, limit int) ([]*ConsumerMessage, error) {
 	var batch []*ConsumerMessage
 	err := g.nextUntil(ctx, limit, func(block *messageBlock, views []C.yk_message_view) {
@@ -334,17 +344,26 @@ func (g *ConsumerGroup) Messages(ctx context.Context) (messages <-chan *Consumer
 }
 
 // TaskDone marks m processed, in any order: a commit never passes a
-// message not marked. It counts toward auto_commit_interval_messages; a
-// message of a partition given up since is ignored. Marking a message
-// twice does nothing the second time.
+// message not marked. It counts toward auto_commit_interval_messages
+// once it reaches the library (below); a message of a partition given up
+// since is ignored. Marking a message twice does nothing the second time;
+// a message another handle handed out is marked at once, in a call of its
+// own.
+//
+// The mark is queued in Go and reaches the library, with the others
+// queued, in one call: within 10 ms, or as soon as this group's next
+// Next, NextContext, NextBatch, NextBatchInto, Commit or Stop (Close)
+// starts, whichever comes first. So a commit (also Stop's, and the one
+// before a rebalance that Next runs) always includes the marks made
+// before that call, and an automatic commit those made 10 ms before it. A
+// failure to hand marks over (their messages can then be marked again) is
+// returned by the call that flushed them, or, after a flush by time or by
+// a read, by the next TaskDone, Commit or Stop. Called from a rebalance
+// callback it queues the mark too (the library refuses a mark from
+// there: ErrReentrant), so the commit of that rebalance may not include
+// it; a Commit or Stop from a callback keeps the queue for later.
 func (g *ConsumerGroup) TaskDone(m *ConsumerMessage) error {
-	if err := g.guard.enter(); err != nil {
-		return err
-	}
-	defer g.guard.leave()
-	return markOne(m, func(message C.uintptr_t) C.enum_yk_error {
-		return C.yk_go_group_task_done(C.uintptr_t(uintptr(unsafe.Pointer(g.handle))), message)
-	})
+	return g.marks.add(m)
 }
 
 // TaskDoneBatch marks every message of batch processed, as TaskDone does,
@@ -376,6 +395,9 @@ func (g *ConsumerGroup) CommitContext(ctx context.Context) error {
 		return err
 	}
 	defer g.guard.leave()
+	if err := g.marks.flush(); err != nil {
+		return err
+	}
 	err, ended := g.interrupts.run(ctx, func() error {
 		return call(func() C.enum_yk_error { return C.yk_consumer_group_commit(g.handle) })
 	})
@@ -437,11 +459,18 @@ func (g *ConsumerGroup) Stop(timeout time.Duration) error {
 		return err
 	}
 	defer g.guard.leave()
+	flushed := g.marks.flush()
 	err := call(func() C.enum_yk_error { return C.yk_consumer_group_stop(g.handle, milliseconds(timeout)) })
 	if errors.Is(err, ErrReentrant) {
 		return err
 	}
+	// Marks made during the stop reach a stopped group, which refuses
+	// them; later ones are refused here.
+	g.marks.close()
 	g.guard.close()
+	if err == nil {
+		err = flushed
+	}
 	return err
 }
 

@@ -186,7 +186,14 @@ func sendWord(t *testing.T, word string, count int) int64 {
 // beginning, closed when the test ends.
 func startedGroup(t *testing.T, options Options) *ConsumerGroup {
 	t.Helper()
-	g, err := NewConsumerGroup([]string{"other"}, groupConfig(t, options), nil)
+	return startedGroupOf(t, groupConfig(t, options))
+}
+
+// startedGroupOf is a started member reading "other" with config, closed
+// when the test ends.
+func startedGroupOf(t *testing.T, config ConsumerConfig) *ConsumerGroup {
+	t.Helper()
+	g, err := NewConsumerGroup([]string{"other"}, config, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,14 +297,7 @@ func TestTypedConsumerOptionsWithEarliestReadFromTheBeginning(t *testing.T) {
 		PartitionerCooldown: Ptr(200 * time.Millisecond),
 		ConsumerTimeout:     Ptr(100 * time.Millisecond),
 	}.Options()
-	g, err := NewConsumerGroup([]string{"other"}, config, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if err := g.Start(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	g := startedGroupOf(t, config)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {

@@ -273,6 +273,29 @@ func TestNextBatchIntoReusesTheBatch(t *testing.T) {
 	}
 }
 
+// NextBatch copies a batch's keys and values into memory the batch
+// shares: each is a slice of its own length and capacity, so a program
+// that appends to one gets a copy and the next message's bytes stay.
+func TestNextBatchMessagesDoNotShareTheirBytesWithEachOther(t *testing.T) {
+	topic := freshTopic(t, 1)
+	fillTopic(t, topic, 1, 10)
+	c := simpleConsumer(t, topic, nil, nil)
+	batch := takeAll(t, c, 10)
+	for i, m := range batch {
+		if cap(m.Key) != len(m.Key) || cap(m.Value) != len(m.Value) {
+			t.Fatalf("message %d: key %d/%d, value %d/%d bytes (length/capacity)", i, len(m.Key), cap(m.Key),
+				len(m.Value), cap(m.Value))
+		}
+		_ = append(m.Key, 'x')
+		_ = append(m.Value, 'x')
+	}
+	for i, m := range batch {
+		if string(m.Key) != fmt.Sprintf("k%d", i) || string(m.Value) != fmt.Sprint(i) {
+			t.Errorf("message %d: key %q value %q, want k%d and %d", i, m.Key, m.Value, i, i)
+		}
+	}
+}
+
 // Commit stops at the first message not marked done; CommitPartitions
 // commits only those named; CommitMessage marks up to its message.
 func TestConsumerCommitsStopAtTheFirstMessageNotDone(t *testing.T) {

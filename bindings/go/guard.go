@@ -29,16 +29,15 @@ const (
 )
 
 // enter registers a call; ErrClosedHandle once the handle is closed.
+// One atomic addition, no loop: a call that finds the handle closed takes
+// its count back, which frees the handle if it was the last (release), so
+// a closed handle is never reached and never freed twice.
 func (g *handleGuard) enter() error {
-	for {
-		s := atomic.LoadUint64(&g.state)
-		if s&guardClosed != 0 {
-			return &Error{Code: ErrClosedHandle, Message: fmt.Sprintf("the %s was closed", g.what)}
-		}
-		if atomic.CompareAndSwapUint64(&g.state, s, s+1) {
-			return nil
-		}
+	if atomic.AddUint64(&g.state, 1)&guardClosed == 0 {
+		return nil
 	}
+	g.release()
+	return &Error{Code: ErrClosedHandle, Message: fmt.Sprintf("the %s was closed", g.what)}
 }
 
 // leave ends a call, freeing the handle when it was the last of a closed

@@ -34,8 +34,9 @@ type Header struct {
 
 // ConsumerMessage is one message taken from a consumer or a consumer
 // group. Its fields are copies in Go memory, valid for as long as the Go
-// program keeps them. Mark it done with TaskDone (its own, or its
-// consumer's or group's).
+// program keeps them (those of one NextBatch share that memory: NextBatch
+// says what keeping one keeps). Mark it done with TaskDone (its own, or
+// its consumer's or group's).
 type ConsumerMessage struct {
 	Topic     string
 	Partition int32
@@ -55,8 +56,14 @@ type ConsumerMessage struct {
 	// every message taken with it was marked done.
 	message uintptr
 	block   *messageBlock
-	// done is 1 once the message was marked done (atomic).
+	// done says whether and how the message was marked done (doneNot,
+	// doneMarked, doneQueued; atomic).
 	done uint32
+	// index is the message's place in the slice its batch was copied
+	// into (messagesOf); handed is set once its queue handed its mark
+	// over (under the queue's lock).
+	index  uint16
+	handed bool
 }
 
 // Header returns the value of the header named key, and whether there is one.
@@ -70,7 +77,9 @@ func (m *ConsumerMessage) Header(key string) (value []byte, ok bool) {
 }
 
 // TaskDone marks m processed on whichever consumer or consumer group
-// handed it out (yk_task_done), as their own TaskDone does; safe from any
+// handed it out (yk_task_done), as their own TaskDone does but at once,
+// in a call into the library of its own (theirs queue the mark and hand
+// the queue over in one call: Consumer.TaskDone); safe from any
 // goroutine, also after the handle was closed (then ErrClosedHandle:
 // nothing is marked). Marking a message twice does nothing the second
 // time.
@@ -90,21 +99,25 @@ func TaskDoneBatch(batch []*ConsumerMessage) error {
 // markOne marks one message done with done, a call on the library's
 // message, unless it was marked already; marked, it releases its block.
 func markOne(m *ConsumerMessage, done func(message C.uintptr_t) C.enum_yk_error) error {
-	if m == nil || m.block == nil {
-		return &Error{Code: ErrInvalidArgument, Message: "TaskDone: the message was not taken from a consumer"}
-	}
-	if m.block.lent {
-		return nil
-	}
-	if !atomic.CompareAndSwapUint32(&m.done, 0, 1) {
-		return nil
+	if claimed, err := claimMark(m); !claimed {
+		return err
 	}
 	if err := call(func() C.enum_yk_error { return done(C.uintptr_t(m.message)) }); err != nil {
-		atomic.StoreUint32(&m.done, 0)
+		atomic.StoreUint32(&m.done, doneNot)
 		return err
 	}
 	m.block.release(1)
 	return nil
+}
+
+// claimMark claims m for the caller to mark done: false when it was
+// claimed before (also by another goroutine), or is a lent message, which
+// its group marks; an error when m was not taken from a consumer.
+func claimMark(m *ConsumerMessage) (bool, error) {
+	if m == nil || m.block == nil {
+		return false, &Error{Code: ErrInvalidArgument, Message: "TaskDone: the message was not taken from a consumer"}
+	}
+	return !m.block.lent && atomic.CompareAndSwapUint32(&m.done, doneNot, doneMarked), nil
 }
 
 // markDone marks messages done with done, a call over an array of the
@@ -123,7 +136,7 @@ func markDone(messages []*ConsumerMessage,
 	claimed := make([]uint64, (len(messages)+63)/64)
 	handles := make([]uintptr, 0, len(messages))
 	for i, m := range messages {
-		if m != nil && !m.block.lent && atomic.CompareAndSwapUint32(&m.done, 0, 1) {
+		if m != nil && !m.block.lent && atomic.CompareAndSwapUint32(&m.done, doneNot, doneMarked) {
 			claimed[i>>6] |= 1 << (i & 63)
 			handles = append(handles, m.message)
 		}
@@ -145,8 +158,7 @@ func markDone(messages []*ConsumerMessage,
 // messages of one block (one fill is one block); the others give their
 // claims back.
 func releaseMarked(count int, claimed []uint64, marked int, message func(int) *ConsumerMessage) {
-	var block *messageBlock
-	var run int32
+	var runs blockRuns
 	n := 0
 	for i := 0; i < count; i++ {
 		if claimed[i>>6]&(1<<(i&63)) == 0 {
@@ -154,21 +166,37 @@ func releaseMarked(count int, claimed []uint64, marked int, message func(int) *C
 		}
 		m := message(i)
 		if n >= marked {
-			atomic.StoreUint32(&m.done, 0)
+			atomic.StoreUint32(&m.done, doneNot)
 			continue
 		}
 		n++
-		if m.block != block {
-			if run > 0 {
-				block.release(run)
-			}
-			block, run = m.block, 0
-		}
-		run++
+		runs.add(m)
 	}
-	if run > 0 {
-		block.release(run)
+	runs.end()
+}
+
+// blockRuns releases the blocks of messages marked done, one atomic
+// operation per run of messages of one block.
+type blockRuns struct {
+	block *messageBlock
+	run   int32
+}
+
+// add counts m, marked done, toward its block's release.
+func (r *blockRuns) add(m *ConsumerMessage) {
+	if m.block != r.block {
+		r.end()
+		r.block = m.block
 	}
+	r.run++
+}
+
+// end releases the run counted last.
+func (r *blockRuns) end() {
+	if r.run > 0 {
+		r.block.release(r.run)
+	}
+	r.block, r.run = nil, 0
 }
 
 // messageBlock owns a library batch (yk_message_batch) whose messages
@@ -190,6 +218,16 @@ type messageBlock struct {
 	// outstanding counts its messages not yet marked done (atomic).
 	outstanding int32
 	pool        *blockPool
+	// marks is the queue of the handle that handed its messages out; nil
+	// for a lent block.
+	marks *markQueue
+	// count is how many messages the last fill copied into Go;
+	// handedUpTo is where its queue's next flush starts looking for
+	// queued marks (under the queue's lock); queued is 1 while the block
+	// is in its queue (atomic).
+	count      int
+	handedUpTo int
+	queued     uint32
 }
 
 func freeBlock(b *messageBlock) {
@@ -214,7 +252,7 @@ func (b *messageBlock) release(n int32) {
 // takeOne takes one message with take (the library's get_message or next
 // on a handle) and copies it into Go; the library's message is freed once
 // it is marked done, or with the ConsumerMessage.
-func takeOne(take func(out **C.yk_message) error) (*ConsumerMessage, error) {
+func takeOne(marks *markQueue, take func(out **C.yk_message) error) (*ConsumerMessage, error) {
 	var message *C.yk_message
 	if err := take(&message); err != nil {
 		return nil, err
@@ -224,7 +262,7 @@ func takeOne(take func(out **C.yk_message) error) (*ConsumerMessage, error) {
 		C.yk_message_free(message)
 		return nil, err
 	}
-	block := &messageBlock{single: message, capacity: 1}
+	block := &messageBlock{single: message, capacity: 1, marks: marks}
 	runtime.SetFinalizer(block, freeBlock)
 	return copyViews(block, []C.yk_message_view{view})[0], nil
 }
@@ -234,6 +272,8 @@ type blockPool struct {
 	mu     sync.Mutex
 	idle   map[int][]*messageBlock
 	closed bool
+	// marks is the handle's mark queue, its blocks'.
+	marks *markQueue
 }
 
 const idleBlocksPerCapacity = 2
@@ -251,7 +291,7 @@ func (p *blockPool) get(capacity int) (*messageBlock, error) {
 	if capacity < 1 || capacity > maxBatch {
 		return nil, &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("a batch of %d messages: the limit is 1 to %d", capacity, maxBatch)}
 	}
-	b := &messageBlock{capacity: capacity, pool: p}
+	b := &messageBlock{capacity: capacity, pool: p, marks: p.marks}
 	if err := call(func() C.enum_yk_error { return C.yk_message_batch_new(C.size_t(capacity), &b.batch) }); err != nil {
 		return nil, err
 	}
@@ -307,58 +347,108 @@ func takeViews(pool *blockPool, limit int,
 	return block, unsafe.Slice(views, int(count)), nil
 }
 
-// chunkBytes bounds each allocation of a batch's copies: the Go runtime
-// serves small objects from per-thread caches, several to a span, and
-// large ones (over 32 KiB) from the heap under its lock, with pages
-// returned to the system and faulted in again.
-const chunkBytes = 4 << 10
-
-// messagesPerChunk is how many ConsumerMessages one allocation holds.
-var messagesPerChunk = chunkBytes / int(unsafe.Sizeof(ConsumerMessage{}))
-
-// copyViews makes the ConsumerMessages of views, messages of block: the
-// structs in allocations of up to 4 KiB, and the keys, values and header
-// values in byte arenas of 4 KiB (one over 1 KiB gets its own).
+// copyViews makes the ConsumerMessages of views, messages of block, in
+// three allocations per batch whatever its size: the structs, the keys,
+// values and header values back to back, and the headers. So the
+// allocator, the zeroing and the collector are paid per batch rather than
+// per message; the price is that a message kept keeps its batch's memory
+// (NextBatch says so).
 func copyViews(block *messageBlock, views []C.yk_message_view) []*ConsumerMessage {
-	var a arena
+	size, headerCount := viewSizes(views)
+	messages := make([]ConsumerMessage, len(views))
+	var topic string
+	fillMessages(messages, block, views, make([]byte, size), headerCount, &topic)
 	out := make([]*ConsumerMessage, len(views))
-	var chunk []ConsumerMessage
-	// One Go string per topic of the batch: the views of one topic share
-	// its name's memory while the batch lives.
-	var lastTopic *C.char
-	var lastName string
-	for i := range views {
-		v := &views[i]
-		if len(chunk) == 0 {
-			chunk = make([]ConsumerMessage, min(messagesPerChunk, len(views)-i))
-		}
-		m := &chunk[0]
-		chunk = chunk[1:]
-		if v.topic != lastTopic {
-			lastTopic, lastName = v.topic, C.GoString(v.topic)
-		}
-		m.Topic = lastName
-		m.Partition = int32(v.partition)
-		m.Offset = int64(v.offset)
-		m.Timestamp = time.UnixMilli(int64(v.timestamp))
-		m.TimestampType = TimestampType(v.timestamp_type)
-		if v.key != nil {
-			m.Key = a.copy(unsafe.Pointer(v.key), int(v.key_len))
-		}
-		if v.value != nil {
-			m.Value = a.copy(unsafe.Pointer(v.value), int(v.value_len))
-		}
-		if v.header_count > 0 {
-			m.Headers = a.headers(unsafe.Slice(v.headers, int(v.header_count)))
-		}
-		m.message = uintptr(unsafe.Pointer(v.message))
-		m.block = block
-		out[i] = m
+	for i := range messages {
+		out[i] = &messages[i]
 	}
 	if !block.lent {
+		block.count, block.handedUpTo = len(views), 0
 		atomic.StoreInt32(&block.outstanding, int32(len(views)))
 	}
 	return out
+}
+
+// viewSizes is what the keys, values and header values of views take, in
+// bytes, and how many headers they have.
+func viewSizes(views []C.yk_message_view) (size, headerCount int) {
+	for i := range views {
+		v := &views[i]
+		size += int(v.key_len) + int(v.value_len)
+		if v.header_count > 0 {
+			headerCount += int(v.header_count)
+			for _, h := range unsafe.Slice(v.headers, int(v.header_count)) {
+				size += int(h.value_len)
+			}
+		}
+	}
+	return size, headerCount
+}
+
+// fillMessages makes messages (as many as views) those of views, messages
+// of block: their keys, values and header values copied into bytes (at
+// least viewSizes' size), their headerCount headers in one allocation.
+// topic is the name of the topic last seen, reused while it matches.
+func fillMessages(messages []ConsumerMessage, block *messageBlock, views []C.yk_message_view,
+	bytes []byte, headerCount int, topic *string) {
+	free := bytes[:cap(bytes)]
+	copyBytes := func(data unsafe.Pointer, n int) []byte {
+		if n == 0 {
+			return emptyBytes
+		}
+		out := free[:n:n]
+		free = free[n:]
+		copy(out, unsafe.Slice((*byte)(data), n))
+		return out
+	}
+	var headers []Header
+	if headerCount > 0 {
+		headers = make([]Header, headerCount)
+	}
+	var lastTopic *C.char
+	for i := range views {
+		v := &views[i]
+		if v.topic != lastTopic {
+			lastTopic = v.topic
+			if !cStringIs(v.topic, *topic) {
+				*topic = C.GoString(v.topic)
+			}
+		}
+		// Field by field: a struct literal is built aside and copied.
+		m := &messages[i]
+		m.Topic = *topic
+		m.Partition = int32(v.partition)
+		m.TimestampType = TimestampType(v.timestamp_type)
+		m.Offset = int64(v.offset)
+		m.Timestamp = time.UnixMilli(int64(v.timestamp))
+		m.message = uintptr(unsafe.Pointer(v.message))
+		m.block = block
+		m.done = doneNot
+		m.index, m.handed = uint16(i), false
+		m.Key, m.Value, m.Headers = nil, nil, nil
+		if v.key != nil {
+			m.Key = copyBytes(unsafe.Pointer(v.key), int(v.key_len))
+		}
+		if v.value != nil {
+			m.Value = copyBytes(unsafe.Pointer(v.value), int(v.value_len))
+		}
+		if v.header_count > 0 {
+			n := int(v.header_count)
+			m.Headers, headers = headers[:n:n], headers[n:]
+			for j, h := range unsafe.Slice(v.headers, n) {
+				m.Headers[j].Key = C.GoStringN(h.name, C.int(h.name_len))
+				if h.value != nil {
+					m.Headers[j].Value = copyBytes(unsafe.Pointer(h.value), int(h.value_len))
+				}
+			}
+		}
+	}
+}
+
+// cStringIs says whether the C string s is name.
+func cStringIs(s *C.char, name string) bool {
+	bytes := unsafe.Slice((*byte)(unsafe.Pointer(s)), len(name)+1)
+	return string(bytes[:len(name)]) == name && bytes[len(name)] == 0
 }
 
 // lentBlock stands for the library's messages lent to a process callback.
@@ -385,55 +475,4 @@ func writeError(buffer *C.char, size C.size_t, text string) {
 	out := unsafe.Slice((*byte)(unsafe.Pointer(buffer)), int(size))
 	n := copy(out[:len(out)-1], text)
 	out[n] = 0
-}
-
-// arena is where copyViews copies a batch's bytes.
-type arena struct {
-	free []byte
-}
-
-// copy copies n bytes at data (not NULL) into the arena: empty for 0.
-func (a *arena) copy(data unsafe.Pointer, n int) []byte {
-	if n == 0 {
-		return emptyBytes
-	}
-	if n > len(a.free) {
-		return a.copyNew(data, n)
-	}
-	b := a.free[:n:n]
-	a.free = a.free[n:]
-	copy(b, unsafe.Slice((*byte)(data), n))
-	return b
-}
-
-// copyNew is copy when the arena is full: a new arena, or an allocation
-// of its own for a large copy.
-func (a *arena) copyNew(data unsafe.Pointer, n int) []byte {
-	if n > chunkBytes/4 {
-		b := make([]byte, n)
-		copy(b, unsafe.Slice((*byte)(data), n))
-		return b
-	}
-	a.free = make([]byte, chunkBytes)
-	return a.copy(data, n)
-}
-
-// headers copies a view's headers.
-func (a *arena) headers(headers []C.yk_header) []Header {
-	out := make([]Header, len(headers))
-	for j := range headers {
-		h := &headers[j]
-		out[j].Key = C.GoStringN(h.name, C.int(h.name_len))
-		if h.value != nil {
-			out[j].Value = a.copy(unsafe.Pointer(h.value), int(h.value_len))
-		}
-	}
-	return out
-}
-
-func min(a, b int) int {
-	if a < b {
-		return a
-	}
-	return b
 }
