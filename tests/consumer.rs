@@ -441,6 +441,53 @@ fn a_message_larger_than_fetch_message_max_bytes_still_comes() {
     }
 }
 
+/// `queued_max_messages_kbytes` stops fetching ahead once the queue holds
+/// that much. Two batches per partition, and the mock answers with one
+/// batch per partition: a consumer that reads nothing queues both batches
+/// of every partition by default, one batch of each (its first answer)
+/// under a 1 KiB limit; and the bounded one still reads everything.
+#[test]
+fn queued_max_messages_kbytes_bounds_what_is_fetched_ahead() {
+    const SIZE: usize = 20_000;
+    let mock = MockCluster::start(1);
+    mock.create_topic("ahead", 4);
+    for _ in 0..2 {
+        for partition in 0..4 {
+            produce_with_kcat(mock.bootstrap(), "ahead", partition, "none", &sample_records(1, SIZE));
+        }
+    }
+    let bounded = connected(
+        simple("ahead", None),
+        mock.bootstrap(),
+        "bounded",
+        &[("queued_max_messages_kbytes", "1")],
+    );
+    let unbounded = connected(simple("ahead", None), mock.bootstrap(), "unbounded", &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while unbounded.queued_bytes() < 8 * SIZE {
+        assert!(
+            Instant::now() < deadline,
+            "the default limit queued only {} bytes",
+            unbounded.queued_bytes()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let queued = bounded.queued_bytes();
+    assert!(
+        (4 * SIZE..8 * SIZE).contains(&queued),
+        "the bounded consumer queued {queued} bytes: not its first answer alone"
+    );
+    let mut values: Vec<usize> = read(&bounded, 8, Duration::from_secs(10))
+        .iter()
+        .map(|m| m.value().map_or(0, <[u8]>::len))
+        .collect();
+    values.dedup();
+    assert_eq!(values, [SIZE], "every message whole");
+    assert_nothing_more(&bounded);
+    assert_eq!(bounded.queued_bytes(), 0, "all taken");
+}
+
 #[test]
 fn answers_cut_at_fetch_max_bytes_serve_the_partitions_in_turn() {
     let mock = MockCluster::start(1);

@@ -124,6 +124,10 @@ type ConsumerOptions struct {
 	// FetchMaxBytes bounds one fetch answer over all its partitions
 	// (librdkafka's fetch.max.bytes; the library's default is 2 MiB).
 	FetchMaxBytes int
+	// QueuedMaxMessagesKbytes bounds the fetched messages a consumer keeps
+	// ahead of the program, in KiB over all its partitions (librdkafka's
+	// queued.max.messages.kbytes; the library's default is 65536).
+	QueuedMaxMessagesKbytes int
 	// PartitionerCooldown is how long the membership must stay unchanged
 	// before allocation (the library's default is 30 s).
 	PartitionerCooldown     *time.Duration
@@ -164,6 +168,7 @@ func (o ConsumerOptions) Options() Options {
 	b.milliseconds("fetch_wait_max_ms", o.FetchWaitMax)
 	b.int("fetch_message_max_bytes", o.FetchMessageMaxBytes)
 	b.int("fetch_max_bytes", o.FetchMaxBytes)
+	b.int("queued_max_messages_kbytes", o.QueuedMaxMessagesKbytes)
 	if o.PartitionerCooldown != nil {
 		b.set("partitioner_cooldown", strconv.FormatFloat(o.PartitionerCooldown.Seconds(), 'f', -1, 64))
 	}

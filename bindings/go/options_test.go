@@ -39,12 +39,13 @@ func TestConsumerOptionsConvertToTheLibrarysOptions(t *testing.T) {
 		PartitionerCooldown:        Ptr(1500 * time.Millisecond),
 		ZookeeperSessionTimeout:    6 * time.Second,
 		FetchMaxBytes:              4 << 20,
+		QueuedMaxMessagesKbytes:    1024,
 		OffsetStorage:              "kafka",
 		MetricsDimensions:          map[string]string{"zone": "a", "app": "b"},
 	}.Options()
 	want := Options{"auto_offset_reset": "largest", "auto_commit_enable": "false",
 		"auto_commit_interval_messages": "0", "consumer_timeout_ms": "-1", "partitioner_cooldown": "1.5",
-		"zookeeper_session_timeout_ms": "6000", "fetch_max_bytes": "4194304", "offset_storage": "kafka",
+		"zookeeper_session_timeout_ms": "6000", "fetch_max_bytes": "4194304", "queued_max_messages_kbytes": "1024", "offset_storage": "kafka",
 		"metrics_dimensions": "app=b,zone=a"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v\nwant %v", got, want)

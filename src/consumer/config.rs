@@ -79,6 +79,15 @@ pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
         doc: "Bytes one fetch answer holds over all its partitions, at most (librdkafka's fetch.max.bytes); never less than fetch_message_max_bytes.",
     },
     OptionSpec {
+        name: "queued_max_messages_kbytes",
+        kind: OptionKind::Int {
+            min: 1,
+            max: 2_097_151,
+        },
+        default: "65536",
+        doc: "Kilobytes of fetched messages the consumer keeps ahead of the application over all its partitions (librdkafka's queued.max.messages.kbytes): no fetch starts while the queue holds this much; fetches out already still land, and an empty queue always fetches.",
+    },
+    OptionSpec {
         name: "partitioner_cooldown",
         kind: OptionKind::Text,
         default: "30",
@@ -235,6 +244,8 @@ pub struct ConsumerConfig {
     pub fetch_wait_max: Duration,
     /// `fetch_message_max_bytes`.
     pub fetch_message_max_bytes: i32,
+    /// `queued_max_messages_kbytes`, in bytes.
+    pub queued_max_bytes: usize,
     /// `fetch_max_bytes`.
     pub fetch_max_bytes: i32,
     /// Membership quiet time before allocation.
@@ -322,6 +333,7 @@ impl ConsumerConfig {
             fetch_min_bytes: int("fetch_min_bytes")? as i32,
             fetch_wait_max: millis("fetch_wait_max_ms")?,
             fetch_message_max_bytes: int("fetch_message_max_bytes")? as i32,
+            queued_max_bytes: int("queued_max_messages_kbytes")? as usize * 1024,
             fetch_max_bytes: int("fetch_max_bytes")? as i32,
             partitioner_cooldown: parse_seconds("partitioner_cooldown", options.text("partitioner_cooldown"))?,
             use_group_sha: options.bool("use_group_sha")?,

@@ -61,6 +61,9 @@ pub struct FetchSettings {
     pub failure_backoff: Duration,
     /// Told of fetches and their errors, if anyone listens.
     pub observer: Option<Arc<dyn FetchObserver>>,
+    /// Bytes of messages the queue may hold before no fetch starts
+    /// (`queued_max_messages_kbytes`); fetches out already still land.
+    pub max_queued_bytes: usize,
 }
 
 /// Messages of one partition from one fetch, in offset order.
@@ -77,6 +80,8 @@ pub struct Chunk {
     /// The records, made messages one at a time as the application takes
     /// them ([`Message::from_record`](crate::consumer::Message)).
     pub records: Records,
+    /// What the records held when queued ([`Records::held_bytes`]).
+    held_bytes: usize,
 }
 
 /// What the application takes from the queue.
@@ -93,6 +98,8 @@ struct FetchState {
     ready: VecDeque<Ready>,
     /// Chunks of messages queued so far: the clock of [`PartitionFetch::served`].
     chunks_queued: u64,
+    /// What the chunks in `ready` hold ([`Records::held_bytes`]).
+    queued_bytes: usize,
     stopped: bool,
     /// Set by [`Fetcher::interrupt`], taken by the wait it ends.
     interrupted: bool,
@@ -116,6 +123,7 @@ impl Shared {
 pub struct Fetcher {
     shared: Arc<Shared>,
     task: AbortHandle,
+    max_queued_bytes: usize,
 }
 
 impl Fetcher {
@@ -135,8 +143,13 @@ impl Fetcher {
             wake: Notify::new(),
             readiness,
         });
+        let max_queued_bytes = settings.max_queued_bytes;
         let task = tasks.spawn(schedule(Arc::clone(&shared), cluster, settings));
-        Fetcher { shared, task }
+        Fetcher {
+            shared,
+            task,
+            max_queued_bytes,
+        }
     }
 
     /// Fetches `partition` from `position` on, as assignment `assignment`
@@ -167,6 +180,12 @@ impl Fetcher {
             let Ready::Chunk(chunk) = &ready else {
                 return Some(ready);
             };
+            let was_full = state.queued_bytes >= self.max_queued_bytes;
+            state.queued_bytes -= chunk.held_bytes;
+            let room_made = was_full && state.queued_bytes < self.max_queued_bytes;
+            if room_made {
+                self.shared.wake.notify_one();
+            }
             let Some(fetch) = state
                 .partitions
                 .get_mut(&chunk.partition)
@@ -176,7 +195,7 @@ impl Fetcher {
             };
             fetch.queued -= 1;
             let leader = fetch.leader;
-            if leader.is_none_or(|leader| refill_due(&state.partitions, leader)) {
+            if !room_made && leader.is_none_or(|leader| refill_due(&state.partitions, leader)) {
                 self.shared.wake.notify_one();
             }
             return Some(ready);
@@ -225,6 +244,11 @@ impl Fetcher {
             let _state = shared.lock();
             shared.data_ready.notify_all();
         }
+    }
+
+    /// What the queued chunks hold ([`Records::held_bytes`]).
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.lock().queued_bytes
     }
 
     /// Ends the current [`Fetcher::wait`] early as if its time ran out, or
@@ -345,6 +369,12 @@ impl Scheduler {
             if state.stopped {
                 return None;
             }
+            // A full queue starts no fetch until the application takes a
+            // chunk ([`Fetcher::take`] wakes the task then); an empty one
+            // always does, however small the limit.
+            if state.queued_bytes >= self.settings.max_queued_bytes && !state.ready.is_empty() {
+                return Some(None);
+            }
             plan_fetches(
                 &mut state.partitions,
                 &metadata,
@@ -457,12 +487,15 @@ impl Scheduler {
                 fetch.served = state.chunks_queued;
             }
             fetch.queued += 1;
+            let held_bytes = records.held_bytes();
+            state.queued_bytes += held_bytes;
             state.ready.push_back(Ready::Chunk(Chunk {
                 partition,
                 assignment,
                 reset_to,
                 next_offset: fetch.position,
                 records,
+                held_bytes,
             }));
             pushed = true;
         }
@@ -628,6 +661,7 @@ mod tests {
             retry_backoff: Duration::from_millis(100),
             failure_backoff: Duration::from_millis(100),
             observer: None,
+            max_queued_bytes: 1 << 20,
         };
         Fetcher::start(cluster, settings, tasks, Arc::new(Readiness::new().unwrap()))
     }

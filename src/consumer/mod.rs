@@ -353,6 +353,14 @@ impl Consumer {
         self.take_ready(self.fetcher()?, max, true, &mut put)
     }
 
+    /// The bytes of fetched messages waiting in the consumer's queue for the
+    /// application, as `queued_max_messages_kbytes` counts them (records,
+    /// keys, values, headers); 0 before `connect`. What the application
+    /// took already is not counted.
+    pub fn queued_bytes(&self) -> usize {
+        self.fetcher.get().map_or(0, Fetcher::queued_bytes)
+    }
+
     /// Ends a blocked [`Consumer::get_message`] (or the next one) early, as
     /// if its time ran out: a group's member has an event for the thread
     /// that waits for messages.
@@ -590,6 +598,7 @@ impl Consumer {
             retry_backoff: config.client.reconnect_backoff.max(MIN_RETRY_BACKOFF),
             failure_backoff: FAILURE_BACKOFF,
             observer: self.fetch_observer.clone(),
+            max_queued_bytes: config.queued_max_bytes,
         }
     }
 

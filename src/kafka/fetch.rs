@@ -94,6 +94,28 @@ impl Records {
             .any(|record| record.offset >= first_offset)
     }
 
+    /// The memory the records hold: each record, its key, value and
+    /// headers (a compressed batch's records are slices of its inflated
+    /// form, a plain batch's of the answer). What a consumer's queue counts
+    /// against `queued_max_messages_kbytes`.
+    pub fn held_bytes(&self) -> usize {
+        self.current[self.next..]
+            .iter()
+            .chain(self.batches.as_slice().iter().flat_map(|batch| &batch.records))
+            .map(|record| {
+                let headers: usize = record
+                    .headers
+                    .iter()
+                    .map(|(name, value)| name.len() + value.as_ref().map_or(0, |v| v.len()))
+                    .sum();
+                std::mem::size_of::<Record>()
+                    + record.key.as_ref().map_or(0, |k| k.len())
+                    + record.value.as_ref().map_or(0, |v| v.len())
+                    + headers
+            })
+            .sum()
+    }
+
     /// The next record from the asked offset on, for the caller to take
     /// its fields from; `None` when none is left.
     pub fn next_record(&mut self) -> Option<&mut Record> {

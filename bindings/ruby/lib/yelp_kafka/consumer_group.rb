@@ -5,7 +5,8 @@ module YelpKafka
   # ("smallest" | "largest"), auto_commit_enable, auto_commit_interval_ms,
   # auto_commit_interval_messages, consumer_timeout_ms (negative: wait
   # forever), fetch_min_bytes, fetch_wait_max_ms, fetch_message_max_bytes,
-  # fetch_max_bytes, client_id, partitioner_cooldown (seconds), use_group_sha,
+  # fetch_max_bytes, queued_max_messages_kbytes, client_id,
+  # partitioner_cooldown (seconds), use_group_sha,
   # max_termination_timeout_secs, offset_storage ("kafka" | "zookeeper" |
   # "dual"), metrics_dimensions, and the client options; plus
   # pre_rebalance_callback and post_rebalance_callback, objects answering
