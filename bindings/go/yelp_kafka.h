@@ -999,8 +999,8 @@ void yk_consumer_free(struct yk_consumer *consumer);
  * `fetch_message_max_bytes=2097152`, `client_id=yelp-kafka`,
  * `partitioner_cooldown=30`, `use_group_sha=true`,
  * `max_termination_timeout_secs=10`, `offset_storage=zookeeper`,
- * `group_protocol=zookeeper`, `fetch_max_bytes=2097152` (not a Python
- * option), and for `group_protocol=kafka`
+ * `group_protocol=zookeeper`, `fetch_max_bytes=2097152` and
+ * `queued_max_messages_kbytes=65536` (not Python options), and for `group_protocol=kafka`
  * `partition_assignment_strategy=range`, `session_timeout_ms=45000`,
  * `heartbeat_interval_ms=3000`, `max_poll_interval_ms=300000`,
  * `group_instance_id=` (dynamic membership), and for
