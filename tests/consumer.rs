@@ -444,8 +444,10 @@ fn a_message_larger_than_fetch_message_max_bytes_still_comes() {
 /// `queued_max_messages_kbytes` stops fetching ahead once the queue holds
 /// that much. Two batches per partition, and the mock answers with one
 /// batch per partition: a consumer that reads nothing queues both batches
-/// of every partition by default, one batch of each (its first answer)
-/// under a 1 KiB limit; and the bounded one still reads everything.
+/// of every partition by default, and under a 1 KiB limit only its first
+/// answer, one batch of some partitions (all four, or fewer when it starts
+/// fetching before every partition's offset is known, as under load); and
+/// the bounded one still reads everything.
 #[test]
 fn queued_max_messages_kbytes_bounds_what_is_fetched_ahead() {
     const SIZE: usize = 20_000;
@@ -475,8 +477,8 @@ fn queued_max_messages_kbytes_bounds_what_is_fetched_ahead() {
     std::thread::sleep(Duration::from_millis(500));
     let queued = bounded.queued_bytes();
     assert!(
-        (4 * SIZE..8 * SIZE).contains(&queued),
-        "the bounded consumer queued {queued} bytes: not its first answer alone"
+        (SIZE..5 * SIZE).contains(&queued),
+        "the bounded consumer queued {queued} bytes: not one answer of at most a batch per partition"
     );
     let mut values: Vec<usize> = read(&bounded, 8, Duration::from_secs(10))
         .iter()
