@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Everything `make test` runs, in order: setup, lint, the header check, the
-# Rust unit and integration tests against Debian's librdkafka 2.0.2 mock and
-# again against the modern 2.16 mock from the confluent-kafka wheel, then the
-# C API tests and examples on both mocks, then the Go, Ruby and C++
-# bindings. One shared ZooKeeper serves every test process (each test takes its own chroot); it is
-# stopped on exit, also on failure.
+# Rust unit and integration tests against Debian's librdkafka 2.0.2 mock
+# beside the integration tests against the modern 2.16 mock from the
+# confluent-kafka wheel (scripts/rust-tests.sh), then the C API tests and
+# examples on both mocks, then the Go, Ruby and C++ bindings. One shared
+# ZooKeeper serves every test process (each test takes its own chroot); it
+# is stopped on exit, also on failure.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,11 +47,8 @@ step "ZooKeeper for the tests on 127.0.0.1:$zk_port"
 scripts/zookeeper.sh start "$zk_dir" "$zk_port"
 export YK_TEST_ZOOKEEPER="127.0.0.1:$zk_port"
 
-step "Rust tests (librdkafka 2.0.2 mock)"
-cargo test --quiet
-
-step "Rust integration tests (librdkafka 2.16 mock)"
-YK_MOCK_LIB="$(scripts/modern-mock-lib.sh)" cargo test --quiet --tests
+step "Rust tests on the 2.0.2 and 2.16 mocks, side by side"
+scripts/rust-tests.sh
 
 # The C suites (lifecycle stress and valgrind included) run on both mocks
 # too; cluster.sh restarts its Kafka clusters on the library asked for.
