@@ -261,8 +261,9 @@ impl ConsumerGroup {
     /// the consumer's partitions before it lets go of it). Only a message
     /// that had to be waited for is checked again after the wait
     /// ([`ConsumerGroup::hand_out`]). The clock is read once per call,
-    /// under the lock: the deadline, the partition-refresh check and the
-    /// partitioner's trust check share it, unless the refresh acted
+    /// under the lock: the deadline, the partition-refresh check, the
+    /// partitioner's step (a Kafka member's sign of life) and its trust
+    /// check share it, unless the refresh acted
     /// (callbacks, ZooKeeper, Kafka), after which the trust check reads it
     /// again; so the time it compares is never older than the last wait.
     /// Another read comes only when there is something to wait for: these
@@ -479,12 +480,15 @@ impl ConsumerGroup {
             acted = true;
             self.assign(state, partitions, handler)?;
         }
+        // What acted above may have waited: the partitioner is asked at the
+        // time it is asked, its member's sign of life.
+        let mut now = if acted { Instant::now() } else { now };
         loop {
             let step = state
                 .partitioner
                 .as_ref()
                 .expect("a started group has a partitioner")
-                .step();
+                .step(now);
             acted |= !matches!(step, Step::Continue);
             match step {
                 Step::Continue => return Ok(acted),
@@ -493,6 +497,7 @@ impl ConsumerGroup {
                 Step::ReleaseSome(partitions) => self.release_some(state, &partitions, handler)?,
                 Step::Fail(error) => return Err(self.fail(state, error)),
             }
+            now = Instant::now();
         }
     }
 

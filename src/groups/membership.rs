@@ -109,8 +109,10 @@ pub(crate) enum Step {
 /// holder does everything in response — callbacks, commits, assigning and
 /// revoking — itself (docs/consumer-groups.md).
 pub(crate) trait Balancer: Send + Sync {
-    /// What the holder must do now; an `Acquire` is given once per acquisition.
-    fn step(&self) -> Step;
+    /// What the holder must do at `now`, a time it read just before (a
+    /// member of Kafka's group counts the call as the holder's sign of
+    /// life then); an `Acquire` is given once per acquisition.
+    fn step(&self, now: Instant) -> Step;
     /// The holder gave up `released` after a `Step::Release` or a
     /// `Step::ReleaseSome`.
     fn released(&self, released: Released<'_>);
@@ -145,7 +147,7 @@ pub(crate) trait Balancer: Send + Sync {
 }
 
 impl Balancer for SetPartitioner {
-    fn step(&self) -> Step {
+    fn step(&self, _now: Instant) -> Step {
         match SetPartitioner::instruction(self) {
             Instruction::Continue => Step::Continue,
             Instruction::Acquire(names) => match names.iter().map(|name| partition_of(name)).collect() {
@@ -205,8 +207,8 @@ impl From<MemberEvent> for Step {
 }
 
 impl Balancer for KafkaGroupMember {
-    fn step(&self) -> Step {
-        self.event().into()
+    fn step(&self, now: Instant) -> Step {
+        self.event(now).into()
     }
 
     fn released(&self, released: Released<'_>) {
@@ -248,8 +250,8 @@ impl Balancer for KafkaGroupMember {
 }
 
 impl Balancer for ConsumerGroupMember {
-    fn step(&self) -> Step {
-        self.event().into()
+    fn step(&self, now: Instant) -> Step {
+        self.event(now).into()
     }
 
     fn released(&self, released: Released<'_>) {

@@ -204,10 +204,10 @@ impl ConsumerGroupMember {
         Arc::clone(&self.shared.generation)
     }
 
-    /// What the holder must do now; each call is its sign of life for
-    /// `max_poll_interval`.
-    pub fn event(&self) -> MemberEvent {
-        let (mut status, failure) = self.shared.polled();
+    /// What the holder must do now; each call is its sign of life at
+    /// `now` (a time it read just before) for `max_poll_interval`.
+    pub fn event(&self, now: Instant) -> MemberEvent {
+        let (mut status, failure) = self.shared.polled(now);
         if let Some(error) = failure {
             return MemberEvent::Failed(error);
         }

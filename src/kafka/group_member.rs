@@ -279,10 +279,10 @@ impl KafkaGroupMember {
     }
 
     /// What the holder must do now; an `Assigned` is given once per
-    /// generation. Each call counts as the holder's sign of life for
-    /// `max_poll_interval`.
-    pub fn event(&self) -> MemberEvent {
-        let (mut status, failure) = self.shared.polled();
+    /// generation. Each call counts as the holder's sign of life at `now`
+    /// (a time it read just before) for `max_poll_interval`.
+    pub fn event(&self, now: Instant) -> MemberEvent {
+        let (mut status, failure) = self.shared.polled(now);
         if let Some(error) = failure {
             return MemberEvent::Failed(error);
         }

@@ -137,9 +137,10 @@ impl<S: MemberStatus> SharedStatus<S> {
         now.saturating_duration_since(confirmed_at) < self.trust
     }
 
-    /// The holder asks for an event, its sign of life: the status, and the
-    /// event that ends the holder when the member failed.
-    pub(crate) fn polled(&self) -> (MutexGuard<'_, S>, Option<Error>) {
+    /// The holder asks for an event at `now` (a time it read just before),
+    /// its sign of life: the status, and the event that ends the holder
+    /// when the member failed.
+    pub(crate) fn polled(&self, now: Instant) -> (MutexGuard<'_, S>, Option<Error>) {
         let mut status = self.lock();
         let failure = status.failed().then(|| {
             status
@@ -148,7 +149,7 @@ impl<S: MemberStatus> SharedStatus<S> {
                 .clone()
                 .unwrap_or_else(|| Error::new(ErrorCode::ConsumerGroup, "the group member failed"))
         });
-        status.liveness().polled_at = Instant::now();
+        status.liveness().polled_at = now;
         (status, failure)
     }
 

@@ -245,7 +245,7 @@ impl MultiprocessingGroup {
             if self.gate.stop_requested() {
                 return Ok(());
             }
-            match partitioner.step() {
+            match partitioner.step(Instant::now()) {
                 Step::Continue => {}
                 Step::Acquire(partitions) => {
                     for partition in partitions {
