@@ -187,7 +187,6 @@ impl ConsumerGroup {
             let vouched = {
                 let mut state = self.lock();
                 self.refresh(&mut state, handler, Instant::now())
-                    .map(|_| deliverable(&state, Instant::now()))
             };
             match vouched {
                 Err(error) => break Err(error),
@@ -279,16 +278,13 @@ impl ConsumerGroup {
         loop {
             let vouched = {
                 let mut state = self.lock();
-                let mut now = Instant::now();
+                let now = Instant::now();
                 if let Some(timeout) = timeout {
                     deadline.get_or_insert(now + timeout);
                 }
-                if self.refresh(&mut state, handler, now)? {
-                    now = Instant::now();
-                }
+                let vouched = self.refresh(&mut state, handler, now)?;
                 // A wakeup while allocating ends the wait within one attempt.
                 self.consumer.wakeup().take()?;
-                let vouched = deliverable(&state, now);
                 if vouched {
                     if let Some(message) = state.withheld.take() {
                         put(message);
@@ -457,7 +453,10 @@ impl ConsumerGroup {
 
     /// Follows the partitioner, under the group's lock: refreshes the
     /// partition set when due at `now`, then acts on every instruction
-    /// pending. Returns whether it did anything (time passed meanwhile).
+    /// pending. Returns whether messages may be handed out ([`deliverable`])
+    /// at the time the partitioner last answered, which answers that with
+    /// its step: `now` when there was nothing to do, otherwise a time read
+    /// after acting, since time passed meanwhile.
     fn refresh(&self, state: &mut GroupState, handler: &mut dyn RebalanceHandler, now: Instant) -> Result<bool> {
         if let Some(failure) = &state.failure {
             return Err(failure.clone());
@@ -480,18 +479,18 @@ impl ConsumerGroup {
             acted = true;
             self.assign(state, partitions, handler)?;
         }
-        // What acted above may have waited: the partitioner is asked at the
-        // time it is asked, its member's sign of life.
+        // What acted above, and each action below, may have waited: the
+        // partitioner is asked with a time read after it, which both its
+        // answer about handing out and its member's sign of life take.
         let mut now = if acted { Instant::now() } else { now };
         loop {
-            let step = state
+            let (step, vouched) = state
                 .partitioner
                 .as_ref()
                 .expect("a started group has a partitioner")
-                .step(now);
-            acted |= !matches!(step, Step::Continue);
+                .step_vouched(now);
             match step {
-                Step::Continue => return Ok(acted),
+                Step::Continue => return Ok(vouched && settled(state)),
                 Step::Acquire(partitions) => self.assign(state, partitions, handler)?,
                 Step::Release => self.release(state, handler)?,
                 Step::ReleaseSome(partitions) => self.release_some(state, &partitions, handler)?,
@@ -640,12 +639,17 @@ impl ConsumerGroup {
 /// partitions acquired and assigned, the ZooKeeper connection up and the
 /// session confirmed recently (the partitioner's `may_deliver_at`).
 fn deliverable(state: &GroupState, now: Instant) -> bool {
-    state.failure.is_none()
-        && state.unassigned.is_none()
+    settled(state)
         && state
             .partitioner
             .as_ref()
             .is_some_and(|partitioner| partitioner.may_deliver_at(now))
+}
+
+/// No failure and no acquired partition left to assign: the group's part
+/// of [`deliverable`].
+fn settled(state: &GroupState) -> bool {
+    state.failure.is_none() && state.unassigned.is_none()
 }
 
 impl Drop for ConsumerGroup {

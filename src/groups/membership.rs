@@ -111,8 +111,15 @@ pub(crate) enum Step {
 pub(crate) trait Balancer: Send + Sync {
     /// What the holder must do at `now`, a time it read just before (a
     /// member of Kafka's group counts the call as the holder's sign of
-    /// life then); an `Acquire` is given once per acquisition.
-    fn step(&self, now: Instant) -> Step;
+    /// life then), and with `Continue` whether it may hand out messages
+    /// then ([`Balancer::may_deliver_at`]), both under one lock: the
+    /// question the holder asks before every message. An `Acquire` is
+    /// given once per acquisition.
+    fn step_vouched(&self, now: Instant) -> (Step, bool);
+    /// [`Balancer::step_vouched`] without the answer about handing out.
+    fn step(&self, now: Instant) -> Step {
+        self.step_vouched(now).0
+    }
     /// The holder gave up `released` after a `Step::Release` or a
     /// `Step::ReleaseSome`.
     fn released(&self, released: Released<'_>);
@@ -147,8 +154,9 @@ pub(crate) trait Balancer: Send + Sync {
 }
 
 impl Balancer for SetPartitioner {
-    fn step(&self, _now: Instant) -> Step {
-        match SetPartitioner::instruction(self) {
+    fn step_vouched(&self, now: Instant) -> (Step, bool) {
+        let (instruction, vouched) = SetPartitioner::instruction_vouched(self, now);
+        let step = match instruction {
             Instruction::Continue => Step::Continue,
             Instruction::Acquire(names) => match names.iter().map(|name| partition_of(name)).collect() {
                 Ok(partitions) => Step::Acquire(partitions),
@@ -156,7 +164,8 @@ impl Balancer for SetPartitioner {
             },
             Instruction::Release => Step::Release,
             Instruction::Fail(error) => Step::Fail(error),
-        }
+        };
+        (step, vouched)
     }
 
     /// The partitioner only ever asks for every partition.
@@ -207,8 +216,9 @@ impl From<MemberEvent> for Step {
 }
 
 impl Balancer for KafkaGroupMember {
-    fn step(&self, now: Instant) -> Step {
-        self.event(now).into()
+    fn step_vouched(&self, now: Instant) -> (Step, bool) {
+        let (event, vouched) = self.event(now);
+        (event.into(), vouched)
     }
 
     fn released(&self, released: Released<'_>) {
@@ -250,8 +260,9 @@ impl Balancer for KafkaGroupMember {
 }
 
 impl Balancer for ConsumerGroupMember {
-    fn step(&self, now: Instant) -> Step {
-        self.event(now).into()
+    fn step_vouched(&self, now: Instant) -> (Step, bool) {
+        let (event, vouched) = self.event(now);
+        (event.into(), vouched)
     }
 
     fn released(&self, released: Released<'_>) {

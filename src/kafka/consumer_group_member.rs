@@ -206,12 +206,15 @@ impl ConsumerGroupMember {
 
     /// What the holder must do now; each call is its sign of life at
     /// `now` (a time it read just before) for `max_poll_interval`.
-    pub fn event(&self, now: Instant) -> MemberEvent {
+    /// With `Continue`, whether the holder may hand out messages at `now`
+    /// too, under the same lock ([`Self::may_deliver_at`]): the question a
+    /// holder asks before every message.
+    pub fn event(&self, now: Instant) -> (MemberEvent, bool) {
         let (mut status, failure) = self.shared.polled(now);
         if let Some(error) = failure {
-            return MemberEvent::Failed(error);
+            return (MemberEvent::Failed(error), false);
         }
-        match status.state {
+        let event = match status.state {
             _ if status.revoke_all => MemberEvent::Revoke,
             _ if !status.revoking.is_empty() => MemberEvent::RevokeSome(status.revoking.clone()),
             State::Assigned if status.handed_out != status.assignments => {
@@ -219,7 +222,9 @@ impl ConsumerGroupMember {
                 MemberEvent::Assigned(std::mem::take(&mut status.added))
             }
             _ => MemberEvent::Continue,
-        }
+        };
+        let vouched = matches!(event, MemberEvent::Continue) && self.vouches(&status, now);
+        (event, vouched)
     }
 
     /// The holder gave up `released` after a `Revoke` or `RevokeSome`. A
@@ -233,7 +238,10 @@ impl ConsumerGroupMember {
     /// just before): it holds an assignment and the coordinator accepted a
     /// heartbeat recently.
     pub fn may_deliver_at(&self, now: Instant) -> bool {
-        let status = self.shared.lock();
+        self.vouches(&self.shared.lock(), now)
+    }
+
+    fn vouches(&self, status: &Status, now: Instant) -> bool {
         status.state == State::Assigned && !status.revoke_all && self.shared.trusted(status.liveness.confirmed_at, now)
     }
 

@@ -281,12 +281,15 @@ impl KafkaGroupMember {
     /// What the holder must do now; an `Assigned` is given once per
     /// generation. Each call counts as the holder's sign of life at `now`
     /// (a time it read just before) for `max_poll_interval`.
-    pub fn event(&self, now: Instant) -> MemberEvent {
+    /// With `Continue`, whether the holder may hand out messages at `now`
+    /// too, under the same lock ([`Self::may_deliver_at`]): the question a
+    /// holder asks before every message.
+    pub fn event(&self, now: Instant) -> (MemberEvent, bool) {
         let (mut status, failure) = self.shared.polled(now);
         if let Some(error) = failure {
-            return MemberEvent::Failed(error);
+            return (MemberEvent::Failed(error), false);
         }
-        match status.state {
+        let event = match status.state {
             State::Revoking => MemberEvent::Revoke,
             State::Assigned if !status.moved.is_empty() => MemberEvent::RevokeSome(status.moved.clone()),
             State::Assigned if status.handed_out != status.assignments => {
@@ -294,7 +297,9 @@ impl KafkaGroupMember {
                 MemberEvent::Assigned(std::mem::take(&mut status.added))
             }
             _ => MemberEvent::Continue,
-        }
+        };
+        let vouched = matches!(event, MemberEvent::Continue) && self.vouches(&status, now);
+        (event, vouched)
     }
 
     /// The holder gave up `released` after a `Revoke` or `RevokeSome`: the
@@ -309,7 +314,10 @@ impl KafkaGroupMember {
     /// just before): an assignment is held and the coordinator confirmed
     /// the membership recently.
     pub fn may_deliver_at(&self, now: Instant) -> bool {
-        let status = self.shared.lock();
+        self.vouches(&self.shared.lock(), now)
+    }
+
+    fn vouches(&self, status: &Status, now: Instant) -> bool {
         status.state == State::Assigned && (status.rejoining || self.shared.trusted(status.liveness.confirmed_at, now))
     }
 

@@ -248,7 +248,20 @@ impl SetPartitioner {
 
     /// What the holder must do now; an `Acquire` is given once per acquisition.
     pub fn instruction(&self) -> Instruction {
+        self.instruction_vouched(Instant::now()).0
+    }
+
+    /// [`SetPartitioner::instruction`], and with `Continue` whether the
+    /// holder may hand out messages at `now` (a time it read just before),
+    /// under one lock: the question a holder asks before every message.
+    pub fn instruction_vouched(&self, now: Instant) -> (Instruction, bool) {
         let mut status = self.shared.lock();
+        let instruction = Self::instruction_in(&mut status);
+        let vouched = matches!(instruction, Instruction::Continue) && self.vouches(&status, now);
+        (instruction, vouched)
+    }
+
+    fn instruction_in(status: &mut Status) -> Instruction {
         match status.state {
             PartitionState::Failure => Instruction::Fail(
                 status
@@ -275,8 +288,11 @@ impl SetPartitioner {
     /// [`SetPartitioner::may_deliver`] at `now`, a time the caller read
     /// just before (one clock read may serve a caller's other checks).
     pub fn may_deliver_at(&self, now: Instant) -> bool {
-        let status = self.shared.lock();
-        status.state == PartitionState::Acquired && !status.suspended && self.shared.trusted(&status, now)
+        self.vouches(&self.shared.lock(), now)
+    }
+
+    fn vouches(&self, status: &Status, now: Instant) -> bool {
+        status.state == PartitionState::Acquired && !status.suspended && self.shared.trusted(status, now)
     }
 
     /// Whether the holder may commit now: the partitioner has not failed
