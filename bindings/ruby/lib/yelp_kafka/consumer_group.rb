@@ -156,7 +156,7 @@ module YelpKafka
         Native.yk_consumer_group_new(array, count, c, metrics, out)
       end
       @ready = Waiting.ready_io(Native.yk_consumer_group_ready_fd(@handle))
-      @reader = BatchReader.new(self)
+      open_stream
       @guard.raise_callback_error
     end
 
@@ -186,6 +186,7 @@ module YelpKafka
     # once (the group's wakeup, docs/c-abi.md "Wakeups"): the commit may
     # still land, and the next one stores the offsets again.
     def commit
+      hand_over_marks
       Waiting.until_woken(@guard, wake: -> { Native.yk_consumer_group_wakeup(@handle) }) do
         Error.check(Native.yk_consumer_group_commit(@handle))
       end
@@ -204,8 +205,12 @@ module YelpKafka
     def stop(timeout = 10)
       Arguments.seconds(timeout, "timeout")
       @guard.call do
-        code = Native.yk_consumer_group_stop(@handle, Native.milliseconds(timeout))
-        @guard.close unless code == ReentrantCallError::CODE
+        begin
+          hand_over_marks
+        ensure
+          code = Native.yk_consumer_group_stop(@handle, Native.milliseconds(timeout))
+          @guard.close unless code == ReentrantCallError::CODE
+        end
         Error.check(code)
       end
     end

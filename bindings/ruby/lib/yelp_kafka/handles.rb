@@ -43,26 +43,32 @@ module YelpKafka
   # be the caller). It also carries an exception of a Ruby callback across
   # the C boundary: the callback stores it instead of unwinding through the
   # library's frames, and the Ruby call that ran the callback raises it.
+  #
+  # Entering and leaving take no lock (on every call of the per-message
+  # paths, a mutex's two round trips were 0.3 µs of #produce's cost,
+  # BENCHMARKS.md): each step is one operation that Ruby's global lock
+  # runs whole, an Array's push, pop or shift or an instance variable's
+  # read or write. A call pushes onto @calls before it reads @closed, and
+  # close sets @closed before its own call leaves: so when a leaving call
+  # finds the handle closed and @calls empty, every later call will see
+  # it closed and touch nothing; the one @free is shifted out once, by
+  # whichever leaving call gets it first.
   class HandleGuard
     def initialize(what, &free)
       @what = what
-      @free = free
+      @free_once = [free]
       @mutex = Mutex.new
-      @active = 0
+      @calls = []
       @closed = false
       @callback_error = nil
     end
 
-    # Runs the block as one call into the handle. On every call of the
-    # per-message paths, so the lock is taken without a block.
+    # Runs the block as one call into the handle.
     def call
-      @mutex.lock
-      begin
-        raise ClosedHandleError.new("the #{@what} was closed", code: ClosedHandleError::CODE) if @closed
-
-        @active += 1
-      ensure
-        @mutex.unlock
+      @calls.push(nil)
+      if @closed
+        leave
+        check_open
       end
       begin
         yield
@@ -84,9 +90,15 @@ module YelpKafka
       raise error if error
     end
 
+    # Raises ClosedHandleError once the handle is closed; also for the
+    # calls that need no hold on the handle.
+    def check_open
+      raise ClosedHandleError.new("the #{@what} was closed", code: ClosedHandleError::CODE) if @closed
+    end
+
     # Marks the handle closed, from inside #call.
     def close
-      @mutex.synchronize { @closed = true }
+      @closed = true
     end
 
     # Runs a callback's block, keeping what it raises for the Ruby call that
@@ -112,14 +124,8 @@ module YelpKafka
     private
 
     def leave
-      @mutex.lock
-      begin
-        @active -= 1
-        last = @closed && @active.zero?
-      ensure
-        @mutex.unlock
-      end
-      @free.call if last
+      @calls.pop
+      @free_once.shift&.call if @closed && @calls.empty?
     end
   end
 end

@@ -147,7 +147,7 @@ module YelpKafka
         id = opaque.nil? ? 0 : @pending.add(opaque)
         code = enqueue(topic, partition || -1, key, value, headers, id.zero? ? nil : FFI::Pointer.new(id), queue_wait)
         @pending.delete(id) unless code.zero?
-        Error.check(code)
+        raise Error.last(code) unless code.zero?
       end
     end
 
@@ -276,14 +276,15 @@ module YelpKafka
         failed = NO_REPORTS
         topics = {}
         index = 0
+        # A while loop with the words read in place: this runs per report.
         while index < words.size
           opaque_id = words[index]
           opaque = opaque_id.zero? ? nil : @pending.delete(opaque_id)
-          delivered = (words[index + 1] & 0xffff_ffff).zero?
+          codes = words[index + 1]
           # A DeliveryReport only where a block takes it.
-          if on_delivery || !delivered
+          if on_delivery || (codes & 0xffff_ffff).nonzero?
             report = report_at(words, index, opaque, topics)
-            unless delivered
+            if report.error
               failed = [] if failed.frozen?
               failed << report
             end
@@ -296,11 +297,16 @@ module YelpKafka
     end
 
     # The DeliveryReport of the words from index, the topic names cached
-    # in topics (valid during the delivery callback only).
+    # in topics (valid during the delivery callback only). The words from
+    # index: opaque id, codes, topic, partition, offset, error message.
     def report_at(words, index, opaque, topics)
-      _opaque_id, codes, topic, partition, offset, error_message = words[index, REPORT_WORDS]
-      topic = topics[topic] ||= Views::ADDRESS_SPACE.get_string(topic - 1).force_encoding(Encoding::UTF_8)
-      DeliveryReport.new(topic, signed32(partition), offset, opaque, delivery_error(codes, error_message))
+      address = words[index + 2]
+      topic = topics[address] ||= Views::ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8)
+      partition = words[index + 3] & 0xffff_ffff
+      partition -= 0x1_0000_0000 if partition >= 0x8000_0000
+      codes = words[index + 1]
+      error = (codes & 0xffff_ffff).zero? ? nil : delivery_error(codes, words[index + 5])
+      DeliveryReport.new(topic, partition, words[index + 4], opaque, error)
     end
 
     # The exception for code, which stopped #produce_batch at values[index].
@@ -327,18 +333,18 @@ module YelpKafka
       Error::CLASSES.fetch(code, Error).new(message, code: code, kafka_code: kafka_code)
     end
 
-    def signed32(word)
-      value = word & 0xffff_ffff
-      value >= 0x8000_0000 ? value - 0x1_0000_0000 : value
-    end
-
     # Queues without waiting in the library and without copying the bytes
     # first; when the queue is full and queue_wait allows, tries again in
     # slices (Waiting) with copies, as the library then keeps the bytes
     # while it waits without the GVL.
     def enqueue(topic, partition, key, value, headers, opaque, queue_wait)
-      code = Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0, value,
-                                                         value&.bytesize || 0, headers.array, headers.count, opaque, 0)
+      code = if headers.count.zero?
+               Native.yk_producer_produce_now(@handle, topic, partition, key, key ? key.bytesize : 0, value,
+                                              value ? value.bytesize : 0, opaque, 0)
+             else
+               Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0, value,
+                                                           value&.bytesize || 0, headers.array, headers.count, opaque, 0)
+             end
       return code unless code == QueueFullError::CODE && queue_wait != 0
 
       deadline = Waiting.deadline(queue_wait)
