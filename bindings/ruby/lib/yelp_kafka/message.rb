@@ -87,10 +87,18 @@ module YelpKafka
 
     private
 
-    # Queues this message's mark on stream (MessageStream#task_done) when
-    # stream handed it out; false otherwise.
+    # Queues this message's mark on stream's MarkQueue (MessageStream#task_done)
+    # when stream handed it out; false otherwise. Each step is one
+    # operation that Ruby's lock runs whole, so that marks from several
+    # threads and a hand-over between them never lose one (MarkQueue).
     def queue_done(stream)
-      @taken.queue_done(@index, stream)
+      taken = @taken
+      return false unless taken.source.equal?(stream)
+
+      # The steps of Views::Taken's marks, here: a call less per message.
+      taken.queued << @index
+      taken.marks.queue(taken) unless taken.in_queue
+      true
     end
   end
 
@@ -184,19 +192,11 @@ module YelpKafka
         Native.yk_message_batch_task_done(@batch, index, count)
       end
 
-      # Queues the mark of the index-th message on the source's MarkQueue
-      # when stream is the source: true then, false otherwise. Each step
-      # is one operation, which Ruby's lock runs whole, so that marks from
-      # several threads and a flush between them never lose one (MarkQueue).
-      def queue_done(index, stream)
-        return false unless @source.equal?(stream)
+      # The indexes of the messages whose marks are queued (Message#queue_done)
+      # and not handed over yet; the source's MarkQueue.
+      attr_reader :queued, :marks
 
-        @queued << index
-        @marks.queue(self) unless @in_queue
-        true
-      end
-
-      # Whether MarkQueue holds this batch; set by it.
+      # Whether the source's MarkQueue holds this batch; set by it.
       attr_accessor :in_queue
 
       # Hands the marks queued so far to the library, in as few calls as
@@ -207,10 +207,11 @@ module YelpKafka
         return 0 if indexes.empty?
 
         first = indexes.first
-        if indexes.last - first + 1 != indexes.size || (indexes.size > 2 && indexes != (first..indexes.last).to_a)
-          indexes = indexes.sort.uniq
-        end
-        hand_over_runs(indexes)
+        last = indexes.last
+        consecutive = last - first + 1 == indexes.size && (indexes.size <= 2 || indexes == (first..last).to_a)
+        return task_done(first, indexes.size) if consecutive
+
+        hand_over_runs(indexes.sort.uniq)
       end
 
       # The headers of the index-th message, read from its view.
