@@ -276,15 +276,22 @@ module YelpKafka
         failed = NO_REPORTS
         topics = {}
         index = 0
-        # A while loop with the words read in place: this runs per report.
+        # A while loop, each report's words read in place (opaque id,
+        # codes, topic, partition, offset, error message): this runs per
+        # report.
         while index < words.size
           opaque_id = words[index]
           opaque = opaque_id.zero? ? nil : @pending.delete(opaque_id)
           codes = words[index + 1]
+          error = (codes & 0xffff_ffff).zero? ? nil : delivery_error(codes, words[index + 5])
           # A DeliveryReport only where a block takes it.
-          if on_delivery || (codes & 0xffff_ffff).nonzero?
-            report = report_at(words, index, opaque, topics)
-            if report.error
+          if on_delivery || error
+            address = words[index + 2]
+            topic = topics[address] ||= Views::ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8)
+            partition = words[index + 3] & 0xffff_ffff
+            partition -= 0x1_0000_0000 if partition >= 0x8000_0000
+            report = DeliveryReport.new(topic, partition, words[index + 4], opaque, error)
+            if error
               failed = [] if failed.frozen?
               failed << report
             end
@@ -294,19 +301,6 @@ module YelpKafka
         end
         on_batch&.call(count - failed.size, failed)
       end
-    end
-
-    # The DeliveryReport of the words from index, the topic names cached
-    # in topics (valid during the delivery callback only). The words from
-    # index: opaque id, codes, topic, partition, offset, error message.
-    def report_at(words, index, opaque, topics)
-      address = words[index + 2]
-      topic = topics[address] ||= Views::ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8)
-      partition = words[index + 3] & 0xffff_ffff
-      partition -= 0x1_0000_0000 if partition >= 0x8000_0000
-      codes = words[index + 1]
-      error = (codes & 0xffff_ffff).zero? ? nil : delivery_error(codes, words[index + 5])
-      DeliveryReport.new(topic, partition, words[index + 4], opaque, error)
     end
 
     # The exception for code, which stopped #produce_batch at values[index].
@@ -323,10 +317,9 @@ module YelpKafka
       values.each_with_index.map { |value, i| Arguments.optional_string(value, "values[#{i}]") }
     end
 
+    # The exception of a failed report's words (codes not zero).
     def delivery_error(codes, error_message)
       code = codes & 0xffff_ffff
-      return nil if code.zero?
-
       kafka_code = (codes >> 32) & 0xffff
       kafka_code -= 0x1_0000 if kafka_code >= 0x8000
       message = error_message.zero? ? nil : Views::ADDRESS_SPACE.get_string(error_message - 1)
