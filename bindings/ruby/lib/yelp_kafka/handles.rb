@@ -96,6 +96,11 @@ module YelpKafka
       raise ClosedHandleError.new("the #{@what} was closed", code: ClosedHandleError::CODE) if @closed
     end
 
+    # Whether the handle is closed: an attribute reader, for the calls
+    # that need no hold on the handle to look first (#check_open raises).
+    attr_reader :closed
+    alias closed? closed
+
     # Marks the handle closed, from inside #call.
     def close
       @closed = true

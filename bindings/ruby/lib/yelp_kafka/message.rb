@@ -28,23 +28,23 @@ module YelpKafka
     end
 
     def topic
-      @taken.topics[@index]
+      (@taken.topics || @taken.build(:topics))[@index]
     end
 
     def partition
-      @taken.partitions[@index]
+      (@taken.partitions || @taken.build(:partitions))[@index]
     end
 
     def offset
-      @taken.offsets[@index]
+      (@taken.offsets || @taken.build(:offsets))[@index]
     end
 
     def timestamp_ms
-      @taken.timestamps_ms[@index]
+      (@taken.timestamps_ms || @taken.build(:timestamps_ms))[@index]
     end
 
     def key
-      @taken.keys[@index]
+      (@taken.keys || @taken.build(:keys))[@index]
     end
 
     # Read once, and kept only when there are headers: a fourth instance
@@ -149,32 +149,27 @@ module YelpKafka
         @batch = batch
         @source = source
         @marks = marks
-        @topics = {}
+        @topic_names = {}
         @queued = []
       end
 
-      def values
-        @values ||= packed(:yk_message_batch_copy_values, 0, @count).freeze
-      end
+      # The columns of the whole batch, each nil until built (#build): an
+      # attribute reader, the cheapest call there is, on every field a
+      # Message reads.
+      attr_reader :values, :keys, :offsets, :partitions, :timestamps_ms, :topics
 
-      def keys
-        @keys ||= packed(:yk_message_batch_copy_keys, 0, @count).freeze
-      end
-
-      def offsets
-        @offsets ||= column(:offsets, :int64, 0, @count).freeze
-      end
-
-      def partitions
-        @partitions ||= column(:partitions, :int32, 0, @count).freeze
-      end
-
-      def timestamps_ms
-        @timestamps_ms ||= column(:timestamps, :int64, 0, @count).freeze
-      end
-
-      def topics
-        @topic_column ||= topics_of(0, @count).freeze
+      # Builds the column of the whole batch named name (:values, :keys,
+      # :offsets, :partitions, :timestamps_ms or :topics) unless built, and
+      # returns it.
+      def build(name)
+        case name
+        when :values then @values ||= packed(:yk_message_batch_copy_values, 0, @count).freeze
+        when :keys then @keys ||= packed(:yk_message_batch_copy_keys, 0, @count).freeze
+        when :offsets then @offsets ||= column(:offsets, :int64, 0, @count).freeze
+        when :partitions then @partitions ||= column(:partitions, :int32, 0, @count).freeze
+        when :timestamps_ms then @timestamps_ms ||= column(:timestamps, :int64, 0, @count).freeze
+        when :topics then @topics ||= topics_of(0, @count).freeze
+        end
       end
 
       # The address of the index-th message, read from its view.
@@ -184,7 +179,7 @@ module YelpKafka
 
       # The topic whose name is at address.
       def topic_at(address)
-        @topics[address] ||= ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8).freeze
+        @topic_names[address] ||= ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8).freeze
       end
 
       # Marks count messages, from the index-th, done in one C call; its code.
@@ -313,7 +308,7 @@ module YelpKafka
         @offsets = [words[OFFSET]].freeze
         @partitions = [words[PARTITION] & 0xffff_ffff].freeze
         @timestamps_ms = [words[TIMESTAMP]].freeze
-        @topic_column = [topic_at(words[TOPIC])].freeze
+        @topics = [topic_at(words[TOPIC])].freeze
         @headers = headers(0)
       end
 
@@ -489,7 +484,7 @@ module YelpKafka
       index = @next
       @next = index + 1
       @taken = nil if @next == taken.count
-      Message.new(taken, index, taken.values[index])
+      Message.new(taken, index, (taken.values || taken.build(:values))[index])
     end
 
     # Every message taken before and not handed out yet, in order; nil
@@ -498,7 +493,7 @@ module YelpKafka
       taken = @taken
       return nil unless taken
 
-      values = taken.values
+      values = taken.build(:values)
       @taken = nil
       (@next...taken.count).map { |index| Message.new(taken, index, values[index]) }
     end
@@ -704,7 +699,7 @@ module YelpKafka
     def task_done(message)
       raise TypeError, "message must be a #{Message.name}, not #{message.class}" unless message.is_a?(Message)
 
-      @guard.check_open
+      @guard.check_open if @guard.closed?
       return nil if message.__send__(:queue_done, self)
 
       @guard.call { Error.check(task_done_on_handle(message)) }
