@@ -66,15 +66,14 @@ module YelpKafka
     # Runs the block as one call into the handle.
     def call
       @calls.push(nil)
-      if @closed
-        leave
-        check_open
-      end
       begin
+        check_open if @closed
         yield
       ensure
-        leave
-        raise_callback_error
+        # Leaves, in the call itself: this runs per message.
+        @calls.pop
+        @free_once.shift&.call if @closed && @calls.empty?
+        raise_callback_error unless @callback_error.nil?
       end
     end
 
@@ -124,13 +123,6 @@ module YelpKafka
     # when the call is made on this thread (Waiting.until_woken).
     def in_callback?
       Thread.current[:yelp_kafka_callback_of].equal?(self)
-    end
-
-    private
-
-    def leave
-      @calls.pop
-      @free_once.shift&.call if @closed && @calls.empty?
     end
   end
 end

@@ -143,9 +143,23 @@ module YelpKafka
       Arguments.integer(partition, "partition", optional: true) unless partition.nil?
       Arguments.seconds(queue_wait, "queue_wait", optional: true) unless queue_wait.nil?
       headers = headers.nil? ? Headers::NONE : Headers.build(headers)
+      partition ||= -1
       @guard.call do
         id = opaque.nil? ? 0 : @pending.add(opaque)
-        code = enqueue(topic, partition || -1, key, value, headers, id.zero? ? nil : FFI::Pointer.new(id), queue_wait)
+        pointer = id.zero? ? nil : FFI::Pointer.new(id)
+        # The library's call here, not in a method of its own: this runs
+        # per message.
+        code = if headers.count.zero?
+                 Native.yk_producer_produce_now(@handle, topic, partition, key, key ? key.bytesize : 0, value,
+                                                value ? value.bytesize : 0, pointer, 0)
+               else
+                 Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0,
+                                                             value, value&.bytesize || 0, headers.array,
+                                                             headers.count, pointer, 0)
+               end
+        if code == QueueFullError::CODE && queue_wait != 0
+          code = enqueue_waiting(topic, partition, key, value, headers, pointer, queue_wait)
+        end
         @pending.delete(id) unless code.zero?
         raise Error.last(code) unless code.zero?
       end
@@ -172,7 +186,9 @@ module YelpKafka
           value = values[i]
           code = Native.yk_producer_produce_now(@handle, topic, partition, key, key_size, value,
                                                 value ? value.bytesize : 0, nil, 0)
-          code = enqueue(topic, partition, key, value, Headers::NONE, nil, queue_wait) if code == QueueFullError::CODE
+          if code == QueueFullError::CODE && queue_wait != 0
+            code = enqueue_waiting(topic, partition, key, value, Headers::NONE, nil, queue_wait)
+          end
           raise batch_error(code, i) unless code.zero?
 
           i += 1
@@ -326,20 +342,11 @@ module YelpKafka
       Error::CLASSES.fetch(code, Error).new(message, code: code, kafka_code: kafka_code)
     end
 
-    # Queues without waiting in the library and without copying the bytes
-    # first; when the queue is full and queue_wait allows, tries again in
-    # slices (Waiting) with copies, as the library then keeps the bytes
-    # while it waits without the GVL.
-    def enqueue(topic, partition, key, value, headers, opaque, queue_wait)
-      code = if headers.count.zero?
-               Native.yk_producer_produce_now(@handle, topic, partition, key, key ? key.bytesize : 0, value,
-                                              value ? value.bytesize : 0, opaque, 0)
-             else
-               Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0, value,
-                                                           value&.bytesize || 0, headers.array, headers.count, opaque, 0)
-             end
-      return code unless code == QueueFullError::CODE && queue_wait != 0
-
+    # Queues when a call that does not wait in the library and does not
+    # copy the bytes first found the queue full: tries again in slices
+    # (Waiting) with copies, as the library then keeps the bytes while it
+    # waits without the GVL.
+    def enqueue_waiting(topic, partition, key, value, headers, opaque, queue_wait)
       deadline = Waiting.deadline(queue_wait)
       key_buffer = buffer(key)
       value_buffer = buffer(value)
