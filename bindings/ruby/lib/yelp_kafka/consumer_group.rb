@@ -126,8 +126,8 @@ module YelpKafka
   # group.first(3) takes three, group.each_slice(100) hands out batches, and
   # methods that need the whole sequence (to_a, count, ...) never return
   # unless a call fails. group.each_batch(task_done: true) { |messages| }
-  # takes the library's batches as they come, at a fifth less CPU per
-  # message (MessageStream#each_batch).
+  # takes the library's batches as they come, at less CPU per message
+  # (MessageStream#each_batch).
   #
   # Rebalances and their callbacks run inside the calls that meet them
   # (start, next, stop), on the calling thread. start, next and each give

@@ -625,8 +625,8 @@ module YelpKafka
     #     messages.each { |message| process(message) }
     #   end
     #
-    # About 30% less CPU per message than #each with #task_done; #each_columns
-    # is the fast path (BENCHMARKS.md, "Ruby binding").
+    # Less CPU per message than #each with #task_done; #each_columns is
+    # the fast path (BENCHMARKS.md, "Ruby binding").
     def each_batch(task_done: false)
       return enum_for(:each_batch, task_done: task_done) unless block_given?
 
@@ -661,8 +661,8 @@ module YelpKafka
     #     end
     #   end
     #
-    # About half the CPU per message of #each_batch and a third of #each
-    # with #task_done (BENCHMARKS.md, "Ruby binding").
+    # About two thirds of the CPU per message of #each_batch and half of
+    # #each with #task_done (BENCHMARKS.md, "Ruby binding").
     def each_columns(task_done: false)
       unless [true, false].include?(task_done)
         raise TypeError, "task_done must be true or false, not #{task_done.inspect}"
