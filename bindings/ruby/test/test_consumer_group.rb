@@ -100,6 +100,11 @@ class ConsumerGroupTest < Minitest::Test
       group.commit
     end
     assert_equal ["#{word}-1", "#{word}-2"], found
+    assert_empty values_left(group_config)
+  end
+
+  # What a new member of group_config finds on "other" within 2 s.
+  def values_left(group_config)
     again = YelpKafka::KafkaConsumerGroup.new(["other"], group_config)
     left = []
     again.start(30) do
@@ -112,7 +117,36 @@ class ConsumerGroupTest < Minitest::Test
         end
       end
     end
-    assert_empty left
+    left
+  end
+
+  # task_done queues its marks in Ruby until the group's next call into
+  # the library: commit includes every mark made before it, and so does
+  # stop's commit (auto_commit_enable), so a member that comes next finds
+  # nothing left.
+  def test_queued_marks_reach_the_groups_commit_and_stop
+    [false, true].each do |auto_commit|
+      word = run_word
+      YelpKafka::Producer.new(cluster).tap { |p| p.send_messages("other", "#{word}-1", "#{word}-2") }.close
+      group_config = config(auto_commit_enable: auto_commit)
+      found = []
+      group = YelpKafka::KafkaConsumerGroup.new(["other"], group_config)
+      group.start(30) do
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
+        while found.size < 2 && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+          begin
+            message = group.next
+          rescue YelpKafka::ConsumerTimeoutError
+            next
+          end
+          found << message.value if message.value.start_with?("#{word}-")
+          group.task_done(message)
+        end
+        group.commit unless auto_commit
+      end
+      assert_equal ["#{word}-1", "#{word}-2"], found
+      assert_empty values_left(group_config), "auto_commit_enable: #{auto_commit}"
+    end
   end
 
   def test_next_raises_a_retriable_consumer_timeout_when_nothing_comes
