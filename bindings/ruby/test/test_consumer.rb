@@ -163,7 +163,9 @@ class ConsumerTest < Minitest::Test
     assert_equal 0, committed_position(topic, unmarked)
   end
 
-  # task_done_batch checks every element before marking any.
+  # task_done_batch checks every element before marking any, and its marks
+  # reach the library before it returns: after close it raises, as the
+  # library refuses them.
   def test_task_done_batch_takes_only_an_array_of_messages
     topic, group_config = filled_topic(2)
     consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
@@ -175,6 +177,7 @@ class ConsumerTest < Minitest::Test
     consumer.commit
     consumer.close
     assert_equal 0, committed_position(topic, group_config)
+    assert_raises(YelpKafka::ClosedHandleError) { consumer.task_done_batch([first]) }
   end
 
   # Every field a Message has, per message, from columns.

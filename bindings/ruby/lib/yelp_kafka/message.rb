@@ -706,8 +706,11 @@ module YelpKafka
     end
 
     # #task_done for every message of messages (an Array, such as
-    # #next_batch returns), in order, stopping at the first failure. Checks
-    # every element before marking any (TypeError).
+    # #next_batch returns), reaching the library before it returns: this
+    # consumer's or group's own messages in one call per run of
+    # consecutive messages of a batch (with the marks #task_done queued
+    # before), the others' one call each, in order, stopping at the first
+    # failure. Checks every element before marking any (TypeError).
     def task_done_batch(messages)
       raise TypeError, "messages must be an Array of Messages, not #{messages.class}" unless messages.is_a?(Array)
 
@@ -716,9 +719,12 @@ module YelpKafka
         raise TypeError, "messages[#{i}] must be a #{Message.name}, not #{messages[i].class}"
       end
       messages.each do |message|
-        code = message.source.equal?(self) ? Native.yk_task_done(message.address) : task_done_elsewhere(message)
+        next if message.__send__(:queue_done, self)
+
+        code = task_done_elsewhere(message)
         raise Error.last(code) unless code.zero?
       end
+      hand_over_marks
       nil
     end
 
