@@ -104,6 +104,38 @@ class ConsumerTest < Minitest::Test
     assert_equal 299, committed_position(topic, group_config)
   end
 
+  # task_done queues its marks in Ruby (MarkQueue): the next commit
+  # includes every mark made before it, from any thread and in any order,
+  # and never passes a message left unmarked; marking it lets the next
+  # commit pass it. After close, task_done raises.
+  def test_queued_marks_reach_the_next_commit_and_never_pass_an_unmarked_message
+    topic, group_config = filled_topic(1500)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
+    messages = consumer.first(1500)
+    assert_equal (0...1500).to_a, messages.map(&:offset)
+    unmarked = messages[1200]
+    Thread.new { messages.first(700).each { |m| consumer.task_done(m) } }.join
+    messages.drop(700).reverse_each { |m| consumer.task_done(m) unless m.equal?(unmarked) }
+    consumer.commit
+    assert_equal 1200, committed_position(topic, group_config)
+    consumer.task_done(unmarked)
+    consumer.commit
+    assert_equal :end, committed_position(topic, group_config)
+    consumer.close
+    assert_raises(YelpKafka::ClosedHandleError) { consumer.task_done(messages.first) }
+  end
+
+  # Marks made since the handle's last call reach the library when close
+  # starts, in time for its commit (auto_commit_enable).
+  def test_close_hands_over_the_marks_made_since_the_last_call
+    topic, = filled_topic(10)
+    group_config = config(consumer_timeout_ms: 2000, auto_commit_enable: true)
+    consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
+    consumer.first(10).first(4).each { |m| consumer.task_done(m) }
+    consumer.close
+    assert_equal 4, committed_position(topic, group_config)
+  end
+
   # each_batch(task_done: true) marks each Array done once its block
   # returns, not the one it breaks out of; each_batch alone marks nothing.
   # More messages than a batch holds, so that there are several.
@@ -131,7 +163,9 @@ class ConsumerTest < Minitest::Test
     assert_equal 0, committed_position(topic, unmarked)
   end
 
-  # task_done_batch checks every element before marking any.
+  # task_done_batch checks every element before marking any, and its marks
+  # reach the library before it returns: after close it raises, as the
+  # library refuses them.
   def test_task_done_batch_takes_only_an_array_of_messages
     topic, group_config = filled_topic(2)
     consumer = YelpKafka::KafkaSimpleConsumer.new(topic, group_config).connect
@@ -143,6 +177,7 @@ class ConsumerTest < Minitest::Test
     consumer.commit
     consumer.close
     assert_equal 0, committed_position(topic, group_config)
+    assert_raises(YelpKafka::ClosedHandleError) { consumer.task_done_batch([first]) }
   end
 
   # Every field a Message has, per message, from columns.

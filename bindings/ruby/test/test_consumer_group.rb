@@ -81,25 +81,41 @@ class ConsumerGroupTest < Minitest::Test
     word = run_word
     YelpKafka::Producer.new(cluster).tap { |p| p.send_messages("other", "#{word}-1", "#{word}-2") }.close
     group_config = config
-    found = []
+    found = nil
     group = YelpKafka::KafkaConsumerGroup.new(["other"], group_config)
     group.start(30) do
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
-      while found.size < 2 && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
-        begin
-          batch = group.next_columns
-        rescue YelpKafka::ConsumerTimeoutError
-          next
-        end
+      found = values_of_word(word) do
+        batch = group.next_columns
         assert_equal [batch.size] * 6, [batch.values, batch.keys, batch.offsets, batch.partitions,
                                         batch.timestamps_ms, batch.topics].map(&:size)
         assert_equal ["other"], batch.topics.uniq
-        found.concat(batch.values.grep(/\A#{word}-/))
         group.task_done_columns(batch)
+        batch.values
       end
       group.commit
     end
     assert_equal ["#{word}-1", "#{word}-2"], found
+    assert_empty values_left(group_config)
+  end
+
+  # The values "#{word}-1" and "#{word}-2" among those the block returns
+  # (an Array each time it runs; ConsumerTimeoutError: none), running it
+  # until both came or 20 s passed.
+  def values_of_word(word)
+    found = []
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 20
+    while found.size < 2 && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+      begin
+        found.concat(yield.grep(/\A#{word}-/))
+      rescue YelpKafka::ConsumerTimeoutError
+        nil
+      end
+    end
+    found
+  end
+
+  # What a new member of group_config finds on "other" within 2 s.
+  def values_left(group_config)
     again = YelpKafka::KafkaConsumerGroup.new(["other"], group_config)
     left = []
     again.start(30) do
@@ -112,7 +128,31 @@ class ConsumerGroupTest < Minitest::Test
         end
       end
     end
-    assert_empty left
+    left
+  end
+
+  # task_done queues its marks in Ruby until the group's next call into
+  # the library: commit includes every mark made before it, and so does
+  # stop's commit (auto_commit_enable), so a member that comes next finds
+  # nothing left.
+  def test_queued_marks_reach_the_groups_commit_and_stop
+    [false, true].each do |auto_commit|
+      word = run_word
+      YelpKafka::Producer.new(cluster).tap { |p| p.send_messages("other", "#{word}-1", "#{word}-2") }.close
+      group_config = config(auto_commit_enable: auto_commit)
+      found = nil
+      group = YelpKafka::KafkaConsumerGroup.new(["other"], group_config)
+      group.start(30) do
+        found = values_of_word(word) do
+          message = group.next
+          group.task_done(message)
+          [message.value]
+        end
+        group.commit unless auto_commit
+      end
+      assert_equal ["#{word}-1", "#{word}-2"], found
+      assert_empty values_left(group_config), "auto_commit_enable: #{auto_commit}"
+    end
   end
 
   def test_next_raises_a_retriable_consumer_timeout_when_nothing_comes

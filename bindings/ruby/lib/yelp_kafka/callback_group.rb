@@ -65,7 +65,7 @@ module YelpKafka
     def process(message, error, error_size)
       failed = @guard.callback(:failed) do
         Error.check(Native.yk_message_get_view(message, @view))
-        @process.call(Views.messages(Views.taken(@view, 1, nil, nil)).first.__send__(:read_all))
+        @process.call(Views.lent_message(@view))
         nil
       end
       return 0 unless failed == :failed

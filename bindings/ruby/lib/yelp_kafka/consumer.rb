@@ -54,6 +54,7 @@ module YelpKafka
     # consumer's wakeup, docs/c-abi.md "Wakeups"): the commit may still
     # land, and the next one stores the offsets again.
     def commit(partitions = nil)
+      hand_over_marks
       until_woken do
         next Error.check(Native.yk_consumer_commit(@handle)) if partitions.nil?
 
@@ -68,6 +69,7 @@ module YelpKafka
     # interrupted as #commit is.
     def commit_message(message)
       Arguments.instance(message, Message, "message")
+      hand_over_marks
       until_woken { Error.check(Native.yk_consumer_commit_message(@handle, message.pointer)) }
     end
 
@@ -75,8 +77,12 @@ module YelpKafka
     # consumer; later calls raise ClosedHandleError. Messages taken stay.
     def close
       @guard.call do
-        code = Native.yk_consumer_close(@handle)
-        @guard.close
+        begin
+          hand_over_marks
+        ensure
+          code = Native.yk_consumer_close(@handle)
+          @guard.close
+        end
         Error.check(code)
       end
     end
@@ -102,7 +108,7 @@ module YelpKafka
       @handle = handle
       @guard = HandleGuard.new("consumer") { Native.yk_consumer_free(@handle) }
       @ready = Waiting.ready_io(Native.yk_consumer_ready_fd(@handle))
-      @reader = BatchReader.new(self)
+      open_stream
     end
 
     # Runs the block (a commit) so that an interrupt wakes it

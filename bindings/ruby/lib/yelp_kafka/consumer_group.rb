@@ -126,8 +126,8 @@ module YelpKafka
   # group.first(3) takes three, group.each_slice(100) hands out batches, and
   # methods that need the whole sequence (to_a, count, ...) never return
   # unless a call fails. group.each_batch(task_done: true) { |messages| }
-  # takes the library's batches as they come, at a fifth less CPU per
-  # message (MessageStream#each_batch).
+  # takes the library's batches as they come, at less CPU per message
+  # (MessageStream#each_batch).
   #
   # Rebalances and their callbacks run inside the calls that meet them
   # (start, next, stop), on the calling thread. start, next and each give
@@ -156,7 +156,7 @@ module YelpKafka
         Native.yk_consumer_group_new(array, count, c, metrics, out)
       end
       @ready = Waiting.ready_io(Native.yk_consumer_group_ready_fd(@handle))
-      @reader = BatchReader.new(self)
+      open_stream
       @guard.raise_callback_error
     end
 
@@ -186,6 +186,7 @@ module YelpKafka
     # once (the group's wakeup, docs/c-abi.md "Wakeups"): the commit may
     # still land, and the next one stores the offsets again.
     def commit
+      hand_over_marks
       Waiting.until_woken(@guard, wake: -> { Native.yk_consumer_group_wakeup(@handle) }) do
         Error.check(Native.yk_consumer_group_commit(@handle))
       end
@@ -204,8 +205,12 @@ module YelpKafka
     def stop(timeout = 10)
       Arguments.seconds(timeout, "timeout")
       @guard.call do
-        code = Native.yk_consumer_group_stop(@handle, Native.milliseconds(timeout))
-        @guard.close unless code == ReentrantCallError::CODE
+        begin
+          hand_over_marks
+        ensure
+          code = Native.yk_consumer_group_stop(@handle, Native.milliseconds(timeout))
+          @guard.close unless code == ReentrantCallError::CODE
+        end
         Error.check(code)
       end
     end

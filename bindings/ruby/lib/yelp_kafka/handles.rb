@@ -43,32 +43,37 @@ module YelpKafka
   # be the caller). It also carries an exception of a Ruby callback across
   # the C boundary: the callback stores it instead of unwinding through the
   # library's frames, and the Ruby call that ran the callback raises it.
+  #
+  # Entering and leaving take no lock (on every call of the per-message
+  # paths, a mutex's two round trips were 0.3 µs of #produce's cost,
+  # BENCHMARKS.md): each step is one operation that Ruby's global lock
+  # runs whole, an Array's push, pop or shift or an instance variable's
+  # read or write. A call pushes onto @calls before it reads @closed, and
+  # close sets @closed before its own call leaves: so when a leaving call
+  # finds the handle closed and @calls empty, every later call will see
+  # it closed and touch nothing; the one @free is shifted out once, by
+  # whichever leaving call gets it first.
   class HandleGuard
     def initialize(what, &free)
       @what = what
-      @free = free
+      @free_once = [free]
       @mutex = Mutex.new
-      @active = 0
+      @calls = []
       @closed = false
       @callback_error = nil
     end
 
-    # Runs the block as one call into the handle. On every call of the
-    # per-message paths, so the lock is taken without a block.
+    # Runs the block as one call into the handle.
     def call
-      @mutex.lock
+      @calls.push(nil)
       begin
-        raise ClosedHandleError.new("the #{@what} was closed", code: ClosedHandleError::CODE) if @closed
-
-        @active += 1
-      ensure
-        @mutex.unlock
-      end
-      begin
+        check_open if @closed
         yield
       ensure
-        leave
-        raise_callback_error
+        # Leaves, in the call itself: this runs per message.
+        @calls.pop
+        @free_once.shift&.call if @closed && @calls.empty?
+        raise_callback_error unless @callback_error.nil?
       end
     end
 
@@ -84,9 +89,20 @@ module YelpKafka
       raise error if error
     end
 
+    # Raises ClosedHandleError once the handle is closed; also for the
+    # calls that need no hold on the handle.
+    def check_open
+      raise ClosedHandleError.new("the #{@what} was closed", code: ClosedHandleError::CODE) if @closed
+    end
+
+    # Whether the handle is closed: an attribute reader, for the calls
+    # that need no hold on the handle to look first (#check_open raises).
+    attr_reader :closed
+    alias closed? closed
+
     # Marks the handle closed, from inside #call.
     def close
-      @mutex.synchronize { @closed = true }
+      @closed = true
     end
 
     # Runs a callback's block, keeping what it raises for the Ruby call that
@@ -107,19 +123,6 @@ module YelpKafka
     # when the call is made on this thread (Waiting.until_woken).
     def in_callback?
       Thread.current[:yelp_kafka_callback_of].equal?(self)
-    end
-
-    private
-
-    def leave
-      @mutex.lock
-      begin
-        @active -= 1
-        last = @closed && @active.zero?
-      ensure
-        @mutex.unlock
-      end
-      @free.call if last
     end
   end
 end

@@ -7,58 +7,60 @@ module YelpKafka
   # messages of one batch; timestamp a Time, timestamp_ms the same in
   # milliseconds since the Unix epoch.
   #
-  # Only the value is copied when a message is taken; the other fields are
-  # read from its batch when asked for (key and headers once, then kept):
-  # an object of three instance variables per message is what keeps the
-  # binding's cost per message low (BENCHMARKS.md, "Ruby binding").
+  # A message is its batch and its place there, and its value: every other
+  # field is read from the batch's columns, each built for the whole batch
+  # by one C call when the first of its messages asks for it (as
+  # MessageColumns builds them). An object of three instance variables,
+  # the value copied with the batch's in one call and no C call per
+  # message, is what keeps the binding's cost per message low
+  # (BENCHMARKS.md, "Ruby binding"). The fields stay valid after the
+  # message is marked done and after its consumer is closed: the message
+  # keeps its batch alive.
   class Message
     attr_reader :value
 
-    # taken: the Views::Taken of the batch this message came in; base: the
-    # index of its view's first word there.
-    def initialize(taken, base, value)
+    # taken: the Views::Taken of the batch this message came in; index:
+    # its place there.
+    def initialize(taken, index, value)
       @taken = taken
-      @base = base
+      @index = index
       @value = value
     end
 
     def topic
-      @taken.topic(@base)
+      (@taken.topics || @taken.build(:topics))[@index]
     end
 
     def partition
-      @taken.words[@base + Views::PARTITION] & 0xffff_ffff
+      (@taken.partitions || @taken.build(:partitions))[@index]
     end
 
     def offset
-      @taken.words[@base + Views::OFFSET]
+      (@taken.offsets || @taken.build(:offsets))[@index]
     end
 
     def timestamp_ms
-      @taken.words[@base + Views::TIMESTAMP]
+      (@taken.timestamps_ms || @taken.build(:timestamps_ms))[@index]
     end
 
-    # Read once, and kept only when not null: a fourth instance variable
-    # costs the message a table of its own.
     def key
-      return @key if @key
-      return nil if @taken.null?(@base + Views::KEY)
-
-      @key = @taken.bytes(@base + Views::KEY)
+      (@taken.keys || @taken.build(:keys))[@index]
     end
 
-    # Read once, and kept only when there are headers (as #key).
+    # Read once, and kept only when there are headers: a fourth instance
+    # variable costs the message a table of its own.
     def headers
       return @headers if @headers
-      return Views::NO_HEADERS if @taken.null?(@base + Views::HEADERS)
 
-      @headers = @taken.headers(@base)
+      headers = @taken.headers(@index)
+      @headers = headers unless headers.empty?
+      headers
     end
 
-    # The address of the library's message, for yk_task_done: it lives in
-    # the batch it came in, which this message keeps alive.
+    # The address of the library's message, for the calls that take one:
+    # it lives in the batch it came in, which this message keeps alive.
     def address
-      @taken.words[@base + Views::MESSAGE]
+      @taken.address(@index)
     end
 
     # The consumer or group that handed it out.
@@ -66,9 +68,9 @@ module YelpKafka
       @taken.source
     end
 
-    # The Views::Taken this message is read from, and where in its words.
-    attr_reader :taken, :base
-    private :taken, :base
+    # The Views::Taken this message is read from, and its place there.
+    attr_reader :taken, :index
+    private :taken, :index
 
     # The library's message, for the calls that take a pointer.
     def pointer
@@ -85,25 +87,30 @@ module YelpKafka
 
     private
 
-    # Reads every field now, for a message whose memory the library lends
-    # only for a while (a callback group's).
-    def read_all
-      key
-      headers
-      topic
-      self
+    # Queues this message's mark on stream's MarkQueue (MessageStream#task_done)
+    # when stream handed it out; false otherwise. Each step is one
+    # operation that Ruby's lock runs whole, so that marks from several
+    # threads and a hand-over between them never lose one (MarkQueue).
+    def queue_done(stream)
+      taken = @taken
+      return false unless taken.source.equal?(stream)
+
+      # The steps of Views::Taken's marks, here: a call less per message.
+      taken.queued << @index
+      taken.marks.queue(taken) unless taken.in_queue
+      true
     end
   end
 
-  # Turns the views of one batch into Messages, reading every view's
-  # fields in one call rather than one ffi accessor per field, and into
-  # MessageColumns, a field of every message at a time: the per-message
-  # cost of the binding (issue #14, BENCHMARKS.md).
+  # Turns the views of one batch into Messages and MessageColumns, a field
+  # of every message at a time, reading each field by one C call rather
+  # than one ffi accessor per field: the per-message cost of the binding
+  # (issue #14, BENCHMARKS.md).
   module Views
-    # struct yk_message_view read as 64-bit words, one call per batch: every
-    # field is one word, the 32-bit partition and timestamp type each in
-    # the low half of theirs (x86_64 and aarch64 are little-endian). The
-    # words of each field, counted from the view's first:
+    # struct yk_message_view read as 64-bit words: every field is one
+    # word, the 32-bit partition and timestamp type each in the low half
+    # of theirs (x86_64 and aarch64 are little-endian). The words of each
+    # field, counted from the view's first:
     MESSAGE = 0
     TOPIC = 1
     PARTITION = 2
@@ -125,36 +132,54 @@ module YelpKafka
     # FFI::Pointer object per read: a third of the cost per message.
     ADDRESS_SPACE = FFI::Pointer.new(1)
 
-    # What the messages of one batch share: its views (read as words for
-    # Messages, a field at a time for a MessageColumns), the library's
-    # batch they point into (kept alive while a message or a
-    # MessageColumns is), the source, and each topic's name read once.
+    # What the messages of one batch share: its views, the library's batch
+    # they point into (kept alive while a message or a MessageColumns is),
+    # the source, each topic's name read once, the columns of the whole
+    # batch its Messages read their fields from (each built when first
+    # asked for, then kept, frozen), and the marks queued on its messages
+    # (MarkQueue).
     class Taken
-      # words: the views' words once read_words ran, else nil.
-      attr_reader :words, :source, :count
+      attr_reader :source, :count
 
-      # views: the address of the batch's first view.
-      def initialize(views, count, batch, source)
+      # views: the address of the batch's first view; marks: the source's
+      # MarkQueue.
+      def initialize(views, count, batch, source, marks)
         @views = views
         @count = count
         @batch = batch
         @source = source
-        @topics = {}
+        @marks = marks
+        @topic_names = {}
+        @queued = []
       end
 
-      # Reads the words of every view, by one call, for Messages to read
-      # their fields from (#words).
-      def read_words
-        @words ||= @views.get_array_of_int64(0, @count * VIEW_WORDS)
+      # The columns of the whole batch, each nil until built (#build): an
+      # attribute reader, the cheapest call there is, on every field a
+      # Message reads.
+      attr_reader :values, :keys, :offsets, :partitions, :timestamps_ms, :topics
+
+      # Builds the column of the whole batch named name (:values, :keys,
+      # :offsets, :partitions, :timestamps_ms or :topics) unless built, and
+      # returns it.
+      def build(name)
+        case name
+        when :values then @values ||= packed(:yk_message_batch_copy_values, 0, @count).freeze
+        when :keys then @keys ||= packed(:yk_message_batch_copy_keys, 0, @count).freeze
+        when :offsets then @offsets ||= column(:offsets, :int64, 0, @count).freeze
+        when :partitions then @partitions ||= column(:partitions, :int32, 0, @count).freeze
+        when :timestamps_ms then @timestamps_ms ||= column(:timestamps, :int64, 0, @count).freeze
+        when :topics then @topics ||= topics_of(0, @count).freeze
+        end
       end
 
-      def topic(base)
-        topic_at(@words[base + TOPIC])
+      # The address of the index-th message, read from its view.
+      def address(index)
+        @views.get_int64(index * VIEW_WORDS * 8)
       end
 
       # The topic whose name is at address.
       def topic_at(address)
-        @topics[address] ||= ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8).freeze
+        @topic_names[address] ||= ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8).freeze
       end
 
       # Marks count messages, from the index-th, done in one C call; its code.
@@ -162,20 +187,31 @@ module YelpKafka
         Native.yk_message_batch_task_done(@batch, index, count)
       end
 
-      # The bytes whose address and length are the words at index.
-      def bytes(index)
-        ADDRESS_SPACE.get_bytes(@words[index] - 1, @words[index + 1])
+      # The indexes of the messages whose marks are queued (Message#queue_done)
+      # and not handed over yet; the source's MarkQueue.
+      attr_reader :queued, :marks
+
+      # Whether the source's MarkQueue holds this batch; set by it.
+      attr_accessor :in_queue
+
+      # Hands the marks queued so far to the library, in as few calls as
+      # their order allows (one when they are consecutive, as when each
+      # message is marked in turn); the code of the first failure.
+      def hand_over_marks
+        indexes = @queued.shift(@queued.size)
+        return 0 if indexes.empty?
+
+        first = indexes.first
+        last = indexes.last
+        consecutive = last - first + 1 == indexes.size && (indexes.size <= 2 || indexes == (first..last).to_a)
+        return task_done(first, indexes.size) if consecutive
+
+        hand_over_runs(indexes.sort.uniq)
       end
 
-      # Whether the address at index is NULL.
-      def null?(index)
-        @words[index].zero?
-      end
-
-      # The headers of the view whose first word is at base; that view's
-      # two words alone when the batch's were not read.
-      def headers(base)
-        address, count = @words ? @words[base + HEADERS, 2] : @views.get_array_of_int64((base + HEADERS) * 8, 2)
+      # The headers of the index-th message, read from its view.
+      def headers(index)
+        address, count = @views.get_array_of_int64(((index * VIEW_WORDS) + HEADERS) * 8, 2)
         return NO_HEADERS if address.zero?
 
         memory = ADDRESS_SPACE.get_bytes(address - 1, count * HEADER_SIZE)
@@ -196,20 +232,12 @@ module YelpKafka
 
       # The topic of count messages from the index-th, each a frozen
       # String; one topic's messages share one.
-      def topics(index, count)
+      def topics_of(index, count)
         addresses = column_memory(:topics, :int64, index, count)
         address = Views.all_same(addresses, count)
         return Array.new(count, topic_at(address)) if address
 
         addresses.get_array_of_int64(0, count).map { |each| topic_at(each) }
-      end
-
-      # Every message's value: copied by one call from a batch, read from
-      # the words for a view lent alone (a callback group's, no batch).
-      def values
-        return packed(:yk_message_batch_copy_values, 0, @count) if @batch
-
-        Array.new(@count) { |i| Views.bytes(@words[(i * VIEW_WORDS) + VALUE], @words[(i * VIEW_WORDS) + VALUE + 1]) }
       end
 
       # The values (copy :yk_message_batch_copy_values) or keys
@@ -236,6 +264,21 @@ module YelpKafka
 
       private
 
+      # Marks indexes (ascending, distinct) done, a call per run of
+      # consecutive ones; the code of the first failure.
+      def hand_over_runs(indexes)
+        start = 0
+        indexes.each_index do |i|
+          next if i + 1 < indexes.size && indexes[i + 1] == indexes[i] + 1
+
+          code = task_done(indexes[start], i + 1 - start)
+          return code unless code.zero?
+
+          start = i + 1
+        end
+        0
+      end
+
       # The field of count messages from the index-th, written by one C
       # call (yk_message_batch_columns) into memory of count elements of
       # type, which it returns.
@@ -252,18 +295,44 @@ module YelpKafka
       end
     end
 
-    module_function
+    # One view the library lends alone, for a callback (a callback
+    # group's message, no batch): read whole when it comes, as the
+    # library lends it only during the callback.
+    class Lent < Taken
+      def initialize(view)
+        super(view, 1, nil, nil, nil)
+        words = view.get_array_of_int64(0, VIEW_WORDS)
+        @address = words[MESSAGE]
+        @values = [Views.bytes(words[VALUE], words[VALUE + 1])].freeze
+        @keys = [Views.bytes(words[KEY], words[KEY + 1])].freeze
+        @offsets = [words[OFFSET]].freeze
+        @partitions = [words[PARTITION] & 0xffff_ffff].freeze
+        @timestamps_ms = [words[TIMESTAMP]].freeze
+        @topics = [topic_at(words[TOPIC])].freeze
+        @headers = headers(0)
+      end
 
-    # The views of a batch (an FFI::Pointer to the first) as a Taken.
-    def taken(views, count, batch, source)
-      Taken.new(views, count, batch, source)
+      def address(_index)
+        @address
+      end
+
+      def headers(index)
+        @headers || super
+      end
     end
 
-    # A Message for each view of taken, which reads its words for them.
-    def messages(taken)
-      taken.read_words
-      values = taken.values
-      Array.new(taken.count) { |i| Message.new(taken, i * VIEW_WORDS, values[i]) }
+    module_function
+
+    # The views of a batch (an FFI::Pointer to the first) as a Taken,
+    # whose messages queue their marks on marks.
+    def taken(views, count, batch, source, marks)
+      Taken.new(views, count, batch, source, marks)
+    end
+
+    # The Message of a view the library lends to a callback, read whole.
+    def lent_message(view)
+      taken = Lent.new(view)
+      Message.new(taken, 0, taken.values[0])
     end
 
     # A binary String of at least size bytes for the library to copy values
@@ -361,7 +430,7 @@ module YelpKafka
 
     # The topic of each message; one topic's messages share one String.
     def topics
-      @topics ||= @taken.topics(@index, @size).freeze
+      @topics ||= @taken.topics_of(@index, @size).freeze
     end
 
     # The headers of the index-th message (0 to size - 1), a Hash as
@@ -371,7 +440,7 @@ module YelpKafka
       raise TypeError, "index must be an Integer, not #{index.class}" unless index.is_a?(Integer)
       raise IndexError, "index #{index} is out of range (size #{@size})" unless index >= 0 && index < @size
 
-      @taken.headers((@index + index) * Views::VIEW_WORDS)
+      @taken.headers(@index + index)
     end
 
     def to_s
@@ -390,51 +459,53 @@ module YelpKafka
 
   # Takes messages from the library a batch of views at a time and hands
   # them out one by one, an Array or a MessageColumns at a time: one C call
-  # per batch (docs/c-abi.md, "Batches and views"). A batch becomes
-  # Messages only when one is asked for. Not synchronized: its owner's
-  # calls run one at a time.
+  # per batch (docs/c-abi.md, "Batches and views"). A Message is made only
+  # when it is handed out. Not synchronized: its owner's calls run one at
+  # a time.
   class BatchReader
-    # source: the consumer or group the messages come from.
-    def initialize(source)
+    # source: the consumer or group the messages come from; marks: its
+    # MarkQueue.
+    def initialize(source, marks)
       @source = source
+      @marks = marks
+      # The batch being handed out and the index of its next message; nil
+      # when none is left.
       @taken = nil
-      @messages = []
+      @next = 0
       @views = FFI::MemoryPointer.new(:pointer)
       @count = FFI::MemoryPointer.new(:size_t)
     end
 
     # The next message taken before; nil when none is left.
     def shift
-      make_messages if @taken
-      @messages.shift
+      taken = @taken
+      return nil unless taken
+
+      index = @next
+      @next = index + 1
+      @taken = nil if @next == taken.count
+      Message.new(taken, index, (taken.values || taken.build(:values))[index])
     end
 
     # Every message taken before and not handed out yet, in order; nil
     # when none is left.
     def shift_all
-      make_messages if @taken
-      return nil if @messages.empty?
+      taken = @taken
+      return nil unless taken
 
-      taken = @messages
-      @messages = []
-      taken
+      values = taken.build(:values)
+      @taken = nil
+      (@next...taken.count).map { |index| Message.new(taken, index, values[index]) }
     end
 
     # The messages taken before and not handed out yet, as a
     # MessageColumns; nil when none is left.
     def shift_columns
-      if @taken
-        columns = MessageColumns.new(@taken, 0, @taken.count)
-        @taken = nil
-        return columns
-      end
-      return nil if @messages.empty?
+      taken = @taken
+      return nil unless taken
 
-      # What #shift left of its batch: the last views of one Taken.
-      first = @messages.first
-      columns = MessageColumns.new(first.__send__(:taken), first.__send__(:base) / Views::VIEW_WORDS, @messages.size)
-      @messages = []
-      columns
+      @taken = nil
+      MessageColumns.new(taken, @next, taken.count - @next)
     end
 
     # Yields a batch and the places for its views and count to the
@@ -443,18 +514,14 @@ module YelpKafka
       @batch ||= new_batch
       code = yield @batch, @views, @count
       if code.zero?
-        @taken = Views.taken(@views.read_pointer, @count.read(:size_t), @batch, @source)
+        @taken = Views.taken(@views.read_pointer, @count.read(:size_t), @batch, @source, @marks)
+        @next = 0
         @batch = nil
       end
       code
     end
 
     private
-
-    def make_messages
-      @messages = Views.messages(@taken)
-      @taken = nil
-    end
 
     # A batch per fill: the messages of the last one may still be waiting
     # for task_done, so it is freed only when they are garbage.
@@ -466,9 +533,53 @@ module YelpKafka
   end
   private_constant :BatchReader
 
+  # The marks #task_done made on a consumer's or group's own messages that
+  # the library was not told of yet, so that a mark costs no C call: they
+  # reach the library in one call per run of consecutive messages of a
+  # batch (yk_message_batch_task_done) when the handle's next call into
+  # the library starts: the take of the next batch (#next, #each, ... once
+  # the messages taken before are handed out), #commit, #commit_message,
+  # #close or #stop. So every commit includes the marks made before it was
+  # called; an automatic commit sees a mark once it reached the library.
+  #
+  # Marks may come from any thread. The queue keeps the batches with marks
+  # queued, each once: the first mark on a batch since its last hand-over
+  # puts the batch in; later ones see it is in. Each step is one
+  # operation that Ruby's lock runs whole (an Array's shift or push, an
+  # instance variable's read or write), and a hand-over clears a batch's
+  # in_queue before it takes its marks: a mark that saw in_queue set came
+  # before the clearing, so the hand-over takes it.
+  class MarkQueue
+    def initialize
+      @batches = []
+    end
+
+    # Puts taken, whose in_queue was not set, in the queue.
+    def queue(taken)
+      taken.in_queue = true
+      @batches << taken
+    end
+
+    # Hands every queued mark over to the library; raises the first
+    # failure, after handing over the rest.
+    def hand_over
+      return if @batches.empty?
+
+      error = nil
+      @batches.shift(@batches.size).each do |taken|
+        taken.in_queue = false
+        code = taken.hand_over_marks
+        error ||= Error.last(code) unless code.zero?
+      end
+      raise error if error
+    end
+  end
+  private_constant :MarkQueue
+
   # What the consumers and the group share: messages taken by BatchReader,
-  # waits on the ready descriptor (Waiting), and task_done. The including
-  # class sets @guard, @reader, @ready and @consumer_timeout and defines
+  # waits on the ready descriptor (Waiting), and task_done with its
+  # MarkQueue. The including class calls open_stream, sets @guard, @ready
+  # and @consumer_timeout, and defines
   # next_views (the library's batch call, which must not wait),
   # task_done_on_handle and idle_interval (nil: wait on the descriptor
   # alone).
@@ -488,7 +599,13 @@ module YelpKafka
     def each
       return enum_for(:each) unless block_given?
 
-      @guard.call { loop { yield take(nil) } }
+      @guard.call do
+        # A while loop, without take: a call less per message.
+        reader = @reader
+        while true # rubocop:disable Style/InfiniteLoop -- loop's block costs a call per message
+          yield reader.shift || take(nil)
+        end
+      end
     end
 
     # The messages the library has ready, as an Array of one to 1,024, in
@@ -508,8 +625,8 @@ module YelpKafka
     #     messages.each { |message| process(message) }
     #   end
     #
-    # About 30% less CPU per message than #each with #task_done; #each_columns
-    # is the fast path (BENCHMARKS.md, "Ruby binding").
+    # Less CPU per message than #each with #task_done; #each_columns is
+    # the fast path (BENCHMARKS.md, "Ruby binding").
     def each_batch(task_done: false)
       return enum_for(:each_batch, task_done: task_done) unless block_given?
 
@@ -544,8 +661,8 @@ module YelpKafka
     #     end
     #   end
     #
-    # About half the CPU per message of #each_batch and a third of #each
-    # with #task_done (BENCHMARKS.md, "Ruby binding").
+    # About two thirds of the CPU per message of #each_batch and half of
+    # #each with #task_done (BENCHMARKS.md, "Ruby binding").
     def each_columns(task_done: false)
       unless [true, false].include?(task_done)
         raise TypeError, "task_done must be true or false, not #{task_done.inspect}"
@@ -573,17 +690,27 @@ module YelpKafka
 
     # Marks message processed, in any order: a commit never passes a
     # message not marked. Counts toward auto_commit_interval_messages.
+    # A message this consumer or group handed out costs no C call: its
+    # mark is queued and reaches the library when the next call into it
+    # starts (the take of the next batch, #commit, #commit_message, #close,
+    # #stop), so every commit includes the marks made before it was called
+    # (MarkQueue). A mark made while #close or #stop runs on another
+    # thread may be left out of their commit.
     def task_done(message)
       raise TypeError, "message must be a #{Message.name}, not #{message.class}" unless message.is_a?(Message)
-      # yk_task_done needs no guard: it is safe whatever became of the handle.
-      return Error.check(Native.yk_task_done(message.address)) if message.source.equal?(self)
+
+      @guard.check_open if @guard.closed?
+      return nil if message.__send__(:queue_done, self)
 
       @guard.call { Error.check(task_done_on_handle(message)) }
     end
 
     # #task_done for every message of messages (an Array, such as
-    # #next_batch returns), in order, stopping at the first failure. Checks
-    # every element before marking any (TypeError).
+    # #next_batch returns), reaching the library before it returns: this
+    # consumer's or group's own messages in one call per run of
+    # consecutive messages of a batch (with the marks #task_done queued
+    # before), the others' one call each, in order, stopping at the first
+    # failure. Checks every element before marking any (TypeError).
     def task_done_batch(messages)
       raise TypeError, "messages must be an Array of Messages, not #{messages.class}" unless messages.is_a?(Array)
 
@@ -592,13 +719,29 @@ module YelpKafka
         raise TypeError, "messages[#{i}] must be a #{Message.name}, not #{messages[i].class}"
       end
       messages.each do |message|
-        code = message.source.equal?(self) ? Native.yk_task_done(message.address) : task_done_elsewhere(message)
+        next if message.__send__(:queue_done, self)
+
+        code = task_done_elsewhere(message)
         raise Error.last(code) unless code.zero?
       end
+      hand_over_marks
       nil
     end
 
     private
+
+    # The reader of the messages and the queue of their marks; the
+    # including class calls it when it is made.
+    def open_stream
+      @marks = MarkQueue.new
+      @reader = BatchReader.new(self, @marks)
+    end
+
+    # Hands the queued marks over to the library (MarkQueue): every call
+    # into the library that reads or commits runs this first.
+    def hand_over_marks
+      @marks.hand_over
+    end
 
     def task_done_elsewhere(message)
       @guard.call { task_done_on_handle(message) }
@@ -608,7 +751,7 @@ module YelpKafka
     # this stream), done in one C call.
     def task_done_taken(messages)
       first = messages.first
-      code = first.__send__(:taken).task_done(first.__send__(:base) / Views::VIEW_WORDS, messages.size)
+      code = first.__send__(:taken).task_done(first.__send__(:index), messages.size)
       raise Error.last(code) unless code.zero?
     end
 
@@ -634,6 +777,7 @@ module YelpKafka
     # idle_interval at a time; true once messages came.
     def wait_for_messages(deadline)
       loop do
+        hand_over_marks
         code = @reader.fill { |batch, views, count| next_views(batch, views, count) }
         # A callback's error is raised here, not when a long #each ends.
         @guard.raise_callback_error

@@ -143,11 +143,25 @@ module YelpKafka
       Arguments.integer(partition, "partition", optional: true) unless partition.nil?
       Arguments.seconds(queue_wait, "queue_wait", optional: true) unless queue_wait.nil?
       headers = headers.nil? ? Headers::NONE : Headers.build(headers)
+      partition ||= -1
       @guard.call do
         id = opaque.nil? ? 0 : @pending.add(opaque)
-        code = enqueue(topic, partition || -1, key, value, headers, id.zero? ? nil : FFI::Pointer.new(id), queue_wait)
+        pointer = id.zero? ? nil : FFI::Pointer.new(id)
+        # The library's call here, not in a method of its own: this runs
+        # per message.
+        code = if headers.count.zero?
+                 Native.yk_producer_produce_now(@handle, topic, partition, key, key ? key.bytesize : 0, value,
+                                                value ? value.bytesize : 0, pointer, 0)
+               else
+                 Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0,
+                                                             value, value&.bytesize || 0, headers.array,
+                                                             headers.count, pointer, 0)
+               end
+        if code == QueueFullError::CODE && queue_wait != 0
+          code = enqueue_waiting(topic, partition, key, value, headers, pointer, queue_wait)
+        end
         @pending.delete(id) unless code.zero?
-        Error.check(code)
+        raise Error.last(code) unless code.zero?
       end
     end
 
@@ -172,7 +186,9 @@ module YelpKafka
           value = values[i]
           code = Native.yk_producer_produce_now(@handle, topic, partition, key, key_size, value,
                                                 value ? value.bytesize : 0, nil, 0)
-          code = enqueue(topic, partition, key, value, Headers::NONE, nil, queue_wait) if code == QueueFullError::CODE
+          if code == QueueFullError::CODE && queue_wait != 0
+            code = enqueue_waiting(topic, partition, key, value, Headers::NONE, nil, queue_wait)
+          end
           raise batch_error(code, i) unless code.zero?
 
           i += 1
@@ -276,14 +292,22 @@ module YelpKafka
         failed = NO_REPORTS
         topics = {}
         index = 0
+        # A while loop, each report's words read in place (opaque id,
+        # codes, topic, partition, offset, error message): this runs per
+        # report.
         while index < words.size
           opaque_id = words[index]
           opaque = opaque_id.zero? ? nil : @pending.delete(opaque_id)
-          delivered = (words[index + 1] & 0xffff_ffff).zero?
+          codes = words[index + 1]
+          error = (codes & 0xffff_ffff).zero? ? nil : delivery_error(codes, words[index + 5])
           # A DeliveryReport only where a block takes it.
-          if on_delivery || !delivered
-            report = report_at(words, index, opaque, topics)
-            unless delivered
+          if on_delivery || error
+            address = words[index + 2]
+            topic = topics[address] ||= Views::ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8)
+            partition = words[index + 3] & 0xffff_ffff
+            partition -= 0x1_0000_0000 if partition >= 0x8000_0000
+            report = DeliveryReport.new(topic, partition, words[index + 4], opaque, error)
+            if error
               failed = [] if failed.frozen?
               failed << report
             end
@@ -293,14 +317,6 @@ module YelpKafka
         end
         on_batch&.call(count - failed.size, failed)
       end
-    end
-
-    # The DeliveryReport of the words from index, the topic names cached
-    # in topics (valid during the delivery callback only).
-    def report_at(words, index, opaque, topics)
-      _opaque_id, codes, topic, partition, offset, error_message = words[index, REPORT_WORDS]
-      topic = topics[topic] ||= Views::ADDRESS_SPACE.get_string(topic - 1).force_encoding(Encoding::UTF_8)
-      DeliveryReport.new(topic, signed32(partition), offset, opaque, delivery_error(codes, error_message))
     end
 
     # The exception for code, which stopped #produce_batch at values[index].
@@ -317,30 +333,20 @@ module YelpKafka
       values.each_with_index.map { |value, i| Arguments.optional_string(value, "values[#{i}]") }
     end
 
+    # The exception of a failed report's words (codes not zero).
     def delivery_error(codes, error_message)
       code = codes & 0xffff_ffff
-      return nil if code.zero?
-
       kafka_code = (codes >> 32) & 0xffff
       kafka_code -= 0x1_0000 if kafka_code >= 0x8000
       message = error_message.zero? ? nil : Views::ADDRESS_SPACE.get_string(error_message - 1)
       Error::CLASSES.fetch(code, Error).new(message, code: code, kafka_code: kafka_code)
     end
 
-    def signed32(word)
-      value = word & 0xffff_ffff
-      value >= 0x8000_0000 ? value - 0x1_0000_0000 : value
-    end
-
-    # Queues without waiting in the library and without copying the bytes
-    # first; when the queue is full and queue_wait allows, tries again in
-    # slices (Waiting) with copies, as the library then keeps the bytes
-    # while it waits without the GVL.
-    def enqueue(topic, partition, key, value, headers, opaque, queue_wait)
-      code = Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0, value,
-                                                         value&.bytesize || 0, headers.array, headers.count, opaque, 0)
-      return code unless code == QueueFullError::CODE && queue_wait != 0
-
+    # Queues when a call that does not wait in the library and does not
+    # copy the bytes first found the queue full: tries again in slices
+    # (Waiting) with copies, as the library then keeps the bytes while it
+    # waits without the GVL.
+    def enqueue_waiting(topic, partition, key, value, headers, opaque, queue_wait)
       deadline = Waiting.deadline(queue_wait)
       key_buffer = buffer(key)
       value_buffer = buffer(value)
