@@ -17,7 +17,6 @@ use kafka_protocol::ResponseError;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::is_stale_leader;
 use crate::kafka::produce::{produce_request, read_produce_response, take_records, ProducePartition};
-use crate::kafka::records::encode_batches;
 use crate::metrics::ProducerMetric;
 use crate::producer::accumulator::settle;
 use crate::producer::batch::Batch;
@@ -290,7 +289,7 @@ async fn produce(shared: &Shared, leader: i32, batches: &mut [Batch]) -> Result<
             None => {
                 let capacity = encoded_capacity(batch, shared.options.compression.compression);
                 let mut encoded = shared.request_buffers.locked().take(capacity);
-                encode_batches(&mut encoded, &batch.records(), shared.options.compression)?;
+                batch.encode(&mut encoded, shared.options.compression)?;
                 let encoded = encoded.freeze();
                 released_segments.extend(batch.keep_encoded(&encoded));
                 encoded
