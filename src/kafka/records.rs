@@ -141,8 +141,7 @@ pub fn write_record(record: &RecordParts<'_>, mut put: impl FnMut(&[u8])) {
 /// Appends to `out` one record batch (format v2) of `records`, records
 /// [`write_record`] laid out, in pieces that may cut a record anywhere:
 /// the 61-byte header `header` describes, then the records compressed as
-/// `codec` says straight from the pieces, or, with no codec, the pieces
-/// themselves. The CRC-32C covers the batch from its attributes on.
+/// `codec` says straight from the pieces, or, with no codec, copied.
 pub fn encode_batch(
     out: &mut BytesMut,
     records: &[Bytes],
@@ -150,13 +149,38 @@ pub fn encode_batch(
     codec: BatchCompression,
 ) -> Result<()> {
     let start = out.len();
+    put_batch_header(out, header, codec.compression);
+    compress(records, out, codec).map_err(|e| {
+        Error::new(
+            ErrorCode::Protocol,
+            format!("compressing a {:?} record batch: {e}", codec.compression),
+        )
+    })?;
+    seal_batch_header(&mut out[start..], &[])
+}
+
+/// Appends to `out` the 61-byte header of an uncompressed record batch of
+/// `records` (as for [`encode_batch`]), which are sent after it from where
+/// they are: the header's length and CRC count them there.
+pub fn uncompressed_batch_header(out: &mut BytesMut, records: &[Bytes], header: &BatchHeader) -> Result<()> {
+    let start = out.len();
+    put_batch_header(out, header, Compression::None);
+    seal_batch_header(&mut out[start..], records)
+}
+
+/// Writes the header of a producer's batch, its length and CRC left 0.
+fn put_batch_header(out: &mut BytesMut, header: &BatchHeader, compression: Compression) {
+    out.reserve(BATCH_HEADER_LENGTH);
+    // Base offset: the broker assigns offsets.
     out.put_i64(0);
-    // The batch length and the CRC are filled in below.
     out.put_i32(0);
+    // Partition leader epoch: a producer has none.
     out.put_i32(-1);
+    // Magic: format v2.
     out.put_i8(2);
     out.put_u32(0);
-    out.put_i16(codec.compression as i16);
+    // Attributes: the codec, creation timestamps, not transactional, not control.
+    out.put_i16(compression as i16);
     out.put_i32(header.record_count - 1);
     out.put_i64(header.first_timestamp);
     out.put_i64(header.max_timestamp);
@@ -164,21 +188,25 @@ pub fn encode_batch(
     out.put_i16(header.producer_epoch);
     out.put_i32(header.base_sequence);
     out.put_i32(header.record_count);
-    compress(records, out, codec).map_err(|e| {
+}
+
+/// Fills in the length and the CRC-32C (over everything from the
+/// attributes on) of `batch`, a header and what follows it in the same
+/// buffer, with `after` sent after that.
+fn seal_batch_header(batch: &mut [u8], after: &[Bytes]) -> Result<()> {
+    let length = batch.len() + after.iter().map(Bytes::len).sum::<usize>();
+    let batch_length = i32::try_from(length - 12).map_err(|_| {
         Error::new(
             ErrorCode::Protocol,
-            format!("compressing a {:?} record batch: {e}", codec.compression),
-        )
-    })?;
-    let batch = &mut out[start..];
-    let batch_length = i32::try_from(batch.len() - 12).map_err(|_| {
-        Error::new(
-            ErrorCode::Protocol,
-            format!("a record batch of {} bytes is too large to send", batch.len()),
+            format!("a record batch of {length} bytes is too large to send"),
         )
     })?;
     batch[8..12].copy_from_slice(&batch_length.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
+    let crc = after
+        .iter()
+        .fold(crc32c::crc32c(&batch[ATTRIBUTES_AT..]), |crc, piece| {
+            crc32c::crc32c_append(crc, piece)
+        });
     batch[CRC_AT..ATTRIBUTES_AT].copy_from_slice(&crc.to_be_bytes());
     Ok(())
 }

@@ -14,7 +14,7 @@ use kafka_protocol::records::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
 
 use crate::error::Result;
 use crate::kafka::compression::BatchCompression;
-use crate::kafka::records::{encode_batch, write_record, BatchHeader, RecordParts};
+use crate::kafka::records::{encode_batch, uncompressed_batch_header, write_record, BatchHeader, RecordParts};
 use crate::producer::accumulator::{Completion, OutgoingMessage};
 use crate::producer::buffers::BufferPool;
 use crate::topic_partition::TopicPartition;
@@ -125,21 +125,36 @@ impl Batch {
     }
 
     /// Appends the sealed batch to `out` as one record batch compressed as
-    /// `codec` says: its header (with the batch's sequence, or without
-    /// idempotence −1s) and its records read from the segments.
+    /// `codec` says (with no codec, its records copied): its header and its
+    /// records read from the segments.
     pub fn encode(&self, out: &mut BytesMut, codec: BatchCompression) -> Result<()> {
+        encode_batch(out, &self.payload, &self.header(), codec)
+    }
+
+    /// The sealed batch as an uncompressed record batch in pieces: its
+    /// header, then its segments as they are, for the frame to send in
+    /// place (docs/protocol-notes.md).
+    pub fn uncompressed_pieces(&self) -> Result<Vec<Bytes>> {
+        let mut header = BytesMut::new();
+        uncompressed_batch_header(&mut header, &self.payload, &self.header())?;
+        let segments = self.payload.iter().filter(|segment| !segment.is_empty()).cloned();
+        Ok(std::iter::once(header.freeze()).chain(segments).collect())
+    }
+
+    /// The header of the batch as this attempt sends it: with the batch's
+    /// sequence, or without idempotence −1s.
+    fn header(&self) -> BatchHeader {
         let (producer_id, producer_epoch, base_sequence) =
             self.sequence
                 .unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE));
-        let header = BatchHeader {
+        BatchHeader {
             record_count: self.record_count,
             first_timestamp: self.first_timestamp,
             max_timestamp: self.max_timestamp,
             producer_id,
             producer_epoch,
             base_sequence,
-        };
-        encode_batch(out, &self.payload, &header, codec)
+        }
     }
 
     /// The record batch an earlier attempt encoded, to be sent again as it
@@ -369,6 +384,11 @@ mod tests {
             assert!(batch.data.len() >= 3, "records run across segments");
             let mut batch = batch.seal();
             batch.sequence = sequence;
+            let mut copied = BytesMut::new();
+            batch.encode(&mut copied, Compression::None.into()).unwrap();
+            let pieces = batch.uncompressed_pieces().unwrap();
+            assert_eq!(pieces.len(), 1 + batch.payload.len(), "a header, then the segments");
+            assert_eq!(pieces.concat(), copied, "sent in place, the segments make the same batch");
             for name in COMPRESSION_NAMES {
                 let codec = compression_by_name(name).unwrap();
                 let records = decoded(&batch, codec);
