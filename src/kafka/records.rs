@@ -1,4 +1,6 @@
-//! Record batches on the wire: encoding with any of Kafka's codecs and
+//! Record batches on the wire: the producer's records and batch headers,
+//! written here as they are appended and sent (docs/protocol-notes.md,
+//! "Record batches as they are appended"), with any of Kafka's codecs; and
 //! decoding what brokers return, through `kafka-protocol`'s batch codec
 //! with the codecs of [`crate::kafka::compression`] plugged into its
 //! custom-compression hooks (it is built with none of its own).
@@ -38,9 +40,11 @@ pub struct BatchHeader {
     pub first_timestamp: i64,
     /// The largest timestamp of the batch.
     pub max_timestamp: i64,
-    /// Idempotence: producer id, epoch and base sequence, or −1s.
+    /// Idempotence: the producer id, or −1.
     pub producer_id: i64,
+    /// Idempotence: the producer epoch, or −1.
     pub producer_epoch: i16,
+    /// Idempotence: the first record's sequence, or −1.
     pub base_sequence: i32,
 }
 
@@ -52,7 +56,9 @@ pub struct RecordParts<'a> {
     pub timestamp_delta: i64,
     /// Its position in the batch.
     pub offset_delta: i32,
+    /// The key, or null.
     pub key: Option<&'a [u8]>,
+    /// The value, or null.
     pub value: Option<&'a [u8]>,
     /// Name and value of each header, in order.
     pub headers: &'a [(&'a str, Option<&'a [u8]>)],
@@ -104,37 +110,36 @@ pub fn write_record(record: &RecordParts<'_>, mut put: impl FnMut(&[u8])) {
         + sized(record.value)
         + varlong_length(record.headers.len() as i64)
         + headers_length;
-    let mut fields = [0u8; 5 * MAX_VARLONG_LENGTH];
-    let mut at = put_varlong(&mut fields, body_length as i64);
-    // Attributes: none are defined for records.
-    at += 1;
+    // Length, attributes (none are defined for records), timestamp delta,
+    // offset delta and key length, in one piece.
+    let mut fields = [0u8; 4 * MAX_VARLONG_LENGTH + 1];
+    let mut at = put_varlong(&mut fields, body_length as i64) + 1;
     at += put_varlong(&mut fields[at..], record.timestamp_delta);
     at += put_varlong(&mut fields[at..], record.offset_delta.into());
     at += put_varlong(&mut fields[at..], part_length(record.key));
     put(&fields[..at]);
-    let mut put_part = |part: Option<&[u8]>, length_first: bool| {
-        if length_first {
-            let at = put_varlong(&mut fields, part_length(part));
-            put(&fields[..at]);
-        }
-        if let Some(bytes) = part.filter(|bytes| !bytes.is_empty()) {
-            put(bytes);
-        }
-    };
-    put_part(record.key, false);
-    put_part(record.value, true);
+    put_bytes(&mut put, record.key);
+    put_part(&mut put, record.value);
     let at = put_varlong(&mut fields, record.headers.len() as i64);
     put(&fields[..at]);
     for (name, value) in record.headers {
-        let mut put_header_part = |part: Option<&[u8]>| {
-            let at = put_varlong(&mut fields, part_length(part));
-            put(&fields[..at]);
-            if let Some(bytes) = part.filter(|bytes| !bytes.is_empty()) {
-                put(bytes);
-            }
-        };
-        put_header_part(Some(name.as_bytes()));
-        put_header_part(*value);
+        put_part(&mut put, Some(name.as_bytes()));
+        put_part(&mut put, *value);
+    }
+}
+
+/// Hands `part` to `put` as a record holds it: its length (−1 for null),
+/// then its bytes.
+fn put_part(put: &mut impl FnMut(&[u8]), part: Option<&[u8]>) {
+    let mut length = [0u8; MAX_VARLONG_LENGTH];
+    let at = put_varlong(&mut length, part_length(part));
+    put(&length[..at]);
+    put_bytes(put, part);
+}
+
+fn put_bytes(put: &mut impl FnMut(&[u8]), part: Option<&[u8]>) {
+    if let Some(bytes) = part.filter(|bytes| !bytes.is_empty()) {
+        put(bytes);
     }
 }
 

@@ -388,7 +388,11 @@ mod tests {
             batch.encode(&mut copied, Compression::None.into()).unwrap();
             let pieces = batch.uncompressed_pieces().unwrap();
             assert_eq!(pieces.len(), 1 + batch.payload.len(), "a header, then the segments");
-            assert_eq!(pieces.concat(), copied, "sent in place, the segments make the same batch");
+            assert_eq!(
+                pieces.concat(),
+                copied,
+                "sent in place, the segments make the same batch"
+            );
             for name in COMPRESSION_NAMES {
                 let codec = compression_by_name(name).unwrap();
                 let records = decoded(&batch, codec);
