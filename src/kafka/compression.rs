@@ -133,54 +133,60 @@ thread_local! {
     /// And one buffer libzstd compresses into, as large as the bound of the
     /// largest batch it compressed (up to [`ZSTD_SCRATCH_KEPT`]).
     static ZSTD_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// And one the pieces of a batch are joined in (up to the same size).
+    static ZSTD_INPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The largest compression buffer a sender thread keeps between batches;
+/// The largest buffer a sender thread keeps between batches for zstd;
 /// a larger one (a batch of one huge message) is freed after use.
 const ZSTD_SCRATCH_KEPT: usize = 4 << 20;
 
-/// libzstd streams the pieces into the scratch buffer's spare room, which
-/// needs no clearing, and the compressed bytes, a fraction of the batch,
-/// are copied into `out`. Compressing into `out` directly would mean
-/// zeroing the whole bound (the batch's size and more) first: pages the
-/// request buffer then keeps resident in the buffer pool for batches that
-/// compress to a fifth. The frame states its content size (pledged before
-/// the first piece), as a one-shot compression's does, so that readers
-/// can inflate it in one call.
-fn compress_zstd<'a>(
-    pieces: impl Iterator<Item = &'a [u8]> + Clone,
-    out: &mut BytesMut,
-    level: i32,
-) -> anyhow::Result<()> {
-    use zstd::zstd_safe::{CParameter, InBuffer, OutBuffer, ResetDirective};
+/// libzstd compresses the batch in one call, from one buffer: a batch in
+/// several pieces is joined into this thread's input buffer first.
+/// Streaming the pieces through libzstd instead (which copies its input
+/// into a window buffer of its own) cost more CPU and more peak RSS in
+/// interleaved runs (BENCHMARKS.md, records written as they are appended).
+/// libzstd writes to the scratch buffer's spare room, which needs no
+/// clearing, and the compressed bytes, a fraction of the batch, are copied
+/// into `out`. Compressing into `out` directly would mean zeroing the whole
+/// bound (the batch's size and more) first: pages the request buffer then
+/// keeps resident in the buffer pool for batches that compress to a fifth.
+fn compress_zstd<'a>(mut pieces: impl Iterator<Item = &'a [u8]>, out: &mut BytesMut, level: i32) -> anyhow::Result<()> {
     // libzstd's 0 means its default level.
     let level = if level == DEFAULT_LEVEL { 0 } else { level };
-    let total: usize = pieces.clone().map(<[u8]>::len).sum();
     let zstd_error = |code| codec_error("zstd", zstd::zstd_safe::get_error_name(code));
-    ZSTD_SCRATCH.with_borrow_mut(|scratch| {
-        scratch.clear();
-        scratch.reserve(zstd::zstd_safe::compress_bound(total));
-        let compressed = ZSTD_COMPRESSOR.with_borrow_mut(|context| -> anyhow::Result<()> {
-            context.reset(ResetDirective::SessionOnly).map_err(zstd_error)?;
-            context
-                .set_parameter(CParameter::CompressionLevel(level))
-                .map_err(zstd_error)?;
-            context.set_pledged_src_size(Some(total as u64)).map_err(zstd_error)?;
-            let mut output = OutBuffer::around(&mut *scratch);
-            for piece in pieces {
-                let mut input = InBuffer::around(piece);
-                while input.pos() < piece.len() {
-                    context.compress_stream(&mut output, &mut input).map_err(zstd_error)?;
-                }
+    let first = pieces.next().unwrap_or_default();
+    ZSTD_INPUT.with_borrow_mut(|input| {
+        input.clear();
+        let records = match pieces.next() {
+            None => first,
+            Some(second) => {
+                input.extend_from_slice(first);
+                input.extend_from_slice(second);
+                pieces.for_each(|piece| input.extend_from_slice(piece));
+                &input[..]
             }
-            while context.end_stream(&mut output).map_err(zstd_error)? > 0 {}
-            Ok(())
+        };
+        let compressed = ZSTD_SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            scratch.reserve(zstd::zstd_safe::compress_bound(records.len()));
+            let compressed = ZSTD_COMPRESSOR.with_borrow_mut(|context| -> anyhow::Result<()> {
+                context
+                    .set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))
+                    .map_err(zstd_error)?;
+                context.compress2(&mut *scratch, records).map_err(zstd_error)?;
+                Ok(())
+            });
+            if compressed.is_ok() {
+                out.put_slice(scratch);
+            }
+            if scratch.capacity() > ZSTD_SCRATCH_KEPT {
+                *scratch = Vec::new();
+            }
+            compressed
         });
-        if compressed.is_ok() {
-            out.put_slice(scratch);
-        }
-        if scratch.capacity() > ZSTD_SCRATCH_KEPT {
-            *scratch = Vec::new();
+        if input.capacity() > ZSTD_SCRATCH_KEPT {
+            *input = Vec::new();
         }
         compressed
     })
