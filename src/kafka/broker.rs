@@ -91,8 +91,8 @@ impl BrokerConnection {
     /// [`send_prepared`](Self::send_prepared) or
     /// [`send_prepared_unanswered`](Self::send_prepared_unanswered). The
     /// prepared request refers to those of `batches` (a Produce request's
-    /// record batches) that `request` holds, until it is written, and holds
-    /// nothing else of `request`.
+    /// record batches) that `request` holds, or holds a stand-in of, until
+    /// it is written, and holds nothing else of `request`.
     pub fn prepare<R: KafkaRequest>(&self, request: &R, batches: Vec<FramedBatch>) -> Result<PreparedRequest<R>> {
         let version = self.versions.version_for::<R>()?;
         Ok(PreparedRequest {

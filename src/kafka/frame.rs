@@ -11,7 +11,7 @@
 //! A batch may also be sent in pieces (an uncompressed batch: its header,
 //! then the producer's segments as they are, docs/protocol-notes.md). The
 //! request then holds a stand-in of the batch's length, a slice of
-//! [`stand_in_zeros`] that is never sent: the writer keeps the pieces in
+//! `stand_in_zeros` that is never sent: the writer keeps the pieces in
 //! its place.
 //!
 //! `BufMut` is an unsafe trait: this is the one module outside `src/ffi/`
