@@ -73,9 +73,9 @@ impl BatchCompression {
     }
 }
 
-/// Compresses `records`, the concatenation of `pieces`, into `out` as
-/// `codec` says: the codec reads the pieces where they are (a batch's
-/// segments), without joining them first.
+/// Compresses the concatenation of `pieces` (a batch's segments) into
+/// `out` as `codec` says: gzip, snappy and LZ4 read the pieces where they
+/// are; zstd joins them first (`compress_zstd` says why).
 pub fn compress(pieces: &[impl AsRef<[u8]>], out: &mut BytesMut, codec: BatchCompression) -> anyhow::Result<()> {
     let pieces = pieces.iter().map(AsRef::as_ref);
     match codec.compression {
