@@ -10,6 +10,7 @@ use kafka_protocol::messages::ApiKey;
 use crate::config::ClientOptions;
 use crate::error::Result;
 use crate::kafka::connection::{Connection, EncodedFrame};
+use crate::kafka::frame::FramedBatch;
 use crate::kafka::versions::{self, decode_exact, ApiVersionTable};
 use crate::kafka::KafkaRequest;
 
@@ -90,9 +91,9 @@ impl BrokerConnection {
     /// [`send_prepared`](Self::send_prepared) or
     /// [`send_prepared_unanswered`](Self::send_prepared_unanswered). The
     /// prepared request refers to those of `batches` (a Produce request's
-    /// record batches) that `request` holds, until it is written, and holds
-    /// nothing else of `request`.
-    pub fn prepare<R: KafkaRequest>(&self, request: &R, batches: Vec<Bytes>) -> Result<PreparedRequest<R>> {
+    /// record batches) that `request` holds, or holds a stand-in of, until
+    /// it is written, and holds nothing else of `request`.
+    pub fn prepare<R: KafkaRequest>(&self, request: &R, batches: Vec<FramedBatch>) -> Result<PreparedRequest<R>> {
         let version = self.versions.version_for::<R>()?;
         Ok(PreparedRequest {
             frame: self.connection.encode(R::KEY, version, request, batches)?,

@@ -73,22 +73,27 @@ impl BatchCompression {
     }
 }
 
-/// Compresses `records` into `out` as `codec` says.
-pub fn compress(records: &[u8], out: &mut BytesMut, codec: BatchCompression) -> anyhow::Result<()> {
+/// Compresses the concatenation of `pieces` (a batch's segments) into
+/// `out` as `codec` says: gzip, snappy and LZ4 read the pieces where they
+/// are; zstd joins them first (`compress_zstd` says why).
+pub fn compress(pieces: &[impl AsRef<[u8]>], out: &mut BytesMut, codec: BatchCompression) -> anyhow::Result<()> {
+    let pieces = pieces.iter().map(AsRef::as_ref);
     match codec.compression {
-        Compression::None => out.put_slice(records),
+        Compression::None => pieces.for_each(|piece| out.put_slice(piece)),
         Compression::Gzip => {
             let level = match codec.level {
                 DEFAULT_LEVEL => flate2::Compression::default(),
                 level => flate2::Compression::new(level as u32),
             };
             let mut encoder = flate2::write::GzEncoder::new(out.writer(), level);
-            encoder.write_all(records).map_err(|e| codec_error("gzip", e))?;
+            for piece in pieces {
+                encoder.write_all(piece).map_err(|e| codec_error("gzip", e))?;
+            }
             encoder.finish().map_err(|e| codec_error("gzip", e))?;
         }
-        Compression::Snappy => compress_snappy(records, out)?,
-        Compression::Lz4 => compress_lz4(records, out),
-        Compression::Zstd => compress_zstd(records, out, codec.level)?,
+        Compression::Snappy => compress_snappy(pieces, out)?,
+        Compression::Lz4 => compress_lz4(pieces, out),
+        Compression::Zstd => compress_zstd(pieces, out, codec.level)?,
     }
     Ok(())
 }
@@ -124,44 +129,66 @@ fn past_limit(codec: &str, limit: usize) -> anyhow::Error {
 thread_local! {
     /// Each sender thread keeps one libzstd compression context: making one
     /// per batch would allocate and clear its tables every time.
-    static ZSTD_COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static ZSTD_COMPRESSOR: RefCell<zstd::zstd_safe::CCtx<'static>> = RefCell::new(zstd::zstd_safe::CCtx::create());
     /// And one buffer libzstd compresses into, as large as the bound of the
     /// largest batch it compressed (up to [`ZSTD_SCRATCH_KEPT`]).
     static ZSTD_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// And one the pieces of a batch are joined in (up to the same size).
+    static ZSTD_INPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The largest compression buffer a sender thread keeps between batches;
+/// The largest buffer a sender thread keeps between batches for zstd;
 /// a larger one (a batch of one huge message) is freed after use.
 const ZSTD_SCRATCH_KEPT: usize = 4 << 20;
 
+/// libzstd compresses the batch in one call, from one buffer: a batch in
+/// several pieces is joined into this thread's input buffer first.
+/// Streaming the pieces through libzstd instead (which copies its input
+/// into a window buffer of its own) cost more CPU and more peak RSS in
+/// interleaved runs (BENCHMARKS.md, records written as they are appended).
 /// libzstd writes to the scratch buffer's spare room, which needs no
 /// clearing, and the compressed bytes, a fraction of the batch, are copied
 /// into `out`. Compressing into `out` directly would mean zeroing the whole
 /// bound (the batch's size and more) first: pages the request buffer then
 /// keeps resident in the buffer pool for batches that compress to a fifth.
-fn compress_zstd(records: &[u8], out: &mut BytesMut, level: i32) -> anyhow::Result<()> {
+fn compress_zstd<'a>(mut pieces: impl Iterator<Item = &'a [u8]>, out: &mut BytesMut, level: i32) -> anyhow::Result<()> {
     // libzstd's 0 means its default level.
     let level = if level == DEFAULT_LEVEL { 0 } else { level };
-    ZSTD_SCRATCH.with_borrow_mut(|scratch| {
-        scratch.clear();
-        scratch.reserve(zstd::zstd_safe::compress_bound(records.len()));
-        let written = ZSTD_COMPRESSOR.with_borrow_mut(|compressor| -> std::io::Result<usize> {
-            let compressor = match compressor {
-                Some(compressor) => {
-                    compressor.set_compression_level(level)?;
-                    compressor
-                }
-                None => compressor.insert(zstd::bulk::Compressor::new(level)?),
-            };
-            compressor.compress_to_buffer(records, scratch)
+    let zstd_error = |code| codec_error("zstd", zstd::zstd_safe::get_error_name(code));
+    let first = pieces.next().unwrap_or_default();
+    ZSTD_INPUT.with_borrow_mut(|input| {
+        input.clear();
+        let records = match pieces.next() {
+            None => first,
+            Some(second) => {
+                input.extend_from_slice(first);
+                input.extend_from_slice(second);
+                pieces.for_each(|piece| input.extend_from_slice(piece));
+                &input[..]
+            }
+        };
+        let compressed = ZSTD_SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            scratch.reserve(zstd::zstd_safe::compress_bound(records.len()));
+            let compressed = ZSTD_COMPRESSOR.with_borrow_mut(|context| -> anyhow::Result<()> {
+                context
+                    .set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))
+                    .map_err(zstd_error)?;
+                context.compress2(&mut *scratch, records).map_err(zstd_error)?;
+                Ok(())
+            });
+            if compressed.is_ok() {
+                out.put_slice(scratch);
+            }
+            if scratch.capacity() > ZSTD_SCRATCH_KEPT {
+                *scratch = Vec::new();
+            }
+            compressed
         });
-        if written.is_ok() {
-            out.put_slice(scratch);
+        if input.capacity() > ZSTD_SCRATCH_KEPT {
+            *input = Vec::new();
         }
-        if scratch.capacity() > ZSTD_SCRATCH_KEPT {
-            *scratch = Vec::new();
-        }
-        written.map(|_| ()).map_err(|error| codec_error("zstd", error))
+        compressed
     })
 }
 
@@ -234,15 +261,16 @@ thread_local! {
     static LZ4_TABLE: RefCell<lz4_flex::block::CompressTable> = RefCell::new(lz4_flex::block::CompressTable::large());
 }
 
-/// Writes `records` as one LZ4 frame of independent blocks into `out`.
+/// Writes the pieces as one LZ4 frame of independent blocks into `out`,
+/// each piece in blocks of its own (a block may hold less than 64 KiB).
 /// `lz4_flex`'s frame encoder would copy the batch into a block buffer of
 /// its own first and, for a batch over 256 KiB, allocate 4 MiB blocks
 /// (BENCHMARKS.md, LZ4 encoders).
-fn compress_lz4(records: &[u8], out: &mut BytesMut) {
+fn compress_lz4<'a>(pieces: impl Iterator<Item = &'a [u8]>, out: &mut BytesMut) {
     use lz4_flex::block::{compress_into_with_table, get_maximum_output_size};
     out.put_slice(lz4_frame_header());
     LZ4_TABLE.with_borrow_mut(|table| {
-        for block in records.chunks(LZ4_BLOCK_LENGTH) {
+        for block in pieces.flat_map(|piece| piece.chunks(LZ4_BLOCK_LENGTH)) {
             with_block_room(get_maximum_output_size(block.len()), |room| {
                 match compress_into_with_table(block, room, table) {
                     Ok(written) if written < block.len() => {
@@ -290,10 +318,12 @@ const XERIAL_SNAPPY_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00
 /// The uncompressed size of each block snappy-java writes.
 const XERIAL_BLOCK_LENGTH: usize = 32 * 1024;
 
-fn compress_snappy(records: &[u8], out: &mut BytesMut) -> anyhow::Result<()> {
+/// Each piece goes into blocks of its own: xerial's readers take blocks of
+/// any length up to the one they state.
+fn compress_snappy<'a>(pieces: impl Iterator<Item = &'a [u8]>, out: &mut BytesMut) -> anyhow::Result<()> {
     out.put_slice(XERIAL_SNAPPY_HEADER);
     let mut encoder = snap::raw::Encoder::new();
-    for block in records.chunks(XERIAL_BLOCK_LENGTH) {
+    for block in pieces.flat_map(|piece| piece.chunks(XERIAL_BLOCK_LENGTH)) {
         with_block_room(snap::raw::max_compress_len(block.len()), |room| {
             let written = encoder.compress(block, room)?;
             out.put_u32(written as u32);
@@ -397,11 +427,17 @@ mod tests {
                 let Ok(codec) = BatchCompression::new(compression, level) else {
                     continue;
                 };
-                let mut out = BytesMut::from(&b"frame"[..]);
-                compress(&records, &mut out, codec).unwrap();
-                assert_eq!(&out[..5], b"frame", "{codec:?}");
-                let inflated = decompress(&out.freeze().slice(5..), compression, records.len()).unwrap();
-                assert_eq!(inflated, records, "{codec:?}");
+                // Whole, and in pieces of a batch's segment sizes (a
+                // small first one, 64 KiB, a remainder), cut anywhere.
+                let (first, rest) = records.split_at(1000);
+                let (second, third) = rest.split_at(64 * 1024);
+                for pieces in [vec![&records[..]], vec![first, second, third]] {
+                    let mut out = BytesMut::from(&b"frame"[..]);
+                    compress(&pieces, &mut out, codec).unwrap();
+                    assert_eq!(&out[..5], b"frame", "{codec:?}");
+                    let inflated = decompress(&out.freeze().slice(5..), compression, records.len()).unwrap();
+                    assert_eq!(inflated, records, "{codec:?}");
+                }
             }
         }
     }
@@ -466,7 +502,7 @@ mod tests {
         // Two compressible blocks around one that is noise, then a short one.
         let records = [log_lines(LZ4_BLOCK_LENGTH), noise(LZ4_BLOCK_LENGTH), log_lines(70_000)].concat();
         let mut out = BytesMut::new();
-        compress(&records, &mut out, Compression::Lz4.into()).unwrap();
+        compress(&[&records], &mut out, Compression::Lz4.into()).unwrap();
         let header = lz4_frame_header();
         assert_eq!(&out[..4], &0x184D_2204u32.to_le_bytes(), "LZ4 frame magic");
         assert_eq!(
@@ -497,7 +533,7 @@ mod tests {
     #[test]
     fn a_truncated_snappy_frame_is_refused() {
         let mut out = BytesMut::new();
-        compress(&log_lines(1000), &mut out, Compression::Snappy.into()).unwrap();
+        compress(&[log_lines(1000)], &mut out, Compression::Snappy.into()).unwrap();
         let cut = out.freeze().slice(..30);
         assert!(decompress(&cut, Compression::Snappy, 1 << 20).is_err());
     }

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::kafka::frame::{Frame, FrameWriter};
+use crate::kafka::frame::{Frame, FrameWriter, FramedBatch};
 use crate::sync::Locking;
 
 type ResponseSender = oneshot::Sender<Result<Bytes>>;
@@ -185,7 +185,7 @@ impl Connection {
         api: ApiKey,
         version: i16,
         body: &impl Encodable,
-        batches: Vec<Bytes>,
+        batches: Vec<FramedBatch>,
     ) -> Result<EncodedFrame> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
         let header = RequestHeader::default()
@@ -195,7 +195,7 @@ impl Connection {
             .with_client_id(Some(self.client_id.clone()));
         // Sized up front, without the batches the frame refers to.
         let body_size = body.compute_size(version).map_err(|e| encode_error(api, version, e))?;
-        let referenced: usize = batches.iter().map(Bytes::len).sum();
+        let referenced: usize = batches.iter().map(FramedBatch::len).sum();
         let mut buffer = self.frame_buffer.locked();
         buffer.reserve((64 + self.client_id.len() + body_size).saturating_sub(referenced));
         let mut writer = FrameWriter::new(std::mem::take(&mut *buffer), batches);

@@ -8,29 +8,100 @@
 //! batches it was handed, keeps that batch in its place by reference;
 //! [`Frame::write_to`] sends the pieces with vectored writes.
 //!
+//! A batch may also be sent in pieces (an uncompressed batch: its header,
+//! then the producer's segments as they are, docs/protocol-notes.md). The
+//! request then holds a stand-in of the batch's length, a slice of
+//! `stand_in_zeros` that is never sent: the writer keeps the pieces in
+//! its place.
+//!
 //! `BufMut` is an unsafe trait: this is the one module outside `src/ffi/`
 //! that may hold `unsafe` code (docs/architecture.md, `unsafe` policy), and
 //! all of it forwards to `BytesMut`'s own implementation.
 
 use std::io::IoSlice;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use bytes::buf::UninitSlice;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::protocol::buf::ByteBufMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+/// The longest batch sent in pieces: longer ones are joined into one
+/// buffer first (a batch is at most `batch_size_bytes` and one message).
+pub const MAX_PIECES_BATCH: usize = 16 << 20;
+
+/// Zeros that stand-ins are cut from, allocated once and never written or
+/// read: a fresh allocation this large is mapped, not faulted in, so it
+/// holds no resident memory.
+fn stand_in_zeros() -> &'static Bytes {
+    static ZEROS: OnceLock<Bytes> = OnceLock::new();
+    ZEROS.get_or_init(|| Bytes::from(vec![0; 2 * MAX_PIECES_BATCH]))
+}
+
+/// One record batch of a request as the frame sends it.
+#[derive(Debug, Clone)]
+pub struct FramedBatch {
+    /// What the request holds in the batch's place.
+    stand_in: Bytes,
+    /// What is sent: the stand-in itself, or the batch's pieces.
+    pieces: Vec<Bytes>,
+}
+
+impl FramedBatch {
+    /// A batch in one buffer: the request holds and the frame sends it.
+    pub fn whole(batch: Bytes) -> FramedBatch {
+        FramedBatch {
+            stand_in: batch.clone(),
+            pieces: vec![batch],
+        }
+    }
+
+    /// A batch sent as `pieces`, the `index`th batch of its request (which
+    /// keeps the stand-ins of one request apart); `None` when longer than
+    /// [`MAX_PIECES_BATCH`] or when the request has more batches than a
+    /// stand-in can tell apart.
+    pub fn in_pieces(pieces: Vec<Bytes>, index: usize) -> Option<FramedBatch> {
+        let length: usize = pieces.iter().map(Bytes::len).sum();
+        if length > MAX_PIECES_BATCH || index >= MAX_PIECES_BATCH || length == 0 {
+            return None;
+        }
+        Some(FramedBatch {
+            stand_in: stand_in_zeros().slice(index..index + length),
+            pieces,
+        })
+    }
+
+    /// What the request holds in the batch's place: the batch, or a
+    /// stand-in of its length.
+    pub fn stand_in(&self) -> &Bytes {
+        &self.stand_in
+    }
+
+    /// The batch's length.
+    pub fn len(&self) -> usize {
+        self.stand_in.len()
+    }
+}
+
+/// Whether `source` lies in the stand-ins' zeros: bytes never to be sent.
+fn is_stand_in(source: &[u8]) -> bool {
+    let zeros = stand_in_zeros().as_ptr_range();
+    !source.is_empty() && zeros.contains(&source.as_ptr())
+}
+
 /// A frame being encoded: its own bytes, and the batches it refers to.
 #[derive(Debug)]
 pub struct FrameWriter {
     /// Every byte of the frame but the referenced batches, in order.
     copied: BytesMut,
-    /// Each referenced batch, after the first `.0` bytes of `copied`.
+    /// Each referenced batch or piece of one, after the first `.0` bytes of
+    /// `copied`.
     references: Vec<(usize, Bytes)>,
     /// The length of the referenced batches together.
     referenced: usize,
     /// Batches not met yet, referred to when the encoder writes one.
-    batches: Vec<Bytes>,
+    batches: Vec<FramedBatch>,
 }
 
 /// An encoded frame, ready to be written.
@@ -43,7 +114,7 @@ pub struct Frame {
 impl FrameWriter {
     /// A frame written into `buffer` (empty; its capacity is reused) that
     /// refers to any of `batches` the encoder writes whole.
-    pub fn new(buffer: BytesMut, batches: Vec<Bytes>) -> FrameWriter {
+    pub fn new(buffer: BytesMut, batches: Vec<FramedBatch>) -> FrameWriter {
         FrameWriter {
             copied: buffer,
             references: Vec::new(),
@@ -115,17 +186,21 @@ unsafe impl BufMut for FrameWriter {
     }
 
     fn put_slice(&mut self, source: &[u8]) {
-        let batch = self
-            .batches
-            .iter()
-            .position(|batch| !source.is_empty() && batch.as_ptr() == source.as_ptr() && batch.len() == source.len());
+        let batch = self.batches.iter().position(|batch| {
+            !source.is_empty() && batch.stand_in.as_ptr() == source.as_ptr() && batch.stand_in.len() == source.len()
+        });
         match batch {
             Some(index) => {
                 let batch = self.batches.swap_remove(index);
                 self.referenced += batch.len();
-                self.references.push((self.copied.len(), batch));
+                let at = self.copied.len();
+                self.references
+                    .extend(batch.pieces.into_iter().map(|piece| (at, piece)));
             }
-            None => self.copied.extend_from_slice(source),
+            None => {
+                assert!(!is_stand_in(source), "a batch's stand-in would be sent in its place");
+                self.copied.extend_from_slice(source)
+            }
         }
     }
 }
@@ -252,7 +327,10 @@ mod tests {
     #[test]
     fn batches_handed_over_are_referenced_and_written_in_place() {
         let (first, second, stranger) = (batch(1, 1000), batch(2, 500), batch(3, 300));
-        let mut writer = FrameWriter::new(BytesMut::new(), vec![first.clone(), second.clone()]);
+        let mut writer = FrameWriter::new(
+            BytesMut::new(),
+            vec![FramedBatch::whole(first.clone()), FramedBatch::whole(second.clone())],
+        );
         let pieces: [&[u8]; 6] = [b"header", &first, &[9], &stranger, &second, b"end"];
         // The length prefix goes through `chunk_mut`, the pieces through `put_slice`.
         writer.put_i32(0);
@@ -274,7 +352,7 @@ mod tests {
     #[test]
     fn gaps_after_a_batch_map_to_the_copied_bytes() {
         let first = batch(1, 100);
-        let mut writer = FrameWriter::new(BytesMut::new(), vec![first.clone()]);
+        let mut writer = FrameWriter::new(BytesMut::new(), vec![FramedBatch::whole(first.clone())]);
         writer.put_slice(b"ab");
         writer.put_slice(&first);
         let gap = writer.put_gap(4);
@@ -285,6 +363,38 @@ mod tests {
         expected.extend_from_slice(&first);
         expected.extend_from_slice(b"wxyz");
         assert_eq!(written(&frame, 64), expected);
+    }
+
+    #[test]
+    fn a_batch_in_pieces_is_sent_in_place_of_its_stand_in() {
+        let pieces = vec![batch(1, 61), batch(2, 1000), batch(3, 7)];
+        let in_pieces = FramedBatch::in_pieces(pieces.clone(), 0).unwrap();
+        let other = FramedBatch::in_pieces(vec![batch(4, 1068)], 1).unwrap();
+        assert_eq!(in_pieces.len(), 1068);
+        assert_ne!(in_pieces.stand_in().as_ptr(), other.stand_in().as_ptr(), "told apart");
+        let stand_ins = [in_pieces.stand_in().clone(), other.stand_in().clone()];
+        let mut writer = FrameWriter::new(BytesMut::new(), vec![in_pieces, other]);
+        writer.put_slice(b"ab");
+        writer.put_slice(&stand_ins[1]);
+        writer.put_slice(&stand_ins[0]);
+        let gap = writer.put_gap(4);
+        writer.gap_buf(gap).copy_from_slice(b"wxyz");
+        writer.put_slice(b"end");
+        let (frame, _) = writer.finish();
+        let mut expected = b"ab".to_vec();
+        expected.extend_from_slice(&[4; 1068]);
+        expected.extend_from_slice(&pieces.concat());
+        expected.extend_from_slice(b"wxyzend");
+        for step in [1, 100, 4096] {
+            assert_eq!(written(&frame, step), expected, "step {step}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "stand-in would be sent")]
+    fn a_stand_in_the_frame_was_not_given_is_never_sent() {
+        let stray = FramedBatch::in_pieces(vec![batch(1, 10)], 0).unwrap();
+        FrameWriter::new(BytesMut::new(), Vec::new()).put_slice(stray.stand_in());
     }
 
     #[test]

@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_framed_request_refers_to_its_batches_and_encodes_the_same_bytes() {
-        use crate::kafka::frame::FrameWriter;
+        use crate::kafka::frame::{FrameWriter, FramedBatch};
         use kafka_protocol::protocol::Encodable;
         let (a0, a1) = (partition("a", 0), partition("a", 1));
         let batches = [Bytes::from(vec![1; 3000]), Bytes::from(vec![2; 70])];
@@ -166,7 +166,10 @@ mod tests {
         for version in [7, 9] {
             let mut copied = bytes::BytesMut::new();
             request.encode(&mut copied, version).unwrap();
-            let mut writer = FrameWriter::new(bytes::BytesMut::new(), batches.to_vec());
+            let mut writer = FrameWriter::new(
+                bytes::BytesMut::new(),
+                batches.iter().cloned().map(FramedBatch::whole).collect(),
+            );
             request.encode(&mut writer, version).unwrap();
             let (frame, _) = writer.finish();
             assert_eq!(frame.len(), copied.len(), "v{version}");

@@ -1,11 +1,11 @@
-//! Record batches on the wire: encoding with any of Kafka's codecs and
+//! Record batches on the wire: the producer's records and batch headers,
+//! written here as they are appended and sent (docs/protocol-notes.md,
+//! "Record batches as they are appended"), with any of Kafka's codecs; and
 //! decoding what brokers return, through `kafka-protocol`'s batch codec
 //! with the codecs of [`crate::kafka::compression`] plugged into its
 //! custom-compression hooks (it is built with none of its own).
 
-use std::cell::RefCell;
-
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 
 pub use kafka_protocol::records::{Record, RecordSet};
@@ -28,48 +28,205 @@ pub fn compression_by_name(name: &str) -> Option<Compression> {
 /// The codec names [`compression_by_name`] accepts.
 pub const COMPRESSION_NAMES: &[&str] = &["none", "gzip", "snappy", "lz4", "zstd"];
 
-thread_local! {
-    /// Each encoding thread keeps the buffer the uncompressed records of a
-    /// batch are written to before the codec reads them (up to
-    /// [`RECORDS_SCRATCH_KEPT`]): a new one per batch grew from empty by
-    /// doubling, copying what it held and faulting in fresh pages each time
-    /// (BENCHMARKS.md, the producer's CPU per message).
-    static RECORDS_SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+/// The fields of a record batch's header (format v2) that the producer
+/// sets; the rest are fixed for a producer's batch: base offset 0 (the
+/// broker assigns offsets), leader epoch −1, not transactional, not a
+/// control batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// How many records the batch holds.
+    pub record_count: i32,
+    /// The first record's timestamp: the base every record's delta counts from.
+    pub first_timestamp: i64,
+    /// The largest timestamp of the batch.
+    pub max_timestamp: i64,
+    /// Idempotence: the producer id, or −1.
+    pub producer_id: i64,
+    /// Idempotence: the producer epoch, or −1.
+    pub producer_epoch: i16,
+    /// Idempotence: the first record's sequence, or −1.
+    pub base_sequence: i32,
 }
 
-/// The largest records buffer an encoding thread keeps between batches;
-/// a larger one (a batch of a few huge messages) is freed after use.
-const RECORDS_SCRATCH_KEPT: usize = 4 << 20;
+/// One record as [`write_record`] lays it out.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordParts<'a> {
+    /// Milliseconds from the batch's first timestamp (negative when the
+    /// clock or the caller went back).
+    pub timestamp_delta: i64,
+    /// Its position in the batch.
+    pub offset_delta: i32,
+    /// The key, or null.
+    pub key: Option<&'a [u8]>,
+    /// The value, or null.
+    pub value: Option<&'a [u8]>,
+    /// Name and value of each header, in order.
+    pub headers: &'a [(&'a str, Option<&'a [u8]>)],
+}
+
+/// The most bytes a varint (zigzag, 7 bits a byte) of an `i64` takes.
+const MAX_VARLONG_LENGTH: usize = 10;
+
+/// Writes `value` zigzag-encoded as Kafka's varlong into `out`, returning
+/// the bytes used (Kafka's varint is the same for an `i32`).
+fn put_varlong(out: &mut [u8], value: i64) -> usize {
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    let mut at = 0;
+    while zigzag >= 0x80 {
+        out[at] = zigzag as u8 | 0x80;
+        zigzag >>= 7;
+        at += 1;
+    }
+    out[at] = zigzag as u8;
+    at + 1
+}
+
+fn varlong_length(value: i64) -> usize {
+    let zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    (64 - (zigzag | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// A part's length as the record writes it: −1 for null.
+fn part_length(part: Option<&[u8]>) -> i64 {
+    part.map_or(-1, |bytes| bytes.len() as i64)
+}
+
+/// Hands `record`, laid out as one record of a v2 record batch (length,
+/// attributes, timestamp delta, offset delta, key, value, headers; Kafka's
+/// protocol guide, "Record"), to `put` piece by piece: the small fields
+/// together in a few pieces, keys, values and header parts each as given,
+/// uncopied.
+pub fn write_record(record: &RecordParts<'_>, mut put: impl FnMut(&[u8])) {
+    let sized = |part: Option<&[u8]>| varlong_length(part_length(part)) + part.map_or(0, <[u8]>::len);
+    let headers_length: usize = record
+        .headers
+        .iter()
+        .map(|(name, value)| sized(Some(name.as_bytes())) + sized(*value))
+        .sum();
+    let body_length = 1
+        + varlong_length(record.timestamp_delta)
+        + varlong_length(record.offset_delta.into())
+        + sized(record.key)
+        + sized(record.value)
+        + varlong_length(record.headers.len() as i64)
+        + headers_length;
+    // Length, attributes (none are defined for records), timestamp delta,
+    // offset delta and key length, in one piece.
+    let mut fields = [0u8; 4 * MAX_VARLONG_LENGTH + 1];
+    let mut at = put_varlong(&mut fields, body_length as i64) + 1;
+    at += put_varlong(&mut fields[at..], record.timestamp_delta);
+    at += put_varlong(&mut fields[at..], record.offset_delta.into());
+    at += put_varlong(&mut fields[at..], part_length(record.key));
+    put(&fields[..at]);
+    put_bytes(&mut put, record.key);
+    put_part(&mut put, record.value);
+    let at = put_varlong(&mut fields, record.headers.len() as i64);
+    put(&fields[..at]);
+    for (name, value) in record.headers {
+        put_part(&mut put, Some(name.as_bytes()));
+        put_part(&mut put, *value);
+    }
+}
+
+/// Hands `part` to `put` as a record holds it: its length (−1 for null),
+/// then its bytes.
+fn put_part(put: &mut impl FnMut(&[u8]), part: Option<&[u8]>) {
+    let mut length = [0u8; MAX_VARLONG_LENGTH];
+    let at = put_varlong(&mut length, part_length(part));
+    put(&length[..at]);
+    put_bytes(put, part);
+}
+
+fn put_bytes(put: &mut impl FnMut(&[u8]), part: Option<&[u8]>) {
+    if let Some(bytes) = part.filter(|bytes| !bytes.is_empty()) {
+        put(bytes);
+    }
+}
+
+/// Appends to `out` one record batch (format v2) of `records`, records
+/// [`write_record`] laid out, in pieces that may cut a record anywhere:
+/// the 61-byte header `header` describes, then the records compressed as
+/// `codec` says straight from the pieces, or, with no codec, copied.
+pub fn encode_batch(
+    out: &mut BytesMut,
+    records: &[Bytes],
+    header: &BatchHeader,
+    codec: BatchCompression,
+) -> Result<()> {
+    let start = out.len();
+    put_batch_header(out, header, codec.compression);
+    compress(records, out, codec).map_err(|e| {
+        Error::new(
+            ErrorCode::Protocol,
+            format!("compressing a {:?} record batch: {e}", codec.compression),
+        )
+    })?;
+    seal_batch_header(&mut out[start..], &[])
+}
+
+/// Appends to `out` the 61-byte header of an uncompressed record batch of
+/// `records` (as for [`encode_batch`]), which are sent after it from where
+/// they are: the header's length and CRC count them there.
+pub fn uncompressed_batch_header(out: &mut BytesMut, records: &[Bytes], header: &BatchHeader) -> Result<()> {
+    let start = out.len();
+    put_batch_header(out, header, Compression::None);
+    seal_batch_header(&mut out[start..], records)
+}
+
+/// Writes the header of a producer's batch, its length and CRC left 0.
+fn put_batch_header(out: &mut BytesMut, header: &BatchHeader, compression: Compression) {
+    out.reserve(BATCH_HEADER_LENGTH);
+    // Base offset: the broker assigns offsets.
+    out.put_i64(0);
+    out.put_i32(0);
+    // Partition leader epoch: a producer has none.
+    out.put_i32(-1);
+    // Magic: format v2.
+    out.put_i8(2);
+    out.put_u32(0);
+    // Attributes: the codec, creation timestamps, not transactional, not control.
+    out.put_i16(compression as i16);
+    out.put_i32(header.record_count - 1);
+    out.put_i64(header.first_timestamp);
+    out.put_i64(header.max_timestamp);
+    out.put_i64(header.producer_id);
+    out.put_i16(header.producer_epoch);
+    out.put_i32(header.base_sequence);
+    out.put_i32(header.record_count);
+}
+
+/// Fills in the length and the CRC-32C (over everything from the
+/// attributes on) of `batch`, a header and what follows it in the same
+/// buffer, with `after` sent after that.
+fn seal_batch_header(batch: &mut [u8], after: &[Bytes]) -> Result<()> {
+    let length = batch.len() + after.iter().map(Bytes::len).sum::<usize>();
+    let batch_length = i32::try_from(length - 12).map_err(|_| {
+        Error::new(
+            ErrorCode::Protocol,
+            format!("a record batch of {length} bytes is too large to send"),
+        )
+    })?;
+    batch[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    let crc = after
+        .iter()
+        .fold(crc32c::crc32c(&batch[ATTRIBUTES_AT..]), |crc, piece| {
+            crc32c::crc32c_append(crc, piece)
+        });
+    batch[CRC_AT..ATTRIBUTES_AT].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
 
 /// Encodes `records` as record batches (format v2) compressed as `codec`
-/// says, appending to `out`.
+/// says, appending to `out`, with `kafka-protocol`'s encoder: the batches
+/// the tests decode, built independently of [`encode_batch`].
 pub fn encode_batches(out: &mut BytesMut, records: &[Record], codec: BatchCompression) -> Result<()> {
     let compression = codec.compression;
     let options = RecordEncodeOptions {
         version: 2,
         compression,
     };
-    let encoded = if compression == Compression::None {
-        // Uncompressed records go straight into `out`, without a scratch
-        // buffer to copy them from.
-        RecordBatchEncoder::encode(out, records, &options)
-    } else {
-        let compressor = move |records: &mut BytesMut, out: &mut BytesMut, _| compress(records, out, codec);
-        RECORDS_SCRATCH.with_borrow_mut(|scratch| {
-            let encoded = RecordBatchEncoder::encode_with_custom_compression_in(
-                out,
-                records,
-                &options,
-                Some(compressor),
-                scratch,
-            );
-            if scratch.capacity() > RECORDS_SCRATCH_KEPT {
-                *scratch = BytesMut::new();
-            }
-            encoded
-        })
-    };
-    encoded.map_err(|e| {
+    let compressor = move |records: &mut BytesMut, out: &mut BytesMut, _| compress(&[&records[..]], out, codec);
+    RecordBatchEncoder::encode_with_custom_compression(out, records, &options, Some(compressor)).map_err(|e| {
         Error::new(
             ErrorCode::Protocol,
             format!("encoding a {compression:?} record batch: {e}"),
@@ -178,8 +335,10 @@ fn check_record_count(batch: &Bytes, max_inflated: usize) -> Result<()> {
 
 /// Base offset (8) + batch length (4) + the rest of the v2 header up to the records.
 const BATCH_HEADER_LENGTH: usize = 61;
-/// Where the v2 header keeps the attributes (after base offset, length,
-/// leader epoch, magic and CRC).
+/// Where the v2 header keeps the CRC (after base offset, length, leader
+/// epoch and magic).
+const CRC_AT: usize = 17;
+/// Where the v2 header keeps the attributes (after the CRC).
 const ATTRIBUTES_AT: usize = 21;
 /// The attribute bits naming the batch's codec.
 const COMPRESSION_CODEC: i16 = 0x7;
@@ -196,6 +355,7 @@ const MIN_RECORD_LENGTH: usize = 7;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::protocol::StrBytes;
     use kafka_protocol::records::{TimestampType, NO_SEQUENCE};
 
     /// Decodes every record batch in `data`, decompressing up to `max_inflated`
@@ -249,15 +409,85 @@ mod tests {
         }
     }
 
+    /// `records` laid out by [`write_record`], cut into pieces of at most
+    /// `piece` bytes (a record may run across them), and their header.
+    fn written(records: &[Record], piece: usize) -> (Vec<Bytes>, BatchHeader) {
+        let first_timestamp = records[0].timestamp;
+        let mut laid_out = BytesMut::new();
+        for (delta, record) in records.iter().enumerate() {
+            let headers: Vec<(&str, Option<&[u8]>)> = record
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_deref()))
+                .collect();
+            let parts = RecordParts {
+                timestamp_delta: record.timestamp - first_timestamp,
+                offset_delta: delta as i32,
+                key: record.key.as_deref(),
+                value: record.value.as_deref(),
+                headers: &headers,
+            };
+            write_record(&parts, |bytes| laid_out.put_slice(bytes));
+        }
+        let pieces = laid_out.freeze();
+        let pieces = (0..pieces.len())
+            .step_by(piece)
+            .map(|at| pieces.slice(at..pieces.len().min(at + piece)))
+            .collect();
+        let header = BatchHeader {
+            record_count: records.len() as i32,
+            first_timestamp,
+            max_timestamp: records.iter().map(|record| record.timestamp).max().unwrap(),
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: NO_SEQUENCE,
+        };
+        (pieces, header)
+    }
+
+    #[test]
+    fn a_batch_written_record_by_record_is_the_batch_kafka_protocol_encodes() {
+        let mut records: Vec<Record> = (0..20).map(|i| record(i, &format!("k{i}"), "value ")).collect();
+        records[3].key = None;
+        records[4].value = None;
+        records[5]
+            .headers
+            .insert(StrBytes::from_static_str("trace"), Some(Bytes::from_static(b"abc")));
+        records[5].headers.insert(StrBytes::from_static_str("null"), None);
+        records[6].timestamp = -1;
+        for name in COMPRESSION_NAMES {
+            let codec = compression_by_name(name).unwrap().into();
+            for piece in [7, 100, 1 << 20] {
+                let (pieces, header) = written(&records, piece);
+                let mut encoded = BytesMut::new();
+                encode_batch(&mut encoded, &pieces, &header, codec).unwrap();
+                let sets = decode_batches(encoded.freeze(), 1 << 20).unwrap();
+                assert_eq!(sets.len(), 1, "{name}");
+                assert_eq!(sets[0].records, records, "{name}, pieces of {piece}");
+            }
+        }
+        // kafka-protocol counts timestamps from the smallest, the producer
+        // from the first: the same once record 6 is back in order.
+        records[6].timestamp = records[5].timestamp;
+        let mut expected = BytesMut::new();
+        encode_batches(&mut expected, &records, Compression::None.into()).unwrap();
+        let (pieces, header) = written(&records, 13);
+        let mut encoded = BytesMut::new();
+        encode_batch(&mut encoded, &pieces, &header, Compression::None.into()).unwrap();
+        assert_eq!(encoded, expected, "byte for byte");
+    }
+
     #[test]
     fn a_batch_after_a_larger_one_on_the_same_thread_holds_only_its_own_records() {
         let larger: Vec<Record> = (0..50).map(|i| record(i, "old", "earlier batch ")).collect();
         let smaller = [record(0, "new", "later")];
         for name in COMPRESSION_NAMES {
             let codec = compression_by_name(name).unwrap().into();
-            encode_batches(&mut BytesMut::new(), &larger, codec).unwrap();
+            let (pieces, header) = written(&larger, 1000);
+            encode_batch(&mut BytesMut::new(), &pieces, &header, codec).unwrap();
+            let (pieces, header) = written(&smaller, 1000);
             let mut encoded = BytesMut::new();
-            encode_batches(&mut encoded, &smaller, codec).unwrap();
+            encode_batch(&mut encoded, &pieces, &header, codec).unwrap();
             let sets = decode_batches(encoded.freeze(), 1 << 20).unwrap();
             let records: Vec<_> = sets.iter().flat_map(|set| &set.records).collect();
             assert_eq!(records.len(), 1, "{name}");

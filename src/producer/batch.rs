@@ -1,15 +1,20 @@
 //! One batch: the messages of one partition that travel in one Produce
-//! request, their keys and values in 64 KiB segments (an allocation per
-//! segment, not per message), the completions that learn their fate, and the
-//! attempts and idempotence sequence of their sending.
+//! request, written as records in Kafka's wire form (record batch format
+//! v2) into 64 KiB segments as they are appended (an allocation per
+//! segment, not per message), the completions that learn their fate, and
+//! the attempts and idempotence sequence of their sending. Encoding one
+//! for a request adds only its header, with the records copied or
+//! compressed from the segments (docs/protocol-notes.md, "Record batches
+//! as they are appended").
 
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Record, TimestampType, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
+use kafka_protocol::records::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
 
-use crate::consumer::message::Headers;
+use crate::error::Result;
+use crate::kafka::compression::BatchCompression;
+use crate::kafka::records::{encode_batch, uncompressed_batch_header, write_record, BatchHeader, RecordParts};
 use crate::producer::accumulator::{Completion, OutgoingMessage};
 use crate::producer::buffers::BufferPool;
 use crate::topic_partition::TopicPartition;
@@ -28,29 +33,14 @@ pub const SEGMENT_BYTES: usize = 64 << 10;
 /// at most.
 pub type SegmentPool = BufferPool<64>;
 
-/// Where a queued message's key and value sit in its batch's bytes: key
-/// first, then value, then its headers' names and values, message after
-/// message, running on from one segment into the next.
-#[derive(Debug, Clone, Copy)]
-struct QueuedMessage {
-    key_len: Option<u32>,
-    value_len: Option<u32>,
-    /// How many entries of the batch's `header_lens` are this message's.
-    header_count: u32,
-    timestamp: i64,
-}
-
-/// Messages of one partition sent in one request. Keys and values live in
+/// Messages of one partition sent in one request. Their records live in
 /// the batch's segments (a few allocations per batch, not one per message).
 #[derive(Debug)]
 pub struct Batch {
     /// Where it goes.
     pub partition: TopicPartition,
-    messages: Vec<QueuedMessage>,
-    /// Name and value lengths of every message's headers, in order (empty,
-    /// and not allocated, while no message has headers).
-    header_lens: Vec<(u32, Option<u32>)>,
-    /// Keys and values while the batch takes messages, segment by segment.
+    /// The records while the batch takes messages, segment by segment, one
+    /// running on from one segment into the next.
     data: Vec<BytesMut>,
     /// The same bytes once the batch is sealed, until it is encoded for
     /// good (see [`Batch::encoded`]).
@@ -58,6 +48,12 @@ pub struct Batch {
     /// The record batch as sent, kept for another attempt in place of
     /// `payload` (empty once this is set).
     encoded: Option<Bytes>,
+    /// How many records the segments hold.
+    record_count: i32,
+    /// The first record's timestamp, which the others' deltas count from,
+    /// and the largest.
+    first_timestamp: i64,
+    max_timestamp: i64,
     /// One completion per message.
     pub completions: Vec<Completion>,
     /// Sum of message sizes.
@@ -76,11 +72,12 @@ impl Batch {
     pub(super) fn new(partition: TopicPartition, created: Instant, first: BytesMut) -> Batch {
         Batch {
             partition,
-            messages: Vec::new(),
-            header_lens: Vec::new(),
             data: vec![first],
             payload: Vec::new(),
             encoded: None,
+            record_count: 0,
+            first_timestamp: 0,
+            max_timestamp: 0,
             completions: Vec::new(),
             bytes: 0,
             created,
@@ -89,38 +86,24 @@ impl Batch {
         }
     }
 
-    /// Copies `message` in, taking new segments from `segments` as the
-    /// last one fills.
+    /// Writes `message` in as the batch's next record, taking new segments
+    /// from `segments` as the last one fills.
     pub(super) fn push(&mut self, message: OutgoingMessage<'_>, segments: &mut SegmentPool) {
-        let length = |part: Option<&[u8]>| part.map(|bytes| bytes.len() as u32);
-        self.messages.push(QueuedMessage {
-            key_len: length(message.key),
-            value_len: length(message.value),
-            header_count: message.headers.len() as u32,
-            timestamp: message.timestamp,
-        });
-        self.put(message.key.unwrap_or_default(), segments);
-        self.put(message.value.unwrap_or_default(), segments);
-        for (name, value) in message.headers {
-            self.header_lens.push((name.len() as u32, length(*value)));
-            self.put(name.as_bytes(), segments);
-            self.put(value.unwrap_or_default(), segments);
+        if self.record_count == 0 {
+            self.first_timestamp = message.timestamp;
+            self.max_timestamp = message.timestamp;
         }
+        self.max_timestamp = self.max_timestamp.max(message.timestamp);
+        let record = RecordParts {
+            timestamp_delta: message.timestamp.wrapping_sub(self.first_timestamp),
+            offset_delta: self.record_count,
+            key: message.key,
+            value: message.value,
+            headers: message.headers,
+        };
+        write_record(&record, |piece| put(&mut self.data, piece, segments));
+        self.record_count += 1;
         self.bytes += message.size();
-    }
-
-    /// Appends `bytes`, filling the last segment before taking another.
-    fn put(&mut self, mut bytes: &[u8], segments: &mut SegmentPool) {
-        loop {
-            let last = self.data.last_mut().expect("a batch has a segment");
-            let fits = bytes.len().min(last.capacity() - last.len());
-            last.put_slice(&bytes[..fits]);
-            bytes = &bytes[fits..];
-            if bytes.is_empty() {
-                return;
-            }
-            self.data.push(segments.take(SEGMENT_BYTES));
-        }
     }
 
     /// Stops taking messages: the bytes become shareable without a copy.
@@ -141,6 +124,39 @@ impl Batch {
         self.data.into_iter().map(BytesMut::freeze).chain(self.payload)
     }
 
+    /// Appends the sealed batch to `out` as one record batch compressed as
+    /// `codec` says (with no codec, its records copied): its header and its
+    /// records read from the segments.
+    pub fn encode(&self, out: &mut BytesMut, codec: BatchCompression) -> Result<()> {
+        encode_batch(out, &self.payload, &self.header(), codec)
+    }
+
+    /// The sealed batch as an uncompressed record batch in pieces: its
+    /// header, then its segments as they are, for the frame to send in
+    /// place (docs/protocol-notes.md).
+    pub fn uncompressed_pieces(&self) -> Result<Vec<Bytes>> {
+        let mut header = BytesMut::new();
+        uncompressed_batch_header(&mut header, &self.payload, &self.header())?;
+        let segments = self.payload.iter().filter(|segment| !segment.is_empty()).cloned();
+        Ok(std::iter::once(header.freeze()).chain(segments).collect())
+    }
+
+    /// The header of the batch as this attempt sends it: with the batch's
+    /// sequence, or without idempotence −1s.
+    fn header(&self) -> BatchHeader {
+        let (producer_id, producer_epoch, base_sequence) =
+            self.sequence
+                .unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE));
+        BatchHeader {
+            record_count: self.record_count,
+            first_timestamp: self.first_timestamp,
+            max_timestamp: self.max_timestamp,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+        }
+    }
+
     /// The record batch an earlier attempt encoded, to be sent again as it
     /// is.
     pub fn encoded(&self) -> Option<&Bytes> {
@@ -152,7 +168,7 @@ impl Batch {
     /// segments it was encoded from (to be written again): in flight a
     /// batch is then held once, not twice. With idempotence it keeps its
     /// segments instead: losing the producer's state gives the batch a new
-    /// sequence, written in the encoded batch.
+    /// sequence, written in the header of a new encoding.
     pub fn keep_encoded(&mut self, encoded: &Bytes) -> Vec<Bytes> {
         if self.sequence.is_some() {
             return Vec::new();
@@ -169,111 +185,37 @@ impl Batch {
 
     /// How many messages the batch holds.
     pub fn len(&self) -> usize {
-        self.messages.len()
+        self.record_count as usize
     }
 
     /// Whether the batch holds no message.
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
-    }
-
-    /// Key, value, headers and timestamp of each message of a sealed
-    /// batch, sharing the batch's bytes; a part that runs from one segment
-    /// into the next (at most one per segment) is copied into one piece.
-    pub fn contents(&self) -> impl Iterator<Item = (Option<Bytes>, Option<Bytes>, Headers, i64)> + '_ {
-        let mut reader = PayloadReader {
-            segments: &self.payload,
-            segment: 0,
-            position: 0,
-        };
-        let mut header_lens = self.header_lens.iter();
-        self.messages.iter().map(move |message| {
-            let key = message.key_len.map(|length| reader.take(length as usize));
-            let value = message.value_len.map(|length| reader.take(length as usize));
-            let headers = header_lens
-                .by_ref()
-                .take(message.header_count as usize)
-                .map(|(name_len, value_len)| {
-                    let name = reader.take(*name_len as usize);
-                    let name = StrBytes::from_utf8(name).expect("header names were UTF-8 strings");
-                    (name, value_len.map(|length| reader.take(length as usize)))
-                })
-                .collect();
-            (key, value, headers, message.timestamp)
-        })
-    }
-
-    /// The records of the batch as the codec wants them: offsets are deltas from
-    /// 0; sequences are the batch's base sequence plus the delta, or, without
-    /// idempotence, −1 plus the delta, which keeps the encoder from splitting
-    /// the batch and writes base sequence −1 (docs/protocol-notes.md).
-    pub fn records(&self) -> Vec<Record> {
-        let (producer_id, producer_epoch, base_sequence) =
-            self.sequence
-                .unwrap_or((NO_PRODUCER_ID, NO_PRODUCER_EPOCH, NO_SEQUENCE));
-        self.contents()
-            .enumerate()
-            .map(|(delta, (key, value, headers, timestamp))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id,
-                producer_epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: delta as i64,
-                sequence: base_sequence.wrapping_add(delta as i32),
-                timestamp,
-                key,
-                value,
-                headers,
-            })
-            .collect()
+        self.record_count == 0
     }
 }
 
-/// Reads a sealed batch's parts in order across its segments.
-struct PayloadReader<'a> {
-    segments: &'a [Bytes],
-    /// The segment being read, and where in it.
-    segment: usize,
-    position: usize,
-}
-
-impl PayloadReader<'_> {
-    /// The next `length` bytes: a slice of their segment, or a copy when
-    /// they run into the next one.
-    fn take(&mut self, length: usize) -> Bytes {
-        if self.position == self.segments[self.segment].len() && length > 0 {
-            self.segment += 1;
-            self.position = 0;
+/// Appends `bytes` to `segments`, filling the last one before taking another
+/// from `pool`.
+fn put(segments: &mut Vec<BytesMut>, mut bytes: &[u8], pool: &mut SegmentPool) {
+    loop {
+        let last = segments.last_mut().expect("a batch has a segment");
+        let fits = bytes.len().min(last.capacity() - last.len());
+        last.put_slice(&bytes[..fits]);
+        bytes = &bytes[fits..];
+        if bytes.is_empty() {
+            return;
         }
-        let segment = &self.segments[self.segment];
-        if self.position + length <= segment.len() {
-            let part = segment.slice(self.position..self.position + length);
-            self.position += length;
-            return part;
-        }
-        let mut joined = BytesMut::with_capacity(length);
-        while joined.len() < length {
-            let segment = &self.segments[self.segment];
-            let count = (length - joined.len()).min(segment.len() - self.position);
-            joined.put_slice(&segment[self.position..self.position + count]);
-            self.position += count;
-            if self.position == segment.len() && joined.len() < length {
-                self.segment += 1;
-                self.position = 0;
-            }
-        }
-        joined.freeze()
+        segments.push(pool.take(SEGMENT_BYTES));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::records::{compression_by_name, decode_data_batches, Record, COMPRESSION_NAMES};
     use crate::producer::accumulator::OutgoingHeader;
     use crate::topic_partition::Topic;
+    use kafka_protocol::records::Compression;
 
     fn batch_in(reserved: BytesMut) -> Batch {
         Batch::new(
@@ -292,6 +234,19 @@ mod tests {
         }
     }
 
+    /// The records of a sealed batch as `kafka-protocol`'s decoder reads
+    /// them back from the batch encoded with `codec`, which also checks
+    /// the CRC.
+    fn decoded(batch: &Batch, codec: Compression) -> Vec<Record> {
+        let mut encoded = BytesMut::new();
+        batch.encode(&mut encoded, codec.into()).unwrap();
+        let mut sets = decode_data_batches(encoded.freeze(), 64 << 20).unwrap();
+        assert_eq!(sets.len(), 1, "one record batch");
+        let set = sets.pop().unwrap();
+        assert_eq!(set.compression, codec);
+        set.records
+    }
+
     #[test]
     fn a_sealed_batch_gives_its_segments_back_to_be_written_again() {
         let mut pool = SegmentPool::default();
@@ -300,7 +255,7 @@ mod tests {
         let mut batch = batch_in(first);
         batch.push(value(&[7; 10_000]), &mut pool);
         let sealed = batch.seal();
-        assert_eq!(sealed.contents().count(), 1);
+        assert_eq!(sealed.len(), 1);
         let mut segments = sealed.into_segments();
         pool.give(segments.next().expect("the first segment"));
         assert!(segments.next().is_none(), "10,000 bytes fit in one segment");
@@ -325,18 +280,18 @@ mod tests {
         }
         assert_eq!(batch.data[0].as_ptr(), first, "what was written never moves");
         let capacities: Vec<usize> = batch.data.iter().map(BytesMut::capacity).collect();
-        let total: usize = sizes.iter().sum();
+        let written: usize = batch.data.iter().map(BytesMut::len).sum();
         assert_eq!(capacities[0], 1000);
         assert!(capacities[1..].iter().all(|capacity| *capacity == SEGMENT_BYTES));
         assert_eq!(
             capacities.len(),
-            1 + (total - 1000).div_ceil(SEGMENT_BYTES),
+            1 + (written - 1000).div_ceil(SEGMENT_BYTES),
             "no segment more than needed"
         );
         let sealed = batch.seal();
-        let read: Vec<Vec<u8>> = sealed
-            .contents()
-            .map(|(_, value, _, _)| value.expect("a value").to_vec())
+        let read: Vec<Vec<u8>> = decoded(&sealed, Compression::None)
+            .into_iter()
+            .map(|record| record.value.expect("a value").to_vec())
             .collect();
         assert_eq!(read, values);
         assert_eq!(sealed.into_segments().count(), capacities.len());
@@ -360,46 +315,106 @@ mod tests {
             } else {
                 assert!(released.is_empty());
                 assert_eq!(batch.encoded(), None, "a new sequence would need it encoded again");
-                assert_eq!(batch.records()[0].value.as_deref(), Some(&[1; 300][..]));
+                assert_eq!(
+                    decoded(&batch, Compression::None)[0].value.as_deref(),
+                    Some(&[1; 300][..])
+                );
             }
         }
     }
 
-    #[test]
-    fn headers_travel_with_their_message() {
-        let mut segments = SegmentPool::default();
-        let mut batch = batch_in(BytesMut::with_capacity(12));
-        let headers: &[OutgoingHeader<'_>] = &[("trace", Some(b"abc")), ("empty", Some(b"")), ("null", None)];
-        for (value, headers) in [(&b"one"[..], headers), (b"two", &[][..]), (b"three", &headers[..1])] {
-            batch.push(
-                OutgoingMessage {
-                    key: None,
-                    value: Some(value),
-                    headers,
-                    timestamp: 0,
-                },
-                &mut segments,
-            );
-        }
-        assert_eq!(batch.data.len(), 2, "the first message ran into a second segment");
-        let records = batch.seal().records();
-        let seen: Vec<Vec<(String, Option<Vec<u8>>)>> = records
+    /// What a record holds besides its position: key, value, headers and
+    /// timestamp.
+    type Contents = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, Option<Vec<u8>>)>, i64);
+
+    fn contents_of(record: &Record) -> Contents {
+        let headers = record
+            .headers
             .iter()
-            .map(|record| {
-                record
-                    .headers
+            .map(|(name, value)| (name.to_string(), value.as_ref().map(|v| v.to_vec())))
+            .collect();
+        (
+            record.key.as_ref().map(|key| key.to_vec()),
+            record.value.as_ref().map(|value| value.to_vec()),
+            headers,
+            record.timestamp,
+        )
+    }
+
+    #[test]
+    fn a_batch_written_as_appended_decodes_to_its_messages_with_every_codec() {
+        let headers: &[OutgoingHeader<'_>] = &[("trace", Some(b"abc")), ("empty", Some(b"")), ("null", None)];
+        let large: Vec<u8> = (0..SEGMENT_BYTES + 5000).map(|at| (at % 251) as u8).collect();
+        let base = 1_700_000_000_000;
+        // Null and empty keys and values, headers, a value larger than a
+        // segment, the clock going back (negative deltas, and a timestamp
+        // before the epoch).
+        let messages = [
+            (Some(&b"k1"[..]), Some(&b"one"[..]), headers, base),
+            (None, Some(&b"two"[..]), &[][..], base - 5_000),
+            (Some(&b""[..]), None, &headers[2..], base + 300_000_000),
+            (Some(&b"k4"[..]), Some(&large[..]), &headers[..1], base + 1),
+            (None, None, &[][..], -1),
+        ];
+        let expected: Vec<Contents> = messages
+            .iter()
+            .map(|(key, value, headers, timestamp)| {
+                let headers = headers
                     .iter()
-                    .map(|(name, value)| (name.to_string(), value.as_ref().map(|v| v.to_vec())))
-                    .collect()
+                    .map(|(name, value)| (name.to_string(), value.map(<[u8]>::to_vec)))
+                    .collect();
+                (key.map(<[u8]>::to_vec), value.map(<[u8]>::to_vec), headers, *timestamp)
             })
             .collect();
-        let owned = |pairs: &[(&str, Option<&[u8]>)]| -> Vec<(String, Option<Vec<u8>>)> {
-            pairs
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.map(<[u8]>::to_vec)))
-                .collect()
-        };
-        assert_eq!(seen, [owned(headers), owned(&[]), owned(&headers[..1])]);
-        assert_eq!(records[2].value.as_deref(), Some(&b"three"[..]));
+        for sequence in [None, Some((4_000, 3, 41))] {
+            let mut segments = SegmentPool::default();
+            // A first segment of 12 bytes: the first record runs across it.
+            let mut batch = batch_in(BytesMut::with_capacity(12));
+            for (key, value, headers, timestamp) in messages {
+                batch.push(
+                    OutgoingMessage {
+                        key,
+                        value,
+                        headers,
+                        timestamp,
+                    },
+                    &mut segments,
+                );
+            }
+            assert!(batch.data.len() >= 3, "records run across segments");
+            let mut batch = batch.seal();
+            batch.sequence = sequence;
+            let mut copied = BytesMut::new();
+            batch.encode(&mut copied, Compression::None.into()).unwrap();
+            let pieces = batch.uncompressed_pieces().unwrap();
+            assert_eq!(pieces.len(), 1 + batch.payload.len(), "a header, then the segments");
+            assert_eq!(
+                pieces.concat(),
+                copied,
+                "sent in place, the segments make the same batch"
+            );
+            for name in COMPRESSION_NAMES {
+                let codec = compression_by_name(name).unwrap();
+                let records = decoded(&batch, codec);
+                let seen: Vec<Contents> = records.iter().map(contents_of).collect();
+                assert_eq!(seen, expected, "{name}");
+                let offsets: Vec<i64> = records.iter().map(|record| record.offset).collect();
+                assert_eq!(offsets, [0, 1, 2, 3, 4], "{name}");
+                let (producer_id, producer_epoch, base_sequence) = sequence.unwrap_or((-1, -1, -1));
+                for (delta, record) in records.iter().enumerate() {
+                    assert_eq!(
+                        (record.producer_id, record.producer_epoch),
+                        (producer_id, producer_epoch)
+                    );
+                    // The decoder counts each record's sequence from the
+                    // header's base sequence.
+                    assert_eq!(
+                        record.sequence,
+                        base_sequence.wrapping_add(delta as i32),
+                        "{name}, record {delta}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -16,8 +16,8 @@ use kafka_protocol::ResponseError;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::cluster::is_stale_leader;
+use crate::kafka::frame::FramedBatch;
 use crate::kafka::produce::{produce_request, read_produce_response, take_records, ProducePartition};
-use crate::kafka::records::encode_batches;
 use crate::metrics::ProducerMetric;
 use crate::producer::accumulator::settle;
 use crate::producer::batch::Batch;
@@ -282,36 +282,50 @@ impl<F: FnMut()> Drop for Finally<F> {
 async fn produce(shared: &Shared, leader: i32, batches: &mut [Batch]) -> Result<Option<ProduceResponse>> {
     let deadline = Instant::now() + shared.options.client.request_timeout;
     let connection = shared.cluster.broker_connection(leader, deadline).await?;
-    let mut encoded_batches = Vec::with_capacity(batches.len());
+    let compression = shared.options.compression;
+    let mut framed_batches = Vec::with_capacity(batches.len());
     let mut released_segments = Vec::new();
-    for batch in batches.iter_mut() {
-        let encoded = match batch.encoded() {
-            Some(encoded) => encoded.clone(),
+    for (index, batch) in batches.iter_mut().enumerate() {
+        let framed = match batch.encoded() {
+            Some(encoded) => FramedBatch::whole(encoded.clone()),
             None => {
-                let capacity = encoded_capacity(batch, shared.options.compression.compression);
-                let mut encoded = shared.request_buffers.locked().take(capacity);
-                encode_batches(&mut encoded, &batch.records(), shared.options.compression)?;
-                let encoded = encoded.freeze();
-                released_segments.extend(batch.keep_encoded(&encoded));
-                encoded
+                // Uncompressed, the segments are sent as they are behind a
+                // header: the batch keeps them for another attempt, which
+                // writes a new header. A batch too long for a stand-in is
+                // copied instead.
+                let in_pieces = if compression.compression == Compression::None {
+                    FramedBatch::in_pieces(batch.uncompressed_pieces()?, index)
+                } else {
+                    None
+                };
+                match in_pieces {
+                    Some(framed) => framed,
+                    None => {
+                        let capacity = encoded_capacity(batch, compression.compression);
+                        let mut encoded = shared.request_buffers.locked().take(capacity);
+                        batch.encode(&mut encoded, compression)?;
+                        let encoded = encoded.freeze();
+                        released_segments.extend(batch.keep_encoded(&encoded));
+                        FramedBatch::whole(encoded)
+                    }
+                }
             }
         };
-        encoded_batches.push(encoded);
+        framed_batches.push(framed);
     }
     if !released_segments.is_empty() {
         shared.state.locked().recycle_segments(released_segments);
     }
     let partitions: Vec<ProducePartition> = batches
         .iter()
-        .zip(encoded_batches)
-        .map(|(batch, records)| ProducePartition {
+        .zip(&framed_batches)
+        .map(|(batch, framed)| ProducePartition {
             partition: &batch.partition,
-            records,
+            records: framed.stand_in().clone(),
         })
         .collect();
-    let batches = partitions.iter().map(|partition| partition.records.clone()).collect();
     let mut request = produce_request(partitions, shared.options.acks, shared.options.ack_timeout);
-    let prepared = connection.prepare(&request, batches);
+    let prepared = connection.prepare(&request, framed_batches);
     let records: Vec<Bytes> = take_records(&mut request).collect();
     let sent = match prepared {
         Err(error) => Err(error),
@@ -324,7 +338,8 @@ async fn produce(shared: &Shared, leader: i32, batches: &mut [Batch]) -> Result<
     // The frame referred to the encoded batches until it was written: they
     // go back to the pool now, to be written again by the next request,
     // but for those a batch keeps for another attempt (`finish_batch`
-    // gives those back).
+    // gives those back) and the stand-ins of batches sent in pieces (the
+    // pool takes only what nothing else refers to).
     let mut buffers = shared.request_buffers.locked();
     for records in records {
         buffers.give(records);

@@ -221,37 +221,10 @@ impl RecordBatchEncoder {
         I::IntoIter: Clone,
         CF: Fn(&mut BytesMut, &mut B, Compression) -> Result<()>,
     {
-        Self::encode_with_custom_compression_in(
-            buf,
-            records,
-            options,
-            compressor,
-            &mut BytesMut::new(),
-        )
-    }
-
-    /// As [`Self::encode_with_custom_compression`], with the buffer the
-    /// uncompressed records are written to for the `compressor`: cleared
-    /// before each batch, and left holding the last batch's records, so
-    /// that a caller can keep one across calls instead of growing a new
-    /// one for every batch.
-    pub fn encode_with_custom_compression_in<'a, B, I, CF>(
-        buf: &mut B,
-        records: I,
-        options: &RecordEncodeOptions,
-        compressor: Option<CF>,
-        records_buf: &mut BytesMut,
-    ) -> Result<()>
-    where
-        B: ByteBufMut,
-        I: IntoIterator<Item = &'a Record>,
-        I::IntoIter: Clone,
-        CF: Fn(&mut BytesMut, &mut B, Compression) -> Result<()>,
-    {
         let records = records.into_iter();
         match options.version {
             0..=1 => bail!("message sets v{} are unsupported", options.version),
-            2 => Self::encode_new(buf, records, options, compressor, records_buf),
+            2 => Self::encode_new(buf, records, options, compressor),
             _ => bail!("Unknown record batch version"),
         }
     }
@@ -278,7 +251,6 @@ impl RecordBatchEncoder {
         records: &mut I,
         options: &RecordEncodeOptions,
         compressor: Option<&CF>,
-        records_buf: &mut BytesMut,
     ) -> Result<bool>
     where
         B: ByteBufMut,
@@ -395,9 +367,9 @@ impl RecordBatchEncoder {
         let records = records.take(num_records);
 
         if let Some(compressor) = compressor {
-            records_buf.clear();
-            Self::encode_new_records(records_buf, records, min_offset, min_timestamp, options)?;
-            compressor(records_buf, buf, options.compression)?;
+            let mut record_buf = BytesMut::new();
+            Self::encode_new_records(&mut record_buf, records, min_offset, min_timestamp, options)?;
+            compressor(&mut record_buf, buf, options.compression)?;
         } else {
             match options.compression {
                 Compression::None => cmpr::None::compress(buf, |buf| {
@@ -449,14 +421,13 @@ impl RecordBatchEncoder {
         mut records: I,
         options: &RecordEncodeOptions,
         compressor: Option<CF>,
-        records_buf: &mut BytesMut,
     ) -> Result<()>
     where
         B: ByteBufMut,
         I: Iterator<Item = &'a Record> + Clone,
         CF: Fn(&mut BytesMut, &mut B, Compression) -> Result<()>,
     {
-        while Self::encode_new_batch(buf, &mut records, options, compressor.as_ref(), records_buf)? {}
+        while Self::encode_new_batch(buf, &mut records, options, compressor.as_ref())? {}
         Ok(())
     }
 }
