@@ -548,14 +548,16 @@ impl Producer {
     }
 
     /// Flushes; a wakeup ends it early when `interruptible` (not in close,
-    /// which the application asked to wait).
+    /// which the application asked to wait). The batches go out without
+    /// their linger only once the queue is found non-empty and no wakeup
+    /// pending: a wakeup pending when a flush with messages to wait for
+    /// starts ends it however fast the brokers answer.
     fn flush_queued(&self, timeout: Duration, handler: ReportHandler<'_>, interruptible: bool) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let flushing = Flushing::start(&self.shared);
-        self.shared.wake_sender.notify_one();
+        let mut flushing = None;
         let result = loop {
             self.serve(self.shared.reports.locked(), handler);
-            let state = self.shared.state.locked();
+            let mut state = self.shared.state.locked();
             if state.queued_messages == 0 {
                 break Ok(());
             }
@@ -563,6 +565,10 @@ impl Producer {
                 if let Err(woken) = self.shared.wakeup.take() {
                     break Err(woken);
                 }
+            }
+            if flushing.is_none() {
+                flushing = Some(Flushing::start(&self.shared, &mut state));
+                self.shared.wake_sender.notify_one();
             }
             let now = Instant::now();
             if now >= deadline {
@@ -656,8 +662,9 @@ fn closed_error() -> Error {
 struct Flushing<'a>(&'a Shared);
 
 impl Flushing<'_> {
-    fn start(shared: &Shared) -> Flushing<'_> {
-        shared.state.locked().flushing += 1;
+    /// Starts a flush; `state` is `shared`'s, locked by the caller.
+    fn start<'a>(shared: &'a Shared, state: &mut Accumulator) -> Flushing<'a> {
+        state.flushing += 1;
         Flushing(shared)
     }
 }
