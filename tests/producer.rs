@@ -191,7 +191,11 @@ fn every_codec_is_read_back_byte_for_byte_by_librdkafka() {
     {
         let topic = format!("codec-{codec}-{batch_size}");
         mock.create_topic(&topic, 2);
-        let options = [("compression", codec), ("linger_ms", "20"), ("batch_size_bytes", batch_size)];
+        let options = [
+            ("compression", codec),
+            ("linger_ms", "20"),
+            ("batch_size_bytes", batch_size),
+        ];
         let producer = producer_with(&mock, &options);
         let reports = produce_numbered(&producer, &topic, 400, 7, || {});
         assert!(reports.iter().all(|r| r.error.is_none()), "{codec}: {reports:?}");
