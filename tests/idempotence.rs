@@ -9,7 +9,7 @@ use std::time::Duration;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{BatchDecodeInfo, RecordBatchDecoder};
+use kafka_protocol::records::{BatchDecodeInfo, Compression, RecordBatchDecoder};
 use support::MockCluster;
 use yelp_kafka::config::{ClientOptions, ClusterConfig, Config};
 use yelp_kafka::producer::{Producer, QueueWait};
@@ -135,32 +135,60 @@ fn stored_batches_carry_our_producer_id_and_gap_free_sequences() {
     assert_gap_free_sequences(&batches);
 }
 
+/// Options under which each group of `per_batch` messages of 5 bytes
+/// fills its batch, which the producing thread then compresses with LZ4
+/// (docs/producer.md, "Compressed as they are sealed"), and the codec the
+/// stored batches then carry; or none.
+fn compressed_as_sealed(per_batch: usize) -> [(Vec<(&'static str, String)>, Compression); 2] {
+    [
+        (Vec::new(), Compression::None),
+        (
+            vec![
+                ("compression", "lz4".to_string()),
+                ("batch_size_bytes", (5 * per_batch).to_string()),
+            ],
+            Compression::Lz4,
+        ),
+    ]
+}
+
+fn with_options(mock: &MockCluster, extra: &[(&'static str, String)]) -> Producer {
+    let extra: Vec<(&str, &str)> = extra.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    idempotent_producer(mock, &extra)
+}
+
 #[test]
 fn a_retried_batch_keeps_its_sequence() {
-    let mock = MockCluster::start(1);
-    mock.create_topic("retried", 1);
-    let producer = idempotent_producer(&mock, &[]);
-    produce_batches(&producer, "retried", 4, 5, |batch| {
-        if batch == 2 {
-            mock.push_errors(PRODUCE, &[REQUEST_TIMED_OUT, REQUEST_TIMED_OUT]);
-        }
-    });
-    let batches = stored_batches(&mock, "retried");
-    assert_eq!(
-        batches.len(),
-        4,
-        "the failed attempts stored nothing; the retry stored the batch once"
-    );
-    assert_gap_free_sequences(&batches);
-    assert!(batches.iter().all(|b| b.producer_id == batches[0].producer_id));
+    for (extra, compression) in compressed_as_sealed(5) {
+        let mock = MockCluster::start(1);
+        mock.create_topic("retried", 1);
+        let producer = with_options(&mock, &extra);
+        produce_batches(&producer, "retried", 4, 5, |batch| {
+            if batch == 2 {
+                mock.push_errors(PRODUCE, &[REQUEST_TIMED_OUT, REQUEST_TIMED_OUT]);
+            }
+        });
+        let batches = stored_batches(&mock, "retried");
+        assert_eq!(
+            batches.len(),
+            4,
+            "{compression:?}: the failed attempts stored nothing; the retry stored the batch once"
+        );
+        assert_gap_free_sequences(&batches);
+        assert!(batches.iter().all(|b| b.producer_id == batches[0].producer_id));
+        assert!(batches.iter().all(|b| b.compression == compression));
+    }
 }
 
 #[test]
 fn lost_producer_state_gets_a_new_producer_id_and_sequences_from_zero() {
-    for error in [UNKNOWN_PRODUCER_ID, OUT_OF_ORDER_SEQUENCE_NUMBER] {
+    let cases = [UNKNOWN_PRODUCER_ID, OUT_OF_ORDER_SEQUENCE_NUMBER]
+        .into_iter()
+        .flat_map(|error| compressed_as_sealed(4).map(|options| (error, options)));
+    for (error, (extra, compression)) in cases {
         let mock = MockCluster::start(1);
         mock.create_topic("reset", 1);
-        let producer = idempotent_producer(&mock, &[]);
+        let producer = with_options(&mock, &extra);
         produce_batches(&producer, "reset", 3, 4, |batch| {
             if batch == 2 {
                 mock.push_errors(PRODUCE, &[error]);
@@ -175,6 +203,7 @@ fn lost_producer_state_gets_a_new_producer_id_and_sequences_from_zero() {
             "error {error}: a new producer id or epoch after the broker lost our state"
         );
         assert_eq!(after.base_sequence, 0, "error {error}: sequences start again at 0");
+        assert!(batches.iter().all(|b| b.compression == compression), "{compression:?}");
     }
 }
 

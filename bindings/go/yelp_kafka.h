@@ -1896,9 +1896,16 @@ enum yk_error yk_producer_send_keyed_messages(const struct yk_producer *producer
                                               int64_t *offsets);
 
 /**
- * Queues one message and returns at once; its delivery report comes
- * through the delivery callback, with `message_opaque`, from a later
- * `yk_producer_poll`, `yk_producer_flush` or `yk_producer_close`.
+ * Queues one message and returns without waiting for the broker; its
+ * delivery report comes through the delivery callback, with
+ * `message_opaque`, from a later `yk_producer_poll`, `yk_producer_flush`
+ * or `yk_producer_close`.
+ *
+ * With a codec set (`compression`), the call whose message fills a batch
+ * (`batch_size_bytes`) compresses that batch before it returns, so that
+ * the queue holds it compressed: milliseconds for a 1 MB batch, more
+ * with gzip (docs/producer.md, "Compressed as they are sealed"). The
+ * other calls only copy their message.
  *
  * `partition` −1 lets the producer pick: murmur2 of the key, or
  * round-robin without a key. `key` NULL (with `key_len` 0) sends no key;

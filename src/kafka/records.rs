@@ -164,12 +164,18 @@ pub fn encode_batch(
     seal_batch_header(&mut out[start..], &[])
 }
 
-/// Appends to `out` the 61-byte header of an uncompressed record batch of
-/// `records` (as for [`encode_batch`]), which are sent after it from where
-/// they are: the header's length and CRC count them there.
-pub fn uncompressed_batch_header(out: &mut BytesMut, records: &[Bytes], header: &BatchHeader) -> Result<()> {
+/// Appends to `out` the 61-byte header of a record batch whose records,
+/// as `compression` left them (with `None`, records as for
+/// [`encode_batch`]), are `records`, sent after it from where they are:
+/// the header's length and CRC count them there.
+pub fn batch_header(
+    out: &mut BytesMut,
+    records: &[Bytes],
+    header: &BatchHeader,
+    compression: Compression,
+) -> Result<()> {
     let start = out.len();
-    put_batch_header(out, header, Compression::None);
+    put_batch_header(out, header, compression);
     seal_batch_header(&mut out[start..], records)
 }
 

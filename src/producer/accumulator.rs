@@ -1,5 +1,6 @@
 //! The producer's queue: messages waiting per partition, sealed into batches
-//! by size, released to the sender by linger, urgency or flush, and the
+//! by size (and then, with a codec, compressed by the producing thread off
+//! the lock), released to the sender by linger, urgency or flush, and the
 //! accounting that bounds it.
 //!
 //! One batch per partition is in flight at a time, so a retried batch is
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
+use kafka_protocol::records::Compression;
 use tokio::sync::Notify;
 
 use crate::backoff::{backoff_over, look_again_at};
@@ -162,6 +164,46 @@ impl PartitionQueue {
         self.last_batch_bytes = batch.bytes;
         self.sealed.push_back(batch.seal());
     }
+
+    /// Seals the open batch because it is full; with a codec, takes its
+    /// segments out for the producing thread to compress under a new
+    /// ticket from `tickets`.
+    fn seal_full(&mut self, codec: Compression, tickets: &mut u64) -> Option<CompressionJob> {
+        self.seal_open();
+        if codec == Compression::None {
+            return None;
+        }
+        let batch = self.sealed.back_mut().expect("sealed above");
+        *tickets += 1;
+        Some(CompressionJob {
+            partition: batch.partition.clone(),
+            ticket: *tickets,
+            segments: batch.start_compression(*tickets),
+        })
+    }
+}
+
+/// What an append asks of its caller.
+#[derive(Debug, Default)]
+pub struct Appended {
+    /// The sender should look again: a batch was sealed, or a new one
+    /// started its linger.
+    pub sender_should_look: bool,
+    /// Batches the append sealed full, for the caller to compress once it
+    /// has let go of the queue (docs/producer.md, "Compressed as they are
+    /// sealed").
+    pub to_compress: Vec<CompressionJob>,
+}
+
+/// The records of a batch sealed full, out of the queue to be compressed;
+/// the batch waits in its partition's queue, unsent, until
+/// [`Accumulator::compression_finished`].
+#[derive(Debug)]
+pub struct CompressionJob {
+    partition: TopicPartition,
+    ticket: u64,
+    /// The batch's segments, its records as appended.
+    pub segments: Vec<Bytes>,
 }
 
 /// What the sender should do now.
@@ -210,12 +252,13 @@ pub struct Accumulator {
     producer_id_requested: bool,
     /// Settled batches' segments.
     segments: SegmentPool,
+    /// The last ticket a batch out being compressed was given.
+    compression_tickets: u64,
 }
 
 impl Accumulator {
     /// Appends a message; seals the open batch when it would grow past the
-    /// size limit. True when the sender should look again (a batch was
-    /// sealed, or a new one started its linger).
+    /// size limit.
     pub fn append(
         &mut self,
         partition: &TopicPartition,
@@ -223,16 +266,18 @@ impl Accumulator {
         completion: Completion,
         urgent: bool,
         options: &ProducerOptions,
-    ) -> bool {
+    ) -> Appended {
         let size = message.size();
         let queue = match self.partitions.get_mut(partition) {
             Some(queue) => queue,
             None => self.partitions.entry(partition.clone()).or_default(),
         };
+        let codec = options.compression.compression;
+        let mut to_compress = Vec::new();
         let mut sender_should_look = false;
         if let Some(open) = &queue.open {
             if !open.is_empty() && open.bytes + size > options.batch_size_bytes {
-                queue.seal_open();
+                to_compress.extend(queue.seal_full(codec, &mut self.compression_tickets));
                 sender_should_look = true;
             }
         }
@@ -248,13 +293,37 @@ impl Accumulator {
         open.push(message, &mut self.segments);
         open.completions.push(completion);
         if open.bytes >= options.batch_size_bytes {
-            queue.seal_open();
+            to_compress.extend(queue.seal_full(codec, &mut self.compression_tickets));
             sender_should_look = true;
         }
         queue.urgent |= urgent;
         self.queued_messages += 1;
         self.queued_bytes += size;
-        sender_should_look
+        Appended {
+            sender_should_look,
+            to_compress,
+        }
+    }
+
+    /// The producing thread compressed `job`'s records with `compression`
+    /// (`None`: compressing failed). The batch keeps them in place of its
+    /// segments, which are written again, and may be sent; one that failed
+    /// gets its segments back, for the sender to compress. A batch that
+    /// left the queue meanwhile (expired, or failed on close) needs
+    /// neither.
+    pub fn compression_finished(&mut self, job: CompressionJob, compression: Compression, records: Option<Bytes>) {
+        let batch = self
+            .partitions
+            .get_mut(&job.partition)
+            .and_then(|queue| queue.sealed.iter_mut().find(|batch| batch.compresses_under(job.ticket)));
+        match (batch, records) {
+            (Some(batch), None) => batch.restore_segments(job.segments),
+            (Some(batch), Some(records)) => {
+                batch.compressed_into(compression, records);
+                self.recycle_segments(job.segments);
+            }
+            (None, _) => self.recycle_segments(job.segments),
+        }
     }
 
     /// Takes what is ready to send. A batch is ready when it is sealed, or
@@ -280,6 +349,11 @@ impl Accumulator {
                 continue;
             }
             if !backoff_over(&mut queue.backoff_until, now, &mut plan.next_wakeup) {
+                continue;
+            }
+            // The producing thread wakes the sender once it is compressed;
+            // the batches behind it wait too, to keep their order.
+            if queue.sealed.front().is_some_and(Batch::is_compressing) {
                 continue;
             }
             if queue.sealed.is_empty() {
@@ -518,6 +592,69 @@ mod tests {
         accumulator.request_done(1);
         batch.attempts += 1;
         accumulator.retry(batch, now);
+    }
+
+    /// The values of a sent batch, as `kafka-protocol`'s decoder reads its
+    /// record batch back.
+    fn values_sent(batch: &Batch, options: &ProducerOptions) -> Vec<Vec<u8>> {
+        let mut encoded = bytes::BytesMut::new();
+        batch.encode(&mut encoded, options.compression).unwrap();
+        let sets = crate::kafka::records::decode_data_batches(encoded.freeze(), 1 << 20).unwrap();
+        let records = sets.into_iter().flat_map(|set| set.records);
+        records.map(|record| record.value.unwrap().to_vec()).collect()
+    }
+
+    #[test]
+    fn a_batch_compressed_as_sealed_waits_for_it_and_is_sent_before_those_behind_it() {
+        let mut config = crate::config::Config::new();
+        config.set("compression", "lz4").unwrap();
+        config.set("batch_size_bytes", "5").unwrap();
+        let options = ProducerOptions::from_config(&config).unwrap();
+        let metadata = metadata(1);
+        let partition = TopicPartition::new(Topic::new(TOPIC).unwrap(), 0);
+        let mut accumulator = Accumulator::default();
+        // Each message fills a batch: each append seals one for its caller
+        // to compress.
+        let mut jobs: Vec<CompressionJob> = [&b"first"[..], b"second"]
+            .into_iter()
+            .flat_map(|value| {
+                let message = OutgoingMessage {
+                    key: None,
+                    value: Some(value),
+                    headers: &[],
+                    timestamp: 0,
+                };
+                let appended = accumulator.append(&partition, message, Completion::Report(0), false, &options);
+                assert!(appended.sender_should_look);
+                appended.to_compress
+            })
+            .collect();
+        assert_eq!(jobs.len(), 2);
+        let now = Instant::now();
+        assert!(accumulator.plan(&metadata, &options, now).requests.is_empty());
+
+        // The second's compression fails (its segments go back, for the
+        // sender to compress) before the first's ends: the first is still
+        // not sent, and nothing overtakes it.
+        let second = jobs.pop().unwrap();
+        accumulator.compression_finished(second, Compression::Lz4, None);
+        assert!(accumulator.plan(&metadata, &options, now).requests.is_empty());
+        let first = jobs.pop().unwrap();
+        let mut records = bytes::BytesMut::new();
+        crate::kafka::compression::compress(&first.segments, &mut records, options.compression).unwrap();
+        accumulator.compression_finished(first, Compression::Lz4, Some(records.freeze()));
+
+        let batch = sent(accumulator.plan(&metadata, &options, now)).remove(&0).unwrap();
+        assert_eq!(values_sent(&batch, &options), [b"first"]);
+        assert!(
+            batch.sent_in_pieces(Compression::Lz4),
+            "its header goes before its compressed records"
+        );
+        accumulator.request_done(1);
+        accumulator.batch_finished(batch, true);
+        let batch = sent(accumulator.plan(&metadata, &options, now)).remove(&0).unwrap();
+        assert_eq!(values_sent(&batch, &options), [b"second"]);
+        assert!(!batch.sent_in_pieces(Compression::Lz4), "compressed by the sender");
     }
 
     #[test]

@@ -5,16 +5,18 @@
 //! the attempts and idempotence sequence of their sending. Encoding one
 //! for a request adds only its header, with the records copied or
 //! compressed from the segments (docs/protocol-notes.md, "Record batches
-//! as they are appended").
+//! as they are appended"), or from the compressed records the producing
+//! thread made of a batch it filled (docs/producer.md, "Compressed as
+//! they are sealed").
 
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
+use kafka_protocol::records::{Compression, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE};
 
 use crate::error::Result;
 use crate::kafka::compression::BatchCompression;
-use crate::kafka::records::{encode_batch, uncompressed_batch_header, write_record, BatchHeader, RecordParts};
+use crate::kafka::records::{batch_header, encode_batch, write_record, BatchHeader, RecordParts};
 use crate::producer::accumulator::{Completion, OutgoingMessage};
 use crate::producer::buffers::BufferPool;
 use crate::topic_partition::TopicPartition;
@@ -48,6 +50,13 @@ pub struct Batch {
     /// The record batch as sent, kept for another attempt in place of
     /// `payload` (empty once this is set).
     encoded: Option<Bytes>,
+    /// The records compressed by the thread that filled the batch, in
+    /// place of `payload`: each attempt writes only a header before them.
+    compressed: Option<CompressedRecords>,
+    /// Set while the producing thread compresses the records, taken out
+    /// of `payload`: the ticket that finds the batch again. Until then
+    /// the batch is not sent.
+    compression_ticket: Option<u64>,
     /// How many records the segments hold.
     record_count: i32,
     /// The first record's timestamp, which the others' deltas count from,
@@ -75,6 +84,8 @@ impl Batch {
             data: vec![first],
             payload: Vec::new(),
             encoded: None,
+            compressed: None,
+            compression_ticket: None,
             record_count: 0,
             first_timestamp: 0,
             max_timestamp: 0,
@@ -124,21 +135,76 @@ impl Batch {
         self.data.into_iter().map(BytesMut::freeze).chain(self.payload)
     }
 
-    /// Appends the sealed batch to `out` as one record batch compressed as
-    /// `codec` says (with no codec, its records copied): its header and its
-    /// records read from the segments.
-    pub fn encode(&self, out: &mut BytesMut, codec: BatchCompression) -> Result<()> {
-        encode_batch(out, &self.payload, &self.header(), codec)
+    /// Takes the sealed batch's segments out to be compressed off the
+    /// queue's lock; the batch is not sent until [`Batch::compressed_into`]
+    /// or [`Batch::restore_segments`] ends that with the same `ticket`.
+    pub(super) fn start_compression(&mut self, ticket: u64) -> Vec<Bytes> {
+        self.compression_ticket = Some(ticket);
+        std::mem::take(&mut self.payload)
     }
 
-    /// The sealed batch as an uncompressed record batch in pieces: its
-    /// header, then its segments as they are, for the frame to send in
-    /// place (docs/protocol-notes.md).
-    pub fn uncompressed_pieces(&self) -> Result<Vec<Bytes>> {
+    /// Whether the records are out being compressed under `ticket`.
+    pub(super) fn compresses_under(&self, ticket: u64) -> bool {
+        self.compression_ticket == Some(ticket)
+    }
+
+    /// Whether the records are out being compressed.
+    pub(super) fn is_compressing(&self) -> bool {
+        self.compression_ticket.is_some()
+    }
+
+    /// Keeps `records`, the segments' records compressed with
+    /// `compression`, in their place, and sends them from now on.
+    pub(super) fn compressed_into(&mut self, compression: Compression, records: Bytes) {
+        self.compression_ticket = None;
+        self.compressed = Some(CompressedRecords { compression, records });
+    }
+
+    /// Puts back segments whose compression failed, for the sender to
+    /// compress (and report the failure) as for any batch.
+    pub(super) fn restore_segments(&mut self, segments: Vec<Bytes>) {
+        self.compression_ticket = None;
+        self.payload = segments;
+    }
+
+    /// Appends the sealed batch to `out` as one record batch compressed as
+    /// `codec` says (with no codec, its records copied): its header and its
+    /// records read from the segments, or copied from those compressed
+    /// when it was sealed.
+    pub fn encode(&self, out: &mut BytesMut, codec: BatchCompression) -> Result<()> {
+        match &self.compressed {
+            Some(compressed) => {
+                batch_header(
+                    out,
+                    std::slice::from_ref(&compressed.records),
+                    &self.header(),
+                    compressed.compression,
+                )?;
+                out.extend_from_slice(&compressed.records);
+                Ok(())
+            }
+            None => encode_batch(out, &self.payload, &self.header(), codec),
+        }
+    }
+
+    /// Whether the batch can be sent as [`Batch::pieces`] (no codec at
+    /// all, or records compressed when it was sealed) rather than encoded.
+    pub fn sent_in_pieces(&self, codec: Compression) -> bool {
+        codec == Compression::None || self.compressed.is_some()
+    }
+
+    /// The sealed batch as a record batch in pieces: its header, then its
+    /// compressed records or (with no codec) its segments as they are, for
+    /// the frame to send in place (docs/protocol-notes.md).
+    pub fn pieces(&self) -> Result<Vec<Bytes>> {
+        let (records, compression) = match &self.compressed {
+            Some(compressed) => (std::slice::from_ref(&compressed.records), compressed.compression),
+            None => (&self.payload[..], Compression::None),
+        };
         let mut header = BytesMut::new();
-        uncompressed_batch_header(&mut header, &self.payload, &self.header())?;
-        let segments = self.payload.iter().filter(|segment| !segment.is_empty()).cloned();
-        Ok(std::iter::once(header.freeze()).chain(segments).collect())
+        batch_header(&mut header, records, &self.header(), compression)?;
+        let records = records.iter().filter(|piece| !piece.is_empty()).cloned();
+        Ok(std::iter::once(header.freeze()).chain(records).collect())
     }
 
     /// The header of the batch as this attempt sends it: with the batch's
@@ -194,6 +260,14 @@ impl Batch {
     }
 }
 
+/// A batch's records compressed on their own, without the header that
+/// each attempt writes before them.
+#[derive(Debug)]
+struct CompressedRecords {
+    compression: Compression,
+    records: Bytes,
+}
+
 /// Appends `bytes` to `segments`, filling the last one before taking another
 /// from `pool`.
 fn put(segments: &mut Vec<BytesMut>, mut bytes: &[u8], pool: &mut SegmentPool) {
@@ -212,10 +286,10 @@ fn put(segments: &mut Vec<BytesMut>, mut bytes: &[u8], pool: &mut SegmentPool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kafka::compression::compress;
     use crate::kafka::records::{compression_by_name, decode_data_batches, Record, COMPRESSION_NAMES};
     use crate::producer::accumulator::OutgoingHeader;
     use crate::topic_partition::Topic;
-    use kafka_protocol::records::Compression;
 
     fn batch_in(reserved: BytesMut) -> Batch {
         Batch::new(
@@ -240,7 +314,12 @@ mod tests {
     fn decoded(batch: &Batch, codec: Compression) -> Vec<Record> {
         let mut encoded = BytesMut::new();
         batch.encode(&mut encoded, codec.into()).unwrap();
-        let mut sets = decode_data_batches(encoded.freeze(), 64 << 20).unwrap();
+        decoded_batch(encoded.freeze(), codec)
+    }
+
+    /// The records of `encoded`, one record batch compressed with `codec`.
+    fn decoded_batch(encoded: Bytes, codec: Compression) -> Vec<Record> {
+        let mut sets = decode_data_batches(encoded, 64 << 20).unwrap();
         assert_eq!(sets.len(), 1, "one record batch");
         let set = sets.pop().unwrap();
         assert_eq!(set.compression, codec);
@@ -386,7 +465,7 @@ mod tests {
             batch.sequence = sequence;
             let mut copied = BytesMut::new();
             batch.encode(&mut copied, Compression::None.into()).unwrap();
-            let pieces = batch.uncompressed_pieces().unwrap();
+            let pieces = batch.pieces().unwrap();
             assert_eq!(pieces.len(), 1 + batch.payload.len(), "a header, then the segments");
             assert_eq!(
                 pieces.concat(),
@@ -415,6 +494,45 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_batch_compressed_as_sealed_decodes_to_its_messages_under_a_new_sequence_too() {
+        let values: Vec<Vec<u8>> = (0..300)
+            .map(|at| format!("GET /item/{at} 200 ").repeat(at % 40 + 1).into_bytes())
+            .collect();
+        for name in &COMPRESSION_NAMES[1..] {
+            let codec = compression_by_name(name).unwrap();
+            let mut segments = SegmentPool::default();
+            let mut batch = batch_in(BytesMut::with_capacity(100));
+            for bytes in &values {
+                batch.push(value(bytes), &mut segments);
+            }
+            let mut batch = batch.seal();
+            let appended = batch.start_compression(9);
+            assert!(appended.len() > 1, "{name}: records across segments");
+            assert!(batch.compresses_under(9) && batch.is_compressing());
+            let mut records = BytesMut::new();
+            compress(&appended, &mut records, codec.into()).unwrap();
+            batch.compressed_into(codec, records.freeze());
+            assert!(!batch.is_compressing() && batch.sent_in_pieces(codec));
+            // A first attempt without idempotence, then one that numbers
+            // the batch anew (as after lost producer state): only the
+            // header changes.
+            for sequence in [None, Some((4_000, 3, 41))] {
+                batch.sequence = sequence;
+                let mut copied = BytesMut::new();
+                batch.encode(&mut copied, codec.into()).unwrap();
+                assert_eq!(batch.pieces().unwrap().concat(), copied, "{name}: in pieces as copied");
+                let records = decoded_batch(copied.freeze(), codec);
+                let read: Vec<Vec<u8>> = records.iter().map(|r| r.value.clone().unwrap().to_vec()).collect();
+                assert_eq!(read, values, "{name}");
+                let (producer_id, _, base_sequence) = sequence.unwrap_or((-1, -1, -1));
+                assert_eq!(records[7].producer_id, producer_id, "{name}");
+                assert_eq!(records[7].sequence, base_sequence.wrapping_add(7), "{name}");
+            }
+            assert_eq!(batch.into_segments().count(), 0, "{name}: it holds no segment");
         }
     }
 }

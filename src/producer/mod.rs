@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
@@ -29,6 +30,7 @@ use tokio::task::AbortHandle;
 use crate::config::{ClusterConfig, Config};
 use crate::engine::{self, TaskSet};
 use crate::error::{Error, ErrorCode, Result};
+use crate::kafka::compression::compress;
 use crate::kafka::KafkaCluster;
 use crate::metrics::{now_ms, MetricsRecorder, MetricsResponder, ProducerMetric};
 use crate::sync::{Locking, Waiting};
@@ -37,7 +39,7 @@ use crate::wakeup::{Readiness, Wakeup};
 
 pub use accumulator::DeliveryReport;
 pub use accumulator::OutgoingHeader;
-use accumulator::{Accumulator, Completion, OutgoingMessage, SyncWaiter};
+use accumulator::{Accumulator, Completion, CompressionJob, OutgoingMessage, SyncWaiter};
 use key_partitioner::partition_for_key;
 pub use options::{ProducerOptions, PRODUCER_OPTIONS};
 use topics::{TopicCache, TopicEntry};
@@ -107,6 +109,28 @@ impl Shared {
         self.reports_ready.notify_all();
         drop(self.state.locked());
         self.space.notify_all();
+    }
+
+    /// Compresses the records of a batch this thread's append sealed full,
+    /// with the queue's lock let go: the sender never waits on it, and
+    /// the thread that fills batches pays for their compression. Queued,
+    /// the batch then holds its records compressed, and its segments are
+    /// written again at once (docs/producer.md, "Compressed as they are
+    /// sealed").
+    fn compress_sealed(&self, job: CompressionJob) {
+        let codec = self.options.compression;
+        let appended: usize = job.segments.iter().map(Bytes::len).sum();
+        let mut buffer = self.request_buffers.locked().take(64 + appended / 3);
+        // Copied out at their size: the pooled buffer's room is the
+        // request buffers' to reuse, not the queue's to keep.
+        let records = compress(&job.segments, &mut buffer, codec)
+            .ok()
+            .map(|()| Bytes::copy_from_slice(&buffer));
+        self.request_buffers.locked().give(buffer.freeze());
+        self.state
+            .locked()
+            .compression_finished(job, codec.compression, records);
+        self.wake_sender.notify_one();
     }
 }
 
@@ -437,10 +461,13 @@ impl Producer {
                 None => shared.space.wait_locked(state),
             };
         }
-        let needs_sender = state.append(partition, message, completion, urgent, &shared.options);
+        let appended = state.append(partition, message, completion, urgent, &shared.options);
         drop(state);
-        if needs_sender && !urgent {
+        if appended.sender_should_look && !urgent {
             shared.wake_sender.notify_one();
+        }
+        for job in appended.to_compress {
+            shared.compress_sealed(job);
         }
         Ok(())
     }

@@ -289,12 +289,12 @@ async fn produce(shared: &Shared, leader: i32, batches: &mut [Batch]) -> Result<
         let framed = match batch.encoded() {
             Some(encoded) => FramedBatch::whole(encoded.clone()),
             None => {
-                // Uncompressed, the segments are sent as they are behind a
-                // header: the batch keeps them for another attempt, which
-                // writes a new header. A batch too long for a stand-in is
-                // copied instead.
-                let in_pieces = if compression.compression == Compression::None {
-                    FramedBatch::in_pieces(batch.uncompressed_pieces()?, index)
+                // Uncompressed, or compressed when it was sealed, the
+                // records are sent as they are behind a header: the batch
+                // keeps them for another attempt, which writes a new
+                // header. A batch too long for a stand-in is copied instead.
+                let in_pieces = if batch.sent_in_pieces(compression.compression) {
+                    FramedBatch::in_pieces(batch.pieces()?, index)
                 } else {
                     None
                 };
