@@ -179,22 +179,27 @@ fn keyed_messages_land_where_librdkafka_murmur2_random_puts_them() {
     }
 }
 
-/// Batches sealed by linger (compressed by the sender) and batches filled
-/// by 100 bytes of messages (compressed by the producing thread,
-/// docs/producer.md, "Compressed as they are sealed").
+/// Batches sealed by linger (compressed by the sender), batches filled by
+/// 100 bytes of messages (compressed by the producing thread,
+/// docs/producer.md, "Compressed as they are sealed"), and filled ones
+/// left to the sender (`compress_on_produce=false`).
 #[test]
 fn every_codec_is_read_back_byte_for_byte_by_librdkafka() {
     let mock = MockCluster::start(1);
-    for (codec, batch_size) in ["none", "gzip", "snappy", "lz4", "zstd"]
-        .into_iter()
-        .flat_map(|codec| [(codec, "1000000"), (codec, "100")])
-    {
-        let topic = format!("codec-{codec}-{batch_size}");
+    for (codec, batch_size, on_produce) in ["none", "gzip", "snappy", "lz4", "zstd"].into_iter().flat_map(|codec| {
+        [
+            (codec, "1000000", "true"),
+            (codec, "100", "true"),
+            (codec, "100", "false"),
+        ]
+    }) {
+        let topic = format!("codec-{codec}-{batch_size}-{on_produce}");
         mock.create_topic(&topic, 2);
         let options = [
             ("compression", codec),
             ("linger_ms", "20"),
             ("batch_size_bytes", batch_size),
+            ("compress_on_produce", on_produce),
         ];
         let producer = producer_with(&mock, &options);
         let reports = produce_numbered(&producer, &topic, 400, 7, || {});

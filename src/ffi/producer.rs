@@ -86,6 +86,8 @@ impl Handle for yk_producer {
 /// `queue_max_bytes`, `compression` (none, gzip, snappy, lz4, zstd),
 /// `compression_level` (as librdkafka's `compression.level`: gzip 0-9,
 /// zstd 1-22, snappy and lz4 0; default -1, the codec's default),
+/// `compress_on_produce` (default true: the produce call that fills a
+/// batch compresses it; false leaves that to the engine's threads),
 /// `enable_idempotence` (needs acks=all), `report_metrics`,
 /// `message_max_bytes`, `delivery_timeout_ms`, `max_in_flight_per_broker`.
 /// An unknown key or bad value is `YK_ERROR_CONFIGURATION` naming it.
@@ -259,7 +261,8 @@ pub unsafe extern "C" fn yk_producer_send_keyed_messages(
 /// (`batch_size_bytes`) compresses that batch before it returns, so that
 /// the queue holds it compressed: milliseconds for a 1 MB batch, more
 /// with gzip (docs/producer.md, "Compressed as they are sealed"). The
-/// other calls only copy their message.
+/// other calls only copy their message. `compress_on_produce=false`
+/// leaves every batch to the engine's threads instead.
 ///
 /// `partition` −1 lets the producer pick: murmur2 of the key, or
 /// round-robin without a key. `key` NULL (with `key_len` 0) sends no key;

@@ -272,7 +272,13 @@ impl Accumulator {
             Some(queue) => queue,
             None => self.partitions.entry(partition.clone()).or_default(),
         };
-        let codec = options.compression.compression;
+        // The codec of batches this append seals for its caller to
+        // compress; none leaves them to the sender.
+        let codec = if options.compress_on_produce {
+            options.compression.compression
+        } else {
+            Compression::None
+        };
         let mut to_compress = Vec::new();
         let mut sender_should_look = false;
         if let Some(open) = &queue.open {
@@ -654,6 +660,31 @@ mod tests {
         accumulator.batch_finished(batch, true);
         let batch = sent(accumulator.plan(&metadata, &options, now)).remove(&0).unwrap();
         assert_eq!(values_sent(&batch, &options), [b"second"]);
+        assert!(!batch.sent_in_pieces(Compression::Lz4), "compressed by the sender");
+    }
+
+    #[test]
+    fn without_compress_on_produce_a_full_batch_is_left_to_the_sender() {
+        let mut config = crate::config::Config::new();
+        config.set("compression", "lz4").unwrap();
+        config.set("batch_size_bytes", "5").unwrap();
+        config.set("compress_on_produce", "false").unwrap();
+        let options = ProducerOptions::from_config(&config).unwrap();
+        let partition = TopicPartition::new(Topic::new(TOPIC).unwrap(), 0);
+        let mut accumulator = Accumulator::default();
+        let message = OutgoingMessage {
+            key: None,
+            value: Some(b"first"),
+            headers: &[],
+            timestamp: 0,
+        };
+        let appended = accumulator.append(&partition, message, Completion::Report(0), false, &options);
+        assert!(appended.sender_should_look, "sealed full");
+        assert!(appended.to_compress.is_empty(), "nothing for the caller to compress");
+        let batch = sent(accumulator.plan(&metadata(1), &options, Instant::now()))
+            .remove(&0)
+            .unwrap();
+        assert_eq!(values_sent(&batch, &options), [b"first"]);
         assert!(!batch.sent_in_pieces(Compression::Lz4), "compressed by the sender");
     }
 

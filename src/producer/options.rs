@@ -74,6 +74,12 @@ pub const PRODUCER_OPTIONS: &[OptionSpec] = &[
         doc: "Level of the codec, as librdkafka's compression.level: gzip 0-9, zstd 1-22, snappy and lz4 0; -1 is the codec's default (gzip 6, zstd 3).",
     },
     OptionSpec {
+        name: "compress_on_produce",
+        kind: OptionKind::Bool,
+        default: "true",
+        doc: "Whether the produce call that fills a batch compresses it (queued batches then hold their compressed size, and that call takes as long as compressing the batch); false leaves every batch to the engine's threads, compressed when sent.",
+    },
+    OptionSpec {
         name: "enable_idempotence",
         kind: OptionKind::Bool,
         default: "false",
@@ -128,6 +134,8 @@ pub struct ProducerOptions {
     pub queue_max_bytes: usize,
     /// Batch codec and its level.
     pub compression: BatchCompression,
+    /// The produce call that fills a batch compresses it.
+    pub compress_on_produce: bool,
     /// Idempotent delivery.
     pub enable_idempotence: bool,
     /// Report metrics to the responder.
@@ -174,6 +182,7 @@ impl ProducerOptions {
             queue_max_messages: int("queue_max_messages")? as usize,
             queue_max_bytes: int("queue_max_bytes")? as usize,
             compression,
+            compress_on_produce: options.bool("compress_on_produce")?,
             enable_idempotence,
             report_metrics: options.bool("report_metrics")?,
             message_max_bytes: int("message_max_bytes")? as usize,
