@@ -81,11 +81,12 @@ type producerState struct {
 // the client options and the producer's: acks (0, 1, all; default 1),
 // ack_timeout_ms, retries, retry_backoff_ms, linger_ms, batch_size_bytes,
 // queue_max_messages, queue_max_bytes, compression (none, gzip, snappy, lz4,
-// zstd), enable_idempotence, report_metrics, message_max_bytes,
-// delivery_timeout_ms, max_in_flight_per_broker. metrics (nil: none)
-// receives yelp_kafka.YelpKafkaProducer.{metadata_request_timer,
-// produce_request_timer, produce_exception_count}. Nothing connects until
-// the first message.
+// zstd), compression_level, compress_on_produce (default true: the Produce
+// that fills a batch compresses it), enable_idempotence, report_metrics,
+// message_max_bytes, delivery_timeout_ms, max_in_flight_per_broker.
+// metrics (nil: none) receives yelp_kafka.YelpKafkaProducer.{
+// metadata_request_timer, produce_request_timer, produce_exception_count}.
+// Nothing connects until the first message.
 func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponder) (*Producer, error) {
 	chandle, err := cluster.newHandle()
 	if err != nil {
