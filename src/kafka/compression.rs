@@ -127,8 +127,10 @@ fn past_limit(codec: &str, limit: usize) -> anyhow::Error {
 }
 
 thread_local! {
-    /// Each sender thread keeps one libzstd compression context: making one
-    /// per batch would allocate and clear its tables every time.
+    /// Each thread that compresses (the engine's, and an application's
+    /// thread whose produce calls fill batches, docs/producer.md) keeps one
+    /// libzstd compression context: making one per batch would allocate and
+    /// clear its tables every time.
     static ZSTD_COMPRESSOR: RefCell<zstd::zstd_safe::CCtx<'static>> = RefCell::new(zstd::zstd_safe::CCtx::create());
     /// And one buffer libzstd compresses into, as large as the bound of the
     /// largest batch it compressed (up to [`ZSTD_SCRATCH_KEPT`]).
@@ -137,7 +139,7 @@ thread_local! {
     static ZSTD_INPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The largest buffer a sender thread keeps between batches for zstd;
+/// The largest buffer a compressing thread keeps between batches for zstd;
 /// a larger one (a batch of one huge message) is freed after use.
 const ZSTD_SCRATCH_KEPT: usize = 4 << 20;
 
@@ -256,7 +258,7 @@ fn lz4_frame_header() -> &'static [u8] {
 }
 
 thread_local! {
-    /// Each sender thread keeps one LZ4 hash table (16 KiB) across blocks
+    /// Each compressing thread keeps one LZ4 hash table (16 KiB) across blocks
     /// and batches instead of clearing a new one for each.
     static LZ4_TABLE: RefCell<lz4_flex::block::CompressTable> = RefCell::new(lz4_flex::block::CompressTable::large());
 }
