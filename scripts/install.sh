@@ -51,7 +51,9 @@ objcopy --strip-debug --add-gnu-debuglink="$debug_info" "$shared"
 ln -sfn "libyelp_kafka.so.$version" "$destdir$libdir/libyelp_kafka.so.$major"
 ln -sfn "libyelp_kafka.so.$major" "$destdir$libdir/libyelp_kafka.so"
 install -m 644 target/release/libyelp_kafka.a "$destdir$libdir/libyelp_kafka.a"
-strip --strip-debug "$destdir$libdir/libyelp_kafka.a"
+# The crates' objects in the archive carry LLVM bitcode for the link-time
+# optimisation (docs/installing.md); a C link never reads it.
+strip --strip-debug --remove-section=.llvmbc --remove-section=.llvmcmd "$destdir$libdir/libyelp_kafka.a"
 install -m 644 include/yelp_kafka.h "$destdir$includedir/yelp_kafka.h"
 install -m 644 bindings/cpp/yelp_kafka.hpp "$destdir$includedir/yelp_kafka.hpp"
 
