@@ -107,4 +107,12 @@ impl TaskSet {
         while tasks.try_join_next().is_some() {}
         tasks.spawn_on(task, &self.runtime)
     }
+
+    /// Starts `work` on the runtime's blocking threads, for CPU-bound work
+    /// that must not hold up a worker thread's connections.
+    pub fn spawn_blocking(&self, work: impl FnOnce() + Send + 'static) {
+        let mut tasks = self.tasks.locked();
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn_blocking_on(work, &self.runtime);
+    }
 }

@@ -18,7 +18,7 @@ mod sender;
 pub(crate) mod topics;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,21 @@ enum Lookup {
     UntilWoken,
 }
 
+/// The most full batches a producer has compressed on the engine's
+/// blocking threads at once, however many cores there are: each holds a
+/// batch's records uncompressed meanwhile.
+const MAX_COMPRESSIONS_AWAY: usize = 4;
+
+/// Gives back a blocking thread's compression slot, also if compressing
+/// unwinds.
+struct CompressionAwayReturned<'a>(&'a AtomicUsize);
+
+impl Drop for CompressionAwayReturned<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// State shared by callers' threads and the engine task.
 pub struct Shared {
     cluster: KafkaCluster,
@@ -94,6 +109,11 @@ pub struct Shared {
     /// Every engine task of the producer: the sender loop, its Produce
     /// requests, metadata refreshes and producer-id requests.
     tasks: TaskSet,
+    /// Full batches being compressed on the engine's blocking threads.
+    compressions_away: AtomicUsize,
+    /// How many may be at once (docs/producer.md, "Compressed as they are
+    /// sealed").
+    max_compressions_away: usize,
     /// Ends a blocked `poll` or `flush` early (docs/c-abi.md, "Wakeups").
     wakeup: Wakeup,
     /// Readable while delivery reports wait (set and cleared under `reports`).
@@ -109,6 +129,26 @@ impl Shared {
         self.reports_ready.notify_all();
         drop(self.state.locked());
         self.space.notify_all();
+    }
+
+    /// Hands a batch this thread's append sealed full to one of the
+    /// engine's blocking threads while fewer than `max_compressions_away`
+    /// are compressing, so that the producing thread goes on copying
+    /// messages; else compresses it here, which bounds how many full
+    /// batches wait uncompressed (docs/producer.md, "Compressed as they are
+    /// sealed").
+    fn compress_sealed_away_or_here(shared: &Arc<Shared>, job: CompressionJob) {
+        let away = shared.compressions_away.fetch_add(1, Ordering::AcqRel);
+        if away >= shared.max_compressions_away {
+            shared.compressions_away.fetch_sub(1, Ordering::AcqRel);
+            shared.compress_sealed(job);
+            return;
+        }
+        let compressor = Arc::clone(shared);
+        shared.tasks.spawn_blocking(move || {
+            let _returned = CompressionAwayReturned(&compressor.compressions_away);
+            compressor.compress_sealed(job);
+        });
     }
 
     /// Compresses the records of a batch this thread's append sealed full,
@@ -177,6 +217,10 @@ impl Producer {
             topics: TopicCache::default(),
             request_buffers: Mutex::new(buffers::BufferPool::default()),
             tasks: TaskSet::new(&runtime),
+            compressions_away: AtomicUsize::new(0),
+            max_compressions_away: std::thread::available_parallelism()
+                .map_or(1, |cores| cores.get() - 1)
+                .clamp(1, MAX_COMPRESSIONS_AWAY),
             wakeup: Wakeup::new()?,
             readiness: Readiness::new()?,
         });
@@ -467,7 +511,7 @@ impl Producer {
             shared.wake_sender.notify_one();
         }
         for job in appended.to_compress {
-            shared.compress_sealed(job);
+            Shared::compress_sealed_away_or_here(shared, job);
         }
         Ok(())
     }
