@@ -224,19 +224,16 @@ func (p *Producer) Produce(m Message, queueWait time.Duration) error {
 	id := p.hold(m.Opaque)
 	key, keyLen := bytesArg(m.Key)
 	value, valueLen := bytesArg(m.Value)
-	var err error
+	var result C.yk_go_result
 	if len(m.Headers) == 0 {
-		err = call(func() C.enum_yk_error {
-			return C.yk_go_produce(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
-				C.uintptr_t(id), milliseconds(queueWait))
-		})
+		result = C.yk_go_produce(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
+			C.uintptr_t(id), milliseconds(queueWait))
 	} else {
 		headers := packHeaders(m.Headers)
-		err = call(func() C.enum_yk_error {
-			return C.yk_go_produce_with_headers(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
-				headers.bytes(), headers.lengths(), C.size_t(len(m.Headers)), C.uintptr_t(id), milliseconds(queueWait))
-		})
+		result = C.yk_go_produce_with_headers(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
+			headers.bytes(), headers.lengths(), C.size_t(len(m.Headers)), C.uintptr_t(id), milliseconds(queueWait))
 	}
+	err := resultError(result)
 	if free {
 		C.free(unsafe.Pointer(ctopic))
 	}
@@ -263,10 +260,8 @@ func (p *Producer) ProduceBatch(messages []Message, queueWait time.Duration) (in
 	defer p.guard.leave()
 	b := p.packBatch(messages)
 	var produced C.size_t
-	err := call(func() C.enum_yk_error {
-		return C.yk_go_produce_batch(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), &b.messages[0],
-			C.size_t(len(b.messages)), b.bytes(), b.lengths(), milliseconds(queueWait), &produced)
-	})
+	err := resultError(C.yk_go_produce_batch(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), &b.messages[0],
+		C.size_t(len(b.messages)), b.bytes(), b.lengths(), milliseconds(queueWait), &produced))
 	for i := int(produced); i < len(b.messages); i++ {
 		p.take(uintptr(b.messages[i].id))
 	}

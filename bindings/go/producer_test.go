@@ -3,6 +3,8 @@ package yelpkafka
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,6 +248,59 @@ func TestPanicInACallbackIsRaisedFromTheCallThatRanIt(t *testing.T) {
 	if _, err := p.SendMessages("mytopic", []byte("y")); err != nil {
 		t.Errorf("the producer is unusable after a callback panicked: %v", err)
 	}
+}
+
+// Produce and ProduceBatch return each failure with its own details
+// (yk_last_error_*, which the library keeps per OS thread), whichever
+// goroutines fail at once and whatever threads they move between.
+func TestProduceFailuresKeepTheirDetailsAcrossGoroutines(t *testing.T) {
+	topic := fmt.Sprintf("go-full-details-%d", time.Now().UnixNano())
+	kafkatest.Launcher(t, 1, "topic", topic, "1")
+	kafkatest.Launcher(t, 1, "leader", topic, "0", "-1")
+	p := newProducer(t, Options{"queue_max_messages": "1", "delivery_timeout_ms": "60000",
+		"message_max_bytes": "1000"}, nil)
+	small := Message{Topic: topic, Partition: AnyPartition, Value: []byte("full")}
+	large := Message{Topic: topic, Partition: AnyPartition, Value: make([]byte, 2000)}
+	if err := p.Produce(small, 0); err != nil {
+		t.Fatal(err)
+	}
+	// What each failure reads when made alone.
+	_, fullErr := p.ProduceBatch([]Message{small}, 0)
+	largeErr := p.Produce(large, 0)
+	var full, tooLarge *Error
+	if !errors.As(fullErr, &full) || full.Code != ErrQueueFull || !errors.As(largeErr, &tooLarge) ||
+		tooLarge.Code == ErrQueueFull || full.Message == tooLarge.Message ||
+		!strings.Contains(full.Message, "yk_producer_produce") || tooLarge.Retriable() == full.Retriable() {
+		t.Fatalf("the two failures alone: %#v and %#v; want ErrQueueFull and another code, "+
+			"messages naming the call that differ, and retriable ones apart", fullErr, largeErr)
+	}
+	var goroutines sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		goroutines.Add(1)
+		go func(g int) {
+			defer goroutines.Done()
+			for i := 0; i < 200; i++ {
+				var err error
+				want := full
+				switch (g + i) % 3 {
+				case 0:
+					err = p.Produce(small, 0)
+				case 1:
+					_, err = p.ProduceBatch([]Message{small}, 0)
+				default:
+					err, want = p.Produce(large, 0), tooLarge
+				}
+				var got *Error
+				if !errors.As(err, &got) || got.Code != want.Code || got.Message != want.Message ||
+					got.KafkaCode != want.KafkaCode || got.Retriable() != want.Retriable() {
+					t.Errorf("goroutine %d, call %d: %#v, want %#v", g, i, err, want)
+					return
+				}
+				runtime.Gosched()
+			}
+		}(g)
+	}
+	goroutines.Wait()
 }
 
 // Close counts what it could not deliver in time and fails what is still
