@@ -411,3 +411,84 @@ func TestReadyDescriptorsForEventLoops(t *testing.T) {
 		t.Errorf("ReadyFD of a released group: %d, want -1", g.ReadyFD())
 	}
 }
+
+// benchProducer is a producer to local cluster 1 whose reports are counted,
+// for the benchmarks below.
+func benchProducer(b *testing.B) (*Producer, *int) {
+	cluster, err := NewClusterConfig("standard", "cluster1", kafkatest.Bootstrap(b, 1), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := NewProducer(cluster, Options{"linger_ms": "5", "queue_max_messages": "100000"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.CloseTimeout(5 * time.Second) })
+	delivered := new(int)
+	p.OnDelivery(func(r DeliveryReport) {
+		if r.Err == nil {
+			*delivered++
+		}
+	})
+	return p, delivered
+}
+
+// BenchmarkProduce is Produce per message of 100 B, its reports served
+// every 1,024 messages and at the end (bench/parts/go.sh's producer loop):
+// with -benchmem, what the binding allocates per message (nothing).
+func BenchmarkProduce(b *testing.B) {
+	p, delivered := benchProducer(b)
+	m := Message{Topic: "mytopic", Partition: AnyPartition, Value: make([]byte, 100)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for {
+			err := p.Produce(m, 0)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrQueueFull) {
+				b.Fatal(err)
+			}
+			p.Poll(time.Millisecond)
+		}
+		if i&1023 == 0 {
+			p.Poll(0)
+		}
+	}
+	if err := p.Flush(time.Minute); err != nil || *delivered != b.N {
+		b.Fatalf("Flush: %v, %d of %d delivered", err, *delivered, b.N)
+	}
+}
+
+// BenchmarkProduceBatch is BenchmarkProduce through ProduceBatch, 1,024
+// messages a call.
+func BenchmarkProduceBatch(b *testing.B) {
+	p, delivered := benchProducer(b)
+	batch := make([]Message, 1024)
+	for i := range batch {
+		batch[i] = Message{Topic: "mytopic", Partition: AnyPartition, Value: make([]byte, 100)}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(batch) {
+		pending := batch
+		if left := b.N - i; left < len(pending) {
+			pending = pending[:left]
+		}
+		for len(pending) > 0 {
+			n, err := p.ProduceBatch(pending, 0)
+			pending = pending[n:]
+			if err != nil && !errors.Is(err, ErrQueueFull) {
+				b.Fatal(err)
+			}
+			if err != nil {
+				p.Poll(time.Millisecond)
+			}
+		}
+		p.Poll(0)
+	}
+	if err := p.Flush(time.Minute); err != nil || *delivered != b.N {
+		b.Fatalf("Flush: %v, %d of %d delivered", err, *delivered, b.N)
+	}
+}
