@@ -40,9 +40,9 @@ yk_go_result yk_go_produce(uintptr_t producer, const char *topic, int32_t partit
                            int32_t queue_wait_ms);
 
 /* yk_producer_produce_with_headers (its outcome a yk_go_result) and
- * yk_producer_send_with_headers with the headers packed by the Go side: header i's name and value follow each
- * other in `data`, their lengths are lens[2i] and lens[2i+1] (-1: a null
- * value). */
+ * yk_producer_send_with_headers with the headers packed by the Go side:
+ * header i's name and value follow each other in `data`, their lengths
+ * are lens[2i] and lens[2i+1] (-1: a null value). */
 yk_go_result yk_go_produce_with_headers(uintptr_t producer, const char *topic, int32_t partition,
                                         const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len,
                                         const uint8_t *data, const int64_t *lens, size_t header_count,

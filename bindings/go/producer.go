@@ -679,14 +679,18 @@ func ykGoOnDelivery(state C.uintptr_t, reports *C.yk_delivery_report, count C.si
 
 // deliverFrom takes back the Opaques of reports[from:] and runs f (when
 // set) for each, in order; it returns len(reports). When f panics, the
-// panic is kept for the call that served the reports and it returns the
-// index after that report, for the others to be delivered still. So a
-// report costs no deferred call of its own.
+// panic is kept for the call that served the reports (as catch keeps
+// it) and it returns the index after that report, for the others to be
+// delivered still. So a report costs no deferred call of its own.
 func (s *producerState) deliverFrom(f func(DeliveryReport), reports []C.yk_delivery_report, from int) (next int) {
 	next = from
 	defer func() {
-		if r := recover(); r != nil {
-			s.panics.store(r)
+		// Only a panic, panic(nil) included, leaves next short of the
+		// end: its report is done with.
+		if r := recover(); next < len(reports) {
+			if r != nil {
+				s.panics.store(r)
+			}
 			next++
 		}
 	}()
