@@ -1,6 +1,7 @@
 #include "callbacks.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "_cgo_export.h"
 
@@ -40,12 +41,24 @@ enum yk_error yk_go_set_delivery_callback(const yk_producer *producer, uintptr_t
     return yk_producer_set_delivery_batch_callback(producer, on_delivery, (void *)state);
 }
 
-enum yk_error yk_go_produce(uintptr_t producer, const char *topic, int32_t partition, const uint8_t *key,
-                            size_t key_len, const uint8_t *value, size_t value_len, uintptr_t message_id,
-                            int32_t queue_wait_ms)
+/* The outcome of a call that returned `code`, on the thread it ran on. */
+static yk_go_result result_of(enum yk_error code)
 {
-    return yk_producer_produce((const yk_producer *)producer, topic, partition, key, key_len, value, value_len, (void *)message_id,
-                               queue_wait_ms);
+    yk_go_result result = {code, 0, false, NULL};
+    if (code != YK_ERROR_OK) {
+        result.kafka_code = yk_last_error_kafka_code();
+        result.retriable = yk_last_error_is_retriable();
+        result.message = strdup(yk_last_error_message());
+    }
+    return result;
+}
+
+yk_go_result yk_go_produce(uintptr_t producer, const char *topic, int32_t partition, const uint8_t *key,
+                           size_t key_len, const uint8_t *value, size_t value_len, uintptr_t message_id,
+                           int32_t queue_wait_ms)
+{
+    return result_of(yk_producer_produce((const yk_producer *)producer, topic, partition, key, key_len, value,
+                                         value_len, (void *)message_id, queue_wait_ms));
 }
 
 /* Unpacks the Go side's headers into `headers` (header_count entries). */
@@ -65,10 +78,10 @@ static void unpack_headers(const uint8_t *data, const int64_t *lens, size_t head
 
 enum { STACK_HEADERS = 16 };
 
-enum yk_error yk_go_produce_with_headers(uintptr_t producer, const char *topic, int32_t partition,
-                                         const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len,
-                                         const uint8_t *data, const int64_t *lens, size_t header_count,
-                                         uintptr_t message_id, int32_t queue_wait_ms)
+static enum yk_error produce_with_headers(uintptr_t producer, const char *topic, int32_t partition,
+                                          const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len,
+                                          const uint8_t *data, const int64_t *lens, size_t header_count,
+                                          uintptr_t message_id, int32_t queue_wait_ms)
 {
     yk_header stack[STACK_HEADERS];
     yk_header *headers = header_count <= STACK_HEADERS ? stack : malloc(header_count * sizeof(yk_header));
@@ -81,6 +94,15 @@ enum yk_error yk_go_produce_with_headers(uintptr_t producer, const char *topic, 
     if (headers != stack)
         free(headers);
     return err;
+}
+
+yk_go_result yk_go_produce_with_headers(uintptr_t producer, const char *topic, int32_t partition,
+                                        const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len,
+                                        const uint8_t *data, const int64_t *lens, size_t header_count,
+                                        uintptr_t message_id, int32_t queue_wait_ms)
+{
+    return result_of(produce_with_headers(producer, topic, partition, key, key_len, value, value_len, data, lens,
+                                          header_count, message_id, queue_wait_ms));
 }
 
 enum yk_error yk_go_send_with_headers(const yk_producer *producer, const char *topic, int32_t partition,
@@ -100,9 +122,9 @@ enum yk_error yk_go_send_with_headers(const yk_producer *producer, const char *t
     return err;
 }
 
-enum yk_error yk_go_produce_batch(uintptr_t producer, const yk_go_message *messages, size_t count,
-                                  const uint8_t *data, const int64_t *header_lens, int32_t queue_wait_ms,
-                                  size_t *produced)
+yk_go_result yk_go_produce_batch(uintptr_t producer, const yk_go_message *messages, size_t count,
+                                 const uint8_t *data, const int64_t *header_lens, int32_t queue_wait_ms,
+                                 size_t *produced)
 {
     const yk_producer *handle = (const yk_producer *)producer;
     for (size_t i = 0; i < count; i++) {
@@ -114,17 +136,17 @@ enum yk_error yk_go_produce_batch(uintptr_t producer, const yk_go_message *messa
             err = yk_producer_produce(handle, (const char *)m->topic, m->partition, key, m->key_len, value,
                                       m->value_len, (void *)m->id, queue_wait_ms);
         } else {
-            err = yk_go_produce_with_headers(producer, (const char *)m->topic, m->partition, key, m->key_len, value,
-                                             m->value_len, data + m->header_off, header_lens + m->header_index,
-                                             m->header_count, m->id, queue_wait_ms);
+            err = produce_with_headers(producer, (const char *)m->topic, m->partition, key, m->key_len, value,
+                                       m->value_len, data + m->header_off, header_lens + m->header_index,
+                                       m->header_count, m->id, queue_wait_ms);
         }
         if (err != YK_ERROR_OK) {
             *produced = i;
-            return err;
+            return result_of(err);
         }
     }
     *produced = count;
-    return YK_ERROR_OK;
+    return result_of(YK_ERROR_OK);
 }
 
 static void pre_rebalance(void *opaque, const yk_topic_partition *partitions, size_t count)
@@ -171,9 +193,9 @@ enum yk_error yk_go_group_task_done_all(const yk_consumer_group *group, const ui
     TASK_DONE_ALL(yk_consumer_group_task_done(group, message))
 }
 
-enum yk_error yk_go_task_done(uintptr_t message)
+yk_go_result yk_go_task_done(uintptr_t message)
 {
-    return yk_task_done((const yk_message *)message);
+    return result_of(yk_task_done((const yk_message *)message));
 }
 
 enum yk_error yk_go_consumer_commit_message(const yk_consumer *consumer, uintptr_t message)

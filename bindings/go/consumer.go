@@ -389,8 +389,8 @@ func (c *Consumer) CommitMessage(m *ConsumerMessage) error {
 		// partition up to it.
 		return c.CommitPartitions([]TopicPartition{{Topic: m.Topic, Partition: m.Partition}})
 	}
-	return markOne(m, func(message C.uintptr_t) C.enum_yk_error {
-		return C.yk_go_consumer_commit_message(c.handle, message)
+	return markOne(m, func(message C.uintptr_t) error {
+		return call(func() C.enum_yk_error { return C.yk_go_consumer_commit_message(c.handle, message) })
 	})
 }
 

@@ -1,11 +1,13 @@
 package yelpkafka
 
-// #include "yelp_kafka.h"
+// #include <stdlib.h>
+// #include "callbacks.h"
 import "C"
 
 import (
 	"errors"
 	"runtime"
+	"unsafe"
 )
 
 // Code is a yk_error code. Every code is a sentinel error of its own, so
@@ -112,6 +114,22 @@ func call(f func() C.enum_yk_error) error {
 		}
 	}
 	return nil
+}
+
+// resultError is the error of a call made through a shim that returns a
+// yk_go_result (callbacks.h), nil on success. The calls made once per
+// message go so: they need neither call's thread lock nor its three more
+// cgo calls on failure (ErrQueueFull is an expected failure of Produce).
+func resultError(result C.yk_go_result) error {
+	if result.code == C.YK_ERROR_OK {
+		return nil
+	}
+	err := &Error{Code: Code(result.code), KafkaCode: int16(result.kafka_code), retriable: bool(result.retriable)}
+	if result.message != nil {
+		err.Message = C.GoString(result.message)
+		C.free(unsafe.Pointer(result.message))
+	}
+	return err
 }
 
 // Version is the library's version, "MAJOR.MINOR.PATCH".

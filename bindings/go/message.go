@@ -84,7 +84,7 @@ func (m *ConsumerMessage) Header(key string) (value []byte, ok bool) {
 // nothing is marked). Marking a message twice does nothing the second
 // time.
 func (m *ConsumerMessage) TaskDone() error {
-	return markOne(m, func(message C.uintptr_t) C.enum_yk_error { return C.yk_go_task_done(message) })
+	return markOne(m, func(message C.uintptr_t) error { return resultError(C.yk_go_task_done(message)) })
 }
 
 // TaskDoneBatch marks every message of batch processed on whichever
@@ -98,11 +98,11 @@ func TaskDoneBatch(batch []*ConsumerMessage) error {
 
 // markOne marks one message done with done, a call on the library's
 // message, unless it was marked already; marked, it releases its block.
-func markOne(m *ConsumerMessage, done func(message C.uintptr_t) C.enum_yk_error) error {
+func markOne(m *ConsumerMessage, done func(message C.uintptr_t) error) error {
 	if claimed, err := claimMark(m); !claimed {
 		return err
 	}
-	if err := call(func() C.enum_yk_error { return done(C.uintptr_t(m.message)) }); err != nil {
+	if err := done(C.uintptr_t(m.message)); err != nil {
 		atomic.StoreUint32(&m.done, doneNot)
 		return err
 	}

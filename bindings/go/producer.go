@@ -71,10 +71,10 @@ type producerState struct {
 	pending map[uintptr]interface{}
 	nextID  uintptr
 	// topics are the C names of the topics produced to (cTopic), the
-	// last one used in lastTopic (a *cachedTopic).
+	// last one used in lastTopic.
 	topicsMu  sync.Mutex
 	topics    map[string]*C.char
-	lastTopic atomic.Value
+	lastTopic atomic.Pointer[cachedTopic]
 }
 
 // NewProducer creates a producer for cluster. options (nil: defaults) take
@@ -224,19 +224,16 @@ func (p *Producer) Produce(m Message, queueWait time.Duration) error {
 	id := p.hold(m.Opaque)
 	key, keyLen := bytesArg(m.Key)
 	value, valueLen := bytesArg(m.Value)
-	var err error
+	var result C.yk_go_result
 	if len(m.Headers) == 0 {
-		err = call(func() C.enum_yk_error {
-			return C.yk_go_produce(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
-				C.uintptr_t(id), milliseconds(queueWait))
-		})
+		result = C.yk_go_produce(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
+			C.uintptr_t(id), milliseconds(queueWait))
 	} else {
 		headers := packHeaders(m.Headers)
-		err = call(func() C.enum_yk_error {
-			return C.yk_go_produce_with_headers(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
-				headers.bytes(), headers.lengths(), C.size_t(len(m.Headers)), C.uintptr_t(id), milliseconds(queueWait))
-		})
+		result = C.yk_go_produce_with_headers(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), ctopic, C.int32_t(m.Partition), key, keyLen, value, valueLen,
+			headers.bytes(), headers.lengths(), C.size_t(len(m.Headers)), C.uintptr_t(id), milliseconds(queueWait))
 	}
+	err := resultError(result)
 	if free {
 		C.free(unsafe.Pointer(ctopic))
 	}
@@ -263,10 +260,8 @@ func (p *Producer) ProduceBatch(messages []Message, queueWait time.Duration) (in
 	defer p.guard.leave()
 	b := p.packBatch(messages)
 	var produced C.size_t
-	err := call(func() C.enum_yk_error {
-		return C.yk_go_produce_batch(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), &b.messages[0],
-			C.size_t(len(b.messages)), b.bytes(), b.lengths(), milliseconds(queueWait), &produced)
-	})
+	err := resultError(C.yk_go_produce_batch(C.uintptr_t(uintptr(unsafe.Pointer(p.handle))), &b.messages[0],
+		C.size_t(len(b.messages)), b.bytes(), b.lengths(), milliseconds(queueWait), &produced))
 	for i := int(produced); i < len(b.messages); i++ {
 		p.take(uintptr(b.messages[i].id))
 	}
@@ -610,7 +605,7 @@ func (p *Producer) CloseTimeout(timeout time.Duration) (undelivered int, err err
 // maxCachedTopics topics, kept until it is freed, or a copy to free after
 // the call.
 func (s *producerState) cTopic(topic string) (ctopic *C.char, free bool) {
-	if last, _ := s.lastTopic.Load().(*cachedTopic); last != nil && last.name == topic {
+	if last := s.lastTopic.Load(); last != nil && last.name == topic {
 		return last.c, false
 	}
 	s.topicsMu.Lock()
@@ -676,14 +671,36 @@ func ykGoOnDelivery(state C.uintptr_t, reports *C.yk_delivery_report, count C.si
 	s.mu.Lock()
 	onDelivery := s.onDelivery
 	s.mu.Unlock()
+	all := unsafe.Slice(reports, int(count))
+	for next := 0; next < len(all); {
+		next = s.deliverFrom(onDelivery, all, next)
+	}
+}
+
+// deliverFrom takes back the Opaques of reports[from:] and runs f (when
+// set) for each, in order; it returns len(reports). When f panics, the
+// panic is kept for the call that served the reports (as catch keeps
+// it) and it returns the index after that report, for the others to be
+// delivered still. So a report costs no deferred call of its own.
+func (s *producerState) deliverFrom(f func(DeliveryReport), reports []C.yk_delivery_report, from int) (next int) {
+	next = from
+	defer func() {
+		// Only a panic, panic(nil) included, leaves next short of the
+		// end: its report is done with.
+		if r := recover(); next < len(reports) {
+			if r != nil {
+				s.panics.store(r)
+			}
+			next++
+		}
+	}()
 	// The reports of one call share their topics' names.
 	var lastTopic *C.char
 	var lastName string
-	all := unsafe.Slice(reports, int(count))
-	for i := range all {
-		report := &all[i]
+	for ; next < len(reports); next++ {
+		report := &reports[next]
 		opaque := s.take(uintptr(report.message_opaque))
-		if onDelivery == nil {
+		if f == nil {
 			continue
 		}
 		if report.topic != lastTopic {
@@ -699,15 +716,9 @@ func ykGoOnDelivery(state C.uintptr_t, reports *C.yk_delivery_report, count C.si
 			delivered.Err = &Error{Code: code, KafkaCode: int16(report.kafka_code),
 				Message: C.GoString(report.error_message), retriable: code.Retriable()}
 		}
-		s.deliver(onDelivery, delivered)
+		f(delivered)
 	}
-}
-
-// deliver runs f for one report; a panic is kept for the call that
-// served the report, and the other reports are still delivered.
-func (s *producerState) deliver(f func(DeliveryReport), report DeliveryReport) {
-	defer s.panics.catch()
-	f(report)
+	return next
 }
 
 // emptyByte gives empty non-nil byte slices a non-NULL address.

@@ -3,6 +3,8 @@ package yelpkafka
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -248,6 +250,95 @@ func TestPanicInACallbackIsRaisedFromTheCallThatRanIt(t *testing.T) {
 	}
 }
 
+// Every report of a poll is delivered, in order, when the OnDelivery
+// function panics on one of them; the panic comes out of the call that
+// served them, once (a panic(nil) is dropped, as a recover sees nothing).
+func TestReportsAfterAPanickingOneAreStillDelivered(t *testing.T) {
+	for _, raised := range []interface{}{"boom", nil} {
+		p := newProducer(t, Options{"linger_ms": "1000"}, nil)
+		var seen []interface{}
+		p.OnDelivery(func(r DeliveryReport) {
+			seen = append(seen, r.Opaque)
+			if r.Opaque == 1 {
+				panic(raised)
+			}
+		})
+		for i := 0; i < 3; i++ {
+			m := Message{Topic: "other", Partition: 0, Value: []byte("x"), Opaque: i}
+			if err := p.Produce(m, -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		func() {
+			defer func() {
+				if r := recover(); r != raised {
+					t.Errorf("Flush raised %v, want %v", r, raised)
+				}
+			}()
+			p.Flush(10 * time.Second)
+		}()
+		if fmt.Sprint(seen) != "[0 1 2]" {
+			t.Errorf("panicking with %v: reports delivered for %v, want [0 1 2]", raised, seen)
+		}
+		if err := p.Flush(time.Second); err != nil {
+			t.Errorf("a second Flush: %v (the panic is raised once)", err)
+		}
+	}
+}
+
+// Produce and ProduceBatch return each failure with its own details
+// (yk_last_error_*, which the library keeps per OS thread), whichever
+// goroutines fail at once and whatever threads they move between.
+func TestProduceFailuresKeepTheirDetailsAcrossGoroutines(t *testing.T) {
+	topic := fmt.Sprintf("go-full-details-%d", time.Now().UnixNano())
+	kafkatest.Launcher(t, 1, "topic", topic, "1")
+	kafkatest.Launcher(t, 1, "leader", topic, "0", "-1")
+	p := newProducer(t, Options{"queue_max_messages": "1", "delivery_timeout_ms": "60000",
+		"message_max_bytes": "1000"}, nil)
+	small := Message{Topic: topic, Partition: AnyPartition, Value: []byte("full")}
+	large := Message{Topic: topic, Partition: AnyPartition, Value: make([]byte, 2000)}
+	if err := p.Produce(small, 0); err != nil {
+		t.Fatal(err)
+	}
+	// What each failure reads when made alone.
+	_, fullErr := p.ProduceBatch([]Message{small}, 0)
+	largeErr := p.Produce(large, 0)
+	var full, tooLarge *Error
+	if !errors.As(fullErr, &full) || full.Code != ErrQueueFull || !errors.As(largeErr, &tooLarge) ||
+		tooLarge.Code == ErrQueueFull || full.Message == tooLarge.Message ||
+		!strings.Contains(full.Message, "yk_producer_produce") || tooLarge.Retriable() == full.Retriable() {
+		t.Fatalf("the two failures alone: %#v and %#v; want ErrQueueFull and another code, "+
+			"messages naming the call that differ, and retriable ones apart", fullErr, largeErr)
+	}
+	var goroutines sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		goroutines.Add(1)
+		go func(g int) {
+			defer goroutines.Done()
+			for i := 0; i < 200; i++ {
+				var err error
+				want := full
+				switch (g + i) % 3 {
+				case 0:
+					err = p.Produce(small, 0)
+				case 1:
+					_, err = p.ProduceBatch([]Message{small}, 0)
+				default:
+					err, want = p.Produce(large, 0), tooLarge
+				}
+				var got *Error
+				if !errors.As(err, &got) || got.Code != want.Code || got.Message != want.Message ||
+					got.KafkaCode != want.KafkaCode || got.Retriable() != want.Retriable() {
+					t.Errorf("goroutine %d, call %d: %#v, want %#v", g, i, err, want)
+					return
+				}
+				runtime.Gosched()
+			}
+		}(g)
+	}
+	goroutines.Wait()
+}
+
 // Close counts what it could not deliver in time and fails what is still
 // queued with ErrClosedHandle (ErrTimedOut when any are left): every
 // message is delivered, or counted as undelivered; afterwards every call is
@@ -320,5 +411,86 @@ func TestReadyDescriptorsForEventLoops(t *testing.T) {
 	g.Close()
 	if g.ReadyFD() != -1 {
 		t.Errorf("ReadyFD of a released group: %d, want -1", g.ReadyFD())
+	}
+}
+
+// benchProducer is a producer to local cluster 1 whose reports are counted,
+// for the benchmarks below.
+func benchProducer(b *testing.B) (*Producer, *int) {
+	cluster, err := NewClusterConfig("standard", "cluster1", kafkatest.Bootstrap(b, 1), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := NewProducer(cluster, Options{"linger_ms": "5", "queue_max_messages": "100000"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.CloseTimeout(5 * time.Second) })
+	delivered := new(int)
+	p.OnDelivery(func(r DeliveryReport) {
+		if r.Err == nil {
+			*delivered++
+		}
+	})
+	return p, delivered
+}
+
+// BenchmarkProduce is Produce per message of 100 B, its reports served
+// every 1,024 messages and at the end (bench/parts/go.sh's producer loop):
+// with -benchmem, what the binding allocates per message (nothing).
+func BenchmarkProduce(b *testing.B) {
+	p, delivered := benchProducer(b)
+	m := Message{Topic: "mytopic", Partition: AnyPartition, Value: make([]byte, 100)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for {
+			err := p.Produce(m, 0)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrQueueFull) {
+				b.Fatal(err)
+			}
+			p.Poll(time.Millisecond)
+		}
+		if i&1023 == 0 {
+			p.Poll(0)
+		}
+	}
+	if err := p.Flush(time.Minute); err != nil || *delivered != b.N {
+		b.Fatalf("Flush: %v, %d of %d delivered", err, *delivered, b.N)
+	}
+}
+
+// BenchmarkProduceBatch is BenchmarkProduce through ProduceBatch, 1,024
+// messages a call.
+func BenchmarkProduceBatch(b *testing.B) {
+	p, delivered := benchProducer(b)
+	batch := make([]Message, 1024)
+	for i := range batch {
+		batch[i] = Message{Topic: "mytopic", Partition: AnyPartition, Value: make([]byte, 100)}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(batch) {
+		pending := batch
+		if left := b.N - i; left < len(pending) {
+			pending = pending[:left]
+		}
+		for len(pending) > 0 {
+			n, err := p.ProduceBatch(pending, 0)
+			pending = pending[n:]
+			if err != nil && !errors.Is(err, ErrQueueFull) {
+				b.Fatal(err)
+			}
+			if err != nil {
+				p.Poll(time.Millisecond)
+			}
+		}
+		p.Poll(0)
+	}
+	if err := p.Flush(time.Minute); err != nil || *delivered != b.N {
+		b.Fatalf("Flush: %v, %d of %d delivered", err, *delivered, b.N)
 	}
 }
