@@ -1904,10 +1904,11 @@ enum yk_error yk_producer_send_keyed_messages(const struct yk_producer *producer
  * or `yk_producer_close`.
  *
  * With a codec set (`compression`), the call whose message fills a batch
- * (`batch_size_bytes`) compresses that batch before it returns, so that
- * the queue holds it compressed: milliseconds for a 1 MB batch, more
- * with gzip (docs/producer.md, "Compressed as they are sealed"). The
- * other calls only copy their message. `compress_on_produce=false`
+ * (`batch_size_bytes`) has that batch compressed at once, so that the
+ * queue holds it compressed: on one of the engine's threads while one
+ * is free, else by the call itself before it returns (milliseconds for
+ * a 1 MB batch, more with gzip; docs/producer.md, "Compressed as they
+ * are sealed"). The other calls only copy their message. `compress_on_produce=false`
  * leaves every batch to the engine's threads instead.
  *
  * `partition` −1 lets the producer pick: murmur2 of the key, or
