@@ -78,8 +78,8 @@ module YelpKafka
     end
 
     # The calls inside the handle, for a per-message call that runs no
-    # callback to enter inline, without #call's method and block calls
-    # (two fifths of #produce's cost in the binding, BENCHMARKS.md): it
+    # callback to enter inline, without #call's method call and block call
+    # per message (BENCHMARKS.md, "The per-message paths again"): it
     # pushes onto calls, then raises #check_open if #closed, makes its C
     # call, and in an ensure pops and runs #leave_closed if #closed, in
     # that order (the order #call keeps).

@@ -88,7 +88,7 @@ module YelpKafka
     # MessageStream#task_done's step, not for applications (call
     # #task_done on the consumer or group): queues this message's mark on
     # stream's MarkQueue when stream handed it out; false otherwise.
-    # Public, so that #task_done reaches it without a #__send__ (a third
+    # Public, so that #task_done reaches it without a #__send__ (a fifth
     # of its cost). Each step is one operation that Ruby's lock runs
     # whole, so that marks from several threads and a hand-over between
     # them never lose one (MarkQueue).
