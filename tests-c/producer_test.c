@@ -91,6 +91,12 @@ static void test_bad_arguments(void)
 
     EXPECT_CODE(yk_producer_produce(NULL, "mytopic", -1, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
                 "yk_producer_produce", "producer", NULL);
+    EXPECT_CODE(yk_producer_produce_value(NULL, "mytopic", NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce_value", "producer", NULL);
+    EXPECT_CODE(yk_producer_produce_value(producer, NULL, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce_value", "topic", NULL);
+    EXPECT_CODE(yk_producer_produce_value(producer, BAD_UTF8, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce_value", "topic", "UTF-8");
     EXPECT_CODE(yk_producer_produce(producer, NULL, -1, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
                 "yk_producer_produce", "topic", NULL);
     EXPECT_CODE(yk_producer_produce(producer, BAD_UTF8, -1, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
@@ -172,8 +178,11 @@ static void test_sync_and_async(void)
         EXPECT_OK(yk_producer_produce(producer, "mytopic", -1, (const uint8_t *)"k", 1, (const uint8_t *)"v", 1,
                                       (void *)i, -1));
     }
+    /* A value alone: its reports carry a NULL opaque, which adds nothing. */
+    for (int i = 0; i < 50; i++)
+        EXPECT_OK(yk_producer_produce_value(producer, "mytopic", (const uint8_t *)"v", 1));
     EXPECT_OK(yk_producer_flush(producer, 10000));
-    CHECKF(d.delivered == 200 && d.failed == 0, "delivered %d, failed %d", d.delivered, d.failed);
+    CHECKF(d.delivered == 250 && d.failed == 0, "delivered %d, failed %d", d.delivered, d.failed);
     CHECK(d.opaque_sum == expected_sum);
     CHECK(d.wrong_thread == 0);
     CHECKF(d.reentrant_code == (int)YK_ERROR_REENTRANT, "a callback polling its own producer got %s",
@@ -185,6 +194,8 @@ static void test_sync_and_async(void)
     CHECK(undelivered == 0);
     EXPECT_CODE(yk_producer_produce(producer, "mytopic", -1, NULL, 0, NULL, 0, NULL, 0), YK_ERROR_CLOSED_HANDLE,
                 "yk_producer_produce", "closed", NULL);
+    EXPECT_CODE(yk_producer_produce_value(producer, "mytopic", NULL, 0), YK_ERROR_CLOSED_HANDLE,
+                "yk_producer_produce_value", "closed", NULL);
     EXPECT_CODE(yk_producer_send_messages(producer, "mytopic", values, 1, NULL), YK_ERROR_CLOSED_HANDLE,
                 "yk_producer_send_messages", "closed", NULL);
     EXPECT_CODE(yk_producer_send_keyed_messages(producer, "mytopic", (const uint8_t *)"k", 1, values, 1, NULL),
@@ -194,6 +205,32 @@ static void test_sync_and_async(void)
     EXPECT_CODE(yk_producer_close(producer, 0, NULL), YK_ERROR_CLOSED_HANDLE, "yk_producer_close", "closed", NULL);
     EXPECT_CODE(yk_producer_set_delivery_callback(producer, NULL, NULL), YK_ERROR_CLOSED_HANDLE,
                 "yk_producer_set_delivery_callback", "closed", NULL);
+    yk_producer_free(producer);
+    group_end();
+}
+
+/*
+ * yk_producer_produce_value never waits for room: with the queue full it
+ * returns YK_ERROR_QUEUE_FULL at once, and queues again once there is room.
+ */
+static void test_produce_value_does_not_wait(void)
+{
+    group_begin("producer: produce_value refuses a full queue at once");
+    yk_config *config = NULL;
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_config_new(&config));
+    EXPECT_OK(yk_config_set(config, "linger_ms", "60000"));
+    EXPECT_OK(yk_config_set(config, "queue_max_messages", "1"));
+    EXPECT_OK(yk_producer_new(cluster, config, NULL, &producer));
+    yk_config_free(config);
+    EXPECT_OK(yk_producer_produce_value(producer, "mytopic", (const uint8_t *)"first", 5));
+    EXPECT_CODE(yk_producer_produce_value(producer, "mytopic", (const uint8_t *)"second", 6), YK_ERROR_QUEUE_FULL,
+                "yk_producer_produce_value", NULL, NULL);
+    EXPECT_OK(yk_producer_flush(producer, 10000));
+    EXPECT_OK(yk_producer_produce_value(producer, "mytopic", (const uint8_t *)"third", 5));
+    size_t undelivered = COUNT_SENTINEL;
+    EXPECT_OK(yk_producer_close(producer, 10000, &undelivered));
+    CHECK(undelivered == 0);
     yk_producer_free(producer);
     group_end();
 }
@@ -222,6 +259,8 @@ static void test_bad_lengths(void)
                 YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce", "key_len", "value_len");
     EXPECT_CODE(yk_producer_produce(producer, "mytopic", 0, NULL, 0, v, SIZE_MAX, NULL, 0), YK_ERROR_INVALID_ARGUMENT,
                 "yk_producer_produce", "value_len", NULL);
+    EXPECT_CODE(yk_producer_produce_value(producer, "mytopic", v, too_long), YK_ERROR_INVALID_ARGUMENT,
+                "yk_producer_produce_value", "value_len", NULL);
 
     yk_bytes huge[2] = {{v, 1}, {v, SIZE_MAX}};
     int64_t offsets[2] = {-7, -7};
@@ -449,6 +488,7 @@ int main(void)
         test_sync_and_async();
         test_metrics_responder();
         test_bad_lengths();
+        test_produce_value_does_not_wait();
         test_null_and_empty_values();
         test_fork();
     }

@@ -1932,6 +1932,20 @@ enum yk_error yk_producer_produce(const struct yk_producer *producer,
                                   int32_t queue_wait_ms);
 
 /**
+ * `yk_producer_produce(producer, topic, -1, NULL, 0, value, value_len,
+ * NULL, 0)` in four arguments: a message of a value alone (no key, no
+ * headers, a NULL `message_opaque` in its report) to the partition the
+ * producer picks round-robin, refused with `YK_ERROR_QUEUE_FULL` at once
+ * when the queue is full. For bindings whose cost per call grows with
+ * its arguments: through Ruby's ffi, five arguments fewer are about a
+ * third of the call's cost (BENCHMARKS.md, "Ruby binding").
+ */
+enum yk_error yk_producer_produce_value(const struct yk_producer *producer,
+                                        const char *topic,
+                                        const uint8_t *value,
+                                        size_t value_len);
+
+/**
  * `yk_producer_produce` with record headers: `headers[0..header_count]`
  * (NULL with 0: none), each a UTF-8 name and a value (NULL: a null value),
  * copied with the message. Consumers of every Kafka client read them

@@ -292,6 +292,26 @@ pub unsafe extern "C" fn yk_producer_produce(
     })
 }
 
+/// `yk_producer_produce(producer, topic, -1, NULL, 0, value, value_len,
+/// NULL, 0)` in four arguments: a message of a value alone (no key, no
+/// headers, a NULL `message_opaque` in its report) to the partition the
+/// producer picks round-robin, refused with `YK_ERROR_QUEUE_FULL` at once
+/// when the queue is full. For bindings whose cost per call grows with
+/// its arguments: through Ruby's ffi, five arguments fewer are about a
+/// third of the call's cost (BENCHMARKS.md, "Ruby binding").
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_produce_value(
+    producer: *const yk_producer,
+    topic: *const c_char,
+    value: *const u8,
+    value_len: usize,
+) -> ErrorCode {
+    boundary(function_name!(), || {
+        let message = CMessage::new(topic, -1, std::ptr::null(), 0, value, value_len, std::ptr::null(), 0)?;
+        produce(producer, message, std::ptr::null_mut(), 0, function_name!())
+    })
+}
+
 /// `yk_producer_produce` with record headers: `headers[0..header_count]`
 /// (NULL with 0: none), each a UTF-8 name and a value (NULL: a null value),
 /// copied with the message. Consumers of every Kafka client read them

@@ -214,6 +214,38 @@ class ProducerTest < Minitest::Test
     assert_operator failed.size, :<=, undelivered
     assert(failed.all? { |r| r.error.is_a?(YelpKafka::ClosedHandle) })
     assert_raises(YelpKafka::ClosedHandle) { p.send_messages("mytopic", "late") }
+    assert_raises(YelpKafka::ClosedHandle) { p.produce("mytopic", "late") }
+    assert_raises(YelpKafka::ClosedHandle) { p.produce("mytopic", "late", key: "k", partition: 0) }
+    assert_raises(YelpKafka::ClosedHandle) { p.produce("mytopic", "late", opaque: 1) }
     assert_raises(YelpKafka::ClosedHandle) { p.close(0) }
+  end
+
+  # #produce enters the producer's guard inline (HandleGuard#calls): a
+  # close from another thread while a #produce waits for room in the
+  # queue leaves the handle to that #produce, which frees it as it
+  # leaves; the #produce ends queued or with ClosedHandle, never on a
+  # freed handle.
+  def test_close_while_produce_waits_for_room_leaves_the_handle_to_it
+    p = producer({ linger_ms: 60_000, queue_max_messages: 1 })
+    p.produce("mytopic", "fills the queue")
+    waiting = Thread.new do
+      p.produce("mytopic", "waits for room", queue_wait: 5)
+      :queued
+    rescue YelpKafka::ClosedHandle
+      :closed
+    end
+    Thread.pass until waiting.stop? || !waiting.alive?
+    sleep 0.1
+    assert waiting.alive?, "the second #produce did not wait for room"
+    # White-box: the guard counts the waiting #produce, so the close below
+    # cannot be the last call to leave and free the handle under it.
+    assert_equal 1, p.instance_variable_get(:@guard).calls.size
+    begin
+      p.close(0)
+    rescue YelpKafka::TimedOut
+      nil
+    end
+    assert_includes %i[queued closed], waiting.value
+    assert_raises(YelpKafka::ClosedHandle) { p.produce("mytopic", "late") }
   end
 end

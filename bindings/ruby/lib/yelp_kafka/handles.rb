@@ -77,6 +77,20 @@ module YelpKafka
       end
     end
 
+    # The calls inside the handle, for a per-message call that runs no
+    # callback to enter inline, without #call's method call and block call
+    # per message (BENCHMARKS.md, "The per-message paths again"): it
+    # pushes onto calls, then raises #check_open if #closed, makes its C
+    # call, and in an ensure pops and runs #leave_closed if #closed, in
+    # that order (the order #call keeps).
+    attr_reader :calls
+
+    # Frees the handle when this inline call (see #calls), which found it
+    # closed on leaving, was the last one inside.
+    def leave_closed
+      @free_once.shift&.call if @calls.empty?
+    end
+
     # Raises what a callback raised since the last call, once. The error is
     # read without the lock first: it is only set and taken under it.
     def raise_callback_error

@@ -85,12 +85,13 @@ module YelpKafka
       "#{topic}-#{partition}@#{offset}"
     end
 
-    private
-
-    # Queues this message's mark on stream's MarkQueue (MessageStream#task_done)
-    # when stream handed it out; false otherwise. Each step is one
-    # operation that Ruby's lock runs whole, so that marks from several
-    # threads and a hand-over between them never lose one (MarkQueue).
+    # MessageStream#task_done's step, not for applications (call
+    # #task_done on the consumer or group): queues this message's mark on
+    # stream's MarkQueue when stream handed it out; false otherwise.
+    # Public, so that #task_done reaches it without a #__send__ (a fifth
+    # of its cost). Each step is one operation that Ruby's lock runs
+    # whole, so that marks from several threads and a hand-over between
+    # them never lose one (MarkQueue).
     def queue_done(stream)
       taken = @taken
       return false unless taken.source.equal?(stream)
@@ -699,8 +700,8 @@ module YelpKafka
     def task_done(message)
       raise TypeError, "message must be a #{Message.name}, not #{message.class}" unless message.is_a?(Message)
 
-      @guard.check_open if @guard.closed?
-      return nil if message.__send__(:queue_done, self)
+      @guard.check_open if @guard.closed
+      return nil if message.queue_done(self)
 
       @guard.call { Error.check(task_done_on_handle(message)) }
     end
@@ -719,7 +720,7 @@ module YelpKafka
         raise TypeError, "messages[#{i}] must be a #{Message.name}, not #{messages[i].class}"
       end
       messages.each do |message|
-        next if message.__send__(:queue_done, self)
+        next if message.queue_done(self)
 
         code = task_done_elsewhere(message)
         raise Error.last(code) unless code.zero?

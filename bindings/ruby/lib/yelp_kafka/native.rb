@@ -96,6 +96,8 @@ module YelpKafka
     # The same for a message without headers or opaque.
     attach_function :yk_producer_produce_now, :yk_producer_produce,
                     %i[pointer string int32 buffer_in size_t buffer_in size_t pointer int32], :yk_error
+    # The same for a value alone, which never waits.
+    attach_function :yk_producer_produce_value, %i[pointer string buffer_in size_t], :yk_error
     attach_function :yk_producer_produce_with_headers,
                     %i[pointer string int32 pointer size_t pointer size_t pointer size_t pointer int32],
                     :yk_error, blocking: true

@@ -68,6 +68,7 @@ module YelpKafka
       @on_delivery = nil
       @on_delivery_batch = nil
       @guard = HandleGuard.new("producer") { release }
+      @calls = @guard.calls
       @metrics = metrics_responder && MetricsBridge.new(metrics_responder, @guard)
       out = FFI::MemoryPointer.new(:pointer)
       cluster.with_handle do |handle|
@@ -143,26 +144,31 @@ module YelpKafka
       key = Arguments.optional_string(key, "key") unless key.nil? || key.instance_of?(String)
       Arguments.integer(partition, "partition", optional: true) unless partition.nil?
       Arguments.seconds(queue_wait, "queue_wait", optional: true) unless queue_wait.nil?
-      headers = headers.nil? ? Headers::NONE : Headers.build(headers)
-      partition ||= -1
-      @guard.call do
-        id = opaque.nil? ? 0 : @pending.add(opaque)
-        pointer = id.zero? ? nil : FFI::Pointer.new(id)
-        # The library's call here, not in a method of its own: this runs
-        # per message.
-        code = if headers.count.zero?
-                 Native.yk_producer_produce_now(@handle, topic, partition, key, key ? key.bytesize : 0, value,
-                                                value ? value.bytesize : 0, pointer, 0)
+      return produce_with(topic, value, key, partition, opaque, queue_wait, headers) unless opaque.nil? && headers.nil?
+
+      value_size = value.nil? ? 0 : value.bytesize
+      # The guard entered inline (HandleGuard#calls) rather than through
+      # its #call and a block, and the library's call made here, the one of
+      # four arguments for a value alone (each argument costs ffi about 200
+      # instructions): this runs per message.
+      calls = @calls
+      calls << nil
+      begin
+        @guard.check_open if @guard.closed
+        code = if key.nil? && partition.nil?
+                 Native.yk_producer_produce_value(@handle, topic, value, value_size)
                else
-                 Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0,
-                                                             value, value&.bytesize || 0, headers.array,
-                                                             headers.count, pointer, 0)
+                 Native.yk_producer_produce_now(@handle, topic, partition || -1, key, key.nil? ? 0 : key.bytesize,
+                                                value, value_size, nil, 0)
                end
+        return if code == 0 # rubocop:disable Style/NumericPredicate -- == is an instruction, zero? a call
         if code == QueueFullError::CODE && queue_wait != 0
-          code = enqueue_waiting(topic, partition, key, value, headers, pointer, queue_wait)
+          code = enqueue_waiting(topic, partition || -1, key, value, Headers::NONE, nil, queue_wait)
         end
-        @pending.delete(id) unless code.zero?
-        raise Error.last(code) unless code.zero?
+        raise Error.last(code) unless code == 0 # rubocop:disable Style/NumericPredicate
+      ensure
+        calls.pop
+        @guard.leave_closed if @guard.closed
       end
     end
 
@@ -283,6 +289,24 @@ module YelpKafka
 
     private
 
+    # #produce with an opaque or headers (its arguments checked).
+    def produce_with(topic, value, key, partition, opaque, queue_wait, headers)
+      headers = headers.nil? ? Headers::NONE : Headers.build(headers)
+      partition ||= -1
+      @guard.call do
+        id = opaque.nil? ? 0 : @pending.add(opaque)
+        pointer = id.zero? ? nil : FFI::Pointer.new(id)
+        code = Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0, value,
+                                                           value&.bytesize || 0, headers.array, headers.count,
+                                                           pointer, 0)
+        if code == QueueFullError::CODE && queue_wait != 0
+          code = enqueue_waiting(topic, partition, key, value, headers, pointer, queue_wait)
+        end
+        @pending.delete(id) unless code.zero?
+        raise Error.last(code) unless code.zero?
+      end
+    end
+
     def deliver(reports, count)
       @guard.callback do
         on_delivery = @on_delivery
@@ -290,21 +314,29 @@ module YelpKafka
         return if on_delivery.nil? && on_batch.nil? && @pending.empty?
 
         words = reports.get_array_of_int64(0, count * REPORT_WORDS)
+        size = words.size
         failed = NO_REPORTS
         topics = {}
+        topic_address = nil
+        topic = nil
         index = 0
         # A while loop, each report's words read in place (opaque id,
-        # codes, topic, partition, offset, error message): this runs per
-        # report.
-        while index < words.size
+        # codes, topic, partition, offset, error message) and compared
+        # with == (an instruction, where zero? is a method call): this
+        # runs per report.
+        # rubocop:disable Style/NumericPredicate
+        while index < size
           opaque_id = words[index]
-          opaque = opaque_id.zero? ? nil : @pending.delete(opaque_id)
+          opaque = opaque_id == 0 ? nil : @pending.delete(opaque_id)
           codes = words[index + 1]
-          error = (codes & 0xffff_ffff).zero? ? nil : delivery_error(codes, words[index + 5])
+          error = (codes & 0xffff_ffff) == 0 ? nil : delivery_error(codes, words[index + 5])
           # A DeliveryReport only where a block takes it.
           if on_delivery || error
             address = words[index + 2]
-            topic = topics[address] ||= Views::ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8)
+            unless address == topic_address
+              topic = topics[address] ||= Views::ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8)
+              topic_address = address
+            end
             partition = words[index + 3] & 0xffff_ffff
             partition -= 0x1_0000_0000 if partition >= 0x8000_0000
             report = DeliveryReport.new(topic, partition, words[index + 4], opaque, error)
@@ -316,6 +348,7 @@ module YelpKafka
           end
           index += REPORT_WORDS
         end
+        # rubocop:enable Style/NumericPredicate
         on_batch&.call(count - failed.size, failed)
       end
     end
