@@ -790,12 +790,17 @@ mod tests {
         }
         let made = commits.load(Ordering::Relaxed);
         let elapsed = started.elapsed();
-        pacer.abort();
         // A loaded machine only makes the commits later, never more.
         let most = (elapsed.as_millis() / spacing.as_millis()) as usize + 1;
         assert!(
-            (1..=most).contains(&made),
+            made <= most,
             "{made} commits in {elapsed:?}: at most one per {spacing:?}"
         );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while commits.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(commits.load(Ordering::Relaxed) > 0, "the commits asked for start");
+        pacer.abort();
     }
 }
