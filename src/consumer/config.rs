@@ -37,7 +37,7 @@ pub const CONSUMER_OPTIONS: &[OptionSpec] = &[
             max: i32::MAX as i64,
         },
         default: "100",
-        doc: "Auto-commit after this many task_done calls (0: by time only).",
+        doc: "Auto-commit after this many task_done calls, at most every 10 ms (0: by time only).",
     },
     OptionSpec {
         name: "consumer_timeout_ms",

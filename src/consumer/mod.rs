@@ -443,7 +443,8 @@ impl Consumer {
 
     /// Marks `message` processed, in any order. After
     /// `auto_commit_interval_messages` such calls an automatic commit starts
-    /// (on the engine; this call does not wait for it). A message of a
+    /// (on the engine, no sooner than [`COUNTED_COMMIT_SPACING`] after the
+    /// previous one; this call does not wait for it). A message of a
     /// partition no longer assigned is ignored.
     pub fn task_done(&self, message: &Message) -> Result<()> {
         self.fetcher()?;
@@ -711,12 +712,40 @@ impl Drop for Consumer {
 /// the failure if it lasts).
 async fn auto_commit(shared: Arc<ConsumerShared>) {
     let period = shared.config.auto_commit_interval;
+    pace_commits(period, COUNTED_COMMIT_SPACING, &shared.commit_now, || async {
+        let _ = shared.commit(None).await;
+    })
+    .await;
+}
+
+/// The least time from the start of one automatic commit to the start of
+/// one that task_done counts ask for (docs/offsets.md). Without it an
+/// application faster than `auto_commit_interval_messages` per commit
+/// round trip commits back to back: against a local broker about one
+/// commit per 500 messages, each waking the engine's threads several times
+/// (BENCHMARKS.md, "The group's commits").
+const COUNTED_COMMIT_SPACING: Duration = Duration::from_millis(10);
+
+/// Runs `commit` every `period`, and when `counted` is notified, but then
+/// no sooner than `spacing` after the previous commit started; one commit
+/// at a time. Never returns.
+async fn pace_commits<F, C>(period: Duration, spacing: Duration, counted: &Notify, mut commit: C)
+where
+    C: FnMut() -> F,
+    F: std::future::Future<Output = ()>,
+{
+    let mut last_started: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
-            _ = shared.commit_now.notified() => {}
+            _ = counted.notified() => {
+                if let Some(last_started) = last_started {
+                    tokio::time::sleep_until(last_started + spacing).await;
+                }
+            }
         }
-        let _ = shared.commit(None).await;
+        last_started = Some(tokio::time::Instant::now());
+        commit().await;
     }
 }
 
@@ -729,5 +758,49 @@ fn describe_wait(block: bool, timeout: Option<Duration>) -> String {
         (false, _) => "what is fetched already (not blocking)".to_string(),
         (true, Some(timeout)) => format!("{} ms", timeout.as_millis()),
         (true, None) => "the wait".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn commits_asked_for_by_count_are_spaced() {
+        let runtime = engine::runtime().unwrap();
+        let counted = Arc::new(Notify::new());
+        let commits = Arc::new(AtomicUsize::new(0));
+        let spacing = Duration::from_millis(20);
+        let pacer = {
+            let (counted, commits) = (Arc::clone(&counted), Arc::clone(&commits));
+            runtime.spawn(async move {
+                pace_commits(Duration::from_secs(3600), spacing, &counted, || {
+                    commits.fetch_add(1, Ordering::Relaxed);
+                    std::future::ready(())
+                })
+                .await
+            })
+        };
+        // An application far faster than the spacing asks all the time.
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(200) {
+            counted.notify_one();
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let made = commits.load(Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        // A loaded machine only makes the commits later, never more.
+        let most = (elapsed.as_millis() / spacing.as_millis()) as usize + 1;
+        assert!(
+            made <= most,
+            "{made} commits in {elapsed:?}: at most one per {spacing:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while commits.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(commits.load(Ordering::Relaxed) > 0, "the commits asked for start");
+        pacer.abort();
     }
 }
