@@ -220,6 +220,27 @@ class ProducerTest < Minitest::Test
     assert_raises(YelpKafka::ClosedHandle) { p.close(0) }
   end
 
+  # The first #produce to a topic may wait for the topic's partitions; it
+  # lets go of the GVL meanwhile, so other threads run.
+  def test_the_first_produce_to_a_topic_lets_other_threads_run_while_it_waits
+    nowhere = YelpKafka::ClusterConfig.new("standard", "nowhere", ["127.0.0.1:1"])
+    p = YelpKafka::Producer.new(nowhere, { metadata_timeout_ms: 1000, retries: 0 })
+    ticks = 0
+    ticker = Thread.new do
+      loop do
+        ticks += 1
+        sleep 0.01
+      end
+    end
+    Thread.pass while ticks.zero?
+    before = ticks
+    assert_raises(YelpKafka::Error) { p.produce("mytopic", "nowhere to go") }
+    assert_operator ticks - before, :>, 10, "no other thread ran while #produce looked the topic up"
+  ensure
+    ticker&.kill
+    p&.close(1)
+  end
+
   # #produce enters the producer's guard inline (HandleGuard#calls): a
   # close from another thread while a #produce waits for room in the
   # queue leaves the handle to that #produce, which frees it as it

@@ -90,7 +90,9 @@ module YelpKafka
     attach_function :yk_producer_send_keyed_messages, %i[pointer string pointer size_t pointer size_t pointer],
                     :yk_error, blocking: true
     # produce with the bytes passed straight from Ruby Strings, no copy:
-    # only with queue_wait_ms 0, when it cannot wait and keeps the GVL.
+    # only with queue_wait_ms 0 and to a topic the producer has reached
+    # before (Producer#produce_to_new_topic), when it cannot wait and
+    # keeps the GVL.
     attach_function :yk_producer_produce_with_headers_now, :yk_producer_produce_with_headers,
                     %i[pointer string int32 buffer_in size_t buffer_in size_t pointer size_t pointer int32], :yk_error
     # The same for a message without headers or opaque.

@@ -69,6 +69,9 @@ module YelpKafka
       @on_delivery_batch = nil
       @guard = HandleGuard.new("producer") { release }
       @calls = @guard.calls
+      # Topics a produce call has reached: the library knows their
+      # partitions, so producing to them never waits and keeps the GVL.
+      @topics_known = {}
       @metrics = metrics_responder && MetricsBridge.new(metrics_responder, @guard)
       out = FFI::MemoryPointer.new(:pointer)
       cluster.with_handle do |handle|
@@ -155,7 +158,9 @@ module YelpKafka
       calls << nil
       begin
         @guard.check_open if @guard.closed
-        code = if key.nil? && partition.nil?
+        code = if !@topics_known.include?(topic)
+                 produce_to_new_topic(topic, partition || -1, key, value, Headers::NONE, nil)
+               elsif key.nil? && partition.nil?
                  Native.yk_producer_produce_value(@handle, topic, value, value_size)
                else
                  Native.yk_producer_produce_now(@handle, topic, partition || -1, key, key.nil? ? 0 : key.bytesize,
@@ -191,8 +196,12 @@ module YelpKafka
         i = 0
         while i < values.size
           value = values[i]
-          code = Native.yk_producer_produce_now(@handle, topic, partition, key, key_size, value,
-                                                value ? value.bytesize : 0, nil, 0)
+          code = if @topics_known.include?(topic)
+                   Native.yk_producer_produce_now(@handle, topic, partition, key, key_size, value,
+                                                  value ? value.bytesize : 0, nil, 0)
+                 else
+                   produce_to_new_topic(topic, partition, key, value, Headers::NONE, nil)
+                 end
           if code == QueueFullError::CODE && queue_wait != 0
             code = enqueue_waiting(topic, partition, key, value, Headers::NONE, nil, queue_wait)
           end
@@ -296,15 +305,32 @@ module YelpKafka
       @guard.call do
         id = opaque.nil? ? 0 : @pending.add(opaque)
         pointer = id.zero? ? nil : FFI::Pointer.new(id)
-        code = Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0, value,
-                                                           value&.bytesize || 0, headers.array, headers.count,
-                                                           pointer, 0)
+        code = if @topics_known.include?(topic)
+                 Native.yk_producer_produce_with_headers_now(@handle, topic, partition, key, key&.bytesize || 0,
+                                                             value, value&.bytesize || 0, headers.array,
+                                                             headers.count, pointer, 0)
+               else
+                 produce_to_new_topic(topic, partition, key, value, headers, pointer)
+               end
         if code == QueueFullError::CODE && queue_wait != 0
           code = enqueue_waiting(topic, partition, key, value, headers, pointer, queue_wait)
         end
         @pending.delete(id) unless code.zero?
         raise Error.last(code) unless code.zero?
       end
+    end
+
+    # The first produce to topic, which may wait for the topic's partitions
+    # (up to metadata_timeout_ms): made with copies of the bytes through a
+    # call that lets go of the GVL, so that other threads run meanwhile.
+    # Its code; once the library has found the topic, later produce calls
+    # to it take the direct path.
+    def produce_to_new_topic(topic, partition, key, value, headers, opaque)
+      code = Native.yk_producer_produce_with_headers(@handle, topic, partition, buffer(key), key&.bytesize || 0,
+                                                     buffer(value), value&.bytesize || 0, headers.array,
+                                                     headers.count, opaque, 0)
+      @topics_known[topic.frozen? ? topic : topic.dup.freeze] = true if code.zero? || code == QueueFullError::CODE
+      code
     end
 
     def deliver(reports, count)
