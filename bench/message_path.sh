@@ -15,7 +15,7 @@ out="$root/target/bench"
 mkdir -p "$out"
 rounds="${1:-5}"
 gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude bench/message_path_bench.c target/release/libyelp_kafka.a \
-    -lpthread -ldl -lm -o "$out/message_path_bench"
+    -lzstd -lpthread -ldl -lm -o "$out/message_path_bench"
 
 # shellcheck source=bench/mock-cluster.sh
 source bench/mock-cluster.sh

@@ -6,7 +6,10 @@
  *   message_path_bench fill BOOTSTRAP TOPIC COUNT SIZE
  *   message_path_bench MODE BOOTSTRAP TOPIC COUNT
  *
- * fill: writes COUNT messages of SIZE bytes without key (yk_producer_produce).
+ * fill: writes COUNT messages of SIZE bytes without key (yk_producer_produce),
+ * then fails unless TOPIC keeps at least COUNT messages: the mock broker
+ * keeps about 5 MB per partition and drops the oldest beyond that, so a
+ * reader waiting for more than it kept would wait forever.
  * MODE reads every partition of TOPIC from the start as a new group until
  * COUNT messages came, looking at every field of each and marking it done:
  * - accessors: yk_consumer_get_message, then yk_message_topic, _partition,
@@ -51,6 +54,32 @@ static double thread_cpu_s(void)
            + (double)usage.ru_stime.tv_usec / 1e6;
 }
 
+/* How many messages TOPIC holds: the sum over its partitions of the high
+ * watermark less the low one. */
+static long long kept_messages(const yk_cluster_config *cluster, const char *topic)
+{
+    yk_config *config = NULL;
+    yk_offsets *offsets = NULL;
+    yk_topics *topics = NULL;
+    yk_offsets_result *result = NULL;
+    check(yk_config_new(&config), "config");
+    check(yk_config_set(config, "api_version_caps", "ListOffsets:3"), "api_version_caps");
+    check(yk_offsets_new(cluster, config, &offsets), "yk_offsets_new");
+    check(yk_topics_new(&topics), "yk_topics_new");
+    check(yk_topics_add(topics, topic), "yk_topics_add");
+    check(yk_offsets_watermarks(offsets, topics, true, &result), "yk_offsets_watermarks");
+    size_t count = 0;
+    const yk_partition_offsets *rows = yk_offsets_result_rows(result, &count);
+    long long kept = 0;
+    for (size_t i = 0; i < count; i++)
+        kept += rows[i].high_watermark - rows[i].low_watermark;
+    yk_offsets_result_free(result);
+    yk_topics_free(topics);
+    yk_offsets_free(offsets);
+    yk_config_free(config);
+    return kept;
+}
+
 static void fill(const char *bootstrap, const char *topic, long count, size_t size)
 {
     yk_cluster_config *cluster = NULL;
@@ -72,6 +101,14 @@ static void fill(const char *bootstrap, const char *topic, long count, size_t si
     check(yk_producer_flush(producer, 60000), "yk_producer_flush");
     yk_producer_free(producer);
     yk_config_free(config);
+    long long kept = kept_messages(cluster, topic);
+    if (kept < count) {
+        fprintf(stderr,
+                "message_path_bench: %s keeps %lld of the %ld messages written (the mock keeps about 5 MB per "
+                "partition): write fewer, or to more partitions\n",
+                topic, kept, count);
+        exit(1);
+    }
     yk_cluster_config_free(cluster);
     free(value);
 }
