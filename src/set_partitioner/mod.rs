@@ -27,7 +27,6 @@
 pub mod layout;
 mod member;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -113,14 +112,6 @@ pub(crate) struct Shared {
     /// How old a confirmation may be for the holder to act on it: two
     /// thirds of the session timeout.
     trust: Duration,
-    /// The first confirmation: the origin of `vouched_until`.
-    origin: Instant,
-    /// Until when (nanoseconds after `origin`) the holder's last step found
-    /// nothing to do and vouched for its partitions; 0 when it did not.
-    /// Cleared under the lock before every change of the status, so that
-    /// the holder's step may skip the lock while nothing changed and the
-    /// confirmation it read is still trusted.
-    vouched_until: AtomicU64,
 }
 
 impl Shared {
@@ -145,8 +136,6 @@ impl Shared {
             releases,
             leaving,
             trust: session_timeout * 2 / 3,
-            origin: confirmed_at,
-            vouched_until: AtomicU64::new(0),
         }
     }
 
@@ -159,7 +148,6 @@ impl Shared {
         if status.state == PartitionState::Failure {
             return;
         }
-        self.vouched_until.store(0, Ordering::SeqCst);
         change(&mut status);
         drop(status);
         self.status_changed.notify_all();
@@ -202,11 +190,6 @@ impl Shared {
     fn trusted(&self, status: &Status, now: Instant) -> bool {
         now.saturating_duration_since(status.confirmed_at) < self.trust
     }
-}
-
-/// `time` in nanoseconds after `origin` (0 before it).
-fn nanos_since(origin: Instant, time: Instant) -> u64 {
-    u64::try_from(time.saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One member of a partitioned party. The session lives in the member task;
@@ -271,22 +254,10 @@ impl SetPartitioner {
     /// [`SetPartitioner::instruction`], and with `Continue` whether the
     /// holder may hand out messages at `now` (a time it read just before),
     /// under one lock: the question a holder asks before every message.
-    ///
-    /// While nothing changed since the last such answer was `Continue`,
-    /// vouched, and its confirmation is still trusted at `now`, the answer
-    /// is the same without the lock (`Shared::vouched_until`).
     pub fn instruction_vouched(&self, now: Instant) -> (Instruction, bool) {
-        let shared = &*self.shared;
-        if nanos_since(shared.origin, now) < shared.vouched_until.load(Ordering::SeqCst) {
-            return (Instruction::Continue, true);
-        }
-        let mut status = shared.lock();
+        let mut status = self.shared.lock();
         let instruction = Self::instruction_in(&mut status);
         let vouched = matches!(instruction, Instruction::Continue) && self.vouches(&status, now);
-        if vouched {
-            let until = nanos_since(shared.origin, status.confirmed_at + shared.trust);
-            shared.vouched_until.store(until, Ordering::SeqCst);
-        }
         (instruction, vouched)
     }
 
@@ -431,94 +402,4 @@ fn check_partitions(partitions: &[String]) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
-
-    /// A partitioner with no ZooKeeper behind it: the tests play the
-    /// member's part on `shared` themselves.
-    fn holder_view(confirmed_at: Instant) -> SetPartitioner {
-        SetPartitioner {
-            shared: Arc::new(Shared::new(vec!["t-0".into()], confirmed_at, SESSION_TIMEOUT)),
-            member: Mutex::new(None),
-            identifier: "holder".into(),
-        }
-    }
-
-    /// Acquired `t-0`, the `Acquire` taken, and one vouched `Continue`.
-    fn vouched_holder(confirmed_at: Instant) -> SetPartitioner {
-        let partitioner = holder_view(confirmed_at);
-        partitioner.shared.acquired(vec!["t-0".into()]);
-        assert_eq!(
-            partitioner.instruction_vouched(confirmed_at),
-            (Instruction::Acquire(vec!["t-0".into()]), false)
-        );
-        assert_eq!(
-            partitioner.instruction_vouched(confirmed_at),
-            (Instruction::Continue, true)
-        );
-        partitioner
-    }
-
-    #[test]
-    fn a_vouched_step_is_answered_again_without_the_lock_while_nothing_changed() {
-        let confirmed_at = Instant::now();
-        let partitioner = Arc::new(vouched_holder(confirmed_at));
-        let status = partitioner.shared.lock();
-        let (sender, receiver) = std::sync::mpsc::channel();
-        let asker = Arc::clone(&partitioner);
-        let asking = std::thread::spawn(move || sender.send(asker.instruction_vouched(confirmed_at)));
-        let answer = receiver.recv_timeout(Duration::from_secs(10));
-        drop(status);
-        asking.join().expect("the asking thread").ok();
-        assert_eq!(answer, Ok((Instruction::Continue, true)));
-    }
-
-    #[test]
-    fn a_vouched_step_ends_once_its_confirmation_is_no_longer_trusted() {
-        let confirmed_at = Instant::now();
-        let partitioner = vouched_holder(confirmed_at);
-        let trust = SESSION_TIMEOUT * 2 / 3;
-        assert_eq!(
-            partitioner.instruction_vouched(confirmed_at + trust - Duration::from_nanos(1)),
-            (Instruction::Continue, true)
-        );
-        assert_eq!(
-            partitioner.instruction_vouched(confirmed_at + trust),
-            (Instruction::Continue, false)
-        );
-        partitioner.shared.confirm(confirmed_at + trust);
-        assert_eq!(
-            partitioner.instruction_vouched(confirmed_at + trust),
-            (Instruction::Continue, true)
-        );
-    }
-
-    #[test]
-    fn every_change_of_the_status_ends_a_vouched_step_at_once() {
-        let now = Instant::now();
-        let suspended = vouched_holder(now);
-        suspended.shared.suspend(true);
-        assert_eq!(suspended.instruction_vouched(now), (Instruction::Continue, false));
-
-        let released = vouched_holder(now);
-        released.shared.set_state(PartitionState::Release);
-        assert_eq!(released.instruction_vouched(now), (Instruction::Release, false));
-
-        let reacquired = vouched_holder(now);
-        reacquired.shared.acquired(vec!["t-0".into(), "t-1".into()]);
-        assert_eq!(
-            reacquired.instruction_vouched(now),
-            (Instruction::Acquire(vec!["t-0".into(), "t-1".into()]), false)
-        );
-
-        let failed = vouched_holder(now);
-        let error = Error::new(ErrorCode::Partitioner, "the session expired");
-        failed.shared.fail(error.clone());
-        assert_eq!(failed.instruction_vouched(now), (Instruction::Fail(error), false));
-    }
 }
