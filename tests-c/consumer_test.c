@@ -1063,12 +1063,22 @@ static void on_report_batch(void *opaque, const yk_delivery_report *reports, siz
     seen->last_count = count;
     for (size_t i = 0; i < count; i++) {
         seen->reports++;
-        if (reports[i].error != YK_ERROR_OK || !str_eq(reports[i].topic, "other") || reports[i].partition != 0)
+        if (reports[i].error != YK_ERROR_OK || reports[i].error_message != NULL || !str_eq(reports[i].topic, "other")
+            || reports[i].partition != 0)
             seen->failed++;
         if (seen->last_offset >= 0 && reports[i].offset != seen->last_offset + 1)
             seen->in_order = false;
         seen->last_offset = reports[i].offset;
     }
+}
+
+/* Counts the reports of messages failed at close that say why. */
+static void on_closed_batch(void *opaque, const yk_delivery_report *reports, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (reports[i].error == YK_ERROR_CLOSED_HANDLE && reports[i].error_message != NULL
+            && reports[i].error_message[0] != '\0' && reports[i].offset == -1)
+            ++*(int *)opaque;
 }
 
 static void on_single_report(void *opaque, const yk_delivery_report *report)
@@ -1116,6 +1126,24 @@ static void test_delivery_batches(void)
     EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"b", 1, NULL, -1));
     EXPECT_OK(yk_producer_flush(producer, 5000));
     CHECK(singles == 1 && seen.reports == 13);
+    yk_producer_free(producer);
+
+    /* Failed reports in a batch say why. The messages linger for a
+     * minute, so a close of 0 ms finds all three queued and fails them. */
+    cluster = cluster_with_zookeeper();
+    yk_config *lingering = NULL;
+    EXPECT_OK(yk_config_new(&lingering));
+    EXPECT_OK(yk_config_set(lingering, "linger_ms", "60000"));
+    EXPECT_OK(yk_producer_new(cluster, lingering, NULL, &producer));
+    yk_config_free(lingering);
+    yk_cluster_config_free(cluster);
+    int closed = 0;
+    EXPECT_OK(yk_producer_set_delivery_batch_callback(producer, on_closed_batch, &closed));
+    for (int i = 0; i < 3; i++)
+        EXPECT_OK(yk_producer_produce(producer, "other", 0, NULL, 0, (const uint8_t *)"c", 1, NULL, -1));
+    size_t undelivered = 0;
+    EXPECT_CODE(yk_producer_close(producer, 0, &undelivered), YK_ERROR_TIMED_OUT, "yk_producer_close", NULL, NULL);
+    CHECKF(undelivered == 3 && closed == 3, "%zu undelivered, %d failed with a message", undelivered, closed);
     yk_producer_free(producer);
     group_end();
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/Yelp/libyelp_kafka/bindings/go/internal/kafkatest"
 )
 
-func groupConfig(t *testing.T, options Options) ConsumerConfig {
+func groupConfig(t testing.TB, options Options) ConsumerConfig {
 	t.Helper()
 	zookeeper := os.Getenv("YK_ZOOKEEPER")
 	if zookeeper == "" {

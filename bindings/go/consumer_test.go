@@ -43,13 +43,13 @@ func fillTopic(t *testing.T, topic string, partitions, count int) {
 
 // simpleConsumer is a connected simple consumer of topic from the start,
 // in a new group (Kafka's offset storage), closed when the test ends.
-func simpleConsumer(t *testing.T, topic string, partitions []int32, options Options) *Consumer {
+func simpleConsumer(t testing.TB, topic string, partitions []int32, options Options) *Consumer {
 	c, _ := simpleConsumerOf(t, topic, partitions, options)
 	return c
 }
 
 // simpleConsumerOf is simpleConsumer and its group id.
-func simpleConsumerOf(t *testing.T, topic string, partitions []int32, options Options) (*Consumer, string) {
+func simpleConsumerOf(t testing.TB, topic string, partitions []int32, options Options) (*Consumer, string) {
 	t.Helper()
 	all := Options{"auto_offset_reset": "earliest", "offset_storage": "kafka"}
 	for k, v := range options {
@@ -504,4 +504,49 @@ func TestWorkerConsumerOutsideAWorkerIsAConfigurationError(t *testing.T) {
 	if _, err := WorkerConsumer(); !errors.Is(err, ErrConfiguration) {
 		t.Errorf("WorkerConsumer: %v, want ErrConfiguration", err)
 	}
+}
+
+// BenchmarkNextBatch reads b.N messages of 100 B from a topic of 16
+// partitions through NextBatch of 512 and marks each done with the
+// consumer's TaskDone (bench/parts/go.sh's "each" consumer): with
+// -benchmem, what the binding allocates per message, and allocs/batch,
+// how many allocations a batch takes (the runtime's count over the
+// reads, divided by the batches read). Run it with
+// -benchtime=Nx (N up to about 700,000: the mock keeps about 5 MB a
+// partition).
+func BenchmarkNextBatch(b *testing.B) {
+	topic := fmt.Sprintf("go-bench-next-batch-%d", time.Now().UnixNano()%1e9)
+	kafkatest.Launcher(b, 1, "topic", topic, "16")
+	p := newProducer(b, nil, nil)
+	value := make([]byte, 100)
+	for i := 0; i < b.N; i++ {
+		if err := p.Produce(Message{Topic: topic, Partition: int32(i % 16), Value: value}, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := p.Flush(time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	c := simpleConsumer(b, topic, nil, nil)
+	ctx := context.Background()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	b.ResetTimer()
+	batches := 0
+	for read := 0; read < b.N; batches++ {
+		batch, err := c.NextBatch(ctx, 512)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range batch {
+			if err := c.TaskDone(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		read += len(batch)
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(batches), "allocs/batch")
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/Yelp/libyelp_kafka/bindings/go/internal/kafkatest"
 )
 
-func localCluster(t *testing.T) ClusterConfig {
+func localCluster(t testing.TB) ClusterConfig {
 	t.Helper()
 	cluster, err := NewClusterConfig("standard", "cluster1", kafkatest.Bootstrap(t, 1), "")
 	if err != nil {
@@ -21,7 +21,7 @@ func localCluster(t *testing.T) ClusterConfig {
 	return cluster
 }
 
-func newProducer(t *testing.T, options Options, metrics MetricsResponder) *Producer {
+func newProducer(t testing.TB, options Options, metrics MetricsResponder) *Producer {
 	t.Helper()
 	p, err := NewProducer(localCluster(t), options, metrics)
 	if err != nil {

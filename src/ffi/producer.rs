@@ -630,11 +630,16 @@ fn serve_reports<T>(producer: &yk_producer, call: impl FnOnce(ReportHandler<'_>)
             false => served.extend(reports),
         });
         if !served.is_empty() {
-            let messages: Vec<Option<CString>> = served.iter().map(error_message).collect();
+            // The failures' texts only when some report failed: a batch
+            // of successes, the common case, builds the one array.
+            let messages: Vec<Option<CString>> = match served.iter().any(|report| report.error.is_some()) {
+                true => served.iter().map(error_message).collect(),
+                false => Vec::new(),
+            };
             let reports: Vec<yk_delivery_report> = served
                 .iter()
-                .zip(&messages)
-                .map(|(report, message)| c_report(report, message.as_ref()))
+                .enumerate()
+                .map(|(i, report)| c_report(report, messages.get(i).and_then(Option::as_ref)))
                 .collect();
             // SAFETY: the application supplied the callback and its opaque
             // value; the array and its strings live for the call.
