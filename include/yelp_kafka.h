@@ -1908,8 +1908,9 @@ enum yk_error yk_producer_send_keyed_messages(const struct yk_producer *producer
  * queue holds it compressed: on one of the engine's threads while one
  * is free, else by the call itself before it returns (milliseconds for
  * a 1 MB batch, more with gzip; docs/producer.md, "Compressed as they
- * are sealed"). The other calls only copy their message. `compress_on_produce=false`
- * leaves every batch to the engine's threads instead.
+ * are sealed"). The other calls only copy their message.
+ * `compress_on_produce=false` leaves every batch to the engine's threads
+ * when they send it instead.
  *
  * `partition` −1 lets the producer pick: murmur2 of the key, or
  * round-robin without a key. `key` NULL (with `key_len` 0) sends no key;

@@ -151,9 +151,9 @@ impl Shared {
         });
     }
 
-    /// Compresses the records of a batch this thread's append sealed full,
-    /// with the queue's lock let go: the sender never waits on it, and
-    /// the thread that fills batches pays for their compression. Queued,
+    /// Compresses the records of a batch an append sealed full, on the
+    /// producing thread or a blocking thread, with the queue's lock let
+    /// go: the sender never waits on it. Queued,
     /// the batch then holds its records compressed, and its segments are
     /// written again at once (docs/producer.md, "Compressed as they are
     /// sealed").
