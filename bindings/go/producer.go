@@ -81,8 +81,9 @@ type producerState struct {
 // the client options and the producer's: acks (0, 1, all; default 1),
 // ack_timeout_ms, retries, retry_backoff_ms, linger_ms, batch_size_bytes,
 // queue_max_messages, queue_max_bytes, compression (none, gzip, snappy, lz4,
-// zstd), compression_level, compress_on_produce (default true: the Produce
-// that fills a batch compresses it), enable_idempotence, report_metrics,
+// zstd), compression_level, compress_on_produce (default true: a full batch
+// is compressed as it is sealed, on a spare engine thread or else by the
+// Produce that filled it), enable_idempotence, report_metrics,
 // message_max_bytes, delivery_timeout_ms, max_in_flight_per_broker.
 // metrics (nil: none) receives yelp_kafka.YelpKafkaProducer.{
 // metadata_request_timer, produce_request_timer, produce_exception_count}.

@@ -1811,8 +1811,9 @@ void yk_offsets_result_free(struct yk_offsets_result *result);
  * `queue_max_bytes`, `compression` (none, gzip, snappy, lz4, zstd),
  * `compression_level` (as librdkafka's `compression.level`: gzip 0-9,
  * zstd 1-22, snappy and lz4 0; default -1, the codec's default),
- * `compress_on_produce` (default true: the produce call that fills a
- * batch compresses it; false leaves that to the engine's threads),
+ * `compress_on_produce` (default true: a full batch is compressed as it
+ * is sealed, on a spare engine thread or else by the produce call that
+ * filled it; false: by the engine's threads when it is sent),
  * `enable_idempotence` (needs acks=all), `report_metrics`,
  * `message_max_bytes`, `delivery_timeout_ms`, `max_in_flight_per_broker`.
  * An unknown key or bad value is `YK_ERROR_CONFIGURATION` naming it.

@@ -127,8 +127,9 @@ fn past_limit(codec: &str, limit: usize) -> anyhow::Error {
 }
 
 thread_local! {
-    /// Each thread that compresses (the engine's, and an application's
-    /// thread whose produce calls fill batches, docs/producer.md) keeps one
+    /// Each thread that compresses (the engine's workers and blocking
+    /// threads, and an application's thread whose produce calls fill
+    /// batches, docs/producer.md) keeps one
     /// libzstd compression context: making one per batch would allocate and
     /// clear its tables every time.
     static ZSTD_COMPRESSOR: RefCell<zstd::zstd_safe::CCtx<'static>> = RefCell::new(zstd::zstd_safe::CCtx::create());

@@ -77,7 +77,7 @@ pub const PRODUCER_OPTIONS: &[OptionSpec] = &[
         name: "compress_on_produce",
         kind: OptionKind::Bool,
         default: "true",
-        doc: "Whether the produce call that fills a batch compresses it (queued batches then hold their compressed size, and that call takes as long as compressing the batch); false leaves every batch to the engine's threads, compressed when sent.",
+        doc: "Whether a full batch is compressed as it is sealed, on a spare engine thread or else by the produce call that filled it (queued batches then hold their compressed size); false leaves every batch to the engine's threads, compressed when sent.",
     },
     OptionSpec {
         name: "enable_idempotence",
@@ -134,7 +134,7 @@ pub struct ProducerOptions {
     pub queue_max_bytes: usize,
     /// Batch codec and its level.
     pub compression: BatchCompression,
-    /// The produce call that fills a batch compresses it.
+    /// A full batch is compressed as it is sealed, not when sent.
     pub compress_on_produce: bool,
     /// Idempotent delivery.
     pub enable_idempotence: bool,
