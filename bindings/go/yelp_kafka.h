@@ -2035,7 +2035,7 @@ enum yk_error yk_producer_flush(const struct yk_producer *producer, int32_t time
 
 /**
  * Closes the producer: no new messages, a flush of up to `timeout_ms`
- * (≥ 0), then every message still queued fails with
+ * (≥ 0; 0 sends nothing more), then every message still queued fails with
  * `YK_ERROR_CLOSED_HANDLE`; delivery callbacks run on this thread. Never
  * waits past the deadline. Writes the number of messages not delivered
  * (failed at close, or sent but unanswered) to `*undelivered` when

@@ -569,7 +569,7 @@ pub unsafe extern "C" fn yk_producer_flush(producer: *const yk_producer, timeout
 }
 
 /// Closes the producer: no new messages, a flush of up to `timeout_ms`
-/// (≥ 0), then every message still queued fails with
+/// (≥ 0; 0 sends nothing more), then every message still queued fails with
 /// `YK_ERROR_CLOSED_HANDLE`; delivery callbacks run on this thread. Never
 /// waits past the deadline. Writes the number of messages not delivered
 /// (failed at close, or sent but unanswered) to `*undelivered` when

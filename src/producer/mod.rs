@@ -657,8 +657,8 @@ impl Producer {
         result
     }
 
-    /// Stops taking messages, flushes for up to `timeout`, then fails what
-    /// is left. Every message gets its delivery report (through `handler`)
+    /// Stops taking messages, flushes for up to `timeout` (not at all for
+    /// zero), then fails what is left. Every message gets its delivery report (through `handler`)
     /// except those still awaiting a broker's answer. Returns how many
     /// messages were not delivered (failed at close or still unanswered).
     /// Closing a closed producer is `ClosedHandle`.
@@ -668,7 +668,12 @@ impl Producer {
         }
         self.shared.space.notify_all();
         self.wake_pollers();
-        let _ = self.flush_queued(timeout, handler, false);
+        // With no time to wait for answers, nothing more is handed to the
+        // sender: a batch sent now would end unanswered, without a report,
+        // where failing it here reports every message.
+        if !timeout.is_zero() {
+            let _ = self.flush_queued(timeout, handler, false);
+        }
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake_sender.notify_one();
         let unsent = self.shared.state.locked().drain_unsent();
