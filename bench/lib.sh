@@ -26,11 +26,13 @@ mkdir -p "$modern_dir"
 ln -sfn "$(scripts/modern-mock-lib.sh)" "$modern_dir/librdkafka.so.1"
 
 # build_bench NAME: bench/NAME_bench.c -> $out/NAME_bench, linked against
-# libyelp_kafka.a and (by SONAME) librdkafka.so.1.
+# libyelp_kafka.a and (by SONAME) librdkafka.so.1. The static link drops
+# the library's functions the program never calls (`-Wl,--gc-sections`),
+# as docs/installing.md tells users to link it.
 build_bench() {
     # shellcheck disable=SC2046 # pkg-config prints one flag per word
     gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude "bench/$1_bench.c" target/release/libyelp_kafka.a \
-        $(pkg-config --cflags --libs rdkafka) -lzstd -lpthread -ldl -lm -o "$out/$1_bench"
+        $(pkg-config --cflags --libs rdkafka) -lzstd -lpthread -ldl -lm -Wl,--gc-sections -o "$out/$1_bench"
 }
 
 # run_as LIBRARY BINARY ARGS...: one run of BINARY for LIBRARY; checks that

@@ -184,12 +184,12 @@ step "C++ (bindings/cpp): -std=c++17 -Wall -Wextra -Werror, ASan + UBSan, instal
     "$prefix/lib/libyelp_kafka.a" -lzstd -lpthread -ldl -lm -o "$out/cpp_test"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$out/cpp_test"
 
-step "C++ example bindings/cpp/event_loop.cpp: static (ASan + UBSan), then shared through pkg-config"
+step "C++ example bindings/cpp/event_loop.cpp: static (ASan + UBSan, unused sections dropped as the README links it), then shared through pkg-config"
 libdir="$(pkg-config --variable=libdir yelp_kafka)"
 # shellcheck disable=SC2046 # pkg-config prints one flag per word
 "${CXX:-g++}" -std=c++17 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
     -fno-omit-frame-pointer -g -O1 bindings/cpp/event_loop.cpp $(pkg-config --cflags yelp_kafka) \
-    "$libdir/libyelp_kafka.a" -lzstd -lpthread -ldl -lm -o "$out/cpp_event_loop"
+    "$libdir/libyelp_kafka.a" -lzstd -lpthread -ldl -lm -Wl,--gc-sections -o "$out/cpp_event_loop"
 if readelf -d "$out/cpp_event_loop" | grep -q 'NEEDED.*libyelp_kafka'; then
     echo "the static build of the C++ example needs the shared library" >&2
     exit 1

@@ -2,7 +2,8 @@
 # The C side of the library, end to end:
 #   1. cargo build --release (libyelp_kafka.a/.so, include/yelp_kafka.h);
 #   2. every tests-c/*_test.c with AddressSanitizer + UBSan, linked
-#      statically so the sanitizers see the library's allocations; the
+#      statically so the sanitizers see the library's allocations (and
+#      with -Wl,--gc-sections, as docs/installing.md links it); the
 #      examples against the shared library (rpath);
 #   3. tests-c/check_exports.sh (header, exports and tests agree);
 #   4. the local cluster (scripts/cluster.sh up), then every C test and the
@@ -37,7 +38,7 @@ for source in tests-c/*_test.c; do
         read -ra peer <<<"$(pkg-config --cflags --libs rdkafka)"
     fi
     "$CC" "${warnings[@]}" "${sanitizers[@]}" -g -O1 -I"$root/include" -I"$root/tests-c" \
-        "$source" "$static_lib" "${peer[@]}" -lzstd -lpthread -ldl -lm -o "$out/$name"
+        "$source" "$static_lib" "${peer[@]}" -lzstd -lpthread -ldl -lm -Wl,--gc-sections -o "$out/$name"
     tests+=("$name")
 done
 echo "built: ${tests[*]}"
