@@ -5,7 +5,10 @@
 # default level, in MB/s of wall time, compressing and decompressing;
 # `bench/codec-backends.sh lz4` times the LZ4 frame encoders (lz4_flex
 # with its safe and its unchecked encoder, liblz4's frame API as librdkafka
-# uses it) in MB per second of CPU time. Builds bench/<codec>-backends once
+# uses it) in MB per second of CPU time; `bench/codec-backends.sh zstd`
+# times Debian's libzstd (as the library links it) against the libzstd
+# source zstd-sys carries (1.5.7, the one librdkafka 2.16's wheel bundles)
+# at level 3, in MB per second of CPU time. Builds bench/<codec>-backends once
 # per backend feature, runs the builds in CODEC_ROUNDS (default 5)
 # interleaved rounds of CODEC_BENCH_MS (default 1000) per measurement, and
 # prints the median of every figure.
@@ -17,7 +20,9 @@ case "$codec" in
           columns="backend batch_bytes compress_MBps decompress_MBps compressed/raw" ;;
     lz4) builds=(flex-safe flex-unsafe liblz4)
          columns="encoder batch_bytes compress_MB_per_cpu_s compressed/raw" ;;
-    *) echo "usage: $0 gzip|lz4" >&2; exit 2 ;;
+    zstd) builds=(system bundled)
+          columns="libzstd batch_bytes compress_MB_per_cpu_s decompress_MB_per_cpu_s compressed/raw" ;;
+    *) echo "usage: $0 gzip|lz4|zstd" >&2; exit 2 ;;
 esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
