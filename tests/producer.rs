@@ -354,6 +354,13 @@ fn bad_input_gets_a_clear_error_and_the_producer_stays_usable() {
     assert!(too_big.message().contains("message_max_bytes"), "{too_big}");
     let unknown = producer.send_messages("gone", &[Some(b"x".as_slice())]).unwrap_err();
     assert_eq!(unknown.code(), ErrorCode::UnknownTopicOrPartition, "{unknown}");
+    // The asynchronous produce waits for the lookup too: the error is the
+    // call's, and nothing is queued for a report.
+    let unknown = producer
+        .produce("gone", None, None, Some(b"x"), 0, QueueWait::NoWait)
+        .unwrap_err();
+    assert_eq!(unknown.code(), ErrorCode::UnknownTopicOrPartition, "{unknown}");
+    assert_eq!(producer.queued_messages(), 0);
     let partition = producer
         .produce("fine", Some(5), None, Some(b"x"), 0, QueueWait::NoWait)
         .unwrap_err();

@@ -267,6 +267,14 @@ pub unsafe extern "C" fn yk_producer_send_keyed_messages(
 /// `compress_on_produce=false` leaves every batch to the engine's threads
 /// when they send it instead.
 ///
+/// The first message to a topic the producer has no metadata for waits
+/// for the topic's lookup (up to `metadata_timeout_ms`, 10 s by default;
+/// no wakeup ends it), so a topic the cluster neither has nor creates on
+/// lookup is an error of this call (`YK_ERROR_UNKNOWN_TOPIC_OR_PARTITION`,
+/// or `YK_ERROR_KAFKA_UNAVAILABLE` when no broker answers), not a failed
+/// delivery report later as with librdkafka. Later messages to the topic
+/// cost one map lookup.
+///
 /// `partition` −1 lets the producer pick: murmur2 of the key, or
 /// round-robin without a key. `key` NULL (with `key_len` 0) sends no key;
 /// `value` NULL (with `value_len` 0) sends a null value; a non-NULL `value`
