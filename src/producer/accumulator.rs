@@ -19,6 +19,7 @@ use crate::backoff::{backoff_over, look_again_at};
 use crate::error::Error;
 use crate::kafka::metadata::ClusterMetadata;
 use crate::producer::batch::{Batch, SegmentPool, SEGMENT_BYTES};
+use crate::producer::topics::NameMap;
 use crate::producer::ProducerOptions;
 use crate::sync::Locking;
 use crate::topic_partition::{Topic, TopicPartition};
@@ -236,7 +237,7 @@ fn first_segment(queue: &PartitionQueue) -> usize {
 /// Every partition's queue and the counts that bound them.
 #[derive(Debug, Default)]
 pub struct Accumulator {
-    partitions: HashMap<TopicPartition, PartitionQueue>,
+    partitions: NameMap<TopicPartition, PartitionQueue>,
     /// Messages produced and not yet completed.
     pub queued_messages: usize,
     /// Their bytes.
