@@ -1,76 +1,25 @@
 //! Per-topic facts the produce path needs on every message — the shared
 //! topic name, the partition count and the round-robin position — kept
 //! until the cluster's metadata changes, so a message costs one map lookup;
-//! and the hasher of the maps a message is looked up in by its topic.
+//! and the cheaply hashed map type a message is looked up in by its topic.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+
+use rustc_hash::FxBuildHasher;
 
 use crate::error::Result;
 use crate::sync::ReadWriteLocking;
 use crate::topic_partition::Topic;
 
 /// A map keyed by topic names, or by topic and partition, that every
-/// message looks up: hashed by [`NameHasher`].
-pub type NameMap<K, V> = HashMap<K, V, BuildHasherDefault<NameHasher>>;
-
-/// Hashes a topic name (and partition) a word at a time by multiplication,
-/// for the lookups every produced message makes: the standard library's
-/// SipHash took about 450 instructions a message for the two of them
-/// (BENCHMARKS.md, "The keyed mixed producer's threads"). SipHash's
-/// resistance to chosen keys is not needed: the application names its
-/// topics, and a producer sends to a few.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NameHasher(u64);
-
-impl NameHasher {
-    /// 2^64 divided by the golden ratio: Knuth's multiplicative hashing.
-    const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
-
-    /// Mixes in one word. The product's upper half, which every bit of
-    /// the word reaches, is rotated into the lower half that picks the
-    /// bucket.
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0 ^ word).wrapping_mul(Self::MULTIPLIER).rotate_left(32);
-    }
-}
-
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            self.mix(u64::from_le_bytes(word.try_into().expect("chunks of 8 bytes")));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut last = [0; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(last));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.mix(n.into());
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.mix(n.into());
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.mix(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.mix(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+/// message looks up: hashed with rustc's Fx hash, a multiplication per
+/// word. The standard library's SipHash took about 450 instructions a
+/// message for the two lookups (BENCHMARKS.md, "The keyed mixed
+/// producer's threads"); its resistance to chosen keys is not needed: the
+/// application names its topics, and a producer sends to a few.
+pub type NameMap<K, V> = HashMap<K, V, FxBuildHasher>;
 
 /// What the producer knows about one topic.
 #[derive(Debug)]
@@ -135,7 +84,7 @@ mod tests {
 
     #[test]
     fn names_and_partitions_hash_apart() {
-        let hashes = BuildHasherDefault::<NameHasher>::default();
+        let hashes = FxBuildHasher;
         let names = [
             "events",
             "events.a",
