@@ -21,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -32,6 +35,31 @@
 
 static rd_kafka_mock_cluster_t *mcluster;
 static int broker_cnt = 3;
+
+/* ---- accepted connections -------------------------------------------- */
+
+/*
+ * Kafka brokers set TCP_NODELAY on every connection they accept (the
+ * Acceptor of Kafka's SocketServer); librdkafka's mock does not. Without it
+ * the second of two writes of a response waits for the client's ACK of the
+ * first, which Linux delays by up to 40 ms when the client has nothing to
+ * send back: a flush's last batches and a synchronous send stalled that long
+ * (docs/test-cluster.md). This definition takes the place of libc's accept()
+ * for the mock, which accepts every broker connection through it (the
+ * program's own symbols come first in the dynamic linker's search), so that
+ * the mock's connections behave as a broker's.
+ */
+int accept(int listen_fd, __SOCKADDR_ARG peer, socklen_t *restrict peer_len) {
+        int connection = accept4(listen_fd, peer, peer_len, 0);
+        if (connection >= 0) {
+                int on = 1;
+                /* A connection that refuses the option still works, as one of
+                 * the mock's own would. */
+                (void)setsockopt(connection, IPPROTO_TCP, TCP_NODELAY, &on,
+                                 sizeof(on));
+        }
+        return connection;
+}
 
 /* ---- replies ---------------------------------------------------------- */
 
