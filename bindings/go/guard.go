@@ -37,6 +37,11 @@ func (g *handleGuard) enter() error {
 		return nil
 	}
 	g.release()
+	return g.closedError()
+}
+
+// closedError is what a call on the closed handle returns.
+func (g *handleGuard) closedError() error {
 	return &Error{Code: ErrClosedHandle, Message: fmt.Sprintf("the %s was closed", g.what)}
 }
 
