@@ -12,7 +12,8 @@ import (
 // waits for other calls (a callback running inside one of them may be the
 // caller). Leaving also raises a panic of a callback that ran meanwhile.
 // Lock-free: entering and leaving are one atomic operation each, as they
-// bracket every message a producer or consumer handles.
+// bracket calls made per message (the producer's Produce does without
+// them: producerLibrary).
 type handleGuard struct {
 	// state holds the number of calls inside (the low 32 bits) and the
 	// closed and freed flags.

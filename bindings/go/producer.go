@@ -53,7 +53,10 @@ type DeliveryReport struct {
 // SendKeyedMessages), or asynchronously with batching and delivery reports
 // (Produce, then Poll or Flush). Usable from several goroutines at once.
 // Close it (an io.Closer), or CloseTimeout or CloseContext, to deliver what
-// is queued and release it.
+// is queued and release it: Close ends its sending, and what the library
+// still holds for it (its memory, its idle broker connections) is freed
+// once the collector finds the Producer unreachable, when no Produce can
+// be using it (BENCHMARKS.md, "The Go binding", says why).
 type Producer struct {
 	handle *C.yk_producer
 	// guard brackets every call but Produce, which only checks that
@@ -76,8 +79,9 @@ type Producer struct {
 // free, once Close ran and every counted call left, makes free this
 // one's finalizer. It refers to nothing of the application's (no callback,
 // no Opaque), so no cycle through them keeps it from being collected.
-// Until then the closed producer holds its memory: yk_producer_close
-// stopped its sending, failed what was queued and delivered its metrics.
+// Until then the closed producer holds its memory and its idle broker
+// connections: yk_producer_close stopped its sending, failed what was
+// queued and delivered its metrics.
 type producerLibrary struct {
 	producer *C.yk_producer
 	topics   topicNames
