@@ -136,11 +136,16 @@ func (b *panicBox) store(value interface{}) {
 	b.mu.Unlock()
 }
 
-// rethrow raises a stored panic, once.
+// rethrow raises a stored panic, once. Inlined: the common case, none,
+// is one load in the caller.
 func (b *panicBox) rethrow() {
-	if atomic.LoadUint32(&b.set) == 0 {
-		return
+	if atomic.LoadUint32(&b.set) != 0 {
+		b.raise()
 	}
+}
+
+// raise is rethrow once a panic was stored.
+func (b *panicBox) raise() {
 	b.mu.Lock()
 	value, set := b.value, atomic.LoadUint32(&b.set) != 0
 	b.value = nil
