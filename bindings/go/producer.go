@@ -78,19 +78,25 @@ type Producer struct {
 // its Producer, and so this, reachable until it returned, and the guard's
 // free, once Close ran and every counted call left, makes free this
 // one's finalizer. It refers to nothing of the application's (no callback,
-// no Opaque), so no cycle through them keeps it from being collected.
+// no Opaque, no responder: the guard's free detaches it), so no cycle
+// through them keeps it from being collected.
 // Until then the closed producer holds its memory and its idle broker
 // connections: yk_producer_close stopped its sending, failed what was
 // queued and delivered its metrics.
 type producerLibrary struct {
 	producer *C.yk_producer
 	topics   topicNames
+	// releaseResponder deletes the metrics responder's registration,
+	// which the library's free still calls.
+	releaseResponder func()
 }
 
-// free frees the library's producer, then the topic names.
+// free frees the library's producer, then the topic names and the
+// responder's registration.
 func (l *producerLibrary) free() {
 	C.yk_producer_free(l.producer)
 	l.topics.free()
+	l.releaseResponder()
 }
 
 // producerState is what the producer's delivery callback reaches through a
@@ -138,7 +144,7 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 
 	state := &producerState{pending: make(map[uintptr]interface{})}
 	defer state.panics.rethrow() // a panic of the responder while asked for emitters
-	responder, releaseResponder := newMetricsResponder(metrics, &state.panics)
+	responder, bridge, releaseResponder := newMetricsResponder(metrics, &state.panics)
 	var handle *C.yk_producer
 	err = call(func() C.enum_yk_error { return C.yk_producer_new(chandle, config, responder, &handle) })
 	if err != nil {
@@ -146,18 +152,17 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 		return nil, err
 	}
 	stateHandle := cgo.NewHandle(state)
-	library := &producerLibrary{producer: handle, topics: topicNames{byName: make(map[string]*C.char)}}
+	library := &producerLibrary{producer: handle, topics: topicNames{byName: make(map[string]*C.char)},
+		releaseResponder: releaseResponder}
 	p := &Producer{handle: handle, library: library, producerState: state}
-	// The delivery callback runs only inside counted calls, and the
-	// responder's bridge only makes emitters in yk_producer_new, so both
-	// go once the last counted call left; the handle, which Produce may
-	// still reach, goes with library.
-	releaseCallbacks := func() {
-		stateHandle.Delete()
-		releaseResponder()
-	}
 	p.guard = handleGuard{what: "producer", panics: &state.panics, free: func() {
-		releaseCallbacks()
+		// The delivery callback runs only inside counted calls, so its
+		// handle goes now. The library's free delivers what its metrics
+		// recorded since Close (answers to requests still in flight): the
+		// responder is detached, so they go nowhere, as they did when the
+		// free followed Close at once.
+		stateHandle.Delete()
+		bridge.detach()
 		runtime.SetFinalizer(library, (*producerLibrary).free)
 	}}
 	p.interrupts.wake = func() {
@@ -170,7 +175,7 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 		return C.yk_go_set_delivery_callback(handle, C.uintptr_t(stateHandle))
 	}); err != nil {
 		library.free()
-		releaseCallbacks()
+		stateHandle.Delete()
 		return nil, err
 	}
 	return p, nil
