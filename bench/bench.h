@@ -25,6 +25,14 @@ static inline double cpu_s(void)
            + (double)usage.ru_stime.tv_usec / 1e6;
 }
 
+/* CPU time of the calling thread. */
+static inline double thread_cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 static inline long peak_rss_kb(void)
 {
     struct rusage usage;

@@ -46,14 +46,6 @@ static void check(yk_error err, const char *what)
         die(what);
 }
 
-static double thread_cpu_s(void)
-{
-    struct rusage usage;
-    getrusage(RUSAGE_THREAD, &usage);
-    return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec
-           + (double)usage.ru_stime.tv_usec / 1e6;
-}
-
 /* How many messages TOPIC holds: the sum over its partitions of the high
  * watermark less the low one. */
 static long long kept_messages(const yk_cluster_config *cluster, const char *topic)

@@ -55,7 +55,7 @@ func NewCallbackGroup(topics []string, config ConsumerConfig, process func(*Cons
 	defer C.yk_consumer_config_free(cconfig)
 	ctopics, freeTopics := cStrings(topics)
 	defer freeTopics()
-	responder, releaseResponder := newMetricsResponder(metrics, &state.panics)
+	responder, _, releaseResponder := newMetricsResponder(metrics, &state.panics)
 	var handle *C.yk_callback_group
 	if err := call(func() C.enum_yk_error {
 		return C.yk_go_callback_group_new(ctopics, C.size_t(len(topics)), cconfig, responder,

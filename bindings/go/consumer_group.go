@@ -93,7 +93,7 @@ func NewConsumerGroup(topics []string, config ConsumerConfig, metrics MetricsRes
 		// A Go slice of C pointers: no Go pointer reaches C.
 		first = &ctopics[0]
 	}
-	responder, releaseResponder := newMetricsResponder(metrics, &state.panics)
+	responder, _, releaseResponder := newMetricsResponder(metrics, &state.panics)
 	var handle *C.yk_consumer_group
 	if err := call(func() C.enum_yk_error {
 		return C.yk_consumer_group_new(first, C.size_t(len(ctopics)), cconfig, responder, &handle)

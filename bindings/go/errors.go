@@ -124,6 +124,11 @@ func resultError(result C.yk_go_result) error {
 	if result.code == C.YK_ERROR_OK {
 		return nil
 	}
+	return failedResultError(result)
+}
+
+// failedResultError is resultError of a failure.
+func failedResultError(result C.yk_go_result) error {
 	err := &Error{Code: Code(result.code), KafkaCode: int16(result.kafka_code), retriable: bool(result.retriable)}
 	if result.message != nil {
 		err.Message = C.GoString(result.message)

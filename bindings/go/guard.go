@@ -12,7 +12,8 @@ import (
 // waits for other calls (a callback running inside one of them may be the
 // caller). Leaving also raises a panic of a callback that ran meanwhile.
 // Lock-free: entering and leaving are one atomic operation each, as they
-// bracket every message a producer or consumer handles.
+// bracket calls made per message (the producer's Produce does without
+// them: producerLibrary).
 type handleGuard struct {
 	// state holds the number of calls inside (the low 32 bits) and the
 	// closed and freed flags.
@@ -37,6 +38,11 @@ func (g *handleGuard) enter() error {
 		return nil
 	}
 	g.release()
+	return g.closedError()
+}
+
+// closedError is what a call on the closed handle returns.
+func (g *handleGuard) closedError() error {
 	return &Error{Code: ErrClosedHandle, Message: fmt.Sprintf("the %s was closed", g.what)}
 }
 
@@ -130,11 +136,16 @@ func (b *panicBox) store(value interface{}) {
 	b.mu.Unlock()
 }
 
-// rethrow raises a stored panic, once.
+// rethrow raises a stored panic, once. Inlined: the common case, none,
+// is one load in the caller.
 func (b *panicBox) rethrow() {
-	if atomic.LoadUint32(&b.set) == 0 {
-		return
+	if atomic.LoadUint32(&b.set) != 0 {
+		b.raise()
 	}
+}
+
+// raise is rethrow once a panic was stored.
+func (b *panicBox) raise() {
 	b.mu.Lock()
 	value, set := b.value, atomic.LoadUint32(&b.set) != 0
 	b.value = nil

@@ -32,16 +32,31 @@ type metricsBridge struct {
 	panics    *panicBox
 }
 
-// newMetricsResponder registers responder for one handle: the C struct to
-// give the library and the function that deletes the registration once the
-// handle is freed. A nil responder gives nil and a release that does nothing.
-func newMetricsResponder(responder MetricsResponder, panics *panicBox) (*C.yk_metrics_responder, func()) {
-	if responder == nil {
-		return nil, func() {}
+// detach drops the measurements the library records from now on and
+// lets go of the responder and the handle's panic box, for a handle
+// freed only once its owner is unreachable (producerLibrary): nothing
+// then runs the application's code, and nothing kept for the library's
+// free keeps the owner alive. Nothing may use the bridge meanwhile. A nil
+// bridge (no responder) is a no-op.
+func (b *metricsBridge) detach() {
+	if b != nil {
+		b.responder, b.panics = nil, nil
 	}
-	bridge := cgo.NewHandle(&metricsBridge{responder: responder, panics: panics})
-	table := C.yk_go_metrics_responder(C.uintptr_t(bridge))
-	return &table, bridge.Delete
+}
+
+// newMetricsResponder registers responder for one handle: the C struct to
+// give the library, the bridge behind it and the function that deletes the
+// registration once the handle is freed. A nil responder gives nil, nil and
+// a release that does nothing.
+func newMetricsResponder(responder MetricsResponder, panics *panicBox) (*C.yk_metrics_responder, *metricsBridge,
+	func()) {
+	if responder == nil {
+		return nil, nil, func() {}
+	}
+	bridge := &metricsBridge{responder: responder, panics: panics}
+	handle := cgo.NewHandle(bridge)
+	table := C.yk_go_metrics_responder(C.uintptr_t(handle))
+	return &table, bridge, handle.Delete
 }
 
 func goDimensions(dimensions *C.yk_dimension, count C.size_t) map[string]string {
@@ -79,6 +94,9 @@ func ykGoTimerEmitter(bridge C.uintptr_t, metric *C.char, dimensions *C.yk_dimen
 //export ykGoRecord
 func ykGoRecord(bridge, emitter C.uintptr_t, value C.double, timestampMs C.int64_t) {
 	b := cgo.Handle(bridge).Value().(*metricsBridge)
+	if b.responder == nil { // detached
+		return
+	}
 	defer b.panics.catch()
 	if emitter != 0 { // 0: asking for this emitter panicked
 		b.responder.Record(cgo.Handle(emitter).Value(), float64(value), time.UnixMilli(int64(timestampMs)))

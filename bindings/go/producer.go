@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"runtime"
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
@@ -52,12 +53,50 @@ type DeliveryReport struct {
 // SendKeyedMessages), or asynchronously with batching and delivery reports
 // (Produce, then Poll or Flush). Usable from several goroutines at once.
 // Close it (an io.Closer), or CloseTimeout or CloseContext, to deliver what
-// is queued and release it.
+// is queued and release it: Close ends its sending, and what the library
+// still holds for it (its memory, its idle broker connections) is freed
+// once the collector finds the Producer unreachable, when no Produce can
+// be using it (BENCHMARKS.md, "The Go binding", says why).
 type Producer struct {
-	handle     *C.yk_producer
+	handle *C.yk_producer
+	// guard brackets every call but Produce, which only checks that
+	// the producer is open (Produce).
 	guard      handleGuard
 	interrupts interrupter
+	// library frees the library's producer once Close ran and nothing
+	// can be using it.
+	library *producerLibrary
 	*producerState
+}
+
+// producerLibrary is what Produce passes the library: the library's
+// producer and the topics' C names. Produce takes no part in the guard's
+// count of calls inside (two atomic read-modify-writes a message, a fifth
+// of what the binding adds to the library's produce; BENCHMARKS.md), so
+// the last counted call to leave a closed producer cannot know that no
+// Produce is still inside the library. The collector can: a Produce keeps
+// its Producer, and so this, reachable until it returned, and the guard's
+// free, once Close ran and every counted call left, makes free this
+// one's finalizer. It refers to nothing of the application's (no callback,
+// no Opaque, no responder: the guard's free detaches it), so no cycle
+// through them keeps it from being collected.
+// Until then the closed producer holds its memory and its idle broker
+// connections: yk_producer_close stopped its sending, failed what was
+// queued and delivered its metrics.
+type producerLibrary struct {
+	producer *C.yk_producer
+	topics   topicNames
+	// releaseResponder deletes the metrics responder's registration,
+	// which the library's free still calls.
+	releaseResponder func()
+}
+
+// free frees the library's producer, then the topic names and the
+// responder's registration.
+func (l *producerLibrary) free() {
+	C.yk_producer_free(l.producer)
+	l.topics.free()
+	l.releaseResponder()
 }
 
 // producerState is what the producer's delivery callback reaches through a
@@ -70,11 +109,14 @@ type producerState struct {
 	// reported, by the id given to the library as the message opaque.
 	pending map[uintptr]interface{}
 	nextID  uintptr
-	// topics are the C names of the topics produced to (cTopic), the
-	// last one used in lastTopic.
-	topicsMu  sync.Mutex
-	topics    map[string]*C.char
-	lastTopic atomic.Pointer[cachedTopic]
+}
+
+// topicNames are the C names of the topics produced to (cTopic), the
+// last one used in last.
+type topicNames struct {
+	mu     sync.Mutex
+	byName map[string]*C.char
+	last   atomic.Pointer[cachedTopic]
 }
 
 // NewProducer creates a producer for cluster. options (nil: defaults) take
@@ -100,9 +142,9 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 	}
 	defer C.yk_config_free(config)
 
-	state := &producerState{pending: make(map[uintptr]interface{}), topics: make(map[string]*C.char)}
+	state := &producerState{pending: make(map[uintptr]interface{})}
 	defer state.panics.rethrow() // a panic of the responder while asked for emitters
-	responder, releaseResponder := newMetricsResponder(metrics, &state.panics)
+	responder, bridge, releaseResponder := newMetricsResponder(metrics, &state.panics)
 	var handle *C.yk_producer
 	err = call(func() C.enum_yk_error { return C.yk_producer_new(chandle, config, responder, &handle) })
 	if err != nil {
@@ -110,12 +152,18 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 		return nil, err
 	}
 	stateHandle := cgo.NewHandle(state)
-	p := &Producer{handle: handle, producerState: state}
+	library := &producerLibrary{producer: handle, topics: topicNames{byName: make(map[string]*C.char)},
+		releaseResponder: releaseResponder}
+	p := &Producer{handle: handle, library: library, producerState: state}
 	p.guard = handleGuard{what: "producer", panics: &state.panics, free: func() {
-		C.yk_producer_free(handle)
+		// The delivery callback runs only inside counted calls, so its
+		// handle goes now. The library's free delivers what its metrics
+		// recorded since Close (answers to requests still in flight): the
+		// responder is detached, so they go nowhere, as they did when the
+		// free followed Close at once.
 		stateHandle.Delete()
-		releaseResponder()
-		state.freeTopics()
+		bridge.detach()
+		runtime.SetFinalizer(library, (*producerLibrary).free)
 	}}
 	p.interrupts.wake = func() {
 		if p.guard.hold() {
@@ -126,7 +174,8 @@ func NewProducer(cluster ClusterConfig, options Options, metrics MetricsResponde
 	if err := call(func() C.enum_yk_error {
 		return C.yk_go_set_delivery_callback(handle, C.uintptr_t(stateHandle))
 	}); err != nil {
-		p.guard.free()
+		library.free()
+		stateHandle.Delete()
 		return nil, err
 	}
 	return p, nil
@@ -217,11 +266,13 @@ func (p *Producer) send(ctx context.Context, topic string, messages [][]byte,
 // to that long, a negative one waits until there is room. The bytes are
 // copied.
 func (p *Producer) Produce(m Message, queueWait time.Duration) error {
-	if err := p.guard.enter(); err != nil {
-		return err
+	// No count in the guard (producerLibrary): a Produce that finds the
+	// producer open while Close runs is refused by the library itself
+	// (yk_producer_close), and the handle stays until it returned.
+	if p.guard.isClosed() {
+		return p.guard.closedError()
 	}
-	defer p.guard.leave()
-	ctopic, free := p.cTopic(m.Topic)
+	ctopic, free := p.library.topics.cTopic(m.Topic)
 	id := p.hold(m.Opaque)
 	key, keyLen := bytesArg(m.Key)
 	value, valueLen := bytesArg(m.Value)
@@ -241,6 +292,8 @@ func (p *Producer) Produce(m Message, queueWait time.Duration) error {
 	if err != nil {
 		p.take(id)
 	}
+	runtime.KeepAlive(p)
+	p.panics.rethrow()
 	return err
 }
 
@@ -296,7 +349,7 @@ func (p *Producer) packBatch(messages []Message) *produceBatch {
 	}
 	for i := range messages {
 		m := &messages[i]
-		ctopic, free := p.cTopic(m.Topic)
+		ctopic, free := p.library.topics.cTopic(m.Topic)
 		if free {
 			b.free = append(b.free, ctopic)
 		}
@@ -605,32 +658,32 @@ func (p *Producer) CloseTimeout(timeout time.Duration) (undelivered int, err err
 // cTopic is topic as a C string: one of the producer's first
 // maxCachedTopics topics, kept until it is freed, or a copy to free after
 // the call.
-func (s *producerState) cTopic(topic string) (ctopic *C.char, free bool) {
-	if last := s.lastTopic.Load(); last != nil && last.name == topic {
+func (t *topicNames) cTopic(topic string) (ctopic *C.char, free bool) {
+	if last := t.last.Load(); last != nil && last.name == topic {
 		return last.c, false
 	}
-	s.topicsMu.Lock()
-	defer s.topicsMu.Unlock()
-	c, ok := s.topics[topic]
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, ok := t.byName[topic]
 	if !ok {
-		if len(s.topics) >= maxCachedTopics {
+		if len(t.byName) >= maxCachedTopics {
 			return C.CString(topic), true
 		}
 		c = C.CString(topic)
-		s.topics[topic] = c
+		t.byName[topic] = c
 	}
-	s.lastTopic.Store(&cachedTopic{name: topic, c: c})
+	t.last.Store(&cachedTopic{name: topic, c: c})
 	return c, false
 }
 
-// freeTopics frees the topic names cTopic kept.
-func (s *producerState) freeTopics() {
-	s.topicsMu.Lock()
-	defer s.topicsMu.Unlock()
-	for _, c := range s.topics {
+// free frees the topic names cTopic kept.
+func (t *topicNames) free() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.byName {
 		C.free(unsafe.Pointer(c))
 	}
-	s.topics = nil
+	t.byName = nil
 }
 
 // cachedTopic is a topic's name in Go and in C.
@@ -642,11 +695,17 @@ type cachedTopic struct {
 // maxCachedTopics bounds the topic names a producer keeps in C.
 const maxCachedTopics = 1024
 
-// hold keeps a message's Opaque until its report; 0 stands for nil.
+// hold keeps a message's Opaque until its report; 0 stands for nil
+// (inlined: a message without one costs no call).
 func (s *producerState) hold(opaque interface{}) uintptr {
 	if opaque == nil {
 		return 0
 	}
+	return s.keep(opaque)
+}
+
+// keep is hold for an Opaque that is not nil.
+func (s *producerState) keep(opaque interface{}) uintptr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
@@ -654,11 +713,17 @@ func (s *producerState) hold(opaque interface{}) uintptr {
 	return s.nextID
 }
 
-// take returns and forgets the Opaque held under id.
+// take returns and forgets the Opaque held under id (inlined: a report
+// without one costs no call).
 func (s *producerState) take(id uintptr) interface{} {
 	if id == 0 {
 		return nil
 	}
+	return s.forget(id)
+}
+
+// forget is take for an id that is not 0.
+func (s *producerState) forget(id uintptr) interface{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	opaque := s.pending[id]

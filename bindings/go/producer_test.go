@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -380,6 +381,98 @@ func TestCloseReportsWhatItCouldNotDeliver(t *testing.T) {
 		t.Errorf("second Close: %v, want ErrClosedHandle", err)
 	}
 }
+
+// Produce takes no part in the guard's count, so a closed producer's
+// library handle is freed by the collector once no Produce can reach it
+// (producerLibrary): goroutines produce through the Close and after it,
+// getting ErrClosedHandle, while the handle stays; once they are done and
+// the Producer is unreachable it is freed, though its delivery callback
+// refers to it. The emitters the library asked for are let go when the
+// handle is freed (ykGoFreeEmitter), so their finalizers say when that
+// happened.
+func TestAClosedProducerIsFreedOnceNoProduceCanReachIt(t *testing.T) {
+	var freed atomic.Int32
+	p, err := NewProducer(localCluster(t), Options{"linger_ms": "1"}, freeWatchingResponder{&freed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := p
+	p.OnDelivery(func(DeliveryReport) { _ = self.QueueLength() })
+	stop := make(chan struct{})
+	var producers sync.WaitGroup
+	var refused atomic.Int32
+	for g := 0; g < 4; g++ {
+		producers.Add(1)
+		go func() {
+			defer producers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := p.Produce(Message{Topic: "xmytopic", Partition: AnyPartition, Value: []byte("racing")}, 0)
+				switch {
+				case errors.Is(err, ErrClosedHandle):
+					refused.Add(1)
+				case err != nil && !errors.Is(err, ErrQueueFull):
+					t.Errorf("Produce around Close: %v", err)
+				}
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	// No flush: requests still in flight are answered after Close, their
+	// timers recorded for the library's free to deliver, which must not
+	// reach the application's responder then.
+	if _, err := p.CloseTimeout(0); err != nil && !errors.Is(err, ErrTimedOut) {
+		t.Errorf("Close: %v", err)
+	}
+	for i, deadline := 0, time.Now().Add(10*time.Second); (i < 5 || refused.Load() == 0) && time.Now().Before(deadline); i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if refused.Load() == 0 {
+		t.Error("no Produce after Close was refused with ErrClosedHandle")
+	}
+	if n := freed.Load(); n != 0 {
+		t.Errorf("%d emitters let go while goroutines still produce to the closed producer", n)
+	}
+	close(stop)
+	producers.Wait()
+	p = nil
+	for deadline := time.Now().Add(10 * time.Second); freed.Load() == 0 && time.Now().Before(deadline); {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if freed.Load() == 0 {
+		t.Error("the closed, unreachable producer was never freed")
+	}
+}
+
+// freeWatchingResponder counts the emitters it handed out that were
+// collected.
+type freeWatchingResponder struct{ freed *atomic.Int32 }
+
+// watchedEmitter has a pointer field so that it is never one of the
+// collector's tiny allocations, whose finalizers may not run.
+type watchedEmitter struct{ name string }
+
+func (r freeWatchingResponder) emitter(name string) interface{} {
+	e := &watchedEmitter{name: name}
+	runtime.SetFinalizer(e, func(*watchedEmitter) { r.freed.Add(1) })
+	return e
+}
+
+func (r freeWatchingResponder) CounterEmitter(metric string, _ map[string]string) interface{} {
+	return r.emitter(metric)
+}
+
+func (r freeWatchingResponder) TimerEmitter(metric string, _ map[string]string) interface{} {
+	return r.emitter(metric)
+}
+
+func (freeWatchingResponder) Record(interface{}, float64, time.Time) {}
 
 // The ready descriptor is readable while reports wait; Poll(0) serves
 // them. A group's descriptor exists from the start.
