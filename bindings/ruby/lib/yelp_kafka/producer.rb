@@ -147,7 +147,10 @@ module YelpKafka
       # looking it up with [] (an instruction, where instance_of? and
       # include? are two method calls) checks it and picks the path.
       known = @topics_known[topic]
-      topic = Arguments.string(topic, "topic") unless known
+      unless known
+        topic = Arguments.string(topic, "topic")
+        known = @topics_known[topic]
+      end
       value = Arguments.optional_string(value, "value") unless value.nil? || value.instance_of?(String)
       key = Arguments.optional_string(key, "key") unless key.nil? || key.instance_of?(String)
       Arguments.integer(partition, "partition", optional: true) unless partition.nil?
