@@ -473,6 +473,9 @@ module YelpKafka
       # when none is left.
       @taken = nil
       @next = 0
+      # Its size and, once built, its values column.
+      @size = 0
+      @values = nil
       @views = FFI::MemoryPointer.new(:pointer)
       @count = FFI::MemoryPointer.new(:size_t)
     end
@@ -484,8 +487,10 @@ module YelpKafka
 
       index = @next
       @next = index + 1
-      @taken = nil if @next == taken.count
-      Message.new(taken, index, (taken.values || taken.build(:values))[index])
+      # The batch's size and values kept here, read as instance
+      # variables rather than two calls: this runs per message.
+      @taken = nil if @next == @size
+      Message.new(taken, index, (@values ||= taken.build(:values))[index])
     end
 
     # Every message taken before and not handed out yet, in order; nil
@@ -515,8 +520,10 @@ module YelpKafka
       @batch ||= new_batch
       code = yield @batch, @views, @count
       if code.zero?
-        @taken = Views.taken(@views.read_pointer, @count.read(:size_t), @batch, @source, @marks)
+        @size = @count.read(:size_t)
+        @taken = Views.taken(@views.read_pointer, @size, @batch, @source, @marks)
         @next = 0
+        @values = nil
         @batch = nil
       end
       code

@@ -143,7 +143,14 @@ module YelpKafka
     # nil waits for room.
     def produce(topic, value, key: nil, partition: nil, opaque: nil, queue_wait: nil, headers: nil)
       # The usual arguments pass without a call each: this runs per message.
-      topic = Arguments.string(topic, "topic") unless topic.instance_of?(String)
+      # A topic produced to before is a key of @topics_known, all Strings:
+      # looking it up with [] (an instruction, where instance_of? and
+      # include? are two method calls) checks it and picks the path.
+      known = @topics_known[topic]
+      unless known
+        topic = Arguments.string(topic, "topic")
+        known = @topics_known[topic]
+      end
       value = Arguments.optional_string(value, "value") unless value.nil? || value.instance_of?(String)
       key = Arguments.optional_string(key, "key") unless key.nil? || key.instance_of?(String)
       Arguments.integer(partition, "partition", optional: true) unless partition.nil?
@@ -159,7 +166,7 @@ module YelpKafka
       calls << nil
       begin
         @guard.check_open if @guard.closed
-        code = if !@topics_known.include?(topic)
+        code = if !known
                  produce_to_new_topic(topic, partition || -1, key, value, Headers::NONE, nil)
                elsif key.nil? && partition.nil?
                  Native.yk_producer_produce_value(@handle, topic, value, value_size)
