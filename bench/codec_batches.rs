@@ -1,9 +1,23 @@
 //! Kafka-like record batches for the codec benches (`bench/gzip-backends`,
-//! `bench/lz4-backends`, each of which includes this file): records of a
+//! `bench/lz4-backends`, `bench/zstd-backends`, each of which includes this file): records of a
 //! keyed, mixed-size workload, values 70% 100–300 B, 25% 1–4 KiB, 5% 16 KiB
 //! of log-like text, each after a key and a few bytes standing for the
 //! record header, as in a record batch before compression. The same seed
-//! gives every build the same batches.
+//! gives every build the same batches. Also how long each measurement of
+//! those benches runs.
+
+use std::time::Duration;
+
+/// How long each measurement runs: `CODEC_BENCH_MS` milliseconds, 1000
+/// when unset.
+pub fn budget() -> Duration {
+    Duration::from_millis(
+        std::env::var("CODEC_BENCH_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(1000),
+    )
+}
 
 /// xorshift64: reproducible input without a dependency.
 pub struct Random(pub u64);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../../codec_batches.rs"]
 mod codec_batches;
-use codec_batches::{batch, Random};
+use codec_batches::{batch, budget, Random};
 
 const BACKEND: &str = if cfg!(feature = "zlib-rs") {
     "zlib-rs"
@@ -32,12 +32,7 @@ fn rate(batches: &[Vec<u8>], budget: Duration, mut work: impl FnMut(&[u8]) -> us
 }
 
 fn main() {
-    let budget = Duration::from_millis(
-        std::env::var("CODEC_BENCH_MS")
-            .ok()
-            .and_then(|ms| ms.parse().ok())
-            .unwrap_or(1000),
-    );
+    let budget = budget();
     let mut random = Random(0x5eed_1234_abcd_0001);
     for size in [64 * 1024, 256 * 1024, 1024 * 1024] {
         let raw: Vec<Vec<u8>> = (0..8).map(|_| batch(&mut random, size)).collect();

@@ -17,11 +17,13 @@
 //! The batches are those of `bench/codec_batches.rs`, as for gzip.
 
 use std::io::Read;
-use std::time::{Duration, Instant};
 
 #[path = "../../codec_batches.rs"]
 mod codec_batches;
-use codec_batches::{batch, Random};
+use codec_batches::{batch, budget, Random};
+#[path = "../../codec_cpu_time.rs"]
+mod codec_cpu_time;
+use codec_cpu_time::mb_per_cpu_second;
 
 const BUILD: &str = if cfg!(feature = "flex-safe") {
     "flex-safe"
@@ -30,33 +32,6 @@ const BUILD: &str = if cfg!(feature = "flex-safe") {
 } else {
     "liblz4"
 };
-
-/// This thread's CPU time: on a machine shared with other work, wall time
-/// would count the time the bench waits for a core.
-fn thread_cpu_seconds() -> f64 {
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes the timespec it is given.
-    assert_eq!(
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) },
-        0
-    );
-    now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
-}
-
-/// Runs `work` over `batches` until `budget` has passed: MB per CPU second
-/// of the uncompressed bytes.
-fn rate(batches: &[Vec<u8>], budget: Duration, mut work: impl FnMut(&[u8])) -> f64 {
-    let start = Instant::now();
-    let cpu_start = thread_cpu_seconds();
-    let mut bytes = 0usize;
-    while start.elapsed() < budget {
-        for batch in batches {
-            work(batch);
-            bytes += batch.len();
-        }
-    }
-    bytes as f64 / (thread_cpu_seconds() - cpu_start) / 1e6
-}
 
 type Encoder = Box<dyn FnMut(&[u8], &mut Vec<u8>)>;
 
@@ -163,12 +138,7 @@ fn encoders() -> Vec<(&'static str, Encoder)> {
 }
 
 fn main() {
-    let budget = Duration::from_millis(
-        std::env::var("CODEC_BENCH_MS")
-            .ok()
-            .and_then(|ms| ms.parse().ok())
-            .unwrap_or(1000),
-    );
+    let budget = budget();
     let mut random = Random(0x5eed_1234_abcd_0001);
     let sizes = [64 * 1024, 256 * 1024, 1024 * 1024];
     let raw: Vec<Vec<Vec<u8>>> = sizes
@@ -189,12 +159,14 @@ fn main() {
                 assert!(inflated == *batch, "{name} does not round-trip");
             }
             let mut out = Vec::new();
-            let compress_rate = rate(batches, budget, |batch| {
-                out.clear();
-                encode(batch, &mut out);
-                std::hint::black_box(&out);
-            });
             let inflated_bytes: usize = batches.iter().map(Vec::len).sum();
+            let compress_rate = mb_per_cpu_second(budget, inflated_bytes, || {
+                for batch in batches {
+                    out.clear();
+                    encode(batch, &mut out);
+                    std::hint::black_box(&out);
+                }
+            });
             println!(
                 "{BUILD}/{name} {size} {compress_rate:.1} {:.3}",
                 compressed_bytes as f64 / inflated_bytes as f64
