@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The installed library and the Go, Ruby and C++ bindings, end to end
-# against the local cluster (scripts/cluster.sh up):
+# against the local cluster (scripts/cluster.sh up; stopped at the end if
+# this script started it):
 #   1. make install PREFIX=target/bindings/prefix, its libraries stripped
 #      with the shared one's debug info beside it; a C program built only
 #      with `pkg-config --cflags --libs yelp_kafka` (examples-c/producer.c)
@@ -56,7 +57,9 @@ if (($(sections "$shared" ' .debug_info') != 0)) || (($(sections "$shared" ' .gn
 fi
 ls -l "$shared" "$debug_info" "$prefix/lib/libyelp_kafka.a" | awk '{print $5, $NF}'
 
-scripts/cluster.sh up
+# shellcheck source=scripts/cluster-for-this-run.sh
+source "$root/scripts/cluster-for-this-run.sh"
+cluster_up_for_this_run
 # shellcheck source=/dev/null
 source "$root/target/cluster/env"
 

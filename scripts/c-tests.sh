@@ -6,8 +6,8 @@
 #      with -Wl,--gc-sections, as docs/installing.md links it); the
 #      examples against the shared library (rpath);
 #   3. tests-c/check_exports.sh (header, exports and tests agree);
-#   4. the local cluster (scripts/cluster.sh up), then every C test and the
-#      examples against it;
+#   4. the local cluster (scripts/cluster.sh up; stopped at the end if this
+#      script started it), then every C test and the examples against it;
 #   5. scripts/valgrind-examples.sh: memcheck over the examples.
 # Build outputs go to target/c/. Exits non-zero on the first failure.
 set -euo pipefail
@@ -57,7 +57,9 @@ step "tests-c/check_exports.sh"
 tests-c/check_exports.sh
 
 step "local cluster"
-scripts/cluster.sh up
+# shellcheck source=scripts/cluster-for-this-run.sh
+source "$root/scripts/cluster-for-this-run.sh"
+cluster_up_for_this_run
 # shellcheck source=/dev/null
 source "$root/target/cluster/env"
 

@@ -31,11 +31,13 @@ fi
 
 zk_dir="$root/target/test-zk"
 zk_port=2191
-# The C and binding tests start the local cluster (scripts/cluster.sh up);
-# a cluster this run started is stopped at the end, one that a person had
-# running is left alone.
+# The C and binding tests need the local cluster (scripts/cluster.sh up,
+# below); a cluster this run started is stopped at the end, one that a
+# person had running is left alone.
 cluster_was_running=false
-if scripts/cluster.sh status 2>/dev/null | grep -q '^zookeeper running'; then
+# grep reads the whole status: with -q it could leave early, and the status
+# command's SIGPIPE would fail the pipeline under pipefail.
+if scripts/cluster.sh status 2>/dev/null | grep '^zookeeper running' >/dev/null; then
     cluster_was_running=true
 fi
 cleanup() {
@@ -49,6 +51,11 @@ export YK_TEST_ZOOKEEPER="127.0.0.1:$zk_port"
 
 step "Rust tests on the 2.0.2 and 2.16 mocks, side by side"
 scripts/rust-tests.sh
+
+# One local cluster serves the C and binding suites (each would otherwise
+# start and stop its own); cleanup stops it if this run started it.
+step "local cluster for the C and binding tests"
+scripts/cluster.sh up
 
 # The C suites (lifecycle stress and valgrind included) run on both mocks
 # too; cluster.sh restarts its Kafka clusters on the library asked for.
