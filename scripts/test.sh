@@ -34,10 +34,10 @@ zk_port=2191
 # The C and binding tests need the local cluster (scripts/cluster.sh up,
 # below); a cluster this run started is stopped at the end, one that a
 # person had running is left alone.
+# shellcheck source=scripts/cluster-for-this-run.sh
+source "$root/scripts/cluster-for-this-run.sh"
 cluster_was_running=false
-# grep reads the whole status: with -q it could leave early, and the status
-# command's SIGPIPE would fail the pipeline under pipefail.
-if scripts/cluster.sh status 2>/dev/null | grep '^zookeeper running' >/dev/null; then
+if cluster_running; then
     cluster_was_running=true
 fi
 cleanup() {
