@@ -58,6 +58,8 @@ type DeliveryReport struct {
 // once the collector finds the Producer unreachable, when no Produce can
 // be using it (BENCHMARKS.md, "The Go binding", says why).
 type Producer struct {
+	// handle is library.producer, read here by every call without going
+	// through library, which exists for the finalizer's free.
 	handle *C.yk_producer
 	// guard brackets every call but Produce, which only checks that
 	// the producer is open (Produce).
