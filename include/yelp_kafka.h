@@ -1977,6 +1977,43 @@ enum yk_error yk_producer_produce_with_headers(const struct yk_producer *produce
                                                int32_t queue_wait_ms);
 
 /**
+ * Queues `count` messages to `topic`, as `count` calls of
+ * `yk_producer_produce` with the same `partition`, `key`, `message_opaque`
+ * and `queue_wait_ms` would, in one call (librdkafka's
+ * `rd_kafka_produce_batch`): for bindings that pay for every crossing
+ * more than for the work, Ruby's ffi above all (BENCHMARKS.md, "Ruby
+ * binding").
+ *
+ * The values lie end to end in `data`; `lens[i]` is the length of the
+ * `i`-th, or −1 for a null value (a tombstone). This layout asks a
+ * binding for one buffer and one array of lengths, where an array of
+ * `yk_bytes` would need a pointer into each of its strings. `data` may be
+ * NULL only when no length is above 0.
+ *
+ * Every argument is checked before anything is queued: a NULL `lens`
+ * with a non-zero `count`, a length below −1, lengths adding up past
+ * `PTRDIFF_MAX`, or a `key_len` + length larger than `PTRDIFF_MAX` is
+ * `YK_ERROR_INVALID_ARGUMENT` naming it, with nothing queued. Then the
+ * messages are queued in order until one fails (the queue stayed full,
+ * an unknown topic, a message above `message_max_bytes`, ...): the call
+ * returns its error and the messages before it stay queued. `*produced`
+ * (when `produced` is not NULL) is how many were queued, on every
+ * return, so the value that failed is `values[*produced]`. `count` 0
+ * queues nothing and succeeds.
+ */
+enum yk_error yk_producer_produce_values(const struct yk_producer *producer,
+                                         const char *topic,
+                                         int32_t partition,
+                                         const uint8_t *key,
+                                         size_t key_len,
+                                         const uint8_t *data,
+                                         const int64_t *lens,
+                                         size_t count,
+                                         void *message_opaque,
+                                         int32_t queue_wait_ms,
+                                         size_t *produced);
+
+/**
  * Sends one message with record headers and returns once the broker
  * acknowledged it, writing its offset to `*offset` when non-NULL.
  * Arguments as for `yk_producer_produce_with_headers` (`partition` −1:

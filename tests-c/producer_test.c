@@ -12,7 +12,9 @@
  * delivered; lengths no buffer can have are refused and the producer keeps
  * working; a closed producer refuses every call; a NULL value is a null
  * (librdkafka's kcat reads it back as one) and an empty one stays empty on
- * every path; a producer made before fork() is refused in the child.
+ * every path; a batch of values end to end is checked whole before
+ * anything is queued and stops at a full queue saying how much it queued;
+ * a producer made before fork() is refused in the child.
  * Prints "N passed, M failed" last.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -354,6 +356,108 @@ static void test_null_and_empty_values(void)
     group_end();
 }
 
+struct values_reports {
+    int64_t offsets[4];
+    int reports;
+    int failed;
+    int wrong_opaque;
+};
+
+static void on_values_report(void *callback_opaque, const yk_delivery_report *report)
+{
+    struct values_reports *r = callback_opaque;
+    if (report->message_opaque != (void *)r)
+        r->wrong_opaque++;
+    if (report->error != YK_ERROR_OK || report->partition != 0)
+        r->failed++;
+    else if (r->reports < 4)
+        r->offsets[r->reports] = report->offset;
+    r->reports++;
+}
+
+/*
+ * yk_producer_produce_values: every argument checked before anything is
+ * queued; values end to end with -1 for a null one, stored as librdkafka
+ * reads them back, each with the call's opaque; a batch that meets a full
+ * queue stops there and says how many it queued.
+ */
+static void test_produce_values(void)
+{
+    group_begin("producer: produce_values");
+    yk_producer *producer = new_producer("linger_ms", "1", NULL);
+    const uint8_t *data = (const uint8_t *)"accc";
+    int64_t lens[4] = {1, 0, -1, 3};
+    size_t produced = COUNT_SENTINEL;
+
+    EXPECT_CODE(yk_producer_produce_values(NULL, "other", 0, NULL, 0, data, lens, 4, NULL, 0, &produced),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_values", "producer", NULL);
+    CHECK(produced == 0);
+    EXPECT_CODE(yk_producer_produce_values(producer, NULL, 0, NULL, 0, data, lens, 4, NULL, 0, &produced),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_values", "topic", NULL);
+    EXPECT_CODE(yk_producer_produce_values(producer, "other", -2, NULL, 0, data, lens, 4, NULL, 0, &produced),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_values", "partition", NULL);
+    EXPECT_CODE(yk_producer_produce_values(producer, "other", 0, NULL, 3, data, lens, 4, NULL, 0, &produced),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_values", "key", NULL);
+    EXPECT_CODE(yk_producer_produce_values(producer, "other", 0, NULL, 0, data, NULL, 4, NULL, 0, &produced),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_values", "lens", "NULL");
+    int64_t below_null[2] = {1, -2};
+    EXPECT_CODE(yk_producer_produce_values(producer, "other", 0, NULL, 0, data, below_null, 2, NULL, 0, &produced),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_values", "lens[1]", "-2");
+    EXPECT_CODE(yk_producer_produce_values(producer, "other", 0, NULL, 0, NULL, lens, 4, NULL, 0, &produced),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_values", "data", "NULL");
+    int64_t wrapping[2] = {PTRDIFF_MAX, 1};
+    EXPECT_CODE(yk_producer_produce_values(producer, "other", 0, NULL, 0, data, wrapping, 2, NULL, 0, &produced),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_values", "lens[0..=1]", NULL);
+    int64_t longest[1] = {PTRDIFF_MAX};
+    EXPECT_CODE(yk_producer_produce_values(producer, "other", 0, (const uint8_t *)"k", 1, data, longest, 1, NULL, 0,
+                                           &produced),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_values", "key_len", "lens[0]");
+    EXPECT_CODE(yk_producer_produce_values(producer, "other", 0, NULL, 0, data, lens, 4, NULL, -5, &produced),
+                YK_ERROR_INVALID_ARGUMENT, "yk_producer_produce_values", "queue_wait_ms", NULL);
+    CHECK(produced == 0);
+    CHECK(yk_producer_queue_length(producer) == 0);
+
+    /* Nothing to queue is no error; NULL data and lens are fine then. */
+    produced = COUNT_SENTINEL;
+    EXPECT_OK(yk_producer_produce_values(producer, "other", 0, NULL, 0, NULL, NULL, 0, NULL, 0, &produced));
+    CHECK(produced == 0);
+
+    struct values_reports reports = {{-1, -1, -1, -1}, 0, 0, 0};
+    EXPECT_OK(yk_producer_set_delivery_callback(producer, on_values_report, &reports));
+    EXPECT_OK(yk_producer_produce_values(producer, "other", 0, NULL, 0, data, lens, 4, &reports, -1, &produced));
+    CHECK(produced == 4);
+    EXPECT_OK(yk_producer_flush(producer, 10000));
+    CHECKF(reports.reports == 4 && reports.failed == 0 && reports.wrong_opaque == 0,
+           "%d reports, %d failed, %d with another opaque", reports.reports, reports.failed, reports.wrong_opaque);
+    for (int i = 0; i < 4; i++) {
+        long stored = stored_value_length(reports.offsets[i]);
+        CHECKF(stored == (long)lens[i], "value %d was stored with length %ld, not %ld", i, stored, (long)lens[i]);
+    }
+    yk_producer_free(producer);
+
+    /* A queue of three messages takes three of five, and says so. */
+    yk_config *config = NULL;
+    EXPECT_OK(yk_config_new(&config));
+    EXPECT_OK(yk_config_set(config, "linger_ms", "60000"));
+    EXPECT_OK(yk_config_set(config, "queue_max_messages", "3"));
+    EXPECT_OK(yk_producer_new(cluster, config, NULL, &producer));
+    yk_config_free(config);
+    int64_t five[5] = {1, 1, 1, 1, 0};
+    EXPECT_CODE(yk_producer_produce_values(producer, "mytopic", -1, (const uint8_t *)"k", 1, data, five, 5, NULL, 0,
+                                           &produced),
+                YK_ERROR_QUEUE_FULL, "yk_producer_produce_values", NULL, NULL);
+    CHECKF(produced == 3, "queued %zu of 5 with room for 3", produced);
+    CHECK(yk_producer_queue_length(producer) == 3);
+    size_t undelivered = COUNT_SENTINEL;
+    EXPECT_OK(yk_producer_close(producer, 10000, &undelivered));
+    CHECK(undelivered == 0);
+    EXPECT_CODE(yk_producer_produce_values(producer, "mytopic", -1, NULL, 0, data, five, 1, NULL, 0, &produced),
+                YK_ERROR_CLOSED_HANDLE, "yk_producer_produce_values", "closed", NULL);
+    CHECK(produced == 0);
+    yk_producer_free(producer);
+    group_end();
+}
+
 /*
  * docs/c-abi.md: a producer made before fork() is refused in the child at
  * once (YK_ERROR_WRONG_STATE naming fork), its free there returns, and a
@@ -490,6 +594,7 @@ int main(void)
         test_bad_lengths();
         test_produce_value_does_not_wait();
         test_null_and_empty_values();
+        test_produce_values();
         test_fork();
     }
     yk_cluster_config_free(cluster);

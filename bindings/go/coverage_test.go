@@ -16,6 +16,7 @@ var notBound = map[string]string{
 	"yk_consumer_config_add_metrics_dimension": "the metrics_dimensions option (ConsumerOptions.MetricsDimensions) sets the same dimensions",
 	"yk_producer_set_delivery_callback":        "reports come in batches (yk_producer_set_delivery_batch_callback): one C->Go call per poll",
 	"yk_producer_produce_value":                "Produce calls yk_producer_produce: a cgo call's cost does not grow with its arguments as ffi's does",
+	"yk_producer_produce_values":               "ProduceBatch takes each message's own topic, key, partition and headers in one cgo call (yk_go_produce_batch)",
 	"yk_consumer_group_next":                   "Next takes a batch of one (yk_consumer_group_next_batch) from a pooled library batch",
 	"yk_message_topic":                         "messages are read from yk_message_view, every field at once",
 	"yk_message_partition":                     "messages are read from yk_message_view, every field at once",

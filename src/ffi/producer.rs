@@ -349,6 +349,69 @@ pub unsafe extern "C" fn yk_producer_produce_with_headers(
     })
 }
 
+/// Queues `count` messages to `topic`, as `count` calls of
+/// `yk_producer_produce` with the same `partition`, `key`, `message_opaque`
+/// and `queue_wait_ms` would, in one call (librdkafka's
+/// `rd_kafka_produce_batch`): for bindings that pay for every crossing
+/// more than for the work, Ruby's ffi above all (BENCHMARKS.md, "Ruby
+/// binding").
+///
+/// The values lie end to end in `data`; `lens[i]` is the length of the
+/// `i`-th, or −1 for a null value (a tombstone). This layout asks a
+/// binding for one buffer and one array of lengths, where an array of
+/// `yk_bytes` would need a pointer into each of its strings. `data` may be
+/// NULL only when no length is above 0.
+///
+/// Every argument is checked before anything is queued: a NULL `lens`
+/// with a non-zero `count`, a length below −1, lengths adding up past
+/// `PTRDIFF_MAX`, or a `key_len` + length larger than `PTRDIFF_MAX` is
+/// `YK_ERROR_INVALID_ARGUMENT` naming it, with nothing queued. Then the
+/// messages are queued in order until one fails (the queue stayed full,
+/// an unknown topic, a message above `message_max_bytes`, ...): the call
+/// returns its error and the messages before it stay queued. `*produced`
+/// (when `produced` is not NULL) is how many were queued, on every
+/// return, so the value that failed is `values[*produced]`. `count` 0
+/// queues nothing and succeeds.
+#[no_mangle]
+pub unsafe extern "C" fn yk_producer_produce_values(
+    producer: *const yk_producer,
+    topic: *const c_char,
+    partition: i32,
+    key: *const u8,
+    key_len: usize,
+    data: *const u8,
+    lens: *const i64,
+    count: usize,
+    message_opaque: *mut c_void,
+    queue_wait_ms: i32,
+    produced: *mut usize,
+) -> ErrorCode {
+    if !produced.is_null() {
+        *produced = 0;
+    }
+    boundary(function_name!(), || {
+        let producer = handle(producer, "producer")?;
+        let message = CMessage::new(topic, partition, key, key_len, std::ptr::null(), 0, std::ptr::null(), 0)?;
+        let values = packed_values(data, lens, count, key_len)?;
+        let wait = queue_wait(queue_wait_ms)?;
+        let _entry = enter_handle(producer, function_name!())?;
+        for (i, value) in values.into_iter().enumerate() {
+            producer.producer.produce(
+                message.topic,
+                message.partition,
+                message.key,
+                value,
+                message_opaque as usize,
+                wait,
+            )?;
+            if !produced.is_null() {
+                *produced = i + 1;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Sends one message with record headers and returns once the broker
 /// acknowledged it, writing its offset to `*offset` when non-NULL.
 /// Arguments as for `yk_producer_produce_with_headers` (`partition` −1:
@@ -445,16 +508,7 @@ unsafe fn produce(
 ) -> Result<()> {
     let producer = handle(producer, "producer")?;
     let _entry = enter_handle(producer, function)?;
-    let wait = match queue_wait_ms {
-        0 => QueueWait::NoWait,
-        -1 => QueueWait::Forever,
-        ms if ms > 0 => QueueWait::Upto(Duration::from_millis(ms as u64)),
-        ms => {
-            return Err(Error::invalid_argument(format!(
-                "queue_wait_ms {ms} is not -1, 0 or positive"
-            )))
-        }
-    };
+    let wait = queue_wait(queue_wait_ms)?;
     producer.producer.produce_with_headers(
         message.topic,
         message.partition,
@@ -464,6 +518,80 @@ unsafe fn produce(
         message_opaque as usize,
         wait,
     )
+}
+
+/// `queue_wait_ms` of the asynchronous produce calls: 0 no wait, −1 until
+/// there is room, else up to that many milliseconds.
+fn queue_wait(queue_wait_ms: i32) -> Result<QueueWait> {
+    match queue_wait_ms {
+        0 => Ok(QueueWait::NoWait),
+        -1 => Ok(QueueWait::Forever),
+        ms if ms > 0 => Ok(QueueWait::Upto(Duration::from_millis(ms as u64))),
+        ms => Err(Error::invalid_argument(format!(
+            "queue_wait_ms {ms} is not -1, 0 or positive"
+        ))),
+    }
+}
+
+/// Borrows the `count` values of `yk_producer_produce_values`, laid end
+/// to end in `data` with their lengths in `lens` (−1: a null value), each
+/// checked with a key of `key_len` bytes as `yk_producer_produce` checks
+/// one.
+///
+/// # Safety
+/// `lens` is NULL or points at `count` lengths; `data` is NULL or valid
+/// for the sum of the lengths above 0.
+unsafe fn packed_values<'a>(
+    data: *const u8,
+    lens: *const i64,
+    count: usize,
+    key_len: usize,
+) -> Result<Vec<Option<&'a [u8]>>> {
+    let lens = c_slice(lens, count, "lens")?;
+    let mut total: usize = 0;
+    let mut ends = Vec::with_capacity(lens.len());
+    for (i, &len) in lens.iter().enumerate() {
+        let len = match len {
+            -1 => None,
+            len if len < 0 => {
+                return Err(Error::invalid_argument(format!(
+                    "lens[{i}] {len} is neither -1 nor a length"
+                )))
+            }
+            len => Some(usize::try_from(len).unwrap_or(usize::MAX)),
+        };
+        let value_len = len.unwrap_or(0);
+        check_message_length(key_len, value_len, BufferArgument::Packed(i))?;
+        total = total
+            .checked_add(value_len)
+            .filter(|total| *total <= MAX_LENGTH)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "lens[0..={i}] add up to more than any buffer can be ({MAX_LENGTH})"
+                ))
+            })?;
+        ends.push(len.map(|_| total));
+    }
+    if data.is_null() && total > 0 {
+        return Err(Error::invalid_argument(format!(
+            "data is NULL but lens add up to {total}"
+        )));
+    }
+    let mut start = 0;
+    Ok(ends
+        .into_iter()
+        .map(|end| {
+            end.map(|end| {
+                let value: &[u8] = if end == start {
+                    &[]
+                } else {
+                    std::slice::from_raw_parts(data.add(start), end - start)
+                };
+                start = end;
+                value
+            })
+        })
+        .collect())
 }
 
 /// Borrows `count` headers (NULL with 0: none). A name must be UTF-8 and
@@ -702,6 +830,8 @@ const MAX_LENGTH: usize = isize::MAX as usize;
 enum BufferArgument<'a> {
     Named(&'a str),
     Value(usize),
+    /// A value of `yk_producer_produce_values`, whose length is `lens[i]`.
+    Packed(usize),
     HeaderName(usize),
     HeaderValue(usize),
 }
@@ -711,6 +841,7 @@ impl BufferArgument<'_> {
         match self {
             BufferArgument::Named(name) => name.to_string(),
             BufferArgument::Value(i) => format!("values[{i}].data"),
+            BufferArgument::Packed(i) => format!("data (values[{i}])"),
             BufferArgument::HeaderName(i) => format!("headers[{i}].name"),
             BufferArgument::HeaderValue(i) => format!("headers[{i}].value"),
         }
@@ -719,6 +850,7 @@ impl BufferArgument<'_> {
     fn len(self) -> String {
         match self {
             BufferArgument::Value(i) => format!("values[{i}].len"),
+            BufferArgument::Packed(i) => format!("lens[{i}]"),
             other => format!("{}_len", other.data()),
         }
     }

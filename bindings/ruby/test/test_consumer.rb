@@ -5,13 +5,6 @@ require "timeout"
 
 # The plain and simple consumers, record headers, and the consumer's waits.
 class ConsumerTest < Minitest::Test
-  def fresh_topic(partitions)
-    topic = "ruby-consumer-#{Process.clock_gettime(Process::CLOCK_REALTIME, :nanosecond)}"
-    system(ENV.fetch("YK_CLUSTER_SH"), "kafka", "1", "topic", topic, partitions.to_s, out: File::NULL,
-                                                                                      exception: true)
-    topic
-  end
-
   def config(**options)
     YelpKafka::KafkaConsumerConfig.new("ruby-#{run_word}", cluster, offset_storage: "kafka", auto_offset_reset: "smallest",
                                                                     auto_commit_enable: false, api_version_caps: "ListOffsets:3",

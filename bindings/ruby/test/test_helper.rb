@@ -58,6 +58,14 @@ module ClusterHelpers
     YelpKafka::ClusterConfig.new("standard", "cluster#{n}", bootstrap(n))
   end
 
+  # A new topic of partitions on local cluster 1, this test's alone.
+  def fresh_topic(partitions)
+    topic = "ruby-#{Process.clock_gettime(Process::CLOCK_REALTIME, :nanosecond)}"
+    system(ENV.fetch("YK_CLUSTER_SH"), "kafka", "1", "topic", topic, partitions.to_s, out: File::NULL,
+                                                                                      exception: true)
+    topic
+  end
+
   # A word unique to this test run, to tell its messages from earlier runs'.
   def run_word
     "#{name}-#{Process.clock_gettime(Process::CLOCK_REALTIME, :nanosecond)}"

@@ -84,6 +84,46 @@ class ProducerTest < Minitest::Test
     assert(records.all? { |r| r.partition == 1 && r.key == "k" })
   end
 
+  # produce_batch hands the library the values' bytes as they are, whatever
+  # their encodings, with nil a null value and "" an empty one, as
+  # librdkafka reads them back (kcat's %S is -1 for a null value).
+  def test_produce_batch_sends_bytes_nulls_and_empty_values_as_they_are
+    topic = fresh_topic(1)
+    p = producer
+    values = ["caf\u00e9", nil, "", "\xff\x00\n".b, "plain"]
+    assert_equal 5, p.produce_batch(topic, values, key: "k")
+    p.flush(10)
+    out, status = Open3.capture2("kcat", "-C", "-b", bootstrap.join(","), "-t", topic, "-o", "beginning", "-e", "-q",
+                                 "-f", "%S %s\n", binmode: true)
+    assert status.success?
+    stored = []
+    until out.empty?
+      length, rest = out.split(/ /, 2)
+      length = Integer(length)
+      stored << (length.negative? ? nil : rest.byteslice(0, length))
+      out = rest.byteslice([length, 0].max + 1..)
+    end
+    assert_equal values.map { |v| v&.b }, stored
+  end
+
+  # A batch meeting a full queue waits for room value by value with
+  # queue_wait and queues all of them in order; with queue_wait 0 it stops
+  # at the first value without room, naming it, the values before queued.
+  def test_produce_batch_waits_for_room_or_stops_where_the_queue_is_full
+    word = run_word
+    waiting = producer(linger_ms: 1, queue_max_messages: 3)
+    values = Array.new(20) { |i| "#{word} #{i}" }
+    assert_equal 20, waiting.produce_batch("mytopic", values, partition: 0, queue_wait: 10)
+    waiting.flush(10)
+    assert_equal values, read_topic("mytopic", word).map(&:value)
+
+    full = producer(linger_ms: 60_000, queue_max_messages: 3)
+    full.send_messages("mytopic", "metadata first")
+    error = assert_raises(YelpKafka::QueueFullError) { full.produce_batch("mytopic", values, queue_wait: 0) }
+    assert_includes error.message, "values[3]"
+    assert_equal 3, full.queue_length
+  end
+
   # on_delivery_batch hands over the reports of the messages that failed:
   # here the broker refuses a produce request (MESSAGE_TOO_LARGE, not
   # retried), then takes the next one.

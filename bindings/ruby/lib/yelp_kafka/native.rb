@@ -100,6 +100,11 @@ module YelpKafka
                     %i[pointer string int32 buffer_in size_t buffer_in size_t pointer int32], :yk_error
     # The same for a value alone, which never waits.
     attach_function :yk_producer_produce_value, %i[pointer string buffer_in size_t], :yk_error
+    # Many values to one topic in one call (Producer#produce_batch), only
+    # with queue_wait_ms 0 and to a topic reached before, as above.
+    attach_function :yk_producer_produce_values,
+                    %i[pointer string int32 buffer_in size_t buffer_in buffer_in size_t pointer int32 pointer],
+                    :yk_error
     attach_function :yk_producer_produce_with_headers,
                     %i[pointer string int32 pointer size_t pointer size_t pointer size_t pointer int32],
                     :yk_error, blocking: true
