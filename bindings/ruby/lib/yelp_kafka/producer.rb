@@ -307,7 +307,12 @@ module YelpKafka
     # struct yk_delivery_report read as 64-bit words, one call per batch:
     # the error code and the Kafka code share the second word, the 32-bit
     # partition is the low half of the fourth (little-endian).
-    REPORT_WORDS = Native::DeliveryReport.size / 8
+    REPORT_BYTES = Native::DeliveryReport.size
+    REPORT_WORDS = REPORT_BYTES / 8
+    # unpack formats of the reports' error codes: the first report's, then
+    # each next one's, REPORT_BYTES further on.
+    ERROR_CODE_FIRST = "x#{Native::DeliveryReport.offset_of(:error)}L"
+    ERROR_CODE_NEXT = "x#{REPORT_BYTES - 4}L"
     # What #on_delivery_batch receives when no message failed.
     NO_REPORTS = [].freeze
 
@@ -354,6 +359,11 @@ module YelpKafka
         on_batch = @on_delivery_batch
         return if on_delivery.nil? && on_batch.nil? && @pending.empty?
 
+        if on_delivery.nil? && @pending.empty? && all_delivered?(reports, count)
+          on_batch.call(count, NO_REPORTS)
+          return
+        end
+
         words = reports.get_array_of_int64(0, count * REPORT_WORDS)
         size = words.size
         failed = NO_REPORTS
@@ -392,6 +402,15 @@ module YelpKafka
         # rubocop:enable Style/NumericPredicate
         on_batch&.call(count - failed.size, failed)
       end
+    end
+
+    # Whether none of count reports failed: with no #on_delivery block and
+    # no opaque to hand back, that is all #deliver needs to know, read as
+    # the reports' error codes (32 bits at byte 8 of each) in one unpack
+    # and summed, where reading every word costs about three times as
+    # much per report.
+    def all_delivered?(reports, count)
+      reports.get_bytes(0, count * REPORT_BYTES).unpack(ERROR_CODE_FIRST + (ERROR_CODE_NEXT * (count - 1))).sum.zero?
     end
 
     # The exception for code, which stopped #produce_batch at values[index].
