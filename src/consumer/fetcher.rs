@@ -152,13 +152,18 @@ impl Fetcher {
         }
     }
 
-    /// Fetches `partition` from `position` on, as assignment `assignment`
-    /// (replacing an earlier assignment of it).
-    pub fn assign(&self, partition: TopicPartition, assignment: u64, position: i64) {
-        self.shared
-            .lock()
-            .partitions
-            .insert(partition, PartitionFetch::new(assignment, position));
+    /// Fetches each partition from its position on, as its assignment
+    /// (replacing an earlier assignment of it), all of them from the same
+    /// fetch on: a fetch that went out between two of them would ask for
+    /// the first ones alone, and serve them again before the others once.
+    pub fn assign(&self, partitions: impl IntoIterator<Item = (TopicPartition, u64, i64)>) {
+        let mut state = self.shared.lock();
+        for (partition, assignment, position) in partitions {
+            state
+                .partitions
+                .insert(partition, PartitionFetch::new(assignment, position));
+        }
+        drop(state);
         self.shared.wake.notify_one();
     }
 

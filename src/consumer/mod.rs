@@ -654,13 +654,15 @@ impl Consumer {
     fn start_partitions(&self, fetcher: &Fetcher, partitions: &[TopicPartition]) -> Result<()> {
         let starts = engine::block_on(self.start_positions(partitions))??;
         let mut state = self.shared.lock();
+        let mut assigned = Vec::with_capacity(partitions.len());
         for partition in partitions {
             let (position, committed) = starts[partition];
             let assignment = NEXT_ASSIGNMENT.fetch_add(1, Ordering::Relaxed);
             state.drop_current(partition);
             state.tracker.track(partition.clone(), assignment, position, committed);
-            fetcher.assign(partition.clone(), assignment, position);
+            assigned.push((partition.clone(), assignment, position));
         }
+        fetcher.assign(assigned);
         Ok(())
     }
 
