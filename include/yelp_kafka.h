@@ -1998,8 +1998,8 @@ enum yk_error yk_producer_produce_with_headers(const struct yk_producer *produce
  * an unknown topic, a message above `message_max_bytes`, ...): the call
  * returns its error and the messages before it stay queued. `*produced`
  * (when `produced` is not NULL) is how many were queued, on every
- * return, so the value that failed is `values[*produced]`. `count` 0
- * queues nothing and succeeds.
+ * return, so the message that failed is the one of `lens[*produced]`.
+ * `count` 0 queues nothing and succeeds.
  */
 enum yk_error yk_producer_produce_values(const struct yk_producer *producer,
                                          const char *topic,

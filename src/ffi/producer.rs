@@ -370,8 +370,8 @@ pub unsafe extern "C" fn yk_producer_produce_with_headers(
 /// an unknown topic, a message above `message_max_bytes`, ...): the call
 /// returns its error and the messages before it stay queued. `*produced`
 /// (when `produced` is not NULL) is how many were queued, on every
-/// return, so the value that failed is `values[*produced]`. `count` 0
-/// queues nothing and succeeds.
+/// return, so the message that failed is the one of `lens[*produced]`.
+/// `count` 0 queues nothing and succeeds.
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_produce_values(
     producer: *const yk_producer,
