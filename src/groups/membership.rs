@@ -21,6 +21,7 @@ use crate::kafka::group_member::{GroupMemberSettings, KafkaGroupMember, MemberEv
 use crate::kafka::member_status::HolderWaker;
 use crate::kafka::KafkaCluster;
 use crate::set_partitioner::{layout, Instruction, SetPartitioner, SetPartitionerSettings};
+pub(crate) use crate::set_partitioner::{StandingVouch, Vouch};
 use crate::topic_partition::{Topic, TopicPartition};
 
 /// How often the partition set is read from Kafka again.
@@ -114,11 +115,25 @@ pub(crate) trait Balancer: Send + Sync {
     /// life then), and with `Continue` whether it may hand out messages
     /// then ([`Balancer::may_deliver_at`]), both under one lock: the
     /// question the holder asks before every message. An `Acquire` is
-    /// given once per acquisition.
-    fn step_vouched(&self, now: Instant) -> (Step, bool);
+    /// given once per acquisition. A `Vouch::Until` answers the same
+    /// question for later times too, for as long as
+    /// [`Balancer::vouch_stands`] says so: a holder may keep it and ask
+    /// that instead, until it no longer holds.
+    fn step_vouched(&self, now: Instant) -> (Step, Vouch);
     /// [`Balancer::step_vouched`] without the answer about handing out.
     fn step(&self, now: Instant) -> Step {
         self.step_vouched(now).0
+    }
+    /// Whether `standing`, from this balancer's `Vouch::Until`, still
+    /// stands at `now`, a time the holder read just before: then
+    /// [`Balancer::step_vouched`] would answer `Continue` and vouch for
+    /// `now`, so the holder may hand out messages without asking it. When
+    /// not, the holder asks [`Balancer::step_vouched`] again. Only the
+    /// ZooKeeper partitioner gives standing answers (it checks them
+    /// without a lock); a member of Kafka's group does not, since each
+    /// question is the holder's sign of life, recorded under its lock.
+    fn vouch_stands(&self, _standing: &StandingVouch, _now: Instant) -> bool {
+        false
     }
     /// The holder gave up `released` after a `Step::Release` or a
     /// `Step::ReleaseSome`.
@@ -154,7 +169,7 @@ pub(crate) trait Balancer: Send + Sync {
 }
 
 impl Balancer for SetPartitioner {
-    fn step_vouched(&self, now: Instant) -> (Step, bool) {
+    fn step_vouched(&self, now: Instant) -> (Step, Vouch) {
         let (instruction, vouched) = SetPartitioner::instruction_vouched(self, now);
         let step = match instruction {
             Instruction::Continue => Step::Continue,
@@ -166,6 +181,10 @@ impl Balancer for SetPartitioner {
             Instruction::Fail(error) => Step::Fail(error),
         };
         (step, vouched)
+    }
+
+    fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
+        SetPartitioner::vouch_stands(self, standing, now)
     }
 
     /// The partitioner only ever asks for every partition.
@@ -216,9 +235,9 @@ impl From<MemberEvent> for Step {
 }
 
 impl Balancer for KafkaGroupMember {
-    fn step_vouched(&self, now: Instant) -> (Step, bool) {
+    fn step_vouched(&self, now: Instant) -> (Step, Vouch) {
         let (event, vouched) = self.event(now);
-        (event.into(), vouched)
+        (event.into(), if vouched { Vouch::At } else { Vouch::No })
     }
 
     fn released(&self, released: Released<'_>) {
@@ -260,9 +279,9 @@ impl Balancer for KafkaGroupMember {
 }
 
 impl Balancer for ConsumerGroupMember {
-    fn step_vouched(&self, now: Instant) -> (Step, bool) {
+    fn step_vouched(&self, now: Instant) -> (Step, Vouch) {
         let (event, vouched) = self.event(now);
-        (event.into(), vouched)
+        (event.into(), if vouched { Vouch::At } else { Vouch::No })
     }
 
     fn released(&self, released: Released<'_>) {
