@@ -410,11 +410,14 @@ impl ConsumerGroup {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// `Ok` once started and until stopped. Checked by `next` and
+    /// `task_done` for every message: the check is inlined, the error made
+    /// out of line.
+    #[inline]
     fn started(&self) -> Result<()> {
         match self.lifecycle() {
             Lifecycle::Started => Ok(()),
-            Lifecycle::New => Err(Error::new(ErrorCode::WrongState, "the group is not started")),
-            Lifecycle::Stopped => Err(stopped()),
+            lifecycle => Err(not_started(lifecycle)),
         }
     }
 
@@ -694,6 +697,15 @@ impl Drop for ConsumerGroup {
     /// after the application's opaque is gone (docs/metrics.md).
     fn drop(&mut self) {
         self.metrics.release();
+    }
+}
+
+/// Why a call needs a started group, in `lifecycle`.
+#[cold]
+fn not_started(lifecycle: Lifecycle) -> Error {
+    match lifecycle {
+        Lifecycle::New => Error::new(ErrorCode::WrongState, "the group is not started"),
+        Lifecycle::Started | Lifecycle::Stopped => stopped(),
     }
 }
 
