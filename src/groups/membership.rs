@@ -21,8 +21,8 @@ use crate::kafka::group_member::{GroupMemberSettings, KafkaGroupMember, MemberEv
 use crate::kafka::member_status::HolderWaker;
 use crate::kafka::KafkaCluster;
 use crate::set_partitioner::{layout, Instruction, SetPartitioner, SetPartitionerSettings};
-pub(crate) use crate::set_partitioner::{StandingVouch, Vouch};
 use crate::topic_partition::{Topic, TopicPartition};
+pub(crate) use crate::vouch::{StandingVouch, Vouch};
 
 /// How often the partition set is read from Kafka again.
 pub const PARTITIONS_REFRESH: Duration = Duration::from_secs(120);
@@ -128,13 +128,12 @@ pub(crate) trait Balancer: Send + Sync {
     /// stands at `now`, a time the holder read just before: then
     /// [`Balancer::step_vouched`] would answer `Continue` and vouch for
     /// `now`, so the holder may hand out messages without asking it. When
-    /// not, the holder asks [`Balancer::step_vouched`] again. Only the
-    /// ZooKeeper partitioner gives standing answers (it checks them
-    /// without a lock); a member of Kafka's group does not, since each
-    /// question is the holder's sign of life, recorded under its lock.
-    fn vouch_stands(&self, _standing: &StandingVouch, _now: Instant) -> bool {
-        false
-    }
+    /// not, the holder asks [`Balancer::step_vouched`] again. Checked
+    /// without a lock ([`crate::vouch::ChangeCount`]). A member of Kafka's
+    /// group lets a standing answer stand for a few milliseconds at most,
+    /// since the holder's questions under its lock are its sign of life
+    /// ([`crate::kafka::member_status::SIGN_OF_LIFE_LAG`]).
+    fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool;
     /// The holder gave up `released` after a `Step::Release` or a
     /// `Step::ReleaseSome`.
     fn released(&self, released: Released<'_>);
@@ -236,8 +235,8 @@ impl From<MemberEvent> for Step {
 
 impl Balancer for KafkaGroupMember {
     fn step_vouched(&self, now: Instant) -> (Step, Vouch) {
-        let (event, vouched) = self.event(now);
-        (event.into(), if vouched { Vouch::At } else { Vouch::No })
+        let (event, vouch) = self.event(now);
+        (event.into(), vouch)
     }
 
     fn released(&self, released: Released<'_>) {
@@ -254,6 +253,10 @@ impl Balancer for KafkaGroupMember {
 
     fn wait(&self, timeout: Duration) {
         KafkaGroupMember::wait(self, timeout)
+    }
+
+    fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
+        KafkaGroupMember::vouch_stands(self, standing, now)
     }
 
     fn wake_holder_with(&self, waker: HolderWaker) {
@@ -280,8 +283,8 @@ impl Balancer for KafkaGroupMember {
 
 impl Balancer for ConsumerGroupMember {
     fn step_vouched(&self, now: Instant) -> (Step, Vouch) {
-        let (event, vouched) = self.event(now);
-        (event.into(), if vouched { Vouch::At } else { Vouch::No })
+        let (event, vouch) = self.event(now);
+        (event.into(), vouch)
     }
 
     fn released(&self, released: Released<'_>) {
@@ -298,6 +301,10 @@ impl Balancer for ConsumerGroupMember {
 
     fn wait(&self, timeout: Duration) {
         ConsumerGroupMember::wait(self, timeout)
+    }
+
+    fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
+        ConsumerGroupMember::vouch_stands(self, standing, now)
     }
 
     fn wake_holder_with(&self, waker: HolderWaker) {

@@ -30,14 +30,14 @@
 //! status lock each time, the partitioner gives that answer a standing
 //! form ([`StandingVouch`]: the status's change count when it answered,
 //! and the end of the trust window), and counts every change of the status
-//! that can alter the answer in an atomic ([`SetPartitioner::vouch_stands`]).
-//! The holder that keeps the standing answer asks again under the lock as
-//! soon as anything changed or the window's end passed.
+//! that can alter the answer ([`crate::vouch::ChangeCount`],
+//! [`SetPartitioner::vouch_stands`]). The holder that keeps the standing
+//! answer asks again under the lock as soon as anything changed or the
+//! window's end passed.
 
 pub mod layout;
 mod member;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,8 @@ use tokio::task::JoinHandle;
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::sync::{wait_for_change, Locking};
+use crate::vouch::ChangeCount;
+pub use crate::vouch::{StandingVouch, Vouch};
 use crate::zk;
 
 /// How a member joins: where, as whom, and its timings.
@@ -93,37 +95,6 @@ pub enum Instruction {
     Fail(Error),
 }
 
-/// The partitioner's word on handing out messages, given with a
-/// `Continue` ([`SetPartitioner::instruction_vouched`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Vouch {
-    /// The holder may not hand out messages at the time it asked about.
-    No,
-    /// It may at the time it asked about; for a later time it asks again.
-    At,
-    /// It may at the time it asked about, and at any later time for which
-    /// [`SetPartitioner::vouch_stands`] holds.
-    Until(StandingVouch),
-}
-
-impl Vouch {
-    /// Whether the holder may hand out messages at the time it asked about.
-    pub fn vouched(&self) -> bool {
-        !matches!(self, Vouch::No)
-    }
-}
-
-/// A "Continue, and hand out messages until `until`" answer that the
-/// holder may keep instead of asking again under the lock: it stands
-/// while the status has not changed since (`changes`, see
-/// [`Shared::changes`]) and the time is before `until`, the end of the
-/// trust in the confirmation it was given with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StandingVouch {
-    changes: u64,
-    until: Instant,
-}
-
 /// What the engine side and the holder share.
 struct Status {
     state: PartitionState,
@@ -143,13 +114,10 @@ struct Status {
 
 pub(crate) struct Shared {
     status: Mutex<Status>,
-    /// Counts the changes of `status`: every change adds one, under the
-    /// lock, before the lock goes (all except the holder's own taking of
-    /// an `Acquire`, see [`SetPartitioner::instruction_vouched`]), so a
-    /// holder that reads the same count as when it was given a
-    /// [`StandingVouch`] knows that no change has reached the status's
-    /// readers since (see [`Shared::change`]).
-    changes: AtomicU64,
+    /// Counts the changes of `status` (all but the holder's own taking of
+    /// an `Acquire`, see [`SetPartitioner::instruction_vouched`]): every
+    /// change goes through [`Shared::change`].
+    changes: ChangeCount,
     /// Wakes the holder when `status` changes.
     status_changed: Condvar,
     /// Bumped when the partition set changes.
@@ -180,7 +148,7 @@ impl Shared {
                 partitions,
                 confirmed_at,
             }),
-            changes: AtomicU64::new(0),
+            changes: ChangeCount::new(),
             status_changed: Condvar::new(),
             set_version,
             releases,
@@ -194,32 +162,13 @@ impl Shared {
         self.status.locked()
     }
 
-    /// The status, to change: counts the change first, while the lock is
-    /// held. A standing answer is checked without the lock by reading the
-    /// count alone ([`SetPartitioner::vouch_stands`]); nothing else of the
-    /// status is read without the lock. Any reader that sees this change
-    /// takes the lock after this guard drops, and the count was raised
-    /// before, so from then on no standing answer given before the change
-    /// holds: the holder asks again under the lock. The count is raised
-    /// with `Release` and read with `Acquire`, so a holder that reads the
-    /// new count and then takes the lock sees the change too. The holder
-    /// that reads the old count concurrently with the change answers as if
-    /// it had asked just before it, as the lock would have let it.
+    /// The status, to change: the change is counted first, while the lock
+    /// is held, so that no standing answer given before it stands once it
+    /// can be seen ([`ChangeCount`] argues the ordering).
     fn change(&self) -> MutexGuard<'_, Status> {
         let mut status = self.lock();
-        self.count_change(&mut status);
+        self.changes.count(&mut status);
         status
-    }
-
-    /// Counts a change about to be made through `status`, the lock held
-    /// (see [`Shared::change`]).
-    fn count_change(&self, _status: &mut MutexGuard<'_, Status>) {
-        self.changes.fetch_add(1, Ordering::Release);
-    }
-
-    /// The count of changes (see [`Shared::change`]), read by the holder.
-    fn changes(&self) -> u64 {
-        self.changes.load(Ordering::Acquire)
     }
 
     fn update(&self, change: impl FnOnce(&mut Status)) {
@@ -348,13 +297,8 @@ impl SetPartitioner {
         if !matches!(instruction, Instruction::Continue) || !self.vouches(&status, now) {
             return (instruction, Vouch::No);
         }
-        // Read under the lock, so the count is the one of the status just read.
-        let changes = self.shared.changes();
-        let vouch = match self.shared.trusted_until(&status) {
-            Some(until) => Vouch::Until(StandingVouch { changes, until }),
-            None => Vouch::At,
-        };
-        (instruction, vouch)
+        let until = self.shared.trusted_until(&status);
+        (instruction, self.shared.changes.standing(&status, until))
     }
 
     /// Whether `standing`, given by this partitioner's
@@ -362,11 +306,11 @@ impl SetPartitioner {
     /// time the holder read just before): the status has not changed since
     /// it was given, and the confirmation it was given with is still
     /// trusted then. Then asking again would answer `Continue` and vouch
-    /// for `now` too. Reads one atomic, no lock (see [`Shared::change`]).
+    /// for `now` too. Reads one atomic, no lock ([`ChangeCount`]).
     /// Confirmations since only lengthen the trust, so an end of trust
     /// read earlier is never later than the current one.
     pub fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
-        now < standing.until && self.shared.changes() == standing.changes
+        self.shared.changes.stands(standing, now)
     }
 
     fn instruction_in(status: &mut Status) -> Instruction {
@@ -469,7 +413,7 @@ impl SetPartitioner {
         let mut current = status.partitions.clone();
         current.sort();
         if current != partitions {
-            self.shared.count_change(&mut status);
+            self.shared.changes.count(&mut status);
             status.partitions = partitions;
             drop(status);
             self.shared.set_version.send_modify(|version| *version += 1);
@@ -580,32 +524,33 @@ mod tests {
         assert_eq!(partitioner.instruction_vouched(now), (Instruction::Continue, Vouch::No));
     }
 
+    /// What the locked question answers after an event.
+    #[derive(Debug)]
+    enum Expected {
+        /// This instruction, vouching for nothing.
+        Unvouched(Instruction),
+        /// `Continue` with a new standing answer.
+        VouchedAgain,
+    }
+
     /// After `event`, the standing answer given before it no longer stands,
     /// and asking under the lock answers `expected`.
-    fn assert_event_ends_standing(event: &str, change: impl FnOnce(&SetPartitioner), expected: (Instruction, Vouch)) {
+    fn assert_event_ends_standing(event: &str, change: impl FnOnce(&SetPartitioner), expected: Expected) {
         let now = Instant::now();
         let (partitioner, standing) = acquired(now);
         change(&partitioner);
         assert!(!partitioner.vouch_stands(&standing, now), "{event}: still stands");
         let answer = partitioner.instruction_vouched(now);
-        match (&answer, &expected) {
-            // A new standing answer after the change, never the old one.
-            ((Instruction::Continue, Vouch::Until(new)), (Instruction::Continue, Vouch::Until(_))) => {
-                assert_ne!(*new, standing, "{event}")
-            }
-            _ => assert_eq!(answer, expected, "{event}"),
+        match expected {
+            Expected::Unvouched(instruction) => assert_eq!(answer, (instruction, Vouch::No), "{event}"),
+            Expected::VouchedAgain => match answer {
+                (Instruction::Continue, Vouch::Until(new)) => {
+                    assert_ne!(new, standing, "{event}: the old answer again");
+                    assert!(partitioner.vouch_stands(&new, now), "{event}");
+                }
+                other => panic!("{event}: answered {other:?}"),
+            },
         }
-    }
-
-    /// Any `Until`, for the answers after a change that still vouch.
-    fn vouched_again() -> (Instruction, Vouch) {
-        (
-            Instruction::Continue,
-            Vouch::Until(StandingVouch {
-                changes: 0,
-                until: Instant::now(),
-            }),
-        )
     }
 
     #[test]
@@ -613,7 +558,7 @@ mod tests {
         assert_event_ends_standing(
             "suspended",
             |partitioner| partitioner.shared.suspend(true),
-            (Instruction::Continue, Vouch::No),
+            Expected::Unvouched(Instruction::Continue),
         );
     }
 
@@ -622,7 +567,7 @@ mod tests {
         assert_event_ends_standing(
             "resumed",
             |partitioner| partitioner.shared.suspend(false),
-            vouched_again(),
+            Expected::VouchedAgain,
         );
     }
 
@@ -631,7 +576,7 @@ mod tests {
         assert_event_ends_standing(
             "release",
             |partitioner| partitioner.shared.set_state(PartitionState::Release),
-            (Instruction::Release, Vouch::No),
+            Expected::Unvouched(Instruction::Release),
         );
     }
 
@@ -644,7 +589,7 @@ mod tests {
                 assert_eq!(partitioner.instruction(), Instruction::Release);
                 partitioner.released();
             },
-            (Instruction::Continue, Vouch::No),
+            Expected::Unvouched(Instruction::Continue),
         );
     }
 
@@ -653,7 +598,7 @@ mod tests {
         assert_event_ends_standing(
             "allocating",
             |partitioner| partitioner.shared.set_state(PartitionState::Allocating),
-            (Instruction::Continue, Vouch::No),
+            Expected::Unvouched(Instruction::Continue),
         );
     }
 
@@ -662,7 +607,7 @@ mod tests {
         assert_event_ends_standing(
             "acquired",
             |partitioner| partitioner.shared.acquired(names(&["t-1"])),
-            (Instruction::Acquire(names(&["t-1"])), Vouch::No),
+            Expected::Unvouched(Instruction::Acquire(names(&["t-1"]))),
         );
     }
 
@@ -672,7 +617,7 @@ mod tests {
         assert_event_ends_standing(
             "failed",
             |partitioner| partitioner.shared.fail(error.clone()),
-            (Instruction::Fail(error.clone()), Vouch::No),
+            Expected::Unvouched(Instruction::Fail(error.clone())),
         );
     }
 
@@ -680,11 +625,12 @@ mod tests {
     fn a_confirmation_ends_the_standing_vouch_for_a_longer_one() {
         let now = Instant::now();
         let (partitioner, standing) = acquired(now);
-        let later = now + Duration::from_secs(1);
-        partitioner.shared.confirm(later);
+        partitioner.shared.confirm(now + Duration::from_secs(1));
         assert!(!partitioner.vouch_stands(&standing, now));
+        let old_end = now + SESSION_TIMEOUT * 2 / 3;
+        assert!(!partitioner.vouch_stands(&standing, old_end - Duration::from_nanos(1)));
         match partitioner.instruction_vouched(now) {
-            (Instruction::Continue, Vouch::Until(new)) => assert!(new.until > standing.until),
+            (Instruction::Continue, Vouch::Until(new)) => assert!(partitioner.vouch_stands(&new, old_end)),
             other => panic!("a confirmed partitioner answered {other:?}"),
         }
     }
@@ -702,7 +648,7 @@ mod tests {
                     .update_partitions(names(&["t-0", "t-1", "t-2"]))
                     .expect("new set")
             },
-            vouched_again(),
+            Expected::VouchedAgain,
         );
     }
 
