@@ -114,9 +114,10 @@ struct Status {
 
 pub(crate) struct Shared {
     status: Mutex<Status>,
-    /// Counts the changes of `status` (all but the holder's own taking of
-    /// an `Acquire`, see [`SetPartitioner::instruction_vouched`]): every
-    /// change goes through [`Shared::change`].
+    /// Counts the changes of `status`, all but the holder's own taking of
+    /// an `Acquire` (see [`SetPartitioner::instruction_vouched`]): through
+    /// [`Shared::change`], or under the lock already held
+    /// ([`SetPartitioner::update_partitions`]).
     changes: ChangeCount,
     /// Wakes the holder when `status` changes.
     status_changed: Condvar,
