@@ -40,6 +40,7 @@ mod sync;
 #[doc(hidden)]
 pub mod test_support;
 mod topic_partition;
+pub(crate) mod vouch;
 pub(crate) mod wakeup;
 pub(crate) mod zk;
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::consumer::{Consumer, ConsumerConfig, Message, Subscription};
 use crate::error::{Error, ErrorCode, Result};
 use crate::groups::membership::{check_group_topics, join_group, partition_set, PartitionerGate, PARTITIONS_REFRESH};
-use crate::groups::membership::{Balancer, Released, Step};
+use crate::groups::membership::{Balancer, Released, StandingVouch, Step, Vouch};
 use crate::groups::metrics::{FetchMetrics, GroupMetric};
 use crate::metrics::{MetricsRecorder, MetricsResponder};
 use crate::set_partitioner::layout;
@@ -72,6 +72,10 @@ struct GroupState {
     /// vouching for the partitions (a pause during the wait): handed out
     /// once it vouches again, dropped with a release.
     withheld: Option<Message>,
+    /// The partitioner's last answer, "Continue, and hand out messages",
+    /// in the standing form it gave it: while it stands, `refresh` need
+    /// not ask again ([`Balancer::vouch_stands`]).
+    standing_vouch: Option<StandingVouch>,
     /// When the partition set is read from Kafka again.
     next_partitions_refresh: Instant,
     force_partitions_refresh: bool,
@@ -111,6 +115,7 @@ impl ConsumerGroup {
                 unassigned: None,
                 failure: None,
                 withheld: None,
+                standing_vouch: None,
                 next_partitions_refresh: Instant::now(),
                 force_partitions_refresh: true,
             }),
@@ -370,6 +375,7 @@ impl ConsumerGroup {
                 return Ok(());
             }
             state.withheld = None;
+            state.standing_vouch = None;
             (
                 state.partitioner.take(),
                 std::mem::take(&mut state.held),
@@ -404,11 +410,14 @@ impl ConsumerGroup {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// `Ok` once started and until stopped. Checked by `next` and
+    /// `task_done` for every message: the check is inlined, the error made
+    /// out of line.
+    #[inline]
     fn started(&self) -> Result<()> {
         match self.lifecycle() {
             Lifecycle::Started => Ok(()),
-            Lifecycle::New => Err(Error::new(ErrorCode::WrongState, "the group is not started")),
-            Lifecycle::Stopped => Err(stopped()),
+            lifecycle => Err(not_started(lifecycle)),
         }
     }
 
@@ -456,12 +465,34 @@ impl ConsumerGroup {
     /// pending. Returns whether messages may be handed out ([`deliverable`])
     /// at the time the partitioner last answered, which answers that with
     /// its step: `now` when there was nothing to do, otherwise a time read
-    /// after acting, since time passed meanwhile.
+    /// after acting, since time passed meanwhile. When there is nothing to
+    /// do and the partitioner's last answer still stands at `now` (nothing
+    /// changed since, and its trust reaches past `now`), that answer is the
+    /// one it would give: it is not asked again ([`Balancer::vouch_stands`]).
     fn refresh(&self, state: &mut GroupState, handler: &mut dyn RebalanceHandler, now: Instant) -> Result<bool> {
         if let Some(failure) = &state.failure {
             return Err(failure.clone());
         }
         self.started()?;
+        let nothing_to_do =
+            !state.force_partitions_refresh && now < state.next_partitions_refresh && state.unassigned.is_none();
+        if nothing_to_do {
+            if let (Some(standing), Some(partitioner)) = (&state.standing_vouch, &state.partitioner) {
+                if partitioner.vouch_stands(standing, now) {
+                    return Ok(settled(state));
+                }
+            }
+        }
+        self.follow(state, handler, now)
+    }
+
+    /// [`ConsumerGroup::refresh`] past its checks: refreshes the partition
+    /// set when due at `now`, assigns what is left to assign, then asks
+    /// the partitioner and acts on its answers until it says `Continue`.
+    /// Kept out of `refresh`, so that the check made before every message
+    /// does not pay for this one's frame.
+    #[inline(never)]
+    fn follow(&self, state: &mut GroupState, handler: &mut dyn RebalanceHandler, now: Instant) -> Result<bool> {
         let mut acted = false;
         if state.force_partitions_refresh || now >= state.next_partitions_refresh {
             acted = true;
@@ -475,7 +506,7 @@ impl ConsumerGroup {
                 Err(error) => return Err(self.fail(state, error)),
             }
         }
-        if let Some(partitions) = state.unassigned.clone() {
+        if let Some(partitions) = state.unassigned.take() {
             acted = true;
             self.assign(state, partitions, handler)?;
         }
@@ -484,13 +515,19 @@ impl ConsumerGroup {
         // answer about handing out and its member's sign of life take.
         let mut now = if acted { Instant::now() } else { now };
         loop {
-            let (step, vouched) = state
+            let (step, vouch) = state
                 .partitioner
                 .as_ref()
                 .expect("a started group has a partitioner")
                 .step_vouched(now);
+            // Kept only with a `Continue` that vouches; any other answer
+            // comes without one, and the next refresh asks again.
+            state.standing_vouch = match vouch {
+                Vouch::Until(standing) => Some(standing),
+                Vouch::No | Vouch::At => None,
+            };
             match step {
-                Step::Continue => return Ok(vouched && settled(state)),
+                Step::Continue => return Ok(vouch.vouched() && settled(state)),
                 Step::Acquire(partitions) => self.assign(state, partitions, handler)?,
                 Step::Release => self.release(state, handler)?,
                 Step::ReleaseSome(partitions) => self.release_some(state, &partitions, handler)?,
@@ -600,6 +637,7 @@ impl ConsumerGroup {
         let error = error.with_code(code);
         state.failure = Some(error.clone());
         state.withheld = None;
+        state.standing_vouch = None;
         error
     }
 
@@ -659,6 +697,15 @@ impl Drop for ConsumerGroup {
     /// after the application's opaque is gone (docs/metrics.md).
     fn drop(&mut self) {
         self.metrics.release();
+    }
+}
+
+/// Why a call needs a started group, in `lifecycle`.
+#[cold]
+fn not_started(lifecycle: Lifecycle) -> Error {
+    match lifecycle {
+        Lifecycle::New => Error::new(ErrorCode::WrongState, "the group is not started"),
+        Lifecycle::Started | Lifecycle::Stopped => stopped(),
     }
 }
 

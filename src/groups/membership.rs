@@ -22,6 +22,7 @@ use crate::kafka::member_status::HolderWaker;
 use crate::kafka::KafkaCluster;
 use crate::set_partitioner::{layout, Instruction, SetPartitioner, SetPartitionerSettings};
 use crate::topic_partition::{Topic, TopicPartition};
+pub(crate) use crate::vouch::{StandingVouch, Vouch};
 
 /// How often the partition set is read from Kafka again.
 pub const PARTITIONS_REFRESH: Duration = Duration::from_secs(120);
@@ -114,12 +115,25 @@ pub(crate) trait Balancer: Send + Sync {
     /// life then), and with `Continue` whether it may hand out messages
     /// then ([`Balancer::may_deliver_at`]), both under one lock: the
     /// question the holder asks before every message. An `Acquire` is
-    /// given once per acquisition.
-    fn step_vouched(&self, now: Instant) -> (Step, bool);
+    /// given once per acquisition. A `Vouch::Until` answers the same
+    /// question for later times too, for as long as
+    /// [`Balancer::vouch_stands`] says so: a holder may keep it and ask
+    /// that instead, until it no longer holds.
+    fn step_vouched(&self, now: Instant) -> (Step, Vouch);
     /// [`Balancer::step_vouched`] without the answer about handing out.
     fn step(&self, now: Instant) -> Step {
         self.step_vouched(now).0
     }
+    /// Whether `standing`, from this balancer's `Vouch::Until`, still
+    /// stands at `now`, a time the holder read just before: then
+    /// [`Balancer::step_vouched`] would answer `Continue` and vouch for
+    /// `now`, so the holder may hand out messages without asking it. When
+    /// not, the holder asks [`Balancer::step_vouched`] again. Checked
+    /// without a lock ([`crate::vouch::ChangeCount`]). A member of Kafka's
+    /// group lets a standing answer stand for a few milliseconds at most,
+    /// since the holder's questions under its lock are its sign of life
+    /// ([`crate::kafka::member_status::SIGN_OF_LIFE_LAG`]).
+    fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool;
     /// The holder gave up `released` after a `Step::Release` or a
     /// `Step::ReleaseSome`.
     fn released(&self, released: Released<'_>);
@@ -154,7 +168,7 @@ pub(crate) trait Balancer: Send + Sync {
 }
 
 impl Balancer for SetPartitioner {
-    fn step_vouched(&self, now: Instant) -> (Step, bool) {
+    fn step_vouched(&self, now: Instant) -> (Step, Vouch) {
         let (instruction, vouched) = SetPartitioner::instruction_vouched(self, now);
         let step = match instruction {
             Instruction::Continue => Step::Continue,
@@ -166,6 +180,10 @@ impl Balancer for SetPartitioner {
             Instruction::Fail(error) => Step::Fail(error),
         };
         (step, vouched)
+    }
+
+    fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
+        SetPartitioner::vouch_stands(self, standing, now)
     }
 
     /// The partitioner only ever asks for every partition.
@@ -216,9 +234,9 @@ impl From<MemberEvent> for Step {
 }
 
 impl Balancer for KafkaGroupMember {
-    fn step_vouched(&self, now: Instant) -> (Step, bool) {
-        let (event, vouched) = self.event(now);
-        (event.into(), vouched)
+    fn step_vouched(&self, now: Instant) -> (Step, Vouch) {
+        let (event, vouch) = self.event(now);
+        (event.into(), vouch)
     }
 
     fn released(&self, released: Released<'_>) {
@@ -235,6 +253,10 @@ impl Balancer for KafkaGroupMember {
 
     fn wait(&self, timeout: Duration) {
         KafkaGroupMember::wait(self, timeout)
+    }
+
+    fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
+        KafkaGroupMember::vouch_stands(self, standing, now)
     }
 
     fn wake_holder_with(&self, waker: HolderWaker) {
@@ -260,9 +282,9 @@ impl Balancer for KafkaGroupMember {
 }
 
 impl Balancer for ConsumerGroupMember {
-    fn step_vouched(&self, now: Instant) -> (Step, bool) {
-        let (event, vouched) = self.event(now);
-        (event.into(), vouched)
+    fn step_vouched(&self, now: Instant) -> (Step, Vouch) {
+        let (event, vouch) = self.event(now);
+        (event.into(), vouch)
     }
 
     fn released(&self, released: Released<'_>) {
@@ -279,6 +301,10 @@ impl Balancer for ConsumerGroupMember {
 
     fn wait(&self, timeout: Duration) {
         ConsumerGroupMember::wait(self, timeout)
+    }
+
+    fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
+        ConsumerGroupMember::vouch_stands(self, standing, now)
     }
 
     fn wake_holder_with(&self, waker: HolderWaker) {

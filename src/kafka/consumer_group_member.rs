@@ -40,6 +40,7 @@ use crate::kafka::group_member::{
 use crate::kafka::member_status::{HolderWaker, Liveness, MemberStatus, MemberTask, SharedStatus};
 use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
 use crate::topic_partition::{Topic, TopicPartition};
+use crate::vouch::{StandingVouch, Vouch};
 
 /// The server-side assignors `group_remote_assignor` may name.
 pub const SERVER_ASSIGNORS: &[&str] = &["uniform", "range"];
@@ -209,22 +210,37 @@ impl ConsumerGroupMember {
     /// With `Continue`, whether the holder may hand out messages at `now`
     /// too, under the same lock ([`Self::may_deliver_at`]): the question a
     /// holder asks before every message.
-    pub fn event(&self, now: Instant) -> (MemberEvent, bool) {
+    /// A `Vouch::Until` stands for later questions while
+    /// [`Self::vouch_stands`] says so.
+    pub fn event(&self, now: Instant) -> (MemberEvent, Vouch) {
         let (mut status, failure) = self.shared.polled(now);
         if let Some(error) = failure {
-            return (MemberEvent::Failed(error), false);
+            return (MemberEvent::Failed(error), Vouch::No);
         }
         let event = match status.state {
             _ if status.revoke_all => MemberEvent::Revoke,
             _ if !status.revoking.is_empty() => MemberEvent::RevokeSome(status.revoking.clone()),
+            // Not a counted change: the answer it turns from `Assigned`
+            // to `Continue` was not a standing one.
             State::Assigned if status.handed_out != status.assignments => {
                 status.handed_out = status.assignments;
                 MemberEvent::Assigned(std::mem::take(&mut status.added))
             }
             _ => MemberEvent::Continue,
         };
-        let vouched = matches!(event, MemberEvent::Continue) && self.vouches(&status, now);
-        (event, vouched)
+        if !matches!(event, MemberEvent::Continue) || !self.vouches(&status, now) {
+            return (event, Vouch::No);
+        }
+        let confirmed_at = status.liveness.confirmed_at;
+        let vouch = self.shared.standing(&status, now, Some(confirmed_at));
+        (event, vouch)
+    }
+
+    /// Whether `standing`, from [`Self::event`], still stands at `now` (a
+    /// time the holder read just before): then [`Self::event`] would
+    /// answer `Continue` and vouch for `now`. No lock.
+    pub fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
+        self.shared.vouch_stands(standing, now)
     }
 
     /// The holder gave up `released` after a `Revoke` or `RevokeSome`. A
@@ -637,6 +653,28 @@ mod tests {
             names: BTreeMap::new(),
         };
         (Shared::new(status, Duration::from_secs(45)), membership)
+    }
+
+    #[test]
+    fn a_standing_answer_ends_when_the_coordinator_moves_a_partition_away() {
+        let (shared, mut membership) = reconciling(&[0, 1]);
+        assert!(reconcile(&shared, &mut membership));
+        let task = crate::engine::runtime().expect("engine").spawn(async {});
+        let member = ConsumerGroupMember {
+            shared: Arc::new(shared),
+            task: MemberTask::new(task),
+        };
+        let now = Instant::now();
+        assert_eq!(member.event(now), (MemberEvent::Assigned(orders(&[0, 1])), Vouch::No));
+        let standing = match member.event(now) {
+            (MemberEvent::Continue, Vouch::Until(standing)) => standing,
+            other => panic!("an assigned member answered {other:?}"),
+        };
+        assert!(member.vouch_stands(&standing, now));
+        membership.target = Some(orders(&[0]));
+        assert!(!reconcile(&member.shared, &mut membership));
+        assert!(!member.vouch_stands(&standing, now), "stands after a revocation");
+        assert_eq!(member.event(now), (MemberEvent::RevokeSome(orders(&[1])), Vouch::No));
     }
 
     #[test]

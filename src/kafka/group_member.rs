@@ -46,6 +46,7 @@ use crate::kafka::coordinator::{group_id, Generation, GroupCoordinator, MemberGe
 use crate::kafka::member_status::{HolderWaker, Liveness, MemberStatus, MemberTask, SharedStatus};
 use crate::kafka::{topic_name, BrokerConnection, KafkaCluster};
 use crate::topic_partition::{Topic, TopicPartition};
+use crate::vouch::{StandingVouch, Vouch};
 
 /// The protocol type of consumer groups, which Kafka tools understand.
 const PROTOCOL_TYPE: &str = "consumer";
@@ -284,22 +285,38 @@ impl KafkaGroupMember {
     /// With `Continue`, whether the holder may hand out messages at `now`
     /// too, under the same lock ([`Self::may_deliver_at`]): the question a
     /// holder asks before every message.
-    pub fn event(&self, now: Instant) -> (MemberEvent, bool) {
+    /// A `Vouch::Until` stands for later questions while
+    /// [`Self::vouch_stands`] says so.
+    pub fn event(&self, now: Instant) -> (MemberEvent, Vouch) {
         let (mut status, failure) = self.shared.polled(now);
         if let Some(error) = failure {
-            return (MemberEvent::Failed(error), false);
+            return (MemberEvent::Failed(error), Vouch::No);
         }
         let event = match status.state {
             State::Revoking => MemberEvent::Revoke,
             State::Assigned if !status.moved.is_empty() => MemberEvent::RevokeSome(status.moved.clone()),
+            // Not a counted change: the answer it turns from `Assigned`
+            // to `Continue` was not a standing one.
             State::Assigned if status.handed_out != status.assignments => {
                 status.handed_out = status.assignments;
                 MemberEvent::Assigned(std::mem::take(&mut status.added))
             }
             _ => MemberEvent::Continue,
         };
-        let vouched = matches!(event, MemberEvent::Continue) && self.vouches(&status, now);
-        (event, vouched)
+        if !matches!(event, MemberEvent::Continue) || !self.vouches(&status, now) {
+            return (event, Vouch::No);
+        }
+        // While rejoining, the answer does not rest on a confirmation (see `vouches`).
+        let confirmed_at = (!status.rejoining).then_some(status.liveness.confirmed_at);
+        let vouch = self.shared.standing(&status, now, confirmed_at);
+        (event, vouch)
+    }
+
+    /// Whether `standing`, from [`Self::event`], still stands at `now` (a
+    /// time the holder read just before): then [`Self::event`] would
+    /// answer `Continue` and vouch for `now`. No lock.
+    pub fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
+        self.shared.vouch_stands(standing, now)
     }
 
     /// The holder gave up `released` after a `Revoke` or `RevokeSome`: the

@@ -13,6 +13,13 @@
 //! rather than on the status is woken through the waker it gave
 //! ([`SharedStatus::wake_holder_with`]), so that it gives partitions up as
 //! soon as the member asks, not after its wait for messages ran out.
+//!
+//! The holder asks for an event before every message, and the answer is
+//! nearly always "nothing new, hand out messages". The status counts its
+//! changes ([`ChangeCount`]), so that the member can give that answer in a
+//! standing form the holder checks without the lock; it stands for at
+//! most [`SIGN_OF_LIFE_LAG`], so that the holder still asks under the lock,
+//! and gives its sign of life, that often.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -24,6 +31,15 @@ use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::kafka::coordinator::MemberGeneration;
 use crate::sync::{wait_for_change, Locking};
+use crate::vouch::{ChangeCount, StandingVouch, Vouch};
+
+/// How long a standing answer stands in for the holder's questions at
+/// most: each question under the lock is its sign of life for
+/// `max_poll_interval`, so the member may see that sign up to this much
+/// older than the holder's last call. Short against any poll interval;
+/// long enough that the locked question comes once in thousands of
+/// messages.
+pub(crate) const SIGN_OF_LIFE_LAG: Duration = Duration::from_millis(10);
 
 /// How a member's final state and sign-of-life times are kept in its
 /// protocol's status.
@@ -65,6 +81,10 @@ impl Liveness {
 /// The status of one member, shared by its task and its holder.
 pub(crate) struct SharedStatus<S> {
     status: Mutex<S>,
+    /// Counts the changes made through [`SharedStatus::update`]: every
+    /// change but the holder's own sign of life and its taking of an
+    /// assignment, which never end a standing answer.
+    changes: ChangeCount,
     pub(crate) changed: Condvar,
     leaving: AtomicBool,
     pub(crate) generation: Arc<MemberGeneration>,
@@ -78,6 +98,7 @@ impl<S: MemberStatus> SharedStatus<S> {
     pub(crate) fn new(status: S, session_timeout: Duration) -> SharedStatus<S> {
         SharedStatus {
             status: Mutex::new(status),
+            changes: ChangeCount::new(),
             changed: Condvar::new(),
             leaving: AtomicBool::new(false),
             generation: Arc::new(MemberGeneration::default()),
@@ -104,6 +125,8 @@ impl<S: MemberStatus> SharedStatus<S> {
         if status.failed() {
             return None;
         }
+        // Counted before the change can be seen ([`ChangeCount`]).
+        self.changes.count(&mut status);
         let result = change(&mut status);
         let holder_must_act = status.holder_must_act();
         drop(status);
@@ -135,6 +158,28 @@ impl<S: MemberStatus> SharedStatus<S> {
     /// holder to hand out messages at `now`.
     pub(crate) fn trusted(&self, confirmed_at: Instant, now: Instant) -> bool {
         now.saturating_duration_since(confirmed_at) < self.trust
+    }
+
+    /// The standing form of a "nothing new, hand out messages" answer just
+    /// read from `status` at `now`: it ends when the trust in
+    /// `confirmed_at` does (`None`: the answer does not rest on a
+    /// confirmation), and [`SIGN_OF_LIFE_LAG`] after `now` at the latest.
+    pub(crate) fn standing(&self, status: &MutexGuard<'_, S>, now: Instant, confirmed_at: Option<Instant>) -> Vouch {
+        let sign_of_life_due = now.checked_add(SIGN_OF_LIFE_LAG);
+        let until = match confirmed_at {
+            None => sign_of_life_due,
+            Some(confirmed_at) => confirmed_at
+                .checked_add(self.trust)
+                .zip(sign_of_life_due)
+                .map(|(trust_ends, sign_of_life_due)| trust_ends.min(sign_of_life_due)),
+        };
+        self.changes.standing(status, until)
+    }
+
+    /// Whether `standing`, from [`SharedStatus::standing`], still stands
+    /// at `now`; no lock ([`ChangeCount::stands`]).
+    pub(crate) fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
+        self.changes.stands(standing, now)
     }
 
     /// The holder asks for an event at `now` (a time it read just before),
@@ -243,6 +288,98 @@ impl Drop for MemberTask {
     fn drop(&mut self) {
         if let Some(task) = self.0.locked().take() {
             task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// A status with nothing but the liveness every protocol keeps.
+    struct Plain {
+        liveness: Liveness,
+        failed: bool,
+    }
+
+    impl MemberStatus for Plain {
+        fn liveness(&mut self) -> &mut Liveness {
+            &mut self.liveness
+        }
+        fn failed(&self) -> bool {
+            self.failed
+        }
+        fn set_failed(&mut self) {
+            self.failed = true;
+        }
+        fn holder_must_act(&self) -> bool {
+            self.failed
+        }
+    }
+
+    fn shared() -> SharedStatus<Plain> {
+        let status = Plain {
+            liveness: Liveness::new(),
+            failed: false,
+        };
+        SharedStatus::new(status, SESSION_TIMEOUT)
+    }
+
+    /// The standing answer `shared` gives at `now` for a confirmation at `confirmed_at`.
+    fn standing(shared: &SharedStatus<Plain>, now: Instant, confirmed_at: Option<Instant>) -> StandingVouch {
+        let (status, _) = shared.polled(now);
+        match shared.standing(&status, now, confirmed_at) {
+            Vouch::Until(standing) => standing,
+            other => panic!("no standing answer: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_standing_answer_lasts_for_the_sign_of_life_lag_at_most() {
+        let shared = shared();
+        let now = Instant::now();
+        let standing = standing(&shared, now, Some(now));
+        let due = now + SIGN_OF_LIFE_LAG;
+        assert!(shared.vouch_stands(&standing, due - Duration::from_nanos(1)));
+        assert!(!shared.vouch_stands(&standing, due));
+        // The holder's sign of life is not a change that ends it.
+        drop(shared.polled(now));
+        assert!(shared.vouch_stands(&standing, now));
+    }
+
+    #[test]
+    fn a_standing_answer_ends_with_the_trust_in_its_confirmation() {
+        let shared = shared();
+        let now = Instant::now();
+        let trust_ends = now + SIGN_OF_LIFE_LAG / 2;
+        let confirmed_at = trust_ends - SESSION_TIMEOUT * 2 / 3;
+        let standing = standing(&shared, now, Some(confirmed_at));
+        assert!(shared.vouch_stands(&standing, trust_ends - Duration::from_nanos(1)));
+        assert!(!shared.vouch_stands(&standing, trust_ends));
+        assert!(!shared.trusted(confirmed_at, trust_ends), "ends where the trust does");
+    }
+
+    #[test]
+    fn every_change_ends_a_standing_answer() {
+        type Change = fn(&SharedStatus<Plain>);
+        let changes: [(&str, Change); 3] = [
+            ("an update", |shared| {
+                shared.update(|_| ());
+            }),
+            ("a confirmation", |shared| shared.confirm(Instant::now())),
+            ("a failure", |shared| {
+                shared.fail(Error::new(ErrorCode::ConsumerGroup, "fenced"))
+            }),
+        ];
+        for (change, make) in changes {
+            let shared = shared();
+            let now = Instant::now();
+            let standing = standing(&shared, now, None);
+            assert!(shared.vouch_stands(&standing, now), "{change}");
+            make(&shared);
+            assert!(!shared.vouch_stands(&standing, now), "{change}: still stands");
         }
     }
 }

@@ -23,6 +23,17 @@
 //! member can own our partitions meanwhile; and a process that was
 //! paused (SIGSTOP, a long GC-like stall) finds its confirmation old and
 //! waits for a new round trip before it acts again (docs/consumer-groups.md).
+//!
+//! The holder asks before every message, and the answer is nearly always
+//! the same: `Continue`, and it may hand out messages until the trust in
+//! the last confirmation runs out. So that the question need not take the
+//! status lock each time, the partitioner gives that answer a standing
+//! form ([`StandingVouch`]: the status's change count when it answered,
+//! and the end of the trust window), and counts every change of the status
+//! that can alter the answer ([`crate::vouch::ChangeCount`],
+//! [`SetPartitioner::vouch_stands`]). The holder that keeps the standing
+//! answer asks again under the lock as soon as anything changed or the
+//! window's end passed.
 
 pub mod layout;
 mod member;
@@ -36,6 +47,8 @@ use tokio::task::JoinHandle;
 use crate::engine;
 use crate::error::{Error, ErrorCode, Result};
 use crate::sync::{wait_for_change, Locking};
+use crate::vouch::ChangeCount;
+pub use crate::vouch::{StandingVouch, Vouch};
 use crate::zk;
 
 /// How a member joins: where, as whom, and its timings.
@@ -101,6 +114,11 @@ struct Status {
 
 pub(crate) struct Shared {
     status: Mutex<Status>,
+    /// Counts the changes of `status`, all but the holder's own taking of
+    /// an `Acquire` (see [`SetPartitioner::instruction_vouched`]): through
+    /// [`Shared::change`], or under the lock already held
+    /// ([`SetPartitioner::update_partitions`]).
+    changes: ChangeCount,
     /// Wakes the holder when `status` changes.
     status_changed: Condvar,
     /// Bumped when the partition set changes.
@@ -131,6 +149,7 @@ impl Shared {
                 partitions,
                 confirmed_at,
             }),
+            changes: ChangeCount::new(),
             status_changed: Condvar::new(),
             set_version,
             releases,
@@ -139,12 +158,22 @@ impl Shared {
         }
     }
 
+    /// The status, to read; every change goes through [`Shared::change`].
     fn lock(&self) -> MutexGuard<'_, Status> {
         self.status.locked()
     }
 
-    fn update(&self, change: impl FnOnce(&mut Status)) {
+    /// The status, to change: the change is counted first, while the lock
+    /// is held, so that no standing answer given before it stands once it
+    /// can be seen ([`ChangeCount`] argues the ordering).
+    fn change(&self) -> MutexGuard<'_, Status> {
         let mut status = self.lock();
+        self.changes.count(&mut status);
+        status
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Status)) {
+        let mut status = self.change();
         if status.state == PartitionState::Failure {
             return;
         }
@@ -189,6 +218,13 @@ impl Shared {
     /// Whether the last confirmation is recent enough to act on at `now`.
     fn trusted(&self, status: &Status, now: Instant) -> bool {
         now.saturating_duration_since(status.confirmed_at) < self.trust
+    }
+
+    /// The first time at which the last confirmation is no longer trusted:
+    /// [`Shared::trusted`] holds exactly before it. `None` past the
+    /// clock's range.
+    fn trusted_until(&self, status: &Status) -> Option<Instant> {
+        status.confirmed_at.checked_add(self.trust)
     }
 }
 
@@ -254,11 +290,28 @@ impl SetPartitioner {
     /// [`SetPartitioner::instruction`], and with `Continue` whether the
     /// holder may hand out messages at `now` (a time it read just before),
     /// under one lock: the question a holder asks before every message.
-    pub fn instruction_vouched(&self, now: Instant) -> (Instruction, bool) {
+    /// A `Vouch::Until` may be kept and checked with
+    /// [`SetPartitioner::vouch_stands`] instead of asking again.
+    pub fn instruction_vouched(&self, now: Instant) -> (Instruction, Vouch) {
         let mut status = self.shared.lock();
         let instruction = Self::instruction_in(&mut status);
-        let vouched = matches!(instruction, Instruction::Continue) && self.vouches(&status, now);
-        (instruction, vouched)
+        if !matches!(instruction, Instruction::Continue) || !self.vouches(&status, now) {
+            return (instruction, Vouch::No);
+        }
+        let until = self.shared.trusted_until(&status);
+        (instruction, self.shared.changes.standing(&status, until))
+    }
+
+    /// Whether `standing`, given by this partitioner's
+    /// [`SetPartitioner::instruction_vouched`], still stands at `now` (a
+    /// time the holder read just before): the status has not changed since
+    /// it was given, and the confirmation it was given with is still
+    /// trusted then. Then asking again would answer `Continue` and vouch
+    /// for `now` too. Reads one atomic, no lock ([`ChangeCount`]).
+    /// Confirmations since only lengthen the trust, so an end of trust
+    /// read earlier is never later than the current one.
+    pub fn vouch_stands(&self, standing: &StandingVouch, now: Instant) -> bool {
+        self.shared.changes.stands(standing, now)
     }
 
     fn instruction_in(status: &mut Status) -> Instruction {
@@ -270,6 +323,9 @@ impl SetPartitioner {
                     .unwrap_or_else(|| Error::new(ErrorCode::Partitioner, "the partitioner failed")),
             ),
             PartitionState::Release => Instruction::Release,
+            // Handing out an acquisition changes the status without
+            // counting a change: the answer it turns from `Acquire` to
+            // `Continue` was not a standing one.
             PartitionState::Acquired if status.handed_out != status.acquisitions => {
                 status.handed_out = status.acquisitions;
                 Instruction::Acquire(status.acquired.clone())
@@ -358,6 +414,7 @@ impl SetPartitioner {
         let mut current = status.partitions.clone();
         current.sort();
         if current != partitions {
+            self.shared.changes.count(&mut status);
             status.partitions = partitions;
             drop(status);
             self.shared.set_version.send_modify(|version| *version += 1);
@@ -402,4 +459,211 @@ fn check_partitions(partitions: &[String]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// A partitioner without ZooKeeper, its last confirmation at
+    /// `confirmed_at`: the engine side is driven through `shared` by hand.
+    fn partitioner_confirmed_at(confirmed_at: Instant) -> SetPartitioner {
+        SetPartitioner {
+            shared: Arc::new(Shared::new(names(&["t-0", "t-1"]), confirmed_at, SESSION_TIMEOUT)),
+            member: Mutex::new(None),
+            identifier: "test-member".to_string(),
+        }
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| name.to_string()).collect()
+    }
+
+    /// A partitioner that acquired `t-0` and was asked again after the
+    /// `Acquire`: the standing answer it gave then.
+    fn acquired(now: Instant) -> (SetPartitioner, StandingVouch) {
+        let partitioner = partitioner_confirmed_at(now);
+        partitioner.shared.acquired(names(&["t-0"]));
+        assert_eq!(
+            partitioner.instruction_vouched(now),
+            (Instruction::Acquire(names(&["t-0"])), Vouch::No)
+        );
+        match partitioner.instruction_vouched(now) {
+            (Instruction::Continue, Vouch::Until(standing)) => (partitioner, standing),
+            other => panic!("an acquired partitioner answered {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_standing_vouch_stands_while_nothing_changes_until_the_trust_ends() {
+        let now = Instant::now();
+        let (partitioner, standing) = acquired(now);
+        let until = now + SESSION_TIMEOUT * 2 / 3;
+        let just_before = until - Duration::from_nanos(1);
+        assert!(partitioner.vouch_stands(&standing, now));
+        // The standing answer ends exactly where the locked answer stops vouching.
+        assert!(partitioner.vouch_stands(&standing, just_before));
+        assert!(partitioner.instruction_vouched(just_before).1.vouched());
+        assert!(!partitioner.vouch_stands(&standing, until));
+        assert_eq!(
+            partitioner.instruction_vouched(until),
+            (Instruction::Continue, Vouch::No)
+        );
+    }
+
+    #[test]
+    fn no_standing_vouch_once_the_trust_ran_out() {
+        let partitioner = partitioner_confirmed_at(Instant::now());
+        partitioner.shared.acquired(names(&["t-0"]));
+        let now = Instant::now() + SESSION_TIMEOUT;
+        assert!(matches!(
+            partitioner.instruction_vouched(now).0,
+            Instruction::Acquire(_)
+        ));
+        assert_eq!(partitioner.instruction_vouched(now), (Instruction::Continue, Vouch::No));
+    }
+
+    /// What the locked question answers after an event.
+    #[derive(Debug)]
+    enum Expected {
+        /// This instruction, vouching for nothing.
+        Unvouched(Instruction),
+        /// `Continue` with a new standing answer.
+        VouchedAgain,
+    }
+
+    /// After `event`, the standing answer given before it no longer stands,
+    /// and asking under the lock answers `expected`.
+    fn assert_event_ends_standing(event: &str, change: impl FnOnce(&SetPartitioner), expected: Expected) {
+        let now = Instant::now();
+        let (partitioner, standing) = acquired(now);
+        change(&partitioner);
+        assert!(!partitioner.vouch_stands(&standing, now), "{event}: still stands");
+        let answer = partitioner.instruction_vouched(now);
+        match expected {
+            Expected::Unvouched(instruction) => assert_eq!(answer, (instruction, Vouch::No), "{event}"),
+            Expected::VouchedAgain => match answer {
+                (Instruction::Continue, Vouch::Until(new)) => {
+                    assert_ne!(new, standing, "{event}: the old answer again");
+                    assert!(partitioner.vouch_stands(&new, now), "{event}");
+                }
+                other => panic!("{event}: answered {other:?}"),
+            },
+        }
+    }
+
+    #[test]
+    fn a_suspension_ends_the_standing_vouch() {
+        assert_event_ends_standing(
+            "suspended",
+            |partitioner| partitioner.shared.suspend(true),
+            Expected::Unvouched(Instruction::Continue),
+        );
+    }
+
+    #[test]
+    fn the_end_of_a_suspension_ends_the_standing_vouch() {
+        assert_event_ends_standing(
+            "resumed",
+            |partitioner| partitioner.shared.suspend(false),
+            Expected::VouchedAgain,
+        );
+    }
+
+    #[test]
+    fn a_release_ends_the_standing_vouch() {
+        assert_event_ends_standing(
+            "release",
+            |partitioner| partitioner.shared.set_state(PartitionState::Release),
+            Expected::Unvouched(Instruction::Release),
+        );
+    }
+
+    #[test]
+    fn the_holders_release_ends_the_standing_vouch() {
+        assert_event_ends_standing(
+            "released",
+            |partitioner| {
+                partitioner.shared.set_state(PartitionState::Release);
+                assert_eq!(partitioner.instruction(), Instruction::Release);
+                partitioner.released();
+            },
+            Expected::Unvouched(Instruction::Continue),
+        );
+    }
+
+    #[test]
+    fn allocating_again_ends_the_standing_vouch() {
+        assert_event_ends_standing(
+            "allocating",
+            |partitioner| partitioner.shared.set_state(PartitionState::Allocating),
+            Expected::Unvouched(Instruction::Continue),
+        );
+    }
+
+    #[test]
+    fn a_new_acquisition_ends_the_standing_vouch() {
+        assert_event_ends_standing(
+            "acquired",
+            |partitioner| partitioner.shared.acquired(names(&["t-1"])),
+            Expected::Unvouched(Instruction::Acquire(names(&["t-1"]))),
+        );
+    }
+
+    #[test]
+    fn a_failure_ends_the_standing_vouch() {
+        let error = Error::new(ErrorCode::Partitioner, "ZooKeeper session lost (Expired)");
+        assert_event_ends_standing(
+            "failed",
+            |partitioner| partitioner.shared.fail(error.clone()),
+            Expected::Unvouched(Instruction::Fail(error.clone())),
+        );
+    }
+
+    #[test]
+    fn a_confirmation_ends_the_standing_vouch_for_a_longer_one() {
+        let now = Instant::now();
+        let (partitioner, standing) = acquired(now);
+        partitioner.shared.confirm(now + Duration::from_secs(1));
+        assert!(!partitioner.vouch_stands(&standing, now));
+        let old_end = now + SESSION_TIMEOUT * 2 / 3;
+        assert!(!partitioner.vouch_stands(&standing, old_end - Duration::from_nanos(1)));
+        match partitioner.instruction_vouched(now) {
+            (Instruction::Continue, Vouch::Until(new)) => assert!(partitioner.vouch_stands(&new, old_end)),
+            other => panic!("a confirmed partitioner answered {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_partition_set_ends_the_standing_vouch_and_the_same_one_does_not() {
+        let now = Instant::now();
+        let (partitioner, standing) = acquired(now);
+        partitioner.update_partitions(names(&["t-1", "t-0"])).expect("same set");
+        assert!(partitioner.vouch_stands(&standing, now));
+        assert_event_ends_standing(
+            "new partition set",
+            |partitioner| {
+                partitioner
+                    .update_partitions(names(&["t-0", "t-1", "t-2"]))
+                    .expect("new set")
+            },
+            Expected::VouchedAgain,
+        );
+    }
+
+    #[test]
+    fn stopping_ends_the_standing_vouch() {
+        let now = Instant::now();
+        let (partitioner, standing) = acquired(now);
+        let task = engine::runtime().expect("engine").spawn(async {});
+        *partitioner.member.locked() = Some(task);
+        partitioner.stop(Duration::from_secs(5)).expect("stop");
+        assert!(!partitioner.vouch_stands(&standing, now));
+        assert!(matches!(
+            partitioner.instruction_vouched(now),
+            (Instruction::Fail(_), Vouch::No)
+        ));
+    }
 }
