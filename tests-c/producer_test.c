@@ -42,6 +42,19 @@ static yk_producer *new_producer(const char *key, const char *value, const yk_me
     return producer;
 }
 
+/* A producer that holds what it is given (linger 60 s) in a queue of queue_max_messages. */
+static yk_producer *new_holding_producer(const char *queue_max_messages)
+{
+    yk_config *config = NULL;
+    yk_producer *producer = NULL;
+    EXPECT_OK(yk_config_new(&config));
+    EXPECT_OK(yk_config_set(config, "linger_ms", "60000"));
+    EXPECT_OK(yk_config_set(config, "queue_max_messages", queue_max_messages));
+    EXPECT_OK(yk_producer_new(cluster, config, NULL, &producer));
+    yk_config_free(config);
+    return producer;
+}
+
 static void test_bad_arguments(void)
 {
     group_begin("producer: bad arguments");
@@ -218,13 +231,7 @@ static void test_sync_and_async(void)
 static void test_produce_value_does_not_wait(void)
 {
     group_begin("producer: produce_value refuses a full queue at once");
-    yk_config *config = NULL;
-    yk_producer *producer = NULL;
-    EXPECT_OK(yk_config_new(&config));
-    EXPECT_OK(yk_config_set(config, "linger_ms", "60000"));
-    EXPECT_OK(yk_config_set(config, "queue_max_messages", "1"));
-    EXPECT_OK(yk_producer_new(cluster, config, NULL, &producer));
-    yk_config_free(config);
+    yk_producer *producer = new_holding_producer("1");
     EXPECT_OK(yk_producer_produce_value(producer, "mytopic", (const uint8_t *)"first", 5));
     EXPECT_CODE(yk_producer_produce_value(producer, "mytopic", (const uint8_t *)"second", 6), YK_ERROR_QUEUE_FULL,
                 "yk_producer_produce_value", NULL, NULL);
@@ -436,12 +443,7 @@ static void test_produce_values(void)
     yk_producer_free(producer);
 
     /* A queue of three messages takes three of five, and says so. */
-    yk_config *config = NULL;
-    EXPECT_OK(yk_config_new(&config));
-    EXPECT_OK(yk_config_set(config, "linger_ms", "60000"));
-    EXPECT_OK(yk_config_set(config, "queue_max_messages", "3"));
-    EXPECT_OK(yk_producer_new(cluster, config, NULL, &producer));
-    yk_config_free(config);
+    producer = new_holding_producer("3");
     int64_t five[5] = {1, 1, 1, 1, 0};
     EXPECT_CODE(yk_producer_produce_values(producer, "mytopic", -1, (const uint8_t *)"k", 1, data, five, 5, NULL, 0,
                                            &produced),
