@@ -658,10 +658,11 @@ impl Producer {
     }
 
     /// Stops taking messages, flushes for up to `timeout` (not at all for
-    /// zero), then fails what is left. Every message gets its delivery report (through `handler`)
-    /// except those still awaiting a broker's answer. Returns how many
-    /// messages were not delivered (failed at close or still unanswered).
-    /// Closing a closed producer is `ClosedHandle`.
+    /// zero), then fails what is left. Every message gets its delivery
+    /// report (through `handler`) except those still awaiting a broker's
+    /// answer. Returns how many messages were not delivered (failed at
+    /// close or still unanswered). Closing a closed producer is
+    /// `ClosedHandle`.
     pub fn close(&self, timeout: Duration, handler: ReportHandler<'_>) -> Result<usize> {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Err(closed_error());

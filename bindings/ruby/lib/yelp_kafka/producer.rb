@@ -196,13 +196,12 @@ module YelpKafka
     # values before it queued.
     def produce_batch(topic, values, key: nil, partition: nil, queue_wait: nil)
       topic = Arguments.string(topic, "topic")
-      values = string_values(values)
+      values, data, lens = packed_values(values)
       key = Arguments.optional_string(key, "key")
       key_size = key&.bytesize || 0
       partition = Arguments.integer(partition, "partition", optional: true) || -1
       Arguments.seconds(queue_wait, "queue_wait", optional: true)
       @guard.call do
-        data, lens = packed_values(values)
         queued = FFI::MemoryPointer.new(:size_t)
         index = 0
         while index < values.size
@@ -419,27 +418,21 @@ module YelpKafka
       error.exception("#{error.message} (values[#{index}]; the #{index} before it are queued)")
     end
 
-    # values as an Array of Strings and nils (TypeError otherwise).
-    def string_values(values)
-      raise TypeError, "values must be an Array of Strings, not #{values.class}" unless values.is_a?(Array)
-      # all?(String) first: one C loop, where a block costs three times
-      # as much per value.
-      return values if values.all?(String) || values.all? { |value| value.nil? || value.is_a?(String) }
-
-      values.each_with_index.map { |value, i| Arguments.optional_string(value, "values[#{i}]") }
-    end
-
-    # values (Strings and nils) as yk_producer_produce_values takes them:
-    # their bytes end to end, and their lengths as native int64s, -1 for
-    # nil. pack and map run their loops in C, about 150 ns a value where
-    # a call of the library through ffi per value costs about 1 µs.
+    # values (an Array of Strings and nils; TypeError otherwise) as
+    # Strings and nils, and as yk_producer_produce_values takes them: their
+    # bytes end to end, and their lengths as native int64s, -1 for nil.
+    # all?(String), pack and map run their loops in C, about 150 ns a value
+    # where a call of the library through ffi per value costs about 1 µs
+    # (a block per value costs three times all?(String)).
     def packed_values(values)
-      if values.all?(String)
-        [values.pack("a*" * values.size), values.map(&:bytesize).pack("q*")]
-      else
-        present = values.compact
-        [present.pack("a*" * present.size), values.map { |value| value.nil? ? -1 : value.bytesize }.pack("q*")]
+      raise TypeError, "values must be an Array of Strings, not #{values.class}" unless values.is_a?(Array)
+      return [values, values.pack("a*" * values.size), values.map(&:bytesize).pack("q*")] if values.all?(String)
+
+      unless values.all? { |value| value.nil? || value.is_a?(String) }
+        values = values.each_with_index.map { |value, i| Arguments.optional_string(value, "values[#{i}]") }
       end
+      present = values.compact
+      [values, present.pack("a*" * present.size), values.map { |value| value.nil? ? -1 : value.bytesize }.pack("q*")]
     end
 
     # The arguments data, lens and count of yk_producer_produce_values for
