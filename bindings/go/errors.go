@@ -127,7 +127,9 @@ func resultError(result C.yk_go_result) error {
 	return failedResultError(result)
 }
 
-// failedResultError is resultError of a failure.
+// failedResultError is resultError of a failure, kept out of it so that
+// resultError, called after every call into the library, inlines to one
+// compare.
 func failedResultError(result C.yk_go_result) error {
 	err := &Error{Code: Code(result.code), KafkaCode: int16(result.kafka_code), retriable: bool(result.retriable)}
 	if result.message != nil {
