@@ -3,7 +3,7 @@
  * librdkafka, against the same broker (bench/parts/producer.sh runs both
  * and prints ratios).
  *
- *   producer_bench yk|rdkafka throughput BOOTSTRAP TOPIC COUNT SIZE LINGER_MS BATCH_BYTES
+ *   producer_bench yk|rdkafka throughput BOOTSTRAP TOPIC COUNT SIZE LINGER_MS BATCH_BYTES [QUEUE_MAX]
  *   producer_bench yk|rdkafka mixed      BOOTSTRAP TOPIC COUNT CODEC IDEMPOTENT
  *   producer_bench yk|rdkafka latency    BOOTSTRAP TOPIC COUNT
  *
@@ -13,6 +13,10 @@
  * user+sys of this process (getrusage), so it includes every thread of the
  * library, thread_cpu_s that of the thread making the calls (before cpu_s,
  * so that lib.sh's field, which takes the last match, reads cpu_s).
+ * QUEUE_MAX (default 100000) is both libraries' limit of messages held
+ * (yelp_kafka's queue_max_messages, librdkafka's
+ * queue.buffering.max.messages); a produce that finds it reached polls for
+ * 1 ms and tries again.
  * mixed: the same for COUNT keyed messages of mixed sizes (keys over
  * 100,000 distinct keys; values 70% 100-300 B, 25% 1-4 KiB, 5% 16 KiB of
  * log-like text, the same sequence for both libraries), compressed with
@@ -168,6 +172,7 @@ struct settings {
     const char *batch_bytes;
     const char *codec;
     int idempotent;
+    const char *queue_max;
 };
 
 static yk_producer *yk_new(const char *bootstrap, const struct settings *settings)
@@ -183,7 +188,7 @@ static yk_producer *yk_new(const char *bootstrap, const struct settings *setting
     yk_check(yk_config_set(config, "enable_idempotence", settings->idempotent ? "true" : "false"),
              "enable_idempotence");
     yk_check(yk_config_set(config, "compression", settings->codec), "compression");
-    yk_check(yk_config_set(config, "queue_max_messages", "100000"), "queue_max_messages");
+    yk_check(yk_config_set(config, "queue_max_messages", settings->queue_max), "queue_max_messages");
     yk_check(yk_producer_new(cluster, config, NULL, &producer), "yk_producer_new");
     yk_check(yk_producer_set_delivery_callback(producer, yk_on_delivery, NULL), "callback");
     yk_config_free(config);
@@ -245,7 +250,7 @@ static rd_kafka_t *rd_new(const char *bootstrap, const struct settings *settings
                                {"enable.idempotence", settings->idempotent ? "true" : "false"},
                                {"compression.codec", settings->codec},
                                {"partitioner", "murmur2_random"},
-                               {"queue.buffering.max.messages", "100000"}};
+                               {"queue.buffering.max.messages", settings->queue_max}};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
         if (rd_kafka_conf_set(conf, values[i][0], values[i][1], error, sizeof error) != RD_KAFKA_CONF_OK)
             die(values[i][0], error);
@@ -311,7 +316,7 @@ int main(int argc, char **argv)
         int mixed = strcmp(mode, "mixed") == 0;
         if (argc < (mixed ? 8 : 9))
             die("usage", mixed ? "mixed needs CODEC IDEMPOTENT" : "throughput needs SIZE LINGER_MS BATCH_BYTES");
-        struct settings settings = {"5", "1000000", "none", 0};
+        struct settings settings = {"5", "1000000", "none", 0, "100000"};
         struct workload workload = {0};
         if (mixed) {
             settings.codec = argv[6];
@@ -320,6 +325,8 @@ int main(int argc, char **argv)
         } else {
             settings.linger_ms = argv[7];
             settings.batch_bytes = argv[8];
+            if (argc > 9)
+                settings.queue_max = argv[9];
             workload_init(&workload, (size_t)atol(argv[6]));
         }
         yk_producer *producer = yk ? yk_new(bootstrap, &settings) : NULL;
@@ -352,7 +359,7 @@ int main(int argc, char **argv)
     }
 
     double *samples = malloc(sizeof(double) * (size_t)count);
-    struct settings settings = {"0", "1000000", "none", 0};
+    struct settings settings = {"0", "1000000", "none", 0, "100000"};
     yk_producer *producer = yk ? yk_new(bootstrap, &settings) : NULL;
     rd_kafka_t *rk = yk ? NULL : rd_new(bootstrap, &settings);
     rd_kafka_topic_t *rkt = yk ? NULL : rd_kafka_topic_new(rk, topic, NULL);
