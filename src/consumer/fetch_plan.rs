@@ -11,7 +11,12 @@
 //! refresh. A broker's fetch waits for enough partitions
 //! ([`refill_due`]): without that, an application slower than the
 //! brokers would have each chunk it takes fetched again on its own, one
-//! fetch and one engine wakeup per chunk. Each fetch names first the
+//! fetch and one engine wakeup per chunk. It also waits while it could
+//! only wait at the broker: when every partition it would name has
+//! reached its high watermark and another of the broker's partitions,
+//! with messages left there, waits for room in its queue, that one would
+//! otherwise be held out of the broker's next fetch for as long as the
+//! broker keeps this one (`fetch_wait_max_ms`). Each fetch names first the
 //! partitions that brought messages longest ago: a broker fills its answer
 //! in the order asked and stops at `fetch_max_bytes`, so a fixed order
 //! would starve the partitions at its end (KIP-74 leaves the rotation to
@@ -48,6 +53,9 @@ pub struct PartitionFetch {
     pub served: u64,
     /// The broker it was last asked of (`None`: not asked yet).
     pub leader: Option<i32>,
+    /// Whether its last answer reached the partition's high watermark: a
+    /// fetch of it alone would wait at the broker for new messages.
+    pub caught_up: bool,
 }
 
 impl PartitionFetch {
@@ -61,6 +69,7 @@ impl PartitionFetch {
             retry_at: None,
             served: 0,
             leader: None,
+            caught_up: false,
         }
     }
 }
@@ -96,7 +105,13 @@ pub fn plan_fetches(
         if let Some(leader) = leader {
             rooms.entry(leader).or_default().led += 1;
         }
-        if fetch.in_flight || fetch.queued >= QUEUE_DEPTH {
+        if fetch.in_flight {
+            continue;
+        }
+        if fetch.queued >= QUEUE_DEPTH {
+            if let Some(leader) = leader {
+                rooms.entry(leader).or_default().add_full(fetch);
+            }
             continue;
         }
         if !backoff_over(&mut fetch.retry_at, now, &mut plan.next_retry) {
@@ -105,7 +120,7 @@ pub fn plan_fetches(
         match leader {
             Some(leader) if busy_brokers.contains(&leader) => {}
             Some(leader) => {
-                rooms.entry(leader).or_default().add_waiting(fetch.queued);
+                rooms.entry(leader).or_default().add_waiting(fetch);
                 asked.push((leader, partition, fetch));
             }
             None => {
@@ -142,8 +157,13 @@ pub fn refill_due(partitions: &HashMap<TopicPartition, PartitionFetch>, leader: 
     let mut room = BrokerRoom::default();
     for fetch in partitions.values().filter(|fetch| fetch.leader == Some(leader)) {
         room.led += 1;
-        if !fetch.in_flight && fetch.queued < QUEUE_DEPTH && fetch.retry_at.is_none() {
-            room.add_waiting(fetch.queued);
+        if fetch.in_flight {
+            continue;
+        }
+        if fetch.queued >= QUEUE_DEPTH {
+            room.add_full(fetch);
+        } else if fetch.retry_at.is_none() {
+            room.add_waiting(fetch);
         }
     }
     room.refill_due()
@@ -158,12 +178,22 @@ struct BrokerRoom {
     waiting: usize,
     /// Whether one of those has nothing queued.
     empty: bool,
+    /// Whether one of those has messages left at the broker.
+    waiting_behind: bool,
+    /// Whether a partition with a full queue, no fetch out and no backoff
+    /// has messages left at the broker.
+    full_behind: bool,
 }
 
 impl BrokerRoom {
-    fn add_waiting(&mut self, queued: u32) {
+    fn add_waiting(&mut self, fetch: &PartitionFetch) {
         self.waiting += 1;
-        self.empty |= queued == 0;
+        self.empty |= fetch.queued == 0;
+        self.waiting_behind |= !fetch.caught_up;
+    }
+
+    fn add_full(&mut self, fetch: &PartitionFetch) {
+        self.full_behind |= fetch.retry_at.is_none() && !fetch.caught_up;
     }
 
     /// A broker is asked again once one of its partitions has nothing left
@@ -171,9 +201,12 @@ impl BrokerRoom {
     /// once half of its partitions have room; then every partition with
     /// room joins. In between, chunks the application takes only make
     /// room: the low-water mark of librdkafka's `queued.min.messages`,
-    /// counted in partitions.
+    /// counted in partitions. But not while the fetch could only wait at
+    /// the broker (every partition with room caught up) and a partition
+    /// with messages left waits for room: one chunk taken from it lets it
+    /// join, and the fetch then answers at once.
     fn refill_due(&self) -> bool {
-        self.empty || 2 * self.waiting >= self.led
+        (self.empty || 2 * self.waiting >= self.led) && (self.waiting_behind || !self.full_behind)
     }
 }
 
@@ -317,6 +350,65 @@ mod tests {
             !refill_due(&partitions, 1),
             "partitions in flight are no room for another fetch"
         );
+    }
+
+    /// Marks the partitions `caught_up` as having reached their high watermark.
+    fn caught_up(partitions: &mut HashMap<TopicPartition, PartitionFetch>, caught_up: &[i32]) {
+        for id in caught_up {
+            partitions.get_mut(&partition("t", *id)).unwrap().caught_up = true;
+        }
+    }
+
+    #[test]
+    fn a_fetch_that_could_only_wait_at_the_broker_waits_for_a_partition_with_messages_left() {
+        let mut partitions = queued_on_one_broker([QUEUE_DEPTH, 0, 0, 0]);
+        caught_up(&mut partitions, &[1, 2, 3]);
+        assert!(
+            !refill_due(&partitions, 1),
+            "partitions 1 to 3 have nothing left at the broker, partition 0 waits for room"
+        );
+        let held = plan_now(&mut partitions, &[1, 1, 1, 1]);
+        assert!(held.by_leader.is_empty());
+        assert!(partitions.values().all(|fetch| !fetch.in_flight));
+
+        partitions.get_mut(&partition("t", 0)).unwrap().queued = QUEUE_DEPTH - 1;
+        assert!(refill_due(&partitions, 1), "a chunk of partition 0 taken lets it join");
+        let joined = plan_now(&mut partitions, &[1, 1, 1, 1]);
+        assert_eq!(asked(&joined), BTreeMap::from([(1, vec![0, 1, 2, 3])]));
+    }
+
+    #[test]
+    fn partitions_that_reached_their_high_watermark_are_asked_to_wait_for_new_messages() {
+        let mut partitions = queued_on_one_broker([QUEUE_DEPTH, 0, 0, 0]);
+        caught_up(&mut partitions, &[0, 1, 2, 3]);
+        assert!(
+            refill_due(&partitions, 1),
+            "partition 0's queue holds all it had: nothing is held back by the wait"
+        );
+        let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
+        assert_eq!(asked(&plan), BTreeMap::from([(1, vec![1, 2, 3])]));
+    }
+
+    #[test]
+    fn a_partition_with_messages_left_among_those_asked_keeps_the_fetch_due() {
+        let mut partitions = queued_on_one_broker([QUEUE_DEPTH, 0, 0, 0]);
+        caught_up(&mut partitions, &[2, 3]);
+        assert!(
+            refill_due(&partitions, 1),
+            "partition 1 has messages left: the broker answers at once"
+        );
+        let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
+        assert_eq!(asked(&plan), BTreeMap::from([(1, vec![1, 2, 3])]));
+    }
+
+    #[test]
+    fn a_full_partition_backing_off_holds_no_fetch_back() {
+        let mut partitions = queued_on_one_broker([QUEUE_DEPTH, 0, 0, 0]);
+        caught_up(&mut partitions, &[1, 2, 3]);
+        partitions.get_mut(&partition("t", 0)).unwrap().retry_at = Some(Instant::now() + BACKOFF);
+        assert!(refill_due(&partitions, 1));
+        let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
+        assert_eq!(asked(&plan), BTreeMap::from([(1, vec![1, 2, 3])]));
     }
 
     #[test]

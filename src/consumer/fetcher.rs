@@ -285,8 +285,14 @@ impl Drop for Fetcher {
 
 /// What became of one partition in one fetch.
 enum PartitionOutcome {
-    Fetched { records: Records, next_offset: i64 },
-    Reset { position: i64 },
+    Fetched {
+        records: Records,
+        next_offset: i64,
+        high_watermark: i64,
+    },
+    Reset {
+        position: i64,
+    },
     Retry,
     Failed(Error),
 }
@@ -459,12 +465,18 @@ impl Scheduler {
             fetch.in_flight = false;
             let previous = fetch.position;
             let (records, reset_to) = match outcome {
-                PartitionOutcome::Fetched { records, next_offset } => {
+                PartitionOutcome::Fetched {
+                    records,
+                    next_offset,
+                    high_watermark,
+                } => {
                     fetch.position = next_offset;
+                    fetch.caught_up = next_offset >= high_watermark;
                     (records, None)
                 }
                 PartitionOutcome::Reset { position } => {
                     fetch.position = position;
+                    fetch.caught_up = false;
                     (Records::default(), Some(position))
                 }
                 PartitionOutcome::Retry => {
@@ -576,6 +588,7 @@ async fn fetch_job(
         let outcome = match result {
             Ok(fetched) => PartitionOutcome::Fetched {
                 next_offset: fetched.next_offset,
+                high_watermark: fetched.high_watermark,
                 records: fetched.into_records(),
             },
             Err(error) if error.code() == ErrorCode::OffsetOutOfRange => {
