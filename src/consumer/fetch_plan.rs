@@ -378,37 +378,34 @@ mod tests {
     }
 
     #[test]
-    fn partitions_that_reached_their_high_watermark_are_asked_to_wait_for_new_messages() {
-        let mut partitions = queued_on_one_broker([QUEUE_DEPTH, 0, 0, 0]);
-        caught_up(&mut partitions, &[0, 1, 2, 3]);
-        assert!(
-            refill_due(&partitions, 1),
-            "partition 0's queue holds all it had: nothing is held back by the wait"
-        );
-        let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
-        assert_eq!(asked(&plan), BTreeMap::from([(1, vec![1, 2, 3])]));
-    }
-
-    #[test]
-    fn a_partition_with_messages_left_among_those_asked_keeps_the_fetch_due() {
-        let mut partitions = queued_on_one_broker([QUEUE_DEPTH, 0, 0, 0]);
-        caught_up(&mut partitions, &[2, 3]);
-        assert!(
-            refill_due(&partitions, 1),
-            "partition 1 has messages left: the broker answers at once"
-        );
-        let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
-        assert_eq!(asked(&plan), BTreeMap::from([(1, vec![1, 2, 3])]));
-    }
-
-    #[test]
-    fn a_full_partition_backing_off_holds_no_fetch_back() {
-        let mut partitions = queued_on_one_broker([QUEUE_DEPTH, 0, 0, 0]);
-        caught_up(&mut partitions, &[1, 2, 3]);
-        partitions.get_mut(&partition("t", 0)).unwrap().retry_at = Some(Instant::now() + BACKOFF);
-        assert!(refill_due(&partitions, 1));
-        let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
-        assert_eq!(asked(&plan), BTreeMap::from([(1, vec![1, 2, 3])]));
+    fn a_fetch_that_holds_nothing_back_goes_out() {
+        let later = Instant::now() + BACKOFF;
+        // Partition 0's queue is full; partitions 1 to 3 have room.
+        let cases: [(&[i32], Option<Instant>, &str); 3] = [
+            (
+                &[0, 1, 2, 3],
+                None,
+                "partition 0's queue holds all it had: the wait at the broker holds nothing back",
+            ),
+            (
+                &[2, 3],
+                None,
+                "partition 1 has messages left: the broker answers at once",
+            ),
+            (
+                &[1, 2, 3],
+                Some(later),
+                "partition 0 backs off: it could not join anyway",
+            ),
+        ];
+        for (reached, backoff, why) in cases {
+            let mut partitions = queued_on_one_broker([QUEUE_DEPTH, 0, 0, 0]);
+            caught_up(&mut partitions, reached);
+            partitions.get_mut(&partition("t", 0)).unwrap().retry_at = backoff;
+            assert!(refill_due(&partitions, 1), "{why}");
+            let plan = plan_now(&mut partitions, &[1, 1, 1, 1]);
+            assert_eq!(asked(&plan), BTreeMap::from([(1, vec![1, 2, 3])]), "{why}");
+        }
     }
 
     #[test]
