@@ -4,7 +4,7 @@
  * and prints ratios).
  *
  *   producer_bench yk|rdkafka throughput BOOTSTRAP TOPIC COUNT SIZE LINGER_MS BATCH_BYTES [QUEUE_MAX]
- *   producer_bench yk|rdkafka mixed      BOOTSTRAP TOPIC COUNT CODEC IDEMPOTENT
+ *   producer_bench yk|rdkafka mixed      BOOTSTRAP TOPIC COUNT CODEC IDEMPOTENT [QUEUE_MAX]
  *   producer_bench yk|rdkafka latency    BOOTSTRAP TOPIC COUNT
  *
  * throughput: COUNT messages of SIZE bytes, asynchronous, delivery reports
@@ -13,7 +13,8 @@
  * user+sys of this process (getrusage), so it includes every thread of the
  * library, thread_cpu_s that of the thread making the calls (before cpu_s,
  * so that lib.sh's field, which takes the last match, reads cpu_s).
- * QUEUE_MAX (default 100000) is both libraries' limit of messages held
+ * QUEUE_MAX (default 100000, in throughput and mixed) is both libraries'
+ * limit of messages held
  * (yelp_kafka's queue_max_messages, librdkafka's
  * queue.buffering.max.messages); a produce that finds it reached polls for
  * 1 ms and tries again.
@@ -321,6 +322,8 @@ int main(int argc, char **argv)
         if (mixed) {
             settings.codec = argv[6];
             settings.idempotent = atoi(argv[7]);
+            if (argc > 8)
+                settings.queue_max = argv[8];
             workload_init(&workload, 0);
         } else {
             settings.linger_ms = argv[7];

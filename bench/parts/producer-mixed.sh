@@ -8,7 +8,11 @@
 # default in both libraries. Prints medians of interleaved rounds
 # (BENCH_ROUNDS), peak RSS and the ratios against both anchors.
 # MIXED_WORKLOADS picks workloads by name (default: all of them, in the
-# order below).
+# order below). A name ending in -queue-N holds both libraries to N
+# messages queued (none-queue-5000): its peak RSS compares the memory each
+# keeps per message at the same queue limit, where under the default
+# (100,000, never reached here) it follows how far each producing thread
+# got ahead of the sender.
 set -euo pipefail
 
 # shellcheck source=bench/lib.sh
@@ -22,12 +26,20 @@ start_mock_cluster producer-mixed --brokers 3 --topic mixed:12
 count="${MIXED_COUNT:-50000}"
 echo "keyed mixed sizes, $count messages, median of $rounds interleaved rounds (BENCH_ROUNDS, MIXED_COUNT)"
 print_throughput_header
-workloads="${MIXED_WORKLOADS:-none gzip snappy lz4 zstd zstd-idempotent}"
+workloads="${MIXED_WORKLOADS:-none gzip snappy lz4 zstd zstd-idempotent none-queue-5000}"
 for workload in $workloads; do
+    queue_max=100000
+    if [[ "$workload" == *-queue-* ]]; then
+        queue_max="${workload##*-queue-}"
+        workload="${workload%-queue-*}"
+    fi
     codec="${workload%-idempotent}"
     idempotent="$([[ "$workload" == *-idempotent ]] && echo 1 || echo 0)"
-    run_rounds "$throughput_fields queued_peak" "$out/producer_bench" mixed "$bootstrap" mixed "$count" "$codec" "$idempotent"
-    print_throughput "$codec, $([[ $idempotent == 1 ]] && echo idempotent || echo "acks 1")" "$count"
+    run_rounds "$throughput_fields queued_peak" "$out/producer_bench" mixed "$bootstrap" mixed "$count" "$codec" \
+        "$idempotent" "$queue_max"
+    label="$codec, $([[ $idempotent == 1 ]] && echo idempotent || echo "acks 1")"
+    [[ "$queue_max" == 100000 ]] || label+=", $queue_max queued at most"
+    print_throughput "$label" "$count"
     # How far the producing thread got ahead of the sender: the peak RSS follows it.
     print_runs queued_peak
 done
