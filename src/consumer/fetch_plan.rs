@@ -16,7 +16,10 @@
 //! reached its high watermark and another of the broker's partitions,
 //! with messages left there, waits for room in its queue, that one would
 //! otherwise be held out of the broker's next fetch for as long as the
-//! broker keeps this one (`fetch_wait_max_ms`). Each fetch names first the
+//! broker keeps this one (`fetch_wait_max_ms`). The partitions held with
+//! that fetch lose nothing: the queue is handed out in order, so what the
+//! fetch would bring would wait behind that partition's chunks anyway.
+//! Each fetch names first the
 //! partitions that brought messages longest ago: a broker fills its answer
 //! in the order asked and stops at `fetch_max_bytes`, so a fixed order
 //! would starve the partitions at its end (KIP-74 leaves the rotation to
