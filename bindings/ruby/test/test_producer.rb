@@ -51,10 +51,24 @@ class ProducerTest < Minitest::Test
     10.times { |i| p.produce("mytopic", i.to_s, key: "", partition: 2, opaque: [:tag, i]) }
     p.flush(10)
     assert_equal 10, reports.size
+    # Read after the callbacks returned: a report keeps what it needs.
     reports.each do |(_, i), r|
       assert r.delivered?, "message #{i}: #{r.error}"
       assert_equal ["mytopic", 2], [r.topic, r.partition]
+      assert_predicate r.topic, :frozen?
       assert_operator r.offset, :>=, 0
+      assert_equal({ topic: "mytopic", partition: 2, offset: r.offset, opaque: [:tag, i], error: nil }, r.to_h)
+      assert_equal ["mytopic", 2, r.offset, [:tag, i], nil], r.to_a
+      assert_match(/\A#<YelpKafka::Producer::DeliveryReport topic="mytopic", partition=2, offset=\d+/, r.inspect)
+    end
+    offsets = reports.values.map(&:offset)
+    assert_equal (offsets.min...offsets.min + 10).to_a, offsets.sort
+    first, second = reports.values_at([:tag, 0], [:tag, 1])
+    assert_equal first, first.dup
+    assert_equal first.hash, first.dup.hash
+    refute_equal first, second
+    case second
+    in { topic: "mytopic", partition: 2, opaque: [:tag, 1], error: nil } then nil
     end
     assert_equal 0, p.queue_length
   end

@@ -43,13 +43,122 @@ module YelpKafka
     Headers::NONE = Headers.new(nil, 0, nil).freeze
     private_constant :Headers
 
-    # What became of one message given to #produce. error is nil when the
-    # broker acknowledged it; offset is -1 when unknown (acks=0) or on failure.
-    DeliveryReport = Struct.new(:topic, :partition, :offset, :opaque, :error) do
+    # What became of one message given to #produce: its topic, partition,
+    # offset (-1 when unknown, acks=0, or on failure), opaque, and error
+    # (nil when the broker acknowledged it). Reports are values: == and
+    # hash compare the fields, to_a and to_h list them, and pattern
+    # matching takes them by position or by name.
+    #
+    # A report is the reports served with it and its place there, and its
+    # error: the other fields are read from the served reports' words when
+    # asked for. So a report costs one small object, where one holding five
+    # fields (a Struct of five) cost a third of the binding's time per
+    # message (BENCHMARKS.md, "Ruby binding").
+    class DeliveryReport
+      MEMBERS = %i[topic partition offset opaque error].freeze
+
+      def self.members
+        MEMBERS
+      end
+
+      # served: the ServedReports it came in; index: its first word there.
+      def initialize(served, index, error)
+        @served = served
+        @index = index
+        @error = error
+      end
+
+      attr_reader :error
+
       def delivered?
-        error.nil?
+        @error.nil?
+      end
+
+      def topic
+        @served.topic(@index)
+      end
+
+      def partition
+        @served.partition(@index)
+      end
+
+      def offset
+        @served.offset(@index)
+      end
+
+      def opaque
+        @served.opaque(@index)
+      end
+
+      def to_a
+        [topic, partition, offset, opaque, @error]
+      end
+      alias deconstruct to_a
+
+      def to_h
+        MEMBERS.zip(to_a).to_h
+      end
+
+      def deconstruct_keys(_keys)
+        to_h
+      end
+
+      def ==(other)
+        other.instance_of?(DeliveryReport) && to_a == other.to_a
+      end
+      alias eql? ==
+
+      def hash
+        [DeliveryReport, *to_a].hash
+      end
+
+      def inspect
+        "#<#{self.class.name} #{to_h.map { |name, value| "#{name}=#{value.inspect}" }.join(", ")}>"
+      end
+      alias to_s inspect
+    end
+
+    # The reports of one #poll, #flush or #close, as their words were read
+    # (struct yk_delivery_report, REPORT_WORDS each), with what the C
+    # memory held only during the call read then: each topic's name, and
+    # the opaques given back. Its DeliveryReports read their fields here.
+    class ServedReports
+      def initialize(words)
+        @words = words
+        @topics = {}
+        @opaques = nil
+      end
+
+      # Reads the name of the topic at address (C memory, valid during the
+      # call) unless read already.
+      def read_topic(address)
+        @topics[address] ||= Views::ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8).freeze
+      end
+
+      # Keeps the opaque of the report at index.
+      def keep_opaque(index, opaque)
+        (@opaques ||= {})[index] = opaque
+      end
+
+      def topic(index)
+        @topics[@words[index + 2]]
+      end
+
+      # The 32-bit partition is the low half of the report's fourth word.
+      def partition(index)
+        partition = @words[index + 3] & 0xffff_ffff
+        partition >= 0x8000_0000 ? partition - 0x1_0000_0000 : partition
+      end
+
+      def offset(index)
+        @words[index + 4]
+      end
+
+      def opaque(index)
+        @opaques&.[](index)
       end
     end
+    private_constant :ServedReports
 
     # Options, as keywords or as a Hash (nil: defaults; both are merged, the
     # keywords winning), take the client options and the producer's:
@@ -366,30 +475,29 @@ module YelpKafka
         words = reports.get_array_of_int64(0, count * REPORT_WORDS)
         size = words.size
         failed = NO_REPORTS
-        topics = {}
-        topic_address = nil
-        topic = nil
+        served = ServedReports.new(words)
+        topic_address = 0
         index = 0
         # A while loop, each report's words read in place (opaque id,
-        # codes, topic, partition, offset, error message) and compared
-        # with == (an instruction, where zero? is a method call): this
-        # runs per report.
+        # codes, topic, error message) and compared with == (an
+        # instruction, where zero? is a method call): this runs per report.
+        # What the C memory holds only during this call (the error
+        # message, the topic's name) is read here; a report's other fields
+        # when asked for.
         # rubocop:disable Style/NumericPredicate
         while index < size
           opaque_id = words[index]
-          opaque = opaque_id == 0 ? nil : @pending.delete(opaque_id)
+          served.keep_opaque(index, @pending.delete(opaque_id)) unless opaque_id == 0
           codes = words[index + 1]
           error = (codes & 0xffff_ffff) == 0 ? nil : delivery_error(codes, words[index + 5])
           # A DeliveryReport only where a block takes it.
           if on_delivery || error
             address = words[index + 2]
             unless address == topic_address
-              topic = topics[address] ||= Views::ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8)
+              served.read_topic(address)
               topic_address = address
             end
-            partition = words[index + 3] & 0xffff_ffff
-            partition -= 0x1_0000_0000 if partition >= 0x8000_0000
-            report = DeliveryReport.new(topic, partition, words[index + 4], opaque, error)
+            report = DeliveryReport.new(served, index, error)
             if error
               failed = [] if failed.frozen?
               failed << report
