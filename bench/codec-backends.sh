@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The backends of one codec on Kafka-like batches of 64 KiB, 256 KiB and
 # 1 MiB (bench/codec_batches.rs): `bench/codec-backends.sh gzip` times
-# flate2's gzip backends (zlib-rs, miniz_oxide, the system's libz) at the
+# flate2's gzip backends (zlib-rs with its CPU feature detection, as the
+# library builds it, and without; miniz_oxide; the system's libz) at the
 # default level, in MB/s of wall time, compressing and decompressing;
 # `bench/codec-backends.sh lz4` times the LZ4 frame encoders (lz4_flex
 # with its safe and its unchecked encoder, liblz4's frame API as librdkafka
@@ -16,7 +17,7 @@ set -euo pipefail
 
 codec="${1:-}"
 case "$codec" in
-    gzip) builds=(zlib-rs miniz libz)
+    gzip) builds=(zlib-rs-detect zlib-rs miniz libz)
           columns="backend batch_bytes compress_MBps decompress_MBps compressed/raw" ;;
     lz4) builds=(flex-safe flex-unsafe liblz4)
          columns="encoder batch_bytes compress_MB_per_cpu_s compressed/raw" ;;

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 mod codec_batches;
 use codec_batches::{batch, budget, Random};
 
-const BACKEND: &str = if cfg!(feature = "zlib-rs") {
+const BACKEND: &str = if cfg!(feature = "zlib-rs-detect") {
+    "zlib-rs+detect"
+} else if cfg!(feature = "zlib-rs") {
     "zlib-rs"
 } else if cfg!(feature = "libz") {
     "libz"
