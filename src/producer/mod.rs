@@ -310,7 +310,7 @@ impl Producer {
         for (index, (partition, message)) in messages.into_iter().enumerate() {
             let completion = Completion::Waiter(Arc::clone(&waiter), index);
             self.enqueue(
-                &TopicPartition::new(topic.name.clone(), partition),
+                topic.partition(partition),
                 message,
                 completion,
                 true,
@@ -366,7 +366,7 @@ impl Producer {
         let (entry, partition, message) = self.addressed(topic, partition, key, value, headers, Lookup::Whole)?;
         self.check_size(&message)?;
         self.enqueue(
-            &TopicPartition::new(entry.name.clone(), partition),
+            entry.partition(partition),
             message,
             Completion::Report(opaque),
             false,

@@ -11,7 +11,7 @@ use rustc_hash::FxBuildHasher;
 
 use crate::error::Result;
 use crate::sync::ReadWriteLocking;
-use crate::topic_partition::Topic;
+use crate::topic_partition::{Topic, TopicPartition};
 
 /// A map keyed by topic names, or by topic and partition, that every
 /// message looks up: hashed with rustc's Fx hash, a multiplication per
@@ -28,12 +28,23 @@ pub struct TopicEntry {
     pub name: Topic,
     /// Partitions in the metadata this entry was built from.
     pub partitions: usize,
+    /// Each of those partitions as the accumulator keys it, built once: a
+    /// message borrows its partition's, where one built per message cloned
+    /// the shared name, an atomic operation on a count that the threads
+    /// settling batches change too.
+    keys: Box<[TopicPartition]>,
     /// The metadata generation it was built from.
     generation: u64,
     next: AtomicUsize,
 }
 
 impl TopicEntry {
+    /// Partition `partition` of the topic, which must be below
+    /// [`TopicEntry::partitions`] (as routing makes it).
+    pub fn partition(&self, partition: i32) -> &TopicPartition {
+        &self.keys[partition as usize]
+    }
+
     /// The next partition for a message without key: round-robin, starting
     /// at a random partition.
     pub fn next_round_robin(&self) -> i32 {
@@ -64,6 +75,9 @@ impl TopicCache {
             None => (Topic::new(topic)?, rand::random::<u32>() as usize),
         };
         let entry = Arc::new(TopicEntry {
+            keys: (0..partitions)
+                .map(|partition| TopicPartition::new(name.clone(), partition as i32))
+                .collect(),
             name,
             partitions,
             generation,
