@@ -585,7 +585,7 @@ impl ProducerThread {
         let (thread_seq, thread_stop, thread_produced) =
             (Arc::clone(&next_seq), Arc::clone(&stop), Arc::clone(&produced));
         let thread = std::thread::spawn(move || {
-            let mut record = |served: Vec<yelp_kafka::producer::DeliveryReport>| {
+            let mut record = |served: yelp_kafka::producer::Reports| {
                 let mut produced = thread_produced.lock().unwrap();
                 for report in served {
                     let seq = report.opaque as u64;

@@ -399,7 +399,7 @@ fn a_full_queue_returns_queue_full_or_waits() {
     let mut delivered = Vec::new();
     producer
         .flush(Duration::from_secs(10), &mut |served| {
-            delivered.extend(served.iter().map(|r| r.opaque))
+            delivered.extend(served.into_iter().map(|r| r.opaque))
         })
         .unwrap();
     assert_eq!(delivered, [1, 2, 3]);

@@ -15,8 +15,7 @@ use crate::ffi::metrics::{responder_from_c, yk_metrics_responder};
 use crate::ffi::reentrancy::enter_handle;
 use crate::ffi::values::{yk_bytes, yk_header};
 use crate::metrics::{PRODUCER_METRICS, PRODUCER_PREFIX};
-use crate::producer::accumulator::DeliveryReport;
-use crate::producer::{OutgoingHeader, Producer, QueueWait, ReportHandler};
+use crate::producer::{OutgoingHeader, Producer, QueueWait, ReportHandler, ReportRun, Reports};
 use crate::sync::Locking;
 
 /// What became of one message given to `yk_producer_produce`. Valid only
@@ -762,22 +761,20 @@ fn serve_reports<T>(producer: &yk_producer, call: impl FnOnce(ReportHandler<'_>)
     if let Some(batch) = delivery.batch {
         // The reports are moved, never cloned: the first batch served is
         // kept as it is, later ones (a flush serves as it waits) appended.
-        let mut served: Vec<DeliveryReport> = Vec::new();
-        let result = call(&mut |reports| match served.is_empty() {
-            true => served = reports,
-            false => served.extend(reports),
-        });
+        let mut served = Reports::default();
+        let result = call(&mut |reports| served.append(reports));
         if !served.is_empty() {
-            // The failures' texts only when some report failed: a batch
-            // of successes, the common case, builds the one array.
-            let messages: Vec<Option<CString>> = match served.iter().any(|report| report.error.is_some()) {
-                true => served.iter().map(error_message).collect(),
-                false => Vec::new(),
-            };
+            // A failure's text once for its run (a batch's reports share
+            // it), and only where the run failed.
+            let messages: Vec<Option<CString>> = served.runs().iter().map(error_message).collect();
             let reports: Vec<yk_delivery_report> = served
+                .runs()
                 .iter()
-                .enumerate()
-                .map(|(i, report)| c_report(report, messages.get(i).and_then(Option::as_ref)))
+                .zip(&messages)
+                .flat_map(|(run, message)| {
+                    run.reports()
+                        .map(move |(message_opaque, offset)| c_report(run, message_opaque, offset, message.as_ref()))
+                })
                 .collect();
             // SAFETY: the application supplied the callback and its opaque
             // value; the array and its strings live for the call.
@@ -787,32 +784,39 @@ fn serve_reports<T>(producer: &yk_producer, call: impl FnOnce(ReportHandler<'_>)
     }
     call(&mut |reports| {
         let Some(callback) = delivery.callback else { return };
-        for report in &reports {
-            let message = error_message(report);
-            // SAFETY: as above, for one report.
-            unsafe { callback(opaque, &c_report(report, message.as_ref())) };
+        for run in reports.runs() {
+            let message = error_message(run);
+            for (message_opaque, offset) in run.reports() {
+                // SAFETY: as above, for one report.
+                unsafe { callback(opaque, &c_report(run, message_opaque, offset, message.as_ref())) };
+            }
         }
     })
 }
 
-/// Why a report's message failed, as C text.
-fn error_message(report: &DeliveryReport) -> Option<CString> {
-    report
-        .error
-        .as_ref()
+/// Why a run's messages failed, as C text.
+fn error_message(run: &ReportRun) -> Option<CString> {
+    run.error()
         .map(|e| CString::new(e.message().replace('\0', " ")).unwrap_or_default())
 }
 
-/// A report as C sees it, pointing into `report` (its topic is kept
-/// NUL-terminated for this) and `error_message`.
-fn c_report(report: &DeliveryReport, error_message: Option<&CString>) -> yk_delivery_report {
+/// The report of the message with `message_opaque` and `offset` of `run`,
+/// as C sees it, pointing into `run` (its topic is kept NUL-terminated for
+/// this) and `error_message`.
+fn c_report(
+    run: &ReportRun,
+    message_opaque: usize,
+    offset: i64,
+    error_message: Option<&CString>,
+) -> yk_delivery_report {
+    let error = run.error();
     yk_delivery_report {
-        message_opaque: report.opaque as *mut c_void,
-        error: report.error.as_ref().map_or(ErrorCode::Ok, Error::code),
-        kafka_code: report.error.as_ref().and_then(Error::kafka_code).unwrap_or(0),
-        topic: report.topic.as_c_str().as_ptr(),
-        partition: report.partition,
-        offset: report.offset,
+        message_opaque: message_opaque as *mut c_void,
+        error: error.map_or(ErrorCode::Ok, Error::code),
+        kafka_code: error.and_then(Error::kafka_code).unwrap_or(0),
+        topic: run.topic().as_c_str().as_ptr(),
+        partition: run.partition(),
+        offset,
         error_message: error_message.map_or(std::ptr::null(), |m| m.as_ptr()),
     }
 }

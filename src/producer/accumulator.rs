@@ -127,6 +127,104 @@ impl SyncWaiter {
     }
 }
 
+/// The delivery reports of one settled batch: its messages that asked for
+/// a report, all of one partition and one outcome. Kept per batch rather
+/// than per message, so that settling a batch clones its topic's shared
+/// name once, not once per message on a count the producing threads'
+/// reports are dropped from (BENCHMARKS.md, "Reports kept per batch").
+#[derive(Debug)]
+pub struct ReportRun {
+    topic: Topic,
+    partition: i32,
+    /// The batch's base offset (−1 when unknown), or why it failed.
+    outcome: Result<i64, Error>,
+    /// Each reported message's place in the batch, and its opaque value.
+    messages: Vec<(u32, usize)>,
+}
+
+impl ReportRun {
+    /// The topic of every report of the run.
+    pub fn topic(&self) -> &Topic {
+        &self.topic
+    }
+
+    /// The partition of every report of the run.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Why every message of the run failed, if it did.
+    pub fn error(&self) -> Option<&Error> {
+        self.outcome.as_ref().err()
+    }
+
+    /// Each report's opaque value and offset (−1 when unknown, as with
+    /// acks=0, or on failure), in order.
+    pub fn reports(&self) -> impl Iterator<Item = (usize, i64)> + '_ {
+        let base = *self.outcome.as_ref().unwrap_or(&-1);
+        self.messages.iter().map(move |&(index, opaque)| match base {
+            base if base < 0 => (opaque, -1),
+            base => (opaque, base + i64::from(index)),
+        })
+    }
+}
+
+/// Delivery reports as `poll`, `flush` and `close` hand them over: runs of
+/// one batch each, in the order the batches settled.
+#[derive(Debug, Default)]
+pub struct Reports {
+    runs: Vec<ReportRun>,
+    count: usize,
+}
+
+impl Reports {
+    /// How many reports there are.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The runs, in order.
+    pub fn runs(&self) -> &[ReportRun] {
+        &self.runs
+    }
+
+    /// Adds `later`'s reports after these.
+    pub fn append(&mut self, mut later: Reports) {
+        self.count += later.count;
+        self.runs.append(&mut later.runs);
+    }
+
+    fn push(&mut self, run: ReportRun) {
+        self.count += run.messages.len();
+        self.runs.push(run);
+    }
+}
+
+/// One [`DeliveryReport`] per message, each with its own copy of the topic.
+impl IntoIterator for Reports {
+    type Item = DeliveryReport;
+    type IntoIter = std::vec::IntoIter<DeliveryReport>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let mut reports = Vec::with_capacity(self.count);
+        for run in &self.runs {
+            reports.extend(run.reports().map(|(opaque, offset)| DeliveryReport {
+                opaque,
+                topic: run.topic.clone(),
+                partition: run.partition,
+                offset,
+                error: run.error().cloned(),
+            }));
+        }
+        reports.into_iter()
+    }
+}
+
 /// What became of one asynchronous message.
 #[derive(Debug, Clone)]
 pub struct DeliveryReport {
@@ -511,29 +609,41 @@ fn delivery_timed_out(options: &ProducerOptions) -> Error {
 }
 
 /// Settles every completion of `batch` with `outcome` (the batch's base
-/// offset, or an error). Reports for asynchronous messages go to `reports`.
-pub fn settle(batch: &Batch, outcome: &Result<i64, Error>, reports: &mut VecDeque<DeliveryReport>) {
+/// offset, or an error). Reports for asynchronous messages go to `reports`,
+/// one run for the batch.
+pub fn settle(batch: &Batch, outcome: &Result<i64, Error>, reports: &mut Reports) {
+    let asked = batch
+        .completions
+        .iter()
+        .filter(|completion| matches!(completion, Completion::Report(_)))
+        .count();
+    let mut reported = Vec::with_capacity(asked);
     for (index, completion) in batch.completions.iter().enumerate() {
-        let message_outcome = outcome
-            .as_ref()
-            .map(|base| if *base < 0 { -1 } else { base + index as i64 })
-            .map_err(Clone::clone);
         match completion {
-            Completion::Report(opaque) => reports.push_back(DeliveryReport {
-                opaque: *opaque,
-                topic: batch.partition.topic.clone(),
-                partition: batch.partition.partition,
-                offset: *message_outcome.as_ref().unwrap_or(&-1),
-                error: message_outcome.err(),
-            }),
-            Completion::Waiter(waiter, slot) => waiter.complete(*slot, &message_outcome),
+            Completion::Report(opaque) => reported.push((index as u32, *opaque)),
+            Completion::Waiter(waiter, slot) => {
+                let message_outcome = outcome
+                    .as_ref()
+                    .map(|base| if *base < 0 { -1 } else { base + index as i64 })
+                    .map_err(Clone::clone);
+                waiter.complete(*slot, &message_outcome)
+            }
         }
+    }
+    if !reported.is_empty() {
+        reports.push(ReportRun {
+            topic: batch.partition.topic.clone(),
+            partition: batch.partition.partition,
+            outcome: outcome.clone(),
+            messages: reported,
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     const TOPIC: &str = "topic";
 
@@ -582,6 +692,91 @@ mod tests {
             Completion::Report(0),
             true,
             options,
+        );
+    }
+
+    /// A batch of `TOPIC` partition 3 whose messages complete as `completions`.
+    fn settled_batch(completions: Vec<Completion>) -> Batch {
+        let mut batch = Batch::new(
+            TopicPartition::new(Topic::new(TOPIC).unwrap(), 3),
+            Instant::now(),
+            bytes::BytesMut::new(),
+        );
+        batch.completions = completions;
+        batch
+    }
+
+    /// (opaque, topic, partition, offset, error code) of each report.
+    fn flattened(reports: Reports) -> Vec<(usize, String, i32, i64, Option<ErrorCode>)> {
+        reports
+            .into_iter()
+            .map(|r| {
+                (
+                    r.opaque,
+                    r.topic.as_str().to_string(),
+                    r.partition,
+                    r.offset,
+                    r.error.map(|e| e.code()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_settled_batch_reports_each_message_that_asked_in_one_run() {
+        let waiter = SyncWaiter::new(1);
+        let batch = settled_batch(vec![
+            Completion::Report(7),
+            Completion::Waiter(Arc::clone(&waiter), 0),
+            Completion::Report(9),
+        ]);
+        let mut reports = Reports::default();
+        settle(&batch, &Ok(100), &mut reports);
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports.runs().len(), 1);
+        // The waiter's message sits between the two: offsets count every message.
+        assert_eq!(
+            flattened(reports),
+            [(7, TOPIC.into(), 3, 100, None), (9, TOPIC.into(), 3, 102, None)]
+        );
+        assert_eq!(crate::engine::block_on(waiter.wait()).unwrap().unwrap(), [101]);
+
+        // acks=0: no offset is known.
+        let mut unknown = Reports::default();
+        settle(&settled_batch(vec![Completion::Report(1)]), &Ok(-1), &mut unknown);
+        assert_eq!(flattened(unknown), [(1, TOPIC.into(), 3, -1, None)]);
+
+        // A batch of sync sends only reports nothing.
+        let mut none = Reports::default();
+        settle(
+            &settled_batch(vec![Completion::Waiter(SyncWaiter::new(1), 0)]),
+            &Ok(5),
+            &mut none,
+        );
+        assert!(none.is_empty() && none.runs().is_empty());
+    }
+
+    #[test]
+    fn a_failed_batch_fails_every_report_and_runs_append_in_order() {
+        let mut reports = Reports::default();
+        settle(&settled_batch(vec![Completion::Report(1)]), &Ok(40), &mut reports);
+        let mut failed = Reports::default();
+        let error = Error::new(ErrorCode::TimedOut, "not delivered");
+        settle(
+            &settled_batch(vec![Completion::Report(2), Completion::Report(3)]),
+            &Err(error),
+            &mut failed,
+        );
+        assert_eq!(failed.runs()[0].error().map(Error::message), Some("not delivered"));
+        reports.append(failed);
+        assert_eq!(reports.len(), 3);
+        assert_eq!(
+            flattened(reports),
+            [
+                (1, TOPIC.into(), 3, 40, None),
+                (2, TOPIC.into(), 3, -1, Some(ErrorCode::TimedOut)),
+                (3, TOPIC.into(), 3, -1, Some(ErrorCode::TimedOut)),
+            ]
         );
     }
 

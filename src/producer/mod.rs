@@ -17,7 +17,6 @@ pub(crate) mod options;
 mod sender;
 pub(crate) mod topics;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -37,9 +36,9 @@ use crate::sync::{Locking, Waiting};
 use crate::topic_partition::TopicPartition;
 use crate::wakeup::{Readiness, Wakeup};
 
-pub use accumulator::DeliveryReport;
 pub use accumulator::OutgoingHeader;
 use accumulator::{Accumulator, Completion, CompressionJob, OutgoingMessage, SyncWaiter};
+pub use accumulator::{DeliveryReport, ReportRun, Reports};
 use key_partitioner::partition_for_key;
 pub use options::{ProducerOptions, PRODUCER_OPTIONS};
 use topics::{TopicCache, TopicEntry};
@@ -47,7 +46,7 @@ use topics::{TopicCache, TopicEntry};
 /// What `poll`, `flush` and `close` hand delivery reports to: every report
 /// ready at that moment, in the order they came, moved out of the queue
 /// (a flush may call it several times; never with none).
-pub type ReportHandler<'a> = &'a mut dyn FnMut(Vec<DeliveryReport>);
+pub type ReportHandler<'a> = &'a mut dyn FnMut(Reports);
 
 /// How long `produce` may wait for queue space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +95,7 @@ pub struct Shared {
     /// Signalled when queue space frees up or messages complete (pairs with `state`).
     space: Condvar,
     wake_sender: Notify,
-    reports: Mutex<VecDeque<DeliveryReport>>,
+    reports: Mutex<Reports>,
     /// Signalled when a report is queued (pairs with `reports`).
     reports_ready: Condvar,
     metrics: MetricsRecorder,
@@ -209,7 +208,7 @@ impl Producer {
             state: Mutex::new(Accumulator::default()),
             space: Condvar::new(),
             wake_sender: Notify::new(),
-            reports: Mutex::new(VecDeque::new()),
+            reports: Mutex::new(Reports::default()),
             reports_ready: Condvar::new(),
             shutdown: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -599,13 +598,13 @@ impl Producer {
 
     /// Hands the queued reports to `handler`, the queue taken whole so that
     /// no report is copied on the way.
-    fn serve(&self, mut reports: MutexGuard<'_, VecDeque<DeliveryReport>>, handler: ReportHandler<'_>) -> usize {
+    fn serve(&self, mut reports: MutexGuard<'_, Reports>, handler: ReportHandler<'_>) -> usize {
         let served = std::mem::take(&mut *reports);
         self.shared.readiness.clear();
         drop(reports);
         let count = served.len();
         if count > 0 {
-            handler(Vec::from(served));
+            handler(served);
         }
         count
     }
