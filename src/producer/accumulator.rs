@@ -130,8 +130,9 @@ impl SyncWaiter {
 /// The delivery reports of one settled batch: its messages that asked for
 /// a report, all of one partition and one outcome. Kept per batch rather
 /// than per message, so that settling a batch clones its topic's shared
-/// name once, not once per message on a count the producing threads'
-/// reports are dropped from (BENCHMARKS.md, "Reports kept per batch").
+/// name once, not once per message on a count that the thread serving
+/// the reports then counts down again (BENCHMARKS.md, "Reports kept per
+/// batch").
 #[derive(Debug)]
 pub struct ReportRun {
     topic: Topic,
