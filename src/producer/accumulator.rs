@@ -163,10 +163,19 @@ impl ReportRun {
     /// acks=0, or on failure), in order.
     pub fn reports(&self) -> impl Iterator<Item = (usize, i64)> + '_ {
         let base = *self.outcome.as_ref().unwrap_or(&-1);
-        self.messages.iter().map(move |&(index, opaque)| match base {
-            base if base < 0 => (opaque, -1),
-            base => (opaque, base + i64::from(index)),
-        })
+        self.messages
+            .iter()
+            .map(move |&(index, opaque)| (opaque, message_offset(base, index as usize)))
+    }
+}
+
+/// The offset of the message at `index` of a batch whose base offset is
+/// `base` (−1, unknown, for every message when the base is).
+fn message_offset(base: i64, index: usize) -> i64 {
+    if base < 0 {
+        -1
+    } else {
+        base + index as i64
     }
 }
 
@@ -174,19 +183,19 @@ impl ReportRun {
 /// one batch each, in the order the batches settled.
 #[derive(Debug, Default)]
 pub struct Reports {
+    /// Never an empty run.
     runs: Vec<ReportRun>,
-    count: usize,
 }
 
 impl Reports {
     /// How many reports there are.
     pub fn len(&self) -> usize {
-        self.count
+        self.runs.iter().map(|run| run.messages.len()).sum()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.runs.is_empty()
     }
 
     /// The runs, in order.
@@ -196,13 +205,7 @@ impl Reports {
 
     /// Adds `later`'s reports after these.
     pub fn append(&mut self, mut later: Reports) {
-        self.count += later.count;
         self.runs.append(&mut later.runs);
-    }
-
-    fn push(&mut self, run: ReportRun) {
-        self.count += run.messages.len();
-        self.runs.push(run);
     }
 }
 
@@ -212,7 +215,7 @@ impl IntoIterator for Reports {
     type IntoIter = std::vec::IntoIter<DeliveryReport>;
 
     fn into_iter(self) -> Self::IntoIter {
-        let mut reports = Vec::with_capacity(self.count);
+        let mut reports = Vec::with_capacity(self.len());
         for run in &self.runs {
             reports.extend(run.reports().map(|(opaque, offset)| DeliveryReport {
                 opaque,
@@ -625,14 +628,14 @@ pub fn settle(batch: &Batch, outcome: &Result<i64, Error>, reports: &mut Reports
             Completion::Waiter(waiter, slot) => {
                 let message_outcome = outcome
                     .as_ref()
-                    .map(|base| if *base < 0 { -1 } else { base + index as i64 })
+                    .map(|base| message_offset(*base, index))
                     .map_err(Clone::clone);
                 waiter.complete(*slot, &message_outcome)
             }
         }
     }
     if !reported.is_empty() {
-        reports.push(ReportRun {
+        reports.runs.push(ReportRun {
             topic: batch.partition.topic.clone(),
             partition: batch.partition.partition,
             outcome: outcome.clone(),

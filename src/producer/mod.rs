@@ -276,7 +276,7 @@ impl Producer {
     pub fn send_keyed_messages(&self, topic: &str, key: &[u8], values: &[Option<&[u8]>]) -> Result<Vec<i64>> {
         self.check_sending()?;
         let entry = self.topic(topic, Lookup::UntilWoken)?;
-        let partition = partition_for_key(key, entry.partitions);
+        let partition = partition_for_key(key, entry.partitions());
         let timestamp = now_ms();
         let routed = values
             .iter()
@@ -715,16 +715,16 @@ impl Producer {
 /// else murmur2 of the key, else the topic's next round-robin partition.
 fn route(entry: &TopicEntry, partition: Option<i32>, key: Option<&[u8]>) -> Result<i32> {
     match (partition, key) {
-        (Some(p), _) if p >= 0 && (p as usize) < entry.partitions => Ok(p),
+        (Some(p), _) if p >= 0 && (p as usize) < entry.partitions() => Ok(p),
         (Some(p), _) => Err(Error::new(
             ErrorCode::UnknownTopicOrPartition,
             format!(
                 "topic {:?} has {} partitions, not partition {p}",
                 entry.name.as_str(),
-                entry.partitions
+                entry.partitions()
             ),
         )),
-        (None, Some(key)) => Ok(partition_for_key(key, entry.partitions)),
+        (None, Some(key)) => Ok(partition_for_key(key, entry.partitions())),
         (None, None) => Ok(entry.next_round_robin()),
     }
 }

@@ -26,12 +26,10 @@ pub type NameMap<K, V> = HashMap<K, V, FxBuildHasher>;
 pub struct TopicEntry {
     /// The name, shared by every queued message of the topic.
     pub name: Topic,
-    /// Partitions in the metadata this entry was built from.
-    pub partitions: usize,
-    /// Each of those partitions as the accumulator keys it, built once: a
-    /// message borrows its partition's, where one built per message cloned
-    /// the shared name, an atomic operation on a count that the threads
-    /// settling batches change too.
+    /// Each partition in the metadata this entry was built from, as the
+    /// accumulator keys it, built once: a message borrows its partition's,
+    /// where one built per message cloned the shared name, an atomic
+    /// operation on a count that the threads settling batches change too.
     keys: Box<[TopicPartition]>,
     /// The metadata generation it was built from.
     generation: u64,
@@ -39,6 +37,12 @@ pub struct TopicEntry {
 }
 
 impl TopicEntry {
+    /// How many partitions the metadata this entry was built from gives
+    /// the topic.
+    pub fn partitions(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Partition `partition` of the topic, which must be below
     /// [`TopicEntry::partitions`] (as routing makes it).
     pub fn partition(&self, partition: i32) -> &TopicPartition {
@@ -48,7 +52,7 @@ impl TopicEntry {
     /// The next partition for a message without key: round-robin, starting
     /// at a random partition.
     pub fn next_round_robin(&self) -> i32 {
-        (self.next.fetch_add(1, Ordering::Relaxed) % self.partitions) as i32
+        (self.next.fetch_add(1, Ordering::Relaxed) % self.partitions()) as i32
     }
 }
 
@@ -79,7 +83,6 @@ impl TopicCache {
                 .map(|partition| TopicPartition::new(name.clone(), partition as i32))
                 .collect(),
             name,
-            partitions,
             generation,
             next: AtomicUsize::new(next),
         });
