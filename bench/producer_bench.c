@@ -14,8 +14,7 @@
  * library, thread_cpu_s that of the thread making the calls (before cpu_s,
  * so that lib.sh's field, which takes the last match, reads cpu_s).
  * QUEUE_MAX (default 100000, in throughput and mixed) is both libraries'
- * limit of messages held
- * (yelp_kafka's queue_max_messages, librdkafka's
+ * limit of messages held (yelp_kafka's queue_max_messages, librdkafka's
  * queue.buffering.max.messages); a produce that finds it reached polls for
  * 1 ms and tries again.
  * mixed: the same for COUNT keyed messages of mixed sizes (keys over

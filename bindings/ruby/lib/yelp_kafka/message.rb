@@ -180,7 +180,7 @@ module YelpKafka
 
       # The topic whose name is at address.
       def topic_at(address)
-        @topic_names[address] ||= ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8).freeze
+        @topic_names[address] ||= Views.name_at(address)
       end
 
       # Marks count messages, from the index-th, done in one C call; its code.
@@ -368,6 +368,12 @@ module YelpKafka
 
     def bytes(address, length)
       address.zero? ? nil : ADDRESS_SPACE.get_bytes(address - 1, length)
+    end
+
+    # The NUL-terminated UTF-8 name (a topic's) at address, in C memory,
+    # as a frozen String.
+    def name_at(address)
+      ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8).freeze
     end
   end
   private_constant :Views

@@ -132,7 +132,7 @@ module YelpKafka
       # Reads the name of the topic at address (C memory, valid during the
       # call) unless read already.
       def read_topic(address)
-        @topics[address] ||= Views::ADDRESS_SPACE.get_string(address - 1).force_encoding(Encoding::UTF_8).freeze
+        @topics[address] ||= Views.name_at(address)
       end
 
       # Keeps the opaque of the report at index.
