@@ -347,6 +347,11 @@ pub struct Accumulator {
     in_flight_per_broker: HashMap<i32, usize>,
     /// Callers flushing now: send everything without linger.
     pub flushing: usize,
+    /// A message found the queue full since the queue last drained to
+    /// half its limits: batches go out without linger meanwhile, since
+    /// holding them only keeps the producer waiting for room
+    /// (docs/producer.md, "The bounded queue and back-pressure").
+    pub queue_pressed: bool,
     /// Idempotence: the producer id and epoch in use.
     producer_id: Option<(i64, i16)>,
     /// Idempotence: an InitProducerId request is out. Decided under the
@@ -437,8 +442,9 @@ impl Accumulator {
 
     /// Takes what is ready to send. A batch is ready when it is sealed, or
     /// its linger passed, or a caller is waiting for it, or everything is
-    /// being flushed — and its partition has nothing in flight, is not
-    /// backing off, and its leader is known and below the in-flight limit.
+    /// being flushed, or the queue is pressed — and its partition has
+    /// nothing in flight, is not backing off, and its leader is known and
+    /// below the in-flight limit.
     pub fn plan(&mut self, metadata: &ClusterMetadata, options: &ProducerOptions, now: Instant) -> SendPlan {
         let mut plan = SendPlan::default();
         let mut requests: BTreeMap<i32, Vec<Batch>> = BTreeMap::new();
@@ -448,6 +454,8 @@ impl Accumulator {
         for queue in self.partitions.values_mut() {
             expire_old_batches(queue, options, now, &mut expired);
         }
+        self.queue_pressed &=
+            self.queued_messages * 2 > options.queue_max_messages || self.queued_bytes * 2 > options.queue_max_bytes;
         // Before any batch below takes a sequence: an expired batch that
         // had one leaves a gap the broker would refuse.
         for (batch, _) in &expired {
@@ -468,7 +476,7 @@ impl Accumulator {
             if queue.sealed.is_empty() {
                 let Some(open) = &queue.open else { continue };
                 let due = open.created + options.linger;
-                if queue.urgent || self.flushing > 0 || due <= now {
+                if queue.urgent || self.flushing > 0 || self.queue_pressed || due <= now {
                     queue.seal_open();
                 } else {
                     look_again_at(&mut plan.next_wakeup, due);
@@ -697,6 +705,66 @@ mod tests {
             true,
             options,
         );
+    }
+
+    /// Queues one message for `partition`, to wait for its linger.
+    fn append_lingering(accumulator: &mut Accumulator, partition: i32, options: &ProducerOptions) {
+        let message = OutgoingMessage {
+            key: None,
+            value: Some(b"value"),
+            headers: &[],
+            timestamp: 0,
+        };
+        let partition = TopicPartition::new(Topic::new(TOPIC).unwrap(), partition);
+        accumulator.append(&partition, message, Completion::Report(0), false, options);
+    }
+
+    /// The batches `plan` sends, over every leader.
+    fn planned(accumulator: &mut Accumulator, options: &ProducerOptions) -> Vec<Batch> {
+        let plan = accumulator.plan(&metadata(4), options, Instant::now());
+        plan.requests.into_values().flatten().collect()
+    }
+
+    #[test]
+    fn a_pressed_queue_sends_without_linger_until_it_drains_to_half() {
+        let mut config = crate::config::Config::new();
+        config.set("queue_max_messages", "4").unwrap();
+        config.set("linger_ms", "600000").unwrap();
+        let options = ProducerOptions::from_config(&config).unwrap();
+        let mut accumulator = Accumulator::default();
+        for partition in 0..4 {
+            append_lingering(&mut accumulator, partition, &options);
+        }
+        assert!(
+            planned(&mut accumulator, &options).is_empty(),
+            "batches wait for their linger"
+        );
+
+        accumulator.queue_pressed = true;
+        let mut sent = planned(&mut accumulator, &options);
+        assert_eq!(sent.len(), 4, "a pressed queue sends every open batch");
+
+        // Three of four still queued, more than half: the next batch goes too.
+        let first = sent.remove(0);
+        let partition = first.partition.partition;
+        accumulator.batch_finished(first, true);
+        accumulator.request_done(1);
+        append_lingering(&mut accumulator, partition, &options);
+        let again = planned(&mut accumulator, &options);
+        assert_eq!(again.len(), 1, "still pressed at 4 of 4 queued");
+        assert!(accumulator.queue_pressed);
+
+        // Everything delivered: the next message waits for its linger again.
+        for batch in sent.into_iter().chain(again) {
+            accumulator.batch_finished(batch, true);
+        }
+        accumulator.request_done(1);
+        append_lingering(&mut accumulator, 0, &options);
+        assert!(
+            planned(&mut accumulator, &options).is_empty(),
+            "drained: lingering again"
+        );
+        assert!(!accumulator.queue_pressed);
     }
 
     /// A batch of `TOPIC` partition 3 whose messages complete as `completions`.

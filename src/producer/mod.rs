@@ -471,6 +471,11 @@ impl Producer {
             if has_room {
                 break;
             }
+            if !state.queue_pressed {
+                // The sender stops lingering (Accumulator::queue_pressed).
+                state.queue_pressed = true;
+                shared.wake_sender.notify_one();
+            }
             let full = || {
                 Error::new(
                     ErrorCode::QueueFull,
