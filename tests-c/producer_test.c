@@ -42,7 +42,7 @@ static yk_producer *new_producer(const char *key, const char *value, const yk_me
     return producer;
 }
 
-/* A producer that holds what it is given (linger 60 s) in a queue of queue_max_messages. */
+/* A producer whose batches linger 60 s, in a queue of queue_max_messages (a full queue is sent at once). */
 static yk_producer *new_holding_producer(const char *queue_max_messages)
 {
     yk_config *config = NULL;
@@ -449,7 +449,8 @@ static void test_produce_values(void)
                                            &produced),
                 YK_ERROR_QUEUE_FULL, "yk_producer_produce_values", NULL, NULL);
     CHECKF(produced == 3, "queued %zu of 5 with room for 3", produced);
-    CHECK(yk_producer_queue_length(producer) == 3);
+    /* At most those 3: the full queue is sent without linger (docs/producer.md). */
+    CHECK(yk_producer_queue_length(producer) <= 3);
     size_t undelivered = COUNT_SENTINEL;
     EXPECT_OK(yk_producer_close(producer, 10000, &undelivered));
     CHECK(undelivered == 0);

@@ -405,6 +405,50 @@ fn a_full_queue_returns_queue_full_or_waits() {
     assert_eq!(delivered, [1, 2, 3]);
 }
 
+/// A message that finds the queue full presses it: the batches lingering
+/// there go out at once, not when their minute of linger ends, also when
+/// that message's caller does not wait for room (docs/producer.md, "The
+/// bounded queue and back-pressure").
+#[test]
+fn a_full_queue_is_sent_without_waiting_for_its_linger() {
+    let mock = MockCluster::start(1);
+    mock.create_topic("pressed", 2);
+    let producer = producer_with(&mock, &[("queue_max_messages", "4"), ("linger_ms", "60000")]);
+    producer
+        .send_messages("pressed", &[Some(b"metadata first".as_slice())])
+        .unwrap();
+    for opaque in 0..4 {
+        let partition = opaque as i32 % 2;
+        producer
+            .produce(
+                "pressed",
+                Some(partition),
+                None,
+                Some(b"lingers"),
+                opaque,
+                QueueWait::NoWait,
+            )
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(producer.queued_messages(), 4, "with room left, the batches linger");
+    let full = producer
+        .produce("pressed", Some(0), None, Some(b"no room"), 4, QueueWait::NoWait)
+        .unwrap_err();
+    assert_eq!(full.code(), ErrorCode::QueueFull);
+    let started = Instant::now();
+    let mut delivered = Vec::new();
+    while delivered.len() < 4 && started.elapsed() < Duration::from_secs(10) {
+        producer
+            .poll(Duration::from_millis(100), &mut |served| {
+                delivered.extend(served.into_iter().filter(|r| r.error.is_none()).map(|r| r.opaque))
+            })
+            .unwrap();
+    }
+    delivered.sort_unstable();
+    assert_eq!(delivered, [0, 1, 2, 3], "delivered after {:?}", started.elapsed());
+}
+
 /// A wakeup ends a synchronous send waiting for a leader that is down, and
 /// one waiting for room in the queue; what they queued stays queued and is
 /// delivered once the leader is back, before what is sent after.

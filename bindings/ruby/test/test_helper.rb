@@ -66,6 +66,14 @@ module ClusterHelpers
     topic
   end
 
+  # A new topic of one partition without a leader: what is produced to it
+  # stays queued (a full queue sends without linger, docs/producer.md).
+  def leaderless_topic
+    topic = fresh_topic(1)
+    system(ENV.fetch("YK_CLUSTER_SH"), "kafka", "1", "leader", topic, "0", "-1", out: File::NULL, exception: true)
+    topic
+  end
+
   # A word unique to this test run, to tell its messages from earlier runs'.
   def run_word
     "#{name}-#{Process.clock_gettime(Process::CLOCK_REALTIME, :nanosecond)}"

@@ -131,11 +131,11 @@ class ProducerTest < Minitest::Test
     waiting.flush(10)
     assert_equal values, read_topic("mytopic", word).map(&:value)
 
-    full = producer(linger_ms: 60_000, queue_max_messages: 3)
-    full.send_messages("mytopic", "metadata first")
-    error = assert_raises(YelpKafka::QueueFullError) { full.produce_batch("mytopic", values, queue_wait: 0) }
+    full = producer(queue_max_messages: 3)
+    error = assert_raises(YelpKafka::QueueFullError) { full.produce_batch(leaderless_topic, values, queue_wait: 0) }
     assert_includes error.message, "values[3]"
     assert_equal 3, full.queue_length
+    assert_raises(YelpKafka::TimedOutError) { full.close(0) }
   end
 
   # on_delivery_batch hands over the reports of the messages that failed:
@@ -301,10 +301,11 @@ class ProducerTest < Minitest::Test
   # leaves; the #produce ends queued or with ClosedHandle, never on a
   # freed handle.
   def test_close_while_produce_waits_for_room_leaves_the_handle_to_it
-    p = producer({ linger_ms: 60_000, queue_max_messages: 1 })
-    p.produce("mytopic", "fills the queue")
+    topic = leaderless_topic
+    p = producer({ queue_max_messages: 1 })
+    p.produce(topic, "fills the queue")
     waiting = Thread.new do
-      p.produce("mytopic", "waits for room", queue_wait: 5)
+      p.produce(topic, "waits for room", queue_wait: 5)
       :queued
     rescue YelpKafka::ClosedHandle
       :closed
