@@ -105,12 +105,14 @@ pub fn decompress(input: &Bytes, compression: Compression, max_inflated: usize) 
         Compression::None => Ok(input.clone()),
         Compression::Gzip => read_bounded(
             flate2::read::GzDecoder::new(input.clone().reader()),
+            gzip_stated_size(input),
             max_inflated,
             "gzip",
         ),
         Compression::Snappy => decompress_snappy(input, max_inflated),
         Compression::Lz4 => read_bounded(
             lz4_flex::frame::FrameDecoder::new(input.clone().reader()),
+            0,
             max_inflated,
             "lz4",
         ),
@@ -226,6 +228,7 @@ fn decompress_zstd(input: &Bytes, max_inflated: usize) -> anyhow::Result<Bytes> 
                 .map_err(|code| codec_error("zstd", zstd::zstd_safe::get_error_name(code)))?;
             read_bounded(
                 zstd::stream::read::Decoder::with_context(&input[..], context),
+                0,
                 max_inflated,
                 "zstd",
             )
@@ -383,8 +386,22 @@ fn decompress_snappy(input: &Bytes, max_inflated: usize) -> anyhow::Result<Bytes
     Ok(Bytes::from(inflated))
 }
 
-fn read_bounded(reader: impl Read, limit: usize, codec: &str) -> anyhow::Result<Bytes> {
-    let mut inflated = Vec::new();
+/// The size a gzip stream's trailer states (ISIZE, the last member's
+/// inflated length modulo 2^32); 0 when there is no trailer.
+fn gzip_stated_size(input: &[u8]) -> usize {
+    match input.last_chunk::<4>() {
+        Some(trailer) => u32::from_le_bytes(*trailer) as usize,
+        None => 0,
+    }
+}
+
+/// Reads `reader` to its end, failing past `limit` bytes. The output starts
+/// with room for `stated` bytes (at most `limit`), what the input says it
+/// inflates to: a batch inflated into a buffer of its size is not grown
+/// and copied on the way. Only a first capacity, so input that states a
+/// wrong size reads as well, into a buffer grown or left part unused.
+fn read_bounded(reader: impl Read, stated: usize, limit: usize, codec: &str) -> anyhow::Result<Bytes> {
+    let mut inflated = Vec::with_capacity(stated.min(limit));
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut inflated)
@@ -458,6 +475,29 @@ mod tests {
         assert!(!accepted(Compression::None, 0));
         let error = BatchCompression::new(Compression::Zstd, 30).unwrap_err();
         assert!(error.contains("zstd's range: 1 to 22"), "{error}");
+    }
+
+    #[test]
+    fn a_gzip_batch_is_read_into_the_size_it_states_within_the_limit() {
+        let records = log_lines(50_000);
+        let mut out = BytesMut::new();
+        compress(
+            &[&records],
+            &mut out,
+            BatchCompression::new(Compression::Gzip, -1).unwrap(),
+        )
+        .unwrap();
+        let batch = out.freeze();
+        assert_eq!(gzip_stated_size(&batch), records.len());
+        assert_eq!(gzip_stated_size(&batch[..3]), 0);
+        assert_eq!(decompress(&batch, Compression::Gzip, records.len()).unwrap(), records);
+        assert!(decompress(&batch, Compression::Gzip, records.len() - 1).is_err());
+        // A trailer stating 4 GiB: a buffer no larger than the limit, and
+        // the stream refused for its wrong size.
+        let mut lying = batch.to_vec();
+        let at = lying.len() - 4;
+        lying[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decompress(&Bytes::from(lying), Compression::Gzip, records.len()).is_err());
     }
 
     /// `records` in a zstd frame that does not state its size, as
