@@ -38,7 +38,7 @@ pub const PRODUCER_OPTIONS: &[OptionSpec] = &[
         name: "linger_ms",
         kind: OptionKind::Int { min: 0, max: MS_MAX },
         default: "5",
-        doc: "How long an asynchronous batch waits for more messages before it is sent.",
+        doc: "How long an asynchronous batch waits for more messages before it is sent (not while the queue is full; docs/producer.md).",
     },
     OptionSpec {
         name: "batch_size_bytes",
