@@ -690,25 +690,9 @@ mod tests {
         accumulator
     }
 
-    /// Queues one message for `partition`, to be sent without linger.
-    fn append_to(accumulator: &mut Accumulator, partition: i32, options: &ProducerOptions) {
-        let message = OutgoingMessage {
-            key: None,
-            value: Some(b"value"),
-            headers: &[],
-            timestamp: 0,
-        };
-        accumulator.append(
-            &TopicPartition::new(Topic::new(TOPIC).unwrap(), partition),
-            message,
-            Completion::Report(0),
-            true,
-            options,
-        );
-    }
-
-    /// Queues one message for `partition`, to wait for its linger.
-    fn append_lingering(accumulator: &mut Accumulator, partition: i32, options: &ProducerOptions) {
+    /// Queues one message for `partition`: `urgent`, to be sent without
+    /// linger, or to wait for its linger.
+    fn append_one(accumulator: &mut Accumulator, partition: i32, urgent: bool, options: &ProducerOptions) {
         let message = OutgoingMessage {
             key: None,
             value: Some(b"value"),
@@ -716,7 +700,7 @@ mod tests {
             timestamp: 0,
         };
         let partition = TopicPartition::new(Topic::new(TOPIC).unwrap(), partition);
-        accumulator.append(&partition, message, Completion::Report(0), false, options);
+        accumulator.append(&partition, message, Completion::Report(0), urgent, options);
     }
 
     /// The batches `plan` sends, over every leader.
@@ -733,7 +717,7 @@ mod tests {
         let options = ProducerOptions::from_config(&config).unwrap();
         let mut accumulator = Accumulator::default();
         for partition in 0..4 {
-            append_lingering(&mut accumulator, partition, &options);
+            append_one(&mut accumulator, partition, false, &options);
         }
         assert!(
             planned(&mut accumulator, &options).is_empty(),
@@ -749,7 +733,7 @@ mod tests {
         let partition = first.partition.partition;
         accumulator.batch_finished(first, true);
         accumulator.request_done(1);
-        append_lingering(&mut accumulator, partition, &options);
+        append_one(&mut accumulator, partition, false, &options);
         let again = planned(&mut accumulator, &options);
         assert_eq!(again.len(), 1, "still pressed at 4 of 4 queued");
         assert!(accumulator.queue_pressed);
@@ -759,7 +743,7 @@ mod tests {
             accumulator.batch_finished(batch, true);
         }
         accumulator.request_done(1);
-        append_lingering(&mut accumulator, 0, &options);
+        append_one(&mut accumulator, 0, false, &options);
         assert!(
             planned(&mut accumulator, &options).is_empty(),
             "drained: lingering again"
@@ -971,7 +955,7 @@ mod tests {
         let options = idempotent_options();
         let metadata = metadata(1);
         let mut accumulator = Accumulator::default();
-        append_to(&mut accumulator, 0, &options);
+        append_one(&mut accumulator, 0, true, &options);
 
         let now = Instant::now();
         assert!(accumulator.plan(&metadata, &options, now).needs_producer_id);
@@ -998,7 +982,7 @@ mod tests {
         let mut accumulator = holding_producer_id(1);
         let now = Instant::now();
         for partition in [0, 1] {
-            append_to(&mut accumulator, partition, &options);
+            append_one(&mut accumulator, partition, true, &options);
         }
         let mut first = sent(accumulator.plan(&metadata, &options, now));
         let (retried, lost) = (first.remove(&0).unwrap(), first.remove(&1).unwrap());
@@ -1008,7 +992,7 @@ mod tests {
         retry_now(&mut accumulator, retried, now);
         accumulator.sequence_abandoned(&lost);
         accumulator.batch_finished(lost, true);
-        append_to(&mut accumulator, 1, &options);
+        append_one(&mut accumulator, 1, true, &options);
 
         assert!(accumulator.plan(&metadata, &options, now).needs_producer_id);
         accumulator.producer_id_answered(Some((2, 0)));
@@ -1031,7 +1015,7 @@ mod tests {
         let metadata = metadata(1);
         let mut accumulator = holding_producer_id(1);
         let now = Instant::now();
-        append_to(&mut accumulator, 0, &options);
+        append_one(&mut accumulator, 0, true, &options);
         let batch = sent(accumulator.plan(&metadata, &options, now)).remove(&0).unwrap();
         retry_now(&mut accumulator, batch, now + options.retry_backoff);
 
@@ -1041,7 +1025,7 @@ mod tests {
         for (batch, _) in plan.expired {
             accumulator.batch_finished(batch, false);
         }
-        append_to(&mut accumulator, 0, &options);
+        append_one(&mut accumulator, 0, true, &options);
         assert!(
             accumulator.plan(&metadata, &options, later).needs_producer_id,
             "under id 1, sequence 1 would follow a gap at 0"
