@@ -282,7 +282,9 @@ pub unsafe extern "C" fn yk_producer_send_keyed_messages(
 /// `YK_ERROR_INVALID_ARGUMENT` naming it. The bytes are copied. When the
 /// queue is full, `queue_wait_ms` decides: 0 returns `YK_ERROR_QUEUE_FULL`
 /// at once, a positive value waits up to that long, −1 waits until there
-/// is room.
+/// is room. Either way the queued batches are then sent without waiting
+/// for `linger_ms`, until the queue has drained to half its limits
+/// (docs/producer.md, "The bounded queue and back-pressure").
 #[no_mangle]
 pub unsafe extern "C" fn yk_producer_produce(
     producer: *const yk_producer,
