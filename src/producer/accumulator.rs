@@ -676,11 +676,17 @@ mod tests {
         metadata
     }
 
-    fn idempotent_options() -> ProducerOptions {
+    /// The producer's options with `settings` over the defaults.
+    fn options_with(settings: &[(&str, &str)]) -> ProducerOptions {
         let mut config = crate::config::Config::new();
-        config.set("enable_idempotence", "true").unwrap();
-        config.set("acks", "all").unwrap();
+        for (key, value) in settings {
+            config.set(key, value).unwrap();
+        }
         ProducerOptions::from_config(&config).unwrap()
+    }
+
+    fn idempotent_options() -> ProducerOptions {
+        options_with(&[("enable_idempotence", "true"), ("acks", "all")])
     }
 
     /// An accumulator that already has producer id `id`, epoch 0.
@@ -711,10 +717,7 @@ mod tests {
 
     #[test]
     fn a_pressed_queue_sends_without_linger_until_it_drains_to_half() {
-        let mut config = crate::config::Config::new();
-        config.set("queue_max_messages", "4").unwrap();
-        config.set("linger_ms", "600000").unwrap();
-        let options = ProducerOptions::from_config(&config).unwrap();
+        let options = options_with(&[("queue_max_messages", "4"), ("linger_ms", "600000")]);
         let mut accumulator = Accumulator::default();
         for partition in 0..4 {
             append_one(&mut accumulator, partition, false, &options);
@@ -864,10 +867,7 @@ mod tests {
 
     #[test]
     fn a_batch_compressed_as_sealed_waits_for_it_and_is_sent_before_those_behind_it() {
-        let mut config = crate::config::Config::new();
-        config.set("compression", "lz4").unwrap();
-        config.set("batch_size_bytes", "5").unwrap();
-        let options = ProducerOptions::from_config(&config).unwrap();
+        let options = options_with(&[("compression", "lz4"), ("batch_size_bytes", "5")]);
         let metadata = metadata(1);
         let partition = TopicPartition::new(Topic::new(TOPIC).unwrap(), 0);
         let mut accumulator = Accumulator::default();
@@ -917,11 +917,11 @@ mod tests {
 
     #[test]
     fn without_compress_on_produce_a_full_batch_is_left_to_the_sender() {
-        let mut config = crate::config::Config::new();
-        config.set("compression", "lz4").unwrap();
-        config.set("batch_size_bytes", "5").unwrap();
-        config.set("compress_on_produce", "false").unwrap();
-        let options = ProducerOptions::from_config(&config).unwrap();
+        let options = options_with(&[
+            ("compression", "lz4"),
+            ("batch_size_bytes", "5"),
+            ("compress_on_produce", "false"),
+        ]);
         let partition = TopicPartition::new(Topic::new(TOPIC).unwrap(), 0);
         let mut accumulator = Accumulator::default();
         let message = OutgoingMessage {
