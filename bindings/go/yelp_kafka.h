@@ -1929,7 +1929,9 @@ enum yk_error yk_producer_send_keyed_messages(const struct yk_producer *producer
  * `YK_ERROR_INVALID_ARGUMENT` naming it. The bytes are copied. When the
  * queue is full, `queue_wait_ms` decides: 0 returns `YK_ERROR_QUEUE_FULL`
  * at once, a positive value waits up to that long, −1 waits until there
- * is room.
+ * is room. Either way the queued batches are then sent without waiting
+ * for `linger_ms`, until the queue has drained to half its limits
+ * (docs/producer.md, "The bounded queue and back-pressure").
  */
 enum yk_error yk_producer_produce(const struct yk_producer *producer,
                                   const char *topic,
