@@ -766,18 +766,8 @@ fn serve_reports<T>(producer: &yk_producer, call: impl FnOnce(ReportHandler<'_>)
         let mut served = Reports::default();
         let result = call(&mut |reports| served.append(reports));
         if !served.is_empty() {
-            // A failure's text once for its run (a batch's reports share
-            // it), and only where the run failed.
-            let messages: Vec<Option<CString>> = served.runs().iter().map(error_message).collect();
-            let reports: Vec<yk_delivery_report> = served
-                .runs()
-                .iter()
-                .zip(&messages)
-                .flat_map(|(run, message)| {
-                    run.reports()
-                        .map(move |(message_opaque, offset)| c_report(run, message_opaque, offset, message.as_ref()))
-                })
-                .collect();
+            let messages = error_messages(&served);
+            let reports: Vec<yk_delivery_report> = c_reports(&served, &messages).collect();
             // SAFETY: the application supplied the callback and its opaque
             // value; the array and its strings live for the call.
             unsafe { batch(opaque, reports.as_ptr(), reports.len()) };
@@ -786,20 +776,31 @@ fn serve_reports<T>(producer: &yk_producer, call: impl FnOnce(ReportHandler<'_>)
     }
     call(&mut |reports| {
         let Some(callback) = delivery.callback else { return };
-        for run in reports.runs() {
-            let message = error_message(run);
-            for (message_opaque, offset) in run.reports() {
-                // SAFETY: as above, for one report.
-                unsafe { callback(opaque, &c_report(run, message_opaque, offset, message.as_ref())) };
-            }
+        let messages = error_messages(&reports);
+        for report in c_reports(&reports, &messages) {
+            // SAFETY: as above, for one report.
+            unsafe { callback(opaque, &report) };
         }
     })
 }
 
-/// Why a run's messages failed, as C text.
-fn error_message(run: &ReportRun) -> Option<CString> {
-    run.error()
-        .map(|e| CString::new(e.message().replace('\0', " ")).unwrap_or_default())
+/// Why each run's messages failed, as C text: once for a run (a batch's
+/// reports share it), and only where the run failed.
+fn error_messages(reports: &Reports) -> Vec<Option<CString>> {
+    let text = |e: &Error| CString::new(e.message().replace('\0', " ")).unwrap_or_default();
+    reports.runs().iter().map(|run| run.error().map(text)).collect()
+}
+
+/// Every report of `reports` as C sees it, pointing into `reports` and
+/// `messages` (their [`error_messages`]).
+fn c_reports<'a>(
+    reports: &'a Reports,
+    messages: &'a [Option<CString>],
+) -> impl Iterator<Item = yk_delivery_report> + 'a {
+    reports.runs().iter().zip(messages).flat_map(|(run, message)| {
+        run.reports()
+            .map(move |(message_opaque, offset)| c_report(run, message_opaque, offset, message.as_ref()))
+    })
 }
 
 /// The report of the message with `message_opaque` and `offset` of `run`,
